@@ -1,0 +1,106 @@
+// The one interface every compute backend implements (WebGPU, Wasm, and the plain-TypeScript
+// reference that serves as the test oracle). The model code in runtime/model/ is written once
+// against it.
+//
+// Execution model: ops are *enqueued*. A WebGPU backend records them into one command encoder
+// and submits when `read` (or `flush`) is called, so a whole forward pass is one submit and one
+// readback. The Wasm and reference backends run each op immediately. Callers must therefore never
+// assume a result is visible before `read` resolves.
+//
+// Tensors are opaque handles owned by the backend that made them. Activations are f32, index
+// tensors i32; weights keep the dtype of the checkpoint file (f32, f16 or bf16) and are unpacked
+// to f32 inside the kernels. Every tensor is dense, row-major and contiguous.
+
+export type WeightDType = 'f32' | 'f16' | 'bf16';
+export type DType = WeightDType | 'i32';
+
+export interface Tensor {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  /** Number of elements (product of shape). */
+  readonly size: number;
+}
+
+export type BackendKind = 'webgpu' | 'wasm' | 'reference';
+
+export interface BackendInfo {
+  kind: BackendKind;
+  /** e.g. the GPU adapter description, or "wasm simd128 (2 threads)". */
+  device: string;
+  /** Capability flags detected once at creation and frozen (e.g. shader-f16, simd, relaxed-simd). */
+  features: readonly string[];
+  /** Limits that matter to the runtime (maxStorageBufferBindingSize, maxBufferSize, memory pages…). */
+  limits: Readonly<Record<string, number>>;
+}
+
+/**
+ * Per-row addressing used by rope, kvWrite and attention: an i32 tensor of shape [n, 2] holding
+ * (slot, position) for each of the n rows being processed. `slot` picks the sequence's KV cache
+ * (0 ≤ slot < cache.shape[0]); `position` is the absolute token position within that sequence.
+ * Prefill of one sequence of length L is rows (s, 0) … (s, L-1); a batched decode step is one row
+ * per sequence. Causality is by position: row r attends to cache[slot_r][·][0..position_r].
+ */
+export type Rows = Tensor;
+
+export interface Backend {
+  readonly info: BackendInfo;
+
+  // ---- memory -------------------------------------------------------------------------------
+  /** Upload a weight in its file dtype (raw little-endian bytes, exactly size * bytesPerElement). */
+  createWeight(dtype: WeightDType, shape: readonly number[], bytes: Uint8Array): Tensor;
+  /** Create an f32 or i32 tensor, zero-filled unless `data` is given. */
+  createTensor(dtype: 'f32' | 'i32', shape: readonly number[], data?: Float32Array | Int32Array): Tensor;
+  /** Overwrite the first data.length elements of an f32/i32 tensor (ordered after earlier ops). */
+  write(t: Tensor, data: Float32Array | Int32Array): void;
+  /** Run everything enqueued so far and return a copy of the tensor's contents as f32/i32. */
+  read(t: Tensor): Promise<Float32Array | Int32Array>;
+  /** A tensor sharing t's storage from element 0, with a new shape whose size ≤ t.size. */
+  view(t: Tensor, shape: readonly number[]): Tensor;
+  /** Submit enqueued work without reading anything back. */
+  flush(): Promise<void>;
+  dispose(t: Tensor): void;
+  destroy(): void;
+
+  // ---- forward ops (shapes are checked; all activations f32) ---------------------------------
+  /** out[r, :] = table[ids[r], :]. ids: i32 [n]; table: weight [V, H]; out: [n, H]. */
+  embedding(ids: Tensor, table: Tensor, out: Tensor): void;
+  /** HF LlamaRMSNorm: out = x * rsqrt(mean(x²) + eps) * weight. x, out: [n, H]; weight: [H]. */
+  rmsNorm(x: Tensor, weight: Tensor, eps: number, out: Tensor): void;
+  /** out = x · wᵀ (+ bias). x: [n, K]; w: weight [N, K] (HF Linear layout); bias: [N]; out: [n, N]. */
+  matmul(x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor): void;
+  /**
+   * Rotary embedding in place, HF convention (rotate_half): x viewed as [n, heads, headDim]; for
+   * i < headDim/2, θ = position_r · invFreq[i], (a, b) = (x[i], x[i + headDim/2]) becomes
+   * (a·cosθ − b·sinθ, b·cosθ + a·sinθ). invFreq: f32 [headDim/2] (llama3 scaling already applied).
+   */
+  rope(x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number): void;
+  /** Store k, v ([n, kvHeads·headDim]) into caches [slots, kvHeads, maxT, headDim] at each row's (slot, position). */
+  kvWrite(k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows): void;
+  /**
+   * Causal grouped-query attention. q: [n, heads·headDim]; out: same shape. Head h reads KV head
+   * h / (heads / kvHeads); row r attends to positions 0..position_r of its slot's cache.
+   * Scores are scaled by `scale` (1/√headDim) before the softmax.
+   */
+  attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number): void;
+  /** out = silu(gate) * up, all [n, I]. */
+  swiglu(gate: Tensor, up: Tensor, out: Tensor): void;
+  /** x += y, both [n, H]. */
+  addInPlace(x: Tensor, y: Tensor): void;
+  /** out[j, :] = x[index[j], :]. x: [n, H]; index: i32 [m]; out: [m, H]. */
+  gatherRows(x: Tensor, index: Tensor, out: Tensor): void;
+  /** Row-wise softmax over the last dimension. x, out: [n, V]. */
+  softmax(x: Tensor, out: Tensor): void;
+  /** out[r] = index of the largest x[r, :] (the first one on ties, as torch.argmax). out: i32 [n]. */
+  argmax(x: Tensor, out: Tensor): void;
+}
+
+export const BYTES_PER_ELEMENT: Readonly<Record<DType, number>> = Object.freeze({ f32: 4, f16: 2, bf16: 2, i32: 4 });
+
+export function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) throw new RangeError(`invalid tensor shape [${shape.join(', ')}]`);
+    n *= d;
+  }
+  return n;
+}
