@@ -1,0 +1,107 @@
+// `npm run bench [-- --json] [-- --only matmul|model] [-- --backend wasm|webgpu]`
+// Throughput figures, each with a baseline measured in the same process (the plain-TypeScript
+// reference backend), so the ratio means something on a noisy shared machine. Never run by tests.
+
+import { createBackend } from '../runtime/backend/index.ts';
+import { ReferenceBackend } from '../runtime/backend/reference.ts';
+import type { Backend } from '../runtime/backend/types.ts';
+import { generateGreedy } from '../runtime/model/generate.ts';
+import { randomModel, randomValues, SHAPES } from '../runtime/model/random.ts';
+import { nodePlatform } from '../runtime/platform/node.ts';
+import { encodeFromF32 } from '../runtime/util/dtype.ts';
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : null;
+const backendsWanted = args.includes('--backend') ? [args[args.indexOf('--backend') + 1]] : ['wasm', 'webgpu'];
+
+interface Result { name: string; value: number; unit: string; backend?: string; baseline?: number; ratio?: number; note?: string }
+function report(r: Result): void {
+  if (json) console.log(JSON.stringify(r));
+  else {
+    const ratio = r.ratio !== undefined ? `  (${r.ratio.toFixed(1)}× the ${r.note ?? 'baseline'})` : r.note ? `  (${r.note})` : '';
+    console.log(`${r.name.padEnd(46)} ${r.value.toFixed(2).padStart(9)} ${r.unit}${ratio}`);
+  }
+}
+
+async function median(times: number, fn: () => Promise<void>): Promise<number> {
+  await fn(); // warm-up: pipeline compilation, JIT
+  const ts: number[] = [];
+  for (let i = 0; i < times; i++) {
+    const t0 = performance.now();
+    await fn();
+    ts.push(performance.now() - t0);
+  }
+  ts.sort((a, b) => a - b);
+  return ts[ts.length >> 1] / 1000;
+}
+
+const MATMULS: [string, number, number][] = [
+  ['SmolLM2-135M q/o 576→576', 576, 576],
+  ['SmolLM2-135M k/v 576→192', 576, 192],
+  ['SmolLM2-135M gate/up 576→1536', 576, 1536],
+  ['Qwen2.5-0.5B gate/up 896→4864', 896, 4864],
+  ['Qwen2.5-0.5B k/v 896→128', 896, 128],
+];
+
+async function matmulSeconds(b: Backend, rows: number, K: number, N: number, reps: number): Promise<number> {
+  const x = b.createTensor('f32', [rows, K], randomValues(rows * K, 7, 1));
+  const w = b.createWeight('bf16', [N, K], encodeFromF32('bf16', randomValues(N * K, 9, 0.05)));
+  const out = b.createTensor('f32', [rows, N]);
+  // Several matmuls per read so WebGPU's submit + readback latency is amortised as in a forward pass.
+  const perRead = b.info.kind === 'webgpu' ? 8 : 1;
+  const s = await median(reps, async () => {
+    for (let i = 0; i < perRead; i++) b.matmul(x, w, null, out);
+    await b.read(b.view(out, [1]));
+  });
+  for (const t of [x, w, out]) b.dispose(t);
+  return s / perRead;
+}
+
+async function benchMatmul(backends: Backend[]): Promise<void> {
+  const ref = new ReferenceBackend();
+  const rows = 128;
+  for (const [name, K, N] of MATMULS) {
+    const flop = 2 * rows * K * N;
+    const base = flop / (await matmulSeconds(ref, rows, K, N, 1)) / 1e9;
+    report({ name: `matmul ${name} ×${rows} rows`, value: base, unit: 'GFLOP/s', backend: 'reference', note: 'plain-JS baseline' });
+    for (const b of backends) {
+      const g = flop / (await matmulSeconds(b, rows, K, N, 5)) / 1e9;
+      report({ name: `matmul ${name} ×${rows} rows`, value: g, unit: 'GFLOP/s', backend: b.info.kind, baseline: base, ratio: g / base, note: `plain-JS baseline, ${b.info.kind}` });
+    }
+  }
+}
+
+async function benchModel(backends: Backend[]): Promise<void> {
+  const config = SHAPES['SmolLM2-135M'];
+  const promptLen = 128, newTokens = 16;
+  const prompt = Array.from({ length: promptLen }, (_, i) => (i * 7919) % config.vocabSize);
+  for (const b of backends) {
+    const model = randomModel(config, b, 'bf16');
+    const prefill = await median(2, async () => {
+      await generateGreedy(model, [prompt], { maxNewTokens: 1, eosTokenIds: [] });
+    });
+    report({ name: 'SmolLM2-135M (random bf16) prefill 128 tokens', value: promptLen / prefill, unit: 'tokens/s', backend: b.info.kind });
+    for (const batch of [1, 8]) {
+      const total = await median(1, async () => {
+        await generateGreedy(model, Array(batch).fill(prompt), { maxNewTokens: newTokens + 1, eosTokenIds: [] });
+      });
+      const decode = (batch * newTokens) / Math.max(1e-9, total - prefill * batch);
+      report({ name: `SmolLM2-135M (random bf16) decode, batch ${batch}`, value: decode, unit: 'tokens/s', backend: b.info.kind, note: 'prefill time subtracted' });
+    }
+  }
+}
+
+const backends: Backend[] = [];
+for (const kind of backendsWanted) {
+  try {
+    const b = await createBackend(kind as 'wasm' | 'webgpu', nodePlatform);
+    backends.push(b);
+    if (!json) console.log(`# ${b.info.kind}: ${b.info.device}`);
+  } catch (e) {
+    if (!json) console.log(`# ${kind}: unavailable (${(e as Error).message})`);
+  }
+}
+if (!only || only === 'matmul') await benchMatmul(backends);
+if (!only || only === 'model') await benchModel(backends);
+for (const b of backends) b.destroy();

@@ -1,0 +1,50 @@
+import { type Command, Option } from 'commander';
+import { generateGreedy } from '../../runtime/model/generate.ts';
+import type { ChatMessage } from '../../runtime/model/tokenizer.ts';
+import { nodePlatform } from '../../runtime/platform/node.ts';
+import { openModel } from '../../runtime/session.ts';
+import { badInputError } from '../../runtime/errors.ts';
+import { backendOption, intOption, progressLine } from '../io.ts';
+
+export function registerGenerate(program: Command): void {
+  program
+    .command('generate')
+    .description('greedy decoding from a local Hugging Face model directory (Llama or Qwen2)')
+    .requiredOption('--model <dir>', 'model directory (config.json, *.safetensors, tokenizer.json)')
+    .option('--prompt <text>', 'plain text prompt (tokenized as tokenizer(text) does)')
+    .option('--chat <question>', "user message, wrapped in the model's chat template with the generation prompt")
+    .option('--system <text>', 'system message for --chat')
+    .option('--max-new-tokens <n>', 'tokens to generate at most', intOption('--max-new-tokens', 0), 128)
+    .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
+    .option('--json', 'print one JSON line {text, token_ids, prompt_token_ids}')
+    .action(async (o) => {
+      if ((o.prompt === undefined) === (o.chat === undefined)) throw badInputError('give exactly one of --prompt or --chat');
+      if (o.system !== undefined && o.chat === undefined) throw badInputError('--system only applies with --chat');
+      const bar = progressLine(!o.json);
+      const model = await openModel(o.model, {
+        platform: nodePlatform,
+        backend: o.backend,
+        onProgress: (p) => bar.update(`loading ${Math.round((100 * p.loaded) / p.total)}%`),
+      });
+      bar.done();
+      try {
+        const tok = model.tokenizer;
+        let promptIds: number[];
+        if (o.chat !== undefined) {
+          const messages: ChatMessage[] = [];
+          if (o.system !== undefined) messages.push({ role: 'system', content: o.system });
+          messages.push({ role: 'user', content: o.chat });
+          promptIds = tok.encodeChat(messages);
+        } else {
+          promptIds = tok.encode(o.prompt);
+        }
+        if (promptIds.length === 0) throw badInputError('the prompt encodes to no tokens');
+        const { tokens } = await generateGreedy(model, [promptIds], { maxNewTokens: o.maxNewTokens });
+        const text = tok.decode(tokens[0]);
+        if (o.json) console.log(JSON.stringify({ text, token_ids: tokens[0], prompt_token_ids: promptIds }));
+        else console.log(text);
+      } finally {
+        model.dispose();
+      }
+    });
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// The `lightreasoner-wasm` command (Node: `npx lightreasoner-wasm`, Deno: `deno run -A cli/main.ts`).
+import { Command, CommanderError } from 'commander';
+import { LightReasonerError } from '../runtime/errors.ts';
+import { registerGenerate } from './commands/generate.ts';
+import { registerInfo } from './commands/info.ts';
+import { exit } from './io.ts';
+
+const program = new Command()
+  .name('lightreasoner-wasm')
+  .description('LightReasoner on WebGPU and WebAssembly: small amateur models teach large expert models where to learn.')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .exitOverride();
+
+registerGenerate(program);
+registerInfo(program);
+
+try {
+  await program.parseAsync();
+} catch (e) {
+  if (e instanceof CommanderError) exit(e.exitCode === 0 ? 0 : 2);
+  else if (e instanceof LightReasonerError) {
+    console.error(`error: ${e.message}`);
+    exit(e.exitCode);
+  } else {
+    console.error(e);
+    exit(1);
+  }
+}

@@ -1,0 +1,3 @@
+// Entry for browsers and bundlers (`exports` conditions "browser"/"default").
+export * from '../index.ts';
+export { browserPlatform as platform } from '../platform/browser.ts';

@@ -1,0 +1,4 @@
+// Entry for Deno (`exports` condition "deno"): Deno runs node:fs through its Node layer and has
+// navigator.gpu natively, which the Node adapter prefers over Dawn.
+export * from '../index.ts';
+export { nodePlatform as platform } from '../platform/node.ts';

@@ -1,0 +1,3 @@
+// Entry for Node (`exports` condition "node"): the portable API plus the Node platform adapter.
+export * from '../index.ts';
+export { nodePlatform as platform } from '../platform/node.ts';

@@ -1,0 +1,36 @@
+// Typed errors whose messages say what went wrong, where, and what to do. The CLI prints
+// `message` alone and exits with `exitCode`; API users can switch on `code`.
+
+export type ErrorCode =
+  | 'MODEL_FORMAT' // a file exists but its content is wrong (bad JSON, lying safetensors header…)
+  | 'UNSUPPORTED' // valid but not something this runtime implements (architecture, dtype, rope type)
+  | 'NOT_FOUND' // a required file is missing
+  | 'BAD_INPUT' // user arguments or data
+  | 'BACKEND_UNAVAILABLE' // the requested compute backend cannot start here
+  | 'ABORTED';
+
+export class LightReasonerError extends Error {
+  readonly code: ErrorCode;
+  /** The file (or field) the problem is in, when there is one. */
+  readonly file?: string;
+  constructor(code: ErrorCode, message: string, options?: { file?: string; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'LightReasonerError';
+    this.code = code;
+    this.file = options?.file;
+  }
+  get exitCode(): number {
+    return this.code === 'BAD_INPUT' ? 2 : this.code === 'ABORTED' ? 130 : 1;
+  }
+}
+
+export const modelFormatError = (file: string, problem: string, cause?: unknown) =>
+  new LightReasonerError('MODEL_FORMAT', `${file}: ${problem}`, { file, cause });
+export const unsupportedError = (file: string, problem: string) => new LightReasonerError('UNSUPPORTED', `${file}: ${problem}`, { file });
+export const notFoundError = (file: string, what: string) =>
+  new LightReasonerError('NOT_FOUND', `${file}: not found (${what})`, { file });
+export const badInputError = (message: string, file?: string) => new LightReasonerError('BAD_INPUT', message, { file });
+
+export function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw new LightReasonerError('ABORTED', 'aborted by the caller', { cause: signal.reason });
+}

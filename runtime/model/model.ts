@@ -1,0 +1,212 @@
+// A decoder-only transformer (Llama / Qwen2) written once against the Backend interface. One
+// `forward` call enqueues the whole pass (one submit on WebGPU); the caller reads back only what it
+// needs (logits of selected rows, or argmax ids).
+
+import type { Backend, Tensor } from '../backend/types.ts';
+import { LightReasonerError, modelFormatError } from '../errors.ts';
+import type { FileSystem } from '../platform/types.ts';
+import { type ModelConfig, parseConfig, ropeInvFreq } from './config.ts';
+import { loadTokenizer, type ModelTokenizer } from './tokenizer.ts';
+import { type LoadProgress, loadWeights, type ModelWeights } from './weights.ts';
+
+/** Per-layer key/value caches, each f32 [slots, kvHeads, maxT, headDim]. */
+export interface KVCache {
+  slots: number;
+  maxT: number;
+  k: Tensor[];
+  v: Tensor[];
+}
+
+/**
+ * Activations of one forward pass for up to `rows` rows (llm.c style: one struct, allocated once
+ * and grown on demand; a pass over fewer rows uses views of the same storage).
+ */
+interface Activations {
+  rows: number;
+  logitRows: number;
+  ids: Tensor; // i32 [n]
+  rowInfo: Tensor; // i32 [n, 2]  (slot, position)
+  x: Tensor; // [n, H]   residual stream
+  h: Tensor; // [n, H]   normed input of a block
+  q: Tensor; // [n, heads·D]
+  k: Tensor; // [n, kvHeads·D]
+  v: Tensor; // [n, kvHeads·D]
+  att: Tensor; // [n, heads·D]  attention output before o_proj
+  proj: Tensor; // [n, H]   output of o_proj / down_proj
+  gate: Tensor; // [n, I]
+  up: Tensor; // [n, I]
+  mlp: Tensor; // [n, I]   silu(gate) * up
+  pick: Tensor; // i32 [m]  rows whose logits are wanted
+  last: Tensor; // [m, H]
+  logits: Tensor; // [m, V]
+}
+
+export interface ForwardInput {
+  /** Token ids, one per row. */
+  tokens: Int32Array;
+  /** (slot, position) per row, flattened: length 2·rows. */
+  rows: Int32Array;
+  /** Indices (into the rows) whose logits to compute. */
+  logitRows: Int32Array;
+}
+
+export class CausalLM {
+  private act: Activations | null = null;
+  private readonly invFreq: Tensor;
+
+  constructor(
+    readonly config: ModelConfig,
+    readonly backend: Backend,
+    readonly weights: ModelWeights,
+    /** Where the model came from (a directory, a URL prefix, or a description for generated weights). */
+    readonly source: string,
+    private readonly tok: ModelTokenizer | null = null,
+  ) {
+    this.invFreq = backend.createTensor('f32', [config.headDim / 2], ropeInvFreq(config.rope, config.headDim));
+  }
+
+  get tokenizer(): ModelTokenizer {
+    if (!this.tok) throw new LightReasonerError('BAD_INPUT', `${this.source} has no tokenizer (it was built from weights alone)`);
+    return this.tok;
+  }
+
+  createCache(slots: number, maxT: number): KVCache {
+    const { layers, kvHeads, headDim, maxPositions } = this.config;
+    if (maxT > maxPositions) {
+      throw new LightReasonerError('BAD_INPUT', `sequence length ${maxT} exceeds the model's max_position_embeddings (${maxPositions}); shorten the prompt or --max-new-tokens`);
+    }
+    const shape = [slots, kvHeads, maxT, headDim];
+    const k: Tensor[] = [];
+    const v: Tensor[] = [];
+    for (let l = 0; l < layers; l++) {
+      k.push(this.backend.createTensor('f32', shape));
+      v.push(this.backend.createTensor('f32', shape));
+    }
+    return { slots, maxT, k, v };
+  }
+
+  disposeCache(cache: KVCache): void {
+    for (const t of [...cache.k, ...cache.v]) this.backend.dispose(t);
+  }
+
+  private activations(n: number, m: number): Activations {
+    const a = this.act;
+    if (a && a.rows >= n && a.logitRows >= m) return a;
+    const rows = Math.max(n, a?.rows ?? 0);
+    const logitRows = Math.max(m, a?.logitRows ?? 0);
+    if (a) for (const t of Object.values(a)) if (typeof t === 'object') this.backend.dispose(t as Tensor);
+    const { hiddenSize: H, heads, kvHeads, headDim: D, intermediateSize: I, vocabSize: V } = this.config;
+    const f = (shape: number[]) => this.backend.createTensor('f32', shape);
+    this.act = {
+      rows,
+      logitRows,
+      ids: this.backend.createTensor('i32', [rows]),
+      rowInfo: this.backend.createTensor('i32', [rows, 2]),
+      x: f([rows, H]), h: f([rows, H]),
+      q: f([rows, heads * D]), k: f([rows, kvHeads * D]), v: f([rows, kvHeads * D]),
+      att: f([rows, heads * D]), proj: f([rows, H]),
+      gate: f([rows, I]), up: f([rows, I]), mlp: f([rows, I]),
+      pick: this.backend.createTensor('i32', [logitRows]),
+      last: f([logitRows, H]),
+      logits: f([logitRows, V]),
+    };
+    return this.act;
+  }
+
+  /**
+   * Enqueue one forward pass and return the logits tensor [logitRows.length, vocab] (a view into
+   * scratch storage, valid until the next forward call).
+   */
+  forward(input: ForwardInput, cache: KVCache): Tensor {
+    const n = input.tokens.length;
+    const m = input.logitRows.length;
+    if (input.rows.length !== 2 * n) throw new RangeError('rows must hold a (slot, position) pair per token');
+    const V = this.config.vocabSize;
+    for (let i = 0; i < n; i++) {
+      const id = input.tokens[i];
+      if (!(id >= 0 && id < V)) throw new LightReasonerError('BAD_INPUT', `token id ${id} is outside the model's vocabulary (vocab_size ${V})`);
+      const slot = input.rows[2 * i], pos = input.rows[2 * i + 1];
+      if (slot < 0 || slot >= cache.slots || pos < 0 || pos >= cache.maxT) throw new RangeError(`row ${i}: (slot ${slot}, position ${pos}) outside the KV cache (${cache.slots} × ${cache.maxT})`);
+    }
+    const b = this.backend;
+    const c = this.config;
+    const a = this.activations(n, m);
+    const w = this.weights;
+    const view = (t: Tensor, rows: number) => b.view(t, [rows, t.shape[1]]);
+    const ids = b.view(a.ids, [n]);
+    const rows = b.view(a.rowInfo, [n, 2]);
+    const x = view(a.x, n), h = view(a.h, n), q = view(a.q, n), k = view(a.k, n), v = view(a.v, n);
+    const att = view(a.att, n), proj = view(a.proj, n), gate = view(a.gate, n), up = view(a.up, n), mlp = view(a.mlp, n);
+    b.write(ids, input.tokens);
+    b.write(rows, input.rows);
+    const scale = 1 / Math.sqrt(c.headDim);
+
+    b.embedding(ids, w.embed, x);
+    for (let l = 0; l < c.layers; l++) {
+      const L = w.layers[l];
+      // attention block
+      b.rmsNorm(x, L.inputNorm, c.rmsEps, h);
+      b.matmul(h, L.q, L.qBias, q);
+      b.matmul(h, L.k, L.kBias, k);
+      b.matmul(h, L.v, L.vBias, v);
+      b.rope(q, rows, this.invFreq, c.heads, c.headDim);
+      b.rope(k, rows, this.invFreq, c.kvHeads, c.headDim);
+      b.kvWrite(k, v, cache.k[l], cache.v[l], rows);
+      b.attention(q, cache.k[l], cache.v[l], rows, att, c.heads, scale);
+      b.matmul(att, L.o, L.oBias, proj);
+      b.addInPlace(x, proj);
+      // MLP block
+      b.rmsNorm(x, L.postNorm, c.rmsEps, h);
+      b.matmul(h, L.gate, L.gateBias, gate);
+      b.matmul(h, L.up, L.upBias, up);
+      b.swiglu(gate, up, mlp);
+      b.matmul(mlp, L.down, L.downBias, proj);
+      b.addInPlace(x, proj);
+    }
+    const pick = b.view(a.pick, [m]);
+    const last = view(a.last, m);
+    const logits = view(a.logits, m);
+    b.write(pick, input.logitRows);
+    // Backends never alias an op's input and output, so normalise all rows into h, then gather.
+    b.rmsNorm(x, w.norm, c.rmsEps, h);
+    b.gatherRows(h, pick, last);
+    b.matmul(last, w.lmHead, null, logits);
+    return logits;
+  }
+
+  dispose(): void {
+    this.backend.destroy();
+  }
+}
+
+export interface LoadModelOptions {
+  fs: FileSystem;
+  backend: Backend;
+  onProgress?: (p: LoadProgress) => void;
+  signal?: AbortSignal;
+}
+
+async function readJson(fs: FileSystem, path: string): Promise<Record<string, unknown>> {
+  const text = await fs.readText(path);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw modelFormatError(path, 'not valid JSON', e);
+  }
+}
+
+/** Load a local Hugging Face model directory (or URL prefix in a browser). */
+export async function loadModel(dir: string, opts: LoadModelOptions): Promise<CausalLM> {
+  const { fs } = opts;
+  const configPath = fs.join(dir, 'config.json');
+  const genPath = fs.join(dir, 'generation_config.json');
+  const raw = await readJson(fs, configPath);
+  const gen = (await fs.exists(genPath)) ? await readJson(fs, genPath) : undefined;
+  const config = parseConfig(raw, configPath, gen);
+  const tokenizer = await loadTokenizer(fs, dir);
+  if (tokenizer.size > config.vocabSize) {
+    throw modelFormatError(fs.join(dir, 'tokenizer.json'), `the tokenizer has ${tokenizer.size} tokens but the model's vocab_size is ${config.vocabSize}: the tokenizer does not belong to this model`);
+  }
+  const weights = await loadWeights(fs, dir, config, opts.backend, opts.onProgress, opts.signal);
+  return new CausalLM(config, opts.backend, weights, dir, tokenizer);
+}

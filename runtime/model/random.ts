@@ -1,0 +1,71 @@
+// Random-weight models of a given shape, for benchmarks (the reference PyTorch benches use random
+// weights too: only shapes matter for time). Weights are uploaded in the requested 16-bit dtype.
+import type { Backend, Tensor, WeightDType } from '../backend/types.ts';
+import { encodeFromF32 } from '../util/dtype.ts';
+import type { ModelConfig } from './config.ts';
+import { CausalLM } from './model.ts';
+import type { LayerWeights, ModelWeights } from './weights.ts';
+
+/** Deterministic uniform(-scale, scale) values (xorshift32): reproducible across runtimes. */
+export function randomValues(n: number, seed: number, scale: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5; s >>>= 0;
+    out[i] = ((s / 4294967296) * 2 - 1) * scale;
+  }
+  return out;
+}
+
+export function randomModel(config: ModelConfig, backend: Backend, dtype: WeightDType = 'bf16', seed = 1): CausalLM {
+  let bytes = 0;
+  let k = seed;
+  const w = (shape: number[], scale = 0.05): Tensor => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = encodeFromF32(dtype, randomValues(n, k++ * 2654435761, scale));
+    bytes += data.byteLength;
+    return backend.createWeight(dtype, shape, data);
+  };
+  const ones = (n: number) => {
+    const data = encodeFromF32(dtype, new Float32Array(n).fill(1));
+    bytes += data.byteLength;
+    return backend.createWeight(dtype, [n], data);
+  };
+  const { hiddenSize: H, heads, kvHeads, headDim: D, intermediateSize: I, vocabSize: V } = config;
+  const embed = w([V, H]);
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < config.layers; l++) {
+    layers.push({
+      inputNorm: ones(H),
+      q: w([heads * D, H]), qBias: config.qkvBias ? w([heads * D]) : null,
+      k: w([kvHeads * D, H]), kBias: config.qkvBias ? w([kvHeads * D]) : null,
+      v: w([kvHeads * D, H]), vBias: config.qkvBias ? w([kvHeads * D]) : null,
+      o: w([H, heads * D]), oBias: null,
+      postNorm: ones(H),
+      gate: w([I, H]), up: w([I, H]), down: w([H, I]),
+      gateBias: null, upBias: null, downBias: null,
+    });
+  }
+  const weights: ModelWeights = { embed, layers, norm: ones(H), lmHead: config.tieEmbeddings ? embed : w([V, H]), bytes: 0, dtype };
+  weights.bytes = bytes;
+  return new CausalLM(config, backend, weights, `random ${config.modelType} (${dtype})`);
+}
+
+/** Shapes of real checkpoints, for benches (from their config.json files). */
+export const SHAPES: Readonly<Record<string, ModelConfig>> = Object.freeze({
+  'SmolLM2-135M': shape('llama', 576, 30, 9, 3, 1536, 49152, true, 100000),
+  'SmolLM2-360M': shape('llama', 960, 32, 15, 5, 2560, 49152, true, 100000),
+  'Qwen2.5-0.5B': shape('qwen2', 896, 24, 14, 2, 4864, 151936, true, 1000000),
+});
+
+function shape(modelType: 'llama' | 'qwen2', H: number, layers: number, heads: number, kvHeads: number, I: number, V: number, tie: boolean, theta: number): ModelConfig {
+  return {
+    modelType, architecture: modelType === 'llama' ? 'LlamaForCausalLM' : 'Qwen2ForCausalLM',
+    hiddenSize: H, layers, heads, kvHeads, headDim: H / heads, intermediateSize: I, vocabSize: V,
+    rmsEps: 1e-5, maxPositions: 8192, tieEmbeddings: tie, qkvBias: modelType === 'qwen2', oBias: false, mlpBias: false,
+    rope: { theta, type: 'default', factor: 1, lowFreqFactor: 1, highFreqFactor: 1, originalMaxPositions: 0 },
+    bosTokenId: null, eosTokenIds: [],
+  };
+}

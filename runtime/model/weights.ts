@@ -1,0 +1,127 @@
+// Locate, validate and upload a Hugging Face checkpoint's tensors (single file or sharded index),
+// in their file dtype, one tensor at a time so peak host memory stays at one tensor.
+
+import type { Backend, Tensor, WeightDType } from '../backend/types.ts';
+import { modelFormatError, notFoundError } from '../errors.ts';
+import { checkDType, readSafetensorsHeader, readTensorBytes, type TensorEntry } from '../io/safetensors.ts';
+import type { FileSystem } from '../platform/types.ts';
+import type { ModelConfig } from './config.ts';
+
+export interface LayerWeights {
+  inputNorm: Tensor; // [H]
+  q: Tensor; qBias: Tensor | null; // [heads·headDim, H], [heads·headDim]
+  k: Tensor; kBias: Tensor | null; // [kvHeads·headDim, H]
+  v: Tensor; vBias: Tensor | null; // [kvHeads·headDim, H]
+  o: Tensor; oBias: Tensor | null; // [H, heads·headDim]
+  postNorm: Tensor; // [H]
+  gate: Tensor; up: Tensor; down: Tensor; // [I, H], [I, H], [H, I]
+  gateBias: Tensor | null; upBias: Tensor | null; downBias: Tensor | null;
+}
+
+export interface ModelWeights {
+  embed: Tensor; // [V, H]
+  layers: LayerWeights[];
+  norm: Tensor; // [H]
+  lmHead: Tensor; // [V, H] (the embedding itself when tied)
+  /** Bytes of weights held by the backend (in file dtype). */
+  bytes: number;
+  /** The safetensors dtype of the matrices (for merge and reporting). */
+  dtype: WeightDType;
+}
+
+const DTYPES: Record<string, WeightDType> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
+
+/** All tensor entries of a model directory, from model.safetensors or model.safetensors.index.json. */
+export async function indexCheckpoint(fs: FileSystem, dir: string): Promise<Map<string, TensorEntry>> {
+  const single = fs.join(dir, 'model.safetensors');
+  const indexPath = fs.join(dir, 'model.safetensors.index.json');
+  if (await fs.exists(single)) return (await readSafetensorsHeader(fs, single)).tensors;
+  if (!(await fs.exists(indexPath))) throw notFoundError(single, 'a model directory needs model.safetensors or model.safetensors.index.json (PyTorch .bin checkpoints are not supported: re-save with safe_serialization=True)');
+  let index: { weight_map?: Record<string, string> };
+  try {
+    index = JSON.parse(await fs.readText(indexPath));
+  } catch (e) {
+    throw modelFormatError(indexPath, 'not valid JSON', e);
+  }
+  if (!index.weight_map || typeof index.weight_map !== 'object') throw modelFormatError(indexPath, 'missing "weight_map"');
+  const all = new Map<string, TensorEntry>();
+  for (const shard of new Set(Object.values(index.weight_map))) {
+    const header = await readSafetensorsHeader(fs, fs.join(dir, shard));
+    for (const [name, e] of header.tensors) all.set(name, e);
+  }
+  for (const [name, shard] of Object.entries(index.weight_map)) {
+    if (!all.has(name)) throw modelFormatError(indexPath, `weight_map lists "${name}" in ${shard} but that shard has no such tensor`);
+  }
+  return all;
+}
+
+export interface LoadProgress {
+  status: 'loading';
+  file: string;
+  loaded: number;
+  total: number;
+}
+
+export async function loadWeights(
+  fs: FileSystem,
+  dir: string,
+  config: ModelConfig,
+  backend: Backend,
+  onProgress?: (p: LoadProgress) => void,
+  signal?: AbortSignal,
+): Promise<ModelWeights> {
+  const entries = await indexCheckpoint(fs, dir);
+  const { hiddenSize: H, heads, kvHeads, headDim: D, intermediateSize: I, vocabSize: V } = config;
+  const total = [...entries.values()].reduce((s, e) => s + e.byteLength, 0);
+  let loaded = 0;
+  let bytes = 0;
+  let matrixDType: WeightDType | null = null;
+
+  const load = async (name: string, shape: number[]): Promise<Tensor> => {
+    signal?.throwIfAborted();
+    const e = entries.get(name);
+    if (!e) throw modelFormatError(dir, `checkpoint has no tensor "${name}" (is this a ${config.architecture} checkpoint with this config.json?)`);
+    checkDType(e, ['F32', 'F16', 'BF16']);
+    if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
+      throw modelFormatError(e.file, `tensor "${name}" has shape [${e.shape.join(', ')}] but config.json implies [${shape.join(', ')}]`);
+    }
+    const data = await readTensorBytes(fs, e);
+    const dtype = DTYPES[e.dtype];
+    if (shape.length === 2) matrixDType ??= dtype;
+    const t = backend.createWeight(dtype, shape, data);
+    loaded += e.byteLength;
+    bytes += e.byteLength;
+    onProgress?.({ status: 'loading', file: e.file, loaded, total });
+    return t;
+  };
+  const maybe = (name: string, shape: number[], present: boolean) => (present ? load(name, shape) : Promise.resolve(null));
+
+  const embed = await load('model.embed_tokens.weight', [V, H]);
+  const layers: LayerWeights[] = [];
+  for (let i = 0; i < config.layers; i++) {
+    const p = `model.layers.${i}.`;
+    const b = config.qkvBias;
+    layers.push({
+      inputNorm: await load(`${p}input_layernorm.weight`, [H]),
+      q: await load(`${p}self_attn.q_proj.weight`, [heads * D, H]),
+      qBias: await maybe(`${p}self_attn.q_proj.bias`, [heads * D], b),
+      k: await load(`${p}self_attn.k_proj.weight`, [kvHeads * D, H]),
+      kBias: await maybe(`${p}self_attn.k_proj.bias`, [kvHeads * D], b),
+      v: await load(`${p}self_attn.v_proj.weight`, [kvHeads * D, H]),
+      vBias: await maybe(`${p}self_attn.v_proj.bias`, [kvHeads * D], b),
+      o: await load(`${p}self_attn.o_proj.weight`, [H, heads * D]),
+      oBias: await maybe(`${p}self_attn.o_proj.bias`, [H], config.oBias),
+      postNorm: await load(`${p}post_attention_layernorm.weight`, [H]),
+      gate: await load(`${p}mlp.gate_proj.weight`, [I, H]),
+      up: await load(`${p}mlp.up_proj.weight`, [I, H]),
+      down: await load(`${p}mlp.down_proj.weight`, [H, I]),
+      gateBias: await maybe(`${p}mlp.gate_proj.bias`, [I], config.mlpBias),
+      upBias: await maybe(`${p}mlp.up_proj.bias`, [I], config.mlpBias),
+      downBias: await maybe(`${p}mlp.down_proj.bias`, [H], config.mlpBias),
+    });
+  }
+  const norm = await load('model.norm.weight', [H]);
+  // Tied checkpoints usually omit lm_head.weight; when they include it, it equals the embedding.
+  const lmHead = config.tieEmbeddings ? embed : await load('lm_head.weight', [V, H]);
+  return { embed, layers, norm, lmHead, bytes, dtype: matrixDType ?? 'f32' };
+}

@@ -1,0 +1,93 @@
+// Node and Deno adapter (Deno runs node:fs through its Node compatibility layer). WebGPU comes
+// from `navigator.gpu` where the host has it (Deno) and from the `webgpu` package (Dawn) in Node.
+import { open, readFile, stat, mkdir, rename, writeFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { notFoundError } from '../errors.ts';
+import type { FileSystem, Platform } from './types.ts';
+
+function missing(e: unknown): boolean {
+  return (e as { code?: string })?.code === 'ENOENT' || (e as { code?: string })?.code === 'ENOTDIR';
+}
+
+export const nodeFileSystem: FileSystem = {
+  async readText(path) {
+    try {
+      return await readFile(path, 'utf8');
+    } catch (e) {
+      if (missing(e)) throw notFoundError(path, 'no such file');
+      throw e;
+    }
+  },
+  async readBytes(path, offset, length) {
+    try {
+      if (offset === undefined && length === undefined) return new Uint8Array(await readFile(path));
+      const fh = await open(path, 'r');
+      try {
+        const len = length ?? (await fh.stat()).size - (offset ?? 0);
+        const out = new Uint8Array(len);
+        let done = 0;
+        while (done < len) {
+          const { bytesRead } = await fh.read(out, done, len - done, (offset ?? 0) + done);
+          if (bytesRead === 0) break;
+          done += bytesRead;
+        }
+        return done === len ? out : out.subarray(0, done);
+      } finally {
+        await fh.close();
+      }
+    } catch (e) {
+      if (missing(e)) throw notFoundError(path, 'no such file');
+      throw e;
+    }
+  },
+  async size(path) {
+    try {
+      return (await stat(path)).size;
+    } catch (e) {
+      if (missing(e)) throw notFoundError(path, 'no such file');
+      throw e;
+    }
+  },
+  async exists(path) {
+    try {
+      await stat(path);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  join: (...parts) => join(...parts),
+  async writeFileAtomic(path, data) {
+    const tmp = `${path}.tmp-${process.pid}`;
+    try {
+      await writeFile(tmp, data);
+      await rename(tmp, path);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+  },
+  async mkdir(path) {
+    await mkdir(path, { recursive: true });
+  },
+};
+
+const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined';
+let dawn: Promise<GPU | null> | undefined;
+
+export const nodePlatform: Platform = {
+  name: isDeno ? 'deno' : 'node',
+  fs: nodeFileSystem,
+  getGPU() {
+    const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+    if (nav?.gpu) return Promise.resolve(nav.gpu);
+    dawn ??= import('webgpu').then(
+      (m) => {
+        Object.assign(globalThis, m.globals);
+        return m.create([]) as GPU;
+      },
+      () => null,
+    );
+    return dawn;
+  },
+};
