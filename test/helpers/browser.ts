@@ -32,7 +32,7 @@ const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javas
 export async function serve(routes: Record<string, string | Uint8Array>, mounts: Record<string, string>): Promise<{ url: string; server: Server }> {
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const ext = path.slice(path.lastIndexOf('.'));
+    const ext = path.endsWith('/') ? '.html' : path.slice(path.lastIndexOf('.'));
     const headers = { 'content-type': TYPES[ext] ?? 'application/octet-stream', 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp', 'accept-ranges': 'bytes' };
     if (routes[path] !== undefined) {
       res.writeHead(200, headers).end(routes[path]);

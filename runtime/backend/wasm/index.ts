@@ -1,0 +1,309 @@
+// The WebAssembly backend: AssemblyScript SIMD128 kernels (wasm/*.ts) over one linear memory per
+// backend instance. Ops run immediately and synchronously; `read` only copies out. Weights stay in
+// their 16-bit file dtype in linear memory and are unpacked in registers by the kernels.
+//
+// This file checks shapes and indices (the kernels trust their inputs: a bad index would silently
+// read or overwrite another tensor), allocates, and dispatches. Every kernel takes explicit
+// [start, end) ranges; today one call covers the whole range, a threaded version would split it.
+
+import { decodeToF32 } from '../../util/dtype.ts';
+import { type Backend, type BackendInfo, type DType, type Rows, type Tensor, type WeightDType, BYTES_PER_ELEMENT, sizeOf } from '../types.ts';
+import { Heap } from './memory.ts';
+import { DT_CODE, type Kernels, MAX_PAGES, PAGE_BYTES, instantiate } from './module.ts';
+
+export interface WasmBackendOptions {
+  /** Upper bound on the linear memory in 64 KiB pages (default and maximum 65536 = 4 GiB). */
+  maxMemoryPages?: number;
+}
+
+export async function createWasmBackend(options: WasmBackendOptions = {}): Promise<Backend> {
+  const maxPages = options.maxMemoryPages ?? MAX_PAGES;
+  if (!Number.isInteger(maxPages) || maxPages < 1 || maxPages > MAX_PAGES) throw new RangeError(`maxMemoryPages must be 1..${MAX_PAGES}`);
+  const { kernels, memory } = await instantiate(maxPages);
+  return new WasmBackend(kernels, memory, maxPages);
+}
+
+class WasmTensor implements Tensor {
+  readonly size: number;
+  disposed = false;
+  constructor(
+    readonly owner: WasmBackend,
+    readonly dtype: DType,
+    readonly shape: readonly number[],
+    readonly ptr: number,
+    /** Bytes reserved by the allocator (0 for views, which own nothing). */
+    readonly reserved: number,
+    /** The tensor that owns the storage, for views; null for owners. */
+    readonly root: WasmTensor | null,
+  ) {
+    this.size = sizeOf(shape);
+    Object.freeze(this.shape);
+  }
+}
+
+function lastDim(x: Tensor): number {
+  return x.shape[x.shape.length - 1];
+}
+function rowsOf(x: Tensor): number {
+  return x.shape.length === 1 ? 1 : x.size / lastDim(x);
+}
+function check(ok: boolean, msg: () => string): void {
+  if (!ok) throw new RangeError(msg());
+}
+function isWeightDType(d: DType): d is WeightDType {
+  return d === 'f32' || d === 'f16' || d === 'bf16';
+}
+
+export class WasmBackend implements Backend {
+  readonly info: BackendInfo;
+  private kernels: Kernels;
+  private memory: WebAssembly.Memory;
+  private heap: Heap;
+  private scratchBlock = { start: 0, size: 0 };
+  private destroyed = false;
+
+  constructor(kernels: Kernels, memory: WebAssembly.Memory, maxPages: number) {
+    this.kernels = kernels;
+    this.memory = memory;
+    this.heap = new Heap(memory, kernels.heapBase() >>> 0, maxPages);
+    this.info = Object.freeze({
+      kind: 'wasm' as const,
+      device: 'wasm simd128 (1 thread)',
+      features: Object.freeze(['simd128']),
+      limits: Object.freeze({ maxMemoryPages: maxPages, memoryPageBytes: PAGE_BYTES, maxMemoryBytes: maxPages * PAGE_BYTES }),
+    });
+  }
+
+  /** Current size of the linear memory in pages (diagnostics and tests). */
+  get memoryPages(): number {
+    return this.heap.pages;
+  }
+
+  // ---- tensors --------------------------------------------------------------------------------
+
+  private t(x: Tensor, what = 'tensor'): WasmTensor {
+    if (this.destroyed) throw new Error('wasm backend used after destroy()');
+    if (!(x instanceof WasmTensor) || x.owner !== this) throw new TypeError(`${what} belongs to another backend`);
+    if ((x.root ?? x).disposed) throw new Error(`${what} used after dispose()`);
+    return x;
+  }
+  private f32(x: Tensor, what: string): WasmTensor {
+    const w = this.t(x, what);
+    if (w.dtype !== 'f32') throw new TypeError(`${what} must be f32, got ${w.dtype}`);
+    return w;
+  }
+  private i32(x: Tensor, what: string): WasmTensor {
+    const w = this.t(x, what);
+    if (w.dtype !== 'i32') throw new TypeError(`${what} must be i32, got ${w.dtype}`);
+    return w;
+  }
+  private weight(x: Tensor, what: string): WasmTensor {
+    const w = this.t(x, what);
+    if (!isWeightDType(w.dtype)) throw new TypeError(`${what} must be a float tensor, got ${w.dtype}`);
+    return w;
+  }
+
+  private allocTensor(dtype: DType, shape: readonly number[], zero: boolean): WasmTensor {
+    if (this.destroyed) throw new Error('wasm backend used after destroy()');
+    const n = sizeOf(shape);
+    const block = this.heap.alloc(n * BYTES_PER_ELEMENT[dtype]);
+    const x = new WasmTensor(this, dtype, [...shape], block.start, block.size, null);
+    if (zero && !block.fresh) this.bytes(x).fill(0); // a reused block holds old data
+    return x;
+  }
+
+  private bytes(x: WasmTensor, count = x.size * BYTES_PER_ELEMENT[x.dtype]): Uint8Array {
+    return new Uint8Array(this.memory.buffer, x.ptr, count); // fresh view: memory may have grown
+  }
+
+  /** A scratch area for kernels (packed x, scores, cos/sin); reused across calls, grown on demand. */
+  private scratch(bytes: number): number {
+    if (this.scratchBlock.size < bytes) {
+      if (this.scratchBlock.size) this.heap.release(this.scratchBlock);
+      this.scratchBlock = this.heap.alloc(bytes);
+    }
+    return this.scratchBlock.start;
+  }
+
+  createWeight(dtype: WeightDType, shape: readonly number[], bytes: Uint8Array): Tensor {
+    if (!isWeightDType(dtype)) throw new TypeError(`unknown weight dtype ${dtype as string}`);
+    const want = sizeOf(shape) * BYTES_PER_ELEMENT[dtype];
+    check(bytes.byteLength === want, () => `weight [${shape}] ${dtype} needs ${want} bytes, got ${bytes.byteLength}`);
+    const x = this.allocTensor(dtype, shape, false);
+    this.bytes(x).set(bytes);
+    return x;
+  }
+
+  createTensor(dtype: 'f32' | 'i32', shape: readonly number[], data?: Float32Array | Int32Array): Tensor {
+    if (dtype !== 'f32' && dtype !== 'i32') throw new TypeError(`createTensor makes f32 or i32 tensors, not ${dtype as string}`);
+    const x = this.allocTensor(dtype, shape, true);
+    if (data) this.typed(x).set(data.subarray(0, x.size));
+    return x;
+  }
+
+  private typed(x: WasmTensor): Float32Array | Int32Array {
+    const C = x.dtype === 'i32' ? Int32Array : Float32Array;
+    return new C(this.memory.buffer, x.ptr, x.size);
+  }
+
+  write(x: Tensor, data: Float32Array | Int32Array): void {
+    const w = this.t(x);
+    if (w.dtype !== 'f32' && w.dtype !== 'i32') throw new TypeError(`write needs an f32/i32 tensor, got ${w.dtype}`);
+    check(data.length <= w.size, () => `write of ${data.length} elements into tensor [${w.shape}]`);
+    this.typed(w).set(data);
+  }
+
+  async read(x: Tensor): Promise<Float32Array | Int32Array> {
+    const w = this.t(x);
+    if (w.dtype === 'f16' || w.dtype === 'bf16') return decodeToF32(w.dtype, this.bytes(w));
+    return this.typed(w).slice();
+  }
+
+  view(x: Tensor, shape: readonly number[]): Tensor {
+    const w = this.t(x);
+    const n = sizeOf(shape);
+    check(n <= w.size, () => `view [${shape}] larger than tensor [${w.shape}]`);
+    return new WasmTensor(this, w.dtype, [...shape], w.ptr, 0, w.root ?? w);
+  }
+
+  async flush(): Promise<void> {}
+
+  /** Frees an owner's storage (its views become unusable); disposing a view does nothing. */
+  dispose(x: Tensor): void {
+    if (this.destroyed || !(x instanceof WasmTensor) || x.owner !== this) return;
+    if (x.root || x.disposed) return;
+    x.disposed = true;
+    this.heap.release({ start: x.ptr, size: x.reserved });
+  }
+
+  destroy(): void {
+    // dropping the references lets the engine reclaim the (possibly multi-GB) memory
+    this.destroyed = true;
+    this.kernels = null as unknown as Kernels;
+    this.memory = null as unknown as WebAssembly.Memory;
+  }
+
+  // ---- index validation (the kernels would otherwise read or write out of bounds) ---------------
+
+  private checkIndices(idx: WasmTensor, limit: number, what: string): void {
+    const v = new Int32Array(this.memory.buffer, idx.ptr, idx.size);
+    for (let j = 0; j < v.length; j++) {
+      if (v[j] < 0 || v[j] >= limit) throw new RangeError(`${what} ${v[j]} outside 0..${limit - 1}`);
+    }
+  }
+
+  private checkRows(rows: WasmTensor, slots: number, maxT: number): number {
+    check(rows.shape.length === 2 && rows.shape[1] === 2, () => `rows must be i32 [n, 2], got [${rows.shape}]`);
+    const n = rows.shape[0];
+    const v = new Int32Array(this.memory.buffer, rows.ptr, n * 2);
+    for (let r = 0; r < n; r++) {
+      const slot = v[r * 2], pos = v[r * 2 + 1];
+      if (slot < 0 || slot >= slots || pos < 0 || pos >= maxT) throw new RangeError(`row ${r}: (slot ${slot}, position ${pos}) outside KV cache [${slots}, ·, ${maxT}, ·]`);
+    }
+    return n;
+  }
+
+  private cache(c: Tensor, what: string): WasmTensor {
+    const w = this.f32(c, what);
+    check(w.shape.length === 4, () => `${what} must be [slots, kvHeads, maxT, headDim], got [${w.shape}]`);
+    return w;
+  }
+
+  // ---- forward ops ----------------------------------------------------------------------------
+
+  embedding(ids: Tensor, table: Tensor, out: Tensor): void {
+    const id = this.i32(ids, 'ids'), tb = this.weight(table, 'table'), o = this.f32(out, 'out');
+    check(tb.shape.length === 2, () => `embedding table must be [V, H], got [${tb.shape}]`);
+    const [V, H] = tb.shape, n = id.size;
+    check(o.size === n * H && lastDim(o) === H, () => `embedding out [${o.shape}] for ${n} ids of width ${H}`);
+    this.checkIndices(id, V, 'token id');
+    this.kernels.embedding(id.ptr, tb.ptr, DT_CODE[tb.dtype as WeightDType], o.ptr, H, 0, n);
+  }
+
+  rmsNorm(x: Tensor, weight: Tensor, eps: number, out: Tensor): void {
+    const a = this.f32(x, 'x'), w = this.weight(weight, 'weight'), o = this.f32(out, 'out');
+    const H = lastDim(a);
+    check(w.size === H && o.size === a.size, () => `rmsNorm x [${a.shape}], weight [${w.shape}], out [${o.shape}]`);
+    this.kernels.rmsNorm(a.ptr, w.ptr, DT_CODE[w.dtype as WeightDType], o.ptr, H, eps, 0, rowsOf(a));
+  }
+
+  matmul(x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor): void {
+    const a = this.f32(x, 'x'), b = this.weight(w, 'w'), o = this.f32(out, 'out');
+    const c = bias ? this.weight(bias, 'bias') : null;
+    const K = lastDim(a), n = rowsOf(a), N = b.shape[0];
+    check(b.shape.length === 2 && lastDim(b) === K && lastDim(o) === N && o.size === n * N && (!c || c.size === N),
+      () => `matmul shapes [${a.shape}]·[${b.shape}]ᵀ${c ? ` + [${c.shape}]` : ''} → [${o.shape}]`);
+    const biasPtr = c ? c.ptr : 0, biasDt = c ? DT_CODE[c.dtype as WeightDType] : 0;
+    const k = this.kernels;
+    if (b.dtype === 'f32') {
+      k.matmulF32(a.ptr, b.ptr, biasPtr, biasDt, o.ptr, K, N, 0, n, 0, N);
+      return;
+    }
+    // 16-bit weights are unpacked in even/odd lane order; permute x once to match (wasm/matmul.ts)
+    const xp = this.scratch(n * K * 4);
+    k.packX(a.ptr, xp, K, 0, n);
+    (b.dtype === 'bf16' ? k.matmulBf16 : k.matmulF16)(xp, b.ptr, biasPtr, biasDt, o.ptr, K, N, 0, n, 0, N);
+  }
+
+  rope(x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number): void {
+    const a = this.f32(x, 'x'), rw = this.i32(rows, 'rows'), fr = this.f32(invFreq, 'invFreq');
+    check(Number.isInteger(heads) && heads > 0 && Number.isInteger(headDim) && headDim > 0 && headDim % 2 === 0, () => `rope heads ${heads}, headDim ${headDim}`);
+    check(rw.shape.length === 2 && rw.shape[1] === 2, () => `rows must be i32 [n, 2], got [${rw.shape}]`);
+    const n = rw.shape[0];
+    check(a.size === n * heads * headDim && fr.size >= headDim / 2, () => `rope x [${a.shape}] for ${n} rows × ${heads} heads × ${headDim}, invFreq [${fr.shape}]`);
+    this.kernels.rope(a.ptr, rw.ptr, fr.ptr, this.scratch(headDim * 4), heads, headDim, 0, n);
+  }
+
+  kvWrite(k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows): void {
+    const kk = this.f32(k, 'k'), vv = this.f32(v, 'v'), kc = this.cache(kCache, 'kCache'), vc = this.cache(vCache, 'vCache');
+    const rw = this.i32(rows, 'rows');
+    const [slots, kvh, maxT, d] = kc.shape;
+    check(vc.shape.every((s, j) => s === kc.shape[j]), () => `kCache [${kc.shape}] and vCache [${vc.shape}] differ`);
+    const n = this.checkRows(rw, slots, maxT);
+    check(kk.size === n * kvh * d && vv.size === kk.size, () => `kvWrite k [${kk.shape}], v [${vv.shape}] for ${n} rows × ${kvh}·${d}`);
+    this.kernels.kvWrite(kk.ptr, vv.ptr, kc.ptr, vc.ptr, rw.ptr, kvh, maxT, d, 0, n);
+  }
+
+  attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number): void {
+    const qq = this.f32(q, 'q'), kc = this.cache(kCache, 'kCache'), vc = this.cache(vCache, 'vCache');
+    const rw = this.i32(rows, 'rows'), o = this.f32(out, 'out');
+    const [slots, kvh, maxT, d] = kc.shape;
+    check(vc.shape.every((s, j) => s === kc.shape[j]), () => `kCache [${kc.shape}] and vCache [${vc.shape}] differ`);
+    check(Number.isInteger(heads) && heads > 0 && heads % kvh === 0, () => `attention: ${heads} heads is not a multiple of ${kvh} KV heads`);
+    const n = this.checkRows(rw, slots, maxT);
+    check(qq.size === n * heads * d && o.size === qq.size, () => `attention q [${qq.shape}], out [${o.shape}] for ${n} rows × ${heads}·${d}`);
+    this.kernels.attention(qq.ptr, kc.ptr, vc.ptr, rw.ptr, o.ptr, this.scratch(maxT * 4), heads, kvh, maxT, d, scale, 0, n);
+  }
+
+  swiglu(gate: Tensor, up: Tensor, out: Tensor): void {
+    const g = this.f32(gate, 'gate'), u = this.f32(up, 'up'), o = this.f32(out, 'out');
+    check(g.size === o.size && u.size === o.size, () => `swiglu gate [${g.shape}], up [${u.shape}], out [${o.shape}]`);
+    this.kernels.swiglu(g.ptr, u.ptr, o.ptr, 0, o.size);
+  }
+
+  addInPlace(x: Tensor, y: Tensor): void {
+    const a = this.f32(x, 'x'), b = this.f32(y, 'y');
+    check(a.size === b.size, () => `addInPlace [${a.shape}] += [${b.shape}]`);
+    this.kernels.addInPlace(a.ptr, b.ptr, 0, a.size);
+  }
+
+  gatherRows(x: Tensor, index: Tensor, out: Tensor): void {
+    const a = this.f32(x, 'x'), ix = this.i32(index, 'index'), o = this.f32(out, 'out');
+    const H = lastDim(a), m = ix.size;
+    check(o.size === m * H, () => `gatherRows out [${o.shape}] for ${m} rows of width ${H}`);
+    this.checkIndices(ix, rowsOf(a), 'gatherRows: index');
+    this.kernels.gatherRows(a.ptr, ix.ptr, o.ptr, H, 0, m);
+  }
+
+  softmax(x: Tensor, out: Tensor): void {
+    const a = this.f32(x, 'x'), o = this.f32(out, 'out');
+    check(o.size === a.size, () => `softmax x [${a.shape}], out [${o.shape}]`);
+    this.kernels.softmax(a.ptr, o.ptr, lastDim(a), 0, rowsOf(a));
+  }
+
+  argmax(x: Tensor, out: Tensor): void {
+    const a = this.f32(x, 'x'), o = this.i32(out, 'out');
+    check(o.size === rowsOf(a), () => `argmax x [${a.shape}], out [${o.shape}]`);
+    this.kernels.argmax(a.ptr, o.ptr, lastDim(a), 0, rowsOf(a));
+  }
+}

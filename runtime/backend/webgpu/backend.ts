@@ -1,0 +1,327 @@
+// The WebGPU backend: tensors are GPU buffers, ops record dispatches (see recorder.ts), `read`
+// submits and maps one staging buffer. Shapes are validated here on the CPU, since a kernel
+// cannot report an error; ids and rows that live on the GPU are bounds-checked in the kernels,
+// which skip (or zero) out-of-range entries instead of throwing as the reference does.
+
+import * as K from '../../generated/kernels.ts';
+import { type Backend, type BackendInfo, type Rows, type Tensor, type WeightDType, sizeOf } from '../types.ts';
+import { type Access, type KernelSpec, Recorder, grid1d, pack } from './recorder.ts';
+import { GPUTensor, bufferBytes, createWeightTensor, uploadBuffer } from './tensor.ts';
+
+const X = { name: 'x', binding: 2 };
+const MATMUL_ROWS: KernelSpec = { name: 'matmul-rows', source: K.matmulRows, operands: [X, { name: 'w', binding: 3 }, { name: 'b', binding: 4 }] };
+const MATMUL_TILED: KernelSpec = { name: 'matmul-tiled', source: K.matmulTiled, operands: [X, { name: 'w', binding: 3 }, { name: 'b', binding: 4 }] };
+const EMBEDDING: KernelSpec = { name: 'embedding', source: K.embedding, operands: [{ name: 'w', binding: 3 }] };
+const RMS_NORM: KernelSpec = { name: 'rms-norm', source: K.rmsNorm, operands: [{ name: 'w', binding: 3 }] };
+const ROPE: KernelSpec = { name: 'rope', source: K.rope };
+const KV_WRITE: KernelSpec = { name: 'kv-write', source: K.kvWrite };
+const ATTENTION: KernelSpec = { name: 'attention', source: K.attention };
+const SWIGLU: KernelSpec = { name: 'swiglu', source: K.swiglu };
+const ADD: KernelSpec = { name: 'add', source: K.add };
+const GATHER: KernelSpec = { name: 'gather-rows', source: K.gatherRows };
+const SOFTMAX: KernelSpec = { name: 'softmax', source: K.softmax };
+const ARGMAX: KernelSpec = { name: 'argmax', source: K.argmax };
+
+/** matmul switches from the weight-streaming kernel to the tiled one above this many rows. */
+const ROWS_KERNEL_MAX = 8;
+
+function g(x: Tensor): GPUTensor {
+  if (!(x instanceof GPUTensor)) throw new TypeError('tensor belongs to another backend');
+  return x;
+}
+const lastDim = (x: Tensor) => (x.shape.length === 0 ? 1 : x.shape[x.shape.length - 1]);
+const rowsOf = (x: Tensor) => (lastDim(x) === 0 ? 0 : x.size / lastDim(x));
+
+function expect(ok: boolean, op: string, what: string): void {
+  if (!ok) throw new RangeError(`${op}: ${what}`);
+}
+function expectF32(op: string, ...ts: Tensor[]): void {
+  for (const t of ts) expect(t.dtype === 'f32', op, `expected an f32 activation, got ${t.dtype} [${t.shape}]`);
+}
+
+export interface WebGPUBackendConfig {
+  device: GPUDevice;
+  info: BackendInfo;
+  /** Weights larger than this many bytes are split by rows into several buffers. */
+  maxBindingBytes: number;
+  useF16: boolean;
+}
+
+export class WebGPUBackend implements Backend {
+  readonly info: BackendInfo;
+  readonly device: GPUDevice;
+  private readonly rec: Recorder;
+  /** Largest storage binding: device limit for activations, possibly capped lower for weights. */
+  private readonly maxBinding: number;
+  private readonly weightBinding: number;
+  private readonly maxBuffer: number;
+  private readonly maxGroups: number;
+  private readonly useF16: boolean;
+  private lostOrError: string | null = null;
+
+  constructor(cfg: WebGPUBackendConfig) {
+    this.device = cfg.device;
+    this.info = cfg.info;
+    this.rec = new Recorder(cfg.device);
+    this.maxBuffer = cfg.device.limits.maxBufferSize;
+    this.maxBinding = Math.min(cfg.device.limits.maxStorageBufferBindingSize, this.maxBuffer);
+    this.weightBinding = cfg.maxBindingBytes;
+    this.maxGroups = cfg.device.limits.maxComputeWorkgroupsPerDimension;
+    this.useF16 = cfg.useF16;
+    // Kernels cannot throw, but a bad shader or binding surfaces here; report it at the next read.
+    cfg.device.addEventListener('uncapturederror', (e) => {
+      this.lostOrError ??= `WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`;
+    });
+    void cfg.device.lost.then((l) => {
+      this.lostOrError ??= `WebGPU device lost (${l.reason}): ${l.message}`;
+    });
+  }
+
+  /** Dispatches recorded and not yet submitted (for tests and benches). */
+  get pendingDispatches(): number {
+    return this.rec.dispatches;
+  }
+
+  /** Pipelines compiled so far; repeated ops must not add any. */
+  get pipelineCount(): number {
+    return this.rec.pipelineCount;
+  }
+
+  private access(t: GPUTensor): Access {
+    if (t.dtype === 'f16') return this.useF16 ? 'f16native' : 'f16';
+    if (t.dtype === 'bf16') return 'bf16';
+    if (t.dtype === 'f32') return 'f32';
+    throw new TypeError(`an i32 tensor cannot be used as a weight`);
+  }
+
+  private check(): void {
+    if (this.lostOrError) throw new Error(this.lostOrError);
+  }
+
+  // ---- memory -------------------------------------------------------------------------------
+
+  createWeight(dtype: WeightDType, shape: readonly number[], bytes: Uint8Array): Tensor {
+    return createWeightTensor(this.device, dtype, shape, bytes, this.weightBinding, this.maxBuffer);
+  }
+
+  createTensor(dtype: 'f32' | 'i32', shape: readonly number[], data?: Float32Array | Int32Array): Tensor {
+    const n = sizeOf(shape);
+    const size = bufferBytes(dtype, n);
+    if (size > this.maxBinding) throw new RangeError(`tensor [${shape}] needs ${size} bytes, more than one storage binding (${this.maxBinding}) allows`);
+    let bytes: Uint8Array = new Uint8Array(0);
+    if (data) {
+      expect((dtype === 'f32') === data instanceof Float32Array, 'createTensor', `data type does not match dtype ${dtype}`);
+      const src = data.subarray(0, n);
+      bytes = new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
+    }
+    return new GPUTensor(dtype, shape, [{ buffer: uploadBuffer(this.device, bytes, size, `${dtype}[${shape}]`), rowStart: 0, rowCount: shape[0] ?? 1 }]);
+  }
+
+  write(t: Tensor, data: Float32Array | Int32Array): void {
+    const x = g(t);
+    expect(data.length <= x.size, 'write', `${data.length} elements into tensor [${x.shape}]`);
+    expect((x.dtype === 'f32') === data instanceof Float32Array && (x.dtype === 'f32' || x.dtype === 'i32'), 'write', `data type does not match ${x.dtype}`);
+    // queue.writeBuffer runs on the queue timeline, so submit what was recorded first: then the
+    // write lands after those ops, as the contract requires.
+    this.rec.submit();
+    this.device.queue.writeBuffer(x.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  async read(t: Tensor): Promise<Float32Array | Int32Array> {
+    const x = g(t);
+    const bytes = x.size * 4;
+    expect(x.dtype === 'f32' || x.dtype === 'i32', 'read', `reading ${x.dtype} weights is not supported`);
+    const staging = this.device.createBuffer({ label: 'readback', size: Math.max(4, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    try {
+      if (bytes > 0) this.rec.copy(x.buffer, 0, staging, 0, bytes);
+      this.rec.submit();
+      await staging.mapAsync(GPUMapMode.READ);
+      this.check();
+      const copy = staging.getMappedRange(0, bytes).slice(0);
+      staging.unmap();
+      return x.dtype === 'f32' ? new Float32Array(copy) : new Int32Array(copy);
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  view(t: Tensor, shape: readonly number[]): Tensor {
+    const x = g(t);
+    const n = sizeOf(shape);
+    expect(n <= x.size, 'view', `[${shape}] larger than tensor [${x.shape}]`);
+    return new GPUTensor(x.dtype, shape, x.chunks, x.base ?? x);
+  }
+
+  async flush(): Promise<void> {
+    this.rec.submit();
+    await this.device.queue.onSubmittedWorkDone();
+    this.check();
+  }
+
+  dispose(t: Tensor): void {
+    const x = g(t);
+    if (x.base) return; // a view: the storage belongs to its base tensor
+    for (const c of x.chunks) this.rec.release(c.buffer);
+  }
+
+  destroy(): void {
+    this.rec.destroy();
+    this.device.destroy();
+  }
+
+  // ---- ops ----------------------------------------------------------------------------------
+
+  embedding(ids: Tensor, table: Tensor, out: Tensor): void {
+    const tab = g(table), H = lastDim(table), n = ids.size;
+    expect(ids.dtype === 'i32', 'embedding', 'ids must be i32');
+    expectF32('embedding', out);
+    expect(tab.shape.length === 2 && out.size === n * H && lastDim(out) === H, 'embedding', `ids [${ids.shape}], table [${tab.shape}] → out [${out.shape}]`);
+    if (n === 0) return;
+    const pipe = this.rec.pipeline(EMBEDDING, [this.access(tab)]);
+    for (const c of tab.chunks) {
+      this.rec.dispatch(pipe, pack('uuuu', n, H, c.rowStart, c.rowCount), [
+        { binding: 1, buffer: g(out).buffer, write: true },
+        { binding: 2, buffer: g(ids).buffer },
+        { binding: 3, buffer: c.buffer },
+      ], [Math.ceil(H / 64), n]);
+    }
+  }
+
+  rmsNorm(x: Tensor, weight: Tensor, eps: number, out: Tensor): void {
+    const H = lastDim(x), n = rowsOf(x), w = g(weight);
+    expectF32('rmsNorm', x, out);
+    expect(out.size === x.size && lastDim(out) === H && w.size === H, 'rmsNorm', `x [${x.shape}], weight [${w.shape}], out [${out.shape}]`);
+    if (n === 0) return;
+    this.rec.dispatch(this.rec.pipeline(RMS_NORM, [this.access(w)]), pack('uf', H, eps), [
+      { binding: 1, buffer: g(out).buffer, write: true },
+      { binding: 2, buffer: g(x).buffer },
+      { binding: 3, buffer: w.buffer },
+    ], [n]);
+  }
+
+  matmul(x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor): void {
+    const wt = g(w), K = lastDim(x), n = rowsOf(x), N = wt.shape[0];
+    expectF32('matmul', x, out);
+    expect(wt.shape.length === 2 && lastDim(wt) === K && lastDim(out) === N && out.size === n * N, 'matmul', `shapes [${x.shape}]·[${wt.shape}]ᵀ → [${out.shape}]`);
+    expect(!bias || bias.size === N, 'matmul', `bias [${bias?.shape}] for ${N} outputs`);
+    if (n === 0 || N === 0) return;
+    const b = bias ? g(bias) : null;
+    const spec = n <= ROWS_KERNEL_MAX ? MATMUL_ROWS : MATMUL_TILED;
+    const pipe = this.rec.pipeline(spec, ['f32', this.access(wt), b ? this.access(b) : 'none']);
+    for (const c of wt.chunks) {
+      const bindings = [
+        { binding: 1, buffer: g(out).buffer, write: true },
+        { binding: 2, buffer: g(x).buffer },
+        { binding: 3, buffer: c.buffer },
+      ];
+      if (b) bindings.push({ binding: 4, buffer: b.buffer });
+      const groups: [number, number] = spec === MATMUL_ROWS ? [Math.ceil(c.rowCount / 8), 1] : [Math.ceil(c.rowCount / 64), Math.ceil(n / 32)];
+      this.rec.dispatch(pipe, pack('uuuuu', n, K, c.rowStart, c.rowCount, N), bindings, groups);
+    }
+  }
+
+  rope(x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number): void {
+    const n = rows.shape[0];
+    expectF32('rope', x, invFreq);
+    expect(rows.dtype === 'i32' && rows.size === n * 2, 'rope', `rows must be i32 [n, 2], got [${rows.shape}]`);
+    expect(headDim % 2 === 0 && x.size === n * heads * headDim && invFreq.size === headDim / 2, 'rope', `x [${x.shape}] as [${n}, ${heads}, ${headDim}], invFreq [${invFreq.shape}]`);
+    const count = n * heads * (headDim / 2);
+    if (count === 0) return;
+    this.rec.dispatch(this.rec.pipeline(ROPE), pack('uuu', n, heads, headDim / 2), [
+      { binding: 1, buffer: g(x).buffer, write: true },
+      { binding: 2, buffer: g(rows).buffer },
+      { binding: 3, buffer: g(invFreq).buffer },
+    ], grid1d(count, 64, this.maxGroups));
+  }
+
+  kvWrite(k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows): void {
+    const n = rows.shape[0];
+    expectF32('kvWrite', k, v, kCache, vCache);
+    expect(kCache.shape.length === 4 && vCache.shape.join() === kCache.shape.join(), 'kvWrite', `caches [${kCache.shape}] and [${vCache.shape}]`);
+    const [slots, kvHeads, maxT, headDim] = kCache.shape;
+    expect(rows.dtype === 'i32' && rows.size === n * 2, 'kvWrite', `rows must be i32 [n, 2], got [${rows.shape}]`);
+    expect(k.size === n * kvHeads * headDim && v.size === k.size, 'kvWrite', `k [${k.shape}], v [${v.shape}] for ${n} rows of ${kvHeads}×${headDim}`);
+    expect(g(kCache).buffer !== g(vCache).buffer, 'kvWrite', 'kCache and vCache must be distinct tensors');
+    if (k.size === 0) return;
+    this.rec.dispatch(this.rec.pipeline(KV_WRITE), pack('uuuuu', n, kvHeads, maxT, headDim, slots), [
+      { binding: 1, buffer: g(kCache).buffer, write: true },
+      { binding: 2, buffer: g(vCache).buffer, write: true },
+      { binding: 3, buffer: g(k).buffer },
+      { binding: 4, buffer: g(v).buffer },
+      { binding: 5, buffer: g(rows).buffer },
+    ], grid1d(k.size, 64, this.maxGroups));
+  }
+
+  attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number): void {
+    const n = rows.shape[0];
+    expectF32('attention', q, kCache, vCache, out);
+    expect(kCache.shape.length === 4 && vCache.shape.join() === kCache.shape.join(), 'attention', `caches [${kCache.shape}] and [${vCache.shape}]`);
+    const [slots, kvHeads, maxT, headDim] = kCache.shape;
+    expect(headDim % 4 === 0 && headDim <= 128, 'attention', `headDim ${headDim} unsupported (needs a multiple of 4, at most 128)`);
+    expect(kvHeads > 0 && heads % kvHeads === 0, 'attention', `${heads} heads cannot share ${kvHeads} KV heads`);
+    expect(rows.dtype === 'i32' && rows.size === n * 2, 'attention', `rows must be i32 [n, 2], got [${rows.shape}]`);
+    expect(q.size === n * heads * headDim && out.size === q.size, 'attention', `q [${q.shape}], out [${out.shape}] for ${n} rows of ${heads}×${headDim}`);
+    if (q.size === 0) return;
+    this.rec.dispatch(this.rec.pipeline(ATTENTION), pack('uuuuuf', heads, kvHeads, maxT, headDim, slots, scale), [
+      { binding: 1, buffer: g(out).buffer, write: true },
+      { binding: 2, buffer: g(q).buffer },
+      { binding: 3, buffer: g(kCache).buffer },
+      { binding: 4, buffer: g(vCache).buffer },
+      { binding: 5, buffer: g(rows).buffer },
+    ], [heads, n]);
+  }
+
+  swiglu(gate: Tensor, up: Tensor, out: Tensor): void {
+    expectF32('swiglu', gate, up, out);
+    expect(gate.size === out.size && up.size === out.size, 'swiglu', `gate [${gate.shape}], up [${up.shape}], out [${out.shape}]`);
+    if (out.size === 0) return;
+    this.rec.dispatch(this.rec.pipeline(SWIGLU), pack('u', out.size), [
+      { binding: 1, buffer: g(out).buffer, write: true },
+      { binding: 2, buffer: g(gate).buffer },
+      { binding: 3, buffer: g(up).buffer },
+    ], grid1d(out.size, 64, this.maxGroups));
+  }
+
+  addInPlace(x: Tensor, y: Tensor): void {
+    expectF32('addInPlace', x, y);
+    expect(x.size === y.size, 'addInPlace', `x [${x.shape}], y [${y.shape}]`);
+    if (x.size === 0) return;
+    this.rec.dispatch(this.rec.pipeline(ADD), pack('u', x.size), [
+      { binding: 1, buffer: g(x).buffer, write: true },
+      { binding: 2, buffer: g(y).buffer },
+    ], grid1d(x.size, 64, this.maxGroups));
+  }
+
+  gatherRows(x: Tensor, index: Tensor, out: Tensor): void {
+    const H = lastDim(x), m = index.size;
+    expectF32('gatherRows', x, out);
+    expect(index.dtype === 'i32' && out.size === m * H && lastDim(out) === H, 'gatherRows', `x [${x.shape}], index [${index.shape}], out [${out.shape}]`);
+    if (out.size === 0) return;
+    this.rec.dispatch(this.rec.pipeline(GATHER), pack('uuu', m, H, rowsOf(x)), [
+      { binding: 1, buffer: g(out).buffer, write: true },
+      { binding: 2, buffer: g(x).buffer },
+      { binding: 3, buffer: g(index).buffer },
+    ], [Math.ceil(H / 64), m]);
+  }
+
+  softmax(x: Tensor, out: Tensor): void {
+    expectF32('softmax', x, out);
+    const V = lastDim(x);
+    expect(out.size === x.size && lastDim(out) === V, 'softmax', `x [${x.shape}], out [${out.shape}]`);
+    if (x.size === 0) return;
+    this.rec.dispatch(this.rec.pipeline(SOFTMAX), pack('u', V), [
+      { binding: 1, buffer: g(out).buffer, write: true },
+      { binding: 2, buffer: g(x).buffer },
+    ], [rowsOf(x)]);
+  }
+
+  argmax(x: Tensor, out: Tensor): void {
+    expectF32('argmax', x);
+    expect(out.dtype === 'i32' && out.size === rowsOf(x), 'argmax', `x [${x.shape}], out [${out.shape}] (i32, one per row)`);
+    if (x.size === 0) return;
+    this.rec.dispatch(this.rec.pipeline(ARGMAX), pack('u', lastDim(x)), [
+      { binding: 1, buffer: g(out).buffer, write: true },
+      { binding: 2, buffer: g(x).buffer },
+    ], [rowsOf(x)]);
+  }
+}

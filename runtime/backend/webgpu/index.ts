@@ -1,0 +1,78 @@
+// Entry point of the WebGPU backend: pick an adapter, ask for a device with the adapter's real
+// limits (the defaults cap storage bindings at 128 MiB, too small for a 151,936 × 896 LM head even
+// in bf16), enable shader-f16 when present, and wrap it in a WebGPUBackend.
+
+import { LightReasonerError } from '../../errors.ts';
+import type { Backend, BackendInfo } from '../types.ts';
+import { WebGPUBackend } from './backend.ts';
+
+export { WebGPUBackend } from './backend.ts';
+
+export class WebGPUUnavailableError extends LightReasonerError {
+  constructor(message: string, cause?: unknown) {
+    super('BACKEND_UNAVAILABLE', message, { cause });
+    this.name = 'WebGPUUnavailableError';
+  }
+}
+
+export interface WebGPUOptions {
+  /** Cap on one storage binding, below the device's own limit (tests use it to force weight chunking). */
+  maxBindingBytes?: number;
+  /** Use native f16 arithmetic for f16 weights when the device has shader-f16 (default true). */
+  useShaderF16?: boolean;
+  powerPreference?: GPUPowerPreference;
+}
+
+/** The limits worth raising to the adapter's maximum; everything else keeps its default. */
+const LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupsPerDimension',
+  'maxStorageBuffersPerShaderStage',
+  'maxUniformBufferBindingSize',
+] as const;
+
+export async function createWebGPUBackend(gpu: GPU, options: WebGPUOptions = {}): Promise<Backend> {
+  let adapter: GPUAdapter | null = null;
+  try {
+    adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+  } catch (e) {
+    throw new WebGPUUnavailableError(`WebGPU adapter request failed: ${(e as Error).message}`, e);
+  }
+  if (!adapter) {
+    throw new WebGPUUnavailableError(
+      'no WebGPU adapter found. Install a GPU Vulkan/Metal/D3D12 driver, or on a headless Linux machine ' +
+        'point VK_ICD_FILENAMES at a software Vulkan driver (e.g. Mesa lavapipe: ' +
+        '/usr/share/vulkan/icd.d/lvp_icd.x86_64.json), or run with --backend wasm.',
+    );
+  }
+  const requiredLimits: Record<string, number> = {};
+  for (const name of LIMITS) {
+    const v = (adapter.limits as unknown as Record<string, number | undefined>)[name];
+    if (typeof v === 'number') requiredLimits[name] = v;
+  }
+  const useF16 = options.useShaderF16 !== false && adapter.features.has('shader-f16');
+  const requiredFeatures: GPUFeatureName[] = useF16 ? ['shader-f16'] : [];
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({ label: 'lightreasoner', requiredLimits, requiredFeatures });
+  } catch (e) {
+    throw new WebGPUUnavailableError(`WebGPU device request failed: ${(e as Error).message}`, e);
+  }
+  const limits: Record<string, number> = {};
+  for (const name of LIMITS) limits[name] = (device.limits as unknown as Record<string, number>)[name];
+  const maxBindingBytes = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize, options.maxBindingBytes ?? Infinity);
+  limits.maxBindingBytes = maxBindingBytes;
+  const ai = adapter.info;
+  const desc = [ai?.description, ai?.vendor, ai?.architecture].filter((s) => s).join(' / ') || 'unknown WebGPU adapter';
+  const info: BackendInfo = Object.freeze({
+    kind: 'webgpu' as const,
+    device: desc,
+    features: Object.freeze([...device.features].map(String).sort()),
+    limits: Object.freeze(limits),
+  });
+  return new WebGPUBackend({ device, info, maxBindingBytes, useF16 });
+}

@@ -1,0 +1,94 @@
+// GPU tensors. Activations (f32/i32) are one storage buffer. Weights stay in their checkpoint
+// dtype: f32 as is, f16/bf16 packed two per u32 word (element e in word e >> 1, half e & 1), and a
+// weight larger than one storage binding is split by rows into several buffers ("chunks"), each
+// bound on its own. Every buffer is padded to 16 bytes so kernels may declare it as vec4s.
+
+import { type DType, type Tensor, type WeightDType, sizeOf } from '../types.ts';
+
+export interface Chunk {
+  buffer: GPUBuffer;
+  /** First row (index along dim 0) of the weight held by this buffer. */
+  rowStart: number;
+  rowCount: number;
+}
+
+export class GPUTensor implements Tensor {
+  readonly size: number;
+  constructor(
+    readonly dtype: DType,
+    readonly shape: readonly number[],
+    /** Row-chunks; activations and small weights have exactly one, starting at row 0. */
+    readonly chunks: readonly Chunk[],
+    /** The tensor whose buffers these are, when this is a view (views never free storage). */
+    readonly base: GPUTensor | null = null,
+  ) {
+    this.size = sizeOf(shape);
+  }
+  /** The single buffer of an unchunked tensor (all activations). */
+  get buffer(): GPUBuffer {
+    if (this.chunks.length !== 1) throw new RangeError(`tensor [${this.shape}] is split into ${this.chunks.length} buffers; this op needs it whole`);
+    return this.chunks[0].buffer;
+  }
+}
+
+export const align = (n: number, a: number) => Math.ceil(n / a) * a;
+
+export function bufferBytes(dtype: DType, elements: number): number {
+  return Math.max(16, align(elements * (dtype === 'f16' || dtype === 'bf16' ? 2 : 4), 16));
+}
+
+/** Create a STORAGE buffer holding `bytes` (zero-padded to a multiple of 16). */
+export function uploadBuffer(device: GPUDevice, bytes: Uint8Array, size: number, label: string): GPUBuffer {
+  const buffer = device.createBuffer({
+    label,
+    size,
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    mappedAtCreation: bytes.byteLength > 0,
+  });
+  if (bytes.byteLength > 0) {
+    new Uint8Array(buffer.getMappedRange()).set(bytes);
+    buffer.unmap();
+  }
+  return buffer;
+}
+
+/**
+ * Rows per chunk so that a chunk's padded size fits in `maxBinding` bytes. Rows, not bytes, are
+ * the unit because matmul and embedding address weights by row; a chunk boundary may fall in the
+ * middle of a u32 word for odd rows of 16-bit data, which is fine since each chunk is a fresh
+ * buffer whose element 0 is the chunk's first element.
+ */
+export function rowsPerChunk(dtype: WeightDType, shape: readonly number[], maxBinding: number): number {
+  const rows = shape.length === 0 ? 1 : shape[0];
+  const rowElems = shape.length === 0 ? 1 : sizeOf(shape.slice(1));
+  const rowBytes = rowElems * (dtype === 'f32' ? 4 : 2);
+  const limit = Math.floor(maxBinding / 16) * 16;
+  if (rowBytes === 0) return Math.max(rows, 1);
+  const per = Math.floor(limit / rowBytes);
+  if (per < 1) throw new RangeError(`one row of weight [${shape}] (${rowBytes} bytes) exceeds the ${maxBinding}-byte storage binding limit`);
+  return Math.min(per, Math.max(rows, 1));
+}
+
+export function createWeightTensor(
+  device: GPUDevice,
+  dtype: WeightDType,
+  shape: readonly number[],
+  bytes: Uint8Array,
+  maxBinding: number,
+  maxBuffer: number,
+): GPUTensor {
+  const bpe = dtype === 'f32' ? 4 : 2;
+  const n = sizeOf(shape);
+  if (bytes.byteLength !== n * bpe) throw new RangeError(`weight [${shape}] ${dtype} needs ${n * bpe} bytes, got ${bytes.byteLength}`);
+  const rows = shape.length === 0 ? 1 : shape[0];
+  const rowElems = rows === 0 ? 0 : n / rows;
+  const per = rowsPerChunk(dtype, shape, Math.min(maxBinding, maxBuffer));
+  const chunks: Chunk[] = [];
+  for (let r0 = 0; r0 < Math.max(rows, 1); r0 += per) {
+    const count = Math.min(per, rows - r0);
+    const part = bytes.subarray(r0 * rowElems * bpe, (r0 + count) * rowElems * bpe);
+    const buffer = uploadBuffer(device, part, bufferBytes(dtype, count * rowElems), `weight[${shape}] rows ${r0}+${count}`);
+    chunks.push({ buffer, rowStart: r0, rowCount: count });
+  }
+  return new GPUTensor(dtype, shape, chunks);
+}

@@ -1,0 +1,261 @@
+// Every op of the Wasm backend against the plain-TypeScript reference, on random data and odd
+// shapes, all weight dtypes. Tolerance: |got − ref| ≤ atol + rtol·|ref| (the kernels accumulate in
+// f32 in a different order than the reference, which sums in f64).
+import t, { type Test } from 'tap';
+import { ReferenceBackend } from '../runtime/backend/reference.ts';
+import type { Backend, Tensor, WeightDType } from '../runtime/backend/types.ts';
+import { createWasmBackend } from '../runtime/backend/wasm/index.ts';
+import { encodeFromF32 } from '../runtime/util/dtype.ts';
+
+const ATOL = 1e-5, RTOL = 1e-4;
+const DTYPES: WeightDType[] = ['f32', 'f16', 'bf16'];
+
+// small seeded PRNG so a failure reproduces
+let seed = 0x9e3779b9;
+function rand(): number {
+  seed = (seed + 0x6d2b79f5) | 0;
+  let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+  x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+  return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+}
+function randn(n: number, scale = 1): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = (rand() * 2 - 1) * scale;
+  return a;
+}
+function randInts(n: number, limit: number): Int32Array {
+  const a = new Int32Array(n);
+  for (let i = 0; i < n; i++) a[i] = Math.floor(rand() * limit);
+  return a;
+}
+
+const wasm = await createWasmBackend();
+const ref = new ReferenceBackend();
+
+/** Upload the same f32 / i32 data, or the same raw weight bytes, to both backends. */
+function both(dtype: 'f32' | 'i32', shape: number[], data?: Float32Array | Int32Array): [Tensor, Tensor] {
+  return [wasm.createTensor(dtype, shape, data), ref.createTensor(dtype, shape, data)];
+}
+function weights(dtype: WeightDType, shape: number[], scale = 1): [Tensor, Tensor] {
+  const bytes = encodeFromF32(dtype, randn(shape.reduce((a, b) => a * b, 1), scale));
+  return [wasm.createWeight(dtype, shape, bytes), ref.createWeight(dtype, shape, bytes)];
+}
+
+async function close(tt: Test, got: Tensor, want: Tensor, what: string, atol = ATOL, rtol = RTOL): Promise<void> {
+  const g = await wasm.read(got), w = await ref.read(want);
+  tt.equal(g.length, w.length, `${what}: length`);
+  let worst = -1, at = -1;
+  for (let i = 0; i < w.length; i++) {
+    const excess = Math.abs(g[i] - w[i]) - (atol + rtol * Math.abs(w[i]));
+    if (!(excess <= 0) && (worst < 0 || !(excess <= worst))) { worst = excess; at = i; }
+  }
+  tt.ok(at < 0, at < 0 ? what : `${what}: element ${at} got ${g[at]}, want ${w[at]}`);
+}
+
+t.test('info', async (tt) => {
+  tt.equal(wasm.info.kind, 'wasm');
+  tt.match(wasm.info.device, /simd128/);
+  tt.ok(Object.isFrozen(wasm.info.features) && wasm.info.features.includes('simd128'));
+  tt.equal(wasm.info.limits.maxMemoryPages, 65536);
+});
+
+t.test('matmul, all weight dtypes, with and without bias', async (tt) => {
+  const shapes = [[3, 37, 29], [1, 64, 8], [5, 16, 7], [2, 8, 4], [4, 40, 13], [7, 3, 5], [1, 1, 1]];
+  for (const dt of DTYPES) {
+    for (const [n, K, N] of shapes) {
+      for (const biasKind of ['none', 'same', 'f32'] as const) {
+        const [xw, xr] = both('f32', [n, K], randn(n * K));
+        const [ww, wr] = weights(dt, [N, K]);
+        const [bw, br] = biasKind === 'none' ? [null, null] : weights(biasKind === 'f32' ? 'f32' : dt, [N]);
+        const [ow, or] = both('f32', [n, N]);
+        wasm.matmul(xw, ww, bw, ow);
+        ref.matmul(xr, wr, br, or);
+        await close(tt, ow, or, `${dt} [${n},${K}]·[${N},${K}]ᵀ bias ${biasKind}`);
+      }
+    }
+  }
+});
+
+t.test('embedding and rmsNorm, all weight dtypes', async (tt) => {
+  for (const dt of DTYPES) {
+    for (const H of [37, 64, 5]) {
+      const [tw, tr] = weights(dt, [1001, H]);
+      const ids = randInts(6, 1001);
+      ids[0] = 1000; ids[1] = 0;
+      const [iw, ir] = both('i32', [6], ids);
+      const [ow, or] = both('f32', [6, H]);
+      wasm.embedding(iw, tw, ow);
+      ref.embedding(ir, tr, or);
+      await close(tt, ow, or, `embedding ${dt} V=1001 H=${H}`, 0, 0);
+
+      const [xw, xr] = both('f32', [3, H], randn(3 * H, 3));
+      const [gw, gr] = weights(dt, [H]);
+      const [nw, nr] = both('f32', [3, H]);
+      wasm.rmsNorm(xw, gw, 1e-6, nw);
+      ref.rmsNorm(xr, gr, 1e-6, nr);
+      await close(tt, nw, nr, `rmsNorm ${dt} H=${H}`);
+    }
+  }
+  const [iw] = both('i32', [1], new Int32Array([1001]));
+  const [tw] = weights('bf16', [1001, 4]);
+  tt.throws(() => wasm.embedding(iw, tw, wasm.createTensor('f32', [1, 4])), RangeError, 'token id out of range');
+});
+
+t.test('f16 and bf16 unpacking is exact, subnormals and signed zero included', async (tt) => {
+  // f16 subnormals (|x| < 2^-14) go through the magic multiply; random data almost never hits them
+  const special = new Float32Array([0, -0, 2 ** -24, -(2 ** -24), 3 * 2 ** -20, -(2 ** -14), 2 ** -14 * 0.999, 65504, -65504, 1, -1.5, 1e-5, -7e-6, 0.333, 2 ** -15, 1234.5]);
+  for (const dt of ['f16', 'bf16'] as const) {
+    const [tw, tr] = [wasm.createWeight(dt, [2, 8], encodeFromF32(dt, special)), ref.createWeight(dt, [2, 8], encodeFromF32(dt, special))];
+    const [iw, ir] = both('i32', [2], new Int32Array([0, 1]));
+    const [ow, or] = both('f32', [2, 8]);
+    wasm.embedding(iw, tw, ow);
+    ref.embedding(ir, tr, or);
+    const g = await wasm.read(ow), r = await ref.read(or);
+    tt.ok(g.every((v, i) => Object.is(v, r[i])), `${dt} decode bit-exact: ${[...g].join(' ')}`);
+    // the same values through the pair-split matmul path: x = one-hot picks each weight
+    for (let k = 0; k < 8; k++) {
+      const x = new Float32Array(8); x[k] = 1;
+      const [xw, xr] = both('f32', [1, 8], x);
+      const [mw, mr] = both('f32', [1, 2]);
+      wasm.matmul(xw, tw, null, mw);
+      ref.matmul(xr, tr, null, mr);
+      tt.same(await wasm.read(mw), await ref.read(mr), `${dt} matmul picks element ${k} exactly`);
+    }
+  }
+});
+
+t.test('rope', async (tt) => {
+  for (const [heads, headDim] of [[3, 16], [2, 64], [1, 128], [2, 6]]) {
+    const n = 5, half = headDim / 2;
+    const inv = new Float32Array(half).map((_, i) => Math.pow(10000, (-2 * i) / headDim));
+    const rows = new Int32Array([0, 0, 0, 1, 1, 7, 2, 4095, 1, 31]);
+    const [xw, xr] = both('f32', [n, heads * headDim], randn(n * heads * headDim));
+    const [rw, rr] = both('i32', [n, 2], rows);
+    const [fw, fr] = both('f32', [half], inv);
+    wasm.rope(xw, rw, fw, heads, headDim);
+    ref.rope(xr, rr, fr, heads, headDim);
+    await close(tt, xw, xr, `rope heads=${heads} headDim=${headDim}`);
+  }
+});
+
+t.test('kvWrite and attention: several slots, prefill and decode, GQA 1 and 3', async (tt) => {
+  for (const [heads, kvHeads] of [[2, 2], [6, 2]]) {
+    for (const d of [16, 64, 128, 12]) {
+      const slots = 3, maxT = 24, scale = 1 / Math.sqrt(d);
+      const [kcw, kcr] = both('f32', [slots, kvHeads, maxT, d]);
+      const [vcw, vcr] = both('f32', [slots, kvHeads, maxT, d]);
+      const step = async (rowsData: number[], label: string) => {
+        const n = rowsData.length / 2;
+        const [rw, rr] = both('i32', [n, 2], new Int32Array(rowsData));
+        const [kw, kr] = both('f32', [n, kvHeads * d], randn(n * kvHeads * d));
+        const [vw, vr] = both('f32', [n, kvHeads * d], randn(n * kvHeads * d));
+        wasm.kvWrite(kw, vw, kcw, vcw, rw);
+        ref.kvWrite(kr, vr, kcr, vcr, rr);
+        const [qw, qr] = both('f32', [n, heads * d], randn(n * heads * d, 2));
+        const [ow, or] = both('f32', [n, heads * d]);
+        wasm.attention(qw, kcw, vcw, rw, ow, heads, scale);
+        ref.attention(qr, kcr, vcr, rr, or, heads, scale);
+        await close(tt, ow, or, `attention ${label} heads=${heads}/${kvHeads} d=${d}`);
+      };
+      // prefill slot 1 (11 tokens) and slot 0 (5 tokens) in one batch, then two batched decode steps
+      const prefill: number[] = [];
+      for (let p = 0; p < 11; p++) prefill.push(1, p);
+      for (let p = 0; p < 5; p++) prefill.push(0, p);
+      await step(prefill, 'prefill');
+      await step([1, 11, 0, 5, 2, 0], 'decode');
+      await step([0, 6, 1, 12], 'decode 2');
+      await close(tt, kcw, kcr, `kCache heads=${heads}/${kvHeads} d=${d}`, 0, 0);
+      await close(tt, vcw, vcr, `vCache heads=${heads}/${kvHeads} d=${d}`, 0, 0);
+    }
+  }
+  const [kc] = both('f32', [1, 1, 4, 4]);
+  const bad = wasm.createTensor('i32', [1, 2], new Int32Array([0, 4]));
+  tt.throws(() => wasm.kvWrite(wasm.createTensor('f32', [1, 4]), wasm.createTensor('f32', [1, 4]), kc, kc, bad), RangeError, 'position past maxT');
+});
+
+t.test('swiglu, addInPlace, gatherRows, softmax, argmax', async (tt) => {
+  const n = 3, I = 1001;
+  const [gw, gr] = both('f32', [n, I], randn(n * I, 8));
+  const [uw, ur] = both('f32', [n, I], randn(n * I));
+  const [ow, or] = both('f32', [n, I]);
+  wasm.swiglu(gw, uw, ow);
+  ref.swiglu(gr, ur, or);
+  await close(tt, ow, or, 'swiglu');
+
+  wasm.addInPlace(gw, uw);
+  ref.addInPlace(gr, ur);
+  await close(tt, gw, gr, 'addInPlace', 0, 0);
+
+  const [iw, ir] = both('i32', [4], new Int32Array([2, 0, 2, 1]));
+  const [xw, xr] = both('f32', [4, I]);
+  wasm.gatherRows(gw, iw, xw);
+  ref.gatherRows(gr, ir, xr);
+  await close(tt, xw, xr, 'gatherRows', 0, 0);
+
+  const [sw, sr] = both('f32', [4, I]);
+  wasm.softmax(xw, sw);
+  ref.softmax(xr, sr);
+  await close(tt, sw, sr, 'softmax', 1e-7, 1e-4);
+
+  const logits = randn(5 * I, 10);
+  logits[1 * I + 17] = 50; logits[1 * I + 900] = 50; // tie: first index wins
+  logits[2 * I + 1000] = 60; // last element
+  logits[3 * I] = 60; // first element
+  const [lw, lr] = both('f32', [5, I], logits);
+  const [aw, ar] = both('i32', [5]);
+  wasm.argmax(lw, aw);
+  ref.argmax(lr, ar);
+  tt.same(await wasm.read(aw), await ref.read(ar), 'argmax');
+  tt.equal((await wasm.read(aw))[1], 17, 'argmax takes the first of equal maxima');
+});
+
+t.test('memory grows while tensors are alive; views, dispose and reuse', async (tt) => {
+  const b = await createWasmBackend();
+  const keep = randn(1000);
+  const a = b.createTensor('f32', [1000], keep);
+  const w16 = encodeFromF32('bf16', randn(64 * 32));
+  const w = b.createWeight('bf16', [64, 32], w16);
+  const pages0 = (b as unknown as { memoryPages: number }).memoryPages;
+  const big: Tensor[] = [];
+  for (let i = 0; i < 6; i++) big.push(b.createTensor('f32', [1 << 20])); // 24 MiB in all
+  const pages1 = (b as unknown as { memoryPages: number }).memoryPages;
+  tt.ok(pages1 > pages0 + 300, `memory grew from ${pages0} to ${pages1} pages`);
+  tt.same(await b.read(a), keep, 'old tensor intact after growth');
+  const x = b.createTensor('f32', [2, 32], randn(64));
+  const out = b.createTensor('f32', [2, 64]);
+  b.matmul(x, w, null, out); // kernels still see the pre-growth weight
+  const rx = ref.createTensor('f32', [2, 32], (await b.read(x)) as Float32Array);
+  const rout = ref.createTensor('f32', [2, 64]);
+  ref.matmul(rx, ref.createWeight('bf16', [64, 32], w16), null, rout);
+  const g = await b.read(out), r = await ref.read(rout);
+  tt.ok(g.every((v, i) => Math.abs(v - r[i]) <= ATOL + RTOL * Math.abs(r[i])), 'matmul after growth');
+
+  const v = b.view(a, [10, 10]);
+  b.write(v, new Float32Array([42]));
+  tt.equal((await b.read(a))[0], 42, 'view shares storage');
+  for (const t of big) { b.write(t, new Float32Array(1 << 20).fill(7)); b.dispose(t); }
+  const again = b.createTensor('f32', [1 << 20]);
+  tt.equal((b as unknown as { memoryPages: number }).memoryPages, pages1, 'freed blocks are reused, no further growth');
+  tt.ok((await b.read(again)).every((x) => x === 0), 'reused block is zero-filled');
+  b.dispose(a);
+  tt.throws(() => b.addInPlace(a, a), 'disposed tensor rejected');
+  tt.throws(() => b.addInPlace(x, wasm.createTensor('f32', [64])), TypeError, 'foreign tensor rejected');
+  b.destroy();
+});
+
+t.test('matmul speed (printed, not asserted)', async (tt) => {
+  const K = 576, N = 1536;
+  for (const [dt, n] of [...DTYPES.map((d) => [d, 128] as const), ['bf16', 1] as const]) {
+    const x = wasm.createTensor('f32', [n, K], randn(n * K));
+    const w = wasm.createWeight(dt, [N, K], encodeFromF32(dt, randn(N * K)));
+    const out = wasm.createTensor('f32', [n, N]);
+    wasm.matmul(x, w, null, out); // warm up (tier-up)
+    let reps = 0;
+    const t0 = performance.now();
+    while (performance.now() - t0 < 300 || reps < 3) { wasm.matmul(x, w, null, out); reps++; }
+    const s = (performance.now() - t0) / 1000 / reps;
+    tt.comment(`matmul ${dt} [${n},${K}]·[${N},${K}]ᵀ: ${(s * 1e3).toFixed(2)} ms, ${((2 * n * K * N) / s / 1e9).toFixed(1)} GFLOP/s`);
+    for (const z of [x, w, out]) wasm.dispose(z);
+  }
+  tt.pass('timed');
+});

@@ -1,0 +1,69 @@
+// WebGPU kernels against the reference backend, twice: in Node on Dawn + SwiftShader (no
+// shader-f16, so f16 weights take the packed-u32 unpack path) and in Deno on wgpu + Mesa lavapipe
+// (shader-f16, native path). With no adapter the test skips with a notice, except under CI where
+// a missing GPU stack must not pass silently.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import t, { type Test } from 'tap';
+import { nodeGPU } from './helpers/node-gpu.ts';
+import { checkWebGPUKernels } from './portable/webgpu-kernels.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const LAVAPIPE_ICD = '/usr/share/vulkan/icd.d/lvp_icd.x86_64.json';
+
+function noAdapter(t: Test, where: string): void {
+  const msg = `no WebGPU adapter (${where}); install a Vulkan driver or set VK_ICD_FILENAMES`;
+  if (process.env.CI) t.fail(`${msg} — required under CI`);
+  else {
+    // A visible notice plus an empty plan with a reason, which TAP reports as a skip.
+    t.comment(`SKIPPED: ${msg}`);
+    console.error(`[kernels-webgpu] SKIPPED: ${msg}`);
+    t.plan(0, msg);
+  }
+}
+
+t.test('WebGPU kernels in Node (Dawn; packed f16 unless the adapter has shader-f16)', async (t) => {
+  const gpu = await nodeGPU();
+  if (!gpu) return noAdapter(t, 'Node/Dawn');
+  const started = Date.now();
+  const r = await checkWebGPUKernels(gpu, (name, ok, detail) => t.ok(ok, `${name}: ${detail}`));
+  t.comment(`${r.passed} checks passed, ${r.failed} failed on ${r.device} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+});
+
+t.test('WebGPU kernels in Deno (wgpu; native shader-f16 on lavapipe)', async (t) => {
+  const icd = process.env.LR_DENO_VK_ICD ?? LAVAPIPE_ICD;
+  if (!existsSync(icd) && !process.env.LR_DENO_VK_ICD) return noAdapter(t, `Deno: ${icd} missing`);
+  const started = Date.now();
+  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn('npx', ['deno', 'run', '-A', 'test/deno/webgpu-kernels.ts'], {
+      cwd: root,
+      env: { ...process.env, VK_ICD_FILENAMES: icd, NO_COLOR: '1' },
+    });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  let summary: { noAdapter?: boolean; passed?: number; failed?: number; device?: string; features?: string[] } | null = null;
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const rec = JSON.parse(line);
+    if (rec.summary) summary = rec;
+    else t.ok(rec.ok, `${rec.name}: ${rec.detail}`);
+  }
+  if (summary?.noAdapter) return noAdapter(t, 'Deno');
+  if (!summary) {
+    t.fail(`deno exited ${code} without a summary:\n${stderr.split('\n').filter((l) => !l.includes('XDG_RUNTIME_DIR')).join('\n').slice(-3000)}`);
+    return;
+  }
+  if (summary.features?.includes('shader-f16')) t.pass('the Deno adapter has shader-f16, so the native f16 path was tested');
+  else if (process.env.CI) t.fail(`the Deno adapter (${summary.device}) lacks shader-f16: the native f16 path went untested`);
+  else {
+    t.comment(`NOTICE: the Deno adapter (${summary.device}) lacks shader-f16; the native f16 path was not tested`);
+    console.error('[kernels-webgpu] NOTICE: native f16 path not tested (no shader-f16 on the Deno adapter)');
+  }
+  t.equal(code, 0, 'deno exit status');
+  t.comment(`${summary.passed} checks passed, ${summary.failed} failed on ${summary.device} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+});

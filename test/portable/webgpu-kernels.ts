@@ -1,0 +1,335 @@
+// Every WebGPU op checked against the ReferenceBackend, written without node: imports or a test
+// framework so the same checks run under tap in Node (Dawn on SwiftShader: packed-f16 path) and
+// under Deno (wgpu on lavapipe, which has shader-f16: native-f16 path). Each check reports
+// through `log`; the caller decides what a failure means. Shapes are small and odd on purpose
+// (software Vulkan is slow, and odd sizes hit every tail and alignment branch).
+
+import { ReferenceBackend } from '../../runtime/backend/reference.ts';
+import type { Backend, Tensor, WeightDType } from '../../runtime/backend/types.ts';
+import { type WebGPUBackend, createWebGPUBackend } from '../../runtime/backend/webgpu/index.ts';
+import { GPUTensor } from '../../runtime/backend/webgpu/tensor.ts';
+import { decodeToF32, encodeFromF32 } from '../../runtime/util/dtype.ts';
+
+export type Log = (name: string, ok: boolean, detail: string) => void;
+
+export interface KernelCheckOptions {
+  /** Passed to createWebGPUBackend (false forces the packed-f16 path on an f16-capable device). */
+  useShaderF16?: boolean;
+}
+
+export interface KernelCheckResult {
+  passed: number;
+  failed: number;
+  device: string;
+  features: readonly string[];
+}
+
+const DTYPES: readonly WeightDType[] = ['f32', 'f16', 'bf16'];
+
+/** Small deterministic PRNG (mulberry32) so a failure reproduces. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Two backends fed identical inputs: the GPU under test and the reference oracle. */
+class Pair {
+  readonly ref = new ReferenceBackend();
+  readonly rand: () => number;
+  constructor(readonly gpu: Backend, seed: number) {
+    this.rand = rng(seed);
+  }
+  values(n: number, scale = 1): Float32Array {
+    const v = new Float32Array(n);
+    for (let i = 0; i < n; i++) v[i] = (this.rand() * 2 - 1) * scale;
+    return v;
+  }
+  f32(shape: number[], data?: Float32Array): [Tensor, Tensor] {
+    const d = data ?? this.values(shape.reduce((a, b) => a * b, 1));
+    return [this.gpu.createTensor('f32', shape, d), this.ref.createTensor('f32', shape, d)];
+  }
+  i32(shape: number[], data: number[]): [Tensor, Tensor] {
+    const d = Int32Array.from(data);
+    return [this.gpu.createTensor('i32', shape, d), this.ref.createTensor('i32', shape, d)];
+  }
+  weight(dtype: WeightDType, shape: number[], scale = 1): [Tensor, Tensor] {
+    const bytes = encodeFromF32(dtype, this.values(shape.reduce((a, b) => a * b, 1), scale));
+    return [this.gpu.createWeight(dtype, shape, bytes), this.ref.createWeight(dtype, shape, bytes)];
+  }
+}
+
+interface Tol {
+  atol: number;
+  rtol: number;
+}
+
+function compare(got: Float32Array | Int32Array, ref: Float32Array | Int32Array, tol: Tol): { ok: boolean; detail: string } {
+  if (got.length !== ref.length) return { ok: false, detail: `length ${got.length} ≠ ${ref.length}` };
+  let worst = 0, at = -1, maxErr = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const err = got[i] === ref[i] ? 0 : Math.abs(got[i] - ref[i]);
+    const ratio = err === 0 ? 0 : err / (tol.atol + tol.rtol * Math.abs(ref[i]));
+    if (!(ratio <= worst) || Number.isNaN(got[i])) {
+      worst = Number.isNaN(got[i]) ? Infinity : ratio;
+      at = i;
+    }
+    if (err > maxErr) maxErr = err;
+  }
+  const ok = worst <= 1;
+  const where = at >= 0 ? ` (worst at ${at}: got ${got[at]}, ref ${ref[at]})` : '';
+  return { ok, detail: `max |err| ${maxErr.toExponential(2)}, worst err/tol ${worst.toFixed(3)}${ok ? '' : where}` };
+}
+
+export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelCheckOptions = {}): Promise<KernelCheckResult> {
+  let passed = 0, failed = 0;
+  const report = (name: string, ok: boolean, detail: string) => {
+    if (ok) passed++;
+    else failed++;
+    log(name, ok, detail);
+  };
+  const check = async (name: string, got: Tensor, ref: Tensor, p: Pair, tol: Tol) => {
+    const r = compare(await p.gpu.read(got), await p.ref.read(ref), tol);
+    report(name, r.ok, r.detail);
+  };
+  const guard = async (name: string, body: () => Promise<void>) => {
+    try {
+      await body();
+    } catch (e) {
+      report(name, false, `threw: ${(e as Error).stack ?? e}`);
+    }
+  };
+
+  const be = await createWebGPUBackend(gpu, { useShaderF16: options.useShaderF16 });
+  // A tiny storage-binding cap: every weight below is split into several row-chunks.
+  const chunked = await createWebGPUBackend(gpu, { useShaderF16: options.useShaderF16, maxBindingBytes: 1024 });
+  const f16native = options.useShaderF16 !== false && be.info.features.includes('shader-f16');
+  const MM: Tol = { atol: 2e-5, rtol: 1e-4 };
+  const TIGHT: Tol = { atol: 1e-6, rtol: 1e-6 };
+
+  await guard('backend info', async () => {
+    const ok = Object.isFrozen(be.info) && be.info.kind === 'webgpu' && be.info.limits.maxStorageBufferBindingSize > 0 && chunked.info.limits.maxBindingBytes === 1024;
+    report('backend info', ok, `${be.info.device}; f16 weights via ${f16native ? 'native shader-f16' : 'packed u32 + unpack2x16float'}; maxStorageBufferBindingSize ${be.info.limits.maxStorageBufferBindingSize}`);
+  });
+
+  // ---- matmul: both kernels (rows ≤ 8 and tiled), aligned and unaligned K, bias kinds, chunking.
+  for (const dtype of DTYPES) {
+    for (const [n, K, N] of [[3, 37, 29], [1, 40, 29], [8, 64, 13], [21, 37, 29], [37, 40, 70]]) {
+      for (const biasKind of ['none', 'f32', 'weight'] as const) {
+        for (const target of [be, chunked]) {
+          const tag = `matmul ${dtype} n=${n} K=${K} N=${N} bias=${biasKind}${target === chunked ? ' chunked' : ''}`;
+          await guard(tag, async () => {
+            const p = new Pair(target, n * 1000 + K * 10 + N);
+            const x = p.f32([n, K]), w = p.weight(dtype, [N, K]);
+            const b = biasKind === 'none' ? null : biasKind === 'f32' ? p.f32([N]) : p.weight(dtype, [N]);
+            const out = p.f32([n, N], new Float32Array(n * N));
+            if (target === chunked && (w[0] as GPUTensor).chunks.length < 2) throw new Error('weight was not chunked');
+            p.gpu.matmul(x[0], w[0], b ? b[0] : null, out[0]);
+            p.ref.matmul(x[1], w[1], b ? b[1] : null, out[1]);
+            await check(tag, out[0], out[1], p, MM);
+          });
+        }
+      }
+    }
+  }
+
+  // ---- weights stay 16-bit on the GPU, packed two per word; odd-length chunks keep their data.
+  await guard('16-bit weights stay packed', async () => {
+    const p = new Pair(chunked, 7);
+    const w = p.weight('bf16', [29, 37]) as [GPUTensor, Tensor];
+    const bytes = w[0].chunks.reduce((s, c) => s + c.buffer.size, 0);
+    const expectMax = w[0].chunks.reduce((s, c) => s + Math.ceil((c.rowCount * 37 * 2) / 16) * 16, 0);
+    report('16-bit weights stay packed', bytes === expectMax && bytes < 29 * 37 * 4, `${w[0].chunks.length} chunks, ${bytes} bytes on the GPU for ${29 * 37} bf16 elements`);
+  });
+
+  // ---- embedding: ids spread over the chunks, repeats, first and last row.
+  for (const dtype of DTYPES) {
+    for (const target of [be, chunked]) {
+      const tag = `embedding ${dtype} V=1001 H=37${target === chunked ? ' chunked' : ''}`;
+      await guard(tag, async () => {
+        const p = new Pair(target, 11);
+        const table = p.weight(dtype, [1001, 37]);
+        const ids = [0, 1000, 6, 7, 500, 6, 999];
+        const idT = p.i32([ids.length], ids);
+        const out = p.f32([ids.length, 37], new Float32Array(ids.length * 37));
+        p.gpu.embedding(idT[0], table[0], out[0]);
+        p.ref.embedding(idT[1], table[1], out[1]);
+        await check(tag, out[0], out[1], p, { atol: 0, rtol: 0 });
+      });
+    }
+  }
+
+  // ---- rmsNorm: rows shorter and longer than the 256-thread workgroup, and in place.
+  for (const dtype of DTYPES) {
+    for (const [n, H] of [[5, 37], [3, 600]]) {
+      const tag = `rmsNorm ${dtype} n=${n} H=${H}`;
+      await guard(tag, async () => {
+        const p = new Pair(be, n * H);
+        const x = p.f32([n, H]), w = p.weight(dtype, [H]);
+        const out = p.f32([n, H], new Float32Array(n * H));
+        p.gpu.rmsNorm(x[0], w[0], 1e-6, out[0]);
+        p.ref.rmsNorm(x[1], w[1], 1e-6, out[1]);
+        await check(tag, out[0], out[1], p, { atol: 1e-6, rtol: 1e-5 });
+      });
+    }
+  }
+  await guard('rmsNorm in place (x is out)', async () => {
+    const p = new Pair(be, 5);
+    const x = p.f32([4, 45]), w = p.weight('bf16', [45]);
+    p.gpu.rmsNorm(x[0], w[0], 1e-5, x[0]);
+    p.ref.rmsNorm(x[1], w[1], 1e-5, x[1]);
+    await check('rmsNorm in place (x is out)', x[0], x[1], p, { atol: 1e-6, rtol: 1e-5 });
+  });
+
+  // ---- rope: small and large positions (range reduction), headDim 16 and 64.
+  for (const headDim of [16, 64]) {
+    const tag = `rope heads=3 headDim=${headDim}`;
+    await guard(tag, async () => {
+      const p = new Pair(be, headDim);
+      const half = headDim / 2;
+      const inv = new Float32Array(half).map((_, i) => Math.pow(1e6, (-2 * i) / headDim));
+      const rows = [0, 0, 0, 1, 1, 7, 2, 4999, 0, 31999];
+      const rowT = p.i32([5, 2], rows);
+      const x = p.f32([5, 3 * headDim]), f = p.f32([half], inv);
+      p.gpu.rope(x[0], rowT[0], f[0], 3, headDim);
+      p.ref.rope(x[1], rowT[1], f[1], 3, headDim);
+      await check(tag, x[0], x[1], p, { atol: 2e-5, rtol: 1e-4 });
+    });
+  }
+
+  // ---- kvWrite + attention: multi-slot prefill (one call covering two sequences), then a
+  // batched decode step over three slots; more than 64 positions so the online softmax rescales.
+  for (const [headDim, kvHeads, ratio] of [[16, 2, 3], [32, 2, 1], [64, 1, 3], [128, 2, 1]]) {
+    const heads = kvHeads * ratio, slots = 3, maxT = 80;
+    const tag = `attention headDim=${headDim} heads=${heads} kvHeads=${kvHeads}`;
+    await guard(tag, async () => {
+      const p = new Pair(be, headDim * 10 + ratio);
+      const kc = p.f32([slots, kvHeads, maxT, headDim], new Float32Array(slots * kvHeads * maxT * headDim));
+      const vc = p.f32([slots, kvHeads, maxT, headDim], new Float32Array(slots * kvHeads * maxT * headDim));
+      const step = async (rows: number[], label: string) => {
+        const n = rows.length / 2;
+        const rowT = p.i32([n, 2], rows);
+        const k = p.f32([n, kvHeads * headDim]), v = p.f32([n, kvHeads * headDim]), q = p.f32([n, heads * headDim], p.values(n * heads * headDim, 2));
+        const out = p.f32([n, heads * headDim], new Float32Array(n * heads * headDim));
+        p.gpu.kvWrite(k[0], v[0], kc[0], vc[0], rowT[0]);
+        p.ref.kvWrite(k[1], v[1], kc[1], vc[1], rowT[1]);
+        p.gpu.attention(q[0], kc[0], vc[0], rowT[0], out[0], heads, 1 / Math.sqrt(headDim));
+        p.ref.attention(q[1], kc[1], vc[1], rowT[1], out[1], heads, 1 / Math.sqrt(headDim));
+        await check(`${tag} ${label}`, out[0], out[1], p, { atol: 1e-5, rtol: 1e-4 });
+      };
+      const prefill: number[] = [];
+      for (let t = 0; t < 70; t++) prefill.push(0, t);
+      for (let t = 0; t < 5; t++) prefill.push(2, t);
+      await step(prefill, 'prefill slots 0+2');
+      await step([0, 70, 2, 5, 1, 0], 'decode 3 slots');
+      await check(`${tag} k cache`, kc[0], kc[1], p, { atol: 0, rtol: 0 });
+      await check(`${tag} v cache`, vc[0], vc[1], p, { atol: 0, rtol: 0 });
+    });
+  }
+
+  // ---- elementwise and row ops.
+  await guard('swiglu', async () => {
+    const p = new Pair(be, 3);
+    const gt = p.f32([3, 101], p.values(303, 6)), up = p.f32([3, 101]), out = p.f32([3, 101], new Float32Array(303));
+    p.gpu.swiglu(gt[0], up[0], out[0]);
+    p.ref.swiglu(gt[1], up[1], out[1]);
+    await check('swiglu', out[0], out[1], p, { atol: 1e-6, rtol: 1e-5 });
+  });
+  await guard('addInPlace', async () => {
+    const p = new Pair(be, 4);
+    const x = p.f32([3, 101]), y = p.f32([3, 101]);
+    p.gpu.addInPlace(x[0], y[0]);
+    p.ref.addInPlace(x[1], y[1]);
+    await check('addInPlace', x[0], x[1], p, TIGHT);
+  });
+  await guard('gatherRows', async () => {
+    const p = new Pair(be, 5);
+    const x = p.f32([7, 37]), idx = p.i32([4], [6, 0, 3, 6]), out = p.f32([4, 37], new Float32Array(4 * 37));
+    p.gpu.gatherRows(x[0], idx[0], out[0]);
+    p.ref.gatherRows(x[1], idx[1], out[1]);
+    await check('gatherRows', out[0], out[1], p, { atol: 0, rtol: 0 });
+  });
+  for (const [n, V] of [[3, 1001], [1, 151936]]) {
+    await guard(`softmax n=${n} V=${V}`, async () => {
+      const p = new Pair(be, V);
+      const x = p.f32([n, V], p.values(n * V, 12)), out = p.f32([n, V], new Float32Array(n * V));
+      p.gpu.softmax(x[0], out[0]);
+      p.ref.softmax(x[1], out[1]);
+      await check(`softmax n=${n} V=${V}`, out[0], out[1], p, { atol: 1e-12, rtol: 1e-4 });
+    });
+    await guard(`argmax n=${n} V=${V}`, async () => {
+      const p = new Pair(be, V + 1);
+      const data = p.values(n * V, 5);
+      // Ties: the maximum appears twice (late then early index) in every row.
+      for (let r = 0; r < n; r++) {
+        data[r * V + V - 3] = 9;
+        data[r * V + 17 + r * 300] = 9;
+      }
+      const x = p.f32([n, V], data), out = p.i32([n], new Array(n).fill(-1));
+      p.gpu.argmax(x[0], out[0]);
+      p.ref.argmax(x[1], out[1]);
+      await check(`argmax n=${n} V=${V}`, out[0], out[1], p, { atol: 0, rtol: 0 });
+    });
+  }
+  await guard('argmax row of -Infinity', async () => {
+    const p = new Pair(be, 9);
+    const x = p.f32([1, 300], new Float32Array(300).fill(-Infinity)), out = p.i32([1], [-1]);
+    p.gpu.argmax(x[0], out[0]);
+    p.ref.argmax(x[1], out[1]);
+    await check('argmax row of -Infinity', out[0], out[1], p, { atol: 0, rtol: 0 });
+  });
+
+  // ---- execution model: ops queue up, write is ordered after them, views share storage.
+  await guard('write ordering, views, one submit', async () => {
+    const p = new Pair(be, 12);
+    const x = p.f32([2, 33]), y = p.f32([2, 33]);
+    const y2 = p.values(66);
+    for (const [b, xs, ys] of [[p.gpu, x[0], y[0]], [p.ref, x[1], y[1]]] as const) {
+      b.addInPlace(xs, ys); // uses the old y …
+      b.write(ys, y2); //      … then y changes …
+      b.addInPlace(xs, ys); // … and this uses the new one
+      b.addInPlace(b.view(xs, [33]), b.view(ys, [33])); // first row only, through views
+    }
+    const pending = (be as WebGPUBackend).pendingDispatches;
+    await check('write ordering, views, one submit', x[0], x[1], p, TIGHT);
+    report('ops after write stay queued until read', pending === 2, `${pending} dispatches pending before read`);
+  });
+
+  // ---- the 16-bit decode is exact: the GPU's unpack matches the CPU decoder bit for bit.
+  for (const dtype of ['f16', 'bf16'] as const) {
+    await guard(`${dtype} unpack exact`, async () => {
+      const p = new Pair(be, 21);
+      const vals = p.values(37 * 5, 70000); // includes f16 overflow to ±Inf and subnormals below
+      vals[0] = 1e-7;
+      vals[1] = -3e-6;
+      const bytes = encodeFromF32(dtype, vals);
+      const table = p.gpu.createWeight(dtype, [5, 37], bytes);
+      const ids = p.gpu.createTensor('i32', [5], Int32Array.from([0, 1, 2, 3, 4]));
+      const out = p.gpu.createTensor('f32', [5, 37]);
+      p.gpu.embedding(ids, table, out);
+      const got = (await p.gpu.read(out)) as Float32Array;
+      const want = decodeToF32(dtype, bytes);
+      const bad = want.findIndex((v, i) => !Object.is(v, got[i]));
+      report(`${dtype} unpack exact`, bad < 0, bad < 0 ? '185 values incl. subnormals and infinities' : `element ${bad}: got ${got[bad]}, want ${want[bad]}`);
+    });
+  }
+
+  await guard('pipelines are cached', async () => {
+    const p = new Pair(be, 13);
+    const before = (be as WebGPUBackend).pipelineCount;
+    const x = p.f32([2, 40]), w = p.weight('bf16', [9, 40]), out = p.f32([2, 9]);
+    for (let i = 0; i < 3; i++) p.gpu.matmul(x[0], w[0], null, out[0]);
+    await p.gpu.read(out[0]);
+    const after = (be as WebGPUBackend).pipelineCount;
+    report('pipelines are cached', before > 0 && after === before, `${before} pipelines before, ${after} after three more matmuls`);
+  });
+
+  be.destroy();
+  chunked.destroy();
+  return { passed, failed, device: be.info.device, features: be.info.features };
+}

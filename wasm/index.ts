@@ -1,0 +1,12 @@
+// Entry point of the AssemblyScript kernel module (built by `npm run build:wasm`). Memory is
+// imported from JS and managed there (runtime/backend/wasm/memory.ts); nothing here allocates.
+// (AssemblyScript resolves imports without the .ts extension the TypeScript side uses.)
+
+export { packX, matmulF32, matmulF16, matmulBf16 } from './matmul';
+export { embedding, rmsNorm, rope, kvWrite, swiglu, addInPlace, gatherRows, softmax, argmax } from './ops';
+export { attention } from './attention';
+
+/** First byte the JS allocator may use: everything below holds the module's static data. */
+export function heapBase(): usize {
+  return __heap_base;
+}
