@@ -1,4 +1,4 @@
-// `npm run bench [-- --json] [-- --only matmul|model] [-- --backend wasm|webgpu]`
+// `npm run bench [-- --json] [-- --only matmul|model|sampling] [-- --backend wasm|webgpu]`
 // Throughput figures, each with a baseline measured in the same process (the plain-TypeScript
 // reference backend), so the ratio means something on a noisy shared machine. Never run by tests.
 
@@ -8,6 +8,7 @@ import type { Backend } from '../runtime/backend/types.ts';
 import { generateGreedy } from '../runtime/model/generate.ts';
 import { randomModel, randomValues, SHAPES } from '../runtime/model/random.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
+import { contrastPrompts } from '../runtime/stage/contrast.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
 
 const args = process.argv.slice(2);
@@ -44,12 +45,15 @@ const MATMULS: [string, number, number][] = [
   ['Qwen2.5-0.5B k/v 896→128', 896, 128],
 ];
 
+/** CPU-emulated GPUs (SwiftShader, lavapipe) run WGSL 100× slower than a real GPU: measure once. */
+const isSoftware = (b: Backend) => b.info.kind === 'webgpu' && /swiftshader|llvmpipe|lavapipe/i.test(b.info.device);
+
 async function matmulSeconds(b: Backend, rows: number, K: number, N: number, reps: number): Promise<number> {
   const x = b.createTensor('f32', [rows, K], randomValues(rows * K, 7, 1));
   const w = b.createWeight('bf16', [N, K], encodeFromF32('bf16', randomValues(N * K, 9, 0.05)));
   const out = b.createTensor('f32', [rows, N]);
   // Several matmuls per read so WebGPU's submit + readback latency is amortised as in a forward pass.
-  const perRead = b.info.kind === 'webgpu' ? 8 : 1;
+  const perRead = b.info.kind === 'webgpu' && !isSoftware(b) ? 8 : 1;
   const s = await median(reps, async () => {
     for (let i = 0; i < perRead; i++) b.matmul(x, w, null, out);
     await b.read(b.view(out, [1]));
@@ -66,7 +70,7 @@ async function benchMatmul(backends: Backend[]): Promise<void> {
     const base = flop / (await matmulSeconds(ref, rows, K, N, 1)) / 1e9;
     report({ name: `matmul ${name} ×${rows} rows`, value: base, unit: 'GFLOP/s', backend: 'reference', note: 'plain-JS baseline' });
     for (const b of backends) {
-      const g = flop / (await matmulSeconds(b, rows, K, N, 5)) / 1e9;
+      const g = flop / (await matmulSeconds(b, rows, K, N, isSoftware(b) ? 1 : 5)) / 1e9;
       report({ name: `matmul ${name} ×${rows} rows`, value: g, unit: 'GFLOP/s', backend: b.info.kind, baseline: base, ratio: g / base, note: `plain-JS baseline, ${b.info.kind}` });
     }
   }
@@ -77,6 +81,10 @@ async function benchModel(backends: Backend[]): Promise<void> {
   const promptLen = 128, newTokens = 16;
   const prompt = Array.from({ length: promptLen }, (_, i) => (i * 7919) % config.vocabSize);
   for (const b of backends) {
+    if (isSoftware(b)) {
+      if (!json) console.log(`# model bench skipped on ${b.info.device}: a software GPU says nothing about WebGPU speed`);
+      continue;
+    }
     const model = randomModel(config, b, 'bf16');
     const prefill = await median(2, async () => {
       await generateGreedy(model, [prompt], { maxNewTokens: 1, eosTokenIds: [] });
@@ -92,6 +100,41 @@ async function benchModel(backends: Backend[]): Promise<void> {
   }
 }
 
+// Stage 1 (expert–amateur contrastive sampling) with the paper's shape of pair scaled down to
+// SmolLM2: expert 360M, amateur 135M, random bf16 weights (never EOS, so every trajectory is the
+// full 128 tokens), 150-token prompts of random ids, batch 8. Each model gets its own backend as in
+// the CLI on Wasm (separate linear memories; the amateur's logits rows are copied per step).
+async function benchSampling(kinds: string[]): Promise<void> {
+  const problems = 8, promptLen = 150, newTokens = 128;
+  const prompts = Array.from({ length: problems }, (_, p) => Array.from(randomValues(promptLen, 1000 + p, 0.5), (x) => Math.floor((x + 0.5) * 49152) % 49152));
+  for (const kind of kinds) {
+    let eb: Backend, ab: Backend;
+    try {
+      eb = await createBackend(kind as 'wasm' | 'webgpu', nodePlatform);
+      ab = kind === 'wasm' ? await createBackend('wasm', nodePlatform) : eb;
+    } catch {
+      continue;
+    }
+    const expert = randomModel(SHAPES['SmolLM2-360M'], eb, 'bf16', 1);
+    const amateur = randomModel(SHAPES['SmolLM2-135M'], ab, 'bf16', 2);
+    const t0 = performance.now();
+    let tokens = 0, amateurTokens = 0, selected = 0, steps = 0;
+    for await (const e of contrastPrompts(expert, amateur, prompts, { alpha: 0.2, beta: 0.4, maxNewTokens: newTokens, batchSize: 8, eosTokenIds: [] })) {
+      if (e.status !== 'problem') continue;
+      tokens += e.result.trajectory.length;
+      amateurTokens += e.result.amateurTokens;
+      steps += e.result.steps.length;
+      selected += e.result.steps.filter((s) => s.selected).length;
+    }
+    const s = (performance.now() - t0) / 1000;
+    const note = `expert 360M + amateur 135M, ${problems} problems × (${promptLen} prompt + ${tokens / problems} new), batch 8, ${selected}/${steps} steps kept, amateur read ${amateurTokens} tokens, ${s.toFixed(1)} s`;
+    report({ name: 'sampling stage: problems/s', value: problems / s, unit: 'problems/s', backend: kind, note });
+    report({ name: 'sampling stage: trajectory tokens/s', value: tokens / s, unit: 'tokens/s', backend: kind, note: 'expert tokens generated; prefill included' });
+    eb.destroy();
+    if (ab !== eb) ab.destroy();
+  }
+}
+
 const backends: Backend[] = [];
 for (const kind of backendsWanted) {
   try {
@@ -104,4 +147,5 @@ for (const kind of backendsWanted) {
 }
 if (!only || only === 'matmul') await benchMatmul(backends);
 if (!only || only === 'model') await benchModel(backends);
+if (!only || only === 'sampling') await benchSampling(backends.map((b) => b.info.kind));
 for (const b of backends) b.destroy();

@@ -243,6 +243,119 @@ t.test('memory grows while tensors are alive; views, dispose and reuse', async (
   b.destroy();
 });
 
+// LightReasoner contrast. Logits are Gaussian (real logits have a few outliers on top, so the
+// mask is small), the amateur is the expert ·0.8 plus noise. Kinds: 'random' (σ = 2), 'peaky'
+// (the same ×8: pA of most tokens far below ε = 1e-12, KL large, masks of 1–3 ids) and 'flat'
+// (σ = 0.02 at V = 1001: nearly uniform, the mask is the whole shared vocabulary, far more than K).
+// At V = 151,936 'flat' is σ = 0.8, masks of ~2k (α 0.2) and ~45k (α 0.05) ids: the reference
+// takes Math.max(...scores) over the mask, which overflows the stack for a mask of ~150k ids.
+type LogitKind = 'random' | 'peaky' | 'flat';
+const contrastWorst = { klAbs: 0, klRel: 0, wAbs: 0 };
+
+function gaussian(n: number, sd: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = sd * Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  return a;
+}
+
+function contrastLogits(kind: LogitKind, m: number, Ve: number, Va: number, big: boolean): [Float32Array, Float32Array] {
+  const sd = kind === 'peaky' ? 16 : kind === 'flat' ? (big ? 0.8 : 0.02) : 2;
+  const e = gaussian(m * Ve, sd), a = gaussian(m * Va, sd);
+  for (let r = 0; r < m; r++) {
+    for (let j = 0; j < Math.min(Ve, Va); j++) a[r * Va + j] = 0.8 * e[r * Ve + j] + 0.6 * a[r * Va + j];
+  }
+  return [e, a];
+}
+
+async function checkContrast(tt: Test, label: string, m: number, Ve: number, Va: number, n: number, alpha: number, K: number, e: Float32Array, a: Float32Array): Promise<{ counts: number[]; ids: Int32Array }> {
+  const [ew, er] = both('f32', [m, Ve], e), [aw, ar] = both('f32', [m, Va], a);
+  const [sw, sr] = both('f32', [m, 2]), [iw, ir] = both('i32', [m, K]), [lw, lr] = both('f32', [m, K]);
+  wasm.contrast(ew, aw, n, alpha, sw, iw, lw);
+  ref.contrast(er, ar, n, alpha, sr, ir, lr);
+  const gs = await wasm.read(sw), rs = await ref.read(sr);
+  const gi = await wasm.read(iw) as Int32Array, ri = await ref.read(ir);
+  const gw = await wasm.read(lw), rw = await ref.read(lr);
+  const bad: string[] = [];
+  for (let r = 0; r < m; r++) {
+    const d = Math.abs(gs[r * 2] - rs[r * 2]), excess = d - (ATOL + RTOL * Math.abs(rs[r * 2]));
+    contrastWorst.klAbs = Math.max(contrastWorst.klAbs, d);
+    contrastWorst.klRel = Math.max(contrastWorst.klRel, d / Math.max(Math.abs(rs[r * 2]), 1e-30));
+    if (!(excess <= 0)) bad.push(`row ${r} kl ${gs[r * 2]} want ${rs[r * 2]}`);
+    if (gs[r * 2 + 1] !== rs[r * 2 + 1]) bad.push(`row ${r} mask count ${gs[r * 2 + 1]} want ${rs[r * 2 + 1]}`);
+  }
+  for (let i = 0; i < m * K; i++) {
+    if (gi[i] !== ri[i]) { bad.push(`label ${i} (row ${Math.floor(i / K)}) id ${gi[i]} want ${ri[i]}`); break; }
+    const d = Math.abs(gw[i] - rw[i]);
+    contrastWorst.wAbs = Math.max(contrastWorst.wAbs, d);
+    if (!(d <= ATOL + RTOL * Math.abs(rw[i]))) { bad.push(`label ${i} (row ${Math.floor(i / K)}) weight ${gw[i]} want ${rw[i]}`); break; }
+  }
+  tt.ok(bad.length === 0, bad.length ? `${label}: ${bad.slice(0, 3).join('; ')}` : label);
+  for (const x of [ew, aw, sw, iw, lw]) wasm.dispose(x);
+  const counts: number[] = [];
+  for (let r = 0; r < m; r++) counts.push(rs[r * 2 + 1]);
+  return { counts, ids: gi };
+}
+
+t.test('contrast against the reference', async (tt) => {
+  const K = 16;
+  // [Ve, Va, shared]: equal vocabularies, and Ve ≠ Va with shared < both (Qwen2.5 7B vs 1.5B-like)
+  const shapes: [number, number, number][] = [[1001, 1001, 1001], [1001, 1010, 997], [151936, 151936, 151936], [152064, 151936, 151643]];
+  let sawBigMask = false, sawPadding = false;
+  for (const [Ve, Va, n] of shapes) {
+    const big = Ve > 100000;
+    for (const m of [1, 5, 17]) {
+      for (const kind of ['random', 'peaky', 'flat'] as const) {
+        const [e, a] = contrastLogits(kind, m, Ve, Va, big);
+        for (const alpha of [0.2, 0.05]) {
+          const { counts } = await checkContrast(tt, `contrast ${kind} m=${m} Ve=${Ve} Va=${Va} shared=${n} alpha=${alpha}`, m, Ve, Va, n, alpha, K, e, a);
+          if (counts.some((c) => c > K)) sawBigMask = true;
+          if (counts.some((c) => c < K)) sawPadding = true;
+        }
+      }
+    }
+  }
+  tt.ok(sawBigMask && sawPadding, 'cases cover |mask| > K and |mask| < K (padding)');
+
+  // the mask larger than K: count exact, the first K ids in ascending order, weights normalised over the whole mask
+  {
+    const V = 1001, m = 3;
+    const [e, a] = contrastLogits('flat', m, V, V, false);
+    const { counts, ids } = await checkContrast(tt, 'contrast mask > K', m, V, V, V, 0.05, K, e, a);
+    tt.same(counts, [V, V, V], 'flat rows: the mask is the whole shared vocabulary');
+    tt.same([...ids.subarray(0, K)], Array.from({ length: K }, (_, k) => k), 'first K ids are 0..K−1');
+  }
+  // edge logits: −∞ and ties at the maximum, an expert maximum outside the shared vocabulary
+  {
+    const V = 37, n = 30, m = 2;
+    const e = randn(m * V, 3), a = randn(m * V, 3);
+    e[3] = -Infinity; a[5] = -Infinity; e[7] = 9; e[11] = 9; e[V + 33] = 50; a[V + 2] = -Infinity;
+    await checkContrast(tt, 'contrast −∞ logits, ties, expert max outside shared', m, V, V, n, 0.2, 4, e, a);
+  }
+  tt.comment(`contrast worst: |Δkl| ${contrastWorst.klAbs.toExponential(2)}, relative ${contrastWorst.klRel.toExponential(2)}, |Δw| ${contrastWorst.wAbs.toExponential(2)}`);
+
+  const [ew] = both('f32', [2, 10]), [aw] = both('f32', [2, 8]);
+  const st = wasm.createTensor('f32', [2, 2]), li = wasm.createTensor('i32', [2, 4]), lw = wasm.createTensor('f32', [2, 4]);
+  tt.throws(() => wasm.contrast(ew, aw, 9, 0.2, st, li, lw), RangeError, 'shared larger than the amateur vocabulary');
+  tt.throws(() => wasm.contrast(ew, aw, 8, 0.2, wasm.createTensor('f32', [2, 3]), li, lw), RangeError, 'stats of the wrong shape');
+  tt.throws(() => wasm.contrast(ew, aw, 8, 0.2, st, li, wasm.createTensor('f32', [2, 5])), RangeError, 'labelWeights of the wrong shape');
+  tt.throws(() => wasm.contrast(ew, aw, 8, 0.2, st, lw, lw), TypeError, 'labelIds must be i32');
+});
+
+t.test('contrast speed at V = 151,936 (printed, not asserted)', async (tt) => {
+  const m = 17, Ve = 152064, Va = 151936, n = 151643, K = 16;
+  const [e0, a0] = contrastLogits('random', m, Ve, Va, true);
+  const e = wasm.createTensor('f32', [m, Ve], e0), a = wasm.createTensor('f32', [m, Va], a0);
+  const st = wasm.createTensor('f32', [m, 2]), li = wasm.createTensor('i32', [m, K]), lw = wasm.createTensor('f32', [m, K]);
+  wasm.contrast(e, a, n, 0.05, st, li, lw); // warm up (tier-up)
+  let reps = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < 300 || reps < 3) { wasm.contrast(e, a, n, 0.05, st, li, lw); reps++; }
+  const ms = (performance.now() - t0) / reps / m;
+  tt.comment(`contrast Ve=${Ve} Va=${Va} shared=${n}: ${ms.toFixed(3)} ms per row (${m} rows per call)`);
+  for (const x of [e, a, st, li, lw]) wasm.dispose(x);
+  tt.pass('timed');
+});
+
 t.test('matmul speed (printed, not asserted)', async (tt) => {
   const K = 576, N = 1536;
   for (const [dt, n] of [...DTYPES.map((d) => [d, 128] as const), ['bf16', 1] as const]) {

@@ -5,6 +5,7 @@
 export { packX, matmulF32, matmulF16, matmulBf16 } from './matmul';
 export { embedding, rmsNorm, rope, kvWrite, swiglu, addInPlace, gatherRows, softmax, argmax } from './ops';
 export { attention } from './attention';
+export { contrast } from './contrast';
 
 /** First byte the JS allocator may use: everything below holds the module's static data. */
 export function heapBase(): usize {

@@ -201,6 +201,42 @@ export class ReferenceBackend implements Backend {
     }
   }
 
+  contrast(expert: Tensor, amateur: Tensor, shared: number, alpha: number, stats: Tensor, labelIds: Tensor, labelWeights: Tensor): void {
+    const e = f(expert), a = f(amateur), st = f(stats), ids = i(labelIds), lw = f(labelWeights);
+    const Ve = lastDim(expert), Va = lastDim(amateur), m = rowsOf(expert), K = lastDim(labelIds);
+    if (shared > Ve || shared > Va) throw new RangeError(`contrast: shared vocabulary ${shared} exceeds ${Ve} / ${Va}`);
+    const EPS = 1e-12;
+    const softmaxRow = (x: Float32Array, off: number, V: number): Float64Array => {
+      let max = -Infinity;
+      for (let j = 0; j < V; j++) max = Math.max(max, x[off + j]);
+      const p = new Float64Array(V);
+      let sum = 0;
+      for (let j = 0; j < V; j++) sum += p[j] = Math.exp(x[off + j] - max);
+      for (let j = 0; j < V; j++) p[j] /= sum;
+      return p;
+    };
+    for (let r = 0; r < m; r++) {
+      const pe = softmaxRow(e, r * Ve, Ve), pa = softmaxRow(a, r * Va, Va);
+      let kl = 0, maxPe = 0;
+      for (let j = 0; j < shared; j++) {
+        kl += pe[j] * (Math.log(pe[j] + EPS) - Math.log(pa[j] + EPS));
+        maxPe = Math.max(maxPe, pe[j]);
+      }
+      const masked: number[] = [];
+      for (let j = 0; j < shared; j++) if (pe[j] >= alpha * maxPe) masked.push(j);
+      const score = masked.map((j) => Math.log(pe[j] + EPS) - Math.log(pa[j] + EPS));
+      let top = -Infinity; // a loop, not Math.max(...score): the mask can hold 150k ids
+      for (const v of score) if (v > top) top = v;
+      const z = score.reduce((s, v) => s + Math.exp(v - top), 0);
+      st[r * 2] = kl;
+      st[r * 2 + 1] = masked.length;
+      for (let k = 0; k < K; k++) {
+        ids[r * K + k] = k < masked.length ? masked[k] : -1;
+        lw[r * K + k] = k < masked.length ? Math.exp(score[k] - top) / z : 0;
+      }
+    }
+  }
+
   argmax(x: Tensor, out: Tensor): void {
     const a = f(x), o = i(out), V = lastDim(x);
     for (let r = 0; r < rowsOf(x); r++) {

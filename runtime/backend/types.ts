@@ -7,6 +7,11 @@
 // readback. The Wasm and reference backends run each op immediately. Callers must therefore never
 // assume a result is visible before `read` resolves.
 //
+// Inputs are validated by the caller (runtime/model): GPU kernels cannot throw, so out-of-range
+// token ids or (slot, position) rows are undefined behaviour there. Tensors passed to one op must
+// not alias each other unless the op says so (kvWrite needs two distinct caches; the WebGPU
+// backend needs headDim a multiple of 4, at most 128, for attention).
+//
 // Tensors are opaque handles owned by the backend that made them. Activations are f32, index
 // tensors i32; weights keep the dtype of the checkpoint file (f32, f16 or bf16) and are unpacked
 // to f32 inside the kernels. Every tensor is dense, row-major and contiguous.
@@ -66,7 +71,7 @@ export interface Backend {
   embedding(ids: Tensor, table: Tensor, out: Tensor): void;
   /** HF LlamaRMSNorm: out = x * rsqrt(mean(x²) + eps) * weight. x, out: [n, H]; weight: [H]. */
   rmsNorm(x: Tensor, weight: Tensor, eps: number, out: Tensor): void;
-  /** out = x · wᵀ (+ bias). x: [n, K]; w: weight [N, K] (HF Linear layout); bias: [N]; out: [n, N]. */
+  /** out = x · wᵀ (+ bias). x: [n, K]; w: weight [N, K] (HF Linear layout); bias: [N], f32 or a weight dtype; out: [n, N]. */
   matmul(x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor): void;
   /**
    * Rotary embedding in place, HF convention (rotate_half): x viewed as [n, heads, headDim]; for
@@ -92,6 +97,22 @@ export interface Backend {
   softmax(x: Tensor, out: Tensor): void;
   /** out[r] = index of the largest x[r, :] (the first one on ties, as torch.argmax). out: i32 [n]. */
   argmax(x: Tensor, out: Tensor): void;
+
+  // ---- LightReasoner ---------------------------------------------------------------------------
+  /**
+   * The contrast of an expert and an amateur next-token distribution, per row (LIGHTREASONER.md
+   * stage 1). expert: [m, Ve] and amateur: [m, Va] logits; `shared` = n ≤ min(Ve, Va).
+   * pE = softmax(expert[r, :]) and pA = softmax(amateur[r, :]) over each model's whole vocabulary,
+   * then compared on ids < n (not renormalised), with ε = 1e-12 inside every log as the reference:
+   *   kl    = Σ_{i<n} pE_i · (ln(pE_i + ε) − ln(pA_i + ε))
+   *   mask  = { i < n : pE_i ≥ alpha · max_{j<n} pE_j }
+   *   w_i   = softmax over the mask of ln(pE_i + ε) − ln(pA_i + ε)   (0 outside the mask)
+   * Outputs: stats f32 [m, 2] = (kl, |mask|); labelIds i32 [m, K] and labelWeights f32 [m, K] hold
+   * the mask's ids in ascending order with their weights, padded with (-1, 0). When |mask| > K the
+   * label arrays hold only the first K ids and the caller must recompute that row (rare: the mask
+   * is large only when the expert is nearly uniform).
+   */
+  contrast(expert: Tensor, amateur: Tensor, shared: number, alpha: number, stats: Tensor, labelIds: Tensor, labelWeights: Tensor): void;
 }
 
 export const BYTES_PER_ELEMENT: Readonly<Record<DType, number>> = Object.freeze({ f32: 4, f16: 2, bf16: 2, i32: 4 });

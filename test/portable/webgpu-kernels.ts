@@ -284,6 +284,49 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
     await check('argmax row of -Infinity', out[0], out[1], p, { atol: 0, rtol: 0 });
   });
 
+  // ---- contrast: KL, mask count and compacted soft labels; only stats and labels come back.
+  // Each case: rows of logits with per-row scales (×0.05–0.3 flat, ×1 random, ×5–10 peaky, ×40
+  // so most pE fall below the 1e-12 ε), Ve ≠ Va with shared < both, both alphas, masks larger
+  // than K (count exact, first K ids and their weights), and empty / full masks.
+  const CONTRAST_TOL: Tol = { atol: 1e-5, rtol: 1e-4 };
+  const contrastCases: { m: number; Ve: number; Va: number; n: number; K: number; alpha: number; scales: number[] }[] = [
+    { m: 1, Ve: 1001, Va: 1001, n: 1001, K: 8, alpha: 0.2, scales: [6] },
+    { m: 5, Ve: 1001, Va: 1013, n: 990, K: 16, alpha: 0.05, scales: [1, 8, 0.3, 10, 40] },
+    { m: 17, Ve: 1001, Va: 700, n: 650, K: 16, alpha: 0.2, scales: [1, 5, 10, 0.2, 7, 2, 40, 9, 1, 6, 3, 10, 0.5, 8, 5, 1, 4] },
+    { m: 17, Ve: 333, Va: 345, n: 301, K: 24, alpha: 0.05, scales: [1, 5, 10, 0.2, 7, 2, 40, 9, 1, 6, 3, 10, 0.5, 8, 5, 1, 4] },
+    { m: 3, Ve: 1001, Va: 1001, n: 1001, K: 12, alpha: 0.2, scales: [0.05, 0.1, 0.3] }, // |mask| ≫ K
+    { m: 2, Ve: 37, Va: 40, n: 37, K: 64, alpha: 0, scales: [1, 8] }, // every shared id, K > n
+    { m: 2, Ve: 37, Va: 40, n: 30, K: 4, alpha: 1.5, scales: [1, 8] }, // empty mask
+    { m: 1, Ve: 151936, Va: 151900, n: 151643, K: 16, alpha: 0.05, scales: [6] },
+    { m: 1, Ve: 151936, Va: 151936, n: 151936, K: 16, alpha: 0.2, scales: [1] },
+  ];
+  for (const c of contrastCases) {
+    const tag = `contrast m=${c.m} Ve=${c.Ve} Va=${c.Va} n=${c.n} K=${c.K} alpha=${c.alpha}`;
+    await guard(tag, async () => {
+      const p = new Pair(be, c.m * 7919 + c.Ve + c.n + c.K);
+      const rowsOfScaled = (V: number, amateurScale: number) => {
+        const d = new Float32Array(c.m * V);
+        for (let r = 0; r < c.m; r++) d.set(p.values(V, r % 2 ? c.scales[r] * amateurScale : c.scales[r]), r * V);
+        return d;
+      };
+      // The amateur is peaky where the expert is (half the rows) or flatter (the others).
+      const e = p.f32([c.m, c.Ve], rowsOfScaled(c.Ve, 1)), a = p.f32([c.m, c.Va], rowsOfScaled(c.Va, 0.5));
+      const st = p.f32([c.m, 2], new Float32Array(c.m * 2).fill(NaN));
+      const ids = p.i32([c.m, c.K], new Array(c.m * c.K).fill(7));
+      const w = p.f32([c.m, c.K], new Float32Array(c.m * c.K).fill(NaN));
+      p.gpu.contrast(e[0], a[0], c.n, c.alpha, st[0], ids[0], w[0]);
+      p.ref.contrast(e[1], a[1], c.n, c.alpha, st[1], ids[1], w[1]);
+      const [gs, rs] = [(await p.gpu.read(st[0])) as Float32Array, (await p.ref.read(st[1])) as Float32Array];
+      const kl = compare(gs.filter((_, i) => i % 2 === 0), rs.filter((_, i) => i % 2 === 0), CONTRAST_TOL);
+      const gCount = gs.filter((_, i) => i % 2 === 1), rCount = rs.filter((_, i) => i % 2 === 1);
+      const count = compare(gCount, rCount, { atol: 0, rtol: 0 });
+      report(`${tag} kl`, kl.ok, kl.detail);
+      report(`${tag} mask count`, count.ok, `${count.detail}; counts ${[...rCount].join(',')}`);
+      await check(`${tag} label ids`, ids[0], ids[1], p, { atol: 0, rtol: 0 });
+      await check(`${tag} label weights`, w[0], w[1], p, CONTRAST_TOL);
+    });
+  }
+
   // ---- execution model: ops queue up, write is ordered after them, views share storage.
   await guard('write ordering, views, one submit', async () => {
     const p = new Pair(be, 12);

@@ -306,4 +306,20 @@ export class WasmBackend implements Backend {
     check(o.size === rowsOf(a), () => `argmax x [${a.shape}], out [${o.shape}]`);
     this.kernels.argmax(a.ptr, o.ptr, lastDim(a), 0, rowsOf(a));
   }
+
+  // ---- LightReasoner ---------------------------------------------------------------------------
+
+  contrast(expert: Tensor, amateur: Tensor, shared: number, alpha: number, stats: Tensor, labelIds: Tensor, labelWeights: Tensor): void {
+    const e = this.f32(expert, 'expert'), a = this.f32(amateur, 'amateur'), st = this.f32(stats, 'stats');
+    const ids = this.i32(labelIds, 'labelIds'), lw = this.f32(labelWeights, 'labelWeights');
+    const Ve = lastDim(e), Va = lastDim(a), K = lastDim(ids);
+    check(Ve > 0 && Va > 0 && K > 0, () => `contrast: empty last dimension (expert [${e.shape}], amateur [${a.shape}], labelIds [${ids.shape}])`);
+    const m = rowsOf(e);
+    check(rowsOf(a) === m, () => `contrast: expert [${e.shape}] and amateur [${a.shape}] have different row counts`);
+    check(Number.isInteger(shared) && shared >= 0 && shared <= Ve && shared <= Va, () => `contrast: shared vocabulary ${shared} exceeds ${Ve} / ${Va}`);
+    check(Number.isFinite(alpha), () => `contrast: alpha ${alpha} is not finite`);
+    check(st.size === m * 2 && lastDim(st) === 2, () => `contrast: stats [${st.shape}] for ${m} rows (want [${m}, 2])`);
+    check(ids.size === m * K && lw.size === m * K && lastDim(lw) === K, () => `contrast: labelIds [${ids.shape}], labelWeights [${lw.shape}] for ${m} rows`);
+    this.kernels.contrast(e.ptr, a.ptr, st.ptr, ids.ptr, lw.ptr, Ve, Va, shared, alpha, K, 0, m);
+  }
 }

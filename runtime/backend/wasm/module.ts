@@ -18,6 +18,7 @@ type P = number;
 /** The kernel exports (wasm/index.ts). Ranges are [start, end) of rows / columns / elements. */
 export interface Kernels {
   heapBase(): number;
+  contrast(e: P, a: P, stats: P, ids: P, w: P, Ve: number, Va: number, n: number, alpha: number, K: number, r0: number, r1: number): void;
   packX(x: P, xp: P, K: number, r0: number, r1: number): void;
   matmulF32(x: P, w: P, bias: P, biasDt: number, out: P, K: number, N: number, r0: number, r1: number, c0: number, c1: number): void;
   matmulF16(x: P, w: P, bias: P, biasDt: number, out: P, K: number, N: number, r0: number, r1: number, c0: number, c1: number): void;

@@ -21,6 +21,7 @@ const ADD: KernelSpec = { name: 'add', source: K.add };
 const GATHER: KernelSpec = { name: 'gather-rows', source: K.gatherRows };
 const SOFTMAX: KernelSpec = { name: 'softmax', source: K.softmax };
 const ARGMAX: KernelSpec = { name: 'argmax', source: K.argmax };
+const CONTRAST: KernelSpec = { name: 'contrast', source: K.contrast };
 
 /** matmul switches from the weight-streaming kernel to the tiled one above this many rows. */
 const ROWS_KERNEL_MAX = 8;
@@ -323,5 +324,36 @@ export class WebGPUBackend implements Backend {
       { binding: 1, buffer: g(out).buffer, write: true },
       { binding: 2, buffer: g(x).buffer },
     ], [rowsOf(x)]);
+  }
+
+  /**
+   * One workgroup per row (kernels/contrast.wgsl): only stats and the K labels are written, the
+   * vocabulary-sized rows stay on the GPU. Computed in f32 with ln p = (x − max) − ln Σ and
+   * ln(p + ε) as logaddexp(ln p, ln ε); the mask is tested in log space, (x − max_{j<n} x) ≥ ln α.
+   * (Unlike the f64 reference, whose mask becomes every shared id when all shared pE underflow to
+   * 0, the log-space mask stays relative to the shared maximum; no real logits get there.)
+   */
+  contrast(expert: Tensor, amateur: Tensor, shared: number, alpha: number, stats: Tensor, labelIds: Tensor, labelWeights: Tensor): void {
+    const Ve = lastDim(expert), Va = lastDim(amateur), m = rowsOf(expert), K = lastDim(labelIds);
+    expectF32('contrast', expert, amateur, stats, labelWeights);
+    expect(labelIds.dtype === 'i32', 'contrast', 'labelIds must be i32');
+    expect(rowsOf(amateur) === m, 'contrast', `expert [${expert.shape}] and amateur [${amateur.shape}] need the same number of rows`);
+    expect(Number.isInteger(shared) && shared >= 0 && shared <= Ve && shared <= Va, 'contrast', `shared vocabulary ${shared} exceeds ${Ve} / ${Va}`);
+    expect(!Number.isNaN(alpha), 'contrast', 'alpha is NaN');
+    expect(stats.size === m * 2 && lastDim(stats) === 2, 'contrast', `stats [${stats.shape}] for ${m} rows (want [${m}, 2])`);
+    expect(labelIds.size === m * K && labelWeights.size === m * K && lastDim(labelWeights) === K, 'contrast', `labelIds [${labelIds.shape}], labelWeights [${labelWeights.shape}] for ${m} rows`);
+    const outs = [g(stats).buffer, g(labelIds).buffer, g(labelWeights).buffer];
+    expect(new Set(outs).size === 3, 'contrast', 'stats, labelIds and labelWeights must be distinct tensors');
+    expect(m <= this.maxGroups, 'contrast', `${m} rows exceed ${this.maxGroups} workgroups`);
+    if (m === 0) return;
+    // ln α in f32, kept finite (WGSL may assume no infinities): α ≤ 0 masks every shared id, α > 1 none.
+    const lnAlpha = alpha > 0 ? Math.min(Math.max(Math.log(alpha), -3e38), 3e38) : -3e38;
+    this.rec.dispatch(this.rec.pipeline(CONTRAST), pack('uuuuf', Ve, Va, shared, K, lnAlpha), [
+      { binding: 1, buffer: outs[0], write: true },
+      { binding: 2, buffer: outs[1], write: true },
+      { binding: 3, buffer: outs[2], write: true },
+      { binding: 4, buffer: g(expert).buffer },
+      { binding: 5, buffer: g(amateur).buffer },
+    ], [m]);
   }
 }
