@@ -1,4 +1,4 @@
-// `npm run bench [-- --json] [-- --only matmul|model|sampling] [-- --backend wasm|webgpu]`
+// `npm run bench [-- --json] [-- --only matmul|model|sampling|finetune] [-- --backend wasm|webgpu]`
 // Throughput figures, each with a baseline measured in the same process (the plain-TypeScript
 // reference backend), so the ratio means something on a noisy shared machine. Never run by tests.
 
@@ -10,6 +10,11 @@ import { randomModel, randomValues, SHAPES } from '../runtime/model/random.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { contrastPrompts } from '../runtime/stage/contrast.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
+import type { TrainSample } from '../runtime/train/data.ts';
+import { DEFAULT_LORA } from '../runtime/train/lora.ts';
+import { initLora } from '../runtime/train/optimizer.ts';
+import { Trainer } from '../runtime/train/trainer.ts';
+import { defaultMaxRows } from '../runtime/train/finetune.ts';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -135,6 +140,55 @@ async function benchSampling(kinds: string[]): Promise<void> {
   }
 }
 
+// Stage 2 (LoRA fine-tuning) on a random-weight SmolLM2-360M: one optimizer step over 16 samples
+// (batch 8 × grad-accum 2) taken from one trajectory of 150 prompt + 128 generated tokens, at steps
+// 8, 16, …, 128 — packed (one forward/backward over the 278 tokens serves all 16) against one
+// forward per sample (the reference scripts' way). Paper LoRA settings (r 8, q_proj/v_proj).
+async function benchFinetune(kinds: string[]): Promise<void> {
+  const config = SHAPES['SmolLM2-360M'];
+  const promptLen = 150, newTokens = 128, n = 16;
+  const ids = Array.from(randomValues(promptLen + newTokens, 4242, 0.5), (x) => Math.floor((x + 0.5) * config.vocabSize) % config.vocabSize);
+  const samples: TrainSample[] = Array.from({ length: n }, (_, j) => ({
+    line: j + 1, key: 'q', ids: ids.slice(0, promptLen + (j + 1) * (newTokens / n)),
+    labelIds: [(j * 31) % config.vocabSize, (j * 31 + 7) % config.vocabSize, (j * 31 + 19) % config.vocabSize], labelWeights: [0.5, 0.3, 0.2],
+  }));
+  for (const kind of kinds) {
+    let b: Backend;
+    try {
+      b = await createBackend(kind as 'wasm' | 'webgpu', nodePlatform);
+    } catch {
+      continue;
+    }
+    if (isSoftware(b)) {
+      if (!json) console.log(`# finetune bench skipped on ${b.info.device}: a software GPU says nothing about WebGPU speed`);
+      b.destroy();
+      continue;
+    }
+    const model = randomModel(config, b, 'bf16', 1);
+    const rates: Record<string, number> = {};
+    for (const packed of [true, false]) {
+      const adapter = initLora(model, DEFAULT_LORA, 42);
+      const trainer = new Trainer(model, adapter, samples, { batchSize: 8, gradAccum: 2, maxSteps: 100, lr: 5e-5, seed: 42, shuffle: false, packed, maxRowsPerPass: defaultMaxRows(model), maxGradNorm: 1 });
+      if (packed) {
+        // Warm-up (allocation, pipelines, JIT) once; the unpacked step (minutes on Wasm) runs cold.
+        await trainer.step();
+        trainer.position = { step: 0, epoch: 0, offset: 0 };
+      }
+      const t0 = performance.now();
+      const r = await trainer.step();
+      const sec = (performance.now() - t0) / 1000;
+      trainer.dispose();
+      const mode = packed ? 'packed' : 'unpacked';
+      rates[mode] = n / sec;
+      const note = `${r.tokens} tokens in ${r.passes} pass${r.passes > 1 ? 'es' : ''} (unpacked would be ${r.unpacked_tokens}), ${sec.toFixed(1)} s/step`;
+      report({ name: `finetune SmolLM2-360M ${mode}: samples/s`, value: n / sec, unit: 'samples/s', backend: kind, note });
+      report({ name: `finetune SmolLM2-360M ${mode}: tokens/s`, value: r.tokens / sec, unit: 'tokens/s', backend: kind, note: 'tokens run through forward + backward' });
+    }
+    report({ name: 'finetune SmolLM2-360M packed vs unpacked', value: rates.packed / rates.unpacked, unit: '×', backend: kind, note: 'samples/s ratio' });
+    b.destroy();
+  }
+}
+
 const backends: Backend[] = [];
 for (const kind of backendsWanted) {
   try {
@@ -148,4 +202,5 @@ for (const kind of backendsWanted) {
 if (!only || only === 'matmul') await benchMatmul(backends);
 if (!only || only === 'model') await benchModel(backends);
 if (!only || only === 'sampling') await benchSampling(backends.map((b) => b.info.kind));
+if (!only || only === 'finetune') await benchFinetune(backends.map((b) => b.info.kind));
 for (const b of backends) b.destroy();

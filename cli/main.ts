@@ -2,8 +2,12 @@
 // The `lightreasoner-wasm` command (Node: `npx lightreasoner-wasm`, Deno: `deno run -A cli/main.ts`).
 import { Command, CommanderError } from 'commander';
 import { LightReasonerError } from '../runtime/errors.ts';
+import { registerEval } from './commands/eval.ts';
+import { registerFinetune } from './commands/finetune.ts';
 import { registerGenerate } from './commands/generate.ts';
 import { registerInfo } from './commands/info.ts';
+import { registerMerge } from './commands/merge.ts';
+import { registerSample } from './commands/sample.ts';
 import { exit } from './io.ts';
 
 const program = new Command()
@@ -13,8 +17,12 @@ const program = new Command()
   .showHelpAfterError()
   .exitOverride();
 
+registerEval(program);
+registerFinetune(program);
 registerGenerate(program);
 registerInfo(program);
+registerMerge(program);
+registerSample(program);
 
 try {
   await program.parseAsync();

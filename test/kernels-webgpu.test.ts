@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { nodeGPU } from './helpers/node-gpu.ts';
 import { checkWebGPUKernels } from './portable/webgpu-kernels.ts';
+import { checkWebGPUTrainKernels } from './portable/webgpu-train-kernels.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const LAVAPIPE_ICD = '/usr/share/vulkan/icd.d/lvp_icd.x86_64.json';
@@ -29,6 +30,14 @@ t.test('WebGPU kernels in Node (Dawn; packed f16 unless the adapter has shader-f
   const started = Date.now();
   const r = await checkWebGPUKernels(gpu, (name, ok, detail) => t.ok(ok, `${name}: ${detail}`));
   t.comment(`${r.passed} checks passed, ${r.failed} failed on ${r.device} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+});
+
+t.test('WebGPU training kernels in Node (backward passes, loss, dropout, AdamW)', async (t) => {
+  const gpu = await nodeGPU();
+  if (!gpu) return noAdapter(t, 'Node/Dawn');
+  const started = Date.now();
+  const r = await checkWebGPUTrainKernels(gpu, (name, ok, detail) => t.ok(ok, `${name}: ${detail}`));
+  t.comment(`${r.passed} training checks passed, ${r.failed} failed on ${r.device} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 });
 
 t.test('WebGPU kernels in Deno (wgpu; native shader-f16 on lavapipe)', async (t) => {

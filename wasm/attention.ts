@@ -17,51 +17,68 @@
   return s;
 }
 
+// One (row, head): scores of q·k_s for s ≤ pos, softmax, weighted sum of v_s into the output.
+@inline function attendHead(
+  q: usize, kc: usize, vc: usize, rows: usize, out: usize, scores: usize,
+  heads: i32, kvHeads: i32, maxT: i32, d: i32, scale: f32, r: i32, h: i32,
+): void {
+  const group = heads / kvHeads;
+  const headB = <usize>d << 2, rowB = <usize>heads * headB;
+  const d4 = d & ~3;
+  const slot = load<i32>(rows + (<usize>r << 3)), pos = load<i32>(rows + (<usize>r << 3), 4);
+  const qp = q + <usize>r * rowB + <usize>h * headB, op = out + <usize>r * rowB + <usize>h * headB;
+  const cb = (<usize>slot * kvHeads + h / group) * maxT * headB;
+  const kp = kc + cb, vp = vc + cb;
+  let m: f32 = -Infinity;
+  for (let s = 0; s <= pos; s++) {
+    const sc = dot(qp, kp + <usize>s * headB, d) * scale;
+    store<f32>(scores + (<usize>s << 2), sc);
+    m = max(m, sc);
+  }
+  let sum: f32 = 0;
+  for (let s = 0; s <= pos; s++) {
+    const e = Mathf.exp(load<f32>(scores + (<usize>s << 2)) - m);
+    store<f32>(scores + (<usize>s << 2), e);
+    sum += e;
+  }
+  memory.fill(op, 0, headB);
+  for (let s = 0; s <= pos; s++) {
+    const p = load<f32>(scores + (<usize>s << 2)), pv = f32x4.splat(p);
+    const vr = vp + <usize>s * headB;
+    let j = 0;
+    for (; j < d4; j += 4) {
+      const o = <usize>j << 2;
+      v128.store(op + o, f32x4.add(v128.load(op + o), f32x4.mul(pv, v128.load(vr + o))));
+    }
+    for (; j < d; j++) {
+      const o = <usize>j << 2;
+      store<f32>(op + o, load<f32>(op + o) + p * load<f32>(vr + o));
+    }
+  }
+  const inv: f32 = 1 / sum;
+  const iv = f32x4.splat(inv);
+  let j = 0;
+  for (; j < d4; j += 4) v128.store(op + (<usize>j << 2), f32x4.mul(v128.load(op + (<usize>j << 2)), iv));
+  for (; j < d; j++) store<f32>(op + (<usize>j << 2), load<f32>(op + (<usize>j << 2)) * inv);
+}
+
 /** Rows [r0, r1) of q [*, heads·d] → out (same shape); rows holds (slot, position) pairs. */
 export function attention(
   q: usize, kc: usize, vc: usize, rows: usize, out: usize, scores: usize,
   heads: i32, kvHeads: i32, maxT: i32, d: i32, scale: f32, r0: i32, r1: i32,
 ): void {
-  const group = heads / kvHeads;
-  const headB = <usize>d << 2, rowB = <usize>heads * headB;
-  const d4 = d & ~3;
   for (let r = r0; r < r1; r++) {
-    const slot = load<i32>(rows + (<usize>r << 3)), pos = load<i32>(rows + (<usize>r << 3), 4);
-    for (let h = 0; h < heads; h++) {
-      const qp = q + <usize>r * rowB + <usize>h * headB, op = out + <usize>r * rowB + <usize>h * headB;
-      const cb = (<usize>slot * kvHeads + h / group) * maxT * headB;
-      const kp = kc + cb, vp = vc + cb;
-      let m: f32 = -Infinity;
-      for (let s = 0; s <= pos; s++) {
-        const sc = dot(qp, kp + <usize>s * headB, d) * scale;
-        store<f32>(scores + (<usize>s << 2), sc);
-        m = max(m, sc);
-      }
-      let sum: f32 = 0;
-      for (let s = 0; s <= pos; s++) {
-        const e = Mathf.exp(load<f32>(scores + (<usize>s << 2)) - m);
-        store<f32>(scores + (<usize>s << 2), e);
-        sum += e;
-      }
-      memory.fill(op, 0, headB);
-      for (let s = 0; s <= pos; s++) {
-        const p = load<f32>(scores + (<usize>s << 2)), pv = f32x4.splat(p);
-        const vr = vp + <usize>s * headB;
-        let j = 0;
-        for (; j < d4; j += 4) {
-          const o = <usize>j << 2;
-          v128.store(op + o, f32x4.add(v128.load(op + o), f32x4.mul(pv, v128.load(vr + o))));
-        }
-        for (; j < d; j++) {
-          const o = <usize>j << 2;
-          store<f32>(op + o, load<f32>(op + o) + p * load<f32>(vr + o));
-        }
-      }
-      const inv: f32 = 1 / sum;
-      const iv = f32x4.splat(inv);
-      let j = 0;
-      for (; j < d4; j += 4) v128.store(op + (<usize>j << 2), f32x4.mul(v128.load(op + (<usize>j << 2)), iv));
-      for (; j < d; j++) store<f32>(op + (<usize>j << 2), load<f32>(op + (<usize>j << 2)) * inv);
-    }
+    for (let h = 0; h < heads; h++) attendHead(q, kc, vc, rows, out, scores, heads, kvHeads, maxT, d, scale, r, h);
   }
+}
+
+/**
+ * The same over (row, head) pairs [i0, i1) with i = row·heads + head, so a threaded caller can
+ * split decode steps (1–8 rows) across threads by head. Each pair is computed exactly as above.
+ */
+export function attentionHeads(
+  q: usize, kc: usize, vc: usize, rows: usize, out: usize, scores: usize,
+  heads: i32, kvHeads: i32, maxT: i32, d: i32, scale: f32, i0: i32, i1: i32,
+): void {
+  for (let i = i0; i < i1; i++) attendHead(q, kc, vc, rows, out, scores, heads, kvHeads, maxT, d, scale, i / heads, i % heads);
 }

@@ -4,8 +4,11 @@
 
 export { packX, matmulF32, matmulF16, matmulBf16 } from './matmul';
 export { embedding, rmsNorm, rope, kvWrite, swiglu, addInPlace, gatherRows, softmax, argmax } from './ops';
-export { attention } from './attention';
+export { attention, attentionHeads } from './attention';
 export { contrast } from './contrast';
+export { matmulNNF32, matmulNNF16, matmulNNBf16, matmulTN, matmulNNScratchBytes } from './train';
+export { fill, axpy, rmsNormBackward, swigluBackward, ropeBackward, scatterAddRows, softLabelLoss, dropout, sumSquares, adamw } from './train-ops';
+export { attentionBackwardQ, attentionBackwardKV } from './train-attention';
 
 /** First byte the JS allocator may use: everything below holds the module's static data. */
 export function heapBase(): usize {

@@ -3,6 +3,7 @@ import { generateGreedy } from '../../runtime/model/generate.ts';
 import type { ChatMessage } from '../../runtime/model/tokenizer.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
 import { openModel } from '../../runtime/session.ts';
+import { loadAdapter } from '../../runtime/train/peft.ts';
 import { badInputError } from '../../runtime/errors.ts';
 import { backendOption, intOption, progressLine } from '../io.ts';
 
@@ -14,6 +15,7 @@ export function registerGenerate(program: Command): void {
     .option('--prompt <text>', 'plain text prompt (tokenized as tokenizer(text) does)')
     .option('--chat <question>', "user message, wrapped in the model's chat template with the generation prompt")
     .option('--system <text>', 'system message for --chat')
+    .option('--adapter <dir>', 'apply a LoRA adapter (PEFT format: adapter_config.json + adapter_model.safetensors) without merging')
     .option('--max-new-tokens <n>', 'tokens to generate at most', intOption('--max-new-tokens', 0), 128)
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
     .option('--json', 'print one JSON line {text, token_ids, prompt_token_ids}')
@@ -28,6 +30,7 @@ export function registerGenerate(program: Command): void {
       });
       bar.done();
       try {
+        if (o.adapter !== undefined) model.adapter = await loadAdapter(nodePlatform.fs, o.adapter, model);
         const tok = model.tokenizer;
         let promptIds: number[];
         if (o.chat !== undefined) {

@@ -1,121 +1,75 @@
 // The plain-TypeScript backend: straightforward loops, no tricks. It is the oracle every WebGPU and
 // Wasm kernel is tested against and the baseline the benches compare with; it is never picked by
 // `auto`. It decodes weights to f32 on upload, which is fine for an oracle and why it is not used
-// for real models.
+// for real models. Forward ops live in reference-forward.ts; the training ops are here.
 
-import { decodeToF32 } from '../util/dtype.ts';
-import { type Backend, type BackendInfo, type DType, type Rows, type Tensor, type WeightDType, sizeOf } from './types.ts';
+import { f, i, lastDim, ReferenceForward, rowsOf } from './reference-forward.ts';
+import { type AdamWStep, dropoutHash, type TrainingOps } from './training.ts';
+import type { Backend, Rows, Tensor } from './types.ts';
 
-class RefTensor implements Tensor {
-  readonly size: number;
-  constructor(
-    readonly dtype: DType,
-    readonly shape: readonly number[],
-    readonly data: Float32Array | Int32Array,
-  ) {
-    this.size = sizeOf(shape);
-  }
-}
-
-function t(x: Tensor): RefTensor {
-  if (!(x instanceof RefTensor)) throw new TypeError('tensor belongs to another backend');
-  return x;
-}
-function f(x: Tensor): Float32Array {
-  const d = t(x).data;
-  if (!(d instanceof Float32Array)) throw new TypeError('expected a float tensor');
-  return d;
-}
-function i(x: Tensor): Int32Array {
-  const d = t(x).data;
-  if (!(d instanceof Int32Array)) throw new TypeError('expected an i32 tensor');
-  return d;
-}
-function rowsOf(x: Tensor): number {
-  return x.shape.length === 1 ? 1 : x.size / x.shape[x.shape.length - 1];
-}
-function lastDim(x: Tensor): number {
-  return x.shape[x.shape.length - 1];
-}
-
-export class ReferenceBackend implements Backend {
-  readonly info: BackendInfo = Object.freeze({
-    kind: 'reference' as const,
-    device: 'plain TypeScript (test oracle)',
-    features: Object.freeze([]),
-    limits: Object.freeze({}),
-  });
-
-  createWeight(dtype: WeightDType, shape: readonly number[], bytes: Uint8Array): Tensor {
-    const n = sizeOf(shape);
-    const want = n * (dtype === 'f32' ? 4 : 2);
-    if (bytes.byteLength !== want) throw new RangeError(`weight [${shape}] ${dtype} needs ${want} bytes, got ${bytes.byteLength}`);
-    return new RefTensor(dtype, shape, decodeToF32(dtype, bytes));
+export class ReferenceBackend extends ReferenceForward implements Backend, TrainingOps {
+  fill(x: Tensor, value: number): void {
+    f(x).subarray(0, x.size).fill(value);
   }
 
-  createTensor(dtype: 'f32' | 'i32', shape: readonly number[], data?: Float32Array | Int32Array): Tensor {
-    const n = sizeOf(shape);
-    const store = dtype === 'f32' ? new Float32Array(n) : new Int32Array(n);
-    if (data) store.set(data.subarray(0, n));
-    return new RefTensor(dtype, shape, store);
+  axpy(x: Tensor, y: Tensor, alpha: number): void {
+    const a = f(x), b = f(y);
+    for (let j = 0; j < x.size; j++) a[j] += alpha * b[j];
   }
 
-  write(x: Tensor, data: Float32Array | Int32Array): void {
-    if (data.length > x.size) throw new RangeError('write larger than tensor');
-    t(x).data.set(data);
-  }
-
-  async read(x: Tensor): Promise<Float32Array | Int32Array> {
-    return t(x).data.slice(0, x.size);
-  }
-
-  view(x: Tensor, shape: readonly number[]): Tensor {
-    const n = sizeOf(shape);
-    if (n > x.size) throw new RangeError(`view [${shape}] larger than tensor [${x.shape}]`);
-    return new RefTensor(x.dtype, shape, t(x).data.subarray(0, n));
-  }
-
-  async flush(): Promise<void> {}
-  dispose(_x: Tensor): void {}
-  destroy(): void {}
-
-  embedding(ids: Tensor, table: Tensor, out: Tensor): void {
-    const id = i(ids), w = f(table), o = f(out);
-    const H = lastDim(table), V = table.shape[0];
-    for (let r = 0; r < ids.size; r++) {
-      if (id[r] < 0 || id[r] >= V) throw new RangeError(`token id ${id[r]} outside vocabulary of ${V}`);
-      o.set(w.subarray(id[r] * H, id[r] * H + H), r * H);
-    }
-  }
-
-  rmsNorm(x: Tensor, weight: Tensor, eps: number, out: Tensor): void {
-    const a = f(x), w = f(weight), o = f(out);
-    const H = lastDim(x);
-    for (let r = 0; r < rowsOf(x); r++) {
-      let ss = 0;
-      for (let j = 0; j < H; j++) ss += a[r * H + j] * a[r * H + j];
-      const inv = 1 / Math.sqrt(ss / H + eps);
-      for (let j = 0; j < H; j++) o[r * H + j] = Math.fround(a[r * H + j] * inv) * w[j];
-    }
-  }
-
-  matmul(x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor): void {
-    const a = f(x), b = f(w), o = f(out), c = bias ? f(bias) : null;
-    const K = lastDim(x), N = w.shape[0], n = rowsOf(x);
-    if (lastDim(w) !== K || lastDim(out) !== N) throw new RangeError(`matmul shapes [${x.shape}]·[${w.shape}]ᵀ → [${out.shape}]`);
+  matmulNN(x: Tensor, w: Tensor, out: Tensor, accumulate: boolean): void {
+    const a = f(x), b = f(w), o = f(out);
+    const N = lastDim(x), K = lastDim(w), n = rowsOf(x);
+    if (w.shape[0] !== N || lastDim(out) !== K) throw new RangeError(`matmulNN shapes [${x.shape}]·[${w.shape}] → [${out.shape}]`);
     for (let r = 0; r < n; r++) {
-      for (let col = 0; col < N; col++) {
+      for (let k = 0; k < K; k++) {
         let s = 0;
-        for (let k = 0; k < K; k++) s += a[r * K + k] * b[col * K + k];
-        o[r * N + col] = s + (c ? c[col] : 0);
+        for (let j = 0; j < N; j++) s += a[r * N + j] * b[j * K + k];
+        o[r * K + k] = (accumulate ? o[r * K + k] : 0) + s;
       }
     }
   }
 
-  rope(x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number): void {
+  matmulTN(a: Tensor, b: Tensor, out: Tensor, alpha: number, accumulate: boolean): void {
+    const x = f(a), y = f(b), o = f(out);
+    const M = lastDim(a), N = lastDim(b), n = rowsOf(a);
+    if (rowsOf(b) !== n || out.size !== M * N) throw new RangeError(`matmulTN shapes [${a.shape}]ᵀ·[${b.shape}] → [${out.shape}]`);
+    for (let m = 0; m < M; m++) {
+      for (let c = 0; c < N; c++) {
+        let s = 0;
+        for (let r = 0; r < n; r++) s += x[r * M + m] * y[r * N + c];
+        o[m * N + c] = (accumulate ? o[m * N + c] : 0) + alpha * s;
+      }
+    }
+  }
+
+  rmsNormBackward(x: Tensor, weight: Tensor, dy: Tensor, eps: number, dx: Tensor): void {
+    const a = f(x), w = f(weight), g = f(dy), o = f(dx);
+    const H = lastDim(x);
+    for (let r = 0; r < rowsOf(x); r++) {
+      let ss = 0, dot = 0;
+      for (let j = 0; j < H; j++) {
+        ss += a[r * H + j] * a[r * H + j];
+        dot += g[r * H + j] * w[j] * a[r * H + j];
+      }
+      const inv = 1 / Math.sqrt(ss / H + eps);
+      for (let j = 0; j < H; j++) o[r * H + j] = inv * g[r * H + j] * w[j] - (inv * inv * inv * a[r * H + j] * dot) / H;
+    }
+  }
+
+  swigluBackward(gate: Tensor, up: Tensor, dy: Tensor, dgate: Tensor, dup: Tensor): void {
+    const gt = f(gate), u = f(up), g = f(dy), dg = f(dgate), du = f(dup);
+    for (let j = 0; j < gate.size; j++) {
+      const sig = 1 / (1 + Math.exp(-gt[j]));
+      du[j] = g[j] * gt[j] * sig;
+      dg[j] = g[j] * u[j] * sig * (1 + gt[j] * (1 - sig));
+    }
+  }
+
+  ropeBackward(x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number): void {
     const a = f(x), rw = i(rows), fr = f(invFreq);
-    const half = headDim / 2, n = rows.shape[0];
-    for (let r = 0; r < n; r++) {
+    const half = headDim / 2;
+    for (let r = 0; r < rows.shape[0]; r++) {
       const pos = rw[r * 2 + 1];
       for (let h = 0; h < heads; h++) {
         const base = (r * heads + h) * headDim;
@@ -123,126 +77,111 @@ export class ReferenceBackend implements Backend {
           const th = Math.fround(pos * fr[j]);
           const cs = Math.cos(th), sn = Math.sin(th);
           const p = a[base + j], q = a[base + j + half];
-          a[base + j] = p * cs - q * sn;
-          a[base + j + half] = q * cs + p * sn;
+          a[base + j] = p * cs + q * sn;
+          a[base + j + half] = q * cs - p * sn;
         }
       }
     }
   }
 
-  kvWrite(k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows): void {
-    const kk = f(k), vv = f(v), kc = f(kCache), vc = f(vCache), rw = i(rows);
-    const [slots, kvh, maxT, d] = kCache.shape;
-    for (let r = 0; r < rows.shape[0]; r++) {
-      const slot = rw[r * 2], pos = rw[r * 2 + 1];
-      if (slot < 0 || slot >= slots || pos < 0 || pos >= maxT) throw new RangeError(`row ${r}: (slot ${slot}, position ${pos}) outside KV cache [${kCache.shape}]`);
-      for (let h = 0; h < kvh; h++) {
-        const dst = ((slot * kvh + h) * maxT + pos) * d, src = (r * kvh + h) * d;
-        kc.set(kk.subarray(src, src + d), dst);
-        vc.set(vv.subarray(src, src + d), dst);
-      }
-    }
-  }
-
-  attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number): void {
-    const qq = f(q), kc = f(kCache), vc = f(vCache), rw = i(rows), o = f(out);
+  attentionBackward(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, _out: Tensor, dOut: Tensor, dq: Tensor, dk: Tensor, dv: Tensor, heads: number, scale: number): void {
+    const qq = f(q), kc = f(kCache), vc = f(vCache), rw = i(rows), go = f(dOut), gq = f(dq), gk = f(dk), gv = f(dv);
     const [, kvh, maxT, d] = kCache.shape;
-    const group = heads / kvh;
-    const scores = new Float32Array(maxT);
-    for (let r = 0; r < rows.shape[0]; r++) {
+    const group = heads / kvh, n = rows.shape[0];
+    // Gradients w.r.t. the whole caches, gathered back to the rows that wrote them at the end.
+    const dK = new Float64Array(kCache.size), dV = new Float64Array(vCache.size);
+    const p = new Float64Array(maxT), dp = new Float64Array(maxT);
+    for (let r = 0; r < n; r++) {
       const slot = rw[r * 2], pos = rw[r * 2 + 1];
       for (let h = 0; h < heads; h++) {
-        const g = Math.floor(h / group);
-        const qb = (r * heads + h) * d, cb = (slot * kvh + g) * maxT * d;
+        const g = Math.floor(h / group), qb = (r * heads + h) * d, cb = (slot * kvh + g) * maxT * d;
         let max = -Infinity;
         for (let s = 0; s <= pos; s++) {
           let dot = 0;
           for (let j = 0; j < d; j++) dot += qq[qb + j] * kc[cb + s * d + j];
-          scores[s] = dot * scale;
-          if (scores[s] > max) max = scores[s];
+          p[s] = dot * scale;
+          if (p[s] > max) max = p[s];
         }
         let sum = 0;
-        for (let s = 0; s <= pos; s++) { scores[s] = Math.exp(scores[s] - max); sum += scores[s]; }
+        for (let s = 0; s <= pos; s++) sum += p[s] = Math.exp(p[s] - max);
+        let D = 0;
+        for (let s = 0; s <= pos; s++) {
+          p[s] /= sum;
+          let dot = 0;
+          for (let j = 0; j < d; j++) dot += go[qb + j] * vc[cb + s * d + j];
+          dp[s] = dot;
+          D += p[s] * dot;
+        }
+        for (let j = 0; j < d; j++) gq[qb + j] = 0;
+        for (let s = 0; s <= pos; s++) {
+          const ds = p[s] * (dp[s] - D) * scale;
+          for (let j = 0; j < d; j++) {
+            gq[qb + j] += ds * kc[cb + s * d + j];
+            dK[cb + s * d + j] += ds * qq[qb + j];
+            dV[cb + s * d + j] += p[s] * go[qb + j];
+          }
+        }
+      }
+    }
+    for (let r = 0; r < n; r++) {
+      const slot = rw[r * 2], pos = rw[r * 2 + 1];
+      for (let g = 0; g < kvh; g++) {
+        const src = ((slot * kvh + g) * maxT + pos) * d, dst = (r * kvh + g) * d;
         for (let j = 0; j < d; j++) {
-          let acc = 0;
-          for (let s = 0; s <= pos; s++) acc += scores[s] * vc[cb + s * d + j];
-          o[qb + j] = acc / sum;
+          gk[dst + j] = dK[src + j];
+          gv[dst + j] = dV[src + j];
         }
       }
     }
   }
 
-  swiglu(gate: Tensor, up: Tensor, out: Tensor): void {
-    const g = f(gate), u = f(up), o = f(out);
-    for (let j = 0; j < out.size; j++) o[j] = (g[j] / (1 + Math.exp(-g[j]))) * u[j];
+  scatterAddRows(x: Tensor, index: Tensor, out: Tensor): void {
+    const a = f(x), ix = i(index), o = f(out), H = lastDim(x);
+    for (let j = 0; j < index.size; j++) for (let c = 0; c < H; c++) o[ix[j] * H + c] += a[j * H + c];
   }
 
-  addInPlace(x: Tensor, y: Tensor): void {
-    const a = f(x), b = f(y);
-    for (let j = 0; j < x.size; j++) a[j] += b[j];
-  }
-
-  gatherRows(x: Tensor, index: Tensor, out: Tensor): void {
-    const a = f(x), ix = i(index), o = f(out), H = lastDim(x), n = rowsOf(x);
-    for (let j = 0; j < index.size; j++) {
-      if (ix[j] < 0 || ix[j] >= n) throw new RangeError(`gatherRows: index ${ix[j]} outside ${n} rows`);
-      o.set(a.subarray(ix[j] * H, ix[j] * H + H), j * H);
-    }
-  }
-
-  softmax(x: Tensor, out: Tensor): void {
-    const a = f(x), o = f(out), V = lastDim(x);
-    for (let r = 0; r < rowsOf(x); r++) {
+  softLabelLoss(logits: Tensor, labelIds: Tensor, labelWeights: Tensor, scale: number, loss: Tensor, dLogits: Tensor): void {
+    const z = f(logits), ids = i(labelIds), w = f(labelWeights), l = f(loss), g = f(dLogits);
+    const V = lastDim(logits), K = lastDim(labelIds);
+    for (let r = 0; r < rowsOf(logits); r++) {
       let max = -Infinity;
-      for (let j = 0; j < V; j++) max = Math.max(max, a[r * V + j]);
+      for (let j = 0; j < V; j++) max = Math.max(max, z[r * V + j]);
       let sum = 0;
-      for (let j = 0; j < V; j++) { o[r * V + j] = Math.exp(a[r * V + j] - max); sum += o[r * V + j]; }
-      for (let j = 0; j < V; j++) o[r * V + j] /= sum;
-    }
-  }
-
-  contrast(expert: Tensor, amateur: Tensor, shared: number, alpha: number, stats: Tensor, labelIds: Tensor, labelWeights: Tensor): void {
-    const e = f(expert), a = f(amateur), st = f(stats), ids = i(labelIds), lw = f(labelWeights);
-    const Ve = lastDim(expert), Va = lastDim(amateur), m = rowsOf(expert), K = lastDim(labelIds);
-    if (shared > Ve || shared > Va) throw new RangeError(`contrast: shared vocabulary ${shared} exceeds ${Ve} / ${Va}`);
-    const EPS = 1e-12;
-    const softmaxRow = (x: Float32Array, off: number, V: number): Float64Array => {
-      let max = -Infinity;
-      for (let j = 0; j < V; j++) max = Math.max(max, x[off + j]);
-      const p = new Float64Array(V);
-      let sum = 0;
-      for (let j = 0; j < V; j++) sum += p[j] = Math.exp(x[off + j] - max);
-      for (let j = 0; j < V; j++) p[j] /= sum;
-      return p;
-    };
-    for (let r = 0; r < m; r++) {
-      const pe = softmaxRow(e, r * Ve, Ve), pa = softmaxRow(a, r * Va, Va);
-      let kl = 0, maxPe = 0;
-      for (let j = 0; j < shared; j++) {
-        kl += pe[j] * (Math.log(pe[j] + EPS) - Math.log(pa[j] + EPS));
-        maxPe = Math.max(maxPe, pe[j]);
-      }
-      const masked: number[] = [];
-      for (let j = 0; j < shared; j++) if (pe[j] >= alpha * maxPe) masked.push(j);
-      const score = masked.map((j) => Math.log(pe[j] + EPS) - Math.log(pa[j] + EPS));
-      let top = -Infinity; // a loop, not Math.max(...score): the mask can hold 150k ids
-      for (const v of score) if (v > top) top = v;
-      const z = score.reduce((s, v) => s + Math.exp(v - top), 0);
-      st[r * 2] = kl;
-      st[r * 2 + 1] = masked.length;
+      for (let j = 0; j < V; j++) sum += Math.exp(z[r * V + j] - max);
+      const lse = max + Math.log(sum);
+      for (let j = 0; j < V; j++) g[r * V + j] = scale * Math.exp(z[r * V + j] - lse);
+      let acc = 0;
       for (let k = 0; k < K; k++) {
-        ids[r * K + k] = k < masked.length ? masked[k] : -1;
-        lw[r * K + k] = k < masked.length ? Math.exp(score[k] - top) / z : 0;
+        const id = ids[r * K + k], wk = w[r * K + k];
+        if (id < 0 || wk === 0) continue;
+        acc += wk * (Math.log(wk) - (z[r * V + id] - lse));
+        g[r * V + id] -= scale * wk;
       }
+      l[r] = acc;
     }
   }
 
-  argmax(x: Tensor, out: Tensor): void {
-    const a = f(x), o = i(out), V = lastDim(x);
-    for (let r = 0; r < rowsOf(x); r++) {
-      let best = 0;
-      for (let j = 1; j < V; j++) if (a[r * V + j] > a[r * V + best]) best = j;
-      o[r] = best;
+  dropout(x: Tensor, out: Tensor, p: number, seed: number, stream: number): void {
+    const a = f(x), o = f(out);
+    const keep = 1 / (1 - p);
+    for (let j = 0; j < x.size; j++) o[j] = (dropoutHash(seed, stream, j) >>> 8) / 16777216 >= p ? a[j] * keep : 0;
+  }
+
+  sumSquares(x: Tensor, out: Tensor): void {
+    const a = f(x);
+    let s = 0;
+    for (let j = 0; j < x.size; j++) s += a[j] * a[j];
+    f(out)[0] += s;
+  }
+
+  adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, o: AdamWStep): void {
+    const p = f(param), g = f(grad), mm = f(m), vv = f(v);
+    const bc1 = 1 - o.beta1 ** o.step, bc2 = 1 - o.beta2 ** o.step;
+    for (let j = 0; j < param.size; j++) {
+      const gj = g[j] * o.gradScale;
+      mm[j] = o.beta1 * mm[j] + (1 - o.beta1) * gj;
+      vv[j] = o.beta2 * vv[j] + (1 - o.beta2) * gj * gj;
+      p[j] = p[j] * (1 - o.lr * o.weightDecay) - (o.lr / bc1) * (mm[j] / (Math.sqrt(vv[j]) / Math.sqrt(bc2) + o.eps));
     }
   }
 }

@@ -16,6 +16,8 @@
 // tensors i32; weights keep the dtype of the checkpoint file (f32, f16 or bf16) and are unpacked
 // to f32 inside the kernels. Every tensor is dense, row-major and contiguous.
 
+import type { TrainingOps } from './training.ts';
+
 export type WeightDType = 'f32' | 'f16' | 'bf16';
 export type DType = WeightDType | 'i32';
 
@@ -47,7 +49,7 @@ export interface BackendInfo {
  */
 export type Rows = Tensor;
 
-export interface Backend {
+export interface Backend extends TrainingOps {
   readonly info: BackendInfo;
 
   // ---- memory -------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import { LightReasonerError, modelFormatError } from '../errors.ts';
 import type { FileSystem } from '../platform/types.ts';
 import { type ModelConfig, parseConfig, ropeInvFreq } from './config.ts';
 import { loadTokenizer, type ModelTokenizer } from './tokenizer.ts';
+import type { LoraAdapter, LoraTarget } from '../train/lora.ts';
 import { type LoadProgress, loadWeights, type ModelWeights } from './weights.ts';
 
 /** Per-layer key/value caches, each f32 [slots, kvHeads, maxT, headDim]. */
@@ -36,6 +37,8 @@ interface Activations {
   gate: Tensor; // [n, I]
   up: Tensor; // [n, I]
   mlp: Tensor; // [n, I]   silu(gate) * up
+  loraU: Tensor; // [n, r]   x·Aᵀ of the LoRA pair being applied (1 column when no adapter)
+  loraOut: Tensor; // [n, max(I, H, heads·D)]  (x·Aᵀ)·Bᵀ before scaling
   pick: Tensor; // i32 [m]  rows whose logits are wanted
   last: Tensor; // [m, H]
   logits: Tensor; // [m, V]
@@ -52,6 +55,8 @@ export interface ForwardInput {
 
 export class CausalLM {
   private act: Activations | null = null;
+  /** The LoRA adapter applied in forward (inference: no dropout), or null. */
+  adapter: LoraAdapter | null = null;
   private readonly invFreq: Tensor;
 
   constructor(
@@ -91,7 +96,8 @@ export class CausalLM {
 
   private activations(n: number, m: number): Activations {
     const a = this.act;
-    if (a && a.rows >= n && a.logitRows >= m) return a;
+    const r = this.adapter?.config.r ?? 1;
+    if (a && a.rows >= n && a.logitRows >= m && a.loraU.shape[1] >= r) return a;
     const rows = Math.max(n, a?.rows ?? 0);
     const logitRows = Math.max(m, a?.logitRows ?? 0);
     if (a) for (const t of Object.values(a)) if (typeof t === 'object') this.backend.dispose(t as Tensor);
@@ -106,6 +112,7 @@ export class CausalLM {
       q: f([rows, heads * D]), k: f([rows, kvHeads * D]), v: f([rows, kvHeads * D]),
       att: f([rows, heads * D]), proj: f([rows, H]),
       gate: f([rows, I]), up: f([rows, I]), mlp: f([rows, I]),
+      loraU: f([rows, r]), loraOut: f([rows, Math.max(I, H, heads * D)]),
       pick: this.backend.createTensor('i32', [logitRows]),
       last: f([logitRows, H]),
       logits: f([logitRows, V]),
@@ -140,27 +147,39 @@ export class CausalLM {
     b.write(ids, input.tokens);
     b.write(rows, input.rows);
     const scale = 1 / Math.sqrt(c.headDim);
+    const adapter = this.adapter;
+    // A linear layer, plus the adapter's low-rank update when it targets this module.
+    const linear = (l: number, target: LoraTarget, x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor) => {
+      b.matmul(x, w, bias, out);
+      const pair = adapter?.layers[l]?.[target];
+      if (!pair) return;
+      const u = b.view(a.loraU, [n, pair.a.shape[0]]);
+      const delta = b.view(a.loraOut, [n, out.shape[1]]);
+      b.matmul(x, pair.a, null, u);
+      b.matmul(u, pair.b, null, delta);
+      b.axpy(out, delta, adapter!.scaling);
+    };
 
     b.embedding(ids, w.embed, x);
     for (let l = 0; l < c.layers; l++) {
       const L = w.layers[l];
       // attention block
       b.rmsNorm(x, L.inputNorm, c.rmsEps, h);
-      b.matmul(h, L.q, L.qBias, q);
-      b.matmul(h, L.k, L.kBias, k);
-      b.matmul(h, L.v, L.vBias, v);
+      linear(l, 'q_proj', h, L.q, L.qBias, q);
+      linear(l, 'k_proj', h, L.k, L.kBias, k);
+      linear(l, 'v_proj', h, L.v, L.vBias, v);
       b.rope(q, rows, this.invFreq, c.heads, c.headDim);
       b.rope(k, rows, this.invFreq, c.kvHeads, c.headDim);
       b.kvWrite(k, v, cache.k[l], cache.v[l], rows);
       b.attention(q, cache.k[l], cache.v[l], rows, att, c.heads, scale);
-      b.matmul(att, L.o, L.oBias, proj);
+      linear(l, 'o_proj', att, L.o, L.oBias, proj);
       b.addInPlace(x, proj);
       // MLP block
       b.rmsNorm(x, L.postNorm, c.rmsEps, h);
-      b.matmul(h, L.gate, L.gateBias, gate);
-      b.matmul(h, L.up, L.upBias, up);
+      linear(l, 'gate_proj', h, L.gate, L.gateBias, gate);
+      linear(l, 'up_proj', h, L.up, L.upBias, up);
       b.swiglu(gate, up, mlp);
-      b.matmul(mlp, L.down, L.downBias, proj);
+      linear(l, 'down_proj', mlp, L.down, L.downBias, proj);
       b.addInPlace(x, proj);
     }
     const pick = b.view(a.pick, [m]);

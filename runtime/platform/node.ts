@@ -2,8 +2,11 @@
 // from `navigator.gpu` where the host has it (Deno) and from the `webgpu` package (Dawn) in Node.
 import { open, readFile, stat, mkdir, rename, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { notFoundError } from '../errors.ts';
-import type { FileSystem, Platform } from './types.ts';
+import { registerWorkerHost } from './threads.ts';
+import type { FileSystem, Platform, ThreadWorker, WorkerHost } from './types.ts';
 
 function missing(e: unknown): boolean {
   return (e as { code?: string })?.code === 'ENOENT' || (e as { code?: string })?.code === 'ENOTDIR';
@@ -70,6 +73,33 @@ export const nodeFileSystem: FileSystem = {
   async mkdir(path) {
     await mkdir(path, { recursive: true });
   },
+  async appendFile(path, data) {
+    const fh = await open(path, 'a');
+    try {
+      await fh.writeFile(data);
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+  },
+  async rename(from, to) {
+    await rename(from, to);
+  },
+  async rm(path) {
+    await rm(path, { recursive: true, force: true });
+  },
+  async truncate(path, length) {
+    const fh = await open(path, 'r+');
+    try {
+      await fh.truncate(length);
+      await fh.datasync();
+    } catch (e) {
+      if (missing(e)) throw notFoundError(path, 'no such file');
+      throw e;
+    } finally {
+      await fh.close();
+    }
+  },
 };
 
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined';
@@ -91,3 +121,27 @@ export const nodePlatform: Platform = {
     return dawn;
   },
 };
+
+/**
+ * Worker threads for the Wasm backend's thread pool: Node's worker_threads with the script given
+ * as source (`eval: true`, so nothing is resolved on disk and the same code runs from source and
+ * from dist/). Workers are unref'd: they never keep the process alive. Deno runs the same through
+ * its Node compatibility layer (its Web Workers cannot be unref'd and would keep it alive until
+ * backend.destroy()).
+ */
+export const nodeWorkerHost: WorkerHost = {
+  concurrency: Math.max(1, availableParallelism()),
+  spawn(source: string): ThreadWorker {
+    // no inherited execArgv: loader hooks (e.g. a TypeScript loader) are not needed for plain JS
+    const w = new Worker(source, { eval: true, execArgv: [], name: 'lightreasoner-wasm' });
+    return {
+      postMessage: (m) => w.postMessage(m),
+      onMessage: (fn) => w.on('message', fn),
+      onError: (fn) => w.on('error', fn),
+      unref: () => w.unref(),
+      terminate: () => void w.terminate(),
+    };
+  },
+};
+
+registerWorkerHost(nodeWorkerHost);

@@ -15,6 +15,15 @@ export interface FileSystem {
   /** Write a whole file atomically (temp file + rename): readers never see a half-written file. */
   writeFileAtomic?(path: string, data: Uint8Array | string): Promise<void>;
   mkdir?(path: string): Promise<void>;
+  /** Append to a file (created when missing) and flush it to stable storage (fsync) before
+   * resolving, so appended data survives a crash once this resolves. */
+  appendFile?(path: string, data: Uint8Array | string): Promise<void>;
+  /** Cut a file to its first `length` bytes (and flush). */
+  truncate?(path: string, length: number): Promise<void>;
+  /** Rename a file or directory (POSIX rename: replaces an existing file or empty directory). */
+  rename?(from: string, to: string): Promise<void>;
+  /** Remove a file or a directory tree; no error when it is missing. */
+  rm?(path: string): Promise<void>;
 }
 
 export interface Platform {
@@ -22,4 +31,30 @@ export interface Platform {
   readonly fs: FileSystem;
   /** The host's WebGPU entry point, or null when this host has none. */
   getGPU(): Promise<GPU | null>;
+}
+
+/**
+ * A worker thread as the Wasm backend's thread pool (runtime/backend/wasm/pool.ts) sees it: Node's
+ * worker_threads.Worker or a Web Worker, behind the same four calls.
+ */
+export interface ThreadWorker {
+  postMessage(message: unknown): void;
+  /** Called with each message the worker posts. */
+  onMessage(listener: (message: unknown) => void): void;
+  /** Called when the worker fails to start or throws outside the dispatch loop. */
+  onError(listener: (error: unknown) => void): void;
+  /** Lets the host exit while the worker is alive (Node; call it after onMessage/onError, which
+   * ref the worker again); a no-op elsewhere. */
+  unref(): void;
+  terminate(): void;
+}
+
+/**
+ * How a host starts worker threads for the Wasm backend: `spawn` runs a self-contained classic
+ * script given as source text (no file path resolution: the same code runs from source and from
+ * dist/, in Node, Deno and browsers); `concurrency` is the default thread count.
+ */
+export interface WorkerHost {
+  spawn(source: string): ThreadWorker;
+  readonly concurrency: number;
 }

@@ -1,8 +1,10 @@
 // Runs the portable WebGPU kernel checks under Deno, whose built-in navigator.gpu (wgpu) exposes
 // shader-f16 on Mesa lavapipe, so the native-f16 weight path gets exercised. Spawned by
 // test/kernels-webgpu.test.ts with VK_ICD_FILENAMES set; prints one JSON line per check and a
-// summary line, and exits 0 on success, 1 on a failed check, 3 when there is no adapter.
+// summary line, and exits 0 on success, 1 on a failed check, 3 when there is no adapter. The
+// forward checks run first, then the training ops' (webgpu-train-kernels.ts); the summary adds up.
 import { checkWebGPUKernels } from '../portable/webgpu-kernels.ts';
+import { checkWebGPUTrainKernels } from '../portable/webgpu-train-kernels.ts';
 
 declare const Deno: { exit(code: number): never };
 
@@ -12,6 +14,9 @@ if (!gpu || !adapter) {
   console.log(JSON.stringify({ summary: true, noAdapter: true }));
   Deno.exit(3);
 }
-const result = await checkWebGPUKernels(gpu, (name, ok, detail) => console.log(JSON.stringify({ name, ok, detail })));
+const log = (name: string, ok: boolean, detail: string) => console.log(JSON.stringify({ name, ok, detail }));
+const forward = await checkWebGPUKernels(gpu, log);
+const training = await checkWebGPUTrainKernels(gpu, log);
+const result = { ...forward, passed: forward.passed + training.passed, failed: forward.failed + training.failed };
 console.log(JSON.stringify({ summary: true, ...result }));
 Deno.exit(result.failed === 0 ? 0 : 1);

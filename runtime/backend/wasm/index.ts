@@ -4,23 +4,69 @@
 //
 // This file checks shapes and indices (the kernels trust their inputs: a bad index would silently
 // read or overwrite another tensor), allocates, and dispatches. Every kernel takes explicit
-// [start, end) ranges; today one call covers the whole range, a threaded version would split it.
+// [start, end) ranges, so the heavy ones are split across a thread pool (pool.ts) when the host
+// has one: matmul / matmulNN / matmulTN by rows or columns (whichever is larger; decode has 1–8
+// rows, so its matmuls split by columns), attention by (row, head), contrast / softmax / argmax /
+// softLabelLoss by rows, each part computed exactly as the single-thread kernel would (every
+// output element by one thread, same summation order), so results are bit-identical for any
+// thread count. Small ops stay on the calling thread (a dispatch costs ~5–50 µs).
+//
+// Threads need the shared-memory build, SharedArrayBuffer and a thread that may block in
+// Atomics.wait: Node and Deno (main thread or workers), and a browser page only inside a Web
+// Worker of a cross-origin-isolated page (COOP: same-origin + COEP: require-corp); a page's main
+// thread, or a page without those headers, gets the single-thread build.
 
 import { decodeToF32 } from '../../util/dtype.ts';
 import { type Backend, type BackendInfo, type DType, type Rows, type Tensor, type WeightDType, BYTES_PER_ELEMENT, sizeOf } from '../types.ts';
 import { Heap } from './memory.ts';
 import { DT_CODE, type Kernels, MAX_PAGES, PAGE_BYTES, instantiate } from './module.ts';
+import { Pool, canBlock, controlBytes } from './pool.ts';
+import * as train from './train.ts';
+import type { AdamWStep } from '../training.ts';
+import { workerHost } from '../../platform/threads.ts';
+import type { WorkerHost } from '../../platform/types.ts';
 
 export interface WasmBackendOptions {
   /** Upper bound on the linear memory in 64 KiB pages (default and maximum 65536 = 4 GiB). */
   maxMemoryPages?: number;
+  /**
+   * Threads for the heavy kernels, this one included (default: the host's hardware concurrency;
+   * 1: the single-thread build). Where threads are unavailable (no worker host, no
+   * SharedArrayBuffer, a browser page's main thread) the backend silently uses one; `info.device`
+   * says how many it got.
+   */
+  threads?: number;
+  /** Where worker threads come from (default: platform/threads.ts workerHost(), which the Node adapter fills). */
+  workerHost?: WorkerHost | null;
 }
+
+/** Most threads a backend will start. */
+export const MAX_THREADS = 64;
 
 export async function createWasmBackend(options: WasmBackendOptions = {}): Promise<Backend> {
   const maxPages = options.maxMemoryPages ?? MAX_PAGES;
   if (!Number.isInteger(maxPages) || maxPages < 1 || maxPages > MAX_PAGES) throw new RangeError(`maxMemoryPages must be 1..${MAX_PAGES}`);
-  const { kernels, memory } = await instantiate(maxPages);
-  return new WasmBackend(kernels, memory, maxPages);
+  const host = options.workerHost === undefined ? workerHost() : options.workerHost;
+  const want = Math.min(MAX_THREADS, options.threads ?? host?.concurrency ?? 1);
+  if (!Number.isInteger(want) || want < 1) throw new RangeError(`threads must be an integer ≥ 1, got ${options.threads}`);
+  const threaded = want > 1 && host !== null && canBlock();
+  const { kernels, memory, module, shared } = await instantiate(maxPages, threaded);
+  let pool: Pool | null = null;
+  let heapStart = kernels.heapBase() >>> 0;
+  if (threaded && shared && host) {
+    // the control block sits right below the heap, in the (zeroed) first page of the fresh memory
+    const control = Math.ceil(Math.max(heapStart, 64) / 64) * 64;
+    const end = control + controlBytes(want);
+    const need = Math.ceil(end / PAGE_BYTES) - memory.buffer.byteLength / PAGE_BYTES;
+    if (need > 0) memory.grow(need);
+    try {
+      pool = await Pool.start(host, module, memory, control, want);
+      heapStart = end;
+    } catch {
+      pool = null; // no workers after all: one thread, same kernels
+    }
+  }
+  return new WasmBackend(kernels, memory, maxPages, pool, heapStart);
 }
 
 class WasmTensor implements Tensor {
@@ -40,6 +86,9 @@ class WasmTensor implements Tensor {
     Object.freeze(this.shape);
   }
 }
+
+/** Ops below about this many multiply-adds (or equivalent) stay on one thread: ~15 µs of work. */
+const MIN_PARALLEL_WORK = 1 << 18;
 
 function lastDim(x: Tensor): number {
   return x.shape[x.shape.length - 1];
@@ -61,17 +110,99 @@ export class WasmBackend implements Backend {
   private heap: Heap;
   private scratchBlock = { start: 0, size: 0 };
   private destroyed = false;
+  /** Worker threads sharing this memory (null: one thread). */
+  private pool: Pool | null;
+  /** What the training ops (train.ts) need of this backend's private state. */
+  private readonly host: train.TrainHost = {
+    kernels: () => this.kernels,
+    buffer: () => this.memory.buffer,
+    scratch: (bytes) => this.scratch(bytes),
+    f32: (x, what) => this.f32(x, what),
+    i32: (x, what) => this.i32(x, what),
+    weight: (x, what) => this.weight(x, what),
+    cache: (x, what) => this.cache(x, what),
+    checkRows: (rows, slots, maxT) => this.checkRows(rows as WasmTensor, slots, maxT),
+    checkIndices: (idx, limit, what) => this.checkIndices(idx as WasmTensor, limit, what),
+    threads: () => this.threads,
+    split: (total, align, work) => this.split(total, align, work),
+    run: (name, bounds, job, total) => this.run(name, bounds, job, total),
+  };
 
-  constructor(kernels: Kernels, memory: WebAssembly.Memory, maxPages: number) {
+  constructor(kernels: Kernels, memory: WebAssembly.Memory, maxPages: number, pool: Pool | null = null, heapStart = kernels.heapBase() >>> 0) {
     this.kernels = kernels;
     this.memory = memory;
-    this.heap = new Heap(memory, kernels.heapBase() >>> 0, maxPages);
+    this.pool = pool;
+    this.heap = new Heap(memory, heapStart, maxPages);
+    const T = pool?.threads ?? 1;
     this.info = Object.freeze({
       kind: 'wasm' as const,
-      device: 'wasm simd128 (1 thread)',
-      features: Object.freeze(['simd128']),
+      device: `wasm simd128 (${T} thread${T > 1 ? 's' : ''})`,
+      features: Object.freeze(pool ? ['simd128', 'threads'] : ['simd128']),
       limits: Object.freeze({ maxMemoryPages: maxPages, memoryPageBytes: PAGE_BYTES, maxMemoryBytes: maxPages * PAGE_BYTES }),
     });
+  }
+
+  /** Threads the heavy kernels run on (1 without a pool). */
+  get threads(): number {
+    return this.pool?.threads ?? 1;
+  }
+
+  // ---- splitting work across threads ------------------------------------------------------------
+
+  /**
+   * Boundaries b[0] = 0 < … < b[T] = total splitting [0, total) into T ≤ threads parts at
+   * multiples of `align` (the last part ends at total), or null when the op is too small to pay a
+   * dispatch (`work`: its multiply-adds or so) or there is no pool.
+   */
+  private split(total: number, align: number, work: number): number[] | null {
+    if (!this.pool || work < MIN_PARALLEL_WORK) return null;
+    const T = Math.min(this.pool.threads, Math.ceil(total / align));
+    if (T <= 1) return null;
+    const b = [0];
+    for (let t = 1; t < T; t++) b.push(Math.min(total, Math.round((total * t) / T / align) * align));
+    b.push(total);
+    return b;
+  }
+
+  /**
+   * Like split, but balancing a per-item cost (cost[i] ≥ 0 for items [0, cost.length)): each
+   * part gets about 1/T of the total cost.
+   */
+  private splitWeighted(cost: ArrayLike<number>, work: number): number[] | null {
+    if (!this.pool || work < MIN_PARALLEL_WORK || cost.length < 2) return null;
+    const T = Math.min(this.pool.threads, cost.length);
+    let total = 0;
+    for (let i = 0; i < cost.length; i++) total += cost[i];
+    const b = [0];
+    let acc = 0, i = 0;
+    for (let t = 1; t < T; t++) {
+      const goal = (total * t) / T;
+      while (i < cost.length && acc + cost[i] / 2 < goal) acc += cost[i++];
+      b.push(Math.max(i, b[b.length - 1]));
+    }
+    b.push(cost.length);
+    return b;
+  }
+
+  /**
+   * Runs kernel `name` over [0, total): on this thread when `bounds` is null, else part t =
+   * [bounds[t], bounds[t+1]) on thread t. `job(t, i0, i1)` gives the kernel's arguments for a part.
+   */
+  private run(name: keyof Kernels, bounds: number[] | null, job: (t: number, i0: number, i1: number) => number[], total: number): void {
+    const k = this.kernels as unknown as Record<string, (...a: number[]) => unknown>;
+    if (!bounds || !this.pool) {
+      k[name](...job(0, 0, total));
+      return;
+    }
+    const jobs: (number[] | null)[] = [];
+    for (let t = 0; t + 1 < bounds.length; t++) jobs.push(bounds[t + 1] > bounds[t] ? job(t, bounds[t], bounds[t + 1]) : null);
+    this.pool.run(this.kernels, name, jobs);
+  }
+
+  /** Per-thread scratch: `bytes` (rounded to 64) for each of `threads` callers; returns the base and stride. */
+  private scratchPerThread(bytes: number, threads: number): { base: number; stride: number } {
+    const stride = Math.ceil(Math.max(bytes, 1) / 64) * 64;
+    return { base: this.scratch(stride * threads), stride };
   }
 
   /** Current size of the linear memory in pages (diagnostics and tests). */
@@ -177,7 +308,10 @@ export class WasmBackend implements Backend {
   }
 
   destroy(): void {
-    // dropping the references lets the engine reclaim the (possibly multi-GB) memory
+    // stop the workers (they hold the memory too), then drop the references so the engine can
+    // reclaim the (possibly multi-GB) memory
+    this.pool?.close();
+    this.pool = null;
     this.destroyed = true;
     this.kernels = null as unknown as Kernels;
     this.memory = null as unknown as WebAssembly.Memory;
@@ -235,14 +369,22 @@ export class WasmBackend implements Backend {
       () => `matmul shapes [${a.shape}]·[${b.shape}]ᵀ${c ? ` + [${c.shape}]` : ''} → [${o.shape}]`);
     const biasPtr = c ? c.ptr : 0, biasDt = c ? DT_CODE[c.dtype as WeightDType] : 0;
     const k = this.kernels;
-    if (b.dtype === 'f32') {
-      k.matmulF32(a.ptr, b.ptr, biasPtr, biasDt, o.ptr, K, N, 0, n, 0, N);
+    let xp = a.ptr;
+    if (b.dtype !== 'f32') {
+      // 16-bit weights are unpacked in even/odd lane order; permute x once to match (wasm/matmul.ts)
+      xp = this.scratch(n * K * 4);
+      k.packX(a.ptr, xp, K, 0, n);
+    }
+    const name = b.dtype === 'f32' ? 'matmulF32' : b.dtype === 'bf16' ? 'matmulBf16' : 'matmulF16';
+    // columns in multiples of 16 (the kernel's 4-column blocks, and N % 4 stays in the last part)
+    // or rows in pairs (its 2-row blocks), whichever dimension is larger
+    const byCols = N >= n;
+    const bounds = byCols ? this.split(N, 16, n * K * N) : this.split(n, 2, n * K * N);
+    if (!bounds) {
+      k[name](xp, b.ptr, biasPtr, biasDt, o.ptr, K, N, 0, n, 0, N);
       return;
     }
-    // 16-bit weights are unpacked in even/odd lane order; permute x once to match (wasm/matmul.ts)
-    const xp = this.scratch(n * K * 4);
-    k.packX(a.ptr, xp, K, 0, n);
-    (b.dtype === 'bf16' ? k.matmulBf16 : k.matmulF16)(xp, b.ptr, biasPtr, biasDt, o.ptr, K, N, 0, n, 0, N);
+    this.run(name, bounds, (_t, i0, i1) => byCols ? [xp, b.ptr, biasPtr, biasDt, o.ptr, K, N, 0, n, i0, i1] : [xp, b.ptr, biasPtr, biasDt, o.ptr, K, N, i0, i1, 0, N], byCols ? N : n);
   }
 
   rope(x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number): void {
@@ -272,6 +414,23 @@ export class WasmBackend implements Backend {
     check(Number.isInteger(heads) && heads > 0 && heads % kvh === 0, () => `attention: ${heads} heads is not a multiple of ${kvh} KV heads`);
     const n = this.checkRows(rw, slots, maxT);
     check(qq.size === n * heads * d && o.size === qq.size, () => `attention q [${qq.shape}], out [${o.shape}] for ${n} rows × ${heads}·${d}`);
+    if (this.pool && n * heads > 1) {
+      // split (row, head) pairs, balanced by their cost (pos + 1 keys each)
+      const rv = new Int32Array(this.memory.buffer, rw.ptr, n * 2);
+      const cost = new Float64Array(n * heads);
+      let work = 0;
+      for (let r = 0; r < n; r++) {
+        const c = rv[r * 2 + 1] + 1;
+        cost.fill(c, r * heads, (r + 1) * heads);
+        work += c * heads * d * 2;
+      }
+      const bounds = this.splitWeighted(cost, work);
+      if (bounds) {
+        const { base, stride } = this.scratchPerThread(maxT * 4, bounds.length - 1);
+        this.run('attentionHeads', bounds, (t, i0, i1) => [qq.ptr, kc.ptr, vc.ptr, rw.ptr, o.ptr, base + t * stride, heads, kvh, maxT, d, scale, i0, i1], n * heads);
+        return;
+      }
+    }
     this.kernels.attention(qq.ptr, kc.ptr, vc.ptr, rw.ptr, o.ptr, this.scratch(maxT * 4), heads, kvh, maxT, d, scale, 0, n);
   }
 
@@ -298,13 +457,15 @@ export class WasmBackend implements Backend {
   softmax(x: Tensor, out: Tensor): void {
     const a = this.f32(x, 'x'), o = this.f32(out, 'out');
     check(o.size === a.size, () => `softmax x [${a.shape}], out [${o.shape}]`);
-    this.kernels.softmax(a.ptr, o.ptr, lastDim(a), 0, rowsOf(a));
+    const V = lastDim(a), m = rowsOf(a);
+    this.run('softmax', this.split(m, 1, m * V * 8), (_t, r0, r1) => [a.ptr, o.ptr, V, r0, r1], m);
   }
 
   argmax(x: Tensor, out: Tensor): void {
     const a = this.f32(x, 'x'), o = this.i32(out, 'out');
     check(o.size === rowsOf(a), () => `argmax x [${a.shape}], out [${o.shape}]`);
-    this.kernels.argmax(a.ptr, o.ptr, lastDim(a), 0, rowsOf(a));
+    const V = lastDim(a), m = rowsOf(a);
+    this.run('argmax', this.split(m, 1, m * V), (_t, r0, r1) => [a.ptr, o.ptr, V, r0, r1], m);
   }
 
   // ---- LightReasoner ---------------------------------------------------------------------------
@@ -320,6 +481,26 @@ export class WasmBackend implements Backend {
     check(Number.isFinite(alpha), () => `contrast: alpha ${alpha} is not finite`);
     check(st.size === m * 2 && lastDim(st) === 2, () => `contrast: stats [${st.shape}] for ${m} rows (want [${m}, 2])`);
     check(ids.size === m * K && lw.size === m * K && lastDim(lw) === K, () => `contrast: labelIds [${ids.shape}], labelWeights [${lw.shape}] for ${m} rows`);
-    this.kernels.contrast(e.ptr, a.ptr, st.ptr, ids.ptr, lw.ptr, Ve, Va, shared, alpha, K, 0, m);
+    this.run('contrast', this.split(m, 1, m * (Ve + Va) * 16), (_t, r0, r1) => [e.ptr, a.ptr, st.ptr, ids.ptr, lw.ptr, Ve, Va, shared, alpha, K, r0, r1], m);
   }
+
+  // ---- training ops (train.ts) -------------------------------------------------------------------
+
+  fill(x: Tensor, value: number): void { train.fill(this.host, x, value); }
+  axpy(x: Tensor, y: Tensor, alpha: number): void { train.axpy(this.host, x, y, alpha); }
+  matmulNN(x: Tensor, w: Tensor, out: Tensor, accumulate: boolean): void { train.matmulNN(this.host, x, w, out, accumulate); }
+  matmulTN(a: Tensor, b: Tensor, out: Tensor, alpha: number, accumulate: boolean): void { train.matmulTN(this.host, a, b, out, alpha, accumulate); }
+  rmsNormBackward(x: Tensor, weight: Tensor, dy: Tensor, eps: number, dx: Tensor): void { train.rmsNormBackward(this.host, x, weight, dy, eps, dx); }
+  swigluBackward(gate: Tensor, up: Tensor, dy: Tensor, dgate: Tensor, dup: Tensor): void { train.swigluBackward(this.host, gate, up, dy, dgate, dup); }
+  ropeBackward(x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number): void { train.ropeBackward(this.host, x, rows, invFreq, heads, headDim); }
+  attentionBackward(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, dOut: Tensor, dq: Tensor, dk: Tensor, dv: Tensor, heads: number, scale: number): void {
+    train.attentionBackward(this.host, q, kCache, vCache, rows, out, dOut, dq, dk, dv, heads, scale);
+  }
+  scatterAddRows(x: Tensor, index: Tensor, out: Tensor): void { train.scatterAddRows(this.host, x, index, out); }
+  softLabelLoss(logits: Tensor, labelIds: Tensor, labelWeights: Tensor, scale: number, loss: Tensor, dLogits: Tensor): void {
+    train.softLabelLoss(this.host, logits, labelIds, labelWeights, scale, loss, dLogits);
+  }
+  dropout(x: Tensor, out: Tensor, p: number, seed: number, stream: number): void { train.dropout(this.host, x, out, p, seed, stream); }
+  sumSquares(x: Tensor, out: Tensor): void { train.sumSquares(this.host, x, out); }
+  adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, o: AdamWStep): void { train.adamw(this.host, param, grad, m, v, o); }
 }

@@ -1,8 +1,13 @@
 // Loading the kernel module: the binary is embedded as base64 by scripts/embed-assets.mjs (no file
 // or network I/O, so the same code runs in Node, Deno and browsers), compiled once per process and
 // instantiated once per backend with a fresh imported memory.
+//
+// Two builds of the same kernels (asconfig.json): `simd` over a plain memory, and `threads`
+// (SIMD + threads, `--sharedMemory`) over a shared memory that worker threads instantiate the
+// module on too (pool.ts). The plain build is the fallback wherever SharedArrayBuffer or Wasm
+// threads are unavailable (e.g. a page that is not cross-origin isolated).
 
-import { kernelsSimd } from '../../generated/wasm.ts';
+import { kernelsSimd, kernelsThreads } from '../../generated/wasm.ts';
 
 /** Weight dtype codes understood by the kernels (wasm/unpack.ts). */
 export const DT_CODE = Object.freeze({ f32: 0, f16: 1, bf16: 2 } as const);
@@ -33,6 +38,25 @@ export interface Kernels {
   softmax(x: P, out: P, V: number, r0: number, r1: number): void;
   argmax(x: P, out: P, V: number, r0: number, r1: number): void;
   attention(q: P, kc: P, vc: P, rows: P, out: P, scores: P, heads: number, kvHeads: number, maxT: number, d: number, scale: number, r0: number, r1: number): void;
+  attentionHeads(q: P, kc: P, vc: P, rows: P, out: P, scores: P, heads: number, kvHeads: number, maxT: number, d: number, scale: number, i0: number, i1: number): void;
+  // training (wasm/train*.ts)
+  matmulNNF32(x: P, w: P, out: P, scratch: P, N: number, K: number, acc: boolean, r0: number, r1: number, c0: number, c1: number): void;
+  matmulNNF16(x: P, w: P, out: P, scratch: P, N: number, K: number, acc: boolean, r0: number, r1: number, c0: number, c1: number): void;
+  matmulNNBf16(x: P, w: P, out: P, scratch: P, N: number, K: number, acc: boolean, r0: number, r1: number, c0: number, c1: number): void;
+  matmulNNScratchBytes(): number;
+  matmulTN(a: P, b: P, out: P, n: number, M: number, N: number, alpha: number, acc: boolean, m0: number, m1: number, c0: number, c1: number): void;
+  fill(x: P, value: number, i0: number, i1: number): void;
+  axpy(x: P, y: P, alpha: number, i0: number, i1: number): void;
+  rmsNormBackward(x: P, w: P, dt: number, dy: P, dx: P, H: number, eps: number, r0: number, r1: number): void;
+  swigluBackward(g: P, u: P, dy: P, dg: P, du: P, i0: number, i1: number): void;
+  ropeBackward(x: P, rows: P, invFreq: P, scratch: P, heads: number, headDim: number, r0: number, r1: number): void;
+  scatterAddRows(x: P, index: P, out: P, H: number, j0: number, j1: number): void;
+  softLabelLoss(z: P, ids: P, w: P, scale: number, loss: P, g: P, V: number, K: number, r0: number, r1: number): void;
+  dropout(x: P, out: P, threshold: number, keep: number, seed: number, stream: number, i0: number, i1: number): void;
+  sumSquares(x: P, i0: number, i1: number): number;
+  adamw(p: P, g: P, m: P, v: P, gradScale: number, b1: number, b2: number, eps: number, decay: number, stepSize: number, sqrtBc2: number, i0: number, i1: number): void;
+  attentionBackwardQ(q: P, kc: P, vc: P, rows: P, dOut: P, dq: P, stats: P, scratch: P, heads: number, kvHeads: number, maxT: number, d: number, scale: number, r0: number, r1: number): void;
+  attentionBackwardKV(q: P, kc: P, vc: P, rows: P, rowAt: P, dOut: P, stats: P, dk: P, dv: P, heads: number, kvHeads: number, maxT: number, d: number, scale: number, r0: number, r1: number): void;
 }
 
 function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
@@ -44,6 +68,7 @@ function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
 }
 
 let compiled: Promise<WebAssembly.Module> | null = null;
+let compiledThreads: Promise<WebAssembly.Module | null> | null = null;
 
 function compile(): Promise<WebAssembly.Module> {
   compiled ??= WebAssembly.compile(decodeBase64(kernelsSimd)).catch((e: unknown) => {
@@ -53,17 +78,52 @@ function compile(): Promise<WebAssembly.Module> {
   return compiled;
 }
 
+/** The shared-memory build, or null where this host cannot compile it (no Wasm threads). */
+function compileThreads(): Promise<WebAssembly.Module | null> {
+  compiledThreads ??= WebAssembly.compile(decodeBase64(kernelsThreads)).catch(() => null);
+  return compiledThreads;
+}
+
+/** A shared memory of up to maxPages, or null where SharedArrayBuffer is unavailable. */
+function sharedMemory(maxPages: number): WebAssembly.Memory | null {
+  if (typeof SharedArrayBuffer !== 'function' || typeof Atomics !== 'object') return null;
+  try {
+    return new WebAssembly.Memory({ initial: 1, maximum: maxPages, shared: true });
+  } catch {
+    return null;
+  }
+}
+
 export interface Instance {
   kernels: Kernels;
   memory: WebAssembly.Memory;
+  module: WebAssembly.Module;
+  /** Whether this is the shared-memory (threads) build, which worker threads may instantiate too. */
+  shared: boolean;
 }
 
-export async function instantiate(maxPages: number): Promise<Instance> {
+const abort = () => {
+  throw new Error('wasm kernel abort');
+};
+
+/**
+ * Instantiates the kernels over a fresh memory: the threads build over a shared memory when
+ * `wantShared` and the host allows it, else the plain build.
+ */
+export async function instantiate(maxPages: number, wantShared = false): Promise<Instance> {
+  if (wantShared) {
+    const [module, memory] = [await compileThreads(), sharedMemory(maxPages)];
+    if (module && memory) {
+      try {
+        const instance = await WebAssembly.instantiate(module, { env: { memory, abort } });
+        return { kernels: instance.exports as unknown as Kernels, memory, module, shared: true };
+      } catch {
+        // fall through to the plain build
+      }
+    }
+  }
   const module = await compile();
   const memory = new WebAssembly.Memory({ initial: 1, maximum: maxPages });
-  const abort = () => {
-    throw new Error('wasm kernel abort');
-  };
   const instance = await WebAssembly.instantiate(module, { env: { memory, abort } });
-  return { kernels: instance.exports as unknown as Kernels, memory };
+  return { kernels: instance.exports as unknown as Kernels, memory, module, shared: false };
 }

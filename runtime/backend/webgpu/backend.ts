@@ -4,9 +4,12 @@
 // which skip (or zero) out-of-range entries instead of throwing as the reference does.
 
 import * as K from '../../generated/kernels.ts';
+import type { AdamWStep } from '../training.ts';
 import { type Backend, type BackendInfo, type Rows, type Tensor, type WeightDType, sizeOf } from '../types.ts';
 import { type Access, type KernelSpec, Recorder, grid1d, pack } from './recorder.ts';
+import { expect, expectF32, g, lastDim, rowsOf } from './shapes.ts';
 import { GPUTensor, bufferBytes, createWeightTensor, uploadBuffer } from './tensor.ts';
+import { WebGPUTraining } from './train.ts';
 
 const X = { name: 'x', binding: 2 };
 const MATMUL_ROWS: KernelSpec = { name: 'matmul-rows', source: K.matmulRows, operands: [X, { name: 'w', binding: 3 }, { name: 'b', binding: 4 }] };
@@ -25,20 +28,6 @@ const CONTRAST: KernelSpec = { name: 'contrast', source: K.contrast };
 
 /** matmul switches from the weight-streaming kernel to the tiled one above this many rows. */
 const ROWS_KERNEL_MAX = 8;
-
-function g(x: Tensor): GPUTensor {
-  if (!(x instanceof GPUTensor)) throw new TypeError('tensor belongs to another backend');
-  return x;
-}
-const lastDim = (x: Tensor) => (x.shape.length === 0 ? 1 : x.shape[x.shape.length - 1]);
-const rowsOf = (x: Tensor) => (lastDim(x) === 0 ? 0 : x.size / lastDim(x));
-
-function expect(ok: boolean, op: string, what: string): void {
-  if (!ok) throw new RangeError(`${op}: ${what}`);
-}
-function expectF32(op: string, ...ts: Tensor[]): void {
-  for (const t of ts) expect(t.dtype === 'f32', op, `expected an f32 activation, got ${t.dtype} [${t.shape}]`);
-}
 
 export interface WebGPUBackendConfig {
   device: GPUDevice;
@@ -59,6 +48,8 @@ export class WebGPUBackend implements Backend {
   private readonly maxGroups: number;
   private readonly useF16: boolean;
   private lostOrError: string | null = null;
+  /** The training ops (train.ts), recording into the same encoder. */
+  private readonly train: WebGPUTraining;
 
   constructor(cfg: WebGPUBackendConfig) {
     this.device = cfg.device;
@@ -69,6 +60,7 @@ export class WebGPUBackend implements Backend {
     this.weightBinding = cfg.maxBindingBytes;
     this.maxGroups = cfg.device.limits.maxComputeWorkgroupsPerDimension;
     this.useF16 = cfg.useF16;
+    this.train = new WebGPUTraining(this.rec, this.device, this.maxGroups, (t) => this.access(t));
     // Kernels cannot throw, but a bad shader or binding surfaces here; report it at the next read.
     cfg.device.addEventListener('uncapturederror', (e) => {
       this.lostOrError ??= `WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`;
@@ -210,14 +202,17 @@ export class WebGPUBackend implements Backend {
     const spec = n <= ROWS_KERNEL_MAX ? MATMUL_ROWS : MATMUL_TILED;
     const pipe = this.rec.pipeline(spec, ['f32', this.access(wt), b ? this.access(b) : 'none']);
     for (const c of wt.chunks) {
+      // A view of a larger f32 tensor (e.g. LoRA A/B) keeps its base's chunk: use the view's rows.
+      const rowCount = Math.min(c.rowCount, N - c.rowStart);
+      if (rowCount <= 0) continue;
       const bindings = [
         { binding: 1, buffer: g(out).buffer, write: true },
         { binding: 2, buffer: g(x).buffer },
         { binding: 3, buffer: c.buffer },
       ];
       if (b) bindings.push({ binding: 4, buffer: b.buffer });
-      const groups: [number, number] = spec === MATMUL_ROWS ? [Math.ceil(c.rowCount / 8), 1] : [Math.ceil(c.rowCount / 64), Math.ceil(n / 32)];
-      this.rec.dispatch(pipe, pack('uuuuu', n, K, c.rowStart, c.rowCount, N), bindings, groups);
+      const groups: [number, number] = spec === MATMUL_ROWS ? [Math.ceil(rowCount / 8), 1] : [Math.ceil(rowCount / 64), Math.ceil(n / 32)];
+      this.rec.dispatch(pipe, pack('uuuuu', n, K, c.rowStart, rowCount, N), bindings, groups);
     }
   }
 
@@ -356,4 +351,24 @@ export class WebGPUBackend implements Backend {
       { binding: 5, buffer: g(amateur).buffer },
     ], [m]);
   }
+
+  // ---- training ops (train.ts) ----------------------------------------------------------------
+
+  fill(x: Tensor, value: number): void { this.train.fill(x, value); }
+  axpy(x: Tensor, y: Tensor, alpha: number): void { this.train.axpy(x, y, alpha); }
+  matmulNN(x: Tensor, w: Tensor, out: Tensor, accumulate: boolean): void { this.train.matmulNN(x, w, out, accumulate); }
+  matmulTN(a: Tensor, b: Tensor, out: Tensor, alpha: number, accumulate: boolean): void { this.train.matmulTN(a, b, out, alpha, accumulate); }
+  rmsNormBackward(x: Tensor, weight: Tensor, dy: Tensor, eps: number, dx: Tensor): void { this.train.rmsNormBackward(x, weight, dy, eps, dx); }
+  swigluBackward(gate: Tensor, up: Tensor, dy: Tensor, dgate: Tensor, dup: Tensor): void { this.train.swigluBackward(gate, up, dy, dgate, dup); }
+  ropeBackward(x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number): void { this.train.ropeBackward(x, rows, invFreq, heads, headDim); }
+  attentionBackward(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, dOut: Tensor, dq: Tensor, dk: Tensor, dv: Tensor, heads: number, scale: number): void {
+    this.train.attentionBackward(q, kCache, vCache, rows, out, dOut, dq, dk, dv, heads, scale);
+  }
+  scatterAddRows(x: Tensor, index: Tensor, out: Tensor): void { this.train.scatterAddRows(x, index, out); }
+  softLabelLoss(logits: Tensor, labelIds: Tensor, labelWeights: Tensor, scale: number, loss: Tensor, dLogits: Tensor): void {
+    this.train.softLabelLoss(logits, labelIds, labelWeights, scale, loss, dLogits);
+  }
+  dropout(x: Tensor, out: Tensor, p: number, seed: number, stream: number): void { this.train.dropout(x, out, p, seed, stream); }
+  sumSquares(x: Tensor, out: Tensor): void { this.train.sumSquares(x, out); }
+  adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, o: AdamWStep): void { this.train.adamw(param, grad, m, v, o); }
 }

@@ -1,0 +1,144 @@
+// `lightreasoner-wasm eval`: zero-shot pass@1 on a JSONL problem file (GSM8K format), the way the
+// paper evaluates (Qwen2.5-Math toolkit prompt, greedy decoding, its answer extraction); and
+// `lightreasoner-wasm problems`: write generated arithmetic word problems (runtime/data/problems.ts).
+import { dirname } from 'node:path';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { generateProblems, PROBLEM_SETS, type ProblemSet, problemsToJsonl, SEED_RANGES } from '../../runtime/data/problems.ts';
+import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
+import { DEFAULT_EVAL, type EvalEvent, evalRecordsToJsonl, evaluate, parseEvalProblems, PROMPT_TYPES, type PromptType, QWEN25_MATH_COT_SYSTEM } from '../../runtime/eval/evaluate.ts';
+import type { CausalLM } from '../../runtime/model/model.ts';
+import { nodePlatform } from '../../runtime/platform/node.ts';
+import { openModel } from '../../runtime/session.ts';
+import { loadAdapter } from '../../runtime/train/peft.ts';
+import { backendOption, intOption, progressLine } from '../io.ts';
+
+function choice<T extends string>(name: string, choices: readonly T[]) {
+  return (value: string): T => {
+    if (!(choices as readonly string[]).includes(value)) throw new InvalidArgumentError(`${name}: choose one of ${choices.join(', ')} (got "${value}")`);
+    return value as T;
+  };
+}
+
+const EVAL_HELP = `
+Input: JSONL, one problem a line: "question" (string), the gold answer as GSM8K's "answer"
+("…\\n#### 72"), a plain "answer" (string or number) or a MATH-style "solution" with \\boxed{};
+optional "id" (else the 0-based line index). GSM8K's test.jsonl works as downloaded.
+
+Prompt qwen25-math-cot (the default): system "${QWEN25_MATH_COT_SYSTEM}"
++ the question as the user message, in the model's chat template; plain: the question alone as the user message. Greedy decoding.
+Answer: the last \\boxed{…}, else "the answer is …", else the last number; graded numerically
+(relative tolerance 1e-4; $, %, units, thousands separators and simple fractions handled).
+
+Output (--out): one JSONL line per problem {id, question, output, extracted, gold, correct,
+method, finish, generated_tokens}, written atomically when the run ends.`;
+
+export function registerEval(program: Command): void {
+  program
+    .command('eval')
+    .description('zero-shot accuracy on math word problems (greedy, Qwen2.5-Math toolkit prompt and grading)')
+    .requiredOption('--model <dir>', 'model directory (config.json, *.safetensors, tokenizer.json)')
+    .option('--adapter <dir>', 'apply a LoRA adapter (PEFT format: adapter_config.json + adapter_model.safetensors) without merging')
+    .requiredOption('--data <file>', 'problems, JSONL (GSM8K format)')
+    .option('--max-questions <n>', 'use the first N problems', intOption('--max-questions', 1))
+    .option('--max-new-tokens <n>', 'tokens to generate per problem at most', intOption('--max-new-tokens', 1), DEFAULT_EVAL.maxNewTokens)
+    .addOption(new Option('--prompt <type>', 'prompt type').argParser(choice('--prompt', PROMPT_TYPES)).default(DEFAULT_EVAL.prompt))
+    .option('--batch-size <n>', 'problems decoded together', intOption('--batch-size', 1), DEFAULT_EVAL.batchSize)
+    .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
+    .option('--out <file>', 'per-problem results, JSONL')
+    .option('--json', 'print the summary as JSON {total, correct, accuracy, seconds, …}')
+    .option('--quiet', 'no progress output')
+    .addHelpText('after', EVAL_HELP)
+    .action(async (o) => {
+      const fs = nodePlatform.fs;
+      if (!(await fs.exists(o.data))) throw badInputError(`--data ${o.data}: no such file`);
+      let problems = parseEvalProblems(await fs.readText(o.data), { file: o.data });
+      if (o.maxQuestions !== undefined) problems = problems.slice(0, o.maxQuestions);
+      if (!(await fs.exists(fs.join(o.model, 'config.json')))) throw badInputError(`--model ${o.model}: not a model directory (no config.json)`);
+      if (o.adapter !== undefined && !(await fs.exists(o.adapter))) throw badInputError(`--adapter ${o.adapter}: no such directory`);
+      const log = (s: string) => {
+        if (!o.quiet) process.stderr.write(`${s}\n`);
+      };
+      const controller = new AbortController();
+      const onSigint = () => {
+        if (controller.signal.aborted) process.exit(130);
+        log('\ninterrupting after the current step (Ctrl-C again to stop at once)…');
+        controller.abort();
+      };
+      process.on('SIGINT', onSigint);
+      const bar = progressLine(!o.quiet);
+      let model: CausalLM | null = null;
+      try {
+        model = await openModel(o.model, {
+          platform: nodePlatform,
+          backend: o.backend,
+          signal: controller.signal,
+          onProgress: (p) => bar.update(`loading ${Math.round((100 * p.loaded) / p.total)}%`),
+        });
+        bar.done();
+        if (o.adapter !== undefined) model.adapter = await loadAdapter(fs, o.adapter, model);
+        const t0 = performance.now();
+        let lastLine = t0;
+        const { records, summary } = await evaluate(model, problems, {
+          prompt: o.prompt as PromptType,
+          maxNewTokens: o.maxNewTokens,
+          batchSize: o.batchSize,
+          signal: controller.signal,
+          onEvent: (e: EvalEvent) => {
+            if (o.quiet) return;
+            if (e.status === 'step') bar.update(`${e.done}/${e.total} problems · ${e.generated} tokens · ${(e.generated / ((performance.now() - t0) / 1000)).toFixed(1)} tok/s`);
+            else if (e.status === 'problem') {
+              const text = `${e.done}/${e.total} problems · ${e.correct} correct`;
+              bar.update(text);
+              if (!process.stderr.isTTY && (performance.now() - lastLine > 10_000 || e.done === e.total)) {
+                lastLine = performance.now();
+                log(text);
+              }
+            }
+          },
+        });
+        bar.done();
+        if (o.out !== undefined) {
+          await fs.mkdir?.(dirname(o.out));
+          await fs.writeFileAtomic!(o.out, evalRecordsToJsonl(records));
+          log(`wrote ${records.length} results to ${o.out}`);
+        }
+        if (o.json) console.log(JSON.stringify({ ...summary, model: o.model, adapter: o.adapter ?? null, data: o.data }));
+        else console.log(`accuracy ${(100 * summary.accuracy).toFixed(1)}% (${summary.correct}/${summary.total}) in ${summary.seconds.toFixed(1)} s`);
+      } catch (e) {
+        bar.done();
+        if (e instanceof LightReasonerError && e.code === 'ABORTED') throw new LightReasonerError('ABORTED', 'interrupted: no results written');
+        throw e;
+      } finally {
+        process.off('SIGINT', onSigint);
+        model?.dispose();
+      }
+    });
+
+  program
+    .command('problems')
+    .description('write generated multi-step arithmetic word problems with worked solutions (GSM8K format)')
+    .requiredOption('--count <n>', 'number of problems', intOption('--count', 1))
+    .option('--seed <n>', "offset in the set's seed range", intOption('--seed', 0), 0)
+    .addOption(new Option('--set <name>', 'problem set: questions of different sets never coincide').argParser(choice('--set', PROBLEM_SETS)).default('eval'))
+    .option('--min-steps <n>', 'fewest solution steps (1–4)', intOption('--min-steps', 1), 1)
+    .option('--max-steps <n>', 'most solution steps (1–4)', intOption('--max-steps', 1), 4)
+    .option('--out <file>', 'JSONL file (else standard output)')
+    .addHelpText('after', `
+Each line is {id, question, answer}; the answer is GSM8K-style step lines ending in "#### N".
+The same --set/--seed/--count always give the same bytes; the sets pretrain (training the
+embedded pair), sample (LightReasoner sampling) and eval (held-out evaluation) never share a
+question. Seeds are offsets in [0, ${SEED_RANGES.eval.size}).`)
+    .action(async (o) => {
+      if (o.seed >= SEED_RANGES[o.set as ProblemSet].size) throw badInputError(`--seed must be < ${SEED_RANGES[o.set as ProblemSet].size}`);
+      if (o.minSteps > 4 || o.maxSteps > 4 || o.minSteps > o.maxSteps) throw badInputError(`need 1 ≤ --min-steps ≤ --max-steps ≤ 4 (got ${o.minSteps}, ${o.maxSteps})`);
+      const text = problemsToJsonl(generateProblems(o.seed, o.count, { set: o.set, minSteps: o.minSteps, maxSteps: o.maxSteps }));
+      if (o.out === undefined) {
+        process.stdout.write(text);
+        return;
+      }
+      const fs = nodePlatform.fs;
+      await fs.mkdir?.(dirname(o.out));
+      await fs.writeFileAtomic!(o.out, text);
+      process.stderr.write(`wrote ${o.count} ${o.set} problems (seed ${o.seed}) to ${o.out}\n`);
+    });
+}

@@ -1,0 +1,129 @@
+// `lightreasoner-wasm finetune`: LightReasoner stage 2 (LoRA on the soft labels). The work is
+// runtime/train/finetune.ts; this file parses options, opens the model and draws progress.
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
+import { nodePlatform } from '../../runtime/platform/node.ts';
+import { openModel } from '../../runtime/session.ts';
+import { DEFAULT_FINETUNE, finetune, type FinetuneEvent } from '../../runtime/train/finetune.ts';
+import { LORA_TARGETS, type LoraTarget } from '../../runtime/train/lora.ts';
+import { backendOption, intOption } from '../io.ts';
+
+function numberOption(name: string, min: number, max: number, openMax = false) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max || (openMax && n === max)) throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max}${openMax ? ')' : ']'} (got "${value}")`);
+    return n;
+  };
+}
+
+function targetsOption(value: string): LoraTarget[] {
+  const list = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = list.filter((s) => !(LORA_TARGETS as readonly string[]).includes(s));
+  if (bad.length || list.length === 0) throw new InvalidArgumentError(`choose from ${LORA_TARGETS.join(', ')} (got "${value}")`);
+  return [...new Set(list)] as LoraTarget[];
+}
+
+const HELP = `
+Input: JSONL samples from \`lightreasoner-wasm sample\` ({question, prefix_token_ids, token_ids,
+weights, ...}); the input is the expert's chat template of [system, user: question] + the exact
+prefix ids. The reference scripts' format ({prompt_id: question, prefix: text, token_ids,
+weights}) is accepted by re-tokenizing, with a warning.
+Loss: KL(soft label ‖ softmax(logits)) at each sample's last prefix position, mean over the
+samples of an optimizer step (batch-size × grad-accum). AdamW (0.9, 0.999, eps 1e-8, wd 0),
+linear decay to 0, clipping at 1.0. The samples of one trajectory share one forward/backward.
+Shuffling is seeded with our own generator (the order differs from torch's RandomSampler).
+Output in --out: adapter_config.json + adapter_model.safetensors (PEFT), checkpoint-<step>/,
+train_log.jsonl, train_summary.json. An interrupted run continues exactly with --resume.`;
+
+export function registerFinetune(program: Command): void {
+  const d = DEFAULT_FINETUNE;
+  program
+    .command('finetune')
+    .description('LightReasoner stage 2: LoRA fine-tuning of the expert on the contrastive soft labels')
+    .requiredOption('--model <dir>', 'expert model directory (the model to be taught)')
+    .requiredOption('--samples <file>', 'samples JSONL (from `sample`)')
+    .requiredOption('--out <dir>', 'output directory (adapter, checkpoints, logs)')
+    .option('--lora-r <n>', 'LoRA rank', intOption('--lora-r', 1), d.lora.r)
+    .option('--lora-alpha <x>', 'LoRA alpha (scaling = alpha / r)', numberOption('--lora-alpha', 1e-9, Number.MAX_VALUE), d.lora.alpha)
+    .option('--lora-dropout <p>', 'dropout on the LoRA input', numberOption('--lora-dropout', 0, 1, true), d.lora.dropout)
+    .option('--target-modules <list>', `comma-separated, from ${LORA_TARGETS.join(',')}`, targetsOption, [...d.lora.targetModules])
+    .option('--lr <x>', 'peak learning rate (linear decay to 0)', numberOption('--lr', 1e-12, 10), d.lr)
+    .option('--batch-size <n>', 'samples per micro-batch', intOption('--batch-size', 1), d.batchSize)
+    .option('--grad-accum <n>', 'micro-batches per optimizer step', intOption('--grad-accum', 1), d.gradAccum)
+    .option('--max-steps <n>', 'optimizer steps', intOption('--max-steps', 1), d.maxSteps)
+    .option('--save-steps <n>', 'checkpoint every N steps (0: never)', intOption('--save-steps', 0), d.saveSteps)
+    .option('--seed <n>', 'seed of LoRA init, shuffling and dropout', intOption('--seed', 0), d.seed)
+    .option('--system <text>', 'system message of the prompt (as in sampling)', d.system)
+    .option('--max-rows <n>', 'tokens per forward/backward call at most (memory; default from the model size)', intOption('--max-rows', 1))
+    .option('--no-pack', 'one forward per sample instead of one per trajectory (the reference scripts\' way; same result, more work)')
+    .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
+    .option('--resume', 'continue from the latest checkpoint in --out')
+    .option('--quiet', 'no progress output')
+    .addHelpText('after', HELP)
+    .action(async (o) => {
+      const fs = nodePlatform.fs;
+      const log = (s: string) => {
+        if (!o.quiet) process.stderr.write(`${s}\n`);
+      };
+      if (!(await fs.exists(o.samples))) throw badInputError(`--samples ${o.samples}: no such file`);
+      if (!(await fs.exists(fs.join(o.model, 'config.json')))) throw badInputError(`--model ${o.model}: not a model directory (no config.json)`);
+      const samplesText = await fs.readText(o.samples);
+      const controller = new AbortController();
+      const onSigint = () => {
+        if (controller.signal.aborted) process.exit(130);
+        log('\ninterrupting after the current step (Ctrl-C again to stop at once)…');
+        controller.abort();
+      };
+      process.on('SIGINT', onSigint);
+      const model = await openModel(o.model, { platform: nodePlatform, backend: o.backend, signal: controller.signal });
+      try {
+        const bar = progress(!o.quiet);
+        const summary = await finetune({
+          fs, model, samplesText, samplesFile: o.samples, out: o.out, resume: o.resume, signal: controller.signal,
+          settings: {
+            lora: { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targetModules: o.targetModules },
+            lr: o.lr, batchSize: o.batchSize, gradAccum: o.gradAccum, maxSteps: o.maxSteps, saveSteps: o.saveSteps, seed: o.seed,
+            system: o.system, packed: o.pack, maxRowsPerPass: o.maxRows ?? 0,
+          },
+          onEvent: bar.event,
+          onWarning: (m) => log(`warning: ${m}`),
+        });
+        bar.done();
+        log(`wrote the adapter to ${o.out} (${summary.steps} steps, final loss ${summary.final_loss.toFixed(4)}, ${summary.packing_ratio.toFixed(1)}× fewer tokens than one forward per sample)`);
+        console.log(JSON.stringify(summary, null, 2));
+      } catch (e) {
+        if (e instanceof LightReasonerError && e.code === 'ABORTED') {
+          throw new LightReasonerError('ABORTED', `interrupted: run the same command with --resume to continue from the latest checkpoint in ${o.out}`);
+        }
+        throw e;
+      } finally {
+        process.off('SIGINT', onSigint);
+        model.dispose();
+      }
+    });
+}
+
+/** A redrawn bar on a TTY; otherwise a plain line at most every 10 s; nothing when disabled. */
+function progress(enabled: boolean) {
+  const tty = enabled && process.stderr.isTTY;
+  let lastLine = 0;
+  return {
+    event(e: FinetuneEvent) {
+      if (!enabled) return;
+      if (e.status === 'start' && e.resumedFrom) process.stderr.write(`resuming from ${e.resumedFrom} (step ${e.step})\n`);
+      if (e.status === 'checkpoint' && !tty) process.stderr.write(`saved ${e.dir}\n`);
+      if (e.status !== 'step') return;
+      const text = `step ${e.step}/${e.maxSteps} · loss ${e.loss.toFixed(4)} · lr ${e.lr.toExponential(2)} · |g| ${e.grad_norm.toFixed(3)} · ${e.samples_per_s.toFixed(1)} samples/s · ${e.tokens_per_s.toFixed(0)} tok/s`;
+      if (tty) {
+        const width = 24, filled = Math.round((width * e.step) / e.maxSteps);
+        process.stderr.write(`\r\x1b[2K[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${text}`);
+      } else if (performance.now() - lastLine > 10_000 || e.step === e.maxSteps) {
+        lastLine = performance.now();
+        process.stderr.write(`${text}\n`);
+      }
+    },
+    done() {
+      if (tty) process.stderr.write('\r\x1b[2K');
+    },
+  };
+}

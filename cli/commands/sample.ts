@@ -1,0 +1,143 @@
+// `lightreasoner-wasm sample`: LightReasoner stage 1 (expert–amateur contrastive sampling) over a
+// JSONL file of problems, crash-safe and exactly resumable. The work is runtime/stage/run.ts; this
+// file parses options, opens the models and draws progress.
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { createBackend } from '../../runtime/backend/index.ts';
+import type { Backend } from '../../runtime/backend/types.ts';
+import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
+import { type CausalLM, loadModel } from '../../runtime/model/model.ts';
+import { nodePlatform } from '../../runtime/platform/node.ts';
+import { modelFingerprint, sha256Hex } from '../../runtime/stage/fingerprint.ts';
+import { type RunEvent, runSampling, statePath, summaryPath } from '../../runtime/stage/run.ts';
+import { DEFAULT_SETTINGS, parseProblems } from '../../runtime/stage/sample.ts';
+import { backendOption, intOption } from '../io.ts';
+
+function numberOption(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max}] (got "${value}")`);
+    return n;
+  };
+}
+
+const HELP = `
+The expert decodes greedily (argmax) whatever its generation_config.json says about sampling;
+its EOS ids come from generation_config.json (else config.json). The prompt is the expert
+tokenizer's chat template of [system, user: question] with the generation prompt; the amateur
+reads the expert's exact token ids (one teacher-forced pass, never re-tokenized) and must share
+the expert's vocabulary on ids < min(vocab sizes) (checked before any work).
+
+Input: JSONL with "question" (required) and "id" (optional; else the 0-based line index).
+Output: one JSONL line per kept step {prompt_id, step, prefix, tokens, token_ids, weights,
+kl_divergence, question, prefix_token_ids}; OUT.summary.json and OUT.state.json beside it.
+An interrupted run (crash, Ctrl-C) continues with the same command plus --resume, giving the
+same bytes as an uninterrupted run.`;
+
+export function registerSample(program: Command): void {
+  program
+    .command('sample')
+    .description('LightReasoner stage 1: keep the steps where an expert and an amateur disagree, with soft labels')
+    .requiredOption('--expert <dir>', 'expert model directory (the model to be taught)')
+    .requiredOption('--amateur <dir>', 'amateur model directory (same tokenizer, weaker model)')
+    .requiredOption('--data <file>', 'problems, JSONL')
+    .requiredOption('--out <file>', 'samples, JSONL')
+    .option('--max-questions <n>', 'use the first N problems', intOption('--max-questions', 1))
+    .option('--max-new-tokens <n>', 'trajectory length at most', intOption('--max-new-tokens', 1), DEFAULT_SETTINGS.maxNewTokens)
+    .option('--alpha <x>', 'plausibility mask: P_E ≥ alpha · max P_E', numberOption('--alpha', 0, 1), DEFAULT_SETTINGS.alpha)
+    .option('--beta <x>', 'keep steps with KL(P_E‖P_A) ≥ beta', numberOption('--beta', 0, Number.MAX_VALUE), DEFAULT_SETTINGS.beta)
+    .option('--system <text>', 'system message of the prompt', DEFAULT_SETTINGS.system)
+    .option('--batch-size <n>', 'problems decoded together', intOption('--batch-size', 1), DEFAULT_SETTINGS.batchSize)
+    .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
+    .option('--resume', 'continue an interrupted run of the same command')
+    .option('--skip-invalid', 'skip input lines that are not JSON objects with a "question" string')
+    .option('--quiet', 'no progress output')
+    .addHelpText('after', HELP)
+    .action(async (o) => {
+      const fs = nodePlatform.fs;
+      const log = (s: string) => {
+        if (!o.quiet) process.stderr.write(`${s}\n`);
+      };
+      if (!(await fs.exists(o.data))) throw badInputError(`--data ${o.data}: no such file`);
+      const text = await fs.readText(o.data);
+      let problems = parseProblems(text, { file: o.data, skipInvalid: o.skipInvalid, onSkip: (line, why) => log(`skipping ${o.data}:${line}: ${why}`) });
+      if (o.maxQuestions !== undefined) problems = problems.slice(0, o.maxQuestions);
+      for (const [flag, dir] of [['--expert', o.expert], ['--amateur', o.amateur]]) {
+        if (!(await fs.exists(fs.join(dir, 'config.json')))) throw badInputError(`${flag} ${dir}: not a model directory (no config.json)`);
+      }
+      const [ef, af, data] = await Promise.all([modelFingerprint(fs, o.expert), modelFingerprint(fs, o.amateur), sha256Hex(new TextEncoder().encode(text))]);
+
+      const backends: Backend[] = [];
+      let expert: CausalLM | null = null, amateur: CausalLM | null = null;
+      const controller = new AbortController();
+      const onSigint = () => {
+        if (controller.signal.aborted) process.exit(130);
+        log('\ninterrupting after the current step (Ctrl-C again to stop at once)…');
+        controller.abort();
+      };
+      process.on('SIGINT', onSigint);
+      try {
+        backends.push(await createBackend(o.backend, nodePlatform));
+        expert = await loadModel(o.expert, { fs, backend: backends[0], signal: controller.signal });
+        // WebGPU and the reference share one backend (contrast needs both logits on one device and
+        // one GPUDevice avoids a copy per step); Wasm gives each model its own linear memory (4 GiB
+        // each at most), and the stage copies the amateur's logits rows over.
+        if (backends[0].info.kind === 'wasm') backends.push(await createBackend('wasm', nodePlatform));
+        amateur = await loadModel(o.amateur, { fs, backend: backends[backends.length - 1], signal: controller.signal });
+        const bar = progress(!o.quiet);
+        const summary = await runSampling({
+          fs, expert, amateur, problems, out: o.out, resume: o.resume, signal: controller.signal,
+          settings: { alpha: o.alpha, beta: o.beta, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize, system: o.system },
+          identity: { expert: { source: o.expert, fingerprint: ef }, amateur: { source: o.amateur, fingerprint: af }, data, backend: backends[0].info.kind },
+          onEvent: bar.event,
+        });
+        bar.done();
+        log(`wrote ${summary.selected_steps} samples from ${summary.problems} problems to ${o.out} (summary: ${summaryPath(o.out)})`);
+        console.log(JSON.stringify(summary, null, 2));
+      } catch (e) {
+        if (e instanceof LightReasonerError && e.code === 'ABORTED') {
+          throw new LightReasonerError('ABORTED', `interrupted: committed problems are kept in ${o.out} (${statePath(o.out)}); run the same command with --resume to continue`);
+        }
+        throw e;
+      } finally {
+        process.off('SIGINT', onSigint);
+        for (const b of backends) b.destroy();
+      }
+    });
+}
+
+/** A redrawn bar on a TTY; otherwise a plain line at most every 10 s; nothing when disabled. */
+function progress(enabled: boolean) {
+  const tty = enabled && process.stderr.isTTY;
+  let total = 0, done = 0, samples = 0, tokens = 0, seconds = 0, startDone = 0, lastLine = 0, batchTokens = 0;
+  const t0 = performance.now();
+  const render = () => {
+    const elapsed = (performance.now() - t0) / 1000;
+    const rate = (tokens + batchTokens) / Math.max(elapsed, 1e-9);
+    const perProblem = done > startDone ? seconds / (done - startDone) : NaN;
+    const eta = Number.isFinite(perProblem) ? `${Math.round(perProblem * (total - done))}s` : '?';
+    return `${done}/${total} problems · ${rate.toFixed(1)} tok/s · ${samples} samples · ETA ${eta}`;
+  };
+  return {
+    event(e: RunEvent) {
+      if (!enabled) return;
+      if (e.status === 'start') {
+        total = e.total;
+        done = startDone = e.committed;
+      } else if (e.status === 'step') batchTokens = e.tokens;
+      else if (e.status === 'committed') {
+        ({ done, samples, tokens, seconds } = e);
+        batchTokens = 0;
+      } else return;
+      if (tty) {
+        const width = 24, filled = total ? Math.round((width * done) / total) : 0;
+        process.stderr.write(`\r\x1b[2K[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${render()}`);
+      } else if (e.status === 'committed' && (performance.now() - lastLine > 10_000 || done === total)) {
+        lastLine = performance.now();
+        process.stderr.write(`${render()}\n`);
+      }
+    },
+    done() {
+      if (tty) process.stderr.write('\r\x1b[2K');
+    },
+  };
+}

@@ -1,0 +1,159 @@
+// Zero-shot pass@1 evaluation as the LightReasoner paper reports it: the Qwen2.5-Math toolkit's
+// `qwen25-math-cot` prompt (or the bare question), greedy decoding, the toolkit's answer
+// extraction, numeric grading (runtime/eval/grade.ts). Portable: no host imports.
+
+import { badInputError, LightReasonerError, throwIfAborted } from '../errors.ts';
+import { generateGreedy } from '../model/generate.ts';
+import type { CausalLM } from '../model/model.ts';
+import type { ChatMessage, ModelTokenizer } from '../model/tokenizer.ts';
+import { type ExtractionMethod, type GradeOptions, gradeOutput, parseGold } from './grade.ts';
+
+export const PROMPT_TYPES = ['qwen25-math-cot', 'plain'] as const;
+export type PromptType = (typeof PROMPT_TYPES)[number];
+export const QWEN25_MATH_COT_SYSTEM = 'Please reason step by step, and put your final answer within \\boxed{}.';
+
+export interface EvalProblem {
+  id: string;
+  question: string;
+  /** The normalized ground truth (parseGold). */
+  gold: string;
+}
+
+export interface EvalRecord {
+  id: string;
+  question: string;
+  output: string;
+  extracted: string | null;
+  gold: string;
+  correct: boolean;
+  /** How the answer was found: boxed, answer-is, last-number or none. */
+  method: ExtractionMethod;
+  /** Why decoding stopped: the EOS token or --max-new-tokens. */
+  finish: 'eos' | 'length';
+  generated_tokens: number;
+}
+
+export interface EvalSummary {
+  total: number;
+  correct: number;
+  accuracy: number;
+  seconds: number;
+  generated_tokens: number;
+  prompt: PromptType;
+  max_new_tokens: number;
+}
+
+export type EvalEvent =
+  | { status: 'start'; total: number }
+  | { status: 'step'; done: number; total: number; generated: number; running: number }
+  | { status: 'problem'; done: number; total: number; correct: number; record: EvalRecord }
+  | { status: 'done'; summary: EvalSummary };
+
+export interface EvaluateOptions {
+  prompt?: PromptType;
+  maxNewTokens?: number;
+  batchSize?: number;
+  signal?: AbortSignal;
+  onEvent?: (e: EvalEvent) => void;
+  grade?: GradeOptions;
+}
+
+export const DEFAULT_EVAL = { prompt: 'qwen25-math-cot' as PromptType, maxNewTokens: 512, batchSize: 8 };
+
+/** The chat messages of a question under a prompt type. */
+export function evalMessages(prompt: PromptType, question: string): ChatMessage[] {
+  if (prompt === 'qwen25-math-cot') return [{ role: 'system', content: QWEN25_MATH_COT_SYSTEM }, { role: 'user', content: question }];
+  if (prompt === 'plain') return [{ role: 'user', content: question }];
+  throw badInputError(`unknown prompt type "${prompt as string}" (choose ${PROMPT_TYPES.join(' or ')})`);
+}
+
+export function evalPromptIds(tok: ModelTokenizer, prompt: PromptType, question: string): number[] {
+  return tok.encodeChat(evalMessages(prompt, question));
+}
+
+/**
+ * Problems from JSONL: each line an object with "question" (string), a gold answer ("answer":
+ * GSM8K's "…#### N" or a plain string/number; or a MATH-style "solution" with \boxed{}), and an
+ * optional "id" (else the 0-based line index). A bad line is an error naming the line.
+ */
+export function parseEvalProblems(text: string, opts: { file?: string } = {}): EvalProblem[] {
+  const where = opts.file ?? 'input';
+  const out: EvalProblem[] = [];
+  const seen = new Map<string, number>();
+  for (const [i, raw] of text.split('\n').entries()) {
+    const line = raw.trim();
+    if (line === '') continue;
+    const at = `${where}:${i + 1}`;
+    let o: Record<string, unknown>;
+    try {
+      o = JSON.parse(line);
+    } catch {
+      throw badInputError(`${at}: not valid JSON`, opts.file);
+    }
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw badInputError(`${at}: not a JSON object`, opts.file);
+    if (typeof o.question !== 'string' || o.question.trim() === '') throw badInputError(`${at}: no "question" string`, opts.file);
+    if (o.id !== undefined && typeof o.id !== 'string' && typeof o.id !== 'number') throw badInputError(`${at}: "id" must be a string or a number`, opts.file);
+    if (o.answer === undefined && o.solution === undefined) throw badInputError(`${at}: no "answer" (GSM8K "… #### N", a string or a number) to grade against`, opts.file);
+    const gold = parseGold(o);
+    if (gold === null || gold === '') throw badInputError(`${at}: cannot read a gold answer from ${JSON.stringify(o.answer ?? o.solution).slice(0, 80)}`, opts.file);
+    const id = o.id === undefined ? String(i) : String(o.id);
+    const dup = seen.get(id);
+    if (dup !== undefined) throw badInputError(`${at}: duplicate id "${id}" (first on line ${dup}); ids must be unique`, opts.file);
+    seen.set(id, i + 1);
+    out.push({ id, question: o.question, gold });
+  }
+  if (out.length === 0) throw badInputError(`${where}: no problems (the file is empty)`, opts.file);
+  return out;
+}
+
+/** Greedy-decode every problem (in batches), extract and grade the answers. */
+export async function evaluate(model: CausalLM, problems: EvalProblem[], opts: EvaluateOptions = {}): Promise<{ records: EvalRecord[]; summary: EvalSummary }> {
+  const prompt = opts.prompt ?? DEFAULT_EVAL.prompt;
+  const maxNewTokens = opts.maxNewTokens ?? DEFAULT_EVAL.maxNewTokens;
+  const batchSize = opts.batchSize ?? DEFAULT_EVAL.batchSize;
+  if (!(PROMPT_TYPES as readonly string[]).includes(prompt)) throw badInputError(`unknown prompt type "${prompt}" (choose ${PROMPT_TYPES.join(' or ')})`);
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw badInputError(`maxNewTokens must be an integer ≥ 1 (got ${maxNewTokens})`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw badInputError(`batchSize must be an integer ≥ 1 (got ${batchSize})`);
+  const tok = model.tokenizer;
+  if (tok.chatTemplate === null) {
+    throw new LightReasonerError('MODEL_FORMAT', `${model.source}: this model has no chat template (tokenizer_config.json "chat_template" or chat_template.jinja); evaluation prompts are chat messages`, { file: model.source });
+  }
+  const t0 = performance.now();
+  const total = problems.length;
+  const records: EvalRecord[] = [];
+  let correct = 0, generated = 0;
+  opts.onEvent?.({ status: 'start', total });
+  for (let start = 0; start < total; start += batchSize) {
+    throwIfAborted(opts.signal);
+    const batch = problems.slice(start, start + batchSize);
+    const ids = batch.map((p) => evalPromptIds(tok, prompt, p.question));
+    const before = generated;
+    const { tokens, finish } = await generateGreedy(model, ids, {
+      maxNewTokens,
+      signal: opts.signal,
+      onStep: (e) => opts.onEvent?.({ status: 'step', done: start, total, generated: before + e.generated, running: e.running }),
+    });
+    for (const [j, p] of batch.entries()) {
+      // The toolkit grades the text without special tokens (the EOS is not part of the answer).
+      const output = tok.decode(tokens[j], true);
+      const g = gradeOutput(output, p.gold, opts.grade);
+      if (g.correct) correct++;
+      generated += tokens[j].length;
+      const record: EvalRecord = {
+        id: p.id, question: p.question, output, extracted: g.extracted, gold: p.gold, correct: g.correct, method: g.method, finish: finish[j], generated_tokens: tokens[j].length,
+      };
+      records.push(record);
+      opts.onEvent?.({ status: 'problem', done: records.length, total, correct, record });
+    }
+  }
+  const summary: EvalSummary = {
+    total, correct, accuracy: total === 0 ? 0 : correct / total, seconds: (performance.now() - t0) / 1000, generated_tokens: generated, prompt, max_new_tokens: maxNewTokens,
+  };
+  opts.onEvent?.({ status: 'done', summary });
+  return { records, summary };
+}
+
+/** Records as JSONL (one line per problem, in input order). */
+export function evalRecordsToJsonl(records: EvalRecord[]): string {
+  return records.map((r) => JSON.stringify(r)).join('\n') + (records.length ? '\n' : '');
+}

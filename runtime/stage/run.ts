@@ -1,0 +1,187 @@
+// Stage 1 as a crash-safe job writing JSONL (the CLI's `sample`; portable through the FileSystem
+// adapter, which must offer appendFile, truncate and writeFileAtomic).
+//
+// Each problem's samples are appended and fsynced as soon as its batch finishes, then a small
+// state file (written atomically) records how many problems — always a prefix of the input, since
+// they are written in input order — are committed and the output's byte length after them. A crash
+// can leave at most one partly written problem past that length; --resume cuts it off, skips the
+// committed problems and recomputes the batch that was in flight *whole* (batches are fixed by input
+// index), because floating-point results may depend on which rows run together. The resumed file is
+// therefore byte-identical to an uninterrupted run's.
+
+import { badInputError, LightReasonerError } from '../errors.ts';
+import type { CausalLM } from '../model/model.ts';
+import type { FileSystem } from '../platform/types.ts';
+import { checkVocabularies, type Problem, type SampleEvent, type SampleSettings, sampleContrastive } from './sample.ts';
+
+const STATE_VERSION = 1;
+
+/** What a resume must match besides the settings: models, data, backend kind. */
+export interface RunIdentity {
+  expert: { source: string; fingerprint: string };
+  amateur: { source: string; fingerprint: string };
+  data: string;
+  backend: string;
+}
+
+interface Totals {
+  problems: number;
+  trajectoryTokens: number;
+  amateurTokens: number;
+  steps: number;
+  selected: number;
+  klSum: number;
+  wallSeconds: number;
+}
+
+interface State {
+  version: number;
+  settings: SampleSettings;
+  identity: RunIdentity;
+  /** Problems in the run: part of what a resume must match, since it decides the last batch's
+   * composition (--max-questions may not change between runs). */
+  problems: number;
+  /** Problems 0 … committed − 1 are in the output, which then has `bytes` bytes. */
+  committed: number;
+  bytes: number;
+  totals: Totals;
+}
+
+export interface SamplingSummary {
+  output: string;
+  problems: number;
+  trajectory_tokens: number;
+  amateur_tokens: number;
+  contrasted_steps: number;
+  selected_steps: number;
+  selection_rate: number;
+  kl_mean: number;
+  kl_selected_mean: number | null;
+  kl_selected_median: number | null;
+  tokens_per_second: number;
+  wall_seconds: number;
+  settings: SampleSettings;
+  backend: string;
+  models: { expert: RunIdentity['expert']; amateur: RunIdentity['amateur'] };
+  data_sha256: string;
+}
+
+export type RunEvent =
+  | { status: 'start'; total: number; committed: number }
+  | SampleEvent
+  | { status: 'committed'; done: number; total: number; samples: number; tokens: number; seconds: number };
+
+export interface RunSamplingOptions {
+  fs: FileSystem;
+  expert: CausalLM;
+  amateur: CausalLM;
+  problems: readonly Problem[];
+  settings: SampleSettings;
+  identity: RunIdentity;
+  out: string;
+  resume?: boolean;
+  signal?: AbortSignal;
+  onEvent?: (e: RunEvent) => void;
+}
+
+export const statePath = (out: string) => `${out}.state.json`;
+export const summaryPath = (out: string) => `${out}.summary.json`;
+
+function diff(a: Record<string, unknown>, b: Record<string, unknown>, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    const x = a[k], y = b[k];
+    if (x && y && typeof x === 'object' && typeof y === 'object') out.push(...diff(x as Record<string, unknown>, y as Record<string, unknown>, `${prefix}${k}.`));
+    else if (JSON.stringify(x) !== JSON.stringify(y)) out.push(`${prefix}${k} was ${JSON.stringify(x)}, now ${JSON.stringify(y)}`);
+  }
+  return out;
+}
+
+export async function runSampling(o: RunSamplingOptions): Promise<SamplingSummary> {
+  const { fs, out } = o;
+  if (!fs.appendFile || !fs.truncate || !fs.writeFileAtomic) throw new LightReasonerError('UNSUPPORTED', 'this platform cannot append to files: use sampleContrastive and store the samples yourself');
+  const settings: SampleSettings = { alpha: o.settings.alpha, beta: o.settings.beta, maxNewTokens: o.settings.maxNewTokens, batchSize: o.settings.batchSize, system: o.settings.system };
+  checkVocabularies(o.expert, o.amateur); // before any file is touched
+  const enc = new TextEncoder();
+  let state: State;
+  const hasOut = await fs.exists(out), hasState = await fs.exists(statePath(out));
+  if (o.resume && (hasOut || hasState)) {
+    if (!hasState) throw badInputError(`${out} exists but has no state file (${statePath(out)}): it was not written by an interrupted run; remove it to start over`);
+    if (!hasOut) throw badInputError(`${out} is missing but ${statePath(out)} exists: remove the state file to start over`);
+    state = JSON.parse(await fs.readText(statePath(out))) as State;
+    if (state.version !== STATE_VERSION) throw badInputError(`${statePath(out)}: unknown state version ${state.version}`);
+    const changed = diff({ settings: state.settings, identity: state.identity, problems: state.problems }, { settings, identity: o.identity, problems: o.problems.length });
+    if (changed.length) throw badInputError(`cannot resume ${out}: the run was started with other settings, models or data (${changed.join('; ')}). Use the original options, or remove ${out} and ${statePath(out)} to start over`);
+    const size = await fs.size(out);
+    if (size < state.bytes) throw badInputError(`cannot resume ${out}: it has ${size} bytes but ${state.bytes} were committed (was it edited?); remove it and its state file to start over`);
+    if (size > state.bytes) await fs.truncate(out, state.bytes); // a partly written problem
+  } else {
+    if (hasOut) throw badInputError(`${out} already exists: pass --resume to continue that run, or remove it`);
+    state = { version: STATE_VERSION, settings, identity: o.identity, problems: o.problems.length, committed: 0, bytes: 0, totals: { problems: 0, trajectoryTokens: 0, amateurTokens: 0, steps: 0, selected: 0, klSum: 0, wallSeconds: 0 } };
+    await fs.writeFileAtomic(out, '');
+    await fs.writeFileAtomic(statePath(out), JSON.stringify(state));
+  }
+  const total = o.problems.length;
+  const startCommitted = state.committed;
+  o.onEvent?.({ status: 'start', total, committed: Math.min(state.committed, total) });
+  let last = performance.now();
+  const t0 = last;
+  let samplesThisRun = 0, tokensThisRun = 0;
+  const gen = sampleContrastive(o.expert, o.amateur, o.problems, settings, { signal: o.signal, skip: (i) => i < startCommitted });
+  for await (const e of gen) {
+    o.onEvent?.(e);
+    if (e.status !== 'problem') continue;
+    const r = e.result;
+    if (r.index !== state.committed) throw new Error(`internal: problem ${r.index} arrived while ${state.committed} were committed`);
+    const text = r.samples.map((s) => `${JSON.stringify(s)}\n`).join('');
+    const bytes = enc.encode(text);
+    if (bytes.length) await fs.appendFile(out, bytes);
+    const now = performance.now();
+    const t = state.totals;
+    t.problems++;
+    t.trajectoryTokens += r.trajectory.length;
+    t.amateurTokens += r.amateurTokens;
+    t.steps += r.steps.length;
+    t.selected += r.samples.length;
+    for (const s of r.steps) t.klSum += s.kl;
+    t.wallSeconds += (now - last) / 1000;
+    last = now;
+    state.committed++;
+    state.bytes += bytes.length;
+    await fs.writeFileAtomic(statePath(out), JSON.stringify(state));
+    samplesThisRun += r.samples.length;
+    tokensThisRun += r.trajectory.length;
+    o.onEvent?.({ status: 'committed', done: state.committed, total, samples: samplesThisRun, tokens: tokensThisRun, seconds: (now - t0) / 1000 });
+  }
+  return writeSummary(fs, out, state);
+}
+
+async function writeSummary(fs: FileSystem, out: string, state: State): Promise<SamplingSummary> {
+  // Selected-step KL statistics come from the output itself (it holds exactly those), so they
+  // cover every run segment without the state file growing with the number of steps.
+  const kls: number[] = [];
+  for (const line of (await fs.readText(out)).split('\n')) if (line) kls.push((JSON.parse(line) as { kl_divergence: number }).kl_divergence);
+  kls.sort((a, b) => a - b);
+  const t = state.totals;
+  const median = kls.length === 0 ? null : kls.length % 2 ? kls[kls.length >> 1] : (kls[kls.length / 2 - 1] + kls[kls.length / 2]) / 2;
+  const summary: SamplingSummary = {
+    output: out,
+    problems: t.problems,
+    trajectory_tokens: t.trajectoryTokens,
+    amateur_tokens: t.amateurTokens,
+    contrasted_steps: t.steps,
+    selected_steps: t.selected,
+    selection_rate: t.steps ? t.selected / t.steps : 0,
+    kl_mean: t.steps ? t.klSum / t.steps : 0,
+    kl_selected_mean: kls.length ? kls.reduce((a, b) => a + b, 0) / kls.length : null,
+    kl_selected_median: median,
+    tokens_per_second: t.wallSeconds > 0 ? t.trajectoryTokens / t.wallSeconds : 0,
+    wall_seconds: t.wallSeconds,
+    settings: state.settings,
+    backend: state.identity.backend,
+    models: { expert: state.identity.expert, amateur: state.identity.amateur },
+    data_sha256: state.identity.data,
+  };
+  await fs.writeFileAtomic!(summaryPath(out), `${JSON.stringify(summary, null, 2)}\n`);
+  return summary;
+}

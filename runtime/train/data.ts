@@ -1,0 +1,178 @@
+// Training data for stage 2: parse and validate soft-label samples, turn them into token ids, and
+// pack the samples of one optimizer step into trajectories (LIGHTREASONER.md weakness 2).
+//
+// Our sample format carries the exact expert token ids (`question` + `prefix_token_ids`), so the
+// input is the chat-templated prompt + those ids, never re-tokenized. The reference scripts'
+// format has only text (`prompt_id` is the question, `prefix` the decoded prefix): accepted by
+// re-tokenizing prompt text + prefix text as one string (as a Python collator tokenizing the
+// concatenation would), which can change token boundaries — the caller is warned.
+
+import { badInputError } from '../errors.ts';
+import type { ModelTokenizer } from '../model/tokenizer.ts';
+
+/**
+ * One training sample, tokenized: the loss is taken at the last of `ids`, toward the sparse
+ * distribution (labelIds, labelWeights). An SFT objective (cross-entropy on one target token) is the
+ * same thing with one label of weight 1: the engine needs no change for `--objective sft`.
+ */
+export interface TrainSample {
+  /** 1-based line of the samples file (for messages). */
+  line: number;
+  /** Trajectory key: samples with the same key and prefix-related ids can share a forward. */
+  key: string;
+  /** prompt + prefix token ids. */
+  ids: number[];
+  labelIds: number[];
+  labelWeights: number[];
+}
+
+export interface ParsedSamples {
+  samples: TrainSample[];
+  /** Lines in the reference's text-only format (re-tokenized). */
+  retokenized: number;
+}
+
+interface RawSample {
+  question?: unknown;
+  prompt_id?: unknown;
+  prefix?: unknown;
+  prefix_token_ids?: unknown;
+  token_ids?: unknown;
+  weights?: unknown;
+}
+
+const isIntArray = (x: unknown): x is number[] => Array.isArray(x) && x.every((v) => Number.isInteger(v));
+
+/**
+ * Parse a samples JSONL file. Errors name the file, line and field. `vocab` is the model's
+ * vocab_size (ids must be below it); `system` the system message of the prompt ('' for none).
+ */
+export function parseSamples(text: string, tok: ModelTokenizer, opts: { vocab: number; system: string; file?: string }): ParsedSamples {
+  const where = opts.file ?? 'samples';
+  const samples: TrainSample[] = [];
+  const prompts = new Map<string, number[]>();
+  let retokenized = 0;
+  const lines = text.split('\n');
+  const messages = (q: string) => (opts.system === '' ? [{ role: 'user' as const, content: q }] : [{ role: 'system' as const, content: opts.system }, { role: 'user' as const, content: q }]);
+  for (const [i, raw] of lines.entries()) {
+    const line = raw.trim();
+    if (line === '') continue;
+    const at = (field: string, problem: string) => badInputError(`${where}:${i + 1}: "${field}" ${problem}`, opts.file);
+    let o: RawSample;
+    try {
+      o = JSON.parse(line);
+    } catch {
+      throw badInputError(`${where}:${i + 1}: not valid JSON`, opts.file);
+    }
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw badInputError(`${where}:${i + 1}: not a JSON object`, opts.file);
+    if (!isIntArray(o.token_ids) || o.token_ids.length === 0) throw at('token_ids', 'must be a non-empty array of integers');
+    if (!Array.isArray(o.weights) || !o.weights.every((w) => typeof w === 'number' && Number.isFinite(w))) throw at('weights', 'must be an array of numbers');
+    if (o.weights.length !== o.token_ids.length) throw at('weights', `has ${o.weights.length} entries but "token_ids" has ${o.token_ids.length}`);
+    for (const id of o.token_ids) if (id < 0 || id >= opts.vocab) throw at('token_ids', `holds ${id}, outside the model's vocabulary (vocab_size ${opts.vocab})`);
+    if (new Set(o.token_ids).size !== o.token_ids.length) throw at('token_ids', 'holds a repeated id');
+    const weights = o.weights as number[];
+    if (weights.some((w) => w < 0)) throw at('weights', `holds a negative weight (${weights.find((w) => w < 0)})`);
+    const sum = weights.reduce((a, b) => a + b, 0);
+    if (Math.abs(sum - 1) > 1e-3) throw at('weights', `sum to ${sum}, not 1 (a soft label is a distribution)`);
+    let ids: number[];
+    let key: string;
+    if (o.prefix_token_ids !== undefined || o.question !== undefined) {
+      if (typeof o.question !== 'string') throw at('question', 'must be a string');
+      if (!isIntArray(o.prefix_token_ids)) throw at('prefix_token_ids', 'must be an array of integers');
+      for (const id of o.prefix_token_ids) if (id < 0 || id >= opts.vocab) throw at('prefix_token_ids', `holds ${id}, outside the model's vocabulary (vocab_size ${opts.vocab})`);
+      let prompt = prompts.get(o.question);
+      if (!prompt) prompts.set(o.question, (prompt = tok.encodeChat(messages(o.question))));
+      ids = [...prompt, ...o.prefix_token_ids];
+      key = `q:${o.question}`;
+    } else {
+      // The reference's format: prompt_id is the question text, prefix the decoded prefix.
+      if (typeof o.prompt_id !== 'string') throw at('prompt_id', 'must be a string (the question), or give "question" and "prefix_token_ids"');
+      if (typeof o.prefix !== 'string') throw at('prefix', 'must be a string');
+      ids = tok.encode(tok.renderChat(messages(o.prompt_id)) + o.prefix, false);
+      key = `t:${o.prompt_id}`;
+      retokenized++;
+    }
+    if (ids.length === 0) throw at('prefix', 'gives an empty input');
+    for (const id of ids) if (id >= opts.vocab) throw at('question', `encodes to id ${id}, outside the model's vocabulary (vocab_size ${opts.vocab})`);
+    samples.push({ line: i + 1, key, ids, labelIds: o.token_ids, labelWeights: weights });
+  }
+  if (samples.length === 0) throw badInputError(`${where}: no samples (the file is empty)`, opts.file);
+  return { samples, retokenized };
+}
+
+/** One forward/backward sequence: `ids` of the longest member, the loss rows of every member. */
+export interface Trajectory {
+  ids: number[];
+  /** Members: index into the step's samples and the position of its loss row. */
+  members: { sample: number; position: number }[];
+}
+
+const startsWith = (long: number[], short: number[]) => short.length <= long.length && short.every((v, j) => long[j] === v);
+
+/**
+ * Group samples into trajectories: a sample joins a trajectory whose ids start with its own ids
+ * (causal attention makes position t independent of later tokens), unless that trajectory already
+ * has a loss row at the same position (a duplicate sample gets its own sequence, so loss rows stay
+ * distinct for scatterAddRows). `packed: false` gives one sequence per sample (the reference's
+ * computation). Deterministic: depends only on the order of `samples`.
+ */
+export function packTrajectories(samples: readonly TrainSample[], packed: boolean): Trajectory[] {
+  const order = samples.map((_, j) => j);
+  // Longest first, so each trajectory is opened by the sample that covers the others.
+  if (packed) order.sort((a, b) => samples[b].ids.length - samples[a].ids.length || a - b);
+  const out: (Trajectory & { key: string })[] = [];
+  for (const j of order) {
+    const s = samples[j];
+    const position = s.ids.length - 1;
+    const t = packed ? out.find((t) => t.key === s.key && startsWith(t.ids, s.ids) && !t.members.some((m) => m.position === position)) : undefined;
+    if (t) t.members.push({ sample: j, position });
+    else out.push({ key: s.key, ids: s.ids, members: [{ sample: j, position }] });
+  }
+  return out.map(({ ids, members }) => ({ ids, members }));
+}
+
+/** Split trajectories into passes of at most `maxRows` rows (one longer trajectory runs alone). */
+export function splitPasses(trajs: Trajectory[], maxRows: number): Trajectory[][] {
+  const passes: Trajectory[][] = [];
+  let cur: Trajectory[] = [];
+  let rows = 0;
+  for (const t of trajs) {
+    if (cur.length > 0 && rows + t.ids.length > maxRows) {
+      passes.push(cur);
+      cur = [];
+      rows = 0;
+    }
+    cur.push(t);
+    rows += t.ids.length;
+  }
+  if (cur.length) passes.push(cur);
+  return passes;
+}
+
+/**
+ * A small seeded PRNG (splitmix32) of our own, so the order is reproducible in every runtime. It is
+ * not torch's generator: the shuffled order differs from HF Trainer's RandomSampler for the same
+ * seed (the method does not depend on a particular order).
+ */
+export function splitmix32(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x9e3779b9) >>> 0;
+    let z = s;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+    return ((z ^ (z >>> 16)) >>> 0) / 4294967296;
+  };
+}
+
+/** The sample order of one epoch: a Fisher–Yates shuffle seeded by (seed, epoch), or file order. */
+export function epochOrder(n: number, seed: number, epoch: number, shuffle: boolean): number[] {
+  const order = Array.from({ length: n }, (_, j) => j);
+  if (!shuffle) return order;
+  const rand = splitmix32((Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(epoch + 1, 0x85ebca77)) >>> 0);
+  for (let j = n - 1; j > 0; j--) {
+    const k = Math.floor(rand() * (j + 1));
+    [order[j], order[k]] = [order[k], order[j]];
+  }
+  return order;
+}

@@ -1,0 +1,261 @@
+// Stage 2 as a job (the CLI's `finetune`; portable through the FileSystem adapter, so a browser app
+// with a writable FileSystem can run it too): LoRA training on LightReasoner's soft labels with
+// progress events and an AbortSignal, writing into `out`:
+//   adapter_config.json + adapter_model.safetensors   the final adapter (PEFT's format)
+//   checkpoint-<step>/   every saveSteps: adapter, optimizer.safetensors (AdamW m and v),
+//                        trainer_state.json (step = scheduler step, data order position, seed)
+//   latest_checkpoint    the name of the newest complete checkpoint (what --resume reads)
+//   train_log.jsonl      one line per step: step, loss, lr, grad_norm, samples/s, tokens/s
+//   train_summary.json   tuned tokens, packed/unpacked token counts, wall time, settings
+// Checkpoint directories are built aside and renamed into place (peft.ts writeDirAtomic), so a
+// crash never leaves a half-written one; resume restores the adapter, the moments and the data
+// position exactly, and dropout masks are a function of (seed, step, pass), so a resumed run is
+// bit-for-bit the uninterrupted one.
+
+import { badInputError, LightReasonerError } from '../errors.ts';
+import { encodeSafetensors, readSafetensorsHeader, readTensorBytes, type TensorToWrite } from '../io/safetensors.ts';
+import type { CausalLM } from '../model/model.ts';
+import type { FileSystem } from '../platform/types.ts';
+import { sha256Hex } from '../stage/fingerprint.ts';
+import { parseSamples } from './data.ts';
+import { DEFAULT_LORA, LORA_TARGETS, type LoraAdapter, type LoraConfig, type LoraTarget, peftKeys } from './lora.ts';
+import { initLora } from './optimizer.ts';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterConfigJson, adapterSafetensors, adapterToHost, loadAdapter, writeDirAtomic } from './peft.ts';
+import { type StepResult, Trainer, type TrainerSettings } from './trainer.ts';
+
+export interface FinetuneSettings extends TrainerSettings {
+  lora: LoraConfig;
+  saveSteps: number;
+  /** System message of the prompt (the sampling stage's; '' for none). */
+  system: string;
+}
+
+/** The paper's settings (LIGHTREASONER.md stage 2). */
+export const DEFAULT_FINETUNE: Readonly<FinetuneSettings> = Object.freeze({
+  lora: DEFAULT_LORA, lr: 5e-5, batchSize: 8, gradAccum: 2, maxSteps: 1000, saveSteps: 200, seed: 42,
+  system: 'Please reason step by step.', shuffle: true, packed: true, maxRowsPerPass: 0, maxGradNorm: 1.0,
+});
+
+export type FinetuneEvent =
+  | { status: 'start'; samples: number; retokenized: number; step: number; maxSteps: number; resumedFrom: string | null }
+  | ({ status: 'step'; maxSteps: number; samples_per_s: number; tokens_per_s: number; elapsed_s: number } & StepResult)
+  | { status: 'checkpoint'; step: number; dir: string }
+  | { status: 'done'; summary: FinetuneSummary };
+
+export interface FinetuneOptions {
+  fs: FileSystem;
+  model: CausalLM;
+  /** The samples JSONL text and its name (for messages). */
+  samplesText: string;
+  samplesFile?: string;
+  out: string;
+  settings?: Partial<FinetuneSettings>;
+  /** Start from this adapter instead of a fresh one (its config overrides settings.lora). */
+  initAdapter?: LoraAdapter;
+  resume?: boolean;
+  signal?: AbortSignal;
+  onEvent?: (e: FinetuneEvent) => void;
+  /** Warnings (re-tokenized samples); default: none. */
+  onWarning?: (message: string) => void;
+}
+
+export interface FinetuneSummary {
+  adapter: string;
+  samples: number;
+  steps: number;
+  /** Supervised positions trained on (one per sample seen): the paper's "tuned tokens". */
+  tuned_tokens: number;
+  /** Tokens run through forward+backward, and what one forward per sample would have run. */
+  tokens_processed: number;
+  tokens_unpacked: number;
+  packing_ratio: number;
+  final_loss: number;
+  /** Wall time of the job (all runs of a resumed job), and the part spent in optimizer steps. */
+  wall_seconds: number;
+  train_seconds: number;
+  backend: string;
+  settings: Omit<FinetuneSettings, 'lora'> & { lora: LoraConfig };
+}
+
+interface Totals {
+  tuned: number;
+  tokens: number;
+  unpacked: number;
+  /** Seconds spent in optimizer steps, and wall time of all runs so far (both over resumes). */
+  seconds: number;
+  wall: number;
+  lastLoss: number;
+}
+
+interface TrainerState {
+  version: 1;
+  global_step: number;
+  epoch: number;
+  offset: number;
+  seed: number;
+  samples_sha256: string;
+  settings: FinetuneSettings;
+  totals: Totals;
+}
+
+const STATE = 'trainer_state.json';
+const OPTIMIZER = 'optimizer.safetensors';
+const LATEST = 'latest_checkpoint';
+const LOG = 'train_log.jsonl';
+const SUMMARY = 'train_summary.json';
+
+function need(fs: FileSystem): asserts fs is FileSystem & Required<Pick<FileSystem, 'writeFileAtomic' | 'mkdir' | 'rename' | 'rm' | 'appendFile'>> {
+  if (!fs.writeFileAtomic || !fs.mkdir || !fs.rename || !fs.rm || !fs.appendFile) throw new LightReasonerError('UNSUPPORTED', 'fine-tuning needs a file system that can write, append, rename and remove');
+}
+
+/** Rows per pass when not given: what ~1 GiB of saved activations holds (at least 512). */
+export function defaultMaxRows(model: CausalLM): number {
+  const { hiddenSize: H, heads, headDim: D, intermediateSize: I, layers } = model.config;
+  const perRow = 4 * layers * (5 * H + 2 * heads * D + 3 * I);
+  return Math.max(512, Math.floor(2 ** 30 / perRow));
+}
+
+function check(s: FinetuneSettings): void {
+  const int = (name: string, v: number, min: number) => {
+    if (!Number.isInteger(v) || v < min) throw badInputError(`${name} must be an integer ≥ ${min} (got ${v})`);
+  };
+  int('lora r', s.lora.r, 1);
+  int('batch size', s.batchSize, 1);
+  int('grad accum', s.gradAccum, 1);
+  int('max steps', s.maxSteps, 1);
+  int('save steps', s.saveSteps, 0);
+  if (!(s.lora.dropout >= 0 && s.lora.dropout < 1)) throw badInputError(`lora dropout must be in [0, 1) (got ${s.lora.dropout})`);
+  if (!(s.lr > 0 && Number.isFinite(s.lr))) throw badInputError(`lr must be a positive number (got ${s.lr})`);
+  if (!(s.lora.alpha > 0)) throw badInputError(`lora alpha must be positive (got ${s.lora.alpha})`);
+  const bad = s.lora.targetModules.filter((t) => !LORA_TARGETS.includes(t));
+  if (bad.length || s.lora.targetModules.length === 0) throw badInputError(`target modules must be some of ${LORA_TARGETS.join(', ')} (got ${s.lora.targetModules.join(',')})`);
+}
+
+async function writeAdapterFiles(fs: FileSystem & Required<Pick<FileSystem, 'writeFileAtomic'>>, dir: string, adapter: LoraAdapter, model: CausalLM): Promise<void> {
+  const host = await adapterToHost(adapter, model.backend);
+  // Weights first, config last: a directory whose config is new has its weights.
+  await fs.writeFileAtomic(fs.join(dir, ADAPTER_WEIGHTS), adapterSafetensors(host, model.config));
+  await fs.writeFileAtomic(fs.join(dir, ADAPTER_CONFIG), adapterConfigJson(host, model.source));
+}
+
+/** Run (or resume) a fine-tuning job; resolves with the summary also written to train_summary.json. */
+export async function finetune(opts: FinetuneOptions): Promise<FinetuneSummary> {
+  const { fs, model, out, signal } = opts;
+  need(fs);
+  const t0 = performance.now();
+  const base: FinetuneSettings = { ...DEFAULT_FINETUNE, ...opts.settings, lora: { ...(opts.initAdapter?.config ?? opts.settings?.lora ?? DEFAULT_LORA) } };
+  if (!base.maxRowsPerPass) base.maxRowsPerPass = defaultMaxRows(model);
+  check(base);
+  const { samples, retokenized } = parseSamples(opts.samplesText, model.tokenizer, { vocab: model.config.vocabSize, system: base.system, file: opts.samplesFile });
+  if (retokenized) opts.onWarning?.(`${retokenized} of ${samples.length} samples are in the reference's text format ("prompt_id" + "prefix"): they were re-tokenized, which can give other token boundaries than the expert generated; prefer this project's samples (with "prefix_token_ids")`);
+  const samplesSha = await sha256Hex(new TextEncoder().encode(opts.samplesText));
+  await fs.mkdir(out);
+
+  // ---- resume or fresh start ------------------------------------------------------------------
+  let adapter: LoraAdapter;
+  let state: TrainerState | null = null;
+  let ckptDir: string | null = null;
+  if (opts.resume && (await fs.exists(fs.join(out, LATEST)))) {
+    ckptDir = fs.join(out, (await fs.readText(fs.join(out, LATEST))).trim());
+    state = JSON.parse(await fs.readText(fs.join(ckptDir, STATE))) as TrainerState;
+    if (state.samples_sha256 !== samplesSha) throw badInputError(`--resume: ${ckptDir} was trained on other samples (sha256 differs); use a new --out`);
+    const diff = Object.keys(base).filter((k) => JSON.stringify(base[k as keyof FinetuneSettings]) !== JSON.stringify(state!.settings[k as keyof FinetuneSettings]));
+    if (diff.length) throw badInputError(`--resume: settings differ from the checkpoint's (${diff.join(', ')}); resume with the same settings or use a new --out`);
+    adapter = await loadAdapter(fs, ckptDir, model);
+  } else if (opts.resume && (await fs.exists(fs.join(out, SUMMARY)))) {
+    throw badInputError(`--resume: ${out} holds a finished run (train_summary.json) and no checkpoint to continue`);
+  } else {
+    if (opts.resume) opts.onWarning?.(`--resume: no checkpoint in ${out} yet; starting from step 0`);
+    adapter = opts.initAdapter ?? initLora(model, base.lora, base.seed);
+  }
+  const settings = base;
+  const trainer = new Trainer(model, adapter, samples, settings);
+  const totals: Totals = state ? { ...state.totals } : { tuned: 0, tokens: 0, unpacked: 0, seconds: 0, wall: 0, lastLoss: NaN };
+  const params = trainer.engine.params();
+  const keyOf = (name: string) => {
+    const [l, t, ab] = name.split('.');
+    const k = peftKeys(Number(l), t as LoraTarget);
+    return ab === 'A' ? k.a : k.b;
+  };
+  try {
+    if (state && ckptDir) {
+      const header = await readSafetensorsHeader(fs, fs.join(ckptDir, OPTIMIZER));
+      for (const [j, p] of params.entries()) {
+        for (const [suffix, t] of [['exp_avg', trainer.optimizer.m[j]], ['exp_avg_sq', trainer.optimizer.v[j]]] as const) {
+          const e = header.tensors.get(`${keyOf(p.name)}.${suffix}`);
+          if (!e || e.dtype !== 'F32' || e.byteLength !== 4 * p.param.size) throw badInputError(`${header.file}: missing or malformed ${keyOf(p.name)}.${suffix}`);
+          const bytes = await readTensorBytes(fs, e);
+          model.backend.write(t, new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)));
+        }
+      }
+      trainer.position = { step: state.global_step, epoch: state.epoch, offset: state.offset };
+      // Drop log lines past the checkpoint (steps run after it and before the interruption).
+      const logPath = fs.join(out, LOG);
+      if (await fs.exists(logPath)) {
+        const kept = (await fs.readText(logPath)).split('\n').filter((l) => l.trim() && JSON.parse(l).step <= state!.global_step);
+        await fs.writeFileAtomic(logPath, kept.map((l) => `${l}\n`).join(''));
+      }
+    } else {
+      // A fresh run in a used directory: forget the old run's log and checkpoint pointer.
+      if (await fs.exists(fs.join(out, LOG))) await fs.writeFileAtomic(fs.join(out, LOG), '');
+      if (await fs.exists(fs.join(out, LATEST))) await fs.rm(fs.join(out, LATEST));
+    }
+    const prevWall = totals.wall;
+    const wallNow = () => prevWall + (performance.now() - t0) / 1000;
+    opts.onEvent?.({ status: 'start', samples: samples.length, retokenized, step: trainer.position.step, maxSteps: settings.maxSteps, resumedFrom: ckptDir });
+
+    const saveCheckpoint = async (step: number) => {
+      const name = `checkpoint-${step}`;
+      const dir = fs.join(out, name);
+      totals.wall = wallNow();
+      const st: TrainerState = { version: 1, global_step: step, epoch: trainer.position.epoch, offset: trainer.position.offset, seed: settings.seed, samples_sha256: samplesSha, settings, totals };
+      const moments: TensorToWrite[] = [];
+      for (const [j, p] of params.entries()) {
+        for (const [suffix, t] of [['exp_avg', trainer.optimizer.m[j]], ['exp_avg_sq', trainer.optimizer.v[j]]] as const) {
+          const data = (await model.backend.read(t)) as Float32Array;
+          moments.push({ name: `${keyOf(p.name)}.${suffix}`, dtype: 'F32' as const, shape: [...p.param.shape], data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+        }
+      }
+      await writeDirAtomic(fs, dir, async (tmp) => {
+        await writeAdapterFiles(fs, tmp, adapter, model);
+        await fs.writeFileAtomic(fs.join(tmp, OPTIMIZER), encodeSafetensors(moments, { format: 'pt' }));
+        await fs.writeFileAtomic(fs.join(tmp, STATE), JSON.stringify(st, null, 2) + '\n');
+      });
+      await fs.writeFileAtomic(fs.join(out, LATEST), `${name}\n`);
+      opts.onEvent?.({ status: 'checkpoint', step, dir });
+    };
+
+    let segment = performance.now();
+    while (trainer.position.step < settings.maxSteps) {
+      if (signal?.aborted) throw new LightReasonerError('ABORTED', 'aborted by the caller', { cause: signal.reason });
+      const r = await trainer.step();
+      const now = performance.now();
+      const dt = (now - segment) / 1000;
+      segment = now;
+      totals.seconds += dt;
+      totals.tuned += r.samples;
+      totals.tokens += r.tokens;
+      totals.unpacked += r.unpacked_tokens;
+      totals.lastLoss = r.loss;
+      const line = { step: r.step, loss: r.loss, lr: r.lr, grad_norm: r.grad_norm, samples_per_s: r.samples / dt, tokens_per_s: r.tokens / dt, epoch: trainer.position.epoch };
+      await fs.appendFile(fs.join(out, LOG), JSON.stringify(line) + '\n');
+      opts.onEvent?.({ status: 'step', maxSteps: settings.maxSteps, samples_per_s: line.samples_per_s, tokens_per_s: line.tokens_per_s, elapsed_s: totals.seconds, ...r });
+      if (settings.saveSteps > 0 && r.step % settings.saveSteps === 0) await saveCheckpoint(r.step);
+      segment = performance.now();
+    }
+
+    await writeAdapterFiles(fs, out, adapter, model);
+    totals.wall = wallNow();
+    const summary: FinetuneSummary = {
+      adapter: out, samples: samples.length, steps: trainer.position.step, tuned_tokens: totals.tuned, tokens_processed: totals.tokens, tokens_unpacked: totals.unpacked,
+      packing_ratio: totals.unpacked / Math.max(1, totals.tokens), final_loss: totals.lastLoss, wall_seconds: totals.wall, train_seconds: totals.seconds,
+      backend: model.backend.info.kind, settings,
+    };
+    await fs.writeFileAtomic(fs.join(out, SUMMARY), JSON.stringify(summary, null, 2) + '\n');
+    opts.onEvent?.({ status: 'done', summary });
+    return summary;
+  } finally {
+    trainer.dispose();
+    if (!opts.initAdapter) for (const layer of adapter.layers) for (const p of Object.values(layer)) if (p) (model.backend.dispose(p.a), model.backend.dispose(p.b));
+  }
+}

@@ -1,0 +1,212 @@
+// Merge a LoRA adapter into its base checkpoint: a standalone Hugging Face model directory that
+// transformers (and this runtime) load without peft. For every target weight W [out, in]:
+//   W' = W + scaling · B · A        computed in f32 on the host, rounded once (RNE) to W's dtype
+// Every other tensor is copied byte for byte; tensor names, dtypes and sharding stay as in the
+// base (a sharded base gives the same shard files and the same index). config.json,
+// generation_config.json and the tokenizer files are copied. The checkpoint is streamed one tensor
+// at a time (peak host memory ≈ one tensor), into `<out>.tmp-…`, renamed to `out` at the end; on
+// any error or abort the temp directory is removed, so `out` never holds a partial model.
+
+import { badInputError, LightReasonerError, modelFormatError, notFoundError, throwIfAborted } from '../errors.ts';
+import { readSafetensorsHeader, readTensorBytes, type SafetensorsHeader, type TensorEntry } from '../io/safetensors.ts';
+import { type ModelConfig, parseConfig } from '../model/config.ts';
+import type { FileSystem } from '../platform/types.ts';
+import { decodeToF32, encodeFromF32 } from '../util/dtype.ts';
+import type { LoraTarget } from './lora.ts';
+import { baseWeightName, type HostAdapter, readAdapter, targetShape, writeDirAtomic } from './peft.ts';
+
+/** Files copied verbatim from the base directory when present (besides the weights). */
+export const MODEL_SIDE_FILES = [
+  'config.json',
+  'generation_config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'added_tokens.json',
+  'chat_template.jinja',
+  'chat_template.json',
+  'vocab.json',
+  'merges.txt',
+  'tokenizer.model',
+] as const;
+
+export interface MergeProgress {
+  status: 'merging';
+  /** The tensor just written. */
+  tensor: string;
+  /** Bytes of tensor data written so far / in all. */
+  written: number;
+  total: number;
+}
+
+export interface MergeOptions {
+  onProgress?: (p: MergeProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface MergeSummary {
+  out: string;
+  files: string[];
+  mergedTensors: number;
+  copiedTensors: number;
+  bytes: number;
+}
+
+const DTYPE_BYTES: Record<string, number> = { F64: 8, I64: 8, F32: 4, I32: 4, F16: 2, BF16: 2, I16: 2, I8: 1, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1 };
+
+/** A safetensors header (sorted names, data in that order, padded with spaces to 8 bytes) + its length prefix. */
+function headerBytes(entries: TensorEntry[], metadata: Record<string, string>): Uint8Array {
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length) header.__metadata__ = metadata;
+  let off = 0;
+  for (const e of entries) {
+    header[e.name] = { dtype: e.dtype, shape: e.shape, data_offsets: [off, off + e.byteLength] };
+    off += e.byteLength;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = Math.ceil(json.byteLength / 8) * 8;
+  const out = new Uint8Array(8 + padded).fill(0x20);
+  new DataView(out.buffer).setBigUint64(0, BigInt(padded), true);
+  out.set(json, 8);
+  return out;
+}
+
+/** W + scaling·B·A in f32, as PEFT's get_delta_weight (B @ A, times scaling) then the add. */
+export function mergeTensor(w: Float32Array, a: Float32Array, b: Float32Array, out: number, inp: number, r: number, scaling: number): Float32Array {
+  const res = new Float32Array(w.length);
+  const delta = new Float32Array(inp);
+  const s = Math.fround(scaling);
+  for (let o = 0; o < out; o++) {
+    delta.fill(0);
+    for (let k = 0; k < r; k++) {
+      const bk = b[o * r + k];
+      if (bk === 0) continue;
+      const row = k * inp;
+      for (let j = 0; j < inp; j++) delta[j] += bk * a[row + j];
+    }
+    const base = o * inp;
+    for (let j = 0; j < inp; j++) res[base + j] = w[base + j] + Math.fround(delta[j] * s);
+  }
+  return res;
+}
+
+async function readJsonObject(fs: FileSystem, path: string): Promise<Record<string, unknown>> {
+  try {
+    const j = JSON.parse(await fs.readText(path));
+    if (!j || typeof j !== 'object' || Array.isArray(j)) throw new Error('not an object');
+    return j;
+  } catch (e) {
+    if (e instanceof LightReasonerError) throw e;
+    throw modelFormatError(path, 'not a valid JSON object', e);
+  }
+}
+
+/**
+ * Merge the adapter at `adapterDir` into the model at `modelDir`, writing a standalone model to
+ * `outDir` (which must not exist, or be an empty directory).
+ */
+export async function mergeAdapter(fs: FileSystem, modelDir: string, adapterDir: string, outDir: string, opts: MergeOptions = {}): Promise<MergeSummary> {
+  const { signal, onProgress } = opts;
+  if (!fs.appendFile) throw new LightReasonerError('UNSUPPORTED', 'merge needs a file system that can append to files (this platform adapter cannot)');
+  const append = fs.appendFile.bind(fs);
+  // ---- validate everything before writing anything ----
+  const configPath = fs.join(modelDir, 'config.json');
+  const genPath = fs.join(modelDir, 'generation_config.json');
+  const rawConfig = await readJsonObject(fs, configPath);
+  const gen = (await fs.exists(genPath)) ? await readJsonObject(fs, genPath) : undefined;
+  const config: ModelConfig = parseConfig(rawConfig, configPath, gen);
+  const adapter: HostAdapter = await readAdapter(fs, adapterDir, config);
+
+  const single = fs.join(modelDir, 'model.safetensors');
+  const indexName = 'model.safetensors.index.json';
+  const indexPath = fs.join(modelDir, indexName);
+  let shards: string[];
+  if (await fs.exists(single)) shards = ['model.safetensors'];
+  else if (await fs.exists(indexPath)) {
+    const index = await readJsonObject(fs, indexPath);
+    const map = index.weight_map as Record<string, unknown> | undefined;
+    if (!map || typeof map !== 'object' || Object.values(map).some((v) => typeof v !== 'string')) throw modelFormatError(indexPath, 'missing or malformed "weight_map"');
+    shards = [...new Set(Object.values(map) as string[])];
+    for (const s of shards) if (s.includes('/') || s.includes('\\') || s.startsWith('.')) throw modelFormatError(indexPath, `shard name "${s}" is not a plain file name`);
+  } else {
+    throw notFoundError(single, 'a model directory needs model.safetensors or model.safetensors.index.json');
+  }
+  const headers: { name: string; header: SafetensorsHeader }[] = [];
+  for (const s of shards) headers.push({ name: s, header: await readSafetensorsHeader(fs, fs.join(modelDir, s)) });
+
+  // Where each target weight lives, checked for shape and dtype.
+  const targets = new Map<string, { layer: number; target: LoraTarget }>();
+  for (let l = 0; l < config.layers; l++) for (const t of adapter.config.targetModules) targets.set(baseWeightName(l, t), { layer: l, target: t });
+  const found = new Set<string>();
+  let total = 0;
+  for (const { header } of headers) {
+    for (const e of header.tensors.values()) {
+      total += e.byteLength;
+      const tgt = targets.get(e.name);
+      if (!tgt) continue;
+      const want = targetShape(config, tgt.target);
+      if (e.shape.length !== 2 || e.shape[0] !== want[0] || e.shape[1] !== want[1]) {
+        throw modelFormatError(e.file, `tensor "${e.name}" has shape [${e.shape.join(', ')}] but config.json implies [${want.join(', ')}]`);
+      }
+      if (e.dtype !== 'F32' && e.dtype !== 'F16' && e.dtype !== 'BF16') throw modelFormatError(e.file, `tensor "${e.name}" has dtype ${e.dtype}; merge supports F32, F16 and BF16 weights`);
+      found.add(e.name);
+    }
+  }
+  for (const name of targets.keys()) if (!found.has(name)) throw modelFormatError(modelDir, `checkpoint has no tensor "${name}" for the adapter to merge into`);
+  // An existing empty outDir is replaced by the final rename; anything else makes it fail (below).
+  throwIfAborted(signal);
+
+  // ---- write ----
+  const files: string[] = [];
+  let written = 0;
+  let merged = 0, copied = 0;
+  await writeDirAtomic(
+    fs,
+    outDir,
+    async (tmp) => {
+      for (const { name, header } of headers) {
+        const entries = [...header.tensors.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+        const path = fs.join(tmp, name);
+        await append(path, headerBytes(entries, header.metadata));
+        for (const e of entries) {
+          throwIfAborted(signal);
+          let bytes = await readTensorBytes(fs, e);
+          const tgt = targets.get(e.name);
+          if (tgt) {
+            const pair = adapter.layers[tgt.layer][tgt.target]!;
+            const [out, inp] = targetShape(config, tgt.target);
+            const dtype = e.dtype === 'F32' ? 'f32' : e.dtype === 'F16' ? 'f16' : 'bf16';
+            const w = decodeToF32(dtype, bytes);
+            bytes = encodeFromF32(dtype, mergeTensor(w, pair.a, pair.b, out, inp, adapter.config.r, adapter.scaling));
+            merged++;
+          } else {
+            copied++;
+          }
+          if (bytes.byteLength !== e.shape.reduce((x, y) => x * y, 1) * DTYPE_BYTES[e.dtype]) throw new RangeError(`tensor ${e.name}: wrong byte count`);
+          await append(path, bytes);
+          written += e.byteLength;
+          onProgress?.({ status: 'merging', tensor: e.name, written, total });
+        }
+        files.push(name);
+      }
+      if (shards.length > 1 || !(await fs.exists(single))) {
+        await fs.writeFileAtomic!(fs.join(tmp, indexName), await fs.readBytes(indexPath));
+        files.push(indexName);
+      }
+      for (const f of MODEL_SIDE_FILES) {
+        throwIfAborted(signal);
+        const src = fs.join(modelDir, f);
+        if (!(await fs.exists(src))) continue;
+        await fs.writeFileAtomic!(fs.join(tmp, f), await fs.readBytes(src));
+        files.push(f);
+      }
+      throwIfAborted(signal);
+    },
+    { replace: false },
+  ).catch((e) => {
+    const code = (e as { code?: string })?.code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') throw badInputError(`${outDir} already exists and is not an empty directory; choose a new --out`, outDir);
+    throw e;
+  });
+  return { out: outDir, files, mergedTensors: merged, copiedTensors: copied, bytes: written };
+}
