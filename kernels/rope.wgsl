@@ -1,10 +1,12 @@
 // Rotary embedding in place, HF rotate_half convention: within each head the pair is
 // (x[i], x[i + headDim/2]), rotated by θ = position · invFreq[i]. One thread per pair.
+// `direction` −1 rotates by −θ instead: that is rope's backward pass (the rotation's transpose).
 
 struct Params {
   n: u32,
   heads: u32,
   half: u32, // headDim / 2
+  direction: f32, // +1 forward, −1 backward
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
@@ -43,7 +45,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let r = rh / p.heads;
   let theta = f32(rows[r * 2u + 1u]) * invFreq[i];
   let sc = sincos(theta);
-  let s = sc.x;
+  let s = sc.x * p.direction;
   let c = sc.y;
   let base = rh * 2u * p.half;
   let a = x[base + i];

@@ -217,13 +217,18 @@ export class WebGPUBackend implements Backend {
   }
 
   rope(x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number): void {
+    this.rotate('rope', x, rows, invFreq, heads, headDim, 1);
+  }
+
+  /** rope (direction 1) and its backward, the rotation by −θ (direction −1): one kernel. */
+  private rotate(op: string, x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number, direction: 1 | -1): void {
     const n = rows.shape[0];
-    expectF32('rope', x, invFreq);
-    expect(rows.dtype === 'i32' && rows.size === n * 2, 'rope', `rows must be i32 [n, 2], got [${rows.shape}]`);
-    expect(headDim % 2 === 0 && x.size === n * heads * headDim && invFreq.size === headDim / 2, 'rope', `x [${x.shape}] as [${n}, ${heads}, ${headDim}], invFreq [${invFreq.shape}]`);
+    expectF32(op, x, invFreq);
+    expect(rows.dtype === 'i32' && rows.size === n * 2, op, `rows must be i32 [n, 2], got [${rows.shape}]`);
+    expect(headDim % 2 === 0 && x.size === n * heads * headDim && invFreq.size === headDim / 2, op, `x [${x.shape}] as [${n}, ${heads}, ${headDim}], invFreq [${invFreq.shape}]`);
     const count = n * heads * (headDim / 2);
     if (count === 0) return;
-    this.rec.dispatch(this.rec.pipeline(ROPE), pack('uuu', n, heads, headDim / 2), [
+    this.rec.dispatch(this.rec.pipeline(ROPE), pack('uuuf', n, heads, headDim / 2, direction), [
       { binding: 1, buffer: g(x).buffer, write: true },
       { binding: 2, buffer: g(rows).buffer },
       { binding: 3, buffer: g(invFreq).buffer },
@@ -360,7 +365,7 @@ export class WebGPUBackend implements Backend {
   matmulTN(a: Tensor, b: Tensor, out: Tensor, alpha: number, accumulate: boolean): void { this.train.matmulTN(a, b, out, alpha, accumulate); }
   rmsNormBackward(x: Tensor, weight: Tensor, dy: Tensor, eps: number, dx: Tensor): void { this.train.rmsNormBackward(x, weight, dy, eps, dx); }
   swigluBackward(gate: Tensor, up: Tensor, dy: Tensor, dgate: Tensor, dup: Tensor): void { this.train.swigluBackward(gate, up, dy, dgate, dup); }
-  ropeBackward(x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number): void { this.train.ropeBackward(x, rows, invFreq, heads, headDim); }
+  ropeBackward(x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number): void { this.rotate('ropeBackward', x, rows, invFreq, heads, headDim, -1); }
   attentionBackward(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, dOut: Tensor, dq: Tensor, dk: Tensor, dv: Tensor, heads: number, scale: number): void {
     this.train.attentionBackward(q, kCache, vCache, rows, out, dOut, dq, dk, dv, heads, scale);
   }

@@ -16,7 +16,6 @@ const MATMUL_NN: KernelSpec = { name: 'matmul-nn', source: K.matmulNn, operands:
 const MATMUL_TN: KernelSpec = { name: 'matmul-tn', source: K.matmulTn };
 const RMS_NORM_BACKWARD: KernelSpec = { name: 'rms-norm-backward', source: K.rmsNormBackward, operands: [{ name: 'w', binding: 3 }] };
 const SWIGLU_BACKWARD: KernelSpec = { name: 'swiglu-backward', source: K.swigluBackward };
-const ROPE_BACKWARD: KernelSpec = { name: 'rope-backward', source: K.ropeBackward };
 const ATTENTION_BACKWARD_Q: KernelSpec = { name: 'attention-backward-q', source: K.attentionBackwardQ };
 const ATTENTION_BACKWARD_KV: KernelSpec = { name: 'attention-backward-kv', source: K.attentionBackwardKv };
 const SCATTER_ADD_ROWS: KernelSpec = { name: 'scatter-add-rows', source: K.scatterAddRows };
@@ -27,7 +26,8 @@ const ADAMW: KernelSpec = { name: 'adamw', source: K.adamw };
 
 const isU32 = (v: number) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
 
-export class WebGPUTraining implements TrainingOps {
+/** The training ops except ropeBackward, which shares rope's kernel in backend.ts. */
+export class WebGPUTraining implements Omit<TrainingOps, 'ropeBackward'> {
   constructor(
     private readonly rec: Recorder,
     private readonly device: GPUDevice,
@@ -124,19 +124,6 @@ export class WebGPUTraining implements TrainingOps {
     ], n);
   }
 
-  ropeBackward(x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number): void {
-    const n = rows.shape[0];
-    expectF32('ropeBackward', x, invFreq);
-    expect(rows.dtype === 'i32' && rows.size === n * 2, 'ropeBackward', `rows must be i32 [n, 2], got [${rows.shape}]`);
-    expect(headDim % 2 === 0 && x.size === n * heads * headDim && invFreq.size === headDim / 2, 'ropeBackward', `x [${x.shape}] as [${n}, ${heads}, ${headDim}], invFreq [${invFreq.shape}]`);
-    const count = n * heads * (headDim / 2);
-    if (count === 0) return;
-    this.elementwise(ROPE_BACKWARD, pack('uuu', n, heads, headDim / 2), [
-      { binding: 1, buffer: g(x).buffer, write: true },
-      { binding: 2, buffer: g(rows).buffer },
-      { binding: 3, buffer: g(invFreq).buffer },
-    ], count);
-  }
 
   /**
    * Two dispatches (kernels/attention-backward-{q,kv}.wgsl): dq with each (row, head)'s lse and
