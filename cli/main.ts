@@ -7,6 +7,7 @@ import { registerFinetune } from './commands/finetune.ts';
 import { registerGenerate } from './commands/generate.ts';
 import { registerInfo } from './commands/info.ts';
 import { registerMerge } from './commands/merge.ts';
+import { registerRun } from './commands/run.ts';
 import { registerSample } from './commands/sample.ts';
 import { exit } from './io.ts';
 
@@ -22,6 +23,7 @@ registerFinetune(program);
 registerGenerate(program);
 registerInfo(program);
 registerMerge(program);
+registerRun(program);
 registerSample(program);
 
 try {

@@ -26,3 +26,6 @@ export { Trainer, type TrainerSettings, type TrainerPosition, type StepResult as
 export { TrainEngine, type PassInput } from './train/engine.ts';
 export { parseSamples, packTrajectories, splitPasses, epochOrder, type TrainSample, type ParsedSamples, type Trajectory } from './train/data.ts';
 export { initLora, AdamW, linearLr, clipCoefficient, HF_DEFAULTS, type OptimizerSettings } from './train/optimizer.ts';
+export { OBJECTIVES, parseSftSamples, type Objective, type ParsedSftSamples } from './train/data.ts';
+export { runPipeline, parseTrainProblems, defaultProblems, EVAL_MODELS, type PipelineOptions, type PipelineEvent, type RunReport, type TrainProblem, type EvalModel, type EvalResult, type Histogram, type ModelInfo, type Stage } from './run/pipeline.ts';
+export { renderReport, formatSeconds } from './run/report.ts';

@@ -5,6 +5,7 @@ import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
 import { openModel } from '../../runtime/session.ts';
 import { DEFAULT_FINETUNE, finetune, type FinetuneEvent } from '../../runtime/train/finetune.ts';
+import { OBJECTIVES, type Objective } from '../../runtime/train/data.ts';
 import { LORA_TARGETS, type LoraTarget } from '../../runtime/train/lora.ts';
 import { backendOption, intOption } from '../io.ts';
 
@@ -33,7 +34,21 @@ samples of an optimizer step (batch-size × grad-accum). AdamW (0.9, 0.999, eps 
 linear decay to 0, clipping at 1.0. The samples of one trajectory share one forward/backward.
 Shuffling is seeded with our own generator (the order differs from torch's RandomSampler).
 Output in --out: adapter_config.json + adapter_model.safetensors (PEFT), checkpoint-<step>/,
-train_log.jsonl, train_summary.json. An interrupted run continues exactly with --resume.`;
+train_log.jsonl, train_summary.json. An interrupted run continues exactly with --resume.
+
+--objective sft (the paper's rejection-sampling SFT baseline): the input is one JSONL line per
+problem {question, output_token_ids | output, answer?} — the expert's trajectory as exact ids, or
+as text (\`eval --out\` records work; pass the prompt's --system). A trajectory is dropped when its
+extracted final answer is wrong ("correct": false, or a gold "answer"/"solution"/"gold" it misses).
+Loss: cross-entropy at every position of the kept trajectories (one-hot labels, same engine).
+--batch-size then counts trajectories: a step trains on batch-size × grad-accum trajectories'
+worth of positions (their mean length), each trajectory in one forward; the trajectories are in a
+seeded order, the same every epoch. tuned_tokens counts the positions trained on.`;
+
+function objectiveOption(value: string): Objective {
+  if (!(OBJECTIVES as readonly string[]).includes(value)) throw new InvalidArgumentError(`choose one of ${OBJECTIVES.join(', ')} (got "${value}")`);
+  return value as Objective;
+}
 
 export function registerFinetune(program: Command): void {
   const d = DEFAULT_FINETUNE;
@@ -41,8 +56,9 @@ export function registerFinetune(program: Command): void {
     .command('finetune')
     .description('LightReasoner stage 2: LoRA fine-tuning of the expert on the contrastive soft labels')
     .requiredOption('--model <dir>', 'expert model directory (the model to be taught)')
-    .requiredOption('--samples <file>', 'samples JSONL (from `sample`)')
+    .requiredOption('--samples <file>', 'samples JSONL (from `sample`); with --objective sft, expert trajectories JSONL')
     .requiredOption('--out <dir>', 'output directory (adapter, checkpoints, logs)')
+    .addOption(new Option('--objective <kind>', 'kl: LightReasoner soft labels; sft: cross-entropy on whole expert trajectories (baseline)').argParser(objectiveOption).default(d.objective))
     .option('--lora-r <n>', 'LoRA rank', intOption('--lora-r', 1), d.lora.r)
     .option('--lora-alpha <x>', 'LoRA alpha (scaling = alpha / r)', numberOption('--lora-alpha', 1e-9, Number.MAX_VALUE), d.lora.alpha)
     .option('--lora-dropout <p>', 'dropout on the LoRA input', numberOption('--lora-dropout', 0, 1, true), d.lora.dropout)
@@ -83,7 +99,7 @@ export function registerFinetune(program: Command): void {
           settings: {
             lora: { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targetModules: o.targetModules },
             lr: o.lr, batchSize: o.batchSize, gradAccum: o.gradAccum, maxSteps: o.maxSteps, saveSteps: o.saveSteps, seed: o.seed,
-            system: o.system, packed: o.pack, maxRowsPerPass: o.maxRows ?? 0,
+            system: o.system, packed: o.pack, maxRowsPerPass: o.maxRows ?? 0, objective: o.objective,
           },
           onEvent: bar.event,
           onWarning: (m) => log(`warning: ${m}`),

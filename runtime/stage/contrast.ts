@@ -1,8 +1,8 @@
 // Stage 1 at the token-id level: the expert decodes greedily and the amateur reads the expert's
 // exact ids in lockstep, both batched across problems (each problem its own KV slot in each model's
 // cache). Per step the device computes KL, mask size and the compacted soft labels
-// (Backend.contrast), so only next ids, two stats per row and — when a row is kept — K label
-// pairs come back to JavaScript; never vocabulary rows (except for the rare row whose mask
+// (Backend.contrast), so only next ids, two stats per row and K label pairs per row come back to
+// JavaScript, all four in one wait; never vocabulary rows (except for the rare row whose mask
 // overflows K, recomputed on the host).
 //
 // The amateur is fed prompt + trajectory[:-1] exactly once (a teacher-forced pass spread over the
@@ -207,14 +207,15 @@ async function* runBatch(
       const stats = eb.view(sc.stats, [m, 2]), lids = eb.view(sc.ids, [m, K]), lw = eb.view(sc.weights, [m, K]);
       eb.contrast(elogits, alogits, shared, s.alpha, stats, lids, lw);
       eb.argmax(elogits, eb.view(sc.argmax, [m]));
-      next = (await eb.read(eb.view(sc.argmax, [m]))) as Int32Array;
-      const st = (await eb.read(stats)) as Float32Array;
+      // One wait for all four readbacks (on WebGPU each read is a copy + map: issued together they
+      // overlap instead of costing a round trip each). The labels are m × K pairs, a few KiB: read
+      // them every step rather than wait for the stats to say whether any row is kept.
+      const [nextH, stH, idsR, wR] = await Promise.all([eb.read(eb.view(sc.argmax, [m])), eb.read(stats), eb.read(lids), eb.read(lw)]);
+      next = nextH as Int32Array;
+      const st = stH as Float32Array;
       const kept = running.map((_, j) => st[2 * j] >= s.beta);
-      let idsH: Int32Array | null = null, wH: Float32Array | null = null, full: [Float32Array, Float32Array] | null = null;
-      if (kept.some((k) => k)) {
-        idsH = (await eb.read(lids)) as Int32Array;
-        wH = (await eb.read(lw)) as Float32Array;
-      }
+      const idsH = idsR as Int32Array, wH = wR as Float32Array;
+      let full: [Float32Array, Float32Array] | null = null;
       for (const [j, slot] of running.entries()) {
         const t = out[slot].trajectory.length;
         let kl = st[2 * j], size = st[2 * j + 1], selected = kept[j];
@@ -229,8 +230,8 @@ async function* runBatch(
           selected = kl >= s.beta;
           if (selected) [tokenIds, weights] = [h.ids, h.weights.map(Math.fround)];
         } else if (selected) {
-          tokenIds = Array.from(idsH!.subarray(j * K, j * K + size));
-          weights = Array.from(wH!.subarray(j * K, j * K + size));
+          tokenIds = Array.from(idsH.subarray(j * K, j * K + size));
+          weights = Array.from(wH.subarray(j * K, j * K + size));
         }
         out[slot].steps.push(selected ? { step: t, kl, maskSize: size, selected, tokenIds, weights } : { step: t, kl, maskSize: size, selected });
       }

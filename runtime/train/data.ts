@@ -176,3 +176,97 @@ export function epochOrder(n: number, seed: number, epoch: number, shuffle: bool
   }
   return order;
 }
+
+// ---- --objective sft: the paper's rejection-sampling SFT baseline ----------------------------------
+
+/** Training objectives: LightReasoner's soft labels at the selected steps (kl), or cross-entropy over
+ * whole expert trajectories (sft, the rejection-sampling SFT baseline the paper compares with). */
+export const OBJECTIVES = ['kl', 'sft'] as const;
+export type Objective = (typeof OBJECTIVES)[number];
+
+export interface ParsedSftSamples extends ParsedSamples {
+  /** Trajectories kept (their every position became a sample), and those dropped as wrong. */
+  trajectories: number;
+  rejected: number;
+}
+
+interface RawTrajectory {
+  question?: unknown;
+  output?: unknown;
+  output_token_ids?: unknown;
+  answer?: unknown;
+  solution?: unknown;
+  gold?: unknown;
+  correct?: unknown;
+  finish?: unknown;
+  id?: unknown;
+}
+
+/**
+ * Parse expert trajectories for `--objective sft`: one JSONL line per problem with `question` and
+ * the expert's trajectory, as exact ids (`output_token_ids`) or text (`output`, tokenized; the EOS
+ * is appended when `finish` is "eos", as in `eval --out` records). Rejection sampling: a trajectory
+ * is dropped when `correct` is false, or when a gold answer (`answer`: GSM8K "… #### N" or plain;
+ * `solution`; `gold`) exists and the trajectory's extracted final answer is not it. Each kept
+ * trajectory of T tokens becomes T one-hot samples (prompt + trajectory[:t] → trajectory[t], weight
+ * 1): the soft-label loss with one label is cross-entropy, and the packed engine runs the T samples
+ * of a trajectory as one forward/backward.
+ */
+export function parseSftSamples(
+  text: string,
+  tok: ModelTokenizer,
+  opts: { vocab: number; system: string; file?: string; eosTokenId?: number; grade: (output: string, gold: string | null) => boolean; goldOf: (o: { answer?: unknown; solution?: unknown }) => string | null },
+): ParsedSftSamples {
+  const where = opts.file ?? 'trajectories';
+  const samples: TrainSample[] = [];
+  let trajectories = 0, rejected = 0;
+  const messages = (q: string) => (opts.system === '' ? [{ role: 'user' as const, content: q }] : [{ role: 'system' as const, content: opts.system }, { role: 'user' as const, content: q }]);
+  for (const [i, raw] of text.split('\n').entries()) {
+    const line = raw.trim();
+    if (line === '') continue;
+    const at = (field: string, problem: string) => badInputError(`${where}:${i + 1}: "${field}" ${problem}`, opts.file);
+    let o: RawTrajectory;
+    try {
+      o = JSON.parse(line);
+    } catch {
+      throw badInputError(`${where}:${i + 1}: not valid JSON`, opts.file);
+    }
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw badInputError(`${where}:${i + 1}: not a JSON object`, opts.file);
+    if (typeof o.question !== 'string') throw at('question', 'must be a string');
+    let traj: number[];
+    if (o.output_token_ids !== undefined) {
+      if (!isIntArray(o.output_token_ids)) throw at('output_token_ids', 'must be an array of integers');
+      for (const id of o.output_token_ids) if (id < 0 || id >= opts.vocab) throw at('output_token_ids', `holds ${id}, outside the model's vocabulary (vocab_size ${opts.vocab})`);
+      traj = o.output_token_ids;
+    } else if (typeof o.output === 'string') {
+      traj = tok.encode(o.output, false);
+      if (o.finish === 'eos' && opts.eosTokenId !== undefined) traj.push(opts.eosTokenId);
+    } else {
+      throw badInputError(`${where}:${i + 1}: no trajectory: --objective sft needs the expert's output per problem ("output_token_ids" or "output" text, as \`eval --out\` writes; \`run --compare-sft\` generates them)`, opts.file);
+    }
+    // Rejection sampling: keep only trajectories whose final answer is right, when that is known.
+    const output = typeof o.output === 'string' ? o.output : tok.decode(traj, true);
+    let ok = true;
+    if (typeof o.correct === 'boolean') ok = o.correct;
+    else if (typeof o.gold === 'string' || typeof o.gold === 'number') ok = opts.grade(output, String(o.gold));
+    else if (o.answer !== undefined || o.solution !== undefined) {
+      const gold = opts.goldOf(o);
+      if (gold === null || gold === '') throw at('answer', `cannot be read as a gold answer (${JSON.stringify(o.answer ?? o.solution).slice(0, 60)})`);
+      ok = opts.grade(output, gold);
+    }
+    if (!ok) {
+      rejected++;
+      continue;
+    }
+    if (traj.length === 0) continue;
+    const prompt = tok.encodeChat(messages(o.question));
+    for (const id of prompt) if (id >= opts.vocab) throw at('question', `encodes to id ${id}, outside the model's vocabulary (vocab_size ${opts.vocab})`);
+    const key = `sft:${i}`;
+    for (let t = 0; t < traj.length; t++) samples.push({ line: i + 1, key, ids: [...prompt, ...traj.slice(0, t)], labelIds: [traj[t]], labelWeights: [1] });
+    trajectories++;
+  }
+  if (trajectories === 0) {
+    throw badInputError(rejected ? `${where}: all ${rejected} trajectories have a wrong final answer: nothing to train on (rejection sampling keeps only right ones)` : `${where}: no trajectories (the file is empty)`, opts.file);
+  }
+  return { samples, retokenized: 0, trajectories, rejected };
+}

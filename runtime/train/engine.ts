@@ -1,7 +1,9 @@
 // The training pass: a forward over packed rows that saves every layer's activations (llm.c style,
 // one struct with shape comments), the soft-label loss at the selected rows, and an explicit
 // backward layer by layer that accumulates the LoRA gradients. Base weights are frozen and used in
-// their file dtype (matmul for the forward, matmulNN for dX); only A and B get gradients.
+// their file dtype (matmul for the forward, matmulNN for dX); only A and B get gradients — unless the
+// engine is given full-parameter gradients (`FullGrads`, train/full.ts): then the same backward also
+// accumulates dW = dYᵀ·X of every linear layer, the LM head and the input embedding.
 //
 // Everything is enqueued on the backend (one submit per pass on WebGPU); nothing here loops over
 // vocabulary- or weight-sized data in JS. The caller (finetune.ts) reads back one loss sum and one
@@ -66,6 +68,19 @@ interface Storage {
   dU: Tensor; // [n, r]
   delta: Tensor; // [n, max(out)]  LoRA output before scaling / dU·A
   delta2: Tensor; // [n, max(in)]  dropout of delta in the backward
+  onehot: Tensor | null; // [n, V]  one-hot rows of the input ids (full-parameter training only)
+}
+
+/**
+ * Full-parameter gradients (train/full.ts): f32 tensors shaped as the weights (HF [out, in]),
+ * accumulated by every pass until zeroGrad. The model's weights must then be f32 tensors too (the
+ * master copy the optimizer updates). RMSNorm gains get no gradient (full.ts keeps them at 1).
+ */
+export interface FullGrads {
+  embed: Tensor; // [V, H]
+  /** [V, H]; the same tensor as `embed` when the embeddings are tied. */
+  lmHead: Tensor;
+  layers: Record<LoraTarget, Tensor>[];
 }
 
 /** Which module each LoRA target is in, and its (in, out) sizes. */
@@ -96,6 +111,8 @@ export class TrainEngine {
   constructor(
     readonly model: CausalLM,
     readonly adapter: LoraAdapter,
+    /** Also accumulate every weight's gradient here (full-parameter training); null: LoRA only. */
+    readonly full: FullGrads | null = null,
   ) {
     this.backend = model.backend;
     const b = this.backend;
@@ -124,6 +141,7 @@ export class TrainEngine {
 
   zeroGrad(): void {
     for (const { grad } of this.params()) this.backend.fill(grad, 0);
+    if (this.full) for (const g of new Set([this.full.embed, this.full.lmHead, ...this.full.layers.flatMap((l) => Object.values(l))])) this.backend.fill(g, 0);
     this.backend.fill(this.lossSum, 0);
   }
 
@@ -169,6 +187,7 @@ export class TrainEngine {
       dLogits: f(picks * V), dLast: f(picks * H), dX: f(rows * H), dH: f(rows * H), dTmp: f(rows * H), dAtt: f(rows * heads * D),
       dq: f(rows * heads * D), dk: f(rows * kvHeads * D), dv: f(rows * kvHeads * D), dMlp: f(rows * I), dGate: f(rows * I), dUp: f(rows * I),
       dU: f(rows * r), delta: f(rows * Math.max(maxIn, maxOut)), delta2: f(rows * maxIn),
+      onehot: this.full ? f(rows * V) : null,
     };
     return this.st;
   }
@@ -285,13 +304,17 @@ export class TrainEngine {
 
     // ---- backward -----------------------------------------------------------------------------
     const dX = v2(st.dX, n, H), dH = v2(st.dH, n, H), dTmp = v2(st.dTmp, n, H), dLast = v2(st.dLast, m, H);
+    const full = this.full;
+    if (full) b.matmulTN(dLogits, last, full.lmHead, 1, true); // dW_head += dLogitsᵀ · last
     b.matmulNN(dLogits, w.lmHead, dLast, false);
     b.fill(dH, 0);
     b.scatterAddRows(dLast, pick, dH);
     b.rmsNormBackward(xOut, w.norm, dH, c.rmsEps, dX);
 
     // Backward of `linear`: dX (+)= dY·W (when wanted) plus the LoRA pair's gradients and its dX.
-    const linearBack = (l: number, t: LoraTarget, dY: Tensor, wt: Tensor, dIn: Tensor | null, accumulate: boolean) => {
+    // `x` is the layer's input in the forward (for the full-parameter gradient dW += dYᵀ·x).
+    const linearBack = (l: number, t: LoraTarget, x: Tensor, dY: Tensor, wt: Tensor, dIn: Tensor | null, accumulate: boolean) => {
+      if (full) b.matmulTN(dY, x, full.layers[l][t], 1, true);
       if (dIn) b.matmulNN(dY, wt, dIn, accumulate);
       const pair = ad.layers[l]?.[t];
       if (!pair) return;
@@ -310,32 +333,44 @@ export class TrainEngine {
         b.axpy(dIn, back2, s);
       } else b.axpy(dIn, back, s);
     };
-    // Layers below the lowest adapted one need no gradient.
+    // Layers below the lowest adapted one need no gradient (with full grads every layer does, and
+    // the embedding needs ∂/∂x_0).
     let lowest = 0;
-    while (lowest < c.layers && Object.keys(ad.layers[lowest] ?? {}).length === 0) lowest++;
+    while (!full && lowest < c.layers && Object.keys(ad.layers[lowest] ?? {}).length === 0) lowest++;
     for (let l = c.layers - 1; l >= lowest; l--) {
       const L = w.layers[l], a = acts[l];
-      const needInput = l > lowest;
+      const needInput = l > lowest || full !== null;
       // MLP: x_{l+1} = xMid + down(silu(gate)·up), gate/up = W·rmsNorm(xMid)
       const dMlp = v2(st.dMlp, n, I), dGate = v2(st.dGate, n, I), dUp = v2(st.dUp, n, I);
-      linearBack(l, 'down_proj', dX, L.down, dMlp, false);
+      linearBack(l, 'down_proj', a.mlp, dX, L.down, dMlp, false);
       b.swigluBackward(a.gate, a.up, dMlp, dGate, dUp);
-      linearBack(l, 'gate_proj', dGate, L.gate, dH, false);
-      linearBack(l, 'up_proj', dUp, L.up, dH, true);
+      linearBack(l, 'gate_proj', a.h2, dGate, L.gate, dH, false);
+      linearBack(l, 'up_proj', a.h2, dUp, L.up, dH, true);
       b.rmsNormBackward(a.xMid, L.postNorm, dH, c.rmsEps, dTmp);
       b.axpy(dX, dTmp, 1); // dX is now ∂/∂xMid
       // Attention: xMid = xIn + o(attention(rope(q), rope(k), v)), q/k/v = W·rmsNorm(xIn)
       const dAtt = v2(st.dAtt, n, heads * D), dq = v2(st.dq, n, heads * D), dk = v2(st.dk, n, kvHeads * D), dv = v2(st.dv, n, kvHeads * D);
-      linearBack(l, 'o_proj', dX, L.o, dAtt, false);
+      linearBack(l, 'o_proj', a.att, dX, L.o, dAtt, false);
       b.attentionBackward(a.q, a.kCache, a.vCache, rows, a.att, dAtt, dq, dk, dv, heads, scale);
       b.ropeBackward(dq, rows, this.invFreq, heads, D);
       b.ropeBackward(dk, rows, this.invFreq, kvHeads, D);
-      linearBack(l, 'q_proj', dq, L.q, needInput ? dH : null, false);
-      linearBack(l, 'k_proj', dk, L.k, needInput ? dH : null, true);
-      linearBack(l, 'v_proj', dv, L.v, needInput ? dH : null, true);
+      linearBack(l, 'q_proj', a.h, dq, L.q, needInput ? dH : null, false);
+      linearBack(l, 'k_proj', a.h, dk, L.k, needInput ? dH : null, true);
+      linearBack(l, 'v_proj', a.h, dv, L.v, needInput ? dH : null, true);
       if (!needInput) break;
       b.rmsNormBackward(a.xIn, L.inputNorm, dH, c.rmsEps, dTmp);
       b.axpy(dX, dTmp, 1); // dX is now ∂/∂xIn = ∂/∂x_l
+    }
+    if (full) {
+      // The input embedding's gradient: dE[id, :] += dX[r, :] for every row r with ids[r] = id. Ids
+      // repeat within a pass, so scatterAddRows (distinct indices only) cannot do it without write
+      // races; dE += onehot(ids)ᵀ · dX [V, n]·[n, H] is race-free on every backend at the cost of
+      // n·V·H multiply-adds — about one LM-head matmul, fine for the few-hundred-token vocabularies
+      // full training is meant for (train/full.ts).
+      const onehot = v2(st.onehot!, n, V), hot = new Float32Array(n * V);
+      for (let r = 0; r < n; r++) hot[r * V + tokens[r]] = 1;
+      b.write(onehot, hot);
+      b.matmulTN(onehot, dX, full.embed, 1, true);
     }
   }
 

@@ -17,7 +17,8 @@ import { encodeSafetensors, readSafetensorsHeader, readTensorBytes, type TensorT
 import type { CausalLM } from '../model/model.ts';
 import type { FileSystem } from '../platform/types.ts';
 import { sha256Hex } from '../stage/fingerprint.ts';
-import { parseSamples } from './data.ts';
+import { epochOrder, type Objective, OBJECTIVES, parseSamples, parseSftSamples, type TrainSample } from './data.ts';
+import { gradeOutput, parseGold } from '../eval/grade.ts';
 import { DEFAULT_LORA, LORA_TARGETS, type LoraAdapter, type LoraConfig, type LoraTarget, peftKeys } from './lora.ts';
 import { initLora } from './optimizer.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterConfigJson, adapterSafetensors, adapterToHost, loadAdapter, writeDirAtomic } from './peft.ts';
@@ -28,12 +29,16 @@ export interface FinetuneSettings extends TrainerSettings {
   saveSteps: number;
   /** System message of the prompt (the sampling stage's; '' for none). */
   system: string;
+  /** kl: LightReasoner's soft labels (samples from `sample`); sft: cross-entropy over whole expert
+   * trajectories (the rejection-sampling SFT baseline; see parseSftSamples). With sft, batchSize
+   * counts trajectories: a step takes batchSize × gradAccum trajectories' worth of positions. */
+  objective: Objective;
 }
 
 /** The paper's settings (LIGHTREASONER.md stage 2). */
 export const DEFAULT_FINETUNE: Readonly<FinetuneSettings> = Object.freeze({
   lora: DEFAULT_LORA, lr: 5e-5, batchSize: 8, gradAccum: 2, maxSteps: 1000, saveSteps: 200, seed: 42,
-  system: 'Please reason step by step.', shuffle: true, packed: true, maxRowsPerPass: 0, maxGradNorm: 1.0,
+  system: 'Please reason step by step.', objective: 'kl', shuffle: true, packed: true, maxRowsPerPass: 0, maxGradNorm: 1.0,
 });
 
 export type FinetuneEvent =
@@ -75,6 +80,9 @@ export interface FinetuneSummary {
   train_seconds: number;
   backend: string;
   settings: Omit<FinetuneSettings, 'lora'> & { lora: LoraConfig };
+  /** --objective sft: trajectories trained on, those rejected (wrong final answer), and the
+   * positions per optimizer step (batchSize × gradAccum × mean trajectory length). */
+  sft?: { trajectories: number; rejected: number; positions: number; positions_per_step: number };
 }
 
 interface Totals {
@@ -125,6 +133,7 @@ function check(s: FinetuneSettings): void {
   int('max steps', s.maxSteps, 1);
   int('save steps', s.saveSteps, 0);
   if (!(s.lora.dropout >= 0 && s.lora.dropout < 1)) throw badInputError(`lora dropout must be in [0, 1) (got ${s.lora.dropout})`);
+  if (!(OBJECTIVES as readonly string[]).includes(s.objective)) throw badInputError(`objective must be one of ${OBJECTIVES.join(', ')} (got ${s.objective})`);
   if (!(s.lr > 0 && Number.isFinite(s.lr))) throw badInputError(`lr must be a positive number (got ${s.lr})`);
   if (!(s.lora.alpha > 0)) throw badInputError(`lora alpha must be positive (got ${s.lora.alpha})`);
   const bad = s.lora.targetModules.filter((t) => !LORA_TARGETS.includes(t));
@@ -146,7 +155,25 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneSummary> 
   const base: FinetuneSettings = { ...DEFAULT_FINETUNE, ...opts.settings, lora: { ...(opts.initAdapter?.config ?? opts.settings?.lora ?? DEFAULT_LORA) } };
   if (!base.maxRowsPerPass) base.maxRowsPerPass = defaultMaxRows(model);
   check(base);
-  const { samples, retokenized } = parseSamples(opts.samplesText, model.tokenizer, { vocab: model.config.vocabSize, system: base.system, file: opts.samplesFile });
+  let samples: TrainSample[], retokenized = 0, sftInfo: FinetuneSummary['sft'];
+  let trainerSettings: FinetuneSettings = base;
+  if (base.objective === 'sft') {
+    const p = parseSftSamples(opts.samplesText, model.tokenizer, {
+      vocab: model.config.vocabSize, system: base.system, file: opts.samplesFile, eosTokenId: model.config.eosTokenIds[0],
+      grade: (output, gold) => gradeOutput(output, gold).correct, goldOf: parseGold,
+    });
+    if (p.rejected) opts.onWarning?.(`--objective sft: ${p.rejected} of ${p.rejected + p.trajectories} trajectories have a wrong final answer and were dropped (rejection sampling)`);
+    // Whole trajectories per step, as SFT batches sequences: the trajectories in a seeded order,
+    // each one's positions contiguous (so they share one forward), the same order every epoch.
+    const groups: TrainSample[][] = [];
+    for (const s of p.samples) (groups.length && groups[groups.length - 1][0].key === s.key ? groups[groups.length - 1] : groups[groups.push([]) - 1]).push(s);
+    samples = epochOrder(groups.length, base.seed, 0, base.shuffle).flatMap((g) => groups[g]);
+    const perStep = Math.max(1, Math.round((base.batchSize * samples.length) / p.trajectories));
+    trainerSettings = { ...base, batchSize: perStep, shuffle: false };
+    sftInfo = { trajectories: p.trajectories, rejected: p.rejected, positions: samples.length, positions_per_step: perStep * base.gradAccum };
+  } else {
+    ({ samples, retokenized } = parseSamples(opts.samplesText, model.tokenizer, { vocab: model.config.vocabSize, system: base.system, file: opts.samplesFile }));
+  }
   if (retokenized) opts.onWarning?.(`${retokenized} of ${samples.length} samples are in the reference's text format ("prompt_id" + "prefix"): they were re-tokenized, which can give other token boundaries than the expert generated; prefer this project's samples (with "prefix_token_ids")`);
   const samplesSha = await sha256Hex(new TextEncoder().encode(opts.samplesText));
   await fs.mkdir(out);
@@ -169,7 +196,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneSummary> 
     adapter = opts.initAdapter ?? initLora(model, base.lora, base.seed);
   }
   const settings = base;
-  const trainer = new Trainer(model, adapter, samples, settings);
+  const trainer = new Trainer(model, adapter, samples, trainerSettings);
   const totals: Totals = state ? { ...state.totals } : { tuned: 0, tokens: 0, unpacked: 0, seconds: 0, wall: 0, lastLoss: NaN };
   const params = trainer.engine.params();
   const keyOf = (name: string) => {
@@ -249,7 +276,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneSummary> 
     const summary: FinetuneSummary = {
       adapter: out, samples: samples.length, steps: trainer.position.step, tuned_tokens: totals.tuned, tokens_processed: totals.tokens, tokens_unpacked: totals.unpacked,
       packing_ratio: totals.unpacked / Math.max(1, totals.tokens), final_loss: totals.lastLoss, wall_seconds: totals.wall, train_seconds: totals.seconds,
-      backend: model.backend.info.kind, settings,
+      backend: model.backend.info.kind, settings, ...(sftInfo ? { sft: sftInfo } : {}),
     };
     await fs.writeFileAtomic(fs.join(out, SUMMARY), JSON.stringify(summary, null, 2) + '\n');
     opts.onEvent?.({ status: 'done', summary });

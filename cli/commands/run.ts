@@ -1,0 +1,214 @@
+// `lightreasoner-wasm run`: the whole LightReasoner loop in one command — sample → fine-tune →
+// evaluate (amateur, expert before, expert after) → report.json + report.html; with no model
+// arguments, on the embedded default pair and generated problems. The work is
+// runtime/run/pipeline.ts; this file parses options, finds the default pair and draws progress.
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
+import { parseEvalProblems } from '../../runtime/eval/evaluate.ts';
+import { nodePlatform } from '../../runtime/platform/node.ts';
+import { defaultProblems, type EvalModel, parseTrainProblems, type PipelineEvent, runPipeline, type Stage } from '../../runtime/run/pipeline.ts';
+import { formatSeconds } from '../../runtime/run/report.ts';
+import { DEFAULT_SETTINGS } from '../../runtime/stage/sample.ts';
+import { DEFAULT_FINETUNE } from '../../runtime/train/finetune.ts';
+import { backendOption, intOption } from '../io.ts';
+
+/**
+ * Defaults of the embedded run (no --train-data/--eval-data): sized so that the whole run —
+ * sampling, fine-tuning, three evaluations — finishes well under 10 minutes on a 2-core CPU with the
+ * Wasm backend. Measured with a stand-in pair of the default's shapes (expert 4 layers × 128,
+ * amateur 2 × 64, vocab 768; random weights, so every generation runs to its token limit: the worst
+ * case) on a 2-core machine shared with other jobs: 64 problems / 100 eval / 100 steps took 1 min
+ * 43 s (sampling 15 s, fine-tuning 57 s, evaluations 3 × ~10 s); these defaults about twice that.
+ * The evaluation's 160 tokens match scripts/build-default-pair.ts's. Re-time after changing them.
+ */
+export const EMBEDDED_DEFAULTS = Object.freeze({ trainQuestions: 128, evalQuestions: 200, maxSteps: 200, evalMaxNewTokens: 160 });
+
+/** models/default of the package: beside cli/ from source, two levels further up from dist/cli/. */
+export function defaultPairDir(): string | null {
+  for (const rel of ['../../models/default', '../../../models/default']) {
+    const dir = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(resolve(dir, 'expert', 'config.json')) && existsSync(resolve(dir, 'amateur', 'config.json'))) return dir;
+  }
+  return null;
+}
+
+function numberOption(name: string, min: number, max: number, openMax = false) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max || (openMax && n === max)) throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max}${openMax ? ')' : ']'} (got "${value}")`);
+    return n;
+  };
+}
+
+const HELP = `
+With no model arguments the embedded default runs offline: the package's tiny expert/amateur
+pair (models/default) on generated arithmetic word problems (the generator's "sample" set to
+train on, its "eval" set held out; ${EMBEDDED_DEFAULTS.trainQuestions} and ${EMBEDDED_DEFAULTS.evalQuestions} problems, ${EMBEDDED_DEFAULTS.maxSteps} steps unless told).
+Your own pair: --expert DIR --amateur DIR (same tokenizer), with GSM8K-format JSONL files
+(--train-data: "question" needed, "answer" used only by --compare-sft; --eval-data: "question"
+and a gold "answer"); a missing data file is replaced by generated problems.
+
+Stages: sample (stage 1, as \`sample\`) → fine-tune (stage 2, LoRA, as \`finetune\`) → evaluate the
+amateur, the expert, and the expert with the adapter on the held-out set (as \`eval\`, prompt
+qwen25-math-cot, greedy) → report. --compare-sft adds the paper's rejection-sampling SFT baseline:
+the expert's greedy trajectories on the training problems (kept when the final answer is right,
+if the problems have answers), LoRA cross-entropy over them (\`finetune --objective sft\`) with
+the same settings and step budget (--sft-steps), evaluated the same way.
+
+Output in --out: samples.jsonl, adapter/ (PEFT LoRA + train_log.jsonl), eval/*.jsonl,
+sft/ (with --compare-sft), report.json and report.html (one self-contained page; open it in a
+browser). A previous run's files there are replaced.`;
+
+export function registerRun(program: Command): void {
+  const d = DEFAULT_FINETUNE, s = DEFAULT_SETTINGS;
+  program
+    .command('run')
+    .description('the whole LightReasoner loop: sample → fine-tune → evaluate before/after → report.html (no arguments: the embedded default, offline)')
+    .option('--expert <dir>', 'expert model directory (default: the embedded pair)')
+    .option('--amateur <dir>', 'amateur model directory (same tokenizer, weaker)')
+    .option('--train-data <file>', 'training problems, JSONL (default: generated)')
+    .option('--eval-data <file>', 'held-out problems with answers, JSONL (default: generated)')
+    .option('--out <dir>', 'output directory', 'lightreasoner-run')
+    .option('--max-questions <n>', `training problems to sample (default: ${EMBEDDED_DEFAULTS.trainQuestions} generated, or all of --train-data)`, intOption('--max-questions', 1))
+    .option('--eval-questions <n>', `held-out problems (default: ${EMBEDDED_DEFAULTS.evalQuestions} generated, or all of --eval-data)`, intOption('--eval-questions', 1))
+    .option('--compare-sft', 'also train and evaluate the rejection-sampling SFT baseline')
+    .option('--sft-steps <n>', 'SFT optimizer steps (default: --max-steps)', intOption('--sft-steps', 1))
+    .option('--max-new-tokens <n>', 'sampling: trajectory prefix length at most', intOption('--max-new-tokens', 1), s.maxNewTokens)
+    .option('--alpha <x>', 'sampling: plausibility mask P_E ≥ alpha · max P_E', numberOption('--alpha', 0, 1), s.alpha)
+    .option('--beta <x>', 'sampling: keep steps with KL ≥ beta', numberOption('--beta', 0, Number.MAX_VALUE), s.beta)
+    .option('--sample-batch-size <n>', 'sampling: problems decoded together', intOption('--sample-batch-size', 1), s.batchSize)
+    .option('--max-steps <n>', `fine-tuning: optimizer steps (default: ${EMBEDDED_DEFAULTS.maxSteps} embedded, ${d.maxSteps} with your models)`, intOption('--max-steps', 1))
+    .option('--lr <x>', 'fine-tuning: peak learning rate', numberOption('--lr', 1e-12, 10), d.lr)
+    .option('--batch-size <n>', 'fine-tuning: samples per micro-batch', intOption('--batch-size', 1), d.batchSize)
+    .option('--grad-accum <n>', 'fine-tuning: micro-batches per step', intOption('--grad-accum', 1), d.gradAccum)
+    .option('--lora-r <n>', 'LoRA rank', intOption('--lora-r', 1), d.lora.r)
+    .option('--lora-alpha <x>', 'LoRA alpha', numberOption('--lora-alpha', 1e-9, Number.MAX_VALUE), d.lora.alpha)
+    .option('--seed <n>', 'fine-tuning seed', intOption('--seed', 0), d.seed)
+    .option('--eval-max-new-tokens <n>', `evaluation: tokens per answer at most (default ${EMBEDDED_DEFAULTS.evalMaxNewTokens} embedded, 512 with your models)`, intOption('--eval-max-new-tokens', 1))
+    .option('--eval-batch-size <n>', 'evaluation: problems decoded together', intOption('--eval-batch-size', 1), 8)
+    .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
+    .option('--json', 'print report.json to standard output')
+    .option('--quiet', 'no progress output')
+    .addHelpText('after', HELP)
+    .action(async (o) => {
+      const fs = nodePlatform.fs;
+      const log = (t: string) => {
+        if (!o.quiet) process.stderr.write(`${t}\n`);
+      };
+      if ((o.expert === undefined) !== (o.amateur === undefined)) throw badInputError('give both --expert and --amateur, or neither (the embedded default pair)');
+      let expert: string, amateur: string;
+      const embedded = o.expert === undefined;
+      if (embedded) {
+        const dir = defaultPairDir();
+        if (!dir) {
+          throw new LightReasonerError('NOT_FOUND', 'the embedded default pair (models/default/{expert,amateur}) is not in this package yet: it is built by scripts/build-default-pair.ts. Meanwhile pass your own pair: run --expert DIR --amateur DIR');
+        }
+        expert = resolve(dir, 'expert');
+        amateur = resolve(dir, 'amateur');
+      } else {
+        expert = o.expert;
+        amateur = o.amateur;
+        for (const [flag, dir] of [['--expert', expert], ['--amateur', amateur]]) if (!(await fs.exists(fs.join(dir, 'config.json')))) throw badInputError(`${flag} ${dir}: not a model directory (no config.json)`);
+      }
+      for (const [flag, f] of [['--train-data', o.trainData], ['--eval-data', o.evalData]]) if (f !== undefined && !(await fs.exists(f))) throw badInputError(`${flag} ${f}: no such file`);
+      const gen = defaultProblems(o.trainData ? 0 : (o.maxQuestions ?? EMBEDDED_DEFAULTS.trainQuestions), o.evalData ? 0 : (o.evalQuestions ?? EMBEDDED_DEFAULTS.evalQuestions));
+      let train = o.trainData ? parseTrainProblems(await fs.readText(o.trainData), { file: o.trainData }) : gen.train;
+      let evalSet = o.evalData ? parseEvalProblems(await fs.readText(o.evalData), { file: o.evalData }) : gen.eval;
+      if (o.maxQuestions !== undefined) train = train.slice(0, o.maxQuestions);
+      if (o.evalQuestions !== undefined) evalSet = evalSet.slice(0, o.evalQuestions);
+      const maxSteps = o.maxSteps ?? (embedded ? EMBEDDED_DEFAULTS.maxSteps : d.maxSteps);
+      const evalMax = o.evalMaxNewTokens ?? (embedded ? EMBEDDED_DEFAULTS.evalMaxNewTokens : 512);
+
+      const controller = new AbortController();
+      const onSigint = () => {
+        if (controller.signal.aborted) process.exit(130);
+        log('\ninterrupting after the current step (Ctrl-C again to stop at once)…');
+        controller.abort();
+      };
+      process.on('SIGINT', onSigint);
+      const bar = progress(!o.quiet);
+      try {
+        log(`LightReasoner run: expert ${expert}, amateur ${amateur}; ${train.length} training problems (${o.trainData ?? 'generated'}), ${evalSet.length} held-out (${o.evalData ?? 'generated'}) → ${o.out}/`);
+        const report = await runPipeline({
+          platform: nodePlatform, expert, amateur, train, eval: evalSet, out: o.out, backend: o.backend, signal: controller.signal,
+          trainSource: o.trainData ?? 'generated problems (set "sample", seed 0)', evalSource: o.evalData ?? 'generated problems (set "eval", seed 0)',
+          sample: { alpha: o.alpha, beta: o.beta, maxNewTokens: o.maxNewTokens, batchSize: o.sampleBatchSize },
+          finetune: { lr: o.lr, batchSize: o.batchSize, gradAccum: o.gradAccum, maxSteps, seed: o.seed, lora: { ...d.lora, r: o.loraR, alpha: o.loraAlpha } },
+          evalSettings: { maxNewTokens: evalMax, batchSize: o.evalBatchSize },
+          compareSft: !!o.compareSft, sftSteps: o.sftSteps,
+          onEvent: bar.event,
+        });
+        bar.done();
+        const e = report.eval, st = report.stages;
+        const line = (name: string, r: { accuracy: number; correct: number; total: number } | null | undefined) => (r ? `  ${name.padEnd(24)} ${(100 * r.accuracy).toFixed(1).padStart(5)}%  (${r.correct}/${r.total})` : `  ${name.padEnd(24)}   –    (not trained)`);
+        log(['', 'held-out accuracy:', line('amateur', e.amateur), line('expert before', e.expert_before), line('expert + LightReasoner', e.expert_after), ...('expert_sft' in e ? [line('expert + SFT baseline', e.expert_sft)] : [])].join('\n'));
+        log(`time: sampling ${formatSeconds(st.sample.seconds)}, fine-tuning ${formatSeconds(st.finetune.seconds)}${st.sft ? `, SFT baseline ${formatSeconds(st.sft.seconds)}` : ''}, in all ${formatSeconds(report.total_seconds)}`);
+        log(`report: ${resolve(o.out, 'report.html')}`);
+        if (o.json) console.log(JSON.stringify(report, null, 2));
+      } catch (err) {
+        bar.done();
+        if (err instanceof LightReasonerError && err.code === 'ABORTED') throw new LightReasonerError('ABORTED', 'interrupted: no report written');
+        throw err;
+      } finally {
+        process.off('SIGINT', onSigint);
+      }
+    });
+}
+
+const STAGE_NAMES: Record<Stage, string> = { load: 'loading the models', sample: 'stage 1: sampling', finetune: 'stage 2: fine-tuning', eval: 'evaluating', 'sft-trajectories': 'SFT baseline: expert trajectories', 'sft-finetune': 'SFT baseline: fine-tuning', report: 'writing the report' };
+const MODEL_NAMES: Record<EvalModel, string> = { amateur: 'the amateur', expert_before: 'the expert (before)', expert_after: 'the expert + adapter', expert_sft: 'the expert + SFT adapter' };
+
+/** Stage lines, and a redrawn detail line on a TTY (a line at most every 10 s otherwise). */
+function progress(enabled: boolean) {
+  const tty = enabled && process.stderr.isTTY;
+  let last = 0, shown = false;
+  const detail = (text: string, final = false) => {
+    if (tty) {
+      process.stderr.write(`\r\x1b[2K  ${text}`);
+      shown = true;
+    } else if (final || performance.now() - last > 10_000) {
+      last = performance.now();
+      process.stderr.write(`  ${text}\n`);
+    }
+  };
+  const clear = () => {
+    if (shown) process.stderr.write('\r\x1b[2K');
+    shown = false;
+  };
+  return {
+    event(e: PipelineEvent) {
+      if (!enabled) return;
+      switch (e.status) {
+        case 'stage': {
+          if (e.stage === 'report') return;
+          clear();
+          const name = e.stage === 'eval' ? `evaluating ${MODEL_NAMES[e.model!]}` : STAGE_NAMES[e.stage];
+          if (e.state === 'start') process.stderr.write(`${name}…\n`);
+          else process.stderr.write(`  done in ${formatSeconds(e.seconds ?? 0)}\n`);
+          last = performance.now();
+          return;
+        }
+        case 'sample':
+          if (e.event.status === 'committed') detail(`${e.event.done}/${e.event.total} problems · ${e.event.samples} samples · ${(e.event.tokens / Math.max(e.event.seconds, 1e-9)).toFixed(1)} tok/s`, e.event.done === e.event.total);
+          return;
+        case 'finetune':
+          if (e.event.status === 'step') detail(`step ${e.event.step}/${e.event.maxSteps} · loss ${e.event.loss.toFixed(4)} · ${e.event.tokens_per_s.toFixed(0)} tok/s`, e.event.step === e.event.maxSteps);
+          return;
+        case 'eval':
+          if (e.event.status === 'problem') detail(`${e.event.done}/${e.event.total} problems · ${e.event.correct} right`, e.event.done === e.event.total);
+          return;
+        case 'trajectories':
+          detail(`${e.done}/${e.total} problems · ${e.kept} trajectories kept`, e.done === e.total);
+          return;
+        case 'warning':
+          clear();
+          process.stderr.write(`warning: ${e.message}\n`);
+          return;
+      }
+    },
+    done: clear,
+  };
+}

@@ -1,0 +1,449 @@
+// The whole LightReasoner loop as one job (the CLI's `run`): stage 1 sampling → stage 2 LoRA
+// fine-tuning → zero-shot evaluation of the amateur, the expert before and the expert after (with the
+// adapter, unmerged) on held-out problems → report.json + report.html. Optionally the paper's
+// baseline beside it: rejection-sampling SFT (greedy expert trajectories on the same training
+// problems, kept when their final answer is right, cross-entropy over every position).
+//
+// Portable: host I/O comes through a Platform (the FileSystem must write, append, rename and
+// remove), progress through events tagged by `status`, cancellation through an AbortSignal.
+//
+// Files in `out`:
+//   samples.jsonl (+ .state.json, .summary.json)   stage 1's samples
+//   adapter/          the LightReasoner LoRA adapter (PEFT), train_log.jsonl, train_summary.json
+//   sft/trajectories.jsonl, sft/adapter/           with compareSft
+//   eval/<model>.jsonl                             per-problem results of each evaluation
+//   report.json, report.html
+// A previous run's files in `out` are replaced.
+
+import { type BackendChoice, createBackend } from '../backend/index.ts';
+import type { Backend } from '../backend/types.ts';
+import { generateProblems } from '../data/problems.ts';
+import { badInputError, LightReasonerError, throwIfAborted } from '../errors.ts';
+import { DEFAULT_EVAL, type EvalEvent, type EvalProblem, evalRecordsToJsonl, evaluate, type EvalSummary, parseEvalProblems, type PromptType } from '../eval/evaluate.ts';
+import { gradeOutput, parseGold } from '../eval/grade.ts';
+import { generateGreedy } from '../model/generate.ts';
+import { type CausalLM, loadModel } from '../model/model.ts';
+import type { FileSystem, Platform } from '../platform/types.ts';
+import { modelFingerprint, sha256Hex } from '../stage/fingerprint.ts';
+import { type RunEvent as SampleRunEvent, runSampling, statePath, summaryPath } from '../stage/run.ts';
+import { DEFAULT_SETTINGS, parseProblems, promptIds, type SampleSettings } from '../stage/sample.ts';
+import { DEFAULT_FINETUNE, finetune, type FinetuneEvent, type FinetuneSettings, type FinetuneSummary } from '../train/finetune.ts';
+import type { LoraAdapter } from '../train/lora.ts';
+import { loadAdapter } from '../train/peft.ts';
+import { renderReport } from './report.ts';
+
+/** A training problem: the gold answer (normalized, parseGold) is optional — LightReasoner never
+ * uses it; the SFT baseline's rejection sampling does when it is there. */
+export interface TrainProblem {
+  id: string;
+  question: string;
+  gold: string | null;
+}
+
+export const EVAL_MODELS = ['amateur', 'expert_before', 'expert_after', 'expert_sft'] as const;
+export type EvalModel = (typeof EVAL_MODELS)[number];
+
+export type Stage = 'load' | 'sample' | 'finetune' | 'eval' | 'sft-trajectories' | 'sft-finetune' | 'report';
+
+export type PipelineEvent =
+  | { status: 'stage'; stage: Stage; state: 'start' | 'done'; seconds?: number; model?: EvalModel }
+  | { status: 'sample'; event: SampleRunEvent }
+  | { status: 'finetune'; objective: 'kl' | 'sft'; event: FinetuneEvent }
+  | { status: 'eval'; model: EvalModel; event: EvalEvent }
+  | { status: 'trajectories'; done: number; total: number; kept: number }
+  | { status: 'warning'; message: string }
+  | { status: 'done'; report: RunReport };
+
+export interface PipelineOptions {
+  platform: Platform;
+  /** Model directories (the platform's paths or URLs). */
+  expert: string;
+  amateur: string;
+  train: TrainProblem[];
+  eval: EvalProblem[];
+  /** Names of the data, for the report ("generated: sample set, seed 0" or a file path). */
+  trainSource?: string;
+  evalSource?: string;
+  out: string;
+  backend?: BackendChoice;
+  sample?: Partial<SampleSettings>;
+  finetune?: Partial<FinetuneSettings>;
+  evalSettings?: { prompt?: PromptType; maxNewTokens?: number; batchSize?: number };
+  /** Add the rejection-sampling SFT baseline. */
+  compareSft?: boolean;
+  /** SFT: optimizer steps (default: the LightReasoner run's maxSteps) and trajectory length at most
+   * (default: the evaluation's maxNewTokens, so trajectories reach their final answer). */
+  sftSteps?: number;
+  sftMaxNewTokens?: number;
+  signal?: AbortSignal;
+  onEvent?: (e: PipelineEvent) => void;
+}
+
+export interface EvalResult {
+  accuracy: number;
+  correct: number;
+  total: number;
+  seconds: number;
+  generated_tokens: number;
+  file: string;
+}
+
+export interface Histogram {
+  /** Bin edges (length bins + 1); the last bin also holds everything above its upper edge. */
+  edges: number[];
+  /** Counts per bin: every contrasted step, and the selected ones. */
+  all: number[];
+  selected: number[];
+}
+
+export interface RunReport {
+  version: 1;
+  created: string;
+  backend: string;
+  models: { expert: ModelInfo; amateur: ModelInfo };
+  data: { train: { source: string; problems: number; with_answers: number }; eval: { source: string; problems: number } };
+  settings: { sample: SampleSettings; finetune: FinetuneSettings; eval: { prompt: PromptType; max_new_tokens: number }; sft?: { max_steps: number; max_new_tokens: number } };
+  eval: { amateur: EvalResult; expert_before: EvalResult; expert_after: EvalResult; expert_sft?: EvalResult | null };
+  stages: {
+    load: { seconds: number };
+    sample: { seconds: number; problems: number; samples: number; trajectory_tokens: number; contrasted_steps: number; selection_rate: number; kl_mean: number };
+    finetune: { seconds: number; steps: number; tuned_tokens: number; tokens_processed: number; final_loss: number };
+    sft?: {
+      seconds: number; trajectory_seconds: number; train_seconds: number; problems: number; trajectory_tokens: number;
+      trajectories: number; rejected: number; steps: number; tuned_tokens: number; tokens_processed: number; final_loss: number | null; skipped?: string;
+    };
+    eval: Partial<Record<EvalModel, { seconds: number }>>;
+  };
+  charts: {
+    kl: Histogram & { beta: number };
+    steps: Histogram & { max_new_tokens: number };
+    loss: { kl: [number, number][]; sft?: [number, number][] };
+  };
+  /** Held-out problems each tuned expert got right that the expert before got wrong (fixed), and
+   * the reverse (broken): how much of an accuracy change is churn. */
+  flips: Partial<Record<'expert_after' | 'expert_sft', { fixed: number; broken: number }>>;
+  /** A few held-out problems with the expert's output before and after (and SFT's). */
+  examples: { id: string; question: string; gold: string; outputs: Partial<Record<EvalModel, { output: string; extracted: string | null; correct: boolean }>> }[];
+  total_seconds: number;
+}
+
+export interface ModelInfo {
+  source: string;
+  model_type: string;
+  parameters: number;
+  layers: number;
+  hidden_size: number;
+  vocab_size: number;
+}
+
+type WritableFs = FileSystem & Required<Pick<FileSystem, 'writeFileAtomic' | 'mkdir' | 'rename' | 'rm' | 'appendFile' | 'truncate'>>;
+
+function needFs(fs: FileSystem): asserts fs is WritableFs {
+  if (!fs.writeFileAtomic || !fs.mkdir || !fs.rename || !fs.rm || !fs.appendFile || !fs.truncate) throw new LightReasonerError('UNSUPPORTED', '`run` needs a file system that can write, append, truncate, rename and remove');
+}
+
+/** Training problems from JSONL: {question, id?} and, when present, a gold answer. */
+export function parseTrainProblems(text: string, opts: { file?: string } = {}): TrainProblem[] {
+  const problems = parseProblems(text, { file: opts.file });
+  const golds = new Map<string, string | null>();
+  for (const [i, raw] of text.split('\n').entries()) {
+    const line = raw.trim();
+    if (!line) continue;
+    const o = JSON.parse(line) as { id?: unknown; answer?: unknown; solution?: unknown };
+    const id = o.id === undefined ? String(i) : String(o.id);
+    golds.set(id, o.answer !== undefined || o.solution !== undefined ? parseGold(o) || null : null);
+  }
+  return problems.map((p) => ({ ...p, gold: golds.get(p.id) ?? null }));
+}
+
+/** The embedded default's problems: the generator's `sample` set to train on, `eval` held out. */
+export function defaultProblems(trainCount: number, evalCount: number): { train: TrainProblem[]; eval: EvalProblem[] } {
+  const train = generateProblems(0, trainCount, { set: 'sample' }).map((p) => ({ id: p.id, question: p.question, gold: parseGold({ answer: p.answer }) }));
+  const evalText = generateProblems(0, evalCount, { set: 'eval' }).map((p) => JSON.stringify({ id: p.id, question: p.question, answer: p.answer })).join('\n');
+  return { train, eval: evalCount > 0 ? parseEvalProblems(evalText, { file: 'generated eval set' }) : [] };
+}
+
+function modelInfo(m: CausalLM): ModelInfo {
+  const c = m.config;
+  const attn = c.hiddenSize * c.heads * c.headDim * 2 + c.hiddenSize * c.kvHeads * c.headDim * 2;
+  const mlp = 3 * c.hiddenSize * c.intermediateSize;
+  const emb = c.vocabSize * c.hiddenSize * (c.tieEmbeddings ? 1 : 2);
+  return { source: m.source, model_type: c.modelType, parameters: c.layers * (attn + mlp + 2 * c.hiddenSize) + emb + c.hiddenSize, layers: c.layers, hidden_size: c.hiddenSize, vocab_size: c.vocabSize };
+}
+
+function histogram(values: number[], selected: boolean[], edges: number[]): Histogram {
+  const n = edges.length - 1;
+  const all = new Array<number>(n).fill(0), sel = new Array<number>(n).fill(0);
+  for (const [j, v] of values.entries()) {
+    let b = 0;
+    while (b < n - 1 && v >= edges[b + 1]) b++;
+    all[b]++;
+    if (selected[j]) sel[b]++;
+  }
+  return { edges, all, selected: sel };
+}
+
+/** The smallest of 1, 2, 5 × 10^k that is ≥ x. */
+function niceStep(x: number): number {
+  if (!(x > 0)) return 1;
+  const p = 10 ** Math.floor(Math.log10(x));
+  for (const m of [1, 2, 5, 10]) if (m * p >= x * (1 - 1e-9)) return m * p;
+  return 10 * p;
+}
+
+/** KL bins: about 30 of a round width up to the 99th percentile (the last bin holds the rest). */
+function klEdges(kls: number[], beta: number): number[] {
+  const sorted = [...kls].sort((a, b) => a - b);
+  const p99 = sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(0.99 * sorted.length))] : 1;
+  const hi = Math.max(p99, beta * 2, 1e-3);
+  const w = niceStep(hi / 30);
+  const bins = Math.max(1, Math.ceil(hi / w - 1e-9));
+  return Array.from({ length: bins + 1 }, (_, j) => +(w * j).toPrecision(12));
+}
+
+const time = () => performance.now() / 1000;
+
+async function readLog(fs: FileSystem, file: string): Promise<[number, number][]> {
+  if (!(await fs.exists(file))) return [];
+  return (await fs.readText(file)).split('\n').filter((l) => l.trim()).map((l) => {
+    const o = JSON.parse(l) as { step: number; loss: number };
+    return [o.step, o.loss] as [number, number];
+  });
+}
+
+function disposeAdapter(model: CausalLM, a: LoraAdapter): void {
+  for (const layer of a.layers) for (const p of Object.values(layer)) if (p) (model.backend.dispose(p.a), model.backend.dispose(p.b));
+}
+
+/** Run the whole loop; resolves with the report also written to report.json / report.html. */
+export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
+  const { platform, out, signal } = o;
+  const fs = platform.fs;
+  needFs(fs);
+  const emit = (e: PipelineEvent) => o.onEvent?.(e);
+  if (o.train.length === 0) throw badInputError('no training problems');
+  if (o.eval.length === 0) throw badInputError('no evaluation problems');
+  const sampleSettings: SampleSettings = { ...DEFAULT_SETTINGS, ...o.sample };
+  const ftSettings: FinetuneSettings = { ...DEFAULT_FINETUNE, saveSteps: 0, system: sampleSettings.system, ...o.finetune, objective: 'kl' };
+  const evalPrompt = o.evalSettings?.prompt ?? DEFAULT_EVAL.prompt;
+  const evalMaxNew = o.evalSettings?.maxNewTokens ?? DEFAULT_EVAL.maxNewTokens;
+  const evalBatch = o.evalSettings?.batchSize ?? DEFAULT_EVAL.batchSize;
+  const sftSteps = o.sftSteps ?? ftSettings.maxSteps;
+  const sftMaxNew = o.sftMaxNewTokens ?? evalMaxNew;
+  const T0 = time();
+  throwIfAborted(signal);
+
+  // A previous run's files are replaced (only the paths this job writes).
+  await fs.mkdir(out);
+  const samplesFile = fs.join(out, 'samples.jsonl');
+  for (const p of [samplesFile, statePath(samplesFile), summaryPath(samplesFile), fs.join(out, 'adapter'), fs.join(out, 'sft'), fs.join(out, 'eval'), fs.join(out, 'report.json'), fs.join(out, 'report.html')]) await fs.rm(p);
+  await fs.mkdir(fs.join(out, 'eval'));
+
+  const backends: Backend[] = [];
+  let expert: CausalLM | null = null, amateur: CausalLM | null = null;
+  try {
+    // ---- load ------------------------------------------------------------------------------
+    emit({ status: 'stage', stage: 'load', state: 'start' });
+    let t = time();
+    backends.push(await createBackend(o.backend ?? 'auto', platform));
+    expert = await loadModel(o.expert, { fs, backend: backends[0], signal });
+    // As the `sample` command: WebGPU and the reference share one backend (the contrast needs both
+    // logits on one device); Wasm gives each model its own linear memory.
+    if (backends[0].info.kind === 'wasm') backends.push(await createBackend('wasm', platform));
+    amateur = await loadModel(o.amateur, { fs, backend: backends[backends.length - 1], signal });
+    const amateurInfo = modelInfo(amateur);
+    const loadSeconds = time() - t;
+    emit({ status: 'stage', stage: 'load', state: 'done', seconds: loadSeconds });
+    const [ef, af, dataSha] = await Promise.all([modelFingerprint(fs, o.expert), modelFingerprint(fs, o.amateur), sha256Hex(new TextEncoder().encode(JSON.stringify(o.train)))]);
+
+    // ---- stage 1: sampling -----------------------------------------------------------------
+    emit({ status: 'stage', stage: 'sample', state: 'start' });
+    t = time();
+    const kls: number[] = [], klSel: boolean[] = [], stepIdx: number[] = [];
+    const sampling = await runSampling({
+      fs, expert, amateur, problems: o.train.map(({ id, question }) => ({ id, question })), settings: sampleSettings, out: samplesFile, signal,
+      identity: { expert: { source: o.expert, fingerprint: ef }, amateur: { source: o.amateur, fingerprint: af }, data: dataSha, backend: backends[0].info.kind },
+      onEvent: (e) => {
+        if (e.status === 'problem') for (const s of e.result.steps) (kls.push(s.kl), klSel.push(s.selected), stepIdx.push(s.step));
+        emit({ status: 'sample', event: e });
+      },
+    });
+    const sampleSeconds = time() - t;
+    emit({ status: 'stage', stage: 'sample', state: 'done', seconds: sampleSeconds });
+    if (sampling.selected_steps === 0) {
+      throw badInputError(`sampling kept no step (no KL ≥ beta ${sampleSettings.beta} in ${sampling.contrasted_steps} steps of ${sampling.problems} problems): lower --beta or use more problems (--max-questions)`);
+    }
+
+    // ---- evaluation helper -----------------------------------------------------------------
+    const evalStage: RunReport['stages']['eval'] = {};
+    const records: Partial<Record<EvalModel, Awaited<ReturnType<typeof evaluate>>['records']>> = {};
+    const runEval = async (name: EvalModel, model: CausalLM): Promise<EvalResult> => {
+      throwIfAborted(signal);
+      emit({ status: 'stage', stage: 'eval', state: 'start', model: name });
+      const t0 = time();
+      const r = await evaluate(model, o.eval, { prompt: evalPrompt, maxNewTokens: evalMaxNew, batchSize: evalBatch, signal, onEvent: (event) => emit({ status: 'eval', model: name, event }) });
+      const file = fs.join(out, 'eval', `${name}.jsonl`);
+      await fs.writeFileAtomic(file, evalRecordsToJsonl(r.records));
+      records[name] = r.records;
+      const seconds = time() - t0;
+      evalStage[name] = { seconds };
+      emit({ status: 'stage', stage: 'eval', state: 'done', model: name, seconds });
+      const s: EvalSummary = r.summary;
+      return { accuracy: s.accuracy, correct: s.correct, total: s.total, seconds, generated_tokens: s.generated_tokens, file };
+    };
+
+    const evAmateur = await runEval('amateur', amateur);
+    if (backends.length > 1) {
+      // The amateur is done: give its memory back before training.
+      backends.pop()!.destroy();
+    }
+    amateur = null;
+    expert.adapter = null;
+    const evBefore = await runEval('expert_before', expert);
+
+    // ---- stage 2: fine-tuning --------------------------------------------------------------
+    emit({ status: 'stage', stage: 'finetune', state: 'start' });
+    t = time();
+    const adapterDir = fs.join(out, 'adapter');
+    const ft: FinetuneSummary = await finetune({
+      fs, model: expert, samplesText: await fs.readText(samplesFile), samplesFile, out: adapterDir, settings: ftSettings, signal,
+      onEvent: (event) => emit({ status: 'finetune', objective: 'kl', event }),
+      onWarning: (message) => emit({ status: 'warning', message }),
+    });
+    const ftSeconds = time() - t;
+    emit({ status: 'stage', stage: 'finetune', state: 'done', seconds: ftSeconds });
+
+    const withAdapter = async (dir: string, name: EvalModel) => {
+      const a = await loadAdapter(fs, dir, expert!);
+      expert!.adapter = a;
+      try {
+        return await runEval(name, expert!);
+      } finally {
+        expert!.adapter = null;
+        disposeAdapter(expert!, a);
+      }
+    };
+    const evAfter = await withAdapter(adapterDir, 'expert_after');
+
+    // ---- the SFT baseline ------------------------------------------------------------------
+    let sftStage: RunReport['stages']['sft'];
+    let evSft: EvalResult | null | undefined;
+    let sftLoss: [number, number][] | undefined;
+    if (o.compareSft) {
+      emit({ status: 'stage', stage: 'sft-trajectories', state: 'start' });
+      t = time();
+      const sftDir = fs.join(out, 'sft');
+      await fs.mkdir(sftDir);
+      const tok = expert.tokenizer;
+      const lines: string[] = [];
+      let kept = 0, trajTokens = 0;
+      for (let start = 0; start < o.train.length; start += evalBatch) {
+        throwIfAborted(signal);
+        const batch = o.train.slice(start, start + evalBatch);
+        const g = await generateGreedy(expert, batch.map((p) => promptIds(tok, sampleSettings.system, p.question)), { maxNewTokens: sftMaxNew, signal });
+        for (const [j, p] of batch.entries()) {
+          const output = tok.decode(g.tokens[j], true);
+          const correct = p.gold === null ? null : gradeOutput(output, p.gold).correct;
+          if (correct !== false) kept++;
+          trajTokens += g.tokens[j].length;
+          lines.push(JSON.stringify({ id: p.id, question: p.question, output, output_token_ids: g.tokens[j], finish: g.finish[j], gold: p.gold, correct }));
+        }
+        emit({ status: 'trajectories', done: Math.min(start + evalBatch, o.train.length), total: o.train.length, kept });
+      }
+      const trajFile = fs.join(sftDir, 'trajectories.jsonl');
+      // `correct: null` (no gold answer): keep; parseSftSamples reads booleans only.
+      await fs.writeFileAtomic(trajFile, lines.map((l) => `${l}\n`).join(''));
+      const trajSeconds = time() - t;
+      emit({ status: 'stage', stage: 'sft-trajectories', state: 'done', seconds: trajSeconds });
+      const base = { seconds: trajSeconds, trajectory_seconds: trajSeconds, train_seconds: 0, problems: o.train.length, trajectory_tokens: trajTokens, trajectories: kept, rejected: o.train.length - kept, steps: 0, tuned_tokens: 0, tokens_processed: 0, final_loss: null };
+      if (kept === 0) {
+        const why = `no expert trajectory on the ${o.train.length} training problems has a right final answer, so rejection-sampling SFT has nothing to train on`;
+        emit({ status: 'warning', message: `SFT baseline skipped: ${why}` });
+        sftStage = { ...base, skipped: why };
+        evSft = null;
+      } else {
+        emit({ status: 'stage', stage: 'sft-finetune', state: 'start' });
+        const t1 = time();
+        // The same settings and optimizer-step budget as LightReasoner (unless sftSteps says otherwise).
+        const sft = await finetune({
+          fs, model: expert, samplesText: await fs.readText(trajFile), samplesFile: trajFile, out: fs.join(sftDir, 'adapter'), signal,
+          settings: { ...ftSettings, objective: 'sft', maxSteps: sftSteps },
+          onEvent: (event) => emit({ status: 'finetune', objective: 'sft', event }),
+          onWarning: () => {}, // the rejections are counted above
+        });
+        const trainSeconds = time() - t1;
+        emit({ status: 'stage', stage: 'sft-finetune', state: 'done', seconds: trainSeconds });
+        sftStage = { ...base, seconds: trajSeconds + trainSeconds, train_seconds: trainSeconds, steps: sft.steps, tuned_tokens: sft.tuned_tokens, tokens_processed: sft.tokens_processed, final_loss: sft.final_loss };
+        sftLoss = await readLog(fs, fs.join(sftDir, 'adapter', 'train_log.jsonl'));
+        evSft = await withAdapter(fs.join(sftDir, 'adapter'), 'expert_sft');
+      }
+    }
+
+    // ---- report ----------------------------------------------------------------------------
+    emit({ status: 'stage', stage: 'report', state: 'start' });
+    const maxNew = sampleSettings.maxNewTokens;
+    const stepBin = Math.max(1, Math.ceil(maxNew / 32));
+    const stepEdges = Array.from({ length: Math.ceil(maxNew / stepBin) + 1 }, (_, j) => j * stepBin);
+    const examples: RunReport['examples'] = [];
+    const before = records.expert_before!, after = records.expert_after!;
+    // Show where before and after differ first (changed correctness, then changed text), then the rest.
+    const order = before.map((_, j) => j).sort((a, b) => {
+      const score = (j: number) => (before[j].correct !== after[j].correct ? 0 : before[j].output !== after[j].output ? 1 : 2);
+      return score(a) - score(b) || a - b;
+    });
+    for (const j of order.slice(0, 3)) {
+      const outputs: RunReport['examples'][number]['outputs'] = {};
+      for (const m of EVAL_MODELS) {
+        const r = records[m]?.[j];
+        if (r) outputs[m] = { output: r.output, extracted: r.extracted, correct: r.correct };
+      }
+      examples.push({ id: before[j].id, question: before[j].question, gold: before[j].gold, outputs });
+    }
+    const flips: RunReport['flips'] = {};
+    for (const m of ['expert_after', 'expert_sft'] as const) {
+      const rs = records[m];
+      if (rs) flips[m] = { fixed: rs.filter((x, j) => x.correct && !before[j].correct).length, broken: rs.filter((x, j) => !x.correct && before[j].correct).length };
+    }
+    const report: RunReport = {
+      version: 1,
+      created: new Date().toISOString(),
+      backend: backends[0].info.kind,
+      models: { expert: modelInfo(expert), amateur: amateurInfo },
+      data: {
+        train: { source: o.trainSource ?? 'caller', problems: o.train.length, with_answers: o.train.filter((p) => p.gold !== null).length },
+        eval: { source: o.evalSource ?? 'caller', problems: o.eval.length },
+      },
+      settings: {
+        sample: sampleSettings, finetune: ft.settings, eval: { prompt: evalPrompt, max_new_tokens: evalMaxNew },
+        ...(o.compareSft ? { sft: { max_steps: sftSteps, max_new_tokens: sftMaxNew } } : {}),
+      },
+      eval: { amateur: evAmateur, expert_before: evBefore, expert_after: evAfter, ...(o.compareSft ? { expert_sft: evSft ?? null } : {}) },
+      stages: {
+        load: { seconds: loadSeconds },
+        sample: { seconds: sampleSeconds, problems: sampling.problems, samples: sampling.selected_steps, trajectory_tokens: sampling.trajectory_tokens, contrasted_steps: sampling.contrasted_steps, selection_rate: sampling.selection_rate, kl_mean: sampling.kl_mean },
+        finetune: { seconds: ftSeconds, steps: ft.steps, tuned_tokens: ft.tuned_tokens, tokens_processed: ft.tokens_processed, final_loss: ft.final_loss },
+        ...(sftStage ? { sft: sftStage } : {}),
+        eval: evalStage,
+      },
+      charts: {
+        kl: { beta: sampleSettings.beta, ...histogram(kls, klSel, klEdges(kls, sampleSettings.beta)) },
+        steps: { max_new_tokens: maxNew, ...histogram(stepIdx, klSel, stepEdges) },
+        loss: { kl: await readLog(fs, fs.join(adapterDir, 'train_log.jsonl')), ...(sftLoss ? { sft: sftLoss } : {}) },
+      },
+      flips,
+      examples,
+      total_seconds: time() - T0,
+    };
+    await fs.writeFileAtomic(fs.join(out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+    await fs.writeFileAtomic(fs.join(out, 'report.html'), renderReport(report));
+    emit({ status: 'stage', stage: 'report', state: 'done' });
+    emit({ status: 'done', report });
+    return report;
+  } catch (e) {
+    // Stages below may surface the signal's own AbortError (loadModel): one error code for callers.
+    if (signal?.aborted && !(e instanceof LightReasonerError && e.code === 'ABORTED')) throw new LightReasonerError('ABORTED', 'aborted by the caller', { cause: e });
+    throw e;
+  } finally {
+    for (const b of backends) b.destroy();
+  }
+}
