@@ -133,7 +133,9 @@ export const nodeWorkerHost: WorkerHost = {
   concurrency: Math.max(1, availableParallelism()),
   spawn(source: string): ThreadWorker {
     // no inherited execArgv: loader hooks (e.g. a TypeScript loader) are not needed for plain JS
-    const w = new Worker(source, { eval: true, execArgv: [], name: 'lightreasoner-wasm' });
+    // Node workers have no `self`: hand the worker script its message port (see wasm/pool.ts).
+    const prelude = "'use strict'; globalThis.__lightreasonerPort = require('node:worker_threads').parentPort;\n";
+    const w = new Worker(prelude + source, { eval: true, execArgv: [], name: 'lightreasoner-wasm' });
     return {
       postMessage: (m) => w.postMessage(m),
       onMessage: (fn) => w.on('message', fn),

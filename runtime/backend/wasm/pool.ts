@@ -37,11 +37,12 @@ function argsOffset(threads: number): number {
   return b + (b & 7 ? 8 - (b & 7) : 0);
 }
 
-// The worker: a self-contained classic script (no imports), started from source text. Node eval
-// workers have `require`; Web Workers (module or classic) have `self`.
+// The worker: a self-contained classic script (no imports), started from source text. Web Workers
+// talk through `self`; a host whose workers have no `self` (Node's worker_threads) prepends a line
+// setting globalThis.__lightreasonerPort to its message port (see platform/node.ts).
 const WORKER_SOURCE = `'use strict';
 const SEQ = ${SEQ}, DONE = ${DONE}, QUIT = ${QUIT}, ERR = ${ERR}, READY = ${READY}, FN = ${FN}, MAX_ARGS = ${MAX_ARGS}, SPIN = ${SPIN};
-const port = typeof require === 'function' ? require('node:worker_threads').parentPort : null;
+const port = globalThis.__lightreasonerPort || null;
 function post(m) { if (port) port.postMessage(m); else self.postMessage(m); }
 function init(d) {
   let exports;
