@@ -6,28 +6,14 @@ import { ReferenceBackend } from '../runtime/backend/reference.ts';
 import type { Backend, Tensor, WeightDType } from '../runtime/backend/types.ts';
 import { createWasmBackend } from '../runtime/backend/wasm/index.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
+import { rng, uniform, integers } from './portable/random.ts';
 
 const ATOL = 1e-5, RTOL = 1e-4;
 const DTYPES: WeightDType[] = ['f32', 'f16', 'bf16'];
 
-// small seeded PRNG so a failure reproduces
-let seed = 0x9e3779b9;
-function rand(): number {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-  x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-  return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-}
-function randn(n: number, scale = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = (rand() * 2 - 1) * scale;
-  return a;
-}
-function randInts(n: number, limit: number): Int32Array {
-  const a = new Int32Array(n);
-  for (let i = 0; i < n; i++) a[i] = Math.floor(rand() * limit);
-  return a;
-}
+const rand = rng(0x9e3779b9);
+const randn = (n: number, scale = 1): Float32Array => uniform(rand, n, scale);
+const randInts = (n: number, limit: number): Int32Array => integers(rand, n, limit);
 
 const wasm = await createWasmBackend();
 const ref = new ReferenceBackend();

@@ -10,21 +10,12 @@ import { createWasmBackend } from '../runtime/backend/wasm/index.ts';
 import { randomModel } from '../runtime/model/random.ts';
 import type { ModelConfig } from '../runtime/model/config.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
+import { rng, uniform } from './portable/random.ts';
 
 const DTYPES: WeightDType[] = ['f32', 'f16', 'bf16'];
 
-let seed = 0x2545f491;
-function rand(): number {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-  x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-  return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-}
-function randn(n: number, scale = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = (rand() * 2 - 1) * scale;
-  return a;
-}
+const rand = rng(0x2545f491);
+const randn = (n: number, scale = 1): Float32Array => uniform(rand, n, scale);
 
 const one = await createWasmBackend({ threads: 1 });
 const two = await createWasmBackend({ threads: 2 });

@@ -4,13 +4,13 @@
 // through `log`; the caller decides what a failure means. Shapes are small and odd on purpose
 // (software Vulkan is slow, and odd sizes hit every tail and alignment branch).
 
-import { ReferenceBackend } from '../../runtime/backend/reference.ts';
 import type { Backend, Tensor, WeightDType } from '../../runtime/backend/types.ts';
 import { type WebGPUBackend, createWebGPUBackend } from '../../runtime/backend/webgpu/index.ts';
 import { GPUTensor } from '../../runtime/backend/webgpu/tensor.ts';
 import { decodeToF32, encodeFromF32 } from '../../runtime/util/dtype.ts';
+import { checker, compare, type Log, Pair, type Tol } from './oracle.ts';
 
-export type Log = (name: string, ok: boolean, detail: string) => void;
+export type { Log } from './oracle.ts';
 
 export interface KernelCheckOptions {
   /** Passed to createWebGPUBackend (false forces the packed-f16 path on an f16-capable device). */
@@ -26,83 +26,11 @@ export interface KernelCheckResult {
 
 const DTYPES: readonly WeightDType[] = ['f32', 'f16', 'bf16'];
 
-/** Small deterministic PRNG (mulberry32) so a failure reproduces. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Two backends fed identical inputs: the GPU under test and the reference oracle. */
-class Pair {
-  readonly ref = new ReferenceBackend();
-  readonly rand: () => number;
-  constructor(readonly gpu: Backend, seed: number) {
-    this.rand = rng(seed);
-  }
-  values(n: number, scale = 1): Float32Array {
-    const v = new Float32Array(n);
-    for (let i = 0; i < n; i++) v[i] = (this.rand() * 2 - 1) * scale;
-    return v;
-  }
-  f32(shape: number[], data?: Float32Array): [Tensor, Tensor] {
-    const d = data ?? this.values(shape.reduce((a, b) => a * b, 1));
-    return [this.gpu.createTensor('f32', shape, d), this.ref.createTensor('f32', shape, d)];
-  }
-  i32(shape: number[], data: number[]): [Tensor, Tensor] {
-    const d = Int32Array.from(data);
-    return [this.gpu.createTensor('i32', shape, d), this.ref.createTensor('i32', shape, d)];
-  }
-  weight(dtype: WeightDType, shape: number[], scale = 1): [Tensor, Tensor] {
-    const bytes = encodeFromF32(dtype, this.values(shape.reduce((a, b) => a * b, 1), scale));
-    return [this.gpu.createWeight(dtype, shape, bytes), this.ref.createWeight(dtype, shape, bytes)];
-  }
-}
-
-interface Tol {
-  atol: number;
-  rtol: number;
-}
-
-function compare(got: Float32Array | Int32Array, ref: Float32Array | Int32Array, tol: Tol): { ok: boolean; detail: string } {
-  if (got.length !== ref.length) return { ok: false, detail: `length ${got.length} ≠ ${ref.length}` };
-  let worst = 0, at = -1, maxErr = 0;
-  for (let i = 0; i < ref.length; i++) {
-    const err = got[i] === ref[i] ? 0 : Math.abs(got[i] - ref[i]);
-    const ratio = err === 0 ? 0 : err / (tol.atol + tol.rtol * Math.abs(ref[i]));
-    if (!(ratio <= worst) || Number.isNaN(got[i])) {
-      worst = Number.isNaN(got[i]) ? Infinity : ratio;
-      at = i;
-    }
-    if (err > maxErr) maxErr = err;
-  }
-  const ok = worst <= 1;
-  const where = at >= 0 ? ` (worst at ${at}: got ${got[at]}, ref ${ref[at]})` : '';
-  return { ok, detail: `max |err| ${maxErr.toExponential(2)}, worst err/tol ${worst.toFixed(3)}${ok ? '' : where}` };
-}
-
 export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelCheckOptions = {}): Promise<KernelCheckResult> {
-  let passed = 0, failed = 0;
-  const report = (name: string, ok: boolean, detail: string) => {
-    if (ok) passed++;
-    else failed++;
-    log(name, ok, detail);
-  };
+  const { counts, report, guard } = checker(log);
   const check = async (name: string, got: Tensor, ref: Tensor, p: Pair, tol: Tol) => {
     const r = compare(await p.gpu.read(got), await p.ref.read(ref), tol);
     report(name, r.ok, r.detail);
-  };
-  const guard = async (name: string, body: () => Promise<void>) => {
-    try {
-      await body();
-    } catch (e) {
-      report(name, false, `threw: ${(e as Error).stack ?? e}`);
-    }
   };
 
   const be = await createWebGPUBackend(gpu, { useShaderF16: options.useShaderF16 });
@@ -374,5 +302,5 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
 
   be.destroy();
   chunked.destroy();
-  return { passed, failed, device: be.info.device, features: be.info.features };
+  return { ...counts, device: be.info.device, features: be.info.features };
 }

@@ -5,108 +5,23 @@
 // as f32 tensors made by createTensor (LoRA A/B), weights split into row-chunks, and the
 // accumulate / padding / multi-slot cases each op has. Dropout masks must match exactly.
 
-import { ReferenceBackend } from '../../runtime/backend/reference.ts';
 import type { AdamWStep } from '../../runtime/backend/training.ts';
 import type { Backend, Tensor, WeightDType } from '../../runtime/backend/types.ts';
 import { createWebGPUBackend } from '../../runtime/backend/webgpu/index.ts';
 import type { GPUTensor } from '../../runtime/backend/webgpu/tensor.ts';
 import { encodeFromF32 } from '../../runtime/util/dtype.ts';
-import type { KernelCheckOptions, KernelCheckResult, Log } from './webgpu-kernels.ts';
+import { checker, compare, type Log, Pair, type Tol, type WeightKind } from './oracle.ts';
+import type { KernelCheckOptions, KernelCheckResult } from './webgpu-kernels.ts';
 
-/** A weight as the ops see it: a checkpoint dtype, or an f32 tensor from createTensor. */
-type WeightKind = WeightDType | 'tensor';
 const WEIGHT_KINDS: readonly WeightKind[] = ['f32', 'f16', 'bf16', 'tensor'];
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Two backends fed identical inputs: the GPU under test and the reference oracle. */
-class Pair {
-  readonly ref = new ReferenceBackend();
-  readonly rand: () => number;
-  constructor(readonly gpu: Backend, seed: number) {
-    this.rand = rng(seed);
-  }
-  values(n: number, scale = 1): Float32Array {
-    const v = new Float32Array(n);
-    for (let i = 0; i < n; i++) v[i] = (this.rand() * 2 - 1) * scale;
-    return v;
-  }
-  f32(shape: number[], data?: Float32Array): [Tensor, Tensor] {
-    const d = data ?? this.values(shape.reduce((a, b) => a * b, 1));
-    return [this.gpu.createTensor('f32', shape, d), this.ref.createTensor('f32', shape, d)];
-  }
-  zeros(shape: number[]): [Tensor, Tensor] {
-    return this.f32(shape, new Float32Array(shape.reduce((a, b) => a * b, 1)));
-  }
-  i32(shape: number[], data: number[]): [Tensor, Tensor] {
-    const d = Int32Array.from(data);
-    return [this.gpu.createTensor('i32', shape, d), this.ref.createTensor('i32', shape, d)];
-  }
-  weight(kind: WeightKind, shape: number[], scale = 1): [Tensor, Tensor] {
-    const v = this.values(shape.reduce((a, b) => a * b, 1), scale);
-    if (kind === 'tensor') return this.f32(shape, v);
-    const bytes = encodeFromF32(kind, v);
-    return [this.gpu.createWeight(kind, shape, bytes), this.ref.createWeight(kind, shape, bytes)];
-  }
-  /** Run the same op on both backends: f gets (backend, pick) where pick(pair) is that side. */
-  both(f: (b: Backend, t: (x: [Tensor, Tensor]) => Tensor) => void): void {
-    f(this.gpu, (x) => x[0]);
-    f(this.ref, (x) => x[1]);
-  }
-}
-
-interface Tol {
-  atol: number;
-  rtol: number;
-}
-
-/** Checks |got − ref| ≤ atol + rtol·|ref| everywhere; reports the worst ratio. */
-function compare(got: Float32Array | Int32Array, ref: Float32Array | Int32Array, tol: Tol): { ok: boolean; ratio: number; detail: string } {
-  if (got.length !== ref.length) return { ok: false, ratio: Infinity, detail: `length ${got.length} ≠ ${ref.length}` };
-  let worst = 0, at = -1, maxErr = 0;
-  for (let i = 0; i < ref.length; i++) {
-    const err = got[i] === ref[i] ? 0 : Math.abs(got[i] - ref[i]);
-    const ratio = err === 0 ? 0 : err / (tol.atol + tol.rtol * Math.abs(ref[i]));
-    if (!(ratio <= worst) || Number.isNaN(got[i])) {
-      worst = Number.isNaN(got[i]) || Number.isNaN(ratio) ? Infinity : ratio;
-      at = i;
-    }
-    if (err > maxErr) maxErr = err;
-  }
-  const ok = worst <= 1;
-  const where = at >= 0 ? ` (worst at ${at}: got ${got[at]}, ref ${ref[at]})` : '';
-  return { ok, ratio: worst, detail: `max |err| ${maxErr.toExponential(2)}, worst err/tol ${worst.toFixed(3)}${ok ? '' : where}` };
-}
-
 const TOL: Tol = { atol: 1e-5, rtol: 1e-4 };
 const EXACT: Tol = { atol: 0, rtol: 0 };
 
 export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: KernelCheckOptions = {}): Promise<KernelCheckResult> {
-  let passed = 0, failed = 0;
-  const report = (name: string, ok: boolean, detail: string) => {
-    if (ok) passed++;
-    else failed++;
-    log(name, ok, detail);
-  };
+  const { counts, report, guard } = checker(log);
   const check = async (name: string, pair: [Tensor, Tensor], p: Pair, tol: Tol) => {
     const r = compare(await p.gpu.read(pair[0]), await p.ref.read(pair[1]), tol);
     report(name, r.ok, r.detail);
-  };
-  const guard = async (name: string, body: () => Promise<void>) => {
-    try {
-      await body();
-    } catch (e) {
-      report(name, false, `threw: ${(e as Error).stack ?? e}`);
-    }
   };
 
   const be = await createWebGPUBackend(gpu, { useShaderF16: options.useShaderF16 });
@@ -377,5 +292,5 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
 
   be.destroy();
   chunked.destroy();
-  return { passed, failed, device: be.info.device, features: be.info.features };
+  return { ...counts, device: be.info.device, features: be.info.features };
 }
