@@ -1,16 +1,10 @@
 // Seeded test data shared by every kernel test (portable: no node: imports), so a failure
-// reproduces. mulberry32: small, fast, and good enough for test inputs.
+// reproduces.
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../runtime/data/problems.ts';
+
+/** The runtime's own mulberry32 (runtime/data/problems.ts): one PRNG in the project. */
+export const rng = mulberry32;
 
 /** n values uniform in (−scale, scale) drawn from `rand`. */
 export function uniform(rand: () => number, n: number, scale = 1): Float32Array {
