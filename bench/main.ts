@@ -19,19 +19,16 @@
 // baseline, baseline_unit, ratio, target, met; every line has load1 (the 1-minute load average when it
 // was measured); notices go to stderr. `model` is accepted as an alias of `decode`. Never run by tests.
 
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createBackend } from '../runtime/backend/index.ts';
 import type { Backend } from '../runtime/backend/types.ts';
-import { encodeSafetensors, type TensorToWrite } from '../runtime/io/safetensors.ts';
-import type { ModelConfig } from '../runtime/model/config.ts';
 import { generateGreedy } from '../runtime/model/generate.ts';
 import { randomModel, randomValues, SHAPES } from '../runtime/model/random.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
+import { findPython, load1, median, Reporter, type Result, runPython as runPythonWith, runStage1, writeCheckpoint } from './common.ts';
 import type { TrainSample } from '../runtime/train/data.ts';
 import { DEFAULT_LORA } from '../runtime/train/lora.ts';
 import { initLora } from '../runtime/train/optimizer.ts';
@@ -56,99 +53,14 @@ const useReference = !flag('--no-reference');
 const refProblems = Number(opt('--ref-problems') ?? 2);
 const THREADS = 2; // the issue's baselines run PyTorch on 2 threads; the Wasm pool takes the host's 2 cores
 
-const here = fileURLToPath(new URL('.', import.meta.url)); // dist/bench/
-const root = [join(here, '..', '..'), process.cwd()].find((d) => existsSync(join(d, 'bench', 'torch_matmul.py'))) ?? process.cwd();
+// ---- reporting and the PyTorch side (bench/common.ts) ---------------------------------------------
 
-// ---- reporting ------------------------------------------------------------------------------------
-
-interface Result {
-  name: string;
-  value: number;
-  unit: string;
-  backend?: string;
-  baseline?: number;
-  baseline_unit?: string;
-  baseline_name?: string;
-  /** ours over theirs, oriented so that larger is better */
-  ratio?: number;
-  target?: string;
-  met?: boolean;
-  load1?: number;
-  note?: string;
-}
-
-const load1 = () => +loadavg()[0].toFixed(2);
-
-function report(r: Result): void {
-  r.load1 ??= load1();
-  if (json) {
-    console.log(JSON.stringify(r));
-    return;
-  }
-  const v = Math.abs(r.value) >= 100 ? r.value.toFixed(1) : r.value.toFixed(r.unit === '×' ? 2 : 3);
-  let line = `${r.name.padEnd(62)} ${v.padStart(9)} ${r.unit}`;
-  if (r.ratio !== undefined) {
-    line += `   ratio ${r.ratio.toFixed(2)}× vs ${r.baseline_name} (${r.baseline!.toFixed(r.baseline! >= 100 ? 1 : 3)} ${r.baseline_unit})`;
-    if (r.target) line += `   target ${r.target}: ${r.met ? 'MET' : 'not met'}`;
-  }
-  line += `   [load ${r.load1}]`;
-  console.log(line);
-  if (r.note) console.log(`    ${r.note}`);
-}
-
-function notice(msg: string): void {
-  if (json) console.error(`# ${msg}`); // stdout keeps only figure objects
-  else console.log(`# ${msg}`);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-// ---- the PyTorch side -----------------------------------------------------------------------------
-
-const python = (() => {
-  if (!useReference) return null;
-  const candidates = [process.env.LR_BENCH_PYTHON, join(root, '.venv-ref', 'bin', 'python'), 'python3'].filter((p): p is string => !!p);
-  for (const py of candidates) {
-    const r = spawnSync(py, ['-c', 'import json, importlib.util as u; print(json.dumps({m: u.find_spec(m) is not None for m in ("torch", "transformers", "peft")}))'], { encoding: 'utf8' });
-    if (r.status !== 0) continue;
-    try {
-      const mods = JSON.parse(r.stdout.trim()) as Record<string, boolean>;
-      if (mods.torch) return { py, mods };
-    } catch { /* try the next */ }
-  }
-  return null;
-})();
-
-/** Runs a baseline script; returns its JSON lines, or null (with a notice) when it cannot run. */
-function runPython(script: string, scriptArgs: string[], needs: string[]): Record<string, unknown>[] | null {
-  if (!useReference) return null;
-  if (!python) {
-    notice(`no Python with torch found (.venv-ref/bin/python, $LR_BENCH_PYTHON, python3): ${script} skipped, no ratio`);
-    return null;
-  }
-  const missing = needs.filter((m) => !python.mods[m]);
-  if (missing.length) {
-    notice(`${python.py} lacks ${missing.join(', ')}: ${script} skipped, no ratio`);
-    return null;
-  }
-  // The authors'-algorithm baselines are the shared reference scripts (beside the checkout, or
-  // $LR_REFERENCE_DIR); only our own helper scripts live in bench/.
-  const refDir = process.env.LR_REFERENCE_DIR ?? join(root, '..', 'shared', 'bench');
-  const path = script.startsWith('reference_') ? join(refDir, script) : join(root, 'bench', script);
-  if (!existsSync(path)) {
-    notice(`${path} not found (set LR_REFERENCE_DIR to the folder holding the reference scripts): skipped, no ratio`);
-    return null;
-  }
-  const r = spawnSync(python.py, [path, ...scriptArgs], { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, OMP_NUM_THREADS: String(THREADS) } });
-  if (r.status !== 0) {
-    notice(`${script} failed (exit ${r.status}): ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`);
-    return null;
-  }
-  return r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-}
+const rep = new Reporter(json);
+const report = (r: Result) => rep.report(r);
+const notice = (msg: string) => rep.notice(msg);
+const python = useReference ? findPython() : null;
+const runPython = (script: string, scriptArgs: string[], needs: string[]) =>
+  useReference ? runPythonWith(python, rep, script, scriptArgs, needs, THREADS) : null;
 
 // ---- 3. matmul ------------------------------------------------------------------------------------
 
@@ -187,19 +99,12 @@ async function matmulSeconds(b: Backend, rows: number, K: number, N: number, rep
   return median(ts);
 }
 
-function relaxedSimd(): boolean {
-  // (module (func (param v128 v128 v128) (result v128) local.get 0 local.get 1 local.get 2 f32x4.relaxed_madd))
-  const bytes = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 123, 123, 123, 1, 123, 3, 2, 1, 0, 10, 13, 1, 11, 0, 32, 0, 32, 1, 32, 2, 253, 133, 2, 11]);
-  try {
-    return WebAssembly.validate(bytes);
-  } catch {
-    return false;
-  }
-}
-
 async function benchMatmul(backends: Backend[]): Promise<void> {
   const rows = 128;
-  notice(`relaxed SIMD (f32x4.relaxed_madd) ${relaxedSimd() ? 'is' : 'is not'} available in this runtime (Node ${process.versions.node}); the kernels use plain SIMD128`);
+  for (const b of backends.filter((x) => x.info.kind === 'wasm')) {
+    const relaxed = b.info.features.includes('relaxed-simd');
+    notice(`wasm kernels: ${relaxed ? 'relaxed SIMD (f32x4.relaxed_madd, fused multiply-add)' : 'plain SIMD128 (this runtime has no relaxed SIMD)'}, Node ${process.versions.node}`);
+  }
   const ours = new Map<string, Map<string, number>>();
   for (const b of backends) {
     const m = new Map<string, number>();
@@ -284,45 +189,6 @@ function disposeModel(b: Backend, m: ReturnType<typeof randomModel>): void {
 }
 
 // ---- 1. sampling and 5. memory (a child process over BF16 checkpoints) ---------------------------
-
-/** A random BF16 checkpoint with Hugging Face tensor names, written as dir/model.safetensors. */
-function writeCheckpoint(dir: string, c: ModelConfig, seed: number): void {
-  mkdirSync(dir, { recursive: true });
-  const { hiddenSize: H, heads, kvHeads, headDim: D, intermediateSize: I, vocabSize: V } = c;
-  const tensors: TensorToWrite[] = [];
-  let k = seed;
-  const w = (name: string, shape: number[], ones = false) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    tensors.push({ name, dtype: 'BF16', shape, data: encodeFromF32('bf16', ones ? new Float32Array(n).fill(1) : randomValues(n, k++ * 2654435761, 0.05)) });
-  };
-  w('model.embed_tokens.weight', [V, H]);
-  for (let l = 0; l < c.layers; l++) {
-    const p = `model.layers.${l}.`;
-    w(`${p}input_layernorm.weight`, [H], true);
-    w(`${p}self_attn.q_proj.weight`, [heads * D, H]);
-    w(`${p}self_attn.k_proj.weight`, [kvHeads * D, H]);
-    w(`${p}self_attn.v_proj.weight`, [kvHeads * D, H]);
-    w(`${p}self_attn.o_proj.weight`, [H, heads * D]);
-    w(`${p}post_attention_layernorm.weight`, [H], true);
-    w(`${p}mlp.gate_proj.weight`, [I, H]);
-    w(`${p}mlp.up_proj.weight`, [I, H]);
-    w(`${p}mlp.down_proj.weight`, [H, I]);
-  }
-  w('model.norm.weight', [H], true);
-  writeFileSync(join(dir, 'model.safetensors'), encodeSafetensors(tensors, { format: 'pt' }));
-}
-
-interface Stage1 {
-  seconds: number; loadSeconds: number; problems: number; promptLen: number; newTokens: number; tokens: number; amateurTokens: number;
-  selected: number; steps: number; aborted: boolean; breakdown: Record<string, number>;
-  peakRss: number; rssStart: number; rssLoaded: number; weightBytes: number; kvBytes: number; threads: string;
-}
-
-function runStage1(dirs: [string, string], problems: number, promptLen: number, newTokens: number, stopAfter: number): Stage1 {
-  const r = spawnSync(process.execPath, [join(here, 'stage1.js'), ...dirs, String(problems), String(promptLen), String(newTokens), String(stopAfter)], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`bench/stage1 failed (exit ${r.status}): ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Stage1;
-}
 
 async function benchStage1(doSampling: boolean, doMemory: boolean): Promise<void> {
   const problems = 8, promptLen = 150, newTokens = 128;

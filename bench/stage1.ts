@@ -5,7 +5,9 @@
 // the sampling loop spent it, and peak RSS against weight + KV cache bytes. A separate process, so
 // peak RSS (a process-lifetime maximum) holds nothing but this workload.
 //
-// node dist/bench/stage1.js <expertDir> <amateurDir> <problems> <promptTokens> <newTokens> <stopAfterSteps|0>
+// node dist/bench/stage1.js <expertDir> <amateurDir> <problems> <promptTokens> <newTokens> <stopAfterSteps|0> [wasm|webgpu]
+// On WebGPU the ops only record work (the GPU runs it at each readback), so there the breakdown's
+// forward times are recording time and the waits land in `readbacks`.
 
 import { readFileSync } from 'node:fs';
 import { createBackend } from '../runtime/backend/index.ts';
@@ -16,7 +18,8 @@ import { loadWeights } from '../runtime/model/weights.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { contrastPrompts } from '../runtime/stage/contrast.ts';
 
-const [expertDir, amateurDir, problemsArg, promptArg, newArg, stopArg] = process.argv.slice(2);
+const [expertDir, amateurDir, problemsArg, promptArg, newArg, stopArg, backendArg] = process.argv.slice(2);
+const backend = backendArg === 'webgpu' ? 'webgpu' : 'wasm';
 const problems = Number(problemsArg), promptLen = Number(promptArg), newTokens = Number(newArg), stopAfter = Number(stopArg);
 
 /** Peak resident set of this process in bytes (VmHWM; resourceUsage().maxRSS where /proc is absent). */
@@ -47,8 +50,8 @@ function timed<T extends object>(obj: T, key: keyof T & string, acc: Record<stri
 }
 
 const rssStart = peakRss();
-const eb: Backend = await createBackend('wasm', nodePlatform);
-const ab: Backend = await createBackend('wasm', nodePlatform);
+const eb: Backend = await createBackend(backend, nodePlatform);
+const ab: Backend = await createBackend(backend, nodePlatform);
 const tLoad = performance.now();
 const fs = nodePlatform.fs;
 const expert = new CausalLM(SHAPES['SmolLM2-360M'], eb, await loadWeights(fs, expertDir, SHAPES['SmolLM2-360M'], eb), expertDir);

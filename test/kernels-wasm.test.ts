@@ -5,6 +5,9 @@ import t, { type Test } from 'tap';
 import { ReferenceBackend } from '../runtime/backend/reference.ts';
 import type { Backend, Tensor, WeightDType } from '../runtime/backend/types.ts';
 import { createWasmBackend } from '../runtime/backend/wasm/index.ts';
+import { relaxedSimdSupported } from '../runtime/backend/wasm/module.ts';
+// the Node adapter enables relaxed SIMD in Node 20 (a V8 flag), so both kernel flavours are tested
+import '../runtime/platform/node.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
 import { rng, uniform, integers } from './portable/random.ts';
 
@@ -15,8 +18,14 @@ const rand = rng(0x9e3779b9);
 const randn = (n: number, scale = 1): Float32Array => uniform(rand, n, scale);
 const randInts = (n: number, limit: number): Int32Array => integers(rand, n, limit);
 
-const wasm = await createWasmBackend();
+// one thread (the pool has its own test); the relaxed-SIMD build wherever the host has it
+const wasm = await createWasmBackend({ threads: 1 });
+const plain = await createWasmBackend({ threads: 1, relaxedSimd: false });
 const ref = new ReferenceBackend();
+t.teardown(() => {
+  wasm.destroy();
+  plain.destroy();
+});
 
 /** Upload the same f32 / i32 data, or the same raw weight bytes, to both backends. */
 function both(dtype: 'f32' | 'i32', shape: number[], data?: Float32Array | Int32Array): [Tensor, Tensor] {
@@ -43,6 +52,49 @@ t.test('info', async (tt) => {
   tt.match(wasm.info.device, /simd128/);
   tt.ok(Object.isFrozen(wasm.info.features) && wasm.info.features.includes('simd128'));
   tt.equal(wasm.info.limits.maxMemoryPages, 65536);
+  tt.equal(wasm.info.features.includes('relaxed-simd'), relaxedSimdSupported(), 'relaxed SIMD used where the host has it');
+  tt.notOk(plain.info.features.includes('relaxed-simd'), 'relaxedSimd: false gives plain SIMD128');
+  if (!relaxedSimdSupported()) tt.comment('this host has no relaxed SIMD: only the plain kernels are tested');
+});
+
+// The matmul kernel (wasm/matmul.ts) has 2×4 and 1×4 blocks over 8-row panels, a leftover-column
+// path, a scalar K tail and a prefetch that only short rows take: every combination, each flavour.
+t.test('matmul kernel paths: n = 1..9 and across panels, odd K and N, both SIMD flavours', async (tt) => {
+  const flavours: [string, Backend][] = [['plain', plain]];
+  if (wasm.info.features.includes('relaxed-simd')) flavours.push(['relaxed', wasm]);
+  const shapes: [number, number, number][] = [];
+  for (let n = 1; n <= 9; n++) shapes.push([n, [5, 8, 13, 37, 64][n % 5], [3, 4, 9, 13, 19][(n * 3) % 5]]);
+  shapes.push([8, 9, 16], [17, 23, 11], [21, 72, 30], [8, 520, 29], [9, 1100, 8], [7, 1100, 13], [1, 1029, 9], [4, 1536, 22]);
+  for (const [name, b] of flavours) {
+    for (const dt of DTYPES) {
+      for (const [n, K, N] of shapes) {
+        const xs = randn(n * K), bytes = encodeFromF32(dt, randn(N * K)), bb = encodeFromF32(dt, randn(N));
+        const x = b.createTensor('f32', [n, K], xs), w = b.createWeight(dt, [N, K], bytes), bias = b.createWeight(dt, [N], bb);
+        const xr = ref.createTensor('f32', [n, K], xs), wr = ref.createWeight(dt, [N, K], bytes), br = ref.createWeight(dt, [N], bb);
+        for (const withBias of [false, true]) {
+          const o = b.createTensor('f32', [n, N]), or = ref.createTensor('f32', [n, N]);
+          b.matmul(x, w, withBias ? bias : null, o);
+          ref.matmul(xr, wr, withBias ? br : null, or);
+          const g = await b.read(o), want = await ref.read(or);
+          let bad = -1;
+          // sums of up to 1100 terms: the absolute tolerance grows like their rounding error, √K
+          for (let i = 0; i < want.length && bad < 0; i++) if (!(Math.abs(g[i] - want[i]) <= ATOL * Math.sqrt(K) + RTOL * Math.abs(want[i]))) bad = i;
+          tt.ok(bad < 0, `${name} ${dt} [${n},${K}]·[${N},${K}]ᵀ${withBias ? ' + bias' : ''}${bad < 0 ? '' : `: element ${bad} got ${g[bad]}, want ${want[bad]}`}`);
+          if (withBias && n > 1) {
+            // every output element takes the same operations whichever block it falls in: a row
+            // alone gives bit-for-bit the value it has in the batch
+            const r = n - 1, x1 = b.createTensor('f32', [1, K], xs.subarray(r * K)), o1 = b.createTensor('f32', [1, N]);
+            b.matmul(x1, w, bias, o1);
+            const alone = await b.read(o1);
+            tt.ok(alone.every((v, c) => Object.is(v, g[r * N + c])), `${name} ${dt} [${n},${K}]: row ${r} alone is bit-identical`);
+            b.dispose(x1); b.dispose(o1);
+          }
+          b.dispose(o);
+        }
+        for (const z of [x, w, bias]) b.dispose(z);
+      }
+    }
+  }
 });
 
 t.test('matmul, all weight dtypes, with and without bias', async (tt) => {
@@ -344,7 +396,7 @@ t.test('contrast speed at V = 151,936 (printed, not asserted)', async (tt) => {
 
 t.test('matmul speed (printed, not asserted)', async (tt) => {
   const K = 576, N = 1536;
-  for (const [dt, n] of [...DTYPES.map((d) => [d, 128] as const), ['bf16', 1] as const]) {
+  for (const [dt, n] of [...DTYPES.map((d) => [d, 128] as const), ['bf16', 8] as const, ['bf16', 1] as const]) {
     const x = wasm.createTensor('f32', [n, K], randn(n * K));
     const w = wasm.createWeight(dt, [N, K], encodeFromF32(dt, randn(N * K)));
     const out = wasm.createTensor('f32', [n, N]);
@@ -353,7 +405,7 @@ t.test('matmul speed (printed, not asserted)', async (tt) => {
     const t0 = performance.now();
     while (performance.now() - t0 < 300 || reps < 3) { wasm.matmul(x, w, null, out); reps++; }
     const s = (performance.now() - t0) / 1000 / reps;
-    tt.comment(`matmul ${dt} [${n},${K}]·[${N},${K}]ᵀ: ${(s * 1e3).toFixed(2)} ms, ${((2 * n * K * N) / s / 1e9).toFixed(1)} GFLOP/s`);
+    tt.comment(`matmul ${dt} [${n},${K}]·[${N},${K}]ᵀ: ${(s * 1e3).toFixed(2)} ms, ${((2 * n * K * N) / s / 1e9).toFixed(1)} GFLOP/s (${wasm.info.features.includes('relaxed-simd') ? 'relaxed SIMD' : 'SIMD128'}, 1 thread)`);
     for (const z of [x, w, out]) wasm.dispose(z);
   }
   tt.pass('timed');

@@ -91,7 +91,7 @@ t.test('bad input', async (t) => {
   writeFileSync(tokPath, JSON.stringify(tok));
 
   const args = (data: string, out: string, extra: string[] = [], amateur = AMATEUR) => ['sample', '--expert', EXPERT, '--amateur', amateur, '--data', data, '--out', join(tmp, out), '--backend', 'wasm', '--max-new-tokens', '4', '--quiet', ...extra];
-  const [missing, emptyR, bad, skipped, dupR, vocabR, beta] = await Promise.all([
+  const [missing, emptyR, bad, skipped, dupR, vocabR, beta, noFolder] = await Promise.all([
     runCli(args(join(tmp, 'nope.jsonl'), 'o1.jsonl')),
     runCli(args(empty, 'o2.jsonl')),
     runCli(args(badLine, 'o3.jsonl')),
@@ -99,6 +99,7 @@ t.test('bad input', async (t) => {
     runCli(args(dup, 'o5.jsonl')),
     runCli(args(DATA, 'o6.jsonl', [], otherAmateur)),
     runCli(args(DATA, 'o7.jsonl', ['--beta', 'abc'])),
+    runCli(args(DATA, 'no-such-folder/o8.jsonl')),
   ]);
   t.equal(missing.code, 2, 'missing data file: exit 2');
   t.match(missing.stderr, /--data .*nope\.jsonl: no such file/);
@@ -116,4 +117,6 @@ t.test('bad input', async (t) => {
   t.notOk(existsSync(join(tmp, 'o6.jsonl')), 'refused before any output');
   t.equal(beta.code, 2, '--beta abc: exit 2');
   t.match(beta.stderr, /--beta must be a number/);
+  t.equal(noFolder.code, 2, '--out in a missing folder: exit 2');
+  t.match(noFolder.stderr, /the output folder .*no-such-folder does not exist: create it/);
 });

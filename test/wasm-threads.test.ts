@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import '../runtime/platform/node.ts'; // registers Node's worker_threads for the Wasm backend
 import type { Backend, Tensor, WeightDType } from '../runtime/backend/types.ts';
 import { createWasmBackend } from '../runtime/backend/wasm/index.ts';
+import { relaxedSimdSupported } from '../runtime/backend/wasm/module.ts';
 import { randomModel } from '../runtime/model/random.ts';
 import type { ModelConfig } from '../runtime/model/config.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
@@ -48,6 +49,9 @@ t.test('info: threads detected once and frozen', async (tt) => {
   tt.notOk(one.info.features.includes('threads'));
   tt.equal(two.info.device, 'wasm simd128 (2 threads)');
   tt.ok(Object.isFrozen(two.info.features) && two.info.features.includes('threads') && two.info.features.includes('simd128'));
+  // identical results need the same kernels: both relaxed SIMD (Node 20: the adapter's V8 flag) or both plain
+  tt.equal(one.info.features.includes('relaxed-simd'), two.info.features.includes('relaxed-simd'), 'same SIMD flavour on 1 and 2 threads');
+  tt.equal(two.info.features.includes('relaxed-simd'), relaxedSimdSupported(), 'relaxed SIMD wherever the host has it');
   const none = await createWasmBackend({ threads: 4, workerHost: null });
   tt.equal(none.info.device, 'wasm simd128 (1 thread)', 'no worker host: one thread');
   none.destroy();
@@ -66,8 +70,9 @@ t.test('info: threads detected once and frozen', async (tt) => {
 });
 
 t.test('matmul, all dtypes, split by columns (prefill, decode) and by rows', async (tt) => {
-  // [n, K, N]: columns with N % 4 ≠ 0 and K % 8 ≠ 0; decode rows; rows > columns; the bench shape
-  const shapes = [[128, 200, 1037], [3, 960, 2001], [1, 576, 1536], [301, 67, 40], [128, 576, 1536]];
+  // [n, K, N]: columns with N % 4 ≠ 0 and K % 8 ≠ 0; decode rows (1, 3, 8: prefetching short
+  // rows); rows > columns (ending in a part of an 8-row panel); the bench shape
+  const shapes = [[128, 200, 1037], [3, 960, 2001], [1, 576, 1536], [8, 576, 1030], [8, 1541, 70], [301, 67, 40], [37, 1100, 33], [128, 576, 1536]];
   for (const dt of DTYPES) {
     for (const [n, K, N] of shapes) {
       const x = both('f32', [n, K], randn(n * K));

@@ -1,38 +1,78 @@
 // out[n, N] = x[n, K] · w[N, K]ᵀ (+ bias[N]). Every output is the dot product of two contiguous
-// rows, so the kernel blocks 2 rows of x × 4 rows of w: 8 f32x4 accumulators plus the two x
-// vectors per row and the unpacked weights fit x86-64's 16 xmm registers. Each weight vector is
-// unpacked once and used twice, each x vector loaded once and used four times. Measured on an AMD
-// EPYC under Node 20 (bf16, 128×576·(1536×576)ᵀ): 2×4 ≈ 31 GFLOP/s, 4×2 ≈ 24, 4×4 ≈ 22 (the
-// latter needs ~27 live vectors and spills).
+// rows; the kernel blocks 2 rows of x × 4 rows of w (8 f32x4 accumulators): each weight vector is
+// loaded and unpacked once for two rows, each x vector loaded once for four columns.
 //
-// The k loop steps 8 elements: for 16-bit weights that is exactly one 16-byte load, split into
-// even/odd lanes (unpack.ts); x was permuted once by packX to the same even/odd order so the dot
-// products line up. f32 weights use x unpermuted (two plain loads). The K % 8 tail is scalar.
+// What limits it is V8's code generation rather than the arithmetic, so the shape of the source is
+// chosen for TurboFan (x86-64, 15 usable xmm registers):
+//  * x is re-packed per call into 8-row panels (packX): for each 8-element k step the rows of a
+//    block lie next to each other, so every x load is one pointer plus a constant offset. With one
+//    pointer per row, the address arithmetic of the rows and columns ran out of general registers.
+//  * TurboFan hoists all loads of a loop body to its top; with more loaded values than registers it
+//    spills, and it spills the accumulators, whose loop-carried store → reload then bounds the loop
+//    (measured 26 GFLOP/s on one thread, with or without FMA). Storing each freshly updated pair
+//    of accumulators to a per-thread scratch slot (`pin`) orders the loads after the previous
+//    column's FMAs: no spills, and the FMA form then pays (bf16, 8 or 128 rows, one thread, AMD EPYC
+//    Zen 4, Node 20: 26 → 45 GFLOP/s with relaxed SIMD, 26 → 32 without).
+//  * The relaxed build (asconfig.json target "relaxed", ASC_FEATURE_RELAXED_SIMD) uses
+//    f32x4.relaxed_madd, which V8 lowers to vfmadd where the CPU has FMA; the plain build
+//    multiplies and adds. Both do the same operations in the same order for every output element
+//    whatever the block it falls in (2×4, 1×4, single column), so a result does not depend on the
+//    batch size, the thread split, or which rows share a block.
 //
-// Ranges [r0, r1) × [c0, c1) let a later multi-threaded caller hand each worker a slice of the
-// output; the kernel touches nothing outside its slice (except reading x and w).
+// 16-bit weights: one 16-byte load per 8 k-elements, split into even/odd lanes (unpack.ts); the x
+// panel is permuted the same way so the products line up. f32 weights: two plain loads, x panel in
+// natural order. The K % 8 tail is scalar and reads the unpacked x.
+//
+// Ranges [r0, r1) × [c0, c1) let a multi-threaded caller hand each worker a slice of the output;
+// the kernel writes nothing outside its slice and its scratch slot.
 
 import { F32, bytesOf, evenOf, oddOf, unpack1, unpack4, hsum4, hsum } from './unpack';
 
-/** Permute rows [r0, r1) of x [*, K] into xp so each 8-chunk reads [x0 x2 x4 x6 | x1 x3 x5 x7]; the tail stays. */
-export function packX(x: usize, xp: usize, K: i32, r0: i32, r1: i32): void {
+/** Bytes of the per-thread scratch slot the matmul kernels write to (`pin` and the prefetch). */
+export const MATMUL_SCRATCH: i32 = 48;
+
+// Rows are grouped in blocks of 8 (the last may be shorter); block b starts at byte 32·8b·K8 of the
+// panel and holds, for each 8-element k step, its m ≤ 8 rows one after the other (32 bytes each).
+@inline function blockRows(r: i32, n: i32): i32 {
+  return min(8, n - (r & ~7));
+}
+/** Byte address of row r's first k step in the panel. */
+@inline function panelRow(xp: usize, r: i32, n: i32, K8: i32): usize {
+  return xp + <usize>(r & ~7) * (<usize>K8 << 2) + (<usize>(r & 7) << 5);
+}
+
+/** Packs rows [r0, r1) of x [n, K] into the 8-row panel layout at xp (16-bit weights: even/odd order). */
+export function packX(x: usize, xp: usize, K: i32, n: i32, perm: bool, r0: i32, r1: i32): void {
   const K8 = K & ~7;
   const rowX = <usize>K << 2;
   for (let r = r0; r < r1; r++) {
-    const src = x + <usize>r * rowX, dst = xp + <usize>r * rowX;
+    const src = x + <usize>r * rowX;
+    let dst = panelRow(xp, r, n, K8);
+    const S = <usize>blockRows(r, n) << 5;
     for (let k = 0; k < K8; k += 8) {
-      const o = <usize>k << 2;
-      const a = v128.load(src + o), b = v128.load(src + o, 16);
-      v128.store(dst + o, f32x4.shuffle(a, b, 0, 2, 4, 6));
-      v128.store(dst + o, f32x4.shuffle(a, b, 1, 3, 5, 7), 16);
+      const a = v128.load(src + (<usize>k << 2)), b = v128.load(src + (<usize>k << 2), 16);
+      if (perm) {
+        v128.store(dst, f32x4.shuffle(a, b, 0, 2, 4, 6));
+        v128.store(dst, f32x4.shuffle(a, b, 1, 3, 5, 7), 16);
+      } else {
+        v128.store(dst, a);
+        v128.store(dst, b, 16);
+      }
+      dst += S;
     }
-    if (K8 < K) memory.copy(dst + (<usize>K8 << 2), src + (<usize>K8 << 2), <usize>(K - K8) << 2);
   }
 }
 
-// acc + (xa·wa + xb·wb): one dependent add on the accumulator per step keeps the chains short.
+// acc + xa·wa + xb·wb, in this order in both builds (the relaxed one may fuse each multiply-add).
 @inline function step(acc: v128, xa: v128, wa: v128, xb: v128, wb: v128): v128 {
-  return f32x4.add(acc, f32x4.add(f32x4.mul(xa, wa), f32x4.mul(xb, wb)));
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(xb, wb, f32x4.relaxed_madd(xa, wa, acc));
+  else return f32x4.add(acc, f32x4.add(f32x4.mul(xa, wa), f32x4.mul(xb, wb)));
+}
+
+// A store the optimiser must keep: loads after it cannot be hoisted above it (see the top comment).
+@inline function pin(s: usize, a: v128, b: v128): void {
+  v128.store(s, a);
+  v128.store(s, b, 16);
 }
 
 // Scalar K-tail of one dot product (x in natural order past K8).
@@ -40,99 +80,6 @@ export function packX(x: usize, xp: usize, K: i32, r0: i32, r1: i32): void {
   let s: f32 = 0;
   for (let k = K8; k < K; k++) s += load<f32>(xr + (<usize>k << 2)) * unpack1(wr, k, dt);
   return s;
-}
-
-@inline function dot1(xr: usize, wr: usize, K: i32, dt: i32): f32 {
-  const WB = bytesOf(dt);
-  const K8 = K & ~7;
-  let acc = f32x4.splat(0);
-  for (let k = 0; k < K8; k += 8) {
-    const xo = <usize>k << 2, wo = <usize>k * WB;
-    const v = v128.load(wr + wo);
-    const wb = dt == F32 ? v128.load(wr + wo, 16) : oddOf(v, dt);
-    acc = step(acc, v128.load(xr + xo), evenOf(v, dt), v128.load(xr + xo, 16), wb);
-  }
-  return hsum(acc) + tail(xr, wr, K8, K, dt);
-}
-
-@inline function biasAt(bias: usize, bdt: i32, c: i32): f32 {
-  return bias ? unpack1(bias, c, bdt) : 0;
-}
-
-@inline function matmulImpl(
-  x: usize, w: usize, bias: usize, bdt: i32, out: usize,
-  K: i32, N: i32, r0: i32, r1: i32, c0: i32, c1: i32, dt: i32,
-): void {
-  const WB = bytesOf(dt);
-  const rowW = <usize>K * WB, rowX = <usize>K << 2, rowO = <usize>N << 2;
-  const K8 = K & ~7;
-  let c = c0;
-  for (; c + 4 <= c1; c += 4) {
-    const w0 = w + <usize>c * rowW, w1 = w0 + rowW, w2 = w1 + rowW, w3 = w2 + rowW;
-    const bv = bias ? unpack4(bias + <usize>c * bytesOf(bdt), bdt) : f32x4.splat(0);
-    let r = r0;
-    for (; r + 2 <= r1; r += 2) {
-      const xa = x + <usize>r * rowX, xb = xa + rowX;
-      let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
-      let b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-      for (let k = 0; k < K8; k += 8) {
-        const xo = <usize>k << 2, wo = <usize>k * WB;
-        const pa = v128.load(xa + xo), qa = v128.load(xa + xo, 16);
-        const pb = v128.load(xb + xo), qb = v128.load(xb + xo, 16);
-        let v = v128.load(w0 + wo);
-        let we = evenOf(v, dt), wd = dt == F32 ? v128.load(w0 + wo, 16) : oddOf(v, dt);
-        a0 = step(a0, pa, we, qa, wd);
-        b0 = step(b0, pb, we, qb, wd);
-        v = v128.load(w1 + wo);
-        we = evenOf(v, dt); wd = dt == F32 ? v128.load(w1 + wo, 16) : oddOf(v, dt);
-        a1 = step(a1, pa, we, qa, wd);
-        b1 = step(b1, pb, we, qb, wd);
-        v = v128.load(w2 + wo);
-        we = evenOf(v, dt); wd = dt == F32 ? v128.load(w2 + wo, 16) : oddOf(v, dt);
-        a2 = step(a2, pa, we, qa, wd);
-        b2 = step(b2, pb, we, qb, wd);
-        v = v128.load(w3 + wo);
-        we = evenOf(v, dt); wd = dt == F32 ? v128.load(w3 + wo, 16) : oddOf(v, dt);
-        a3 = step(a3, pa, we, qa, wd);
-        b3 = step(b3, pb, we, qb, wd);
-      }
-      const oa = out + <usize>r * rowO + (<usize>c << 2), ob = oa + rowO;
-      let sa = f32x4.add(hsum4(a0, a1, a2, a3), bv), sb = f32x4.add(hsum4(b0, b1, b2, b3), bv);
-      if (K8 < K) {
-        sa = f32x4.add(sa, tail4(xa, w0, rowW, K8, K, dt));
-        sb = f32x4.add(sb, tail4(xb, w0, rowW, K8, K, dt));
-      }
-      v128.store(oa, sa);
-      v128.store(ob, sb);
-    }
-    if (r < r1) {
-      // one leftover row: same 4-column block, half the work
-      const xa = x + <usize>r * rowX;
-      let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
-      for (let k = 0; k < K8; k += 8) {
-        const xo = <usize>k << 2, wo = <usize>k * WB;
-        const pa = v128.load(xa + xo), qa = v128.load(xa + xo, 16);
-        let v = v128.load(w0 + wo);
-        a0 = step(a0, pa, evenOf(v, dt), qa, dt == F32 ? v128.load(w0 + wo, 16) : oddOf(v, dt));
-        v = v128.load(w1 + wo);
-        a1 = step(a1, pa, evenOf(v, dt), qa, dt == F32 ? v128.load(w1 + wo, 16) : oddOf(v, dt));
-        v = v128.load(w2 + wo);
-        a2 = step(a2, pa, evenOf(v, dt), qa, dt == F32 ? v128.load(w2 + wo, 16) : oddOf(v, dt));
-        v = v128.load(w3 + wo);
-        a3 = step(a3, pa, evenOf(v, dt), qa, dt == F32 ? v128.load(w3 + wo, 16) : oddOf(v, dt));
-      }
-      let sa = f32x4.add(hsum4(a0, a1, a2, a3), bv);
-      if (K8 < K) sa = f32x4.add(sa, tail4(xa, w0, rowW, K8, K, dt));
-      v128.store(out + <usize>r * rowO + (<usize>c << 2), sa);
-    }
-  }
-  // leftover columns (N % 4 within the slice)
-  for (; c < c1; c++) {
-    const wr = w + <usize>c * rowW, b = biasAt(bias, bdt, c);
-    for (let r = r0; r < r1; r++) {
-      store<f32>(out + <usize>r * rowO + (<usize>c << 2), dot1(x + <usize>r * rowX, wr, K, dt) + b);
-    }
-  }
 }
 
 @inline function tail4(xr: usize, w0: usize, rowW: usize, K8: i32, K: i32, dt: i32): v128 {
@@ -144,14 +91,147 @@ export function packX(x: usize, xp: usize, K: i32, r0: i32, r1: i32): void {
   return t;
 }
 
-// One export per weight dtype so each inner loop is specialised at compile time. For f16/bf16,
-// x must already be permuted by packX; bias (0 = none) may be of any weight dtype `bdt`.
-export function matmulF32(x: usize, w: usize, bias: usize, bdt: i32, out: usize, K: i32, N: i32, r0: i32, r1: i32, c0: i32, c1: i32): void {
-  matmulImpl(x, w, bias, bdt, out, K, N, r0, r1, c0, c1, 0);
+@inline function biasAt(bias: usize, bdt: i32, c: i32): f32 {
+  return bias ? unpack1(bias, c, bdt) : 0;
 }
-export function matmulF16(x: usize, w: usize, bias: usize, bdt: i32, out: usize, K: i32, N: i32, r0: i32, r1: i32, c0: i32, c1: i32): void {
-  matmulImpl(x, w, bias, bdt, out, K, N, r0, r1, c0, c1, 1);
+
+// Weight vectors of column row `wr` at byte offset 0: even/odd halves (16-bit) or the two f32 halves.
+@inline function wLo(wr: usize, dt: i32): v128 {
+  return evenOf(v128.load(wr), dt);
 }
-export function matmulBf16(x: usize, w: usize, bias: usize, bdt: i32, out: usize, K: i32, N: i32, r0: i32, r1: i32, c0: i32, c1: i32): void {
-  matmulImpl(x, w, bias, bdt, out, K, N, r0, r1, c0, c1, 2);
+@inline function wHi(wr: usize, dt: i32): v128 {
+  return dt == F32 ? v128.load(wr, 16) : oddOf(v128.load(wr), dt);
+}
+
+/** Rows r, r+1 (same panel block, stride S) × columns c..c+3: 2×4 block; also reads row `pf`. */
+@inline function block2x4(
+  pa: usize, S: usize, w0: usize, rowW: usize, bv: v128, s: usize, oa: usize, rowO: usize,
+  xa: usize, K8: i32, K: i32, dt: i32, pf: usize,
+): void {
+  const WB = bytesOf(dt);
+  const w1 = w0 + rowW, w2 = w1 + rowW, w3 = w2 + rowW;
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  let b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+  let p = pa, o: usize = 0;
+  const end = <usize>K8 * WB;
+  for (; o < end; o += 8 * WB) {
+    const x0 = v128.load(p), y0 = v128.load(p, 16), x1 = v128.load(p, 32), y1 = v128.load(p, 48);
+    let we = wLo(w0 + o, dt), wd = wHi(w0 + o, dt);
+    a0 = step(a0, x0, we, y0, wd); b0 = step(b0, x1, we, y1, wd);
+    pin(s, a0, b0);
+    we = wLo(w1 + o, dt); wd = wHi(w1 + o, dt);
+    a1 = step(a1, x0, we, y0, wd); b1 = step(b1, x1, we, y1, wd);
+    pin(s, a1, b1);
+    we = wLo(w2 + o, dt); wd = wHi(w2 + o, dt);
+    a2 = step(a2, x0, we, y0, wd); b2 = step(b2, x1, we, y1, wd);
+    pin(s, a2, b2);
+    we = wLo(w3 + o, dt); wd = wHi(w3 + o, dt);
+    a3 = step(a3, x0, we, y0, wd); b3 = step(b3, x1, we, y1, wd);
+    pin(s, a3, b3);
+    v128.store(s, v128.load(pf + o), 32);
+    p += S;
+  }
+  let sa = f32x4.add(hsum4(a0, a1, a2, a3), bv), sb = f32x4.add(hsum4(b0, b1, b2, b3), bv);
+  if (K8 < K) {
+    sa = f32x4.add(sa, tail4(xa, w0, rowW, K8, K, dt));
+    sb = f32x4.add(sb, tail4(xa + (<usize>K << 2), w0, rowW, K8, K, dt));
+  }
+  v128.store(oa, sa);
+  v128.store(oa + rowO, sb);
+}
+
+/** Row r × columns c..c+3: the same per-element operations as block2x4, for a leftover row. */
+@inline function block1x4(
+  pa: usize, S: usize, w0: usize, rowW: usize, bv: v128, s: usize, oa: usize,
+  xa: usize, K8: i32, K: i32, dt: i32,
+): void {
+  const WB = bytesOf(dt);
+  const w1 = w0 + rowW, w2 = w1 + rowW, w3 = w2 + rowW;
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  let p = pa, o: usize = 0;
+  const end = <usize>K8 * WB;
+  for (; o < end; o += 8 * WB) {
+    const x0 = v128.load(p), y0 = v128.load(p, 16);
+    a0 = step(a0, x0, wLo(w0 + o, dt), y0, wHi(w0 + o, dt));
+    a1 = step(a1, x0, wLo(w1 + o, dt), y0, wHi(w1 + o, dt));
+    pin(s, a0, a1);
+    a2 = step(a2, x0, wLo(w2 + o, dt), y0, wHi(w2 + o, dt));
+    a3 = step(a3, x0, wLo(w3 + o, dt), y0, wHi(w3 + o, dt));
+    pin(s, a2, a3);
+    p += S;
+  }
+  let sa = f32x4.add(hsum4(a0, a1, a2, a3), bv);
+  if (K8 < K) sa = f32x4.add(sa, tail4(xa, w0, rowW, K8, K, dt));
+  v128.store(oa, sa);
+}
+
+/** One output element (N % 4 leftover columns), same operations again. */
+@inline function dot1(pa: usize, S: usize, wr: usize, xa: usize, K8: i32, K: i32, dt: i32): f32 {
+  const WB = bytesOf(dt);
+  let acc = f32x4.splat(0);
+  let p = pa;
+  const end = <usize>K8 * WB;
+  for (let o: usize = 0; o < end; o += 8 * WB) {
+    acc = step(acc, v128.load(p), wLo(wr + o, dt), v128.load(p, 16), wHi(wr + o, dt));
+    p += S;
+  }
+  return hsum(acc);
+}
+
+@inline function matmulImpl(
+  x: usize, xp: usize, w: usize, bias: usize, bdt: i32, out: usize, s: usize,
+  K: i32, N: i32, n: i32, r0: i32, r1: i32, c0: i32, c1: i32, dt: i32,
+): void {
+  const WB = bytesOf(dt);
+  const rowW = <usize>K * WB, rowX = <usize>K << 2, rowO = <usize>N << 2;
+  const K8 = K & ~7;
+  let c = c0;
+  for (; c + 4 <= c1; c += 4) {
+    const w0 = w + <usize>c * rowW;
+    const bv = bias ? unpack4(bias + <usize>c * bytesOf(bdt), bdt) : f32x4.splat(0);
+    let r = r0;
+    while (r < r1) {
+      const S = <usize>blockRows(r, n) << 5;
+      const pa = panelRow(xp, r, n, K8);
+      const oa = out + <usize>r * rowO + (<usize>c << 2);
+      const xa = x + <usize>r * rowX;
+      // a pair only within one panel block (rows 8b..8b+7 share the stride S)
+      if (r + 1 < r1 && (r & 7) != 7) {
+        // The first passes over these 4 weight rows also pull the next 4 into the cache, one per
+        // pass, so a decode batch (8 rows = 4 passes) does not wait on DRAM at each block's first
+        // pass (bf16, 8 rows, weights not cached: 27 → 34 GFLOP/s at K = 576). Only for rows of
+        // ≤ 2 KiB: longer ones crowd the current block out of L1 and it got slower (K = 1536).
+        const j = (r - r0) >> 1;
+        const pf = j < 4 && c + 4 + j < N && rowW <= 2048 ? w0 + <usize>(4 + j) * rowW : w0;
+        block2x4(pa, S, w0, rowW, bv, s, oa, rowO, xa, K8, K, dt, pf);
+        r += 2;
+      } else {
+        block1x4(pa, S, w0, rowW, bv, s, oa, xa, K8, K, dt);
+        r += 1;
+      }
+    }
+  }
+  // leftover columns (N % 4 within the slice)
+  for (; c < c1; c++) {
+    const wr = w + <usize>c * rowW, b = biasAt(bias, bdt, c);
+    for (let r = r0; r < r1; r++) {
+      const xa = x + <usize>r * rowX;
+      let v = dot1(panelRow(xp, r, n, K8), <usize>blockRows(r, n) << 5, wr, xa, K8, K, dt) + b;
+      if (K8 < K) v += tail(xa, wr, K8, K, dt);
+      store<f32>(out + <usize>r * rowO + (<usize>c << 2), v);
+    }
+  }
+}
+
+// One export per weight dtype so each inner loop is specialised at compile time. x [n, K] is the
+// activation (natural order), xp its panel (packX, permuted for 16-bit weights), s a
+// MATMUL_SCRATCH-byte slot of the calling thread; bias (0 = none) may be of any weight dtype `bdt`.
+export function matmulF32(x: usize, xp: usize, w: usize, bias: usize, bdt: i32, out: usize, s: usize, K: i32, N: i32, n: i32, r0: i32, r1: i32, c0: i32, c1: i32): void {
+  matmulImpl(x, xp, w, bias, bdt, out, s, K, N, n, r0, r1, c0, c1, 0);
+}
+export function matmulF16(x: usize, xp: usize, w: usize, bias: usize, bdt: i32, out: usize, s: usize, K: i32, N: i32, n: i32, r0: i32, r1: i32, c0: i32, c1: i32): void {
+  matmulImpl(x, xp, w, bias, bdt, out, s, K, N, n, r0, r1, c0, c1, 1);
+}
+export function matmulBf16(x: usize, xp: usize, w: usize, bias: usize, bdt: i32, out: usize, s: usize, K: i32, N: i32, n: i32, r0: i32, r1: i32, c0: i32, c1: i32): void {
+  matmulImpl(x, xp, w, bias, bdt, out, s, K, N, n, r0, r1, c0, c1, 2);
 }

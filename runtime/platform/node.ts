@@ -4,6 +4,8 @@ import { open, readFile, stat, mkdir, rename, writeFile, rm } from 'node:fs/prom
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { setFlagsFromString } from 'node:v8';
+import { relaxedSimdSupported } from '../backend/wasm/features.ts';
 import { notFoundError } from '../errors.ts';
 import { registerWorkerHost } from './threads.ts';
 import type { FileSystem, Platform, ThreadWorker, WorkerHost } from './types.ts';
@@ -147,3 +149,15 @@ export const nodeWorkerHost: WorkerHost = {
 };
 
 registerWorkerHost(nodeWorkerHost);
+
+// Relaxed SIMD (the Wasm matmul's fused multiply-add, runtime/backend/wasm/module.ts) ships in
+// Node ≥ 22 and Deno but sits behind a V8 flag in Node 20. V8 flags are process-wide, so setting it
+// here, before the backend compiles its kernels, covers the pool's worker threads too (they only
+// instantiate the module compiled here). Hosts that refuse the flag keep plain SIMD128.
+if (!isDeno && !relaxedSimdSupported()) {
+  try {
+    setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    // not this host's flag: plain SIMD128
+  }
+}

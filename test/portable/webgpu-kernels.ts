@@ -5,7 +5,7 @@
 // (software Vulkan is slow, and odd sizes hit every tail and alignment branch).
 
 import type { Backend, Tensor, WeightDType } from '../../runtime/backend/types.ts';
-import { type WebGPUBackend, createWebGPUBackend } from '../../runtime/backend/webgpu/index.ts';
+import { type MatmulKernel, type WebGPUBackend, createWebGPUBackend } from '../../runtime/backend/webgpu/index.ts';
 import { GPUTensor } from '../../runtime/backend/webgpu/tensor.ts';
 import { decodeToF32, encodeFromF32 } from '../../runtime/util/dtype.ts';
 import { checker, compare, type Log, Pair, type Tol } from './oracle.ts';
@@ -45,12 +45,18 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
     report('backend info', ok, `${be.info.device}; f16 weights via ${f16native ? 'native shader-f16' : 'packed u32 + unpack2x16float'}; maxStorageBufferBindingSize ${be.info.limits.maxStorageBufferBindingSize}`);
   });
 
-  // ---- matmul: both kernels (rows ≤ 8 and tiled), aligned and unaligned K, bias kinds, chunking.
+  // ---- matmul: every kernel (rows ≤ 8, tiled, large: chosen by shape, and tiled and large also
+  // forced on small odd shapes, where tiles are mostly padding), aligned and unaligned K (and K
+  // past one 16-wide slice of the large kernel), bias kinds, chunking.
+  const forced = (matmulKernel: MatmulKernel) => createWebGPUBackend(gpu, { useShaderF16: options.useShaderF16, matmulKernel });
+  const [forcedTiled, forcedLarge] = [await forced('tiled'), await forced('large')];
+  const MATMUL_SHAPES = [[3, 37, 29], [1, 40, 29], [8, 64, 13], [21, 37, 29], [37, 40, 70], [67, 37, 131], [129, 16, 255], [33, 52, 255]];
+  const matmulTargets = [[be, ''], [chunked, ' chunked'], [forcedTiled, ' tiled'], [forcedLarge, ' large']] as const;
   for (const dtype of DTYPES) {
-    for (const [n, K, N] of [[3, 37, 29], [1, 40, 29], [8, 64, 13], [21, 37, 29], [37, 40, 70]]) {
+    for (const [n, K, N] of MATMUL_SHAPES) {
       for (const biasKind of ['none', 'f32', 'weight'] as const) {
-        for (const target of [be, chunked]) {
-          const tag = `matmul ${dtype} n=${n} K=${K} N=${N} bias=${biasKind}${target === chunked ? ' chunked' : ''}`;
+        for (const [target, label] of matmulTargets) {
+          const tag = `matmul ${dtype} n=${n} K=${K} N=${N} bias=${biasKind}${label}`;
           await guard(tag, async () => {
             const p = new Pair(target, n * 1000 + K * 10 + N);
             const x = p.f32([n, K]), w = p.weight(dtype, [N, K]);
@@ -302,5 +308,6 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
 
   be.destroy();
   chunked.destroy();
+  for (const b of [forcedTiled, forcedLarge]) b.destroy();
   return { ...counts, device: be.info.device, features: be.info.features };
 }

@@ -6,7 +6,7 @@
 // read or overwrite another tensor), allocates, and dispatches. Every kernel takes explicit
 // [start, end) ranges, so the heavy ones are split across a thread pool (pool.ts) when the host
 // has one: matmul / matmulNN / matmulTN by rows or columns (whichever is larger; decode has 1–8
-// rows, so its matmuls split by columns), attention by (row, head), contrast / softmax / argmax /
+// rows, so its matmuls split by columns; matmul's rows in whole 8-row panels of its packed x), attention by (row, head), contrast / softmax / argmax /
 // softLabelLoss by rows, each part computed exactly as the single-thread kernel would (every
 // output element by one thread, same summation order), so results are bit-identical for any
 // thread count. Small ops stay on the calling thread (a dispatch costs ~5–50 µs).
@@ -19,7 +19,7 @@
 import { decodeToF32 } from '../../util/dtype.ts';
 import { type Backend, type BackendInfo, type DType, type Rows, type Tensor, type WeightDType, BYTES_PER_ELEMENT, sizeOf } from '../types.ts';
 import { Heap } from './memory.ts';
-import { DT_CODE, type Kernels, MAX_PAGES, PAGE_BYTES, instantiate } from './module.ts';
+import { DT_CODE, type Kernels, MAX_PAGES, PAGE_BYTES, instantiate, relaxedSimdSupported } from './module.ts';
 import { Pool, canBlock, controlBytes } from './pool.ts';
 import * as train from './train.ts';
 import type { AdamWStep } from '../training.ts';
@@ -38,6 +38,12 @@ export interface WasmBackendOptions {
   threads?: number;
   /** Where worker threads come from (default: platform/threads.ts workerHost(), which the Node adapter fills). */
   workerHost?: WorkerHost | null;
+  /**
+   * Use the relaxed-SIMD kernel builds (fused multiply-add in the matmul; default: wherever the host
+   * supports relaxed SIMD). false forces plain SIMD128; true where unsupported silently gives plain
+   * SIMD too. `info.features` lists 'relaxed-simd' when the relaxed build runs.
+   */
+  relaxedSimd?: boolean;
 }
 
 /** Most threads a backend will start. */
@@ -50,7 +56,7 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
   const want = Math.min(MAX_THREADS, options.threads ?? host?.concurrency ?? 1);
   if (!Number.isInteger(want) || want < 1) throw new RangeError(`threads must be an integer ≥ 1, got ${options.threads}`);
   const threaded = want > 1 && host !== null && canBlock();
-  const { kernels, memory, module, shared } = await instantiate(maxPages, threaded);
+  const { kernels, memory, module, shared, relaxed } = await instantiate(maxPages, threaded, options.relaxedSimd ?? relaxedSimdSupported());
   let pool: Pool | null = null;
   let heapStart = kernels.heapBase() >>> 0;
   if (threaded && shared && host) {
@@ -66,7 +72,7 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
       pool = null; // no workers after all: one thread, same kernels
     }
   }
-  return new WasmBackend(kernels, memory, maxPages, pool, heapStart);
+  return new WasmBackend(kernels, memory, maxPages, pool, heapStart, relaxed);
 }
 
 class WasmTensor implements Tensor {
@@ -128,7 +134,7 @@ export class WasmBackend implements Backend {
     run: (name, bounds, job, total) => this.run(name, bounds, job, total),
   };
 
-  constructor(kernels: Kernels, memory: WebAssembly.Memory, maxPages: number, pool: Pool | null = null, heapStart = kernels.heapBase() >>> 0) {
+  constructor(kernels: Kernels, memory: WebAssembly.Memory, maxPages: number, pool: Pool | null = null, heapStart = kernels.heapBase() >>> 0, relaxed = false) {
     this.kernels = kernels;
     this.memory = memory;
     this.pool = pool;
@@ -137,7 +143,7 @@ export class WasmBackend implements Backend {
     this.info = Object.freeze({
       kind: 'wasm' as const,
       device: `wasm simd128 (${T} thread${T > 1 ? 's' : ''})`,
-      features: Object.freeze(pool ? ['simd128', 'threads'] : ['simd128']),
+      features: Object.freeze(['simd128', ...(relaxed ? ['relaxed-simd'] : []), ...(pool ? ['threads'] : [])]),
       limits: Object.freeze({ maxMemoryPages: maxPages, memoryPageBytes: PAGE_BYTES, maxMemoryBytes: maxPages * PAGE_BYTES }),
     });
   }
@@ -369,22 +375,23 @@ export class WasmBackend implements Backend {
       () => `matmul shapes [${a.shape}]·[${b.shape}]ᵀ${c ? ` + [${c.shape}]` : ''} → [${o.shape}]`);
     const biasPtr = c ? c.ptr : 0, biasDt = c ? DT_CODE[c.dtype as WeightDType] : 0;
     const k = this.kernels;
-    let xp = a.ptr;
-    if (b.dtype !== 'f32') {
-      // 16-bit weights are unpacked in even/odd lane order; permute x once to match (wasm/matmul.ts)
-      xp = this.scratch(n * K * 4);
-      k.packX(a.ptr, xp, K, 0, n);
-    }
+    // x re-packed once into 8-row panels (even/odd order for 16-bit weights), then per thread a
+    // 64-byte slot the kernel stores to so V8 keeps its loads in order (wasm/matmul.ts)
+    const panel = Math.ceil((n * (K & ~7) * 4) / 64) * 64;
+    const xp = this.scratch(panel + 64 * this.threads);
+    k.packX(a.ptr, xp, K, n, b.dtype !== 'f32', 0, n);
     const name = b.dtype === 'f32' ? 'matmulF32' : b.dtype === 'bf16' ? 'matmulBf16' : 'matmulF16';
     // columns in multiples of 16 (the kernel's 4-column blocks, and N % 4 stays in the last part)
-    // or rows in pairs (its 2-row blocks), whichever dimension is larger
+    // or rows in whole 8-row panel blocks, whichever dimension is larger
     const byCols = N >= n;
-    const bounds = byCols ? this.split(N, 16, n * K * N) : this.split(n, 2, n * K * N);
+    const bounds = byCols ? this.split(N, 16, n * K * N) : this.split(n, 8, n * K * N);
     if (!bounds) {
-      k[name](xp, b.ptr, biasPtr, biasDt, o.ptr, K, N, 0, n, 0, N);
+      k[name](a.ptr, xp, b.ptr, biasPtr, biasDt, o.ptr, xp + panel, K, N, n, 0, n, 0, N);
       return;
     }
-    this.run(name, bounds, (_t, i0, i1) => byCols ? [xp, b.ptr, biasPtr, biasDt, o.ptr, K, N, 0, n, i0, i1] : [xp, b.ptr, biasPtr, biasDt, o.ptr, K, N, i0, i1, 0, N], byCols ? N : n);
+    this.run(name, bounds, (t, i0, i1) => byCols
+      ? [a.ptr, xp, b.ptr, biasPtr, biasDt, o.ptr, xp + panel + 64 * t, K, N, n, 0, n, i0, i1]
+      : [a.ptr, xp, b.ptr, biasPtr, biasDt, o.ptr, xp + panel + 64 * t, K, N, n, i0, i1, 0, N], byCols ? N : n);
   }
 
   rope(x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number): void {
@@ -437,7 +444,9 @@ export class WasmBackend implements Backend {
   swiglu(gate: Tensor, up: Tensor, out: Tensor): void {
     const g = this.f32(gate, 'gate'), u = this.f32(up, 'up'), o = this.f32(out, 'out');
     check(g.size === o.size && u.size === o.size, () => `swiglu gate [${g.shape}], up [${u.shape}], out [${o.shape}]`);
-    this.kernels.swiglu(g.ptr, u.ptr, o.ptr, 0, o.size);
+    // by elements across threads where it pays: a decode batch of 8 at SmolLM2-360M ([8, 2560],
+    // scalar exp) took ~3 ms of a ~105 ms step on one thread; batch 1 stays below the threshold
+    this.run('swiglu', this.split(o.size, 4, o.size * 16), (_t, i0, i1) => [g.ptr, u.ptr, o.ptr, i0, i1], o.size);
   }
 
   addInPlace(x: Tensor, y: Tensor): void {

@@ -2,12 +2,22 @@
 // or network I/O, so the same code runs in Node, Deno and browsers), compiled once per process and
 // instantiated once per backend with a fresh imported memory.
 //
-// Two builds of the same kernels (asconfig.json): `simd` over a plain memory, and `threads`
+// Four builds of the same kernels (asconfig.json): `simd` over a plain memory, and `threads`
 // (SIMD + threads, `--sharedMemory`) over a shared memory that worker threads instantiate the
-// module on too (pool.ts). The plain build is the fallback wherever SharedArrayBuffer or Wasm
-// threads are unavailable (e.g. a page that is not cross-origin isolated).
+// module on too (pool.ts); the plain build is the fallback wherever SharedArrayBuffer or Wasm
+// threads are unavailable (e.g. a page that is not cross-origin isolated). `relaxed` and
+// `relaxed-threads` are the same two with relaxed SIMD enabled: the matmul's multiply-adds become
+// f32x4.relaxed_madd (one FMA instruction where the CPU has it; wasm/matmul.ts). They are used
+// wherever the host validates relaxed SIMD (Chrome ≥ 114, Deno, Node ≥ 22; Node 20 once
+// platform/node.ts has set V8's --experimental-wasm-relaxed-simd), unless the caller asks for
+// plain SIMD. Results differ from the plain builds by rounding only; within one flavour they are
+// the same for any thread count, so the single-thread and shared builds are always picked in the
+// same flavour.
 
-import { kernelsSimd, kernelsThreads } from '../../generated/wasm.ts';
+import { kernelsRelaxed, kernelsRelaxedThreads, kernelsSimd, kernelsThreads } from '../../generated/wasm.ts';
+import { relaxedSimdSupported } from './features.ts';
+
+export { relaxedSimdSupported } from './features.ts';
 
 /** Weight dtype codes understood by the kernels (wasm/unpack.ts). */
 export const DT_CODE = Object.freeze({ f32: 0, f16: 1, bf16: 2 } as const);
@@ -24,10 +34,10 @@ type P = number;
 export interface Kernels {
   heapBase(): number;
   contrast(e: P, a: P, stats: P, ids: P, w: P, Ve: number, Va: number, n: number, alpha: number, K: number, r0: number, r1: number): void;
-  packX(x: P, xp: P, K: number, r0: number, r1: number): void;
-  matmulF32(x: P, w: P, bias: P, biasDt: number, out: P, K: number, N: number, r0: number, r1: number, c0: number, c1: number): void;
-  matmulF16(x: P, w: P, bias: P, biasDt: number, out: P, K: number, N: number, r0: number, r1: number, c0: number, c1: number): void;
-  matmulBf16(x: P, w: P, bias: P, biasDt: number, out: P, K: number, N: number, r0: number, r1: number, c0: number, c1: number): void;
+  packX(x: P, xp: P, K: number, n: number, perm: boolean, r0: number, r1: number): void;
+  matmulF32(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number): void;
+  matmulF16(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number): void;
+  matmulBf16(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number): void;
   embedding(ids: P, table: P, dt: number, out: P, H: number, r0: number, r1: number): void;
   rmsNorm(x: P, w: P, dt: number, out: P, H: number, eps: number, r0: number, r1: number): void;
   rope(x: P, rows: P, invFreq: P, scratch: P, heads: number, headDim: number, r0: number, r1: number): void;
@@ -67,21 +77,22 @@ function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-let compiled: Promise<WebAssembly.Module> | null = null;
-let compiledThreads: Promise<WebAssembly.Module | null> | null = null;
+type Flavour = 'simd' | 'relaxed';
+const compiled = new Map<Flavour, Promise<WebAssembly.Module | null>>();
+const compiledThreads = new Map<Flavour, Promise<WebAssembly.Module | null>>();
 
-function compile(): Promise<WebAssembly.Module> {
-  compiled ??= WebAssembly.compile(decodeBase64(kernelsSimd)).catch((e: unknown) => {
-    compiled = null;
-    throw new Error('the Wasm backend needs WebAssembly SIMD128 (could not compile kernels-simd.wasm)', { cause: e });
-  });
-  return compiled;
+/** The single-memory build of a flavour, or null where this host cannot compile it. */
+function compile(flavour: Flavour): Promise<WebAssembly.Module | null> {
+  let m = compiled.get(flavour);
+  if (!m) compiled.set(flavour, m = WebAssembly.compile(decodeBase64(flavour === 'relaxed' ? kernelsRelaxed : kernelsSimd)).catch(() => null));
+  return m;
 }
 
-/** The shared-memory build, or null where this host cannot compile it (no Wasm threads). */
-function compileThreads(): Promise<WebAssembly.Module | null> {
-  compiledThreads ??= WebAssembly.compile(decodeBase64(kernelsThreads)).catch(() => null);
-  return compiledThreads;
+/** The shared-memory build of a flavour, or null where this host cannot compile it (no Wasm threads). */
+function compileThreads(flavour: Flavour): Promise<WebAssembly.Module | null> {
+  let m = compiledThreads.get(flavour);
+  if (!m) compiledThreads.set(flavour, m = WebAssembly.compile(decodeBase64(flavour === 'relaxed' ? kernelsRelaxedThreads : kernelsThreads)).catch(() => null));
+  return m;
 }
 
 /** A shared memory of up to maxPages, or null where SharedArrayBuffer is unavailable. */
@@ -100,6 +111,8 @@ export interface Instance {
   module: WebAssembly.Module;
   /** Whether this is the shared-memory (threads) build, which worker threads may instantiate too. */
   shared: boolean;
+  /** Whether this is a relaxed-SIMD build (fused multiply-add in the matmul). */
+  relaxed: boolean;
 }
 
 const abort = () => {
@@ -108,22 +121,28 @@ const abort = () => {
 
 /**
  * Instantiates the kernels over a fresh memory: the threads build over a shared memory when
- * `wantShared` and the host allows it, else the plain build.
+ * `wantShared` and the host allows it, else the single-memory build; the relaxed-SIMD flavour of
+ * either when `relaxed` (default: where the host supports it), falling back to plain SIMD.
  */
-export async function instantiate(maxPages: number, wantShared = false): Promise<Instance> {
-  if (wantShared) {
-    const [module, memory] = [await compileThreads(), sharedMemory(maxPages)];
-    if (module && memory) {
-      try {
-        const instance = await WebAssembly.instantiate(module, { env: { memory, abort } });
-        return { kernels: instance.exports as unknown as Kernels, memory, module, shared: true };
-      } catch {
-        // fall through to the plain build
+export async function instantiate(maxPages: number, wantShared = false, relaxed = relaxedSimdSupported()): Promise<Instance> {
+  const flavours: Flavour[] = relaxed ? ['relaxed', 'simd'] : ['simd'];
+  for (const flavour of flavours) {
+    if (wantShared) {
+      const [module, memory] = [await compileThreads(flavour), sharedMemory(maxPages)];
+      if (module && memory) {
+        try {
+          const instance = await WebAssembly.instantiate(module, { env: { memory, abort } });
+          return { kernels: instance.exports as unknown as Kernels, memory, module, shared: true, relaxed: flavour === 'relaxed' };
+        } catch {
+          // fall through to the single-memory build
+        }
       }
     }
+    const module = await compile(flavour);
+    if (!module) continue;
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: maxPages });
+    const instance = await WebAssembly.instantiate(module, { env: { memory, abort } });
+    return { kernels: instance.exports as unknown as Kernels, memory, module, shared: false, relaxed: flavour === 'relaxed' };
   }
-  const module = await compile();
-  const memory = new WebAssembly.Memory({ initial: 1, maximum: maxPages });
-  const instance = await WebAssembly.instantiate(module, { env: { memory, abort } });
-  return { kernels: instance.exports as unknown as Kernels, memory, module, shared: false };
+  throw new Error('the Wasm backend needs WebAssembly SIMD128 (could not compile kernels-simd.wasm)');
 }

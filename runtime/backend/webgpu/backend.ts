@@ -14,6 +14,7 @@ import { WebGPUTraining } from './train.ts';
 const X = { name: 'x', binding: 2 };
 const MATMUL_ROWS: KernelSpec = { name: 'matmul-rows', source: K.matmulRows, operands: [X, { name: 'w', binding: 3 }, { name: 'b', binding: 4 }] };
 const MATMUL_TILED: KernelSpec = { name: 'matmul-tiled', source: K.matmulTiled, operands: [X, { name: 'w', binding: 3 }, { name: 'b', binding: 4 }] };
+const MATMUL_LARGE: KernelSpec = { name: 'matmul-large', source: K.matmulLarge, operands: [X, { name: 'w', binding: 3 }, { name: 'b', binding: 4 }] };
 const EMBEDDING: KernelSpec = { name: 'embedding', source: K.embedding, operands: [{ name: 'w', binding: 3 }] };
 const RMS_NORM: KernelSpec = { name: 'rms-norm', source: K.rmsNorm, operands: [{ name: 'w', binding: 3 }] };
 const ROPE: KernelSpec = { name: 'rope', source: K.rope };
@@ -26,8 +27,31 @@ const SOFTMAX: KernelSpec = { name: 'softmax', source: K.softmax };
 const ARGMAX: KernelSpec = { name: 'argmax', source: K.argmax };
 const CONTRAST: KernelSpec = { name: 'contrast', source: K.contrast };
 
-/** matmul switches from the weight-streaming kernel to the tiled one above this many rows. */
-const ROWS_KERNEL_MAX = 8;
+/**
+ * The matmul kernels, and the output block (columns × rows) one workgroup of each covers. `rows`
+ * streams the weight once for up to 8 rows (decode); `tiled` is a small shared-memory tiling;
+ * `large` the register-blocked SGEMM of kernels/matmul-large.wgsl.
+ */
+const MATMULS = {
+  rows: { spec: MATMUL_ROWS, cols: 8, rows: 1 },
+  tiled: { spec: MATMUL_TILED, cols: 64, rows: 32 },
+  large: { spec: MATMUL_LARGE, cols: 128, rows: 128 },
+} as const;
+type MatmulKind = keyof typeof MATMULS;
+
+/** Which matmul kernel runs: `auto` picks by shape; the others force one at any row count (tests, benches). */
+export type MatmulKernel = 'auto' | Exclude<MatmulKind, 'rows'>;
+
+/**
+ * The automatic choice, measured on an H100 (bench/RESULTS.md): the weight-streaming kernel up to
+ * 8 rows; `large` once its 128 × 128 tiles number ≥ 80 (1.6× `tiled` at 128 tiles, M = 512 ×
+ * N = 4096; 1.1–1.2× at 80, M = 1200 × N = 960; 0.9× at 64, M = 256 × N = 4096, where too few
+ * workgroups fill the GPU); `tiled` otherwise.
+ */
+export function chooseMatmul(n: number, N: number): MatmulKind {
+  if (n <= 8) return 'rows';
+  return Math.ceil(n / 128) * Math.ceil(N / 128) >= 80 ? 'large' : 'tiled';
+}
 
 export interface WebGPUBackendConfig {
   device: GPUDevice;
@@ -35,6 +59,7 @@ export interface WebGPUBackendConfig {
   /** Weights larger than this many bytes are split by rows into several buffers. */
   maxBindingBytes: number;
   useF16: boolean;
+  matmulKernel?: MatmulKernel;
 }
 
 export class WebGPUBackend implements Backend {
@@ -47,6 +72,7 @@ export class WebGPUBackend implements Backend {
   private readonly maxBuffer: number;
   private readonly maxGroups: number;
   private readonly useF16: boolean;
+  private readonly matmulKernel: MatmulKernel;
   private lostOrError: string | null = null;
   /** The training ops (train.ts), recording into the same encoder. */
   private readonly train: WebGPUTraining;
@@ -60,6 +86,7 @@ export class WebGPUBackend implements Backend {
     this.weightBinding = cfg.maxBindingBytes;
     this.maxGroups = cfg.device.limits.maxComputeWorkgroupsPerDimension;
     this.useF16 = cfg.useF16;
+    this.matmulKernel = cfg.matmulKernel ?? 'auto';
     this.train = new WebGPUTraining(this.rec, this.device, this.maxGroups, (t) => this.access(t));
     // Kernels cannot throw, but a bad shader or binding surfaces here; report it at the next read.
     cfg.device.addEventListener('uncapturederror', (e) => {
@@ -199,7 +226,8 @@ export class WebGPUBackend implements Backend {
     expect(!bias || bias.size === N, 'matmul', `bias [${bias?.shape}] for ${N} outputs`);
     if (n === 0 || N === 0) return;
     const b = bias ? g(bias) : null;
-    const spec = n <= ROWS_KERNEL_MAX ? MATMUL_ROWS : MATMUL_TILED;
+    const kind = this.matmulKernel !== 'auto' ? this.matmulKernel : chooseMatmul(n, N);
+    const { spec, cols, rows: rowsPerGroup } = MATMULS[kind];
     const pipe = this.rec.pipeline(spec, ['f32', this.access(wt), b ? this.access(b) : 'none']);
     for (const c of wt.chunks) {
       // A view of a larger f32 tensor (e.g. LoRA A/B) keeps its base's chunk: use the view's rows.
@@ -211,7 +239,7 @@ export class WebGPUBackend implements Backend {
         { binding: 3, buffer: c.buffer },
       ];
       if (b) bindings.push({ binding: 4, buffer: b.buffer });
-      const groups: [number, number] = spec === MATMUL_ROWS ? [Math.ceil(rowCount / 8), 1] : [Math.ceil(rowCount / 64), Math.ceil(n / 32)];
+      const groups: [number, number] = [Math.ceil(rowCount / cols), Math.ceil(n / rowsPerGroup)];
       this.rec.dispatch(pipe, pack('uuuuu', n, K, c.rowStart, rowCount, N), bindings, groups);
     }
   }

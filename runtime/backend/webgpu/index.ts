@@ -4,9 +4,9 @@
 
 import { LightReasonerError } from '../../errors.ts';
 import type { Backend, BackendInfo } from '../types.ts';
-import { WebGPUBackend } from './backend.ts';
+import { type MatmulKernel, WebGPUBackend } from './backend.ts';
 
-export { WebGPUBackend } from './backend.ts';
+export { chooseMatmul, type MatmulKernel, WebGPUBackend } from './backend.ts';
 
 export class WebGPUUnavailableError extends LightReasonerError {
   constructor(message: string, cause?: unknown) {
@@ -21,6 +21,8 @@ export interface WebGPUOptions {
   /** Use native f16 arithmetic for f16 weights when the device has shader-f16 (default true). */
   useShaderF16?: boolean;
   powerPreference?: GPUPowerPreference;
+  /** Force one matmul kernel instead of choosing by row count (tests and benches compare them). */
+  matmulKernel?: MatmulKernel;
 }
 
 /** The limits worth raising to the adapter's maximum; everything else keeps its default. */
@@ -74,5 +76,5 @@ export async function createWebGPUBackend(gpu: GPU, options: WebGPUOptions = {})
     features: Object.freeze([...device.features].map(String).sort()),
     limits: Object.freeze(limits),
   });
-  return new WebGPUBackend({ device, info, maxBindingBytes, useF16 });
+  return new WebGPUBackend({ device, info, maxBindingBytes, useF16, matmulKernel: options.matmulKernel });
 }
