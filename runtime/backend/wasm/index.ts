@@ -142,7 +142,7 @@ export class WasmBackend implements Backend {
     const T = pool?.threads ?? 1;
     this.info = Object.freeze({
       kind: 'wasm' as const,
-      device: `wasm simd128 (${T} thread${T > 1 ? 's' : ''})`,
+      device: `wasm simd128${relaxed ? ' + relaxed-simd' : ''} (${T} thread${T > 1 ? 's' : ''})`,
       features: Object.freeze(['simd128', ...(relaxed ? ['relaxed-simd'] : []), ...(pool ? ['threads'] : [])]),
       limits: Object.freeze({ maxMemoryPages: maxPages, memoryPageBytes: PAGE_BYTES, maxMemoryBytes: maxPages * PAGE_BYTES }),
     });
