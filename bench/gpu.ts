@@ -2,7 +2,7 @@
 //
 // The GPU part of issue 6, for a machine with a real GPU (Node + Dawn: the `webgpu` package):
 //   matmul    WGSL matmul GFLOP/s (x f32 · wᵀ, weights f32 and bf16) for the `tiled` and `large`
-//             kernels, the figure being the backend's own choice at M = 512 … 4096 and on the sampling workload's linear shapes, against the
+//             kernels (the latter without and with split-K), the figure being the backend's own choice at M = 512 … 4096 and on the sampling workload's linear shapes, against the
 //             card's fp32 peak (SMs × FP32 lanes × 2 × max SM clock, from bench/torch_gpu.py) and
 //             against PyTorch's fp32 matmul (TF32 off) on the same card. Target: ≥ 40 % of peak at M ≥ 512.
 //   sampling  stage 1 on the issue-6 workload (8 problems, SmolLM2-360M expert + 135M amateur, random
@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Backend } from '../runtime/backend/types.ts';
-import { chooseMatmul, createWebGPUBackend } from '../runtime/backend/webgpu/index.ts';
+import { chooseMatmul, createWebGPUBackend, splitSlices } from '../runtime/backend/webgpu/index.ts';
 import { randomValues, SHAPES } from '../runtime/model/random.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
@@ -87,18 +87,21 @@ async function matmulSeconds(b: Backend, s: Shape, dtype: 'f32' | 'bf16'): Promi
 }
 
 if (want('matmul')) {
-  const kernels = ['tiled', 'large'] as const;
-  const bs = new Map<string, Backend>();
-  for (const k of kernels) bs.set(k, await createWebGPUBackend(gpu, { matmulKernel: k }));
+  // Each kernel forced in turn (the large one without and with its split-K); the figure is the
+  // variant the backend picks by itself (chooseMatmul, splitSlices).
+  const variants = { tiled: { matmulKernel: 'tiled' }, large: { matmulKernel: 'large', matmulSplitK: 1 }, 'large+split-K': { matmulKernel: 'large' } } as const;
+  type Variant = keyof typeof variants;
+  const bs = new Map<Variant, Backend>();
+  for (const [k, o] of Object.entries(variants)) bs.set(k as Variant, await createWebGPUBackend(gpu, o));
   for (const dtype of ['f32', 'bf16'] as const) {
     for (const s of SHAPES_MM) {
-      // Each kernel forced in turn; the figure is the one the backend picks by itself (chooseMatmul).
-      const g = new Map<string, number>();
-      for (const k of kernels) g.set(k, (2 * s.M * s.K * s.N) / (await matmulSeconds(bs.get(k)!, s, dtype)) / 1e9);
-      const auto = chooseMatmul(s.M, s.N);
+      const g = new Map<Variant, number>();
+      for (const k of bs.keys()) g.set(k, (2 * s.M * s.K * s.N) / (await matmulSeconds(bs.get(k)!, s, dtype)) / 1e9);
+      const slices = splitSlices(s.M, s.N, s.K);
+      const auto: Variant = chooseMatmul(s.M, s.N) === 'tiled' ? 'tiled' : slices > 1 ? 'large+split-K' : 'large';
       const v = g.get(auto)!;
+      const notes = [`M=${s.M} K=${s.K} N=${s.N}; auto = ${auto}${auto === 'large+split-K' ? ` (${slices} slices)` : ''}; ` + [...g].map(([k, x]) => `${k} ${x.toPrecision(4)}`).join(', ') + ' GFLOP/s'];
       const t = torchG.get(`${key(s)}:fp32`);
-      const notes = [`M=${s.M} K=${s.K} N=${s.N}; auto = ${auto}; ` + kernels.map((k) => `${k} ${g.get(k)!.toPrecision(4)}`).join(', ') + ' GFLOP/s'];
       if (card) notes.push(`${((100 * v) / card.fp32_peak_gflops).toFixed(1)} % of fp32 peak (target ≥ 40 % at M ≥ 512)`);
       const tf = torchG.get(`${key(s)}:tf32`);
       if (tf) notes.push(`PyTorch TF32 ${tf.toFixed(0)} GFLOP/s`);

@@ -5,8 +5,12 @@
 // (matmul-tiled.wgsl's 2 × 4 block reads 6 scalars for 8). BK = 16 slices of x and w are staged
 // in workgroup memory transposed ([k][row]), so those reads are vec4 and conflict-free, and the
 // next slice is fetched into registers while the current one is multiplied. On an H100 this ran at
-// 43–47 % of the fp32 peak from M = 1024 (bench/RESULTS.md: 64-row tiles and BK = 8 were measured
-// too and were no better within the noise).
+// 46–48 % of the fp32 peak from M = 1024 and, split 2 ways over K, 41 % at M = 512
+// (bench/RESULTS.md: 64-row tiles and BK = 8 were measured too and were no better).
+// Split-K: when one tile per workgroup cannot fill the GPU (too few output tiles), the backend runs
+// `slices` workgroups per tile (grid z), each over kSlice of K (a multiple of BK), writing its
+// partial block to slice z of a scratch buffer (slice stride sliceStride elements, bias added by
+// slice 0 only); kernels/sum-slices.wgsl adds the slices into out. slices = 1 writes out directly.
 // Accessors x_at/x_at4, w_at/w_at4 and b_at are prepended by the backend; w is one row-chunk
 // (output columns colStart .. colStart + colCount) of the full weight.
 
@@ -16,6 +20,8 @@ struct Params {
   colStart: u32,
   colCount: u32,
   outStride: u32,
+  kSlice: u32,      // K elements per slice (multiple of 16; ≥ K when slices = 1)
+  sliceStride: u32, // elements between slices of `out` (0 when slices = 1)
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -55,12 +61,14 @@ fn loadW(c: u32, k: u32, aligned: bool) -> vec4<f32> {
   return v;
 }
 
-// Row r, columns c .. c + 3 of the output block (bias added; columns past colCount skipped).
-fn store4(r: u32, c: u32, v: vec4<f32>) {
+// Row r, columns c .. c + 3 of the output block of slice z (bias added by slice 0; columns past
+// colCount skipped).
+fn store4(z: u32, r: u32, c: u32, v: vec4<f32>) {
   if (r >= p.n) { return; }
   for (var j = 0u; j < 4u; j++) {
     if (c + j < p.colCount) {
-      out[r * p.outStride + p.colStart + c + j] = v[j] + b_at(p.colStart + c + j);
+      let b = select(0.0, b_at(p.colStart + c + j), z == 0u);
+      out[z * p.sliceStride + r * p.outStride + p.colStart + c + j] = v[j] + b;
     }
   }
 }
@@ -91,20 +99,24 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   // row (and column) li >> 1.
   let lr = li >> 1u;
   let lk = (li & 1u) * 4u;
-  var xa = loadX(row0 + lr, lk, aligned);
-  var xb = loadX(row0 + lr, lk + 8u, aligned);
-  var wa = loadW(col0 + lr, lk, aligned);
-  var wb = loadW(col0 + lr, lk + 8u, aligned);
+  let z = wg.z;
+  let kBegin = z * p.kSlice;
+  let kEnd = min(p.K, kBegin + p.kSlice);
+  var xa = loadX(row0 + lr, kBegin + lk, aligned);
+  var xb = loadX(row0 + lr, kBegin + lk + 8u, aligned);
+  var wa = loadW(col0 + lr, kBegin + lk, aligned);
+  var wb = loadW(col0 + lr, kBegin + lk + 8u, aligned);
   var c00 = vec4<f32>(0.0); var c01 = c00; var c10 = c00; var c11 = c00;
   var c20 = c00; var c21 = c00; var c30 = c00; var c31 = c00;
   var c40 = c00; var c41 = c00; var c50 = c00; var c51 = c00;
   var c60 = c00; var c61 = c00; var c70 = c00; var c71 = c00;
 
-  for (var k0 = 0u; k0 < p.K; k0 += BK) {
+  // Slices end on a multiple of BK (or at K), so loads past kEnd only happen past K (zeros).
+  for (var k0 = kBegin; k0 < kEnd; k0 += BK) {
     stageX(lk, lr, xa); stageX(lk + 8u, lr, xb);
     stageW(lk, lr, wa); stageW(lk + 8u, lr, wb);
     workgroupBarrier();
-    if (k0 + BK < p.K) {
+    if (k0 + BK < kEnd) {
       xa = loadX(row0 + lr, k0 + BK + lk, aligned);
       xb = loadX(row0 + lr, k0 + BK + lk + 8u, aligned);
       wa = loadW(col0 + lr, k0 + BK + lk, aligned);
@@ -131,12 +143,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let r4 = row0 + 64u + ty * 4u;
   let cl = col0 + tx * 4u;
   let ch = col0 + 64u + tx * 4u;
-  store4(r0, cl, c00); store4(r0, ch, c01);
-  store4(r0 + 1u, cl, c10); store4(r0 + 1u, ch, c11);
-  store4(r0 + 2u, cl, c20); store4(r0 + 2u, ch, c21);
-  store4(r0 + 3u, cl, c30); store4(r0 + 3u, ch, c31);
-  store4(r4, cl, c40); store4(r4, ch, c41);
-  store4(r4 + 1u, cl, c50); store4(r4 + 1u, ch, c51);
-  store4(r4 + 2u, cl, c60); store4(r4 + 2u, ch, c61);
-  store4(r4 + 3u, cl, c70); store4(r4 + 3u, ch, c71);
+  store4(z, r0, cl, c00); store4(z, r0, ch, c01);
+  store4(z, r0 + 1u, cl, c10); store4(z, r0 + 1u, ch, c11);
+  store4(z, r0 + 2u, cl, c20); store4(z, r0 + 2u, ch, c21);
+  store4(z, r0 + 3u, cl, c30); store4(z, r0 + 3u, ch, c31);
+  store4(z, r4, cl, c40); store4(z, r4, ch, c41);
+  store4(z, r4 + 1u, cl, c50); store4(z, r4 + 1u, ch, c51);
+  store4(z, r4 + 2u, cl, c60); store4(z, r4 + 2u, ch, c61);
+  store4(z, r4 + 3u, cl, c70); store4(z, r4 + 3u, ch, c71);
 }

@@ -46,12 +46,15 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
   });
 
   // ---- matmul: every kernel (rows ≤ 8, tiled, large: chosen by shape, and tiled and large also
-  // forced on small odd shapes, where tiles are mostly padding), aligned and unaligned K (and K
-  // past one 16-wide slice of the large kernel), bias kinds, chunking.
+  // forced on small odd shapes, where tiles are mostly padding; large also split into 3 K-slices,
+  // fewer where K is short), aligned and unaligned K (and K past one 16-wide slice of the large
+  // kernel), bias kinds, chunking.
   const forced = (matmulKernel: MatmulKernel) => createWebGPUBackend(gpu, { useShaderF16: options.useShaderF16, matmulKernel });
   const [forcedTiled, forcedLarge] = [await forced('tiled'), await forced('large')];
+  const split3 = await createWebGPUBackend(gpu, { useShaderF16: options.useShaderF16, matmulKernel: 'large', matmulSplitK: 3 });
+  const split3chunked = await createWebGPUBackend(gpu, { useShaderF16: options.useShaderF16, matmulKernel: 'large', matmulSplitK: 3, maxBindingBytes: 1024 });
   const MATMUL_SHAPES = [[3, 37, 29], [1, 40, 29], [8, 64, 13], [21, 37, 29], [37, 40, 70], [67, 37, 131], [129, 16, 255], [33, 52, 255]];
-  const matmulTargets = [[be, ''], [chunked, ' chunked'], [forcedTiled, ' tiled'], [forcedLarge, ' large']] as const;
+  const matmulTargets = [[be, ''], [chunked, ' chunked'], [forcedTiled, ' tiled'], [forcedLarge, ' large'], [split3, ' large split-K 3'], [split3chunked, ' large split-K 3 chunked']] as const;
   for (const dtype of DTYPES) {
     for (const [n, K, N] of MATMUL_SHAPES) {
       for (const biasKind of ['none', 'f32', 'weight'] as const) {
@@ -296,6 +299,17 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
     });
   }
 
+  await guard('split-K: a slice pass and a summing pass per weight chunk', async () => {
+    const p = new Pair(split3, 3);
+    const x = p.f32([5, 37]), w = p.weight('bf16', [29, 37]);
+    const out = p.f32([5, 29], new Float32Array(5 * 29));
+    await p.gpu.read(out[0]); // nothing pending
+    p.gpu.matmul(x[0], w[0], null, out[0]);
+    const pending = (split3 as WebGPUBackend).pendingDispatches;
+    report('split-K: a slice pass and a summing pass per weight chunk', pending === 2, `${pending} dispatches for one split matmul`);
+    await p.gpu.read(out[0]);
+  });
+
   await guard('pipelines are cached', async () => {
     const p = new Pair(be, 13);
     const before = (be as WebGPUBackend).pipelineCount;
@@ -308,6 +322,6 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
 
   be.destroy();
   chunked.destroy();
-  for (const b of [forcedTiled, forcedLarge]) b.destroy();
+  for (const b of [forcedTiled, forcedLarge, split3, split3chunked]) b.destroy();
   return { ...counts, device: be.info.device, features: be.info.features };
 }

@@ -15,6 +15,7 @@ const X = { name: 'x', binding: 2 };
 const MATMUL_ROWS: KernelSpec = { name: 'matmul-rows', source: K.matmulRows, operands: [X, { name: 'w', binding: 3 }, { name: 'b', binding: 4 }] };
 const MATMUL_TILED: KernelSpec = { name: 'matmul-tiled', source: K.matmulTiled, operands: [X, { name: 'w', binding: 3 }, { name: 'b', binding: 4 }] };
 const MATMUL_LARGE: KernelSpec = { name: 'matmul-large', source: K.matmulLarge, operands: [X, { name: 'w', binding: 3 }, { name: 'b', binding: 4 }] };
+const SUM_SLICES: KernelSpec = { name: 'sum-slices', source: K.sumSlices };
 const EMBEDDING: KernelSpec = { name: 'embedding', source: K.embedding, operands: [{ name: 'w', binding: 3 }] };
 const RMS_NORM: KernelSpec = { name: 'rms-norm', source: K.rmsNorm, operands: [{ name: 'w', binding: 3 }] };
 const ROPE: KernelSpec = { name: 'rope', source: K.rope };
@@ -43,14 +44,27 @@ type MatmulKind = keyof typeof MATMULS;
 export type MatmulKernel = 'auto' | Exclude<MatmulKind, 'rows'>;
 
 /**
+ * Split-K slices for the `large` kernel, measured on an H100 (bench/RESULTS.md): a matrix of fewer
+ * than 160 output tiles (128 × 128) gets enough K-slices per tile for ~256 workgroups (132 SMs need
+ * ~2 each to hide latency), each slice ≥ 256 of K (16 BK steps), at most 8. At 128 tiles (M = 512,
+ * N = 4096) 2 slices gave 1.2× (41 % of fp32 peak), at 80 tiles 3–4 slices 1.07–1.27×, at 64
+ * tiles 4 slices 2.1–2.2×; at 200 tiles 2 slices lost 11–15 %. 1 = no split.
+ */
+export function splitSlices(n: number, N: number, K: number): number {
+  const tiles = Math.ceil(n / 128) * Math.ceil(N / 128);
+  if (tiles >= 160) return 1;
+  return Math.max(1, Math.min(Math.ceil(256 / tiles), Math.floor(K / 256), 8));
+}
+
+/**
  * The automatic choice, measured on an H100 (bench/RESULTS.md): the weight-streaming kernel up to
- * 8 rows; `large` once its 128 × 128 tiles number ≥ 80 (1.6× `tiled` at 128 tiles, M = 512 ×
- * N = 4096; 1.1–1.2× at 80, M = 1200 × N = 960; 0.9× at 64, M = 256 × N = 4096, where too few
- * workgroups fill the GPU); `tiled` otherwise.
+ * 8 rows; `large` (with splitSlices' split-K) once its 128 × 128 tiles number ≥ 64: 2× `tiled` at
+ * 64 tiles (M = 256 × N = 4096), 1.3–1.5× at 80 (M = 1200 × N = 960), 2× at 128 and more;
+ * `tiled` below, where nothing was measured against it.
  */
 export function chooseMatmul(n: number, N: number): MatmulKind {
   if (n <= 8) return 'rows';
-  return Math.ceil(n / 128) * Math.ceil(N / 128) >= 80 ? 'large' : 'tiled';
+  return Math.ceil(n / 128) * Math.ceil(N / 128) >= 64 ? 'large' : 'tiled';
 }
 
 export interface WebGPUBackendConfig {
@@ -60,6 +74,8 @@ export interface WebGPUBackendConfig {
   maxBindingBytes: number;
   useF16: boolean;
   matmulKernel?: MatmulKernel;
+  /** Force the `large` kernel's split-K slice count (1 = no split); default: splitSlices. */
+  matmulSplitK?: number;
 }
 
 export class WebGPUBackend implements Backend {
@@ -73,6 +89,9 @@ export class WebGPUBackend implements Backend {
   private readonly maxGroups: number;
   private readonly useF16: boolean;
   private readonly matmulKernel: MatmulKernel;
+  private readonly matmulSplitK: number | undefined;
+  /** The split-K partial sums ([slices, n, N] f32), grown on demand. */
+  private splitScratch: GPUBuffer | null = null;
   private lostOrError: string | null = null;
   /** The training ops (train.ts), recording into the same encoder. */
   private readonly train: WebGPUTraining;
@@ -87,6 +106,7 @@ export class WebGPUBackend implements Backend {
     this.maxGroups = cfg.device.limits.maxComputeWorkgroupsPerDimension;
     this.useF16 = cfg.useF16;
     this.matmulKernel = cfg.matmulKernel ?? 'auto';
+    this.matmulSplitK = cfg.matmulSplitK;
     this.train = new WebGPUTraining(this.rec, this.device, this.maxGroups, (t) => this.access(t));
     // Kernels cannot throw, but a bad shader or binding surfaces here; report it at the next read.
     cfg.device.addEventListener('uncapturederror', (e) => {
@@ -229,19 +249,45 @@ export class WebGPUBackend implements Backend {
     const kind = this.matmulKernel !== 'auto' ? this.matmulKernel : chooseMatmul(n, N);
     const { spec, cols, rows: rowsPerGroup } = MATMULS[kind];
     const pipe = this.rec.pipeline(spec, ['f32', this.access(wt), b ? this.access(b) : 'none']);
+    // K per slice is a multiple of the kernel's BK = 16; rounding up can leave fewer slices.
+    const kSlice = Math.ceil(Math.ceil(K / (kind === 'large' ? this.sliceCount(n, N, K) : 1)) / 16) * 16;
+    const slices = Math.ceil(K / kSlice);
+    const target = slices > 1 ? this.scratch(slices * n * N * 4) : g(out).buffer;
     for (const c of wt.chunks) {
       // A view of a larger f32 tensor (e.g. LoRA A/B) keeps its base's chunk: use the view's rows.
       const rowCount = Math.min(c.rowCount, N - c.rowStart);
       if (rowCount <= 0) continue;
       const bindings = [
-        { binding: 1, buffer: g(out).buffer, write: true },
+        { binding: 1, buffer: target, write: true },
         { binding: 2, buffer: g(x).buffer },
         { binding: 3, buffer: c.buffer },
       ];
       if (b) bindings.push({ binding: 4, buffer: b.buffer });
-      const groups: [number, number] = [Math.ceil(rowCount / cols), Math.ceil(n / rowsPerGroup)];
-      this.rec.dispatch(pipe, pack('uuuuu', n, K, c.rowStart, rowCount, N), bindings, groups);
+      const groups: [number, number, number] = [Math.ceil(rowCount / cols), Math.ceil(n / rowsPerGroup), slices];
+      const params = kind === 'large' ? pack('uuuuuuu', n, K, c.rowStart, rowCount, N, kSlice, slices > 1 ? n * N : 0) : pack('uuuuu', n, K, c.rowStart, rowCount, N);
+      this.rec.dispatch(pipe, params, bindings, groups);
+      if (slices > 1) {
+        this.rec.dispatch(this.rec.pipeline(SUM_SLICES), pack('uuuuuu', n, c.rowStart, rowCount, N, slices, n * N), [
+          { binding: 1, buffer: g(out).buffer, write: true },
+          { binding: 2, buffer: target },
+        ], grid1d(n * rowCount, 64, this.maxGroups));
+      }
     }
+  }
+
+  /** Split-K slices for a `large` matmul: forced, or splitSlices, within one storage binding. */
+  private sliceCount(n: number, N: number, K: number): number {
+    const want = Math.max(1, Math.min(this.matmulSplitK ?? splitSlices(n, N, K), Math.ceil(K / 16)));
+    return Math.max(1, Math.min(want, Math.floor(this.maxBinding / (n * N * 4))));
+  }
+
+  /** The split-K scratch buffer, at least `bytes` long (the old one is released after its uses). */
+  private scratch(bytes: number): GPUBuffer {
+    if (!this.splitScratch || this.splitScratch.size < bytes) {
+      if (this.splitScratch) this.rec.release(this.splitScratch);
+      this.splitScratch = this.device.createBuffer({ label: 'split-K partials', size: bytes, usage: GPUBufferUsage.STORAGE });
+    }
+    return this.splitScratch;
   }
 
   rope(x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number): void {

@@ -6,7 +6,7 @@ import { LightReasonerError } from '../../errors.ts';
 import type { Backend, BackendInfo } from '../types.ts';
 import { type MatmulKernel, WebGPUBackend } from './backend.ts';
 
-export { chooseMatmul, type MatmulKernel, WebGPUBackend } from './backend.ts';
+export { chooseMatmul, type MatmulKernel, splitSlices, WebGPUBackend } from './backend.ts';
 
 export class WebGPUUnavailableError extends LightReasonerError {
   constructor(message: string, cause?: unknown) {
@@ -23,6 +23,8 @@ export interface WebGPUOptions {
   powerPreference?: GPUPowerPreference;
   /** Force one matmul kernel instead of choosing by row count (tests and benches compare them). */
   matmulKernel?: MatmulKernel;
+  /** Force the large matmul kernel's split-K slice count (1 = none; tests and benches). */
+  matmulSplitK?: number;
 }
 
 /** The limits worth raising to the adapter's maximum; everything else keeps its default. */
@@ -76,5 +78,5 @@ export async function createWebGPUBackend(gpu: GPU, options: WebGPUOptions = {})
     features: Object.freeze([...device.features].map(String).sort()),
     limits: Object.freeze(limits),
   });
-  return new WebGPUBackend({ device, info, maxBindingBytes, useF16, matmulKernel: options.matmulKernel });
+  return new WebGPUBackend({ device, info, maxBindingBytes, useF16, matmulKernel: options.matmulKernel, matmulSplitK: options.matmulSplitK });
 }
