@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import '../runtime/platform/node.ts'; // registers Node's worker_threads for the Wasm backend
 import type { Backend, Tensor, WeightDType } from '../runtime/backend/types.ts';
 import { createWasmBackend } from '../runtime/backend/wasm/index.ts';
-import { relaxedSimdSupported } from '../runtime/backend/wasm/module.ts';
+import { relaxedSimdSupported } from '../runtime/backend/wasm/features.ts';
 import { randomModel } from '../runtime/model/random.ts';
 import type { ModelConfig } from '../runtime/model/config.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';

@@ -28,8 +28,6 @@
 
 import { F32, bytesOf, evenOf, oddOf, unpack1, unpack4, hsum4, hsum } from './unpack';
 
-/** Bytes of the per-thread scratch slot the matmul kernels write to (`pin` and the prefetch). */
-export const MATMUL_SCRATCH: i32 = 48;
 
 // Rows are grouped in blocks of 8 (the last may be shorter); block b starts at byte 32·8b·K8 of the
 // panel and holds, for each 8-element k step, its m ≤ 8 rows one after the other (32 bytes each).
@@ -224,8 +222,9 @@ export function packX(x: usize, xp: usize, K: i32, n: i32, perm: bool, r0: i32, 
 }
 
 // One export per weight dtype so each inner loop is specialised at compile time. x [n, K] is the
-// activation (natural order), xp its panel (packX, permuted for 16-bit weights), s a
-// MATMUL_SCRATCH-byte slot of the calling thread; bias (0 = none) may be of any weight dtype `bdt`.
+// activation (natural order), xp its panel (packX, permuted for 16-bit weights), s a 48-byte
+// slot of the calling thread (`pin` and the prefetch write there); bias (0 = none) may be of any
+// weight dtype `bdt`.
 export function matmulF32(x: usize, xp: usize, w: usize, bias: usize, bdt: i32, out: usize, s: usize, K: i32, N: i32, n: i32, r0: i32, r1: i32, c0: i32, c1: i32): void {
   matmulImpl(x, xp, w, bias, bdt, out, s, K, N, n, r0, r1, c0, c1, 0);
 }

@@ -6,8 +6,8 @@
 // read or overwrite another tensor), allocates, and dispatches. Every kernel takes explicit
 // [start, end) ranges, so the heavy ones are split across a thread pool (pool.ts) when the host
 // has one: matmul / matmulNN / matmulTN by rows or columns (whichever is larger; decode has 1–8
-// rows, so its matmuls split by columns; matmul's rows in whole 8-row panels of its packed x), attention by (row, head), contrast / softmax / argmax /
-// softLabelLoss by rows, each part computed exactly as the single-thread kernel would (every
+// rows, so its matmuls split by columns; matmul's rows go in whole 8-row panels of its packed x),
+// attention by (row, head), contrast / softmax / argmax / softLabelLoss by rows, each part computed exactly as the single-thread kernel would (every
 // output element by one thread, same summation order), so results are bit-identical for any
 // thread count. Small ops stay on the calling thread (a dispatch costs ~5–50 µs).
 //
@@ -19,7 +19,7 @@
 import { decodeToF32 } from '../../util/dtype.ts';
 import { type Backend, type BackendInfo, type DType, type Rows, type Tensor, type WeightDType, BYTES_PER_ELEMENT, sizeOf } from '../types.ts';
 import { Heap } from './memory.ts';
-import { DT_CODE, type Kernels, MAX_PAGES, PAGE_BYTES, instantiate, relaxedSimdSupported } from './module.ts';
+import { DT_CODE, type Kernels, MAX_PAGES, PAGE_BYTES, instantiate } from './module.ts';
 import { Pool, canBlock, controlBytes } from './pool.ts';
 import * as train from './train.ts';
 import type { AdamWStep } from '../training.ts';
@@ -56,7 +56,7 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
   const want = Math.min(MAX_THREADS, options.threads ?? host?.concurrency ?? 1);
   if (!Number.isInteger(want) || want < 1) throw new RangeError(`threads must be an integer ≥ 1, got ${options.threads}`);
   const threaded = want > 1 && host !== null && canBlock();
-  const { kernels, memory, module, shared, relaxed } = await instantiate(maxPages, threaded, options.relaxedSimd ?? relaxedSimdSupported());
+  const { kernels, memory, module, shared, relaxed } = await instantiate(maxPages, threaded, options.relaxedSimd);
   let pool: Pool | null = null;
   let heapStart = kernels.heapBase() >>> 0;
   if (threaded && shared && host) {
@@ -376,7 +376,8 @@ export class WasmBackend implements Backend {
     const biasPtr = c ? c.ptr : 0, biasDt = c ? DT_CODE[c.dtype as WeightDType] : 0;
     const k = this.kernels;
     // x re-packed once into 8-row panels (even/odd order for 16-bit weights), then per thread a
-    // 64-byte slot the kernel stores to so V8 keeps its loads in order (wasm/matmul.ts)
+    // 64-byte slot (the kernel uses 48) it stores to so V8 keeps its loads in order
+    // (wasm/matmul.ts)
     const panel = Math.ceil((n * (K & ~7) * 4) / 64) * 64;
     const xp = this.scratch(panel + 64 * this.threads);
     k.packX(a.ptr, xp, K, n, b.dtype !== 'f32', 0, n);

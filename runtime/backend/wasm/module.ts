@@ -17,8 +17,6 @@
 import { kernelsRelaxed, kernelsRelaxedThreads, kernelsSimd, kernelsThreads } from '../../generated/wasm.ts';
 import { relaxedSimdSupported } from './features.ts';
 
-export { relaxedSimdSupported } from './features.ts';
-
 /** Weight dtype codes understood by the kernels (wasm/unpack.ts). */
 export const DT_CODE = Object.freeze({ f32: 0, f16: 1, bf16: 2 } as const);
 
