@@ -139,6 +139,26 @@ t.test('embedding and rmsNorm, all weight dtypes', async (tt) => {
   tt.throws(() => wasm.embedding(iw, tw, wasm.createTensor('f32', [1, 4])), RangeError, 'token id out of range');
 });
 
+t.test('weight matrices are stored interleaved (wasm/layout.ts): read gives them back row-major, misuse is refused', async (tt) => {
+  // every tail case of the layout: N % 4 leftover rows, K % 8 tails, K < 8 and N < 4 (row-major)
+  const shapes = [[1, 1], [3, 7], [4, 8], [5, 9], [9, 17], [13, 37], [8, 64], [6, 3], [12, 23], [7, 1029]];
+  for (const dt of DTYPES) {
+    for (const [N, K] of shapes) {
+      const bytes = encodeFromF32(dt, randn(N * K));
+      const got = await wasm.read(wasm.createWeight(dt, [N, K], bytes));
+      const want = await ref.read(ref.createWeight(dt, [N, K], bytes));
+      tt.same(got, want, `read of a ${dt} [${N}, ${K}] weight`);
+    }
+  }
+  const w = wasm.createWeight('f32', [8, 16], new Uint8Array(new Float32Array(128).buffer));
+  tt.throws(() => wasm.view(w, [16, 8]), TypeError, 'a view of a weight matrix');
+  tt.throws(() => wasm.write(w, new Float32Array(128)), TypeError, 'a write into a weight matrix');
+  tt.throws(() => wasm.matmul(w, w, null, wasm.createTensor('f32', [8, 8])), TypeError, 'a weight matrix as an activation');
+  const v = wasm.createWeight('f32', [4], new Uint8Array(16));
+  wasm.write(v, new Float32Array([1, 2, 3, 4]));
+  tt.same(await wasm.read(v), new Float32Array([1, 2, 3, 4]), 'vectors stay plain (written and read as they are)');
+});
+
 t.test('f16 and bf16 unpacking is exact, subnormals and signed zero included', async (tt) => {
   // f16 subnormals (|x| < 2^-14) go through the magic multiply; random data almost never hits them
   const special = new Float32Array([0, -0, 2 ** -24, -(2 ** -24), 3 * 2 ** -20, -(2 ** -14), 2 ** -14 * 0.999, 65504, -65504, 1, -1.5, 1e-5, -7e-6, 0.333, 2 ** -15, 1234.5]);

@@ -2,7 +2,8 @@
 // imported from JS and managed there (runtime/backend/wasm/memory.ts); nothing here allocates.
 // (AssemblyScript resolves imports without the .ts extension the TypeScript side uses.)
 
-export { packX, matmulF32, matmulF16, matmulBf16 } from './matmul';
+export { packX, matmulF32, matmulIlvF32, matmulIlvF16, matmulIlvBf16 } from './matmul';
+export { interleaveWeight, deinterleaveWeight } from './layout';
 export { embedding, rmsNorm, rope, kvWrite, swiglu, addInPlace, gatherRows, softmax, argmax } from './ops';
 export { attention, attentionHeads } from './attention';
 export { contrast } from './contrast';

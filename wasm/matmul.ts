@@ -1,6 +1,8 @@
-// out[n, N] = x[n, K] · w[N, K]ᵀ (+ bias[N]). Every output is the dot product of two contiguous
-// rows; the kernel blocks 2 rows of x × 4 rows of w (8 f32x4 accumulators): each weight vector is
-// loaded and unpacked once for two rows, each x vector loaded once for four columns.
+// out[n, N] = x[n, K] · w[N, K]ᵀ (+ bias[N]). Every output is the dot product of a row of x and a
+// row of w; the kernel blocks 2 rows of x × 4 rows of w (8 f32x4 accumulators): each weight vector
+// is loaded and unpacked once for two rows, each x vector loaded once for four columns. Weights
+// from createWeight are interleaved (layout.ts), so the 4 rows of a block are read as one stream
+// (what decoding, which reads every weight once per step, waits on); f32 tensors are row-major.
 //
 // What limits it is V8's code generation rather than the arithmetic, so the shape of the source is
 // chosen for TurboFan (x86-64, 15 usable xmm registers):
@@ -101,10 +103,24 @@ export function packX(x: usize, xp: usize, K: i32, n: i32, perm: bool, r0: i32, 
   return dt == F32 ? v128.load(wr, 16) : oddOf(v128.load(wr), dt);
 }
 
+// Address of weight row j's 8-element group at byte offset o of a row-major row: in the interleaved
+// layout (layout.ts) the 4 rows of a block alternate group by group, so all four are one stream.
+@inline function wAt(ilv: bool, w0: usize, wj: usize, j: i32, o: usize, dt: i32): usize {
+  return ilv ? w0 + (o << 2) + <usize>j * 8 * bytesOf(dt) : wj + o;
+}
+
+// The K % 8 tails of columns c..c+3: row-major, 4 rows rowW apart; interleaved, after the groups.
+@inline function tailBase(ilv: bool, w0: usize, K8: i32, dt: i32): usize {
+  return ilv ? w0 + <usize>K8 * 3 * bytesOf(dt) : w0; // so that base + k·WB is row 0's element k ≥ K8
+}
+@inline function tailStride(ilv: bool, rowW: usize, K8: i32, K: i32, dt: i32): usize {
+  return ilv ? <usize>(K - K8) * bytesOf(dt) : rowW;
+}
+
 /** Rows r, r+1 (same panel block, stride S) × columns c..c+3: 2×4 block; also reads row `pf`. */
 @inline function block2x4(
   pa: usize, S: usize, w0: usize, rowW: usize, bv: v128, s: usize, oa: usize, rowO: usize,
-  xa: usize, K8: i32, K: i32, dt: i32, pf: usize,
+  xa: usize, K8: i32, K: i32, dt: i32, pf: usize, ilv: bool,
 ): void {
   const WB = bytesOf(dt);
   const w1 = w0 + rowW, w2 = w1 + rowW, w3 = w2 + rowW;
@@ -114,16 +130,20 @@ export function packX(x: usize, xp: usize, K: i32, n: i32, perm: bool, r0: i32, 
   const end = <usize>K8 * WB;
   for (; o < end; o += 8 * WB) {
     const x0 = v128.load(p), y0 = v128.load(p, 16), x1 = v128.load(p, 32), y1 = v128.load(p, 48);
-    let we = wLo(w0 + o, dt), wd = wHi(w0 + o, dt);
+    let q = wAt(ilv, w0, w0, 0, o, dt);
+    let we = wLo(q, dt), wd = wHi(q, dt);
     a0 = step(a0, x0, we, y0, wd); b0 = step(b0, x1, we, y1, wd);
     pin(s, a0, b0);
-    we = wLo(w1 + o, dt); wd = wHi(w1 + o, dt);
+    q = wAt(ilv, w0, w1, 1, o, dt);
+    we = wLo(q, dt); wd = wHi(q, dt);
     a1 = step(a1, x0, we, y0, wd); b1 = step(b1, x1, we, y1, wd);
     pin(s, a1, b1);
-    we = wLo(w2 + o, dt); wd = wHi(w2 + o, dt);
+    q = wAt(ilv, w0, w2, 2, o, dt);
+    we = wLo(q, dt); wd = wHi(q, dt);
     a2 = step(a2, x0, we, y0, wd); b2 = step(b2, x1, we, y1, wd);
     pin(s, a2, b2);
-    we = wLo(w3 + o, dt); wd = wHi(w3 + o, dt);
+    q = wAt(ilv, w0, w3, 3, o, dt);
+    we = wLo(q, dt); wd = wHi(q, dt);
     a3 = step(a3, x0, we, y0, wd); b3 = step(b3, x1, we, y1, wd);
     pin(s, a3, b3);
     v128.store(s, v128.load(pf + o), 32);
@@ -131,8 +151,9 @@ export function packX(x: usize, xp: usize, K: i32, n: i32, perm: bool, r0: i32, 
   }
   let sa = f32x4.add(hsum4(a0, a1, a2, a3), bv), sb = f32x4.add(hsum4(b0, b1, b2, b3), bv);
   if (K8 < K) {
-    sa = f32x4.add(sa, tail4(xa, w0, rowW, K8, K, dt));
-    sb = f32x4.add(sb, tail4(xa + (<usize>K << 2), w0, rowW, K8, K, dt));
+    const tb = tailBase(ilv, w0, K8, dt), ts = tailStride(ilv, rowW, K8, K, dt);
+    sa = f32x4.add(sa, tail4(xa, tb, ts, K8, K, dt));
+    sb = f32x4.add(sb, tail4(xa + (<usize>K << 2), tb, ts, K8, K, dt));
   }
   v128.store(oa, sa);
   v128.store(oa + rowO, sb);
@@ -141,7 +162,7 @@ export function packX(x: usize, xp: usize, K: i32, n: i32, perm: bool, r0: i32, 
 /** Row r × columns c..c+3: the same per-element operations as block2x4, for a leftover row. */
 @inline function block1x4(
   pa: usize, S: usize, w0: usize, rowW: usize, bv: v128, s: usize, oa: usize,
-  xa: usize, K8: i32, K: i32, dt: i32,
+  xa: usize, K8: i32, K: i32, dt: i32, ilv: bool,
 ): void {
   const WB = bytesOf(dt);
   const w1 = w0 + rowW, w2 = w1 + rowW, w3 = w2 + rowW;
@@ -150,16 +171,18 @@ export function packX(x: usize, xp: usize, K: i32, n: i32, perm: bool, r0: i32, 
   const end = <usize>K8 * WB;
   for (; o < end; o += 8 * WB) {
     const x0 = v128.load(p), y0 = v128.load(p, 16);
-    a0 = step(a0, x0, wLo(w0 + o, dt), y0, wHi(w0 + o, dt));
-    a1 = step(a1, x0, wLo(w1 + o, dt), y0, wHi(w1 + o, dt));
+    const q0 = wAt(ilv, w0, w0, 0, o, dt), q1 = wAt(ilv, w0, w1, 1, o, dt);
+    a0 = step(a0, x0, wLo(q0, dt), y0, wHi(q0, dt));
+    a1 = step(a1, x0, wLo(q1, dt), y0, wHi(q1, dt));
     pin(s, a0, a1);
-    a2 = step(a2, x0, wLo(w2 + o, dt), y0, wHi(w2 + o, dt));
-    a3 = step(a3, x0, wLo(w3 + o, dt), y0, wHi(w3 + o, dt));
+    const q2 = wAt(ilv, w0, w2, 2, o, dt), q3 = wAt(ilv, w0, w3, 3, o, dt);
+    a2 = step(a2, x0, wLo(q2, dt), y0, wHi(q2, dt));
+    a3 = step(a3, x0, wLo(q3, dt), y0, wHi(q3, dt));
     pin(s, a2, a3);
     p += S;
   }
   let sa = f32x4.add(hsum4(a0, a1, a2, a3), bv);
-  if (K8 < K) sa = f32x4.add(sa, tail4(xa, w0, rowW, K8, K, dt));
+  if (K8 < K) sa = f32x4.add(sa, tail4(xa, tailBase(ilv, w0, K8, dt), tailStride(ilv, rowW, K8, K, dt), K8, K, dt));
   v128.store(oa, sa);
 }
 
@@ -178,7 +201,7 @@ export function packX(x: usize, xp: usize, K: i32, n: i32, perm: bool, r0: i32, 
 
 @inline function matmulImpl(
   x: usize, xp: usize, w: usize, bias: usize, bdt: i32, out: usize, s: usize,
-  K: i32, N: i32, n: i32, r0: i32, r1: i32, c0: i32, c1: i32, dt: i32,
+  K: i32, N: i32, n: i32, r0: i32, r1: i32, c0: i32, c1: i32, dt: i32, ilv: bool,
 ): void {
   const WB = bytesOf(dt);
   const rowW = <usize>K * WB, rowX = <usize>K << 2, rowO = <usize>N << 2;
@@ -201,10 +224,10 @@ export function packX(x: usize, xp: usize, K: i32, n: i32, perm: bool, r0: i32, 
         // ≤ 2 KiB: longer ones crowd the current block out of L1 and it got slower (K = 1536).
         const j = (r - r0) >> 1;
         const pf = j < 4 && c + 4 + j < N && rowW <= 2048 ? w0 + <usize>(4 + j) * rowW : w0;
-        block2x4(pa, S, w0, rowW, bv, s, oa, rowO, xa, K8, K, dt, pf);
+        block2x4(pa, S, w0, rowW, bv, s, oa, rowO, xa, K8, K, dt, pf, ilv);
         r += 2;
       } else {
-        block1x4(pa, S, w0, rowW, bv, s, oa, xa, K8, K, dt);
+        block1x4(pa, S, w0, rowW, bv, s, oa, xa, K8, K, dt, ilv);
         r += 1;
       }
     }
@@ -221,16 +244,20 @@ export function packX(x: usize, xp: usize, K: i32, n: i32, perm: bool, r0: i32, 
   }
 }
 
-// One export per weight dtype so each inner loop is specialised at compile time. x [n, K] is the
-// activation (natural order), xp its panel (packX, permuted for 16-bit weights), s a 48-byte
-// slot of the calling thread (`pin` and the prefetch write there); bias (0 = none) may be of any
-// weight dtype `bdt`.
+// One export per weight dtype and layout so each inner loop is specialised at compile time:
+// matmulF32 for row-major f32 tensors (createTensor), matmulIlv* for weights in the interleaved
+// layout (createWeight; layout.ts). x [n, K] is the activation (natural order), xp its panel (packX,
+// permuted for 16-bit weights), s a 48-byte slot of the calling thread (`pin` and the prefetch write
+// there); bias (0 = none) may be of any weight dtype `bdt`.
 export function matmulF32(x: usize, xp: usize, w: usize, bias: usize, bdt: i32, out: usize, s: usize, K: i32, N: i32, n: i32, r0: i32, r1: i32, c0: i32, c1: i32): void {
-  matmulImpl(x, xp, w, bias, bdt, out, s, K, N, n, r0, r1, c0, c1, 0);
+  matmulImpl(x, xp, w, bias, bdt, out, s, K, N, n, r0, r1, c0, c1, 0, false);
 }
-export function matmulF16(x: usize, xp: usize, w: usize, bias: usize, bdt: i32, out: usize, s: usize, K: i32, N: i32, n: i32, r0: i32, r1: i32, c0: i32, c1: i32): void {
-  matmulImpl(x, xp, w, bias, bdt, out, s, K, N, n, r0, r1, c0, c1, 1);
+export function matmulIlvF32(x: usize, xp: usize, w: usize, bias: usize, bdt: i32, out: usize, s: usize, K: i32, N: i32, n: i32, r0: i32, r1: i32, c0: i32, c1: i32): void {
+  matmulImpl(x, xp, w, bias, bdt, out, s, K, N, n, r0, r1, c0, c1, 0, true);
 }
-export function matmulBf16(x: usize, xp: usize, w: usize, bias: usize, bdt: i32, out: usize, s: usize, K: i32, N: i32, n: i32, r0: i32, r1: i32, c0: i32, c1: i32): void {
-  matmulImpl(x, xp, w, bias, bdt, out, s, K, N, n, r0, r1, c0, c1, 2);
+export function matmulIlvF16(x: usize, xp: usize, w: usize, bias: usize, bdt: i32, out: usize, s: usize, K: i32, N: i32, n: i32, r0: i32, r1: i32, c0: i32, c1: i32): void {
+  matmulImpl(x, xp, w, bias, bdt, out, s, K, N, n, r0, r1, c0, c1, 1, true);
+}
+export function matmulIlvBf16(x: usize, xp: usize, w: usize, bias: usize, bdt: i32, out: usize, s: usize, K: i32, N: i32, n: i32, r0: i32, r1: i32, c0: i32, c1: i32): void {
+  matmulImpl(x, xp, w, bias, bdt, out, s, K, N, n, r0, r1, c0, c1, 2, true);
 }

@@ -3,13 +3,15 @@
 // kernels trust their inputs.
 
 import { bytesOf, unpack1, unpack4, widenRow, hsum } from './unpack';
+import { widenIlvRow } from './layout';
 
-/** out[r, :] = table[ids[r], :] widened to f32, rows [r0, r1). */
-export function embedding(ids: usize, table: usize, dt: i32, out: usize, H: i32, r0: i32, r1: i32): void {
+/** out[r, :] = table[ids[r], :] widened to f32, rows [r0, r1); table [V, H] row-major or interleaved (layout.ts). */
+export function embedding(ids: usize, table: usize, dt: i32, ilv: bool, V: i32, out: usize, H: i32, r0: i32, r1: i32): void {
   const rowT = <usize>H * bytesOf(dt), rowO = <usize>H << 2;
   for (let r = r0; r < r1; r++) {
     const id = load<i32>(ids + (<usize>r << 2));
-    widenRow(table + <usize>id * rowT, dt, out + <usize>r * rowO, H);
+    if (ilv) widenIlvRow(table, V, H, dt, id, 0, H, out + <usize>r * rowO);
+    else widenRow(table + <usize>id * rowT, dt, out + <usize>r * rowO, H);
   }
 }
 

@@ -19,6 +19,7 @@
 // Ranges: rows [r0, r1) × columns [c0, c1) of out, so a threaded caller can split either.
 
 import { bytesOf, widenRow } from './unpack';
+import { widenIlvRow } from './layout';
 
 @inline function fma(acc: v128, s: v128, w: v128): v128 {
   return f32x4.add(acc, f32x4.mul(s, w));
@@ -37,12 +38,14 @@ export function matmulNNScratchBytes(): i32 {
   return JT * CW * 4 + 2 * CW * 4;
 }
 
-// Decode rows [0, nj) × columns [0, cw) of w (rows rowW bytes apart) into a dense f32 panel
-// [nj, 16], zero-padded past cw.
-@inline function pack(w: usize, rowW: usize, nj: i32, cw: i32, dt: i32, panel: usize): void {
+// Decode rows [j0, j0 + nj) × columns [c, c + cw) of w [N, K] (row-major, or interleaved: layout.ts)
+// into a dense f32 panel [nj, 16], zero-padded past cw.
+@inline function pack(w: usize, N: i32, K: i32, ilv: bool, j0: i32, nj: i32, c: i32, cw: i32, dt: i32, panel: usize): void {
+  const rowW = <usize>K * bytesOf(dt);
   for (let j = 0; j < nj; j++) {
     const dst = panel + <usize>j * (<usize>CW << 2);
-    widenRow(w + <usize>j * rowW, dt, dst, cw);
+    if (ilv) widenIlvRow(w, N, K, dt, j0 + j, c, cw, dst);
+    else widenRow(w + <usize>(j0 + j) * rowW + <usize>c * bytesOf(dt), dt, dst, cw);
     if (cw < CW) memory.fill(dst + (<usize>cw << 2), 0, <usize>(CW - cw) << 2);
   }
 }
@@ -106,9 +109,8 @@ export function matmulNNScratchBytes(): i32 {
   }
 }
 
-@inline function mmNN(x: usize, w: usize, out: usize, scratch: usize, N: i32, K: i32, acc: bool, r0: i32, r1: i32, c0: i32, c1: i32, dt: i32): void {
-  const WB = bytesOf(dt);
-  const rowW = <usize>K * WB, rowX = <usize>N << 2, rowO = <usize>K << 2;
+@inline function mmNN(x: usize, w: usize, ilv: bool, out: usize, scratch: usize, N: i32, K: i32, acc: bool, r0: i32, r1: i32, c0: i32, c1: i32, dt: i32): void {
+  const rowX = <usize>N << 2, rowO = <usize>K << 2;
   const panel = scratch, tmp = scratch + (<usize>(JT * CW) << 2);
   if (N == 0) {
     if (!acc) for (let r = r0; r < r1; r++) memory.fill(out + <usize>r * rowO + (<usize>c0 << 2), 0, <usize>(c1 - c0) << 2);
@@ -118,21 +120,22 @@ export function matmulNNScratchBytes(): i32 {
     const nj = min(JT, N - j);
     for (let c = c0; c < c1; c += CW) {
       const cw = min(CW, c1 - c);
-      pack(w + <usize>j * rowW + <usize>c * WB, rowW, nj, cw, dt, panel);
+      pack(w, N, K, ilv, j, nj, c, cw, dt, panel);
       panelRows(x + (<usize>j << 2), rowX, panel, nj, out + (<usize>c << 2), rowO, cw, acc || j > 0, tmp, r0, r1);
     }
   }
 }
 
-// One export per weight dtype so each decode is specialised at compile time. scratch: matmulNNScratchBytes().
-export function matmulNNF32(x: usize, w: usize, out: usize, scratch: usize, N: i32, K: i32, acc: bool, r0: i32, r1: i32, c0: i32, c1: i32): void {
-  mmNN(x, w, out, scratch, N, K, acc, r0, r1, c0, c1, 0);
+// One export per weight dtype so each decode is specialised at compile time; ilv: w is in the
+// interleaved layout (a createWeight matrix). scratch: matmulNNScratchBytes().
+export function matmulNNF32(x: usize, w: usize, ilv: bool, out: usize, scratch: usize, N: i32, K: i32, acc: bool, r0: i32, r1: i32, c0: i32, c1: i32): void {
+  mmNN(x, w, ilv, out, scratch, N, K, acc, r0, r1, c0, c1, 0);
 }
-export function matmulNNF16(x: usize, w: usize, out: usize, scratch: usize, N: i32, K: i32, acc: bool, r0: i32, r1: i32, c0: i32, c1: i32): void {
-  mmNN(x, w, out, scratch, N, K, acc, r0, r1, c0, c1, 1);
+export function matmulNNF16(x: usize, w: usize, ilv: bool, out: usize, scratch: usize, N: i32, K: i32, acc: bool, r0: i32, r1: i32, c0: i32, c1: i32): void {
+  mmNN(x, w, ilv, out, scratch, N, K, acc, r0, r1, c0, c1, 1);
 }
-export function matmulNNBf16(x: usize, w: usize, out: usize, scratch: usize, N: i32, K: i32, acc: bool, r0: i32, r1: i32, c0: i32, c1: i32): void {
-  mmNN(x, w, out, scratch, N, K, acc, r0, r1, c0, c1, 2);
+export function matmulNNBf16(x: usize, w: usize, ilv: bool, out: usize, scratch: usize, N: i32, K: i32, acc: bool, r0: i32, r1: i32, c0: i32, c1: i32): void {
+  mmNN(x, w, ilv, out, scratch, N, K, acc, r0, r1, c0, c1, 2);
 }
 
 /** out[m, c] = alpha·Σ_r a[r, m]·b[r, c] (+ out[m, c] when acc), rows [m0, m1) × columns [c0, c1) of out [M, N]. */

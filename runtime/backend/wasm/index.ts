@@ -87,6 +87,8 @@ class WasmTensor implements Tensor {
     readonly reserved: number,
     /** The tensor that owns the storage, for views; null for owners. */
     readonly root: WasmTensor | null,
+    /** A createWeight matrix, stored in the interleaved layout (wasm/layout.ts), not row-major. */
+    readonly interleaved = false,
   ) {
     this.size = sizeOf(shape);
     Object.freeze(this.shape);
@@ -227,6 +229,7 @@ export class WasmBackend implements Backend {
   private f32(x: Tensor, what: string): WasmTensor {
     const w = this.t(x, what);
     if (w.dtype !== 'f32') throw new TypeError(`${what} must be f32, got ${w.dtype}`);
+    if (w.interleaved) throw new TypeError(`${what} is a createWeight matrix (stored interleaved, wasm/layout.ts); pass a tensor from createTensor`);
     return w;
   }
   private i32(x: Tensor, what: string): WasmTensor {
@@ -240,11 +243,11 @@ export class WasmBackend implements Backend {
     return w;
   }
 
-  private allocTensor(dtype: DType, shape: readonly number[], zero: boolean): WasmTensor {
+  private allocTensor(dtype: DType, shape: readonly number[], zero: boolean, interleaved = false): WasmTensor {
     if (this.destroyed) throw new Error('wasm backend used after destroy()');
     const n = sizeOf(shape);
     const block = this.heap.alloc(n * BYTES_PER_ELEMENT[dtype]);
-    const x = new WasmTensor(this, dtype, [...shape], block.start, block.size, null);
+    const x = new WasmTensor(this, dtype, [...shape], block.start, block.size, null, interleaved);
     if (zero && !block.fresh) this.bytes(x).fill(0); // a reused block holds old data
     return x;
   }
@@ -266,8 +269,15 @@ export class WasmBackend implements Backend {
     if (!isWeightDType(dtype)) throw new TypeError(`unknown weight dtype ${dtype as string}`);
     const want = sizeOf(shape) * BYTES_PER_ELEMENT[dtype];
     check(bytes.byteLength === want, () => `weight [${shape}] ${dtype} needs ${want} bytes, got ${bytes.byteLength}`);
-    const x = this.allocTensor(dtype, shape, false);
+    // Matrices are stored interleaved (wasm/layout.ts: the 4 rows the matmul reads together form
+    // one stream), permuted in place block by block; vectors (norms, biases) stay as they are.
+    const matrix = shape.length === 2;
+    const x = this.allocTensor(dtype, shape, false, matrix);
     this.bytes(x).set(bytes);
+    if (matrix) {
+      const [N, K] = shape;
+      this.kernels.interleaveWeight(x.ptr, this.scratch(4 * K * BYTES_PER_ELEMENT[dtype]), N, K, DT_CODE[dtype]);
+    }
     return x;
   }
 
@@ -286,20 +296,36 @@ export class WasmBackend implements Backend {
   write(x: Tensor, data: Float32Array | Int32Array): void {
     const w = this.t(x);
     if (w.dtype !== 'f32' && w.dtype !== 'i32') throw new TypeError(`write needs an f32/i32 tensor, got ${w.dtype}`);
+    if (w.interleaved) throw new TypeError('write into a createWeight matrix: weights are read-only here (make trainable tensors with createTensor)');
     check(data.length <= w.size, () => `write of ${data.length} elements into tensor [${w.shape}]`);
     this.typed(w).set(data);
   }
 
   async read(x: Tensor): Promise<Float32Array | Int32Array> {
     const w = this.t(x);
+    if (w.interleaved) return this.readInterleaved(w);
     if (w.dtype === 'f16' || w.dtype === 'bf16') return decodeToF32(w.dtype, this.bytes(w));
     return this.typed(w).slice();
+  }
+
+  /** A weight matrix back in row-major order (through a temporary block; reads are rare). */
+  private readInterleaved(w: WasmTensor): Float32Array {
+    const [N, K] = w.shape, nbytes = w.size * BYTES_PER_ELEMENT[w.dtype];
+    const tmp = this.heap.alloc(nbytes);
+    try {
+      this.kernels.deinterleaveWeight(w.ptr, tmp.start, N, K, DT_CODE[w.dtype as WeightDType]);
+      const raw = new Uint8Array(this.memory.buffer, tmp.start, nbytes);
+      return w.dtype === 'f32' ? new Float32Array(raw.slice().buffer) : decodeToF32(w.dtype as 'f16' | 'bf16', raw);
+    } finally {
+      this.heap.release(tmp);
+    }
   }
 
   view(x: Tensor, shape: readonly number[]): Tensor {
     const w = this.t(x);
     const n = sizeOf(shape);
     check(n <= w.size, () => `view [${shape}] larger than tensor [${w.shape}]`);
+    if (w.interleaved) throw new TypeError(`view of a createWeight matrix [${w.shape}]: its rows are stored interleaved (wasm/layout.ts), so only whole-weight ops read it`);
     return new WasmTensor(this, w.dtype, [...shape], w.ptr, 0, w.root ?? w);
   }
 
@@ -357,7 +383,7 @@ export class WasmBackend implements Backend {
     const [V, H] = tb.shape, n = id.size;
     check(o.size === n * H && lastDim(o) === H, () => `embedding out [${o.shape}] for ${n} ids of width ${H}`);
     this.checkIndices(id, V, 'token id');
-    this.kernels.embedding(id.ptr, tb.ptr, DT_CODE[tb.dtype as WeightDType], o.ptr, H, 0, n);
+    this.kernels.embedding(id.ptr, tb.ptr, DT_CODE[tb.dtype as WeightDType], tb.interleaved, V, o.ptr, H, 0, n);
   }
 
   rmsNorm(x: Tensor, weight: Tensor, eps: number, out: Tensor): void {
@@ -381,7 +407,9 @@ export class WasmBackend implements Backend {
     const panel = Math.ceil((n * (K & ~7) * 4) / 64) * 64;
     const xp = this.scratch(panel + 64 * this.threads);
     k.packX(a.ptr, xp, K, n, b.dtype !== 'f32', 0, n);
-    const name = b.dtype === 'f32' ? 'matmulF32' : b.dtype === 'bf16' ? 'matmulBf16' : 'matmulF16';
+    // createWeight matrices are interleaved (wasm/layout.ts); only f32 tensors can be row-major
+    const name = !b.interleaved ? 'matmulF32' : b.dtype === 'f32' ? 'matmulIlvF32' : b.dtype === 'bf16' ? 'matmulIlvBf16' : 'matmulIlvF16';
+    check(b.interleaved || b.dtype === 'f32', () => `matmul w [${b.shape}] ${b.dtype} is neither a weight nor f32`);
     // columns in multiples of 16 (the kernel's 4-column blocks, and N % 4 stays in the last part)
     // or rows in whole 8-row panel blocks, whichever dimension is larger
     const byCols = N >= n;

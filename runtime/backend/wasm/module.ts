@@ -34,9 +34,12 @@ export interface Kernels {
   contrast(e: P, a: P, stats: P, ids: P, w: P, Ve: number, Va: number, n: number, alpha: number, K: number, r0: number, r1: number): void;
   packX(x: P, xp: P, K: number, n: number, perm: boolean, r0: number, r1: number): void;
   matmulF32(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number): void;
-  matmulF16(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number): void;
-  matmulBf16(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number): void;
-  embedding(ids: P, table: P, dt: number, out: P, H: number, r0: number, r1: number): void;
+  matmulIlvF32(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number): void;
+  matmulIlvF16(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number): void;
+  matmulIlvBf16(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number): void;
+  interleaveWeight(w: P, scratch: P, N: number, K: number, dt: number): void;
+  deinterleaveWeight(w: P, dst: P, N: number, K: number, dt: number): void;
+  embedding(ids: P, table: P, dt: number, ilv: boolean, V: number, out: P, H: number, r0: number, r1: number): void;
   rmsNorm(x: P, w: P, dt: number, out: P, H: number, eps: number, r0: number, r1: number): void;
   rope(x: P, rows: P, invFreq: P, scratch: P, heads: number, headDim: number, r0: number, r1: number): void;
   kvWrite(k: P, v: P, kc: P, vc: P, rows: P, kvHeads: number, maxT: number, d: number, r0: number, r1: number): void;
@@ -48,9 +51,9 @@ export interface Kernels {
   attention(q: P, kc: P, vc: P, rows: P, out: P, scores: P, heads: number, kvHeads: number, maxT: number, d: number, scale: number, r0: number, r1: number): void;
   attentionHeads(q: P, kc: P, vc: P, rows: P, out: P, scores: P, heads: number, kvHeads: number, maxT: number, d: number, scale: number, i0: number, i1: number): void;
   // training (wasm/train*.ts)
-  matmulNNF32(x: P, w: P, out: P, scratch: P, N: number, K: number, acc: boolean, r0: number, r1: number, c0: number, c1: number): void;
-  matmulNNF16(x: P, w: P, out: P, scratch: P, N: number, K: number, acc: boolean, r0: number, r1: number, c0: number, c1: number): void;
-  matmulNNBf16(x: P, w: P, out: P, scratch: P, N: number, K: number, acc: boolean, r0: number, r1: number, c0: number, c1: number): void;
+  matmulNNF32(x: P, w: P, ilv: boolean, out: P, scratch: P, N: number, K: number, acc: boolean, r0: number, r1: number, c0: number, c1: number): void;
+  matmulNNF16(x: P, w: P, ilv: boolean, out: P, scratch: P, N: number, K: number, acc: boolean, r0: number, r1: number, c0: number, c1: number): void;
+  matmulNNBf16(x: P, w: P, ilv: boolean, out: P, scratch: P, N: number, K: number, acc: boolean, r0: number, r1: number, c0: number, c1: number): void;
   matmulNNScratchBytes(): number;
   matmulTN(a: P, b: P, out: P, n: number, M: number, N: number, alpha: number, acc: boolean, m0: number, m1: number, c0: number, c1: number): void;
   fill(x: P, value: number, i0: number, i1: number): void;

@@ -12,6 +12,8 @@ import { DT_CODE, type Kernels } from './module.ts';
 /** A tensor of this backend: its byte offset in linear memory. */
 export interface Buf extends Tensor {
   readonly ptr: number;
+  /** A createWeight matrix in the interleaved layout (wasm/layout.ts). */
+  readonly interleaved: boolean;
 }
 
 export interface TrainHost {
@@ -81,7 +83,8 @@ export function matmulNN(h: TrainHost, x: Tensor, w: Tensor, out: Tensor, accumu
   const st = stride64(k.matmulNNScratchBytes());
   const base = h.scratch(st * (bounds ? bounds.length - 1 : 1));
   const acc = accumulate ? 1 : 0;
-  h.run(name, bounds, (t, i0, i1) => byCols ? [a.ptr, b.ptr, o.ptr, base + t * st, N, K, acc, 0, n, i0, i1] : [a.ptr, b.ptr, o.ptr, base + t * st, N, K, acc, i0, i1, 0, K], byCols ? K : n);
+  const ilv = b.interleaved ? 1 : 0; // a createWeight matrix (wasm/layout.ts)
+  h.run(name, bounds, (t, i0, i1) => byCols ? [a.ptr, b.ptr, ilv, o.ptr, base + t * st, N, K, acc, 0, n, i0, i1] : [a.ptr, b.ptr, ilv, o.ptr, base + t * st, N, K, acc, i0, i1, 0, K], byCols ? K : n);
 }
 
 export function matmulTN(h: TrainHost, a: Tensor, b: Tensor, out: Tensor, alpha: number, accumulate: boolean): void {
