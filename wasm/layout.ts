@@ -17,7 +17,7 @@
 //  * rows N4..N−1 (N % 4 of them) stay row-major, at r·K·WB.
 // With K < 8 or N < 4 this is exactly row-major.
 
-import { bytesOf, unpack1, widenRow } from './unpack';
+import { bytesOf, unpack1, widen8, widenRow } from './unpack';
 
 /** Byte offset of element (r, k) of an interleaved [N, K] weight. */
 @inline export function ilvOffset(r: i32, k: i32, N: i32, K: i32, dt: i32): usize {
@@ -77,7 +77,7 @@ export function widenIlvRow(w: usize, N: i32, K: i32, dt: i32, r: i32, k0: i32, 
   let k = k0;
   while (k < end) {
     if ((k & 7) == 0 && k + 8 <= K8 && k + 8 <= end) {
-      widenRow(w + ilvOffset(r, k, N, K, dt), dt, dst + (<usize>(k - k0) << 2), 8); // a whole group is contiguous
+      widen8(w + ilvOffset(r, k, N, K, dt), dt, dst + (<usize>(k - k0) << 2)); // a whole group is contiguous
       k += 8;
     } else {
       store<f32>(dst + (<usize>(k - k0) << 2), unpack1(w + ilvOffset(r, k, N, K, dt), 0, dt));

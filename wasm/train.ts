@@ -18,7 +18,7 @@
 //
 // Ranges: rows [r0, r1) × columns [c0, c1) of out, so a threaded caller can split either.
 
-import { bytesOf, widenRow } from './unpack';
+import { bytesOf, widen8, widenRow } from './unpack';
 import { widenIlvRow } from './layout';
 
 @inline function fma(acc: v128, s: v128, w: v128): v128 {
@@ -41,12 +41,28 @@ export function matmulNNScratchBytes(): i32 {
 // Decode rows [j0, j0 + nj) × columns [c, c + cw) of w [N, K] (row-major, or interleaved: layout.ts)
 // into a dense f32 panel [nj, 16], zero-padded past cw.
 @inline function pack(w: usize, N: i32, K: i32, ilv: bool, j0: i32, nj: i32, c: i32, cw: i32, dt: i32, panel: usize): void {
-  const rowW = <usize>K * bytesOf(dt);
-  for (let j = 0; j < nj; j++) {
-    const dst = panel + <usize>j * (<usize>CW << 2);
-    if (ilv) widenIlvRow(w, N, K, dt, j0 + j, c, cw, dst);
-    else widenRow(w + <usize>(j0 + j) * rowW + <usize>c * bytesOf(dt), dt, dst, cw);
+  const WB = bytesOf(dt), rowW = <usize>K * WB, G: usize = 8 * WB, RB: usize = <usize>CW << 2;
+  // interleaved, whole strip inside the 8-groups: a block's 4 rows hold the strip's two groups in
+  // two runs of 4·G contiguous bytes, decoded 4 rows at a time
+  const blocks = ilv && cw == CW && (c & 7) == 0 && c + CW <= (K & ~7);
+  const N4 = N & ~3;
+  let j = 0;
+  while (j < nj) {
+    const dst = panel + <usize>j * RB;
+    const r = j0 + j;
+    if (blocks && (r & 3) == 0 && r + 4 <= N4 && j + 4 <= nj) {
+      const p = w + <usize>r * rowW + <usize>(c >> 3) * 4 * G;
+      widen8(p, dt, dst); widen8(p + 4 * G, dt, dst + 32);
+      widen8(p + G, dt, dst + RB); widen8(p + 5 * G, dt, dst + RB + 32);
+      widen8(p + 2 * G, dt, dst + 2 * RB); widen8(p + 6 * G, dt, dst + 2 * RB + 32);
+      widen8(p + 3 * G, dt, dst + 3 * RB); widen8(p + 7 * G, dt, dst + 3 * RB + 32);
+      j += 4;
+      continue;
+    }
+    if (ilv) widenIlvRow(w, N, K, dt, r, c, cw, dst);
+    else widenRow(w + <usize>r * rowW + <usize>c * WB, dt, dst, cw);
     if (cw < CW) memory.fill(dst + (<usize>cw << 2), 0, <usize>(CW - cw) << 2);
+    j++;
   }
 }
 

@@ -62,6 +62,19 @@ const F16_SCALE: f32 = reinterpret<f32>(0x77800000); // 2^112
   return dt == F32 ? 4 : 2;
 }
 
+/** Decode 8 consecutive elements at src into f32 at dst (natural order). */
+@inline export function widen8(src: usize, dt: i32, dst: usize): void {
+  if (dt == F32) {
+    v128.store(dst, v128.load(src));
+    v128.store(dst, v128.load(src, 16), 16);
+    return;
+  }
+  const v = v128.load(src);
+  const lo = i32x4.shl(i32x4.extend_low_i16x8_u(v), 16), hi = i32x4.shl(i32x4.extend_high_i16x8_u(v), 16);
+  v128.store(dst, dt == BF16 ? lo : f16HighToF32x4(lo));
+  v128.store(dst, dt == BF16 ? hi : f16HighToF32x4(hi), 16);
+}
+
 /** Decode n elements of a weight row into f32 at dst (natural order). */
 export function widenRow(src: usize, dt: i32, dst: usize, n: i32): void {
   if (dt == F32) {
@@ -69,19 +82,7 @@ export function widenRow(src: usize, dt: i32, dst: usize, n: i32): void {
     return;
   }
   let j = 0;
-  if (dt == BF16) {
-    for (; j + 8 <= n; j += 8) {
-      const v = v128.load(src + (<usize>j << 1));
-      v128.store(dst + (<usize>j << 2), i32x4.shl(i32x4.extend_low_i16x8_u(v), 16));
-      v128.store(dst + (<usize>j << 2), i32x4.shl(i32x4.extend_high_i16x8_u(v), 16), 16);
-    }
-  } else {
-    for (; j + 8 <= n; j += 8) {
-      const v = v128.load(src + (<usize>j << 1));
-      v128.store(dst + (<usize>j << 2), f16HighToF32x4(i32x4.shl(i32x4.extend_low_i16x8_u(v), 16)));
-      v128.store(dst + (<usize>j << 2), f16HighToF32x4(i32x4.shl(i32x4.extend_high_i16x8_u(v), 16)), 16);
-    }
-  }
+  for (; j + 8 <= n; j += 8) widen8(src + (<usize>j << 1), dt, dst + (<usize>j << 2));
   for (; j < n; j++) store<f32>(dst + (<usize>j << 2), unpack1(src, j, dt));
 }
 
