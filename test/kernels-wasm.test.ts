@@ -159,6 +159,21 @@ t.test('weight matrices are stored interleaved (wasm/layout.ts): read gives them
   tt.same(await wasm.read(v), new Float32Array([1, 2, 3, 4]), 'vectors stay plain (written and read as they are)');
 });
 
+t.test('expv (wasm/expv.ts) is within 2.5e-7 relative of Math.exp over the softmax and sigmoid range', async (tt) => {
+  const k = (wasm as unknown as { kernels: { expOne(x: number): number } }).kernels;
+  let worst = 0, at = 0;
+  for (let i = 0; i <= 200000; i++) {
+    const x = Math.fround(-87 + (175 * i) / 200000);
+    const want = Math.exp(x), got = k.expOne(x);
+    const rel = Math.abs(got - want) / want;
+    if (rel > worst) [worst, at] = [rel, x];
+  }
+  tt.ok(worst <= 2.5e-7, `worst relative error ${worst.toExponential(2)} at x = ${at}`);
+  tt.equal(k.expOne(0), 1, 'exp(0) = 1 exactly (the softmax maximum)');
+  tt.ok(k.expOne(-1000) >= 0 && k.expOne(-1000) < 1e-37, 'far below the range: ~0');
+  tt.ok(Number.isFinite(k.expOne(1000)), 'far above the range: finite');
+});
+
 t.test('f16 and bf16 unpacking is exact, subnormals and signed zero included', async (tt) => {
   // f16 subnormals (|x| < 2^-14) go through the magic multiply; random data almost never hits them
   const special = new Float32Array([0, -0, 2 ** -24, -(2 ** -24), 3 * 2 ** -20, -(2 ** -14), 2 ** -14 * 0.999, 65504, -65504, 1, -1.5, 1e-5, -7e-6, 0.333, 2 ** -15, 1234.5]);
@@ -198,7 +213,7 @@ t.test('rope', async (tt) => {
 
 t.test('kvWrite and attention: several slots, prefill and decode, GQA 1 and 3', async (tt) => {
   for (const [heads, kvHeads] of [[2, 2], [6, 2]]) {
-    for (const d of [16, 64, 128, 12]) {
+    for (const d of [16, 64, 128, 12, 6]) {
       const slots = 3, maxT = 24, scale = 1 / Math.sqrt(d);
       const [kcw, kcr] = both('f32', [slots, kvHeads, maxT, d]);
       const [vcw, vcr] = both('f32', [slots, kvHeads, maxT, d]);

@@ -5,7 +5,8 @@
 export { packX, matmulF32, matmulIlvF32, matmulIlvF16, matmulIlvBf16 } from './matmul';
 export { interleaveWeight, deinterleaveWeight } from './layout';
 export { embedding, rmsNorm, rope, kvWrite, swiglu, addInPlace, gatherRows, softmax, argmax } from './ops';
-export { attention, attentionHeads } from './attention';
+export { attention, attentionGroups, attentionScratchFloats } from './attention';
+export { expOne } from './expv';
 export { contrast } from './contrast';
 export { matmulNNF32, matmulNNF16, matmulNNBf16, matmulTN, matmulNNScratchBytes } from './train';
 export { fill, axpy, rmsNormBackward, swigluBackward, ropeBackward, scatterAddRows, softLabelLoss, dropout, sumSquares, adamw } from './train-ops';

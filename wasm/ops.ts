@@ -4,6 +4,7 @@
 
 import { bytesOf, unpack1, unpack4, widenRow, hsum } from './unpack';
 import { widenIlvRow } from './layout';
+import { expv } from './expv';
 
 /** out[r, :] = table[ids[r], :] widened to f32, rows [r0, r1); table [V, H] row-major or interleaved (layout.ts). */
 export function embedding(ids: usize, table: usize, dt: i32, ilv: bool, V: i32, out: usize, H: i32, r0: i32, r1: i32): void {
@@ -88,13 +89,20 @@ export function kvWrite(k: usize, v: usize, kc: usize, vc: usize, rows: usize, k
   }
 }
 
-/** out = silu(gate) · up over elements [i0, i1). */
+@inline function siluTimes(a: v128, u: v128): v128 {
+  return f32x4.mul(f32x4.div(a, f32x4.add(f32x4.splat(1), expv(f32x4.neg(a)))), u);
+}
+
+/** out = silu(gate) · up over elements [i0, i1); four at a time, the tail through the same lanes. */
 export function swiglu(g: usize, u: usize, out: usize, i0: i32, i1: i32): void {
-  // exp has no SIMD instruction; this op is a rounding error next to the matmuls around it
-  for (let i = i0; i < i1; i++) {
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
     const o = <usize>i << 2;
-    const a = load<f32>(g + o);
-    store<f32>(out + o, (a / (1 + Mathf.exp(-a))) * load<f32>(u + o));
+    v128.store(out + o, siluTimes(v128.load(g + o), v128.load(u + o)));
+  }
+  for (; i < i1; i++) {
+    const o = <usize>i << 2;
+    store<f32>(out + o, f32x4.extract_lane(siluTimes(f32x4.splat(load<f32>(g + o)), f32x4.splat(load<f32>(u + o))), 0));
   }
 }
 

@@ -450,32 +450,33 @@ export class WasmBackend implements Backend {
     check(Number.isInteger(heads) && heads > 0 && heads % kvh === 0, () => `attention: ${heads} heads is not a multiple of ${kvh} KV heads`);
     const n = this.checkRows(rw, slots, maxT);
     check(qq.size === n * heads * d && o.size === qq.size, () => `attention q [${qq.shape}], out [${o.shape}] for ${n} rows × ${heads}·${d}`);
-    if (this.pool && n * heads > 1) {
-      // split (row, head) pairs, balanced by their cost (pos + 1 keys each)
+    const scratch = this.kernels.attentionScratchFloats(heads, kvh, maxT) * 4;
+    if (this.pool && n * kvh > 1) {
+      // split (row, KV head) units, balanced by their cost (pos + 1 keys each, for every head)
       const rv = new Int32Array(this.memory.buffer, rw.ptr, n * 2);
-      const cost = new Float64Array(n * heads);
+      const cost = new Float64Array(n * kvh);
       let work = 0;
       for (let r = 0; r < n; r++) {
         const c = rv[r * 2 + 1] + 1;
-        cost.fill(c, r * heads, (r + 1) * heads);
+        cost.fill(c, r * kvh, (r + 1) * kvh);
         work += c * heads * d * 2;
       }
       const bounds = this.splitWeighted(cost, work);
       if (bounds) {
-        const { base, stride } = this.scratchPerThread(maxT * 4, bounds.length - 1);
-        this.run('attentionHeads', bounds, (t, i0, i1) => [qq.ptr, kc.ptr, vc.ptr, rw.ptr, o.ptr, base + t * stride, heads, kvh, maxT, d, scale, i0, i1], n * heads);
+        const { base, stride } = this.scratchPerThread(scratch, bounds.length - 1);
+        this.run('attentionGroups', bounds, (t, i0, i1) => [qq.ptr, kc.ptr, vc.ptr, rw.ptr, o.ptr, base + t * stride, heads, kvh, maxT, d, scale, i0, i1], n * kvh);
         return;
       }
     }
-    this.kernels.attention(qq.ptr, kc.ptr, vc.ptr, rw.ptr, o.ptr, this.scratch(maxT * 4), heads, kvh, maxT, d, scale, 0, n);
+    this.kernels.attention(qq.ptr, kc.ptr, vc.ptr, rw.ptr, o.ptr, this.scratch(scratch), heads, kvh, maxT, d, scale, 0, n);
   }
 
   swiglu(gate: Tensor, up: Tensor, out: Tensor): void {
     const g = this.f32(gate, 'gate'), u = this.f32(up, 'up'), o = this.f32(out, 'out');
     check(g.size === o.size && u.size === o.size, () => `swiglu gate [${g.shape}], up [${u.shape}], out [${o.shape}]`);
-    // by elements across threads where it pays: a decode batch of 8 at SmolLM2-360M ([8, 2560],
-    // scalar exp) took ~3 ms of a ~105 ms step on one thread; batch 1 stays below the threshold
-    this.run('swiglu', this.split(o.size, 4, o.size * 16), (_t, i0, i1) => [g.ptr, u.ptr, o.ptr, i0, i1], o.size);
+    // by elements across threads where it pays: with the vector exp a decode batch of 8 at
+    // SmolLM2-360M ([8, 2560]) is ~15 µs on one thread, less than a dispatch; prefill splits
+    this.run('swiglu', this.split(o.size, 4, o.size * 4), (_t, i0, i1) => [g.ptr, u.ptr, o.ptr, i0, i1], o.size);
   }
 
   addInPlace(x: Tensor, y: Tensor): void {

@@ -49,7 +49,10 @@ export interface Kernels {
   softmax(x: P, out: P, V: number, r0: number, r1: number): void;
   argmax(x: P, out: P, V: number, r0: number, r1: number): void;
   attention(q: P, kc: P, vc: P, rows: P, out: P, scores: P, heads: number, kvHeads: number, maxT: number, d: number, scale: number, r0: number, r1: number): void;
-  attentionHeads(q: P, kc: P, vc: P, rows: P, out: P, scores: P, heads: number, kvHeads: number, maxT: number, d: number, scale: number, i0: number, i1: number): void;
+  attentionGroups(q: P, kc: P, vc: P, rows: P, out: P, scores: P, heads: number, kvHeads: number, maxT: number, d: number, scale: number, i0: number, i1: number): void;
+  attentionScratchFloats(heads: number, kvHeads: number, maxT: number): number;
+  /** expv (wasm/expv.ts) on one value, for tests. */
+  expOne(x: number): number;
   // training (wasm/train*.ts)
   matmulNNF32(x: P, w: P, ilv: boolean, out: P, scratch: P, N: number, K: number, acc: boolean, r0: number, r1: number, c0: number, c1: number): void;
   matmulNNF16(x: P, w: P, ilv: boolean, out: P, scratch: P, N: number, K: number, acc: boolean, r0: number, r1: number, c0: number, c1: number): void;
