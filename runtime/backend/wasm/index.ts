@@ -111,6 +111,23 @@ function isWeightDType(d: DType): d is WeightDType {
   return d === 'f32' || d === 'f16' || d === 'bf16';
 }
 
+/**
+ * The SIMD128 multiply-add rate one thread of this host reaches with nothing but registers
+ * (wasm/probe.ts), in GFLOP/s: the ceiling every kernel here is measured against (`npm run bench`).
+ * Same flavour choice as the backends (relaxed SIMD where the host has it). Runs ~0.3 s.
+ */
+export async function measureSimdPeak(relaxedSimd?: boolean): Promise<{ gflops: number; relaxed: boolean }> {
+  const { kernels, relaxed } = await instantiate(1, false, relaxedSimd);
+  kernels.fmaPeak(1e6, 1); // tier up to the optimising compiler
+  let best = 0;
+  for (let r = 0; r < 3; r++) {
+    const iters = 3e7, t0 = performance.now();
+    kernels.fmaPeak(iters, 1);
+    best = Math.max(best, (iters * 96) / ((performance.now() - t0) / 1000) / 1e9);
+  }
+  return { gflops: best, relaxed };
+}
+
 export class WasmBackend implements Backend {
   readonly info: BackendInfo;
   private kernels: Kernels;

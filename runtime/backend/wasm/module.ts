@@ -53,6 +53,8 @@ export interface Kernels {
   attentionScratchFloats(heads: number, kvHeads: number, maxT: number): number;
   /** expv (wasm/expv.ts) on one value, for tests. */
   expOne(x: number): number;
+  /** 96·iters flops on registers only (wasm/probe.ts), for the bench. */
+  fmaPeak(iters: number, seed: number): number;
   // training (wasm/train*.ts)
   matmulNNF32(x: P, w: P, ilv: boolean, out: P, scratch: P, N: number, K: number, acc: boolean, r0: number, r1: number, c0: number, c1: number): void;
   matmulNNF16(x: P, w: P, ilv: boolean, out: P, scratch: P, N: number, K: number, acc: boolean, r0: number, r1: number, c0: number, c1: number): void;
