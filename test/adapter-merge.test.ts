@@ -131,7 +131,7 @@ const pairs = existsSync(FT) ? readdirSync(FT).filter((p) => existsSync(join(FT,
 t.test('merge of the peft fixture adapters = PyTorch merged logits', async (t) => {
   if (pairs.length === 0) {
     if (process.env.CI) t.fail('test/fixtures/finetune/ missing');
-    else t.skip('no finetune fixtures yet');
+    else t.pass('no finetune fixtures yet', { skip: true });
     return;
   }
   for (const pair of pairs) {

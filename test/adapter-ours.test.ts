@@ -80,7 +80,7 @@ for (const pair of PAIRS) {
     }
     if (!existsSync(dir)) {
       if (process.env.CI) t.fail(`${dir} missing (WRITE_OURS_ADAPTER=1 npx tap test/adapter-ours.test.ts)`);
-      else t.skip(`${dir} not written yet (WRITE_OURS_ADAPTER=1 npx tap test/adapter-ours.test.ts)`);
+      else t.pass(`${dir} not written yet (WRITE_OURS_ADAPTER=1 npx tap test/adapter-ours.test.ts)`, { skip: true });
       return;
     }
     // The committed files are byte for byte what the writer gives now.
@@ -93,7 +93,7 @@ for (const pair of PAIRS) {
     const logitsFile = join(FT, pair, 'ours-adapter.logits.json');
     if (!existsSync(logitsFile)) {
       if (process.env.CI) t.fail(`${logitsFile} missing: run scripts/make_finetune_fixtures.py`);
-      else t.skip(`${logitsFile} not recorded yet (.venv-ref/bin/python scripts/make_finetune_fixtures.py)`);
+      else t.pass(`${logitsFile} not recorded yet (.venv-ref/bin/python scripts/make_finetune_fixtures.py)`, { skip: true });
       return;
     }
     const rec = JSON.parse(readFileSync(logitsFile, 'utf8'));
@@ -103,7 +103,7 @@ for (const pair of PAIRS) {
     for (const kind of ['reference', 'wasm', 'webgpu'] as const) {
       if (kind === 'webgpu' && !gpu) {
         if (process.env.CI) t.fail('no WebGPU adapter in CI');
-        else t.skip('no WebGPU adapter here');
+        else t.pass('no WebGPU adapter here', { skip: true });
         continue;
       }
       const model = await loadModel(join(FIXTURES, 'sampling', 'models', pair, 'expert'), { fs, backend: await createBackend(kind, nodePlatform) });

@@ -62,7 +62,7 @@ t.test('eval on a tiny checkpoint: JSONL with the fields, accuracy in [0, 1]', a
 });
 
 t.test('eval --adapter applies a PEFT adapter (the same records as the API with loadAdapter)', async (t) => {
-  if (!existsSync(INIT_ADAPTER)) return t.skip('no adapter fixture');
+  if (!existsSync(INIT_ADAPTER)) return t.pass('no adapter fixture', { skip: true });
   const out = join(tmp, 'adapted.jsonl');
   const r = await runCli(['eval', '--model', LLAMA_EXPERT, '--adapter', INIT_ADAPTER, '--data', DATA, '--backend', 'reference', '--max-new-tokens', '8', '--batch-size', '3', '--quiet', '--out', out]);
   t.equal(r.code, 0, { stderr: r.stderr });

@@ -130,7 +130,7 @@ t.test('pretrain, sample and eval never share a question', async (t) => {
 
 t.test('options are validated; boxed solutions', async (t) => {
   t.throws(() => generateProblems(-1, 3), /seed/);
-  t.throws(() => generateProblems(0, 3, { set: 'eval', ...{ set: 'nope' as 'eval' } }), /unknown set/);
+  t.throws(() => generateProblems(0, 3, { set: 'nope' as 'eval' }), /unknown set/);
   t.throws(() => generateProblems(SEED_RANGES.eval.size, 3, { set: 'eval' }), /seed must be </);
   t.throws(() => generateProblems(0, 1.5), /count/);
   t.throws(() => generateProblems(0, 3, { minSteps: 0 }), /steps/);
