@@ -30,32 +30,12 @@
 //    with |mask| > K are normalised as in the reference); the ≤ K stored weights use ρ_i recomputed
 //    in f64 (exp/log of f64), few enough to be free.
 
+import { expv } from './expv';
+
 const EPS: f64 = 1e-12;
 const EPS32: f32 = 1e-12;
 
-// ---- f32x4 exp and log ---------------------------------------------------------------------------
-
-/** e^x for x ≤ 0 (inputs below −87.3 are clamped: the result is then ~1e-38, never 0 or NaN). */
-@inline function exp4(x0: v128): v128 {
-  const x1 = f32x4.pmax(x0, f32x4.splat(-87.3)); // pmax: one maxps (x0 is never NaN for finite logits)
-  // round x·log2 e to an integer by adding 1.5·2^23: the integer then sits in the low mantissa bits
-  const MAGIC: f32 = 12582912;
-  const t = f32x4.add(f32x4.mul(x1, f32x4.splat(1.44269504088896341)), f32x4.splat(MAGIC));
-  const fx = f32x4.sub(t, f32x4.splat(MAGIC));
-  // Cody–Waite: x − fx·ln2 in two pieces
-  let x = f32x4.sub(x1, f32x4.mul(fx, f32x4.splat(0.693359375)));
-  x = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(-2.12194440e-4)));
-  let y = f32x4.splat(1.9875691500e-4);
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(1.3981999507e-3));
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(8.3334519073e-3));
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(4.1665795894e-2));
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(1.6666665459e-1));
-  y = f32x4.add(f32x4.mul(y, x), f32x4.splat(5.0000001201e-1));
-  y = f32x4.add(f32x4.add(f32x4.mul(y, f32x4.mul(x, x)), x), f32x4.splat(1));
-  // 2^fx, fx ≥ −126 thanks to the clamp, so the exponent field stays normal
-  const pow2 = i32x4.shl(i32x4.add(i32x4.sub(t, i32x4.splat(reinterpret<i32>(MAGIC))), i32x4.splat(127)), 23);
-  return f32x4.mul(y, pow2);
-}
+// ---- f32x4 exp (expv.ts) and log ---------------------------------------------------------------
 
 /** ln x for positive normal x (here x ∈ [1e-12·…, 1e12·…], ratios of p + ε). */
 @inline function log4(x0: v128): v128 {
@@ -106,7 +86,7 @@ function expSum(p: usize, V: i32, mx: f32): f64 {
   const mv = f32x4.splat(mx);
   let acc = f64x2.splat(0);
   let j = 0;
-  for (; j + 4 <= V; j += 4) acc = f64x2.add(acc, widen(exp4(f32x4.sub(v128.load(p + (<usize>j << 2)), mv))));
+  for (; j + 4 <= V; j += 4) acc = f64x2.add(acc, widen(expv(f32x4.sub(v128.load(p + (<usize>j << 2)), mv))));
   let total = hsum64(acc);
   for (; j < V; j++) total += Math.exp(<f64>load<f32>(p + (<usize>j << 2)) - <f64>mx);
   return total;
@@ -164,8 +144,8 @@ export function contrast(
     for (; j + 4 <= n; j += 4) {
       const o = <usize>j << 2;
       const ev = v128.load(er + o);
-      const pe = f32x4.mul(exp4(f32x4.sub(ev, mEv)), iSEv);
-      const pa = f32x4.mul(exp4(f32x4.sub(v128.load(ar + o), mAv)), iSAv);
+      const pe = f32x4.mul(expv(f32x4.sub(ev, mEv)), iSEv);
+      const pa = f32x4.mul(expv(f32x4.sub(v128.load(ar + o), mAv)), iSAv);
       const rho = f32x4.div(f32x4.add(pe, epsv), f32x4.add(pa, epsv));
       acc = f64x2.add(acc, widen(f32x4.mul(pe, log4(rho))));
       pacc = f64x2.add(pacc, widen(pe));

@@ -1,11 +1,10 @@
-// exp over four f32 lanes. Wasm has no exp instruction and Mathf.exp is a scalar call of ~20–40
-// cycles, which made the softmax of decode attention and swiglu's sigmoid a sizeable share of a
-// decode step. This is the Cephes expf scheme: x = n·ln 2 + r with |r| ≤ ln 2 / 2, e^r by a
-// degree-7 polynomial, 2^n put into the exponent bits. Relative error ≤ 2e-7 (about 1 ulp; tested
-// against Math.exp in test/kernels-wasm.test.ts). Inputs are clamped to [−87.3, 88]: below, the
-// result is ~1e-38 instead of a subnormal or 0 (a softmax term that small is below f32 rounding of
-// the sum anyway); above, finite instead of inf. Plain multiply and add only, so the plain and
-// relaxed SIMD builds give the same bits.
+// exp over four f32 lanes, for the contrast op's softmaxes, attention and swiglu. Wasm has no exp
+// instruction and Mathf.exp is a scalar call of ~20–40 cycles. This is the Cephes expf scheme:
+// x = n·ln 2 + r with |r| ≤ ln 2 / 2, e^r by a degree-7 polynomial, 2^n put into the exponent bits.
+// Relative error ≤ 2e-7 (about 1 ulp; tested against Math.exp in test/kernels-wasm.test.ts).
+// Inputs are clamped to [−87.3, 88]: below, the result is ~1e-38 instead of a subnormal or 0 (a
+// softmax term that small is below f32 rounding of the sum anyway); above, finite instead of inf.
+// Plain multiply and add only, so the plain and relaxed SIMD builds give the same bits.
 
 const LOG2E: f32 = 1.44269504088896341;
 const LN2_HI: f32 = 0.693359375;
