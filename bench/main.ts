@@ -25,7 +25,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBackend } from '../runtime/backend/index.ts';
 import { measureSimdPeak } from '../runtime/backend/wasm/index.ts';
-import type { Backend, Tensor } from '../runtime/backend/types.ts';
+import type { Backend } from '../runtime/backend/types.ts';
 import { generateGreedy } from '../runtime/model/generate.ts';
 import { randomModel, randomValues, SHAPES } from '../runtime/model/random.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
@@ -173,8 +173,8 @@ async function benchDecode(backends: Backend[]): Promise<void> {
       // The ratio cannot beat (batch-8 arithmetic rate) / (batch-1 weight bandwidth): a batch-1 step
       // reads every weight once (2 bytes each), a batch-8 step does 16 flops per weight. Both are
       // printed so the bound is visible (bench/RESULTS.md).
-      const params = weightTensors(model).reduce((a, t) => a + t.size, 0);
-      const gbs = (params * 2) / s1 / 1e9, gflops = (params * 16) / s8 / 1e9;
+      const bytes = model.weights.bytes; // bf16: 2 bytes, and 16 flops at batch 8, per weight
+      const gbs = bytes / s1 / 1e9, gflops = (bytes * 8) / s8 / 1e9;
       const ceiling = b.info.kind === 'wasm' && peak
         ? `; ceiling at ${peak.toFixed(0)} GFLOP/s (${THREADS} threads at the SIMD128 FMA peak, measured now) over batch 1's ${gbs.toFixed(1)} GB/s: ${(peak / gbs).toFixed(2)}×`
         : '';
@@ -192,14 +192,10 @@ async function benchDecode(backends: Backend[]): Promise<void> {
   }
 }
 
-/** The model's weight tensors, each once (a tied lm_head is the embedding). */
-function weightTensors(m: ReturnType<typeof randomModel>): Tensor[] {
-  const w = m.weights;
-  return [...new Set([w.embed, w.norm, w.lmHead, ...w.layers.flatMap((l) => Object.values(l))])].filter((t): t is Tensor => !!t && typeof t === 'object' && 'size' in t);
-}
-
 function disposeModel(b: Backend, m: ReturnType<typeof randomModel>): void {
-  for (const t of weightTensors(m)) b.dispose(t);
+  const w = m.weights;
+  const tensors = new Set([w.embed, w.norm, w.lmHead, ...w.layers.flatMap((l) => Object.values(l))]);
+  for (const t of tensors) if (t) b.dispose(t);
 }
 
 // ---- 1. sampling and 5. memory (a child process over BF16 checkpoints) ---------------------------

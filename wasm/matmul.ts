@@ -218,12 +218,13 @@ export function packX(x: usize, xp: usize, K: i32, n: i32, perm: bool, r0: i32, 
       const xa = x + <usize>r * rowX;
       // a pair only within one panel block (rows 8b..8b+7 share the stride S)
       if (r + 1 < r1 && (r & 7) != 7) {
-        // The first passes over these 4 weight rows also pull the next 4 into the cache, one per
-        // pass, so a decode batch (8 rows = 4 passes) does not wait on DRAM at each block's first
-        // pass (bf16, 8 rows, weights not cached: 27 → 34 GFLOP/s at K = 576). Only for rows of
-        // ≤ 2 KiB: longer ones crowd the current block out of L1 and it got slower (K = 1536).
+        // The first 4 passes over this block also pull the next block (the next 4·rowW bytes, in
+        // either layout) into the cache, a quarter per pass, so a decode batch (8 rows = 4 passes)
+        // does not wait on DRAM at each block's first pass (bf16, 8 rows, weights not cached,
+        // interleaved: without it 5–8 % slower, for any row length; row-major: 27 → 34 GFLOP/s at
+        // K = 576, but rows > 2 KiB crowded the current block out of L1 and got slower).
         const j = (r - r0) >> 1;
-        const pf = j < 4 && c + 4 + j < N && rowW <= 2048 ? w0 + <usize>(4 + j) * rowW : w0;
+        const pf = j < 4 && c + 4 + j < N && (ilv || rowW <= 2048) ? w0 + <usize>(4 + j) * rowW : w0;
         block2x4(pa, S, w0, rowW, bv, s, oa, rowO, xa, K8, K, dt, pf, ilv);
         r += 2;
       } else {

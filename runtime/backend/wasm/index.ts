@@ -426,7 +426,6 @@ export class WasmBackend implements Backend {
     k.packX(a.ptr, xp, K, n, b.dtype !== 'f32', 0, n);
     // createWeight matrices are interleaved (wasm/layout.ts); only f32 tensors can be row-major
     const name = !b.interleaved ? 'matmulF32' : b.dtype === 'f32' ? 'matmulIlvF32' : b.dtype === 'bf16' ? 'matmulIlvBf16' : 'matmulIlvF16';
-    check(b.interleaved || b.dtype === 'f32', () => `matmul w [${b.shape}] ${b.dtype} is neither a weight nor f32`);
     // columns in multiples of 16 (the kernel's 4-column blocks, and N % 4 stays in the last part)
     // or rows in whole 8-row panel blocks, whichever dimension is larger
     const byCols = N >= n;
