@@ -1,6 +1,7 @@
 // Small CLI helpers shared by the commands: option parsing, exit, stderr progress.
 import { InvalidArgumentError } from 'commander';
 import { BACKEND_CHOICES, type BackendChoice } from '../runtime/backend/index.ts';
+import { LORA_TARGETS, type LoraTarget } from '../runtime/train/lora.ts';
 
 export function exit(code: number): never {
   process.exit(code);
@@ -12,6 +13,22 @@ export function intOption(name: string, min = 0) {
     if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min} (got "${value}")`);
     return n;
   };
+}
+
+export function numberOption(name: string, min: number, max: number, openMax = false) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max || (openMax && n === max)) throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max}${openMax ? ')' : ']'} (got "${value}")`);
+    return n;
+  };
+}
+
+/** A comma-separated list of LoRA target modules. */
+export function targetsOption(value: string): LoraTarget[] {
+  const list = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = list.filter((s) => !(LORA_TARGETS as readonly string[]).includes(s));
+  if (bad.length || list.length === 0) throw new InvalidArgumentError(`choose from ${LORA_TARGETS.join(', ')} (got "${value}")`);
+  return [...new Set(list)] as LoraTarget[];
 }
 
 export function backendOption(value: string): BackendChoice {

@@ -1,6 +1,7 @@
 // `lightreasoner-wasm eval` and `problems` end to end on tiny checkpoints, plus the portable
 // evaluate() API (events, batching, abort).
 import t from 'tap';
+import { wilsonInterval } from '../runtime/eval/stats.ts';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,8 +53,22 @@ t.test('eval on a tiny checkpoint: JSONL with the fields, accuracy in [0, 1]', a
   const out1 = join(tmp, 'results-b1.jsonl');
   const r1 = await runCli(evalArgs(['--batch-size', '1', '--out', out1]));
   t.equal(r1.code, 0, { stderr: r1.stderr });
-  t.match(r1.stdout, /^accuracy \d+\.\d% \(\d\/3\)/);
+  t.match(r1.stdout, /^accuracy \d+\.\d% \[\d+\.\d, \d+\.\d\] \(\d\/3; 95% Wilson interval\)/);
   t.equal(readFileSync(out1, 'utf8'), readFileSync(out, 'utf8'), 'batch size 1 gives the same records');
+  t.same(summary.ci95, wilsonInterval(summary.correct, 3), 'the JSON summary carries the interval');
+
+  // --paired-with: the paired test against earlier results; a base of other problems is refused.
+  const flipped = join(tmp, 'flipped.jsonl');
+  writeFileSync(flipped, lines.map((l, j) => JSON.stringify({ ...l, correct: j === 0 ? !l.correct : l.correct })).join('\n') + '\n');
+  const [rp, rbad] = await Promise.all([
+    runCli(evalArgs(['--paired-with', flipped, '--json'])),
+    runCli(evalArgs(['--paired-with', flipped, '--max-questions', '2'])),
+  ]);
+  t.equal(rp.code, 0, { stderr: rp.stderr });
+  const first = lines[0].correct as boolean;
+  t.same(JSON.parse(rp.stdout).paired, { fixed: first ? 1 : 0, broken: first ? 0 : 1, p_value: 1 }, 'one discordant problem, on the side of the flip');
+  t.equal(rbad.code, 2);
+  t.match(rbad.stderr, /--paired-with .*flipped\.jsonl: it holds 3 problems, these are 2/);
 
   const r2 = await runCli(evalArgs(['--prompt', 'plain', '--max-questions', '2', '--json']));
   t.equal(r2.code, 0, { stderr: r2.stderr });
@@ -132,7 +147,7 @@ t.test('problems: deterministic JSONL that eval reads', async (t) => {
   t.equal(lines.length, 3, 'stdout without --out');
   t.ok(lines.every((l) => l.answer.split('\n').length === 2), 'one step each');
   t.equal(bad.code, 2);
-  t.match(bad.stderr, /--set: choose one of pretrain, sample, eval/);
+  t.match(bad.stderr, /--set: choose one of pretrain, dev, sample, eval/);
 });
 
 t.test('evaluate() API: events, prompt messages, abort', async (t) => {

@@ -1,5 +1,5 @@
 // The word-problem generator (runtime/data/problems.ts): deterministic, internally consistent
-// worked solutions in GSM8K's format, and disjoint pretrain / sample / eval sets.
+// worked solutions in GSM8K's format, and disjoint pretrain / dev / sample / eval sets.
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import { parseGold } from '../runtime/eval/grade.ts';
@@ -110,15 +110,17 @@ t.test('questions within a set are distinct and varied', async (t) => {
   t.ok(new Set(ps.map((p) => p.result)).size >= 100, 'results vary');
 });
 
-t.test('pretrain, sample and eval never share a question', async (t) => {
+t.test('pretrain, dev, sample and eval never share a question', async (t) => {
   const sets = {
     pretrain: [...generateProblems(0, 3000, { set: 'pretrain' }), ...generateProblems(1, 1000, { set: 'pretrain' })],
+    dev: [...generateProblems(0, 600, { set: 'dev' }), ...generateProblems(1, 300, { set: 'dev' })],
     sample: [...generateProblems(0, 600, { set: 'sample' }), ...generateProblems(1, 300, { set: 'sample' })],
     eval: [...generateProblems(0, 600, { set: 'eval' }), ...generateProblems(1, 300, { set: 'eval' })],
   };
   for (const [name, ps] of Object.entries(sets)) t.ok(ps.every((p) => setOfQuestion(p.question) === name), `${name}: every question hashes to its own set`);
   const q = (name: keyof typeof sets) => new Set(sets[name].map((p) => p.question));
-  const [a, b, c] = [q('pretrain'), q('sample'), q('eval')];
+  const [a, b, c, d] = [q('pretrain'), q('sample'), q('eval'), q('dev')];
+  for (const [name, other] of [['pretrain', a], ['sample', b], ['eval', c]] as const) t.equal([...d].filter((x) => other.has(x)).length, 0, `dev ∩ ${name} = ∅`);
   t.equal([...b].filter((x) => a.has(x)).length, 0, 'sample ∩ pretrain = ∅');
   t.equal([...c].filter((x) => a.has(x)).length, 0, 'eval ∩ pretrain = ∅');
   t.equal([...c].filter((x) => b.has(x)).length, 0, 'eval ∩ sample = ∅');

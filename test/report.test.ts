@@ -7,11 +7,25 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import t from 'tap';
 import type { Histogram, RunReport } from '../runtime/run/pipeline.ts';
+import { mcnemarExact, wilsonInterval } from '../runtime/eval/stats.ts';
 import { renderReport } from '../runtime/run/report.ts';
+import { addToDiagnostics, emptyDiagnostics, summarizeDiagnostics } from '../runtime/stage/diagnostics.ts';
 import { CHROMIUM_ARGS, chromiumPath } from './helpers/browser.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lr-report-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Diagnostics of made-up steps: masks of 1–4 tokens, every fifth label flipped. */
+function fakeDiagnostics(kls: number[], sel: boolean[]): RunReport['diagnostics'] {
+  const d = emptyDiagnostics();
+  kls.forEach((kl, j) => {
+    const size = 1 + (j % 4);
+    const tokenIds = Array.from({ length: size }, (_, k) => k + 10);
+    const weights = tokenIds.map((_, k) => (k === 0 ? 2 : 1) / (size + 1));
+    addToDiagnostics(d, { trajectory: [0, j % 5 === 0 ? 11 : 10], steps: [{ step: 1, kl, maskSize: size, selected: sel[j], ...(sel[j] ? { tokenIds, weights } : {}) }] });
+  });
+  return summarizeDiagnostics(d);
+}
 
 /** A plausible run (numbers in the range the embedded default gives), deterministic. */
 function fakeReport(withSft: boolean): RunReport {
@@ -32,7 +46,10 @@ function fakeReport(withSft: boolean): RunReport {
   };
   const sel = kls.map((k) => k >= beta);
   const nSel = sel.filter(Boolean).length;
-  const ev = (correct: number, seconds: number, name: string) => ({ accuracy: correct / 100, correct, total: 100, seconds, generated_tokens: 9000, file: `lightreasoner-run/eval/${name}.jsonl` });
+  const ev = (correct: number, seconds: number, name: string, paired?: [number, number]) => ({
+    accuracy: correct / 100, ci95: wilsonInterval(correct, 100), correct, total: 100, seconds, generated_tokens: 9000, file: `lightreasoner-run/eval/${name}.jsonl`,
+    ...(paired ? { paired_vs_before: { fixed: paired[0], broken: paired[1], p_value: mcnemarExact(paired[0], paired[1]) } } : {}),
+  });
   const loss = (n: number, a: number, b: number): [number, number][] => Array.from({ length: n }, (_, j) => [j + 1, b + (a - b) * Math.exp(-j / 25) + 0.05 * (rand() - 0.5)]);
   const model = (source: string, hidden: number, layers: number) => ({ source, model_type: 'llama', parameters: hidden * hidden * 12 * layers + 512 * hidden, layers, hidden_size: hidden, vocab_size: 512 });
   const out = (text: string, extracted: string, correct: boolean) => ({ output: text, extracted, correct });
@@ -48,7 +65,8 @@ function fakeReport(withSft: boolean): RunReport {
       eval: { prompt: 'qwen25-math-cot', max_new_tokens: 256 },
       ...(withSft ? { sft: { max_steps: 100, max_new_tokens: 256 } } : {}),
     },
-    eval: { amateur: ev(12, 31.2, 'amateur'), expert_before: ev(41, 58.1, 'expert_before'), expert_after: ev(44, 57.3, 'expert_after'), ...(withSft ? { expert_sft: ev(43, 59.9, 'expert_sft') } : {}) },
+    eval: { amateur: ev(12, 31.2, 'amateur'), expert_before: ev(41, 58.1, 'expert_before'), expert_after: ev(44, 57.3, 'expert_after', [7, 4]), ...(withSft ? { expert_sft: ev(43, 59.9, 'expert_sft', [6, 4]) } : {}) },
+    diagnostics: fakeDiagnostics(kls, sel),
     stages: {
       load: { seconds: 0.4 },
       sample: { seconds: 48.2, problems: 64, samples: nSel, trajectory_tokens: kls.length + 64, contrasted_steps: kls.length, selection_rate: nSel / kls.length, kl_mean: kls.reduce((a, b) => a + b, 0) / kls.length },
@@ -61,7 +79,6 @@ function fakeReport(withSft: boolean): RunReport {
       steps: { max_new_tokens: 128, ...hist(steps, Array.from({ length: 33 }, (_, j) => 4 * j), sel) },
       loss: { kl: loss(100, 1.1, 0.4), ...(withSft ? { sft: loss(100, 0.9, 0.3) } : {}) },
     },
-    flips: { expert_after: { fixed: 7, broken: 4 }, ...(withSft ? { expert_sft: { fixed: 6, broken: 4 } } : {}) },
     examples: [
       {
         id: 'eval-0-3', question: 'A farmer has 12 rows of 8 apple trees. He sells 30 trees. How many trees does he have left?', gold: '66',
@@ -90,7 +107,11 @@ t.test('renderReport: self-contained HTML', async (t) => {
     t.match(html, /^<!doctype html>/);
     t.notMatch(html, /<script|<link|@import|url\(|https?:\/\/(?!www\.w3\.org\/2000\/svg)/, 'no scripts, links, imports or external URLs');
     t.notMatch(html, /NaN|undefined|\[object/, 'no NaN/undefined');
-    t.equal((html.match(/<svg/g) ?? []).length, withSft ? 6 : 5, 'accuracy, KL, step positions, loss, time per stage (+ SFT loss)');
+    t.equal((html.match(/<svg/g) ?? []).length, withSft ? 7 : 6, 'accuracy, mask sizes, KL, step positions, loss, time per stage (+ SFT loss)');
+    t.match(html, /class="ci"/, 'accuracy bars carry their 95% interval');
+    t.match(html, /fixed, 4 broken, exact McNemar p = 0\.55/, 'the headline names the paired test');
+    t.match(html, /Pair diagnostics/);
+    t.match(html, /Label flips/);
     t.match(html, /β = 0\.4/);
     t.match(html, /41\.0%<\/b> to <b>44\.0%/);
     t.equal(/SFT baseline<\/th>/.test(html), withSft, 'SFT column only with --compare-sft');
@@ -99,6 +120,18 @@ t.test('renderReport: self-contained HTML', async (t) => {
   const worse = fakeReport(false);
   worse.eval.expert_after = { ...worse.eval.expert_after, accuracy: 0.38, correct: 38 };
   t.match(renderReport(worse), /class="delta worse">−3\.0 points/);
+  // Several seeds: a table of every seed and mean ± sd.
+  const seeded = fakeReport(true);
+  const runs = (accs: number[]) => ({ runs: accs.map((a, k) => ({ seed: 42 + k, accuracy: a, correct: a * 100, fixed: 5, broken: 3, p_value: mcnemarExact(5, 3) })), accuracy: { mean: 0.43, sd: 0.01 } });
+  seeded.seeds = { seeds: [42, 43, 44], expert_after: runs([0.44, 0.42, 0.43]), expert_sft: runs([0.43, 0.43, 0.43]) };
+  const sh = renderReport(seeded);
+  t.match(sh, /Fine-tuning seeds \(3/);
+  t.match(sh, /43\.0% ± 1\.0/);
+  t.notMatch(renderReport(fakeReport(false)), /Fine-tuning seeds/, 'no seeds table for one seed');
+  // A near-copy pair gets the warning.
+  const copy = fakeReport(false);
+  copy.diagnostics = { ...copy.diagnostics, label_flip_rate: 0.03, verdict: { ok: false, message: 'the soft labels are near-copies' } };
+  t.match(renderReport(copy), /class="verdict warn"><b>Warning:/);
   // A run with no selected step chart data and an escaped question renders.
   const odd = fakeReport(false);
   odd.examples[0].question = '<b>x</b> & "y"';
@@ -127,7 +160,7 @@ t.test('report.html in headless Chromium: renders, no errors, charts have a size
       const r = e.getBoundingClientRect();
       return [r.width, r.height];
     }));
-    t.equal(sizes.length, withSft ? 6 : 5, 'all charts present');
+    t.equal(sizes.length, withSft ? 7 : 6, 'all charts present');
     for (const [w, h] of sizes) t.ok(w > 100 && h > 50, `chart is ${Math.round(w)}×${Math.round(h)} px`);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     t.equal(overflow, 0, 'no horizontal scrolling at 1200 px');

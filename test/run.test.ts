@@ -8,7 +8,8 @@ import { problemsToJsonl, generateProblems } from '../runtime/data/problems.ts';
 import { gradeOutput, parseGold } from '../runtime/eval/grade.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { parseEvalProblems } from '../runtime/eval/evaluate.ts';
-import { parseTrainProblems, type RunReport, runPipeline } from '../runtime/run/pipeline.ts';
+import { mcnemarExact, wilsonInterval } from '../runtime/eval/stats.ts';
+import { type EvalResult, parseTrainProblems, type RunReport, runPipeline } from '../runtime/run/pipeline.ts';
 import { openModel } from '../runtime/session.ts';
 import { parseSftSamples } from '../runtime/train/data.ts';
 import { finetune } from '../runtime/train/finetune.ts';
@@ -29,12 +30,23 @@ const evalFile = join(dir, 'eval.jsonl');
 writeFileSync(evalFile, problemsToJsonl(generateProblems(0, 6, { set: 'eval' })));
 const SMALL = ['--max-steps', '3', '--max-new-tokens', '24', '--eval-max-new-tokens', '24', '--lr', '1e-3', '--backend', 'wasm', '--quiet'];
 
-function checkAccuracy(t: Test, r: { accuracy: number; correct: number; total: number } | null | undefined, name: string) {
+function checkAccuracy(t: Test, r: EvalResult | null | undefined, name: string) {
   t.ok(r, `${name} evaluated`);
   if (!r) return;
   t.ok(r.accuracy >= 0 && r.accuracy <= 1, `${name}: accuracy ${r.accuracy} in [0, 1]`);
   t.equal(r.total, 6, `${name}: 6 held-out problems`);
   t.equal(r.accuracy, r.correct / r.total, `${name}: accuracy = correct / total`);
+  t.same(r.ci95, wilsonInterval(r.correct, r.total), `${name}: the 95% Wilson interval`);
+  t.equal('paired_vs_before' in r, name === 'expert_after' || name === 'expert_sft', `${name}: a paired test only for tuned models`);
+}
+
+/** The paired counts recounted from the per-problem files. */
+function checkPaired(t: Test, out: string, name: 'expert_after' | 'expert_sft', r: EvalResult, file: string = name) {
+  const read = (n: string) => readFileSync(join(out, 'eval', `${n}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; correct: boolean });
+  const before = new Map(read('expert_before').map((x) => [x.id, x.correct]));
+  const after = read(file);
+  const fixed = after.filter((x) => x.correct && !before.get(x.id)).length, broken = after.filter((x) => !x.correct && before.get(x.id)).length;
+  t.same(r.paired_vs_before, { fixed, broken, p_value: mcnemarExact(fixed, broken) }, `${file}: paired counts from eval/*.jsonl`);
 }
 
 t.test('run: sample → finetune → eval ×3 → report.json + report.html', async (t) => {
@@ -48,7 +60,12 @@ t.test('run: sample → finetune → eval ×3 → report.json + report.html', as
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as RunReport;
   t.same(JSON.parse(r.stdout), report, '--json prints report.json');
   for (const m of ['amateur', 'expert_before', 'expert_after'] as const) checkAccuracy(t, report.eval[m], m);
+  checkPaired(t, out, 'expert_after', report.eval.expert_after);
   t.notOk('expert_sft' in report.eval, 'no SFT column');
+  t.notOk('seeds' in report, 'one seed: no seeds table');
+  const summary = JSON.parse(readFileSync(join(out, 'samples.jsonl.summary.json'), 'utf8'));
+  t.same(report.diagnostics, summary.diagnostics, 'the report carries the sampling stage\'s pair diagnostics');
+  t.equal(report.diagnostics.selected_steps, report.stages.sample.samples);
   const s = report.stages;
   t.equal(s.sample.problems, 4);
   t.ok(s.sample.samples > 0 && s.sample.seconds > 0, `sample: ${s.sample.samples} samples in ${s.sample.seconds} s`);
@@ -68,10 +85,26 @@ t.test('run: sample → finetune → eval ×3 → report.json + report.html', as
 
 t.test('run --compare-sft: the SFT baseline beside LightReasoner', async (t) => {
   const out = join(dir, 'sft');
-  const r = await runCli(['run', ...pair('qwen-pair'), '--train-data', trainNoAnswers, '--eval-data', evalFile, '--out', out, ...SMALL, '--compare-sft', '--sft-steps', '2']);
+  const r = await runCli(['run', ...pair('qwen-pair'), '--train-data', trainNoAnswers, '--eval-data', evalFile, '--out', out, ...SMALL.filter((a) => a !== '--quiet'), '--compare-sft', '--sft-steps', '2', '--seeds', '2', '--seed', '7']);
   t.equal(r.code, 0, r.stderr);
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as RunReport;
   for (const m of ['amateur', 'expert_before', 'expert_after', 'expert_sft'] as const) checkAccuracy(t, report.eval[m], m);
+  checkPaired(t, out, 'expert_sft', report.eval.expert_sft!);
+  // --seeds 2: a second adapter of each kind, every seed's paired test, mean ± sd.
+  t.same(report.seeds?.seeds, [7, 8]);
+  for (const m of ['expert_after', 'expert_sft'] as const) {
+    const s = report.seeds![m]!;
+    t.same(s.runs.map((x) => x.seed), [7, 8], `${m}: both seeds`);
+    t.match(s.runs[0], { accuracy: report.eval[m]!.accuracy, ...report.eval[m]!.paired_vs_before }, `${m}: the first seed is the headline`);
+    const accs = s.runs.map((x) => x.accuracy), mean = (accs[0] + accs[1]) / 2;
+    t.ok(Math.abs(s.accuracy.mean - mean) < 1e-12 && Math.abs(s.accuracy.sd - Math.abs(accs[0] - accs[1]) / Math.SQRT2) < 1e-12, `${m}: mean ± sd`);
+    checkPaired(t, out, m, { ...report.eval[m]!, paired_vs_before: (({ fixed, broken, p_value }) => ({ fixed, broken, p_value }))(s.runs[1]) }, `${m}-seed8`);
+  }
+  t.ok(existsSync(join(out, 'adapter-seed8/adapter_model.safetensors')) && existsSync(join(out, 'sft/adapter-seed8/adapter_model.safetensors')), 'one adapter per seed');
+  // The summary: intervals, paired tests, seeds, and the diagnostics before training.
+  t.match(r.stderr, /pair diagnostics: \d+\/\d+ steps selected/);
+  t.match(r.stderr, /expert before +\d+\.\d% \[\d+\.\d, \d+\.\d\]/);
+  t.match(r.stderr, /expert \+ LightReasoner .*fixed \d+, broken \d+, p [=<] [\d.]+; 2 seeds: /);
   const sft = report.stages.sft!;
   t.match(sft, { problems: 4, trajectories: 4, rejected: 0, steps: 2 });
   t.ok(sft.tuned_tokens > report.stages.finetune.tuned_tokens / 3 * 2, `SFT tuned ${sft.tuned_tokens} tokens (every position of whole trajectories)`);

@@ -35,8 +35,10 @@ t.test('abort, then resume = uninterrupted', async (t) => {
   const controller = new AbortController();
   await t.rejects(runSampling({ ...base, out: aborted, signal: controller.signal, onEvent: (e) => e.status === 'committed' && e.done === 3 && controller.abort() }), { code: 'ABORTED' });
   t.equal(JSON.parse(readFileSync(`${aborted}.state.json`, 'utf8')).committed, 3, 'the first batch is committed at the abort');
-  await runSampling({ ...base, out: aborted, resume: true });
+  const resumedSummary = await runSampling({ ...base, out: aborted, resume: true });
   t.ok(readFileSync(aborted).equals(readFileSync(full)), 'aborted + resumed = uninterrupted');
+  t.same(resumedSummary.diagnostics, summary.diagnostics, 'aborted + resumed: the same pair diagnostics');
+  t.equal(summary.diagnostics.selected_steps, summary.selected_steps);
 
   // A crash in the middle of committing the second batch (problem 4 is committed, 5 is not).
   const crash = (e: RunEvent) => {

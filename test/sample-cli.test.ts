@@ -71,6 +71,8 @@ t.test('SIGKILL mid-run, then --resume: byte-identical to an uninterrupted run',
   t.same(JSON.parse(resumed.stdout), summary, 'the summary is printed');
   const fullSummary = JSON.parse(readFileSync(`${full}.summary.json`, 'utf8'));
   t.equal(summary.amateur_tokens, fullSummary.amateur_tokens, 'amateur token totals agree');
+  t.same(summary.diagnostics, fullSummary.diagnostics, 'killed + resumed: the same pair diagnostics');
+  t.match(resumed.stderr, /pair diagnostics: \d+\/\d+ steps selected/, 'the diagnostics are printed');
 });
 
 t.test('bad input', async (t) => {

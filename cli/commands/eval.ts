@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { generateProblems, PROBLEM_SETS, type ProblemSet, problemsToJsonl, SEED_RANGES } from '../../runtime/data/problems.ts';
 import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
+import { formatAccuracy, formatP, pairedComparison } from '../../runtime/eval/stats.ts';
 import { DEFAULT_EVAL, type EvalEvent, evalRecordsToJsonl, evaluate, parseEvalProblems, PROMPT_TYPES, type PromptType, QWEN25_MATH_COT_SYSTEM } from '../../runtime/eval/evaluate.ts';
 import type { CausalLM } from '../../runtime/model/model.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
@@ -30,7 +31,35 @@ Answer: the last \\boxed{…}, else "the answer is …", else the last number; g
 (relative tolerance 1e-4; $, %, units, thousands separators and simple fractions handled).
 
 Output (--out): one JSONL line per problem {id, question, output, extracted, gold, correct,
-method, finish, generated_tokens}, written atomically when the run ends.`;
+method, finish, generated_tokens}, written atomically when the run ends.
+
+The accuracy comes with its 95% Wilson interval. --paired-with BASE.jsonl (an earlier --out on the
+same problems) adds the paired comparison: fixed (wrong there, right here), broken (the reverse)
+and the exact two-sided McNemar p-value.`;
+
+/** The records of an earlier `eval --out`, checked to cover exactly these problems. */
+async function readBaseRecords(file: string, problems: { id: string }[]): Promise<{ id: string; correct: boolean }[]> {
+  const fs = nodePlatform.fs;
+  if (!(await fs.exists(file))) throw badInputError(`--paired-with ${file}: no such file`);
+  const out: { id: string; correct: boolean }[] = [];
+  for (const [i, line] of (await fs.readText(file)).split('\n').entries()) {
+    if (!line.trim()) continue;
+    let o: { id?: unknown; correct?: unknown };
+    try {
+      o = JSON.parse(line);
+    } catch {
+      throw badInputError(`--paired-with ${file}:${i + 1}: not valid JSON (give a file written by eval --out)`, file);
+    }
+    if (typeof o.id !== 'string' || typeof o.correct !== 'boolean') throw badInputError(`--paired-with ${file}:${i + 1}: no "id" and "correct" (give a file written by eval --out)`, file);
+    out.push({ id: o.id, correct: o.correct });
+  }
+  const ids = new Set(out.map((r) => r.id));
+  const missing = problems.filter((p) => !ids.has(p.id));
+  if (missing.length || ids.size !== problems.length) {
+    throw badInputError(`--paired-with ${file}: it holds ${ids.size} problems, these are ${problems.length}${missing.length ? ` (e.g. id "${missing[0].id}" is not in it)` : ''}; a paired test needs the same problems on both sides`, file);
+  }
+  return out;
+}
 
 export function registerEval(program: Command): void {
   program
@@ -45,6 +74,7 @@ export function registerEval(program: Command): void {
     .option('--batch-size <n>', 'problems decoded together', intOption('--batch-size', 1), DEFAULT_EVAL.batchSize)
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
     .option('--out <file>', 'per-problem results, JSONL')
+    .option('--paired-with <file>', "another model's --out results on the same problems (e.g. the base model's): print the paired test against them")
     .option('--json', 'print the summary as JSON {total, correct, accuracy, seconds, …}')
     .option('--quiet', 'no progress output')
     .addHelpText('after', EVAL_HELP)
@@ -76,6 +106,7 @@ export function registerEval(program: Command): void {
         });
         bar.done();
         if (o.adapter !== undefined) model.adapter = await loadAdapter(fs, o.adapter, model);
+        const base = o.pairedWith === undefined ? null : await readBaseRecords(o.pairedWith, problems);
         const t0 = performance.now();
         let lastLine = t0;
         const { records, summary } = await evaluate(model, problems, {
@@ -102,8 +133,12 @@ export function registerEval(program: Command): void {
           await fs.writeFileAtomic!(o.out, evalRecordsToJsonl(records));
           log(`wrote ${records.length} results to ${o.out}`);
         }
-        if (o.json) console.log(JSON.stringify({ ...summary, model: o.model, adapter: o.adapter ?? null, data: o.data }));
-        else console.log(`accuracy ${(100 * summary.accuracy).toFixed(1)}% (${summary.correct}/${summary.total}) in ${summary.seconds.toFixed(1)} s`);
+        const paired = base ? pairedComparison(base, records) : undefined;
+        if (o.json) console.log(JSON.stringify({ ...summary, model: o.model, adapter: o.adapter ?? null, data: o.data, ...(paired ? { paired_with: o.pairedWith, paired } : {}) }));
+        else {
+          console.log(`accuracy ${formatAccuracy(summary.accuracy, summary.ci95)} (${summary.correct}/${summary.total}; 95% Wilson interval) in ${summary.seconds.toFixed(1)} s`);
+          if (paired) console.log(`against ${o.pairedWith}: fixed ${paired.fixed}, broken ${paired.broken}, exact McNemar ${formatP(paired.p_value)}`);
+        }
       } catch (e) {
         bar.done();
         if (e instanceof LightReasonerError && e.code === 'ABORTED') throw new LightReasonerError('ABORTED', 'interrupted: no results written');
@@ -126,8 +161,8 @@ export function registerEval(program: Command): void {
     .addHelpText('after', `
 Each line is {id, question, answer}; the answer is GSM8K-style step lines ending in "#### N".
 The same --set/--seed/--count always give the same bytes; the sets pretrain (training the
-embedded pair), sample (LightReasoner sampling) and eval (held-out evaluation) never share a
-question. Seeds are offsets in [0, ${SEED_RANGES.eval.size}).`)
+embedded pair), dev (choosing settings), sample (LightReasoner sampling) and eval (held-out
+evaluation, never used to choose anything) never share a question. Seeds are offsets in [0, ${SEED_RANGES.eval.size}).`)
     .action(async (o) => {
       if (o.seed >= SEED_RANGES[o.set as ProblemSet].size) throw badInputError(`--seed must be < ${SEED_RANGES[o.set as ProblemSet].size}`);
       if (o.minSteps > 4 || o.maxSteps > 4 || o.minSteps > o.maxSteps) throw badInputError(`need 1 ≤ --min-steps ≤ --max-steps ≤ 4 (got ${o.minSteps}, ${o.maxSteps})`);

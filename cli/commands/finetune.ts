@@ -6,23 +6,8 @@ import { nodePlatform } from '../../runtime/platform/node.ts';
 import { openModel } from '../../runtime/session.ts';
 import { DEFAULT_FINETUNE, finetune, type FinetuneEvent } from '../../runtime/train/finetune.ts';
 import { OBJECTIVES, type Objective } from '../../runtime/train/data.ts';
-import { LORA_TARGETS, type LoraTarget } from '../../runtime/train/lora.ts';
-import { backendOption, intOption } from '../io.ts';
-
-function numberOption(name: string, min: number, max: number, openMax = false) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max || (openMax && n === max)) throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max}${openMax ? ')' : ']'} (got "${value}")`);
-    return n;
-  };
-}
-
-function targetsOption(value: string): LoraTarget[] {
-  const list = value.split(',').map((s) => s.trim()).filter(Boolean);
-  const bad = list.filter((s) => !(LORA_TARGETS as readonly string[]).includes(s));
-  if (bad.length || list.length === 0) throw new InvalidArgumentError(`choose from ${LORA_TARGETS.join(', ')} (got "${value}")`);
-  return [...new Set(list)] as LoraTarget[];
-}
+import { LORA_TARGETS } from '../../runtime/train/lora.ts';
+import { backendOption, intOption, numberOption, targetsOption } from '../io.ts';
 
 const HELP = `
 Input: JSONL samples from \`lightreasoner-wasm sample\` ({question, prefix_token_ids, token_ids,

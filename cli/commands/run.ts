@@ -2,18 +2,21 @@
 // evaluate (amateur, expert before, expert after) → report.json + report.html; with no model
 // arguments, on the embedded default pair and generated problems. The work is
 // runtime/run/pipeline.ts; this file parses options, finds the default pair and draws progress.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
 import { parseEvalProblems } from '../../runtime/eval/evaluate.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
-import { defaultProblems, type EvalModel, parseTrainProblems, type PipelineEvent, runPipeline, type Stage } from '../../runtime/run/pipeline.ts';
+import { defaultProblems, type EvalModel, type EvalResult, parseTrainProblems, type PipelineEvent, type RunReport, runPipeline, type SeedRuns, type Stage } from '../../runtime/run/pipeline.ts';
+import { formatAccuracy, formatP } from '../../runtime/eval/stats.ts';
 import { formatSeconds } from '../../runtime/run/report.ts';
+import { formatDiagnostics } from '../../runtime/stage/diagnostics.ts';
 import { DEFAULT_SETTINGS } from '../../runtime/stage/sample.ts';
 import { DEFAULT_FINETUNE } from '../../runtime/train/finetune.ts';
-import { backendOption, intOption } from '../io.ts';
+import type { LoraTarget } from '../../runtime/train/lora.ts';
+import { backendOption, intOption, numberOption, targetsOption } from '../io.ts';
 
 /**
  * Defaults of the embedded run (no --train-data/--eval-data): sized so that the whole run —
@@ -24,7 +27,25 @@ import { backendOption, intOption } from '../io.ts';
  * 43 s (sampling 15 s, fine-tuning 57 s, evaluations 3 × ~10 s); these defaults about twice that.
  * The evaluation's 160 tokens match scripts/build-default-pair.ts's. Re-time after changing them.
  */
-export const EMBEDDED_DEFAULTS = Object.freeze({ trainQuestions: 128, evalQuestions: 200, maxSteps: 200, evalMaxNewTokens: 160 });
+export const EMBEDDED_DEFAULTS = Object.freeze({ trainQuestions: 128, evalQuestions: 1000, maxSteps: 200, evalMaxNewTokens: 160 });
+
+/** models/default/settings.json: the embedded pair's sampling and fine-tuning settings, chosen on
+ * the `dev` set by scripts/sweep-default.ts (never on the held-out `eval` set). */
+export interface EmbeddedSettings {
+  chosen_on: string;
+  trainQuestions: number;
+  beta: number;
+  lr: number;
+  maxSteps: number;
+  loraR: number;
+  loraAlpha: number;
+  targetModules: LoraTarget[];
+}
+
+export function embeddedSettings(dir: string): EmbeddedSettings | null {
+  const file = resolve(dir, 'settings.json');
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as EmbeddedSettings) : null;
+}
 
 /** models/default of the package: beside cli/ from source, two levels further up from dist/cli/. */
 export function defaultPairDir(): string | null {
@@ -35,18 +56,12 @@ export function defaultPairDir(): string | null {
   return null;
 }
 
-function numberOption(name: string, min: number, max: number, openMax = false) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max || (openMax && n === max)) throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max}${openMax ? ')' : ']'} (got "${value}")`);
-    return n;
-  };
-}
-
 const HELP = `
 With no model arguments the embedded default runs offline: the package's tiny expert/amateur
 pair (models/default) on generated arithmetic word problems (the generator's "sample" set to
-train on, its "eval" set held out; ${EMBEDDED_DEFAULTS.trainQuestions} and ${EMBEDDED_DEFAULTS.evalQuestions} problems, ${EMBEDDED_DEFAULTS.maxSteps} steps unless told).
+train on, its "eval" set held out; ${EMBEDDED_DEFAULTS.trainQuestions} and ${EMBEDDED_DEFAULTS.evalQuestions} problems unless told), with the
+sampling and fine-tuning settings in models/default/settings.json — chosen on the generator's
+"dev" set by scripts/sweep-default.ts, never on the held-out set; any option given here wins.
 Your own pair: --expert DIR --amateur DIR (same tokenizer), with GSM8K-format JSONL files
 (--train-data: "question" needed, "answer" used only by --compare-sft; --eval-data: "question"
 and a gold "answer"); a missing data file is replaced by generated problems.
@@ -57,6 +72,12 @@ qwen25-math-cot, greedy) → report. --compare-sft adds the paper's rejection-sa
 the expert's greedy trajectories on the training problems (kept when the final answer is right,
 if the problems have answers), LoRA cross-entropy over them (\`finetune --objective sft\`) with
 the same settings and step budget (--sft-steps), evaluated the same way.
+
+Every accuracy comes with its 95% Wilson interval; each tuned expert is compared with the expert
+before on the same problems (fixed, broken, exact McNemar p). After sampling, before any training,
+the pair diagnostics say whether the soft labels can change the expert at all (label flips: the
+label's argmax is not the expert's own greedy token). --seeds N repeats fine-tuning with N seeds
+on the one set of samples and reports mean ± sd.
 
 Output in --out: samples.jsonl, adapter/ (PEFT LoRA + train_log.jsonl), eval/*.jsonl,
 sft/ (with --compare-sft), report.json and report.html (one self-contained page; open it in a
@@ -80,20 +101,22 @@ export function registerRun(program: Command): void {
     .option('--alpha <x>', 'sampling: plausibility mask P_E ≥ alpha · max P_E', numberOption('--alpha', 0, 1), s.alpha)
     .option('--beta <x>', 'sampling: keep steps with KL ≥ beta', numberOption('--beta', 0, Number.MAX_VALUE), s.beta)
     .option('--sample-batch-size <n>', 'sampling: problems decoded together', intOption('--sample-batch-size', 1), s.batchSize)
-    .option('--max-steps <n>', `fine-tuning: optimizer steps (default: ${EMBEDDED_DEFAULTS.maxSteps} embedded, ${d.maxSteps} with your models)`, intOption('--max-steps', 1))
+    .option('--max-steps <n>', `fine-tuning: optimizer steps (default: models/default/settings.json embedded, ${d.maxSteps} with your models)`, intOption('--max-steps', 1))
     .option('--lr <x>', 'fine-tuning: peak learning rate', numberOption('--lr', 1e-12, 10), d.lr)
     .option('--batch-size <n>', 'fine-tuning: samples per micro-batch', intOption('--batch-size', 1), d.batchSize)
     .option('--grad-accum <n>', 'fine-tuning: micro-batches per step', intOption('--grad-accum', 1), d.gradAccum)
     .option('--lora-r <n>', 'LoRA rank', intOption('--lora-r', 1), d.lora.r)
     .option('--lora-alpha <x>', 'LoRA alpha', numberOption('--lora-alpha', 1e-9, Number.MAX_VALUE), d.lora.alpha)
-    .option('--seed <n>', 'fine-tuning seed', intOption('--seed', 0), d.seed)
+    .option('--target-modules <list>', 'LoRA target modules, comma-separated', targetsOption, [...d.lora.targetModules])
+    .option('--seed <n>', 'fine-tuning seed (the first of --seeds)', intOption('--seed', 0), d.seed)
+    .option('--seeds <n>', 'repeat fine-tuning (and the SFT baseline) with N seeds (--seed, --seed + 1, …) on the one set of samples; report mean ± sd', intOption('--seeds', 1), 1)
     .option('--eval-max-new-tokens <n>', `evaluation: tokens per answer at most (default ${EMBEDDED_DEFAULTS.evalMaxNewTokens} embedded, 512 with your models)`, intOption('--eval-max-new-tokens', 1))
     .option('--eval-batch-size <n>', 'evaluation: problems decoded together', intOption('--eval-batch-size', 1), 8)
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
     .option('--json', 'print report.json to standard output')
     .option('--quiet', 'no progress output')
     .addHelpText('after', HELP)
-    .action(async (o) => {
+    .action(async (o, cmd: Command) => {
       const fs = nodePlatform.fs;
       const log = (t: string) => {
         if (!o.quiet) process.stderr.write(`${t}\n`);
@@ -108,6 +131,20 @@ export function registerRun(program: Command): void {
         }
         expert = resolve(dir, 'expert');
         amateur = resolve(dir, 'amateur');
+        // The embedded pair's settings come from its dev-set sweep, unless given on the command line.
+        const chosen = embeddedSettings(dir);
+        if (chosen) {
+          const set = (name: string, value: unknown) => {
+            if (cmd.getOptionValueSource(name) !== 'cli') o[name] = value;
+          };
+          if (o.trainData === undefined) set('maxQuestions', chosen.trainQuestions);
+          set('beta', chosen.beta);
+          set('lr', chosen.lr);
+          set('maxSteps', chosen.maxSteps);
+          set('loraR', chosen.loraR);
+          set('loraAlpha', chosen.loraAlpha);
+          set('targetModules', chosen.targetModules);
+        }
       } else {
         expert = o.expert;
         amateur = o.amateur;
@@ -136,16 +173,17 @@ export function registerRun(program: Command): void {
           platform: nodePlatform, expert, amateur, train, eval: evalSet, out: o.out, backend: o.backend, signal: controller.signal,
           trainSource: o.trainData ?? 'generated problems (set "sample", seed 0)', evalSource: o.evalData ?? 'generated problems (set "eval", seed 0)',
           sample: { alpha: o.alpha, beta: o.beta, maxNewTokens: o.maxNewTokens, batchSize: o.sampleBatchSize },
-          finetune: { lr: o.lr, batchSize: o.batchSize, gradAccum: o.gradAccum, maxSteps, seed: o.seed, lora: { ...d.lora, r: o.loraR, alpha: o.loraAlpha } },
+          finetune: { lr: o.lr, batchSize: o.batchSize, gradAccum: o.gradAccum, maxSteps, seed: o.seed, lora: { ...d.lora, r: o.loraR, alpha: o.loraAlpha, targetModules: o.targetModules } },
           evalSettings: { maxNewTokens: evalMax, batchSize: o.evalBatchSize },
-          compareSft: !!o.compareSft, sftSteps: o.sftSteps,
+          compareSft: !!o.compareSft, sftSteps: o.sftSteps, seeds: Array.from({ length: o.seeds }, (_, k) => o.seed + k),
           onEvent: bar.event,
         });
         bar.done();
         const e = report.eval, st = report.stages;
-        const line = (name: string, r: { accuracy: number; correct: number; total: number } | null | undefined) => (r ? `  ${name.padEnd(24)} ${(100 * r.accuracy).toFixed(1).padStart(5)}%  (${r.correct}/${r.total})` : `  ${name.padEnd(24)}   –    (not trained)`);
-        log(['', 'held-out accuracy:', line('amateur', e.amateur), line('expert before', e.expert_before), line('expert + LightReasoner', e.expert_after), ...('expert_sft' in e ? [line('expert + SFT baseline', e.expert_sft)] : [])].join('\n'));
+        log(['', `held-out accuracy on ${e.expert_before.total} problems (95% Wilson interval; paired against the expert before, exact McNemar test):`, ...summaryLines(report)].join('\n'));
         log(`time: sampling ${formatSeconds(st.sample.seconds)}, fine-tuning ${formatSeconds(st.finetune.seconds)}${st.sft ? `, SFT baseline ${formatSeconds(st.sft.seconds)}` : ''}, in all ${formatSeconds(report.total_seconds)}`);
+        const lrCost = `LightReasoner ${st.sample.problems} problems, ${st.finetune.tuned_tokens} tuned tokens, ${formatSeconds(st.sample.seconds + st.finetune.seconds)}`;
+        if (st.sft) log(`efficiency (as the paper's table): ${lrCost}; SFT baseline ${st.sft.problems} problems, ${st.sft.tuned_tokens} tuned tokens, ${formatSeconds(st.sft.seconds)}`);
         log(`report: ${resolve(o.out, 'report.html')}`);
         if (o.json) console.log(JSON.stringify(report, null, 2));
       } catch (err) {
@@ -156,6 +194,23 @@ export function registerRun(program: Command): void {
         process.off('SIGINT', onSigint);
       }
     });
+}
+
+/** The accuracy lines of the final summary: interval, and for tuned models the paired test (and seeds). */
+export function summaryLines(report: RunReport): string[] {
+  const e = report.eval;
+  const line = (name: string, r: EvalResult | null | undefined, seeds?: SeedRuns) => {
+    if (!r) return `  ${name.padEnd(24)}   –    (not trained)`;
+    let s = `  ${name.padEnd(24)} ${formatAccuracy(r.accuracy, r.ci95).padEnd(21)} (${r.correct}/${r.total})`;
+    const p = r.paired_vs_before;
+    if (p) s += `  fixed ${p.fixed}, broken ${p.broken}, ${formatP(p.p_value)}`;
+    if (seeds) s += `; ${seeds.runs.length} seeds: ${(100 * seeds.accuracy.mean).toFixed(1)}% ± ${(100 * seeds.accuracy.sd).toFixed(1)}`;
+    return s;
+  };
+  return [
+    line('amateur', e.amateur), line('expert before', e.expert_before), line('expert + LightReasoner', e.expert_after, report.seeds?.expert_after),
+    ...('expert_sft' in e ? [line('expert + SFT baseline', e.expert_sft, report.seeds?.expert_sft)] : []),
+  ];
 }
 
 const STAGE_NAMES: Record<Stage, string> = { load: 'loading the models', sample: 'stage 1: sampling', finetune: 'stage 2: fine-tuning', eval: 'evaluating', 'sft-trajectories': 'SFT baseline: expert trajectories', 'sft-finetune': 'SFT baseline: fine-tuning', report: 'writing the report' };
@@ -202,6 +257,10 @@ function progress(enabled: boolean) {
           return;
         case 'trajectories':
           detail(`${e.done}/${e.total} problems · ${e.kept} trajectories kept`, e.done === e.total);
+          return;
+        case 'diagnostics':
+          clear();
+          for (const l of formatDiagnostics(e.diagnostics)) process.stderr.write(`${l}\n`);
           return;
         case 'warning':
           clear();

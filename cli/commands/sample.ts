@@ -8,6 +8,7 @@ import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
 import { type CausalLM, loadModel } from '../../runtime/model/model.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
 import { modelFingerprint, sha256Hex } from '../../runtime/stage/fingerprint.ts';
+import { formatDiagnostics } from '../../runtime/stage/diagnostics.ts';
 import { type RunEvent, runSampling, statePath, summaryPath } from '../../runtime/stage/run.ts';
 import { DEFAULT_SETTINGS, parseProblems } from '../../runtime/stage/sample.ts';
 import { backendOption, intOption } from '../io.ts';
@@ -92,6 +93,7 @@ export function registerSample(program: Command): void {
         });
         bar.done();
         log(`wrote ${summary.selected_steps} samples from ${summary.problems} problems to ${o.out} (summary: ${summaryPath(o.out)})`);
+        for (const line of formatDiagnostics(summary.diagnostics)) log(line);
         console.log(JSON.stringify(summary, null, 2));
       } catch (e) {
         if (e instanceof LightReasonerError && e.code === 'ABORTED') {

@@ -5,21 +5,24 @@
 // Determinism: one seeded PRNG (mulberry32, 32-bit integer arithmetic only, so every runtime gives
 // the same stream); `generateProblems(seed, n)` is a prefix of `generateProblems(seed, n + k)`.
 // Disjoint sets: each named set owns a seed range AND a share of question space (a 32-bit FNV-1a
-// hash of the question text picks the set a question may belong to), so "pretrain", "sample" and
-// "eval" never share a question whatever seeds are used. Portable: no host imports.
+// hash of the question text picks the set a question may belong to), so "pretrain", "dev",
+// "sample" and "eval" never share a question whatever seeds are used. "dev" is for choosing
+// settings (the held-out "eval" set never is); it was carved out of pretrain's share, so the
+// sample and eval sets are the same questions as before it existed. Portable: no host imports.
 
-export type ProblemSet = 'pretrain' | 'sample' | 'eval';
-export const PROBLEM_SETS: readonly ProblemSet[] = ['pretrain', 'sample', 'eval'];
+export type ProblemSet = 'pretrain' | 'dev' | 'sample' | 'eval';
+export const PROBLEM_SETS: readonly ProblemSet[] = ['pretrain', 'dev', 'sample', 'eval'];
 
 /** Seed ranges of the named sets: `generateProblems(seed, n, {set})` uses seed `start + seed`. */
 export const SEED_RANGES: Readonly<Record<ProblemSet, { start: number; size: number }>> = {
   pretrain: { start: 0x1000_0000, size: 0x1000_0000 },
   sample: { start: 0x2000_0000, size: 0x1000_0000 },
   eval: { start: 0x3000_0000, size: 0x1000_0000 },
+  dev: { start: 0x4000_0000, size: 0x1000_0000 },
 };
 
-/** Hash buckets (of 100) that each set's questions fall in: 80 / 10 / 10. */
-const BUCKETS: Record<ProblemSet, [number, number]> = { pretrain: [0, 80], sample: [80, 90], eval: [90, 100] };
+/** Hash buckets (of 100) that each set's questions fall in: 75 / 5 / 10 / 10. */
+const BUCKETS: Record<ProblemSet, [number, number]> = { pretrain: [0, 75], dev: [75, 80], sample: [80, 90], eval: [90, 100] };
 
 export interface GeneratedProblem {
   id: string;
@@ -413,6 +416,27 @@ export function boxedSolution(answer: string): string {
   const at = answer.lastIndexOf('####');
   if (at < 0) return answer;
   return `${answer.slice(0, at).trimEnd()}\nThe final answer is \\boxed{${answer.slice(at + 4).trim()}}.`;
+}
+
+/**
+ * The same solution with every two-digit-by-one-digit product worked out by place value:
+ * "8 * 13 = 104" becomes "8 * 13 = 8 * 10 + 8 * 3 = 80 + 24 = 104" (the multi-digit operand split
+ * into tens and units; products of one-digit numbers, of round tens and of larger numbers stay as
+ * they are). The embedded default's expert is trained on a mix of both forms and its amateur on
+ * the short form only, so the pair differs in a reasoning habit, not just in size
+ * (scripts/build-default-pair.ts).
+ */
+export function placeValueSolution(answer: string): string {
+  return answer.replace(/\b(\d+) \* (\d+) = (\d+)\b/g, (whole, xs: string, ys: string, zs: string) => {
+    const x = Number(xs), y = Number(ys);
+    const splitY = y >= 10 && y < 100 && y % 10 !== 0 && x < 10;
+    const splitX = x >= 10 && x < 100 && x % 10 !== 0 && y < 10;
+    if (!splitX && !splitY) return whole;
+    const [big, small] = splitY ? [y, x] : [x, y];
+    const tens = big - (big % 10), units = big % 10;
+    const terms = splitY ? [`${small} * ${tens}`, `${small} * ${units}`] : [`${tens} * ${small}`, `${units} * ${small}`];
+    return `${xs} * ${ys} = ${terms[0]} + ${terms[1]} = ${small * tens} + ${small * units} = ${zs}`;
+  });
 }
 
 /**

@@ -7,6 +7,7 @@ import { generateGreedy } from '../model/generate.ts';
 import type { CausalLM } from '../model/model.ts';
 import type { ChatMessage, ModelTokenizer } from '../model/tokenizer.ts';
 import { type ExtractionMethod, type GradeOptions, gradeOutput, parseGold } from './grade.ts';
+import { wilsonInterval } from './stats.ts';
 
 export const PROMPT_TYPES = ['qwen25-math-cot', 'plain'] as const;
 export type PromptType = (typeof PROMPT_TYPES)[number];
@@ -37,6 +38,8 @@ export interface EvalSummary {
   total: number;
   correct: number;
   accuracy: number;
+  /** 95 % Wilson score interval of the accuracy. */
+  ci95: [number, number];
   seconds: number;
   generated_tokens: number;
   prompt: PromptType;
@@ -147,7 +150,7 @@ export async function evaluate(model: CausalLM, problems: EvalProblem[], opts: E
     }
   }
   const summary: EvalSummary = {
-    total, correct, accuracy: total === 0 ? 0 : correct / total, seconds: (performance.now() - t0) / 1000, generated_tokens: generated, prompt, max_new_tokens: maxNewTokens,
+    total, correct, accuracy: total === 0 ? 0 : correct / total, ci95: wilsonInterval(correct, total), seconds: (performance.now() - t0) / 1000, generated_tokens: generated, prompt, max_new_tokens: maxNewTokens,
   };
   opts.onEvent?.({ status: 'done', summary });
   return { records, summary };

@@ -20,17 +20,19 @@ import type { Backend } from '../backend/types.ts';
 import { generateProblems } from '../data/problems.ts';
 import { badInputError, LightReasonerError, throwIfAborted } from '../errors.ts';
 import { DEFAULT_EVAL, type EvalEvent, type EvalProblem, evalRecordsToJsonl, evaluate, type EvalSummary, parseEvalProblems, type PromptType } from '../eval/evaluate.ts';
-import { gradeOutput, parseGold } from '../eval/grade.ts';
-import { generateGreedy } from '../model/generate.ts';
+import { parseGold } from '../eval/grade.ts';
+import { meanSd, type PairedComparison, pairedComparison, wilsonInterval } from '../eval/stats.ts';
 import { type CausalLM, loadModel } from '../model/model.ts';
 import type { FileSystem, Platform } from '../platform/types.ts';
 import { modelFingerprint, sha256Hex } from '../stage/fingerprint.ts';
+import type { PairDiagnostics } from '../stage/diagnostics.ts';
 import { type RunEvent as SampleRunEvent, runSampling, statePath, summaryPath } from '../stage/run.ts';
-import { DEFAULT_SETTINGS, parseProblems, promptIds, type SampleSettings } from '../stage/sample.ts';
+import { DEFAULT_SETTINGS, parseProblems, type SampleSettings } from '../stage/sample.ts';
 import { DEFAULT_FINETUNE, finetune, type FinetuneEvent, type FinetuneSettings, type FinetuneSummary } from '../train/finetune.ts';
 import type { LoraAdapter } from '../train/lora.ts';
 import { loadAdapter } from '../train/peft.ts';
 import { renderReport } from './report.ts';
+import { sftTrajectories } from './sft.ts';
 
 /** A training problem: the gold answer (normalized, parseGold) is optional — LightReasoner never
  * uses it; the SFT baseline's rejection sampling does when it is there. */
@@ -52,6 +54,8 @@ export type PipelineEvent =
   | { status: 'eval'; model: EvalModel; event: EvalEvent }
   | { status: 'trajectories'; done: number; total: number; kept: number }
   | { status: 'warning'; message: string }
+  /** After stage 1, before any training: what the samples say about the pair. */
+  | { status: 'diagnostics'; diagnostics: PairDiagnostics }
   | { status: 'done'; report: RunReport };
 
 export interface PipelineOptions {
@@ -75,17 +79,37 @@ export interface PipelineOptions {
    * (default: the evaluation's maxNewTokens, so trajectories reach their final answer). */
   sftSteps?: number;
   sftMaxNewTokens?: number;
+  /** Fine-tuning seeds: each trains and evaluates its own adapter (and SFT adapter) on the one set
+   * of samples; the first is the run's headline (adapter/), the others go to adapter-seed<S>/.
+   * Default: [finetune.seed]. */
+  seeds?: number[];
   signal?: AbortSignal;
   onEvent?: (e: PipelineEvent) => void;
 }
 
 export interface EvalResult {
   accuracy: number;
+  /** 95 % Wilson score interval of the accuracy. */
+  ci95: [number, number];
   correct: number;
   total: number;
   seconds: number;
   generated_tokens: number;
   file: string;
+  /** Tuned models only: against the expert before on the same problems (exact McNemar test). */
+  paired_vs_before?: PairedComparison;
+}
+
+/** One fine-tuning seed's result (report.seeds, with --seeds N > 1). */
+export interface SeedRun extends PairedComparison {
+  seed: number;
+  accuracy: number;
+  correct: number;
+}
+
+export interface SeedRuns {
+  runs: SeedRun[];
+  accuracy: { mean: number; sd: number };
 }
 
 export interface Histogram {
@@ -104,6 +128,10 @@ export interface RunReport {
   data: { train: { source: string; problems: number; with_answers: number }; eval: { source: string; problems: number } };
   settings: { sample: SampleSettings; finetune: FinetuneSettings; eval: { prompt: PromptType; max_new_tokens: number }; sft?: { max_steps: number; max_new_tokens: number } };
   eval: { amateur: EvalResult; expert_before: EvalResult; expert_after: EvalResult; expert_sft?: EvalResult | null };
+  /** What stage 1's samples say about the pair, before any training (runtime/stage/diagnostics.ts). */
+  diagnostics: PairDiagnostics;
+  /** With several fine-tuning seeds: every seed's accuracy and paired test, and mean ± sd. */
+  seeds?: { seeds: number[]; expert_after: SeedRuns; expert_sft?: SeedRuns };
   stages: {
     load: { seconds: number };
     sample: { seconds: number; problems: number; samples: number; trajectory_tokens: number; contrasted_steps: number; selection_rate: number; kl_mean: number };
@@ -119,9 +147,6 @@ export interface RunReport {
     steps: Histogram & { max_new_tokens: number };
     loss: { kl: [number, number][]; sft?: [number, number][] };
   };
-  /** Held-out problems each tuned expert got right that the expert before got wrong (fixed), and
-   * the reverse (broken): how much of an accuracy change is churn. */
-  flips: Partial<Record<'expert_after' | 'expert_sft', { fixed: number; broken: number }>>;
   /** A few held-out problems with the expert's output before and after (and SFT's). */
   examples: { id: string; question: string; gold: string; outputs: Partial<Record<EvalModel, { output: string; extracted: string | null; correct: boolean }>> }[];
   total_seconds: number;
@@ -211,6 +236,12 @@ async function readLog(fs: FileSystem, file: string): Promise<[number, number][]
   });
 }
 
+function seedSummary(runs: { seed: number; ev: EvalResult }[]): SeedRuns {
+  const list = runs.map(({ seed, ev }) => ({ seed, accuracy: ev.accuracy, correct: ev.correct, ...ev.paired_vs_before! }));
+  const { mean, sd } = meanSd(list.map((r) => r.accuracy));
+  return { runs: list, accuracy: { mean, sd } };
+}
+
 function disposeAdapter(model: CausalLM, a: LoraAdapter): void {
   for (const layer of a.layers) for (const p of Object.values(layer)) if (p) (model.backend.dispose(p.a), model.backend.dispose(p.b));
 }
@@ -270,6 +301,7 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
     });
     const sampleSeconds = time() - t;
     emit({ status: 'stage', stage: 'sample', state: 'done', seconds: sampleSeconds });
+    emit({ status: 'diagnostics', diagnostics: sampling.diagnostics });
     if (sampling.selected_steps === 0) {
       throw badInputError(`sampling kept no step (no KL ≥ beta ${sampleSettings.beta} in ${sampling.contrasted_steps} steps of ${sampling.problems} problems): lower --beta or use more problems (--max-questions)`);
     }
@@ -277,19 +309,24 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
     // ---- evaluation helper -----------------------------------------------------------------
     const evalStage: RunReport['stages']['eval'] = {};
     const records: Partial<Record<EvalModel, Awaited<ReturnType<typeof evaluate>>['records']>> = {};
-    const runEval = async (name: EvalModel, model: CausalLM): Promise<EvalResult> => {
+    const runEval = async (name: EvalModel, model: CausalLM, fileName: string = name): Promise<EvalResult> => {
       throwIfAborted(signal);
       emit({ status: 'stage', stage: 'eval', state: 'start', model: name });
       const t0 = time();
       const r = await evaluate(model, o.eval, { prompt: evalPrompt, maxNewTokens: evalMaxNew, batchSize: evalBatch, signal, onEvent: (event) => emit({ status: 'eval', model: name, event }) });
-      const file = fs.join(out, 'eval', `${name}.jsonl`);
+      const file = fs.join(out, 'eval', `${fileName}.jsonl`);
       await fs.writeFileAtomic(file, evalRecordsToJsonl(r.records));
-      records[name] = r.records;
       const seconds = time() - t0;
-      evalStage[name] = { seconds };
       emit({ status: 'stage', stage: 'eval', state: 'done', model: name, seconds });
       const s: EvalSummary = r.summary;
-      return { accuracy: s.accuracy, correct: s.correct, total: s.total, seconds, generated_tokens: s.generated_tokens, file };
+      const result: EvalResult = { accuracy: s.accuracy, ci95: wilsonInterval(s.correct, s.total), correct: s.correct, total: s.total, seconds, generated_tokens: s.generated_tokens, file };
+      if (name !== 'amateur' && name !== 'expert_before') result.paired_vs_before = pairedComparison(records.expert_before!, r.records);
+      if (fileName === name) {
+        // The headline run of each model (the first seed's); other seeds are kept in their files.
+        records[name] = r.records;
+        evalStage[name] = { seconds };
+      }
+      return result;
     };
 
     const evAmateur = await runEval('amateur', amateur);
@@ -301,55 +338,59 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
     expert.adapter = null;
     const evBefore = await runEval('expert_before', expert);
 
-    // ---- stage 2: fine-tuning --------------------------------------------------------------
-    emit({ status: 'stage', stage: 'finetune', state: 'start' });
-    t = time();
-    const adapterDir = fs.join(out, 'adapter');
-    const ft: FinetuneSummary = await finetune({
-      fs, model: expert, samplesText: await fs.readText(samplesFile), samplesFile, out: adapterDir, settings: ftSettings, signal,
-      onEvent: (event) => emit({ status: 'finetune', objective: 'kl', event }),
-      onWarning: (message) => emit({ status: 'warning', message }),
-    });
-    const ftSeconds = time() - t;
-    emit({ status: 'stage', stage: 'finetune', state: 'done', seconds: ftSeconds });
-
-    const withAdapter = async (dir: string, name: EvalModel) => {
+    const withAdapter = async (dir: string, name: EvalModel, fileName?: string) => {
       const a = await loadAdapter(fs, dir, expert!);
       expert!.adapter = a;
       try {
-        return await runEval(name, expert!);
+        return await runEval(name, expert!, fileName);
       } finally {
         expert!.adapter = null;
         disposeAdapter(expert!, a);
       }
     };
-    const evAfter = await withAdapter(adapterDir, 'expert_after');
+    // Fine-tune and evaluate once per seed on the same samples; the first seed is the headline.
+    const seeds = o.seeds?.length ? o.seeds : [ftSettings.seed];
+    if (new Set(seeds).size !== seeds.length || seeds.some((x) => !Number.isInteger(x) || x < 0)) throw badInputError(`seeds must be distinct non-negative integers (got ${seeds.join(', ')})`);
+    const tuneSeeds = async (name: 'expert_after' | 'expert_sft', dir: string, tune: (seed: number, dir: string) => Promise<FinetuneSummary>) => {
+      const runs: { seed: number; ft: FinetuneSummary; seconds: number; ev: EvalResult }[] = [];
+      for (const [k, seed] of seeds.entries()) {
+        const d = k === 0 ? dir : `${dir}-seed${seed}`;
+        const t1 = time();
+        const ft = await tune(seed, d);
+        const seconds = time() - t1;
+        runs.push({ seed, ft, seconds, ev: await withAdapter(d, name, k === 0 ? name : `${name}-seed${seed}`) });
+      }
+      const seedRuns: SeedRuns | undefined = seeds.length > 1 ? seedSummary(runs) : undefined;
+      return { ...runs[0], seedRuns };
+    };
+
+    // ---- stage 2: fine-tuning --------------------------------------------------------------
+    const samplesText = await fs.readText(samplesFile);
+    const adapterDir = fs.join(out, 'adapter');
+    const lr = await tuneSeeds('expert_after', adapterDir, async (seed, dir) => {
+      emit({ status: 'stage', stage: 'finetune', state: 'start' });
+      const t1 = time();
+      const ft = await finetune({
+        fs, model: expert!, samplesText, samplesFile, out: dir, settings: { ...ftSettings, seed }, signal,
+        onEvent: (event) => emit({ status: 'finetune', objective: 'kl', event }),
+        onWarning: (message) => emit({ status: 'warning', message }),
+      });
+      emit({ status: 'stage', stage: 'finetune', state: 'done', seconds: time() - t1 });
+      return ft;
+    });
+    const { ft, ev: evAfter } = lr, ftSeconds = lr.seconds;
 
     // ---- the SFT baseline ------------------------------------------------------------------
     let sftStage: RunReport['stages']['sft'];
     let evSft: EvalResult | null | undefined;
     let sftLoss: [number, number][] | undefined;
+    let sftSeeds: SeedRuns | undefined;
     if (o.compareSft) {
       emit({ status: 'stage', stage: 'sft-trajectories', state: 'start' });
       t = time();
       const sftDir = fs.join(out, 'sft');
       await fs.mkdir(sftDir);
-      const tok = expert.tokenizer;
-      const lines: string[] = [];
-      let kept = 0, trajTokens = 0;
-      for (let start = 0; start < o.train.length; start += evalBatch) {
-        throwIfAborted(signal);
-        const batch = o.train.slice(start, start + evalBatch);
-        const g = await generateGreedy(expert, batch.map((p) => promptIds(tok, sampleSettings.system, p.question)), { maxNewTokens: sftMaxNew, signal });
-        for (const [j, p] of batch.entries()) {
-          const output = tok.decode(g.tokens[j], true);
-          const correct = p.gold === null ? null : gradeOutput(output, p.gold).correct;
-          if (correct !== false) kept++;
-          trajTokens += g.tokens[j].length;
-          lines.push(JSON.stringify({ id: p.id, question: p.question, output, output_token_ids: g.tokens[j], finish: g.finish[j], gold: p.gold, correct }));
-        }
-        emit({ status: 'trajectories', done: Math.min(start + evalBatch, o.train.length), total: o.train.length, kept });
-      }
+      const { lines, kept, trajTokens } = await sftTrajectories(expert, o.train, { system: sampleSettings.system, maxNewTokens: sftMaxNew, batchSize: evalBatch, signal, onProgress: (done, kept) => emit({ status: 'trajectories', done, total: o.train.length, kept }) });
       const trajFile = fs.join(sftDir, 'trajectories.jsonl');
       // `correct: null` (no gold answer): keep; parseSftSamples reads booleans only.
       await fs.writeFileAtomic(trajFile, lines.map((l) => `${l}\n`).join(''));
@@ -362,20 +403,24 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
         sftStage = { ...base, skipped: why };
         evSft = null;
       } else {
-        emit({ status: 'stage', stage: 'sft-finetune', state: 'start' });
-        const t1 = time();
-        // The same settings and optimizer-step budget as LightReasoner (unless sftSteps says otherwise).
-        const sft = await finetune({
-          fs, model: expert, samplesText: await fs.readText(trajFile), samplesFile: trajFile, out: fs.join(sftDir, 'adapter'), signal,
-          settings: { ...ftSettings, objective: 'sft', maxSteps: sftSteps },
-          onEvent: (event) => emit({ status: 'finetune', objective: 'sft', event }),
-          onWarning: () => {}, // the rejections are counted above
+        const trajText = await fs.readText(trajFile);
+        const sft = await tuneSeeds('expert_sft', fs.join(sftDir, 'adapter'), async (seed, dir) => {
+          emit({ status: 'stage', stage: 'sft-finetune', state: 'start' });
+          const t1 = time();
+          // The same settings and optimizer-step budget as LightReasoner (unless sftSteps says otherwise).
+          const r = await finetune({
+            fs, model: expert!, samplesText: trajText, samplesFile: trajFile, out: dir, signal,
+            settings: { ...ftSettings, objective: 'sft', maxSteps: sftSteps, seed },
+            onEvent: (event) => emit({ status: 'finetune', objective: 'sft', event }),
+            onWarning: () => {}, // the rejections are counted above
+          });
+          emit({ status: 'stage', stage: 'sft-finetune', state: 'done', seconds: time() - t1 });
+          return r;
         });
-        const trainSeconds = time() - t1;
-        emit({ status: 'stage', stage: 'sft-finetune', state: 'done', seconds: trainSeconds });
-        sftStage = { ...base, seconds: trajSeconds + trainSeconds, train_seconds: trainSeconds, steps: sft.steps, tuned_tokens: sft.tuned_tokens, tokens_processed: sft.tokens_processed, final_loss: sft.final_loss };
+        sftStage = { ...base, seconds: trajSeconds + sft.seconds, train_seconds: sft.seconds, steps: sft.ft.steps, tuned_tokens: sft.ft.tuned_tokens, tokens_processed: sft.ft.tokens_processed, final_loss: sft.ft.final_loss };
         sftLoss = await readLog(fs, fs.join(sftDir, 'adapter', 'train_log.jsonl'));
-        evSft = await withAdapter(fs.join(sftDir, 'adapter'), 'expert_sft');
+        evSft = sft.ev;
+        sftSeeds = sft.seedRuns;
       }
     }
 
@@ -399,11 +444,6 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
       }
       examples.push({ id: before[j].id, question: before[j].question, gold: before[j].gold, outputs });
     }
-    const flips: RunReport['flips'] = {};
-    for (const m of ['expert_after', 'expert_sft'] as const) {
-      const rs = records[m];
-      if (rs) flips[m] = { fixed: rs.filter((x, j) => x.correct && !before[j].correct).length, broken: rs.filter((x, j) => !x.correct && before[j].correct).length };
-    }
     const report: RunReport = {
       version: 1,
       created: new Date().toISOString(),
@@ -418,6 +458,8 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
         ...(o.compareSft ? { sft: { max_steps: sftSteps, max_new_tokens: sftMaxNew } } : {}),
       },
       eval: { amateur: evAmateur, expert_before: evBefore, expert_after: evAfter, ...(o.compareSft ? { expert_sft: evSft ?? null } : {}) },
+      diagnostics: sampling.diagnostics,
+      ...(lr.seedRuns ? { seeds: { seeds, expert_after: lr.seedRuns, ...(sftSeeds ? { expert_sft: sftSeeds } : {}) } } : {}),
       stages: {
         load: { seconds: loadSeconds },
         sample: { seconds: sampleSeconds, problems: sampling.problems, samples: sampling.selected_steps, trajectory_tokens: sampling.trajectory_tokens, contrasted_steps: sampling.contrasted_steps, selection_rate: sampling.selection_rate, kl_mean: sampling.kl_mean },
@@ -430,7 +472,6 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
         steps: { max_new_tokens: maxNew, ...histogram(stepIdx, klSel, stepEdges) },
         loss: { kl: await readLog(fs, fs.join(adapterDir, 'train_log.jsonl')), ...(sftLoss ? { sft: sftLoss } : {}) },
       },
-      flips,
       examples,
       total_seconds: time() - T0,
     };

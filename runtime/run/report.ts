@@ -3,11 +3,11 @@
 // paper's efficiency table, the KL distribution with β, where the selected steps fall in the
 // trajectories, the training loss, and a few held-out examples. Pure: report in, HTML text out.
 
+import { formatP, formatPValue } from '../eval/stats.ts';
 import type { EvalModel, EvalResult, Histogram, RunReport } from './pipeline.ts';
+import { esc, int, pct } from './html.ts';
+import { diagnosticsHtml, seedsHtml } from './report-stats.ts';
 
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-const int = (n: number) => Math.round(n).toLocaleString('en-US');
 
 export function formatSeconds(s: number): string {
   if (!Number.isFinite(s)) return '–';
@@ -133,7 +133,7 @@ export function lossSvg(series: { name: string; color: string; points: [number, 
 /** Horizontal accuracy bars. */
 export function accuracySvg(rows: { key: EvalModel; r: EvalResult }[]): string {
   const rowH = 52;
-  const f: Frame = { W: 500, H: 30 + rowH * rows.length + 6, L: 190, R: 62, T: 26, B: 6 };
+  const f: Frame = { W: 500, H: 30 + rowH * rows.length + 6, L: 190, R: 70, T: 26, B: 6 };
   const pw = f.W - f.L - f.R;
   const X = (v: number) => f.L + v * pw;
   let s = svgOpen(f, 'accuracy on the held-out problems');
@@ -144,8 +144,11 @@ export function accuracySvg(rows: { key: EvalModel; r: EvalResult }[]): string {
     const y = f.T + 6 + j * rowH;
     s += `<text x="${f.L - 10}" y="${y + 17}" text-anchor="end" class="bar-label">${esc(LABELS[key])}</text>`;
     s += `<text x="${f.L - 10}" y="${y + 33}" text-anchor="end" class="tick">${r.correct} / ${r.total} right</text>`;
-    s += `<rect x="${f.L}" y="${y}" width="${Math.max(1.5, r.accuracy * pw).toFixed(1)}" height="38" rx="3" fill="${COLORS[key]}"><title>${r.correct}/${r.total}</title></rect>`;
-    s += `<text x="${(X(r.accuracy) + 8).toFixed(1)}" y="${y + 24}" class="bar-value">${pct(r.accuracy)}</text>`;
+    const [lo, hi] = r.ci95;
+    s += `<rect x="${f.L}" y="${y}" width="${Math.max(1.5, r.accuracy * pw).toFixed(1)}" height="38" rx="3" fill="${COLORS[key]}"><title>${r.correct}/${r.total}, 95% interval ${pct(lo)}–${pct(hi)}</title></rect>`;
+    // The 95 % Wilson interval as a whisker across the bar's end.
+    s += `<g class="ci" stroke="#111827" stroke-width="1.5"><line x1="${X(lo).toFixed(1)}" x2="${X(hi).toFixed(1)}" y1="${y + 19}" y2="${y + 19}"/><line x1="${X(lo).toFixed(1)}" x2="${X(lo).toFixed(1)}" y1="${y + 12}" y2="${y + 26}"/><line x1="${X(hi).toFixed(1)}" x2="${X(hi).toFixed(1)}" y1="${y + 12}" y2="${y + 26}"/></g>`;
+    s += `<text x="${(X(hi) + 8).toFixed(1)}" y="${y + 24}" class="bar-value">${pct(r.accuracy)}</text>`;
   });
   s += `<line x1="${f.L}" x2="${f.L}" y1="${f.T - 4}" y2="${f.H - f.B}" stroke="${COLORS.axis}"/>`;
   return s + '</svg>';
@@ -182,17 +185,19 @@ function headline(r: RunReport): string {
   const n = r.eval.expert_before.total;
   const change = Math.abs(d) < 0.05 ? 'no change' : `${d > 0 ? '+' : '−'}${Math.abs(d).toFixed(1)} points`;
   const verdict = Math.abs(d) < 0.05 ? 'unchanged' : d > 0 ? 'improved' : 'worse';
-  return `<p class="lead">On ${int(n)} held-out problems the expert went from <b>${pct(b)}</b> to <b>${pct(a)}</b> (<span class="delta ${verdict}">${change}</span>) after LightReasoner fine-tuning on <b>${int(r.stages.sample.samples)}</b> selected steps from ${int(r.stages.sample.problems)} problems. The amateur scores ${pct(r.eval.amateur.accuracy)}.${n < 100 ? ` <span class="muted">With ${int(n)} problems one problem is ${(100 / n).toFixed(1)} points, so small differences are noise.</span>` : ''}</p>`;
+  const pv = r.eval.expert_after.paired_vs_before;
+  const test = pv ? ` Paired: ${pv.fixed} problems fixed, ${pv.broken} broken, exact McNemar ${formatP(pv.p_value)}${pv.p_value < 0.05 ? ' — significant at 5%' : ' — not significant at 5%'}.` : '';
+  return `<p class="lead">On ${int(n)} held-out problems the expert went from <b>${pct(b)}</b> to <b>${pct(a)}</b> (<span class="delta ${verdict}">${change}</span>) after LightReasoner fine-tuning on <b>${int(r.stages.sample.samples)}</b> selected steps from ${int(r.stages.sample.problems)} problems. The amateur scores ${pct(r.eval.amateur.accuracy)}.${test}</p><p class="note">Bars show 95% Wilson intervals: with ${int(n)} problems an accuracy near ${pct(b)} is known to about ±${(100 * (r.eval.expert_before.ci95[1] - r.eval.expert_before.ci95[0]) / 2).toFixed(1)} points.</p>`;
 }
 
-function flipsTable(r: RunReport): string {
-  const rows = (['expert_after', 'expert_sft'] as const).filter((m) => r.flips?.[m]).map((m) => {
-    const f = r.flips[m]!, e = r.eval[m]!;
-    const net = e.correct - r.eval.expert_before.correct;
-    return `<tr><th scope="row"><span class="swatch" style="background:${COLORS[m]}"></span>${esc(LABELS[m])}</th><td class="num">${f.fixed}</td><td class="num">${f.broken}</td><td class="num">${net > 0 ? '+' : net < 0 ? '−' : '±'}${Math.abs(net)}</td></tr>`;
+function pairedTable(r: RunReport): string {
+  const rows = (['expert_after', 'expert_sft'] as const).filter((m) => r.eval[m]?.paired_vs_before).map((m) => {
+    const f = r.eval[m]!.paired_vs_before!;
+    const net = f.fixed - f.broken;
+    return `<tr><th scope="row"><span class="swatch" style="background:${COLORS[m]}"></span>${esc(LABELS[m])}</th><td class="num">${f.fixed}</td><td class="num">${f.broken}</td><td class="num">${net > 0 ? '+' : net < 0 ? '−' : '±'}${Math.abs(net)}</td><td class="num">${esc(formatPValue(f.p_value))}</td></tr>`;
   });
   if (rows.length === 0) return '';
-  return `<table class="flips"><tr><th>Against the expert before</th><th class="num">now right</th><th class="num">now wrong</th><th class="num">net</th></tr>${rows.join('')}</table>`;
+  return `<table class="flips"><tr><th>Against the expert before</th><th class="num">fixed</th><th class="num">broken</th><th class="num">net</th><th class="num">McNemar p</th></tr>${rows.join('')}</table>`;
 }
 
 function efficiencyTable(r: RunReport): string {
@@ -282,6 +287,9 @@ th,td{padding:6px 10px;border-bottom:1px solid #eef0f3;text-align:left;vertical-
 .num{text-align:right;font-variant-numeric:tabular-nums}
 .eff td,.eff tr:first-child th,.flips td{white-space:nowrap}
 .flips{margin-top:10px;font-size:14px}
+.verdict{border-left:4px solid #15803d;padding:8px 12px;background:#f0fdf4;margin:8px 0}
+.verdict.warn{border-left-color:#b45309;background:#fffbeb}
+.diag td,.diag th{font-size:14px}
 .details th{width:170px;font-weight:500;color:#374151}
 td{overflow-wrap:anywhere}
 @media (max-width:600px){main{padding:16px 10px}section{padding:14px 12px}th,td{padding:5px 6px}}
@@ -334,8 +342,10 @@ export function renderReport(r: RunReport): string {
 <h1>LightReasoner run</h1>
 <p class="sub">The expert is fine-tuned only on the steps where it disagrees most with the amateur.<br>${esc(created)} · backend ${esc(r.backend)} · ${formatSeconds(r.total_seconds)} in all</p>
 ${headline(r)}
+${diagnosticsHtml(r.diagnostics)}
+${seedsHtml(r)}
 <div class="grid">
-<section><h2>Accuracy on held-out problems</h2>${accuracySvg(accRows)}${flipsTable(r)}<p class="note">Zero-shot pass@1, greedy, ${esc(r.settings.eval.prompt)} prompt, ${int(r.eval.expert_before.total)} problems. ${accRows.map((a) => `${esc(LABELS[a.key])}: ${a.r.correct}/${a.r.total}`).join(' · ')}.</p></section>
+<section><h2>Accuracy on held-out problems</h2>${accuracySvg(accRows)}${pairedTable(r)}<p class="note">Zero-shot pass@1, greedy, ${esc(r.settings.eval.prompt)} prompt, ${int(r.eval.expert_before.total)} problems; whiskers are 95% Wilson intervals; fixed = wrong before and right after, broken = the reverse; p is the exact two-sided McNemar test on those. ${accRows.map((a) => `${esc(LABELS[a.key])}: ${a.r.correct}/${a.r.total}`).join(' · ')}.</p></section>
 <section><h2>Efficiency</h2>${efficiencyTable(r)}</section>
 </div>
 <div class="grid">

@@ -12,6 +12,7 @@
 import { badInputError, LightReasonerError } from '../errors.ts';
 import type { CausalLM } from '../model/model.ts';
 import type { FileSystem } from '../platform/types.ts';
+import { addToDiagnostics, type DiagnosticsState, emptyDiagnostics, type PairDiagnostics, summarizeDiagnostics } from './diagnostics.ts';
 import { checkVocabularies, type Problem, type SampleEvent, type SampleSettings, sampleContrastive } from './sample.ts';
 
 const STATE_VERSION = 1;
@@ -32,6 +33,8 @@ interface Totals {
   selected: number;
   klSum: number;
   wallSeconds: number;
+  /** Pair diagnostics of the committed problems (absent in state files of versions before them). */
+  diagnostics?: DiagnosticsState;
 }
 
 interface State {
@@ -64,6 +67,8 @@ export interface SamplingSummary {
   backend: string;
   models: { expert: RunIdentity['expert']; amateur: RunIdentity['amateur'] };
   data_sha256: string;
+  /** Pair diagnostics (diagnostics.ts); over fewer problems than `problems` only when an older version's run was resumed. */
+  diagnostics: PairDiagnostics;
 }
 
 export type RunEvent =
@@ -119,7 +124,7 @@ export async function runSampling(o: RunSamplingOptions): Promise<SamplingSummar
     if (hasOut) throw badInputError(`${out} already exists: pass --resume to continue that run, or remove it`);
     const folder = out.slice(0, Math.max(out.lastIndexOf('/'), out.lastIndexOf('\\')));
     if (folder && !(await fs.exists(folder))) throw badInputError(`the output folder ${folder} does not exist: create it, or pass another --out`, out);
-    state = { version: STATE_VERSION, settings, identity: o.identity, problems: o.problems.length, committed: 0, bytes: 0, totals: { problems: 0, trajectoryTokens: 0, amateurTokens: 0, steps: 0, selected: 0, klSum: 0, wallSeconds: 0 } };
+    state = { version: STATE_VERSION, settings, identity: o.identity, problems: o.problems.length, committed: 0, bytes: 0, totals: { problems: 0, trajectoryTokens: 0, amateurTokens: 0, steps: 0, selected: 0, klSum: 0, wallSeconds: 0, diagnostics: emptyDiagnostics() } };
     await fs.writeFileAtomic(out, '');
     await fs.writeFileAtomic(statePath(out), JSON.stringify(state));
   }
@@ -146,6 +151,7 @@ export async function runSampling(o: RunSamplingOptions): Promise<SamplingSummar
     t.steps += r.steps.length;
     t.selected += r.samples.length;
     for (const s of r.steps) t.klSum += s.kl;
+    addToDiagnostics((t.diagnostics ??= emptyDiagnostics()), r);
     t.wallSeconds += (now - last) / 1000;
     last = now;
     state.committed++;
@@ -183,6 +189,7 @@ async function writeSummary(fs: FileSystem, out: string, state: State): Promise<
     backend: state.identity.backend,
     models: { expert: state.identity.expert, amateur: state.identity.amateur },
     data_sha256: state.identity.data,
+    diagnostics: summarizeDiagnostics(t.diagnostics ?? emptyDiagnostics()),
   };
   await fs.writeFileAtomic!(summaryPath(out), `${JSON.stringify(summary, null, 2)}\n`);
   return summary;

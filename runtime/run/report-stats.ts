@@ -1,0 +1,46 @@
+// The report page's statistics sections: the pair diagnostics (with their verdict) and, with
+// several fine-tuning seeds, every seed's accuracy and paired test with mean ± sd. Pure HTML text.
+
+import { formatPValue } from '../eval/stats.ts';
+import type { PairDiagnostics } from '../stage/diagnostics.ts';
+import { esc, int, pct } from './html.ts';
+import type { RunReport, SeedRuns } from './pipeline.ts';
+
+const num = (x: number | null, d = 2) => (x === null ? '–' : x.toFixed(d));
+
+/** Mask sizes 1 … 16, 17+ as a row of small bars. */
+function maskBars(counts: number[]): string {
+  const max = Math.max(1, ...counts), W = 17 * 22, H = 70;
+  let s = `<svg class="chart" viewBox="0 0 ${W} ${H + 16}" width="${W}" height="${H + 16}" role="img" aria-label="mask sizes at the selected steps" xmlns="http://www.w3.org/2000/svg">`;
+  counts.forEach((c, j) => {
+    const h = (c / max) * H;
+    s += `<rect x="${j * 22 + 3}" y="${(H - h).toFixed(1)}" width="16" height="${Math.max(h, 0.5).toFixed(1)}" fill="#e0663a"><title>mask of ${j === 16 ? '17 or more' : j + 1} tokens: ${c} steps</title></rect>`;
+    if (j < 8 || j === 16) s += `<text x="${j * 22 + 11}" y="${H + 13}" text-anchor="middle" class="tick">${j === 16 ? '17+' : j + 1}</text>`;
+  });
+  return s + '</svg>';
+}
+
+export function diagnosticsHtml(d: PairDiagnostics): string {
+  const rows: [string, string][] = [
+    ['Steps selected (KL ≥ β)', `${int(d.selected_steps)} of ${int(d.contrasted_steps)} (${pct(d.selection_rate)}), ${int(d.problems)} problems`],
+    ['KL(P_E ‖ P_A) per step', `mean ${num(d.kl.mean, 3)} · p10 ${num(d.kl.p10, 3)} · median ${num(d.kl.median, 3)} · p90 ${num(d.kl.p90, 3)} · selected mean ${num(d.kl.selected_mean, 3)}`],
+    ['Plausibility mask at selected steps', `${num(d.mask.mean)} tokens on average; ${d.mask.single_token_rate === null ? '–' : pct(d.mask.single_token_rate)} hold one token`],
+    ['Label flips', `${d.label_flip_rate === null ? '–' : pct(d.label_flip_rate)} (${int(d.label_flips)} steps) — the soft label's argmax is not the expert's own greedy token`],
+    ['Label entropy', `${num(d.label_entropy_mean, 3)} nats on average (0 = one-hot)`],
+  ];
+  return `<section><h2>Pair diagnostics (stage 1, before any training)</h2>
+<p class="verdict${d.verdict.ok ? '' : ' warn'}"><b>${d.verdict.ok ? 'Verdict' : 'Warning'}:</b> ${esc(d.verdict.message)}.</p>
+<div class="grid"><table class="diag">${rows.map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>
+<div>${maskBars(d.mask.counts)}<p class="note">Mask sizes (tokens with P_E ≥ α · max P_E) at the selected steps.</p></div></div></section>`;
+}
+
+function seedRows(label: string, s: SeedRuns): string {
+  const runs = s.runs.map((r) => `<tr><td>${esc(label)}</td><td class="num">${r.seed}</td><td class="num">${pct(r.accuracy)}</td><td class="num">${r.fixed}</td><td class="num">${r.broken}</td><td class="num">${esc(formatPValue(r.p_value))}</td></tr>`);
+  return runs.join('') + `<tr><th scope="row">${esc(label)}</th><td class="num">mean ± sd</td><td class="num">${pct(s.accuracy.mean)} ± ${(100 * s.accuracy.sd).toFixed(1)}</td><td></td><td></td><td></td></tr>`;
+}
+
+export function seedsHtml(r: RunReport): string {
+  if (!r.seeds) return '';
+  const body = seedRows('LightReasoner', r.seeds.expert_after) + (r.seeds.expert_sft ? seedRows('SFT baseline', r.seeds.expert_sft) : '');
+  return `<section><h2>Fine-tuning seeds (${r.seeds.seeds.length}, one set of samples)</h2><table class="flips"><tr><th></th><th class="num">seed</th><th class="num">accuracy</th><th class="num">fixed</th><th class="num">broken</th><th class="num">McNemar p</th></tr>${body}</table><p class="note">Each seed trains its own adapter (data order, LoRA initialization and dropout); the headline above is the first seed's. The spread shows how much of a change is the seed.</p></section>`;
+}
