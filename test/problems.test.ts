@@ -4,7 +4,7 @@ import t from 'tap';
 import { createHash } from 'node:crypto';
 import { parseGold } from '../runtime/eval/grade.ts';
 import {
-  boxedSolution, fnv1a, generateProblems, mulberry32, PROBLEM_SETS, problemsToJsonl, SEED_RANGES, setOfQuestion, TEMPLATE_NAMES,
+  boxedSolution, fnv1a, generateProblems, mulberry32, placeValueSolution, PROBLEM_SETS, problemsToJsonl, SEED_RANGES, setOfQuestion, TEMPLATE_NAMES,
 } from '../runtime/data/problems.ts';
 
 t.test('same seed, same bytes; longer runs extend shorter ones', async (t) => {
@@ -140,4 +140,19 @@ t.test('options are validated; boxed solutions', async (t) => {
   t.same(generateProblems(0, 0), []);
   t.equal(problemsToJsonl([]), '');
   t.equal(boxedSolution('A is 2 + 3 = 5.\n#### 5'), 'A is 2 + 3 = 5.\nThe final answer is \\boxed{5}.');
+});
+
+t.test('placeValueSolution: two-digit × one-digit products by place value, the rest unchanged', async (t) => {
+  t.equal(placeValueSolution('The pens cost 8 * 13 = 104 dollars.'), 'The pens cost 8 * 13 = 8 * 10 + 8 * 3 = 80 + 24 = 104 dollars.');
+  t.equal(placeValueSolution('34 * 5 = 170'), '34 * 5 = 30 * 5 + 4 * 5 = 150 + 20 = 170', 'the two-digit operand first keeps its place');
+  for (const same of ['3 * 4 = 12', '2 * 20 = 40', '12 * 11 = 132', '125 * 3 = 375', '18 + 20 = 38']) t.equal(placeValueSolution(same), same, `${same}: unchanged`);
+  // Every generated solution stays arithmetically true, and its result line is untouched.
+  for (const p of generateProblems(3, 300, { set: 'pretrain' })) {
+    const pv = placeValueSolution(p.answer);
+    t.equal(pv.split('\n').at(-1), `#### ${p.result}`);
+    for (const m of pv.matchAll(/(\d+) \* (\d+) = (\d+) \* (\d+) \+ (\d+) \* (\d+) = (\d+) \+ (\d+) = (\d+)/g)) {
+      const [a, b, c, d, e, f, g, h, r] = m.slice(1).map(Number);
+      if (!(a * b === r && c * d === g && e * f === h && g + h === r && c * d + e * f === a * b)) t.fail(`wrong: ${m[0]}`);
+    }
+  }
 });

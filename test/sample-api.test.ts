@@ -1,7 +1,7 @@
 // The portable job API (runSampling): an AbortSignal stops it at a step boundary leaving a
 // resumable state, and the resume (in another batch position) gives the uninterrupted bytes.
 import t from 'tap';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReferenceBackend } from '../runtime/backend/reference.ts';
@@ -54,4 +54,14 @@ t.test('abort, then resume = uninterrupted', async (t) => {
   t.match(events[0], { status: 'start', total: 8, committed: 4 });
   t.match(events.find((e) => e.status === 'batch'), { status: 'batch', batch: 1, first: 3, recomputed: 1 }, 'the partly committed batch is recomputed whole');
   t.ok(readFileSync(cut).equals(readFileSync(full)), 'byte-identical');
+
+  // A bare file name, as the README writes `--out samples.jsonl`: the current folder.
+  const cwd = process.cwd();
+  process.chdir(tmp);
+  try {
+    await runSampling({ ...base, problems: problems.slice(0, 2), out: 'bare.jsonl' });
+  } finally {
+    process.chdir(cwd);
+  }
+  t.ok(existsSync(join(tmp, 'bare.jsonl')) && existsSync(join(tmp, 'bare.jsonl.summary.json')), 'a bare --out name is written in the current folder');
 });

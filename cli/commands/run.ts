@@ -19,13 +19,12 @@ import type { LoraTarget } from '../../runtime/train/lora.ts';
 import { backendOption, intOption, numberOption, targetsOption } from '../io.ts';
 
 /**
- * Defaults of the embedded run (no --train-data/--eval-data): sized so that the whole run —
- * sampling, fine-tuning, three evaluations — finishes well under 10 minutes on a 2-core CPU with the
- * Wasm backend. Measured with a stand-in pair of the default's shapes (expert 4 layers × 128,
- * amateur 2 × 64, vocab 768; random weights, so every generation runs to its token limit: the worst
- * case) on a 2-core machine shared with other jobs: 64 problems / 100 eval / 100 steps took 1 min
- * 43 s (sampling 15 s, fine-tuning 57 s, evaluations 3 × ~10 s); these defaults about twice that.
- * The evaluation's 160 tokens match scripts/build-default-pair.ts's. Re-time after changing them.
+ * Defaults of the embedded run (no --train-data/--eval-data): 1,000 held-out problems, so an
+ * accuracy is known to about ±3 points. The settings the sweep chose on `dev`
+ * (models/default/settings.json) override trainQuestions and maxSteps here. Measured on a fresh
+ * clone (2-core AMD EPYC, Wasm): 72 s in all (sampling 3 s, fine-tuning 39 s, three evaluations of
+ * 1,000 problems 3 + 13 + 14 s); with --compare-sft --seeds 3, 6 min 5 s. The evaluation's 160
+ * tokens match scripts/build-default-pair.ts's. Re-time after changing them.
  */
 export const EMBEDDED_DEFAULTS = Object.freeze({ trainQuestions: 128, evalQuestions: 1000, maxSteps: 200, evalMaxNewTokens: 160 });
 

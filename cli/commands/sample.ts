@@ -51,7 +51,7 @@ export function registerSample(program: Command): void {
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
     .option('--resume', 'continue an interrupted run of the same command')
     .option('--skip-invalid', 'skip input lines that are not JSON objects with a "question" string')
-    .option('--quiet', 'no progress output')
+    .option('--quiet', 'no progress output (the pair diagnostics are still printed: they are a result)')
     .addHelpText('after', HELP)
     .action(async (o) => {
       const fs = nodePlatform.fs;
@@ -93,7 +93,7 @@ export function registerSample(program: Command): void {
         });
         bar.done();
         log(`wrote ${summary.selected_steps} samples from ${summary.problems} problems to ${o.out} (summary: ${summaryPath(o.out)})`);
-        for (const line of formatDiagnostics(summary.diagnostics)) log(line);
+        for (const line of formatDiagnostics(summary.diagnostics)) process.stderr.write(`${line}\n`);
         console.log(JSON.stringify(summary, null, 2));
       } catch (e) {
         if (e instanceof LightReasonerError && e.code === 'ABORTED') {

@@ -128,7 +128,7 @@ function verdict(g: Omit<PairDiagnostics, 'verdict'>): PairDiagnostics['verdict'
     return {
       ok: false,
       message:
-        `the soft labels are near-copies of the expert's own greedy choices (${stats}): fine-tuning toward them can hardly change the expert's greedy answers. ` +
+        `the soft labels are near-copies of the expert's own greedy choices (${stats}): most of the training signal asks the expert to do what it already does, so fine-tuning has little to improve. ` +
         `LightReasoner needs an expert whose distribution keeps real alternatives at reasoning steps (its plausibility mask holds more than its greedy token) ` +
         `and an amateur that prefers other tokens there; try a less peaked expert, a lower α, or an amateur from another domain`,
     };

@@ -122,7 +122,9 @@ export async function runSampling(o: RunSamplingOptions): Promise<SamplingSummar
     if (size > state.bytes) await fs.truncate(out, state.bytes); // a partly written problem
   } else {
     if (hasOut) throw badInputError(`${out} already exists: pass --resume to continue that run, or remove it`);
-    const folder = out.slice(0, Math.max(out.lastIndexOf('/'), out.lastIndexOf('\\')));
+    // A bare file name lives in the current folder (no separator: nothing to check).
+    const sep = Math.max(out.lastIndexOf('/'), out.lastIndexOf('\\'));
+    const folder = sep < 0 ? '' : out.slice(0, sep);
     if (folder && !(await fs.exists(folder))) throw badInputError(`the output folder ${folder} does not exist: create it, or pass another --out`, out);
     state = { version: STATE_VERSION, settings, identity: o.identity, problems: o.problems.length, committed: 0, bytes: 0, totals: { problems: 0, trajectoryTokens: 0, amateurTokens: 0, steps: 0, selected: 0, klSum: 0, wallSeconds: 0, diagnostics: emptyDiagnostics() } };
     await fs.writeFileAtomic(out, '');
