@@ -1,5 +1,7 @@
 // Typed errors whose messages say what went wrong, where, and what to do. The CLI prints
-// `message` alone and exits with `exitCode`; API users can switch on `code`.
+// `message` alone and exits with `exitCode` (2: the user's arguments or data, 1: the model files or
+// the machine, 130: interrupted); API users can switch on `code`. Anything else that escapes to the
+// CLI is a bug and is printed with its stack.
 
 export type ErrorCode =
   | 'MODEL_FORMAT' // a file exists but its content is wrong (bad JSON, lying safetensors header…)
@@ -7,17 +9,21 @@ export type ErrorCode =
   | 'NOT_FOUND' // a required file is missing
   | 'BAD_INPUT' // user arguments or data
   | 'BACKEND_UNAVAILABLE' // the requested compute backend cannot start here
+  | 'ENVIRONMENT' // the machine refused: permissions, a full or read-only disk, too many open files
   | 'ABORTED';
 
 export class LightReasonerError extends Error {
   readonly code: ErrorCode;
   /** The file (or field) the problem is in, when there is one. */
   readonly file?: string;
-  constructor(code: ErrorCode, message: string, options?: { file?: string; cause?: unknown }) {
+  /** The operating system's error code (EACCES, EEXIST, …) when a file operation failed. */
+  readonly systemCode?: string;
+  constructor(code: ErrorCode, message: string, options?: { file?: string; cause?: unknown; systemCode?: string }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'LightReasonerError';
     this.code = code;
     this.file = options?.file;
+    this.systemCode = options?.systemCode;
   }
   get exitCode(): number {
     return this.code === 'BAD_INPUT' ? 2 : this.code === 'ABORTED' ? 130 : 1;

@@ -1,31 +1,35 @@
-// The portable API: everything here runs in Node, Deno and the browser. Host I/O comes in through
-// a Platform (see runtime/entry/* for the ready-made ones chosen by the package's exports).
-export { createBackend, BACKEND_CHOICES, type BackendChoice } from './backend/index.ts';
-export type { Backend, BackendInfo, Tensor } from './backend/types.ts';
-export { ReferenceBackend } from './backend/reference.ts';
+// The package root: what an app needs, the same in Node, Deno and the browser. Start an engine
+// (in this thread, or in a Web Worker in a browser), then run the stages as jobs:
+//
+//   const engine = createEngine(platform);                 // or createWorkerEngine(new Worker(…))
+//   const report = await engine.run({ expert, amateur, train, eval, out: 'runs/first' }, { onEvent, signal });
+//   const { zip } = await engine.exportAdapter('runs/first/adapter');
+//
+// `platform` comes with the package's entry for the host (Node/Deno: files; browsers: URLs read by
+// fetch, outputs in memory — createBrowserPlatform({ storage: 'opfs' }) for persistent storage).
+// Everything below the engine is in `lightreasoner-wasm/internals`.
+export { createEngine, type Engine, type CallOptions, type FinetuneJobEvent } from './engine/engine.ts';
+export { createWorkerEngine, serveEngine, type MessageEndpoint } from './engine/worker.ts';
+export type { RunJob, SampleJob, FinetuneJob, EvaluateJob, MergeJob, EngineInfo } from './engine/jobs.ts';
+export type { MergeProgress, MergeSummary } from './train/merge.ts';
+export { openModel, type OpenModelOptions } from './session.ts';
+export { generateGreedy, type GenerateOptions, type GenerateResult } from './model/generate.ts';
+export type { CausalLM } from './model/model.ts';
 export { LightReasonerError, type ErrorCode } from './errors.ts';
 export type { Platform, FileSystem } from './platform/types.ts';
-export { parseConfig, type ModelConfig } from './model/config.ts';
-export { CausalLM, loadModel, type LoadModelOptions, type KVCache } from './model/model.ts';
-export { generateGreedy, type GenerateOptions, type GenerateResult } from './model/generate.ts';
-export { ModelTokenizer, type ChatMessage } from './model/tokenizer.ts';
-export { readSafetensorsHeader, encodeSafetensors } from './io/safetensors.ts';
-export { openModel, type OpenModelOptions } from './session.ts';
-export { contrastPrompts, LABEL_SLOTS, type ContrastSettings, type ContrastEvent, type PromptResult, type StepResult } from './stage/contrast.ts';
-export { sampleContrastive, parseProblems, checkVocabularies, promptIds, DEFAULT_SETTINGS, type Problem, type Sample, type SampleSettings, type SampleEvent, type ProblemResult } from './stage/sample.ts';
-export { runSampling, type RunSamplingOptions, type RunEvent, type RunIdentity, type SamplingSummary } from './stage/run.ts';
-export { modelFingerprint } from './stage/fingerprint.ts';
-export { LORA_TARGETS, DEFAULT_LORA, peftKeys, type LoraConfig, type LoraAdapter, type LoraPair, type LoraTarget } from './train/lora.ts';
-export { saveAdapter, loadAdapter, readAdapter, uploadAdapter, adapterToHost, saveHostAdapter, adapterSafetensors, adapterConfigJson, parseAdapterConfig, targetShape, baseWeightName, writeDirAtomic, ADAPTER_CONFIG, ADAPTER_WEIGHTS, type HostAdapter, type HostLoraPair, type SaveAdapterOptions } from './train/peft.ts';
-export { mergeAdapter, mergeTensor, type MergeOptions, type MergeProgress, type MergeSummary } from './train/merge.ts';
-export { extractAnswer, parseGold, normalizeAnswer, answerValue, answersEqual, gradeOutput, lastBoxed, lastNumber, type Extraction, type ExtractionMethod, type Grade, type GradeOptions } from './eval/grade.ts';
-export { evaluate, parseEvalProblems, evalMessages, evalPromptIds, evalRecordsToJsonl, PROMPT_TYPES, QWEN25_MATH_COT_SYSTEM, DEFAULT_EVAL, type PromptType, type EvalProblem, type EvalRecord, type EvalSummary, type EvalEvent, type EvaluateOptions } from './eval/evaluate.ts';
-export { generateProblems, problemsToJsonl, boxedSolution, formatAnswer, setOfQuestion, mulberry32, PROBLEM_SETS, SEED_RANGES, TEMPLATE_NAMES, type ProblemSet, type GeneratedProblem, type GenerateProblemsOptions } from './data/problems.ts';
-export { finetune, DEFAULT_FINETUNE, defaultMaxRows, type FinetuneSettings, type FinetuneEvent, type FinetuneOptions, type FinetuneSummary } from './train/finetune.ts';
-export { Trainer, type TrainerSettings, type TrainerPosition, type StepResult as TrainStepResult } from './train/trainer.ts';
-export { TrainEngine, type PassInput } from './train/engine.ts';
-export { parseSamples, packTrajectories, splitPasses, epochOrder, type TrainSample, type ParsedSamples, type Trajectory } from './train/data.ts';
-export { initLora, AdamW, linearLr, clipCoefficient, HF_DEFAULTS, type OptimizerSettings } from './train/optimizer.ts';
-export { OBJECTIVES, parseSftSamples, type Objective, type ParsedSftSamples } from './train/data.ts';
-export { runPipeline, parseTrainProblems, defaultProblems, EVAL_MODELS, type PipelineOptions, type PipelineEvent, type RunReport, type TrainProblem, type EvalModel, type EvalResult, type Histogram, type ModelInfo, type Stage } from './run/pipeline.ts';
-export { renderReport, formatSeconds } from './run/report.ts';
+export { MemoryFileSystem } from './platform/memory-fs.ts';
+export { BACKEND_CHOICES, type BackendChoice } from './backend/index.ts';
+export type { BackendInfo } from './backend/types.ts';
+export { exportAdapter, loadAdapterFromBytes, type AdapterFiles, type ExportedAdapter } from './train/adapter-bytes.ts';
+export { loadAdapter } from './train/peft.ts';
+export { generateProblems, problemsToJsonl, type GeneratedProblem, type GenerateProblemsOptions } from './data/problems.ts';
+export { parseProblems, DEFAULT_SETTINGS as DEFAULT_SAMPLE_SETTINGS, type Problem, type SampleSettings } from './stage/sample.ts';
+export { parseEvalProblems, type EvalProblem, type EvalRecord, type EvalSummary } from './eval/evaluate.ts';
+export { DEFAULT_FINETUNE, type FinetuneSettings, type FinetuneSummary } from './train/finetune.ts';
+export { parseTrainProblems, defaultProblems, type PipelineEvent, type RunReport, type TrainProblem } from './run/pipeline.ts';
+export type { SamplingSummary, RunEvent as SampleEvent } from './stage/run.ts';
+export { renderReport } from './run/report.ts';
+// Models and data sets by name from the Hugging Face Hub (runtime/hub/): Node/Deno resolve into
+// huggingface_hub's cache (with the entry's nodeHubFileSystem and hubEnvironment()); browsers read
+// the Hub's URLs (hubModelUrl).
+export { resolveModel, hubModelUrl, resolveDataset, datasetJsonl, parquetToJsonl, type ResolvedModel, type ResolvedDataset, type HubOptions, type HubProgress, type HubFileSystem } from './hub/index.ts';

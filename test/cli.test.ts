@@ -55,5 +55,5 @@ t.test('info prints runtime, backend, features and limits', async (t) => {
   t.ok(Array.isArray(info.features));
   const bad = await runCli(['info', '--backend', 'cuda']);
   t.equal(bad.code, 2);
-  t.match(bad.stderr, /choose one of auto, webgpu, wasm, reference/);
+  t.match(bad.stderr, /choose one of auto, webgpu, wasm, reference, webgl2/);
 });

@@ -12,6 +12,8 @@ import { nodePlatform } from '../../runtime/platform/node.ts';
 import { openModel } from '../../runtime/session.ts';
 import { loadAdapter } from '../../runtime/train/peft.ts';
 import { backendOption, intOption, progressLine } from '../io.ts';
+import { readDataOption, resolveModelOption } from '../resolve.ts';
+import { claimOutFile } from '../../runtime/io/out-dir.ts';
 
 function choice<T extends string>(name: string, choices: readonly T[]) {
   return (value: string): T => {
@@ -50,7 +52,7 @@ async function readBaseRecords(file: string, problems: { id: string }[]): Promis
     } catch {
       throw badInputError(`--paired-with ${file}:${i + 1}: not valid JSON (give a file written by eval --out)`, file);
     }
-    if (typeof o.id !== 'string' || typeof o.correct !== 'boolean') throw badInputError(`--paired-with ${file}:${i + 1}: no "id" and "correct" (give a file written by eval --out)`, file);
+    if (!o || typeof o !== 'object' || typeof o.id !== 'string' || typeof o.correct !== 'boolean') throw badInputError(`--paired-with ${file}:${i + 1}: no "id" and "correct" (give a file written by eval --out)`, file);
     out.push({ id: o.id, correct: o.correct });
   }
   const ids = new Set(out.map((r) => r.id));
@@ -73,15 +75,17 @@ export function registerEval(program: Command): void {
     .addOption(new Option('--prompt <type>', 'prompt type').argParser(choice('--prompt', PROMPT_TYPES)).default(DEFAULT_EVAL.prompt))
     .option('--batch-size <n>', 'problems decoded together', intOption('--batch-size', 1), DEFAULT_EVAL.batchSize)
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
-    .option('--out <file>', 'per-problem results, JSONL')
+    .option('--out <file>', 'per-problem results, JSONL (an existing file is refused without --overwrite)')
+    .option('--overwrite', 'replace an existing --out file')
     .option('--paired-with <file>', "another model's --out results on the same problems (e.g. the base model's): print the paired test against them")
     .option('--json', 'print the summary as JSON {total, correct, accuracy, seconds, …}')
     .option('--quiet', 'no progress output')
     .addHelpText('after', EVAL_HELP)
     .action(async (o) => {
       const fs = nodePlatform.fs;
-      if (!(await fs.exists(o.data))) throw badInputError(`--data ${o.data}: no such file`);
-      let problems = parseEvalProblems(await fs.readText(o.data), { file: o.data });
+      if (o.out !== undefined) await claimOutFile(fs, o.out, { overwrite: o.overwrite }); // before hours of decoding, not after
+      let problems = parseEvalProblems(await readDataOption('--data', o.data, 'test', o.quiet), { file: o.data });
+      await resolveModelOption(o, 'model');
       if (o.maxQuestions !== undefined) problems = problems.slice(0, o.maxQuestions);
       if (!(await fs.exists(fs.join(o.model, 'config.json')))) throw badInputError(`--model ${o.model}: not a model directory (no config.json)`);
       if (o.adapter !== undefined && !(await fs.exists(o.adapter))) throw badInputError(`--adapter ${o.adapter}: no such directory`);
@@ -157,7 +161,8 @@ export function registerEval(program: Command): void {
     .addOption(new Option('--set <name>', 'problem set: questions of different sets never coincide').argParser(choice('--set', PROBLEM_SETS)).default('eval'))
     .option('--min-steps <n>', 'fewest solution steps (1–4)', intOption('--min-steps', 1), 1)
     .option('--max-steps <n>', 'most solution steps (1–4)', intOption('--max-steps', 1), 4)
-    .option('--out <file>', 'JSONL file (else standard output)')
+    .option('--out <file>', 'JSONL file (else standard output; an existing file is refused without --overwrite)')
+    .option('--overwrite', 'replace an existing --out file')
     .addHelpText('after', `
 Each line is {id, question, answer}; the answer is GSM8K-style step lines ending in "#### N".
 The same --set/--seed/--count always give the same bytes; the sets pretrain (training the
@@ -172,6 +177,7 @@ evaluation, never used to choose anything) never share a question. Seeds are off
         return;
       }
       const fs = nodePlatform.fs;
+      await claimOutFile(fs, o.out, { overwrite: o.overwrite });
       await fs.mkdir?.(dirname(o.out));
       await fs.writeFileAtomic!(o.out, text);
       process.stderr.write(`wrote ${o.count} ${o.set} problems (seed ${o.seed}) to ${o.out}\n`);

@@ -1,5 +1,6 @@
 // `lightreasoner-wasm finetune`: LightReasoner stage 2 (LoRA on the soft labels). The work is
 // runtime/train/finetune.ts; this file parses options, opens the model and draws progress.
+import { statSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
@@ -8,6 +9,7 @@ import { DEFAULT_FINETUNE, finetune, type FinetuneEvent } from '../../runtime/tr
 import { OBJECTIVES, type Objective } from '../../runtime/train/data.ts';
 import { LORA_TARGETS } from '../../runtime/train/lora.ts';
 import { backendOption, intOption, numberOption, targetsOption } from '../io.ts';
+import { resolveModelOption } from '../resolve.ts';
 
 const HELP = `
 Input: JSONL samples from \`lightreasoner-wasm sample\` ({question, prefix_token_ids, token_ids,
@@ -59,6 +61,8 @@ export function registerFinetune(program: Command): void {
     .option('--no-pack', 'one forward per sample instead of one per trajectory (the reference scripts\' way; same result, more work)')
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
     .option('--resume', 'continue from the latest checkpoint in --out')
+    .option('--overwrite', "start afresh in a non-empty --out: replace this command's files there (others are kept)")
+    .option('--base-model-name <name>', "adapter_config.json's base_model_name_or_path (default: the model directory's name; a Hub id lets PEFT find the base)")
     .option('--quiet', 'no progress output')
     .addHelpText('after', HELP)
     .action(async (o) => {
@@ -67,7 +71,10 @@ export function registerFinetune(program: Command): void {
         if (!o.quiet) process.stderr.write(`${s}\n`);
       };
       if (!(await fs.exists(o.samples))) throw badInputError(`--samples ${o.samples}: no such file`);
+      await resolveModelOption(o, 'model');
       if (!(await fs.exists(fs.join(o.model, 'config.json')))) throw badInputError(`--model ${o.model}: not a model directory (no config.json)`);
+      // Checked now, not at the first write after a step of training.
+      if ((await fs.exists(o.out)) && !statSync(o.out).isDirectory()) throw badInputError(`--out ${o.out}: exists and is a file, not a directory; choose another --out`, o.out);
       const samplesText = await fs.readText(o.samples);
       const controller = new AbortController();
       const onSigint = () => {
@@ -80,7 +87,7 @@ export function registerFinetune(program: Command): void {
       try {
         const bar = progress(!o.quiet);
         const summary = await finetune({
-          fs, model, samplesText, samplesFile: o.samples, out: o.out, resume: o.resume, signal: controller.signal,
+          fs, model, samplesText, samplesFile: o.samples, out: o.out, resume: o.resume, overwrite: o.overwrite, signal: controller.signal, baseModelName: o.baseModelName,
           settings: {
             lora: { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targetModules: o.targetModules },
             lr: o.lr, batchSize: o.batchSize, gradAccum: o.gradAccum, maxSteps: o.maxSteps, saveSteps: o.saveSteps, seed: o.seed,

@@ -6,6 +6,7 @@ import { openModel } from '../../runtime/session.ts';
 import { loadAdapter } from '../../runtime/train/peft.ts';
 import { badInputError } from '../../runtime/errors.ts';
 import { backendOption, intOption, progressLine } from '../io.ts';
+import { resolveModelOption } from '../resolve.ts';
 
 export function registerGenerate(program: Command): void {
   program
@@ -20,6 +21,7 @@ export function registerGenerate(program: Command): void {
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
     .option('--json', 'print one JSON line {text, token_ids, prompt_token_ids}')
     .action(async (o) => {
+      await resolveModelOption(o, 'model');
       if ((o.prompt === undefined) === (o.chat === undefined)) throw badInputError('give exactly one of --prompt or --chat');
       if (o.system !== undefined && o.chat === undefined) throw badInputError('--system only applies with --chat');
       const bar = progressLine(!o.json);

@@ -25,6 +25,7 @@ export function registerInfo(program: Command): void {
         console.log(`device:   ${info.device}`);
         console.log(`features: ${info.features.join(', ') || '(none)'}`);
         for (const [k, v] of Object.entries(info.limits)) console.log(`limit:    ${k} = ${v}`);
+        if (info.note) console.log(`note:     ${info.note}`);
       }
     });
 }

@@ -1,11 +1,12 @@
 // `lightreasoner-wasm merge`: fold a PEFT LoRA adapter into its base model, writing a standalone
 // Hugging Face model directory (runtime/train/merge.ts does the work, atomically).
-import { readdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
 import { mergeAdapter } from '../../runtime/train/merge.ts';
 import { progressLine } from '../io.ts';
+import { resolveModelOption } from '../resolve.ts';
 
 export function registerMerge(program: Command): void {
   program
@@ -17,6 +18,7 @@ export function registerMerge(program: Command): void {
     .option('--quiet', 'no progress output')
     .action(async (o) => {
       const fs = nodePlatform.fs;
+      await resolveModelOption(o, 'model');
       for (const [flag, dir, file] of [['--model', o.model, 'config.json'], ['--adapter', o.adapter, 'adapter_config.json']]) {
         if (!(await fs.exists(dir))) throw badInputError(`${flag} ${dir}: no such directory`);
         if (flag === '--model' && !(await fs.exists(fs.join(dir, file)))) throw badInputError(`${flag} ${dir}: not a model directory (no ${file})`);
@@ -27,7 +29,7 @@ export function registerMerge(program: Command): void {
       } catch {
         st = undefined;
       }
-      if (st && (!st.isDirectory() || readdirSync(o.out).length > 0)) {
+      if (st && (!st.isDirectory() || (await fs.list!(o.out)).length > 0)) {
         throw badInputError(`--out ${o.out} already exists and is not an empty directory; choose a new directory (merge never overwrites)`);
       }
       const controller = new AbortController();

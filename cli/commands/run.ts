@@ -17,6 +17,7 @@ import { DEFAULT_SETTINGS } from '../../runtime/stage/sample.ts';
 import { DEFAULT_FINETUNE } from '../../runtime/train/finetune.ts';
 import type { LoraTarget } from '../../runtime/train/lora.ts';
 import { backendOption, intOption, numberOption, targetsOption } from '../io.ts';
+import { readDataOption, resolveModelOption } from '../resolve.ts';
 
 /**
  * Defaults of the embedded run (no --train-data/--eval-data): 1,000 held-out problems, so an
@@ -80,7 +81,9 @@ on the one set of samples and reports mean ± sd.
 
 Output in --out: samples.jsonl, adapter/ (PEFT LoRA + train_log.jsonl), eval/*.jsonl,
 sft/ (with --compare-sft), report.json and report.html (one self-contained page; open it in a
-browser). A previous run's files there are replaced.`;
+browser). A non-empty --out is refused unless --resume (continue an interrupted run: sampling
+from its last problem, fine-tuning from its last checkpoint with --save-steps) or --overwrite
+(replace the run's own files; anything else in the folder is kept).`;
 
 export function registerRun(program: Command): void {
   const d = DEFAULT_FINETUNE, s = DEFAULT_SETTINGS;
@@ -112,6 +115,11 @@ export function registerRun(program: Command): void {
     .option('--eval-max-new-tokens <n>', `evaluation: tokens per answer at most (default ${EMBEDDED_DEFAULTS.evalMaxNewTokens} embedded, 512 with your models)`, intOption('--eval-max-new-tokens', 1))
     .option('--eval-batch-size <n>', 'evaluation: problems decoded together', intOption('--eval-batch-size', 1), 8)
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
+    .option('--threads <n>', 'Wasm: threads per model (default: all cores)', intOption('--threads', 1))
+    .option('--base-model-name <name>', "adapter_config.json's base_model_name_or_path (default: the expert directory's name; a Hub id lets PEFT find the base)")
+    .option('--save-steps <n>', 'fine-tuning: checkpoint every N steps, so --resume continues a fine-tuning (0: never)', intOption('--save-steps', 0), 0)
+    .option('--resume', 'continue an interrupted run in --out (sampling from its last problem, fine-tuning from its last checkpoint)')
+    .option('--overwrite', "start afresh in a non-empty --out: replace this command's files there (others are kept)")
     .option('--json', 'print report.json to standard output')
     .option('--quiet', 'no progress output')
     .addHelpText('after', HELP)
@@ -120,6 +128,8 @@ export function registerRun(program: Command): void {
       const log = (t: string) => {
         if (!o.quiet) process.stderr.write(`${t}\n`);
       };
+      await resolveModelOption(o, 'expert');
+      await resolveModelOption(o, 'amateur');
       if ((o.expert === undefined) !== (o.amateur === undefined)) throw badInputError('give both --expert and --amateur, or neither (the embedded default pair)');
       let expert: string, amateur: string;
       const embedded = o.expert === undefined;
@@ -149,10 +159,9 @@ export function registerRun(program: Command): void {
         amateur = o.amateur;
         for (const [flag, dir] of [['--expert', expert], ['--amateur', amateur]]) if (!(await fs.exists(fs.join(dir, 'config.json')))) throw badInputError(`${flag} ${dir}: not a model directory (no config.json)`);
       }
-      for (const [flag, f] of [['--train-data', o.trainData], ['--eval-data', o.evalData]]) if (f !== undefined && !(await fs.exists(f))) throw badInputError(`${flag} ${f}: no such file`);
       const gen = defaultProblems(o.trainData ? 0 : (o.maxQuestions ?? EMBEDDED_DEFAULTS.trainQuestions), o.evalData ? 0 : (o.evalQuestions ?? EMBEDDED_DEFAULTS.evalQuestions));
-      let train = o.trainData ? parseTrainProblems(await fs.readText(o.trainData), { file: o.trainData }) : gen.train;
-      let evalSet = o.evalData ? parseEvalProblems(await fs.readText(o.evalData), { file: o.evalData }) : gen.eval;
+      let train = o.trainData ? parseTrainProblems(await readDataOption('--train-data', o.trainData, 'train', o.quiet), { file: o.trainData }) : gen.train;
+      let evalSet = o.evalData ? parseEvalProblems(await readDataOption('--eval-data', o.evalData, 'test', o.quiet), { file: o.evalData }) : gen.eval;
       if (o.maxQuestions !== undefined) train = train.slice(0, o.maxQuestions);
       if (o.evalQuestions !== undefined) evalSet = evalSet.slice(0, o.evalQuestions);
       const maxSteps = o.maxSteps ?? (embedded ? EMBEDDED_DEFAULTS.maxSteps : d.maxSteps);
@@ -170,9 +179,10 @@ export function registerRun(program: Command): void {
         log(`LightReasoner run: expert ${expert}, amateur ${amateur}; ${train.length} training problems (${o.trainData ?? 'generated'}), ${evalSet.length} held-out (${o.evalData ?? 'generated'}) → ${o.out}/`);
         const report = await runPipeline({
           platform: nodePlatform, expert, amateur, train, eval: evalSet, out: o.out, backend: o.backend, signal: controller.signal,
+          threads: o.threads, baseModelName: o.baseModelName, resume: !!o.resume, overwrite: !!o.overwrite,
           trainSource: o.trainData ?? 'generated problems (set "sample", seed 0)', evalSource: o.evalData ?? 'generated problems (set "eval", seed 0)',
           sample: { alpha: o.alpha, beta: o.beta, maxNewTokens: o.maxNewTokens, batchSize: o.sampleBatchSize },
-          finetune: { lr: o.lr, batchSize: o.batchSize, gradAccum: o.gradAccum, maxSteps, seed: o.seed, lora: { ...d.lora, r: o.loraR, alpha: o.loraAlpha, targetModules: o.targetModules } },
+          finetune: { lr: o.lr, batchSize: o.batchSize, gradAccum: o.gradAccum, maxSteps, seed: o.seed, saveSteps: o.saveSteps, lora: { ...d.lora, r: o.loraR, alpha: o.loraAlpha, targetModules: o.targetModules } },
           evalSettings: { maxNewTokens: evalMax, batchSize: o.evalBatchSize },
           compareSft: !!o.compareSft, sftSteps: o.sftSteps, seeds: Array.from({ length: o.seeds }, (_, k) => o.seed + k),
           onEvent: bar.event,
@@ -187,7 +197,7 @@ export function registerRun(program: Command): void {
         if (o.json) console.log(JSON.stringify(report, null, 2));
       } catch (err) {
         bar.done();
-        if (err instanceof LightReasonerError && err.code === 'ABORTED') throw new LightReasonerError('ABORTED', 'interrupted: no report written');
+        if (err instanceof LightReasonerError && err.code === 'ABORTED') throw new LightReasonerError('ABORTED', `interrupted: no report written; run the same command with --resume to continue from what ${o.out} holds`);
         throw err;
       } finally {
         process.off('SIGINT', onSigint);

@@ -12,6 +12,7 @@ import { formatDiagnostics } from '../../runtime/stage/diagnostics.ts';
 import { type RunEvent, runSampling, statePath, summaryPath } from '../../runtime/stage/run.ts';
 import { DEFAULT_SETTINGS, parseProblems } from '../../runtime/stage/sample.ts';
 import { backendOption, intOption } from '../io.ts';
+import { readDataOption, resolveModelOption } from '../resolve.ts';
 
 function numberOption(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -58,10 +59,11 @@ export function registerSample(program: Command): void {
       const log = (s: string) => {
         if (!o.quiet) process.stderr.write(`${s}\n`);
       };
-      if (!(await fs.exists(o.data))) throw badInputError(`--data ${o.data}: no such file`);
-      const text = await fs.readText(o.data);
+      const text = await readDataOption('--data', o.data, 'train', o.quiet);
       let problems = parseProblems(text, { file: o.data, skipInvalid: o.skipInvalid, onSkip: (line, why) => log(`skipping ${o.data}:${line}: ${why}`) });
       if (o.maxQuestions !== undefined) problems = problems.slice(0, o.maxQuestions);
+      await resolveModelOption(o, 'expert');
+      await resolveModelOption(o, 'amateur');
       for (const [flag, dir] of [['--expert', o.expert], ['--amateur', o.amateur]]) {
         if (!(await fs.exists(fs.join(dir, 'config.json')))) throw badInputError(`${flag} ${dir}: not a model directory (no config.json)`);
       }

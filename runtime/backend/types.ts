@@ -28,7 +28,7 @@ export interface Tensor {
   readonly size: number;
 }
 
-export type BackendKind = 'webgpu' | 'wasm' | 'reference';
+export type BackendKind = 'webgpu' | 'webgl2' | 'wasm' | 'reference';
 
 export interface BackendInfo {
   kind: BackendKind;
@@ -38,6 +38,9 @@ export interface BackendInfo {
   features: readonly string[];
   /** Limits that matter to the runtime (maxStorageBufferBindingSize, maxBufferSize, memory pages…). */
   limits: Readonly<Record<string, number>>;
+  /** Why this backend runs as it does when that is not what was asked (e.g. fewer threads than
+   * requested, or `auto` passing over a software WebGPU adapter); absent when nothing to say. */
+  note?: string;
 }
 
 /**

@@ -1,3 +1,5 @@
-// Entry for browsers and bundlers (`exports` conditions "browser"/"default").
+// Entry for browsers and bundlers (`exports` conditions "browser"/"default"): `platform` reads URLs
+// with fetch and keeps outputs in memory; createBrowserPlatform({ storage: 'opfs' }) persists them.
 export * from '../index.ts';
-export { browserPlatform as platform } from '../platform/browser.ts';
+export { browserPlatform as platform, createBrowserPlatform, type BrowserPlatformOptions, type BrowserStorage } from '../platform/browser.ts';
+export { opfsFileSystem } from '../platform/opfs-fs.ts';

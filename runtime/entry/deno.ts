@@ -2,3 +2,4 @@
 // navigator.gpu natively, which the Node adapter prefers over Dawn.
 export * from '../index.ts';
 export { nodePlatform as platform } from '../platform/node.ts';
+export { nodeHubFileSystem, hubEnvironment, type HubEnvironment } from '../platform/node-hub.ts';

@@ -1,3 +1,4 @@
 // Entry for Node (`exports` condition "node"): the portable API plus the Node platform adapter.
 export * from '../index.ts';
 export { nodePlatform as platform } from '../platform/node.ts';
+export { nodeHubFileSystem, hubEnvironment, type HubEnvironment } from '../platform/node-hub.ts';

@@ -2,12 +2,13 @@
 // `qwen25-math-cot` prompt (or the bare question), greedy decoding, the toolkit's answer
 // extraction, numeric grading (runtime/eval/grade.ts). Portable: no host imports.
 
-import { badInputError, LightReasonerError, throwIfAborted } from '../errors.ts';
+import { badInputError, LightReasonerError } from '../errors.ts';
 import { generateGreedy } from '../model/generate.ts';
 import type { CausalLM } from '../model/model.ts';
 import type { ChatMessage, ModelTokenizer } from '../model/tokenizer.ts';
 import { type ExtractionMethod, type GradeOptions, gradeOutput, parseGold } from './grade.ts';
 import { wilsonInterval } from './stats.ts';
+import { yieldToHost } from '../util/yield.ts';
 
 export const PROMPT_TYPES = ['qwen25-math-cot', 'plain'] as const;
 export type PromptType = (typeof PROMPT_TYPES)[number];
@@ -127,7 +128,7 @@ export async function evaluate(model: CausalLM, problems: EvalProblem[], opts: E
   let correct = 0, generated = 0;
   opts.onEvent?.({ status: 'start', total });
   for (let start = 0; start < total; start += batchSize) {
-    throwIfAborted(opts.signal);
+    await yieldToHost(opts.signal);
     const batch = problems.slice(start, start + batchSize);
     const ids = batch.map((p) => evalPromptIds(tok, prompt, p.question));
     const before = generated;

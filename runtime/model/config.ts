@@ -2,6 +2,7 @@
 // Each architecture entry says how its config differs; everything else is the shared Llama shape.
 
 import { modelFormatError, unsupportedError } from '../errors.ts';
+import { isObject, jsonKind, show } from '../util/json.ts';
 
 export interface RopeConfig {
   theta: number;
@@ -58,81 +59,137 @@ export const ARCHITECTURES: Readonly<Record<string, ArchitectureSpec>> = Object.
   },
 });
 
-function num(c: Record<string, unknown>, key: string, file: string, fallback?: number): number {
+const ROPE_TYPES: readonly string[] = ['default', 'linear', 'llama3'];
+
+// Absent and null both mean "use the default", as in transformers' config classes. `field` is the
+// name the message shows (a dotted path for nested keys such as rope_parameters.factor).
+
+function posInt(c: Record<string, unknown>, key: string, file: string, fallback?: number, field = key): number {
   const v = c[key] ?? fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw modelFormatError(file, `field "${key}" must be a number (got ${JSON.stringify(c[key])})`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw modelFormatError(file, `${field} must be a positive integer, got ${show(c[key])}`);
   return v;
 }
 
-function ids(v: unknown): number[] {
-  if (typeof v === 'number') return [v];
-  if (Array.isArray(v)) return v.filter((x): x is number => typeof x === 'number');
-  return [];
+function posNum(c: Record<string, unknown>, key: string, file: string, fallback?: number, field = key): number {
+  const v = c[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw modelFormatError(file, `${field} must be a finite positive number, got ${show(c[key])}`);
+  return v;
+}
+
+// A string "true" would otherwise read as false and silently drop the biases or the tied head.
+function checkBool(c: Record<string, unknown>, key: string, file: string): void {
+  const v = c[key];
+  if (v !== undefined && v !== null && typeof v !== 'boolean') throw modelFormatError(file, `${key} must be true or false, got ${show(v)}`);
+}
+
+/** Token ids: absent/null → none; an id or a list of ids, each a non-negative integer. */
+function tokenIds(v: unknown, field: string, file: string): number[] {
+  if (v === undefined || v === null) return [];
+  const list = Array.isArray(v) ? v : [v];
+  for (const id of list) {
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) throw modelFormatError(file, `${field} must be a token id (a non-negative integer) or a list of them, got ${show(v)}`);
+  }
+  return list as number[];
 }
 
 function parseRope(c: Record<string, unknown>, file: string): RopeConfig {
   // transformers ≥ 5 writes `rope_parameters` (theta inside); older checkpoints have `rope_theta`
   // and `rope_scaling` at the top level. Accept both.
-  const params = (c.rope_parameters ?? c.rope_scaling ?? null) as Record<string, unknown> | null;
-  const theta = num(params && typeof params.rope_theta === 'number' ? params : c, 'rope_theta', file, 10000);
-  const type = String(params?.rope_type ?? params?.type ?? 'default');
-  if (type !== 'default' && type !== 'linear' && type !== 'llama3') {
-    throw unsupportedError(file, `rope type "${type}" is not supported (supported: default, linear, llama3)`);
-  }
+  const field = c.rope_parameters != null ? 'rope_parameters' : 'rope_scaling';
+  const params = c[field] ?? null;
+  if (params !== null && !isObject(params)) throw modelFormatError(file, `${field} must be null or an object such as {"rope_type": "linear", "factor": 2}, got ${show(params)}`);
   const p = params ?? {};
+  const theta = p.rope_theta != null ? posNum(p, 'rope_theta', file, undefined, `${field}.rope_theta`) : posNum(c, 'rope_theta', file, 10000);
+  const typeKey = p.rope_type != null ? 'rope_type' : 'type';
+  const type = p[typeKey] ?? 'default';
+  if (typeof type !== 'string') throw modelFormatError(file, `${field}.${typeKey} must be a string (one of ${ROPE_TYPES.join(', ')}), got ${show(type)}`);
+  if (!ROPE_TYPES.includes(type)) throw unsupportedError(file, `${field}.${typeKey} "${type}" is not supported (supported rope types: ${ROPE_TYPES.join(', ')})`);
+  const factor = (key: string) => posNum(p, key, file, undefined, `${field}.${key}`);
+  const rope: RopeConfig = { theta, type: type as RopeConfig['type'], factor: 1, lowFreqFactor: 1, highFreqFactor: 1, originalMaxPositions: 0 };
+  if (type !== 'default') rope.factor = factor('factor');
+  if (type === 'llama3') {
+    rope.lowFreqFactor = factor('low_freq_factor');
+    rope.highFreqFactor = factor('high_freq_factor');
+    // ropeInvFreq divides by their difference: equal factors would turn frequencies into NaN.
+    if (rope.highFreqFactor <= rope.lowFreqFactor) {
+      throw modelFormatError(file, `${field}.high_freq_factor (${rope.highFreqFactor}) must be greater than ${field}.low_freq_factor (${rope.lowFreqFactor})`);
+    }
+    rope.originalMaxPositions = posInt(p, 'original_max_position_embeddings', file, undefined, `${field}.original_max_position_embeddings`);
+  }
+  return rope;
+}
+
+/** The registry entry for config.json's model_type and the architecture name it confirms. */
+function architectureOf(c: Record<string, unknown>, file: string): { spec: ArchitectureSpec; modelType: string; architecture: string } {
+  const supported = `supported: ${Object.keys(ARCHITECTURES).join(', ')} — e.g. SmolLM2, Llama-3.2, Qwen2.5, DeepSeek-R1-Distill-Qwen`;
+  const modelType = c.model_type;
+  if (typeof modelType !== 'string') throw modelFormatError(file, `model_type must be a string naming the architecture (${supported}), got ${show(modelType)}`);
+  // hasOwn: a plain lookup would find Object.prototype's "constructor" or "__proto__".
+  if (!Object.hasOwn(ARCHITECTURES, modelType)) throw unsupportedError(file, `model_type "${modelType}" is not supported (${supported})`);
+  const spec = ARCHITECTURES[modelType];
+  if (c.architectures != null && !Array.isArray(c.architectures)) throw modelFormatError(file, `architectures must be a list of class names such as ["${spec.architectures[0]}"], got ${show(c.architectures)}`);
+  const archs = (c.architectures as unknown[] | null | undefined) ?? spec.architectures;
+  const architecture = archs.find((a): a is string => typeof a === 'string' && spec.architectures.includes(a));
+  if (!architecture) throw unsupportedError(file, `architectures ${show(archs)} is not supported (expected ${spec.architectures.join(' or ')})`);
+  return { spec, modelType, architecture };
+}
+
+/** Sizes and counts, each a positive integer, and the divisibility attention needs. */
+function parseShape(c: Record<string, unknown>, file: string) {
+  const hiddenSize = posInt(c, 'hidden_size', file);
+  const heads = posInt(c, 'num_attention_heads', file);
+  const kvHeads = posInt(c, 'num_key_value_heads', file, heads);
+  if (heads % kvHeads !== 0) throw modelFormatError(file, `num_attention_heads (${heads}) must be a multiple of num_key_value_heads (${kvHeads})`);
+  // An explicit head_dim may differ from hidden_size / heads (transformers allows it); without one
+  // the split has to be exact.
+  if (c.head_dim == null && hiddenSize % heads !== 0) {
+    throw modelFormatError(file, `hidden_size (${hiddenSize}) must be a multiple of num_attention_heads (${heads}) when head_dim is not given`);
+  }
+  const headDim = posInt(c, 'head_dim', file, hiddenSize / heads);
+  if (headDim % 2 !== 0) throw modelFormatError(file, `head_dim must be even (rotary embeddings rotate pairs of channels), got ${headDim}`);
   return {
-    theta,
-    type,
-    factor: type === 'default' ? 1 : num(p, 'factor', file),
-    lowFreqFactor: type === 'llama3' ? num(p, 'low_freq_factor', file) : 1,
-    highFreqFactor: type === 'llama3' ? num(p, 'high_freq_factor', file) : 1,
-    originalMaxPositions: type === 'llama3' ? num(p, 'original_max_position_embeddings', file) : 0,
+    hiddenSize,
+    layers: posInt(c, 'num_hidden_layers', file),
+    heads,
+    kvHeads,
+    headDim,
+    intermediateSize: posInt(c, 'intermediate_size', file),
+    vocabSize: posInt(c, 'vocab_size', file),
+    rmsEps: posNum(c, 'rms_norm_eps', file, 1e-6),
+    maxPositions: posInt(c, 'max_position_embeddings', file, 2048),
   };
 }
 
-export function parseConfig(raw: unknown, file: string, generation?: Record<string, unknown>): ModelConfig {
-  if (typeof raw !== 'object' || raw === null) throw modelFormatError(file, 'not a JSON object');
-  const c = raw as Record<string, unknown>;
-  const modelType = String(c.model_type ?? '');
-  const spec = ARCHITECTURES[modelType];
-  if (!spec) {
-    throw unsupportedError(file, `model_type "${modelType}" is not supported (supported: ${Object.keys(ARCHITECTURES).join(', ')} — e.g. SmolLM2, Llama-3.2, Qwen2.5, DeepSeek-R1-Distill-Qwen)`);
-  }
-  const archs = Array.isArray(c.architectures) ? (c.architectures as string[]) : spec.architectures;
-  const architecture = archs.find((a) => spec.architectures.includes(a));
-  if (!architecture) throw unsupportedError(file, `architectures ${JSON.stringify(archs)} is not supported (expected ${spec.architectures.join(' or ')})`);
+/**
+ * config.json (and generation_config.json, already parsed) → ModelConfig. `generationFile` only
+ * names that file in messages; by default it sits next to `file`.
+ */
+export function parseConfig(raw: unknown, file: string, generation?: unknown, generationFile = file.replace(/config\.json$/, 'generation_config.json')): ModelConfig {
+  if (!isObject(raw)) throw modelFormatError(file, `must hold a JSON object, got ${jsonKind(raw)}`);
+  if (generation !== undefined && !isObject(generation)) throw modelFormatError(generationFile, `must hold a JSON object, got ${jsonKind(generation)}`);
+  const c = raw;
+  const gen = generation as Record<string, unknown> | undefined;
+  const { spec, modelType, architecture } = architectureOf(c, file);
+  for (const key of ['attention_bias', 'mlp_bias', 'tie_word_embeddings', 'use_sliding_window']) checkBool(c, key, file);
   spec.check?.(c, file);
   const act = c.hidden_act ?? 'silu';
   if (act !== 'silu') throw unsupportedError(file, `hidden_act "${String(act)}" is not supported (only silu)`);
 
-  const hiddenSize = num(c, 'hidden_size', file);
-  const heads = num(c, 'num_attention_heads', file);
-  const kvHeads = num(c, 'num_key_value_heads', file, heads);
-  const headDim = num(c, 'head_dim', file, hiddenSize / heads);
-  if (!Number.isInteger(headDim) || headDim % 2 !== 0) throw modelFormatError(file, `head_dim ${headDim} must be an even integer`);
-  if (heads % kvHeads !== 0) throw modelFormatError(file, `num_attention_heads (${heads}) must be a multiple of num_key_value_heads (${kvHeads})`);
-
-  const eos = ids(generation?.eos_token_id);
+  const bos = tokenIds(c.bos_token_id, 'bos_token_id', file);
+  if (bos.length > 1) throw modelFormatError(file, `bos_token_id must be one token id, got ${show(c.bos_token_id)}`);
+  const eos = tokenIds(gen?.eos_token_id, 'eos_token_id', generationFile);
   return {
     modelType: modelType as ModelConfig['modelType'],
     architecture,
-    hiddenSize,
-    layers: num(c, 'num_hidden_layers', file),
-    heads,
-    kvHeads,
-    headDim,
-    intermediateSize: num(c, 'intermediate_size', file),
-    vocabSize: num(c, 'vocab_size', file),
-    rmsEps: num(c, 'rms_norm_eps', file, 1e-6),
-    maxPositions: num(c, 'max_position_embeddings', file, 2048),
+    ...parseShape(c, file),
     tieEmbeddings: c.tie_word_embeddings === true,
     qkvBias: spec.qkvBias(c),
     oBias: spec.oBias(c),
     mlpBias: c.mlp_bias === true,
     rope: parseRope(c, file),
-    bosTokenId: typeof c.bos_token_id === 'number' ? c.bos_token_id : null,
+    bosTokenId: bos[0] ?? null,
     // generation_config.json wins (it is what HF generate uses); config.json is the fallback.
-    eosTokenIds: eos.length ? eos : ids(c.eos_token_id),
+    eosTokenIds: eos.length ? eos : tokenIds(c.eos_token_id, 'eos_token_id', file),
   };
 }
 

@@ -3,8 +3,8 @@
 // computation). Each step is one forward over the still-running sequences, an on-device argmax,
 // and one readback of a few ids: nothing vocabulary-sized reaches JavaScript.
 
-import { throwIfAborted } from '../errors.ts';
 import type { CausalLM } from './model.ts';
+import { yieldToHost } from '../util/yield.ts';
 
 export interface GenerateOptions {
   maxNewTokens: number;
@@ -55,7 +55,7 @@ export async function generateGreedy(model: CausalLM, prompts: number[][], opts:
       const out = b.view(argmax, [running.length]);
       b.argmax(logits, out);
       const next = (await b.read(out)) as Int32Array;
-      throwIfAborted(opts.signal);
+      await yieldToHost(opts.signal);
       const still: number[] = [];
       for (const [j, s] of running.entries()) {
         tokens[s].push(next[j]);

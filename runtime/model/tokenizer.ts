@@ -3,8 +3,9 @@
 
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { modelFormatError } from '../errors.ts';
+import { modelFormatError, unsupportedError } from '../errors.ts';
 import type { FileSystem } from '../platform/types.ts';
+import { isObject, jsonKind, show } from '../util/json.ts';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -20,8 +21,10 @@ export class ModelTokenizer {
     readonly config: Record<string, unknown>,
     readonly chatTemplate: string | null,
     private readonly dir: string,
+    /** The file the chat template came from (tokenizer_config.json or chat_template.jinja), for messages. */
+    private readonly templateFile = dir,
   ) {
-    this.template = chatTemplate ? new Template(chatTemplate) : null;
+    this.template = chatTemplate ? compileTemplate(chatTemplate, templateFile) : null;
     this.specialTokens = {};
     for (const key of ['bos_token', 'eos_token', 'pad_token', 'unk_token']) {
       const v = config[key];
@@ -58,7 +61,13 @@ export class ModelTokenizer {
     if (!this.template) {
       throw modelFormatError(this.dir, 'this model has no chat template (tokenizer_config.json "chat_template" or chat_template.jinja); use --prompt with plain text instead');
     }
-    return this.template.render({ messages, add_generation_prompt: addGenerationPrompt, ...this.specialTokens });
+    try {
+      return this.template.render({ messages, add_generation_prompt: addGenerationPrompt, ...this.specialTokens });
+    } catch (e) {
+      // Templates call raise_exception(...) to refuse a conversation (say, a system message); the
+      // interpreter throws plain Errors for that and for its own failures alike, so both land here.
+      throw modelFormatError(this.templateFile, `chat_template failed to render the messages: ${(e as Error).message}`, e);
+    }
   }
 
   /** Like HF `apply_chat_template(messages, add_generation_prompt=True, tokenize=True)`. */
@@ -67,38 +76,68 @@ export class ModelTokenizer {
   }
 }
 
+/** Compiled here so a syntax error is reported at load time, naming the file, not as a stack trace. */
+function compileTemplate(source: string, file: string): Template {
+  try {
+    return new Template(source);
+  } catch (e) {
+    throw modelFormatError(file, `chat_template is not a valid Jinja template: ${(e as Error).message}`, e);
+  }
+}
+
+// The tokenizer models @huggingface/tokenizers implements. Given another `type`, it guesses from the
+// vocabulary's shape (falling back to a "Legacy" word lookup), which would tokenize silently wrong.
+const TOKENIZER_MODELS = ['BPE', 'WordPiece', 'Unigram'];
+
+function checkTokenizerJson(json: unknown, file: string): asserts json is Record<string, unknown> {
+  if (!isObject(json)) throw modelFormatError(file, `must hold a JSON object (a tokenizers library tokenizer.json), got ${jsonKind(json)}`);
+  const model = json.model;
+  if (!isObject(model)) throw modelFormatError(file, `model must be an object describing the tokenizer model (type, vocab, …), got ${show(model)}`);
+  const type = model.type;
+  if (type === undefined) return; // pre-"type" files: the library infers the model from its fields
+  if (type === 'WordLevel') throw unsupportedError(file, `model.type "WordLevel" is not supported (supported: ${TOKENIZER_MODELS.join(', ')})`);
+  if (typeof type !== 'string' || !TOKENIZER_MODELS.includes(type)) {
+    throw modelFormatError(file, `model.type must be one of ${TOKENIZER_MODELS.join(', ')}, got ${show(type)}`);
+  }
+  const vocabOk = type === 'Unigram' ? Array.isArray(model.vocab) : isObject(model.vocab);
+  if (!vocabOk) throw modelFormatError(file, `model.vocab must be ${type === 'Unigram' ? 'a list of [token, score] pairs' : 'an object mapping tokens to ids'} for a ${type} model, got ${show(model.vocab)}`);
+}
+
+async function readJson(fs: FileSystem, path: string): Promise<unknown> {
+  const text = await fs.readText(path);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw modelFormatError(path, 'not valid JSON', e);
+  }
+}
+
+/** The chat template: chat_template.jinja wins over tokenizer_config.json's chat_template. */
+async function readChatTemplate(fs: FileSystem, dir: string, config: Record<string, unknown>, cfgPath: string): Promise<{ template: string | null; file: string }> {
+  const jinjaPath = fs.join(dir, 'chat_template.jinja');
+  if (await fs.exists(jinjaPath)) return { template: await fs.readText(jinjaPath), file: jinjaPath };
+  const t = config.chat_template;
+  if (t === undefined || t === null || typeof t === 'string') return { template: t ?? null, file: cfgPath };
+  // Some checkpoints store named templates; "default" is the one apply_chat_template uses.
+  const named = Array.isArray(t) && t.every((x) => isObject(x) && typeof x.name === 'string' && typeof x.template === 'string');
+  if (!named) throw modelFormatError(cfgPath, `chat_template must be a string or a list of {"name", "template"} objects, got ${show(t)}`);
+  const list = t as { name: string; template: string }[];
+  return { template: (list.find((x) => x.name === 'default') ?? list[0])?.template ?? null, file: cfgPath };
+}
+
 export async function loadTokenizer(fs: FileSystem, dir: string): Promise<ModelTokenizer> {
   const tokPath = fs.join(dir, 'tokenizer.json');
   const cfgPath = fs.join(dir, 'tokenizer_config.json');
-  let json: object;
-  try {
-    json = JSON.parse(await fs.readText(tokPath));
-  } catch (e) {
-    if (e instanceof SyntaxError) throw modelFormatError(tokPath, 'not valid JSON', e);
-    throw e;
-  }
-  let config: Record<string, unknown> = {};
-  if (await fs.exists(cfgPath)) {
-    try {
-      config = JSON.parse(await fs.readText(cfgPath));
-    } catch (e) {
-      throw modelFormatError(cfgPath, 'not valid JSON', e);
-    }
-  }
-  let template: string | null = null;
-  const jinjaPath = fs.join(dir, 'chat_template.jinja');
-  if (await fs.exists(jinjaPath)) template = await fs.readText(jinjaPath);
-  else if (typeof config.chat_template === 'string') template = config.chat_template;
-  else if (Array.isArray(config.chat_template)) {
-    // Some checkpoints store named templates; "default" is the one apply_chat_template uses.
-    const named = config.chat_template as { name: string; template: string }[];
-    template = (named.find((t) => t.name === 'default') ?? named[0])?.template ?? null;
-  }
+  const json = await readJson(fs, tokPath);
+  checkTokenizerJson(json, tokPath);
+  const config = (await fs.exists(cfgPath)) ? await readJson(fs, cfgPath) : {};
+  if (!isObject(config)) throw modelFormatError(cfgPath, `must hold a JSON object, got ${jsonKind(config)}`);
+  const { template, file } = await readChatTemplate(fs, dir, config, cfgPath);
   let tokenizer: Tokenizer;
   try {
     tokenizer = new Tokenizer(json, config);
   } catch (e) {
     throw modelFormatError(tokPath, `cannot build the tokenizer: ${(e as Error).message}`, e);
   }
-  return new ModelTokenizer(tokenizer, config, template, dir);
+  return new ModelTokenizer(tokenizer, config, template, dir, file);
 }

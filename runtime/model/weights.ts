@@ -6,6 +6,7 @@ import { modelFormatError, notFoundError } from '../errors.ts';
 import { checkDType, readSafetensorsHeader, readTensorBytes, type TensorEntry } from '../io/safetensors.ts';
 import type { FileSystem } from '../platform/types.ts';
 import type { ModelConfig } from './config.ts';
+import { isObject, jsonKind, show } from '../util/json.ts';
 
 export interface LayerWeights {
   inputNorm: Tensor; // [H]
@@ -31,26 +32,52 @@ export interface ModelWeights {
 
 const DTYPES: Record<string, WeightDType> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
 
+// weight_map values are joined to the model directory, so a separator, "..", a drive letter or a URL
+// scheme would read a file outside it (or, in a browser, fetch from elsewhere); "%" is refused too
+// because URL parsing turns "%2e%2e" into "..". Real shards are `model-00001-of-00002.safetensors`.
+const PLAIN_SHARD = /^[^/\\:?#%\u0000-\u001f]+\.safetensors$/;
+
+export function checkWeightMap(indexPath: string, index: unknown): Record<string, string> {
+  if (!isObject(index)) throw modelFormatError(indexPath, `must hold a JSON object with a "weight_map", got ${jsonKind(index)}`);
+  const map = index.weight_map;
+  if (!isObject(map)) throw modelFormatError(indexPath, `weight_map must be an object mapping tensor names to shard files, got ${show(map)}`);
+  for (const [name, shard] of Object.entries(map)) {
+    if (typeof shard !== 'string' || !PLAIN_SHARD.test(shard)) {
+      throw modelFormatError(indexPath, `weight_map["${name}"] must be the plain name of a .safetensors file in the model directory (no path, "..", or URL), got ${show(shard)}`);
+    }
+  }
+  return map as Record<string, string>;
+}
+
 /** All tensor entries of a model directory, from model.safetensors or model.safetensors.index.json. */
 export async function indexCheckpoint(fs: FileSystem, dir: string): Promise<Map<string, TensorEntry>> {
   const single = fs.join(dir, 'model.safetensors');
   const indexPath = fs.join(dir, 'model.safetensors.index.json');
   if (await fs.exists(single)) return (await readSafetensorsHeader(fs, single)).tensors;
   if (!(await fs.exists(indexPath))) throw notFoundError(single, 'a model directory needs model.safetensors or model.safetensors.index.json (PyTorch .bin checkpoints are not supported: re-save with safe_serialization=True)');
-  let index: { weight_map?: Record<string, string> };
+  let index: unknown;
   try {
     index = JSON.parse(await fs.readText(indexPath));
   } catch (e) {
     throw modelFormatError(indexPath, 'not valid JSON', e);
   }
-  if (!index.weight_map || typeof index.weight_map !== 'object') throw modelFormatError(indexPath, 'missing "weight_map"');
+  const map = checkWeightMap(indexPath, index);
   const all = new Map<string, TensorEntry>();
-  for (const shard of new Set(Object.values(index.weight_map))) {
+  const shardOf = new Map<string, string>();
+  for (const shard of new Set(Object.values(map))) {
     const header = await readSafetensorsHeader(fs, fs.join(dir, shard));
-    for (const [name, e] of header.tensors) all.set(name, e);
+    for (const [name, e] of header.tensors) {
+      // Otherwise the shard read last would win silently.
+      if (shardOf.has(name)) throw modelFormatError(indexPath, `tensor "${name}" is stored in two shards, ${shardOf.get(name)} and ${shard} (weight_map lists ${Object.hasOwn(map, name) ? map[name] : 'neither'})`);
+      all.set(name, e);
+      shardOf.set(name, shard);
+    }
   }
-  for (const [name, shard] of Object.entries(index.weight_map)) {
-    if (!all.has(name)) throw modelFormatError(indexPath, `weight_map lists "${name}" in ${shard} but that shard has no such tensor`);
+  for (const [name, shard] of Object.entries(map)) {
+    if (shardOf.get(name) !== shard) {
+      const actual = shardOf.has(name) ? ` (it is in ${shardOf.get(name)})` : '';
+      throw modelFormatError(indexPath, `weight_map lists "${name}" in ${shard} but that shard has no such tensor${actual}`);
+    }
   }
   return all;
 }

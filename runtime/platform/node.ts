@@ -1,12 +1,12 @@
 // Node and Deno adapter (Deno runs node:fs through its Node compatibility layer). WebGPU comes
 // from `navigator.gpu` where the host has it (Deno) and from the `webgpu` package (Dawn) in Node.
-import { open, readFile, stat, mkdir, rename, writeFile, rm } from 'node:fs/promises';
+import { open, readFile, readdir, realpath, stat, mkdir, rename, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { setFlagsFromString } from 'node:v8';
 import { relaxedSimdSupported } from '../backend/wasm/features.ts';
-import { notFoundError } from '../errors.ts';
+import { type ErrorCode, LightReasonerError, notFoundError } from '../errors.ts';
 import { registerWorkerHost } from './threads.ts';
 import type { FileSystem, Platform, ThreadWorker, WorkerHost } from './types.ts';
 
@@ -14,94 +14,145 @@ function missing(e: unknown): boolean {
   return (e as { code?: string })?.code === 'ENOENT' || (e as { code?: string })?.code === 'ENOTDIR';
 }
 
+// What the operating system's refusals mean for the user. BAD_INPUT (exit 2): the path given is the
+// wrong kind of thing; ENVIRONMENT (exit 1): the machine refuses (permissions, disk, limits).
+const SYSTEM_ERRORS: Record<string, [ErrorCode, string, string]> = {
+  EACCES: ['ENVIRONMENT', 'permission denied', 'fix its permissions (or its folder\'s) or choose another path'],
+  EPERM: ['ENVIRONMENT', 'operation not permitted', 'fix its permissions (or its folder\'s) or choose another path'],
+  EROFS: ['ENVIRONMENT', 'read-only file system', 'choose a path on a writable file system'],
+  ENOSPC: ['ENVIRONMENT', 'no space left on the device', 'free some space or choose a path on another disk'],
+  EDQUOT: ['ENVIRONMENT', 'disk quota exceeded', 'free some space or choose a path on another disk'],
+  EMFILE: ['ENVIRONMENT', 'too many open files', 'raise the limit (ulimit -n) or close other programs'],
+  ENFILE: ['ENVIRONMENT', 'too many open files in the system', 'close other programs and try again'],
+  EIO: ['ENVIRONMENT', 'input/output error', 'check the disk (it may be failing or disconnected)'],
+  EBUSY: ['ENVIRONMENT', 'resource busy', 'close the program using it and try again'],
+  ELOOP: ['BAD_INPUT', 'too many levels of symbolic links', 'fix the symbolic link loop or choose another path'],
+  EEXIST: ['BAD_INPUT', 'already exists', 'remove it or choose another path'],
+  ENOTDIR: ['BAD_INPUT', 'a part of the path is a file, not a directory', 'choose another path'],
+  EISDIR: ['BAD_INPUT', 'is a directory, not a file', 'give the path of a file'],
+  ENOTEMPTY: ['BAD_INPUT', 'is a directory that is not empty', 'remove it or choose another path'],
+  ENAMETOOLONG: ['BAD_INPUT', 'the name is too long', 'choose a shorter path'],
+  // Reads turn ENOENT into NOT_FOUND first (op's `what`); a write gets this: its folder is missing.
+  ENOENT: ['BAD_INPUT', 'no such file or directory', 'check the path (does its folder exist?)'],
+};
+
+/**
+ * A Node file-system error as a LightReasonerError naming `path` (the path the caller gave, not a
+ * temp file's when Node's error names none) and what to do; other errors are returned unchanged.
+ */
+export function fileSystemError(e: unknown, path: string): unknown {
+  if (e instanceof LightReasonerError) return e;
+  const code = (e as { code?: unknown })?.code;
+  const known = typeof code === 'string' ? SYSTEM_ERRORS[code] : undefined;
+  if (!known) return e;
+  const [kind, problem, advice] = known;
+  return new LightReasonerError(kind, `${path}: ${problem} (${code}) — ${advice}`, { file: path, cause: e, systemCode: code as string });
+}
+
+/** Run a file operation; a missing file becomes NOT_FOUND (`what`), other refusals fileSystemError. */
+async function op<T>(path: string, run: () => Promise<T>, what?: string): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    if (what && missing(e)) throw notFoundError(path, what);
+    throw fileSystemError(e, path);
+  }
+}
+
+async function readRange(path: string, offset: number | undefined, length: number | undefined): Promise<Uint8Array> {
+  if (offset === undefined && length === undefined) return new Uint8Array(await readFile(path));
+  const fh = await open(path, 'r');
+  try {
+    const len = length ?? (await fh.stat()).size - (offset ?? 0);
+    const out = new Uint8Array(len);
+    let done = 0;
+    while (done < len) {
+      const { bytesRead } = await fh.read(out, done, len - done, (offset ?? 0) + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return done === len ? out : out.subarray(0, done);
+  } finally {
+    await fh.close();
+  }
+}
+
 export const nodeFileSystem: FileSystem = {
-  async readText(path) {
-    try {
-      return await readFile(path, 'utf8');
-    } catch (e) {
-      if (missing(e)) throw notFoundError(path, 'no such file');
-      throw e;
-    }
-  },
-  async readBytes(path, offset, length) {
-    try {
-      if (offset === undefined && length === undefined) return new Uint8Array(await readFile(path));
-      const fh = await open(path, 'r');
-      try {
-        const len = length ?? (await fh.stat()).size - (offset ?? 0);
-        const out = new Uint8Array(len);
-        let done = 0;
-        while (done < len) {
-          const { bytesRead } = await fh.read(out, done, len - done, (offset ?? 0) + done);
-          if (bytesRead === 0) break;
-          done += bytesRead;
-        }
-        return done === len ? out : out.subarray(0, done);
-      } finally {
-        await fh.close();
-      }
-    } catch (e) {
-      if (missing(e)) throw notFoundError(path, 'no such file');
-      throw e;
-    }
-  },
-  async size(path) {
-    try {
-      return (await stat(path)).size;
-    } catch (e) {
-      if (missing(e)) throw notFoundError(path, 'no such file');
-      throw e;
-    }
-  },
+  readText: (path) => op(path, () => readFile(path, 'utf8'), 'no such file'),
+  readBytes: (path, offset, length) => op(path, () => readRange(path, offset, length), 'no such file'),
+  size: (path) => op(path, async () => (await stat(path)).size, 'no such file'),
   async exists(path) {
     try {
       await stat(path);
       return true;
-    } catch {
-      return false;
+    } catch (e) {
+      // Only "not there" is false: a path we may not look at (EACCES, ELOOP) is an error, not a
+      // missing file — taking it for missing could start a fresh run over an existing one.
+      if (missing(e)) return false;
+      throw fileSystemError(e, path);
     }
   },
   join: (...parts) => join(...parts),
   async writeFileAtomic(path, data) {
-    const tmp = `${path}.tmp-${process.pid}`;
+    // Temp file + rename, so readers never see half a file — except where the target is not a
+    // regular file: a symlink is followed (its target is replaced, the link stays), and a device,
+    // FIFO or socket (say /dev/stdout) is written through, since renaming over it would replace
+    // the device node with a regular file.
+    let target = path;
+    try {
+      target = await realpath(path);
+      if (!(await stat(target)).isFile()) {
+        await writeFile(target, data);
+        return;
+      }
+    } catch (e) {
+      if (!missing(e)) throw fileSystemError(e, path);
+    }
+    const tmp = `${target}.tmp-${process.pid}`;
     try {
       await writeFile(tmp, data);
-      await rename(tmp, path);
+      await rename(tmp, target);
     } catch (e) {
-      await rm(tmp, { force: true });
-      throw e;
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw fileSystemError(e, path);
     }
   },
   async mkdir(path) {
-    await mkdir(path, { recursive: true });
-  },
-  async appendFile(path, data) {
-    const fh = await open(path, 'a');
     try {
-      await fh.writeFile(data);
-      await fh.datasync();
-    } finally {
-      await fh.close();
-    }
-  },
-  async rename(from, to) {
-    await rename(from, to);
-  },
-  async rm(path) {
-    await rm(path, { recursive: true, force: true });
-  },
-  async truncate(path, length) {
-    const fh = await open(path, 'r+');
-    try {
-      await fh.truncate(length);
-      await fh.datasync();
+      await mkdir(path, { recursive: true });
     } catch (e) {
-      if (missing(e)) throw notFoundError(path, 'no such file');
-      throw e;
-    } finally {
-      await fh.close();
+      // recursive mkdir of an existing *file* says EEXIST, which reads as if the folder were the problem
+      if ((e as { code?: string })?.code !== 'EEXIST') throw fileSystemError(e, path);
+      throw new LightReasonerError('BAD_INPUT', `${path}: exists and is a file, not a directory (EEXIST) — remove it or choose another path`, { file: path, cause: e, systemCode: 'EEXIST' });
     }
   },
+  appendFile: (path, data) =>
+    op(path, async () => {
+      const fh = await open(path, 'a');
+      try {
+        await fh.writeFile(data);
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+    }),
+  rename: (from, to) => op(to, () => rename(from, to)),
+  rm: (path) => op(path, () => rm(path, { recursive: true, force: true })),
+  list: (path) => op(path, async () => (await readdir(path)).sort(), 'no such directory'),
+  truncate: (path, length) =>
+    op(
+      path,
+      async () => {
+        const fh = await open(path, 'r+');
+        try {
+          await fh.truncate(length);
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+      },
+      'no such file',
+    ),
 };
 
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined';

@@ -24,6 +24,8 @@ export interface FileSystem {
   rename?(from: string, to: string): Promise<void>;
   /** Remove a file or a directory tree; no error when it is missing. */
   rm?(path: string): Promise<void>;
+  /** The names directly inside a directory, sorted. Throws NOT_FOUND when it is missing. */
+  list?(path: string): Promise<string[]>;
 }
 
 export interface Platform {

@@ -13,7 +13,7 @@
 //   sft/trajectories.jsonl, sft/adapter/           with compareSft
 //   eval/<model>.jsonl                             per-problem results of each evaluation
 //   report.json, report.html
-// A previous run's files in `out` are replaced.
+// A non-empty `out` is refused unless resuming or overwriting; only these entries are ever replaced.
 
 import { type BackendChoice, createBackend } from '../backend/index.ts';
 import type { Backend } from '../backend/types.ts';
@@ -26,11 +26,12 @@ import { type CausalLM, loadModel } from '../model/model.ts';
 import type { FileSystem, Platform } from '../platform/types.ts';
 import { modelFingerprint, sha256Hex } from '../stage/fingerprint.ts';
 import type { PairDiagnostics } from '../stage/diagnostics.ts';
-import { type RunEvent as SampleRunEvent, runSampling, statePath, summaryPath } from '../stage/run.ts';
+import { type RunEvent as SampleRunEvent, runSampling } from '../stage/run.ts';
 import { DEFAULT_SETTINGS, parseProblems, type SampleSettings } from '../stage/sample.ts';
 import { DEFAULT_FINETUNE, finetune, type FinetuneEvent, type FinetuneSettings, type FinetuneSummary } from '../train/finetune.ts';
 import type { LoraAdapter } from '../train/lora.ts';
 import { loadAdapter } from '../train/peft.ts';
+import { finishedFinetune, prepareRunDir } from './run-dir.ts';
 import { renderReport } from './report.ts';
 import { sftTrajectories } from './sft.ts';
 
@@ -83,6 +84,20 @@ export interface PipelineOptions {
    * of samples; the first is the run's headline (adapter/), the others go to adapter-seed<S>/.
    * Default: [finetune.seed]. */
   seeds?: number[];
+  /** Wasm threads per model (default: the host's hardware concurrency). */
+  threads?: number;
+  /** adapter_config.json's base_model_name_or_path (default: the expert directory's name). */
+  baseModelName?: string;
+  /**
+   * Continue an interrupted run in `out` (a killed process, a reloaded page): sampling resumes
+   * after its last committed problem (byte-identical samples; refused when the models, data or
+   * settings differ), a finished fine-tuning is kept, an unfinished one resumes from its latest
+   * checkpoint (finetune.saveSteps > 0) or starts again; evaluations run again (they are
+   * deterministic). Without it (and without overwrite) a non-empty `out` is refused.
+   */
+  resume?: boolean;
+  /** Start afresh in an `out` that holds files: this job's own entries are replaced, others kept. */
+  overwrite?: boolean;
   signal?: AbortSignal;
   onEvent?: (e: PipelineEvent) => void;
 }
@@ -264,11 +279,7 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
   const T0 = time();
   throwIfAborted(signal);
 
-  // A previous run's files are replaced (only the paths this job writes).
-  await fs.mkdir(out);
-  const samplesFile = fs.join(out, 'samples.jsonl');
-  for (const p of [samplesFile, statePath(samplesFile), summaryPath(samplesFile), fs.join(out, 'adapter'), fs.join(out, 'sft'), fs.join(out, 'eval'), fs.join(out, 'report.json'), fs.join(out, 'report.html')]) await fs.rm(p);
-  await fs.mkdir(fs.join(out, 'eval'));
+  const { resume, samplesFile } = await prepareRunDir(fs, out, { resume: o.resume, overwrite: o.overwrite });
 
   const backends: Backend[] = [];
   let expert: CausalLM | null = null, amateur: CausalLM | null = null;
@@ -276,11 +287,11 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
     // ---- load ------------------------------------------------------------------------------
     emit({ status: 'stage', stage: 'load', state: 'start' });
     let t = time();
-    backends.push(await createBackend(o.backend ?? 'auto', platform));
+    backends.push(await createBackend(o.backend ?? 'auto', platform, { threads: o.threads }));
     expert = await loadModel(o.expert, { fs, backend: backends[0], signal });
     // As the `sample` command: WebGPU and the reference share one backend (the contrast needs both
     // logits on one device); Wasm gives each model its own linear memory.
-    if (backends[0].info.kind === 'wasm') backends.push(await createBackend('wasm', platform));
+    if (backends[0].info.kind === 'wasm') backends.push(await createBackend('wasm', platform, { threads: o.threads }));
     amateur = await loadModel(o.amateur, { fs, backend: backends[backends.length - 1], signal });
     const amateurInfo = modelInfo(amateur);
     const loadSeconds = time() - t;
@@ -292,7 +303,7 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
     t = time();
     const kls: number[] = [], klSel: boolean[] = [], stepIdx: number[] = [];
     const sampling = await runSampling({
-      fs, expert, amateur, problems: o.train.map(({ id, question }) => ({ id, question })), settings: sampleSettings, out: samplesFile, signal,
+      fs, expert, amateur, problems: o.train.map(({ id, question }) => ({ id, question })), settings: sampleSettings, out: samplesFile, resume, signal,
       identity: { expert: { source: o.expert, fingerprint: ef }, amateur: { source: o.amateur, fingerprint: af }, data: dataSha, backend: backends[0].info.kind },
       onEvent: (e) => {
         if (e.status === 'problem') for (const s of e.result.steps) (kls.push(s.kl), klSel.push(s.selected), stepIdx.push(s.step));
@@ -370,8 +381,13 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
     const lr = await tuneSeeds('expert_after', adapterDir, async (seed, dir) => {
       emit({ status: 'stage', stage: 'finetune', state: 'start' });
       const t1 = time();
+      const done = resume ? await finishedFinetune(fs, dir) : null;
+      if (done) {
+        emit({ status: 'stage', stage: 'finetune', state: 'done', seconds: 0 });
+        return done;
+      }
       const ft = await finetune({
-        fs, model: expert!, samplesText, samplesFile, out: dir, settings: { ...ftSettings, seed }, signal,
+        fs, model: expert!, samplesText, samplesFile, out: dir, settings: { ...ftSettings, seed }, signal, resume: resume && (await fs.exists(dir)), baseModelName: o.baseModelName,
         onEvent: (event) => emit({ status: 'finetune', objective: 'kl', event }),
         onWarning: (message) => emit({ status: 'warning', message }),
       });
@@ -409,7 +425,7 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
           const t1 = time();
           // The same settings and optimizer-step budget as LightReasoner (unless sftSteps says otherwise).
           const r = await finetune({
-            fs, model: expert!, samplesText: trajText, samplesFile: trajFile, out: dir, signal,
+            fs, model: expert!, samplesText: trajText, samplesFile: trajFile, out: dir, signal, baseModelName: o.baseModelName,
             settings: { ...ftSettings, objective: 'sft', maxSteps: sftSteps, seed },
             onEvent: (event) => emit({ status: 'finetune', objective: 'sft', event }),
             onWarning: () => {}, // the rejections are counted above

@@ -2,11 +2,11 @@
 // trajectories on the training problems, each graded against the gold answer when there is one.
 // Portable: no host imports.
 
-import { throwIfAborted } from '../errors.ts';
 import { gradeOutput } from '../eval/grade.ts';
 import { generateGreedy } from '../model/generate.ts';
 import type { CausalLM } from '../model/model.ts';
 import { promptIds } from '../stage/sample.ts';
+import { yieldToHost } from '../util/yield.ts';
 
 export interface TrajectoryOptions {
   system: string;
@@ -23,7 +23,7 @@ export async function sftTrajectories(expert: CausalLM, train: readonly { id: st
   const lines: string[] = [];
   let kept = 0, trajTokens = 0;
   for (let start = 0; start < train.length; start += o.batchSize) {
-    throwIfAborted(o.signal);
+    await yieldToHost(o.signal);
     const batch = train.slice(start, start + o.batchSize);
     const g = await generateGreedy(expert, batch.map((p) => promptIds(tok, o.system, p.question)), { maxNewTokens: o.maxNewTokens, signal: o.signal });
     for (const [j, p] of batch.entries()) {

@@ -14,8 +14,9 @@
 
 import { contrastRow } from '../backend/reference-forward.ts';
 import type { Backend, Tensor } from '../backend/types.ts';
-import { badInputError, throwIfAborted } from '../errors.ts';
+import { badInputError, type LightReasonerError } from '../errors.ts';
 import type { CausalLM, KVCache } from '../model/model.ts';
+import { yieldToHost } from '../util/yield.ts';
 
 /** Label slots per row computed on the device; rows whose mask is larger are redone on the host. */
 export const LABEL_SLOTS = 64;
@@ -65,6 +66,8 @@ export interface ContrastOptions {
    * is not run; a batch holding some is recomputed whole — so floating-point results are exactly
    * those of an uninterrupted run — and only its other problems are reported. */
   skip?: (index: number) => boolean;
+  /** How messages name problem `index` (default: "prompt <index>"). */
+  label?: (index: number) => string;
 }
 
 export function validateSettings(s: ContrastSettings): void {
@@ -104,7 +107,8 @@ export async function* contrastPrompts(
     const todo = indices.filter((i) => !skip(i));
     if (todo.length === 0) continue;
     yield { status: 'batch', batch, first, size: indices.length, recomputed: indices.length - todo.length };
-    const results = yield* runBatch(expert, amateur, batch, indices.map((i) => prompts[i]), settings, opts.signal);
+    const label = opts.label ?? ((i: number) => `prompt ${i}`);
+    const results = yield* runBatch(expert, amateur, batch, indices.map((i) => prompts[i]), settings, opts.signal, indices.map(label));
     for (const [j, r] of results.entries()) if (!skip(indices[j])) yield { status: 'problem', result: { ...r, index: indices[j] } };
   }
 }
@@ -125,6 +129,7 @@ async function* runBatch(
   prompts: readonly (readonly number[])[],
   s: ContrastSettings,
   signal: AbortSignal | undefined,
+  labels: readonly string[],
 ): AsyncGenerator<ContrastEvent, Omit<PromptResult, 'index'>[]> {
   const n = prompts.length;
   const eb = expert.backend;
@@ -167,12 +172,26 @@ async function* runBatch(
     }
     let elogits = expert.forward({ tokens: ids, rows, logitRows: last }, ecache);
     eb.argmax(elogits, eb.view(sc.argmax, [n]));
-    let next = (await eb.read(eb.view(sc.argmax, [n]))) as Int32Array;
+    // Step 0 is never contrasted, so a NaN here would go unseen: the argmax of NaN logits picks a
+    // token (maybe EOS), and the run would end with no samples and no error. One sum of squares on
+    // the device (a NaN/Inf anywhere makes it non-finite) costs one number back.
+    const probe = eb.view(sc.stats, [1]);
+    eb.fill(probe, 0);
+    eb.sumSquares(elogits, probe);
+    const [nextH0, probeH] = await Promise.all([eb.read(eb.view(sc.argmax, [n])), eb.read(probe)]);
+    if (!Number.isFinite(probeH[0])) {
+      const e = (await eb.read(elogits)) as Float32Array;
+      for (let j = 0; j < n; j++) {
+        const bad = firstBad(e, j * expert.config.vocabSize, expert.config.vocabSize);
+        if (bad) throw nonFiniteLogits(labels[j], 0, 'expert', expert.source, bad);
+      }
+    }
+    let next = nextH0 as Int32Array;
     amateur.forward({ tokens: ids, rows, logitRows: new Int32Array([total - 1]) }, acache);
     let running = prompts.map((_, slot) => slot);
     let tokens = 0;
     for (let step = 0; ; step++) {
-      throwIfAborted(signal);
+      await yieldToHost(signal);
       const still: number[] = [];
       for (const [j, slot] of running.entries()) {
         const o = out[slot];
@@ -220,6 +239,15 @@ async function* runBatch(
         const t = out[slot].trajectory.length;
         let kl = st[2 * j], size = st[2 * j + 1], selected = kept[j];
         let tokenIds: number[] | undefined, weights: number[] | undefined;
+        if (!Number.isFinite(kl) || !Number.isFinite(size)) {
+          // Before anything of this batch is reported: no NaN reaches a sample line.
+          full ??= [(await eb.read(elogits)) as Float32Array, (await eb.read(alogits)) as Float32Array];
+          const be = firstBad(full[0], j * expert.config.vocabSize, expert.config.vocabSize);
+          const ba = firstBad(full[1], j * amateur.config.vocabSize, amateur.config.vocabSize);
+          if (be) throw nonFiniteLogits(labels[slot], t, 'expert', expert.source, be);
+          if (ba) throw nonFiniteLogits(labels[slot], t, 'amateur', amateur.source, ba);
+          throw new Error(`internal: ${labels[slot]}, step ${t}: KL ${kl} and mask size ${size} from finite logits`);
+        }
         if (size > K) {
           // Nearly uniform expert: the mask overflowed the device's label slots. Redo the row on
           // the host from full logits (rare), with the same formulas as the reference backend.
@@ -242,6 +270,19 @@ async function* runBatch(
     if (acache) amateur.disposeCache(acache);
     disposeAll(eb, sc);
   }
+}
+
+/** The first NaN/±Inf of one logits row, or null. */
+function firstBad(x: Float32Array, offset: number, length: number): { id: number; value: number } | null {
+  for (let id = 0; id < length; id++) if (!Number.isFinite(x[offset + id])) return { id, value: x[offset + id] };
+  return null;
+}
+
+function nonFiniteLogits(problem: string, step: number, who: 'expert' | 'amateur', source: string, bad: { id: number; value: number }): LightReasonerError {
+  return badInputError(
+    `${problem}, step ${step}: the ${who}'s logits hold ${bad.value} (token id ${bad.id}) — the ${who} model (${source}) has non-finite weights or overflows; check its files. ` +
+      'The problems before this batch are kept; nothing of this batch was written',
+  );
 }
 
 function disposeAll(b: Backend, sc: Scratch): void {

@@ -5,6 +5,7 @@
 // and a re-saved or re-quantised checkpoint changes its header anyway.
 
 import { modelFormatError } from '../errors.ts';
+import { checkWeightMap } from '../model/weights.ts';
 import type { FileSystem } from '../platform/types.ts';
 
 export async function sha256Hex(data: Uint8Array): Promise<string> {
@@ -18,12 +19,14 @@ async function safetensorsFiles(fs: FileSystem, dir: string): Promise<string[]> 
   if (await fs.exists(fs.join(dir, 'model.safetensors'))) return ['model.safetensors'];
   const indexPath = fs.join(dir, 'model.safetensors.index.json');
   if (!(await fs.exists(indexPath))) return [];
+  let index: unknown;
   try {
-    const index = JSON.parse(await fs.readText(indexPath)) as { weight_map?: Record<string, string> };
-    return [...new Set(Object.values(index.weight_map ?? {}))].sort();
+    index = JSON.parse(await fs.readText(indexPath));
   } catch (e) {
     throw modelFormatError(indexPath, 'not valid JSON', e);
   }
+  // The loader's check (plain shard names in the model directory), so both report a bad index alike.
+  return [...new Set(Object.values(checkWeightMap(indexPath, index)))].sort();
 }
 
 /** sha-256 (hex) over the model directory's metadata files and safetensors headers. */

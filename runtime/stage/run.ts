@@ -12,6 +12,7 @@
 import { badInputError, LightReasonerError } from '../errors.ts';
 import type { CausalLM } from '../model/model.ts';
 import type { FileSystem } from '../platform/types.ts';
+import { isObject, jsonKind, show } from '../util/json.ts';
 import { addToDiagnostics, type DiagnosticsState, emptyDiagnostics, type PairDiagnostics, summarizeDiagnostics } from './diagnostics.ts';
 import { checkVocabularies, type Problem, type SampleEvent, type SampleSettings, sampleContrastive } from './sample.ts';
 
@@ -109,12 +110,12 @@ export async function runSampling(o: RunSamplingOptions): Promise<SamplingSummar
   checkVocabularies(o.expert, o.amateur); // before any file is touched
   const enc = new TextEncoder();
   let state: State;
+  let fresh = false;
   const hasOut = await fs.exists(out), hasState = await fs.exists(statePath(out));
   if (o.resume && (hasOut || hasState)) {
     if (!hasState) throw badInputError(`${out} exists but has no state file (${statePath(out)}): it was not written by an interrupted run; remove it to start over`);
     if (!hasOut) throw badInputError(`${out} is missing but ${statePath(out)} exists: remove the state file to start over`);
-    state = JSON.parse(await fs.readText(statePath(out))) as State;
-    if (state.version !== STATE_VERSION) throw badInputError(`${statePath(out)}: unknown state version ${state.version}`);
+    state = parseState(await fs.readText(statePath(out)), statePath(out), out);
     const changed = diff({ settings: state.settings, identity: state.identity, problems: state.problems }, { settings, identity: o.identity, problems: o.problems.length });
     if (changed.length) throw badInputError(`cannot resume ${out}: the run was started with other settings, models or data (${changed.join('; ')}). Use the original options, or remove ${out} and ${statePath(out)} to start over`);
     const size = await fs.size(out);
@@ -127,8 +128,9 @@ export async function runSampling(o: RunSamplingOptions): Promise<SamplingSummar
     const folder = sep < 0 ? '' : out.slice(0, sep);
     if (folder && !(await fs.exists(folder))) throw badInputError(`the output folder ${folder} does not exist: create it, or pass another --out`, out);
     state = { version: STATE_VERSION, settings, identity: o.identity, problems: o.problems.length, committed: 0, bytes: 0, totals: { problems: 0, trajectoryTokens: 0, amateurTokens: 0, steps: 0, selected: 0, klSum: 0, wallSeconds: 0, diagnostics: emptyDiagnostics() } };
-    await fs.writeFileAtomic(out, '');
-    await fs.writeFileAtomic(statePath(out), JSON.stringify(state));
+    // The files appear with the first committed problem (below): a run that fails before it (bad
+    // numbers in the first batch, a crash) leaves nothing to remove, and --resume starts afresh.
+    fresh = true;
   }
   const total = o.problems.length;
   const startCommitted = state.committed;
@@ -144,6 +146,11 @@ export async function runSampling(o: RunSamplingOptions): Promise<SamplingSummar
     if (r.index !== state.committed) throw new Error(`internal: problem ${r.index} arrived while ${state.committed} were committed`);
     const text = r.samples.map((s) => `${JSON.stringify(s)}\n`).join('');
     const bytes = enc.encode(text);
+    if (fresh) {
+      await fs.writeFileAtomic(out, '');
+      await fs.writeFileAtomic(statePath(out), JSON.stringify(state));
+      fresh = false;
+    }
     if (bytes.length) await fs.appendFile(out, bytes);
     const now = performance.now();
     const t = state.totals;
@@ -166,11 +173,51 @@ export async function runSampling(o: RunSamplingOptions): Promise<SamplingSummar
   return writeSummary(fs, out, state);
 }
 
+/**
+ * Parse a state file for --resume. It is written atomically, so a torn or empty one was damaged
+ * from outside (a copy cut short, a full disk on another tool's write): refused with what to do.
+ */
+function parseState(text: string, file: string, out: string): State {
+  const startOver = `remove ${out} and ${file} to start over`;
+  let j: unknown;
+  try {
+    j = JSON.parse(text);
+  } catch {
+    throw badInputError(`${file}: ${text.trim() === '' ? 'empty' : 'not valid JSON (cut short?)'}, so it cannot say which problems of ${out} are complete; ${startOver}`, file);
+  }
+  const bad = (problem: string) => badInputError(`${file}: ${problem}; it is not a state file of this version, or was edited: ${startOver}`, file);
+  if (!isObject(j)) throw bad(`must hold a JSON object, got ${jsonKind(j)}`);
+  if (j.version !== STATE_VERSION) throw bad(`unknown state version ${show(j.version)}`);
+  for (const key of ['settings', 'identity', 'totals'] as const) if (!isObject(j[key])) throw bad(`"${key}" must be an object, got ${show(j[key])}`);
+  const int = (key: string, max: number) => {
+    const v = j[key];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) throw bad(`"${key}" must be an integer in [0, ${max}], got ${show(v)}`);
+  };
+  int('problems', Number.MAX_SAFE_INTEGER);
+  int('committed', j.problems as number);
+  int('bytes', Number.MAX_SAFE_INTEGER);
+  const t = j.totals as Record<string, unknown>;
+  for (const key of ['problems', 'trajectoryTokens', 'amateurTokens', 'steps', 'selected', 'klSum', 'wallSeconds']) {
+    if (typeof t[key] !== 'number' || !Number.isFinite(t[key])) throw bad(`"totals.${key}" must be a finite number, got ${show(t[key])}`);
+  }
+  return j as unknown as State;
+}
+
 async function writeSummary(fs: FileSystem, out: string, state: State): Promise<SamplingSummary> {
   // Selected-step KL statistics come from the output itself (it holds exactly those), so they
   // cover every run segment without the state file growing with the number of steps.
   const kls: number[] = [];
-  for (const line of (await fs.readText(out)).split('\n')) if (line) kls.push((JSON.parse(line) as { kl_divergence: number }).kl_divergence);
+  for (const [i, line] of (await fs.readText(out)).split('\n').entries()) {
+    if (!line) continue;
+    let kl: unknown;
+    try {
+      kl = (JSON.parse(line) as { kl_divergence?: unknown } | null)?.kl_divergence;
+    } catch {
+      kl = undefined;
+    }
+    if (typeof kl !== 'number' || !Number.isFinite(kl)) throw badInputError(`${out}:${i + 1}: not a sample line with a finite "kl_divergence" (was the file edited?); remove ${out} and ${statePath(out)} to start over`, out);
+    kls.push(kl);
+  }
   kls.sort((a, b) => a - b);
   const t = state.totals;
   const median = kls.length === 0 ? null : kls.length % 2 ? kls[kls.length >> 1] : (kls[kls.length / 2 - 1] + kls[kls.length / 2]) / 2;

@@ -145,7 +145,8 @@ export async function* sampleContrastive(expert: CausalLM, amateur: CausalLM, pr
   checkVocabularies(expert, amateur);
   const tok = expert.tokenizer;
   const prompts = problems.map((p) => promptIds(tok, settings.system, p.question));
-  for await (const e of contrastPrompts(expert, amateur, prompts, settings, opts)) {
+  const label = (i: number) => `problem ${JSON.stringify(problems[i].id)}`;
+  for await (const e of contrastPrompts(expert, amateur, prompts, settings, { ...opts, label })) {
     if (e.status !== 'problem') {
       yield e;
       continue;

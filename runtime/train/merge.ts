@@ -11,7 +11,7 @@ import { badInputError, LightReasonerError, modelFormatError, notFoundError, thr
 import { readSafetensorsHeader, readTensorBytes, type SafetensorsHeader, type TensorEntry } from '../io/safetensors.ts';
 import { type ModelConfig, parseConfig } from '../model/config.ts';
 import type { FileSystem } from '../platform/types.ts';
-import { decodeToF32, encodeFromF32 } from '../util/dtype.ts';
+import { decodeToF32, encodeFromF32, firstNonFinite } from '../util/dtype.ts';
 import type { LoraTarget } from './lora.ts';
 import { baseWeightName, type HostAdapter, readAdapter, targetShape, writeDirAtomic } from './peft.ts';
 
@@ -102,6 +102,25 @@ async function readJsonObject(fs: FileSystem, path: string): Promise<Record<stri
 }
 
 /**
+ * Refuse a NaN/±Inf in a target weight: in the base (`merged` null: the checkpoint is damaged) or
+ * after the merge (the adapter's scaling or weights overflow the weight's dtype). Throwing inside
+ * writeDirAtomic's fill removes the temp directory, so nothing is left at `outDir`.
+ */
+function checkFinite(e: TensorEntry, dtype: 'f32' | 'f16' | 'bf16', bytes: Uint8Array, merged: { adapter: HostAdapter; dir: string; outDir: string; inp: number } | null): void {
+  const i = firstNonFinite(dtype, bytes);
+  if (i < 0) return;
+  const value = decodeToF32(dtype, bytes.subarray(i * (dtype === 'f32' ? 4 : 2), (i + 1) * (dtype === 'f32' ? 4 : 2)))[0];
+  if (!merged) throw modelFormatError(e.file, `tensor "${e.name}" holds ${value} (element ${i}): the base checkpoint has non-finite weights and cannot be merged (re-download or re-save it)`);
+  const { adapter, dir, outDir, inp } = merged;
+  const c = adapter.config;
+  throw badInputError(
+    `merging ${dir} into tensor "${e.name}" gives ${value} at [${Math.floor(i / inp)}, ${i % inp}] (${e.dtype}): the adapter's scaling ` +
+      `(lora_alpha ${c.alpha} / ${adapter.rslora ? '√r' : 'r'} ${c.r} = ${adapter.scaling}) or its weights are too large or not finite; check ${dir}/adapter_config.json and its weights. Nothing was written to ${outDir}`,
+    dir,
+  );
+}
+
+/**
  * Merge the adapter at `adapterDir` into the model at `modelDir`, writing a standalone model to
  * `outDir` (which must not exist, or be an empty directory).
  */
@@ -176,8 +195,10 @@ export async function mergeAdapter(fs: FileSystem, modelDir: string, adapterDir:
             const pair = adapter.layers[tgt.layer][tgt.target]!;
             const [out, inp] = targetShape(config, tgt.target);
             const dtype = e.dtype === 'F32' ? 'f32' : e.dtype === 'F16' ? 'f16' : 'bf16';
+            checkFinite(e, dtype, bytes, null);
             const w = decodeToF32(dtype, bytes);
             bytes = encodeFromF32(dtype, mergeTensor(w, pair.a, pair.b, out, inp, adapter.config.r, adapter.scaling));
+            checkFinite(e, dtype, bytes, { adapter, dir: adapterDir, outDir, inp });
             merged++;
           } else {
             copied++;
@@ -204,7 +225,8 @@ export async function mergeAdapter(fs: FileSystem, modelDir: string, adapterDir:
     },
     { replace: false },
   ).catch((e) => {
-    const code = (e as { code?: string })?.code;
+    // The final rename onto an existing directory (the platform adapter may have mapped it already).
+    const code = e instanceof LightReasonerError ? (e.file === outDir ? e.systemCode : undefined) : (e as { code?: string })?.code;
     if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') throw badInputError(`${outDir} already exists and is not an empty directory; choose a new --out`, outDir);
     throw e;
   });

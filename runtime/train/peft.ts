@@ -38,8 +38,20 @@ export interface HostAdapter {
 }
 
 export interface SaveAdapterOptions {
-  /** adapter_config.json's base_model_name_or_path (default: the model's source). */
+  /** adapter_config.json's base_model_name_or_path (default: defaultBaseModelName(model.source)). */
   baseModelNameOrPath?: string;
+}
+
+/**
+ * base_model_name_or_path when the caller names none: the model directory's last path segment
+ * ("…/models/Qwen2.5-0.5B/" → "Qwen2.5-0.5B"), never a full path or URL — so an adapter's bytes do
+ * not depend on where it was trained (Node, a browser fetching the model from a CDN, another
+ * machine), and no local path or private URL leaks into a shared adapter. Name the Hub id
+ * (e.g. "Qwen/Qwen2.5-Math-1.5B") to let PEFT's AutoPeftModel find the base by itself.
+ */
+export function defaultBaseModelName(source: string): string {
+  const clean = source.split(/[?#]/)[0].replace(/[\\/]+$/, '');
+  return clean.split(/[\\/]/).pop() || source;
 }
 
 /** [out, in] of a target module's weight. */
@@ -176,7 +188,7 @@ export async function writeDirAtomic(fs: FileSystem, dir: string, fill: (tmp: st
  */
 export async function saveAdapter(fs: FileSystem, dir: string, adapter: LoraAdapter, model: CausalLM, opts: SaveAdapterOptions = {}): Promise<void> {
   const host = await adapterToHost(adapter, model.backend);
-  await saveHostAdapter(fs, dir, host, model.config, opts.baseModelNameOrPath ?? model.source);
+  await saveHostAdapter(fs, dir, host, model.config, opts.baseModelNameOrPath ?? defaultBaseModelName(model.source));
 }
 
 export async function saveHostAdapter(fs: FileSystem, dir: string, adapter: HostAdapter, model: ModelConfig, baseModel: string): Promise<void> {
@@ -205,6 +217,9 @@ const UNSUPPORTED_OPTIONS: [string, (v: unknown) => boolean, string][] = [
   ['exclude_modules', (v) => Array.isArray(v) ? v.length > 0 : v != null && v !== '', 'exclude_modules'],
 ];
 
+/** The largest LoRA rank accepted from a file (besides ≤ the model's hidden size, readAdapter). */
+export const MAX_LORA_R = 4096;
+
 /** Parse and check adapter_config.json. */
 export function parseAdapterConfig(raw: unknown, file: string): { config: LoraConfig; rslora: boolean; baseModel: string | null } {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw modelFormatError(file, 'not a JSON object');
@@ -216,9 +231,9 @@ export function parseAdapterConfig(raw: unknown, file: string): { config: LoraCo
   if (j.bias != null && j.bias !== 'none') throw unsupportedError(file, `bias is ${JSON.stringify(j.bias)}; only "none" is supported`);
   for (const [key, bad, what] of UNSUPPORTED_OPTIONS) if (bad(j[key])) throw unsupportedError(file, `uses ${what} ("${key}": ${JSON.stringify(j[key])}), which this runtime does not support`);
   const r = j.r;
-  if (typeof r !== 'number' || !Number.isInteger(r) || r < 1) throw modelFormatError(file, `"r" must be a positive integer (got ${JSON.stringify(r)})`);
+  if (typeof r !== 'number' || !Number.isInteger(r) || r < 1 || r > MAX_LORA_R) throw modelFormatError(file, `"r" must be a positive integer ≤ ${MAX_LORA_R} (got ${JSON.stringify(r)})`);
   const alpha = j.lora_alpha;
-  if (typeof alpha !== 'number' || !Number.isFinite(alpha)) throw modelFormatError(file, `"lora_alpha" must be a number (got ${JSON.stringify(alpha)})`);
+  if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha <= 0) throw modelFormatError(file, `"lora_alpha" must be a finite positive number (got ${JSON.stringify(alpha)})`);
   const dropout = j.lora_dropout ?? 0;
   if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) throw modelFormatError(file, `"lora_dropout" must be a number in [0, 1) (got ${JSON.stringify(dropout)})`);
   let targets: string[];
@@ -261,6 +276,9 @@ export async function readAdapter(fs: FileSystem, dir: string, model: ModelConfi
     const bin = fs.join(dir, 'adapter_model.bin');
     throw new LightReasonerError('NOT_FOUND', `${weightsPath}: not found${(await fs.exists(bin)) ? ' (adapter_model.bin, a pickle, is not supported: save the adapter with safe_serialization=True)' : ''}`, { file: weightsPath });
   }
+  // A rank above the hidden size adds nothing a full-rank update would not, and sizes the tensors
+  // from a number in a text file: refuse it before anything is allocated.
+  if (config.r > model.hiddenSize) throw badInputError(`${configPath}: "r" is ${config.r} but this model's hidden size is ${model.hiddenSize}; r must be ≤ ${model.hiddenSize} (was the adapter trained for another model?)`, configPath);
   const header = await readSafetensorsHeader(fs, weightsPath);
   const { r } = config;
   // Map every key to its (layer, target, A|B) first, so unknown keys are reported before reading data.
@@ -302,7 +320,10 @@ export async function readAdapter(fs: FileSystem, dir: string, model: ModelConfi
           throw modelFormatError(weightsPath, `tensor "${name}" has rank ${rankDim} (shape [${s.join(', ')}]) but adapter_config.json says r = ${r}`);
         }
         const bytes = await readTensorBytes(fs, e);
-        return decodeToF32(e.dtype === 'F32' ? 'f32' : e.dtype === 'F16' ? 'f16' : 'bf16', bytes);
+        const values = decodeToF32(e.dtype === 'F32' ? 'f32' : e.dtype === 'F16' ? 'f16' : 'bf16', bytes);
+        const bad = values.findIndex((v) => !Number.isFinite(v));
+        if (bad >= 0) throw modelFormatError(weightsPath, `tensor "${name}" holds ${values[bad]} (element ${bad}): the adapter is damaged (was its training stopped by a NaN?)`);
+        return values;
       };
       const a = await read(keys.a, [r, inp], 'A');
       const b = await read(keys.b, [out, r], 'B');
@@ -313,9 +334,17 @@ export async function readAdapter(fs: FileSystem, dir: string, model: ModelConfi
   return { config, scaling: scalingOf(config, rslora), layers, baseModel, rslora };
 }
 
+/** The kernels apply the scaling in f32: one that overflows there would make every output NaN. */
+function checkScaling(host: HostAdapter, configFile: string): void {
+  if (Number.isFinite(Math.fround(host.scaling))) return;
+  const c = host.config;
+  throw badInputError(`${configFile}: the adapter's scaling (lora_alpha ${c.alpha} / ${host.rslora ? '√r' : 'r'} ${c.r} = ${host.scaling}) overflows 32-bit floats: lower "lora_alpha"`, configFile);
+}
+
 /** Upload a host adapter's pairs as f32 tensors of `backend`. */
 export function uploadAdapter(host: HostAdapter, backend: Backend, model: ModelConfig): LoraAdapter {
   const { r } = host.config;
+  checkScaling(host, ADAPTER_CONFIG);
   return {
     config: host.config,
     scaling: host.scaling,
@@ -335,5 +364,6 @@ export function uploadAdapter(host: HostAdapter, backend: Backend, model: ModelC
 /** Load a PEFT LoRA adapter directory onto the model's backend (set `model.adapter` to apply it). */
 export async function loadAdapter(fs: FileSystem, dir: string, model: CausalLM): Promise<LoraAdapter> {
   const host = await readAdapter(fs, dir, model.config);
+  checkScaling(host, fs.join(dir, ADAPTER_CONFIG));
   return uploadAdapter(host, model.backend, model.config);
 }

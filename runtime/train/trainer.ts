@@ -11,7 +11,20 @@ import { type Trajectory, epochOrder, packTrajectories, splitPasses, type TrainS
 import { passSeed, TrainEngine } from './engine.ts';
 import type { LoraAdapter } from './lora.ts';
 import { AdamW, HF_DEFAULTS, type OptimizerSettings } from './optimizer.ts';
+import { badInputError, type LightReasonerError } from '../errors.ts';
 import type { CausalLM } from '../model/model.ts';
+import { yieldToHost } from '../util/yield.ts';
+
+/** The error that stops a step whose loss or gradient norm is not a finite number. */
+function nonFiniteStep(step: number, loss: number, norm: number, samples: readonly TrainSample[]): LightReasonerError {
+  const what = Number.isFinite(loss) ? `the gradient norm is ${norm}` : `the loss is ${loss}`;
+  const lines = [...new Set(samples.map((s) => s.line))].sort((a, b) => a - b);
+  const shown = lines.length > 5 ? `${lines.slice(0, 5).join(', ')}, …` : lines.join(', ');
+  return badInputError(
+    `step ${step}: ${what} (samples on line${lines.length > 1 ? 's' : ''} ${shown}) — the model's weights, the adapter or the samples hold non-finite ` +
+      'values (check the model files), or the updates diverged (lower --lr or --lora-alpha); nothing of this step was written',
+  );
+}
 
 export interface TrainerSettings {
   batchSize: number;
@@ -93,7 +106,7 @@ export class Trainer {
 
   /** Run one optimizer step. */
   async step(signal?: AbortSignal): Promise<StepResult> {
-    signal?.throwIfAborted();
+    await yieldToHost(signal);
     const indices = this.nextStepSamples();
     const { stepSamples, passes, unpacked } = this.plan(indices);
     const step = this.position.step + 1;
@@ -106,6 +119,10 @@ export class Trainer {
     });
     const norm = await this.optimizer.gradNorm();
     const lossSum = (await this.model.backend.read(e.lossSum))[0];
+    const loss = lossSum / stepSamples.length;
+    // Before the update: a NaN/Inf here would spread into every LoRA weight and moment, and from
+    // there into the log, checkpoints and adapter. Nothing has changed yet, so the run stops clean.
+    if (!Number.isFinite(loss) || !Number.isFinite(norm)) throw nonFiniteStep(step, loss, norm, stepSamples);
     const { lr } = this.optimizer.step(step, norm);
     const N = this.samples.length;
     let { epoch, offset } = this.position;
@@ -114,7 +131,7 @@ export class Trainer {
       offset = 0;
     }
     this.position = { step, epoch, offset: offset + indices.length };
-    return { step, loss: lossSum / stepSamples.length, lr, grad_norm: norm, samples: stepSamples.length, tokens, unpacked_tokens: unpacked, passes: passes.length };
+    return { step, loss, lr, grad_norm: norm, samples: stepSamples.length, tokens, unpacked_tokens: unpacked, passes: passes.length };
   }
 
   dispose(): void {

@@ -79,3 +79,18 @@ export function encodeFromF32(dtype: 'f32' | 'f16' | 'bf16', values: Float32Arra
   for (let i = 0; i < values.length; i++) u16[i] = conv(values[i]);
   return new Uint8Array(u16.buffer);
 }
+
+/**
+ * Index of the first NaN or ±Inf in raw little-endian values of `dtype`, or -1: the exponent bits
+ * all set. On the encoded bytes, so an f32 value that overflowed when rounded to f16/bf16 counts.
+ */
+export function firstNonFinite(dtype: 'f32' | 'f16' | 'bf16', bytes: Uint8Array): number {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (dtype === 'f32') {
+    for (let i = 0, n = bytes.byteLength >> 2; i < n; i++) if ((dv.getUint32(4 * i, true) & 0x7f800000) === 0x7f800000) return i;
+    return -1;
+  }
+  const exp = dtype === 'bf16' ? 0x7f80 : 0x7c00;
+  for (let i = 0, n = bytes.byteLength >> 1; i < n; i++) if ((dv.getUint16(2 * i, true) & exp) === exp) return i;
+  return -1;
+}

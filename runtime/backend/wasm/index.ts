@@ -32,8 +32,8 @@ export interface WasmBackendOptions {
   /**
    * Threads for the heavy kernels, this one included (default: the host's hardware concurrency;
    * 1: the single-thread build). Where threads are unavailable (no worker host, no
-   * SharedArrayBuffer, a browser page's main thread) the backend silently uses one; `info.device`
-   * says how many it got.
+   * SharedArrayBuffer, a browser page's main thread) the backend uses one; `info.device` says how
+   * many it got and `info.note` why.
    */
   threads?: number;
   /** Where worker threads come from (default: platform/threads.ts workerHost(), which the Node adapter fills). */
@@ -44,6 +44,8 @@ export interface WasmBackendOptions {
    * SIMD too. `info.features` lists 'relaxed-simd' when the relaxed build runs.
    */
   relaxedSimd?: boolean;
+  /** Why this backend was picked (createBackend's `auto`), kept in `info.note`. */
+  chosenBecause?: string;
 }
 
 /** Most threads a backend will start. */
@@ -59,6 +61,9 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
   const { kernels, memory, module, shared, relaxed } = await instantiate(maxPages, threaded, options.relaxedSimd);
   let pool: Pool | null = null;
   let heapStart = kernels.heapBase() >>> 0;
+  let note: string | undefined;
+  if (want > 1 && !threaded) note = host === null ? 'no worker threads in this runtime' : singleThreadReason();
+  else if (threaded && !shared) note = singleThreadReason();
   if (threaded && shared && host) {
     // the control block sits right below the heap, in the (zeroed) first page of the fresh memory
     const control = Math.ceil(Math.max(heapStart, 64) / 64) * 64;
@@ -68,11 +73,28 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
     try {
       pool = await Pool.start(host, module, memory, control, want);
       heapStart = end;
-    } catch {
+    } catch (e) {
       pool = null; // no workers after all: one thread, same kernels
+      note = `worker threads failed to start (${String((e as Error)?.message ?? e)})`;
     }
   }
-  return new WasmBackend(kernels, memory, maxPages, pool, heapStart, relaxed);
+  if (note) note = `1 thread of ${want} asked: ${note}`;
+  if (options.chosenBecause) note = note ? `${options.chosenBecause}; ${note}` : options.chosenBecause;
+  return new WasmBackend(kernels, memory, maxPages, pool, heapStart, relaxed, note);
+}
+
+/** Why a browser (or other host) gives the single-thread build, in words a web developer can act on. */
+function singleThreadReason(): string {
+  const g = globalThis as { crossOriginIsolated?: boolean; SharedArrayBuffer?: unknown; document?: unknown };
+  if (typeof g.SharedArrayBuffer !== 'function' || g.crossOriginIsolated === false) {
+    return 'no SharedArrayBuffer — serve the page cross-origin isolated (Cross-Origin-Opener-Policy: same-origin, Cross-Origin-Embedder-Policy: require-corp)';
+  }
+  if (!canBlock()) {
+    return g.document !== undefined
+      ? "a page's main thread may not block (Atomics.wait) — run the engine in a Web Worker (createWorkerEngine)"
+      : 'this thread may not block (Atomics.wait)';
+  }
+  return 'this runtime has no shared-memory Wasm (threads)';
 }
 
 class WasmTensor implements Tensor {
@@ -153,7 +175,7 @@ export class WasmBackend implements Backend {
     run: (name, bounds, job, total) => this.run(name, bounds, job, total),
   };
 
-  constructor(kernels: Kernels, memory: WebAssembly.Memory, maxPages: number, pool: Pool | null = null, heapStart = kernels.heapBase() >>> 0, relaxed = false) {
+  constructor(kernels: Kernels, memory: WebAssembly.Memory, maxPages: number, pool: Pool | null = null, heapStart = kernels.heapBase() >>> 0, relaxed = false, note?: string) {
     this.kernels = kernels;
     this.memory = memory;
     this.pool = pool;
@@ -164,6 +186,7 @@ export class WasmBackend implements Backend {
       device: `wasm simd128${relaxed ? ' + relaxed-simd' : ''} (${T} thread${T > 1 ? 's' : ''})`,
       features: Object.freeze(['simd128', ...(relaxed ? ['relaxed-simd'] : []), ...(pool ? ['threads'] : [])]),
       limits: Object.freeze({ maxMemoryPages: maxPages, memoryPageBytes: PAGE_BYTES, maxMemoryBytes: maxPages * PAGE_BYTES }),
+      ...(note ? { note } : {}),
     });
   }
 

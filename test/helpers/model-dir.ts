@@ -1,0 +1,86 @@
+// Copies of the fixture model directories for tests that break one file at a time, and small
+// editors for their JSON files and safetensors headers.
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ReferenceBackend } from '../../runtime/backend/reference.ts';
+import { type CausalLM, loadModel } from '../../runtime/model/model.ts';
+import { nodePlatform } from '../../runtime/platform/node.ts';
+import { FIXTURES } from './cli.ts';
+
+/** A fresh copy of test/fixtures/models/<name>, removed when the test `t` ends. */
+export function copyModel(t: { teardown(fn: () => void): void }, name = 'llama-gqa-tied-f32'): string {
+  const dir = mkdtempSync(join(tmpdir(), 'lr-model-'));
+  cpSync(join(FIXTURES, 'models', name), dir, { recursive: true });
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Parse a JSON file, let `edit` mutate it (or return a replacement), write it back. */
+export function editJson(file: string, edit: (j: any) => unknown): void {
+  const j = JSON.parse(readFileSync(file, 'utf8'));
+  const out = edit(j);
+  writeFileSync(file, JSON.stringify(out === undefined ? j : out));
+}
+
+/** Write a file's whole text (for documents that are not objects, or not JSON at all). */
+export function writeText(file: string, text: string): void {
+  writeFileSync(file, text);
+}
+
+export interface SafetensorsParts {
+  headerText: string;
+  data: Buffer;
+}
+
+export function readParts(file: string): SafetensorsParts {
+  const buf = readFileSync(file);
+  const len = Number(buf.readBigUInt64LE(0));
+  return { headerText: buf.subarray(8, 8 + len).toString('utf8'), data: Buffer.from(buf.subarray(8 + len)) };
+}
+
+/** Write a safetensors file from raw header bytes and data; `length` overrides the length field. */
+export function writeParts(file: string, header: Buffer | string, data: Buffer, length?: bigint): void {
+  const h = typeof header === 'string' ? Buffer.from(header, 'utf8') : header;
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(length ?? BigInt(h.byteLength));
+  writeFileSync(file, Buffer.concat([len, h, data]));
+}
+
+/** Rewrite the header object of a safetensors file (its length may change), keeping the data. */
+export function editHeader(file: string, edit: (h: Record<string, any>) => unknown): void {
+  const { headerText, data } = readParts(file);
+  const h = JSON.parse(headerText);
+  const out = edit(h);
+  writeParts(file, JSON.stringify(out === undefined ? h : out), data);
+}
+
+/** Load a model directory with the reference backend and return what it threw (fails if it loads). */
+export async function loadFailure(dir: string, then?: (m: CausalLM) => unknown): Promise<unknown> {
+  try {
+    const m = await loadModel(dir, { fs: nodePlatform.fs, backend: new ReferenceBackend() });
+    await then?.(m);
+  } catch (e) {
+    return e;
+  }
+  throw new Error(`expected loading ${dir} to fail`);
+}
+
+/**
+ * Overwrite element `index` of a tensor in a safetensors file with `value` (NaN, ±Inf or a number),
+ * in the tensor's dtype, leaving every other byte as it is.
+ */
+export function setValue(file: string, tensor: string, index: number, value: number): void {
+  const buf = readFileSync(file);
+  const len = Number(buf.readBigUInt64LE(0));
+  const e = JSON.parse(buf.subarray(8, 8 + len).toString('utf8'))[tensor];
+  if (!e) throw new Error(`${file} has no tensor ${tensor}`);
+  const at = 8 + len + e.data_offsets[0];
+  const f32 = Buffer.alloc(4);
+  f32.writeFloatLE(value);
+  if (e.dtype === 'F32') f32.copy(buf, at + 4 * index);
+  else if (e.dtype === 'BF16') f32.copy(buf, at + 2 * index, 2, 4); // the high half of the f32 bits
+  else if (e.dtype === 'F16' && !Number.isFinite(value)) buf.writeUInt16LE(Number.isNaN(value) ? 0x7e00 : value > 0 ? 0x7c00 : 0xfc00, at + 2 * index);
+  else throw new Error(`setValue: ${e.dtype} ${value} not supported`);
+  writeFileSync(file, buf);
+}

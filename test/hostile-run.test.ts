@@ -1,0 +1,319 @@
+// Hostile and careless input to the runs (finetune, sample, merge, eval): every refusal exits 2 (the
+// user's arguments or data) or 1 (the model files or the machine) with one "error:" line naming the
+// file, field or step and what to do — never a stack trace, a NaN written to disk, or a clobbered
+// file: each case compares the directory it ran in before and after. A bug, and only a bug, shows a
+// stack under the "internal error" marker.
+import t, { type Test } from 'tap';
+import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ReferenceBackend } from '../runtime/backend/reference.ts';
+import { loadModel } from '../runtime/model/model.ts';
+import { nodePlatform } from '../runtime/platform/node.ts';
+import { epochOrder, parseSamples } from '../runtime/train/data.ts';
+import { DEFAULT_FINETUNE } from '../runtime/train/finetune.ts';
+import { type CliResult, FIXTURES, runCli } from './helpers/cli.ts';
+import { editJson, setValue, writeText } from './helpers/model-dir.ts';
+import { failingFs, limiter, snapshot } from './helpers/run-dir.ts';
+
+const PAIR = join(FIXTURES, 'sampling', 'models', 'llama-pair');
+const EXPERT = join(PAIR, 'expert'), AMATEUR = join(PAIR, 'amateur');
+const SAMPLES = join(FIXTURES, 'sampling', 'expected', 'llama-pair.samples.jsonl');
+const QUESTIONS = join(FIXTURES, 'sampling', 'questions.jsonl');
+const ADAPTER = join(FIXTURES, 'finetune', 'llama-pair', 'ours-adapter'); // r 4, nonzero A and B
+const UNTIED = join(FIXTURES, 'models', 'llama-untied-bf16-llama3rope'); // the pair's tokenizer, own lm_head
+const tmp = mkdtempSync(join(tmpdir(), 'lr-hostile-run-'));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+const run = limiter(2);
+
+const ftArgs = (model: string, samples: string, out: string, extra: string[] = []) =>
+  ['finetune', '--model', model, '--samples', samples, '--out', out, '--max-steps', '4', '--save-steps', '2', '--batch-size', '2', '--grad-accum', '1', '--backend', 'wasm', '--quiet', ...extra];
+const sampleArgs = (expert: string, amateur: string, data: string, out: string, extra: string[] = []) =>
+  ['sample', '--expert', expert, '--amateur', amateur, '--data', data, '--out', out, '--batch-size', '2', '--max-new-tokens', '8', '--backend', 'reference', '--quiet', ...extra];
+const mergeArgs = (model: string, adapter: string, out: string) => ['merge', '--model', model, '--adapter', adapter, '--out', out, '--quiet'];
+
+const once = <T>(make: () => Promise<T>) => {
+  let p: Promise<T> | undefined;
+  return () => (p ??= make());
+};
+async function ok(args: string[]): Promise<CliResult> {
+  const r = await run(() => runCli(args));
+  if (r.code !== 0) throw new Error(`${args.join(' ')} failed: ${r.stderr}`);
+  return r;
+}
+
+// What a crash during step 3 of a 4-step run (checkpoints every 2) leaves: checkpoint-2, three log
+// lines, no final adapter or summary. The full run's log is kept to compare a resume with.
+const LOG = 'train_log.jsonl';
+const interrupted = once(async () => {
+  const out = join(tmp, 'template-ft');
+  await ok(ftArgs(EXPERT, SAMPLES, out));
+  const full = readFileSync(join(out, LOG), 'utf8');
+  for (const f of ['adapter_config.json', 'adapter_model.safetensors', 'train_summary.json', 'checkpoint-4']) rmSync(join(out, f), { recursive: true });
+  writeFileSync(join(out, 'latest_checkpoint'), 'checkpoint-2\n');
+  writeFileSync(join(out, LOG), full.split('\n').slice(0, 3).map((l) => `${l}\n`).join(''));
+  return { out, full };
+});
+/** A copy of the interrupted run in `dir`; returns its --out. */
+async function interruptedCopy(dir: string): Promise<string> {
+  const out = join(dir, 'out');
+  cpSync((await interrupted()).out, out, { recursive: true });
+  return out;
+}
+const ckpt = (out: string, file: string) => join(out, 'checkpoint-2', file);
+const resumeArgs = (out: string) => ftArgs(EXPERT, SAMPLES, out, ['--resume']);
+
+// A finished sampling run of the pair on the four fixture questions (its state file is what a
+// --resume reads first).
+const sampled = once(async () => {
+  const dir = join(tmp, 'template-sample');
+  mkdirSync(dir);
+  await ok(sampleArgs(EXPERT, AMATEUR, QUESTIONS, join(dir, 'samples.jsonl')));
+  return dir;
+});
+async function sampledCopy(dir: string): Promise<string> {
+  cpSync(await sampled(), join(dir, 's'), { recursive: true });
+  return join(dir, 's', 'samples.jsonl');
+}
+const resumeSample = (out: string) => sampleArgs(EXPERT, AMATEUR, QUESTIONS, out, ['--resume']);
+
+/** A copy of a fixture model directory in `dir` with `value` written into one weight. */
+function brokenModel(dir: string, from: string, file: string, tensor: string, value: number, index = 0): string {
+  const name = `${from.split('/').slice(-2).join('-')}-${tensor}`;
+  const copy = join(dir, name);
+  cpSync(from, copy, { recursive: true });
+  setValue(join(copy, file), tensor, index, value);
+  return copy;
+}
+const NORM = 'model.norm.weight';
+function adapterCopy(dir: string, edit?: (c: any) => void): string {
+  const copy = join(dir, 'adapter');
+  cpSync(ADAPTER, copy, { recursive: true });
+  if (edit) editJson(join(copy, 'adapter_config.json'), edit);
+  return copy;
+}
+const qProj = (l: number, ab: 'A' | 'B') => `base_model.model.model.layers.${l}.self_attn.q_proj.lora_${ab}.weight`;
+
+interface Case {
+  name: string;
+  /** Build the inputs in `dir` (a fresh folder); returns the CLI's arguments. */
+  setup(dir: string): Promise<string[]> | string[];
+  code: 1 | 2;
+  /** What stderr says: the file, field or step, and what to do. */
+  message: RegExp;
+  env?: NodeJS.ProcessEnv;
+  /** For a refusal after some work was kept: checks the changes instead of "nothing changed". */
+  changes?: (t: Test, before: Record<string, string>, after: Record<string, string>, dir: string, r: CliResult) => void;
+}
+
+// ---- the machine refuses (simulated: a test running as root cannot be denied for real) ----------
+const WRITES = 'writeFile,mkdir,open';
+const fsCases: Case[] = [
+  { name: 'finetune --out not writable (EACCES)', setup: (d) => ftArgs(EXPERT, SAMPLES, join(d, 'locked-out')), env: failingFs(tmp, 'EACCES', '/locked-out'), code: 1, message: /^error: \S+\/locked-out: permission denied \(EACCES\) — fix its permissions .*or choose another path/ },
+  { name: 'finetune --out on a read-only disk (EROFS)', setup: (d) => ftArgs(EXPERT, SAMPLES, join(d, 'ro-disk')), env: failingFs(tmp, 'EROFS', '/ro-disk', WRITES), code: 1, message: /\/ro-disk: read-only file system \(EROFS\) — choose a path on a writable file system/ },
+  { name: 'sample --out on a full disk (ENOSPC)', setup: (d) => sampleArgs(EXPERT, AMATEUR, QUESTIONS, join(d, 'full-disk.jsonl')), env: failingFs(tmp, 'ENOSPC', '/full-disk.jsonl', WRITES), code: 1, message: /\/full-disk\.jsonl: no space left on the device \(ENOSPC\) — free some space/ },
+  { name: 'merge --out not permitted (EPERM)', setup: (d) => mergeArgs(EXPERT, ADAPTER, join(d, 'merged-out')), env: failingFs(tmp, 'EPERM', '/merged-out', WRITES), code: 1, message: /\/merged-out\.tmp-\w+: operation not permitted \(EPERM\) — fix its permissions/ },
+  { name: 'finetune --samples: too many open files (EMFILE)', setup: (d) => (writeText(join(d, 'emfile.jsonl'), readFileSync(SAMPLES, 'utf8')), ftArgs(EXPERT, join(d, 'emfile.jsonl'), join(d, 'out'))), env: failingFs(tmp, 'EMFILE', '/emfile.jsonl', 'readFile,open'), code: 1, message: /emfile\.jsonl: too many open files \(EMFILE\) — raise the limit \(ulimit -n\)/ },
+];
+
+// ---- paths of the wrong kind (real) ------------------------------------------------------------
+const file = (d: string) => (writeText(join(d, 'a-file'), 'x'), join(d, 'a-file'));
+const pathCases: Case[] = [
+  { name: 'finetune --out is a file', setup: (d) => ftArgs(EXPERT, SAMPLES, file(d)), code: 2, message: /--out \S+a-file: exists and is a file, not a directory; choose another --out/ },
+  { name: 'finetune --samples is a directory (EISDIR)', setup: (d) => (mkdirSync(join(d, 'dir.jsonl')), ftArgs(EXPERT, join(d, 'dir.jsonl'), join(d, 'out'))), code: 2, message: /dir\.jsonl: is a directory, not a file \(EISDIR\) — give the path of a file/ },
+  {
+    name: 'finetune --samples is a symbolic link loop (ELOOP)',
+    setup: (d) => (symlinkSync(join(d, 'b.jsonl'), join(d, 'a.jsonl')), symlinkSync(join(d, 'a.jsonl'), join(d, 'b.jsonl')), ftArgs(EXPERT, join(d, 'a.jsonl'), join(d, 'out'))),
+    code: 2, message: /a\.jsonl: too many levels of symbolic links \(ELOOP\) — fix the symbolic link loop/,
+  },
+  { name: 'sample --out inside a file (ENOTDIR)', setup: (d) => sampleArgs(EXPERT, AMATEUR, QUESTIONS, join(file(d), 'o.jsonl')), code: 2, message: /a-file\/o\.jsonl: a part of the path is a file, not a directory \(ENOTDIR\)/ },
+  { name: 'merge --out inside a file (ENOTDIR)', setup: (d) => mergeArgs(EXPERT, ADAPTER, join(file(d), 'm')), code: 2, message: /a-file\/m\.tmp-\w+: a part of the path is a file, not a directory \(ENOTDIR\)/ },
+];
+
+// ---- JSON that is valid but not the object it should be ---------------------------------------
+const nullLine = (d: string, from: string, name: string) => {
+  const lines = readFileSync(from, 'utf8').trim().split('\n');
+  writeText(join(d, name), [lines[0], 'null', ...lines.slice(1)].join('\n') + '\n');
+  return join(d, name);
+};
+const jsonCases: Case[] = [
+  { name: 'merge: adapter_config.json is null', setup: (d) => (writeText(join(adapterCopy(d), 'adapter_config.json'), 'null'), mergeArgs(EXPERT, join(d, 'adapter'), join(d, 'm'))), code: 1, message: /adapter_config\.json: not a JSON object/ },
+  { name: 'finetune: a samples line is null', setup: (d) => ftArgs(EXPERT, nullLine(d, SAMPLES, 's.jsonl'), join(d, 'out')), code: 2, message: /s\.jsonl:2: not a JSON object/ },
+  { name: 'finetune --resume: trainer_state.json is null', setup: async (d) => { const out = await interruptedCopy(d); writeText(ckpt(out, 'trainer_state.json'), 'null'); return resumeArgs(out); }, code: 2, message: /checkpoint-2\/trainer_state\.json: must hold a JSON object, got null — .*use a new --out/ },
+  { name: 'sample --resume: the state file is null', setup: async (d) => { const out = await sampledCopy(d); writeText(`${out}.state.json`, 'null'); return resumeSample(out); }, code: 2, message: /samples\.jsonl\.state\.json: must hold a JSON object, got null; .*remove \S+samples\.jsonl and \S+state\.json to start over/ },
+  { name: 'sample: a problems line is null', setup: (d) => sampleArgs(EXPERT, AMATEUR, nullLine(d, QUESTIONS, 'q.jsonl'), join(d, 'o.jsonl')), code: 2, message: /q\.jsonl:2: not a JSON object/ },
+  {
+    name: 'eval --paired-with: a line is null',
+    setup: (d) => (writeText(join(d, 'base.jsonl'), 'null\n'), ['eval', '--model', EXPERT, '--data', QUESTIONS, '--max-questions', '1', '--max-new-tokens', '2', '--backend', 'reference', '--quiet', '--paired-with', join(d, 'base.jsonl')]),
+    code: 2, message: /--paired-with \S+base\.jsonl:1: no "id" and "correct"/,
+  },
+  {
+    name: 'sample: the expert\'s model.safetensors.index.json is null',
+    setup: (d) => (cpSync(UNTIED, join(d, 'x'), { recursive: true }), writeText(join(d, 'x', 'model.safetensors.index.json'), 'null'), sampleArgs(join(d, 'x'), AMATEUR, QUESTIONS, join(d, 'o.jsonl'))),
+    code: 1, message: /model\.safetensors\.index\.json: must hold a JSON object with a "weight_map", got null/,
+  },
+];
+
+// ---- adapter_config.json values ----------------------------------------------------------------
+const adapterValue = (name: string, edit: (c: any) => void, message: RegExp, code: 1 | 2 = 1): Case => ({ name: `merge: adapter_config.json ${name}`, setup: (d) => mergeArgs(EXPERT, adapterCopy(d, edit), join(d, 'm')), code, message });
+const adapterCases: Case[] = [
+  adapterValue('lora_alpha 0', (c) => void (c.lora_alpha = 0), /"lora_alpha" must be a finite positive number \(got 0\)/),
+  adapterValue('r 0', (c) => void (c.r = 0), /"r" must be a positive integer ≤ 4096 \(got 0\)/),
+  adapterValue('r 1e9', (c) => void (c.r = 1e9), /"r" must be a positive integer ≤ 4096 \(got 1000000000\)/),
+  adapterValue('r 65 (> hidden size 64)', (c) => void (c.r = 65), /adapter_config\.json: "r" is 65 but this model's hidden size is 64; r must be ≤ 64/, 2),
+  {
+    name: 'generate --adapter: lora_alpha 1e308 (scaling overflows f32)',
+    setup: (d) => ['generate', '--model', EXPERT, '--adapter', adapterCopy(d, (c) => void (c.lora_alpha = 1e308)), '--prompt', 'hi', '--backend', 'reference'],
+    code: 2, message: /adapter_config\.json: the adapter's scaling \(lora_alpha 1e\+308 \/ r 4 = 2\.5e\+307\) overflows 32-bit floats: lower "lora_alpha"/,
+  },
+];
+
+// ---- NaN and Inf ---------------------------------------------------------------------------------
+const ST = 'model.safetensors';
+/** A samples file whose line `k` (the one step 3 trains on) holds a token whose input embedding is NaN. */
+async function nanAtStep3(d: string): Promise<{ model: string; samples: string; line: number }> {
+  const model = join(d, 'untied');
+  cpSync(UNTIED, model, { recursive: true });
+  const text = readFileSync(SAMPLES, 'utf8');
+  const lm = await loadModel(model, { fs: nodePlatform.fs, backend: new ReferenceBackend() });
+  const { samples } = parseSamples(text, lm.tokenizer, { vocab: lm.config.vocabSize, system: DEFAULT_FINETUNE.system });
+  const used = new Set(samples.flatMap((s) => s.ids));
+  const token = [...Array(lm.config.vocabSize).keys()].reverse().find((id) => !used.has(id))!;
+  const j = epochOrder(samples.length, DEFAULT_FINETUNE.seed, 0, true)[2]; // --batch-size 1: step 3's sample
+  const lines = text.trim().split('\n');
+  lines[j] = JSON.stringify({ ...JSON.parse(lines[j]), prefix_token_ids: [...JSON.parse(lines[j]).prefix_token_ids, token] });
+  writeText(join(d, 's.jsonl'), lines.join('\n') + '\n');
+  const index = JSON.parse(readFileSync(join(model, 'model.safetensors.index.json'), 'utf8'));
+  setValue(join(model, index.weight_map['model.embed_tokens.weight']), 'model.embed_tokens.weight', token * lm.config.hiddenSize, NaN);
+  return { model, samples: join(d, 's.jsonl'), line: j + 1 };
+}
+let step3Line = 0;
+const nanCases: Case[] = [
+  { name: 'finetune: a NaN weight stops step 1', setup: (d) => ftArgs(brokenModel(d, EXPERT, ST, NORM, NaN), SAMPLES, join(d, 'out')), code: 2, message: /^error: step 1: the loss is NaN \(samples on lines [\d, …]+\) — the model's weights, the adapter or the samples hold non-finite values/ },
+  { name: 'finetune: a NaN weight, --out holds an earlier run (--overwrite): left as it was', setup: async (d) => [...ftArgs(brokenModel(d, EXPERT, ST, NORM, NaN), SAMPLES, await interruptedCopy(d)), '--overwrite'], code: 2, message: /step 1: the loss is NaN/ },
+  { name: 'finetune: --out holds an earlier run, no --resume or --overwrite: refused', setup: async (d) => ftArgs(EXPERT, SAMPLES, await interruptedCopy(d)), code: 2, message: /^error: --out .* is not empty \(.*\): pass --resume .* --overwrite/ },
+  {
+    name: 'finetune: NaN reached at step 3, after checkpoint-2: stops there, nothing NaN written',
+    setup: async (d) => { const s = await nanAtStep3(d); step3Line = s.line; return ftArgs(s.model, s.samples, join(d, 'out'), ['--batch-size', '1']); },
+    code: 2, message: /^error: step 3: the loss is NaN \(samples on line \d+\)/,
+    changes: (t, before, after, d, r) => {
+      t.match(r.stderr, `(samples on line ${step3Line})`, 'names the line of the sample step 3 trained on');
+      t.equal(Object.keys(before).filter((k) => k.startsWith('out')).length, 0, 'no --out before');
+      const made = Object.keys(after).filter((k) => !(k in before)).sort();
+      t.same(made, ['out', 'out/checkpoint-2', 'out/checkpoint-2/adapter_config.json', 'out/checkpoint-2/adapter_model.safetensors', 'out/checkpoint-2/optimizer.safetensors', 'out/checkpoint-2/trainer_state.json', 'out/latest_checkpoint', `out/${LOG}`], 'steps 1–2 and their checkpoint only: no adapter, no summary');
+      const log = readFileSync(join(d, 'out', LOG), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      t.same(log.map((l) => l.step), [1, 2], 'the log stops before step 3');
+      t.ok(log.every((l) => Number.isFinite(l.loss) && Number.isFinite(l.grad_norm)), 'every logged number is finite');
+      for (const [k, v] of Object.entries(before)) t.equal(after[k], v, `${k} unchanged`);
+    },
+  },
+  { name: 'finetune --lora-alpha 1e38: the gradient norm overflows at step 1', setup: (d) => ftArgs(EXPERT, SAMPLES, join(d, 'out'), ['--lora-alpha', '1e38']), code: 2, message: /^error: step 1: the gradient norm is Infinity .*lower --lr or --lora-alpha/ },
+  { name: 'finetune --lora-alpha 1e308: refused before training', setup: (d) => ftArgs(EXPERT, SAMPLES, join(d, 'out'), ['--lora-alpha', '1e308']), code: 2, message: /lora alpha 1e\+308 \/ r 8 overflows 32-bit floats: lower the alpha/ },
+  { name: 'finetune --lora-r 1000000000: bounded by the hidden size', setup: (d) => ftArgs(EXPERT, SAMPLES, join(d, 'out'), ['--lora-r', '1000000000']), code: 2, message: /lora r must be ≤ the model's hidden size 64 \(got 1000000000\)/ },
+  {
+    name: 'sample: the expert\'s logits are NaN (step 0)',
+    setup: (d) => sampleArgs(brokenModel(d, EXPERT, ST, NORM, NaN), AMATEUR, QUESTIONS, join(d, 'o.jsonl')),
+    code: 2, message: /^error: problem "0", step 0: the expert's logits hold NaN \(token id \d+\) — the expert model \(\S+\) has non-finite weights/,
+  },
+  {
+    name: 'sample: the amateur\'s logits are not finite (step 1)',
+    setup: (d) => sampleArgs(EXPERT, brokenModel(d, AMATEUR, ST, NORM, Infinity), QUESTIONS, join(d, 'o.jsonl')),
+    code: 2, message: /^error: problem "0", step 1: the amateur's logits hold (NaN|-?Infinity) .*nothing of this batch was written/,
+  },
+  { name: 'merge: the base weight holds Inf', setup: (d) => mergeArgs(brokenModel(d, EXPERT, ST, 'model.layers.1.self_attn.q_proj.weight', Infinity, 70), ADAPTER, join(d, 'm')), code: 1, message: /model\.safetensors: tensor "model\.layers\.1\.self_attn\.q_proj\.weight" holds Infinity \(element 70\): the base checkpoint has non-finite weights/ },
+  { name: 'merge: lora_alpha 1e308 makes a merged weight infinite', setup: (d) => mergeArgs(EXPERT, adapterCopy(d, (c) => void (c.lora_alpha = 1e308)), join(d, 'm')), code: 2, message: /into tensor "model\.layers\.0\.\S+\.weight" gives -?(Infinity|NaN) at \[\d+, \d+\] \(F32\): the adapter's scaling \(lora_alpha 1e\+308 \/ r 4 = 2\.5e\+307\).*Nothing was written to \S+\/m$/m },
+  { name: 'merge: the adapter\'s lora_B holds NaN', setup: (d) => { const a = adapterCopy(d); setValue(join(a, 'adapter_model.safetensors'), qProj(1, 'B'), 3, NaN); return mergeArgs(EXPERT, a, join(d, 'm')); }, code: 1, message: /adapter_model\.safetensors: tensor "base_model\.model\.model\.layers\.1\.self_attn\.q_proj\.lora_B\.weight" holds NaN \(element 3\)/ },
+  { name: 'finetune --resume: exp_avg holds NaN', setup: async (d) => { const out = await interruptedCopy(d); setValue(ckpt(out, 'optimizer.safetensors'), `${qProj(0, 'A')}.exp_avg`, 5, NaN); return resumeArgs(out); }, code: 2, message: /checkpoint-2\/optimizer\.safetensors: tensor "base_model\.model\.model\.layers\.0\.self_attn\.q_proj\.lora_A\.weight\.exp_avg" holds NaN \(element 5\) — the optimizer state is damaged; resume from an earlier checkpoint/ },
+  { name: 'finetune --resume: exp_avg_sq holds -1', setup: async (d) => { const out = await interruptedCopy(d); setValue(ckpt(out, 'optimizer.safetensors'), `${qProj(1, 'B')}.exp_avg_sq`, 0, -1); return resumeArgs(out); }, code: 2, message: /lora_B\.weight\.exp_avg_sq" holds -1 \(element 0\), but a second moment is never negative/ },
+  { name: 'finetune --resume: the checkpoint\'s adapter holds Inf', setup: async (d) => { const out = await interruptedCopy(d); setValue(ckpt(out, 'adapter_model.safetensors'), qProj(0, 'A'), 0, Infinity); return resumeArgs(out); }, code: 1, message: /checkpoint-2\/adapter_model\.safetensors: tensor "\S+q_proj\.lora_A\.weight" holds Infinity/ },
+];
+
+// ---- resume state: out of range, torn, pointing elsewhere ---------------------------------------
+const state = (edit: (s: any) => void) => async (d: string) => {
+  const out = await interruptedCopy(d);
+  editJson(ckpt(out, 'trainer_state.json'), edit);
+  return resumeArgs(out);
+};
+const rewrite = (path: (out: string) => string, body: (text: string) => string) => async (d: string) => {
+  const out = await interruptedCopy(d);
+  writeText(path(out), body(readFileSync(path(out), 'utf8')));
+  return resumeArgs(out);
+};
+const samplingState = (body: (text: string) => string) => async (d: string) => {
+  const out = await sampledCopy(d);
+  writeText(`${out}.state.json`, body(readFileSync(`${out}.state.json`, 'utf8')));
+  return resumeSample(out);
+};
+const TS = /checkpoint-2\/trainer_state\.json: /;
+const field = (re: string) => new RegExp(`${TS.source}${re} — the checkpoint is damaged or was edited; resume with the original --out contents, or use a new --out`);
+const resumeCases: Case[] = [
+  { name: 'trainer_state.json: global_step 99 > max steps 4', setup: state((s) => void (s.global_step = 99)), code: 2, message: field(`"global_step" must be an integer in \\[0, 4\\] \\(the settings' max steps\\), got 99`) },
+  { name: 'trainer_state.json: offset "4"', setup: state((s) => void (s.offset = '4')), code: 2, message: field(`"offset" must be an integer in \\[0, 28\\] \\(the number of samples\\), got "4"`) },
+  { name: 'trainer_state.json: offset 1000 > the samples', setup: state((s) => void (s.offset = 1000)), code: 2, message: field(`"offset" must be an integer in \\[0, 28\\].*got 1000`) },
+  { name: 'trainer_state.json: no totals', setup: state((s) => void delete s.totals), code: 2, message: field(`"totals" must be an object, got nothing \\(the field is missing\\)`) },
+  { name: 'trainer_state.json: cut in half', setup: rewrite((o) => ckpt(o, 'trainer_state.json'), (s) => s.slice(0, s.length >> 1)), code: 2, message: field('not valid JSON \\(cut short\\?\\)') },
+  { name: 'latest_checkpoint leads outside --out', setup: rewrite((o) => join(o, 'latest_checkpoint'), () => '../../elsewhere\n'), code: 2, message: /latest_checkpoint: holds "\.\.\/\.\.\/elsewhere", not the name of a checkpoint directory/ },
+  { name: 'latest_checkpoint names a missing checkpoint', setup: rewrite((o) => join(o, 'latest_checkpoint'), () => 'checkpoint-6\n'), code: 2, message: /latest_checkpoint names \S+checkpoint-6, which has no trainer_state\.json; write the name of a complete checkpoint/ },
+  { name: 'train_log.jsonl: a torn line in the middle', setup: rewrite((o) => join(o, LOG), (s) => s.split('\n').map((l, i) => (i === 1 ? l.slice(0, 20) : l)).join('\n')), code: 2, message: /train_log\.jsonl:2: not a log line .*remove that line/ },
+  { name: 'sample --resume: the state file is cut in half', setup: samplingState((s) => s.slice(0, s.length >> 1)), code: 2, message: /samples\.jsonl\.state\.json: not valid JSON \(cut short\?\), so it cannot say which problems of \S+ are complete; remove \S+ and \S+ to start over/ },
+  { name: 'sample --resume: the state file is empty', setup: samplingState(() => ''), code: 2, message: /samples\.jsonl\.state\.json: empty, so it cannot say/ },
+  { name: 'sample --resume: committed 9 of 4 problems', setup: samplingState((s) => JSON.stringify({ ...JSON.parse(s), committed: 9 })), code: 2, message: /state\.json: "committed" must be an integer in \[0, 4\], got 9/ },
+  {
+    name: 'sample --resume: a committed sample line was overwritten',
+    setup: async (d) => { const out = await sampledCopy(d); const b = readFileSync(out); writeFileSync(out, b.fill(0x78, 0, b.indexOf(10))); return resumeSample(out); }, // same byte count
+    code: 2, message: /samples\.jsonl:1: not a sample line with a finite "kl_divergence"/,
+  },
+];
+
+// HOSTILE_RUN_ONLY=<regex> runs the matching cases alone (each case costs a CLI process).
+const only = process.env.HOSTILE_RUN_ONLY ? new RegExp(process.env.HOSTILE_RUN_ONLY) : null;
+const cases = [...fsCases, ...pathCases, ...jsonCases, ...adapterCases, ...nanCases, ...resumeCases].filter((c) => !only || only.test(c.name));
+
+async function attempt(c: Case) {
+  const dir = mkdtempSync(join(tmp, 'case-'));
+  const args = await c.setup(dir);
+  const before = snapshot(dir);
+  const r = await run(() => runCli(args, { env: c.env }));
+  return { dir, r, before, after: snapshot(dir) };
+}
+// Started together (two processes at a time); each case's assertions wait for its own run.
+const pending = cases.map((c) => {
+  const p = attempt(c);
+  p.catch(() => {}); // reported by the case's test
+  return p;
+});
+
+t.test(`${cases.length} refusals: exit code, one "error:" line, no stack, the file/field/step named, nothing changed`, async (t) => {
+  for (const [i, c] of cases.entries()) {
+    await t.test(c.name, async (t) => {
+      const { dir, r, before, after } = await pending[i];
+      t.equal(r.code, c.code, `exits ${c.code}`, { stderr: r.stderr });
+      t.ok(r.stderr.startsWith('error: '), `stderr starts with "error:": ${r.stderr}`);
+      t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
+      t.match(r.stderr, c.message, 'names the file, field or step and what to do');
+      if (c.changes) c.changes(t, before, after, dir, r);
+      else t.same(after, before, 'nothing was written or changed');
+    });
+  }
+});
+
+t.test('a torn last log line (what a crash leaves) is dropped with a warning; the resume continues', async (t) => {
+  const d = mkdtempSync(join(tmp, 'torn-'));
+  const out = await interruptedCopy(d);
+  const log = readFileSync(join(out, LOG), 'utf8');
+  writeText(join(out, LOG), log.slice(0, log.length - 40)); // step 3's line cut short, no newline
+  const r = await run(() => runCli(resumeArgs(out).filter((a) => a !== '--quiet')));
+  t.equal(r.code, 0, 'the resume succeeds', { stderr: r.stderr });
+  t.match(r.stderr, /warning: \S+train_log\.jsonl:3: the last line is cut short \(the run was interrupted while writing it\); dropped/);
+  const steps = (text: string) => text.trim().split('\n').map((l) => JSON.parse(l)).map(({ step, loss, lr, grad_norm }) => ({ step, loss, lr, grad_norm }));
+  t.same(steps(readFileSync(join(out, LOG), 'utf8')), steps((await interrupted()).full), 'the log is the uninterrupted run\'s');
+});
+
+t.test('an unexpected error is a bug: its stack, marked as one, exit 1', async (t) => {
+  const d = mkdtempSync(join(tmp, 'bug-'));
+  const r = await run(() => runCli(ftArgs(EXPERT, SAMPLES, join(d, 'weird-out')), { env: failingFs(tmp, 'EWEIRD', '/weird-out') }));
+  t.equal(r.code, 1);
+  t.ok(r.stderr.startsWith('internal error (a bug in lightreasoner-wasm — please report it with this trace):\n'), r.stderr);
+  t.match(r.stderr, /EWEIRD: simulated[^\n]*\n\s+at /, 'the stack follows');
+  t.notMatch(r.stderr, /^error: /m, 'not dressed up as a user error');
+});
