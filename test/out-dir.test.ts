@@ -147,3 +147,23 @@ t.test('writeFileAtomic onto a symlink or a device: the link is kept, the device
   t.ok(lstatSync(join(dir, 'pipe')).isFIFO(), 'and stays a FIFO');
   // (not /dev/null: should this regress, a test run as root would replace the device node)
 });
+
+t.test('inputs are regular files: a FIFO, a device, a directory are refused at once', async (t) => {
+  const { mkdtempSync, rmSync, cpSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { execSync } = await import('node:child_process');
+  const { runCli } = await import('./helpers/cli.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'lr-inputs-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const model = join(dir, 'model');
+  cpSync(join(FIXTURES, 'sampling/models/llama-pair/expert'), model, { recursive: true });
+  rmSync(join(model, 'config.json'));
+  execSync(`mkfifo ${join(model, 'config.json')}`);
+  const fifo = await runCli(['generate', '--model', model, '--prompt', 'hi', '--backend', 'reference']);
+  t.equal(fifo.code, 2, 'a FIFO as config.json: refused, no hang');
+  t.match(fifo.stderr, /^error: .*config\.json: is a FIFO \(named pipe\), not a regular file/);
+  const dev = await runCli(['eval', '--model', join(FIXTURES, 'sampling/models/llama-pair/expert'), '--data', '/dev/zero', '--backend', 'reference', '--quiet']);
+  t.equal(dev.code, 2, '/dev/zero as --data: refused, not read until memory runs out');
+  t.match(dev.stderr, /^error: \/dev\/zero: is a device, not a regular file/);
+  t.notMatch(dev.stderr + fifo.stderr, /\n\s+at /, 'no stack trace');
+});

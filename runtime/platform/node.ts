@@ -77,9 +77,28 @@ async function readRange(path: string, offset: number | undefined, length: numbe
   }
 }
 
+/** Whole text/JSON files at most this big: far above any tokenizer, config or data file. */
+const MAX_WHOLE_FILE = 2 ** 30;
+
+/**
+ * Inputs are regular files: a FIFO would block forever on open, a device such as /dev/zero or
+ * /dev/urandom would be read until memory runs out. Whole-file reads are capped (1 GiB).
+ */
+async function checkReadable(path: string, whole = true): Promise<void> {
+  const st = await stat(path); // follows symlinks: a link to a device is a device
+  if (!st.isFile()) {
+    if (st.isDirectory()) throw new LightReasonerError('BAD_INPUT', `${path}: is a directory, not a file — give the file's path`, { file: path });
+    const kind = st.isFIFO() ? 'a FIFO (named pipe)' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isSocket() ? 'a socket' : 'not a regular file';
+    throw new LightReasonerError('BAD_INPUT', `${path}: is ${kind}, not a regular file — inputs are read from regular files; save the data to a file first`, { file: path });
+  }
+  if (whole && st.size > MAX_WHOLE_FILE) {
+    throw new LightReasonerError('BAD_INPUT', `${path}: ${(st.size / 2 ** 30).toFixed(1)} GiB is more than the 1 GiB a text or JSON input may hold — split the data, or check that this is the right file`, { file: path });
+  }
+}
+
 export const nodeFileSystem: FileSystem = {
-  readText: (path) => op(path, () => readFile(path, 'utf8'), 'no such file'),
-  readBytes: (path, offset, length) => op(path, () => readRange(path, offset, length), 'no such file'),
+  readText: (path) => op(path, async () => (await checkReadable(path), readFile(path, 'utf8')), 'no such file'),
+  readBytes: (path, offset, length) => op(path, async () => (await checkReadable(path, offset === undefined && length === undefined), readRange(path, offset, length)), 'no such file'),
   size: (path) => op(path, async () => (await stat(path)).size, 'no such file'),
   async exists(path) {
     try {
