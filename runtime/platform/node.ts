@@ -86,8 +86,8 @@ const MAX_WHOLE_FILE = 2 ** 30;
  */
 async function checkReadable(path: string, whole = true): Promise<void> {
   const st = await stat(path); // follows symlinks: a link to a device is a device
+  if (st.isDirectory()) return; // the read fails with EISDIR, mapped like every other system error
   if (!st.isFile()) {
-    if (st.isDirectory()) throw new LightReasonerError('BAD_INPUT', `${path}: is a directory, not a file — give the file's path`, { file: path });
     const kind = st.isFIFO() ? 'a FIFO (named pipe)' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isSocket() ? 'a socket' : 'not a regular file';
     throw new LightReasonerError('BAD_INPUT', `${path}: is ${kind}, not a regular file — inputs are read from regular files; save the data to a file first`, { file: path });
   }
