@@ -28,7 +28,21 @@ export interface Result {
   target?: string;
   met?: boolean;
   load1?: number;
+  /** the limit this figure is bounded by on this host, measured in the same run (issue 18) */
+  ceiling?: number;
+  ceiling_unit?: string;
+  ceiling_name?: string;
+  /** value / ceiling */
+  share?: number;
+  share_target?: string;
   note?: string;
+}
+
+/** Sets a result's ceiling fields (share = value / ceiling) and, when given, the share's target. */
+export function withCeiling(r: Result, ceiling: number, unit: string, name: string, target?: number): Result {
+  Object.assign(r, { ceiling, ceiling_unit: unit, ceiling_name: name, share: r.value / ceiling });
+  if (target !== undefined) Object.assign(r, { share_target: `≥ ${Math.round(target * 100)} %` });
+  return r;
 }
 
 export const load1 = () => +loadavg()[0].toFixed(2);
@@ -53,6 +67,10 @@ export class Reporter {
     if (r.ratio !== undefined) {
       line += `   ratio ${r.ratio.toFixed(2)}× vs ${r.baseline_name} (${r.baseline!.toFixed(r.baseline! >= 100 ? 1 : 3)} ${r.baseline_unit})`;
       if (r.target) line += `   target ${r.target}: ${r.met ? 'MET' : 'not met'}`;
+    }
+    if (r.share !== undefined) {
+      line += `   ${(r.share * 100).toFixed(0)} % of ${r.ceiling_name} (${r.ceiling!.toFixed(1)} ${r.ceiling_unit})`;
+      if (r.share_target) line += ` target ${r.share_target}: ${r.share >= parseFloat(r.share_target.slice(2)) / 100 ? 'MET' : 'not met'}`;
     }
     line += `   [load ${r.load1}]`;
     console.log(line);

@@ -1,5 +1,5 @@
 // `npm run bench [-- --json] [-- --only sampling|finetune|matmul|decode|memory] [-- --backend wasm|webgpu]
-//                [-- --no-reference] [-- --ref-problems N] [-- --unpacked]`
+//                [-- --no-reference] [-- --ref-problems N] [-- --unpacked] [-- --no-ceilings]`
 //
 // The five figures of issue 6, each beside its baseline measured in the same sitting (these
 // machines are shared and noisy; only ratios from one run mean anything):
@@ -14,6 +14,11 @@
 //                the ceiling this host allows: SIMD128 FMA peak (measured) over batch 1's weight GB/s
 //   5. memory    peak RSS / (weight bytes + KV cache bytes) with both models loaded from BF16 files
 //                (target ≤ 1.3)
+// Ceilings (issue 18), measured first in the same run (bench/host.ts): the SIMD128 FMA peak (1 thread and
+// all) and the streaming read bandwidth from Wasm (1 thread and all, 1 GiB); every Wasm figure then
+// carries `ceiling`, `ceiling_unit`, `share` (and `share_target` where the issue sets one): matmul and
+// batch-8 decode against the FMA peak, batch-1 decode against the read bandwidth, the sampling stage
+// and the fine-tune step against the time their linear-layer flops need at the FMA peak.
 // The PyTorch baselines are Python scripts run as child processes (.venv-ref/bin/python when present,
 // else $LR_BENCH_PYTHON or python3); without Python + torch the figure is printed with a notice and no
 // ratio. `--json` prints one JSON object per line: name, value, unit, and where there is a baseline
@@ -21,16 +26,17 @@
 // was measured); notices go to stderr. `model` is accepted as an alias of `decode`. Never run by tests.
 
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBackend } from '../runtime/backend/index.ts';
-import { measureSimdPeak } from '../runtime/backend/wasm/index.ts';
 import type { Backend } from '../runtime/backend/types.ts';
 import { generateGreedy } from '../runtime/model/generate.ts';
 import { randomModel, randomValues, SHAPES } from '../runtime/model/random.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
-import { findPython, load1, median, Reporter, type Result, runPython as runPythonWith, runStage1, writeCheckpoint } from './common.ts';
+import { findPython, load1, median, Reporter, type Result, runPython as runPythonWith, runStage1, withCeiling, writeCheckpoint } from './common.ts';
+import { type Ceilings, describeHost, hostLine, measureCeilings } from './host.ts';
+import type { ModelConfig } from '../runtime/model/config.ts';
 import type { TrainSample } from '../runtime/train/data.ts';
 import { DEFAULT_LORA } from '../runtime/train/lora.ts';
 import { initLora } from '../runtime/train/optimizer.ts';
@@ -56,6 +62,16 @@ const refProblems = Number(opt('--ref-problems') ?? 2);
 const THREADS = 2; // the issue's baselines run PyTorch on 2 threads; the Wasm pool takes the host's 2 cores
 
 // ---- reporting and the PyTorch side (bench/common.ts) ---------------------------------------------
+
+/** This host's ceilings, measured at the start of the run (bench/host.ts); null without the Wasm backend. */
+let ceilings: Ceilings | null = null;
+const FMA_NAME = `SIMD128 FMA peak × ${THREADS} threads`;
+
+/** Multiply-add flops of one token's forward pass through the linear layers (attention excluded). */
+function flopsPerToken(c: ModelConfig): number {
+  const kv = c.kvHeads * c.headDim, H = c.hiddenSize;
+  return 2 * (c.layers * (2 * H * H + 2 * H * kv + 3 * H * c.intermediateSize) + c.vocabSize * H);
+}
 
 const rep = new Reporter(json);
 const report = (r: Result) => rep.report(r);
@@ -126,16 +142,22 @@ async function benchMatmul(backends: Backend[]): Promise<void> {
         Object.assign(r, { baseline: t, baseline_unit: 'GFLOP/s', baseline_name: `PyTorch fp32, ${THREADS} threads`, ratio: g / t, target: '≥ 0.30', met: g / t >= 0.3 });
       }
       if (isSoftware(b)) r.note = `${b.info.device}: a software GPU, no ratio`;
+      if (b.info.kind === 'wasm' && ceilings) withCeiling(r, ceilings.fmaPeakAll, 'GFLOP/s', FMA_NAME, 0.65);
       report(r);
     }
     if (ratios.length === MATMULS.length) {
       const geo = Math.exp(ratios.reduce((s, x) => s + Math.log(x), 0) / ratios.length);
       const gOurs = Math.exp([...m.values()].reduce((s, x) => s + Math.log(x), 0) / m.size);
-      report({
+      const r: Result = {
         name: 'matmul: geometric mean over the 8 shapes', value: gOurs, unit: 'GFLOP/s', backend: b.info.kind,
         baseline: gOurs / geo, baseline_unit: 'GFLOP/s', baseline_name: `PyTorch fp32, ${THREADS} threads`, ratio: geo, target: '≥ 0.30', met: geo >= 0.3,
         note: `${b.info.device}; worst shape ${Math.min(...ratios).toFixed(2)}×, best ${Math.max(...ratios).toFixed(2)}×`,
-      });
+      };
+      if (b.info.kind === 'wasm' && ceilings) withCeiling(r, ceilings.fmaPeakAll, 'GFLOP/s', FMA_NAME, 0.8);
+      report(r);
+    } else if (b.info.kind === 'wasm' && ceilings) {
+      const gOurs = Math.exp([...m.values()].reduce((s, x) => s + Math.log(x), 0) / m.size);
+      report(withCeiling({ name: 'matmul: geometric mean over the 8 shapes', value: gOurs, unit: 'GFLOP/s', backend: b.info.kind, note: 'no PyTorch baseline in this run' }, ceilings.fmaPeakAll, 'GFLOP/s', FMA_NAME, 0.8));
     }
   }
 }
@@ -157,8 +179,7 @@ async function decodeStep(model: ReturnType<typeof randomModel>, batch: number, 
 
 async function benchDecode(backends: Backend[]): Promise<void> {
   const promptLen = 64, steps = 24;
-  // the ratio's ceiling on the Wasm backend: all threads at the SIMD128 multiply-add peak
-  const peak = backends.some((b) => b.info.kind === 'wasm') ? (await measureSimdPeak()).gflops * THREADS : 0;
+  const peak = ceilings?.fmaPeakAll ?? 0;
   for (const b of backends) {
     if (isSoftware(b)) {
       notice(`decode bench skipped on ${b.info.device}: a software GPU says nothing about WebGPU speed`);
@@ -178,15 +199,23 @@ async function benchDecode(backends: Backend[]): Promise<void> {
       const ceiling = b.info.kind === 'wasm' && peak
         ? `; ceiling at ${peak.toFixed(0)} GFLOP/s (${THREADS} threads at the SIMD128 FMA peak, measured now) over batch 1's ${gbs.toFixed(1)} GB/s: ${(peak / gbs).toFixed(2)}×`
         : '';
-      report({
+      // Shares in tokens/s: the bandwidth ceiling is the rate at which all weights can be read once
+      // (batch 1), the FMA ceiling the rate at which 8 rows' 2 flops per weight can be done (batch 8).
+      const r1: Result = {
         name: `decode ${shape} (random bf16), batch 1`, value: t1, unit: 'tokens/s', backend: b.info.kind,
         note: `${(s1 * 1000).toFixed(1)} ms per step (median of ${steps}), ${promptLen}-token prompt; ${gbs.toFixed(1)} GB/s of weights`,
-      });
-      report({
+      };
+      if (b.info.kind === 'wasm' && ceilings) {
+        withCeiling(r1, (ceilings.readAll * 1e9) / bytes, 'tokens/s', `read bandwidth (${ceilings.readAll.toFixed(1)} GB/s, all threads) over ${(bytes / 2 ** 20).toFixed(0)} MiB of weights`, 0.8);
+      }
+      report(r1);
+      const r8: Result = {
         name: `decode ${shape} (random bf16), batch 8`, value: t8, unit: 'tokens/s', backend: b.info.kind,
         baseline: t1, baseline_unit: 'tokens/s', baseline_name: 'batch 1', ratio: t8 / t1, target: '≥ 4', met: t8 / t1 >= 4,
         note: `${(s8 * 1000).toFixed(1)} ms per step of 8 rows (median of ${steps}), ${gflops.toFixed(1)} GFLOP/s over the weights${ceiling}; ${b.info.device}`,
-      });
+      };
+      if (b.info.kind === 'wasm' && ceilings) withCeiling(r8, (ceilings.fmaPeakAll * 1e9) / bytes, 'tokens/s', `${FMA_NAME}, 2 flops per weight per row`, 0.7);
+      report(r8);
       disposeModel(b, model);
     }
   }
@@ -223,6 +252,14 @@ async function benchStage1(doSampling: boolean, doMemory: boolean): Promise<void
       const byAlg = new Map((ref ?? []).map((l) => [String(l.algorithm), l]));
       const r = byAlg.get('reference'), sp = byAlg.get('single_pass');
       const result: Result = { name: 'sampling stage: seconds per problem', value: perProblem, unit: 's/problem', backend: 'wasm', load1: lRun, note };
+      if (ceilings) {
+        // The stage's time cannot fall below its linear-layer flops at the FMA peak: the expert's
+        // prompt + generated tokens and the amateur's tokens. Seconds are "smaller is better", so the
+        // share is the bound over the time; `value / ceiling` is kept in problems/s terms.
+        const flops = problems * (promptLen + s.tokens / problems) * flopsPerToken(SHAPES['SmolLM2-360M']) + s.amateurTokens * flopsPerToken(SHAPES['SmolLM2-135M']);
+        const bound = flops / (ceilings.fmaPeakAll * 1e9) / problems;
+        Object.assign(result, { ceiling: bound, ceiling_unit: 's/problem', ceiling_name: `its linear-layer flops at the ${FMA_NAME}`, share: bound / perProblem });
+      }
       if (r) {
         const base = Number(r.seconds_per_problem);
         Object.assign(result, { baseline: base, baseline_unit: 's/problem', baseline_name: 'PyTorch reference', ratio: base / perProblem, target: '≥ 10', met: base / perProblem >= 10 });
@@ -267,7 +304,7 @@ async function benchFinetune(kinds: string[]): Promise<void> {
     labelIds: [(j * 31) % config.vocabSize, (j * 31 + 7) % config.vocabSize, (j * 31 + 19) % config.vocabSize], labelWeights: [0.5, 0.3, 0.2],
   }));
   const modes = flag('--unpacked') ? [true, false] : [true];
-  const ours: { kind: string; mode: string; sec: number; load: number; note: string }[] = [];
+  const ours: { kind: string; mode: string; sec: number; load: number; tokens: number; note: string }[] = [];
   for (const kind of kinds) {
     let b: Backend;
     try {
@@ -295,7 +332,7 @@ async function benchFinetune(kinds: string[]): Promise<void> {
       }
       trainer.dispose();
       const sec = median(times);
-      ours.push({ kind, mode: packed ? 'packed' : 'unpacked', sec, load: load1(), note: `${b.info.device}; ${r!.tokens} tokens in ${r!.passes} pass${r!.passes > 1 ? 'es' : ''} (one forward per sample would be ${r!.unpacked_tokens})` });
+      ours.push({ kind, mode: packed ? 'packed' : 'unpacked', sec, load: load1(), tokens: r!.tokens, note: `${b.info.device}; ${r!.tokens} tokens in ${r!.passes} pass${r!.passes > 1 ? 'es' : ''} (one forward per sample would be ${r!.unpacked_tokens})` });
     }
     b.destroy();
   }
@@ -303,6 +340,12 @@ async function benchFinetune(kinds: string[]): Promise<void> {
   const base = ref?.[0];
   for (const o of ours) {
     const r: Result = { name: `finetune SmolLM2-360M LoRA r8 q/v, 16 samples (${o.mode})`, value: o.sec, unit: 's/step', backend: o.kind, load1: o.load, note: o.note };
+    if (o.kind === 'wasm' && ceilings) {
+      // forward + the input-gradient half of backward (the base weights are frozen): 2 × the
+      // forward's linear-layer flops over the tokens of the pass(es)
+      const bound = (2 * o.tokens * flopsPerToken(config)) / (ceilings.fmaPeakAll * 1e9);
+      Object.assign(r, { ceiling: bound, ceiling_unit: 's/step', ceiling_name: `2 × its forward flops at the ${FMA_NAME}`, share: bound / o.sec });
+    }
     if (base) {
       const b = Number(base.reference_seconds_per_step);
       Object.assign(r, { baseline: b, baseline_unit: 's/step', baseline_name: 'PyTorch reference', ratio: b / o.sec, target: '≥ 5', met: b / o.sec >= 5 });
@@ -314,8 +357,9 @@ async function benchFinetune(kinds: string[]): Promise<void> {
 
 // ---- main -----------------------------------------------------------------------------------------
 
+const host = await describeHost();
 if (!json) {
-  console.log(`# ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.versions.node}, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(`# ${hostLine(host)}; Node ${process.versions.node}, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   console.log(`# baselines: ${python ? `${python.py} (torch${python.mods.transformers ? ', transformers' : ''}${python.mods.peft ? ', peft' : ''})` : useReference ? 'no Python with torch: ratios skipped' : '--no-reference'}`);
 }
 const backends: Backend[] = [];
@@ -327,6 +371,15 @@ for (const kind of backendsWanted) {
   } catch (e) {
     notice(`${kind}: unavailable (${(e as Error).message})`);
   }
+}
+if (backendsWanted.includes('wasm') && !flag('--no-ceilings')) {
+  ceilings = await measureCeilings(THREADS);
+  const c = ceilings;
+  const hostNote = hostLine(host);
+  report({ name: 'ceiling: SIMD128 multiply-add peak, 1 thread', value: c.fmaPeak1, unit: 'GFLOP/s', backend: 'wasm', note: `${c.relaxed ? 'relaxed SIMD (fused)' : 'plain SIMD128'}; registers only (wasm/probe.ts); ${hostNote}` });
+  report({ name: `ceiling: SIMD128 multiply-add peak, ${THREADS} threads`, value: c.fmaPeakAll, unit: 'GFLOP/s', backend: 'wasm' });
+  report({ name: 'ceiling: streaming read bandwidth, 1 thread', value: c.read1, unit: 'GB/s', backend: 'wasm', note: `${(c.readBytes / 2 ** 30).toFixed(0)} GiB of Wasm linear memory summed as f32x4, best of 5 passes` });
+  report({ name: `ceiling: streaming read bandwidth, ${THREADS} threads`, value: c.readAll, unit: 'GB/s', backend: 'wasm' });
 }
 /** A section that fails says so and the others still run. */
 async function section(name: string, fn: () => Promise<void>): Promise<void> {

@@ -7,7 +7,7 @@ export { interleaveWeight, deinterleaveWeight } from './layout';
 export { embedding, rmsNorm, rope, kvWrite, swiglu, addInPlace, gatherRows, softmax, argmax } from './ops';
 export { attention, attentionGroups, attentionScratchFloats } from './attention';
 export { expOne } from './expv';
-export { fmaPeak } from './probe';
+export { fmaPeak, readSum, clockChain } from './probe';
 export { contrast } from './contrast';
 export { matmulNNF32, matmulNNF16, matmulNNBf16, matmulTN, matmulNNScratchBytes } from './train';
 export { fill, axpy, rmsNormBackward, swigluBackward, ropeBackward, scatterAddRows, softLabelLoss, dropout, sumSquares, adamw } from './train-ops';

@@ -150,6 +150,22 @@ export async function measureSimdPeak(relaxedSimd?: boolean): Promise<{ gflops: 
   return { gflops: best, relaxed };
 }
 
+/**
+ * This core's clock in GHz, estimated from a chain of dependent 1-cycle integer ops
+ * (wasm/probe.ts clockChain) — for VMs whose /proc/cpuinfo reports no frequency. Best of 3, ~0.1 s.
+ */
+export async function estimateClockGHz(): Promise<number> {
+  const { kernels } = await instantiate(1, false, false);
+  kernels.clockChain(1e6, 1); // tier up
+  let best = 0;
+  for (let r = 0; r < 3; r++) {
+    const iters = 2e7, t0 = performance.now();
+    kernels.clockChain(iters, r);
+    best = Math.max(best, (iters * 16) / ((performance.now() - t0) / 1000) / 1e9);
+  }
+  return best;
+}
+
 export class WasmBackend implements Backend {
   readonly info: BackendInfo;
   private kernels: Kernels;
@@ -251,6 +267,33 @@ export class WasmBackend implements Backend {
   private scratchPerThread(bytes: number, threads: number): { base: number; stride: number } {
     const stride = Math.ceil(Math.max(bytes, 1) / 64) * 64;
     return { base: this.scratch(stride * threads), stride };
+  }
+
+  /**
+   * Streaming read bandwidth of this backend's memory in GB/s (the bench's ceiling for batch-1
+   * decoding): `bytes` (default 1 GiB, far above any L3) summed by `threads` threads (default all
+   * of the pool), best of `reps` passes after one warm-up pass. Allocates and frees the buffer.
+   */
+  probeReadBandwidth(opts: { bytes?: number; threads?: number; reps?: number } = {}): number {
+    const bytes = Math.floor((opts.bytes ?? 2 ** 30) / 4096) * 4096, reps = opts.reps ?? 5;
+    const T = Math.max(1, Math.min(opts.threads ?? this.threads, this.threads));
+    const block = this.heap.alloc(bytes + 64 * T);
+    try {
+      const out = block.start + bytes;
+      // touch every page first (the first pass would otherwise time page faults, not reads)
+      this.run('fill', this.split(bytes / 4, 1024, Infinity), (_t, i0, i1) => [block.start, 1, i0, i1], bytes / 4);
+      const bounds = T > 1 && this.pool ? Array.from({ length: T + 1 }, (_, t) => Math.round((bytes * t) / T / 128) * 128) : null;
+      let best = 0;
+      for (let r = 0; r <= reps; r++) {
+        const t0 = performance.now();
+        this.run('readSum', bounds, (t, i0, i1) => [block.start, out + 64 * t, i0, i1], bytes);
+        const gbs = bytes / ((performance.now() - t0) / 1000) / 1e9;
+        if (r > 0) best = Math.max(best, gbs);
+      }
+      return best;
+    } finally {
+      this.heap.release(block);
+    }
   }
 
   /** Current size of the linear memory in pages (diagnostics and tests). */

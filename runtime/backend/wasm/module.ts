@@ -55,6 +55,10 @@ export interface Kernels {
   expOne(x: number): number;
   /** 96·iters flops on registers only (wasm/probe.ts), for the bench. */
   fmaPeak(iters: number, seed: number): number;
+  /** Sums bytes [i0, i1) of x into out[0] (wasm/probe.ts): the bench's read-bandwidth probe. */
+  readSum(x: P, out: P, i0: number, i1: number): void;
+  /** 16·iters dependent 1-cycle integer ops (wasm/probe.ts): the bench's clock estimate. */
+  clockChain(iters: number, seed: number): number;
   // training (wasm/train*.ts)
   matmulNNF32(x: P, w: P, ilv: boolean, out: P, scratch: P, N: number, K: number, acc: boolean, r0: number, r1: number, c0: number, c1: number): void;
   matmulNNF16(x: P, w: P, ilv: boolean, out: P, scratch: P, N: number, K: number, acc: boolean, r0: number, r1: number, c0: number, c1: number): void;
