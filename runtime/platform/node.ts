@@ -4,9 +4,11 @@ import { open, readFile, readdir, realpath, stat, mkdir, rename, writeFile, rm }
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { createContext, Script } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { relaxedSimdSupported } from '../backend/wasm/features.ts';
 import { type ErrorCode, LightReasonerError, notFoundError } from '../errors.ts';
+import { DeadlineExceeded, registerDeadlineRunner } from './deadline.ts';
 import { registerWorkerHost } from './threads.ts';
 import type { FileSystem, Platform, ThreadWorker, WorkerHost } from './types.ts';
 
@@ -219,6 +221,26 @@ export const nodeWorkerHost: WorkerHost = {
 };
 
 registerWorkerHost(nodeWorkerHost);
+
+// The deadline of runtime/platform/deadline.ts: a vm script that calls back into `fn`, run with
+// `timeout`. V8 then terminates whatever JavaScript runs past it — `fn`'s own code and a regex in
+// the middle of backtracking alike — and the script throws ERR_SCRIPT_EXECUTION_TIMEOUT. One
+// context and one compiled script serve every call (≈ 0.1 ms each: a watchdog thread per call).
+const deadlineContext = createContext({ call: () => {} });
+const deadlineScript = new Script('call()');
+registerDeadlineRunner(<T>(fn: () => T, ms: number): T => {
+  let result: T | undefined;
+  deadlineContext.call = () => void (result = fn());
+  try {
+    deadlineScript.runInContext(deadlineContext, { timeout: ms });
+  } catch (e) {
+    if ((e as { code?: unknown } | null)?.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') throw new DeadlineExceeded(ms);
+    throw e;
+  } finally {
+    deadlineContext.call = () => {};
+  }
+  return result as T;
+});
 
 // Relaxed SIMD (the Wasm matmul's fused multiply-add, runtime/backend/wasm/module.ts) ships in
 // Node ≥ 22 and Deno but sits behind a V8 flag in Node 20. V8 flags are process-wide, so setting it
