@@ -1,7 +1,7 @@
 // Node and Deno adapter (Deno runs node:fs through its Node compatibility layer). WebGPU comes
 // from `navigator.gpu` where the host has it (Deno) and from the `webgpu` package (Dawn) in Node.
 import { open, readFile, readdir, realpath, stat, mkdir, rename, writeFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { createContext, Script } from 'node:vm';
@@ -98,6 +98,30 @@ async function checkReadable(path: string, whole = true): Promise<void> {
   }
 }
 
+/**
+ * `mkdir -p`, one level at a time. Not `mkdir(path, { recursive: true })`: under /proc (and other
+ * pseudo file systems) mkdir says ENOENT while the parent exists, and Node's recursive mkdir then
+ * retries forever on a thread-pool thread (`merge --out /proc/x` never ended). Here each missing
+ * parent is created once and the path tried once more: bounded by the path's depth.
+ */
+async function mkdirParents(path: string): Promise<void> {
+  try {
+    await mkdir(path);
+  } catch (e) {
+    const code = (e as { code?: string })?.code;
+    if (code === 'EEXIST' && (await stat(path).catch(() => null))?.isDirectory()) return;
+    const parent = dirname(path);
+    if (code !== 'ENOENT' || parent === path) throw e;
+    await mkdirParents(parent);
+    try {
+      await mkdir(path);
+    } catch (again) {
+      if ((again as { code?: string })?.code === 'EEXIST' && (await stat(path).catch(() => null))?.isDirectory()) return; // made meanwhile
+      throw again;
+    }
+  }
+}
+
 export const nodeFileSystem: FileSystem = {
   readText: (path) => op(path, async () => (await checkReadable(path), readFile(path, 'utf8')), 'no such file'),
   readBytes: (path, offset, length) => op(path, async () => (await checkReadable(path, offset === undefined && length === undefined), readRange(path, offset, length)), 'no such file'),
@@ -140,7 +164,7 @@ export const nodeFileSystem: FileSystem = {
   },
   async mkdir(path) {
     try {
-      await mkdir(path, { recursive: true });
+      await mkdirParents(path);
     } catch (e) {
       // recursive mkdir of an existing *file* says EEXIST, which reads as if the folder were the problem
       if ((e as { code?: string })?.code !== 'EEXIST') throw fileSystemError(e, path);
