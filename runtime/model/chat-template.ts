@@ -61,10 +61,17 @@ class BudgetedInterpreter extends InterpreterBase {
   override evaluate(statement: unknown, environment: JinjaEnvironment): JinjaValue {
     this.charge(1);
     const v = super.evaluate(statement, environment);
-    if ((v.type === 'StringValue' || v.type === 'ArrayValue') && (v.value as { length: number }).length > TEMPLATE_LIMITS.length) {
+    if (v.type !== 'StringValue' && v.type !== 'ArrayValue') return v;
+    const length = (v.value as { length: number }).length;
+    if (length > TEMPLATE_LIMITS.length) {
       const [what, unit] = v.type === 'StringValue' ? ['a string', 'characters'] : ['a list', 'items'];
-      throw new TemplateBudgetExceeded(`it built ${what} of ${(v.value as { length: number }).length} ${unit}, more than the ${TEMPLATE_LIMITS.length} a chat prompt may have`);
+      throw new TemplateBudgetExceeded(`it built ${what} of ${length} ${unit}, more than the ${TEMPLATE_LIMITS.length} a chat prompt may have`);
     }
+    // Operators and filters copy what they make (`list + [x]`, `s|upper`): charged by size — a list
+    // item a step, a KiB of text a step — so a loop growing a list is quadratic work the count
+    // sees. (Reading a variable copies nothing and is one step however big the value.)
+    const type = (statement as { type?: string } | undefined)?.type;
+    if (type === 'BinaryExpression' || type === 'FilterExpression') this.charge(v.type === 'ArrayValue' ? length : length >> 10);
     return v;
   }
 
