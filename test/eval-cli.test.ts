@@ -104,7 +104,7 @@ t.test('bad data lines: an error naming the file and line', async (t) => {
     ['\n\n', /f\.jsonl: no problems/],
   ];
   for (const [text, re] of cases) t.throws(() => parseEvalProblems(text, { file: 'f.jsonl' }), { code: 'BAD_INPUT', message: re });
-  t.same(parseEvalProblems('{"question":"q","solution":"so $\\\\boxed{4}$"}\n'), [{ id: '0', question: 'q', gold: '4' }], 'MATH-style solution');
+  t.same(parseEvalProblems('{"question":"q","solution":"so $\\\\boxed{4}$"}\n'), [{ id: '0', question: 'q', gold: '4', line: 1 }], 'MATH-style solution');
 });
 
 t.test('bad input on the command line: exit 2 (1 for a model problem) with a message', async (t) => {

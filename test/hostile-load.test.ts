@@ -134,6 +134,14 @@ const configCases: Case[] = [
 const TOK = 'tokenizer.json';
 const TOK_CFG = 'tokenizer_config.json';
 const RAISE = "{% if messages[0]['role'] != 'system' %}{{ raise_exception('Conversations must start with a system message') }}{% endif %}{{ messages[0]['content'] }}";
+// Hostile templates: each would take gigabytes or minutes without the rendering budget.
+const HUGE_RANGE = '{% for i in range(100000000) %}x{% endfor %}';
+const DOUBLING = '{% set ns = namespace(s="ab") %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}';
+const NESTED = '{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}';
+const WIDE_INDENT = '{{ messages[0].content | indent(2000000000) }}';
+const chat = (m: CausalLM) => m.tokenizer.encodeChat([{ role: 'user', content: 'hi' }]);
+/** A pre-tokenizer regex that backtracks exponentially on a run of "a" not followed by the end. */
+const catastrophicRegex = tokenizer((j) => void (j.pre_tokenizer = { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: '(a+)+$' }, behavior: 'Isolated', invert: false }, j.pre_tokenizer] }));
 
 const tokenizerCases: Case[] = [
   // Before: an unknown type was accepted and guessed as another model (a silently wrong tokenizer).
@@ -158,6 +166,15 @@ const tokenizerCases: Case[] = [
     then: (m) => m.tokenizer.encodeChat([{ role: 'user', content: 'hi' }]),
     code: 'MODEL_FORMAT', file: TOK_CFG, field: /^chat_template failed to render the messages: Conversations must start with a system message$/,
   },
+  // Before: 3 GB and minutes (range materialized 10^8 numbers), a string doubling to exhaustion, a
+  // 10^10-iteration loop. Each is stopped by the budget, deterministically, in milliseconds.
+  { name: 'chat_template range(100000000)', setup: tokConfig((c) => void (c.chat_template = HUGE_RANGE)), then: chat, code: 'MODEL_FORMAT', file: TOK_CFG, field: /^chat_template was stopped while rendering the messages: it called range\(\) for 100000000 numbers, more than the 100000 a chat template may use$/ },
+  { name: 'chat_template doubling a string', setup: tokConfig((c) => void (c.chat_template = DOUBLING)), then: chat, code: 'MODEL_FORMAT', file: TOK_CFG, field: /^chat_template was stopped while rendering the messages: it built a string of \d+ characters, more than the 8388608 a chat prompt may have$/ },
+  { name: 'chat_template nested loops of 10^10 steps', setup: tokConfig((c) => void (c.chat_template = NESTED)), then: chat, code: 'MODEL_FORMAT', file: TOK_CFG, field: /^chat_template was stopped while rendering the messages: it took more than 300000 evaluation steps/ },
+  { name: 'chat_template.jinja range(100000000)', fixture: WITH_JINJA, setup: text('chat_template.jinja', HUGE_RANGE), then: chat, code: 'MODEL_FORMAT', file: 'chat_template.jinja', field: /^chat_template was stopped while rendering the messages: it called range\(\) for 100000000 numbers/ },
+  { name: 'chat_template indent(2000000000)', setup: tokConfig((c) => void (c.chat_template = WIDE_INDENT)), then: chat, code: 'MODEL_FORMAT', file: TOK_CFG, field: /^chat_template failed to render the messages: Invalid string length$/ },
+  // Before: a hang (one RegExp.exec backtracking for hours). Stopped by the 5 s deadline.
+  { name: 'tokenizer.json pre_tokenizer regex with catastrophic backtracking', setup: catastrophicRegex, then: (m) => m.tokenizer.encode(`${'a'.repeat(40)}!`), code: 'MODEL_FORMAT', file: TOK, field: /^tokenizing a text of 41 characters took more than 5 s and was stopped: a regex of the tokenizer .* is probably backtracking catastrophically/ },
 ];
 
 const ST = 'model.safetensors';
@@ -283,6 +300,8 @@ const cliCases: { name: string; fixture?: string; setup(dir: string): void; args
   { name: 'overlapping tensors', setup: st((h) => void (h['model.norm.weight'].data_offsets = [0, 256])), message: /model\.safetensors: tensor "[^"]+" data_offsets \[0, \d+\] overlap/ },
   { name: 'shard outside the model directory', fixture: SHARDED, setup: shard('../model-00002-of-00003.safetensors'), message: /model\.safetensors\.index\.json: weight_map\["model\.norm\.weight"\] must be the plain name/ },
   { name: 'chat template raise_exception', setup: tokConfig((c) => void (c.chat_template = RAISE)), args: ['--chat', 'hi'], message: /tokenizer_config\.json: chat_template failed to render the messages: Conversations must start with a system message/ },
+  { name: 'chat template range(100000000)', setup: tokConfig((c) => void (c.chat_template = HUGE_RANGE)), args: ['--chat', 'hi'], message: /tokenizer_config\.json: chat_template was stopped while rendering the messages: it called range\(\) for 100000000 numbers/ },
+  { name: 'catastrophic pre_tokenizer regex', setup: catastrophicRegex, args: ['--prompt', `${'a'.repeat(40)}!`], message: /tokenizer\.json: tokenizing a text of 41 characters took more than 5 s and was stopped/ },
 ];
 
 for (const c of cliCases) {

@@ -4,6 +4,7 @@
 // file: each case compares the directory it ran in before and after. A bug, and only a bug, shows a
 // stack under the "internal error" marker.
 import t, { type Test } from 'tap';
+import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +13,8 @@ import { loadModel } from '../runtime/model/model.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { epochOrder, parseSamples } from '../runtime/train/data.ts';
 import { DEFAULT_FINETUNE } from '../runtime/train/finetune.ts';
-import { type CliResult, FIXTURES, runCli } from './helpers/cli.ts';
+import { type CliResult, FIXTURES, ROOT, runCli } from './helpers/cli.ts';
+import { fileURLToPath } from 'node:url';
 import { editJson, setValue, writeText } from './helpers/model-dir.ts';
 import { failingFs, limiter, snapshot } from './helpers/run-dir.ts';
 
@@ -22,6 +24,7 @@ const SAMPLES = join(FIXTURES, 'sampling', 'expected', 'llama-pair.samples.jsonl
 const QUESTIONS = join(FIXTURES, 'sampling', 'questions.jsonl');
 const ADAPTER = join(FIXTURES, 'finetune', 'llama-pair', 'ours-adapter'); // r 4, nonzero A and B
 const UNTIED = join(FIXTURES, 'models', 'llama-untied-bf16-llama3rope'); // the pair's tokenizer, own lm_head
+const CLI = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'lr-hostile-run-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 const run = limiter(2);
@@ -265,9 +268,50 @@ const resumeCases: Case[] = [
   },
 ];
 
+// ---- resource bounds: data lines, prompts that do not fit, hostile model files, /proc -----------
+const longQuestion = JSON.stringify({ id: 'long-one', question: 'apples and pears '.repeat(300), answer: '#### 1' });
+/** QUESTIONS with `line` inserted as line 2. */
+const withLine = (d: string, line: string, name = 'q.jsonl') => {
+  const lines = readFileSync(QUESTIONS, 'utf8').trim().split('\n');
+  writeText(join(d, name), [lines[0], line, ...lines.slice(1)].join('\n') + '\n');
+  return join(d, name);
+};
+const hugeLine = JSON.stringify({ question: 'x'.repeat(3 * 2 ** 20), answer: '#### 1' });
+const evalArgs = (data: string, extra: string[] = []) => ['eval', '--model', EXPERT, '--data', data, '--max-new-tokens', '4', '--backend', 'reference', '--quiet', ...extra];
+/** A copy of the expert with `edit` applied to one of its JSON files. */
+const expertWith = (d: string, file: string, edit: (j: any) => void) => {
+  cpSync(EXPERT, join(d, 'x'), { recursive: true });
+  editJson(join(d, 'x', file), edit);
+  return join(d, 'x');
+};
+const firstSample = () => JSON.parse(readFileSync(SAMPLES, 'utf8').split('\n')[0]);
+const boundCases: Case[] = [
+  { name: 'sample: a prompt longer than the context', setup: (d) => sampleArgs(EXPERT, AMATEUR, withLine(d, longQuestion), join(d, 'o.jsonl')), code: 2, message: /^error: \S+q\.jsonl:2: problem "long-one" has a \d+-token prompt: prompt \+ --max-new-tokens 8 must fit the models' context \(max_position_embeddings 256\); .*pass --skip-invalid/ },
+  { name: 'sample: a 3 MiB problem line (before: 2 GB and a minute)', setup: (d) => sampleArgs(EXPERT, AMATEUR, withLine(d, hugeLine), join(d, 'o.jsonl')), code: 2, message: /^error: \S+q\.jsonl:2: the line has 3145\d\d\d characters, more than the 1048576 \(1 Mi\) this tool accepts/ },
+  { name: 'sample: the expert\'s chat template calls range(100000000)', setup: (d) => sampleArgs(expertWith(d, 'tokenizer_config.json', (c) => void (c.chat_template = '{% for i in range(100000000) %}x{% endfor %}')), AMATEUR, QUESTIONS, join(d, 'o.jsonl')), code: 1, message: /x\/tokenizer_config\.json: chat_template was stopped while rendering the messages: it called range\(\) for 100000000 numbers/ },
+  {
+    name: 'sample: the expert\'s pre_tokenizer regex backtracks catastrophically',
+    setup: (d) => sampleArgs(expertWith(d, 'tokenizer.json', (j) => void (j.pre_tokenizer = { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: '(a+)+$' }, behavior: 'Isolated', invert: false }, j.pre_tokenizer] })), AMATEUR, withLine(d, JSON.stringify({ question: `${'a'.repeat(40)}!` })), join(d, 'o.jsonl')),
+    code: 1, message: /x\/tokenizer\.json: tokenizing a text of \d+ characters took more than 5 s and was stopped: a regex of the tokenizer/,
+  },
+  { name: 'eval: a prompt longer than the context', setup: (d) => evalArgs(withLine(d, longQuestion)), code: 2, message: /^error: \S+q\.jsonl:2: problem "long-one" has a \d+-token prompt: prompt \+ --max-new-tokens 4 must fit the model's context \(max_position_embeddings 256\); .*--skip-invalid to count such problems as wrong/ },
+  { name: 'eval: a 3 MiB problem line', setup: (d) => evalArgs(withLine(d, hugeLine)), code: 2, message: /^error: \S+q\.jsonl:2: the line has 3145\d\d\d characters, more than the 1048576/ },
+  {
+    name: 'finetune: a prefix longer than max_position_embeddings (before: a RangeError stack)',
+    setup: (d) => (writeText(join(d, 's.jsonl'), `${JSON.stringify({ ...firstSample(), prefix_token_ids: Array(300).fill(5) })}\n`), ftArgs(EXPERT, join(d, 's.jsonl'), join(d, 'out'))),
+    code: 2, message: /^error: \S+s\.jsonl:1: "prefix_token_ids" with the prompt gives \d+ tokens, more than the model's max_position_embeddings \(256\)/,
+  },
+  {
+    name: 'finetune: a 2 MiB question in a samples line',
+    setup: (d) => (writeText(join(d, 's.jsonl'), `${JSON.stringify({ ...firstSample(), question: 'q'.repeat(2 * 2 ** 20) })}\n`), ftArgs(EXPERT, join(d, 's.jsonl'), join(d, 'out'))),
+    code: 2, message: /^error: \S+s\.jsonl:1: "question" is too long: it has 2097152 characters, more than the 1048576/,
+  },
+  { name: 'merge --out /proc/x (before: looped forever, ignoring SIGTERM)', setup: () => mergeArgs(EXPERT, ADAPTER, '/proc/x'), code: 2, message: /^error: \/proc\/x\.tmp-\w+: no such file or directory \(ENOENT\)/ },
+];
+
 // HOSTILE_RUN_ONLY=<regex> runs the matching cases alone (each case costs a CLI process).
 const only = process.env.HOSTILE_RUN_ONLY ? new RegExp(process.env.HOSTILE_RUN_ONLY) : null;
-const cases = [...fsCases, ...pathCases, ...jsonCases, ...adapterCases, ...nanCases, ...resumeCases].filter((c) => !only || only.test(c.name));
+const cases = [...fsCases, ...pathCases, ...jsonCases, ...adapterCases, ...nanCases, ...resumeCases, ...boundCases].filter((c) => !only || only.test(c.name));
 
 async function attempt(c: Case) {
   const dir = mkdtempSync(join(tmp, 'case-'));
@@ -316,4 +360,53 @@ t.test('an unexpected error is a bug: its stack, marked as one, exit 1', async (
   t.ok(r.stderr.startsWith('internal error (a bug in lightreasoner-wasm — please report it with this trace):\n'), r.stderr);
   t.match(r.stderr, /EWEIRD: simulated[^\n]*\n\s+at /, 'the stack follows');
   t.notMatch(r.stderr, /^error: /m, 'not dressed up as a user error');
+});
+
+t.test('sample --skip-invalid skips a prompt that does not fit, with a warning; killed and resumed, the same bytes', async (t) => {
+  const d = mkdtempSync(join(tmp, 'skip-'));
+  const base = readFileSync(QUESTIONS, 'utf8').trim().split('\n').map((l) => JSON.parse(l).question as string);
+  const lines = Array.from({ length: 30 }, (_, i) => JSON.stringify({ id: `p${i}`, question: `${base[i % 4]} (${i})` }));
+  lines.splice(4, 0, longQuestion); // line 5
+  const data = join(d, 'q.jsonl');
+  writeText(data, lines.join('\n') + '\n');
+  const args = (out: string, extra: string[] = []) => sampleArgs(EXPERT, AMATEUR, data, out, ['--skip-invalid', ...extra]);
+  const full = await run(() => runCli(args(join(d, 'full.jsonl'))));
+  t.equal(full.code, 0, 'exit 0', { stderr: full.stderr });
+  t.match(full.stderr, /^warning: skipping 1 problem\(s\) \(--skip-invalid\): \S+q\.jsonl:5: problem "long-one" has a \d+-token prompt/m, 'the warning names the problem (even with --quiet)');
+  const ids = new Set(readFileSync(join(d, 'full.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).prompt_id));
+  t.notOk(ids.has('long-one'), 'the long problem has no samples');
+  t.equal(JSON.parse(readFileSync(join(d, 'full.jsonl.summary.json'), 'utf8')).problems, 30, 'the summary counts the 30 problems sampled');
+
+  const cut = join(d, 'cut.jsonl');
+  const killed = await run(() => new Promise<boolean>((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, CLI, ...args(cut)], { cwd: ROOT, stdio: 'ignore' });
+    let sent = false;
+    const poll = setInterval(() => {
+      try {
+        if (JSON.parse(readFileSync(`${cut}.state.json`, 'utf8')).committed >= 1) (sent = child.kill('SIGKILL')), clearInterval(poll);
+      } catch {
+        // not written yet
+      }
+    }, 5);
+    child.on('error', reject);
+    child.on('close', () => (clearInterval(poll), resolve(sent)));
+  }));
+  t.ok(killed, 'killed after its first committed problem');
+  const resumed = await run(() => runCli(args(cut, ['--resume'])));
+  t.equal(resumed.code, 0, '--resume exits 0', { stderr: resumed.stderr });
+  t.ok(readFileSync(cut).equals(readFileSync(join(d, 'full.jsonl'))), 'the resumed output is byte-identical to the uninterrupted run');
+});
+
+t.test('eval --skip-invalid: a prompt that does not fit counts as wrong and is reported', async (t) => {
+  const d = mkdtempSync(join(tmp, 'eval-skip-'));
+  const r = await run(() => runCli(evalArgs(withLine(d, longQuestion), ['--skip-invalid', '--json', '--out', join(d, 'r.jsonl')])));
+  t.equal(r.code, 0, 'exit 0', { stderr: r.stderr });
+  t.match(r.stderr, /warning: 1 problem\(s\) not decoded, counted as wrong .*max_position_embeddings 256\): "long-one"/);
+  const summary = JSON.parse(r.stdout);
+  t.equal(summary.total, 5, 'total counts every problem');
+  t.equal(summary.skipped, 1, 'summary.skipped');
+  t.equal(summary.accuracy, summary.correct / 5, 'accuracy is over all 5 problems');
+  const records = readFileSync(join(d, 'r.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  t.same(records.map((x) => x.id), ['0', 'long-one', 'q-abc', '3', '4'], 'records in input order');
+  t.match(records[1], { id: 'long-one', correct: false, output: '', generated_tokens: 0, skipped: /exceeds max_position_embeddings 256/ });
 });

@@ -34,6 +34,9 @@ Answer: the last \\boxed{…}, else "the answer is …", else the last number; g
 
 Output (--out): one JSONL line per problem {id, question, output, extracted, gold, correct,
 method, finish, generated_tokens}, written atomically when the run ends.
+A prompt that cannot fit the model's context with --max-new-tokens is an error naming its line
+and id; with --skip-invalid it is not decoded and counts as wrong (accuracy stays over all the
+problems, so skipping never raises it), its record has "skipped", and the summary counts them.
 
 The accuracy comes with its 95% Wilson interval. --paired-with BASE.jsonl (an earlier --out on the
 same problems) adds the paired comparison: fixed (wrong there, right here), broken (the reverse)
@@ -79,6 +82,7 @@ export function registerEval(program: Command): void {
     .option('--overwrite', 'replace an existing --out file')
     .option('--paired-with <file>', "another model's --out results on the same problems (e.g. the base model's): print the paired test against them")
     .option('--json', 'print the summary as JSON {total, correct, accuracy, seconds, …}')
+    .option('--skip-invalid', "don't decode problems whose prompt + --max-new-tokens exceeds the model's context: they count as wrong (and are listed)")
     .option('--quiet', 'no progress output')
     .addHelpText('after', EVAL_HELP)
     .action(async (o) => {
@@ -118,6 +122,8 @@ export function registerEval(program: Command): void {
           maxNewTokens: o.maxNewTokens,
           batchSize: o.batchSize,
           signal: controller.signal,
+          skipTooLong: o.skipInvalid === true,
+          file: o.data,
           onEvent: (e: EvalEvent) => {
             if (o.quiet) return;
             if (e.status === 'step') bar.update(`${e.done}/${e.total} problems · ${e.generated} tokens · ${(e.generated / ((performance.now() - t0) / 1000)).toFixed(1)} tok/s`);
@@ -132,6 +138,11 @@ export function registerEval(program: Command): void {
           },
         });
         bar.done();
+        const skipped = records.filter((r) => r.skipped !== undefined);
+        if (skipped.length) {
+          const list = skipped.slice(0, 10).map((r) => JSON.stringify(r.id)).join(', ') + (skipped.length > 10 ? `, … (${skipped.length - 10} more)` : '');
+          process.stderr.write(`warning: ${skipped.length} problem(s) not decoded, counted as wrong (--skip-invalid; prompt + --max-new-tokens exceeds max_position_embeddings ${model.config.maxPositions}): ${list}\n`);
+        }
         if (o.out !== undefined) {
           await fs.mkdir?.(dirname(o.out));
           await fs.writeFileAtomic!(o.out, evalRecordsToJsonl(records));

@@ -10,7 +10,7 @@ import { nodePlatform } from '../../runtime/platform/node.ts';
 import { modelFingerprint, sha256Hex } from '../../runtime/stage/fingerprint.ts';
 import { formatDiagnostics } from '../../runtime/stage/diagnostics.ts';
 import { type RunEvent, runSampling, statePath, summaryPath } from '../../runtime/stage/run.ts';
-import { DEFAULT_SETTINGS, parseProblems } from '../../runtime/stage/sample.ts';
+import { contextOf, DEFAULT_SETTINGS, parseProblems, type SampleSettings, tooLongMessage, tooLongPrompts } from '../../runtime/stage/sample.ts';
 import { backendOption, intOption } from '../io.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
 
@@ -51,7 +51,7 @@ export function registerSample(program: Command): void {
     .option('--batch-size <n>', 'problems decoded together', intOption('--batch-size', 1), DEFAULT_SETTINGS.batchSize)
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
     .option('--resume', 'continue an interrupted run of the same command')
-    .option('--skip-invalid', 'skip input lines that are not JSON objects with a "question" string')
+    .option('--skip-invalid', 'skip input lines that are not JSON objects with a "question" string, and problems whose prompt does not fit the models\' context')
     .option('--quiet', 'no progress output (the pair diagnostics are still printed: they are a result)')
     .addHelpText('after', HELP)
     .action(async (o) => {
@@ -86,10 +86,24 @@ export function registerSample(program: Command): void {
         // each at most), and the stage copies the amateur's logits rows over.
         if (backends[0].info.kind === 'wasm') backends.push(await createBackend('wasm', nodePlatform));
         amateur = await loadModel(o.amateur, { fs, backend: backends[backends.length - 1], signal: controller.signal });
+        const settings: SampleSettings = { alpha: o.alpha, beta: o.beta, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize, system: o.system };
+        // Prompts that do not fit the context are refused, or skipped with --skip-invalid: the same
+        // ones on every run of the same command (data, models and settings decide), so --resume
+        // continues the same list and gives the same bytes.
+        const long = tooLongPrompts(expert, amateur, problems, settings);
+        if (long.length) {
+          const message = tooLongMessage(long, o.maxNewTokens, contextOf(expert, amateur), o.data);
+          if (!o.skipInvalid) throw badInputError(`${message}; or pass --skip-invalid to skip such problems`, o.data);
+          // Printed even with --quiet: which problems the output lacks is part of the result.
+          process.stderr.write(`warning: skipping ${long.length} problem(s) (--skip-invalid): ${message}\n`);
+          const skipped = new Set(long.map((x) => x.problem));
+          problems = problems.filter((p) => !skipped.has(p));
+          if (problems.length === 0) throw badInputError(`${o.data}: no problem fits the models' context (max_position_embeddings ${contextOf(expert, amateur)}) with --max-new-tokens ${o.maxNewTokens}`, o.data);
+        }
         const bar = progress(!o.quiet);
         const summary = await runSampling({
           fs, expert, amateur, problems, out: o.out, resume: o.resume, signal: controller.signal,
-          settings: { alpha: o.alpha, beta: o.beta, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize, system: o.system },
+          settings,
           identity: { expert: { source: o.expert, fingerprint: ef }, amateur: { source: o.amateur, fingerprint: af }, data, backend: backends[0].info.kind },
           onEvent: bar.event,
         });

@@ -2,11 +2,13 @@
 // `qwen25-math-cot` prompt (or the bare question), greedy decoding, the toolkit's answer
 // extraction, numeric grading (runtime/eval/grade.ts). Portable: no host imports.
 
+import { MAX_PROBLEM_CHARS, tooLong } from '../data/limits.ts';
 import { badInputError, LightReasonerError } from '../errors.ts';
 import { generateGreedy } from '../model/generate.ts';
 import type { CausalLM } from '../model/model.ts';
 import type { ChatMessage, ModelTokenizer } from '../model/tokenizer.ts';
 import { type ExtractionMethod, type GradeOptions, gradeOutput, parseGold } from './grade.ts';
+import { problemAt } from '../stage/sample.ts';
 import { wilsonInterval } from './stats.ts';
 import { yieldToHost } from '../util/yield.ts';
 
@@ -19,6 +21,8 @@ export interface EvalProblem {
   question: string;
   /** The normalized ground truth (parseGold). */
   gold: string;
+  /** 1-based line of the input file (parseEvalProblems sets it), for messages. */
+  line?: number;
 }
 
 export interface EvalRecord {
@@ -33,6 +37,8 @@ export interface EvalRecord {
   /** Why decoding stopped: the EOS token or --max-new-tokens. */
   finish: 'eos' | 'length';
   generated_tokens: number;
+  /** Why the problem was not decoded (only with skipTooLong): it is counted as wrong. */
+  skipped?: string;
 }
 
 export interface EvalSummary {
@@ -45,6 +51,8 @@ export interface EvalSummary {
   generated_tokens: number;
   prompt: PromptType;
   max_new_tokens: number;
+  /** Problems not decoded because their prompt did not fit (skipTooLong); counted in `total` as wrong. */
+  skipped: number;
 }
 
 export type EvalEvent =
@@ -60,6 +68,15 @@ export interface EvaluateOptions {
   signal?: AbortSignal;
   onEvent?: (e: EvalEvent) => void;
   grade?: GradeOptions;
+  /**
+   * A problem whose prompt + maxNewTokens exceeds the model's max_position_embeddings is an error
+   * (naming it) unless this is set; then it is skipped and counted as wrong — accuracy stays over
+   * every problem asked, so skipping can only lower it, never flatter it — and reported in the
+   * record's `skipped` and the summary's `skipped`.
+   */
+  skipTooLong?: boolean;
+  /** The data file, for messages. */
+  file?: string;
 }
 
 export const DEFAULT_EVAL = { prompt: 'qwen25-math-cot' as PromptType, maxNewTokens: 512, batchSize: 8 };
@@ -88,6 +105,8 @@ export function parseEvalProblems(text: string, opts: { file?: string } = {}): E
     const line = raw.trim();
     if (line === '') continue;
     const at = `${where}:${i + 1}`;
+    const long = tooLong(line, MAX_PROBLEM_CHARS, 'the line');
+    if (long) throw badInputError(`${at}: ${long}`, opts.file);
     let o: Record<string, unknown>;
     try {
       o = JSON.parse(line);
@@ -104,7 +123,7 @@ export function parseEvalProblems(text: string, opts: { file?: string } = {}): E
     const dup = seen.get(id);
     if (dup !== undefined) throw badInputError(`${at}: duplicate id "${id}" (first on line ${dup}); ids must be unique`, opts.file);
     seen.set(id, i + 1);
-    out.push({ id, question: o.question, gold });
+    out.push({ id, question: o.question, gold, line: i + 1 });
   }
   if (out.length === 0) throw badInputError(`${where}: no problems (the file is empty)`, opts.file);
   return out;
@@ -126,11 +145,27 @@ export async function evaluate(model: CausalLM, problems: EvalProblem[], opts: E
   const total = problems.length;
   const records: EvalRecord[] = [];
   let correct = 0, generated = 0;
+  // Every prompt first: one that cannot fit is reported before any decoding, not hours into it.
+  const allIds = problems.map((p) => evalPromptIds(tok, prompt, p.question));
+  const context = model.config.maxPositions;
+  const tooLong = problems.filter((_, i) => allIds[i].length + maxNewTokens > context);
+  if (tooLong.length && !opts.skipTooLong) {
+    const shown = tooLong.slice(0, 5).map((p) => `${problemAt(p, opts.file)} has a ${allIds[problems.indexOf(p)].length}-token prompt`);
+    const more = tooLong.length > shown.length ? ` (and ${tooLong.length - shown.length} more)` : '';
+    throw badInputError(`${shown.join('; ')}${more}: prompt + --max-new-tokens ${maxNewTokens} must fit the model's context (max_position_embeddings ${context}); shorten the question, lower --max-new-tokens, or pass --skip-invalid to count such problems as wrong`, opts.file);
+  }
+  const skip = new Set(tooLong);
   opts.onEvent?.({ status: 'start', total });
-  for (let start = 0; start < total; start += batchSize) {
+  const todo = problems.map((p, i) => ({ p, ids: allIds[i] })).filter((x) => !skip.has(x.p));
+  const done = new Map<EvalProblem, EvalRecord>();
+  for (const p of tooLong) {
+    const why = `prompt of ${allIds[problems.indexOf(p)].length} tokens + --max-new-tokens ${maxNewTokens} exceeds max_position_embeddings ${context}`;
+    done.set(p, { id: p.id, question: p.question, output: '', extracted: null, gold: p.gold, correct: false, method: 'none', finish: 'length', generated_tokens: 0, skipped: why });
+  }
+  for (let start = 0; start < todo.length; start += batchSize) {
     await yieldToHost(opts.signal);
-    const batch = problems.slice(start, start + batchSize);
-    const ids = batch.map((p) => evalPromptIds(tok, prompt, p.question));
+    const batch = todo.slice(start, start + batchSize).map((x) => x.p);
+    const ids = todo.slice(start, start + batchSize).map((x) => x.ids);
     const before = generated;
     const { tokens, finish } = await generateGreedy(model, ids, {
       maxNewTokens,
@@ -146,12 +181,14 @@ export async function evaluate(model: CausalLM, problems: EvalProblem[], opts: E
       const record: EvalRecord = {
         id: p.id, question: p.question, output, extracted: g.extracted, gold: p.gold, correct: g.correct, method: g.method, finish: finish[j], generated_tokens: tokens[j].length,
       };
-      records.push(record);
-      opts.onEvent?.({ status: 'problem', done: records.length, total, correct, record });
+      done.set(p, record);
+      opts.onEvent?.({ status: 'problem', done: done.size, total, correct, record });
     }
   }
+  for (const p of problems) records.push(done.get(p)!); // input order, skipped ones in their place
   const summary: EvalSummary = {
     total, correct, accuracy: total === 0 ? 0 : correct / total, ci95: wilsonInterval(correct, total), seconds: (performance.now() - t0) / 1000, generated_tokens: generated, prompt, max_new_tokens: maxNewTokens,
+    skipped: tooLong.length,
   };
   opts.onEvent?.({ status: 'done', summary });
   return { records, summary };

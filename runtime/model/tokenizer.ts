@@ -1,11 +1,21 @@
 // Tokenizer and chat template: `@huggingface/tokenizers` reads tokenizer.json, `@huggingface/jinja`
 // renders the chat template, exactly as transformers' `apply_chat_template` would.
+//
+// Both run code from the model's files (the tokenizer's regexes, the template), so every render and
+// encode runs under a wall-clock deadline (platform/deadline.ts: a regex that backtracks
+// catastrophically is stopped, not waited for) and the template under a step and size budget
+// (chat-template.ts); either ends in an error naming the file.
 
-import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { modelFormatError, unsupportedError } from '../errors.ts';
+import { DeadlineExceeded, withDeadline } from '../platform/deadline.ts';
 import type { FileSystem } from '../platform/types.ts';
 import { isObject, jsonKind, show } from '../util/json.ts';
+import { ChatTemplate, TemplateBudgetExceeded } from './chat-template.ts';
+
+/** Longest a render or an encode may take: far above any real prompt (a 1 MiB text encodes in
+ * well under a second), short enough that a hostile file is reported rather than waited on. */
+export const TOKENIZER_DEADLINE_MS = 5000;
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -13,7 +23,7 @@ export interface ChatMessage {
 }
 
 export class ModelTokenizer {
-  private readonly template: Template | null;
+  private readonly template: ChatTemplate | null;
   private readonly specialTokens: Record<string, string>;
 
   constructor(
@@ -23,6 +33,8 @@ export class ModelTokenizer {
     private readonly dir: string,
     /** The file the chat template came from (tokenizer_config.json or chat_template.jinja), for messages. */
     private readonly templateFile = dir,
+    /** tokenizer.json, for messages. */
+    private readonly tokenizerFile = dir,
   ) {
     this.template = chatTemplate ? compileTemplate(chatTemplate, templateFile) : null;
     this.specialTokens = {};
@@ -47,7 +59,17 @@ export class ModelTokenizer {
 
   /** Like HF `tokenizer(text).input_ids`: the post-processor's special tokens are added by default. */
   encode(text: string, addSpecialTokens = true): number[] {
-    return this.tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids;
+    try {
+      return withDeadline(() => this.tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids, TOKENIZER_DEADLINE_MS);
+    } catch (e) {
+      if (!(e instanceof DeadlineExceeded)) throw e;
+      throw modelFormatError(
+        this.tokenizerFile,
+        `tokenizing a text of ${text.length} characters took more than ${TOKENIZER_DEADLINE_MS / 1000} s and was stopped: a regex of the tokenizer (pre_tokenizer or normalizer "Regex" pattern) ` +
+          'is probably backtracking catastrophically; use the model\'s original tokenizer.json',
+        e,
+      );
+    }
   }
 
   decode(ids: number[], skipSpecialTokens = false): string {
@@ -61,11 +83,15 @@ export class ModelTokenizer {
     if (!this.template) {
       throw modelFormatError(this.dir, 'this model has no chat template (tokenizer_config.json "chat_template" or chat_template.jinja); use --prompt with plain text instead');
     }
+    const template = this.template;
     try {
-      return this.template.render({ messages, add_generation_prompt: addGenerationPrompt, ...this.specialTokens });
+      return withDeadline(() => template.render({ messages, add_generation_prompt: addGenerationPrompt, ...this.specialTokens }), TOKENIZER_DEADLINE_MS);
     } catch (e) {
+      if (e instanceof TemplateBudgetExceeded) throw modelFormatError(this.templateFile, `chat_template was stopped while rendering the messages: ${e.message}`, e);
+      if (e instanceof DeadlineExceeded) throw modelFormatError(this.templateFile, `chat_template took more than ${TOKENIZER_DEADLINE_MS / 1000} s to render the messages and was stopped`, e);
       // Templates call raise_exception(...) to refuse a conversation (say, a system message); the
-      // interpreter throws plain Errors for that and for its own failures alike, so both land here.
+      // interpreter throws plain Errors for that and for its own failures alike (a RangeError for
+      // a string too long to exist among them), so both land here.
       throw modelFormatError(this.templateFile, `chat_template failed to render the messages: ${(e as Error).message}`, e);
     }
   }
@@ -77,9 +103,9 @@ export class ModelTokenizer {
 }
 
 /** Compiled here so a syntax error is reported at load time, naming the file, not as a stack trace. */
-function compileTemplate(source: string, file: string): Template {
+function compileTemplate(source: string, file: string): ChatTemplate {
   try {
-    return new Template(source);
+    return new ChatTemplate(source);
   } catch (e) {
     throw modelFormatError(file, `chat_template is not a valid Jinja template: ${(e as Error).message}`, e);
   }
@@ -139,5 +165,5 @@ export async function loadTokenizer(fs: FileSystem, dir: string): Promise<ModelT
   } catch (e) {
     throw modelFormatError(tokPath, `cannot build the tokenizer: ${(e as Error).message}`, e);
   }
-  return new ModelTokenizer(tokenizer, config, template, dir, file);
+  return new ModelTokenizer(tokenizer, config, template, dir, file, tokPath);
 }

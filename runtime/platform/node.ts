@@ -1,12 +1,14 @@
 // Node and Deno adapter (Deno runs node:fs through its Node compatibility layer). WebGPU comes
 // from `navigator.gpu` where the host has it (Deno) and from the `webgpu` package (Dawn) in Node.
 import { open, readFile, readdir, realpath, stat, mkdir, rename, writeFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { createContext, Script } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { relaxedSimdSupported } from '../backend/wasm/features.ts';
 import { type ErrorCode, LightReasonerError, notFoundError } from '../errors.ts';
+import { DeadlineExceeded, registerDeadlineRunner } from './deadline.ts';
 import { registerWorkerHost } from './threads.ts';
 import type { FileSystem, Platform, ThreadWorker, WorkerHost } from './types.ts';
 
@@ -96,6 +98,30 @@ async function checkReadable(path: string, whole = true): Promise<void> {
   }
 }
 
+/**
+ * `mkdir -p`, one level at a time. Not `mkdir(path, { recursive: true })`: under /proc (and other
+ * pseudo file systems) mkdir says ENOENT while the parent exists, and Node's recursive mkdir then
+ * retries forever on a thread-pool thread (`merge --out /proc/x` never ended). Here each missing
+ * parent is created once and the path tried once more: bounded by the path's depth.
+ */
+async function mkdirParents(path: string): Promise<void> {
+  try {
+    await mkdir(path);
+  } catch (e) {
+    const code = (e as { code?: string })?.code;
+    if (code === 'EEXIST' && (await stat(path).catch(() => null))?.isDirectory()) return;
+    const parent = dirname(path);
+    if (code !== 'ENOENT' || parent === path) throw e;
+    await mkdirParents(parent);
+    try {
+      await mkdir(path);
+    } catch (again) {
+      if ((again as { code?: string })?.code === 'EEXIST' && (await stat(path).catch(() => null))?.isDirectory()) return; // made meanwhile
+      throw again;
+    }
+  }
+}
+
 export const nodeFileSystem: FileSystem = {
   readText: (path) => op(path, async () => (await checkReadable(path), readFile(path, 'utf8')), 'no such file'),
   readBytes: (path, offset, length) => op(path, async () => (await checkReadable(path, offset === undefined && length === undefined), readRange(path, offset, length)), 'no such file'),
@@ -138,7 +164,7 @@ export const nodeFileSystem: FileSystem = {
   },
   async mkdir(path) {
     try {
-      await mkdir(path, { recursive: true });
+      await mkdirParents(path);
     } catch (e) {
       // recursive mkdir of an existing *file* says EEXIST, which reads as if the folder were the problem
       if ((e as { code?: string })?.code !== 'EEXIST') throw fileSystemError(e, path);
@@ -219,6 +245,26 @@ export const nodeWorkerHost: WorkerHost = {
 };
 
 registerWorkerHost(nodeWorkerHost);
+
+// The deadline of runtime/platform/deadline.ts: a vm script that calls back into `fn`, run with
+// `timeout`. V8 then terminates whatever JavaScript runs past it — `fn`'s own code and a regex in
+// the middle of backtracking alike — and the script throws ERR_SCRIPT_EXECUTION_TIMEOUT. One
+// context and one compiled script serve every call (≈ 0.1 ms each: a watchdog thread per call).
+const deadlineContext = createContext({ call: () => {} });
+const deadlineScript = new Script('call()');
+registerDeadlineRunner(<T>(fn: () => T, ms: number): T => {
+  let result: T | undefined;
+  deadlineContext.call = () => void (result = fn());
+  try {
+    deadlineScript.runInContext(deadlineContext, { timeout: ms });
+  } catch (e) {
+    if ((e as { code?: unknown } | null)?.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') throw new DeadlineExceeded(ms);
+    throw e;
+  } finally {
+    deadlineContext.call = () => {};
+  }
+  return result as T;
+});
 
 // Relaxed SIMD (the Wasm matmul's fused multiply-add, runtime/backend/wasm/module.ts) ships in
 // Node ≥ 22 and Deno but sits behind a V8 flag in Node 20. V8 flags are process-wide, so setting it

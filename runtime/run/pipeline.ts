@@ -41,6 +41,8 @@ export interface TrainProblem {
   id: string;
   question: string;
   gold: string | null;
+  /** 1-based line of the input file, for messages. */
+  line?: number;
 }
 
 export const EVAL_MODELS = ['amateur', 'expert_before', 'expert_after', 'expert_sft'] as const;
@@ -296,14 +298,17 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
     const amateurInfo = modelInfo(amateur);
     const loadSeconds = time() - t;
     emit({ status: 'stage', stage: 'load', state: 'done', seconds: loadSeconds });
-    const [ef, af, dataSha] = await Promise.all([modelFingerprint(fs, o.expert), modelFingerprint(fs, o.amateur), sha256Hex(new TextEncoder().encode(JSON.stringify(o.train)))]);
+    // The data's identity: `line` is where a problem came from, not data (hashing it would change
+    // the identity of runs started before problems carried it).
+    const trainData = JSON.stringify(o.train.map(({ id, question, gold }) => ({ id, question, gold })));
+    const [ef, af, dataSha] = await Promise.all([modelFingerprint(fs, o.expert), modelFingerprint(fs, o.amateur), sha256Hex(new TextEncoder().encode(trainData))]);
 
     // ---- stage 1: sampling -----------------------------------------------------------------
     emit({ status: 'stage', stage: 'sample', state: 'start' });
     t = time();
     const kls: number[] = [], klSel: boolean[] = [], stepIdx: number[] = [];
     const sampling = await runSampling({
-      fs, expert, amateur, problems: o.train.map(({ id, question }) => ({ id, question })), settings: sampleSettings, out: samplesFile, resume, signal,
+      fs, expert, amateur, problems: o.train.map(({ id, question, line }) => ({ id, question, line })), settings: sampleSettings, out: samplesFile, resume, signal,
       identity: { expert: { source: o.expert, fingerprint: ef }, amateur: { source: o.amateur, fingerprint: af }, data: dataSha, backend: backends[0].info.kind },
       onEvent: (e) => {
         if (e.status === 'problem') for (const s of e.result.steps) (kls.push(s.kl), klSel.push(s.selected), stepIdx.push(s.step));

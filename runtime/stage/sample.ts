@@ -3,6 +3,7 @@
 // portable (no host I/O), so a browser app can drive it directly.
 
 import { badInputError, LightReasonerError } from '../errors.ts';
+import { MAX_PROBLEM_CHARS, tooLong } from '../data/limits.ts';
 import type { CausalLM } from '../model/model.ts';
 import type { ModelTokenizer } from '../model/tokenizer.ts';
 import { type ContrastEvent, type ContrastSettings, contrastPrompts, type PromptResult, sharedVocab } from './contrast.ts';
@@ -11,6 +12,8 @@ export interface Problem {
   /** The input's `id`, or the 0-based line index as a string. */
   id: string;
   question: string;
+  /** 1-based line of the input file (parseProblems sets it), for messages. */
+  line?: number;
 }
 
 export interface SampleSettings extends ContrastSettings {
@@ -55,10 +58,10 @@ export function parseProblems(text: string, opts: { file?: string; skipInvalid?:
   for (const [i, raw] of lines.entries()) {
     const line = raw.trim();
     if (line === '') continue;
-    let why: string | null = null;
+    let why = tooLong(line, MAX_PROBLEM_CHARS, 'the line');
     let value: unknown;
     try {
-      value = JSON.parse(line);
+      if (!why) value = JSON.parse(line);
     } catch {
       why = 'not valid JSON';
     }
@@ -77,7 +80,7 @@ export function parseProblems(text: string, opts: { file?: string; skipInvalid?:
     const dup = seen.get(id);
     if (dup !== undefined) throw badInputError(`${where}:${i + 1}: duplicate id "${id}" (first on line ${dup}); ids must be unique`, opts.file);
     seen.set(id, i + 1);
-    problems.push({ id, question: o!.question as string });
+    problems.push({ id, question: o!.question as string, line: i + 1 });
   }
   if (problems.length === 0) throw badInputError(`${where}: no problems (the file is empty${opts.skipInvalid ? ' or every line was invalid' : ''})`, opts.file);
   return problems;
@@ -107,6 +110,44 @@ export function checkVocabularies(expert: CausalLM, amateur: CausalLM): void {
 export function promptIds(tok: ModelTokenizer, system: string, question: string): number[] {
   const messages = system === '' ? [{ role: 'user' as const, content: question }] : [{ role: 'system' as const, content: system }, { role: 'user' as const, content: question }];
   return tok.encodeChat(messages);
+}
+
+/** A problem whose prompt leaves no room for the trajectory in the models' context. */
+export interface TooLongPrompt {
+  problem: Problem;
+  /** Prompt tokens. */
+  tokens: number;
+}
+
+/** Positions a sampled sequence may use: the smaller max_position_embeddings of the pair. */
+export const contextOf = (expert: CausalLM, amateur: CausalLM) => Math.min(expert.config.maxPositions, amateur.config.maxPositions);
+
+/**
+ * The problems whose prompt plus settings.maxNewTokens exceeds the pair's context (the KV cache holds
+ * prompt + trajectory). Deterministic — it depends only on the problems, the expert's tokenizer and
+ * the settings — so a run that skips them (`sample --skip-invalid`) skips the same ones on resume.
+ */
+export function tooLongPrompts(expert: CausalLM, amateur: CausalLM, problems: readonly Problem[], settings: SampleSettings, prompts?: readonly number[][]): TooLongPrompt[] {
+  const limit = contextOf(expert, amateur);
+  const out: TooLongPrompt[] = [];
+  for (const [i, problem] of problems.entries()) {
+    const tokens = (prompts?.[i] ?? promptIds(expert.tokenizer, settings.system, problem.question)).length;
+    if (tokens + settings.maxNewTokens > limit) out.push({ problem, tokens });
+  }
+  return out;
+}
+
+/** Where a problem is, for messages: `file:line: problem "id"` (as much as is known). */
+export function problemAt(p: { id: string; line?: number }, file?: string): string {
+  const where = file && p.line !== undefined ? `${file}:${p.line}: ` : p.line !== undefined ? `line ${p.line}: ` : file ? `${file}: ` : '';
+  return `${where}problem ${JSON.stringify(p.id)}`;
+}
+
+/** The message for prompts that do not fit: the first few by file, line and id, and what to do. */
+export function tooLongMessage(list: readonly TooLongPrompt[], maxNewTokens: number, context: number, file?: string): string {
+  const shown = list.slice(0, 5).map((x) => `${problemAt(x.problem, file)} has a ${x.tokens}-token prompt`);
+  const more = list.length > shown.length ? ` (and ${list.length - shown.length} more)` : '';
+  return `${shown.join('; ')}${more}: prompt + --max-new-tokens ${maxNewTokens} must fit the models' context (max_position_embeddings ${context}); shorten the question or lower --max-new-tokens`;
 }
 
 /** The samples (kept steps) of one trajectory. */
@@ -145,6 +186,8 @@ export async function* sampleContrastive(expert: CausalLM, amateur: CausalLM, pr
   checkVocabularies(expert, amateur);
   const tok = expert.tokenizer;
   const prompts = problems.map((p) => promptIds(tok, settings.system, p.question));
+  const long = tooLongPrompts(expert, amateur, problems, settings, prompts);
+  if (long.length) throw badInputError(tooLongMessage(long, settings.maxNewTokens, contextOf(expert, amateur)));
   const label = (i: number) => `problem ${JSON.stringify(problems[i].id)}`;
   for await (const e of contrastPrompts(expert, amateur, prompts, settings, { ...opts, label })) {
     if (e.status !== 'problem') {

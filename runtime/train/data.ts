@@ -7,6 +7,7 @@
 // re-tokenizing prompt text + prefix text as one string (as a Python collator tokenizing the
 // concatenation would), which can change token boundaries — the caller is warned.
 
+import { MAX_PROBLEM_CHARS, MAX_SAMPLE_LINE_CHARS, tooLong } from '../data/limits.ts';
 import { badInputError } from '../errors.ts';
 import type { ModelTokenizer } from '../model/tokenizer.ts';
 
@@ -47,7 +48,7 @@ const isIntArray = (x: unknown): x is number[] => Array.isArray(x) && x.every((v
  * Parse a samples JSONL file. Errors name the file, line and field. `vocab` is the model's
  * vocab_size (ids must be below it); `system` the system message of the prompt ('' for none).
  */
-export function parseSamples(text: string, tok: ModelTokenizer, opts: { vocab: number; system: string; file?: string }): ParsedSamples {
+export function parseSamples(text: string, tok: ModelTokenizer, opts: { vocab: number; system: string; file?: string; maxPositions?: number }): ParsedSamples {
   const where = opts.file ?? 'samples';
   const samples: TrainSample[] = [];
   const prompts = new Map<string, number[]>();
@@ -58,6 +59,8 @@ export function parseSamples(text: string, tok: ModelTokenizer, opts: { vocab: n
     const line = raw.trim();
     if (line === '') continue;
     const at = (field: string, problem: string) => badInputError(`${where}:${i + 1}: "${field}" ${problem}`, opts.file);
+    const long = tooLong(line, MAX_SAMPLE_LINE_CHARS, 'the line');
+    if (long) throw badInputError(`${where}:${i + 1}: ${long}`, opts.file);
     let o: RawSample;
     try {
       o = JSON.parse(line);
@@ -78,6 +81,7 @@ export function parseSamples(text: string, tok: ModelTokenizer, opts: { vocab: n
     let key: string;
     if (o.prefix_token_ids !== undefined || o.question !== undefined) {
       if (typeof o.question !== 'string') throw at('question', 'must be a string');
+      if (o.question.length > MAX_PROBLEM_CHARS) throw at('question', tooLong(o.question, MAX_PROBLEM_CHARS, 'is too long: it')!);
       if (!isIntArray(o.prefix_token_ids)) throw at('prefix_token_ids', 'must be an array of integers');
       for (const id of o.prefix_token_ids) if (id < 0 || id >= opts.vocab) throw at('prefix_token_ids', `holds ${id}, outside the model's vocabulary (vocab_size ${opts.vocab})`);
       let prompt = prompts.get(o.question);
@@ -87,12 +91,16 @@ export function parseSamples(text: string, tok: ModelTokenizer, opts: { vocab: n
     } else {
       // The reference's format: prompt_id is the question text, prefix the decoded prefix.
       if (typeof o.prompt_id !== 'string') throw at('prompt_id', 'must be a string (the question), or give "question" and "prefix_token_ids"');
+      if (o.prompt_id.length > MAX_PROBLEM_CHARS) throw at('prompt_id', tooLong(o.prompt_id, MAX_PROBLEM_CHARS, 'is too long: it')!);
       if (typeof o.prefix !== 'string') throw at('prefix', 'must be a string');
       ids = tok.encode(tok.renderChat(messages(o.prompt_id)) + o.prefix, false);
       key = `t:${o.prompt_id}`;
       retokenized++;
     }
     if (ids.length === 0) throw at('prefix', 'gives an empty input');
+    if (opts.maxPositions !== undefined && ids.length > opts.maxPositions) {
+      throw at(o.prefix_token_ids !== undefined ? 'prefix_token_ids' : 'prefix', `with the prompt gives ${ids.length} tokens, more than the model's max_position_embeddings (${opts.maxPositions}); drop this sample or use a model with a longer context`);
+    }
     for (const id of ids) if (id >= opts.vocab) throw at('question', `encodes to id ${id}, outside the model's vocabulary (vocab_size ${opts.vocab})`);
     samples.push({ line: i + 1, key, ids, labelIds: o.token_ids, labelWeights: weights });
   }
@@ -215,7 +223,7 @@ interface RawTrajectory {
 export function parseSftSamples(
   text: string,
   tok: ModelTokenizer,
-  opts: { vocab: number; system: string; file?: string; eosTokenId?: number; grade: (output: string, gold: string | null) => boolean; goldOf: (o: { answer?: unknown; solution?: unknown }) => string | null },
+  opts: { vocab: number; system: string; file?: string; maxPositions?: number; eosTokenId?: number; grade: (output: string, gold: string | null) => boolean; goldOf: (o: { answer?: unknown; solution?: unknown }) => string | null },
 ): ParsedSftSamples {
   const where = opts.file ?? 'trajectories';
   const samples: TrainSample[] = [];
@@ -225,6 +233,8 @@ export function parseSftSamples(
     const line = raw.trim();
     if (line === '') continue;
     const at = (field: string, problem: string) => badInputError(`${where}:${i + 1}: "${field}" ${problem}`, opts.file);
+    const long = tooLong(line, MAX_SAMPLE_LINE_CHARS, 'the line');
+    if (long) throw badInputError(`${where}:${i + 1}: ${long}`, opts.file);
     let o: RawTrajectory;
     try {
       o = JSON.parse(line);
@@ -233,6 +243,7 @@ export function parseSftSamples(
     }
     if (typeof o !== 'object' || o === null || Array.isArray(o)) throw badInputError(`${where}:${i + 1}: not a JSON object`, opts.file);
     if (typeof o.question !== 'string') throw at('question', 'must be a string');
+    if (o.question.length > MAX_PROBLEM_CHARS) throw at('question', tooLong(o.question, MAX_PROBLEM_CHARS, 'is too long: it')!);
     let traj: number[];
     if (o.output_token_ids !== undefined) {
       if (!isIntArray(o.output_token_ids)) throw at('output_token_ids', 'must be an array of integers');
@@ -261,6 +272,9 @@ export function parseSftSamples(
     if (traj.length === 0) continue;
     const prompt = tok.encodeChat(messages(o.question));
     for (const id of prompt) if (id >= opts.vocab) throw at('question', `encodes to id ${id}, outside the model's vocabulary (vocab_size ${opts.vocab})`);
+    if (opts.maxPositions !== undefined && prompt.length + traj.length - 1 > opts.maxPositions) {
+      throw at('question', `with its trajectory gives ${prompt.length + traj.length - 1} tokens, more than the model's max_position_embeddings (${opts.maxPositions}); drop this line or use a model with a longer context`);
+    }
     const key = `sft:${i}`;
     for (let t = 0; t < traj.length; t++) samples.push({ line: i + 1, key, ids: [...prompt, ...traj.slice(0, t)], labelIds: [traj[t]], labelWeights: [1] });
     trajectories++;

@@ -252,11 +252,11 @@ interface Prepared {
 function prepareSamples(opts: FinetuneOptions, base: FinetuneSettings): Prepared {
   const { model } = opts;
   if (base.objective !== 'sft') {
-    const { samples, retokenized } = parseSamples(opts.samplesText, model.tokenizer, { vocab: model.config.vocabSize, system: base.system, file: opts.samplesFile });
+    const { samples, retokenized } = parseSamples(opts.samplesText, model.tokenizer, { vocab: model.config.vocabSize, maxPositions: model.config.maxPositions, system: base.system, file: opts.samplesFile });
     return { samples, retokenized, sftInfo: undefined, trainerSettings: base };
   }
   const p = parseSftSamples(opts.samplesText, model.tokenizer, {
-    vocab: model.config.vocabSize, system: base.system, file: opts.samplesFile, eosTokenId: model.config.eosTokenIds[0],
+    vocab: model.config.vocabSize, maxPositions: model.config.maxPositions, system: base.system, file: opts.samplesFile, eosTokenId: model.config.eosTokenIds[0],
     grade: (output, gold) => gradeOutput(output, gold).correct, goldOf: parseGold,
   });
   if (p.rejected) opts.onWarning?.(`--objective sft: ${p.rejected} of ${p.rejected + p.trajectories} trajectories have a wrong final answer and were dropped (rejection sampling)`);
