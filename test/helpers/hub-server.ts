@@ -27,6 +27,8 @@ export interface HubRequest {
   path: string;
   range?: string;
   auth?: string;
+  /** Date.now() when it arrived. */
+  time: number;
 }
 
 const LFS = /\.(safetensors|parquet|bin)$/;
@@ -61,6 +63,8 @@ export class FakeHub {
   readonly refuseOnce = new Set<string>();
   /** sha256s of blobs the CDN serves with one byte flipped. */
   readonly corrupt = new Set<string>();
+  /** Milliseconds the CDN waits before answering (to hold a download open while another starts). */
+  cdnDelayMs = 0;
   private readonly repos = new Map<string, FakeRepo>();
   private readonly blobs = new Map<string, Buffer>();
   private servers: Server[] = [];
@@ -116,10 +120,10 @@ export class FakeHub {
   private handle(req: IncomingMessage, res: ServerResponse, cdn: boolean): void {
     const url = new URL(req.url!, 'http://x');
     const path = decodeURIComponent(url.pathname);
-    this.requests.push({ method: req.method!, path, range: req.headers.range, auth: req.headers.authorization });
+    this.requests.push({ method: req.method!, path, range: req.headers.range, auth: req.headers.authorization, time: Date.now() });
     const m0 = /^\/cdn\/([0-9a-f]{64})$/.exec(path);
     if (cdn) {
-      if (m0 && this.blobs.has(m0[1])) return this.cdn(req, res, m0[1]);
+      if (m0 && this.blobs.has(m0[1])) return void setTimeout(() => this.cdn(req, res, m0[1]), this.cdnDelayMs);
       return void res.writeHead(404).end();
     }
     let m = /^\/api\/(models|datasets)\/([^/]+\/[^/]+)\/revision\/(.+)$/.exec(path);
