@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { badInputError } from '../runtime/errors.ts';
 import { datasetJsonl, parquetToJsonl } from '../runtime/hub/dataset.ts';
 import { isModelId, resolveModel } from '../runtime/hub/model.ts';
+import type { HubRevision } from '../runtime/hub/ids.ts';
 import type { HubProgress } from '../runtime/hub/types.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { hubEnvironment, nodeHubFileSystem } from '../runtime/platform/node-hub.ts';
@@ -53,9 +54,9 @@ export function downloadProgress(quiet: boolean) {
 
 /**
  * `o[key]` (a --model, --expert or --amateur value) resolved in place: a Hub id becomes its local
- * snapshot directory; anything else is left for the command's own checks. For the model being
- * fine-tuned (model, expert), adapter_config's base_model_name_or_path defaults to the Hub id, not
- * the snapshot folder's name (a commit sha), so PEFT finds the base model.
+ * snapshot directory; anything else is left for the command's own checks. The snapshot's path
+ * says which model and commit it is (hub/ids.ts hubRevisionOf): adapter_config.json's
+ * base_model_name_or_path and revision, and the reports, take them from there.
  */
 export async function resolveModelOption(o: Options, key: 'model' | 'expert' | 'amateur'): Promise<void> {
   const value = o[key];
@@ -65,8 +66,8 @@ export async function resolveModelOption(o: Options, key: 'model' | 'expert' | '
   try {
     const r = await resolveModel(value, { fs: nodeHubFileSystem, ...hubEnvironment(), onProgress: progress.onProgress });
     progress.finish(value, `commit ${r.sha} in ${r.dir}`);
+    // the snapshot's path names the id and commit: adapter_config and the reports read them from it
     o[key] = r.dir;
-    if (key !== 'amateur' && o.baseModelName === undefined) o.baseModelName = r.id;
   } finally {
     progress.done();
   }
@@ -75,20 +76,20 @@ export async function resolveModelOption(o: Options, key: 'model' | 'expert' | '
 /**
  * The text of a --data, --train-data or --eval-data value: a JSONL file as is; a `.parquet` file or
  * an `hf://datasets/org/name[/config[/split]]` data set as our JSONL (`defaultSplit` when the name
- * gives no split).
+ * gives no split). `hub`: the data set's id and the commit it was read at, for the reports.
  */
-export async function readDataOption(flag: string, value: string, defaultSplit: 'train' | 'test', quiet = false): Promise<string> {
+export async function readDataOption(flag: string, value: string, defaultSplit: 'train' | 'test', quiet = false): Promise<{ text: string; hub: HubRevision | null }> {
   if (value.startsWith('hf://')) {
     const progress = downloadProgress(quiet);
     try {
       const { text, dataset } = await datasetJsonl(value, { fs: nodeHubFileSystem, ...hubEnvironment(), defaultSplit, onProgress: progress.onProgress });
       progress.finish(dataset.name, `commit ${dataset.sha}`);
-      return text;
+      return { text, hub: { id: dataset.id, revision: dataset.sha } };
     } finally {
       progress.done();
     }
   }
   if (!existsSync(value)) throw badInputError(`${flag} ${value}: no such file`);
-  if (value.endsWith('.parquet')) return parquetToJsonl(nodePlatform.fs, [value], value);
-  return nodePlatform.fs.readText(value);
+  const text = value.endsWith('.parquet') ? await parquetToJsonl(nodePlatform.fs, [value], value) : await nodePlatform.fs.readText(value);
+  return { text, hub: null };
 }

@@ -307,13 +307,13 @@ t.test('hf://datasets/org/name/config/split gives the same problems as the equiv
 
   const local = await parquetToJsonl(nodeFileSystem, [join(DATA, 'main', 'test-00000-of-00001.parquet')], 'local');
   t.equal(local, test.text, 'a local .parquet file reads the same');
-  t.equal(await readDataOption('--data', join(DATA, 'main', 'test-00000-of-00001.parquet'), 'test'), test.text, 'and so does the CLI helper for a .parquet path');
-  t.equal(await readDataOption('--data', join(DATA, 'main', 'test.jsonl'), 'test'), jsonl('main', 'test'), 'a JSONL path is read as is');
+  t.equal((await readDataOption('--data', join(DATA, 'main', 'test-00000-of-00001.parquet'), 'test')).text, test.text, 'and so does the CLI helper for a .parquet path');
+  t.equal((await readDataOption('--data', join(DATA, 'main', 'test.jsonl'), 'test')).text, jsonl('main', 'test'), 'a JSONL path is read as is');
   await rejects(t, readDataOption('--data', join(DATA, 'nope.jsonl'), 'test'), 'BAD_INPUT', /^--data .*nope\.jsonl: no such file$/, 'a missing file');
 });
 
 t.test('CLI: eval --data hf://datasets/… scores the same problems as --data file.jsonl', async (t) => {
-  const { env } = await setup(t);
+  const { env, tiny, data } = await setup(t);
   const args = (data: string) => ['eval', '--model', 'org/tiny', '--data', data, '--backend', 'reference', '--max-new-tokens', '3', '--quiet', '--json'];
   const fromHub = await runCli(args('hf://datasets/org/gsm8k-tiny/main/test'), { env });
   t.equal(fromHub.code, 0, { stderr: fromHub.stderr });
@@ -324,6 +324,8 @@ t.test('CLI: eval --data hf://datasets/… scores the same problems as --data fi
     return { total: j.total, correct: j.correct, accuracy: j.accuracy };
   };
   t.same(pick(fromHub.stdout), pick(fromFile.stdout), 'same total and score');
+  t.match(JSON.parse(fromHub.stdout), { model_hub: { id: 'org/tiny', revision: tiny.sha }, data_hub: { id: 'org/gsm8k-tiny', revision: data.sha } }, 'the summary names the commits the server gave');
+  t.match(JSON.parse(fromFile.stdout), { model_hub: { id: 'org/tiny', revision: tiny.sha }, data_hub: null }, 'a local file has no commit');
   t.equal(pick(fromHub.stdout).total, 3);
   const bad = await runCli(args('hf://datasets/org/gsm8k-tiny/main/dev'), { env });
   t.equal(bad.code, 2, 'an unknown split is the user\'s to fix (exit 2)');

@@ -51,14 +51,14 @@ function fakeReport(withSft: boolean): RunReport {
     ...(paired ? { paired_vs_before: { fixed: paired[0], broken: paired[1], p_value: mcnemarExact(paired[0], paired[1]) } } : {}),
   });
   const loss = (n: number, a: number, b: number): [number, number][] => Array.from({ length: n }, (_, j) => [j + 1, b + (a - b) * Math.exp(-j / 25) + 0.05 * (rand() - 0.5)]);
-  const model = (source: string, hidden: number, layers: number) => ({ source, model_type: 'llama', parameters: hidden * hidden * 12 * layers + 512 * hidden, layers, hidden_size: hidden, vocab_size: 512 });
+  const model = (source: string, hidden: number, layers: number) => ({ source, hub: null, model_type: 'llama', parameters: hidden * hidden * 12 * layers + 512 * hidden, layers, hidden_size: hidden, vocab_size: 512 });
   const out = (text: string, extracted: string, correct: boolean) => ({ output: text, extracted, correct });
   return {
     version: 1,
     created: '2026-01-02T10:11:12.345Z',
     backend: 'wasm',
     models: { expert: model('models/default/expert', 256, 6), amateur: model('models/default/amateur', 128, 3) },
-    data: { train: { source: 'generated problems (set "sample", seed 0)', problems: 64, with_answers: 64 }, eval: { source: 'generated problems (set "eval", seed 0)', problems: 100 } },
+    data: { train: { source: 'generated problems (set "sample", seed 0)', hub: null, problems: 64, with_answers: 64 }, eval: { source: 'generated problems (set "eval", seed 0)', hub: null, problems: 100 } },
     settings: {
       sample: { alpha: 0.2, beta, maxNewTokens: 128, batchSize: 8, system: 'Please reason step by step.' },
       finetune: { lora: { r: 8, alpha: 16, dropout: 0.05, targetModules: ['q_proj', 'v_proj'] }, lr: 5e-5, batchSize: 8, gradAccum: 2, maxSteps: 100, saveSteps: 0, seed: 42, system: 'Please reason step by step.', objective: 'kl', shuffle: true, packed: true, maxRowsPerPass: 4096, maxGradNorm: 1 },

@@ -8,6 +8,7 @@ import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
 import { formatAccuracy, formatP, pairedComparison } from '../../runtime/eval/stats.ts';
 import { DEFAULT_EVAL, type EvalEvent, evalRecordsToJsonl, evaluate, parseEvalProblems, PROMPT_TYPES, type PromptType, QWEN25_MATH_COT_SYSTEM } from '../../runtime/eval/evaluate.ts';
 import type { CausalLM } from '../../runtime/model/model.ts';
+import { hubRevisionOf } from '../../runtime/hub/ids.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
 import { openModel } from '../../runtime/session.ts';
 import { loadAdapter } from '../../runtime/train/peft.ts';
@@ -88,7 +89,8 @@ export function registerEval(program: Command): void {
     .action(async (o) => {
       const fs = nodePlatform.fs;
       if (o.out !== undefined) await claimOutFile(fs, o.out, { overwrite: o.overwrite }); // before hours of decoding, not after
-      let problems = parseEvalProblems(await readDataOption('--data', o.data, 'test', o.quiet), { file: o.data });
+      const data = await readDataOption('--data', o.data, 'test', o.quiet);
+      let problems = parseEvalProblems(data.text, { file: o.data });
       await resolveModelOption(o, 'model');
       if (o.maxQuestions !== undefined) problems = problems.slice(0, o.maxQuestions);
       if (!(await fs.exists(fs.join(o.model, 'config.json')))) throw badInputError(`--model ${o.model}: not a model directory (no config.json)`);
@@ -149,7 +151,7 @@ export function registerEval(program: Command): void {
           log(`wrote ${records.length} results to ${o.out}`);
         }
         const paired = base ? pairedComparison(base, records) : undefined;
-        if (o.json) console.log(JSON.stringify({ ...summary, model: o.model, adapter: o.adapter ?? null, data: o.data, ...(paired ? { paired_with: o.pairedWith, paired } : {}) }));
+        if (o.json) console.log(JSON.stringify({ ...summary, model: o.model, model_hub: hubRevisionOf(o.model), adapter: o.adapter ?? null, data: o.data, data_hub: data.hub, ...(paired ? { paired_with: o.pairedWith, paired } : {}) }));
         else {
           console.log(`accuracy ${formatAccuracy(summary.accuracy, summary.ci95)} (${summary.correct}/${summary.total}; 95% Wilson interval) in ${summary.seconds.toFixed(1)} s`);
           if (paired) console.log(`against ${o.pairedWith}: fixed ${paired.fixed}, broken ${paired.broken}, exact McNemar ${formatP(paired.p_value)}`);

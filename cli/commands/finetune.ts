@@ -62,7 +62,7 @@ export function registerFinetune(program: Command): void {
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
     .option('--resume', 'continue from the latest checkpoint in --out')
     .option('--overwrite', "start afresh in a non-empty --out: replace this command's files there (others are kept)")
-    .option('--base-model-name <name>', "adapter_config.json's base_model_name_or_path (default: the model directory's name; a Hub id lets PEFT find the base)")
+    .option('--base-model-name <name>', "adapter_config.json's base_model_name_or_path (default: the Hub id of a Hub model, with its commit as revision; else the model directory's name)")
     .option('--quiet', 'no progress output')
     .addHelpText('after', HELP)
     .action(async (o) => {

@@ -116,7 +116,7 @@ export function registerRun(program: Command): void {
     .option('--eval-batch-size <n>', 'evaluation: problems decoded together', intOption('--eval-batch-size', 1), 8)
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
     .option('--threads <n>', 'Wasm: threads per model (default: all cores)', intOption('--threads', 1))
-    .option('--base-model-name <name>', "adapter_config.json's base_model_name_or_path (default: the expert directory's name; a Hub id lets PEFT find the base)")
+    .option('--base-model-name <name>', "adapter_config.json's base_model_name_or_path (default: the Hub id of a Hub expert, with its commit as revision; else the expert directory's name)")
     .option('--save-steps <n>', 'fine-tuning: checkpoint every N steps, so --resume continues a fine-tuning (0: never)', intOption('--save-steps', 0), 0)
     .option('--resume', 'continue an interrupted run in --out (sampling from its last problem, fine-tuning from its last checkpoint)')
     .option('--overwrite', "start afresh in a non-empty --out: replace this command's files there (others are kept)")
@@ -160,8 +160,10 @@ export function registerRun(program: Command): void {
         for (const [flag, dir] of [['--expert', expert], ['--amateur', amateur]]) if (!(await fs.exists(fs.join(dir, 'config.json')))) throw badInputError(`${flag} ${dir}: not a model directory (no config.json)`);
       }
       const gen = defaultProblems(o.trainData ? 0 : (o.maxQuestions ?? EMBEDDED_DEFAULTS.trainQuestions), o.evalData ? 0 : (o.evalQuestions ?? EMBEDDED_DEFAULTS.evalQuestions));
-      let train = o.trainData ? parseTrainProblems(await readDataOption('--train-data', o.trainData, 'train', o.quiet), { file: o.trainData }) : gen.train;
-      let evalSet = o.evalData ? parseEvalProblems(await readDataOption('--eval-data', o.evalData, 'test', o.quiet), { file: o.evalData }) : gen.eval;
+      const trainData = o.trainData ? await readDataOption('--train-data', o.trainData, 'train', o.quiet) : null;
+      const evalData = o.evalData ? await readDataOption('--eval-data', o.evalData, 'test', o.quiet) : null;
+      let train = trainData ? parseTrainProblems(trainData.text, { file: o.trainData }) : gen.train;
+      let evalSet = evalData ? parseEvalProblems(evalData.text, { file: o.evalData }) : gen.eval;
       if (o.maxQuestions !== undefined) train = train.slice(0, o.maxQuestions);
       if (o.evalQuestions !== undefined) evalSet = evalSet.slice(0, o.evalQuestions);
       const maxSteps = o.maxSteps ?? (embedded ? EMBEDDED_DEFAULTS.maxSteps : d.maxSteps);
@@ -181,6 +183,7 @@ export function registerRun(program: Command): void {
           platform: nodePlatform, expert, amateur, train, eval: evalSet, out: o.out, backend: o.backend, signal: controller.signal,
           threads: o.threads, baseModelName: o.baseModelName, resume: !!o.resume, overwrite: !!o.overwrite,
           trainSource: o.trainData ?? 'generated problems (set "sample", seed 0)', evalSource: o.evalData ?? 'generated problems (set "eval", seed 0)',
+          trainHub: trainData?.hub, evalHub: evalData?.hub,
           sample: { alpha: o.alpha, beta: o.beta, maxNewTokens: o.maxNewTokens, batchSize: o.sampleBatchSize },
           finetune: { lr: o.lr, batchSize: o.batchSize, gradAccum: o.gradAccum, maxSteps, seed: o.seed, saveSteps: o.saveSteps, lora: { ...d.lora, r: o.loraR, alpha: o.loraAlpha, targetModules: o.targetModules } },
           evalSettings: { maxNewTokens: evalMax, batchSize: o.evalBatchSize },

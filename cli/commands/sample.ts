@@ -59,7 +59,7 @@ export function registerSample(program: Command): void {
       const log = (s: string) => {
         if (!o.quiet) process.stderr.write(`${s}\n`);
       };
-      const text = await readDataOption('--data', o.data, 'train', o.quiet);
+      const { text } = await readDataOption('--data', o.data, 'train', o.quiet);
       let problems = parseProblems(text, { file: o.data, skipInvalid: o.skipInvalid, onSkip: (line, why) => log(`skipping ${o.data}:${line}: ${why}`) });
       if (o.maxQuestions !== undefined) problems = problems.slice(0, o.maxQuestions);
       await resolveModelOption(o, 'expert');

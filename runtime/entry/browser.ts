@@ -2,4 +2,5 @@
 // with fetch and keeps outputs in memory; createBrowserPlatform({ storage: 'opfs' }) persists them.
 export * from '../index.ts';
 export { browserPlatform as platform, createBrowserPlatform, type BrowserPlatformOptions, type BrowserStorage } from '../platform/browser.ts';
+export type { BrowserHubOptions } from '../platform/browser-hub.ts';
 export { opfsFileSystem } from '../platform/opfs-fs.ts';

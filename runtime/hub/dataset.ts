@@ -19,6 +19,8 @@ import type { HubOptions } from './types.ts';
 export interface ResolvedDataset {
   /** `hf://datasets/org/name/config/split` with what was chosen filled in. */
   name: string;
+  /** `org/name` */
+  id: string;
   sha: string;
   config: string;
   split: string;
@@ -73,7 +75,7 @@ export async function resolveDataset(uri: string, opts: HubOptions & { defaultSp
   const storage = storageDir(fs, opts.cacheDir, ref.repo);
   const done = (sha: string, c: Choice, fromCache: boolean): ResolvedDataset => ({
     name: `hf://datasets/${ref.repo.id}${ref.repo.revision === 'main' ? '' : `@${ref.repo.revision}`}/${c.config}/${split}`,
-    sha, config: c.config, split, fromCache,
+    id: ref.repo.id, sha, config: c.config, split, fromCache,
     files: c.files.map((f) => snapshotFile(fs, storage, sha, f)),
   });
   for (const repo of [ref.repo, { ...ref.repo, revision: CONVERT }]) {

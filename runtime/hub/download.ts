@@ -42,11 +42,35 @@ export async function ensureFile(opts: HubOptions, ctx: HubContext, task: FileTa
   let fetched = 0;
   if (!(await fs.exists(blob))) {
     await fs.mkdir(blobs);
-    fetched = await downloadBlob(opts, ctx, task, meta, blob);
+    fetched = await underBlobLock(opts, ctx, blob, () => downloadBlob(opts, ctx, task, meta, blob));
   }
   await fs.mkdir(fs.join(task.storage, 'snapshots', task.sha, ...task.file.split('/').slice(0, -1)));
   await fs.link(blobLinkTarget(task.file, meta.etag), snap);
   return fetched;
+}
+
+/** How often a process waiting for another's download looks again. */
+const LOCK_POLL_MS = 250;
+
+/**
+ * Run `download` holding `blobs/<etag>.lock`, so two processes sharing the cache never append to
+ * one .incomplete file; one that finds the lock taken waits, and uses the blob the other finished
+ * (0 bytes fetched) rather than downloading it again.
+ */
+async function underBlobLock(opts: HubOptions, ctx: HubContext, blob: string, download: () => Promise<number>): Promise<number> {
+  const { fs } = opts;
+  for (;;) {
+    const lock = await fs.tryLock(`${blob}.lock`);
+    if (lock) {
+      try {
+        return (await fs.exists(blob)) ? 0 : await download();
+      } finally {
+        await lock.release();
+      }
+    }
+    if (await fs.exists(blob)) return 0;
+    await sleep(LOCK_POLL_MS, ctx.signal);
+  }
 }
 
 async function downloadBlob(opts: HubOptions, ctx: HubContext, task: FileTask, first: FileMeta, blob: string): Promise<number> {

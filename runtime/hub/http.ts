@@ -10,11 +10,13 @@ export interface HubContext {
   token?: string;
   fetch: typeof fetch;
   signal?: AbortSignal;
+  /** How the user gives a token, for messages: `HF_TOKEN` (Node, Deno) or the browser's `token` option. */
+  tokenName: string;
 }
 
-export function hubContext(opts: Pick<HubOptions, 'endpoint' | 'token' | 'fetch' | 'signal'>): HubContext {
+export function hubContext(opts: Pick<HubOptions, 'endpoint' | 'token' | 'fetch' | 'signal'>, tokenName?: string): HubContext {
   const endpoint = (opts.endpoint ?? DEFAULT_ENDPOINT).replace(/\/+$/, '');
-  return { endpoint, token: opts.token || undefined, fetch: opts.fetch ?? globalThis.fetch.bind(globalThis), signal: opts.signal };
+  return { endpoint, token: opts.token || undefined, fetch: opts.fetch ?? globalThis.fetch.bind(globalThis), signal: opts.signal, tokenName: tokenName ?? 'HF_TOKEN' };
 }
 
 /** The token goes to the endpoint only: a redirect to a CDN carries its own signed URL. */
@@ -61,15 +63,15 @@ export function httpError(ctx: HubContext, repo: RepoRef, status: number, file?:
   const kind = repo.type === 'model' ? 'model' : 'data set';
   if (status === 401 || status === 403) {
     const advice = ctx.token
-      ? `the token in HF_TOKEN is not allowed to read it: accept the ${kind}'s license on ${page} with that account, or set HF_TOKEN to a token with read access`
-      : `it is gated or private: accept its license on ${page}, then set HF_TOKEN to an access token (https://huggingface.co/settings/tokens) with read access`;
+      ? `the token in ${ctx.tokenName} is not allowed to read it: accept the ${kind}'s license on ${page} with that account, or set ${ctx.tokenName} to a token with read access`
+      : `it is gated or private: accept its license on ${page}, then set ${ctx.tokenName} to an access token (https://huggingface.co/settings/tokens) with read access`;
     return new LightReasonerError('ENVIRONMENT', `${what}: the Hub refused access (HTTP ${status}) — ${advice}`);
   }
   if (status === 404) {
     if (file !== undefined || errorCode === 'EntryNotFound') return new LightReasonerError('NOT_FOUND', `${what}: the Hub has no file ${file ?? ''} at revision ${repo.revision} (HTTP 404)`, { file });
     const said = errorCode === 'RevisionNotFound' ? `it has no revision "${repo.revision}"` : `it has no ${kind} ${repo.id}${repo.revision === 'main' ? '' : ` with a revision "${repo.revision}"`}`;
     const local = repo.type === 'model' ? 'not a local path, and ' : '';
-    const privately = errorCode === 'RevisionNotFound' ? '' : ` (a private ${kind} also needs HF_TOKEN)`;
+    const privately = errorCode === 'RevisionNotFound' ? '' : ` (a private ${kind} also needs ${ctx.tokenName})`;
     return new LightReasonerError('NOT_FOUND', `${what}: ${local}${ctx.endpoint} says ${said} (HTTP 404) — check the name${privately}`);
   }
   const later = status === 429 || status >= 500 ? 'the Hub is busy or down: try again later' : 'unexpected answer';

@@ -88,3 +88,33 @@ export function normalizeEtag(raw: string | null): string | null {
   const e = raw.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
   return /^[\w-]{1,128}$/.test(e) ? e : null;
 }
+
+/** A model or data set as taken from the Hub: its id and the commit it was read at. */
+export interface HubRevision {
+  /** `org/name` */
+  id: string;
+  /** The commit sha. */
+  revision: string;
+}
+
+/**
+ * The Hub id and commit a model directory (or data set folder) stands for, read from its path
+ * alone, else null: a snapshot in huggingface_hub's cache (`…/models--org--name/snapshots/<sha>`,
+ * however it got there: resolved by id here, or downloaded by Python) or, in browsers, a Hub URL
+ * pinned to a commit (`https://…/org/name/resolve/<sha>`, what hubModelUrl gives).
+ */
+export function hubRevisionOf(source: string, type: RepoType = 'model'): HubRevision | null {
+  const parts = source.split(/[?#]/)[0].split(/[\\/]+/).filter((p) => p !== '');
+  const sha = parts[parts.length - 1];
+  if (parts.length < 3 || !isCommitSha(sha)) return null;
+  if (parts[parts.length - 2] === 'snapshots') {
+    const m = new RegExp(`^${type}s--(.+?)--(.+)$`).exec(parts[parts.length - 3]);
+    return m && validSegment(m[1]) && validSegment(m[2]) ? { id: `${m[1]}/${m[2]}`, revision: sha } : null;
+  }
+  if (parts[parts.length - 2] === 'resolve' && /^https?:$/.test(parts[0]) && parts.length >= 6) {
+    const [org, name] = parts.slice(-4, -2);
+    const typed = type === 'model' ? parts[parts.length - 5] !== 'datasets' : parts[parts.length - 5] === 'datasets';
+    return typed && validSegment(org) && validSegment(name) ? { id: `${org}/${name}`, revision: sha } : null;
+  }
+  return null;
+}

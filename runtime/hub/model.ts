@@ -108,16 +108,17 @@ function notCachedError(repo: RepoRef, cacheDir: string, partly: boolean): Light
 }
 
 /**
- * For browsers, which read URLs with Range requests instead of keeping a cache folder: the base URL
- * of the model's files, `${endpoint}/${id}/resolve/${sha}` (the revision resolved to its commit, so
- * every file comes from one commit; no request when it is a sha already). Pass it as the model
- * directory to openModel with the browser platform. The browser's fetch sends no token: gated
- * models need a proxy that adds one.
+ * For browsers, which read URLs instead of keeping a cache folder: the base URL of the model's
+ * files, `${endpoint}/${id}/resolve/${sha}` (the revision resolved to its commit, so every file
+ * comes from one commit; no request when it is a sha already). Pass it as the model directory to
+ * openModel with the browser platform, which fetches those files with Range requests and keeps
+ * them in the Cache API (platform/browser-hub.ts); for a gated or private model give the same
+ * `token` to both (createBrowserPlatform({ hub: { token } })).
  */
 export async function hubModelUrl(name: string, opts: Pick<HubOptions, 'endpoint' | 'token' | 'fetch' | 'signal'> = {}): Promise<{ url: string; sha: string }> {
   const repo = parseModelId(name);
   if (!repo) throw badInputError(`${name}: not a Hub model id (org/name or org/name@revision)`);
-  const ctx = hubContext(opts);
+  const ctx = hubContext(opts, 'the `token` option');
   const sha = isCommitSha(repo.revision) ? repo.revision : (await revisionInfo(ctx, repo)).sha;
   return { url: `${ctx.endpoint}/${repo.id}/resolve/${sha}`, sha };
 }

@@ -24,6 +24,16 @@ export interface HubFileSystem extends Omit<FileSystem, 'mkdir' | 'rename' | 'rm
   link(target: string, path: string): Promise<'symlink' | 'copy'>;
   /** sha-256 (hex) of a whole file, read in blocks. */
   sha256File(path: string): Promise<string>;
+  /**
+   * Take the lock file `path` (created exclusively, so other processes sharing the cache see it),
+   * or null while another live holder has it. A lock whose holder is gone (its process died, or it
+   * stopped refreshing the lock) is broken, not waited on forever.
+   */
+  tryLock(path: string): Promise<HubLock | null>;
+}
+
+export interface HubLock {
+  release(): Promise<void>;
 }
 
 export interface HubProgress {

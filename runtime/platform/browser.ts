@@ -6,49 +6,14 @@
 // So `runPipeline({ expert: 'https://…/expert', out: 'runs/first', … })` reads the models over
 // HTTP and writes the run into the storage. Relative model URLs must be made absolute first
 // (new URL('models/expert', location.href).href): a bare relative path means the storage.
-import { LightReasonerError, notFoundError } from '../errors.ts';
+import { LightReasonerError } from '../errors.ts';
+import { browserHubFileSystem, type BrowserHubOptions } from './browser-hub.ts';
+import { httpFileSystem } from './http-fs.ts';
 import { MemoryFileSystem } from './memory-fs.ts';
 import { opfsFileSystem } from './opfs-fs.ts';
 import type { FileSystem, Platform } from './types.ts';
 
-async function get(url: string, init?: RequestInit): Promise<Response> {
-  const res = await fetch(url, init);
-  if (res.status === 404) throw notFoundError(url, 'HTTP 404');
-  if (!res.ok) throw new LightReasonerError('NOT_FOUND', `${url}: HTTP ${res.status} ${res.statusText}`.trim(), { file: url });
-  return res;
-}
-
-/** Read-only access to URLs through fetch. */
-export const httpFileSystem: FileSystem = {
-  async readText(url) {
-    return (await get(url)).text();
-  },
-  async readBytes(url, offset, length) {
-    if (offset === undefined && length === undefined) return new Uint8Array(await (await get(url)).arrayBuffer());
-    const start = offset ?? 0;
-    const end = length === undefined ? '' : String(start + length - 1);
-    const res = await get(url, { headers: { Range: `bytes=${start}-${end}` } });
-    const buf = new Uint8Array(await res.arrayBuffer());
-    // A server that ignores Range answers 200 with the whole body: slice it ourselves.
-    if (res.status === 200) return buf.subarray(start, length === undefined ? undefined : start + length);
-    return buf;
-  },
-  async size(url) {
-    const res = await get(url, { method: 'HEAD' });
-    const len = res.headers.get('content-length');
-    if (len !== null) return Number(len);
-    return (await this.readBytes(url)).byteLength;
-  },
-  async exists(url) {
-    try {
-      const res = await fetch(url, { method: 'HEAD' });
-      return res.ok;
-    } catch {
-      return false;
-    }
-  },
-  join: (...parts) => parts.map((p, i) => (i === 0 ? p.replace(/\/+$/, '') : p.replace(/^\/+|\/+$/g, ''))).join('/'),
-};
+export { httpFileSystem };
 
 const URL_SCHEME = /^(https?|blob|data):/i;
 export const isUrl = (path: string): boolean => URL_SCHEME.test(path);
@@ -90,18 +55,24 @@ export interface BrowserPlatformOptions {
   storage?: BrowserStorage;
   /** With 'opfs': the sub-directory of the origin's private file system to use (default: its root). */
   opfsDirectory?: string;
+  /**
+   * Hub models (hubModelUrl's URLs): a token for gated and private ones, the endpoint, and the
+   * Cache API cache their files are kept in, so a reload does not download them again. Without it
+   * the files are cached all the same (no token, https://huggingface.co).
+   */
+  hub?: BrowserHubOptions;
 }
 
 /** A browser platform whose storage can write (the stages' outputs) and whose URLs are fetched. */
 export async function createBrowserPlatform(options: BrowserPlatformOptions = {}): Promise<Platform> {
   const s = options.storage ?? 'memory';
   const storage = s === 'memory' ? new MemoryFileSystem() : s === 'opfs' ? await opfsFileSystem(options.opfsDirectory) : s;
-  return { name: 'browser', fs: routedFileSystem(storage), getGPU: browserGPU };
+  return { name: 'browser', fs: routedFileSystem(storage, browserHubFileSystem(options.hub)), getGPU: browserGPU };
 }
 
 async function browserGPU(): Promise<GPU | null> {
   return (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu ?? null;
 }
 
-/** The default browser platform: URLs fetched, outputs kept in memory. */
-export const browserPlatform: Platform = { name: 'browser', fs: routedFileSystem(new MemoryFileSystem()), getGPU: browserGPU };
+/** The default browser platform: URLs fetched (Hub files cached), outputs kept in memory. */
+export const browserPlatform: Platform = { name: 'browser', fs: routedFileSystem(new MemoryFileSystem(), browserHubFileSystem()), getGPU: browserGPU };

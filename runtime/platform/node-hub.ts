@@ -3,11 +3,11 @@
 // sha-256 of multi-GB files by streaming; and the Hub settings from the environment, read the way
 // huggingface_hub reads them (so both share one cache, one token and one endpoint).
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
-import { copyFile, open, rm, symlink } from 'node:fs/promises';
+import { copyFile, link as hardLink, open, readFile, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { DEFAULT_ENDPOINT, type AppendStream, type HubFileSystem } from '../hub/types.ts';
+import { DEFAULT_ENDPOINT, type AppendStream, type HubFileSystem, type HubLock } from '../hub/types.ts';
 import { fileSystemError, nodeFileSystem } from './node.ts';
 
 /** Downloads are written in blocks of this size (one write and no fsync per network chunk). */
@@ -52,6 +52,8 @@ async function link(target: string, path: string): Promise<'symlink' | 'copy'> {
     await symlink(target, path);
     return 'symlink';
   } catch (e) {
+    // another process linked the same file between our rm and symlink: link it again (the same target)
+    if ((e as { code?: string }).code === 'EEXIST') return link(target, path);
     if (!NO_SYMLINKS.has((e as { code?: string }).code ?? '')) throw fileSystemError(e, path);
     await copyFile(resolve(dirname(path), target), path).catch((err) => Promise.reject(fileSystemError(err, path)));
     return 'copy';
@@ -68,11 +70,76 @@ function sha256File(path: string): Promise<string> {
   });
 }
 
+// Download locks: `blobs/<etag>.lock`, created with O_EXCL and holding "<host> <pid> <time> <nonce>".
+// The holder touches it every LOCK_REFRESH_MS; a lock untouched for LOCK_STALE_MS (a holder on
+// another machine that died), or whose process is gone (this machine), is broken. (Python's
+// huggingface_hub locks with flock on .locks/…/<etag>.lock, which Node cannot take: the two do not
+// see each other's downloads in progress, though each reuses the other's finished blobs.)
+const LOCK_REFRESH_MS = 15_000;
+const LOCK_STALE_MS = 120_000;
+const code = (e: unknown) => (e as { code?: string }).code;
+
+async function tryLock(path: string): Promise<HubLock | null> {
+  const token = `${hostname()} ${process.pid} ${Date.now()} ${Math.random().toString(36).slice(2)}`;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await writeFile(path, token, { flag: 'wx' });
+    } catch (e) {
+      if (code(e) !== 'EEXIST') throw fileSystemError(e, path);
+      if (!(await breakIfStale(path))) return null;
+      continue;
+    }
+    const refresh = setInterval(() => void utimes(path, new Date(), new Date()).catch(() => undefined), LOCK_REFRESH_MS);
+    refresh.unref();
+    return {
+      async release() {
+        clearInterval(refresh);
+        // ours only: a lock broken as stale and taken by another process is theirs now
+        if ((await readFile(path, 'utf8').catch(() => null)) === token) await rm(path, { force: true });
+      },
+    };
+  }
+  return null;
+}
+
+/** Remove the lock at `path` if its holder is gone; true when the caller should try to take it again. */
+async function breakIfStale(path: string): Promise<boolean> {
+  const seen = await readFile(path, 'utf8').catch(() => null);
+  const st = await stat(path).catch(() => null);
+  if (seen === null || st === null) return true; // released meanwhile
+  if (!lockIsStale(seen, st.mtimeMs)) return false;
+  // moved aside atomically, so of two processes breaking it only one succeeds
+  const aside = `${path}.stale-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  if (!(await rename(path, aside).then(() => true, () => false))) return true;
+  const moved = await readFile(aside, 'utf8').catch(() => null);
+  // a fresh lock taken between our look and the move: give it back (unless a third took the place)
+  if (moved !== seen) await hardLink(aside, path).catch(() => undefined);
+  await rm(aside, { force: true });
+  return true;
+}
+
+function lockIsStale(content: string, mtimeMs: number): boolean {
+  if (Date.now() - mtimeMs > LOCK_STALE_MS) return true;
+  const [host, pid] = content.split(' ');
+  return host === hostname() && !processAlive(Number(pid));
+}
+
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return code(e) === 'EPERM'; // alive, another user's
+  }
+}
+
 export const nodeHubFileSystem: HubFileSystem = {
   ...(nodeFileSystem as HubFileSystem),
   appendStream,
   link,
   sha256File,
+  tryLock,
 };
 
 export interface HubEnvironment {

@@ -22,6 +22,7 @@ import { badInputError, LightReasonerError, throwIfAborted } from '../errors.ts'
 import { DEFAULT_EVAL, type EvalEvent, type EvalProblem, evalRecordsToJsonl, evaluate, type EvalSummary, parseEvalProblems, type PromptType } from '../eval/evaluate.ts';
 import { parseGold } from '../eval/grade.ts';
 import { meanSd, type PairedComparison, pairedComparison, wilsonInterval } from '../eval/stats.ts';
+import { hubRevisionOf, type HubRevision } from '../hub/ids.ts';
 import { type CausalLM, loadModel } from '../model/model.ts';
 import type { FileSystem, Platform } from '../platform/types.ts';
 import { modelFingerprint, sha256Hex } from '../stage/fingerprint.ts';
@@ -71,6 +72,9 @@ export interface PipelineOptions {
   /** Names of the data, for the report ("generated: sample set, seed 0" or a file path). */
   trainSource?: string;
   evalSource?: string;
+  /** The commit each data set was read at when it came from the Hub (the CLI's hf://datasets/…). */
+  trainHub?: HubRevision | null;
+  evalHub?: HubRevision | null;
   out: string;
   backend?: BackendChoice;
   sample?: Partial<SampleSettings>;
@@ -142,7 +146,8 @@ export interface RunReport {
   created: string;
   backend: string;
   models: { expert: ModelInfo; amateur: ModelInfo };
-  data: { train: { source: string; problems: number; with_answers: number }; eval: { source: string; problems: number } };
+  /** `hub`: the Hub id and commit a data set was read at (null for a local file or generated problems). */
+  data: { train: { source: string; hub: HubRevision | null; problems: number; with_answers: number }; eval: { source: string; hub: HubRevision | null; problems: number } };
   settings: { sample: SampleSettings; finetune: FinetuneSettings; eval: { prompt: PromptType; max_new_tokens: number }; sft?: { max_steps: number; max_new_tokens: number } };
   eval: { amateur: EvalResult; expert_before: EvalResult; expert_after: EvalResult; expert_sft?: EvalResult | null };
   /** What stage 1's samples say about the pair, before any training (runtime/stage/diagnostics.ts). */
@@ -171,6 +176,8 @@ export interface RunReport {
 
 export interface ModelInfo {
   source: string;
+  /** The Hub id and commit when the model is a Hub snapshot (hub/ids.ts hubRevisionOf), else null. */
+  hub: HubRevision | null;
   model_type: string;
   parameters: number;
   layers: number;
@@ -210,7 +217,7 @@ function modelInfo(m: CausalLM): ModelInfo {
   const attn = c.hiddenSize * c.heads * c.headDim * 2 + c.hiddenSize * c.kvHeads * c.headDim * 2;
   const mlp = 3 * c.hiddenSize * c.intermediateSize;
   const emb = c.vocabSize * c.hiddenSize * (c.tieEmbeddings ? 1 : 2);
-  return { source: m.source, model_type: c.modelType, parameters: c.layers * (attn + mlp + 2 * c.hiddenSize) + emb + c.hiddenSize, layers: c.layers, hidden_size: c.hiddenSize, vocab_size: c.vocabSize };
+  return { source: m.source, hub: hubRevisionOf(m.source), model_type: c.modelType, parameters: c.layers * (attn + mlp + 2 * c.hiddenSize) + emb + c.hiddenSize, layers: c.layers, hidden_size: c.hiddenSize, vocab_size: c.vocabSize };
 }
 
 function histogram(values: number[], selected: boolean[], edges: number[]): Histogram {
@@ -471,8 +478,8 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
       backend: backends[0].info.kind,
       models: { expert: modelInfo(expert), amateur: amateurInfo },
       data: {
-        train: { source: o.trainSource ?? 'caller', problems: o.train.length, with_answers: o.train.filter((p) => p.gold !== null).length },
-        eval: { source: o.evalSource ?? 'caller', problems: o.eval.length },
+        train: { source: o.trainSource ?? 'caller', hub: o.trainHub ?? null, problems: o.train.length, with_answers: o.train.filter((p) => p.gold !== null).length },
+        eval: { source: o.evalSource ?? 'caller', hub: o.evalHub ?? null, problems: o.eval.length },
       },
       settings: {
         sample: sampleSettings, finetune: ft.settings, eval: { prompt: evalPrompt, max_new_tokens: evalMaxNew },

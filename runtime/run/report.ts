@@ -5,6 +5,7 @@
 
 import { formatP, formatPValue } from '../eval/stats.ts';
 import type { EvalModel, EvalResult, Histogram, RunReport } from './pipeline.ts';
+import type { HubRevision } from '../hub/ids.ts';
 import { esc, int, pct } from './html.ts';
 import { diagnosticsHtml, seedsHtml } from './report-stats.ts';
 
@@ -238,14 +239,19 @@ function examplesHtml(r: RunReport): string {
   return `<section><h2>Examples from the held-out set</h2><p class="note">Problems where the expert's answer changed come first.</p>${items.join('')}</section>`;
 }
 
+/** A Hub model or data set by id and commit (the local snapshot path tells a reader little); else its source. */
+function hubName(source: string, hub: HubRevision | null | undefined): string {
+  return hub ? `${esc(source.startsWith('hf://') ? source : hub.id)} <span class="muted">at commit ${esc(hub.revision)}</span>` : esc(source);
+}
+
 function detailsHtml(r: RunReport): string {
-  const m = (x: RunReport['models']['expert']) => `${esc(x.source)} <span class="muted">(${esc(x.model_type)}, ${compact(x.parameters)} parameters, ${x.layers} layers, hidden ${x.hidden_size}, vocab ${int(x.vocab_size)})</span>`;
+  const m = (x: RunReport['models']['expert']) => `${hubName(x.source, x.hub)} <span class="muted">(${esc(x.model_type)}, ${compact(x.parameters)} parameters, ${x.layers} layers, hidden ${x.hidden_size}, vocab ${int(x.vocab_size)})</span>`;
   const ft = r.settings.finetune, sa = r.settings.sample;
   const rows: [string, string][] = [
     ['Expert', m(r.models.expert)],
     ['Amateur', m(r.models.amateur)],
-    ['Training problems', `${esc(r.data.train.source)} — ${int(r.data.train.problems)} problems${r.data.train.with_answers ? ` (${int(r.data.train.with_answers)} with answers, used only by the SFT baseline)` : ''}`],
-    ['Held-out problems', `${esc(r.data.eval.source)} — ${int(r.data.eval.problems)} problems`],
+    ['Training problems', `${hubName(r.data.train.source, r.data.train.hub)} — ${int(r.data.train.problems)} problems${r.data.train.with_answers ? ` (${int(r.data.train.with_answers)} with answers, used only by the SFT baseline)` : ''}`],
+    ['Held-out problems', `${hubName(r.data.eval.source, r.data.eval.hub)} — ${int(r.data.eval.problems)} problems`],
     ['Sampling', `α ${sa.alpha}, β ${sa.beta}, ≤ ${sa.maxNewTokens} new tokens, system “${esc(sa.system)}”`],
     ['Fine-tuning', `LoRA r ${ft.lora.r}, alpha ${ft.lora.alpha}, dropout ${ft.lora.dropout}, ${esc(ft.lora.targetModules.join(', '))}; lr ${ft.lr}, batch ${ft.batchSize} × ${ft.gradAccum}, ${ft.maxSteps} steps, seed ${ft.seed}`],
     ['Evaluation', `prompt ${esc(r.settings.eval.prompt)}, greedy, ≤ ${r.settings.eval.max_new_tokens} new tokens`],

@@ -10,6 +10,7 @@
 // therefore byte-identical to an uninterrupted run's.
 
 import { badInputError, LightReasonerError } from '../errors.ts';
+import { hubRevisionOf, type HubRevision } from '../hub/ids.ts';
 import type { CausalLM } from '../model/model.ts';
 import type { FileSystem } from '../platform/types.ts';
 import { isObject, jsonKind, show } from '../util/json.ts';
@@ -66,7 +67,8 @@ export interface SamplingSummary {
   wall_seconds: number;
   settings: SampleSettings;
   backend: string;
-  models: { expert: RunIdentity['expert']; amateur: RunIdentity['amateur'] };
+  /** `hub`: the Hub id and commit of a model that is a Hub snapshot (hub/ids.ts hubRevisionOf), else null. */
+  models: { expert: RunIdentity['expert'] & { hub: HubRevision | null }; amateur: RunIdentity['amateur'] & { hub: HubRevision | null } };
   data_sha256: string;
   /** Pair diagnostics (diagnostics.ts); over fewer problems than `problems` only when an older version's run was resumed. */
   diagnostics: PairDiagnostics;
@@ -89,6 +91,10 @@ export interface RunSamplingOptions {
   signal?: AbortSignal;
   onEvent?: (e: RunEvent) => void;
 }
+
+// The commit goes in the summary, not the identity: a resume of a run started before it was
+// recorded still matches.
+const withHub = (m: RunIdentity['expert']) => ({ ...m, hub: hubRevisionOf(m.source) });
 
 export const statePath = (out: string) => `${out}.state.json`;
 export const summaryPath = (out: string) => `${out}.summary.json`;
@@ -236,7 +242,7 @@ async function writeSummary(fs: FileSystem, out: string, state: State): Promise<
     wall_seconds: t.wallSeconds,
     settings: state.settings,
     backend: state.identity.backend,
-    models: { expert: state.identity.expert, amateur: state.identity.amateur },
+    models: { expert: withHub(state.identity.expert), amateur: withHub(state.identity.amateur) },
     data_sha256: state.identity.data,
     diagnostics: summarizeDiagnostics(t.diagnostics ?? emptyDiagnostics()),
   };

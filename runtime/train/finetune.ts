@@ -21,7 +21,7 @@ import { epochOrder, type Objective, OBJECTIVES, parseSamples, parseSftSamples, 
 import { gradeOutput, parseGold } from '../eval/grade.ts';
 import { DEFAULT_LORA, LORA_TARGETS, type LoraAdapter, type LoraConfig, type LoraTarget, peftKeys } from './lora.ts';
 import { initLora } from './optimizer.ts';
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterConfigJson, adapterSafetensors, adapterToHost, defaultBaseModelName, loadAdapter, writeDirAtomic } from './peft.ts';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterConfigJson, baseModelRevision, adapterSafetensors, adapterToHost, defaultBaseModelName, loadAdapter, writeDirAtomic } from './peft.ts';
 import { checkMoments, checkpointName, logUpTo, parseTrainerState, type Totals, type TrainerState } from './resume.ts';
 import { type StepResult, Trainer, type TrainerSettings } from './trainer.ts';
 import { checkOutDir, clearOwned } from '../io/out-dir.ts';
@@ -137,7 +137,7 @@ async function writeAdapterFiles(fs: FileSystem & Required<Pick<FileSystem, 'wri
   const host = await adapterToHost(adapter, model.backend);
   // Weights first, config last: a directory whose config is new has its weights.
   await fs.writeFileAtomic(fs.join(dir, ADAPTER_WEIGHTS), adapterSafetensors(host, model.config));
-  await fs.writeFileAtomic(fs.join(dir, ADAPTER_CONFIG), adapterConfigJson(host, baseModel));
+  await fs.writeFileAtomic(fs.join(dir, ADAPTER_CONFIG), adapterConfigJson(host, baseModel, baseModelRevision(model.source, baseModel)));
 }
 
 interface Resumed {

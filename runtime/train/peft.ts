@@ -14,6 +14,7 @@ import { checkDType, readSafetensorsHeader, readTensorBytes, encodeSafetensors }
 import type { ModelConfig } from '../model/config.ts';
 import type { CausalLM } from '../model/model.ts';
 import type { FileSystem } from '../platform/types.ts';
+import { hubRevisionOf } from '../hub/ids.ts';
 import { decodeToF32 } from '../util/dtype.ts';
 import { LORA_TARGETS, type LoraAdapter, type LoraConfig, type LoraTarget, peftKeys } from './lora.ts';
 
@@ -50,8 +51,20 @@ export interface SaveAdapterOptions {
  * (e.g. "Qwen/Qwen2.5-Math-1.5B") to let PEFT's AutoPeftModel find the base by itself.
  */
 export function defaultBaseModelName(source: string): string {
+  const hub = hubRevisionOf(source);
+  if (hub) return hub.id;
   const clean = source.split(/[?#]/)[0].replace(/[\\/]+$/, '');
   return clean.split(/[\\/]/).pop() || source;
+}
+
+/**
+ * adapter_config.json's `revision` (PEFT's field: the base model's commit): the snapshot's commit
+ * when the model is a Hub cache snapshot of the base named, else null (a local folder, or a base
+ * named otherwise, has no commit to pin).
+ */
+export function baseModelRevision(source: string, baseModel: string): string | null {
+  const hub = hubRevisionOf(source);
+  return hub && hub.id === baseModel ? hub.revision : null;
 }
 
 /** [out, in] of a target module's weight. */
@@ -96,7 +109,7 @@ export async function adapterToHost(adapter: LoraAdapter, backend: Backend): Pro
 }
 
 /** adapter_config.json as PEFT writes it (the fields every PEFT version since 0.9 knows). */
-export function adapterConfigJson(adapter: HostAdapter, baseModel: string): string {
+export function adapterConfigJson(adapter: HostAdapter, baseModel: string, revision: string | null = null): string {
   const c = adapter.config;
   const cfg = {
     alpha_pattern: {},
@@ -113,7 +126,7 @@ export function adapterConfigJson(adapter: HostAdapter, baseModel: string): stri
     peft_type: 'LORA',
     r: c.r,
     rank_pattern: {},
-    revision: null,
+    revision,
     target_modules: [...c.targetModules],
     task_type: 'CAUSAL_LM',
     use_dora: false,
@@ -188,12 +201,13 @@ export async function writeDirAtomic(fs: FileSystem, dir: string, fill: (tmp: st
  */
 export async function saveAdapter(fs: FileSystem, dir: string, adapter: LoraAdapter, model: CausalLM, opts: SaveAdapterOptions = {}): Promise<void> {
   const host = await adapterToHost(adapter, model.backend);
-  await saveHostAdapter(fs, dir, host, model.config, opts.baseModelNameOrPath ?? defaultBaseModelName(model.source));
+  const baseModel = opts.baseModelNameOrPath ?? defaultBaseModelName(model.source);
+  await saveHostAdapter(fs, dir, host, model.config, baseModel, baseModelRevision(model.source, baseModel));
 }
 
-export async function saveHostAdapter(fs: FileSystem, dir: string, adapter: HostAdapter, model: ModelConfig, baseModel: string): Promise<void> {
+export async function saveHostAdapter(fs: FileSystem, dir: string, adapter: HostAdapter, model: ModelConfig, baseModel: string, revision: string | null = null): Promise<void> {
   const weights = adapterSafetensors(adapter, model);
-  const config = adapterConfigJson(adapter, baseModel);
+  const config = adapterConfigJson(adapter, baseModel, revision);
   await writeDirAtomic(fs, dir, async (tmp) => {
     await fs.writeFileAtomic!(fs.join(tmp, ADAPTER_WEIGHTS), weights);
     await fs.writeFileAtomic!(fs.join(tmp, ADAPTER_CONFIG), config);

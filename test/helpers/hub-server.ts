@@ -5,6 +5,7 @@
 //        *.parquet, *.bin): 302 to {cdnUrl}/cdn/{sha256} (another host) with x-linked-etag (sha256) and x-linked-size;
 //        other files: 200 with ETag = git blob sha1; both with x-repo-commit; Range honoured;
 //        401 on a gated repository without the token.
+//   CORS on everything (OPTIONS preflights allow Range and Authorization), for browser tests.
 //   GET  {cdnUrl}/cdn/{sha256} → the blob, Range honoured (206 + Content-Range).
 // Every request is recorded; a blob can be cut once mid-body (the connection dropped) or served
 // corrupt, to test resume and verification.
@@ -27,6 +28,8 @@ export interface HubRequest {
   path: string;
   range?: string;
   auth?: string;
+  /** Date.now() when it arrived. */
+  time: number;
 }
 
 const LFS = /\.(safetensors|parquet|bin)$/;
@@ -61,6 +64,8 @@ export class FakeHub {
   readonly refuseOnce = new Set<string>();
   /** sha256s of blobs the CDN serves with one byte flipped. */
   readonly corrupt = new Set<string>();
+  /** Milliseconds the CDN waits before answering (to hold a download open while another starts). */
+  cdnDelayMs = 0;
   private readonly repos = new Map<string, FakeRepo>();
   private readonly blobs = new Map<string, Buffer>();
   private servers: Server[] = [];
@@ -116,10 +121,17 @@ export class FakeHub {
   private handle(req: IncomingMessage, res: ServerResponse, cdn: boolean): void {
     const url = new URL(req.url!, 'http://x');
     const path = decodeURIComponent(url.pathname);
-    this.requests.push({ method: req.method!, path, range: req.headers.range, auth: req.headers.authorization });
+    this.requests.push({ method: req.method!, path, range: req.headers.range, auth: req.headers.authorization, time: Date.now() });
+    // CORS as the Hub and its CDN answer it, so a page on another origin can read both
+    res.setHeader('access-control-allow-origin', '*');
+    res.setHeader('access-control-expose-headers', 'ETag, X-Repo-Commit, Content-Range, Content-Length, Accept-Ranges, X-Linked-Etag, X-Linked-Size, X-Error-Code');
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, { 'access-control-allow-headers': 'Range, Authorization', 'access-control-allow-methods': 'GET, HEAD', 'access-control-max-age': '600' }).end();
+      return;
+    }
     const m0 = /^\/cdn\/([0-9a-f]{64})$/.exec(path);
     if (cdn) {
-      if (m0 && this.blobs.has(m0[1])) return this.cdn(req, res, m0[1]);
+      if (m0 && this.blobs.has(m0[1])) return void setTimeout(() => this.cdn(req, res, m0[1]), this.cdnDelayMs);
       return void res.writeHead(404).end();
     }
     let m = /^\/api\/(models|datasets)\/([^/]+\/[^/]+)\/revision\/(.+)$/.exec(path);
