@@ -61,6 +61,7 @@ start() {
   chown -R munge:munge "$DIR/munge"
   chmod 700 "$DIR/munge"
   chmod 711 "$DIR"
+  runuser -u munge -- test -x "$DIR" || die "user munge cannot reach $DIR (a parent folder is private): choose a DIR under a folder others may traverse (chmod o+x)"
   runuser -u munge -- munged --key-file="$DIR/munge/munge.key" --socket="$DIR/munge/munge.socket" \
     --pid-file="$DIR/munge/munged.pid" --log-file="$DIR/munge/munged.log" --seed-file="$DIR/munge/munged.seed" --force
   wait_for 10 munged test -S "$DIR/munge/munge.socket"
