@@ -94,6 +94,17 @@ else {
     t.same(b.eval.expert_after.paired_vs_before, a.eval.expert_after.paired_vs_before, 'report.json: the same paired test');
     t.same([b.eval.amateur.correct, b.eval.expert_before.correct, b.stages.sample.samples], [a.eval.amateur.correct, a.eval.expert_before.correct, a.stages.sample.samples], 'report.json: the same counts');
     t.ok(existsSync(join(cluster, 'report.html')), 'report.html written');
+    // A shard and the stages after it lost (a node died): the same command resubmits only those.
+    const evalAfter = join(cluster, 'eval', 'expert_after.jsonl');
+    for (const f of [`${evalAfter.replace(/\.jsonl$/, '')}.shard-00001-of-00002.jsonl.summary.json`, evalAfter, `${evalAfter}.summary.json`, join(cluster, 'report.json')]) rmSync(f);
+    const dry = await runCli(['run', ...common, '--out', cluster, '--executor', 'slurm', '--shards', '2', '--dry-run'], { env });
+    t.equal(dry.code, 0, dry.stderr);
+    t.same([...dry.stdout.matchAll(/^# sbatch (.*)$/gm)].map((m) => m[1].replace(/ \S+\.sbatch$/, '')), ['--parsable --array=1', "--parsable '--dependency=afterok:<eval-expert-after>'"], '--dry-run: shard 1 of expert_after, then the report');
+    const resub = await runCli(['run', ...common, '--out', cluster, '--executor', 'slurm', '--shards', '2', '--wait'], { env, timeoutMs: 300_000 });
+    t.equal(resub.code, 0, resub.stderr);
+    t.same(resub.stdout.trim().split('\n').map((l) => l.split(' ')[0]), ['eval-expert-after', 'report'], 'only those jobs submitted');
+    t.ok(readFileSync(evalAfter).equals(readFileSync(join(local, 'eval', 'expert_after.jsonl'))), 'eval/expert_after.jsonl: byte-identical again');
+    t.ok(existsSync(join(cluster, 'report.json')), 'report.json written again');
     // Everything is done: the same command submits nothing.
     const again = await runCli(['run', ...common.filter((x) => x !== '--quiet'), '--out', cluster, '--executor', 'slurm', '--shards', '2', '--wait'], { env });
     t.equal(again.code, 0, again.stderr);
