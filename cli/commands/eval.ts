@@ -15,7 +15,7 @@ import { backendOption, intOption, progressLine } from '../io.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
 import { claimOutFile } from '../../runtime/io/out-dir.ts';
 import { type EvalIdentity, type EvalRunSummary, type EvalSettings, evalSummaryPath, finishedEval, readEvalSummary, writeEvalResults } from '../../runtime/eval/results.ts';
-import { parseShard, type ShardInfo, shardInfo, shardPath } from '../../runtime/shard/shard.ts';
+import { parseShard, type ShardInfo, shardPath, takeShard } from '../../runtime/shard/shard.ts';
 import { adapterFingerprint, modelFingerprint, sha256Hex } from '../../runtime/stage/fingerprint.ts';
 
 function choice<T extends string>(name: string, choices: readonly T[]) {
@@ -79,6 +79,15 @@ async function evalIds(model: string, adapter: string | undefined, dataText: str
   return { model: { source: model, fingerprint: mf }, adapter: adapter === undefined || af === null ? null : { source: adapter, fingerprint: af }, data };
 }
 
+/** A finished shard's summary when `out` holds one for these options, else null. The backend `auto`
+ * picks is known only once it starts, so with --backend auto the finished run's backend stands. */
+async function finishedShard(out: string, settings: EvalSettings, ids: Omit<EvalIdentity, 'backend'>, backendChoice: string, shard: ShardInfo): Promise<EvalRunSummary | null> {
+  const fs = nodePlatform.fs;
+  const before = await readEvalSummary(fs, out);
+  const backend = backendChoice === 'auto' ? (before?.identity.backend ?? 'auto') : backendChoice;
+  return finishedEval(fs, out, { settings, identity: { ...ids, backend }, shard });
+}
+
 export function registerEval(program: Command): void {
   program
     .command('eval')
@@ -111,10 +120,7 @@ export function registerEval(program: Command): void {
       await resolveModelOption(o, 'model');
       if (o.maxQuestions !== undefined) problems = problems.slice(0, o.maxQuestions);
       let shard: ShardInfo | undefined;
-      if (shardOf) {
-        shard = shardInfo(problems.length, o.batchSize, shardOf);
-        problems = problems.slice(shard.first, shard.first + shard.problems);
-      }
+      if (shardOf) ({ info: shard, problems } = takeShard(problems, o.batchSize, shardOf));
       if (!(await fs.exists(fs.join(o.model, 'config.json')))) throw badInputError(`--model ${o.model}: not a model directory (no config.json)`);
       if (o.adapter !== undefined && !(await fs.exists(o.adapter))) throw badInputError(`--adapter ${o.adapter}: no such directory`);
       const log = (s: string) => {
@@ -122,15 +128,11 @@ export function registerEval(program: Command): void {
       };
       const settings: EvalSettings = { prompt: o.prompt as PromptType, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize };
       const ids = out === undefined ? null : await evalIds(o.model, o.adapter, text);
-      if (shard && out !== undefined && ids) {
-        const before = await readEvalSummary(fs, out);
-        const backend = o.backend === 'auto' ? (before?.identity.backend ?? 'auto') : o.backend;
-        const done = await finishedEval(fs, out, { settings, identity: { ...ids, backend }, shard });
-        if (done) {
-          process.stderr.write(`shard ${shard.index}/${shard.count}: ${out} is already finished (${done.correct}/${done.total} correct); skipped\n`);
-          if (o.json) console.log(JSON.stringify(done));
-          return;
-        }
+      const done = shard && out !== undefined && ids ? await finishedShard(out, settings, ids, o.backend, shard) : null;
+      if (done) {
+        process.stderr.write(`shard ${shard!.index}/${shard!.count}: ${out} is already finished (${done.correct}/${done.total} correct); skipped\n`);
+        if (o.json) console.log(JSON.stringify(done));
+        return;
       }
       const controller = new AbortController();
       const onSigint = () => {

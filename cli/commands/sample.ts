@@ -10,7 +10,7 @@ import { nodePlatform } from '../../runtime/platform/node.ts';
 import { modelFingerprint, sha256Hex } from '../../runtime/stage/fingerprint.ts';
 import { formatDiagnostics } from '../../runtime/stage/diagnostics.ts';
 import { finishedSampling, readSamplingState, type RunEvent, type RunIdentity, runSampling, statePath, summaryPath } from '../../runtime/stage/run.ts';
-import { parseShard, type ShardInfo, shardInfo, shardPath } from '../../runtime/shard/shard.ts';
+import { parseShard, type ShardInfo, shardPath, takeShard } from '../../runtime/shard/shard.ts';
 import { DEFAULT_SETTINGS, parseProblems, type SampleSettings } from '../../runtime/stage/sample.ts';
 import { backendOption, intOption } from '../io.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
@@ -73,12 +73,9 @@ export function registerSample(program: Command): void {
       const text = await readDataOption('--data', o.data, 'train', o.quiet);
       let problems = parseProblems(text, { file: o.data, skipInvalid: o.skipInvalid, onSkip: (line, why) => log(`skipping ${o.data}:${line}: ${why}`) });
       if (o.maxQuestions !== undefined) problems = problems.slice(0, o.maxQuestions);
-      let shard: ShardInfo | undefined;
       const out: string = shardOf ? shardPath(o.out, shardOf) : o.out;
-      if (shardOf) {
-        shard = shardInfo(problems.length, o.batchSize, shardOf);
-        problems = problems.slice(shard.first, shard.first + shard.problems);
-      }
+      let shard: ShardInfo | undefined;
+      if (shardOf) ({ info: shard, problems } = takeShard(problems, o.batchSize, shardOf));
       await resolveModelOption(o, 'expert');
       await resolveModelOption(o, 'amateur');
       for (const [flag, dir] of [['--expert', o.expert], ['--amateur', o.amateur]]) {

@@ -151,3 +151,9 @@ export function shardNameMatcher(out: string): { folder: string; match: (name: s
     },
   };
 }
+
+/** Shard `shard`'s slice of `problems` (decoded `batchSize` at a time) and where it sits. */
+export function takeShard<T>(problems: readonly T[], batchSize: number, shard: Shard): { info: ShardInfo; problems: T[] } {
+  const info = shardInfo(problems.length, batchSize, shard);
+  return { info, problems: problems.slice(info.first, info.first + info.problems) };
+}
