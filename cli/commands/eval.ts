@@ -41,7 +41,8 @@ beside it (the accuracy, settings, and the model's and data's fingerprints).
 
 Shards (job arrays): --shard I/N (0-based), auto or auto/N, as for sample: shard I evaluates a
 contiguous block of whole batches into OUT's shard file (S.jsonl → S.shard-0000I-of-0000N.jsonl
-and its .summary.json); a finished shard run again is skipped, an unfinished one starts over.
+and its .summary.json); a finished shard run again is skipped (with --overwrite: evaluated
+again), an unfinished one starts over.
 \`lightreasoner-wasm gather OUT\` then writes OUT and its summary as one run would.
 
 The accuracy comes with its 95% Wilson interval. --paired-with BASE.jsonl (an earlier --out on the
@@ -128,7 +129,7 @@ export function registerEval(program: Command): void {
       };
       const settings: EvalSettings = { prompt: o.prompt as PromptType, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize };
       const ids = out === undefined ? null : await evalIds(o.model, o.adapter, text);
-      const done = shard && out !== undefined && ids ? await finishedShard(out, settings, ids, o.backend, shard) : null;
+      const done = shard && out !== undefined && ids && !o.overwrite ? await finishedShard(out, settings, ids, o.backend, shard) : null;
       if (done) {
         process.stderr.write(`shard ${shard!.index}/${shard!.count}: ${out} is already finished (${done.correct}/${done.total} correct); skipped\n`);
         if (o.json) console.log(JSON.stringify(done));
