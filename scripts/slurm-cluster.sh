@@ -55,6 +55,8 @@ start() {
   mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 / 4 ))   # MiB: a quarter of the host
   port=$(pick_port)
   mkdir -p "$DIR/munge" "$DIR/state" "$DIR/spool" "$DIR/log"
+  # A start that fails half-way stops what it started (the logs stay in DIR).
+  trap 'stop_pids "$DIR"' EXIT
 
   # munge: its own key, socket, pid and log files, owned by user munge (munged refuses otherwise).
   mungekey -c -f -k "$DIR/munge/munge.key" >/dev/null
@@ -65,7 +67,6 @@ start() {
   runuser -u munge -- munged --key-file="$DIR/munge/munge.key" --socket="$DIR/munge/munge.socket" \
     --pid-file="$DIR/munge/munged.pid" --log-file="$DIR/munge/munged.log" --seed-file="$DIR/munge/munged.seed" --force
   wait_for 10 munged test -S "$DIR/munge/munge.socket"
-  cp "$DIR/munge/munged.pid" "$DIR/munged.pid"
 
   cat >"$DIR/slurm.conf" <<EOF
 ClusterName=lightreasoner
@@ -105,6 +106,7 @@ EOF
   wait_for 20 slurmctld scontrol ping
   slurmd -f "$SLURM_CONF"
   wait_for 30 "slurmd (node idle)" sh -c "sinfo -h -N -o %t | grep -q idle"
+  trap - EXIT
   env_lines "$DIR"
 }
 
@@ -119,20 +121,25 @@ stop_pid() { # file
   fi
 }
 
+stop_pids() {
+  # slurmd first (it ends its job steps), then the controller, then munge.
+  stop_pid "$1/slurmd.pid"
+  stop_pid "$1/slurmctld.pid"
+  stop_pid "$1/munge/munged.pid"
+}
+
 stop() {
   DIR=${1:?usage: slurm-cluster.sh stop DIR}
   [ -f "$DIR/slurm.conf" ] || die "$DIR is not a cluster started by this script"
-  # slurmd first (it ends its job steps), then the controller, then munge.
-  stop_pid "$DIR/slurmd.pid"
-  stop_pid "$DIR/slurmctld.pid"
-  stop_pid "$DIR/munged.pid"
+  stop_pids "$DIR"
   rm -rf "$DIR"
 }
 
 status() {
   DIR=${1:?usage: slurm-cluster.sh status DIR}
-  for d in munged slurmctld slurmd; do
-    if [ -f "$DIR/$d.pid" ] && kill -0 "$(cat "$DIR/$d.pid")" 2>/dev/null; then echo "$d: running (pid $(cat "$DIR/$d.pid"))"; else echo "$d: not running"; fi
+  for f in munge/munged slurmctld slurmd; do
+    local d=${f#munge/}
+    if [ -f "$DIR/$f.pid" ] && kill -0 "$(cat "$DIR/$f.pid")" 2>/dev/null; then echo "$d: running (pid $(cat "$DIR/$f.pid"))"; else echo "$d: not running"; fi
   done
   SLURM_CONF=$DIR/slurm.conf sinfo
 }
