@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { LightReasonerError } from '../runtime/errors.ts';
 import { registerEval } from './commands/eval.ts';
 import { registerFinetune } from './commands/finetune.ts';
+import { registerGather } from './commands/gather.ts';
 import { registerGenerate } from './commands/generate.ts';
 import { registerInfo } from './commands/info.ts';
 import { registerMerge } from './commands/merge.ts';
@@ -20,6 +21,7 @@ const program = new Command()
 
 registerEval(program);
 registerFinetune(program);
+registerGather(program);
 registerGenerate(program);
 registerInfo(program);
 registerMerge(program);

@@ -47,7 +47,7 @@ t.test('eval on a tiny checkpoint: JSONL with the fields, accuracy in [0, 1]', a
   t.same(lines.map((l) => l.gold), ['72', '5', '\\frac{3}{2}'], 'gold answers parsed');
   t.equal(lines.filter((l) => l.correct).length, summary.correct);
   t.ok(lines.every((l) => typeof l.output === 'string' && l.generated_tokens >= 1 && l.generated_tokens <= 12));
-  t.same(readdirSync(join(tmp, 'sub')), ['results.jsonl'], 'no temp file left');
+  t.same(readdirSync(join(tmp, 'sub')), ['results.jsonl', 'results.jsonl.summary.json'], 'the results and their summary; no temp file left');
 
   // Batching does not change a single token; the human summary line.
   const out1 = join(tmp, 'results-b1.jsonl');

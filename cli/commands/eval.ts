@@ -6,7 +6,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { generateProblems, PROBLEM_SETS, type ProblemSet, problemsToJsonl, SEED_RANGES } from '../../runtime/data/problems.ts';
 import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
 import { formatAccuracy, formatP, pairedComparison } from '../../runtime/eval/stats.ts';
-import { DEFAULT_EVAL, type EvalEvent, evalRecordsToJsonl, evaluate, parseEvalProblems, PROMPT_TYPES, type PromptType, QWEN25_MATH_COT_SYSTEM } from '../../runtime/eval/evaluate.ts';
+import { DEFAULT_EVAL, type EvalEvent, evaluate, parseEvalProblems, PROMPT_TYPES, type PromptType, QWEN25_MATH_COT_SYSTEM } from '../../runtime/eval/evaluate.ts';
 import type { CausalLM } from '../../runtime/model/model.ts';
 import { hubRevisionOf } from '../../runtime/hub/ids.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
@@ -15,6 +15,9 @@ import { loadAdapter } from '../../runtime/train/peft.ts';
 import { backendOption, intOption, progressLine } from '../io.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
 import { claimOutFile } from '../../runtime/io/out-dir.ts';
+import { type EvalIdentity, type EvalRunSummary, type EvalSettings, evalSummaryPath, finishedEval, readEvalSummary, writeEvalResults } from '../../runtime/eval/results.ts';
+import { parseShard, type ShardInfo, shardPath, takeShard } from '../../runtime/shard/shard.ts';
+import { adapterFingerprint, modelFingerprint, sha256Hex } from '../../runtime/stage/fingerprint.ts';
 
 function choice<T extends string>(name: string, choices: readonly T[]) {
   return (value: string): T => {
@@ -34,10 +37,17 @@ Answer: the last \\boxed{…}, else "the answer is …", else the last number; g
 (relative tolerance 1e-4; $, %, units, thousands separators and simple fractions handled).
 
 Output (--out): one JSONL line per problem {id, question, output, extracted, gold, correct,
-method, finish, generated_tokens}, written atomically when the run ends.
+method, finish, generated_tokens}, written atomically when the run ends, and OUT.summary.json
+beside it (the accuracy, settings, and the model's and data's fingerprints).
 A prompt that cannot fit the model's context with --max-new-tokens is an error naming its line
 and id; with --skip-invalid it is not decoded and counts as wrong (accuracy stays over all the
 problems, so skipping never raises it), its record has "skipped", and the summary counts them.
+
+Shards (job arrays): --shard I/N (0-based), auto or auto/N, as for sample: shard I evaluates a
+contiguous block of whole batches into OUT's shard file (S.jsonl → S.shard-0000I-of-0000N.jsonl
+and its .summary.json); a finished shard run again is skipped (with --overwrite: evaluated
+again), an unfinished one starts over.
+\`lightreasoner-wasm gather OUT\` then writes OUT and its summary as one run would.
 
 The accuracy comes with its 95% Wilson interval. --paired-with BASE.jsonl (an earlier --out on the
 same problems) adds the paired comparison: fixed (wrong there, right here), broken (the reverse)
@@ -67,6 +77,22 @@ async function readBaseRecords(file: string, problems: { id: string }[]): Promis
   return out;
 }
 
+/** What an evaluation's summary ties it to (fingerprints of the model, adapter and data). */
+async function evalIds(model: string, adapter: string | undefined, dataText: string): Promise<Omit<EvalIdentity, 'backend'>> {
+  const fs = nodePlatform.fs;
+  const [mf, af, data] = await Promise.all([modelFingerprint(fs, model), adapter === undefined ? null : adapterFingerprint(fs, adapter), sha256Hex(new TextEncoder().encode(dataText))]);
+  return { model: { source: model, fingerprint: mf }, adapter: adapter === undefined || af === null ? null : { source: adapter, fingerprint: af }, data };
+}
+
+/** A finished shard's summary when `out` holds one for these options, else null. The backend `auto`
+ * picks is known only once it starts, so with --backend auto the finished run's backend stands. */
+async function finishedShard(out: string, settings: EvalSettings, ids: Omit<EvalIdentity, 'backend'>, backendChoice: string, shard: ShardInfo): Promise<EvalRunSummary | null> {
+  const fs = nodePlatform.fs;
+  const before = await readEvalSummary(fs, out);
+  const backend = backendChoice === 'auto' ? (before?.identity.backend ?? 'auto') : backendChoice;
+  return finishedEval(fs, out, { settings, identity: { ...ids, backend }, shard });
+}
+
 export function registerEval(program: Command): void {
   program
     .command('eval')
@@ -81,6 +107,7 @@ export function registerEval(program: Command): void {
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
     .option('--out <file>', 'per-problem results, JSONL (an existing file is refused without --overwrite)')
     .option('--overwrite', 'replace an existing --out file')
+    .option('--shard <I/N|auto|auto/N>', 'evaluate one shard of the problems (needs --out; see below)')
     .option('--paired-with <file>', "another model's --out results on the same problems (e.g. the base model's): print the paired test against them")
     .option('--json', 'print the summary as JSON {total, correct, accuracy, seconds, …}')
     .option('--skip-invalid', "don't decode problems whose prompt + --max-new-tokens exceeds the model's context: they count as wrong (and are listed)")
@@ -88,16 +115,31 @@ export function registerEval(program: Command): void {
     .addHelpText('after', EVAL_HELP)
     .action(async (o) => {
       const fs = nodePlatform.fs;
-      if (o.out !== undefined) await claimOutFile(fs, o.out, { overwrite: o.overwrite }); // before hours of decoding, not after
+      const shardOf = o.shard === undefined ? null : parseShard(o.shard, process.env);
+      if (shardOf && o.out === undefined) throw badInputError('--shard needs --out (the shard writes its part of that file)');
+      if (shardOf && o.pairedWith !== undefined) throw badInputError('--paired-with compares whole runs: gather the shards first, then compare the gathered files');
+      const out: string | undefined = shardOf ? shardPath(o.out, shardOf) : o.out;
+      // Before hours of decoding, not after; a shard's file is its own (a finished one is skipped below).
+      if (out !== undefined && !shardOf) await claimOutFile(fs, out, { overwrite: o.overwrite });
       const data = await readDataOption('--data', o.data, 'test', o.quiet);
       let problems = parseEvalProblems(data.text, { file: o.data });
       await resolveModelOption(o, 'model');
       if (o.maxQuestions !== undefined) problems = problems.slice(0, o.maxQuestions);
+      let shard: ShardInfo | undefined;
+      if (shardOf) ({ info: shard, problems } = takeShard(problems, o.batchSize, shardOf));
       if (!(await fs.exists(fs.join(o.model, 'config.json')))) throw badInputError(`--model ${o.model}: not a model directory (no config.json)`);
       if (o.adapter !== undefined && !(await fs.exists(o.adapter))) throw badInputError(`--adapter ${o.adapter}: no such directory`);
       const log = (s: string) => {
         if (!o.quiet) process.stderr.write(`${s}\n`);
       };
+      const settings: EvalSettings = { prompt: o.prompt as PromptType, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize };
+      const ids = out === undefined ? null : await evalIds(o.model, o.adapter, data.text);
+      const done = shard && out !== undefined && ids && !o.overwrite ? await finishedShard(out, settings, ids, o.backend, shard) : null;
+      if (done) {
+        process.stderr.write(`shard ${shard!.index}/${shard!.count}: ${out} is already finished (${done.correct}/${done.total} correct); skipped\n`);
+        if (o.json) console.log(JSON.stringify(done));
+        return;
+      }
       const controller = new AbortController();
       const onSigint = () => {
         if (controller.signal.aborted) process.exit(130);
@@ -145,10 +187,11 @@ export function registerEval(program: Command): void {
           const list = skipped.slice(0, 10).map((r) => JSON.stringify(r.id)).join(', ') + (skipped.length > 10 ? `, … (${skipped.length - 10} more)` : '');
           process.stderr.write(`warning: ${skipped.length} problem(s) not decoded, counted as wrong (--skip-invalid; prompt + --max-new-tokens exceeds max_position_embeddings ${model.config.maxPositions}): ${list}\n`);
         }
-        if (o.out !== undefined) {
-          await fs.mkdir?.(dirname(o.out));
-          await fs.writeFileAtomic!(o.out, evalRecordsToJsonl(records));
-          log(`wrote ${records.length} results to ${o.out}`);
+        if (out !== undefined && ids) {
+          await fs.mkdir?.(dirname(out));
+          const runSummary: EvalRunSummary = { kind: 'eval', output: out, ...summary, settings, identity: { ...ids, backend: model.backend.info.kind }, ...(shard ? { shard } : {}) };
+          await writeEvalResults(fs, out, records, runSummary);
+          log(`wrote ${records.length} results to ${out} (summary: ${evalSummaryPath(out)})`);
         }
         const paired = base ? pairedComparison(base, records) : undefined;
         if (o.json) console.log(JSON.stringify({ ...summary, model: o.model, model_hub: hubRevisionOf(o.model), adapter: o.adapter ?? null, data: o.data, data_hub: data.hub, ...(paired ? { paired_with: o.pairedWith, paired } : {}) }));

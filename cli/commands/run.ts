@@ -18,6 +18,8 @@ import { DEFAULT_FINETUNE } from '../../runtime/train/finetune.ts';
 import type { LoraTarget } from '../../runtime/train/lora.ts';
 import { backendOption, intOption, numberOption, targetsOption } from '../io.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
+import { EXECUTORS, runOnCluster } from '../executors/index.ts';
+import { generateProblems, problemsToJsonl } from '../../runtime/data/problems.ts';
 
 /**
  * Defaults of the embedded run (no --train-data/--eval-data): 1,000 held-out problems, so an
@@ -121,6 +123,15 @@ export function registerRun(program: Command): void {
     .option('--resume', 'continue an interrupted run in --out (sampling from its last problem, fine-tuning from its last checkpoint)')
     .option('--overwrite', "start afresh in a non-empty --out: replace this command's files there (others are kept)")
     .option('--json', 'print report.json to standard output')
+    .addOption(new Option('--executor <kind>', 'where the loop runs: here, as Slurm jobs (sbatch), or as Kubernetes Jobs').choices(EXECUTORS).default('local'))
+    .option('--shards <n>', 'slurm/k8s: tasks of each sharded stage (sampling, the evaluations)', intOption('--shards', 1))
+    .option('--sbatch-args <args>', 'slurm: extra sbatch arguments for every job, e.g. "--partition=cpu --time=4:00:00"')
+    .option('--wait', 'slurm: wait for the jobs; exit 0 when the report is written, 1 otherwise')
+    .option('--dry-run', 'slurm: print the batch scripts; k8s: print the manifests (multi-document YAML); submit nothing')
+    .option('--image <image>', 'k8s: the container image (built from the repository\'s Dockerfile)')
+    .option('--pvc <name>', 'k8s: the PersistentVolumeClaim shared by every pod, mounted at /data', 'lightreasoner-data')
+    .option('--k8s-timeout <duration>', 'k8s: how long to wait for each Job (kubectl wait --timeout)', '168h')
+    .addOption(new Option('--from-stage-outputs', 'write the report from the stage outputs already in --out (the cluster executors\' last job)').hideHelp())
     .option('--quiet', 'no progress output')
     .addHelpText('after', HELP)
     .action(async (o, cmd: Command) => {
@@ -168,6 +179,15 @@ export function registerRun(program: Command): void {
       if (o.evalQuestions !== undefined) evalSet = evalSet.slice(0, o.evalQuestions);
       const maxSteps = o.maxSteps ?? (embedded ? EMBEDDED_DEFAULTS.maxSteps : d.maxSteps);
       const evalMax = o.evalMaxNewTokens ?? (embedded ? EMBEDDED_DEFAULTS.evalMaxNewTokens : 512);
+      if (o.executor !== 'local') {
+        await runOnCluster(o, {
+          expert, amateur, embedded, trainCount: train.length, evalCount: evalSet.length, maxSteps, evalMaxNewTokens: evalMax,
+          trainText: trainData?.text ?? problemsToJsonl(generateProblems(0, train.length, { set: 'sample' })),
+          evalText: evalData?.text ?? problemsToJsonl(generateProblems(0, evalSet.length, { set: 'eval' })),
+          generated: { train: trainData === null, eval: evalData === null },
+        }, log);
+        return;
+      }
 
       const controller = new AbortController();
       const onSigint = () => {
@@ -181,7 +201,7 @@ export function registerRun(program: Command): void {
         log(`LightReasoner run: expert ${expert}, amateur ${amateur}; ${train.length} training problems (${o.trainData ?? 'generated'}), ${evalSet.length} held-out (${o.evalData ?? 'generated'}) → ${o.out}/`);
         const report = await runPipeline({
           platform: nodePlatform, expert, amateur, train, eval: evalSet, out: o.out, backend: o.backend, signal: controller.signal,
-          threads: o.threads, baseModelName: o.baseModelName, resume: !!o.resume, overwrite: !!o.overwrite,
+          threads: o.threads, baseModelName: o.baseModelName, resume: !!o.resume, overwrite: !!o.overwrite, fromStageOutputs: !!o.fromStageOutputs,
           trainSource: o.trainData ?? 'generated problems (set "sample", seed 0)', evalSource: o.evalData ?? 'generated problems (set "eval", seed 0)',
           trainHub: trainData?.hub, evalHub: evalData?.hub,
           sample: { alpha: o.alpha, beta: o.beta, maxNewTokens: o.maxNewTokens, batchSize: o.sampleBatchSize },

@@ -9,7 +9,8 @@ import { type CausalLM, loadModel } from '../../runtime/model/model.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
 import { modelFingerprint, sha256Hex } from '../../runtime/stage/fingerprint.ts';
 import { formatDiagnostics } from '../../runtime/stage/diagnostics.ts';
-import { type RunEvent, runSampling, statePath, summaryPath } from '../../runtime/stage/run.ts';
+import { finishedSampling, readSamplingState, type RunEvent, type RunIdentity, runSampling, statePath, summaryPath } from '../../runtime/stage/run.ts';
+import { parseShard, type ShardInfo, shardPath, takeShard } from '../../runtime/shard/shard.ts';
 import { contextOf, DEFAULT_SETTINGS, parseProblems, type SampleSettings, tooLongMessage, tooLongPrompts } from '../../runtime/stage/sample.ts';
 import { backendOption, intOption } from '../io.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
@@ -33,7 +34,15 @@ Input: JSONL with "question" (required) and "id" (optional; else the 0-based lin
 Output: one JSONL line per kept step {prompt_id, step, prefix, tokens, token_ids, weights,
 kl_divergence, question, prefix_token_ids}; OUT.summary.json and OUT.state.json beside it.
 An interrupted run (crash, Ctrl-C) continues with the same command plus --resume, giving the
-same bytes as an uninterrupted run.`;
+same bytes as an uninterrupted run.
+
+Shards (job arrays): --shard I/N runs shard I (0-based) of N, a contiguous block of whole batches,
+into OUT's shard file (S.jsonl → S.shard-0000I-of-0000N.jsonl, with its own .state.json and
+.summary.json); --shard auto reads I and N from Slurm (SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN,
+SLURM_ARRAY_TASK_COUNT), Google Batch (BATCH_TASK_INDEX, BATCH_TASK_COUNT), Kubernetes Indexed Jobs
+(JOB_COMPLETION_INDEX) or AWS Batch (AWS_BATCH_JOB_ARRAY_INDEX) — the last two with N from
+--shard auto/N or LIGHTREASONER_SHARD_COUNT. A finished shard run again is skipped; a killed one
+continues with --resume. \`lightreasoner-wasm gather OUT\` then writes OUT as one run would.`;
 
 export function registerSample(program: Command): void {
   program
@@ -51,6 +60,7 @@ export function registerSample(program: Command): void {
     .option('--batch-size <n>', 'problems decoded together', intOption('--batch-size', 1), DEFAULT_SETTINGS.batchSize)
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
     .option('--resume', 'continue an interrupted run of the same command')
+    .option('--shard <I/N|auto|auto/N>', 'run one shard of the problems (see below)')
     .option('--skip-invalid', 'skip input lines that are not JSON objects with a "question" string, and problems whose prompt does not fit the models\' context')
     .option('--quiet', 'no progress output (the pair diagnostics are still printed: they are a result)')
     .addHelpText('after', HELP)
@@ -59,15 +69,31 @@ export function registerSample(program: Command): void {
       const log = (s: string) => {
         if (!o.quiet) process.stderr.write(`${s}\n`);
       };
+      const shardOf = o.shard === undefined ? null : parseShard(o.shard, process.env); // before any work
       const { text } = await readDataOption('--data', o.data, 'train', o.quiet);
       let problems = parseProblems(text, { file: o.data, skipInvalid: o.skipInvalid, onSkip: (line, why) => log(`skipping ${o.data}:${line}: ${why}`) });
       if (o.maxQuestions !== undefined) problems = problems.slice(0, o.maxQuestions);
+      const out: string = shardOf ? shardPath(o.out, shardOf) : o.out;
+      let shard: ShardInfo | undefined;
+      if (shardOf) ({ info: shard, problems } = takeShard(problems, o.batchSize, shardOf));
       await resolveModelOption(o, 'expert');
       await resolveModelOption(o, 'amateur');
       for (const [flag, dir] of [['--expert', o.expert], ['--amateur', o.amateur]]) {
         if (!(await fs.exists(fs.join(dir, 'config.json')))) throw badInputError(`${flag} ${dir}: not a model directory (no config.json)`);
       }
       const [ef, af, data] = await Promise.all([modelFingerprint(fs, o.expert), modelFingerprint(fs, o.amateur), sha256Hex(new TextEncoder().encode(text))]);
+      const settings: SampleSettings = { alpha: o.alpha, beta: o.beta, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize, system: o.system };
+      const backendKind = o.backend === 'auto' ? null : o.backend;
+      if (shard) {
+        // Skipped before any model is loaded. The backend `auto` picks is known only once it starts,
+        // so with --backend auto the finished run's backend stands.
+        const done = await finishedShard(out, settings, { expert: { source: o.expert, fingerprint: ef }, amateur: { source: o.amateur, fingerprint: af }, data }, backendKind, shard);
+        if (done) {
+          process.stderr.write(`shard ${shard.index}/${shard.count}: ${out} is already finished (${done.problems} problems, ${done.selected_steps} samples); skipped\n`);
+          console.log(JSON.stringify(done, null, 2));
+          return;
+        }
+      }
 
       const backends: Backend[] = [];
       let expert: CausalLM | null = null, amateur: CausalLM | null = null;
@@ -86,7 +112,6 @@ export function registerSample(program: Command): void {
         // each at most), and the stage copies the amateur's logits rows over.
         if (backends[0].info.kind === 'wasm') backends.push(await createBackend('wasm', nodePlatform));
         amateur = await loadModel(o.amateur, { fs, backend: backends[backends.length - 1], signal: controller.signal });
-        const settings: SampleSettings = { alpha: o.alpha, beta: o.beta, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize, system: o.system };
         // Prompts that do not fit the context are refused, or skipped with --skip-invalid: the same
         // ones on every run of the same command (data, models and settings decide), so --resume
         // continues the same list and gives the same bytes.
@@ -102,18 +127,17 @@ export function registerSample(program: Command): void {
         }
         const bar = progress(!o.quiet);
         const summary = await runSampling({
-          fs, expert, amateur, problems, out: o.out, resume: o.resume, signal: controller.signal,
-          settings,
+          fs, expert, amateur, problems, out, resume: o.resume, shard, signal: controller.signal, settings,
           identity: { expert: { source: o.expert, fingerprint: ef }, amateur: { source: o.amateur, fingerprint: af }, data, backend: backends[0].info.kind },
           onEvent: bar.event,
         });
         bar.done();
-        log(`wrote ${summary.selected_steps} samples from ${summary.problems} problems to ${o.out} (summary: ${summaryPath(o.out)})`);
+        log(`wrote ${summary.selected_steps} samples from ${summary.problems} problems to ${out} (summary: ${summaryPath(out)})`);
         for (const line of formatDiagnostics(summary.diagnostics)) process.stderr.write(`${line}\n`);
         console.log(JSON.stringify(summary, null, 2));
       } catch (e) {
         if (e instanceof LightReasonerError && e.code === 'ABORTED') {
-          throw new LightReasonerError('ABORTED', `interrupted: committed problems are kept in ${o.out} (${statePath(o.out)}); run the same command with --resume to continue`);
+          throw new LightReasonerError('ABORTED', `interrupted: committed problems are kept in ${out} (${statePath(out)}); run the same command with --resume to continue`);
         }
         throw e;
       } finally {
@@ -121,6 +145,14 @@ export function registerSample(program: Command): void {
         for (const b of backends) b.destroy();
       }
     });
+}
+
+/** A finished shard's summary when `out` holds one for these options, else null (see finishedSampling). */
+async function finishedShard(out: string, settings: SampleSettings, ids: Omit<RunIdentity, 'backend'>, backend: string | null, shard: ShardInfo) {
+  const fs = nodePlatform.fs;
+  const state = await readSamplingState(fs, out);
+  if (!state) return null;
+  return finishedSampling(fs, { out, settings, problems: shard.problems, shard, identity: { ...ids, backend: backend ?? state.identity.backend } });
 }
 
 /** A redrawn bar on a TTY; otherwise a plain line at most every 10 s; nothing when disabled. */

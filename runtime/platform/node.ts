@@ -1,14 +1,17 @@
 // Node and Deno adapter (Deno runs node:fs through its Node compatibility layer). WebGPU comes
 // from `navigator.gpu` where the host has it (Deno) and from the `webgpu` package (Dawn) in Node.
 import { open, readFile, readdir, realpath, stat, mkdir, rename, writeFile, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { createContext, Script } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { relaxedSimdSupported } from '../backend/wasm/features.ts';
 import { type ErrorCode, LightReasonerError, notFoundError } from '../errors.ts';
 import { DeadlineExceeded, registerDeadlineRunner } from './deadline.ts';
+import { fileDigestCache, setDefaultDigestCache } from './digest-cache.ts';
 import { registerWorkerHost } from './threads.ts';
 import type { FileSystem, Platform, ThreadWorker, WorkerHost } from './types.ts';
 
@@ -184,6 +187,18 @@ export const nodeFileSystem: FileSystem = {
   rename: (from, to) => op(to, () => rename(from, to)),
   rm: (path) => op(path, () => rm(path, { recursive: true, force: true })),
   list: (path) => op(path, async () => (await readdir(path)).sort(), 'no such directory'),
+  stat: (path) => op(path, async () => {
+    const st = await stat(path);
+    return { size: st.size, mtimeMs: st.mtimeMs };
+  }, 'no such file'),
+  realPath: (path) => op(path, () => realpath(path), 'no such file'),
+  sha256: (path) =>
+    op(path, async () => {
+      await checkReadable(path, false);
+      const hash = createHash('sha256');
+      for await (const chunk of createReadStream(path, { highWaterMark: 1 << 22 })) hash.update(chunk as Buffer);
+      return hash.digest('hex');
+    }, 'no such file'),
   truncate: (path, length) =>
     op(
       path,
@@ -265,6 +280,13 @@ registerDeadlineRunner(<T>(fn: () => T, ms: number): T => {
   }
   return result as T;
 });
+
+// Weight-file digests outlive the process in the user's cache directory (XDG; ~/.cache otherwise),
+// so a model outside the Hub cache is hashed once per machine, not once per run.
+{
+  const folder = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'lightreasoner-wasm');
+  setDefaultDigestCache(fileDigestCache(nodeFileSystem, join(folder, 'fingerprints.json'), folder));
+}
 
 // Relaxed SIMD (the Wasm matmul's fused multiply-add, runtime/backend/wasm/module.ts) ships in
 // Node ≥ 22 and Deno but sits behind a V8 flag in Node 20. V8 flags are process-wide, so setting it

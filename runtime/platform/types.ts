@@ -26,6 +26,13 @@ export interface FileSystem {
   rm?(path: string): Promise<void>;
   /** The names directly inside a directory, sorted. Throws NOT_FOUND when it is missing. */
   list?(path: string): Promise<string[]>;
+  /** Size and modification time (ms since the epoch) of a file, links followed. Throws NOT_FOUND when missing.
+   * Lets fingerprints remember a weight file's digest per (path, size, mtime). */
+  stat?(path: string): Promise<{ size: number; mtimeMs: number }>;
+  /** The path with every symbolic link resolved: a Hub snapshot file's is blobs/<sha-256> (its digest, for free). */
+  realPath?(path: string): Promise<string>;
+  /** sha-256 (hex) of a file's bytes, streamed rather than read whole. Throws NOT_FOUND when missing. */
+  sha256?(path: string): Promise<string>;
 }
 
 export interface Platform {

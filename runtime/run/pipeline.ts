@@ -35,6 +35,7 @@ import { loadAdapter } from '../train/peft.ts';
 import { finishedFinetune, prepareRunDir } from './run-dir.ts';
 import { renderReport } from './report.ts';
 import { sftTrajectories } from './sft.ts';
+import { readEvalOutput, readSamplingOutput } from './stage-outputs.ts';
 
 /** A training problem: the gold answer (normalized, parseGold) is optional — LightReasoner never
  * uses it; the SFT baseline's rejection sampling does when it is there. */
@@ -104,6 +105,9 @@ export interface PipelineOptions {
   resume?: boolean;
   /** Start afresh in an `out` that holds files: this job's own entries are replaced, others kept. */
   overwrite?: boolean;
+  /** Every stage already ran elsewhere (the cluster executors): read samples.jsonl, adapter/ and
+   * eval/*.jsonl from `out` (runtime/run/stage-outputs.ts) and write the report only. */
+  fromStageOutputs?: boolean;
   signal?: AbortSignal;
   onEvent?: (e: PipelineEvent) => void;
 }
@@ -288,7 +292,9 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
   const T0 = time();
   throwIfAborted(signal);
 
-  const { resume, samplesFile } = await prepareRunDir(fs, out, { resume: o.resume, overwrite: o.overwrite });
+  const reuse = o.fromStageOutputs === true;
+  if (reuse && (o.compareSft || (o.seeds?.length ?? 1) > 1)) throw badInputError('a run from stage outputs has one seed and no SFT baseline');
+  const { resume, samplesFile } = reuse ? { resume: true, samplesFile: fs.join(out, 'samples.jsonl') } : await prepareRunDir(fs, out, { resume: o.resume, overwrite: o.overwrite });
 
   const backends: Backend[] = [];
   let expert: CausalLM | null = null, amateur: CausalLM | null = null;
@@ -314,7 +320,7 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
     emit({ status: 'stage', stage: 'sample', state: 'start' });
     t = time();
     const kls: number[] = [], klSel: boolean[] = [], stepIdx: number[] = [];
-    const sampling = await runSampling({
+    const sampling = reuse ? await readSamplingOutput(fs, samplesFile, sampleSettings, o.train.length) : await runSampling({
       fs, expert, amateur, problems: o.train.map(({ id, question, line }) => ({ id, question, line })), settings: sampleSettings, out: samplesFile, resume, signal,
       identity: { expert: { source: o.expert, fingerprint: ef }, amateur: { source: o.amateur, fingerprint: af }, data: dataSha, backend: backends[0].info.kind },
       onEvent: (e) => {
@@ -322,7 +328,7 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
         emit({ status: 'sample', event: e });
       },
     });
-    const sampleSeconds = time() - t;
+    const sampleSeconds = reuse ? sampling.wall_seconds : time() - t;
     emit({ status: 'stage', stage: 'sample', state: 'done', seconds: sampleSeconds });
     emit({ status: 'diagnostics', diagnostics: sampling.diagnostics });
     if (sampling.selected_steps === 0) {
@@ -336,9 +342,11 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
       throwIfAborted(signal);
       emit({ status: 'stage', stage: 'eval', state: 'start', model: name });
       const t0 = time();
-      const r = await evaluate(model, o.eval, { prompt: evalPrompt, maxNewTokens: evalMaxNew, batchSize: evalBatch, signal, onEvent: (event) => emit({ status: 'eval', model: name, event }) });
       const file = fs.join(out, 'eval', `${fileName}.jsonl`);
-      await fs.writeFileAtomic(file, evalRecordsToJsonl(r.records));
+      const r = reuse
+        ? await readEvalOutput(fs, file, o.eval, { prompt: evalPrompt, maxNewTokens: evalMaxNew })
+        : await evaluate(model, o.eval, { prompt: evalPrompt, maxNewTokens: evalMaxNew, batchSize: evalBatch, signal, onEvent: (event) => emit({ status: 'eval', model: name, event }) });
+      if (!reuse) await fs.writeFileAtomic(file, evalRecordsToJsonl(r.records));
       const seconds = time() - t0;
       emit({ status: 'stage', stage: 'eval', state: 'done', model: name, seconds });
       const s: EvalSummary = r.summary;
@@ -398,6 +406,7 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
         emit({ status: 'stage', stage: 'finetune', state: 'done', seconds: 0 });
         return done;
       }
+      if (reuse) throw badInputError(`${dir}: no finished fine-tuning (train_summary.json and adapter_model.safetensors); run the fine-tuning stage first`, dir);
       const ft = await finetune({
         fs, model: expert!, samplesText, samplesFile, out: dir, settings: { ...ftSettings, seed }, signal, resume: resume && (await fs.exists(dir)), baseModelName: o.baseModelName,
         onEvent: (event) => emit({ status: 'finetune', objective: 'kl', event }),

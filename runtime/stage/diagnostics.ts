@@ -147,3 +147,20 @@ export function formatDiagnostics(g: PairDiagnostics): string[] {
     `  ${g.verdict.ok ? 'verdict' : 'warning'}: ${g.verdict.message}`,
   ];
 }
+
+/** The diagnostics of two runs' problems together (a gathered run's, from its shards'). */
+export function mergeDiagnostics(a: DiagnosticsState, b: DiagnosticsState): DiagnosticsState {
+  const add = (x: number[], y: number[]) => x.map((v, i) => v + (y[i] ?? 0));
+  return {
+    problems: a.problems + b.problems,
+    steps: a.steps + b.steps,
+    selected: a.selected + b.selected,
+    klSum: a.klSum + b.klSum,
+    klSelectedSum: a.klSelectedSum + b.klSelectedSum,
+    klHist: add(a.klHist, b.klHist),
+    maskHist: add(a.maskHist, b.maskHist),
+    maskSum: a.maskSum + b.maskSum,
+    flips: a.flips + b.flips,
+    entropySum: a.entropySum + b.entropySum,
+  };
+}

@@ -8,12 +8,17 @@
 // committed problems and recomputes the batch that was in flight *whole* (batches are fixed by input
 // index), because floating-point results may depend on which rows run together. The resumed file is
 // therefore byte-identical to an uninterrupted run's.
+//
+// A shard (runtime/shard/shard.ts) runs the same job over its slice of the problems, which starts on
+// a batch boundary, so its batches are the unsharded run's; its state and summary record where it
+// sits (`shard`), and `gather` (runtime/shard/gather.ts) joins the shards into the unsharded files.
 
 import { badInputError, LightReasonerError } from '../errors.ts';
 import { hubRevisionOf, type HubRevision } from '../hub/ids.ts';
 import type { CausalLM } from '../model/model.ts';
 import type { FileSystem } from '../platform/types.ts';
-import { isObject, jsonKind, show } from '../util/json.ts';
+import type { ShardInfo } from '../shard/shard.ts';
+import { describeChanges, isObject, jsonKind, show } from '../util/json.ts';
 import { addToDiagnostics, type DiagnosticsState, emptyDiagnostics, type PairDiagnostics, summarizeDiagnostics } from './diagnostics.ts';
 import { checkVocabularies, type Problem, type SampleEvent, type SampleSettings, sampleContrastive } from './sample.ts';
 
@@ -27,7 +32,7 @@ export interface RunIdentity {
   backend: string;
 }
 
-interface Totals {
+export interface Totals {
   problems: number;
   trajectoryTokens: number;
   amateurTokens: number;
@@ -39,7 +44,7 @@ interface Totals {
   diagnostics?: DiagnosticsState;
 }
 
-interface State {
+export interface State {
   version: number;
   settings: SampleSettings;
   identity: RunIdentity;
@@ -50,6 +55,8 @@ interface State {
   committed: number;
   bytes: number;
   totals: Totals;
+  /** Set when this run is one shard of a larger one. */
+  shard?: ShardInfo;
 }
 
 export interface SamplingSummary {
@@ -72,6 +79,20 @@ export interface SamplingSummary {
   data_sha256: string;
   /** Pair diagnostics (diagnostics.ts); over fewer problems than `problems` only when an older version's run was resumed. */
   diagnostics: PairDiagnostics;
+  /** A shard's place in its run (absent in an unsharded or gathered run). */
+  shard?: ShardInfo;
+  /** A gathered run's shards, in index order (absent otherwise). */
+  shards?: GatheredShard[];
+}
+
+/** One shard of a gathered run, as its summary listed it. */
+export interface GatheredShard {
+  output: string;
+  index: number;
+  first: number;
+  problems: number;
+  wall_seconds: number;
+  tokens_per_second: number;
 }
 
 export type RunEvent =
@@ -88,6 +109,8 @@ export interface RunSamplingOptions {
   identity: RunIdentity;
   out: string;
   resume?: boolean;
+  /** This run is one shard of a larger one: `problems` are its slice (shard.first … first + problems − 1). */
+  shard?: ShardInfo;
   signal?: AbortSignal;
   onEvent?: (e: RunEvent) => void;
 }
@@ -99,20 +122,35 @@ const withHub = (m: RunIdentity['expert']) => ({ ...m, hub: hubRevisionOf(m.sour
 export const statePath = (out: string) => `${out}.state.json`;
 export const summaryPath = (out: string) => `${out}.summary.json`;
 
-function diff(a: Record<string, unknown>, b: Record<string, unknown>, prefix = ''): string[] {
-  const out: string[] = [];
-  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
-    const x = a[k], y = b[k];
-    if (x && y && typeof x === 'object' && typeof y === 'object') out.push(...diff(x as Record<string, unknown>, y as Record<string, unknown>, `${prefix}${k}.`));
-    else if (JSON.stringify(x) !== JSON.stringify(y)) out.push(`${prefix}${k} was ${JSON.stringify(x)}, now ${JSON.stringify(y)}`);
-  }
-  return out;
+const settingsOf = (s: SampleSettings): SampleSettings => ({ alpha: s.alpha, beta: s.beta, maxNewTokens: s.maxNewTokens, batchSize: s.batchSize, system: s.system });
+
+/** What a resume (or a resubmitted shard) must match, for describeChanges(). */
+const resumeKey = (s: { settings: SampleSettings; identity: RunIdentity; problems: number; shard?: ShardInfo }) => ({ settings: s.settings, identity: s.identity, problems: s.problems, shard: s.shard ?? null });
+
+/** The state of the run in `out`, or null when it has none. */
+export async function readSamplingState(fs: FileSystem, out: string): Promise<State | null> {
+  if (!(await fs.exists(statePath(out)))) return null;
+  return parseState(await fs.readText(statePath(out)), statePath(out), out);
+}
+
+/**
+ * The summary of a finished run in `out` with these settings, models, data and shard (a resubmitted
+ * shard is skipped with it); null when `out` holds no finished run. A finished run with other
+ * settings is refused, as a resume would be.
+ */
+export async function finishedSampling(fs: FileSystem, o: Pick<RunSamplingOptions, 'out' | 'settings' | 'identity' | 'shard'> & { problems: number }): Promise<SamplingSummary | null> {
+  const state = await readSamplingState(fs, o.out);
+  if (!state || state.committed !== state.problems || !(await fs.exists(o.out)) || !(await fs.exists(summaryPath(o.out)))) return null;
+  const changed = describeChanges(resumeKey(state), resumeKey({ ...o, settings: settingsOf(o.settings) }));
+  if (changed.length) throw badInputError(`${o.out} is a finished run with other settings, models or data (${changed.join('; ')}): use the original options, or remove ${o.out} and its .state.json and .summary.json to start over`, o.out);
+  return JSON.parse(await fs.readText(summaryPath(o.out))) as SamplingSummary;
 }
 
 export async function runSampling(o: RunSamplingOptions): Promise<SamplingSummary> {
   const { fs, out } = o;
   if (!fs.appendFile || !fs.truncate || !fs.writeFileAtomic) throw new LightReasonerError('UNSUPPORTED', 'this platform cannot append to files: use sampleContrastive and store the samples yourself');
-  const settings: SampleSettings = { alpha: o.settings.alpha, beta: o.settings.beta, maxNewTokens: o.settings.maxNewTokens, batchSize: o.settings.batchSize, system: o.settings.system };
+  const settings = settingsOf(o.settings);
+  if (o.shard && o.shard.problems !== o.problems.length) throw new Error(`internal: shard of ${o.shard.problems} problems given ${o.problems.length}`);
   checkVocabularies(o.expert, o.amateur); // before any file is touched
   const enc = new TextEncoder();
   let state: State;
@@ -122,7 +160,7 @@ export async function runSampling(o: RunSamplingOptions): Promise<SamplingSummar
     if (!hasState) throw badInputError(`${out} exists but has no state file (${statePath(out)}): it was not written by an interrupted run; remove it to start over`);
     if (!hasOut) throw badInputError(`${out} is missing but ${statePath(out)} exists: remove the state file to start over`);
     state = parseState(await fs.readText(statePath(out)), statePath(out), out);
-    const changed = diff({ settings: state.settings, identity: state.identity, problems: state.problems }, { settings, identity: o.identity, problems: o.problems.length });
+    const changed = describeChanges(resumeKey(state), resumeKey({ settings, identity: o.identity, problems: o.problems.length, shard: o.shard }));
     if (changed.length) throw badInputError(`cannot resume ${out}: the run was started with other settings, models or data (${changed.join('; ')}). Use the original options, or remove ${out} and ${statePath(out)} to start over`);
     const size = await fs.size(out);
     if (size < state.bytes) throw badInputError(`cannot resume ${out}: it has ${size} bytes but ${state.bytes} were committed (was it edited?); remove it and its state file to start over`);
@@ -133,7 +171,7 @@ export async function runSampling(o: RunSamplingOptions): Promise<SamplingSummar
     const sep = Math.max(out.lastIndexOf('/'), out.lastIndexOf('\\'));
     const folder = sep < 0 ? '' : out.slice(0, sep);
     if (folder && !(await fs.exists(folder))) throw badInputError(`the output folder ${folder} does not exist: create it, or pass another --out`, out);
-    state = { version: STATE_VERSION, settings, identity: o.identity, problems: o.problems.length, committed: 0, bytes: 0, totals: { problems: 0, trajectoryTokens: 0, amateurTokens: 0, steps: 0, selected: 0, klSum: 0, wallSeconds: 0, diagnostics: emptyDiagnostics() } };
+    state = { version: STATE_VERSION, settings, identity: o.identity, problems: o.problems.length, committed: 0, bytes: 0, totals: emptyTotals(), ...(o.shard ? { shard: o.shard } : {}) };
     // The files appear with the first committed problem (below): a run that fails before it (bad
     // numbers in the first batch, a crash) leaves nothing to remove, and --resume starts afresh.
     fresh = true;
@@ -144,6 +182,11 @@ export async function runSampling(o: RunSamplingOptions): Promise<SamplingSummar
   let last = performance.now();
   const t0 = last;
   let samplesThisRun = 0, tokensThisRun = 0;
+  const start = async () => {
+    await fs.writeFileAtomic!(out, '');
+    await fs.writeFileAtomic!(statePath(out), JSON.stringify(state));
+    fresh = false;
+  };
   const gen = sampleContrastive(o.expert, o.amateur, o.problems, settings, { signal: o.signal, skip: (i) => i < startCommitted });
   for await (const e of gen) {
     o.onEvent?.(e);
@@ -152,11 +195,7 @@ export async function runSampling(o: RunSamplingOptions): Promise<SamplingSummar
     if (r.index !== state.committed) throw new Error(`internal: problem ${r.index} arrived while ${state.committed} were committed`);
     const text = r.samples.map((s) => `${JSON.stringify(s)}\n`).join('');
     const bytes = enc.encode(text);
-    if (fresh) {
-      await fs.writeFileAtomic(out, '');
-      await fs.writeFileAtomic(statePath(out), JSON.stringify(state));
-      fresh = false;
-    }
+    if (fresh) await start();
     if (bytes.length) await fs.appendFile(out, bytes);
     const now = performance.now();
     const t = state.totals;
@@ -176,7 +215,18 @@ export async function runSampling(o: RunSamplingOptions): Promise<SamplingSummar
     tokensThisRun += r.trajectory.length;
     o.onEvent?.({ status: 'committed', done: state.committed, total, samples: samplesThisRun, tokens: tokensThisRun, seconds: (now - t0) / 1000 });
   }
+  if (fresh) await start(); // an empty shard: its (empty) files say it is done
   return writeSummary(fs, out, state);
+}
+
+export function emptyTotals(): Totals {
+  return { problems: 0, trajectoryTokens: 0, amateurTokens: 0, steps: 0, selected: 0, klSum: 0, wallSeconds: 0, diagnostics: emptyDiagnostics() };
+}
+
+/** Write a finished run's state (a gathered run's) and then its summary; the summary lists `shards` when given. */
+export async function writeFinishedRun(fs: FileSystem, out: string, state: State, shards?: GatheredShard[]): Promise<SamplingSummary> {
+  await fs.writeFileAtomic!(statePath(out), JSON.stringify(state));
+  return writeSummary(fs, out, state, shards);
 }
 
 /**
@@ -199,6 +249,7 @@ function parseState(text: string, file: string, out: string): State {
     const v = j[key];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) throw bad(`"${key}" must be an integer in [0, ${max}], got ${show(v)}`);
   };
+  if (j.shard !== undefined && !isObject(j.shard)) throw bad(`"shard" must be an object, got ${show(j.shard)}`);
   int('problems', Number.MAX_SAFE_INTEGER);
   int('committed', j.problems as number);
   int('bytes', Number.MAX_SAFE_INTEGER);
@@ -209,7 +260,7 @@ function parseState(text: string, file: string, out: string): State {
   return j as unknown as State;
 }
 
-async function writeSummary(fs: FileSystem, out: string, state: State): Promise<SamplingSummary> {
+async function writeSummary(fs: FileSystem, out: string, state: State, shards?: GatheredShard[]): Promise<SamplingSummary> {
   // Selected-step KL statistics come from the output itself (it holds exactly those), so they
   // cover every run segment without the state file growing with the number of steps.
   const kls: number[] = [];
@@ -245,6 +296,8 @@ async function writeSummary(fs: FileSystem, out: string, state: State): Promise<
     models: { expert: withHub(state.identity.expert), amateur: withHub(state.identity.amateur) },
     data_sha256: state.identity.data,
     diagnostics: summarizeDiagnostics(t.diagnostics ?? emptyDiagnostics()),
+    ...(state.shard ? { shard: state.shard } : {}),
+    ...(shards ? { shards } : {}),
   };
   await fs.writeFileAtomic!(summaryPath(out), `${JSON.stringify(summary, null, 2)}\n`);
   return summary;

@@ -14,3 +14,14 @@ export function show(v: unknown): string {
 export function jsonKind(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v} (${show(v)})`;
 }
+
+/** The fields where two JSON objects differ, as "a.b was X, now Y" (for refusing a resume with other settings). */
+export function describeChanges(a: Record<string, unknown>, b: Record<string, unknown>, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    const x = a[k], y = b[k];
+    if (isObject(x) && isObject(y)) out.push(...describeChanges(x, y, `${prefix}${k}.`));
+    else if (JSON.stringify(x) !== JSON.stringify(y)) out.push(`${prefix}${k} was ${JSON.stringify(x)}, now ${JSON.stringify(y)}`);
+  }
+  return out;
+}

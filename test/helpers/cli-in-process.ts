@@ -1,0 +1,45 @@
+// Run CLI commands inside the test process: the same command code as `runCli`, without starting a
+// Node process and transpiling the CLI each time (seconds per call on a loaded machine). Calls must
+// not overlap (stdout/stderr are captured globally); exit codes follow cli/main.ts.
+import { Command, CommanderError } from 'commander';
+import { registerEval } from '../../cli/commands/eval.ts';
+import { registerGather } from '../../cli/commands/gather.ts';
+import { registerSample } from '../../cli/commands/sample.ts';
+import { LightReasonerError } from '../../runtime/errors.ts';
+import { memoryDigestCache, setDefaultDigestCache } from '../../runtime/platform/digest-cache.ts';
+import type { CliResult } from './cli.ts';
+
+// Fingerprint digests stay in this process (not in the user's cache directory).
+setDefaultDigestCache(memoryDigestCache());
+
+let busy = false;
+
+export async function runInProcess(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  if (busy) throw new Error('runInProcess calls must not overlap');
+  busy = true;
+  const program = new Command().exitOverride().configureOutput({ writeErr: (s) => void (stderr += s), writeOut: (s) => void (stdout += s) });
+  registerEval(program);
+  registerGather(program);
+  registerSample(program);
+  let stdout = '', stderr = '', code = 0;
+  const saved = { log: console.log, write: process.stderr.write, env: { ...process.env } };
+  console.log = (...a: unknown[]) => void (stdout += `${a.join(' ')}\n`);
+  process.stderr.write = ((s: string | Uint8Array) => ((stderr += typeof s === 'string' ? s : Buffer.from(s).toString()), true)) as typeof process.stderr.write;
+  Object.assign(process.env, env);
+  try {
+    await program.parseAsync(args, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) code = e.exitCode === 0 ? 0 : 2;
+    else if (e instanceof LightReasonerError) {
+      stderr += `error: ${e.message}\n`;
+      code = e.exitCode;
+    } else throw e;
+  } finally {
+    console.log = saved.log;
+    process.stderr.write = saved.write;
+    for (const k of Object.keys(process.env)) if (!(k in saved.env)) delete process.env[k];
+    Object.assign(process.env, saved.env);
+    busy = false;
+  }
+  return { code, signal: null, stdout, stderr };
+}
