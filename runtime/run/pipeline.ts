@@ -347,7 +347,7 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
         ? await readEvalOutput(fs, file, o.eval, { prompt: evalPrompt, maxNewTokens: evalMaxNew })
         : await evaluate(model, o.eval, { prompt: evalPrompt, maxNewTokens: evalMaxNew, batchSize: evalBatch, signal, onEvent: (event) => emit({ status: 'eval', model: name, event }) });
       if (!reuse) await fs.writeFileAtomic(file, evalRecordsToJsonl(r.records));
-      const seconds = time() - t0;
+      const seconds = reuse ? r.summary.seconds : time() - t0;
       emit({ status: 'stage', stage: 'eval', state: 'done', model: name, seconds });
       const s: EvalSummary = r.summary;
       const result: EvalResult = { accuracy: s.accuracy, ci95: wilsonInterval(s.correct, s.total), correct: s.correct, total: s.total, seconds, generated_tokens: s.generated_tokens, file };
@@ -415,7 +415,7 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
       emit({ status: 'stage', stage: 'finetune', state: 'done', seconds: time() - t1 });
       return ft;
     });
-    const { ft, ev: evAfter } = lr, ftSeconds = lr.seconds;
+    const { ft, ev: evAfter } = lr, ftSeconds = reuse ? ft.wall_seconds : lr.seconds;
 
     // ---- the SFT baseline ------------------------------------------------------------------
     let sftStage: RunReport['stages']['sft'];

@@ -4,6 +4,7 @@
 // writes report.json and report.html from them without recomputing anything.
 import { badInputError } from '../errors.ts';
 import type { EvalProblem, EvalRecord, EvalSummary } from '../eval/evaluate.ts';
+import { readEvalSummary } from '../eval/results.ts';
 import { wilsonInterval } from '../eval/stats.ts';
 import type { FileSystem } from '../platform/types.ts';
 import { type SamplingSummary, summaryPath } from '../stage/run.ts';
@@ -28,5 +29,8 @@ export async function readEvalOutput(fs: FileSystem, file: string, problems: Eva
   if (records.length !== problems.length || mismatch >= 0) throw badInputError(`${file}: holds ${records.length} records that are not this run's ${problems.length} held-out problems in order (first difference at ${mismatch})`, file);
   const correct = records.filter((r) => r.correct).length, total = records.length;
   const generated = records.reduce((a, r) => a + r.generated_tokens, 0);
-  return { records, summary: { total, correct, accuracy: total ? correct / total : 0, ci95: wilsonInterval(correct, total), seconds: 0, generated_tokens: generated, prompt: settings.prompt, max_new_tokens: settings.maxNewTokens, skipped: records.filter((r) => r.skipped !== undefined).length } };
+  // The time it took: the gathered summary's (the shards' summed), where there is one.
+  const seconds = (await readEvalSummary(fs, file))?.seconds ?? 0;
+  const skipped = records.filter((r) => r.skipped !== undefined).length;
+  return { records, summary: { total, correct, accuracy: total ? correct / total : 0, ci95: wilsonInterval(correct, total), seconds, generated_tokens: generated, prompt: settings.prompt, max_new_tokens: settings.maxNewTokens, skipped } };
 }
