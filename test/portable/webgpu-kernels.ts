@@ -59,6 +59,8 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
     for (const [n, K, N] of MATMUL_SHAPES) {
       for (const biasKind of ['none', 'f32', 'weight'] as const) {
         for (const [target, label] of matmulTargets) {
+          // K = 600 (split-K at decode) rows do not fit the chunked backends' 1024-byte bindings.
+          if (K * 4 > 1024 && label.includes('chunked')) continue;
           const tag = `matmul ${dtype} n=${n} K=${K} N=${N} bias=${biasKind}${label}`;
           await guard(tag, async () => {
             const p = new Pair(target, n * 1000 + K * 10 + N);

@@ -20,7 +20,6 @@ const EMBEDDING: KernelSpec = { name: 'embedding', source: K.embedding, operands
 const RMS_NORM: KernelSpec = { name: 'rms-norm', source: K.rmsNorm, operands: [{ name: 'w', binding: 3 }] };
 const ROPE: KernelSpec = { name: 'rope', source: K.sincos + K.rope };
 const KV_WRITE: KernelSpec = { name: 'kv-write', source: K.kvWrite };
-const ROPE_KV_WRITE: KernelSpec = { name: 'rope-kv-write', source: K.sincos + K.ropeKvWrite };
 const ATTENTION: KernelSpec = { name: 'attention', source: K.attention };
 const SWIGLU: KernelSpec = { name: 'swiglu', source: K.swiglu };
 const ADD: KernelSpec = { name: 'add', source: K.add };
@@ -317,22 +316,7 @@ export class WebGPUBackend implements Backend {
   }
 
   ropeKvWrite(q: Tensor, k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, invFreq: Tensor, heads: number): void {
-    const n = rows.shape[0];
-    const [slots, kvHeads, maxT, headDim] = kCache.shape;
-    expectF32('ropeKvWrite', q, k, v, kCache, vCache, invFreq);
-    expect(kCache.shape.length === 4 && vCache.shape.join() === kCache.shape.join() && g(kCache).buffer !== g(vCache).buffer, 'ropeKvWrite', `caches [${kCache.shape}] and [${vCache.shape}] (distinct)`);
-    expect(rows.dtype === 'i32' && rows.size === n * 2, 'ropeKvWrite', `rows must be i32 [n, 2], got [${rows.shape}]`);
-    expect(headDim % 2 === 0 && q.size === n * heads * headDim && k.size === n * kvHeads * headDim && v.size === k.size && invFreq.size === headDim / 2, 'ropeKvWrite', `q [${q.shape}], k [${k.shape}], v [${v.shape}] for ${n} rows of ${heads}/${kvHeads} heads × ${headDim}`);
-    if (n === 0) return;
-    this.rec.dispatch(this.rec.pipeline(ROPE_KV_WRITE), pack('uuuuuu', n, heads, kvHeads, headDim / 2, maxT, slots), [
-      { binding: 1, buffer: g(q).buffer, write: true },
-      { binding: 2, buffer: g(k).buffer, write: true },
-      { binding: 3, buffer: g(kCache).buffer, write: true },
-      { binding: 4, buffer: g(vCache).buffer, write: true },
-      { binding: 5, buffer: g(v).buffer },
-      { binding: 6, buffer: g(rows).buffer },
-      { binding: 7, buffer: g(invFreq).buffer },
-    ], grid1d(n * (heads + kvHeads) * (headDim / 2), 64, this.maxGroups));
+    this.decode.ropeKvWrite(q, k, v, kCache, vCache, rows, invFreq, heads);
   }
 
   /** Split-K slices for a `large` matmul: forced, or splitSlices, within one storage binding. */

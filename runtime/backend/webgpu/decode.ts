@@ -6,7 +6,7 @@
 import * as K from '../../generated/kernels.ts';
 import type { Rows, Tensor } from '../types.ts';
 import { type Access, type KernelSpec, type Recorder, grid1d, pack } from './recorder.ts';
-import { g, lastDim, rowsOf } from './shapes.ts';
+import { expect, expectF32, g, lastDim, rowsOf } from './shapes.ts';
 import type { GPUTensor } from './tensor.ts';
 
 const VEC_OPERANDS = ['x', 'w', 'b', 'g', 'u', 't', 'bk', 'bv'].map((name, i) => ({ name, binding: [2, 3, 4, 5, 6, 9, 10, 11][i] }));
@@ -32,6 +32,7 @@ const ATTENTION_DECODE: KernelSpec = { name: 'attention-decode', source: K.atten
 const ATTENTION_COMBINE: KernelSpec = { name: 'attention-combine', source: K.attentionCombine };
 const RMS_NORM_ROWS: KernelSpec = { name: 'rms-norm-rows', source: K.rmsNormRows, operands: [{ name: 'w', binding: 3 }] };
 const ARGMAX_ROWS: KernelSpec = { name: 'argmax-rows', source: K.argmaxRows };
+const ROPE_KV_WRITE: KernelSpec = { name: 'rope-kv-write', source: K.sincos + K.ropeKvWrite };
 
 /** Rows a decode kernel takes at once (matmul-vec keeps one accumulator per row in registers). */
 export const DECODE_ROWS = 8;
@@ -182,6 +183,26 @@ export class WebGPUDecode {
       { binding: 2, buffer: g(x).buffer },
     ], grid1d(n, 64, this.maxGroups));
     return true;
+  }
+
+  /** rope(q), rope(k) and kvWrite(k, v) in one pass (kernels/rope-kv-write.wgsl). */
+  ropeKvWrite(q: Tensor, k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, invFreq: Tensor, heads: number): void {
+    const n = rows.shape[0];
+    const [slots, kvHeads, maxT, headDim] = kCache.shape;
+    expectF32('ropeKvWrite', q, k, v, kCache, vCache, invFreq);
+    expect(kCache.shape.length === 4 && vCache.shape.join() === kCache.shape.join() && g(kCache).buffer !== g(vCache).buffer, 'ropeKvWrite', `caches [${kCache.shape}] and [${vCache.shape}] (distinct)`);
+    expect(rows.dtype === 'i32' && rows.size === n * 2, 'ropeKvWrite', `rows must be i32 [n, 2], got [${rows.shape}]`);
+    expect(headDim % 2 === 0 && q.size === n * heads * headDim && k.size === n * kvHeads * headDim && v.size === k.size && invFreq.size === headDim / 2, 'ropeKvWrite', `q [${q.shape}], k [${k.shape}], v [${v.shape}] for ${n} rows of ${heads}/${kvHeads} heads × ${headDim}`);
+    if (n === 0) return;
+    this.rec.dispatch(this.rec.pipeline(ROPE_KV_WRITE), pack('uuuuuu', n, heads, kvHeads, headDim / 2, maxT, slots), [
+      { binding: 1, buffer: g(q).buffer, write: true },
+      { binding: 2, buffer: g(k).buffer, write: true },
+      { binding: 3, buffer: g(kCache).buffer, write: true },
+      { binding: 4, buffer: g(vCache).buffer, write: true },
+      { binding: 5, buffer: g(v).buffer },
+      { binding: 6, buffer: g(rows).buffer },
+      { binding: 7, buffer: g(invFreq).buffer },
+    ], grid1d(n * (heads + kvHeads) * (headDim / 2), 64, this.maxGroups));
   }
 
   private partials(bytes: number): GPUBuffer {
