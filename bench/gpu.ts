@@ -1,10 +1,13 @@
-// `npm run bench:gpu [-- --json] [-- --only matmul|sampling] [-- --no-reference] [-- --allow-software]`
+// `npm run bench:gpu [-- --json] [-- --only decode|matmul|sampling] [-- --no-reference] [-- --allow-software]`
 //
 // The GPU part of issue 6, for a machine with a real GPU (Node + Dawn: the `webgpu` package):
 //   matmul    WGSL matmul GFLOP/s (x f32 · wᵀ, weights f32 and bf16) for the `tiled` and `large`
 //             kernels (the latter without and with split-K), the figure being the backend's own choice at M = 512 … 4096 and on the sampling workload's linear shapes, against the
 //             card's fp32 peak (SMs × FP32 lanes × 2 × max SM clock, from bench/torch_gpu.py) and
 //             against PyTorch's fp32 matmul (TF32 off) on the same card. Target: ≥ 40 % of peak at M ≥ 512.
+//   decode    greedy decoding, batch 1 (bench/gpu-decode.ts): ms/token, dispatches, submits and
+//             readbacks a step, and the per-token profile (encode, submit, GPU wait). On a software
+//             adapter: the 3-layer hidden-96 Qwen2 of issue 19 (target ≤ 15 ms/token).
 //   sampling  stage 1 on the issue-6 workload (8 problems, SmolLM2-360M expert + 135M amateur, random
 //             BF16, 150 + 128 tokens) on WebGPU, against ../shared/bench/reference_sampling.py run with
 //             CUDA (bench/cuda_reference_sampling.py). Target: faster than the reference.
@@ -19,6 +22,7 @@ import { chooseMatmul, createWebGPUBackend, splitSlices } from '../runtime/backe
 import { randomValues, SHAPES } from '../runtime/model/random.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
+import { reportDecode } from './gpu-decode.ts';
 import { findPython, median, Reporter, runPython, runStage1, writeCheckpoint } from './common.ts';
 
 const args = process.argv.slice(2);
@@ -44,6 +48,8 @@ if (software && !flag('--allow-software')) {
 }
 const adapterFeatures = [...((await gpu.requestAdapter({ powerPreference: 'high-performance' }))?.features ?? [])].map(String).sort();
 rep.notice(`WebGPU adapter: ${probe.info.device}; adapter features ${adapterFeatures.join(', ')}`);
+
+if (want('decode')) await reportDecode(gpu, rep, software);
 
 // ---- card facts and PyTorch's fp32 matmul on the same card ---------------------------------------
 

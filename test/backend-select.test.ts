@@ -51,3 +51,12 @@ t.test('threads: chosen, validated, and explained when not granted', async (t) =
   t.match(noHost.info.note, /^1 thread of 4 asked: no worker threads in this runtime/);
   noHost.destroy();
 });
+
+t.test('a platform that knows why it has no adapter: auto says it, webgpu refuses with advice', async (t) => {
+  const platform: Platform = { name: 'node', fs: new MemoryFileSystem(), getGPU: async () => null, whyNoGPU: () => 'the driver says: Found no drivers!' };
+  const b = await createBackend('auto', platform, { threads: 1 });
+  t.teardown(() => b.destroy());
+  t.equal(b.info.kind, 'wasm');
+  t.match(b.info.note, /^auto: WebGPU has no adapter here \(the driver says: Found no drivers!\); install a GPU driver.*vk_swiftshader_icd\.json/);
+  await t.rejects(createBackend('webgpu', platform), { code: 'BACKEND_UNAVAILABLE', message: /^no WebGPU adapter \(the driver says: Found no drivers!\)\. To use WebGPU, .*SwiftShader.*; or use --backend wasm/ });
+});

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { nodeGPU } from './helpers/node-gpu.ts';
+import { checkWebGPUDecodeKernels } from './portable/webgpu-decode-kernels.ts';
 import { checkWebGPUKernels } from './portable/webgpu-kernels.ts';
 import { checkWebGPUTrainKernels } from './portable/webgpu-train-kernels.ts';
 
@@ -30,6 +31,14 @@ t.test('WebGPU kernels in Node (Dawn; packed f16 unless the adapter has shader-f
   const started = Date.now();
   const r = await checkWebGPUKernels(gpu, (name, ok, detail) => t.ok(ok, `${name}: ${detail}`));
   t.comment(`${r.passed} checks passed, ${r.failed} failed on ${r.device} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+});
+
+t.test('WebGPU decode fusions in Node (norm/residual/SwiGLU matmuls, QKV, rope + KV write, split attention)', async (t) => {
+  const gpu = await nodeGPU();
+  if (!gpu) return noAdapter(t, 'Node/Dawn');
+  const started = Date.now();
+  const r = await checkWebGPUDecodeKernels(gpu, (name, ok, detail) => t.ok(ok, `${name}: ${detail}`));
+  t.comment(`${r.passed} decode checks passed, ${r.failed} failed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 });
 
 t.test('WebGPU training kernels in Node (backward passes, loss, dropout, AdamW)', async (t) => {

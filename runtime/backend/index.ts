@@ -11,7 +11,7 @@ import { ReferenceBackend } from './reference.ts';
 import type { Backend } from './types.ts';
 import { createWasmBackend } from './wasm/index.ts';
 import { createWebGL2Backend, type GpuJsSource, probeWebGL2 } from './webgl2/index.ts';
-import { createWebGPUBackend } from './webgpu/index.ts';
+import { createWebGPUBackend, WEBGPU_ADVICE, WebGPUUnavailableError } from './webgpu/index.ts';
 
 export type BackendChoice = 'auto' | 'webgpu' | 'wasm' | 'reference' | 'webgl2';
 /** webgl2 comes last so that the existing order (and messages listing it) stays as it was. */
@@ -48,10 +48,13 @@ export async function createBackend(choice: BackendChoice, platform: Platform, o
   if (choice === 'wasm') return createWasmBackend({ threads: options.threads });
   if (choice === 'webgl2') return createWebGL2Backend(platform, { gpujs: options.gpujs });
   const gpu = await platform.getGPU();
+  const noGPU = gpu ? undefined : platform.whyNoGPU?.();
   if (choice === 'auto') {
     const adapter = gpu ? await gpu.requestAdapter().catch(() => null) : null;
     const software = adapter ? softwareAdapterName(adapter) : null;
-    const why = !gpu
+    const why = noGPU
+      ? `auto: WebGPU has no adapter here (${noGPU}); ${WEBGPU_ADVICE}`
+      : !gpu
       ? `auto: no WebGPU in this ${platform.name} runtime`
       : !adapter
         ? 'auto: WebGPU has no adapter here'
@@ -60,6 +63,7 @@ export async function createBackend(choice: BackendChoice, platform: Platform, o
           : null;
     if (why) return platform.name === 'browser' ? autoWithoutWebGPU(why, platform, options) : createWasmBackend({ threads: options.threads, chosenBecause: why });
   }
+  if (noGPU) throw new WebGPUUnavailableError(`no WebGPU adapter (${noGPU}). To use WebGPU, ${WEBGPU_ADVICE}; or use --backend wasm (or auto)`);
   if (!gpu) {
     throw new LightReasonerError('BACKEND_UNAVAILABLE', `WebGPU is not available in this ${platform.name} runtime; use --backend wasm (or auto)`);
   }

@@ -92,6 +92,22 @@ export interface Backend extends TrainingOps {
    * Scores are scaled by `scale` (1/√headDim) before the softmax.
    */
   attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number): void;
+  /**
+   * Optional: matmul(x', w, bias, out) with x' = rmsNorm(x, fuse.norm) (never written) and, with
+   * fuse.accumulate, out += the result instead of out = (a residual add), or with fuse.up the
+   * SwiGLU of this and a second projection (see LinearFusion). Returns false, doing
+   * nothing, when this backend does not fuse for these shapes (the caller runs the plain ops).
+   * The WebGPU backend fuses at decode (≤ 8 rows).
+   */
+  linearFused?(x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, fuse: LinearFusion): boolean;
+  /**
+   * Optional: q, k, v = rmsNorm(x, norm) · w.{q,k,v}ᵀ + their biases in one op. Returns false, doing
+   * nothing, when this backend does not fuse it for these shapes (WebGPU: decode, ≤ 8 rows).
+   */
+  qkvFused?(x: Tensor, norm: { weight: Tensor; eps: number }, w: QKVWeights, q: Tensor, k: Tensor, v: Tensor): boolean;
+  /** Optional: rope(q, heads), rope(k, kvHeads) and kvWrite(k, v, kCache, vCache) in one op (the
+   * kv head count and headDim from the cache's shape). */
+  ropeKvWrite?(q: Tensor, k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, invFreq: Tensor, heads: number): void;
   /** out = silu(gate) * up, all [n, I]. */
   swiglu(gate: Tensor, up: Tensor, out: Tensor): void;
   /** x += y, both [n, H]. */
@@ -118,6 +134,20 @@ export interface Backend extends TrainingOps {
    * is large only when the expert is nearly uniform).
    */
   contrast(expert: Tensor, amateur: Tensor, shared: number, alpha: number, stats: Tensor, labelIds: Tensor, labelWeights: Tensor): void;
+}
+
+/** A layer's attention projections (biases all present or all absent). */
+export interface QKVWeights {
+  q: Tensor; k: Tensor; v: Tensor;
+  qBias: Tensor | null; kBias: Tensor | null; vBias: Tensor | null;
+}
+
+/** What linearFused folds around a matmul: x's RMSNorm before it; after it a residual add
+ * (out += result), or with `up` (a second weight of w's shape; no bias) out = silu(x'·wᵀ) · (x'·upᵀ). */
+export interface LinearFusion {
+  norm?: { weight: Tensor; eps: number };
+  accumulate?: boolean;
+  up?: Tensor;
 }
 
 export const BYTES_PER_ELEMENT: Readonly<Record<DType, number>> = Object.freeze({ f32: 4, f16: 2, bf16: 2, i32: 4 });

@@ -2,7 +2,7 @@
 // `forward` call enqueues the whole pass (one submit on WebGPU); the caller reads back only what it
 // needs (logits of selected rows, or argmax ids).
 
-import type { Backend, Tensor } from '../backend/types.ts';
+import type { Backend, LinearFusion, Tensor } from '../backend/types.ts';
 import { LightReasonerError, modelFormatError } from '../errors.ts';
 import type { FileSystem } from '../platform/types.ts';
 import { type ModelConfig, parseConfig, ropeInvFreq } from './config.ts';
@@ -144,8 +144,12 @@ export class CausalLM {
     const rows = b.view(a.rowInfo, [n, 2]);
     const x = view(a.x, n), h = view(a.h, n), q = view(a.q, n), k = view(a.k, n), v = view(a.v, n);
     const att = view(a.att, n), proj = view(a.proj, n), gate = view(a.gate, n), up = view(a.up, n), mlp = view(a.mlp, n);
+    const pick = b.view(a.pick, [m]);
+    // All writes before the first op: a write lands after the ops recorded before it, which on
+    // WebGPU means a submit, so writing `pick` late would cost a second submit a step.
     b.write(ids, input.tokens);
     b.write(rows, input.rows);
+    b.write(pick, input.logitRows);
     const scale = 1 / Math.sqrt(c.headDim);
     const adapter = this.adapter;
     // A linear layer, plus the adapter's low-rank update when it targets this module.
@@ -160,32 +164,64 @@ export class CausalLM {
       b.axpy(out, delta, adapter!.scaling);
     };
 
+    // The backend's decode fusions (RMSNorm into the next matmul, residual add into the last):
+    // all or none for a pass, since they depend only on the row count (a backend that fuses n
+    // rows fuses fewer); not with an adapter, whose low-rank updates read the normalised rows and
+    // the projections themselves. `fusing` turns true once the backend took the first one.
+    const fuse = !adapter && b.linearFused !== undefined && n > 0;
+    let fusing = false;
+    const fused = (x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, f: LinearFusion) => {
+      if (!b.linearFused!(x, w, bias, out, f)) throw new Error('linearFused refused a shape it accepted before');
+    };
+    // x → rmsNorm → three projections, fused when the backend can.
+    const normed = (norm: Tensor, outs: [Tensor, Tensor | null, Tensor][], l: number, targets: LoraTarget[]) => {
+      if (fuse && b.linearFused!(x, outs[0][0], outs[0][1], outs[0][2], { norm: { weight: norm, eps: c.rmsEps } })) {
+        for (const [w, bias, out] of outs.slice(1)) fused(x, w, bias, out, { norm: { weight: norm, eps: c.rmsEps } });
+        fusing = true;
+        return;
+      }
+      b.rmsNorm(x, norm, c.rmsEps, h);
+      outs.forEach(([w, bias, out], i) => linear(l, targets[i], h, w, bias, out));
+    };
+    // x += input · wᵀ (+ bias), fused when the backend can.
+    const residual = (l: number, target: LoraTarget, input: Tensor, w: Tensor, bias: Tensor | null) => {
+      if (fusing && b.linearFused!(input, w, bias, x, { accumulate: true })) return;
+      linear(l, target, input, w, bias, proj);
+      b.addInPlace(x, proj);
+    };
+
     b.embedding(ids, w.embed, x);
     for (let l = 0; l < c.layers; l++) {
       const L = w.layers[l];
       // attention block
-      b.rmsNorm(x, L.inputNorm, c.rmsEps, h);
-      linear(l, 'q_proj', h, L.q, L.qBias, q);
-      linear(l, 'k_proj', h, L.k, L.kBias, k);
-      linear(l, 'v_proj', h, L.v, L.vBias, v);
-      b.rope(q, rows, this.invFreq, c.heads, c.headDim);
-      b.rope(k, rows, this.invFreq, c.kvHeads, c.headDim);
-      b.kvWrite(k, v, cache.k[l], cache.v[l], rows);
+      if (fuse && b.qkvFused?.(x, { weight: L.inputNorm, eps: c.rmsEps }, L, q, k, v)) fusing = true;
+      else {
+        normed(L.inputNorm, [[L.q, L.qBias, q], [L.k, L.kBias, k], [L.v, L.vBias, v]], l, ['q_proj', 'k_proj', 'v_proj']);
+      }
+      if (fusing && b.ropeKvWrite) b.ropeKvWrite(q, k, v, cache.k[l], cache.v[l], rows, this.invFreq, c.heads);
+      else {
+        b.rope(q, rows, this.invFreq, c.heads, c.headDim);
+        b.rope(k, rows, this.invFreq, c.kvHeads, c.headDim);
+        b.kvWrite(k, v, cache.k[l], cache.v[l], rows);
+      }
       b.attention(q, cache.k[l], cache.v[l], rows, att, c.heads, scale);
-      linear(l, 'o_proj', att, L.o, L.oBias, proj);
-      b.addInPlace(x, proj);
+      residual(l, 'o_proj', att, L.o, L.oBias);
       // MLP block
-      b.rmsNorm(x, L.postNorm, c.rmsEps, h);
-      linear(l, 'gate_proj', h, L.gate, L.gateBias, gate);
-      linear(l, 'up_proj', h, L.up, L.upBias, up);
-      b.swiglu(gate, up, mlp);
-      linear(l, 'down_proj', mlp, L.down, L.downBias, proj);
-      b.addInPlace(x, proj);
+      const glu = fusing && !L.gateBias && !L.upBias && b.linearFused!(x, L.gate, null, mlp, { norm: { weight: L.postNorm, eps: c.rmsEps }, up: L.up });
+      if (!glu) {
+        normed(L.postNorm, [[L.gate, L.gateBias, gate], [L.up, L.upBias, up]], l, ['gate_proj', 'up_proj']);
+        b.swiglu(gate, up, mlp);
+      }
+      residual(l, 'down_proj', mlp, L.down, L.downBias);
     }
-    const pick = b.view(a.pick, [m]);
     const last = view(a.last, m);
     const logits = view(a.logits, m);
-    b.write(pick, input.logitRows);
+    if (fusing && m <= n) {
+      // Fused: gather the rows first (the norm is per row), normalise them inside the LM head.
+      b.gatherRows(x, pick, last);
+      fused(last, w.lmHead, null, logits, { norm: { weight: w.norm, eps: c.rmsEps } });
+      return logits;
+    }
     // Backends never alias an op's input and output, so normalise all rows into h, then gather.
     b.rmsNorm(x, w.norm, c.rmsEps, h);
     b.gatherRows(h, pick, last);

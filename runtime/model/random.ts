@@ -58,6 +58,8 @@ export const SHAPES: Readonly<Record<string, ModelConfig>> = Object.freeze({
   'SmolLM2-135M': shape('llama', 576, 30, 9, 3, 1536, 49152, true, 100000),
   'SmolLM2-360M': shape('llama', 960, 32, 15, 5, 2560, 49152, true, 100000),
   'Qwen2.5-0.5B': shape('qwen2', 896, 24, 14, 2, 4864, 151936, true, 1000000),
+  /** Issue 19's decode workload on a software GPU: 3 layers, hidden 96 (6 heads of 16, 2 KV heads). */
+  'tiny-qwen2-96': shape('qwen2', 96, 3, 6, 2, 256, 1024, true, 1000000),
 });
 
 function shape(modelType: 'llama' | 'qwen2', H: number, layers: number, heads: number, kvHeads: number, I: number, V: number, tie: boolean, theta: number): ModelConfig {

@@ -12,6 +12,7 @@ import { relaxedSimdSupported } from '../backend/wasm/features.ts';
 import { type ErrorCode, LightReasonerError, notFoundError } from '../errors.ts';
 import { DeadlineExceeded, registerDeadlineRunner } from './deadline.ts';
 import { fileDigestCache, setDefaultDigestCache } from './digest-cache.ts';
+import { ensureRuntimeDir, probeDawn } from './node-gpu.ts';
 import { registerWorkerHost } from './threads.ts';
 import type { FileSystem, Platform, ThreadWorker, WorkerHost } from './types.ts';
 
@@ -217,6 +218,35 @@ export const nodeFileSystem: FileSystem = {
 
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined';
 let dawn: Promise<GPU | null> | undefined;
+let whyNoDawn: string | undefined;
+
+/** Dawn in this process, only once a child process has found it an adapter (see node-gpu.ts). */
+async function loadDawn(): Promise<GPU | null> {
+  let url: string;
+  try {
+    url = import.meta.resolve('webgpu');
+  } catch {
+    whyNoDawn = 'the webgpu package is not installed';
+    return null;
+  }
+  // Deno's Node layer cannot run the probe's `node -e`; Deno has its own WebGPU (navigator.gpu).
+  if (!isDeno) {
+    const probe = await probeDawn(url);
+    if (!probe.adapter) {
+      whyNoDawn = probe.driverSays.length ? `the driver says: ${probe.driverSays.join(' / ')}` : 'no driver offered one';
+      return null;
+    }
+  }
+  ensureRuntimeDir();
+  try {
+    const m = await import('webgpu');
+    Object.assign(globalThis, m.globals);
+    return m.create([]) as GPU;
+  } catch (e) {
+    whyNoDawn = `the webgpu package failed to load (${(e as Error).message})`;
+    return null;
+  }
+}
 
 export const nodePlatform: Platform = {
   name: isDeno ? 'deno' : 'node',
@@ -224,15 +254,10 @@ export const nodePlatform: Platform = {
   getGPU() {
     const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
     if (nav?.gpu) return Promise.resolve(nav.gpu);
-    dawn ??= import('webgpu').then(
-      (m) => {
-        Object.assign(globalThis, m.globals);
-        return m.create([]) as GPU;
-      },
-      () => null,
-    );
+    dawn ??= loadDawn();
     return dawn;
   },
+  whyNoGPU: () => whyNoDawn,
 };
 
 /**

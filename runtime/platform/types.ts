@@ -40,6 +40,8 @@ export interface Platform {
   readonly fs: FileSystem;
   /** The host's WebGPU entry point, or null when this host has none. */
   getGPU(): Promise<GPU | null>;
+  /** Why getGPU resolved null, with the driver's own words, when the platform knows (Node). */
+  whyNoGPU?(): string | undefined;
 }
 
 /**

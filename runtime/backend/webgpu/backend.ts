@@ -5,20 +5,20 @@
 
 import * as K from '../../generated/kernels.ts';
 import type { AdamWStep } from '../training.ts';
-import { type Backend, type BackendInfo, type Rows, type Tensor, type WeightDType, sizeOf } from '../types.ts';
-import { type Access, type KernelSpec, Recorder, grid1d, pack } from './recorder.ts';
+import { type Backend, type BackendInfo, type LinearFusion, type QKVWeights, type Rows, type Tensor, type WeightDType, sizeOf } from '../types.ts';
+import { type Access, type KernelSpec, Recorder, type WebGPUStats, grid1d, pack } from './recorder.ts';
 import { expect, expectF32, g, lastDim, rowsOf } from './shapes.ts';
 import { GPUTensor, bufferBytes, createWeightTensor, uploadBuffer } from './tensor.ts';
+import { WebGPUDecode } from './decode.ts';
 import { WebGPUTraining } from './train.ts';
 
 const X = { name: 'x', binding: 2 };
-const MATMUL_ROWS: KernelSpec = { name: 'matmul-rows', source: K.matmulRows, operands: [X, { name: 'w', binding: 3 }, { name: 'b', binding: 4 }] };
 const MATMUL_TILED: KernelSpec = { name: 'matmul-tiled', source: K.matmulTiled, operands: [X, { name: 'w', binding: 3 }, { name: 'b', binding: 4 }] };
 const MATMUL_LARGE: KernelSpec = { name: 'matmul-large', source: K.matmulLarge, operands: [X, { name: 'w', binding: 3 }, { name: 'b', binding: 4 }] };
 const SUM_SLICES: KernelSpec = { name: 'sum-slices', source: K.sumSlices };
 const EMBEDDING: KernelSpec = { name: 'embedding', source: K.embedding, operands: [{ name: 'w', binding: 3 }] };
 const RMS_NORM: KernelSpec = { name: 'rms-norm', source: K.rmsNorm, operands: [{ name: 'w', binding: 3 }] };
-const ROPE: KernelSpec = { name: 'rope', source: K.rope };
+const ROPE: KernelSpec = { name: 'rope', source: K.sincos + K.rope };
 const KV_WRITE: KernelSpec = { name: 'kv-write', source: K.kvWrite };
 const ATTENTION: KernelSpec = { name: 'attention', source: K.attention };
 const SWIGLU: KernelSpec = { name: 'swiglu', source: K.swiglu };
@@ -30,15 +30,15 @@ const CONTRAST: KernelSpec = { name: 'contrast', source: K.contrast };
 
 /**
  * The matmul kernels, and the output block (columns × rows) one workgroup of each covers. `rows`
- * streams the weight once for up to 8 rows (decode); `tiled` is a small shared-memory tiling;
- * `large` the register-blocked SGEMM of kernels/matmul-large.wgsl.
+ * (decode.ts, kernels/matmul-vec.wgsl) streams the weight once for up to 8 rows, one invocation
+ * per output column and no barriers; `tiled` is a small shared-memory tiling; `large` the
+ * register-blocked SGEMM of kernels/matmul-large.wgsl.
  */
 const MATMULS = {
-  rows: { spec: MATMUL_ROWS, cols: 8, rows: 1 },
   tiled: { spec: MATMUL_TILED, cols: 64, rows: 32 },
   large: { spec: MATMUL_LARGE, cols: 128, rows: 128 },
 } as const;
-type MatmulKind = keyof typeof MATMULS;
+type MatmulKind = keyof typeof MATMULS | 'rows';
 
 /** Which matmul kernel runs: `auto` picks by shape; the others force one at any row count (tests, benches). */
 export type MatmulKernel = 'auto' | Exclude<MatmulKind, 'rows'>;
@@ -95,6 +95,8 @@ export class WebGPUBackend implements Backend {
   private lostOrError: string | null = null;
   /** The training ops (train.ts), recording into the same encoder. */
   private readonly train: WebGPUTraining;
+  /** The barrier-free few-row kernels (decode.ts). */
+  private readonly decode: WebGPUDecode;
 
   constructor(cfg: WebGPUBackendConfig) {
     this.device = cfg.device;
@@ -108,6 +110,7 @@ export class WebGPUBackend implements Backend {
     this.matmulKernel = cfg.matmulKernel ?? 'auto';
     this.matmulSplitK = cfg.matmulSplitK;
     this.train = new WebGPUTraining(this.rec, this.device, this.maxGroups, (t) => this.access(t));
+    this.decode = new WebGPUDecode(this.rec, this.device, this.maxGroups, (t) => this.access(t), (bytes) => this.scratch(bytes));
     // Kernels cannot throw, but a bad shader or binding surfaces here; report it at the next read.
     cfg.device.addEventListener('uncapturederror', (e) => {
       this.lostOrError ??= `WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`;
@@ -120,6 +123,11 @@ export class WebGPUBackend implements Backend {
   /** Dispatches recorded and not yet submitted (for tests and benches). */
   get pendingDispatches(): number {
     return this.rec.dispatches;
+  }
+
+  /** Running totals: dispatches, submits, readbacks, bind groups created, submit and wait time. */
+  get stats(): Readonly<WebGPUStats> {
+    return this.rec.stats;
   }
 
   /** Pipelines compiled so far; repeated ops must not add any. */
@@ -175,7 +183,10 @@ export class WebGPUBackend implements Backend {
     try {
       if (bytes > 0) this.rec.copy(x.buffer, 0, staging, 0, bytes);
       this.rec.submit();
+      const t0 = performance.now();
       await staging.mapAsync(GPUMapMode.READ);
+      this.rec.stats.readbacks++;
+      this.rec.stats.waitMs += performance.now() - t0;
       this.check();
       const copy = staging.getMappedRange(0, bytes).slice(0);
       staging.unmap();
@@ -232,6 +243,7 @@ export class WebGPUBackend implements Backend {
     expectF32('rmsNorm', x, out);
     expect(out.size === x.size && lastDim(out) === H && w.size === H, 'rmsNorm', `x [${x.shape}], weight [${w.shape}], out [${out.shape}]`);
     if (n === 0) return;
+    if (this.decode.rmsNorm(x, w, eps, out)) return;
     this.rec.dispatch(this.rec.pipeline(RMS_NORM, [this.access(w)]), pack('uf', H, eps), [
       { binding: 1, buffer: g(out).buffer, write: true },
       { binding: 2, buffer: g(x).buffer },
@@ -241,13 +253,12 @@ export class WebGPUBackend implements Backend {
 
   matmul(x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor): void {
     const wt = g(w), K = lastDim(x), n = rowsOf(x), N = wt.shape[0];
-    expectF32('matmul', x, out);
-    expect(wt.shape.length === 2 && lastDim(wt) === K && lastDim(out) === N && out.size === n * N, 'matmul', `shapes [${x.shape}]·[${wt.shape}]ᵀ → [${out.shape}]`);
-    expect(!bias || bias.size === N, 'matmul', `bias [${bias?.shape}] for ${N} outputs`);
+    this.checkMatmul('matmul', x, wt, bias, out);
     if (n === 0 || N === 0) return;
     const b = bias ? g(bias) : null;
     const kind = this.matmulKernel !== 'auto' ? this.matmulKernel : chooseMatmul(n, N);
-    const { spec, cols, rows: rowsPerGroup } = MATMULS[kind];
+    if (kind === 'rows' && this.decode.matmul(g(x), wt, b, g(out))) return;
+    const { spec, cols, rows: rowsPerGroup } = MATMULS[kind === 'rows' ? 'tiled' : kind];
     const pipe = this.rec.pipeline(spec, ['f32', this.access(wt), b ? this.access(b) : 'none']);
     // K per slice is a multiple of the kernel's BK = 16; rounding up can leave fewer slices.
     const kSlice = Math.ceil(Math.ceil(K / (kind === 'large' ? this.sliceCount(n, N, K) : 1)) / 16) * 16;
@@ -273,6 +284,39 @@ export class WebGPUBackend implements Backend {
         ], grid1d(n * rowCount, 64, this.maxGroups));
       }
     }
+  }
+
+  private checkMatmul(op: string, x: Tensor, wt: GPUTensor, bias: Tensor | null, out: Tensor): void {
+    const K = lastDim(x), n = rowsOf(x), N = wt.shape[0];
+    expectF32(op, x, out);
+    expect(wt.shape.length === 2 && lastDim(wt) === K && lastDim(out) === N && out.size === n * N, op, `shapes [${x.shape}]·[${wt.shape}]ᵀ → [${out.shape}]`);
+    expect(!bias || bias.size === N, op, `bias [${bias?.shape}] for ${N} outputs`);
+  }
+
+  linearFused(x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, fuse: LinearFusion): boolean {
+    const wt = g(w);
+    this.checkMatmul('linearFused', x, wt, bias, out);
+    const norm = fuse.norm ? g(fuse.norm.weight) : null;
+    expect(!norm || norm.size === lastDim(x), 'linearFused', `norm weight [${norm?.shape}] for rows of ${lastDim(x)}`);
+    expect(!fuse.accumulate || g(out).buffer !== g(x).buffer, 'linearFused', 'out cannot be x when accumulating');
+    const up = fuse.up ? g(fuse.up) : null;
+    expect(!up || (up.shape.join() === wt.shape.join() && !fuse.accumulate), 'linearFused', `up [${up?.shape}] must have w's shape [${wt.shape}] (and no accumulate)`);
+    if (this.matmulKernel !== 'auto' || rowsOf(x) === 0 || wt.shape[0] === 0 || chooseMatmul(rowsOf(x), wt.shape[0]) !== 'rows') return false;
+    return this.decode.matmul(g(x), wt, bias ? g(bias) : null, g(out), { norm: norm ? { weight: norm, eps: fuse.norm!.eps } : undefined, accumulate: fuse.accumulate, up: up ?? undefined });
+  }
+
+  qkvFused(x: Tensor, norm: { weight: Tensor; eps: number }, w: QKVWeights, q: Tensor, k: Tensor, v: Tensor): boolean {
+    const ws = { q: g(w.q), k: g(w.k), v: g(w.v), qBias: w.qBias ? g(w.qBias) : null, kBias: w.kBias ? g(w.kBias) : null, vBias: w.vBias ? g(w.vBias) : null };
+    this.checkMatmul('qkvFused q', x, ws.q, w.qBias, q);
+    this.checkMatmul('qkvFused k', x, ws.k, w.kBias, k);
+    this.checkMatmul('qkvFused v', x, ws.v, w.vBias, v);
+    expect(g(norm.weight).size === lastDim(x), 'qkvFused', `norm weight [${norm.weight.shape}] for rows of ${lastDim(x)}`);
+    if (this.matmulKernel !== 'auto' || rowsOf(x) === 0) return false;
+    return this.decode.qkv(g(x), { weight: g(norm.weight), eps: norm.eps }, ws, [g(q), g(k), g(v)]);
+  }
+
+  ropeKvWrite(q: Tensor, k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, invFreq: Tensor, heads: number): void {
+    this.decode.ropeKvWrite(q, k, v, kCache, vCache, rows, invFreq, heads);
   }
 
   /** Split-K slices for a `large` matmul: forced, or splitSlices, within one storage binding. */
@@ -337,6 +381,7 @@ export class WebGPUBackend implements Backend {
     expect(rows.dtype === 'i32' && rows.size === n * 2, 'attention', `rows must be i32 [n, 2], got [${rows.shape}]`);
     expect(q.size === n * heads * headDim && out.size === q.size, 'attention', `q [${q.shape}], out [${out.shape}] for ${n} rows of ${heads}×${headDim}`);
     if (q.size === 0) return;
+    if (this.decode.attention(q, kCache, vCache, rows, out, heads, scale)) return;
     this.rec.dispatch(this.rec.pipeline(ATTENTION), pack('uuuuuf', heads, kvHeads, maxT, headDim, slots, scale), [
       { binding: 1, buffer: g(out).buffer, write: true },
       { binding: 2, buffer: g(q).buffer },
@@ -394,6 +439,7 @@ export class WebGPUBackend implements Backend {
     expectF32('argmax', x);
     expect(out.dtype === 'i32' && out.size === rowsOf(x), 'argmax', `x [${x.shape}], out [${out.shape}] (i32, one per row)`);
     if (x.size === 0) return;
+    if (this.decode.argmax(x, out)) return;
     this.rec.dispatch(this.rec.pipeline(ARGMAX), pack('u', lastDim(x)), [
       { binding: 1, buffer: g(out).buffer, write: true },
       { binding: 2, buffer: g(x).buffer },

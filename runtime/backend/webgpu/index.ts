@@ -15,6 +15,13 @@ export class WebGPUUnavailableError extends LightReasonerError {
   }
 }
 
+/** What to install for an adapter. Debian 12's Mesa lavapipe lacks shaderUniform*ArrayDynamicIndexing,
+ * which this Dawn requires; SwiftShader (shipped with Chromium) has it. */
+export const WEBGPU_ADVICE =
+  'install a GPU driver (Vulkan, Metal or D3D12), or on a machine without a GPU point the Vulkan loader at ' +
+  "SwiftShader (VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json, from Debian's chromium package) " +
+  "or at the lavapipe of a Mesa newer than Debian 12's";
+
 export interface WebGPUOptions {
   /** Cap on one storage binding, below the device's own limit (tests use it to force weight chunking). */
   maxBindingBytes?: number;
@@ -47,11 +54,7 @@ export async function createWebGPUBackend(gpu: GPU, options: WebGPUOptions = {})
     throw new WebGPUUnavailableError(`WebGPU adapter request failed: ${(e as Error).message}`, e);
   }
   if (!adapter) {
-    throw new WebGPUUnavailableError(
-      'no WebGPU adapter found. Install a GPU Vulkan/Metal/D3D12 driver, or on a headless Linux machine ' +
-        'point VK_ICD_FILENAMES at a software Vulkan driver (e.g. Mesa lavapipe: ' +
-        '/usr/share/vulkan/icd.d/lvp_icd.x86_64.json), or run with --backend wasm.',
-    );
+    throw new WebGPUUnavailableError(`no WebGPU adapter found. To use WebGPU, ${WEBGPU_ADVICE}; or run with --backend wasm.`);
   }
   const requiredLimits: Record<string, number> = {};
   for (const name of LIMITS) {

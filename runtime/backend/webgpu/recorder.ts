@@ -20,6 +20,18 @@ const ACCESSORS: Record<Access, string> = {
   none: K.loadNone,
 };
 
+/** What the backend has done so far (totals; a bench takes differences around a decode step). */
+export interface WebGPUStats {
+  dispatches: number;
+  submits: number;
+  readbacks: number;
+  bindGroupsCreated: number;
+  /** Time spent in submit (ending the pass, uploading params, finishing and submitting). */
+  submitMs: number;
+  /** Time spent waiting for a readback's mapAsync (the GPU's work, plus the round trip). */
+  waitMs: number;
+}
+
 export interface KernelSpec {
   name: string;
   source: string;
@@ -56,8 +68,12 @@ export class Recorder {
   private slotIndex = 0;
   /** Buffers that pending commands may still reference; destroyed after the next submit. */
   private readonly deferred: GPUBuffer[] = [];
+  /** Bind groups by pipeline, buffers and params slot: a decode step reuses the previous step's. */
+  private readonly bindGroups = new BindGroupCache();
   /** Number of dispatches recorded since the last submit (tests and benches look at it). */
   dispatches = 0;
+  /** Running totals since creation, for benches (see WebGPUStats). */
+  readonly stats: WebGPUStats = { dispatches: 0, submits: 0, readbacks: 0, bindGroupsCreated: 0, submitMs: 0, waitMs: 0 };
 
   constructor(readonly device: GPUDevice) {}
 
@@ -127,6 +143,7 @@ export class Recorder {
   dispatch(pipeline: GPUComputePipeline, params: ArrayBuffer, bindings: Binding[], groups: readonly [number, number?, number?]): void {
     const writable = new Set(bindings.filter((b) => b.write).map((b) => b.buffer));
     const entries: GPUBindGroupEntry[] = [];
+    let aliased = false;
     for (const b of bindings) {
       let buffer = b.buffer;
       if (!b.write && writable.has(buffer)) {
@@ -134,21 +151,29 @@ export class Recorder {
         this.copy(buffer, 0, scratch, 0, buffer.size);
         this.deferred.push(scratch);
         buffer = scratch;
+        aliased = true;
       }
       entries.push({ binding: b.binding, resource: { buffer } });
     }
     const u = this.params(params);
     entries.push({ binding: 0, resource: { buffer: u.buffer, offset: u.offset, size: u.size } });
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const bindGroup = aliased ? this.createBindGroup(pipeline, entries) : this.bindGroups.get(pipeline, entries, () => this.createBindGroup(pipeline, entries));
     const pass = this.computePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(groups[0], groups[1] ?? 1, groups[2] ?? 1);
     this.dispatches++;
+    this.stats.dispatches++;
+  }
+
+  private createBindGroup(pipeline: GPUComputePipeline, entries: GPUBindGroupEntry[]): GPUBindGroup {
+    this.stats.bindGroupsCreated++;
+    return this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
   }
 
   /** Destroy `buffer` once no recorded command can still use it. */
   release(buffer: GPUBuffer): void {
+    this.bindGroups.forget(buffer);
     if (this.encoder) this.deferred.push(buffer);
     else buffer.destroy();
   }
@@ -156,6 +181,7 @@ export class Recorder {
   /** Upload the params arenas and submit everything recorded so far (no wait). */
   submit(): void {
     if (!this.encoder) return;
+    const t0 = performance.now();
     this.endPass();
     for (let i = 0; i <= this.arenaIndex && i < this.arenas.length; i++) {
       const used = i < this.arenaIndex ? SLOT * ARENA_SLOTS : this.slotIndex * SLOT;
@@ -168,6 +194,8 @@ export class Recorder {
     this.dispatches = 0;
     // Destroying after submit is allowed: WebGPU frees the memory once the queue is done with it.
     for (const b of this.deferred.splice(0)) b.destroy();
+    this.stats.submits++;
+    this.stats.submitMs += performance.now() - t0;
   }
 
   destroy(): void {
@@ -176,6 +204,56 @@ export class Recorder {
     for (const b of this.deferred.splice(0)) b.destroy();
     for (const a of this.arenas.splice(0)) a.buffer.destroy();
     this.pipelines.clear();
+    this.bindGroups.clear();
+  }
+}
+
+/**
+ * Bind groups keyed by pipeline, each binding's buffer (and offset) and the params slot. The same
+ * sequence of ops on the same tensors (a decode step) lands in the same arena slots, so after the
+ * first step every dispatch finds its bind group here instead of creating one. Entries that name a
+ * released buffer are dropped; a cap keeps shape-varying workloads (prefill) from growing it.
+ */
+class BindGroupCache {
+  private static readonly MAX = 4096;
+  private readonly ids = new WeakMap<object, number>();
+  private nextId = 1;
+  private readonly groups = new Map<string, GPUBindGroup>();
+  private readonly keysByBuffer = new Map<number, string[]>();
+
+  private id(o: object): number {
+    let i = this.ids.get(o);
+    if (i === undefined) this.ids.set(o, (i = this.nextId++));
+    return i;
+  }
+
+  get(pipeline: GPUComputePipeline, entries: GPUBindGroupEntry[], create: () => GPUBindGroup): GPUBindGroup {
+    const buffers = entries.map((e) => (e.resource as GPUBufferBinding).buffer);
+    const key = `${this.id(pipeline)}|` + entries.map((e, i) => `${e.binding}:${this.id(buffers[i])}@${(e.resource as GPUBufferBinding).offset ?? 0}`).join(',');
+    let g = this.groups.get(key);
+    if (g) return g;
+    if (this.groups.size >= BindGroupCache.MAX) this.clear();
+    g = create();
+    this.groups.set(key, g);
+    for (const b of buffers) {
+      const i = this.id(b);
+      const keys = this.keysByBuffer.get(i);
+      if (keys) keys.push(key);
+      else this.keysByBuffer.set(i, [key]);
+    }
+    return g;
+  }
+
+  forget(buffer: GPUBuffer): void {
+    const i = this.ids.get(buffer);
+    if (i === undefined) return;
+    for (const k of this.keysByBuffer.get(i) ?? []) this.groups.delete(k);
+    this.keysByBuffer.delete(i);
+  }
+
+  clear(): void {
+    this.groups.clear();
+    this.keysByBuffer.clear();
   }
 }
 
