@@ -98,17 +98,19 @@ for (const kind of ['reference', 'wasm', 'webgpu'] as const) {
       else t.pass('no WebGPU adapter found: WebGPU sampling parity NOT checked here', { skip: true });
       return;
     }
-    // SwiftShader (CI's WebGPU) is slow: one pair, two problems, short trajectories there.
-    const small = kind === 'webgpu';
+    // WebGPU runs the same fixtures as Wasm: on SwiftShader (CI's WebGPU) a decode step of these
+    // models takes a few ms since the decode kernels have no barriers (issue 19).
     try {
-      for (const pair of small ? ['qwen-pair'] : ['qwen-pair', 'llama-pair']) {
+      for (const pair of ['qwen-pair', 'llama-pair']) {
         const exp = JSON.parse(readFileSync(join(DIR, 'expected', `${pair}.json`), 'utf8')) as Expected;
         const expert = await loadModel(join(DIR, 'models', pair, 'expert'), { fs: nodePlatform.fs, backend: backends[0] });
         const amateur = await loadModel(join(DIR, 'models', pair, 'amateur'), { fs: nodePlatform.fs, backend: backends[1] });
         const s = exp.settings;
         // Batch 3 over 4 problems: one full and one partial batch, sequences ending at different steps.
-        const settings = { alpha: s.alpha, beta: s.beta, maxNewTokens: small ? 6 : s.max_new_tokens, system: s.system, batchSize: 3 };
-        const got = await run(expert, amateur, settings, small ? 2 : problems.length);
+        const settings = { alpha: s.alpha, beta: s.beta, maxNewTokens: s.max_new_tokens, system: s.system, batchSize: 3 };
+        const started = Date.now();
+        const got = await run(expert, amateur, settings, problems.length);
+        t.comment(`${pair} on ${kind}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
         await t.test(pair, async (t) => compare(t, exp, got, s.beta, settings.maxNewTokens));
         if (kind === 'wasm' && pair === 'qwen-pair') {
           // Every batch size gives the same ids and (within rounding) the same numbers.
