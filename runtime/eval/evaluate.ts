@@ -143,36 +143,38 @@ export async function evaluate(model: CausalLM, problems: EvalProblem[], opts: E
   }
   const t0 = performance.now();
   const total = problems.length;
-  const records: EvalRecord[] = [];
   let correct = 0, generated = 0;
   // Every prompt first: one that cannot fit is reported before any decoding, not hours into it.
   const allIds = problems.map((p) => evalPromptIds(tok, prompt, p.question));
   const context = model.config.maxPositions;
-  const tooLong = problems.filter((_, i) => allIds[i].length + maxNewTokens > context);
+  const tooLong = problems.map((_, i) => i).filter((i) => allIds[i].length + maxNewTokens > context);
   if (tooLong.length && !opts.skipTooLong) {
-    const shown = tooLong.slice(0, 5).map((p) => `${problemAt(p, opts.file)} has a ${allIds[problems.indexOf(p)].length}-token prompt`);
+    const shown = tooLong.slice(0, 5).map((i) => `${problemAt(problems[i], opts.file)} has a ${allIds[i].length}-token prompt`);
     const more = tooLong.length > shown.length ? ` (and ${tooLong.length - shown.length} more)` : '';
     throw badInputError(`${shown.join('; ')}${more}: prompt + --max-new-tokens ${maxNewTokens} must fit the model's context (max_position_embeddings ${context}); shorten the question, lower --max-new-tokens, or pass --skip-invalid to count such problems as wrong`, opts.file);
   }
-  const skip = new Set(tooLong);
   opts.onEvent?.({ status: 'start', total });
-  const todo = problems.map((p, i) => ({ p, ids: allIds[i] })).filter((x) => !skip.has(x.p));
-  const done = new Map<EvalProblem, EvalRecord>();
-  for (const p of tooLong) {
-    const why = `prompt of ${allIds[problems.indexOf(p)].length} tokens + --max-new-tokens ${maxNewTokens} exceeds max_position_embeddings ${context}`;
-    done.set(p, { id: p.id, question: p.question, output: '', extracted: null, gold: p.gold, correct: false, method: 'none', finish: 'length', generated_tokens: 0, skipped: why });
+  // Records by input index: skipped problems get theirs now, the others as their batch finishes.
+  const byIndex: EvalRecord[] = new Array(total);
+  for (const i of tooLong) {
+    const p = problems[i];
+    const skipped = `prompt of ${allIds[i].length} tokens + --max-new-tokens ${maxNewTokens} exceeds max_position_embeddings ${context}`;
+    byIndex[i] = { id: p.id, question: p.question, output: '', extracted: null, gold: p.gold, correct: false, method: 'none', finish: 'length', generated_tokens: 0, skipped };
   }
+  let finished = tooLong.length;
+  const skip = new Set(tooLong);
+  const todo = problems.map((_, i) => i).filter((i) => !skip.has(i));
   for (let start = 0; start < todo.length; start += batchSize) {
     await yieldToHost(opts.signal);
-    const batch = todo.slice(start, start + batchSize).map((x) => x.p);
-    const ids = todo.slice(start, start + batchSize).map((x) => x.ids);
+    const batch = todo.slice(start, start + batchSize);
     const before = generated;
-    const { tokens, finish } = await generateGreedy(model, ids, {
+    const { tokens, finish } = await generateGreedy(model, batch.map((i) => allIds[i]), {
       maxNewTokens,
       signal: opts.signal,
-      onStep: (e) => opts.onEvent?.({ status: 'step', done: start, total, generated: before + e.generated, running: e.running }),
+      onStep: (e) => opts.onEvent?.({ status: 'step', done: finished, total, generated: before + e.generated, running: e.running }),
     });
-    for (const [j, p] of batch.entries()) {
+    for (const [j, i] of batch.entries()) {
+      const p = problems[i];
       // The toolkit grades the text without special tokens (the EOS is not part of the answer).
       const output = tok.decode(tokens[j], true);
       const g = gradeOutput(output, p.gold, opts.grade);
@@ -181,11 +183,11 @@ export async function evaluate(model: CausalLM, problems: EvalProblem[], opts: E
       const record: EvalRecord = {
         id: p.id, question: p.question, output, extracted: g.extracted, gold: p.gold, correct: g.correct, method: g.method, finish: finish[j], generated_tokens: tokens[j].length,
       };
-      done.set(p, record);
-      opts.onEvent?.({ status: 'problem', done: done.size, total, correct, record });
+      byIndex[i] = record;
+      opts.onEvent?.({ status: 'problem', done: ++finished, total, correct, record });
     }
   }
-  for (const p of problems) records.push(done.get(p)!); // input order, skipped ones in their place
+  const records = byIndex;
   const summary: EvalSummary = {
     total, correct, accuracy: total === 0 ? 0 : correct / total, ci95: wilsonInterval(correct, total), seconds: (performance.now() - t0) / 1000, generated_tokens: generated, prompt, max_new_tokens: maxNewTokens,
     skipped: tooLong.length,
