@@ -3,12 +3,31 @@
 // task resubmitted gives the same result, and `run --executor slurm --wait` leaves the files of a
 // local `run`. Skipped, with the reason, where slurm-wlm is not installed (CI installs it).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { FIXTURES, ROOT, runCli } from './helpers/cli.ts';
+import { FIXTURES, ROOT, runCli as runShared, SOURCE_CLI } from './helpers/cli.ts';
+
+/** Newest modification time of the .ts files under `dir`. */
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) t = Math.max(t, newest(p));
+    else if (e.name.endsWith('.ts')) t = Math.max(t, statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+// Some 25 CLI processes run here, as jobs too: the compiled CLI when dist/ is newer than every
+// source (as after `npm ci`, CI's build), since compiling the sources costs each process seconds;
+// else the sources, through the TypeScript loader tap gave this test.
+const dist = join(ROOT, 'dist', 'cli', 'main.js');
+const fresh = existsSync(dist) && statSync(dist).mtimeMs >= Math.max(newest(join(ROOT, 'cli')), newest(join(ROOT, 'runtime')));
+const cli = fresh ? [process.execPath, dist] : SOURCE_CLI;
+
+const runCli = (args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) => runShared(args, { ...opts, cli });
 
 const missing = ['sbatch', 'slurmctld', 'slurmd', 'munged'].filter((b) => spawnSync('sh', ['-c', `command -v ${b}`]).status !== 0);
 const why = missing.length ? `slurm-wlm/munge not installed (no ${missing.join(', ')}): apt-get install -y slurm-wlm munge` : process.getuid?.() !== 0 ? 'the test cluster runs as root (SlurmUser=root)' : null;
@@ -32,7 +51,7 @@ else {
     if (p.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${p.stderr}`);
     return p.stdout.trim();
   };
-  const cli = [process.execPath, ...process.execArgv, fileURLToPath(new URL('../cli/main.ts', import.meta.url))];
+  t.comment(`the CLI: ${fresh ? 'dist/ (compiled, up to date)' : 'the sources (dist/ missing or older than them)'}`);
   const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const waitGone = async (id: string) => {
     while (slurm('squeue', ['-h', '-o', '%F']).split('\n').includes(id)) await new Promise((r) => setTimeout(r, 500));

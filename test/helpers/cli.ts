@@ -12,9 +12,14 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+/** The CLI from source, as a command line: node, the loader flags tap gave this test, cli/main.ts. */
+export const SOURCE_CLI = [process.execPath, ...process.execArgv, fileURLToPath(new URL('../../cli/main.ts', import.meta.url))];
+
+/** `cli`: another command line for the CLI (the compiled dist/cli/main.js); default SOURCE_CLI. */
+export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cli?: string[] } = {}): Promise<CliResult> {
+  const cli = opts.cli ?? SOURCE_CLI;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('../../cli/main.ts', import.meta.url)), ...args], {
+    const child = spawn(cli[0], [...cli.slice(1), ...args], {
       cwd: ROOT,
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
