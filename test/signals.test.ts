@@ -23,10 +23,14 @@ t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 const base = readFileSync(join(FIXTURES, 'sampling', 'questions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 const DATA = join(tmp, 'problems.jsonl');
 writeFileSync(DATA, Array.from({ length: 40 }, (_, i) => JSON.stringify({ id: `p${i}`, question: `${base[i % 4].question} (${i})`, answer: base[i % 4].answer })).join('\n') + '\n');
+// eval writes nothing until it ends, so it is signalled by time: enough problems that it cannot
+// finish first on a fast idle machine (it is stopped long before the end).
+const EVAL_DATA = join(tmp, 'eval-problems.jsonl');
+writeFileSync(EVAL_DATA, Array.from({ length: 2000 }, (_, i) => JSON.stringify({ id: `e${i}`, question: `${base[i % 4].question} (${i})`, answer: base[i % 4].answer })).join('\n') + '\n');
 
 const sampleArgs = (out: string, extra: string[] = []) => ['sample', '--expert', EXPERT, '--amateur', AMATEUR, '--data', DATA, '--out', out, '--backend', 'reference', '--batch-size', '2', '--max-new-tokens', '24', '--quiet', ...extra];
 const ftArgs = (out: string, extra: string[] = []) => ['finetune', '--model', EXPERT, '--samples', SAMPLES, '--out', out, '--max-steps', '400', '--save-steps', '2', '--batch-size', '1', '--grad-accum', '1', '--backend', 'wasm', '--quiet', ...extra];
-const evalArgs = () => ['eval', '--model', EXPERT, '--data', DATA, '--max-new-tokens', '64', '--batch-size', '2', '--backend', 'reference', '--quiet'];
+const evalArgs = () => ['eval', '--model', EXPERT, '--data', EVAL_DATA, '--max-new-tokens', '64', '--batch-size', '2', '--backend', 'reference', '--quiet'];
 const runArgs = (out: string, extra: string[] = []) => ['run', '--expert', EXPERT, '--amateur', AMATEUR, '--train-data', DATA, '--eval-data', DATA, '--out', out, '--max-steps', '2', '--max-new-tokens', '24', '--eval-max-new-tokens', '8', '--backend', 'reference', '--quiet', ...extra];
 
 interface Signalled {

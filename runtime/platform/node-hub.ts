@@ -47,17 +47,25 @@ async function appendStream(path: string): Promise<AppendStream> {
 const NO_SYMLINKS = new Set(['EPERM', 'EACCES', 'ENOTSUP', 'ENOSYS', 'EINVAL', 'EXDEV']);
 
 async function link(target: string, path: string): Promise<'symlink' | 'copy'> {
-  await rm(path, { force: true }).catch((e) => Promise.reject(fileSystemError(e, path)));
+  // Made under a temporary name and renamed over `path`: another process may be reading `path`
+  // (it linked the same file a moment ago and went on to load the model), and rename replaces
+  // it atomically where rm + symlink would leave it missing in between.
+  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  let how: 'symlink' | 'copy' = 'symlink';
   try {
-    await symlink(target, path);
-    return 'symlink';
+    await symlink(target, tmp);
   } catch (e) {
-    // another process linked the same file between our rm and symlink: link it again (the same target)
-    if ((e as { code?: string }).code === 'EEXIST') return link(target, path);
     if (!NO_SYMLINKS.has((e as { code?: string }).code ?? '')) throw fileSystemError(e, path);
-    await copyFile(resolve(dirname(path), target), path).catch((err) => Promise.reject(fileSystemError(err, path)));
-    return 'copy';
+    await copyFile(resolve(dirname(path), target), tmp).catch((err) => Promise.reject(fileSystemError(err, path)));
+    how = 'copy';
   }
+  try {
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true }).catch(() => {});
+    throw fileSystemError(e, path);
+  }
+  return how;
 }
 
 function sha256File(path: string): Promise<string> {
