@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { createWasmBackend, estimateClockGHz, measureSimdPeak } from '../runtime/backend/wasm/index.ts';
+import { createWasmBackend, estimateClockGHz, measureSimdPeak, type WasmBackend } from '../runtime/backend/wasm/index.ts';
 
 export interface HostInfo {
   cpu: string;
@@ -68,12 +68,11 @@ export function hostLine(h: HostInfo): string {
 /** The ceilings, measured now (~3 s: the FMA probe, and 2 × 6 passes over 1 GiB). */
 export async function measureCeilings(threads: number, readBytes = 2 ** 30): Promise<Ceilings> {
   const peak = await measureSimdPeak();
-  const b = await createWasmBackend({ threads });
+  const b = (await createWasmBackend({ threads })) as WasmBackend;
   try {
-    const wasm = b as unknown as { probeReadBandwidth(o: { bytes?: number; threads?: number }): number; threads: number };
-    const read1 = wasm.probeReadBandwidth({ bytes: readBytes, threads: 1 });
-    const readAll = wasm.probeReadBandwidth({ bytes: readBytes });
-    return { fmaPeak1: peak.gflops, fmaPeakAll: peak.gflops * wasm.threads, relaxed: peak.relaxed, read1, readAll, readBytes };
+    const read1 = b.probeReadBandwidth({ bytes: readBytes, threads: 1 });
+    const readAll = b.probeReadBandwidth({ bytes: readBytes });
+    return { fmaPeak1: peak.gflops, fmaPeakAll: peak.gflops * b.threads, relaxed: peak.relaxed, read1, readAll, readBytes };
   } finally {
     b.destroy();
   }
