@@ -1,5 +1,6 @@
 // `npm run bench [-- --json] [-- --only sampling|finetune|matmul|decode|memory] [-- --backend wasm|webgpu]
-//                [-- --no-reference] [-- --ref-problems N] [-- --unpacked] [-- --no-ceilings]`
+//                [-- --no-reference] [-- --ref-problems N] [-- --unpacked] [-- --no-ceilings] [-- --variants]`
+// (`--variants`: the matmul section also times every Wasm matmul variant; LIGHTREASONER_WASM_VARIANT forces one)
 //
 // The five figures of issue 6, each beside its baseline measured in the same sitting (these
 // machines are shared and noisy; only ratios from one run mean anything):
@@ -29,6 +30,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBackend } from '../runtime/backend/index.ts';
+import { WasmBackend } from '../runtime/backend/wasm/index.ts';
+import { ALL_VARIANTS, formatVariant } from '../runtime/backend/wasm/variants.ts';
 import type { Backend } from '../runtime/backend/types.ts';
 import { generateGreedy } from '../runtime/model/generate.ts';
 import { randomModel, randomValues, SHAPES } from '../runtime/model/random.ts';
@@ -122,7 +125,9 @@ async function benchMatmul(backends: Backend[]): Promise<void> {
   for (const b of backends.filter((x) => x.info.kind === 'wasm')) {
     const relaxed = b.info.features.includes('relaxed-simd');
     notice(`wasm kernels: ${relaxed ? 'relaxed SIMD (f32x4.relaxed_madd, fused multiply-add)' : 'plain SIMD128 (this runtime has no relaxed SIMD)'}, Node ${process.versions.node}`);
+    if (b instanceof WasmBackend) notice(`wasm matmul variant: ${formatVariant(b.matmulVariant)} (${process.env.LIGHTREASONER_WASM_VARIANT ? 'forced by LIGHTREASONER_WASM_VARIANT' : "this host's choice"})`);
   }
+  if (flag('--variants')) await benchVariants(backends.filter((b): b is WasmBackend => b instanceof WasmBackend), rows);
   const ours = new Map<string, Map<string, number>>();
   for (const b of backends) {
     const m = new Map<string, number>();
@@ -159,6 +164,24 @@ async function benchMatmul(backends: Backend[]): Promise<void> {
       const gOurs = Math.exp([...m.values()].reduce((s, x) => s + Math.log(x), 0) / m.size);
       report(withCeiling({ name: 'matmul: geometric mean over the 8 shapes', value: gOurs, unit: 'GFLOP/s', backend: b.info.kind, note: 'no PyTorch baseline in this run' }, ceilings.fmaPeakAll, 'GFLOP/s', FMA_NAME, 0.8));
     }
+  }
+}
+
+/** `--variants`: the 128-row geomean and an 8-row pass under every matmul variant (variants.ts), in turns. */
+async function benchVariants(backends: WasmBackend[], rows: number): Promise<void> {
+  for (const b of backends) {
+    const own = b.matmulVariant;
+    for (const v of ALL_VARIANTS) {
+      b.matmulVariant = v;
+      for (const n of [rows, 8]) {
+        const gs: number[] = [];
+        for (const [, K, N] of MATMULS) gs.push((2 * n * K * N) / (await matmulSeconds(b, n, K, N, 7)) / 1e9);
+        const geo = Math.exp(gs.reduce((a, x) => a + Math.log(x), 0) / gs.length);
+        const r: Result = { name: `matmul variant ${formatVariant(v)}, geomean ×${n} rows`, value: geo, unit: 'GFLOP/s', backend: 'wasm', note: own === v ? "this host's choice" : undefined };
+        report(ceilings ? withCeiling(r, ceilings.fmaPeakAll, 'GFLOP/s', FMA_NAME) : r);
+      }
+    }
+    b.matmulVariant = own;
   }
 }
 

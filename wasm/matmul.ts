@@ -199,16 +199,39 @@ export function packX(x: usize, xp: usize, K: i32, n: i32, perm: bool, r0: i32, 
   return hsum(acc);
 }
 
+/**
+ * Unpack-once: the 4-row interleaved block of 16-bit weights at w0 widened to f32 at `strip`, in the
+ * same interleaved layout (group g of row j at 128g + 32j, then the tails), each group's 8 values
+ * stored as [even 4, odd 4] — the lane order evenOf/oddOf give in registers, so the f32 kernel over
+ * the strip does exactly the operations of the 16-bit kernel (bit-identical; the widening is exact).
+ */
+@inline function unpackStrip(w0: usize, strip: usize, K: i32, dt: i32): void {
+  const K8 = K & ~7;
+  const groups = <usize>(K8 >> 3) * 4;
+  for (let g: usize = 0; g < groups; g++) {
+    const v = v128.load(w0 + (g << 4));
+    v128.store(strip + (g << 5), evenOf(v, dt));
+    v128.store(strip + (g << 5), oddOf(v, dt), 16);
+  }
+  const tails = (K - K8) * 4;
+  const ts = w0 + <usize>K8 * 4 * 2, td = strip + <usize>K8 * 4 * 4;
+  for (let i = 0; i < tails; i++) store<f32>(td + (<usize>i << 2), unpack1(ts, i, dt));
+}
+
 @inline function matmulImpl(
   x: usize, xp: usize, w: usize, bias: usize, bdt: i32, out: usize, s: usize,
-  K: i32, N: i32, n: i32, r0: i32, r1: i32, c0: i32, c1: i32, dt: i32, ilv: bool,
+  K: i32, N: i32, n: i32, r0: i32, r1: i32, c0: i32, c1: i32, dt: i32, ilv: bool, strip: usize = 0, flags: i32 = 0,
 ): void {
   const WB = bytesOf(dt);
   const rowW = <usize>K * WB, rowX = <usize>K << 2, rowO = <usize>N << 2;
   const K8 = K & ~7;
   let c = c0;
   for (; c + 4 <= c1; c += 4) {
-    const w0 = w + <usize>c * rowW;
+    const wsrc = w + <usize>c * rowW;
+    // unpack-once (strip != 0, 16-bit interleaved weights only): the block's weights widened to f32
+    // once, then every row pair reads f32 (dtype argument F32 below)
+    if (strip) unpackStrip(wsrc, strip, K, dt);
+    const w0 = strip ? strip : wsrc;
     const bv = bias ? unpack4(bias + <usize>c * bytesOf(bdt), bdt) : f32x4.splat(0);
     let r = r0;
     while (r < r1) {
@@ -224,11 +247,16 @@ export function packX(x: usize, xp: usize, K: i32, n: i32, perm: bool, r0: i32, 
         // interleaved: without it 5–8 % slower, for any row length; row-major: 27 → 34 GFLOP/s at
         // K = 576, but rows > 2 KiB crowded the current block out of L1 and got slower).
         const j = (r - r0) >> 1;
-        const pf = j < 4 && c + 4 + j < N && (ilv || rowW <= 2048) ? w0 + <usize>(4 + j) * rowW : w0;
-        block2x4(pa, S, w0, rowW, bv, s, oa, rowO, xa, K8, K, dt, pf, ilv);
+        if (strip) {
+          block2x4(pa, S, w0, rowW, bv, s, oa, rowO, xa, K8, K, F32, w0, true);
+        } else {
+          const pf = j < 4 && c + 4 + j < N && (ilv || rowW <= 2048) && !(flags & NO_PREFETCH) ? w0 + <usize>(4 + j) * rowW : w0;
+          block2x4(pa, S, w0, rowW, bv, s, oa, rowO, xa, K8, K, dt, pf, ilv);
+        }
         r += 2;
       } else {
-        block1x4(pa, S, w0, rowW, bv, s, oa, xa, K8, K, dt, ilv);
+        if (strip) block1x4(pa, S, w0, rowW, bv, s, oa, xa, K8, K, F32, true);
+        else block1x4(pa, S, w0, rowW, bv, s, oa, xa, K8, K, dt, ilv);
         r += 1;
       }
     }
@@ -248,17 +276,24 @@ export function packX(x: usize, xp: usize, K: i32, n: i32, perm: bool, r0: i32, 
 // One export per weight dtype and layout so each inner loop is specialised at compile time:
 // matmulF32 for row-major f32 tensors (createTensor), matmulIlv* for weights in the interleaved
 // layout (createWeight; layout.ts). x [n, K] is the activation (natural order), xp its panel (packX,
-// permuted for 16-bit weights), s a 48-byte slot of the calling thread (`pin` and the prefetch write
+// permuted for 16-bit weights), s a 64-byte slot of the calling thread (`pin` and the prefetch write
 // there); bias (0 = none) may be of any weight dtype `bdt`.
-export function matmulF32(x: usize, xp: usize, w: usize, bias: usize, bdt: i32, out: usize, s: usize, K: i32, N: i32, n: i32, r0: i32, r1: i32, c0: i32, c1: i32): void {
-  matmulImpl(x, xp, w, bias, bdt, out, s, K, N, n, r0, r1, c0, c1, 0, false);
+//
+// The variants a host may pick (runtime/backend/wasm/variants.ts) change only where data sits and
+// when it is fetched, never the operations of an output element, so every variant gives the same
+// bits: `strip` (16-bit weights; 0 = unpack in registers on every pass) is a per-thread block of
+// 16·K bytes for unpack-once (unpackStrip), and `flags` bit NO_PREFETCH drops the next-block
+// prefetch of the 2-row passes.
+export const NO_PREFETCH: i32 = 1;
+export function matmulF32(x: usize, xp: usize, w: usize, bias: usize, bdt: i32, out: usize, s: usize, K: i32, N: i32, n: i32, r0: i32, r1: i32, c0: i32, c1: i32, strip: usize, flags: i32): void {
+  matmulImpl(x, xp, w, bias, bdt, out, s, K, N, n, r0, r1, c0, c1, 0, false, 0, flags);
 }
-export function matmulIlvF32(x: usize, xp: usize, w: usize, bias: usize, bdt: i32, out: usize, s: usize, K: i32, N: i32, n: i32, r0: i32, r1: i32, c0: i32, c1: i32): void {
-  matmulImpl(x, xp, w, bias, bdt, out, s, K, N, n, r0, r1, c0, c1, 0, true);
+export function matmulIlvF32(x: usize, xp: usize, w: usize, bias: usize, bdt: i32, out: usize, s: usize, K: i32, N: i32, n: i32, r0: i32, r1: i32, c0: i32, c1: i32, strip: usize, flags: i32): void {
+  matmulImpl(x, xp, w, bias, bdt, out, s, K, N, n, r0, r1, c0, c1, 0, true, 0, flags);
 }
-export function matmulIlvF16(x: usize, xp: usize, w: usize, bias: usize, bdt: i32, out: usize, s: usize, K: i32, N: i32, n: i32, r0: i32, r1: i32, c0: i32, c1: i32): void {
-  matmulImpl(x, xp, w, bias, bdt, out, s, K, N, n, r0, r1, c0, c1, 1, true);
+export function matmulIlvF16(x: usize, xp: usize, w: usize, bias: usize, bdt: i32, out: usize, s: usize, K: i32, N: i32, n: i32, r0: i32, r1: i32, c0: i32, c1: i32, strip: usize, flags: i32): void {
+  matmulImpl(x, xp, w, bias, bdt, out, s, K, N, n, r0, r1, c0, c1, 1, true, strip, flags);
 }
-export function matmulIlvBf16(x: usize, xp: usize, w: usize, bias: usize, bdt: i32, out: usize, s: usize, K: i32, N: i32, n: i32, r0: i32, r1: i32, c0: i32, c1: i32): void {
-  matmulImpl(x, xp, w, bias, bdt, out, s, K, N, n, r0, r1, c0, c1, 2, true);
+export function matmulIlvBf16(x: usize, xp: usize, w: usize, bias: usize, bdt: i32, out: usize, s: usize, K: i32, N: i32, n: i32, r0: i32, r1: i32, c0: i32, c1: i32, strip: usize, flags: i32): void {
+  matmulImpl(x, xp, w, bias, bdt, out, s, K, N, n, r0, r1, c0, c1, 2, true, strip, flags);
 }

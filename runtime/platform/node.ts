@@ -4,7 +4,7 @@ import { open, readFile, readdir, realpath, stat, mkdir, rename, writeFile, rm }
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { availableParallelism, homedir } from 'node:os';
+import { availableParallelism, cpus, homedir } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { createContext, Script } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
@@ -14,6 +14,7 @@ import { DeadlineExceeded, registerDeadlineRunner } from './deadline.ts';
 import { fileDigestCache, setDefaultDigestCache } from './digest-cache.ts';
 import { ensureRuntimeDir, probeDawn } from './node-gpu.ts';
 import { registerWorkerHost } from './threads.ts';
+import { registerHostTuning } from '../backend/wasm/variants.ts';
 import type { FileSystem, Platform, ThreadWorker, WorkerHost } from './types.ts';
 
 function missing(e: unknown): boolean {
@@ -311,6 +312,34 @@ registerDeadlineRunner(<T>(fn: () => T, ms: number): T => {
 {
   const folder = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'lightreasoner-wasm');
   setDefaultDigestCache(fileDigestCache(nodeFileSystem, join(folder, 'fingerprints.json'), folder));
+}
+
+// The Wasm matmul variant this host chose (runtime/backend/wasm/variants.ts) is kept beside them, in
+// wasm-tuning.json ({host key: variant}); LIGHTREASONER_WASM_VARIANT forces one.
+{
+  const folder = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'lightreasoner-wasm');
+  const file = join(folder, 'wasm-tuning.json');
+  const read = async (): Promise<Record<string, string>> => {
+    const j = JSON.parse(await readFile(file, 'utf8')) as unknown;
+    return j && typeof j === 'object' && !Array.isArray(j) ? (j as Record<string, string>) : {};
+  };
+  let writes: Promise<void> = Promise.resolve();
+  registerHostTuning({
+    hostKey: () => `${cpus()[0]?.model?.trim() || 'unknown CPU'}|${availableParallelism()} threads|${isDeno ? 'deno' : 'node'} ${process.versions.v8}`,
+    forced: () => process.env.LIGHTREASONER_WASM_VARIANT,
+    store: {
+      get: async (key) => {
+        const v = (await read().catch(() => ({}) as Record<string, string>))[key];
+        return typeof v === 'string' ? v : undefined;
+      },
+      set: (key, value) => (writes = writes.then(async () => {
+        const all = await read().catch(() => ({}) as Record<string, string>);
+        all[key] = value;
+        await mkdirParents(folder);
+        await nodeFileSystem.writeFileAtomic!(file, JSON.stringify(all, null, 1) + '\n');
+      }).catch(() => {})), // a cache only: an unwritable folder means tuning again next run
+    },
+  });
 }
 
 // Relaxed SIMD (the Wasm matmul's fused multiply-add, runtime/backend/wasm/module.ts) ships in

@@ -23,6 +23,8 @@ import { DT_CODE, type Kernels, MAX_PAGES, PAGE_BYTES, instantiate } from './mod
 import { Pool, canBlock, controlBytes } from './pool.ts';
 import * as train from './train.ts';
 import type { AdamWStep } from '../training.ts';
+import { DEFAULT_VARIANT, type MatmulVariant, NO_PREFETCH, ONCE_MIN_ROWS } from './variants.ts';
+import { chooseVariant } from './tune.ts';
 import { workerHost } from '../../platform/threads.ts';
 import type { WorkerHost } from '../../platform/types.ts';
 
@@ -44,6 +46,13 @@ export interface WasmBackendOptions {
    * SIMD too. `info.features` lists 'relaxed-simd' when the relaxed build runs.
    */
   relaxedSimd?: boolean;
+  /**
+   * The matmul variant (variants.ts): 'auto' (default) takes this host's choice — remembered, or
+   * measured once by a short autotune (tune.ts) — unless LIGHTREASONER_WASM_VARIANT forces one;
+   * a variant or its text form (`unpack=once,prefetch=off`) forces it. Outputs are the same bits
+   * whichever runs.
+   */
+  matmulVariant?: MatmulVariant | string;
   /** Why this backend was picked (createBackend's `auto`), kept in `info.note`. */
   chosenBecause?: string;
 }
@@ -51,7 +60,7 @@ export interface WasmBackendOptions {
 /** Most threads a backend will start. */
 export const MAX_THREADS = 64;
 
-export async function createWasmBackend(options: WasmBackendOptions = {}): Promise<Backend> {
+export async function createWasmBackend(options: WasmBackendOptions = {}): Promise<WasmBackend> {
   const maxPages = options.maxMemoryPages ?? MAX_PAGES;
   if (!Number.isInteger(maxPages) || maxPages < 1 || maxPages > MAX_PAGES) throw new RangeError(`maxMemoryPages must be 1..${MAX_PAGES}`);
   const host = options.workerHost === undefined ? workerHost() : options.workerHost;
@@ -80,7 +89,9 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
   }
   if (note) note = `1 thread of ${want} asked: ${note}`;
   if (options.chosenBecause) note = note ? `${options.chosenBecause}; ${note}` : options.chosenBecause;
-  return new WasmBackend(kernels, memory, maxPages, pool, heapStart, relaxed, note);
+  const backend = new WasmBackend(kernels, memory, maxPages, pool, heapStart, relaxed, note);
+  backend.matmulVariant = await chooseVariant(backend, options.matmulVariant);
+  return backend;
 }
 
 /** Why a browser (or other host) gives the single-thread build, in words a web developer can act on. */
@@ -173,6 +184,8 @@ export class WasmBackend implements Backend {
   private heap: Heap;
   private scratchBlock = { start: 0, size: 0 };
   private destroyed = false;
+  /** Which matmul variant runs (variants.ts); every variant gives the same bits. */
+  private variant: MatmulVariant = DEFAULT_VARIANT;
   /** Worker threads sharing this memory (null: one thread). */
   private pool: Pool | null;
   /** What the training ops (train.ts) need of this backend's private state. */
@@ -204,6 +217,14 @@ export class WasmBackend implements Backend {
       limits: Object.freeze({ maxMemoryPages: maxPages, memoryPageBytes: PAGE_BYTES, maxMemoryBytes: maxPages * PAGE_BYTES }),
       ...(note ? { note } : {}),
     });
+  }
+
+  /** The matmul variant in use (variants.ts): chosen for this host at creation, or forced. */
+  get matmulVariant(): MatmulVariant {
+    return this.variant;
+  }
+  set matmulVariant(v: MatmulVariant) {
+    this.variant = Object.freeze({ unpack: v.unpack, prefetch: v.prefetch });
   }
 
   /** Threads the heavy kernels run on (1 without a pool). */
@@ -487,9 +508,13 @@ export class WasmBackend implements Backend {
     // x re-packed once into 8-row panels (even/odd order for 16-bit weights), then per thread a
     // 64-byte slot (the kernel uses 48) it stores to so V8 keeps its loads in order
     // (wasm/matmul.ts)
-    const panel = Math.ceil((n * (K & ~7) * 4) / 64) * 64;
-    const xp = this.scratch(panel + 64 * this.threads);
+    // (and, for unpack-once, a 16·K-byte strip per thread: variants.ts)
+    const once = this.variant.unpack === 'once' && n >= ONCE_MIN_ROWS && b.interleaved && b.dtype !== 'f32';
+    const panel = Math.ceil((n * (K & ~7) * 4) / 64) * 64, stripBytes = once ? Math.ceil((K * 16) / 64) * 64 : 0;
+    const xp = this.scratch(panel + (64 + stripBytes) * this.threads);
     k.packX(a.ptr, xp, K, n, b.dtype !== 'f32', 0, n);
+    const slot = (t: number) => xp + panel + 64 * t, strip = (t: number) => (once ? xp + panel + 64 * this.threads + stripBytes * t : 0);
+    const flags = this.variant.prefetch ? 0 : NO_PREFETCH;
     // createWeight matrices are interleaved (wasm/layout.ts); only f32 tensors can be row-major
     const name = !b.interleaved ? 'matmulF32' : b.dtype === 'f32' ? 'matmulIlvF32' : b.dtype === 'bf16' ? 'matmulIlvBf16' : 'matmulIlvF16';
     // columns in multiples of 16 (the kernel's 4-column blocks, and N % 4 stays in the last part)
@@ -497,12 +522,12 @@ export class WasmBackend implements Backend {
     const byCols = N >= n;
     const bounds = byCols ? this.split(N, 16, n * K * N) : this.split(n, 8, n * K * N);
     if (!bounds) {
-      k[name](a.ptr, xp, b.ptr, biasPtr, biasDt, o.ptr, xp + panel, K, N, n, 0, n, 0, N);
+      k[name](a.ptr, xp, b.ptr, biasPtr, biasDt, o.ptr, slot(0), K, N, n, 0, n, 0, N, strip(0), flags);
       return;
     }
     this.run(name, bounds, (t, i0, i1) => byCols
-      ? [a.ptr, xp, b.ptr, biasPtr, biasDt, o.ptr, xp + panel + 64 * t, K, N, n, 0, n, i0, i1]
-      : [a.ptr, xp, b.ptr, biasPtr, biasDt, o.ptr, xp + panel + 64 * t, K, N, n, i0, i1, 0, N], byCols ? N : n);
+      ? [a.ptr, xp, b.ptr, biasPtr, biasDt, o.ptr, slot(t), K, N, n, 0, n, i0, i1, strip(t), flags]
+      : [a.ptr, xp, b.ptr, biasPtr, biasDt, o.ptr, slot(t), K, N, n, i0, i1, 0, N, strip(t), flags], byCols ? N : n);
   }
 
   rope(x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number): void {

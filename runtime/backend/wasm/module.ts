@@ -33,10 +33,10 @@ export interface Kernels {
   heapBase(): number;
   contrast(e: P, a: P, stats: P, ids: P, w: P, Ve: number, Va: number, n: number, alpha: number, K: number, r0: number, r1: number): void;
   packX(x: P, xp: P, K: number, n: number, perm: boolean, r0: number, r1: number): void;
-  matmulF32(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number): void;
-  matmulIlvF32(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number): void;
-  matmulIlvF16(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number): void;
-  matmulIlvBf16(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number): void;
+  matmulF32(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number, strip: P, flags: number): void;
+  matmulIlvF32(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number, strip: P, flags: number): void;
+  matmulIlvF16(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number, strip: P, flags: number): void;
+  matmulIlvBf16(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number, strip: P, flags: number): void;
   interleaveWeight(w: P, scratch: P, N: number, K: number, dt: number): void;
   deinterleaveWeight(w: P, dst: P, N: number, K: number, dt: number): void;
   embedding(ids: P, table: P, dt: number, ilv: boolean, V: number, out: P, H: number, r0: number, r1: number): void;
