@@ -171,15 +171,20 @@ async function benchMatmul(backends: Backend[]): Promise<void> {
 async function benchVariants(backends: WasmBackend[], rows: number): Promise<void> {
   for (const b of backends) {
     const own = b.matmulVariant;
-    for (const v of ALL_VARIANTS) {
-      b.matmulVariant = v;
-      for (const n of [rows, 8]) {
-        const gs: number[] = [];
-        for (const [, K, N] of MATMULS) gs.push((2 * n * K * N) / (await matmulSeconds(b, n, K, N, 7)) / 1e9);
-        const geo = Math.exp(gs.reduce((a, x) => a + Math.log(x), 0) / gs.length);
-        const r: Result = { name: `matmul variant ${formatVariant(v)}, geomean ×${n} rows`, value: geo, unit: 'GFLOP/s', backend: 'wasm', note: own === v ? "this host's choice" : undefined };
-        report(ceilings ? withCeiling(r, ceilings.fmaPeakAll, 'GFLOP/s', FMA_NAME) : r);
+    // shapes outer, variants inner: each shape's variants are timed in turns, so a colder or
+    // busier minute does not fall on one variant (timed one after another, the first looked 10 % slow)
+    for (const n of [rows, 8]) {
+      const logs = ALL_VARIANTS.map(() => 0);
+      for (const [, K, N] of MATMULS) {
+        for (let i = 0; i < ALL_VARIANTS.length; i++) {
+          b.matmulVariant = ALL_VARIANTS[i];
+          logs[i] += Math.log((2 * n * K * N) / (await matmulSeconds(b, n, K, N, 7)) / 1e9);
+        }
       }
+      ALL_VARIANTS.forEach((v, i) => {
+        const r: Result = { name: `matmul variant ${formatVariant(v)}, geomean ×${n} rows`, value: Math.exp(logs[i] / MATMULS.length), unit: 'GFLOP/s', backend: 'wasm', note: own === v ? "this host's choice" : undefined };
+        report(ceilings ? withCeiling(r, ceilings.fmaPeakAll, 'GFLOP/s', FMA_NAME) : r);
+      });
     }
     b.matmulVariant = own;
   }

@@ -23,7 +23,7 @@ import { DT_CODE, type Kernels, MAX_PAGES, PAGE_BYTES, instantiate } from './mod
 import { Pool, canBlock, controlBytes } from './pool.ts';
 import * as train from './train.ts';
 import type { AdamWStep } from '../training.ts';
-import { DEFAULT_VARIANT, type MatmulVariant, NO_PREFETCH, ONCE_MIN_ROWS } from './variants.ts';
+import { DEFAULT_VARIANT, type MatmulVariant, NO_PREFETCH, ONCE_MIN_ROWS, prefetches } from './variants.ts';
 import { chooseVariant } from './tune.ts';
 import { workerHost } from '../../platform/threads.ts';
 import type { WorkerHost } from '../../platform/types.ts';
@@ -514,7 +514,7 @@ export class WasmBackend implements Backend {
     const xp = this.scratch(panel + (64 + stripBytes) * this.threads);
     k.packX(a.ptr, xp, K, n, b.dtype !== 'f32', 0, n);
     const slot = (t: number) => xp + panel + 64 * t, strip = (t: number) => (once ? xp + panel + 64 * this.threads + stripBytes * t : 0);
-    const flags = this.variant.prefetch ? 0 : NO_PREFETCH;
+    const flags = prefetches(this.variant, n) ? 0 : NO_PREFETCH;
     // createWeight matrices are interleaved (wasm/layout.ts); only f32 tensors can be row-major
     const name = !b.interleaved ? 'matmulF32' : b.dtype === 'f32' ? 'matmulIlvF32' : b.dtype === 'bf16' ? 'matmulIlvBf16' : 'matmulIlvF16';
     // columns in multiples of 16 (the kernel's 4-column blocks, and N % 4 stays in the last part)

@@ -5,7 +5,7 @@
 // falls back to the default. Since every variant gives the same bits, a wrong pick costs speed only.
 
 import type { Backend } from '../types.ts';
-import { ALL_VARIANTS, DEFAULT_VARIANT, formatVariant, hostTuning, type MatmulVariant, parseVariant } from './variants.ts';
+import { ALL_VARIANTS, DEFAULT_VARIANT, formatVariant, hostTuning, type MatmulVariant, parseVariant, prefetchOf } from './variants.ts';
 
 /** What a variant must gain over the default to be chosen. */
 const MARGIN = 0.03;
@@ -25,7 +25,7 @@ export async function chooseVariant(b: Tunable, asked: MatmulVariant | string | 
   const t = hostTuning();
   const forced = t.forced();
   if (forced !== undefined && forced !== '' && forced !== 'auto') return parseVariant(forced, 'LIGHTREASONER_WASM_VARIANT');
-  const key = `${t.hostKey()}|${b.info.device}|v1`;
+  const key = `${t.hostKey()}|${b.info.device}|v2`;
   const known = chosen.get(key) ?? (await remembered(key));
   if (known) {
     chosen.set(key, known);
@@ -60,30 +60,32 @@ function bf16Data(n: number): Uint8Array {
 }
 
 /**
- * Two measurements, each between variants taken in turns: unpack at 64 rows (prefill-like, weights
- * in the caches) and the prefetch at 8 rows (a decode batch, 32 MiB of weights, beyond most L2s).
+ * Two measurements, each between variants taken in turns: unpack and prefetch at 128 rows
+ * (prefill-like, 2 MiB of weights), the prefetch at 8 rows (a decode batch, 32 MiB of weights,
+ * beyond most L2s).
  */
 export function tune(b: Tunable): MatmulVariant {
   const K = 1024, data = bf16Data(K * K);
   const made: ReturnType<Backend['createTensor']>[] = [];
   const saved = b.matmulVariant;
   try {
-    const x64 = b.createTensor('f32', [64, K], new Float32Array(64 * K).fill(0.5));
-    const o64 = b.createTensor('f32', [64, 512]);
-    const w = b.createWeight('bf16', [512, K], data.subarray(0, 512 * K * 2));
+    const x64 = b.createTensor('f32', [128, K], new Float32Array(128 * K).fill(0.5));
+    const o64 = b.createTensor('f32', [128, K]);
+    const w = b.createWeight('bf16', [K, K], data);
     made.push(x64, o64, w);
-    const unpack = faster(b, ['registers', 'once'].map((u) => ({ ...DEFAULT_VARIANT, unpack: u as MatmulVariant['unpack'] })), () => {
+    // 128 rows: unpack × prefetch (both only matter from ONCE_MIN_ROWS rows on)
+    const prefill = faster(b, (['registers', 'once'] as const).flatMap((unpack) => (['prefill', 'none'] as const).map((prefetch) => ({ unpack, prefetch }))), () => {
       b.matmul(x64, w, null, o64);
-      b.matmul(x64, w, null, o64);
-    }).unpack;
+    });
     const x8 = b.createTensor('f32', [8, K], new Float32Array(8 * K).fill(0.5));
     const o8 = b.createTensor('f32', [8, K]);
     const ws = Array.from({ length: 16 }, () => b.createWeight('bf16', [K, K], data));
     made.push(x8, o8, ...ws);
-    const prefetch = faster(b, [true, false].map((p) => ({ unpack, prefetch: p })), () => {
+    const batch = faster(b, (['batch', 'none'] as const).map((prefetch) => ({ unpack: 'registers' as const, prefetch })), () => {
       for (const wi of ws) b.matmul(x8, wi, null, o8);
-    }).prefetch;
-    return ALL_VARIANTS.find((v) => v.unpack === unpack && v.prefetch === prefetch)!;
+    });
+    const prefetch = prefetchOf(batch.prefetch === 'batch', prefill.prefetch === 'prefill');
+    return ALL_VARIANTS.find((v) => v.unpack === prefill.unpack && v.prefetch === prefetch)!;
   } finally {
     b.matmulVariant = saved;
     for (const t of made) b.dispose(t);

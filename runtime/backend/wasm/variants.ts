@@ -11,48 +11,65 @@
 //    takes 8 of every 24 vector ops of the inner loop off those ports; on Zen 5 it measured no
 //    gain. Applies from ONCE_MIN_ROWS rows (prefill, training); decoding's 1–8 rows stream each
 //    weight from memory once or a few times and always unpack in registers.
-//  * prefetch: the 2-row passes pull the next weight block into the cache a quarter at a time
-//    (+5–8 % measured on Zen 4 at 8 rows with weights from DRAM); a host with better hardware
-//    prefetchers may do better without the extra loads.
+//  * prefetch: the 2-row passes pull the next weight block into the cache a quarter at a time —
+//    at every row count ('all'), only below ONCE_MIN_ROWS ('batch': decoding), only from there
+//    ('prefill') or never ('none'). Zen 4 gained 5–8 % at 8 rows with weights from DRAM; on Zen 5
+//    it is within ±3 % either way at 8 and 128 rows (A/B in turns, bench/RESULTS.md).
 // The choice comes from a short autotune at the backend's first use on a host (tune.ts, < 0.2 s),
 // kept per host in a TuningStore (the Node adapter: a JSON file in the user's cache directory; a
 // browser: localStorage), or is forced: WasmBackendOptions.matmulVariant, or the environment
-// variable LIGHTREASONER_WASM_VARIANT (Node, Deno), e.g. `unpack=once,prefetch=off`.
+// variable LIGHTREASONER_WASM_VARIANT (Node, Deno), e.g. `unpack=once,prefetch=batch`.
 
 export interface MatmulVariant {
   /** 16-bit weights at ≥ ONCE_MIN_ROWS rows: widen in registers each pass, or once per weight block. */
   readonly unpack: 'registers' | 'once';
-  /** Next-block prefetch in the 2-row passes (wasm/matmul.ts). */
-  readonly prefetch: boolean;
+  /** Next-block prefetch in the 2-row passes (wasm/matmul.ts): at which row counts. */
+  readonly prefetch: Prefetch;
 }
 
 /** The variant before any tuning (the kernels' behaviour until issue 18). */
-export const DEFAULT_VARIANT: MatmulVariant = Object.freeze({ unpack: 'registers', prefetch: true });
+export const DEFAULT_VARIANT: MatmulVariant = Object.freeze({ unpack: 'registers', prefetch: 'all' });
+
+export type Prefetch = 'all' | 'batch' | 'prefill' | 'none';
+const PREFETCH: readonly Prefetch[] = ['all', 'batch', 'prefill', 'none'];
+
+/** Whether a matmul of n rows prefetches under `v`. */
+export function prefetches(v: MatmulVariant, n: number): boolean {
+  return v.prefetch === 'all' || v.prefetch === (n < ONCE_MIN_ROWS ? 'batch' : 'prefill');
+}
+
+/** The prefetch setting that is `batch` below ONCE_MIN_ROWS rows and `prefill` from there. */
+export function prefetchOf(batch: boolean, prefill: boolean): Prefetch {
+  return batch ? (prefill ? 'all' : 'batch') : prefill ? 'prefill' : 'none';
+}
 
 /** Every variant, for the autotune and for tests that hold them to the same bits. */
 export const ALL_VARIANTS: readonly MatmulVariant[] = Object.freeze(
-  (['registers', 'once'] as const).flatMap((unpack) => [true, false].map((prefetch) => Object.freeze({ unpack, prefetch }))),
+  (['registers', 'once'] as const).flatMap((unpack) => PREFETCH.map((prefetch) => Object.freeze({ unpack, prefetch }))),
 );
 
 /** Rows from which the unpack choice applies (below, every weight is read only a few times). */
 export const ONCE_MIN_ROWS = 16;
 
-/** `unpack=registers,prefetch=on` — the form parseVariant reads. */
+/** `unpack=registers,prefetch=all` — the form parseVariant reads. */
 export function formatVariant(v: MatmulVariant): string {
-  return `unpack=${v.unpack},prefetch=${v.prefetch ? 'on' : 'off'}`;
+  return `unpack=${v.unpack},prefetch=${v.prefetch}`;
 }
 
 /**
- * Reads `unpack=registers|once,prefetch=on|off` (either key may be left out: the default's value);
+ * Reads `unpack=registers|once,prefetch=all|batch|prefill|none` (on = all, off = none; either key
+ * may be left out: the default's value);
  * throws a RangeError naming what is wrong and the accepted form.
  */
 export function parseVariant(spec: string, where = 'matmul variant'): MatmulVariant {
-  let unpack = DEFAULT_VARIANT.unpack, prefetch = DEFAULT_VARIANT.prefetch;
-  const form = `expected e.g. "unpack=once,prefetch=off" (unpack: registers|once, prefetch: on|off), or "auto"`;
+  let unpack = DEFAULT_VARIANT.unpack, prefetch: Prefetch = DEFAULT_VARIANT.prefetch;
+  const form = `expected e.g. "unpack=once,prefetch=batch" (unpack: registers|once, prefetch: all|batch|prefill|none), or "auto"`;
   for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
     const [key, value, extra] = part.split('=').map((s) => s.trim());
     if (key === 'unpack' && (value === 'registers' || value === 'once') && extra === undefined) unpack = value;
-    else if (key === 'prefetch' && (value === 'on' || value === 'off') && extra === undefined) prefetch = value === 'on';
+    else if (key === 'prefetch' && (PREFETCH as readonly string[]).concat('on', 'off').includes(value) && extra === undefined) {
+      prefetch = value === 'on' ? 'all' : value === 'off' ? 'none' : (value as Prefetch);
+    }
     else throw new RangeError(`${where}: cannot read "${part}" in "${spec}": ${form}`);
   }
   return Object.freeze({ unpack, prefetch });
