@@ -53,6 +53,13 @@ t.test('info prints runtime, backend, features and limits', async (t) => {
   const info = JSON.parse(r.stdout);
   t.match(info, { runtime: /^node /, kind: 'wasm' });
   t.ok(Array.isArray(info.features));
+  t.match(info.matmulVariant, /^unpack=(registers|once),prefetch=(all|batch|prefill|none)$/, 'the Wasm matmul variant in use');
+  const forced = await runCli(['info', '--backend', 'wasm'], { env: { LIGHTREASONER_WASM_VARIANT: 'unpack=once,prefetch=none' } });
+  t.match(forced.stdout, /matmul: +unpack=once,prefetch=none/, 'forced by the environment');
+  const wrong = await runCli(['info', '--backend', 'wasm'], { env: { LIGHTREASONER_WASM_VARIANT: 'fast' } });
+  t.equal(wrong.code, 2, 'a bad variant: exit 2', { stderr: wrong.stderr });
+  t.match(wrong.stderr, /LIGHTREASONER_WASM_VARIANT: cannot read "fast"/);
+  t.notMatch(wrong.stderr, /\n\s+at /, 'no stack trace');
   const bad = await runCli(['info', '--backend', 'cuda']);
   t.equal(bad.code, 2);
   t.match(bad.stderr, /choose one of auto, webgpu, wasm, reference, webgl2/);

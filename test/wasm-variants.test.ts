@@ -104,7 +104,7 @@ t.test('the environment forces a variant; a bad one is refused by name', async (
   tt.same(b.matmulVariant, { unpack: 'once', prefetch: 'none' });
   b.destroy();
   process.env.LIGHTREASONER_WASM_VARIANT = 'unpack=sometimes';
-  await tt.rejects(createWasmBackend({ threads: 1 }), { name: 'RangeError', message: /LIGHTREASONER_WASM_VARIANT: cannot read "unpack=sometimes"/ });
+  await tt.rejects(createWasmBackend({ threads: 1 }), { name: 'LightReasonerError', code: 'BAD_INPUT', message: /LIGHTREASONER_WASM_VARIANT: cannot read "unpack=sometimes".*unset it/ });
   delete process.env.LIGHTREASONER_WASM_VARIANT;
 });
 

@@ -5,6 +5,7 @@
 // falls back to the default. Since every variant gives the same bits, a wrong pick costs speed only.
 
 import type { Backend } from '../types.ts';
+import { LightReasonerError } from '../../errors.ts';
 import { ALL_VARIANTS, DEFAULT_VARIANT, formatVariant, hostTuning, type MatmulVariant, parseVariant, prefetchOf } from './variants.ts';
 
 /** What a variant must gain over the default to be chosen. */
@@ -24,7 +25,14 @@ export async function chooseVariant(b: Tunable, asked: MatmulVariant | string | 
   if (asked !== undefined && asked !== 'auto') return typeof asked === 'string' ? parseVariant(asked, 'matmulVariant') : parseVariant(formatVariant(asked), 'matmulVariant');
   const t = hostTuning();
   const forced = t.forced();
-  if (forced !== undefined && forced !== '' && forced !== 'auto') return parseVariant(forced, 'LIGHTREASONER_WASM_VARIANT');
+  if (forced !== undefined && forced !== '' && forced !== 'auto') {
+    try {
+      return parseVariant(forced, 'LIGHTREASONER_WASM_VARIANT');
+    } catch (e) {
+      // the user's environment, not a caller's bug: a BAD_INPUT error (exit 2, no stack in the CLI)
+      throw new LightReasonerError('BAD_INPUT', `${(e as Error).message}; or unset it to let this host choose`);
+    }
+  }
   const key = `${t.hostKey()}|${b.info.device}|v2`;
   const known = chosen.get(key) ?? (await remembered(key));
   if (known) {
