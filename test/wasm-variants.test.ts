@@ -13,7 +13,8 @@ process.env.XDG_CACHE_HOME = cacheHome;
 delete process.env.LIGHTREASONER_WASM_VARIANT;
 t.teardown(() => rmSync(cacheHome, { recursive: true, force: true }));
 
-await import('../runtime/platform/node.ts');
+const { nodeFileSystem } = await import('../runtime/platform/node.ts');
+const { fileDigestCache } = await import('../runtime/platform/digest-cache.ts');
 const { createWasmBackend: create } = await import('../runtime/backend/wasm/index.ts');
 const createWasmBackend = create;
 const { ReferenceBackend } = await import('../runtime/backend/reference.ts');
@@ -112,10 +113,7 @@ t.test('auto: tuned once per host, remembered in the user cache, read back', asy
   const b = await createWasmBackend({ threads: 2 });
   tt.teardown(() => b.destroy());
   const file = join(cacheHome, 'lightreasoner-wasm', 'wasm-tuning.json');
-  let stored: Record<string, string> = {};
-  for (let i = 0; i < 50 && Object.keys(stored).length === 0; i++) {
-    try { stored = JSON.parse(readFileSync(file, 'utf8')); } catch { await new Promise((r) => setTimeout(r, 20)); }
-  }
+  const stored = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>; // written before the backend is returned
   const keys = Object.keys(stored);
   tt.equal(keys.length, 1, 'one host key written');
   tt.match(keys[0], /threads\|(node|deno) .*\|wasm simd128/, 'the key names the CPU, threads, engine and build');
@@ -153,12 +151,13 @@ t.test('auto: tuned once per host, remembered in the user cache, read back', asy
   tt.match(writes[0], /^other host\|.*=unpack=(registers|once),prefetch=(all|batch|prefill|none)$/);
 });
 
-t.test('the Node store: a corrupt file reads as nothing stored, a write replaces it whole', async (tt) => {
-  const file = join(cacheHome, 'lightreasoner-wasm', 'wasm-tuning.json');
-  const store = V.hostTuning().store;
+t.test('the store file: a corrupt one reads as nothing stored, a write replaces it whole', async (tt) => {
+  const folder = mkdtempSync(join(tmpdir(), 'lr-store-')), file = join(folder, 'wasm-tuning.json');
+  tt.teardown(() => rmSync(folder, { recursive: true, force: true }));
   writeFileSync(file, '{not json');
+  const store = fileDigestCache(nodeFileSystem, file, folder, () => true);
   tt.equal(await store.get('any'), undefined, 'corrupt: nothing stored (the host tunes again)');
-  await store.set('k1', 'unpack=once,prefetch=on');
-  tt.same(JSON.parse(readFileSync(file, 'utf8')), { k1: 'unpack=once,prefetch=on' });
-  tt.equal(await store.get('k1'), 'unpack=once,prefetch=on');
+  await store.set('k1', 'unpack=once,prefetch=all');
+  tt.same(JSON.parse(readFileSync(file, 'utf8')), { k1: 'unpack=once,prefetch=all' });
+  tt.equal(await fileDigestCache(nodeFileSystem, file, folder, () => true).get('k1'), 'unpack=once,prefetch=all', 'read back by another instance');
 });

@@ -10,6 +10,8 @@ export interface DigestCache {
   set(key: string, digest: string): Promise<void>;
 }
 
+const isSha256 = (v: string) => /^[0-9a-f]{64}$/.test(v);
+
 /** Entries kept at most (the oldest go first): far more weight files than one machine holds. */
 const MAX_ENTRIES = 4096;
 
@@ -25,8 +27,12 @@ export function memoryDigestCache(): DigestCache {
   };
 }
 
-/** A cache in `file` (JSON {key: digest}), read once and rewritten atomically on each new entry. */
-export function fileDigestCache(fs: FileSystem, file: string, folder: string): DigestCache {
+/**
+ * A cache in `file` (JSON {key: digest}), read once and rewritten atomically on each new entry.
+ * Entries whose value `accept` refuses are dropped on reading (default: sha-256 hex digests; the Node
+ * adapter keeps the Wasm matmul variants, runtime/backend/wasm/variants.ts, in one of these too).
+ */
+export function fileDigestCache(fs: FileSystem, file: string, folder: string, accept: (value: string) => boolean = isSha256): DigestCache {
   let map: Promise<Map<string, string>> | null = null;
   let writes: Promise<void> = Promise.resolve();
   const load = () =>
@@ -34,7 +40,7 @@ export function fileDigestCache(fs: FileSystem, file: string, folder: string): D
       (text) => {
         const j = JSON.parse(text) as unknown;
         const m = new Map<string, string>();
-        if (j && typeof j === 'object' && !Array.isArray(j)) for (const [k, v] of Object.entries(j)) if (typeof v === 'string' && /^[0-9a-f]{64}$/.test(v)) m.set(k, v);
+        if (j && typeof j === 'object' && !Array.isArray(j)) for (const [k, v] of Object.entries(j)) if (typeof v === 'string' && accept(v)) m.set(k, v);
         return m;
       },
       () => new Map<string, string>(),

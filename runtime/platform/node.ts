@@ -308,37 +308,17 @@ registerDeadlineRunner(<T>(fn: () => T, ms: number): T => {
 });
 
 // Weight-file digests outlive the process in the user's cache directory (XDG; ~/.cache otherwise),
-// so a model outside the Hub cache is hashed once per machine, not once per run.
-{
-  const folder = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'lightreasoner-wasm');
-  setDefaultDigestCache(fileDigestCache(nodeFileSystem, join(folder, 'fingerprints.json'), folder));
-}
-
-// The Wasm matmul variant this host chose (runtime/backend/wasm/variants.ts) is kept beside them, in
+// so a model outside the Hub cache is hashed once per machine, not once per run. The Wasm matmul
+// variant this host chose (runtime/backend/wasm/variants.ts) is kept beside them, in
 // wasm-tuning.json ({host key: variant}); LIGHTREASONER_WASM_VARIANT forces one.
 {
   const folder = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'lightreasoner-wasm');
-  const file = join(folder, 'wasm-tuning.json');
-  const read = async (): Promise<Record<string, string>> => {
-    const j = JSON.parse(await readFile(file, 'utf8')) as unknown;
-    return j && typeof j === 'object' && !Array.isArray(j) ? (j as Record<string, string>) : {};
-  };
-  let writes: Promise<void> = Promise.resolve();
+  setDefaultDigestCache(fileDigestCache(nodeFileSystem, join(folder, 'fingerprints.json'), folder));
   registerHostTuning({
     hostKey: () => `${cpus()[0]?.model?.trim() || 'unknown CPU'}|${availableParallelism()} threads|${isDeno ? 'deno' : 'node'} ${process.versions.v8}`,
     forced: () => process.env.LIGHTREASONER_WASM_VARIANT,
-    store: {
-      get: async (key) => {
-        const v = (await read().catch(() => ({}) as Record<string, string>))[key];
-        return typeof v === 'string' ? v : undefined;
-      },
-      set: (key, value) => (writes = writes.then(async () => {
-        const all = await read().catch(() => ({}) as Record<string, string>);
-        all[key] = value;
-        await mkdirParents(folder);
-        await nodeFileSystem.writeFileAtomic!(file, JSON.stringify(all, null, 1) + '\n');
-      }).catch(() => {})), // a cache only: an unwritable folder means tuning again next run
-    },
+    // any string: a value parseVariant cannot read is measured again (tune.ts)
+    store: fileDigestCache(nodeFileSystem, join(folder, 'wasm-tuning.json'), folder, () => true),
   });
 }
 

@@ -49,7 +49,7 @@ export interface WasmBackendOptions {
   /**
    * The matmul variant (variants.ts): 'auto' (default) takes this host's choice — remembered, or
    * measured once by a short autotune (tune.ts) — unless LIGHTREASONER_WASM_VARIANT forces one;
-   * a variant or its text form (`unpack=once,prefetch=off`) forces it. Outputs are the same bits
+   * a variant or its text form (`unpack=once,prefetch=none`) forces it. Outputs are the same bits
    * whichever runs.
    */
   matmulVariant?: MatmulVariant | string;
