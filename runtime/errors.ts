@@ -35,6 +35,22 @@ export const modelFormatError = (file: string, problem: string, cause?: unknown)
 export const unsupportedError = (file: string, problem: string) => new LightReasonerError('UNSUPPORTED', `${file}: ${problem}`, { file });
 export const notFoundError = (file: string, what: string) =>
   new LightReasonerError('NOT_FOUND', `${file}: not found (${what})`, { file });
+/**
+ * A URL answered with an HTML page where a model or data file was expected: the single-page-app
+ * fallback of Vite's dev and preview servers (appType 'spa'), Netlify/Vercel rewrites, `serve -s` and
+ * many CDNs, which answer every unknown path with index.html and status 200. The file is not there.
+ */
+export class HtmlFallbackError extends LightReasonerError {
+  constructor(url: string) {
+    super(
+      'NOT_FOUND',
+      `${url}: the server answered with an HTML page, not this file — a single-page-app fallback for a file that is not there? ` +
+        "Check the URL (in Vite, files under public/ are served from the site's root), serve the model folder as static files, or set appType: 'mpa'",
+      { file: url },
+    );
+  }
+}
+
 export const badInputError = (message: string, file?: string) => new LightReasonerError('BAD_INPUT', message, { file });
 
 export function throwIfAborted(signal?: AbortSignal): void {

@@ -10,12 +10,14 @@ export interface OpenModelOptions {
   backend?: BackendChoice;
   onProgress?: (p: LoadProgress) => void;
   signal?: AbortSignal;
+  /** Told when an optional model file (generation_config.json, chat_template.jinja…) is taken as absent. */
+  onWarning?: (message: string) => void;
 }
 
 export async function openModel(dir: string, opts: OpenModelOptions): Promise<CausalLM> {
   const backend = await createBackend(opts.backend ?? 'auto', opts.platform);
   try {
-    return await loadModel(dir, { fs: opts.platform.fs, backend, onProgress: opts.onProgress, signal: opts.signal });
+    return await loadModel(dir, { fs: opts.platform.fs, backend, onProgress: opts.onProgress, signal: opts.signal, onWarning: opts.onWarning });
   } catch (e) {
     backend.destroy();
     throw e;

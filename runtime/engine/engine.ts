@@ -9,7 +9,7 @@ import type { RunEvent, SamplingSummary } from '../stage/run.ts';
 import { type ExportedAdapter, exportAdapter } from '../train/adapter-bytes.ts';
 import type { FinetuneEvent, FinetuneSummary } from '../train/finetune.ts';
 import type { MergeProgress, MergeSummary } from '../train/merge.ts';
-import { type EngineInfo, engineInfo, evaluateJob, type EvaluateJob, finetuneJob, type FinetuneJob, type MergeJob, mergeJob, type RunJob, runJob, sampleJob, type SampleJob } from './jobs.ts';
+import { type EngineInfo, engineInfo, evaluateJob, type EvaluateJob, finetuneJob, type FinetuneJob, type MergeJob, mergeJob, type RunJob, runJob, sampleJob, type SampleJob, type WarningEvent } from './jobs.ts';
 
 /** Per call: progress events and cancellation (an aborted call rejects with code ABORTED). */
 export interface CallOptions<E> {
@@ -17,7 +17,7 @@ export interface CallOptions<E> {
   signal?: AbortSignal;
 }
 
-export type FinetuneJobEvent = FinetuneEvent | { status: 'warning'; message: string };
+export type FinetuneJobEvent = FinetuneEvent | WarningEvent;
 
 export interface Engine {
   /** The platform, isolation, and the backend `auto` (or the one named) would give. */
@@ -25,11 +25,11 @@ export interface Engine {
   /** The whole loop: sampling → fine-tuning → evaluation before/after → report.json + report.html in `out`. */
   run(job: RunJob, opts?: CallOptions<PipelineEvent>): Promise<RunReport>;
   /** Stage 1: contrastive samples into `out` (resumable). */
-  sample(job: SampleJob, opts?: CallOptions<RunEvent>): Promise<SamplingSummary>;
+  sample(job: SampleJob, opts?: CallOptions<RunEvent | WarningEvent>): Promise<SamplingSummary>;
   /** Stage 2: a LoRA adapter (PEFT files) into `out` (resumable from checkpoints). */
   finetune(job: FinetuneJob, opts?: CallOptions<FinetuneJobEvent>): Promise<FinetuneSummary>;
   /** Zero-shot accuracy of a model (optionally with an adapter) on problems with gold answers. */
-  evaluate(job: EvaluateJob, opts?: CallOptions<EvalEvent>): Promise<{ records: EvalRecord[]; summary: EvalSummary }>;
+  evaluate(job: EvaluateJob, opts?: CallOptions<EvalEvent | WarningEvent>): Promise<{ records: EvalRecord[]; summary: EvalSummary }>;
   /** The adapter merged into the base weights: a standalone Hugging Face model directory in `out`. */
   merge(job: MergeJob, opts?: CallOptions<MergeProgress>): Promise<MergeSummary>;
   /** An adapter directory's PEFT files as bytes, and as one zip. */

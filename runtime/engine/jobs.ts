@@ -67,14 +67,17 @@ function checkOut(out: unknown, what: string): asserts out is string {
   if (isUrl(out)) throw badInputError(`${what}: out is a URL (${out}); outputs cannot be written to a URL — give a path in the engine's storage (e.g. "runs/first")`, out);
 }
 
-async function withModels<T>(ctx: JobContext, job: BackendJob, dirs: string[], body: (models: CausalLM[], backends: Backend[]) => Promise<T>): Promise<T> {
+/** A warning a job reports as an event: `{ status: 'warning', message }` (e.g. an optional model file taken as absent). */
+export type WarningEvent = { status: 'warning'; message: string };
+
+async function withModels<T>(ctx: JobContext, job: BackendJob, dirs: string[], body: (models: CausalLM[], backends: Backend[]) => Promise<T>, onWarning?: (m: string) => void): Promise<T> {
   const backends: Backend[] = [];
   const models: CausalLM[] = [];
   try {
     for (const dir of dirs) {
       // WebGPU and the reference share one backend; Wasm gives each model its own linear memory.
       if (backends.length === 0 || backends[0].info.kind === 'wasm') backends.push(await createBackend(job.backend ?? 'auto', ctx.platform, { threads: job.threads }));
-      models.push(await loadModel(dir, { fs: ctx.platform.fs, backend: backends[backends.length - 1], signal: ctx.signal }));
+      models.push(await loadModel(dir, { fs: ctx.platform.fs, backend: backends[backends.length - 1], signal: ctx.signal, onWarning }));
     }
     return await body(models, backends);
   } finally {
@@ -87,7 +90,7 @@ export async function runJob(ctx: JobContext, job: RunJob, onEvent?: (e: Pipelin
   return runPipeline({ ...job, platform: ctx.platform, signal: ctx.signal, onEvent });
 }
 
-export async function sampleJob(ctx: JobContext, job: SampleJob, onEvent?: (e: RunEvent) => void): Promise<SamplingSummary> {
+export async function sampleJob(ctx: JobContext, job: SampleJob, onEvent?: (e: RunEvent | WarningEvent) => void): Promise<SamplingSummary> {
   if (!Array.isArray(job.problems) || job.problems.length === 0) throw badInputError('sample: no problems (give problems: [{ id, question }, …])');
   checkOut(job.out, 'sample');
   const fs = ctx.platform.fs;
@@ -101,6 +104,7 @@ export async function sampleJob(ctx: JobContext, job: SampleJob, onEvent?: (e: R
       settings: { ...DEFAULT_SETTINGS, ...job.settings },
       identity: { expert: { source: job.expert, fingerprint: ef }, amateur: { source: job.amateur, fingerprint: af }, data, backend: backends[0].info.kind },
     }),
+    (message) => onEvent?.({ status: 'warning', message }),
   );
 }
 
@@ -110,14 +114,19 @@ export async function finetuneJob(ctx: JobContext, job: FinetuneJob, onEvent?: (
   const samplesText = await fs.readText(job.samples);
   return withModels(ctx, job, [job.model], ([model]) =>
     finetune({ fs, model, samplesText, samplesFile: job.samples, out: job.out, settings: job.settings, resume: job.resume, overwrite: job.overwrite, baseModelName: job.baseModelName, signal: ctx.signal, onEvent, onWarning }),
+    onWarning,
   );
 }
 
-export async function evaluateJob(ctx: JobContext, job: EvaluateJob, onEvent?: (e: EvalEvent) => void): Promise<{ records: EvalRecord[]; summary: EvalSummary }> {
-  return withModels(ctx, job, [job.model], async ([model]) => {
-    if (job.adapter) model.adapter = await loadAdapter(ctx.platform.fs, job.adapter, model);
-    return evaluate(model, job.problems, { ...job.settings, signal: ctx.signal, onEvent });
-  });
+export async function evaluateJob(ctx: JobContext, job: EvaluateJob, onEvent?: (e: EvalEvent | WarningEvent) => void): Promise<{ records: EvalRecord[]; summary: EvalSummary }> {
+  return withModels(
+    ctx, job, [job.model],
+    async ([model]) => {
+      if (job.adapter) model.adapter = await loadAdapter(ctx.platform.fs, job.adapter, model);
+      return evaluate(model, job.problems, { ...job.settings, signal: ctx.signal, onEvent });
+    },
+    (message) => onEvent?.({ status: 'warning', message }),
+  );
 }
 
 export interface MergeJob {

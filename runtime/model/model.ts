@@ -4,6 +4,7 @@
 
 import type { Backend, LinearFusion, Tensor } from '../backend/types.ts';
 import { LightReasonerError, modelFormatError } from '../errors.ts';
+import { readOptionalText, type WarningSink } from '../io/optional-file.ts';
 import type { FileSystem } from '../platform/types.ts';
 import { type ModelConfig, parseConfig, ropeInvFreq } from './config.ts';
 import { loadTokenizer, type ModelTokenizer } from './tokenizer.ts';
@@ -239,10 +240,11 @@ export interface LoadModelOptions {
   backend: Backend;
   onProgress?: (p: LoadProgress) => void;
   signal?: AbortSignal;
+  /** Told when an optional file (generation_config.json, chat_template.jinja…) is taken as absent. */
+  onWarning?: WarningSink;
 }
 
-async function readJson(fs: FileSystem, path: string): Promise<Record<string, unknown>> {
-  const text = await fs.readText(path);
+function parseJson(text: string, path: string): Record<string, unknown> {
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -255,10 +257,11 @@ export async function loadModel(dir: string, opts: LoadModelOptions): Promise<Ca
   const { fs } = opts;
   const configPath = fs.join(dir, 'config.json');
   const genPath = fs.join(dir, 'generation_config.json');
-  const raw = await readJson(fs, configPath);
-  const gen = (await fs.exists(genPath)) ? await readJson(fs, genPath) : undefined;
+  const raw = parseJson(await fs.readText(configPath), configPath);
+  const genText = await readOptionalText(fs, genPath, opts.onWarning);
+  const gen = genText === null ? undefined : parseJson(genText, genPath);
   const config = parseConfig(raw, configPath, gen);
-  const tokenizer = await loadTokenizer(fs, dir);
+  const tokenizer = await loadTokenizer(fs, dir, { onWarning: opts.onWarning });
   if (tokenizer.size > config.vocabSize) {
     throw modelFormatError(fs.join(dir, 'tokenizer.json'), `the tokenizer has ${tokenizer.size} tokens but the model's vocab_size is ${config.vocabSize}: the tokenizer does not belong to this model`);
   }

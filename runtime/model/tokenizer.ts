@@ -8,6 +8,7 @@
 
 import { Tokenizer } from '@huggingface/tokenizers';
 import { modelFormatError, unsupportedError } from '../errors.ts';
+import { readOptionalText, type WarningSink } from '../io/optional-file.ts';
 import { DeadlineExceeded, withDeadline } from '../platform/deadline.ts';
 import type { FileSystem } from '../platform/types.ts';
 import { isObject, jsonKind, show } from '../util/json.ts';
@@ -129,8 +130,7 @@ function checkTokenizerJson(json: unknown, file: string): asserts json is Record
   if (!vocabOk) throw modelFormatError(file, `model.vocab must be ${type === 'Unigram' ? 'a list of [token, score] pairs' : 'an object mapping tokens to ids'} for a ${type} model, got ${show(model.vocab)}`);
 }
 
-async function readJson(fs: FileSystem, path: string): Promise<unknown> {
-  const text = await fs.readText(path);
+function parseJson(text: string, path: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -138,10 +138,14 @@ async function readJson(fs: FileSystem, path: string): Promise<unknown> {
   }
 }
 
-/** The chat template: chat_template.jinja wins over tokenizer_config.json's chat_template. */
-async function readChatTemplate(fs: FileSystem, dir: string, config: Record<string, unknown>, cfgPath: string): Promise<{ template: string | null; file: string }> {
+/**
+ * The chat template: chat_template.jinja wins over tokenizer_config.json's chat_template, as in
+ * transformers (which is why the .jinja file is looked for even when the config has a template).
+ */
+async function readChatTemplate(fs: FileSystem, dir: string, config: Record<string, unknown>, cfgPath: string, onWarning?: WarningSink): Promise<{ template: string | null; file: string }> {
   const jinjaPath = fs.join(dir, 'chat_template.jinja');
-  if (await fs.exists(jinjaPath)) return { template: await fs.readText(jinjaPath), file: jinjaPath };
+  const jinja = await readOptionalText(fs, jinjaPath, onWarning);
+  if (jinja !== null) return { template: jinja, file: jinjaPath };
   const t = config.chat_template;
   if (t === undefined || t === null || typeof t === 'string') return { template: t ?? null, file: cfgPath };
   // Some checkpoints store named templates; "default" is the one apply_chat_template uses.
@@ -151,14 +155,16 @@ async function readChatTemplate(fs: FileSystem, dir: string, config: Record<stri
   return { template: (list.find((x) => x.name === 'default') ?? list[0])?.template ?? null, file: cfgPath };
 }
 
-export async function loadTokenizer(fs: FileSystem, dir: string): Promise<ModelTokenizer> {
+/** `onWarning`: told when an optional file (tokenizer_config.json, chat_template.jinja) is taken as absent. */
+export async function loadTokenizer(fs: FileSystem, dir: string, opts: { onWarning?: WarningSink } = {}): Promise<ModelTokenizer> {
   const tokPath = fs.join(dir, 'tokenizer.json');
   const cfgPath = fs.join(dir, 'tokenizer_config.json');
-  const json = await readJson(fs, tokPath);
+  const json = parseJson(await fs.readText(tokPath), tokPath);
   checkTokenizerJson(json, tokPath);
-  const config = (await fs.exists(cfgPath)) ? await readJson(fs, cfgPath) : {};
+  const cfgText = await readOptionalText(fs, cfgPath, opts.onWarning);
+  const config = cfgText === null ? {} : parseJson(cfgText, cfgPath);
   if (!isObject(config)) throw modelFormatError(cfgPath, `must hold a JSON object, got ${jsonKind(config)}`);
-  const { template, file } = await readChatTemplate(fs, dir, config, cfgPath);
+  const { template, file } = await readChatTemplate(fs, dir, config, cfgPath, opts.onWarning);
   let tokenizer: Tokenizer;
   try {
     tokenizer = new Tokenizer(json, config);

@@ -303,11 +303,12 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
     emit({ status: 'stage', stage: 'load', state: 'start' });
     let t = time();
     backends.push(await createBackend(o.backend ?? 'auto', platform, { threads: o.threads }));
-    expert = await loadModel(o.expert, { fs, backend: backends[0], signal });
+    const onWarning = (message: string) => emit({ status: 'warning', message });
+    expert = await loadModel(o.expert, { fs, backend: backends[0], signal, onWarning });
     // As the `sample` command: WebGPU and the reference share one backend (the contrast needs both
     // logits on one device); Wasm gives each model its own linear memory.
     if (backends[0].info.kind === 'wasm') backends.push(await createBackend('wasm', platform, { threads: o.threads }));
-    amateur = await loadModel(o.amateur, { fs, backend: backends[backends.length - 1], signal });
+    amateur = await loadModel(o.amateur, { fs, backend: backends[backends.length - 1], signal, onWarning });
     const amateurInfo = modelInfo(amateur);
     const loadSeconds = time() - t;
     emit({ status: 'stage', stage: 'load', state: 'done', seconds: loadSeconds });

@@ -11,6 +11,7 @@
 // The same bytes give the same fingerprint whether they sit in the Hub cache or in a plain folder.
 
 import { modelFormatError } from '../errors.ts';
+import { readOptionalBytes } from '../io/optional-file.ts';
 import { checkWeightMap } from '../model/weights.ts';
 import { type DigestCache, defaultDigestCache } from '../platform/digest-cache.ts';
 import type { FileSystem } from '../platform/types.ts';
@@ -76,8 +77,8 @@ async function hashParts(parts: [string, Uint8Array][]): Promise<string> {
 export async function modelFingerprint(fs: FileSystem, dir: string, opts: FingerprintOptions = {}): Promise<string> {
   const parts: [string, Uint8Array][] = [];
   for (const name of META_FILES) {
-    const path = fs.join(dir, name);
-    if (await fs.exists(path)) parts.push([name, await fs.readBytes(path)]);
+    const bytes = await readOptionalBytes(fs, fs.join(dir, name)); // the loader warns about a fallback page
+    if (bytes) parts.push([name, bytes]);
   }
   const enc = new TextEncoder();
   for (const name of await safetensorsFiles(fs, dir)) parts.push([`${name}#sha256`, enc.encode(await fileDigest(fs, fs.join(dir, name), opts))]);

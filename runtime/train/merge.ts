@@ -8,6 +8,7 @@
 // any error or abort the temp directory is removed, so `out` never holds a partial model.
 
 import { badInputError, LightReasonerError, modelFormatError, notFoundError, throwIfAborted } from '../errors.ts';
+import { readOptionalBytes, readOptionalText } from '../io/optional-file.ts';
 import { readSafetensorsHeader, readTensorBytes, type SafetensorsHeader, type TensorEntry } from '../io/safetensors.ts';
 import { type ModelConfig, parseConfig } from '../model/config.ts';
 import type { FileSystem } from '../platform/types.ts';
@@ -90,16 +91,17 @@ export function mergeTensor(w: Float32Array, a: Float32Array, b: Float32Array, o
   return res;
 }
 
-async function readJsonObject(fs: FileSystem, path: string): Promise<Record<string, unknown>> {
+function parseJsonObject(text: string, path: string): Record<string, unknown> {
   try {
-    const j = JSON.parse(await fs.readText(path));
+    const j = JSON.parse(text);
     if (!j || typeof j !== 'object' || Array.isArray(j)) throw new Error('not an object');
     return j;
   } catch (e) {
-    if (e instanceof LightReasonerError) throw e;
     throw modelFormatError(path, 'not a valid JSON object', e);
   }
 }
+
+const readJsonObject = async (fs: FileSystem, path: string) => parseJsonObject(await fs.readText(path), path);
 
 /**
  * Refuse a NaN/±Inf in a target weight: in the base (`merged` null: the checkpoint is damaged) or
@@ -132,7 +134,8 @@ export async function mergeAdapter(fs: FileSystem, modelDir: string, adapterDir:
   const configPath = fs.join(modelDir, 'config.json');
   const genPath = fs.join(modelDir, 'generation_config.json');
   const rawConfig = await readJsonObject(fs, configPath);
-  const gen = (await fs.exists(genPath)) ? await readJsonObject(fs, genPath) : undefined;
+  const genText = await readOptionalText(fs, genPath);
+  const gen = genText === null ? undefined : parseJsonObject(genText, genPath);
   const config: ModelConfig = parseConfig(rawConfig, configPath, gen);
   const adapter: HostAdapter = await readAdapter(fs, adapterDir, config);
 
@@ -216,9 +219,9 @@ export async function mergeAdapter(fs: FileSystem, modelDir: string, adapterDir:
       }
       for (const f of MODEL_SIDE_FILES) {
         throwIfAborted(signal);
-        const src = fs.join(modelDir, f);
-        if (!(await fs.exists(src))) continue;
-        await fs.writeFileAtomic!(fs.join(tmp, f), await fs.readBytes(src));
+        const bytes = await readOptionalBytes(fs, fs.join(modelDir, f));
+        if (!bytes) continue;
+        await fs.writeFileAtomic!(fs.join(tmp, f), bytes);
         files.push(f);
       }
       throwIfAborted(signal);

@@ -28,31 +28,49 @@ export const CHROMIUM_ARGS = [
 
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm' };
 
-/** Serve `routes` (exact path → body) and files under `mounts` (url prefix → directory). */
-export async function serve(routes: Record<string, string | Uint8Array>, mounts: Record<string, string>): Promise<{ url: string; server: Server }> {
+/**
+ * A single-page-app fallback, as Vite's servers, Netlify/Vercel rewrites or `serve -s` have: every
+ * unknown path is answered with this page and status 200 (Range requests honoured, as for a file),
+ * labelled `contentType` (text/html by default; null: no content-type header).
+ */
+export interface SpaFallback {
+  body: string;
+  contentType?: string | null;
+}
+
+/** Serve `routes` (exact path → body) and files under `mounts` (url prefix → directory); unknown paths: 404, or `fallback`. */
+export async function serve(routes: Record<string, string | Uint8Array>, mounts: Record<string, string>, fallback?: SpaFallback): Promise<{ url: string; server: Server }> {
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     const ext = path.endsWith('/') ? '.html' : path.slice(path.lastIndexOf('.'));
-    const headers = { 'content-type': TYPES[ext] ?? 'application/octet-stream', 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp', 'accept-ranges': 'bytes' };
+    const base = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp', 'accept-ranges': 'bytes' };
+    const headers = { 'content-type': TYPES[ext] ?? 'application/octet-stream', ...base };
     if (routes[path] !== undefined) {
       res.writeHead(200, headers).end(routes[path]);
       return;
     }
+    const send = (body: Buffer, h: Record<string, string>) => {
+      const range = /bytes=(\d+)-(\d*)/.exec(req.headers.range ?? '');
+      if (range) {
+        const start = Number(range[1]);
+        const end = Math.min(range[2] ? Number(range[2]) : body.length - 1, body.length - 1);
+        res.writeHead(206, { ...h, 'content-range': `bytes ${start}-${end}/${body.length}`, 'content-length': end - start + 1 });
+        res.end(req.method === 'HEAD' ? undefined : body.subarray(start, end + 1));
+      } else {
+        res.writeHead(200, { ...h, 'content-length': body.length });
+        res.end(req.method === 'HEAD' ? undefined : body);
+      }
+    };
     for (const [prefix, dir] of Object.entries(mounts)) {
       if (!path.startsWith(prefix + '/')) continue;
       const file = normalize(join(dir, path.slice(prefix.length)));
       if (!file.startsWith(dir) || !existsSync(file) || !statSync(file).isFile()) break;
-      const body = readFileSync(file);
-      const range = /bytes=(\d+)-(\d*)/.exec(req.headers.range ?? '');
-      if (range) {
-        const start = Number(range[1]);
-        const end = range[2] ? Number(range[2]) : body.length - 1;
-        res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${end}/${body.length}`, 'content-length': end - start + 1 });
-        res.end(req.method === 'HEAD' ? undefined : body.subarray(start, end + 1));
-      } else {
-        res.writeHead(200, { ...headers, 'content-length': body.length });
-        res.end(req.method === 'HEAD' ? undefined : body);
-      }
+      send(readFileSync(file), headers);
+      return;
+    }
+    if (fallback) {
+      const type = fallback.contentType === undefined ? 'text/html' : fallback.contentType;
+      send(Buffer.from(fallback.body), type === null ? base : { ...base, 'content-type': type });
       return;
     }
     res.writeHead(404).end();
