@@ -6,7 +6,7 @@
 // as absent, so the model loads exactly as from local files; required ones fail with NOT_FOUND
 // naming the URL and the likely cause. The real Vite app is test/vite-app.test.ts.
 import t, { type Test } from 'tap';
-import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReferenceBackend } from '../runtime/backend/reference.ts';
@@ -19,7 +19,9 @@ import { MemoryFileSystem } from '../runtime/platform/memory-fs.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import type { Platform } from '../runtime/platform/types.ts';
 import { defaultProblems } from '../runtime/run/pipeline.ts';
+import { mergeAdapter } from '../runtime/train/merge.ts';
 import { loadAdapter } from '../runtime/train/peft.ts';
+import { modelFingerprint } from '../runtime/stage/fingerprint.ts';
 import { serve, type SpaFallback } from './helpers/browser.ts';
 import { FIXTURES, ROOT } from './helpers/cli.ts';
 
@@ -135,6 +137,20 @@ for (const [kind, fallback] of FALLBACKS) {
     const head = await httpFileSystem.readBytes(`${url}/models/llama-gqa-tied-f32/model.safetensors`, 0, 8);
     t.equal(head.byteLength, 8, 'a real file: 8 bytes from 0 are 8 bytes');
     t.equal(await httpFileSystem.readText(`${url}/index.html`), INDEX_HTML, 'a path that is HTML is read as it is');
+  });
+
+  t.test(`${kind}: a merge and a fingerprint read the model over HTTP as from disk`, async (t) => {
+    const base = join(FIXTURES, 'sampling', 'models', 'llama-pair');
+    const adapter = join(FIXTURES, 'finetune', 'llama-pair');
+    const url = await spaServer(t, fallback, { '/base': base, '/adapters': adapter });
+    const fs = browserFs();
+    const local = mkdtempSync(join(tmpdir(), 'lr-spa-merge-'));
+    t.teardown(() => rmSync(local, { recursive: true, force: true }));
+    const want = await mergeAdapter(nodePlatform.fs, join(base, 'expert'), join(adapter, 'ours-adapter'), join(local, 'merged'));
+    const got = await mergeAdapter(fs, `${url}/base/expert`, `${url}/adapters/ours-adapter`, 'merged');
+    t.same(got.files, want.files, `the merged model has the files the local merge has (${want.files.join(', ')}), no fallback page among them`);
+    for (const f of want.files) t.ok(Buffer.from(await fs.readBytes(`merged/${f}`)).equals(readFileSync(join(local, 'merged', f))), `merged ${f}: the same bytes`);
+    t.equal(await modelFingerprint(fs, `${url}/base/expert`), await modelFingerprint(nodePlatform.fs, join(base, 'expert')), 'the same model fingerprint over HTTP as from disk');
   });
 }
 
