@@ -13,9 +13,10 @@ import type { FileSystem } from './types.ts';
 
 const HTML_TYPE = /^\s*text\/html\s*(;|$)/i;
 const HTML_PATH = /\.html?$/i;
+// The bytes a read from 0 asks for at least, enough to see an HTML document's start.
+const SNIFF_BYTES = 64;
 // An HTML document's start, after an optional byte-order mark and white space (as the WHATWG
 // sniffing rules look at it): what every SPA fallback's index.html begins with.
-const SNIFF_BYTES = 64;
 const HTML_START = /^\uFEFF?\s*<(!doctype\s+html|html[\s>]|head[\s>])/i;
 
 function pathOf(url: string): string {
