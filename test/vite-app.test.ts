@@ -54,14 +54,14 @@ const counts = (ev: Record<string, { correct: number; total: number } | null | u
   Object.fromEntries(Object.entries(ev).filter(([, v]) => v).map(([k, v]) => [k, `${v!.correct}/${v!.total}`]));
 
 /** Run a command to its end; npm's own settings from a `npm test` parent are left out. */
-function run(cmd: string, args: string[], cwd: string): Promise<{ code: number | null; out: string }> {
+function run(cmd: string, args: string[], cwd: string): Promise<{ code: number | null; stdout: string; out: string }> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
   return new Promise((resolve) => {
     const p = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
+    let stdout = '', out = '';
+    p.stdout.on('data', (d) => ((stdout += d), (out += d)));
     p.stderr.on('data', (d) => (out += d));
-    p.on('close', (code) => resolve({ code, out }));
+    p.on('close', (code) => resolve({ code, stdout, out }));
   });
 }
 
@@ -96,7 +96,7 @@ t.test('a plain Vite app (SPA fallback, COOP/COEP) installs the package and runs
   // The package as npm publishes it (no prepare script: dist/ as built).
   const packed = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', app], ROOT);
   t.equal(packed.code, 0, 'npm pack', { out: packed.out.slice(-2000) });
-  const tarball = (JSON.parse(packed.out.slice(packed.out.indexOf('['))) as { filename: string }[])[0].filename;
+  const tarball = (JSON.parse(packed.stdout) as { filename: string }[])[0].filename;
   const vite = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies.vite;
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'lr-vite-app', private: true, type: 'module', dependencies: { 'lightreasoner-wasm': `file:./${tarball}` }, devDependencies: { vite } }, null, 2));
   for (const [name, text] of Object.entries(APP)) writeFileSync(join(app, name), text);
