@@ -5,7 +5,8 @@
 // COOP/COEP headers. Vite's preview answers every unknown path with index.html and status 200
 // (appType 'spa'), so the optional files the runtime probes (chat_template.jinja…) get a web page:
 // the browser's counts must still equal Node's for the same job (before the fix: 1/32 against 13/32,
-// with no error). npm reads the packages from its cache when it has them (--prefer-offline).
+// with no error). Then Vite's dev server (the same fallback, modules unbundled) evaluates the expert.
+// npm reads the packages from its cache when it has them (--prefer-offline).
 import t, { type Test } from 'tap';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,6 +47,16 @@ globalThis.runLoop = async (s) => {
   const info = await engine.info({ backend: 'wasm', threads: s.threads });
   return { eval: report.eval, warnings, crossOriginIsolated, device: info.backend.device };
 };
+
+// The expert alone on the held-out problems (the loop's "expert_before").
+globalThis.runEval = async (s) => {
+  const warnings = [];
+  const r = await engine.evaluate(
+    { model: new URL('models/default/expert', location.href).href, problems: defaultProblems(s.train, s.eval).eval, backend: 'wasm', threads: s.threads },
+    { onEvent: (e) => e.status === 'warning' && warnings.push(e.message) },
+  );
+  return { correct: r.summary.correct, total: r.summary.total, warnings };
+};
 `,
 };
 
@@ -65,9 +76,10 @@ function run(cmd: string, args: string[], cwd: string): Promise<{ code: number |
   });
 }
 
-/** `vite preview` on a free port (port 0): its URL once it listens. */
-function preview(t: Test, app: string): Promise<string> {
-  const srv: ChildProcess = spawn(process.execPath, [join(app, 'node_modules/vite/bin/vite.js'), 'preview', '--host', '127.0.0.1', '--port', '0', '--strictPort'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `vite preview` (or the dev server: `vite`) on a free port (port 0): its URL once it listens. */
+function viteServer(t: Test, app: string, command: 'preview' | 'dev'): Promise<string> {
+  const args = [join(app, 'node_modules/vite/bin/vite.js'), ...(command === 'preview' ? ['preview'] : []), '--host', '127.0.0.1', '--port', '0', '--strictPort'];
+  const srv: ChildProcess = spawn(process.execPath, args, { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => void srv.kill());
   return new Promise((resolve, reject) => {
     let out = '';
@@ -79,7 +91,7 @@ function preview(t: Test, app: string): Promise<string> {
     };
     srv.stdout!.on('data', seen);
     srv.stderr!.on('data', seen);
-    srv.on('exit', (code) => reject(new Error(`vite preview exited (${code}): ${out}`)));
+    srv.on('exit', (code) => reject(new Error(`vite ${command} exited (${code}): ${out}`)));
   });
 }
 
@@ -113,7 +125,7 @@ t.test('a plain Vite app (SPA fallback, COOP/COEP) installs the package and runs
   cpSync(join(app, 'node_modules', 'lightreasoner-wasm', 'models', 'default'), join(app, 'public', 'models', 'default'), { recursive: true });
   const built = await run(process.execPath, [join(app, 'node_modules/vite/bin/vite.js'), 'build'], app);
   t.equal(built.code, 0, 'vite build', { out: built.out.slice(-3000) });
-  const url = await preview(t, app);
+  const url = await viteServer(t, app, 'preview');
   const probe = await fetch(new URL('models/default/expert/chat_template.jinja', url));
   t.match({ status: probe.status, type: probe.headers.get('content-type') }, { status: 200, type: /^text\/html/ }, 'vite preview answers a missing file with its index.html (the SPA fallback)');
 
@@ -131,6 +143,14 @@ t.test('a plain Vite app (SPA fallback, COOP/COEP) installs the package and runs
   const want = counts(nodeReport.eval as unknown as RunEval);
   t.same(counts(got.eval), want, `the browser's counts = Node's (${Object.entries(want).map(([k, v]) => `${k} ${v}`).join(', ')})`);
   t.same(got.warnings, [], 'no warnings');
+
+  // Vite's dev server (its own SPA fallback, modules served unbundled): the expert's count alone.
+  const dev = await viteServer(t, app, 'dev');
+  await page.goto(dev);
+  await page.waitForFunction(() => 'runEval' in globalThis, null, { timeout: 60_000 });
+  const devEval = (await page.evaluate((s) => (globalThis as any).runEval(s), { ...LOOP, threads: 2 })) as { correct: number; total: number; warnings: string[] };
+  const before = nodeReport.eval.expert_before;
+  t.same(devEval, { correct: before.correct, total: before.total, warnings: [] }, `vite dev: the expert's count = Node's (${before.correct}/${before.total}), no warnings`);
   t.same(errors, [], 'no page errors');
 });
 
