@@ -8,7 +8,9 @@ import { join, dirname, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const out = join(root, 'runtime', 'generated');
+// `--out DIR` writes elsewhere (test/packed-install.test.ts checks what this prints, not its files).
+const outAt = process.argv.indexOf('--out');
+const out = outAt > 0 ? process.argv[outAt + 1] : join(root, 'runtime', 'generated');
 mkdirSync(out, { recursive: true });
 
 function writeAtomic(path, text) {
@@ -34,4 +36,4 @@ for (const f of wasms) {
   w += `// build/${f}\nexport const ${name}: string = ${JSON.stringify(readFileSync(join(build, f)).toString('base64'))};\n`;
 }
 writeAtomic(join(out, 'wasm.ts'), w);
-console.error(`embedded ${shaders.length} WGSL kernels and ${wasms.length} wasm binaries into runtime/generated/`);
+console.error(`embedded ${shaders.length} WGSL kernels and ${wasms.length} wasm binaries into ${out}`);

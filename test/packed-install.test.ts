@@ -54,7 +54,8 @@ t.test('npm pack --json: valid JSON, and the tarball ships what runs, each thing
   t.ok(files.includes('examples/web/main.ts') && !files.some((f) => f.startsWith('examples/web/dist/')), 'the web example, as source');
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   t.notMatch(readme, /LIGHTREASONER\.md|\]\(\.\.\//, 'the README links nothing outside the package');
-  const embed = run(process.execPath, ['scripts/embed-assets.mjs'], ROOT);
+  const embed = run(process.execPath, ['scripts/embed-assets.mjs', '--out', join(work, 'generated')], ROOT);
+  t.equal(embed.status, 0, embed.stderr);
   t.equal(embed.stdout, '', 'the build prints nothing on stdout (npm pack --json runs it)');
   writeFileSync(join(work, 'tarball'), pack.filename);
 });
