@@ -2,6 +2,7 @@
 // The `lightreasoner-wasm` command (Node: `npx lightreasoner-wasm`, Deno: `deno run -A cli/main.ts`).
 import { Command, CommanderError } from 'commander';
 import { LightReasonerError } from '../runtime/errors.ts';
+import { registerCopyModels } from './commands/copy-models.ts';
 import { registerEval } from './commands/eval.ts';
 import { registerFinetune } from './commands/finetune.ts';
 import { registerGather } from './commands/gather.ts';
@@ -19,6 +20,7 @@ const program = new Command()
   .showHelpAfterError()
   .exitOverride();
 
+registerCopyModels(program);
 registerEval(program);
 registerFinetune(program);
 registerGather(program);

@@ -1,12 +1,16 @@
 // Build step: turn kernels/*.wgsl and build/*.wasm into TypeScript modules under runtime/generated/
 // so that Node, Deno and browser bundles get the shaders and Wasm binaries without any file or
-// network I/O at run time. Run by `npm run build` (and so by `npm ci`).
+// network I/O at run time. Run by `npm run build` (and so by `npm ci`). The constants are typed
+// `string` so that the .d.ts files tsc writes do not repeat every asset as a literal type. The
+// one line it prints goes to stderr: `npm pack --json` runs the build and its stdout must stay JSON.
 import { readFileSync, readdirSync, writeFileSync, mkdirSync, existsSync, renameSync } from 'node:fs';
 import { join, dirname, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const out = join(root, 'runtime', 'generated');
+// `--out DIR` writes elsewhere (test/packed-install.test.ts checks what this prints, not its files).
+const outAt = process.argv.indexOf('--out');
+const out = outAt > 0 ? process.argv[outAt + 1] : join(root, 'runtime', 'generated');
 mkdirSync(out, { recursive: true });
 
 function writeAtomic(path, text) {
@@ -20,7 +24,7 @@ const shaders = readdirSync(join(root, 'kernels')).filter((f) => f.endsWith('.wg
 let k = header + '/* eslint-disable */\n';
 for (const f of shaders) {
   const name = basename(f, '.wgsl').replace(/[^A-Za-z0-9]+(.)/g, (_, c) => c.toUpperCase());
-  k += `// kernels/${f}\nexport const ${name} = ${JSON.stringify(readFileSync(join(root, 'kernels', f), 'utf8'))};\n`;
+  k += `// kernels/${f}\nexport const ${name}: string = ${JSON.stringify(readFileSync(join(root, 'kernels', f), 'utf8'))};\n`;
 }
 writeAtomic(join(out, 'kernels.ts'), k);
 
@@ -29,7 +33,7 @@ const wasms = existsSync(build) ? readdirSync(build).filter((f) => f.endsWith('.
 let w = header;
 for (const f of wasms) {
   const name = basename(f, '.wasm').replace(/[^A-Za-z0-9]+(.)/g, (_, c) => c.toUpperCase());
-  w += `// build/${f}\nexport const ${name} = ${JSON.stringify(readFileSync(join(build, f)).toString('base64'))};\n`;
+  w += `// build/${f}\nexport const ${name}: string = ${JSON.stringify(readFileSync(join(build, f)).toString('base64'))};\n`;
 }
 writeAtomic(join(out, 'wasm.ts'), w);
-console.log(`embedded ${shaders.length} WGSL kernels and ${wasms.length} wasm binaries into runtime/generated/`);
+console.error(`embedded ${shaders.length} WGSL kernels and ${wasms.length} wasm binaries into ${out}`);

@@ -42,3 +42,21 @@ for (const [name, env] of Object.entries(BROKEN)) {
     t.match(lines[0], /^error: no WebGPU adapter \(the driver says: .+\)\. To use WebGPU, .*VK_ICD_FILENAMES=\/usr\/lib\/chromium\/vk_swiftshader_icd\.json.*Mesa newer than Debian 12's; or use --backend wasm/);
   });
 }
+
+// Issue 25, item 5: Dawn (the `webgpu` package) is an optional peer dependency. Without it, `auto`
+// takes Wasm and says how to get WebGPU; asking for webgpu names the package to install.
+t.test('Dawn not installed: auto says npm install, webgpu refuses with it', async (t) => {
+  const { createBackend } = await import('../runtime/backend/index.ts');
+  const { loadDawn } = await import('../runtime/platform/node.ts');
+  const { MemoryFileSystem } = await import('../runtime/platform/memory-fs.ts');
+  const missing = await loadDawn('lightreasoner-wasm-no-such-package');
+  t.equal(missing.gpu, null);
+  t.match(missing.why, /optional package lightreasoner-wasm-no-such-package \(Dawn\), which is not installed/);
+  t.equal(missing.advice, 'npm install lightreasoner-wasm-no-such-package');
+  const platform = { name: 'node' as const, fs: new MemoryFileSystem(), getGPU: async () => missing.gpu, whyNoGPU: () => missing.why, noGPUAdvice: () => missing.advice };
+  const auto = await createBackend('auto', platform, { threads: 1 });
+  t.teardown(() => auto.destroy());
+  t.equal(auto.info.kind, 'wasm');
+  t.match(auto.info.note, /^auto: WebGPU has no adapter here \(WebGPU in Node needs .*\); npm install lightreasoner-wasm-no-such-package$/);
+  await t.rejects(createBackend('webgpu', platform), { code: 'BACKEND_UNAVAILABLE', message: /To use WebGPU, npm install lightreasoner-wasm-no-such-package; or use --backend wasm/ });
+});

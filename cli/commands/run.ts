@@ -4,10 +4,10 @@
 // runtime/run/pipeline.ts; this file parses options, finds the default pair and draws progress.
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type Command, Option } from 'commander';
 import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
 import { parseEvalProblems } from '../../runtime/eval/evaluate.ts';
+import { defaultPairDir } from '../../runtime/platform/default-pair.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
 import { defaultProblems, type EvalModel, type EvalResult, parseTrainProblems, type PipelineEvent, type RunReport, runPipeline, type SeedRuns, type Stage } from '../../runtime/run/pipeline.ts';
 import { formatAccuracy, formatP } from '../../runtime/eval/stats.ts';
@@ -47,15 +47,6 @@ export interface EmbeddedSettings {
 export function embeddedSettings(dir: string): EmbeddedSettings | null {
   const file = resolve(dir, 'settings.json');
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as EmbeddedSettings) : null;
-}
-
-/** models/default of the package: beside cli/ from source, two levels further up from dist/cli/. */
-export function defaultPairDir(): string | null {
-  for (const rel of ['../../models/default', '../../../models/default']) {
-    const dir = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(resolve(dir, 'expert', 'config.json')) && existsSync(resolve(dir, 'amateur', 'config.json'))) return dir;
-  }
-  return null;
 }
 
 const HELP = `

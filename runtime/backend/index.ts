@@ -49,11 +49,12 @@ export async function createBackend(choice: BackendChoice, platform: Platform, o
   if (choice === 'webgl2') return createWebGL2Backend(platform, { gpujs: options.gpujs });
   const gpu = await platform.getGPU();
   const noGPU = gpu ? undefined : platform.whyNoGPU?.();
+  const advice = (gpu ? undefined : platform.noGPUAdvice?.()) ?? WEBGPU_ADVICE;
   if (choice === 'auto') {
     const adapter = gpu ? await gpu.requestAdapter().catch(() => null) : null;
     const software = adapter ? softwareAdapterName(adapter) : null;
     const why = noGPU
-      ? `auto: WebGPU has no adapter here (${noGPU}); ${WEBGPU_ADVICE}`
+      ? `auto: WebGPU has no adapter here (${noGPU}); ${advice}`
       : !gpu
       ? `auto: no WebGPU in this ${platform.name} runtime`
       : !adapter
@@ -63,7 +64,7 @@ export async function createBackend(choice: BackendChoice, platform: Platform, o
           : null;
     if (why) return platform.name === 'browser' ? autoWithoutWebGPU(why, platform, options) : createWasmBackend({ threads: options.threads, chosenBecause: why });
   }
-  if (noGPU) throw new WebGPUUnavailableError(`no WebGPU adapter (${noGPU}). To use WebGPU, ${WEBGPU_ADVICE}; or use --backend wasm (or auto)`);
+  if (noGPU) throw new WebGPUUnavailableError(`no WebGPU adapter (${noGPU}). To use WebGPU, ${advice}; or use --backend wasm (or auto)`);
   if (!gpu) {
     throw new LightReasonerError('BACKEND_UNAVAILABLE', `WebGPU is not available in this ${platform.name} runtime; use --backend wasm (or auto)`);
   }

@@ -218,47 +218,58 @@ export const nodeFileSystem: FileSystem = {
 };
 
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined';
-let dawn: Promise<GPU | null> | undefined;
-let whyNoDawn: string | undefined;
+/** Dawn for Node: the `webgpu` package, an optional peer dependency (package.json "//webgpu"). */
+export const DAWN_PACKAGE = 'webgpu';
 
-/** Dawn in this process, only once a child process has found it an adapter (see node-gpu.ts). */
-async function loadDawn(): Promise<GPU | null> {
+/** What loading Dawn gave: a GPU, or null with why (and, when the user can fix it, what to do). */
+export interface DawnLoad {
+  gpu: GPU | null;
+  why?: string;
+  /** Replaces the driver advice when the remedy is different (the package is not installed). */
+  advice?: string;
+}
+
+/**
+ * Dawn in this process, only once a child process has found it an adapter (see node-gpu.ts).
+ * `specifier` is the package to load it from (tests name one that does not resolve).
+ */
+export async function loadDawn(specifier = DAWN_PACKAGE): Promise<DawnLoad> {
   let url: string;
   try {
-    url = import.meta.resolve('webgpu');
+    url = import.meta.resolve(specifier);
   } catch {
-    whyNoDawn = 'the webgpu package is not installed';
-    return null;
+    return { gpu: null, why: `WebGPU in Node needs the optional package ${specifier} (Dawn), which is not installed`, advice: `npm install ${specifier}` };
   }
   // Deno's Node layer cannot run the probe's `node -e`; Deno has its own WebGPU (navigator.gpu).
   if (!isDeno) {
     const probe = await probeDawn(url);
-    if (!probe.adapter) {
-      whyNoDawn = probe.driverSays.length ? `the driver says: ${probe.driverSays.join(' / ')}` : 'no driver offered one';
-      return null;
-    }
+    if (!probe.adapter) return { gpu: null, why: probe.driverSays.length ? `the driver says: ${probe.driverSays.join(' / ')}` : 'no driver offered one' };
   }
   ensureRuntimeDir();
   try {
-    const m = await import('webgpu');
+    const m = (await import(url)) as typeof import('webgpu');
     Object.assign(globalThis, m.globals);
-    return m.create([]) as GPU;
+    return { gpu: m.create([]) as GPU };
   } catch (e) {
-    whyNoDawn = `the webgpu package failed to load (${(e as Error).message})`;
-    return null;
+    return { gpu: null, why: `the ${specifier} package failed to load (${(e as Error).message})` };
   }
 }
+
+let dawn: Promise<DawnLoad> | undefined;
+let dawnResult: DawnLoad | undefined;
 
 export const nodePlatform: Platform = {
   name: isDeno ? 'deno' : 'node',
   fs: nodeFileSystem,
-  getGPU() {
+  async getGPU() {
     const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-    if (nav?.gpu) return Promise.resolve(nav.gpu);
+    if (nav?.gpu) return nav.gpu;
     dawn ??= loadDawn();
-    return dawn;
+    dawnResult = await dawn;
+    return dawnResult.gpu;
   },
-  whyNoGPU: () => whyNoDawn,
+  whyNoGPU: () => dawnResult?.why,
+  noGPUAdvice: () => dawnResult?.advice,
 };
 
 /**

@@ -42,6 +42,9 @@ export interface Platform {
   getGPU(): Promise<GPU | null>;
   /** Why getGPU resolved null, with the driver's own words, when the platform knows (Node). */
   whyNoGPU?(): string | undefined;
+  /** What to do about it when the usual driver advice does not apply (Node without the optional
+   * `webgpu` package: `npm install webgpu`). */
+  noGPUAdvice?(): string | undefined;
 }
 
 /**
@@ -69,3 +72,25 @@ export interface WorkerHost {
   spawn(source: string): ThreadWorker;
   readonly concurrency: number;
 }
+
+/**
+ * The embedded default pair, where this host reads it: absolute paths in Node and Deno (inside the
+ * installed package), absolute URLs in a browser (under the folder the app serves it from).
+ */
+export interface DefaultPair {
+  /** The folder holding expert/, amateur/ and settings.json (a URL ends with '/'). */
+  dir: string;
+  expert: string;
+  amateur: string;
+  /** The sampling and fine-tuning settings chosen on the generator's dev set (scripts/sweep-default.ts). */
+  settings: string;
+}
+
+/** The files of the embedded default pair that a run reads, relative to its folder: what
+ * `lightreasoner-wasm copy-models` copies and what a web app serves. */
+export const DEFAULT_PAIR_FILES: readonly string[] = Object.freeze([
+  ...['expert', 'amateur'].flatMap((m) =>
+    ['config.json', 'generation_config.json', 'model.safetensors', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json'].map((f) => `${m}/${f}`),
+  ),
+  'settings.json',
+]);
