@@ -11,7 +11,8 @@
 //   samples.jsonl (+ .state.json, .summary.json)   stage 1's samples
 //   adapter/          the LightReasoner LoRA adapter (PEFT), train_log.jsonl, train_summary.json
 //   sft/trajectories.jsonl, sft/adapter/           with compareSft
-//   eval/<model>.jsonl                             per-problem results of each evaluation
+//   eval/<model>.jsonl (+ .summary.json)           per-problem results of each evaluation
+//                                                  (.partial while it runs: runtime/eval/journal.ts)
 //   report.json, report.html
 // A non-empty `out` is refused unless resuming or overwriting; only these entries are ever replaced.
 
@@ -19,13 +20,14 @@ import { type BackendChoice, createBackend } from '../backend/index.ts';
 import type { Backend } from '../backend/types.ts';
 import { generateProblems } from '../data/problems.ts';
 import { badInputError, LightReasonerError, throwIfAborted } from '../errors.ts';
-import { DEFAULT_EVAL, type EvalEvent, type EvalProblem, evalRecordsToJsonl, evaluate, type EvalSummary, parseEvalProblems, type PromptType } from '../eval/evaluate.ts';
+import { DEFAULT_EVAL, type EvalEvent, type EvalProblem, type evaluate, type EvalSummary, parseEvalProblems, type PromptType } from '../eval/evaluate.ts';
+import { evaluateToFile } from '../eval/journal.ts';
 import { parseGold } from '../eval/grade.ts';
 import { meanSd, type PairedComparison, pairedComparison, wilsonInterval } from '../eval/stats.ts';
 import { hubRevisionOf, type HubRevision } from '../hub/ids.ts';
 import { type CausalLM, loadModel } from '../model/model.ts';
 import type { FileSystem, Platform } from '../platform/types.ts';
-import { modelFingerprint, sha256Hex } from '../stage/fingerprint.ts';
+import { adapterFingerprint, modelFingerprint, sha256Hex } from '../stage/fingerprint.ts';
 import type { PairDiagnostics } from '../stage/diagnostics.ts';
 import { type RunEvent as SampleRunEvent, runSampling } from '../stage/run.ts';
 import { DEFAULT_SETTINGS, parseProblems, type SampleSettings } from '../stage/sample.ts';
@@ -99,8 +101,10 @@ export interface PipelineOptions {
    * Continue an interrupted run in `out` (a killed process, a reloaded page): sampling resumes
    * after its last committed problem (byte-identical samples; refused when the models, data or
    * settings differ), a finished fine-tuning is kept, an unfinished one resumes from its latest
-   * checkpoint (finetune.saveSteps > 0) or starts again; evaluations run again (they are
-   * deterministic). Without it (and without overwrite) a non-empty `out` is refused.
+   * checkpoint (finetune.saveSteps > 0) or starts again; a finished evaluation is kept, an
+   * interrupted one keeps its finished batches of problems and decodes the rest (byte-identical
+   * records; refused when its settings, model, adapter or data differ). Without it (and without
+   * overwrite) a non-empty `out` is refused.
    */
   resume?: boolean;
   /** Start afresh in an `out` that holds files: this job's own entries are replaced, others kept. */
@@ -338,16 +342,21 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
     // ---- evaluation helper -----------------------------------------------------------------
     const evalStage: RunReport['stages']['eval'] = {};
     const records: Partial<Record<EvalModel, Awaited<ReturnType<typeof evaluate>>['records']>> = {};
-    const runEval = async (name: EvalModel, model: CausalLM, fileName: string = name): Promise<EvalResult> => {
+    const evalData = await sha256Hex(new TextEncoder().encode(JSON.stringify(o.eval.map(({ id, question, gold }) => ({ id, question, gold })))));
+    // Each evaluation journals its finished batches (runtime/eval/journal.ts): a resumed run keeps a
+    // finished evaluation whole and an interrupted one's finished problems.
+    const runEval = async (name: EvalModel, model: CausalLM, fileName: string = name, adapter: { source: string; fingerprint: string } | null = null): Promise<EvalResult> => {
       throwIfAborted(signal);
       emit({ status: 'stage', stage: 'eval', state: 'start', model: name });
-      const t0 = time();
       const file = fs.join(out, 'eval', `${fileName}.jsonl`);
+      const modelId = model === expert ? { source: o.expert, fingerprint: ef } : { source: o.amateur, fingerprint: af };
       const r = reuse
         ? await readEvalOutput(fs, file, o.eval, { prompt: evalPrompt, maxNewTokens: evalMaxNew })
-        : await evaluate(model, o.eval, { prompt: evalPrompt, maxNewTokens: evalMaxNew, batchSize: evalBatch, signal, onEvent: (event) => emit({ status: 'eval', model: name, event }) });
-      if (!reuse) await fs.writeFileAtomic(file, evalRecordsToJsonl(r.records));
-      const seconds = reuse ? r.summary.seconds : time() - t0;
+        : await evaluateToFile(model, o.eval, {
+          fs, out: file, resume, redoOtherAdapter: adapter !== null, signal, settings: { prompt: evalPrompt, maxNewTokens: evalMaxNew, batchSize: evalBatch }, identity: { model: modelId, adapter, data: evalData },
+          onEvent: (event) => emit({ status: 'eval', model: name, event }), onWarning: (message) => emit({ status: 'warning', message }),
+        });
+      const seconds = r.summary.seconds;
       emit({ status: 'stage', stage: 'eval', state: 'done', model: name, seconds });
       const s: EvalSummary = r.summary;
       const result: EvalResult = { accuracy: s.accuracy, ci95: wilsonInterval(s.correct, s.total), correct: s.correct, total: s.total, seconds, generated_tokens: s.generated_tokens, file };
@@ -373,7 +382,7 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
       const a = await loadAdapter(fs, dir, expert!);
       expert!.adapter = a;
       try {
-        return await runEval(name, expert!, fileName);
+        return await runEval(name, expert!, fileName, { source: dir, fingerprint: await adapterFingerprint(fs, dir) });
       } finally {
         expert!.adapter = null;
         disposeAdapter(expert!, a);
