@@ -123,6 +123,50 @@ t.test('run: killed in each stage and resumed, the uninterrupted bytes without r
   t.match(r.error, { code: 'BAD_INPUT', message: /amateur\.jsonl is a finished evaluation with other settings.*settings\.maxNewTokens was 8, now 6/ });
 });
 
+/** The `n`-th event that `match` accepts (a model's evaluations share a name across seeds). */
+function nth(n: number, match: (e: PipelineEvent) => boolean): (e: PipelineEvent) => boolean {
+  let seen = 0;
+  return (e) => match(e) && ++seen === n;
+}
+
+t.test('run --compare-sft --seeds 2: killed in a second seed\'s evaluation and SFT fine-tuning, resumed to the same bytes', async (t) => {
+  // No gold answers: every trajectory is kept (the fixture expert solves nothing).
+  const sftRun = (out: string): PipelineOptions => ({ ...base(out), train: base(out).train.map((p) => ({ ...p, gold: null })), compareSft: true, sftSteps: 2, seeds: [0, 1], finetune: { maxSteps: 2, saveSteps: 1, lr: 1e-3 } });
+  const full = join(tmp, 'sft-full');
+  t.equal((await runUntil(sftRun(full))).error, null, 'the uninterrupted run');
+  const out = join(tmp, 'sft-killed');
+  const resume = { ...sftRun(out), resume: true };
+  let trajectories = 0;
+  const countTrajectories = (e: PipelineEvent) => (e.status === 'trajectories' && trajectories++, false);
+  // 1. Stopped in the evaluation of the second LightReasoner seed's adapter.
+  let r = await runUntil(sftRun(out), nth(2, evalProblem('expert_after', 2)));
+  t.match(r.error, { code: 'ABORTED' });
+  // 2. Resumed: only that evaluation's last 4 problems; stopped in the second seed's SFT fine-tuning.
+  r = await runUntil(resume, nth(2, (e) => e.status === 'finetune' && e.event.status === 'checkpoint' && e.event.step === 1 && e.objective === 'sft'));
+  t.match(r.error, { code: 'ABORTED' });
+  t.same(r.counts.evaluated, { expert_after: 4, expert_sft: 6 }, 'the first seed\'s evaluation and the three before fine-tuning are kept');
+  t.same(r.counts.steps, [1, 2, 1], 'no LightReasoner step; SFT seed 0 (2 steps), seed 1 up to its checkpoint');
+  // 3. Resumed: the trajectories and the first SFT adapter are kept, the second continues from its
+  //    checkpoint; stopped in its evaluation.
+  r = await runUntil(resume, (e) => countTrajectories(e) || evalProblem('expert_sft', 2)(e));
+  t.match(r.error, { code: 'ABORTED' });
+  t.equal(trajectories, 0, 'the trajectories are not generated again');
+  t.same(r.counts.steps, [2], 'SFT seed 1: step 2 only');
+  t.same(r.counts.evaluated, { expert_sft: 2 }, 'the first SFT seed\'s evaluation is kept');
+  // 4. Resumed to the end.
+  r = await runUntil(resume);
+  t.equal(r.error, null);
+  t.same(r.counts.evaluated, { expert_sft: 4 });
+  t.same(r.counts.steps, []);
+  const files = ['samples.jsonl', 'adapter/adapter_model.safetensors', 'adapter-seed1/adapter_model.safetensors', 'sft/trajectories.jsonl', 'sft/adapter/adapter_model.safetensors', 'sft/adapter-seed1/adapter_model.safetensors'];
+  const evals = readdirSync(join(full, 'eval')).filter((n) => n.endsWith('.jsonl')).map((n) => `eval/${n}`);
+  t.equal(evals.length, 6, 'six evaluations (amateur, before, 2 × after, 2 × SFT)');
+  for (const f of [...files, ...evals]) t.ok(readFileSync(join(out, f)).equals(readFileSync(join(full, f))), `${f}: byte-identical`);
+  const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')), refReport = JSON.parse(readFileSync(join(full, 'report.json'), 'utf8'));
+  t.same(report.seeds, refReport.seeds, 'the report\'s seeds table');
+  t.same([report.stages.sft.trajectories, report.stages.sft.steps], [refReport.stages.sft.trajectories, refReport.stages.sft.steps]);
+});
+
 /** Start the CLI and SIGKILL it once `ready()` holds (polled). */
 function killWhen(args: string[], ready: () => boolean): Promise<boolean> {
   return new Promise((resolve, reject) => {

@@ -36,7 +36,7 @@ import type { LoraAdapter } from '../train/lora.ts';
 import { loadAdapter } from '../train/peft.ts';
 import { finishedFinetune, prepareRunDir } from './run-dir.ts';
 import { renderReport } from './report.ts';
-import { sftTrajectories } from './sft.ts';
+import { sftTrajectoriesToFile } from './sft.ts';
 import { readEvalOutput, readSamplingOutput } from './stage-outputs.ts';
 
 /** A training problem: the gold answer (normalized, parseGold) is optional — LightReasoner never
@@ -433,14 +433,13 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
     let sftSeeds: SeedRuns | undefined;
     if (o.compareSft) {
       emit({ status: 'stage', stage: 'sft-trajectories', state: 'start' });
-      t = time();
       const sftDir = fs.join(out, 'sft');
       await fs.mkdir(sftDir);
-      const { lines, kept, trajTokens } = await sftTrajectories(expert, o.train, { system: sampleSettings.system, maxNewTokens: sftMaxNew, batchSize: evalBatch, signal, onProgress: (done, kept) => emit({ status: 'trajectories', done, total: o.train.length, kept }) });
-      const trajFile = fs.join(sftDir, 'trajectories.jsonl');
-      // `correct: null` (no gold answer): keep; parseSftSamples reads booleans only.
-      await fs.writeFileAtomic(trajFile, lines.map((l) => `${l}\n`).join(''));
-      const trajSeconds = time() - t;
+      const traj = await sftTrajectoriesToFile(fs, sftDir, expert, o.train, {
+        system: sampleSettings.system, maxNewTokens: sftMaxNew, batchSize: evalBatch, signal, onProgress: (done, kept) => emit({ status: 'trajectories', done, total: o.train.length, kept }),
+        resume, key: { system: sampleSettings.system, maxNewTokens: sftMaxNew, batchSize: evalBatch, expert: { source: o.expert, fingerprint: ef }, data: dataSha },
+      });
+      const { kept, trajTokens, file: trajFile, seconds: trajSeconds } = traj;
       emit({ status: 'stage', stage: 'sft-trajectories', state: 'done', seconds: trajSeconds });
       const base = { seconds: trajSeconds, trajectory_seconds: trajSeconds, train_seconds: 0, problems: o.train.length, trajectory_tokens: trajTokens, trajectories: kept, rejected: o.train.length - kept, steps: 0, tuned_tokens: 0, tokens_processed: 0, final_loss: null };
       if (kept === 0) {
@@ -453,9 +452,17 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
         const sft = await tuneSeeds('expert_sft', fs.join(sftDir, 'adapter'), async (seed, dir) => {
           emit({ status: 'stage', stage: 'sft-finetune', state: 'start' });
           const t1 = time();
+          // Kept or continued only on the trajectories it was trained on.
+          const keep = resume && traj.reused;
+          const done = keep ? await finishedFinetune(fs, dir) : null;
+          if (done) {
+            emit({ status: 'stage', stage: 'sft-finetune', state: 'done', seconds: 0 });
+            return done;
+          }
+          if (!keep && (await fs.exists(dir))) await fs.rm(dir);
           // The same settings and optimizer-step budget as LightReasoner (unless sftSteps says otherwise).
           const r = await finetune({
-            fs, model: expert!, samplesText: trajText, samplesFile: trajFile, out: dir, signal, baseModelName: o.baseModelName,
+            fs, model: expert!, samplesText: trajText, samplesFile: trajFile, out: dir, signal, baseModelName: o.baseModelName, resume: keep && (await fs.exists(dir)),
             settings: { ...ftSettings, objective: 'sft', maxSteps: sftSteps, seed },
             onEvent: (event) => emit({ status: 'finetune', objective: 'sft', event }),
             onWarning: () => {}, // the rejections are counted above

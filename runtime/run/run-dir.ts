@@ -25,7 +25,7 @@ export async function prepareRunDir(fs: FileSystem & Required<Pick<FileSystem, '
   const samplesFile = fs.join(out, 'samples.jsonl');
   const resume = o.resume === true && (await fs.exists(statePath(samplesFile)));
   for (const name of await fs.list!(out)) {
-    const redo = ['sft', 'report.json', 'report.html'].includes(name) || (!resume && name !== 'eval' && ownedByRun(name));
+    const redo = ['report.json', 'report.html'].includes(name) || (!resume && name !== 'eval' && ownedByRun(name));
     if (redo) await fs.rm(fs.join(out, name));
   }
   const evalDir = fs.join(out, 'eval');
