@@ -349,7 +349,7 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
       throwIfAborted(signal);
       emit({ status: 'stage', stage: 'eval', state: 'start', model: name });
       const file = fs.join(out, 'eval', `${fileName}.jsonl`);
-      const modelId = model === expert ? { source: o.expert, fingerprint: ef } : { source: o.amateur, fingerprint: af };
+      const modelId = name === 'amateur' ? { source: o.amateur, fingerprint: af } : { source: o.expert, fingerprint: ef };
       const r = reuse
         ? await readEvalOutput(fs, file, o.eval, { prompt: evalPrompt, maxNewTokens: evalMaxNew })
         : await evaluateToFile(model, o.eval, {
