@@ -102,20 +102,24 @@ t.test('run: killed in each stage and resumed, the uninterrupted bytes without r
   t.same(r.counts.evaluated, { expert_after: 2 }, 'no evaluation before fine-tuning runs again');
   // A crash while appending leaves a cut-short last line: dropped with a warning, that batch redone.
   appendFileSync(evalJournalPath(join(out, 'eval', 'expert_after.jsonl')), '{"seconds":1,"indices":[2,3],"records":[{"id":');
-  // 6. Resumed to the end.
+  // 6. Resumed (the torn line dropped, and cut off before the next append), stopped again one batch later.
+  r = await runUntil(resume, evalProblem('expert_after', 4));
+  t.match(r.error, { code: 'ABORTED' });
+  t.same(r.counts.evaluated, { expert_after: 2 }, 'the tuned expert: its second batch');
+  t.same(r.counts.steps, [], 'the finished fine-tuning is kept');
+  t.match(r.counts.warnings, [/expert_after\.jsonl\.partial:3: the last line is cut short .* dropped/]);
+  // 7. Resumed to the end.
   r = await runUntil(resume);
   t.equal(r.error, null, 'the resumed run completes');
-  t.same(r.counts.evaluated, { expert_after: 4 }, 'only the tuned expert\'s unfinished problems are decoded');
-  t.same(r.counts.steps, [], 'the finished fine-tuning is kept');
-  t.equal(r.counts.sampled, 0);
-  t.match(r.counts.warnings, [/expert_after\.jsonl\.partial:3: the last line is cut short .* dropped/]);
+  t.same(r.counts.evaluated, { expert_after: 2 }, 'only the tuned expert\'s last batch is decoded');
+  t.same([r.counts.sampled, r.counts.steps, r.counts.warnings], [0, [], []], 'nothing else runs again, the journal is whole');
   for (const f of OUTPUTS) t.ok(readFileSync(join(out, f)).equals(readFileSync(join(full, f))), `${f}: byte-identical to the uninterrupted run`);
   t.same(readdirSync(join(out, 'eval')).sort(), readdirSync(join(full, 'eval')).sort(), 'the same files, no journal left');
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')), refReport = JSON.parse(readFileSync(join(full, 'report.json'), 'utf8'));
   t.same(report.eval.expert_after.paired_vs_before, refReport.eval.expert_after.paired_vs_before, 'the report\'s paired test');
   t.same(report.examples, refReport.examples, 'the report\'s examples');
 
-  // 7. A resume of the finished run decodes nothing; one with other evaluation settings is refused, naming them.
+  // 8. A resume of the finished run decodes nothing; one with other evaluation settings is refused, naming them.
   r = await runUntil(resume);
   t.equal(r.error, null);
   t.same(r.counts.evaluated, {}, 'a finished run resumed: no evaluation runs again');

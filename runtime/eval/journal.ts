@@ -100,6 +100,7 @@ export async function evaluateToFile(model: CausalLM, problems: EvalProblem[], o
   const append = fs.appendFile?.bind(fs);
   let secondsBefore = prior?.seconds ?? 0;
   if (append && !prior) await fs.writeFileAtomic(journal, `${JSON.stringify({ kind: JOURNAL_KIND, version: JOURNAL_VERSION, key })}\n`);
+  if (prior?.cutBackTo != null) await fs.writeFileAtomic(journal, prior.cutBackTo);
   const t0 = performance.now();
   const { records, summary } = await evaluate(model, problems, {
     ...o, prompt: o.settings.prompt, maxNewTokens: o.settings.maxNewTokens, batchSize: o.settings.batchSize, done: prior?.records,
@@ -158,7 +159,7 @@ async function readFinished(fs: FileSystem, out: string, key: JournalKey): Promi
  * run. Only an unterminated last line that does not parse — what a crash during an append leaves —
  * is dropped (with a warning); any other damage is refused with what to do.
  */
-async function readJournal(fs: FileSystem, journal: string, key: JournalKey, problems: EvalProblem[], warn?: (m: string) => void): Promise<{ records: Map<number, EvalRecord>; seconds: number }> {
+async function readJournal(fs: FileSystem, journal: string, key: JournalKey, problems: EvalProblem[], warn?: (m: string) => void): Promise<{ records: Map<number, EvalRecord>; seconds: number; cutBackTo: string | null }> {
   const startOver = `remove ${journal} to evaluate from the start`;
   const text = await fs.readText(journal);
   const lines = text.split('\n');
@@ -177,7 +178,8 @@ async function readJournal(fs: FileSystem, journal: string, key: JournalKey, pro
     if (n === unterminated && (o === undefined || n === 0)) {
       if (n === 0) throw badInputError(`${at}: the header is cut short, so it cannot say what was evaluated; ${startOver}`, journal);
       warn?.(`${at}: the last line is cut short (the evaluation was interrupted while writing it); dropped, that batch is evaluated again`);
-      continue;
+      // What the journal must be cut back to before the next append, which would otherwise join it.
+      return { records, seconds, cutBackTo: text.slice(0, text.length - raw.length) };
     }
     if (!isObject(o)) throw badInputError(`${at}: not a JSON object (was the journal edited?); ${startOver}`, journal);
     if (n === 0) {
@@ -197,5 +199,5 @@ async function readJournal(fs: FileSystem, journal: string, key: JournalKey, pro
     }
     seconds = o.seconds;
   }
-  return { records, seconds };
+  return { records, seconds, cutBackTo: null };
 }
