@@ -237,6 +237,12 @@ t.test('Engine evaluate job with out: aborted, then resumed from its finished ba
   await t.rejects(engine.evaluate({ ...job, out: cut }), { code: 'BAD_INPUT', message: /an interrupted evaluation left .*engine-cut\.jsonl\.partial: pass --resume/ });
   await t.rejects(engine.evaluate({ ...job, out: cut, resume: true, settings: { maxNewTokens: 8, batchSize: 3 } }), { code: 'BAD_INPUT', message: /cannot resume .*: the evaluation was started with other settings.*settings\.batchSize was 2, now 3/ });
   await t.rejects(engine.evaluate({ ...job, problems: job.problems.slice(0, 5), out: cut, resume: true }), { code: 'BAD_INPUT', message: /problems was 6, now 5/ });
+  // A journal damaged from outside (not by a crash) is refused, naming the line.
+  const journal = readFileSync(evalJournalPath(cut), 'utf8').split('\n');
+  writeFileSync(evalJournalPath(cut), ['{}', ...journal.slice(1)].join('\n'));
+  await t.rejects(engine.evaluate({ ...job, out: cut, resume: true }), { code: 'BAD_INPUT', message: /engine-cut\.jsonl\.partial:1: not an evaluation journal of this version/ });
+  writeFileSync(evalJournalPath(cut), [journal[0], journal[1].replace(/"id":"[^"]*"/, '"id":"elsewhere"'), ...journal.slice(2)].join('\n'));
+  await t.rejects(engine.evaluate({ ...job, out: cut, resume: true }), { code: 'BAD_INPUT', message: /engine-cut\.jsonl\.partial:2: record 0 \(index 0\) is not a record of this run's problem at that index/ });
   const over = await engine.evaluate({ ...job, out: cut, overwrite: true });
   t.same(over.records, full.records, 'overwrite starts afresh');
 });
