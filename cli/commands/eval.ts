@@ -6,7 +6,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { generateProblems, PROBLEM_SETS, type ProblemSet, problemsToJsonl, SEED_RANGES } from '../../runtime/data/problems.ts';
 import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
 import { formatAccuracy, formatP, pairedComparison } from '../../runtime/eval/stats.ts';
-import { DEFAULT_EVAL, type EvalEvent, evaluate, parseEvalProblems, PROMPT_TYPES, type PromptType, QWEN25_MATH_COT_SYSTEM } from '../../runtime/eval/evaluate.ts';
+import { DEFAULT_EVAL, type EvalEvent, type EvalSummary, evaluate, parseEvalProblems, PROMPT_TYPES, type PromptType, QWEN25_MATH_COT_SYSTEM } from '../../runtime/eval/evaluate.ts';
 import type { CausalLM } from '../../runtime/model/model.ts';
 import { hubRevisionOf } from '../../runtime/hub/ids.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
@@ -15,7 +15,8 @@ import { loadAdapter } from '../../runtime/train/peft.ts';
 import { backendOption, intOption, progressLine } from '../io.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
 import { claimOutFile } from '../../runtime/io/out-dir.ts';
-import { type EvalIdentity, type EvalRunSummary, type EvalSettings, evalSummaryPath, finishedEval, readEvalSummary, writeEvalResults } from '../../runtime/eval/results.ts';
+import { type EvalIdentity, type EvalRunSummary, type EvalSettings, evalSummaryPath, finishedEval, readEvalSummary } from '../../runtime/eval/results.ts';
+import { claimEvalOut, evalJournalPath, evaluateToFile } from '../../runtime/eval/journal.ts';
 import { parseShard, type ShardInfo, shardPath, takeShard } from '../../runtime/shard/shard.ts';
 import { adapterFingerprint, modelFingerprint, sha256Hex } from '../../runtime/stage/fingerprint.ts';
 
@@ -38,7 +39,10 @@ Answer: the last \\boxed{…}, else "the answer is …", else the last number; g
 
 Output (--out): one JSONL line per problem {id, question, output, extracted, gold, correct,
 method, finish, generated_tokens}, written atomically when the run ends, and OUT.summary.json
-beside it (the accuracy, settings, and the model's and data's fingerprints).
+beside it (the accuracy, settings, and the model's and data's fingerprints). While it runs,
+OUT.partial holds each finished batch of problems: after an interruption (Ctrl-C, a kill) the same
+command with --resume keeps them and decodes the rest, giving the uninterrupted run's bytes; a
+resume with other settings, model or data is refused, naming what differs.
 A prompt that cannot fit the model's context with --max-new-tokens is an error naming its line
 and id; with --skip-invalid it is not decoded and counts as wrong (accuracy stays over all the
 problems, so skipping never raises it), its record has "skipped", and the summary counts them.
@@ -93,6 +97,11 @@ async function finishedShard(out: string, settings: EvalSettings, ids: Omit<Eval
   return finishedEval(fs, out, { settings, identity: { ...ids, backend }, shard });
 }
 
+function plainSummary(s: EvalRunSummary): EvalSummary {
+  const { total, correct, accuracy, ci95, seconds, generated_tokens, prompt, max_new_tokens, skipped } = s;
+  return { total, correct, accuracy, ci95, seconds, generated_tokens, prompt, max_new_tokens, skipped };
+}
+
 export function registerEval(program: Command): void {
   program
     .command('eval')
@@ -107,6 +116,7 @@ export function registerEval(program: Command): void {
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
     .option('--out <file>', 'per-problem results, JSONL (an existing file is refused without --overwrite)')
     .option('--overwrite', 'replace an existing --out file')
+    .option('--resume', 'continue an interrupted evaluation into --out: its finished problems are kept')
     .option('--shard <I/N|auto|auto/N>', 'evaluate one shard of the problems (needs --out; see below)')
     .option('--paired-with <file>', "another model's --out results on the same problems (e.g. the base model's): print the paired test against them")
     .option('--json', 'print the summary as JSON {total, correct, accuracy, seconds, …}')
@@ -120,7 +130,8 @@ export function registerEval(program: Command): void {
       if (shardOf && o.pairedWith !== undefined) throw badInputError('--paired-with compares whole runs: gather the shards first, then compare the gathered files');
       const out: string | undefined = shardOf ? shardPath(o.out, shardOf) : o.out;
       // Before hours of decoding, not after; a shard's file is its own (a finished one is skipped below).
-      if (out !== undefined && !shardOf) await claimOutFile(fs, out, { overwrite: o.overwrite });
+      if (o.resume && out === undefined) throw badInputError('--resume needs --out (the evaluation to continue)');
+      if (out !== undefined && !shardOf) await claimEvalOut(fs, out, { resume: o.resume, overwrite: o.overwrite });
       const data = await readDataOption('--data', o.data, 'test', o.quiet);
       let problems = parseEvalProblems(data.text, { file: o.data });
       await resolveModelOption(o, 'model');
@@ -161,10 +172,8 @@ export function registerEval(program: Command): void {
         const base = o.pairedWith === undefined ? null : await readBaseRecords(o.pairedWith, problems);
         const t0 = performance.now();
         let lastLine = t0;
-        const { records, summary } = await evaluate(model, problems, {
-          prompt: o.prompt as PromptType,
-          maxNewTokens: o.maxNewTokens,
-          batchSize: o.batchSize,
+        if (out !== undefined) await fs.mkdir?.(dirname(out));
+        const evalOpts = {
           signal: controller.signal,
           skipTooLong: o.skipInvalid === true,
           file: o.data,
@@ -180,19 +189,21 @@ export function registerEval(program: Command): void {
               }
             }
           },
-        });
+        };
+        // With --out: journaled as batches finish, resumable (runtime/eval/journal.ts).
+        const written = out !== undefined && ids
+          ? await evaluateToFile(model, problems, { ...evalOpts, fs, out, settings, identity: ids, shard, resume: o.resume === true, onWarning: (m) => process.stderr.write(`warning: ${m}\n`) })
+          : null;
+        // The printed summary is the plain one either way (the written one adds what produced it).
+        const { records, summary } = written ? { records: written.records, summary: plainSummary(written.summary) } : await evaluate(model, problems, { ...evalOpts, ...settings });
         bar.done();
+        if (written?.resumed) log(`resumed: ${written.resumed} of ${records.length} problems were finished before${written.finished ? ' (the evaluation had finished)' : ''}`);
         const skipped = records.filter((r) => r.skipped !== undefined);
         if (skipped.length) {
           const list = skipped.slice(0, 10).map((r) => JSON.stringify(r.id)).join(', ') + (skipped.length > 10 ? `, … (${skipped.length - 10} more)` : '');
           process.stderr.write(`warning: ${skipped.length} problem(s) not decoded, counted as wrong (--skip-invalid; prompt + --max-new-tokens exceeds max_position_embeddings ${model.config.maxPositions}): ${list}\n`);
         }
-        if (out !== undefined && ids) {
-          await fs.mkdir?.(dirname(out));
-          const runSummary: EvalRunSummary = { kind: 'eval', output: out, ...summary, settings, identity: { ...ids, backend: model.backend.info.kind }, ...(shard ? { shard } : {}) };
-          await writeEvalResults(fs, out, records, runSummary);
-          log(`wrote ${records.length} results to ${out} (summary: ${evalSummaryPath(out)})`);
-        }
+        if (written) log(`wrote ${records.length} results to ${out} (summary: ${evalSummaryPath(out!)})`);
         const paired = base ? pairedComparison(base, records) : undefined;
         if (o.json) console.log(JSON.stringify({ ...summary, model: o.model, model_hub: hubRevisionOf(o.model), adapter: o.adapter ?? null, data: o.data, data_hub: data.hub, ...(paired ? { paired_with: o.pairedWith, paired } : {}) }));
         else {
@@ -201,7 +212,9 @@ export function registerEval(program: Command): void {
         }
       } catch (e) {
         bar.done();
-        if (e instanceof LightReasonerError && e.code === 'ABORTED') throw new LightReasonerError('ABORTED', 'interrupted: no results written');
+        if (e instanceof LightReasonerError && e.code === 'ABORTED') {
+          throw new LightReasonerError('ABORTED', out === undefined ? 'interrupted: no results written' : `interrupted: finished problems are kept in ${evalJournalPath(out)}; run the same command with --resume to continue`);
+        }
         throw e;
       } finally {
         process.off('SIGINT', onSigint);

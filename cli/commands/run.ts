@@ -74,9 +74,11 @@ on the one set of samples and reports mean ± sd.
 
 Output in --out: samples.jsonl, adapter/ (PEFT LoRA + train_log.jsonl), eval/*.jsonl,
 sft/ (with --compare-sft), report.json and report.html (one self-contained page; open it in a
-browser). A non-empty --out is refused unless --resume (continue an interrupted run: sampling
-from its last problem, fine-tuning from its last checkpoint with --save-steps) or --overwrite
-(replace the run's own files; anything else in the folder is kept).`;
+browser). A non-empty --out is refused unless --resume (continue an interrupted run, keeping
+its finished work: sampling from its last problem, fine-tuning from its last checkpoint with
+--save-steps, finished evaluations whole and an interrupted one from its finished problems; the
+outputs are the uninterrupted run's bytes) or --overwrite (replace the run's own files; anything
+else in the folder is kept).`;
 
 export function registerRun(program: Command): void {
   const d = DEFAULT_FINETUNE, s = DEFAULT_SETTINGS;
@@ -111,7 +113,7 @@ export function registerRun(program: Command): void {
     .option('--threads <n>', 'Wasm: threads per model (default: all cores)', intOption('--threads', 1))
     .option('--base-model-name <name>', "adapter_config.json's base_model_name_or_path (default: the Hub id of a Hub expert, with its commit as revision; else the expert directory's name)")
     .option('--save-steps <n>', 'fine-tuning: checkpoint every N steps, so --resume continues a fine-tuning (0: never)', intOption('--save-steps', 0), 0)
-    .option('--resume', 'continue an interrupted run in --out (sampling from its last problem, fine-tuning from its last checkpoint)')
+    .option('--resume', 'continue an interrupted run in --out, keeping its finished samples, fine-tuning checkpoints and evaluated problems')
     .option('--overwrite', "start afresh in a non-empty --out: replace this command's files there (others are kept)")
     .option('--json', 'print report.json to standard output')
     .addOption(new Option('--executor <kind>', 'where the loop runs: here, as Slurm jobs (sbatch), or as Kubernetes Jobs').choices(EXECUTORS).default('local'))

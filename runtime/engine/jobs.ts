@@ -4,12 +4,14 @@
 import { type BackendChoice, createBackend } from '../backend/index.ts';
 import type { Backend, BackendInfo } from '../backend/types.ts';
 import { badInputError } from '../errors.ts';
-import { type EvalEvent, type EvalProblem, type EvalRecord, type EvalSummary, evaluate, type PromptType } from '../eval/evaluate.ts';
+import { DEFAULT_EVAL, type EvalEvent, type EvalProblem, type EvalRecord, type EvalSummary, evaluate, type PromptType } from '../eval/evaluate.ts';
+import { claimEvalOut, evaluateToFile } from '../eval/journal.ts';
+import type { EvalIdentity, EvalSettings } from '../eval/results.ts';
 import { type CausalLM, loadModel } from '../model/model.ts';
 import { isUrl } from '../platform/browser.ts';
 import type { Platform } from '../platform/types.ts';
 import { type PipelineEvent, type PipelineOptions, type RunReport, runPipeline } from '../run/pipeline.ts';
-import { modelFingerprint, sha256Hex } from '../stage/fingerprint.ts';
+import { adapterFingerprint, modelFingerprint, sha256Hex } from '../stage/fingerprint.ts';
 import { type RunEvent, runSampling, type SamplingSummary } from '../stage/run.ts';
 import type { Problem, SampleSettings } from '../stage/sample.ts';
 import { DEFAULT_SETTINGS } from '../stage/sample.ts';
@@ -54,6 +56,13 @@ export interface EvaluateJob extends BackendJob {
   adapter?: string;
   problems: EvalProblem[];
   settings?: { prompt?: PromptType; maxNewTokens?: number; batchSize?: number };
+  /** Write the records here (a storage path; OUT.summary.json beside it), journaled as batches
+   * finish so that `resume` continues an interrupted evaluation (runtime/eval/journal.ts). */
+  out?: string;
+  /** Continue the evaluation in `out`: its finished problems are kept (a finished one is returned as is). */
+  resume?: boolean;
+  /** Replace an earlier evaluation in `out`. */
+  overwrite?: boolean;
 }
 
 export interface JobContext {
@@ -119,14 +128,25 @@ export async function finetuneJob(ctx: JobContext, job: FinetuneJob, onEvent?: (
 }
 
 export async function evaluateJob(ctx: JobContext, job: EvaluateJob, onEvent?: (e: EvalEvent | WarningEvent) => void): Promise<{ records: EvalRecord[]; summary: EvalSummary }> {
-  return withModels(
-    ctx, job, [job.model],
-    async ([model]) => {
-      if (job.adapter) model.adapter = await loadAdapter(ctx.platform.fs, job.adapter, model);
-      return evaluate(model, job.problems, { ...job.settings, signal: ctx.signal, onEvent });
-    },
-    (message) => onEvent?.({ status: 'warning', message }),
-  );
+  const fs = ctx.platform.fs;
+  const out = job.out;
+  let identity: Omit<EvalIdentity, 'backend'> | null = null;
+  if (out !== undefined) {
+    checkOut(out, 'evaluate');
+    await claimEvalOut(fs, out, { resume: job.resume, overwrite: job.overwrite, flag: 'out' });
+    const slash = out.lastIndexOf('/');
+    if (slash > 0) await fs.mkdir?.(out.slice(0, slash));
+    const data = JSON.stringify(job.problems.map(({ id, question, gold }) => ({ id, question, gold })));
+    const [mf, af, dataSha] = await Promise.all([modelFingerprint(fs, job.model), job.adapter ? adapterFingerprint(fs, job.adapter) : null, sha256Hex(new TextEncoder().encode(data))]);
+    identity = { model: { source: job.model, fingerprint: mf }, adapter: job.adapter && af ? { source: job.adapter, fingerprint: af } : null, data: dataSha };
+  }
+  return withModels(ctx, job, [job.model], async ([model]) => {
+    if (job.adapter) model.adapter = await loadAdapter(fs, job.adapter, model);
+    if (out === undefined || identity === null) return evaluate(model, job.problems, { ...job.settings, signal: ctx.signal, onEvent });
+    const settings: EvalSettings = { prompt: job.settings?.prompt ?? DEFAULT_EVAL.prompt, maxNewTokens: job.settings?.maxNewTokens ?? DEFAULT_EVAL.maxNewTokens, batchSize: job.settings?.batchSize ?? DEFAULT_EVAL.batchSize };
+    const r = await evaluateToFile(model, job.problems, { fs, out, settings, identity, resume: job.resume, signal: ctx.signal, onEvent });
+    return { records: r.records, summary: r.summary };
+  }, (message) => onEvent?.({ status: 'warning', message }));
 }
 
 export interface MergeJob {

@@ -56,7 +56,8 @@ export interface EvalSummary {
 }
 
 export type EvalEvent =
-  | { status: 'start'; total: number }
+  /** `resumed`: problems whose records came from an interrupted run (EvaluateOptions.done), not decoded again. */
+  | { status: 'start'; total: number; resumed?: number }
   | { status: 'step'; done: number; total: number; generated: number; running: number }
   | { status: 'problem'; done: number; total: number; correct: number; record: EvalRecord }
   | { status: 'done'; summary: EvalSummary };
@@ -77,6 +78,15 @@ export interface EvaluateOptions {
   skipTooLong?: boolean;
   /** The data file, for messages. */
   file?: string;
+  /**
+   * Records an interrupted run already finished, by input index (runtime/eval/journal.ts reads
+   * them back). A batch whose every problem is here is not decoded again; a batch with any problem
+   * missing is decoded whole, since floating-point results may depend on which rows run together.
+   */
+  done?: ReadonlyMap<number, EvalRecord>;
+  /** Called (and awaited) after each decoded batch with its records, in input order, before the
+   * next batch starts: where a caller makes them durable (runtime/eval/journal.ts). */
+  onBatch?: (finished: { index: number; record: EvalRecord }[]) => Promise<void>;
 }
 
 export const DEFAULT_EVAL = { prompt: 'qwen25-math-cot' as PromptType, maxNewTokens: 512, batchSize: 8 };
@@ -153,7 +163,6 @@ export async function evaluate(model: CausalLM, problems: EvalProblem[], opts: E
     const more = tooLong.length > shown.length ? ` (and ${tooLong.length - shown.length} more)` : '';
     throw badInputError(`${shown.join('; ')}${more}: prompt + --max-new-tokens ${maxNewTokens} must fit the model's context (max_position_embeddings ${context}); shorten the question, lower --max-new-tokens, or pass --skip-invalid to count such problems as wrong`, opts.file);
   }
-  opts.onEvent?.({ status: 'start', total });
   // Records by input index: skipped problems get theirs now, the others as their batch finishes.
   const byIndex: EvalRecord[] = new Array(total);
   for (const i of tooLong) {
@@ -164,9 +173,26 @@ export async function evaluate(model: CausalLM, problems: EvalProblem[], opts: E
   let finished = tooLong.length;
   const skip = new Set(tooLong);
   const todo = problems.map((_, i) => i).filter((i) => !skip.has(i));
-  for (let start = 0; start < todo.length; start += batchSize) {
+  // Batches are fixed by input index, so a resumed run's batches are the uninterrupted run's.
+  const batches: number[][] = [];
+  for (let start = 0; start < todo.length; start += batchSize) batches.push(todo.slice(start, start + batchSize));
+  const done = opts.done;
+  const kept = done ? batches.filter((b) => b.every((i) => done.has(i))) : [];
+  for (const b of kept) {
+    for (const i of b) {
+      const r = done!.get(i)!;
+      if (r.id !== problems[i].id) throw new Error(`internal: resumed record ${i} has id ${r.id}, the problem ${problems[i].id}`);
+      byIndex[i] = r;
+      if (r.correct) correct++;
+      generated += r.generated_tokens;
+      finished++;
+    }
+  }
+  const keptSet = new Set(kept);
+  opts.onEvent?.({ status: 'start', total, ...(kept.length ? { resumed: finished - tooLong.length } : {}) });
+  for (const batch of batches) {
+    if (keptSet.has(batch)) continue;
     await yieldToHost(opts.signal);
-    const batch = todo.slice(start, start + batchSize);
     const before = generated;
     const { tokens, finish } = await generateGreedy(model, batch.map((i) => allIds[i]), {
       maxNewTokens,
@@ -186,6 +212,7 @@ export async function evaluate(model: CausalLM, problems: EvalProblem[], opts: E
       byIndex[i] = record;
       opts.onEvent?.({ status: 'problem', done: ++finished, total, correct, record });
     }
+    await opts.onBatch?.(batch.map((i) => ({ index: i, record: byIndex[i] })));
   }
   const records = byIndex;
   const summary: EvalSummary = {

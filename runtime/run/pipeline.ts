@@ -11,7 +11,8 @@
 //   samples.jsonl (+ .state.json, .summary.json)   stage 1's samples
 //   adapter/          the LightReasoner LoRA adapter (PEFT), train_log.jsonl, train_summary.json
 //   sft/trajectories.jsonl, sft/adapter/           with compareSft
-//   eval/<model>.jsonl                             per-problem results of each evaluation
+//   eval/<model>.jsonl (+ .summary.json)           per-problem results of each evaluation
+//                                                  (.partial while it runs: runtime/eval/journal.ts)
 //   report.json, report.html
 // A non-empty `out` is refused unless resuming or overwriting; only these entries are ever replaced.
 
@@ -19,13 +20,14 @@ import { type BackendChoice, createBackend } from '../backend/index.ts';
 import type { Backend } from '../backend/types.ts';
 import { generateProblems } from '../data/problems.ts';
 import { badInputError, LightReasonerError, throwIfAborted } from '../errors.ts';
-import { DEFAULT_EVAL, type EvalEvent, type EvalProblem, evalRecordsToJsonl, evaluate, type EvalSummary, parseEvalProblems, type PromptType } from '../eval/evaluate.ts';
+import { DEFAULT_EVAL, type EvalEvent, type EvalProblem, type evaluate, type EvalSummary, parseEvalProblems, type PromptType } from '../eval/evaluate.ts';
+import { evaluateToFile } from '../eval/journal.ts';
 import { parseGold } from '../eval/grade.ts';
 import { meanSd, type PairedComparison, pairedComparison, wilsonInterval } from '../eval/stats.ts';
 import { hubRevisionOf, type HubRevision } from '../hub/ids.ts';
 import { type CausalLM, loadModel } from '../model/model.ts';
 import type { FileSystem, Platform } from '../platform/types.ts';
-import { modelFingerprint, sha256Hex } from '../stage/fingerprint.ts';
+import { adapterFingerprint, modelFingerprint, sha256Hex } from '../stage/fingerprint.ts';
 import type { PairDiagnostics } from '../stage/diagnostics.ts';
 import { type RunEvent as SampleRunEvent, runSampling } from '../stage/run.ts';
 import { DEFAULT_SETTINGS, parseProblems, type SampleSettings } from '../stage/sample.ts';
@@ -34,7 +36,7 @@ import type { LoraAdapter } from '../train/lora.ts';
 import { loadAdapter } from '../train/peft.ts';
 import { finishedFinetune, prepareRunDir } from './run-dir.ts';
 import { renderReport } from './report.ts';
-import { sftTrajectories } from './sft.ts';
+import { sftTrajectoriesToFile } from './sft.ts';
 import { readEvalOutput, readSamplingOutput } from './stage-outputs.ts';
 
 /** A training problem: the gold answer (normalized, parseGold) is optional — LightReasoner never
@@ -99,8 +101,10 @@ export interface PipelineOptions {
    * Continue an interrupted run in `out` (a killed process, a reloaded page): sampling resumes
    * after its last committed problem (byte-identical samples; refused when the models, data or
    * settings differ), a finished fine-tuning is kept, an unfinished one resumes from its latest
-   * checkpoint (finetune.saveSteps > 0) or starts again; evaluations run again (they are
-   * deterministic). Without it (and without overwrite) a non-empty `out` is refused.
+   * checkpoint (finetune.saveSteps > 0) or starts again; a finished evaluation is kept, an
+   * interrupted one keeps its finished batches of problems and decodes the rest (byte-identical
+   * records; refused when its settings, model, adapter or data differ). Without it (and without
+   * overwrite) a non-empty `out` is refused.
    */
   resume?: boolean;
   /** Start afresh in an `out` that holds files: this job's own entries are replaced, others kept. */
@@ -339,16 +343,21 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
     // ---- evaluation helper -----------------------------------------------------------------
     const evalStage: RunReport['stages']['eval'] = {};
     const records: Partial<Record<EvalModel, Awaited<ReturnType<typeof evaluate>>['records']>> = {};
-    const runEval = async (name: EvalModel, model: CausalLM, fileName: string = name): Promise<EvalResult> => {
+    const evalData = await sha256Hex(new TextEncoder().encode(JSON.stringify(o.eval.map(({ id, question, gold }) => ({ id, question, gold })))));
+    // Each evaluation journals its finished batches (runtime/eval/journal.ts): a resumed run keeps a
+    // finished evaluation whole and an interrupted one's finished problems.
+    const runEval = async (name: EvalModel, model: CausalLM, fileName: string = name, adapter: { source: string; fingerprint: string } | null = null): Promise<EvalResult> => {
       throwIfAborted(signal);
       emit({ status: 'stage', stage: 'eval', state: 'start', model: name });
-      const t0 = time();
       const file = fs.join(out, 'eval', `${fileName}.jsonl`);
+      const modelId = name === 'amateur' ? { source: o.amateur, fingerprint: af } : { source: o.expert, fingerprint: ef };
       const r = reuse
         ? await readEvalOutput(fs, file, o.eval, { prompt: evalPrompt, maxNewTokens: evalMaxNew })
-        : await evaluate(model, o.eval, { prompt: evalPrompt, maxNewTokens: evalMaxNew, batchSize: evalBatch, signal, onEvent: (event) => emit({ status: 'eval', model: name, event }) });
-      if (!reuse) await fs.writeFileAtomic(file, evalRecordsToJsonl(r.records));
-      const seconds = reuse ? r.summary.seconds : time() - t0;
+        : await evaluateToFile(model, o.eval, {
+          fs, out: file, resume, redoOtherAdapter: adapter !== null, signal, settings: { prompt: evalPrompt, maxNewTokens: evalMaxNew, batchSize: evalBatch }, identity: { model: modelId, adapter, data: evalData },
+          onEvent: (event) => emit({ status: 'eval', model: name, event }), onWarning: (message) => emit({ status: 'warning', message }),
+        });
+      const seconds = r.summary.seconds;
       emit({ status: 'stage', stage: 'eval', state: 'done', model: name, seconds });
       const s: EvalSummary = r.summary;
       const result: EvalResult = { accuracy: s.accuracy, ci95: wilsonInterval(s.correct, s.total), correct: s.correct, total: s.total, seconds, generated_tokens: s.generated_tokens, file };
@@ -374,7 +383,7 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
       const a = await loadAdapter(fs, dir, expert!);
       expert!.adapter = a;
       try {
-        return await runEval(name, expert!, fileName);
+        return await runEval(name, expert!, fileName, { source: dir, fingerprint: await adapterFingerprint(fs, dir) });
       } finally {
         expert!.adapter = null;
         disposeAdapter(expert!, a);
@@ -425,14 +434,13 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
     let sftSeeds: SeedRuns | undefined;
     if (o.compareSft) {
       emit({ status: 'stage', stage: 'sft-trajectories', state: 'start' });
-      t = time();
       const sftDir = fs.join(out, 'sft');
       await fs.mkdir(sftDir);
-      const { lines, kept, trajTokens } = await sftTrajectories(expert, o.train, { system: sampleSettings.system, maxNewTokens: sftMaxNew, batchSize: evalBatch, signal, onProgress: (done, kept) => emit({ status: 'trajectories', done, total: o.train.length, kept }) });
-      const trajFile = fs.join(sftDir, 'trajectories.jsonl');
-      // `correct: null` (no gold answer): keep; parseSftSamples reads booleans only.
-      await fs.writeFileAtomic(trajFile, lines.map((l) => `${l}\n`).join(''));
-      const trajSeconds = time() - t;
+      const traj = await sftTrajectoriesToFile(fs, sftDir, expert, o.train, {
+        system: sampleSettings.system, maxNewTokens: sftMaxNew, batchSize: evalBatch, signal, onProgress: (done, kept) => emit({ status: 'trajectories', done, total: o.train.length, kept }),
+        resume, key: { system: sampleSettings.system, maxNewTokens: sftMaxNew, batchSize: evalBatch, expert: { source: o.expert, fingerprint: ef }, data: dataSha },
+      });
+      const { kept, trajTokens, file: trajFile, seconds: trajSeconds } = traj;
       emit({ status: 'stage', stage: 'sft-trajectories', state: 'done', seconds: trajSeconds });
       const base = { seconds: trajSeconds, trajectory_seconds: trajSeconds, train_seconds: 0, problems: o.train.length, trajectory_tokens: trajTokens, trajectories: kept, rejected: o.train.length - kept, steps: 0, tuned_tokens: 0, tokens_processed: 0, final_loss: null };
       if (kept === 0) {
@@ -445,9 +453,17 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
         const sft = await tuneSeeds('expert_sft', fs.join(sftDir, 'adapter'), async (seed, dir) => {
           emit({ status: 'stage', stage: 'sft-finetune', state: 'start' });
           const t1 = time();
+          // Kept or continued only on the trajectories it was trained on.
+          const keep = resume && traj.reused;
+          const done = keep ? await finishedFinetune(fs, dir) : null;
+          if (done) {
+            emit({ status: 'stage', stage: 'sft-finetune', state: 'done', seconds: 0 });
+            return done;
+          }
+          if (!keep && (await fs.exists(dir))) await fs.rm(dir);
           // The same settings and optimizer-step budget as LightReasoner (unless sftSteps says otherwise).
           const r = await finetune({
-            fs, model: expert!, samplesText: trajText, samplesFile: trajFile, out: dir, signal, baseModelName: o.baseModelName,
+            fs, model: expert!, samplesText: trajText, samplesFile: trajFile, out: dir, signal, baseModelName: o.baseModelName, resume: keep && (await fs.exists(dir)),
             settings: { ...ftSettings, objective: 'sft', maxSteps: sftSteps, seed },
             onEvent: (event) => emit({ status: 'finetune', objective: 'sft', event }),
             onWarning: () => {}, // the rejections are counted above

@@ -5,7 +5,8 @@ import type { FileSystem } from '../platform/types.ts';
 import { statePath } from '../stage/run.ts';
 import type { FinetuneSummary } from '../train/finetune.ts';
 
-const OWN_EVAL_FILE = /^(amateur|expert_before|expert_after|expert_sft)(-seed\d+)?\.jsonl$/;
+// Each evaluation's records, its summary, and the journal of an interrupted one (eval/journal.ts).
+const OWN_EVAL_FILE = /^(amateur|expert_before|expert_after|expert_sft)(-seed\d+)?\.jsonl(\.summary\.json|\.partial)?$/;
 const OWN_ADAPTER_DIR = /^adapter(-seed\d+)?$/;
 
 /** The top-level entries of `out` that a run writes (the rest of the directory is the user's). */
@@ -14,9 +15,9 @@ function ownedByRun(name: string): boolean {
 }
 
 /**
- * `out` must be new, empty, an interrupted run (resume) or overwritten. A resume keeps the samples
- * and fine-tuning (continued by their own resume logic) and redoes the rest; a fresh start clears
- * the run's own entries. In eval/ only the run's own files are touched.
+ * `out` must be new, empty, an interrupted run (resume) or overwritten. A resume keeps the samples,
+ * fine-tuning and evaluations (each continued or checked by its own resume logic) and redoes the
+ * rest; a fresh start clears the run's own entries. In eval/ only the run's own files are touched.
  */
 export async function prepareRunDir(fs: FileSystem & Required<Pick<FileSystem, 'rm' | 'mkdir'>>, out: string, o: { resume?: boolean; overwrite?: boolean }): Promise<{ resume: boolean; samplesFile: string }> {
   // eval/ is listed as owned for the emptiness check but cleared file by file below.
@@ -24,12 +25,12 @@ export async function prepareRunDir(fs: FileSystem & Required<Pick<FileSystem, '
   const samplesFile = fs.join(out, 'samples.jsonl');
   const resume = o.resume === true && (await fs.exists(statePath(samplesFile)));
   for (const name of await fs.list!(out)) {
-    const redo = ['sft', 'report.json', 'report.html'].includes(name) || (!resume && name !== 'eval' && ownedByRun(name));
+    const redo = ['report.json', 'report.html'].includes(name) || (!resume && name !== 'eval' && ownedByRun(name));
     if (redo) await fs.rm(fs.join(out, name));
   }
   const evalDir = fs.join(out, 'eval');
   await fs.mkdir(evalDir);
-  for (const name of await fs.list!(evalDir)) if (OWN_EVAL_FILE.test(name)) await fs.rm(fs.join(evalDir, name));
+  if (!resume) for (const name of await fs.list!(evalDir)) if (OWN_EVAL_FILE.test(name)) await fs.rm(fs.join(evalDir, name));
   return { resume, samplesFile };
 }
 
