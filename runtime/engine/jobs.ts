@@ -5,6 +5,7 @@ import { type BackendChoice, createBackend } from '../backend/index.ts';
 import type { Backend, BackendInfo } from '../backend/types.ts';
 import { badInputError } from '../errors.ts';
 import { type EvalEvent, type EvalProblem, type EvalRecord, type EvalSummary, evaluate, type PromptType } from '../eval/evaluate.ts';
+import { type PairCheckEvent, pairCheckModels, type PairCheckRecord, type PairCheckReport, type PairCheckSettings } from '../eval/pair-check.ts';
 import { type CausalLM, loadModel } from '../model/model.ts';
 import { isUrl } from '../platform/browser.ts';
 import type { Platform } from '../platform/types.ts';
@@ -54,6 +55,14 @@ export interface EvaluateJob extends BackendJob {
   adapter?: string;
   problems: EvalProblem[];
   settings?: { prompt?: PromptType; maxNewTokens?: number; batchSize?: number };
+}
+
+export interface PairCheckJob extends BackendJob {
+  expert: string;
+  amateur: string;
+  /** Problems with gold answers (a `dev` set: pair-check chooses pairs and settings). */
+  problems: EvalProblem[];
+  settings?: Partial<PairCheckSettings>;
 }
 
 export interface JobContext {
@@ -118,6 +127,12 @@ export async function evaluateJob(ctx: JobContext, job: EvaluateJob, onEvent?: (
     if (job.adapter) model.adapter = await loadAdapter(ctx.platform.fs, job.adapter, model);
     return evaluate(model, job.problems, { ...job.settings, signal: ctx.signal, onEvent });
   });
+}
+
+/** Greedy vs contrastive decoding of a pair on problems with answers (runtime/eval/pair-check.ts). */
+export async function pairCheckJob(ctx: JobContext, job: PairCheckJob, onEvent?: (e: PairCheckEvent) => void): Promise<{ report: PairCheckReport; records: PairCheckRecord[] }> {
+  if (!Array.isArray(job.problems) || job.problems.length === 0) throw badInputError('pair-check: no problems (give problems: [{ id, question, gold }, …])');
+  return withModels(ctx, job, [job.expert, job.amateur], ([expert, amateur]) => pairCheckModels(expert, amateur, job.problems, job.settings, { signal: ctx.signal, onEvent }));
 }
 
 export interface MergeJob {
