@@ -20,8 +20,9 @@ import { tokenKind } from '../runtime/eval/token-kinds.ts';
 import { generateGreedy } from '../runtime/model/generate.ts';
 import { type CausalLM, loadModel } from '../runtime/model/model.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
+import type { RunReport } from '../runtime/run/pipeline.ts';
 import { decodeVariants, type VariantTrajectory } from '../runtime/stage/pair-decode.ts';
-import { ROOT } from './helpers/cli.ts';
+import { ROOT, runCli } from './helpers/cli.ts';
 import { runInProcess } from './helpers/cli-in-process.ts';
 import { type DesignedProblem, designedModel, designedTokenizer } from './helpers/designed-pair.ts';
 import { plainDecode } from './helpers/plain-cd.ts';
@@ -236,3 +237,32 @@ t.test('CLI: table on stdout, --json one document, --out with records, bad input
   t.match(half.stderr, /give both --expert and --amateur/);
 });
 
+
+t.test('run --pair-check N: report.json and report.html carry the pair check, at the run\'s α and β', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pair-check-run-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const evalFile = join(dir, 'eval.jsonl');
+  writeFileSync(evalFile, problemsToJsonl(generateProblems(0, 6, { set: 'eval' })));
+  const out = join(dir, 'run');
+  // The pair check on the held-out problems themselves (only here, to compare): its greedy row is `eval`'s expert.
+  const r = await runCli(['run', '--max-questions', '4', '--eval-data', evalFile, '--pair-check', '6', '--pair-check-data', evalFile, '--max-steps', '2', '--max-new-tokens', '24', '--eval-max-new-tokens', '64', '--beta', '0.5', '--backend', 'wasm', '--threads', '1', '--out', out]);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stderr, /pair-check: greedy vs contrastive decoding…/);
+  t.match(r.stderr, /verdict: the pair's contrast \(α 0\.2, at the steps LightReasoner selects \(KL ≥ 0\.5\)\)/);
+  const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as RunReport;
+  const c = report.pair_check!;
+  t.ok(c, 'report.pair_check');
+  t.same(c.data, { source: evalFile, problems: 6 });
+  t.same(c.settings, { alphas: [0.2], betas: [0.5], max_new_tokens: 64, batch_size: 8, prompt: 'qwen25-math-cot' });
+  t.same(c.variants.map((v) => v.name), ['greedy', 'cd alpha=0.2', 'cd alpha=0.2 kl>=0.5']);
+  t.equal(c.lightreasoner_variant, 'cd alpha=0.2 kl>=0.5');
+  t.ok(['toward', 'away', 'unresolved'].includes(c.verdict.direction));
+  t.equal(c.variants[0].correct, report.eval.expert_before.correct, 'greedy in the pair check = the expert before, on the same problems');
+  t.ok(report.stages.pair_check!.seconds > 0);
+  const html = readFileSync(join(out, 'report.html'), 'utf8');
+  t.match(html, /<h2>Pair check \(before any training\)<\/h2>/);
+  t.notMatch(html, /NaN|undefined/);
+  const bad = await runCli(['run', '--pair-check-data', evalFile, '--out', join(dir, 'x'), '--quiet']);
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /^error: --pair-check-data needs --pair-check N/m);
+});
