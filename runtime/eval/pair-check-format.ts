@@ -12,9 +12,10 @@ export function variantLabel(v: Pick<VariantReport, 'alpha' | 'beta'>): string {
 
 const pct = (x: number, of: number) => (of === 0 ? '–' : `${((100 * x) / of).toFixed(1)}%`);
 
-function table(head: string[], rows: string[][]): string[] {
+/** Columns padded to their widest cell: the first `left` left-aligned, the rest right-aligned. */
+function table(head: string[], rows: string[][], left = 1): string[] {
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
-  const line = (r: string[]) => r.map((x, c) => (c === 0 ? x.padEnd(widths[c]) : x.padStart(widths[c]))).join('  ').trimEnd();
+  const line = (r: string[]) => r.map((x, c) => (c < left ? x.padEnd(widths[c]) : x.padStart(widths[c]))).join('  ').trimEnd();
   return [line(head), ...rows.map(line)];
 }
 
@@ -28,6 +29,7 @@ export function formatPairCheck(r: PairCheckReport): string[] {
       return [variantLabel(v), `${formatAccuracy(v.accuracy, v.ci95)} (${v.correct}/${v.total})`, p ? String(p.fixed) : '', p ? String(p.broken) : '', p ? formatPValue(p.p_value) : '',
         v.alpha === null ? '' : `${v.changes}/${v.steps} (${pct(v.changes, v.steps)})`, v.alpha === null ? '' : String(v.changed_outputs)];
     }),
+    2,
   ));
   const cd = r.variants.filter((v) => v.alpha !== null);
   lines.push('', 'where the contrast changed the choice (kind of the token it chose; of the expert\'s token it replaced):');
@@ -35,7 +37,7 @@ export function formatPairCheck(r: PairCheckReport): string[] {
   lines.push('', 'verdicts (against expert greedy, same problems, exact McNemar test):');
   for (const v of cd) lines.push(`  ${variantLabel(v)}: ${v.verdict!.text}`);
   const lr = r.variants.find((v) => v.name === r.lightreasoner_variant)!;
-  const where = lr.beta === null ? 'at every step' : `at the steps LightReasoner selects (KL ≥ ${lr.beta})`;
-  lines.push('', `verdict: the pair's contrast (α ${lr.alpha}, ${where}) ${r.verdict.text}`);
+  const where = lr.beta === null ? 'at every step' : `at the steps LightReasoner selects, KL ≥ ${lr.beta}`;
+  lines.push('', `verdict (CD α ${lr.alpha} ${where}): the pair's contrast ${r.verdict.text}`);
   return lines;
 }

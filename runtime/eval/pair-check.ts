@@ -128,12 +128,14 @@ export function pairCheckVariants(alphas: readonly number[], betas: readonly num
   ];
 }
 
-/** The verdict on one CD variant against greedy on `total` problems. */
-export function pairVerdict(p: PairedComparison, total: number): Verdict {
+/** The verdict on one CD variant against greedy on `total` problems; `selective`: CD only at the
+ * steps LightReasoner selects, so the decode perfect fine-tuning toward its labels would give. */
+export function pairVerdict(p: PairedComparison, total: number, selective = true): Verdict {
   const counts = `fixed ${p.fixed}, broken ${p.broken}, ${formatP(p.p_value)}`;
   if (p.p_value < VERDICT_P && p.fixed > p.broken) return { direction: 'toward', text: `points toward right answers (${counts})`, problems_needed: null };
   if (p.p_value < VERDICT_P && p.broken > p.fixed) {
-    return { direction: 'away', text: `points away from right answers (${counts}): even perfect fine-tuning toward these labels would lower accuracy`, problems_needed: null };
+    const why = selective ? ': even perfect fine-tuning toward these labels would lower accuracy' : '';
+    return { direction: 'away', text: `points away from right answers (${counts})${why}`, problems_needed: null };
   }
   const needed = mcnemarProblemsNeeded(p.fixed, p.broken, total);
   const more = needed === null ? 'fixed = broken, so no direction to resolve' : `about ${needed.toLocaleString('en-US')} problems would resolve a difference this size (80 % power, if it is real)`;
@@ -192,7 +194,7 @@ export async function pairCheck(
     const paired = v.alpha === null ? null : { fixed, broken, p_value: mcnemarExact(fixed, broken) };
     return {
       name: v.name, alpha: v.alpha, beta: v.beta, correct, total, accuracy: correct / total, ci95: wilsonInterval(correct, total),
-      paired_vs_greedy: paired, verdict: paired && pairVerdict(paired, total), changed_outputs: changed,
+      paired_vs_greedy: paired, verdict: paired && pairVerdict(paired, total, v.beta !== null), changed_outputs: changed,
       steps: acc[k].steps, changes: acc[k].changes, kinds: acc[k].kinds, replaced_kinds: acc[k].replaced,
     };
   });
