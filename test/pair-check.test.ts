@@ -101,6 +101,16 @@ t.test('an amateur sure of the expert\'s own right digit: CD breaks it; exact co
   t.same(full.kinds, { digit: 7, 'question-number': 0, operator: 0, word: 0, other: 0 }, '6 is not in "what is 3+5"');
 });
 
+t.test('a nearly uniform expert (its mask overflows the device\'s 64 label slots): the host redoes the row, CD still fixes it', async (t) => {
+  // Expert: 9 at 0.02, every other token ≈ 0.0132 ≥ 0.2 · 0.02, so the mask holds all 75 ids, and
+  // the device's 64 slots keep only the lowest, which lack 4 (id 65). Amateur: sure of 9, 4 at 1e-6:
+  // the contrast is largest for 4.
+  const flat: DesignedProblem = { question: 'pick 4 not 9 z', gold: '4', expert: { '9': 0.02 }, amateur: { '9': 0.9, '4': 1e-6 } };
+  const { report, records } = await checkDesigned([cue(0, false), flat]);
+  t.same(report.variants.map((v) => v.correct), [0, 2, 2]);
+  t.same(records[1].outputs['cd alpha=0.2'].changes.map((c) => [c.greedy, c.chosen]), [['9', '4']]);
+});
+
 t.test('both at once: fixed = broken resolves nothing, and says no N would', async (t) => {
   const { report } = await checkDesigned([...CUE_PAIR.slice(0, 3), ...DIGIT_PAIR.slice(0, 3)]);
   t.same(report.verdict, { direction: 'unresolved', text: 'resolves nothing at N = 6 (fixed 3, broken 3, p = 1); fixed = broken, so no direction to resolve', problems_needed: null });

@@ -230,13 +230,13 @@ function gradeProblem(tok: PairTokenizer, p: EvalProblem, variants: DecodeVarian
     // The toolkit grades the text without special tokens, as evaluate() does.
     const output = tok.decode(t.tokens, true);
     const g = gradeOutput(output, p.gold);
-    const pieces = t.changes.length ? t.tokens.map((id) => tok.decode([id])) : [];
+    // Kinds are read without special tokens (an EOS's "<|im_end|>" is not a word: it reads as "", other).
+    const pieces = t.changes.length ? t.tokens.map((id) => tok.decode([id], true)) : [];
     const changes = t.changes.map((c) => {
       const kind = tokenKind(pieces, c.step, qNumbers);
-      const greedy = tok.decode([c.greedy]);
       acc[k].kinds[kind]++;
-      acc[k].replaced[tokenKind([...pieces.slice(0, c.step), greedy], c.step, qNumbers)]++;
-      return { step: c.step, greedy, chosen: pieces[c.step], kl: c.kl, kind };
+      acc[k].replaced[tokenKind([...pieces.slice(0, c.step), tok.decode([c.greedy], true)], c.step, qNumbers)]++;
+      return { step: c.step, greedy: tok.decode([c.greedy]), chosen: tok.decode([c.chosen]), kl: c.kl, kind };
     });
     acc[k].steps += t.tokens.length;
     acc[k].changes += t.changes.length;

@@ -10,8 +10,9 @@ import type { DecoderModel } from '../../runtime/stage/pair-decode.ts';
 import type { PairTokenizer } from '../../runtime/eval/pair-check.ts';
 
 export const EOS = '<eos>';
-/** id 0 is EOS; the rest are single characters. */
-export const VOCAB = [EOS, ...'0123456789=+-*? abcdefghijklmnopqrstuvwxyz'];
+/** id 0 is EOS; the rest are single characters: 75 ids, more than the 64 label slots a device row
+ * holds, with the digits last (ids 65 and up from "4"), so a mask that overflows the slots loses them. */
+export const VOCAB = [EOS, ...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ=+-*? .,0123456789'];
 const ID = new Map(VOCAB.map((c, i) => [c, i]));
 
 /** Next-token probabilities by token text; the rest of the mass is spread over the other tokens. */
