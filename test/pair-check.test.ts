@@ -13,6 +13,7 @@ import { ReferenceBackend } from '../runtime/backend/reference.ts';
 import type { Backend } from '../runtime/backend/types.ts';
 import { generateProblems, problemsToJsonl } from '../runtime/data/problems.ts';
 import { createEngine } from '../runtime/engine/engine.ts';
+import { createWorkerEngine, serveEngine } from '../runtime/engine/worker.ts';
 import { evalPromptIds, type EvalProblem, parseEvalProblems } from '../runtime/eval/evaluate.ts';
 import { pairCheck, pairCheckVariants, pairVerdict } from '../runtime/eval/pair-check.ts';
 import { mcnemarProblemsNeeded, type PairedComparison } from '../runtime/eval/stats.ts';
@@ -275,4 +276,18 @@ t.test('run --pair-check N: report.json and report.html carry the pair check, at
   const bad = await runCli(['run', '--pair-check-data', evalFile, '--out', join(dir, 'x'), '--quiet']);
   t.equal(bad.code, 2);
   t.match(bad.stderr, /^error: --pair-check-data needs --pair-check N/m);
+});
+
+t.test('the Engine across a worker boundary: the same pair check, events included', async (t) => {
+  const job = { expert: join(PAIR, 'expert'), amateur: join(PAIR, 'amateur'), problems: DEV.slice(0, 3), backend: 'wasm' as const, threads: 1, settings: { alphas: [0.5], betas: [1], maxNewTokens: 24 } };
+  const local = await createEngine(nodePlatform).pairCheck(job);
+  const { port1, port2 } = new MessageChannel();
+  serveEngine(port2 as unknown as Parameters<typeof serveEngine>[0], nodePlatform);
+  const remote = createWorkerEngine(port1 as unknown as Parameters<typeof createWorkerEngine>[0]);
+  t.teardown(() => (port1.close(), port2.close()));
+  let problems = 0;
+  const r = await remote.pairCheck(job, { onEvent: (e) => void (e.status === 'problem' && problems++) });
+  t.equal(problems, 3, 'progress events crossed');
+  const strip = (x: typeof r) => ({ ...x, report: { ...x.report, created: '', seconds: 0 } });
+  t.same(strip(r), strip(local), 'report and records as in this thread');
 });
