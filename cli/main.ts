@@ -9,6 +9,7 @@ import { registerGather } from './commands/gather.ts';
 import { registerGenerate } from './commands/generate.ts';
 import { registerInfo } from './commands/info.ts';
 import { registerMerge } from './commands/merge.ts';
+import { registerPairCheck } from './commands/pair-check.ts';
 import { registerRun } from './commands/run.ts';
 import { registerSample } from './commands/sample.ts';
 import { exit } from './io.ts';
@@ -27,6 +28,7 @@ registerGather(program);
 registerGenerate(program);
 registerInfo(program);
 registerMerge(program);
+registerPairCheck(program);
 registerRun(program);
 registerSample(program);
 

@@ -3,6 +3,7 @@
 // `lightreasoner-wasm problems`: write generated arithmetic word problems (runtime/data/problems.ts).
 import { dirname } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { cueProblemsToJsonl, generateCueProblems } from '../../runtime/data/cue-problems.ts';
 import { generateProblems, PROBLEM_SETS, type ProblemSet, problemsToJsonl, SEED_RANGES } from '../../runtime/data/problems.ts';
 import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
 import { formatAccuracy, formatP, pairedComparison } from '../../runtime/eval/stats.ts';
@@ -232,6 +233,7 @@ export function registerEval(program: Command): void {
     .option('--max-steps <n>', 'most solution steps (1–4)', intOption('--max-steps', 1), 4)
     .option('--out <file>', 'JSONL file (else standard output; an existing file is refused without --overwrite)')
     .option('--overwrite', 'replace an existing --out file')
+    .option('--cues', 'shallow-cue problems instead (distractors, misleading keywords, unit traps; easy arithmetic), each with the cue\'s wrong solution as "cue_answer"')
     .addHelpText('after', `
 Each line is {id, question, answer}; the answer is GSM8K-style step lines ending in "#### N".
 The same --set/--seed/--count always give the same bytes; the sets pretrain (training the
@@ -240,7 +242,7 @@ evaluation, never used to choose anything) never share a question. Seeds are off
     .action(async (o) => {
       if (o.seed >= SEED_RANGES[o.set as ProblemSet].size) throw badInputError(`--seed must be < ${SEED_RANGES[o.set as ProblemSet].size}`);
       if (o.minSteps > 4 || o.maxSteps > 4 || o.minSteps > o.maxSteps) throw badInputError(`need 1 ≤ --min-steps ≤ --max-steps ≤ 4 (got ${o.minSteps}, ${o.maxSteps})`);
-      const text = problemsToJsonl(generateProblems(o.seed, o.count, { set: o.set, minSteps: o.minSteps, maxSteps: o.maxSteps }));
+      const text = o.cues ? cueProblemsToJsonl(generateCueProblems(o.seed, o.count, { set: o.set })) : problemsToJsonl(generateProblems(o.seed, o.count, { set: o.set, minSteps: o.minSteps, maxSteps: o.maxSteps }));
       if (o.out === undefined) {
         process.stdout.write(text);
         return;

@@ -20,6 +20,7 @@ import { backendOption, intOption, numberOption, targetsOption } from '../io.ts'
 import { readDataOption, resolveModelOption } from '../resolve.ts';
 import { EXECUTORS, runOnCluster } from '../executors/index.ts';
 import { generateProblems, problemsToJsonl } from '../../runtime/data/problems.ts';
+import { formatPairCheck } from '../../runtime/eval/pair-check-format.ts';
 
 /**
  * Defaults of the embedded run (no --train-data/--eval-data): 1,000 held-out problems, so an
@@ -92,6 +93,8 @@ export function registerRun(program: Command): void {
     .option('--out <dir>', 'output directory', 'lightreasoner-run')
     .option('--max-questions <n>', `training problems to sample (default: ${EMBEDDED_DEFAULTS.trainQuestions} generated, or all of --train-data)`, intOption('--max-questions', 1))
     .option('--eval-questions <n>', `held-out problems (default: ${EMBEDDED_DEFAULTS.evalQuestions} generated, or all of --eval-data)`, intOption('--eval-questions', 1))
+    .option('--pair-check <n>', 'before sampling: pair-check on N problems (greedy vs contrastive decoding at the run\'s α and β, paired; see `pair-check --help`)', intOption('--pair-check', 1))
+    .option('--pair-check-data <file>', 'problems with answers for --pair-check, JSONL (default: generated "dev" problems)')
     .option('--compare-sft', 'also train and evaluate the rejection-sampling SFT baseline')
     .option('--sft-steps <n>', 'SFT optimizer steps (default: --max-steps)', intOption('--sft-steps', 1))
     .option('--max-new-tokens <n>', 'sampling: trajectory prefix length at most', intOption('--max-new-tokens', 1), s.maxNewTokens)
@@ -170,9 +173,16 @@ export function registerRun(program: Command): void {
       let evalSet = evalData ? parseEvalProblems(evalData.text, { file: o.evalData }) : gen.eval;
       if (o.maxQuestions !== undefined) train = train.slice(0, o.maxQuestions);
       if (o.evalQuestions !== undefined) evalSet = evalSet.slice(0, o.evalQuestions);
+      if (o.pairCheckData !== undefined && o.pairCheck === undefined) throw badInputError('--pair-check-data needs --pair-check N (how many of its problems)');
+      const pairCheckData = o.pairCheckData ? await readDataOption('--pair-check-data', o.pairCheckData, 'test', o.quiet) : null;
+      const pairCheck = o.pairCheck === undefined ? undefined : {
+        problems: (pairCheckData ? parseEvalProblems(pairCheckData.text, { file: o.pairCheckData }) : parseEvalProblems(problemsToJsonl(generateProblems(0, o.pairCheck, { set: 'dev' })), { file: 'generated dev set' })).slice(0, o.pairCheck),
+        source: o.pairCheckData ?? 'generated problems (set "dev", seed 0)',
+      };
       const maxSteps = o.maxSteps ?? (embedded ? EMBEDDED_DEFAULTS.maxSteps : d.maxSteps);
       const evalMax = o.evalMaxNewTokens ?? (embedded ? EMBEDDED_DEFAULTS.evalMaxNewTokens : 512);
       if (o.executor !== 'local') {
+        if (pairCheck) throw badInputError(`--pair-check runs with --executor local only; on ${o.executor}, run \`pair-check\` as a job of its own`);
         await runOnCluster(o, {
           expert, amateur, embedded, trainCount: train.length, evalCount: evalSet.length, maxSteps, evalMaxNewTokens: evalMax,
           trainText: trainData?.text ?? problemsToJsonl(generateProblems(0, train.length, { set: 'sample' })),
@@ -200,7 +210,7 @@ export function registerRun(program: Command): void {
           sample: { alpha: o.alpha, beta: o.beta, maxNewTokens: o.maxNewTokens, batchSize: o.sampleBatchSize },
           finetune: { lr: o.lr, batchSize: o.batchSize, gradAccum: o.gradAccum, maxSteps, seed: o.seed, saveSteps: o.saveSteps, lora: { ...d.lora, r: o.loraR, alpha: o.loraAlpha, targetModules: o.targetModules } },
           evalSettings: { maxNewTokens: evalMax, batchSize: o.evalBatchSize },
-          compareSft: !!o.compareSft, sftSteps: o.sftSteps, seeds: Array.from({ length: o.seeds }, (_, k) => o.seed + k),
+          pairCheck, compareSft: !!o.compareSft, sftSteps: o.sftSteps, seeds: Array.from({ length: o.seeds }, (_, k) => o.seed + k),
           onEvent: bar.event,
         });
         bar.done();
@@ -238,7 +248,7 @@ export function summaryLines(report: RunReport): string[] {
   ];
 }
 
-const STAGE_NAMES: Record<Stage, string> = { load: 'loading the models', sample: 'stage 1: sampling', finetune: 'stage 2: fine-tuning', eval: 'evaluating', 'sft-trajectories': 'SFT baseline: expert trajectories', 'sft-finetune': 'SFT baseline: fine-tuning', report: 'writing the report' };
+const STAGE_NAMES: Record<Stage, string> = { load: 'loading the models', 'pair-check': 'pair-check: greedy vs contrastive decoding', sample: 'stage 1: sampling', finetune: 'stage 2: fine-tuning', eval: 'evaluating', 'sft-trajectories': 'SFT baseline: expert trajectories', 'sft-finetune': 'SFT baseline: fine-tuning', report: 'writing the report' };
 const MODEL_NAMES: Record<EvalModel, string> = { amateur: 'the amateur', expert_before: 'the expert (before)', expert_after: 'the expert + adapter', expert_sft: 'the expert + SFT adapter' };
 
 /** Stage lines, and a redrawn detail line on a TTY (a line at most every 10 s otherwise). */
@@ -271,6 +281,13 @@ function progress(enabled: boolean) {
           last = performance.now();
           return;
         }
+        case 'pair-check':
+          if (e.event.status === 'problem') detail(`${e.event.done}/${e.event.total} problems`, e.event.done === e.event.total);
+          else if (e.event.status === 'done') {
+            clear();
+            for (const l of formatPairCheck(e.event.report)) process.stderr.write(`  ${l}\n`);
+          }
+          return;
         case 'sample':
           if (e.event.status === 'committed') detail(`${e.event.done}/${e.event.total} problems · ${e.event.samples} samples · ${(e.event.tokens / Math.max(e.event.seconds, 1e-9)).toFixed(1)} tok/s`, e.event.done === e.event.total);
           return;

@@ -76,7 +76,8 @@ export function setOfQuestion(question: string): ProblemSet {
   throw new Error('unreachable');
 }
 
-class Rng {
+/** Integer draws and picks from one mulberry32 stream (shared with the cue problems, cue-problems.ts). */
+export class Rng {
   constructor(private readonly next: () => number) {}
   /** Integer in [lo, hi]. */
   int(lo: number, hi: number): number {
@@ -96,29 +97,29 @@ class Rng {
 
 // ---- vocabulary --------------------------------------------------------------------------------
 
-interface Person {
+export interface Person {
   name: string;
   he: string;
   his: string;
 }
 const P = (name: string, g: 'f' | 'm'): Person => ({ name, he: g === 'f' ? 'she' : 'he', his: g === 'f' ? 'her' : 'his' });
-const PEOPLE: Person[] = [
+export const PEOPLE: Person[] = [
   P('Ava', 'f'), P('Liam', 'm'), P('Maya', 'f'), P('Noah', 'm'), P('Zoe', 'f'), P('Omar', 'm'), P('Lena', 'f'), P('Ravi', 'm'),
   P('Sofia', 'f'), P('Mateo', 'm'), P('Hana', 'f'), P('Kofi', 'm'), P('Ines', 'f'), P('Tariq', 'm'), P('Mia', 'f'), P('Jonas', 'm'),
   P('Priya', 'f'), P('Diego', 'm'), P('Aiko', 'f'), P('Samuel', 'm'), P('Nora', 'f'), P('Felix', 'm'), P('Chloe', 'f'), P('Arjun', 'm'),
   P('Elena', 'f'), P('Malik', 'm'), P('Yara', 'f'), P('Ben', 'm'), P('Lucia', 'f'), P('Hugo', 'm'),
 ];
-const cap = (s: string) => s[0].toUpperCase() + s.slice(1);
+export const cap = (s: string) => s[0].toUpperCase() + s.slice(1);
 const an = (noun: string) => `${/^[aeiou]/.test(noun) ? 'an' : 'a'} ${noun}`;
 const hours = (n: number) => `${n} ${n === 1 ? 'hour' : 'hours'}`;
 
 /** [singular, plural, price range] */
-const GOODS: [string, string, number, number][] = [
+export const GOODS: [string, string, number, number][] = [
   ['notebook', 'notebooks', 2, 9], ['pen', 'pens', 1, 4], ['apple', 'apples', 1, 3], ['book', 'books', 6, 20],
   ['toy car', 'toy cars', 3, 12], ['sandwich', 'sandwiches', 4, 9], ['candle', 'candles', 2, 8], ['plant', 'plants', 5, 15],
   ['ticket', 'tickets', 7, 25], ['scarf', 'scarves', 8, 20], ['mug', 'mugs', 3, 10], ['puzzle', 'puzzles', 6, 18],
 ];
-const ITEMS = ['stickers', 'marbles', 'cookies', 'pencils', 'stamps', 'shells', 'cards', 'beads', 'crayons', 'strawberries'];
+export const ITEMS = ['stickers', 'marbles', 'cookies', 'pencils', 'stamps', 'shells', 'cards', 'beads', 'crayons', 'strawberries'];
 const BAKED: [string, string][] = [['muffin', 'muffins'], ['cookie', 'cookies'], ['pie', 'pies'], ['bagel', 'bagels'], ['cupcake', 'cupcakes'], ['loaf of bread', 'loaves of bread']];
 const SHOPS = ['bakery', 'cafe', 'market stall', 'school fair booth', 'corner shop'];
 const TASKS: [string, string, string][] = [
@@ -394,7 +395,7 @@ export const TEMPLATE_NAMES: readonly string[] = Object.keys(TEMPLATES);
 
 // ---- the generator -----------------------------------------------------------------------------
 
-function seedFor(seed: number, set: ProblemSet | undefined): number {
+export function seedFor(seed: number, set: ProblemSet | undefined): number {
   if (!Number.isInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer (got ${seed})`);
   if (set === undefined) {
     if (seed > 0xffff_ffff) throw new RangeError(`seed must be < 2^32 (got ${seed})`);

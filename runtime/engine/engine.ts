@@ -4,12 +4,13 @@
 // responsive, and only there can the Wasm backend use threads (a page's main thread may not block).
 import type { EvalEvent, EvalRecord, EvalSummary } from '../eval/evaluate.ts';
 import type { Platform } from '../platform/types.ts';
+import type { PairCheckEvent, PairCheckRecord, PairCheckReport } from '../eval/pair-check.ts';
 import type { PipelineEvent, RunReport } from '../run/pipeline.ts';
 import type { RunEvent, SamplingSummary } from '../stage/run.ts';
 import { type ExportedAdapter, exportAdapter } from '../train/adapter-bytes.ts';
 import type { FinetuneEvent, FinetuneSummary } from '../train/finetune.ts';
 import type { MergeProgress, MergeSummary } from '../train/merge.ts';
-import { type EngineInfo, engineInfo, evaluateJob, type EvaluateJob, finetuneJob, type FinetuneJob, type MergeJob, mergeJob, type RunJob, runJob, sampleJob, type SampleJob, type WarningEvent } from './jobs.ts';
+import { type EngineInfo, engineInfo, evaluateJob, type EvaluateJob, finetuneJob, type FinetuneJob, type MergeJob, mergeJob, type PairCheckJob, pairCheckJob, type RunJob, runJob, sampleJob, type SampleJob, type WarningEvent } from './jobs.ts';
 
 /** Per call: progress events and cancellation (an aborted call rejects with code ABORTED). */
 export interface CallOptions<E> {
@@ -30,6 +31,8 @@ export interface Engine {
   finetune(job: FinetuneJob, opts?: CallOptions<FinetuneJobEvent>): Promise<FinetuneSummary>;
   /** Zero-shot accuracy of a model (optionally with an adapter) on problems with gold answers. */
   evaluate(job: EvaluateJob, opts?: CallOptions<EvalEvent | WarningEvent>): Promise<{ records: EvalRecord[]; summary: EvalSummary }>;
+  /** Before any training: does the pair's contrast point toward right answers? Greedy vs contrastive decoding, paired. */
+  pairCheck(job: PairCheckJob, opts?: CallOptions<PairCheckEvent>): Promise<{ report: PairCheckReport; records: PairCheckRecord[] }>;
   /** The adapter merged into the base weights: a standalone Hugging Face model directory in `out`. */
   merge(job: MergeJob, opts?: CallOptions<MergeProgress>): Promise<MergeSummary>;
   /** An adapter directory's PEFT files as bytes, and as one zip. */
@@ -53,6 +56,7 @@ export function createEngine(platform: Platform): Engine {
     sample: (job, o = {}) => sampleJob(ctx(o.signal), job, o.onEvent),
     finetune: (job, o = {}) => finetuneJob(ctx(o.signal), job, o.onEvent, (message) => o.onEvent?.({ status: 'warning', message })),
     evaluate: (job, o = {}) => evaluateJob(ctx(o.signal), job, o.onEvent),
+    pairCheck: (job, o = {}) => pairCheckJob(ctx(o.signal), job, o.onEvent),
     merge: (job, o = {}) => mergeJob(ctx(o.signal), job, o.onEvent),
     exportAdapter: (dir) => exportAdapter(platform.fs, dir),
     readFile: (path) => platform.fs.readBytes(path),

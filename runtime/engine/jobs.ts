@@ -7,6 +7,7 @@ import { badInputError } from '../errors.ts';
 import { DEFAULT_EVAL, type EvalEvent, type EvalProblem, type EvalRecord, type EvalSummary, evaluate, type PromptType } from '../eval/evaluate.ts';
 import { claimEvalOut, evaluateToFile } from '../eval/journal.ts';
 import type { EvalIdentity, EvalSettings } from '../eval/results.ts';
+import { type PairCheckEvent, pairCheckModels, type PairCheckRecord, type PairCheckReport, type PairCheckSettings } from '../eval/pair-check.ts';
 import { type CausalLM, loadModel } from '../model/model.ts';
 import { isUrl } from '../platform/browser.ts';
 import type { Platform } from '../platform/types.ts';
@@ -63,6 +64,14 @@ export interface EvaluateJob extends BackendJob {
   resume?: boolean;
   /** Replace an earlier evaluation in `out`. */
   overwrite?: boolean;
+}
+
+export interface PairCheckJob extends BackendJob {
+  expert: string;
+  amateur: string;
+  /** Problems with gold answers (a `dev` set: pair-check chooses pairs and settings). */
+  problems: EvalProblem[];
+  settings?: Partial<PairCheckSettings>;
 }
 
 export interface JobContext {
@@ -147,6 +156,12 @@ export async function evaluateJob(ctx: JobContext, job: EvaluateJob, onEvent?: (
     const r = await evaluateToFile(model, job.problems, { fs, out, settings, identity, resume: job.resume, signal: ctx.signal, onEvent });
     return { records: r.records, summary: r.summary };
   }, (message) => onEvent?.({ status: 'warning', message }));
+}
+
+/** Greedy vs contrastive decoding of a pair on problems with answers (runtime/eval/pair-check.ts). */
+export async function pairCheckJob(ctx: JobContext, job: PairCheckJob, onEvent?: (e: PairCheckEvent) => void): Promise<{ report: PairCheckReport; records: PairCheckRecord[] }> {
+  if (!Array.isArray(job.problems) || job.problems.length === 0) throw badInputError('pair-check: no problems (give problems: [{ id, question, gold }, …])');
+  return withModels(ctx, job, [job.expert, job.amateur], ([expert, amateur]) => pairCheckModels(expert, amateur, job.problems, job.settings, { signal: ctx.signal, onEvent }));
 }
 
 export interface MergeJob {

@@ -98,7 +98,7 @@ export function evalMessages(prompt: PromptType, question: string): ChatMessage[
   throw badInputError(`unknown prompt type "${prompt as string}" (choose ${PROMPT_TYPES.join(' or ')})`);
 }
 
-export function evalPromptIds(tok: ModelTokenizer, prompt: PromptType, question: string): number[] {
+export function evalPromptIds(tok: Pick<ModelTokenizer, 'encodeChat'>, prompt: PromptType, question: string): number[] {
   return tok.encodeChat(evalMessages(prompt, question));
 }
 

@@ -92,3 +92,25 @@ export function formatP(p: number): string {
   const v = formatPValue(p);
   return v.startsWith('<') ? `p ${v}` : `p = ${v}`;
 }
+
+/** z of a one-sided 80 % power: Φ⁻¹(0.8). */
+const Z80 = 0.8416212335729143;
+
+/**
+ * About how many paired problems a two-sided McNemar test at 5 % needs to detect, with 80 % power,
+ * a difference of the size observed: `fixed` and `broken` discordant pairs out of `total` problems
+ * taken as the true rates (Connor 1987: n = (z_{α/2}·√ψ + z_β·√(ψ − δ²))² / δ², ψ the discordant
+ * rate, δ the difference of the two discordant rates), and never fewer than the exact test needs to
+ * reach p < 0.05 at all: 6 discordant pairs (2 · 2⁻⁶ = 0.031; 5 give 0.0625), i.e. 6 / ψ problems.
+ * Null when fixed = broken (no difference to detect). An estimate from one sample's rates, so only a
+ * rough guide.
+ */
+export function mcnemarProblemsNeeded(fixed: number, broken: number, total: number): number | null {
+  if (!(Number.isInteger(fixed) && Number.isInteger(broken) && Number.isInteger(total) && fixed >= 0 && broken >= 0 && fixed + broken <= total && total > 0)) {
+    throw new RangeError(`need integers 0 ≤ fixed + broken ≤ total, total > 0 (got ${fixed}, ${broken}, ${total})`);
+  }
+  if (fixed === broken) return null;
+  const psi = (fixed + broken) / total, delta = Math.abs(fixed - broken) / total;
+  const connor = (Z95 * Math.sqrt(psi) + Z80 * Math.sqrt(Math.max(0, psi - delta * delta))) ** 2 / (delta * delta);
+  return Math.ceil(Math.max(connor, 6 / psi) - 1e-9);
+}

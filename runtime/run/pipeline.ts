@@ -23,6 +23,7 @@ import { badInputError, LightReasonerError, throwIfAborted } from '../errors.ts'
 import { DEFAULT_EVAL, type EvalEvent, type EvalProblem, type evaluate, type EvalSummary, parseEvalProblems, type PromptType } from '../eval/evaluate.ts';
 import { evaluateToFile } from '../eval/journal.ts';
 import { parseGold } from '../eval/grade.ts';
+import { type PairCheckEvent, pairCheckModels, type PairCheckReport } from '../eval/pair-check.ts';
 import { meanSd, type PairedComparison, pairedComparison, wilsonInterval } from '../eval/stats.ts';
 import { hubRevisionOf, type HubRevision } from '../hub/ids.ts';
 import { type CausalLM, loadModel } from '../model/model.ts';
@@ -52,10 +53,11 @@ export interface TrainProblem {
 export const EVAL_MODELS = ['amateur', 'expert_before', 'expert_after', 'expert_sft'] as const;
 export type EvalModel = (typeof EVAL_MODELS)[number];
 
-export type Stage = 'load' | 'sample' | 'finetune' | 'eval' | 'sft-trajectories' | 'sft-finetune' | 'report';
+export type Stage = 'load' | 'pair-check' | 'sample' | 'finetune' | 'eval' | 'sft-trajectories' | 'sft-finetune' | 'report';
 
 export type PipelineEvent =
   | { status: 'stage'; stage: Stage; state: 'start' | 'done'; seconds?: number; model?: EvalModel }
+  | { status: 'pair-check'; event: PairCheckEvent }
   | { status: 'sample'; event: SampleRunEvent }
   | { status: 'finetune'; objective: 'kl' | 'sft'; event: FinetuneEvent }
   | { status: 'eval'; model: EvalModel; event: EvalEvent }
@@ -83,6 +85,9 @@ export interface PipelineOptions {
   sample?: Partial<SampleSettings>;
   finetune?: Partial<FinetuneSettings>;
   evalSettings?: { prompt?: PromptType; maxNewTokens?: number; batchSize?: number };
+  /** Before sampling: pair-check (runtime/eval/pair-check.ts) on these problems — greedy vs CD at
+   * the run's α, and CD at its β-selected steps — with the evaluation's prompt and token budget. */
+  pairCheck?: { problems: EvalProblem[]; source?: string };
   /** Add the rejection-sampling SFT baseline. */
   compareSft?: boolean;
   /** SFT: optimizer steps (default: the LightReasoner run's maxSteps) and trajectory length at most
@@ -160,10 +165,13 @@ export interface RunReport {
   eval: { amateur: EvalResult; expert_before: EvalResult; expert_after: EvalResult; expert_sft?: EvalResult | null };
   /** What stage 1's samples say about the pair, before any training (runtime/stage/diagnostics.ts). */
   diagnostics: PairDiagnostics;
+  /** With pairCheck: greedy vs contrastive decoding on its problems, before any training. */
+  pair_check?: PairCheckReport & { data: { source: string; problems: number } };
   /** With several fine-tuning seeds: every seed's accuracy and paired test, and mean ± sd. */
   seeds?: { seeds: number[]; expert_after: SeedRuns; expert_sft?: SeedRuns };
   stages: {
     load: { seconds: number };
+    pair_check?: { seconds: number };
     sample: { seconds: number; problems: number; samples: number; trajectory_tokens: number; contrasted_steps: number; selection_rate: number; kl_mean: number };
     finetune: { seconds: number; steps: number; tuned_tokens: number; tokens_processed: number; final_loss: number };
     sft?: {
@@ -320,6 +328,18 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
     // the identity of runs started before problems carried it).
     const trainData = JSON.stringify(o.train.map(({ id, question, gold }) => ({ id, question, gold })));
     const [ef, af, dataSha] = await Promise.all([modelFingerprint(fs, o.expert), modelFingerprint(fs, o.amateur), sha256Hex(new TextEncoder().encode(trainData))]);
+
+    // ---- pair-check: can this pair's contrast point toward right answers at all? -----------
+    let pairCheck: RunReport['pair_check'];
+    if (o.pairCheck) {
+      emit({ status: 'stage', stage: 'pair-check', state: 'start' });
+      const { problems, source = 'caller' } = o.pairCheck;
+      const { report } = await pairCheckModels(expert, amateur, problems, { alphas: [sampleSettings.alpha], betas: [sampleSettings.beta], maxNewTokens: evalMaxNew, batchSize: evalBatch, prompt: evalPrompt }, {
+        signal, file: source, onEvent: (event) => emit({ status: 'pair-check', event }),
+      });
+      pairCheck = { ...report, data: { source, problems: problems.length } };
+      emit({ status: 'stage', stage: 'pair-check', state: 'done', seconds: report.seconds });
+    }
 
     // ---- stage 1: sampling -----------------------------------------------------------------
     emit({ status: 'stage', stage: 'sample', state: 'start' });
@@ -513,9 +533,11 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
       },
       eval: { amateur: evAmateur, expert_before: evBefore, expert_after: evAfter, ...(o.compareSft ? { expert_sft: evSft ?? null } : {}) },
       diagnostics: sampling.diagnostics,
+      ...(pairCheck ? { pair_check: pairCheck } : {}),
       ...(lr.seedRuns ? { seeds: { seeds, expert_after: lr.seedRuns, ...(sftSeeds ? { expert_sft: sftSeeds } : {}) } } : {}),
       stages: {
         load: { seconds: loadSeconds },
+        ...(pairCheck ? { pair_check: { seconds: pairCheck.seconds } } : {}),
         sample: { seconds: sampleSeconds, problems: sampling.problems, samples: sampling.selected_steps, trajectory_tokens: sampling.trajectory_tokens, contrasted_steps: sampling.contrasted_steps, selection_rate: sampling.selection_rate, kl_mean: sampling.kl_mean },
         finetune: { seconds: ftSeconds, steps: ft.steps, tuned_tokens: ft.tuned_tokens, tokens_processed: ft.tokens_processed, final_loss: ft.final_loss },
         ...(sftStage ? { sft: sftStage } : {}),

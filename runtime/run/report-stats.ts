@@ -1,7 +1,8 @@
 // The report page's statistics sections: the pair diagnostics (with their verdict) and, with
 // several fine-tuning seeds, every seed's accuracy and paired test with mean ± sd. Pure HTML text.
 
-import { formatPValue } from '../eval/stats.ts';
+import { variantLabel } from '../eval/pair-check-format.ts';
+import { formatAccuracy, formatPValue } from '../eval/stats.ts';
 import type { PairDiagnostics } from '../stage/diagnostics.ts';
 import { esc, int, pct } from './html.ts';
 import type { RunReport, SeedRuns } from './pipeline.ts';
@@ -32,6 +33,21 @@ export function diagnosticsHtml(d: PairDiagnostics): string {
 <p class="verdict${d.verdict.ok ? '' : ' warn'}"><b>${d.verdict.ok ? 'Verdict' : 'Warning'}:</b> ${esc(d.verdict.message)}.</p>
 <div class="grid"><table class="diag">${rows.map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>
 <div>${maskBars(d.mask.counts)}<p class="note">Mask sizes (tokens with P_E ≥ α · max P_E) at the selected steps.</p></div></div></section>`;
+}
+
+/** pair-check (run --pair-check): greedy vs contrastive decoding, paired, with its verdict. */
+export function pairCheckHtml(r: RunReport): string {
+  const c = r.pair_check;
+  if (!c) return '';
+  const rows = c.variants.map((v) => {
+    const p = v.paired_vs_greedy;
+    return `<tr><td>${esc(variantLabel(v))}</td><td class="num">${esc(formatAccuracy(v.accuracy, v.ci95))}</td><td class="num">${p ? p.fixed : ''}</td><td class="num">${p ? p.broken : ''}</td><td class="num">${p ? esc(formatPValue(p.p_value)) : ''}</td><td class="num">${v.alpha === null ? '' : `${int(v.changes)} (${pct(v.changes / Math.max(1, v.steps))})`}</td></tr>`;
+  });
+  const warn = c.verdict.direction !== 'toward';
+  return `<section><h2>Pair check (before any training)</h2>
+<p class="verdict${warn ? ' warn' : ''}"><b>Verdict:</b> the contrast ${esc(c.verdict.text)}.</p>
+<table class="flips"><tr><th>decoding</th><th class="num">accuracy [95% CI]</th><th class="num">fixed</th><th class="num">broken</th><th class="num">McNemar p</th><th class="num">changed steps</th></tr>${rows.join('')}</table>
+<p class="note">${int(c.problems)} problems (${esc(c.data.source)}), ${c.settings.max_new_tokens} new tokens. Contrastive decoding (CD) picks the argmax of log P_E − log P_A over the plausibility mask — the argmax of LightReasoner's soft label; at the KL ≥ β steps only, it is what perfect fine-tuning toward the labels would decode. Fixed/broken are against expert greedy on the same problems.</p></section>`;
 }
 
 function seedRows(label: string, s: SeedRuns): string {

@@ -7,7 +7,7 @@ import { formatP, formatPValue } from '../eval/stats.ts';
 import type { EvalModel, EvalResult, Histogram, RunReport } from './pipeline.ts';
 import type { HubRevision } from '../hub/ids.ts';
 import { esc, int, pct } from './html.ts';
-import { diagnosticsHtml, seedsHtml } from './report-stats.ts';
+import { diagnosticsHtml, pairCheckHtml, seedsHtml } from './report-stats.ts';
 
 
 export function formatSeconds(s: number): string {
@@ -348,6 +348,7 @@ export function renderReport(r: RunReport): string {
 <h1>LightReasoner run</h1>
 <p class="sub">The expert is fine-tuned only on the steps where it disagrees most with the amateur.<br>${esc(created)} · backend ${esc(r.backend)} · ${formatSeconds(r.total_seconds)} in all</p>
 ${headline(r)}
+${pairCheckHtml(r)}
 ${diagnosticsHtml(r.diagnostics)}
 ${seedsHtml(r)}
 <div class="grid">

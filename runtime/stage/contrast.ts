@@ -273,7 +273,7 @@ async function* runBatch(
 }
 
 /** The first NaN/±Inf of one logits row, or null. */
-function firstBad(x: Float32Array, offset: number, length: number): { id: number; value: number } | null {
+export function firstBad(x: Float32Array, offset: number, length: number): { id: number; value: number } | null {
   for (let id = 0; id < length; id++) if (!Number.isFinite(x[offset + id])) return { id, value: x[offset + id] };
   return null;
 }

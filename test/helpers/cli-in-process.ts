@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerEval } from '../../cli/commands/eval.ts';
 import { registerGather } from '../../cli/commands/gather.ts';
+import { registerPairCheck } from '../../cli/commands/pair-check.ts';
 import { registerSample } from '../../cli/commands/sample.ts';
 import { LightReasonerError } from '../../runtime/errors.ts';
 import { memoryDigestCache, setDefaultDigestCache } from '../../runtime/platform/digest-cache.ts';
@@ -20,6 +21,7 @@ export async function runInProcess(args: string[], env: Record<string, string> =
   const program = new Command().exitOverride().configureOutput({ writeErr: (s) => void (stderr += s), writeOut: (s) => void (stdout += s) });
   registerEval(program);
   registerGather(program);
+  registerPairCheck(program);
   registerSample(program);
   let stdout = '', stderr = '', code = 0;
   const saved = { log: console.log, write: process.stderr.write, env: { ...process.env } };

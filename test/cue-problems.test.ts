@@ -1,0 +1,71 @@
+// Shallow-cue problems (runtime/data/cue-problems.ts, issue 27 item 2): deterministic, set-disjoint,
+// the default problem sets untouched; every solution line's arithmetic right; the cue's solution
+// different from the right one and built from the cue (the distractor's number, the keyword's
+// opposite operation, the unit ignored); the right arithmetic easy.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { CUE_KINDS, cueProblemsToJsonl, generateCueProblems } from '../runtime/data/cue-problems.ts';
+import { generateProblems, PROBLEM_SETS, setOfQuestion } from '../runtime/data/problems.ts';
+import { runInProcess } from './helpers/cli-in-process.ts';
+
+const ops: Record<string, (a: number, b: number) => number> = { '+': (a, b) => a + b, '-': (a, b) => a - b, '*': (a, b) => a * b, '/': (a, b) => a / b };
+
+/** Every "a op b [op c] = r" in a solution evaluates to r; returns the operands. */
+function checkLines(t: Test, answer: string, result: number, what: string): number[] {
+  const operands: number[] = [];
+  for (const m of answer.matchAll(/(\d+(?: [-+*/] \d+)+) = (\d+)/g)) {
+    const parts = m[1].split(' ');
+    let v = Number(parts[0]);
+    operands.push(v);
+    for (let i = 1; i < parts.length; i += 2) (v = ops[parts[i]](v, Number(parts[i + 1])), operands.push(Number(parts[i + 1])));
+    if (v !== Number(m[2])) t.fail(`${what}: ${m[0]} is wrong`);
+  }
+  t.equal(Number(answer.split('#### ')[1]), result, `${what}: #### ${result}`);
+  return operands;
+}
+
+t.test('deterministic, distinct, in their set, every kind', async (t) => {
+  const a = generateCueProblems(0, 300, { set: 'dev' }), b = generateCueProblems(0, 300, { set: 'dev' });
+  t.equal(cueProblemsToJsonl(a), cueProblemsToJsonl(b), 'same bytes');
+  t.same(generateCueProblems(0, 100, { set: 'dev' }), a.slice(0, 100), 'a prefix of a longer run');
+  t.equal(new Set(a.map((p) => p.question)).size, 300, 'distinct questions');
+  t.ok(a.every((p) => setOfQuestion(p.question) === 'dev'), 'every question in the dev share');
+  t.same([...new Set(a.map((p) => p.kind))].sort(), [...CUE_KINDS].sort());
+  t.same([...new Set(a.map((p) => p.cue))].sort(), ['age', 'cents', 'each', 'fewer-than', 'left', 'minutes', 'more-than', 'other-item', 'weeks']);
+  const sets = PROBLEM_SETS.map((set) => new Set(generateCueProblems(0, 200, { set }).map((p) => p.question)));
+  for (let i = 0; i < sets.length; i++) for (let j = i + 1; j < sets.length; j++) t.equal([...sets[i]].filter((q) => sets[j].has(q)).length, 0, `${PROBLEM_SETS[i]} ∩ ${PROBLEM_SETS[j]} = ∅`);
+  // The default sets (the embedded pair's data) are not touched: tests/problems.test.ts pins the eval
+  // digest; here the standard stream is simply not the cue stream.
+  const std = new Set(generateProblems(0, 300, { set: 'dev' }).map((p) => p.question));
+  t.equal(a.filter((p) => std.has(p.question)).length, 0);
+  t.throws(() => generateCueProblems(0, 1, { kinds: ['nope' as never] }), RangeError);
+});
+
+t.test('right and cue solutions: correct arithmetic, different results, the cue visible', async (t) => {
+  for (const p of generateCueProblems(7, 240, { set: 'sample' })) {
+    const right = checkLines(t, p.answer, p.result, `${p.id} right`);
+    const cue = checkLines(t, p.cue_answer, p.cue_result, `${p.id} cue`);
+    if (p.result === p.cue_result) t.fail(`${p.id}: the cue gives the right answer`);
+    if (Math.max(...right) > 99) t.fail(`${p.id}: right arithmetic not easy (${right})`);
+    const q = new Set([...p.question.matchAll(/\d+/g)].map((m) => Number(m[0])));
+    if (p.kind === 'distractor') {
+      const unused = [...q].filter((x) => !right.includes(x));
+      if (unused.length !== 1 || !cue.includes(unused[0])) t.fail(`${p.id}: one question number the right solution ignores and the cue uses (${unused})`);
+    }
+    if (p.cue === 'more-than' && !(p.question.includes('more than') && p.answer.includes(' - ') && p.cue_answer.includes(' + '))) t.fail(`${p.id}: more-than`);
+    if (p.cue === 'each' && !(p.answer.includes(' / ') && p.cue_answer.includes(' * '))) t.fail(`${p.id}: each`);
+    if (p.kind === 'unit' && p.cue_answer.split('\n').length >= p.answer.split('\n').length && p.cue !== 'cents') t.fail(`${p.id}: the cue skips the unit step`);
+  }
+  t.pass('checked 240 problems');
+});
+
+t.test('problems --cues writes them as JSONL with cue_answer', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cue-problems-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const r = await runInProcess(['problems', '--set', 'dev', '--count', '3', '--cues', '--out', join(dir, 'cues.jsonl')]);
+  t.equal(r.code, 0, r.stderr);
+  const lines = readFileSync(join(dir, 'cues.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  t.same(lines, JSON.parse(JSON.stringify(generateCueProblems(0, 3, { set: 'dev' }).map(({ id, question, answer, cue_answer, kind, cue }) => ({ id, question, answer, cue_answer, kind, cue })))));
+});
