@@ -5,6 +5,7 @@ import { LightReasonerError } from '../runtime/errors.ts';
 import { registerEval } from './commands/eval.ts';
 import { registerFinetune } from './commands/finetune.ts';
 import { registerGather } from './commands/gather.ts';
+import { registerGrade } from './commands/grade.ts';
 import { registerGenerate } from './commands/generate.ts';
 import { registerInfo } from './commands/info.ts';
 import { registerMerge } from './commands/merge.ts';
@@ -22,6 +23,7 @@ const program = new Command()
 registerEval(program);
 registerFinetune(program);
 registerGather(program);
+registerGrade(program);
 registerGenerate(program);
 registerInfo(program);
 registerMerge(program);
