@@ -135,6 +135,8 @@ export function rowGold(gold: unknown, name: BenchmarkName): string | null {
   if (typeof gold !== 'string') return null;
   if (name === 'gsm8k' && gold.includes('####')) return toolkitGold({ answer: gold }, name);
   if (gold.includes('boxed')) return cleanGold(extractToolkitAnswer(gold, name).answer, name);
+  // The data sets' own field forms ("9 (apples)", "$x$"); both steps leave a cleaned gold as it is.
+  if (name === 'asdiv' || name === 'olympiadbench') return toolkitGold(name === 'asdiv' ? { answer: gold } : { final_answer: [gold] }, name);
   return cleanGold(gold, name);
 }
 

@@ -96,6 +96,8 @@ function exprEqual(ce: Engine, a: Expr, b: Expr): boolean {
   if (vars.length === 0) {
     const va = realValue(a), vb = realValue(b);
     if (!va || !vb) return false;
+    // Beyond double range (2^{2023}) the values are ±Infinity: only the engine's exact check decides.
+    if (![va.re, vb.re, va.im, vb.im].every(Number.isFinite)) return a.isEqual(b) === true;
     return numbersClose(va.re, vb.re) && numbersClose(va.im, vb.im, 1e-4, 1e-9);
   }
   return sameAtSamples(ce, a, b, vars);
@@ -113,3 +115,6 @@ export async function symbolicEqual(a: string, b: string): Promise<boolean> {
     return false;
   }
 }
+
+/** Whether the engine has been imported (grading without a symbolic step never loads it). */
+export const symbolicEngineLoaded = (): boolean => enginePromise !== null;
