@@ -10,8 +10,9 @@
 //  2. removing braces/parentheses never makes two answers equal when it changes their structure:
 //     "\frac{12}{3}" ≠ "\frac{1}{23}", "(a+b)c" ≠ "a+bc" (the toolkit deletes every {, }, (, ));
 //  3. commas are thousands separators only in digit groups of three: "1,2" ≠ "12" (./numbers.ts);
-//  4. several answers without brackets ("1, 2" for "all solutions") are compared as a multiset,
-//     in any order: "2,1" = "1,2" (the toolkit reads both as numbers with commas removed).
+//  4. several answers without brackets ("1, 2" for "all solutions") and sets in braces are compared
+//     as multisets, in any order: "2,1" = "1,2", "\{2,1\}" = "\{1,2\}" (the toolkit reads the first
+//     as numbers with commas removed and compares the second as text).
 // Portable: no host imports.
 
 import { numbersClose, parseDigits } from './numbers.ts';
@@ -139,10 +140,14 @@ export async function mathEqual(prediction: string | null, reference: string | n
   }
   const matrices = await matricesEqual(pred, ref);
   if (matrices === true) return true;
-  // Several answers without brackets (deliberate difference 4).
-  const pp = splitTopLevel(pred, ','), rp = splitTopLevel(ref, ',');
-  if (pp.length > 1 && pp.length === rp.length && !/^[([{]/.test(pred) && !/^[([{]/.test(ref)) {
-    return multisetEqual(pp, rp);
+  // Several answers without brackets, or a set in braces, in any order (deliberate difference 4).
+  const bare = (s: string) => !/^[([{]/.test(s);
+  const set = (s: string) => /^\{.*\}$/s.test(s) && splitTopLevel(s.slice(1, -1), ',').length > 1;
+  if (bare(pred) && bare(ref)) {
+    const pp = splitTopLevel(pred, ','), rp = splitTopLevel(ref, ',');
+    if (pp.length > 1 && pp.length === rp.length) return multisetEqual(pp, rp);
+  } else if (set(pred) && set(ref)) {
+    return multisetEqual(splitTopLevel(pred.slice(1, -1), ','), splitTopLevel(ref.slice(1, -1), ','));
   }
   const pe = pred.split('=').length - 1, re = ref.split('=').length - 1;
   if (pe === 0 && re === 1 && ref.split('=')[0].trim().length <= 2) {

@@ -28,9 +28,10 @@ export function computeEngine(): Promise<Engine> {
   return enginePromise;
 }
 
-// Constructs whose evaluation can take unbounded work: big sums/products/integrals/limits, a
-// factorial, or a power tower — refused rather than risked.
-const HEAVY = /\\(sum|prod|int|iint|oint|lim)\b|!|\^\s*\{[^{}]*\^|\d{7,}/;
+// Constructs whose evaluation can take unbounded work — sums, products, integrals, limits; the
+// factorial of a 4-digit literal or of an expression; a power tower; a 5-digit exponent; a literal
+// of 16 digits or more (exact big-integer arithmetic) — refused rather than risked.
+const HEAVY = /\\(sum|prod|int|iint|oint|lim)\b|\d{4,}\s*!|[)}]\s*!|\^\s*\{[^{}]*\^|\^\s*\{?\s*[-+]?\d{5,}|\d{16,}/;
 
 /** Whether the answer is small and simple enough to hand to the engine. */
 export function symbolicAllowed(s: string): boolean {
@@ -103,12 +104,24 @@ function exprEqual(ce: Engine, a: Expr, b: Expr): boolean {
   return sameAtSamples(ce, a, b, vars);
 }
 
+// compute-engine 0.27 has no LaTeX reading of \binom; a binomial of two small literals (the form
+// answers take) is replaced by its value, computed exactly.
+function binomialsToValues(s: string): string {
+  return s.replace(/\\[dt]?binom\s*\{\s*(\d{1,3})\s*\}\s*\{\s*(\d{1,3})\s*\}/g, (_, n: string, k: string) => {
+    const N = BigInt(n), K = BigInt(k);
+    if (K > N) return '0';
+    let v = 1n;
+    for (let i = 1n; i <= K; i++) v = (v * (N - K + i)) / i;
+    return `{${v}}`;
+  });
+}
+
 /** Whether two LaTeX answers denote the same value or expression (false when either cannot be parsed). */
 export async function symbolicEqual(a: string, b: string): Promise<boolean> {
   if (!symbolicAllowed(a) || !symbolicAllowed(b)) return false;
   const ce = await computeEngine();
   try {
-    const ea = ce.parse(a), eb = ce.parse(b);
+    const ea = ce.parse(binomialsToValues(a)), eb = ce.parse(binomialsToValues(b));
     if (!ea.isValid || !eb.isValid) return false;
     return exprEqual(ce, ea, eb);
   } catch {
