@@ -10,7 +10,7 @@ import { symbolicEngineLoaded } from '../runtime/eval/toolkit/symbolic.ts';
 import { stripString } from '../runtime/eval/toolkit/strip.ts';
 import { BENCHMARK_CASES } from './portable/benchmark-cases.ts';
 import { checkBenchmarkGrading } from './portable/benchmark-grading.ts';
-import { runCli } from './helpers/cli.ts';
+import { FIXTURES, runCli } from './helpers/cli.ts';
 
 t.test('numbers and letters are graded without loading the symbolic engine', async (t) => {
   t.ok((await gradeBenchmarkOutput('so \\boxed{1,234}', '1234', 'gsm8k')).correct);
@@ -134,4 +134,39 @@ t.test('grade: re-grades eval rows; stdout result, --json one document, bad inpu
   t.equal(noOut.code, 2);
   t.match(noOut.stderr, /bad\.jsonl:1: no "output" string/);
   t.notMatch(noOut.stderr, /at .*\.ts:\d+/, 'no stack trace');
+});
+
+t.test('eval --benchmark: the benchmark\'s records, gold and grading; the table; --paired-with', async (t) => {
+  const MODEL = join(FIXTURES, 'models', 'qwen2-tied-bf16');
+  const dir = mkdtempSync(join(tmpdir(), 'lr-evalb-'));
+  const data = join(dir, 'mmlu.jsonl');
+  writeFileSync(data, [
+    { question: 'What is 2 + 2?', subject: 'elementary_mathematics', choices: ['3', '4', '5', '6'], answer: 1 },
+    { question: 'Who wrote Hamlet?', subject: 'high_school_european_history', choices: ['a', 'b', 'c', 'd'], answer: 0 },
+    { question: 'Speed of light?', subject: 'college_physics', choices: ['c', '2c', '3c', '4c'], answer: 0 },
+  ].map((o) => JSON.stringify(o)).join('\n') + '\n');
+  const out = join(dir, 'mmlu-out.jsonl');
+  const args = ['eval', '--model', MODEL, '--benchmark', 'mmlu_stem', '--data', data, '--backend', 'reference', '--max-new-tokens', '8', '--quiet'];
+  const r = await runCli([...args, '--out', out, '--json']);
+  t.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout);
+  t.equal(doc.benchmarks.length, 1);
+  t.match(doc.benchmarks[0], { name: 'mmlu_stem', title: 'MMLU-STEM', total: 2 });
+  const rows = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  t.same(rows.map((x) => x.gold), ['B', 'A'], 'non-STEM subject dropped; gold letters from the indices');
+  t.match(rows[0].question, /^What is 2 \+ 2\?\nAnswer Choices: \(A\) 3 \(B\) 4 \(C\) 5 \(D\) 6$/);
+  t.ok(rows.every((x) => x.method === 'choice'));
+  const summary = JSON.parse(readFileSync(`${out}.summary.json`, 'utf8'));
+  t.equal(summary.settings.benchmark, 'mmlu_stem');
+  const paired = await runCli([...args, '--paired-with', out]);
+  t.equal(paired.code, 0, paired.stderr);
+  t.match(paired.stdout, /^\| model \| MMLU-STEM \| Avg\. \|/);
+  t.match(paired.stdout, /\| change \| \+0\.0 \| \+0\.0 \|/, 'the same model against itself changes nothing');
+  t.match(paired.stdout, /\| McNemar p \| 1 \|/);
+  const two = await runCli(['eval', '--model', MODEL, '--benchmark', 'gsm8k,math', '--data', data, '--quiet']);
+  t.equal(two.code, 2);
+  t.match(two.stderr, /^error: --data gives one benchmark's problems/);
+  const none = await runCli(['eval', '--model', MODEL, '--quiet']);
+  t.equal(none.code, 2);
+  t.match(none.stderr, /give --data FILE \(problems\) or --benchmark NAME/);
 });
