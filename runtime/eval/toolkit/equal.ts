@@ -19,6 +19,8 @@ import { numbersClose, parseDigits } from './numbers.ts';
 import { symbolicEqual } from './symbolic.ts';
 
 const LETTERS = ['A', 'B', 'C', 'D', 'E'];
+/** Most answers compared as a multiset ("1, 2, 3"); a longer list is not equal. */
+const MAX_ANSWERS = 32;
 const LETTER_RE = /(?<![\p{L}\p{N}_])(A|B|C|D|E)(?![\p{L}\p{N}_])/gu;
 
 /** The letters A–E standing alone in a text (Python `\b(A|B|C|D|E)\b`, Unicode word boundaries). */
@@ -95,7 +97,8 @@ async function allEqual(ps: string[], rs: string[]): Promise<boolean> {
 
 /** Several answers in any order: a perfect matching between the parts. */
 async function multisetEqual(ps: string[], rs: string[]): Promise<boolean> {
-  if (ps.length !== rs.length) return false;
+  // A matching costs up to n² comparisons: more than MAX_ANSWERS answers is not a real answer list.
+  if (ps.length !== rs.length || ps.length > MAX_ANSWERS) return false;
   const used = new Array(rs.length).fill(false);
   for (const p of ps) {
     let found = false;
