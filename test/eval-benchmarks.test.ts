@@ -170,3 +170,22 @@ t.test('eval --benchmark: the benchmark\'s records, gold and grading; the table;
   t.equal(none.code, 2);
   t.match(none.stderr, /give --data FILE \(problems\) or --benchmark NAME/);
 });
+
+t.test('run --eval-benchmarks: the expert before and after on benchmarks, paired, the table on stdout', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lr-runb-'));
+  const pair = ['--expert', join(FIXTURES, 'sampling/models/llama-pair/expert'), '--amateur', join(FIXTURES, 'sampling/models/llama-pair/amateur')];
+  const gsm = join(dir, 'gsm8k.jsonl');
+  writeFileSync(gsm, ['{"question":"What is 2 + 3?","answer":"2+3=5\\n#### 5"}', '{"question":"What is 4 + 4?","answer":"#### 8"}'].join('\n') + '\n');
+  const out = join(dir, 'run');
+  const small = ['--train-data', join(FIXTURES, 'sampling/questions.jsonl'), '--eval-data', gsm, '--max-steps', '2', '--max-new-tokens', '16', '--eval-max-new-tokens', '8', '--backend', 'wasm', '--quiet'];
+  const bad = await runCli(['run', ...pair, ...small, '--out', join(dir, 'bad'), '--eval-benchmarks', 'gsm8k,nope']);
+  t.equal(bad.code, 2, 'an unknown benchmark is refused before the run');
+  t.match(bad.stderr, /unknown benchmark/);
+  const r = await runCli(['run', ...pair, ...small, '--out', out, '--eval-benchmarks', `gsm8k=${gsm}`], { timeoutMs: 600_000 });
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /^\| model \| GSM8K \| Avg\. \|/m);
+  t.match(r.stdout, /\| McNemar p \|/);
+  const table = JSON.parse(readFileSync(join(out, 'benchmarks', 'expert-lightreasoner', 'table.json'), 'utf8'));
+  t.match(table.benchmarks[0], { name: 'gsm8k', total: 2, baseline: { total: 2 } });
+  t.ok(readFileSync(join(out, 'benchmarks', 'expert', 'gsm8k.jsonl'), 'utf8').trim().split('\n').length === 2);
+});

@@ -31,8 +31,8 @@ interface Planned {
 }
 
 /** Where each benchmark's results go: --out is the file for one benchmark, a directory for several. */
-function plan(specs: BenchmarkSpec[], o: { out?: string; pairedWith?: string }): { out?: string; base?: string }[] {
-  if (specs.length === 1) return [{ out: o.out, base: o.pairedWith }];
+function plan(specs: BenchmarkSpec[], o: { out?: string; pairedWith?: string }, directory: boolean): { out?: string; base?: string }[] {
+  if (specs.length === 1 && !directory) return [{ out: o.out, base: o.pairedWith }];
   return specs.map((s) => ({ out: o.out === undefined ? undefined : join(o.out, `${s.name}.jsonl`), base: o.pairedWith === undefined ? undefined : join(o.pairedWith, `${s.name}.jsonl`) }));
 }
 
@@ -47,18 +47,25 @@ async function loadBenchmark(spec: BenchmarkSpec, data: string | undefined, quie
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export async function evalBenchmarks(o: any, helpers: EvalHelpers): Promise<void> {
+/** `print`: the table on stdout (default); `directory`: --out and --paired-with are directories even for one benchmark (run's use). */
+export async function evalBenchmarks(o: any, helpers: EvalHelpers, opts: { print?: boolean; directory?: boolean } = {}): Promise<void> {
   const fs = nodePlatform.fs;
-  const names = String(o.benchmark).split(',').map((s) => s.trim()).filter(Boolean);
+  // NAME or NAME=DATA (a file or hf://… for that benchmark instead of its default data set).
+  const entries = String(o.benchmark).split(',').map((s) => s.trim()).filter(Boolean).map((e) => {
+    const at = e.indexOf('=');
+    return at < 0 ? { name: e, data: undefined } : { name: e.slice(0, at), data: e.slice(at + 1) };
+  });
+  const names = entries.map((e) => e.name);
   if (new Set(names).size !== names.length) throw badInputError(`--benchmark ${o.benchmark}: a benchmark is named twice`);
   const specs = names.map(benchmarkSpec);
   if (specs.length === 0) throw badInputError('--benchmark: name at least one benchmark');
   if (specs.length > 1 && o.data !== undefined) throw badInputError('--data gives one benchmark\'s problems: with several --benchmark names each is read from its Hub data set (or run one benchmark at a time with --data)');
   if (o.shard !== undefined) throw badInputError('--shard is not supported with --benchmark: evaluate each benchmark (one --benchmark name) as its own job');
-  const places = plan(specs, o);
+  const directory = opts.directory === true || specs.length > 1;
+  const places = plan(specs, o, directory);
   for (const p of places) if (p.out !== undefined) await claimOutFile(fs, p.out, { overwrite: o.overwrite });
   const planned: Planned[] = [];
-  for (const [i, spec] of specs.entries()) planned.push({ spec, ...(await loadBenchmark(spec, o.data, !!o.quiet, o.maxQuestions)), ...places[i] });
+  for (const [i, spec] of specs.entries()) planned.push({ spec, ...(await loadBenchmark(spec, entries[i].data ?? o.data, !!o.quiet, o.maxQuestions)), ...places[i] });
   await resolveModelOption(o, 'model');
   if (!(await fs.exists(fs.join(o.model, 'config.json')))) throw badInputError(`--model ${o.model}: not a model directory (no config.json)`);
   const bases = new Map<string, { id: string; correct: boolean }[]>();
@@ -108,11 +115,12 @@ export async function evalBenchmarks(o: any, helpers: EvalHelpers): Promise<void
   }
   const table = benchmarkTable(rows);
   const text = formatBenchmarkTable(table, { model: o.adapter ?? o.model, baseline: o.pairedWith });
-  if (specs.length > 1 && o.out !== undefined) {
+  if (directory && o.out !== undefined) {
     await fs.writeFileAtomic!(join(o.out, 'table.md'), text);
     await fs.writeFileAtomic!(join(o.out, 'table.json'), JSON.stringify(table, null, 2) + '\n');
     log(`wrote the table to ${join(o.out, 'table.md')} and table.json`);
   }
+  if (opts.print === false) return;
   if (o.json) console.log(JSON.stringify({ ...table, model: o.model, adapter: o.adapter ?? null, ...(o.pairedWith ? { paired_with: o.pairedWith } : {}) }));
   else process.stdout.write(text);
 }

@@ -55,13 +55,14 @@ Benchmarks (--benchmark ${BENCHMARK_NAMES.join(',')}): each from its Hub data se
 "Benchmarks" lists the ids; --data FILE for one benchmark instead), the toolkit's question format,
 gold field and grading (see \`lightreasoner-wasm grade --help\`); with several names, --out DIR gets
 NAME.jsonl per benchmark + table.md/table.json, and --paired-with DIR reads the baseline's NAME.jsonl.
+NAME=DATA reads that benchmark from DATA (a file or hf://…) instead: --benchmark gsm8k=test.jsonl,math.
 
 The accuracy comes with its 95% Wilson interval. --paired-with BASE.jsonl (an earlier --out on the
 same problems) adds the paired comparison: fixed (wrong there, right here), broken (the reverse)
 and the exact two-sided McNemar p-value.`;
 
 /** The records of an earlier `eval --out`, checked to cover exactly these problems. */
-async function readBaseRecords(file: string, problems: { id: string }[]): Promise<{ id: string; correct: boolean }[]> {
+export async function readBaseRecords(file: string, problems: { id: string }[]): Promise<{ id: string; correct: boolean }[]> {
   const fs = nodePlatform.fs;
   if (!(await fs.exists(file))) throw badInputError(`--paired-with ${file}: no such file`);
   const out: { id: string; correct: boolean }[] = [];
@@ -85,7 +86,7 @@ async function readBaseRecords(file: string, problems: { id: string }[]): Promis
 }
 
 /** What an evaluation's summary ties it to (fingerprints of the model, adapter and data). */
-async function evalIds(model: string, adapter: string | undefined, dataText: string): Promise<Omit<EvalIdentity, 'backend'>> {
+export async function evalIds(model: string, adapter: string | undefined, dataText: string): Promise<Omit<EvalIdentity, 'backend'>> {
   const fs = nodePlatform.fs;
   const [mf, af, data] = await Promise.all([modelFingerprint(fs, model), adapter === undefined ? null : adapterFingerprint(fs, adapter), sha256Hex(new TextEncoder().encode(dataText))]);
   return { model: { source: model, fingerprint: mf }, adapter: adapter === undefined || af === null ? null : { source: adapter, fingerprint: af }, data };

@@ -45,7 +45,8 @@ export const BENCHMARKS: Record<BenchmarkName, BenchmarkSpec> = {
   },
 };
 
-export function benchmarkSpec(name: string): BenchmarkSpec {
+export function benchmarkSpec(nameOrEntry: string): BenchmarkSpec {
+  const name = nameOrEntry.split('=')[0];
   if (!(BENCHMARK_NAMES as readonly string[]).includes(name)) throw badInputError(`--benchmark ${name}: unknown benchmark (choose ${BENCHMARK_NAMES.join(', ')})`);
   return BENCHMARKS[name as BenchmarkName];
 }
