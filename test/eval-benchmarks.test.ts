@@ -32,7 +32,7 @@ t.test('golden cases: every benchmark, each with its verdict and reason', async 
 t.test('deliberate differences from the toolkit are the listed kinds', async (t) => {
   const diffs = BENCHMARK_CASES.filter((k) => k.toolkit !== undefined && k.toolkit !== k.correct);
   t.ok(diffs.length >= 8, `${diffs.length} cases where the toolkit's verdict differs`);
-  for (const k of diffs) t.match(k.why, /interval|open|closed|order|brace|commas|thousands/i, `listed kind: ${k.why}`);
+  for (const k of diffs) t.match(k.why, /interval|open|closed|order|brace|parenthes|commas|thousands|mixed number/i, `listed kind: ${k.why}`);
 });
 
 t.test('the toolkit cleaning (strip_string) on documented forms', async (t) => {

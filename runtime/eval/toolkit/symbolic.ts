@@ -10,6 +10,8 @@
 // than MAX_SYMBOLIC_CHARS, or holding sums, products, limits, integrals or factorials of large
 // literals, are not compared symbolically (false). (The engine has a `timeLimit` setting, but
 // version 0.27 never arms it, so it is not relied on.) test/eval-benchmarks.test.ts times hostile answers.
+// The engine reads a mixed number `2\frac{1}{2}` as 2½ where the toolkit's sympy reads 2·½: a listed
+// deliberate difference (README "Benchmarks").
 // Portable: no host imports.
 
 import { numbersClose } from './numbers.ts';
@@ -116,12 +118,35 @@ function binomialsToValues(s: string): string {
   });
 }
 
+// `\frac{a}2` (a bare one-character denominator after a braced numerator) is valid LaTeX that the
+// engine 0.27 does not read; the toolkit's cleaning leaves it (it only fixes `\frac12`), so brace it.
+function braceFractionDenominators(s: string): string {
+  let out = '', i = 0;
+  for (;;) {
+    const at = s.indexOf('\\frac{', i);
+    if (at < 0) return out + s.slice(i);
+    let depth = 0, j = at + 5;
+    for (; j < s.length; j++) {
+      if (s[j] === '{') depth++;
+      else if (s[j] === '}' && --depth === 0) break;
+    }
+    out += s.slice(i, j + 1);
+    i = j + 1;
+    if (i < s.length && /[0-9a-zA-Z]/.test(s[i])) {
+      out += `{${s[i]}}`;
+      i++;
+    }
+  }
+}
+
+const prepare = (s: string) => braceFractionDenominators(binomialsToValues(s));
+
 /** Whether two LaTeX answers denote the same value or expression (false when either cannot be parsed). */
 export async function symbolicEqual(a: string, b: string): Promise<boolean> {
   if (!symbolicAllowed(a) || !symbolicAllowed(b)) return false;
   const ce = await computeEngine();
   try {
-    const ea = ce.parse(binomialsToValues(a)), eb = ce.parse(binomialsToValues(b));
+    const ea = ce.parse(prepare(a)), eb = ce.parse(prepare(b));
     if (!ea.isValid || !eb.isValid) return false;
     return exprEqual(ce, ea, eb);
   } catch {
