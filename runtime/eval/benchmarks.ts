@@ -5,7 +5,7 @@
 
 import { badInputError } from '../errors.ts';
 import { mathEqual } from './toolkit/equal.ts';
-import { BENCHMARK_NAMES, type BenchmarkName, cleanGold, extractToolkitAnswer, isMultipleChoice, toolkitGold, type ToolkitExtraction } from './toolkit/extract.ts';
+import { BENCHMARK_NAMES, type BenchmarkName, cleanGold, extractToolkitAnswer, isMultipleChoice, toolkitGold, type ToolkitExtraction, toolkitPrediction } from './toolkit/extract.ts';
 import type { EvalProblem } from './evaluate.ts';
 
 export { BENCHMARK_NAMES, type BenchmarkName };
@@ -119,7 +119,7 @@ export interface BenchmarkGrade {
 
 /** Grade one model output against a cleaned gold answer with the benchmark's rules. */
 export async function gradeBenchmarkOutput(output: string, gold: string, name: BenchmarkName): Promise<BenchmarkGrade> {
-  const { answer, method } = extractToolkitAnswer(output, name);
+  const { answer, method } = toolkitPrediction(output, name);
   return { extracted: answer, method, correct: await mathEqual(answer, gold) };
 }
 

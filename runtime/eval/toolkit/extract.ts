@@ -5,8 +5,9 @@
 //   otherwise, first that applies: Minerva's "final answer is $…$. I hope"; the text after the last
 //     "boxed" (braces matched; an unclosed box takes the rest); everything after the last
 //     "he answer is"; after the last "final answer is"; the last number (commas removed).
-// Then line breaks go, a leading ":" and a trailing "." or "/" go, and stripString cleans it (twice,
-// as the toolkit's extract_answer and run_execute each apply it; without units for minerva_math).
+// Then line breaks go, a leading ":" and a trailing "." or "/" go, and stripString cleans it (without
+// units for minerva_math); a prediction is cleaned once more (toolkitPrediction), as the toolkit's
+// run_execute does, and a gold answer once more by parse_ground_truth (cleanGold).
 // Portable: no host imports.
 
 import { choiceLetters, stripChars } from './equal.ts';
@@ -68,16 +69,23 @@ function rawAnswer(text: string): { raw: string; method: ToolkitExtraction['meth
   return numbers ? { raw: numbers[numbers.length - 1], method: 'last-number' } : { raw: '', method: 'none' };
 }
 
-/** Extract and clean a model output's final answer for a benchmark, as the toolkit does. */
+/**
+ * A model output's prediction as the toolkit grades it: extract_answer, then run_execute's second
+ * stripString, then (multiple choice) the evaluation loop's re-reading of a non-letter as a choice.
+ */
+export function toolkitPrediction(output: string, name: string): ToolkitExtraction {
+  const skipUnit = KEEP_UNITS.has(name);
+  const { answer, method } = extractToolkitAnswer(output, name);
+  const cleaned = stripString(answer, skipUnit);
+  if (MULTIPLE_CHOICE.has(name) && !['A', 'B', 'C', 'D', 'E'].includes(cleaned)) return { answer: choiceAnswerClean(output), method };
+  return { answer: cleaned, method };
+}
+
+/** The toolkit's extract_answer: a model output's (or a solution's) final answer, cleaned once. */
 export function extractToolkitAnswer(output: string, name: string): ToolkitExtraction {
   const text = output.replace(/\u043a\u0438/g, '');
   const skipUnit = KEEP_UNITS.has(name);
-  if (MULTIPLE_CHOICE.has(name)) {
-    let answer = stripString(choiceAnswerClean(text), skipUnit);
-    // The toolkit's evaluation loop: a prediction that is not a letter is read again as a choice.
-    if (!['A', 'B', 'C', 'D', 'E'].includes(answer)) answer = choiceAnswerClean(output);
-    return { answer, method: 'choice' };
-  }
+  if (MULTIPLE_CHOICE.has(name)) return { answer: choiceAnswerClean(text), method: 'choice' };
   const { raw, method } = rawAnswer(text);
   let pred = raw;
   if (method === 'boxed' && raw === '' && text.endsWith('boxed')) return { answer: '', method: 'none' };
@@ -89,7 +97,7 @@ export function extractToolkitAnswer(output: string, name: string): ToolkitExtra
   if (pred.startsWith(':')) pred = pred.slice(1);
   if (pred.endsWith('.')) pred = pred.slice(0, -1);
   if (pred.endsWith('/')) pred = pred.slice(0, -1);
-  const answer = stripString(stripString(pred, skipUnit), skipUnit);
+  const answer = stripString(pred, skipUnit);
   return { answer, method: answer === '' && method === 'last-number' ? 'none' : method };
 }
 
