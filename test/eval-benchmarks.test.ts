@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { BENCHMARK_NAMES, gradeBenchmarkOutput, parseBenchmarkProblems, rowGold } from '../runtime/eval/benchmarks.ts';
 import { symbolicEngineLoaded } from '../runtime/eval/toolkit/symbolic.ts';
 import { stripString } from '../runtime/eval/toolkit/strip.ts';
+import { mathEqual } from '../runtime/eval/toolkit/equal.ts';
 import { BENCHMARK_CASES } from './portable/benchmark-cases.ts';
 import { checkBenchmarkGrading } from './portable/benchmark-grading.ts';
 import { FIXTURES, runCli } from './helpers/cli.ts';
@@ -69,6 +70,20 @@ t.test('hostile answers finish: refused or compared, never hung', async (t) => {
     t.equal(g.correct, false, `${h.slice(0, 40)}… is wrong`);
     t.ok(s < 60, `${h.slice(0, 40)}… finished (${s.toFixed(2)} s)`);
   }
+});
+
+t.test("malformed LaTeX: false, and nothing printed by the engine", async (t) => {
+  const printed: unknown[] = [];
+  const { error, warn } = console;
+  console.error = console.warn = (...args: unknown[]) => printed.push(args);
+  try {
+    // Found by fuzzing: the engine prints an "Invalid type" report for this pair.
+    t.equal(await mathEqual(String.raw`x\log\sin\sin\sqrt{e},`, String.raw`\frac{\}{\}ix1e5\le\le\frac{=}{2}-\binom\times}\cdot,`), false);
+  } finally {
+    console.error = error;
+    console.warn = warn;
+  }
+  t.same(printed, [], 'the console stays quiet');
 });
 
 t.test('records as the data sets have them: question and gold', async (t) => {

@@ -145,12 +145,28 @@ const prepare = (s: string) => braceFractionDenominators(binomialsToValues(s));
 export async function symbolicEqual(a: string, b: string): Promise<boolean> {
   if (!symbolicAllowed(a) || !symbolicAllowed(b)) return false;
   const ce = await computeEngine();
+  return quietly(() => {
+    try {
+      const ea = ce.parse(prepare(a)), eb = ce.parse(prepare(b));
+      if (!ea.isValid || !eb.isValid) return false;
+      return exprEqual(ce, ea, eb);
+    } catch {
+      return false;
+    }
+  });
+}
+
+// The engine reports some malformed input with console.error (e.g. "Invalid type" for `i{&{}e`)
+// besides returning an invalid expression; a model's garbage must not print into the CLI's stderr
+// or a page's console, so the console is silenced for the (synchronous) comparison.
+function quietly<T>(f: () => T): T {
+  const { error, warn } = console;
+  console.error = console.warn = () => {};
   try {
-    const ea = ce.parse(prepare(a)), eb = ce.parse(prepare(b));
-    if (!ea.isValid || !eb.isValid) return false;
-    return exprEqual(ce, ea, eb);
-  } catch {
-    return false;
+    return f();
+  } finally {
+    console.error = error;
+    console.warn = warn;
   }
 }
 
