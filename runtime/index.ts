@@ -26,6 +26,8 @@ export { loadAdapter } from './train/peft.ts';
 export { generateProblems, problemsToJsonl, type GeneratedProblem, type GenerateProblemsOptions } from './data/problems.ts';
 export { parseProblems, DEFAULT_SETTINGS as DEFAULT_SAMPLE_SETTINGS, type Problem, type SampleSettings } from './stage/sample.ts';
 export { parseEvalProblems, type EvalProblem, type EvalRecord, type EvalSummary } from './eval/evaluate.ts';
+export { BENCHMARKS, BENCHMARK_NAMES, gradeBenchmarkOutput, gradeRows, parseBenchmarkProblems, type BenchmarkName, type BenchmarkSpec, type BenchmarkGrade } from './eval/benchmarks.ts';
+export { benchmarkResult, benchmarkTable, formatBenchmarkTable, type BenchmarkResult, type BenchmarkTable } from './eval/table.ts';
 export { DEFAULT_FINETUNE, type FinetuneSettings, type FinetuneSummary } from './train/finetune.ts';
 export { parseTrainProblems, defaultProblems, type PipelineEvent, type RunReport, type TrainProblem } from './run/pipeline.ts';
 export type { SamplingSummary, RunEvent as SampleEvent } from './stage/run.ts';

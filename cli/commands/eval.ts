@@ -19,6 +19,8 @@ import { claimOutFile } from '../../runtime/io/out-dir.ts';
 import { type EvalIdentity, type EvalRunSummary, type EvalSettings, evalSummaryPath, finishedEval, readEvalSummary } from '../../runtime/eval/results.ts';
 import { claimEvalOut, evalJournalPath, evaluateToFile } from '../../runtime/eval/journal.ts';
 import { parseShard, type ShardInfo, shardPath, takeShard } from '../../runtime/shard/shard.ts';
+import { BENCHMARK_NAMES } from '../../runtime/eval/benchmarks.ts';
+import { evalBenchmarks } from './eval-benchmarks.ts';
 import { adapterFingerprint, modelFingerprint, sha256Hex } from '../../runtime/stage/fingerprint.ts';
 
 function choice<T extends string>(name: string, choices: readonly T[]) {
@@ -54,12 +56,18 @@ and its .summary.json); a finished shard run again is skipped (with --overwrite:
 again), an unfinished one starts over.
 \`lightreasoner-wasm gather OUT\` then writes OUT and its summary as one run would.
 
+Benchmarks (--benchmark ${BENCHMARK_NAMES.join(',')}): each from its Hub data set (README
+"Benchmarks" lists the ids; --data FILE for one benchmark instead), the toolkit's question format,
+gold field and grading (see \`lightreasoner-wasm grade --help\`); with several names, --out DIR gets
+NAME.jsonl per benchmark + table.md/table.json, and --paired-with DIR reads the baseline's NAME.jsonl.
+NAME=DATA reads that benchmark from DATA (a file or hf://…) instead: --benchmark gsm8k=test.jsonl,math.
+
 The accuracy comes with its 95% Wilson interval. --paired-with BASE.jsonl (an earlier --out on the
 same problems) adds the paired comparison: fixed (wrong there, right here), broken (the reverse)
 and the exact two-sided McNemar p-value.`;
 
 /** The records of an earlier `eval --out`, checked to cover exactly these problems. */
-async function readBaseRecords(file: string, problems: { id: string }[]): Promise<{ id: string; correct: boolean }[]> {
+export async function readBaseRecords(file: string, problems: { id: string }[]): Promise<{ id: string; correct: boolean }[]> {
   const fs = nodePlatform.fs;
   if (!(await fs.exists(file))) throw badInputError(`--paired-with ${file}: no such file`);
   const out: { id: string; correct: boolean }[] = [];
@@ -83,7 +91,7 @@ async function readBaseRecords(file: string, problems: { id: string }[]): Promis
 }
 
 /** What an evaluation's summary ties it to (fingerprints of the model, adapter and data). */
-async function evalIds(model: string, adapter: string | undefined, dataText: string): Promise<Omit<EvalIdentity, 'backend'>> {
+export async function evalIds(model: string, adapter: string | undefined, dataText: string): Promise<Omit<EvalIdentity, 'backend'>> {
   const fs = nodePlatform.fs;
   const [mf, af, data] = await Promise.all([modelFingerprint(fs, model), adapter === undefined ? null : adapterFingerprint(fs, adapter), sha256Hex(new TextEncoder().encode(dataText))]);
   return { model: { source: model, fingerprint: mf }, adapter: adapter === undefined || af === null ? null : { source: adapter, fingerprint: af }, data };
@@ -109,7 +117,8 @@ export function registerEval(program: Command): void {
     .description('zero-shot accuracy on math word problems (greedy, Qwen2.5-Math toolkit prompt and grading)')
     .requiredOption('--model <dir>', 'model directory (config.json, *.safetensors, tokenizer.json)')
     .option('--adapter <dir>', 'apply a LoRA adapter (PEFT format: adapter_config.json + adapter_model.safetensors) without merging')
-    .requiredOption('--data <file>', 'problems, JSONL (GSM8K format)')
+    .option('--data <file>', 'problems, JSONL (GSM8K format); with --benchmark: that benchmark\'s data set (a file or hf://…) instead of its default')
+    .option('--benchmark <names>', `the paper's benchmarks by name, comma-separated (${BENCHMARK_NAMES.join(', ')}): their data, prompt and grading; several → the paper's table (--out is then a directory)`)
     .option('--max-questions <n>', 'use the first N problems', intOption('--max-questions', 1))
     .option('--max-new-tokens <n>', 'tokens to generate per problem at most', intOption('--max-new-tokens', 1), DEFAULT_EVAL.maxNewTokens)
     .addOption(new Option('--prompt <type>', 'prompt type').argParser(choice('--prompt', PROMPT_TYPES)).default(DEFAULT_EVAL.prompt))
@@ -125,6 +134,8 @@ export function registerEval(program: Command): void {
     .option('--quiet', 'no progress output')
     .addHelpText('after', EVAL_HELP)
     .action(async (o) => {
+      if (o.benchmark !== undefined) return evalBenchmarks(o, { evalIds, readBaseRecords });
+      if (o.data === undefined) throw badInputError("give --data FILE (problems) or --benchmark NAME (the paper's benchmarks)");
       const fs = nodePlatform.fs;
       const shardOf = o.shard === undefined ? null : parseShard(o.shard, process.env);
       if (shardOf && o.out === undefined) throw badInputError('--shard needs --out (the shard writes its part of that file)');

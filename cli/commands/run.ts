@@ -3,7 +3,7 @@
 // arguments, on the embedded default pair and generated problems. The work is
 // runtime/run/pipeline.ts; this file parses options, finds the default pair and draws progress.
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
 import { parseEvalProblems } from '../../runtime/eval/evaluate.ts';
@@ -21,6 +21,9 @@ import { readDataOption, resolveModelOption } from '../resolve.ts';
 import { EXECUTORS, runOnCluster } from '../executors/index.ts';
 import { generateProblems, problemsToJsonl } from '../../runtime/data/problems.ts';
 import { formatPairCheck } from '../../runtime/eval/pair-check-format.ts';
+import { benchmarkSpec } from '../../runtime/eval/benchmarks.ts';
+import { evalIds, readBaseRecords } from './eval.ts';
+import { evalBenchmarks } from './eval-benchmarks.ts';
 
 /**
  * Defaults of the embedded run (no --train-data/--eval-data): 1,000 held-out problems, so an
@@ -118,6 +121,7 @@ export function registerRun(program: Command): void {
     .option('--save-steps <n>', 'fine-tuning: checkpoint every N steps, so --resume continues a fine-tuning (0: never)', intOption('--save-steps', 0), 0)
     .option('--resume', 'continue an interrupted run in --out, keeping its finished samples, fine-tuning checkpoints and evaluated problems')
     .option('--overwrite', "start afresh in a non-empty --out: replace this command's files there (others are kept)")
+    .option('--eval-benchmarks <names>', "after the run, evaluate the expert before and after on the paper's benchmarks (comma-separated toolkit names, e.g. gsm8k,math,svamp,asdiv,minerva_math,olympiadbench,mmlu_stem): OUT/benchmarks/, the paper's table on stdout")
     .option('--json', 'print report.json to standard output')
     .addOption(new Option('--executor <kind>', 'where the loop runs: here, as Slurm jobs (sbatch), or as Kubernetes Jobs').choices(EXECUTORS).default('local'))
     .option('--shards <n>', 'slurm/k8s: tasks of each sharded stage (sampling, the evaluations)', intOption('--shards', 1))
@@ -181,6 +185,11 @@ export function registerRun(program: Command): void {
       };
       const maxSteps = o.maxSteps ?? (embedded ? EMBEDDED_DEFAULTS.maxSteps : d.maxSteps);
       const evalMax = o.evalMaxNewTokens ?? (embedded ? EMBEDDED_DEFAULTS.evalMaxNewTokens : 512);
+      if (o.evalBenchmarks !== undefined) {
+        // Checked before hours of sampling and fine-tuning, not after.
+        String(o.evalBenchmarks).split(',').forEach((n) => benchmarkSpec(n.trim()));
+        if (o.executor !== 'local') throw badInputError('--eval-benchmarks runs here only: with --executor, run eval --benchmark on the run\'s adapter afterwards');
+      }
       if (o.executor !== 'local') {
         if (pairCheck) throw badInputError(`--pair-check runs with --executor local only; on ${o.executor}, run \`pair-check\` as a job of its own`);
         await runOnCluster(o, {
@@ -220,6 +229,7 @@ export function registerRun(program: Command): void {
         const lrCost = `LightReasoner ${st.sample.problems} problems, ${st.finetune.tuned_tokens} tuned tokens, ${formatSeconds(st.sample.seconds + st.finetune.seconds)}`;
         if (st.sft) log(`efficiency (as the paper's table): ${lrCost}; SFT baseline ${st.sft.problems} problems, ${st.sft.tuned_tokens} tuned tokens, ${formatSeconds(st.sft.seconds)}`);
         log(`report: ${resolve(o.out, 'report.html')}`);
+        if (o.evalBenchmarks !== undefined) await runBenchmarks(o, expert, evalMax);
         if (o.json) console.log(JSON.stringify(report, null, 2));
       } catch (err) {
         bar.done();
@@ -229,6 +239,20 @@ export function registerRun(program: Command): void {
         process.off('SIGINT', onSigint);
       }
     });
+}
+
+/**
+ * run --eval-benchmarks: the expert, then the expert with the run's adapter, on the paper's
+ * benchmarks (eval --benchmark), into OUT/benchmarks/{expert,expert-lightreasoner}/; the second is
+ * paired against the first and its table (OUT/benchmarks/expert-lightreasoner/table.md) printed.
+ * Evaluated afresh on every run (also with --resume).
+ */
+async function runBenchmarks(o: Record<string, any>, expert: string, maxNewTokens: number): Promise<void> {
+  const dir = join(o.out, 'benchmarks');
+  const common = { benchmark: o.evalBenchmarks, prompt: 'qwen25-math-cot', maxNewTokens, batchSize: o.evalBatchSize, backend: o.backend, quiet: o.quiet, overwrite: true, model: expert };
+  const helpers = { evalIds, readBaseRecords };
+  await evalBenchmarks({ ...common, out: join(dir, 'expert') }, helpers, { print: false, directory: true });
+  await evalBenchmarks({ ...common, adapter: join(o.out, 'adapter'), out: join(dir, 'expert-lightreasoner'), pairedWith: join(dir, 'expert') }, helpers, { print: !o.json, directory: true });
 }
 
 /** The accuracy lines of the final summary: interval, and for tuned models the paired test (and seeds). */

@@ -8,6 +8,7 @@ import { generateGreedy } from '../model/generate.ts';
 import type { CausalLM } from '../model/model.ts';
 import type { ChatMessage, ModelTokenizer } from '../model/tokenizer.ts';
 import { type ExtractionMethod, type GradeOptions, gradeOutput, parseGold } from './grade.ts';
+import type { ToolkitExtraction } from './toolkit/extract.ts';
 import { problemAt } from '../stage/sample.ts';
 import { wilsonInterval } from './stats.ts';
 import { yieldToHost } from '../util/yield.ts';
@@ -32,8 +33,8 @@ export interface EvalRecord {
   extracted: string | null;
   gold: string;
   correct: boolean;
-  /** How the answer was found: boxed, answer-is, last-number or none. */
-  method: ExtractionMethod;
+  /** How the answer was found: boxed, answer-is, last-number or none (with a benchmark's grader also minerva, final-answer-is, choice). */
+  method: ExtractionMethod | ToolkitExtraction['method'];
   /** Why decoding stopped: the EOS token or --max-new-tokens. */
   finish: 'eos' | 'length';
   generated_tokens: number;
@@ -69,6 +70,11 @@ export interface EvaluateOptions {
   signal?: AbortSignal;
   onEvent?: (e: EvalEvent) => void;
   grade?: GradeOptions;
+  /**
+   * Grade with this instead of the default (GSM8K-style) grader: a benchmark's rules
+   * (runtime/eval/benchmarks.ts gradeBenchmarkOutput, the Qwen2.5-Math toolkit's); `gold` is the problem's.
+   */
+  grader?: (output: string, gold: string) => Promise<{ extracted: string | null; correct: boolean; method: EvalRecord['method'] }>;
   /**
    * A problem whose prompt + maxNewTokens exceeds the model's max_position_embeddings is an error
    * (naming it) unless this is set; then it is skipped and counted as wrong — accuracy stays over
@@ -203,7 +209,7 @@ export async function evaluate(model: CausalLM, problems: EvalProblem[], opts: E
       const p = problems[i];
       // The toolkit grades the text without special tokens (the EOS is not part of the answer).
       const output = tok.decode(tokens[j], true);
-      const g = gradeOutput(output, p.gold, opts.grade);
+      const g = opts.grader ? await opts.grader(output, p.gold) : gradeOutput(output, p.gold, opts.grade);
       if (g.correct) correct++;
       generated += tokens[j].length;
       const record: EvalRecord = {

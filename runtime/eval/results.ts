@@ -22,6 +22,8 @@ export interface EvalSettings {
   prompt: PromptType;
   maxNewTokens: number;
   batchSize: number;
+  /** The benchmark whose gold and grading rules were used (eval --benchmark); absent: the default grader. */
+  benchmark?: string;
 }
 
 /** One shard of a gathered evaluation, as its summary listed it. */
