@@ -16,7 +16,6 @@ const program = new Command()
   .name('lightreasoner-wasm')
   .description('LightReasoner on WebGPU and WebAssembly: small amateur models teach large expert models where to learn.')
   .version('0.1.0')
-  .showHelpAfterError()
   .exitOverride();
 
 registerEval(program);
@@ -27,6 +26,11 @@ registerInfo(program);
 registerMerge(program);
 registerRun(program);
 registerSample(program);
+
+// A usage error is two lines on stderr: commander's `error: …` and where the help is (the whole
+// help after it would scroll the error away). Commands registered above all get theirs.
+program.showHelpAfterError(`see \`${program.name()} --help\``);
+for (const command of program.commands) command.showHelpAfterError(`see \`${program.name()} ${command.name()} --help\``);
 
 /**
  * The one way out on failure. A LightReasonerError is the user's to fix (its message names the file
