@@ -1,36 +1,12 @@
 #!/usr/bin/env node
 // The `lightreasoner-wasm` command (Node: `npx lightreasoner-wasm`, Deno: `deno run -A cli/main.ts`).
-import { Command, CommanderError } from 'commander';
+// Output and exit codes: cli/output.ts (results on stdout, the rest on stderr) and fail() below.
+import { CommanderError } from 'commander';
 import { LightReasonerError } from '../runtime/errors.ts';
-import { registerEval } from './commands/eval.ts';
-import { registerFinetune } from './commands/finetune.ts';
-import { registerGather } from './commands/gather.ts';
-import { registerGenerate } from './commands/generate.ts';
-import { registerInfo } from './commands/info.ts';
-import { registerMerge } from './commands/merge.ts';
-import { registerRun } from './commands/run.ts';
-import { registerSample } from './commands/sample.ts';
 import { exit } from './io.ts';
+import { createProgram } from './program.ts';
 
-const program = new Command()
-  .name('lightreasoner-wasm')
-  .description('LightReasoner on WebGPU and WebAssembly: small amateur models teach large expert models where to learn.')
-  .version('0.1.0')
-  .exitOverride();
-
-registerEval(program);
-registerFinetune(program);
-registerGather(program);
-registerGenerate(program);
-registerInfo(program);
-registerMerge(program);
-registerRun(program);
-registerSample(program);
-
-// A usage error is two lines on stderr: commander's `error: …` and where the help is (the whole
-// help after it would scroll the error away). Commands registered above all get theirs.
-program.showHelpAfterError(`see \`${program.name()} --help\``);
-for (const command of program.commands) command.showHelpAfterError(`see \`${program.name()} ${command.name()} --help\``);
+const program = createProgram();
 
 /**
  * The one way out on failure. A LightReasonerError is the user's to fix (its message names the file

@@ -34,9 +34,14 @@ export interface CommandOutput {
   result(human: string | readonly string[], json: unknown): void;
 }
 
-/** Write to a stream of the process (stdout or stderr): one write per call, so lines never interleave. */
-function write(stream: 'stdout' | 'stderr', text: string): void {
-  process[stream].write(text.endsWith('\n') ? text : `${text}\n`);
+/** A line (or lines) on stderr, in one write so that lines never interleave. */
+function writeErr(text: string): void {
+  process.stderr.write(`${text}\n`);
+}
+
+/** The result on stdout through console.log, which test/helpers/cli-in-process.ts captures. */
+function writeOut(text: string): void {
+  console.log(text.endsWith('\n') ? text.slice(0, -1) : text);
 }
 
 /** The output of one command run, from its parsed options (`json` and `quiet` when it has them). */
@@ -47,16 +52,16 @@ export function commandOutput(flags: OutputFlags): CommandOutput {
     json,
     quiet,
     progress(line) {
-      if (!quiet) write('stderr', line);
+      if (!quiet) writeErr(line);
     },
     warn(message) {
-      write('stderr', `warning: ${message}`);
+      writeErr(`warning: ${message}`);
     },
     result(human, value) {
       if (done) throw new Error('a command printed its result twice (cli/output.ts allows one)');
       done = true;
       const text = json ? JSON.stringify(value) : typeof human === 'string' ? human : human.join('\n');
-      if (text !== '') write('stdout', text);
+      if (text !== '') writeOut(text);
     },
   };
 }
