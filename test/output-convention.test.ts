@@ -6,11 +6,13 @@
 // leaves exit 0.
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURES, ROOT, runCli, SOURCE_CLI, type CliResult } from './helpers/cli.ts';
 import { runInProcess } from './helpers/cli-in-process.ts';
+import { DEFAULT_SETTINGS } from '../runtime/stage/sample.ts';
+import { DEFAULT_FINETUNE } from '../runtime/train/finetune.ts';
 
 const PAIR = join(FIXTURES, 'sampling', 'models', 'qwen-pair');
 const E = join(PAIR, 'expert'), A = join(PAIR, 'amateur');
@@ -198,4 +200,22 @@ t.test('Deno', async (t) => {
     t.not(thrown.code, 0, 'a worker error: not exit 0');
     t.match(thrown.stderr, /wasm worker 1 failed: worker failed on its way out/);
   });
+});
+
+t.test('run --help shows the defaults the run uses: the embedded pair\'s settings.json beside yours', async (t) => {
+  const settingsFile = join(ROOT, 'models', 'default', 'settings.json');
+  if (!existsSync(settingsFile)) return t.pass('no embedded pair here', { skip: true });
+  const chosen = JSON.parse(readFileSync(settingsFile, 'utf8'));
+  const r = await runInProcess(['run', '--help'], ENV);
+  t.equal(r.code, 0);
+  const help = r.stdout.replace(/\s+/g, ' '); // commander wraps the descriptions
+  const both = (flag: string, embedded: unknown, own: unknown) => {
+    if (String(embedded) === String(own)) t.match(help, `${flag} `, `${flag}: one default`);
+    else t.match(help, `(default: ${embedded} for the embedded pair (models/default/settings.json), ${own} with your models)`, `${flag}: both defaults`);
+  };
+  both('--lr', chosen.lr, DEFAULT_FINETUNE.lr);
+  both('--beta', chosen.beta, DEFAULT_SETTINGS.beta);
+  both('--max-steps', chosen.maxSteps, DEFAULT_FINETUNE.maxSteps);
+  both('--lora-r', chosen.loraR, DEFAULT_FINETUNE.lora.r);
+  t.notMatch(help, `--lr <x> fine-tuning: peak learning rate (default: ${DEFAULT_FINETUNE.lr})`, 'never the library default alone');
 });
