@@ -1,10 +1,17 @@
 // Small CLI helpers shared by the commands: option parsing, exit, stderr progress.
 import { InvalidArgumentError } from 'commander';
 import { BACKEND_CHOICES, type BackendChoice } from '../runtime/backend/index.ts';
+import { badInputError } from '../runtime/errors.ts';
+import type { FileSystem } from '../runtime/platform/types.ts';
 import { LORA_TARGETS, type LoraTarget } from '../runtime/train/lora.ts';
 
 export function exit(code: number): never {
   process.exit(code);
+}
+
+/** A model option's directory must hold config.json: a wrong path is the user's to fix (exit 2). */
+export async function requireModelDir(fs: FileSystem, flag: string, dir: string): Promise<void> {
+  if (!(await fs.exists(fs.join(dir, 'config.json')))) throw badInputError(`${flag} ${dir}: not a model directory (no config.json)`);
 }
 
 export function intOption(name: string, min = 0) {

@@ -1,38 +1,12 @@
 #!/usr/bin/env node
 // The `lightreasoner-wasm` command (Node: `npx lightreasoner-wasm`, Deno: `deno run -A cli/main.ts`).
-import { Command, CommanderError } from 'commander';
+// Output and exit codes: cli/output.ts (results on stdout, the rest on stderr) and fail() below.
+import { CommanderError } from 'commander';
 import { LightReasonerError } from '../runtime/errors.ts';
-import { registerCopyModels } from './commands/copy-models.ts';
-import { registerEval } from './commands/eval.ts';
-import { registerFinetune } from './commands/finetune.ts';
-import { registerGather } from './commands/gather.ts';
-import { registerGrade } from './commands/grade.ts';
-import { registerGenerate } from './commands/generate.ts';
-import { registerInfo } from './commands/info.ts';
-import { registerMerge } from './commands/merge.ts';
-import { registerPairCheck } from './commands/pair-check.ts';
-import { registerRun } from './commands/run.ts';
-import { registerSample } from './commands/sample.ts';
 import { exit } from './io.ts';
+import { createProgram } from './program.ts';
 
-const program = new Command()
-  .name('lightreasoner-wasm')
-  .description('LightReasoner on WebGPU and WebAssembly: small amateur models teach large expert models where to learn.')
-  .version('0.1.0')
-  .showHelpAfterError()
-  .exitOverride();
-
-registerCopyModels(program);
-registerEval(program);
-registerFinetune(program);
-registerGather(program);
-registerGrade(program);
-registerGenerate(program);
-registerInfo(program);
-registerMerge(program);
-registerPairCheck(program);
-registerRun(program);
-registerSample(program);
+const program = createProgram();
 
 /**
  * The one way out on failure. A LightReasonerError is the user's to fix (its message names the file

@@ -140,7 +140,7 @@ t.test('merge of the peft fixture adapters = PyTorch merged logits', async (t) =
     const adapterDir = join(FIXTURES, ref.init_adapter_dir);
     const root = tmp();
     const out = join(root, 'merged');
-    const res = await runCli(['merge', '--model', base, '--adapter', adapterDir, '--out', out, '--quiet']);
+    const res = await runCli(['merge', '--model', base, '--adapter', adapterDir, '--out', out, '--quiet', '--json']);
     t.equal(res.code, 0, `${pair}: merge exits 0 ${res.stderr}`);
     const summary = JSON.parse(res.stdout);
     t.equal(summary.mergedTensors, 2 * modelConfig(base).layers, `${pair}: q_proj and v_proj of every layer merged`);

@@ -16,7 +16,7 @@ const lines = readFileSync(samplesFile('llama-pair'), 'utf8').trim().split('\n')
 
 t.test('finetune writes a PEFT adapter, checkpoints, a log and a summary', async (t) => {
   const out = join(dir, 'ok');
-  const r = await runCli(['finetune', '--model', model, '--samples', samplesFile('llama-pair'), '--out', out, '--max-steps', '3', '--batch-size', '4', '--grad-accum', '2', '--save-steps', '2', '--lr', '1e-3', '--backend', 'wasm', '--quiet']);
+  const r = await runCli(['finetune', '--model', model, '--samples', samplesFile('llama-pair'), '--out', out, '--max-steps', '3', '--batch-size', '4', '--grad-accum', '2', '--save-steps', '2', '--lr', '1e-3', '--backend', 'wasm', '--quiet', '--json']);
   t.equal(r.code, 0, r.stderr);
   const summary = JSON.parse(r.stdout);
   t.match(summary, { steps: 3, samples: lines.length, tuned_tokens: 24, backend: 'wasm' });

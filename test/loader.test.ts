@@ -135,8 +135,8 @@ t.test('CLI: bad input exits non-zero with the message and no stack trace', asyn
   const dir = copyModel();
   rmSync(join(dir, 'config.json'));
   const r = await runCli(['generate', '--model', dir, '--prompt', 'hi', '--backend', 'reference']);
-  t.equal(r.code, 1);
-  t.match(r.stderr, /^error: .*config\.json: not found/m);
+  t.equal(r.code, 2, 'a folder without config.json is bad input');
+  t.match(r.stderr, /^error: --model .*: not a model directory \(no config\.json\)$/m);
   t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
   const r2 = await runCli(['generate', '--model', MODEL, '--backend', 'reference']);
   t.equal(r2.code, 2, 'neither --prompt nor --chat');

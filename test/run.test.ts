@@ -103,8 +103,11 @@ t.test('run --compare-sft: the SFT baseline beside LightReasoner', async (t) => 
   t.ok(existsSync(join(out, 'adapter-seed8/adapter_model.safetensors')) && existsSync(join(out, 'sft/adapter-seed8/adapter_model.safetensors')), 'one adapter per seed');
   // The summary: intervals, paired tests, seeds, and the diagnostics before training.
   t.match(r.stderr, /pair diagnostics: \d+\/\d+ steps selected/);
-  t.match(r.stderr, /expert before +\d+\.\d% \[\d+\.\d, \d+\.\d\]/);
-  t.match(r.stderr, /expert \+ LightReasoner .*fixed \d+, broken \d+, p [=<] [\d.]+; 2 seeds: /);
+  t.match(r.stdout, /^held-out accuracy on \d+ problems/, 'the summary is the result, on stdout');
+  t.match(r.stdout, /expert before +\d+\.\d% \[\d+\.\d, \d+\.\d\]/);
+  t.match(r.stdout, /expert \+ LightReasoner .*fixed \d+, broken \d+, p [=<] [\d.]+; 2 seeds: /);
+  t.match(r.stdout, /\nreport: .*report\.html\n$/);
+  t.notMatch(r.stderr, /held-out accuracy/, 'progress only on stderr');
   const sft = report.stages.sft!;
   t.match(sft, { problems: 4, trajectories: 4, rejected: 0, steps: 2 });
   t.ok(sft.tuned_tokens > report.stages.finetune.tuned_tokens / 3 * 2, `SFT tuned ${sft.tuned_tokens} tokens (every position of whole trajectories)`);
@@ -183,7 +186,7 @@ t.test('CLI: finetune --objective sft; clear errors', async (t) => {
   const noDefault = !existsSync(join(ROOT, 'models/default/expert/config.json'));
   // Concurrently: each process spends most of its time starting up.
   const [r, bad, half, none] = await Promise.all([
-    runCli(['finetune', '--model', join(FIXTURES, 'sampling/models/llama-pair/expert'), '--samples', traj, '--out', out, '--objective', 'sft', '--max-steps', '2', '--backend', 'wasm', '--quiet']),
+    runCli(['finetune', '--model', join(FIXTURES, 'sampling/models/llama-pair/expert'), '--samples', traj, '--out', out, '--objective', 'sft', '--max-steps', '2', '--backend', 'wasm', '--quiet', '--json']),
     runCli(['finetune', '--model', 'x', '--samples', traj, '--out', out, '--objective', 'ce']),
     runCli(['run', '--expert', join(FIXTURES, 'sampling/models/llama-pair/expert'), '--quiet']),
     noDefault ? runCli(['run', '--out', join(dir, 'none'), '--quiet']) : null,

@@ -61,18 +61,21 @@ t.test('SIGKILL mid-run, then --resume: byte-identical to an uninterrupted run',
   t.equal(other.code, 2, 'a resume with another --beta is refused');
   t.match(other.stderr, /other settings.*beta was 0.4, now 0.5/);
 
-  const resumed = await runCli(common(cut, ['--resume']));
+  const resumed = await runCli(common(cut, ['--resume', '--json']));
   t.equal(resumed.code, 0, 'resume exits 0', { stderr: resumed.stderr });
   t.ok(readFileSync(cut).equals(readFileSync(full)), 'resumed output = uninterrupted output, byte for byte');
   t.ok(readFileSync(full).length > 0, 'samples were written');
   const summary = JSON.parse(readFileSync(`${cut}.summary.json`, 'utf8'));
   t.match(summary, { problems: 40, settings: { beta: 0.4, batchSize: 3 }, backend: 'reference' });
   t.equal(summary.selected_steps, readFileSync(full, 'utf8').trim().split('\n').length, 'summary counts the samples');
-  t.same(JSON.parse(resumed.stdout), summary, 'the summary is printed');
+  t.same(JSON.parse(resumed.stdout), summary, '--json: the summary is the one JSON document on stdout');
   const fullSummary = JSON.parse(readFileSync(`${full}.summary.json`, 'utf8'));
   t.equal(summary.amateur_tokens, fullSummary.amateur_tokens, 'amateur token totals agree');
   t.same(summary.diagnostics, fullSummary.diagnostics, 'killed + resumed: the same pair diagnostics');
-  t.match(resumed.stderr, /pair diagnostics: \d+\/\d+ steps selected/, 'the diagnostics are printed');
+  t.equal(resumed.stderr, '', '--quiet --json: nothing on stderr');
+  const human = await runCli(common(cut, ['--resume']));
+  t.equal(human.code, 0, { stderr: human.stderr });
+  t.match(human.stdout, /^wrote \d+ samples from 40 problems to .*\npair diagnostics: \d+\/\d+ steps selected/, 'without --json: the summary line and the diagnostics on stdout (a result, even with --quiet)');
 });
 
 t.test('bad input', async (t) => {
@@ -97,7 +100,7 @@ t.test('bad input', async (t) => {
     runCli(args(join(tmp, 'nope.jsonl'), 'o1.jsonl')),
     runCli(args(empty, 'o2.jsonl')),
     runCli(args(badLine, 'o3.jsonl')),
-    runCli(args(badLine, 'o4.jsonl', ['--skip-invalid'])),
+    runCli(args(badLine, 'o4.jsonl', ['--skip-invalid', '--json'])),
     runCli(args(dup, 'o5.jsonl')),
     runCli(args(DATA, 'o6.jsonl', [], otherAmateur)),
     runCli(args(DATA, 'o7.jsonl', ['--beta', 'abc'])),

@@ -78,7 +78,7 @@ t.test('sample: 4 shards (explicit and auto, one killed and resumed) + gather = 
   const bytes0 = readFileSync(shardFile(S, 0)), mtime0 = statSync(`${shardFile(S, 0)}.summary.json`).mtimeMs;
   const again = await cli(sample(S, ['--shard', '0/4']));
   t.equal(again.code, 0, 'a finished shard resubmitted exits 0', { stderr: again.stderr });
-  t.match(again.stderr, /shard 0\/4: .*S\.shard-00000-of-00004\.jsonl is already finished \(6 problems, \d+ samples\); skipped/);
+  t.match(again.stdout, /shard 0\/4: .*S\.shard-00000-of-00004\.jsonl is already finished \(6 problems, \d+ samples\); skipped/);
   t.ok(readFileSync(shardFile(S, 0)).equals(bytes0) && statSync(`${shardFile(S, 0)}.summary.json`).mtimeMs === mtime0, 'and left untouched');
   const otherBeta = await cli(sample(S, ['--shard', '0/4', '--beta', '0.5']));
   t.equal(otherBeta.code, 2, 'a finished shard resubmitted with other settings is refused');
@@ -86,7 +86,7 @@ t.test('sample: 4 shards (explicit and auto, one killed and resumed) + gather = 
 
   const g = await cli(['gather', S]);
   t.equal(g.code, 0, 'gather exits 0', { stderr: g.stderr });
-  t.match(g.stderr, /gathered 4 shards into .*S\.jsonl/);
+  t.match(g.stdout, /gathered 4 shards into .*S\.jsonl/);
   t.ok(readFileSync(S).length > 0 && readFileSync(S).equals(readFileSync(full)), 'gathered data file = unsharded data file, byte for byte');
   const a = json(`${S}.summary.json`), b = json(`${full}.summary.json`);
   for (const k of ['problems', 'trajectory_tokens', 'amateur_tokens', 'contrasted_steps', 'selected_steps', 'selection_rate', 'kl_selected_mean', 'kl_selected_median', 'settings', 'backend', 'models', 'data_sha256']) t.same(a[k], b[k], `summary ${k} equal`);
@@ -126,7 +126,7 @@ t.test('eval: 4 shards + gather = the unsharded run', async (t) => {
   for (const r of runs) t.equal(r.code, 0, 'exits 0', { stderr: r.stderr });
   const again = await cli(evalArgs(S, ['--shard', '3/4']));
   t.equal(again.code, 0, 'a finished shard resubmitted exits 0');
-  t.match(again.stderr, /shard 3\/4: .*eval\.shard-00003-of-00004\.jsonl is already finished \(\d+\/1 correct\); skipped/);
+  t.match(again.stdout, /shard 3\/4: .*eval\.shard-00003-of-00004\.jsonl is already finished \(\d+\/1 correct\); skipped/);
   const noOut = await cli(evalArgs(S, ['--shard', '0/4']).filter((a, i, all) => a !== '--out' && all[i - 1] !== '--out'));
   t.equal(noOut.code, 2, '--shard without --out is refused');
   t.match(noOut.stderr, /--shard needs --out/);

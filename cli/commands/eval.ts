@@ -13,7 +13,8 @@ import { hubRevisionOf } from '../../runtime/hub/ids.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
 import { openModel } from '../../runtime/session.ts';
 import { loadAdapter } from '../../runtime/train/peft.ts';
-import { backendOption, intOption, progressLine } from '../io.ts';
+import { backendOption, intOption, progressLine, requireModelDir } from '../io.ts';
+import { addOutputOptions, commandOutput } from '../output.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
 import { claimOutFile } from '../../runtime/io/out-dir.ts';
 import { type EvalIdentity, type EvalRunSummary, type EvalSettings, evalSummaryPath, finishedEval, readEvalSummary } from '../../runtime/eval/results.ts';
@@ -112,7 +113,7 @@ function plainSummary(s: EvalRunSummary): EvalSummary {
 }
 
 export function registerEval(program: Command): void {
-  program
+  const evalCommand = program
     .command('eval')
     .description('zero-shot accuracy on math word problems (greedy, Qwen2.5-Math toolkit prompt and grading)')
     .requiredOption('--model <dir>', 'model directory (config.json, *.safetensors, tokenizer.json)')
@@ -129,14 +130,14 @@ export function registerEval(program: Command): void {
     .option('--resume', 'continue an interrupted evaluation into --out: its finished problems are kept')
     .option('--shard <I/N|auto|auto/N>', 'evaluate one shard of the problems (needs --out; see below)')
     .option('--paired-with <file>', "another model's --out results on the same problems (e.g. the base model's): print the paired test against them")
-    .option('--json', 'print the summary as JSON {total, correct, accuracy, seconds, …}')
     .option('--skip-invalid', "don't decode problems whose prompt + --max-new-tokens exceeds the model's context: they count as wrong (and are listed)")
-    .option('--quiet', 'no progress output')
-    .addHelpText('after', EVAL_HELP)
+    .addHelpText('after', EVAL_HELP);
+  addOutputOptions(evalCommand, 'the summary {total, correct, accuracy, ci95, seconds, model, data, …}')
     .action(async (o) => {
       if (o.benchmark !== undefined) return evalBenchmarks(o, { evalIds, readBaseRecords });
       if (o.data === undefined) throw badInputError("give --data FILE (problems) or --benchmark NAME (the paper's benchmarks)");
       const fs = nodePlatform.fs;
+      const output = commandOutput(o);
       const shardOf = o.shard === undefined ? null : parseShard(o.shard, process.env);
       if (shardOf && o.out === undefined) throw badInputError('--shard needs --out (the shard writes its part of that file)');
       if (shardOf && o.pairedWith !== undefined) throw badInputError('--paired-with compares whole runs: gather the shards first, then compare the gathered files');
@@ -150,17 +151,14 @@ export function registerEval(program: Command): void {
       if (o.maxQuestions !== undefined) problems = problems.slice(0, o.maxQuestions);
       let shard: ShardInfo | undefined;
       if (shardOf) ({ info: shard, problems } = takeShard(problems, o.batchSize, shardOf));
-      if (!(await fs.exists(fs.join(o.model, 'config.json')))) throw badInputError(`--model ${o.model}: not a model directory (no config.json)`);
+      await requireModelDir(fs, '--model', o.model);
       if (o.adapter !== undefined && !(await fs.exists(o.adapter))) throw badInputError(`--adapter ${o.adapter}: no such directory`);
-      const log = (s: string) => {
-        if (!o.quiet) process.stderr.write(`${s}\n`);
-      };
+      const log = output.progress;
       const settings: EvalSettings = { prompt: o.prompt as PromptType, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize };
       const ids = out === undefined ? null : await evalIds(o.model, o.adapter, data.text);
       const done = shard && out !== undefined && ids && !o.overwrite ? await finishedShard(out, settings, ids, o.backend, shard) : null;
       if (done) {
-        process.stderr.write(`shard ${shard!.index}/${shard!.count}: ${out} is already finished (${done.correct}/${done.total} correct); skipped\n`);
-        if (o.json) console.log(JSON.stringify(done));
+        output.result(`shard ${shard!.index}/${shard!.count}: ${out} is already finished (${done.correct}/${done.total} correct); skipped`, done);
         return;
       }
       const controller = new AbortController();
@@ -213,15 +211,14 @@ export function registerEval(program: Command): void {
         const skipped = records.filter((r) => r.skipped !== undefined);
         if (skipped.length) {
           const list = skipped.slice(0, 10).map((r) => JSON.stringify(r.id)).join(', ') + (skipped.length > 10 ? `, … (${skipped.length - 10} more)` : '');
-          process.stderr.write(`warning: ${skipped.length} problem(s) not decoded, counted as wrong (--skip-invalid; prompt + --max-new-tokens exceeds max_position_embeddings ${model.config.maxPositions}): ${list}\n`);
+          output.warn(`${skipped.length} problem(s) not decoded, counted as wrong (--skip-invalid; prompt + --max-new-tokens exceeds max_position_embeddings ${model.config.maxPositions}): ${list}`);
         }
         if (written) log(`wrote ${records.length} results to ${out} (summary: ${evalSummaryPath(out!)})`);
         const paired = base ? pairedComparison(base, records) : undefined;
-        if (o.json) console.log(JSON.stringify({ ...summary, model: o.model, model_hub: hubRevisionOf(o.model), adapter: o.adapter ?? null, data: o.data, data_hub: data.hub, ...(paired ? { paired_with: o.pairedWith, paired } : {}) }));
-        else {
-          console.log(`accuracy ${formatAccuracy(summary.accuracy, summary.ci95)} (${summary.correct}/${summary.total}; 95% Wilson interval) in ${summary.seconds.toFixed(1)} s`);
-          if (paired) console.log(`against ${o.pairedWith}: fixed ${paired.fixed}, broken ${paired.broken}, exact McNemar ${formatP(paired.p_value)}`);
-        }
+        output.result([
+          `accuracy ${formatAccuracy(summary.accuracy, summary.ci95)} (${summary.correct}/${summary.total}; 95% Wilson interval) in ${summary.seconds.toFixed(1)} s`,
+          ...(paired ? [`against ${o.pairedWith}: fixed ${paired.fixed}, broken ${paired.broken}, exact McNemar ${formatP(paired.p_value)}`] : []),
+        ], { ...summary, model: o.model, model_hub: hubRevisionOf(o.model), adapter: o.adapter ?? null, data: o.data, data_hub: data.hub, ...(paired ? { paired_with: o.pairedWith, paired } : {}) });
       } catch (e) {
         bar.done();
         if (e instanceof LightReasonerError && e.code === 'ABORTED') {
@@ -234,7 +231,7 @@ export function registerEval(program: Command): void {
       }
     });
 
-  program
+  const problemsCommand = program
     .command('problems')
     .description('write generated multi-step arithmetic word problems with worked solutions (GSM8K format)')
     .requiredOption('--count <n>', 'number of problems', intOption('--count', 1))
@@ -249,19 +246,23 @@ export function registerEval(program: Command): void {
 Each line is {id, question, answer}; the answer is GSM8K-style step lines ending in "#### N".
 The same --set/--seed/--count always give the same bytes; the sets pretrain (training the
 embedded pair), dev (choosing settings), sample (LightReasoner sampling) and eval (held-out
-evaluation, never used to choose anything) never share a question. Seeds are offsets in [0, ${SEED_RANGES.eval.size}).`)
+evaluation, never used to choose anything) never share a question. Seeds are offsets in [0, ${SEED_RANGES.eval.size}).
+Without --out the JSONL is the result on stdout (with --json: {set, seed, count, out: null, problems}).`);
+  addOutputOptions(problemsCommand, '{set, seed, count, out}')
     .action(async (o) => {
+      const output = commandOutput(o);
       if (o.seed >= SEED_RANGES[o.set as ProblemSet].size) throw badInputError(`--seed must be < ${SEED_RANGES[o.set as ProblemSet].size}`);
       if (o.minSteps > 4 || o.maxSteps > 4 || o.minSteps > o.maxSteps) throw badInputError(`need 1 ≤ --min-steps ≤ --max-steps ≤ 4 (got ${o.minSteps}, ${o.maxSteps})`);
       const text = o.cues ? cueProblemsToJsonl(generateCueProblems(o.seed, o.count, { set: o.set })) : problemsToJsonl(generateProblems(o.seed, o.count, { set: o.set, minSteps: o.minSteps, maxSteps: o.maxSteps }));
+      const about = { set: o.set, seed: o.seed, count: o.count, out: o.out ?? null };
       if (o.out === undefined) {
-        process.stdout.write(text);
+        output.result(text, { ...about, problems: text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l)) }); // the JSONL's rows
         return;
       }
       const fs = nodePlatform.fs;
       await claimOutFile(fs, o.out, { overwrite: o.overwrite });
       await fs.mkdir?.(dirname(o.out));
       await fs.writeFileAtomic!(o.out, text);
-      process.stderr.write(`wrote ${o.count} ${o.set} problems (seed ${o.seed}) to ${o.out}\n`);
+      output.result(`wrote ${o.count} ${o.set} problems (seed ${o.seed}) to ${o.out}`, about);
     });
 }

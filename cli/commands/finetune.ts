@@ -8,7 +8,8 @@ import { openModel } from '../../runtime/session.ts';
 import { DEFAULT_FINETUNE, finetune, type FinetuneEvent } from '../../runtime/train/finetune.ts';
 import { OBJECTIVES, type Objective } from '../../runtime/train/data.ts';
 import { LORA_TARGETS } from '../../runtime/train/lora.ts';
-import { backendOption, intOption, numberOption, targetsOption } from '../io.ts';
+import { backendOption, intOption, numberOption, requireModelDir, targetsOption } from '../io.ts';
+import { addOutputOptions, commandOutput } from '../output.ts';
 import { resolveModelOption } from '../resolve.ts';
 
 const HELP = `
@@ -39,7 +40,7 @@ function objectiveOption(value: string): Objective {
 
 export function registerFinetune(program: Command): void {
   const d = DEFAULT_FINETUNE;
-  program
+  const command = program
     .command('finetune')
     .description('LightReasoner stage 2: LoRA fine-tuning of the expert on the contrastive soft labels')
     .requiredOption('--model <dir>', 'expert model directory (the model to be taught)')
@@ -63,16 +64,15 @@ export function registerFinetune(program: Command): void {
     .option('--resume', 'continue from the latest checkpoint in --out')
     .option('--overwrite', "start afresh in a non-empty --out: replace this command's files there (others are kept)")
     .option('--base-model-name <name>', "adapter_config.json's base_model_name_or_path (default: the Hub id of a Hub model, with its commit as revision; else the model directory's name)")
-    .option('--quiet', 'no progress output')
-    .addHelpText('after', HELP)
+    .addHelpText('after', HELP);
+  addOutputOptions(command, 'the training summary (train_summary.json)')
     .action(async (o) => {
       const fs = nodePlatform.fs;
-      const log = (s: string) => {
-        if (!o.quiet) process.stderr.write(`${s}\n`);
-      };
+      const output = commandOutput(o);
+      const log = output.progress;
       if (!(await fs.exists(o.samples))) throw badInputError(`--samples ${o.samples}: no such file`);
       await resolveModelOption(o, 'model');
-      if (!(await fs.exists(fs.join(o.model, 'config.json')))) throw badInputError(`--model ${o.model}: not a model directory (no config.json)`);
+      await requireModelDir(fs, '--model', o.model);
       // Checked now, not at the first write after a step of training.
       if ((await fs.exists(o.out)) && !statSync(o.out).isDirectory()) throw badInputError(`--out ${o.out}: exists and is a file, not a directory; choose another --out`, o.out);
       const samplesText = await fs.readText(o.samples);
@@ -94,11 +94,10 @@ export function registerFinetune(program: Command): void {
             system: o.system, packed: o.pack, maxRowsPerPass: o.maxRows ?? 0, objective: o.objective,
           },
           onEvent: bar.event,
-          onWarning: (m) => log(`warning: ${m}`),
+          onWarning: output.warn,
         });
         bar.done();
-        log(`wrote the adapter to ${o.out} (${summary.steps} steps, final loss ${summary.final_loss.toFixed(4)}, ${summary.packing_ratio.toFixed(1)}× fewer tokens than one forward per sample)`);
-        console.log(JSON.stringify(summary, null, 2));
+        output.result(`wrote the adapter to ${o.out} (${summary.steps} steps, final loss ${summary.final_loss.toFixed(4)}, ${summary.packing_ratio.toFixed(1)}× fewer tokens than one forward per sample)`, summary);
       } catch (e) {
         if (e instanceof LightReasonerError && e.code === 'ABORTED') {
           throw new LightReasonerError('ABORTED', `interrupted: run the same command with --resume to continue from the latest checkpoint in ${o.out}`);

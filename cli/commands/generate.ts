@@ -5,11 +5,12 @@ import { nodePlatform } from '../../runtime/platform/node.ts';
 import { openModel } from '../../runtime/session.ts';
 import { loadAdapter } from '../../runtime/train/peft.ts';
 import { badInputError } from '../../runtime/errors.ts';
-import { backendOption, intOption, progressLine } from '../io.ts';
+import { backendOption, intOption, progressLine, requireModelDir } from '../io.ts';
+import { addOutputOptions, commandOutput } from '../output.ts';
 import { resolveModelOption } from '../resolve.ts';
 
 export function registerGenerate(program: Command): void {
-  program
+  const command = program
     .command('generate')
     .description('greedy decoding from a local Hugging Face model directory (Llama or Qwen2)')
     .requiredOption('--model <dir>', 'model directory (config.json, *.safetensors, tokenizer.json)')
@@ -18,13 +19,15 @@ export function registerGenerate(program: Command): void {
     .option('--system <text>', 'system message for --chat')
     .option('--adapter <dir>', 'apply a LoRA adapter (PEFT format: adapter_config.json + adapter_model.safetensors) without merging')
     .option('--max-new-tokens <n>', 'tokens to generate at most', intOption('--max-new-tokens', 0), 128)
-    .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
-    .option('--json', 'print one JSON line {text, token_ids, prompt_token_ids}')
+    .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'));
+  addOutputOptions(command, '{text, token_ids, prompt_token_ids}')
     .action(async (o) => {
-      await resolveModelOption(o, 'model');
+      const out = commandOutput(o);
       if ((o.prompt === undefined) === (o.chat === undefined)) throw badInputError('give exactly one of --prompt or --chat');
       if (o.system !== undefined && o.chat === undefined) throw badInputError('--system only applies with --chat');
-      const bar = progressLine(!o.json);
+      await resolveModelOption(o, 'model');
+      await requireModelDir(nodePlatform.fs, '--model', o.model);
+      const bar = progressLine(!out.quiet);
       const model = await openModel(o.model, {
         platform: nodePlatform,
         backend: o.backend,
@@ -46,8 +49,7 @@ export function registerGenerate(program: Command): void {
         if (promptIds.length === 0) throw badInputError('the prompt encodes to no tokens');
         const { tokens } = await generateGreedy(model, [promptIds], { maxNewTokens: o.maxNewTokens });
         const text = tok.decode(tokens[0]);
-        if (o.json) console.log(JSON.stringify({ text, token_ids: tokens[0], prompt_token_ids: promptIds }));
-        else console.log(text);
+        out.result(text, { text, token_ids: tokens[0], prompt_token_ids: promptIds });
       } finally {
         model.dispose();
       }

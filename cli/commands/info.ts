@@ -4,13 +4,14 @@ import { nodePlatform } from '../../runtime/platform/node.ts';
 import { WasmBackend } from '../../runtime/backend/wasm/index.ts';
 import { formatVariant } from '../../runtime/backend/wasm/variants.ts';
 import { backendOption } from '../io.ts';
+import { addOutputOptions, commandOutput } from '../output.ts';
 
 export function registerInfo(program: Command): void {
-  program
+  const command = program
     .command('info')
     .description('print the runtime, the backend it would use, the adapter, features and limits')
-    .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
-    .option('--json', 'print JSON')
+    .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'));
+  addOutputOptions(command, '{runtime, platform, kind, device, features, limits, …}')
     .action(async (o) => {
       const backend = await createBackend(o.backend, nodePlatform);
       const deno = (globalThis as { Deno?: { version: { deno: string } } }).Deno;
@@ -22,15 +23,14 @@ export function registerInfo(program: Command): void {
         ...(backend instanceof WasmBackend ? { matmulVariant: formatVariant(backend.matmulVariant) } : {}),
       };
       backend.destroy();
-      if (o.json) console.log(JSON.stringify(info));
-      else {
-        console.log(`runtime:  ${info.runtime} (${info.platform})`);
-        console.log(`backend:  ${info.kind}`);
-        console.log(`device:   ${info.device}`);
-        console.log(`features: ${info.features.join(', ') || '(none)'}`);
-        for (const [k, v] of Object.entries(info.limits)) console.log(`limit:    ${k} = ${v}`);
-        if (info.matmulVariant) console.log(`matmul:   ${info.matmulVariant} (LIGHTREASONER_WASM_VARIANT forces one)`);
-        if (info.note) console.log(`note:     ${info.note}`);
-      }
+      commandOutput(o).result([
+        `runtime:  ${info.runtime} (${info.platform})`,
+        `backend:  ${info.kind}`,
+        `device:   ${info.device}`,
+        `features: ${info.features.join(', ') || '(none)'}`,
+        ...Object.entries(info.limits).map(([k, v]) => `limit:    ${k} = ${v}`),
+        ...(info.matmulVariant ? [`matmul:   ${info.matmulVariant} (LIGHTREASONER_WASM_VARIANT forces one)`] : []),
+        ...(info.note ? [`note:     ${info.note}`] : []),
+      ], info);
     });
 }

@@ -6,18 +6,20 @@ import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
 import { mergeAdapter } from '../../runtime/train/merge.ts';
 import { progressLine } from '../io.ts';
+import { addOutputOptions, commandOutput } from '../output.ts';
 import { resolveModelOption } from '../resolve.ts';
 
 export function registerMerge(program: Command): void {
-  program
+  const command = program
     .command('merge')
     .description('merge a LoRA adapter (PEFT format) into its base model: a standalone model directory in the base dtype')
     .requiredOption('--model <dir>', 'base model directory (config.json, *.safetensors, tokenizer files)')
     .requiredOption('--adapter <dir>', 'adapter directory (adapter_config.json, adapter_model.safetensors)')
-    .requiredOption('--out <dir>', 'new model directory (must not exist, or be empty)')
-    .option('--quiet', 'no progress output')
+    .requiredOption('--out <dir>', 'new model directory (must not exist, or be empty)');
+  addOutputOptions(command, '{mergedTensors, copiedTensors, …}')
     .action(async (o) => {
       const fs = nodePlatform.fs;
+      const output = commandOutput(o);
       await resolveModelOption(o, 'model');
       for (const [flag, dir, file] of [['--model', o.model, 'config.json'], ['--adapter', o.adapter, 'adapter_config.json']]) {
         if (!(await fs.exists(dir))) throw badInputError(`${flag} ${dir}: no such directory`);
@@ -36,15 +38,14 @@ export function registerMerge(program: Command): void {
       const onSignal = () => controller.abort();
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
-      const bar = progressLine(!o.quiet);
+      const bar = progressLine(!output.quiet);
       try {
         const s = await mergeAdapter(fs, o.model, o.adapter, o.out, {
           signal: controller.signal,
           onProgress: (p) => bar.update(`merging ${Math.round((100 * p.written) / p.total)}%  ${p.tensor}`),
         });
         bar.done();
-        if (!o.quiet) process.stderr.write(`merged ${s.mergedTensors} weights (${s.copiedTensors} copied) into ${o.out}\n`);
-        console.log(JSON.stringify(s));
+        output.result(`merged ${s.mergedTensors} weights (${s.copiedTensors} copied) into ${o.out}`, s);
       } catch (e) {
         bar.done();
         if (e instanceof LightReasonerError && e.code === 'ABORTED') throw new LightReasonerError('ABORTED', `interrupted: nothing was written to ${o.out}`);

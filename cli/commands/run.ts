@@ -16,7 +16,8 @@ import { formatDiagnostics } from '../../runtime/stage/diagnostics.ts';
 import { DEFAULT_SETTINGS } from '../../runtime/stage/sample.ts';
 import { DEFAULT_FINETUNE } from '../../runtime/train/finetune.ts';
 import type { LoraTarget } from '../../runtime/train/lora.ts';
-import { backendOption, intOption, numberOption, targetsOption } from '../io.ts';
+import { backendOption, intOption, numberOption, requireModelDir, targetsOption } from '../io.ts';
+import { addOutputOptions, type CommandOutput, commandOutput } from '../output.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
 import { EXECUTORS, runOnCluster } from '../executors/index.ts';
 import { generateProblems, problemsToJsonl } from '../../runtime/data/problems.ts';
@@ -46,6 +47,26 @@ export interface EmbeddedSettings {
   loraR: number;
   loraAlpha: number;
   targetModules: LoraTarget[];
+}
+
+/**
+ * `run --help`'s default for an option whose value the embedded run takes from
+ * models/default/settings.json: both values, so the help never shows one the run does not use.
+ */
+function embeddedDefault(embedded: unknown, own: unknown): string {
+  const text = (v: unknown) => (Array.isArray(v) ? v.join(',') : String(v));
+  if (embedded === undefined || text(embedded) === text(own)) return text(own);
+  return `${text(embedded)} for the embedded pair (models/default/settings.json), ${text(own)} with your models`;
+}
+
+/** The embedded pair's settings for the help text; null when the pair or its settings are not there (or unreadable). */
+function embeddedSettingsForHelp(): EmbeddedSettings | null {
+  try {
+    const dir = defaultPairDir();
+    return dir ? embeddedSettings(dir) : null;
+  } catch {
+    return null;
+  }
 }
 
 export function embeddedSettings(dir: string): EmbeddedSettings | null {
@@ -86,7 +107,12 @@ else in the folder is kept).`;
 
 export function registerRun(program: Command): void {
   const d = DEFAULT_FINETUNE, s = DEFAULT_SETTINGS;
-  program
+  const chosen = embeddedSettingsForHelp();
+  // An option whose embedded default comes from settings.json: commander keeps `own` as the value
+  // (the action puts the embedded one in when the option was not given), the help shows both.
+  const tuned = <T>(flags: string, description: string, parse: (v: string) => T, own: T, embedded: unknown) =>
+    new Option(flags, description).argParser(parse).default(own, embeddedDefault(embedded, own));
+  const command = program
     .command('run')
     .description('the whole LightReasoner loop: sample → fine-tune → evaluate before/after → report.html (no arguments: the embedded default, offline)')
     .option('--expert <dir>', 'expert model directory (default: the embedded pair)')
@@ -94,7 +120,7 @@ export function registerRun(program: Command): void {
     .option('--train-data <file>', 'training problems, JSONL (default: generated)')
     .option('--eval-data <file>', 'held-out problems with answers, JSONL (default: generated)')
     .option('--out <dir>', 'output directory', 'lightreasoner-run')
-    .option('--max-questions <n>', `training problems to sample (default: ${EMBEDDED_DEFAULTS.trainQuestions} generated, or all of --train-data)`, intOption('--max-questions', 1))
+    .option('--max-questions <n>', `training problems to sample (default: ${chosen?.trainQuestions ?? EMBEDDED_DEFAULTS.trainQuestions} generated, or all of --train-data)`, intOption('--max-questions', 1))
     .option('--eval-questions <n>', `held-out problems (default: ${EMBEDDED_DEFAULTS.evalQuestions} generated, or all of --eval-data)`, intOption('--eval-questions', 1))
     .option('--pair-check <n>', 'before sampling: pair-check on N problems (greedy vs contrastive decoding at the run\'s α and β, paired; see `pair-check --help`)', intOption('--pair-check', 1))
     .option('--pair-check-data <file>', 'problems with answers for --pair-check, JSONL (default: generated "dev" problems)')
@@ -102,15 +128,15 @@ export function registerRun(program: Command): void {
     .option('--sft-steps <n>', 'SFT optimizer steps (default: --max-steps)', intOption('--sft-steps', 1))
     .option('--max-new-tokens <n>', 'sampling: trajectory prefix length at most', intOption('--max-new-tokens', 1), s.maxNewTokens)
     .option('--alpha <x>', 'sampling: plausibility mask P_E ≥ alpha · max P_E', numberOption('--alpha', 0, 1), s.alpha)
-    .option('--beta <x>', 'sampling: keep steps with KL ≥ beta', numberOption('--beta', 0, Number.MAX_VALUE), s.beta)
+    .addOption(tuned('--beta <x>', 'sampling: keep steps with KL ≥ beta', numberOption('--beta', 0, Number.MAX_VALUE), s.beta, chosen?.beta))
     .option('--sample-batch-size <n>', 'sampling: problems decoded together', intOption('--sample-batch-size', 1), s.batchSize)
-    .option('--max-steps <n>', `fine-tuning: optimizer steps (default: models/default/settings.json embedded, ${d.maxSteps} with your models)`, intOption('--max-steps', 1))
-    .option('--lr <x>', 'fine-tuning: peak learning rate', numberOption('--lr', 1e-12, 10), d.lr)
+    .option('--max-steps <n>', `fine-tuning: optimizer steps (default: ${embeddedDefault(chosen?.maxSteps ?? EMBEDDED_DEFAULTS.maxSteps, d.maxSteps)})`, intOption('--max-steps', 1))
+    .addOption(tuned('--lr <x>', 'fine-tuning: peak learning rate', numberOption('--lr', 1e-12, 10), d.lr, chosen?.lr))
     .option('--batch-size <n>', 'fine-tuning: samples per micro-batch', intOption('--batch-size', 1), d.batchSize)
     .option('--grad-accum <n>', 'fine-tuning: micro-batches per step', intOption('--grad-accum', 1), d.gradAccum)
-    .option('--lora-r <n>', 'LoRA rank', intOption('--lora-r', 1), d.lora.r)
-    .option('--lora-alpha <x>', 'LoRA alpha', numberOption('--lora-alpha', 1e-9, Number.MAX_VALUE), d.lora.alpha)
-    .option('--target-modules <list>', 'LoRA target modules, comma-separated', targetsOption, [...d.lora.targetModules])
+    .addOption(tuned('--lora-r <n>', 'LoRA rank', intOption('--lora-r', 1), d.lora.r, chosen?.loraR))
+    .addOption(tuned('--lora-alpha <x>', 'LoRA alpha', numberOption('--lora-alpha', 1e-9, Number.MAX_VALUE), d.lora.alpha, chosen?.loraAlpha))
+    .addOption(tuned('--target-modules <list>', 'LoRA target modules, comma-separated', targetsOption, [...d.lora.targetModules], chosen?.targetModules))
     .option('--seed <n>', 'fine-tuning seed (the first of --seeds)', intOption('--seed', 0), d.seed)
     .option('--seeds <n>', 'repeat fine-tuning (and the SFT baseline) with N seeds (--seed, --seed + 1, …) on the one set of samples; report mean ± sd', intOption('--seeds', 1), 1)
     .option('--eval-max-new-tokens <n>', `evaluation: tokens per answer at most (default ${EMBEDDED_DEFAULTS.evalMaxNewTokens} embedded, 512 with your models)`, intOption('--eval-max-new-tokens', 1))
@@ -122,7 +148,6 @@ export function registerRun(program: Command): void {
     .option('--resume', 'continue an interrupted run in --out, keeping its finished samples, fine-tuning checkpoints and evaluated problems')
     .option('--overwrite', "start afresh in a non-empty --out: replace this command's files there (others are kept)")
     .option('--eval-benchmarks <names>', "after the run, evaluate the expert before and after on the paper's benchmarks (comma-separated toolkit names, e.g. gsm8k,math,svamp,asdiv,minerva_math,olympiadbench,mmlu_stem): OUT/benchmarks/, the paper's table on stdout")
-    .option('--json', 'print report.json to standard output')
     .addOption(new Option('--executor <kind>', 'where the loop runs: here, as Slurm jobs (sbatch), or as Kubernetes Jobs').choices(EXECUTORS).default('local'))
     .option('--shards <n>', 'slurm/k8s: tasks of each sharded stage (sampling, the evaluations)', intOption('--shards', 1))
     .option('--sbatch-args <args>', 'slurm: extra sbatch arguments for every job, e.g. "--partition=cpu --time=4:00:00"')
@@ -132,13 +157,13 @@ export function registerRun(program: Command): void {
     .option('--pvc <name>', 'k8s: the PersistentVolumeClaim shared by every pod, mounted at /data', 'lightreasoner-data')
     .option('--k8s-timeout <duration>', 'k8s: how long to wait for each Job (kubectl wait --timeout)', '168h')
     .addOption(new Option('--from-stage-outputs', 'write the report from the stage outputs already in --out (the cluster executors\' last job)').hideHelp())
-    .option('--quiet', 'no progress output')
-    .addHelpText('after', HELP)
+    .addHelpText('after', HELP);
+  addOutputOptions(command, 'report.json (local executor)')
     .action(async (o, cmd: Command) => {
       const fs = nodePlatform.fs;
-      const log = (t: string) => {
-        if (!o.quiet) process.stderr.write(`${t}\n`);
-      };
+      const output = commandOutput(o);
+      const log = output.progress;
+      if (o.json && o.executor !== 'local') throw badInputError(`--json prints the report of a local run; with --executor ${o.executor} the report is ${o.out}/report.json once the jobs are done`);
       await resolveModelOption(o, 'expert');
       await resolveModelOption(o, 'amateur');
       if ((o.expert === undefined) !== (o.amateur === undefined)) throw badInputError('give both --expert and --amateur, or neither (the embedded default pair)');
@@ -168,7 +193,8 @@ export function registerRun(program: Command): void {
       } else {
         expert = o.expert;
         amateur = o.amateur;
-        for (const [flag, dir] of [['--expert', expert], ['--amateur', amateur]]) if (!(await fs.exists(fs.join(dir, 'config.json')))) throw badInputError(`${flag} ${dir}: not a model directory (no config.json)`);
+        await requireModelDir(fs, '--expert', expert);
+        await requireModelDir(fs, '--amateur', amateur);
       }
       const gen = defaultProblems(o.trainData ? 0 : (o.maxQuestions ?? EMBEDDED_DEFAULTS.trainQuestions), o.evalData ? 0 : (o.evalQuestions ?? EMBEDDED_DEFAULTS.evalQuestions));
       const trainData = o.trainData ? await readDataOption('--train-data', o.trainData, 'train', o.quiet) : null;
@@ -208,7 +234,7 @@ export function registerRun(program: Command): void {
         controller.abort();
       };
       process.on('SIGINT', onSigint);
-      const bar = progress(!o.quiet);
+      const bar = progress(output);
       try {
         log(`LightReasoner run: expert ${expert}, amateur ${amateur}; ${train.length} training problems (${o.trainData ?? 'generated'}), ${evalSet.length} held-out (${o.evalData ?? 'generated'}) → ${o.out}/`);
         const report = await runPipeline({
@@ -223,14 +249,8 @@ export function registerRun(program: Command): void {
           onEvent: bar.event,
         });
         bar.done();
-        const e = report.eval, st = report.stages;
-        log(['', `held-out accuracy on ${e.expert_before.total} problems (95% Wilson interval; paired against the expert before, exact McNemar test):`, ...summaryLines(report)].join('\n'));
-        log(`time: sampling ${formatSeconds(st.sample.seconds)}, fine-tuning ${formatSeconds(st.finetune.seconds)}${st.sft ? `, SFT baseline ${formatSeconds(st.sft.seconds)}` : ''}, in all ${formatSeconds(report.total_seconds)}`);
-        const lrCost = `LightReasoner ${st.sample.problems} problems, ${st.finetune.tuned_tokens} tuned tokens, ${formatSeconds(st.sample.seconds + st.finetune.seconds)}`;
-        if (st.sft) log(`efficiency (as the paper's table): ${lrCost}; SFT baseline ${st.sft.problems} problems, ${st.sft.tuned_tokens} tuned tokens, ${formatSeconds(st.sft.seconds)}`);
-        log(`report: ${resolve(o.out, 'report.html')}`);
         if (o.evalBenchmarks !== undefined) await runBenchmarks(o, expert, evalMax);
-        if (o.json) console.log(JSON.stringify(report, null, 2));
+        output.result(resultLines(report, o.out), report);
       } catch (err) {
         bar.done();
         if (err instanceof LightReasonerError && err.code === 'ABORTED') throw new LightReasonerError('ABORTED', `interrupted: no report written; run the same command with --resume to continue from what ${o.out} holds`);
@@ -255,6 +275,19 @@ async function runBenchmarks(o: Record<string, any>, expert: string, maxNewToken
   await evalBenchmarks({ ...common, adapter: join(o.out, 'adapter'), out: join(dir, 'expert-lightreasoner'), pairedWith: join(dir, 'expert') }, helpers, { print: !o.json, directory: true });
 }
 
+/** What `run` prints when it is done: the accuracies, the time and cost, where the report is. */
+function resultLines(report: RunReport, out: string): string[] {
+  const e = report.eval, st = report.stages;
+  const lrCost = `LightReasoner ${st.sample.problems} problems, ${st.finetune.tuned_tokens} tuned tokens, ${formatSeconds(st.sample.seconds + st.finetune.seconds)}`;
+  return [
+    `held-out accuracy on ${e.expert_before.total} problems (95% Wilson interval; paired against the expert before, exact McNemar test):`,
+    ...summaryLines(report),
+    `time: sampling ${formatSeconds(st.sample.seconds)}, fine-tuning ${formatSeconds(st.finetune.seconds)}${st.sft ? `, SFT baseline ${formatSeconds(st.sft.seconds)}` : ''}, the whole run ${formatSeconds(report.total_seconds)}`,
+    ...(st.sft ? [`efficiency (as the paper's table): ${lrCost}; SFT baseline ${st.sft.problems} problems, ${st.sft.tuned_tokens} tuned tokens, ${formatSeconds(st.sft.seconds)}`] : []),
+    `report: ${resolve(out, 'report.html')}`,
+  ];
+}
+
 /** The accuracy lines of the final summary: interval, and for tuned models the paired test (and seeds). */
 export function summaryLines(report: RunReport): string[] {
   const e = report.eval;
@@ -275,8 +308,9 @@ export function summaryLines(report: RunReport): string[] {
 const STAGE_NAMES: Record<Stage, string> = { load: 'loading the models', 'pair-check': 'pair-check: greedy vs contrastive decoding', sample: 'stage 1: sampling', finetune: 'stage 2: fine-tuning', eval: 'evaluating', 'sft-trajectories': 'SFT baseline: expert trajectories', 'sft-finetune': 'SFT baseline: fine-tuning', report: 'writing the report' };
 const MODEL_NAMES: Record<EvalModel, string> = { amateur: 'the amateur', expert_before: 'the expert (before)', expert_after: 'the expert + adapter', expert_sft: 'the expert + SFT adapter' };
 
-/** Stage lines, and a redrawn detail line on a TTY (a line at most every 10 s otherwise). */
-function progress(enabled: boolean) {
+/** Stage lines, and a redrawn detail line on a TTY (a line at most every 10 s otherwise); warnings even with --quiet. */
+function progress(output: CommandOutput) {
+  const enabled = !output.quiet;
   const tty = enabled && process.stderr.isTTY;
   let last = 0, shown = false;
   const detail = (text: string, final = false) => {
@@ -294,6 +328,11 @@ function progress(enabled: boolean) {
   };
   return {
     event(e: PipelineEvent) {
+      if (e.status === 'warning') {
+        clear();
+        output.warn(e.message);
+        return;
+      }
       if (!enabled) return;
       switch (e.status) {
         case 'stage': {
@@ -327,10 +366,6 @@ function progress(enabled: boolean) {
         case 'diagnostics':
           clear();
           for (const l of formatDiagnostics(e.diagnostics)) process.stderr.write(`${l}\n`);
-          return;
-        case 'warning':
-          clear();
-          process.stderr.write(`warning: ${e.message}\n`);
           return;
       }
     },

@@ -12,7 +12,8 @@ import { formatDiagnostics } from '../../runtime/stage/diagnostics.ts';
 import { finishedSampling, readSamplingState, type RunEvent, type RunIdentity, runSampling, statePath, summaryPath } from '../../runtime/stage/run.ts';
 import { parseShard, type ShardInfo, shardPath, takeShard } from '../../runtime/shard/shard.ts';
 import { contextOf, DEFAULT_SETTINGS, parseProblems, type SampleSettings, tooLongMessage, tooLongPrompts } from '../../runtime/stage/sample.ts';
-import { backendOption, intOption } from '../io.ts';
+import { backendOption, intOption, requireModelDir } from '../io.ts';
+import { addOutputOptions, commandOutput } from '../output.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
 
 function numberOption(name: string, min: number, max: number) {
@@ -45,7 +46,7 @@ SLURM_ARRAY_TASK_COUNT), Google Batch (BATCH_TASK_INDEX, BATCH_TASK_COUNT), Kube
 continues with --resume. \`lightreasoner-wasm gather OUT\` then writes OUT as one run would.`;
 
 export function registerSample(program: Command): void {
-  program
+  const command = program
     .command('sample')
     .description('LightReasoner stage 1: keep the steps where an expert and an amateur disagree, with soft labels')
     .requiredOption('--expert <dir>', 'expert model directory (the model to be taught)')
@@ -62,13 +63,12 @@ export function registerSample(program: Command): void {
     .option('--resume', 'continue an interrupted run of the same command')
     .option('--shard <I/N|auto|auto/N>', 'run one shard of the problems (see below)')
     .option('--skip-invalid', 'skip input lines that are not JSON objects with a "question" string, and problems whose prompt does not fit the models\' context')
-    .option('--quiet', 'no progress output (the pair diagnostics are still printed: they are a result)')
-    .addHelpText('after', HELP)
+    .addHelpText('after', HELP);
+  addOutputOptions(command, 'the run summary (OUT.summary.json, with the pair diagnostics)', 'no progress output (the pair diagnostics are still printed: they are a result)')
     .action(async (o) => {
       const fs = nodePlatform.fs;
-      const log = (s: string) => {
-        if (!o.quiet) process.stderr.write(`${s}\n`);
-      };
+      const output = commandOutput(o);
+      const log = output.progress;
       const shardOf = o.shard === undefined ? null : parseShard(o.shard, process.env); // before any work
       const { text } = await readDataOption('--data', o.data, 'train', o.quiet);
       let problems = parseProblems(text, { file: o.data, skipInvalid: o.skipInvalid, onSkip: (line, why) => log(`skipping ${o.data}:${line}: ${why}`) });
@@ -78,9 +78,8 @@ export function registerSample(program: Command): void {
       if (shardOf) ({ info: shard, problems } = takeShard(problems, o.batchSize, shardOf));
       await resolveModelOption(o, 'expert');
       await resolveModelOption(o, 'amateur');
-      for (const [flag, dir] of [['--expert', o.expert], ['--amateur', o.amateur]]) {
-        if (!(await fs.exists(fs.join(dir, 'config.json')))) throw badInputError(`${flag} ${dir}: not a model directory (no config.json)`);
-      }
+      await requireModelDir(fs, '--expert', o.expert);
+      await requireModelDir(fs, '--amateur', o.amateur);
       const [ef, af, data] = await Promise.all([modelFingerprint(fs, o.expert), modelFingerprint(fs, o.amateur), sha256Hex(new TextEncoder().encode(text))]);
       const settings: SampleSettings = { alpha: o.alpha, beta: o.beta, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize, system: o.system };
       const backendKind = o.backend === 'auto' ? null : o.backend;
@@ -89,8 +88,7 @@ export function registerSample(program: Command): void {
         // so with --backend auto the finished run's backend stands.
         const done = await finishedShard(out, settings, { expert: { source: o.expert, fingerprint: ef }, amateur: { source: o.amateur, fingerprint: af }, data }, backendKind, shard);
         if (done) {
-          process.stderr.write(`shard ${shard.index}/${shard.count}: ${out} is already finished (${done.problems} problems, ${done.selected_steps} samples); skipped\n`);
-          console.log(JSON.stringify(done, null, 2));
+          output.result(`shard ${shard.index}/${shard.count}: ${out} is already finished (${done.problems} problems, ${done.selected_steps} samples); skipped`, done);
           return;
         }
       }
@@ -120,7 +118,7 @@ export function registerSample(program: Command): void {
           const message = tooLongMessage(long, o.maxNewTokens, contextOf(expert, amateur), o.data);
           if (!o.skipInvalid) throw badInputError(`${message}; or pass --skip-invalid to skip such problems`, o.data);
           // Printed even with --quiet: which problems the output lacks is part of the result.
-          process.stderr.write(`warning: skipping ${long.length} problem(s) (--skip-invalid): ${message}\n`);
+          output.warn(`skipping ${long.length} problem(s) (--skip-invalid): ${message}`);
           const skipped = new Set(long.map((x) => x.problem));
           problems = problems.filter((p) => !skipped.has(p));
           if (problems.length === 0) throw badInputError(`${o.data}: no problem fits the models' context (max_position_embeddings ${contextOf(expert, amateur)}) with --max-new-tokens ${o.maxNewTokens}`, o.data);
@@ -132,9 +130,7 @@ export function registerSample(program: Command): void {
           onEvent: bar.event,
         });
         bar.done();
-        log(`wrote ${summary.selected_steps} samples from ${summary.problems} problems to ${out} (summary: ${summaryPath(out)})`);
-        for (const line of formatDiagnostics(summary.diagnostics)) process.stderr.write(`${line}\n`);
-        console.log(JSON.stringify(summary, null, 2));
+        output.result([`wrote ${summary.selected_steps} samples from ${summary.problems} problems to ${out} (summary: ${summaryPath(out)})`, ...formatDiagnostics(summary.diagnostics)], summary);
       } catch (e) {
         if (e instanceof LightReasonerError && e.code === 'ABORTED') {
           throw new LightReasonerError('ABORTED', `interrupted: committed problems are kept in ${out} (${statePath(out)}); run the same command with --resume to continue`);

@@ -6,9 +6,11 @@
 // an adapter does this process load Dawn itself (the same environment gives the same adapter, so
 // the same silence). The probe costs one short-lived Node process (~0.1–0.3 s, bench/RESULTS.md).
 // XDG_RUNTIME_DIR, which Mesa's Vulkan layers want even for headless compute, is pointed at a
-// private temporary folder when unset, here and in the child.
+// private temporary folder when unset, here and in the child (and in Deno, before navigator.gpu is
+// first asked for an adapter: its wgpu loads the same Mesa drivers in-process); the folder is
+// removed when the process exits.
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -34,7 +36,9 @@ const PROBE_TIMEOUT_MS = 30_000;
 /** Give Mesa a private XDG_RUNTIME_DIR when there is none (it only wants the variable to exist). */
 export function ensureRuntimeDir(): void {
   if (process.env.XDG_RUNTIME_DIR) return;
-  process.env.XDG_RUNTIME_DIR = mkdtempSync(join(tmpdir(), 'lightreasoner-xdg-'));
+  const dir = mkdtempSync(join(tmpdir(), 'lightreasoner-xdg-'));
+  process.env.XDG_RUNTIME_DIR = dir;
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 }
 
 /** The driver's lines, without blank lines, Dawn's source locations and repeats. */

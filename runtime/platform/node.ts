@@ -262,6 +262,8 @@ export const nodePlatform: Platform = {
   name: isDeno ? 'deno' : 'node',
   fs: nodeFileSystem,
   async getGPU() {
+    // Deno's navigator.gpu loads the Vulkan drivers in this process: Mesa's must find XDG_RUNTIME_DIR
+    if (isDeno) ensureRuntimeDir();
     const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
     if (nav?.gpu) return nav.gpu;
     dawn ??= loadDawn();

@@ -214,7 +214,8 @@ function efficiencyTable(r: RunReport): string {
     ['Optimizer steps', int(s.finetune.steps), sft ? trained(int(sft.steps)) : undefined],
     ['Sampling time', formatSeconds(s.sample.seconds), sft ? formatSeconds(sft.trajectory_seconds) : undefined],
     ['Training time', formatSeconds(s.finetune.seconds), sft ? trained(formatSeconds(sft.train_seconds)) : undefined],
-    ['Total time', formatSeconds(lrTotal), sft ? formatSeconds(sft.seconds) : undefined],
+    // sampling + training only, the paper's cost column; the whole run (loading, evaluations) is in the header and under Details
+    ['Sampling + training time', formatSeconds(lrTotal), sft ? formatSeconds(sft.seconds) : undefined],
     ['Held-out accuracy', pct(r.eval.expert_after.accuracy), sft ? (r.eval.expert_sft ? pct(r.eval.expert_sft.accuracy) : 'not trained') : undefined],
   ];
   const head = `<tr><th></th><th class="num">LightReasoner</th>${sft ? '<th class="num">SFT baseline</th>' : ''}</tr>`;
@@ -256,7 +257,7 @@ function detailsHtml(r: RunReport): string {
     ['Fine-tuning', `LoRA r ${ft.lora.r}, alpha ${ft.lora.alpha}, dropout ${ft.lora.dropout}, ${esc(ft.lora.targetModules.join(', '))}; lr ${ft.lr}, batch ${ft.batchSize} × ${ft.gradAccum}, ${ft.maxSteps} steps, seed ${ft.seed}`],
     ['Evaluation', `prompt ${esc(r.settings.eval.prompt)}, greedy, ≤ ${r.settings.eval.max_new_tokens} new tokens`],
     ['Backend', esc(r.backend)],
-    ['Time', `${formatSeconds(r.total_seconds)} in all — loading ${formatSeconds(r.stages.load.seconds)}; evaluation: ${Object.entries(r.stages.eval).map(([k, v]) => `${LABELS[k as EvalModel]} ${formatSeconds(v!.seconds)}`).join(', ')}`],
+    ['Time', `${formatSeconds(r.total_seconds)} for the whole run — loading ${formatSeconds(r.stages.load.seconds)}; evaluation: ${Object.entries(r.stages.eval).map(([k, v]) => `${LABELS[k as EvalModel]} ${formatSeconds(v!.seconds)}`).join(', ')}`],
     ['Files', 'samples.jsonl, adapter/ (PEFT LoRA, train_log.jsonl), eval/*.jsonl (per-problem outputs), report.json' + (r.stages.sft ? ', sft/' : '')],
   ];
   return `<section><h2>Details</h2><table class="details">${rows.map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${v}</td></tr>`).join('')}</table></section>`;
@@ -346,7 +347,7 @@ export function renderReport(r: RunReport): string {
 <body>
 <main>
 <h1>LightReasoner run</h1>
-<p class="sub">The expert is fine-tuned only on the steps where it disagrees most with the amateur.<br>${esc(created)} · backend ${esc(r.backend)} · ${formatSeconds(r.total_seconds)} in all</p>
+<p class="sub">The expert is fine-tuned only on the steps where it disagrees most with the amateur.<br>${esc(created)} · backend ${esc(r.backend)} · ${formatSeconds(r.total_seconds)} for the whole run (loading, sampling, training, evaluation)</p>
 ${headline(r)}
 ${pairCheckHtml(r)}
 ${diagnosticsHtml(r.diagnostics)}

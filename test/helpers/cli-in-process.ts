@@ -1,11 +1,9 @@
 // Run CLI commands inside the test process: the same command code as `runCli`, without starting a
 // Node process and transpiling the CLI each time (seconds per call on a loaded machine). Calls must
-// not overlap (stdout/stderr are captured globally); exit codes follow cli/main.ts.
-import { Command, CommanderError } from 'commander';
-import { registerEval } from '../../cli/commands/eval.ts';
-import { registerGather } from '../../cli/commands/gather.ts';
-import { registerPairCheck } from '../../cli/commands/pair-check.ts';
-import { registerSample } from '../../cli/commands/sample.ts';
+// not overlap (stdout/stderr are captured globally: results go through console.log, see
+// cli/output.ts); exit codes follow cli/main.ts.
+import { CommanderError } from 'commander';
+import { createProgram } from '../../cli/program.ts';
 import { LightReasonerError } from '../../runtime/errors.ts';
 import { memoryDigestCache, setDefaultDigestCache } from '../../runtime/platform/digest-cache.ts';
 import type { CliResult } from './cli.ts';
@@ -18,11 +16,8 @@ let busy = false;
 export async function runInProcess(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   if (busy) throw new Error('runInProcess calls must not overlap');
   busy = true;
-  const program = new Command().exitOverride().configureOutput({ writeErr: (s) => void (stderr += s), writeOut: (s) => void (stdout += s) });
-  registerEval(program);
-  registerGather(program);
-  registerPairCheck(program);
-  registerSample(program);
+  // every command, as cli/main.ts has them (commander's own lines captured too)
+  const program = createProgram({ writeErr: (s) => void (stderr += s), writeOut: (s) => void (stdout += s) });
   let stdout = '', stderr = '', code = 0;
   const saved = { log: console.log, write: process.stderr.write, env: { ...process.env } };
   console.log = (...a: unknown[]) => void (stdout += `${a.join(' ')}\n`);

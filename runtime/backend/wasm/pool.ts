@@ -81,7 +81,8 @@ function init(d) {
     Atomics.add(ctl, DONE, 1);
     Atomics.notify(ctl, DONE);
   }
-  if (port) port.close(); else self.close();
+  // Node's parentPort has close(); Deno's worker_threads port does not (the worker ends on its own)
+  if (port) { if (typeof port.close === 'function') port.close(); } else self.close();
 }
 if (port) port.once('message', init); else self.onmessage = (e) => { self.onmessage = null; init(e.data); };
 `;
@@ -106,6 +107,8 @@ export class Pool {
   private ctl: Int32Array;
   private args: Float64Array;
   private closed = false;
+  /** Set when a worker failed after it started: every later op throws it. */
+  private failure: Error | null = null;
 
   private constructor(
     readonly threads: number,
@@ -132,12 +135,19 @@ export class Pool {
         const w = host.spawn(WORKER_SOURCE);
         pool.workers.push(w);
         started.push(new Promise<void>((resolve, reject) => {
+          let ready = false;
           w.onMessage((m) => {
             const msg = m as { ready?: number; error?: string };
-            if (msg.ready !== undefined) resolve();
-            else if (msg.error) reject(new Error(`wasm worker ${t}: ${msg.error}`));
+            if (msg.ready !== undefined) {
+              ready = true;
+              resolve();
+            } else if (msg.error) reject(new Error(`wasm worker ${t}: ${msg.error}`));
           });
-          w.onError((e) => reject(e instanceof Error ? e : new Error(String(e))));
+          w.onError((e) => {
+            const error = e instanceof Error ? e : new Error(String(e));
+            if (ready) pool.workerFailed(t, error);
+            else reject(error);
+          });
         }));
         // after the listeners: in Node, adding a 'message' listener refs the worker again
         w.unref();
@@ -165,6 +175,7 @@ export class Pool {
    */
   run(kernels: object, name: string, jobs: readonly (readonly number[] | null)[]): void {
     if (this.closed) throw new Error('wasm thread pool used after destroy()');
+    if (this.failure) throw this.failure;
     const f = this.index.get(name);
     if (f === undefined) throw new Error(`no kernel ${name}`);
     const ctl = this.ctl, a = this.args, T = this.threads;
@@ -203,6 +214,20 @@ export class Pool {
     }
     if (error) throw error;
     if (Atomics.load(ctl, ERR)) throw new Error(`wasm kernel ${name} failed on a worker thread`);
+  }
+
+  /**
+   * A worker's uncaught error after it started (never expected: kernels are wrapped in try/catch).
+   * Caught here it would vanish and the process would exit 0 as if all went well, so it is thrown
+   * again outside any promise chain: the host's uncaught-exception handling takes it (the CLI
+   * prints it as an internal error and exits 1; a browser logs it), and the next op throws it too.
+   */
+  private workerFailed(t: number, error: Error): void {
+    const failure = new Error(`wasm worker ${t} failed: ${error.message}`, { cause: error });
+    this.failure ??= failure;
+    setTimeout(() => {
+      throw failure;
+    }, 0);
   }
 
   /** Stops the workers (they exit their loop, then are terminated); idempotent. */
