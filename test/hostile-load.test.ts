@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { type ErrorCode, LightReasonerError } from '../runtime/errors.ts';
 import type { CausalLM } from '../runtime/model/model.ts';
 import { runCli } from './helpers/cli.ts';
-import { copyModel, editHeader, editJson, loadFailure, readParts, writeParts, writeText } from './helpers/model-dir.ts';
+import { copyModel, editHeader, editJson, loadFailure, readParts, setValue, writeParts, writeText } from './helpers/model-dir.ts';
 
 const SHARDED = 'llama-untied-bf16-llama3rope';
 const WITH_JINJA = 'qwen2-tied-bf16';
@@ -250,6 +250,20 @@ const safetensorsCases: Case[] = [
   { name: '__metadata__ with a number', setup: st((h) => void (h.__metadata__ = { format: 5 })), code: 'MODEL_FORMAT', file: ST, field: /^__metadata__\["format"\] must be a string \(metadata holds only strings\), got 5$/ },
 ];
 
+// Before: a NaN or Inf weight loaded and generated (garbage, or a run stopped steps later).
+const value = (file: string, tensor: string, index: number, v: number) => (dir: string) => setValue(join(dir, file), tensor, index, v);
+const nonFinite = (got: string, tensor: string, where: string) =>
+  new RegExp(`^tensor "${tensor.replaceAll('.', '\\.')}" holds ${got} at element ${where}: the checkpoint has non-finite weights .* re-download it or re-save it from a good copy$`);
+const SHARD3 = 'model-00003-of-00003.safetensors';
+const nonFiniteCases: Case[] = [
+  { name: 'F32 weight NaN (a vector)', setup: value(ST, 'model.norm.weight', 5, NaN), code: 'MODEL_FORMAT', file: ST, field: nonFinite('NaN', 'model.norm.weight', '5') },
+  { name: 'F32 weight -Inf (the first element)', setup: value(ST, 'model.embed_tokens.weight', 0, -Infinity), code: 'MODEL_FORMAT', file: ST, field: nonFinite('-Infinity', 'model.embed_tokens.weight', '0 \\[0, 0\\]') },
+  { name: 'BF16 weight +Inf (the last element, in the last shard)', fixture: SHARDED, setup: value(SHARD3, 'lm_head.weight', 449 * 64 - 1, Infinity), code: 'MODEL_FORMAT', file: SHARD3, field: nonFinite('Infinity', 'lm_head.weight', '28735 \\[448, 63\\]') },
+  { name: 'BF16 weight NaN (an odd element)', fixture: WITH_JINJA, setup: value(ST, 'model.layers.1.mlp.down_proj.weight', 1001, NaN), code: 'MODEL_FORMAT', file: ST, field: nonFinite('NaN', 'model.layers.1.mlp.down_proj.weight', '1001 \\[\\d+, \\d+\\]') },
+  { name: 'F16 bias -Inf', fixture: 'qwen2-bias-f16', setup: value(ST, 'model.layers.1.self_attn.k_proj.bias', 15, -Infinity), code: 'MODEL_FORMAT', file: ST, field: nonFinite('-Infinity', 'model.layers.1.self_attn.k_proj.bias', '15') },
+  { name: 'F16 weight NaN', fixture: 'qwen2-bias-f16', setup: value(ST, 'model.layers.1.self_attn.k_proj.weight', 70, NaN), code: 'MODEL_FORMAT', file: ST, field: nonFinite('NaN', 'model.layers.1.self_attn.k_proj.weight', '70 \\[1, 6\\]') },
+];
+
 const INDEX = 'model.safetensors.index.json';
 const plainShard = (got: string) => new RegExp(`^weight_map\\["model\\.norm\\.weight"\\] must be the plain name of a \\.safetensors file in the model directory \\(no path, "\\.\\.", or URL\\), got ${got}$`);
 const sharded = (name: string, setup: (dir: string) => void, field: RegExp): Case => ({ name, fixture: SHARDED, setup, code: 'MODEL_FORMAT', file: INDEX, field });
@@ -275,7 +289,7 @@ const indexCases: Case[] = [
   ),
 ];
 
-for (const c of [...configCases, ...tokenizerCases, ...safetensorsCases, ...indexCases]) {
+for (const c of [...configCases, ...tokenizerCases, ...safetensorsCases, ...nonFiniteCases, ...indexCases]) {
   t.test(c.name, async (t) => {
     const dir = copyModel(t, c.fixture);
     c.setup(dir);
@@ -298,6 +312,7 @@ const cliCases: { name: string; fixture?: string; setup(dir: string): void; args
   { name: 'model_type "constructor"', setup: set('model_type', 'constructor'), message: /config\.json: model_type "constructor" is not supported/ },
   { name: 'tokenizer.json model.type "Foo"', setup: tokenizer((j) => void (j.model.type = 'Foo')), message: /tokenizer\.json: model\.type must be one of BPE, WordPiece, Unigram/ },
   { name: 'overlapping tensors', setup: st((h) => void (h['model.norm.weight'].data_offsets = [0, 256])), message: /model\.safetensors: tensor "[^"]+" data_offsets \[0, \d+\] overlap/ },
+  { name: 'a NaN weight', setup: value(ST, 'model.norm.weight', 3, NaN), message: /^error: \S+model\.safetensors: tensor "model\.norm\.weight" holds NaN at element 3: the checkpoint has non-finite weights/ },
   { name: 'shard outside the model directory', fixture: SHARDED, setup: shard('../model-00002-of-00003.safetensors'), message: /model\.safetensors\.index\.json: weight_map\["model\.norm\.weight"\] must be the plain name/ },
   { name: 'chat template raise_exception', setup: tokConfig((c) => void (c.chat_template = RAISE)), args: ['--chat', 'hi'], message: /tokenizer_config\.json: chat_template failed to render the messages: Conversations must start with a system message/ },
   { name: 'chat template range(100000000)', setup: tokConfig((c) => void (c.chat_template = HUGE_RANGE)), args: ['--chat', 'hi'], message: /tokenizer_config\.json: chat_template was stopped while rendering the messages: it called range\(\) for 100000000 numbers/ },

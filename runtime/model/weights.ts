@@ -7,6 +7,7 @@ import { checkDType, readSafetensorsHeader, readTensorBytes, type TensorEntry } 
 import type { FileSystem } from '../platform/types.ts';
 import type { ModelConfig } from './config.ts';
 import { isObject, jsonKind, show } from '../util/json.ts';
+import { firstNonFinite, valueAt } from '../util/dtype.ts';
 
 export interface LayerWeights {
   inputNorm: Tensor; // [H]
@@ -82,6 +83,11 @@ export async function indexCheckpoint(fs: FileSystem, dir: string): Promise<Map<
   return all;
 }
 
+/** " [row, column]" of flat element `i` of a matrix; nothing for a vector. */
+function at(shape: readonly number[], i: number): string {
+  return shape.length === 2 ? ` [${Math.floor(i / shape[1])}, ${i % shape[1]}]` : '';
+}
+
 export interface LoadProgress {
   status: 'loading';
   file: string;
@@ -114,6 +120,12 @@ export async function loadWeights(
     }
     const data = await readTensorBytes(fs, e);
     const dtype = DTYPES[e.dtype];
+    // A NaN or Inf weight would load and generate garbage (or stop a run steps later): refused here,
+    // where the file and tensor are known. Bit tests on the raw words, ~0.2 ns a value.
+    const bad = firstNonFinite(dtype, data);
+    if (bad >= 0) {
+      throw modelFormatError(e.file, `tensor "${name}" holds ${valueAt(dtype, data, bad)} at element ${bad}${at(e.shape, bad)}: the checkpoint has non-finite weights (damaged, or saved from a run that diverged) — re-download it or re-save it from a good copy`);
+    }
     if (shape.length === 2) matrixDType ??= dtype;
     const t = backend.createWeight(dtype, shape, data);
     loaded += e.byteLength;

@@ -71,16 +71,23 @@ export async function loadFailure(dir: string, then?: (m: CausalLM) => unknown):
  * in the tensor's dtype, leaving every other byte as it is.
  */
 export function setValue(file: string, tensor: string, index: number, value: number): void {
+  setValues(file, tensor, [[index, value]]);
+}
+
+/** setValue for many elements at once: one read and one write of the file. */
+export function setValues(file: string, tensor: string, values: Iterable<readonly [number, number]>): void {
   const buf = readFileSync(file);
   const len = Number(buf.readBigUInt64LE(0));
   const e = JSON.parse(buf.subarray(8, 8 + len).toString('utf8'))[tensor];
   if (!e) throw new Error(`${file} has no tensor ${tensor}`);
   const at = 8 + len + e.data_offsets[0];
   const f32 = Buffer.alloc(4);
-  f32.writeFloatLE(value);
-  if (e.dtype === 'F32') f32.copy(buf, at + 4 * index);
-  else if (e.dtype === 'BF16') f32.copy(buf, at + 2 * index, 2, 4); // the high half of the f32 bits
-  else if (e.dtype === 'F16' && !Number.isFinite(value)) buf.writeUInt16LE(Number.isNaN(value) ? 0x7e00 : value > 0 ? 0x7c00 : 0xfc00, at + 2 * index);
-  else throw new Error(`setValue: ${e.dtype} ${value} not supported`);
+  for (const [index, value] of values) {
+    f32.writeFloatLE(value);
+    if (e.dtype === 'F32') f32.copy(buf, at + 4 * index);
+    else if (e.dtype === 'BF16') f32.copy(buf, at + 2 * index, 2, 4); // the high half of the f32 bits
+    else if (e.dtype === 'F16' && !Number.isFinite(value)) buf.writeUInt16LE(Number.isNaN(value) ? 0x7e00 : value > 0 ? 0x7c00 : 0xfc00, at + 2 * index);
+    else throw new Error(`setValue: ${e.dtype} ${value} not supported`);
+  }
   writeFileSync(file, buf);
 }
