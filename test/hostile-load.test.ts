@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import { type ErrorCode, LightReasonerError } from '../runtime/errors.ts';
 import type { CausalLM } from '../runtime/model/model.ts';
 import { runCli } from './helpers/cli.ts';
+import { ReferenceBackend } from '../runtime/backend/reference.ts';
+import { loadModel } from '../runtime/model/model.ts';
+import { nodePlatform } from '../runtime/platform/node.ts';
 import { copyModel, editHeader, editJson, loadFailure, readParts, setValue, writeParts, writeText } from './helpers/model-dir.ts';
 
 const SHARDED = 'llama-untied-bf16-llama3rope';
@@ -98,7 +101,14 @@ const configCases: Case[] = [
   { name: 'rope_scaling factor -2', setup: rope({ rope_type: 'linear', factor: -2 }), code: 'MODEL_FORMAT', file: CONFIG, field: /^rope_scaling\.factor must be a finite positive number, got -2$/ },
   { name: 'rope_scaling without its factor', setup: rope({ type: 'linear' }), code: 'MODEL_FORMAT', file: CONFIG, field: /^rope_scaling\.factor must be a finite positive number, got nothing/ },
   { name: 'rope_scaling type a number', setup: rope({ type: 3, factor: 2 }), code: 'MODEL_FORMAT', file: CONFIG, field: /^rope_scaling\.type must be a string \(one of default, linear, llama3\), got 3$/ },
-  { name: 'rope type yarn (known, unsupported)', setup: rope({ rope_type: 'yarn', factor: 2 }), code: 'UNSUPPORTED', file: CONFIG, field: /^rope_scaling\.rope_type "yarn" is not supported \(supported rope types: default, linear, llama3\)$/ },
+  { name: 'rope type yarn (known, unsupported)', setup: rope({ rope_type: 'yarn', factor: 2 }), code: 'UNSUPPORTED', file: CONFIG, field: /^rope_scaling\.rope_type "yarn" is not supported \(supported rope types: default, linear, llama3\) — .*use a model without it/ },
+  // Qwen2.5's optional long-context setting, in the older `type` key.
+  { name: 'rope_scaling {type: yarn} (Qwen2.5 long context)', setup: rope({ type: 'yarn', factor: 4, original_max_position_embeddings: 32768 }), code: 'UNSUPPORTED', file: CONFIG, field: /^rope_scaling\.type "yarn" is not supported \(supported rope types: default, linear, llama3\) — / },
+  ...['dynamic', 'longrope', 'su', 'mrope', 'unknown-kind'].map((type): Case => ({ name: `rope_scaling rope_type "${type}"`, setup: rope({ rope_type: type, factor: 2 }), code: 'UNSUPPORTED', file: CONFIG, field: new RegExp(`^rope_scaling\\.rope_type "${type}" is not supported `) })),
+  { name: 'rope_parameters rope_type "yarn"', setup: config((c) => void Object.assign(c.rope_parameters, { rope_type: 'yarn', factor: 2 })), code: 'UNSUPPORTED', file: CONFIG, field: /^rope_parameters\.rope_type "yarn" is not supported/ },
+  // Before: with rope_parameters present, a rope_scaling next to it was never read (yarn ignored).
+  { name: 'rope_scaling yarn next to rope_parameters', setup: set('rope_scaling', { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 32768 }), code: 'UNSUPPORTED', file: CONFIG, field: /^rope_scaling\.rope_type "yarn" is not supported/ },
+  { name: 'rope_scaling linear next to a default rope_parameters', setup: set('rope_scaling', { type: 'linear', factor: 2 }), code: 'MODEL_FORMAT', file: CONFIG, field: /^rope_parameters \(default\) and rope_scaling \(linear, factor 2\) disagree — keep the one the model was trained with and remove the other$/ },
   { name: 'llama3 high_freq_factor equal to low_freq_factor', ...llama3('high_freq_factor', 1), code: 'MODEL_FORMAT', file: CONFIG, field: /rope_parameters\.high_freq_factor \(1\) must be greater than rope_parameters\.low_freq_factor \(1\)/ },
   { name: 'llama3 original_max_position_embeddings 0', ...llama3('original_max_position_embeddings', 0), code: 'MODEL_FORMAT', file: CONFIG, field: positiveInt('rope_parameters\\.original_max_position_embeddings', '0') },
   { name: 'llama3 low_freq_factor NaN-ish string', ...llama3('low_freq_factor', 'NaN'), code: 'MODEL_FORMAT', file: CONFIG, field: /^rope_parameters\.low_freq_factor must be a finite positive number, got "NaN"$/ },
@@ -303,6 +313,24 @@ for (const c of [...configCases, ...tokenizerCases, ...safetensorsCases, ...nonF
     t.equal(e.file, file, 'error.file');
     t.ok(e.message.startsWith(`${file}: `), `the message starts with the file: ${e.message}`);
     t.match(e.message.slice(file.length + 2), c.field, 'the field and what is expected');
+  });
+}
+
+// Real checkpoints carry harmless rope values: these must still load, with the same frequencies.
+const harmless: [string, (dir: string) => void][] = [
+  ['rope_scaling null next to rope_parameters', set('rope_scaling', null)],
+  ['rope_scaling {type: default} next to rope_parameters', set('rope_scaling', { type: 'default' })],
+  ['rope_scaling {rope_type: default, rope_theta} next to rope_parameters', set('rope_scaling', { rope_type: 'default', rope_theta: 100000 })],
+  ['top-level rope_theta and rope_scaling null (transformers 4)', rope(null)],
+  ['top-level rope_theta, no rope_scaling at all', config((c) => void (delete c.rope_parameters, (c.rope_theta = 10000)))],
+];
+for (const [name, setup] of harmless) {
+  t.test(`loads: ${name}`, async (t) => {
+    const dir = copyModel(t);
+    setup(dir);
+    const m = await loadModel(dir, { fs: nodePlatform.fs, backend: new ReferenceBackend() });
+    t.equal(m.config.rope.type, 'default');
+    t.equal(m.config.rope.factor, 1);
   });
 }
 

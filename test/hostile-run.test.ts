@@ -141,6 +141,17 @@ const nullLine = (d: string, from: string, name: string) => {
 };
 const jsonCases: Case[] = [
   { name: 'merge: adapter_config.json is null', setup: (d) => (writeText(join(adapterCopy(d), 'adapter_config.json'), 'null'), mergeArgs(EXPERT, join(d, 'adapter'), join(d, 'm'))), code: 1, message: /adapter_config\.json: not a JSON object/ },
+  // Before: 1e999 parsed to Infinity and was refused only as "must be an array of numbers".
+  {
+    name: 'finetune: a samples weight 1e999 (Infinity once parsed)',
+    setup: (d) => {
+      const lines = readFileSync(SAMPLES, 'utf8').trim().split('\n');
+      lines[1] = lines[1].replace(/"weights": \[[^,\]]+, /, '"weights": [0, -1e999, ');
+      writeText(join(d, 's.jsonl'), lines.join('\n') + '\n');
+      return ftArgs(EXPERT, join(d, 's.jsonl'), join(d, 'out'));
+    },
+    code: 2, message: /^error: \S+s\.jsonl:2: "weights" holds -Infinity at index 1 \(a number too large for a float, such as 1e999, reads as Infinity\) — .*regenerate the samples/,
+  },
   { name: 'finetune: a samples line is null', setup: (d) => ftArgs(EXPERT, nullLine(d, SAMPLES, 's.jsonl'), join(d, 'out')), code: 2, message: /s\.jsonl:2: not a JSON object/ },
   { name: 'finetune --resume: trainer_state.json is null', setup: async (d) => { const out = await interruptedCopy(d); writeText(ckpt(out, 'trainer_state.json'), 'null'); return resumeArgs(out); }, code: 2, message: /checkpoint-2\/trainer_state\.json: must hold a JSON object, got null — .*use a new --out/ },
   { name: 'sample --resume: the state file is null', setup: async (d) => { const out = await sampledCopy(d); writeText(`${out}.state.json`, 'null'); return resumeSample(out); }, code: 2, message: /samples\.jsonl\.state\.json: must hold a JSON object, got null; .*remove \S+samples\.jsonl and \S+state\.json to start over/ },
