@@ -4,7 +4,7 @@
 // file: each case compares the directory it ran in before and after. A bug, and only a bug, shows a
 // stack under the "internal error" marker.
 import t, { type Test } from 'tap';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { loadModel } from '../runtime/model/model.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { epochOrder, parseSamples } from '../runtime/train/data.ts';
 import { DEFAULT_FINETUNE } from '../runtime/train/finetune.ts';
-import { type CliResult, FIXTURES, ROOT, runCli } from './helpers/cli.ts';
+import { type CliResult, FIXTURES, ROOT, SOURCE_CLI, runCli } from './helpers/cli.ts';
 import { fileURLToPath } from 'node:url';
 import { editJson, setValue, setValues, writeText } from './helpers/model-dir.ts';
 import { failingFs, limiter, snapshot } from './helpers/run-dir.ts';
@@ -28,6 +28,7 @@ const CLI = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'lr-hostile-run-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 const run = limiter(2);
+const mkfifo = (path: string) => execFileSync('mkfifo', [path]);
 
 const ftArgs = (model: string, samples: string, out: string, extra: string[] = []) =>
   ['finetune', '--model', model, '--samples', samples, '--out', out, '--max-steps', '4', '--save-steps', '2', '--batch-size', '2', '--grad-accum', '1', '--backend', 'wasm', '--quiet', ...extra];
@@ -369,6 +370,35 @@ t.test(`${cases.length} refusals: exit code, one "error:" line, no stack, the fi
       else t.same(after, before, 'nothing was written or changed');
     });
   }
+});
+
+// Before: `--data <(…)` was refused as "a FIFO (named pipe), not a regular file".
+t.test('--data from a pipe (bash process substitution, a named FIFO) is read as a stream: the same results as the file', async (t) => {
+  const d = mkdtempSync(join(tmp, 'pipe-'));
+  const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+  const args = (data: string) => [...SOURCE_CLI, ...evalArgs(data, ['--json'])].map(q).join(' ').replace(q(data), data);
+  const bash = (script: string) => new Promise<CliResult>((resolve, reject) => {
+    const child = spawn('bash', ['-c', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (b) => (stdout += b));
+    child.stderr.on('data', (b) => (stderr += b));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  const result = (r: CliResult) => {
+    const { seconds, data, ...rest } = JSON.parse(r.stdout);
+    return rest;
+  };
+  const file = await run(() => runCli(evalArgs(QUESTIONS, ['--json'])));
+  t.equal(file.code, 0, 'from the file', { stderr: file.stderr });
+  const substituted = await run(() => bash(`exec ${args(`<(cat ${q(QUESTIONS)})`)}`));
+  t.equal(substituted.code, 0, 'from <(cat …)', { stderr: substituted.stderr });
+  t.match(JSON.parse(substituted.stdout).data, /^\/dev\/fd\/\d+$/, 'the data path is the pipe');
+  t.same(result(substituted), result(file), 'the same results');
+  mkfifo(join(d, 'fifo'));
+  const fifo = await run(() => bash(`cat ${q(QUESTIONS)} > ${q(join(d, 'fifo'))} & exec ${args(q(join(d, 'fifo')))}`));
+  t.equal(fifo.code, 0, 'from a named FIFO', { stderr: fifo.stderr });
+  t.same(result(fifo), result(file), 'the same results');
 });
 
 t.test('a torn last log line (what a crash leaves) is dropped with a warning; the resume continues', async (t) => {
