@@ -1,7 +1,7 @@
 // Hostile and careless model directories: every one must be refused at load time with a
 // LightReasonerError whose message starts with the file's path and names the field and what it
 // should be — never a TypeError, a stack trace, or a model that loads and computes garbage.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { readFileSync, writeFileSync, copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ErrorCode, LightReasonerError } from '../runtime/errors.ts';
@@ -10,7 +10,7 @@ import { runCli } from './helpers/cli.ts';
 import { ReferenceBackend } from '../runtime/backend/reference.ts';
 import { loadModel } from '../runtime/model/model.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
-import { copyModel, editHeader, editJson, loadFailure, readParts, setValue, writeParts, writeText } from './helpers/model-dir.ts';
+import { copyModel, editHeader, editJson, loadFailure, readParts, setValue, sparseModel, writeParts, writeText } from './helpers/model-dir.ts';
 
 const SHARDED = 'llama-untied-bf16-llama3rope';
 const WITH_JINJA = 'qwen2-tied-bf16';
@@ -359,3 +359,54 @@ for (const c of cliCases) {
     t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
   });
 }
+
+// ---- what the backend cannot hold: refused before allocating (before: a RangeError and its stack) ----
+// 4.3 GiB of F32 weights in a sparse file (no disk, nothing read: the refusal comes first).
+const PAST_4_GIB = { hidden_size: 8192, intermediate_size: 64, vocab_size: 32768, num_attention_heads: 64, num_key_value_heads: 8, head_dim: 128, num_hidden_layers: 4 };
+const memoryCases: { name: string; setup(t: Test): string[]; code: number; message: RegExp }[] = [
+  {
+    name: 'a model past the Wasm backend\'s 4 GiB',
+    setup: (t) => ['generate', '--model', sparseModel(t, PAST_4_GIB), '--prompt', 'hi', '--backend', 'wasm'],
+    code: 1, message: /^error: \S+: the model's weights take 4\.\d\d GiB, more than the 4\.00 GiB the wasm backend can address — use a smaller model .*--backend webgpu \(models past 4 GiB on the Wasm backend are not supported yet\)$/m,
+  },
+  {
+    name: 'a KV cache past what the Wasm backend has left (max_position_embeddings 10^8, --max-new-tokens 10^7)',
+    setup: (t) => {
+      const dir = copyModel(t);
+      set('max_position_embeddings', 1e8)(dir);
+      return ['generate', '--model', dir, '--prompt', 'hi', '--max-new-tokens', '10000000', '--backend', 'wasm'];
+    },
+    code: 2, message: /^error: \S+: the KV cache for 1 sequence × 1000000\d positions \(prompt \+ --max-new-tokens\), 4\.77 GiB \(2 layers × keys and values × 2 KV heads × head_dim 16 × 4 bytes a position\) does not fit: it is more than the \d\.\d\d GiB the wasm backend has left after the weights — lower --max-new-tokens or --batch-size \(at most \d+ positions fit 1 sequence\)$/m,
+  },
+];
+for (const c of memoryCases) {
+  t.test(`CLI: ${c.name}`, async (t) => {
+    const r = await runCli(c.setup(t));
+    t.equal(r.code, c.code, 'exit code', { stderr: r.stderr });
+    t.ok(r.stderr.startsWith('error: '), `stderr starts with "error:": ${r.stderr}`);
+    t.match(r.stderr, c.message);
+    t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    t.equal(r.stdout, '', 'no output');
+  });
+}
+
+t.test('library: a Wasm backend with less memory than the model refuses it before loading; its allocator\'s last resort is a LightReasonerError', async (t) => {
+  const { createWasmBackend } = await import('../runtime/backend/wasm/index.ts');
+  const small = await createWasmBackend({ maxMemoryPages: 4, threads: 1, matmulVariant: 'unpack=once,prefetch=none' }); // 256 KiB
+  t.teardown(() => small.destroy());
+  const dir = copyModel(t); // 353 KiB of F32 weights
+  const e = await loadModel(dir, { fs: nodePlatform.fs, backend: small }).then(() => null, (e) => e);
+  t.ok(e instanceof LightReasonerError, `a LightReasonerError: ${e}`);
+  t.equal(e?.code, 'UNSUPPORTED');
+  t.match(e?.message, /^\S+: the model's weights take 35\d KiB, more than the 256 KiB the wasm backend can address — /);
+  const oom = (() => {
+    try {
+      small.createTensor('f32', [2 ** 20]);
+    } catch (e) {
+      return e;
+    }
+  })();
+  t.ok(oom instanceof LightReasonerError, `not a RangeError: ${oom}`);
+  t.equal((oom as LightReasonerError).code, 'ENVIRONMENT');
+  t.match((oom as Error).message, /^the Wasm backend is out of memory: it needs 4\.\d MiB and its linear memory ends at 256 KiB/);
+});
