@@ -378,6 +378,15 @@ const memoryCases: { name: string; setup(t: Test): string[]; code: number; messa
     },
     code: 2, message: /^error: \S+: the KV cache for 1 sequence × 1000000\d positions \(prompt \+ --max-new-tokens\), 4\.77 GiB \(2 layers × keys and values × 2 KV heads × head_dim 16 × 4 bytes a position\) does not fit: it is more than the \d\.\d\d GiB the wasm backend has left after the weights — lower --max-new-tokens or --batch-size \(at most \d+ positions fit 1 sequence\)$/m,
   },
+  {
+    name: 'a KV cache the reference backend cannot allocate (no bound known ahead: the allocation fails)',
+    setup: (t) => {
+      const dir = copyModel(t);
+      set('max_position_embeddings', 1e11)(dir);
+      return ['generate', '--model', dir, '--prompt', 'hi', '--max-new-tokens', '5000000000', '--backend', 'reference'];
+    },
+    code: 1, message: /^error: \S+: the KV cache for 1 sequence × 500000000\d positions .* could not be allocated \(Invalid typed array length: \d+\) — lower --max-new-tokens or --batch-size$/m,
+  },
 ];
 for (const c of memoryCases) {
   t.test(`CLI: ${c.name}`, async (t) => {

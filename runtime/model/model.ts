@@ -93,7 +93,7 @@ export class CausalLM {
     } catch (e) {
       for (const t of [...k, ...v]) this.backend.dispose(t);
       // A backend without a known bound (the reference: JS memory) fails here instead.
-      if (e instanceof RangeError) throw new LightReasonerError('ENVIRONMENT', `${this.source}: ${this.cacheText(slots, maxT)} could not be allocated (${e.message}) — lower --max-new-tokens or --batch-size`, { cause: e });
+      if (e instanceof RangeError && /alloc|length|memory|binding/i.test(e.message)) throw new LightReasonerError('ENVIRONMENT', `${this.source}: ${this.cacheText(slots, maxT)} could not be allocated (${e.message}) — lower --max-new-tokens or --batch-size`, { cause: e });
       throw e;
     }
     return { slots, maxT, k, v };

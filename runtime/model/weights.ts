@@ -147,6 +147,20 @@ function checkFits(backend: Backend, dir: string, bytes: number): void {
   );
 }
 
+/**
+ * Where checkFits cannot tell in advance (a backend without a known bound, or a host short of RAM),
+ * an allocation that fails is still an error naming the tensor, not a RangeError and its stack.
+ */
+async function outOfMemoryAs<T>(e: TensorEntry, backend: Backend, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    // V8's: "Array buffer allocation failed", "Invalid typed array length: …", "…memory size exceeded".
+    if (!(err instanceof RangeError) || !/alloc|length|memory/i.test(err.message)) throw err;
+    throw new LightReasonerError('ENVIRONMENT', `${e.file}: tensor "${e.name}" (${sizeText(e.byteLength)}) could not be allocated (${err.message}) — the ${backend.info.kind} backend or this machine lacks the memory; use a smaller model or another --backend`, { file: e.file, cause: err });
+  }
+}
+
 export async function loadWeights(
   fs: FileSystem,
   dir: string,
@@ -178,7 +192,7 @@ export async function loadWeights(
   const parts = await buildWeights(config, async (name, shape) => {
     signal?.throwIfAborted();
     const e = entry(name, shape);
-    const data = await readTensorBytes(fs, e);
+    const data = await outOfMemoryAs(e, backend, () => readTensorBytes(fs, e));
     const dtype = DTYPES[e.dtype];
     // A NaN or Inf weight would load and generate garbage (or stop a run steps later): refused here,
     // where the file and tensor are known. Bit tests on the raw words, ~0.2 ns a value.
@@ -187,7 +201,7 @@ export async function loadWeights(
       throw modelFormatError(e.file, `tensor "${name}" holds ${valueAt(dtype, data, bad)} at element ${bad}${at(e.shape, bad)}: the checkpoint has non-finite weights (damaged, or saved from a run that diverged) — re-download it or re-save it from a good copy`);
     }
     if (shape.length === 2) matrixDType ??= dtype;
-    const t = backend.createWeight(dtype, shape, data);
+    const t = await outOfMemoryAs(e, backend, async () => backend.createWeight(dtype, shape, data));
     loaded += e.byteLength;
     onProgress?.({ status: 'loading', file: e.file, loaded, total });
     return t;
