@@ -9,7 +9,8 @@ import { datasetJsonl, parquetToJsonl } from '../runtime/hub/dataset.ts';
 import { isModelId, resolveModel } from '../runtime/hub/model.ts';
 import type { HubRevision } from '../runtime/hub/ids.ts';
 import type { HubProgress } from '../runtime/hub/types.ts';
-import { nodePlatform } from '../runtime/platform/node.ts';
+import { nodePlatform, readDataText } from '../runtime/platform/node.ts';
+import { MAX_PROBLEM_CHARS } from '../runtime/data/limits.ts';
 import { hubEnvironment, nodeHubFileSystem } from '../runtime/platform/node-hub.ts';
 import { progressLine } from './io.ts';
 
@@ -90,6 +91,7 @@ export async function readDataOption(flag: string, value: string, defaultSplit: 
     }
   }
   if (!existsSync(value)) throw badInputError(`${flag} ${value}: no such file`);
-  const text = value.endsWith('.parquet') ? await parquetToJsonl(nodePlatform.fs, [value], value) : await nodePlatform.fs.readText(value);
+  // readDataText: a pipe (`--data <(…)`) is read as a stream; its lines are problem lines.
+  const text = value.endsWith('.parquet') ? await parquetToJsonl(nodePlatform.fs, [value], value) : await readDataText(value, MAX_PROBLEM_CHARS);
   return { text, hub: null };
 }

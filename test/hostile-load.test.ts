@@ -1,13 +1,16 @@
 // Hostile and careless model directories: every one must be refused at load time with a
 // LightReasonerError whose message starts with the file's path and names the field and what it
 // should be — never a TypeError, a stack trace, or a model that loads and computes garbage.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { readFileSync, writeFileSync, copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ErrorCode, LightReasonerError } from '../runtime/errors.ts';
 import type { CausalLM } from '../runtime/model/model.ts';
 import { runCli } from './helpers/cli.ts';
-import { copyModel, editHeader, editJson, loadFailure, readParts, writeParts, writeText } from './helpers/model-dir.ts';
+import { ReferenceBackend } from '../runtime/backend/reference.ts';
+import { loadModel } from '../runtime/model/model.ts';
+import { nodePlatform } from '../runtime/platform/node.ts';
+import { copyModel, editHeader, editJson, loadFailure, readParts, setValue, sparseModel, writeParts, writeText } from './helpers/model-dir.ts';
 
 const SHARDED = 'llama-untied-bf16-llama3rope';
 const WITH_JINJA = 'qwen2-tied-bf16';
@@ -98,7 +101,14 @@ const configCases: Case[] = [
   { name: 'rope_scaling factor -2', setup: rope({ rope_type: 'linear', factor: -2 }), code: 'MODEL_FORMAT', file: CONFIG, field: /^rope_scaling\.factor must be a finite positive number, got -2$/ },
   { name: 'rope_scaling without its factor', setup: rope({ type: 'linear' }), code: 'MODEL_FORMAT', file: CONFIG, field: /^rope_scaling\.factor must be a finite positive number, got nothing/ },
   { name: 'rope_scaling type a number', setup: rope({ type: 3, factor: 2 }), code: 'MODEL_FORMAT', file: CONFIG, field: /^rope_scaling\.type must be a string \(one of default, linear, llama3\), got 3$/ },
-  { name: 'rope type yarn (known, unsupported)', setup: rope({ rope_type: 'yarn', factor: 2 }), code: 'UNSUPPORTED', file: CONFIG, field: /^rope_scaling\.rope_type "yarn" is not supported \(supported rope types: default, linear, llama3\)$/ },
+  { name: 'rope type yarn (known, unsupported)', setup: rope({ rope_type: 'yarn', factor: 2 }), code: 'UNSUPPORTED', file: CONFIG, field: /^rope_scaling\.rope_type "yarn" is not supported \(supported rope types: default, linear, llama3\) — .*use a model without it/ },
+  // Qwen2.5's optional long-context setting, in the older `type` key.
+  { name: 'rope_scaling {type: yarn} (Qwen2.5 long context)', setup: rope({ type: 'yarn', factor: 4, original_max_position_embeddings: 32768 }), code: 'UNSUPPORTED', file: CONFIG, field: /^rope_scaling\.type "yarn" is not supported \(supported rope types: default, linear, llama3\) — / },
+  ...['dynamic', 'longrope', 'su', 'mrope', 'unknown-kind'].map((type): Case => ({ name: `rope_scaling rope_type "${type}"`, setup: rope({ rope_type: type, factor: 2 }), code: 'UNSUPPORTED', file: CONFIG, field: new RegExp(`^rope_scaling\\.rope_type "${type}" is not supported `) })),
+  { name: 'rope_parameters rope_type "yarn"', setup: config((c) => void Object.assign(c.rope_parameters, { rope_type: 'yarn', factor: 2 })), code: 'UNSUPPORTED', file: CONFIG, field: /^rope_parameters\.rope_type "yarn" is not supported/ },
+  // Before: with rope_parameters present, a rope_scaling next to it was never read (yarn ignored).
+  { name: 'rope_scaling yarn next to rope_parameters', setup: set('rope_scaling', { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 32768 }), code: 'UNSUPPORTED', file: CONFIG, field: /^rope_scaling\.rope_type "yarn" is not supported/ },
+  { name: 'rope_scaling linear next to a default rope_parameters', setup: set('rope_scaling', { type: 'linear', factor: 2 }), code: 'MODEL_FORMAT', file: CONFIG, field: /^rope_parameters \(default\) and rope_scaling \(linear, factor 2\) disagree — keep the one the model was trained with and remove the other$/ },
   { name: 'llama3 high_freq_factor equal to low_freq_factor', ...llama3('high_freq_factor', 1), code: 'MODEL_FORMAT', file: CONFIG, field: /rope_parameters\.high_freq_factor \(1\) must be greater than rope_parameters\.low_freq_factor \(1\)/ },
   { name: 'llama3 original_max_position_embeddings 0', ...llama3('original_max_position_embeddings', 0), code: 'MODEL_FORMAT', file: CONFIG, field: positiveInt('rope_parameters\\.original_max_position_embeddings', '0') },
   { name: 'llama3 low_freq_factor NaN-ish string', ...llama3('low_freq_factor', 'NaN'), code: 'MODEL_FORMAT', file: CONFIG, field: /^rope_parameters\.low_freq_factor must be a finite positive number, got "NaN"$/ },
@@ -250,6 +260,20 @@ const safetensorsCases: Case[] = [
   { name: '__metadata__ with a number', setup: st((h) => void (h.__metadata__ = { format: 5 })), code: 'MODEL_FORMAT', file: ST, field: /^__metadata__\["format"\] must be a string \(metadata holds only strings\), got 5$/ },
 ];
 
+// Before: a NaN or Inf weight loaded and generated (garbage, or a run stopped steps later).
+const value = (file: string, tensor: string, index: number, v: number) => (dir: string) => setValue(join(dir, file), tensor, index, v);
+const nonFinite = (got: string, tensor: string, where: string) =>
+  new RegExp(`^tensor "${tensor.replaceAll('.', '\\.')}" holds ${got} at element ${where}: the checkpoint has non-finite weights .* re-download it or re-save it from a good copy$`);
+const SHARD3 = 'model-00003-of-00003.safetensors';
+const nonFiniteCases: Case[] = [
+  { name: 'F32 weight NaN (a vector)', setup: value(ST, 'model.norm.weight', 5, NaN), code: 'MODEL_FORMAT', file: ST, field: nonFinite('NaN', 'model.norm.weight', '5') },
+  { name: 'F32 weight -Inf (the first element)', setup: value(ST, 'model.embed_tokens.weight', 0, -Infinity), code: 'MODEL_FORMAT', file: ST, field: nonFinite('-Infinity', 'model.embed_tokens.weight', '0 \\[0, 0\\]') },
+  { name: 'BF16 weight +Inf (the last element, in the last shard)', fixture: SHARDED, setup: value(SHARD3, 'lm_head.weight', 449 * 64 - 1, Infinity), code: 'MODEL_FORMAT', file: SHARD3, field: nonFinite('Infinity', 'lm_head.weight', '28735 \\[448, 63\\]') },
+  { name: 'BF16 weight NaN (an odd element)', fixture: WITH_JINJA, setup: value(ST, 'model.layers.1.mlp.down_proj.weight', 1001, NaN), code: 'MODEL_FORMAT', file: ST, field: nonFinite('NaN', 'model.layers.1.mlp.down_proj.weight', '1001 \\[\\d+, \\d+\\]') },
+  { name: 'F16 bias -Inf', fixture: 'qwen2-bias-f16', setup: value(ST, 'model.layers.1.self_attn.k_proj.bias', 15, -Infinity), code: 'MODEL_FORMAT', file: ST, field: nonFinite('-Infinity', 'model.layers.1.self_attn.k_proj.bias', '15') },
+  { name: 'F16 weight NaN', fixture: 'qwen2-bias-f16', setup: value(ST, 'model.layers.1.self_attn.k_proj.weight', 70, NaN), code: 'MODEL_FORMAT', file: ST, field: nonFinite('NaN', 'model.layers.1.self_attn.k_proj.weight', '70 \\[1, 6\\]') },
+];
+
 const INDEX = 'model.safetensors.index.json';
 const plainShard = (got: string) => new RegExp(`^weight_map\\["model\\.norm\\.weight"\\] must be the plain name of a \\.safetensors file in the model directory \\(no path, "\\.\\.", or URL\\), got ${got}$`);
 const sharded = (name: string, setup: (dir: string) => void, field: RegExp): Case => ({ name, fixture: SHARDED, setup, code: 'MODEL_FORMAT', file: INDEX, field });
@@ -275,7 +299,7 @@ const indexCases: Case[] = [
   ),
 ];
 
-for (const c of [...configCases, ...tokenizerCases, ...safetensorsCases, ...indexCases]) {
+for (const c of [...configCases, ...tokenizerCases, ...safetensorsCases, ...nonFiniteCases, ...indexCases]) {
   t.test(c.name, async (t) => {
     const dir = copyModel(t, c.fixture);
     c.setup(dir);
@@ -292,12 +316,31 @@ for (const c of [...configCases, ...tokenizerCases, ...safetensorsCases, ...inde
   });
 }
 
+// Real checkpoints carry harmless rope values: these must still load, with the same frequencies.
+const harmless: [string, (dir: string) => void][] = [
+  ['rope_scaling null next to rope_parameters', set('rope_scaling', null)],
+  ['rope_scaling {type: default} next to rope_parameters', set('rope_scaling', { type: 'default' })],
+  ['rope_scaling {rope_type: default, rope_theta} next to rope_parameters', set('rope_scaling', { rope_type: 'default', rope_theta: 100000 })],
+  ['top-level rope_theta and rope_scaling null (transformers 4)', rope(null)],
+  ['top-level rope_theta, no rope_scaling at all', config((c) => void (delete c.rope_parameters, (c.rope_theta = 10000)))],
+];
+for (const [name, setup] of harmless) {
+  t.test(`loads: ${name}`, async (t) => {
+    const dir = copyModel(t);
+    setup(dir);
+    const m = await loadModel(dir, { fs: nodePlatform.fs, backend: new ReferenceBackend() });
+    t.equal(m.config.rope.type, 'default');
+    t.equal(m.config.rope.factor, 1);
+  });
+}
+
 // ---- the CLI prints the message alone ----
 const cliCases: { name: string; fixture?: string; setup(dir: string): void; args?: string[]; message: RegExp }[] = [
   { name: 'num_hidden_layers 2.5', setup: set('num_hidden_layers', 2.5), message: /config\.json: num_hidden_layers must be a positive integer, got 2\.5$/m },
   { name: 'model_type "constructor"', setup: set('model_type', 'constructor'), message: /config\.json: model_type "constructor" is not supported/ },
   { name: 'tokenizer.json model.type "Foo"', setup: tokenizer((j) => void (j.model.type = 'Foo')), message: /tokenizer\.json: model\.type must be one of BPE, WordPiece, Unigram/ },
   { name: 'overlapping tensors', setup: st((h) => void (h['model.norm.weight'].data_offsets = [0, 256])), message: /model\.safetensors: tensor "[^"]+" data_offsets \[0, \d+\] overlap/ },
+  { name: 'a NaN weight', setup: value(ST, 'model.norm.weight', 3, NaN), message: /^error: \S+model\.safetensors: tensor "model\.norm\.weight" holds NaN at element 3: the checkpoint has non-finite weights/ },
   { name: 'shard outside the model directory', fixture: SHARDED, setup: shard('../model-00002-of-00003.safetensors'), message: /model\.safetensors\.index\.json: weight_map\["model\.norm\.weight"\] must be the plain name/ },
   { name: 'chat template raise_exception', setup: tokConfig((c) => void (c.chat_template = RAISE)), args: ['--chat', 'hi'], message: /tokenizer_config\.json: chat_template failed to render the messages: Conversations must start with a system message/ },
   { name: 'chat template range(100000000)', setup: tokConfig((c) => void (c.chat_template = HUGE_RANGE)), args: ['--chat', 'hi'], message: /tokenizer_config\.json: chat_template was stopped while rendering the messages: it called range\(\) for 100000000 numbers/ },
@@ -316,3 +359,63 @@ for (const c of cliCases) {
     t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
   });
 }
+
+// ---- what the backend cannot hold: refused before allocating (before: a RangeError and its stack) ----
+// 4.3 GiB of F32 weights in a sparse file (no disk, nothing read: the refusal comes first).
+const PAST_4_GIB = { hidden_size: 8192, intermediate_size: 64, vocab_size: 32768, num_attention_heads: 64, num_key_value_heads: 8, head_dim: 128, num_hidden_layers: 4 };
+const memoryCases: { name: string; setup(t: Test): string[]; code: number; message: RegExp }[] = [
+  {
+    name: 'a model past the Wasm backend\'s 4 GiB',
+    setup: (t) => ['generate', '--model', sparseModel(t, PAST_4_GIB), '--prompt', 'hi', '--backend', 'wasm'],
+    code: 1, message: /^error: \S+: the model's weights take 4\.\d\d GiB, more than the 4\.00 GiB the wasm backend can address — use a smaller model .*--backend webgpu \(models past 4 GiB on the Wasm backend are not supported yet\)$/m,
+  },
+  {
+    name: 'a KV cache past what the Wasm backend has left (max_position_embeddings 10^8, --max-new-tokens 10^7)',
+    setup: (t) => {
+      const dir = copyModel(t);
+      set('max_position_embeddings', 1e8)(dir);
+      return ['generate', '--model', dir, '--prompt', 'hi', '--max-new-tokens', '10000000', '--backend', 'wasm'];
+    },
+    code: 2, message: /^error: \S+: the KV cache for 1 sequence × 1000000\d positions \(prompt \+ --max-new-tokens\), 4\.77 GiB \(2 layers × keys and values × 2 KV heads × head_dim 16 × 4 bytes a position\) does not fit: it is more than the \d\.\d\d GiB the wasm backend has left after the weights — lower --max-new-tokens or --batch-size \(at most \d+ positions fit 1 sequence\)$/m,
+  },
+  {
+    name: 'a KV cache the reference backend cannot allocate (no bound known ahead: the allocation fails)',
+    setup: (t) => {
+      const dir = copyModel(t);
+      set('max_position_embeddings', 1e11)(dir);
+      return ['generate', '--model', dir, '--prompt', 'hi', '--max-new-tokens', '5000000000', '--backend', 'reference'];
+    },
+    code: 1, message: /^error: \S+: the KV cache for 1 sequence × 500000000\d positions .* could not be allocated \(Invalid typed array length: \d+\) — lower --max-new-tokens or --batch-size$/m,
+  },
+];
+for (const c of memoryCases) {
+  t.test(`CLI: ${c.name}`, async (t) => {
+    const r = await runCli(c.setup(t));
+    t.equal(r.code, c.code, 'exit code', { stderr: r.stderr });
+    t.ok(r.stderr.startsWith('error: '), `stderr starts with "error:": ${r.stderr}`);
+    t.match(r.stderr, c.message);
+    t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    t.equal(r.stdout, '', 'no output');
+  });
+}
+
+t.test('library: a Wasm backend with less memory than the model refuses it before loading; its allocator\'s last resort is a LightReasonerError', async (t) => {
+  const { createWasmBackend } = await import('../runtime/backend/wasm/index.ts');
+  const small = await createWasmBackend({ maxMemoryPages: 4, threads: 1, matmulVariant: 'unpack=once,prefetch=none' }); // 256 KiB
+  t.teardown(() => small.destroy());
+  const dir = copyModel(t); // 353 KiB of F32 weights
+  const e = await loadModel(dir, { fs: nodePlatform.fs, backend: small }).then(() => null, (e) => e);
+  t.ok(e instanceof LightReasonerError, `a LightReasonerError: ${e}`);
+  t.equal(e?.code, 'UNSUPPORTED');
+  t.match(e?.message, /^\S+: the model's weights take 35\d KiB, more than the 256 KiB the wasm backend can address — /);
+  const oom = (() => {
+    try {
+      small.createTensor('f32', [2 ** 20]);
+    } catch (e) {
+      return e;
+    }
+  })();
+  t.ok(oom instanceof LightReasonerError, `not a RangeError: ${oom}`);
+  t.equal((oom as LightReasonerError).code, 'ENVIRONMENT');
+  t.match((oom as Error).message, /^the Wasm backend is out of memory: it needs 4\.\d MiB and its linear memory ends at 256 KiB/);
+});

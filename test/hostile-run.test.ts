@@ -4,7 +4,7 @@
 // file: each case compares the directory it ran in before and after. A bug, and only a bug, shows a
 // stack under the "internal error" marker.
 import t, { type Test } from 'tap';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,9 +13,9 @@ import { loadModel } from '../runtime/model/model.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { epochOrder, parseSamples } from '../runtime/train/data.ts';
 import { DEFAULT_FINETUNE } from '../runtime/train/finetune.ts';
-import { type CliResult, FIXTURES, ROOT, runCli } from './helpers/cli.ts';
+import { type CliResult, FIXTURES, ROOT, SOURCE_CLI, runCli } from './helpers/cli.ts';
 import { fileURLToPath } from 'node:url';
-import { editJson, setValue, writeText } from './helpers/model-dir.ts';
+import { editJson, setValue, setValues, writeText } from './helpers/model-dir.ts';
 import { failingFs, limiter, snapshot } from './helpers/run-dir.ts';
 
 const PAIR = join(FIXTURES, 'sampling', 'models', 'llama-pair');
@@ -28,6 +28,7 @@ const CLI = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'lr-hostile-run-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 const run = limiter(2);
+const mkfifo = (path: string) => execFileSync('mkfifo', [path]);
 
 const ftArgs = (model: string, samples: string, out: string, extra: string[] = []) =>
   ['finetune', '--model', model, '--samples', samples, '--out', out, '--max-steps', '4', '--save-steps', '2', '--batch-size', '2', '--grad-accum', '1', '--backend', 'wasm', '--quiet', ...extra];
@@ -141,6 +142,17 @@ const nullLine = (d: string, from: string, name: string) => {
 };
 const jsonCases: Case[] = [
   { name: 'merge: adapter_config.json is null', setup: (d) => (writeText(join(adapterCopy(d), 'adapter_config.json'), 'null'), mergeArgs(EXPERT, join(d, 'adapter'), join(d, 'm'))), code: 1, message: /adapter_config\.json: not a JSON object/ },
+  // Before: 1e999 parsed to Infinity and was refused only as "must be an array of numbers".
+  {
+    name: 'finetune: a samples weight 1e999 (Infinity once parsed)',
+    setup: (d) => {
+      const lines = readFileSync(SAMPLES, 'utf8').trim().split('\n');
+      lines[1] = lines[1].replace(/"weights": \[[^,\]]+, /, '"weights": [0, -1e999, ');
+      writeText(join(d, 's.jsonl'), lines.join('\n') + '\n');
+      return ftArgs(EXPERT, join(d, 's.jsonl'), join(d, 'out'));
+    },
+    code: 2, message: /^error: \S+s\.jsonl:2: "weights" holds -Infinity at index 1 \(a number too large for a float, such as 1e999, reads as Infinity\) — .*regenerate the samples/,
+  },
   { name: 'finetune: a samples line is null', setup: (d) => ftArgs(EXPERT, nullLine(d, SAMPLES, 's.jsonl'), join(d, 'out')), code: 2, message: /s\.jsonl:2: not a JSON object/ },
   { name: 'finetune --resume: trainer_state.json is null', setup: async (d) => { const out = await interruptedCopy(d); writeText(ckpt(out, 'trainer_state.json'), 'null'); return resumeArgs(out); }, code: 2, message: /checkpoint-2\/trainer_state\.json: must hold a JSON object, got null — .*use a new --out/ },
   { name: 'sample --resume: the state file is null', setup: async (d) => { const out = await sampledCopy(d); writeText(`${out}.state.json`, 'null'); return resumeSample(out); }, code: 2, message: /samples\.jsonl\.state\.json: must hold a JSON object, got null; .*remove \S+samples\.jsonl and \S+state\.json to start over/ },
@@ -173,7 +185,13 @@ const adapterCases: Case[] = [
 
 // ---- NaN and Inf ---------------------------------------------------------------------------------
 const ST = 'model.safetensors';
-/** A samples file whose line `k` (the one step 3 trains on) holds a token whose input embedding is NaN. */
+/**
+ * A samples file whose line `k` (the one step 3 trains on) holds a token that turns the forward pass
+ * NaN with finite weights (non-finite ones are refused at load): its embedding is the unit vector of
+ * dimension 0, which every other embedding has 0 in, and layer 0's q and k read dimension 0 with
+ * weight 1e30, so that token's attention score to itself overflows to Inf (Inf − Inf is NaN in the
+ * softmax) while every other token's q and k get exactly 0 from it.
+ */
 async function nanAtStep3(d: string): Promise<{ model: string; samples: string; line: number }> {
   const model = join(d, 'untied');
   cpSync(UNTIED, model, { recursive: true });
@@ -186,14 +204,27 @@ async function nanAtStep3(d: string): Promise<{ model: string; samples: string; 
   const lines = text.trim().split('\n');
   lines[j] = JSON.stringify({ ...JSON.parse(lines[j]), prefix_token_ids: [...JSON.parse(lines[j]).prefix_token_ids, token] });
   writeText(join(d, 's.jsonl'), lines.join('\n') + '\n');
-  const index = JSON.parse(readFileSync(join(model, 'model.safetensors.index.json'), 'utf8'));
-  setValue(join(model, index.weight_map['model.embed_tokens.weight']), 'model.embed_tokens.weight', token * lm.config.hiddenSize, NaN);
+  const map = JSON.parse(readFileSync(join(model, 'model.safetensors.index.json'), 'utf8')).weight_map;
+  const H = lm.config.hiddenSize;
+  const embed = Array.from({ length: lm.config.vocabSize }, (_, id) => [id * H, id === token ? 1 : 0] as const);
+  setValues(join(model, map['model.embed_tokens.weight']), 'model.embed_tokens.weight', [...embed, ...Array.from({ length: H - 1 }, (_, i) => [token * H + i + 1, 0] as const)]);
+  for (const w of ['q_proj', 'k_proj']) setValue(join(model, map[`model.layers.0.self_attn.${w}.weight`]), `model.layers.0.self_attn.${w}.weight`, 0, 1e30);
   return { model, samples: join(d, 's.jsonl'), line: j + 1 };
+}
+/** A copy of a fixture model whose outputs are NaN with finite weights: layer 0's q and k read the whole first row ×1e30, so every attention score overflows. */
+function overflowing(dir: string, from: string): string {
+  const copy = join(dir, `${from.split('/').slice(-2).join('-')}-overflowing`);
+  cpSync(from, copy, { recursive: true });
+  for (const w of ['q_proj', 'k_proj']) setValues(join(copy, ST), `model.layers.0.self_attn.${w}.weight`, Array.from({ length: 64 }, (_, i) => [i, 1e30] as const));
+  return copy;
 }
 let step3Line = 0;
 const nanCases: Case[] = [
-  { name: 'finetune: a NaN weight stops step 1', setup: (d) => ftArgs(brokenModel(d, EXPERT, ST, NORM, NaN), SAMPLES, join(d, 'out')), code: 2, message: /^error: step 1: the loss is NaN \(samples on lines [\d, …]+\) — the model's weights, the adapter or the samples hold non-finite values/ },
-  { name: 'finetune: a NaN weight, --out holds an earlier run (--overwrite): left as it was', setup: async (d) => [...ftArgs(brokenModel(d, EXPERT, ST, NORM, NaN), SAMPLES, await interruptedCopy(d)), '--overwrite'], code: 2, message: /step 1: the loss is NaN/ },
+  // Before: a NaN weight loaded, and the run stopped only at its first step (or generated garbage).
+  { name: 'finetune: a NaN weight is refused at load', setup: (d) => ftArgs(brokenModel(d, EXPERT, ST, NORM, NaN), SAMPLES, join(d, 'out')), code: 1, message: /^error: \S+model\.safetensors: tensor "model\.norm\.weight" holds NaN at element 0: the checkpoint has non-finite weights .*re-download it/ },
+  { name: 'sample: an Inf weight in the amateur is refused at load', setup: (d) => sampleArgs(EXPERT, brokenModel(d, AMATEUR, ST, 'model.layers.1.mlp.up_proj.weight', -Infinity, 130), QUESTIONS, join(d, 'o.jsonl')), code: 1, message: /^error: \S+amateur-model\.layers\.1\.mlp\.up_proj\.weight\/model\.safetensors: tensor "model\.layers\.1\.mlp\.up_proj\.weight" holds -Infinity at element 130 \[2, 2\]/ },
+  { name: 'finetune: finite weights that overflow stop step 1', setup: (d) => ftArgs(overflowing(d, EXPERT), SAMPLES, join(d, 'out')), code: 2, message: /^error: step 1: the loss is NaN \(samples on lines [\d, …]+\) — the model's weights, the adapter or the samples hold non-finite values/ },
+  { name: 'finetune: overflowing weights, --out holds an earlier run (--overwrite): left as it was', setup: async (d) => [...ftArgs(overflowing(d, EXPERT), SAMPLES, await interruptedCopy(d)), '--overwrite'], code: 2, message: /step 1: the loss is NaN/ },
   { name: 'finetune: --out holds an earlier run, no --resume or --overwrite: refused', setup: async (d) => ftArgs(EXPERT, SAMPLES, await interruptedCopy(d)), code: 2, message: /^error: --out .* is not empty \(.*\): pass --resume .* --overwrite/ },
   {
     name: 'finetune: NaN reached at step 3, after checkpoint-2: stops there, nothing NaN written',
@@ -215,12 +246,12 @@ const nanCases: Case[] = [
   { name: 'finetune --lora-r 1000000000: bounded by the hidden size', setup: (d) => ftArgs(EXPERT, SAMPLES, join(d, 'out'), ['--lora-r', '1000000000']), code: 2, message: /lora r must be ≤ the model's hidden size 64 \(got 1000000000\)/ },
   {
     name: 'sample: the expert\'s logits are NaN (step 0)',
-    setup: (d) => sampleArgs(brokenModel(d, EXPERT, ST, NORM, NaN), AMATEUR, QUESTIONS, join(d, 'o.jsonl')),
+    setup: (d) => sampleArgs(overflowing(d, EXPERT), AMATEUR, QUESTIONS, join(d, 'o.jsonl')),
     code: 2, message: /^error: problem "0", step 0: the expert's logits hold NaN \(token id \d+\) — the expert model \(\S+\) has non-finite weights/,
   },
   {
     name: 'sample: the amateur\'s logits are not finite (step 1)',
-    setup: (d) => sampleArgs(EXPERT, brokenModel(d, AMATEUR, ST, NORM, Infinity), QUESTIONS, join(d, 'o.jsonl')),
+    setup: (d) => sampleArgs(EXPERT, overflowing(d, AMATEUR), QUESTIONS, join(d, 'o.jsonl')),
     code: 2, message: /^error: problem "0", step 1: the amateur's logits hold (NaN|-?Infinity) .*nothing of this batch was written/,
   },
   { name: 'merge: the base weight holds Inf', setup: (d) => mergeArgs(brokenModel(d, EXPERT, ST, 'model.layers.1.self_attn.q_proj.weight', Infinity, 70), ADAPTER, join(d, 'm')), code: 1, message: /model\.safetensors: tensor "model\.layers\.1\.self_attn\.q_proj\.weight" holds Infinity \(element 70\): the base checkpoint has non-finite weights/ },
@@ -339,6 +370,35 @@ t.test(`${cases.length} refusals: exit code, one "error:" line, no stack, the fi
       else t.same(after, before, 'nothing was written or changed');
     });
   }
+});
+
+// Before: `--data <(…)` was refused as "a FIFO (named pipe), not a regular file".
+t.test('--data from a pipe (bash process substitution, a named FIFO) is read as a stream: the same results as the file', async (t) => {
+  const d = mkdtempSync(join(tmp, 'pipe-'));
+  const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+  const args = (data: string) => [...SOURCE_CLI, ...evalArgs(data, ['--json'])].map(q).join(' ').replace(q(data), data);
+  const bash = (script: string) => new Promise<CliResult>((resolve, reject) => {
+    const child = spawn('bash', ['-c', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (b) => (stdout += b));
+    child.stderr.on('data', (b) => (stderr += b));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  const result = (r: CliResult) => {
+    const { seconds, data, ...rest } = JSON.parse(r.stdout);
+    return rest;
+  };
+  const file = await run(() => runCli(evalArgs(QUESTIONS, ['--json'])));
+  t.equal(file.code, 0, 'from the file', { stderr: file.stderr });
+  const substituted = await run(() => bash(`exec ${args(`<(cat ${q(QUESTIONS)})`)}`));
+  t.equal(substituted.code, 0, 'from <(cat …)', { stderr: substituted.stderr });
+  t.match(JSON.parse(substituted.stdout).data, /^\/dev\/fd\/\d+$/, 'the data path is the pipe');
+  t.same(result(substituted), result(file), 'the same results');
+  mkfifo(join(d, 'fifo'));
+  const fifo = await run(() => bash(`cat ${q(QUESTIONS)} > ${q(join(d, 'fifo'))} & exec ${args(q(join(d, 'fifo')))}`));
+  t.equal(fifo.code, 0, 'from a named FIFO', { stderr: fifo.stderr });
+  t.same(result(fifo), result(file), 'the same results');
 });
 
 t.test('a torn last log line (what a crash leaves) is dropped with a warning; the resume continues', async (t) => {

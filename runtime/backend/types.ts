@@ -56,6 +56,15 @@ export interface Backend extends TrainingOps {
   readonly info: BackendInfo;
 
   // ---- memory -------------------------------------------------------------------------------
+  /**
+   * Optional: bytes of storage this backend can still hand out, where it has a hard bound (Wasm: its
+   * linear memory's maximum, 4 GiB, less what is allocated); absent where no total is known (WebGPU
+   * exposes none). The model checks weights and KV caches against it before allocating, so what
+   * cannot fit is refused with a clear message instead of failing halfway.
+   */
+  memoryAvailable?(): number;
+  /** Optional: the most bytes one createTensor tensor may take (WebGPU: one storage binding). */
+  readonly maxTensorBytes?: number;
   /** Upload a weight in its file dtype (raw little-endian bytes, exactly size * bytesPerElement). */
   createWeight(dtype: WeightDType, shape: readonly number[], bytes: Uint8Array): Tensor;
   /** Create an f32 or i32 tensor, zero-filled unless `data` is given. */

@@ -94,16 +94,32 @@ function tokenIds(v: unknown, field: string, file: string): number[] {
 
 function parseRope(c: Record<string, unknown>, file: string): RopeConfig {
   // transformers ≥ 5 writes `rope_parameters` (theta inside); older checkpoints have `rope_theta`
-  // and `rope_scaling` at the top level. Accept both.
-  const field = c.rope_parameters != null ? 'rope_parameters' : 'rope_scaling';
+  // and `rope_scaling` at the top level. Accept both — and when both are there, check both: reading
+  // one would silently ignore, say, a "yarn" in the other (transformers 5 lets rope_scaling win).
+  const present = (['rope_parameters', 'rope_scaling'] as const).filter((f) => c[f] != null);
+  const ropes = present.map((field) => parseRopeField(c, field, file));
+  if (ropes.length === 0) return parseRopeField(c, 'rope_scaling', file);
+  if (ropes.length === 2) {
+    const [a, b] = ropes;
+    const shown = (r: RopeConfig) => `${r.type}${r.type === 'default' ? '' : `, factor ${r.factor}`}`;
+    const same = a.type === b.type && a.factor === b.factor && a.lowFreqFactor === b.lowFreqFactor && a.highFreqFactor === b.highFreqFactor && a.originalMaxPositions === b.originalMaxPositions;
+    if (!same) throw modelFormatError(file, `rope_parameters (${shown(a)}) and rope_scaling (${shown(b)}) disagree — keep the one the model was trained with and remove the other`);
+  }
+  return ropes[0];
+}
+
+const ROPE_ADVICE = 'this runtime implements default, linear and llama3 rope; use a model without it (removing the field changes the model\'s outputs unless it is an optional long-context extension, such as Qwen2.5\'s YaRN for contexts past 32k)';
+
+function parseRopeField(c: Record<string, unknown>, field: 'rope_parameters' | 'rope_scaling', file: string): RopeConfig {
   const params = c[field] ?? null;
   if (params !== null && !isObject(params)) throw modelFormatError(file, `${field} must be null or an object such as {"rope_type": "linear", "factor": 2}, got ${show(params)}`);
   const p = params ?? {};
   const theta = p.rope_theta != null ? posNum(p, 'rope_theta', file, undefined, `${field}.rope_theta`) : posNum(c, 'rope_theta', file, 10000);
+  // transformers reads rope_type first, then the older `type`.
   const typeKey = p.rope_type != null ? 'rope_type' : 'type';
   const type = p[typeKey] ?? 'default';
   if (typeof type !== 'string') throw modelFormatError(file, `${field}.${typeKey} must be a string (one of ${ROPE_TYPES.join(', ')}), got ${show(type)}`);
-  if (!ROPE_TYPES.includes(type)) throw unsupportedError(file, `${field}.${typeKey} "${type}" is not supported (supported rope types: ${ROPE_TYPES.join(', ')})`);
+  if (!ROPE_TYPES.includes(type)) throw unsupportedError(file, `${field}.${typeKey} "${type}" is not supported (supported rope types: ${ROPE_TYPES.join(', ')}) — ${ROPE_ADVICE}`);
   const factor = (key: string) => posNum(p, key, file, undefined, `${field}.${key}`);
   const rope: RopeConfig = { theta, type: type as RopeConfig['type'], factor: 1, lowFreqFactor: 1, highFreqFactor: 1, originalMaxPositions: 0 };
   if (type !== 'default') rope.factor = factor('factor');

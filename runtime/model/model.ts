@@ -10,6 +10,7 @@ import { type ModelConfig, parseConfig, ropeInvFreq } from './config.ts';
 import { loadTokenizer, type ModelTokenizer } from './tokenizer.ts';
 import type { LoraAdapter, LoraTarget } from '../train/lora.ts';
 import { type LoadProgress, loadWeights, type ModelWeights } from './weights.ts';
+import { sizeText } from '../util/units.ts';
 
 /** Per-layer key/value caches, each f32 [slots, kvHeads, maxT, headDim]. */
 export interface KVCache {
@@ -81,14 +82,49 @@ export class CausalLM {
     if (maxT > maxPositions) {
       throw new LightReasonerError('BAD_INPUT', `sequence length ${maxT} exceeds the model's max_position_embeddings (${maxPositions}); shorten the prompt or --max-new-tokens`);
     }
+    this.checkCacheFits(slots, maxT);
     const shape = [slots, kvHeads, maxT, headDim];
     const k: Tensor[] = [];
     const v: Tensor[] = [];
-    for (let l = 0; l < layers; l++) {
-      k.push(this.backend.createTensor('f32', shape));
-      v.push(this.backend.createTensor('f32', shape));
+    try {
+      for (let l = 0; l < layers; l++) {
+        k.push(this.backend.createTensor('f32', shape));
+        v.push(this.backend.createTensor('f32', shape));
+      }
+    } catch (e) {
+      for (const t of [...k, ...v]) this.backend.dispose(t);
+      // A backend without a known bound (the reference: JS memory) fails here instead.
+      if (e instanceof RangeError && /alloc|length|memory|binding/i.test(e.message)) throw new LightReasonerError('ENVIRONMENT', `${this.source}: ${this.cacheText(slots, maxT)} could not be allocated (${e.message}) — lower --max-new-tokens or --batch-size`, { cause: e });
+      throw e;
     }
     return { slots, maxT, k, v };
+  }
+
+  private cacheText(slots: number, maxT: number): string {
+    const { layers, kvHeads, headDim } = this.config;
+    return `the KV cache for ${slots} sequence${slots > 1 ? 's (--batch-size)' : ''} × ${maxT} positions (prompt + --max-new-tokens), ${sizeText(slots * maxT * layers * 2 * kvHeads * headDim * 4)} (${layers} layers × keys and values × ${kvHeads} KV heads × head_dim ${headDim} × 4 bytes a position)`;
+  }
+
+  /**
+   * Refuse, before allocating, a KV cache the backend cannot hold: more than it has left (Wasm: its
+   * 4 GiB less the weights) or, one layer's keys, more than one tensor may take (WebGPU: a binding).
+   * Says how many positions would fit instead. A hostile config (or a huge --max-new-tokens) used
+   * to fail inside the allocator with a RangeError and a stack.
+   */
+  private checkCacheFits(slots: number, maxT: number): void {
+    const { layers, kvHeads, headDim } = this.config;
+    const perPosition = kvHeads * headDim * 4; // one layer's keys (or values), f32
+    const bytes = slots * maxT * perPosition * layers * 2;
+    const available = this.backend.memoryAvailable?.() ?? Infinity;
+    const maxTensor = this.backend.maxTensorBytes ?? Infinity;
+    if (bytes <= available && slots * maxT * perPosition <= maxTensor) return;
+    const fit = Math.floor(Math.min(available / (slots * perPosition * layers * 2), maxTensor / (slots * perPosition)));
+    const kind = this.backend.info.kind;
+    const why = bytes > available
+      ? `it is more than the ${sizeText(available)} the ${kind} backend has left after the weights`
+      : `one layer's keys (${sizeText(slots * maxT * perPosition)}) exceed the ${sizeText(maxTensor)} one ${kind} tensor may take`;
+    const advice = fit >= 1 ? `at most ${fit} positions fit ${slots} sequence${slots > 1 ? 's' : ''}` : `not even one position fits ${slots} sequences`;
+    throw new LightReasonerError('BAD_INPUT', `${this.source}: ${this.cacheText(slots, maxT)} does not fit: ${why} — lower --max-new-tokens or --batch-size (${advice})`);
   }
 
   disposeCache(cache: KVCache): void {

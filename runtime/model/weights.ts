@@ -2,11 +2,13 @@
 // in their file dtype, one tensor at a time so peak host memory stays at one tensor.
 
 import type { Backend, Tensor, WeightDType } from '../backend/types.ts';
-import { modelFormatError, notFoundError } from '../errors.ts';
+import { LightReasonerError, modelFormatError, notFoundError } from '../errors.ts';
 import { checkDType, readSafetensorsHeader, readTensorBytes, type TensorEntry } from '../io/safetensors.ts';
 import type { FileSystem } from '../platform/types.ts';
 import type { ModelConfig } from './config.ts';
 import { isObject, jsonKind, show } from '../util/json.ts';
+import { firstNonFinite, valueAt } from '../util/dtype.ts';
+import { sizeText } from '../util/units.ts';
 
 export interface LayerWeights {
   inputNorm: Tensor; // [H]
@@ -82,6 +84,11 @@ export async function indexCheckpoint(fs: FileSystem, dir: string): Promise<Map<
   return all;
 }
 
+/** " [row, column]" of flat element `i` of a matrix; nothing for a vector. */
+function at(shape: readonly number[], i: number): string {
+  return shape.length === 2 ? ` [${Math.floor(i / shape[1])}, ${i % shape[1]}]` : '';
+}
+
 export interface LoadProgress {
   status: 'loading';
   file: string;
@@ -89,40 +96,10 @@ export interface LoadProgress {
   total: number;
 }
 
-export async function loadWeights(
-  fs: FileSystem,
-  dir: string,
-  config: ModelConfig,
-  backend: Backend,
-  onProgress?: (p: LoadProgress) => void,
-  signal?: AbortSignal,
-): Promise<ModelWeights> {
-  const entries = await indexCheckpoint(fs, dir);
+/** One way to name and shape every tensor a config needs; `load` fetches one (or only measures it). */
+async function buildWeights(config: ModelConfig, load: (name: string, shape: number[]) => Promise<Tensor>): Promise<Omit<ModelWeights, 'bytes' | 'dtype'>> {
   const { hiddenSize: H, heads, kvHeads, headDim: D, intermediateSize: I, vocabSize: V } = config;
-  const total = [...entries.values()].reduce((s, e) => s + e.byteLength, 0);
-  let loaded = 0;
-  let bytes = 0;
-  let matrixDType: WeightDType | null = null;
-
-  const load = async (name: string, shape: number[]): Promise<Tensor> => {
-    signal?.throwIfAborted();
-    const e = entries.get(name);
-    if (!e) throw modelFormatError(dir, `checkpoint has no tensor "${name}" (is this a ${config.architecture} checkpoint with this config.json?)`);
-    checkDType(e, ['F32', 'F16', 'BF16']);
-    if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
-      throw modelFormatError(e.file, `tensor "${name}" has shape [${e.shape.join(', ')}] but config.json implies [${shape.join(', ')}]`);
-    }
-    const data = await readTensorBytes(fs, e);
-    const dtype = DTYPES[e.dtype];
-    if (shape.length === 2) matrixDType ??= dtype;
-    const t = backend.createWeight(dtype, shape, data);
-    loaded += e.byteLength;
-    bytes += e.byteLength;
-    onProgress?.({ status: 'loading', file: e.file, loaded, total });
-    return t;
-  };
   const maybe = (name: string, shape: number[], present: boolean) => (present ? load(name, shape) : Promise.resolve(null));
-
   const embed = await load('model.embed_tokens.weight', [V, H]);
   const layers: LayerWeights[] = [];
   for (let i = 0; i < config.layers; i++) {
@@ -150,5 +127,84 @@ export async function loadWeights(
   const norm = await load('model.norm.weight', [H]);
   // Tied checkpoints usually omit lm_head.weight; when they include it, it equals the embedding.
   const lmHead = config.tieEmbeddings ? embed : await load('lm_head.weight', [V, H]);
-  return { embed, layers, norm, lmHead, bytes, dtype: matrixDType ?? 'f32' };
+  return { embed, layers, norm, lmHead };
+}
+
+/**
+ * Refuse a model the backend cannot hold, before reading any of it (a model past the Wasm backend's
+ * 4 GiB used to read gigabytes and then stop with a RangeError and a stack).
+ */
+function checkFits(backend: Backend, dir: string, bytes: number): void {
+  const available = backend.memoryAvailable?.();
+  if (available === undefined || bytes <= available) return;
+  const { kind, limits } = backend.info;
+  const limit = limits.maxMemoryBytes;
+  const space = limit ? `the ${sizeText(limit)} the ${kind} backend can address${limit - available > 2 ** 26 ? ` (${sizeText(available)} of it still free)` : ''}` : `the ${sizeText(available)} the ${kind} backend has free`;
+  throw new LightReasonerError(
+    'UNSUPPORTED',
+    `${dir}: the model's weights take ${sizeText(bytes)}, more than ${space} — use a smaller model (a bf16 copy of an f32 checkpoint takes half)${kind === 'wasm' ? ', or --backend webgpu (models past 4 GiB on the Wasm backend are not supported yet)' : ''}`,
+    { file: dir },
+  );
+}
+
+/**
+ * Where checkFits cannot tell in advance (a backend without a known bound, or a host short of RAM),
+ * an allocation that fails is still an error naming the tensor, not a RangeError and its stack.
+ */
+async function outOfMemoryAs<T>(e: TensorEntry, backend: Backend, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    // V8's: "Array buffer allocation failed", "Invalid typed array length: …", "…memory size exceeded".
+    if (!(err instanceof RangeError) || !/alloc|length|memory/i.test(err.message)) throw err;
+    throw new LightReasonerError('ENVIRONMENT', `${e.file}: tensor "${e.name}" (${sizeText(e.byteLength)}) could not be allocated (${err.message}) — the ${backend.info.kind} backend or this machine lacks the memory; use a smaller model or another --backend`, { file: e.file, cause: err });
+  }
+}
+
+export async function loadWeights(
+  fs: FileSystem,
+  dir: string,
+  config: ModelConfig,
+  backend: Backend,
+  onProgress?: (p: LoadProgress) => void,
+  signal?: AbortSignal,
+): Promise<ModelWeights> {
+  const entries = await indexCheckpoint(fs, dir);
+  const entry = (name: string, shape: number[]): TensorEntry => {
+    const e = entries.get(name);
+    if (!e) throw modelFormatError(dir, `checkpoint has no tensor "${name}" (is this a ${config.architecture} checkpoint with this config.json?)`);
+    checkDType(e, ['F32', 'F16', 'BF16']);
+    if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
+      throw modelFormatError(e.file, `tensor "${name}" has shape [${e.shape.join(', ')}] but config.json implies [${shape.join(', ')}]`);
+    }
+    return e;
+  };
+  // First every tensor's presence, dtype and shape, and whether they fit: nothing read yet.
+  let total = 0;
+  await buildWeights(config, async (name, shape) => {
+    total += entry(name, shape).byteLength;
+    return null as unknown as Tensor;
+  });
+  checkFits(backend, dir, total);
+
+  let loaded = 0;
+  let matrixDType: WeightDType | null = null;
+  const parts = await buildWeights(config, async (name, shape) => {
+    signal?.throwIfAborted();
+    const e = entry(name, shape);
+    const data = await outOfMemoryAs(e, backend, () => readTensorBytes(fs, e));
+    const dtype = DTYPES[e.dtype];
+    // A NaN or Inf weight would load and generate garbage (or stop a run steps later): refused here,
+    // where the file and tensor are known. Bit tests on the raw words, ~0.2 ns a value.
+    const bad = firstNonFinite(dtype, data);
+    if (bad >= 0) {
+      throw modelFormatError(e.file, `tensor "${name}" holds ${valueAt(dtype, data, bad)} at element ${bad}${at(e.shape, bad)}: the checkpoint has non-finite weights (damaged, or saved from a run that diverged) — re-download it or re-save it from a good copy`);
+    }
+    if (shape.length === 2) matrixDType ??= dtype;
+    const t = await outOfMemoryAs(e, backend, async () => backend.createWeight(dtype, shape, data));
+    loaded += e.byteLength;
+    onProgress?.({ status: 'loading', file: e.file, loaded, total });
+    return t;
+  });
+  return { ...parts, bytes: loaded, dtype: matrixDType ?? 'f32' };
 }

@@ -104,6 +104,43 @@ async function checkReadable(path: string, whole = true): Promise<void> {
 }
 
 /**
+ * The text of a data input (--data, --train-data, --eval-data): a regular file as readText reads it,
+ * or a stream — a pipe (`--data <(zcat x.jsonl.gz)`, /dev/stdin), a FIFO, a character device — read
+ * once to its end, as `cat` would (a FIFO without a writer waits for one, as with `cat`). A stream
+ * has no size to check first, so it is refused as soon as a line passes `maxLineChars` (/dev/zero is
+ * one endless line) or the whole passes the 1 GiB cap; nothing is read twice.
+ */
+export async function readDataText(path: string, maxLineChars: number): Promise<string> {
+  const st = await op(path, () => stat(path), 'no such file');
+  if (st.isFile() || st.isDirectory()) return nodeFileSystem.readText(path);
+  const chunks: string[] = [];
+  let total = 0, line = 1, lineChars = 0;
+  const tooBig = (what: string) => new LightReasonerError('BAD_INPUT', `${path}:${line}: ${what} — is this the right input?`, { file: path });
+  const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 });
+  try {
+    for await (const chunk of stream as AsyncIterable<string>) {
+      total += chunk.length;
+      if (total > MAX_WHOLE_FILE) throw tooBig(`the stream goes on past the 1 GiB a text input may hold`);
+      for (let from = 0; ; ) {
+        const nl = chunk.indexOf('\n', from);
+        lineChars += (nl < 0 ? chunk.length : nl) - from;
+        if (lineChars > maxLineChars) throw tooBig(`the line has more than the ${maxLineChars} (${maxLineChars / 2 ** 20} Mi) characters this tool accepts`);
+        if (nl < 0) break;
+        line++;
+        lineChars = 0;
+        from = nl + 1;
+      }
+      chunks.push(chunk);
+    }
+  } catch (e) {
+    throw fileSystemError(e, path);
+  } finally {
+    stream.destroy();
+  }
+  return chunks.join('');
+}
+
+/**
  * `mkdir -p`, one level at a time. Not `mkdir(path, { recursive: true })`: under /proc (and other
  * pseudo file systems) mkdir says ENOENT while the parent exists, and Node's recursive mkdir then
  * retries forever on a thread-pool thread (`merge --out /proc/x` never ended). Here each missing

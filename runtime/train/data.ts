@@ -69,7 +69,10 @@ export function parseSamples(text: string, tok: ModelTokenizer, opts: { vocab: n
     }
     if (typeof o !== 'object' || o === null || Array.isArray(o)) throw badInputError(`${where}:${i + 1}: not a JSON object`, opts.file);
     if (!isIntArray(o.token_ids) || o.token_ids.length === 0) throw at('token_ids', 'must be a non-empty array of integers');
-    if (!Array.isArray(o.weights) || !o.weights.every((w) => typeof w === 'number' && Number.isFinite(w))) throw at('weights', 'must be an array of numbers');
+    if (!Array.isArray(o.weights) || !o.weights.every((w) => typeof w === 'number')) throw at('weights', 'must be an array of numbers');
+    // JSON has no NaN or Infinity, but a number past the f64 range (1e999) parses to ±Infinity.
+    const inf = o.weights.findIndex((w) => !Number.isFinite(w));
+    if (inf >= 0) throw at('weights', `holds ${o.weights[inf]} at index ${inf} (a number too large for a float, such as 1e999, reads as Infinity) — a soft label's weights are probabilities in [0, 1]; regenerate the samples`);
     if (o.weights.length !== o.token_ids.length) throw at('weights', `has ${o.weights.length} entries but "token_ids" has ${o.token_ids.length}`);
     for (const id of o.token_ids) if (id < 0 || id >= opts.vocab) throw at('token_ids', `holds ${id}, outside the model's vocabulary (vocab_size ${opts.vocab})`);
     if (new Set(o.token_ids).size !== o.token_ids.length) throw at('token_ids', 'holds a repeated id');

@@ -12,7 +12,7 @@ import { readOptionalBytes, readOptionalText } from '../io/optional-file.ts';
 import { readSafetensorsHeader, readTensorBytes, type SafetensorsHeader, type TensorEntry } from '../io/safetensors.ts';
 import { type ModelConfig, parseConfig } from '../model/config.ts';
 import type { FileSystem } from '../platform/types.ts';
-import { decodeToF32, encodeFromF32, firstNonFinite } from '../util/dtype.ts';
+import { decodeToF32, encodeFromF32, firstNonFinite, valueAt } from '../util/dtype.ts';
 import type { LoraTarget } from './lora.ts';
 import { baseWeightName, type HostAdapter, readAdapter, targetShape, writeDirAtomic } from './peft.ts';
 
@@ -111,7 +111,7 @@ const readJsonObject = async (fs: FileSystem, path: string) => parseJsonObject(a
 function checkFinite(e: TensorEntry, dtype: 'f32' | 'f16' | 'bf16', bytes: Uint8Array, merged: { adapter: HostAdapter; dir: string; outDir: string; inp: number } | null): void {
   const i = firstNonFinite(dtype, bytes);
   if (i < 0) return;
-  const value = decodeToF32(dtype, bytes.subarray(i * (dtype === 'f32' ? 4 : 2), (i + 1) * (dtype === 'f32' ? 4 : 2)))[0];
+  const value = valueAt(dtype, bytes, i);
   if (!merged) throw modelFormatError(e.file, `tensor "${e.name}" holds ${value} (element ${i}): the base checkpoint has non-finite weights and cannot be merged (re-download or re-save it)`);
   const { adapter, dir, outDir, inp } = merged;
   const c = adapter.config;

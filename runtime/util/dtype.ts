@@ -83,14 +83,46 @@ export function encodeFromF32(dtype: 'f32' | 'f16' | 'bf16', values: Float32Arra
 /**
  * Index of the first NaN or ±Inf in raw little-endian values of `dtype`, or -1: the exponent bits
  * all set. On the encoded bytes, so an f32 value that overflowed when rounded to f16/bf16 counts.
+ *
+ * Hand-written because it runs on every weight at load (no library scans raw half-float bits): bit
+ * tests on whole 32-bit words, no float conversion. A 16-bit dtype packs two values a word; for
+ * each half h, (h & E) + lowest bit of E carries into bit 15 exactly when h's exponent field E is
+ * all ones, and cannot carry into the other half, so one add and one test check both values.
  */
 export function firstNonFinite(dtype: 'f32' | 'f16' | 'bf16', bytes: Uint8Array): number {
+  const unit = dtype === 'f32' ? 4 : 2;
+  const n = Math.floor(bytes.byteLength / unit);
+  // Word view when the bytes are 4-aligned (fresh reads are); otherwise the per-value fallback.
+  if (bytes.byteOffset % 4 !== 0) return firstNonFiniteSlow(dtype, bytes, 0, n);
+  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2);
+  // f32: one value a word, the same carry trick into bit 31.
+  const exp = dtype === 'f32' ? 0x7f800000 : dtype === 'bf16' ? 0x7f807f80 : 0x7c007c00;
+  const carry = dtype === 'f32' ? 0x00800000 : dtype === 'bf16' ? 0x00800080 : 0x04000400; // the lowest exponent bit of each value
+  const top = dtype === 'f32' ? 0x80000000 : 0x80008000;
+  const perWord = 4 / unit;
+  // Four words a test (their carries OR-ed), then the slow scan finds the exact value.
+  const end4 = words.length & ~3;
+  let i = 0;
+  for (; i < end4; i += 4) {
+    const hit = ((words[i] & exp) + carry) | ((words[i + 1] & exp) + carry) | ((words[i + 2] & exp) + carry) | ((words[i + 3] & exp) + carry);
+    if ((hit & top) !== 0) return firstNonFiniteSlow(dtype, bytes, perWord * i, n);
+  }
+  return firstNonFiniteSlow(dtype, bytes, perWord * i, n); // the last words (and an odd last value)
+}
+
+function firstNonFiniteSlow(dtype: 'f32' | 'f16' | 'bf16', bytes: Uint8Array, from: number, n: number): number {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (dtype === 'f32') {
-    for (let i = 0, n = bytes.byteLength >> 2; i < n; i++) if ((dv.getUint32(4 * i, true) & 0x7f800000) === 0x7f800000) return i;
+    for (let i = from; i < n; i++) if ((dv.getUint32(4 * i, true) & 0x7f800000) === 0x7f800000) return i;
     return -1;
   }
   const exp = dtype === 'bf16' ? 0x7f80 : 0x7c00;
-  for (let i = 0, n = bytes.byteLength >> 1; i < n; i++) if ((dv.getUint16(2 * i, true) & exp) === exp) return i;
+  for (let i = from; i < n; i++) if ((dv.getUint16(2 * i, true) & exp) === exp) return i;
   return -1;
+}
+
+/** The value at element `i` of raw little-endian bytes of `dtype`, as a number (for messages). */
+export function valueAt(dtype: 'f32' | 'f16' | 'bf16', bytes: Uint8Array, i: number): number {
+  const size = dtype === 'f32' ? 4 : 2;
+  return decodeToF32(dtype, bytes.subarray(i * size, (i + 1) * size))[0];
 }

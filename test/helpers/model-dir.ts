@@ -1,6 +1,6 @@
 // Copies of the fixture model directories for tests that break one file at a time, and small
 // editors for their JSON files and safetensors headers.
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReferenceBackend } from '../../runtime/backend/reference.ts';
@@ -71,16 +71,54 @@ export async function loadFailure(dir: string, then?: (m: CausalLM) => unknown):
  * in the tensor's dtype, leaving every other byte as it is.
  */
 export function setValue(file: string, tensor: string, index: number, value: number): void {
+  setValues(file, tensor, [[index, value]]);
+}
+
+/** setValue for many elements at once: one read and one write of the file. */
+export function setValues(file: string, tensor: string, values: Iterable<readonly [number, number]>): void {
   const buf = readFileSync(file);
   const len = Number(buf.readBigUInt64LE(0));
   const e = JSON.parse(buf.subarray(8, 8 + len).toString('utf8'))[tensor];
   if (!e) throw new Error(`${file} has no tensor ${tensor}`);
   const at = 8 + len + e.data_offsets[0];
   const f32 = Buffer.alloc(4);
-  f32.writeFloatLE(value);
-  if (e.dtype === 'F32') f32.copy(buf, at + 4 * index);
-  else if (e.dtype === 'BF16') f32.copy(buf, at + 2 * index, 2, 4); // the high half of the f32 bits
-  else if (e.dtype === 'F16' && !Number.isFinite(value)) buf.writeUInt16LE(Number.isNaN(value) ? 0x7e00 : value > 0 ? 0x7c00 : 0xfc00, at + 2 * index);
-  else throw new Error(`setValue: ${e.dtype} ${value} not supported`);
+  for (const [index, value] of values) {
+    f32.writeFloatLE(value);
+    if (e.dtype === 'F32') f32.copy(buf, at + 4 * index);
+    else if (e.dtype === 'BF16') f32.copy(buf, at + 2 * index, 2, 4); // the high half of the f32 bits
+    else if (e.dtype === 'F16' && !Number.isFinite(value)) buf.writeUInt16LE(Number.isNaN(value) ? 0x7e00 : value > 0 ? 0x7c00 : 0xfc00, at + 2 * index);
+    else throw new Error(`setValue: ${e.dtype} ${value} not supported`);
+  }
   writeFileSync(file, buf);
+}
+
+/**
+ * A model directory of any size that takes no disk: the fixture's tokenizer, a Llama config.json with
+ * `shape` over the fixture's, and one F32 model.safetensors whose data section is a hole (sparse
+ * file, all zeros). For refusals that must come before a single tensor is read.
+ */
+export function sparseModel(t: { teardown(fn: () => void): void }, shape: Record<string, number>): string {
+  const dir = copyModel(t);
+  rmSync(join(dir, 'model.safetensors'));
+  const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  Object.assign(c, shape, { tie_word_embeddings: false });
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(c));
+  const { hidden_size: H, intermediate_size: I, vocab_size: V, num_attention_heads: heads, num_key_value_heads: kv, head_dim: D, num_hidden_layers: L } = c;
+  const shapes: [string, number[]][] = [['model.embed_tokens.weight', [V, H]], ['model.norm.weight', [H]], ['lm_head.weight', [V, H]]];
+  for (let l = 0; l < L; l++) {
+    const p = `model.layers.${l}.`;
+    shapes.push([`${p}input_layernorm.weight`, [H]], [`${p}post_attention_layernorm.weight`, [H]], [`${p}self_attn.q_proj.weight`, [heads * D, H]], [`${p}self_attn.k_proj.weight`, [kv * D, H]],
+      [`${p}self_attn.v_proj.weight`, [kv * D, H]], [`${p}self_attn.o_proj.weight`, [H, heads * D]], [`${p}mlp.gate_proj.weight`, [I, H]], [`${p}mlp.up_proj.weight`, [I, H]], [`${p}mlp.down_proj.weight`, [H, I]]);
+  }
+  const header: Record<string, unknown> = {};
+  let at = 0;
+  for (const [name, s] of shapes) {
+    const bytes = 4 * s.reduce((a, b) => a * b, 1);
+    header[name] = { dtype: 'F32', shape: s, data_offsets: [at, at + bytes] };
+    at += bytes;
+  }
+  const file = join(dir, 'model.safetensors');
+  writeParts(file, JSON.stringify(header), Buffer.alloc(0));
+  truncateSync(file, readFileSync(file).byteLength + at);
+  return dir;
 }

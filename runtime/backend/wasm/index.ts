@@ -369,6 +369,10 @@ export class WasmBackend implements Backend {
     return this.scratchBlock.start;
   }
 
+  memoryAvailable(): number {
+    return this.heap.available();
+  }
+
   createWeight(dtype: WeightDType, shape: readonly number[], bytes: Uint8Array): Tensor {
     if (!isWeightDType(dtype)) throw new TypeError(`unknown weight dtype ${dtype as string}`);
     const want = sizeOf(shape) * BYTES_PER_ELEMENT[dtype];

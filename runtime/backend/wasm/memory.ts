@@ -6,6 +6,8 @@
 // Growing the memory detaches every ArrayBuffer view made before; callers must build views from
 // `memory.buffer` right when they use them and never keep one across an allocation.
 
+import { LightReasonerError } from '../../errors.ts';
+import { sizeText } from '../../util/units.ts';
 import { MAX_PAGES, PAGE_BYTES } from './module.ts';
 
 /** 64-byte alignment: a cache line, and a multiple of the 16 bytes SIMD loads like. */
@@ -23,6 +25,8 @@ export class Heap {
   private readonly free: Block[] = [];
   /** Bytes currently handed out. */
   used = 0;
+  /** The first offset the heap hands out (below: the kernels' static data, the thread control block). */
+  private readonly start: number;
 
   constructor(
     private readonly memory: WebAssembly.Memory,
@@ -31,6 +35,7 @@ export class Heap {
   ) {
     this.top = roundUp(Math.max(base, ALIGN), ALIGN); // never hand out offset 0: it means "no bias"
     this.highWater = this.top;
+    this.start = this.top;
   }
 
   get pages(): number {
@@ -90,16 +95,33 @@ export class Heap {
     }
   }
 
+  /** Bytes that can still be handed out (the free blocks may be fragmented: an upper bound). */
+  available(): number {
+    return this.maxPages * PAGE_BYTES - this.start - this.used;
+  }
+
   private ensure(end: number): void {
     const have = this.memory.buffer.byteLength;
     if (end <= have) return;
     const max = this.maxPages * PAGE_BYTES;
-    if (end > max) throw new RangeError(`wasm backend out of memory: need ${end} bytes, the limit is ${max}`);
+    // The callers check what they can predict (weights, KV caches) first; this is the backstop,
+    // an ENVIRONMENT error (exit 1) with the numbers rather than a RangeError and a stack.
+    if (end > max) throw outOfMemory(`it needs ${sizeText(end)} and its linear memory ends at ${sizeText(max)} (wasm32 addresses 4 GiB at most)`);
     // grow by at least 1/8 of the current size so loading many tensors does not grow page by page
     const need = Math.ceil((end - have) / PAGE_BYTES);
     const pages = Math.min(Math.max(need, Math.ceil(have / PAGE_BYTES / 8)), this.maxPages - have / PAGE_BYTES);
-    this.memory.grow(pages);
+    try {
+      this.memory.grow(pages);
+    } catch (e) {
+      // The host would not commit the pages (its RAM or the process's limits), below the 4 GiB.
+      if (e instanceof RangeError) throw outOfMemory(`the host refused to grow its memory from ${sizeText(have)} to ${sizeText(have + pages * PAGE_BYTES)} (${e.message})`);
+      throw e;
+    }
   }
+}
+
+function outOfMemory(why: string): LightReasonerError {
+  return new LightReasonerError('ENVIRONMENT', `the Wasm backend is out of memory: ${why} — use a smaller model, lower --batch-size or --max-new-tokens, or use --backend webgpu`);
 }
 
 function roundUp(x: number, a: number): number {

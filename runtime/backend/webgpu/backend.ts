@@ -152,6 +152,10 @@ export class WebGPUBackend implements Backend {
     return createWeightTensor(this.device, dtype, shape, bytes, this.weightBinding, this.maxBuffer);
   }
 
+  get maxTensorBytes(): number {
+    return this.maxBinding;
+  }
+
   createTensor(dtype: 'f32' | 'i32', shape: readonly number[], data?: Float32Array | Int32Array): Tensor {
     const n = sizeOf(shape);
     const size = bufferBytes(dtype, n);
