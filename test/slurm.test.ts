@@ -3,29 +3,16 @@
 // task resubmitted gives the same result, and `run --executor slurm --wait` leaves the files of a
 // local `run`. Skipped, with the reason, where slurm-wlm is not installed (CI installs it).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { FIXTURES, ROOT, runCli as runShared, SOURCE_CLI } from './helpers/cli.ts';
+import { DIST_FRESH, FIXTURES, ROOT, runCli as runShared, TEST_CLI } from './helpers/cli.ts';
 
-/** Newest modification time of the .ts files under `dir`. */
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) t = Math.max(t, newest(p));
-    else if (e.name.endsWith('.ts')) t = Math.max(t, statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-// Some 25 CLI processes run here, as jobs too: the compiled CLI when dist/ is newer than every
-// source (as after `npm ci`, CI's build), since compiling the sources costs each process seconds;
-// else the sources, through the TypeScript loader tap gave this test.
-const dist = join(ROOT, 'dist', 'cli', 'main.js');
-const fresh = existsSync(dist) && statSync(dist).mtimeMs >= Math.max(newest(join(ROOT, 'cli')), newest(join(ROOT, 'runtime')));
-const cli = fresh ? [process.execPath, dist] : SOURCE_CLI;
+// Some 25 CLI processes run here, as jobs too: test/helpers/cli.ts's TEST_CLI (the compiled CLI when
+// dist/ is up to date, else the sources).
+const fresh = DIST_FRESH;
+const cli = TEST_CLI;
 
 const runCli = (args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) => runShared(args, { ...opts, cli });
 
