@@ -6,7 +6,7 @@
 // leaves exit 0.
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURES, ROOT, runCli, SOURCE_CLI, type CliResult } from './helpers/cli.ts';
@@ -69,7 +69,38 @@ const ROWS: Row[] = [
     name: 'run', args: (d) => ['run', '--expert', E, '--amateur', A, '--train-data', DATA, '--eval-data', DATA, '--max-questions', '2', '--eval-questions', '2', '--max-steps', '1', '--max-new-tokens', '6', '--eval-max-new-tokens', '3', ...REF, '--out', join(d, 'run')],
     human: /^held-out accuracy on 2 problems [^]*\n {2}expert \+ LightReasoner [^]*\nreport: \S+report\.html\n$/, json: { eval: { expert_before: { total: 2 } }, total_seconds: Number }, progress: /^stage 1: sampling…$/m,
   },
+  {
+    name: 'run --pair-check --eval-benchmarks',
+    args: (d) => ['run', '--expert', E, '--amateur', A, '--train-data', DATA, '--eval-data', DATA, '--max-questions', '2', '--eval-questions', '2', '--max-steps', '1', '--max-new-tokens', '6', '--eval-max-new-tokens', '3', '--pair-check', '2', '--pair-check-data', DATA, '--eval-benchmarks', `gsm8k=${DATA}`, ...REF, '--out', join(d, 'run')],
+    // the pair check's table and the benchmark table are part of the result; --json: report.json's content with the table under `benchmarks`
+    human: /^pair-check on 2 problems [^]*\nverdict \(CD α [^]*\n\nheld-out accuracy on 2 problems [^]*\nreport: \S+report\.html\n\n\| model \| GSM8K \| Avg\. \|[^]*\| McNemar p \|/,
+    json: { pair_check: { data: { problems: 2 } }, eval: { expert_before: { total: 2 } }, benchmarks: { benchmarks: [{ name: 'gsm8k', total: 4 }], paired_with: /expert$/ } },
+    progress: /^pair-check: greedy vs contrastive decoding…$/m,
+  },
+  {
+    name: 'pair-check', args: () => ['pair-check', '--expert', E, '--amateur', A, '--data', DATA, '--count', '2', '--max-new-tokens', '4', ...REF],
+    human: /^pair-check on 2 problems [^]*\nverdict \(CD α [^\n]*\n$/, json: { variants: Array, verdict: Object, data: { problems: 2 } }, progress: /^pair-check: expert /m,
+  },
+  {
+    name: 'grade', setup: async (d) => writeFileSync(join(d, 'e.jsonl'), '{"output":"so #### 14","gold":"14","correct":false}\n{"output":"the answer is 3","gold":"17","correct":false}\n'),
+    args: (d) => ['grade', join(d, 'e.jsonl'), '--benchmark', 'gsm8k', '--out', join(d, 'g.jsonl')],
+    human: /^GSM8K: accuracy \d+\.\d% [^\n]*\(1\/2; 95% Wilson interval\); 1 verdict\(s\) differ from the input's\n$/, json: { benchmark: 'gsm8k', correct: 1, total: 2, changed: 1, out: /g\.jsonl$/ }, progress: /^wrote 2 graded rows to \S+g\.jsonl$/m,
+  },
+  {
+    name: 'eval --benchmark', args: () => ['eval', '--model', E, '--benchmark', 'gsm8k', '--data', DATA, '--max-questions', '2', '--max-new-tokens', '3', ...REF],
+    human: /^\| model \| GSM8K \| Avg\. \|\n/, json: { benchmarks: [{ name: 'gsm8k', total: 2 }], model: E },
+  },
+  {
+    name: 'eval --benchmark (several)',
+    setup: async (d) => writeFileSync(join(d, 'math.jsonl'), '{"problem":"What is 1 + 1?","answer":"2","unique_id":"test/a.json"}\n'),
+    args: (d) => ['eval', '--model', E, '--benchmark', `gsm8k=${DATA},math_oai=${join(d, 'math.jsonl')}`, '--max-questions', '2', '--max-new-tokens', '3', ...REF, '--out', join(d, 'b')],
+    human: /^\| model \| GSM8K \| MATH-500 \| Avg\. \|\n/, json: { benchmarks: [{ name: 'gsm8k', total: 2 }, { name: 'math_oai', total: 1 }] }, progress: /^wrote the table to \S+table\.md/m,
+  },
 ];
+// copy-models needs the embedded pair (models/default), which a checkout may lack.
+if (existsSync(join(ROOT, 'models', 'default', 'settings.json'))) {
+  ROWS.push({ name: 'copy-models', args: (d) => ['copy-models', join(d, 'pair')], human: /^copied \d+ files of the embedded default pair into \S+pair\n$/, json: { dir: /pair$/, files: Array } });
+}
 
 /** The convention, for one run of `row` with (json) or without --json --quiet. */
 function check(t: Test, row: Row, json: boolean, r: CliResult) {
@@ -114,7 +145,7 @@ t.before(async () => {
 async function table(t: Test, runtime: string, run: (args: string[]) => Promise<CliResult>) {
   for (const row of ROWS) {
     for (const json of [false, true]) {
-      const dir = join(tmp, runtime, `${row.name}-${json ? 'json' : 'human'}`);
+      const dir = join(tmp, runtime, `${row.name.replace(/[^\w-]+/g, '-')}-${json ? 'json' : 'human'}`);
       mkdirSync(dir, { recursive: true });
       await row.setup?.(dir);
       check(t, row, json, await run([...row.args(dir), ...(json ? ['--json', '--quiet'] : [])]));

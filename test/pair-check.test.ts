@@ -259,7 +259,9 @@ t.test('run --pair-check N: report.json and report.html carry the pair check, at
   const r = await runCli(['run', '--max-questions', '4', '--eval-data', evalFile, '--pair-check', '6', '--pair-check-data', evalFile, '--max-steps', '2', '--max-new-tokens', '24', '--eval-max-new-tokens', '64', '--beta', '0.5', '--backend', 'wasm', '--threads', '1', '--out', out]);
   t.equal(r.code, 0, r.stderr);
   t.match(r.stderr, /pair-check: greedy vs contrastive decoding…/);
-  t.match(r.stderr, /verdict \(CD α 0\.2 at the steps LightReasoner selects, KL ≥ 0\.5\): the pair's contrast /);
+  t.match(r.stderr, /verdict \(CD α 0\.2 at the steps LightReasoner selects, KL ≥ 0\.5\): the pair's contrast /, 'the verdict as a note, before sampling');
+  t.match(r.stdout, /^pair-check on 6 problems [^]*\nverdict \(CD α 0\.2 [^]*\n\nheld-out accuracy on 6 problems/, 'the table at the top of the result');
+  t.notMatch(r.stderr, /^ *variant /m, 'the table is not on stderr');
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as RunReport;
   const c = report.pair_check!;
   t.ok(c, 'report.pair_check');

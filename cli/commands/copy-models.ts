@@ -3,15 +3,15 @@
 // defaultPair() names them. The work is runtime/platform/default-pair.ts.
 import type { Command } from 'commander';
 import { copyDefaultPair } from '../../runtime/platform/default-pair.ts';
+import { addOutputOptions, commandOutput } from '../output.ts';
 
 export function registerCopyModels(program: Command): void {
-  program
+  const command = program
     .command('copy-models')
     .description("copy the embedded default pair (expert/, amateur/, settings.json) into DIR, for a web app to serve (e.g. Vite's public/models/default)")
-    .argument('<dir>', 'destination folder (created; the pair\'s own files in it are replaced)')
-    .option('--quiet', 'print nothing')
-    .action(async (dir: string, o: { quiet?: boolean }) => {
-      const files = await copyDefaultPair(dir);
-      if (!o.quiet) process.stderr.write(`copied ${files.length} files of the embedded default pair into ${dir}\n`);
-    });
+    .argument('<dir>', 'destination folder (created; the pair\'s own files in it are replaced)');
+  addOutputOptions(command, '{dir, files}').action(async (dir: string, o: { json?: boolean; quiet?: boolean }) => {
+    const files = await copyDefaultPair(dir);
+    commandOutput(o).result(`copied ${files.length} files of the embedded default pair into ${dir}`, { dir, files });
+  });
 }

@@ -1,8 +1,9 @@
 // `eval --benchmark NAME[,NAME…]`: the paper's benchmarks by the Qwen2.5-Math toolkit's names —
 // each benchmark's data (the Hub ids in runtime/eval/benchmarks.ts, or --data for one benchmark),
 // its question format and gold field, its grading — then the paper's table (per benchmark + Avg.)
-// on stdout, with 95 % intervals and, with --paired-with, the paired test per benchmark.
-// Called by eval.ts, which passes its helpers in (no import circle).
+// as the result (cli/output.ts: stdout, or one JSON document with --json), with 95 % intervals and,
+// with --paired-with, the paired test per benchmark. Called by eval.ts, which passes its helpers in
+// (no import circle), and by run.ts (run --eval-benchmarks); the caller prints the result.
 import { dirname, join } from 'node:path';
 import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
 import { benchmarkSpec, type BenchmarkSpec, gradeBenchmarkOutput, parseBenchmarkProblems } from '../../runtime/eval/benchmarks.ts';
@@ -15,6 +16,7 @@ import { nodePlatform } from '../../runtime/platform/node.ts';
 import { openModel } from '../../runtime/session.ts';
 import { loadAdapter } from '../../runtime/train/peft.ts';
 import { progressLine } from '../io.ts';
+import type { CommandOutput } from '../output.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
 
 export interface EvalHelpers {
@@ -46,9 +48,15 @@ async function loadBenchmark(spec: BenchmarkSpec, data: string | undefined, quie
   return { problems, text };
 }
 
+/** The result of evalBenchmarks: the table as text (the human result) and as the --json document. */
+export interface BenchmarksResult {
+  text: string;
+  json: Record<string, unknown>;
+}
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-/** `print`: the table on stdout (default); `directory`: --out and --paired-with are directories even for one benchmark (run's use). */
-export async function evalBenchmarks(o: any, helpers: EvalHelpers, opts: { print?: boolean; directory?: boolean } = {}): Promise<void> {
+/** Progress and notes go to `output`; `directory`: --out and --paired-with are directories even for one benchmark (run's use). */
+export async function evalBenchmarks(o: any, helpers: EvalHelpers, output: CommandOutput, opts: { directory?: boolean } = {}): Promise<BenchmarksResult> {
   const fs = nodePlatform.fs;
   // NAME or NAME=DATA (a file or hf://… for that benchmark instead of its default data set).
   const entries = String(o.benchmark).split(',').map((s) => s.trim()).filter(Boolean).map((e) => {
@@ -65,12 +73,12 @@ export async function evalBenchmarks(o: any, helpers: EvalHelpers, opts: { print
   const places = plan(specs, o, directory);
   for (const p of places) if (p.out !== undefined) await claimOutFile(fs, p.out, { overwrite: o.overwrite });
   const planned: Planned[] = [];
-  for (const [i, spec] of specs.entries()) planned.push({ spec, ...(await loadBenchmark(spec, entries[i].data ?? o.data, !!o.quiet, o.maxQuestions)), ...places[i] });
+  for (const [i, spec] of specs.entries()) planned.push({ spec, ...(await loadBenchmark(spec, entries[i].data ?? o.data, output.quiet, o.maxQuestions)), ...places[i] });
   await resolveModelOption(o, 'model');
   if (!(await fs.exists(fs.join(o.model, 'config.json')))) throw badInputError(`--model ${o.model}: not a model directory (no config.json)`);
   const bases = new Map<string, { id: string; correct: boolean }[]>();
   for (const p of planned) if (p.base !== undefined) bases.set(p.spec.name, await helpers.readBaseRecords(p.base, p.problems));
-  const log = (s: string) => !o.quiet && process.stderr.write(`${s}\n`);
+  const log = output.progress;
   const controller = new AbortController();
   const onSigint = () => {
     if (controller.signal.aborted) process.exit(130);
@@ -78,7 +86,7 @@ export async function evalBenchmarks(o: any, helpers: EvalHelpers, opts: { print
     controller.abort();
   };
   process.on('SIGINT', onSigint);
-  const bar = progressLine(!o.quiet);
+  const bar = progressLine(!output.quiet);
   let model: CausalLM | null = null;
   const rows: BenchmarkResult[] = [];
   try {
@@ -120,7 +128,5 @@ export async function evalBenchmarks(o: any, helpers: EvalHelpers, opts: { print
     await fs.writeFileAtomic!(join(o.out, 'table.json'), JSON.stringify(table, null, 2) + '\n');
     log(`wrote the table to ${join(o.out, 'table.md')} and table.json`);
   }
-  if (opts.print === false) return;
-  if (o.json) console.log(JSON.stringify({ ...table, model: o.model, adapter: o.adapter ?? null, ...(o.pairedWith ? { paired_with: o.pairedWith } : {}) }));
-  else process.stdout.write(text);
+  return { text, json: { ...table, model: o.model, adapter: o.adapter ?? null, ...(o.pairedWith ? { paired_with: o.pairedWith } : {}) } };
 }

@@ -134,10 +134,13 @@ export function registerEval(program: Command): void {
     .addHelpText('after', EVAL_HELP);
   addOutputOptions(evalCommand, 'the summary {total, correct, accuracy, ci95, seconds, model, data, …}')
     .action(async (o) => {
-      if (o.benchmark !== undefined) return evalBenchmarks(o, { evalIds, readBaseRecords });
+      const output = commandOutput(o);
+      if (o.benchmark !== undefined) {
+        const { text, json } = await evalBenchmarks(o, { evalIds, readBaseRecords }, output);
+        return output.result(text, json);
+      }
       if (o.data === undefined) throw badInputError("give --data FILE (problems) or --benchmark NAME (the paper's benchmarks)");
       const fs = nodePlatform.fs;
-      const output = commandOutput(o);
       const shardOf = o.shard === undefined ? null : parseShard(o.shard, process.env);
       if (shardOf && o.out === undefined) throw badInputError('--shard needs --out (the shard writes its part of that file)');
       if (shardOf && o.pairedWith !== undefined) throw badInputError('--paired-with compares whole runs: gather the shards first, then compare the gathered files');
@@ -202,7 +205,7 @@ export function registerEval(program: Command): void {
         };
         // With --out: journaled as batches finish, resumable (runtime/eval/journal.ts).
         const written = out !== undefined && ids
-          ? await evaluateToFile(model, problems, { ...evalOpts, fs, out, settings, identity: ids, shard, resume: o.resume === true, onWarning: (m) => process.stderr.write(`warning: ${m}\n`) })
+          ? await evaluateToFile(model, problems, { ...evalOpts, fs, out, settings, identity: ids, shard, resume: o.resume === true, onWarning: (m) => output.warn(m) })
           : null;
         // The printed summary is the plain one either way (the written one adds what produced it).
         const { records, summary } = written ? { records: written.records, summary: plainSummary(written.summary) } : await evaluate(model, problems, { ...evalOpts, ...settings });

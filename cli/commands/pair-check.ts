@@ -13,6 +13,7 @@ import { formatPairCheck } from '../../runtime/eval/pair-check-format.ts';
 import { claimOutFile } from '../../runtime/io/out-dir.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
 import { backendOption, intOption, progressLine } from '../io.ts';
+import { addOutputOptions, type CommandOutput, commandOutput } from '../output.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
 import { defaultPairDir } from '../../runtime/platform/default-pair.ts';
 import { EMBEDDED_DEFAULTS, embeddedSettings } from './run.ts';
@@ -50,7 +51,7 @@ Output: the table on stdout (--json: one JSON document instead); progress on std
 
 export function registerPairCheck(program: Command): void {
   const d = DEFAULT_PAIR_CHECK;
-  program
+  const command = program
     .command('pair-check')
     .description('before any training: does the pair\'s contrast point toward right answers? (greedy vs contrastive decoding, paired)')
     .option('--expert <dir>', 'expert model directory or Hub id (default: the embedded pair)')
@@ -63,12 +64,12 @@ export function registerPairCheck(program: Command): void {
     .option('--batch-size <n>', 'problems decoded together (each up to one KV slot per variant)', intOption('--batch-size', 1), d.batchSize)
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
     .option('--threads <n>', 'Wasm: threads per model (default: all cores)', intOption('--threads', 1))
-    .option('--json', 'print the report as one JSON document (instead of the table)')
     .option('--out <file>', 'also write the report with every problem\'s outputs (JSON)')
     .option('--overwrite', 'replace an existing --out file')
-    .option('--quiet', 'no progress output')
-    .addHelpText('after', HELP)
+    .addHelpText('after', HELP);
+  addOutputOptions(command, 'the report (as --out, without the per-problem records)')
     .action(async (o, cmd: Command) => {
+      const output = commandOutput(o);
       await resolveModelOption(o, 'expert');
       await resolveModelOption(o, 'amateur');
       if ((o.expert === undefined) !== (o.amateur === undefined)) throw badInputError('give both --expert and --amateur, or neither (the embedded default pair)');
@@ -95,13 +96,13 @@ export function registerPairCheck(program: Command): void {
       const controller = new AbortController();
       const onSigint = () => {
         if (controller.signal.aborted) process.exit(130);
-        process.stderr.write('\ninterrupting after the current step (Ctrl-C again to stop at once)…\n');
+        output.progress('\ninterrupting after the current step (Ctrl-C again to stop at once)…');
         controller.abort();
       };
       process.on('SIGINT', onSigint);
-      const bar = progress(!o.quiet);
+      const bar = progress(output);
       try {
-        if (!o.quiet) process.stderr.write(`pair-check: expert ${o.expert}, amateur ${o.amateur}; ${problems.length} problems (${file})\n`);
+        output.progress(`pair-check: expert ${o.expert}, amateur ${o.amateur}; ${problems.length} problems (${file})`);
         const { report, records } = await pairCheckJob({ platform: nodePlatform, signal: controller.signal }, { expert: o.expert, amateur: o.amateur, problems, settings, backend: o.backend, threads: o.threads }, bar.event);
         bar.done();
         const doc = { ...report, data: { source: file, problems: problems.length } };
@@ -109,10 +110,9 @@ export function registerPairCheck(program: Command): void {
           const fs = nodePlatform.fs;
           await fs.mkdir?.(dirname(o.out));
           await fs.writeFileAtomic!(o.out, `${JSON.stringify({ ...doc, records }, null, 2)}\n`);
-          if (!o.quiet) process.stderr.write(`wrote ${o.out}\n`);
+          output.progress(`wrote ${o.out}`);
         }
-        if (o.json) console.log(JSON.stringify(doc, null, 2));
-        else console.log(formatPairCheck(report).join('\n'));
+        output.result(formatPairCheck(report), doc);
       } catch (e) {
         bar.done();
         if (e instanceof LightReasonerError && e.code === 'ABORTED') throw new LightReasonerError('ABORTED', 'interrupted: nothing written');
@@ -123,8 +123,9 @@ export function registerPairCheck(program: Command): void {
     });
 }
 
-/** A redrawn line on a TTY; otherwise a line at most every 10 s; nothing when disabled. */
-function progress(enabled: boolean) {
+/** A redrawn line on a TTY; otherwise a line at most every 10 s; nothing with --quiet. */
+function progress(output: CommandOutput) {
+  const enabled = !output.quiet;
   const line = progressLine(enabled);
   const tty = enabled && process.stderr.isTTY;
   const t0 = performance.now();
@@ -137,7 +138,7 @@ function progress(enabled: boolean) {
       if (tty) line.update(text);
       else if (e.status === 'problem' && (performance.now() - last > 10_000 || e.done === e.total)) {
         last = performance.now();
-        process.stderr.write(`${text}\n`);
+        output.progress(text);
       }
     },
     done: () => line.done(),

@@ -24,7 +24,7 @@ import { generateProblems, problemsToJsonl } from '../../runtime/data/problems.t
 import { formatPairCheck } from '../../runtime/eval/pair-check-format.ts';
 import { benchmarkSpec } from '../../runtime/eval/benchmarks.ts';
 import { evalIds, readBaseRecords } from './eval.ts';
-import { evalBenchmarks } from './eval-benchmarks.ts';
+import { type BenchmarksResult, evalBenchmarks } from './eval-benchmarks.ts';
 
 /**
  * Defaults of the embedded run (no --train-data/--eval-data): 1,000 held-out problems, so an
@@ -249,8 +249,9 @@ export function registerRun(program: Command): void {
           onEvent: bar.event,
         });
         bar.done();
-        if (o.evalBenchmarks !== undefined) await runBenchmarks(o, expert, evalMax);
-        output.result(resultLines(report, o.out), report);
+        // --json: report.json's content, with the benchmark table (table.json) under `benchmarks`.
+        const benchmarks = o.evalBenchmarks !== undefined ? await runBenchmarks(o, expert, evalMax, output) : undefined;
+        output.result([...resultLines(report, o.out), ...(benchmarks ? ['', benchmarks.text] : [])], benchmarks ? { ...report, benchmarks: benchmarks.json } : report);
       } catch (err) {
         bar.done();
         if (err instanceof LightReasonerError && err.code === 'ABORTED') throw new LightReasonerError('ABORTED', `interrupted: no report written; run the same command with --resume to continue from what ${o.out} holds`);
@@ -264,15 +265,15 @@ export function registerRun(program: Command): void {
 /**
  * run --eval-benchmarks: the expert, then the expert with the run's adapter, on the paper's
  * benchmarks (eval --benchmark), into OUT/benchmarks/{expert,expert-lightreasoner}/; the second is
- * paired against the first and its table (OUT/benchmarks/expert-lightreasoner/table.md) printed.
- * Evaluated afresh on every run (also with --resume).
+ * paired against the first; its table (OUT/benchmarks/expert-lightreasoner/table.md) is returned
+ * for run's result. Evaluated afresh on every run (also with --resume).
  */
-async function runBenchmarks(o: Record<string, any>, expert: string, maxNewTokens: number): Promise<void> {
+async function runBenchmarks(o: Record<string, any>, expert: string, maxNewTokens: number, output: CommandOutput): Promise<BenchmarksResult> {
   const dir = join(o.out, 'benchmarks');
   const common = { benchmark: o.evalBenchmarks, prompt: 'qwen25-math-cot', maxNewTokens, batchSize: o.evalBatchSize, backend: o.backend, quiet: o.quiet, overwrite: true, model: expert };
   const helpers = { evalIds, readBaseRecords };
-  await evalBenchmarks({ ...common, out: join(dir, 'expert') }, helpers, { print: false, directory: true });
-  await evalBenchmarks({ ...common, adapter: join(o.out, 'adapter'), out: join(dir, 'expert-lightreasoner'), pairedWith: join(dir, 'expert') }, helpers, { print: !o.json, directory: true });
+  await evalBenchmarks({ ...common, out: join(dir, 'expert') }, helpers, output, { directory: true });
+  return evalBenchmarks({ ...common, adapter: join(o.out, 'adapter'), out: join(dir, 'expert-lightreasoner'), pairedWith: join(dir, 'expert') }, helpers, output, { directory: true });
 }
 
 /** What `run` prints when it is done: the accuracies, the time and cost, where the report is. */
@@ -280,6 +281,7 @@ function resultLines(report: RunReport, out: string): string[] {
   const e = report.eval, st = report.stages;
   const lrCost = `LightReasoner ${st.sample.problems} problems, ${st.finetune.tuned_tokens} tuned tokens, ${formatSeconds(st.sample.seconds + st.finetune.seconds)}`;
   return [
+    ...(report.pair_check ? [...formatPairCheck(report.pair_check), ''] : []),
     `held-out accuracy on ${e.expert_before.total} problems (95% Wilson interval; paired against the expert before, exact McNemar test):`,
     ...summaryLines(report),
     `time: sampling ${formatSeconds(st.sample.seconds)}, fine-tuning ${formatSeconds(st.finetune.seconds)}${st.sft ? `, SFT baseline ${formatSeconds(st.sft.seconds)}` : ''}, the whole run ${formatSeconds(report.total_seconds)}`,
@@ -348,7 +350,7 @@ function progress(output: CommandOutput) {
           if (e.event.status === 'problem') detail(`${e.event.done}/${e.event.total} problems`, e.event.done === e.event.total);
           else if (e.event.status === 'done') {
             clear();
-            for (const l of formatPairCheck(e.event.report)) process.stderr.write(`  ${l}\n`);
+            output.progress(`  ${formatPairCheck(e.event.report).at(-1)} (the table comes with the result)`);
           }
           return;
         case 'sample':
