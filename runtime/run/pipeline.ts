@@ -17,6 +17,7 @@
 // A non-empty `out` is refused unless resuming or overwriting; only these entries are ever replaced.
 
 import { type BackendChoice, createBackend } from '../backend/index.ts';
+import { requireTraining } from '../backend/training.ts';
 import type { Backend } from '../backend/types.ts';
 import { generateProblems } from '../data/problems.ts';
 import { badInputError, LightReasonerError, throwIfAborted } from '../errors.ts';
@@ -315,6 +316,7 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
     emit({ status: 'stage', stage: 'load', state: 'start' });
     let t = time();
     backends.push(await createBackend(o.backend ?? 'auto', platform, { threads: o.threads }));
+    requireTraining(backends[0], '`run` (its stage 2 fine-tunes)'); // before loading models or samples
     const onWarning = (message: string) => emit({ status: 'warning', message });
     expert = await loadModel(o.expert, { fs, backend: backends[0], signal, onWarning });
     // As the `sample` command: WebGPU and the reference share one backend (the contrast needs both

@@ -12,6 +12,7 @@
 // position exactly, and dropout masks are a function of (seed, step, pass), so a resumed run is
 // bit-for-bit the uninterrupted one.
 
+import { requireTraining } from '../backend/training.ts';
 import { badInputError, LightReasonerError } from '../errors.ts';
 import { encodeSafetensors, readSafetensorsHeader, readTensorBytes, type TensorToWrite } from '../io/safetensors.ts';
 import type { CausalLM } from '../model/model.ts';
@@ -191,6 +192,7 @@ function ownedByFinetune(name: string): boolean {
 /** Run (or resume) a fine-tuning job; resolves with the summary also written to train_summary.json. */
 export async function finetune(opts: FinetuneOptions): Promise<FinetuneSummary> {
   const { fs, model, out } = opts;
+  requireTraining(model.backend, 'fine-tuning'); // before reading samples or touching `out`
   need(fs);
   const t0 = performance.now();
   const base: FinetuneSettings = { ...DEFAULT_FINETUNE, ...opts.settings, lora: { ...(opts.initAdapter?.config ?? opts.settings?.lora ?? DEFAULT_LORA) } };

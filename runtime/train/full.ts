@@ -17,7 +17,8 @@
 //
 // Portable: no host imports (the caller passes a FileSystem to save).
 
-import type { Backend, Tensor } from '../backend/types.ts';
+import { requireTraining } from '../backend/training.ts';
+import type { Backend, Tensor, TrainingOps } from '../backend/types.ts';
 import { badInputError, unsupportedError } from '../errors.ts';
 import { encodeSafetensors, type TensorToWrite } from '../io/safetensors.ts';
 import type { ModelConfig } from '../model/config.ts';
@@ -189,12 +190,14 @@ export class FullTrainer {
   private readonly v: Tensor[];
   private readonly normSq: Tensor;
   private readonly backend: Backend;
+  private readonly training: TrainingOps;
 
   constructor(
     readonly model: CausalLM,
     readonly settings: FullTrainSettings,
   ) {
     const b = (this.backend = model.backend);
+    this.training = requireTraining(b, 'full-parameter training');
     if (model.weights.dtype !== 'f32') throw badInputError('full-parameter training needs f32 master weights (initFullModel)');
     const c = model.config;
     const g = (t: Tensor) => b.createTensor('f32', t.shape);
@@ -254,7 +257,7 @@ export class FullTrainer {
     const lr = warmupCosineLr(s, step);
     const clip = clipCoefficient(norm, s.maxGradNorm);
     this.params.forEach((p, j) => {
-      b.adamw(p.param, p.grad, this.m[j], this.v[j], { lr, beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: p.decay ? s.weightDecay : 0, step, gradScale: clip });
+      this.training.adamw(p.param, p.grad, this.m[j], this.v[j], { lr, beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: p.decay ? s.weightDecay : 0, step, gradScale: clip });
     });
     return { step, loss, lr, grad_norm: norm, targets, rows };
   }
