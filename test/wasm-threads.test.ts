@@ -8,7 +8,7 @@ import '../runtime/platform/node.ts'; // registers Node's worker_threads for the
 import type { Backend, Tensor, WeightDType } from '../runtime/backend/types.ts';
 import { createWasmBackend } from '../runtime/backend/wasm/index.ts';
 import { relaxedSimdSupported } from '../runtime/backend/wasm/features.ts';
-import { randomModel } from '../runtime/model/random.ts';
+import { randomModel } from '../tooling/random-model.ts';
 import type { ModelConfig } from '../runtime/model/config.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
 import { rng, uniform } from './portable/random.ts';

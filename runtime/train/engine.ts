@@ -2,7 +2,7 @@
 // one struct with shape comments), the soft-label loss at the selected rows, and an explicit
 // backward layer by layer that accumulates the LoRA gradients. Base weights are frozen and used in
 // their file dtype (matmul for the forward, matmulNN for dX); only A and B get gradients — unless the
-// engine is given full-parameter gradients (`FullGrads`, train/full.ts): then the same backward also
+// engine is given full-parameter gradients (`FullGrads`, tooling/full-train.ts): then the same backward also
 // accumulates dW = dYᵀ·X of every linear layer, the LM head and the input embedding.
 //
 // Everything is enqueued on the backend (one submit per pass on WebGPU); nothing here loops over
@@ -72,7 +72,7 @@ interface Storage {
 }
 
 /**
- * Full-parameter gradients (train/full.ts): f32 tensors shaped as the weights (HF [out, in]),
+ * Full-parameter gradients (tooling/full-train.ts): f32 tensors shaped as the weights (HF [out, in]),
  * accumulated by every pass until zeroGrad. The model's weights must then be f32 tensors too (the
  * master copy the optimizer updates). RMSNorm gains get no gradient (full.ts keeps them at 1).
  */
@@ -369,7 +369,7 @@ export class TrainEngine {
       // repeat within a pass, so scatterAddRows (distinct indices only) cannot do it without write
       // races; dE += onehot(ids)ᵀ · dX [V, n]·[n, H] is race-free on every backend at the cost of
       // n·V·H multiply-adds — about one LM-head matmul, fine for the few-hundred-token vocabularies
-      // full training is meant for (train/full.ts).
+      // full training is meant for (tooling/full-train.ts).
       const onehot = v2(st.onehot!, n, V), hot = new Float32Array(n * V);
       for (let r = 0; r < n; r++) hot[r * V + tokens[r]] = 1;
       b.write(onehot, hot);

@@ -7,7 +7,7 @@ import type { Backend, Tensor, WeightDType } from '../../runtime/backend/types.t
 import type { WebGL2Backend } from '../../runtime/backend/webgl2/index.ts';
 import { textureBytes, type GLTensor } from '../../runtime/backend/webgl2/textures.ts';
 import { generateGreedy } from '../../runtime/model/generate.ts';
-import { randomModel, SHAPES } from '../../runtime/model/random.ts';
+import { randomModel, SHAPES } from '../../tooling/random-model.ts';
 import { decodeToF32, encodeFromF32 } from '../../runtime/util/dtype.ts';
 import { checker, compare, type Log, Pair, type Tol } from '../portable/oracle.ts';
 

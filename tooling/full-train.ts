@@ -17,20 +17,20 @@
 //
 // Portable: no host imports (the caller passes a FileSystem to save).
 
-import { requireTraining } from '../backend/training.ts';
-import type { Backend, Tensor, TrainingOps } from '../backend/types.ts';
-import { badInputError, unsupportedError } from '../errors.ts';
-import { encodeSafetensors, type TensorToWrite } from '../io/safetensors.ts';
-import type { ModelConfig } from '../model/config.ts';
-import { CausalLM } from '../model/model.ts';
-import type { ModelTokenizer } from '../model/tokenizer.ts';
-import type { LayerWeights, ModelWeights } from '../model/weights.ts';
-import type { FileSystem } from '../platform/types.ts';
-import { encodeFromF32 } from '../util/dtype.ts';
-import { splitmix32, type TrainSample, type Trajectory } from './data.ts';
-import { type FullGrads, TrainEngine } from './engine.ts';
-import { LORA_TARGETS, type LoraAdapter, type LoraTarget } from './lora.ts';
-import { clipCoefficient } from './optimizer.ts';
+import { requireTraining } from '../runtime/backend/training.ts';
+import type { Backend, Tensor, TrainingOps } from '../runtime/backend/types.ts';
+import { badInputError, unsupportedError } from '../runtime/errors.ts';
+import { encodeSafetensors, type TensorToWrite } from '../runtime/io/safetensors.ts';
+import type { ModelConfig } from '../runtime/model/config.ts';
+import { CausalLM } from '../runtime/model/model.ts';
+import type { ModelTokenizer } from '../runtime/model/tokenizer.ts';
+import type { LayerWeights, ModelWeights } from '../runtime/model/weights.ts';
+import type { FileSystem } from '../runtime/platform/types.ts';
+import { encodeFromF32 } from '../runtime/util/dtype.ts';
+import { splitmix32, type TrainSample, type Trajectory } from '../runtime/train/data.ts';
+import { type FullGrads, TrainEngine } from '../runtime/train/engine.ts';
+import { LORA_TARGETS, type LoraAdapter, type LoraTarget } from '../runtime/train/lora.ts';
+import { clipCoefficient } from '../runtime/train/optimizer.ts';
 
 /** The transformers version whose config.json format we write (the one the fixtures use). */
 export const TRANSFORMERS_VERSION = '5.18.0';
