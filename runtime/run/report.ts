@@ -4,7 +4,7 @@
 // trajectories, the training loss, and a few held-out examples. Pure: report in, HTML text out.
 
 import { formatP, formatPValue } from '../eval/stats.ts';
-import type { EvalModel, EvalResult, Histogram, RunReport } from './pipeline.ts';
+import type { EvalModel, EvalResult, Histogram, RunReport } from './report-types.ts';
 import type { HubRevision } from '../hub/ids.ts';
 import { esc, int, pct } from './html.ts';
 import { diagnosticsHtml, pairCheckHtml, seedsHtml } from './report-stats.ts';
