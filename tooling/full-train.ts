@@ -33,7 +33,7 @@ import { LORA_TARGETS, type LoraAdapter, type LoraTarget } from '../runtime/trai
 import { clipCoefficient } from '../runtime/train/optimizer.ts';
 
 /** The transformers version whose config.json format we write (the one the fixtures use). */
-export const TRANSFORMERS_VERSION = '5.18.0';
+const TRANSFORMERS_VERSION = '5.18.0';
 
 export interface LlamaShape {
   hiddenSize: number;
@@ -126,7 +126,7 @@ export interface CeExample {
  * The engine's input for a batch of examples: one trajectory per example (ids = prompt + answer
  * without its last token), one loss row per answer token with that token as the only label.
  */
-export function cePass(examples: readonly CeExample[]): { trajectories: Trajectory[]; samples: TrainSample[]; targets: number } {
+function cePass(examples: readonly CeExample[]): { trajectories: Trajectory[]; samples: TrainSample[]; targets: number } {
   const trajectories: Trajectory[] = [];
   const samples: TrainSample[] = [];
   for (const [e, ex] of examples.entries()) {
@@ -272,7 +272,7 @@ export class FullTrainer {
 // ---- Hugging Face checkpoint -------------------------------------------------------------------
 
 /** config.json as transformers 5 writes it for LlamaForCausalLM (keys sorted, as save_pretrained). */
-export function llamaConfigJson(c: ModelConfig, dtype: 'float32' | 'bfloat16', padTokenId: number | null = null): string {
+function llamaConfigJson(c: ModelConfig, dtype: 'float32' | 'bfloat16', padTokenId: number | null = null): string {
   if (c.modelType !== 'llama' || c.rope.type !== 'default') throw unsupportedError('config.json', 'only default-rope Llama configs are written');
   const o: Record<string, unknown> = {
     architectures: ['LlamaForCausalLM'], attention_bias: false, attention_dropout: 0.0, bos_token_id: c.bosTokenId, dtype, eos_token_id: c.eosTokenIds[0],
@@ -286,7 +286,7 @@ export function llamaConfigJson(c: ModelConfig, dtype: 'float32' | 'bfloat16', p
   return JSON.stringify(o, null, 2) + '\n';
 }
 
-export function generationConfigJson(c: ModelConfig, padTokenId: number | null = null): string {
+function generationConfigJson(c: ModelConfig, padTokenId: number | null = null): string {
   const o: Record<string, unknown> = { bos_token_id: c.bosTokenId, eos_token_id: c.eosTokenIds.length === 1 ? c.eosTokenIds[0] : c.eosTokenIds };
   if (padTokenId !== null) o.pad_token_id = padTokenId;
   o.transformers_version = TRANSFORMERS_VERSION;
@@ -294,7 +294,7 @@ export function generationConfigJson(c: ModelConfig, padTokenId: number | null =
 }
 
 /** The model's weights as safetensors bytes (F32, or BF16 rounded to nearest even), HF names. */
-export async function modelSafetensors(model: CausalLM, dtype: 'F32' | 'BF16'): Promise<Uint8Array> {
+async function modelSafetensors(model: CausalLM, dtype: 'F32' | 'BF16'): Promise<Uint8Array> {
   const tensors: TensorToWrite[] = [];
   for (const { name, tensor } of namedWeights(model)) {
     const data = (await model.backend.read(tensor)) as Float32Array;

@@ -219,7 +219,7 @@ export const nodeFileSystem: FileSystem = {
 
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined';
 /** Dawn for Node: the `webgpu` package, an optional peer dependency (package.json "//webgpu"). */
-export const DAWN_PACKAGE = 'webgpu';
+const DAWN_PACKAGE = 'webgpu';
 
 /** What loading Dawn gave: a GPU, or null with why (and, when the user can fix it, what to do). */
 export interface DawnLoad {
@@ -279,7 +279,7 @@ export const nodePlatform: Platform = {
  * its Node compatibility layer (its Web Workers cannot be unref'd and would keep it alive until
  * backend.destroy()).
  */
-export const nodeWorkerHost: WorkerHost = {
+const nodeWorkerHost: WorkerHost = {
   concurrency: Math.max(1, availableParallelism()),
   spawn(source: string): ThreadWorker {
     // no inherited execArgv: loader hooks (e.g. a TypeScript loader) are not needed for plain JS

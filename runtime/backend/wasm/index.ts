@@ -57,7 +57,7 @@ export interface WasmBackendOptions {
 }
 
 /** Most threads a backend will start. */
-export const MAX_THREADS = 64;
+const MAX_THREADS = 64;
 
 export async function createWasmBackend(options: WasmBackendOptions = {}): Promise<WasmBackend> {
   const maxPages = options.maxMemoryPages ?? MAX_PAGES;
