@@ -3,7 +3,7 @@
 // here runs in Node, Deno and the browser; host I/O comes in through a Platform. Apps start from
 // the package root (runtime/index.ts) instead.
 export { createBackend, BACKEND_CHOICES, type BackendChoice } from './backend/index.ts';
-export type { Backend, BackendInfo, Tensor } from './backend/types.ts';
+export type { Backend, BackendInfo, Tensor, TrainingOps } from './backend/types.ts';
 export { ReferenceBackend } from './backend/reference.ts';
 export { LightReasonerError, type ErrorCode } from './errors.ts';
 export type { Platform, FileSystem } from './platform/types.ts';
