@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeSafetensors, type TensorToWrite } from '../runtime/io/safetensors.ts';
 import type { ModelConfig } from '../runtime/model/config.ts';
-import { randomValues } from '../runtime/model/random.ts';
+import { randomValues } from '../tooling/random-model.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
 
 export const here = fileURLToPath(new URL('.', import.meta.url)); // dist/bench/

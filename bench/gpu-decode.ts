@@ -7,7 +7,7 @@ import type { WebGPUBackend } from '../runtime/backend/webgpu/backend.ts';
 import { createWebGPUBackend } from '../runtime/backend/webgpu/index.ts';
 import type { ModelConfig } from '../runtime/model/config.ts';
 import { generateGreedy } from '../runtime/model/generate.ts';
-import { randomModel, SHAPES } from '../runtime/model/random.ts';
+import { randomModel, SHAPES } from '../tooling/random-model.ts';
 import { median, type Reporter } from './common.ts';
 
 export interface DecodeProfile {

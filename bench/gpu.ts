@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Backend } from '../runtime/backend/types.ts';
 import { chooseMatmul, createWebGPUBackend, splitSlices } from '../runtime/backend/webgpu/index.ts';
-import { randomValues, SHAPES } from '../runtime/model/random.ts';
+import { randomValues, SHAPES } from '../tooling/random-model.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
 import { reportDecode } from './gpu-decode.ts';

@@ -6,7 +6,8 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { createWasmBackend, estimateClockGHz, measureSimdPeak, type WasmBackend } from '../runtime/backend/wasm/index.ts';
+import { createWasmBackend, type WasmBackend } from '../runtime/backend/wasm/index.ts';
+import { estimateClockGHz, measureSimdPeak } from './probes.ts';
 
 export interface HostInfo {
   cpu: string;

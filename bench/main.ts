@@ -34,7 +34,7 @@ import { WasmBackend } from '../runtime/backend/wasm/index.ts';
 import { ALL_VARIANTS, formatVariant } from '../runtime/backend/wasm/variants.ts';
 import type { Backend } from '../runtime/backend/types.ts';
 import { generateGreedy } from '../runtime/model/generate.ts';
-import { randomModel, randomValues, SHAPES } from '../runtime/model/random.ts';
+import { randomModel, randomValues, SHAPES } from '../tooling/random-model.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
 import { findPython, load1, median, Reporter, type Result, runPython as runPythonWith, runStage1, withCeiling, writeCheckpoint } from './common.ts';

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { createBackend } from '../runtime/backend/index.ts';
 import type { Backend, Tensor } from '../runtime/backend/types.ts';
 import { CausalLM, type ForwardInput, type KVCache } from '../runtime/model/model.ts';
-import { randomValues, SHAPES } from '../runtime/model/random.ts';
+import { randomValues, SHAPES } from '../tooling/random-model.ts';
 import { loadWeights } from '../runtime/model/weights.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { contrastPrompts } from '../runtime/stage/contrast.ts';

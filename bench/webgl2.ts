@@ -38,7 +38,7 @@ const tokens = Number(opt('--tokens', '4'));
 const PAGE = `
 import { createBackend } from './runtime/backend/index.ts';
 import { browserPlatform } from './runtime/platform/browser.ts';
-import { randomModel, randomValues, SHAPES } from './runtime/model/random.ts';
+import { randomModel, randomValues, SHAPES } from './tooling/random-model.ts';
 import { generateGreedy } from './runtime/model/generate.ts';
 import { encodeFromF32 } from './runtime/util/dtype.ts';
 

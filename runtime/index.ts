@@ -28,8 +28,10 @@ export { parseProblems, DEFAULT_SETTINGS as DEFAULT_SAMPLE_SETTINGS, type Proble
 export { parseEvalProblems, type EvalProblem, type EvalRecord, type EvalSummary } from './eval/evaluate.ts';
 export { BENCHMARKS, BENCHMARK_NAMES, gradeBenchmarkOutput, gradeRows, parseBenchmarkProblems, type BenchmarkName, type BenchmarkSpec, type BenchmarkGrade } from './eval/benchmarks.ts';
 export { benchmarkResult, benchmarkTable, formatBenchmarkTable, type BenchmarkResult, type BenchmarkTable } from './eval/table.ts';
-export { DEFAULT_FINETUNE, type FinetuneSettings, type FinetuneSummary } from './train/finetune.ts';
-export { parseTrainProblems, defaultProblems, type PipelineEvent, type RunReport, type TrainProblem } from './run/pipeline.ts';
+export { DEFAULT_FINETUNE, type FinetuneSummary } from './train/finetune.ts';
+export type { FinetuneSettings } from './train/settings.ts';
+export { parseTrainProblems, defaultProblems, type PipelineEvent, type TrainProblem } from './run/pipeline.ts';
+export type { RunReport } from './run/report-types.ts';
 export type { SamplingSummary, RunEvent as SampleEvent } from './stage/run.ts';
 export { renderReport } from './run/report.ts';
 // Models and data sets by name from the Hugging Face Hub (runtime/hub/): Node/Deno resolve into

@@ -3,7 +3,7 @@
 // here runs in Node, Deno and the browser; host I/O comes in through a Platform. Apps start from
 // the package root (runtime/index.ts) instead.
 export { createBackend, BACKEND_CHOICES, type BackendChoice } from './backend/index.ts';
-export type { Backend, BackendInfo, Tensor } from './backend/types.ts';
+export type { Backend, BackendInfo, Tensor, TrainingOps } from './backend/types.ts';
 export { ReferenceBackend } from './backend/reference.ts';
 export { LightReasonerError, type ErrorCode } from './errors.ts';
 export type { Platform, FileSystem } from './platform/types.ts';
@@ -23,13 +23,15 @@ export { mergeAdapter, mergeTensor, type MergeOptions, type MergeProgress, type 
 export { extractAnswer, parseGold, normalizeAnswer, answerValue, answersEqual, gradeOutput, lastBoxed, lastNumber, type Extraction, type ExtractionMethod, type Grade, type GradeOptions } from './eval/grade.ts';
 export { evaluate, parseEvalProblems, evalMessages, evalPromptIds, evalRecordsToJsonl, PROMPT_TYPES, QWEN25_MATH_COT_SYSTEM, DEFAULT_EVAL, type PromptType, type EvalProblem, type EvalRecord, type EvalSummary, type EvalEvent, type EvaluateOptions } from './eval/evaluate.ts';
 export { generateProblems, problemsToJsonl, boxedSolution, formatAnswer, setOfQuestion, mulberry32, PROBLEM_SETS, SEED_RANGES, TEMPLATE_NAMES, type ProblemSet, type GeneratedProblem, type GenerateProblemsOptions } from './data/problems.ts';
-export { finetune, DEFAULT_FINETUNE, defaultMaxRows, type FinetuneSettings, type FinetuneEvent, type FinetuneOptions, type FinetuneSummary } from './train/finetune.ts';
+export type { FinetuneSettings } from './train/settings.ts';
+export { finetune, DEFAULT_FINETUNE, defaultMaxRows, type FinetuneEvent, type FinetuneOptions, type FinetuneSummary } from './train/finetune.ts';
 export { Trainer, type TrainerSettings, type TrainerPosition, type StepResult as TrainStepResult } from './train/trainer.ts';
 export { TrainEngine, type PassInput } from './train/engine.ts';
 export { parseSamples, packTrajectories, splitPasses, epochOrder, type TrainSample, type ParsedSamples, type Trajectory } from './train/data.ts';
 export { initLora, AdamW, linearLr, clipCoefficient, HF_DEFAULTS, type OptimizerSettings } from './train/optimizer.ts';
 export { OBJECTIVES, parseSftSamples, type Objective, type ParsedSftSamples } from './train/data.ts';
-export { runPipeline, parseTrainProblems, defaultProblems, EVAL_MODELS, type PipelineOptions, type PipelineEvent, type RunReport, type TrainProblem, type EvalModel, type EvalResult, type Histogram, type ModelInfo, type Stage } from './run/pipeline.ts';
+export { runPipeline, parseTrainProblems, defaultProblems, type PipelineOptions, type PipelineEvent, type TrainProblem, type Stage } from './run/pipeline.ts';
+export { EVAL_MODELS, type RunReport, type EvalModel, type EvalResult, type Histogram, type ModelInfo } from './run/report-types.ts';
 export { renderReport, formatSeconds } from './run/report.ts';
 export { MemoryFileSystem } from './platform/memory-fs.ts';
 export { httpFileSystem, routedFileSystem, isUrl } from './platform/browser.ts';

@@ -1,5 +1,5 @@
 // Rebuild the embedded default expert/amateur pair (models/default/{expert,amateur}/) from scratch,
-// deterministically, with this project's own full-parameter training (runtime/train/full.ts) on the
+// deterministically, with this project's own full-parameter training (tooling/full-train.ts) on the
 // Wasm backend (threads):
 //
 //   node --import @tapjs/typescript/import scripts/build-default-pair.ts
@@ -37,7 +37,7 @@ import { evaluate, parseEvalProblems, QWEN25_MATH_COT_SYSTEM } from '../runtime/
 import { loadModel } from '../runtime/model/model.ts';
 import { loadTokenizer } from '../runtime/model/tokenizer.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
-import { type CeExample, DEFAULT_FULL_TRAIN, FullTrainer, type FullTrainSettings, initFullModel, type LlamaShape, llamaConfig, saveLlamaCheckpoint } from '../runtime/train/full.ts';
+import { type CeExample, DEFAULT_FULL_TRAIN, FullTrainer, type FullTrainSettings, initFullModel, type LlamaShape, llamaConfig, saveLlamaCheckpoint } from '../tooling/full-train.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);

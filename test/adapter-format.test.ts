@@ -4,7 +4,7 @@
 import t from 'tap';
 import { ReferenceBackend } from '../runtime/backend/reference.ts';
 import { parseConfig } from '../runtime/model/config.ts';
-import { randomModel } from '../runtime/model/random.ts';
+import { randomModel } from '../tooling/random-model.ts';
 import type { FileSystem } from '../runtime/platform/types.ts';
 import { type LoraTarget, peftKeys } from '../runtime/train/lora.ts';
 import { loadAdapter, saveAdapter, targetShape, uploadAdapter } from '../runtime/train/peft.ts';

@@ -12,7 +12,7 @@ import { LightReasonerError } from '../runtime/errors.ts';
 import { encodeSafetensors, readSafetensorsHeader, readTensorBytes } from '../runtime/io/safetensors.ts';
 import { parseConfig } from '../runtime/model/config.ts';
 import { type CausalLM, loadModel } from '../runtime/model/model.ts';
-import { randomValues } from '../runtime/model/random.ts';
+import { randomValues } from '../tooling/random-model.ts';
 import { indexCheckpoint } from '../runtime/model/weights.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import type { FileSystem } from '../runtime/platform/types.ts';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createBackend } from '../runtime/backend/index.ts';
 import { ReferenceBackend } from '../runtime/backend/reference.ts';
 import { type CausalLM, loadModel } from '../runtime/model/model.ts';
-import { randomValues } from '../runtime/model/random.ts';
+import { randomValues } from '../tooling/random-model.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { LORA_TARGETS } from '../runtime/train/lora.ts';
 import { type HostAdapter, loadAdapter, saveAdapter, targetShape, uploadAdapter } from '../runtime/train/peft.ts';

@@ -11,7 +11,7 @@ import type { Backend } from '../runtime/backend/types.ts';
 import { LightReasonerError } from '../runtime/errors.ts';
 import { encodeSafetensors, readSafetensorsHeader } from '../runtime/io/safetensors.ts';
 import { type CausalLM, loadModel } from '../runtime/model/model.ts';
-import { randomValues } from '../runtime/model/random.ts';
+import { randomValues } from '../tooling/random-model.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import type { LoraTarget } from '../runtime/train/lora.ts';
 import { type HostAdapter, loadAdapter, readAdapter, saveAdapter, saveHostAdapter, targetShape, uploadAdapter } from '../runtime/train/peft.ts';

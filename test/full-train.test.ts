@@ -1,4 +1,4 @@
-// Full-parameter training (runtime/train/full.ts): the gradients of every weight — each linear
+// Full-parameter training (tooling/full-train.ts): the gradients of every weight — each linear
 // layer, the LM head and the input embedding (with repeated ids, tied and untied) — against central
 // finite differences on a tiny random model (reference backend), the Wasm backend against the
 // reference, the engine's loss against cross-entropy computed from the model's own forward logits,
@@ -13,7 +13,7 @@ import { createWasmBackend } from '../runtime/backend/wasm/index.ts';
 import type { CausalLM } from '../runtime/model/model.ts';
 import { loadWeights } from '../runtime/model/weights.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
-import { type CeExample, DEFAULT_FULL_TRAIN, FullTrainer, initFullModel, llamaConfig, namedWeights, normalValues, saveLlamaCheckpoint, warmupCosineLr } from '../runtime/train/full.ts';
+import { type CeExample, DEFAULT_FULL_TRAIN, FullTrainer, initFullModel, llamaConfig, namedWeights, normalValues, saveLlamaCheckpoint, warmupCosineLr } from '../tooling/full-train.ts';
 
 const shape = (tie: boolean) => ({
   ...llamaConfig({ hiddenSize: 16, layers: 2, heads: 2, kvHeads: 1, intermediateSize: 24, vocabSize: 29, maxPositions: 64, ropeTheta: 10000, rmsEps: 1e-5, bosTokenId: 1, eosTokenId: 2 }),

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hubRevisionOf } from '../runtime/hub/ids.ts';
 import { baseModelRevision, defaultBaseModelName } from '../runtime/train/peft.ts';
-import type { RunReport } from '../runtime/run/pipeline.ts';
+import type { RunReport } from '../runtime/run/report-types.ts';
 import { FIXTURES, ROOT, runCli } from './helpers/cli.ts';
 import { commitOf, FakeHub, filesOf } from './helpers/hub-server.ts';
 

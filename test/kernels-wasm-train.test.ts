@@ -4,7 +4,8 @@
 // masks and values must match exactly. The worst error of each op is printed at the end.
 import t, { type Test } from 'tap';
 import { ReferenceBackend } from '../runtime/backend/reference.ts';
-import { type AdamWStep, dropoutHash } from '../runtime/backend/training.ts';
+import { dropoutHash } from '../runtime/backend/training.ts';
+import type { AdamWStep } from '../runtime/backend/types.ts';
 import type { Tensor, WeightDType } from '../runtime/backend/types.ts';
 import { createWasmBackend } from '../runtime/backend/wasm/index.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
@@ -72,8 +73,8 @@ t.test('matmulNN: f32, f16, bf16 weights and f32 tensors, accumulate or not', as
             const [xw, xr] = both('f32', [n, N], randn(n * N));
             const [ww, wr] = weights(kind, [N, K]);
             const [ow, or] = both('f32', [n, K], randn(n * K)); // old contents: kept or overwritten
-            wasm.matmulNN(xw, ww, ow, accumulate);
-            ref.matmulNN(xr, wr, or, accumulate);
+            wasm.training!.matmulNN(xw, ww, ow, accumulate);
+            ref.training!.matmulNN(xr, wr, or, accumulate);
             await close(tt, 'matmulNN', ow, or, `matmulNN ${kind} [${n},${N}]·[${N},${K}] accumulate=${accumulate}`);
             for (const z of [xw, ww, ow]) wasm.dispose(z);
           }
@@ -88,17 +89,17 @@ t.test('matmulNN: f32, f16, bf16 weights and f32 tensors, accumulate or not', as
         const [xw, xr] = both('f32', [n, N], randn(n * N));
         const [ww, wr] = weights(kind, [N, K]);
         const [ow, or] = both('f32', [n, K], randn(n * K));
-        wasm.matmulNN(xw, ww, ow, accumulate);
-        ref.matmulNN(xr, wr, or, accumulate);
+        wasm.training!.matmulNN(xw, ww, ow, accumulate);
+        ref.training!.matmulNN(xr, wr, or, accumulate);
         await close(tt, 'matmulNN', ow, or, `matmulNN ${kind} [${n},${N}]·[${N},${K}] accumulate=${accumulate}`);
         for (const z of [xw, ww, ow]) wasm.dispose(z);
       }
     }
   }
   const x = wasm.createTensor('f32', [3, 8]);
-  tt.throws(() => wasm.matmulNN(x, wasm.createTensor('f32', [7, 4]), wasm.createTensor('f32', [3, 4]), false), RangeError, 'w rows ≠ x columns');
-  tt.throws(() => wasm.matmulNN(x, wasm.createTensor('f32', [8, 4]), wasm.createTensor('f32', [3, 5]), false), RangeError, 'out columns ≠ w columns');
-  tt.throws(() => wasm.matmulNN(x, wasm.createTensor('f32', [8, 8]), x, false), RangeError, 'out aliasing x');
+  tt.throws(() => wasm.training!.matmulNN(x, wasm.createTensor('f32', [7, 4]), wasm.createTensor('f32', [3, 4]), false), RangeError, 'w rows ≠ x columns');
+  tt.throws(() => wasm.training!.matmulNN(x, wasm.createTensor('f32', [8, 4]), wasm.createTensor('f32', [3, 5]), false), RangeError, 'out columns ≠ w columns');
+  tt.throws(() => wasm.training!.matmulNN(x, wasm.createTensor('f32', [8, 8]), x, false), RangeError, 'out aliasing x');
 });
 
 t.test('forward matmul takes an f32 createTensor tensor as its weight (LoRA A/B)', async (tt) => {
@@ -119,13 +120,13 @@ t.test('matmulTN (LoRA gradients)', async (tt) => {
         const [aw, ar] = both('f32', [n, M], randn(n * M));
         const [bw, br] = both('f32', [n, N], randn(n * N));
         const [ow, or] = both('f32', [M, N], randn(M * N));
-        wasm.matmulTN(aw, bw, ow, 0.375, accumulate);
-        ref.matmulTN(ar, br, or, 0.375, accumulate);
+        wasm.training!.matmulTN(aw, bw, ow, 0.375, accumulate);
+        ref.training!.matmulTN(ar, br, or, 0.375, accumulate);
         await close(tt, 'matmulTN', ow, or, `matmulTN [${n},${M}]ᵀ·[${n},${N}] accumulate=${accumulate}`);
       }
     }
   }
-  tt.throws(() => wasm.matmulTN(wasm.createTensor('f32', [3, 4]), wasm.createTensor('f32', [2, 4]), wasm.createTensor('f32', [4, 4]), 1, false), RangeError, 'row counts differ');
+  tt.throws(() => wasm.training!.matmulTN(wasm.createTensor('f32', [3, 4]), wasm.createTensor('f32', [2, 4]), wasm.createTensor('f32', [4, 4]), 1, false), RangeError, 'row counts differ');
 });
 
 t.test('rmsNormBackward, all weight dtypes', async (tt) => {
@@ -136,8 +137,8 @@ t.test('rmsNormBackward, all weight dtypes', async (tt) => {
         const [gw, gr] = weights(kind, [H]);
         const [dyw, dyr] = both('f32', [n, H], randn(n * H));
         const [dxw, dxr] = both('f32', [n, H]);
-        wasm.rmsNormBackward(xw, gw, dyw, 1e-6, dxw);
-        ref.rmsNormBackward(xr, gr, dyr, 1e-6, dxr);
+        wasm.training!.rmsNormBackward(xw, gw, dyw, 1e-6, dxw);
+        ref.training!.rmsNormBackward(xr, gr, dyr, 1e-6, dxr);
         await close(tt, 'rmsNormBackward', dxw, dxr, `rmsNormBackward ${kind} n=${n} H=${H}`);
       }
     }
@@ -151,8 +152,8 @@ t.test('swigluBackward', async (tt) => {
     const [uw, ur] = both('f32', [n, I], randn(n * I));
     const [dw, dr] = both('f32', [n, I], randn(n * I));
     const [dgw, dgr] = both('f32', [n, I]), [duw, dur] = both('f32', [n, I]);
-    wasm.swigluBackward(gw, uw, dw, dgw, duw);
-    ref.swigluBackward(gr, ur, dr, dgr, dur);
+    wasm.training!.swigluBackward(gw, uw, dw, dgw, duw);
+    ref.training!.swigluBackward(gr, ur, dr, dgr, dur);
     await close(tt, 'swigluBackward', dgw, dgr, `swigluBackward dgate n=${n}`);
     await close(tt, 'swigluBackward', duw, dur, `swigluBackward dup n=${n}`);
   }
@@ -167,8 +168,8 @@ t.test('ropeBackward, and rope then ropeBackward is the identity', async (tt) =>
     const [xw, xr] = both('f32', [n, heads * headDim], x);
     const [rw, rr] = both('i32', [n, 2], rows);
     const [fw, fr] = both('f32', [half], inv);
-    wasm.ropeBackward(xw, rw, fw, heads, headDim);
-    ref.ropeBackward(xr, rr, fr, heads, headDim);
+    wasm.training!.ropeBackward(xw, rw, fw, heads, headDim);
+    ref.training!.ropeBackward(xr, rr, fr, heads, headDim);
     await close(tt, 'ropeBackward', xw, xr, `ropeBackward heads=${heads} headDim=${headDim}`);
     wasm.rope(xw, rw, fw, heads, headDim);
     const back = await wasm.read(xw);
@@ -201,8 +202,8 @@ t.test('attentionBackward: two sequences in one call, GQA 1 and 3, headDim 16 an
       const [dqw, dqr] = both('f32', [n, heads * d]);
       const [dkw, dkr] = both('f32', [n, kvHeads * d], randn(n * kvHeads * d)); // overwritten, not accumulated
       const [dvw, dvr] = both('f32', [n, kvHeads * d], randn(n * kvHeads * d));
-      wasm.attentionBackward(qw, kcw, vcw, rw, ow, gow, dqw, dkw, dvw, heads, scale);
-      ref.attentionBackward(qr, kcr, vcr, rr, or, gor, dqr, dkr, dvr, heads, scale);
+      wasm.training!.attentionBackward(qw, kcw, vcw, rw, ow, gow, dqw, dkw, dvw, heads, scale);
+      ref.training!.attentionBackward(qr, kcr, vcr, rr, or, gor, dqr, dkr, dvr, heads, scale);
       const label = `heads=${heads}/${kvHeads} d=${d}`;
       await close(tt, 'attentionBackward', dqw, dqr, `attentionBackward dq ${label}`);
       await close(tt, 'attentionBackward', dkw, dkr, `attentionBackward dk ${label}`);
@@ -212,7 +213,7 @@ t.test('attentionBackward: two sequences in one call, GQA 1 and 3, headDim 16 an
   const kc = wasm.createTensor('f32', [1, 1, 4, 4]);
   const q = wasm.createTensor('f32', [2, 4]), kv = wasm.createTensor('f32', [2, 4]);
   const dup = wasm.createTensor('i32', [2, 2], new Int32Array([0, 1, 0, 1]));
-  tt.throws(() => wasm.attentionBackward(q, kc, kc, dup, q, q, kv, kv, kv, 1, 0.5), RangeError, 'two rows writing one cache position');
+  tt.throws(() => wasm.training!.attentionBackward(q, kc, kc, dup, q, q, kv, kv, kv, 1, 0.5), RangeError, 'two rows writing one cache position');
 });
 
 t.test('scatterAddRows', async (tt) => {
@@ -220,12 +221,12 @@ t.test('scatterAddRows', async (tt) => {
     const [xw, xr] = both('f32', [4, H], randn(4 * H));
     const [iw, ir] = both('i32', [4], new Int32Array([2, 0, 5, 3]));
     const [ow, or] = both('f32', [6, H], randn(6 * H));
-    wasm.scatterAddRows(xw, iw, ow);
-    ref.scatterAddRows(xr, ir, or);
+    wasm.training!.scatterAddRows(xw, iw, ow);
+    ref.training!.scatterAddRows(xr, ir, or);
     await close(tt, 'scatterAddRows', ow, or, `scatterAddRows H=${H}`);
   }
   const bad = wasm.createTensor('i32', [1], new Int32Array([6]));
-  tt.throws(() => wasm.scatterAddRows(wasm.createTensor('f32', [1, 4]), bad, wasm.createTensor('f32', [6, 4])), RangeError, 'index out of range');
+  tt.throws(() => wasm.training!.scatterAddRows(wasm.createTensor('f32', [1, 4]), bad, wasm.createTensor('f32', [6, 4])), RangeError, 'index out of range');
 });
 
 t.test('softLabelLoss: one-hot (K = 1) and soft labels with padding (K = 6), V = 1001', async (tt) => {
@@ -245,14 +246,14 @@ t.test('softLabelLoss: one-hot (K = 1) and soft labels with padding (K = 6), V =
       const [zw, zr] = both('f32', [m, V], randn(m * V, sd));
       const [iw, ir] = both('i32', [m, K], ids), [lw, lr] = both('f32', [m, K], w);
       const [sw, sr] = both('f32', [m]), [gw, gr] = both('f32', [m, V]);
-      wasm.softLabelLoss(zw, iw, lw, 1 / m, sw, gw);
-      ref.softLabelLoss(zr, ir, lr, 1 / m, sr, gr);
+      wasm.training!.softLabelLoss(zw, iw, lw, 1 / m, sw, gw);
+      ref.training!.softLabelLoss(zr, ir, lr, 1 / m, sr, gr);
       await close(tt, 'softLabelLoss (loss)', sw, sr, `softLabelLoss loss K=${K} sd=${sd}`);
       await close(tt, 'softLabelLoss (dLogits)', gw, gr, `softLabelLoss dLogits K=${K} sd=${sd}`);
     }
   }
   const ids = wasm.createTensor('i32', [1, 1], new Int32Array([V]));
-  tt.throws(() => wasm.softLabelLoss(wasm.createTensor('f32', [1, V]), ids, wasm.createTensor('f32', [1, 1], new Float32Array([1])), 1, wasm.createTensor('f32', [1]), wasm.createTensor('f32', [1, V])), RangeError, 'label id ≥ V');
+  tt.throws(() => wasm.training!.softLabelLoss(wasm.createTensor('f32', [1, V]), ids, wasm.createTensor('f32', [1, 1], new Float32Array([1])), 1, wasm.createTensor('f32', [1]), wasm.createTensor('f32', [1, V])), RangeError, 'label id ≥ V');
 });
 
 t.test('dropout: masks and values match the reference exactly', async (tt) => {
@@ -263,8 +264,8 @@ t.test('dropout: masks and values match the reference exactly', async (tt) => {
         x[0] = -0;
         const [xw, xr] = both('f32', [n], x);
         const [ow, or] = both('f32', [n]);
-        wasm.dropout(xw, ow, p, sd, st);
-        ref.dropout(xr, or, p, sd, st);
+        wasm.training!.dropout(xw, ow, p, sd, st);
+        ref.training!.dropout(xr, or, p, sd, st);
         const g = await wasm.read(ow), r = await ref.read(or);
         let same = true;
         for (let i = 0; i < n; i++) if (!Object.is(g[i], r[i])) same = false;
@@ -278,20 +279,20 @@ t.test('dropout: masks and values match the reference exactly', async (tt) => {
   for (const p of [k / 16777216, (k + 0.5) / 16777216]) {
     const [xw] = both('f32', [n], new Float32Array(n).fill(1));
     const ow = wasm.createTensor('f32', [n]);
-    wasm.dropout(xw, ow, p, s, st);
+    wasm.training!.dropout(xw, ow, p, s, st);
     tt.equal((await wasm.read(ow))[17] !== 0, p === k / 16777216, `boundary p = ${p * 16777216}/2^24`);
   }
   // the kept fraction is 1 − p, and applying dropout to a gradient is its backward (same mask)
   const big = 1 << 16;
   const [xw] = both('f32', [big], new Float32Array(big).fill(1));
   const ow = wasm.createTensor('f32', [big]), bw = wasm.createTensor('f32', [big]);
-  wasm.dropout(xw, ow, 0.3, 42, 5);
-  wasm.dropout(ow, bw, 0.3, 42, 5);
+  wasm.training!.dropout(xw, ow, 0.3, 42, 5);
+  wasm.training!.dropout(ow, bw, 0.3, 42, 5);
   const o = await wasm.read(ow), b = await wasm.read(bw);
   const kept = o.filter((v) => v !== 0).length / big;
   tt.ok(Math.abs(kept - 0.7) < 0.01, `kept fraction ${kept.toFixed(4)} ≈ 0.7`);
   tt.ok(o.every((v, i) => (v === 0) === (b[i] === 0)), 'same mask on the second application');
-  tt.throws(() => wasm.dropout(xw, ow, 1.5, 0, 0), RangeError, 'p outside [0, 1]');
+  tt.throws(() => wasm.training!.dropout(xw, ow, 1.5, 0, 0), RangeError, 'p outside [0, 1]');
 });
 
 t.test('sumSquares accumulates across calls', async (tt) => {
@@ -312,8 +313,8 @@ t.test('adamw: 3 steps, gradScale ≠ 1, weightDecay 0 and 0.01', async (tt) => 
       for (let step = 1; step <= 3; step++) {
         const [gw, gr] = both('f32', [n], randn(n, 0.5));
         const o: AdamWStep = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay, step, gradScale: 0.37 };
-        wasm.adamw(pw, gw, mw, vw, o);
-        ref.adamw(pr, gr, mr, vr, o);
+        wasm.training!.adamw(pw, gw, mw, vw, o);
+        ref.training!.adamw(pr, gr, mr, vr, o);
         const label = `n=${n} wd=${weightDecay} step ${step}`;
         await close(tt, 'adamw', pw, pr, `adamw param ${label}`);
         await close(tt, 'adamw', mw, mr, `adamw m ${label}`);

@@ -21,7 +21,7 @@ import { tokenKind } from '../runtime/eval/token-kinds.ts';
 import { generateGreedy } from '../runtime/model/generate.ts';
 import { type CausalLM, loadModel } from '../runtime/model/model.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
-import type { RunReport } from '../runtime/run/pipeline.ts';
+import type { RunReport } from '../runtime/run/report-types.ts';
 import { decodeVariants, type VariantTrajectory } from '../runtime/stage/pair-decode.ts';
 import { ROOT, runCli } from './helpers/cli.ts';
 import { runInProcess } from './helpers/cli-in-process.ts';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import t from 'tap';
-import type { Histogram, RunReport } from '../runtime/run/pipeline.ts';
+import type { Histogram, RunReport } from '../runtime/run/report-types.ts';
 import { mcnemarExact, wilsonInterval } from '../runtime/eval/stats.ts';
 import { renderReport } from '../runtime/run/report.ts';
 import { addToDiagnostics, emptyDiagnostics, summarizeDiagnostics } from '../runtime/stage/diagnostics.ts';

@@ -8,7 +8,7 @@ import '../runtime/platform/node.ts'; // registers Node's worker_threads for the
 import type { Backend, Tensor, WeightDType } from '../runtime/backend/types.ts';
 import { createWasmBackend } from '../runtime/backend/wasm/index.ts';
 import { relaxedSimdSupported } from '../runtime/backend/wasm/features.ts';
-import { randomModel } from '../runtime/model/random.ts';
+import { randomModel } from '../tooling/random-model.ts';
 import type { ModelConfig } from '../runtime/model/config.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
 import { rng, uniform } from './portable/random.ts';
@@ -97,7 +97,7 @@ t.test('matmulNN and matmulTN, split by columns and by rows', async (tt) => {
       for (const acc of [false, true]) {
         const start = randn(n * K);
         const o = both('f32', [n, K], start);
-        for (let i = 0; i < 2; i++) pair[i].matmulNN(x[i], w[i], o[i], acc);
+        for (let i = 0; i < 2; i++) pair[i].training!.matmulNN(x[i], w[i], o[i], acc);
         await identical(tt, o, `matmulNN ${dt} [${n}, ${N}]·[${N}, ${K}]${acc ? ' (+=)' : ''}`);
       }
     }
@@ -107,7 +107,7 @@ t.test('matmulNN and matmulTN, split by columns and by rows', async (tt) => {
     const a = both('f32', [n, M], randn(n * M)), b = both('f32', [n, N], randn(n * N));
     for (const acc of [false, true]) {
       const o = both('f32', [M, N], randn(M * N));
-      for (let i = 0; i < 2; i++) pair[i].matmulTN(a[i], b[i], o[i], 0.5, acc);
+      for (let i = 0; i < 2; i++) pair[i].training!.matmulTN(a[i], b[i], o[i], 0.5, acc);
       await identical(tt, o, `matmulTN [${n}, ${M}]ᵀ·[${n}, ${N}]${acc ? ' (+=)' : ''}`);
     }
   }
@@ -141,7 +141,7 @@ t.test('attention (split by row and head) and attentionBackward (by rows)', asyn
   const dq = both('f32', [n, heads * d]), dk = both('f32', [n, kvh * d]), dv = both('f32', [n, kvh * d]);
   for (let i = 0; i < 2; i++) {
     pair[i].attention(q[i], kc[i], vc[i], rows[i], o[i], heads, 0.125);
-    pair[i].attentionBackward(q[i], kc[i], vc[i], rows[i], o[i], dOut[i], dq[i], dk[i], dv[i], heads, 0.125);
+    pair[i].training!.attentionBackward(q[i], kc[i], vc[i], rows[i], o[i], dOut[i], dq[i], dk[i], dv[i], heads, 0.125);
   }
   await identical(tt, o, 'attention, training rows');
   await identical(tt, dq, 'attentionBackward dq');
@@ -164,7 +164,7 @@ t.test('contrast, softmax, argmax, softLabelLoss (split by rows)', async (tt) =>
   const loss = both('f32', [m]), g = both('f32', [m, Ve]);
   const lab = both('i32', [m, K], Int32Array.from({ length: m * K }, (_, j) => (j * 977) % Ve));
   const lwt = both('f32', [m, K], Float32Array.from({ length: m * K }, () => 0.25));
-  for (let i = 0; i < 2; i++) pair[i].softLabelLoss(e[i], lab[i], lwt[i], 1 / m, loss[i], g[i]);
+  for (let i = 0; i < 2; i++) pair[i].training!.softLabelLoss(e[i], lab[i], lwt[i], 1 / m, loss[i], g[i]);
   await identical(tt, loss, 'softLabelLoss loss');
   await identical(tt, g, 'softLabelLoss dLogits');
 });

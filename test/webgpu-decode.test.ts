@@ -6,7 +6,7 @@ import { ReferenceBackend } from '../runtime/backend/reference.ts';
 import type { WebGPUBackend } from '../runtime/backend/webgpu/backend.ts';
 import { createWebGPUBackend } from '../runtime/backend/webgpu/index.ts';
 import { generateGreedy } from '../runtime/model/generate.ts';
-import { randomModel, SHAPES } from '../runtime/model/random.ts';
+import { randomModel, SHAPES } from '../tooling/random-model.ts';
 import { nodeGPU } from './helpers/node-gpu.ts';
 
 t.test('decode step: dispatches, submits, readbacks, bind groups; same tokens as the reference', async (t) => {

@@ -4,7 +4,7 @@
 import { decodeToF32 } from '../util/dtype.ts';
 import { type BackendInfo, type DType, type Rows, type Tensor, type WeightDType, sizeOf } from './types.ts';
 
-export class RefTensor implements Tensor {
+class RefTensor implements Tensor {
   readonly size: number;
   constructor(
     readonly dtype: DType,

@@ -4,10 +4,13 @@
 // for real models. Forward ops live in reference-forward.ts; the training ops are here.
 
 import { f, i, lastDim, ReferenceForward, rowsOf } from './reference-forward.ts';
-import { type AdamWStep, dropoutHash, type TrainingOps } from './training.ts';
-import type { Backend, Rows, Tensor } from './types.ts';
+import { dropoutHash } from './training.ts';
+import type { AdamWStep, Backend, Rows, Tensor, TrainingOps } from './types.ts';
 
 export class ReferenceBackend extends ReferenceForward implements Backend, TrainingOps {
+  /** The reference implements the training ops itself (the oracle for the other backends'). */
+  readonly training: TrainingOps = this;
+
   fill(x: Tensor, value: number): void {
     f(x).subarray(0, x.size).fill(value);
   }

@@ -5,7 +5,8 @@
 import type { EvalEvent, EvalRecord, EvalSummary } from '../eval/evaluate.ts';
 import type { Platform } from '../platform/types.ts';
 import type { PairCheckEvent, PairCheckRecord, PairCheckReport } from '../eval/pair-check.ts';
-import type { PipelineEvent, RunReport } from '../run/pipeline.ts';
+import type { PipelineEvent } from '../run/pipeline.ts';
+import type { RunReport } from '../run/report-types.ts';
 import type { RunEvent, SamplingSummary } from '../stage/run.ts';
 import { type ExportedAdapter, exportAdapter } from '../train/adapter-bytes.ts';
 import type { FinetuneEvent, FinetuneSummary } from '../train/finetune.ts';

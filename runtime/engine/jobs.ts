@@ -11,12 +11,14 @@ import { type PairCheckEvent, pairCheckModels, type PairCheckRecord, type PairCh
 import { type CausalLM, loadModel } from '../model/model.ts';
 import { isUrl } from '../platform/browser.ts';
 import type { Platform } from '../platform/types.ts';
-import { type PipelineEvent, type PipelineOptions, type RunReport, runPipeline } from '../run/pipeline.ts';
+import { type PipelineEvent, type PipelineOptions, runPipeline } from '../run/pipeline.ts';
+import type { RunReport } from '../run/report-types.ts';
 import { adapterFingerprint, modelFingerprint, sha256Hex } from '../stage/fingerprint.ts';
 import { type RunEvent, runSampling, type SamplingSummary } from '../stage/run.ts';
 import type { Problem, SampleSettings } from '../stage/sample.ts';
 import { DEFAULT_SETTINGS } from '../stage/sample.ts';
-import { type FinetuneEvent, type FinetuneSettings, type FinetuneSummary, finetune } from '../train/finetune.ts';
+import { type FinetuneEvent, type FinetuneSummary, finetune } from '../train/finetune.ts';
+import type { FinetuneSettings } from '../train/settings.ts';
 import { type MergeProgress, type MergeSummary, mergeAdapter } from '../train/merge.ts';
 import { loadAdapter } from '../train/peft.ts';
 

@@ -204,7 +204,7 @@ async function verify(opts: HubOptions, task: FileTask, meta: FileMeta, partial:
 }
 
 /** git's object id of a file: sha1("blob <size>\0" + bytes), the Hub's ETag of non-LFS files. */
-export async function gitBlobSha1(bytes: Uint8Array): Promise<string> {
+async function gitBlobSha1(bytes: Uint8Array): Promise<string> {
   const head = new TextEncoder().encode(`blob ${bytes.length}\0`);
   const all = new Uint8Array(head.length + bytes.length);
   all.set(head);

@@ -38,7 +38,7 @@ export async function hubFetch(ctx: HubContext, repo: RepoRef, url: string, init
   }
 }
 
-export function networkError(ctx: HubContext, repo: RepoRef, e: unknown): LightReasonerError {
+function networkError(ctx: HubContext, repo: RepoRef, e: unknown): LightReasonerError {
   if (e instanceof LightReasonerError) return e;
   if (ctx.signal?.aborted) return new LightReasonerError('ABORTED', `${repoLabel(repo)}: download aborted by the caller`, { cause: e });
   const why = causeText(e);

@@ -43,7 +43,7 @@ interface ArchitectureSpec {
   check?(c: Record<string, unknown>, file: string): void;
 }
 
-export const ARCHITECTURES: Readonly<Record<string, ArchitectureSpec>> = Object.freeze({
+const ARCHITECTURES: Readonly<Record<string, ArchitectureSpec>> = Object.freeze({
   llama: {
     architectures: ['LlamaForCausalLM'],
     qkvBias: (c) => c.attention_bias === true,

@@ -16,7 +16,7 @@ import { ChatTemplate, TemplateBudgetExceeded } from './chat-template.ts';
 
 /** Longest a render or an encode may take: far above any real prompt (a 1 MiB text encodes in
  * well under a second), short enough that a hostile file is reported rather than waited on. */
-export const TOKENIZER_DEADLINE_MS = 5000;
+const TOKENIZER_DEADLINE_MS = 5000;
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';

@@ -256,7 +256,7 @@ export const nodeFileSystem: FileSystem = {
 
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined';
 /** Dawn for Node: the `webgpu` package, an optional peer dependency (package.json "//webgpu"). */
-export const DAWN_PACKAGE = 'webgpu';
+const DAWN_PACKAGE = 'webgpu';
 
 /** What loading Dawn gave: a GPU, or null with why (and, when the user can fix it, what to do). */
 export interface DawnLoad {

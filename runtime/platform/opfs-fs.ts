@@ -32,7 +32,7 @@ export async function opfsFileSystem(subdir = ''): Promise<OpfsFileSystem> {
   return new OpfsFileSystem(root);
 }
 
-export class OpfsFileSystem implements FileSystem {
+class OpfsFileSystem implements FileSystem {
   constructor(readonly root: Dir) {}
 
   join(...parts: string[]): string {

@@ -27,7 +27,7 @@ interface WebWorkerLike {
 type WebWorkerCtor = new (url: string, options?: { type?: 'classic' | 'module'; name?: string }) => WebWorkerLike;
 
 /** Web Workers from a Blob URL: a module worker (Deno accepts only those; the script has no imports). */
-export function webWorkerHost(): WorkerHost | null {
+function webWorkerHost(): WorkerHost | null {
   const g = globalThis as { Worker?: WebWorkerCtor; Blob?: typeof Blob; URL?: typeof URL; navigator?: { hardwareConcurrency?: number } };
   if (typeof g.Worker !== 'function' || typeof g.Blob !== 'function' || typeof g.URL?.createObjectURL !== 'function') return null;
   const Ctor = g.Worker;

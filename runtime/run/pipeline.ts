@@ -17,14 +17,15 @@
 // A non-empty `out` is refused unless resuming or overwriting; only these entries are ever replaced.
 
 import { type BackendChoice, createBackend } from '../backend/index.ts';
+import { requireTraining } from '../backend/training.ts';
 import type { Backend } from '../backend/types.ts';
 import { generateProblems } from '../data/problems.ts';
 import { badInputError, LightReasonerError, throwIfAborted } from '../errors.ts';
 import { DEFAULT_EVAL, type EvalEvent, type EvalProblem, type evaluate, type EvalSummary, parseEvalProblems, type PromptType } from '../eval/evaluate.ts';
 import { evaluateToFile } from '../eval/journal.ts';
 import { parseGold } from '../eval/grade.ts';
-import { type PairCheckEvent, pairCheckModels, type PairCheckReport } from '../eval/pair-check.ts';
-import { meanSd, type PairedComparison, pairedComparison, wilsonInterval } from '../eval/stats.ts';
+import { type PairCheckEvent, pairCheckModels } from '../eval/pair-check.ts';
+import { meanSd, pairedComparison, wilsonInterval } from '../eval/stats.ts';
 import { hubRevisionOf, type HubRevision } from '../hub/ids.ts';
 import { type CausalLM, loadModel } from '../model/model.ts';
 import type { FileSystem, Platform } from '../platform/types.ts';
@@ -32,11 +33,13 @@ import { adapterFingerprint, modelFingerprint, sha256Hex } from '../stage/finger
 import type { PairDiagnostics } from '../stage/diagnostics.ts';
 import { type RunEvent as SampleRunEvent, runSampling } from '../stage/run.ts';
 import { DEFAULT_SETTINGS, parseProblems, type SampleSettings } from '../stage/sample.ts';
-import { DEFAULT_FINETUNE, finetune, type FinetuneEvent, type FinetuneSettings, type FinetuneSummary } from '../train/finetune.ts';
+import { DEFAULT_FINETUNE, finetune, type FinetuneEvent, type FinetuneSummary } from '../train/finetune.ts';
+import type { FinetuneSettings } from '../train/settings.ts';
 import type { LoraAdapter } from '../train/lora.ts';
 import { loadAdapter } from '../train/peft.ts';
 import { finishedFinetune, prepareRunDir } from './run-dir.ts';
 import { renderReport } from './report.ts';
+import { EVAL_MODELS, type EvalModel, type EvalResult, type Histogram, type ModelInfo, type RunReport, type SeedRuns } from './report-types.ts';
 import { sftTrajectoriesToFile } from './sft.ts';
 import { readEvalOutput, readSamplingOutput } from './stage-outputs.ts';
 
@@ -49,9 +52,6 @@ export interface TrainProblem {
   /** 1-based line of the input file, for messages. */
   line?: number;
 }
-
-export const EVAL_MODELS = ['amateur', 'expert_before', 'expert_after', 'expert_sft'] as const;
-export type EvalModel = (typeof EVAL_MODELS)[number];
 
 export type Stage = 'load' | 'pair-check' | 'sample' | 'finetune' | 'eval' | 'sft-trajectories' | 'sft-finetune' | 'report';
 
@@ -119,86 +119,6 @@ export interface PipelineOptions {
   fromStageOutputs?: boolean;
   signal?: AbortSignal;
   onEvent?: (e: PipelineEvent) => void;
-}
-
-export interface EvalResult {
-  accuracy: number;
-  /** 95 % Wilson score interval of the accuracy. */
-  ci95: [number, number];
-  correct: number;
-  total: number;
-  seconds: number;
-  generated_tokens: number;
-  file: string;
-  /** Tuned models only: against the expert before on the same problems (exact McNemar test). */
-  paired_vs_before?: PairedComparison;
-}
-
-/** One fine-tuning seed's result (report.seeds, with --seeds N > 1). */
-export interface SeedRun extends PairedComparison {
-  seed: number;
-  accuracy: number;
-  correct: number;
-}
-
-export interface SeedRuns {
-  runs: SeedRun[];
-  accuracy: { mean: number; sd: number };
-}
-
-export interface Histogram {
-  /** Bin edges (length bins + 1); the last bin also holds everything above its upper edge. */
-  edges: number[];
-  /** Counts per bin: every contrasted step, and the selected ones. */
-  all: number[];
-  selected: number[];
-}
-
-export interface RunReport {
-  version: 1;
-  created: string;
-  backend: string;
-  models: { expert: ModelInfo; amateur: ModelInfo };
-  /** `hub`: the Hub id and commit a data set was read at (null for a local file or generated problems). */
-  data: { train: { source: string; hub: HubRevision | null; problems: number; with_answers: number }; eval: { source: string; hub: HubRevision | null; problems: number } };
-  settings: { sample: SampleSettings; finetune: FinetuneSettings; eval: { prompt: PromptType; max_new_tokens: number }; sft?: { max_steps: number; max_new_tokens: number } };
-  eval: { amateur: EvalResult; expert_before: EvalResult; expert_after: EvalResult; expert_sft?: EvalResult | null };
-  /** What stage 1's samples say about the pair, before any training (runtime/stage/diagnostics.ts). */
-  diagnostics: PairDiagnostics;
-  /** With pairCheck: greedy vs contrastive decoding on its problems, before any training. */
-  pair_check?: PairCheckReport & { data: { source: string; problems: number } };
-  /** With several fine-tuning seeds: every seed's accuracy and paired test, and mean ± sd. */
-  seeds?: { seeds: number[]; expert_after: SeedRuns; expert_sft?: SeedRuns };
-  stages: {
-    load: { seconds: number };
-    pair_check?: { seconds: number };
-    sample: { seconds: number; problems: number; samples: number; trajectory_tokens: number; contrasted_steps: number; selection_rate: number; kl_mean: number };
-    finetune: { seconds: number; steps: number; tuned_tokens: number; tokens_processed: number; final_loss: number };
-    sft?: {
-      seconds: number; trajectory_seconds: number; train_seconds: number; problems: number; trajectory_tokens: number;
-      trajectories: number; rejected: number; steps: number; tuned_tokens: number; tokens_processed: number; final_loss: number | null; skipped?: string;
-    };
-    eval: Partial<Record<EvalModel, { seconds: number }>>;
-  };
-  charts: {
-    kl: Histogram & { beta: number };
-    steps: Histogram & { max_new_tokens: number };
-    loss: { kl: [number, number][]; sft?: [number, number][] };
-  };
-  /** A few held-out problems with the expert's output before and after (and SFT's). */
-  examples: { id: string; question: string; gold: string; outputs: Partial<Record<EvalModel, { output: string; extracted: string | null; correct: boolean }>> }[];
-  total_seconds: number;
-}
-
-export interface ModelInfo {
-  source: string;
-  /** The Hub id and commit when the model is a Hub snapshot (hub/ids.ts hubRevisionOf), else null. */
-  hub: HubRevision | null;
-  model_type: string;
-  parameters: number;
-  layers: number;
-  hidden_size: number;
-  vocab_size: number;
 }
 
 type WritableFs = FileSystem & Required<Pick<FileSystem, 'writeFileAtomic' | 'mkdir' | 'rename' | 'rm' | 'appendFile' | 'truncate'>>;
@@ -315,6 +235,7 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
     emit({ status: 'stage', stage: 'load', state: 'start' });
     let t = time();
     backends.push(await createBackend(o.backend ?? 'auto', platform, { threads: o.threads }));
+    requireTraining(backends[0], '`run` (its stage 2 fine-tunes)'); // before loading models or samples
     const onWarning = (message: string) => emit({ status: 'warning', message });
     expert = await loadModel(o.expert, { fs, backend: backends[0], signal, onWarning });
     // As the `sample` command: WebGPU and the reference share one backend (the contrast needs both

@@ -5,7 +5,7 @@ import { variantLabel } from '../eval/pair-check-format.ts';
 import { formatAccuracy, formatPValue } from '../eval/stats.ts';
 import type { PairDiagnostics } from '../stage/diagnostics.ts';
 import { esc, int, pct } from './html.ts';
-import type { RunReport, SeedRuns } from './pipeline.ts';
+import type { RunReport, SeedRuns } from './report-types.ts';
 
 const num = (x: number | null, d = 2) => (x === null ? '–' : x.toFixed(d));
 

@@ -4,7 +4,7 @@
 // trajectories, the training loss, and a few held-out examples. Pure: report in, HTML text out.
 
 import { formatP, formatPValue } from '../eval/stats.ts';
-import type { EvalModel, EvalResult, Histogram, RunReport } from './pipeline.ts';
+import type { EvalModel, EvalResult, Histogram, RunReport } from './report-types.ts';
 import type { HubRevision } from '../hub/ids.ts';
 import { esc, int, pct } from './html.ts';
 import { diagnosticsHtml, pairCheckHtml, seedsHtml } from './report-stats.ts';
@@ -76,7 +76,7 @@ function xTitle(f: Frame, title: string): string {
 }
 
 /** Histogram: every contrasted step in grey, the selected ones on top in the accent colour. */
-export function histogramSvg(h: Histogram, opts: { xTitle: string; label: string; marker?: { at: number; text: string } }): string {
+function histogramSvg(h: Histogram, opts: { xTitle: string; label: string; marker?: { at: number; text: string } }): string {
   const f = frame();
   const pw = f.W - f.L - f.R, ph = f.H - f.T - f.B;
   const x0 = h.edges[0], x1 = h.edges[h.edges.length - 1];
@@ -106,7 +106,7 @@ export function histogramSvg(h: Histogram, opts: { xTitle: string; label: string
 }
 
 /** Loss per optimizer step (one or two series, each on its own scale when two are given). */
-export function lossSvg(series: { name: string; color: string; points: [number, number][] }[], label: string): string {
+function lossSvg(series: { name: string; color: string; points: [number, number][] }[], label: string): string {
   const f = frame();
   const pw = f.W - f.L - f.R, ph = f.H - f.T - f.B;
   const pts = series.flatMap((s) => s.points);
@@ -132,7 +132,7 @@ export function lossSvg(series: { name: string; color: string; points: [number, 
 }
 
 /** Horizontal accuracy bars. */
-export function accuracySvg(rows: { key: EvalModel; r: EvalResult }[]): string {
+function accuracySvg(rows: { key: EvalModel; r: EvalResult }[]): string {
   const rowH = 52;
   const f: Frame = { W: 500, H: 30 + rowH * rows.length + 6, L: 190, R: 70, T: 26, B: 6 };
   const pw = f.W - f.L - f.R;
@@ -156,7 +156,7 @@ export function accuracySvg(rows: { key: EvalModel; r: EvalResult }[]): string {
 }
 
 /** Seconds per stage as horizontal bars. */
-export function timeSvg(r: RunReport): string {
+function timeSvg(r: RunReport): string {
   const rows: [string, number, string][] = [['Loading the models', r.stages.load.seconds, COLORS.muted], ['Stage 1: sampling', r.stages.sample.seconds, COLORS.expert_after], ['Stage 2: fine-tuning', r.stages.finetune.seconds, COLORS.expert_after]];
   const sft = r.stages.sft;
   if (sft) rows.push(['SFT: trajectories', sft.trajectory_seconds, COLORS.expert_sft], ['SFT: fine-tuning', sft.train_seconds, COLORS.expert_sft]);

@@ -21,7 +21,7 @@ export interface TrajectoryOptions {
 
 /** JSONL lines {id, question, output, output_token_ids, finish, gold, correct} (`correct: null`
  * without a gold answer: kept, since parseSftSamples rejects only `false`). */
-export async function sftTrajectories(expert: CausalLM, train: readonly { id: string; question: string; gold: string | null }[], o: TrajectoryOptions): Promise<{ lines: string[]; kept: number; trajTokens: number }> {
+async function sftTrajectories(expert: CausalLM, train: readonly { id: string; question: string; gold: string | null }[], o: TrajectoryOptions): Promise<{ lines: string[]; kept: number; trajTokens: number }> {
   const tok = expert.tokenizer;
   const lines: string[] = [];
   let kept = 0, trajTokens = 0;

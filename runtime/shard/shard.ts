@@ -26,7 +26,7 @@ export interface ShardInfo extends Shard {
 }
 
 /** Shard counts above this would not fit the five-digit file names. */
-export const MAX_SHARDS = 99_999;
+const MAX_SHARDS = 99_999;
 
 export type Env = Readonly<Record<string, string | undefined>>;
 

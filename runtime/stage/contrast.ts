@@ -70,7 +70,7 @@ export interface ContrastOptions {
   label?: (index: number) => string;
 }
 
-export function validateSettings(s: ContrastSettings): void {
+function validateSettings(s: ContrastSettings): void {
   const bad = (what: string) => {
     throw badInputError(what);
   };

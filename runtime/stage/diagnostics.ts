@@ -16,7 +16,7 @@ const KL_BINS = 2 + KL_DECADES * KL_PER_DECADE;
 const MASK_BINS = 17;
 
 /** Thresholds of the verdict: below these, labels are near-copies of the expert's greedy choices. */
-export const DIAGNOSTIC_THRESHOLDS = Object.freeze({ minFlipRate: 0.1, minMeanMask: 1.5 });
+const DIAGNOSTIC_THRESHOLDS = Object.freeze({ minFlipRate: 0.1, minMeanMask: 1.5 });
 
 export interface DiagnosticsState {
   problems: number;

@@ -86,7 +86,7 @@ export interface PairDecodeOptions {
   label?: (index: number) => string;
 }
 
-export function validateVariants(variants: readonly DecodeVariant[]): void {
+function validateVariants(variants: readonly DecodeVariant[]): void {
   if (variants.length === 0) throw badInputError('no decoding variants');
   const names = new Set<string>();
   for (const v of variants) {

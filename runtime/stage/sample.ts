@@ -151,7 +151,7 @@ export function tooLongMessage(list: readonly TooLongPrompt[], maxNewTokens: num
 }
 
 /** The samples (kept steps) of one trajectory. */
-export function samplesOf(tok: ModelTokenizer, problem: Problem, r: PromptResult): Sample[] {
+function samplesOf(tok: ModelTokenizer, problem: Problem, r: PromptResult): Sample[] {
   const out: Sample[] = [];
   for (const s of r.steps) {
     if (!s.selected) continue;

@@ -2,15 +2,15 @@
 // one struct with shape comments), the soft-label loss at the selected rows, and an explicit
 // backward layer by layer that accumulates the LoRA gradients. Base weights are frozen and used in
 // their file dtype (matmul for the forward, matmulNN for dX); only A and B get gradients — unless the
-// engine is given full-parameter gradients (`FullGrads`, train/full.ts): then the same backward also
+// engine is given full-parameter gradients (`FullGrads`, tooling/full-train.ts): then the same backward also
 // accumulates dW = dYᵀ·X of every linear layer, the LM head and the input embedding.
 //
 // Everything is enqueued on the backend (one submit per pass on WebGPU); nothing here loops over
 // vocabulary- or weight-sized data in JS. The caller (finetune.ts) reads back one loss sum and one
 // squared gradient norm per optimizer step.
 
-import type { Backend, Tensor } from '../backend/types.ts';
-import { dropoutHash } from '../backend/training.ts';
+import type { Backend, Tensor, TrainingOps } from '../backend/types.ts';
+import { dropoutHash, requireTraining } from '../backend/training.ts';
 import { ropeInvFreq } from '../model/config.ts';
 import type { CausalLM } from '../model/model.ts';
 import type { TrainSample, Trajectory } from './data.ts';
@@ -72,7 +72,7 @@ interface Storage {
 }
 
 /**
- * Full-parameter gradients (train/full.ts): f32 tensors shaped as the weights (HF [out, in]),
+ * Full-parameter gradients (tooling/full-train.ts): f32 tensors shaped as the weights (HF [out, in]),
  * accumulated by every pass until zeroGrad. The model's weights must then be f32 tensors too (the
  * master copy the optimizer updates). RMSNorm gains get no gradient (full.ts keeps them at 1).
  */
@@ -101,6 +101,8 @@ export interface PassInput {
 
 export class TrainEngine {
   readonly backend: Backend;
+  /** The backend's training ops (a backend without them is refused here, by name). */
+  readonly training: TrainingOps;
   /** Gradients, the same structure as the adapter: f32, accumulated until zeroGrad. */
   readonly grads: Partial<Record<LoraTarget, LoraPair>>[];
   /** Σ of the per-sample losses since zeroGrad: f32 [1, 1]. */
@@ -115,6 +117,7 @@ export class TrainEngine {
     readonly full: FullGrads | null = null,
   ) {
     this.backend = model.backend;
+    this.training = requireTraining(model.backend, 'training');
     const b = this.backend;
     this.invFreq = b.createTensor('f32', [model.config.headDim / 2], ropeInvFreq(model.config.rope, model.config.headDim));
     this.grads = adapter.layers.map((layer) => {
@@ -203,7 +206,7 @@ export class TrainEngine {
    */
   pass(input: PassInput): void {
     const { trajectories: trajs, samples } = input;
-    const b = this.backend, c = this.model.config, w = this.model.weights;
+    const b = this.backend, tr = this.training, c = this.model.config, w = this.model.weights;
     const { hiddenSize: H, heads, kvHeads, headDim: D, intermediateSize: I, vocabSize: V } = c;
     const n = TrainEngine.rowsOf(trajs);
     const m = trajs.reduce((a, t) => a + t.members.length, 0);
@@ -262,7 +265,7 @@ export class TrainEngine {
       const pair = ad.layers[l]?.[t];
       if (!pair) return;
       const la = acts[l].lora[t]!;
-      if (p > 0) b.dropout(x, la.xd, p, seed, stream(l, t));
+      if (p > 0) tr.dropout(x, la.xd, p, seed, stream(l, t));
       else la.xd = x; // no dropout: the backward reads the input itself
       b.matmul(la.xd, pair.a, null, la.u);
       const delta = v2(st.delta, n, out.shape[1]);
@@ -299,37 +302,37 @@ export class TrainEngine {
 
     // ---- loss ---------------------------------------------------------------------------------
     const loss = b.view(st.loss, [m]), dLogits = v2(st.dLogits, m, V);
-    b.softLabelLoss(logits, labelIds, labelWeights, input.lossScale, loss, dLogits);
-    b.matmulTN(b.view(st.loss, [m, 1]), b.view(st.ones, [m, 1]), this.lossSum, 1, true);
+    tr.softLabelLoss(logits, labelIds, labelWeights, input.lossScale, loss, dLogits);
+    tr.matmulTN(b.view(st.loss, [m, 1]), b.view(st.ones, [m, 1]), this.lossSum, 1, true);
 
     // ---- backward -----------------------------------------------------------------------------
     const dX = v2(st.dX, n, H), dH = v2(st.dH, n, H), dTmp = v2(st.dTmp, n, H), dLast = v2(st.dLast, m, H);
     const full = this.full;
-    if (full) b.matmulTN(dLogits, last, full.lmHead, 1, true); // dW_head += dLogitsᵀ · last
-    b.matmulNN(dLogits, w.lmHead, dLast, false);
+    if (full) tr.matmulTN(dLogits, last, full.lmHead, 1, true); // dW_head += dLogitsᵀ · last
+    tr.matmulNN(dLogits, w.lmHead, dLast, false);
     b.fill(dH, 0);
-    b.scatterAddRows(dLast, pick, dH);
-    b.rmsNormBackward(xOut, w.norm, dH, c.rmsEps, dX);
+    tr.scatterAddRows(dLast, pick, dH);
+    tr.rmsNormBackward(xOut, w.norm, dH, c.rmsEps, dX);
 
     // Backward of `linear`: dX (+)= dY·W (when wanted) plus the LoRA pair's gradients and its dX.
     // `x` is the layer's input in the forward (for the full-parameter gradient dW += dYᵀ·x).
     const linearBack = (l: number, t: LoraTarget, x: Tensor, dY: Tensor, wt: Tensor, dIn: Tensor | null, accumulate: boolean) => {
-      if (full) b.matmulTN(dY, x, full.layers[l][t], 1, true);
-      if (dIn) b.matmulNN(dY, wt, dIn, accumulate);
+      if (full) tr.matmulTN(dY, x, full.layers[l][t], 1, true);
+      if (dIn) tr.matmulNN(dY, wt, dIn, accumulate);
       const pair = ad.layers[l]?.[t];
       if (!pair) return;
       const la = acts[l].lora[t]!, g = this.grads[l][t]!;
       const inDim = pair.a.shape[1];
       const dU = v2(st.dU, n, ad.config.r);
-      b.matmulTN(dY, la.u, g.b, s, true); // dB += s · dYᵀ · U
-      b.matmulNN(dY, pair.b, dU, false); // dU = dY · B
-      b.matmulTN(dU, la.xd, g.a, s, true); // dA += s · dUᵀ · dropout(X)
+      tr.matmulTN(dY, la.u, g.b, s, true); // dB += s · dYᵀ · U
+      tr.matmulNN(dY, pair.b, dU, false); // dU = dY · B
+      tr.matmulTN(dU, la.xd, g.a, s, true); // dA += s · dUᵀ · dropout(X)
       if (!dIn) return;
       const back = v2(st.delta, n, inDim);
-      b.matmulNN(dU, pair.a, back, false);
+      tr.matmulNN(dU, pair.a, back, false);
       if (p > 0) {
         const back2 = v2(st.delta2, n, inDim);
-        b.dropout(back, back2, p, seed, stream(l, t)); // the same mask: dropout is its own backward
+        tr.dropout(back, back2, p, seed, stream(l, t)); // the same mask: dropout is its own backward
         b.axpy(dIn, back2, s);
       } else b.axpy(dIn, back, s);
     };
@@ -343,22 +346,22 @@ export class TrainEngine {
       // MLP: x_{l+1} = xMid + down(silu(gate)·up), gate/up = W·rmsNorm(xMid)
       const dMlp = v2(st.dMlp, n, I), dGate = v2(st.dGate, n, I), dUp = v2(st.dUp, n, I);
       linearBack(l, 'down_proj', a.mlp, dX, L.down, dMlp, false);
-      b.swigluBackward(a.gate, a.up, dMlp, dGate, dUp);
+      tr.swigluBackward(a.gate, a.up, dMlp, dGate, dUp);
       linearBack(l, 'gate_proj', a.h2, dGate, L.gate, dH, false);
       linearBack(l, 'up_proj', a.h2, dUp, L.up, dH, true);
-      b.rmsNormBackward(a.xMid, L.postNorm, dH, c.rmsEps, dTmp);
+      tr.rmsNormBackward(a.xMid, L.postNorm, dH, c.rmsEps, dTmp);
       b.axpy(dX, dTmp, 1); // dX is now ∂/∂xMid
       // Attention: xMid = xIn + o(attention(rope(q), rope(k), v)), q/k/v = W·rmsNorm(xIn)
       const dAtt = v2(st.dAtt, n, heads * D), dq = v2(st.dq, n, heads * D), dk = v2(st.dk, n, kvHeads * D), dv = v2(st.dv, n, kvHeads * D);
       linearBack(l, 'o_proj', a.att, dX, L.o, dAtt, false);
-      b.attentionBackward(a.q, a.kCache, a.vCache, rows, a.att, dAtt, dq, dk, dv, heads, scale);
-      b.ropeBackward(dq, rows, this.invFreq, heads, D);
-      b.ropeBackward(dk, rows, this.invFreq, kvHeads, D);
+      tr.attentionBackward(a.q, a.kCache, a.vCache, rows, a.att, dAtt, dq, dk, dv, heads, scale);
+      tr.ropeBackward(dq, rows, this.invFreq, heads, D);
+      tr.ropeBackward(dk, rows, this.invFreq, kvHeads, D);
       linearBack(l, 'q_proj', a.h, dq, L.q, needInput ? dH : null, false);
       linearBack(l, 'k_proj', a.h, dk, L.k, needInput ? dH : null, true);
       linearBack(l, 'v_proj', a.h, dv, L.v, needInput ? dH : null, true);
       if (!needInput) break;
-      b.rmsNormBackward(a.xIn, L.inputNorm, dH, c.rmsEps, dTmp);
+      tr.rmsNormBackward(a.xIn, L.inputNorm, dH, c.rmsEps, dTmp);
       b.axpy(dX, dTmp, 1); // dX is now ∂/∂xIn = ∂/∂x_l
     }
     if (full) {
@@ -366,11 +369,11 @@ export class TrainEngine {
       // repeat within a pass, so scatterAddRows (distinct indices only) cannot do it without write
       // races; dE += onehot(ids)ᵀ · dX [V, n]·[n, H] is race-free on every backend at the cost of
       // n·V·H multiply-adds — about one LM-head matmul, fine for the few-hundred-token vocabularies
-      // full training is meant for (train/full.ts).
+      // full training is meant for (tooling/full-train.ts).
       const onehot = v2(st.onehot!, n, V), hot = new Float32Array(n * V);
       for (let r = 0; r < n; r++) hot[r * V + tokens[r]] = 1;
       b.write(onehot, hot);
-      b.matmulTN(onehot, dX, full.embed, 1, true);
+      tr.matmulTN(onehot, dX, full.embed, 1, true);
     }
   }
 

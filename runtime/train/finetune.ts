@@ -12,30 +12,21 @@
 // position exactly, and dropout masks are a function of (seed, step, pass), so a resumed run is
 // bit-for-bit the uninterrupted one.
 
+import { requireTraining } from '../backend/training.ts';
 import { badInputError, LightReasonerError } from '../errors.ts';
 import { encodeSafetensors, readSafetensorsHeader, readTensorBytes, type TensorToWrite } from '../io/safetensors.ts';
 import type { CausalLM } from '../model/model.ts';
 import type { FileSystem } from '../platform/types.ts';
 import { sha256Hex } from '../stage/fingerprint.ts';
-import { epochOrder, type Objective, OBJECTIVES, parseSamples, parseSftSamples, type TrainSample } from './data.ts';
+import { epochOrder, OBJECTIVES, parseSamples, parseSftSamples, type TrainSample } from './data.ts';
 import { gradeOutput, parseGold } from '../eval/grade.ts';
 import { DEFAULT_LORA, LORA_TARGETS, type LoraAdapter, type LoraConfig, type LoraTarget, peftKeys } from './lora.ts';
 import { initLora } from './optimizer.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterConfigJson, baseModelRevision, adapterSafetensors, adapterToHost, defaultBaseModelName, loadAdapter, writeDirAtomic } from './peft.ts';
 import { checkMoments, checkpointName, logUpTo, parseTrainerState, type Totals, type TrainerState } from './resume.ts';
-import { type StepResult, Trainer, type TrainerSettings } from './trainer.ts';
+import type { FinetuneSettings } from './settings.ts';
+import { type StepResult, Trainer } from './trainer.ts';
 import { checkOutDir, clearOwned } from '../io/out-dir.ts';
-
-export interface FinetuneSettings extends TrainerSettings {
-  lora: LoraConfig;
-  saveSteps: number;
-  /** System message of the prompt (the sampling stage's; '' for none). */
-  system: string;
-  /** kl: LightReasoner's soft labels (samples from `sample`); sft: cross-entropy over whole expert
-   * trajectories (the rejection-sampling SFT baseline; see parseSftSamples). With sft, batchSize
-   * counts trajectories: a step takes batchSize × gradAccum trajectories' worth of positions. */
-  objective: Objective;
-}
 
 /** The paper's settings (LIGHTREASONER.md stage 2). */
 export const DEFAULT_FINETUNE: Readonly<FinetuneSettings> = Object.freeze({
@@ -191,6 +182,7 @@ function ownedByFinetune(name: string): boolean {
 /** Run (or resume) a fine-tuning job; resolves with the summary also written to train_summary.json. */
 export async function finetune(opts: FinetuneOptions): Promise<FinetuneSummary> {
   const { fs, model, out } = opts;
+  requireTraining(model.backend, 'fine-tuning'); // before reading samples or touching `out`
   need(fs);
   const t0 = performance.now();
   const base: FinetuneSettings = { ...DEFAULT_FINETUNE, ...opts.settings, lora: { ...(opts.initAdapter?.config ?? opts.settings?.lora ?? DEFAULT_LORA) } };

@@ -17,7 +17,7 @@ import type { LoraTarget } from './lora.ts';
 import { baseWeightName, type HostAdapter, readAdapter, targetShape, writeDirAtomic } from './peft.ts';
 
 /** Files copied verbatim from the base directory when present (besides the weights). */
-export const MODEL_SIDE_FILES = [
+const MODEL_SIDE_FILES = [
   'config.json',
   'generation_config.json',
   'tokenizer.json',

@@ -2,7 +2,8 @@
 // linear learning-rate decay to 0 without warm-up, global gradient-norm clipping. The update and
 // the norm run as backend kernels; the host sees one number per step (the squared norm).
 
-import type { Backend, Tensor } from '../backend/types.ts';
+import { requireTraining } from '../backend/training.ts';
+import type { Backend, Tensor, TrainingOps } from '../backend/types.ts';
 import type { CausalLM } from '../model/model.ts';
 import { splitmix32 } from './data.ts';
 import { loraDims } from './engine.ts';
@@ -65,12 +66,14 @@ export class AdamW {
   readonly m: Tensor[];
   readonly v: Tensor[];
   private readonly normSq: Tensor;
+  private readonly training: TrainingOps;
 
   constructor(
     private readonly backend: Backend,
     private readonly params: ParamRef[],
     readonly settings: OptimizerSettings,
   ) {
+    this.training = requireTraining(backend, 'training');
     this.m = params.map((p) => backend.createTensor('f32', p.param.shape));
     this.v = params.map((p) => backend.createTensor('f32', p.param.shape));
     this.normSq = backend.createTensor('f32', [1]);
@@ -90,7 +93,7 @@ export class AdamW {
     const lr = linearLr(s.lr, step, s.maxSteps);
     const clip = clipCoefficient(norm, s.maxGradNorm);
     this.params.forEach((p, j) => {
-      this.backend.adamw(p.param, p.grad, this.m[j], this.v[j], { lr, beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: s.weightDecay, step, gradScale: clip });
+      this.training.adamw(p.param, p.grad, this.m[j], this.v[j], { lr, beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: s.weightDecay, step, gradScale: clip });
     });
     return { lr, clip };
   }

@@ -232,7 +232,7 @@ const UNSUPPORTED_OPTIONS: [string, (v: unknown) => boolean, string][] = [
 ];
 
 /** The largest LoRA rank accepted from a file (besides ≤ the model's hidden size, readAdapter). */
-export const MAX_LORA_R = 4096;
+const MAX_LORA_R = 4096;
 
 /** Parse and check adapter_config.json. */
 export function parseAdapterConfig(raw: unknown, file: string): { config: LoraConfig; rslora: boolean; baseModel: string | null } {

@@ -6,7 +6,7 @@
 
 import { badInputError, type LightReasonerError } from '../errors.ts';
 import { isObject, jsonKind, show } from '../util/json.ts';
-import type { FinetuneSettings } from './finetune.ts';
+import type { FinetuneSettings } from './settings.ts';
 
 export interface Totals {
   tuned: number;

@@ -5,7 +5,7 @@
 // as f32 tensors made by createTensor (LoRA A/B), weights split into row-chunks, and the
 // accumulate / padding / multi-slot cases each op has. Dropout masks must match exactly.
 
-import type { AdamWStep } from '../../runtime/backend/training.ts';
+import type { AdamWStep } from '../../runtime/backend/types.ts';
 import type { Backend, Tensor, WeightDType } from '../../runtime/backend/types.ts';
 import { createWebGPUBackend } from '../../runtime/backend/webgpu/index.ts';
 import type { GPUTensor } from '../../runtime/backend/webgpu/tensor.ts';
@@ -58,8 +58,8 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
           const set = p.f32([n, Kd], new Float32Array(n * Kd).fill(NaN)), acc = p.f32([n, Kd]);
           if (target === chunked && (w[0] as GPUTensor).chunks.length < 2) throw new Error('weight was not chunked');
           p.both((b, t) => {
-            b.matmulNN(t(x), t(w), t(set), false);
-            b.matmulNN(t(x), t(w), t(acc), true);
+            b.training!.matmulNN(t(x), t(w), t(set), false);
+            b.training!.matmulNN(t(x), t(w), t(acc), true);
           });
           await check(tag, set, p, TOL);
           await check(`${tag} accumulate`, acc, p, TOL);
@@ -92,7 +92,7 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
     p.both((b, t) => {
       const a = b.view(t(big), [8, 37]);
       b.matmul(t(x), a, null, t(u));
-      b.matmulNN(t(dy), a, t(dx), false);
+      b.training!.matmulNN(t(dy), a, t(dx), false);
     });
     await check('matmul on a view as the weight', u, p, TOL);
     await check('matmulNN on a view as the weight', dx, p, TOL);
@@ -106,7 +106,7 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
         const p = new Pair(be, n * 3 + M * 17 + N);
         const a = p.f32([n, M]), bb = p.f32([n, N]);
         const out = accumulate ? p.f32([M, N]) : p.f32([M, N], new Float32Array(M * N).fill(NaN));
-        p.both((b, t) => b.matmulTN(t(a), t(bb), t(out), alpha, accumulate));
+        p.both((b, t) => b.training!.matmulTN(t(a), t(bb), t(out), alpha, accumulate));
         await check(tag, out, p, TOL);
       });
     }
@@ -119,7 +119,7 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
       await guard(tag, async () => {
         const p = new Pair(be, n * H + 5);
         const x = p.f32([n, H], p.values(n * H, 3)), w = p.weight(kind, [H]), dy = p.f32([n, H]), dx = p.zeros([n, H]);
-        p.both((b, t) => b.rmsNormBackward(t(x), t(w), t(dy), 1e-6, t(dx)));
+        p.both((b, t) => b.training!.rmsNormBackward(t(x), t(w), t(dy), 1e-6, t(dx)));
         await check(tag, dx, p, TOL);
       });
     }
@@ -129,7 +129,7 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
     const p = new Pair(be, 31);
     const gt = p.f32([3, 101], p.values(303, 6)), up = p.f32([3, 101]), dy = p.f32([3, 101]);
     const dg = p.zeros([3, 101]), du = p.zeros([3, 101]);
-    p.both((b, t) => b.swigluBackward(t(gt), t(up), t(dy), t(dg), t(du)));
+    p.both((b, t) => b.training!.swigluBackward(t(gt), t(up), t(dy), t(dg), t(du)));
     await check('swigluBackward dgate', dg, p, TOL);
     await check('swigluBackward dup', du, p, TOL);
   });
@@ -144,7 +144,7 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
       const rows = p.i32([5, 2], [0, 0, 0, 1, 1, 7, 2, 4999, 0, 31999]);
       const x = p.f32([5, 3 * headDim]), f = p.f32([half], inv);
       const orig = await p.ref.read(x[1]);
-      p.both((b, t) => b.ropeBackward(t(x), t(rows), t(f), 3, headDim));
+      p.both((b, t) => b.training!.ropeBackward(t(x), t(rows), t(f), 3, headDim));
       await check(tag, x, p, { atol: 2e-5, rtol: 1e-4 });
       p.gpu.rope(x[0], rows[0], f[0], 3, headDim);
       const back = await p.gpu.read(x[0]);
@@ -189,7 +189,7 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
       p.both((b, t) => {
         b.kvWrite(t(k), t(v), t(kc), t(vc), t(rows));
         b.attention(t(q), t(kc), t(vc), t(rows), t(out), heads, scale);
-        b.attentionBackward(t(q), t(kc), t(vc), t(rows), t(out), t(dOut), t(dq), t(dk), t(dv), heads, scale);
+        b.training!.attentionBackward(t(q), t(kc), t(vc), t(rows), t(out), t(dOut), t(dq), t(dk), t(dv), heads, scale);
       });
       await check(`${tag} dq`, dq, p, TOL);
       await check(`${tag} dk`, dk, p, TOL);
@@ -200,7 +200,7 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
   await guard('scatterAddRows', async () => {
     const p = new Pair(be, 41);
     const x = p.f32([4, 37]), idx = p.i32([4], [6, 0, 3, 2]), out = p.f32([7, 37]);
-    p.both((b, t) => b.scatterAddRows(t(x), t(idx), t(out)));
+    p.both((b, t) => b.training!.scatterAddRows(t(x), t(idx), t(out)));
     await check('scatterAddRows', out, p, TOL);
   });
 
@@ -221,7 +221,7 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
       }
       const logits = p.f32([m, V], p.values(m * V, 5)), idT = p.i32([m, Kl], ids), wT = p.f32([m, Kl], Float32Array.from(ws));
       const loss = p.f32([m], new Float32Array(m).fill(NaN)), dl = p.f32([m, V], new Float32Array(m * V).fill(NaN));
-      p.both((b, t) => b.softLabelLoss(t(logits), t(idT), t(wT), 1 / 3, t(loss), t(dl)));
+      p.both((b, t) => b.training!.softLabelLoss(t(logits), t(idT), t(wT), 1 / 3, t(loss), t(dl)));
       await check(`${tag} loss`, loss, p, TOL);
       await check(`${tag} dLogits`, dl, p, TOL);
     });
@@ -236,8 +236,8 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
       const x = p.f32([size], p.values(size).map((v) => v + Math.sign(v) * 0.01 || 0.5)), out = p.zeros([size]);
       const gy = p.f32([size], p.values(size).map((v) => v + Math.sign(v) * 0.01 || 0.5)), gx = p.zeros([size]);
       p.both((b, t) => {
-        b.dropout(t(x), t(out), prob, seed, stream);
-        b.dropout(t(gy), t(gx), prob, seed, stream);
+        b.training!.dropout(t(x), t(out), prob, seed, stream);
+        b.training!.dropout(t(gy), t(gx), prob, seed, stream);
       });
       const [go, ro, gg] = [await p.gpu.read(out[0]), await p.ref.read(out[1]), await p.gpu.read(gx[0])];
       const kept = (a: Float32Array | Int32Array) => Array.from(a, (v) => (v === 0 ? 0 : 1));
@@ -253,8 +253,8 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
   }
   await guard('dropout streams differ', async () => {
     const x = be.createTensor('f32', [512], new Float32Array(512).fill(1)), a = be.createTensor('f32', [512]), b2 = be.createTensor('f32', [512]);
-    be.dropout(x, a, 0.5, 42, 1);
-    be.dropout(x, b2, 0.5, 42, 2);
+    be.training!.dropout(x, a, 0.5, 42, 1);
+    be.training!.dropout(x, b2, 0.5, 42, 2);
     const [ga, gb] = [await be.read(a), await be.read(b2)];
     const same = ga.every((v, i) => v === gb[i]);
     report('dropout streams differ', !same, same ? 'streams 1 and 2 gave the same mask' : 'streams 1 and 2 give different masks');
@@ -281,7 +281,7 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
         for (let step = 1; step <= 3; step++) {
           const grad = p.f32([size], p.values(size, 0.1 * step));
           const o: AdamWStep = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay, step, gradScale: 0.6 };
-          p.both((b, t) => b.adamw(t(param), t(grad), t(m), t(v), o));
+          p.both((b, t) => b.training!.adamw(t(param), t(grad), t(m), t(v), o));
         }
         await check(`${tag} param after 3 steps`, param, p, TOL);
         await check(`${tag} m`, m, p, TOL);

@@ -17,12 +17,11 @@
 // thread, or a page without those headers, gets the single-thread build.
 
 import { decodeToF32 } from '../../util/dtype.ts';
-import { type Backend, type BackendInfo, type DType, type Rows, type Tensor, type WeightDType, BYTES_PER_ELEMENT, sizeOf } from '../types.ts';
+import { type Backend, type BackendInfo, type DType, type Rows, type Tensor, type TrainingOps, type WeightDType, BYTES_PER_ELEMENT, sizeOf } from '../types.ts';
 import { Heap } from './memory.ts';
 import { DT_CODE, type Kernels, MAX_PAGES, PAGE_BYTES, instantiate } from './module.ts';
 import { Pool, canBlock, controlBytes } from './pool.ts';
 import * as train from './train.ts';
-import type { AdamWStep } from '../training.ts';
 import { DEFAULT_VARIANT, type MatmulVariant, NO_PREFETCH, ONCE_MIN_ROWS, prefetches } from './variants.ts';
 import { chooseVariant } from './tune.ts';
 import { workerHost } from '../../platform/threads.ts';
@@ -58,7 +57,7 @@ export interface WasmBackendOptions {
 }
 
 /** Most threads a backend will start. */
-export const MAX_THREADS = 64;
+const MAX_THREADS = 64;
 
 export async function createWasmBackend(options: WasmBackendOptions = {}): Promise<WasmBackend> {
   const maxPages = options.maxMemoryPages ?? MAX_PAGES;
@@ -144,39 +143,6 @@ function isWeightDType(d: DType): d is WeightDType {
   return d === 'f32' || d === 'f16' || d === 'bf16';
 }
 
-/**
- * The SIMD128 multiply-add rate one thread of this host reaches with nothing but registers
- * (wasm/probe.ts), in GFLOP/s: the ceiling every kernel here is measured against (`npm run bench`).
- * Same flavour choice as the backends (relaxed SIMD where the host has it). Runs ~0.3 s.
- */
-export async function measureSimdPeak(relaxedSimd?: boolean): Promise<{ gflops: number; relaxed: boolean }> {
-  const { kernels, relaxed } = await instantiate(1, false, relaxedSimd);
-  kernels.fmaPeak(1e6, 1); // tier up to the optimising compiler
-  let best = 0;
-  for (let r = 0; r < 3; r++) {
-    const iters = 3e7, t0 = performance.now();
-    kernels.fmaPeak(iters, 1);
-    best = Math.max(best, (iters * 96) / ((performance.now() - t0) / 1000) / 1e9);
-  }
-  return { gflops: best, relaxed };
-}
-
-/**
- * This core's clock in GHz, estimated from a chain of dependent 1-cycle integer ops
- * (wasm/probe.ts clockChain) — for VMs whose /proc/cpuinfo reports no frequency. Best of 3, ~0.1 s.
- */
-export async function estimateClockGHz(): Promise<number> {
-  const { kernels } = await instantiate(1, false, false);
-  kernels.clockChain(1e6, 1); // tier up
-  let best = 0;
-  for (let r = 0; r < 3; r++) {
-    const iters = 2e7, t0 = performance.now();
-    kernels.clockChain(iters, r);
-    best = Math.max(best, (iters * 16) / ((performance.now() - t0) / 1000) / 1e9);
-  }
-  return best;
-}
-
 export class WasmBackend implements Backend {
   readonly info: BackendInfo;
   private kernels: Kernels;
@@ -203,6 +169,8 @@ export class WasmBackend implements Backend {
     split: (total, align, work) => this.split(total, align, work),
     run: (name, bounds, job, total) => this.run(name, bounds, job, total),
   };
+  /** The training ops (train.ts), over the same memory and threads. */
+  readonly training: TrainingOps = new train.WasmTraining(this.host);
 
   constructor(kernels: Kernels, memory: WebAssembly.Memory, maxPages: number, pool: Pool | null = null, heapStart = kernels.heapBase() >>> 0, relaxed = false, note?: string) {
     this.kernels = kernels;
@@ -634,23 +602,9 @@ export class WasmBackend implements Backend {
     this.run('contrast', this.split(m, 1, m * (Ve + Va) * 16), (_t, r0, r1) => [e.ptr, a.ptr, st.ptr, ids.ptr, lw.ptr, Ve, Va, shared, alpha, K, r0, r1], m);
   }
 
-  // ---- training ops (train.ts) -------------------------------------------------------------------
+  // ---- element-wise helpers (their kernels sit with the training ops in train.ts) ---------------
 
   fill(x: Tensor, value: number): void { train.fill(this.host, x, value); }
   axpy(x: Tensor, y: Tensor, alpha: number): void { train.axpy(this.host, x, y, alpha); }
-  matmulNN(x: Tensor, w: Tensor, out: Tensor, accumulate: boolean): void { train.matmulNN(this.host, x, w, out, accumulate); }
-  matmulTN(a: Tensor, b: Tensor, out: Tensor, alpha: number, accumulate: boolean): void { train.matmulTN(this.host, a, b, out, alpha, accumulate); }
-  rmsNormBackward(x: Tensor, weight: Tensor, dy: Tensor, eps: number, dx: Tensor): void { train.rmsNormBackward(this.host, x, weight, dy, eps, dx); }
-  swigluBackward(gate: Tensor, up: Tensor, dy: Tensor, dgate: Tensor, dup: Tensor): void { train.swigluBackward(this.host, gate, up, dy, dgate, dup); }
-  ropeBackward(x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number): void { train.ropeBackward(this.host, x, rows, invFreq, heads, headDim); }
-  attentionBackward(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, dOut: Tensor, dq: Tensor, dk: Tensor, dv: Tensor, heads: number, scale: number): void {
-    train.attentionBackward(this.host, q, kCache, vCache, rows, out, dOut, dq, dk, dv, heads, scale);
-  }
-  scatterAddRows(x: Tensor, index: Tensor, out: Tensor): void { train.scatterAddRows(this.host, x, index, out); }
-  softLabelLoss(logits: Tensor, labelIds: Tensor, labelWeights: Tensor, scale: number, loss: Tensor, dLogits: Tensor): void {
-    train.softLabelLoss(this.host, logits, labelIds, labelWeights, scale, loss, dLogits);
-  }
-  dropout(x: Tensor, out: Tensor, p: number, seed: number, stream: number): void { train.dropout(this.host, x, out, p, seed, stream); }
   sumSquares(x: Tensor, out: Tensor): void { train.sumSquares(this.host, x, out); }
-  adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, o: AdamWStep): void { train.adamw(this.host, param, grad, m, v, o); }
 }

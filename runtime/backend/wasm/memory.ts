@@ -11,7 +11,7 @@ import { sizeText } from '../../util/units.ts';
 import { MAX_PAGES, PAGE_BYTES } from './module.ts';
 
 /** 64-byte alignment: a cache line, and a multiple of the 16 bytes SIMD loads like. */
-export const ALIGN = 64;
+const ALIGN = 64;
 
 export interface Block {
   start: number;

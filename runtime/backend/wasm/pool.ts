@@ -22,7 +22,7 @@
 import type { ThreadWorker, WorkerHost } from '../../platform/types.ts';
 
 /** Arguments per job (the longest kernel signature has 16). */
-export const MAX_ARGS = 16;
+const MAX_ARGS = 16;
 const SEQ = 0, DONE = 1, QUIT = 2, ERR = 3, READY = 4, FN = 8;
 /** Spin iterations before sleeping in Atomics.wait (a few µs). */
 const SPIN = 4000;
@@ -86,9 +86,6 @@ function init(d) {
 }
 if (port) port.once('message', init); else self.onmessage = (e) => { self.onmessage = null; init(e.data); };
 `;
-
-/** The source of the worker script (exported for tests and for hosts that need to inspect it). */
-export const workerSource = WORKER_SOURCE;
 
 /** Whether this thread may block in Atomics.wait (false on a browser's main thread). */
 export function canBlock(): boolean {

@@ -1,7 +1,11 @@
 // The WebGL2 backend (gpu.js): memory and the forward ops. Ops run as draws into new textures as
 // they are called (WebGL queues them); `read` is the one synchronisation point, so a decode step
 // is one readback. Shapes are checked here; ids and rows live on the GPU and are trusted, as
-// Backend says. Stage 1's contrast is in contrast.ts; training ops are not implemented (train.ts).
+// Backend says. Stage 1's contrast is in contrast.ts. It has no `training`: fine-tuning needs
+// backward passes, scatter-adds and AdamW, which a fragment shader (gather only, no atomics, f32
+// render targets) would run slowly and with reduction orders far from the other backends; stage 2
+// belongs on wasm or webgpu, and a training job asked to run here refuses it by name
+// (requireTraining in ../training.ts).
 
 import { decodeToF32 } from '../../util/dtype.ts';
 import { type Backend, type BackendInfo, type DType, type Rows, type Tensor, type WeightDType, BYTES_PER_ELEMENT, sizeOf } from '../types.ts';
@@ -11,7 +15,6 @@ import * as K from './kernels.ts';
 import { Reader } from './readback.ts';
 import { type KernelArg, Runner } from './runner.ts';
 import { GLTensor, MAX_ACTIVATION_ELEMENTS, Store, createWeightTexture, dims3, gl2, grid } from './textures.ts';
-import { WebGL2TrainingStubs } from './train.ts';
 
 /** Elements per chunk of the two-stage row reductions (softmax, argmax, contrast, sumSquares). */
 export const CHUNK = 512;
@@ -33,7 +36,7 @@ export interface WebGL2BackendConfig {
   maxTextureSize: number;
 }
 
-export class WebGL2Backend extends WebGL2TrainingStubs implements Backend {
+export class WebGL2Backend implements Backend {
   readonly info: BackendInfo;
   readonly gl: WebGL2RenderingContext;
   readonly runner: Runner;
@@ -47,7 +50,6 @@ export class WebGL2Backend extends WebGL2TrainingStubs implements Backend {
   private destroyed = false;
 
   constructor(cfg: WebGL2BackendConfig) {
-    super();
     this.gl = cfg.gl;
     this.gpu = cfg.gpu;
     this.info = cfg.info;
@@ -358,18 +360,18 @@ export class WebGL2Backend extends WebGL2TrainingStubs implements Backend {
     this.assign(gl2(labelWeights), out.weights, m * Kl);
   }
 
-  // ---- the training ops the forward pass and stage 1 need (the rest refuse: train.ts) ----------
+  // ---- element-wise helpers (LoRA adapters at inference, stage 1's probe) -----------------------
 
-  override fill(x: Tensor, value: number): void {
+  fill(x: Tensor, value: number): void {
     if (x.size > 0) this.render(x, 'fill', K.FILL, {}, [value]);
   }
 
-  override axpy(x: Tensor, y: Tensor, alpha: number): void {
+  axpy(x: Tensor, y: Tensor, alpha: number): void {
     expect(x.size === y.size, 'axpy', `[${x.shape}] += α·[${y.shape}]`);
     if (x.size > 0) this.render(x, 'axpy', K.AXPY, {}, [this.tex(x), this.tex(y, x.size), alpha]);
   }
 
-  override sumSquares(x: Tensor, out: Tensor): void {
+  sumSquares(x: Tensor, out: Tensor): void {
     expect(out.size >= 1, 'sumSquares', `out [${out.shape}]`);
     const N = x.size, C = Math.max(1, Math.ceil(N / CHUNK));
     const part = this.draw('sumsq-part', K.SUMSQ_PART, { N, S: CHUNK }, [C, 1, 1], [N > 0 ? this.tex(x) : this.tex(out, 1)]);

@@ -54,7 +54,7 @@ export interface GpuJsModule {
 }
 
 /** True for gpu.js's GPU class (Chrome's native `GPU` WebGPU interface has no createKernel). */
-export function isGpuJs(x: unknown): x is GpuJsModule {
+function isGpuJs(x: unknown): x is GpuJsModule {
   const p = (x as { prototype?: { createKernel?: unknown } } | null)?.prototype;
   return typeof x === 'function' && typeof p?.createKernel === 'function' && typeof (x as { WebGL2Kernel?: unknown }).WebGL2Kernel === 'function';
 }

@@ -47,7 +47,7 @@ function canvas(): HTMLCanvasElement | OffscreenCanvas | null {
 }
 
 /** The renderer's name: WEBGL_debug_renderer_info's unmasked one where the browser gives it. */
-export function rendererName(gl: WebGL2RenderingContext): string {
+function rendererName(gl: WebGL2RenderingContext): string {
   const ext = gl.getExtension('WEBGL_debug_renderer_info');
   const name = ext ? gl.getParameter(ext.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER);
   return String(name || 'unknown WebGL2 renderer');

@@ -71,7 +71,7 @@ export const NATIVE = [
 
 const fn = (args: string, body: string) => `function (${args}) {\n${body}\n}`;
 /** The 16-bit unpack helper for a weight dtype (f32 weights are read directly). */
-export const unpackOf = (dtype: 'f16' | 'bf16') => (dtype === 'f16' ? 'unpackF16' : 'unpackBF16');
+const unpackOf = (dtype: 'f16' | 'bf16') => (dtype === 'f16' ? 'unpackF16' : 'unpackBF16');
 
 // ---- memory -----------------------------------------------------------------------------------
 

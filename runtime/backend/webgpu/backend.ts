@@ -4,7 +4,6 @@
 // which skip (or zero) out-of-range entries instead of throwing as the reference does.
 
 import * as K from '../../generated/kernels.ts';
-import type { AdamWStep } from '../training.ts';
 import { type Backend, type BackendInfo, type LinearFusion, type QKVWeights, type Rows, type Tensor, type WeightDType, sizeOf } from '../types.ts';
 import { type Access, type KernelSpec, Recorder, type WebGPUStats, grid1d, pack } from './recorder.ts';
 import { expect, expectF32, g, lastDim, rowsOf } from './shapes.ts';
@@ -94,7 +93,7 @@ export class WebGPUBackend implements Backend {
   private splitScratch: GPUBuffer | null = null;
   private lostOrError: string | null = null;
   /** The training ops (train.ts), recording into the same encoder. */
-  private readonly train: WebGPUTraining;
+  readonly training: WebGPUTraining;
   /** The barrier-free few-row kernels (decode.ts). */
   private readonly decode: WebGPUDecode;
 
@@ -109,7 +108,7 @@ export class WebGPUBackend implements Backend {
     this.useF16 = cfg.useF16;
     this.matmulKernel = cfg.matmulKernel ?? 'auto';
     this.matmulSplitK = cfg.matmulSplitK;
-    this.train = new WebGPUTraining(this.rec, this.device, this.maxGroups, (t) => this.access(t));
+    this.training = new WebGPUTraining(this.rec, this.device, this.maxGroups, (t) => this.access(t), (x, rows, invFreq, heads, headDim) => this.rotate('ropeBackward', x, rows, invFreq, heads, headDim, -1));
     this.decode = new WebGPUDecode(this.rec, this.device, this.maxGroups, (t) => this.access(t), (bytes) => this.scratch(bytes));
     // Kernels cannot throw, but a bad shader or binding surfaces here; report it at the next read.
     cfg.device.addEventListener('uncapturederror', (e) => {
@@ -481,23 +480,9 @@ export class WebGPUBackend implements Backend {
     ], [m]);
   }
 
-  // ---- training ops (train.ts) ----------------------------------------------------------------
+  // ---- element-wise helpers (their kernels sit with the training ops in train.ts) ---------------
 
-  fill(x: Tensor, value: number): void { this.train.fill(x, value); }
-  axpy(x: Tensor, y: Tensor, alpha: number): void { this.train.axpy(x, y, alpha); }
-  matmulNN(x: Tensor, w: Tensor, out: Tensor, accumulate: boolean): void { this.train.matmulNN(x, w, out, accumulate); }
-  matmulTN(a: Tensor, b: Tensor, out: Tensor, alpha: number, accumulate: boolean): void { this.train.matmulTN(a, b, out, alpha, accumulate); }
-  rmsNormBackward(x: Tensor, weight: Tensor, dy: Tensor, eps: number, dx: Tensor): void { this.train.rmsNormBackward(x, weight, dy, eps, dx); }
-  swigluBackward(gate: Tensor, up: Tensor, dy: Tensor, dgate: Tensor, dup: Tensor): void { this.train.swigluBackward(gate, up, dy, dgate, dup); }
-  ropeBackward(x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number): void { this.rotate('ropeBackward', x, rows, invFreq, heads, headDim, -1); }
-  attentionBackward(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, dOut: Tensor, dq: Tensor, dk: Tensor, dv: Tensor, heads: number, scale: number): void {
-    this.train.attentionBackward(q, kCache, vCache, rows, out, dOut, dq, dk, dv, heads, scale);
-  }
-  scatterAddRows(x: Tensor, index: Tensor, out: Tensor): void { this.train.scatterAddRows(x, index, out); }
-  softLabelLoss(logits: Tensor, labelIds: Tensor, labelWeights: Tensor, scale: number, loss: Tensor, dLogits: Tensor): void {
-    this.train.softLabelLoss(logits, labelIds, labelWeights, scale, loss, dLogits);
-  }
-  dropout(x: Tensor, out: Tensor, p: number, seed: number, stream: number): void { this.train.dropout(x, out, p, seed, stream); }
-  sumSquares(x: Tensor, out: Tensor): void { this.train.sumSquares(x, out); }
-  adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, o: AdamWStep): void { this.train.adamw(param, grad, m, v, o); }
+  fill(x: Tensor, value: number): void { this.training.fill(x, value); }
+  axpy(x: Tensor, y: Tensor, alpha: number): void { this.training.axpy(x, y, alpha); }
+  sumSquares(x: Tensor, out: Tensor): void { this.training.sumSquares(x, out); }
 }

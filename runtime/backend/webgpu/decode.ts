@@ -35,7 +35,7 @@ const ARGMAX_ROWS: KernelSpec = { name: 'argmax-rows', source: K.argmaxRows };
 const ROPE_KV_WRITE: KernelSpec = { name: 'rope-kv-write', source: K.sincos + K.ropeKvWrite };
 
 /** Rows a decode kernel takes at once (matmul-vec keeps one accumulator per row in registers). */
-export const DECODE_ROWS = 8;
+const DECODE_ROWS = 8;
 /** Cache positions per split of attention decode; one split (no second pass) up to this length. */
 const ATTENTION_CHUNK = 256;
 /** Longest row the one-invocation-per-element RMSNorm takes (each invocation reads its whole row). */
@@ -48,7 +48,7 @@ const ARGMAX_ROW_MAX = 8192;
  * hardware GPU, each slice ≥ 256 of K, at most 8 (the second pass reads every slice). Shapes of
  * the tiny models of the tests (K ≤ 511) never split.
  */
-export function vecSlices(N: number, K: number): number {
+function vecSlices(N: number, K: number): number {
   return Math.max(1, Math.min(Math.ceil(8192 / N), Math.floor(K / 256), 8));
 }
 

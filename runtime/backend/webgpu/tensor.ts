@@ -58,7 +58,7 @@ export function uploadBuffer(device: GPUDevice, bytes: Uint8Array, size: number,
  * middle of a u32 word for odd rows of 16-bit data, which is fine since each chunk is a fresh
  * buffer whose element 0 is the chunk's first element.
  */
-export function rowsPerChunk(dtype: WeightDType, shape: readonly number[], maxBinding: number): number {
+function rowsPerChunk(dtype: WeightDType, shape: readonly number[], maxBinding: number): number {
   const rows = shape.length === 0 ? 1 : shape[0];
   const rowElems = shape.length === 0 ? 1 : sizeOf(shape.slice(1));
   const rowBytes = rowElems * (dtype === 'f32' ? 4 : 2);

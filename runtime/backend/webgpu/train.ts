@@ -1,11 +1,10 @@
-// The WebGPU backend's training ops (TrainingOps in ../training.ts): backward passes, LoRA weight
-// gradients, the soft-label loss, dropout and AdamW. WebGPUBackend owns one WebGPUTraining and
-// delegates to it; ops record dispatches into the same recorder, so a whole training step is still
-// one submit. Shapes are checked here on the CPU as in backend.ts.
+// The WebGPU backend's training ops (TrainingOps in ../types.ts): backward passes, LoRA weight
+// gradients, the soft-label loss, dropout and AdamW. WebGPUBackend exposes one WebGPUTraining as its
+// `training` (and calls its fill, axpy and sumSquares, which are core Backend ops); ops record
+// dispatches into the same recorder, so a whole training step is still one submit. Shapes are checked here on the CPU as in backend.ts.
 
 import * as K from '../../generated/kernels.ts';
-import type { AdamWStep, TrainingOps } from '../training.ts';
-import type { Rows, Tensor } from '../types.ts';
+import type { AdamWStep, Rows, Tensor, TrainingOps } from '../types.ts';
 import { type Access, type KernelSpec, type Recorder, grid1d, pack } from './recorder.ts';
 import { expect, expectF32, g, lastDim, rowsOf } from './shapes.ts';
 import type { GPUTensor } from './tensor.ts';
@@ -26,14 +25,16 @@ const ADAMW: KernelSpec = { name: 'adamw', source: K.adamw };
 
 const isU32 = (v: number) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
 
-/** The training ops except ropeBackward, which shares rope's kernel in backend.ts. */
-export class WebGPUTraining implements Omit<TrainingOps, 'ropeBackward'> {
+/** The training ops; ropeBackward shares rope's kernel, which the backend passes in. */
+export class WebGPUTraining implements TrainingOps {
   constructor(
     private readonly rec: Recorder,
     private readonly device: GPUDevice,
     private readonly maxGroups: number,
     /** How a weight-like operand is read (the backend's dtype → accessor choice). */
     private readonly access: (t: GPUTensor) => Access,
+    /** rope's kernel with the angle negated: its backward (backend.ts). */
+    readonly ropeBackward: (x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number) => void,
   ) {}
 
   /** One dispatch of an elementwise kernel over `count` elements (64-thread groups). */

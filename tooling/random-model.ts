@@ -1,10 +1,10 @@
 // Random-weight models of a given shape, for benchmarks (the reference PyTorch benches use random
 // weights too: only shapes matter for time). Weights are uploaded in the requested 16-bit dtype.
-import type { Backend, Tensor, WeightDType } from '../backend/types.ts';
-import { encodeFromF32 } from '../util/dtype.ts';
-import type { ModelConfig } from './config.ts';
-import { CausalLM } from './model.ts';
-import type { LayerWeights, ModelWeights } from './weights.ts';
+import type { Backend, Tensor, WeightDType } from '../runtime/backend/types.ts';
+import { encodeFromF32 } from '../runtime/util/dtype.ts';
+import type { ModelConfig } from '../runtime/model/config.ts';
+import { CausalLM } from '../runtime/model/model.ts';
+import type { LayerWeights, ModelWeights } from '../runtime/model/weights.ts';
 
 /** Deterministic uniform(-scale, scale) values (xorshift32): reproducible across runtimes. */
 export function randomValues(n: number, seed: number, scale: number): Float32Array {

@@ -17,22 +17,23 @@
 //
 // Portable: no host imports (the caller passes a FileSystem to save).
 
-import type { Backend, Tensor } from '../backend/types.ts';
-import { badInputError, unsupportedError } from '../errors.ts';
-import { encodeSafetensors, type TensorToWrite } from '../io/safetensors.ts';
-import type { ModelConfig } from '../model/config.ts';
-import { CausalLM } from '../model/model.ts';
-import type { ModelTokenizer } from '../model/tokenizer.ts';
-import type { LayerWeights, ModelWeights } from '../model/weights.ts';
-import type { FileSystem } from '../platform/types.ts';
-import { encodeFromF32 } from '../util/dtype.ts';
-import { splitmix32, type TrainSample, type Trajectory } from './data.ts';
-import { type FullGrads, TrainEngine } from './engine.ts';
-import { LORA_TARGETS, type LoraAdapter, type LoraTarget } from './lora.ts';
-import { clipCoefficient } from './optimizer.ts';
+import { requireTraining } from '../runtime/backend/training.ts';
+import type { Backend, Tensor, TrainingOps } from '../runtime/backend/types.ts';
+import { badInputError, unsupportedError } from '../runtime/errors.ts';
+import { encodeSafetensors, type TensorToWrite } from '../runtime/io/safetensors.ts';
+import type { ModelConfig } from '../runtime/model/config.ts';
+import { CausalLM } from '../runtime/model/model.ts';
+import type { ModelTokenizer } from '../runtime/model/tokenizer.ts';
+import type { LayerWeights, ModelWeights } from '../runtime/model/weights.ts';
+import type { FileSystem } from '../runtime/platform/types.ts';
+import { encodeFromF32 } from '../runtime/util/dtype.ts';
+import { splitmix32, type TrainSample, type Trajectory } from '../runtime/train/data.ts';
+import { type FullGrads, TrainEngine } from '../runtime/train/engine.ts';
+import { LORA_TARGETS, type LoraAdapter, type LoraTarget } from '../runtime/train/lora.ts';
+import { clipCoefficient } from '../runtime/train/optimizer.ts';
 
 /** The transformers version whose config.json format we write (the one the fixtures use). */
-export const TRANSFORMERS_VERSION = '5.18.0';
+const TRANSFORMERS_VERSION = '5.18.0';
 
 export interface LlamaShape {
   hiddenSize: number;
@@ -125,7 +126,7 @@ export interface CeExample {
  * The engine's input for a batch of examples: one trajectory per example (ids = prompt + answer
  * without its last token), one loss row per answer token with that token as the only label.
  */
-export function cePass(examples: readonly CeExample[]): { trajectories: Trajectory[]; samples: TrainSample[]; targets: number } {
+function cePass(examples: readonly CeExample[]): { trajectories: Trajectory[]; samples: TrainSample[]; targets: number } {
   const trajectories: Trajectory[] = [];
   const samples: TrainSample[] = [];
   for (const [e, ex] of examples.entries()) {
@@ -189,12 +190,14 @@ export class FullTrainer {
   private readonly v: Tensor[];
   private readonly normSq: Tensor;
   private readonly backend: Backend;
+  private readonly training: TrainingOps;
 
   constructor(
     readonly model: CausalLM,
     readonly settings: FullTrainSettings,
   ) {
     const b = (this.backend = model.backend);
+    this.training = requireTraining(b, 'full-parameter training');
     if (model.weights.dtype !== 'f32') throw badInputError('full-parameter training needs f32 master weights (initFullModel)');
     const c = model.config;
     const g = (t: Tensor) => b.createTensor('f32', t.shape);
@@ -254,7 +257,7 @@ export class FullTrainer {
     const lr = warmupCosineLr(s, step);
     const clip = clipCoefficient(norm, s.maxGradNorm);
     this.params.forEach((p, j) => {
-      b.adamw(p.param, p.grad, this.m[j], this.v[j], { lr, beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: p.decay ? s.weightDecay : 0, step, gradScale: clip });
+      this.training.adamw(p.param, p.grad, this.m[j], this.v[j], { lr, beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: p.decay ? s.weightDecay : 0, step, gradScale: clip });
     });
     return { step, loss, lr, grad_norm: norm, targets, rows };
   }
@@ -269,7 +272,7 @@ export class FullTrainer {
 // ---- Hugging Face checkpoint -------------------------------------------------------------------
 
 /** config.json as transformers 5 writes it for LlamaForCausalLM (keys sorted, as save_pretrained). */
-export function llamaConfigJson(c: ModelConfig, dtype: 'float32' | 'bfloat16', padTokenId: number | null = null): string {
+function llamaConfigJson(c: ModelConfig, dtype: 'float32' | 'bfloat16', padTokenId: number | null = null): string {
   if (c.modelType !== 'llama' || c.rope.type !== 'default') throw unsupportedError('config.json', 'only default-rope Llama configs are written');
   const o: Record<string, unknown> = {
     architectures: ['LlamaForCausalLM'], attention_bias: false, attention_dropout: 0.0, bos_token_id: c.bosTokenId, dtype, eos_token_id: c.eosTokenIds[0],
@@ -283,7 +286,7 @@ export function llamaConfigJson(c: ModelConfig, dtype: 'float32' | 'bfloat16', p
   return JSON.stringify(o, null, 2) + '\n';
 }
 
-export function generationConfigJson(c: ModelConfig, padTokenId: number | null = null): string {
+function generationConfigJson(c: ModelConfig, padTokenId: number | null = null): string {
   const o: Record<string, unknown> = { bos_token_id: c.bosTokenId, eos_token_id: c.eosTokenIds.length === 1 ? c.eosTokenIds[0] : c.eosTokenIds };
   if (padTokenId !== null) o.pad_token_id = padTokenId;
   o.transformers_version = TRANSFORMERS_VERSION;
@@ -291,7 +294,7 @@ export function generationConfigJson(c: ModelConfig, padTokenId: number | null =
 }
 
 /** The model's weights as safetensors bytes (F32, or BF16 rounded to nearest even), HF names. */
-export async function modelSafetensors(model: CausalLM, dtype: 'F32' | 'BF16'): Promise<Uint8Array> {
+async function modelSafetensors(model: CausalLM, dtype: 'F32' | 'BF16'): Promise<Uint8Array> {
   const tensors: TensorToWrite[] = [];
   for (const { name, tensor } of namedWeights(model)) {
     const data = (await model.backend.read(tensor)) as Float32Array;
