@@ -13,8 +13,9 @@ import { hubRevisionOf } from '../../runtime/hub/ids.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
 import { openModel } from '../../runtime/session.ts';
 import { loadAdapter } from '../../runtime/train/peft.ts';
-import { backendOption, intOption, progressLine, requireModelDir } from '../io.ts';
+import { backendOption, intOption, requireModelDir } from '../io.ts';
 import { addOutputOptions, commandOutput } from '../output.ts';
+import { interruptOnSignals, progressRenderer } from '../progress.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
 import { claimOutFile } from '../../runtime/io/out-dir.ts';
 import { type EvalIdentity, type EvalRunSummary, type EvalSettings, evalSummaryPath, finishedEval, readEvalSummary } from '../../runtime/eval/results.ts';
@@ -164,43 +165,30 @@ export function registerEval(program: Command): void {
         output.result(`shard ${shard!.index}/${shard!.count}: ${out} is already finished (${done.correct}/${done.total} correct); skipped`, done);
         return;
       }
-      const controller = new AbortController();
-      const onSigint = () => {
-        if (controller.signal.aborted) process.exit(130);
-        log('\ninterrupting after the current step (Ctrl-C again to stop at once)…');
-        controller.abort();
-      };
-      process.on('SIGINT', onSigint);
-      const bar = progressLine(!o.quiet);
+      const interrupt = interruptOnSignals(log);
+      const bar = progressRenderer(!o.quiet);
       let model: CausalLM | null = null;
       try {
         model = await openModel(o.model, {
           platform: nodePlatform,
           backend: o.backend,
-          signal: controller.signal,
-          onProgress: (p) => bar.update(`loading ${Math.round((100 * p.loaded) / p.total)}%`),
+          signal: interrupt.signal,
+          onProgress: (p) => bar.show(`loading ${Math.round((100 * p.loaded) / p.total)}%`),
         });
         bar.done();
         if (o.adapter !== undefined) model.adapter = await loadAdapter(fs, o.adapter, model);
         const base = o.pairedWith === undefined ? null : await readBaseRecords(o.pairedWith, problems);
         const t0 = performance.now();
-        let lastLine = t0;
+        bar.mark(); // the first piped line comes 10 s after decoding starts
         if (out !== undefined) await fs.mkdir?.(dirname(out));
         const evalOpts = {
-          signal: controller.signal,
+          signal: interrupt.signal,
           skipTooLong: o.skipInvalid === true,
           file: o.data,
           onEvent: (e: EvalEvent) => {
             if (o.quiet) return;
-            if (e.status === 'step') bar.update(`${e.done}/${e.total} problems · ${e.generated} tokens · ${(e.generated / ((performance.now() - t0) / 1000)).toFixed(1)} tok/s`);
-            else if (e.status === 'problem') {
-              const text = `${e.done}/${e.total} problems · ${e.correct} correct`;
-              bar.update(text);
-              if (!process.stderr.isTTY && (performance.now() - lastLine > 10_000 || e.done === e.total)) {
-                lastLine = performance.now();
-                log(text);
-              }
-            }
+            if (e.status === 'step') bar.show(`${e.done}/${e.total} problems · ${e.generated} tokens · ${(e.generated / ((performance.now() - t0) / 1000)).toFixed(1)} tok/s`);
+            else if (e.status === 'problem') bar.show(`${e.done}/${e.total} problems · ${e.correct} correct`, { piped: true, final: e.done === e.total });
           },
         };
         // With --out: journaled as batches finish, resumable (runtime/eval/journal.ts).
@@ -229,7 +217,7 @@ export function registerEval(program: Command): void {
         }
         throw e;
       } finally {
-        process.off('SIGINT', onSigint);
+        interrupt.dispose();
         model?.dispose();
       }
     });
