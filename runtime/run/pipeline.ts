@@ -16,7 +16,7 @@
 //   report.json, report.html
 // A non-empty `out` is refused unless resuming or overwriting; only these entries are ever replaced.
 
-import { type BackendChoice, createBackend } from '../backend/index.ts';
+import type { BackendChoice } from '../backend/index.ts';
 import type { Backend } from '../backend/types.ts';
 import { generateProblems } from '../data/problems.ts';
 import { badInputError, LightReasonerError, throwIfAborted } from '../errors.ts';
@@ -26,7 +26,7 @@ import { parseGold } from '../eval/grade.ts';
 import { type PairCheckEvent, pairCheckModels, type PairCheckReport } from '../eval/pair-check.ts';
 import { meanSd, type PairedComparison, pairedComparison, wilsonInterval } from '../eval/stats.ts';
 import { hubRevisionOf, type HubRevision } from '../hub/ids.ts';
-import { type CausalLM, loadModel } from '../model/model.ts';
+import type { CausalLM } from '../model/model.ts';
 import type { FileSystem, Platform } from '../platform/types.ts';
 import { adapterFingerprint, modelFingerprint, sha256Hex } from '../stage/fingerprint.ts';
 import type { PairDiagnostics } from '../stage/diagnostics.ts';
@@ -35,6 +35,7 @@ import { DEFAULT_SETTINGS, parseProblems, type SampleSettings } from '../stage/s
 import { DEFAULT_FINETUNE, finetune, type FinetuneEvent, type FinetuneSettings, type FinetuneSummary } from '../train/finetune.ts';
 import type { LoraAdapter } from '../train/lora.ts';
 import { loadAdapter } from '../train/peft.ts';
+import { openModels } from '../session.ts';
 import { finishedFinetune, prepareRunDir } from './run-dir.ts';
 import { renderReport } from './report.ts';
 import { sftTrajectoriesToFile } from './sft.ts';
@@ -314,13 +315,12 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
     // ---- load ------------------------------------------------------------------------------
     emit({ status: 'stage', stage: 'load', state: 'start' });
     let t = time();
-    backends.push(await createBackend(o.backend ?? 'auto', platform, { threads: o.threads }));
     const onWarning = (message: string) => emit({ status: 'warning', message });
-    expert = await loadModel(o.expert, { fs, backend: backends[0], signal, onWarning });
-    // As the `sample` command: WebGPU and the reference share one backend (the contrast needs both
-    // logits on one device); Wasm gives each model its own linear memory.
-    if (backends[0].info.kind === 'wasm') backends.push(await createBackend('wasm', platform, { threads: o.threads }));
-    amateur = await loadModel(o.amateur, { fs, backend: backends[backends.length - 1], signal, onWarning });
+    // One backend for both, or one each on Wasm: openModels (runtime/session.ts) decides, as for
+    // the `sample` command and the jobs.
+    const opened = await openModels([o.expert, o.amateur], { platform, backend: o.backend, threads: o.threads, signal, onWarning });
+    backends.push(...opened.backends);
+    [expert, amateur] = opened.models;
     const amateurInfo = modelInfo(amateur);
     const loadSeconds = time() - t;
     emit({ status: 'stage', stage: 'load', state: 'done', seconds: loadSeconds });
