@@ -1,13 +1,15 @@
 // The CLI is a shell over the jobs an app's Engine runs (issue 26): `sample`, `finetune` and `eval`
 // driven through the CLI (in this process) and through createEngine on the same tiny pair and data
 // write the same bytes — samples, adapter weights and config, evaluation records — and the same
-// run identity (the CLI's data digest is its file's; the job is given it as dataDigest).
+// run identity (the CLI's data digest is its file's; the job is given it as dataDigest). The eval
+// command calls the evaluate job too (runtime/engine/jobs.ts).
 import t from 'tap';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createEngine } from '../runtime/engine/engine.ts';
 import { parseEvalProblems } from '../runtime/eval/evaluate.ts';
+import { evalSummaryPath } from '../runtime/eval/results.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { sha256Hex } from '../runtime/stage/fingerprint.ts';
 import { parseProblems } from '../runtime/stage/sample.ts';
@@ -59,7 +61,16 @@ t.test('sample, finetune, eval: the CLI and the Engine write the same files', as
   // evaluation of the tuned expert
   const e = await runInProcess(['eval', '--model', EXPERT, '--adapter', join(cli, 'adapter'), '--data', DATA, '--out', join(cli, 'results.jsonl'), '--backend', 'wasm', '--max-new-tokens', '12', '--quiet']);
   t.equal(e.code, 0, 'eval CLI', { stderr: e.stderr });
-  await engine.evaluate({ model: EXPERT, adapter: join(eng, 'adapter'), problems: parseEvalProblems(text, { file: DATA }), out: join(eng, 'results.jsonl'), backend: 'wasm', settings: { maxNewTokens: 12 } });
+  await engine.evaluate({
+    model: EXPERT, adapter: join(eng, 'adapter'), problems: parseEvalProblems(text, { file: DATA }), out: join(eng, 'results.jsonl'), backend: 'wasm', settings: { maxNewTokens: 12 },
+    source: DATA, dataDigest: await sha256Hex(new TextEncoder().encode(text)),
+  });
   t.ok(readFileSync(join(cli, 'results.jsonl')).equals(readFileSync(join(eng, 'results.jsonl'))), 'results.jsonl: the same bytes');
+  // The adapters are the same bytes but in different folders: their sources differ, nothing else.
+  const summary = (dir: string) => {
+    const s = stable(evalSummaryPath(join(dir, 'results.jsonl'))) as { identity: { adapter: { fingerprint: string } } };
+    return { ...s, identity: { ...s.identity, adapter: s.identity.adapter.fingerprint } };
+  };
+  t.same(summary(eng), summary(cli), 'the same evaluation summary (identity, settings, accuracy)');
   await engine.dispose();
 });

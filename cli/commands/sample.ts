@@ -1,6 +1,7 @@
 // `lightreasoner-wasm sample`: LightReasoner stage 1 (expert–amateur contrastive sampling) over a
-// JSONL file of problems, crash-safe and exactly resumable. The work is runtime/stage/run.ts; this
-// file parses options, opens the models and draws progress.
+// JSONL file of problems, crash-safe and exactly resumable. The work is the sample job
+// (runtime/engine/jobs.ts sampleJob, over runtime/stage/run.ts) an app's Engine runs too; this
+// file parses options, reads the data, picks the shard and draws progress.
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { sampleJob } from '../../runtime/engine/jobs.ts';
 import { LightReasonerError } from '../../runtime/errors.ts';

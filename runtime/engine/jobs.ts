@@ -6,9 +6,10 @@ import type { Backend, BackendInfo } from '../backend/types.ts';
 import { badInputError } from '../errors.ts';
 import { DEFAULT_EVAL, type EvalEvent, type EvalProblem, type EvalRecord, type EvalSummary, evaluate, type PromptType } from '../eval/evaluate.ts';
 import { claimEvalOut, evaluateToFile } from '../eval/journal.ts';
-import type { EvalIdentity, EvalSettings } from '../eval/results.ts';
+import { type EvalIdentity, type EvalRunSummary, type EvalSettings, finishedEval, readEvalSummary } from '../eval/results.ts';
 import { type PairCheckEvent, pairCheckModels, type PairCheckRecord, type PairCheckReport, type PairCheckSettings } from '../eval/pair-check.ts';
 import type { CausalLM } from '../model/model.ts';
+import type { LoadProgress } from '../model/weights.ts';
 import { isUrl } from '../platform/browser.ts';
 import type { Platform } from '../platform/types.ts';
 import { type PipelineEvent, type PipelineOptions, type RunReport, runPipeline } from '../run/pipeline.ts';
@@ -81,6 +82,27 @@ export interface EvaluateJob extends BackendJob {
   resume?: boolean;
   /** Replace an earlier evaluation in `out`. */
   overwrite?: boolean;
+  /** One shard of a larger problem list (needs `out`, the shard's file): a finished one is not run again. */
+  shard?: ShardInfo;
+  /** Don't decode problems whose prompt + maxNewTokens exceeds the model's context: they count as wrong (records say `skipped`). */
+  skipInvalid?: boolean;
+  /** Where the problems came from, for messages (e.g. the data file). */
+  source?: string;
+  /** The data's identity in the summary (default: SHA-256 of the problems as JSON); the CLI gives its file's digest. */
+  dataDigest?: string;
+}
+
+/** What an evaluate job reports: the evaluation's events, warnings, loading progress, and that its shard was already finished. */
+export type EvaluateJobEvent = EvalEvent | WarningEvent | { status: 'loading'; loaded: number; total: number } | { status: 'already-finished'; summary: EvalRunSummary };
+
+export interface EvaluateJobResult {
+  records: EvalRecord[];
+  /** With `out`: the written summary (with settings and identity); else the plain one. */
+  summary: EvalSummary | EvalRunSummary;
+  /** With `out` and `resume`: problems that were finished before this call. */
+  resumed?: number;
+  /** With `out` and `resume`: the evaluation had finished before this call. */
+  finished?: boolean;
 }
 
 export interface PairCheckJob extends BackendJob {
@@ -106,8 +128,8 @@ function checkOut(out: unknown, what: string): asserts out is string {
 export type WarningEvent = { status: 'warning'; message: string };
 
 /** Opens the models on one backend or one each (runtime/session.ts openModels decides), runs `body`, frees them. */
-async function withModels<T>(ctx: JobContext, job: BackendJob, dirs: string[], body: (models: CausalLM[], backends: Backend[]) => Promise<T>, onWarning?: (m: string) => void): Promise<T> {
-  const opened = await openModels(dirs, { platform: ctx.platform, backend: job.backend, threads: job.threads, signal: ctx.signal, onWarning });
+async function withModels<T>(ctx: JobContext, job: BackendJob, dirs: string[], body: (models: CausalLM[], backends: Backend[]) => Promise<T>, onWarning?: (m: string) => void, onProgress?: (p: LoadProgress) => void): Promise<T> {
+  const opened = await openModels(dirs, { platform: ctx.platform, backend: job.backend, threads: job.threads, signal: ctx.signal, onWarning, onProgress });
   try {
     return await body(opened.models, opened.backends);
   } finally {
@@ -180,26 +202,51 @@ export async function finetuneJob(ctx: JobContext, job: FinetuneJob, onEvent?: (
   );
 }
 
-export async function evaluateJob(ctx: JobContext, job: EvaluateJob, onEvent?: (e: EvalEvent | WarningEvent) => void): Promise<{ records: EvalRecord[]; summary: EvalSummary }> {
+export async function evaluateJob(ctx: JobContext, job: EvaluateJob, onEvent?: (e: EvaluateJobEvent) => void): Promise<EvaluateJobResult> {
   const fs = ctx.platform.fs;
   const out = job.out;
+  const settings: EvalSettings = { prompt: job.settings?.prompt ?? DEFAULT_EVAL.prompt, maxNewTokens: job.settings?.maxNewTokens ?? DEFAULT_EVAL.maxNewTokens, batchSize: job.settings?.batchSize ?? DEFAULT_EVAL.batchSize };
   let identity: Omit<EvalIdentity, 'backend'> | null = null;
+  if (job.shard && out === undefined) throw badInputError('evaluate: shard needs out (the shard writes its part of that file)');
   if (out !== undefined) {
     checkOut(out, 'evaluate');
-    await claimEvalOut(fs, out, { resume: job.resume, overwrite: job.overwrite, flag: 'out' });
+    // A shard's file is its own: a finished one is skipped below, an interrupted one resumed.
+    if (!job.shard) await claimEvalOut(fs, out, { resume: job.resume, overwrite: job.overwrite, flag: 'out' });
     const slash = out.lastIndexOf('/');
     if (slash > 0) await fs.mkdir?.(out.slice(0, slash));
-    const data = JSON.stringify(job.problems.map(({ id, question, gold }) => ({ id, question, gold })));
-    const [mf, af, dataSha] = await Promise.all([modelFingerprint(fs, job.model), job.adapter ? adapterFingerprint(fs, job.adapter) : null, sha256Hex(new TextEncoder().encode(data))]);
+    const data = job.dataDigest ?? sha256Hex(new TextEncoder().encode(JSON.stringify(job.problems.map(({ id, question, gold }) => ({ id, question, gold })))));
+    const [mf, af, dataSha] = await Promise.all([modelFingerprint(fs, job.model), job.adapter ? adapterFingerprint(fs, job.adapter) : null, data]);
     identity = { model: { source: job.model, fingerprint: mf }, adapter: job.adapter && af ? { source: job.adapter, fingerprint: af } : null, data: dataSha };
+    const done = job.shard && !job.overwrite ? await finishedEvalShard(fs, out, settings, identity, job.backend, job.shard) : null;
+    if (done) {
+      onEvent?.({ status: 'already-finished', summary: done });
+      return { records: [], summary: done, finished: true };
+    }
   }
+  const warn = (message: string) => onEvent?.({ status: 'warning', message });
+  const onProgress = (p: { loaded: number; total: number }) => onEvent?.({ status: 'loading', loaded: p.loaded, total: p.total });
   return withModels(ctx, job, [job.model], async ([model]) => {
     if (job.adapter) model.adapter = await loadAdapter(fs, job.adapter, model);
-    if (out === undefined || identity === null) return evaluate(model, job.problems, { ...job.settings, signal: ctx.signal, onEvent });
-    const settings: EvalSettings = { prompt: job.settings?.prompt ?? DEFAULT_EVAL.prompt, maxNewTokens: job.settings?.maxNewTokens ?? DEFAULT_EVAL.maxNewTokens, batchSize: job.settings?.batchSize ?? DEFAULT_EVAL.batchSize };
-    const r = await evaluateToFile(model, job.problems, { fs, out, settings, identity, resume: job.resume, signal: ctx.signal, onEvent });
-    return { records: r.records, summary: r.summary };
-  }, (message) => onEvent?.({ status: 'warning', message }));
+    const common = { signal: ctx.signal, onEvent, skipTooLong: job.skipInvalid === true, file: job.source };
+    const result: EvaluateJobResult = out === undefined || identity === null
+      ? await evaluate(model, job.problems, { ...settings, ...common })
+      : await evaluateToFile(model, job.problems, { ...common, fs, out, settings, identity, shard: job.shard, resume: job.resume, onWarning: warn });
+    // Warned even when progress is off: which problems were not decoded is part of the result.
+    const skipped = result.records.filter((r) => r.skipped !== undefined);
+    if (skipped.length) {
+      const list = skipped.slice(0, 10).map((r) => JSON.stringify(r.id)).join(', ') + (skipped.length > 10 ? `, … (${skipped.length - 10} more)` : '');
+      warn(`${skipped.length} problem(s) not decoded, counted as wrong (--skip-invalid; prompt + --max-new-tokens exceeds max_position_embeddings ${model.config.maxPositions}): ${list}`);
+    }
+    return result;
+  }, warn, onProgress);
+}
+
+/** A finished shard's summary when `out` holds one for these settings and identity, else null. The
+ * backend `auto` picks is known only once it starts, so with backend auto the finished run's stands. */
+async function finishedEvalShard(fs: Platform['fs'], out: string, settings: EvalSettings, ids: Omit<EvalIdentity, 'backend'>, backend: BackendChoice | undefined, shard: ShardInfo): Promise<EvalRunSummary | null> {
+  const before = await readEvalSummary(fs, out);
+  const kind = backend === undefined || backend === 'auto' ? (before?.identity.backend ?? 'auto') : backend;
+  return finishedEval(fs, out, { settings, identity: { ...ids, backend: kind }, shard });
 }
 
 /** Greedy vs contrastive decoding of a pair on problems with answers (runtime/eval/pair-check.ts). */
