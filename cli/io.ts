@@ -1,4 +1,4 @@
-// Small CLI helpers shared by the commands: option parsing, exit, stderr progress.
+// Small CLI helpers shared by the commands: option parsing, exit. Progress and Ctrl-C: cli/progress.ts.
 import { InvalidArgumentError } from 'commander';
 import { BACKEND_CHOICES, type BackendChoice } from '../runtime/backend/index.ts';
 import { badInputError } from '../runtime/errors.ts';
@@ -41,21 +41,4 @@ export function targetsOption(value: string): LoraTarget[] {
 export function backendOption(value: string): BackendChoice {
   if (!(BACKEND_CHOICES as readonly string[]).includes(value)) throw new InvalidArgumentError(`choose one of ${BACKEND_CHOICES.join(', ')}`);
   return value as BackendChoice;
-}
-
-/** Progress to stderr: a redrawn line on a TTY, nothing otherwise (unless forced by the caller). */
-export function progressLine(enabled: boolean) {
-  const tty = enabled && process.stderr.isTTY;
-  let shown = false;
-  return {
-    update(text: string) {
-      if (!tty) return;
-      process.stderr.write(`\r\x1b[2K${text}`);
-      shown = true;
-    },
-    done() {
-      if (shown) process.stderr.write('\r\x1b[2K');
-      shown = false;
-    },
-  };
 }

@@ -10,7 +10,7 @@
 //   .action(async (o) => { const out = commandOutput(o);
 //     out.progress('loading…'); out.warn('3 lines skipped'); out.result(['human line'], { …json });
 // `result` is called exactly once, at the end (a second call is a bug and throws). Redrawn progress
-// bars on a TTY (progressLine in cli/io.ts) also write to stderr only. Register the command in
+// bars on a TTY (cli/progress.ts) also write to stderr only. Register the command in
 // cli/program.ts (it gets the usage-error hint there) and add a row to test/output-convention.test.ts.
 import type { Command } from 'commander';
 

@@ -12,7 +12,7 @@ import type { HubProgress } from '../runtime/hub/types.ts';
 import { nodePlatform, readDataText } from '../runtime/platform/node.ts';
 import { MAX_PROBLEM_CHARS } from '../runtime/data/limits.ts';
 import { hubEnvironment, nodeHubFileSystem } from '../runtime/platform/node-hub.ts';
-import { progressLine } from './io.ts';
+import { progressLine } from './progress.ts';
 
 type Options = Record<string, unknown>;
 

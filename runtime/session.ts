@@ -1,6 +1,10 @@
 // One call that turns "a model directory and a backend choice" into a ready model: the common path
 // for the CLI and for apps. The backend is created per model (each Wasm backend owns one memory).
+// openModels opens several (the expert and amateur of a pair, or one model) and is the one place
+// that decides which models share a backend: the sample and pair-check jobs, the run pipeline and
+// the CLI all open their models through it (issue 26: the rule was written in 3 places).
 import { type BackendChoice, createBackend } from './backend/index.ts';
+import type { Backend } from './backend/types.ts';
 import { type CausalLM, loadModel } from './model/model.ts';
 import type { LoadProgress } from './model/weights.ts';
 import type { Platform } from './platform/types.ts';
@@ -22,4 +26,43 @@ export async function openModel(dir: string, opts: OpenModelOptions): Promise<Ca
     backend.destroy();
     throw e;
   }
+}
+
+export interface OpenModelsOptions extends OpenModelOptions {
+  /** Wasm threads per model (default: the host's hardware concurrency). */
+  threads?: number;
+}
+
+export interface OpenedModels {
+  /** The models, in the order of the directories. */
+  models: CausalLM[];
+  /** The backends they run on (one, or one per model): backends[0].info.kind is the run's backend. */
+  backends: Backend[];
+  /** Frees every backend (the models with them). */
+  close(): void;
+}
+
+/**
+ * Opens the models in `dirs` on the chosen backend. WebGPU and the reference share one backend
+ * (a contrast needs both logits on one device, and one GPUDevice avoids a copy per step); Wasm
+ * gives each model its own backend, so its own linear memory (4 GiB each at most) — the sampling
+ * stage copies the amateur's logits rows over. On failure, what was opened is freed again.
+ */
+export async function openModels(dirs: readonly string[], opts: OpenModelsOptions): Promise<OpenedModels> {
+  const backends: Backend[] = [];
+  const models: CausalLM[] = [];
+  const close = () => {
+    for (const b of backends) b.destroy();
+  };
+  try {
+    for (const dir of dirs) {
+      if (backends.length === 0) backends.push(await createBackend(opts.backend ?? 'auto', opts.platform, { threads: opts.threads }));
+      else if (backends[0].info.kind === 'wasm') backends.push(await createBackend('wasm', opts.platform, { threads: opts.threads }));
+      models.push(await loadModel(dir, { fs: opts.platform.fs, backend: backends[backends.length - 1], onProgress: opts.onProgress, signal: opts.signal, onWarning: opts.onWarning }));
+    }
+  } catch (e) {
+    close();
+    throw e;
+  }
+  return { models, backends, close };
 }

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateProblems, problemsToJsonl } from '../runtime/data/problems.ts';
 import { createEngine } from '../runtime/engine/engine.ts';
-import { type EvalEvent, parseEvalProblems } from '../runtime/eval/evaluate.ts';
-import type { WarningEvent } from '../runtime/engine/jobs.ts';
+import { parseEvalProblems } from '../runtime/eval/evaluate.ts';
+import type { EvaluateJobEvent } from '../runtime/engine/jobs.ts';
 import { evalJournalPath } from '../runtime/eval/journal.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { parseTrainProblems, type PipelineEvent, type PipelineOptions, runPipeline } from '../runtime/run/pipeline.ts';
@@ -222,9 +222,9 @@ t.test('Engine evaluate job with out: aborted, then resumed from its finished ba
   const full = await engine.evaluate({ ...job, out: join(tmp, 'engine-full.jsonl') });
   const out = join(tmp, 'engine.jsonl');
   const ac = new AbortController();
-  await t.rejects(engine.evaluate({ ...job, out }, { signal: ac.signal, onEvent: (e: EvalEvent | WarningEvent) => e.status === 'problem' && e.done === 4 && ac.abort() }), { code: 'ABORTED' });
+  await t.rejects(engine.evaluate({ ...job, out }, { signal: ac.signal, onEvent: (e: EvaluateJobEvent) => e.status === 'problem' && e.done === 4 && ac.abort() }), { code: 'ABORTED' });
   let decoded = 0;
-  const r = await engine.evaluate({ ...job, out, resume: true }, { onEvent: (e: EvalEvent | WarningEvent) => e.status === 'problem' && decoded++ });
+  const r = await engine.evaluate({ ...job, out, resume: true }, { onEvent: (e: EvaluateJobEvent) => e.status === 'problem' && decoded++ });
   t.equal(decoded, 2, 'only the last batch is decoded');
   t.same(r.records, full.records);
   t.ok(readFileSync(out).equals(readFileSync(join(tmp, 'engine-full.jsonl'))), 'byte-identical file');
@@ -234,7 +234,7 @@ t.test('Engine evaluate job with out: aborted, then resumed from its finished ba
   // An interrupted one: refused without resume (naming its journal), refused with other settings.
   const cut = join(tmp, 'engine-cut.jsonl');
   const ac2 = new AbortController();
-  await t.rejects(engine.evaluate({ ...job, out: cut }, { signal: ac2.signal, onEvent: (e: EvalEvent | WarningEvent) => e.status === 'problem' && e.done === 2 && ac2.abort() }), { code: 'ABORTED' });
+  await t.rejects(engine.evaluate({ ...job, out: cut }, { signal: ac2.signal, onEvent: (e: EvaluateJobEvent) => e.status === 'problem' && e.done === 2 && ac2.abort() }), { code: 'ABORTED' });
   await t.rejects(engine.evaluate({ ...job, out: cut }), { code: 'BAD_INPUT', message: /an interrupted evaluation left .*engine-cut\.jsonl\.partial: pass --resume/ });
   await t.rejects(engine.evaluate({ ...job, out: cut, resume: true, settings: { maxNewTokens: 8, batchSize: 3 } }), { code: 'BAD_INPUT', message: /cannot resume .*: the evaluation was started with other settings.*settings\.batchSize was 2, now 3/ });
   await t.rejects(engine.evaluate({ ...job, problems: job.problems.slice(0, 5), out: cut, resume: true }), { code: 'BAD_INPUT', message: /problems was 6, now 5/ });

@@ -15,7 +15,7 @@ import type { CausalLM } from '../../runtime/model/model.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
 import { openModel } from '../../runtime/session.ts';
 import { loadAdapter } from '../../runtime/train/peft.ts';
-import { progressLine } from '../io.ts';
+import { interruptOnSignals, progressLine } from '../progress.ts';
 import type { CommandOutput } from '../output.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
 
@@ -79,24 +79,18 @@ export async function evalBenchmarks(o: any, helpers: EvalHelpers, output: Comma
   const bases = new Map<string, { id: string; correct: boolean }[]>();
   for (const p of planned) if (p.base !== undefined) bases.set(p.spec.name, await helpers.readBaseRecords(p.base, p.problems));
   const log = output.progress;
-  const controller = new AbortController();
-  const onSigint = () => {
-    if (controller.signal.aborted) process.exit(130);
-    log('\ninterrupting after the current step (Ctrl-C again to stop at once)…');
-    controller.abort();
-  };
-  process.on('SIGINT', onSigint);
+  const interrupt = interruptOnSignals(log);
   const bar = progressLine(!output.quiet);
   let model: CausalLM | null = null;
   const rows: BenchmarkResult[] = [];
   try {
-    model = await openModel(o.model, { platform: nodePlatform, backend: o.backend, signal: controller.signal, onProgress: (p) => bar.update(`loading ${Math.round((100 * p.loaded) / p.total)}%`) });
+    model = await openModel(o.model, { platform: nodePlatform, backend: o.backend, signal: interrupt.signal, onProgress: (p) => bar.update(`loading ${Math.round((100 * p.loaded) / p.total)}%`) });
     bar.done();
     if (o.adapter !== undefined) model.adapter = await loadAdapter(fs, o.adapter, model);
     for (const p of planned) {
       const name = p.spec.name;
       const { records, summary } = await evaluate(model, p.problems, {
-        prompt: o.prompt as PromptType, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize, signal: controller.signal, skipTooLong: o.skipInvalid === true, file: p.spec.title,
+        prompt: o.prompt as PromptType, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize, signal: interrupt.signal, skipTooLong: o.skipInvalid === true, file: p.spec.title,
         grader: (output, gold) => gradeBenchmarkOutput(output, gold, name),
         onEvent: (e) => {
           if (e.status === 'problem') bar.update(`${p.spec.title}: ${e.done}/${e.total} problems · ${e.correct} correct`);
@@ -118,7 +112,7 @@ export async function evalBenchmarks(o: any, helpers: EvalHelpers, output: Comma
     if (e instanceof LightReasonerError && e.code === 'ABORTED') throw new LightReasonerError('ABORTED', 'interrupted: no results written for the unfinished benchmark');
     throw e;
   } finally {
-    process.off('SIGINT', onSigint);
+    interrupt.dispose();
     model?.dispose();
   }
   const table = benchmarkTable(rows);

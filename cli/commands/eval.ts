@@ -1,24 +1,24 @@
 // `lightreasoner-wasm eval`: zero-shot pass@1 on a JSONL problem file (GSM8K format), the way the
 // paper evaluates (Qwen2.5-Math toolkit prompt, greedy decoding, its answer extraction); and
 // `lightreasoner-wasm problems`: write generated arithmetic word problems (runtime/data/problems.ts).
+// `eval` runs the evaluate job (runtime/engine/jobs.ts evaluateJob) an app's Engine runs too.
 import { dirname } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { cueProblemsToJsonl, generateCueProblems } from '../../runtime/data/cue-problems.ts';
 import { generateProblems, PROBLEM_SETS, type ProblemSet, problemsToJsonl, SEED_RANGES } from '../../runtime/data/problems.ts';
+import { evaluateJob } from '../../runtime/engine/jobs.ts';
 import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
 import { formatAccuracy, formatP, pairedComparison } from '../../runtime/eval/stats.ts';
-import { DEFAULT_EVAL, type EvalEvent, type EvalSummary, evaluate, parseEvalProblems, PROMPT_TYPES, type PromptType, QWEN25_MATH_COT_SYSTEM } from '../../runtime/eval/evaluate.ts';
-import type { CausalLM } from '../../runtime/model/model.ts';
+import { DEFAULT_EVAL, type EvalSummary, parseEvalProblems, PROMPT_TYPES, type PromptType, QWEN25_MATH_COT_SYSTEM } from '../../runtime/eval/evaluate.ts';
 import { hubRevisionOf } from '../../runtime/hub/ids.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
-import { openModel } from '../../runtime/session.ts';
-import { loadAdapter } from '../../runtime/train/peft.ts';
-import { backendOption, intOption, progressLine, requireModelDir } from '../io.ts';
+import { backendOption, intOption, requireModelDir } from '../io.ts';
 import { addOutputOptions, commandOutput } from '../output.ts';
+import { interruptOnSignals, progressRenderer } from '../progress.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
 import { claimOutFile } from '../../runtime/io/out-dir.ts';
-import { type EvalIdentity, type EvalRunSummary, type EvalSettings, evalSummaryPath, finishedEval, readEvalSummary } from '../../runtime/eval/results.ts';
-import { claimEvalOut, evalJournalPath, evaluateToFile } from '../../runtime/eval/journal.ts';
+import { type EvalIdentity, type EvalRunSummary, type EvalSettings, evalSummaryPath } from '../../runtime/eval/results.ts';
+import { claimEvalOut, evalJournalPath } from '../../runtime/eval/journal.ts';
 import { parseShard, type ShardInfo, shardPath, takeShard } from '../../runtime/shard/shard.ts';
 import { BENCHMARK_NAMES } from '../../runtime/eval/benchmarks.ts';
 import { evalBenchmarks } from './eval-benchmarks.ts';
@@ -98,15 +98,6 @@ export async function evalIds(model: string, adapter: string | undefined, dataTe
   return { model: { source: model, fingerprint: mf }, adapter: adapter === undefined || af === null ? null : { source: adapter, fingerprint: af }, data };
 }
 
-/** A finished shard's summary when `out` holds one for these options, else null. The backend `auto`
- * picks is known only once it starts, so with --backend auto the finished run's backend stands. */
-async function finishedShard(out: string, settings: EvalSettings, ids: Omit<EvalIdentity, 'backend'>, backendChoice: string, shard: ShardInfo): Promise<EvalRunSummary | null> {
-  const fs = nodePlatform.fs;
-  const before = await readEvalSummary(fs, out);
-  const backend = backendChoice === 'auto' ? (before?.identity.backend ?? 'auto') : backendChoice;
-  return finishedEval(fs, out, { settings, identity: { ...ids, backend }, shard });
-}
-
 function plainSummary(s: EvalRunSummary): EvalSummary {
   const { total, correct, accuracy, ci95, seconds, generated_tokens, prompt, max_new_tokens, skipped } = s;
   return { total, correct, accuracy, ci95, seconds, generated_tokens, prompt, max_new_tokens, skipped };
@@ -158,64 +149,37 @@ export function registerEval(program: Command): void {
       if (o.adapter !== undefined && !(await fs.exists(o.adapter))) throw badInputError(`--adapter ${o.adapter}: no such directory`);
       const log = output.progress;
       const settings: EvalSettings = { prompt: o.prompt as PromptType, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize };
-      const ids = out === undefined ? null : await evalIds(o.model, o.adapter, data.text);
-      const done = shard && out !== undefined && ids && !o.overwrite ? await finishedShard(out, settings, ids, o.backend, shard) : null;
-      if (done) {
-        output.result(`shard ${shard!.index}/${shard!.count}: ${out} is already finished (${done.correct}/${done.total} correct); skipped`, done);
-        return;
-      }
-      const controller = new AbortController();
-      const onSigint = () => {
-        if (controller.signal.aborted) process.exit(130);
-        log('\ninterrupting after the current step (Ctrl-C again to stop at once)…');
-        controller.abort();
-      };
-      process.on('SIGINT', onSigint);
-      const bar = progressLine(!o.quiet);
-      let model: CausalLM | null = null;
+      const interrupt = interruptOnSignals(log);
+      const bar = progressRenderer(!o.quiet);
       try {
-        model = await openModel(o.model, {
-          platform: nodePlatform,
-          backend: o.backend,
-          signal: controller.signal,
-          onProgress: (p) => bar.update(`loading ${Math.round((100 * p.loaded) / p.total)}%`),
-        });
-        bar.done();
-        if (o.adapter !== undefined) model.adapter = await loadAdapter(fs, o.adapter, model);
         const base = o.pairedWith === undefined ? null : await readBaseRecords(o.pairedWith, problems);
         const t0 = performance.now();
-        let lastLine = t0;
-        if (out !== undefined) await fs.mkdir?.(dirname(out));
-        const evalOpts = {
-          signal: controller.signal,
-          skipTooLong: o.skipInvalid === true,
-          file: o.data,
-          onEvent: (e: EvalEvent) => {
-            if (o.quiet) return;
-            if (e.status === 'step') bar.update(`${e.done}/${e.total} problems · ${e.generated} tokens · ${(e.generated / ((performance.now() - t0) / 1000)).toFixed(1)} tok/s`);
-            else if (e.status === 'problem') {
-              const text = `${e.done}/${e.total} problems · ${e.correct} correct`;
-              bar.update(text);
-              if (!process.stderr.isTTY && (performance.now() - lastLine > 10_000 || e.done === e.total)) {
-                lastLine = performance.now();
-                log(text);
-              }
-            }
-          },
-        };
-        // With --out: journaled as batches finish, resumable (runtime/eval/journal.ts).
-        const written = out !== undefined && ids
-          ? await evaluateToFile(model, problems, { ...evalOpts, fs, out, settings, identity: ids, shard, resume: o.resume === true, onWarning: (m) => output.warn(m) })
-          : null;
-        // The printed summary is the plain one either way (the written one adds what produced it).
-        const { records, summary } = written ? { records: written.records, summary: plainSummary(written.summary) } : await evaluate(model, problems, { ...evalOpts, ...settings });
+        bar.mark(); // the first piped line comes 10 s after the start
+        let finishedBefore = false;
+        // The same job an app's Engine runs (runtime/engine/jobs.ts): it skips a finished shard, opens
+        // the model and adapter, and with --out journals the records as batches finish (resumable).
+        const result = await evaluateJob({ platform: nodePlatform, signal: interrupt.signal }, {
+          model: o.model, adapter: o.adapter, problems, settings, out, resume: o.resume === true, overwrite: o.overwrite, shard, backend: o.backend,
+          skipInvalid: o.skipInvalid === true, source: o.data, dataDigest: out === undefined ? undefined : await sha256Hex(new TextEncoder().encode(data.text)),
+        }, (e) => {
+          if (e.status === 'warning') output.warn(e.message);
+          else if (e.status === 'already-finished') finishedBefore = true;
+          else if (o.quiet) return;
+          else if (e.status === 'loading') bar.show(`loading ${Math.round((100 * e.loaded) / e.total)}%`);
+          else if (e.status === 'step') bar.show(`${e.done}/${e.total} problems · ${e.generated} tokens · ${(e.generated / ((performance.now() - t0) / 1000)).toFixed(1)} tok/s`);
+          else if (e.status === 'problem') bar.show(`${e.done}/${e.total} problems · ${e.correct} correct`, { piped: true, final: e.done === e.total });
+        });
         bar.done();
-        if (written?.resumed) log(`resumed: ${written.resumed} of ${records.length} problems were finished before${written.finished ? ' (the evaluation had finished)' : ''}`);
-        const skipped = records.filter((r) => r.skipped !== undefined);
-        if (skipped.length) {
-          const list = skipped.slice(0, 10).map((r) => JSON.stringify(r.id)).join(', ') + (skipped.length > 10 ? `, … (${skipped.length - 10} more)` : '');
-          output.warn(`${skipped.length} problem(s) not decoded, counted as wrong (--skip-invalid; prompt + --max-new-tokens exceeds max_position_embeddings ${model.config.maxPositions}): ${list}`);
+        if (finishedBefore) {
+          const done = result.summary as EvalRunSummary;
+          output.result(`shard ${shard!.index}/${shard!.count}: ${out} is already finished (${done.correct}/${done.total} correct); skipped`, done);
+          return;
         }
+        const written = out !== undefined;
+        const records = result.records;
+        // The printed summary is the plain one either way (the written one adds what produced it).
+        const summary = written ? plainSummary(result.summary as EvalRunSummary) : result.summary;
+        if (result.resumed) log(`resumed: ${result.resumed} of ${records.length} problems were finished before${result.finished ? ' (the evaluation had finished)' : ''}`);
         if (written) log(`wrote ${records.length} results to ${out} (summary: ${evalSummaryPath(out!)})`);
         const paired = base ? pairedComparison(base, records) : undefined;
         output.result([
@@ -229,8 +193,7 @@ export function registerEval(program: Command): void {
         }
         throw e;
       } finally {
-        process.off('SIGINT', onSigint);
-        model?.dispose();
+        interrupt.dispose();
       }
     });
 

@@ -1,15 +1,17 @@
 // `lightreasoner-wasm finetune`: LightReasoner stage 2 (LoRA on the soft labels). The work is
-// runtime/train/finetune.ts; this file parses options, opens the model and draws progress.
+// runtime/train/finetune.ts, run as the finetune job (runtime/engine/jobs.ts) an app's Engine runs;
+// this file parses options, checks paths and draws progress.
 import { statSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { finetuneJob } from '../../runtime/engine/jobs.ts';
 import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
-import { openModel } from '../../runtime/session.ts';
-import { DEFAULT_FINETUNE, finetune, type FinetuneEvent } from '../../runtime/train/finetune.ts';
+import { DEFAULT_FINETUNE, type FinetuneEvent } from '../../runtime/train/finetune.ts';
 import { OBJECTIVES, type Objective } from '../../runtime/train/data.ts';
 import { LORA_TARGETS } from '../../runtime/train/lora.ts';
 import { backendOption, intOption, numberOption, requireModelDir, targetsOption } from '../io.ts';
 import { addOutputOptions, commandOutput } from '../output.ts';
+import { interruptOnSignals, progressRenderer } from '../progress.ts';
 import { resolveModelOption } from '../resolve.ts';
 
 const HELP = `
@@ -75,27 +77,18 @@ export function registerFinetune(program: Command): void {
       await requireModelDir(fs, '--model', o.model);
       // Checked now, not at the first write after a step of training.
       if ((await fs.exists(o.out)) && !statSync(o.out).isDirectory()) throw badInputError(`--out ${o.out}: exists and is a file, not a directory; choose another --out`, o.out);
-      const samplesText = await fs.readText(o.samples);
-      const controller = new AbortController();
-      const onSigint = () => {
-        if (controller.signal.aborted) process.exit(130);
-        log('\ninterrupting after the current step (Ctrl-C again to stop at once)…');
-        controller.abort();
-      };
-      process.on('SIGINT', onSigint);
-      const model = await openModel(o.model, { platform: nodePlatform, backend: o.backend, signal: controller.signal });
+      const interrupt = interruptOnSignals(log);
       try {
         const bar = progress(!o.quiet);
-        const summary = await finetune({
-          fs, model, samplesText, samplesFile: o.samples, out: o.out, resume: o.resume, overwrite: o.overwrite, signal: controller.signal, baseModelName: o.baseModelName,
+        // The same job an app's Engine runs (runtime/engine/jobs.ts): it reads the samples and opens the model.
+        const summary = await finetuneJob({ platform: nodePlatform, signal: interrupt.signal }, {
+          model: o.model, samples: o.samples, out: o.out, resume: o.resume, overwrite: o.overwrite, baseModelName: o.baseModelName, backend: o.backend,
           settings: {
             lora: { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targetModules: o.targetModules },
             lr: o.lr, batchSize: o.batchSize, gradAccum: o.gradAccum, maxSteps: o.maxSteps, saveSteps: o.saveSteps, seed: o.seed,
             system: o.system, packed: o.pack, maxRowsPerPass: o.maxRows ?? 0, objective: o.objective,
           },
-          onEvent: bar.event,
-          onWarning: output.warn,
-        });
+        }, bar.event, output.warn);
         bar.done();
         output.result(`wrote the adapter to ${o.out} (${summary.steps} steps, final loss ${summary.final_loss.toFixed(4)}, ${summary.packing_ratio.toFixed(1)}× fewer tokens than one forward per sample)`, summary);
       } catch (e) {
@@ -104,33 +97,23 @@ export function registerFinetune(program: Command): void {
         }
         throw e;
       } finally {
-        process.off('SIGINT', onSigint);
-        model.dispose();
+        interrupt.dispose();
       }
     });
 }
 
-/** A redrawn bar on a TTY; otherwise a plain line at most every 10 s; nothing when disabled. */
+/** Step, loss, rate: a bar on a TTY; a line at most every 10 s (and the last step) when piped. */
 function progress(enabled: boolean) {
-  const tty = enabled && process.stderr.isTTY;
-  let lastLine = 0;
+  const r = progressRenderer(enabled);
   return {
     event(e: FinetuneEvent) {
       if (!enabled) return;
-      if (e.status === 'start' && e.resumedFrom) process.stderr.write(`resuming from ${e.resumedFrom} (step ${e.step})\n`);
-      if (e.status === 'checkpoint' && !tty) process.stderr.write(`saved ${e.dir}\n`);
+      if (e.status === 'start' && e.resumedFrom) r.line(`resuming from ${e.resumedFrom} (step ${e.step})`);
+      if (e.status === 'checkpoint' && !r.tty) r.line(`saved ${e.dir}`);
       if (e.status !== 'step') return;
       const text = `step ${e.step}/${e.maxSteps} · loss ${e.loss.toFixed(4)} · lr ${e.lr.toExponential(2)} · |g| ${e.grad_norm.toFixed(3)} · ${e.samples_per_s.toFixed(1)} samples/s · ${e.tokens_per_s.toFixed(0)} tok/s`;
-      if (tty) {
-        const width = 24, filled = Math.round((width * e.step) / e.maxSteps);
-        process.stderr.write(`\r\x1b[2K[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${text}`);
-      } else if (performance.now() - lastLine > 10_000 || e.step === e.maxSteps) {
-        lastLine = performance.now();
-        process.stderr.write(`${text}\n`);
-      }
+      r.show(text, { fraction: e.step / e.maxSteps, piped: true, final: e.step === e.maxSteps });
     },
-    done() {
-      if (tty) process.stderr.write('\r\x1b[2K');
-    },
+    done: r.done,
   };
 }

@@ -5,7 +5,8 @@ import { nodePlatform } from '../../runtime/platform/node.ts';
 import { openModel } from '../../runtime/session.ts';
 import { loadAdapter } from '../../runtime/train/peft.ts';
 import { badInputError } from '../../runtime/errors.ts';
-import { backendOption, intOption, progressLine, requireModelDir } from '../io.ts';
+import { backendOption, intOption, requireModelDir } from '../io.ts';
+import { progressLine } from '../progress.ts';
 import { addOutputOptions, commandOutput } from '../output.ts';
 import { resolveModelOption } from '../resolve.ts';
 

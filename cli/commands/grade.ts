@@ -9,7 +9,7 @@ import { formatAccuracy, wilsonInterval } from '../../runtime/eval/stats.ts';
 import { badInputError } from '../../runtime/errors.ts';
 import { claimOutFile } from '../../runtime/io/out-dir.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
-import { progressLine } from '../io.ts';
+import { progressLine } from '../progress.ts';
 import { addOutputOptions, commandOutput } from '../output.ts';
 
 export function registerGrade(program: Command): void {

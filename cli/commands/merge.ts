@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
 import { mergeAdapter } from '../../runtime/train/merge.ts';
-import { progressLine } from '../io.ts';
+import { interruptOnSignals, progressLine } from '../progress.ts';
 import { addOutputOptions, commandOutput } from '../output.ts';
 import { resolveModelOption } from '../resolve.ts';
 
@@ -34,14 +34,12 @@ export function registerMerge(program: Command): void {
       if (st && (!st.isDirectory() || (await fs.list!(o.out)).length > 0)) {
         throw badInputError(`--out ${o.out} already exists and is not an empty directory; choose a new directory (merge never overwrites)`);
       }
-      const controller = new AbortController();
-      const onSignal = () => controller.abort();
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+      // merge never leaves half a model: SIGTERM stops it cleanly too (nothing written).
+      const interrupt = interruptOnSignals(output.progress, { sigterm: true, quiet: true });
       const bar = progressLine(!output.quiet);
       try {
         const s = await mergeAdapter(fs, o.model, o.adapter, o.out, {
-          signal: controller.signal,
+          signal: interrupt.signal,
           onProgress: (p) => bar.update(`merging ${Math.round((100 * p.written) / p.total)}%  ${p.tensor}`),
         });
         bar.done();
@@ -51,8 +49,7 @@ export function registerMerge(program: Command): void {
         if (e instanceof LightReasonerError && e.code === 'ABORTED') throw new LightReasonerError('ABORTED', `interrupted: nothing was written to ${o.out}`);
         throw e;
       } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        interrupt.dispose();
       }
     });
 }

@@ -12,7 +12,8 @@ import { DEFAULT_PAIR_CHECK, type PairCheckEvent } from '../../runtime/eval/pair
 import { formatPairCheck } from '../../runtime/eval/pair-check-format.ts';
 import { claimOutFile } from '../../runtime/io/out-dir.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
-import { backendOption, intOption, progressLine } from '../io.ts';
+import { backendOption, intOption } from '../io.ts';
+import { interruptOnSignals, progressRenderer } from '../progress.ts';
 import { addOutputOptions, type CommandOutput, commandOutput } from '../output.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
 import { defaultPairDir } from '../../runtime/platform/default-pair.ts';
@@ -93,17 +94,11 @@ export function registerPairCheck(program: Command): void {
       if (o.out !== undefined) await claimOutFile(nodePlatform.fs, o.out, { overwrite: o.overwrite });
       const settings = { alphas: o.alpha ?? d.alphas, betas, maxNewTokens: o.maxNewTokens ?? (embedded ? EMBEDDED_DEFAULTS.evalMaxNewTokens : d.maxNewTokens), batchSize: o.batchSize };
 
-      const controller = new AbortController();
-      const onSigint = () => {
-        if (controller.signal.aborted) process.exit(130);
-        output.progress('\ninterrupting after the current step (Ctrl-C again to stop at once)…');
-        controller.abort();
-      };
-      process.on('SIGINT', onSigint);
+      const interrupt = interruptOnSignals(output.progress);
       const bar = progress(output);
       try {
         output.progress(`pair-check: expert ${o.expert}, amateur ${o.amateur}; ${problems.length} problems (${file})`);
-        const { report, records } = await pairCheckJob({ platform: nodePlatform, signal: controller.signal }, { expert: o.expert, amateur: o.amateur, problems, settings, backend: o.backend, threads: o.threads }, bar.event);
+        const { report, records } = await pairCheckJob({ platform: nodePlatform, signal: interrupt.signal }, { expert: o.expert, amateur: o.amateur, problems, settings, backend: o.backend, threads: o.threads }, bar.event);
         bar.done();
         const doc = { ...report, data: { source: file, problems: problems.length } };
         if (o.out !== undefined) {
@@ -118,29 +113,21 @@ export function registerPairCheck(program: Command): void {
         if (e instanceof LightReasonerError && e.code === 'ABORTED') throw new LightReasonerError('ABORTED', 'interrupted: nothing written');
         throw e;
       } finally {
-        process.off('SIGINT', onSigint);
+        interrupt.dispose();
       }
     });
 }
 
-/** A redrawn line on a TTY; otherwise a line at most every 10 s; nothing with --quiet. */
+/** Problems done and seconds: redrawn on a TTY; a line at most every 10 s (and the last) when piped; nothing with --quiet. */
 function progress(output: CommandOutput) {
-  const enabled = !output.quiet;
-  const line = progressLine(enabled);
-  const tty = enabled && process.stderr.isTTY;
+  const r = progressRenderer(!output.quiet);
   const t0 = performance.now();
-  let last = 0;
   return {
     event(e: PairCheckEvent) {
-      if (!enabled || (e.status !== 'step' && e.status !== 'problem')) return;
+      if (e.status !== 'step' && e.status !== 'problem') return;
       const elapsed = (performance.now() - t0) / 1000;
-      const text = `${e.done}/${e.total} problems · ${elapsed.toFixed(0)} s`;
-      if (tty) line.update(text);
-      else if (e.status === 'problem' && (performance.now() - last > 10_000 || e.done === e.total)) {
-        last = performance.now();
-        output.progress(text);
-      }
+      r.show(`${e.done}/${e.total} problems · ${elapsed.toFixed(0)} s`, { piped: e.status === 'problem', final: e.done === e.total });
     },
-    done: () => line.done(),
+    done: r.done,
   };
 }

@@ -19,6 +19,7 @@ import { DEFAULT_FINETUNE } from '../../runtime/train/finetune.ts';
 import type { LoraTarget } from '../../runtime/train/lora.ts';
 import { backendOption, intOption, numberOption, requireModelDir, targetsOption } from '../io.ts';
 import { addOutputOptions, type CommandOutput, commandOutput } from '../output.ts';
+import { interruptOnSignals, progressRenderer } from '../progress.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
 import { EXECUTORS, runOnCluster } from '../executors/index.ts';
 import { generateProblems, problemsToJsonl } from '../../runtime/data/problems.ts';
@@ -228,18 +229,12 @@ export function registerRun(program: Command): void {
         return;
       }
 
-      const controller = new AbortController();
-      const onSigint = () => {
-        if (controller.signal.aborted) process.exit(130);
-        log('\ninterrupting after the current step (Ctrl-C again to stop at once)…');
-        controller.abort();
-      };
-      process.on('SIGINT', onSigint);
+      const interrupt = interruptOnSignals(log);
       const bar = progress(output);
       try {
         log(`LightReasoner run: expert ${expert}, amateur ${amateur}; ${train.length} training problems (${o.trainData ?? 'generated'}), ${evalSet.length} held-out (${o.evalData ?? 'generated'}) → ${o.out}/`);
         const report = await runPipeline({
-          platform: nodePlatform, expert, amateur, train, eval: evalSet, out: o.out, backend: o.backend, signal: controller.signal,
+          platform: nodePlatform, expert, amateur, train, eval: evalSet, out: o.out, backend: o.backend, signal: interrupt.signal,
           threads: o.threads, baseModelName: o.baseModelName, resume: !!o.resume, overwrite: !!o.overwrite, fromStageOutputs: !!o.fromStageOutputs,
           trainSource: o.trainData ?? 'generated problems (set "sample", seed 0)', evalSource: o.evalData ?? 'generated problems (set "eval", seed 0)',
           trainHub: trainData?.hub, evalHub: evalData?.hub,
@@ -258,7 +253,7 @@ export function registerRun(program: Command): void {
         if (err instanceof LightReasonerError && err.code === 'ABORTED') throw new LightReasonerError('ABORTED', `interrupted: no report written; run the same command with --resume to continue from what ${o.out} holds`);
         throw err;
       } finally {
-        process.off('SIGINT', onSigint);
+        interrupt.dispose();
       }
     });
 }
@@ -314,21 +309,9 @@ const MODEL_NAMES: Record<EvalModel, string> = { amateur: 'the amateur', expert_
 /** Stage lines, and a redrawn detail line on a TTY (a line at most every 10 s otherwise); warnings even with --quiet. */
 function progress(output: CommandOutput) {
   const enabled = !output.quiet;
-  const tty = enabled && process.stderr.isTTY;
-  let last = 0, shown = false;
-  const detail = (text: string, final = false) => {
-    if (tty) {
-      process.stderr.write(`\r\x1b[2K  ${text}`);
-      shown = true;
-    } else if (final || performance.now() - last > 10_000) {
-      last = performance.now();
-      process.stderr.write(`  ${text}\n`);
-    }
-  };
-  const clear = () => {
-    if (shown) process.stderr.write('\r\x1b[2K');
-    shown = false;
-  };
+  const r = progressRenderer(enabled, { indent: '  ' });
+  const detail = (text: string, final = false) => r.show(text, { piped: true, final });
+  const clear = r.done;
   return {
     event(e: PipelineEvent) {
       if (e.status === 'warning') {
@@ -340,11 +323,9 @@ function progress(output: CommandOutput) {
       switch (e.status) {
         case 'stage': {
           if (e.stage === 'report') return;
-          clear();
           const name = e.stage === 'eval' ? `evaluating ${MODEL_NAMES[e.model!]}` : STAGE_NAMES[e.stage];
-          if (e.state === 'start') process.stderr.write(`${name}…\n`);
-          else process.stderr.write(`  done in ${formatSeconds(e.seconds ?? 0)}\n`);
-          last = performance.now();
+          r.line(e.state === 'start' ? `${name}…` : `  done in ${formatSeconds(e.seconds ?? 0)}`);
+          r.mark();
           return;
         }
         case 'pair-check':
@@ -367,8 +348,7 @@ function progress(output: CommandOutput) {
           detail(`${e.done}/${e.total} problems · ${e.kept} trajectories kept`, e.done === e.total);
           return;
         case 'diagnostics':
-          clear();
-          for (const l of formatDiagnostics(e.diagnostics)) process.stderr.write(`${l}\n`);
+          for (const l of formatDiagnostics(e.diagnostics)) r.line(l);
           return;
       }
     },

@@ -1,19 +1,19 @@
 // `lightreasoner-wasm sample`: LightReasoner stage 1 (expert–amateur contrastive sampling) over a
-// JSONL file of problems, crash-safe and exactly resumable. The work is runtime/stage/run.ts; this
-// file parses options, opens the models and draws progress.
+// JSONL file of problems, crash-safe and exactly resumable. The work is the sample job
+// (runtime/engine/jobs.ts sampleJob, over runtime/stage/run.ts) an app's Engine runs too; this
+// file parses options, reads the data, picks the shard and draws progress.
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { createBackend } from '../../runtime/backend/index.ts';
-import type { Backend } from '../../runtime/backend/types.ts';
-import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
-import { type CausalLM, loadModel } from '../../runtime/model/model.ts';
+import { sampleJob } from '../../runtime/engine/jobs.ts';
+import { LightReasonerError } from '../../runtime/errors.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
-import { modelFingerprint, sha256Hex } from '../../runtime/stage/fingerprint.ts';
+import { sha256Hex } from '../../runtime/stage/fingerprint.ts';
 import { formatDiagnostics } from '../../runtime/stage/diagnostics.ts';
-import { finishedSampling, readSamplingState, type RunEvent, type RunIdentity, runSampling, statePath, summaryPath } from '../../runtime/stage/run.ts';
+import { type RunEvent, statePath, summaryPath } from '../../runtime/stage/run.ts';
 import { parseShard, type ShardInfo, shardPath, takeShard } from '../../runtime/shard/shard.ts';
-import { contextOf, DEFAULT_SETTINGS, parseProblems, type SampleSettings, tooLongMessage, tooLongPrompts } from '../../runtime/stage/sample.ts';
+import { DEFAULT_SETTINGS, parseProblems, type SampleSettings } from '../../runtime/stage/sample.ts';
 import { backendOption, intOption, requireModelDir } from '../io.ts';
 import { addOutputOptions, commandOutput } from '../output.ts';
+import { interruptOnSignals, progressRenderer } from '../progress.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
 
 function numberOption(name: string, min: number, max: number) {
@@ -80,55 +80,25 @@ export function registerSample(program: Command): void {
       await resolveModelOption(o, 'amateur');
       await requireModelDir(fs, '--expert', o.expert);
       await requireModelDir(fs, '--amateur', o.amateur);
-      const [ef, af, data] = await Promise.all([modelFingerprint(fs, o.expert), modelFingerprint(fs, o.amateur), sha256Hex(new TextEncoder().encode(text))]);
       const settings: SampleSettings = { alpha: o.alpha, beta: o.beta, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize, system: o.system };
-      const backendKind = o.backend === 'auto' ? null : o.backend;
-      if (shard) {
-        // Skipped before any model is loaded. The backend `auto` picks is known only once it starts,
-        // so with --backend auto the finished run's backend stands.
-        const done = await finishedShard(out, settings, { expert: { source: o.expert, fingerprint: ef }, amateur: { source: o.amateur, fingerprint: af }, data }, backendKind, shard);
-        if (done) {
-          output.result(`shard ${shard.index}/${shard.count}: ${out} is already finished (${done.problems} problems, ${done.selected_steps} samples); skipped`, done);
+      const interrupt = interruptOnSignals(log);
+      try {
+        const bar = progress(!o.quiet);
+        let finishedBefore = false;
+        // The same job an app's Engine runs (runtime/engine/jobs.ts): it skips a finished shard before
+        // loading any model, opens the pair, refuses (or with --skip-invalid skips) prompts too long.
+        const summary = await sampleJob({ platform: nodePlatform, signal: interrupt.signal }, {
+          expert: o.expert, amateur: o.amateur, problems, out, resume: o.resume, shard, settings, backend: o.backend,
+          skipInvalid: o.skipInvalid === true, source: o.data, dataDigest: await sha256Hex(new TextEncoder().encode(text)), createFolder: false,
+        }, (e) => {
+          if (e.status === 'warning') output.warn(e.message); // even with --quiet: which problems the output lacks is part of the result
+          else if (e.status === 'already-finished') finishedBefore = true;
+          else bar.event(e);
+        });
+        if (finishedBefore) {
+          output.result(`shard ${shard!.index}/${shard!.count}: ${out} is already finished (${summary.problems} problems, ${summary.selected_steps} samples); skipped`, summary);
           return;
         }
-      }
-
-      const backends: Backend[] = [];
-      let expert: CausalLM | null = null, amateur: CausalLM | null = null;
-      const controller = new AbortController();
-      const onSigint = () => {
-        if (controller.signal.aborted) process.exit(130);
-        log('\ninterrupting after the current step (Ctrl-C again to stop at once)…');
-        controller.abort();
-      };
-      process.on('SIGINT', onSigint);
-      try {
-        backends.push(await createBackend(o.backend, nodePlatform));
-        expert = await loadModel(o.expert, { fs, backend: backends[0], signal: controller.signal });
-        // WebGPU and the reference share one backend (contrast needs both logits on one device and
-        // one GPUDevice avoids a copy per step); Wasm gives each model its own linear memory (4 GiB
-        // each at most), and the stage copies the amateur's logits rows over.
-        if (backends[0].info.kind === 'wasm') backends.push(await createBackend('wasm', nodePlatform));
-        amateur = await loadModel(o.amateur, { fs, backend: backends[backends.length - 1], signal: controller.signal });
-        // Prompts that do not fit the context are refused, or skipped with --skip-invalid: the same
-        // ones on every run of the same command (data, models and settings decide), so --resume
-        // continues the same list and gives the same bytes.
-        const long = tooLongPrompts(expert, amateur, problems, settings);
-        if (long.length) {
-          const message = tooLongMessage(long, o.maxNewTokens, contextOf(expert, amateur), o.data);
-          if (!o.skipInvalid) throw badInputError(`${message}; or pass --skip-invalid to skip such problems`, o.data);
-          // Printed even with --quiet: which problems the output lacks is part of the result.
-          output.warn(`skipping ${long.length} problem(s) (--skip-invalid): ${message}`);
-          const skipped = new Set(long.map((x) => x.problem));
-          problems = problems.filter((p) => !skipped.has(p));
-          if (problems.length === 0) throw badInputError(`${o.data}: no problem fits the models' context (max_position_embeddings ${contextOf(expert, amateur)}) with --max-new-tokens ${o.maxNewTokens}`, o.data);
-        }
-        const bar = progress(!o.quiet);
-        const summary = await runSampling({
-          fs, expert, amateur, problems, out, resume: o.resume, shard, signal: controller.signal, settings,
-          identity: { expert: { source: o.expert, fingerprint: ef }, amateur: { source: o.amateur, fingerprint: af }, data, backend: backends[0].info.kind },
-          onEvent: bar.event,
-        });
         bar.done();
         output.result([`wrote ${summary.selected_steps} samples from ${summary.problems} problems to ${out} (summary: ${summaryPath(out)})`, ...formatDiagnostics(summary.diagnostics)], summary);
       } catch (e) {
@@ -137,24 +107,15 @@ export function registerSample(program: Command): void {
         }
         throw e;
       } finally {
-        process.off('SIGINT', onSigint);
-        for (const b of backends) b.destroy();
+        interrupt.dispose();
       }
     });
 }
 
-/** A finished shard's summary when `out` holds one for these options, else null (see finishedSampling). */
-async function finishedShard(out: string, settings: SampleSettings, ids: Omit<RunIdentity, 'backend'>, backend: string | null, shard: ShardInfo) {
-  const fs = nodePlatform.fs;
-  const state = await readSamplingState(fs, out);
-  if (!state) return null;
-  return finishedSampling(fs, { out, settings, problems: shard.problems, shard, identity: { ...ids, backend: backend ?? state.identity.backend } });
-}
-
-/** A redrawn bar on a TTY; otherwise a plain line at most every 10 s; nothing when disabled. */
+/** Problems done, speed, samples and ETA: a bar on a TTY; a line per commit (at most every 10 s) when piped. */
 function progress(enabled: boolean) {
-  const tty = enabled && process.stderr.isTTY;
-  let total = 0, done = 0, samples = 0, tokens = 0, seconds = 0, startDone = 0, lastLine = 0, batchTokens = 0;
+  const r = progressRenderer(enabled);
+  let total = 0, done = 0, samples = 0, tokens = 0, seconds = 0, startDone = 0, batchTokens = 0;
   const t0 = performance.now();
   const render = () => {
     const elapsed = (performance.now() - t0) / 1000;
@@ -174,16 +135,8 @@ function progress(enabled: boolean) {
         ({ done, samples, tokens, seconds } = e);
         batchTokens = 0;
       } else return;
-      if (tty) {
-        const width = 24, filled = total ? Math.round((width * done) / total) : 0;
-        process.stderr.write(`\r\x1b[2K[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${render()}`);
-      } else if (e.status === 'committed' && (performance.now() - lastLine > 10_000 || done === total)) {
-        lastLine = performance.now();
-        process.stderr.write(`${render()}\n`);
-      }
+      r.show(render(), { fraction: total ? done / total : 0, piped: e.status === 'committed', final: done === total });
     },
-    done() {
-      if (tty) process.stderr.write('\r\x1b[2K');
-    },
+    done: r.done,
   };
 }

@@ -7,11 +7,11 @@ import type { Platform } from '../platform/types.ts';
 import type { PairCheckEvent, PairCheckRecord, PairCheckReport } from '../eval/pair-check.ts';
 import type { PipelineEvent } from '../run/pipeline.ts';
 import type { RunReport } from '../run/report-types.ts';
-import type { RunEvent, SamplingSummary } from '../stage/run.ts';
+import type { SamplingSummary } from '../stage/run.ts';
 import { type ExportedAdapter, exportAdapter } from '../train/adapter-bytes.ts';
 import type { FinetuneEvent, FinetuneSummary } from '../train/finetune.ts';
 import type { MergeProgress, MergeSummary } from '../train/merge.ts';
-import { type EngineInfo, engineInfo, evaluateJob, type EvaluateJob, finetuneJob, type FinetuneJob, type MergeJob, mergeJob, type PairCheckJob, pairCheckJob, type RunJob, runJob, sampleJob, type SampleJob, type WarningEvent } from './jobs.ts';
+import { type EngineInfo, engineInfo, evaluateJob, type EvaluateJob, type EvaluateJobEvent, type EvaluateJobResult, finetuneJob, type FinetuneJob, type MergeJob, mergeJob, type PairCheckJob, pairCheckJob, type RunJob, runJob, sampleJob, type SampleJob, type SampleJobEvent, type WarningEvent } from './jobs.ts';
 
 /** Per call: progress events and cancellation (an aborted call rejects with code ABORTED). */
 export interface CallOptions<E> {
@@ -27,11 +27,11 @@ export interface Engine {
   /** The whole loop: sampling → fine-tuning → evaluation before/after → report.json + report.html in `out`. */
   run(job: RunJob, opts?: CallOptions<PipelineEvent>): Promise<RunReport>;
   /** Stage 1: contrastive samples into `out` (resumable). */
-  sample(job: SampleJob, opts?: CallOptions<RunEvent | WarningEvent>): Promise<SamplingSummary>;
+  sample(job: SampleJob, opts?: CallOptions<SampleJobEvent>): Promise<SamplingSummary>;
   /** Stage 2: a LoRA adapter (PEFT files) into `out` (resumable from checkpoints). */
   finetune(job: FinetuneJob, opts?: CallOptions<FinetuneJobEvent>): Promise<FinetuneSummary>;
   /** Zero-shot accuracy of a model (optionally with an adapter) on problems with gold answers. */
-  evaluate(job: EvaluateJob, opts?: CallOptions<EvalEvent | WarningEvent>): Promise<{ records: EvalRecord[]; summary: EvalSummary }>;
+  evaluate(job: EvaluateJob, opts?: CallOptions<EvaluateJobEvent>): Promise<EvaluateJobResult>;
   /** Before any training: does the pair's contrast point toward right answers? Greedy vs contrastive decoding, paired. */
   pairCheck(job: PairCheckJob, opts?: CallOptions<PairCheckEvent>): Promise<{ report: PairCheckReport; records: PairCheckRecord[] }>;
   /** The adapter merged into the base weights: a standalone Hugging Face model directory in `out`. */

@@ -6,17 +6,19 @@ import type { Backend, BackendInfo } from '../backend/types.ts';
 import { badInputError } from '../errors.ts';
 import { DEFAULT_EVAL, type EvalEvent, type EvalProblem, type EvalRecord, type EvalSummary, evaluate, type PromptType } from '../eval/evaluate.ts';
 import { claimEvalOut, evaluateToFile } from '../eval/journal.ts';
-import type { EvalIdentity, EvalSettings } from '../eval/results.ts';
+import { type EvalIdentity, type EvalRunSummary, type EvalSettings, finishedEval, readEvalSummary } from '../eval/results.ts';
 import { type PairCheckEvent, pairCheckModels, type PairCheckRecord, type PairCheckReport, type PairCheckSettings } from '../eval/pair-check.ts';
-import { type CausalLM, loadModel } from '../model/model.ts';
+import type { CausalLM } from '../model/model.ts';
+import type { LoadProgress } from '../model/weights.ts';
 import { isUrl } from '../platform/browser.ts';
 import type { Platform } from '../platform/types.ts';
 import { type PipelineEvent, type PipelineOptions, runPipeline } from '../run/pipeline.ts';
 import type { RunReport } from '../run/report-types.ts';
+import { openModels } from '../session.ts';
 import { adapterFingerprint, modelFingerprint, sha256Hex } from '../stage/fingerprint.ts';
-import { type RunEvent, runSampling, type SamplingSummary } from '../stage/run.ts';
-import type { Problem, SampleSettings } from '../stage/sample.ts';
-import { DEFAULT_SETTINGS } from '../stage/sample.ts';
+import { finishedSampling, readSamplingState, type RunEvent, runSampling, type SamplingSummary } from '../stage/run.ts';
+import { contextOf, DEFAULT_SETTINGS, type Problem, type SampleSettings, tooLongMessage, tooLongPrompts } from '../stage/sample.ts';
+import type { ShardInfo } from '../shard/shard.ts';
 import { type FinetuneEvent, type FinetuneSummary, finetune } from '../train/finetune.ts';
 import type { FinetuneSettings } from '../train/settings.ts';
 import { type MergeProgress, type MergeSummary, mergeAdapter } from '../train/merge.ts';
@@ -39,7 +41,23 @@ export interface SampleJob extends BackendJob {
   out: string;
   settings?: Partial<SampleSettings>;
   resume?: boolean;
+  /** One shard of a larger problem list (runtime/shard/shard.ts): `problems` are this shard's, `out`
+   * its shard file. A shard that is already finished is not run again (see SampleJobEvent). */
+  shard?: ShardInfo;
+  /** Skip the problems whose prompt does not fit the models' context (a warning names them) instead of refusing the job. */
+  skipInvalid?: boolean;
+  /** Where the problems came from, for messages (e.g. the data file). */
+  source?: string;
+  /** The data's identity in the run's state (default: SHA-256 of the problems as JSON); the CLI
+   * gives its data file's digest, so its runs resume as before. */
+  dataDigest?: string;
+  /** Create the folder of `out` when missing (default true: an app names a storage path; the CLI
+   * passes false, as a missing folder is likely a typo there). */
+  createFolder?: boolean;
 }
+
+/** What a sample job reports besides the sampling's own events: warnings, and that its shard was already finished. */
+export type SampleJobEvent = RunEvent | WarningEvent | { status: 'already-finished'; summary: SamplingSummary };
 
 export interface FinetuneJob extends BackendJob {
   model: string;
@@ -66,6 +84,27 @@ export interface EvaluateJob extends BackendJob {
   resume?: boolean;
   /** Replace an earlier evaluation in `out`. */
   overwrite?: boolean;
+  /** One shard of a larger problem list (needs `out`, the shard's file): a finished one is not run again. */
+  shard?: ShardInfo;
+  /** Don't decode problems whose prompt + maxNewTokens exceeds the model's context: they count as wrong (records say `skipped`). */
+  skipInvalid?: boolean;
+  /** Where the problems came from, for messages (e.g. the data file). */
+  source?: string;
+  /** The data's identity in the summary (default: SHA-256 of the problems as JSON); the CLI gives its file's digest. */
+  dataDigest?: string;
+}
+
+/** What an evaluate job reports: the evaluation's events, warnings, loading progress, and that its shard was already finished. */
+export type EvaluateJobEvent = EvalEvent | WarningEvent | { status: 'loading'; loaded: number; total: number } | { status: 'already-finished'; summary: EvalRunSummary };
+
+export interface EvaluateJobResult {
+  records: EvalRecord[];
+  /** With `out`: the written summary (with settings and identity); else the plain one. */
+  summary: EvalSummary | EvalRunSummary;
+  /** With `out` and `resume`: problems that were finished before this call. */
+  resumed?: number;
+  /** With `out` and `resume`: the evaluation had finished before this call. */
+  finished?: boolean;
 }
 
 export interface PairCheckJob extends BackendJob {
@@ -90,18 +129,13 @@ function checkOut(out: unknown, what: string): asserts out is string {
 /** A warning a job reports as an event: `{ status: 'warning', message }` (e.g. an optional model file taken as absent). */
 export type WarningEvent = { status: 'warning'; message: string };
 
-async function withModels<T>(ctx: JobContext, job: BackendJob, dirs: string[], body: (models: CausalLM[], backends: Backend[]) => Promise<T>, onWarning?: (m: string) => void): Promise<T> {
-  const backends: Backend[] = [];
-  const models: CausalLM[] = [];
+/** Opens the models on one backend or one each (runtime/session.ts openModels decides), runs `body`, frees them. */
+async function withModels<T>(ctx: JobContext, job: BackendJob, dirs: string[], body: (models: CausalLM[], backends: Backend[]) => Promise<T>, onWarning?: (m: string) => void, onProgress?: (p: LoadProgress) => void): Promise<T> {
+  const opened = await openModels(dirs, { platform: ctx.platform, backend: job.backend, threads: job.threads, signal: ctx.signal, onWarning, onProgress });
   try {
-    for (const dir of dirs) {
-      // WebGPU and the reference share one backend; Wasm gives each model its own linear memory.
-      if (backends.length === 0 || backends[0].info.kind === 'wasm') backends.push(await createBackend(job.backend ?? 'auto', ctx.platform, { threads: job.threads }));
-      models.push(await loadModel(dir, { fs: ctx.platform.fs, backend: backends[backends.length - 1], signal: ctx.signal, onWarning }));
-    }
-    return await body(models, backends);
+    return await body(opened.models, opened.backends);
   } finally {
-    for (const b of backends) b.destroy();
+    opened.close();
   }
 }
 
@@ -110,22 +144,54 @@ export async function runJob(ctx: JobContext, job: RunJob, onEvent?: (e: Pipelin
   return runPipeline({ ...job, platform: ctx.platform, signal: ctx.signal, onEvent });
 }
 
-export async function sampleJob(ctx: JobContext, job: SampleJob, onEvent?: (e: RunEvent | WarningEvent) => void): Promise<SamplingSummary> {
-  if (!Array.isArray(job.problems) || job.problems.length === 0) throw badInputError('sample: no problems (give problems: [{ id, question }, …])');
+export async function sampleJob(ctx: JobContext, job: SampleJob, onEvent?: (e: SampleJobEvent) => void): Promise<SamplingSummary> {
+  // A shard may be empty (more shards than batches); a whole job may not.
+  if (!Array.isArray(job.problems) || (job.problems.length === 0 && !job.shard)) throw badInputError('sample: no problems (give problems: [{ id, question }, …])');
   checkOut(job.out, 'sample');
   const fs = ctx.platform.fs;
-  // An app names a storage path; unlike the CLI (where a missing folder is likely a typo), create it.
   const slash = job.out.lastIndexOf('/');
-  if (slash > 0) await fs.mkdir?.(job.out.slice(0, slash));
-  const [ef, af, data] = await Promise.all([modelFingerprint(fs, job.expert), modelFingerprint(fs, job.amateur), sha256Hex(new TextEncoder().encode(JSON.stringify(job.problems)))]);
+  if (job.createFolder !== false && slash > 0) await fs.mkdir?.(job.out.slice(0, slash));
+  const [ef, af, data] = await Promise.all([modelFingerprint(fs, job.expert), modelFingerprint(fs, job.amateur), job.dataDigest ?? sha256Hex(new TextEncoder().encode(JSON.stringify(job.problems)))]);
+  const settings: SampleSettings = { ...DEFAULT_SETTINGS, ...job.settings };
+  const ids = { expert: { source: job.expert, fingerprint: ef }, amateur: { source: job.amateur, fingerprint: af }, data };
+  if (job.shard) {
+    // Skipped before any model is loaded. The backend `auto` picks is known only once it starts,
+    // so with backend auto the finished run's backend stands.
+    const state = await readSamplingState(fs, job.out);
+    const backend = job.backend === undefined || job.backend === 'auto' ? state?.identity.backend : job.backend;
+    const done = state && (await finishedSampling(fs, { out: job.out, settings, problems: job.shard.problems, shard: job.shard, identity: { ...ids, backend: backend! } }));
+    if (done) {
+      onEvent?.({ status: 'already-finished', summary: done });
+      return done;
+    }
+  }
+  const warn = (message: string) => onEvent?.({ status: 'warning', message });
   return withModels(ctx, job, [job.expert, job.amateur], ([expert, amateur], backends) =>
     runSampling({
-      fs, expert, amateur, problems: job.problems, out: job.out, resume: job.resume, signal: ctx.signal, onEvent,
-      settings: { ...DEFAULT_SETTINGS, ...job.settings },
-      identity: { expert: { source: job.expert, fingerprint: ef }, amateur: { source: job.amateur, fingerprint: af }, data, backend: backends[0].info.kind },
+      fs, expert, amateur, problems: fittingProblems(expert, amateur, job, settings, warn), out: job.out, resume: job.resume, shard: job.shard, signal: ctx.signal, onEvent, settings,
+      identity: { ...ids, backend: backends[0].info.kind },
     }),
-    (message) => onEvent?.({ status: 'warning', message }),
+    warn,
   );
+}
+
+/**
+ * The job's problems whose prompt fits the models' context, or a refusal naming those that do not
+ * (skipped with a warning under skipInvalid): the same ones on every run of the same job (data,
+ * models and settings decide), so a resumed run continues the same list and gives the same bytes.
+ */
+function fittingProblems(expert: CausalLM, amateur: CausalLM, job: SampleJob, settings: SampleSettings, warn: (m: string) => void): Problem[] {
+  const long = tooLongPrompts(expert, amateur, job.problems, settings);
+  if (long.length === 0) return job.problems;
+  const context = contextOf(expert, amateur);
+  const message = tooLongMessage(long, settings.maxNewTokens, context, job.source);
+  if (!job.skipInvalid) throw badInputError(`${message}; or pass --skip-invalid to skip such problems`, job.source);
+  // Warned even when progress is off: which problems the output lacks is part of the result.
+  warn(`skipping ${long.length} problem(s) (--skip-invalid): ${message}`);
+  const skipped = new Set(long.map((x) => x.problem));
+  const problems = job.problems.filter((p) => !skipped.has(p));
+  if (problems.length === 0) throw badInputError(`${job.source ?? 'sample'}: no problem fits the models' context (max_position_embeddings ${context}) with --max-new-tokens ${settings.maxNewTokens}`, job.source);
+  return problems;
 }
 
 export async function finetuneJob(ctx: JobContext, job: FinetuneJob, onEvent?: (e: FinetuneEvent) => void, onWarning?: (m: string) => void): Promise<FinetuneSummary> {
@@ -138,26 +204,51 @@ export async function finetuneJob(ctx: JobContext, job: FinetuneJob, onEvent?: (
   );
 }
 
-export async function evaluateJob(ctx: JobContext, job: EvaluateJob, onEvent?: (e: EvalEvent | WarningEvent) => void): Promise<{ records: EvalRecord[]; summary: EvalSummary }> {
+export async function evaluateJob(ctx: JobContext, job: EvaluateJob, onEvent?: (e: EvaluateJobEvent) => void): Promise<EvaluateJobResult> {
   const fs = ctx.platform.fs;
   const out = job.out;
+  const settings: EvalSettings = { prompt: job.settings?.prompt ?? DEFAULT_EVAL.prompt, maxNewTokens: job.settings?.maxNewTokens ?? DEFAULT_EVAL.maxNewTokens, batchSize: job.settings?.batchSize ?? DEFAULT_EVAL.batchSize };
   let identity: Omit<EvalIdentity, 'backend'> | null = null;
+  if (job.shard && out === undefined) throw badInputError('evaluate: shard needs out (the shard writes its part of that file)');
   if (out !== undefined) {
     checkOut(out, 'evaluate');
-    await claimEvalOut(fs, out, { resume: job.resume, overwrite: job.overwrite, flag: 'out' });
+    // A shard's file is its own: a finished one is skipped below, an interrupted one resumed.
+    if (!job.shard) await claimEvalOut(fs, out, { resume: job.resume, overwrite: job.overwrite, flag: 'out' });
     const slash = out.lastIndexOf('/');
     if (slash > 0) await fs.mkdir?.(out.slice(0, slash));
-    const data = JSON.stringify(job.problems.map(({ id, question, gold }) => ({ id, question, gold })));
-    const [mf, af, dataSha] = await Promise.all([modelFingerprint(fs, job.model), job.adapter ? adapterFingerprint(fs, job.adapter) : null, sha256Hex(new TextEncoder().encode(data))]);
+    const data = job.dataDigest ?? sha256Hex(new TextEncoder().encode(JSON.stringify(job.problems.map(({ id, question, gold }) => ({ id, question, gold })))));
+    const [mf, af, dataSha] = await Promise.all([modelFingerprint(fs, job.model), job.adapter ? adapterFingerprint(fs, job.adapter) : null, data]);
     identity = { model: { source: job.model, fingerprint: mf }, adapter: job.adapter && af ? { source: job.adapter, fingerprint: af } : null, data: dataSha };
+    const done = job.shard && !job.overwrite ? await finishedEvalShard(fs, out, settings, identity, job.backend, job.shard) : null;
+    if (done) {
+      onEvent?.({ status: 'already-finished', summary: done });
+      return { records: [], summary: done, finished: true };
+    }
   }
+  const warn = (message: string) => onEvent?.({ status: 'warning', message });
+  const onProgress = (p: { loaded: number; total: number }) => onEvent?.({ status: 'loading', loaded: p.loaded, total: p.total });
   return withModels(ctx, job, [job.model], async ([model]) => {
     if (job.adapter) model.adapter = await loadAdapter(fs, job.adapter, model);
-    if (out === undefined || identity === null) return evaluate(model, job.problems, { ...job.settings, signal: ctx.signal, onEvent });
-    const settings: EvalSettings = { prompt: job.settings?.prompt ?? DEFAULT_EVAL.prompt, maxNewTokens: job.settings?.maxNewTokens ?? DEFAULT_EVAL.maxNewTokens, batchSize: job.settings?.batchSize ?? DEFAULT_EVAL.batchSize };
-    const r = await evaluateToFile(model, job.problems, { fs, out, settings, identity, resume: job.resume, signal: ctx.signal, onEvent });
-    return { records: r.records, summary: r.summary };
-  }, (message) => onEvent?.({ status: 'warning', message }));
+    const common = { signal: ctx.signal, onEvent, skipTooLong: job.skipInvalid === true, file: job.source };
+    const result: EvaluateJobResult = out === undefined || identity === null
+      ? await evaluate(model, job.problems, { ...settings, ...common })
+      : await evaluateToFile(model, job.problems, { ...common, fs, out, settings, identity, shard: job.shard, resume: job.resume, onWarning: warn });
+    // Warned even when progress is off: which problems were not decoded is part of the result.
+    const skipped = result.records.filter((r) => r.skipped !== undefined);
+    if (skipped.length) {
+      const list = skipped.slice(0, 10).map((r) => JSON.stringify(r.id)).join(', ') + (skipped.length > 10 ? `, … (${skipped.length - 10} more)` : '');
+      warn(`${skipped.length} problem(s) not decoded, counted as wrong (--skip-invalid; prompt + --max-new-tokens exceeds max_position_embeddings ${model.config.maxPositions}): ${list}`);
+    }
+    return result;
+  }, warn, onProgress);
+}
+
+/** A finished shard's summary when `out` holds one for these settings and identity, else null. The
+ * backend `auto` picks is known only once it starts, so with backend auto the finished run's stands. */
+async function finishedEvalShard(fs: Platform['fs'], out: string, settings: EvalSettings, ids: Omit<EvalIdentity, 'backend'>, backend: BackendChoice | undefined, shard: ShardInfo): Promise<EvalRunSummary | null> {
+  const before = await readEvalSummary(fs, out);
+  const kind = backend === undefined || backend === 'auto' ? (before?.identity.backend ?? 'auto') : backend;
+  return finishedEval(fs, out, { settings, identity: { ...ids, backend: kind }, shard });
 }
 
 /** Greedy vs contrastive decoding of a pair on problems with answers (runtime/eval/pair-check.ts). */

@@ -16,7 +16,7 @@
 //   report.json, report.html
 // A non-empty `out` is refused unless resuming or overwriting; only these entries are ever replaced.
 
-import { type BackendChoice, createBackend } from '../backend/index.ts';
+import type { BackendChoice } from '../backend/index.ts';
 import { requireTraining } from '../backend/training.ts';
 import type { Backend } from '../backend/types.ts';
 import { generateProblems } from '../data/problems.ts';
@@ -27,7 +27,7 @@ import { parseGold } from '../eval/grade.ts';
 import { type PairCheckEvent, pairCheckModels } from '../eval/pair-check.ts';
 import { meanSd, pairedComparison, wilsonInterval } from '../eval/stats.ts';
 import { hubRevisionOf, type HubRevision } from '../hub/ids.ts';
-import { type CausalLM, loadModel } from '../model/model.ts';
+import type { CausalLM } from '../model/model.ts';
 import type { FileSystem, Platform } from '../platform/types.ts';
 import { adapterFingerprint, modelFingerprint, sha256Hex } from '../stage/fingerprint.ts';
 import type { PairDiagnostics } from '../stage/diagnostics.ts';
@@ -37,6 +37,7 @@ import { DEFAULT_FINETUNE, finetune, type FinetuneEvent, type FinetuneSummary } 
 import type { FinetuneSettings } from '../train/settings.ts';
 import type { LoraAdapter } from '../train/lora.ts';
 import { loadAdapter } from '../train/peft.ts';
+import { openModels } from '../session.ts';
 import { finishedFinetune, prepareRunDir } from './run-dir.ts';
 import { renderReport } from './report.ts';
 import { EVAL_MODELS, type EvalModel, type EvalResult, type Histogram, type ModelInfo, type RunReport, type SeedRuns } from './report-types.ts';
@@ -234,14 +235,13 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
     // ---- load ------------------------------------------------------------------------------
     emit({ status: 'stage', stage: 'load', state: 'start' });
     let t = time();
-    backends.push(await createBackend(o.backend ?? 'auto', platform, { threads: o.threads }));
-    requireTraining(backends[0], '`run` (its stage 2 fine-tunes)'); // before loading models or samples
     const onWarning = (message: string) => emit({ status: 'warning', message });
-    expert = await loadModel(o.expert, { fs, backend: backends[0], signal, onWarning });
-    // As the `sample` command: WebGPU and the reference share one backend (the contrast needs both
-    // logits on one device); Wasm gives each model its own linear memory.
-    if (backends[0].info.kind === 'wasm') backends.push(await createBackend('wasm', platform, { threads: o.threads }));
-    amateur = await loadModel(o.amateur, { fs, backend: backends[backends.length - 1], signal, onWarning });
+    // One backend for both, or one each on Wasm: openModels (runtime/session.ts) decides, as for
+    // the `sample` command and the jobs.
+    const opened = await openModels([o.expert, o.amateur], { platform, backend: o.backend, threads: o.threads, signal, onWarning });
+    backends.push(...opened.backends);
+    requireTraining(backends[0], '`run` (its stage 2 fine-tunes)'); // before any sample is drawn
+    [expert, amateur] = opened.models;
     const amateurInfo = modelInfo(amateur);
     const loadSeconds = time() - t;
     emit({ status: 'stage', stage: 'load', state: 'done', seconds: loadSeconds });
