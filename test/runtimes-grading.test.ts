@@ -1,6 +1,6 @@
 // The benchmark grader (runtime/eval/benchmarks.ts, its compute-engine step included) in the other
 // two runtimes: Deno and headless Chromium run the golden cases of test/portable/benchmark-cases.ts.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,13 +8,8 @@ import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 import type { Check } from './portable/model-parity.ts';
 import { BENCHMARK_CASES } from './portable/benchmark-cases.ts';
-import { CHROMIUM_ARGS, chromiumPath, serve } from './helpers/browser.ts';
+import { CHROMIUM_ARGS, chromiumPath, missingRuntime as missing, serve } from './helpers/browser.ts';
 import { ROOT } from './helpers/cli.ts';
-
-function missing(t: Test, what: string) {
-  if (process.env.CI) t.fail(`${what} is missing in CI`);
-  else t.pass(`${what} not found: this runtime is NOT tested here`, { skip: true });
-}
 
 t.test('Deno: the golden grading cases', async (t) => {
   const deno = join(ROOT, 'node_modules', '.bin', 'deno');

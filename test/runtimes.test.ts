@@ -1,21 +1,16 @@
 // The same parity checks in the other two runtimes: Deno (WebGPU via wgpu on Mesa lavapipe, which
 // has shader-f16) and headless Chromium (WebGPU via Dawn on SwiftShader, Wasm, fetch-based I/O).
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 import type { Check } from './portable/model-parity.ts';
-import { CHROMIUM_ARGS, chromiumPath, serve } from './helpers/browser.ts';
+import { CHROMIUM_ARGS, chromiumPath, missingRuntime as missing, serve } from './helpers/browser.ts';
 import { FIXTURES, ROOT } from './helpers/cli.ts';
 
 const LAVAPIPE = '/usr/share/vulkan/icd.d/lvp_icd.x86_64.json';
-
-function missing(t: Test, what: string) {
-  if (process.env.CI) t.fail(`${what} is missing in CI`);
-  else t.pass(`${what} not found: this runtime is NOT tested here`, { skip: true });
-}
 
 t.test('Deno: parity on wasm and webgpu (lavapipe, shader-f16)', async (t) => {
   const deno = join(ROOT, 'node_modules', '.bin', 'deno');

@@ -1,9 +1,16 @@
 // Headless Chromium (Debian's, driven by playwright-core) with WebGPU on SwiftShader, plus a tiny
 // static server on 127.0.0.1 that answers HTTP Range requests as a CDN would.
+import type { Test } from 'tap';
 import { createServer, type Server } from 'node:http';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, normalize } from 'node:path';
 import { execSync } from 'node:child_process';
+
+/** A runtime a test needs is not installed: a failure in CI (which installs it), else a visible skip. */
+export function missingRuntime(t: Test, what: string): void {
+  if (process.env.CI) t.fail(`${what} is missing in CI`);
+  else t.pass(`${what} not found: this runtime is NOT tested here`, { skip: true });
+}
 
 export function chromiumPath(): string | null {
   try {
