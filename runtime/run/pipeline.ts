@@ -21,12 +21,12 @@ import { requireTraining } from '../backend/training.ts';
 import type { Backend } from '../backend/types.ts';
 import { generateProblems } from '../data/problems.ts';
 import { badInputError, LightReasonerError, throwIfAborted } from '../errors.ts';
-import { DEFAULT_EVAL, type EvalEvent, type EvalProblem, type evaluate, type EvalSummary, parseEvalProblems, type PromptType } from '../eval/evaluate.ts';
+import { DEFAULT_EVAL, type EvalEvent, type EvalProblem, type EvalRecord, type EvalSummary, parseEvalProblems, type PromptType } from '../eval/evaluate.ts';
 import { evaluateToFile } from '../eval/journal.ts';
 import { parseGold } from '../eval/grade.ts';
 import { type PairCheckEvent, pairCheckModels } from '../eval/pair-check.ts';
-import { meanSd, pairedComparison, wilsonInterval } from '../eval/stats.ts';
-import { hubRevisionOf, type HubRevision } from '../hub/ids.ts';
+import { pairedComparison, wilsonInterval } from '../eval/stats.ts';
+import type { HubRevision } from '../hub/ids.ts';
 import type { CausalLM } from '../model/model.ts';
 import type { FileSystem, Platform } from '../platform/types.ts';
 import { adapterFingerprint, modelFingerprint, sha256Hex } from '../stage/fingerprint.ts';
@@ -40,7 +40,8 @@ import { loadAdapter } from '../train/peft.ts';
 import { openModels } from '../session.ts';
 import { finishedFinetune, prepareRunDir } from './run-dir.ts';
 import { renderReport } from './report.ts';
-import { EVAL_MODELS, type EvalModel, type EvalResult, type Histogram, type ModelInfo, type RunReport, type SeedRuns } from './report-types.ts';
+import { histogram, klEdges, modelInfo, pickExamples, readLog, seedSummary, stepEdges } from './report-data.ts';
+import type { EvalModel, EvalResult, ModelInfo, RunReport, SeedRuns } from './report-types.ts';
 import { sftTrajectoriesToFile } from './sft.ts';
 import { readEvalOutput, readSamplingOutput } from './stage-outputs.ts';
 
@@ -149,66 +150,52 @@ export function defaultProblems(trainCount: number, evalCount: number): { train:
   return { train, eval: evalCount > 0 ? parseEvalProblems(evalText, { file: 'generated eval set' }) : [] };
 }
 
-function modelInfo(m: CausalLM): ModelInfo {
-  const c = m.config;
-  const attn = c.hiddenSize * c.heads * c.headDim * 2 + c.hiddenSize * c.kvHeads * c.headDim * 2;
-  const mlp = 3 * c.hiddenSize * c.intermediateSize;
-  const emb = c.vocabSize * c.hiddenSize * (c.tieEmbeddings ? 1 : 2);
-  return { source: m.source, hub: hubRevisionOf(m.source), model_type: c.modelType, parameters: c.layers * (attn + mlp + 2 * c.hiddenSize) + emb + c.hiddenSize, layers: c.layers, hidden_size: c.hiddenSize, vocab_size: c.vocabSize };
-}
-
-function histogram(values: number[], selected: boolean[], edges: number[]): Histogram {
-  const n = edges.length - 1;
-  const all = new Array<number>(n).fill(0), sel = new Array<number>(n).fill(0);
-  for (const [j, v] of values.entries()) {
-    let b = 0;
-    while (b < n - 1 && v >= edges[b + 1]) b++;
-    all[b]++;
-    if (selected[j]) sel[b]++;
-  }
-  return { edges, all, selected: sel };
-}
-
-/** The smallest of 1, 2, 5 × 10^k that is ≥ x. */
-function niceStep(x: number): number {
-  if (!(x > 0)) return 1;
-  const p = 10 ** Math.floor(Math.log10(x));
-  for (const m of [1, 2, 5, 10]) if (m * p >= x * (1 - 1e-9)) return m * p;
-  return 10 * p;
-}
-
-/** KL bins: about 30 of a round width up to the 99th percentile (the last bin holds the rest). */
-function klEdges(kls: number[], beta: number): number[] {
-  const sorted = [...kls].sort((a, b) => a - b);
-  const p99 = sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(0.99 * sorted.length))] : 1;
-  const hi = Math.max(p99, beta * 2, 1e-3);
-  const w = niceStep(hi / 30);
-  const bins = Math.max(1, Math.ceil(hi / w - 1e-9));
-  return Array.from({ length: bins + 1 }, (_, j) => +(w * j).toPrecision(12));
-}
-
 const time = () => performance.now() / 1000;
-
-async function readLog(fs: FileSystem, file: string): Promise<[number, number][]> {
-  if (!(await fs.exists(file))) return [];
-  return (await fs.readText(file)).split('\n').filter((l) => l.trim()).map((l) => {
-    const o = JSON.parse(l) as { step: number; loss: number };
-    return [o.step, o.loss] as [number, number];
-  });
-}
-
-function seedSummary(runs: { seed: number; ev: EvalResult }[]): SeedRuns {
-  const list = runs.map(({ seed, ev }) => ({ seed, accuracy: ev.accuracy, correct: ev.correct, ...ev.paired_vs_before! }));
-  const { mean, sd } = meanSd(list.map((r) => r.accuracy));
-  return { runs: list, accuracy: { mean, sd } };
-}
 
 function disposeAdapter(model: CausalLM, a: LoraAdapter): void {
   for (const layer of a.layers) for (const p of Object.values(layer)) if (p) (model.backend.dispose(p.a), model.backend.dispose(p.b));
 }
 
-/** Run the whole loop; resolves with the report also written to report.json / report.html. */
-export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
+/** What every stage step shares: the options, the resolved settings and the run directory's state. */
+interface RunContext {
+  o: PipelineOptions; fs: WritableFs; out: string; signal?: AbortSignal;
+  emit: (e: PipelineEvent) => void;
+  sampleSettings: SampleSettings; ftSettings: FinetuneSettings;
+  evalPrompt: PromptType; evalMaxNew: number; evalBatch: number;
+  /** The SFT baseline's optimizer steps and trajectory length at most. */
+  sftSteps: number; sftMaxNew: number;
+  /** reuse: every stage ran elsewhere (fromStageOutputs), so their outputs are read. */
+  reuse: boolean; resume: boolean; samplesFile: string;
+  /** Destroyed when the run ends, however it ends. */
+  backends: Backend[];
+}
+
+/** The loaded pair and the identities (fingerprints, data hash) that key its resumable outputs. */
+interface LoadedPair {
+  expert: CausalLM;
+  /** Released (null) once its evaluation is done. */
+  amateur: CausalLM | null;
+  amateurInfo: ModelInfo;
+  loadSeconds: number;
+  /** The models' fingerprints and the training data's hash. */
+  ef: string; af: string; dataSha: string;
+}
+
+/** The evaluations' shared state: each model's headline records and seconds. */
+interface Evaluations {
+  records: Partial<Record<EvalModel, EvalRecord[]>>;
+  stage: RunReport['stages']['eval'];
+  data: string;
+}
+
+interface SeedRun { seed: number; ft: FinetuneSummary; seconds: number; ev: EvalResult }
+type Tuned = SeedRun & { seedRuns: SeedRuns | undefined };
+
+/** Nothing without compareSft; a stage and a null evaluation when no trajectory was kept. */
+interface SftOutcome { stage?: RunReport['stages']['sft']; ev?: EvalResult | null; loss?: [number, number][]; seeds?: SeedRuns }
+
+/** Check the options and resolve every setting; prepare (or, reusing stage outputs, just name) the run directory. */
+async function startRun(o: PipelineOptions): Promise<RunContext> {
   const { platform, out, signal } = o;
   const fs = platform.fs;
   needFs(fs);
@@ -222,266 +209,288 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
   const evalBatch = o.evalSettings?.batchSize ?? DEFAULT_EVAL.batchSize;
   const sftSteps = o.sftSteps ?? ftSettings.maxSteps;
   const sftMaxNew = o.sftMaxNewTokens ?? evalMaxNew;
-  const T0 = time();
   throwIfAborted(signal);
 
   const reuse = o.fromStageOutputs === true;
   if (reuse && (o.compareSft || (o.seeds?.length ?? 1) > 1)) throw badInputError('a run from stage outputs has one seed and no SFT baseline');
   const { resume, samplesFile } = reuse ? { resume: true, samplesFile: fs.join(out, 'samples.jsonl') } : await prepareRunDir(fs, out, { resume: o.resume, overwrite: o.overwrite });
+  return { o, fs, out, signal, emit, sampleSettings, ftSettings, evalPrompt, evalMaxNew, evalBatch, sftSteps, sftMaxNew, reuse, resume, samplesFile, backends: [] };
+}
 
-  const backends: Backend[] = [];
-  let expert: CausalLM | null = null, amateur: CausalLM | null = null;
+/** Open both models (one backend for both, or one each on Wasm) and fingerprint them and the training data. */
+async function loadPair(c: RunContext): Promise<LoadedPair> {
+  const { o, fs, emit } = c;
+  emit({ status: 'stage', stage: 'load', state: 'start' });
+  const t = time();
+  const onWarning = (message: string) => emit({ status: 'warning', message });
+  // One backend for both, or one each on Wasm: openModels (runtime/session.ts) decides, as for
+  // the `sample` command and the jobs.
+  const opened = await openModels([o.expert, o.amateur], { platform: o.platform, backend: o.backend, threads: o.threads, signal: c.signal, onWarning });
+  c.backends.push(...opened.backends);
+  requireTraining(c.backends[0], '`run` (its stage 2 fine-tunes)'); // before any sample is drawn
+  const [expert, amateur] = opened.models;
+  const amateurInfo = modelInfo(amateur);
+  const loadSeconds = time() - t;
+  emit({ status: 'stage', stage: 'load', state: 'done', seconds: loadSeconds });
+  // The data's identity: `line` is where a problem came from, not data (hashing it would change
+  // the identity of runs started before problems carried it).
+  const trainData = JSON.stringify(o.train.map(({ id, question, gold }) => ({ id, question, gold })));
+  const [ef, af, dataSha] = await Promise.all([modelFingerprint(fs, o.expert), modelFingerprint(fs, o.amateur), sha256Hex(new TextEncoder().encode(trainData))]);
+  return { expert, amateur, amateurInfo, loadSeconds, ef, af, dataSha };
+}
+
+/** Pair-check: can this pair's contrast point toward right answers at all? (Only when asked.) */
+async function pairCheckStep(c: RunContext, pair: LoadedPair): Promise<RunReport['pair_check']> {
+  if (!c.o.pairCheck) return undefined;
+  c.emit({ status: 'stage', stage: 'pair-check', state: 'start' });
+  const { problems, source = 'caller' } = c.o.pairCheck;
+  const { report } = await pairCheckModels(pair.expert, pair.amateur!, problems, { alphas: [c.sampleSettings.alpha], betas: [c.sampleSettings.beta], maxNewTokens: c.evalMaxNew, batchSize: c.evalBatch, prompt: c.evalPrompt }, {
+    signal: c.signal, file: source, onEvent: (event) => c.emit({ status: 'pair-check', event }),
+  });
+  c.emit({ status: 'stage', stage: 'pair-check', state: 'done', seconds: report.seconds });
+  return { ...report, data: { source, problems: problems.length } };
+}
+
+/** Stage 1: contrastive sampling into samples.jsonl, collecting every contrasted step's KL for the charts. */
+async function sampleStep(c: RunContext, pair: LoadedPair) {
+  const { o, fs, emit, sampleSettings } = c;
+  emit({ status: 'stage', stage: 'sample', state: 'start' });
+  const t = time();
+  const kls: number[] = [], klSel: boolean[] = [], stepIdx: number[] = [];
+  const sampling = c.reuse ? await readSamplingOutput(fs, c.samplesFile, sampleSettings, o.train.length) : await runSampling({
+    fs, expert: pair.expert, amateur: pair.amateur!, problems: o.train.map(({ id, question, line }) => ({ id, question, line })), settings: sampleSettings, out: c.samplesFile, resume: c.resume, signal: c.signal,
+    identity: { expert: { source: o.expert, fingerprint: pair.ef }, amateur: { source: o.amateur, fingerprint: pair.af }, data: pair.dataSha, backend: c.backends[0].info.kind },
+    onEvent: (e) => {
+      if (e.status === 'problem') for (const s of e.result.steps) (kls.push(s.kl), klSel.push(s.selected), stepIdx.push(s.step));
+      emit({ status: 'sample', event: e });
+    },
+  });
+  const seconds = c.reuse ? sampling.wall_seconds : time() - t;
+  emit({ status: 'stage', stage: 'sample', state: 'done', seconds });
+  emit({ status: 'diagnostics', diagnostics: sampling.diagnostics });
+  if (sampling.selected_steps === 0) {
+    throw badInputError(`sampling kept no step (no KL ≥ beta ${sampleSettings.beta} in ${sampling.contrasted_steps} steps of ${sampling.problems} problems): lower --beta or use more problems (--max-questions)`);
+  }
+  return { sampling, seconds, kls, klSel, stepIdx };
+}
+
+/**
+ * Evaluate one model on the held-out problems into eval/<fileName>.jsonl. Each evaluation journals
+ * its finished batches (runtime/eval/journal.ts): a resumed run keeps a finished evaluation whole
+ * and an interrupted one's finished problems.
+ */
+async function evaluateModel(c: RunContext, pair: LoadedPair, evals: Evaluations, name: EvalModel, model: CausalLM, fileName: string = name, adapter: { source: string; fingerprint: string } | null = null): Promise<EvalResult> {
+  const { o, fs, emit } = c;
+  throwIfAborted(c.signal);
+  emit({ status: 'stage', stage: 'eval', state: 'start', model: name });
+  const file = fs.join(c.out, 'eval', `${fileName}.jsonl`);
+  const modelId = name === 'amateur' ? { source: o.amateur, fingerprint: pair.af } : { source: o.expert, fingerprint: pair.ef };
+  const r = c.reuse
+    ? await readEvalOutput(fs, file, o.eval, { prompt: c.evalPrompt, maxNewTokens: c.evalMaxNew })
+    : await evaluateToFile(model, o.eval, {
+      fs, out: file, resume: c.resume, redoOtherAdapter: adapter !== null, signal: c.signal, settings: { prompt: c.evalPrompt, maxNewTokens: c.evalMaxNew, batchSize: c.evalBatch }, identity: { model: modelId, adapter, data: evals.data },
+      onEvent: (event) => emit({ status: 'eval', model: name, event }), onWarning: (message) => emit({ status: 'warning', message }),
+    });
+  const seconds = r.summary.seconds;
+  emit({ status: 'stage', stage: 'eval', state: 'done', model: name, seconds });
+  const s: EvalSummary = r.summary;
+  const result: EvalResult = { accuracy: s.accuracy, ci95: wilsonInterval(s.correct, s.total), correct: s.correct, total: s.total, seconds, generated_tokens: s.generated_tokens, file };
+  if (name !== 'amateur' && name !== 'expert_before') result.paired_vs_before = pairedComparison(evals.records.expert_before!, r.records);
+  if (fileName === name) {
+    // The headline run of each model (the first seed's); other seeds are kept in their files.
+    evals.records[name] = r.records;
+    evals.stage[name] = { seconds };
+  }
+  return result;
+}
+
+/** The untrained models: the amateur (then its memory is given back before training) and the expert before. */
+async function evaluateBaselines(c: RunContext, pair: LoadedPair, evals: Evaluations) {
+  const amateur = await evaluateModel(c, pair, evals, 'amateur', pair.amateur!);
+  if (c.backends.length > 1) {
+    // The amateur is done: give its memory back before training.
+    c.backends.pop()!.destroy();
+  }
+  pair.amateur = null;
+  pair.expert.adapter = null;
+  const before = await evaluateModel(c, pair, evals, 'expert_before', pair.expert);
+  return { amateur, before };
+}
+
+/** Evaluate the expert with the adapter in `dir` attached (unmerged), then detach and free it. */
+async function evaluateWithAdapter(c: RunContext, pair: LoadedPair, evals: Evaluations, dir: string, name: EvalModel, fileName?: string): Promise<EvalResult> {
+  const { expert } = pair;
+  const a = await loadAdapter(c.fs, dir, expert);
+  expert.adapter = a;
   try {
-    // ---- load ------------------------------------------------------------------------------
-    emit({ status: 'stage', stage: 'load', state: 'start' });
-    let t = time();
-    const onWarning = (message: string) => emit({ status: 'warning', message });
-    // One backend for both, or one each on Wasm: openModels (runtime/session.ts) decides, as for
-    // the `sample` command and the jobs.
-    const opened = await openModels([o.expert, o.amateur], { platform, backend: o.backend, threads: o.threads, signal, onWarning });
-    backends.push(...opened.backends);
-    requireTraining(backends[0], '`run` (its stage 2 fine-tunes)'); // before any sample is drawn
-    [expert, amateur] = opened.models;
-    const amateurInfo = modelInfo(amateur);
-    const loadSeconds = time() - t;
-    emit({ status: 'stage', stage: 'load', state: 'done', seconds: loadSeconds });
-    // The data's identity: `line` is where a problem came from, not data (hashing it would change
-    // the identity of runs started before problems carried it).
-    const trainData = JSON.stringify(o.train.map(({ id, question, gold }) => ({ id, question, gold })));
-    const [ef, af, dataSha] = await Promise.all([modelFingerprint(fs, o.expert), modelFingerprint(fs, o.amateur), sha256Hex(new TextEncoder().encode(trainData))]);
-
-    // ---- pair-check: can this pair's contrast point toward right answers at all? -----------
-    let pairCheck: RunReport['pair_check'];
-    if (o.pairCheck) {
-      emit({ status: 'stage', stage: 'pair-check', state: 'start' });
-      const { problems, source = 'caller' } = o.pairCheck;
-      const { report } = await pairCheckModels(expert, amateur, problems, { alphas: [sampleSettings.alpha], betas: [sampleSettings.beta], maxNewTokens: evalMaxNew, batchSize: evalBatch, prompt: evalPrompt }, {
-        signal, file: source, onEvent: (event) => emit({ status: 'pair-check', event }),
-      });
-      pairCheck = { ...report, data: { source, problems: problems.length } };
-      emit({ status: 'stage', stage: 'pair-check', state: 'done', seconds: report.seconds });
-    }
-
-    // ---- stage 1: sampling -----------------------------------------------------------------
-    emit({ status: 'stage', stage: 'sample', state: 'start' });
-    t = time();
-    const kls: number[] = [], klSel: boolean[] = [], stepIdx: number[] = [];
-    const sampling = reuse ? await readSamplingOutput(fs, samplesFile, sampleSettings, o.train.length) : await runSampling({
-      fs, expert, amateur, problems: o.train.map(({ id, question, line }) => ({ id, question, line })), settings: sampleSettings, out: samplesFile, resume, signal,
-      identity: { expert: { source: o.expert, fingerprint: ef }, amateur: { source: o.amateur, fingerprint: af }, data: dataSha, backend: backends[0].info.kind },
-      onEvent: (e) => {
-        if (e.status === 'problem') for (const s of e.result.steps) (kls.push(s.kl), klSel.push(s.selected), stepIdx.push(s.step));
-        emit({ status: 'sample', event: e });
-      },
-    });
-    const sampleSeconds = reuse ? sampling.wall_seconds : time() - t;
-    emit({ status: 'stage', stage: 'sample', state: 'done', seconds: sampleSeconds });
-    emit({ status: 'diagnostics', diagnostics: sampling.diagnostics });
-    if (sampling.selected_steps === 0) {
-      throw badInputError(`sampling kept no step (no KL ≥ beta ${sampleSettings.beta} in ${sampling.contrasted_steps} steps of ${sampling.problems} problems): lower --beta or use more problems (--max-questions)`);
-    }
-
-    // ---- evaluation helper -----------------------------------------------------------------
-    const evalStage: RunReport['stages']['eval'] = {};
-    const records: Partial<Record<EvalModel, Awaited<ReturnType<typeof evaluate>>['records']>> = {};
-    const evalData = await sha256Hex(new TextEncoder().encode(JSON.stringify(o.eval.map(({ id, question, gold }) => ({ id, question, gold })))));
-    // Each evaluation journals its finished batches (runtime/eval/journal.ts): a resumed run keeps a
-    // finished evaluation whole and an interrupted one's finished problems.
-    const runEval = async (name: EvalModel, model: CausalLM, fileName: string = name, adapter: { source: string; fingerprint: string } | null = null): Promise<EvalResult> => {
-      throwIfAborted(signal);
-      emit({ status: 'stage', stage: 'eval', state: 'start', model: name });
-      const file = fs.join(out, 'eval', `${fileName}.jsonl`);
-      const modelId = name === 'amateur' ? { source: o.amateur, fingerprint: af } : { source: o.expert, fingerprint: ef };
-      const r = reuse
-        ? await readEvalOutput(fs, file, o.eval, { prompt: evalPrompt, maxNewTokens: evalMaxNew })
-        : await evaluateToFile(model, o.eval, {
-          fs, out: file, resume, redoOtherAdapter: adapter !== null, signal, settings: { prompt: evalPrompt, maxNewTokens: evalMaxNew, batchSize: evalBatch }, identity: { model: modelId, adapter, data: evalData },
-          onEvent: (event) => emit({ status: 'eval', model: name, event }), onWarning: (message) => emit({ status: 'warning', message }),
-        });
-      const seconds = r.summary.seconds;
-      emit({ status: 'stage', stage: 'eval', state: 'done', model: name, seconds });
-      const s: EvalSummary = r.summary;
-      const result: EvalResult = { accuracy: s.accuracy, ci95: wilsonInterval(s.correct, s.total), correct: s.correct, total: s.total, seconds, generated_tokens: s.generated_tokens, file };
-      if (name !== 'amateur' && name !== 'expert_before') result.paired_vs_before = pairedComparison(records.expert_before!, r.records);
-      if (fileName === name) {
-        // The headline run of each model (the first seed's); other seeds are kept in their files.
-        records[name] = r.records;
-        evalStage[name] = { seconds };
-      }
-      return result;
-    };
-
-    const evAmateur = await runEval('amateur', amateur);
-    if (backends.length > 1) {
-      // The amateur is done: give its memory back before training.
-      backends.pop()!.destroy();
-    }
-    amateur = null;
+    return await evaluateModel(c, pair, evals, name, expert, fileName, { source: dir, fingerprint: await adapterFingerprint(c.fs, dir) });
+  } finally {
     expert.adapter = null;
-    const evBefore = await runEval('expert_before', expert);
+    disposeAdapter(expert, a);
+  }
+}
 
-    const withAdapter = async (dir: string, name: EvalModel, fileName?: string) => {
-      const a = await loadAdapter(fs, dir, expert!);
-      expert!.adapter = a;
-      try {
-        return await runEval(name, expert!, fileName, { source: dir, fingerprint: await adapterFingerprint(fs, dir) });
-      } finally {
-        expert!.adapter = null;
-        disposeAdapter(expert!, a);
-      }
-    };
-    // Fine-tune and evaluate once per seed on the same samples; the first seed is the headline.
-    const seeds = o.seeds?.length ? o.seeds : [ftSettings.seed];
+/** Fine-tune and evaluate once per seed on the same samples; the first seed is the headline (`dir`), the others `dir`-seed<S>. */
+async function tuneSeeds(c: RunContext, pair: LoadedPair, evals: Evaluations, seeds: number[], name: 'expert_after' | 'expert_sft', dir: string, tune: (seed: number, dir: string) => Promise<FinetuneSummary>): Promise<Tuned> {
+  const runs: SeedRun[] = [];
+  for (const [k, seed] of seeds.entries()) {
+    const d = k === 0 ? dir : `${dir}-seed${seed}`;
+    const t1 = time();
+    const ft = await tune(seed, d);
+    const seconds = time() - t1;
+    runs.push({ seed, ft, seconds, ev: await evaluateWithAdapter(c, pair, evals, d, name, k === 0 ? name : `${name}-seed${seed}`) });
+  }
+  const seedRuns: SeedRuns | undefined = seeds.length > 1 ? seedSummary(runs) : undefined;
+  return { ...runs[0], seedRuns };
+}
+
+/** Stage 2: the LightReasoner (KL) fine-tuning per seed into adapter/ — kept when finished, resumed when not. */
+async function finetuneStep(c: RunContext, pair: LoadedPair, evals: Evaluations, seeds: number[], adapterDir: string): Promise<Tuned> {
+  const { fs, emit } = c;
+  const samplesText = await fs.readText(c.samplesFile);
+  return tuneSeeds(c, pair, evals, seeds, 'expert_after', adapterDir, async (seed, dir) => {
+    emit({ status: 'stage', stage: 'finetune', state: 'start' });
+    const t1 = time();
+    const done = c.resume ? await finishedFinetune(fs, dir) : null;
+    if (done) {
+      emit({ status: 'stage', stage: 'finetune', state: 'done', seconds: 0 });
+      return done;
+    }
+    if (c.reuse) throw badInputError(`${dir}: no finished fine-tuning (train_summary.json and adapter_model.safetensors); run the fine-tuning stage first`, dir);
+    const ft = await finetune({
+      fs, model: pair.expert, samplesText, samplesFile: c.samplesFile, out: dir, settings: { ...c.ftSettings, seed }, signal: c.signal, resume: c.resume && (await fs.exists(dir)), baseModelName: c.o.baseModelName,
+      onEvent: (event) => emit({ status: 'finetune', objective: 'kl', event }),
+      onWarning: (message) => emit({ status: 'warning', message }),
+    });
+    emit({ status: 'stage', stage: 'finetune', state: 'done', seconds: time() - t1 });
+    return ft;
+  });
+}
+
+/** The paper's baseline: rejection-sampled expert trajectories, then SFT on them per seed into sft/adapter/. */
+async function sftBaseline(c: RunContext, pair: LoadedPair, evals: Evaluations, seeds: number[]): Promise<SftOutcome> {
+  const { o, fs, emit, sampleSettings, sftMaxNew, evalBatch } = c;
+  emit({ status: 'stage', stage: 'sft-trajectories', state: 'start' });
+  const sftDir = fs.join(c.out, 'sft');
+  await fs.mkdir(sftDir);
+  const traj = await sftTrajectoriesToFile(fs, sftDir, pair.expert, o.train, {
+    system: sampleSettings.system, maxNewTokens: sftMaxNew, batchSize: evalBatch, signal: c.signal, onProgress: (done, kept) => emit({ status: 'trajectories', done, total: o.train.length, kept }),
+    resume: c.resume, key: { system: sampleSettings.system, maxNewTokens: sftMaxNew, batchSize: evalBatch, expert: { source: o.expert, fingerprint: pair.ef }, data: pair.dataSha },
+  });
+  const { kept, trajTokens, file: trajFile, seconds: trajSeconds } = traj;
+  emit({ status: 'stage', stage: 'sft-trajectories', state: 'done', seconds: trajSeconds });
+  const base = { seconds: trajSeconds, trajectory_seconds: trajSeconds, train_seconds: 0, problems: o.train.length, trajectory_tokens: trajTokens, trajectories: kept, rejected: o.train.length - kept, steps: 0, tuned_tokens: 0, tokens_processed: 0, final_loss: null };
+  if (kept === 0) {
+    const why = `no expert trajectory on the ${o.train.length} training problems has a right final answer, so rejection-sampling SFT has nothing to train on`;
+    emit({ status: 'warning', message: `SFT baseline skipped: ${why}` });
+    return { stage: { ...base, skipped: why }, ev: null };
+  }
+  const trajText = await fs.readText(trajFile);
+  const sft = await tuneSeeds(c, pair, evals, seeds, 'expert_sft', fs.join(sftDir, 'adapter'), async (seed, dir) => {
+    emit({ status: 'stage', stage: 'sft-finetune', state: 'start' });
+    const t1 = time();
+    // Kept or continued only on the trajectories it was trained on.
+    const keep = c.resume && traj.reused;
+    const done = keep ? await finishedFinetune(fs, dir) : null;
+    if (done) {
+      emit({ status: 'stage', stage: 'sft-finetune', state: 'done', seconds: 0 });
+      return done;
+    }
+    if (!keep && (await fs.exists(dir))) await fs.rm(dir);
+    // The same settings and optimizer-step budget as LightReasoner (unless sftSteps says otherwise).
+    const r = await finetune({
+      fs, model: pair.expert, samplesText: trajText, samplesFile: trajFile, out: dir, signal: c.signal, baseModelName: o.baseModelName, resume: keep && (await fs.exists(dir)),
+      settings: { ...c.ftSettings, objective: 'sft', maxSteps: c.sftSteps, seed },
+      onEvent: (event) => emit({ status: 'finetune', objective: 'sft', event }),
+      onWarning: () => {}, // the rejections are counted above
+    });
+    emit({ status: 'stage', stage: 'sft-finetune', state: 'done', seconds: time() - t1 });
+    return r;
+  });
+  return {
+    stage: { ...base, seconds: trajSeconds + sft.seconds, train_seconds: sft.seconds, steps: sft.ft.steps, tuned_tokens: sft.ft.tuned_tokens, tokens_processed: sft.ft.tokens_processed, final_loss: sft.ft.final_loss },
+    loss: await readLog(fs, fs.join(sftDir, 'adapter', 'train_log.jsonl')),
+    ev: sft.ev,
+    seeds: sft.seedRuns,
+  };
+}
+
+/** What the stages produced, for the report. */
+interface RunResults {
+  pair: LoadedPair; pairCheck: RunReport['pair_check']; sampled: Awaited<ReturnType<typeof sampleStep>>;
+  evals: Evaluations; baselines: { amateur: EvalResult; before: EvalResult };
+  seeds: number[]; lr: Tuned; adapterDir: string; sft: SftOutcome; T0: number;
+}
+
+/** Assemble the report and write report.json and report.html (each atomically). */
+async function writeReport(c: RunContext, r: RunResults): Promise<RunReport> {
+  const { o, fs, emit, sampleSettings } = c;
+  const { pair, pairCheck, sampled: { sampling, kls, klSel, stepIdx }, lr, sft } = r;
+  emit({ status: 'stage', stage: 'report', state: 'start' });
+  const maxNew = sampleSettings.maxNewTokens;
+  const examples = pickExamples(r.evals.records);
+  const ft = lr.ft, ftSeconds = c.reuse ? ft.wall_seconds : lr.seconds;
+  const report: RunReport = {
+    version: 1,
+    created: new Date().toISOString(),
+    backend: c.backends[0].info.kind,
+    models: { expert: modelInfo(pair.expert), amateur: pair.amateurInfo },
+    data: {
+      train: { source: o.trainSource ?? 'caller', hub: o.trainHub ?? null, problems: o.train.length, with_answers: o.train.filter((p) => p.gold !== null).length },
+      eval: { source: o.evalSource ?? 'caller', hub: o.evalHub ?? null, problems: o.eval.length },
+    },
+    settings: {
+      sample: sampleSettings, finetune: ft.settings, eval: { prompt: c.evalPrompt, max_new_tokens: c.evalMaxNew },
+      ...(o.compareSft ? { sft: { max_steps: c.sftSteps, max_new_tokens: c.sftMaxNew } } : {}),
+    },
+    eval: { amateur: r.baselines.amateur, expert_before: r.baselines.before, expert_after: lr.ev, ...(o.compareSft ? { expert_sft: sft.ev ?? null } : {}) },
+    diagnostics: sampling.diagnostics,
+    ...(pairCheck ? { pair_check: pairCheck } : {}),
+    ...(lr.seedRuns ? { seeds: { seeds: r.seeds, expert_after: lr.seedRuns, ...(sft.seeds ? { expert_sft: sft.seeds } : {}) } } : {}),
+    stages: {
+      load: { seconds: pair.loadSeconds },
+      ...(pairCheck ? { pair_check: { seconds: pairCheck.seconds } } : {}),
+      sample: { seconds: r.sampled.seconds, problems: sampling.problems, samples: sampling.selected_steps, trajectory_tokens: sampling.trajectory_tokens, contrasted_steps: sampling.contrasted_steps, selection_rate: sampling.selection_rate, kl_mean: sampling.kl_mean },
+      finetune: { seconds: ftSeconds, steps: ft.steps, tuned_tokens: ft.tuned_tokens, tokens_processed: ft.tokens_processed, final_loss: ft.final_loss },
+      ...(sft.stage ? { sft: sft.stage } : {}),
+      eval: r.evals.stage,
+    },
+    charts: {
+      kl: { beta: sampleSettings.beta, ...histogram(kls, klSel, klEdges(kls, sampleSettings.beta)) },
+      steps: { max_new_tokens: maxNew, ...histogram(stepIdx, klSel, stepEdges(maxNew)) },
+      loss: { kl: await readLog(fs, fs.join(r.adapterDir, 'train_log.jsonl')), ...(sft.loss ? { sft: sft.loss } : {}) },
+    },
+    examples,
+    total_seconds: time() - r.T0,
+  };
+  await fs.writeFileAtomic(fs.join(c.out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+  await fs.writeFileAtomic(fs.join(c.out, 'report.html'), renderReport(report));
+  emit({ status: 'stage', stage: 'report', state: 'done' });
+  emit({ status: 'done', report });
+  return report;
+}
+
+/** Run the whole loop; resolves with the report also written to report.json / report.html. */
+export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
+  const T0 = time();
+  const c = await startRun(o);
+  try {
+    const pair = await loadPair(c);
+    const pairCheck = await pairCheckStep(c, pair);
+    const sampled = await sampleStep(c, pair);
+    const evals: Evaluations = { records: {}, stage: {}, data: await sha256Hex(new TextEncoder().encode(JSON.stringify(o.eval.map(({ id, question, gold }) => ({ id, question, gold }))))) };
+    const baselines = await evaluateBaselines(c, pair, evals);
+    const seeds = o.seeds?.length ? o.seeds : [c.ftSettings.seed];
     if (new Set(seeds).size !== seeds.length || seeds.some((x) => !Number.isInteger(x) || x < 0)) throw badInputError(`seeds must be distinct non-negative integers (got ${seeds.join(', ')})`);
-    const tuneSeeds = async (name: 'expert_after' | 'expert_sft', dir: string, tune: (seed: number, dir: string) => Promise<FinetuneSummary>) => {
-      const runs: { seed: number; ft: FinetuneSummary; seconds: number; ev: EvalResult }[] = [];
-      for (const [k, seed] of seeds.entries()) {
-        const d = k === 0 ? dir : `${dir}-seed${seed}`;
-        const t1 = time();
-        const ft = await tune(seed, d);
-        const seconds = time() - t1;
-        runs.push({ seed, ft, seconds, ev: await withAdapter(d, name, k === 0 ? name : `${name}-seed${seed}`) });
-      }
-      const seedRuns: SeedRuns | undefined = seeds.length > 1 ? seedSummary(runs) : undefined;
-      return { ...runs[0], seedRuns };
-    };
-
-    // ---- stage 2: fine-tuning --------------------------------------------------------------
-    const samplesText = await fs.readText(samplesFile);
-    const adapterDir = fs.join(out, 'adapter');
-    const lr = await tuneSeeds('expert_after', adapterDir, async (seed, dir) => {
-      emit({ status: 'stage', stage: 'finetune', state: 'start' });
-      const t1 = time();
-      const done = resume ? await finishedFinetune(fs, dir) : null;
-      if (done) {
-        emit({ status: 'stage', stage: 'finetune', state: 'done', seconds: 0 });
-        return done;
-      }
-      if (reuse) throw badInputError(`${dir}: no finished fine-tuning (train_summary.json and adapter_model.safetensors); run the fine-tuning stage first`, dir);
-      const ft = await finetune({
-        fs, model: expert!, samplesText, samplesFile, out: dir, settings: { ...ftSettings, seed }, signal, resume: resume && (await fs.exists(dir)), baseModelName: o.baseModelName,
-        onEvent: (event) => emit({ status: 'finetune', objective: 'kl', event }),
-        onWarning: (message) => emit({ status: 'warning', message }),
-      });
-      emit({ status: 'stage', stage: 'finetune', state: 'done', seconds: time() - t1 });
-      return ft;
-    });
-    const { ft, ev: evAfter } = lr, ftSeconds = reuse ? ft.wall_seconds : lr.seconds;
-
-    // ---- the SFT baseline ------------------------------------------------------------------
-    let sftStage: RunReport['stages']['sft'];
-    let evSft: EvalResult | null | undefined;
-    let sftLoss: [number, number][] | undefined;
-    let sftSeeds: SeedRuns | undefined;
-    if (o.compareSft) {
-      emit({ status: 'stage', stage: 'sft-trajectories', state: 'start' });
-      const sftDir = fs.join(out, 'sft');
-      await fs.mkdir(sftDir);
-      const traj = await sftTrajectoriesToFile(fs, sftDir, expert, o.train, {
-        system: sampleSettings.system, maxNewTokens: sftMaxNew, batchSize: evalBatch, signal, onProgress: (done, kept) => emit({ status: 'trajectories', done, total: o.train.length, kept }),
-        resume, key: { system: sampleSettings.system, maxNewTokens: sftMaxNew, batchSize: evalBatch, expert: { source: o.expert, fingerprint: ef }, data: dataSha },
-      });
-      const { kept, trajTokens, file: trajFile, seconds: trajSeconds } = traj;
-      emit({ status: 'stage', stage: 'sft-trajectories', state: 'done', seconds: trajSeconds });
-      const base = { seconds: trajSeconds, trajectory_seconds: trajSeconds, train_seconds: 0, problems: o.train.length, trajectory_tokens: trajTokens, trajectories: kept, rejected: o.train.length - kept, steps: 0, tuned_tokens: 0, tokens_processed: 0, final_loss: null };
-      if (kept === 0) {
-        const why = `no expert trajectory on the ${o.train.length} training problems has a right final answer, so rejection-sampling SFT has nothing to train on`;
-        emit({ status: 'warning', message: `SFT baseline skipped: ${why}` });
-        sftStage = { ...base, skipped: why };
-        evSft = null;
-      } else {
-        const trajText = await fs.readText(trajFile);
-        const sft = await tuneSeeds('expert_sft', fs.join(sftDir, 'adapter'), async (seed, dir) => {
-          emit({ status: 'stage', stage: 'sft-finetune', state: 'start' });
-          const t1 = time();
-          // Kept or continued only on the trajectories it was trained on.
-          const keep = resume && traj.reused;
-          const done = keep ? await finishedFinetune(fs, dir) : null;
-          if (done) {
-            emit({ status: 'stage', stage: 'sft-finetune', state: 'done', seconds: 0 });
-            return done;
-          }
-          if (!keep && (await fs.exists(dir))) await fs.rm(dir);
-          // The same settings and optimizer-step budget as LightReasoner (unless sftSteps says otherwise).
-          const r = await finetune({
-            fs, model: expert!, samplesText: trajText, samplesFile: trajFile, out: dir, signal, baseModelName: o.baseModelName, resume: keep && (await fs.exists(dir)),
-            settings: { ...ftSettings, objective: 'sft', maxSteps: sftSteps, seed },
-            onEvent: (event) => emit({ status: 'finetune', objective: 'sft', event }),
-            onWarning: () => {}, // the rejections are counted above
-          });
-          emit({ status: 'stage', stage: 'sft-finetune', state: 'done', seconds: time() - t1 });
-          return r;
-        });
-        sftStage = { ...base, seconds: trajSeconds + sft.seconds, train_seconds: sft.seconds, steps: sft.ft.steps, tuned_tokens: sft.ft.tuned_tokens, tokens_processed: sft.ft.tokens_processed, final_loss: sft.ft.final_loss };
-        sftLoss = await readLog(fs, fs.join(sftDir, 'adapter', 'train_log.jsonl'));
-        evSft = sft.ev;
-        sftSeeds = sft.seedRuns;
-      }
-    }
-
-    // ---- report ----------------------------------------------------------------------------
-    emit({ status: 'stage', stage: 'report', state: 'start' });
-    const maxNew = sampleSettings.maxNewTokens;
-    const stepBin = Math.max(1, Math.ceil(maxNew / 32));
-    const stepEdges = Array.from({ length: Math.ceil(maxNew / stepBin) + 1 }, (_, j) => j * stepBin);
-    const examples: RunReport['examples'] = [];
-    const before = records.expert_before!, after = records.expert_after!;
-    // Show where before and after differ first (changed correctness, then changed text), then the rest.
-    const order = before.map((_, j) => j).sort((a, b) => {
-      const score = (j: number) => (before[j].correct !== after[j].correct ? 0 : before[j].output !== after[j].output ? 1 : 2);
-      return score(a) - score(b) || a - b;
-    });
-    for (const j of order.slice(0, 3)) {
-      const outputs: RunReport['examples'][number]['outputs'] = {};
-      for (const m of EVAL_MODELS) {
-        const r = records[m]?.[j];
-        if (r) outputs[m] = { output: r.output, extracted: r.extracted, correct: r.correct };
-      }
-      examples.push({ id: before[j].id, question: before[j].question, gold: before[j].gold, outputs });
-    }
-    const report: RunReport = {
-      version: 1,
-      created: new Date().toISOString(),
-      backend: backends[0].info.kind,
-      models: { expert: modelInfo(expert), amateur: amateurInfo },
-      data: {
-        train: { source: o.trainSource ?? 'caller', hub: o.trainHub ?? null, problems: o.train.length, with_answers: o.train.filter((p) => p.gold !== null).length },
-        eval: { source: o.evalSource ?? 'caller', hub: o.evalHub ?? null, problems: o.eval.length },
-      },
-      settings: {
-        sample: sampleSettings, finetune: ft.settings, eval: { prompt: evalPrompt, max_new_tokens: evalMaxNew },
-        ...(o.compareSft ? { sft: { max_steps: sftSteps, max_new_tokens: sftMaxNew } } : {}),
-      },
-      eval: { amateur: evAmateur, expert_before: evBefore, expert_after: evAfter, ...(o.compareSft ? { expert_sft: evSft ?? null } : {}) },
-      diagnostics: sampling.diagnostics,
-      ...(pairCheck ? { pair_check: pairCheck } : {}),
-      ...(lr.seedRuns ? { seeds: { seeds, expert_after: lr.seedRuns, ...(sftSeeds ? { expert_sft: sftSeeds } : {}) } } : {}),
-      stages: {
-        load: { seconds: loadSeconds },
-        ...(pairCheck ? { pair_check: { seconds: pairCheck.seconds } } : {}),
-        sample: { seconds: sampleSeconds, problems: sampling.problems, samples: sampling.selected_steps, trajectory_tokens: sampling.trajectory_tokens, contrasted_steps: sampling.contrasted_steps, selection_rate: sampling.selection_rate, kl_mean: sampling.kl_mean },
-        finetune: { seconds: ftSeconds, steps: ft.steps, tuned_tokens: ft.tuned_tokens, tokens_processed: ft.tokens_processed, final_loss: ft.final_loss },
-        ...(sftStage ? { sft: sftStage } : {}),
-        eval: evalStage,
-      },
-      charts: {
-        kl: { beta: sampleSettings.beta, ...histogram(kls, klSel, klEdges(kls, sampleSettings.beta)) },
-        steps: { max_new_tokens: maxNew, ...histogram(stepIdx, klSel, stepEdges) },
-        loss: { kl: await readLog(fs, fs.join(adapterDir, 'train_log.jsonl')), ...(sftLoss ? { sft: sftLoss } : {}) },
-      },
-      examples,
-      total_seconds: time() - T0,
-    };
-    await fs.writeFileAtomic(fs.join(out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
-    await fs.writeFileAtomic(fs.join(out, 'report.html'), renderReport(report));
-    emit({ status: 'stage', stage: 'report', state: 'done' });
-    emit({ status: 'done', report });
-    return report;
+    const adapterDir = c.fs.join(c.out, 'adapter');
+    const lr = await finetuneStep(c, pair, evals, seeds, adapterDir);
+    const sft = o.compareSft ? await sftBaseline(c, pair, evals, seeds) : {};
+    return await writeReport(c, { pair, pairCheck, sampled, evals, baselines, seeds, lr, adapterDir, sft, T0 });
   } catch (e) {
     // Stages below may surface the signal's own AbortError (loadModel): one error code for callers.
-    if (signal?.aborted && !(e instanceof LightReasonerError && e.code === 'ABORTED')) throw new LightReasonerError('ABORTED', 'aborted by the caller', { cause: e });
+    if (c.signal?.aborted && !(e instanceof LightReasonerError && e.code === 'ABORTED')) throw new LightReasonerError('ABORTED', 'aborted by the caller', { cause: e });
     throw e;
   } finally {
-    for (const b of backends) b.destroy();
+    for (const b of c.backends) b.destroy();
   }
 }
