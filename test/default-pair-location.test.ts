@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultPair as browserDefaultPair } from '../runtime/platform/browser-default-pair.ts';
-import { copyDefaultPair, defaultPair } from '../runtime/platform/default-pair.ts';
+import { copyDefaultPair, defaultPair } from '../runtime/platform/node-default-pair.ts';
 import { DEFAULT_PAIR_FILES } from '../runtime/platform/types.ts';
 import { ROOT } from './helpers/cli.ts';
 

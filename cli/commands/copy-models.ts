@@ -1,8 +1,8 @@
 // `lightreasoner-wasm copy-models DIR`: the embedded default pair's files into DIR, for a web app
 // to serve (e.g. `"predev": "lightreasoner-wasm copy-models public/models/default"`); in the page,
-// defaultPair() names them. The work is runtime/platform/default-pair.ts.
+// defaultPair() names them. The work is runtime/platform/node-default-pair.ts.
 import type { Command } from 'commander';
-import { copyDefaultPair } from '../../runtime/platform/default-pair.ts';
+import { copyDefaultPair } from '../../runtime/platform/node-default-pair.ts';
 import { addOutputOptions, commandOutput } from '../output.ts';
 
 export function registerCopyModels(program: Command): void {

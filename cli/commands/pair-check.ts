@@ -16,7 +16,7 @@ import { backendOption, intOption } from '../io.ts';
 import { interruptOnSignals, progressRenderer } from '../progress.ts';
 import { addOutputOptions, type CommandOutput, commandOutput } from '../output.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
-import { defaultPairDir } from '../../runtime/platform/default-pair.ts';
+import { defaultPairDir } from '../../runtime/platform/node-default-pair.ts';
 import { EMBEDDED_DEFAULTS, embeddedSettings } from './run.ts';
 
 /** Generated `dev` problems when no --data is given: enough for a first look in about a minute. */

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
 import { parseEvalProblems } from '../../runtime/eval/evaluate.ts';
-import { defaultPairDir } from '../../runtime/platform/default-pair.ts';
+import { defaultPairDir } from '../../runtime/platform/node-default-pair.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
 import { defaultProblems, parseTrainProblems, type PipelineEvent, runPipeline, type Stage } from '../../runtime/run/pipeline.ts';
 import type { EvalModel, EvalResult, RunReport, SeedRuns } from '../../runtime/run/report-types.ts';
