@@ -2,7 +2,7 @@
 // loops, no tricks. See reference.ts for what it is for.
 
 import { decodeToF32 } from '../util/dtype.ts';
-import { type BackendInfo, type DType, type Rows, type Tensor, type WeightDType, sizeOf } from './types.ts';
+import { type BackendInfo, type DType, type GluActivation, type Rows, type Tensor, type WeightDType, sizeOf } from './types.ts';
 
 class RefTensor implements Tensor {
   readonly size: number;
@@ -34,6 +34,26 @@ export function rowsOf(x: Tensor): number {
 }
 export function lastDim(x: Tensor): number {
   return x.shape[x.shape.length - 1];
+}
+
+/** The first key position a query at `pos` sees: 0, or with a sliding window pos − window + 1. */
+export function windowStart(pos: number, window: number): number {
+  return window > 0 ? Math.max(0, pos - window + 1) : 0;
+}
+
+export const silu = (g: number): number => g / (1 + Math.exp(-g));
+const GELU_K = Math.sqrt(2 / Math.PI);
+/** gelu_pytorch_tanh, as torch.nn.functional.gelu(x, approximate='tanh'). */
+export const geluTanh = (g: number): number => 0.5 * g * (1 + Math.tanh(GELU_K * (g + 0.044715 * g * g * g)));
+
+/** act(g) and act'(g) of a GluActivation (the backward's oracle). */
+export function gluGrad(activation: GluActivation, g: number): { act: number; grad: number } {
+  if (activation === 'silu') {
+    const sig = 1 / (1 + Math.exp(-g));
+    return { act: g * sig, grad: sig * (1 + g * (1 - sig)) };
+  }
+  const t = Math.tanh(GELU_K * (g + 0.044715 * g * g * g));
+  return { act: 0.5 * g * (1 + t), grad: 0.5 * (1 + t) + 0.5 * g * (1 - t * t) * GELU_K * (1 + 3 * 0.044715 * g * g) };
 }
 
 /** Forward ops; the full Backend (with training ops) is ReferenceBackend in reference.ts. */
@@ -78,12 +98,13 @@ export class ReferenceForward {
   dispose(_x: Tensor): void {}
   destroy(): void {}
 
-  embedding(ids: Tensor, table: Tensor, out: Tensor): void {
+  embedding(ids: Tensor, table: Tensor, out: Tensor, scale = 1): void {
     const id = i(ids), w = f(table), o = f(out);
     const H = lastDim(table), V = table.shape[0];
     for (let r = 0; r < ids.size; r++) {
       if (id[r] < 0 || id[r] >= V) throw new RangeError(`token id ${id[r]} outside vocabulary of ${V}`);
       o.set(w.subarray(id[r] * H, id[r] * H + H), r * H);
+      if (scale !== 1) for (let j = r * H; j < r * H + H; j++) o[j] *= scale;
     }
   }
 
@@ -143,37 +164,38 @@ export class ReferenceForward {
     }
   }
 
-  attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number): void {
+  attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number, window = 0): void {
     const qq = f(q), kc = f(kCache), vc = f(vCache), rw = i(rows), o = f(out);
     const [, kvh, maxT, d] = kCache.shape;
     const group = heads / kvh;
     const scores = new Float32Array(maxT);
     for (let r = 0; r < rows.shape[0]; r++) {
-      const slot = rw[r * 2], pos = rw[r * 2 + 1];
+      const slot = rw[r * 2], pos = rw[r * 2 + 1], s0 = windowStart(pos, window);
       for (let h = 0; h < heads; h++) {
         const g = Math.floor(h / group);
         const qb = (r * heads + h) * d, cb = (slot * kvh + g) * maxT * d;
         let max = -Infinity;
-        for (let s = 0; s <= pos; s++) {
+        for (let s = s0; s <= pos; s++) {
           let dot = 0;
           for (let j = 0; j < d; j++) dot += qq[qb + j] * kc[cb + s * d + j];
           scores[s] = dot * scale;
           if (scores[s] > max) max = scores[s];
         }
         let sum = 0;
-        for (let s = 0; s <= pos; s++) { scores[s] = Math.exp(scores[s] - max); sum += scores[s]; }
+        for (let s = s0; s <= pos; s++) { scores[s] = Math.exp(scores[s] - max); sum += scores[s]; }
         for (let j = 0; j < d; j++) {
           let acc = 0;
-          for (let s = 0; s <= pos; s++) acc += scores[s] * vc[cb + s * d + j];
+          for (let s = s0; s <= pos; s++) acc += scores[s] * vc[cb + s * d + j];
           o[qb + j] = acc / sum;
         }
       }
     }
   }
 
-  swiglu(gate: Tensor, up: Tensor, out: Tensor): void {
+  glu(gate: Tensor, up: Tensor, out: Tensor, activation: GluActivation): void {
     const g = f(gate), u = f(up), o = f(out);
-    for (let j = 0; j < out.size; j++) o[j] = (g[j] / (1 + Math.exp(-g[j]))) * u[j];
+    const act = activation === 'silu' ? silu : geluTanh;
+    for (let j = 0; j < out.size; j++) o[j] = act(g[j]) * u[j];
   }
 
   addInPlace(x: Tensor, y: Tensor): void {

@@ -3,9 +3,9 @@
 // `auto`. It decodes weights to f32 on upload, which is fine for an oracle and why it is not used
 // for real models. Forward ops live in reference-forward.ts; the training ops are here.
 
-import { f, i, lastDim, ReferenceForward, rowsOf } from './reference-forward.ts';
+import { f, gluGrad, i, lastDim, ReferenceForward, rowsOf, windowStart } from './reference-forward.ts';
 import { dropoutHash } from './training.ts';
-import type { AdamWStep, Backend, Rows, Tensor, TrainingOps } from './types.ts';
+import type { AdamWStep, Backend, GluActivation, Rows, Tensor, TrainingOps } from './types.ts';
 
 export class ReferenceBackend extends ReferenceForward implements Backend, TrainingOps {
   /** The reference implements the training ops itself (the oracle for the other backends'). */
@@ -60,12 +60,12 @@ export class ReferenceBackend extends ReferenceForward implements Backend, Train
     }
   }
 
-  swigluBackward(gate: Tensor, up: Tensor, dy: Tensor, dgate: Tensor, dup: Tensor): void {
+  gluBackward(gate: Tensor, up: Tensor, dy: Tensor, dgate: Tensor, dup: Tensor, activation: GluActivation): void {
     const gt = f(gate), u = f(up), g = f(dy), dg = f(dgate), du = f(dup);
     for (let j = 0; j < gate.size; j++) {
-      const sig = 1 / (1 + Math.exp(-gt[j]));
-      du[j] = g[j] * gt[j] * sig;
-      dg[j] = g[j] * u[j] * sig * (1 + gt[j] * (1 - sig));
+      const { act, grad } = gluGrad(activation, gt[j]);
+      du[j] = g[j] * act;
+      dg[j] = g[j] * u[j] * grad;
     }
   }
 
@@ -87,7 +87,7 @@ export class ReferenceBackend extends ReferenceForward implements Backend, Train
     }
   }
 
-  attentionBackward(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, _out: Tensor, dOut: Tensor, dq: Tensor, dk: Tensor, dv: Tensor, heads: number, scale: number): void {
+  attentionBackward(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, _out: Tensor, dOut: Tensor, dq: Tensor, dk: Tensor, dv: Tensor, heads: number, scale: number, window = 0): void {
     const qq = f(q), kc = f(kCache), vc = f(vCache), rw = i(rows), go = f(dOut), gq = f(dq), gk = f(dk), gv = f(dv);
     const [, kvh, maxT, d] = kCache.shape;
     const group = heads / kvh, n = rows.shape[0];
@@ -95,20 +95,20 @@ export class ReferenceBackend extends ReferenceForward implements Backend, Train
     const dK = new Float64Array(kCache.size), dV = new Float64Array(vCache.size);
     const p = new Float64Array(maxT), dp = new Float64Array(maxT);
     for (let r = 0; r < n; r++) {
-      const slot = rw[r * 2], pos = rw[r * 2 + 1];
+      const slot = rw[r * 2], pos = rw[r * 2 + 1], s0 = windowStart(pos, window);
       for (let h = 0; h < heads; h++) {
         const g = Math.floor(h / group), qb = (r * heads + h) * d, cb = (slot * kvh + g) * maxT * d;
         let max = -Infinity;
-        for (let s = 0; s <= pos; s++) {
+        for (let s = s0; s <= pos; s++) {
           let dot = 0;
           for (let j = 0; j < d; j++) dot += qq[qb + j] * kc[cb + s * d + j];
           p[s] = dot * scale;
           if (p[s] > max) max = p[s];
         }
         let sum = 0;
-        for (let s = 0; s <= pos; s++) sum += p[s] = Math.exp(p[s] - max);
+        for (let s = s0; s <= pos; s++) sum += p[s] = Math.exp(p[s] - max);
         let D = 0;
-        for (let s = 0; s <= pos; s++) {
+        for (let s = s0; s <= pos; s++) {
           p[s] /= sum;
           let dot = 0;
           for (let j = 0; j < d; j++) dot += go[qb + j] * vc[cb + s * d + j];
@@ -116,7 +116,7 @@ export class ReferenceBackend extends ReferenceForward implements Backend, Train
           D += p[s] * dot;
         }
         for (let j = 0; j < d; j++) gq[qb + j] = 0;
-        for (let s = 0; s <= pos; s++) {
+        for (let s = s0; s <= pos; s++) {
           const ds = p[s] * (dp[s] - D) * scale;
           for (let j = 0; j < d; j++) {
             gq[qb + j] += ds * kc[cb + s * d + j];

@@ -26,6 +26,13 @@ export interface Tensor {
   readonly size: number;
 }
 
+/**
+ * The gated MLP's activation (config.json's hidden_act / hidden_activation):
+ *   silu:      g · σ(g)                                         (Llama, Qwen)
+ *   gelu_tanh: 0.5 · g · (1 + tanh(√(2/π) · (g + 0.044715 · g³)))  (Gemma: gelu_pytorch_tanh)
+ */
+export type GluActivation = 'silu' | 'gelu_tanh';
+
 export type BackendKind = 'webgpu' | 'webgl2' | 'wasm' | 'reference';
 
 export interface BackendInfo {
@@ -90,8 +97,11 @@ export interface Backend {
   sumSquares(x: Tensor, out: Tensor): void;
 
   // ---- forward ops (shapes are checked; all activations f32) ---------------------------------
-  /** out[r, :] = table[ids[r], :]. ids: i32 [n]; table: weight [V, H]; out: [n, H]. */
-  embedding(ids: Tensor, table: Tensor, out: Tensor): void;
+  /**
+   * out[r, :] = table[ids[r], :] · scale (an f32 multiply; scale 1 copies exactly). ids: i32 [n];
+   * table: weight [V, H]; out: [n, H]. Gemma scales its embeddings by √hidden (architecture spec).
+   */
+  embedding(ids: Tensor, table: Tensor, out: Tensor, scale?: number): void;
   /** HF LlamaRMSNorm: out = x * rsqrt(mean(x²) + eps) * weight. x, out: [n, H]; weight: [H]. */
   rmsNorm(x: Tensor, weight: Tensor, eps: number, out: Tensor): void;
   /** out = x · wᵀ (+ bias). x: [n, K]; w: weight [N, K] (HF Linear layout); bias: [N], f32 or a weight dtype; out: [n, N]. */
@@ -107,9 +117,12 @@ export interface Backend {
   /**
    * Causal grouped-query attention. q: [n, heads·headDim]; out: same shape. Head h reads KV head
    * h / (heads / kvHeads); row r attends to positions 0..position_r of its slot's cache.
-   * Scores are scaled by `scale` (1/√headDim) before the softmax.
+   * Scores are scaled by `scale` (1/√headDim, or the architecture's own) before the softmax.
+   * `window` > 0 makes it sliding-window attention (transformers' mask: key position j is seen by
+   * a query at position p iff p − window < j ≤ p), as in Gemma 3's local layers; 0 (the default)
+   * is full causal attention.
    */
-  attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number): void;
+  attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number, window?: number): void;
   /**
    * Optional: matmul(x', w, bias, out) with x' = rmsNorm(x, fuse.norm) (never written) and, with
    * fuse.accumulate, out += the result instead of out = (a residual add), or with fuse.up the
@@ -126,8 +139,8 @@ export interface Backend {
   /** Optional: rope(q, heads), rope(k, kvHeads) and kvWrite(k, v, kCache, vCache) in one op (the
    * kv head count and headDim from the cache's shape). */
   ropeKvWrite?(q: Tensor, k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, invFreq: Tensor, heads: number): void;
-  /** out = silu(gate) * up, all [n, I]. */
-  swiglu(gate: Tensor, up: Tensor, out: Tensor): void;
+  /** The gated MLP's activation: out = act(gate) * up, all [n, I] (GluActivation says which act). */
+  glu(gate: Tensor, up: Tensor, out: Tensor, activation: GluActivation): void;
   /** x += y, both [n, H]. */
   addInPlace(x: Tensor, y: Tensor): void;
   /** out[j, :] = x[index[j], :]. x: [n, H]; index: i32 [m]; out: [m, H]. */
@@ -179,8 +192,8 @@ export interface TrainingOps {
 
   /** Backward of rmsNorm with a frozen weight: dx = ∂/∂x of (x·rsqrt(mean x² + eps)·w) applied to dy. All [n, H]; weight [H]. */
   rmsNormBackward(x: Tensor, weight: Tensor, dy: Tensor, eps: number, dx: Tensor): void;
-  /** Backward of out = silu(gate)·up: dgate = dy·up·silu'(gate), dup = dy·silu(gate). All [n, I]. */
-  swigluBackward(gate: Tensor, up: Tensor, dy: Tensor, dgate: Tensor, dup: Tensor): void;
+  /** Backward of out = act(gate)·up: dgate = dy·up·act'(gate), dup = dy·act(gate). All [n, I]. */
+  gluBackward(gate: Tensor, up: Tensor, dy: Tensor, dgate: Tensor, dup: Tensor, activation: GluActivation): void;
   /** Backward of rope: the rotation by −θ, in place (same layout and rows as rope). */
   ropeBackward(x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number): void;
   /**
@@ -190,7 +203,7 @@ export interface TrainingOps {
    * dOut: [n, heads·D]. Writes dq: [n, heads·D], and dk, dv: [n, kvHeads·D] — the gradients of
    * the k and v rows this call wrote (dk before ropeBackward).
    */
-  attentionBackward(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, dOut: Tensor, dq: Tensor, dk: Tensor, dv: Tensor, heads: number, scale: number): void;
+  attentionBackward(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, dOut: Tensor, dq: Tensor, dk: Tensor, dv: Tensor, heads: number, scale: number, window?: number): void;
   /** Backward of gatherRows: out[index[j], :] += x[j, :] (indices distinct). x: [m, H]; out: [n, H]. */
   scatterAddRows(x: Tensor, index: Tensor, out: Tensor): void;
 

@@ -247,7 +247,7 @@ export class CausalLM {
       const glu = fusing && !L.gateBias && !L.upBias && b.linearFused!(x, L.gate, null, mlp, { norm: { weight: L.postNorm, eps: c.rmsEps }, up: L.up });
       if (!glu) {
         normed(L.postNorm, [[L.gate, L.gateBias, gate], [L.up, L.upBias, up]], l, ['gate_proj', 'up_proj']);
-        b.swiglu(gate, up, mlp);
+        b.glu(gate, up, mlp, 'silu');
       }
       residual(l, 'down_proj', mlp, L.down, L.downBias);
     }

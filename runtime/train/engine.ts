@@ -290,7 +290,7 @@ export class TrainEngine {
       b.rmsNorm(a.xMid, L.postNorm, c.rmsEps, a.h2);
       linear(l, 'gate_proj', a.h2, L.gate, L.gateBias, a.gate);
       linear(l, 'up_proj', a.h2, L.up, L.upBias, a.up);
-      b.swiglu(a.gate, a.up, a.mlp);
+      b.glu(a.gate, a.up, a.mlp, 'silu');
       const next = l + 1 < c.layers ? acts[l + 1].xIn : v2(st.xOut, n, H);
       linear(l, 'down_proj', a.mlp, L.down, L.downBias, next);
       b.addInPlace(next, a.xMid);
@@ -346,7 +346,7 @@ export class TrainEngine {
       // MLP: x_{l+1} = xMid + down(silu(gate)·up), gate/up = W·rmsNorm(xMid)
       const dMlp = v2(st.dMlp, n, I), dGate = v2(st.dGate, n, I), dUp = v2(st.dUp, n, I);
       linearBack(l, 'down_proj', a.mlp, dX, L.down, dMlp, false);
-      tr.swigluBackward(a.gate, a.up, dMlp, dGate, dUp);
+      tr.gluBackward(a.gate, a.up, dMlp, dGate, dUp, 'silu');
       linearBack(l, 'gate_proj', a.h2, dGate, L.gate, dH, false);
       linearBack(l, 'up_proj', a.h2, dUp, L.up, dH, true);
       tr.rmsNormBackward(a.xMid, L.postNorm, dH, c.rmsEps, dTmp);

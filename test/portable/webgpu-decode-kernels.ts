@@ -55,7 +55,7 @@ export async function checkWebGPUDecodeKernels(gpu: GPU, log: Log, options: { us
           p.ref.rmsNorm(x[1], g[1], 1e-5, h[1]);
           p.ref.matmul(h[1], wg[1], null, gate[1]);
           p.ref.matmul(h[1], wu[1], null, up[1]);
-          p.ref.swiglu(gate[1], up[1], out[1]);
+          p.ref.glu(gate[1], up[1], out[1], 'silu');
           await check(`${tag} norm + SwiGLU`, out[0], out[1], p, MM);
         });
       }

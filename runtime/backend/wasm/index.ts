@@ -17,7 +17,8 @@
 // thread, or a page without those headers, gets the single-thread build.
 
 import { decodeToF32 } from '../../util/dtype.ts';
-import { type Backend, type BackendInfo, type DType, type Rows, type Tensor, type TrainingOps, type WeightDType, BYTES_PER_ELEMENT, sizeOf } from '../types.ts';
+import { pending } from '../pending.ts';
+import { type Backend, type BackendInfo, type DType, type GluActivation, type Rows, type Tensor, type TrainingOps, type WeightDType, BYTES_PER_ELEMENT, sizeOf } from '../types.ts';
 import { Heap } from './memory.ts';
 import { DT_CODE, type Kernels, MAX_PAGES, PAGE_BYTES, instantiate } from './module.ts';
 import { Pool, canBlock, controlBytes } from './pool.ts';
@@ -453,7 +454,8 @@ export class WasmBackend implements Backend {
 
   // ---- forward ops ----------------------------------------------------------------------------
 
-  embedding(ids: Tensor, table: Tensor, out: Tensor): void {
+  embedding(ids: Tensor, table: Tensor, out: Tensor, scale = 1): void {
+    if (scale !== 1) pending('embedding scale');
     const id = this.i32(ids, 'ids'), tb = this.weight(table, 'table'), o = this.f32(out, 'out');
     check(tb.shape.length === 2, () => `embedding table must be [V, H], got [${tb.shape}]`);
     const [V, H] = tb.shape, n = id.size;
@@ -521,7 +523,8 @@ export class WasmBackend implements Backend {
     this.kernels.kvWrite(kk.ptr, vv.ptr, kc.ptr, vc.ptr, rw.ptr, kvh, maxT, d, 0, n);
   }
 
-  attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number): void {
+  attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number, window = 0): void {
+    if (window) pending('attention window');
     const qq = this.f32(q, 'q'), kc = this.cache(kCache, 'kCache'), vc = this.cache(vCache, 'vCache');
     const rw = this.i32(rows, 'rows'), o = this.f32(out, 'out');
     const [slots, kvh, maxT, d] = kc.shape;
@@ -550,7 +553,8 @@ export class WasmBackend implements Backend {
     this.kernels.attention(qq.ptr, kc.ptr, vc.ptr, rw.ptr, o.ptr, this.scratch(scratch), heads, kvh, maxT, d, scale, 0, n);
   }
 
-  swiglu(gate: Tensor, up: Tensor, out: Tensor): void {
+  glu(gate: Tensor, up: Tensor, out: Tensor, activation: GluActivation): void {
+    if (activation !== 'silu') pending(`glu ${activation}`);
     const g = this.f32(gate, 'gate'), u = this.f32(up, 'up'), o = this.f32(out, 'out');
     check(g.size === o.size && u.size === o.size, () => `swiglu gate [${g.shape}], up [${u.shape}], out [${o.shape}]`);
     // by elements across threads where it pays: with the vector exp a decode batch of 8 at

@@ -6,7 +6,8 @@
 // the host below, which exposes what these ops need of its private state; fill, axpy and sumSquares
 // are core Backend ops the backend calls here too.
 
-import type { AdamWStep, Rows, Tensor, TrainingOps, WeightDType } from '../types.ts';
+import { pending } from '../pending.ts';
+import type { AdamWStep, GluActivation, Rows, Tensor, TrainingOps, WeightDType } from '../types.ts';
 import { DT_CODE, type Kernels } from './module.ts';
 
 /** A tensor of this backend: its byte offset in linear memory. */
@@ -122,7 +123,8 @@ export class WasmTraining implements TrainingOps {
     h.kernels().rmsNormBackward(a.ptr, w.ptr, DT_CODE[w.dtype as WeightDType], g.ptr, o.ptr, H, eps, 0, rowsOf(a));
   }
 
-  swigluBackward(gate: Tensor, up: Tensor, dy: Tensor, dgate: Tensor, dup: Tensor): void {
+  gluBackward(gate: Tensor, up: Tensor, dy: Tensor, dgate: Tensor, dup: Tensor, activation: GluActivation): void {
+    if (activation !== 'silu') pending(`gluBackward ${activation}`);
     const h = this.h;
     const g = h.f32(gate, 'gate'), u = h.f32(up, 'up'), d = h.f32(dy, 'dy'), dg = h.f32(dgate, 'dgate'), du = h.f32(dup, 'dup');
     check([u, d, dg, du].every((t) => t.size === g.size), () => `swigluBackward gate [${g.shape}], up [${u.shape}], dy [${d.shape}], dgate [${dg.shape}], dup [${du.shape}]`);
@@ -142,8 +144,9 @@ export class WasmTraining implements TrainingOps {
 
   attentionBackward(
     q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, dOut: Tensor,
-    dq: Tensor, dk: Tensor, dv: Tensor, heads: number, scale: number,
+    dq: Tensor, dk: Tensor, dv: Tensor, heads: number, scale: number, window = 0,
   ): void {
+    if (window) pending('attentionBackward window');
     const h = this.h;
     const qq = h.f32(q, 'q'), kc = h.cache(kCache, 'kCache'), vc = h.cache(vCache, 'vCache'), rw = h.i32(rows, 'rows');
     const o = h.f32(out, 'out'), go = h.f32(dOut, 'dOut'), gq = h.f32(dq, 'dq'), gk = h.f32(dk, 'dk'), gv = h.f32(dv, 'dv');

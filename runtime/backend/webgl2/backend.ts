@@ -8,7 +8,8 @@
 // (requireTraining in ../training.ts).
 
 import { decodeToF32 } from '../../util/dtype.ts';
-import { type Backend, type BackendInfo, type DType, type Rows, type Tensor, type WeightDType, BYTES_PER_ELEMENT, sizeOf } from '../types.ts';
+import { pending } from '../pending.ts';
+import { type Backend, type BackendInfo, type DType, type GluActivation, type Rows, type Tensor, type WeightDType, BYTES_PER_ELEMENT, sizeOf } from '../types.ts';
 import { runContrast } from './contrast.ts';
 import type { GpuInstance, GpuJsModule, GpuTexture } from './gpujs.ts';
 import * as K from './kernels.ts';
@@ -229,7 +230,8 @@ export class WebGL2Backend implements Backend {
     return t.weight && t.dtype !== 'f32' ? (t.dtype as 'f16' | 'bf16') : 'f32';
   }
 
-  embedding(ids: Tensor, table: Tensor, out: Tensor): void {
+  embedding(ids: Tensor, table: Tensor, out: Tensor, scale = 1): void {
+    if (scale !== 1) pending('embedding scale');
     const H = lastDim(table), n = ids.size;
     expect(ids.dtype === 'i32' && out.size === n * H && lastDim(out) === H, 'embedding', `ids [${ids.shape}], table [${table.shape}] → out [${out.shape}]`);
     if (n === 0) return;
@@ -290,7 +292,8 @@ export class WebGL2Backend implements Backend {
     return inv;
   }
 
-  attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number): void {
+  attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number, window = 0): void {
+    if (window) pending('attention window');
     const [, kvh, maxT, D] = kCache.shape;
     const n = rows.shape[0];
     expect(heads % kvh === 0 && q.size === n * heads * D && out.size === q.size, 'attention', `q [${q.shape}], ${heads} heads over cache [${kCache.shape}]`);
@@ -305,7 +308,8 @@ export class WebGL2Backend implements Backend {
     stats.delete();
   }
 
-  swiglu(gate: Tensor, up: Tensor, out: Tensor): void {
+  glu(gate: Tensor, up: Tensor, out: Tensor, activation: GluActivation): void {
+    if (activation !== 'silu') pending(`glu ${activation}`);
     expect(gate.size === up.size && out.size === gate.size, 'swiglu', `[${gate.shape}] · [${up.shape}] → [${out.shape}]`);
     if (out.size > 0) this.render(out, 'swiglu', K.SWIGLU, {}, [this.tex(gate, out.size), this.tex(up, out.size)]);
   }

@@ -4,7 +4,8 @@
 // which skip (or zero) out-of-range entries instead of throwing as the reference does.
 
 import * as K from '../../generated/kernels.ts';
-import { type Backend, type BackendInfo, type LinearFusion, type QKVWeights, type Rows, type Tensor, type WeightDType, sizeOf } from '../types.ts';
+import { pending } from '../pending.ts';
+import { type Backend, type BackendInfo, type GluActivation, type LinearFusion, type QKVWeights, type Rows, type Tensor, type WeightDType, sizeOf } from '../types.ts';
 import { type Access, type KernelSpec, Recorder, type WebGPUStats, grid1d, pack } from './recorder.ts';
 import { expect, expectF32, g, lastDim, rowsOf } from './shapes.ts';
 import { GPUTensor, bufferBytes, createWeightTensor, uploadBuffer } from './tensor.ts';
@@ -225,7 +226,8 @@ export class WebGPUBackend implements Backend {
 
   // ---- ops ----------------------------------------------------------------------------------
 
-  embedding(ids: Tensor, table: Tensor, out: Tensor): void {
+  embedding(ids: Tensor, table: Tensor, out: Tensor, scale = 1): void {
+    if (scale !== 1) pending('embedding scale');
     const tab = g(table), H = lastDim(table), n = ids.size;
     expect(ids.dtype === 'i32', 'embedding', 'ids must be i32');
     expectF32('embedding', out);
@@ -374,7 +376,8 @@ export class WebGPUBackend implements Backend {
     ], grid1d(k.size, 64, this.maxGroups));
   }
 
-  attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number): void {
+  attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number, window = 0): void {
+    if (window) pending('attention window');
     const n = rows.shape[0];
     expectF32('attention', q, kCache, vCache, out);
     expect(kCache.shape.length === 4 && vCache.shape.join() === kCache.shape.join(), 'attention', `caches [${kCache.shape}] and [${vCache.shape}]`);
@@ -394,7 +397,8 @@ export class WebGPUBackend implements Backend {
     ], [heads, n]);
   }
 
-  swiglu(gate: Tensor, up: Tensor, out: Tensor): void {
+  glu(gate: Tensor, up: Tensor, out: Tensor, activation: GluActivation): void {
+    if (activation !== 'silu') pending(`glu ${activation}`);
     expectF32('swiglu', gate, up, out);
     expect(gate.size === out.size && up.size === out.size, 'swiglu', `gate [${gate.shape}], up [${up.shape}], out [${out.shape}]`);
     if (out.size === 0) return;

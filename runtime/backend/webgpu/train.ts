@@ -4,7 +4,8 @@
 // dispatches into the same recorder, so a whole training step is still one submit. Shapes are checked here on the CPU as in backend.ts.
 
 import * as K from '../../generated/kernels.ts';
-import type { AdamWStep, Rows, Tensor, TrainingOps } from '../types.ts';
+import { pending } from '../pending.ts';
+import type { AdamWStep, GluActivation, Rows, Tensor, TrainingOps } from '../types.ts';
 import { type Access, type KernelSpec, type Recorder, grid1d, pack } from './recorder.ts';
 import { expect, expectF32, g, lastDim, rowsOf } from './shapes.ts';
 import type { GPUTensor } from './tensor.ts';
@@ -110,7 +111,8 @@ export class WebGPUTraining implements TrainingOps {
     ], [n]);
   }
 
-  swigluBackward(gate: Tensor, up: Tensor, dy: Tensor, dgate: Tensor, dup: Tensor): void {
+  gluBackward(gate: Tensor, up: Tensor, dy: Tensor, dgate: Tensor, dup: Tensor, activation: GluActivation): void {
+    if (activation !== 'silu') pending(`gluBackward ${activation}`);
     expectF32('swigluBackward', gate, up, dy, dgate, dup);
     const n = gate.size;
     expect(up.size === n && dy.size === n && dgate.size === n && dup.size === n, 'swigluBackward', `gate [${gate.shape}], up [${up.shape}], dy [${dy.shape}], dgate [${dgate.shape}], dup [${dup.shape}]`);
@@ -130,7 +132,8 @@ export class WebGPUTraining implements TrainingOps {
    * Two dispatches (kernels/attention-backward-{q,kv}.wgsl): dq with each (row, head)'s lse and
    * D = dOut·out into a scratch buffer, then dk/dv per (KV head, row) from those statistics.
    */
-  attentionBackward(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, dOut: Tensor, dq: Tensor, dk: Tensor, dv: Tensor, heads: number, scale: number): void {
+  attentionBackward(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, dOut: Tensor, dq: Tensor, dk: Tensor, dv: Tensor, heads: number, scale: number, window = 0): void {
+    if (window) pending('attentionBackward window');
     const n = rows.shape[0];
     const op = 'attentionBackward';
     expectF32(op, q, kCache, vCache, out, dOut, dq, dk, dv);
