@@ -137,7 +137,7 @@ const configCases: Case[] = [
     name: `model_type "${type}"`,
     setup: set('model_type', type),
     code: 'UNSUPPORTED', file: CONFIG,
-    field: new RegExp(`^model_type "${type}" is not supported \\(supported: llama, qwen2 `),
+    field: new RegExp(`^model_type "${type}" is not supported \\(supported: llama, qwen2, qwen3, gemma3_text `),
   })),
 ];
 

@@ -12,6 +12,7 @@ import { randomModel } from '../tooling/random-model.ts';
 import type { ModelConfig } from '../runtime/model/config.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
 import { rng, uniform } from './portable/random.ts';
+import { plainArch } from '../runtime/model/architectures.ts';
 
 const DTYPES: WeightDType[] = ['f32', 'f16', 'bf16'];
 
@@ -175,6 +176,7 @@ t.test('a whole model forward gives identical logits with 1 and 2 threads', asyn
     hiddenSize: 256, layers: 2, heads: 4, kvHeads: 2, headDim: 64, intermediateSize: 704, vocabSize: 3001,
     rmsEps: 1e-6, maxPositions: 512, tieEmbeddings: true, qkvBias: true, oBias: false, mlpBias: false,
     rope: { theta: 10000, type: 'default', factor: 1, lowFreqFactor: 1, highFreqFactor: 1, originalMaxPositions: 0 },
+    arch: plainArch(64, 2, { theta: 10000, type: 'default', factor: 1, lowFreqFactor: 1, highFreqFactor: 1, originalMaxPositions: 0 }),
     bosTokenId: null, eosTokenIds: [],
   };
   const logits: Float32Array[][] = [];

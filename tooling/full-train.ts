@@ -31,6 +31,7 @@ import { splitmix32, type TrainSample, type Trajectory } from '../runtime/train/
 import { type FullGrads, TrainEngine } from '../runtime/train/engine.ts';
 import { LORA_TARGETS, type LoraAdapter, type LoraTarget } from '../runtime/train/lora.ts';
 import { clipCoefficient } from '../runtime/train/optimizer.ts';
+import { plainArch } from '../runtime/model/architectures.ts';
 
 /** The transformers version whose config.json format we write (the one the fixtures use). */
 const TRANSFORMERS_VERSION = '5.18.0';
@@ -57,6 +58,7 @@ export function llamaConfig(s: LlamaShape): ModelConfig {
     headDim: s.hiddenSize / s.heads, intermediateSize: s.intermediateSize, vocabSize: s.vocabSize, rmsEps: s.rmsEps, maxPositions: s.maxPositions,
     tieEmbeddings: false, qkvBias: false, oBias: false, mlpBias: false,
     rope: { theta: s.ropeTheta, type: 'default', factor: 1, lowFreqFactor: 1, highFreqFactor: 1, originalMaxPositions: 0 },
+    arch: plainArch(s.hiddenSize / s.heads, s.layers, { theta: s.ropeTheta, type: 'default', factor: 1, lowFreqFactor: 1, highFreqFactor: 1, originalMaxPositions: 0 }),
     bosTokenId: s.bosTokenId, eosTokenIds: [s.eosTokenId],
   };
 }
@@ -81,9 +83,9 @@ export function namedWeights(model: CausalLM): { name: string; tensor: Tensor; t
   const key: Record<LoraTarget, keyof LayerWeights> = { q_proj: 'q', k_proj: 'k', v_proj: 'v', o_proj: 'o', gate_proj: 'gate', up_proj: 'up', down_proj: 'down' };
   w.layers.forEach((L, l) => {
     const p = `model.layers.${l}.`;
-    out.push({ name: `${p}input_layernorm.weight`, tensor: L.inputNorm });
+    out.push({ name: `${p}input_layernorm.weight`, tensor: L.attnNorm });
     for (const t of LORA_TARGETS) out.push({ name: `${p}${t.startsWith('gate') || t.startsWith('up') || t.startsWith('down') ? 'mlp' : 'self_attn'}.${t}.weight`, tensor: L[key[t]] as Tensor, target: t, layer: l });
-    out.push({ name: `${p}post_attention_layernorm.weight`, tensor: L.postNorm });
+    out.push({ name: `${p}post_attention_layernorm.weight`, tensor: L.mlpNorm });
   });
   out.push({ name: 'model.norm.weight', tensor: w.norm });
   if (!model.config.tieEmbeddings) out.push({ name: 'lm_head.weight', tensor: w.lmHead });
@@ -104,8 +106,8 @@ export function initFullModel(config: ModelConfig, backend: Backend, seed: numbe
   const layers: LayerWeights[] = [];
   for (let l = 0; l < config.layers; l++) {
     layers.push({
-      inputNorm: ones(H), q: mat(heads * D, H), qBias: null, k: mat(kvHeads * D, H), kBias: null, v: mat(kvHeads * D, H), vBias: null,
-      o: mat(H, heads * D), oBias: null, postNorm: ones(H), gate: mat(I, H), up: mat(I, H), down: mat(H, I), gateBias: null, upBias: null, downBias: null,
+      attnNorm: ones(H), mlpNorm: ones(H), attnOutNorm: null, mlpOutNorm: null, qNorm: null, kNorm: null, q: mat(heads * D, H), qBias: null, k: mat(kvHeads * D, H), kBias: null, v: mat(kvHeads * D, H), vBias: null,
+      o: mat(H, heads * D), oBias: null, gate: mat(I, H), up: mat(I, H), down: mat(H, I), gateBias: null, upBias: null, downBias: null,
     });
   }
   const norm = ones(H);

@@ -5,6 +5,7 @@ import { encodeFromF32 } from '../runtime/util/dtype.ts';
 import type { ModelConfig } from '../runtime/model/config.ts';
 import { CausalLM } from '../runtime/model/model.ts';
 import type { LayerWeights, ModelWeights } from '../runtime/model/weights.ts';
+import { plainArch } from '../runtime/model/architectures.ts';
 
 /** Deterministic uniform(-scale, scale) values (xorshift32): reproducible across runtimes. */
 export function randomValues(n: number, seed: number, scale: number): Float32Array {
@@ -38,12 +39,11 @@ export function randomModel(config: ModelConfig, backend: Backend, dtype: Weight
   const layers: LayerWeights[] = [];
   for (let l = 0; l < config.layers; l++) {
     layers.push({
-      inputNorm: ones(H),
+      attnNorm: ones(H), mlpNorm: ones(H), attnOutNorm: null, mlpOutNorm: null, qNorm: null, kNorm: null,
       q: w([heads * D, H]), qBias: config.qkvBias ? w([heads * D]) : null,
       k: w([kvHeads * D, H]), kBias: config.qkvBias ? w([kvHeads * D]) : null,
       v: w([kvHeads * D, H]), vBias: config.qkvBias ? w([kvHeads * D]) : null,
       o: w([H, heads * D]), oBias: null,
-      postNorm: ones(H),
       gate: w([I, H]), up: w([I, H]), down: w([H, I]),
       gateBias: null, upBias: null, downBias: null,
     });
@@ -68,6 +68,7 @@ function shape(modelType: 'llama' | 'qwen2', H: number, layers: number, heads: n
     hiddenSize: H, layers, heads, kvHeads, headDim: H / heads, intermediateSize: I, vocabSize: V,
     rmsEps: 1e-5, maxPositions: 8192, tieEmbeddings: tie, qkvBias: modelType === 'qwen2', oBias: false, mlpBias: false,
     rope: { theta, type: 'default', factor: 1, lowFreqFactor: 1, highFreqFactor: 1, originalMaxPositions: 0 },
+    arch: plainArch(H / heads, layers, { theta, type: 'default', factor: 1, lowFreqFactor: 1, highFreqFactor: 1, originalMaxPositions: 0 }),
     bosTokenId: null, eosTokenIds: [],
   };
 }

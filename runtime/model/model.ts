@@ -1,14 +1,16 @@
-// A decoder-only transformer (Llama / Qwen2) written once against the Backend interface. One
-// `forward` call enqueues the whole pass (one submit on WebGPU); the caller reads back only what it
-// needs (logits of selected rows, or argmax ids).
+// A decoder-only transformer model: its config, weights and tokenizer, and inference over a KV
+// cache. The pass itself is forward.ts (shared with training); one `forward` call enqueues it
+// whole (one submit on WebGPU) and the caller reads back only what it needs (logits of selected
+// rows, or argmax ids).
 
-import type { Backend, LinearFusion, Tensor } from '../backend/types.ts';
+import type { Backend, Tensor } from '../backend/types.ts';
 import { LightReasonerError, modelFormatError } from '../errors.ts';
 import { readOptionalText, type WarningSink } from '../io/optional-file.ts';
 import type { FileSystem } from '../platform/types.ts';
-import { type ModelConfig, parseConfig, ropeInvFreq } from './config.ts';
+import { type ModelConfig, parseConfig } from './config.ts';
+import { createInvFreqs, ForwardPass, type LayerBuffers, type LinearFn } from './forward.ts';
 import { loadTokenizer, type ModelTokenizer } from './tokenizer.ts';
-import type { LoraAdapter, LoraTarget } from '../train/lora.ts';
+import type { LoraAdapter } from '../train/lora.ts';
 import { type LoadProgress, loadWeights, type ModelWeights } from './weights.ts';
 import { sizeText } from '../util/units.ts';
 
@@ -31,6 +33,8 @@ interface Activations {
   rowInfo: Tensor; // i32 [n, 2]  (slot, position)
   x: Tensor; // [n, H]   residual stream
   h: Tensor; // [n, H]   normed input of a block
+  qRaw: Tensor | null; // [n, heads·D]  before q_norm (families with q/k norms)
+  kRaw: Tensor | null; // [n, kvHeads·D]
   q: Tensor; // [n, heads·D]
   k: Tensor; // [n, kvHeads·D]
   v: Tensor; // [n, kvHeads·D]
@@ -59,7 +63,8 @@ export class CausalLM {
   private act: Activations | null = null;
   /** The LoRA adapter applied in forward (inference: no dropout), or null. */
   adapter: LoraAdapter | null = null;
-  private readonly invFreq: Tensor;
+  /** One rope table per rope kind (config.arch.ropes). */
+  private readonly invFreqs: Tensor[];
 
   constructor(
     readonly config: ModelConfig,
@@ -69,7 +74,7 @@ export class CausalLM {
     readonly source: string,
     private readonly tok: ModelTokenizer | null = null,
   ) {
-    this.invFreq = backend.createTensor('f32', [config.headDim / 2], ropeInvFreq(config.rope, config.headDim));
+    this.invFreqs = createInvFreqs(backend, config);
   }
 
   get tokenizer(): ModelTokenizer {
@@ -137,7 +142,7 @@ export class CausalLM {
     if (a && a.rows >= n && a.logitRows >= m && a.loraU.shape[1] >= r) return a;
     const rows = Math.max(n, a?.rows ?? 0);
     const logitRows = Math.max(m, a?.logitRows ?? 0);
-    if (a) for (const t of Object.values(a)) if (typeof t === 'object') this.backend.dispose(t as Tensor);
+    if (a) for (const t of Object.values(a)) if (t !== null && typeof t === 'object') this.backend.dispose(t as Tensor);
     const { hiddenSize: H, heads, kvHeads, headDim: D, intermediateSize: I, vocabSize: V } = this.config;
     const f = (shape: number[]) => this.backend.createTensor('f32', shape);
     this.act = {
@@ -146,6 +151,7 @@ export class CausalLM {
       ids: this.backend.createTensor('i32', [rows]),
       rowInfo: this.backend.createTensor('i32', [rows, 2]),
       x: f([rows, H]), h: f([rows, H]),
+      qRaw: this.config.arch.norms.q ? f([rows, heads * D]) : null, kRaw: this.config.arch.norms.k ? f([rows, kvHeads * D]) : null,
       q: f([rows, heads * D]), k: f([rows, kvHeads * D]), v: f([rows, kvHeads * D]),
       att: f([rows, heads * D]), proj: f([rows, H]),
       gate: f([rows, I]), up: f([rows, I]), mlp: f([rows, I]),
@@ -173,24 +179,34 @@ export class CausalLM {
       if (slot < 0 || slot >= cache.slots || pos < 0 || pos >= cache.maxT) throw new RangeError(`row ${i}: (slot ${slot}, position ${pos}) outside the KV cache (${cache.slots} × ${cache.maxT})`);
     }
     const b = this.backend;
-    const c = this.config;
     const a = this.activations(n, m);
-    const w = this.weights;
     const view = (t: Tensor, rows: number) => b.view(t, [rows, t.shape[1]]);
     const ids = b.view(a.ids, [n]);
     const rows = b.view(a.rowInfo, [n, 2]);
-    const x = view(a.x, n), h = view(a.h, n), q = view(a.q, n), k = view(a.k, n), v = view(a.v, n);
-    const att = view(a.att, n), proj = view(a.proj, n), gate = view(a.gate, n), up = view(a.up, n), mlp = view(a.mlp, n);
     const pick = b.view(a.pick, [m]);
     // All writes before the first op: a write lands after the ops recorded before it, which on
     // WebGPU means a submit, so writing `pick` late would cost a second submit a step.
     b.write(ids, input.tokens);
     b.write(rows, input.rows);
     b.write(pick, input.logitRows);
-    const scale = 1 / Math.sqrt(c.headDim);
-    const adapter = this.adapter;
-    // A linear layer, plus the adapter's low-rank update when it targets this module.
-    const linear = (l: number, target: LoraTarget, x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor) => {
+    const pass = new ForwardPass(b, this.config, this.weights, this.invFreqs, { n, ids, rows, linear: this.linear(a, n), fuse: !this.adapter });
+    // The residual stream x is updated in place; every layer shares the same scratch.
+    const x = view(a.x, n), h = view(a.h, n), proj = view(a.proj, n);
+    const io: Omit<LayerBuffers, 'kCache' | 'vCache'> = {
+      xIn: x, xMid: x, xOut: x, h, h2: h,
+      qRaw: a.qRaw && view(a.qRaw, n), kRaw: a.kRaw && view(a.kRaw, n),
+      q: view(a.q, n), k: view(a.k, n), v: view(a.v, n), att: view(a.att, n), attProj: proj,
+      gate: view(a.gate, n), up: view(a.up, n), mlp: view(a.mlp, n), mlpProj: proj,
+    };
+    pass.embed(x);
+    for (let l = 0; l < this.config.layers; l++) pass.layer(l, { ...io, kCache: cache.k[l], vCache: cache.v[l] });
+    return pass.head(x, h, pick, view(a.last, m), view(a.logits, m));
+  }
+
+  /** A linear layer, plus the adapter's low-rank update (no dropout at inference) when it targets this module. */
+  private linear(a: Activations, n: number): LinearFn {
+    const b = this.backend, adapter = this.adapter;
+    return (l, target, x, w, bias, out) => {
       b.matmul(x, w, bias, out);
       const pair = adapter?.layers[l]?.[target];
       if (!pair) return;
@@ -200,70 +216,6 @@ export class CausalLM {
       b.matmul(u, pair.b, null, delta);
       b.axpy(out, delta, adapter!.scaling);
     };
-
-    // The backend's decode fusions (RMSNorm into the next matmul, residual add into the last):
-    // all or none for a pass, since they depend only on the row count (a backend that fuses n
-    // rows fuses fewer); not with an adapter, whose low-rank updates read the normalised rows and
-    // the projections themselves. `fusing` turns true once the backend took the first one.
-    const fuse = !adapter && b.linearFused !== undefined && n > 0;
-    let fusing = false;
-    const fused = (x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, f: LinearFusion) => {
-      if (!b.linearFused!(x, w, bias, out, f)) throw new Error('linearFused refused a shape it accepted before');
-    };
-    // x → rmsNorm → three projections, fused when the backend can.
-    const normed = (norm: Tensor, outs: [Tensor, Tensor | null, Tensor][], l: number, targets: LoraTarget[]) => {
-      if (fuse && b.linearFused!(x, outs[0][0], outs[0][1], outs[0][2], { norm: { weight: norm, eps: c.rmsEps } })) {
-        for (const [w, bias, out] of outs.slice(1)) fused(x, w, bias, out, { norm: { weight: norm, eps: c.rmsEps } });
-        fusing = true;
-        return;
-      }
-      b.rmsNorm(x, norm, c.rmsEps, h);
-      outs.forEach(([w, bias, out], i) => linear(l, targets[i], h, w, bias, out));
-    };
-    // x += input · wᵀ (+ bias), fused when the backend can.
-    const residual = (l: number, target: LoraTarget, input: Tensor, w: Tensor, bias: Tensor | null) => {
-      if (fusing && b.linearFused!(input, w, bias, x, { accumulate: true })) return;
-      linear(l, target, input, w, bias, proj);
-      b.addInPlace(x, proj);
-    };
-
-    b.embedding(ids, w.embed, x);
-    for (let l = 0; l < c.layers; l++) {
-      const L = w.layers[l];
-      // attention block
-      if (fuse && b.qkvFused?.(x, { weight: L.inputNorm, eps: c.rmsEps }, L, q, k, v)) fusing = true;
-      else {
-        normed(L.inputNorm, [[L.q, L.qBias, q], [L.k, L.kBias, k], [L.v, L.vBias, v]], l, ['q_proj', 'k_proj', 'v_proj']);
-      }
-      if (fusing && b.ropeKvWrite) b.ropeKvWrite(q, k, v, cache.k[l], cache.v[l], rows, this.invFreq, c.heads);
-      else {
-        b.rope(q, rows, this.invFreq, c.heads, c.headDim);
-        b.rope(k, rows, this.invFreq, c.kvHeads, c.headDim);
-        b.kvWrite(k, v, cache.k[l], cache.v[l], rows);
-      }
-      b.attention(q, cache.k[l], cache.v[l], rows, att, c.heads, scale);
-      residual(l, 'o_proj', att, L.o, L.oBias);
-      // MLP block
-      const glu = fusing && !L.gateBias && !L.upBias && b.linearFused!(x, L.gate, null, mlp, { norm: { weight: L.postNorm, eps: c.rmsEps }, up: L.up });
-      if (!glu) {
-        normed(L.postNorm, [[L.gate, L.gateBias, gate], [L.up, L.upBias, up]], l, ['gate_proj', 'up_proj']);
-        b.glu(gate, up, mlp, 'silu');
-      }
-      residual(l, 'down_proj', mlp, L.down, L.downBias);
-    }
-    const last = view(a.last, m);
-    const logits = view(a.logits, m);
-    if (fusing && m <= n) {
-      // Fused: gather the rows first (the norm is per row), normalise them inside the LM head.
-      b.gatherRows(x, pick, last);
-      fused(last, w.lmHead, null, logits, { norm: { weight: w.norm, eps: c.rmsEps } });
-      return logits;
-    }
-    // Backends never alias an op's input and output, so normalise all rows into h, then gather.
-    b.rmsNorm(x, w.norm, c.rmsEps, h);
-    b.gatherRows(h, pick, last);
-    b.matmul(last, w.lmHead, null, logits);
-    return logits;
   }
 
   dispose(): void {

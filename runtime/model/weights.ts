@@ -7,16 +7,20 @@ import { checkDType, readSafetensorsHeader, readTensorBytes, type TensorEntry } 
 import type { FileSystem } from '../platform/types.ts';
 import type { ModelConfig } from './config.ts';
 import { isObject, jsonKind, show } from '../util/json.ts';
-import { firstNonFinite, valueAt } from '../util/dtype.ts';
+import { decodeToF32, firstNonFinite, valueAt } from '../util/dtype.ts';
 import { sizeText } from '../util/units.ts';
 
 export interface LayerWeights {
-  inputNorm: Tensor; // [H]
+  // RMSNorm gains, with the architecture's offset already added (Gemma's 1 + w: f32 then).
+  attnNorm: Tensor; // [H]  before attention
+  mlpNorm: Tensor; // [H]  before the MLP
+  attnOutNorm: Tensor | null; // [H]  on the attention output (Gemma)
+  mlpOutNorm: Tensor | null; // [H]  on the MLP output (Gemma)
+  qNorm: Tensor | null; kNorm: Tensor | null; // [headDim]  per-head q/k norms (Qwen3, Gemma 3)
   q: Tensor; qBias: Tensor | null; // [heads·headDim, H], [heads·headDim]
   k: Tensor; kBias: Tensor | null; // [kvHeads·headDim, H]
   v: Tensor; vBias: Tensor | null; // [kvHeads·headDim, H]
   o: Tensor; oBias: Tensor | null; // [H, heads·headDim]
-  postNorm: Tensor; // [H]
   gate: Tensor; up: Tensor; down: Tensor; // [I, H], [I, H], [H, I]
   gateBias: Tensor | null; upBias: Tensor | null; downBias: Tensor | null;
 }
@@ -96,38 +100,57 @@ export interface LoadProgress {
   total: number;
 }
 
+/** How `load` stores a tensor: as in the file, or an RMSNorm gain with `offset` added (as f32). */
+type Load = (name: string, shape: number[], normOffset?: number) => Promise<Tensor>;
+
 /** One way to name and shape every tensor a config needs; `load` fetches one (or only measures it). */
-async function buildWeights(config: ModelConfig, load: (name: string, shape: number[]) => Promise<Tensor>): Promise<Omit<ModelWeights, 'bytes' | 'dtype'>> {
-  const { hiddenSize: H, heads, kvHeads, headDim: D, intermediateSize: I, vocabSize: V } = config;
-  const maybe = (name: string, shape: number[], present: boolean) => (present ? load(name, shape) : Promise.resolve(null));
+async function buildWeights(config: ModelConfig, load: Load): Promise<Omit<ModelWeights, 'bytes' | 'dtype'>> {
+  const { vocabSize: V, hiddenSize: H } = config;
   const embed = await load('model.embed_tokens.weight', [V, H]);
   const layers: LayerWeights[] = [];
-  for (let i = 0; i < config.layers; i++) {
-    const p = `model.layers.${i}.`;
-    const b = config.qkvBias;
-    layers.push({
-      inputNorm: await load(`${p}input_layernorm.weight`, [H]),
-      q: await load(`${p}self_attn.q_proj.weight`, [heads * D, H]),
-      qBias: await maybe(`${p}self_attn.q_proj.bias`, [heads * D], b),
-      k: await load(`${p}self_attn.k_proj.weight`, [kvHeads * D, H]),
-      kBias: await maybe(`${p}self_attn.k_proj.bias`, [kvHeads * D], b),
-      v: await load(`${p}self_attn.v_proj.weight`, [kvHeads * D, H]),
-      vBias: await maybe(`${p}self_attn.v_proj.bias`, [kvHeads * D], b),
-      o: await load(`${p}self_attn.o_proj.weight`, [H, heads * D]),
-      oBias: await maybe(`${p}self_attn.o_proj.bias`, [H], config.oBias),
-      postNorm: await load(`${p}post_attention_layernorm.weight`, [H]),
-      gate: await load(`${p}mlp.gate_proj.weight`, [I, H]),
-      up: await load(`${p}mlp.up_proj.weight`, [I, H]),
-      down: await load(`${p}mlp.down_proj.weight`, [H, I]),
-      gateBias: await maybe(`${p}mlp.gate_proj.bias`, [I], config.mlpBias),
-      upBias: await maybe(`${p}mlp.up_proj.bias`, [I], config.mlpBias),
-      downBias: await maybe(`${p}mlp.down_proj.bias`, [H], config.mlpBias),
-    });
-  }
-  const norm = await load('model.norm.weight', [H]);
+  for (let i = 0; i < config.layers; i++) layers.push(await layerWeights(config, `model.layers.${i}.`, load));
+  const norm = await load('model.norm.weight', [H], config.arch.normOffset);
   // Tied checkpoints usually omit lm_head.weight; when they include it, it equals the embedding.
   const lmHead = config.tieEmbeddings ? embed : await load('lm_head.weight', [V, H]);
   return { embed, layers, norm, lmHead };
+}
+
+/** One decoder layer's tensors, named by the architecture spec (config.arch.norms). */
+async function layerWeights(config: ModelConfig, p: string, load: Load): Promise<LayerWeights> {
+  const { hiddenSize: H, heads, kvHeads, headDim: D, intermediateSize: I } = config;
+  const { norms, normOffset } = config.arch;
+  const maybe = (name: string, shape: number[], present: boolean) => (present ? load(name, shape) : Promise.resolve(null));
+  const norm = (name: string | null, size: number) => (name === null ? Promise.resolve(null) : load(`${p}${name}.weight`, [size], normOffset));
+  const b = config.qkvBias;
+  return {
+    attnNorm: (await norm(norms.attn, H))!,
+    q: await load(`${p}self_attn.q_proj.weight`, [heads * D, H]),
+    qBias: await maybe(`${p}self_attn.q_proj.bias`, [heads * D], b),
+    k: await load(`${p}self_attn.k_proj.weight`, [kvHeads * D, H]),
+    kBias: await maybe(`${p}self_attn.k_proj.bias`, [kvHeads * D], b),
+    v: await load(`${p}self_attn.v_proj.weight`, [kvHeads * D, H]),
+    vBias: await maybe(`${p}self_attn.v_proj.bias`, [kvHeads * D], b),
+    qNorm: await norm(norms.q, D),
+    kNorm: await norm(norms.k, D),
+    o: await load(`${p}self_attn.o_proj.weight`, [H, heads * D]),
+    oBias: await maybe(`${p}self_attn.o_proj.bias`, [H], config.oBias),
+    attnOutNorm: await norm(norms.attnOut, H),
+    mlpNorm: (await norm(norms.mlp, H))!,
+    gate: await load(`${p}mlp.gate_proj.weight`, [I, H]),
+    up: await load(`${p}mlp.up_proj.weight`, [I, H]),
+    down: await load(`${p}mlp.down_proj.weight`, [H, I]),
+    gateBias: await maybe(`${p}mlp.gate_proj.bias`, [I], config.mlpBias),
+    upBias: await maybe(`${p}mlp.up_proj.bias`, [I], config.mlpBias),
+    downBias: await maybe(`${p}mlp.down_proj.bias`, [H], config.mlpBias),
+    mlpOutNorm: await norm(norms.mlpOut, H),
+  };
+}
+
+/** A norm gain plus the architecture's offset, as f32 bytes (Gemma stores w and computes with 1 + w in float32). */
+function withOffset(dtype: WeightDType, data: Uint8Array, offset: number): Uint8Array {
+  const values = decodeToF32(dtype, data);
+  for (let i = 0; i < values.length; i++) values[i] = Math.fround(offset + values[i]);
+  return new Uint8Array(values.buffer);
 }
 
 /**
@@ -189,7 +212,7 @@ export async function loadWeights(
 
   let loaded = 0;
   let matrixDType: WeightDType | null = null;
-  const parts = await buildWeights(config, async (name, shape) => {
+  const parts = await buildWeights(config, async (name, shape, normOffset = 0) => {
     signal?.throwIfAborted();
     const e = entry(name, shape);
     const data = await outOfMemoryAs(e, backend, () => readTensorBytes(fs, e));
@@ -201,7 +224,7 @@ export async function loadWeights(
       throw modelFormatError(e.file, `tensor "${name}" holds ${valueAt(dtype, data, bad)} at element ${bad}${at(e.shape, bad)}: the checkpoint has non-finite weights (damaged, or saved from a run that diverged) — re-download it or re-save it from a good copy`);
     }
     if (shape.length === 2) matrixDType ??= dtype;
-    const t = await outOfMemoryAs(e, backend, async () => backend.createWeight(dtype, shape, data));
+    const t = await outOfMemoryAs(e, backend, async () => (normOffset ? backend.createWeight('f32', shape, withOffset(dtype, data, normOffset)) : backend.createWeight(dtype, shape, data)));
     loaded += e.byteLength;
     onProgress?.({ status: 'loading', file: e.file, loaded, total });
     return t;
