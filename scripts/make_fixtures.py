@@ -12,8 +12,10 @@ with `tokenizers`, four tiny random-weight Llama/Qwen2 checkpoints are written w
 greedy continuations, tokenizer encode/decode checks) are computed with the
 checkpoints reloaded in float32 with eager attention.
 
-Everything under test/fixtures/models and test/fixtures/expected is deleted and
-rebuilt.  The run is deterministic (fixed seeds, single-threaded torch and BPE
+This script's own models under test/fixtures/models, their test/fixtures/expected files
+and test/fixtures/tokenizers are deleted and rebuilt (the family fixtures of
+scripts/make_family_fixtures.py beside them are left alone; rerun that script after this one
+if the tokenizers changed).  The run is deterministic (fixed seeds, single-threaded torch and BPE
 training) and takes about 5-10 seconds on a laptop CPU (mostly imports).
 
 Known-good versions: torch 2.13 (CPU), transformers 5.18, tokenizers 0.23,
@@ -625,7 +627,8 @@ def greedy_reference(model, ids: list[int], n: int) -> tuple[list[int], float]:
     return out, margin
 
 
-def compute_expected(spec: dict, mdir: Path) -> dict:
+def compute_expected(spec: dict, mdir: Path, prompt_specs: list[dict] | None = None) -> dict:
+    """prompt_specs: PROMPTS unless given (scripts/make_family_fixtures.py passes shorter ones)."""
     tok = AutoTokenizer.from_pretrained(mdir)
     model = AutoModelForCausalLM.from_pretrained(mdir, dtype=torch.float32, attn_implementation="eager")
     model.eval()
@@ -643,7 +646,7 @@ def compute_expected(spec: dict, mdir: Path) -> dict:
     )
     raw = Tokenizer.from_file(str(mdir / "tokenizer.json"))  # the Rust tokenizer, no transformers glue
     prompts = []
-    for p in PROMPTS:
+    for p in PROMPTS if prompt_specs is None else prompt_specs:
         entry: dict = {"name": p["name"], "chat": p["chat"]}
         if p["chat"]:
             rendered = tok.apply_chat_template(p["messages"], add_generation_prompt=True, tokenize=False)
@@ -813,9 +816,13 @@ def dir_bytes(d: Path, pattern: str = "*") -> int:
 
 def main() -> None:
     t0 = time.time()
-    for d in (MODELS, EXPECTED, TOKDIR):
+    # Only this script's own outputs: scripts/make_family_fixtures.py writes more models and
+    # expected files beside them, which a rerun of this script must not delete.
+    for d in [TOKDIR] + [MODELS / s["name"] for s in SPECS]:
         if d.exists():
             shutil.rmtree(d)
+    for s in SPECS:
+        (EXPECTED / f"{s['name']}.json").unlink(missing_ok=True)
     corpus = make_corpus()
     train_smol_tokenizer(corpus, TOKDIR / "smol")
     train_qwen_tokenizer(corpus, TOKDIR / "qwen")

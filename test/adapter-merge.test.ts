@@ -126,7 +126,9 @@ async function checkMergedWeights(t: Pick<Test, 'ok' | 'same' | 'equal'>, base: 
 
 // ---- the fixtures: PyTorch's merge_and_unload ---------------------------------------------
 
-const pairs = existsSync(FT) ? readdirSync(FT).filter((p) => existsSync(join(FT, p, 'merged_logits.json'))) : [];
+// The stage-2 pairs only (q_proj + v_proj adapters): finetune/<model>/ of scripts/make_family_fixtures.py
+// (Qwen3, Gemma 3; all seven targets) belong to the family parity tests.
+const pairs = existsSync(FT) ? readdirSync(FT).filter((p) => p.endsWith('-pair') && existsSync(join(FT, p, 'merged_logits.json'))) : [];
 
 t.test('merge of the peft fixture adapters = PyTorch merged logits', async (t) => {
   if (pairs.length === 0) {

@@ -3,7 +3,7 @@
 // hostile ones by a named limit, fast.
 import t from 'tap';
 import { Template } from '@huggingface/jinja';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChatTemplate, TEMPLATE_LIMITS, TemplateBudgetExceeded } from '../runtime/model/chat-template.ts';
 import { FIXTURES } from './helpers/cli.ts';
@@ -18,7 +18,12 @@ const conversations = [
   [{ role: 'user', content: 'What is 2 + 2?' }],
   [{ role: 'system', content: 'Please reason step by step.' }, { role: 'user', content: 'Ava buys 3 pens at $2 each. How much?' }, { role: 'assistant', content: '3 * 2 = 6. #### 6' }, { role: 'user', content: 'And 4 pens?  ' }],
 ];
-const fixtureTemplates = readdirSync(join(FIXTURES, 'models')).map((m) => JSON.parse(readFileSync(join(FIXTURES, 'models', m, 'tokenizer_config.json'), 'utf8')).chat_template).filter((x) => typeof x === 'string');
+// Every fixture model with a tokenizer (models/gemma3-legacy-config holds a config.json only).
+const fixtureTemplates = readdirSync(join(FIXTURES, 'models'))
+  .map((m) => join(FIXTURES, 'models', m, 'tokenizer_config.json'))
+  .filter((f) => existsSync(f))
+  .map((f) => JSON.parse(readFileSync(f, 'utf8')).chat_template)
+  .filter((x) => typeof x === 'string');
 
 t.test('renders exactly as @huggingface/jinja does', async (t) => {
   const templates: [string, string][] = [['qwen-like', QWEN_LIKE], ['llama-like', LLAMA_LIKE], ['macro + range', MACRO], ...fixtureTemplates.map((s, i): [string, string] => [`fixture ${i}`, s])];
