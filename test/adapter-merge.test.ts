@@ -18,6 +18,7 @@ import { nodePlatform } from '../runtime/platform/node.ts';
 import type { FileSystem } from '../runtime/platform/types.ts';
 import type { LoraTarget } from '../runtime/train/lora.ts';
 import { mergeAdapter } from '../runtime/train/merge.ts';
+import { upcastToF32 } from './helpers/model-dir.ts';
 import { baseWeightName, type HostAdapter, readAdapter, saveHostAdapter, targetShape } from '../runtime/train/peft.ts';
 import { decodeToF32, encodeFromF32 } from '../runtime/util/dtype.ts';
 import { FIXTURES, runCli } from './helpers/cli.ts';
@@ -179,18 +180,6 @@ t.test('merge of the peft fixture adapters = PyTorch merged logits', async (t) =
   }
 });
 
-/** Rewrite a single-file 16-bit checkpoint with every float tensor as F32 (exact). */
-async function upcastToF32(src: string, dst: string): Promise<void> {
-  cpSync(src, dst, { recursive: true });
-  const header = await readSafetensorsHeader(fs, join(src, 'model.safetensors'));
-  const tensors = [];
-  for (const e of header.tensors.values()) {
-    const bytes = await readTensorBytes(fs, e);
-    const data = e.dtype === 'F16' || e.dtype === 'BF16' ? encodeFromF32('f32', decodeToF32(e.dtype === 'F16' ? 'f16' : 'bf16', bytes)) : bytes;
-    tensors.push({ name: e.name, dtype: (e.dtype === 'F16' || e.dtype === 'BF16' ? 'F32' : e.dtype) as 'F32', shape: e.shape, data });
-  }
-  writeFileSync(join(dst, 'model.safetensors'), encodeSafetensors(tensors, header.metadata));
-}
 
 t.test('sharded BF16 base: same shards and index, RNE-rounded targets, loads', async (t) => {
   const base = join(FIXTURES, 'models', 'llama-untied-bf16-llama3rope');

@@ -1,6 +1,8 @@
 // Copies of the fixture model directories for tests that break one file at a time, and small
 // editors for their JSON files and safetensors headers.
 import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { encodeSafetensors, readSafetensorsHeader, readTensorBytes } from '../../runtime/io/safetensors.ts';
+import { decodeToF32, encodeFromF32 } from '../../runtime/util/dtype.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReferenceBackend } from '../../runtime/backend/reference.ts';
@@ -121,4 +123,17 @@ export function sparseModel(t: { teardown(fn: () => void): void }, shape: Record
   writeParts(file, JSON.stringify(header), Buffer.alloc(0));
   truncateSync(file, readFileSync(file).byteLength + at);
   return dir;
+}
+
+/** Rewrite a single-file 16-bit checkpoint with every float tensor as F32 (exact). */
+export async function upcastToF32(src: string, dst: string): Promise<void> {
+  cpSync(src, dst, { recursive: true });
+  const header = await readSafetensorsHeader(nodePlatform.fs, join(src, 'model.safetensors'));
+  const tensors = [];
+  for (const e of header.tensors.values()) {
+    const bytes = await readTensorBytes(nodePlatform.fs, e);
+    const data = e.dtype === 'F16' || e.dtype === 'BF16' ? encodeFromF32('f32', decodeToF32(e.dtype === 'F16' ? 'f16' : 'bf16', bytes)) : bytes;
+    tensors.push({ name: e.name, dtype: (e.dtype === 'F16' || e.dtype === 'BF16' ? 'F32' : e.dtype) as 'F32', shape: e.shape, data });
+  }
+  writeFileSync(join(dst, 'model.safetensors'), encodeSafetensors(tensors, header.metadata));
 }

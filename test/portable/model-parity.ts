@@ -7,7 +7,7 @@ import { type CausalLM, loadModel } from '../../runtime/model/model.ts';
 import type { ChatMessage } from '../../runtime/model/tokenizer.ts';
 import type { Platform } from '../../runtime/platform/types.ts';
 
-export const FIXTURE_MODELS = ['llama-gqa-tied-f32', 'llama-untied-bf16-llama3rope', 'qwen2-bias-f16', 'qwen2-tied-bf16'] as const;
+export const FIXTURE_MODELS = ['llama-gqa-tied-f32', 'llama-untied-bf16-llama3rope', 'qwen2-bias-f16', 'qwen2-tied-bf16', 'qwen3-qknorm-tied-bf16', 'gemma3-sliding-f32'] as const;
 
 export interface Check {
   name: string;
