@@ -6,7 +6,9 @@
 import { type BackendChoice, createBackend } from './backend/index.ts';
 import type { Backend } from './backend/types.ts';
 import { type CausalLM, loadModel } from './model/model.ts';
-import type { LoadProgress } from './model/weights.ts';
+import { indexCheckpoint, type LoadProgress, placementOf } from './model/weights.ts';
+import { planShards, ShardedWasmBackend } from './backend/sharded.ts';
+import { createWasmBackend, WasmBackend } from './backend/wasm/index.ts';
 import type { Platform } from './platform/types.ts';
 
 export interface OpenModelOptions {
@@ -31,6 +33,11 @@ export async function openModel(dir: string, opts: OpenModelOptions): Promise<Ca
 export interface OpenModelsOptions extends OpenModelOptions {
   /** Wasm threads per model (default: the host's hardware concurrency). */
   threads?: number;
+  /**
+   * Wasm: weight bytes one memory takes before the model is spread over several (default: 85 % of
+   * a memory's 4 GiB, the rest for KV caches and activations). Tests and benches set it small.
+   */
+  wasmShardBytes?: number;
 }
 
 export interface OpenedModels {
@@ -58,6 +65,7 @@ export async function openModels(dirs: readonly string[], opts: OpenModelsOption
     for (const dir of dirs) {
       if (backends.length === 0) backends.push(await createBackend(opts.backend ?? 'auto', opts.platform, { threads: opts.threads }));
       else if (backends[0].info.kind === 'wasm') backends.push(await createBackend('wasm', opts.platform, { threads: opts.threads }));
+      backends[backends.length - 1] = await shardIfNeeded(dir, backends[backends.length - 1], opts);
       models.push(await loadModel(dir, { fs: opts.platform.fs, backend: backends[backends.length - 1], onProgress: opts.onProgress, signal: opts.signal, onWarning: opts.onWarning }));
     }
   } catch (e) {
@@ -65,4 +73,38 @@ export async function openModels(dirs: readonly string[], opts: OpenModelsOption
     throw e;
   }
   return { models, backends, close };
+}
+
+/** Share of a Wasm memory given to weights by default; the rest holds KV caches, activations, scratch. */
+const WEIGHT_SHARE = 0.85;
+
+/**
+ * A Wasm backend for the model in `dir`: `single` when the weights fit one memory, else a
+ * ShardedWasmBackend over enough memories (issue 29), each layer whole in one of them. Reads only
+ * the checkpoint's headers.
+ */
+export async function shardIfNeeded(dir: string, single: Backend, opts: OpenModelsOptions): Promise<Backend> {
+  if (!(single instanceof WasmBackend)) return single;
+  const capacity = opts.wasmShardBytes ?? Math.floor((single.info.limits.maxMemoryBytes ?? 2 ** 32) * WEIGHT_SHARE);
+  const entries = await indexCheckpoint(opts.platform.fs, dir);
+  const layerBytes: number[] = [];
+  let embed = 0, head = 0;
+  for (const [name, e] of entries) {
+    const g = placementOf(name);
+    if (g === null) embed += e.byteLength;
+    else if (g === 'head') head += e.byteLength;
+    else layerBytes[g] = (layerBytes[g] ?? 0) + e.byteLength;
+  }
+  const total = embed + head + layerBytes.reduce((a, b) => a + (b ?? 0), 0);
+  if (total <= capacity) return single;
+  const plan = planShards(Array.from(layerBytes, (b) => b ?? 0), embed, head, capacity);
+  const count = Math.max(plan.head, ...plan.layers) + 1;
+  const parts: WasmBackend[] = [single];
+  try {
+    while (parts.length < count) parts.push((await createWasmBackend({ threads: single.threads, maxMemoryPages: single.info.limits.maxMemoryPages })) as WasmBackend);
+  } catch (e) {
+    for (const p of parts) p.destroy();
+    throw e;
+  }
+  return new ShardedWasmBackend(parts, plan);
 }

@@ -70,6 +70,13 @@ export interface Backend {
   memoryAvailable?(): number;
   /** Optional: the most bytes one createTensor tensor may take (WebGPU: one storage binding). */
   readonly maxTensorBytes?: number;
+  /**
+   * Optional: tensors created until the next call belong to decoder layer `group` ('head': the final
+   * norm and LM head; null: none — embeddings, activations, adapters). A backend that spreads a
+   * model over several memories (sharded.ts) keeps each layer's weights, KV cache and saved
+   * training activations together by it; the others have no such method.
+   */
+  place?(group: number | 'head' | null): void;
   /** Upload a weight in its file dtype (raw little-endian bytes, exactly size * bytesPerElement). */
   createWeight(dtype: WeightDType, shape: readonly number[], bytes: Uint8Array): Tensor;
   /** Create an f32 or i32 tensor, zero-filled unless `data` is given. */

@@ -93,10 +93,13 @@ export class CausalLM {
     const v: Tensor[] = [];
     try {
       for (let l = 0; l < layers; l++) {
+        this.backend.place?.(l); // with the layer's weights, where a backend spreads the model
         k.push(this.backend.createTensor('f32', shape));
         v.push(this.backend.createTensor('f32', shape));
       }
+      this.backend.place?.(null);
     } catch (e) {
+      this.backend.place?.(null);
       for (const t of [...k, ...v]) this.backend.dispose(t);
       // A backend without a known bound (the reference: JS memory) fails here instead.
       if (e instanceof RangeError && /alloc|length|memory|binding/i.test(e.message)) throw new LightReasonerError('ENVIRONMENT', `${this.source}: ${this.cacheText(slots, maxT)} could not be allocated (${e.message}) — lower --max-new-tokens or --batch-size`, { cause: e });

@@ -146,6 +146,13 @@ async function layerWeights(config: ModelConfig, p: string, load: Load): Promise
   };
 }
 
+/** The decoder layer a checkpoint tensor belongs to ('head': final norm and LM head; null: embeddings), for Backend.place. */
+export function placementOf(name: string): number | 'head' | null {
+  const layer = /^model\.layers\.(\d+)\./.exec(name);
+  if (layer) return Number(layer[1]);
+  return name === 'model.norm.weight' || name === 'lm_head.weight' ? 'head' : null;
+}
+
 /** A norm gain plus the architecture's offset, as f32 bytes (Gemma stores w and computes with 1 + w in float32). */
 function withOffset(dtype: WeightDType, data: Uint8Array, offset: number): Uint8Array {
   const values = decodeToF32(dtype, data);
@@ -224,10 +231,12 @@ export async function loadWeights(
       throw modelFormatError(e.file, `tensor "${name}" holds ${valueAt(dtype, data, bad)} at element ${bad}${at(e.shape, bad)}: the checkpoint has non-finite weights (damaged, or saved from a run that diverged) — re-download it or re-save it from a good copy`);
     }
     if (shape.length === 2) matrixDType ??= dtype;
+    backend.place?.(placementOf(name));
     const t = await outOfMemoryAs(e, backend, async () => (normOffset ? backend.createWeight('f32', shape, withOffset(dtype, data, normOffset)) : backend.createWeight(dtype, shape, data)));
     loaded += e.byteLength;
     onProgress?.({ status: 'loading', file: e.file, loaded, total });
     return t;
   });
+  backend.place?.(null);
   return { ...parts, bytes: loaded, dtype: matrixDType ?? 'f32' };
 }

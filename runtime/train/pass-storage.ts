@@ -107,7 +107,12 @@ export function allocateStorage(b: Backend, model: CausalLM, adapter: LoraAdapte
   all.push(ones);
   return {
     ...cap, all, ids: i32(rows), rowInfo: i32(rows * 2), pick: i32(picks), labelIds: i32(labels), ones,
-    layers: Array.from({ length: model.config.layers }, (_, l) => layerActs(model, adapter, l, rows, kv, f)),
+    layers: Array.from({ length: model.config.layers }, (_, l) => {
+      b.place?.(l); // with the layer's weights, where a backend spreads the model over memories
+      const acts = layerActs(model, adapter, l, rows, kv, f);
+      b.place?.(null);
+      return acts;
+    }),
     xOut: f(rows * H), hOut: f(rows * H), last: f(picks * H), logits: f(picks * V), labelWeights: f(labels), loss: f(picks),
     dLogits: f(picks * V), dLast: f(picks * H), dX: f(rows * H), dH: f(rows * H), dTmp: f(rows * H), dAtt: f(rows * heads * D),
     dq: f(rows * heads * D), dk: f(rows * kvHeads * D), dv: f(rows * kvHeads * D),

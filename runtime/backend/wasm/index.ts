@@ -358,6 +358,23 @@ export class WasmBackend implements Backend {
     return x;
   }
 
+  /**
+   * A live view of x's bytes in this memory, in its stored layout (valid until the next
+   * allocation). With `adopt`, the sharded backend's copy between memories (sharded.ts).
+   */
+  rawBytes(x: Tensor): Uint8Array {
+    const w = this.t(x);
+    return new Uint8Array(this.memory.buffer, w.ptr, w.size * BYTES_PER_ELEMENT[w.dtype]);
+  }
+
+  /** A new tensor like `like` (of any WasmBackend: same dtype, shape and layout) holding a copy of `bytes` (its rawBytes). */
+  adopt(like: Tensor, bytes: Uint8Array): Tensor {
+    const src = like as WasmTensor;
+    const x = this.allocTensor(src.dtype, src.shape, false, src.interleaved);
+    this.bytes(x).set(bytes);
+    return x;
+  }
+
   createTensor(dtype: 'f32' | 'i32', shape: readonly number[], data?: Float32Array | Int32Array): Tensor {
     if (dtype !== 'f32' && dtype !== 'i32') throw new TypeError(`createTensor makes f32 or i32 tensors, not ${dtype as string}`);
     const x = this.allocTensor(dtype, shape, true);
