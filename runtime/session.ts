@@ -10,6 +10,8 @@ import { indexCheckpoint, type LoadProgress, placementOf } from './model/weights
 import { planShards, ShardedWasmBackend } from './backend/sharded.ts';
 import { createWasmBackend, WasmBackend } from './backend/wasm/index.ts';
 import type { Platform } from './platform/types.ts';
+import { LightReasonerError } from './errors.ts';
+import { sizeText } from './util/units.ts';
 
 export interface OpenModelOptions {
   platform: Platform;
@@ -21,8 +23,9 @@ export interface OpenModelOptions {
 }
 
 export async function openModel(dir: string, opts: OpenModelOptions): Promise<CausalLM> {
-  const backend = await createBackend(opts.backend ?? 'auto', opts.platform);
+  let backend = await createBackend(opts.backend ?? 'auto', opts.platform);
   try {
+    backend = await shardIfNeeded(dir, backend, opts);
     return await loadModel(dir, { fs: opts.platform.fs, backend, onProgress: opts.onProgress, signal: opts.signal, onWarning: opts.onWarning });
   } catch (e) {
     backend.destroy();
@@ -75,6 +78,21 @@ export async function openModels(dirs: readonly string[], opts: OpenModelsOption
   return { models, backends, close };
 }
 
+/**
+ * The Wasm backend keeps the weights in this process's RAM: refuse, before reading any, a model the
+ * host cannot hold (it would otherwise swap for minutes or be killed), naming what would fit.
+ */
+function checkHostMemory(dir: string, weightBytes: number, platform: Platform): void {
+  const available = platform.availableMemory?.();
+  // 10 % over the weights: the KV cache, activations, one tensor in flight while loading.
+  if (available === undefined || weightBytes * 1.1 <= available) return;
+  throw new LightReasonerError(
+    'ENVIRONMENT',
+    `${dir}: the model's weights take ${sizeText(weightBytes)}, but this machine has ${sizeText(available)} of memory available (the Wasm backend holds the weights in RAM) — use a model of at most about ${sizeText(available / 1.1)} (a smaller one, or a 16-bit copy of an f32 checkpoint), close other programs, or use --backend webgpu on a GPU with enough memory`,
+    { file: dir },
+  );
+}
+
 /** Share of a Wasm memory given to weights by default; the rest holds KV caches, activations, scratch. */
 const WEIGHT_SHARE = 0.85;
 
@@ -83,7 +101,7 @@ const WEIGHT_SHARE = 0.85;
  * ShardedWasmBackend over enough memories (issue 29), each layer whole in one of them. Reads only
  * the checkpoint's headers.
  */
-export async function shardIfNeeded(dir: string, single: Backend, opts: OpenModelsOptions): Promise<Backend> {
+export async function shardIfNeeded(dir: string, single: Backend, opts: OpenModelOptions & { wasmShardBytes?: number }): Promise<Backend> {
   if (!(single instanceof WasmBackend)) return single;
   const capacity = opts.wasmShardBytes ?? Math.floor((single.info.limits.maxMemoryBytes ?? 2 ** 32) * WEIGHT_SHARE);
   const entries = await indexCheckpoint(opts.platform.fs, dir);
@@ -96,6 +114,7 @@ export async function shardIfNeeded(dir: string, single: Backend, opts: OpenMode
     else layerBytes[g] = (layerBytes[g] ?? 0) + e.byteLength;
   }
   const total = embed + head + layerBytes.reduce((a, b) => a + (b ?? 0), 0);
+  checkHostMemory(dir, total, opts.platform);
   if (total <= capacity) return single;
   const plan = planShards(Array.from(layerBytes, (b) => b ?? 0), embed, head, capacity);
   const count = Math.max(plan.head, ...plan.layers) + 1;

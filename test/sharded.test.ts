@@ -6,7 +6,8 @@ import t from 'tap';
 import { join } from 'node:path';
 import { ShardedWasmBackend } from '../runtime/backend/sharded.ts';
 import { generateGreedy } from '../runtime/model/generate.ts';
-import type { CausalLM } from '../runtime/model/model.ts';
+import { type CausalLM, loadModel } from '../runtime/model/model.ts';
+import { createWasmBackend } from '../runtime/backend/wasm/index.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { openModels } from '../runtime/session.ts';
 import { packTrajectories, type TrainSample } from '../runtime/train/data.ts';
@@ -73,3 +74,19 @@ for (const name of MODELS) {
     t.same(differ, [], `all ${a.grads.size} LoRA gradients: identical bits`);
   });
 }
+
+t.test('a model past the host memory is refused before reading it, naming what would fit', async (t) => {
+  const platform = { ...nodePlatform, availableMemory: () => 150_000 };
+  const err = await openModels([join(FIXTURES, 'models', 'llama-gqa-tied-f32')], { platform, backend: 'wasm', threads: 1 }).then(
+    () => null,
+    (e: Error & { code?: string }) => e,
+  );
+  t.equal(err?.code, 'ENVIRONMENT', 'an environment error (exit 1 from the CLI)');
+  t.match(err?.message ?? '', /llama-gqa-tied-f32: the model's weights take 354 KiB, but this machine has 147 KiB of memory available \(the Wasm backend holds the weights in RAM\) — use a model of at most about 134 KiB/);
+});
+
+t.test('one Wasm memory alone refuses a model past it, pointing at openModel', async (t) => {
+  const backend = await createWasmBackend({ threads: 1, maxMemoryPages: 5 });
+  t.teardown(() => backend.destroy());
+  await t.rejects(loadModel(join(FIXTURES, 'models', 'llama-gqa-tied-f32'), { fs: nodePlatform.fs, backend }), /more than .* the wasm backend can address.* open it with openModel\/openModels/);
+});

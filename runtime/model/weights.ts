@@ -172,7 +172,7 @@ function checkFits(backend: Backend, dir: string, bytes: number): void {
   const space = limit ? `the ${sizeText(limit)} the ${kind} backend can address${limit - available > 2 ** 26 ? ` (${sizeText(available)} of it still free)` : ''}` : `the ${sizeText(available)} the ${kind} backend has free`;
   throw new LightReasonerError(
     'UNSUPPORTED',
-    `${dir}: the model's weights take ${sizeText(bytes)}, more than ${space} — use a smaller model (a bf16 copy of an f32 checkpoint takes half)${kind === 'wasm' ? ', or --backend webgpu (models past 4 GiB on the Wasm backend are not supported yet)' : ''}`,
+    `${dir}: the model's weights take ${sizeText(bytes)}, more than ${space} — use a smaller model (a bf16 copy of an f32 checkpoint takes half)${kind === 'wasm' ? ' — or open it with openModel/openModels (runtime/session.ts), which spread a model past one Wasm memory over several' : ''}`,
     { file: dir },
   );
 }

@@ -309,6 +309,13 @@ export const nodePlatform: Platform = {
   },
   whyNoGPU: () => dawnResult?.why,
   noGPUAdvice: () => dawnResult?.advice,
+  availableMemory() {
+    const deno = (globalThis as { Deno?: { systemMemoryInfo?(): { available: number } } }).Deno;
+    if (deno?.systemMemoryInfo) return deno.systemMemoryInfo().available;
+    // Node ≥ 20.13 (MemAvailable, or the cgroup's limit when lower).
+    const p = process as { availableMemory?(): number };
+    return p.availableMemory?.();
+  },
 };
 
 /**

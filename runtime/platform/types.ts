@@ -45,6 +45,8 @@ export interface Platform {
   /** What to do about it when the usual driver advice does not apply (Node without the optional
    * `webgpu` package: `npm install webgpu`). */
   noGPUAdvice?(): string | undefined;
+  /** Bytes of RAM this process could still take (Linux: MemAvailable), where the host says; browsers do not. */
+  availableMemory?(): number | undefined;
 }
 
 /**
