@@ -1,4 +1,4 @@
-// `npm run bench [-- --json] [-- --only sampling|finetune|matmul|decode|memory] [-- --backend wasm|webgpu]
+// `npm run bench [-- --json] [-- --only sampling|finetune|matmul|decode|memory|big] [-- --backend wasm|webgpu] [-- --big-model DIR]
 //                [-- --no-reference] [-- --ref-problems N] [-- --unpacked] [-- --no-ceilings] [-- --variants]`
 // (`--variants`: the matmul section also times every Wasm matmul variant; LIGHTREASONER_WASM_VARIANT forces one)
 //
@@ -39,6 +39,7 @@ import { nodePlatform } from '../runtime/platform/node.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
 import { findPython, load1, median, Reporter, type Result, runPython as runPythonWith, runStage1, withCeiling, writeCheckpoint } from './common.ts';
 import { type Ceilings, describeHost, hostLine, measureCeilings } from './host.ts';
+import { benchBig } from './big.ts';
 import type { ModelConfig } from '../runtime/model/config.ts';
 import type { TrainSample } from '../runtime/train/data.ts';
 import { DEFAULT_LORA } from '../runtime/train/lora.ts';
@@ -50,7 +51,7 @@ const args = process.argv.slice(2);
 const flag = (f: string) => args.includes(f);
 const opt = (f: string) => (args.includes(f) ? args[args.indexOf(f) + 1] : null);
 const json = flag('--json');
-const SECTIONS = ['matmul', 'decode', 'memory', 'sampling', 'finetune'] as const;
+const SECTIONS = ['matmul', 'decode', 'memory', 'sampling', 'finetune', 'big'] as const;
 type Section = (typeof SECTIONS)[number];
 const onlyArg = opt('--only');
 const only = onlyArg === 'model' ? 'decode' : onlyArg;
@@ -426,3 +427,4 @@ for (const b of backends) b.destroy();
 // needs a real GPU to mean anything, see bench/RESULTS.md).
 if ((want('sampling') || want('memory')) && kinds.includes('wasm')) await section('sampling/memory', () => benchStage1(want('sampling'), want('memory')));
 if (want('finetune')) await section('finetune', () => benchFinetune(kinds));
+if (want('big') && backendsWanted.includes('wasm')) await section('big', () => benchBig(opt('--big-model'), ceilings, report, notice));
