@@ -180,7 +180,7 @@ async function readModel(fs: FileSystem, modelDir: string): Promise<{ config: Mo
   }
   const config = parseConfig(raw, configPath, gen);
   if (!Object.hasOwn(GGUF_ARCH, config.modelType)) {
-    throw unsupportedError(configPath, `model_type "${config.modelType}" cannot be exported to GGUF yet (supported: ${Object.keys(GGUF_ARCH).join(', ')})`);
+    throw unsupportedError(configPath, `model_type "${config.modelType}" cannot be exported to GGUF yet (supported: ${Object.keys(GGUF_ARCH).join(', ')}) — use llama.cpp's convert_hf_to_gguf.py for it`);
   }
   return { config, raw: raw as Record<string, unknown>, arch: GGUF_ARCH[config.modelType] };
 }

@@ -55,7 +55,7 @@ export function preTokenizerName(tok: Json, file: string): string {
   const hit = KNOWN_PRE.find((k) => k.matches(tok.pre_tokenizer));
   if (hit) return hit.name;
   const known = KNOWN_PRE.map((k) => `${k.name} (${k.example})`).join(', ');
-  throw unsupportedError(file, `pre_tokenizer ${JSON.stringify(tok.pre_tokenizer)?.slice(0, 200)} matches none of the llama.cpp pre-tokenizers this exporter can name (${known}); GGUF export needs one of them`);
+  throw unsupportedError(file, `pre_tokenizer ${JSON.stringify(tok.pre_tokenizer)?.slice(0, 200)} matches none of the llama.cpp pre-tokenizers this exporter can name (${known}); llama.cpp would split text differently from this tokenizer — export a model whose tokenizer.json uses one of them`);
 }
 
 /** gguf-py SpecialVocab's merges: "a b", a space inside a part as U+0120. */
