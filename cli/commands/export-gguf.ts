@@ -21,7 +21,6 @@ export function registerExportGguf(program: Command): void {
       const fs = nodePlatform.fs;
       const output = commandOutput(o);
       await resolveModelOption(o, 'model');
-      if (!(await fs.exists(o.model))) throw badInputError(`--model ${o.model}: no such directory`);
       if (!(await fs.exists(fs.join(o.model, 'config.json')))) throw badInputError(`--model ${o.model}: not a model directory (no config.json)`);
       if (o.adapter !== undefined && !(await fs.exists(fs.join(o.adapter, 'adapter_config.json')))) throw badInputError(`--adapter ${o.adapter}: not an adapter directory (no adapter_config.json)`);
       const interrupt = interruptOnSignals(output.progress, { sigterm: true, quiet: true });
