@@ -1,11 +1,11 @@
-// export-gguf in llama.cpp itself (node-llama-cpp's prebuilt CPU build): each fixture model exported
-// to GGUF loads, and greedy generation from the fixture prompts' token ids gives our runtime's greedy
-// ids (Wasm backend, the safetensors weights) — exactly for f32. For q8_0/q4_0 the agreement is
+// export-gguf in llama.cpp itself (node-llama-cpp's prebuilt CPU build): each fixture model (and the
+// embedded default expert, a trained Llama) exported to GGUF loads, and greedy generation from token
+// ids gives our runtime's greedy ids (Wasm backend, the safetensors weights) — exactly for f32. For q8_0/q4_0 the agreement is
 // reported, against our runtime on the original weights and on the gguf-dequantized weights (what
 // the quantized kernels of issue 30 will compute with): llama.cpp's CPU q8_0/q4_0 matmuls also
 // round the activations to 8 bits, so they are not expected to match bit for bit.
 import t from 'tap';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBackend } from '../runtime/backend/index.ts';
@@ -13,20 +13,21 @@ import { exportGguf, type GgufExportType } from '../runtime/gguf/export.ts';
 import { encodeSafetensors, readTensorBytes, type TensorToWrite } from '../runtime/io/safetensors.ts';
 import { generateGreedy } from '../runtime/model/generate.ts';
 import { loadModel } from '../runtime/model/model.ts';
+import { loadTokenizer } from '../runtime/model/tokenizer.ts';
 import { indexCheckpoint } from '../runtime/model/weights.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { dequantize, quantizationPolicy, quantize, type QuantType, type SourceDType } from '../runtime/quant/index.ts';
+import { DEFAULT_SETTINGS, promptIds } from '../runtime/stage/sample.ts';
 import { decodeToF32 } from '../runtime/util/dtype.ts';
 import { missingRuntime } from './helpers/browser.ts';
-import { FIXTURES } from './helpers/cli.ts';
+import { FIXTURES, ROOT } from './helpers/cli.ts';
 import { ensureNodeLlamaCpp, importNodeLlamaCpp, llamaCppGreedy, NODE_LLAMA_CPP_VERSION } from './helpers/llama-cpp.ts';
 
 const fs = nodePlatform.fs;
 
 /** A copy of fixture `name` whose quantizable weights are dequantize(quantize(w)) (all tensors f32). */
-async function dequantizedCopy(name: string, type: QuantType, dir: string): Promise<string> {
-  const src = join(FIXTURES, 'models', name);
-  const out = join(dir, `${name}-${type}-dequantized`);
+async function dequantizedCopy(src: string, name: string, type: QuantType, dir: string): Promise<string> {
+  const out = join(dir, `${name.replace(/\W+/g, '-')}-${type}-dequantized`);
   cpSync(src, out, { recursive: true, filter: (p) => !p.endsWith('.safetensors') && !p.endsWith('.index.json') });
   const tensors: TensorToWrite[] = [];
   for (const e of (await indexCheckpoint(fs, src)).values()) {
@@ -52,6 +53,29 @@ async function ourGreedy(modelDir: string, prompts: number[][], n: number): Prom
 const MODELS = ['llama-gqa-tied-f32', 'qwen2-tied-bf16', 'llama-untied-bf16-llama3rope', 'qwen2-bias-f16'];
 const TYPES: GgufExportType[] = ['f32', 'q8_0', 'q4_0'];
 
+interface Case {
+  name: string;
+  dir: string;
+  prompts: number[][];
+  n: number;
+}
+
+/** The four fixture models with their golden prompts, and the embedded default expert (a trained
+ * model, so the q8_0/q4_0 agreement means something) on chat prompts of the sampling fixture. */
+async function cases(): Promise<Case[]> {
+  const out: Case[] = MODELS.map((name) => {
+    const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected', `${name}.json`), 'utf8')) as { prompts: { prompt_token_ids: number[]; greedy_token_ids: number[] }[] };
+    return { name, dir: join(FIXTURES, 'models', name), prompts: expected.prompts.map((p) => p.prompt_token_ids), n: Math.max(...expected.prompts.map((p) => p.greedy_token_ids.length)) };
+  });
+  const expert = join(ROOT, 'models', 'default', 'expert');
+  if (existsSync(join(expert, 'config.json'))) {
+    const tokenizer = await loadTokenizer(fs, expert);
+    const questions = readFileSync(join(FIXTURES, 'sampling', 'questions.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { question: string }).question);
+    out.push({ name: 'default expert', dir: expert, prompts: questions.map((q) => promptIds(tokenizer, DEFAULT_SETTINGS.system, q)), n: 32 });
+  }
+  return out;
+}
+
 t.test('export-gguf output generates our greedy ids in llama.cpp', async (t) => {
   const install = ensureNodeLlamaCpp();
   if (install.error) return missingRuntime(t, `node-llama-cpp ${NODE_LLAMA_CPP_VERSION} (${install.error})`);
@@ -63,18 +87,15 @@ t.test('export-gguf output generates our greedy ids in llama.cpp', async (t) => 
     await llama.dispose();
     rmSync(dir, { recursive: true, force: true });
   });
-  for (const name of MODELS) {
-    const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected', `${name}.json`), 'utf8')) as { prompts: { prompt_token_ids: number[]; greedy_token_ids: number[] }[] };
-    const prompts = expected.prompts.map((p) => p.prompt_token_ids);
-    const n = Math.max(...expected.prompts.map((p) => p.greedy_token_ids.length));
-    const want = await ourGreedy(join(FIXTURES, 'models', name), prompts, n);
+  for (const { name, dir: modelDir, prompts, n } of await cases()) {
+    const want = await ourGreedy(modelDir, prompts, n);
     for (const type of TYPES) {
-      const file = join(dir, `${name}-${type}.gguf`);
-      await exportGguf(fs, join(FIXTURES, 'models', name), file, { type });
+      const file = join(dir, `${name.replace(/\W+/g, '-')}-${type}.gguf`);
+      await exportGguf(fs, modelDir, file, { type });
       const model = await llama.loadModel({ modelPath: file });
       const context = await model.createContext({ contextSize: 512, threads: 1 });
       const seq = context.getSequence();
-      const deq = type === 'f32' ? want : await ourGreedy(await dequantizedCopy(name, type as QuantType, dir), prompts, n);
+      const deq = type === 'f32' ? want : await ourGreedy(await dequantizedCopy(modelDir, name, type as QuantType, dir), prompts, n);
       let same = 0;
       let sameDeq = 0;
       let total = 0;

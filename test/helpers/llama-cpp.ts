@@ -53,7 +53,7 @@ export interface LlamaModel {
   dispose(): Promise<void>;
 }
 export interface LlamaSequence {
-  evaluate(tokens: number[], o: { temperature: number }): AsyncGenerator<number>;
+  evaluate(tokens: number[], o: { temperature: number; yieldEogToken?: boolean }): AsyncGenerator<number>;
   clearHistory(): Promise<void>;
 }
 
@@ -61,11 +61,12 @@ export async function importNodeLlamaCpp(): Promise<LlamaCpp> {
   return (await import(pathToFileURL(join(LLAMA_CPP_DIR, 'node_modules', 'node-llama-cpp', 'dist', 'index.js')).href)) as LlamaCpp;
 }
 
-/** Greedy continuation of `prompt` (token ids) in llama.cpp: `n` tokens. */
+/** Greedy continuation of `prompt` (token ids) in llama.cpp: `n` tokens, running on past an
+ * end-of-generation token as our generate does with no eos ids (yieldEogToken). */
 export async function llamaCppGreedy(seq: LlamaSequence, prompt: number[], n: number): Promise<number[]> {
   await seq.clearHistory();
   const out: number[] = [];
-  for await (const tok of seq.evaluate(prompt, { temperature: 0 })) {
+  for await (const tok of seq.evaluate(prompt, { temperature: 0, yieldEogToken: true })) {
     out.push(tok);
     if (out.length >= n) break;
   }
