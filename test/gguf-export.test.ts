@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportGguf, type GgufExportType } from '../runtime/gguf/export.ts';
 import { parseGgufHeader } from '../runtime/gguf/reader.ts';
+import { readSafetensorsHeader } from '../runtime/io/safetensors.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { typeBytes, type WeightType } from '../runtime/quant/index.ts';
 import { mergeAdapter } from '../runtime/train/merge.ts';
@@ -119,6 +120,22 @@ t.test('CLI: export-gguf writes the file; bad input is one line, exit 2, nothing
   r = await runInProcess(['export-gguf', '--model', model, '--type', 'f16', '--out', join(dir, 'q.gguf'), '--quiet']);
   t.equal(r.code, 0, 'an existing file is replaced (atomically)');
   t.equal(parseGgufHeader(new Uint8Array(readFileSync(join(dir, 'q.gguf')))).metadata.get('general.file_type'), 1);
+});
+
+t.test('a bf16 value beyond f16 is refused for --type f16, not written as Inf', async (t) => {
+  const dir = tmp(t);
+  const m = copyModel(t, 'qwen2-tied-bf16');
+  const file = join(m, 'model.safetensors');
+  const e = (await readSafetensorsHeader(fs, file)).tensors.get('model.layers.0.mlp.up_proj.weight')!;
+  const bytes = readFileSync(file);
+  bytes.writeUInt16LE(0x4974, e.offset + 2 * 5); // bf16 1.0e6 (0x4974 = 999424)
+  writeFileSync(file, bytes);
+  let r = await runInProcess(['export-gguf', '--model', m, '--type', 'f16', '--out', join(dir, 'h.gguf')]);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /^error: tensor "model\.layers\.0\.mlp\.up_proj\.weight" holds 999424 \(element 5\), beyond f16's range — export with --type f32/);
+  r = await runInProcess(['export-gguf', '--model', m, '--type', 'q8_0', '--out', join(dir, 'q.gguf'), '--quiet']);
+  t.equal(r.code, 0, 'q8_0 keeps that (48-column) tensor in bf16');
+  t.same(readdirSync(dir), ['q.gguf']);
 });
 
 t.test('architectures without a GGUF mapping are refused by name', async (t) => {

@@ -158,7 +158,11 @@ async function tensorBytes(fs: FileSystem, p: PlannedTensor, c: ModelConfig, ada
     if (firstNonFinite(p.source, bytes) >= 0) throw badInputError(`merging the adapter into tensor "${e.name}" gives non-finite weights: the adapter's scaling or weights are too large; check its adapter_config.json`);
   }
   if (p.permuteHeads) bytes = permuteQK(bytes, p.permuteHeads, c.headDim, e.shape.length === 2 ? e.shape[1] : 1, p.source === 'f32' ? 4 : 2);
-  return quantize(p.info.type, p.source, bytes, e.shape[e.shape.length - 1]);
+  const stored = quantize(p.info.type, p.source, bytes, e.shape[e.shape.length - 1]);
+  // bf16 holds values far beyond f16's ±65504: casting them would write ±Inf silently.
+  const over = p.info.type === 'f16' ? firstNonFinite('f16', stored) : -1;
+  if (over >= 0) throw badInputError(`tensor "${e.name}" holds ${decodeToF32(p.source, bytes)[over]} (element ${over}), beyond f16's range — export with --type f32, or q8_0/q4_0 (which keep such tensors' dtype or scale them)`);
+  return stored;
 }
 
 async function readModel(fs: FileSystem, modelDir: string): Promise<{ config: ModelConfig; raw: Record<string, unknown>; arch: string }> {
