@@ -122,6 +122,16 @@ t.test('CLI: export-gguf writes the file; bad input is one line, exit 2, nothing
   t.equal(parseGgufHeader(new Uint8Array(readFileSync(join(dir, 'q.gguf')))).metadata.get('general.file_type'), 1);
 });
 
+t.test('an abort mid-export leaves neither the file nor a temp file', async (t) => {
+  const dir = tmp(t);
+  const ac = new AbortController();
+  let seen = 0;
+  const p = exportGguf(fs, join(FIXTURES, 'models', 'llama-gqa-tied-f32'), join(dir, 'x.gguf'), { type: 'q4_0', signal: ac.signal, onProgress: () => { if (++seen === 3) ac.abort(); } });
+  await t.rejects(p, { code: 'ABORTED' });
+  t.equal(seen, 3, 'stopped at the next tensor');
+  t.same(readdirSync(dir), []);
+});
+
 t.test('a bf16 value beyond f16 is refused for --type f16, not written as Inf', async (t) => {
   const dir = tmp(t);
   const m = copyModel(t, 'qwen2-tied-bf16');
