@@ -15,6 +15,12 @@ import { readSafetensorsHeader } from '../runtime/io/safetensors.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { typeBytes, type WeightType } from '../runtime/quant/index.ts';
 import { mergeAdapter } from '../runtime/train/merge.ts';
+import { createEngine } from '../runtime/engine/engine.ts';
+import { createWorkerEngine, serveEngine } from '../runtime/engine/worker.ts';
+import { routedFileSystem } from '../runtime/platform/browser.ts';
+import { MemoryFileSystem } from '../runtime/platform/memory-fs.ts';
+import type { Platform } from '../runtime/platform/types.ts';
+import { serve } from './helpers/browser.ts';
 import { runInProcess } from './helpers/cli-in-process.ts';
 import { FIXTURES } from './helpers/cli.ts';
 import { copyModel, editJson } from './helpers/model-dir.ts';
@@ -104,8 +110,6 @@ t.test('CLI: export-gguf writes the file; bad input is one line, exit 2, nothing
   r = await runInProcess(['export-gguf', '--model', model, '--type', 'f32', '--out', join(dir, 'adir')]);
   t.equal(r.code, 2, '--out is a directory');
   t.match(r.stderr, /is a directory/);
-  r = await runInProcess(['export-gguf', '--model', model, '--type', 'f32', '--out', join(dir, 'no', 'such', 'x.gguf')]);
-  t.equal(r.code, 2, '--out in a missing folder');
   const odd = copyModel(t, 'qwen2-tied-bf16');
   editJson(join(odd, 'tokenizer.json'), (j) => { j.pre_tokenizer = { type: 'Whitespace' }; });
   r = await runInProcess(['export-gguf', '--model', odd, '--type', 'f32', '--out', join(dir, 'odd.gguf')]);
@@ -116,6 +120,8 @@ t.test('CLI: export-gguf writes the file; bad input is one line, exit 2, nothing
   r = await runInProcess(['export-gguf', '--model', model, '--adapter', adapter, '--type', 'f32', '--out', join(dir, 'mismatch.gguf')]);
   t.not(r.code, 0, 'an adapter for another model');
   t.same(readdirSync(dir).sort(), ['adir', 'q.gguf'], 'no output and no temp file after the failures');
+  r = await runInProcess(['export-gguf', '--model', model, '--type', 'f32', '--out', join(dir, 'new', 'folder', 'x.gguf'), '--quiet']);
+  t.equal(r.code, 0, "--out's missing folder is created, as run --out does");
   writeFileSync(join(dir, 'q.gguf'), 'old');
   r = await runInProcess(['export-gguf', '--model', model, '--type', 'f16', '--out', join(dir, 'q.gguf'), '--quiet']);
   t.equal(r.code, 0, 'an existing file is replaced (atomically)');
@@ -146,6 +152,25 @@ t.test('a bf16 value beyond f16 is refused for --type f16, not written as Inf', 
   r = await runInProcess(['export-gguf', '--model', m, '--type', 'q8_0', '--out', join(dir, 'q.gguf'), '--quiet']);
   t.equal(r.code, 0, 'q8_0 keeps that (48-column) tensor in bf16');
   t.same(readdirSync(dir), ['q.gguf']);
+});
+
+t.test('Engine.exportGguf across the worker protocol, model over HTTP, output in browser storage = the Node file', async (t) => {
+  const model = join(FIXTURES, 'models', 'llama-untied-bf16-llama3rope');
+  const { url, server } = await serve({}, { '/llama-untied-bf16-llama3rope': model }); // the same folder name: general.name
+  const dir = tmp(t);
+  const storage = new MemoryFileSystem();
+  const platform: Platform = { name: 'browser', fs: routedFileSystem(storage), getGPU: async () => null };
+  const { port1, port2 } = new MessageChannel();
+  serveEngine(port2 as unknown as Parameters<typeof serveEngine>[0], platform);
+  const remote = createWorkerEngine(port1 as unknown as Parameters<typeof createWorkerEngine>[0]);
+  t.teardown(() => (server.close(), port1.close(), port2.close()));
+  const events: string[] = [];
+  const s = await remote.exportGguf({ model: `${url}/llama-untied-bf16-llama3rope`, type: 'q4_0', out: 'out/m.gguf' }, { onEvent: (e) => events.push(e.tensor) });
+  t.equal(events.length, 21, 'progress events cross the boundary, one per checkpoint tensor');
+  const local = await createEngine(nodePlatform).exportGguf({ model, type: 'q4_0', out: join(dir, 'm.gguf') });
+  t.same({ ...s, out: '' }, { ...local, out: '' }, 'the same summary');
+  t.ok(Buffer.from(await storage.readBytes('out/m.gguf')).equals(readFileSync(join(dir, 'm.gguf'))), 'identical bytes');
+  await t.rejects(remote.exportGguf({ model: `${url}/llama-untied-bf16-llama3rope`, type: 'f32', out: `${url}/x.gguf` }), { code: 'BAD_INPUT' }, 'out must be storage, not a URL');
 });
 
 t.test('architectures without a GGUF mapping are refused by name', async (t) => {

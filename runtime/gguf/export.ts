@@ -31,13 +31,22 @@ export const GGUF_EXPORT_TYPES: readonly GgufExportType[] = Object.freeze(['f32'
 /** llama.cpp's architecture name for each model_type this exporter writes. */
 const GGUF_ARCH: Readonly<Record<string, string>> = Object.freeze({ llama: 'llama', qwen2: 'qwen2' });
 
+export interface ExportGgufProgress {
+  status: 'exporting';
+  /** The GGUF tensor just written. */
+  tensor: string;
+  /** Bytes of tensor data written so far / in all. */
+  written: number;
+  total: number;
+}
+
 export interface ExportGgufOptions {
   type: GgufExportType;
   /** A PEFT LoRA adapter directory merged into the weights first (as `merge` would). */
   adapter?: string;
   /** general.name; default: the model directory's last path segment. */
   name?: string;
-  onProgress?: (p: { status: 'exporting'; tensor: string; written: number; total: number }) => void;
+  onProgress?: (p: ExportGgufProgress) => void;
   signal?: AbortSignal;
 }
 
@@ -189,15 +198,10 @@ async function readModel(fs: FileSystem, modelDir: string): Promise<{ config: Mo
   return { config, raw: raw as Record<string, unknown>, arch: GGUF_ARCH[config.modelType] };
 }
 
-/** Refuse an --out that is a directory or whose folder does not exist, before any work. */
-async function checkOut(fs: FileSystem, out: string): Promise<void> {
-  if (await fs.exists(out)) {
-    const isDir = await fs.list!(out).then(() => true, () => false);
-    if (isDir) throw badInputError(`--out ${out} is a directory; give the path of the .gguf file to write`, out);
-  }
+/** Create the folder of `out` when missing (as `run --out` does). */
+async function ensureParent(fs: FileSystem, out: string): Promise<void> {
   const slash = Math.max(out.lastIndexOf('/'), out.lastIndexOf('\\'));
-  const parent = slash > 0 ? out.slice(0, slash) : slash === 0 ? '/' : '.';
-  if (!(await fs.exists(parent))) throw badInputError(`--out ${out}: the folder ${parent} does not exist; create it first`, out);
+  if (slash > 0 && fs.mkdir && !(await fs.exists(out.slice(0, slash)))) await fs.mkdir(out.slice(0, slash));
 }
 
 /** Export the model at `modelDir` to the GGUF file `out` (replaced atomically if it exists). */
@@ -205,7 +209,7 @@ export async function exportGguf(fs: FileSystem, modelDir: string, out: string, 
   const { type, signal, onProgress } = opts;
   if (!GGUF_EXPORT_TYPES.includes(type)) throw badInputError(`--type ${String(type)} is not one of ${GGUF_EXPORT_TYPES.join(', ')}`);
   if (!fs.appendFile || !fs.rename || !fs.rm || !fs.list) throw new LightReasonerError('UNSUPPORTED', 'GGUF export needs a file system that can append, rename, list and remove files (this platform adapter cannot)');
-  await checkOut(fs, out);
+  if ((await fs.exists(out)) && (await fs.list(out).then(() => true, () => false))) throw badInputError(`--out ${out} is a directory; give the path of the .gguf file to write`, out);
   // ---- read and check everything before writing anything ----
   const { config, raw, arch } = await readModel(fs, modelDir);
   const adapter = opts.adapter === undefined ? null : await readAdapter(fs, opts.adapter, config);
@@ -225,6 +229,7 @@ export async function exportGguf(fs: FileSystem, modelDir: string, out: string, 
   throwIfAborted(signal);
 
   // ---- write ----
+  await ensureParent(fs, out);
   const tmp = `${out}.tmp-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
   let written = 0;
   let size = 0;
