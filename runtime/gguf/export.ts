@@ -231,35 +231,61 @@ export async function exportGguf(fs: FileSystem, modelDir: string, out: string, 
   // ---- write ----
   await ensureParent(fs, out);
   const tmp = `${out}.tmp-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+  const sink = new AppendBuffer(fs, tmp);
   let written = 0;
-  let size = 0;
-  const append = async (b: Uint8Array) => { await fs.appendFile!(tmp, b); size += b.byteLength; };
   try {
-    await append(header);
+    await sink.add(header);
     for (const t of tensors) {
       throwIfAborted(signal);
       const data = await tensorBytes(fs, t, config, adapter);
       if (data.byteLength !== t.info.byteLength) throw new RangeError(`tensor ${t.info.name}: ${data.byteLength} bytes, header says ${t.info.byteLength}`);
-      await append(concat(data, tensorPadding(data.byteLength)));
+      await sink.add(data, tensorPadding(data.byteLength));
       written += data.byteLength;
       onProgress?.({ status: 'exporting', tensor: t.info.name, written, total });
     }
-    for (const x of extra) await append(concat(x.data, tensorPadding(x.data.byteLength)));
+    for (const x of extra) await sink.add(x.data, tensorPadding(x.data.byteLength));
+    await sink.flush();
     throwIfAborted(signal);
     await fs.rename!(tmp, out);
   } catch (e) {
     await fs.rm!(tmp).catch(() => {});
     throw e;
   }
+  const size = sink.size;
   const preTokenizer = String((vocab.find(([k]) => k === 'tokenizer.ggml.pre')![1] as { value: string }).value);
   return { out, architecture: arch, type, tensors: infos.length, quantized: infos.filter((t) => t.type === 'q8_0' || t.type === 'q4_0').length, bytes: size, preTokenizer };
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (b.byteLength === 0) return a;
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a);
-  out.set(b, a.byteLength);
-  return out;
-}
+/**
+ * Appends in chunks of up to APPEND_CHUNK bytes: the platform's appendFile flushes to disk on each
+ * call (Node), and in browser storage (OPFS, memory) copies the whole file each time, so one call
+ * per tensor would cost hundreds of syncs or copies of a large file.
+ */
+const APPEND_CHUNK = 64 * 2 ** 20;
 
+class AppendBuffer {
+  private parts: Uint8Array[] = [];
+  private pending = 0;
+  size = 0;
+  constructor(private readonly fs: FileSystem, private readonly path: string) {}
+  async add(...parts: Uint8Array[]): Promise<void> {
+    for (const p of parts) {
+      this.parts.push(p);
+      this.pending += p.byteLength;
+    }
+    if (this.pending >= APPEND_CHUNK) await this.flush();
+  }
+  async flush(): Promise<void> {
+    if (this.pending === 0) return;
+    const chunk = new Uint8Array(this.pending);
+    let offset = 0;
+    for (const p of this.parts) {
+      chunk.set(p, offset);
+      offset += p.byteLength;
+    }
+    this.parts = [];
+    this.pending = 0;
+    await this.fs.appendFile!(this.path, chunk);
+    this.size += chunk.byteLength;
+  }
+}
