@@ -116,6 +116,11 @@ t.test('CLI: export-gguf writes the file; bad input is one line, exit 2, nothing
   t.equal(r.code, 1, 'a pre-tokenizer llama.cpp has no name for');
   t.match(r.stderr, /pre_tokenizer.*(smollm|qwen2)/);
   t.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+  const lower = copyModel(t, 'qwen2-tied-bf16');
+  editJson(join(lower, 'tokenizer.json'), (j) => { j.normalizer = { type: 'Lowercase' }; });
+  r = await runInProcess(['export-gguf', '--model', lower, '--type', 'f32', '--out', join(dir, 'lower.gguf')]);
+  t.equal(r.code, 1, 'a normalizer llama.cpp does not apply');
+  t.match(r.stderr, /normalizer \{"type":"Lowercase"\} is not applied by llama\.cpp/);
   const adapter = join(FIXTURES, 'finetune', 'llama-pair', 'ours-adapter');
   r = await runInProcess(['export-gguf', '--model', model, '--adapter', adapter, '--type', 'f32', '--out', join(dir, 'mismatch.gguf')]);
   t.not(r.code, 0, 'an adapter for another model');

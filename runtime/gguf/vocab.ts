@@ -93,6 +93,13 @@ export async function tokenizerMetadata(fs: FileSystem, dir: string, vocabSize: 
   const model = tok.model;
   if (!isObject(model) || model.type !== 'BPE' || !isObject(model.vocab)) throw unsupportedError(tokPath, 'GGUF export supports byte-level BPE tokenizers (model.type "BPE"), as SmolLM2, Llama 3 and Qwen2.5 ship');
   const pre = preTokenizerName(tok, tokPath);
+  // llama.cpp's BPE applies no normalizer. NFC (Qwen2.5's) only changes text that is not already
+  // composed, as llama.cpp's converter accepts too; anything else (lowercasing, replacements) would
+  // make llama.cpp tokenize differently from this tokenizer.
+  const norm = tok.normalizer;
+  if (norm !== null && norm !== undefined && !(isObject(norm) && norm.type === 'NFC')) {
+    throw unsupportedError(tokPath, `normalizer ${JSON.stringify(norm).slice(0, 120)} is not applied by llama.cpp's BPE tokenizer (only none or NFC export faithfully) — export a model whose tokenizer.json has none`);
+  }
 
   const byId = new Map<number, string>();
   for (const [t, id] of Object.entries(model.vocab)) if (typeof id === 'number') byId.set(id, t);
