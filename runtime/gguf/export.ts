@@ -155,7 +155,7 @@ function planTensors(c: ModelConfig, arch: string, entries: Map<string, TensorEn
 }
 
 /** One tensor's bytes as stored: read, LoRA-merged (rounded to its dtype, as `merge` writes it), permuted, converted. */
-async function tensorBytes(fs: FileSystem, p: PlannedTensor, c: ModelConfig, adapter: HostAdapter | null): Promise<Uint8Array> {
+async function tensorBytes(fs: FileSystem, p: PlannedTensor, c: ModelConfig, adapter: HostAdapter | null, adapterDir = ''): Promise<Uint8Array> {
   const e = p.entry;
   let bytes = await readTensorBytes(fs, e);
   const bad = firstNonFinite(p.source, bytes);
@@ -164,13 +164,13 @@ async function tensorBytes(fs: FileSystem, p: PlannedTensor, c: ModelConfig, ada
     const pair = adapter.layers[p.merge.layer][p.merge.target]!;
     const [out, inp] = targetShape(c, p.merge.target);
     bytes = encodeFromF32(p.source, mergeTensor(decodeToF32(p.source, bytes), pair.a, pair.b, out, inp, adapter.config.r, adapter.scaling));
-    if (firstNonFinite(p.source, bytes) >= 0) throw badInputError(`merging the adapter into tensor "${e.name}" gives non-finite weights: the adapter's scaling or weights are too large; check its adapter_config.json`);
+    if (firstNonFinite(p.source, bytes) >= 0) throw badInputError(`${adapterDir}: merging it into tensor "${e.name}" gives non-finite weights — the adapter's scaling or weights are too large; check its adapter_config.json`, adapterDir);
   }
   if (p.permuteHeads) bytes = permuteQK(bytes, p.permuteHeads, c.headDim, e.shape.length === 2 ? e.shape[1] : 1, p.source === 'f32' ? 4 : 2);
   const stored = quantize(p.info.type, p.source, bytes, e.shape[e.shape.length - 1]);
   // bf16 holds values far beyond f16's ±65504: casting them would write ±Inf silently.
   const over = p.info.type === 'f16' ? firstNonFinite('f16', stored) : -1;
-  if (over >= 0) throw badInputError(`tensor "${e.name}" holds ${decodeToF32(p.source, bytes)[over]} (element ${over}), beyond f16's range — export with --type f32, or q8_0/q4_0 (which keep such tensors' dtype or scale them)`);
+  if (over >= 0) throw badInputError(`${e.file}: tensor "${e.name}" holds ${decodeToF32(p.source, bytes)[over]} (element ${over}), beyond f16's range — export with --type f32, or q8_0/q4_0 (which keep such tensors' dtype or scale them)`, e.file);
   return stored;
 }
 
@@ -237,7 +237,7 @@ export async function exportGguf(fs: FileSystem, modelDir: string, out: string, 
     await sink.add(header);
     for (const t of tensors) {
       throwIfAborted(signal);
-      const data = await tensorBytes(fs, t, config, adapter);
+      const data = await tensorBytes(fs, t, config, adapter, opts.adapter);
       if (data.byteLength !== t.info.byteLength) throw new RangeError(`tensor ${t.info.name}: ${data.byteLength} bytes, header says ${t.info.byteLength}`);
       await sink.add(data, tensorPadding(data.byteLength));
       written += data.byteLength;
