@@ -4,6 +4,7 @@
 import { Command, type OutputConfiguration } from 'commander';
 import { registerCopyModels } from './commands/copy-models.ts';
 import { registerEval } from './commands/eval.ts';
+import { registerExportGguf } from './commands/export-gguf.ts';
 import { registerFinetune } from './commands/finetune.ts';
 import { registerGather } from './commands/gather.ts';
 import { registerGenerate } from './commands/generate.ts';
@@ -26,6 +27,7 @@ export function createProgram(output?: OutputConfiguration): Command {
 
   registerCopyModels(program);
   registerEval(program);
+  registerExportGguf(program);
   registerFinetune(program);
   registerGather(program);
   registerGenerate(program);

@@ -38,3 +38,5 @@ export { renderReport } from './run/report.ts';
 // huggingface_hub's cache (with the entry's nodeHubFileSystem and hubEnvironment()); browsers read
 // the Hub's URLs (hubModelUrl).
 export { resolveModel, hubModelUrl, resolveDataset, datasetJsonl, parquetToJsonl, type ResolvedModel, type ResolvedDataset, type HubOptions, type HubProgress, type HubFileSystem } from './hub/index.ts';
+export type { ExportGgufJob } from './engine/jobs.ts';
+export type { ExportGgufProgress, ExportGgufSummary, GgufExportType } from './gguf/export.ts';

@@ -47,3 +47,7 @@ export { writeEvalResults, readEvalSummary, finishedEval, evalSummaryPath, type 
 export { finishedSampling } from './stage/run.ts';
 export { adapterFingerprint, fileDigest } from './stage/fingerprint.ts';
 export { memoryDigestCache, fileDigestCache, setDefaultDigestCache, type DigestCache } from './platform/digest-cache.ts';
+export { quantize, dequantize, quantizationPolicy, typeBytes, QUANT_TYPES, type QuantType, type WeightType, type SourceDType } from './quant/index.ts';
+export { exportGguf, GGUF_EXPORT_TYPES, type GgufExportType, type ExportGgufOptions, type ExportGgufProgress, type ExportGgufSummary } from './gguf/export.ts';
+export { parseGgufHeader, type GgufHeader, type GgufTensorEntry } from './gguf/reader.ts';
+export { exportGgufJob, type ExportGgufJob } from './engine/jobs.ts';

@@ -57,6 +57,7 @@ const ROWS: Row[] = [
     human: /^wrote the adapter to \S+ft \(1 steps, final loss [\d.]+, /, json: { steps: 1, final_loss: Number }, progress: /^step 1\/1 · loss /m,
   },
   { name: 'merge', args: (d) => ['merge', '--model', E, '--adapter', join(SHARED, 'ft'), '--out', join(d, 'merged')], human: /^merged \d+ weights \(\d+ copied\) into \S+merged\n$/, json: { mergedTensors: Number } },
+  { name: 'export-gguf', args: (d) => ['export-gguf', '--model', E, '--type', 'q8_0', '--out', join(d, 'e.gguf')], human: /^wrote \S+e\.gguf: qwen2 q8_0, \d+ tensors \(\d+ quantized\), \d+ bytes\n$/, json: { type: 'q8_0', out: /e\.gguf$/ } },
   {
     name: 'eval', args: () => ['eval', '--model', E, '--data', DATA, '--max-questions', '2', '--max-new-tokens', '3', ...REF],
     human: /^accuracy \d+\.\d% \[[\d.]+, [\d.]+\] \(\d\/2; 95% Wilson interval\) in [\d.]+ s\n$/, json: { total: 2, accuracy: Number, model: E }, progress: /^2\/2 problems · \d+ correct$/m,

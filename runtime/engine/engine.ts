@@ -11,7 +11,8 @@ import type { SamplingSummary } from '../stage/run.ts';
 import { type ExportedAdapter, exportAdapter } from '../train/adapter-bytes.ts';
 import type { FinetuneEvent, FinetuneSummary } from '../train/finetune.ts';
 import type { MergeProgress, MergeSummary } from '../train/merge.ts';
-import { type EngineInfo, engineInfo, evaluateJob, type EvaluateJob, type EvaluateJobEvent, type EvaluateJobResult, finetuneJob, type FinetuneJob, type MergeJob, mergeJob, type PairCheckJob, pairCheckJob, type RunJob, runJob, sampleJob, type SampleJob, type SampleJobEvent, type WarningEvent } from './jobs.ts';
+import type { ExportGgufProgress, ExportGgufSummary } from '../gguf/export.ts';
+import { type EngineInfo, engineInfo, evaluateJob, exportGgufJob, type ExportGgufJob, type EvaluateJob, type EvaluateJobEvent, type EvaluateJobResult, finetuneJob, type FinetuneJob, type MergeJob, mergeJob, type PairCheckJob, pairCheckJob, type RunJob, runJob, sampleJob, type SampleJob, type SampleJobEvent, type WarningEvent } from './jobs.ts';
 
 /** Per call: progress events and cancellation (an aborted call rejects with code ABORTED). */
 export interface CallOptions<E> {
@@ -36,6 +37,8 @@ export interface Engine {
   pairCheck(job: PairCheckJob, opts?: CallOptions<PairCheckEvent>): Promise<{ report: PairCheckReport; records: PairCheckRecord[] }>;
   /** The adapter merged into the base weights: a standalone Hugging Face model directory in `out`. */
   merge(job: MergeJob, opts?: CallOptions<MergeProgress>): Promise<MergeSummary>;
+  /** The model (optionally with an adapter merged in) as one GGUF file (f32, f16, q8_0, q4_0) for llama.cpp, Ollama, LM Studio. */
+  exportGguf(job: ExportGgufJob, opts?: CallOptions<ExportGgufProgress>): Promise<ExportGgufSummary>;
   /** An adapter directory's PEFT files as bytes, and as one zip. */
   exportAdapter(dir: string): Promise<ExportedAdapter>;
   /** A file from the engine's storage (e.g. `${out}/report.html`). */
@@ -59,6 +62,7 @@ export function createEngine(platform: Platform): Engine {
     evaluate: (job, o = {}) => evaluateJob(ctx(o.signal), job, o.onEvent),
     pairCheck: (job, o = {}) => pairCheckJob(ctx(o.signal), job, o.onEvent),
     merge: (job, o = {}) => mergeJob(ctx(o.signal), job, o.onEvent),
+    exportGguf: (job, o = {}) => exportGgufJob(ctx(o.signal), job, o.onEvent),
     exportAdapter: (dir) => exportAdapter(platform.fs, dir),
     readFile: (path) => platform.fs.readBytes(path),
     remove: async (path) => {

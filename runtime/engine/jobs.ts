@@ -1,6 +1,7 @@
 // The stages as jobs an engine runs: plain, serializable descriptions (model paths or URLs,
 // problems, settings, an output path in the platform's storage), so the same job runs in-thread
 // or crosses a worker boundary unchanged. Each job opens what it needs and closes it again.
+import { exportGguf, type ExportGgufProgress, type ExportGgufSummary, type GgufExportType } from '../gguf/export.ts';
 import { type BackendChoice, createBackend } from '../backend/index.ts';
 import type { Backend, BackendInfo } from '../backend/types.ts';
 import { badInputError } from '../errors.ts';
@@ -269,6 +270,22 @@ export interface MergeJob {
 export async function mergeJob(ctx: JobContext, job: MergeJob, onEvent?: (p: MergeProgress) => void): Promise<MergeSummary> {
   checkOut(job.out, 'merge');
   return mergeAdapter(ctx.platform.fs, job.model, job.adapter, job.out, { signal: ctx.signal, onProgress: onEvent });
+}
+
+export interface ExportGgufJob {
+  /** The model directory (storage path or URL). */
+  model: string;
+  /** A LoRA adapter directory (storage path or URL) merged in first. */
+  adapter?: string;
+  type: GgufExportType;
+  /** The .gguf file to write (a storage path). */
+  out: string;
+}
+
+/** The model (optionally with an adapter merged in) as one GGUF file for llama.cpp (runtime/gguf/export.ts). */
+export async function exportGgufJob(ctx: JobContext, job: ExportGgufJob, onEvent?: (p: ExportGgufProgress) => void): Promise<ExportGgufSummary> {
+  checkOut(job.out, 'export-gguf');
+  return exportGguf(ctx.platform.fs, job.model, job.out, { type: job.type, adapter: job.adapter, signal: ctx.signal, onProgress: onEvent });
 }
 
 /** What the engine's host offers: the platform, whether threads can run, and the backend `auto` picks. */
