@@ -31,6 +31,7 @@ from transformers import AutoModelForCausalLM, GenerationConfig, Qwen2Config, Qw
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKENIZER = ROOT / "test" / "fixtures" / "models" / "qwen2-tied-bf16"
+TOKENS = 426  # the fixture tokenizer's size
 PROMPTS = [[422, 882, 198, 40, 1079, 264, 3405, 13], [17, 18, 19, 20, 21, 30, 31]]
 NEW_TOKENS = 8
 
@@ -59,9 +60,13 @@ def build(out: Path, layers: int) -> None:
             else:
                 # std 1/sqrt(fan_in) keeps activations and logits O(1) through the layers
                 p.copy_(torch.randn(p.shape, generator=g) / p.shape[-1] ** 0.5)
+        # The vocabulary is padded past the tokenizer (as Qwen2.5's 152,064 rows are past its 151,665
+        # tokens): trained models never pick the padding; zero rows keep random ones from picking it
+        # too, so that a small amateur with the tokenizer's vocabulary can follow the expert.
+        model.lm_head.weight[TOKENS:] = 0
     model.generation_config = GenerationConfig(eos_token_id=423, do_sample=False)
     model.save_pretrained(out, max_shard_size="2GB")
-    for f in ("tokenizer.json", "tokenizer_config.json"):
+    for f in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
         shutil.copy(TOKENIZER / f, out / f)
     print(f"wrote {out} in {time.time() - t0:.0f} s: {sum(p.numel() for p in model.parameters()) / 1e9:.2f} B parameters")
 
