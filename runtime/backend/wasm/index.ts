@@ -17,7 +17,6 @@
 // thread, or a page without those headers, gets the single-thread build.
 
 import { decodeToF32 } from '../../util/dtype.ts';
-import { pending } from '../pending.ts';
 import { type Backend, type BackendInfo, type DType, type GluActivation, type Rows, type Tensor, type TrainingOps, type WeightDType, BYTES_PER_ELEMENT, sizeOf } from '../types.ts';
 import { Heap } from './memory.ts';
 import { DT_CODE, type Kernels, MAX_PAGES, PAGE_BYTES, instantiate } from './module.ts';
@@ -455,13 +454,13 @@ export class WasmBackend implements Backend {
   // ---- forward ops ----------------------------------------------------------------------------
 
   embedding(ids: Tensor, table: Tensor, out: Tensor, scale = 1): void {
-    if (scale !== 1) pending('embedding scale');
+    check(Number.isFinite(scale), () => `embedding scale ${scale} is not finite`);
     const id = this.i32(ids, 'ids'), tb = this.weight(table, 'table'), o = this.f32(out, 'out');
     check(tb.shape.length === 2, () => `embedding table must be [V, H], got [${tb.shape}]`);
     const [V, H] = tb.shape, n = id.size;
     check(o.size === n * H && lastDim(o) === H, () => `embedding out [${o.shape}] for ${n} ids of width ${H}`);
     this.checkIndices(id, V, 'token id');
-    this.kernels.embedding(id.ptr, tb.ptr, DT_CODE[tb.dtype as WeightDType], tb.interleaved, V, o.ptr, H, 0, n);
+    this.kernels.embedding(id.ptr, tb.ptr, DT_CODE[tb.dtype as WeightDType], tb.interleaved, V, o.ptr, H, scale, 0, n);
   }
 
   rmsNorm(x: Tensor, weight: Tensor, eps: number, out: Tensor): void {
@@ -524,7 +523,7 @@ export class WasmBackend implements Backend {
   }
 
   attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number, window = 0): void {
-    if (window) pending('attention window');
+    check(Number.isInteger(window) && window >= 0, () => `attention window ${window} must be an integer ≥ 0`);
     const qq = this.f32(q, 'q'), kc = this.cache(kCache, 'kCache'), vc = this.cache(vCache, 'vCache');
     const rw = this.i32(rows, 'rows'), o = this.f32(out, 'out');
     const [slots, kvh, maxT, d] = kc.shape;
@@ -534,32 +533,34 @@ export class WasmBackend implements Backend {
     check(qq.size === n * heads * d && o.size === qq.size, () => `attention q [${qq.shape}], out [${o.shape}] for ${n} rows × ${heads}·${d}`);
     const scratch = this.kernels.attentionScratchFloats(heads, kvh, maxT) * 4;
     if (this.pool && n * kvh > 1) {
-      // split (row, KV head) units, balanced by their cost (pos + 1 keys each, for every head)
+      // split (row, KV head) units, balanced by their cost (the keys each sees: pos + 1, or at
+      // most `window` with a sliding window, for every head)
       const rv = new Int32Array(this.memory.buffer, rw.ptr, n * 2);
       const cost = new Float64Array(n * kvh);
       let work = 0;
       for (let r = 0; r < n; r++) {
-        const c = rv[r * 2 + 1] + 1;
+        const c = window > 0 ? Math.min(window, rv[r * 2 + 1] + 1) : rv[r * 2 + 1] + 1;
         cost.fill(c, r * kvh, (r + 1) * kvh);
         work += c * heads * d * 2;
       }
       const bounds = this.splitWeighted(cost, work);
       if (bounds) {
         const { base, stride } = this.scratchPerThread(scratch, bounds.length - 1);
-        this.run('attentionGroups', bounds, (t, i0, i1) => [qq.ptr, kc.ptr, vc.ptr, rw.ptr, o.ptr, base + t * stride, heads, kvh, maxT, d, scale, i0, i1], n * kvh);
+        this.run('attentionGroups', bounds, (t, i0, i1) => [qq.ptr, kc.ptr, vc.ptr, rw.ptr, o.ptr, base + t * stride, heads, kvh, maxT, d, scale, window, i0, i1], n * kvh);
         return;
       }
     }
-    this.kernels.attention(qq.ptr, kc.ptr, vc.ptr, rw.ptr, o.ptr, this.scratch(scratch), heads, kvh, maxT, d, scale, 0, n);
+    this.kernels.attention(qq.ptr, kc.ptr, vc.ptr, rw.ptr, o.ptr, this.scratch(scratch), heads, kvh, maxT, d, scale, window, 0, n);
   }
 
   glu(gate: Tensor, up: Tensor, out: Tensor, activation: GluActivation): void {
-    if (activation !== 'silu') pending(`glu ${activation}`);
+    check(activation === 'silu' || activation === 'gelu_tanh', () => `glu activation ${String(activation)} (want silu or gelu_tanh)`);
     const g = this.f32(gate, 'gate'), u = this.f32(up, 'up'), o = this.f32(out, 'out');
-    check(g.size === o.size && u.size === o.size, () => `swiglu gate [${g.shape}], up [${u.shape}], out [${o.shape}]`);
+    check(g.size === o.size && u.size === o.size, () => `glu gate [${g.shape}], up [${u.shape}], out [${o.shape}]`);
     // by elements across threads where it pays: with the vector exp a decode batch of 8 at
     // SmolLM2-360M ([8, 2560]) is ~15 µs on one thread, less than a dispatch; prefill splits
-    this.run('swiglu', this.split(o.size, 4, o.size * 4), (_t, i0, i1) => [g.ptr, u.ptr, o.ptr, i0, i1], o.size);
+    const kernel = activation === 'silu' ? 'swiglu' : 'geglu';
+    this.run(kernel, this.split(o.size, 4, o.size * 4), (_t, i0, i1) => [g.ptr, u.ptr, o.ptr, i0, i1], o.size);
   }
 
   addInPlace(x: Tensor, y: Tensor): void {
