@@ -295,6 +295,15 @@ t.test('attention with a sliding window: prefill and decode past the window, GQA
         wasm.attention(qw, kcw, vcw, rw, ow, heads, scale, window);
         ref.attention(qr, kcr, vcr, rr, or, heads, scale, window);
         maxAbs = Math.max(maxAbs, await close(tt, ow, or, `attention window=${window} heads=${heads}/${kvHeads} d=${d}`));
+        if (window === 3) {
+          // the plain-SIMD build (no relaxed ops in attention) gives the same bits
+          const on = async (x: Tensor) => plain.createTensor('f32', [...x.shape], (await wasm.read(x)) as Float32Array);
+          const [qp, kp, vp] = [await on(qw), await on(kcw), await on(vcw)];
+          const rp = plain.createTensor('i32', [n, 2], new Int32Array(rowsData)), op = plain.createTensor('f32', [n, heads * d]);
+          plain.attention(qp, kp, vp, rp, op, heads, scale, window);
+          const a = await plain.read(op), b = await wasm.read(ow);
+          tt.ok(a.every((v, i) => Object.is(v, b[i])), `attention window=3 heads=${heads}/${kvHeads} d=${d}: plain and relaxed SIMD builds give the same bits`);
+        }
       }
     }
   }

@@ -45,12 +45,12 @@ export async function checkWebGL2ArchOps(be: Backend, guard: Guard, check: Check
   });
 
   // prefill of 70 rows (slot 0) and 5 (slot 2), then a decode step; windows 1, 4, 30 (shorter
-  // than the positions) and 100 (longer than all of them); GQA 3
-  for (const window of [1, 4, 30, 100]) {
-    const heads = 6, kvHeads = 2, headDim = 16, slots = 3, maxT = 80;
+  // than the positions) and 100 (longer than all of them); GQA 3; headDim 16, and Gemma 3's 256
+  for (const [window, headDim] of [[1, 16], [4, 16], [30, 16], [100, 16], [5, 256]]) {
+    const heads = 6, kvHeads = 2, slots = 3, maxT = 80;
     const tag = `attention window=${window} headDim=${headDim} heads=${heads}/${kvHeads}`;
     await guard(tag, async () => {
-      const p = new Pair(be, window);
+      const p = new Pair(be, window + headDim);
       const kc = p.f32([slots, kvHeads, maxT, headDim]), vc = p.f32([slots, kvHeads, maxT, headDim]);
       const step = async (rows: number[], label: string) => {
         const n = rows.length / 2, rowT = p.i32([n, 2], rows);
