@@ -1,9 +1,10 @@
 // Attention backward, part 2: dk and dv of the cache rows this call wrote, without write races.
 // One workgroup per (KV head g, row r'), owning the k/v vectors at (slot_r', g, position_r'). It
-// loops over the call's rows r with the same slot and position_r ≥ position_r' (the only ones
-// whose softmax saw that key), for every head h of the group, 64 rows at a time: thread t
-// recomputes p = exp(scale · q_rh·k − lse_rh) and ds = scale · p (dOut_rh·v − D_rh) for row r0 + t
-// (lse and D from part 1), then every thread accumulates its dimensions t and t + 64 of
+// loops over the call's rows r with the same slot and position_r' ≤ position_r (< position_r' +
+// window with a sliding window): the only ones whose softmax saw that key, for every head h of
+// the group, 64 rows at a time: thread t recomputes p = exp(scale · q_rh·k − lse_rh) and
+// ds = scale · p (dOut_rh·v − D_rh) for row r0 + t (lse and D from part 1), then every thread
+// accumulates its dimensions t + 64k, k < 4 (headDim ≤ 256) of
 //   dk += ds · q_rh,  dv += p · dOut_rh.
 
 struct Params {
@@ -14,6 +15,7 @@ struct Params {
   slots: u32,
   scale: f32,
   n: u32,
+  window: u32, // 0: full causal attention
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> dk: array<f32>;
@@ -26,8 +28,8 @@ struct Params {
 @group(0) @binding(8) var<storage, read> stats: array<vec2<f32>>;
 
 const WG = 64u;
-var<workgroup> ks: array<vec4<f32>, 32>;
-var<workgroup> vs: array<vec4<f32>, 32>;
+var<workgroup> ks: array<vec4<f32>, 64>;
+var<workgroup> vs: array<vec4<f32>, 64>;
 var<workgroup> pb: array<f32, WG>;
 var<workgroup> db: array<f32, WG>;
 
@@ -44,20 +46,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   let pos = rows[rk * 2u + 1u];
   let valid = slot >= 0 && u32(slot) < p.slots && pos >= 0 && u32(pos) < p.maxT;
   let kb = ((u32(max(slot, 0)) * p.kvHeads + g) * p.maxT + u32(max(pos, 0))) * d4;
-  if (t < d4 && valid) {
-    ks[t] = kCache[kb + t];
-    vs[t] = vCache[kb + t];
+  for (var j = t; j < d4 && valid; j += WG) {
+    ks[j] = kCache[kb + j];
+    vs[j] = vCache[kb + j];
   }
   workgroupBarrier();
 
-  var dk0 = 0.0;
-  var dk1 = 0.0;
-  var dv0 = 0.0;
-  var dv1 = 0.0;
+  var dka = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+  var dva = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
   for (var r0 = 0u; r0 < p.n; r0 += WG) {
     let r = r0 + t;
     var rowOk = false;
-    if (valid && r < p.n) { rowOk = rows[r * 2u] == slot && rows[r * 2u + 1u] >= pos; }
+    if (valid && r < p.n) {
+      let qpos = rows[r * 2u + 1u];
+      rowOk = rows[r * 2u] == slot && qpos >= pos && (p.window == 0u || u32(qpos - pos) < p.window);
+    }
     let cnt = min(WG, p.n - r0);
     for (var hh = 0u; hh < group; hh++) {
       let h = g * group + hh;
@@ -83,25 +86,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
         let di = db[i];
         if (pi == 0.0 && di == 0.0) { continue; }
         let e = ((r0 + i) * p.heads + h) * d + t;
-        if (t < d) {
-          dk0 += di * el(q[e / 4u], e & 3u);
-          dv0 += pi * el(dOut[e / 4u], e & 3u);
-        }
-        if (t + WG < d) {
-          dk1 += di * el(q[(e + WG) / 4u], e & 3u);
-          dv1 += pi * el(dOut[(e + WG) / 4u], e & 3u);
+        for (var k = 0u; k < 4u; k++) {
+          if (t + k * WG < d) {
+            dka[k] += di * el(q[(e + k * WG) / 4u], e & 3u);
+            dva[k] += pi * el(dOut[(e + k * WG) / 4u], e & 3u);
+          }
         }
       }
       workgroupBarrier();
     }
   }
   let ob = (rk * p.kvHeads + g) * d;
-  if (t < d) {
-    dk[ob + t] = dk0;
-    dv[ob + t] = dv0;
-  }
-  if (t + WG < d) {
-    dk[ob + t + WG] = dk1;
-    dv[ob + t + WG] = dv1;
+  for (var k = 0u; k < 4u; k++) {
+    if (t + k * WG < d) {
+      dk[ob + t + k * WG] = dka[k];
+      dv[ob + t + k * WG] = dva[k];
+    }
   }
 }

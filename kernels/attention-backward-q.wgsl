@@ -1,10 +1,11 @@
 // Attention backward, part 1: dq, and the per-(row, head) softmax statistics part 2 needs. One
 // workgroup per (head, row), as attention.wgsl. With p_s = softmax_s(scale · q·k_s) over the
-// positions 0..position_r of the row's slot, dp_s = dOut·v_s and D = Σ_s p_s dp_s = dOut·out:
+// positions lo..position_r of the row's slot (lo = 0, or position_r − window + 1 with a sliding
+// window), dp_s = dOut·v_s and D = Σ_s p_s dp_s = dOut·out:
 //   dq = scale · Σ_s p_s (dp_s − D) k_s.
 // Pass 1 finds lse = max + ln Σ exp (online, as the forward); pass 2 recomputes each p_s, writes
 // ds_s = scale · p_s (dp_s − D) to workgroup memory a block of 64 positions at a time, and every
-// thread accumulates its output dimensions t and t + 64 (headDim ≤ 128, a multiple of 4).
+// thread accumulates its output dimensions t + 64k, k < 4 (headDim ≤ 256, a multiple of 4).
 // stats[(r · heads + h) · 2 + {0, 1}] = (lse, D).
 
 struct Params {
@@ -14,6 +15,7 @@ struct Params {
   headDim: u32,
   slots: u32,
   scale: f32,
+  window: u32, // 0: full causal attention
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> dq: array<f32>;
@@ -27,8 +29,8 @@ struct Params {
 
 const WG = 64u;
 const NEG = -3.0e38;
-var<workgroup> qs: array<vec4<f32>, 32>;
-var<workgroup> gs: array<vec4<f32>, 32>;
+var<workgroup> qs: array<vec4<f32>, 64>;
+var<workgroup> gs: array<vec4<f32>, 64>;
 var<workgroup> sc: array<f32, WG>;
 
 fn el(a: vec4<f32>, i: u32) -> f32 { return a[i]; }
@@ -44,17 +46,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   let pos = rows[r * 2u + 1u];
   var len = 0u;
   if (slot >= 0 && u32(slot) < p.slots && pos >= 0) { len = min(u32(pos) + 1u, p.maxT); }
+  var lo = 0u;
+  if (p.window > 0u && len > p.window) { lo = len - p.window; }
   let g = h / (p.heads / p.kvHeads);
   let cb = (u32(max(slot, 0)) * p.kvHeads + g) * p.maxT * d;
 
-  if (t < d4) {
-    qs[t] = q[qb / 4u + t];
-    gs[t] = dOut[qb / 4u + t];
+  for (var j = t; j < d4; j += WG) {
+    qs[j] = q[qb / 4u + j];
+    gs[j] = dOut[qb / 4u + j];
   }
   // D = dOut · out, reduced through sc.
   var part = 0.0;
-  if (t < d) { part += el(dOut[(qb + t) / 4u], t & 3u) * out[qb + t]; }
-  if (t + WG < d) { part += el(dOut[(qb + t + WG) / 4u], t & 3u) * out[qb + t + WG]; }
+  for (var k = 0u; k < 4u; k++) {
+    let e = qb + t + k * WG;
+    if (t + k * WG < d) { part += el(dOut[e / 4u], e & 3u) * out[e]; }
+  }
   sc[t] = part;
   workgroupBarrier();
   for (var s = WG / 2u; s > 0u; s >>= 1u) {
@@ -67,7 +73,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   // Pass 1: lse of the scaled scores.
   var m = NEG;
   var l = 0.0;
-  for (var s0 = 0u; s0 < len; s0 += WG) {
+  for (var s0 = lo; s0 < len; s0 += WG) {
     let s = s0 + t;
     var score = NEG;
     if (s < len) {
@@ -89,9 +95,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   let lse = select(0.0, m + log(l), l > 0.0);
 
   // Pass 2: ds_s per position, then dq += ds_s · k_s.
-  var acc0 = 0.0;
-  var acc1 = 0.0;
-  for (var s0 = 0u; s0 < len; s0 += WG) {
+  var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+  for (var s0 = lo; s0 < len; s0 += WG) {
     let s = s0 + t;
     var ds = 0.0;
     if (s < len) {
@@ -110,13 +115,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     let cnt = min(WG, len - s0);
     for (var i = 0u; i < cnt; i++) {
       let e = cb + (s0 + i) * d + t;
-      if (t < d) { acc0 += sc[i] * el(kCache[e / 4u], e & 3u); }
-      if (t + WG < d) { acc1 += sc[i] * el(kCache[(e + WG) / 4u], e & 3u); }
+      for (var k = 0u; k < 4u; k++) {
+        if (t + k * WG < d) { acc[k] += sc[i] * el(kCache[(e + k * WG) / 4u], e & 3u); }
+      }
     }
     workgroupBarrier();
   }
-  if (t < d) { dq[qb + t] = acc0; }
-  if (t + WG < d) { dq[qb + t + WG] = acc1; }
+  for (var k = 0u; k < 4u; k++) {
+    if (t + k * WG < d) { dq[qb + t + k * WG] = acc[k]; }
+  }
   if (t == 0u) {
     stats[(r * p.heads + h) * 2u] = lse;
     stats[(r * p.heads + h) * 2u + 1u] = D;

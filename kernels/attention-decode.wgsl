@@ -1,6 +1,9 @@
 // Causal grouped-query attention for the few-row case (decode), with no workgroup memory and no
 // barriers: one invocation per (row, head, split) walks its split's cache positions with an online
-// softmax, keeping q and the output (headDim ≤ 128) in registers. Flash-decoding: positions are
+// softmax, keeping q and the output (headDim ≤ 4·D4_MAX: D4_MAX, 32 or 64, is prepended by the
+// backend, so headDim ≤ 128 keeps its smaller arrays and Gemma 3's 256 gets its own pipeline) in
+// registers. With a sliding window (window > 0) only positions position − window < t ≤ position
+// are taken; splits wholly outside it write an empty partial (m = NEG, l = 0). Flash-decoding: positions are
 // cut into `splits` pieces of `chunk`; with one split the invocation writes the output, with
 // several it writes (max, denominator, unnormalised output) to `out` as partials
 // [n, heads, splits, headDim + 2] and kernels/attention-combine merges them.
@@ -15,6 +18,7 @@ struct Params {
   n: u32,
   splits: u32,
   chunk: u32,
+  window: u32, // 0: full causal attention
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -37,16 +41,18 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let pos = rows[r * 2u + 1u];
   var len = 0u;
   if (slot >= 0 && u32(slot) < p.slots && pos >= 0) { len = min(u32(pos) + 1u, p.maxT); }
+  var lo = 0u;
+  if (p.window > 0u && len > p.window) { lo = len - p.window; }
   let g = h / (p.heads / p.kvHeads);
   let cb = (u32(max(slot, 0)) * p.kvHeads + g) * p.maxT * d4; // vec4 offset of this KV head
   let qb = (r * p.heads + h) * d4;
-  var qv: array<vec4<f32>, 32>;
+  var qv: array<vec4<f32>, D4_MAX>;
   for (var j = 0u; j < d4; j++) { qv[j] = q[qb + j]; }
   var m = NEG;
   var l = 0.0;
-  var acc: array<vec4<f32>, 32>;
+  var acc: array<vec4<f32>, D4_MAX>;
   let t1 = min(len, (s + 1u) * p.chunk);
-  for (var t = s * p.chunk; t < t1; t++) {
+  for (var t = max(lo, s * p.chunk); t < t1; t++) {
     let kb = cb + t * d4;
     var dv = vec4<f32>(0.0);
     for (var j = 0u; j < d4; j++) { dv += qv[j] * kCache[kb + j]; }

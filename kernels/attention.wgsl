@@ -1,9 +1,10 @@
 // Causal grouped-query attention, one workgroup per (head, row). Row r attends to positions
-// 0..position_r of its slot's cache with an online (streaming) softmax: positions are taken in
-// blocks of 64, one score per thread, and the running max / denominator / output are rescaled
-// when the max grows, so no score array of length maxT is ever needed. Thread t owns output
-// dimensions t and t + 64, which covers headDim ≤ 128. The backend requires headDim % 4 == 0 so
-// cache rows can be read as vec4s.
+// lo..position_r of its slot's cache (lo = 0, or position_r − window + 1 with a sliding window:
+// Gemma 3's local layers) with an online (streaming) softmax: positions are taken in blocks of
+// 64, one score per thread, and the running max / denominator / output are rescaled when the max
+// grows, so no score array of length maxT is ever needed. Thread t owns output dimensions t,
+// t + 64, t + 128 and t + 192, which covers headDim ≤ 256 (Gemma 3's). The backend requires
+// headDim % 4 == 0 so cache rows can be read as vec4s.
 
 struct Params {
   heads: u32,
@@ -12,6 +13,7 @@ struct Params {
   headDim: u32,
   slots: u32,
   scale: f32,
+  window: u32, // 0: full causal attention
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -22,7 +24,7 @@ struct Params {
 
 const WG = 64u;
 const NEG = -3.0e38; // stands in for −∞, which WGSL cannot spell
-var<workgroup> qs: array<vec4<f32>, 32>;
+var<workgroup> qs: array<vec4<f32>, 64>;
 var<workgroup> sc: array<f32, WG>;
 
 @compute @workgroup_size(64)
@@ -36,19 +38,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   let pos = rows[r * 2u + 1u];
   var len = 0u;
   if (slot >= 0 && u32(slot) < p.slots && pos >= 0) { len = min(u32(pos) + 1u, p.maxT); }
+  var lo = 0u;
+  if (p.window > 0u && len > p.window) { lo = len - p.window; }
   let g = h / (p.heads / p.kvHeads);
   let cb = (u32(max(slot, 0)) * p.kvHeads + g) * p.maxT * p.headDim; // element offset of this KV head
 
-  if (t < d4) {
-    qs[t] = vec4<f32>(q[qb + 4u * t], q[qb + 4u * t + 1u], q[qb + 4u * t + 2u], q[qb + 4u * t + 3u]);
+  for (var j = t; j < d4; j += WG) {
+    qs[j] = vec4<f32>(q[qb + 4u * j], q[qb + 4u * j + 1u], q[qb + 4u * j + 2u], q[qb + 4u * j + 3u]);
   }
   workgroupBarrier();
 
   var m = NEG;
   var l = 0.0;
-  var acc0 = 0.0;
-  var acc1 = 0.0;
-  for (var s0 = 0u; s0 < len; s0 += WG) {
+  var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+  for (var s0 = lo; s0 < len; s0 += WG) {
     let s = s0 + t;
     var score = NEG;
     if (s < len) {
@@ -65,19 +68,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     for (var i = 0u; i < cnt; i++) { bm = max(bm, sc[i]); }
     let corr = exp(m - bm);
     l *= corr;
-    acc0 *= corr;
-    acc1 *= corr;
+    for (var k = 0u; k < 4u; k++) { acc[k] *= corr; }
     for (var i = 0u; i < cnt; i++) {
       let pi = exp(sc[i] - bm);
       l += pi;
       let vb = cb + (s0 + i) * p.headDim;
-      if (t < p.headDim) { acc0 += pi * vCache[vb + t]; }
-      if (t + WG < p.headDim) { acc1 += pi * vCache[vb + t + WG]; }
+      for (var k = 0u; k < 4u; k++) {
+        if (t + k * WG < p.headDim) { acc[k] += pi * vCache[vb + t + k * WG]; }
+      }
     }
     m = bm;
     workgroupBarrier(); // sc is overwritten by the next block
   }
   let inv = select(0.0, 1.0 / l, l > 0.0);
-  if (t < p.headDim) { out[qb + t] = acc0 * inv; }
-  if (t + WG < p.headDim) { out[qb + t + WG] = acc1 * inv; }
+  for (var k = 0u; k < 4u; k++) {
+    if (t + k * WG < p.headDim) { out[qb + t + k * WG] = acc[k] * inv; }
+  }
 }

@@ -5,7 +5,8 @@
 // with the RMSNorm prologue (p.norm = 1) x' = (x · rsqrt(mean(x²) + eps)) · g, as kernels/rms-norm
 // computes it: each invocation sums the squares of its rows itself (x is tiny at decode).
 // GLU (a WGSL const the backend prepends): u_at/u_at4 is a second weight of w's shape (up_proj
-// beside gate_proj) and the output is silu(x'·w) · (x'·u), the SwiGLU of the MLP, in one pass.
+// beside gate_proj) and the output is act(x'·w) · (x'·u), the gated MLP in one pass: act is silu
+// (SwiGLU), or gelu_tanh where the backend prepends GELU = true (Gemma's GeGLU).
 // QKV (likewise): the columns are those of three weights side by side, w (q_proj, nq columns), u
 // (k_proj, nk) and t (v_proj), biases b, bk, bv, written through store_qkv (the backend prepends
 // it: q to out, k and v to their own bindings): one pass for the three projections of a layer.
@@ -106,8 +107,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var r = 0u; r < p.n; r++) {
     let e = z * p.sliceStride + r * p.outStride + p.colStart + c;
     var o = acc[r] + b;
-    if (GLU) { o = o / (1.0 + exp(-o)) * accU[r]; } // as kernels/swiglu.wgsl
+    if (GLU) { o = glu_act(o) * accU[r]; }
     if (p.accumulate == 1u) { o += out[e]; }
     out[e] = o;
   }
+}
+
+// The GLU's activation, as kernels/swiglu.wgsl computes it.
+fn glu_act(g: f32) -> f32 {
+  if (GELU) {
+    let a = max(g, -10.0);
+    return a / (1.0 + exp(-(1.5957691216057308 * a * (1.0 + 0.044715 * a * a))));
+  }
+  return g / (1.0 + exp(-g));
 }

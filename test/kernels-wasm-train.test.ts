@@ -129,9 +129,9 @@ t.test('matmulTN (LoRA gradients)', async (tt) => {
   tt.throws(() => wasm.training!.matmulTN(wasm.createTensor('f32', [3, 4]), wasm.createTensor('f32', [2, 4]), wasm.createTensor('f32', [4, 4]), 1, false), RangeError, 'row counts differ');
 });
 
-t.test('rmsNormBackward, all weight dtypes', async (tt) => {
+t.test('rmsNormBackward, all weight dtypes (H 16…256: the per-head q/k norms of Qwen3 and Gemma 3 too)', async (tt) => {
   for (const kind of [...DTYPES, 'tensor'] as const) {
-    for (const H of [5, 37, 64]) {
+    for (const H of [5, 37, 64, 16, 24, 32, 128, 256]) {
       for (const n of [1, 3, 17]) {
         const [xw, xr] = both('f32', [n, H], randn(n * H, 3));
         const [gw, gr] = weights(kind, [H]);
@@ -145,17 +145,22 @@ t.test('rmsNormBackward, all weight dtypes', async (tt) => {
   }
 });
 
-t.test('swigluBackward', async (tt) => {
-  for (const n of [1, 3, 17]) {
-    const I = 1001;
-    const [gw, gr] = both('f32', [n, I], randn(n * I, 8));
-    const [uw, ur] = both('f32', [n, I], randn(n * I));
-    const [dw, dr] = both('f32', [n, I], randn(n * I));
-    const [dgw, dgr] = both('f32', [n, I]), [duw, dur] = both('f32', [n, I]);
-    wasm.training!.gluBackward(gw, uw, dw, dgw, duw, 'silu');
-    ref.training!.gluBackward(gr, ur, dr, dgr, dur, 'silu');
-    await close(tt, 'swigluBackward', dgw, dgr, `swigluBackward dgate n=${n}`);
-    await close(tt, 'swigluBackward', duw, dur, `swigluBackward dup n=${n}`);
+t.test('gluBackward, silu and gelu_tanh (with its tails and special values)', async (tt) => {
+  const special = [0, -0, 1e-7, -1e-7, 1e-3, -1e-3, 0.5, -0.5, 1, -1, 3, -3, 5, -5, 10, -10, 30, -30, 100, -100, 1e4, -1e4, 1e20, -1e20, 3e38, -3e38];
+  for (const act of ['silu', 'gelu_tanh'] as const) {
+    const op = act === 'silu' ? 'swigluBackward' : 'gegluBackward';
+    for (const n of [1, 3, 17]) {
+      const I = 1001, g = randn(n * I, 8);
+      if (act === 'gelu_tanh') g.set(special, 7);
+      const [gw, gr] = both('f32', [n, I], g);
+      const [uw, ur] = both('f32', [n, I], randn(n * I));
+      const [dw, dr] = both('f32', [n, I], randn(n * I));
+      const [dgw, dgr] = both('f32', [n, I]), [duw, dur] = both('f32', [n, I]);
+      wasm.training!.gluBackward(gw, uw, dw, dgw, duw, act);
+      ref.training!.gluBackward(gr, ur, dr, dgr, dur, act);
+      await close(tt, op, dgw, dgr, `gluBackward ${act} dgate n=${n}`);
+      await close(tt, op, duw, dur, `gluBackward ${act} dup n=${n}`);
+    }
   }
 });
 
@@ -177,9 +182,10 @@ t.test('ropeBackward, and rope then ropeBackward is the identity', async (tt) =>
   }
 });
 
-t.test('attentionBackward: two sequences in one call, GQA 1 and 3, headDim 16 and 64', async (tt) => {
-  for (const [heads, kvHeads] of [[2, 2], [6, 2]]) {
-    for (const d of [16, 64, 12]) {
+t.test('attentionBackward: two sequences in one call, GQA 1 and 3, headDim 16 and 64, sliding windows', async (tt) => {
+  // window 0 (full causal), 1, 3 (shorter than both sequences) and 6 (between them), 40 (≥ every position)
+  for (const [heads, kvHeads, window] of [[2, 2, 0], [6, 2, 0], [2, 2, 1], [6, 2, 3], [3, 1, 6], [6, 2, 40]]) {
+    for (const d of window ? [16, 12] : [16, 64, 12]) {
       const slots = 3, maxT = 24, scale = 1 / Math.sqrt(d);
       // slot 2 holds 7 tokens, slot 0 holds 5, interleaved so rows and positions do not line up
       const rowsData: number[] = [];
@@ -196,15 +202,16 @@ t.test('attentionBackward: two sequences in one call, GQA 1 and 3, headDim 16 an
       ref.kvWrite(kr, vr, kcr, vcr, rr);
       const [qw, qr] = both('f32', [n, heads * d], randn(n * heads * d, 2));
       const [ow, or] = both('f32', [n, heads * d]);
-      wasm.attention(qw, kcw, vcw, rw, ow, heads, scale);
-      ref.attention(qr, kcr, vcr, rr, or, heads, scale);
+      wasm.attention(qw, kcw, vcw, rw, ow, heads, scale, window);
+      ref.attention(qr, kcr, vcr, rr, or, heads, scale, window);
       const [gow, gor] = both('f32', [n, heads * d], randn(n * heads * d));
       const [dqw, dqr] = both('f32', [n, heads * d]);
       const [dkw, dkr] = both('f32', [n, kvHeads * d], randn(n * kvHeads * d)); // overwritten, not accumulated
       const [dvw, dvr] = both('f32', [n, kvHeads * d], randn(n * kvHeads * d));
-      wasm.training!.attentionBackward(qw, kcw, vcw, rw, ow, gow, dqw, dkw, dvw, heads, scale);
-      ref.training!.attentionBackward(qr, kcr, vcr, rr, or, gor, dqr, dkr, dvr, heads, scale);
-      const label = `heads=${heads}/${kvHeads} d=${d}`;
+      wasm.training!.attentionBackward(qw, kcw, vcw, rw, ow, gow, dqw, dkw, dvw, heads, scale, window);
+      ref.training!.attentionBackward(qr, kcr, vcr, rr, or, gor, dqr, dkr, dvr, heads, scale, window);
+      const label = `heads=${heads}/${kvHeads} d=${d} window=${window}`;
+      await close(tt, 'attentionBackward', ow, or, `attention ${label}`);
       await close(tt, 'attentionBackward', dqw, dqr, `attentionBackward dq ${label}`);
       await close(tt, 'attentionBackward', dkw, dkr, `attentionBackward dk ${label}`);
       await close(tt, 'attentionBackward', dvw, dvr, `attentionBackward dv ${label}`);

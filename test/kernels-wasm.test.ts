@@ -36,15 +36,18 @@ function weights(dtype: WeightDType, shape: number[], scale = 1): [Tensor, Tenso
   return [wasm.createWeight(dtype, shape, bytes), ref.createWeight(dtype, shape, bytes)];
 }
 
-async function close(tt: Test, got: Tensor, want: Tensor, what: string, atol = ATOL, rtol = RTOL): Promise<void> {
+/** Checks got against want; returns the largest |got − want| (for the ops that report theirs). */
+async function close(tt: Test, got: Tensor, want: Tensor, what: string, atol = ATOL, rtol = RTOL): Promise<number> {
   const g = await wasm.read(got), w = await ref.read(want);
   tt.equal(g.length, w.length, `${what}: length`);
-  let worst = -1, at = -1;
+  let worst = -1, at = -1, maxAbs = 0;
   for (let i = 0; i < w.length; i++) {
     const excess = Math.abs(g[i] - w[i]) - (atol + rtol * Math.abs(w[i]));
+    maxAbs = Math.max(maxAbs, Math.abs(g[i] - w[i]));
     if (!(excess <= 0) && (worst < 0 || !(excess <= worst))) { worst = excess; at = i; }
   }
   tt.ok(at < 0, at < 0 ? what : `${what}: element ${at} got ${g[at]}, want ${w[at]}`);
+  return maxAbs;
 }
 
 t.test('info', async (tt) => {
@@ -134,6 +137,15 @@ t.test('embedding and rmsNorm, all weight dtypes', async (tt) => {
       await close(tt, nw, nr, `rmsNorm ${dt} H=${H}`);
     }
   }
+  // Gemma's scaled embeddings: one f32 multiply by fround(scale), the reference's bits exactly
+  for (const dt of DTYPES) {
+    const H = 37, [tw, tr] = weights(dt, [1001, H]);
+    const [iw, ir] = both('i32', [5], new Int32Array([3, 1000, 0, 3, 512]));
+    const [ow, or] = both('f32', [5, H]);
+    wasm.embedding(iw, tw, ow, Math.sqrt(2304));
+    ref.embedding(ir, tr, or, Math.sqrt(2304));
+    await close(tt, ow, or, `embedding ${dt} scaled by √2304`, 0, 0);
+  }
   const [iw] = both('i32', [1], new Int32Array([1001]));
   const [tw] = weights('bf16', [1001, 4]);
   tt.throws(() => wasm.embedding(iw, tw, wasm.createTensor('f32', [1, 4])), RangeError, 'token id out of range');
@@ -197,6 +209,22 @@ t.test('f16 and bf16 unpacking is exact, subnormals and signed zero included', a
   }
 });
 
+// Qwen3 / Gemma 3 q_norm and k_norm: the [n, heads·headDim] projection viewed as
+// [n·heads, headDim] rows, normalised with a [headDim] weight.
+t.test('rmsNorm over a per-head view [n·heads, headDim], headDim 16…256', async (tt) => {
+  for (const hd of [16, 24, 32, 64, 128, 256]) {
+    for (const dt of DTYPES) {
+      const n = 3, heads = 5;
+      const [xw, xr] = both('f32', [n, heads * hd], randn(n * heads * hd, 3));
+      const [gw, gr] = weights(dt, [hd]);
+      const [ow, or] = both('f32', [n, heads * hd]);
+      wasm.rmsNorm(wasm.view(xw, [n * heads, hd]), gw, 1e-6, wasm.view(ow, [n * heads, hd]));
+      ref.rmsNorm(ref.view(xr, [n * heads, hd]), gr, 1e-6, ref.view(or, [n * heads, hd]));
+      await close(tt, ow, or, `rmsNorm per head ${dt} headDim=${hd}`);
+    }
+  }
+});
+
 t.test('rope', async (tt) => {
   for (const [heads, headDim] of [[3, 16], [2, 64], [1, 128], [2, 6]]) {
     const n = 5, half = headDim / 2;
@@ -244,6 +272,68 @@ t.test('kvWrite and attention: several slots, prefill and decode, GQA 1 and 3', 
   const [kc] = both('f32', [1, 1, 4, 4]);
   const bad = wasm.createTensor('i32', [1, 2], new Int32Array([0, 4]));
   tt.throws(() => wasm.kvWrite(wasm.createTensor('f32', [1, 4]), wasm.createTensor('f32', [1, 4]), kc, kc, bad), RangeError, 'position past maxT');
+});
+
+// Gemma 3's local layers: keys pos − window < s ≤ pos. Windows shorter than the positions (rows
+// far past the window), window 1, and windows at or beyond every position (= full attention).
+t.test('attention with a sliding window: prefill and decode past the window, GQA, odd headDim', async (tt) => {
+  let maxAbs = 0;
+  for (const [heads, kvHeads] of [[2, 2], [6, 2], [3, 1]]) {
+    for (const d of [16, 12, 256]) {
+      for (const window of [1, 3, 8, 16, 40]) {
+        const slots = 2, maxT = 24, scale = 1 / Math.sqrt(d);
+        const [kcw, kcr] = both('f32', [slots, kvHeads, maxT, d], randn(slots * kvHeads * maxT * d));
+        const [vcw, vcr] = both('f32', [slots, kvHeads, maxT, d], randn(slots * kvHeads * maxT * d));
+        // slot 1: 19 prefill rows (positions 0..18); slot 0: decode rows at 0, 7 and 23
+        const rowsData: number[] = [];
+        for (let p = 0; p < 19; p++) rowsData.push(1, p);
+        rowsData.push(0, 0, 0, 7, 0, 23);
+        const n = rowsData.length / 2;
+        const [rw, rr] = both('i32', [n, 2], new Int32Array(rowsData));
+        const [qw, qr] = both('f32', [n, heads * d], randn(n * heads * d, 2));
+        const [ow, or] = both('f32', [n, heads * d]);
+        wasm.attention(qw, kcw, vcw, rw, ow, heads, scale, window);
+        ref.attention(qr, kcr, vcr, rr, or, heads, scale, window);
+        maxAbs = Math.max(maxAbs, await close(tt, ow, or, `attention window=${window} heads=${heads}/${kvHeads} d=${d}`));
+        if (window === 3) {
+          // the plain-SIMD build (no relaxed ops in attention) gives the same bits
+          const on = async (x: Tensor) => plain.createTensor('f32', [...x.shape], (await wasm.read(x)) as Float32Array);
+          const [qp, kp, vp] = [await on(qw), await on(kcw), await on(vcw)];
+          const rp = plain.createTensor('i32', [n, 2], new Int32Array(rowsData)), op = plain.createTensor('f32', [n, heads * d]);
+          plain.attention(qp, kp, vp, rp, op, heads, scale, window);
+          const a = await plain.read(op), b = await wasm.read(ow);
+          tt.ok(a.every((v, i) => Object.is(v, b[i])), `attention window=3 heads=${heads}/${kvHeads} d=${d}: plain and relaxed SIMD builds give the same bits`);
+        }
+      }
+    }
+  }
+  tt.comment(`windowed attention: max |Δ| ${maxAbs.toExponential(2)}`);
+  const one = both('f32', [1, 1, 4, 4]);
+  tt.throws(() => wasm.attention(wasm.createTensor('f32', [1, 4]), one[0], one[0], wasm.createTensor('i32', [1, 2]), wasm.createTensor('f32', [1, 4]), 1, 1, -1), RangeError, 'negative window');
+});
+
+// gelu_pytorch_tanh: a random spread plus the points where a tanh or exp could go wrong (0, tiny,
+// the tails at ±10…±1e20, where a³ overflows f32).
+t.test('glu gelu_tanh: random gates, tails and special values, SIMD body and tail', async (tt) => {
+  let maxAbs = 0;
+  const special = [0, -0, 1e-7, -1e-7, 1e-3, -1e-3, 0.5, -0.5, 1, -1, 3, -3, 5, -5, 10, -10, 30, -30, 100, -100, 1e4, -1e4, 1e20, -1e20, 3e38, -3e38];
+  for (const I of [1001, 4, 3]) {
+    const n = 3, g = randn(n * I, 8);
+    if (I > special.length) g.set(special, 5);
+    const [gw, gr] = both('f32', [n, I], g);
+    const [uw, ur] = both('f32', [n, I], randn(n * I));
+    const [ow, or] = both('f32', [n, I]);
+    wasm.glu(gw, uw, ow, 'gelu_tanh');
+    ref.glu(gr, ur, or, 'gelu_tanh');
+    maxAbs = Math.max(maxAbs, await close(tt, ow, or, `glu gelu_tanh [${n}, ${I}]`));
+    // the plain-SIMD build runs the same lane arithmetic (no relaxed ops in it): the same bits
+    const [gp, up, op] = [plain.createTensor('f32', [n, I], g), plain.createTensor('f32', [n, I], await wasm.read(uw) as Float32Array), plain.createTensor('f32', [n, I])];
+    plain.glu(gp, up, op, 'gelu_tanh');
+    const a = await plain.read(op), b = await wasm.read(ow);
+    tt.ok(a.every((v, i) => Object.is(v, b[i])), `glu gelu_tanh [${n}, ${I}]: plain and relaxed SIMD builds give the same bits`);
+  }
+  tt.comment(`glu gelu_tanh: max |Δ| ${maxAbs.toExponential(2)} (|gate| ≤ 8 and the special values)`);
+  tt.throws(() => wasm.glu(wasm.createTensor('f32', [4]), wasm.createTensor('f32', [4]), wasm.createTensor('f32', [4]), 'relu' as 'silu'), RangeError, 'unknown activation');
 });
 
 t.test('swiglu, addInPlace, gatherRows, softmax, argmax', async (tt) => {

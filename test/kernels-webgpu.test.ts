@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { nodeGPU } from './helpers/node-gpu.ts';
+import { checkWebGPUArchKernels } from './portable/webgpu-arch-kernels.ts';
 import { checkWebGPUDecodeKernels } from './portable/webgpu-decode-kernels.ts';
 import { checkWebGPUKernels } from './portable/webgpu-kernels.ts';
 import { checkWebGPUTrainKernels } from './portable/webgpu-train-kernels.ts';
@@ -47,6 +48,14 @@ t.test('WebGPU training kernels in Node (backward passes, loss, dropout, AdamW)'
   const started = Date.now();
   const r = await checkWebGPUTrainKernels(gpu, (name, ok, detail) => t.ok(ok, `${name}: ${detail}`));
   t.comment(`${r.passed} training checks passed, ${r.failed} failed on ${r.device} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+});
+
+t.test('WebGPU architecture-spec ops in Node (scaled embedding, per-head norms, gelu_tanh, sliding window, headDim 256)', async (t) => {
+  const gpu = await nodeGPU();
+  if (!gpu) return noAdapter(t, 'Node/Dawn');
+  const started = Date.now();
+  const r = await checkWebGPUArchKernels(gpu, (name, ok, detail) => t.ok(ok, `${name}: ${detail}`));
+  t.comment(`${r.passed} architecture-spec checks passed, ${r.failed} failed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 });
 
 t.test('WebGPU kernels in Deno (wgpu; native shader-f16 on lavapipe)', async (t) => {

@@ -131,6 +131,10 @@ t.test('attention (split by row and head) and attentionBackward (by rows)', asyn
     const o = both('f32', [n, heads * d]);
     for (let i = 0; i < 2; i++) pair[i].attention(q[i], kc[i], vc[i], rows[i], o[i], heads, 0.125);
     await identical(tt, o, `attention, ${what}`);
+    // a sliding window shorter than most positions (units balanced by their windowed key counts)
+    const ow = both('f32', [n, heads * d]);
+    for (let i = 0; i < 2; i++) pair[i].attention(q[i], kc[i], vc[i], rows[i], ow[i], heads, 0.125, 24);
+    await identical(tt, ow, `attention window 24, ${what}`);
   }
   // training: two sequences that wrote every position they attend to
   const L = 90, n = 2 * L;
@@ -148,6 +152,24 @@ t.test('attention (split by row and head) and attentionBackward (by rows)', asyn
   await identical(tt, dq, 'attentionBackward dq');
   await identical(tt, dk, 'attentionBackward dk');
   await identical(tt, dv, 'attentionBackward dv');
+  for (let i = 0; i < 2; i++) {
+    pair[i].attention(q[i], kc[i], vc[i], rows[i], o[i], heads, 0.125, 17);
+    pair[i].training!.attentionBackward(q[i], kc[i], vc[i], rows[i], o[i], dOut[i], dq[i], dk[i], dv[i], heads, 0.125, 17);
+  }
+  await identical(tt, o, 'attention window 17, training rows');
+  await identical(tt, dq, 'attentionBackward window 17 dq');
+  await identical(tt, dk, 'attentionBackward window 17 dk');
+  await identical(tt, dv, 'attentionBackward window 17 dv');
+});
+
+t.test('glu silu and gelu_tanh (split by elements)', async (tt) => {
+  const n = 8, I = 40003; // big enough to split, odd so a part ends off a multiple of 4
+  const gate = both('f32', [n, I], randn(n * I, 8)), up = both('f32', [n, I], randn(n * I));
+  for (const act of ['silu', 'gelu_tanh'] as const) {
+    const o = both('f32', [n, I]);
+    for (let i = 0; i < 2; i++) pair[i].glu(gate[i], up[i], o[i], act);
+    await identical(tt, o, `glu ${act}`);
+  }
 });
 
 t.test('contrast, softmax, argmax, softLabelLoss (split by rows)', async (tt) => {

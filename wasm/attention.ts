@@ -5,6 +5,8 @@
 // scores q·k_s (s ≤ pos) go to a scratch row (group × maxT floats per caller, so a threaded caller
 // gives each worker its own), the softmax exponentials are taken four at a time (expv.ts), and the
 // exp-weighted sum of the value rows accumulates four positions per pass over the output row.
+// A sliding window (window > 0: keys pos − window < s ≤ pos, Gemma 3's local layers) only moves
+// the first key: the same arithmetic over fewer positions, so window 0 keeps its bits.
 
 import { expv } from './expv';
 
@@ -49,15 +51,16 @@ import { expv } from './expv';
 // One (row r, KV head g) with its `group` query heads: scores, softmax, weighted sum of v_s.
 @inline function attendGroup(
   q: usize, kc: usize, vc: usize, rows: usize, out: usize, scores: usize,
-  heads: i32, kvHeads: i32, maxT: i32, d: i32, scale: f32, r: i32, g: i32,
+  heads: i32, kvHeads: i32, maxT: i32, d: i32, scale: f32, window: i32, r: i32, g: i32,
 ): void {
   const group = heads / kvHeads;
   const headB = <usize>d << 2, rowB = <usize>heads * headB, rowS = <usize>maxT << 2;
   const d4 = d & ~3;
   const slot = load<i32>(rows + (<usize>r << 3)), pos = load<i32>(rows + (<usize>r << 3), 4);
-  const T = pos + 1, T4 = T & ~3;
+  const s0 = window > 0 ? max(0, pos - window + 1) : 0; // first key seen
+  const T = pos + 1 - s0, T4 = T & ~3;
   const qp = q + <usize>r * rowB + <usize>(g * group) * headB, op = out + <usize>r * rowB + <usize>(g * group) * headB;
-  const cb = (<usize>slot * kvHeads + g) * maxT * headB;
+  const cb = ((<usize>slot * kvHeads + g) * maxT + <usize>s0) * headB;
   const kp = kc + cb, vp = vc + cb;
   for (let s = 0; s < T; s++) {
     const kr = kp + <usize>s * headB;
@@ -122,13 +125,13 @@ export function attentionScratchFloats(heads: i32, kvHeads: i32, maxT: i32): i32
   return group * maxT + group;
 }
 
-/** Rows [r0, r1) of q [*, heads·d] → out (same shape); rows holds (slot, position) pairs. */
+/** Rows [r0, r1) of q [*, heads·d] → out (same shape); rows holds (slot, position) pairs; window 0 = full causal. */
 export function attention(
   q: usize, kc: usize, vc: usize, rows: usize, out: usize, scores: usize,
-  heads: i32, kvHeads: i32, maxT: i32, d: i32, scale: f32, r0: i32, r1: i32,
+  heads: i32, kvHeads: i32, maxT: i32, d: i32, scale: f32, window: i32, r0: i32, r1: i32,
 ): void {
   for (let r = r0; r < r1; r++) {
-    for (let g = 0; g < kvHeads; g++) attendGroup(q, kc, vc, rows, out, scores, heads, kvHeads, maxT, d, scale, r, g);
+    for (let g = 0; g < kvHeads; g++) attendGroup(q, kc, vc, rows, out, scores, heads, kvHeads, maxT, d, scale, window, r, g);
   }
 }
 
@@ -138,7 +141,7 @@ export function attention(
  */
 export function attentionGroups(
   q: usize, kc: usize, vc: usize, rows: usize, out: usize, scores: usize,
-  heads: i32, kvHeads: i32, maxT: i32, d: i32, scale: f32, i0: i32, i1: i32,
+  heads: i32, kvHeads: i32, maxT: i32, d: i32, scale: f32, window: i32, i0: i32, i1: i32,
 ): void {
-  for (let i = i0; i < i1; i++) attendGroup(q, kc, vc, rows, out, scores, heads, kvHeads, maxT, d, scale, i / kvHeads, i % kvHeads);
+  for (let i = i0; i < i1; i++) attendGroup(q, kc, vc, rows, out, scores, heads, kvHeads, maxT, d, scale, window, i / kvHeads, i % kvHeads);
 }

@@ -6,14 +6,26 @@ import { bytesOf, unpack1, unpack4, widenRow, hsum } from './unpack';
 import { widenIlvRow } from './layout';
 import { expv } from './expv';
 
-/** out[r, :] = table[ids[r], :] widened to f32, rows [r0, r1); table [V, H] row-major or interleaved (layout.ts). */
-export function embedding(ids: usize, table: usize, dt: i32, ilv: bool, V: i32, out: usize, H: i32, r0: i32, r1: i32): void {
+/**
+ * out[r, :] = table[ids[r], :] widened to f32 and times `scale` (one f32 multiply, skipped at 1 so
+ * a plain lookup stays a copy; Gemma scales by √hidden), rows [r0, r1); table [V, H] row-major or
+ * interleaved (layout.ts).
+ */
+export function embedding(ids: usize, table: usize, dt: i32, ilv: bool, V: i32, out: usize, H: i32, scale: f32, r0: i32, r1: i32): void {
   const rowT = <usize>H * bytesOf(dt), rowO = <usize>H << 2;
   for (let r = r0; r < r1; r++) {
-    const id = load<i32>(ids + (<usize>r << 2));
-    if (ilv) widenIlvRow(table, V, H, dt, id, 0, H, out + <usize>r * rowO);
-    else widenRow(table + <usize>id * rowT, dt, out + <usize>r * rowO, H);
+    const id = load<i32>(ids + (<usize>r << 2)), o = out + <usize>r * rowO;
+    if (ilv) widenIlvRow(table, V, H, dt, id, 0, H, o);
+    else widenRow(table + <usize>id * rowT, dt, o, H);
+    if (scale != 1) scaleRow(o, H, scale);
   }
+}
+
+@inline function scaleRow(o: usize, H: i32, scale: f32): void {
+  const sv = f32x4.splat(scale);
+  let j = 0;
+  for (; j + 4 <= H; j += 4) v128.store(o + (<usize>j << 2), f32x4.mul(v128.load(o + (<usize>j << 2)), sv));
+  for (; j < H; j++) store<f32>(o + (<usize>j << 2), load<f32>(o + (<usize>j << 2)) * scale);
 }
 
 /** HF LlamaRMSNorm over rows [r0, r1) of x [*, H]; weight [H] in any weight dtype. */
@@ -103,6 +115,34 @@ export function swiglu(g: usize, u: usize, out: usize, i0: i32, i1: i32): void {
   for (; i < i1; i++) {
     const o = <usize>i << 2;
     store<f32>(out + o, f32x4.extract_lane(siluTimes(f32x4.splat(load<f32>(g + o)), f32x4.splat(load<f32>(u + o))), 0));
+  }
+}
+
+// gelu_tanh(a) = 0.5·a·(1 + tanh(z)), z = √(2/π)·(a + 0.044715·a³). Since 1 + tanh(z) = 2σ(2z),
+// it is a·σ(2z) = a / (1 + e^(−2z)): the silu form with the vector exp, no tanh needed. Gates
+// below −10 are taken as −10: there gelu is below 1e−36 in magnitude, while expv's clamp at e^88
+// would let a / (1 + e^88) grow with |a| (−3e38 would give −1.8). Large positive gates give a
+// (a³ overflowing to ∞ makes e^(−2z) expv's tiny floor), so no input gives NaN.
+const GELU_2K: f32 = 1.5957691216057308; // 2·√(2/π)
+const GELU_C: f32 = 0.044715;
+const GELU_LO: f32 = -10;
+
+@inline function geluTimes(g: v128, u: v128): v128 {
+  const a = f32x4.pmax(g, f32x4.splat(GELU_LO));
+  const z2 = f32x4.mul(f32x4.mul(a, f32x4.add(f32x4.splat(1), f32x4.mul(f32x4.splat(GELU_C), f32x4.mul(a, a)))), f32x4.splat(GELU_2K));
+  return f32x4.mul(f32x4.div(a, f32x4.add(f32x4.splat(1), expv(f32x4.neg(z2)))), u);
+}
+
+/** out = gelu_tanh(gate) · up over elements [i0, i1) (Gemma's GeGLU); the tail through the same lanes. */
+export function geglu(g: usize, u: usize, out: usize, i0: i32, i1: i32): void {
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(out + o, geluTimes(v128.load(g + o), v128.load(u + o)));
+  }
+  for (; i < i1; i++) {
+    const o = <usize>i << 2;
+    store<f32>(out + o, f32x4.extract_lane(geluTimes(f32x4.splat(load<f32>(g + o)), f32x4.splat(load<f32>(u + o))), 0));
   }
 }
 

@@ -11,6 +11,9 @@
 //     slot·maxT + t → row, −1 for none), recompute p = exp(scale·q·k_s − lse) and dp, and
 //     accumulate dk += scale·p·(dp − D)·q and dv += p·dOut over the heads of group g.
 //
+// A sliding window (window > 0) limits both phases to pairs with t − window < s ≤ t (query position
+// t, key position s), as the forward (attention.ts); window 0 is full causal attention.
+//
 // Scores are recomputed in phase 2 rather than stored: n × heads × maxT floats would not fit for
 // long sequences, and the dots are cheap next to the matmuls of the layer.
 
@@ -45,33 +48,34 @@
 /** Phase 1 over query rows [r0, r1). scratch: f32 [2·maxT] per caller. */
 export function attentionBackwardQ(
   q: usize, kc: usize, vc: usize, rows: usize, dOut: usize, dq: usize, stats: usize, scratch: usize,
-  heads: i32, kvHeads: i32, maxT: i32, d: i32, scale: f32, r0: i32, r1: i32,
+  heads: i32, kvHeads: i32, maxT: i32, d: i32, scale: f32, window: i32, r0: i32, r1: i32,
 ): void {
   const group = heads / kvHeads;
   const headB = <usize>d << 2, rowB = <usize>heads * headB;
   const ps = scratch, dps = scratch + (<usize>maxT << 2);
   for (let r = r0; r < r1; r++) {
     const slot = load<i32>(rows + (<usize>r << 3)), pos = load<i32>(rows + (<usize>r << 3), 4);
+    const lo = window > 0 ? max(0, pos - window + 1) : 0;
     for (let h = 0; h < heads; h++) {
       const off = <usize>r * rowB + <usize>h * headB;
       const qp = q + off, gp = dOut + off, dqp = dq + off;
       const cb = (<usize>slot * kvHeads + h / group) * maxT * headB;
       const kp = kc + cb, vp = vc + cb;
       let m: f32 = -Infinity;
-      for (let s = 0; s <= pos; s++) {
+      for (let s = lo; s <= pos; s++) {
         const sc = dot(qp, kp + <usize>s * headB, d) * scale;
         store<f32>(ps + (<usize>s << 2), sc);
         m = max(m, sc);
       }
       let sum: f32 = 0;
-      for (let s = 0; s <= pos; s++) {
+      for (let s = lo; s <= pos; s++) {
         const e = Mathf.exp(load<f32>(ps + (<usize>s << 2)) - m);
         store<f32>(ps + (<usize>s << 2), e);
         sum += e;
       }
       const inv: f32 = 1 / sum;
       let D: f32 = 0;
-      for (let s = 0; s <= pos; s++) {
+      for (let s = lo; s <= pos; s++) {
         const p = load<f32>(ps + (<usize>s << 2)) * inv;
         const dp = dot(gp, vp + <usize>s * headB, d);
         store<f32>(ps + (<usize>s << 2), p);
@@ -79,7 +83,7 @@ export function attentionBackwardQ(
         D += p * dp;
       }
       memory.fill(dqp, 0, headB);
-      for (let s = 0; s <= pos; s++) {
+      for (let s = lo; s <= pos; s++) {
         const p = load<f32>(ps + (<usize>s << 2)), dp = load<f32>(dps + (<usize>s << 2));
         axpyRow(dqp, kp + <usize>s * headB, p * (dp - D) * scale, d);
       }
@@ -93,20 +97,21 @@ export function attentionBackwardQ(
 /** Phase 2 over key rows [r0, r1): writes dk, dv [n, kvHeads·d] rows r0..r1. rowAt: i32 [slots·maxT]. */
 export function attentionBackwardKV(
   q: usize, kc: usize, vc: usize, rows: usize, rowAt: usize, dOut: usize, stats: usize, dk: usize, dv: usize,
-  heads: i32, kvHeads: i32, maxT: i32, d: i32, scale: f32, r0: i32, r1: i32,
+  heads: i32, kvHeads: i32, maxT: i32, d: i32, scale: f32, window: i32, r0: i32, r1: i32,
 ): void {
   const group = heads / kvHeads;
   const headB = <usize>d << 2, rowB = <usize>heads * headB;
   for (let r = r0; r < r1; r++) {
     const slot = load<i32>(rows + (<usize>r << 3)), s = load<i32>(rows + (<usize>r << 3), 4);
     const at = rowAt + ((<usize>slot * maxT) << 2);
+    const tEnd = window > 0 ? min(maxT, s + window) : maxT; // queries t < s + window see key s
     for (let g = 0; g < kvHeads; g++) {
       const dkp = dk + (<usize>r * kvHeads + g) * headB, dvp = dv + (<usize>r * kvHeads + g) * headB;
       const cp = ((<usize>slot * kvHeads + g) * maxT + s) * headB;
       const kp = kc + cp, vp = vc + cp;
       memory.fill(dkp, 0, headB);
       memory.fill(dvp, 0, headB);
-      for (let t = s; t < maxT; t++) {
+      for (let t = s; t < tEnd; t++) {
         const qr = load<i32>(at + (<usize>t << 2));
         if (qr < 0) continue;
         for (let h = g * group; h < (g + 1) * group; h++) {

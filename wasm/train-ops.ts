@@ -75,6 +75,22 @@ export function swigluBackward(g: usize, u: usize, dy: usize, dg: usize, du: usi
 }
 
 /**
+ * Backward of gelu_tanh(gate)·up over elements [i0, i1). With σ = σ(2z) (ops.ts: gelu_tanh(a) =
+ * a·σ(2z), z = √(2/π)(a + 0.044715a³)): act = a·σ, act' = σ + a·σ(1 − σ)·2√(2/π)(1 + 3·0.044715a²).
+ */
+export function gegluBackward(g: usize, u: usize, dy: usize, dg: usize, du: usize, i0: i32, i1: i32): void {
+  const K2: f32 = 1.5957691216057308, C: f32 = 0.044715;
+  for (let i = i0; i < i1; i++) {
+    const o = <usize>i << 2;
+    const a = load<f32>(g + o), d = load<f32>(dy + o), a2 = a * a;
+    const sig: f32 = 1 / (1 + Mathf.exp(-(K2 * a * (1 + C * a2))));
+    const s1 = sig * (1 - sig); // 0 where σ saturates: skip the product, which could be 0·∞ there
+    store<f32>(du + o, d * a * sig);
+    store<f32>(dg + o, d * load<f32>(u + o) * (s1 == 0 ? sig : sig + a * s1 * K2 * (1 + 3 * C * a2)));
+  }
+}
+
+/**
  * Backward of rope in place on rows [r0, r1) of x [*, heads, headDim]: the rotation by −θ, with θ
  * rounded exactly as the forward kernel (ops.ts) does. scratch: f32 [headDim].
  */

@@ -104,7 +104,9 @@ export class ReferenceForward {
     for (let r = 0; r < ids.size; r++) {
       if (id[r] < 0 || id[r] >= V) throw new RangeError(`token id ${id[r]} outside vocabulary of ${V}`);
       o.set(w.subarray(id[r] * H, id[r] * H + H), r * H);
-      if (scale !== 1) for (let j = r * H; j < r * H + H; j++) o[j] *= scale;
+      // an f32 multiply, as the doc says and HF does (embeds * embed_scale.to(dtype)): the scale is
+      // rounded to f32 first (the f64 product of two f32 values is exact, then rounded once)
+      if (scale !== 1) for (let j = r * H; j < r * H + H; j++) o[j] *= Math.fround(scale);
     }
   }
 

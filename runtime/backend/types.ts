@@ -259,11 +259,13 @@ export interface QKVWeights {
 }
 
 /** What linearFused folds around a matmul: x's RMSNorm before it; after it a residual add
- * (out += result), or with `up` (a second weight of w's shape; no bias) out = silu(x'·wᵀ) · (x'·upᵀ). */
+ * (out += result), or with `up` (a second weight of w's shape; no bias) out = act(x'·wᵀ) · (x'·upᵀ)
+ * with act = `activation` (default silu: the SwiGLU; gelu_tanh: Gemma's GeGLU). */
 export interface LinearFusion {
   norm?: { weight: Tensor; eps: number };
   accumulate?: boolean;
   up?: Tensor;
+  activation?: GluActivation;
 }
 
 export const BYTES_PER_ELEMENT: Readonly<Record<DType, number>> = Object.freeze({ f32: 4, f16: 2, bf16: 2, i32: 4 });

@@ -132,8 +132,8 @@ export class ForwardPass {
   private mlp(l: number, L: LayerWeights, io: LayerBuffers): void {
     const { b, c } = this;
     const act = c.arch.activation;
-    // The SwiGLU fusion (gate and up in one pass, silu applied) exists for silu only.
-    const fusedGlu = this.fusing && act === 'silu' && !L.gateBias && !L.upBias && b.linearFused!(io.xMid, L.gate, null, io.mlp, { norm: { weight: L.mlpNorm, eps: this.eps }, up: L.up });
+    // Gate and up in one pass with the activation applied (a backend that cannot returns false).
+    const fusedGlu = this.fusing && !L.gateBias && !L.upBias && b.linearFused!(io.xMid, L.gate, null, io.mlp, { norm: { weight: L.mlpNorm, eps: this.eps }, up: L.up, activation: act });
     if (!fusedGlu) {
       this.normed(l, io.xMid, L.mlpNorm, io.h2, [[L.gate, L.gateBias, io.gate, 'gate_proj'], [L.up, L.upBias, io.up, 'up_proj']]);
       b.glu(io.gate, io.up, io.mlp, act);

@@ -10,6 +10,7 @@ import { generateGreedy } from '../../runtime/model/generate.ts';
 import { randomModel, SHAPES } from '../../tooling/random-model.ts';
 import { decodeToF32, encodeFromF32 } from '../../runtime/util/dtype.ts';
 import { checker, compare, type Log, Pair, type Tol } from '../portable/oracle.ts';
+import { checkWebGL2ArchOps } from './webgl2-arch-ops.ts';
 
 const DTYPES: readonly WeightDType[] = ['f32', 'f16', 'bf16'];
 const MM: Tol = { atol: 2e-5, rtol: 1e-4 };
@@ -112,6 +113,7 @@ export async function checkWebGL2Ops(be: Backend, log: Log): Promise<{ passed: n
   }
 
   await checkAttention(be, guard, check);
+  await checkWebGL2ArchOps(be, guard, check);
   await checkRows(be, guard, check);
   await checkContrast(be, guard, report);
   await checkExecutionModel(be, guard, check, report);

@@ -2,7 +2,9 @@
 // shader-f16 on Mesa lavapipe, so the native-f16 weight path gets exercised. Spawned by
 // test/kernels-webgpu.test.ts with VK_ICD_FILENAMES set; prints one JSON line per check and a
 // summary line, and exits 0 on success, 1 on a failed check, 3 when there is no adapter. The
-// forward checks run first, then the training ops' (webgpu-train-kernels.ts); the summary adds up.
+// forward checks run first, then the training ops' (webgpu-train-kernels.ts), then the
+// architecture-spec ops' (webgpu-arch-kernels.ts); the summary adds up.
+import { checkWebGPUArchKernels } from '../portable/webgpu-arch-kernels.ts';
 import { checkWebGPUKernels } from '../portable/webgpu-kernels.ts';
 import { checkWebGPUTrainKernels } from '../portable/webgpu-train-kernels.ts';
 
@@ -17,6 +19,7 @@ if (!gpu || !adapter) {
 const log = (name: string, ok: boolean, detail: string) => console.log(JSON.stringify({ name, ok, detail }));
 const forward = await checkWebGPUKernels(gpu, log);
 const training = await checkWebGPUTrainKernels(gpu, log);
-const result = { ...forward, passed: forward.passed + training.passed, failed: forward.failed + training.failed };
+const arch = await checkWebGPUArchKernels(gpu, log);
+const result = { ...forward, passed: forward.passed + training.passed + arch.passed, failed: forward.failed + training.failed + arch.failed };
 console.log(JSON.stringify({ summary: true, ...result }));
 Deno.exit(result.failed === 0 ? 0 : 1);

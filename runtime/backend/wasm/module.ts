@@ -39,17 +39,18 @@ export interface Kernels {
   matmulIlvBf16(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number, strip: P, flags: number): void;
   interleaveWeight(w: P, scratch: P, N: number, K: number, dt: number): void;
   deinterleaveWeight(w: P, dst: P, N: number, K: number, dt: number): void;
-  embedding(ids: P, table: P, dt: number, ilv: boolean, V: number, out: P, H: number, r0: number, r1: number): void;
+  embedding(ids: P, table: P, dt: number, ilv: boolean, V: number, out: P, H: number, scale: number, r0: number, r1: number): void;
   rmsNorm(x: P, w: P, dt: number, out: P, H: number, eps: number, r0: number, r1: number): void;
   rope(x: P, rows: P, invFreq: P, scratch: P, heads: number, headDim: number, r0: number, r1: number): void;
   kvWrite(k: P, v: P, kc: P, vc: P, rows: P, kvHeads: number, maxT: number, d: number, r0: number, r1: number): void;
   swiglu(g: P, u: P, out: P, i0: number, i1: number): void;
+  geglu(g: P, u: P, out: P, i0: number, i1: number): void;
   addInPlace(x: P, y: P, i0: number, i1: number): void;
   gatherRows(x: P, index: P, out: P, H: number, j0: number, j1: number): void;
   softmax(x: P, out: P, V: number, r0: number, r1: number): void;
   argmax(x: P, out: P, V: number, r0: number, r1: number): void;
-  attention(q: P, kc: P, vc: P, rows: P, out: P, scores: P, heads: number, kvHeads: number, maxT: number, d: number, scale: number, r0: number, r1: number): void;
-  attentionGroups(q: P, kc: P, vc: P, rows: P, out: P, scores: P, heads: number, kvHeads: number, maxT: number, d: number, scale: number, i0: number, i1: number): void;
+  attention(q: P, kc: P, vc: P, rows: P, out: P, scores: P, heads: number, kvHeads: number, maxT: number, d: number, scale: number, window: number, r0: number, r1: number): void;
+  attentionGroups(q: P, kc: P, vc: P, rows: P, out: P, scores: P, heads: number, kvHeads: number, maxT: number, d: number, scale: number, window: number, i0: number, i1: number): void;
   attentionScratchFloats(heads: number, kvHeads: number, maxT: number): number;
   /** expv (wasm/expv.ts) on one value, for tests. */
   expOne(x: number): number;
@@ -69,14 +70,15 @@ export interface Kernels {
   axpy(x: P, y: P, alpha: number, i0: number, i1: number): void;
   rmsNormBackward(x: P, w: P, dt: number, dy: P, dx: P, H: number, eps: number, r0: number, r1: number): void;
   swigluBackward(g: P, u: P, dy: P, dg: P, du: P, i0: number, i1: number): void;
+  gegluBackward(g: P, u: P, dy: P, dg: P, du: P, i0: number, i1: number): void;
   ropeBackward(x: P, rows: P, invFreq: P, scratch: P, heads: number, headDim: number, r0: number, r1: number): void;
   scatterAddRows(x: P, index: P, out: P, H: number, j0: number, j1: number): void;
   softLabelLoss(z: P, ids: P, w: P, scale: number, loss: P, g: P, V: number, K: number, r0: number, r1: number): void;
   dropout(x: P, out: P, threshold: number, keep: number, seed: number, stream: number, i0: number, i1: number): void;
   sumSquares(x: P, i0: number, i1: number): number;
   adamw(p: P, g: P, m: P, v: P, gradScale: number, b1: number, b2: number, eps: number, decay: number, stepSize: number, sqrtBc2: number, i0: number, i1: number): void;
-  attentionBackwardQ(q: P, kc: P, vc: P, rows: P, dOut: P, dq: P, stats: P, scratch: P, heads: number, kvHeads: number, maxT: number, d: number, scale: number, r0: number, r1: number): void;
-  attentionBackwardKV(q: P, kc: P, vc: P, rows: P, rowAt: P, dOut: P, stats: P, dk: P, dv: P, heads: number, kvHeads: number, maxT: number, d: number, scale: number, r0: number, r1: number): void;
+  attentionBackwardQ(q: P, kc: P, vc: P, rows: P, dOut: P, dq: P, stats: P, scratch: P, heads: number, kvHeads: number, maxT: number, d: number, scale: number, window: number, r0: number, r1: number): void;
+  attentionBackwardKV(q: P, kc: P, vc: P, rows: P, rowAt: P, dOut: P, stats: P, dk: P, dv: P, heads: number, kvHeads: number, maxT: number, d: number, scale: number, window: number, r0: number, r1: number): void;
 }
 
 function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {

@@ -9,7 +9,7 @@
 //   SEQ    bumped by the main thread for each dispatch (workers Atomics.wait on it);
 //   DONE   incremented by each worker when its job is over (the main thread waits on it);
 //   QUIT   set by destroy(); ERR set by a worker whose kernel threw (the op then throws);
-//   FN[t]  the kernel index of thread t's job (−1: nothing this time), ARGS[t][0..16) its arguments.
+//   FN[t]  the kernel index of thread t's job (−1: nothing this time), ARGS[t][0..MAX_ARGS) its arguments.
 // Both sides spin briefly before Atomics.wait: a wake-up through the futex costs tens of µs.
 //
 // Waiting: Atomics.wait is forbidden on a browser's main thread, so the pool is only created where
@@ -21,8 +21,8 @@
 
 import type { ThreadWorker, WorkerHost } from '../../platform/types.ts';
 
-/** Arguments per job (the longest kernel signature has 16). */
-const MAX_ARGS = 16;
+/** Arguments per job (the longest kernel signatures, attentionBackwardQ/KV, have 17; run() refuses more). */
+const MAX_ARGS = 20;
 const SEQ = 0, DONE = 1, QUIT = 2, ERR = 3, READY = 4, FN = 8;
 /** Spin iterations before sleeping in Atomics.wait (a few µs). */
 const SPIN = 4000;
@@ -73,7 +73,8 @@ function init(d) {
     if (f >= 0) {
       try {
         fns[f](a[base], a[base + 1], a[base + 2], a[base + 3], a[base + 4], a[base + 5], a[base + 6], a[base + 7],
-          a[base + 8], a[base + 9], a[base + 10], a[base + 11], a[base + 12], a[base + 13], a[base + 14], a[base + 15]);
+          a[base + 8], a[base + 9], a[base + 10], a[base + 11], a[base + 12], a[base + 13], a[base + 14], a[base + 15],
+          a[base + 16], a[base + 17], a[base + 18], a[base + 19]);
       } catch (e) {
         Atomics.store(ctl, ERR, 1);
       }
@@ -180,6 +181,7 @@ export class Pool {
     for (let t = 1; t < T; t++) {
       const job = jobs[t];
       if (job) {
+        if (job.length > MAX_ARGS) throw new Error(`wasm thread pool: kernel ${name} takes ${job.length} arguments, more than ${MAX_ARGS}`);
         for (let i = 0; i < job.length; i++) a[t * MAX_ARGS + i] = job[i];
         ctl[FN + t] = f;
         others++;

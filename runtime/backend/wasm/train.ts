@@ -6,7 +6,6 @@
 // the host below, which exposes what these ops need of its private state; fill, axpy and sumSquares
 // are core Backend ops the backend calls here too.
 
-import { pending } from '../pending.ts';
 import type { AdamWStep, GluActivation, Rows, Tensor, TrainingOps, WeightDType } from '../types.ts';
 import { DT_CODE, type Kernels } from './module.ts';
 
@@ -124,11 +123,12 @@ export class WasmTraining implements TrainingOps {
   }
 
   gluBackward(gate: Tensor, up: Tensor, dy: Tensor, dgate: Tensor, dup: Tensor, activation: GluActivation): void {
-    if (activation !== 'silu') pending(`gluBackward ${activation}`);
+    check(activation === 'silu' || activation === 'gelu_tanh', () => `gluBackward activation ${String(activation)} (want silu or gelu_tanh)`);
     const h = this.h;
     const g = h.f32(gate, 'gate'), u = h.f32(up, 'up'), d = h.f32(dy, 'dy'), dg = h.f32(dgate, 'dgate'), du = h.f32(dup, 'dup');
-    check([u, d, dg, du].every((t) => t.size === g.size), () => `swigluBackward gate [${g.shape}], up [${u.shape}], dy [${d.shape}], dgate [${dg.shape}], dup [${du.shape}]`);
-    h.kernels().swigluBackward(g.ptr, u.ptr, d.ptr, dg.ptr, du.ptr, 0, g.size);
+    check([u, d, dg, du].every((t) => t.size === g.size), () => `gluBackward gate [${g.shape}], up [${u.shape}], dy [${d.shape}], dgate [${dg.shape}], dup [${du.shape}]`);
+    const k = h.kernels();
+    (activation === 'silu' ? k.swigluBackward : k.gegluBackward)(g.ptr, u.ptr, d.ptr, dg.ptr, du.ptr, 0, g.size);
   }
 
   ropeBackward(x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number): void {
@@ -146,7 +146,7 @@ export class WasmTraining implements TrainingOps {
     q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, dOut: Tensor,
     dq: Tensor, dk: Tensor, dv: Tensor, heads: number, scale: number, window = 0,
   ): void {
-    if (window) pending('attentionBackward window');
+    check(Number.isInteger(window) && window >= 0, () => `attentionBackward window ${window} must be an integer ≥ 0`);
     const h = this.h;
     const qq = h.f32(q, 'q'), kc = h.cache(kCache, 'kCache'), vc = h.cache(vCache, 'vCache'), rw = h.i32(rows, 'rows');
     const o = h.f32(out, 'out'), go = h.f32(dOut, 'dOut'), gq = h.f32(dq, 'dq'), gk = h.f32(dk, 'dk'), gv = h.f32(dv, 'dv');
@@ -158,7 +158,7 @@ export class WasmTraining implements TrainingOps {
     check(gk.size === n * kvh * d && gv.size === gk.size, () => `attentionBackward dk [${gk.shape}], dv [${gv.shape}] for ${n} rows × ${kvh}·${d}`);
     // scratch: rowAt i32 [slots·maxT] | stats f32 [n, heads, 2] | p, dp f32 [2·maxT] per thread
     const mapB = stride64(slots * maxT * 4), statB = stride64(n * heads * 8), pB = stride64(2 * maxT * 4);
-    const work = n * heads * d * maxT; // an upper bound; causal rows do about half
+    const work = n * heads * d * (window > 0 ? Math.min(window, maxT) : maxT); // an upper bound; causal rows do about half
     const bounds = h.split(n, 1, work);
     const base = h.scratch(mapB + statB + pB * (bounds ? bounds.length - 1 : 1));
     const rowAt = new Int32Array(h.buffer(), base, slots * maxT).fill(-1);
@@ -169,8 +169,8 @@ export class WasmTraining implements TrainingOps {
       rowAt[at] = r;
     }
     // phase 1 then phase 2 (it reads the stats of every row), each split by rows
-    h.run('attentionBackwardQ', bounds, (t, r0, r1) => [qq.ptr, kc.ptr, vc.ptr, rw.ptr, go.ptr, gq.ptr, base + mapB, base + mapB + statB + t * pB, heads, kvh, maxT, d, scale, r0, r1], n);
-    h.run('attentionBackwardKV', bounds, (_t, r0, r1) => [qq.ptr, kc.ptr, vc.ptr, rw.ptr, base, go.ptr, base + mapB, gk.ptr, gv.ptr, heads, kvh, maxT, d, scale, r0, r1], n);
+    h.run('attentionBackwardQ', bounds, (t, r0, r1) => [qq.ptr, kc.ptr, vc.ptr, rw.ptr, go.ptr, gq.ptr, base + mapB, base + mapB + statB + t * pB, heads, kvh, maxT, d, scale, window, r0, r1], n);
+    h.run('attentionBackwardKV', bounds, (_t, r0, r1) => [qq.ptr, kc.ptr, vc.ptr, rw.ptr, base, go.ptr, base + mapB, gk.ptr, gv.ptr, heads, kvh, maxT, d, scale, window, r0, r1], n);
   }
 
   scatterAddRows(x: Tensor, index: Tensor, out: Tensor): void {

@@ -8,7 +8,6 @@
 // (requireTraining in ../training.ts).
 
 import { decodeToF32 } from '../../util/dtype.ts';
-import { pending } from '../pending.ts';
 import { type Backend, type BackendInfo, type DType, type GluActivation, type Rows, type Tensor, type WeightDType, BYTES_PER_ELEMENT, sizeOf } from '../types.ts';
 import { runContrast } from './contrast.ts';
 import type { GpuInstance, GpuJsModule, GpuTexture } from './gpujs.ts';
@@ -231,13 +230,13 @@ export class WebGL2Backend implements Backend {
   }
 
   embedding(ids: Tensor, table: Tensor, out: Tensor, scale = 1): void {
-    if (scale !== 1) pending('embedding scale');
     const H = lastDim(table), n = ids.size;
+    expect(Number.isFinite(scale), 'embedding', `scale ${scale} is not finite`);
     expect(ids.dtype === 'i32' && out.size === n * H && lastDim(out) === H, 'embedding', `ids [${ids.shape}], table [${table.shape}] → out [${out.shape}]`);
     if (n === 0) return;
     const kind = this.weightKind(table);
     const source = kind === 'f32' ? K.EMBED_F32 : K.embed16(kind);
-    this.render(out, `embedding-${kind}`, source, {}, [this.tex(ids), this.matrix(table)], grid(H, n));
+    this.render(out, `embedding-${kind}`, source, {}, [this.tex(ids), this.matrix(table), Math.fround(scale)], grid(H, n));
   }
 
   rmsNorm(x: Tensor, weight: Tensor, eps: number, out: Tensor): void {
@@ -293,25 +292,26 @@ export class WebGL2Backend implements Backend {
   }
 
   attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number, window = 0): void {
-    if (window) pending('attention window');
     const [, kvh, maxT, D] = kCache.shape;
+    expect(Number.isInteger(window) && window >= 0, 'attention', `window ${window} must be an integer ≥ 0`);
     const n = rows.shape[0];
     expect(heads % kvh === 0 && q.size === n * heads * D && out.size === q.size, 'attention', `q [${q.shape}], ${heads} heads over cache [${kCache.shape}]`);
     expect(n * heads * maxT <= MAX_ACTIVATION_ELEMENTS, 'attention', `${n} rows × ${heads} heads × ${maxT} positions of scores exceed 2^24; use shorter prompts or wasm`);
     if (n === 0) return;
     const c = { HEADS: heads, GROUP: heads / kvh, KVH: kvh, D, LT: pow2(maxT) };
     const rt = this.tex(rows);
-    const scores = this.draw('att-scores', K.ATT_SCORES, c, grid(maxT, n * heads), [this.tex(q), this.tex(kCache), rt, scale, maxT]);
-    const stats = this.draw('att-stats', K.ATT_STATS, { HEADS: heads, LT: c.LT }, grid(2, n * heads), [scores, rt, maxT]);
-    this.render(out, 'att-out', K.ATT_OUT, c, [scores, stats, this.tex(vCache), rt, maxT], grid(heads * D, n));
+    const scores = this.draw('att-scores', K.ATT_SCORES, c, grid(maxT, n * heads), [this.tex(q), this.tex(kCache), rt, scale, maxT, window]);
+    const stats = this.draw('att-stats', K.ATT_STATS, { HEADS: heads, LT: c.LT }, grid(2, n * heads), [scores, rt, maxT, window]);
+    this.render(out, 'att-out', K.ATT_OUT, c, [scores, stats, this.tex(vCache), rt, maxT, window], grid(heads * D, n));
     scores.delete();
     stats.delete();
   }
 
   glu(gate: Tensor, up: Tensor, out: Tensor, activation: GluActivation): void {
-    if (activation !== 'silu') pending(`glu ${activation}`);
-    expect(gate.size === up.size && out.size === gate.size, 'swiglu', `[${gate.shape}] · [${up.shape}] → [${out.shape}]`);
-    if (out.size > 0) this.render(out, 'swiglu', K.SWIGLU, {}, [this.tex(gate, out.size), this.tex(up, out.size)]);
+    expect(activation === 'silu' || activation === 'gelu_tanh', 'glu', `activation ${String(activation)} (want silu or gelu_tanh)`);
+    expect(gate.size === up.size && out.size === gate.size, 'glu', `[${gate.shape}] · [${up.shape}] → [${out.shape}]`);
+    const [name, source] = activation === 'silu' ? ['swiglu', K.SWIGLU] : ['geglu', K.GEGLU];
+    if (out.size > 0) this.render(out, name, source, {}, [this.tex(gate, out.size), this.tex(up, out.size)]);
   }
 
   addInPlace(x: Tensor, y: Tensor): void {

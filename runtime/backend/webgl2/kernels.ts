@@ -85,13 +85,24 @@ export const SPLICE = fn('top, bottom, n', `if (${FLAT} < n) { return top[${FLAT
 export const ADD = fn('x, y', `return x[${FLAT}] + y[${FLAT}];`);
 export const AXPY = fn('x, y, alpha', `return x[${FLAT}] + alpha * y[${FLAT}];`);
 export const SWIGLU = fn('g, u', `const v = g[${FLAT}];\nreturn (v / (1 + Math.exp(-v))) * u[${FLAT}];`);
+/**
+ * gelu_tanh(g)·u (Gemma's GeGLU) as g·σ(2z), z = √(2/π)(g + 0.044715g³) (1 + tanh z = 2σ(2z)):
+ * no tanh, whose GLSL precision is loose for large |z|, and exp never overflows: gates below −10
+ * (gelu below 1e−36 there) are taken as −10; a large positive gate makes e^(−2z) 0 and gives g.
+ */
+export const GEGLU = fn(
+  'g, u',
+  `const a = Math.max(g[${FLAT}], -10);
+const z2 = 1.5957691216057308 * a * (1 + 0.044715 * a * a);
+return (a / (1 + Math.exp(-z2))) * u[${FLAT}];`,
+);
 
 // ---- rows ---------------------------------------------------------------------------------------
 
-/** out[r, c] (thread (c, r)) = table[ids[r], c]; constants: none. */
-export const EMBED_F32 = fn('ids, table', 'return table[ids[this.thread.z]][this.thread.x];');
+/** out[r, c] (thread (c, r)) = table[ids[r], c] · scale (1 copies; Gemma: √hidden); constants: none. */
+export const EMBED_F32 = fn('ids, table, scale', 'return table[ids[this.thread.z]][this.thread.x] * scale;');
 export const embed16 = (dtype: 'f16' | 'bf16') =>
-  fn('ids, table', `const pr = ${unpackOf(dtype)}(table[ids[this.thread.z]][Math.floor(this.thread.x / 2)]);\nif (this.thread.x % 2 === 0) { return pr[0]; }\nreturn pr[1];`);
+  fn('ids, table, scale', `const pr = ${unpackOf(dtype)}(table[ids[this.thread.z]][Math.floor(this.thread.x / 2)]);\nif (this.thread.x % 2 === 0) { return pr[0] * scale; }\nreturn pr[1] * scale;`);
 /** out[j, c] = x[index[j], c]; constants: H. */
 export const GATHER = fn('x, index', 'return x[index[this.thread.z] * this.constants.H + this.thread.x];');
 
@@ -176,12 +187,14 @@ return cache[${FLAT}];`,
 );
 
 /** scale · q·k for (row r, head h) at cache position s: thread (s, r·heads + h), 0 past the row's
- * position. Constants: HEADS, GROUP, KVH, D; maxT is the cache length. */
+ * position or before its sliding window (win > 0: positions pos − win < s ≤ pos are seen).
+ * Constants: HEADS, GROUP, KVH, D; maxT is the cache length. */
 export const ATT_SCORES = fn(
-  'q, kc, rows, scale, maxT',
+  'q, kc, rows, scale, maxT, win',
   `const r = Math.floor(this.thread.z / this.constants.HEADS);
 const h = this.thread.z - r * this.constants.HEADS;
 if (this.thread.x > rows[r * 2 + 1]) { return 0; }
+if (win > 0 && this.thread.x <= rows[r * 2 + 1] - win) { return 0; }
 const g = Math.floor(h / this.constants.GROUP);
 const kb = ((rows[r * 2] * this.constants.KVH + g) * maxT + this.thread.x) * this.constants.D;
 const qb = (r * this.constants.HEADS + h) * this.constants.D;
@@ -189,39 +202,44 @@ let s = 0;
 for (let j = 0; j < this.constants.D; j++) { s += q[qb + j] * kc[kb + j]; }
 return s * scale;`,
 );
-/** Per (r, h), thread (0 | 1, r·heads + h): the max of the scores (0), 1 / Σ exp(score − max) (1).
+/** Per (r, h), thread (0 | 1, r·heads + h): the max of the scores (0), 1 / Σ exp(score − max) (1),
+ * over positions lo..pos (lo = 0, or pos − win + 1 with a sliding window).
  * Constants: HEADS, LT (a power of two ≥ maxT). */
 export const ATT_STATS = fn(
-  'scores, rows, maxT',
+  'scores, rows, maxT, win',
   `const pos = rows[Math.floor(this.thread.z / this.constants.HEADS) * 2 + 1];
+let lo = 0;
+if (win > 0) { lo = Math.max(0, pos - win + 1); }
 let m = -3.0e38;
 for (let s = 0; s < this.constants.LT; s++) {
   if (s > pos) { break; }
-  m = Math.max(m, scores[this.thread.z * maxT + s]);
+  if (s >= lo) { m = Math.max(m, scores[this.thread.z * maxT + s]); }
 }
 if (this.thread.x === 0) { return m; }
 let sum = 0;
 for (let s = 0; s < this.constants.LT; s++) {
   if (s > pos) { break; }
-  sum += Math.exp(scores[this.thread.z * maxT + s] - m);
+  if (s >= lo) { sum += Math.exp(scores[this.thread.z * maxT + s] - m); }
 }
 return 1 / sum;`,
 );
-/** out[r, h·D + j] = Σ_s softmax(scores)_s · v[slot, g, s, j]; thread (h·D + j, r).
+/** out[r, h·D + j] = Σ_s softmax(scores)_s · v[slot, g, s, j] over s in lo..pos; thread (h·D + j, r).
  * Constants: HEADS, GROUP, KVH, D, LT. */
 export const ATT_OUT = fn(
-  'scores, stats, vc, rows, maxT',
+  'scores, stats, vc, rows, maxT, win',
   `const h = Math.floor(this.thread.x / this.constants.D);
 const j = this.thread.x - h * this.constants.D;
 const rh = this.thread.z * this.constants.HEADS + h;
 const pos = rows[this.thread.z * 2 + 1];
+let lo = 0;
+if (win > 0) { lo = Math.max(0, pos - win + 1); }
 const g = Math.floor(h / this.constants.GROUP);
 const vb = (rows[this.thread.z * 2] * this.constants.KVH + g) * maxT * this.constants.D + j;
 const m = stats[rh * 2];
 let acc = 0;
 for (let s = 0; s < this.constants.LT; s++) {
   if (s > pos) { break; }
-  acc += Math.exp(scores[rh * maxT + s] - m) * vc[vb + s * this.constants.D];
+  if (s >= lo) { acc += Math.exp(scores[rh * maxT + s] - m) * vc[vb + s * this.constants.D]; }
 }
 return acc * stats[rh * 2 + 1];`,
 );

@@ -4,7 +4,6 @@
 // which skip (or zero) out-of-range entries instead of throwing as the reference does.
 
 import * as K from '../../generated/kernels.ts';
-import { pending } from '../pending.ts';
 import { type Backend, type BackendInfo, type GluActivation, type LinearFusion, type QKVWeights, type Rows, type Tensor, type WeightDType, sizeOf } from '../types.ts';
 import { type Access, type KernelSpec, Recorder, type WebGPUStats, grid1d, pack } from './recorder.ts';
 import { expect, expectF32, g, lastDim, rowsOf } from './shapes.ts';
@@ -227,7 +226,7 @@ export class WebGPUBackend implements Backend {
   // ---- ops ----------------------------------------------------------------------------------
 
   embedding(ids: Tensor, table: Tensor, out: Tensor, scale = 1): void {
-    if (scale !== 1) pending('embedding scale');
+    expect(Number.isFinite(scale), 'embedding', `scale ${scale} is not finite`);
     const tab = g(table), H = lastDim(table), n = ids.size;
     expect(ids.dtype === 'i32', 'embedding', 'ids must be i32');
     expectF32('embedding', out);
@@ -235,7 +234,7 @@ export class WebGPUBackend implements Backend {
     if (n === 0) return;
     const pipe = this.rec.pipeline(EMBEDDING, [this.access(tab)]);
     for (const c of tab.chunks) {
-      this.rec.dispatch(pipe, pack('uuuu', n, H, c.rowStart, c.rowCount), [
+      this.rec.dispatch(pipe, pack('uuuuf', n, H, c.rowStart, c.rowCount, scale), [
         { binding: 1, buffer: g(out).buffer, write: true },
         { binding: 2, buffer: g(ids).buffer },
         { binding: 3, buffer: c.buffer },
@@ -307,7 +306,8 @@ export class WebGPUBackend implements Backend {
     const up = fuse.up ? g(fuse.up) : null;
     expect(!up || (up.shape.join() === wt.shape.join() && !fuse.accumulate), 'linearFused', `up [${up?.shape}] must have w's shape [${wt.shape}] (and no accumulate)`);
     if (this.matmulKernel !== 'auto' || rowsOf(x) === 0 || wt.shape[0] === 0 || chooseMatmul(rowsOf(x), wt.shape[0]) !== 'rows') return false;
-    return this.decode.matmul(g(x), wt, bias ? g(bias) : null, g(out), { norm: norm ? { weight: norm, eps: fuse.norm!.eps } : undefined, accumulate: fuse.accumulate, up: up ?? undefined });
+    expect(!fuse.activation || fuse.activation === 'silu' || fuse.activation === 'gelu_tanh', 'linearFused', `activation ${String(fuse.activation)} (want silu or gelu_tanh)`);
+    return this.decode.matmul(g(x), wt, bias ? g(bias) : null, g(out), { norm: norm ? { weight: norm, eps: fuse.norm!.eps } : undefined, accumulate: fuse.accumulate, up: up ?? undefined, activation: fuse.activation });
   }
 
   qkvFused(x: Tensor, norm: { weight: Tensor; eps: number }, w: QKVWeights, q: Tensor, k: Tensor, v: Tensor): boolean {
@@ -377,18 +377,18 @@ export class WebGPUBackend implements Backend {
   }
 
   attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number, window = 0): void {
-    if (window) pending('attention window');
     const n = rows.shape[0];
     expectF32('attention', q, kCache, vCache, out);
     expect(kCache.shape.length === 4 && vCache.shape.join() === kCache.shape.join(), 'attention', `caches [${kCache.shape}] and [${vCache.shape}]`);
     const [slots, kvHeads, maxT, headDim] = kCache.shape;
-    expect(headDim % 4 === 0 && headDim <= 128, 'attention', `headDim ${headDim} unsupported (needs a multiple of 4, at most 128)`);
+    expect(headDim % 4 === 0 && headDim <= 256, 'attention', `headDim ${headDim} unsupported (needs a multiple of 4, at most 256)`);
+    expect(Number.isInteger(window) && window >= 0, 'attention', `window ${window} must be an integer ≥ 0`);
     expect(kvHeads > 0 && heads % kvHeads === 0, 'attention', `${heads} heads cannot share ${kvHeads} KV heads`);
     expect(rows.dtype === 'i32' && rows.size === n * 2, 'attention', `rows must be i32 [n, 2], got [${rows.shape}]`);
     expect(q.size === n * heads * headDim && out.size === q.size, 'attention', `q [${q.shape}], out [${out.shape}] for ${n} rows of ${heads}×${headDim}`);
     if (q.size === 0) return;
-    if (this.decode.attention(q, kCache, vCache, rows, out, heads, scale)) return;
-    this.rec.dispatch(this.rec.pipeline(ATTENTION), pack('uuuuuf', heads, kvHeads, maxT, headDim, slots, scale), [
+    if (this.decode.attention(q, kCache, vCache, rows, out, heads, scale, window)) return;
+    this.rec.dispatch(this.rec.pipeline(ATTENTION), pack('uuuuufu', heads, kvHeads, maxT, headDim, slots, scale, window), [
       { binding: 1, buffer: g(out).buffer, write: true },
       { binding: 2, buffer: g(q).buffer },
       { binding: 3, buffer: g(kCache).buffer },
@@ -398,11 +398,11 @@ export class WebGPUBackend implements Backend {
   }
 
   glu(gate: Tensor, up: Tensor, out: Tensor, activation: GluActivation): void {
-    if (activation !== 'silu') pending(`glu ${activation}`);
-    expectF32('swiglu', gate, up, out);
-    expect(gate.size === out.size && up.size === out.size, 'swiglu', `gate [${gate.shape}], up [${up.shape}], out [${out.shape}]`);
+    expect(activation === 'silu' || activation === 'gelu_tanh', 'glu', `activation ${String(activation)} (want silu or gelu_tanh)`);
+    expectF32('glu', gate, up, out);
+    expect(gate.size === out.size && up.size === out.size, 'glu', `gate [${gate.shape}], up [${up.shape}], out [${out.shape}]`);
     if (out.size === 0) return;
-    this.rec.dispatch(this.rec.pipeline(SWIGLU), pack('u', out.size), [
+    this.rec.dispatch(this.rec.pipeline(SWIGLU), pack('uu', out.size, activation === 'gelu_tanh' ? 1 : 0), [
       { binding: 1, buffer: g(out).buffer, write: true },
       { binding: 2, buffer: g(gate).buffer },
       { binding: 3, buffer: g(up).buffer },

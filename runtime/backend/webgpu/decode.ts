@@ -4,7 +4,7 @@
 // shape is not a decode shape, and the caller runs its general kernel instead.
 
 import * as K from '../../generated/kernels.ts';
-import type { Rows, Tensor } from '../types.ts';
+import type { GluActivation, Rows, Tensor } from '../types.ts';
 import { type Access, type KernelSpec, type Recorder, grid1d, pack } from './recorder.ts';
 import { expect, expectF32, g, lastDim, rowsOf } from './shapes.ts';
 import type { GPUTensor } from './tensor.ts';
@@ -16,19 +16,23 @@ const STORE_QKV = `@group(0) @binding(7) var<storage, read_write> outK: array<f3
 fn store_qkv(part: u32, r: u32, col: u32, v: f32) {
   if (part == 0u) { out[r * p.nq + col] = v; } else if (part == 1u) { outK[r * p.nk + col] = v; } else { outV[r * p.nk + col] = v; }
 }`;
-const vecSpec = (name: string, glu: boolean, qkv: boolean): KernelSpec => ({
+const vecSpec = (name: string, glu: boolean, qkv: boolean, gelu = false): KernelSpec => ({
   name,
-  source: `const GLU = ${glu};\nconst QKV = ${qkv};\n${qkv ? STORE_QKV : NO_QKV}\n${K.matmulVec}`,
+  source: `const GLU = ${glu};\nconst QKV = ${qkv};\nconst GELU = ${gelu};\n${qkv ? STORE_QKV : NO_QKV}\n${K.matmulVec}`,
   operands: VEC_OPERANDS,
 });
 const MATMUL_VEC = vecSpec('matmul-vec', false, false);
 /** matmul-vec with the SwiGLU epilogue: gate and up projections in one pass. */
 const MATMUL_VEC_GLU = vecSpec('matmul-vec-glu', true, false);
+/** The same with the gelu_tanh activation (Gemma's GeGLU). */
+const MATMUL_VEC_GEGLU = vecSpec('matmul-vec-geglu', true, false, true);
 /** matmul-vec over q, k and v side by side: a layer's three projections in one pass. */
 const MATMUL_VEC_QKV = vecSpec('matmul-vec-qkv', false, true);
 /** Storage bindings the QKV pass needs (three outputs, x, three weights, three biases, the norm). */
 const QKV_BINDINGS = 11;
-const ATTENTION_DECODE: KernelSpec = { name: 'attention-decode', source: K.attentionDecode };
+/** attention-decode with q and the output in D4_MAX vec4 registers: headDim ≤ 128, or ≤ 256. */
+const ATTENTION_DECODE: KernelSpec = { name: 'attention-decode', source: `const D4_MAX = 32;\n${K.attentionDecode}` };
+const ATTENTION_DECODE_256: KernelSpec = { name: 'attention-decode-256', source: `const D4_MAX = 64;\n${K.attentionDecode}` };
 const ATTENTION_COMBINE: KernelSpec = { name: 'attention-combine', source: K.attentionCombine };
 const RMS_NORM_ROWS: KernelSpec = { name: 'rms-norm-rows', source: K.rmsNormRows, operands: [{ name: 'w', binding: 3 }] };
 const ARGMAX_ROWS: KernelSpec = { name: 'argmax-rows', source: K.argmaxRows };
@@ -53,11 +57,13 @@ function vecSlices(N: number, K: number): number {
 }
 
 /** What matmul-vec fuses around the product: the RMSNorm of x before it, a residual add or the
- * SwiGLU with a second weight (`up`, w's shape, no bias) after. */
+ * gated MLP with a second weight (`up`, w's shape, no bias) after, its activation silu (default)
+ * or gelu_tanh. */
 export interface VecFusion {
   norm?: { weight: GPUTensor; eps: number };
   accumulate?: boolean;
   up?: GPUTensor;
+  activation?: GluActivation;
 }
 
 /** A layer's q, k and v projections with their (all present or all absent) biases. */
@@ -84,7 +90,7 @@ export class WebGPUDecode {
     if (n > DECODE_ROWS) return false;
     const norm = fuse.norm ?? null, up = fuse.up ?? null;
     if (up && (b || up.chunks.length !== wt.chunks.length)) return false;
-    const spec = up ? MATMUL_VEC_GLU : MATMUL_VEC;
+    const spec = !up ? MATMUL_VEC : fuse.activation === 'gelu_tanh' ? MATMUL_VEC_GEGLU : MATMUL_VEC_GLU;
     const pipe = this.rec.pipeline(spec, ['f32', this.access(wt), b ? this.access(b) : 'none', norm ? this.access(norm.weight) : 'none', up ? this.access(up) : 'none', 'none', 'none', 'none']);
     // The epilogues (a residual add, SwiGLU) need whole sums: one slice.
     const slices = fuse.accumulate || up ? 1 : vecSlices(N, Kd);
@@ -141,14 +147,19 @@ export class WebGPUDecode {
     return true;
   }
 
-  /** Attention for n ≤ 8 rows: one invocation per (row, head, split), splits merged by a second pass. */
-  attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number): boolean {
+  /**
+   * Attention for n ≤ 8 rows: one invocation per (row, head, split), splits merged by a second
+   * pass. A sliding window keeps the splits of the whole cache (those before the window write
+   * empty partials): the split count depends on maxT only, as rows' positions live on the GPU.
+   */
+  attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number, window = 0): boolean {
     const n = rows.shape[0];
     if (n > DECODE_ROWS) return false;
     const [slots, kvHeads, maxT, headDim] = kCache.shape;
     const splits = Math.ceil(maxT / ATTENTION_CHUNK);
     const partials = splits > 1 ? this.partials(n * heads * splits * (headDim + 2) * 4) : g(out).buffer;
-    this.rec.dispatch(this.rec.pipeline(ATTENTION_DECODE), pack('uuuuufuuu', heads, kvHeads, maxT, headDim, slots, scale, n, splits, ATTENTION_CHUNK), [
+    const spec = headDim <= 128 ? ATTENTION_DECODE : ATTENTION_DECODE_256;
+    this.rec.dispatch(this.rec.pipeline(spec), pack('uuuuufuuuu', heads, kvHeads, maxT, headDim, slots, scale, n, splits, ATTENTION_CHUNK, window), [
       { binding: 1, buffer: partials, write: true },
       { binding: 2, buffer: g(q).buffer },
       { binding: 3, buffer: g(kCache).buffer },

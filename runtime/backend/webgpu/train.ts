@@ -4,7 +4,6 @@
 // dispatches into the same recorder, so a whole training step is still one submit. Shapes are checked here on the CPU as in backend.ts.
 
 import * as K from '../../generated/kernels.ts';
-import { pending } from '../pending.ts';
 import type { AdamWStep, GluActivation, Rows, Tensor, TrainingOps } from '../types.ts';
 import { type Access, type KernelSpec, type Recorder, grid1d, pack } from './recorder.ts';
 import { expect, expectF32, g, lastDim, rowsOf } from './shapes.ts';
@@ -112,13 +111,14 @@ export class WebGPUTraining implements TrainingOps {
   }
 
   gluBackward(gate: Tensor, up: Tensor, dy: Tensor, dgate: Tensor, dup: Tensor, activation: GluActivation): void {
-    if (activation !== 'silu') pending(`gluBackward ${activation}`);
-    expectF32('swigluBackward', gate, up, dy, dgate, dup);
+    const op = 'gluBackward';
+    expect(activation === 'silu' || activation === 'gelu_tanh', op, `activation ${String(activation)} (want silu or gelu_tanh)`);
+    expectF32(op, gate, up, dy, dgate, dup);
     const n = gate.size;
-    expect(up.size === n && dy.size === n && dgate.size === n && dup.size === n, 'swigluBackward', `gate [${gate.shape}], up [${up.shape}], dy [${dy.shape}], dgate [${dgate.shape}], dup [${dup.shape}]`);
-    expect(g(dgate).buffer !== g(dup).buffer, 'swigluBackward', 'dgate and dup must be distinct tensors');
+    expect(up.size === n && dy.size === n && dgate.size === n && dup.size === n, op, `gate [${gate.shape}], up [${up.shape}], dy [${dy.shape}], dgate [${dgate.shape}], dup [${dup.shape}]`);
+    expect(g(dgate).buffer !== g(dup).buffer, op, 'dgate and dup must be distinct tensors');
     if (n === 0) return;
-    this.elementwise(SWIGLU_BACKWARD, pack('u', n), [
+    this.elementwise(SWIGLU_BACKWARD, pack('uu', n, activation === 'gelu_tanh' ? 1 : 0), [
       { binding: 1, buffer: g(dgate).buffer, write: true },
       { binding: 2, buffer: g(dup).buffer, write: true },
       { binding: 3, buffer: g(gate).buffer },
@@ -133,13 +133,13 @@ export class WebGPUTraining implements TrainingOps {
    * D = dOut·out into a scratch buffer, then dk/dv per (KV head, row) from those statistics.
    */
   attentionBackward(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, dOut: Tensor, dq: Tensor, dk: Tensor, dv: Tensor, heads: number, scale: number, window = 0): void {
-    if (window) pending('attentionBackward window');
     const n = rows.shape[0];
     const op = 'attentionBackward';
     expectF32(op, q, kCache, vCache, out, dOut, dq, dk, dv);
     expect(kCache.shape.length === 4 && vCache.shape.join() === kCache.shape.join(), op, `caches [${kCache.shape}] and [${vCache.shape}]`);
     const [slots, kvHeads, maxT, headDim] = kCache.shape;
-    expect(headDim % 4 === 0 && headDim <= 128, op, `headDim ${headDim} unsupported (needs a multiple of 4, at most 128)`);
+    expect(headDim % 4 === 0 && headDim <= 256, op, `headDim ${headDim} unsupported (needs a multiple of 4, at most 256)`);
+    expect(Number.isInteger(window) && window >= 0, op, `window ${window} must be an integer ≥ 0`);
     expect(kvHeads > 0 && heads % kvHeads === 0, op, `${heads} heads cannot share ${kvHeads} KV heads`);
     expect(rows.dtype === 'i32' && rows.size === n * 2, op, `rows must be i32 [n, 2], got [${rows.shape}]`);
     const qSize = n * heads * headDim, kvSize = n * kvHeads * headDim;
@@ -150,7 +150,7 @@ export class WebGPUTraining implements TrainingOps {
     if (qSize === 0) return;
     const stats = this.device.createBuffer({ label: 'attention stats', size: Math.max(16, n * heads * 8), usage: GPUBufferUsage.STORAGE });
     const r = g(rows).buffer, kc = g(kCache).buffer, vc = g(vCache).buffer, qb = g(q).buffer, go = g(dOut).buffer;
-    this.rec.dispatch(this.rec.pipeline(ATTENTION_BACKWARD_Q), pack('uuuuuf', heads, kvHeads, maxT, headDim, slots, scale), [
+    this.rec.dispatch(this.rec.pipeline(ATTENTION_BACKWARD_Q), pack('uuuuufu', heads, kvHeads, maxT, headDim, slots, scale, window), [
       { binding: 1, buffer: g(dq).buffer, write: true },
       { binding: 2, buffer: stats, write: true },
       { binding: 3, buffer: qb },
@@ -160,7 +160,7 @@ export class WebGPUTraining implements TrainingOps {
       { binding: 7, buffer: g(out).buffer },
       { binding: 8, buffer: go },
     ], [heads, n]);
-    this.rec.dispatch(this.rec.pipeline(ATTENTION_BACKWARD_KV), pack('uuuuufu', heads, kvHeads, maxT, headDim, slots, scale, n), [
+    this.rec.dispatch(this.rec.pipeline(ATTENTION_BACKWARD_KV), pack('uuuuufuu', heads, kvHeads, maxT, headDim, slots, scale, n, window), [
       { binding: 1, buffer: g(dk).buffer, write: true },
       { binding: 2, buffer: g(dv).buffer, write: true },
       { binding: 3, buffer: qb },
