@@ -2,11 +2,12 @@
 // barriers: one invocation per (row, head, split) walks its split's cache positions with an online
 // softmax, keeping q and the output (headDim ≤ 4·D4_MAX: D4_MAX, 32 or 64, is prepended by the
 // backend, so headDim ≤ 128 keeps its smaller arrays and Gemma 3's 256 gets its own pipeline) in
-// registers. With a sliding window (window > 0) only positions position − window < t ≤ position
-// are taken; splits wholly outside it write an empty partial (m = NEG, l = 0). Flash-decoding: positions are
-// cut into `splits` pieces of `chunk`; with one split the invocation writes the output, with
-// several it writes (max, denominator, unnormalised output) to `out` as partials
-// [n, heads, splits, headDim + 2] and kernels/attention-combine merges them.
+// registers. With a sliding window (window > 0) only positions lo = position − window + 1 …
+// position are taken. Flash-decoding: the positions from lo are cut into `splits` pieces of
+// `chunk` (a split past the row's last position writes an empty partial: m = NEG, l = 0); with
+// one split the invocation writes the output, with several it writes (max, denominator,
+// unnormalised output) to `out` as partials [n, heads, splits, headDim + 2] and
+// kernels/attention-combine merges them.
 
 struct Params {
   heads: u32,
@@ -51,8 +52,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var m = NEG;
   var l = 0.0;
   var acc: array<vec4<f32>, D4_MAX>;
-  let t1 = min(len, (s + 1u) * p.chunk);
-  for (var t = max(lo, s * p.chunk); t < t1; t++) {
+  let t0 = lo + s * p.chunk;
+  let t1 = min(len, t0 + p.chunk);
+  for (var t = t0; t < t1; t++) {
     let kb = cb + t * d4;
     var dv = vec4<f32>(0.0);
     for (var j = 0u; j < d4; j++) { dv += qv[j] * kCache[kb + j]; }

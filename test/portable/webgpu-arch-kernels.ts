@@ -92,10 +92,11 @@ export async function checkWebGPUArchKernels(gpu: GPU, log: Log, options: { useS
 
   // ---- attention with a sliding window (and headDim 256): prefill of 70 rows (the general
   // kernel, more than one 64-position block), a decode step of 3 rows (one split), and a decode
-  // step past position 256 (several splits, those before the window empty). Windows 1, shorter
-  // than the positions, and longer than all of them.
+  // step past position 256 (several splits where the window, 270 or 400, spans more than 256
+  // positions; splits start at the window's first position). Windows 1, shorter than the
+  // positions, and longer than all of them.
   for (const [hd, kvHeads, ratio] of [[16, 2, 3], [256, 1, 2]]) {
-    for (const window of [1, 5, 40, 400]) {
+    for (const window of [1, 5, 40, 270, 400]) {
       const heads = kvHeads * ratio, slots = 3, maxT = 300, scale = 1 / Math.sqrt(hd);
       const tag = `attention window=${window} headDim=${hd} heads=${heads}/${kvHeads}`;
       await guard(tag, async () => {

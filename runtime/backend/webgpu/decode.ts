@@ -149,14 +149,15 @@ export class WebGPUDecode {
 
   /**
    * Attention for n ≤ 8 rows: one invocation per (row, head, split), splits merged by a second
-   * pass. A sliding window keeps the splits of the whole cache (those before the window write
-   * empty partials): the split count depends on maxT only, as rows' positions live on the GPU.
+   * pass. Splits cover the positions a row can see, from the start of its window: maxT of them,
+   * or at most `window` with a sliding window (rows' positions live on the GPU, so the count
+   * cannot depend on them).
    */
   attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number, window = 0): boolean {
     const n = rows.shape[0];
     if (n > DECODE_ROWS) return false;
     const [slots, kvHeads, maxT, headDim] = kCache.shape;
-    const splits = Math.ceil(maxT / ATTENTION_CHUNK);
+    const splits = Math.ceil((window > 0 ? Math.min(window, maxT) : maxT) / ATTENTION_CHUNK);
     const partials = splits > 1 ? this.partials(n * heads * splits * (headDim + 2) * 4) : g(out).buffer;
     const spec = headDim <= 128 ? ATTENTION_DECODE : ATTENTION_DECODE_256;
     this.rec.dispatch(this.rec.pipeline(spec), pack('uuuuufuuuu', heads, kvHeads, maxT, headDim, slots, scale, n, splits, ATTENTION_CHUNK, window), [
