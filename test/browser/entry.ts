@@ -2,6 +2,7 @@
 // headless Chromium, where it runs the same portable checks with the fetch-based platform.
 import { browserPlatform } from '../../runtime/platform/browser.ts';
 import { type Check, checkModelParity } from '../portable/model-parity.ts';
+import { checkSharded } from '../portable/sharded.ts';
 
 (globalThis as unknown as { runParity: unknown }).runParity = async (backends: ('wasm' | 'webgpu')[]) => {
   const results: Check[] = [];
@@ -11,6 +12,13 @@ import { type Check, checkModelParity } from '../portable/model-parity.ts';
       await checkModelParity({ platform: browserPlatform, backend, fixtures }, (c) => results.push(c));
     } catch (e) {
       results.push({ name: `${backend}: parity run threw`, ok: false, detail: String((e as Error)?.stack ?? e) });
+    }
+  }
+  if (backends.includes('wasm')) {
+    try {
+      await checkSharded({ platform: browserPlatform, fixtures }, (c) => results.push(c));
+    } catch (e) {
+      results.push({ name: 'sharded wasm run threw', ok: false, detail: String((e as Error)?.stack ?? e) });
     }
   }
   return results;
