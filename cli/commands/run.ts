@@ -293,7 +293,7 @@ function resultLines(report: RunReport, out: string): string[] {
 }
 
 /** The accuracy lines of the final summary: interval, and for tuned models the paired test (and seeds). */
-export function summaryLines(report: RunReport): string[] {
+function summaryLines(report: RunReport): string[] {
   const e = report.eval;
   const line = (name: string, r: EvalResult | null | undefined, seeds?: SeedRuns) => {
     if (!r) return `  ${name.padEnd(24)}   –    (not trained)`;

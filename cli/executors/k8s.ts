@@ -64,7 +64,7 @@ function job(name: string, run: string, args: string[], o: K8sOptions, shards?: 
 }
 
 /** The Jobs of a run, in the order they must run. */
-export function k8sManifests(r: ClusterRun, o: K8sOptions): Manifest[] {
+function k8sManifests(r: ClusterRun, o: K8sOptions): Manifest[] {
   const run = runLabel(r.out);
   // The run folder first (sample refuses an --out in a missing folder), then the problem files.
   const out: Manifest[] = [job(`${run}-data-0`, run, ['-p', `${r.out}/cluster`], o, undefined, ['mkdir'])];
@@ -78,7 +78,7 @@ export function k8sManifests(r: ClusterRun, o: K8sOptions): Manifest[] {
   return out;
 }
 
-export function manifestsYaml(manifests: Manifest[]): string {
+function manifestsYaml(manifests: Manifest[]): string {
   return manifests.map((m) => `---\n${stringify(m)}`).join('');
 }
 

@@ -26,7 +26,7 @@ export interface SlurmOptions {
 const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 /** The batch script of one stage. */
-export function slurmScript(stage: ClusterStage, r: ClusterRun, cli: string[]): string {
+function slurmScript(stage: ClusterStage, r: ClusterRun, cli: string[]): string {
   const logs = join(r.out, 'cluster', 'logs');
   const shardArg = `"$SLURM_ARRAY_TASK_ID/${r.shards}"`;
   const lines = stage.commands.map(({ args, unless }) => {

@@ -41,7 +41,7 @@ interface Choice {
  * The parquet files of `split` (and `config`, or the only config that has the split) among a
  * revision's files. `complete` is false when shard names say some `-of-N` shards are missing.
  */
-export function chooseParquet(files: string[], split: string, config: string | undefined): { choice: Choice | null; configs: string[]; splits: string[]; complete: boolean } {
+function chooseParquet(files: string[], split: string, config: string | undefined): { choice: Choice | null; configs: string[]; splits: string[]; complete: boolean } {
   const byConfig = new Map<string, Map<string, string[]>>();
   for (const f of files) {
     if (!f.endsWith('.parquet') || !safeRepoPath(f)) continue;

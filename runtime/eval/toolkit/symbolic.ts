@@ -17,7 +17,7 @@
 import { numbersClose } from './numbers.ts';
 
 /** Longest answer compared symbolically (a boxed answer is rarely over 100 characters). */
-export const MAX_SYMBOLIC_CHARS = 400;
+const MAX_SYMBOLIC_CHARS = 400;
 
 type Engine = InstanceType<typeof import('@cortex-js/compute-engine').ComputeEngine>;
 type Expr = ReturnType<Engine['parse']>;
@@ -25,7 +25,7 @@ type Expr = ReturnType<Engine['parse']>;
 let enginePromise: Promise<Engine> | null = null;
 
 /** The shared engine, created at first use. */
-export function computeEngine(): Promise<Engine> {
+function computeEngine(): Promise<Engine> {
   enginePromise ??= import('@cortex-js/compute-engine').then(({ ComputeEngine }) => new ComputeEngine());
   return enginePromise;
 }
@@ -36,7 +36,7 @@ export function computeEngine(): Promise<Engine> {
 const HEAVY = /\\(sum|prod|int|iint|oint|lim)\b|\d{4,}\s*!|[)}]\s*!|\^\s*\{[^{}]*\^|\^\s*\{?\s*[-+]?\d{5,}|\d{16,}/;
 
 /** Whether the answer is small and simple enough to hand to the engine. */
-export function symbolicAllowed(s: string): boolean {
+function symbolicAllowed(s: string): boolean {
   return s.length > 0 && s.length <= MAX_SYMBOLIC_CHARS && !HEAVY.test(s);
 }
 
