@@ -2,7 +2,6 @@
 // (createEngine) or inside a Web Worker (createWorkerEngine + serveEngine), with progress events
 // and an AbortSignal per call either way. In a browser, run it in a worker: the page stays
 // responsive, and only there can the Wasm backend use threads (a page's main thread may not block).
-import type { EvalEvent, EvalRecord, EvalSummary } from '../eval/evaluate.ts';
 import type { Platform } from '../platform/types.ts';
 import type { PairCheckEvent, PairCheckRecord, PairCheckReport } from '../eval/pair-check.ts';
 import type { SamplingSummary } from '../stage/run.ts';

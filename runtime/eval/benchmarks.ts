@@ -100,7 +100,7 @@ export function parseBenchmarkProblems(jsonl: string, name: BenchmarkName, file 
   }
   if (out.length === 0) throw badInputError(`${file}: no ${name} problems in it`, file);
   // Ids must be unique for --paired-with; joined splits (SVAMP) or subjects (MATH) may repeat them.
-  if (new Set(out.map((p) => p.id)).size !== out.length) out.forEach((p, k) => (p.id = String(k)));
+  if (new Set(out.map((p) => p.id)).size !== out.length) for (const [k, p] of out.entries()) p.id = String(k);
   return out;
 }
 

@@ -13,7 +13,7 @@ import type { FileSystem } from '../platform/types.ts';
 import { cachedCommit, snapshotDir, snapshotFile, snapshotFiles, storageDir, writeRef } from './cache.ts';
 import { ensureFile } from './download.ts';
 import { hubContext, revisionInfo } from './http.ts';
-import { parseDatasetUri, type RepoRef, repoLabel, safeRepoPath } from './ids.ts';
+import { parseDatasetUri, type RepoRef, safeRepoPath } from './ids.ts';
 import type { HubOptions } from './types.ts';
 
 export interface ResolvedDataset {
@@ -30,7 +30,6 @@ export interface ResolvedDataset {
 }
 
 const CONVERT = 'refs/convert/parquet';
-const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 interface Choice {
   config: string;
