@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createEngine } from '../runtime/engine/engine.ts';
+import { createWorkerEngine, serveEngine } from '../runtime/engine/worker.ts';
 import { parseBenchmarkProblems } from '../runtime/eval/benchmarks.ts';
 import { parseEvalProblems } from '../runtime/eval/evaluate.ts';
 import { DEFAULT_PAIR_CHECK } from '../runtime/eval/pair-check.ts';
@@ -93,10 +94,18 @@ t.test('sample, finetune, eval: the CLI and the Engine write the same files', as
   await engine.dispose();
 });
 
-t.test('eval --benchmark and pair-check: the CLI and the Engine write the same files', async (t) => {
+t.test('eval --benchmark and pair-check: the CLI and the Engine (across the worker protocol) write the same files', async (t) => {
   const tmp = mkdtempSync(join(tmpdir(), 'lr-parity-'));
   t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
-  const engine = createEngine(nodePlatform);
+  // The worker engine's protocol over a message channel in this thread: the jobs' options and
+  // results cross a structured clone, as they do to a Web Worker.
+  const { port1, port2 } = new MessageChannel();
+  serveEngine(port2 as unknown as Parameters<typeof serveEngine>[0], nodePlatform);
+  const engine = createWorkerEngine(port1 as unknown as Parameters<typeof createWorkerEngine>[0]);
+  t.teardown(() => {
+    port1.close();
+    port2.close();
+  });
 
   const b = await runInProcess(['eval', '--model', EXPERT, '--benchmark', 'gsm8k', '--data', DATA, '--out', join(tmp, 'cli-gsm8k.jsonl'), '--max-new-tokens', '8', '--backend', 'wasm', '--threads', '1', '--quiet']);
   t.equal(b.code, 0, 'eval --benchmark CLI', { stderr: b.stderr });
