@@ -40,3 +40,10 @@ export async function runInProcess(args: string[], env: Record<string, string> =
   }
   return { code, signal: null, stdout, stderr };
 }
+
+/** Several command lines one after another (in-process calls must not overlap), results in order. */
+export async function runEachInProcess(list: string[][]): Promise<CliResult[]> {
+  const out: CliResult[] = [];
+  for (const args of list) out.push(await runInProcess(args));
+  return out;
+}
