@@ -95,7 +95,9 @@ function kubectl(args: string[], input?: string): void {
 export function runOnK8s(r: ClusterRun, o: K8sOptions): void {
   const manifests = k8sManifests(r, o);
   if (o.dryRun) {
-    process.stdout.write(manifestsYaml(manifests));
+    // Through console.log as every command's result (cli/output.ts), so an in-process caller captures it too.
+    const yaml = manifestsYaml(manifests);
+    console.log(yaml.endsWith('\n') ? yaml.slice(0, -1) : yaml);
     return;
   }
   for (const m of manifests) {

@@ -87,7 +87,8 @@ export async function runOnSlurm(r: ClusterRun, data: { train: string; eval: str
       continue;
     }
     if (o.dryRun) {
-      process.stdout.write(`# sbatch ${args.map(quote).join(' ')}\n${script}\n`);
+      // Through console.log as every command's result (cli/output.ts), so an in-process caller captures it too.
+      console.log(`# sbatch ${args.map(quote).join(' ')}\n${script}`);
       jobs.set(stage.name, `<${stage.name}>`);
       continue;
     }
