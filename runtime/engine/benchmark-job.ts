@@ -5,8 +5,9 @@
 // the data: a file, a Hub data set, an app's upload), so the job itself only needs the storage.
 import { badInputError, LightReasonerError } from '../errors.ts';
 import { readBaseRecords, evalIdentity } from '../eval/baseline.ts';
+import type { BenchmarkEvent } from '../eval/benchmark-event.ts';
 import { benchmarkSpec, type BenchmarkSpec, gradeBenchmarkOutput } from '../eval/benchmarks.ts';
-import { DEFAULT_EVAL, type EvalEvent, type EvalProblem, evaluate, type PromptType } from '../eval/evaluate.ts';
+import { DEFAULT_EVAL, type EvalProblem, evaluate, type PromptType } from '../eval/evaluate.ts';
 import { type EvalRunSummary, type EvalSettings, evalSummaryPath, writeEvalResults } from '../eval/results.ts';
 import { benchmarkResult, type BenchmarkResult, type BenchmarkTable, benchmarkTable, formatBenchmarkTable } from '../eval/table.ts';
 import { claimOutFile } from '../io/out-dir.ts';
@@ -14,7 +15,7 @@ import type { CausalLM } from '../model/model.ts';
 import type { FileSystem } from '../platform/types.ts';
 import { sha256Hex } from '../stage/fingerprint.ts';
 import { loadAdapter } from '../train/peft.ts';
-import { type BackendJob, checkOut, type JobContext, type WarningEvent, withModels } from './job-context.ts';
+import { type BackendJob, checkOut, type JobContext, withModels } from './job-context.ts';
 
 /** One benchmark's problems (as runtime/eval/benchmarks.ts parseBenchmarkProblems gives them). */
 export interface BenchmarkData {
@@ -44,12 +45,8 @@ export interface BenchmarkJob extends BackendJob {
   skipInvalid?: boolean;
 }
 
-export type BenchmarkJobEvent =
-  | WarningEvent
-  | { status: 'loading'; loaded: number; total: number }
-  | { status: 'benchmark'; name: string; title: string; event: EvalEvent }
-  | { status: 'written'; name: string; title: string; out: string; records: number; summary: string }
-  | { status: 'table-written'; out: string };
+/** What the job reports (runtime/eval/benchmark-event.ts). */
+export type BenchmarkJobEvent = BenchmarkEvent;
 
 export interface BenchmarkJobResult {
   table: BenchmarkTable;

@@ -20,7 +20,7 @@ import { type FinetuneEvent, type FinetuneSummary, finetune } from '../train/fin
 import type { FinetuneSettings } from '../train/settings.ts';
 import { type MergeProgress, type MergeSummary, mergeAdapter } from '../train/merge.ts';
 import { loadAdapter } from '../train/peft.ts';
-import { type BenchmarkData, benchmarkJob, benchmarkSpecsOf, type BenchmarkJobEvent, type BenchmarkJobResult } from './benchmark-job.ts';
+import { type BenchmarkData, benchmarkJob, benchmarkSpecsOf, type BenchmarkJobResult } from './benchmark-job.ts';
 import { type BackendJob, checkOut, type JobContext, type WarningEvent, withModels } from './job-context.ts';
 
 export type { BackendJob, JobContext, WarningEvent } from './job-context.ts';
@@ -33,8 +33,8 @@ export type RunJob = Omit<PipelineOptions, 'platform' | 'signal' | 'onEvent'> & 
   benchmarks?: BenchmarkData[];
 };
 
-/** What a run reports: the loop's events, and with `benchmarks` the benchmark job's, tagged by model. */
-export type RunJobEvent = PipelineEvent | { status: 'benchmarks'; model: 'expert' | 'expert-lightreasoner'; event: BenchmarkJobEvent };
+/** What a run reports: the loop's events, and with `benchmarks` the benchmark job's, tagged by model (both in PipelineEvent). */
+export type RunJobEvent = PipelineEvent;
 
 /** The run's report (report.json's content), with `benchmarks` the after-model's table. */
 export type RunJobResult = RunReport & { benchmarks?: BenchmarkJobResult };
