@@ -26,7 +26,7 @@ const BIG = 10 * MB;
  * Download progress on stderr: a redrawn line with bytes and speed on a TTY; elsewhere a line per
  * big file; then one summary line (files, bytes, speed) when anything was fetched. Silent with `quiet`.
  */
-export function downloadProgress(quiet: boolean) {
+function downloadProgress(quiet: boolean) {
   const bar = progressLine(!quiet);
   const start = Date.now();
   let fileStart = start, files = 0, bytes = 0;

@@ -10,7 +10,8 @@
 // Everything below the engine is in `lightreasoner-wasm/internals`.
 export { createEngine, type Engine, type CallOptions, type FinetuneJobEvent } from './engine/engine.ts';
 export { createWorkerEngine, serveEngine, type MessageEndpoint } from './engine/worker.ts';
-export type { RunJob, SampleJob, FinetuneJob, EvaluateJob, PairCheckJob, MergeJob, EngineInfo, SampleJobEvent, EvaluateJobEvent, EvaluateJobResult, WarningEvent } from './engine/jobs.ts';
+export type { RunJob, RunJobEvent, RunJobResult, SampleJob, FinetuneJob, EvaluateJob, PairCheckJob, MergeJob, EngineInfo, SampleJobEvent, EvaluateJobEvent, EvaluateJobResult, WarningEvent } from './engine/jobs.ts';
+export type { BenchmarkJob, BenchmarkData, BenchmarkJobEvent, BenchmarkJobResult } from './engine/benchmark-job.ts';
 export type { PairCheckEvent, PairCheckRecord, PairCheckReport, Verdict } from './eval/pair-check.ts';
 export type { MergeProgress, MergeSummary } from './train/merge.ts';
 export { openModel, type OpenModelOptions } from './session.ts';

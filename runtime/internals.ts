@@ -41,6 +41,7 @@ export { defaultBaseModelName } from './train/peft.ts';
 export { pairCheck, pairCheckModels, pairCheckVariants, pairVerdict, DEFAULT_PAIR_CHECK, type PairCheckSettings, type PairCheckOptions, type VariantReport } from './eval/pair-check.ts';
 export { decodeVariants, type DecodeVariant, type DecoderModel, type VariantTrajectory, type PairDecodeSettings, type PairDecodeEvent } from './stage/pair-decode.ts';
 export { runJob, sampleJob, finetuneJob, evaluateJob, pairCheckJob, mergeJob, engineInfo, type MergeJob, type RunJob, type SampleJob, type FinetuneJob, type EvaluateJob, type PairCheckJob, type EngineInfo } from './engine/jobs.ts';
+export { benchmarkJob, type BenchmarkJob } from './engine/benchmark-job.ts';
 export { parseShard, shardFromEnv, shardRange, shardInfo, shardPath, SHARD_COUNT_VAR, type Shard, type ShardInfo } from './shard/shard.ts';
 export { gatherShards, type GatherOptions, type GatherResult } from './shard/gather.ts';
 export { writeEvalResults, readEvalSummary, finishedEval, evalSummaryPath, type EvalRunSummary, type EvalIdentity, type EvalSettings } from './eval/results.ts';

@@ -16,7 +16,8 @@ import { nodePlatform } from '../runtime/platform/node.ts';
 import type { LoraTarget } from '../runtime/train/lora.ts';
 import { type HostAdapter, loadAdapter, readAdapter, saveAdapter, saveHostAdapter, targetShape, uploadAdapter } from '../runtime/train/peft.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
-import { FIXTURES, runCli } from './helpers/cli.ts';
+import { FIXTURES } from './helpers/cli.ts';
+import { runInProcess } from './helpers/cli-in-process.ts';
 import { nodeGPU } from './helpers/node-gpu.ts';
 
 const fs = nodePlatform.fs;
@@ -143,8 +144,8 @@ t.test('generate --adapter applies the adapter; a bad adapter fails before gener
   const model = await loadModel(MODEL, { fs, backend: new ReferenceBackend() });
   const dir = tmp();
   await saveHostAdapter(fs, join(dir, 'a'), randomAdapter(model, ['q_proj', 'v_proj', 'down_proj'], 8, 32, 11), model.config, MODEL);
-  const plain = await runCli(['generate', '--model', MODEL, '--prompt', 'Question: 6 * 7', '--max-new-tokens', '8', '--backend', 'reference', '--json']);
-  const withA = await runCli(['generate', '--model', MODEL, '--prompt', 'Question: 6 * 7', '--max-new-tokens', '8', '--backend', 'reference', '--json', '--adapter', join(dir, 'a')]);
+  const plain = await runInProcess(['generate', '--model', MODEL, '--prompt', 'Question: 6 * 7', '--max-new-tokens', '8', '--backend', 'reference', '--json']);
+  const withA = await runInProcess(['generate', '--model', MODEL, '--prompt', 'Question: 6 * 7', '--max-new-tokens', '8', '--backend', 'reference', '--json', '--adapter', join(dir, 'a')]);
   t.equal(plain.code, 0, plain.stderr);
   t.equal(withA.code, 0, withA.stderr);
   const p = JSON.parse(plain.stdout), a = JSON.parse(withA.stdout);
@@ -156,13 +157,13 @@ t.test('generate --adapter applies the adapter; a bad adapter fails before gener
   const { tokens } = await generateGreedy(model, [p.prompt_token_ids], { maxNewTokens: 8 });
   t.same(a.token_ids, tokens[0], 'CLI = API');
 
-  const bad = await runCli(['generate', '--model', MODEL, '--prompt', 'x', '--backend', 'reference', '--adapter', join(dir, 'nope')]);
+  const bad = await runInProcess(['generate', '--model', MODEL, '--prompt', 'x', '--backend', 'reference', '--adapter', join(dir, 'nope')]);
   t.not(bad.code, 0);
   t.match(bad.stderr, /nope.*adapter_config\.json: not found/);
-  const notAdapter = await runCli(['generate', '--model', MODEL, '--prompt', 'x', '--backend', 'reference', '--adapter', MODEL]);
+  const notAdapter = await runInProcess(['generate', '--model', MODEL, '--prompt', 'x', '--backend', 'reference', '--adapter', MODEL]);
   t.equal(notAdapter.code, 2);
   t.match(notAdapter.stderr, /is a model directory, not an adapter/);
-  const other = await runCli(['generate', '--model', join(FIXTURES, 'models', 'qwen2-tied-bf16'), '--prompt', 'x', '--backend', 'reference', '--adapter', join(dir, 'a')]);
+  const other = await runInProcess(['generate', '--model', join(FIXTURES, 'models', 'qwen2-tied-bf16'), '--prompt', 'x', '--backend', 'reference', '--adapter', join(dir, 'a')]);
   t.equal(other.code, 2, 'adapter for another model: exit 2');
   t.match(other.stderr, /q_proj\.lora_A\.weight" has shape \[8, 64\] but this model's q_proj needs \[8, 48\].*another model/);
   t.equal(other.stdout, '');

@@ -11,7 +11,8 @@ import { generateProblems, problemsToJsonl } from '../runtime/data/problems.ts';
 import { loadModel } from '../runtime/model/model.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { loadAdapter } from '../runtime/train/peft.ts';
-import { FIXTURES, runCli } from './helpers/cli.ts';
+import { FIXTURES } from './helpers/cli.ts';
+import { runEachInProcess, runInProcess } from './helpers/cli-in-process.ts';
 
 const MODEL = join(FIXTURES, 'models', 'qwen2-tied-bf16');
 const LLAMA_EXPERT = join(FIXTURES, 'sampling', 'models', 'llama-pair', 'expert');
@@ -34,7 +35,7 @@ const evalArgs = (extra: string[]) => ['eval', '--model', MODEL, '--data', DATA,
 
 t.test('eval on a tiny checkpoint: JSONL with the fields, accuracy in [0, 1]', async (t) => {
   const out = join(tmp, 'sub', 'results.jsonl');
-  const r = await runCli(evalArgs(['--batch-size', '2', '--out', out, '--json']));
+  const r = await runInProcess(evalArgs(['--batch-size', '2', '--out', out, '--json']));
   t.equal(r.code, 0, 'exits 0', { stderr: r.stderr });
   const summary = JSON.parse(r.stdout.trim());
   t.equal(summary.total, 3);
@@ -51,7 +52,7 @@ t.test('eval on a tiny checkpoint: JSONL with the fields, accuracy in [0, 1]', a
 
   // Batching does not change a single token; the human summary line.
   const out1 = join(tmp, 'results-b1.jsonl');
-  const r1 = await runCli(evalArgs(['--batch-size', '1', '--out', out1]));
+  const r1 = await runInProcess(evalArgs(['--batch-size', '1', '--out', out1]));
   t.equal(r1.code, 0, { stderr: r1.stderr });
   t.match(r1.stdout, /^accuracy \d+\.\d% \[\d+\.\d, \d+\.\d\] \(\d\/3; 95% Wilson interval\)/);
   t.equal(readFileSync(out1, 'utf8'), readFileSync(out, 'utf8'), 'batch size 1 gives the same records');
@@ -60,9 +61,9 @@ t.test('eval on a tiny checkpoint: JSONL with the fields, accuracy in [0, 1]', a
   // --paired-with: the paired test against earlier results; a base of other problems is refused.
   const flipped = join(tmp, 'flipped.jsonl');
   writeFileSync(flipped, lines.map((l, j) => JSON.stringify({ ...l, correct: j === 0 ? !l.correct : l.correct })).join('\n') + '\n');
-  const [rp, rbad] = await Promise.all([
-    runCli(evalArgs(['--paired-with', flipped, '--json'])),
-    runCli(evalArgs(['--paired-with', flipped, '--max-questions', '2'])),
+  const [rp, rbad] = await runEachInProcess([
+    evalArgs(['--paired-with', flipped, '--json']),
+    evalArgs(['--paired-with', flipped, '--max-questions', '2']),
   ]);
   t.equal(rp.code, 0, { stderr: rp.stderr });
   const first = lines[0].correct as boolean;
@@ -70,7 +71,7 @@ t.test('eval on a tiny checkpoint: JSONL with the fields, accuracy in [0, 1]', a
   t.equal(rbad.code, 2);
   t.match(rbad.stderr, /--paired-with .*flipped\.jsonl: it holds 3 problems, these are 2/);
 
-  const r2 = await runCli(evalArgs(['--prompt', 'plain', '--max-questions', '2', '--json']));
+  const r2 = await runInProcess(evalArgs(['--prompt', 'plain', '--max-questions', '2', '--json']));
   t.equal(r2.code, 0, { stderr: r2.stderr });
   t.equal(JSON.parse(r2.stdout).total, 2, '--max-questions');
   t.equal(JSON.parse(r2.stdout).prompt, 'plain');
@@ -79,7 +80,7 @@ t.test('eval on a tiny checkpoint: JSONL with the fields, accuracy in [0, 1]', a
 t.test('eval --adapter applies a PEFT adapter (the same records as the API with loadAdapter)', async (t) => {
   if (!existsSync(INIT_ADAPTER)) return t.pass('no adapter fixture', { skip: true });
   const out = join(tmp, 'adapted.jsonl');
-  const r = await runCli(['eval', '--model', LLAMA_EXPERT, '--adapter', INIT_ADAPTER, '--data', DATA, '--backend', 'reference', '--max-new-tokens', '8', '--batch-size', '3', '--quiet', '--out', out]);
+  const r = await runInProcess(['eval', '--model', LLAMA_EXPERT, '--adapter', INIT_ADAPTER, '--data', DATA, '--backend', 'reference', '--max-new-tokens', '8', '--batch-size', '3', '--quiet', '--out', out]);
   t.equal(r.code, 0, { stderr: r.stderr });
   const problems = parseEvalProblems(readFileSync(DATA, 'utf8'));
   const model = await loadModel(LLAMA_EXPERT, { fs: nodePlatform.fs, backend: new ReferenceBackend() });
@@ -123,7 +124,7 @@ t.test('bad input on the command line: exit 2 (1 for a model problem) with a mes
     [['--model', join(tmp, 'nomodel'), '--data', join(tmp, 'missing.jsonl')], 2, /missing\.jsonl: no such file/],
     [['--model', dir, '--data', DATA], 1, /no chat template/],
   ];
-  const results = await Promise.all(cases.map(([args]) => runCli(['eval', '--backend', 'reference', '--quiet', ...args])));
+  const results = await runEachInProcess(cases.map(([args]) => ['eval', '--backend', 'reference', '--quiet', ...args]));
   for (const [i, [args, code, re]] of cases.entries()) {
     t.equal(results[i].code, code, `${args.join(' ')} exits ${code}`);
     t.match(results[i].stderr, re);
@@ -132,10 +133,10 @@ t.test('bad input on the command line: exit 2 (1 for a model problem) with a mes
 
 t.test('problems: deterministic JSONL that eval reads', async (t) => {
   const a = join(tmp, 'p-a.jsonl');
-  const [ra, rb, bad] = await Promise.all([
-    runCli(['problems', '--set', 'sample', '--seed', '7', '--count', '25', '--out', a]),
-    runCli(['problems', '--count', '3', '--max-steps', '1']),
-    runCli(['problems', '--set', 'test', '--count', '3']),
+  const [ra, rb, bad] = await runEachInProcess([
+    ['problems', '--set', 'sample', '--seed', '7', '--count', '25', '--out', a],
+    ['problems', '--count', '3', '--max-steps', '1'],
+    ['problems', '--set', 'test', '--count', '3'],
   ]);
   t.equal(ra.code, 0, { stderr: ra.stderr });
   t.equal(readFileSync(a, 'utf8'), problemsToJsonl(generateProblems(7, 25, { set: 'sample' })), 'the generator\'s bytes');

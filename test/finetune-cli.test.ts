@@ -6,7 +6,7 @@ import t from 'tap';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { openModel } from '../runtime/session.ts';
 import { finetune } from '../runtime/train/finetune.ts';
-import { runCli } from './helpers/cli.ts';
+import { runInProcess } from './helpers/cli-in-process.ts';
 import { expertDir, samplesFile } from './helpers/finetune.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lr-finetune-cli-'));
@@ -16,7 +16,7 @@ const lines = readFileSync(samplesFile('llama-pair'), 'utf8').trim().split('\n')
 
 t.test('finetune writes a PEFT adapter, checkpoints, a log and a summary', async (t) => {
   const out = join(dir, 'ok');
-  const r = await runCli(['finetune', '--model', model, '--samples', samplesFile('llama-pair'), '--out', out, '--max-steps', '3', '--batch-size', '4', '--grad-accum', '2', '--save-steps', '2', '--lr', '1e-3', '--backend', 'wasm', '--quiet', '--json']);
+  const r = await runInProcess(['finetune', '--model', model, '--samples', samplesFile('llama-pair'), '--out', out, '--max-steps', '3', '--batch-size', '4', '--grad-accum', '2', '--save-steps', '2', '--lr', '1e-3', '--backend', 'wasm', '--quiet', '--json']);
   t.equal(r.code, 0, r.stderr);
   const summary = JSON.parse(r.stdout);
   t.match(summary, { steps: 3, samples: lines.length, tuned_tokens: 24, backend: 'wasm' });
@@ -64,13 +64,13 @@ t.test('bad input: a clear error naming line and field, nothing written', async 
 t.test('the CLI exits 2 on bad input', async (t) => {
   const file = join(dir, 'empty.jsonl');
   writeFileSync(file, '\n');
-  const r = await runCli(['finetune', '--model', model, '--samples', file, '--out', join(dir, 'empty'), '--backend', 'wasm', '--quiet']);
+  const r = await runInProcess(['finetune', '--model', model, '--samples', file, '--out', join(dir, 'empty'), '--backend', 'wasm', '--quiet']);
   t.equal(r.code, 2);
   t.match(r.stderr, /empty\.jsonl: no samples \(the file is empty\)/);
 });
 
 t.test('bad options', async (t) => {
-  const r = await runCli(['finetune', '--model', model, '--samples', samplesFile('llama-pair'), '--out', join(dir, 'x'), '--target-modules', 'q_proj,lm_head']);
+  const r = await runInProcess(['finetune', '--model', model, '--samples', samplesFile('llama-pair'), '--out', join(dir, 'x'), '--target-modules', 'q_proj,lm_head']);
   t.equal(r.code, 2);
   t.match(r.stderr, /--target-modules.*choose from q_proj/);
 });

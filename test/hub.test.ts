@@ -19,7 +19,8 @@ import { parseProblems } from '../runtime/stage/sample.ts';
 import { openModel } from '../runtime/session.ts';
 import { generateGreedy } from '../runtime/model/generate.ts';
 import { readDataOption } from '../cli/resolve.ts';
-import { FIXTURES, runCli } from './helpers/cli.ts';
+import { FIXTURES } from './helpers/cli.ts';
+import { runInProcess } from './helpers/cli-in-process.ts';
 import { commitOf, FakeHub, filesOf, sha256, TOKEN } from './helpers/hub-server.ts';
 
 const TINY = join(FIXTURES, 'sampling', 'models', 'llama-pair', 'amateur');
@@ -75,9 +76,9 @@ async function rejects(t: Test, p: Promise<unknown>, code: string, pattern: RegE
 
 t.test('CLI: a Hub id is downloaded into the Python layout, loads, and a second run makes no request', async (t) => {
   const { hub, cacheDir, env, tiny } = await setup(t);
-  const local = await runCli(generateArgs(TINY));
+  const local = await runInProcess(generateArgs(TINY));
   t.equal(local.code, 0, { stderr: local.stderr });
-  const first = await runCli(generateArgs('org/tiny'), { env });
+  const first = await runInProcess(generateArgs('org/tiny'), env);
   t.equal(first.code, 0, 'generate --model org/tiny exits 0', { stderr: first.stderr });
   t.same(JSON.parse(first.stdout).token_ids, JSON.parse(local.stdout).token_ids, 'the same tokens as from the local directory');
   t.match(first.stderr, new RegExp(`^org/tiny: downloaded 6 files, \\d+\\.\\d kB in \\d+\\.\\d s \\(\\d+\\.\\d [kM]B/s\\) — commit ${tiny.sha} in `, 'm'), 'a line with bytes, speed and the commit');
@@ -96,7 +97,7 @@ t.test('CLI: a Hub id is downloaded into the Python layout, loads, and a second 
 
   const before = hub.requests.length;
   t.ok(before > 0);
-  const second = await runCli(generateArgs('org/tiny'), { env });
+  const second = await runInProcess(generateArgs('org/tiny'), env);
   t.equal(second.code, 0, { stderr: second.stderr });
   t.equal(second.stdout, first.stdout, 'same output');
   t.equal(hub.requests.length, before, 'the second run made no request at all');
@@ -149,7 +150,7 @@ t.test('resume: a connection cut mid-body continues with Range from the .incompl
 
 t.test('offline: HF_HUB_OFFLINE=1 uses the cache, and says clearly when the model is not in it', async (t) => {
   const { hub, env, opts } = await setup(t);
-  const missing = await runCli(generateArgs('org/tiny'), { env: { ...env, HF_HUB_OFFLINE: '1' } });
+  const missing = await runInProcess(generateArgs('org/tiny'), { ...env, HF_HUB_OFFLINE: '1' });
   t.equal(missing.code, 1, 'exit 1', { stderr: missing.stderr });
   t.match(missing.stderr, /^error: org\/tiny: not in the Hugging Face cache .*HF_HUB_OFFLINE/m, 'names the model and the setting');
   t.notMatch(missing.stderr, /internal error|\n\s+at /, 'no stack trace');
@@ -157,7 +158,7 @@ t.test('offline: HF_HUB_OFFLINE=1 uses the cache, and says clearly when the mode
 
   await resolveModel('org/tiny', opts());
   const count = hub.requests.length;
-  const cached = await runCli(generateArgs('org/tiny'), { env: { ...env, HF_HUB_OFFLINE: '1' } });
+  const cached = await runInProcess(generateArgs('org/tiny'), { ...env, HF_HUB_OFFLINE: '1' });
   t.equal(cached.code, 0, { stderr: cached.stderr });
   t.equal(hub.requests.length, count, 'offline with the model cached: works, no request');
   await rejects(t, resolveModel('org/sharded', opts({ offline: true })), 'NOT_FOUND', /org\/sharded: not in the Hugging Face cache/, 'API, offline');
@@ -214,7 +215,7 @@ t.test('a corrupt download (sha256 differs from the ETag) is refused, deleted an
 
 t.test('a gated model: 401 names the model and says to set HF_TOKEN; with the token it downloads', async (t) => {
   const { hub, env, opts } = await setup(t);
-  const r = await runCli(generateArgs('org/gated'), { env });
+  const r = await runInProcess(generateArgs('org/gated'), env);
   t.equal(r.code, 1, { stderr: r.stderr });
   t.match(r.stderr, /^error: org\/gated: the Hub refused access \(HTTP 401\) — it is gated or private: accept its license on http:\/\/127\.0\.0\.1:\d+\/org\/gated, then set HF_TOKEN/m);
   t.notMatch(r.stderr, /internal error|\n\s+at /, 'no stack trace');
@@ -315,9 +316,9 @@ t.test('hf://datasets/org/name/config/split gives the same problems as the equiv
 t.test('CLI: eval --data hf://datasets/… scores the same problems as --data file.jsonl', async (t) => {
   const { env, tiny, data } = await setup(t);
   const args = (data: string) => ['eval', '--model', 'org/tiny', '--data', data, '--backend', 'reference', '--max-new-tokens', '3', '--quiet', '--json'];
-  const fromHub = await runCli(args('hf://datasets/org/gsm8k-tiny/main/test'), { env });
+  const fromHub = await runInProcess(args('hf://datasets/org/gsm8k-tiny/main/test'), env);
   t.equal(fromHub.code, 0, { stderr: fromHub.stderr });
-  const fromFile = await runCli(args(join(DATA, 'main', 'test.jsonl')), { env });
+  const fromFile = await runInProcess(args(join(DATA, 'main', 'test.jsonl')), env);
   t.equal(fromFile.code, 0, { stderr: fromFile.stderr });
   const pick = (s: string) => {
     const j = JSON.parse(s);
@@ -327,7 +328,7 @@ t.test('CLI: eval --data hf://datasets/… scores the same problems as --data fi
   t.match(JSON.parse(fromHub.stdout), { model_hub: { id: 'org/tiny', revision: tiny.sha }, data_hub: { id: 'org/gsm8k-tiny', revision: data.sha } }, 'the summary names the commits the server gave');
   t.match(JSON.parse(fromFile.stdout), { model_hub: { id: 'org/tiny', revision: tiny.sha }, data_hub: null }, 'a local file has no commit');
   t.equal(pick(fromHub.stdout).total, 3);
-  const bad = await runCli(args('hf://datasets/org/gsm8k-tiny/main/dev'), { env });
+  const bad = await runInProcess(args('hf://datasets/org/gsm8k-tiny/main/dev'), env);
   t.equal(bad.code, 2, 'an unknown split is the user\'s to fix (exit 2)');
   t.match(bad.stderr, /^error: hf:\/\/datasets\/org\/gsm8k-tiny\/main\/dev: no split "dev"/m);
 });

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 import t from 'tap';
 import { parseAllDocuments } from 'yaml';
-import { FIXTURES, runCli } from './helpers/cli.ts';
+import { FIXTURES } from './helpers/cli.ts';
+import { runInProcess } from './helpers/cli-in-process.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lr-k8s-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -24,7 +25,7 @@ interface JobDoc {
 
 let jobs: JobDoc[] = [];
 t.before(async () => {
-  const r = await runCli([...RUN, '--dry-run']);
+  const r = await runInProcess([...RUN, '--dry-run']);
   if (r.code !== 0) throw new Error(r.stderr);
   jobs = parseAllDocuments(r.stdout).map((d) => d.toJS() as JobDoc);
 });
@@ -65,17 +66,17 @@ t.test('an Indexed Job\'s command through the environment (JOB_COMPLETION_INDEX)
   const samples = args[args.indexOf('--out') + 1];
   t.equal(samples, join(out, 'samples.jsonl'), 'absolute paths are kept');
   const unsharded = args.map((a, k) => (args[k - 1] === '--out' ? whole : a)).filter((a, k) => a !== '--shard' && args[k - 1] !== '--shard');
-  const r = await runCli(unsharded);
+  const r = await runInProcess(unsharded);
   t.equal(r.code, 0, r.stderr);
   mkdirSync(out, { recursive: true });
-  const noCount = await runCli(args, { env: { JOB_COMPLETION_INDEX: '0' } });
+  const noCount = await runInProcess(args, { JOB_COMPLETION_INDEX: '0' });
   t.equal(noCount.code, 2, 'an index without a count is bad input');
   t.match(noCount.stderr, /LIGHTREASONER_SHARD_COUNT/, '… naming the variable');
   for (const index of ['0', '1']) {
-    const p = await runCli(args, { env: { JOB_COMPLETION_INDEX: index, LIGHTREASONER_SHARD_COUNT: '2' } });
+    const p = await runInProcess(args, { JOB_COMPLETION_INDEX: index, LIGHTREASONER_SHARD_COUNT: '2' });
     t.equal(p.code, 0, `pod ${index}: ${p.stderr}`);
   }
-  const g = await runCli(['gather', samples, '--quiet']);
+  const g = await runInProcess(['gather', samples, '--quiet']);
   t.equal(g.code, 0, g.stderr);
   t.ok(readFileSync(samples).equals(readFileSync(whole)), 'gathered file = unsharded file, byte for byte');
 });
@@ -83,20 +84,20 @@ t.test('an Indexed Job\'s command through the environment (JOB_COMPLETION_INDEX)
 t.test('without --dry-run and without kubectl: a clear error, exit 1', async (t) => {
   const empty = join(dir, 'no-kubectl');
   mkdirSync(empty);
-  const r = await runCli([...RUN.map((a) => (a === out ? join(dir, 'applied') : a))], { env: { PATH: empty } });
+  const r = await runInProcess([...RUN.map((a) => (a === out ? join(dir, 'applied') : a))], { PATH: empty });
   t.equal(r.code, 1);
   t.match(r.stderr, /kubectl not found/);
   t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
 });
 
 t.test('bad options: exit 2 with what to give', async (t) => {
-  const noImage = await runCli(RUN.filter((a, k) => a !== '--image' && RUN[k - 1] !== '--image'));
+  const noImage = await runInProcess(RUN.filter((a, k) => a !== '--image' && RUN[k - 1] !== '--image'));
   t.equal(noImage.code, 2);
   t.match(noImage.stderr, /--image/);
-  const noShards = await runCli(RUN.filter((a, k) => a !== '--shards' && RUN[k - 1] !== '--shards'));
+  const noShards = await runInProcess(RUN.filter((a, k) => a !== '--shards' && RUN[k - 1] !== '--shards'));
   t.equal(noShards.code, 2);
   t.match(noShards.stderr, /--shards/);
-  const sft = await runCli([...RUN, '--compare-sft', '--dry-run']);
+  const sft = await runInProcess([...RUN, '--compare-sft', '--dry-run']);
   t.equal(sft.code, 2);
   t.match(sft.stderr, /--compare-sft/);
 });

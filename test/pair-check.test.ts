@@ -23,7 +23,7 @@ import { type CausalLM, loadModel } from '../runtime/model/model.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import type { RunReport } from '../runtime/run/report-types.ts';
 import { decodeVariants, type VariantTrajectory } from '../runtime/stage/pair-decode.ts';
-import { ROOT, runCli } from './helpers/cli.ts';
+import { ROOT } from './helpers/cli.ts';
 import { runInProcess } from './helpers/cli-in-process.ts';
 import { type DesignedProblem, designedModel, designedTokenizer } from './helpers/designed-pair.ts';
 import { plainDecode } from './helpers/plain-cd.ts';
@@ -256,7 +256,7 @@ t.test('run --pair-check N: report.json and report.html carry the pair check, at
   writeFileSync(evalFile, problemsToJsonl(generateProblems(0, 6, { set: 'eval' })));
   const out = join(dir, 'run');
   // The pair check on the held-out problems themselves (only here, to compare): its greedy row is `eval`'s expert.
-  const r = await runCli(['run', '--max-questions', '4', '--eval-data', evalFile, '--pair-check', '6', '--pair-check-data', evalFile, '--max-steps', '2', '--max-new-tokens', '24', '--eval-max-new-tokens', '64', '--beta', '0.5', '--backend', 'wasm', '--threads', '1', '--out', out]);
+  const r = await runInProcess(['run', '--max-questions', '4', '--eval-data', evalFile, '--pair-check', '6', '--pair-check-data', evalFile, '--max-steps', '2', '--max-new-tokens', '24', '--eval-max-new-tokens', '64', '--beta', '0.5', '--backend', 'wasm', '--threads', '1', '--out', out]);
   t.equal(r.code, 0, r.stderr);
   t.match(r.stderr, /pair-check: greedy vs contrastive decoding…/);
   t.match(r.stderr, /verdict \(CD α 0\.2 at the steps LightReasoner selects, KL ≥ 0\.5\): the pair's contrast /, 'the verdict as a note, before sampling');
@@ -275,7 +275,7 @@ t.test('run --pair-check N: report.json and report.html carry the pair check, at
   const html = readFileSync(join(out, 'report.html'), 'utf8');
   t.match(html, /<h2>Pair check \(before any training\)<\/h2>/);
   t.notMatch(html, /NaN|undefined/);
-  const bad = await runCli(['run', '--pair-check-data', evalFile, '--out', join(dir, 'x'), '--quiet']);
+  const bad = await runInProcess(['run', '--pair-check-data', evalFile, '--out', join(dir, 'x'), '--quiet']);
   t.equal(bad.code, 2);
   t.match(bad.stderr, /^error: --pair-check-data needs --pair-check N/m);
 });

@@ -14,7 +14,8 @@ import type { EvalResult, RunReport } from '../runtime/run/report-types.ts';
 import { openModel } from '../runtime/session.ts';
 import { parseSftSamples } from '../runtime/train/data.ts';
 import { finetune } from '../runtime/train/finetune.ts';
-import { FIXTURES, ROOT, runCli } from './helpers/cli.ts';
+import { FIXTURES, ROOT } from './helpers/cli.ts';
+import { runEachInProcess, runInProcess } from './helpers/cli-in-process.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lr-run-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -52,7 +53,7 @@ function checkPaired(t: Test, out: string, name: 'expert_after' | 'expert_sft', 
 
 t.test('run: sample → finetune → eval ×3 → report.json + report.html', async (t) => {
   const out = join(dir, 'plain');
-  const r = await runCli(['run', ...pair('llama-pair'), '--train-data', trainNoAnswers, '--eval-data', evalFile, '--out', out, ...SMALL, '--json']);
+  const r = await runInProcess(['run', ...pair('llama-pair'), '--train-data', trainNoAnswers, '--eval-data', evalFile, '--out', out, ...SMALL, '--json']);
   t.equal(r.code, 0, r.stderr);
   for (const f of ['samples.jsonl', 'adapter/adapter_config.json', 'adapter/adapter_model.safetensors', 'adapter/train_log.jsonl', 'report.json', 'report.html', 'eval/amateur.jsonl', 'eval/expert_before.jsonl', 'eval/expert_after.jsonl']) {
     t.ok(existsSync(join(out, f)), `${f} written`);
@@ -86,7 +87,7 @@ t.test('run: sample → finetune → eval ×3 → report.json + report.html', as
 
 t.test('run --compare-sft: the SFT baseline beside LightReasoner', async (t) => {
   const out = join(dir, 'sft');
-  const r = await runCli(['run', ...pair('qwen-pair'), '--train-data', trainNoAnswers, '--eval-data', evalFile, '--out', out, ...SMALL.filter((a) => a !== '--quiet'), '--compare-sft', '--sft-steps', '2', '--seeds', '2', '--seed', '7']);
+  const r = await runInProcess(['run', ...pair('qwen-pair'), '--train-data', trainNoAnswers, '--eval-data', evalFile, '--out', out, ...SMALL.filter((a) => a !== '--quiet'), '--compare-sft', '--sft-steps', '2', '--seeds', '2', '--seed', '7']);
   t.equal(r.code, 0, r.stderr);
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as RunReport;
   for (const m of ['amateur', 'expert_before', 'expert_after', 'expert_sft'] as const) checkAccuracy(t, report.eval[m], m);
@@ -185,13 +186,12 @@ t.test('CLI: finetune --objective sft; clear errors', async (t) => {
   writeFileSync(traj, JSON.stringify({ question: 'Q', output_token_ids: [5, 6, 7, 8, 9] }) + '\n');
   const out = join(dir, 'ft-sft-cli');
   const noDefault = !existsSync(join(ROOT, 'models/default/expert/config.json'));
-  // Concurrently: each process spends most of its time starting up.
-  const [r, bad, half, none] = await Promise.all([
-    runCli(['finetune', '--model', join(FIXTURES, 'sampling/models/llama-pair/expert'), '--samples', traj, '--out', out, '--objective', 'sft', '--max-steps', '2', '--backend', 'wasm', '--quiet', '--json']),
-    runCli(['finetune', '--model', 'x', '--samples', traj, '--out', out, '--objective', 'ce']),
-    runCli(['run', '--expert', join(FIXTURES, 'sampling/models/llama-pair/expert'), '--quiet']),
-    noDefault ? runCli(['run', '--out', join(dir, 'none'), '--quiet']) : null,
+  const [r, bad, half] = await runEachInProcess([
+    ['finetune', '--model', join(FIXTURES, 'sampling/models/llama-pair/expert'), '--samples', traj, '--out', out, '--objective', 'sft', '--max-steps', '2', '--backend', 'wasm', '--quiet', '--json'],
+    ['finetune', '--model', 'x', '--samples', traj, '--out', out, '--objective', 'ce'],
+    ['run', '--expert', join(FIXTURES, 'sampling/models/llama-pair/expert'), '--quiet'],
   ]);
+  const none = noDefault ? await runInProcess(['run', '--out', join(dir, 'none'), '--quiet']) : null;
   t.equal(r.code, 0, r.stderr);
   t.match(JSON.parse(r.stdout), { steps: 2, settings: { objective: 'sft' }, sft: { trajectories: 1, positions: 5 } });
   t.equal(bad.code, 2);

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FIXTURES, ROOT, runCli } from './helpers/cli.ts';
+import { runEachInProcess, runInProcess } from './helpers/cli-in-process.ts';
 
 const MODELS = join(FIXTURES, 'sampling', 'models', 'qwen-pair');
 const EXPERT = join(MODELS, 'expert'), AMATEUR = join(MODELS, 'amateur');
@@ -53,15 +54,15 @@ t.test('SIGKILL mid-run, then --resume: byte-identical to an uninterrupted run',
   // A torn write of the next problem (the kill may or may not have left one): resume must cut it.
   appendFileSync(cut, '{"prompt_id":"p39","step":1,"pre');
 
-  const again = await runCli(common(cut));
+  const again = await runInProcess(common(cut));
   t.equal(again.code, 2, 'without --resume an existing output is refused');
   t.match(again.stderr, /already exists: pass --resume/);
 
-  const other = await runCli(common(cut, ['--beta', '0.5', '--resume']));
+  const other = await runInProcess(common(cut, ['--beta', '0.5', '--resume']));
   t.equal(other.code, 2, 'a resume with another --beta is refused');
   t.match(other.stderr, /other settings.*beta was 0.4, now 0.5/);
 
-  const resumed = await runCli(common(cut, ['--resume', '--json']));
+  const resumed = await runInProcess(common(cut, ['--resume', '--json']));
   t.equal(resumed.code, 0, 'resume exits 0', { stderr: resumed.stderr });
   t.ok(readFileSync(cut).equals(readFileSync(full)), 'resumed output = uninterrupted output, byte for byte');
   t.ok(readFileSync(full).length > 0, 'samples were written');
@@ -73,7 +74,7 @@ t.test('SIGKILL mid-run, then --resume: byte-identical to an uninterrupted run',
   t.equal(summary.amateur_tokens, fullSummary.amateur_tokens, 'amateur token totals agree');
   t.same(summary.diagnostics, fullSummary.diagnostics, 'killed + resumed: the same pair diagnostics');
   t.equal(resumed.stderr, '', '--quiet --json: nothing on stderr');
-  const human = await runCli(common(cut, ['--resume']));
+  const human = await runInProcess(common(cut, ['--resume']));
   t.equal(human.code, 0, { stderr: human.stderr });
   t.match(human.stdout, /^wrote \d+ samples from 40 problems to .*\npair diagnostics: \d+\/\d+ steps selected/, 'without --json: the summary line and the diagnostics on stdout (a result, even with --quiet)');
 });
@@ -96,15 +97,15 @@ t.test('bad input', async (t) => {
   writeFileSync(tokPath, JSON.stringify(tok));
 
   const args = (data: string, out: string, extra: string[] = [], amateur = AMATEUR) => ['sample', '--expert', EXPERT, '--amateur', amateur, '--data', data, '--out', join(tmp, out), '--backend', 'wasm', '--max-new-tokens', '4', '--quiet', ...extra];
-  const [missing, emptyR, bad, skipped, dupR, vocabR, beta, noFolder] = await Promise.all([
-    runCli(args(join(tmp, 'nope.jsonl'), 'o1.jsonl')),
-    runCli(args(empty, 'o2.jsonl')),
-    runCli(args(badLine, 'o3.jsonl')),
-    runCli(args(badLine, 'o4.jsonl', ['--skip-invalid', '--json'])),
-    runCli(args(dup, 'o5.jsonl')),
-    runCli(args(DATA, 'o6.jsonl', [], otherAmateur)),
-    runCli(args(DATA, 'o7.jsonl', ['--beta', 'abc'])),
-    runCli(args(DATA, 'no-such-folder/o8.jsonl')),
+  const [missing, emptyR, bad, skipped, dupR, vocabR, beta, noFolder] = await runEachInProcess([
+    args(join(tmp, 'nope.jsonl'), 'o1.jsonl'),
+    args(empty, 'o2.jsonl'),
+    args(badLine, 'o3.jsonl'),
+    args(badLine, 'o4.jsonl', ['--skip-invalid', '--json']),
+    args(dup, 'o5.jsonl'),
+    args(DATA, 'o6.jsonl', [], otherAmateur),
+    args(DATA, 'o7.jsonl', ['--beta', 'abc']),
+    args(DATA, 'no-such-folder/o8.jsonl'),
   ]);
   t.equal(missing.code, 2, 'missing data file: exit 2');
   t.match(missing.stderr, /--data .*nope\.jsonl: no such file/);

@@ -86,7 +86,8 @@ function viteServer(t: Test, app: string, command: 'preview' | 'dev'): Promise<s
     const seen = (d: Buffer) => {
       out += d;
       // Vite colours the port; drop the escapes before matching.
-      const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out.replace(/\x1b\[[0-9;]*m/g, ''));
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: Vite's colour codes (ESC [ … m) are what is stripped
+    const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out.replace(/\x1b\[[0-9;]*m/g, ''));
       if (m) resolve(m[1]);
     };
     srv.stdout!.on('data', seen);

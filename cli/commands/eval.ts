@@ -6,23 +6,24 @@ import { dirname } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { cueProblemsToJsonl, generateCueProblems } from '../../runtime/data/cue-problems.ts';
 import { generateProblems, PROBLEM_SETS, type ProblemSet, problemsToJsonl, SEED_RANGES } from '../../runtime/data/problems.ts';
-import { evaluateJob } from '../../runtime/engine/jobs.ts';
+import { evaluateJob, type EvaluateJobResult } from '../../runtime/engine/jobs.ts';
 import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
 import { formatAccuracy, formatP, pairedComparison } from '../../runtime/eval/stats.ts';
-import { DEFAULT_EVAL, type EvalSummary, parseEvalProblems, PROMPT_TYPES, type PromptType, QWEN25_MATH_COT_SYSTEM } from '../../runtime/eval/evaluate.ts';
+import { DEFAULT_EVAL, type EvalProblem, type EvalSummary, parseEvalProblems, PROMPT_TYPES, type PromptType, QWEN25_MATH_COT_SYSTEM } from '../../runtime/eval/evaluate.ts';
 import { hubRevisionOf } from '../../runtime/hub/ids.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
 import { backendOption, intOption, requireModelDir } from '../io.ts';
-import { addOutputOptions, commandOutput } from '../output.ts';
+import { addOutputOptions, type CommandOutput, commandOutput } from '../output.ts';
 import { interruptOnSignals, progressRenderer } from '../progress.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
 import { claimOutFile } from '../../runtime/io/out-dir.ts';
-import { type EvalIdentity, type EvalRunSummary, type EvalSettings, evalSummaryPath } from '../../runtime/eval/results.ts';
+import { type EvalRunSummary, type EvalSettings, evalSummaryPath } from '../../runtime/eval/results.ts';
 import { claimEvalOut, evalJournalPath } from '../../runtime/eval/journal.ts';
 import { parseShard, type ShardInfo, shardPath, takeShard } from '../../runtime/shard/shard.ts';
 import { BENCHMARK_NAMES } from '../../runtime/eval/benchmarks.ts';
 import { evalBenchmarks } from './eval-benchmarks.ts';
-import { adapterFingerprint, modelFingerprint, sha256Hex } from '../../runtime/stage/fingerprint.ts';
+import { sha256Hex } from '../../runtime/stage/fingerprint.ts';
+import { readBaseRecords } from '../../runtime/eval/baseline.ts';
 
 function choice<T extends string>(name: string, choices: readonly T[]) {
   return (value: string): T => {
@@ -67,37 +68,6 @@ The accuracy comes with its 95% Wilson interval. --paired-with BASE.jsonl (an ea
 same problems) adds the paired comparison: fixed (wrong there, right here), broken (the reverse)
 and the exact two-sided McNemar p-value.`;
 
-/** The records of an earlier `eval --out`, checked to cover exactly these problems. */
-export async function readBaseRecords(file: string, problems: { id: string }[]): Promise<{ id: string; correct: boolean }[]> {
-  const fs = nodePlatform.fs;
-  if (!(await fs.exists(file))) throw badInputError(`--paired-with ${file}: no such file`);
-  const out: { id: string; correct: boolean }[] = [];
-  for (const [i, line] of (await fs.readText(file)).split('\n').entries()) {
-    if (!line.trim()) continue;
-    let o: { id?: unknown; correct?: unknown };
-    try {
-      o = JSON.parse(line);
-    } catch {
-      throw badInputError(`--paired-with ${file}:${i + 1}: not valid JSON (give a file written by eval --out)`, file);
-    }
-    if (!o || typeof o !== 'object' || typeof o.id !== 'string' || typeof o.correct !== 'boolean') throw badInputError(`--paired-with ${file}:${i + 1}: no "id" and "correct" (give a file written by eval --out)`, file);
-    out.push({ id: o.id, correct: o.correct });
-  }
-  const ids = new Set(out.map((r) => r.id));
-  const missing = problems.filter((p) => !ids.has(p.id));
-  if (missing.length || ids.size !== problems.length) {
-    throw badInputError(`--paired-with ${file}: it holds ${ids.size} problems, these are ${problems.length}${missing.length ? ` (e.g. id "${missing[0].id}" is not in it)` : ''}; a paired test needs the same problems on both sides`, file);
-  }
-  return out;
-}
-
-/** What an evaluation's summary ties it to (fingerprints of the model, adapter and data). */
-export async function evalIds(model: string, adapter: string | undefined, dataText: string): Promise<Omit<EvalIdentity, 'backend'>> {
-  const fs = nodePlatform.fs;
-  const [mf, af, data] = await Promise.all([modelFingerprint(fs, model), adapter === undefined ? null : adapterFingerprint(fs, adapter), sha256Hex(new TextEncoder().encode(dataText))]);
-  return { model: { source: model, fingerprint: mf }, adapter: adapter === undefined || af === null ? null : { source: adapter, fingerprint: af }, data };
-}
-
 function plainSummary(s: EvalRunSummary): EvalSummary {
   const { total, correct, accuracy, ci95, seconds, generated_tokens, prompt, max_new_tokens, skipped } = s;
   return { total, correct, accuracy, ci95, seconds, generated_tokens, prompt, max_new_tokens, skipped };
@@ -116,6 +86,7 @@ export function registerEval(program: Command): void {
     .addOption(new Option('--prompt <type>', 'prompt type').argParser(choice('--prompt', PROMPT_TYPES)).default(DEFAULT_EVAL.prompt))
     .option('--batch-size <n>', 'problems decoded together', intOption('--batch-size', 1), DEFAULT_EVAL.batchSize)
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
+    .option('--threads <n>', 'Wasm: threads (default: all cores)', intOption('--threads', 1))
     .option('--out <file>', 'per-problem results, JSONL (an existing file is refused without --overwrite)')
     .option('--overwrite', 'replace an existing --out file')
     .option('--resume', 'continue an interrupted evaluation into --out: its finished problems are kept')
@@ -123,80 +94,105 @@ export function registerEval(program: Command): void {
     .option('--paired-with <file>', "another model's --out results on the same problems (e.g. the base model's): print the paired test against them")
     .option('--skip-invalid', "don't decode problems whose prompt + --max-new-tokens exceeds the model's context: they count as wrong (and are listed)")
     .addHelpText('after', EVAL_HELP);
-  addOutputOptions(evalCommand, 'the summary {total, correct, accuracy, ci95, seconds, model, data, …}')
-    .action(async (o) => {
-      const output = commandOutput(o);
-      if (o.benchmark !== undefined) {
-        const { text, json } = await evalBenchmarks(o, { evalIds, readBaseRecords }, output);
-        return output.result(text, json);
-      }
-      if (o.data === undefined) throw badInputError("give --data FILE (problems) or --benchmark NAME (the paper's benchmarks)");
-      const fs = nodePlatform.fs;
-      const shardOf = o.shard === undefined ? null : parseShard(o.shard, process.env);
-      if (shardOf && o.out === undefined) throw badInputError('--shard needs --out (the shard writes its part of that file)');
-      if (shardOf && o.pairedWith !== undefined) throw badInputError('--paired-with compares whole runs: gather the shards first, then compare the gathered files');
-      const out: string | undefined = shardOf ? shardPath(o.out, shardOf) : o.out;
-      // Before hours of decoding, not after; a shard's file is its own (a finished one is skipped below).
-      if (o.resume && out === undefined) throw badInputError('--resume needs --out (the evaluation to continue)');
-      if (out !== undefined && !shardOf) await claimEvalOut(fs, out, { resume: o.resume, overwrite: o.overwrite });
-      const data = await readDataOption('--data', o.data, 'test', o.quiet);
-      let problems = parseEvalProblems(data.text, { file: o.data });
-      await resolveModelOption(o, 'model');
-      if (o.maxQuestions !== undefined) problems = problems.slice(0, o.maxQuestions);
-      let shard: ShardInfo | undefined;
-      if (shardOf) ({ info: shard, problems } = takeShard(problems, o.batchSize, shardOf));
-      await requireModelDir(fs, '--model', o.model);
-      if (o.adapter !== undefined && !(await fs.exists(o.adapter))) throw badInputError(`--adapter ${o.adapter}: no such directory`);
-      const log = output.progress;
-      const settings: EvalSettings = { prompt: o.prompt as PromptType, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize };
-      const interrupt = interruptOnSignals(log);
-      const bar = progressRenderer(!o.quiet);
-      try {
-        const base = o.pairedWith === undefined ? null : await readBaseRecords(o.pairedWith, problems);
-        const t0 = performance.now();
-        bar.mark(); // the first piped line comes 10 s after the start
-        let finishedBefore = false;
-        // The same job an app's Engine runs (runtime/engine/jobs.ts): it skips a finished shard, opens
-        // the model and adapter, and with --out journals the records as batches finish (resumable).
-        const result = await evaluateJob({ platform: nodePlatform, signal: interrupt.signal }, {
-          model: o.model, adapter: o.adapter, problems, settings, out, resume: o.resume === true, overwrite: o.overwrite, shard, backend: o.backend,
-          skipInvalid: o.skipInvalid === true, source: o.data, dataDigest: out === undefined ? undefined : await sha256Hex(new TextEncoder().encode(data.text)),
-        }, (e) => {
-          if (e.status === 'warning') output.warn(e.message);
-          else if (e.status === 'already-finished') finishedBefore = true;
-          else if (o.quiet) return;
-          else if (e.status === 'loading') bar.show(`loading ${Math.round((100 * e.loaded) / e.total)}%`);
-          else if (e.status === 'step') bar.show(`${e.done}/${e.total} problems · ${e.generated} tokens · ${(e.generated / ((performance.now() - t0) / 1000)).toFixed(1)} tok/s`);
-          else if (e.status === 'problem') bar.show(`${e.done}/${e.total} problems · ${e.correct} correct`, { piped: true, final: e.done === e.total });
-        });
-        bar.done();
-        if (finishedBefore) {
-          const done = result.summary as EvalRunSummary;
-          output.result(`shard ${shard!.index}/${shard!.count}: ${out} is already finished (${done.correct}/${done.total} correct); skipped`, done);
-          return;
-        }
-        const written = out !== undefined;
-        const records = result.records;
-        // The printed summary is the plain one either way (the written one adds what produced it).
-        const summary = written ? plainSummary(result.summary as EvalRunSummary) : result.summary;
-        if (result.resumed) log(`resumed: ${result.resumed} of ${records.length} problems were finished before${result.finished ? ' (the evaluation had finished)' : ''}`);
-        if (written) log(`wrote ${records.length} results to ${out} (summary: ${evalSummaryPath(out!)})`);
-        const paired = base ? pairedComparison(base, records) : undefined;
-        output.result([
-          `accuracy ${formatAccuracy(summary.accuracy, summary.ci95)} (${summary.correct}/${summary.total}; 95% Wilson interval) in ${summary.seconds.toFixed(1)} s`,
-          ...(paired ? [`against ${o.pairedWith}: fixed ${paired.fixed}, broken ${paired.broken}, exact McNemar ${formatP(paired.p_value)}`] : []),
-        ], { ...summary, model: o.model, model_hub: hubRevisionOf(o.model), adapter: o.adapter ?? null, data: o.data, data_hub: data.hub, ...(paired ? { paired_with: o.pairedWith, paired } : {}) });
-      } catch (e) {
-        bar.done();
-        if (e instanceof LightReasonerError && e.code === 'ABORTED') {
-          throw new LightReasonerError('ABORTED', out === undefined ? 'interrupted: no results written' : `interrupted: finished problems are kept in ${evalJournalPath(out)}; run the same command with --resume to continue`);
-        }
-        throw e;
-      } finally {
-        interrupt.dispose();
-      }
-    });
+  addOutputOptions(evalCommand, 'the summary {total, correct, accuracy, ci95, seconds, model, data, …}').action((o) => evalCommandAction(o));
+  registerProblems(program);
+}
 
+type EvalOptions = Record<string, any>;
+
+/** `eval`'s action: --benchmark as the benchmark job; else the problems of --data as the evaluate job. */
+async function evalCommandAction(o: EvalOptions): Promise<void> {
+  const output = commandOutput(o);
+  if (o.benchmark !== undefined) {
+    const { text, json } = await evalBenchmarks(o, output);
+    return output.result(text, json);
+  }
+  const input = await evalInput(o);
+  const interrupt = interruptOnSignals(output.progress);
+  const bar = progressRenderer(!o.quiet);
+  try {
+    const base = o.pairedWith === undefined ? null : await readBaseRecords(nodePlatform.fs, o.pairedWith, input.problems);
+    const t0 = performance.now();
+    bar.mark(); // the first piped line comes 10 s after the start
+    let finishedBefore = false;
+    // The same job an app's Engine runs (runtime/engine/jobs.ts): it skips a finished shard, opens
+    // the model and adapter, and with --out journals the records as batches finish (resumable).
+    const result = await evaluateJob({ platform: nodePlatform, signal: interrupt.signal }, {
+      model: o.model, adapter: o.adapter, problems: input.problems, settings: input.settings, out: input.out, resume: o.resume === true, overwrite: o.overwrite, shard: input.shard,
+      backend: o.backend, threads: o.threads, skipInvalid: o.skipInvalid === true, source: o.data,
+      dataDigest: input.out === undefined ? undefined : await sha256Hex(new TextEncoder().encode(input.data.text)),
+    }, (e) => {
+      if (e.status === 'warning') output.warn(e.message);
+      else if (e.status === 'already-finished') finishedBefore = true;
+      else if (o.quiet) return;
+      else if (e.status === 'loading') bar.show(`loading ${Math.round((100 * e.loaded) / e.total)}%`);
+      else if (e.status === 'step') bar.show(`${e.done}/${e.total} problems · ${e.generated} tokens · ${(e.generated / ((performance.now() - t0) / 1000)).toFixed(1)} tok/s`);
+      else if (e.status === 'problem') bar.show(`${e.done}/${e.total} problems · ${e.correct} correct`, { piped: true, final: e.done === e.total });
+    });
+    bar.done();
+    printEvalResult(o, output, input, result, base, finishedBefore);
+  } catch (e) {
+    bar.done();
+    if (e instanceof LightReasonerError && e.code === 'ABORTED') {
+      throw new LightReasonerError('ABORTED', input.out === undefined ? 'interrupted: no results written' : `interrupted: finished problems are kept in ${evalJournalPath(input.out)}; run the same command with --resume to continue`);
+    }
+    throw e;
+  } finally {
+    interrupt.dispose();
+  }
+}
+
+interface EvalInput {
+  problems: EvalProblem[];
+  data: Awaited<ReturnType<typeof readDataOption>>;
+  out?: string;
+  shard?: ShardInfo;
+  settings: EvalSettings;
+}
+
+/** eval's problems, output file and shard, checked before hours of decoding (not after). */
+async function evalInput(o: EvalOptions): Promise<EvalInput> {
+  if (o.data === undefined) throw badInputError("give --data FILE (problems) or --benchmark NAME (the paper's benchmarks)");
+  const fs = nodePlatform.fs;
+  const shardOf = o.shard === undefined ? null : parseShard(o.shard, process.env);
+  if (shardOf && o.out === undefined) throw badInputError('--shard needs --out (the shard writes its part of that file)');
+  if (shardOf && o.pairedWith !== undefined) throw badInputError('--paired-with compares whole runs: gather the shards first, then compare the gathered files');
+  const out: string | undefined = shardOf ? shardPath(o.out, shardOf) : o.out;
+  // A shard's file is its own (a finished one is skipped by the job).
+  if (o.resume && out === undefined) throw badInputError('--resume needs --out (the evaluation to continue)');
+  if (out !== undefined && !shardOf) await claimEvalOut(fs, out, { resume: o.resume, overwrite: o.overwrite });
+  const data = await readDataOption('--data', o.data, 'test', o.quiet);
+  let problems = parseEvalProblems(data.text, { file: o.data });
+  await resolveModelOption(o, 'model');
+  if (o.maxQuestions !== undefined) problems = problems.slice(0, o.maxQuestions);
+  let shard: ShardInfo | undefined;
+  if (shardOf) ({ info: shard, problems } = takeShard(problems, o.batchSize, shardOf));
+  await requireModelDir(fs, '--model', o.model);
+  if (o.adapter !== undefined && !(await fs.exists(o.adapter))) throw badInputError(`--adapter ${o.adapter}: no such directory`);
+  return { problems, data, out, shard, settings: { prompt: o.prompt as PromptType, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize } };
+}
+
+/** eval's result: the accuracy (and the paired test), or that the shard was already finished. */
+function printEvalResult(o: EvalOptions, output: CommandOutput, input: EvalInput, result: EvaluateJobResult, base: { id: string; correct: boolean }[] | null, finishedBefore: boolean): void {
+  const out = input.out;
+  if (finishedBefore) {
+    const done = result.summary as EvalRunSummary;
+    output.result(`shard ${input.shard!.index}/${input.shard!.count}: ${out} is already finished (${done.correct}/${done.total} correct); skipped`, done);
+    return;
+  }
+  const records = result.records;
+  // The printed summary is the plain one either way (the written one adds what produced it).
+  const summary = out !== undefined ? plainSummary(result.summary as EvalRunSummary) : result.summary;
+  if (result.resumed) output.progress(`resumed: ${result.resumed} of ${records.length} problems were finished before${result.finished ? ' (the evaluation had finished)' : ''}`);
+  if (out !== undefined) output.progress(`wrote ${records.length} results to ${out} (summary: ${evalSummaryPath(out)})`);
+  const paired = base ? pairedComparison(base, records) : undefined;
+  output.result([
+    `accuracy ${formatAccuracy(summary.accuracy, summary.ci95)} (${summary.correct}/${summary.total}; 95% Wilson interval) in ${summary.seconds.toFixed(1)} s`,
+    ...(paired ? [`against ${o.pairedWith}: fixed ${paired.fixed}, broken ${paired.broken}, exact McNemar ${formatP(paired.p_value)}`] : []),
+  ], { ...summary, model: o.model, model_hub: hubRevisionOf(o.model), adapter: o.adapter ?? null, data: o.data, data_hub: input.data.hub, ...(paired ? { paired_with: o.pairedWith, paired } : {}) });
+}
+
+function registerProblems(program: Command): void {
   const problemsCommand = program
     .command('problems')
     .description('write generated multi-step arithmetic word problems with worked solutions (GSM8K format)')

@@ -63,6 +63,7 @@ export function registerFinetune(program: Command): void {
     .option('--max-rows <n>', 'tokens per forward/backward call at most (memory; default from the model size)', intOption('--max-rows', 1))
     .option('--no-pack', 'one forward per sample instead of one per trajectory (the reference scripts\' way; same result, more work)')
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
+    .option('--threads <n>', 'Wasm: threads (default: all cores)', intOption('--threads', 1))
     .option('--resume', 'continue from the latest checkpoint in --out')
     .option('--overwrite', "start afresh in a non-empty --out: replace this command's files there (others are kept)")
     .option('--base-model-name <name>', "adapter_config.json's base_model_name_or_path (default: the Hub id of a Hub model, with its commit as revision; else the model directory's name)")
@@ -82,7 +83,7 @@ export function registerFinetune(program: Command): void {
         const bar = progress(!o.quiet);
         // The same job an app's Engine runs (runtime/engine/jobs.ts): it reads the samples and opens the model.
         const summary = await finetuneJob({ platform: nodePlatform, signal: interrupt.signal }, {
-          model: o.model, samples: o.samples, out: o.out, resume: o.resume, overwrite: o.overwrite, baseModelName: o.baseModelName, backend: o.backend,
+          model: o.model, samples: o.samples, out: o.out, resume: o.resume, overwrite: o.overwrite, baseModelName: o.baseModelName, backend: o.backend, threads: o.threads,
           settings: {
             lora: { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targetModules: o.targetModules },
             lr: o.lr, batchSize: o.batchSize, gradAccum: o.gradAccum, maxSteps: o.maxSteps, saveSteps: o.saveSteps, seed: o.seed,

@@ -3,7 +3,7 @@
 // runtime/eval/benchmarks.ts) without generating again. stdout: the result (a line, or one JSON
 // document with --json); progress on stderr.
 import { dirname } from 'node:path';
-import { type Command } from 'commander';
+import type { Command } from 'commander';
 import { BENCHMARK_NAMES, benchmarkSpec, gradeRows } from '../../runtime/eval/benchmarks.ts';
 import { formatAccuracy, wilsonInterval } from '../../runtime/eval/stats.ts';
 import { badInputError } from '../../runtime/errors.ts';

@@ -20,10 +20,10 @@ import { defaultPairDir } from '../../runtime/platform/node-default-pair.ts';
 import { EMBEDDED_DEFAULTS, embeddedSettings } from './run.ts';
 
 /** Generated `dev` problems when no --data is given: enough for a first look in about a minute. */
-export const PAIR_CHECK_DEFAULT_COUNT = 200;
+const PAIR_CHECK_DEFAULT_COUNT = 200;
 
 /** A comma-separated list of numbers in [min, max]. */
-export function numberListOption(name: string, min: number, max: number) {
+function numberListOption(name: string, min: number, max: number) {
   return (value: string): number[] => {
     const list = value.split(',').map((x) => x.trim());
     const nums = list.map(Number);

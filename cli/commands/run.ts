@@ -1,15 +1,18 @@
 // `lightreasoner-wasm run`: the whole LightReasoner loop in one command — sample → fine-tune →
 // evaluate (amateur, expert before, expert after) → report.json + report.html; with no model
 // arguments, on the embedded default pair and generated problems. The work is
-// runtime/run/pipeline.ts; this file parses options, finds the default pair and draws progress.
+// run job (runtime/engine/jobs.ts runJob, the Engine's `run`, over runtime/run/pipeline.ts); this
+// file parses options, finds the default pair, reads the data and draws progress.
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
-import { parseEvalProblems } from '../../runtime/eval/evaluate.ts';
+import { type EvalProblem, parseEvalProblems } from '../../runtime/eval/evaluate.ts';
 import { defaultPairDir } from '../../runtime/platform/node-default-pair.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
-import { defaultProblems, parseTrainProblems, type PipelineEvent, runPipeline, type Stage } from '../../runtime/run/pipeline.ts';
+import { type BenchmarkData, benchmarkSpecsOf } from '../../runtime/engine/benchmark-job.ts';
+import { type RunJob, type RunJobEvent, runJob } from '../../runtime/engine/jobs.ts';
+import { defaultProblems, parseTrainProblems, type Stage, type TrainProblem } from '../../runtime/run/pipeline.ts';
 import type { EvalModel, EvalResult, RunReport, SeedRuns } from '../../runtime/run/report-types.ts';
 import { formatAccuracy, formatP } from '../../runtime/eval/stats.ts';
 import { formatSeconds } from '../../runtime/run/report.ts';
@@ -24,9 +27,7 @@ import { readDataOption, resolveModelOption } from '../resolve.ts';
 import { EXECUTORS, runOnCluster } from '../executors/index.ts';
 import { generateProblems, problemsToJsonl } from '../../runtime/data/problems.ts';
 import { formatPairCheck } from '../../runtime/eval/pair-check-format.ts';
-import { benchmarkSpec } from '../../runtime/eval/benchmarks.ts';
-import { evalIds, readBaseRecords } from './eval.ts';
-import { type BenchmarksResult, evalBenchmarks } from './eval-benchmarks.ts';
+import { benchmarkData, benchmarkProgress } from './eval-benchmarks.ts';
 
 /**
  * Defaults of the embedded run (no --train-data/--eval-data): 1,000 held-out problems, so an
@@ -160,116 +161,121 @@ export function registerRun(program: Command): void {
     .option('--k8s-timeout <duration>', 'k8s: how long to wait for each Job (kubectl wait --timeout)', '168h')
     .addOption(new Option('--from-stage-outputs', 'write the report from the stage outputs already in --out (the cluster executors\' last job)').hideHelp())
     .addHelpText('after', HELP);
-  addOutputOptions(command, 'report.json (local executor)')
-    .action(async (o, cmd: Command) => {
-      const fs = nodePlatform.fs;
-      const output = commandOutput(o);
-      const log = output.progress;
-      if (o.json && o.executor !== 'local') throw badInputError(`--json prints the report of a local run; with --executor ${o.executor} the report is ${o.out}/report.json once the jobs are done`);
-      await resolveModelOption(o, 'expert');
-      await resolveModelOption(o, 'amateur');
-      if ((o.expert === undefined) !== (o.amateur === undefined)) throw badInputError('give both --expert and --amateur, or neither (the embedded default pair)');
-      let expert: string, amateur: string;
-      const embedded = o.expert === undefined;
-      if (embedded) {
-        const dir = defaultPairDir();
-        if (!dir) {
-          throw new LightReasonerError('NOT_FOUND', 'the embedded default pair (models/default/{expert,amateur}) is not in this package yet: it is built by scripts/build-default-pair.ts. Meanwhile pass your own pair: run --expert DIR --amateur DIR');
-        }
-        expert = resolve(dir, 'expert');
-        amateur = resolve(dir, 'amateur');
-        // The embedded pair's settings come from its dev-set sweep, unless given on the command line.
-        const chosen = embeddedSettings(dir);
-        if (chosen) {
-          const set = (name: string, value: unknown) => {
-            if (cmd.getOptionValueSource(name) !== 'cli') o[name] = value;
-          };
-          if (o.trainData === undefined) set('maxQuestions', chosen.trainQuestions);
-          set('beta', chosen.beta);
-          set('lr', chosen.lr);
-          set('maxSteps', chosen.maxSteps);
-          set('loraR', chosen.loraR);
-          set('loraAlpha', chosen.loraAlpha);
-          set('targetModules', chosen.targetModules);
-        }
-      } else {
-        expert = o.expert;
-        amateur = o.amateur;
-        await requireModelDir(fs, '--expert', expert);
-        await requireModelDir(fs, '--amateur', amateur);
-      }
-      const gen = defaultProblems(o.trainData ? 0 : (o.maxQuestions ?? EMBEDDED_DEFAULTS.trainQuestions), o.evalData ? 0 : (o.evalQuestions ?? EMBEDDED_DEFAULTS.evalQuestions));
-      const trainData = o.trainData ? await readDataOption('--train-data', o.trainData, 'train', o.quiet) : null;
-      const evalData = o.evalData ? await readDataOption('--eval-data', o.evalData, 'test', o.quiet) : null;
-      let train = trainData ? parseTrainProblems(trainData.text, { file: o.trainData }) : gen.train;
-      let evalSet = evalData ? parseEvalProblems(evalData.text, { file: o.evalData }) : gen.eval;
-      if (o.maxQuestions !== undefined) train = train.slice(0, o.maxQuestions);
-      if (o.evalQuestions !== undefined) evalSet = evalSet.slice(0, o.evalQuestions);
-      if (o.pairCheckData !== undefined && o.pairCheck === undefined) throw badInputError('--pair-check-data needs --pair-check N (how many of its problems)');
-      const pairCheckData = o.pairCheckData ? await readDataOption('--pair-check-data', o.pairCheckData, 'test', o.quiet) : null;
-      const pairCheck = o.pairCheck === undefined ? undefined : {
-        problems: (pairCheckData ? parseEvalProblems(pairCheckData.text, { file: o.pairCheckData }) : parseEvalProblems(problemsToJsonl(generateProblems(0, o.pairCheck, { set: 'dev' })), { file: 'generated dev set' })).slice(0, o.pairCheck),
-        source: o.pairCheckData ?? 'generated problems (set "dev", seed 0)',
-      };
-      const maxSteps = o.maxSteps ?? (embedded ? EMBEDDED_DEFAULTS.maxSteps : d.maxSteps);
-      const evalMax = o.evalMaxNewTokens ?? (embedded ? EMBEDDED_DEFAULTS.evalMaxNewTokens : 512);
-      if (o.evalBenchmarks !== undefined) {
-        // Checked before hours of sampling and fine-tuning, not after.
-        String(o.evalBenchmarks).split(',').forEach((n) => benchmarkSpec(n.trim()));
-        if (o.executor !== 'local') throw badInputError('--eval-benchmarks runs here only: with --executor, run eval --benchmark on the run\'s adapter afterwards');
-      }
-      if (o.executor !== 'local') {
-        if (pairCheck) throw badInputError(`--pair-check runs with --executor local only; on ${o.executor}, run \`pair-check\` as a job of its own`);
-        await runOnCluster(o, {
-          expert, amateur, embedded, trainCount: train.length, evalCount: evalSet.length, maxSteps, evalMaxNewTokens: evalMax,
-          trainText: trainData?.text ?? problemsToJsonl(generateProblems(0, train.length, { set: 'sample' })),
-          evalText: evalData?.text ?? problemsToJsonl(generateProblems(0, evalSet.length, { set: 'eval' })),
-          generated: { train: trainData === null, eval: evalData === null },
-        }, log);
-        return;
-      }
-
-      const interrupt = interruptOnSignals(log);
-      const bar = progress(output);
-      try {
-        log(`LightReasoner run: expert ${expert}, amateur ${amateur}; ${train.length} training problems (${o.trainData ?? 'generated'}), ${evalSet.length} held-out (${o.evalData ?? 'generated'}) → ${o.out}/`);
-        const report = await runPipeline({
-          platform: nodePlatform, expert, amateur, train, eval: evalSet, out: o.out, backend: o.backend, signal: interrupt.signal,
-          threads: o.threads, baseModelName: o.baseModelName, resume: !!o.resume, overwrite: !!o.overwrite, fromStageOutputs: !!o.fromStageOutputs,
-          trainSource: o.trainData ?? 'generated problems (set "sample", seed 0)', evalSource: o.evalData ?? 'generated problems (set "eval", seed 0)',
-          trainHub: trainData?.hub, evalHub: evalData?.hub,
-          sample: { alpha: o.alpha, beta: o.beta, maxNewTokens: o.maxNewTokens, batchSize: o.sampleBatchSize },
-          finetune: { lr: o.lr, batchSize: o.batchSize, gradAccum: o.gradAccum, maxSteps, seed: o.seed, saveSteps: o.saveSteps, lora: { ...d.lora, r: o.loraR, alpha: o.loraAlpha, targetModules: o.targetModules } },
-          evalSettings: { maxNewTokens: evalMax, batchSize: o.evalBatchSize },
-          pairCheck, compareSft: !!o.compareSft, sftSteps: o.sftSteps, seeds: Array.from({ length: o.seeds }, (_, k) => o.seed + k),
-          onEvent: bar.event,
-        });
-        bar.done();
-        // --json: report.json's content, with the benchmark table (table.json) under `benchmarks`.
-        const benchmarks = o.evalBenchmarks !== undefined ? await runBenchmarks(o, expert, evalMax, output) : undefined;
-        output.result([...resultLines(report, o.out), ...(benchmarks ? ['', benchmarks.text] : [])], benchmarks ? { ...report, benchmarks: benchmarks.json } : report);
-      } catch (err) {
-        bar.done();
-        if (err instanceof LightReasonerError && err.code === 'ABORTED') throw new LightReasonerError('ABORTED', `interrupted: no report written; run the same command with --resume to continue from what ${o.out} holds`);
-        throw err;
-      } finally {
-        interrupt.dispose();
-      }
-    });
+  addOutputOptions(command, 'report.json (local executor)').action((o, cmd: Command) => runCommand(o, cmd));
 }
 
-/**
- * run --eval-benchmarks: the expert, then the expert with the run's adapter, on the paper's
- * benchmarks (eval --benchmark), into OUT/benchmarks/{expert,expert-lightreasoner}/; the second is
- * paired against the first; its table (OUT/benchmarks/expert-lightreasoner/table.md) is returned
- * for run's result. Evaluated afresh on every run (also with --resume).
- */
-async function runBenchmarks(o: Record<string, any>, expert: string, maxNewTokens: number, output: CommandOutput): Promise<BenchmarksResult> {
-  const dir = join(o.out, 'benchmarks');
-  const common = { benchmark: o.evalBenchmarks, prompt: 'qwen25-math-cot', maxNewTokens, batchSize: o.evalBatchSize, backend: o.backend, quiet: o.quiet, overwrite: true, model: expert };
-  const helpers = { evalIds, readBaseRecords };
-  await evalBenchmarks({ ...common, out: join(dir, 'expert') }, helpers, output, { directory: true });
-  return evalBenchmarks({ ...common, adapter: join(o.out, 'adapter'), out: join(dir, 'expert-lightreasoner'), pairedWith: join(dir, 'expert') }, helpers, output, { directory: true });
+type RunOptions = Record<string, any>;
+
+/** `run`'s action: the pair and data resolved, then the run job here (or the stages on a cluster). */
+async function runCommand(o: RunOptions, cmd: Command): Promise<void> {
+  const output = commandOutput(o);
+  if (o.json && o.executor !== 'local') throw badInputError(`--json prints the report of a local run; with --executor ${o.executor} the report is ${o.out}/report.json once the jobs are done`);
+  const pair = await runPair(o, cmd);
+  const data = await runData(o);
+  const maxSteps = o.maxSteps ?? (pair.embedded ? EMBEDDED_DEFAULTS.maxSteps : DEFAULT_FINETUNE.maxSteps);
+  const evalMax = o.evalMaxNewTokens ?? (pair.embedded ? EMBEDDED_DEFAULTS.evalMaxNewTokens : 512);
+  if (o.executor !== 'local') {
+    if (o.evalBenchmarks !== undefined) throw badInputError('--eval-benchmarks runs here only: with --executor, run eval --benchmark on the run\'s adapter afterwards');
+    if (data.pairCheck) throw badInputError(`--pair-check runs with --executor local only; on ${o.executor}, run \`pair-check\` as a job of its own`);
+    await runOnCluster(o as Parameters<typeof runOnCluster>[0], {
+      ...pair, trainCount: data.train.length, evalCount: data.evalSet.length, maxSteps, evalMaxNewTokens: evalMax,
+      trainText: data.trainData?.text ?? problemsToJsonl(generateProblems(0, data.train.length, { set: 'sample' })),
+      evalText: data.evalData?.text ?? problemsToJsonl(generateProblems(0, data.evalSet.length, { set: 'eval' })),
+      generated: { train: data.trainData === null, eval: data.evalData === null },
+    }, output.progress);
+    return;
+  }
+  // Read (and checked) before hours of sampling and fine-tuning, not after.
+  const benchmarks = o.evalBenchmarks === undefined ? undefined : await benchmarkData(String(o.evalBenchmarks), { quiet: o.quiet });
+  const job = runJobOptions(o, pair, data, { maxSteps, evalMax, benchmarks });
+  const interrupt = interruptOnSignals(output.progress);
+  const bar = progress(output);
+  try {
+    output.progress(`LightReasoner run: expert ${pair.expert}, amateur ${pair.amateur}; ${data.train.length} training problems (${o.trainData ?? 'generated'}), ${data.evalSet.length} held-out (${o.evalData ?? 'generated'}) → ${o.out}/`);
+    const { benchmarks: table, ...report } = await runJob({ platform: nodePlatform, signal: interrupt.signal }, job, bar.event);
+    bar.done();
+    // --json: report.json's content, with the benchmark table (table.json) under `benchmarks`.
+    output.result([...resultLines(report, o.out), ...(table ? ['', table.text] : [])], table ? { ...report, benchmarks: table.json } : report);
+  } catch (err) {
+    bar.done();
+    if (err instanceof LightReasonerError && err.code === 'ABORTED') throw new LightReasonerError('ABORTED', `interrupted: no report written; run the same command with --resume to continue from what ${o.out} holds`);
+    throw err;
+  } finally {
+    interrupt.dispose();
+  }
+}
+
+/** The expert and amateur: given (Hub ids resolved), or the embedded pair with its settings.json put into `o` where not given. */
+async function runPair(o: RunOptions, cmd: Command): Promise<{ expert: string; amateur: string; embedded: boolean }> {
+  await resolveModelOption(o, 'expert');
+  await resolveModelOption(o, 'amateur');
+  if ((o.expert === undefined) !== (o.amateur === undefined)) throw badInputError('give both --expert and --amateur, or neither (the embedded default pair)');
+  if (o.expert !== undefined) {
+    await requireModelDir(nodePlatform.fs, '--expert', o.expert);
+    await requireModelDir(nodePlatform.fs, '--amateur', o.amateur);
+    return { expert: o.expert, amateur: o.amateur, embedded: false };
+  }
+  const dir = defaultPairDir();
+  if (!dir) {
+    throw new LightReasonerError('NOT_FOUND', 'the embedded default pair (models/default/{expert,amateur}) is not in this package yet: it is built by scripts/build-default-pair.ts. Meanwhile pass your own pair: run --expert DIR --amateur DIR');
+  }
+  // The embedded pair's settings come from its dev-set sweep, unless given on the command line.
+  const chosen = embeddedSettings(dir);
+  if (chosen) {
+    const set = (name: string, value: unknown) => {
+      if (cmd.getOptionValueSource(name) !== 'cli') o[name] = value;
+    };
+    if (o.trainData === undefined) set('maxQuestions', chosen.trainQuestions);
+    set('beta', chosen.beta);
+    set('lr', chosen.lr);
+    set('maxSteps', chosen.maxSteps);
+    set('loraR', chosen.loraR);
+    set('loraAlpha', chosen.loraAlpha);
+    set('targetModules', chosen.targetModules);
+  }
+  return { expert: resolve(dir, 'expert'), amateur: resolve(dir, 'amateur'), embedded: true };
+}
+
+type DataText = Awaited<ReturnType<typeof readDataOption>>;
+interface RunData {
+  train: TrainProblem[];
+  evalSet: EvalProblem[];
+  trainData: DataText | null;
+  evalData: DataText | null;
+  pairCheck?: RunJob['pairCheck'];
+}
+
+/** The training, held-out and pair-check problems: read from the data options, else generated. */
+async function runData(o: RunOptions): Promise<RunData> {
+  const gen = defaultProblems(o.trainData ? 0 : (o.maxQuestions ?? EMBEDDED_DEFAULTS.trainQuestions), o.evalData ? 0 : (o.evalQuestions ?? EMBEDDED_DEFAULTS.evalQuestions));
+  const trainData = o.trainData ? await readDataOption('--train-data', o.trainData, 'train', o.quiet) : null;
+  const evalData = o.evalData ? await readDataOption('--eval-data', o.evalData, 'test', o.quiet) : null;
+  let train = trainData ? parseTrainProblems(trainData.text, { file: o.trainData }) : gen.train;
+  let evalSet = evalData ? parseEvalProblems(evalData.text, { file: o.evalData }) : gen.eval;
+  if (o.maxQuestions !== undefined) train = train.slice(0, o.maxQuestions);
+  if (o.evalQuestions !== undefined) evalSet = evalSet.slice(0, o.evalQuestions);
+  if (o.pairCheckData !== undefined && o.pairCheck === undefined) throw badInputError('--pair-check-data needs --pair-check N (how many of its problems)');
+  if (o.evalBenchmarks !== undefined) benchmarkSpecsOf(String(o.evalBenchmarks).split(',').map((n) => n.trim().split('=')[0]).filter(Boolean));
+  if (o.pairCheck === undefined) return { train, evalSet, trainData, evalData };
+  const pairCheckData = o.pairCheckData ? await readDataOption('--pair-check-data', o.pairCheckData, 'test', o.quiet) : null;
+  const problems = pairCheckData ? parseEvalProblems(pairCheckData.text, { file: o.pairCheckData }) : parseEvalProblems(problemsToJsonl(generateProblems(0, o.pairCheck, { set: 'dev' })), { file: 'generated dev set' });
+  return { train, evalSet, trainData, evalData, pairCheck: { problems: problems.slice(0, o.pairCheck), source: o.pairCheckData ?? 'generated problems (set "dev", seed 0)' } };
+}
+
+/** Every run option as the run job's (runtime/engine/jobs.ts runJob, the Engine's `run`). */
+function runJobOptions(o: RunOptions, pair: { expert: string; amateur: string }, data: RunData, x: { maxSteps: number; evalMax: number; benchmarks?: BenchmarkData[] }): RunJob {
+  const d = DEFAULT_FINETUNE;
+  return {
+    expert: pair.expert, amateur: pair.amateur, train: data.train, eval: data.evalSet, out: o.out, backend: o.backend,
+    threads: o.threads, baseModelName: o.baseModelName, resume: !!o.resume, overwrite: !!o.overwrite, fromStageOutputs: !!o.fromStageOutputs,
+    trainSource: o.trainData ?? 'generated problems (set "sample", seed 0)', evalSource: o.evalData ?? 'generated problems (set "eval", seed 0)',
+    trainHub: data.trainData?.hub, evalHub: data.evalData?.hub,
+    sample: { alpha: o.alpha, beta: o.beta, maxNewTokens: o.maxNewTokens, batchSize: o.sampleBatchSize },
+    finetune: { lr: o.lr, batchSize: o.batchSize, gradAccum: o.gradAccum, maxSteps: x.maxSteps, seed: o.seed, saveSteps: o.saveSteps, lora: { ...d.lora, r: o.loraR, alpha: o.loraAlpha, targetModules: o.targetModules } },
+    evalSettings: { maxNewTokens: x.evalMax, batchSize: o.evalBatchSize },
+    pairCheck: data.pairCheck, compareSft: !!o.compareSft, sftSteps: o.sftSteps, seeds: Array.from({ length: o.seeds }, (_, k) => o.seed + k),
+    benchmarks: x.benchmarks,
+  };
 }
 
 /** What `run` prints when it is done: the accuracies, the time and cost, where the report is. */
@@ -287,7 +293,7 @@ function resultLines(report: RunReport, out: string): string[] {
 }
 
 /** The accuracy lines of the final summary: interval, and for tuned models the paired test (and seeds). */
-export function summaryLines(report: RunReport): string[] {
+function summaryLines(report: RunReport): string[] {
   const e = report.eval;
   const line = (name: string, r: EvalResult | null | undefined, seeds?: SeedRuns) => {
     if (!r) return `  ${name.padEnd(24)}   –    (not trained)`;
@@ -312,8 +318,10 @@ function progress(output: CommandOutput) {
   const r = progressRenderer(enabled, { indent: '  ' });
   const detail = (text: string, final = false) => r.show(text, { piped: true, final });
   const clear = r.done;
+  const benchmarks = benchmarkProgress(output);
   return {
-    event(e: PipelineEvent) {
+    event(e: RunJobEvent) {
+      if (e.status === 'benchmarks') return benchmarks.event(e.event);
       if (e.status === 'warning') {
         clear();
         output.warn(e.message);
@@ -352,6 +360,9 @@ function progress(output: CommandOutput) {
           return;
       }
     },
-    done: clear,
+    done: () => {
+      clear();
+      benchmarks.done();
+    },
   };
 }

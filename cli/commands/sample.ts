@@ -60,6 +60,7 @@ export function registerSample(program: Command): void {
     .option('--system <text>', 'system message of the prompt', DEFAULT_SETTINGS.system)
     .option('--batch-size <n>', 'problems decoded together', intOption('--batch-size', 1), DEFAULT_SETTINGS.batchSize)
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
+    .option('--threads <n>', 'Wasm: threads per model (default: all cores)', intOption('--threads', 1))
     .option('--resume', 'continue an interrupted run of the same command')
     .option('--shard <I/N|auto|auto/N>', 'run one shard of the problems (see below)')
     .option('--skip-invalid', 'skip input lines that are not JSON objects with a "question" string, and problems whose prompt does not fit the models\' context')
@@ -88,7 +89,7 @@ export function registerSample(program: Command): void {
         // The same job an app's Engine runs (runtime/engine/jobs.ts): it skips a finished shard before
         // loading any model, opens the pair, refuses (or with --skip-invalid skips) prompts too long.
         const summary = await sampleJob({ platform: nodePlatform, signal: interrupt.signal }, {
-          expert: o.expert, amateur: o.amateur, problems, out, resume: o.resume, shard, settings, backend: o.backend,
+          expert: o.expert, amateur: o.amateur, problems, out, resume: o.resume, shard, settings, backend: o.backend, threads: o.threads,
           skipInvalid: o.skipInvalid === true, source: o.data, dataDigest: await sha256Hex(new TextEncoder().encode(text)), createFolder: false,
         }, (e) => {
           if (e.status === 'warning') output.warn(e.message); // even with --quiet: which problems the output lacks is part of the result

@@ -64,7 +64,7 @@ function job(name: string, run: string, args: string[], o: K8sOptions, shards?: 
 }
 
 /** The Jobs of a run, in the order they must run. */
-export function k8sManifests(r: ClusterRun, o: K8sOptions): Manifest[] {
+function k8sManifests(r: ClusterRun, o: K8sOptions): Manifest[] {
   const run = runLabel(r.out);
   // The run folder first (sample refuses an --out in a missing folder), then the problem files.
   const out: Manifest[] = [job(`${run}-data-0`, run, ['-p', `${r.out}/cluster`], o, undefined, ['mkdir'])];
@@ -78,7 +78,7 @@ export function k8sManifests(r: ClusterRun, o: K8sOptions): Manifest[] {
   return out;
 }
 
-export function manifestsYaml(manifests: Manifest[]): string {
+function manifestsYaml(manifests: Manifest[]): string {
   return manifests.map((m) => `---\n${stringify(m)}`).join('');
 }
 
@@ -95,7 +95,9 @@ function kubectl(args: string[], input?: string): void {
 export function runOnK8s(r: ClusterRun, o: K8sOptions): void {
   const manifests = k8sManifests(r, o);
   if (o.dryRun) {
-    process.stdout.write(manifestsYaml(manifests));
+    // Through console.log as every command's result (cli/output.ts), so an in-process caller captures it too.
+    const yaml = manifestsYaml(manifests);
+    console.log(yaml.endsWith('\n') ? yaml.slice(0, -1) : yaml);
     return;
   }
   for (const m of manifests) {

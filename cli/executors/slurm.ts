@@ -26,7 +26,7 @@ export interface SlurmOptions {
 const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 /** The batch script of one stage. */
-export function slurmScript(stage: ClusterStage, r: ClusterRun, cli: string[]): string {
+function slurmScript(stage: ClusterStage, r: ClusterRun, cli: string[]): string {
   const logs = join(r.out, 'cluster', 'logs');
   const shardArg = `"$SLURM_ARRAY_TASK_ID/${r.shards}"`;
   const lines = stage.commands.map(({ args, unless }) => {
@@ -87,7 +87,8 @@ export async function runOnSlurm(r: ClusterRun, data: { train: string; eval: str
       continue;
     }
     if (o.dryRun) {
-      process.stdout.write(`# sbatch ${args.map(quote).join(' ')}\n${script}\n`);
+      // Through console.log as every command's result (cli/output.ts), so an in-process caller captures it too.
+      console.log(`# sbatch ${args.map(quote).join(' ')}\n${script}`);
       jobs.set(stage.name, `<${stage.name}>`);
       continue;
     }

@@ -2,17 +2,15 @@
 // (createEngine) or inside a Web Worker (createWorkerEngine + serveEngine), with progress events
 // and an AbortSignal per call either way. In a browser, run it in a worker: the page stays
 // responsive, and only there can the Wasm backend use threads (a page's main thread may not block).
-import type { EvalEvent, EvalRecord, EvalSummary } from '../eval/evaluate.ts';
 import type { Platform } from '../platform/types.ts';
 import type { PairCheckEvent, PairCheckRecord, PairCheckReport } from '../eval/pair-check.ts';
-import type { PipelineEvent } from '../run/pipeline.ts';
-import type { RunReport } from '../run/report-types.ts';
 import type { SamplingSummary } from '../stage/run.ts';
 import { type ExportedAdapter, exportAdapter } from '../train/adapter-bytes.ts';
 import type { FinetuneEvent, FinetuneSummary } from '../train/finetune.ts';
 import type { MergeProgress, MergeSummary } from '../train/merge.ts';
 import type { ExportGgufProgress, ExportGgufSummary } from '../gguf/export.ts';
-import { type EngineInfo, engineInfo, evaluateJob, exportGgufJob, type ExportGgufJob, type EvaluateJob, type EvaluateJobEvent, type EvaluateJobResult, finetuneJob, type FinetuneJob, type MergeJob, mergeJob, type PairCheckJob, pairCheckJob, type RunJob, runJob, sampleJob, type SampleJob, type SampleJobEvent, type WarningEvent } from './jobs.ts';
+import { type BenchmarkJob, benchmarkJob, type BenchmarkJobEvent, type BenchmarkJobResult } from './benchmark-job.ts';
+import { type EngineInfo, engineInfo, evaluateJob, exportGgufJob, type ExportGgufJob, type EvaluateJob, type EvaluateJobEvent, type EvaluateJobResult, finetuneJob, type FinetuneJob, type MergeJob, mergeJob, type PairCheckJob, pairCheckJob, type RunJob, type RunJobEvent, type RunJobResult, runJob, sampleJob, type SampleJob, type SampleJobEvent, type WarningEvent } from './jobs.ts';
 
 /** Per call: progress events and cancellation (an aborted call rejects with code ABORTED). */
 export interface CallOptions<E> {
@@ -26,13 +24,15 @@ export interface Engine {
   /** The platform, isolation, and the backend `auto` (or the one named) would give. */
   info(job?: { backend?: SampleJob['backend']; threads?: number }): Promise<EngineInfo>;
   /** The whole loop: sampling → fine-tuning → evaluation before/after → report.json + report.html in `out`. */
-  run(job: RunJob, opts?: CallOptions<PipelineEvent>): Promise<RunReport>;
+  run(job: RunJob, opts?: CallOptions<RunJobEvent>): Promise<RunJobResult>;
   /** Stage 1: contrastive samples into `out` (resumable). */
   sample(job: SampleJob, opts?: CallOptions<SampleJobEvent>): Promise<SamplingSummary>;
   /** Stage 2: a LoRA adapter (PEFT files) into `out` (resumable from checkpoints). */
   finetune(job: FinetuneJob, opts?: CallOptions<FinetuneJobEvent>): Promise<FinetuneSummary>;
   /** Zero-shot accuracy of a model (optionally with an adapter) on problems with gold answers. */
   evaluate(job: EvaluateJob, opts?: CallOptions<EvaluateJobEvent>): Promise<EvaluateJobResult>;
+  /** The paper's benchmarks: each benchmark's grading, then the paper's table (optionally paired against a baseline's results). */
+  benchmark(job: BenchmarkJob, opts?: CallOptions<BenchmarkJobEvent>): Promise<BenchmarkJobResult>;
   /** Before any training: does the pair's contrast point toward right answers? Greedy vs contrastive decoding, paired. */
   pairCheck(job: PairCheckJob, opts?: CallOptions<PairCheckEvent>): Promise<{ report: PairCheckReport; records: PairCheckRecord[] }>;
   /** The adapter merged into the base weights: a standalone Hugging Face model directory in `out`. */
@@ -60,6 +60,7 @@ export function createEngine(platform: Platform): Engine {
     sample: (job, o = {}) => sampleJob(ctx(o.signal), job, o.onEvent),
     finetune: (job, o = {}) => finetuneJob(ctx(o.signal), job, o.onEvent, (message) => o.onEvent?.({ status: 'warning', message })),
     evaluate: (job, o = {}) => evaluateJob(ctx(o.signal), job, o.onEvent),
+    benchmark: (job, o = {}) => benchmarkJob(ctx(o.signal), job, o.onEvent),
     pairCheck: (job, o = {}) => pairCheckJob(ctx(o.signal), job, o.onEvent),
     merge: (job, o = {}) => mergeJob(ctx(o.signal), job, o.onEvent),
     exportGguf: (job, o = {}) => exportGgufJob(ctx(o.signal), job, o.onEvent),

@@ -3,19 +3,16 @@
 // or crosses a worker boundary unchanged. Each job opens what it needs and closes it again.
 import { exportGguf, type ExportGgufProgress, type ExportGgufSummary, type GgufExportType } from '../gguf/export.ts';
 import { type BackendChoice, createBackend } from '../backend/index.ts';
-import type { Backend, BackendInfo } from '../backend/types.ts';
+import type { BackendInfo } from '../backend/types.ts';
 import { badInputError } from '../errors.ts';
 import { DEFAULT_EVAL, type EvalEvent, type EvalProblem, type EvalRecord, type EvalSummary, evaluate, type PromptType } from '../eval/evaluate.ts';
 import { claimEvalOut, evaluateToFile } from '../eval/journal.ts';
 import { type EvalIdentity, type EvalRunSummary, type EvalSettings, finishedEval, readEvalSummary } from '../eval/results.ts';
 import { type PairCheckEvent, pairCheckModels, type PairCheckRecord, type PairCheckReport, type PairCheckSettings } from '../eval/pair-check.ts';
 import type { CausalLM } from '../model/model.ts';
-import type { LoadProgress } from '../model/weights.ts';
-import { isUrl } from '../platform/browser.ts';
 import type { Platform } from '../platform/types.ts';
 import { type PipelineEvent, type PipelineOptions, runPipeline } from '../run/pipeline.ts';
 import type { RunReport } from '../run/report-types.ts';
-import { openModels } from '../session.ts';
 import { adapterFingerprint, modelFingerprint, sha256Hex } from '../stage/fingerprint.ts';
 import { finishedSampling, readSamplingState, type RunEvent, runSampling, type SamplingSummary } from '../stage/run.ts';
 import { contextOf, DEFAULT_SETTINGS, type Problem, type SampleSettings, tooLongMessage, tooLongPrompts } from '../stage/sample.ts';
@@ -24,15 +21,24 @@ import { type FinetuneEvent, type FinetuneSummary, finetune } from '../train/fin
 import type { FinetuneSettings } from '../train/settings.ts';
 import { type MergeProgress, type MergeSummary, mergeAdapter } from '../train/merge.ts';
 import { loadAdapter } from '../train/peft.ts';
+import { type BenchmarkData, benchmarkJob, benchmarkSpecsOf, type BenchmarkJobResult } from './benchmark-job.ts';
+import { type BackendJob, checkOut, type JobContext, type WarningEvent, withModels } from './job-context.ts';
 
-interface BackendJob {
-  backend?: BackendChoice;
-  /** Wasm threads per model (default: the host's hardware concurrency). */
-  threads?: number;
-}
+export type { BackendJob, JobContext, WarningEvent } from './job-context.ts';
 
 /** The whole loop (runPipeline) without the host-bound parts: platform, signal and events come from the engine. */
-export type RunJob = Omit<PipelineOptions, 'platform' | 'signal' | 'onEvent'>;
+export type RunJob = Omit<PipelineOptions, 'platform' | 'signal' | 'onEvent'> & {
+  /** After the loop, the expert before and after on these benchmarks (the paper's table): into
+   * OUT/benchmarks/{expert,expert-lightreasoner}/, the second paired against the first, with the
+   * evaluation's token budget and batch size. Evaluated afresh on every run (also with resume). */
+  benchmarks?: BenchmarkData[];
+};
+
+/** What a run reports: the loop's events, and with `benchmarks` the benchmark job's, tagged by model (both in PipelineEvent). */
+export type RunJobEvent = PipelineEvent;
+
+/** The run's report (report.json's content), with `benchmarks` the after-model's table. */
+export type RunJobResult = RunReport & { benchmarks?: BenchmarkJobResult };
 
 export interface SampleJob extends BackendJob {
   expert: string;
@@ -116,33 +122,27 @@ export interface PairCheckJob extends BackendJob {
   settings?: Partial<PairCheckSettings>;
 }
 
-export interface JobContext {
-  platform: Platform;
-  signal?: AbortSignal;
-}
-
-/** Outputs go to the platform's storage: a URL there is a mistake best named before any work. */
-function checkOut(out: unknown, what: string): asserts out is string {
-  if (typeof out !== 'string' || out === '') throw badInputError(`${what}: out must be a path in the engine's storage (e.g. "runs/first")`);
-  if (isUrl(out)) throw badInputError(`${what}: out is a URL (${out}); outputs cannot be written to a URL — give a path in the engine's storage (e.g. "runs/first")`, out);
-}
-
-/** A warning a job reports as an event: `{ status: 'warning', message }` (e.g. an optional model file taken as absent). */
-export type WarningEvent = { status: 'warning'; message: string };
-
-/** Opens the models on one backend or one each (runtime/session.ts openModels decides), runs `body`, frees them. */
-async function withModels<T>(ctx: JobContext, job: BackendJob, dirs: string[], body: (models: CausalLM[], backends: Backend[]) => Promise<T>, onWarning?: (m: string) => void, onProgress?: (p: LoadProgress) => void): Promise<T> {
-  const opened = await openModels(dirs, { platform: ctx.platform, backend: job.backend, threads: job.threads, signal: ctx.signal, onWarning, onProgress });
-  try {
-    return await body(opened.models, opened.backends);
-  } finally {
-    opened.close();
-  }
-}
-
-export async function runJob(ctx: JobContext, job: RunJob, onEvent?: (e: PipelineEvent) => void): Promise<RunReport> {
+export async function runJob(ctx: JobContext, job: RunJob, onEvent?: (e: RunJobEvent) => void): Promise<RunJobResult> {
   checkOut(job.out, 'run');
-  return runPipeline({ ...job, platform: ctx.platform, signal: ctx.signal, onEvent });
+  const { benchmarks, ...loop } = job;
+  // Checked before hours of sampling and fine-tuning, not after.
+  if (benchmarks) benchmarkSpecsOf(benchmarks.map((b) => b.name));
+  const report = await runPipeline({ ...loop, platform: ctx.platform, signal: ctx.signal, onEvent });
+  if (!benchmarks) return report;
+  return { ...report, benchmarks: await runBenchmarks(ctx, job, benchmarks, onEvent) };
+}
+
+/** run's benchmarks: the expert, then the expert with the run's adapter paired against it. */
+async function runBenchmarks(ctx: JobContext, job: RunJob, benchmarks: BenchmarkData[], onEvent?: (e: RunJobEvent) => void): Promise<BenchmarkJobResult> {
+  const fs = ctx.platform.fs;
+  const dir = fs.join(job.out, 'benchmarks');
+  const common = {
+    model: job.expert, benchmarks, backend: job.backend, threads: job.threads, overwrite: true, directory: true,
+    settings: { prompt: DEFAULT_EVAL.prompt, maxNewTokens: job.evalSettings?.maxNewTokens ?? DEFAULT_EVAL.maxNewTokens, batchSize: job.evalSettings?.batchSize ?? DEFAULT_EVAL.batchSize },
+  };
+  await benchmarkJob(ctx, { ...common, out: fs.join(dir, 'expert') }, (event) => onEvent?.({ status: 'benchmarks', model: 'expert', event }));
+  const after = { ...common, adapter: fs.join(job.out, 'adapter'), out: fs.join(dir, 'expert-lightreasoner'), pairedWith: fs.join(dir, 'expert') };
+  return benchmarkJob(ctx, after, (event) => onEvent?.({ status: 'benchmarks', model: 'expert-lightreasoner', event }));
 }
 
 export async function sampleJob(ctx: JobContext, job: SampleJob, onEvent?: (e: SampleJobEvent) => void): Promise<SamplingSummary> {

@@ -9,9 +9,9 @@ import type { Platform } from '../platform/types.ts';
 import { createEngine, type Engine } from './engine.ts';
 
 type Method = Exclude<keyof Engine, 'dispose'>;
-const METHODS: readonly Method[] = ['info', 'run', 'sample', 'finetune', 'evaluate', 'pairCheck', 'merge', 'exportGguf', 'exportAdapter', 'readFile', 'remove', 'exists'];
+const METHODS: readonly Method[] = ['info', 'run', 'sample', 'finetune', 'evaluate', 'benchmark', 'pairCheck', 'merge', 'exportGguf', 'exportAdapter', 'readFile', 'remove', 'exists'];
 /** Calls that take CallOptions (events and a signal) after their job. */
-const WITH_OPTIONS = new Set<Method>(['run', 'sample', 'finetune', 'evaluate', 'pairCheck', 'merge', 'exportGguf']);
+const WITH_OPTIONS = new Set<Method>(['run', 'sample', 'finetune', 'evaluate', 'benchmark', 'pairCheck', 'merge', 'exportGguf']);
 
 type ToWorker = { kind: 'call'; id: number; method: Method; args: unknown[] } | { kind: 'abort'; id: number };
 type FromWorker =
@@ -113,6 +113,7 @@ export function createWorkerEngine(worker: MessageEndpoint & { terminate?: () =>
     sample: (job, o) => call('sample', [job], o),
     finetune: (job, o) => call('finetune', [job], o),
     evaluate: (job, o) => call('evaluate', [job], o),
+    benchmark: (job, o) => call('benchmark', [job], o),
     pairCheck: (job, o) => call('pairCheck', [job], o),
     merge: (job, o) => call('merge', [job], o),
     exportGguf: (job, o) => call('exportGguf', [job], o),

@@ -54,7 +54,7 @@ export function benchmarkSpec(nameOrEntry: string): BenchmarkSpec {
 const text = (v: unknown) => (typeof v === 'string' ? v.trim() : '');
 
 /** A record's question as the toolkit builds it (its parse_question), or '' when there is none. */
-export function benchmarkQuestion(r: Record<string, unknown>, name: BenchmarkName, gold: string | null): string {
+function benchmarkQuestion(r: Record<string, unknown>, name: BenchmarkName, gold: string | null): string {
   let q = '';
   if (name === 'asdiv') q = `${text(r.body)} ${text(r.question)}`;
   else if (name === 'svamp') {
@@ -100,11 +100,11 @@ export function parseBenchmarkProblems(jsonl: string, name: BenchmarkName, file 
   }
   if (out.length === 0) throw badInputError(`${file}: no ${name} problems in it`, file);
   // Ids must be unique for --paired-with; joined splits (SVAMP) or subjects (MATH) may repeat them.
-  if (new Set(out.map((p) => p.id)).size !== out.length) out.forEach((p, k) => (p.id = String(k)));
+  if (new Set(out.map((p) => p.id)).size !== out.length) for (const [k, p] of out.entries()) p.id = String(k);
   return out;
 }
 
-export function goldFieldHelp(name: string): string {
+function goldFieldHelp(name: string): string {
   return ({
     gsm8k: '"answer" ending in "#### N"', math: '"solution" with \\boxed{}', minerva_math: '"solution" with \\boxed{}', math_oai: '"answer"', svamp: '"Answer"',
     asdiv: '"answer"', mmlu_stem: '"answer" 0–3', olympiadbench: '"final_answer" list',

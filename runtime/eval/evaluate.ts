@@ -145,23 +145,25 @@ export function parseEvalProblems(text: string, opts: { file?: string } = {}): E
   return out;
 }
 
-/** Greedy-decode every problem (in batches), extract and grade the answers. */
-export async function evaluate(model: CausalLM, problems: EvalProblem[], opts: EvaluateOptions = {}): Promise<{ records: EvalRecord[]; summary: EvalSummary }> {
+/** The evaluation's settings (defaults filled in), checked, with the model's chat template required. */
+function evalSettingsOf(model: CausalLM, opts: EvaluateOptions): { prompt: PromptType; maxNewTokens: number; batchSize: number } {
   const prompt = opts.prompt ?? DEFAULT_EVAL.prompt;
   const maxNewTokens = opts.maxNewTokens ?? DEFAULT_EVAL.maxNewTokens;
   const batchSize = opts.batchSize ?? DEFAULT_EVAL.batchSize;
   if (!(PROMPT_TYPES as readonly string[]).includes(prompt)) throw badInputError(`unknown prompt type "${prompt}" (choose ${PROMPT_TYPES.join(' or ')})`);
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw badInputError(`maxNewTokens must be an integer ≥ 1 (got ${maxNewTokens})`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw badInputError(`batchSize must be an integer ≥ 1 (got ${batchSize})`);
-  const tok = model.tokenizer;
-  if (tok.chatTemplate === null) {
+  if (model.tokenizer.chatTemplate === null) {
     throw new LightReasonerError('MODEL_FORMAT', `${model.source}: this model has no chat template (tokenizer_config.json "chat_template" or chat_template.jinja); evaluation prompts are chat messages`, { file: model.source });
   }
-  const t0 = performance.now();
-  const total = problems.length;
-  let correct = 0, generated = 0;
-  // Every prompt first: one that cannot fit is reported before any decoding, not hours into it.
-  const allIds = problems.map((p) => evalPromptIds(tok, prompt, p.question));
+  return { prompt, maxNewTokens, batchSize };
+}
+
+/**
+ * The problems whose prompt + maxNewTokens exceeds the model's context: refused before any decoding
+ * (not hours into it), or with skipTooLong given their records now (not decoded, counted as wrong).
+ */
+function tooLongProblems(model: CausalLM, problems: EvalProblem[], allIds: number[][], maxNewTokens: number, opts: EvaluateOptions, byIndex: EvalRecord[]): number[] {
   const context = model.config.maxPositions;
   const tooLong = problems.map((_, i) => i).filter((i) => allIds[i].length + maxNewTokens > context);
   if (tooLong.length && !opts.skipTooLong) {
@@ -169,13 +171,26 @@ export async function evaluate(model: CausalLM, problems: EvalProblem[], opts: E
     const more = tooLong.length > shown.length ? ` (and ${tooLong.length - shown.length} more)` : '';
     throw badInputError(`${shown.join('; ')}${more}: prompt + --max-new-tokens ${maxNewTokens} must fit the model's context (max_position_embeddings ${context}); shorten the question, lower --max-new-tokens, or pass --skip-invalid to count such problems as wrong`, opts.file);
   }
-  // Records by input index: skipped problems get theirs now, the others as their batch finishes.
-  const byIndex: EvalRecord[] = new Array(total);
   for (const i of tooLong) {
     const p = problems[i];
     const skipped = `prompt of ${allIds[i].length} tokens + --max-new-tokens ${maxNewTokens} exceeds max_position_embeddings ${context}`;
     byIndex[i] = { id: p.id, question: p.question, output: '', extracted: null, gold: p.gold, correct: false, method: 'none', finish: 'length', generated_tokens: 0, skipped };
   }
+  return tooLong;
+}
+
+/** Greedy-decode every problem (in batches), extract and grade the answers. */
+export async function evaluate(model: CausalLM, problems: EvalProblem[], opts: EvaluateOptions = {}): Promise<{ records: EvalRecord[]; summary: EvalSummary }> {
+  const { prompt, maxNewTokens, batchSize } = evalSettingsOf(model, opts);
+  const tok = model.tokenizer;
+  const t0 = performance.now();
+  const total = problems.length;
+  let correct = 0, generated = 0;
+  // Every prompt first: one that cannot fit is reported before any decoding, not hours into it.
+  const allIds = problems.map((p) => evalPromptIds(tok, prompt, p.question));
+  // Records by input index: skipped problems get theirs now, the others as their batch finishes.
+  const byIndex: EvalRecord[] = new Array(total);
+  const tooLong = tooLongProblems(model, problems, allIds, maxNewTokens, opts, byIndex);
   let finished = tooLong.length;
   const skip = new Set(tooLong);
   const todo = problems.map((_, i) => i).filter((i) => !skip.has(i));

@@ -183,7 +183,7 @@ function divide(a: number, b: number): number | null {
 }
 
 /** Relative tolerance 1e-4 (Python's math.isclose(a, b, rel_tol=1e-4)). */
-export function numbersClose(a: number, b: number, relTol = 1e-4): boolean {
+function numbersClose(a: number, b: number, relTol = 1e-4): boolean {
   return a === b || Math.abs(a - b) <= relTol * Math.max(Math.abs(a), Math.abs(b));
 }
 

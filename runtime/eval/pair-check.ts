@@ -33,7 +33,7 @@ export interface PairCheckSettings {
 export const DEFAULT_PAIR_CHECK: Readonly<PairCheckSettings> = Object.freeze({ alphas: [0.2], betas: [0.4], maxNewTokens: 512, batchSize: 8, prompt: 'qwen25-math-cot' as PromptType });
 
 /** p below which a paired difference counts as resolved. */
-export const VERDICT_P = 0.05;
+const VERDICT_P = 0.05;
 
 export type Direction = 'toward' | 'away' | 'unresolved';
 

@@ -7,7 +7,7 @@
 // Portable: no host imports.
 
 /** z for a two-sided 95 % interval: Φ⁻¹(0.975). */
-export const Z95 = 1.959963984540054;
+const Z95 = 1.959963984540054;
 
 /** The Wilson score interval of `correct` successes in `total` trials ([0, 1] when total is 0). */
 export function wilsonInterval(correct: number, total: number, z = Z95): [number, number] {

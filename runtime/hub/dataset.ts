@@ -13,7 +13,7 @@ import type { FileSystem } from '../platform/types.ts';
 import { cachedCommit, snapshotDir, snapshotFile, snapshotFiles, storageDir, writeRef } from './cache.ts';
 import { ensureFile } from './download.ts';
 import { hubContext, revisionInfo } from './http.ts';
-import { parseDatasetUri, type RepoRef, repoLabel, safeRepoPath } from './ids.ts';
+import { parseDatasetUri, type RepoRef, safeRepoPath } from './ids.ts';
 import type { HubOptions } from './types.ts';
 
 export interface ResolvedDataset {
@@ -30,7 +30,6 @@ export interface ResolvedDataset {
 }
 
 const CONVERT = 'refs/convert/parquet';
-const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 interface Choice {
   config: string;
@@ -41,7 +40,7 @@ interface Choice {
  * The parquet files of `split` (and `config`, or the only config that has the split) among a
  * revision's files. `complete` is false when shard names say some `-of-N` shards are missing.
  */
-export function chooseParquet(files: string[], split: string, config: string | undefined): { choice: Choice | null; configs: string[]; splits: string[]; complete: boolean } {
+function chooseParquet(files: string[], split: string, config: string | undefined): { choice: Choice | null; configs: string[]; splits: string[]; complete: boolean } {
   const byConfig = new Map<string, Map<string, string[]>>();
   for (const f of files) {
     if (!f.endsWith('.parquet') || !safeRepoPath(f)) continue;

@@ -90,7 +90,7 @@ async function shardNames(fs: HubFileSystem, indexPath: string): Promise<string[
 }
 
 /** What a snapshot lacks to be loaded (empty: complete). */
-export async function missingModelFiles(fs: HubFileSystem, dir: string): Promise<string[]> {
+async function missingModelFiles(fs: HubFileSystem, dir: string): Promise<string[]> {
   const missing: string[] = [];
   for (const f of REQUIRED) if (!(await fs.exists(fs.join(dir, f)))) missing.push(f);
   if (await fs.exists(fs.join(dir, SINGLE))) return missing;

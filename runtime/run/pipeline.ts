@@ -22,6 +22,7 @@ import type { Backend } from '../backend/types.ts';
 import { generateProblems } from '../data/problems.ts';
 import { badInputError, LightReasonerError, throwIfAborted } from '../errors.ts';
 import { DEFAULT_EVAL, type EvalEvent, type EvalProblem, type EvalRecord, type EvalSummary, parseEvalProblems, type PromptType } from '../eval/evaluate.ts';
+import type { BenchmarkEvent } from '../eval/benchmark-event.ts';
 import { evaluateToFile } from '../eval/journal.ts';
 import { parseGold } from '../eval/grade.ts';
 import { type PairCheckEvent, pairCheckModels } from '../eval/pair-check.ts';
@@ -67,6 +68,8 @@ export type PipelineEvent =
   | { status: 'warning'; message: string }
   /** After stage 1, before any training: what the samples say about the pair. */
   | { status: 'diagnostics'; diagnostics: PairDiagnostics }
+  /** After the loop, with the run job's `benchmarks` (runtime/engine/jobs.ts runJob): the benchmark job's events, by model. */
+  | { status: 'benchmarks'; model: 'expert' | 'expert-lightreasoner'; event: BenchmarkEvent }
   | { status: 'done'; report: RunReport };
 
 export interface PipelineOptions {

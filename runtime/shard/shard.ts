@@ -141,8 +141,8 @@ export function shardNameMatcher(out: string): { folder: string; match: (name: s
   const sep = Math.max(out.lastIndexOf('/'), out.lastIndexOf('\\'));
   const folder = sep < 0 ? '' : out.slice(0, sep);
   const { stem, ext } = splitExtension(out.slice(sep + 1));
-  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const re = new RegExp(`^${escape(stem)}\\.shard-(\\d{5})-of-(\\d{5})${escape(ext)}$`);
+  const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const re = new RegExp(`^${literal(stem)}\\.shard-(\\d{5})-of-(\\d{5})${literal(ext)}$`);
   return {
     folder,
     match(name) {

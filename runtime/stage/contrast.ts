@@ -122,6 +122,21 @@ interface Scratch {
   copy: Tensor | null;
 }
 
+/** One batch's decoding state, shared by its steps. */
+interface Batch {
+  expert: CausalLM;
+  amateur: CausalLM;
+  eb: Backend;
+  s: ContrastSettings;
+  prompts: readonly (readonly number[])[];
+  labels: readonly string[];
+  shared: number;
+  sc: Scratch;
+  ecache: KVCache;
+  acache: KVCache;
+  out: Omit<PromptResult, 'index'>[];
+}
+
 async function* runBatch(
   expert: CausalLM,
   amateur: CausalLM,
@@ -133,136 +148,25 @@ async function* runBatch(
 ): AsyncGenerator<ContrastEvent, Omit<PromptResult, 'index'>[]> {
   const n = prompts.length;
   const eb = expert.backend;
-  const shared = sharedVocab(expert, amateur);
   const eos = new Set(s.eosTokenIds ?? expert.config.eosTokenIds);
   const maxT = Math.max(...prompts.map((p) => p.length)) + s.maxNewTokens;
-  const out: Omit<PromptResult, 'index'>[] = prompts.map((p) => ({ trajectory: [], finish: 'length', steps: [], amateurTokens: 0 }));
+  const out: Omit<PromptResult, 'index'>[] = prompts.map(() => ({ trajectory: [], finish: 'length', steps: [], amateurTokens: 0 }));
   let ecache: KVCache | null = null, acache: KVCache | null = null;
-  const K = LABEL_SLOTS;
-  const sc: Scratch = {
-    stats: eb.createTensor('f32', [n, 2]),
-    ids: eb.createTensor('i32', [n, K]),
-    weights: eb.createTensor('f32', [n, K]),
-    argmax: eb.createTensor('i32', [n]),
-    // Two backend instances (Wasm: one linear memory each, so a 1.5B expert and a 0.5B amateur fit
-    // under 4 GiB apiece) cannot share tensors: the amateur's logits rows, m × Va floats per step,
-    // are copied over. That is small next to the forward passes. One shared backend skips this.
-    copy: eb === amateur.backend ? null : eb.createTensor('f32', [n, amateur.config.vocabSize]),
-  };
+  const sc = createScratch(expert, amateur, n);
   try {
     ecache = expert.createCache(n, maxT);
     acache = amateur.createCache(n, maxT);
-    // Prefill both models with every prompt; the expert's logits at each prompt's last token give
-    // step 0 (not contrasted, as in the reference). The amateur only fills its cache here, so one
-    // logits row is asked for (it is not used).
-    const total = prompts.reduce((a, p) => a + p.length, 0);
-    const ids = new Int32Array(total);
-    const rows = new Int32Array(2 * total);
-    const last = new Int32Array(n);
-    let r = 0;
-    for (const [slot, p] of prompts.entries()) {
-      for (const [pos, id] of p.entries()) {
-        ids[r] = id;
-        rows[2 * r] = slot;
-        rows[2 * r + 1] = pos;
-        r++;
-      }
-      last[slot] = r - 1;
-      out[slot].amateurTokens += p.length;
-    }
-    let elogits = expert.forward({ tokens: ids, rows, logitRows: last }, ecache);
-    eb.argmax(elogits, eb.view(sc.argmax, [n]));
-    // Step 0 is never contrasted, so a NaN here would go unseen: the argmax of NaN logits picks a
-    // token (maybe EOS), and the run would end with no samples and no error. One sum of squares on
-    // the device (a NaN/Inf anywhere makes it non-finite) costs one number back.
-    const probe = eb.view(sc.stats, [1]);
-    eb.fill(probe, 0);
-    eb.sumSquares(elogits, probe);
-    const [nextH0, probeH] = await Promise.all([eb.read(eb.view(sc.argmax, [n])), eb.read(probe)]);
-    if (!Number.isFinite(probeH[0])) {
-      const e = (await eb.read(elogits)) as Float32Array;
-      for (let j = 0; j < n; j++) {
-        const bad = firstBad(e, j * expert.config.vocabSize, expert.config.vocabSize);
-        if (bad) throw nonFiniteLogits(labels[j], 0, 'expert', expert.source, bad);
-      }
-    }
-    let next = nextH0 as Int32Array;
-    amateur.forward({ tokens: ids, rows, logitRows: new Int32Array([total - 1]) }, acache);
+    const b: Batch = { expert, amateur, eb, s, prompts, labels, shared: sharedVocab(expert, amateur), sc, ecache, acache, out };
+    let next = await prefill(b);
     let running = prompts.map((_, slot) => slot);
     let tokens = 0;
     for (let step = 0; ; step++) {
       await yieldToHost(signal);
-      const still: number[] = [];
-      for (const [j, slot] of running.entries()) {
-        const o = out[slot];
-        o.trajectory.push(next[j]);
-        tokens++;
-        if (eos.has(next[j])) o.finish = 'eos';
-        else if (o.trajectory.length < s.maxNewTokens) still.push(slot);
-      }
-      running = still;
+      tokens += running.length;
+      running = appendTokens(b, running, next, eos);
       yield { status: 'step', batch, step, running: running.length, tokens };
       if (running.length === 0) break;
-      // Feed each running sequence's newest token to both models; their logits are then the
-      // distributions for step t = step + 1 given prompt + trajectory[:t].
-      const m = running.length;
-      const stepIds = new Int32Array(m);
-      const stepRows = new Int32Array(2 * m);
-      for (const [j, slot] of running.entries()) {
-        const traj = out[slot].trajectory;
-        stepIds[j] = traj[traj.length - 1];
-        stepRows[2 * j] = slot;
-        stepRows[2 * j + 1] = prompts[slot].length + traj.length - 1;
-        out[slot].amateurTokens++;
-      }
-      const all = Int32Array.from(running.keys());
-      elogits = expert.forward({ tokens: stepIds, rows: stepRows, logitRows: all }, ecache);
-      let alogits = amateur.forward({ tokens: stepIds, rows: stepRows, logitRows: all }, acache);
-      if (sc.copy) {
-        const data = (await amateur.backend.read(alogits)) as Float32Array;
-        alogits = eb.view(sc.copy, [m, amateur.config.vocabSize]);
-        eb.write(alogits, data);
-      }
-      const stats = eb.view(sc.stats, [m, 2]), lids = eb.view(sc.ids, [m, K]), lw = eb.view(sc.weights, [m, K]);
-      eb.contrast(elogits, alogits, shared, s.alpha, stats, lids, lw);
-      eb.argmax(elogits, eb.view(sc.argmax, [m]));
-      // One wait for all four readbacks (on WebGPU each read is a copy + map: issued together they
-      // overlap instead of costing a round trip each). The labels are m × K pairs, a few KiB: read
-      // them every step rather than wait for the stats to say whether any row is kept.
-      const [nextH, stH, idsR, wR] = await Promise.all([eb.read(eb.view(sc.argmax, [m])), eb.read(stats), eb.read(lids), eb.read(lw)]);
-      next = nextH as Int32Array;
-      const st = stH as Float32Array;
-      const kept = running.map((_, j) => st[2 * j] >= s.beta);
-      const idsH = idsR as Int32Array, wH = wR as Float32Array;
-      let full: [Float32Array, Float32Array] | null = null;
-      for (const [j, slot] of running.entries()) {
-        const t = out[slot].trajectory.length;
-        let kl = st[2 * j], size = st[2 * j + 1], selected = kept[j];
-        let tokenIds: number[] | undefined, weights: number[] | undefined;
-        if (!Number.isFinite(kl) || !Number.isFinite(size)) {
-          // Before anything of this batch is reported: no NaN reaches a sample line.
-          full ??= [(await eb.read(elogits)) as Float32Array, (await eb.read(alogits)) as Float32Array];
-          const be = firstBad(full[0], j * expert.config.vocabSize, expert.config.vocabSize);
-          const ba = firstBad(full[1], j * amateur.config.vocabSize, amateur.config.vocabSize);
-          if (be) throw nonFiniteLogits(labels[slot], t, 'expert', expert.source, be);
-          if (ba) throw nonFiniteLogits(labels[slot], t, 'amateur', amateur.source, ba);
-          throw new Error(`internal: ${labels[slot]}, step ${t}: KL ${kl} and mask size ${size} from finite logits`);
-        }
-        if (size > K) {
-          // Nearly uniform expert: the mask overflowed the device's label slots. Redo the row on
-          // the host from full logits (rare), with the same formulas as the reference backend.
-          full ??= [(await eb.read(elogits)) as Float32Array, (await eb.read(alogits)) as Float32Array];
-          const h = contrastRow(full[0], j * expert.config.vocabSize, expert.config.vocabSize, full[1], j * amateur.config.vocabSize, amateur.config.vocabSize, shared, s.alpha);
-          kl = Math.fround(h.kl); // f32 like the device's values, so output formatting is uniform
-          size = h.ids.length;
-          selected = kl >= s.beta;
-          if (selected) [tokenIds, weights] = [h.ids, h.weights.map(Math.fround)];
-        } else if (selected) {
-          tokenIds = Array.from(idsH.subarray(j * K, j * K + size));
-          weights = Array.from(wH.subarray(j * K, j * K + size));
-        }
-        out[slot].steps.push(selected ? { step: t, kl, maskSize: size, selected, tokenIds, weights } : { step: t, kl, maskSize: size, selected });
-      }
+      next = await contrastStep(b, running);
     }
     return out;
   } finally {
@@ -270,6 +174,155 @@ async function* runBatch(
     if (acache) amateur.disposeCache(acache);
     disposeAll(eb, sc);
   }
+}
+
+function createScratch(expert: CausalLM, amateur: CausalLM, n: number): Scratch {
+  const eb = expert.backend;
+  return {
+    stats: eb.createTensor('f32', [n, 2]),
+    ids: eb.createTensor('i32', [n, LABEL_SLOTS]),
+    weights: eb.createTensor('f32', [n, LABEL_SLOTS]),
+    argmax: eb.createTensor('i32', [n]),
+    // Two backend instances (Wasm: one linear memory each, so a 1.5B expert and a 0.5B amateur fit
+    // under 4 GiB apiece) cannot share tensors: the amateur's logits rows, m × Va floats per step,
+    // are copied over. That is small next to the forward passes. One shared backend skips this.
+    copy: eb === amateur.backend ? null : eb.createTensor('f32', [n, amateur.config.vocabSize]),
+  };
+}
+
+/**
+ * Prefill both models with every prompt; the expert's logits at each prompt's last token give
+ * step 0 (not contrasted, as in the reference), whose greedy ids are returned. The amateur only
+ * fills its cache here, so one logits row is asked for (it is not used).
+ */
+async function prefill(b: Batch): Promise<Int32Array> {
+  const { expert, eb, sc, prompts, out } = b;
+  const n = prompts.length;
+  const total = prompts.reduce((a, p) => a + p.length, 0);
+  const ids = new Int32Array(total);
+  const rows = new Int32Array(2 * total);
+  const last = new Int32Array(n);
+  let r = 0;
+  for (const [slot, p] of prompts.entries()) {
+    for (const [pos, id] of p.entries()) {
+      ids[r] = id;
+      rows[2 * r] = slot;
+      rows[2 * r + 1] = pos;
+      r++;
+    }
+    last[slot] = r - 1;
+    out[slot].amateurTokens += p.length;
+  }
+  const elogits = expert.forward({ tokens: ids, rows, logitRows: last }, b.ecache);
+  eb.argmax(elogits, eb.view(sc.argmax, [n]));
+  // Step 0 is never contrasted, so a NaN here would go unseen: the argmax of NaN logits picks a
+  // token (maybe EOS), and the run would end with no samples and no error. One sum of squares on
+  // the device (a NaN/Inf anywhere makes it non-finite) costs one number back.
+  const probe = eb.view(sc.stats, [1]);
+  eb.fill(probe, 0);
+  eb.sumSquares(elogits, probe);
+  const [nextH0, probeH] = await Promise.all([eb.read(eb.view(sc.argmax, [n])), eb.read(probe)]);
+  if (!Number.isFinite(probeH[0])) {
+    const e = (await eb.read(elogits)) as Float32Array;
+    for (let j = 0; j < n; j++) {
+      const bad = firstBad(e, j * expert.config.vocabSize, expert.config.vocabSize);
+      if (bad) throw nonFiniteLogits(b.labels[j], 0, 'expert', expert.source, bad);
+    }
+  }
+  b.amateur.forward({ tokens: ids, rows, logitRows: new Int32Array([total - 1]) }, b.acache);
+  return nextH0 as Int32Array;
+}
+
+/** Each running sequence's next token appended; the slots still running (no EOS, under maxNewTokens). */
+function appendTokens(b: Batch, running: number[], next: Int32Array, eos: Set<number>): number[] {
+  const still: number[] = [];
+  for (const [j, slot] of running.entries()) {
+    const o = b.out[slot];
+    o.trajectory.push(next[j]);
+    if (eos.has(next[j])) o.finish = 'eos';
+    else if (o.trajectory.length < b.s.maxNewTokens) still.push(slot);
+  }
+  return still;
+}
+
+/**
+ * Feed each running sequence's newest token to both models (their logits are then the
+ * distributions for step t = step + 1 given prompt + trajectory[:t]), contrast them on the device,
+ * record each row's step; the expert's greedy ids for the next step.
+ */
+async function contrastStep(b: Batch, running: number[]): Promise<Int32Array> {
+  const { expert, amateur, eb, sc, out } = b;
+  const m = running.length;
+  const stepIds = new Int32Array(m);
+  const stepRows = new Int32Array(2 * m);
+  for (const [j, slot] of running.entries()) {
+    const traj = out[slot].trajectory;
+    stepIds[j] = traj[traj.length - 1];
+    stepRows[2 * j] = slot;
+    stepRows[2 * j + 1] = b.prompts[slot].length + traj.length - 1;
+    out[slot].amateurTokens++;
+  }
+  const all = Int32Array.from(running.keys());
+  const elogits = expert.forward({ tokens: stepIds, rows: stepRows, logitRows: all }, b.ecache);
+  let alogits = amateur.forward({ tokens: stepIds, rows: stepRows, logitRows: all }, b.acache);
+  if (sc.copy) {
+    const data = (await amateur.backend.read(alogits)) as Float32Array;
+    alogits = eb.view(sc.copy, [m, amateur.config.vocabSize]);
+    eb.write(alogits, data);
+  }
+  const K = LABEL_SLOTS;
+  const stats = eb.view(sc.stats, [m, 2]), lids = eb.view(sc.ids, [m, K]), lw = eb.view(sc.weights, [m, K]);
+  eb.contrast(elogits, alogits, b.shared, b.s.alpha, stats, lids, lw);
+  eb.argmax(elogits, eb.view(sc.argmax, [m]));
+  // One wait for all four readbacks (on WebGPU each read is a copy + map: issued together they
+  // overlap instead of costing a round trip each). The labels are m × K pairs, a few KiB: read
+  // them every step rather than wait for the stats to say whether any row is kept.
+  const [nextH, stH, idsR, wR] = await Promise.all([eb.read(eb.view(sc.argmax, [m])), eb.read(stats), eb.read(lids), eb.read(lw)]);
+  const rows: StepRows = { st: stH as Float32Array, ids: idsR as Int32Array, w: wR as Float32Array, elogits, alogits, full: null };
+  for (const [j, slot] of running.entries()) out[slot].steps.push(await stepResult(b, rows, j, slot));
+  return nextH as Int32Array;
+}
+
+/** One step's device results for the running rows; `full` holds both models' logits once a row needs them. */
+interface StepRows {
+  st: Float32Array;
+  ids: Int32Array;
+  w: Float32Array;
+  elogits: Tensor;
+  alogits: Tensor;
+  full: [Float32Array, Float32Array] | null;
+}
+
+/** Row j's step (slot `slot`): from the device's stats and labels, or from full logits when its mask overflowed the label slots. */
+async function stepResult(b: Batch, r: StepRows, j: number, slot: number): Promise<StepResult> {
+  const { expert, amateur, eb, s } = b;
+  const K = LABEL_SLOTS, Ve = expert.config.vocabSize, Va = amateur.config.vocabSize;
+  const t = b.out[slot].trajectory.length;
+  let kl = r.st[2 * j], size = r.st[2 * j + 1], selected = kl >= s.beta;
+  let tokenIds: number[] | undefined, weights: number[] | undefined;
+  if (!Number.isFinite(kl) || !Number.isFinite(size)) {
+    // Before anything of this batch is reported: no NaN reaches a sample line.
+    r.full ??= [(await eb.read(r.elogits)) as Float32Array, (await eb.read(r.alogits)) as Float32Array];
+    const be = firstBad(r.full[0], j * Ve, Ve);
+    const ba = firstBad(r.full[1], j * Va, Va);
+    if (be) throw nonFiniteLogits(b.labels[slot], t, 'expert', expert.source, be);
+    if (ba) throw nonFiniteLogits(b.labels[slot], t, 'amateur', amateur.source, ba);
+    throw new Error(`internal: ${b.labels[slot]}, step ${t}: KL ${kl} and mask size ${size} from finite logits`);
+  }
+  if (size > K) {
+    // Nearly uniform expert: the mask overflowed the device's label slots. Redo the row on
+    // the host from full logits (rare), with the same formulas as the reference backend.
+    r.full ??= [(await eb.read(r.elogits)) as Float32Array, (await eb.read(r.alogits)) as Float32Array];
+    const h = contrastRow(r.full[0], j * Ve, Ve, r.full[1], j * Va, Va, b.shared, s.alpha);
+    kl = Math.fround(h.kl); // f32 like the device's values, so output formatting is uniform
+    size = h.ids.length;
+    selected = kl >= s.beta;
+    if (selected) [tokenIds, weights] = [h.ids, h.weights.map(Math.fround)];
+  } else if (selected) {
+    tokenIds = Array.from(r.ids.subarray(j * K, j * K + size));
+    weights = Array.from(r.w.subarray(j * K, j * K + size));
+  }
+  return selected ? { step: t, kl, maskSize: size, selected, tokenIds, weights } : { step: t, kl, maskSize: size, selected };
 }
 
 /** The first NaN/±Inf of one logits row, or null. */

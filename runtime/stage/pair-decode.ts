@@ -137,6 +137,32 @@ interface AlphaScratch {
   weights: Tensor;
 }
 
+/** One batch's decoding state, shared by its steps. */
+interface PairBatch {
+  expert: DecoderModel;
+  amateur: DecoderModel;
+  s: PairDecodeSettings;
+  prompts: readonly (readonly number[])[];
+  labels: readonly string[];
+  eos: Set<number>;
+  out: VariantTrajectory[][];
+  /** The next free KV slot of each problem (a fork takes one). */
+  nextSlot: number[];
+  argmax: Tensor;
+  scratch: AlphaScratch[];
+  /** The amateur's logits copied onto the expert's backend (two Wasm backends only). */
+  copy: Tensor | null;
+  ecache: KVCache;
+  acache: KVCache | null;
+}
+
+/** One step's device results: the greedy ids, per alpha the contrast's stats and labels, and both models' full logits on demand. */
+interface PairStep {
+  greedy: Int32Array;
+  perAlpha: { alpha: number; stats: Float32Array; ids: Int32Array; weights: Float32Array }[];
+  fullLogits: () => Promise<[Float32Array, Float32Array]>;
+}
+
 async function* decodeBatch(
   expert: DecoderModel,
   amateur: DecoderModel,
@@ -148,8 +174,6 @@ async function* decodeBatch(
 ): AsyncGenerator<PairDecodeEvent, VariantTrajectory[][]> {
   const eb = expert.backend;
   const V = s.variants.length, K = LABEL_SLOTS;
-  const Ve = expert.config.vocabSize, Va = amateur.config.vocabSize, shared = Math.min(Ve, Va);
-  const eos = new Set(s.eosTokenIds ?? expert.config.eosTokenIds);
   const slots = prompts.length * V;
   const maxT = Math.max(...prompts.map((p) => p.length)) + s.maxNewTokens;
   const out: VariantTrajectory[][] = prompts.map(() => s.variants.map(() => ({ tokens: [], finish: 'length', changes: [] })));
@@ -165,78 +189,20 @@ async function* decodeBatch(
   const scratch: AlphaScratch[] = alphas.map((alpha) => ({ alpha, stats: make('f32', [slots, 2]), ids: make('i32', [slots, K]), weights: make('f32', [slots, K]) }));
   // Two Wasm backends (one linear memory per model) cannot share tensors: the amateur's logits rows
   // are copied over each step, as stage 1 does. WebGPU and the reference share one backend.
-  const copy = contrasted && amateur.backend !== eb ? make('f32', [slots, Va]) : null;
+  const copy = contrasted && amateur.backend !== eb ? make('f32', [slots, amateur.config.vocabSize]) : null;
   let ecache: KVCache | null = null, acache: KVCache | null = null;
   try {
     ecache = expert.createCache(slots, maxT);
     if (contrasted) acache = amateur.createCache(slots, maxT);
+    const eos = new Set(s.eosTokenIds ?? expert.config.eosTokenIds);
+    const b: PairBatch = { expert, amateur, s, prompts, labels, eos, out, nextSlot: prompts.map((_, p) => p * V + 1), argmax, scratch, copy, ecache, acache };
     let rows: Row[] = prompts.map((_, p) => ({ problem: p, slot: p * V, variants: s.variants.map((_, v) => v), tokens: [], cached: 0 }));
-    const nextSlot = prompts.map((_, p) => p * V + 1);
     for (let step = 0; rows.length > 0; step++) {
       await yieldToHost(signal);
       const input = forwardInput(rows, prompts);
-      const m = rows.length;
-      const elogits = expert.forward(input, ecache);
-      let alogits: Tensor | null = null;
-      if (acache) {
-        alogits = amateur.forward(input, acache);
-        if (copy) {
-          const data = (await amateur.backend.read(alogits)) as Float32Array;
-          alogits = eb.view(copy, [m, Va]);
-          eb.write(alogits, data);
-        }
-      }
-      eb.argmax(elogits, eb.view(argmax, [m]));
-      const views = scratch.map((a) => ({ alpha: a.alpha, stats: eb.view(a.stats, [m, 2]), ids: eb.view(a.ids, [m, K]), weights: eb.view(a.weights, [m, K]) }));
-      for (const a of views) eb.contrast(elogits, alogits!, shared, a.alpha, a.stats, a.ids, a.weights);
-      // One wait for every readback (on WebGPU each read is a copy + map; issued together they overlap).
-      const reads = await Promise.all([eb.read(eb.view(argmax, [m])), ...views.flatMap((a) => [eb.read(a.stats), eb.read(a.ids), eb.read(a.weights)])]);
-      const greedy = reads[0] as Int32Array;
-      const perAlpha = views.map((a, k) => ({ alpha: a.alpha, stats: reads[1 + 3 * k] as Float32Array, ids: reads[2 + 3 * k] as Int32Array, weights: reads[3 + 3 * k] as Float32Array }));
-      let full: [Float32Array, Float32Array] | null = null;
-      const fullLogits = async () => (full ??= [(await eb.read(elogits)) as Float32Array, (await eb.read(alogits!)) as Float32Array]);
+      const st = await pairStep(b, input, rows.length);
       const next: Row[] = [];
-      for (const [j, row] of rows.entries()) {
-        const t = row.tokens.length;
-        let kl = NaN;
-        const picks = new Map<number, number>();
-        for (const a of perAlpha) {
-          kl = a.stats[2 * j];
-          const size = a.stats[2 * j + 1];
-          if (!Number.isFinite(kl) || !Number.isFinite(size)) throw await nonFinite(await fullLogits(), j, labels[row.problem], t, expert, amateur);
-          if (size > K) {
-            // Nearly uniform expert: the mask overflowed the device's label slots; redo it on the host.
-            const [e, am] = await fullLogits();
-            const h = contrastRow(e, j * Ve, Ve, am, j * Va, Va, shared, a.alpha);
-            picks.set(a.alpha, h.ids[argmaxOf(h.weights, h.weights.length)]);
-          } else picks.set(a.alpha, a.ids[j * K + argmaxOf(a.weights.subarray(j * K), size)]);
-        }
-        const g = greedy[j];
-        // The variants' choices, grouped in variant order: the first group keeps this row.
-        const groups = new Map<number, number[]>();
-        for (const v of row.variants) {
-          const { alpha, beta } = s.variants[v];
-          const contrast = alpha !== null && (beta === null || (t >= 1 && kl >= beta));
-          const choice = contrast ? picks.get(alpha)! : g;
-          if (choice !== g) out[row.problem][v].changes.push({ step: t, greedy: g, chosen: choice, kl });
-          const group = groups.get(choice);
-          if (group) group.push(v);
-          else groups.set(choice, [v]);
-        }
-        let kept = false;
-        for (const [choice, variants] of groups) {
-          const tokens = [...row.tokens, choice];
-          const finish = eos.has(choice) ? 'eos' : tokens.length >= s.maxNewTokens ? 'length' : null;
-          if (finish) {
-            for (const v of variants) Object.assign(out[row.problem][v], { tokens, finish });
-          } else if (!kept) {
-            kept = true;
-            next.push({ ...row, variants, tokens });
-          } else {
-            next.push({ problem: row.problem, slot: nextSlot[row.problem]++, variants, tokens, cached: 0 });
-          }
-        }
-      }
+      for (const [j, row] of rows.entries()) next.push(...advanceRow(b, row, st.greedy[j], await rowContrast(b, st, j, row)));
       rows = next;
       yield { status: 'step', batch, step, rows: rows.length, tokens: input.tokens.length };
     }
@@ -246,6 +212,82 @@ async function* decodeBatch(
     if (acache) amateur.disposeCache(acache);
     for (const t of tensors) eb.dispose(t);
   }
+}
+
+/** Both models' forward over `input` (m rows), the greedy ids and every alpha's contrast, read back in one wait. */
+async function pairStep(b: PairBatch, input: ReturnType<typeof forwardInput>, m: number): Promise<PairStep> {
+  const { expert, amateur } = b;
+  const eb = expert.backend, K = LABEL_SLOTS;
+  const elogits = expert.forward(input, b.ecache);
+  let alogits: Tensor | null = null;
+  if (b.acache) {
+    alogits = amateur.forward(input, b.acache);
+    if (b.copy) {
+      const data = (await amateur.backend.read(alogits)) as Float32Array;
+      alogits = eb.view(b.copy, [m, amateur.config.vocabSize]);
+      eb.write(alogits, data);
+    }
+  }
+  eb.argmax(elogits, eb.view(b.argmax, [m]));
+  const shared = Math.min(expert.config.vocabSize, amateur.config.vocabSize);
+  const views = b.scratch.map((a) => ({ alpha: a.alpha, stats: eb.view(a.stats, [m, 2]), ids: eb.view(a.ids, [m, K]), weights: eb.view(a.weights, [m, K]) }));
+  for (const a of views) eb.contrast(elogits, alogits!, shared, a.alpha, a.stats, a.ids, a.weights);
+  // One wait for every readback (on WebGPU each read is a copy + map; issued together they overlap).
+  const reads = await Promise.all([eb.read(eb.view(b.argmax, [m])), ...views.flatMap((a) => [eb.read(a.stats), eb.read(a.ids), eb.read(a.weights)])]);
+  const perAlpha = views.map((a, k) => ({ alpha: a.alpha, stats: reads[1 + 3 * k] as Float32Array, ids: reads[2 + 3 * k] as Int32Array, weights: reads[3 + 3 * k] as Float32Array }));
+  let full: [Float32Array, Float32Array] | null = null;
+  const fullLogits = async () => (full ??= [(await eb.read(elogits)) as Float32Array, (await eb.read(alogits!)) as Float32Array]);
+  return { greedy: reads[0] as Int32Array, perAlpha, fullLogits };
+}
+
+/** Row j's KL and, per alpha, the contrastive choice (the soft label's argmax); from full logits when the mask overflowed the label slots. */
+async function rowContrast(b: PairBatch, st: PairStep, j: number, row: Row): Promise<{ kl: number; picks: Map<number, number> }> {
+  const K = LABEL_SLOTS, Ve = b.expert.config.vocabSize, Va = b.amateur.config.vocabSize;
+  let kl = NaN;
+  const picks = new Map<number, number>();
+  for (const a of st.perAlpha) {
+    kl = a.stats[2 * j];
+    const size = a.stats[2 * j + 1];
+    if (!Number.isFinite(kl) || !Number.isFinite(size)) throw await nonFinite(await st.fullLogits(), j, b.labels[row.problem], row.tokens.length, b.expert, b.amateur);
+    if (size > K) {
+      // Nearly uniform expert: the mask overflowed the device's label slots; redo it on the host.
+      const [e, am] = await st.fullLogits();
+      const h = contrastRow(e, j * Ve, Ve, am, j * Va, Va, Math.min(Ve, Va), a.alpha);
+      picks.set(a.alpha, h.ids[argmaxOf(h.weights, h.weights.length)]);
+    } else picks.set(a.alpha, a.ids[j * K + argmaxOf(a.weights.subarray(j * K), size)]);
+  }
+  return { kl, picks };
+}
+
+/** The variants' choices for a row, grouped in variant order: the first group keeps the row, others fork into new slots, finished ones are recorded. The rows still decoding. */
+function advanceRow(b: PairBatch, row: Row, g: number, c: { kl: number; picks: Map<number, number> }): Row[] {
+  const { s, out } = b;
+  const t = row.tokens.length;
+  const groups = new Map<number, number[]>();
+  for (const v of row.variants) {
+    const { alpha, beta } = s.variants[v];
+    const contrast = alpha !== null && (beta === null || (t >= 1 && c.kl >= beta));
+    const choice = contrast ? c.picks.get(alpha)! : g;
+    if (choice !== g) out[row.problem][v].changes.push({ step: t, greedy: g, chosen: choice, kl: c.kl });
+    const group = groups.get(choice);
+    if (group) group.push(v);
+    else groups.set(choice, [v]);
+  }
+  const next: Row[] = [];
+  let kept = false;
+  for (const [choice, variants] of groups) {
+    const tokens = [...row.tokens, choice];
+    const finish = b.eos.has(choice) ? 'eos' : tokens.length >= s.maxNewTokens ? 'length' : null;
+    if (finish) {
+      for (const v of variants) Object.assign(out[row.problem][v], { tokens, finish });
+    } else if (!kept) {
+      kept = true;
+      next.push({ ...row, variants, tokens });
+    } else {
+      next.push({ problem: row.problem, slot: b.nextSlot[row.problem]++, variants, tokens, cached: 0 });
+    }
+  }
+  return next;
 }
 
 /** One forward's input: each row's tokens not yet in its cache (a fork's whole prefix, else one). */

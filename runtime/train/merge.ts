@@ -122,15 +122,61 @@ function checkFinite(e: TensorEntry, dtype: 'f32' | 'f16' | 'bf16', bytes: Uint8
   );
 }
 
+/** What a merge reads before writing anything: the model's config, the adapter, the checkpoint's shards and headers. */
+interface MergeInputs {
+  config: ModelConfig;
+  adapter: HostAdapter;
+  headers: { name: string; header: SafetensorsHeader }[];
+  /** The checkpoint has an index (model.safetensors.index.json), copied to the output. */
+  indexed: boolean;
+  /** Where each target weight lives (base weight name → layer and target module). */
+  targets: Map<string, { layer: number; target: LoraTarget }>;
+  /** Bytes of all tensors (for progress). */
+  total: number;
+}
+
+const INDEX_NAME = 'model.safetensors.index.json';
+
 /**
  * Merge the adapter at `adapterDir` into the model at `modelDir`, writing a standalone model to
  * `outDir` (which must not exist, or be an empty directory).
  */
 export async function mergeAdapter(fs: FileSystem, modelDir: string, adapterDir: string, outDir: string, opts: MergeOptions = {}): Promise<MergeSummary> {
-  const { signal, onProgress } = opts;
   if (!fs.appendFile) throw new LightReasonerError('UNSUPPORTED', 'merge needs a file system that can append to files (this platform adapter cannot)');
-  const append = fs.appendFile.bind(fs);
   // ---- validate everything before writing anything ----
+  const inputs = await readMergeInputs(fs, modelDir, adapterDir);
+  // An existing empty outDir is replaced by the final rename; anything else makes it fail (below).
+  throwIfAborted(opts.signal);
+  // ---- write ----
+  const counts = { files: [] as string[], written: 0, merged: 0, copied: 0 };
+  await writeDirAtomic(fs, outDir, async (tmp) => {
+    for (const shard of inputs.headers) {
+      await writeMergedShard(fs, tmp, shard, inputs, counts, { adapterDir, outDir, ...opts });
+      counts.files.push(shard.name);
+    }
+    if (inputs.indexed) {
+      await fs.writeFileAtomic!(fs.join(tmp, INDEX_NAME), await fs.readBytes(fs.join(modelDir, INDEX_NAME)));
+      counts.files.push(INDEX_NAME);
+    }
+    for (const f of MODEL_SIDE_FILES) {
+      throwIfAborted(opts.signal);
+      const bytes = await readOptionalBytes(fs, fs.join(modelDir, f));
+      if (!bytes) continue;
+      await fs.writeFileAtomic!(fs.join(tmp, f), bytes);
+      counts.files.push(f);
+    }
+    throwIfAborted(opts.signal);
+  }, { replace: false }).catch((e) => {
+    // The final rename onto an existing directory (the platform adapter may have mapped it already).
+    const code = e instanceof LightReasonerError ? (e.file === outDir ? e.systemCode : undefined) : (e as { code?: string })?.code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') throw badInputError(`${outDir} already exists and is not an empty directory; choose a new --out`, outDir);
+    throw e;
+  });
+  return { out: outDir, files: counts.files, mergedTensors: counts.merged, copiedTensors: counts.copied, bytes: counts.written };
+}
+
+/** The config, adapter, shards and target weights, every target checked for shape and dtype. */
+async function readMergeInputs(fs: FileSystem, modelDir: string, adapterDir: string): Promise<MergeInputs> {
   const configPath = fs.join(modelDir, 'config.json');
   const genPath = fs.join(modelDir, 'generation_config.json');
   const rawConfig = await readJsonObject(fs, configPath);
@@ -138,25 +184,9 @@ export async function mergeAdapter(fs: FileSystem, modelDir: string, adapterDir:
   const gen = genText === null ? undefined : parseJsonObject(genText, genPath);
   const config: ModelConfig = parseConfig(rawConfig, configPath, gen);
   const adapter: HostAdapter = await readAdapter(fs, adapterDir, config);
-
-  const single = fs.join(modelDir, 'model.safetensors');
-  const indexName = 'model.safetensors.index.json';
-  const indexPath = fs.join(modelDir, indexName);
-  let shards: string[];
-  if (await fs.exists(single)) shards = ['model.safetensors'];
-  else if (await fs.exists(indexPath)) {
-    const index = await readJsonObject(fs, indexPath);
-    const map = index.weight_map as Record<string, unknown> | undefined;
-    if (!map || typeof map !== 'object' || Object.values(map).some((v) => typeof v !== 'string')) throw modelFormatError(indexPath, 'missing or malformed "weight_map"');
-    shards = [...new Set(Object.values(map) as string[])];
-    for (const s of shards) if (s.includes('/') || s.includes('\\') || s.startsWith('.')) throw modelFormatError(indexPath, `shard name "${s}" is not a plain file name`);
-  } else {
-    throw notFoundError(single, 'a model directory needs model.safetensors or model.safetensors.index.json');
-  }
+  const { shards, indexed } = await checkpointShards(fs, modelDir);
   const headers: { name: string; header: SafetensorsHeader }[] = [];
   for (const s of shards) headers.push({ name: s, header: await readSafetensorsHeader(fs, fs.join(modelDir, s)) });
-
-  // Where each target weight lives, checked for shape and dtype.
   const targets = new Map<string, { layer: number; target: LoraTarget }>();
   for (let l = 0; l < config.layers; l++) for (const t of adapter.config.targetModules) targets.set(baseWeightName(l, t), { layer: l, target: t });
   const found = new Set<string>();
@@ -175,63 +205,55 @@ export async function mergeAdapter(fs: FileSystem, modelDir: string, adapterDir:
     }
   }
   for (const name of targets.keys()) if (!found.has(name)) throw modelFormatError(modelDir, `checkpoint has no tensor "${name}" for the adapter to merge into`);
-  // An existing empty outDir is replaced by the final rename; anything else makes it fail (below).
-  throwIfAborted(signal);
+  return { config, adapter, headers, indexed, targets, total };
+}
 
-  // ---- write ----
-  const files: string[] = [];
-  let written = 0;
-  let merged = 0, copied = 0;
-  await writeDirAtomic(
-    fs,
-    outDir,
-    async (tmp) => {
-      for (const { name, header } of headers) {
-        const entries = [...header.tensors.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-        const path = fs.join(tmp, name);
-        await append(path, headerBytes(entries, header.metadata));
-        for (const e of entries) {
-          throwIfAborted(signal);
-          let bytes = await readTensorBytes(fs, e);
-          const tgt = targets.get(e.name);
-          if (tgt) {
-            const pair = adapter.layers[tgt.layer][tgt.target]!;
-            const [out, inp] = targetShape(config, tgt.target);
-            const dtype = e.dtype === 'F32' ? 'f32' : e.dtype === 'F16' ? 'f16' : 'bf16';
-            checkFinite(e, dtype, bytes, null);
-            const w = decodeToF32(dtype, bytes);
-            bytes = encodeFromF32(dtype, mergeTensor(w, pair.a, pair.b, out, inp, adapter.config.r, adapter.scaling));
-            checkFinite(e, dtype, bytes, { adapter, dir: adapterDir, outDir, inp });
-            merged++;
-          } else {
-            copied++;
-          }
-          if (bytes.byteLength !== e.shape.reduce((x, y) => x * y, 1) * DTYPE_BYTES[e.dtype]) throw new RangeError(`tensor ${e.name}: wrong byte count`);
-          await append(path, bytes);
-          written += e.byteLength;
-          onProgress?.({ status: 'merging', tensor: e.name, written, total });
-        }
-        files.push(name);
-      }
-      if (shards.length > 1 || !(await fs.exists(single))) {
-        await fs.writeFileAtomic!(fs.join(tmp, indexName), await fs.readBytes(indexPath));
-        files.push(indexName);
-      }
-      for (const f of MODEL_SIDE_FILES) {
-        throwIfAborted(signal);
-        const bytes = await readOptionalBytes(fs, fs.join(modelDir, f));
-        if (!bytes) continue;
-        await fs.writeFileAtomic!(fs.join(tmp, f), bytes);
-        files.push(f);
-      }
-      throwIfAborted(signal);
-    },
-    { replace: false },
-  ).catch((e) => {
-    // The final rename onto an existing directory (the platform adapter may have mapped it already).
-    const code = e instanceof LightReasonerError ? (e.file === outDir ? e.systemCode : undefined) : (e as { code?: string })?.code;
-    if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') throw badInputError(`${outDir} already exists and is not an empty directory; choose a new --out`, outDir);
-    throw e;
-  });
-  return { out: outDir, files, mergedTensors: merged, copiedTensors: copied, bytes: written };
+/** The checkpoint's shard files: model.safetensors, else those named by the index. */
+async function checkpointShards(fs: FileSystem, modelDir: string): Promise<{ shards: string[]; indexed: boolean }> {
+  const single = fs.join(modelDir, 'model.safetensors');
+  const indexPath = fs.join(modelDir, INDEX_NAME);
+  if (await fs.exists(single)) return { shards: ['model.safetensors'], indexed: false };
+  if (!(await fs.exists(indexPath))) throw notFoundError(single, 'a model directory needs model.safetensors or model.safetensors.index.json');
+  const index = await readJsonObject(fs, indexPath);
+  const map = index.weight_map as Record<string, unknown> | undefined;
+  if (!map || typeof map !== 'object' || Object.values(map).some((v) => typeof v !== 'string')) throw modelFormatError(indexPath, 'missing or malformed "weight_map"');
+  const shards = [...new Set(Object.values(map) as string[])];
+  for (const s of shards) if (s.includes('/') || s.includes('\\') || s.startsWith('.')) throw modelFormatError(indexPath, `shard name "${s}" is not a plain file name`);
+  return { shards, indexed: true };
+}
+
+/** One shard written to `tmp`: its tensors in name order, each target merged (checked finite before and after), the rest copied. */
+async function writeMergedShard(
+  fs: FileSystem,
+  tmp: string,
+  shard: { name: string; header: SafetensorsHeader },
+  m: MergeInputs,
+  counts: { written: number; merged: number; copied: number },
+  o: MergeOptions & { adapterDir: string; outDir: string },
+): Promise<void> {
+  const { config, adapter } = m;
+  const entries = [...shard.header.tensors.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const path = fs.join(tmp, shard.name);
+  await fs.appendFile!(path, headerBytes(entries, shard.header.metadata));
+  for (const e of entries) {
+    throwIfAborted(o.signal);
+    let bytes = await readTensorBytes(fs, e);
+    const tgt = m.targets.get(e.name);
+    if (tgt) {
+      const pair = adapter.layers[tgt.layer][tgt.target]!;
+      const [out, inp] = targetShape(config, tgt.target);
+      const dtype = e.dtype === 'F32' ? 'f32' : e.dtype === 'F16' ? 'f16' : 'bf16';
+      checkFinite(e, dtype, bytes, null);
+      const w = decodeToF32(dtype, bytes);
+      bytes = encodeFromF32(dtype, mergeTensor(w, pair.a, pair.b, out, inp, adapter.config.r, adapter.scaling));
+      checkFinite(e, dtype, bytes, { adapter, dir: o.adapterDir, outDir: o.outDir, inp });
+      counts.merged++;
+    } else {
+      counts.copied++;
+    }
+    if (bytes.byteLength !== e.shape.reduce((x, y) => x * y, 1) * DTYPE_BYTES[e.dtype]) throw new RangeError(`tensor ${e.name}: wrong byte count`);
+    await fs.appendFile!(path, bytes);
+    counts.written += e.byteLength;
+    o.onProgress?.({ status: 'merging', tensor: e.name, written: counts.written, total: m.total });
+  }
 }

@@ -13,7 +13,8 @@ setDefaultDigestCache(memoryDigestCache());
 
 let busy = false;
 
-export async function runInProcess(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+/** `env`: variables set for the call (undefined: unset), restored after it. */
+export async function runInProcess(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
   if (busy) throw new Error('runInProcess calls must not overlap');
   busy = true;
   // every command, as cli/main.ts has them (commander's own lines captured too)
@@ -22,7 +23,10 @@ export async function runInProcess(args: string[], env: Record<string, string> =
   const saved = { log: console.log, write: process.stderr.write, env: { ...process.env } };
   console.log = (...a: unknown[]) => void (stdout += `${a.join(' ')}\n`);
   process.stderr.write = ((s: string | Uint8Array) => ((stderr += typeof s === 'string' ? s : Buffer.from(s).toString()), true)) as typeof process.stderr.write;
-  Object.assign(process.env, env);
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
   try {
     await program.parseAsync(args, { from: 'user' });
   } catch (e) {
@@ -39,4 +43,11 @@ export async function runInProcess(args: string[], env: Record<string, string> =
     busy = false;
   }
   return { code, signal: null, stdout, stderr };
+}
+
+/** Several command lines one after another (in-process calls must not overlap), results in order. */
+export async function runEachInProcess(list: string[][]): Promise<CliResult[]> {
+  const out: CliResult[] = [];
+  for (const args of list) out.push(await runInProcess(args));
+  return out;
 }

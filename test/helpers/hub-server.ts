@@ -135,9 +135,15 @@ export class FakeHub {
       return void res.writeHead(404).end();
     }
     let m = /^\/api\/(models|datasets)\/([^/]+\/[^/]+)\/revision\/(.+)$/.exec(path);
-    if (m && req.method === 'GET') return this.revision(res, m[1] === 'models' ? 'model' : 'dataset', m[2], m[3]);
+    if (m && req.method === 'GET') {
+      this.revision(res, m[1] === 'models' ? 'model' : 'dataset', m[2], m[3]);
+      return;
+    }
     m = /^\/(datasets\/)?([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(path);
-    if (m) return this.resolve(req, res, m[1] ? 'dataset' : 'model', m[2], m[3], m[4]);
+    if (m) {
+      this.resolve(req, res, m[1] ? 'dataset' : 'model', m[2], m[3], m[4]);
+      return;
+    }
     res.writeHead(404, { 'x-error-code': 'EntryNotFound' }).end();
   }
 

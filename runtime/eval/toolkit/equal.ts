@@ -41,7 +41,7 @@ function lstripChars(s: string, chars: string): string {
 export const stripChars = (s: string, chars: string) => lstripChars(rstripChars(s, chars), chars);
 
 /** The grader's short `choice_answer_clean`: the last standalone letter, else the cleaned text. */
-export function graderChoiceClean(pred: string): string {
+function graderChoiceClean(pred: string): string {
   const p = lstripChars(stripChars(rstripChars(rstripChars(stripChars(pred, '\n'), '.'), '/'), ' '), ':');
   const letters = choiceLetters(p);
   const out = letters.length ? letters[letters.length - 1] : stripChars(p.trim(), '.');

@@ -23,7 +23,7 @@ const MULTIPLE_CHOICE = new Set<string>(['mmlu_stem']);
 export const isMultipleChoice = (name: string) => MULTIPLE_CHOICE.has(name);
 
 /** The text after the last "boxed": braces matched, an unclosed box takes the rest; `boxed 5$` without braces up to `$`. */
-export function afterLastBoxed(text: string): string {
+function afterLastBoxed(text: string): string {
   const ans = text.slice(text.lastIndexOf('boxed') + 5);
   if (ans === '') return '';
   if (ans[0] !== '{') return ans.split('$')[0].trim();
@@ -37,7 +37,7 @@ export function afterLastBoxed(text: string): string {
 }
 
 /** The parser's `choice_answer_clean` on a whole output. */
-export function choiceAnswerClean(output: string): string {
+function choiceAnswerClean(output: string): string {
   let pred = stripChars(output, '\n');
   const triggers = ['choice is', 'answer is'];
   if (triggers.some((t) => pred.split(t).length - 1 > 1)) pred = pred.split('\n\n')[0];

@@ -27,7 +27,7 @@ const NUMBER_WORDS: Record<string, number> = {
 };
 
 /** word2number's `word_to_num` (its published algorithm), or null where it raises. */
-export function wordToNumber(text: string): string | null {
+function wordToNumber(text: string): string | null {
   const s = text.replace(/-/g, ' ').toLowerCase();
   if (/^\d+$/.test(s)) return String(Number(s)); // Python's isdigit → int: "007" → "7"
   let words = s.trim().split(/\s+/).filter((w) => Object.hasOwn(NUMBER_WORDS, w));
@@ -78,7 +78,7 @@ function pyNumber(n: number, float: boolean): string {
 }
 
 /** `\frac12` → `\frac{1}{2}`, `\frac1{72}` → `\frac{1}{72}` (the toolkit's `_fix_fracs`). */
-export function fixFracs(s: string): string {
+function fixFracs(s: string): string {
   const parts = s.split('\\frac');
   let out = parts[0];
   for (const sub of parts.slice(1)) {
@@ -95,7 +95,7 @@ export function fixFracs(s: string): string {
 }
 
 /** `a/b` of two integers (or with `sqrt`) → `\frac{a}{b}` (the toolkit's `_fix_a_slash_b`). */
-export function fixASlashB(s: string): string {
+function fixASlashB(s: string): string {
   const parts = s.split('/');
   if (parts.length !== 2) return s;
   const asInt = (x: string) => (x.includes('sqrt') ? x : /^\s*[+-]?\d+(?:_\d+)*\s*$/.test(x) ? String(BigInt(x.trim().replace(/_/g, ''))) : null);

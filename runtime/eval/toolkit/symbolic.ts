@@ -17,7 +17,7 @@
 import { numbersClose } from './numbers.ts';
 
 /** Longest answer compared symbolically (a boxed answer is rarely over 100 characters). */
-export const MAX_SYMBOLIC_CHARS = 400;
+const MAX_SYMBOLIC_CHARS = 400;
 
 type Engine = InstanceType<typeof import('@cortex-js/compute-engine').ComputeEngine>;
 type Expr = ReturnType<Engine['parse']>;
@@ -25,7 +25,7 @@ type Expr = ReturnType<Engine['parse']>;
 let enginePromise: Promise<Engine> | null = null;
 
 /** The shared engine, created at first use. */
-export function computeEngine(): Promise<Engine> {
+function computeEngine(): Promise<Engine> {
   enginePromise ??= import('@cortex-js/compute-engine').then(({ ComputeEngine }) => new ComputeEngine());
   return enginePromise;
 }
@@ -36,7 +36,7 @@ export function computeEngine(): Promise<Engine> {
 const HEAVY = /\\(sum|prod|int|iint|oint|lim)\b|\d{4,}\s*!|[)}]\s*!|\^\s*\{[^{}]*\^|\^\s*\{?\s*[-+]?\d{5,}|\d{16,}/;
 
 /** Whether the answer is small and simple enough to hand to the engine. */
-export function symbolicAllowed(s: string): boolean {
+function symbolicAllowed(s: string): boolean {
   return s.length > 0 && s.length <= MAX_SYMBOLIC_CHARS && !HEAVY.test(s);
 }
 
@@ -62,13 +62,14 @@ function freeVariables(e: Expr): string[] {
 // Sample points for expressions with free variables: two expressions that agree at several
 // irrational-looking points are equal as functions with overwhelming probability (the toolkit
 // asks sympy's simplify, which may also fail to decide; sampling is decidable and bounded).
+// biome-ignore lint/suspicious/noApproximativeNumericConstant: sample points (near √2 and π by choice), not the constants
 const SAMPLES = [0.7316, 1.4142, 2.2361, -0.5774, 3.1416];
 
 function sameAtSamples(ce: Engine, a: Expr, b: Expr, vars: string[], negate = false): boolean {
   let agreed = 0;
   for (let k = 0; k < SAMPLES.length; k++) {
     const subs: Record<string, Expr> = {};
-    vars.forEach((v, j) => (subs[v] = ce.number(SAMPLES[(k + j) % SAMPLES.length] + 0.1 * j)));
+    for (const [j, v] of vars.entries()) subs[v] = ce.number(SAMPLES[(k + j) % SAMPLES.length] + 0.1 * j);
     const va = realValue(a.subs(subs)), vb = realValue(b.subs(subs));
     if (!va || !vb || !Number.isFinite(va.re) || !Number.isFinite(vb.re)) continue;
     const sb = negate ? -1 : 1;
