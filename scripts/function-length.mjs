@@ -3,7 +3,7 @@
 // (default: runtime cli): every function declaration, method, constructor, accessor, function
 // expression and arrow function, nested ones counted on their own (a function's lines include its
 // nested functions'). Prints `file:line name length` for each and exits 1 when there is any;
-// test/function-length.test.ts runs it. `--all` ignores the exemptions.
+// test/function-length.test.ts runs it.
 //
 // The TypeScript compiler's own parser (a devDependency already) finds the functions: a regex cannot
 // tell where an arrow function in a call's arguments ends.
@@ -14,13 +14,6 @@ import ts from 'typescript';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const MAX_LINES = 80;
-
-/**
- * TEMPORARY: files others are rewriting while this check lands (issue 26 item 2, one forward; the
- * kernels). Their long functions are reported with --all but do not fail the test. The lead removes
- * these entries once those rewrites are merged; nothing else may be added here.
- */
-export const TEMPORARY_EXEMPTIONS = ['runtime/model/', 'runtime/train/engine.ts', 'runtime/backend/'];
 
 function tsFiles(dir) {
   const out = [];
@@ -61,13 +54,12 @@ export function functionsOf(file, text = readFileSync(file, 'utf8')) {
   return out;
 }
 
-/** The functions longer than `max` lines under `dirs`, as { file, line, name, lines }, exempt files left out unless `all`. */
-export function longFunctions(dirs = ['runtime', 'cli'], { root = ROOT, max = MAX_LINES, all = false } = {}) {
+/** The functions longer than `max` lines under `dirs`, as { file, line, name, lines }. */
+export function longFunctions(dirs = ['runtime', 'cli'], { root = ROOT, max = MAX_LINES } = {}) {
   const files = dirs.flatMap((d) => { try { return tsFiles(join(root, d)); } catch { return []; } });
   const out = [];
   for (const f of files) {
     const file = relative(root, f).split('\\').join('/');
-    if (!all && TEMPORARY_EXEMPTIONS.some((e) => (e.endsWith('/') ? file.startsWith(e) : file === e))) continue;
     for (const fn of functionsOf(f)) if (fn.lines > max) out.push({ file, ...fn });
   }
   return out.sort((a, b) => b.lines - a.lines);
@@ -75,12 +67,11 @@ export function longFunctions(dirs = ['runtime', 'cli'], { root = ROOT, max = MA
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
-  const all = args.includes('--all');
   const dirs = args.filter((a) => !a.startsWith('--'));
-  const long = longFunctions(dirs.length ? dirs : undefined, { all });
+  const long = longFunctions(dirs.length ? dirs : undefined);
   for (const f of long) console.log(`${f.file}:${f.line} ${f.name} ${f.lines}`);
   if (long.length) {
-    console.error(`${long.length} function(s) longer than ${MAX_LINES} lines${all ? '' : ` (exempt for now: ${TEMPORARY_EXEMPTIONS.join(', ')})`}`);
+    console.error(`${long.length} function(s) longer than ${MAX_LINES} lines`);
     process.exit(1);
   }
   console.log(`no function longer than ${MAX_LINES} lines`);

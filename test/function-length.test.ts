@@ -1,26 +1,21 @@
 // No function longer than ~80 lines in runtime/ or cli/ (issue 26 item 5): scripts/function-length.mjs
-// finds them with the TypeScript parser. The files in its TEMPORARY_EXEMPTIONS (runtime/model/,
-// runtime/train/engine.ts, runtime/backend/: being rewritten elsewhere) are skipped until the lead
-// removes them. The finder itself is checked on a small file, so this test can fail.
+// finds them with the TypeScript parser, in every folder (no exemptions). The finder itself is
+// checked on a small file, so this test can fail.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 // @ts-expect-error -- a plain .mjs script without types
-import { longFunctions, MAX_LINES, TEMPORARY_EXEMPTIONS } from '../scripts/function-length.mjs';
+import { longFunctions, MAX_LINES } from '../scripts/function-length.mjs';
 
 type Long = { file: string; line: number; name: string; lines: number };
-const find = longFunctions as (dirs?: string[], o?: { root?: string; max?: number; all?: boolean }) => Long[];
+const find = longFunctions as (dirs?: string[], o?: { root?: string; max?: number }) => Long[];
 
 t.test(`runtime and cli have no function longer than ${MAX_LINES} lines`, async (t) => {
   t.same(find().map((f) => `${f.file}:${f.line} ${f.name} ${f.lines}`), []);
 });
 
-t.test('the exemptions are only the files being rewritten elsewhere', async (t) => {
-  t.same(TEMPORARY_EXEMPTIONS, ['runtime/model/', 'runtime/train/engine.ts', 'runtime/backend/']);
-});
-
-t.test('the finder sees declarations, methods, arrows in calls and nested functions; exemptions skip files', async (t) => {
+t.test('the finder sees declarations, methods, arrows in calls and nested functions, in every folder', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'lr-fnlen-'));
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
   mkdirSync(join(root, 'src'));
@@ -32,8 +27,8 @@ t.test('the finder sees declarations, methods, arrows in calls and nested functi
     `class C {\n  method() {\n    let x = 0;\n${body(4)}\n    return x;\n  }\n}`, // method: 8 lines
     `run(async () => {\n  let x = 0;\n${body(4)}\n  const inner = () => {\n    let x = 0;\n${body(3)}\n    return x;\n  };\n});`,
   ].join('\n'));
-  writeFileSync(join(root, 'runtime/backend/b.ts'), `export function exempt() {\n  let x = 0;\n${body(10)}\n}`);
+  writeFileSync(join(root, 'runtime/backend/b.ts'), `export function backendFn() {\n  let x = 0;\n${body(10)}\n}`);
   const found = find(['src', 'runtime'], { root, max: 5 }).map((f) => `${f.file}:${f.line} ${f.name} ${f.lines}`).sort();
-  t.same(found, ['src/a.ts:1 long 9', 'src/a.ts:14 method 8', 'src/a.ts:23 (callback of run) 14', 'src/a.ts:29 inner 7'].sort());
-  t.ok(find(['runtime'], { root, max: 5, all: true }).some((f) => f.name === 'exempt'), '--all reports the exempt files too');
+  t.same(found, ['src/a.ts:1 long 9', 'src/a.ts:14 method 8', 'src/a.ts:23 (callback of run) 14', 'src/a.ts:29 inner 7', 'runtime/backend/b.ts:1 backendFn 13'].sort());
+  t.ok(find(['runtime'], { root, max: 5 }).some((f) => f.name === 'backendFn'), 'runtime/backend is checked like the rest');
 });
