@@ -33,7 +33,7 @@ export { DEFAULT_FINETUNE, type FinetuneSummary } from './train/finetune.ts';
 export type { FinetuneSettings } from './train/settings.ts';
 export { parseTrainProblems, defaultProblems, type PipelineEvent, type TrainProblem } from './run/pipeline.ts';
 export type { RunReport } from './run/report-types.ts';
-export type { SamplingSummary, RunEvent as SampleEvent } from './stage/run.ts';
+export type { SamplingSummary, RunEvent as SampleEvent } from './stage/sampling.ts';
 export { renderReport } from './run/report.ts';
 // Models and data sets by name from the Hugging Face Hub (runtime/hub/): Node/Deno resolve into
 // huggingface_hub's cache (with the entry's nodeHubFileSystem and hubEnvironment()); browsers read

@@ -24,7 +24,7 @@ import { loadModel } from '../runtime/model/model.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { defaultProblems } from '../runtime/run/pipeline.ts';
 import { summarizeDiagnostics } from '../runtime/stage/diagnostics.ts';
-import { runSampling } from '../runtime/stage/run.ts';
+import { runSampling } from '../runtime/stage/sampling.ts';
 import { DEFAULT_SETTINGS } from '../runtime/stage/sample.ts';
 import { DEFAULT_FINETUNE, finetune } from '../runtime/train/finetune.ts';
 import type { LoraTarget } from '../runtime/train/lora.ts';

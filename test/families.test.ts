@@ -12,7 +12,7 @@ import type { Backend } from '../runtime/backend/types.ts';
 import { type CausalLM, loadModel } from '../runtime/model/model.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { packTrajectories, type TrainSample } from '../runtime/train/data.ts';
-import { TrainEngine } from '../runtime/train/engine.ts';
+import { TrainPass } from '../runtime/train/pass.ts';
 import { mergeAdapter } from '../runtime/train/merge.ts';
 import { loadAdapter } from '../runtime/train/peft.ts';
 import { FIXTURES } from './helpers/cli.ts';
@@ -68,7 +68,7 @@ for (const kind of ['reference', 'wasm', 'webgpu'] as const) {
         const adapter = await loadAdapter(nodePlatform.fs, join(FIXTURES, 'finetune', name, 'init-adapter'), model);
         const fx = read<FamilyGrads>('finetune', name, 'grads.json');
         const samples = samplesOf(fx);
-        const engine = new TrainEngine(model, adapter);
+        const engine = new TrainPass(model, adapter);
         engine.zeroGrad();
         engine.pass({ trajectories: packTrajectories(samples, kind !== 'reference'), samples, lossScale: 1 / samples.length, dropoutSeed: 1 });
         const loss = (await backend.read(engine.lossSum))[0] / samples.length;

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { createWebGPUBackend } from '../runtime/backend/webgpu/index.ts';
 import { packTrajectories } from '../runtime/train/data.ts';
-import { TrainEngine } from '../runtime/train/engine.ts';
+import { TrainPass } from '../runtime/train/pass.ts';
 import { nodeGPU } from './helpers/node-gpu.ts';
 import { type GradsFixture, maxAbs, PAIRS, readJson, readLora, relErr, setup } from './helpers/finetune.ts';
 
@@ -32,7 +32,7 @@ for (const backend of ['reference', 'wasm', 'webgpu'] as const) {
         // Our prompt + prefix ids must be the fixture's input ids (same chat template, no re-tokenizing).
         fx.samples.forEach((s, j) => t.same(batch[j].ids, s.input_ids, `${pair} sample ${j}: input ids`));
         for (const packed of shared ? [true] : [false, true]) {
-          const engine = new TrainEngine(model, adapter);
+          const engine = new TrainPass(model, adapter);
           engine.zeroGrad();
           const trajs = packTrajectories(batch, packed);
           engine.pass({ trajectories: trajs, samples: batch, lossScale: 1 / batch.length, dropoutSeed: 1 });
@@ -67,11 +67,11 @@ t.test('packed = unpacked (every sample of both fixtures, wasm)', async (t) => {
     try {
       const results = [];
       for (const packed of [false, true]) {
-        const engine = new TrainEngine(model, adapter);
+        const engine = new TrainPass(model, adapter);
         engine.zeroGrad();
         const trajs = packTrajectories(samples, packed);
         engine.pass({ trajectories: trajs, samples, lossScale: 1 / samples.length, dropoutSeed: 1 });
-        results.push({ loss: (await model.backend.read(engine.lossSum))[0], grads: await readLora(model, engine.grads), rows: TrainEngine.rowsOf(trajs), n: trajs.length });
+        results.push({ loss: (await model.backend.read(engine.lossSum))[0], grads: await readLora(model, engine.grads), rows: TrainPass.rowsOf(trajs), n: trajs.length });
         engine.dispose();
       }
       const [u, p] = results;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ReferenceBackend } from '../runtime/backend/reference.ts';
 import { loadModel } from '../runtime/model/model.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
-import { type RunEvent, runSampling, type RunSamplingOptions } from '../runtime/stage/run.ts';
+import { type RunEvent, runSampling, type RunSamplingOptions } from '../runtime/stage/sampling.ts';
 import { parseProblems } from '../runtime/stage/sample.ts';
 import { FIXTURES } from './helpers/cli.ts';
 

@@ -11,7 +11,7 @@ import type { Backend } from '../runtime/backend/types.ts';
 import { WebGL2Backend } from '../runtime/backend/webgl2/backend.ts';
 import { nodeFileSystem } from '../runtime/platform/node.ts';
 import { finetune } from '../runtime/train/finetune.ts';
-import { TrainEngine } from '../runtime/train/engine.ts';
+import { TrainPass } from '../runtime/train/pass.ts';
 import { randomModel, SHAPES } from '../tooling/random-model.ts';
 
 /** A reference backend that reports itself as webgl2 and has no training ops. */
@@ -58,5 +58,5 @@ t.test('finetune on a backend without training fails at start, before samples or
   // Unparseable samples: a job that read them first would fail with BAD_INPUT instead.
   refused(t, await caught(() => finetune({ fs: nodeFileSystem, model, samplesText: 'not json\n', samplesFile: 'samples.jsonl', out })), 'finetune');
   t.notOk(existsSync(out), 'nothing written');
-  refused(t, await caught(() => new TrainEngine(model, { config: { r: 1, alpha: 1, dropout: 0, targetModules: [] }, scaling: 1, layers: [] })), 'TrainEngine');
+  refused(t, await caught(() => new TrainPass(model, { config: { r: 1, alpha: 1, dropout: 0, targetModules: [] }, scaling: 1, layers: [] })), 'TrainPass');
 });

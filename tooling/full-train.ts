@@ -28,7 +28,7 @@ import type { LayerWeights, ModelWeights } from '../runtime/model/weights.ts';
 import type { FileSystem } from '../runtime/platform/types.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
 import { splitmix32, type TrainSample, type Trajectory } from '../runtime/train/data.ts';
-import { type FullGrads, TrainEngine } from '../runtime/train/engine.ts';
+import { type FullGrads, TrainPass } from '../runtime/train/pass.ts';
 import { LORA_TARGETS, type LoraAdapter, type LoraTarget } from '../runtime/train/lora.ts';
 import { clipCoefficient } from '../runtime/train/optimizer.ts';
 import { plainArch } from '../runtime/model/architectures.ts';
@@ -184,7 +184,7 @@ export interface FullStepResult {
 
 /** The full-parameter training loop's state: gradients, AdamW moments, the step counter. */
 export class FullTrainer {
-  readonly engine: TrainEngine;
+  readonly engine: TrainPass;
   readonly grads: FullGrads;
   readonly params: { name: string; param: Tensor; grad: Tensor; decay: boolean }[];
   step = 0;
@@ -211,7 +211,7 @@ export class FullTrainer {
     };
     // No LoRA pairs: the engine runs the base model and fills only the full gradients.
     const none: LoraAdapter = { config: { r: 1, alpha: 1, dropout: 0, targetModules: [] }, scaling: 1, layers: model.weights.layers.map(() => ({})) };
-    this.engine = new TrainEngine(model, none, this.grads);
+    this.engine = new TrainPass(model, none, this.grads);
     this.params = [];
     for (const nw of namedWeights(model)) {
       let grad: Tensor | null = null;

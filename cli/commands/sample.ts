@@ -1,6 +1,6 @@
 // `lightreasoner-wasm sample`: LightReasoner stage 1 (expert–amateur contrastive sampling) over a
 // JSONL file of problems, crash-safe and exactly resumable. The work is the sample job
-// (runtime/engine/jobs.ts sampleJob, over runtime/stage/run.ts) an app's Engine runs too; this
+// (runtime/engine/jobs.ts sampleJob, over runtime/stage/sampling.ts) an app's Engine runs too; this
 // file parses options, reads the data, picks the shard and draws progress.
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { sampleJob } from '../../runtime/engine/jobs.ts';
@@ -8,7 +8,7 @@ import { LightReasonerError } from '../../runtime/errors.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
 import { sha256Hex } from '../../runtime/stage/fingerprint.ts';
 import { formatDiagnostics } from '../../runtime/stage/diagnostics.ts';
-import { type RunEvent, statePath, summaryPath } from '../../runtime/stage/run.ts';
+import { type RunEvent, statePath, summaryPath } from '../../runtime/stage/sampling.ts';
 import { parseShard, type ShardInfo, shardPath, takeShard } from '../../runtime/shard/shard.ts';
 import { DEFAULT_SETTINGS, parseProblems, type SampleSettings } from '../../runtime/stage/sample.ts';
 import { backendOption, intOption, requireModelDir } from '../io.ts';

@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { evalSummaryPath } from '../../runtime/eval/results.ts';
 import { shardPath } from '../../runtime/shard/shard.ts';
-import { summaryPath } from '../../runtime/stage/run.ts';
+import { summaryPath } from '../../runtime/stage/sampling.ts';
 import type { LoraTarget } from '../../runtime/train/lora.ts';
 
 /** Every setting of the run, resolved (embedded defaults applied), so each stage repeats it exactly. */

@@ -4,7 +4,7 @@
 // responsive, and only there can the Wasm backend use threads (a page's main thread may not block).
 import type { Platform } from '../platform/types.ts';
 import type { PairCheckEvent, PairCheckRecord, PairCheckReport } from '../eval/pair-check.ts';
-import type { SamplingSummary } from '../stage/run.ts';
+import type { SamplingSummary } from '../stage/sampling.ts';
 import { type ExportedAdapter, exportAdapter } from '../train/adapter-bytes.ts';
 import type { FinetuneEvent, FinetuneSummary } from '../train/finetune.ts';
 import type { MergeProgress, MergeSummary } from '../train/merge.ts';

@@ -14,7 +14,7 @@ import type { Platform } from '../platform/types.ts';
 import { type PipelineEvent, type PipelineOptions, runPipeline } from '../run/pipeline.ts';
 import type { RunReport } from '../run/report-types.ts';
 import { adapterFingerprint, modelFingerprint, sha256Hex } from '../stage/fingerprint.ts';
-import { finishedSampling, readSamplingState, type RunEvent, runSampling, type SamplingSummary } from '../stage/run.ts';
+import { finishedSampling, readSamplingState, type RunEvent, runSampling, type SamplingSummary } from '../stage/sampling.ts';
 import { contextOf, DEFAULT_SETTINGS, type Problem, type SampleSettings, tooLongMessage, tooLongPrompts } from '../stage/sample.ts';
 import type { ShardInfo } from '../shard/shard.ts';
 import { type FinetuneEvent, type FinetuneSummary, finetune } from '../train/finetune.ts';

@@ -1,5 +1,5 @@
 // The one transformer forward. Inference (CausalLM.forward: a KV cache, the backend's decode
-// fusions) and training (TrainEngine.pass: every layer's activations kept for the backward) both run
+// fusions) and training (TrainPass.pass: every layer's activations kept for the backward) both run
 // this code; what differs is only where each tensor lives (LayerBuffers) and how a linear layer
 // applies a LoRA adapter (LinearFn). The family's shape of a layer comes from config.arch
 // (architectures.ts): norm names and offset, q/k norms, sandwich norms, GLU activation, embedding

@@ -32,7 +32,7 @@ import type { CausalLM } from '../model/model.ts';
 import type { FileSystem, Platform } from '../platform/types.ts';
 import { adapterFingerprint, modelFingerprint, sha256Hex } from '../stage/fingerprint.ts';
 import type { PairDiagnostics } from '../stage/diagnostics.ts';
-import { type RunEvent as SampleRunEvent, runSampling } from '../stage/run.ts';
+import { type RunEvent as SampleRunEvent, runSampling } from '../stage/sampling.ts';
 import { DEFAULT_SETTINGS, parseProblems, type SampleSettings } from '../stage/sample.ts';
 import { DEFAULT_FINETUNE, finetune, type FinetuneEvent, type FinetuneSummary } from '../train/finetune.ts';
 import type { FinetuneSettings } from '../train/settings.ts';

@@ -2,7 +2,7 @@
 // start or a resume prepares it, and what a resume keeps (runtime/io/out-dir.ts has the rules).
 import { claimOutDir } from '../io/out-dir.ts';
 import type { FileSystem } from '../platform/types.ts';
-import { statePath } from '../stage/run.ts';
+import { statePath } from '../stage/sampling.ts';
 import type { FinetuneSummary } from '../train/finetune.ts';
 
 // Each evaluation's records, its summary, and the journal of an interrupted one (eval/journal.ts).

@@ -7,7 +7,7 @@ import type { EvalProblem, EvalRecord, EvalSummary } from '../eval/evaluate.ts';
 import { readEvalSummary } from '../eval/results.ts';
 import { wilsonInterval } from '../eval/stats.ts';
 import type { FileSystem } from '../platform/types.ts';
-import { type SamplingSummary, summaryPath } from '../stage/run.ts';
+import { type SamplingSummary, summaryPath } from '../stage/sampling.ts';
 import type { SampleSettings } from '../stage/sample.ts';
 
 /** The gathered sampling summary beside `samplesFile`; refused when its settings or problem count differ. */

@@ -11,7 +11,7 @@ import { type EvalRunSummary, evalSummaryPath, readEvalSummary, writeEvalSummary
 import { wilsonInterval } from '../eval/stats.ts';
 import type { FileSystem } from '../platform/types.ts';
 import { emptyDiagnostics, mergeDiagnostics } from '../stage/diagnostics.ts';
-import { emptyTotals, type GatheredShard, readSamplingState, type SamplingSummary, type State, statePath, summaryPath, type Totals, writeFinishedRun } from '../stage/run.ts';
+import { emptyTotals, type GatheredShard, readSamplingState, type SamplingSummary, type State, statePath, summaryPath, type Totals, writeFinishedRun } from '../stage/sampling.ts';
 import { describeChanges } from '../util/json.ts';
 import { type Shard, type ShardInfo, shardNameMatcher, shardPath } from './shard.ts';
 

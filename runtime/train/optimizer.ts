@@ -6,7 +6,7 @@ import { requireTraining } from '../backend/training.ts';
 import type { Backend, Tensor, TrainingOps } from '../backend/types.ts';
 import type { CausalLM } from '../model/model.ts';
 import { splitmix32 } from './data.ts';
-import { loraDims } from './engine.ts';
+import { loraDims } from './pass.ts';
 import { LORA_TARGETS, type LoraAdapter, type LoraConfig, type LoraPair, type LoraTarget } from './lora.ts';
 
 /**

@@ -8,7 +8,7 @@
 // whole step is packed together, which finds every shared trajectory of the step.
 
 import { type Trajectory, epochOrder, packTrajectories, splitPasses, type TrainSample } from './data.ts';
-import { passSeed, TrainEngine } from './engine.ts';
+import { passSeed, TrainPass } from './pass.ts';
 import type { LoraAdapter } from './lora.ts';
 import { AdamW, HF_DEFAULTS, type OptimizerSettings } from './optimizer.ts';
 import { badInputError, type LightReasonerError } from '../errors.ts';
@@ -65,7 +65,7 @@ export interface StepResult {
 }
 
 export class Trainer {
-  readonly engine: TrainEngine;
+  readonly engine: TrainPass;
   readonly optimizer: AdamW;
   position: TrainerPosition = { step: 0, epoch: 0, offset: 0 };
   private order: number[] | null = null;
@@ -77,7 +77,7 @@ export class Trainer {
     readonly samples: readonly TrainSample[],
     readonly settings: TrainerSettings,
   ) {
-    this.engine = new TrainEngine(model, adapter);
+    this.engine = new TrainPass(model, adapter);
     const opt: OptimizerSettings = { ...HF_DEFAULTS, lr: settings.lr, maxSteps: settings.maxSteps, maxGradNorm: settings.maxGradNorm };
     this.optimizer = new AdamW(model.backend, this.engine.params(), opt);
   }
@@ -115,7 +115,7 @@ export class Trainer {
     let tokens = 0;
     passes.forEach((trajectories, j) => {
       e.pass({ trajectories, samples: stepSamples, lossScale: 1 / stepSamples.length, dropoutSeed: passSeed(this.settings.seed, step, j) });
-      tokens += TrainEngine.rowsOf(trajectories);
+      tokens += TrainPass.rowsOf(trajectories);
     });
     const norm = await this.optimizer.gradNorm();
     const lossSum = (await this.model.backend.read(e.lossSum))[0];

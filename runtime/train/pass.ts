@@ -45,7 +45,7 @@ interface HostInputs {
 }
 
 function hostInputs(trajs: Trajectory[], samples: readonly TrainSample[]): HostInputs {
-  const n = TrainEngine.rowsOf(trajs);
+  const n = TrainPass.rowsOf(trajs);
   const m = trajs.reduce((a, t) => a + t.members.length, 0);
   const K = Math.max(...trajs.flatMap((t) => t.members.map((mm) => samples[mm.sample].labelIds.length)));
   const maxT = Math.max(...trajs.map((t) => t.ids.length));
@@ -70,7 +70,7 @@ function hostInputs(trajs: Trajectory[], samples: readonly TrainSample[]): HostI
   return { n, m, K, maxT, tokens, rows, pick, labelIds, labelWeights };
 }
 
-export class TrainEngine {
+export class TrainPass {
   readonly backend: Backend;
   /** The backend's training ops (a backend without them is refused here, by name). */
   readonly training: TrainingOps;
