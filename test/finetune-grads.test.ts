@@ -30,7 +30,7 @@ for (const backend of ['reference', 'wasm', 'webgpu'] as const) {
       try {
         const batch = fx.batch.samples.map((j) => samples[j]);
         // Our prompt + prefix ids must be the fixture's input ids (same chat template, no re-tokenizing).
-        fx.samples.forEach((s, j) => t.same(batch[j].ids, s.input_ids, `${pair} sample ${j}: input ids`));
+        for (const [j, s] of fx.samples.entries()) t.same(batch[j].ids, s.input_ids, `${pair} sample ${j}: input ids`);
         for (const packed of shared ? [true] : [false, true]) {
           const engine = new TrainPass(model, adapter);
           engine.zeroGrad();

@@ -47,7 +47,9 @@ t.test('every variant: the same bits, and the oracle within tolerance', async (t
     ['2 threads', await createWasmBackend({ threads: 2, matmulVariant: V.DEFAULT_VARIANT })],
     ['plain SIMD', await createWasmBackend({ threads: 2, relaxedSimd: false, matmulVariant: V.DEFAULT_VARIANT })],
   ] as const;
-  tt.teardown(() => backends.forEach(([, b]) => b.destroy()));
+  tt.teardown(() => {
+    for (const [, b] of backends) b.destroy();
+  });
   // rows below and from ONCE_MIN_ROWS, across 8-row panels; K with and without a tail; N % 4 ≠ 0
   const shapes: [number, number, number][] = [[1, 37, 9], [8, 520, 29], [15, 72, 30], [16, 64, 16], [17, 23, 11], [33, 1029, 22], [64, 256, 130], [130, 96, 67]];
   const dtypes: WeightDType[] = ['bf16', 'f16', 'f32'];

@@ -65,6 +65,22 @@ export interface ShardPlan {
 export class ShardedWasmBackend implements Backend {
   readonly info: BackendInfo;
   readonly training?: TrainingOps;
+  // The forward ops, installed by the constructor (wrapOps over FORWARD_OPS).
+  declare readonly fill: Backend['fill'];
+  declare readonly axpy: Backend['axpy'];
+  declare readonly sumSquares: Backend['sumSquares'];
+  declare readonly embedding: Backend['embedding'];
+  declare readonly rmsNorm: Backend['rmsNorm'];
+  declare readonly matmul: Backend['matmul'];
+  declare readonly rope: Backend['rope'];
+  declare readonly kvWrite: Backend['kvWrite'];
+  declare readonly attention: Backend['attention'];
+  declare readonly glu: Backend['glu'];
+  declare readonly addInPlace: Backend['addInPlace'];
+  declare readonly gatherRows: Backend['gatherRows'];
+  declare readonly softmax: Backend['softmax'];
+  declare readonly argmax: Backend['argmax'];
+  declare readonly contrast: Backend['contrast'];
   /** Where tensors created now go: a layer's memory, the head's, or (null) memory 0. */
   private group: number | 'head' | null = null;
 
@@ -138,7 +154,9 @@ export class ShardedWasmBackend implements Backend {
   dispose(t: Tensor): void {
     const s = this.st(t);
     if (s.root) return;
-    s.storage.replicas.forEach((r, k) => r && this.parts[k].dispose(r));
+    s.storage.replicas.forEach((r, k) => {
+      if (r) this.parts[k].dispose(r);
+    });
     s.storage.replicas.fill(null);
     s.storage.valid.clear();
   }
@@ -224,11 +242,6 @@ export class ShardedWasmBackend implements Backend {
     return ops;
   }
 }
-
-// The forward ops are installed by the constructor (wrapOps over FORWARD_OPS); declared here for
-// the type checker.
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
-export interface ShardedWasmBackend extends Pick<Backend, 'fill' | 'axpy' | 'sumSquares' | 'embedding' | 'rmsNorm' | 'matmul' | 'rope' | 'kvWrite' | 'attention' | 'glu' | 'addInPlace' | 'gatherRows' | 'softmax' | 'argmax' | 'contrast'> {}
 
 /**
  * Layers → memories: greedily in order, each memory filled up to `capacity` bytes. `embedBytes`

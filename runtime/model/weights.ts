@@ -41,6 +41,7 @@ const DTYPES: Record<string, WeightDType> = { F32: 'f32', F16: 'f16', BF16: 'bf1
 // weight_map values are joined to the model directory, so a separator, "..", a drive letter or a URL
 // scheme would read a file outside it (or, in a browser, fetch from elsewhere); "%" is refused too
 // because URL parsing turns "%2e%2e" into "..". Real shards are `model-00001-of-00002.safetensors`.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
 const PLAIN_SHARD = /^[^/\\:?#%\u0000-\u001f]+\.safetensors$/;
 
 export function checkWeightMap(indexPath: string, index: unknown): Record<string, string> {

@@ -39,7 +39,7 @@ export function quantizeQ8_0(values: Float32Array): Uint8Array {
     for (let j = 0; j < QK8_0; j++) {
       const a = Math.abs(values[base + j]);
       if (a > amax) amax = a;
-      else if (a !== a) amax = a; // NaN: caught below
+      else if (Number.isNaN(a)) amax = a; // NaN: caught below
     }
     if (!Number.isFinite(amax)) throw new RangeError(`Q8_0: block ${b} holds a non-finite value`);
     const d = fround(amax / 127);

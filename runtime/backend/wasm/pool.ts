@@ -114,7 +114,9 @@ export class Pool {
     control: number,
     private readonly names: readonly string[],
   ) {
-    names.forEach((n, i) => this.index.set(n, i));
+    names.forEach((n, i) => {
+      this.index.set(n, i);
+    });
     this.ctl = new Int32Array(memory.buffer, control, FN + threads);
     this.args = new Float64Array(memory.buffer, control + argsOffset(threads), threads * MAX_ARGS);
   }

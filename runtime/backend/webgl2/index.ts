@@ -12,7 +12,7 @@ import { LightReasonerError } from '../../errors.ts';
 import type { Platform } from '../../platform/types.ts';
 import type { Backend, BackendInfo } from '../types.ts';
 import { WebGL2Backend } from './backend.ts';
-import { type GpuJsSource, loadGpuJs } from './gpujs.ts';
+import { type GpuJsModule, type GpuJsSource, loadGpuJs } from './gpujs.ts';
 import { NATIVE } from './kernels.ts';
 
 export { WebGL2Backend } from './backend.ts';
@@ -84,7 +84,7 @@ export async function createWebGL2Backend(platform: Platform, options: WebGL2Opt
   const opened = openContext();
   if (typeof opened === 'string') throw unavailable(`webgl2: ${opened}; use --backend wasm`);
   const { c, gl } = opened;
-  let lib;
+  let lib: GpuJsModule;
   try {
     lib = await loadGpuJs(options.gpujs);
   } catch (e) {

@@ -142,7 +142,9 @@ export class WebGPUDecode {
       { binding: 9, buffer: w.v.buffer },
       { binding: 5, buffer: norm.weight.buffer },
     ];
-    biases.forEach((b, i) => b && bindings.push({ binding: [4, 10, 11][i], buffer: b.buffer }));
+    biases.forEach((b, i) => {
+      if (b) bindings.push({ binding: [4, 10, 11][i], buffer: b.buffer });
+    });
     this.rec.dispatch(pipe, pack('uuuuuuuufuuu', n, Kd, 0, cols, cols, Kd + 4, 0, 1, norm.eps, 0, nq, nk), bindings, [Math.ceil(cols / 64), 1]);
     return true;
   }
