@@ -5,7 +5,9 @@
 // consecutive threads read consecutive addresses of a weight row (coalesced, vec4 when K % 4 = 0).
 // Each thread accumulates a 2 × 4 register block. x_at/x_at4 (f32) and w_at/w_at4 (weight dtype)
 // are prepended by the backend; w is one row-chunk (j = jStart .. jStart + jCount) of the weight,
-// and the chunks after the first are dispatched with accumulate = 1.
+// and the chunks after the first are dispatched with accumulate = 2: each thread's sum goes on
+// from the partial sum in out, adding the same terms in the same order as over the whole weight
+// (so a split weight gives the unsplit bits; the backend adds an old out afterwards).
 
 struct Params {
   n: u32,
@@ -13,7 +15,7 @@ struct Params {
   K: u32,          // row length of w and out
   jStart: u32,     // first weight row held by this chunk
   jCount: u32,     // rows in this chunk
-  accumulate: u32, // 1: out += x · w
+  accumulate: u32, // 1: out += x · w; 2: out holds the sum over the earlier chunks, go on from it
   xAligned: u32,   // 1: N and jStart are multiples of 4 (x slices are vec4 loads)
 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -33,6 +35,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let col0 = wg.x * BN;
   let wAligned = (p.K & 3u) == 0u;
   var acc: array<array<f32, 4>, 2>;
+  if (p.accumulate == 2u) {
+    for (var i = 0u; i < 2u; i++) {
+      for (var j = 0u; j < 4u; j++) {
+        let r = row0 + ty + 16u * i;
+        let c = col0 + tx + 16u * j;
+        if (r < p.n && c < p.K) { acc[i][j] = out[r * p.K + c]; }
+      }
+    }
+  }
 
   for (var j0 = 0u; j0 < p.jCount; j0 += BK) {
     // x slice: 32 rows × 16 j, stored transposed.

@@ -234,6 +234,7 @@ export async function loadWeights(
     if (shape.length === 2) matrixDType ??= dtype;
     backend.place?.(placementOf(name));
     const t = await outOfMemoryAs(e, backend, async () => (normOffset ? backend.createWeight('f32', shape, withOffset(dtype, data, normOffset)) : backend.createWeight(dtype, shape, data)));
+    await outOfMemoryAs(e, backend, () => backend.flush()); // WebGPU: the upload done (its staging freed), an out-of-memory reported here, at its tensor
     loaded += e.byteLength;
     onProgress?.({ status: 'loading', file: e.file, loaded, total });
     return t;

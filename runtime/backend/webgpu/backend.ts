@@ -10,6 +10,9 @@ import { expect, expectF32, g, lastDim, rowsOf } from './shapes.ts';
 import { GPUTensor, bufferBytes, createWeightTensor, uploadBuffer } from './tensor.ts';
 import { WebGPUDecode } from './decode.ts';
 import { WebGPUTraining } from './train.ts';
+import { DeviceMemory } from './memory.ts';
+import { LightReasonerError } from '../../errors.ts';
+import { sizeText } from '../../util/units.ts';
 
 const X = { name: 'x', binding: 2 };
 const MATMUL_TILED: KernelSpec = { name: 'matmul-tiled', source: K.matmulTiled, operands: [X, { name: 'w', binding: 3 }, { name: 'b', binding: 4 }] };
@@ -75,6 +78,8 @@ export interface WebGPUBackendConfig {
   matmulKernel?: MatmulKernel;
   /** Force the `large` kernel's split-K slice count (1 = no split); default: splitSlices. */
   matmulSplitK?: number;
+  /** Bytes per writeBuffer call when uploading weights (memory.ts; tests set it small). */
+  uploadPieceBytes?: number;
 }
 
 export class WebGPUBackend implements Backend {
@@ -91,7 +96,9 @@ export class WebGPUBackend implements Backend {
   private readonly matmulSplitK: number | undefined;
   /** The split-K partial sums ([slices, n, N] f32), grown on demand. */
   private splitScratch: GPUBuffer | null = null;
-  private lostOrError: string | null = null;
+  /** Weight bytes placed, pending uploads' error scopes, and the device's first failure. */
+  private readonly memory: DeviceMemory;
+  private readonly uploadPieceBytes: number | undefined;
   /** The training ops (train.ts), recording into the same encoder. */
   readonly training: WebGPUTraining;
   /** The barrier-free few-row kernels (decode.ts). */
@@ -108,15 +115,10 @@ export class WebGPUBackend implements Backend {
     this.useF16 = cfg.useF16;
     this.matmulKernel = cfg.matmulKernel ?? 'auto';
     this.matmulSplitK = cfg.matmulSplitK;
+    this.memory = new DeviceMemory(cfg.device);
+    this.uploadPieceBytes = cfg.uploadPieceBytes;
     this.training = new WebGPUTraining(this.rec, this.device, this.maxGroups, (t) => this.access(t), (x, rows, invFreq, heads, headDim) => this.rotate('ropeBackward', x, rows, invFreq, heads, headDim, -1));
     this.decode = new WebGPUDecode(this.rec, this.device, this.maxGroups, (t) => this.access(t), (bytes) => this.scratch(bytes));
-    // Kernels cannot throw, but a bad shader or binding surfaces here; report it at the next read.
-    cfg.device.addEventListener('uncapturederror', (e) => {
-      this.lostOrError ??= `WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`;
-    });
-    void cfg.device.lost.then((l) => {
-      this.lostOrError ??= `WebGPU device lost (${l.reason}): ${l.message}`;
-    });
   }
 
   /** Dispatches recorded and not yet submitted (for tests and benches). */
@@ -141,14 +143,15 @@ export class WebGPUBackend implements Backend {
     throw new TypeError(`an i32 tensor cannot be used as a weight`);
   }
 
+  /** Kernels cannot throw, but a bad shader or binding, an out-of-memory or a lost device surface here. */
   private check(): void {
-    if (this.lostOrError) throw new Error(this.lostOrError);
+    this.memory.check();
   }
 
   // ---- memory -------------------------------------------------------------------------------
 
   createWeight(dtype: WeightDType, shape: readonly number[], bytes: Uint8Array): Tensor {
-    return createWeightTensor(this.device, dtype, shape, bytes, this.weightBinding, this.maxBuffer);
+    return this.memory.guard(`weight [${shape}] ${dtype}`, bytes.byteLength, () => createWeightTensor(this.device, dtype, shape, bytes, this.weightBinding, this.maxBuffer, this.uploadPieceBytes));
   }
 
   get maxTensorBytes(): number {
@@ -158,7 +161,9 @@ export class WebGPUBackend implements Backend {
   createTensor(dtype: 'f32' | 'i32', shape: readonly number[], data?: Float32Array | Int32Array): Tensor {
     const n = sizeOf(shape);
     const size = bufferBytes(dtype, n);
-    if (size > this.maxBinding) throw new RangeError(`tensor [${shape}] needs ${size} bytes, more than one storage binding (${this.maxBinding}) allows`);
+    // Activations and KV caches are one binding each (only weights are split): refused, naming the
+    // limit. The model refuses too-long KV caches earlier, with the positions that fit.
+    if (size > this.maxBinding) throw new LightReasonerError('BAD_INPUT', `a [${shape}] ${dtype} tensor (activations or KV cache) needs ${size} bytes (${sizeText(size)}), more than one storage binding of this WebGPU device holds (${this.maxBinding}, its maxStorageBufferBindingSize) — process fewer rows at once (lower --batch-size, shorter prompts or --max-new-tokens), or use --backend wasm`);
     let bytes: Uint8Array = new Uint8Array(0);
     if (data) {
       expect((dtype === 'f32') === data instanceof Float32Array, 'createTensor', `data type does not match dtype ${dtype}`);
@@ -206,9 +211,11 @@ export class WebGPUBackend implements Backend {
     return new GPUTensor(x.dtype, shape, x.chunks, x.base ?? x);
   }
 
+  /** Also waits for weight uploads, so their staging is freed and an out-of-memory surfaces here. */
   async flush(): Promise<void> {
     this.rec.submit();
     await this.device.queue.onSubmittedWorkDone();
+    await this.memory.settle();
     this.check();
   }
 

@@ -32,6 +32,8 @@ export interface WebGPUOptions {
   matmulKernel?: MatmulKernel;
   /** Force the large matmul kernel's split-K slice count (1 = none; tests and benches). */
   matmulSplitK?: number;
+  /** Bytes per queue.writeBuffer call when uploading a weight (default 16 MiB; tests set it small). */
+  uploadPieceBytes?: number;
 }
 
 /** The limits worth raising to the adapter's maximum; everything else keeps its default. */
@@ -81,5 +83,5 @@ export async function createWebGPUBackend(gpu: GPU, options: WebGPUOptions = {})
     features: Object.freeze([...device.features].map(String).sort()),
     limits: Object.freeze(limits),
   });
-  return new WebGPUBackend({ device, info, maxBindingBytes, useF16, matmulKernel: options.matmulKernel, matmulSplitK: options.matmulSplitK });
+  return new WebGPUBackend({ device, info, maxBindingBytes, useF16, matmulKernel: options.matmulKernel, matmulSplitK: options.matmulSplitK, uploadPieceBytes: options.uploadPieceBytes });
 }

@@ -2,8 +2,11 @@
 // dtype: f32 as is, f16/bf16 packed two per u32 word (element e in word e >> 1, half e & 1), and a
 // weight larger than one storage binding is split by rows into several buffers ("chunks"), each
 // bound on its own. Every buffer is padded to 16 bytes so kernels may declare it as vec4s.
+// Weights are written in bounded pieces (memory.ts), never staged whole.
 
+import { LightReasonerError } from '../../errors.ts';
 import { type DType, type Tensor, type WeightDType, sizeOf } from '../types.ts';
+import { writePieces } from './memory.ts';
 
 export interface Chunk {
   buffer: GPUBuffer;
@@ -37,12 +40,15 @@ export function bufferBytes(dtype: DType, elements: number): number {
   return Math.max(16, align(elements * (dtype === 'f16' || dtype === 'bf16' ? 2 : 4), 16));
 }
 
-/** Create a STORAGE buffer holding `bytes` (zero-padded to a multiple of 16). */
+// A function, not a constant: GPUBufferUsage exists only once a WebGPU implementation is loaded.
+const storageUsage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+/** Create a STORAGE buffer holding `bytes` (zero-padded to a multiple of 16); small tensors only (see memory.ts). */
 export function uploadBuffer(device: GPUDevice, bytes: Uint8Array, size: number, label: string): GPUBuffer {
   const buffer = device.createBuffer({
     label,
     size,
-    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    usage: storageUsage(),
     mappedAtCreation: bytes.byteLength > 0,
   });
   if (bytes.byteLength > 0) {
@@ -65,7 +71,7 @@ function rowsPerChunk(dtype: WeightDType, shape: readonly number[], maxBinding: 
   const limit = Math.floor(maxBinding / 16) * 16;
   if (rowBytes === 0) return Math.max(rows, 1);
   const per = Math.floor(limit / rowBytes);
-  if (per < 1) throw new RangeError(`one row of weight [${shape}] (${rowBytes} bytes) exceeds the ${maxBinding}-byte storage binding limit`);
+  if (per < 1) throw new LightReasonerError('UNSUPPORTED', `one row of weight [${shape}] (${rowBytes} bytes) exceeds the ${maxBinding}-byte storage binding of this WebGPU device — use --backend wasm`);
   return Math.min(per, Math.max(rows, 1));
 }
 
@@ -76,6 +82,7 @@ export function createWeightTensor(
   bytes: Uint8Array,
   maxBinding: number,
   maxBuffer: number,
+  pieceBytes?: number,
 ): GPUTensor {
   const bpe = dtype === 'f32' ? 4 : 2;
   const n = sizeOf(shape);
@@ -87,7 +94,8 @@ export function createWeightTensor(
   for (let r0 = 0; r0 < Math.max(rows, 1); r0 += per) {
     const count = Math.min(per, rows - r0);
     const part = bytes.subarray(r0 * rowElems * bpe, (r0 + count) * rowElems * bpe);
-    const buffer = uploadBuffer(device, part, bufferBytes(dtype, count * rowElems), `weight[${shape}] rows ${r0}+${count}`);
+    const buffer = device.createBuffer({ label: `weight[${shape}] rows ${r0}+${count}`, size: bufferBytes(dtype, count * rowElems), usage: storageUsage() });
+    writePieces(device.queue, buffer, part, pieceBytes);
     chunks.push({ buffer, rowStart: r0, rowCount: count });
   }
   return new GPUTensor(dtype, shape, chunks);

@@ -27,6 +27,8 @@ const isU32 = (v: number) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
 
 /** The training ops; ropeBackward shares rope's kernel, which the backend passes in. */
 export class WebGPUTraining implements TrainingOps {
+  private nnPartials: GPUBuffer | null = null;
+
   constructor(
     private readonly rec: Recorder,
     private readonly device: GPUDevice,
@@ -69,19 +71,37 @@ export class WebGPUTraining implements TrainingOps {
       return;
     }
     const pipe = this.rec.pipeline(MATMUL_NN, ['f32', this.access(wt)]);
-    // Chunks after the first add to out; a view of a larger f32 tensor uses only its own rows.
-    let first = true;
-    for (const c of wt.chunks) {
+    // A view of a larger f32 tensor uses only its own rows.
+    const chunks = wt.chunks.filter((c) => c.rowStart < N);
+    // Split: the chunks after the first go on from the partial sum (accumulate = 2), into scratch
+    // when out's old value is to be added last, as the unsplit kernel adds it (x + y = y + x).
+    const split = chunks.length > 1;
+    const target = split && accumulate ? this.nnScratch(n * Kd * 4) : g(out).buffer;
+    for (const [i, c] of chunks.entries()) {
       const rowCount = Math.min(c.rowCount, N - c.rowStart);
-      if (rowCount <= 0) continue;
       const xAligned = N % 4 === 0 && c.rowStart % 4 === 0 ? 1 : 0;
-      this.rec.dispatch(pipe, pack('uuuuuuu', n, N, Kd, c.rowStart, rowCount, accumulate || !first ? 1 : 0, xAligned), [
-        { binding: 1, buffer: g(out).buffer, write: true },
+      const mode = i > 0 ? 2 : accumulate && !split ? 1 : 0;
+      this.rec.dispatch(pipe, pack('uuuuuuu', n, N, Kd, c.rowStart, rowCount, mode, xAligned), [
+        { binding: 1, buffer: target, write: true },
         { binding: 2, buffer: g(x).buffer },
         { binding: 3, buffer: c.buffer },
       ], [Math.ceil(Kd / 64), Math.ceil(n / 32)]);
-      first = false;
     }
+    if (target !== g(out).buffer) {
+      this.elementwise(AXPY, pack('uf', n * Kd, 1), [
+        { binding: 1, buffer: g(out).buffer, write: true },
+        { binding: 2, buffer: target },
+      ], n * Kd);
+    }
+  }
+
+  /** matmulNN's partial sums for a split weight whose product adds to out, grown on demand. */
+  private nnScratch(bytes: number): GPUBuffer {
+    if (!this.nnPartials || this.nnPartials.size < bytes) {
+      if (this.nnPartials) this.rec.release(this.nnPartials);
+      this.nnPartials = this.device.createBuffer({ label: 'matmul-nn partial sums', size: bytes, usage: GPUBufferUsage.STORAGE });
+    }
+    return this.nnPartials;
   }
 
   matmulTN(a: Tensor, b: Tensor, out: Tensor, alpha: number, accumulate: boolean): void {
