@@ -15,7 +15,7 @@ import { generateGreedy } from '../runtime/model/generate.ts';
 import { type CausalLM, loadModel } from '../runtime/model/model.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { packTrajectories, type TrainSample } from '../runtime/train/data.ts';
-import { TrainEngine } from '../runtime/train/engine.ts';
+import { TrainPass } from '../runtime/train/pass.ts';
 import { initLora } from '../runtime/train/optimizer.ts';
 import { FIXTURES } from './helpers/cli.ts';
 import { readLora } from './helpers/finetune.ts';
@@ -58,7 +58,7 @@ async function trainPass(model: CausalLM): Promise<{ loss: number; grads: Map<st
   for (const layer of adapter.layers) for (const p of Object.values(layer)) model.backend.write(p.b, Float32Array.from({ length: p.b.size }, (_, j) => Math.sin(j * 1.7) * 0.05));
   const V = model.config.vocabSize;
   const samples: TrainSample[] = [0, 1].map((j) => ({ line: j + 1, key: String(j), ids: Array.from({ length: 9 + 3 * j }, (_, p) => (p * 37 + j * 11 + 5) % V), labelIds: [j + 3, j + 9], labelWeights: [0.75, 0.25] }));
-  const engine = new TrainEngine(model, adapter);
+  const engine = new TrainPass(model, adapter);
   engine.zeroGrad();
   engine.pass({ trajectories: packTrajectories(samples, true), samples, lossScale: 1 / 2, dropoutSeed: 5 });
   const loss = (await model.backend.read(engine.lossSum))[0];
