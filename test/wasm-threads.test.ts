@@ -5,7 +5,7 @@ import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import '../runtime/platform/node.ts'; // registers Node's worker_threads for the Wasm backend
-import type { Backend, Tensor, WeightDType } from '../runtime/backend/types.ts';
+import type { Backend, Tensor, FloatDType } from '../runtime/backend/types.ts';
 import { createWasmBackend } from '../runtime/backend/wasm/index.ts';
 import { relaxedSimdSupported } from '../runtime/backend/wasm/features.ts';
 import { randomModel } from '../tooling/random-model.ts';
@@ -14,7 +14,7 @@ import { encodeFromF32 } from '../runtime/util/dtype.ts';
 import { rng, uniform } from './portable/random.ts';
 import { plainArch } from '../runtime/model/architectures.ts';
 
-const DTYPES: WeightDType[] = ['f32', 'f16', 'bf16'];
+const DTYPES: FloatDType[] = ['f32', 'f16', 'bf16'];
 
 const rand = rng(0x2545f491);
 const randn = (n: number, scale = 1): Float32Array => uniform(rand, n, scale);
@@ -31,7 +31,7 @@ t.teardown(() => {
 function both(dtype: 'f32' | 'i32', shape: number[], data?: Float32Array | Int32Array): [Tensor, Tensor] {
   return [one.createTensor(dtype, shape, data), two.createTensor(dtype, shape, data)];
 }
-function weights(dtype: WeightDType, shape: number[], scale = 1): [Tensor, Tensor] {
+function weights(dtype: FloatDType, shape: number[], scale = 1): [Tensor, Tensor] {
   const bytes = encodeFromF32(dtype, randn(shape.reduce((a, b) => a * b, 1), scale));
   return [one.createWeight(dtype, shape, bytes), two.createWeight(dtype, shape, bytes)];
 }

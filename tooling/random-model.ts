@@ -1,6 +1,6 @@
 // Random-weight models of a given shape, for benchmarks (the reference PyTorch benches use random
 // weights too: only shapes matter for time). Weights are uploaded in the requested 16-bit dtype.
-import type { Backend, Tensor, WeightDType } from '../runtime/backend/types.ts';
+import type { Backend, Tensor, FloatDType } from '../runtime/backend/types.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
 import type { ModelConfig } from '../runtime/model/config.ts';
 import { CausalLM } from '../runtime/model/model.ts';
@@ -20,7 +20,7 @@ export function randomValues(n: number, seed: number, scale: number): Float32Arr
   return out;
 }
 
-export function randomModel(config: ModelConfig, backend: Backend, dtype: WeightDType = 'bf16', seed = 1): CausalLM {
+export function randomModel(config: ModelConfig, backend: Backend, dtype: FloatDType = 'bf16', seed = 1): CausalLM {
   let bytes = 0;
   let k = seed;
   const w = (shape: number[], scale = 0.05): Tensor => {
