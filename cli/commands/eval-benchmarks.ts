@@ -84,7 +84,7 @@ export async function evalBenchmarks(o: any, helpers: EvalHelpers, output: Comma
   let model: CausalLM | null = null;
   const rows: BenchmarkResult[] = [];
   try {
-    model = await openModel(o.model, { platform: nodePlatform, backend: o.backend, signal: interrupt.signal, onProgress: (p) => bar.update(`loading ${Math.round((100 * p.loaded) / p.total)}%`) });
+    model = await openModel(o.model, { platform: nodePlatform, backend: o.backend, quantize: o.quantize, signal: interrupt.signal, onProgress: (p) => bar.update(`loading ${Math.round((100 * p.loaded) / p.total)}%`) });
     bar.done();
     if (o.adapter !== undefined) model.adapter = await loadAdapter(fs, o.adapter, model);
     for (const p of planned) {

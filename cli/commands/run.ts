@@ -17,7 +17,7 @@ import { formatDiagnostics } from '../../runtime/stage/diagnostics.ts';
 import { DEFAULT_SETTINGS } from '../../runtime/stage/sample.ts';
 import { DEFAULT_FINETUNE } from '../../runtime/train/finetune.ts';
 import type { LoraTarget } from '../../runtime/train/lora.ts';
-import { backendOption, intOption, numberOption, requireModelDir, targetsOption } from '../io.ts';
+import { addQuantizeOptions, backendOption, intOption, numberOption, requireModelDir, targetsOption } from '../io.ts';
 import { addOutputOptions, type CommandOutput, commandOutput } from '../output.ts';
 import { interruptOnSignals, progressRenderer } from '../progress.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
@@ -160,7 +160,7 @@ export function registerRun(program: Command): void {
     .option('--k8s-timeout <duration>', 'k8s: how long to wait for each Job (kubectl wait --timeout)', '168h')
     .addOption(new Option('--from-stage-outputs', 'write the report from the stage outputs already in --out (the cluster executors\' last job)').hideHelp())
     .addHelpText('after', HELP);
-  addOutputOptions(command, 'report.json (local executor)')
+  addOutputOptions(addQuantizeOptions(command, true), 'report.json (local executor)')
     .action(async (o, cmd: Command) => {
       const fs = nodePlatform.fs;
       const output = commandOutput(o);
@@ -234,7 +234,7 @@ export function registerRun(program: Command): void {
       try {
         log(`LightReasoner run: expert ${expert}, amateur ${amateur}; ${train.length} training problems (${o.trainData ?? 'generated'}), ${evalSet.length} held-out (${o.evalData ?? 'generated'}) → ${o.out}/`);
         const report = await runPipeline({
-          platform: nodePlatform, expert, amateur, train, eval: evalSet, out: o.out, backend: o.backend, signal: interrupt.signal,
+          platform: nodePlatform, expert, amateur, train, eval: evalSet, out: o.out, backend: o.backend, signal: interrupt.signal, quantize: o.quantize, quantizeExpert: o.quantizeExpert, quantizeAmateur: o.quantizeAmateur,
           threads: o.threads, baseModelName: o.baseModelName, resume: !!o.resume, overwrite: !!o.overwrite, fromStageOutputs: !!o.fromStageOutputs,
           trainSource: o.trainData ?? 'generated problems (set "sample", seed 0)', evalSource: o.evalData ?? 'generated problems (set "eval", seed 0)',
           trainHub: trainData?.hub, evalHub: evalData?.hub,

@@ -3,7 +3,8 @@
 // or crosses a worker boundary unchanged. Each job opens what it needs and closes it again.
 import { exportGguf, type ExportGgufProgress, type ExportGgufSummary, type GgufExportType } from '../gguf/export.ts';
 import { type BackendChoice, createBackend } from '../backend/index.ts';
-import type { Backend, BackendInfo } from '../backend/types.ts';
+import type { Backend, BackendInfo, QuantDType } from '../backend/types.ts';
+import { pairQuantize, quantizedFingerprint, quantizeOption } from '../quant/option.ts';
 import { badInputError } from '../errors.ts';
 import { DEFAULT_EVAL, type EvalEvent, type EvalProblem, type EvalRecord, type EvalSummary, evaluate, type PromptType } from '../eval/evaluate.ts';
 import { claimEvalOut, evaluateToFile } from '../eval/journal.ts';
@@ -29,12 +30,20 @@ interface BackendJob {
   backend?: BackendChoice;
   /** Wasm threads per model (default: the host's hardware concurrency). */
   threads?: number;
+  /** Quantize every model the job loads to this block format at load: 'q8_0' or 'q4_0' (issue 30). */
+  quantize?: QuantDType;
+}
+
+/** A job over an expert and an amateur: each may be quantized on its own (overriding `quantize`). */
+interface PairJob extends BackendJob {
+  quantizeExpert?: QuantDType;
+  quantizeAmateur?: QuantDType;
 }
 
 /** The whole loop (runPipeline) without the host-bound parts: platform, signal and events come from the engine. */
 export type RunJob = Omit<PipelineOptions, 'platform' | 'signal' | 'onEvent'>;
 
-export interface SampleJob extends BackendJob {
+export interface SampleJob extends PairJob {
   expert: string;
   amateur: string;
   problems: Problem[];
@@ -108,7 +117,7 @@ export interface EvaluateJobResult {
   finished?: boolean;
 }
 
-export interface PairCheckJob extends BackendJob {
+export interface PairCheckJob extends PairJob {
   expert: string;
   amateur: string;
   /** Problems with gold answers (a `dev` set: pair-check chooses pairs and settings). */
@@ -132,7 +141,9 @@ export type WarningEvent = { status: 'warning'; message: string };
 
 /** Opens the models on one backend or one each (runtime/session.ts openModels decides), runs `body`, frees them. */
 async function withModels<T>(ctx: JobContext, job: BackendJob, dirs: string[], body: (models: CausalLM[], backends: Backend[]) => Promise<T>, onWarning?: (m: string) => void, onProgress?: (p: LoadProgress) => void): Promise<T> {
-  const opened = await openModels(dirs, { platform: ctx.platform, backend: job.backend, threads: job.threads, signal: ctx.signal, onWarning, onProgress });
+  // a pair's models each take their own quantization (quantizeExpert / quantizeAmateur), else `quantize`
+  const quantize = dirs.length === 2 ? pairQuantize(job, '') : dirs.map(() => quantizeOption(job.quantize, 'quantize'));
+  const opened = await openModels(dirs, { platform: ctx.platform, backend: job.backend, threads: job.threads, signal: ctx.signal, onWarning, onProgress, quantize });
   try {
     return await body(opened.models, opened.backends);
   } finally {
@@ -153,8 +164,9 @@ export async function sampleJob(ctx: JobContext, job: SampleJob, onEvent?: (e: S
   const slash = job.out.lastIndexOf('/');
   if (job.createFolder !== false && slash > 0) await fs.mkdir?.(job.out.slice(0, slash));
   const [ef, af, data] = await Promise.all([modelFingerprint(fs, job.expert), modelFingerprint(fs, job.amateur), job.dataDigest ?? sha256Hex(new TextEncoder().encode(JSON.stringify(job.problems)))]);
+  const [qe, qa] = pairQuantize(job, 'sample: ');
   const settings: SampleSettings = { ...DEFAULT_SETTINGS, ...job.settings };
-  const ids = { expert: { source: job.expert, fingerprint: ef }, amateur: { source: job.amateur, fingerprint: af }, data };
+  const ids = { expert: { source: job.expert, fingerprint: quantizedFingerprint(ef, qe) }, amateur: { source: job.amateur, fingerprint: quantizedFingerprint(af, qa) }, data };
   if (job.shard) {
     // Skipped before any model is loaded. The backend `auto` picks is known only once it starts,
     // so with backend auto the finished run's backend stands.
@@ -219,7 +231,7 @@ export async function evaluateJob(ctx: JobContext, job: EvaluateJob, onEvent?: (
     if (slash > 0) await fs.mkdir?.(out.slice(0, slash));
     const data = job.dataDigest ?? sha256Hex(new TextEncoder().encode(JSON.stringify(job.problems.map(({ id, question, gold }) => ({ id, question, gold })))));
     const [mf, af, dataSha] = await Promise.all([modelFingerprint(fs, job.model), job.adapter ? adapterFingerprint(fs, job.adapter) : null, data]);
-    identity = { model: { source: job.model, fingerprint: mf }, adapter: job.adapter && af ? { source: job.adapter, fingerprint: af } : null, data: dataSha };
+    identity = { model: { source: job.model, fingerprint: quantizedFingerprint(mf, quantizeOption(job.quantize, 'evaluate: quantize')) }, adapter: job.adapter && af ? { source: job.adapter, fingerprint: af } : null, data: dataSha };
     const done = job.shard && !job.overwrite ? await finishedEvalShard(fs, out, settings, identity, job.backend, job.shard) : null;
     if (done) {
       onEvent?.({ status: 'already-finished', summary: done });
