@@ -96,3 +96,23 @@ t.test('CLI: generate --quantize, and a bad value in one line', async (tt) => {
   tt.equal(bad.status, 2, 'bad input: exit 2');
   tt.match(bad.stderr.split('\n')[0], /^error: option '--quantize <type>' argument 'q3' is invalid\. choose one of q8_0, q4_0/, 'one error line (then the usual pointer to --help), no stack');
 });
+
+t.test('jobs: quantizeExpert / quantizeAmateur checked first; a resumed sample refuses another quantization', async (tt) => {
+  const { sampleJob } = await import('../runtime/engine/jobs.ts');
+  const { defaultPairDir } = await import('../runtime/platform/node-default-pair.ts');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const pair = defaultPairDir()!;
+  const out = join(mkdtempSync(join(tmpdir(), 'lr-quant-sample-')), 's.jsonl');
+  tt.teardown(() => rmSync(join(out, '..'), { recursive: true, force: true }));
+  const job = { expert: join(pair, 'expert'), amateur: join(pair, 'amateur'), problems: [{ id: 'a', question: 'What is 2 + 3?' }], out, backend: 'wasm' as const, settings: { maxNewTokens: 8 } };
+  await tt.rejects(sampleJob({ platform: nodePlatform }, { ...job, quantizeAmateur: 'q2_k' as QuantDType }), { code: 'BAD_INPUT', message: /sample: quantizeAmateur: "q2_k" is not a quantization/ });
+  const summary = await sampleJob({ platform: nodePlatform }, { ...job, quantizeExpert: 'q4_0' });
+  tt.ok(summary, 'sample with a q4_0 expert ran');
+  const state = JSON.parse(readFileSync(`${out}.state.json`, 'utf8'));
+  tt.match(state.identity.expert.fingerprint, /\+q4_0$/, 'the expert identity carries its quantization');
+  tt.notMatch(state.identity.amateur.fingerprint, /\+q/, 'the amateur was not quantized');
+  const err = await sampleJob({ platform: nodePlatform }, { ...job, resume: true }).catch((e) => e);
+  tt.ok(err instanceof LightReasonerError, `resume without the quantization is refused: ${err?.message}`);
+});
