@@ -201,23 +201,26 @@ t.test('a whole model forward gives identical logits with 1 and 2 threads', asyn
     arch: plainArch(64, 2, { theta: 10000, type: 'default', factor: 1, lowFreqFactor: 1, highFreqFactor: 1, originalMaxPositions: 0 }),
     bosTokenId: null, eosTokenIds: [],
   };
-  const logits: Float32Array[][] = [];
-  for (const b of pair) {
-    const model = randomModel(config, b, 'bf16', 7);
-    const cache = model.createCache(2, 64);
-    const P = 24;
-    const tokens = Int32Array.from({ length: 2 * P }, (_, i) => (i * 7919) % config.vocabSize);
-    const rows = Int32Array.from({ length: 4 * P }, (_, i) => (i & 1 ? (i >> 1) % P : (i >> 1) < P ? 0 : 1));
-    const out: Float32Array[] = [];
-    out.push((await b.read(model.forward({ tokens, rows, logitRows: Int32Array.from([P - 1, 2 * P - 1]) }, cache))) as Float32Array);
-    // one batched decode step for both slots
-    out.push((await b.read(model.forward({ tokens: Int32Array.from([5, 6]), rows: Int32Array.from([0, P, 1, P]), logitRows: Int32Array.from([0, 1]) }, cache))) as Float32Array);
-    logits.push(out);
-  }
-  for (let s = 0; s < 2; s++) {
-    const x = new Uint32Array(logits[0][s].buffer, logits[0][s].byteOffset, logits[0][s].length);
-    const y = new Uint32Array(logits[1][s].buffer, logits[1][s].byteOffset, logits[1][s].length);
-    tt.ok(x.length === 2 * config.vocabSize && x.every((v, i) => v === y[i]), `${s ? 'decode' : 'prefill'} logits identical`);
+  // bf16 weights, and the projections quantized (issue 30: the block kernels split across threads too)
+  for (const quant of [undefined, 'q8_0', 'q4_0'] as const) {
+    const logits: Float32Array[][] = [];
+    for (const b of pair) {
+      const model = randomModel(config, b, 'bf16', 7, quant);
+      const cache = model.createCache(2, 64);
+      const P = 24;
+      const tokens = Int32Array.from({ length: 2 * P }, (_, i) => (i * 7919) % config.vocabSize);
+      const rows = Int32Array.from({ length: 4 * P }, (_, i) => (i & 1 ? (i >> 1) % P : (i >> 1) < P ? 0 : 1));
+      const out: Float32Array[] = [];
+      out.push((await b.read(model.forward({ tokens, rows, logitRows: Int32Array.from([P - 1, 2 * P - 1]) }, cache))) as Float32Array);
+      // one batched decode step for both slots
+      out.push((await b.read(model.forward({ tokens: Int32Array.from([5, 6]), rows: Int32Array.from([0, P, 1, P]), logitRows: Int32Array.from([0, 1]) }, cache))) as Float32Array);
+      logits.push(out);
+    }
+    for (let s = 0; s < 2; s++) {
+      const x = new Uint32Array(logits[0][s].buffer, logits[0][s].byteOffset, logits[0][s].length);
+      const y = new Uint32Array(logits[1][s].buffer, logits[1][s].byteOffset, logits[1][s].length);
+      tt.ok(x.length === 2 * config.vocabSize && x.every((v, i) => v === y[i]), `${quant ?? 'bf16'} ${s ? 'decode' : 'prefill'} logits identical`);
+    }
   }
 });
 
