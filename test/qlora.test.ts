@@ -68,3 +68,16 @@ t.test('CLI: finetune --quantize q4_0 → a PEFT adapter for the original base; 
   const bad = await runCli(['finetune', '--model', expert, '--samples', samplesFile(pair), '--out', join(dir, 'x'), '--quantize', 'Q4_0']);
   tt.equal(bad.code, 2, 'a bad --quantize is bad input');
 });
+
+t.test('CLI: run --quantize-expert q4_0 — sampling, QLoRA and evaluation on the quantized expert; the report says so', async (tt) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lr-qlora-run-'));
+  tt.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const models = join(expertDir('llama-pair'), '..');
+  const r = await runCli(['run', '--expert', join(models, 'expert'), '--amateur', join(models, 'amateur'), '--max-questions', '2', '--eval-questions', '2', '--out', join(dir, 'run'),
+    '--max-steps', '2', '--max-new-tokens', '16', '--eval-max-new-tokens', '16', '--lr', '1e-3', '--backend', 'wasm', '--quiet', '--json', '--quantize-expert', 'q4_0'], { timeoutMs: 600_000 });
+  tt.equal(r.code, 0, r.stderr);
+  const report = JSON.parse(readFileSync(join(dir, 'run', 'report.json'), 'utf8'));
+  tt.equal(report.models.expert.quantized, 'q4_0', 'report: the expert ran as q4_0');
+  tt.notOk('quantized' in report.models.amateur, 'report: the amateur as it is');
+  tt.ok(JSON.parse(readFileSync(join(dir, 'run', 'adapter', 'adapter_config.json'), 'utf8')).peft_type === 'LORA', 'the adapter is a PEFT LoRA adapter');
+});
