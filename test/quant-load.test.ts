@@ -116,3 +116,16 @@ t.test('jobs: quantizeExpert / quantizeAmateur checked first; a resumed sample r
   const err = await sampleJob({ platform: nodePlatform }, { ...job, resume: true }).catch((e) => e);
   tt.ok(err instanceof LightReasonerError, `resume without the quantization is refused: ${err?.message}`);
 });
+
+t.test('a quantized model spread over several Wasm memories (sharded) gives the same greedy ids', async (tt) => {
+  const c = parity.cases.find((x) => x.model === 'llama-untied-bf16-llama3rope' && x.type === 'q4_0')!;
+  const opened = await openModels([dir(c.model)], { platform: nodePlatform, backend: 'wasm', threads: 2, wasmShardBytes: 40_000, quantize: [c.type] });
+  try {
+    const [model] = opened.models;
+    tt.match(model.backend.info.device, /× \d+ memories/, `sharded: ${model.backend.info.device}`);
+    const { tokens } = await generateGreedy(model, [c.prompt_token_ids], { maxNewTokens: c.greedy_token_ids.length });
+    tt.same(tokens[0], c.greedy_token_ids, 'greedy ids equal transformers\' on the dequantized weights');
+  } finally {
+    opened.close();
+  }
+});
