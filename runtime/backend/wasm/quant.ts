@@ -12,6 +12,7 @@ interface Buf extends Tensor {
   readonly ptr: number;
 }
 interface Host {
+  kernels(): Kernels;
   scratch(bytes: number): number;
   split(total: number, align: number, work: number): number[] | null;
   run(name: keyof Kernels, bounds: number[] | null, job: (t: number, i0: number, i1: number) => number[], total: number): void;
@@ -39,15 +40,17 @@ export function readQuant(bytes: Uint8Array, w: Buf): Float32Array {
   return dequantize(w.dtype as QuantDType, bytes, w.size);
 }
 
-/** out = x · wᵀ (+ bias) with w quantized: columns across threads (rows where they are more). */
+/** out = x · wᵀ (+ bias) with w quantized: x packed once (packQ), then columns across threads (rows where they are more). */
 export function quantMatmul(h: Host, a: Buf, w: Buf, bias: { ptr: number; code: number } | null, o: Buf): void {
   const K = lastDim(a), n = rowsOf(a), N = w.shape[0];
   check(lastDim(w) === K && lastDim(o) === N && o.size === n * N, () => `matmul shapes [${a.shape}]·[${w.shape}]ᵀ → [${o.shape}]`);
-  const name = w.dtype === 'q8_0' ? 'qmatmulQ8' : 'qmatmulQ4';
+  const q4 = w.dtype === 'q4_0', name = q4 ? 'qmatmulQ4' : 'qmatmulQ8';
+  const xq = h.scratch(n * (K / QK) * (q4 ? 144 : 128)); // per block 32 floats (+ Q4_0: 4 lane sums)
+  h.kernels().packQ(a.ptr, xq, K, q4, 0, n);
   const byCols = N >= n;
   const bounds = byCols ? h.split(N, 4, n * K * N) : h.split(n, 4, n * K * N);
   const bp = bias?.ptr ?? 0, bdt = bias?.code ?? 0;
-  h.run(name, bounds, (_t, i0, i1) => byCols ? [a.ptr, w.ptr, bp, bdt, o.ptr, K, N, 0, n, i0, i1] : [a.ptr, w.ptr, bp, bdt, o.ptr, K, N, i0, i1, 0, N], byCols ? N : n);
+  h.run(name, bounds, (_t, i0, i1) => byCols ? [xq, w.ptr, bp, bdt, o.ptr, K, N, 0, n, i0, i1] : [xq, w.ptr, bp, bdt, o.ptr, K, N, i0, i1, 0, N], byCols ? N : n);
 }
 
 /** out (+)= x · w with w [N, K] quantized (dX = dY · W): 32-column blocks across threads (or rows). */
