@@ -1,4 +1,4 @@
-// `npm run bench [-- --json] [-- --only sampling|finetune|matmul|decode|memory|big] [-- --backend wasm|webgpu] [-- --big-model DIR]
+// `npm run bench [-- --json] [-- --only sampling|finetune|matmul|decode|memory|big|quant] [-- --backend wasm|webgpu] [-- --big-model DIR]
 //                [-- --no-reference] [-- --ref-problems N] [-- --unpacked] [-- --no-ceilings] [-- --variants]`
 // (`--variants`: the matmul section also times every Wasm matmul variant; LIGHTREASONER_WASM_VARIANT forces one)
 //
@@ -40,6 +40,7 @@ import { encodeFromF32 } from '../runtime/util/dtype.ts';
 import { findPython, load1, median, Reporter, type Result, runPython as runPythonWith, runStage1, withCeiling, writeCheckpoint } from './common.ts';
 import { type Ceilings, describeHost, hostLine, measureCeilings } from './host.ts';
 import { benchBig } from './big.ts';
+import { benchQuantAgreement, benchQuantDecode } from './quant.ts';
 import type { ModelConfig } from '../runtime/model/config.ts';
 import type { TrainSample } from '../runtime/train/data.ts';
 import { DEFAULT_LORA } from '../runtime/train/lora.ts';
@@ -51,7 +52,7 @@ const args = process.argv.slice(2);
 const flag = (f: string) => args.includes(f);
 const opt = (f: string) => (args.includes(f) ? args[args.indexOf(f) + 1] : null);
 const json = flag('--json');
-const SECTIONS = ['matmul', 'decode', 'memory', 'sampling', 'finetune', 'big'] as const;
+const SECTIONS = ['matmul', 'decode', 'memory', 'sampling', 'finetune', 'big', 'quant'] as const;
 type Section = (typeof SECTIONS)[number];
 const onlyArg = opt('--only');
 const only = onlyArg === 'model' ? 'decode' : onlyArg;
@@ -421,6 +422,11 @@ async function section(name: string, fn: () => Promise<void>): Promise<void> {
 }
 if (want('matmul')) await section('matmul', () => benchMatmul(backends));
 if (want('decode')) await section('decode', () => benchDecode(backends));
+// issue 30: only on request (--only quant), a run of its own
+if (only === 'quant') {
+  for (const b of backends.filter((x) => x.info.kind === 'wasm')) await section('quant', () => benchQuantDecode(b, ceilings, report));
+  await section('quant agreement', () => benchQuantAgreement(report, notice));
+}
 const kinds = backends.map((b) => b.info.kind);
 for (const b of backends) b.destroy();
 // Figures 1 and 5 are Wasm figures (the memory one is about Wasm linear memory; stage 1 on WebGPU

@@ -1,5 +1,7 @@
 // Small CLI helpers shared by the commands: option parsing, exit. Progress and Ctrl-C: cli/progress.ts.
-import { InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
+import type { QuantDType } from '../runtime/backend/types.ts';
+import { QUANTIZE_CHOICES } from '../runtime/quant/option.ts';
 import { BACKEND_CHOICES, type BackendChoice } from '../runtime/backend/index.ts';
 import { badInputError } from '../runtime/errors.ts';
 import type { FileSystem } from '../runtime/platform/types.ts';
@@ -36,6 +38,22 @@ export function targetsOption(value: string): LoraTarget[] {
   const bad = list.filter((s) => !(LORA_TARGETS as readonly string[]).includes(s));
   if (bad.length || list.length === 0) throw new InvalidArgumentError(`choose from ${LORA_TARGETS.join(', ')} (got "${value}")`);
   return [...new Set(list)] as LoraTarget[];
+}
+
+/** --quantize / --quantize-expert / --quantize-amateur: a block format (issue 30; runtime/quant/option.ts). */
+export function quantizeFlag(value: string): QuantDType {
+  if (!(QUANTIZE_CHOICES as readonly string[]).includes(value)) throw new InvalidArgumentError(`choose one of ${QUANTIZE_CHOICES.join(', ')} (llama.cpp's block formats; leave the flag out to keep the checkpoint's dtype)`);
+  return value as QuantDType;
+}
+
+/** The --quantize flags of a command that loads one model, or with `pair` an expert and an amateur. */
+export function addQuantizeOptions(command: Command, pair = false): Command {
+  command.option('--quantize <type>', `quantize the attention and MLP projections at load: ${QUANTIZE_CHOICES.join(' or ')}${pair ? ' (both models)' : ''}; embeddings, LM head and norms keep their dtype (Wasm and reference backends)`, quantizeFlag);
+  if (pair) {
+    command.option('--quantize-expert <type>', 'quantize the expert only (overrides --quantize for it)', quantizeFlag);
+    command.option('--quantize-amateur <type>', 'quantize the amateur only (overrides --quantize for it)', quantizeFlag);
+  }
+  return command;
 }
 
 export function backendOption(value: string): BackendChoice {

@@ -4,7 +4,9 @@
 // that decides which models share a backend: the sample and pair-check jobs, the run pipeline and
 // the CLI all open their models through it (issue 26: the rule was written in 3 places).
 import { type BackendChoice, createBackend } from './backend/index.ts';
-import type { Backend } from './backend/types.ts';
+import type { Backend, QuantDType } from './backend/types.ts';
+import { quantizationPolicy, typeBytes } from './quant/index.ts';
+import { quantizeOption } from './quant/option.ts';
 import { type CausalLM, loadModel } from './model/model.ts';
 import { indexCheckpoint, type LoadProgress, placementOf } from './model/weights.ts';
 import { planShards, ShardedWasmBackend } from './backend/sharded.ts';
@@ -20,20 +22,25 @@ export interface OpenModelOptions {
   signal?: AbortSignal;
   /** Told when an optional model file (generation_config.json, chat_template.jinja…) is taken as absent. */
   onWarning?: (message: string) => void;
+  /** Quantize the model's attention and MLP projections at load: 'q8_0' or 'q4_0' (issue 30). */
+  quantize?: QuantDType;
 }
 
 export async function openModel(dir: string, opts: OpenModelOptions): Promise<CausalLM> {
+  const quantize = quantizeOption(opts.quantize, 'quantize');
   let backend = await createBackend(opts.backend ?? 'auto', opts.platform);
   try {
-    backend = await shardIfNeeded(dir, backend, opts);
-    return await loadModel(dir, { fs: opts.platform.fs, backend, onProgress: opts.onProgress, signal: opts.signal, onWarning: opts.onWarning });
+    backend = await shardIfNeeded(dir, backend, { ...opts, quantize });
+    return await loadModel(dir, { fs: opts.platform.fs, backend, onProgress: opts.onProgress, signal: opts.signal, onWarning: opts.onWarning, quantize });
   } catch (e) {
     backend.destroy();
     throw e;
   }
 }
 
-export interface OpenModelsOptions extends OpenModelOptions {
+export interface OpenModelsOptions extends Omit<OpenModelOptions, 'quantize'> {
+  /** Per directory (same order), the block format to quantize that model to at load, or none. */
+  quantize?: readonly (QuantDType | undefined)[];
   /** Wasm threads per model (default: the host's hardware concurrency). */
   threads?: number;
   /**
@@ -65,11 +72,12 @@ export async function openModels(dirs: readonly string[], opts: OpenModelsOption
     for (const b of backends) b.destroy();
   };
   try {
-    for (const dir of dirs) {
+    const quantize = dirs.map((_, i) => quantizeOption(opts.quantize?.[i], `quantize[${i}]`));
+    for (const [i, dir] of dirs.entries()) {
       if (backends.length === 0) backends.push(await createBackend(opts.backend ?? 'auto', opts.platform, { threads: opts.threads }));
       else if (backends[0].info.kind === 'wasm') backends.push(await createBackend('wasm', opts.platform, { threads: opts.threads }));
-      backends[backends.length - 1] = await shardIfNeeded(dir, backends[backends.length - 1], opts);
-      models.push(await loadModel(dir, { fs: opts.platform.fs, backend: backends[backends.length - 1], onProgress: opts.onProgress, signal: opts.signal, onWarning: opts.onWarning }));
+      backends[backends.length - 1] = await shardIfNeeded(dir, backends[backends.length - 1], { ...opts, quantize: quantize[i] });
+      models.push(await loadModel(dir, { fs: opts.platform.fs, backend: backends[backends.length - 1], onProgress: opts.onProgress, signal: opts.signal, onWarning: opts.onWarning, quantize: quantize[i] }));
     }
   } catch (e) {
     close();
@@ -101,7 +109,7 @@ const WEIGHT_SHARE = 0.85;
  * ShardedWasmBackend over enough memories (issue 29), each layer whole in one of them. Reads only
  * the checkpoint's headers.
  */
-export async function shardIfNeeded(dir: string, single: Backend, opts: OpenModelOptions & { wasmShardBytes?: number }): Promise<Backend> {
+export async function shardIfNeeded(dir: string, single: Backend, opts: Omit<OpenModelOptions, 'quantize'> & { wasmShardBytes?: number; quantize?: QuantDType }): Promise<Backend> {
   if (!(single instanceof WasmBackend)) return single;
   const capacity = opts.wasmShardBytes ?? Math.floor((single.info.limits.maxMemoryBytes ?? 2 ** 32) * WEIGHT_SHARE);
   const entries = await indexCheckpoint(opts.platform.fs, dir);
@@ -109,9 +117,11 @@ export async function shardIfNeeded(dir: string, single: Backend, opts: OpenMode
   let embed = 0, head = 0;
   for (const [name, e] of entries) {
     const g = placementOf(name);
-    if (g === null) embed += e.byteLength;
-    else if (g === 'head') head += e.byteLength;
-    else layerBytes[g] = (layerBytes[g] ?? 0) + e.byteLength;
+    // what the backend will hold: quantized projections take their block format's bytes
+    const bytes = opts.quantize && quantizationPolicy(name, e.shape) ? typeBytes(opts.quantize, e.shape[0] * e.shape[1]) : e.byteLength;
+    if (g === null) embed += bytes;
+    else if (g === 'head') head += bytes;
+    else layerBytes[g] = (layerBytes[g] ?? 0) + bytes;
   }
   const total = embed + head + layerBytes.reduce((a, b) => a + (b ?? 0), 0);
   checkHostMemory(dir, total, opts.platform);

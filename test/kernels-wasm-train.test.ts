@@ -6,13 +6,13 @@ import t, { type Test } from 'tap';
 import { ReferenceBackend } from '../runtime/backend/reference.ts';
 import { dropoutHash } from '../runtime/backend/training.ts';
 import type { AdamWStep } from '../runtime/backend/types.ts';
-import type { Tensor, WeightDType } from '../runtime/backend/types.ts';
+import type { Tensor, FloatDType } from '../runtime/backend/types.ts';
 import { createWasmBackend } from '../runtime/backend/wasm/index.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
 import { rng, uniform } from './portable/random.ts';
 
 const ATOL = 1e-5, RTOL = 1e-4;
-const DTYPES: WeightDType[] = ['f32', 'f16', 'bf16'];
+const DTYPES: FloatDType[] = ['f32', 'f16', 'bf16'];
 
 const rand = rng(0x2545f491);
 const randn = (n: number, scale = 1): Float32Array => uniform(rand, n, scale);
@@ -24,7 +24,7 @@ function both(dtype: 'f32' | 'i32', shape: number[], data?: Float32Array | Int32
   return [wasm.createTensor(dtype, shape, data), ref.createTensor(dtype, shape, data)];
 }
 /** A weight in a file dtype, or 'tensor': an f32 tensor made by createTensor (LoRA A/B). */
-function weights(kind: WeightDType | 'tensor', shape: number[], scale = 1): [Tensor, Tensor] {
+function weights(kind: FloatDType | 'tensor', shape: number[], scale = 1): [Tensor, Tensor] {
   const data = randn(shape.reduce((a, b) => a * b, 1), scale);
   if (kind === 'tensor') return both('f32', shape, data);
   const bytes = encodeFromF32(kind, data);

@@ -3,7 +3,7 @@
 // f32 in a different order than the reference, which sums in f64).
 import t, { type Test } from 'tap';
 import { ReferenceBackend } from '../runtime/backend/reference.ts';
-import type { Backend, Tensor, WeightDType } from '../runtime/backend/types.ts';
+import type { Backend, Tensor, FloatDType } from '../runtime/backend/types.ts';
 import { createWasmBackend } from '../runtime/backend/wasm/index.ts';
 import { relaxedSimdSupported } from '../runtime/backend/wasm/features.ts';
 // the Node adapter enables relaxed SIMD in Node 20 (a V8 flag), so both kernel flavours are tested
@@ -12,7 +12,7 @@ import { encodeFromF32 } from '../runtime/util/dtype.ts';
 import { rng, uniform, integers } from './portable/random.ts';
 
 const ATOL = 1e-5, RTOL = 1e-4;
-const DTYPES: WeightDType[] = ['f32', 'f16', 'bf16'];
+const DTYPES: FloatDType[] = ['f32', 'f16', 'bf16'];
 
 const rand = rng(0x9e3779b9);
 const randn = (n: number, scale = 1): Float32Array => uniform(rand, n, scale);
@@ -31,7 +31,7 @@ t.teardown(() => {
 function both(dtype: 'f32' | 'i32', shape: number[], data?: Float32Array | Int32Array): [Tensor, Tensor] {
   return [wasm.createTensor(dtype, shape, data), ref.createTensor(dtype, shape, data)];
 }
-function weights(dtype: WeightDType, shape: number[], scale = 1): [Tensor, Tensor] {
+function weights(dtype: FloatDType, shape: number[], scale = 1): [Tensor, Tensor] {
   const bytes = encodeFromF32(dtype, randn(shape.reduce((a, b) => a * b, 1), scale));
   return [wasm.createWeight(dtype, shape, bytes), ref.createWeight(dtype, shape, bytes)];
 }

@@ -5,7 +5,7 @@ import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import '../runtime/platform/node.ts'; // registers Node's worker_threads for the Wasm backend
-import type { Backend, Tensor, WeightDType } from '../runtime/backend/types.ts';
+import type { Backend, Tensor, FloatDType } from '../runtime/backend/types.ts';
 import { createWasmBackend } from '../runtime/backend/wasm/index.ts';
 import { relaxedSimdSupported } from '../runtime/backend/wasm/features.ts';
 import { randomModel } from '../tooling/random-model.ts';
@@ -14,7 +14,7 @@ import { encodeFromF32 } from '../runtime/util/dtype.ts';
 import { rng, uniform } from './portable/random.ts';
 import { plainArch } from '../runtime/model/architectures.ts';
 
-const DTYPES: WeightDType[] = ['f32', 'f16', 'bf16'];
+const DTYPES: FloatDType[] = ['f32', 'f16', 'bf16'];
 
 const rand = rng(0x2545f491);
 const randn = (n: number, scale = 1): Float32Array => uniform(rand, n, scale);
@@ -31,7 +31,7 @@ t.teardown(() => {
 function both(dtype: 'f32' | 'i32', shape: number[], data?: Float32Array | Int32Array): [Tensor, Tensor] {
   return [one.createTensor(dtype, shape, data), two.createTensor(dtype, shape, data)];
 }
-function weights(dtype: WeightDType, shape: number[], scale = 1): [Tensor, Tensor] {
+function weights(dtype: FloatDType, shape: number[], scale = 1): [Tensor, Tensor] {
   const bytes = encodeFromF32(dtype, randn(shape.reduce((a, b) => a * b, 1), scale));
   return [one.createWeight(dtype, shape, bytes), two.createWeight(dtype, shape, bytes)];
 }
@@ -201,23 +201,26 @@ t.test('a whole model forward gives identical logits with 1 and 2 threads', asyn
     arch: plainArch(64, 2, { theta: 10000, type: 'default', factor: 1, lowFreqFactor: 1, highFreqFactor: 1, originalMaxPositions: 0 }),
     bosTokenId: null, eosTokenIds: [],
   };
-  const logits: Float32Array[][] = [];
-  for (const b of pair) {
-    const model = randomModel(config, b, 'bf16', 7);
-    const cache = model.createCache(2, 64);
-    const P = 24;
-    const tokens = Int32Array.from({ length: 2 * P }, (_, i) => (i * 7919) % config.vocabSize);
-    const rows = Int32Array.from({ length: 4 * P }, (_, i) => (i & 1 ? (i >> 1) % P : (i >> 1) < P ? 0 : 1));
-    const out: Float32Array[] = [];
-    out.push((await b.read(model.forward({ tokens, rows, logitRows: Int32Array.from([P - 1, 2 * P - 1]) }, cache))) as Float32Array);
-    // one batched decode step for both slots
-    out.push((await b.read(model.forward({ tokens: Int32Array.from([5, 6]), rows: Int32Array.from([0, P, 1, P]), logitRows: Int32Array.from([0, 1]) }, cache))) as Float32Array);
-    logits.push(out);
-  }
-  for (let s = 0; s < 2; s++) {
-    const x = new Uint32Array(logits[0][s].buffer, logits[0][s].byteOffset, logits[0][s].length);
-    const y = new Uint32Array(logits[1][s].buffer, logits[1][s].byteOffset, logits[1][s].length);
-    tt.ok(x.length === 2 * config.vocabSize && x.every((v, i) => v === y[i]), `${s ? 'decode' : 'prefill'} logits identical`);
+  // bf16 weights, and the projections quantized (issue 30: the block kernels split across threads too)
+  for (const quant of [undefined, 'q8_0', 'q4_0'] as const) {
+    const logits: Float32Array[][] = [];
+    for (const b of pair) {
+      const model = randomModel(config, b, 'bf16', 7, quant);
+      const cache = model.createCache(2, 64);
+      const P = 24;
+      const tokens = Int32Array.from({ length: 2 * P }, (_, i) => (i * 7919) % config.vocabSize);
+      const rows = Int32Array.from({ length: 4 * P }, (_, i) => (i & 1 ? (i >> 1) % P : (i >> 1) < P ? 0 : 1));
+      const out: Float32Array[] = [];
+      out.push((await b.read(model.forward({ tokens, rows, logitRows: Int32Array.from([P - 1, 2 * P - 1]) }, cache))) as Float32Array);
+      // one batched decode step for both slots
+      out.push((await b.read(model.forward({ tokens: Int32Array.from([5, 6]), rows: Int32Array.from([0, P, 1, P]), logitRows: Int32Array.from([0, 1]) }, cache))) as Float32Array);
+      logits.push(out);
+    }
+    for (let s = 0; s < 2; s++) {
+      const x = new Uint32Array(logits[0][s].buffer, logits[0][s].byteOffset, logits[0][s].length);
+      const y = new Uint32Array(logits[1][s].buffer, logits[1][s].byteOffset, logits[1][s].length);
+      tt.ok(x.length === 2 * config.vocabSize && x.every((v, i) => v === y[i]), `${quant ?? 'bf16'} ${s ? 'decode' : 'prefill'} logits identical`);
+    }
   }
 });
 

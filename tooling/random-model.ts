@@ -1,6 +1,7 @@
 // Random-weight models of a given shape, for benchmarks (the reference PyTorch benches use random
 // weights too: only shapes matter for time). Weights are uploaded in the requested 16-bit dtype.
-import type { Backend, Tensor, WeightDType } from '../runtime/backend/types.ts';
+import type { Backend, Tensor, FloatDType, QuantDType } from '../runtime/backend/types.ts';
+import { quantize as quantizeBytes } from '../runtime/quant/index.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
 import type { ModelConfig } from '../runtime/model/config.ts';
 import { CausalLM } from '../runtime/model/model.ts';
@@ -20,15 +21,22 @@ export function randomValues(n: number, seed: number, scale: number): Float32Arr
   return out;
 }
 
-export function randomModel(config: ModelConfig, backend: Backend, dtype: WeightDType = 'bf16', seed = 1): CausalLM {
+/** `quantize`: the attention and MLP projections (rows a multiple of 32) in that block format, from the `dtype` values (as loading with quantize does). */
+export function randomModel(config: ModelConfig, backend: Backend, dtype: FloatDType = 'bf16', seed = 1, quantize?: QuantDType): CausalLM {
   let bytes = 0;
   let k = seed;
-  const w = (shape: number[], scale = 0.05): Tensor => {
+  const w = (shape: number[], scale = 0.05, project = false): Tensor => {
     const n = shape.reduce((a, b) => a * b, 1);
     const data = encodeFromF32(dtype, randomValues(n, k++ * 2654435761, scale));
+    if (project && quantize && shape[1] % 32 === 0) {
+      const q = quantizeBytes(quantize, dtype, data, shape[1]);
+      bytes += q.byteLength;
+      return backend.createWeight(quantize, shape, q);
+    }
     bytes += data.byteLength;
     return backend.createWeight(dtype, shape, data);
   };
+  const p = (shape: number[]) => w(shape, 0.05, true);
   const ones = (n: number) => {
     const data = encodeFromF32(dtype, new Float32Array(n).fill(1));
     bytes += data.byteLength;
@@ -40,17 +48,17 @@ export function randomModel(config: ModelConfig, backend: Backend, dtype: Weight
   for (let l = 0; l < config.layers; l++) {
     layers.push({
       attnNorm: ones(H), mlpNorm: ones(H), attnOutNorm: null, mlpOutNorm: null, qNorm: null, kNorm: null,
-      q: w([heads * D, H]), qBias: config.qkvBias ? w([heads * D]) : null,
-      k: w([kvHeads * D, H]), kBias: config.qkvBias ? w([kvHeads * D]) : null,
-      v: w([kvHeads * D, H]), vBias: config.qkvBias ? w([kvHeads * D]) : null,
-      o: w([H, heads * D]), oBias: null,
-      gate: w([I, H]), up: w([I, H]), down: w([H, I]),
+      q: p([heads * D, H]), qBias: config.qkvBias ? w([heads * D]) : null,
+      k: p([kvHeads * D, H]), kBias: config.qkvBias ? w([kvHeads * D]) : null,
+      v: p([kvHeads * D, H]), vBias: config.qkvBias ? w([kvHeads * D]) : null,
+      o: p([H, heads * D]), oBias: null,
+      gate: p([I, H]), up: p([I, H]), down: p([H, I]),
       gateBias: null, upBias: null, downBias: null,
     });
   }
-  const weights: ModelWeights = { embed, layers, norm: ones(H), lmHead: config.tieEmbeddings ? embed : w([V, H]), bytes: 0, dtype };
+  const weights: ModelWeights = { embed, layers, norm: ones(H), lmHead: config.tieEmbeddings ? embed : w([V, H]), bytes: 0, dtype, ...(quantize ? { quantized: quantize } : {}) };
   weights.bytes = bytes;
-  return new CausalLM(config, backend, weights, `random ${config.modelType} (${dtype})`);
+  return new CausalLM(config, backend, weights, `random ${config.modelType} (${quantize ?? dtype})`);
 }
 
 /** Shapes of real checkpoints, for benches (from their config.json files). */

@@ -3,6 +3,7 @@
 // (AssemblyScript resolves imports without the .ts extension the TypeScript side uses.)
 
 export { packX, matmulF32, matmulIlvF32, matmulIlvF16, matmulIlvBf16 } from './matmul';
+export { packQ, qmatmulQ8, qmatmulQ4, qmatmulNNQ8, qmatmulNNQ4 } from './qmatmul';
 export { interleaveWeight, deinterleaveWeight } from './layout';
 export { embedding, rmsNorm, rope, kvWrite, swiglu, geglu, addInPlace, gatherRows, softmax, argmax } from './ops';
 export { attention, attentionGroups, attentionScratchFloats } from './attention';

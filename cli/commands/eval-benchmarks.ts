@@ -75,7 +75,7 @@ export async function evalBenchmarks(o: Record<string, any>, output: CommandOutp
   try {
     return await benchmarkJob({ platform: nodePlatform, signal: interrupt.signal }, {
       model: o.model, adapter: o.adapter, benchmarks, out: o.out, pairedWith: o.pairedWith, overwrite: o.overwrite, skipInvalid: o.skipInvalid === true,
-      settings: { prompt: o.prompt as PromptType, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize }, backend: o.backend, threads: o.threads,
+      settings: { prompt: o.prompt as PromptType, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize }, backend: o.backend, threads: o.threads, quantize: o.quantize,
     }, bar.event);
   } finally {
     bar.done();

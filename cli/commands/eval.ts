@@ -12,7 +12,7 @@ import { formatAccuracy, formatP, pairedComparison } from '../../runtime/eval/st
 import { DEFAULT_EVAL, type EvalProblem, type EvalSummary, parseEvalProblems, PROMPT_TYPES, type PromptType, QWEN25_MATH_COT_SYSTEM } from '../../runtime/eval/evaluate.ts';
 import { hubRevisionOf } from '../../runtime/hub/ids.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
-import { backendOption, intOption, requireModelDir } from '../io.ts';
+import { addQuantizeOptions, backendOption, intOption, requireModelDir } from '../io.ts';
 import { addOutputOptions, type CommandOutput, commandOutput } from '../output.ts';
 import { interruptOnSignals, progressRenderer } from '../progress.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
@@ -94,7 +94,7 @@ export function registerEval(program: Command): void {
     .option('--paired-with <file>', "another model's --out results on the same problems (e.g. the base model's): print the paired test against them")
     .option('--skip-invalid', "don't decode problems whose prompt + --max-new-tokens exceeds the model's context: they count as wrong (and are listed)")
     .addHelpText('after', EVAL_HELP);
-  addOutputOptions(evalCommand, 'the summary {total, correct, accuracy, ci95, seconds, model, data, …}').action((o) => evalCommandAction(o));
+  addOutputOptions(addQuantizeOptions(evalCommand), 'the summary {total, correct, accuracy, ci95, seconds, model, data, …}').action((o) => evalCommandAction(o));
   registerProblems(program);
 }
 
@@ -119,7 +119,7 @@ async function evalCommandAction(o: EvalOptions): Promise<void> {
     // the model and adapter, and with --out journals the records as batches finish (resumable).
     const result = await evaluateJob({ platform: nodePlatform, signal: interrupt.signal }, {
       model: o.model, adapter: o.adapter, problems: input.problems, settings: input.settings, out: input.out, resume: o.resume === true, overwrite: o.overwrite, shard: input.shard,
-      backend: o.backend, threads: o.threads, skipInvalid: o.skipInvalid === true, source: o.data,
+      backend: o.backend, threads: o.threads, quantize: o.quantize, skipInvalid: o.skipInvalid === true, source: o.data,
       dataDigest: input.out === undefined ? undefined : await sha256Hex(new TextEncoder().encode(input.data.text)),
     }, (e) => {
       if (e.status === 'warning') output.warn(e.message);

@@ -9,7 +9,7 @@ import { nodePlatform } from '../../runtime/platform/node.ts';
 import { DEFAULT_FINETUNE, type FinetuneEvent } from '../../runtime/train/finetune.ts';
 import { OBJECTIVES, type Objective } from '../../runtime/train/data.ts';
 import { LORA_TARGETS } from '../../runtime/train/lora.ts';
-import { backendOption, intOption, numberOption, requireModelDir, targetsOption } from '../io.ts';
+import { addQuantizeOptions, backendOption, intOption, numberOption, requireModelDir, targetsOption } from '../io.ts';
 import { addOutputOptions, commandOutput } from '../output.ts';
 import { interruptOnSignals, progressRenderer } from '../progress.ts';
 import { resolveModelOption } from '../resolve.ts';
@@ -68,7 +68,7 @@ export function registerFinetune(program: Command): void {
     .option('--overwrite', "start afresh in a non-empty --out: replace this command's files there (others are kept)")
     .option('--base-model-name <name>', "adapter_config.json's base_model_name_or_path (default: the Hub id of a Hub model, with its commit as revision; else the model directory's name)")
     .addHelpText('after', HELP);
-  addOutputOptions(command, 'the training summary (train_summary.json)')
+  addOutputOptions(addQuantizeOptions(command), 'the training summary (train_summary.json)')
     .action(async (o) => {
       const fs = nodePlatform.fs;
       const output = commandOutput(o);
@@ -83,7 +83,7 @@ export function registerFinetune(program: Command): void {
         const bar = progress(!o.quiet);
         // The same job an app's Engine runs (runtime/engine/jobs.ts): it reads the samples and opens the model.
         const summary = await finetuneJob({ platform: nodePlatform, signal: interrupt.signal }, {
-          model: o.model, samples: o.samples, out: o.out, resume: o.resume, overwrite: o.overwrite, baseModelName: o.baseModelName, backend: o.backend, threads: o.threads,
+          model: o.model, samples: o.samples, out: o.out, resume: o.resume, overwrite: o.overwrite, baseModelName: o.baseModelName, backend: o.backend, threads: o.threads, quantize: o.quantize,
           settings: {
             lora: { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targetModules: o.targetModules },
             lr: o.lr, batchSize: o.batchSize, gradAccum: o.gradAccum, maxSteps: o.maxSteps, saveSteps: o.saveSteps, seed: o.seed,

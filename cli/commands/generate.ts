@@ -5,7 +5,7 @@ import { nodePlatform } from '../../runtime/platform/node.ts';
 import { openModel } from '../../runtime/session.ts';
 import { loadAdapter } from '../../runtime/train/peft.ts';
 import { badInputError } from '../../runtime/errors.ts';
-import { backendOption, intOption, requireModelDir } from '../io.ts';
+import { addQuantizeOptions, backendOption, intOption, requireModelDir } from '../io.ts';
 import { progressLine } from '../progress.ts';
 import { addOutputOptions, commandOutput } from '../output.ts';
 import { resolveModelOption } from '../resolve.ts';
@@ -21,7 +21,7 @@ export function registerGenerate(program: Command): void {
     .option('--adapter <dir>', 'apply a LoRA adapter (PEFT format: adapter_config.json + adapter_model.safetensors) without merging')
     .option('--max-new-tokens <n>', 'tokens to generate at most', intOption('--max-new-tokens', 0), 128)
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'));
-  addOutputOptions(command, '{text, token_ids, prompt_token_ids}')
+  addOutputOptions(addQuantizeOptions(command), '{text, token_ids, prompt_token_ids}')
     .action(async (o) => {
       const out = commandOutput(o);
       if ((o.prompt === undefined) === (o.chat === undefined)) throw badInputError('give exactly one of --prompt or --chat');
@@ -32,6 +32,7 @@ export function registerGenerate(program: Command): void {
       const model = await openModel(o.model, {
         platform: nodePlatform,
         backend: o.backend,
+        quantize: o.quantize,
         onProgress: (p) => bar.update(`loading ${Math.round((100 * p.loaded) / p.total)}%`),
       });
       bar.done();

@@ -12,7 +12,7 @@ import { DEFAULT_PAIR_CHECK, type PairCheckEvent } from '../../runtime/eval/pair
 import { formatPairCheck } from '../../runtime/eval/pair-check-format.ts';
 import { claimOutFile } from '../../runtime/io/out-dir.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
-import { backendOption, intOption } from '../io.ts';
+import { addQuantizeOptions, backendOption, intOption } from '../io.ts';
 import { interruptOnSignals, progressRenderer } from '../progress.ts';
 import { addOutputOptions, type CommandOutput, commandOutput } from '../output.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
@@ -68,7 +68,7 @@ export function registerPairCheck(program: Command): void {
     .option('--out <file>', 'also write the report with every problem\'s outputs (JSON)')
     .option('--overwrite', 'replace an existing --out file')
     .addHelpText('after', HELP);
-  addOutputOptions(command, 'the report (as --out, without the per-problem records)')
+  addOutputOptions(addQuantizeOptions(command, true), 'the report (as --out, without the per-problem records)')
     .action(async (o, cmd: Command) => {
       const output = commandOutput(o);
       await resolveModelOption(o, 'expert');
@@ -98,7 +98,7 @@ export function registerPairCheck(program: Command): void {
       const bar = progress(output);
       try {
         output.progress(`pair-check: expert ${o.expert}, amateur ${o.amateur}; ${problems.length} problems (${file})`);
-        const { report, records } = await pairCheckJob({ platform: nodePlatform, signal: interrupt.signal }, { expert: o.expert, amateur: o.amateur, problems, settings, backend: o.backend, threads: o.threads }, bar.event);
+        const { report, records } = await pairCheckJob({ platform: nodePlatform, signal: interrupt.signal }, { expert: o.expert, amateur: o.amateur, problems, settings, backend: o.backend, threads: o.threads, quantize: o.quantize, quantizeExpert: o.quantizeExpert, quantizeAmateur: o.quantizeAmateur }, bar.event);
         bar.done();
         const doc = { ...report, data: { source: file, problems: problems.length } };
         if (o.out !== undefined) {

@@ -20,7 +20,7 @@ import { formatDiagnostics } from '../../runtime/stage/diagnostics.ts';
 import { DEFAULT_SETTINGS } from '../../runtime/stage/sample.ts';
 import { DEFAULT_FINETUNE } from '../../runtime/train/finetune.ts';
 import type { LoraTarget } from '../../runtime/train/lora.ts';
-import { backendOption, intOption, numberOption, requireModelDir, targetsOption } from '../io.ts';
+import { addQuantizeOptions, backendOption, intOption, numberOption, requireModelDir, targetsOption } from '../io.ts';
 import { addOutputOptions, type CommandOutput, commandOutput } from '../output.ts';
 import { interruptOnSignals, progressRenderer } from '../progress.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
@@ -161,7 +161,7 @@ export function registerRun(program: Command): void {
     .option('--k8s-timeout <duration>', 'k8s: how long to wait for each Job (kubectl wait --timeout)', '168h')
     .addOption(new Option('--from-stage-outputs', 'write the report from the stage outputs already in --out (the cluster executors\' last job)').hideHelp())
     .addHelpText('after', HELP);
-  addOutputOptions(command, 'report.json (local executor)').action((o, cmd: Command) => runCommand(o, cmd));
+  addOutputOptions(addQuantizeOptions(command, true), 'report.json (local executor)').action((o, cmd: Command) => runCommand(o, cmd));
 }
 
 type RunOptions = Record<string, any>;
@@ -266,7 +266,7 @@ async function runData(o: RunOptions): Promise<RunData> {
 function runJobOptions(o: RunOptions, pair: { expert: string; amateur: string }, data: RunData, x: { maxSteps: number; evalMax: number; benchmarks?: BenchmarkData[] }): RunJob {
   const d = DEFAULT_FINETUNE;
   return {
-    expert: pair.expert, amateur: pair.amateur, train: data.train, eval: data.evalSet, out: o.out, backend: o.backend,
+    expert: pair.expert, amateur: pair.amateur, train: data.train, eval: data.evalSet, out: o.out, backend: o.backend, quantize: o.quantize, quantizeExpert: o.quantizeExpert, quantizeAmateur: o.quantizeAmateur,
     threads: o.threads, baseModelName: o.baseModelName, resume: !!o.resume, overwrite: !!o.overwrite, fromStageOutputs: !!o.fromStageOutputs,
     trainSource: o.trainData ?? 'generated problems (set "sample", seed 0)', evalSource: o.evalData ?? 'generated problems (set "eval", seed 0)',
     trainHub: data.trainData?.hub, evalHub: data.evalData?.hub,

@@ -11,7 +11,7 @@ import { formatDiagnostics } from '../../runtime/stage/diagnostics.ts';
 import { type RunEvent, statePath, summaryPath } from '../../runtime/stage/sampling.ts';
 import { parseShard, type ShardInfo, shardPath, takeShard } from '../../runtime/shard/shard.ts';
 import { DEFAULT_SETTINGS, parseProblems, type SampleSettings } from '../../runtime/stage/sample.ts';
-import { backendOption, intOption, requireModelDir } from '../io.ts';
+import { addQuantizeOptions, backendOption, intOption, requireModelDir } from '../io.ts';
 import { addOutputOptions, commandOutput } from '../output.ts';
 import { interruptOnSignals, progressRenderer } from '../progress.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
@@ -65,7 +65,7 @@ export function registerSample(program: Command): void {
     .option('--shard <I/N|auto|auto/N>', 'run one shard of the problems (see below)')
     .option('--skip-invalid', 'skip input lines that are not JSON objects with a "question" string, and problems whose prompt does not fit the models\' context')
     .addHelpText('after', HELP);
-  addOutputOptions(command, 'the run summary (OUT.summary.json, with the pair diagnostics)', 'no progress output (the pair diagnostics are still printed: they are a result)')
+  addOutputOptions(addQuantizeOptions(command, true), 'the run summary (OUT.summary.json, with the pair diagnostics)', 'no progress output (the pair diagnostics are still printed: they are a result)')
     .action(async (o) => {
       const fs = nodePlatform.fs;
       const output = commandOutput(o);
@@ -89,7 +89,7 @@ export function registerSample(program: Command): void {
         // The same job an app's Engine runs (runtime/engine/jobs.ts): it skips a finished shard before
         // loading any model, opens the pair, refuses (or with --skip-invalid skips) prompts too long.
         const summary = await sampleJob({ platform: nodePlatform, signal: interrupt.signal }, {
-          expert: o.expert, amateur: o.amateur, problems, out, resume: o.resume, shard, settings, backend: o.backend, threads: o.threads,
+          expert: o.expert, amateur: o.amateur, problems, out, resume: o.resume, shard, settings, backend: o.backend, threads: o.threads, quantize: o.quantize, quantizeExpert: o.quantizeExpert, quantizeAmateur: o.quantizeAmateur,
           skipInvalid: o.skipInvalid === true, source: o.data, dataDigest: await sha256Hex(new TextEncoder().encode(text)), createFolder: false,
         }, (e) => {
           if (e.status === 'warning') output.warn(e.message); // even with --quiet: which problems the output lacks is part of the result

@@ -1,8 +1,9 @@
 // The plain-TypeScript backend's forward ops (reference.ts adds the training ops): straightforward
 // loops, no tricks. See reference.ts for what it is for.
 
+import { dequantize } from '../quant/index.ts';
 import { decodeToF32 } from '../util/dtype.ts';
-import { type BackendInfo, type DType, type GluActivation, type Rows, type Tensor, type WeightDType, sizeOf } from './types.ts';
+import { type BackendInfo, BYTES_PER_ELEMENT, type DType, type GluActivation, isQuantDType, type Rows, type Tensor, type WeightDType, sizeOf } from './types.ts';
 
 class RefTensor implements Tensor {
   readonly size: number;
@@ -61,15 +62,18 @@ export class ReferenceForward {
   readonly info: BackendInfo = Object.freeze({
     kind: 'reference' as const,
     device: 'plain TypeScript (test oracle)',
-    features: Object.freeze([]),
+    features: Object.freeze(['quantized']),
     limits: Object.freeze({}),
   });
 
   createWeight(dtype: WeightDType, shape: readonly number[], bytes: Uint8Array): Tensor {
     const n = sizeOf(shape);
-    const want = n * (dtype === 'f32' ? 4 : 2);
+    if (isQuantDType(dtype) && (shape.length !== 2 || shape[1] % 32 !== 0)) throw new RangeError(`weight [${shape}] ${dtype}: a block-format weight must be a matrix with rows a multiple of 32 long`);
+    const want = n * BYTES_PER_ELEMENT[dtype];
     if (bytes.byteLength !== want) throw new RangeError(`weight [${shape}] ${dtype} needs ${want} bytes, got ${bytes.byteLength}`);
-    return new RefTensor(dtype, shape, decodeToF32(dtype, bytes));
+    // block formats are dequantized here: the oracle of the quantized kernels is the f32 model of
+    // gguf's dequantized values
+    return new RefTensor(dtype, shape, isQuantDType(dtype) ? dequantize(dtype, bytes, n) : decodeToF32(dtype, bytes));
   }
 
   createTensor(dtype: 'f32' | 'i32', shape: readonly number[], data?: Float32Array | Int32Array): Tensor {

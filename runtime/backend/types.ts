@@ -15,8 +15,21 @@
 // Tensors are opaque handles owned by the backend that made them. Activations are f32, index
 // tensors i32; weights keep the dtype of the checkpoint file (f32, f16 or bf16) and are unpacked
 // to f32 inside the kernels. Every tensor is dense, row-major and contiguous.
+//
+// Quantized weights (issue 30): 'q8_0' and 'q4_0' are llama.cpp's block formats (runtime/quant/),
+// 32 values of a row per block (34 / 18 bytes), so a matrix's rows must be a multiple of 32 long.
+// A backend that reads them (reference: dequantizes on upload; Wasm: kernels read the blocks)
+// lists 'quantized' in info.features; the others refuse them in createWeight. Only matmul and
+// training.matmulNN take a quantized weight.
 
-export type WeightDType = 'f32' | 'f16' | 'bf16';
+/** The plain float dtypes a checkpoint file stores weights in. */
+export type FloatDType = 'f32' | 'f16' | 'bf16';
+export type WeightDType = FloatDType | 'q8_0' | 'q4_0';
+/** The block formats among the weight dtypes. */
+export type QuantDType = 'q8_0' | 'q4_0';
+export function isQuantDType(d: string): d is QuantDType {
+  return d === 'q8_0' || d === 'q4_0';
+}
 export type DType = WeightDType | 'i32';
 
 export interface Tensor {
@@ -268,7 +281,9 @@ export interface LinearFusion {
   activation?: GluActivation;
 }
 
-export const BYTES_PER_ELEMENT: Readonly<Record<DType, number>> = Object.freeze({ f32: 4, f16: 2, bf16: 2, i32: 4 });
+// Block formats have a fractional size per element (34/32 and 18/32 bytes, exact in binary), so
+// size · BYTES_PER_ELEMENT is the byte count of any tensor of whole blocks.
+export const BYTES_PER_ELEMENT: Readonly<Record<DType, number>> = Object.freeze({ f32: 4, f16: 2, bf16: 2, i32: 4, q8_0: 34 / 32, q4_0: 18 / 32 });
 
 export function sizeOf(shape: readonly number[]): number {
   let n = 1;

@@ -2,7 +2,8 @@
 // options, the warning event, the check of an output path, and the opening and freeing of models.
 // Its own module so that jobs.ts and benchmark-job.ts both use it without importing each other.
 import type { BackendChoice } from '../backend/index.ts';
-import type { Backend } from '../backend/types.ts';
+import type { Backend, QuantDType } from '../backend/types.ts';
+import { pairQuantize, quantizeOption } from '../quant/option.ts';
 import { badInputError } from '../errors.ts';
 import type { CausalLM } from '../model/model.ts';
 import type { LoadProgress } from '../model/weights.ts';
@@ -14,6 +15,8 @@ export interface BackendJob {
   backend?: BackendChoice;
   /** Wasm threads per model (default: the host's hardware concurrency). */
   threads?: number;
+  /** Quantize every model the job loads to this block format at load: 'q8_0' or 'q4_0' (issue 30). */
+  quantize?: QuantDType;
 }
 
 export interface JobContext {
@@ -32,7 +35,9 @@ export function checkOut(out: unknown, what: string): asserts out is string {
 
 /** Opens the models on one backend or one each (runtime/session.ts openModels decides), runs `body`, frees them. */
 export async function withModels<T>(ctx: JobContext, job: BackendJob, dirs: string[], body: (models: CausalLM[], backends: Backend[]) => Promise<T>, onWarning?: (m: string) => void, onProgress?: (p: LoadProgress) => void): Promise<T> {
-  const opened = await openModels(dirs, { platform: ctx.platform, backend: job.backend, threads: job.threads, signal: ctx.signal, onWarning, onProgress });
+  // a pair's models each take their own quantization (quantizeExpert / quantizeAmateur), else `quantize`
+  const quantize = dirs.length === 2 ? pairQuantize(job, '') : dirs.map(() => quantizeOption(job.quantize, 'quantize'));
+  const opened = await openModels(dirs, { platform: ctx.platform, backend: job.backend, threads: job.threads, signal: ctx.signal, onWarning, onProgress, quantize });
   try {
     return await body(opened.models, opened.backends);
   } finally {

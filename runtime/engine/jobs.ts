@@ -3,7 +3,8 @@
 // or crosses a worker boundary unchanged. Each job opens what it needs and closes it again.
 import { exportGguf, type ExportGgufProgress, type ExportGgufSummary, type GgufExportType } from '../gguf/export.ts';
 import { type BackendChoice, createBackend } from '../backend/index.ts';
-import type { BackendInfo } from '../backend/types.ts';
+import type { BackendInfo, QuantDType } from '../backend/types.ts';
+import { pairQuantize, quantizedFingerprint, quantizeOption } from '../quant/option.ts';
 import { badInputError } from '../errors.ts';
 import { DEFAULT_EVAL, type EvalEvent, type EvalProblem, type EvalRecord, type EvalSummary, evaluate, type PromptType } from '../eval/evaluate.ts';
 import { claimEvalOut, evaluateToFile } from '../eval/journal.ts';
@@ -26,6 +27,12 @@ import { type BackendJob, checkOut, type JobContext, type WarningEvent, withMode
 
 export type { BackendJob, JobContext, WarningEvent } from './job-context.ts';
 
+/** A job over an expert and an amateur: each may be quantized on its own (overriding `quantize`). */
+interface PairJob extends BackendJob {
+  quantizeExpert?: QuantDType;
+  quantizeAmateur?: QuantDType;
+}
+
 /** The whole loop (runPipeline) without the host-bound parts: platform, signal and events come from the engine. */
 export type RunJob = Omit<PipelineOptions, 'platform' | 'signal' | 'onEvent'> & {
   /** After the loop, the expert before and after on these benchmarks (the paper's table): into
@@ -40,7 +47,7 @@ export type RunJobEvent = PipelineEvent;
 /** The run's report (report.json's content), with `benchmarks` the after-model's table. */
 export type RunJobResult = RunReport & { benchmarks?: BenchmarkJobResult };
 
-export interface SampleJob extends BackendJob {
+export interface SampleJob extends PairJob {
   expert: string;
   amateur: string;
   problems: Problem[];
@@ -114,7 +121,7 @@ export interface EvaluateJobResult {
   finished?: boolean;
 }
 
-export interface PairCheckJob extends BackendJob {
+export interface PairCheckJob extends PairJob {
   expert: string;
   amateur: string;
   /** Problems with gold answers (a `dev` set: pair-check chooses pairs and settings). */
@@ -153,8 +160,9 @@ export async function sampleJob(ctx: JobContext, job: SampleJob, onEvent?: (e: S
   const slash = job.out.lastIndexOf('/');
   if (job.createFolder !== false && slash > 0) await fs.mkdir?.(job.out.slice(0, slash));
   const [ef, af, data] = await Promise.all([modelFingerprint(fs, job.expert), modelFingerprint(fs, job.amateur), job.dataDigest ?? sha256Hex(new TextEncoder().encode(JSON.stringify(job.problems)))]);
+  const [qe, qa] = pairQuantize(job, 'sample: ');
   const settings: SampleSettings = { ...DEFAULT_SETTINGS, ...job.settings };
-  const ids = { expert: { source: job.expert, fingerprint: ef }, amateur: { source: job.amateur, fingerprint: af }, data };
+  const ids = { expert: { source: job.expert, fingerprint: quantizedFingerprint(ef, qe) }, amateur: { source: job.amateur, fingerprint: quantizedFingerprint(af, qa) }, data };
   if (job.shard) {
     // Skipped before any model is loaded. The backend `auto` picks is known only once it starts,
     // so with backend auto the finished run's backend stands.
@@ -219,7 +227,7 @@ export async function evaluateJob(ctx: JobContext, job: EvaluateJob, onEvent?: (
     if (slash > 0) await fs.mkdir?.(out.slice(0, slash));
     const data = job.dataDigest ?? sha256Hex(new TextEncoder().encode(JSON.stringify(job.problems.map(({ id, question, gold }) => ({ id, question, gold })))));
     const [mf, af, dataSha] = await Promise.all([modelFingerprint(fs, job.model), job.adapter ? adapterFingerprint(fs, job.adapter) : null, data]);
-    identity = { model: { source: job.model, fingerprint: mf }, adapter: job.adapter && af ? { source: job.adapter, fingerprint: af } : null, data: dataSha };
+    identity = { model: { source: job.model, fingerprint: quantizedFingerprint(mf, quantizeOption(job.quantize, 'evaluate: quantize')) }, adapter: job.adapter && af ? { source: job.adapter, fingerprint: af } : null, data: dataSha };
     const done = job.shard && !job.overwrite ? await finishedEvalShard(fs, out, settings, identity, job.backend, job.shard) : null;
     if (done) {
       onEvent?.({ status: 'already-finished', summary: done });

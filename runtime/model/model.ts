@@ -3,7 +3,7 @@
 // whole (one submit on WebGPU) and the caller reads back only what it needs (logits of selected
 // rows, or argmax ids).
 
-import type { Backend, Tensor } from '../backend/types.ts';
+import type { Backend, QuantDType, Tensor } from '../backend/types.ts';
 import { LightReasonerError, modelFormatError } from '../errors.ts';
 import { readOptionalText, type WarningSink } from '../io/optional-file.ts';
 import type { FileSystem } from '../platform/types.ts';
@@ -233,6 +233,8 @@ export interface LoadModelOptions {
   signal?: AbortSignal;
   /** Told when an optional file (generation_config.json, chat_template.jinja…) is taken as absent. */
   onWarning?: WarningSink;
+  /** Quantize the attention and MLP projections to this block format at load (issue 30; runtime/quant). */
+  quantize?: QuantDType;
 }
 
 function parseJson(text: string, path: string): Record<string, unknown> {
@@ -256,6 +258,6 @@ export async function loadModel(dir: string, opts: LoadModelOptions): Promise<Ca
   if (tokenizer.size > config.vocabSize) {
     throw modelFormatError(fs.join(dir, 'tokenizer.json'), `the tokenizer has ${tokenizer.size} tokens but the model's vocab_size is ${config.vocabSize}: the tokenizer does not belong to this model`);
   }
-  const weights = await loadWeights(fs, dir, config, opts.backend, opts.onProgress, opts.signal);
+  const weights = await loadWeights(fs, dir, config, opts.backend, opts.onProgress, opts.signal, opts.quantize);
   return new CausalLM(config, opts.backend, weights, dir, tokenizer);
 }

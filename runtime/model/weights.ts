@@ -1,7 +1,8 @@
 // Locate, validate and upload a Hugging Face checkpoint's tensors (single file or sharded index),
 // in their file dtype, one tensor at a time so peak host memory stays at one tensor.
 
-import type { Backend, Tensor, WeightDType } from '../backend/types.ts';
+import type { Backend, FloatDType, QuantDType, Tensor } from '../backend/types.ts';
+import { quantizationPolicy, quantize as quantizeBytes, typeBytes } from '../quant/index.ts';
 import { LightReasonerError, modelFormatError, notFoundError } from '../errors.ts';
 import { checkDType, readSafetensorsHeader, readTensorBytes, type TensorEntry } from '../io/safetensors.ts';
 import type { FileSystem } from '../platform/types.ts';
@@ -30,13 +31,15 @@ export interface ModelWeights {
   layers: LayerWeights[];
   norm: Tensor; // [H]
   lmHead: Tensor; // [V, H] (the embedding itself when tied)
-  /** Bytes of weights held by the backend (in file dtype). */
+  /** Bytes of weights held by the backend (in file dtype, or the block format where quantized). */
   bytes: number;
   /** The safetensors dtype of the matrices (for merge and reporting). */
-  dtype: WeightDType;
+  dtype: FloatDType;
+  /** The block format the projection matrices were quantized to at load (issue 30), if any. */
+  quantized?: QuantDType;
 }
 
-const DTYPES: Record<string, WeightDType> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
+const DTYPES: Record<string, FloatDType> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
 
 // weight_map values are joined to the model directory, so a separator, "..", a drive letter or a URL
 // scheme would read a file outside it (or, in a browser, fetch from elsewhere); "%" is refused too
@@ -155,7 +158,7 @@ export function placementOf(name: string): number | 'head' | null {
 }
 
 /** A norm gain plus the architecture's offset, as f32 bytes (Gemma stores w and computes with 1 + w in float32). */
-function withOffset(dtype: WeightDType, data: Uint8Array, offset: number): Uint8Array {
+function withOffset(dtype: FloatDType, data: Uint8Array, offset: number): Uint8Array {
   const values = decodeToF32(dtype, data);
   for (let i = 0; i < values.length; i++) values[i] = Math.fround(offset + values[i]);
   return new Uint8Array(values.buffer);
@@ -176,6 +179,12 @@ function checkFits(backend: Backend, dir: string, bytes: number): void {
     `${dir}: the model's weights take ${sizeText(bytes)}, more than ${space} — use a smaller model (a bf16 copy of an f32 checkpoint takes half)${kind === 'wasm' ? ' — or open it with openModel/openModels (runtime/session.ts), which spread a model past one Wasm memory over several' : ''}`,
     { file: dir },
   );
+}
+
+/** Refuse quantized loading on a backend whose kernels cannot read the block formats. */
+function checkQuantizable(backend: Backend, dir: string, type: QuantDType): void {
+  if (backend.info.features.includes('quantized')) return;
+  throw new LightReasonerError('UNSUPPORTED', `${dir}: quantize ${type}: the ${backend.info.kind} backend has no kernels for quantized weights — use --backend wasm (or reference), or load without quantizing`, { file: dir });
 }
 
 /**
@@ -199,7 +208,12 @@ export async function loadWeights(
   backend: Backend,
   onProgress?: (p: LoadProgress) => void,
   signal?: AbortSignal,
+  quantize?: QuantDType,
 ): Promise<ModelWeights> {
+  if (quantize) checkQuantizable(backend, dir, quantize);
+  // the bytes a tensor takes in the backend: its block format where the policy quantizes it
+  const quantized = (name: string, shape: number[]) => quantize !== undefined && quantizationPolicy(name, shape);
+  const heldBytes = (e: TensorEntry, name: string, shape: number[]) => (quantized(name, shape) ? typeBytes(quantize!, shape[0] * shape[1]) : e.byteLength);
   const entries = await indexCheckpoint(fs, dir);
   const entry = (name: string, shape: number[]): TensorEntry => {
     const e = entries.get(name);
@@ -213,13 +227,13 @@ export async function loadWeights(
   // First every tensor's presence, dtype and shape, and whether they fit: nothing read yet.
   let total = 0;
   await buildWeights(config, async (name, shape) => {
-    total += entry(name, shape).byteLength;
+    total += heldBytes(entry(name, shape), name, shape);
     return null as unknown as Tensor;
   });
   checkFits(backend, dir, total);
 
   let loaded = 0;
-  let matrixDType: WeightDType | null = null;
+  let matrixDType: FloatDType | null = null;
   const parts = await buildWeights(config, async (name, shape, normOffset = 0) => {
     signal?.throwIfAborted();
     const e = entry(name, shape);
@@ -233,12 +247,17 @@ export async function loadWeights(
     }
     if (shape.length === 2) matrixDType ??= dtype;
     backend.place?.(placementOf(name));
-    const t = await outOfMemoryAs(e, backend, async () => (normOffset ? backend.createWeight('f32', shape, withOffset(dtype, data, normOffset)) : backend.createWeight(dtype, shape, data)));
+    const t = await outOfMemoryAs(e, backend, async () => {
+      if (normOffset) return backend.createWeight('f32', shape, withOffset(dtype, data, normOffset));
+      // quantized from the file's own values (issue 30: llama.cpp's converter does the same)
+      if (quantized(name, shape)) return backend.createWeight(quantize!, shape, quantizeBytes(quantize!, dtype, data, shape[1]));
+      return backend.createWeight(dtype, shape, data);
+    });
     await outOfMemoryAs(e, backend, () => backend.flush()); // WebGPU: the upload done (its staging freed), an out-of-memory reported here, at its tensor
-    loaded += e.byteLength;
+    loaded += heldBytes(e, name, shape);
     onProgress?.({ status: 'loading', file: e.file, loaded, total });
     return t;
   });
   backend.place?.(null);
-  return { ...parts, bytes: loaded, dtype: matrixDType ?? 'f32' };
+  return { ...parts, bytes: loaded, dtype: matrixDType ?? 'f32', ...(quantize ? { quantized: quantize } : {}) };
 }

@@ -18,7 +18,7 @@
 
 import type { BackendChoice } from '../backend/index.ts';
 import { requireTraining } from '../backend/training.ts';
-import type { Backend } from '../backend/types.ts';
+import type { Backend, QuantDType } from '../backend/types.ts';
 import { generateProblems } from '../data/problems.ts';
 import { badInputError, LightReasonerError, throwIfAborted } from '../errors.ts';
 import { DEFAULT_EVAL, type EvalEvent, type EvalProblem, type EvalRecord, type EvalSummary, parseEvalProblems, type PromptType } from '../eval/evaluate.ts';
@@ -39,6 +39,7 @@ import type { FinetuneSettings } from '../train/settings.ts';
 import type { LoraAdapter } from '../train/lora.ts';
 import { loadAdapter } from '../train/peft.ts';
 import { openModels } from '../session.ts';
+import { pairQuantize, quantizedFingerprint } from '../quant/option.ts';
 import { finishedFinetune, prepareRunDir } from './run-dir.ts';
 import { renderReport } from './report.ts';
 import { histogram, klEdges, modelInfo, pickExamples, readLog, seedSummary, stepEdges } from './report-data.ts';
@@ -105,6 +106,11 @@ export interface PipelineOptions {
   seeds?: number[];
   /** Wasm threads per model (default: the host's hardware concurrency). */
   threads?: number;
+  /** Quantize both models at load ('q8_0' or 'q4_0', issue 30); quantizeExpert / quantizeAmateur
+   * set one model's own (the expert's is what stage 2 fine-tunes: LoRA on a frozen quantized base). */
+  quantize?: QuantDType;
+  quantizeExpert?: QuantDType;
+  quantizeAmateur?: QuantDType;
   /** adapter_config.json's base_model_name_or_path (default: the expert directory's name). */
   baseModelName?: string;
   /**
@@ -228,7 +234,8 @@ async function loadPair(c: RunContext): Promise<LoadedPair> {
   const onWarning = (message: string) => emit({ status: 'warning', message });
   // One backend for both, or one each on Wasm: openModels (runtime/session.ts) decides, as for
   // the `sample` command and the jobs.
-  const opened = await openModels([o.expert, o.amateur], { platform: o.platform, backend: o.backend, threads: o.threads, signal: c.signal, onWarning });
+  const quantize = pairQuantize(o, '');
+  const opened = await openModels([o.expert, o.amateur], { platform: o.platform, backend: o.backend, threads: o.threads, signal: c.signal, onWarning, quantize });
   c.backends.push(...opened.backends);
   requireTraining(c.backends[0], '`run` (its stage 2 fine-tunes)'); // before any sample is drawn
   const [expert, amateur] = opened.models;
@@ -239,7 +246,7 @@ async function loadPair(c: RunContext): Promise<LoadedPair> {
   // the identity of runs started before problems carried it).
   const trainData = JSON.stringify(o.train.map(({ id, question, gold }) => ({ id, question, gold })));
   const [ef, af, dataSha] = await Promise.all([modelFingerprint(fs, o.expert), modelFingerprint(fs, o.amateur), sha256Hex(new TextEncoder().encode(trainData))]);
-  return { expert, amateur, amateurInfo, loadSeconds, ef, af, dataSha };
+  return { expert, amateur, amateurInfo, loadSeconds, ef: quantizedFingerprint(ef, quantize[0]), af: quantizedFingerprint(af, quantize[1]), dataSha };
 }
 
 /** Pair-check: can this pair's contrast point toward right answers at all? (Only when asked.) */

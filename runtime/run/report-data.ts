@@ -14,7 +14,7 @@ export function modelInfo(m: CausalLM): ModelInfo {
   const attn = c.hiddenSize * c.heads * c.headDim * 2 + c.hiddenSize * c.kvHeads * c.headDim * 2;
   const mlp = 3 * c.hiddenSize * c.intermediateSize;
   const emb = c.vocabSize * c.hiddenSize * (c.tieEmbeddings ? 1 : 2);
-  return { source: m.source, hub: hubRevisionOf(m.source), model_type: c.modelType, parameters: c.layers * (attn + mlp + 2 * c.hiddenSize) + emb + c.hiddenSize, layers: c.layers, hidden_size: c.hiddenSize, vocab_size: c.vocabSize };
+  return { source: m.source, hub: hubRevisionOf(m.source), model_type: c.modelType, parameters: c.layers * (attn + mlp + 2 * c.hiddenSize) + emb + c.hiddenSize, layers: c.layers, hidden_size: c.hiddenSize, vocab_size: c.vocabSize, ...(m.weights.quantized ? { quantized: m.weights.quantized } : {}) };
 }
 
 export function histogram(values: number[], selected: boolean[], edges: number[]): Histogram {

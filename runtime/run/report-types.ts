@@ -90,4 +90,6 @@ export interface ModelInfo {
   layers: number;
   hidden_size: number;
   vocab_size: number;
+  /** The block format its projections were quantized to at load (issue 30); absent when not quantized. */
+  quantized?: 'q8_0' | 'q4_0';
 }

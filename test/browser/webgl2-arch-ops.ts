@@ -2,13 +2,13 @@
 // ReferenceBackend: scaled embeddings, per-head RMSNorm over a [n·heads, headDim] view, the
 // gelu_tanh GLU and sliding-window attention. Called by webgl2-ops.ts; small, odd shapes.
 
-import type { Backend, Tensor, WeightDType } from '../../runtime/backend/types.ts';
+import type { Backend, Tensor, FloatDType } from '../../runtime/backend/types.ts';
 import { Pair, type Tol } from '../portable/oracle.ts';
 
 type Guard = (name: string, body: () => Promise<void>) => Promise<void>;
 type Check = (name: string, got: Tensor, ref: Tensor, p: Pair, tol: Tol) => Promise<void>;
 
-const DTYPES: readonly WeightDType[] = ['f32', 'f16', 'bf16'];
+const DTYPES: readonly FloatDType[] = ['f32', 'f16', 'bf16'];
 const TOL: Tol = { atol: 1e-5, rtol: 1e-4 };
 /** Gates where a tanh or exp could go wrong: 0, tiny, the tails up to where a³ overflows f32. */
 const SPECIAL_GATES = [0, -0, 1e-7, -1e-7, 1e-3, -1e-3, 0.5, -0.5, 3, -3, 5, -5, 10, -10, 30, -30, 100, -100, 1e4, -1e4, 1e20, -1e20, 3e38, -3e38];

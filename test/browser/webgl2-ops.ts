@@ -3,7 +3,7 @@
 // is slow, and odd sizes hit the row padding of 16-bit weights, chunk tails and partial texels.
 
 import { requireTraining } from '../../runtime/backend/training.ts';
-import type { Backend, Tensor, WeightDType } from '../../runtime/backend/types.ts';
+import type { Backend, Tensor, FloatDType } from '../../runtime/backend/types.ts';
 import type { WebGL2Backend } from '../../runtime/backend/webgl2/index.ts';
 import { textureBytes, type GLTensor } from '../../runtime/backend/webgl2/textures.ts';
 import { generateGreedy } from '../../runtime/model/generate.ts';
@@ -12,7 +12,7 @@ import { decodeToF32, encodeFromF32 } from '../../runtime/util/dtype.ts';
 import { checker, compare, type Log, Pair, type Tol } from '../portable/oracle.ts';
 import { checkWebGL2ArchOps } from './webgl2-arch-ops.ts';
 
-const DTYPES: readonly WeightDType[] = ['f32', 'f16', 'bf16'];
+const DTYPES: readonly FloatDType[] = ['f32', 'f16', 'bf16'];
 const MM: Tol = { atol: 2e-5, rtol: 1e-4 };
 const TIGHT: Tol = { atol: 1e-6, rtol: 1e-6 };
 const EXACT: Tol = { atol: 0, rtol: 0 };

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BackendChoice } from '../../runtime/backend/index.ts';
 import { createBackend } from '../../runtime/backend/index.ts';
-import type { Backend } from '../../runtime/backend/types.ts';
+import type { Backend, QuantDType } from '../../runtime/backend/types.ts';
 import { type CausalLM, loadModel } from '../../runtime/model/model.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
 import { parseSamples, type TrainSample } from '../../runtime/train/data.ts';
@@ -41,9 +41,9 @@ export interface Setup {
 }
 
 /** The pair's expert on `backend`, the fixture's initial adapter, and the parsed samples. */
-export async function setup(pair: Pair, backend: BackendChoice | Backend, system: string, withAdapter = true): Promise<Setup> {
+export async function setup(pair: Pair, backend: BackendChoice | Backend, system: string, withAdapter = true, quantize?: QuantDType): Promise<Setup> {
   const b = typeof backend === 'string' ? await createBackend(backend, nodePlatform) : backend;
-  const model = await loadModel(expertDir(pair), { fs: nodePlatform.fs, backend: b });
+  const model = await loadModel(expertDir(pair), { fs: nodePlatform.fs, backend: b, quantize });
   const adapter = withAdapter ? await loadAdapter(nodePlatform.fs, join(FIXTURES, 'finetune', pair, 'init-adapter'), model) : (null as unknown as LoraAdapter);
   const { samples } = parseSamples(readFileSync(samplesFile(pair), 'utf8'), model.tokenizer, { vocab: model.config.vocabSize, system });
   return { model, adapter, samples };

@@ -2,14 +2,14 @@
 // tolerance check every portable kernel suite uses: |got − ref| ≤ atol + rtol·|ref| everywhere.
 
 import { ReferenceBackend } from '../../runtime/backend/reference.ts';
-import type { Backend, Tensor, WeightDType } from '../../runtime/backend/types.ts';
+import type { Backend, Tensor, FloatDType } from '../../runtime/backend/types.ts';
 import { encodeFromF32 } from '../../runtime/util/dtype.ts';
 import { rng, uniform } from './random.ts';
 
 export type Log = (name: string, ok: boolean, detail: string) => void;
 
 /** A weight as the ops see it: a checkpoint dtype, or an f32 tensor from createTensor (LoRA A/B). */
-export type WeightKind = WeightDType | 'tensor';
+export type WeightKind = FloatDType | 'tensor';
 
 export interface Tol {
   atol: number;

@@ -4,11 +4,11 @@
 // attention on the general, decode and split-decode paths and its backward, and headDim 256
 // (Gemma 3). Framework-free like webgpu-kernels.ts; shapes are small (SwiftShader is slow) and odd.
 
-import type { Tensor, WeightDType } from '../../runtime/backend/types.ts';
+import type { Tensor, FloatDType } from '../../runtime/backend/types.ts';
 import { createWebGPUBackend } from '../../runtime/backend/webgpu/index.ts';
 import { checker, compare, type Log, Pair, type Tol } from './oracle.ts';
 
-const DTYPES: readonly WeightDType[] = ['f32', 'f16', 'bf16'];
+const DTYPES: readonly FloatDType[] = ['f32', 'f16', 'bf16'];
 const TOL: Tol = { atol: 1e-5, rtol: 1e-4 };
 /** Gates where a tanh or exp could go wrong: 0, tiny, the tails up to where a³ overflows f32. */
 const SPECIAL_GATES = [0, -0, 1e-7, -1e-7, 1e-3, -1e-3, 0.5, -0.5, 3, -3, 5, -5, 10, -10, 30, -30, 100, -100, 1e4, -1e4, 1e20, -1e20, 3e38, -3e38];

@@ -3,11 +3,11 @@
 // rope + KV write, and attention over a cache long enough to be split. Same framework-free style
 // as webgpu-kernels.ts (Node and Deno run it); odd shapes reach every tail and alignment branch.
 
-import type { Backend, Tensor, WeightDType } from '../../runtime/backend/types.ts';
+import type { Backend, Tensor, FloatDType } from '../../runtime/backend/types.ts';
 import { createWebGPUBackend } from '../../runtime/backend/webgpu/index.ts';
 import { checker, compare, type Log, Pair, type Tol } from './oracle.ts';
 
-const DTYPES: readonly WeightDType[] = ['f32', 'f16', 'bf16'];
+const DTYPES: readonly FloatDType[] = ['f32', 'f16', 'bf16'];
 const MM: Tol = { atol: 2e-5, rtol: 1e-4 };
 
 export async function checkWebGPUDecodeKernels(gpu: GPU, log: Log, options: { useShaderF16?: boolean } = {}): Promise<{ passed: number; failed: number }> {

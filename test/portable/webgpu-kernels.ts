@@ -4,7 +4,7 @@
 // through `log`; the caller decides what a failure means. Shapes are small and odd on purpose
 // (software Vulkan is slow, and odd sizes hit every tail and alignment branch).
 
-import type { Backend, Tensor, WeightDType } from '../../runtime/backend/types.ts';
+import type { Backend, Tensor, FloatDType } from '../../runtime/backend/types.ts';
 import { type MatmulKernel, type WebGPUBackend, createWebGPUBackend } from '../../runtime/backend/webgpu/index.ts';
 import { GPUTensor } from '../../runtime/backend/webgpu/tensor.ts';
 import { decodeToF32, encodeFromF32 } from '../../runtime/util/dtype.ts';
@@ -24,7 +24,7 @@ export interface KernelCheckResult {
   features: readonly string[];
 }
 
-const DTYPES: readonly WeightDType[] = ['f32', 'f16', 'bf16'];
+const DTYPES: readonly FloatDType[] = ['f32', 'f16', 'bf16'];
 
 export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelCheckOptions = {}): Promise<KernelCheckResult> {
   const { counts, report, guard } = checker(log);

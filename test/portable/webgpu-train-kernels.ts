@@ -6,7 +6,7 @@
 // accumulate / padding / multi-slot cases each op has. Dropout masks must match exactly.
 
 import type { AdamWStep } from '../../runtime/backend/types.ts';
-import type { Backend, Tensor, WeightDType } from '../../runtime/backend/types.ts';
+import type { Backend, Tensor, FloatDType } from '../../runtime/backend/types.ts';
 import { createWebGPUBackend } from '../../runtime/backend/webgpu/index.ts';
 import type { GPUTensor } from '../../runtime/backend/webgpu/tensor.ts';
 import { encodeFromF32 } from '../../runtime/util/dtype.ts';

@@ -3,7 +3,8 @@
 // its kernel (wasm/*.ts), split across the thread pool where it pays (split.ts).
 
 import { decodeToF32 } from '../../util/dtype.ts';
-import { type Backend, type BackendInfo, type DType, type GluActivation, type Rows, type Tensor, type TrainingOps, type WeightDType, BYTES_PER_ELEMENT, sizeOf } from '../types.ts';
+import { type Backend, type BackendInfo, type DType, type FloatDType, type GluActivation, isQuantDType, type Rows, type Tensor, type TrainingOps, type WeightDType, BYTES_PER_ELEMENT, sizeOf } from '../types.ts';
+import { checkQuantShape, quantMatmul, readQuant } from './quant.ts';
 import { Heap } from './memory.ts';
 import { DT_CODE, type Kernels, PAGE_BYTES } from './module.ts';
 import type { Pool } from './pool.ts';
@@ -40,7 +41,7 @@ function rowsOf(x: Tensor): number {
 function check(ok: boolean, msg: () => string): void {
   if (!ok) throw new RangeError(msg());
 }
-function isWeightDType(d: DType): d is WeightDType {
+function isWeightDType(d: DType): d is FloatDType {
   return d === 'f32' || d === 'f16' || d === 'bf16';
 }
 
@@ -63,6 +64,7 @@ export class WasmBackend implements Backend {
     f32: (x, what) => this.f32(x, what),
     i32: (x, what) => this.i32(x, what),
     weight: (x, what) => this.weight(x, what),
+    quantWeight: (x) => this.quantWeight(x),
     cache: (x, what) => this.cache(x, what),
     checkRows: (rows, slots, maxT) => this.checkRows(rows as WasmTensor, slots, maxT),
     checkIndices: (idx, limit, what) => this.checkIndices(idx as WasmTensor, limit, what),
@@ -82,7 +84,7 @@ export class WasmBackend implements Backend {
     this.info = Object.freeze({
       kind: 'wasm' as const,
       device: `wasm simd128${relaxed ? ' + relaxed-simd' : ''} (${T} thread${T > 1 ? 's' : ''})`,
-      features: Object.freeze(['simd128', ...(relaxed ? ['relaxed-simd'] : []), ...(pool ? ['threads'] : [])]),
+      features: Object.freeze(['simd128', 'quantized', ...(relaxed ? ['relaxed-simd'] : []), ...(pool ? ['threads'] : [])]),
       limits: Object.freeze({ maxMemoryPages: maxPages, memoryPageBytes: PAGE_BYTES, maxMemoryBytes: maxPages * PAGE_BYTES }),
       ...(note ? { note } : {}),
     });
@@ -191,6 +193,12 @@ export class WasmBackend implements Backend {
     return w;
   }
 
+  /** A block-quantized weight (issue 30), or null for any other tensor. */
+  private quantWeight(x: Tensor): WasmTensor | null {
+    const w = this.t(x, 'w');
+    return isQuantDType(w.dtype) ? w : null;
+  }
+
   private allocTensor(dtype: DType, shape: readonly number[], zero: boolean, interleaved = false): WasmTensor {
     if (this.destroyed) throw new Error('wasm backend used after destroy()');
     const n = sizeOf(shape);
@@ -218,6 +226,15 @@ export class WasmBackend implements Backend {
   }
 
   createWeight(dtype: WeightDType, shape: readonly number[], bytes: Uint8Array): Tensor {
+    if (isQuantDType(dtype)) {
+      // block formats stay as the file's blocks, row-major (wasm/qmatmul.ts reads them)
+      checkQuantShape(dtype, shape);
+      const want = sizeOf(shape) * BYTES_PER_ELEMENT[dtype];
+      check(bytes.byteLength === want, () => `weight [${shape}] ${dtype} needs ${want} bytes, got ${bytes.byteLength}`);
+      const q = this.allocTensor(dtype, shape, false);
+      this.bytes(q).set(bytes);
+      return q;
+    }
     if (!isWeightDType(dtype)) throw new TypeError(`unknown weight dtype ${dtype as string}`);
     const want = sizeOf(shape) * BYTES_PER_ELEMENT[dtype];
     check(bytes.byteLength === want, () => `weight [${shape}] ${dtype} needs ${want} bytes, got ${bytes.byteLength}`);
@@ -228,7 +245,7 @@ export class WasmBackend implements Backend {
     this.bytes(x).set(bytes);
     if (matrix) {
       const [N, K] = shape;
-      this.kernels.interleaveWeight(x.ptr, this.scratch(4 * K * BYTES_PER_ELEMENT[dtype]), N, K, DT_CODE[dtype]);
+      this.kernels.interleaveWeight(x.ptr, this.scratch(4 * K * BYTES_PER_ELEMENT[dtype]), N, K, DT_CODE[dtype as FloatDType]);
     }
     return x;
   }
@@ -272,6 +289,7 @@ export class WasmBackend implements Backend {
 
   async read(x: Tensor): Promise<Float32Array | Int32Array> {
     const w = this.t(x);
+    if (isQuantDType(w.dtype)) return readQuant(this.bytes(w), w);
     if (w.interleaved) return this.readInterleaved(w);
     if (w.dtype === 'f16' || w.dtype === 'bf16') return decodeToF32(w.dtype, this.bytes(w));
     return this.typed(w).slice();
@@ -282,7 +300,7 @@ export class WasmBackend implements Backend {
     const [N, K] = w.shape, nbytes = w.size * BYTES_PER_ELEMENT[w.dtype];
     const tmp = this.heap.alloc(nbytes);
     try {
-      this.kernels.deinterleaveWeight(w.ptr, tmp.start, N, K, DT_CODE[w.dtype as WeightDType]);
+      this.kernels.deinterleaveWeight(w.ptr, tmp.start, N, K, DT_CODE[w.dtype as FloatDType]);
       const raw = new Uint8Array(this.memory.buffer, tmp.start, nbytes);
       return w.dtype === 'f32' ? new Float32Array(raw.slice().buffer) : decodeToF32(w.dtype as 'f16' | 'bf16', raw);
     } finally {
@@ -294,7 +312,7 @@ export class WasmBackend implements Backend {
     const w = this.t(x);
     const n = sizeOf(shape);
     check(n <= w.size, () => `view [${shape}] larger than tensor [${w.shape}]`);
-    if (w.interleaved) throw new TypeError(`view of a createWeight matrix [${w.shape}]: its rows are stored interleaved (wasm/layout.ts), so only whole-weight ops read it`);
+    if (w.interleaved || isQuantDType(w.dtype)) throw new TypeError(`view of a createWeight matrix [${w.shape}]: its rows are stored interleaved (wasm/layout.ts), so only whole-weight ops read it`);
     return new WasmTensor(this, w.dtype, [...shape], w.ptr, 0, w.root ?? w);
   }
 
@@ -353,23 +371,29 @@ export class WasmBackend implements Backend {
     const [V, H] = tb.shape, n = id.size;
     check(o.size === n * H && lastDim(o) === H, () => `embedding out [${o.shape}] for ${n} ids of width ${H}`);
     this.checkIndices(id, V, 'token id');
-    this.kernels.embedding(id.ptr, tb.ptr, DT_CODE[tb.dtype as WeightDType], tb.interleaved, V, o.ptr, H, scale, 0, n);
+    this.kernels.embedding(id.ptr, tb.ptr, DT_CODE[tb.dtype as FloatDType], tb.interleaved, V, o.ptr, H, scale, 0, n);
   }
 
   rmsNorm(x: Tensor, weight: Tensor, eps: number, out: Tensor): void {
     const a = this.f32(x, 'x'), w = this.weight(weight, 'weight'), o = this.f32(out, 'out');
     const H = lastDim(a);
     check(w.size === H && o.size === a.size, () => `rmsNorm x [${a.shape}], weight [${w.shape}], out [${o.shape}]`);
-    this.kernels.rmsNorm(a.ptr, w.ptr, DT_CODE[w.dtype as WeightDType], o.ptr, H, eps, 0, rowsOf(a));
+    this.kernels.rmsNorm(a.ptr, w.ptr, DT_CODE[w.dtype as FloatDType], o.ptr, H, eps, 0, rowsOf(a));
   }
 
   matmul(x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor): void {
+    const q = this.quantWeight(w);
+    if (q) {
+      const c = bias ? this.weight(bias, 'bias') : null;
+      quantMatmul(this.host, this.f32(x, 'x'), q, c && { ptr: c.ptr, code: DT_CODE[c.dtype as FloatDType] }, this.f32(out, 'out'));
+      return;
+    }
     const a = this.f32(x, 'x'), b = this.weight(w, 'w'), o = this.f32(out, 'out');
     const c = bias ? this.weight(bias, 'bias') : null;
     const K = lastDim(a), n = rowsOf(a), N = b.shape[0];
     check(b.shape.length === 2 && lastDim(b) === K && lastDim(o) === N && o.size === n * N && (!c || c.size === N),
       () => `matmul shapes [${a.shape}]·[${b.shape}]ᵀ${c ? ` + [${c.shape}]` : ''} → [${o.shape}]`);
-    const biasPtr = c ? c.ptr : 0, biasDt = c ? DT_CODE[c.dtype as WeightDType] : 0;
+    const biasPtr = c ? c.ptr : 0, biasDt = c ? DT_CODE[c.dtype as FloatDType] : 0;
     const k = this.kernels;
     // x re-packed once into 8-row panels (even/odd order for 16-bit weights), then per thread a
     // 64-byte slot (the kernel uses 48) it stores to so V8 keeps its loads in order

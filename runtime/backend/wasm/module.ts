@@ -38,6 +38,11 @@ export interface Kernels {
   matmulIlvF16(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number, strip: P, flags: number): void;
   matmulIlvBf16(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number, strip: P, flags: number): void;
   interleaveWeight(w: P, scratch: P, N: number, K: number, dt: number): void;
+  packQ(x: P, xq: P, K: number, q4: boolean, r0: number, r1: number): void;
+  qmatmulQ8(xq: P, w: P, bias: P, biasDt: number, out: P, K: number, N: number, r0: number, r1: number, c0: number, c1: number): void;
+  qmatmulQ4(xq: P, w: P, bias: P, biasDt: number, out: P, K: number, N: number, r0: number, r1: number, c0: number, c1: number): void;
+  qmatmulNNQ8(x: P, w: P, out: P, acc: P, N: number, K: number, accumulate: boolean, r0: number, r1: number, b0: number, b1: number): void;
+  qmatmulNNQ4(x: P, w: P, out: P, acc: P, N: number, K: number, accumulate: boolean, r0: number, r1: number, b0: number, b1: number): void;
   deinterleaveWeight(w: P, dst: P, N: number, K: number, dt: number): void;
   embedding(ids: P, table: P, dt: number, ilv: boolean, V: number, out: P, H: number, scale: number, r0: number, r1: number): void;
   rmsNorm(x: P, w: P, dt: number, out: P, H: number, eps: number, r0: number, r1: number): void;

@@ -6,8 +6,9 @@
 // the host below, which exposes what these ops need of its private state; fill, axpy and sumSquares
 // are core Backend ops the backend calls here too.
 
-import type { AdamWStep, GluActivation, Rows, Tensor, TrainingOps, WeightDType } from '../types.ts';
+import type { AdamWStep, GluActivation, Rows, Tensor, TrainingOps, FloatDType } from '../types.ts';
 import { DT_CODE, type Kernels } from './module.ts';
+import { quantMatmulNN } from './quant.ts';
 
 /** A tensor of this backend: its byte offset in linear memory. */
 export interface Buf extends Tensor {
@@ -25,6 +26,8 @@ export interface TrainHost {
   f32(x: Tensor, what: string): Buf;
   i32(x: Tensor, what: string): Buf;
   weight(x: Tensor, what: string): Buf;
+  /** x when it is a block-quantized weight, else null. */
+  quantWeight(x: Tensor): Buf | null;
   cache(x: Tensor, what: string): Buf;
   checkRows(rows: Buf, slots: number, maxT: number): number;
   checkIndices(idx: Buf, limit: number, what: string): void;
@@ -83,6 +86,8 @@ export class WasmTraining implements TrainingOps {
 
   matmulNN(x: Tensor, w: Tensor, out: Tensor, accumulate: boolean): void {
     const h = this.h;
+    const q = h.quantWeight(w);
+    if (q) return quantMatmulNN(h, h.f32(x, 'x'), q, h.f32(out, 'out'), accumulate);
     const a = h.f32(x, 'x'), b = h.weight(w, 'w'), o = h.f32(out, 'out');
     const N = lastDim(a), n = rowsOf(a), K = lastDim(b);
     check(b.shape.length === 2 && b.shape[0] === N && lastDim(o) === K && o.size === n * K, () => `matmulNN shapes [${a.shape}]·[${b.shape}] → [${o.shape}]`);
@@ -119,7 +124,7 @@ export class WasmTraining implements TrainingOps {
     const a = h.f32(x, 'x'), w = h.weight(weight, 'weight'), g = h.f32(dy, 'dy'), o = h.f32(dx, 'dx');
     const H = lastDim(a);
     check(w.size === H && g.size === a.size && o.size === a.size, () => `rmsNormBackward x [${a.shape}], weight [${w.shape}], dy [${g.shape}], dx [${o.shape}]`);
-    h.kernels().rmsNormBackward(a.ptr, w.ptr, DT_CODE[w.dtype as WeightDType], g.ptr, o.ptr, H, eps, 0, rowsOf(a));
+    h.kernels().rmsNormBackward(a.ptr, w.ptr, DT_CODE[w.dtype as FloatDType], g.ptr, o.ptr, H, eps, 0, rowsOf(a));
   }
 
   gluBackward(gate: Tensor, up: Tensor, dy: Tensor, dgate: Tensor, dup: Tensor, activation: GluActivation): void {

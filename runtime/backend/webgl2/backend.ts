@@ -8,7 +8,7 @@
 // (requireTraining in ../training.ts).
 
 import { decodeToF32 } from '../../util/dtype.ts';
-import { type Backend, type BackendInfo, type DType, type GluActivation, type Rows, type Tensor, type WeightDType, BYTES_PER_ELEMENT, sizeOf } from '../types.ts';
+import { type Backend, type BackendInfo, type DType, type GluActivation, type Rows, type Tensor, type WeightDType, isQuantDType, BYTES_PER_ELEMENT, sizeOf } from '../types.ts';
 import { runContrast } from './contrast.ts';
 import type { GpuInstance, GpuJsModule, GpuTexture } from './gpujs.ts';
 import * as K from './kernels.ts';
@@ -122,6 +122,7 @@ export class WebGL2Backend implements Backend {
   // ---- memory ----------------------------------------------------------------------------------
 
   createWeight(dtype: WeightDType, shape: readonly number[], bytes: Uint8Array): Tensor {
+    if (isQuantDType(dtype)) throw new TypeError(`createWeight: the webgl2 backend has no kernels for ${dtype} weights (issue 30: Wasm and reference only so far)`);
     const n = sizeOf(shape);
     const want = n * BYTES_PER_ELEMENT[dtype];
     if (bytes.byteLength !== want) throw new RangeError(`weight [${shape}] ${dtype} needs ${want} bytes, got ${bytes.byteLength}`);

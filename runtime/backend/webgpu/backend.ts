@@ -4,7 +4,7 @@
 // which skip (or zero) out-of-range entries instead of throwing as the reference does.
 
 import * as K from '../../generated/kernels.ts';
-import { type Backend, type BackendInfo, type GluActivation, type LinearFusion, type QKVWeights, type Rows, type Tensor, type WeightDType, sizeOf } from '../types.ts';
+import { type Backend, type BackendInfo, type GluActivation, type LinearFusion, type QKVWeights, type Rows, type Tensor, type WeightDType, isQuantDType, sizeOf } from '../types.ts';
 import { type Access, type KernelSpec, Recorder, type WebGPUStats, grid1d, pack } from './recorder.ts';
 import { expect, expectF32, g, lastDim, rowsOf } from './shapes.ts';
 import { GPUTensor, bufferBytes, createWeightTensor, uploadBuffer } from './tensor.ts';
@@ -151,6 +151,7 @@ export class WebGPUBackend implements Backend {
   // ---- memory -------------------------------------------------------------------------------
 
   createWeight(dtype: WeightDType, shape: readonly number[], bytes: Uint8Array): Tensor {
+    if (isQuantDType(dtype)) throw new TypeError(`createWeight: the webgpu backend has no kernels for ${dtype} weights (issue 30: Wasm and reference only so far)`);
     return this.memory.guard(`weight [${shape}] ${dtype}`, bytes.byteLength, () => createWeightTensor(this.device, dtype, shape, bytes, this.weightBinding, this.maxBuffer, this.uploadPieceBytes));
   }
 
