@@ -17,7 +17,9 @@ const ref = new ReferenceBackend();
 const one = await createWasmBackend({ threads: 1 });
 const two = await createWasmBackend({ threads: 2 });
 const plain = await createWasmBackend({ threads: 2, relaxedSimd: false });
-t.teardown(() => [one, two, plain].forEach((b) => b.destroy()));
+t.teardown(() => {
+  for (const b of [one, two, plain]) b.destroy();
+});
 const TYPES: QuantDType[] = ['q8_0', 'q4_0'];
 
 function blocks(type: QuantDType, N: number, K: number): Uint8Array {

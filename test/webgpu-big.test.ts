@@ -152,7 +152,9 @@ t.test('a lost device and an uncaptured out-of-memory are environment errors; ot
   const fake = (lost: Promise<GPUDeviceLostInfo>) => {
     const listeners: ((e: unknown) => void)[] = [];
     const device = { lost, addEventListener: (_: string, f: (e: unknown) => void) => listeners.push(f) } as unknown as GPUDevice;
-    return { memory: new DeviceMemory(device), raise: (error: unknown) => listeners.forEach((f) => f({ error })) };
+    return { memory: new DeviceMemory(device), raise: (error: unknown) => {
+      for (const f of listeners) f({ error });
+    } };
   };
   const lost = fake(Promise.resolve({ reason: 'unknown', message: 'driver reset' } as GPUDeviceLostInfo));
   await new Promise((r) => setTimeout(r, 0));

@@ -87,7 +87,10 @@ export class WasmTraining implements TrainingOps {
   matmulNN(x: Tensor, w: Tensor, out: Tensor, accumulate: boolean): void {
     const h = this.h;
     const q = h.quantWeight(w);
-    if (q) return quantMatmulNN(h, h.f32(x, 'x'), q, h.f32(out, 'out'), accumulate);
+    if (q) {
+      quantMatmulNN(h, h.f32(x, 'x'), q, h.f32(out, 'out'), accumulate);
+      return;
+    }
     const a = h.f32(x, 'x'), b = h.weight(w, 'w'), o = h.f32(out, 'out');
     const N = lastDim(a), n = rowsOf(a), K = lastDim(b);
     check(b.shape.length === 2 && b.shape[0] === N && lastDim(o) === K && o.size === n * K, () => `matmulNN shapes [${a.shape}]·[${b.shape}] → [${o.shape}]`);
