@@ -78,7 +78,8 @@ export class Reporter {
   }
 
   notice(msg: string): void {
-    if (this.json) console.error(`# ${msg}`); // stdout keeps only figure objects
+    if (this.json)
+      console.error(`# ${msg}`); // stdout keeps only figure objects
     else console.log(`# ${msg}`);
   }
 }
@@ -92,12 +93,18 @@ export interface Python {
 export function findPython(): Python | null {
   const candidates = [process.env.LR_BENCH_PYTHON, join(root, '.venv-ref', 'bin', 'python'), 'python3'].filter((p): p is string => !!p);
   for (const py of candidates) {
-    const r = spawnSync(py, ['-c', 'import json, importlib.util as u; print(json.dumps({m: u.find_spec(m) is not None for m in ("torch", "transformers", "peft")}))'], { encoding: 'utf8' });
+    const r = spawnSync(
+      py,
+      ['-c', 'import json, importlib.util as u; print(json.dumps({m: u.find_spec(m) is not None for m in ("torch", "transformers", "peft")}))'],
+      { encoding: 'utf8' },
+    );
     if (r.status !== 0) continue;
     try {
       const mods = JSON.parse(r.stdout.trim()) as Record<string, boolean>;
       if (mods.torch) return { py, mods };
-    } catch { /* try the next */ }
+    } catch {
+      /* try the next */
+    }
   }
   return null;
 }
@@ -108,7 +115,12 @@ export function findPython(): Python | null {
  * $LR_REFERENCE_DIR); every other script is one of ours in bench/.
  */
 export function runPython(
-  python: Python | null, rep: Reporter, script: string, scriptArgs: string[], needs: string[], threads: number,
+  python: Python | null,
+  rep: Reporter,
+  script: string,
+  scriptArgs: string[],
+  needs: string[],
+  threads: number,
 ): Record<string, unknown>[] | null {
   if (!python) {
     rep.notice(`no Python with torch found (.venv-ref/bin/python, $LR_BENCH_PYTHON, python3): ${script} skipped, no ratio`);
@@ -126,13 +138,18 @@ export function runPython(
     return null;
   }
   const r = spawnSync(python.py, [path, ...scriptArgs], {
-    encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, OMP_NUM_THREADS: String(threads), LR_REFERENCE_DIR: refDir },
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+    env: { ...process.env, OMP_NUM_THREADS: String(threads), LR_REFERENCE_DIR: refDir },
   });
   if (r.status !== 0) {
     rep.notice(`${script} failed (exit ${r.status}): ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`);
     return null;
   }
-  return r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 /** A random BF16 checkpoint with Hugging Face tensor names, written as dir/model.safetensors. */
@@ -163,14 +180,39 @@ export function writeCheckpoint(dir: string, c: ModelConfig, seed: number): void
 }
 
 export interface Stage1 {
-  seconds: number; loadSeconds: number; problems: number; promptLen: number; newTokens: number; tokens: number; amateurTokens: number;
-  selected: number; steps: number; aborted: boolean; breakdown: Record<string, number>;
-  peakRss: number; rssStart: number; rssLoaded: number; weightBytes: number; kvBytes: number; threads: string;
+  seconds: number;
+  loadSeconds: number;
+  problems: number;
+  promptLen: number;
+  newTokens: number;
+  tokens: number;
+  amateurTokens: number;
+  selected: number;
+  steps: number;
+  aborted: boolean;
+  breakdown: Record<string, number>;
+  peakRss: number;
+  rssStart: number;
+  rssLoaded: number;
+  weightBytes: number;
+  kvBytes: number;
+  threads: string;
 }
 
 /** Stage 1 on the issue-6 workload in a child process (bench/stage1.ts), on `backend`. */
-export function runStage1(dirs: [string, string], problems: number, promptLen: number, newTokens: number, stopAfter: number, backend: 'wasm' | 'webgpu' = 'wasm'): Stage1 {
-  const r = spawnSync(process.execPath, [join(here, 'stage1.js'), ...dirs, String(problems), String(promptLen), String(newTokens), String(stopAfter), backend], { encoding: 'utf8', maxBuffer: 64 << 20 });
+export function runStage1(
+  dirs: [string, string],
+  problems: number,
+  promptLen: number,
+  newTokens: number,
+  stopAfter: number,
+  backend: 'wasm' | 'webgpu' = 'wasm',
+): Stage1 {
+  const r = spawnSync(
+    process.execPath,
+    [join(here, 'stage1.js'), ...dirs, String(problems), String(promptLen), String(newTokens), String(stopAfter), backend],
+    { encoding: 'utf8', maxBuffer: 64 << 20 },
+  );
   if (r.status !== 0) throw new Error(`bench/stage1 failed (exit ${r.status}): ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Stage1;
 }

@@ -53,7 +53,12 @@ if (want('decode')) await reportDecode(gpu, rep, software);
 
 // ---- card facts and PyTorch's fp32 matmul on the same card ---------------------------------------
 
-interface Shape { label: string; M: number; K: number; N: number }
+interface Shape {
+  label: string;
+  M: number;
+  K: number;
+  N: number;
+}
 const SHAPES_MM: Shape[] = software
   ? [{ label: 'smoke', M: 130, K: 96, N: 160 }]
   : [
@@ -67,7 +72,10 @@ const key = (s: Shape) => `${s.M}x${s.K}x${s.N}`;
 const torch = want('matmul') && useReference ? runPython(python, rep, 'torch_gpu.py', ['--shapes', SHAPES_MM.map(key).join(',')], ['torch'], 16) : null;
 const card = torch?.find((l) => l.card) as { card: string; sms: number; fp32_lanes_per_sm: number; max_sm_mhz: number; fp32_peak_gflops: number } | undefined;
 const torchG = new Map((torch ?? []).filter((l) => l.shape).map((l) => [`${l.shape}:${l.precision}`, Number(l.gflops)]));
-if (card) rep.notice(`CUDA card: ${card.card}, ${card.sms} SMs × ${card.fp32_lanes_per_sm} FP32 lanes × 2 × ${card.max_sm_mhz} MHz = ${(card.fp32_peak_gflops / 1000).toFixed(1)} TFLOP/s fp32 peak`);
+if (card)
+  rep.notice(
+    `CUDA card: ${card.card}, ${card.sms} SMs × ${card.fp32_lanes_per_sm} FP32 lanes × 2 × ${card.max_sm_mhz} MHz = ${(card.fp32_peak_gflops / 1000).toFixed(1)} TFLOP/s fp32 peak`,
+  );
 
 // ---- WGSL matmul ----------------------------------------------------------------------------------
 
@@ -106,13 +114,20 @@ if (want('matmul')) {
       const slices = splitSlices(s.M, s.N, s.K);
       const auto: Variant = chooseMatmul(s.M, s.N) === 'tiled' ? 'tiled' : slices > 1 ? 'large+split-K' : 'large';
       const v = g.get(auto)!;
-      const notes = [`M=${s.M} K=${s.K} N=${s.N}; auto = ${auto}${auto === 'large+split-K' ? ` (${slices} slices)` : ''}; ` + [...g].map(([k, x]) => `${k} ${x.toPrecision(4)}`).join(', ') + ' GFLOP/s'];
+      const notes = [
+        `M=${s.M} K=${s.K} N=${s.N}; auto = ${auto}${auto === 'large+split-K' ? ` (${slices} slices)` : ''}; ` +
+          [...g].map(([k, x]) => `${k} ${x.toPrecision(4)}`).join(', ') +
+          ' GFLOP/s',
+      ];
       const t = torchG.get(`${key(s)}:fp32`);
       if (card) notes.push(`${((100 * v) / card.fp32_peak_gflops).toFixed(1)} % of fp32 peak (target ≥ 40 % at M ≥ 512)`);
       const tf = torchG.get(`${key(s)}:tf32`);
       if (tf) notes.push(`PyTorch TF32 ${tf.toFixed(0)} GFLOP/s`);
       rep.report({
-        name: `WGSL matmul ${dtype} weights, ${s.label}${s.label.startsWith('square') ? ` M=${s.M}` : ''}`, value: v, unit: 'GFLOP/s', backend: 'webgpu',
+        name: `WGSL matmul ${dtype} weights, ${s.label}${s.label.startsWith('square') ? ` M=${s.M}` : ''}`,
+        value: v,
+        unit: 'GFLOP/s',
+        backend: 'webgpu',
         ...(t ? { baseline: t, baseline_unit: 'GFLOP/s', baseline_name: 'PyTorch fp32 (TF32 off)', ratio: v / t } : {}),
         ...(card ? { target: '≥ 0.40 of peak', met: v / card.fp32_peak_gflops >= 0.4 } : {}),
         note: notes.join('; '),
@@ -125,7 +140,9 @@ if (want('matmul')) {
 // ---- sampling stage ---------------------------------------------------------------------------------
 
 if (want('sampling')) {
-  const problems = software ? 1 : 8, promptLen = software ? 8 : 150, newTokens = software ? 4 : 128;
+  const problems = software ? 1 : 8,
+    promptLen = software ? 8 : 150,
+    newTokens = software ? 4 : 128;
   const tmp = mkdtempSync(join(tmpdir(), 'lr-gpu-bench-'));
   try {
     const dirs: [string, string] = [join(tmp, 'expert'), join(tmp, 'amateur')];
@@ -133,16 +150,43 @@ if (want('sampling')) {
     writeCheckpoint(dirs[1], SHAPES['SmolLM2-135M'], 2);
     const s = runStage1(dirs, problems, promptLen, newTokens, 0, 'webgpu');
     const perProblem = s.seconds / problems;
-    const bd = Object.entries(s.breakdown).map(([k, v]) => `${k} ${v.toFixed(2)} s`).join(', ');
-    const ref = software || !useReference ? null : runPython(python, rep, 'cuda_reference_sampling.py', ['--problems', '2', '--prompt-tokens', String(promptLen), '--new-tokens', String(newTokens)], ['torch', 'transformers'], 16);
+    const bd = Object.entries(s.breakdown)
+      .map(([k, v]) => `${k} ${v.toFixed(2)} s`)
+      .join(', ');
+    const ref =
+      software || !useReference
+        ? null
+        : runPython(
+            python,
+            rep,
+            'cuda_reference_sampling.py',
+            ['--problems', '2', '--prompt-tokens', String(promptLen), '--new-tokens', String(newTokens)],
+            ['torch', 'transformers'],
+            16,
+          );
     const byAlg = new Map((ref ?? []).map((l) => [String(l.algorithm), l]));
-    const note = `${s.threads}; ${problems} problems × (${promptLen} + ${s.tokens / problems}), batch 8, load ${s.loadSeconds.toFixed(1)} s; ${s.seconds.toFixed(1)} s = ${bd}` +
-      (byAlg.size ? `; CUDA: ${[...byAlg.values()].map((l) => `${l.algorithm} ${l.seconds_per_problem} s/problem (expert generate ${l.expert_seconds_per_problem} s)`).join('; ')}` : '');
+    const note =
+      `${s.threads}; ${problems} problems × (${promptLen} + ${s.tokens / problems}), batch 8, load ${s.loadSeconds.toFixed(1)} s; ${s.seconds.toFixed(1)} s = ${bd}` +
+      (byAlg.size
+        ? `; CUDA: ${[...byAlg.values()].map((l) => `${l.algorithm} ${l.seconds_per_problem} s/problem (expert generate ${l.expert_seconds_per_problem} s)`).join('; ')}`
+        : '');
     for (const alg of ['reference', 'single_pass']) {
       const base = byAlg.get(alg);
       rep.report({
-        name: `sampling stage on WebGPU: seconds per problem`, value: perProblem, unit: 's/problem', backend: 'webgpu',
-        ...(base ? { baseline: Number(base.seconds_per_problem), baseline_unit: 's/problem', baseline_name: `PyTorch ${alg} on CUDA`, ratio: Number(base.seconds_per_problem) / perProblem, target: alg === 'reference' ? '> 1' : undefined, met: alg === 'reference' ? Number(base.seconds_per_problem) > perProblem : undefined } : {}),
+        name: `sampling stage on WebGPU: seconds per problem`,
+        value: perProblem,
+        unit: 's/problem',
+        backend: 'webgpu',
+        ...(base
+          ? {
+              baseline: Number(base.seconds_per_problem),
+              baseline_unit: 's/problem',
+              baseline_name: `PyTorch ${alg} on CUDA`,
+              ratio: Number(base.seconds_per_problem) / perProblem,
+              target: alg === 'reference' ? '> 1' : undefined,
+              met: alg === 'reference' ? Number(base.seconds_per_problem) > perProblem : undefined,
+            }
+          : {}),
         note: alg === 'reference' ? note : undefined,
       });
       if (!base) break;

@@ -74,7 +74,8 @@ const FMA_NAME = `SIMD128 FMA peak × ${THREADS} threads`;
 
 /** Multiply-add flops of one token's forward pass through the linear layers (attention excluded). */
 function flopsPerToken(c: ModelConfig): number {
-  const kv = c.kvHeads * c.headDim, H = c.hiddenSize;
+  const kv = c.kvHeads * c.headDim,
+    H = c.hiddenSize;
   return 2 * (c.layers * (2 * H * H + 2 * H * kv + 3 * H * c.intermediateSize) + c.vocabSize * H);
 }
 
@@ -126,27 +127,48 @@ async function benchMatmul(backends: Backend[]): Promise<void> {
   const rows = 128;
   for (const b of backends.filter((x) => x.info.kind === 'wasm')) {
     const relaxed = b.info.features.includes('relaxed-simd');
-    notice(`wasm kernels: ${relaxed ? 'relaxed SIMD (f32x4.relaxed_madd, fused multiply-add)' : 'plain SIMD128 (this runtime has no relaxed SIMD)'}, Node ${process.versions.node}`);
-    if (b instanceof WasmBackend) notice(`wasm matmul variant: ${formatVariant(b.matmulVariant)} (${process.env.LIGHTREASONER_WASM_VARIANT ? 'forced by LIGHTREASONER_WASM_VARIANT' : "this host's choice"})`);
+    notice(
+      `wasm kernels: ${relaxed ? 'relaxed SIMD (f32x4.relaxed_madd, fused multiply-add)' : 'plain SIMD128 (this runtime has no relaxed SIMD)'}, Node ${process.versions.node}`,
+    );
+    if (b instanceof WasmBackend)
+      notice(
+        `wasm matmul variant: ${formatVariant(b.matmulVariant)} (${process.env.LIGHTREASONER_WASM_VARIANT ? 'forced by LIGHTREASONER_WASM_VARIANT' : "this host's choice"})`,
+      );
   }
-  if (flag('--variants')) await benchVariants(backends.filter((b): b is WasmBackend => b instanceof WasmBackend), rows);
+  if (flag('--variants'))
+    await benchVariants(
+      backends.filter((b): b is WasmBackend => b instanceof WasmBackend),
+      rows,
+    );
   const ours = new Map<string, Map<string, number>>();
   for (const b of backends) {
     const m = new Map<string, number>();
     for (const [, K, N] of MATMULS) m.set(`${K}x${N}`, (2 * rows * K * N) / (await matmulSeconds(b, rows, K, N, isSoftware(b) ? 1 : 7)) / 1e9);
     ours.set(b.info.kind, m);
   }
-  const torchLines = runPython('torch_matmul.py', ['--threads', String(THREADS), '--rows', String(rows), '--shapes', MATMULS.map(([, K, N]) => `${K}x${N}`).join(',')], ['torch']);
+  const torchLines = runPython(
+    'torch_matmul.py',
+    ['--threads', String(THREADS), '--rows', String(rows), '--shapes', MATMULS.map(([, K, N]) => `${K}x${N}`).join(',')],
+    ['torch'],
+  );
   const torch = new Map((torchLines ?? []).map((l) => [String(l.shape), Number(l.gflops)]));
   for (const b of backends) {
     const m = ours.get(b.info.kind)!;
     const ratios: number[] = [];
     for (const [name, K, N] of MATMULS) {
-      const g = m.get(`${K}x${N}`)!, t = torch.get(`${K}x${N}`);
+      const g = m.get(`${K}x${N}`)!,
+        t = torch.get(`${K}x${N}`);
       const r: Result = { name: `matmul ${name} ×${rows} rows (bf16 weights)`, value: g, unit: 'GFLOP/s', backend: b.info.kind };
       if (t && !isSoftware(b)) {
         ratios.push(g / t);
-        Object.assign(r, { baseline: t, baseline_unit: 'GFLOP/s', baseline_name: `PyTorch fp32, ${THREADS} threads`, ratio: g / t, target: '≥ 0.30', met: g / t >= 0.3 });
+        Object.assign(r, {
+          baseline: t,
+          baseline_unit: 'GFLOP/s',
+          baseline_name: `PyTorch fp32, ${THREADS} threads`,
+          ratio: g / t,
+          target: '≥ 0.30',
+          met: g / t >= 0.3,
+        });
       }
       if (isSoftware(b)) r.note = `${b.info.device}: a software GPU, no ratio`;
       if (b.info.kind === 'wasm' && ceilings) withCeiling(r, ceilings.fmaPeakAll, 'GFLOP/s', FMA_NAME, 0.65);
@@ -156,15 +178,31 @@ async function benchMatmul(backends: Backend[]): Promise<void> {
       const geo = Math.exp(ratios.reduce((s, x) => s + Math.log(x), 0) / ratios.length);
       const gOurs = Math.exp([...m.values()].reduce((s, x) => s + Math.log(x), 0) / m.size);
       const r: Result = {
-        name: 'matmul: geometric mean over the 8 shapes', value: gOurs, unit: 'GFLOP/s', backend: b.info.kind,
-        baseline: gOurs / geo, baseline_unit: 'GFLOP/s', baseline_name: `PyTorch fp32, ${THREADS} threads`, ratio: geo, target: '≥ 0.30', met: geo >= 0.3,
+        name: 'matmul: geometric mean over the 8 shapes',
+        value: gOurs,
+        unit: 'GFLOP/s',
+        backend: b.info.kind,
+        baseline: gOurs / geo,
+        baseline_unit: 'GFLOP/s',
+        baseline_name: `PyTorch fp32, ${THREADS} threads`,
+        ratio: geo,
+        target: '≥ 0.30',
+        met: geo >= 0.3,
         note: `${b.info.device}; worst shape ${Math.min(...ratios).toFixed(2)}×, best ${Math.max(...ratios).toFixed(2)}×`,
       };
       if (b.info.kind === 'wasm' && ceilings) withCeiling(r, ceilings.fmaPeakAll, 'GFLOP/s', FMA_NAME, 0.8);
       report(r);
     } else if (b.info.kind === 'wasm' && ceilings) {
       const gOurs = Math.exp([...m.values()].reduce((s, x) => s + Math.log(x), 0) / m.size);
-      report(withCeiling({ name: 'matmul: geometric mean over the 8 shapes', value: gOurs, unit: 'GFLOP/s', backend: b.info.kind, note: 'no PyTorch baseline in this run' }, ceilings.fmaPeakAll, 'GFLOP/s', FMA_NAME, 0.8));
+      report(
+        withCeiling(
+          { name: 'matmul: geometric mean over the 8 shapes', value: gOurs, unit: 'GFLOP/s', backend: b.info.kind, note: 'no PyTorch baseline in this run' },
+          ceilings.fmaPeakAll,
+          'GFLOP/s',
+          FMA_NAME,
+          0.8,
+        ),
+      );
     }
   }
 }
@@ -184,7 +222,13 @@ async function benchVariants(backends: WasmBackend[], rows: number): Promise<voi
         }
       }
       ALL_VARIANTS.forEach((v, i) => {
-        const r: Result = { name: `matmul variant ${formatVariant(v)}, geomean ×${n} rows`, value: Math.exp(logs[i] / MATMULS.length), unit: 'GFLOP/s', backend: 'wasm', note: own === v ? "this host's choice" : undefined };
+        const r: Result = {
+          name: `matmul variant ${formatVariant(v)}, geomean ×${n} rows`,
+          value: Math.exp(logs[i] / MATMULS.length),
+          unit: 'GFLOP/s',
+          backend: 'wasm',
+          note: own === v ? "this host's choice" : undefined,
+        };
         report(ceilings ? withCeiling(r, ceilings.fmaPeakAll, 'GFLOP/s', FMA_NAME) : r);
       });
     }
@@ -208,7 +252,8 @@ async function decodeStep(model: ReturnType<typeof randomModel>, batch: number, 
 }
 
 async function benchDecode(backends: Backend[]): Promise<void> {
-  const promptLen = 64, steps = 24;
+  const promptLen = 64,
+    steps = 24;
   const peak = ceilings?.fmaPeakAll ?? 0;
   for (const b of backends) {
     if (isSoftware(b)) {
@@ -220,28 +265,48 @@ async function benchDecode(backends: Backend[]): Promise<void> {
       await decodeStep(model, 1, 8, 3); // warm-up (JIT, scratch growth)
       const s1 = await decodeStep(model, 1, promptLen, steps);
       const s8 = await decodeStep(model, 8, promptLen, steps);
-      const t1 = 1 / s1, t8 = 8 / s8;
+      const t1 = 1 / s1,
+        t8 = 8 / s8;
       // The ratio cannot beat (batch-8 arithmetic rate) / (batch-1 weight bandwidth): a batch-1 step
       // reads every weight once (2 bytes each), a batch-8 step does 16 flops per weight. Both are
       // printed so the bound is visible (bench/RESULTS.md).
       const bytes = model.weights.bytes; // bf16: 2 bytes, and 16 flops at batch 8, per weight
-      const gbs = bytes / s1 / 1e9, gflops = (bytes * 8) / s8 / 1e9;
-      const ceiling = b.info.kind === 'wasm' && peak
-        ? `; ceiling at ${peak.toFixed(0)} GFLOP/s (${THREADS} threads at the SIMD128 FMA peak, measured now) over batch 1's ${gbs.toFixed(1)} GB/s: ${(peak / gbs).toFixed(2)}×`
-        : '';
+      const gbs = bytes / s1 / 1e9,
+        gflops = (bytes * 8) / s8 / 1e9;
+      const ceiling =
+        b.info.kind === 'wasm' && peak
+          ? `; ceiling at ${peak.toFixed(0)} GFLOP/s (${THREADS} threads at the SIMD128 FMA peak, measured now) over batch 1's ${gbs.toFixed(1)} GB/s: ${(peak / gbs).toFixed(2)}×`
+          : '';
       // Shares in tokens/s: the bandwidth ceiling is the rate at which all weights can be read once
       // (batch 1), the FMA ceiling the rate at which 8 rows' 2 flops per weight can be done (batch 8).
       const r1: Result = {
-        name: `decode ${shape} (random bf16), batch 1`, value: t1, unit: 'tokens/s', backend: b.info.kind,
+        name: `decode ${shape} (random bf16), batch 1`,
+        value: t1,
+        unit: 'tokens/s',
+        backend: b.info.kind,
         note: `${(s1 * 1000).toFixed(1)} ms per step (median of ${steps}), ${promptLen}-token prompt; ${gbs.toFixed(1)} GB/s of weights`,
       };
       if (b.info.kind === 'wasm' && ceilings) {
-        withCeiling(r1, (ceilings.readAll * 1e9) / bytes, 'tokens/s', `read bandwidth (${ceilings.readAll.toFixed(1)} GB/s, all threads) over ${(bytes / 2 ** 20).toFixed(0)} MiB of weights`, 0.8);
+        withCeiling(
+          r1,
+          (ceilings.readAll * 1e9) / bytes,
+          'tokens/s',
+          `read bandwidth (${ceilings.readAll.toFixed(1)} GB/s, all threads) over ${(bytes / 2 ** 20).toFixed(0)} MiB of weights`,
+          0.8,
+        );
       }
       report(r1);
       const r8: Result = {
-        name: `decode ${shape} (random bf16), batch 8`, value: t8, unit: 'tokens/s', backend: b.info.kind,
-        baseline: t1, baseline_unit: 'tokens/s', baseline_name: 'batch 1', ratio: t8 / t1, target: '≥ 4', met: t8 / t1 >= 4,
+        name: `decode ${shape} (random bf16), batch 8`,
+        value: t8,
+        unit: 'tokens/s',
+        backend: b.info.kind,
+        baseline: t1,
+        baseline_unit: 'tokens/s',
+        baseline_name: 'batch 1',
+        ratio: t8 / t1,
+        target: '≥ 4',
+        met: t8 / t1 >= 4,
         note: `${(s8 * 1000).toFixed(1)} ms per step of 8 rows (median of ${steps}), ${gflops.toFixed(1)} GFLOP/s over the weights${ceiling}; ${b.info.device}`,
       };
       if (b.info.kind === 'wasm' && ceilings) withCeiling(r8, (ceilings.fmaPeakAll * 1e9) / bytes, 'tokens/s', `${FMA_NAME}, 2 flops per weight per row`, 0.7);
@@ -260,7 +325,9 @@ function disposeModel(b: Backend, m: ReturnType<typeof randomModel>): void {
 // ---- 1. sampling and 5. memory (a child process over BF16 checkpoints) ---------------------------
 
 async function benchStage1(doSampling: boolean, doMemory: boolean): Promise<void> {
-  const problems = 8, promptLen = 150, newTokens = 128;
+  const problems = 8,
+    promptLen = 150,
+    newTokens = 128;
   const tmp = mkdtempSync(join(tmpdir(), 'lr-bench-'));
   try {
     const dirs: [string, string] = [join(tmp, 'expert'), join(tmp, 'amateur')];
@@ -275,31 +342,59 @@ async function benchStage1(doSampling: boolean, doMemory: boolean): Promise<void
       const perProblem = s.seconds / problems;
       const bd = Object.entries(s.breakdown).map(([k, v]) => `${k} ${v.toFixed(1)} s`);
       const other = s.seconds - Object.values(s.breakdown).reduce((a, b) => a + b, 0);
-      const note = `${s.threads}; ${problems} problems × (${promptLen} prompt + ${s.tokens / problems} new), batch 8, ${s.selected}/${s.steps} steps kept, ` +
+      const note =
+        `${s.threads}; ${problems} problems × (${promptLen} prompt + ${s.tokens / problems} new), batch 8, ${s.selected}/${s.steps} steps kept, ` +
         `amateur read ${s.amateurTokens} tokens; ${s.seconds.toFixed(1)} s = ${bd.join(', ')}, other ${other.toFixed(1)} s`;
-      const ref = runPython('reference_sampling.py', ['--problems', String(refProblems), '--prompt-tokens', String(promptLen), '--new-tokens', String(newTokens), '--threads', String(THREADS)], ['torch', 'transformers']);
+      const ref = runPython(
+        'reference_sampling.py',
+        ['--problems', String(refProblems), '--prompt-tokens', String(promptLen), '--new-tokens', String(newTokens), '--threads', String(THREADS)],
+        ['torch', 'transformers'],
+      );
       const lRef = load1();
       const byAlg = new Map((ref ?? []).map((l) => [String(l.algorithm), l]));
-      const r = byAlg.get('reference'), sp = byAlg.get('single_pass');
+      const r = byAlg.get('reference'),
+        sp = byAlg.get('single_pass');
       const result: Result = { name: 'sampling stage: seconds per problem', value: perProblem, unit: 's/problem', backend: 'wasm', load1: lRun, note };
       if (ceilings) {
         // The stage's time cannot fall below its linear-layer flops at the FMA peak: the expert's
         // prompt + generated tokens and the amateur's tokens. Seconds are "smaller is better", so the
         // share is the bound over the time; `value / ceiling` is kept in problems/s terms.
-        const flops = problems * (promptLen + s.tokens / problems) * flopsPerToken(SHAPES['SmolLM2-360M']) + s.amateurTokens * flopsPerToken(SHAPES['SmolLM2-135M']);
+        const flops =
+          problems * (promptLen + s.tokens / problems) * flopsPerToken(SHAPES['SmolLM2-360M']) + s.amateurTokens * flopsPerToken(SHAPES['SmolLM2-135M']);
         const bound = flops / (ceilings.fmaPeakAll * 1e9) / problems;
-        Object.assign(result, { ceiling: bound, ceiling_unit: 's/problem', ceiling_name: `its linear-layer flops at the ${FMA_NAME}`, share: bound / perProblem });
+        Object.assign(result, {
+          ceiling: bound,
+          ceiling_unit: 's/problem',
+          ceiling_name: `its linear-layer flops at the ${FMA_NAME}`,
+          share: bound / perProblem,
+        });
       }
       if (r) {
         const base = Number(r.seconds_per_problem);
-        Object.assign(result, { baseline: base, baseline_unit: 's/problem', baseline_name: 'PyTorch reference', ratio: base / perProblem, target: '≥ 10', met: base / perProblem >= 10 });
+        Object.assign(result, {
+          baseline: base,
+          baseline_unit: 's/problem',
+          baseline_name: 'PyTorch reference',
+          ratio: base / perProblem,
+          target: '≥ 10',
+          met: base / perProblem >= 10,
+        });
       }
       report(result);
       if (sp) {
         const base = Number(sp.seconds_per_problem);
         report({
-          name: 'sampling stage: seconds per problem', value: perProblem, unit: 's/problem', backend: 'wasm', load1: lRun,
-          baseline: base, baseline_unit: 's/problem', baseline_name: 'PyTorch single_pass', ratio: base / perProblem, target: '≥ 2', met: base / perProblem >= 2,
+          name: 'sampling stage: seconds per problem',
+          value: perProblem,
+          unit: 's/problem',
+          backend: 'wasm',
+          load1: lRun,
+          baseline: base,
+          baseline_unit: 's/problem',
+          baseline_name: 'PyTorch single_pass',
+          ratio: base / perProblem,
+          target: '≥ 2',
+          met: base / perProblem >= 2,
           note: `PyTorch runs (${refProblems} problems, load ${lRef} after them): ${[...byAlg.values()].map((l) => `${l.algorithm} ${l.seconds_per_problem} s/problem (expert generate ${l.expert_seconds_per_problem} s)`).join('; ')}`,
         });
       }
@@ -309,8 +404,15 @@ async function benchStage1(doSampling: boolean, doMemory: boolean): Promise<void
       const mib = (x: number) => `${(x / 2 ** 20).toFixed(0)} MiB`;
       const ratio = s.peakRss / denom;
       report({
-        name: 'memory: peak RSS / (weights + KV cache)', value: ratio, unit: '×', backend: 'wasm', load1: lRun, target: '≤ 1.3', met: ratio <= 1.3,
-        note: `peak RSS ${mib(s.peakRss)} (Node alone ${mib(s.rssStart)}, after loading ${mib(s.rssLoaded)}); BF16 weights ${mib(s.weightBytes)} (360M + 135M, from safetensors), ` +
+        name: 'memory: peak RSS / (weights + KV cache)',
+        value: ratio,
+        unit: '×',
+        backend: 'wasm',
+        load1: lRun,
+        target: '≤ 1.3',
+        met: ratio <= 1.3,
+        note:
+          `peak RSS ${mib(s.peakRss)} (Node alone ${mib(s.rssStart)}, after loading ${mib(s.rssLoaded)}); BF16 weights ${mib(s.weightBytes)} (360M + 135M, from safetensors), ` +
           `f32 KV caches ${mib(s.kvBytes)} (8 slots × ${promptLen + newTokens} positions, both models); ${s.aborted ? 'stopped after 4 decode steps' : 'over the full sampling run'}`,
       });
     }
@@ -327,11 +429,16 @@ async function benchStage1(doSampling: boolean, doMemory: boolean): Promise<void
 // times one forward per sample (the reference scripts' way; minutes on Wasm).
 async function benchFinetune(kinds: string[]): Promise<void> {
   const config = SHAPES['SmolLM2-360M'];
-  const promptLen = 150, newTokens = 128, n = 16;
+  const promptLen = 150,
+    newTokens = 128,
+    n = 16;
   const ids = Array.from(randomValues(promptLen + newTokens, 4242, 0.5), (x) => Math.floor((x + 0.5) * config.vocabSize) % config.vocabSize);
   const samples: TrainSample[] = Array.from({ length: n }, (_, j) => ({
-    line: j + 1, key: 'q', ids: ids.slice(0, promptLen + (j + 1) * (newTokens / n)),
-    labelIds: [(j * 31) % config.vocabSize, (j * 31 + 7) % config.vocabSize, (j * 31 + 19) % config.vocabSize], labelWeights: [0.5, 0.3, 0.2],
+    line: j + 1,
+    key: 'q',
+    ids: ids.slice(0, promptLen + (j + 1) * (newTokens / n)),
+    labelIds: [(j * 31) % config.vocabSize, (j * 31 + 7) % config.vocabSize, (j * 31 + 19) % config.vocabSize],
+    labelWeights: [0.5, 0.3, 0.2],
   }));
   const modes = flag('--unpacked') ? [true, false] : [true];
   const ours: { kind: string; mode: string; sec: number; load: number; tokens: number; note: string }[] = [];
@@ -350,7 +457,17 @@ async function benchFinetune(kinds: string[]): Promise<void> {
     const model = randomModel(config, b, 'bf16', 1);
     for (const packed of modes) {
       const adapter = initLora(model, DEFAULT_LORA, 42);
-      const trainer = new Trainer(model, adapter, samples, { batchSize: 8, gradAccum: 2, maxSteps: 100, lr: 5e-5, seed: 42, shuffle: false, packed, maxRowsPerPass: defaultMaxRows(model), maxGradNorm: 1 });
+      const trainer = new Trainer(model, adapter, samples, {
+        batchSize: 8,
+        gradAccum: 2,
+        maxSteps: 100,
+        lr: 5e-5,
+        seed: 42,
+        shuffle: false,
+        packed,
+        maxRowsPerPass: defaultMaxRows(model),
+        maxGradNorm: 1,
+      });
       const times: number[] = [];
       let r = null;
       for (let i = 0; i < (packed ? 4 : 1); i++) {
@@ -362,14 +479,32 @@ async function benchFinetune(kinds: string[]): Promise<void> {
       }
       trainer.dispose();
       const sec = median(times);
-      ours.push({ kind, mode: packed ? 'packed' : 'unpacked', sec, load: load1(), tokens: r!.tokens, note: `${b.info.device}; ${r!.tokens} tokens in ${r!.passes} pass${r!.passes > 1 ? 'es' : ''} (one forward per sample would be ${r!.unpacked_tokens})` });
+      ours.push({
+        kind,
+        mode: packed ? 'packed' : 'unpacked',
+        sec,
+        load: load1(),
+        tokens: r!.tokens,
+        note: `${b.info.device}; ${r!.tokens} tokens in ${r!.passes} pass${r!.passes > 1 ? 'es' : ''} (one forward per sample would be ${r!.unpacked_tokens})`,
+      });
     }
     b.destroy();
   }
-  const ref = runPython('reference_finetune.py', ['--prompt-tokens', String(promptLen), '--new-tokens', String(newTokens), '--threads', String(THREADS)], ['torch', 'transformers', 'peft']);
+  const ref = runPython(
+    'reference_finetune.py',
+    ['--prompt-tokens', String(promptLen), '--new-tokens', String(newTokens), '--threads', String(THREADS)],
+    ['torch', 'transformers', 'peft'],
+  );
   const base = ref?.[0];
   for (const o of ours) {
-    const r: Result = { name: `finetune SmolLM2-360M LoRA r8 q/v, 16 samples (${o.mode})`, value: o.sec, unit: 's/step', backend: o.kind, load1: o.load, note: o.note };
+    const r: Result = {
+      name: `finetune SmolLM2-360M LoRA r8 q/v, 16 samples (${o.mode})`,
+      value: o.sec,
+      unit: 's/step',
+      backend: o.kind,
+      load1: o.load,
+      note: o.note,
+    };
     if (o.kind === 'wasm' && ceilings) {
       // forward + the input-gradient half of backward (the base weights are frozen): 2 × the
       // forward's linear-layer flops over the tokens of the pass(es)
@@ -389,8 +524,14 @@ async function benchFinetune(kinds: string[]): Promise<void> {
 
 const host = await describeHost();
 if (!json) {
-  console.log(`# ${hostLine(host)}; Node ${process.versions.node}, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  console.log(`# baselines: ${python ? `${python.py} (torch${python.mods.transformers ? ', transformers' : ''}${python.mods.peft ? ', peft' : ''})` : useReference ? 'no Python with torch: ratios skipped' : '--no-reference'}`);
+  console.log(
+    `# ${hostLine(host)}; Node ${process.versions.node}, load ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
+  console.log(
+    `# baselines: ${python ? `${python.py} (torch${python.mods.transformers ? ', transformers' : ''}${python.mods.peft ? ', peft' : ''})` : useReference ? 'no Python with torch: ratios skipped' : '--no-reference'}`,
+  );
 }
 const backends: Backend[] = [];
 for (const kind of backendsWanted) {
@@ -406,9 +547,21 @@ if (backendsWanted.includes('wasm') && !flag('--no-ceilings')) {
   ceilings = await measureCeilings(THREADS);
   const c = ceilings;
   const hostNote = hostLine(host);
-  report({ name: 'ceiling: SIMD128 multiply-add peak, 1 thread', value: c.fmaPeak1, unit: 'GFLOP/s', backend: 'wasm', note: `${c.relaxed ? 'relaxed SIMD (fused)' : 'plain SIMD128'}; registers only (wasm/probe.ts); ${hostNote}` });
+  report({
+    name: 'ceiling: SIMD128 multiply-add peak, 1 thread',
+    value: c.fmaPeak1,
+    unit: 'GFLOP/s',
+    backend: 'wasm',
+    note: `${c.relaxed ? 'relaxed SIMD (fused)' : 'plain SIMD128'}; registers only (wasm/probe.ts); ${hostNote}`,
+  });
   report({ name: `ceiling: SIMD128 multiply-add peak, ${THREADS} threads`, value: c.fmaPeakAll, unit: 'GFLOP/s', backend: 'wasm' });
-  report({ name: 'ceiling: streaming read bandwidth, 1 thread', value: c.read1, unit: 'GB/s', backend: 'wasm', note: `${(c.readBytes / 2 ** 30).toFixed(0)} GiB of Wasm linear memory summed as f32x4, best of 5 passes` });
+  report({
+    name: 'ceiling: streaming read bandwidth, 1 thread',
+    value: c.read1,
+    unit: 'GB/s',
+    backend: 'wasm',
+    note: `${(c.readBytes / 2 ** 30).toFixed(0)} GiB of Wasm linear memory summed as f32x4, best of 5 passes`,
+  });
   report({ name: `ceiling: streaming read bandwidth, ${THREADS} threads`, value: c.readAll, unit: 'GB/s', backend: 'wasm' });
 }
 /** A section that fails says so and the others still run. */

@@ -14,7 +14,8 @@ export async function measureSimdPeak(relaxedSimd?: boolean): Promise<{ gflops: 
   kernels.fmaPeak(1e6, 1); // tier up to the optimising compiler
   let best = 0;
   for (let r = 0; r < 3; r++) {
-    const iters = 3e7, t0 = performance.now();
+    const iters = 3e7,
+      t0 = performance.now();
     kernels.fmaPeak(iters, 1);
     best = Math.max(best, (iters * 96) / ((performance.now() - t0) / 1000) / 1e9);
   }
@@ -30,7 +31,8 @@ export async function estimateClockGHz(): Promise<number> {
   kernels.clockChain(1e6, 1); // tier up
   let best = 0;
   for (let r = 0; r < 3; r++) {
-    const iters = 2e7, t0 = performance.now();
+    const iters = 2e7,
+      t0 = performance.now();
     kernels.clockChain(iters, r);
     best = Math.max(best, (iters * 16) / ((performance.now() - t0) / 1000) / 1e9);
   }

@@ -37,23 +37,49 @@ function dispose(b: Backend, m: ReturnType<typeof randomModel>): void {
 }
 
 export async function benchQuantDecode(b: Backend, ceilings: Ceilings | null, report: Report): Promise<void> {
-  const promptLen = 64, steps = 16;
+  const promptLen = 64,
+    steps = 16;
   for (const shape of ['SmolLM2-135M', 'SmolLM2-360M']) {
     const base: Record<string, number> = {};
     for (const type of TYPES) {
       const model = randomModel(SHAPES[shape], b, 'bf16', 1, type === 'bf16' ? undefined : type);
       await stepSeconds(model, 1, 8, 2); // warm-up
-      const s1 = await stepSeconds(model, 1, promptLen, steps), s8 = await stepSeconds(model, 8, promptLen, steps);
-      const bytes = model.weights.bytes, gbs = bytes / s1 / 1e9;
+      const s1 = await stepSeconds(model, 1, promptLen, steps),
+        s8 = await stepSeconds(model, 8, promptLen, steps);
+      const bytes = model.weights.bytes,
+        gbs = bytes / s1 / 1e9;
       base[type] ??= 1 / s1;
       const r1: Result = {
-        name: `quant: decode ${shape} ${type}, batch 1`, value: 1 / s1, unit: 'tokens/s', backend: b.info.kind,
+        name: `quant: decode ${shape} ${type}, batch 1`,
+        value: 1 / s1,
+        unit: 'tokens/s',
+        backend: b.info.kind,
         note: `${(s1 * 1000).toFixed(1)} ms per step (median of ${steps}); ${(bytes / 2 ** 20).toFixed(0)} MiB of weights read per step: ${gbs.toFixed(1)} GB/s; ${b.info.device}`,
       };
-      if (type !== 'bf16') Object.assign(r1, { baseline: base.bf16, baseline_unit: 'tokens/s', baseline_name: 'bf16 batch 1', ratio: 1 / s1 / base.bf16, ...(type === 'q4_0' ? { target: '≥ 2.5', met: 1 / s1 / base.bf16 >= 2.5 } : {}) });
-      if (ceilings) withCeiling(r1, (ceilings.readAll * 1e9) / bytes, 'tokens/s', `read bandwidth (${ceilings.readAll.toFixed(1)} GB/s, all threads) over ${(bytes / 2 ** 20).toFixed(0)} MiB`, 0.7);
+      if (type !== 'bf16')
+        Object.assign(r1, {
+          baseline: base.bf16,
+          baseline_unit: 'tokens/s',
+          baseline_name: 'bf16 batch 1',
+          ratio: 1 / s1 / base.bf16,
+          ...(type === 'q4_0' ? { target: '≥ 2.5', met: 1 / s1 / base.bf16 >= 2.5 } : {}),
+        });
+      if (ceilings)
+        withCeiling(
+          r1,
+          (ceilings.readAll * 1e9) / bytes,
+          'tokens/s',
+          `read bandwidth (${ceilings.readAll.toFixed(1)} GB/s, all threads) over ${(bytes / 2 ** 20).toFixed(0)} MiB`,
+          0.7,
+        );
       report(r1);
-      report({ name: `quant: decode ${shape} ${type}, batch 8`, value: 8 / s8, unit: 'tokens/s', backend: b.info.kind, note: `${(s8 * 1000).toFixed(1)} ms per step of 8 rows (median of ${steps})` });
+      report({
+        name: `quant: decode ${shape} ${type}, batch 8`,
+        value: 8 / s8,
+        unit: 'tokens/s',
+        backend: b.info.kind,
+        note: `${(s8 * 1000).toFixed(1)} ms per step of 8 rows (median of ${steps})`,
+      });
       dispose(b, model);
     }
   }
@@ -78,7 +104,10 @@ export async function benchQuantAgreement(report: Report, notice: (m: string) =>
     const problems = defaultProblems(problemsCount, 0).train.map(({ id, question }) => ({ id, question }));
     const run = async (q: QuantDType | undefined) => {
       const out = join(dir, `${q ?? 'plain'}.jsonl`);
-      await sampleJob({ platform: nodePlatform }, { expert: join(pair, 'expert'), amateur: join(pair, 'amateur'), problems, out, backend: 'wasm', quantizeExpert: q });
+      await sampleJob(
+        { platform: nodePlatform },
+        { expert: join(pair, 'expert'), amateur: join(pair, 'amateur'), problems, out, backend: 'wasm', quantizeExpert: q },
+      );
       return selections(out);
     };
     const plain = await run(undefined);
@@ -88,7 +117,9 @@ export async function benchQuantAgreement(report: Report, notice: (m: string) =>
       const union = new Set([...plain.keys(), ...got.keys()]).size;
       const sameLabels = both.filter((k) => plain.get(k) === got.get(k)).length;
       report({
-        name: `quant: stage-1 selection agreement, expert bf16 vs ${q}`, value: union ? both.length / union : 1, unit: 'share',
+        name: `quant: stage-1 selection agreement, expert bf16 vs ${q}`,
+        value: union ? both.length / union : 1,
+        unit: 'share',
         note: `default pair, ${problemsCount} problems: ${plain.size} steps selected with the bf16 expert, ${got.size} with ${q}, ${both.length} by both (share of the union); labels unchanged on ${sameLabels} of those ${both.length} (${both.length ? ((100 * sameLabels) / both.length).toFixed(1) : '–'} %)`,
       });
     }

@@ -20,14 +20,19 @@ import { contrastPrompts } from '../runtime/stage/contrast.ts';
 
 const [expertDir, amateurDir, problemsArg, promptArg, newArg, stopArg, backendArg] = process.argv.slice(2);
 const backend = backendArg === 'webgpu' ? 'webgpu' : 'wasm';
-const problems = Number(problemsArg), promptLen = Number(promptArg), newTokens = Number(newArg), stopAfter = Number(stopArg);
+const problems = Number(problemsArg),
+  promptLen = Number(promptArg),
+  newTokens = Number(newArg),
+  stopAfter = Number(stopArg);
 
 /** Peak resident set of this process in bytes (VmHWM; resourceUsage().maxRSS where /proc is absent). */
 function peakRss(): number {
   try {
     const m = /VmHWM:\s+(\d+)\s+kB/.exec(readFileSync('/proc/self/status', 'utf8'));
     if (m) return Number(m[1]) * 1024;
-  } catch { /* not Linux */ }
+  } catch {
+    /* not Linux */
+  }
   return process.resourceUsage().maxRSS * 1024;
 }
 
@@ -42,7 +47,9 @@ function timed<T extends object>(obj: T, key: keyof T & string, acc: Record<stri
     const t0 = performance.now();
     const r = f(...a);
     if (r instanceof Promise) {
-      return r.finally(() => { acc[label] = (acc[label] ?? 0) + performance.now() - t0; });
+      return r.finally(() => {
+        acc[label] = (acc[label] ?? 0) + performance.now() - t0;
+      });
     }
     acc[label] = (acc[label] ?? 0) + performance.now() - t0;
     return r;
@@ -72,7 +79,10 @@ for (const m of [expert, amateur]) {
 
 // Where the loop's time goes: a forward with more token rows than logit rows is a prefill.
 const acc: Record<string, number> = {};
-for (const [m, who] of [[expert, 'expert'], [amateur, 'amateur']] as const) {
+for (const [m, who] of [
+  [expert, 'expert'],
+  [amateur, 'amateur'],
+] as const) {
   const fwd = m.forward.bind(m);
   m.forward = (input: ForwardInput, cache: KVCache): Tensor => {
     const t0 = performance.now();
@@ -90,11 +100,21 @@ timed(eb, 'write', acc, 'writes');
 
 const prompts = Array.from({ length: problems }, (_, p) => Array.from(randomValues(promptLen, 1000 + p, 0.5), (x) => Math.floor((x + 0.5) * 49152) % 49152));
 const ctl = new AbortController();
-let tokens = 0, amateurTokens = 0, selected = 0, steps = 0, decodeSteps = 0;
+let tokens = 0,
+  amateurTokens = 0,
+  selected = 0,
+  steps = 0,
+  decodeSteps = 0;
 const t0 = performance.now();
 let aborted = false;
 try {
-  for await (const e of contrastPrompts(expert, amateur, prompts, { alpha: 0.2, beta: 0.4, maxNewTokens: newTokens, batchSize: 8, eosTokenIds: [] }, { signal: ctl.signal })) {
+  for await (const e of contrastPrompts(
+    expert,
+    amateur,
+    prompts,
+    { alpha: 0.2, beta: 0.4, maxNewTokens: newTokens, batchSize: 8, eosTokenIds: [] },
+    { signal: ctl.signal },
+  )) {
     if (e.status === 'step' && stopAfter > 0 && ++decodeSteps >= stopAfter) ctl.abort();
     if (e.status !== 'problem') continue;
     tokens += e.result.trajectory.length;
@@ -110,9 +130,22 @@ const seconds = (performance.now() - t0) / 1000;
 const weightBytes = expert.weights.bytes + amateur.weights.bytes;
 const kv = [...kvOf.values()].reduce((a, b) => a + b, 0);
 const out = {
-  seconds, loadSeconds, problems, promptLen, newTokens, tokens, amateurTokens, selected, steps, aborted,
+  seconds,
+  loadSeconds,
+  problems,
+  promptLen,
+  newTokens,
+  tokens,
+  amateurTokens,
+  selected,
+  steps,
+  aborted,
   breakdown: Object.fromEntries(Object.entries(acc).map(([k, v]) => [k, +(v / 1000).toFixed(3)])),
-  peakRss: peakRss(), rssStart, rssLoaded, weightBytes, kvBytes: kv,
+  peakRss: peakRss(),
+  rssStart,
+  rssLoaded,
+  weightBytes,
+  kvBytes: kv,
   threads: eb.info.device,
 };
 eb.destroy();

@@ -129,11 +129,27 @@ async function main() {
   if (!exe) throw new Error('chromium not found (apt-get install chromium)');
   const gpujs = join(dirname(createRequire(join(ROOT, 'package.json')).resolve('gpu.js/package.json')), 'dist', 'gpu-browser.js');
   if (!existsSync(gpujs)) throw new Error('gpu.js not installed (npm ci installs it as a devDependency)');
-  const bundle = await build({ stdin: { contents: PAGE, resolveDir: ROOT, loader: 'ts', sourcefile: 'bench-webgl2-page.ts' }, bundle: true, format: 'esm', platform: 'browser', conditions: ['browser'], write: false, logLevel: 'silent' });
-  const html = '<!doctype html><meta charset="utf-8"><script type="importmap">{"imports": {"gpu.js": "/vendor/gpu-browser.js"}}</script><script type="module" src="/bundle.js"></script>';
-  const { url, server } = await serve({ '/': ['text/html', html], '/bundle.js': ['text/javascript', bundle.outputFiles[0].contents], '/vendor/gpu-browser.js': ['text/javascript', readFileSync(gpujs)] });
+  const bundle = await build({
+    stdin: { contents: PAGE, resolveDir: ROOT, loader: 'ts', sourcefile: 'bench-webgl2-page.ts' },
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    conditions: ['browser'],
+    write: false,
+    logLevel: 'silent',
+  });
+  const html =
+    '<!doctype html><meta charset="utf-8"><script type="importmap">{"imports": {"gpu.js": "/vendor/gpu-browser.js"}}</script><script type="module" src="/bundle.js"></script>';
+  const { url, server } = await serve({
+    '/': ['text/html', html],
+    '/bundle.js': ['text/javascript', bundle.outputFiles[0].contents],
+    '/vendor/gpu-browser.js': ['text/javascript', readFileSync(gpujs)],
+  });
   const webgpu = args.includes('--webgpu');
-  const browser = await chromium.launch({ executablePath: exe, args: ['--no-sandbox', '--disable-background-networking', '--no-first-run', ...(webgpu ? WEBGPU_FLAGS : [])] });
+  const browser = await chromium.launch({
+    executablePath: exe,
+    args: ['--no-sandbox', '--disable-background-networking', '--no-first-run', ...(webgpu ? WEBGPU_FLAGS : [])],
+  });
   try {
     const page = await browser.newPage();
     page.on('pageerror', (e) => console.error(`page error: ${e}`));
@@ -180,7 +196,8 @@ function report(r: BenchOut): void {
   }
   rep.report({ name: 'webgl2 kernel launch (1-element fill, gpu.js)', value: r.launchUs, unit: 'µs', backend: 'webgl2' });
   for (const [kind, tps] of Object.entries(r.decode)) {
-    const vs = kind !== 'wasm' && r.decode.wasm ? { ratio: tps / r.decode.wasm, baseline: r.decode.wasm, baseline_unit: 'tokens/s', baseline_name: 'wasm' } : {};
+    const vs =
+      kind !== 'wasm' && r.decode.wasm ? { ratio: tps / r.decode.wasm, baseline: r.decode.wasm, baseline_unit: 'tokens/s', baseline_name: 'wasm' } : {};
     rep.report({ name: `decode SmolLM2-135M (random bf16), batch 1 [${kind}]`, value: tps, unit: 'tokens/s', backend: kind, ...vs });
   }
 }

@@ -27,14 +27,18 @@ export function intOption(name: string, min = 0) {
 export function numberOption(name: string, min: number, max: number, openMax = false) {
   return (value: string): number => {
     const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max || (openMax && n === max)) throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max}${openMax ? ')' : ']'} (got "${value}")`);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max || (openMax && n === max))
+      throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max}${openMax ? ')' : ']'} (got "${value}")`);
     return n;
   };
 }
 
 /** A comma-separated list of LoRA target modules. */
 export function targetsOption(value: string): LoraTarget[] {
-  const list = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const list = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = list.filter((s) => !(LORA_TARGETS as readonly string[]).includes(s));
   if (bad.length || list.length === 0) throw new InvalidArgumentError(`choose from ${LORA_TARGETS.join(', ')} (got "${value}")`);
   return [...new Set(list)] as LoraTarget[];
@@ -42,13 +46,20 @@ export function targetsOption(value: string): LoraTarget[] {
 
 /** --quantize / --quantize-expert / --quantize-amateur: a block format (issue 30; runtime/quant/option.ts). */
 export function quantizeFlag(value: string): QuantDType {
-  if (!(QUANTIZE_CHOICES as readonly string[]).includes(value)) throw new InvalidArgumentError(`choose one of ${QUANTIZE_CHOICES.join(', ')} (llama.cpp's block formats; leave the flag out to keep the checkpoint's dtype)`);
+  if (!(QUANTIZE_CHOICES as readonly string[]).includes(value))
+    throw new InvalidArgumentError(
+      `choose one of ${QUANTIZE_CHOICES.join(', ')} (llama.cpp's block formats; leave the flag out to keep the checkpoint's dtype)`,
+    );
   return value as QuantDType;
 }
 
 /** The --quantize flags of a command that loads one model, or with `pair` an expert and an amateur. */
 export function addQuantizeOptions(command: Command, pair = false): Command {
-  command.option('--quantize <type>', `quantize the attention and MLP projections at load: ${QUANTIZE_CHOICES.join(' or ')}${pair ? ' (both models)' : ''}; embeddings, LM head and norms keep their dtype (Wasm and reference backends)`, quantizeFlag);
+  command.option(
+    '--quantize <type>',
+    `quantize the attention and MLP projections at load: ${QUANTIZE_CHOICES.join(' or ')}${pair ? ' (both models)' : ''}; embeddings, LM head and norms keep their dtype (Wasm and reference backends)`,
+    quantizeFlag,
+  );
   if (pair) {
     command.option('--quantize-expert <type>', 'quantize the expert only (overrides --quantize for it)', quantizeFlag);
     command.option('--quantize-amateur <type>', 'quantize the amateur only (overrides --quantize for it)', quantizeFlag);

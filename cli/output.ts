@@ -47,7 +47,8 @@ function writeOut(text: string): void {
 
 /** The output of one command run, from its parsed options (`json` and `quiet` when it has them). */
 export function commandOutput(flags: OutputFlags): CommandOutput {
-  const json = !!flags.json, quiet = !!flags.quiet;
+  const json = !!flags.json,
+    quiet = !!flags.quiet;
   let done = false;
   return {
     json,

@@ -70,7 +70,8 @@ export interface ProgressRenderer {
 export function progressRenderer(enabled: boolean, options: { indent?: string } = {}): ProgressRenderer {
   const tty = enabled && !!process.stderr.isTTY;
   const indent = options.indent ?? '';
-  let shown = false, last = 0;
+  let shown = false,
+    last = 0;
   const clear = () => {
     if (shown) process.stderr.write('\r\x1b[2K');
     shown = false;
@@ -80,7 +81,8 @@ export function progressRenderer(enabled: boolean, options: { indent?: string } 
     show(text, o = {}) {
       if (!enabled) return;
       if (tty) {
-        const width = 24, filled = o.fraction === undefined ? 0 : Math.round(width * Math.min(1, Math.max(0, o.fraction)));
+        const width = 24,
+          filled = o.fraction === undefined ? 0 : Math.round(width * Math.min(1, Math.max(0, o.fraction)));
         const bar = o.fraction === undefined ? '' : `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] `;
         process.stderr.write(`\r\x1b[2K${indent}${bar}${text}`);
         shown = true;

@@ -16,7 +16,9 @@ import { progressLine } from './progress.ts';
 
 type Options = Record<string, unknown>;
 
-const KB = 1024, MB = 1024 * KB, GB = 1024 * MB;
+const KB = 1024,
+  MB = 1024 * KB,
+  GB = 1024 * MB;
 const size = (n: number) => (n >= GB ? `${(n / GB).toFixed(2)} GB` : n >= MB ? `${(n / MB).toFixed(1)} MB` : n >= KB ? `${(n / KB).toFixed(1)} kB` : `${n} B`);
 const rate = (bytes: number, ms: number) => `${size(bytes / Math.max(ms / 1000, 1e-3))}/s`;
 /** Off a TTY, files at least this big get a line of their own when done (small ones only count in the summary). */
@@ -29,7 +31,9 @@ const BIG = 10 * MB;
 function downloadProgress(quiet: boolean) {
   const bar = progressLine(!quiet);
   const start = Date.now();
-  let fileStart = start, files = 0, bytes = 0;
+  let fileStart = start,
+    files = 0,
+    bytes = 0;
   return {
     onProgress(p: HubProgress) {
       const speed = rate(p.fetched, Date.now() - fileStart);
@@ -41,13 +45,17 @@ function downloadProgress(quiet: boolean) {
       files++;
       bytes += p.fetched;
       const resumed = p.loaded > p.fetched ? `, resumed after ${size(p.loaded - p.fetched)} kept from before` : '';
-      if (!quiet && !process.stderr.isTTY && p.fetched >= BIG) process.stderr.write(`downloaded ${p.repo} ${p.file}  ${size(p.fetched)} (${speed})${resumed}\n`);
+      if (!quiet && !process.stderr.isTTY && p.fetched >= BIG)
+        process.stderr.write(`downloaded ${p.repo} ${p.file}  ${size(p.fetched)} (${speed})${resumed}\n`);
       fileStart = Date.now();
     },
     /** The summary line, after the last file. */
     finish(name: string, what: string) {
       bar.done();
-      if (!quiet && files > 0) process.stderr.write(`${name}: downloaded ${files} file${files === 1 ? '' : 's'}, ${size(bytes)} in ${((Date.now() - start) / 1000).toFixed(1)} s (${rate(bytes, Date.now() - start)}) — ${what}\n`);
+      if (!quiet && files > 0)
+        process.stderr.write(
+          `${name}: downloaded ${files} file${files === 1 ? '' : 's'}, ${size(bytes)} in ${((Date.now() - start) / 1000).toFixed(1)} s (${rate(bytes, Date.now() - start)}) — ${what}\n`,
+        );
     },
     done: () => bar.done(),
   };
@@ -79,7 +87,12 @@ export async function resolveModelOption(o: Options, key: 'model' | 'expert' | '
  * an `hf://datasets/org/name[/config[/split]]` data set as our JSONL (`defaultSplit` when the name
  * gives no split). `hub`: the data set's id and the commit it was read at, for the reports.
  */
-export async function readDataOption(flag: string, value: string, defaultSplit: 'train' | 'test', quiet = false): Promise<{ text: string; hub: HubRevision | null }> {
+export async function readDataOption(
+  flag: string,
+  value: string,
+  defaultSplit: 'train' | 'test',
+  quiet = false,
+): Promise<{ text: string; hub: HubRevision | null }> {
   if (value.startsWith('hf://')) {
     const progress = downloadProgress(quiet);
     try {

@@ -33,8 +33,7 @@ export class LightReasonerError extends Error {
 export const modelFormatError = (file: string, problem: string, cause?: unknown) =>
   new LightReasonerError('MODEL_FORMAT', `${file}: ${problem}`, { file, cause });
 export const unsupportedError = (file: string, problem: string) => new LightReasonerError('UNSUPPORTED', `${file}: ${problem}`, { file });
-export const notFoundError = (file: string, what: string) =>
-  new LightReasonerError('NOT_FOUND', `${file}: not found (${what})`, { file });
+export const notFoundError = (file: string, what: string) => new LightReasonerError('NOT_FOUND', `${file}: not found (${what})`, { file });
 /**
  * A URL answered with an HTML page where a model or data file was expected: the single-page-app
  * fallback of Vite's dev and preview servers (appType 'spa'), Netlify/Vercel rewrites, `serve -s` and

@@ -10,7 +10,21 @@
 // Everything below the engine is in `lightreasoner-wasm/internals`.
 export { createEngine, type Engine, type CallOptions, type FinetuneJobEvent } from './engine/engine.ts';
 export { createWorkerEngine, serveEngine, type MessageEndpoint } from './engine/worker.ts';
-export type { RunJob, RunJobEvent, RunJobResult, SampleJob, FinetuneJob, EvaluateJob, PairCheckJob, MergeJob, EngineInfo, SampleJobEvent, EvaluateJobEvent, EvaluateJobResult, WarningEvent } from './engine/jobs.ts';
+export type {
+  RunJob,
+  RunJobEvent,
+  RunJobResult,
+  SampleJob,
+  FinetuneJob,
+  EvaluateJob,
+  PairCheckJob,
+  MergeJob,
+  EngineInfo,
+  SampleJobEvent,
+  EvaluateJobEvent,
+  EvaluateJobResult,
+  WarningEvent,
+} from './engine/jobs.ts';
 export type { BenchmarkJob, BenchmarkData, BenchmarkJobEvent, BenchmarkJobResult } from './engine/benchmark-job.ts';
 export type { PairCheckEvent, PairCheckRecord, PairCheckReport, Verdict } from './eval/pair-check.ts';
 export type { MergeProgress, MergeSummary } from './train/merge.ts';
@@ -27,7 +41,16 @@ export { loadAdapter } from './train/peft.ts';
 export { generateProblems, problemsToJsonl, type GeneratedProblem, type GenerateProblemsOptions } from './data/problems.ts';
 export { parseProblems, DEFAULT_SETTINGS as DEFAULT_SAMPLE_SETTINGS, type Problem, type SampleSettings } from './stage/sample.ts';
 export { parseEvalProblems, type EvalProblem, type EvalRecord, type EvalSummary } from './eval/evaluate.ts';
-export { BENCHMARKS, BENCHMARK_NAMES, gradeBenchmarkOutput, gradeRows, parseBenchmarkProblems, type BenchmarkName, type BenchmarkSpec, type BenchmarkGrade } from './eval/benchmarks.ts';
+export {
+  BENCHMARKS,
+  BENCHMARK_NAMES,
+  gradeBenchmarkOutput,
+  gradeRows,
+  parseBenchmarkProblems,
+  type BenchmarkName,
+  type BenchmarkSpec,
+  type BenchmarkGrade,
+} from './eval/benchmarks.ts';
 export { benchmarkResult, benchmarkTable, formatBenchmarkTable, type BenchmarkResult, type BenchmarkTable } from './eval/table.ts';
 export { DEFAULT_FINETUNE, type FinetuneSummary } from './train/finetune.ts';
 export type { FinetuneSettings } from './train/settings.ts';
@@ -38,6 +61,17 @@ export { renderReport } from './run/report.ts';
 // Models and data sets by name from the Hugging Face Hub (runtime/hub/): Node/Deno resolve into
 // huggingface_hub's cache (with the entry's nodeHubFileSystem and hubEnvironment()); browsers read
 // the Hub's URLs (hubModelUrl).
-export { resolveModel, hubModelUrl, resolveDataset, datasetJsonl, parquetToJsonl, type ResolvedModel, type ResolvedDataset, type HubOptions, type HubProgress, type HubFileSystem } from './hub/index.ts';
+export {
+  resolveModel,
+  hubModelUrl,
+  resolveDataset,
+  datasetJsonl,
+  parquetToJsonl,
+  type ResolvedModel,
+  type ResolvedDataset,
+  type HubOptions,
+  type HubProgress,
+  type HubFileSystem,
+} from './hub/index.ts';
 export type { ExportGgufJob } from './engine/jobs.ts';
 export type { ExportGgufProgress, ExportGgufSummary, GgufExportType } from './gguf/export.ts';

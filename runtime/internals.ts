@@ -14,15 +14,85 @@ export { ModelTokenizer, type ChatMessage } from './model/tokenizer.ts';
 export { readSafetensorsHeader, encodeSafetensors } from './io/safetensors.ts';
 export { openModel, type OpenModelOptions } from './session.ts';
 export { contrastPrompts, LABEL_SLOTS, type ContrastSettings, type ContrastEvent, type PromptResult, type StepResult } from './stage/contrast.ts';
-export { sampleContrastive, parseProblems, checkVocabularies, promptIds, DEFAULT_SETTINGS, type Problem, type Sample, type SampleSettings, type SampleEvent, type ProblemResult } from './stage/sample.ts';
+export {
+  sampleContrastive,
+  parseProblems,
+  checkVocabularies,
+  promptIds,
+  DEFAULT_SETTINGS,
+  type Problem,
+  type Sample,
+  type SampleSettings,
+  type SampleEvent,
+  type ProblemResult,
+} from './stage/sample.ts';
 export { runSampling, type RunSamplingOptions, type RunEvent, type RunIdentity, type SamplingSummary } from './stage/sampling.ts';
 export { modelFingerprint } from './stage/fingerprint.ts';
 export { LORA_TARGETS, DEFAULT_LORA, peftKeys, type LoraConfig, type LoraAdapter, type LoraPair, type LoraTarget } from './train/lora.ts';
-export { saveAdapter, loadAdapter, readAdapter, uploadAdapter, adapterToHost, saveHostAdapter, adapterSafetensors, adapterConfigJson, parseAdapterConfig, targetShape, baseWeightName, writeDirAtomic, ADAPTER_CONFIG, ADAPTER_WEIGHTS, type HostAdapter, type HostLoraPair, type SaveAdapterOptions } from './train/peft.ts';
+export {
+  saveAdapter,
+  loadAdapter,
+  readAdapter,
+  uploadAdapter,
+  adapterToHost,
+  saveHostAdapter,
+  adapterSafetensors,
+  adapterConfigJson,
+  parseAdapterConfig,
+  targetShape,
+  baseWeightName,
+  writeDirAtomic,
+  ADAPTER_CONFIG,
+  ADAPTER_WEIGHTS,
+  type HostAdapter,
+  type HostLoraPair,
+  type SaveAdapterOptions,
+} from './train/peft.ts';
 export { mergeAdapter, mergeTensor, type MergeOptions, type MergeProgress, type MergeSummary } from './train/merge.ts';
-export { extractAnswer, parseGold, normalizeAnswer, answerValue, answersEqual, gradeOutput, lastBoxed, lastNumber, type Extraction, type ExtractionMethod, type Grade, type GradeOptions } from './eval/grade.ts';
-export { evaluate, parseEvalProblems, evalMessages, evalPromptIds, evalRecordsToJsonl, PROMPT_TYPES, QWEN25_MATH_COT_SYSTEM, DEFAULT_EVAL, type PromptType, type EvalProblem, type EvalRecord, type EvalSummary, type EvalEvent, type EvaluateOptions } from './eval/evaluate.ts';
-export { generateProblems, problemsToJsonl, boxedSolution, formatAnswer, setOfQuestion, mulberry32, PROBLEM_SETS, SEED_RANGES, TEMPLATE_NAMES, type ProblemSet, type GeneratedProblem, type GenerateProblemsOptions } from './data/problems.ts';
+export {
+  extractAnswer,
+  parseGold,
+  normalizeAnswer,
+  answerValue,
+  answersEqual,
+  gradeOutput,
+  lastBoxed,
+  lastNumber,
+  type Extraction,
+  type ExtractionMethod,
+  type Grade,
+  type GradeOptions,
+} from './eval/grade.ts';
+export {
+  evaluate,
+  parseEvalProblems,
+  evalMessages,
+  evalPromptIds,
+  evalRecordsToJsonl,
+  PROMPT_TYPES,
+  QWEN25_MATH_COT_SYSTEM,
+  DEFAULT_EVAL,
+  type PromptType,
+  type EvalProblem,
+  type EvalRecord,
+  type EvalSummary,
+  type EvalEvent,
+  type EvaluateOptions,
+} from './eval/evaluate.ts';
+export {
+  generateProblems,
+  problemsToJsonl,
+  boxedSolution,
+  formatAnswer,
+  setOfQuestion,
+  mulberry32,
+  PROBLEM_SETS,
+  SEED_RANGES,
+  TEMPLATE_NAMES,
+  type ProblemSet,
+  type GeneratedProblem,
+  type GenerateProblemsOptions,
+} from './data/problems.ts';
 export type { FinetuneSettings } from './train/settings.ts';
 export { finetune, DEFAULT_FINETUNE, defaultMaxRows, type FinetuneEvent, type FinetuneOptions, type FinetuneSummary } from './train/finetune.ts';
 export { Trainer, type TrainerSettings, type TrainerPosition, type StepResult as TrainStepResult } from './train/trainer.ts';
@@ -38,9 +108,40 @@ export { httpFileSystem, routedFileSystem, isUrl } from './platform/browser.ts';
 export { softwareAdapterName, type BackendOptions } from './backend/index.ts';
 export { exportAdapter, loadAdapterFromBytes, adapterFilesFromZip, type AdapterFiles, type ExportedAdapter } from './train/adapter-bytes.ts';
 export { defaultBaseModelName } from './train/peft.ts';
-export { pairCheck, pairCheckModels, pairCheckVariants, pairVerdict, DEFAULT_PAIR_CHECK, type PairCheckSettings, type PairCheckOptions, type VariantReport } from './eval/pair-check.ts';
-export { decodeVariants, type DecodeVariant, type DecoderModel, type VariantTrajectory, type PairDecodeSettings, type PairDecodeEvent } from './stage/pair-decode.ts';
-export { runJob, sampleJob, finetuneJob, evaluateJob, pairCheckJob, mergeJob, engineInfo, type MergeJob, type RunJob, type SampleJob, type FinetuneJob, type EvaluateJob, type PairCheckJob, type EngineInfo } from './engine/jobs.ts';
+export {
+  pairCheck,
+  pairCheckModels,
+  pairCheckVariants,
+  pairVerdict,
+  DEFAULT_PAIR_CHECK,
+  type PairCheckSettings,
+  type PairCheckOptions,
+  type VariantReport,
+} from './eval/pair-check.ts';
+export {
+  decodeVariants,
+  type DecodeVariant,
+  type DecoderModel,
+  type VariantTrajectory,
+  type PairDecodeSettings,
+  type PairDecodeEvent,
+} from './stage/pair-decode.ts';
+export {
+  runJob,
+  sampleJob,
+  finetuneJob,
+  evaluateJob,
+  pairCheckJob,
+  mergeJob,
+  engineInfo,
+  type MergeJob,
+  type RunJob,
+  type SampleJob,
+  type FinetuneJob,
+  type EvaluateJob,
+  type PairCheckJob,
+  type EngineInfo,
+} from './engine/jobs.ts';
 export { benchmarkJob, type BenchmarkJob } from './engine/benchmark-job.ts';
 export { parseShard, shardFromEnv, shardRange, shardInfo, shardPath, SHARD_COUNT_VAR, type Shard, type ShardInfo } from './shard/shard.ts';
 export { gatherShards, type GatherOptions, type GatherResult } from './shard/gather.ts';

@@ -77,7 +77,16 @@ export async function openModels(dirs: readonly string[], opts: OpenModelsOption
       if (backends.length === 0) backends.push(await createBackend(opts.backend ?? 'auto', opts.platform, { threads: opts.threads }));
       else if (backends[0].info.kind === 'wasm') backends.push(await createBackend('wasm', opts.platform, { threads: opts.threads }));
       backends[backends.length - 1] = await shardIfNeeded(dir, backends[backends.length - 1], { ...opts, quantize: quantize[i] });
-      models.push(await loadModel(dir, { fs: opts.platform.fs, backend: backends[backends.length - 1], onProgress: opts.onProgress, signal: opts.signal, onWarning: opts.onWarning, quantize: quantize[i] }));
+      models.push(
+        await loadModel(dir, {
+          fs: opts.platform.fs,
+          backend: backends[backends.length - 1],
+          onProgress: opts.onProgress,
+          signal: opts.signal,
+          onWarning: opts.onWarning,
+          quantize: quantize[i],
+        }),
+      );
     }
   } catch (e) {
     close();
@@ -109,12 +118,17 @@ const WEIGHT_SHARE = 0.85;
  * ShardedWasmBackend over enough memories (issue 29), each layer whole in one of them. Reads only
  * the checkpoint's headers.
  */
-export async function shardIfNeeded(dir: string, single: Backend, opts: Omit<OpenModelOptions, 'quantize'> & { wasmShardBytes?: number; quantize?: QuantDType }): Promise<Backend> {
+export async function shardIfNeeded(
+  dir: string,
+  single: Backend,
+  opts: Omit<OpenModelOptions, 'quantize'> & { wasmShardBytes?: number; quantize?: QuantDType },
+): Promise<Backend> {
   if (!(single instanceof WasmBackend)) return single;
   const capacity = opts.wasmShardBytes ?? Math.floor((single.info.limits.maxMemoryBytes ?? 2 ** 32) * WEIGHT_SHARE);
   const entries = await indexCheckpoint(opts.platform.fs, dir);
   const layerBytes: number[] = [];
-  let embed = 0, head = 0;
+  let embed = 0,
+    head = 0;
   for (const [name, e] of entries) {
     const g = placementOf(name);
     // what the backend will hold: quantized projections take their block format's bytes
@@ -126,11 +140,17 @@ export async function shardIfNeeded(dir: string, single: Backend, opts: Omit<Ope
   const total = embed + head + layerBytes.reduce((a, b) => a + (b ?? 0), 0);
   checkHostMemory(dir, total, opts.platform);
   if (total <= capacity) return single;
-  const plan = planShards(Array.from(layerBytes, (b) => b ?? 0), embed, head, capacity);
+  const plan = planShards(
+    Array.from(layerBytes, (b) => b ?? 0),
+    embed,
+    head,
+    capacity,
+  );
   const count = Math.max(plan.head, ...plan.layers) + 1;
   const parts: WasmBackend[] = [single];
   try {
-    while (parts.length < count) parts.push((await createWasmBackend({ threads: single.threads, maxMemoryPages: single.info.limits.maxMemoryPages })) as WasmBackend);
+    while (parts.length < count)
+      parts.push((await createWasmBackend({ threads: single.threads, maxMemoryPages: single.info.limits.maxMemoryPages })) as WasmBackend);
   } catch (e) {
     for (const p of parts) p.destroy();
     throw e;

@@ -37,7 +37,16 @@ import { evaluate, parseEvalProblems, QWEN25_MATH_COT_SYSTEM } from '../runtime/
 import { loadModel } from '../runtime/model/model.ts';
 import { loadTokenizer } from '../runtime/model/tokenizer.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
-import { type CeExample, DEFAULT_FULL_TRAIN, FullTrainer, type FullTrainSettings, initFullModel, type LlamaShape, llamaConfig, saveLlamaCheckpoint } from '../tooling/full-train.ts';
+import {
+  type CeExample,
+  DEFAULT_FULL_TRAIN,
+  FullTrainer,
+  type FullTrainSettings,
+  initFullModel,
+  type LlamaShape,
+  llamaConfig,
+  saveLlamaCheckpoint,
+} from '../tooling/full-train.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
@@ -66,12 +75,24 @@ interface Recipe {
 const COMMON = { maxPositions: 1024, ropeTheta: 10000, rmsEps: 1e-5 };
 const BASE_RECIPES: Recipe[] = [
   {
-    name: 'expert', shape: { hiddenSize: 128, layers: 4, heads: 4, kvHeads: 4, intermediateSize: 384, ...COMMON }, seed: 1,
-    batch: 16, steps: 2400, problems: 38400, train: { lr: 3e-3, warmupSteps: 60, weightDecay: 0.1 }, placeValue: 0.3,
+    name: 'expert',
+    shape: { hiddenSize: 128, layers: 4, heads: 4, kvHeads: 4, intermediateSize: 384, ...COMMON },
+    seed: 1,
+    batch: 16,
+    steps: 2400,
+    problems: 38400,
+    train: { lr: 3e-3, warmupSteps: 60, weightDecay: 0.1 },
+    placeValue: 0.3,
   },
   {
-    name: 'amateur', shape: { hiddenSize: 64, layers: 2, heads: 4, kvHeads: 4, intermediateSize: 192, ...COMMON }, seed: 2,
-    batch: 16, steps: 1200, problems: 19200, train: { lr: 3e-3, warmupSteps: 40, weightDecay: 0.1 }, placeValue: 0,
+    name: 'amateur',
+    shape: { hiddenSize: 64, layers: 2, heads: 4, kvHeads: 4, intermediateSize: 192, ...COMMON },
+    seed: 2,
+    batch: 16,
+    steps: 1200,
+    problems: 19200,
+    train: { lr: 3e-3, warmupSteps: 40, weightDecay: 0.1 },
+    placeValue: 0,
   },
 ];
 
@@ -86,7 +107,9 @@ if (args.includes('--write-corpus')) {
   // The tokenizer's training text: the chat roles, system prompt, question and worked answer of
   // pretrain problems (the special tokens are added by the tokenizer script).
   const file = opt('--write-corpus', '');
-  const text = generateProblems(0, 20000, { set: 'pretrain' }).map((p) => `system\n${QWEN25_MATH_COT_SYSTEM}\n\nuser\n${p.question}\n\nassistant\n${boxedSolution(p.answer)}`).join('\n\n');
+  const text = generateProblems(0, 20000, { set: 'pretrain' })
+    .map((p) => `system\n${QWEN25_MATH_COT_SYSTEM}\n\nuser\n${p.question}\n\nassistant\n${boxedSolution(p.answer)}`)
+    .join('\n\n');
   writeFileSync(file, text);
   console.log(`wrote ${file}`);
   process.exit(0);
@@ -104,12 +127,25 @@ const problems = generateProblems(0, maxProblems, { set: 'pretrain' });
 // Which problems are shown with place-value products: a hash of the question against the recipe's
 // share, so the choice is deterministic and the same problem gets the same form in every recipe.
 const placeValueRank = problems.map((p) => (fnv1a(`place-value:${p.question}`) % 10000) / 10000);
-const prompts = problems.map((p) => tok.encodeChat([{ role: 'system', content: QWEN25_MATH_COT_SYSTEM }, { role: 'user', content: p.question }]));
-const answerIds = (i: number, placeValue: boolean) => [...tok.encode(boxedSolution(placeValue ? placeValueSolution(problems[i].answer) : problems[i].answer), false), eosId[0]];
-const examplesFor = (r: Recipe): CeExample[] => problems.slice(0, r.problems).map((_, i) => ({ prompt: prompts[i], answer: answerIds(i, placeValueRank[i] < r.placeValue) }));
+const prompts = problems.map((p) =>
+  tok.encodeChat([
+    { role: 'system', content: QWEN25_MATH_COT_SYSTEM },
+    { role: 'user', content: p.question },
+  ]),
+);
+const answerIds = (i: number, placeValue: boolean) => [
+  ...tok.encode(boxedSolution(placeValue ? placeValueSolution(problems[i].answer) : problems[i].answer), false),
+  eosId[0],
+];
+const examplesFor = (r: Recipe): CeExample[] =>
+  problems.slice(0, r.problems).map((_, i) => ({ prompt: prompts[i], answer: answerIds(i, placeValueRank[i] < r.placeValue) }));
 console.log(`${problems.length} pretrain problems (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 
-const build: Record<string, unknown> = { command: 'node --import @tapjs/typescript/import scripts/build-default-pair.ts', system: QWEN25_MATH_COT_SYSTEM, models: {} };
+const build: Record<string, unknown> = {
+  command: 'node --import @tapjs/typescript/import scripts/build-default-pair.ts',
+  system: QWEN25_MATH_COT_SYSTEM,
+  models: {},
+};
 const buildPath = join(OUT, 'build.json');
 try {
   Object.assign(build, JSON.parse(readFileSync(buildPath, 'utf8')), { models: JSON.parse(readFileSync(buildPath, 'utf8')).models ?? {} });
@@ -128,10 +164,13 @@ for (const r of RECIPES) {
   const settings: FullTrainSettings = { ...DEFAULT_FULL_TRAIN, ...r.train, maxSteps: steps };
   const trainer = new FullTrainer(model, settings);
   const params = trainer.params.reduce((a, p) => a + p.param.size, 0);
-  console.log(`${r.name}: ${config.layers} layers, hidden ${config.hiddenSize}, ${params} trainable parameters, ${steps} steps × ${r.batch} problems (${r.problems} distinct, ${(100 * r.placeValue).toFixed(0)}% with place-value products, ${meanLen.toFixed(1)} tokens each), ${backend.info.device}`);
+  console.log(
+    `${r.name}: ${config.layers} layers, hidden ${config.hiddenSize}, ${params} trainable parameters, ${steps} steps × ${r.batch} problems (${r.problems} distinct, ${(100 * r.placeValue).toFixed(0)}% with place-value products, ${meanLen.toFixed(1)} tokens each), ${backend.info.device}`,
+  );
   const t1 = performance.now();
   const curve: { step: number; loss: number }[] = [];
-  let avg = 0, n = 0;
+  let avg = 0,
+    n = 0;
   for (let s = 0; s < steps; s++) {
     const batch = Array.from({ length: r.batch }, (_, j) => examples[(s * r.batch + j) % r.problems]);
     const res = await trainer.trainStep(batch);
@@ -142,7 +181,9 @@ for (const r of RECIPES) {
     }
     if (res.step % 50 === 0 || res.step === steps) {
       curve.push({ step: res.step, loss: +(avg / n).toFixed(4) });
-      console.log(`  step ${res.step}/${steps}  loss ${(avg / n).toFixed(4)}  lr ${res.lr.toExponential(2)}  |g| ${res.grad_norm.toFixed(3)}  ${((performance.now() - t1) / 1000).toFixed(0)} s`);
+      console.log(
+        `  step ${res.step}/${steps}  loss ${(avg / n).toFixed(4)}  lr ${res.lr.toExponential(2)}  |g| ${res.grad_norm.toFixed(3)}  ${((performance.now() - t1) / 1000).toFixed(0)} s`,
+      );
       avg = 0;
       n = 0;
     }
@@ -153,7 +194,19 @@ for (const r of RECIPES) {
   trainer.dispose();
   model.dispose();
   console.log(`  saved ${dir} (${seconds.toFixed(0)} s of training)`);
-  (build.models as Record<string, unknown>)[r.name] = { shape: r.shape, vocab: config.vocabSize, parameters: params, seed: r.seed, batch: r.batch, steps, problems: r.problems, place_value: r.placeValue, train: settings, train_seconds: +seconds.toFixed(1), loss_curve: curve };
+  (build.models as Record<string, unknown>)[r.name] = {
+    shape: r.shape,
+    vocab: config.vocabSize,
+    parameters: params,
+    seed: r.seed,
+    batch: r.batch,
+    steps,
+    problems: r.problems,
+    place_value: r.placeValue,
+    train: settings,
+    train_seconds: +seconds.toFixed(1),
+    loss_curve: curve,
+  };
 }
 
 if (EVAL_N > 0) {
@@ -165,7 +218,9 @@ if (EVAL_N > 0) {
     const model = await loadModel(join(OUT, name), { fs, backend: await createBackend('wasm', nodePlatform) });
     const { summary } = await evaluate(model, data, { maxNewTokens: 160, batchSize: 16 });
     acc[name] = summary.accuracy;
-    console.log(`${name}: ${summary.correct}/${summary.total} = ${(100 * summary.accuracy).toFixed(1)}% on dev problems 0-${EVAL_N - 1} (${summary.seconds.toFixed(0)} s)`);
+    console.log(
+      `${name}: ${summary.correct}/${summary.total} = ${(100 * summary.accuracy).toFixed(1)}% on dev problems 0-${EVAL_N - 1} (${summary.seconds.toFixed(0)} s)`,
+    );
     model.dispose();
   }
   build.eval = { set: 'dev', seed: 0, problems: EVAL_N, max_new_tokens: 160, accuracy: acc };

@@ -49,12 +49,20 @@ const expectedFile = join(dir, 'expected.json');
 if (existsSync(expectedFile)) {
   const ex: { prompts: { prompt_token_ids: number[]; greedy_token_ids: number[] }[] } = JSON.parse(readFileSync(expectedFile, 'utf8'));
   const marks: number[] = [];
-  const { tokens } = await generateGreedy(model, ex.prompts.map((p) => p.prompt_token_ids), {
-    maxNewTokens: Math.max(...ex.prompts.map((p) => p.greedy_token_ids.length)),
-    eosTokenIds: [],
-    onStep: () => marks.push(performance.now()),
-  });
-  out.greedy = ex.prompts.map((p, i) => ({ ours: tokens[i], transformers: p.greedy_token_ids, equal: tokens[i].slice(0, p.greedy_token_ids.length).join() === p.greedy_token_ids.join() }));
+  const { tokens } = await generateGreedy(
+    model,
+    ex.prompts.map((p) => p.prompt_token_ids),
+    {
+      maxNewTokens: Math.max(...ex.prompts.map((p) => p.greedy_token_ids.length)),
+      eosTokenIds: [],
+      onStep: () => marks.push(performance.now()),
+    },
+  );
+  out.greedy = ex.prompts.map((p, i) => ({
+    ours: tokens[i],
+    transformers: p.greedy_token_ids,
+    equal: tokens[i].slice(0, p.greedy_token_ids.length).join() === p.greedy_token_ids.join(),
+  }));
   out.decode_step_s_batch2 = marks.length > 1 ? Number(((marks[marks.length - 1] - marks[0]) / 1000 / (marks.length - 1)).toFixed(2)) : null;
 }
 out.peak_rss_end_gib = gib(peakRss());

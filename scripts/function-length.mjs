@@ -56,7 +56,13 @@ export function functionsOf(file, text = readFileSync(file, 'utf8')) {
 
 /** The functions longer than `max` lines under `dirs`, as { file, line, name, lines }. */
 export function longFunctions(dirs = ['runtime', 'cli'], { root = ROOT, max = MAX_LINES } = {}) {
-  const files = dirs.flatMap((d) => { try { return tsFiles(join(root, d)); } catch { return []; } });
+  const files = dirs.flatMap((d) => {
+    try {
+      return tsFiles(join(root, d));
+    } catch {
+      return [];
+    }
+  });
   const out = [];
   for (const f of files) {
     const file = relative(root, f).split('\\').join('/');

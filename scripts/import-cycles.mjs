@@ -34,7 +34,13 @@ function edges(file) {
 
 /** Every elementary circle found by a depth-first search (one per back edge), deduplicated by rotation. */
 export function importCycles(dirs = ['runtime', 'cli', 'tooling'], root = ROOT) {
-  const files = dirs.flatMap((d) => { try { return tsFiles(join(root, d)); } catch { return []; } });
+  const files = dirs.flatMap((d) => {
+    try {
+      return tsFiles(join(root, d));
+    } catch {
+      return [];
+    }
+  });
   const known = new Set(files);
   const graph = new Map(files.map((f) => [f, edges(f).filter((e) => known.has(e))]));
   const state = new Map(); // 1: on the stack, 2: done

@@ -62,7 +62,13 @@ function phase1(): Config[] {
 /** Phase 2: one setting at a time around phase 1's best — β, rank, target modules, more problems. */
 function phase2(best: Config): Config[] {
   if (GRID === 'quick') return [];
-  return [{ ...best, beta: 0.2 }, { ...best, beta: 1.0 }, { ...best, r: 32 }, { ...best, targets: ALL }, { ...best, problems: 4 * TRAIN_N }];
+  return [
+    { ...best, beta: 0.2 },
+    { ...best, beta: 1.0 },
+    { ...best, r: 32 },
+    { ...best, targets: ALL },
+    { ...best, problems: 4 * TRAIN_N },
+  ];
 }
 
 const fs = nodePlatform.fs;
@@ -78,7 +84,9 @@ console.log(`sweep on ${PAIR}: ${dev.length} dev problems, ${backend.info.device
 const before = await evaluate(expert, dev, { maxNewTokens: EVAL_MAX_NEW, batchSize: 16 });
 const amateurDev = await evaluate(amateur, dev, { maxNewTokens: EVAL_MAX_NEW, batchSize: 16 });
 const acc = (s: { correct: number; total: number }) => ({ accuracy: s.correct / s.total, correct: s.correct, ci95: wilsonInterval(s.correct, s.total) });
-console.log(`dev: expert ${formatAccuracy(before.summary.accuracy, wilsonInterval(before.summary.correct, before.summary.total))}, amateur ${formatAccuracy(amateurDev.summary.accuracy, wilsonInterval(amateurDev.summary.correct, amateurDev.summary.total))}`);
+console.log(
+  `dev: expert ${formatAccuracy(before.summary.accuracy, wilsonInterval(before.summary.correct, before.summary.total))}, amateur ${formatAccuracy(amateurDev.summary.accuracy, wilsonInterval(amateurDev.summary.correct, amateurDev.summary.total))}`,
+);
 
 type Sampled = { file: string; samples: number; diagnostics: ReturnType<typeof summarizeDiagnostics> };
 const sampled = new Map<string, Sampled>();
@@ -90,36 +98,66 @@ async function samplesFor(c: Config): Promise<Sampled> {
   const file = join(WORK, `samples-${id}.jsonl`);
   const { train } = defaultProblems(c.problems, 0);
   const s = await runSampling({
-    fs, expert, amateur, problems: train.map(({ id: pid, question }) => ({ id: pid, question })), settings: { ...DEFAULT_SETTINGS, beta: c.beta }, out: file,
+    fs,
+    expert,
+    amateur,
+    problems: train.map(({ id: pid, question }) => ({ id: pid, question })),
+    settings: { ...DEFAULT_SETTINGS, beta: c.beta },
+    out: file,
     identity: { expert: { source: PAIR, fingerprint: '' }, amateur: { source: PAIR, fingerprint: '' }, data: '', backend: 'wasm' },
   });
   const r = { file, samples: s.selected_steps, diagnostics: s.diagnostics };
   sampled.set(id, r);
-  console.log(`${c.problems} problems, β ${c.beta}: ${s.selected_steps} samples; label flips ${(100 * (s.diagnostics.label_flip_rate ?? 0)).toFixed(1)}%, mean mask ${(s.diagnostics.mask.mean ?? 0).toFixed(2)}`);
+  console.log(
+    `${c.problems} problems, β ${c.beta}: ${s.selected_steps} samples; label flips ${(100 * (s.diagnostics.label_flip_rate ?? 0)).toFixed(1)}%, mean mask ${(s.diagnostics.mask.mean ?? 0).toFixed(2)}`,
+  );
   return r;
 }
 
 const results: Record<string, unknown>[] = [];
-const bestOf = () => results.reduce((a, b) => {
-  // The best by dev accuracy; on a tie the cheaper run (fewer steps), then the earlier (simpler) row.
-  const da = (a.dev as { correct: number }).correct, db = (b.dev as { correct: number }).correct;
-  return db > da || (db === da && (b.config as Config).maxSteps < (a.config as Config).maxSteps) ? b : a;
-});
+const bestOf = () =>
+  results.reduce((a, b) => {
+    // The best by dev accuracy; on a tie the cheaper run (fewer steps), then the earlier (simpler) row.
+    const da = (a.dev as { correct: number }).correct,
+      db = (b.dev as { correct: number }).correct;
+    return db > da || (db === da && (b.config as Config).maxSteps < (a.config as Config).maxSteps) ? b : a;
+  });
 async function tryConfig(c: Config): Promise<void> {
   const sam = await samplesFor(c);
   const dir = join(WORK, `adapter-${results.length}`);
   const t1 = performance.now();
   const ft = await finetune({
-    fs, model: expert, samplesText: await fs.readText(sam.file), samplesFile: sam.file, out: dir, onWarning: () => {},
-    settings: { ...DEFAULT_FINETUNE, saveSteps: 0, lr: c.lr, maxSteps: c.maxSteps, lora: { ...DEFAULT_FINETUNE.lora, r: c.r, alpha: 2 * c.r, targetModules: c.targets } },
+    fs,
+    model: expert,
+    samplesText: await fs.readText(sam.file),
+    samplesFile: sam.file,
+    out: dir,
+    onWarning: () => {},
+    settings: {
+      ...DEFAULT_FINETUNE,
+      saveSteps: 0,
+      lr: c.lr,
+      maxSteps: c.maxSteps,
+      lora: { ...DEFAULT_FINETUNE.lora, r: c.r, alpha: 2 * c.r, targetModules: c.targets },
+    },
   });
   expert.adapter = await loadAdapter(fs, dir, expert);
   const after = await evaluate(expert, dev, { maxNewTokens: EVAL_MAX_NEW, batchSize: 16 });
   expert.adapter = null;
   const paired = pairedComparison(before.records, after.records);
-  const row = { config: c, label: key(c), samples: sam.samples, final_loss: ft.final_loss, seconds: +((performance.now() - t1) / 1000).toFixed(1), dev: acc(after.summary), paired_vs_before: paired };
+  const row = {
+    config: c,
+    label: key(c),
+    samples: sam.samples,
+    final_loss: ft.final_loss,
+    seconds: +((performance.now() - t1) / 1000).toFixed(1),
+    dev: acc(after.summary),
+    paired_vs_before: paired,
+  };
   results.push(row);
-  console.log(`${key(c)}: ${formatAccuracy(after.summary.accuracy, row.dev.ci95)}, fixed ${paired.fixed}, broken ${paired.broken}, ${formatP(paired.p_value)} (${row.seconds} s)`);
+  console.log(
+    `${key(c)}: ${formatAccuracy(after.summary.accuracy, row.dev.ci95)}, fixed ${paired.fixed}, broken ${paired.broken}, ${formatP(paired.p_value)} (${row.seconds} s)`,
+  );
   rmSync(dir, { recursive: true, force: true });
 }
 for (const c of phase1()) await tryConfig(c);
@@ -129,20 +167,41 @@ amateur.dispose();
 const best = bestOf();
 const chosen = best.config as Config;
 const sweep = {
-  command: 'node --import @tapjs/typescript/import scripts/sweep-default.ts', pair: PAIR, date: new Date().toISOString(), device: backend.info.device,
-  dev_problems: dev.length, eval_max_new_tokens: EVAL_MAX_NEW,
+  command: 'node --import @tapjs/typescript/import scripts/sweep-default.ts',
+  pair: PAIR,
+  date: new Date().toISOString(),
+  device: backend.info.device,
+  dev_problems: dev.length,
+  eval_max_new_tokens: EVAL_MAX_NEW,
   dev_before: { expert: acc(before.summary), amateur: acc(amateurDev.summary) },
   diagnostics: Object.fromEntries([...sampled].map(([id, s]) => [id, s.diagnostics])),
-  results, chosen: best.label, seconds: +((performance.now() - T0) / 1000).toFixed(0),
+  results,
+  chosen: best.label,
+  seconds: +((performance.now() - T0) / 1000).toFixed(0),
 };
 writeFileSync(join(PAIR, 'sweep.json'), `${JSON.stringify(sweep, null, 2)}\n`);
-const settings = { chosen_on: `dev (${dev.length} problems); see sweep.json`, trainQuestions: chosen.problems, beta: chosen.beta, lr: chosen.lr, maxSteps: chosen.maxSteps, loraR: chosen.r, loraAlpha: 2 * chosen.r, targetModules: chosen.targets };
+const settings = {
+  chosen_on: `dev (${dev.length} problems); see sweep.json`,
+  trainQuestions: chosen.problems,
+  beta: chosen.beta,
+  lr: chosen.lr,
+  maxSteps: chosen.maxSteps,
+  loraR: chosen.r,
+  loraAlpha: 2 * chosen.r,
+  targetModules: chosen.targets,
+};
 writeFileSync(join(PAIR, 'settings.json'), `${JSON.stringify(settings, null, 2)}\n`);
 
-console.log(`\n| problems | β | lr | steps | r | targets | samples | dev accuracy [95% CI] | fixed | broken | McNemar p |\n|---|---|---|---|---|---|---|---|---|---|---|`);
+console.log(
+  `\n| problems | β | lr | steps | r | targets | samples | dev accuracy [95% CI] | fixed | broken | McNemar p |\n|---|---|---|---|---|---|---|---|---|---|---|`,
+);
 for (const r of results) {
-  const c = r.config as Config, d = r.dev as { accuracy: number; ci95: [number, number] }, p = r.paired_vs_before as { fixed: number; broken: number; p_value: number };
-  console.log(`| ${c.problems} | ${c.beta} | ${c.lr} | ${c.maxSteps} | ${c.r} | ${c.targets.length === 2 ? 'q, v' : 'all linear'} | ${r.samples} | ${formatAccuracy(d.accuracy, d.ci95)} | ${p.fixed} | ${p.broken} | ${formatPValue(p.p_value)} |`);
+  const c = r.config as Config,
+    d = r.dev as { accuracy: number; ci95: [number, number] },
+    p = r.paired_vs_before as { fixed: number; broken: number; p_value: number };
+  console.log(
+    `| ${c.problems} | ${c.beta} | ${c.lr} | ${c.maxSteps} | ${c.r} | ${c.targets.length === 2 ? 'q, v' : 'all linear'} | ${r.samples} | ${formatAccuracy(d.accuracy, d.ci95)} | ${p.fixed} | ${p.broken} | ${formatPValue(p.p_value)} |`,
+  );
 }
 console.log(`\nchosen: ${best.label}; wrote ${join(PAIR, 'sweep.json')} and ${join(PAIR, 'settings.json')} (${sweep.seconds} s)`);
 expert.dispose();

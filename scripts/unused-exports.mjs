@@ -54,11 +54,13 @@ export function unusedExports(dirs = ['runtime', 'cli'], root = ROOT) {
         const clause = ts.isImportDeclaration(st) ? st.importClause : null;
         if (ts.isExportDeclaration(st)) {
           if (!st.exportClause || ts.isNamespaceExport(st.exportClause)) use(from, '*');
-          else for (const e of st.exportClause.elements) {
-            use(from, (e.propertyName ?? e.name).text);
-            if (!st.isTypeOnly && !e.isTypeOnly) mine.set(e.name.text, line(e));
-          }
-        } else if (!clause) use(from, '*'); // a side-effect import
+          else
+            for (const e of st.exportClause.elements) {
+              use(from, (e.propertyName ?? e.name).text);
+              if (!st.isTypeOnly && !e.isTypeOnly) mine.set(e.name.text, line(e));
+            }
+        } else if (!clause)
+          use(from, '*'); // a side-effect import
         else {
           if (clause.name) use(from, 'default');
           const b = clause.namedBindings;

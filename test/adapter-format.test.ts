@@ -40,7 +40,11 @@ function memoryFs(): FileSystem & { files: Map<string, Uint8Array> } {
     },
     mkdir: async (p) => void dirs.add(p),
     rename: async (from, to) => {
-      for (const [k, v] of [...files]) if (k.startsWith(`${from}/`)) { files.delete(k); files.set(to + k.slice(from.length), v); }
+      for (const [k, v] of [...files])
+        if (k.startsWith(`${from}/`)) {
+          files.delete(k);
+          files.set(to + k.slice(from.length), v);
+        }
       if (dirs.delete(from)) dirs.add(to);
     },
     rm: async (p) => {
@@ -51,11 +55,25 @@ function memoryFs(): FileSystem & { files: Map<string, Uint8Array> } {
 }
 
 t.test('adapter_model.safetensors: metadata {"format":"pt"}, PEFT key names and shapes, F32 little-endian', async (t) => {
-  const config = parseConfig({
-    architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: 32, intermediate_size: 48, num_hidden_layers: 3,
-    num_attention_heads: 4, num_key_value_heads: 2, head_dim: 8, vocab_size: 50, max_position_embeddings: 64,
-    rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: true, eos_token_id: 0,
-  }, 'config.json');
+  const config = parseConfig(
+    {
+      architectures: ['LlamaForCausalLM'],
+      model_type: 'llama',
+      hidden_size: 32,
+      intermediate_size: 48,
+      num_hidden_layers: 3,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      head_dim: 8,
+      vocab_size: 50,
+      max_position_embeddings: 64,
+      rms_norm_eps: 1e-5,
+      rope_theta: 10000,
+      tie_word_embeddings: true,
+      eos_token_id: 0,
+    },
+    'config.json',
+  );
   const model = randomModel(config, new ReferenceBackend(), 'f32');
   const targets: LoraTarget[] = ['q_proj', 'k_proj', 'o_proj', 'up_proj', 'down_proj'];
   const r = 3;
@@ -96,9 +114,12 @@ t.test('adapter_model.safetensors: metadata {"format":"pt"}, PEFT key names and 
   let ok = true;
   for (const k of keys) {
     const e = header[k];
-    ok &&= e.dtype === 'F32' && JSON.stringify(e.shape) === JSON.stringify(expected[k]) && e.data_offsets[1] - e.data_offsets[0] === 4 * expected[k][0] * expected[k][1];
+    ok &&=
+      e.dtype === 'F32' &&
+      JSON.stringify(e.shape) === JSON.stringify(expected[k]) &&
+      e.data_offsets[1] - e.data_offsets[0] === 4 * expected[k][0] * expected[k][1];
   }
-  t.ok(ok, 'every tensor F32 with PEFT\'s shape: A [r, in], B [out, r]');
+  t.ok(ok, "every tensor F32 with PEFT's shape: A [r, in], B [out, r]");
   // The values, little-endian f32 row-major, straight from the bytes.
   const e = header['base_model.model.model.layers.2.mlp.down_proj.lora_B.weight'];
   const start = 8 + n + e.data_offsets[0];
@@ -106,9 +127,24 @@ t.test('adapter_model.safetensors: metadata {"format":"pt"}, PEFT key names and 
   t.same(got, Array.from(layers[2].down_proj.b), 'B of layer 2 down_proj, bit for bit');
 
   const cfg = JSON.parse(await fs.readText('out/adapter/adapter_config.json'));
-  t.match(cfg, { peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 3, lora_alpha: 6, lora_dropout: 0.1, bias: 'none', base_model_name_or_path: 'org/base', use_rslora: false, use_dora: false, fan_in_fan_out: false });
+  t.match(cfg, {
+    peft_type: 'LORA',
+    task_type: 'CAUSAL_LM',
+    r: 3,
+    lora_alpha: 6,
+    lora_dropout: 0.1,
+    bias: 'none',
+    base_model_name_or_path: 'org/base',
+    use_rslora: false,
+    use_dora: false,
+    fan_in_fan_out: false,
+  });
   t.same(cfg.target_modules, targets);
 
   const back = await loadAdapter(fs, 'out/adapter', model);
-  t.same(Array.from((await model.backend.read(back.layers[1].up_proj!.a)) as Float32Array), Array.from(layers[1].up_proj.a), 'loads back through the same FileSystem');
+  t.same(
+    Array.from((await model.backend.read(back.layers[1].up_proj!.a)) as Float32Array),
+    Array.from(layers[1].up_proj.a),
+    'loads back through the same FileSystem',
+  );
 });

@@ -80,29 +80,38 @@ function modelConfig(dir: string) {
  */
 async function checkMergedWeights(t: Pick<Test, 'ok' | 'same' | 'equal'>, base: string, out: string, adapter: HostAdapter) {
   const config = modelConfig(base);
-  const a = await indexCheckpoint(fs, base), b = await indexCheckpoint(fs, out);
+  const a = await indexCheckpoint(fs, base),
+    b = await indexCheckpoint(fs, out);
   t.same([...b.keys()].sort(), [...a.keys()].sort(), 'same tensor names');
   const targets = new Map<string, [number, LoraTarget]>();
   for (let l = 0; l < config.layers; l++) for (const tg of adapter.config.targetModules) targets.set(baseWeightName(l, tg), [l, tg]);
-  let copiedSame = true, shapeSame = true, exact = 0, total = 0, bad = 0, moved = 0;
+  let copiedSame = true,
+    shapeSame = true,
+    exact = 0,
+    total = 0,
+    bad = 0,
+    moved = 0;
   for (const [name, ea] of a) {
     const eb = b.get(name)!;
     shapeSame &&= ea.dtype === eb.dtype && JSON.stringify(ea.shape) === JSON.stringify(eb.shape) && ea.file.split('/').pop() === eb.file.split('/').pop();
-    const ba = await readTensorBytes(fs, ea), bb = await readTensorBytes(fs, eb);
+    const ba = await readTensorBytes(fs, ea),
+      bb = await readTensorBytes(fs, eb);
     const tgt = targets.get(name);
     if (!tgt) {
       copiedSame &&= Buffer.compare(Buffer.from(ba), Buffer.from(bb)) === 0;
       continue;
     }
     const dt = ea.dtype === 'F32' ? 'f32' : ea.dtype === 'F16' ? 'f16' : 'bf16';
-    const w = decodeToF32(dt, ba), got = decodeToF32(dt, bb);
+    const w = decodeToF32(dt, ba),
+      got = decodeToF32(dt, bb);
     const [out_, inp] = targetShape(config, tgt[1]);
     const p = adapter.layers[tgt[0]][tgt[1]]!;
     const r = adapter.config.r;
     const round = (x: number) => (dt === 'f32' ? Math.fround(x) : decodeToF32(dt, encodeFromF32(dt, Float32Array.of(x)))[0]);
     for (let o = 0; o < out_; o++) {
       for (let j = 0; j < inp; j++) {
-        let d = 0, mag = 0;
+        let d = 0,
+          mag = 0;
         for (let k = 0; k < r; k++) {
           d += p.b[o * r + k] * p.a[k * inp + j];
           mag += Math.abs(p.b[o * r + k] * p.a[k * inp + j]);
@@ -151,7 +160,10 @@ t.test('merge of the peft fixture adapters = PyTorch merged logits', async (t) =
     for (const f of readdirSync(base).filter((f) => !f.endsWith('.safetensors'))) {
       t.same(readFileSync(join(out, f)), readFileSync(join(base, f)), `${pair}: ${f} copied unchanged`);
     }
-    t.notOk(readdirSync(root).some((n) => n.includes('.tmp-')), `${pair}: no temp directory left`);
+    t.notOk(
+      readdirSync(root).some((n) => n.includes('.tmp-')),
+      `${pair}: no temp directory left`,
+    );
     const adapter = await readAdapter(fs, adapterDir, modelConfig(base));
     await checkMergedWeights(t, base, out, adapter);
 
@@ -169,17 +181,22 @@ t.test('merge of the peft fixture adapters = PyTorch merged logits', async (t) =
     }
     for (const [i, p] of ref.prompts.entries()) {
       const r = tolRatio(await lastLogits(f32Merged, p.input_ids), p.merged_logits);
-      t.ok(r <= 1, `${pair} prompt ${i}: merged (${fileDtype === 'F32' ? 'F32 base' : `${fileDtype} base upcast to F32`}) = PyTorch merged logits (worst ${r.toFixed(3)} of tol)`);
+      t.ok(
+        r <= 1,
+        `${pair} prompt ${i}: merged (${fileDtype === 'F32' ? 'F32 base' : `${fileDtype} base upcast to F32`}) = PyTorch merged logits (worst ${r.toFixed(3)} of tol)`,
+      );
       if (fileDtype !== 'F32') {
         // The rounded merge in the file's dtype: within the size of one rounding of q/v.
         const logits = await lastLogits(merged, p.input_ids);
         const d = logits.reduce((m, v, k) => Math.max(m, Math.abs(v - p.merged_logits[k])), 0);
-        t.ok(d < 0.05, `${pair} prompt ${i}: merged in ${fileDtype} stays near PyTorch's f32 merge (max |Δ| ${d.toExponential(2)}, from rounding W' once to ${fileDtype})`);
+        t.ok(
+          d < 0.05,
+          `${pair} prompt ${i}: merged in ${fileDtype} stays near PyTorch's f32 merge (max |Δ| ${d.toExponential(2)}, from rounding W' once to ${fileDtype})`,
+        );
       }
     }
   }
 });
-
 
 t.test('sharded BF16 base: same shards and index, RNE-rounded targets, loads', async (t) => {
   const base = join(FIXTURES, 'models', 'llama-untied-bf16-llama3rope');
@@ -223,7 +240,8 @@ t.test('an I/O error or an abort mid-merge leaves no --out and no temp directory
   const flaky: FileSystem = {
     ...fs,
     async readBytes(path, offset, length) {
-      if (path.endsWith('model.safetensors') && !path.includes('adapter') && length !== undefined && length > 4096 && ++reads > 5) throw new Error('EIO: disk went away');
+      if (path.endsWith('model.safetensors') && !path.includes('adapter') && length !== undefined && length > 4096 && ++reads > 5)
+        throw new Error('EIO: disk went away');
       return fs.readBytes(path, offset, length);
     },
   };
@@ -233,7 +251,9 @@ t.test('an I/O error or an abort mid-merge leaves no --out and no temp directory
   t.same(readdirSync(root), ['a'], 'no out, no temp directory');
 
   const ac = new AbortController();
-  const e = await err(mergeAdapter(fs, MODEL, join(root, 'a'), join(root, 'out'), { signal: ac.signal, onProgress: (p) => p.tensor.includes('layers.1') && ac.abort() }));
+  const e = await err(
+    mergeAdapter(fs, MODEL, join(root, 'a'), join(root, 'out'), { signal: ac.signal, onProgress: (p) => p.tensor.includes('layers.1') && ac.abort() }),
+  );
   t.equal(e.code, 'ABORTED');
   t.same(readdirSync(root), ['a'], 'aborted: no out, no temp directory');
 });
@@ -251,7 +271,10 @@ t.test('merge CLI refuses bad input before writing', async (t) => {
 
   r = await runCli(['merge', '--model', join(FIXTURES, 'models', 'qwen2-tied-bf16'), '--adapter', join(root, 'a'), '--out', join(root, 'o1')]);
   t.equal(r.code, 2, 'adapter for another model: exit 2');
-  t.match(r.stderr, /adapter_model\.safetensors: tensor "base_model\.model\.model\.layers\.0\.self_attn\.q_proj\.lora_A\.weight" has shape \[4, 64\] but this model's q_proj needs \[4, 48\]/);
+  t.match(
+    r.stderr,
+    /adapter_model\.safetensors: tensor "base_model\.model\.model\.layers\.0\.self_attn\.q_proj\.lora_A\.weight" has shape \[4, 64\] but this model's q_proj needs \[4, 48\]/,
+  );
   r = await runCli(['merge', '--model', MODEL, '--adapter', MODEL, '--out', join(root, 'o2')]);
   t.equal(r.code, 2);
   t.match(r.stderr, /is a model directory, not an adapter/);
@@ -273,17 +296,37 @@ t.test('killing merge mid-way leaves no --out (SIGTERM also removes its temp dir
   const { hiddenSize: H, intermediateSize: I, vocabSize: V } = config;
   const tensors: { name: string; dtype: 'F32'; shape: number[]; data: Uint8Array }[] = [];
   let seed = 1;
-  const w = (name: string, shape: number[]) => tensors.push({ name, dtype: 'F32' as const, shape, data: encodeFromF32('f32', randomValues(shape.reduce((a, b) => a * b, 1), seed++ * 2654435761, 0.05)) });
+  const w = (name: string, shape: number[]) =>
+    tensors.push({
+      name,
+      dtype: 'F32' as const,
+      shape,
+      data: encodeFromF32(
+        'f32',
+        randomValues(
+          shape.reduce((a, b) => a * b, 1),
+          seed++ * 2654435761,
+          0.05,
+        ),
+      ),
+    });
   w('model.embed_tokens.weight', [V, H]);
   w('model.norm.weight', [H]);
   for (let l = 0; l < config.layers; l++) {
     const p = `model.layers.${l}.`;
-    w(`${p}input_layernorm.weight`, [H]); w(`${p}post_attention_layernorm.weight`, [H]);
+    w(`${p}input_layernorm.weight`, [H]);
+    w(`${p}post_attention_layernorm.weight`, [H]);
     for (const tg of ['q_proj', 'k_proj', 'v_proj', 'o_proj'] as const) w(`${p}self_attn.${tg}.weight`, targetShape(config, tg));
     for (const tg of ['gate_proj', 'up_proj', 'down_proj'] as const) w(`${p}mlp.${tg}.weight`, targetShape(config, tg));
   }
   writeFileSync(join(base, 'model.safetensors'), encodeSafetensors(tensors, { format: 'pt' }));
-  await saveHostAdapter(fs, join(root, 'a'), randomAdapter(config, ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], 16, 32), config, base);
+  await saveHostAdapter(
+    fs,
+    join(root, 'a'),
+    randomAdapter(config, ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], 16, 32),
+    config,
+    base,
+  );
 
   for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
     const out = join(root, `out-${signal}`);
@@ -292,7 +335,10 @@ t.test('killing merge mid-way leaves no --out (SIGTERM also removes its temp dir
     t.notOk(existsSync(out), `${signal}: no --out directory`);
     if (signal === 'SIGTERM') {
       t.equal(code, 130, 'SIGTERM: exit 130 (aborted)');
-      t.notOk(readdirSync(root).some((n) => n.startsWith(`out-${signal}.tmp-`)), 'SIGTERM: temp directory removed');
+      t.notOk(
+        readdirSync(root).some((n) => n.startsWith(`out-${signal}.tmp-`)),
+        'SIGTERM: temp directory removed',
+      );
     } else {
       t.equal(sig, 'SIGKILL');
     }
@@ -305,7 +351,9 @@ t.test('killing merge mid-way leaves no --out (SIGTERM also removes its temp dir
 /** Start the CLI, wait until its temp directory has tensor data in it, then send `signal`. */
 function killMidMerge(args: string[], root: string, signal: NodeJS.Signals): Promise<{ code: number | null; sig: NodeJS.Signals | null; sawTemp: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('../cli/main.ts', import.meta.url)), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('../cli/main.ts', import.meta.url)), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const out = args[args.indexOf('--out') + 1];
     const prefix = `${out.split('/').pop()}.tmp-`;
     let sawTemp = false;

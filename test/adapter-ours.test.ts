@@ -26,7 +26,8 @@ const WRITE = process.env.WRITE_OURS_ADAPTER === '1';
 
 /** The adapter we hand to peft: every target module, nonzero A and B, fixed seed per pair. */
 function oursAdapter(model: CausalLM, seed: number): HostAdapter {
-  const r = 4, alpha = 8;
+  const r = 4,
+    alpha = 8;
   let s = seed;
   const layers = [];
   for (let l = 0; l < model.config.layers; l++) {
@@ -97,8 +98,18 @@ for (const pair of PAIRS) {
       return;
     }
     const rec = JSON.parse(readFileSync(logitsFile, 'utf8'));
-    const header = JSON.parse(readFileSync(join(dir, 'adapter_model.safetensors')).subarray(8, 8 + Number(readFileSync(join(dir, 'adapter_model.safetensors')).readBigUInt64LE(0))).toString());
-    t.same([...rec.keys].sort(), Object.keys(header).filter((k) => k !== '__metadata__').sort(), 'peft expected exactly our keys');
+    const header = JSON.parse(
+      readFileSync(join(dir, 'adapter_model.safetensors'))
+        .subarray(8, 8 + Number(readFileSync(join(dir, 'adapter_model.safetensors')).readBigUInt64LE(0)))
+        .toString(),
+    );
+    t.same(
+      [...rec.keys].sort(),
+      Object.keys(header)
+        .filter((k) => k !== '__metadata__')
+        .sort(),
+      'peft expected exactly our keys',
+    );
     const gpu = await nodeGPU();
     for (const kind of ['reference', 'wasm', 'webgpu'] as const) {
       if (kind === 'webgpu' && !gpu) {

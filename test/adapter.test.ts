@@ -87,9 +87,20 @@ t.test('save → load round trip is exact, and the files are PEFT-shaped', async
   const dir = join(tmp(), 'adapter');
   await saveAdapter(fs, dir, adapter, model, { baseModelNameOrPath: 'HuggingFaceTB/tiny' });
   t.same(readdirSync(dir).sort(), ['adapter_config.json', 'adapter_model.safetensors']);
-  t.notOk(readdirSync(join(dir, '..')).some((n) => n.includes('.tmp-')), 'no temp directory left beside it');
+  t.notOk(
+    readdirSync(join(dir, '..')).some((n) => n.includes('.tmp-')),
+    'no temp directory left beside it',
+  );
   const cfg = JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8'));
-  t.match(cfg, { peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 4, lora_alpha: 8, lora_dropout: 0.05, bias: 'none', base_model_name_or_path: 'HuggingFaceTB/tiny' });
+  t.match(cfg, {
+    peft_type: 'LORA',
+    task_type: 'CAUSAL_LM',
+    r: 4,
+    lora_alpha: 8,
+    lora_dropout: 0.05,
+    bias: 'none',
+    base_model_name_or_path: 'HuggingFaceTB/tiny',
+  });
   t.same(cfg.target_modules, ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']);
   const header = await readSafetensorsHeader(fs, join(dir, 'adapter_model.safetensors'));
   t.same(header.metadata, { format: 'pt' });
@@ -114,7 +125,10 @@ t.test('save → load round trip is exact, and the files are PEFT-shaped', async
   // Saving again over an existing adapter replaces it as a whole.
   await saveAdapter(fs, dir, back, model, { baseModelNameOrPath: 'again' });
   t.equal(JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8')).base_model_name_or_path, 'again');
-  t.notOk(readdirSync(join(dir, '..')).some((n) => n !== 'adapter'), 'no temp or old directory left after replacing');
+  t.notOk(
+    readdirSync(join(dir, '..')).some((n) => n !== 'adapter'),
+    'no temp or old directory left after replacing',
+  );
 });
 
 t.test('the adapter changes forward exactly as y += scaling·(x·Aᵀ)·Bᵀ (zero B = base)', async (t) => {
@@ -122,7 +136,10 @@ t.test('the adapter changes forward exactly as y += scaling·(x·Aᵀ)·Bᵀ (ze
   const base = await lastLogits(model, PROMPT);
   const host = randomAdapter(model, ['q_proj', 'v_proj']);
   // B = 0 (PEFT's initialisation): logits must not move at all.
-  const zero: HostAdapter = { ...host, layers: host.layers.map((p) => Object.fromEntries(Object.entries(p).map(([k, v]) => [k, { a: v!.a, b: new Float32Array(v!.b.length) }]))) };
+  const zero: HostAdapter = {
+    ...host,
+    layers: host.layers.map((p) => Object.fromEntries(Object.entries(p).map(([k, v]) => [k, { a: v!.a, b: new Float32Array(v!.b.length) }]))),
+  };
   model.adapter = uploadAdapter(zero, model.backend, model.config);
   t.same(await lastLogits(model, PROMPT), base, 'B = 0 leaves logits bit for bit');
   model.adapter = uploadAdapter(host, model.backend, model.config);
@@ -145,10 +162,24 @@ t.test('generate --adapter applies the adapter; a bad adapter fails before gener
   const dir = tmp();
   await saveHostAdapter(fs, join(dir, 'a'), randomAdapter(model, ['q_proj', 'v_proj', 'down_proj'], 8, 32, 11), model.config, MODEL);
   const plain = await runInProcess(['generate', '--model', MODEL, '--prompt', 'Question: 6 * 7', '--max-new-tokens', '8', '--backend', 'reference', '--json']);
-  const withA = await runInProcess(['generate', '--model', MODEL, '--prompt', 'Question: 6 * 7', '--max-new-tokens', '8', '--backend', 'reference', '--json', '--adapter', join(dir, 'a')]);
+  const withA = await runInProcess([
+    'generate',
+    '--model',
+    MODEL,
+    '--prompt',
+    'Question: 6 * 7',
+    '--max-new-tokens',
+    '8',
+    '--backend',
+    'reference',
+    '--json',
+    '--adapter',
+    join(dir, 'a'),
+  ]);
   t.equal(plain.code, 0, plain.stderr);
   t.equal(withA.code, 0, withA.stderr);
-  const p = JSON.parse(plain.stdout), a = JSON.parse(withA.stdout);
+  const p = JSON.parse(plain.stdout),
+    a = JSON.parse(withA.stdout);
   t.same(a.prompt_token_ids, p.prompt_token_ids);
   t.notSame(a.token_ids, p.token_ids, 'the adapter changes the greedy continuation');
   // The same ids as the API with the adapter set.
@@ -163,7 +194,17 @@ t.test('generate --adapter applies the adapter; a bad adapter fails before gener
   const notAdapter = await runInProcess(['generate', '--model', MODEL, '--prompt', 'x', '--backend', 'reference', '--adapter', MODEL]);
   t.equal(notAdapter.code, 2);
   t.match(notAdapter.stderr, /is a model directory, not an adapter/);
-  const other = await runInProcess(['generate', '--model', join(FIXTURES, 'models', 'qwen2-tied-bf16'), '--prompt', 'x', '--backend', 'reference', '--adapter', join(dir, 'a')]);
+  const other = await runInProcess([
+    'generate',
+    '--model',
+    join(FIXTURES, 'models', 'qwen2-tied-bf16'),
+    '--prompt',
+    'x',
+    '--backend',
+    'reference',
+    '--adapter',
+    join(dir, 'a'),
+  ]);
   t.equal(other.code, 2, 'adapter for another model: exit 2');
   t.match(other.stderr, /q_proj\.lora_A\.weight" has shape \[8, 64\] but this model's q_proj needs \[8, 48\].*another model/);
   t.equal(other.stdout, '');
@@ -174,16 +215,29 @@ t.test('bad adapters are refused with errors naming the file and key', async (t)
   const root = tmp();
   let n = 0;
   /** Write a good adapter, let `edit` change its config and tensors, return its directory. */
-  async function variant(edit: (cfg: Record<string, any>, tensors: Map<string, { dtype: 'F32' | 'F16' | 'BF16'; shape: number[]; data: Uint8Array }>) => void): Promise<string> {
+  async function variant(
+    edit: (cfg: Record<string, any>, tensors: Map<string, { dtype: 'F32' | 'F16' | 'BF16'; shape: number[]; data: Uint8Array }>) => void,
+  ): Promise<string> {
     const dir = join(root, `v${n++}`);
     await saveHostAdapter(fs, dir, randomAdapter(model, ['q_proj', 'v_proj']), model.config, MODEL);
     const cfg = JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8'));
     const header = await readSafetensorsHeader(fs, join(dir, 'adapter_model.safetensors'));
     const buf = readFileSync(join(dir, 'adapter_model.safetensors'));
-    const tensors = new Map([...header.tensors].map(([k, e]) => [k, { dtype: e.dtype as 'F32', shape: e.shape, data: new Uint8Array(buf.subarray(e.offset, e.offset + e.byteLength)) }]));
+    const tensors = new Map(
+      [...header.tensors].map(([k, e]) => [
+        k,
+        { dtype: e.dtype as 'F32', shape: e.shape, data: new Uint8Array(buf.subarray(e.offset, e.offset + e.byteLength)) },
+      ]),
+    );
     edit(cfg, tensors);
     writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify(cfg));
-    writeFileSync(join(dir, 'adapter_model.safetensors'), encodeSafetensors([...tensors].map(([name, v]) => ({ name, ...v })), { format: 'pt' }));
+    writeFileSync(
+      join(dir, 'adapter_model.safetensors'),
+      encodeSafetensors(
+        [...tensors].map(([name, v]) => ({ name, ...v })),
+        { format: 'pt' },
+      ),
+    );
     return dir;
   }
   const err = (dir: string) => loadErr(loadAdapter(fs, dir, model));
@@ -202,16 +256,22 @@ t.test('bad adapters are refused with errors naming the file and key', async (t)
   t.equal(e.code, 'MODEL_FORMAT');
   t.match(e.message, /adapter_model\.safetensors: missing tensor "base_model\.model\.model\.layers\.0\.self_attn\.q_proj\.lora_B\.weight"/);
 
-  e = await err(await variant((_, ts) => ts.set('base_model.model.model.layers.0.mlp.up_proj.lora_A.weight', { dtype: 'F32', shape: [4, 64], data: new Uint8Array(4 * 64 * 4) })));
+  e = await err(
+    await variant((_, ts) =>
+      ts.set('base_model.model.model.layers.0.mlp.up_proj.lora_A.weight', { dtype: 'F32', shape: [4, 64], data: new Uint8Array(4 * 64 * 4) }),
+    ),
+  );
   t.equal(e.code, 'MODEL_FORMAT');
   t.match(e.message, /adapter_model\.safetensors: unexpected tensor "base_model\.model\.model\.layers\.0\.mlp\.up_proj\.lora_A\.weight"/);
 
   e = await err(await variant((_, ts) => ts.set('base_model.model.lm_head.weight', { dtype: 'F32', shape: [1], data: new Uint8Array(4) })));
   t.match(e.message, /unexpected tensor "base_model\.model\.lm_head\.weight"/);
 
-  e = await err(await variant((_, ts) => {
-    ts.set('base_model.model.model.layers.2.self_attn.q_proj.lora_A.weight', ts.get(qA)!);
-  }));
+  e = await err(
+    await variant((_, ts) => {
+      ts.set('base_model.model.model.layers.2.self_attn.q_proj.lora_A.weight', ts.get(qA)!);
+    }),
+  );
   t.equal(e.code, 'BAD_INPUT');
   t.match(e.message, /layers\.2\..*decoder layer 2 but the model has 2 layers.*another model/);
 
@@ -245,7 +305,11 @@ t.test('PEFT variants load: `.default` keys, F16/BF16 tensors, target order, use
   const model = await loadModel(MODEL, { fs, backend: new ReferenceBackend() });
   const host = randomAdapter(model, ['v_proj', 'q_proj']);
   const dir = tmp();
-  for (const [dtype, tag] of [['F32', 'default'], ['F16', 'f16'], ['BF16', 'bf16']] as const) {
+  for (const [dtype, tag] of [
+    ['F32', 'default'],
+    ['F16', 'f16'],
+    ['BF16', 'bf16'],
+  ] as const) {
     const tensors = [];
     for (let l = 0; l < model.config.layers; l++) {
       for (const tg of ['q_proj', 'v_proj'] as const) {
@@ -265,7 +329,8 @@ t.test('PEFT variants load: `.default` keys, F16/BF16 tensors, target order, use
     const got = await readAdapter(fs, d, model.config);
     t.same(got.config.targetModules, ['q_proj', 'v_proj'], `${tag}: targets in the model's order`);
     t.equal(got.scaling, tag === 'bf16' ? 8 / Math.sqrt(4) : 2, `${tag}: scaling`);
-    const a = got.layers[1].v_proj!.a, want = host.layers[1].v_proj!.a;
+    const a = got.layers[1].v_proj!.a,
+      want = host.layers[1].v_proj!.a;
     const err = a.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i])), 0);
     t.ok(dtype === 'F32' ? err === 0 : err < 2e-3, `${tag}: values decoded (max |Δ| ${err})`);
   }
@@ -283,7 +348,11 @@ interface MergedLogits {
 const FT = join(FIXTURES, 'finetune');
 // The stage-2 pairs only: finetune/<model>/ of scripts/make_family_fixtures.py (Qwen3, Gemma 3) belong to
 // the family parity tests.
-const pairs = existsSync(FT) ? readdirSync(FT).filter((p) => p.endsWith('-pair') && existsSync(join(FT, p, 'init-adapter', 'adapter_config.json')) && existsSync(join(FT, p, 'merged_logits.json'))) : [];
+const pairs = existsSync(FT)
+  ? readdirSync(FT).filter(
+      (p) => p.endsWith('-pair') && existsSync(join(FT, p, 'init-adapter', 'adapter_config.json')) && existsSync(join(FT, p, 'merged_logits.json')),
+    )
+  : [];
 
 t.test('peft fixtures: init-adapter logits match peft on every backend', async (t) => {
   if (pairs.length === 0) {

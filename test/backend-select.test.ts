@@ -7,7 +7,8 @@ import type { Platform } from '../runtime/platform/types.ts';
 import { MemoryFileSystem } from '../runtime/platform/memory-fs.ts';
 import '../runtime/platform/node.ts'; // Node's worker threads for the pool
 
-const adapter = (info: Partial<GPUAdapterInfo>, extra: Record<string, unknown> = {}) => ({ info, features: new Set(), limits: {}, ...extra }) as unknown as GPUAdapter;
+const adapter = (info: Partial<GPUAdapterInfo>, extra: Record<string, unknown> = {}) =>
+  ({ info, features: new Set(), limits: {}, ...extra }) as unknown as GPUAdapter;
 const platformWith = (a: GPUAdapter | null, gpu = true): Platform => ({
   name: 'browser',
   fs: new MemoryFileSystem(),
@@ -15,7 +16,10 @@ const platformWith = (a: GPUAdapter | null, gpu = true): Platform => ({
 });
 
 t.test('softwareAdapterName', async (t) => {
-  t.equal(softwareAdapterName(adapter({ vendor: 'google', architecture: 'swiftshader', description: 'SwiftShader Device (Subzero)' })), 'SwiftShader Device (Subzero)');
+  t.equal(
+    softwareAdapterName(adapter({ vendor: 'google', architecture: 'swiftshader', description: 'SwiftShader Device (Subzero)' })),
+    'SwiftShader Device (Subzero)',
+  );
   t.equal(softwareAdapterName(adapter({ vendor: 'mesa', device: 'llvmpipe (LLVM 15.0.6, 256 bits)' })), 'mesa llvmpipe (LLVM 15.0.6, 256 bits)');
   t.equal(softwareAdapterName(adapter({ vendor: 'microsoft', description: 'Microsoft Basic Render Driver' })), 'Microsoft Basic Render Driver');
   t.equal(softwareAdapterName(adapter({ vendor: 'x', description: 'Some GPU' }, { isFallbackAdapter: true })), 'Some GPU', 'the flag wins over the name');
@@ -24,7 +28,9 @@ t.test('softwareAdapterName', async (t) => {
 });
 
 t.test('auto: Wasm instead of a software adapter, with the reason', async (t) => {
-  const b = await createBackend('auto', platformWith(adapter({ vendor: 'google', architecture: 'swiftshader', description: 'SwiftShader Device' })), { threads: 1 });
+  const b = await createBackend('auto', platformWith(adapter({ vendor: 'google', architecture: 'swiftshader', description: 'SwiftShader Device' })), {
+    threads: 1,
+  });
   t.teardown(() => b.destroy());
   t.equal(b.info.kind, 'wasm');
   t.match(b.info.note, /software GPU \(SwiftShader Device\).*ask for webgpu/);
@@ -58,5 +64,8 @@ t.test('a platform that knows why it has no adapter: auto says it, webgpu refuse
   t.teardown(() => b.destroy());
   t.equal(b.info.kind, 'wasm');
   t.match(b.info.note, /^auto: WebGPU has no adapter here \(the driver says: Found no drivers!\); install a GPU driver.*vk_swiftshader_icd\.json/);
-  await t.rejects(createBackend('webgpu', platform), { code: 'BACKEND_UNAVAILABLE', message: /^no WebGPU adapter \(the driver says: Found no drivers!\)\. To use WebGPU, .*SwiftShader.*; or use --backend wasm/ });
+  await t.rejects(createBackend('webgpu', platform), {
+    code: 'BACKEND_UNAVAILABLE',
+    message: /^no WebGPU adapter \(the driver says: Found no drivers!\)\. To use WebGPU, .*SwiftShader.*; or use --backend wasm/,
+  });
 });

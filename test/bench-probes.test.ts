@@ -15,7 +15,12 @@ t.test('readSum: the f32 sum of [i0, i1) in 128-byte steps, odd ranges included'
   const x = new Float32Array(memory.buffer, base, n);
   for (let i = 0; i < n; i++) x[i] = ((i * 37) % 11) - 5 + 0.25;
   const out = base + n * 4;
-  for (const [i0, i1] of [[0, n * 4], [128, 1024], [256, 256 + 128], [512, 512]] as const) {
+  for (const [i0, i1] of [
+    [0, n * 4],
+    [128, 1024],
+    [256, 256 + 128],
+    [512, 512],
+  ] as const) {
     kernels.readSum(base, out, i0, i1);
     let ref = 0;
     for (let i = i0 / 4; i < i1 / 4; i++) ref += x[i];
@@ -30,9 +35,15 @@ t.test('readSum: the f32 sum of [i0, i1) in 128-byte steps, odd ranges included'
 });
 
 t.test('clockChain: 16 dependent add/xor ops an iteration, as the JS mirror computes them', async (tt) => {
-  const C = [0x3c6ef372, 0x1b873593, 0x7f4a7c15, 0x2545f491, 0x61c88647, 0x0b4f1a8d, 0x5bd1e995, 0x68e31da4,
-    0x1f83d9ab, 0x6a09e667, 0x3c6ef372, 0x510e527f, 0x5be0cd19, 0x428a2f98, 0x71374491, 0x3956c25b];
-  for (const [iters, seed] of [[0, 7], [1, 7], [1000, 12345]]) {
+  const C = [
+    0x3c6ef372, 0x1b873593, 0x7f4a7c15, 0x2545f491, 0x61c88647, 0x0b4f1a8d, 0x5bd1e995, 0x68e31da4, 0x1f83d9ab, 0x6a09e667, 0x3c6ef372, 0x510e527f, 0x5be0cd19,
+    0x428a2f98, 0x71374491, 0x3956c25b,
+  ];
+  for (const [iters, seed] of [
+    [0, 7],
+    [1, 7],
+    [1000, 12345],
+  ]) {
     let v = seed | 0;
     for (let i = 0; i < iters; i++) for (let j = 0; j < 16; j += 2) v = ((v + C[j]) | 0) ^ C[j + 1];
     tt.equal(kernels.clockChain(iters, seed), v, `${iters} iterations from ${seed}`);

@@ -32,8 +32,18 @@ t.teardown(async () => browser?.close());
 
 t.test('file-system contract in Chromium: in-memory and OPFS storage', async (t) => {
   if (!browser) return missing(t, 'chromium (apt-get install chromium)');
-  const bundle = await build({ entryPoints: [join(ROOT, 'test/browser/fs-entry.ts')], bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent' });
-  const { url, server } = await serve({ '/': '<!doctype html><meta charset="utf-8"><script type="module" src="/fs.js"></script>', '/fs.js': bundle.outputFiles[0].contents }, {});
+  const bundle = await build({
+    entryPoints: [join(ROOT, 'test/browser/fs-entry.ts')],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    write: false,
+    logLevel: 'silent',
+  });
+  const { url, server } = await serve(
+    { '/': '<!doctype html><meta charset="utf-8"><script type="module" src="/fs.js"></script>', '/fs.js': bundle.outputFiles[0].contents },
+    {},
+  );
   t.teardown(() => server.close());
   const page = await browser.newPage();
   await page.goto(url);
@@ -63,7 +73,28 @@ t.test('the example app: the whole loop in a worker, reload + resume, bytes = th
 
   // The Node CLI with the same settings (1 thread: results do not depend on the thread count).
   const cliOut = join(tmp, 'cli');
-  const cli = await runCli(['run', '--out', cliOut, '--backend', 'wasm', '--threads', '1', '--max-questions', String(SETTINGS.train), '--eval-questions', String(SETTINGS.eval), '--max-steps', String(SETTINGS.steps), '--save-steps', String(SETTINGS.save), '--sample-batch-size', String(SETTINGS.sampleBatch), '--eval-max-new-tokens', String(SETTINGS.evalTokens), '--quiet']);
+  const cli = await runCli([
+    'run',
+    '--out',
+    cliOut,
+    '--backend',
+    'wasm',
+    '--threads',
+    '1',
+    '--max-questions',
+    String(SETTINGS.train),
+    '--eval-questions',
+    String(SETTINGS.eval),
+    '--max-steps',
+    String(SETTINGS.steps),
+    '--save-steps',
+    String(SETTINGS.save),
+    '--sample-batch-size',
+    String(SETTINGS.sampleBatch),
+    '--eval-max-new-tokens',
+    String(SETTINGS.evalTokens),
+    '--quiet',
+  ]);
   t.equal(cli.code, 0, 'the CLI run succeeds', { stderr: cli.stderr });
 
   const context = await browser.newContext({ acceptDownloads: true });
@@ -77,20 +108,27 @@ t.test('the example app: the whole loop in a worker, reload + resume, bytes = th
   await page.waitForFunction(() => Number((document.getElementById('sample-bar') as HTMLProgressElement).value) >= 2, null, { timeout: 120_000 });
   await page.reload();
   await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state ?? ''), null, { timeout: 300_000, polling: 500 });
-  const state: Record<string, string | undefined> = await page.evaluate(() => ({ ...document.body.dataset, error: document.getElementById('error')!.textContent ?? '', info: document.getElementById('info')!.textContent ?? '' }));
+  const state: Record<string, string | undefined> = await page.evaluate(() => ({
+    ...document.body.dataset,
+    error: document.getElementById('error')!.textContent ?? '',
+    info: document.getElementById('info')!.textContent ?? '',
+  }));
   t.equal(state.state, 'done', 'the loop finished', { error: state.error });
-  t.ok(Number(state.resumedAt) >= 2 && Number(state.resumedAt) < SETTINGS.train, `after the reload, sampling resumed after ${state.resumedAt} of ${SETTINGS.train} problems`);
+  t.ok(
+    Number(state.resumedAt) >= 2 && Number(state.resumedAt) < SETTINGS.train,
+    `after the reload, sampling resumed after ${state.resumedAt} of ${SETTINGS.train} problems`,
+  );
   t.match(state.info, /\(2 threads\)/, 'the Wasm backend runs on 2 threads in the worker');
   const report = JSON.parse(readFileSync(join(cliOut, 'report.json'), 'utf8'));
-  t.equal(Number(state.accuracyBefore), report.eval.expert_before.accuracy, 'accuracy before = the CLI\'s');
-  t.equal(Number(state.accuracyAfter), report.eval.expert_after.accuracy, 'accuracy after = the CLI\'s');
+  t.equal(Number(state.accuracyBefore), report.eval.expert_before.accuracy, "accuracy before = the CLI's");
+  t.equal(Number(state.accuracyAfter), report.eval.expert_after.accuracy, "accuracy after = the CLI's");
 
   const samples = await page.evaluate(async () => {
     let d = await navigator.storage.getDirectory();
     for (const s of ['lightreasoner-example', 'run']) d = await d.getDirectoryHandle(s);
     return (await (await d.getFileHandle('samples.jsonl')).getFile()).text();
   });
-  t.ok(samples === readFileSync(join(cliOut, 'samples.jsonl'), 'utf8'), 'reloaded + resumed samples = the CLI\'s samples.jsonl, byte for byte');
+  t.ok(samples === readFileSync(join(cliOut, 'samples.jsonl'), 'utf8'), "reloaded + resumed samples = the CLI's samples.jsonl, byte for byte");
 
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
   t.equal(download.suggestedFilename(), 'lightreasoner-adapter.zip');
@@ -100,7 +138,15 @@ t.test('the example app: the whole loop in a worker, reload + resume, bytes = th
   for (const name of ['adapter_config.json', 'adapter_model.safetensors']) {
     t.ok(files[name] && Buffer.from(files[name]).equals(readFileSync(join(cliOut, 'adapter', name))), `downloaded ${name} = the CLI's, byte for byte`);
   }
-  t.ok(await page.frameLocator('#report').locator('text=held-out').first().isVisible().catch(() => false), 'the report is shown in the page');
+  t.ok(
+    await page
+      .frameLocator('#report')
+      .locator('text=held-out')
+      .first()
+      .isVisible()
+      .catch(() => false),
+    'the report is shown in the page',
+  );
   // Backend choice inside the worker: `auto` passes over the software adapter (SwiftShader) for
   // Wasm and says why; `webgpu` asked for explicitly runs there (tiny sizes: SwiftShader is slow).
   const gpu = await page.evaluate(async () => {
@@ -108,9 +154,15 @@ t.test('the example app: the whole loop in a worker, reload + resume, bytes = th
     const auto = await e.info({ backend: 'auto' });
     const webgpu = await e.info({ backend: 'webgpu' }).catch((x: Error) => ({ error: x.message }));
     const models = new URL('models/default/', location.href).href;
-    const ev = webgpu.backend?.kind === 'webgpu'
-      ? await e.evaluate({ model: `${models}expert`, backend: 'webgpu', problems: [{ id: 'p', question: 'What is 2 + 3?', gold: '5' }], settings: { maxNewTokens: 4 } })
-      : null;
+    const ev =
+      webgpu.backend?.kind === 'webgpu'
+        ? await e.evaluate({
+            model: `${models}expert`,
+            backend: 'webgpu',
+            problems: [{ id: 'p', question: 'What is 2 + 3?', gold: '5' }],
+            settings: { maxNewTokens: 4 },
+          })
+        : null;
     return { auto: auto.backend, webgpu, total: ev?.summary.total ?? null };
   });
   t.equal(gpu.auto.kind, 'wasm', 'auto in the worker: Wasm');

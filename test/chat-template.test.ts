@@ -16,7 +16,12 @@ const MACRO = `{% macro turn(m, i) %}[{{ i }}:{{ m.role|upper }}] {{ m.content|r
 
 const conversations = [
   [{ role: 'user', content: 'What is 2 + 2?' }],
-  [{ role: 'system', content: 'Please reason step by step.' }, { role: 'user', content: 'Ava buys 3 pens at $2 each. How much?' }, { role: 'assistant', content: '3 * 2 = 6. #### 6' }, { role: 'user', content: 'And 4 pens?  ' }],
+  [
+    { role: 'system', content: 'Please reason step by step.' },
+    { role: 'user', content: 'Ava buys 3 pens at $2 each. How much?' },
+    { role: 'assistant', content: '3 * 2 = 6. #### 6' },
+    { role: 'user', content: 'And 4 pens?  ' },
+  ],
 ];
 // Every fixture model with a tokenizer (models/gemma3-legacy-config holds a config.json only).
 const fixtureTemplates = readdirSync(join(FIXTURES, 'models'))
@@ -26,11 +31,22 @@ const fixtureTemplates = readdirSync(join(FIXTURES, 'models'))
   .filter((x) => typeof x === 'string');
 
 t.test('renders exactly as @huggingface/jinja does', async (t) => {
-  const templates: [string, string][] = [['qwen-like', QWEN_LIKE], ['llama-like', LLAMA_LIKE], ['macro + range', MACRO], ...fixtureTemplates.map((s, i): [string, string] => [`fixture ${i}`, s])];
+  const templates: [string, string][] = [
+    ['qwen-like', QWEN_LIKE],
+    ['llama-like', LLAMA_LIKE],
+    ['macro + range', MACRO],
+    ...fixtureTemplates.map((s, i): [string, string] => [`fixture ${i}`, s]),
+  ];
   for (const [name, source] of templates) {
     for (const messages of conversations) {
       for (const add_generation_prompt of [true, false]) {
-        const items = { messages, add_generation_prompt, bos_token: '<s>', eos_token: '</s>', tools: name === 'qwen-like' && messages.length > 1 ? [{ name: 'add', parameters: { a: 'int' } }] : undefined };
+        const items = {
+          messages,
+          add_generation_prompt,
+          bos_token: '<s>',
+          eos_token: '</s>',
+          tools: name === 'qwen-like' && messages.length > 1 ? [{ name: 'add', parameters: { a: 'int' } }] : undefined,
+        };
         const want = new Template(source).render(items);
         t.equal(new ChatTemplate(source).render(items), want, `${name}, ${messages.length} messages, generation prompt ${add_generation_prompt}`);
       }
@@ -43,7 +59,10 @@ t.test('hostile templates stop at a named limit, fast', async (t) => {
     ['{% for i in range(100000000) %}x{% endfor %}', new RegExp(`range\\(\\) for 100000000 numbers, more than the ${TEMPLATE_LIMITS.range}`)],
     ['{% set ns = namespace(s="ab") %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}', /built a string of \d+ characters/],
     ['{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}', new RegExp(`more than ${TEMPLATE_LIMITS.steps} evaluation steps`)],
-    ['{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% for j in range(100) %}{% set ns.l = ns.l + [j] %}{% endfor %}{% endfor %}', /evaluation steps|built a list/],
+    [
+      '{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% for j in range(100) %}{% set ns.l = ns.l + [j] %}{% endfor %}{% endfor %}',
+      /evaluation steps|built a list/,
+    ],
   ];
   for (const [source, why] of cases) {
     const t0 = performance.now();

@@ -10,7 +10,16 @@ import { nodeGPU } from './helpers/node-gpu.ts';
 const NAME = 'qwen2-tied-bf16';
 const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected', `${NAME}.json`), 'utf8'));
 const chat = expected.prompts.find((p: { name: string }) => p.name === 'chat');
-const args = ['generate', '--model', join(FIXTURES, 'models', NAME), '--chat', chat.messages[0].content, '--max-new-tokens', String(chat.greedy_token_ids.length), '--json'];
+const args = [
+  'generate',
+  '--model',
+  join(FIXTURES, 'models', NAME),
+  '--chat',
+  chat.messages[0].content,
+  '--max-new-tokens',
+  String(chat.greedy_token_ids.length),
+  '--json',
+];
 const LAVAPIPE = '/usr/share/vulkan/icd.d/lvp_icd.x86_64.json';
 
 for (const backend of ['wasm', 'webgpu']) {

@@ -19,7 +19,7 @@ function checkLines(t: Test, answer: string, result: number, what: string): numb
     const parts = m[1].split(' ');
     let v = Number(parts[0]);
     operands.push(v);
-    for (let i = 1; i < parts.length; i += 2) (v = ops[parts[i]](v, Number(parts[i + 1])), operands.push(Number(parts[i + 1])));
+    for (let i = 1; i < parts.length; i += 2) (v = ops[parts[i]](v, Number(parts[i + 1]))), operands.push(Number(parts[i + 1]));
     if (v !== Number(m[2])) t.fail(`${what}: ${m[0]} is wrong`);
   }
   t.equal(Number(answer.split('#### ')[1]), result, `${what}: #### ${result}`);
@@ -27,15 +27,20 @@ function checkLines(t: Test, answer: string, result: number, what: string): numb
 }
 
 t.test('deterministic, distinct, in their set, every kind', async (t) => {
-  const a = generateCueProblems(0, 300, { set: 'dev' }), b = generateCueProblems(0, 300, { set: 'dev' });
+  const a = generateCueProblems(0, 300, { set: 'dev' }),
+    b = generateCueProblems(0, 300, { set: 'dev' });
   t.equal(cueProblemsToJsonl(a), cueProblemsToJsonl(b), 'same bytes');
   t.same(generateCueProblems(0, 100, { set: 'dev' }), a.slice(0, 100), 'a prefix of a longer run');
   t.equal(new Set(a.map((p) => p.question)).size, 300, 'distinct questions');
-  t.ok(a.every((p) => setOfQuestion(p.question) === 'dev'), 'every question in the dev share');
+  t.ok(
+    a.every((p) => setOfQuestion(p.question) === 'dev'),
+    'every question in the dev share',
+  );
   t.same([...new Set(a.map((p) => p.kind))].sort(), [...CUE_KINDS].sort());
   t.same([...new Set(a.map((p) => p.cue))].sort(), ['age', 'cents', 'each', 'fewer-than', 'left', 'minutes', 'more-than', 'other-item', 'weeks']);
   const sets = PROBLEM_SETS.map((set) => new Set(generateCueProblems(0, 200, { set }).map((p) => p.question)));
-  for (let i = 0; i < sets.length; i++) for (let j = i + 1; j < sets.length; j++) t.equal([...sets[i]].filter((q) => sets[j].has(q)).length, 0, `${PROBLEM_SETS[i]} ∩ ${PROBLEM_SETS[j]} = ∅`);
+  for (let i = 0; i < sets.length; i++)
+    for (let j = i + 1; j < sets.length; j++) t.equal([...sets[i]].filter((q) => sets[j].has(q)).length, 0, `${PROBLEM_SETS[i]} ∩ ${PROBLEM_SETS[j]} = ∅`);
   // The default sets (the embedded pair's data) are not touched: tests/problems.test.ts pins the eval
   // digest; here the standard stream is simply not the cue stream.
   const std = new Set(generateProblems(0, 300, { set: 'dev' }).map((p) => p.question));
@@ -56,7 +61,8 @@ t.test('right and cue solutions: correct arithmetic, different results, the cue 
     }
     if (p.cue === 'more-than' && !(p.question.includes('more than') && p.answer.includes(' - ') && p.cue_answer.includes(' + '))) t.fail(`${p.id}: more-than`);
     if (p.cue === 'each' && !(p.answer.includes(' / ') && p.cue_answer.includes(' * '))) t.fail(`${p.id}: each`);
-    if (p.kind === 'unit' && p.cue_answer.split('\n').length >= p.answer.split('\n').length && p.cue !== 'cents') t.fail(`${p.id}: the cue skips the unit step`);
+    if (p.kind === 'unit' && p.cue_answer.split('\n').length >= p.answer.split('\n').length && p.cue !== 'cents')
+      t.fail(`${p.id}: the cue skips the unit step`);
   }
   t.pass('checked 240 problems');
 });
@@ -66,6 +72,16 @@ t.test('problems --cues writes them as JSONL with cue_answer', async (t) => {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const r = await runInProcess(['problems', '--set', 'dev', '--count', '3', '--cues', '--out', join(dir, 'cues.jsonl')]);
   t.equal(r.code, 0, r.stderr);
-  const lines = readFileSync(join(dir, 'cues.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  t.same(lines, JSON.parse(JSON.stringify(generateCueProblems(0, 3, { set: 'dev' }).map(({ id, question, answer, cue_answer, kind, cue }) => ({ id, question, answer, cue_answer, kind, cue })))));
+  const lines = readFileSync(join(dir, 'cues.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  t.same(
+    lines,
+    JSON.parse(
+      JSON.stringify(
+        generateCueProblems(0, 3, { set: 'dev' }).map(({ id, question, answer, cue_answer, kind, cue }) => ({ id, question, answer, cue_answer, kind, cue })),
+      ),
+    ),
+  );
 });

@@ -19,12 +19,16 @@ t.test('Node/Deno: absolute paths to the package models/default', async (t) => {
 });
 
 t.test('browser: URLs under the folder the app serves', async (t) => {
-  t.same(browserDefaultPair('https://example.org/app/models/default'), {
-    dir: 'https://example.org/app/models/default/',
-    expert: 'https://example.org/app/models/default/expert',
-    amateur: 'https://example.org/app/models/default/amateur',
-    settings: 'https://example.org/app/models/default/settings.json',
-  }, 'a folder without the trailing slash is still a folder');
+  t.same(
+    browserDefaultPair('https://example.org/app/models/default'),
+    {
+      dir: 'https://example.org/app/models/default/',
+      expert: 'https://example.org/app/models/default/expert',
+      amateur: 'https://example.org/app/models/default/amateur',
+      settings: 'https://example.org/app/models/default/settings.json',
+    },
+    'a folder without the trailing slash is still a folder',
+  );
   t.throws(() => browserDefaultPair(), { code: 'BAD_INPUT', message: /no page location/ }, 'no location: says to pass the URL');
   const g = globalThis as { location?: unknown };
   g.location = { href: 'https://example.org/sub/assets/worker-1a2b.js' };
@@ -40,5 +44,8 @@ t.test('copyDefaultPair: the files, byte for byte; a refusal is one line', async
   t.same(await copyDefaultPair(dest), [...DEFAULT_PAIR_FILES]);
   for (const f of DEFAULT_PAIR_FILES) t.same(readFileSync(join(dest, f)), readFileSync(join(ROOT, 'models', 'default', f)), f);
   t.same(await copyDefaultPair(dest), [...DEFAULT_PAIR_FILES], 'again: replaces its own files');
-  await t.rejects(copyDefaultPair(join(dest, 'settings.json', 'x')), { code: 'BAD_INPUT', message: /settings\.json.*a part of the path is a file|not a directory/ });
+  await t.rejects(copyDefaultPair(join(dest, 'settings.json', 'x')), {
+    code: 'BAD_INPUT',
+    message: /settings\.json.*a part of the path is a file|not a directory/,
+  });
 });

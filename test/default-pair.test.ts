@@ -39,7 +39,10 @@ t.test('the pair: Llama checkpoints, one tokenizer, the expert bigger, small fil
   t.equal(a.config.architecture, 'LlamaForCausalLM');
   t.equal(e.config.vocabSize, a.config.vocabSize, 'same vocabulary');
   t.equal(readFileSync(join(PAIR, 'expert/tokenizer.json'), 'utf8'), readFileSync(join(PAIR, 'amateur/tokenizer.json'), 'utf8'), 'same tokenizer.json');
-  t.ok(e.config.layers > a.config.layers && e.config.hiddenSize > a.config.hiddenSize, `expert ${e.config.layers}×${e.config.hiddenSize}, amateur ${a.config.layers}×${a.config.hiddenSize}`);
+  t.ok(
+    e.config.layers > a.config.layers && e.config.hiddenSize > a.config.hiddenSize,
+    `expert ${e.config.layers}×${e.config.hiddenSize}, amateur ${a.config.layers}×${a.config.hiddenSize}`,
+  );
   t.ok(e.tokenizer.chatTemplate, 'chat template');
   t.same(fx.messages[0], { role: 'system', content: QWEN25_MATH_COT_SYSTEM }, 'the fixture uses the qwen25-math-cot prompt');
   let bytes = 0;
@@ -53,16 +56,23 @@ for (const name of NAMES) {
     const ref = fx.models[name];
     const ids = model.tokenizer.encodeChat(fx.messages);
     t.same(ids, ref.input_ids, 'chat-templated prompt ids');
-    const n = ids.length, L = fx.last_positions, V = model.config.vocabSize;
+    const n = ids.length,
+      L = fx.last_positions,
+      V = model.config.vocabSize;
     const cache = model.createCache(1, n);
     const logits = (await model.backend.read(
-      model.forward({ tokens: Int32Array.from(ids), rows: Int32Array.from(ids.flatMap((_, p) => [0, p])), logitRows: Int32Array.from({ length: L }, (_, j) => n - L + j) }, cache),
+      model.forward(
+        { tokens: Int32Array.from(ids), rows: Int32Array.from(ids.flatMap((_, p) => [0, p])), logitRows: Int32Array.from({ length: L }, (_, j) => n - L + j) },
+        cache,
+      ),
     )) as Float32Array;
     model.disposeCache(cache);
-    let worst = 0, bad = 0;
+    let worst = 0,
+      bad = 0;
     for (let r = 0; r < L; r++) {
       for (let v = 0; v < V; v++) {
-        const want = ref.logits[r][v], got = logits[r * V + v];
+        const want = ref.logits[r][v],
+          got = logits[r * V + v];
         const err = Math.abs(got - want);
         if (err > 1e-4 + 1e-4 * Math.abs(want)) bad++;
         worst = Math.max(worst, err / (1e-4 + 1e-4 * Math.abs(want)));
@@ -85,7 +95,10 @@ t.test('held-out eval problems: the expert beats the amateur, the amateur stays 
     t.comment(`${name}: ${summary.correct}/${summary.total} (${summary.seconds.toFixed(1)} s)`);
     // Coherent: most outputs are worked steps ("a op b = c" lines) that end with a boxed answer.
     const wellFormed = records.filter((r) => r.method === 'boxed' && /\d+ [-+*/] \d+ = \d+/.test(r.output) && r.finish === 'eos').length;
-    t.ok(wellFormed >= 0.8 * records.length, `${name}: ${wellFormed}/${records.length} outputs are worked steps ending in \\boxed{} (e.g. ${JSON.stringify(records[0].output)})`);
+    t.ok(
+      wellFormed >= 0.8 * records.length,
+      `${name}: ${wellFormed}/${records.length} outputs are worked steps ending in \\boxed{} (e.g. ${JSON.stringify(records[0].output)})`,
+    );
   }
   // Clearly better: at least 10 points (measured 53% vs 9% on these 100 problems).
   t.ok(acc.expert >= acc.amateur + 0.1, `expert ${acc.expert} ≥ amateur ${acc.amateur} + 0.1`);

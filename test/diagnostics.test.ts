@@ -38,7 +38,8 @@ t.test('hand-made steps', async (t) => {
   t.equal(formatDiagnostics(g).length, 4);
 
   const copies = emptyDiagnostics();
-  for (let i = 0; i < 20; i++) addToDiagnostics(copies, { trajectory: [1, 2], steps: [{ step: 1, kl: 2, maskSize: 1, selected: true, tokenIds: [2], weights: [1] }] });
+  for (let i = 0; i < 20; i++)
+    addToDiagnostics(copies, { trajectory: [1, 2], steps: [{ step: 1, kl: 2, maskSize: 1, selected: true, tokenIds: [2], weights: [1] }] });
   const c = summarizeDiagnostics(copies);
   t.equal(c.label_flip_rate, 0);
   t.notOk(c.verdict.ok);
@@ -59,17 +60,24 @@ t.test('a real run: independent recount from the contrast results', async (t) =>
   const problems = parseProblems(readFileSync(join(FIXTURES, 'sampling', 'questions.jsonl'), 'utf8'));
   const results: ProblemResult[] = [];
   // β 0.05: this pair selects enough steps to exercise every figure.
-  for await (const e of sampleContrastive(expert, amateur, problems, { alpha: 0.2, beta: 0.05, maxNewTokens: 16, batchSize: 2, system: 'S' })) if (e.status === 'problem') results.push(e.result);
+  for await (const e of sampleContrastive(expert, amateur, problems, { alpha: 0.2, beta: 0.05, maxNewTokens: 16, batchSize: 2, system: 'S' }))
+    if (e.status === 'problem') results.push(e.result);
   const d = emptyDiagnostics();
   for (const r of results) addToDiagnostics(d, r);
   const g = summarizeDiagnostics(d);
   const samples = results.flatMap((r) => r.samples.map((s) => ({ s, next: r.trajectory[s.step] })));
   t.ok(samples.length > 0, `${samples.length} samples`);
   t.equal(g.selected_steps, samples.length);
-  t.equal(g.contrasted_steps, results.reduce((a, r) => a + r.steps.length, 0));
+  t.equal(
+    g.contrasted_steps,
+    results.reduce((a, r) => a + r.steps.length, 0),
+  );
   const flips = samples.filter(({ s, next }) => s.token_ids[s.weights.indexOf(Math.max(...s.weights))] !== next).length;
   t.equal(g.label_flips, flips, `${flips} flips`);
   t.ok(Math.abs(g.mask.mean! - samples.reduce((a, { s }) => a + s.token_ids.length, 0) / samples.length) < 1e-12, 'mask mean = mean label length');
   // The expert's greedy token is in its own mask (it is the argmax of P_E).
-  t.ok(samples.every(({ s, next }) => s.token_ids.includes(next)), "every mask holds the expert's greedy token");
+  t.ok(
+    samples.every(({ s, next }) => s.token_ids.includes(next)),
+    "every mask holds the expert's greedy token",
+  );
 });

@@ -22,9 +22,15 @@ t.test('firstNonFinite: the first NaN/±Inf of each dtype, at every position, al
   for (const dtype of ['f32', 'bf16', 'f16'] as const) {
     const unit = dtype === 'f32' ? 4 : 2;
     // the largest finite values and the smallest subnormals must not count
-    const finite = dtype === 'f32' ? [3.4028234663852886e38, -3.4028234663852886e38, 1e-45] : dtype === 'bf16' ? [bf16ToF32(0x7f7f), bf16ToF32(0xff7f), 1e-40] : [65504, -65504, 6e-8];
+    const finite =
+      dtype === 'f32'
+        ? [3.4028234663852886e38, -3.4028234663852886e38, 1e-45]
+        : dtype === 'bf16'
+          ? [bf16ToF32(0x7f7f), bf16ToF32(0xff7f), 1e-40]
+          : [65504, -65504, 6e-8];
     for (const n of [1, 2, 3, 7, 8, 9, 17, 33]) {
-      for (const shift of [0, 2, 4]) { // 2: not 4-aligned (the per-value path)
+      for (const shift of [0, 2, 4]) {
+        // 2: not 4-aligned (the per-value path)
         const buf = new Uint8Array(n * unit + shift);
         const values = buf.subarray(shift);
         const put = (i: number, v: number) => {

@@ -36,7 +36,14 @@ t.test('worker protocol on a browser-shaped platform = in-thread engine on Node 
   const local = createEngine(nodePlatform);
   const nodeJob = { expert: join(PAIR, 'expert'), amateur: join(PAIR, 'amateur'), backend: 'wasm' as const, threads: 1 };
   const s1 = await local.sample({ ...nodeJob, problems, out: join(tmp, 'samples.jsonl'), settings: sampleSettings });
-  const f1 = await local.finetune({ model: nodeJob.expert, backend: 'wasm', threads: 1, samples: join(tmp, 'samples.jsonl'), out: join(tmp, 'adapter'), settings: ftSettings });
+  const f1 = await local.finetune({
+    model: nodeJob.expert,
+    backend: 'wasm',
+    threads: 1,
+    samples: join(tmp, 'samples.jsonl'),
+    out: join(tmp, 'adapter'),
+    settings: ftSettings,
+  });
 
   // "Browser": a message channel between the two ends, models over HTTP, outputs in memory
   const storage = new MemoryFileSystem();
@@ -54,22 +61,39 @@ t.test('worker protocol on a browser-shaped platform = in-thread engine on Node 
   const controller = new AbortController();
   const events: string[] = [];
   await t.rejects(
-    remote.sample({ ...urlJob, problems, out: 'run/samples.jsonl', settings: sampleSettings }, { signal: controller.signal, onEvent: (e) => (events.push(e.status), e.status === 'committed' && controller.abort()) }),
+    remote.sample(
+      { ...urlJob, problems, out: 'run/samples.jsonl', settings: sampleSettings },
+      { signal: controller.signal, onEvent: (e) => (events.push(e.status), e.status === 'committed' && controller.abort()) },
+    ),
     { name: 'LightReasonerError', code: 'ABORTED' },
     'an aborted call rejects with ABORTED',
   );
   t.ok(events.includes('committed'), 'progress events crossed the boundary');
   const s2 = await remote.sample({ ...urlJob, problems, out: 'run/samples.jsonl', settings: sampleSettings, resume: true });
-  t.ok(Buffer.from(await storage.readBytes('run/samples.jsonl')).equals(readFileSync(join(tmp, 'samples.jsonl'))), 'aborted + resumed samples in memory = the Node run\'s file, byte for byte');
+  t.ok(
+    Buffer.from(await storage.readBytes('run/samples.jsonl')).equals(readFileSync(join(tmp, 'samples.jsonl'))),
+    "aborted + resumed samples in memory = the Node run's file, byte for byte",
+  );
   t.same(s2.diagnostics, s1.diagnostics, 'the same pair diagnostics');
 
-  const f2 = await remote.finetune({ model: urlJob.expert, backend: 'wasm', threads: 1, samples: 'run/samples.jsonl', out: 'run/adapter', settings: ftSettings });
+  const f2 = await remote.finetune({
+    model: urlJob.expert,
+    backend: 'wasm',
+    threads: 1,
+    samples: 'run/samples.jsonl',
+    out: 'run/adapter',
+    settings: ftSettings,
+  });
   t.equal(f2.final_loss, f1.final_loss, 'the same final loss');
   const exported = await remote.exportAdapter('run/adapter');
   for (const name of ['adapter_config.json', 'adapter_model.safetensors'] as const) {
     t.ok(Buffer.from(exported.files[name]).equals(readFileSync(join(tmp, 'adapter', name))), `${name}: identical bytes in the browser and on Node`);
   }
-  t.equal(JSON.parse(new TextDecoder().decode(exported.files['adapter_config.json'])).base_model_name_or_path, 'expert', 'base model: the directory name, not the URL or the path');
+  t.equal(
+    JSON.parse(new TextDecoder().decode(exported.files['adapter_config.json'])).base_model_name_or_path,
+    'expert',
+    'base model: the directory name, not the URL or the path',
+  );
   const unzipped = unzipSync(exported.zip);
   t.same(Object.keys(unzipped).sort(), ['adapter_config.json', 'adapter_model.safetensors'], 'the zip holds the two PEFT files');
   t.ok(Buffer.from(unzipped['adapter_model.safetensors']).equals(Buffer.from(exported.files['adapter_model.safetensors'])), 'zip entry = file');
@@ -87,14 +111,26 @@ t.test('worker protocol on a browser-shaped platform = in-thread engine on Node 
   const m1 = await local.merge({ model: nodeJob.expert, adapter: join(tmp, 'adapter'), out: join(tmp, 'merged') });
   const m2 = await remote.merge({ model: urlJob.expert, adapter: 'run/adapter', out: 'run/merged' });
   t.same(m2.files, m1.files, 'merge writes the same files');
-  for (const f of m1.files) t.ok(Buffer.from(await storage.readBytes(`run/merged/${f}`)).equals(readFileSync(join(tmp, 'merged', f))), `merged ${f}: identical bytes`);
+  for (const f of m1.files)
+    t.ok(Buffer.from(await storage.readBytes(`run/merged/${f}`)).equals(readFileSync(join(tmp, 'merged', f))), `merged ${f}: identical bytes`);
 
   // evaluate with the adapter from storage, and errors keep their codes across the boundary
-  const ev = await remote.evaluate({ model: urlJob.expert, adapter: 'run/adapter', backend: 'wasm', threads: 1, problems: problems.slice(0, 2).map((p) => ({ ...p, gold: '4' })), settings: { prompt: 'plain', maxNewTokens: 4 } });
+  const ev = await remote.evaluate({
+    model: urlJob.expert,
+    adapter: 'run/adapter',
+    backend: 'wasm',
+    threads: 1,
+    problems: problems.slice(0, 2).map((p) => ({ ...p, gold: '4' })),
+    settings: { prompt: 'plain', maxNewTokens: 4 },
+  });
   t.equal(ev.summary.total, 2, 'evaluate runs in the worker');
   await t.rejects(remote.sample({ ...urlJob, problems: [], out: 'x.jsonl' }), { name: 'LightReasonerError', code: 'BAD_INPUT', message: /no problems/ });
   await t.rejects(remote.readFile('nope.txt'), { code: 'NOT_FOUND' });
-  await t.rejects(remote.sample({ ...urlJob, problems, out: `${url}/models/x.jsonl` }), { code: 'BAD_INPUT', message: /out is a URL/, file: `${url}/models/x.jsonl` }, 'a URL as out: named before any work, the file field crosses too');
+  await t.rejects(
+    remote.sample({ ...urlJob, problems, out: `${url}/models/x.jsonl` }),
+    { code: 'BAD_INPUT', message: /out is a URL/, file: `${url}/models/x.jsonl` },
+    'a URL as out: named before any work, the file field crosses too',
+  );
   t.ok(await remote.exists('run/adapter/adapter_config.json'));
   await remote.remove('run');
   t.notOk(await remote.exists('run/adapter/adapter_config.json'), 'remove empties the storage path');
@@ -106,31 +142,58 @@ t.test('run: aborted in the middle of fine-tuning, resumed from its checkpoint =
   const { parseEvalProblems } = await import('../runtime/eval/evaluate.ts');
   const pair = join(FIXTURES, 'sampling', 'models', 'llama-pair');
   const train = problems.map((p) => ({ ...p, gold: null }));
-  const held = parseEvalProblems(generateProblems(0, 3, { set: 'eval' }).map((p) => JSON.stringify(p)).join('\n'));
+  const held = parseEvalProblems(
+    generateProblems(0, 3, { set: 'eval' })
+      .map((p) => JSON.stringify(p))
+      .join('\n'),
+  );
   const { url, server } = await serve({}, { '/models': pair });
   t.teardown(() => server.close());
   const storage = new MemoryFileSystem();
   const engine = createEngine({ name: 'browser', fs: routedFileSystem(storage), getGPU: async () => null });
   const job = {
-    expert: `${url}/models/expert`, amateur: `${url}/models/amateur`, train, eval: held, backend: 'wasm' as const, threads: 1,
-    sample: { maxNewTokens: 16, beta: 0.4 }, finetune: { maxSteps: 5, saveSteps: 2, lr: 1e-3 }, evalSettings: { maxNewTokens: 8 },
+    expert: `${url}/models/expert`,
+    amateur: `${url}/models/amateur`,
+    train,
+    eval: held,
+    backend: 'wasm' as const,
+    threads: 1,
+    sample: { maxNewTokens: 16, beta: 0.4 },
+    finetune: { maxSteps: 5, saveSteps: 2, lr: 1e-3 },
+    evalSettings: { maxNewTokens: 8 },
   };
   const full = await engine.run({ ...job, out: 'full' });
   const controller = new AbortController();
   const stages: string[] = [];
   await t.rejects(
-    engine.run({ ...job, out: 'cut' }, { signal: controller.signal, onEvent: (e) => (e.status === 'stage' && stages.push(`${e.stage}:${e.state}`), e.status === 'finetune' && e.event.status === 'step' && e.event.step === 3 && controller.abort()) }),
+    engine.run(
+      { ...job, out: 'cut' },
+      {
+        signal: controller.signal,
+        onEvent: (e) => (
+          e.status === 'stage' && stages.push(`${e.stage}:${e.state}`),
+          e.status === 'finetune' && e.event.status === 'step' && e.event.step === 3 && controller.abort()
+        ),
+      },
+    ),
     { code: 'ABORTED' },
   );
   t.ok(await storage.exists('cut/adapter/checkpoint-2'), 'a checkpoint was left behind');
   t.notOk(await storage.exists('cut/adapter/train_summary.json'), 'fine-tuning had not finished');
   let resumedFrom: string | null = null;
-  const again = await engine.run({ ...job, out: 'cut', resume: true }, { onEvent: (e) => e.status === 'finetune' && e.event.status === 'start' && (resumedFrom = e.event.resumedFrom) });
+  const again = await engine.run(
+    { ...job, out: 'cut', resume: true },
+    { onEvent: (e) => e.status === 'finetune' && e.event.status === 'start' && (resumedFrom = e.event.resumedFrom) },
+  );
   t.match(resumedFrom, /checkpoint-2/, 'fine-tuning resumed from its checkpoint');
   for (const f of ['samples.jsonl', 'adapter/adapter_model.safetensors', 'adapter/adapter_config.json', 'eval/expert_after.jsonl']) {
     t.ok(Buffer.from(await storage.readBytes(`cut/${f}`)).equals(Buffer.from(await storage.readBytes(`full/${f}`))), `${f}: resumed = uninterrupted`);
   }
-  t.same(again.eval.expert_after, { ...full.eval.expert_after, seconds: again.eval.expert_after.seconds, file: again.eval.expert_after.file }, 'the same result');
+  t.same(
+    again.eval.expert_after,
+    { ...full.eval.expert_after, seconds: again.eval.expert_after.seconds, file: again.eval.expert_after.file },
+    'the same result',
+  );
   const fresh = await engine.run({ ...job, out: 'cut', resume: true });
   t.same(fresh.eval.expert_after.correct, full.eval.expert_after.correct, 'a resume of a finished run runs again from its samples');
 });

@@ -73,7 +73,7 @@ t.test('hostile answers finish: refused or compared, never hung', async (t) => {
   }
 });
 
-t.test("malformed LaTeX: false, and nothing printed by the engine", async (t) => {
+t.test('malformed LaTeX: false, and nothing printed by the engine', async (t) => {
   const printed: unknown[] = [];
   const { error, warn } = console;
   console.error = console.warn = (...args: unknown[]) => printed.push(args);
@@ -97,12 +97,20 @@ t.test('records as the data sets have them: question and gold', async (t) => {
   t.equal(sv.gold, '145');
   const as = one('asdiv', { body: 'Seven apples.', question: 'How many? ', answer: '9 (apples)' });
   t.same([as.question, as.gold], ['Seven apples. How many?', '9']);
-  t.throws(() => parseBenchmarkProblems(JSON.stringify({ body: 'b', question: 'q', answer: '1;2' }), 'asdiv'), /no asdiv problems/, 'multi-answer ASDiv rows are dropped, as the toolkit does');
+  t.throws(
+    () => parseBenchmarkProblems(JSON.stringify({ body: 'b', question: 'q', answer: '1;2' }), 'asdiv'),
+    /no asdiv problems/,
+    'multi-answer ASDiv rows are dropped, as the toolkit does',
+  );
   t.equal(one('minerva_math', { problem: 'P', solution: '$\\boxed{1.6} \\mathrm{~cm}$' }).gold, '1.6');
   t.equal(one('olympiadbench', { question: 'Q', final_answer: ['$\\frac{1}{2}$'] }).gold, '\\frac{1}{2}');
   const mm = one('mmlu_stem', { question: 'Q?', subject: 'college_physics', choices: ['a', 'b', 'c', 'd'], answer: 2 });
   t.same([mm.question, mm.gold], ['Q?\nAnswer Choices: (A) a (B) b (C) c (D) d', 'C']);
-  t.throws(() => parseBenchmarkProblems(JSON.stringify({ question: 'Q', subject: 'philosophy', choices: ['a', 'b', 'c', 'd'], answer: 0 }), 'mmlu_stem'), /no mmlu_stem problems/, 'non-STEM subjects dropped');
+  t.throws(
+    () => parseBenchmarkProblems(JSON.stringify({ question: 'Q', subject: 'philosophy', choices: ['a', 'b', 'c', 'd'], answer: 0 }), 'mmlu_stem'),
+    /no mmlu_stem problems/,
+    'non-STEM subjects dropped',
+  );
   t.match(one('olympiadbench', { question: 'Is it?', final_answer: ['Yes'] }).question, /\(Yes or No\)$/);
   t.throws(() => parseBenchmarkProblems('{"question":"q"}', 'gsm8k', 'f.jsonl'), /f\.jsonl:1: no gold answer for gsm8k/);
 });
@@ -136,8 +144,18 @@ t.test('grade: re-grades eval rows; stdout result, --json one document, bad inpu
   const doc = JSON.parse(r.stdout);
   t.match(doc, { benchmark: 'math', correct: 2, total: 3, changed: 3 });
   t.ok(Math.abs(doc.accuracy - 2 / 3) < 1e-12);
-  const graded = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  t.same(graded.map((g) => [g.id, g.extracted, g.correct]), [['a', '\\frac{1}{2}', true], ['b', '(1,2]', false], ['c', '2\\sqrt{2}', true]]);
+  const graded = readFileSync(out, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  t.same(
+    graded.map((g) => [g.id, g.extracted, g.correct]),
+    [
+      ['a', '\\frac{1}{2}', true],
+      ['b', '(1,2]', false],
+      ['c', '2\\sqrt{2}', true],
+    ],
+  );
   const human = await runInProcess(['grade', input, '--benchmark', 'math', '--quiet']);
   t.match(human.stdout, /^MATH: accuracy .*\(2\/3; 95% Wilson interval\)/);
   const again = await runInProcess(['grade', input, '--benchmark', 'math', '--out', out]);
@@ -152,15 +170,20 @@ t.test('grade: re-grades eval rows; stdout result, --json one document, bad inpu
   t.notMatch(noOut.stderr, /at .*\.ts:\d+/, 'no stack trace');
 });
 
-t.test('eval --benchmark: the benchmark\'s records, gold and grading; the table; --paired-with', async (t) => {
+t.test("eval --benchmark: the benchmark's records, gold and grading; the table; --paired-with", async (t) => {
   const MODEL = join(FIXTURES, 'models', 'qwen2-tied-bf16');
   const dir = mkdtempSync(join(tmpdir(), 'lr-evalb-'));
   const data = join(dir, 'mmlu.jsonl');
-  writeFileSync(data, [
-    { question: 'What is 2 + 2?', subject: 'elementary_mathematics', choices: ['3', '4', '5', '6'], answer: 1 },
-    { question: 'Who wrote Hamlet?', subject: 'high_school_european_history', choices: ['a', 'b', 'c', 'd'], answer: 0 },
-    { question: 'Speed of light?', subject: 'college_physics', choices: ['c', '2c', '3c', '4c'], answer: 0 },
-  ].map((o) => JSON.stringify(o)).join('\n') + '\n');
+  writeFileSync(
+    data,
+    [
+      { question: 'What is 2 + 2?', subject: 'elementary_mathematics', choices: ['3', '4', '5', '6'], answer: 1 },
+      { question: 'Who wrote Hamlet?', subject: 'high_school_european_history', choices: ['a', 'b', 'c', 'd'], answer: 0 },
+      { question: 'Speed of light?', subject: 'college_physics', choices: ['c', '2c', '3c', '4c'], answer: 0 },
+    ]
+      .map((o) => JSON.stringify(o))
+      .join('\n') + '\n',
+  );
   const out = join(dir, 'mmlu-out.jsonl');
   const args = ['eval', '--model', MODEL, '--benchmark', 'mmlu_stem', '--data', data, '--backend', 'reference', '--max-new-tokens', '8', '--quiet'];
   const r = await runInProcess([...args, '--out', out, '--json']);
@@ -168,8 +191,15 @@ t.test('eval --benchmark: the benchmark\'s records, gold and grading; the table;
   const doc = JSON.parse(r.stdout);
   t.equal(doc.benchmarks.length, 1);
   t.match(doc.benchmarks[0], { name: 'mmlu_stem', title: 'MMLU-STEM', total: 2 });
-  const rows = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  t.same(rows.map((x) => x.gold), ['B', 'A'], 'non-STEM subject dropped; gold letters from the indices');
+  const rows = readFileSync(out, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  t.same(
+    rows.map((x) => x.gold),
+    ['B', 'A'],
+    'non-STEM subject dropped; gold letters from the indices',
+  );
   t.match(rows[0].question, /^What is 2 \+ 2\?\nAnswer Choices: \(A\) 3 \(B\) 4 \(C\) 5 \(D\) 6$/);
   t.ok(rows.every((x) => x.method === 'choice'));
   const summary = JSON.parse(readFileSync(`${out}.summary.json`, 'utf8'));
@@ -193,7 +223,21 @@ t.test('run --eval-benchmarks: the expert before and after on benchmarks, paired
   const gsm = join(dir, 'gsm8k.jsonl');
   writeFileSync(gsm, ['{"question":"What is 2 + 3?","answer":"2+3=5\\n#### 5"}', '{"question":"What is 4 + 4?","answer":"#### 8"}'].join('\n') + '\n');
   const out = join(dir, 'run');
-  const small = ['--train-data', join(FIXTURES, 'sampling/questions.jsonl'), '--eval-data', gsm, '--max-steps', '2', '--max-new-tokens', '16', '--eval-max-new-tokens', '8', '--backend', 'wasm', '--quiet'];
+  const small = [
+    '--train-data',
+    join(FIXTURES, 'sampling/questions.jsonl'),
+    '--eval-data',
+    gsm,
+    '--max-steps',
+    '2',
+    '--max-new-tokens',
+    '16',
+    '--eval-max-new-tokens',
+    '8',
+    '--backend',
+    'wasm',
+    '--quiet',
+  ];
   const bad = await runInProcess(['run', ...pair, ...small, '--out', join(dir, 'bad'), '--eval-benchmarks', 'gsm8k,nope']);
   t.equal(bad.code, 2, 'an unknown benchmark is refused before the run');
   t.match(bad.stderr, /unknown benchmark/);
@@ -203,5 +247,9 @@ t.test('run --eval-benchmarks: the expert before and after on benchmarks, paired
   t.match(r.stdout, /\| McNemar p \|/);
   const table = JSON.parse(readFileSync(join(out, 'benchmarks', 'expert-lightreasoner', 'table.json'), 'utf8'));
   t.match(table.benchmarks[0], { name: 'gsm8k', total: 2, baseline: { total: 2 } });
-  t.ok(readFileSync(join(out, 'benchmarks', 'expert', 'gsm8k.jsonl'), 'utf8').trim().split('\n').length === 2);
+  t.ok(
+    readFileSync(join(out, 'benchmarks', 'expert', 'gsm8k.jsonl'), 'utf8')
+      .trim()
+      .split('\n').length === 2,
+  );
 });

@@ -25,10 +25,16 @@ const DATA = join(tmp, 'three.jsonl');
 writeFileSync(
   DATA,
   [
-    { question: 'Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?', answer: 'Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = <<48+24=72>>72 clips altogether in April and May.\n#### 72' },
+    {
+      question:
+        'Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?',
+      answer: 'Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = <<48+24=72>>72 clips altogether in April and May.\n#### 72',
+    },
     { id: 'n', question: 'What is 2 + 3?', answer: 5 },
     { id: 's', question: 'What is half of 3?', answer: '\\frac{3}{2}' },
-  ].map((o) => JSON.stringify(o)).join('\n') + '\n',
+  ]
+    .map((o) => JSON.stringify(o))
+    .join('\n') + '\n',
 );
 const FIELDS = ['id', 'question', 'output', 'extracted', 'gold', 'correct'];
 const evalArgs = (extra: string[]) => ['eval', '--model', MODEL, '--data', DATA, '--backend', 'reference', '--max-new-tokens', '12', '--quiet', ...extra];
@@ -41,11 +47,22 @@ t.test('eval on a tiny checkpoint: JSONL with the fields, accuracy in [0, 1]', a
   t.equal(summary.total, 3);
   t.ok(summary.accuracy >= 0 && summary.accuracy <= 1, `accuracy ${summary.accuracy}`);
   t.equal(summary.prompt, 'qwen25-math-cot');
-  const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const lines = readFileSync(out, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   t.equal(lines.length, 3);
   for (const l of lines) for (const f of FIELDS) t.ok(f in l, `field ${f}`);
-  t.same(lines.map((l) => l.id), ['0', 'n', 's'], 'ids in input order (line index when absent)');
-  t.same(lines.map((l) => l.gold), ['72', '5', '\\frac{3}{2}'], 'gold answers parsed');
+  t.same(
+    lines.map((l) => l.id),
+    ['0', 'n', 's'],
+    'ids in input order (line index when absent)',
+  );
+  t.same(
+    lines.map((l) => l.gold),
+    ['72', '5', '\\frac{3}{2}'],
+    'gold answers parsed',
+  );
   t.equal(lines.filter((l) => l.correct).length, summary.correct);
   t.ok(lines.every((l) => typeof l.output === 'string' && l.generated_tokens >= 1 && l.generated_tokens <= 12));
   t.same(readdirSync(join(tmp, 'sub')), ['results.jsonl', 'results.jsonl.summary.json'], 'the results and their summary; no temp file left');
@@ -61,10 +78,7 @@ t.test('eval on a tiny checkpoint: JSONL with the fields, accuracy in [0, 1]', a
   // --paired-with: the paired test against earlier results; a base of other problems is refused.
   const flipped = join(tmp, 'flipped.jsonl');
   writeFileSync(flipped, lines.map((l, j) => JSON.stringify({ ...l, correct: j === 0 ? !l.correct : l.correct })).join('\n') + '\n');
-  const [rp, rbad] = await runEachInProcess([
-    evalArgs(['--paired-with', flipped, '--json']),
-    evalArgs(['--paired-with', flipped, '--max-questions', '2']),
-  ]);
+  const [rp, rbad] = await runEachInProcess([evalArgs(['--paired-with', flipped, '--json']), evalArgs(['--paired-with', flipped, '--max-questions', '2'])]);
   t.equal(rp.code, 0, { stderr: rp.stderr });
   const first = lines[0].correct as boolean;
   t.same(JSON.parse(rp.stdout).paired, { fixed: first ? 1 : 0, broken: first ? 0 : 1, p_value: 1 }, 'one discordant problem, on the side of the flip');
@@ -80,7 +94,24 @@ t.test('eval on a tiny checkpoint: JSONL with the fields, accuracy in [0, 1]', a
 t.test('eval --adapter applies a PEFT adapter (the same records as the API with loadAdapter)', async (t) => {
   if (!existsSync(INIT_ADAPTER)) return t.pass('no adapter fixture', { skip: true });
   const out = join(tmp, 'adapted.jsonl');
-  const r = await runInProcess(['eval', '--model', LLAMA_EXPERT, '--adapter', INIT_ADAPTER, '--data', DATA, '--backend', 'reference', '--max-new-tokens', '8', '--batch-size', '3', '--quiet', '--out', out]);
+  const r = await runInProcess([
+    'eval',
+    '--model',
+    LLAMA_EXPERT,
+    '--adapter',
+    INIT_ADAPTER,
+    '--data',
+    DATA,
+    '--backend',
+    'reference',
+    '--max-new-tokens',
+    '8',
+    '--batch-size',
+    '3',
+    '--quiet',
+    '--out',
+    out,
+  ]);
   t.equal(r.code, 0, { stderr: r.stderr });
   const problems = parseEvalProblems(readFileSync(DATA, 'utf8'));
   const model = await loadModel(LLAMA_EXPERT, { fs: nodePlatform.fs, backend: new ReferenceBackend() });
@@ -139,20 +170,32 @@ t.test('problems: deterministic JSONL that eval reads', async (t) => {
     ['problems', '--set', 'test', '--count', '3'],
   ]);
   t.equal(ra.code, 0, { stderr: ra.stderr });
-  t.equal(readFileSync(a, 'utf8'), problemsToJsonl(generateProblems(7, 25, { set: 'sample' })), 'the generator\'s bytes');
+  t.equal(readFileSync(a, 'utf8'), problemsToJsonl(generateProblems(7, 25, { set: 'sample' })), "the generator's bytes");
   const ps = parseEvalProblems(readFileSync(a, 'utf8'));
   t.equal(ps.length, 25);
-  t.ok(ps.every((p) => /^\d+$/.test(p.gold)), 'integer gold answers');
+  t.ok(
+    ps.every((p) => /^\d+$/.test(p.gold)),
+    'integer gold answers',
+  );
   t.equal(rb.code, 0);
-  const lines = rb.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = rb.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   t.equal(lines.length, 3, 'stdout without --out');
-  t.ok(lines.every((l) => l.answer.split('\n').length === 2), 'one step each');
+  t.ok(
+    lines.every((l) => l.answer.split('\n').length === 2),
+    'one step each',
+  );
   t.equal(bad.code, 2);
   t.match(bad.stderr, /--set: choose one of pretrain, dev, sample, eval/);
 });
 
 t.test('evaluate() API: events, prompt messages, abort', async (t) => {
-  t.same(evalMessages('qwen25-math-cot', 'Q'), [{ role: 'system', content: QWEN25_MATH_COT_SYSTEM }, { role: 'user', content: 'Q' }]);
+  t.same(evalMessages('qwen25-math-cot', 'Q'), [
+    { role: 'system', content: QWEN25_MATH_COT_SYSTEM },
+    { role: 'user', content: 'Q' },
+  ]);
   t.same(evalMessages('plain', 'Q'), [{ role: 'user', content: 'Q' }]);
   t.equal(QWEN25_MATH_COT_SYSTEM, 'Please reason step by step, and put your final answer within \\boxed{}.');
   const model = await loadModel(MODEL, { fs: nodePlatform.fs, backend: new ReferenceBackend() });
@@ -166,7 +209,10 @@ t.test('evaluate() API: events, prompt messages, abort', async (t) => {
   t.equal(events.filter((e) => e === 'problem').length, 3);
   t.ok(events.includes('step'));
   t.equal(summary.correct, records.filter((r) => r.correct).length);
-  t.equal(summary.generated_tokens, records.reduce((s, r) => s + r.generated_tokens, 0));
+  t.equal(
+    summary.generated_tokens,
+    records.reduce((s, r) => s + r.generated_tokens, 0),
+  );
 
   const controller = new AbortController();
   controller.abort();

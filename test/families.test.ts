@@ -35,13 +35,22 @@ const read = <T>(...p: string[]): T => JSON.parse(readFileSync(join(FIXTURES, ..
 
 /** The fixture's samples as ours: ids up to the loss position (the loss there sees nothing after it). */
 function samplesOf(fx: FamilyGrads): TrainSample[] {
-  return fx.samples.map((s, j) => ({ line: j + 1, key: String(j), ids: s.input_ids.slice(0, s.loss_position + 1), labelIds: s.label_ids, labelWeights: s.label_weights }));
+  return fx.samples.map((s, j) => ({
+    line: j + 1,
+    key: String(j),
+    ids: s.input_ids.slice(0, s.loss_position + 1),
+    labelIds: s.label_ids,
+    labelWeights: s.label_weights,
+  }));
 }
 
 async function lastLogits(model: CausalLM, ids: number[]): Promise<Float32Array> {
   const cache = model.createCache(1, ids.length);
   try {
-    const logits = model.forward({ tokens: Int32Array.from(ids), rows: Int32Array.from(ids.flatMap((_, p) => [0, p])), logitRows: Int32Array.of(ids.length - 1) }, cache);
+    const logits = model.forward(
+      { tokens: Int32Array.from(ids), rows: Int32Array.from(ids.flatMap((_, p) => [0, p])), logitRows: Int32Array.of(ids.length - 1) },
+      cache,
+    );
     return (await model.backend.read(logits)) as Float32Array;
   } finally {
     model.disposeCache(cache);
@@ -75,7 +84,8 @@ for (const kind of ['reference', 'wasm', 'webgpu'] as const) {
         t.ok(Math.abs(loss - fx.loss) <= 1e-4 * Math.max(1, Math.abs(fx.loss)), `${name}: loss ${loss} vs ${fx.loss}`);
         const grads = await readLora(model, engine.grads);
         t.equal(grads.size, Object.keys(fx.grads).length, `${name}: a gradient for each of peft's ${Object.keys(fx.grads).length} LoRA tensors`);
-        let worst = 0, worstKey = '';
+        let worst = 0,
+          worstKey = '';
         for (const [key, ref] of Object.entries(fx.grads)) {
           const got = grads.get(key);
           const err = got ? relErr(got, ref.values) : Infinity;

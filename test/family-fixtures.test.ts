@@ -26,16 +26,20 @@ function safetensorsHeader(path: string): Record<string, { dtype: string; shape:
 
 /** [out, in] of each LoRA target module, from the config. */
 function moduleShapes(c: Json): Record<string, [number, number]> {
-  const q = c.num_attention_heads * c.head_dim, kv = c.num_key_value_heads * c.head_dim, h = c.hidden_size, f = c.intermediate_size;
+  const q = c.num_attention_heads * c.head_dim,
+    kv = c.num_key_value_heads * c.head_dim,
+    h = c.hidden_size,
+    f = c.intermediate_size;
   return { q_proj: [q, h], k_proj: [kv, h], v_proj: [kv, h], o_proj: [h, q], gate_proj: [f, h], up_proj: [f, h], down_proj: [h, f] };
 }
 
 /** Every tensor the checkpoint must hold, with its shape (tied: no lm_head). */
 function expectedTensors(c: Json): Record<string, number[]> {
   const out: Record<string, number[]> = { 'model.embed_tokens.weight': [c.vocab_size, c.hidden_size], 'model.norm.weight': [c.hidden_size] };
-  const norms = c.model_type === 'gemma3_text'
-    ? ['input_layernorm', 'post_attention_layernorm', 'pre_feedforward_layernorm', 'post_feedforward_layernorm']
-    : ['input_layernorm', 'post_attention_layernorm'];
+  const norms =
+    c.model_type === 'gemma3_text'
+      ? ['input_layernorm', 'post_attention_layernorm', 'pre_feedforward_layernorm', 'post_feedforward_layernorm']
+      : ['input_layernorm', 'post_attention_layernorm'];
   for (let i = 0; i < c.num_hidden_layers; i++) {
     const L = `model.layers.${i}`;
     for (const [m, shape] of Object.entries(moduleShapes(c))) out[`${L}.${blockOf(m)}.${m}.weight`] = shape;
@@ -55,23 +59,38 @@ function perLayerNew(c: Json) {
 function perLayerLegacy(c: Json) {
   return Array.from({ length: c.num_hidden_layers }, (_, i) => {
     const kind = (i + 1) % c.sliding_window_pattern === 0 ? 'full_attention' : 'sliding_attention';
-    const rope = kind === 'full_attention'
-      ? { ...(c.rope_scaling ?? { rope_type: 'default' }), rope_theta: c.rope_theta }
-      : { rope_type: 'default', rope_theta: c.rope_local_base_freq };
+    const rope =
+      kind === 'full_attention'
+        ? { ...(c.rope_scaling ?? { rope_type: 'default' }), rope_theta: c.rope_theta }
+        : { rope_type: 'default', rope_theta: c.rope_local_base_freq };
     return { kind, rope };
   });
 }
 
 t.test('configs: the families, shapes and choices the fixtures are meant to cover', async (t) => {
   const q = readJson('models', QWEN3, 'config.json');
-  t.match(q, { model_type: 'qwen3', architectures: ['Qwen3ForCausalLM'], dtype: 'bfloat16', tie_word_embeddings: true, attention_bias: false, use_sliding_window: false, rope_parameters: { rope_type: 'default' } });
+  t.match(q, {
+    model_type: 'qwen3',
+    architectures: ['Qwen3ForCausalLM'],
+    dtype: 'bfloat16',
+    tie_word_embeddings: true,
+    attention_bias: false,
+    use_sliding_window: false,
+    rope_parameters: { rope_type: 'default' },
+  });
   t.not(q.head_dim, q.hidden_size / q.num_attention_heads, 'qwen3: explicit head_dim differs from hidden/heads');
   t.equal(q.num_attention_heads / q.num_key_value_heads, 2, 'qwen3: GQA');
 
   const g = readJson('models', GEMMA3, 'config.json');
   t.match(g, {
-    model_type: 'gemma3_text', architectures: ['Gemma3ForCausalLM'], dtype: 'float32', tie_word_embeddings: true,
-    hidden_activation: 'gelu_pytorch_tanh', final_logit_softcapping: null, attn_logit_softcapping: null, use_bidirectional_attention: false,
+    model_type: 'gemma3_text',
+    architectures: ['Gemma3ForCausalLM'],
+    dtype: 'float32',
+    tie_word_embeddings: true,
+    hidden_activation: 'gelu_pytorch_tanh',
+    final_logit_softcapping: null,
+    attn_logit_softcapping: null,
+    use_bidirectional_attention: false,
   });
   t.same(g.layer_types, ['sliding_attention', 'sliding_attention', 'full_attention']);
   t.equal(g.layer_types.length, g.num_hidden_layers);
@@ -88,7 +107,9 @@ t.test('gemma3-legacy-config: the transformers-4.5x keys give the same per-layer
   const old = readJson('models', 'gemma3-legacy-config', 'config.json');
   for (const k of ['layer_types', 'rope_parameters', 'dtype', '_sliding_window_pattern']) t.notOk(k in old, `legacy config has no ${k}`);
   t.same(perLayerLegacy(old), perLayerNew(g));
-  const shared = Object.keys(g).filter((k) => !['layer_types', 'rope_parameters', 'dtype', 'transformers_version', 'use_bidirectional_attention', '_sliding_window_pattern'].includes(k));
+  const shared = Object.keys(g).filter(
+    (k) => !['layer_types', 'rope_parameters', 'dtype', 'transformers_version', 'use_bidirectional_attention', '_sliding_window_pattern'].includes(k),
+  );
   for (const k of shared) t.same(old[k], g[k], `legacy ${k} equals the saved config's`);
 });
 
@@ -99,7 +120,10 @@ for (const name of [QWEN3, GEMMA3]) {
     const want = expectedTensors(c);
     t.same(Object.keys(header).sort(), Object.keys(want).sort(), 'tensor names (tied: no lm_head)');
     for (const [k, shape] of Object.entries(want)) t.same(header[k]?.shape, shape, k);
-    t.ok(Object.values(header).every((h) => h.dtype === (c.dtype === 'float32' ? 'F32' : 'BF16')), 'file dtype');
+    t.ok(
+      Object.values(header).every((h) => h.dtype === (c.dtype === 'float32' ? 'F32' : 'BF16')),
+      'file dtype',
+    );
   });
 
   t.test(`${name}: expected logits and greedy ids`, async (t) => {
@@ -125,7 +149,15 @@ for (const name of [QWEN3, GEMMA3]) {
     const gr = readJson('finetune', name, 'grads.json');
     const cfg = readJson('finetune', name, 'init-adapter', 'adapter_config.json');
     const { r } = gr.lora;
-    t.match(cfg, { peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 4, lora_alpha: 8, lora_dropout: 0, bias: 'none', base_model_name_or_path: `test/fixtures/models/${name}` });
+    t.match(cfg, {
+      peft_type: 'LORA',
+      task_type: 'CAUSAL_LM',
+      r: 4,
+      lora_alpha: 8,
+      lora_dropout: 0,
+      bias: 'none',
+      base_model_name_or_path: `test/fixtures/models/${name}`,
+    });
     t.same(cfg.target_modules, TARGETS);
     t.same(gr.lora.target_modules, TARGETS);
     t.equal(gr.lora.scaling, cfg.lora_alpha / cfg.r);
@@ -144,7 +176,10 @@ for (const name of [QWEN3, GEMMA3]) {
     for (const [k, shape] of Object.entries(want)) {
       t.same(gr.grads[k].shape, shape, k);
       t.equal(gr.grads[k].values.length, shape[0] * shape[1], `${k} values`);
-      t.ok(gr.grads[k].values.some((v: number) => v !== 0), `${k} has a nonzero gradient`);
+      t.ok(
+        gr.grads[k].values.some((v: number) => v !== 0),
+        `${k} has a nonzero gradient`,
+      );
     }
     const header = safetensorsHeader(join(FIXTURES, 'finetune', name, 'init-adapter', 'adapter_model.safetensors'));
     t.same(Object.keys(header).sort(), Object.keys(want).sort(), 'adapter file keys = grads keys');
@@ -163,7 +198,11 @@ for (const name of [QWEN3, GEMMA3]) {
       t.equal(new Set(s.label_ids).size, s.label_ids.length, 'distinct label ids');
       t.ok(s.label_ids.length >= 1 && s.label_ids.length <= 4);
       t.equal(s.label_weights.length, s.label_ids.length);
-      t.equal(s.label_weights.reduce((a: number, b: number) => a + b, 0), 1, 'weights sum to exactly 1');
+      t.equal(
+        s.label_weights.reduce((a: number, b: number) => a + b, 0),
+        1,
+        'weights sum to exactly 1',
+      );
       t.ok([...s.input_ids, ...s.label_ids].every((id: number) => id >= 0 && id < c.vocab_size));
       t.equal(s.loss, gr.losses[i]);
     }
@@ -175,8 +214,14 @@ for (const name of [QWEN3, GEMMA3]) {
       t.same(p.input_ids, gr.samples[p.sample_index].input_ids, 'merged-logits prompts are grads samples');
       t.equal(p.loss_position, p.input_ids.length - 1);
       for (const k of ['base_logits', 'adapter_logits', 'merged_logits']) t.equal(p[k].length, c.vocab_size, k);
-      t.ok(p.adapter_logits.every((a: number, j: number) => Math.abs(a - p.merged_logits[j]) <= 1e-4 + 1e-4 * Math.abs(a)), 'adapter ≈ merged');
-      t.ok(p.adapter_logits.some((a: number, j: number) => Math.abs(a - p.base_logits[j]) > 1e-2), 'the adapter changes the logits');
+      t.ok(
+        p.adapter_logits.every((a: number, j: number) => Math.abs(a - p.merged_logits[j]) <= 1e-4 + 1e-4 * Math.abs(a)),
+        'adapter ≈ merged',
+      );
+      t.ok(
+        p.adapter_logits.some((a: number, j: number) => Math.abs(a - p.base_logits[j]) > 1e-2),
+        'the adapter changes the logits',
+      );
     }
   });
 }

@@ -71,7 +71,12 @@ t.test('packed = unpacked (every sample of both fixtures, wasm)', async (t) => {
         engine.zeroGrad();
         const trajs = packTrajectories(samples, packed);
         engine.pass({ trajectories: trajs, samples, lossScale: 1 / samples.length, dropoutSeed: 1 });
-        results.push({ loss: (await model.backend.read(engine.lossSum))[0], grads: await readLora(model, engine.grads), rows: TrainPass.rowsOf(trajs), n: trajs.length });
+        results.push({
+          loss: (await model.backend.read(engine.lossSum))[0],
+          grads: await readLora(model, engine.grads),
+          rows: TrainPass.rowsOf(trajs),
+          n: trajs.length,
+        });
         engine.dispose();
       }
       const [u, p] = results;

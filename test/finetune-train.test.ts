@@ -32,8 +32,15 @@ for (const backend of ['reference', 'wasm', 'webgpu'] as const) {
       const { model, adapter, samples } = await setup(pair, gpu ? await createWebGPUBackend(gpu) : backend, fx.system);
       const tr = fx.train;
       const trainer = new Trainer(model, adapter, samples, {
-        batchSize: tr.batch_size, gradAccum: tr.grad_accum, maxSteps: tr.max_steps, lr: tr.lr, seed: 0,
-        shuffle: false, packed: true, maxRowsPerPass: 4096, maxGradNorm: tr.max_grad_norm,
+        batchSize: tr.batch_size,
+        gradAccum: tr.grad_accum,
+        maxSteps: tr.max_steps,
+        lr: tr.lr,
+        seed: 0,
+        shuffle: false,
+        packed: true,
+        maxRowsPerPass: 4096,
+        maxGradNorm: tr.max_grad_norm,
       });
       try {
         for (const want of fx.steps) {
@@ -58,13 +65,27 @@ for (const backend of ['reference', 'wasm', 'webgpu'] as const) {
 t.test('resume is exact: 4 steps = 2 steps + resume + 2 steps (with dropout and shuffling)', async (t) => {
   const pair = 'llama-pair';
   const text = readFileSync(samplesFile(pair), 'utf8');
-  const settings = { batchSize: 2, gradAccum: 2, maxSteps: 4, saveSteps: 2, lr: 1e-2, seed: 7, lora: { r: 4, alpha: 8, dropout: 0.1, targetModules: ['q_proj', 'v_proj', 'down_proj'] as ('q_proj' | 'v_proj' | 'down_proj')[] } };
+  const settings = {
+    batchSize: 2,
+    gradAccum: 2,
+    maxSteps: 4,
+    saveSteps: 2,
+    lr: 1e-2,
+    seed: 7,
+    lora: { r: 4, alpha: 8, dropout: 0.1, targetModules: ['q_proj', 'v_proj', 'down_proj'] as ('q_proj' | 'v_proj' | 'down_proj')[] },
+  };
   const run = async (out: string, resume: boolean, stopAfter?: number) => {
     const { model } = await setup(pair, 'wasm', 'Please reason step by step.', false);
     const ctl = new AbortController();
     try {
       return await finetune({
-        fs: nodePlatform.fs, model, samplesText: text, out, settings, resume, signal: ctl.signal,
+        fs: nodePlatform.fs,
+        model,
+        samplesText: text,
+        out,
+        settings,
+        resume,
+        signal: ctl.signal,
         onEvent: (e: FinetuneEvent) => {
           if (e.status === 'checkpoint' && e.step === stopAfter) ctl.abort();
         },
@@ -73,7 +94,8 @@ t.test('resume is exact: 4 steps = 2 steps + resume + 2 steps (with dropout and 
       model.dispose();
     }
   };
-  const a = tmp(), b = tmp();
+  const a = tmp(),
+    b = tmp();
   try {
     await run(a, false);
     await t.rejects(run(b, false, 2), { code: 'ABORTED' }, 'the first run stops after the step-2 checkpoint');
@@ -81,8 +103,16 @@ t.test('resume is exact: 4 steps = 2 steps + resume + 2 steps (with dropout and 
     t.equal(resumed.steps, 4);
     const bytes = (d: string) => readFileSync(join(d, 'adapter_model.safetensors'));
     t.ok(bytes(a).equals(bytes(b)), 'final adapters are byte-identical');
-    t.ok(readFileSync(join(a, 'checkpoint-4', 'optimizer.safetensors')).equals(readFileSync(join(b, 'checkpoint-4', 'optimizer.safetensors'))), 'optimizer states are byte-identical');
-    const log = (d: string) => readFileSync(join(d, 'train_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).map(({ step, loss, lr, grad_norm }) => ({ step, loss, lr, grad_norm }));
+    t.ok(
+      readFileSync(join(a, 'checkpoint-4', 'optimizer.safetensors')).equals(readFileSync(join(b, 'checkpoint-4', 'optimizer.safetensors'))),
+      'optimizer states are byte-identical',
+    );
+    const log = (d: string) =>
+      readFileSync(join(d, 'train_log.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .map(({ step, loss, lr, grad_norm }) => ({ step, loss, lr, grad_norm }));
     t.same(log(b), log(a), 'train logs agree (step, loss, lr, grad_norm)');
     const summary = JSON.parse(readFileSync(join(b, 'train_summary.json'), 'utf8'));
     t.equal(summary.tuned_tokens, 16, 'tuned tokens count every step of both runs');
@@ -103,8 +133,19 @@ t.test('training on the fixtures lowers the KL loss', async (t) => {
     try {
       const losses: number[] = [];
       const summary = await finetune({
-        fs: nodePlatform.fs, model, samplesText: text, out,
-        settings: { batchSize: samples.length, gradAccum: 1, maxSteps: 30, saveSteps: 0, lr: 1e-2, seed: 3, lora: { r: 8, alpha: 16, dropout: 0, targetModules: ['q_proj', 'v_proj'] } },
+        fs: nodePlatform.fs,
+        model,
+        samplesText: text,
+        out,
+        settings: {
+          batchSize: samples.length,
+          gradAccum: 1,
+          maxSteps: 30,
+          saveSteps: 0,
+          lr: 1e-2,
+          seed: 3,
+          lora: { r: 8, alpha: 16, dropout: 0, targetModules: ['q_proj', 'v_proj'] },
+        },
         onEvent: (e) => {
           if (e.status === 'step') losses.push(e.loss);
         },

@@ -29,14 +29,22 @@ function spyFs() {
 }
 
 t.test('a model and a copy with one weight changed differ; identical copies agree', async (t) => {
-  const base = copyModel(t), same = copyModel(t), tuned = copyModel(t);
+  const base = copyModel(t),
+    same = copyModel(t),
+    tuned = copyModel(t);
   setValue(join(tuned, 'model.safetensors'), 'model.norm.weight', 0, 1.5);
   const cache = memoryDigestCache();
   const [a, b, c] = await Promise.all([base, same, tuned].map((d) => modelFingerprint(nodeFileSystem, d, { cache })));
   t.match(a, /^[0-9a-f]{64}$/);
   t.equal(a, b, 'the same bytes in another folder: the same fingerprint');
   t.not(a, c, 'one weight changed (headers identical): another fingerprint');
-  t.equal(await fileDigest(nodeFileSystem, join(base, 'model.safetensors'), { cache }), createHash('sha256').update(readFileSync(join(base, 'model.safetensors'))).digest('hex'), 'the digest is the sha-256 of the file');
+  t.equal(
+    await fileDigest(nodeFileSystem, join(base, 'model.safetensors'), { cache }),
+    createHash('sha256')
+      .update(readFileSync(join(base, 'model.safetensors')))
+      .digest('hex'),
+    'the digest is the sha-256 of the file',
+  );
 });
 
 t.test('the digest is remembered per (path, size, mtime): the second fingerprint reads no weights', async (t) => {
@@ -59,7 +67,11 @@ t.test('the digest is remembered per (path, size, mtime): the second fingerprint
   // A damaged cache file is only a cache: ignored.
   const broken = join(tmp, 'broken.json');
   cpSync(join(FIXTURES, 'models', 'llama-gqa-tied-f32', 'config.json'), broken);
-  t.equal(await modelFingerprint(nodeFileSystem, dir, { cache: fileDigestCache(nodeFileSystem, broken, tmp) }), changed, 'a cache file of another shape is ignored');
+  t.equal(
+    await modelFingerprint(nodeFileSystem, dir, { cache: fileDigestCache(nodeFileSystem, broken, tmp) }),
+    changed,
+    'a cache file of another shape is ignored',
+  );
 });
 
 t.test('a Hub-cache snapshot: the blob name is the digest, nothing is hashed', async (t) => {
@@ -85,7 +97,11 @@ t.test('platforms without stat or streaming (in memory): hashed from the bytes',
   const fs = new MemoryFileSystem();
   const src = join(FIXTURES, 'models', 'llama-gqa-tied-f32');
   for (const name of readdirSync(src)) await fs.writeFileAtomic(`m/${name}`, readFileSync(join(src, name)));
-  t.equal(await modelFingerprint(fs, 'm', { cache: memoryDigestCache() }), await modelFingerprint(nodeFileSystem, src, { cache: memoryDigestCache() }), 'the same fingerprint as on disk');
+  t.equal(
+    await modelFingerprint(fs, 'm', { cache: memoryDigestCache() }),
+    await modelFingerprint(nodeFileSystem, src, { cache: memoryDigestCache() }),
+    'the same fingerprint as on disk',
+  );
   await fs.writeFileAtomic('a/adapter_config.json', '{"r": 4}');
   await fs.writeFileAtomic('a/adapter_model.safetensors', new Uint8Array([1, 2, 3]));
   const one = await adapterFingerprint(fs, 'a');

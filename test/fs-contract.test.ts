@@ -33,7 +33,12 @@ t.test('routed browser file system: storage paths keep the contract, URLs are re
   await contract(t, fs, 'out', 'routed');
   t.equal(fs.join('https://h/models/', 'expert', 'config.json'), 'https://h/models/expert/config.json', 'URLs join as URLs');
   t.equal(fs.join('runs', '..', 'b', 'x.json'), 'b/x.json', 'storage paths are normalized');
-  for (const op of [() => fs.writeFileAtomic!('https://h/x', 'a'), () => fs.appendFile!('http://h/x', 'a'), () => fs.rm!('https://h/x'), () => fs.rename!('a', 'https://h/x')]) {
+  for (const op of [
+    () => fs.writeFileAtomic!('https://h/x', 'a'),
+    () => fs.appendFile!('http://h/x', 'a'),
+    () => fs.rm!('https://h/x'),
+    () => fs.rename!('a', 'https://h/x'),
+  ]) {
     await t.rejects(Promise.resolve().then(op), { name: 'LightReasonerError', code: 'BAD_INPUT', message: /cannot .* a URL/ });
   }
 });

@@ -13,10 +13,32 @@ import { createWasmBackend } from '../runtime/backend/wasm/index.ts';
 import type { CausalLM } from '../runtime/model/model.ts';
 import { loadWeights } from '../runtime/model/weights.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
-import { type CeExample, DEFAULT_FULL_TRAIN, FullTrainer, initFullModel, llamaConfig, namedWeights, normalValues, saveLlamaCheckpoint, warmupCosineLr } from '../tooling/full-train.ts';
+import {
+  type CeExample,
+  DEFAULT_FULL_TRAIN,
+  FullTrainer,
+  initFullModel,
+  llamaConfig,
+  namedWeights,
+  normalValues,
+  saveLlamaCheckpoint,
+  warmupCosineLr,
+} from '../tooling/full-train.ts';
 
 const shape = (tie: boolean) => ({
-  ...llamaConfig({ hiddenSize: 16, layers: 2, heads: 2, kvHeads: 1, intermediateSize: 24, vocabSize: 29, maxPositions: 64, ropeTheta: 10000, rmsEps: 1e-5, bosTokenId: 1, eosTokenId: 2 }),
+  ...llamaConfig({
+    hiddenSize: 16,
+    layers: 2,
+    heads: 2,
+    kvHeads: 1,
+    intermediateSize: 24,
+    vocabSize: 29,
+    maxPositions: 64,
+    ropeTheta: 10000,
+    rmsEps: 1e-5,
+    bosTokenId: 1,
+    eosTokenId: 2,
+  }),
   tieEmbeddings: tie,
 });
 // Repeated ids inside and across sequences (the embedding gradient must add them up).
@@ -38,7 +60,8 @@ async function gradsOf(model: CausalLM): Promise<{ loss: number; grads: Map<stri
 
 /** Mean answer-token cross-entropy from the model's forward logits (float64 on the host). */
 async function forwardLoss(model: CausalLM): Promise<number> {
-  let sum = 0, count = 0;
+  let sum = 0,
+    count = 0;
   for (const ex of EXAMPLES) {
     const ids = [...ex.prompt, ...ex.answer.slice(0, -1)];
     const cache = model.createCache(1, ids.length);
@@ -83,11 +106,17 @@ for (const tie of [false, true]) {
       const dirs: [string, Float32Array][] = [
         ['along G', g.map((x) => x / gNorm)],
         ['random direction', rand.map((x) => x / rNorm)],
-        ...Array.from(g.keys()).sort((i, j) => Math.abs(g[j]) - Math.abs(g[i])).slice(0, 3).map((i): [string, Float32Array] => [`[${i}]`, Float32Array.from(g, (_, j) => (j === i ? 1 : 0))]),
+        ...Array.from(g.keys())
+          .sort((i, j) => Math.abs(g[j]) - Math.abs(g[i]))
+          .slice(0, 3)
+          .map((i): [string, Float32Array] => [`[${i}]`, Float32Array.from(g, (_, j) => (j === i ? 1 : 0))]),
       ];
       for (const [what, u] of dirs) {
         const at = async (eps: number) => {
-          b.write(tensor, w.map((x, j) => x + eps * u[j]));
+          b.write(
+            tensor,
+            w.map((x, j) => x + eps * u[j]),
+          );
           return (await tr.gradients(EXAMPLES)).loss;
         };
         const fd = ((await at(h)) - (await at(-h))) / (2 * h);
@@ -110,7 +139,8 @@ t.test('full-parameter gradients: wasm = reference', async (t) => {
   t.ok(Math.abs(r.loss - w.loss) <= 1e-5 * r.loss, `loss ${w.loss} vs ${r.loss}`);
   for (const [name, g] of r.grads) {
     const x = w.grads.get(name)!;
-    let num = 0, den = 0;
+    let num = 0,
+      den = 0;
     for (let i = 0; i < g.length; i++) {
       num = Math.max(num, Math.abs(x[i] - g[i]));
       den = Math.max(den, Math.abs(g[i]));

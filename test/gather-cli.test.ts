@@ -12,15 +12,45 @@ import { setValue } from './helpers/model-dir.ts';
 const PAIR = join(FIXTURES, 'sampling', 'models', 'qwen-pair');
 const tmp = mkdtempSync(join(tmpdir(), 'lr-gather-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
-const NO_SCHEDULER = { SLURM_ARRAY_TASK_ID: '', JOB_COMPLETION_INDEX: '', AWS_BATCH_JOB_ARRAY_INDEX: '', BATCH_TASK_INDEX: '', LIGHTREASONER_SHARD_COUNT: '', XDG_CACHE_HOME: join(tmp, 'cache') };
+const NO_SCHEDULER = {
+  SLURM_ARRAY_TASK_ID: '',
+  JOB_COMPLETION_INDEX: '',
+  AWS_BATCH_JOB_ARRAY_INDEX: '',
+  BATCH_TASK_INDEX: '',
+  LIGHTREASONER_SHARD_COUNT: '',
+  XDG_CACHE_HOME: join(tmp, 'cache'),
+};
 const cli = (args: string[]) => runInProcess(args, NO_SCHEDULER);
 
 const AMATEUR = join(tmp, 'amateur'); // a copy, changed below
 cpSync(join(PAIR, 'amateur'), AMATEUR, { recursive: true });
-const base = readFileSync(join(FIXTURES, 'sampling', 'questions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).question as string);
+const base = readFileSync(join(FIXTURES, 'sampling', 'questions.jsonl'), 'utf8')
+  .trim()
+  .split('\n')
+  .map((l) => JSON.parse(l).question as string);
 const DATA = join(tmp, 'problems.jsonl');
 writeFileSync(DATA, Array.from({ length: 8 }, (_, i) => JSON.stringify({ id: `p${i}`, question: `${base[i % 4]} (${i})` })).join('\n') + '\n');
-const sample = (out: string, shard: string, extra: string[] = []) => ['sample', '--expert', join(PAIR, 'expert'), '--amateur', AMATEUR, '--data', DATA, '--out', out, '--backend', 'reference', '--batch-size', '2', '--max-new-tokens', '8', '--quiet', '--shard', shard, ...extra];
+const sample = (out: string, shard: string, extra: string[] = []) => [
+  'sample',
+  '--expert',
+  join(PAIR, 'expert'),
+  '--amateur',
+  AMATEUR,
+  '--data',
+  DATA,
+  '--out',
+  out,
+  '--backend',
+  'reference',
+  '--batch-size',
+  '2',
+  '--max-new-tokens',
+  '8',
+  '--quiet',
+  '--shard',
+  shard,
+  ...extra,
+];
 const shardName = (i: number, n = 4) => `S.shard-${String(i).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.jsonl`;
 
 /** A copy of the four finished shards in a folder of its own; returns its S.jsonl. */
@@ -35,7 +65,10 @@ async function refused(t: Test, out: string, re: RegExp, what: string) {
   t.equal(r.code, 2, `${what}: exit 2`, { stderr: r.stderr });
   t.match(r.stderr, re, `${what}: named`);
   t.notOk(existsSync(out), `${what}: nothing written`);
-  t.notOk(readdirSync(join(out, '..')).some((n) => n.includes('gather-tmp')), `${what}: no temp file`);
+  t.notOk(
+    readdirSync(join(out, '..')).some((n) => n.includes('gather-tmp')),
+    `${what}: no temp file`,
+  );
 }
 
 t.before(async () => {
@@ -74,7 +107,14 @@ t.test('other settings', async (t) => {
   const out = scenario('settings');
   for (const n of readdirSync(join(out, '..'))) if (n.startsWith(shardName(3))) rmSync(join(out, '..', n));
   t.equal((await cli(sample(out, '3/4', ['--beta', '0.5']))).code, 0, 'shard 3 rerun with --beta 0.5');
-  await refused(t, out, new RegExp(`${shardName(3).replace(/\./g, '\\.')} does not belong with .*${shardName(0).replace(/\./g, '\\.')}: other settings.*settings\\.beta is 0\\.4 in shard 0 but 0\\.5 here`), 'settings');
+  await refused(
+    t,
+    out,
+    new RegExp(
+      `${shardName(3).replace(/\./g, '\\.')} does not belong with .*${shardName(0).replace(/\./g, '\\.')}: other settings.*settings\\.beta is 0\\.4 in shard 0 but 0\\.5 here`,
+    ),
+    'settings',
+  );
 });
 
 t.test('another model with the same headers (one weight changed)', async (t) => {
@@ -82,7 +122,12 @@ t.test('another model with the same headers (one weight changed)', async (t) => 
   for (const n of readdirSync(join(out, '..'))) if (n.startsWith(shardName(2))) rmSync(join(out, '..', n));
   setValue(join(AMATEUR, 'model.safetensors'), 'model.layers.0.input_layernorm.weight', 0, 0.5);
   t.equal((await cli(sample(out, '2/4'))).code, 0, 'shard 2 rerun with the changed amateur');
-  await refused(t, out, new RegExp(`${shardName(2).replace(/\./g, '\\.')} does not belong .*identity\\.amateur\\.fingerprint is "[0-9a-f]{64}" in shard 0 but "[0-9a-f]{64}" here`), 'fingerprint');
+  await refused(
+    t,
+    out,
+    new RegExp(`${shardName(2).replace(/\./g, '\\.')} does not belong .*identity\\.amateur\\.fingerprint is "[0-9a-f]{64}" in shard 0 but "[0-9a-f]{64}" here`),
+    'fingerprint',
+  );
 });
 
 t.test('no shards, and a bad --shard', async (t) => {

@@ -59,12 +59,22 @@ t.test('export equals the file gguf-py verified, tensor by tensor and key by key
     for (const x of h.tensors) {
       if (x.name === 'rope_freqs.weight') {
         const got = Array.from(new Float32Array(file.slice(x.offset, x.offset + 4 * x.shape[0]).buffer));
-        t.ok(e.rope_freqs && got.every((v, i) => Math.abs(v - e.rope_freqs![i]) <= 1e-6 * Math.abs(e.rope_freqs![i])), `${tag}: llama3 rope_freqs as the converter computes them`);
+        t.ok(
+          e.rope_freqs && got.every((v, i) => Math.abs(v - e.rope_freqs![i]) <= 1e-6 * Math.abs(e.rope_freqs![i])),
+          `${tag}: llama3 rope_freqs as the converter computes them`,
+        );
         continue;
       }
       const want = e.tensors[x.name];
       const type = TYPE_OF_ID[x.ggmlType];
-      const bytes = file.subarray(x.offset, x.offset + typeBytes(type, x.shape.reduce((a, b) => a * b, 1)));
+      const bytes = file.subarray(
+        x.offset,
+        x.offset +
+          typeBytes(
+            type,
+            x.shape.reduce((a, b) => a * b, 1),
+          ),
+      );
       const ok = want && x.ggmlType === want.type && JSON.stringify([...x.shape].reverse()) === JSON.stringify(want.shape) && sha(bytes) === want.sha256;
       if (!ok) t.fail(`${tag}: tensor ${x.name} (${type} [${x.shape}]) differs from gguf-py's`, { want });
       bad += ok ? 0 : 1;
@@ -77,7 +87,11 @@ t.test('export equals the file gguf-py verified, tensor by tensor and key by key
     }
     t.equal(sha(file), e.verified_file_sha256, `${tag}: the whole file is the one GGUFReader read back (else rerun scripts/make_quant_fixtures.py)`);
   }
-  t.same(readdirSync(dir).filter((f) => f.includes('.tmp-')), [], 'no temp files left');
+  t.same(
+    readdirSync(dir).filter((f) => f.includes('.tmp-')),
+    [],
+    'no temp files left',
+  );
 });
 
 t.test('--adapter gives the same file as merge then export', async (t) => {
@@ -100,7 +114,11 @@ t.test('CLI: export-gguf writes the file; bad input is one line, exit 2, nothing
   const model = join(FIXTURES, 'models', 'qwen2-tied-bf16');
   let r = await runInProcess(['export-gguf', '--model', model, '--type', 'q4_0', '--out', join(dir, 'q.gguf'), '--quiet', '--json']);
   t.equal(r.code, 0, r.stderr);
-  t.match(JSON.parse(r.stdout), { architecture: 'qwen2', type: 'q4_0', preTokenizer: 'qwen2', quantized: 0 }, 'qwen2-tied-bf16 rows of 48/72: nothing quantized (not multiples of 32)');
+  t.match(
+    JSON.parse(r.stdout),
+    { architecture: 'qwen2', type: 'q4_0', preTokenizer: 'qwen2', quantized: 0 },
+    'qwen2-tied-bf16 rows of 48/72: nothing quantized (not multiples of 32)',
+  );
   r = await runInProcess(['export-gguf', '--model', model, '--type', 'q5_k', '--out', join(dir, 'x.gguf')]);
   t.equal(r.code, 2, 'unknown --type');
   t.match(r.stderr, /q5_k.*(choices|f32)/s);
@@ -111,13 +129,17 @@ t.test('CLI: export-gguf writes the file; bad input is one line, exit 2, nothing
   t.equal(r.code, 2, '--out is a directory');
   t.match(r.stderr, /is a directory/);
   const odd = copyModel(t, 'qwen2-tied-bf16');
-  editJson(join(odd, 'tokenizer.json'), (j) => { j.pre_tokenizer = { type: 'Whitespace' }; });
+  editJson(join(odd, 'tokenizer.json'), (j) => {
+    j.pre_tokenizer = { type: 'Whitespace' };
+  });
   r = await runInProcess(['export-gguf', '--model', odd, '--type', 'f32', '--out', join(dir, 'odd.gguf')]);
   t.equal(r.code, 1, 'a pre-tokenizer llama.cpp has no name for');
   t.match(r.stderr, /pre_tokenizer.*(smollm|qwen2)/);
   t.equal(r.stderr.trim().split('\n').length, 1, 'one line');
   const lower = copyModel(t, 'qwen2-tied-bf16');
-  editJson(join(lower, 'tokenizer.json'), (j) => { j.normalizer = { type: 'Lowercase' }; });
+  editJson(join(lower, 'tokenizer.json'), (j) => {
+    j.normalizer = { type: 'Lowercase' };
+  });
   r = await runInProcess(['export-gguf', '--model', lower, '--type', 'f32', '--out', join(dir, 'lower.gguf')]);
   t.equal(r.code, 1, 'a normalizer llama.cpp does not apply');
   t.match(r.stderr, /normalizer \{"type":"Lowercase"\} is not applied by llama\.cpp/);
@@ -137,7 +159,13 @@ t.test('an abort mid-export leaves neither the file nor a temp file', async (t) 
   const dir = tmp(t);
   const ac = new AbortController();
   let seen = 0;
-  const p = exportGguf(fs, join(FIXTURES, 'models', 'llama-gqa-tied-f32'), join(dir, 'x.gguf'), { type: 'q4_0', signal: ac.signal, onProgress: () => { if (++seen === 3) ac.abort(); } });
+  const p = exportGguf(fs, join(FIXTURES, 'models', 'llama-gqa-tied-f32'), join(dir, 'x.gguf'), {
+    type: 'q4_0',
+    signal: ac.signal,
+    onProgress: () => {
+      if (++seen === 3) ac.abort();
+    },
+  });
   await t.rejects(p, { code: 'ABORTED' });
   t.equal(seen, 3, 'stopped at the next tensor');
   t.same(readdirSync(dir), []);
@@ -153,7 +181,10 @@ t.test('a bf16 value beyond f16 is refused for --type f16, not written as Inf', 
   writeFileSync(file, bytes);
   let r = await runInProcess(['export-gguf', '--model', m, '--type', 'f16', '--out', join(dir, 'h.gguf')]);
   t.equal(r.code, 2);
-  t.match(r.stderr, /^error: \S+model\.safetensors: tensor "model\.layers\.0\.mlp\.up_proj\.weight" holds 999424 \(element 5\), beyond f16's range — export with --type f32/);
+  t.match(
+    r.stderr,
+    /^error: \S+model\.safetensors: tensor "model\.layers\.0\.mlp\.up_proj\.weight" holds 999424 \(element 5\), beyond f16's range — export with --type f32/,
+  );
   r = await runInProcess(['export-gguf', '--model', m, '--type', 'q8_0', '--out', join(dir, 'q.gguf'), '--quiet']);
   t.equal(r.code, 0, 'q8_0 keeps that (48-column) tensor in bf16');
   t.same(readdirSync(dir), ['q.gguf']);
@@ -170,18 +201,28 @@ t.test('Engine.exportGguf across the worker protocol, model over HTTP, output in
   const remote = createWorkerEngine(port1 as unknown as Parameters<typeof createWorkerEngine>[0]);
   t.teardown(() => (server.close(), port1.close(), port2.close()));
   const events: string[] = [];
-  const s = await remote.exportGguf({ model: `${url}/llama-untied-bf16-llama3rope`, type: 'q4_0', out: 'out/m.gguf' }, { onEvent: (e) => events.push(e.tensor) });
+  const s = await remote.exportGguf(
+    { model: `${url}/llama-untied-bf16-llama3rope`, type: 'q4_0', out: 'out/m.gguf' },
+    { onEvent: (e) => events.push(e.tensor) },
+  );
   t.equal(events.length, 21, 'progress events cross the boundary, one per checkpoint tensor');
   const local = await createEngine(nodePlatform).exportGguf({ model, type: 'q4_0', out: join(dir, 'm.gguf') });
   t.same({ ...s, out: '' }, { ...local, out: '' }, 'the same summary');
   t.ok(Buffer.from(await storage.readBytes('out/m.gguf')).equals(readFileSync(join(dir, 'm.gguf'))), 'identical bytes');
-  await t.rejects(remote.exportGguf({ model: `${url}/llama-untied-bf16-llama3rope`, type: 'f32', out: `${url}/x.gguf` }), { code: 'BAD_INPUT' }, 'out must be storage, not a URL');
+  await t.rejects(
+    remote.exportGguf({ model: `${url}/llama-untied-bf16-llama3rope`, type: 'f32', out: `${url}/x.gguf` }),
+    { code: 'BAD_INPUT' },
+    'out must be storage, not a URL',
+  );
 });
 
 t.test('architectures without a GGUF mapping are refused by name', async (t) => {
   const dir = tmp(t);
   const m = copyModel(t, 'llama-gqa-tied-f32');
-  editJson(join(m, 'config.json'), (j) => { j.model_type = 'gemma'; j.architectures = ['GemmaForCausalLM']; });
+  editJson(join(m, 'config.json'), (j) => {
+    j.model_type = 'gemma';
+    j.architectures = ['GemmaForCausalLM'];
+  });
   const r = await runInProcess(['export-gguf', '--model', m, '--type', 'f32', '--out', join(dir, 'g.gguf')]);
   t.equal(r.code, 1);
   t.match(r.stderr, /gemma.*llama.*qwen2/s);

@@ -64,13 +64,23 @@ interface Case {
  * model, so the q8_0/q4_0 agreement means something) on chat prompts of the sampling fixture. */
 async function cases(): Promise<Case[]> {
   const out: Case[] = MODELS.map((name) => {
-    const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected', `${name}.json`), 'utf8')) as { prompts: { prompt_token_ids: number[]; greedy_token_ids: number[] }[] };
-    return { name, dir: join(FIXTURES, 'models', name), prompts: expected.prompts.map((p) => p.prompt_token_ids), n: Math.max(...expected.prompts.map((p) => p.greedy_token_ids.length)) };
+    const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected', `${name}.json`), 'utf8')) as {
+      prompts: { prompt_token_ids: number[]; greedy_token_ids: number[] }[];
+    };
+    return {
+      name,
+      dir: join(FIXTURES, 'models', name),
+      prompts: expected.prompts.map((p) => p.prompt_token_ids),
+      n: Math.max(...expected.prompts.map((p) => p.greedy_token_ids.length)),
+    };
   });
   const expert = join(ROOT, 'models', 'default', 'expert');
   if (existsSync(join(expert, 'config.json'))) {
     const tokenizer = await loadTokenizer(fs, expert);
-    const questions = readFileSync(join(FIXTURES, 'sampling', 'questions.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { question: string }).question);
+    const questions = readFileSync(join(FIXTURES, 'sampling', 'questions.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { question: string }).question);
     out.push({ name: 'default expert', dir: expert, prompts: questions.map((q) => promptIds(tokenizer, DEFAULT_SETTINGS.system, q)), n: 32 });
   }
   return out;
@@ -109,7 +119,10 @@ t.test('export-gguf output generates our greedy ids in llama.cpp', async (t) => 
         if (type === 'f32') t.same(got, want[i], `${name} f32 prompt ${i}: llama.cpp greedy ids = ours (${n} tokens)`);
         else t.equal(got.length, n, `${name} ${type} prompt ${i}: llama.cpp generates (${prefix}/${n} leading ids equal ours)`);
       }
-      if (type !== 'f32') t.comment(`${name} ${type}: llama.cpp's greedy ids equal ours at ${sameDeq}/${total} positions on the gguf-dequantized weights, ${same}/${total} on the original weights`);
+      if (type !== 'f32')
+        t.comment(
+          `${name} ${type}: llama.cpp's greedy ids equal ours at ${sameDeq}/${total} positions on the gguf-dequantized weights, ${same}/${total} on the original weights`,
+        );
       await context.dispose();
       await model.dispose();
     }

@@ -33,8 +33,18 @@ t.test('a Hub id in Chromium: downloaded once with Range requests, a reload read
   const tiny = hub.add({ type: 'model', id: 'org/tiny', sha: commitOf(filesOf(TINY)), files: filesOf(TINY) });
   hub.add({ type: 'model', id: 'org/gated', sha: commitOf(filesOf(GATED), 'g'), files: filesOf(GATED), gated: true });
   await hub.start();
-  const bundle = await build({ entryPoints: [join(ROOT, 'test/browser/hub-entry.ts')], bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent' });
-  const { url, server } = await serve({ '/': '<!doctype html><meta charset="utf-8"><script type="module" src="/hub.js"></script>', '/hub.js': bundle.outputFiles[0].contents }, {});
+  const bundle = await build({
+    entryPoints: [join(ROOT, 'test/browser/hub-entry.ts')],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    write: false,
+    logLevel: 'silent',
+  });
+  const { url, server } = await serve(
+    { '/': '<!doctype html><meta charset="utf-8"><script type="module" src="/hub.js"></script>', '/hub.js': bundle.outputFiles[0].contents },
+    {},
+  );
   t.teardown(async () => {
     server.close();
     await hub.close();
@@ -58,10 +68,17 @@ t.test('a Hub id in Chromium: downloaded once with Range requests, a reload read
   t.same(first.tokens, JSON.parse(node.stdout).token_ids, 'the same tokens as Node from the local folder');
   const cdn = hub.requests.filter((q) => q.path === `/cdn/${oid}` && q.method === 'GET');
   t.ok(cdn.length >= 1, `the weights were downloaded (${cdn.length} request)`);
-  t.ok(cdn.every((q) => /^bytes=\d+-\d+$/.test(q.range ?? '')), 'with Range requests');
-  t.ok(cdn.every((q) => q.auth === undefined), 'no token to the CDN');
+  t.ok(
+    cdn.every((q) => /^bytes=\d+-\d+$/.test(q.range ?? '')),
+    'with Range requests',
+  );
+  t.ok(
+    cdn.every((q) => q.auth === undefined),
+    'no token to the CDN',
+  );
 
-  const weights = weightGets().length, files = fileGets().length;
+  const weights = weightGets().length,
+    files = fileGets().length;
   const second = await load('org/tiny');
   t.same(second.tokens, first.tokens, 'after a reload: the same tokens');
   t.equal(weightGets().length, weights, 'and no request for the weights');
@@ -69,9 +86,16 @@ t.test('a Hub id in Chromium: downloaded once with Range requests, a reload read
 
   const gated = await load('org/gated');
   t.equal(gated.code, 'ENVIRONMENT');
-  t.match(gated.error, /^org\/gated@[0-9a-f]{40}: the Hub refused access \(HTTP 401\) — it is gated or private: accept its license on http:\/\/127\.0\.0\.1:\d+\/org\/gated, then set the `token` option to an access token/, 'a gated model without a token: the 401 names the model and says to pass a token');
+  t.match(
+    gated.error,
+    /^org\/gated@[0-9a-f]{40}: the Hub refused access \(HTTP 401\) — it is gated or private: accept its license on http:\/\/127\.0\.0\.1:\d+\/org\/gated, then set the `token` option to an access token/,
+    'a gated model without a token: the 401 names the model and says to pass a token',
+  );
   const withToken = await load('org/gated', TOKEN);
   t.notOk(withToken.error, 'with the token it loads', { error: withToken.error });
   t.equal(withToken.tokens?.length, 4);
-  t.ok(hub.requests.some((q) => q.auth === `Bearer ${TOKEN}` && q.path.startsWith('/org/gated/resolve/')), 'the token went to the Hub as Authorization: Bearer');
+  t.ok(
+    hub.requests.some((q) => q.auth === `Bearer ${TOKEN}` && q.path.startsWith('/org/gated/resolve/')),
+    'the token went to the Hub as Authorization: Bearer',
+  );
 });

@@ -36,7 +36,15 @@ t.test('two CLI processes fetching one model at once: one download, both succeed
   const { hub, home, oid, blobs, blobGets, tiny } = await setup(t);
   const DELAY = 2500;
   hub.cdnDelayMs = DELAY;
-  const env = { HF_ENDPOINT: hub.url, HF_HOME: home, HF_HUB_CACHE: undefined, HF_TOKEN: undefined, HUGGING_FACE_HUB_TOKEN: undefined, HF_HUB_OFFLINE: undefined, HF_TOKEN_PATH: undefined };
+  const env = {
+    HF_ENDPOINT: hub.url,
+    HF_HOME: home,
+    HF_HUB_CACHE: undefined,
+    HF_TOKEN: undefined,
+    HUGGING_FACE_HUB_TOKEN: undefined,
+    HF_HUB_OFFLINE: undefined,
+    HF_TOKEN_PATH: undefined,
+  };
   const args = ['generate', '--model', 'org/tiny', '--prompt', 'Tom has 3 boxes', '--max-new-tokens', '3', '--backend', 'reference', '--json'];
   const [a, b] = await Promise.all([runCli(args, { env }), runCli(args, { env })]);
   t.equal(a.code, 0, 'the first exits 0', { stderr: a.stderr });
@@ -48,7 +56,11 @@ t.test('two CLI processes fetching one model at once: one download, both succeed
   t.equal(gets.length, 1, 'the CDN served the blob once');
   t.ok(gets.length === 1 && heads.every((h) => h.time < gets[0].time + DELAY), 'the second asked while the first was downloading (they overlapped)');
   t.equal(sha256(readFileSync(join(blobs, oid))), oid, 'the blob verifies');
-  t.same(readdirSync(blobs).filter((f) => /\.(lock|incomplete)$|\.stale-/.test(f)), [], 'no lock or .incomplete left');
+  t.same(
+    readdirSync(blobs).filter((f) => /\.(lock|incomplete)$|\.stale-/.test(f)),
+    [],
+    'no lock or .incomplete left',
+  );
   t.ok(existsSync(join(home, 'hub', 'models--org--tiny', 'snapshots', tiny.sha, 'model.safetensors')));
 });
 

@@ -50,10 +50,24 @@ t.test('hubRevisionOf: a cache snapshot path or a pinned Hub URL names the id an
 
 t.test("the README's paper command runs against a local Hub (HF_ENDPOINT), and every commit is pinned in its outputs", async (t) => {
   const args = readmePaperCommand();
-  t.match(args.join(' '), /^run --expert Qwen\/Qwen2\.5-Math-1\.5B --amateur Qwen\/Qwen2\.5-0\.5B --train-data hf:\/\/datasets\/openai\/gsm8k\/main\/train --eval-data hf:\/\/datasets\/openai\/gsm8k\/main\/test\b/, "the README's paper command is the issue's");
+  t.match(
+    args.join(' '),
+    /^run --expert Qwen\/Qwen2\.5-Math-1\.5B --amateur Qwen\/Qwen2\.5-0\.5B --train-data hf:\/\/datasets\/openai\/gsm8k\/main\/train --eval-data hf:\/\/datasets\/openai\/gsm8k\/main\/test\b/,
+    "the README's paper command is the issue's",
+  );
   const hub = new FakeHub();
-  const expert = hub.add({ type: 'model', id: 'Qwen/Qwen2.5-Math-1.5B', sha: commitOf(filesOf(join(PAIR, 'expert')), 'e'), files: filesOf(join(PAIR, 'expert')) });
-  const amateur = hub.add({ type: 'model', id: 'Qwen/Qwen2.5-0.5B', sha: commitOf(filesOf(join(PAIR, 'amateur')), 'a'), files: filesOf(join(PAIR, 'amateur')) });
+  const expert = hub.add({
+    type: 'model',
+    id: 'Qwen/Qwen2.5-Math-1.5B',
+    sha: commitOf(filesOf(join(PAIR, 'expert')), 'e'),
+    files: filesOf(join(PAIR, 'expert')),
+  });
+  const amateur = hub.add({
+    type: 'model',
+    id: 'Qwen/Qwen2.5-0.5B',
+    sha: commitOf(filesOf(join(PAIR, 'amateur')), 'a'),
+    files: filesOf(join(PAIR, 'amateur')),
+  });
   const dataFiles = new Map([...filesOf(DATA)].filter(([k]) => k.startsWith('main/') && k.endsWith('.parquet')));
   const data = hub.add({ type: 'dataset', id: 'openai/gsm8k', sha: commitOf(dataFiles, 'd'), files: dataFiles });
   await hub.start();
@@ -63,12 +77,39 @@ t.test("the README's paper command runs against a local Hub (HF_ENDPOINT), and e
     rmSync(home, { recursive: true, force: true });
   });
   const out = join(home, 'lightr-qwen');
-  const env = { HF_ENDPOINT: hub.url, HF_HOME: home, HF_HUB_CACHE: undefined, HF_TOKEN: undefined, HUGGING_FACE_HUB_TOKEN: undefined, HF_HUB_OFFLINE: undefined, HF_TOKEN_PATH: undefined };
+  const env = {
+    HF_ENDPOINT: hub.url,
+    HF_HOME: home,
+    HF_HUB_CACHE: undefined,
+    HF_TOKEN: undefined,
+    HUGGING_FACE_HUB_TOKEN: undefined,
+    HF_HUB_OFFLINE: undefined,
+    HF_TOKEN_PATH: undefined,
+  };
   // the README's command as written; later options override its sizes (commander keeps the last)
-  const small = ['--max-questions', '3', '--max-steps', '2', '--save-steps', '1', '--max-new-tokens', '12', '--eval-max-new-tokens', '12', '--backend', 'wasm', '--quiet', '--out', out];
+  const small = [
+    '--max-questions',
+    '3',
+    '--max-steps',
+    '2',
+    '--save-steps',
+    '1',
+    '--max-new-tokens',
+    '12',
+    '--eval-max-new-tokens',
+    '12',
+    '--backend',
+    'wasm',
+    '--quiet',
+    '--out',
+    out,
+  ];
   const r = await runCli([...args, ...small], { env, timeoutMs: 300_000 });
   t.equal(r.code, 0, 'exit 0', { stderr: r.stderr });
-  t.ok(hub.requests.some((q) => q.path.startsWith('/api/datasets/openai/gsm8k/')), 'GSM8K came from the local Hub');
+  t.ok(
+    hub.requests.some((q) => q.path.startsWith('/api/datasets/openai/gsm8k/')),
+    'GSM8K came from the local Hub',
+  );
 
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as RunReport;
   t.same(report.models.expert.hub, { id: 'Qwen/Qwen2.5-Math-1.5B', revision: expert.sha }, "report.json: the expert's commit, as the server gave it");

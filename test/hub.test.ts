@@ -28,7 +28,11 @@ const SHARDED = join(FIXTURES, 'models', 'llama-untied-bf16-llama3rope');
 const GATED = join(FIXTURES, 'sampling', 'models', 'qwen-pair', 'amateur');
 const DATA = join(FIXTURES, 'hub', 'gsm8k-tiny');
 /** Files a repository has that a model does not need: never to be fetched. */
-const EXTRAS: [string, Buffer][] = [['README.md', Buffer.from('# tiny\n')], ['pytorch_model.bin', Buffer.alloc(4096, 7)], ['onnx/model.onnx', Buffer.alloc(64, 1)]];
+const EXTRAS: [string, Buffer][] = [
+  ['README.md', Buffer.from('# tiny\n')],
+  ['pytorch_model.bin', Buffer.alloc(4096, 7)],
+  ['onnx/model.onnx', Buffer.alloc(64, 1)],
+];
 
 function withExtras(dir: string): Map<string, Buffer> {
   const files = filesOf(dir);
@@ -54,12 +58,31 @@ async function setup(t: Test) {
   });
   const cacheDir = join(home, 'hub');
   // the CLI's environment: this Hub, this cache, no token or offline setting from the machine
-  const env = { HF_ENDPOINT: hub.url, HF_HOME: home, HF_HUB_CACHE: undefined, HF_TOKEN: undefined, HUGGING_FACE_HUB_TOKEN: undefined, HF_HUB_OFFLINE: undefined, HF_TOKEN_PATH: undefined };
+  const env = {
+    HF_ENDPOINT: hub.url,
+    HF_HOME: home,
+    HF_HUB_CACHE: undefined,
+    HF_TOKEN: undefined,
+    HUGGING_FACE_HUB_TOKEN: undefined,
+    HF_HUB_OFFLINE: undefined,
+    HF_TOKEN_PATH: undefined,
+  };
   const opts = (more: Partial<HubOptions> = {}): HubOptions => ({ fs: nodeHubFileSystem, cacheDir, endpoint: hub.url, retryDelayMs: 1, ...more });
   return { hub, home, cacheDir, env, opts, tiny, sharded, data };
 }
 
-const generateArgs = (model: string) => ['generate', '--model', model, '--prompt', 'Tom has 3 boxes', '--max-new-tokens', '4', '--backend', 'reference', '--json'];
+const generateArgs = (model: string) => [
+  'generate',
+  '--model',
+  model,
+  '--prompt',
+  'Tom has 3 boxes',
+  '--max-new-tokens',
+  '4',
+  '--backend',
+  'reference',
+  '--json',
+];
 
 async function rejects(t: Test, p: Promise<unknown>, code: string, pattern: RegExp, what: string): Promise<LightReasonerError | null> {
   try {
@@ -81,7 +104,11 @@ t.test('CLI: a Hub id is downloaded into the Python layout, loads, and a second 
   const first = await runInProcess(generateArgs('org/tiny'), env);
   t.equal(first.code, 0, 'generate --model org/tiny exits 0', { stderr: first.stderr });
   t.same(JSON.parse(first.stdout).token_ids, JSON.parse(local.stdout).token_ids, 'the same tokens as from the local directory');
-  t.match(first.stderr, new RegExp(`^org/tiny: downloaded 6 files, \\d+\\.\\d kB in \\d+\\.\\d s \\(\\d+\\.\\d [kM]B/s\\) — commit ${tiny.sha} in `, 'm'), 'a line with bytes, speed and the commit');
+  t.match(
+    first.stderr,
+    new RegExp(`^org/tiny: downloaded 6 files, \\d+\\.\\d kB in \\d+\\.\\d s \\(\\d+\\.\\d [kM]B/s\\) — commit ${tiny.sha} in `, 'm'),
+    'a line with bytes, speed and the commit',
+  );
 
   const storage = join(cacheDir, 'models--org--tiny');
   t.equal(readFileSync(join(storage, 'refs', 'main'), 'utf8'), tiny.sha, 'refs/main holds the commit, as huggingface_hub writes it');
@@ -93,7 +120,10 @@ t.test('CLI: a Hub id is downloaded into the Python layout, loads, and a second 
   t.same(readdirSync(snap).sort(), [...filesOf(TINY).keys()].sort(), 'exactly the files a model needs (no README, .bin, onnx/)');
   const asked = new Set(hub.fileRequests().map((r) => r.path.split('/').slice(5).join('/')));
   for (const [extra] of EXTRAS) t.notOk(asked.has(extra), `${extra} was never requested`);
-  t.notOk(readdirSync(join(storage, 'blobs')).some((f) => f.endsWith('.incomplete')), 'no .incomplete left');
+  t.notOk(
+    readdirSync(join(storage, 'blobs')).some((f) => f.endsWith('.incomplete')),
+    'no .incomplete left',
+  );
 
   const before = hub.requests.length;
   t.ok(before > 0);
@@ -128,24 +158,42 @@ t.test('resume: a connection cut mid-body continues with Range from the .incompl
   rmSync(cacheDir, { recursive: true, force: true });
   hub.requests.length = 0;
   hub.cutOnce.set(oid, CUT);
-  const err = await rejects(t, resolveModel('org/tiny', opts({ retries: 0 })), 'ENVIRONMENT', /org\/tiny: the download of model\.safetensors was interrupted \(.+\) after 1 try — run the same command again to resume from the \d+ bytes kept in .*\.incomplete$/, 'a cut with no retry');
+  const err = await rejects(
+    t,
+    resolveModel('org/tiny', opts({ retries: 0 })),
+    'ENVIRONMENT',
+    /org\/tiny: the download of model\.safetensors was interrupted \(.+\) after 1 try — run the same command again to resume from the \d+ bytes kept in .*\.incomplete$/,
+    'a cut with no retry',
+  );
   const partial = join(cacheDir, 'models--org--tiny', 'blobs', `${oid}.incomplete`);
   const kept = statSync(partial).size;
   t.ok(kept > 0 && kept <= CUT, `the .incomplete file holds what arrived (${kept} bytes)`);
   t.match(err?.message, ` ${kept} bytes kept`, 'and the message says how much');
   const again = await resolveModel('org/tiny', opts({ retries: 0 }));
-  t.same(cdn().map((q) => q.range), [undefined, `bytes=${kept}-`], 'the next run resumes with Range from the .incomplete size');
+  t.same(
+    cdn().map((q) => q.range),
+    [undefined, `bytes=${kept}-`],
+    'the next run resumes with Range from the .incomplete size',
+  );
   t.notOk(existsSync(partial), 'renamed into place once verified');
   t.equal(sha256(readFileSync(join(again.dir, 'model.safetensors'))), oid);
   const after = ['generation_config.json', 'tokenizer_config.json', 'special_tokens_map.json'].reduce((n, f) => n + tiny.files.get(f)!.length, 0);
-  t.equal(again.fetched, tiny.files.get('model.safetensors')!.length - kept + after, 'the second run fetched the rest of the weights and the files after them, nothing twice');
+  t.equal(
+    again.fetched,
+    tiny.files.get('model.safetensors')!.length - kept + after,
+    'the second run fetched the rest of the weights and the files after them, nothing twice',
+  );
 
   // the CDN refuses an expired signed link (403 off the Hub): the retry asks the Hub for a fresh one
   rmSync(cacheDir, { recursive: true, force: true });
   hub.requests.length = 0;
   hub.refuseOnce.add(oid);
   await resolveModel('org/tiny', opts());
-  t.equal(hub.requests.filter((q) => q.method === 'HEAD' && q.path.endsWith('/model.safetensors')).length, 2, 'an expired CDN link: HEAD again for a fresh one, then it downloads');
+  t.equal(
+    hub.requests.filter((q) => q.method === 'HEAD' && q.path.endsWith('/model.safetensors')).length,
+    2,
+    'an expired CDN link: HEAD again for a fresh one, then it downloads',
+  );
 });
 
 t.test('offline: HF_HUB_OFFLINE=1 uses the cache, and says clearly when the model is not in it', async (t) => {
@@ -197,16 +245,32 @@ t.test("a cache in huggingface_hub's layout is used without any request, and loa
   }
   // a snapshot missing its weights is not taken for complete: the Hub is asked (and has no such repo)
   rmSync(join(r.dir, 'model.safetensors'));
-  await rejects(t, resolveModel('python/made', opts()), 'NOT_FOUND', /python\/made: not a local path, and http:\/\/127\.0\.0\.1:\d+ says it has no model python\/made/, 'incomplete snapshot');
+  await rejects(
+    t,
+    resolveModel('python/made', opts()),
+    'NOT_FOUND',
+    /python\/made: not a local path, and http:\/\/127\.0\.0\.1:\d+ says it has no model python\/made/,
+    'incomplete snapshot',
+  );
 });
 
 t.test('a corrupt download (sha256 differs from the ETag) is refused, deleted and not used', async (t) => {
   const { hub, opts, tiny, cacheDir } = await setup(t);
   const oid = sha256(tiny.files.get('model.safetensors')!);
   hub.corrupt.add(oid);
-  await rejects(t, resolveModel('org/tiny', opts()), 'MODEL_FORMAT', /org\/tiny: the downloaded model\.safetensors is corrupt \(its sha256 is [0-9a-f]{64}, the Hub's ETag says [0-9a-f]{64}\); it was deleted, not used/, 'corrupt blob');
+  await rejects(
+    t,
+    resolveModel('org/tiny', opts()),
+    'MODEL_FORMAT',
+    /org\/tiny: the downloaded model\.safetensors is corrupt \(its sha256 is [0-9a-f]{64}, the Hub's ETag says [0-9a-f]{64}\); it was deleted, not used/,
+    'corrupt blob',
+  );
   const storage = join(cacheDir, 'models--org--tiny');
-  t.same(readdirSync(join(storage, 'blobs')).filter((f) => f.startsWith(oid)), [], 'neither the blob nor an .incomplete is kept');
+  t.same(
+    readdirSync(join(storage, 'blobs')).filter((f) => f.startsWith(oid)),
+    [],
+    'neither the blob nor an .incomplete is kept',
+  );
   t.notOk(existsSync(join(storage, 'snapshots', tiny.sha, 'model.safetensors')), 'the snapshot does not link it');
   hub.corrupt.clear();
   const r = await resolveModel('org/tiny', opts());
@@ -217,7 +281,10 @@ t.test('a gated model: 401 names the model and says to set HF_TOKEN; with the to
   const { hub, env, opts } = await setup(t);
   const r = await runInProcess(generateArgs('org/gated'), env);
   t.equal(r.code, 1, { stderr: r.stderr });
-  t.match(r.stderr, /^error: org\/gated: the Hub refused access \(HTTP 401\) — it is gated or private: accept its license on http:\/\/127\.0\.0\.1:\d+\/org\/gated, then set HF_TOKEN/m);
+  t.match(
+    r.stderr,
+    /^error: org\/gated: the Hub refused access \(HTTP 401\) — it is gated or private: accept its license on http:\/\/127\.0\.0\.1:\d+\/org\/gated, then set HF_TOKEN/m,
+  );
   t.notMatch(r.stderr, /internal error|\n\s+at /, 'no stack trace');
   await rejects(t, resolveModel('org/gated', opts({ token: 'hf_wrong' })), 'ENVIRONMENT', /the token in HF_TOKEN is not allowed to read it/, 'a wrong token');
   hub.requests.length = 0;
@@ -233,8 +300,18 @@ t.test('a sharded model: the index and its shards, nothing else', async (t) => {
   const { hub, opts, sharded } = await setup(t);
   const r = await resolveModel('org/sharded', opts());
   t.same(readdirSync(r.dir).sort(), [...sharded.files.keys()].sort(), 'index, shards and the model files');
-  t.equal(r.fetched, [...sharded.files.values()].reduce((s, b) => s + b.length, 0), 'fetched counts every byte once');
-  await rejects(t, resolveModel('org/sharded@v9', opts()), 'NOT_FOUND', /org\/sharded@v9: not a local path, and .* says it has no revision "v9"/, 'unknown revision');
+  t.equal(
+    r.fetched,
+    [...sharded.files.values()].reduce((s, b) => s + b.length, 0),
+    'fetched counts every byte once',
+  );
+  await rejects(
+    t,
+    resolveModel('org/sharded@v9', opts()),
+    'NOT_FOUND',
+    /org\/sharded@v9: not a local path, and .* says it has no revision "v9"/,
+    'unknown revision',
+  );
   await rejects(t, resolveModel('org/nothing', opts()), 'NOT_FOUND', /org\/nothing: not a local path/, 'unknown model');
   t.ok(hub.requests.length > 0);
 });
@@ -260,7 +337,13 @@ t.test('an AbortSignal stops a download between requests; an unreachable Hub is 
       s.close(() => done(port));
     });
   });
-  await rejects(t, resolveModel('org/tiny', opts({ endpoint: `http://127.0.0.1:${closed}` })), 'ENVIRONMENT', new RegExp(`^org/tiny: cannot reach http://127\\.0\\.0\\.1:${closed} \\(.*ECONNREFUSED.*\\) — check the network .*HF_HUB_OFFLINE=1`), 'a Hub that does not answer');
+  await rejects(
+    t,
+    resolveModel('org/tiny', opts({ endpoint: `http://127.0.0.1:${closed}` })),
+    'ENVIRONMENT',
+    new RegExp(`^org/tiny: cannot reach http://127\\.0\\.0\\.1:${closed} \\(.*ECONNREFUSED.*\\) — check the network .*HF_HUB_OFFLINE=1`),
+    'a Hub that does not answer',
+  );
 });
 
 t.test("hubEnvironment reads huggingface_hub's variables", async (t) => {
@@ -286,12 +369,19 @@ t.test('hf://datasets/org/name/config/split gives the same problems as the equiv
   t.same(problems(test.text), problems(jsonl('main', 'test')), 'main/test');
   t.equal(test.dataset.sha, data.sha);
   const link = join(cacheDir, 'datasets--org--gsm8k-tiny', 'snapshots', data.sha, 'main', 'test-00000-of-00001.parquet');
-  t.equal(readlinkSync(link), `../../../blobs/${sha256(data.files.get('main/test-00000-of-00001.parquet')!)}`, 'cached as datasets--org--name in the Python layout');
+  t.equal(
+    readlinkSync(link),
+    `../../../blobs/${sha256(data.files.get('main/test-00000-of-00001.parquet')!)}`,
+    'cached as datasets--org--name in the Python layout',
+  );
   const train = await datasetJsonl('hf://datasets/org/gsm8k-tiny/main', { ...opts(), defaultSplit: 'train' });
   t.same(parseProblems(train.text), parseProblems(jsonl('main', 'train')), 'main with the default split (train)');
   const socratic = await datasetJsonl('hf://datasets/org/gsm8k-tiny/socratic/test', { ...opts(), defaultSplit: 'test' });
   t.same(problems(socratic.text), problems(jsonl('socratic', 'test')), 'int64 ids kept');
-  t.same(problems(socratic.text).map((p) => p.id), ['101', '102']);
+  t.same(
+    problems(socratic.text).map((p) => p.id),
+    ['101', '102'],
+  );
 
   const count = hub.requests.length;
   const again = await datasetJsonl('hf://datasets/org/gsm8k-tiny/main/test', { ...opts(), defaultSplit: 'test' });
@@ -301,14 +391,42 @@ t.test('hf://datasets/org/name/config/split gives the same problems as the equiv
   const offline = await datasetJsonl('hf://datasets/org/gsm8k-tiny/main/test', { ...opts({ offline: true }), defaultSplit: 'test' });
   t.equal(offline.text, test.text, 'offline from the cache');
 
-  await rejects(t, datasetJsonl('hf://datasets/org/gsm8k-tiny', { ...opts(), defaultSplit: 'test' }), 'BAD_INPUT', /several configs \(main, socratic\) — name one, e\.g\. hf:\/\/datasets\/org\/gsm8k-tiny\/main\/test/, 'ambiguous config');
-  await rejects(t, datasetJsonl('hf://datasets/org/gsm8k-tiny/main/validation', { ...opts(), defaultSplit: 'test' }), 'BAD_INPUT', /no split "validation" in config "main"; it has test, train/, 'unknown split');
-  await rejects(t, datasetJsonl('hf://datasets/org/gsm8k-tiny/other/test', { ...opts(), defaultSplit: 'test' }), 'BAD_INPUT', /no config "other"; it has main, socratic/, 'unknown config');
-  await rejects(t, datasetJsonl('hf://datasets/org/gsm8k-tiny/main/test', { ...opts({ offline: true, cacheDir: join(cacheDir, 'empty') }), defaultSplit: 'test' }), 'NOT_FOUND', /HF_HUB_OFFLINE/, 'offline, not cached');
+  await rejects(
+    t,
+    datasetJsonl('hf://datasets/org/gsm8k-tiny', { ...opts(), defaultSplit: 'test' }),
+    'BAD_INPUT',
+    /several configs \(main, socratic\) — name one, e\.g\. hf:\/\/datasets\/org\/gsm8k-tiny\/main\/test/,
+    'ambiguous config',
+  );
+  await rejects(
+    t,
+    datasetJsonl('hf://datasets/org/gsm8k-tiny/main/validation', { ...opts(), defaultSplit: 'test' }),
+    'BAD_INPUT',
+    /no split "validation" in config "main"; it has test, train/,
+    'unknown split',
+  );
+  await rejects(
+    t,
+    datasetJsonl('hf://datasets/org/gsm8k-tiny/other/test', { ...opts(), defaultSplit: 'test' }),
+    'BAD_INPUT',
+    /no config "other"; it has main, socratic/,
+    'unknown config',
+  );
+  await rejects(
+    t,
+    datasetJsonl('hf://datasets/org/gsm8k-tiny/main/test', { ...opts({ offline: true, cacheDir: join(cacheDir, 'empty') }), defaultSplit: 'test' }),
+    'NOT_FOUND',
+    /HF_HUB_OFFLINE/,
+    'offline, not cached',
+  );
 
   const local = await parquetToJsonl(nodeFileSystem, [join(DATA, 'main', 'test-00000-of-00001.parquet')], 'local');
   t.equal(local, test.text, 'a local .parquet file reads the same');
-  t.equal((await readDataOption('--data', join(DATA, 'main', 'test-00000-of-00001.parquet'), 'test')).text, test.text, 'and so does the CLI helper for a .parquet path');
+  t.equal(
+    (await readDataOption('--data', join(DATA, 'main', 'test-00000-of-00001.parquet'), 'test')).text,
+    test.text,
+    'and so does the CLI helper for a .parquet path',
+  );
   t.equal((await readDataOption('--data', join(DATA, 'main', 'test.jsonl'), 'test')).text, jsonl('main', 'test'), 'a JSONL path is read as is');
   await rejects(t, readDataOption('--data', join(DATA, 'nope.jsonl'), 'test'), 'BAD_INPUT', /^--data .*nope\.jsonl: no such file$/, 'a missing file');
 });
@@ -325,10 +443,14 @@ t.test('CLI: eval --data hf://datasets/… scores the same problems as --data fi
     return { total: j.total, correct: j.correct, accuracy: j.accuracy };
   };
   t.same(pick(fromHub.stdout), pick(fromFile.stdout), 'same total and score');
-  t.match(JSON.parse(fromHub.stdout), { model_hub: { id: 'org/tiny', revision: tiny.sha }, data_hub: { id: 'org/gsm8k-tiny', revision: data.sha } }, 'the summary names the commits the server gave');
+  t.match(
+    JSON.parse(fromHub.stdout),
+    { model_hub: { id: 'org/tiny', revision: tiny.sha }, data_hub: { id: 'org/gsm8k-tiny', revision: data.sha } },
+    'the summary names the commits the server gave',
+  );
   t.match(JSON.parse(fromFile.stdout), { model_hub: { id: 'org/tiny', revision: tiny.sha }, data_hub: null }, 'a local file has no commit');
   t.equal(pick(fromHub.stdout).total, 3);
   const bad = await runInProcess(args('hf://datasets/org/gsm8k-tiny/main/dev'), env);
-  t.equal(bad.code, 2, 'an unknown split is the user\'s to fix (exit 2)');
+  t.equal(bad.code, 2, "an unknown split is the user's to fix (exit 2)");
   t.match(bad.stderr, /^error: hf:\/\/datasets\/org\/gsm8k-tiny\/main\/dev: no split "dev"/m);
 });

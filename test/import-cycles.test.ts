@@ -10,7 +10,10 @@ import { importCycles } from '../scripts/import-cycles.mjs';
 const cycles = importCycles as (dirs?: string[], root?: string) => string[][];
 
 t.test('runtime, cli and tooling have no import circles', async (t) => {
-  t.same(cycles().map((c) => c.join(' → ')), []);
+  t.same(
+    cycles().map((c) => c.join(' → ')),
+    [],
+  );
 });
 
 t.test('the detector finds a circle, type-only imports included', async (t) => {
@@ -21,5 +24,8 @@ t.test('the detector finds a circle, type-only imports included', async (t) => {
   writeFileSync(join(root, 'src/b.ts'), "import type { C } from './c.ts';\nexport const b = 1 as unknown as C;\n");
   writeFileSync(join(root, 'src/c.ts'), "export type {\n  a as C,\n} from './a.ts';\n");
   writeFileSync(join(root, 'src/d.ts'), "import './a.ts';\n");
-  t.same(cycles(['src'], root).map((c) => c.join(' → ')), ['src/a.ts → src/b.ts → src/c.ts → src/a.ts']);
+  t.same(
+    cycles(['src'], root).map((c) => c.join(' → ')),
+    ['src/a.ts → src/b.ts → src/c.ts → src/a.ts'],
+  );
 });

@@ -12,15 +12,57 @@ import { runInProcess } from './helpers/cli-in-process.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lr-k8s-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-const expert = join(FIXTURES, 'sampling/models/llama-pair/expert'), amateur = join(FIXTURES, 'sampling/models/llama-pair/amateur');
+const expert = join(FIXTURES, 'sampling/models/llama-pair/expert'),
+  amateur = join(FIXTURES, 'sampling/models/llama-pair/amateur');
 const data = join(FIXTURES, 'sampling/questions.jsonl');
 const out = join(dir, 'run');
-const RUN = ['run', '--expert', expert, '--amateur', amateur, '--train-data', data, '--eval-data', data, '--out', out, '--max-new-tokens', '16', '--sample-batch-size', '1', '--eval-batch-size', '1', '--max-steps', '2', '--backend', 'wasm', '--quiet', '--executor', 'k8s', '--shards', '2', '--image', 'registry.example/lightreasoner-wasm:0.1.0', '--pvc', 'shared-data'];
+const RUN = [
+  'run',
+  '--expert',
+  expert,
+  '--amateur',
+  amateur,
+  '--train-data',
+  data,
+  '--eval-data',
+  data,
+  '--out',
+  out,
+  '--max-new-tokens',
+  '16',
+  '--sample-batch-size',
+  '1',
+  '--eval-batch-size',
+  '1',
+  '--max-steps',
+  '2',
+  '--backend',
+  'wasm',
+  '--quiet',
+  '--executor',
+  'k8s',
+  '--shards',
+  '2',
+  '--image',
+  'registry.example/lightreasoner-wasm:0.1.0',
+  '--pvc',
+  'shared-data',
+];
 
 interface JobDoc {
   kind: string;
   metadata: { name: string };
-  spec: { completionMode?: string; completions?: number; parallelism?: number; template: { spec: { containers: { args: string[]; command?: string[]; env?: { name: string; value: string }[]; volumeMounts: { mountPath: string }[] }[]; volumes: { persistentVolumeClaim: { claimName: string } }[] } } };
+  spec: {
+    completionMode?: string;
+    completions?: number;
+    parallelism?: number;
+    template: {
+      spec: {
+        containers: { args: string[]; command?: string[]; env?: { name: string; value: string }[]; volumeMounts: { mountPath: string }[] }[];
+        volumes: { persistentVolumeClaim: { claimName: string } }[];
+      };
+    };
+  };
 }
 
 let jobs: JobDoc[] = [];
@@ -36,12 +78,19 @@ t.test('--dry-run: multi-document YAML, every Job valid against the Kubernetes A
   t.equal(new Set(jobs.map((j) => j.metadata.name)).size, jobs.length, 'unique names');
   // The validator can fail: a count that is not an integer, a Job without containers.
   t.throws(() => new Job({ ...jobs[1], spec: { ...jobs[1].spec, completions: 'two' } } as never).validate(), 'completions: "two" is refused');
-  t.throws(() => new Job({ metadata: { name: 'x' }, spec: { template: { spec: { containers: [{ name: 'c', image: 3 }] } } } } as never).validate(), 'a number as image is refused');
+  t.throws(
+    () => new Job({ metadata: { name: 'x' }, spec: { template: { spec: { containers: [{ name: 'c', image: 3 }] } } } } as never).validate(),
+    'a number as image is refused',
+  );
 });
 
 t.test('shape: an Indexed Job per sharded stage, a Job per single stage, all on the PVC', async (t) => {
   const indexed = jobs.filter((j) => j.spec.completionMode === 'Indexed');
-  t.same(indexed.map((j) => j.spec.template.spec.containers[0].args[0]), ['sample', 'eval', 'eval', 'eval'], 'sampling and the three evaluations are Indexed Jobs');
+  t.same(
+    indexed.map((j) => j.spec.template.spec.containers[0].args[0]),
+    ['sample', 'eval', 'eval', 'eval'],
+    'sampling and the three evaluations are Indexed Jobs',
+  );
   for (const j of indexed) {
     const c = j.spec.template.spec.containers[0];
     t.match(j.spec, { completions: 2, parallelism: 2 }, `${j.metadata.name}: 2 completions`);
@@ -57,10 +106,14 @@ t.test('shape: an Indexed Job per sharded stage, a Job per single stage, all on 
     t.equal(s.containers[0].volumeMounts[0].mountPath, '/data');
   }
   const names = jobs.map((j) => j.metadata.name);
-  t.ok(names.indexOf('lr-run-sample') < names.indexOf('lr-run-finetune-2-finetune') && names.indexOf('lr-run-finetune-2-finetune') < names.indexOf('lr-run-eval-expert-after'), 'in dependency order');
+  t.ok(
+    names.indexOf('lr-run-sample') < names.indexOf('lr-run-finetune-2-finetune') &&
+      names.indexOf('lr-run-finetune-2-finetune') < names.indexOf('lr-run-eval-expert-after'),
+    'in dependency order',
+  );
 });
 
-t.test('an Indexed Job\'s command through the environment (JOB_COMPLETION_INDEX) gathers to the unsharded bytes', async (t) => {
+t.test("an Indexed Job's command through the environment (JOB_COMPLETION_INDEX) gathers to the unsharded bytes", async (t) => {
   const whole = join(dir, 'whole.jsonl');
   const args = jobs.find((j) => j.metadata.name === 'lr-run-sample')!.spec.template.spec.containers[0].args;
   const samples = args[args.indexOf('--out') + 1];

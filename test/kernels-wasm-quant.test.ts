@@ -29,7 +29,8 @@ function bits(x: Float32Array): Uint32Array {
   return new Uint32Array(x.buffer, x.byteOffset, x.length);
 }
 function firstDiff(a: Float32Array, b: Float32Array): number {
-  const u = bits(a), v = bits(b);
+  const u = bits(a),
+    v = bits(b);
   for (let i = 0; i < u.length; i++) if (u[i] !== v[i]) return i;
   return u.length === v.length ? -1 : u.length;
 }
@@ -39,8 +40,19 @@ function outside(got: Float32Array, want: Float32Array, atol: number, rtol = 1e-
   return got.length === want.length ? -1 : want.length;
 }
 
-async function matmulOn(b: Backend, type: QuantDType, w: Uint8Array, xs: Float32Array, n: number, K: number, N: number, bias?: Uint8Array): Promise<Float32Array> {
-  const x = b.createTensor('f32', [n, K], xs), wt = b.createWeight(type, [N, K], w), o = b.createTensor('f32', [n, N]);
+async function matmulOn(
+  b: Backend,
+  type: QuantDType,
+  w: Uint8Array,
+  xs: Float32Array,
+  n: number,
+  K: number,
+  N: number,
+  bias?: Uint8Array,
+): Promise<Float32Array> {
+  const x = b.createTensor('f32', [n, K], xs),
+    wt = b.createWeight(type, [N, K], w),
+    o = b.createTensor('f32', [n, N]);
   const bt: Tensor | null = bias ? b.createWeight('bf16', [N], bias) : null;
   b.matmul(x, wt, bt, o);
   const got = (await b.read(o)) as Float32Array;
@@ -50,10 +62,21 @@ async function matmulOn(b: Backend, type: QuantDType, w: Uint8Array, xs: Float32
 
 t.test('matmul on blocks: the dequantized oracle, same bits across batch, threads, flavour', async (tt) => {
   // [n, K, N]: decode rows (1, 3, 8), groups of 4 with leftovers (5, 13), K = 32·k (k odd), N % 4 ≠ 0
-  const shapes = [[1, 96, 37], [3, 160, 33], [5, 32, 7], [8, 576, 130], [13, 224, 61], [40, 96, 19], [2, 1056, 9], [130, 288, 67]];
+  const shapes = [
+    [1, 96, 37],
+    [3, 160, 33],
+    [5, 32, 7],
+    [8, 576, 130],
+    [13, 224, 61],
+    [40, 96, 19],
+    [2, 1056, 9],
+    [130, 288, 67],
+  ];
   for (const type of TYPES) {
     for (const [n, K, N] of shapes) {
-      const w = blocks(type, N, K), xs = uniform(rand, n * K), bias = n % 2 ? encodeFromF32('bf16', uniform(rand, N)) : undefined;
+      const w = blocks(type, N, K),
+        xs = uniform(rand, n * K),
+        bias = n % 2 ? encodeFromF32('bf16', uniform(rand, N)) : undefined;
       const what = `${type} [${n},${K}]·[${N},${K}]ᵀ${bias ? ' + bias' : ''}`;
       const want = await matmulOn(ref, type, w, xs, n, K, N, bias);
       const a = await matmulOn(one, type, w, xs, n, K, N, bias);
@@ -63,21 +86,33 @@ t.test('matmul on blocks: the dequantized oracle, same bits across batch, thread
       const p = await matmulOn(plain, type, w, xs, n, K, N, bias);
       tt.equal(outside(p, want, 1e-5 * Math.sqrt(K)), -1, `${what}: plain SIMD: oracle`);
       // each row alone (the decode path) gives the bits it gets within the batch
-      const r = n - 1, alone = await matmulOn(two, type, w, xs.subarray(r * K, (r + 1) * K), 1, K, N, bias);
+      const r = n - 1,
+        alone = await matmulOn(two, type, w, xs.subarray(r * K, (r + 1) * K), 1, K, N, bias);
       tt.equal(firstDiff(alone, a.subarray(r * N, (r + 1) * N)), -1, `${what}: row ${r} alone = within the batch`);
     }
   }
 });
 
 t.test('matmulNN on blocks (dX = dY · W): oracle, accumulate, threads', async (tt) => {
-  const shapes = [[1, 37, 96], [6, 33, 160], [17, 8, 32], [64, 21, 288], [3, 130, 608], [4, 200, 1024]];
+  const shapes = [
+    [1, 37, 96],
+    [6, 33, 160],
+    [17, 8, 32],
+    [64, 21, 288],
+    [3, 130, 608],
+    [4, 200, 1024],
+  ];
   for (const type of TYPES) {
     for (const [n, N, K] of shapes) {
-      const w = blocks(type, N, K), xs = uniform(rand, n * N), init = uniform(rand, n * K);
+      const w = blocks(type, N, K),
+        xs = uniform(rand, n * N),
+        init = uniform(rand, n * K);
       for (const acc of [false, true]) {
         const outs: Float32Array[] = [];
         for (const b of [ref, one, two] as Backend[]) {
-          const x = b.createTensor('f32', [n, N], xs), wt = b.createWeight(type, [N, K], w), o = b.createTensor('f32', [n, K], init);
+          const x = b.createTensor('f32', [n, N], xs),
+            wt = b.createWeight(type, [N, K], w),
+            o = b.createTensor('f32', [n, K], init);
           b.training!.matmulNN(x, wt, o, acc);
           outs.push((await b.read(o)) as Float32Array);
           for (const z of [x, wt, o]) b.dispose(z);
@@ -98,7 +133,8 @@ t.test('block weights: read back dequantized; refused where no op reads them', a
     tt.same(Array.from((await two.read(wt)) as Float32Array), Array.from(dequantize(type, w, 6 * 64)), `${type}: read = gguf's dequantization`);
     tt.equal(wt.dtype, type);
     tt.throws(() => two.view(wt, [6, 64]), /createWeight matrix/, `${type}: no views`);
-    const ids = two.createTensor('i32', [1], new Int32Array([0])), o = two.createTensor('f32', [1, 64]);
+    const ids = two.createTensor('i32', [1], new Int32Array([0])),
+      o = two.createTensor('f32', [1, 64]);
     tt.throws(() => two.embedding(ids, wt, o), /float tensor/, `${type}: not an embedding table`);
     tt.throws(() => two.createWeight(type, [6, 48], new Uint8Array(6 * 48)), /multiple of 32/, `${type}: rows not whole blocks`);
     tt.throws(() => two.createWeight(type, [64], new Uint8Array(64)), /multiple of 32/, `${type}: not a matrix`);

@@ -11,7 +11,8 @@ import { createWasmBackend } from '../runtime/backend/wasm/index.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
 import { rng, uniform } from './portable/random.ts';
 
-const ATOL = 1e-5, RTOL = 1e-4;
+const ATOL = 1e-5,
+  RTOL = 1e-4;
 const DTYPES: FloatDType[] = ['f32', 'f16', 'bf16'];
 
 const rand = rng(0x2545f491);
@@ -25,7 +26,10 @@ function both(dtype: 'f32' | 'i32', shape: number[], data?: Float32Array | Int32
 }
 /** A weight in a file dtype, or 'tensor': an f32 tensor made by createTensor (LoRA A/B). */
 function weights(kind: FloatDType | 'tensor', shape: number[], scale = 1): [Tensor, Tensor] {
-  const data = randn(shape.reduce((a, b) => a * b, 1), scale);
+  const data = randn(
+    shape.reduce((a, b) => a * b, 1),
+    scale,
+  );
   if (kind === 'tensor') return both('f32', shape, data);
   const bytes = encodeFromF32(kind, data);
   return [wasm.createWeight(kind, shape, bytes), ref.createWeight(kind, shape, bytes)];
@@ -35,13 +39,18 @@ function weights(kind: FloatDType | 'tensor', shape: number[], scale = 1): [Tens
 const worst = new Map<string, { abs: number; ratio: number }>();
 
 async function close(tt: Test, op: string, got: Tensor, want: Tensor, what: string, atol = ATOL, rtol = RTOL): Promise<void> {
-  const g = await wasm.read(got), w = await ref.read(want);
+  const g = await wasm.read(got),
+    w = await ref.read(want);
   tt.equal(g.length, w.length, `${what}: length`);
   const rec = worst.get(op) ?? { abs: 0, ratio: 0 };
   let bad = -1;
   for (let i = 0; i < w.length; i++) {
-    const d = Math.abs(g[i] - w[i]), lim = atol + rtol * Math.abs(w[i]);
-    if (!(d <= lim)) { if (bad < 0) bad = i; continue; }
+    const d = Math.abs(g[i] - w[i]),
+      lim = atol + rtol * Math.abs(w[i]);
+    if (!(d <= lim)) {
+      if (bad < 0) bad = i;
+      continue;
+    }
     rec.abs = Math.max(rec.abs, d);
     rec.ratio = Math.max(rec.ratio, lim > 0 ? d / lim : 0);
   }
@@ -84,7 +93,11 @@ t.test('matmulNN: f32, f16, bf16 weights and f32 tensors, accumulate or not', as
   }
   // N past one 256-row packed panel of w (a partial last panel), strips of 16 and partial strips
   for (const kind of ['bf16', 'f16', 'tensor'] as const) {
-    for (const [n, N, K] of [[5, 600, 37], [2, 257, 16], [3, 512, 33]]) {
+    for (const [n, N, K] of [
+      [5, 600, 37],
+      [2, 257, 16],
+      [3, 512, 33],
+    ]) {
       for (const accumulate of [false, true]) {
         const [xw, xr] = both('f32', [n, N], randn(n * N));
         const [ww, wr] = weights(kind, [N, K]);
@@ -103,7 +116,11 @@ t.test('matmulNN: f32, f16, bf16 weights and f32 tensors, accumulate or not', as
 });
 
 t.test('forward matmul takes an f32 createTensor tensor as its weight (LoRA A/B)', async (tt) => {
-  for (const [n, K, N] of [[3, 37, 8], [17, 8, 29], [1, 64, 5]]) {
+  for (const [n, K, N] of [
+    [3, 37, 8],
+    [17, 8, 29],
+    [1, 64, 5],
+  ]) {
     const [xw, xr] = both('f32', [n, K], randn(n * K));
     const [ww, wr] = weights('tensor', [N, K]);
     const [ow, or] = both('f32', [n, N]);
@@ -115,7 +132,15 @@ t.test('forward matmul takes an f32 createTensor tensor as its weight (LoRA A/B)
 
 t.test('matmulTN (LoRA gradients)', async (tt) => {
   for (const n of [1, 3, 17, 37]) {
-    for (const [M, N] of [[5, 8], [8, 29], [37, 8], [64, 8], [8, 64], [29, 37], [16, 5]]) {
+    for (const [M, N] of [
+      [5, 8],
+      [8, 29],
+      [37, 8],
+      [64, 8],
+      [8, 64],
+      [29, 37],
+      [16, 5],
+    ]) {
       for (const accumulate of [false, true]) {
         const [aw, ar] = both('f32', [n, M], randn(n * M));
         const [bw, br] = both('f32', [n, N], randn(n * N));
@@ -126,7 +151,11 @@ t.test('matmulTN (LoRA gradients)', async (tt) => {
       }
     }
   }
-  tt.throws(() => wasm.training!.matmulTN(wasm.createTensor('f32', [3, 4]), wasm.createTensor('f32', [2, 4]), wasm.createTensor('f32', [4, 4]), 1, false), RangeError, 'row counts differ');
+  tt.throws(
+    () => wasm.training!.matmulTN(wasm.createTensor('f32', [3, 4]), wasm.createTensor('f32', [2, 4]), wasm.createTensor('f32', [4, 4]), 1, false),
+    RangeError,
+    'row counts differ',
+  );
 });
 
 t.test('rmsNormBackward, all weight dtypes (H 16…256: the per-head q/k norms of Qwen3 and Gemma 3 too)', async (tt) => {
@@ -150,12 +179,14 @@ t.test('gluBackward, silu and gelu_tanh (with its tails and special values)', as
   for (const act of ['silu', 'gelu_tanh'] as const) {
     const op = act === 'silu' ? 'swigluBackward' : 'gegluBackward';
     for (const n of [1, 3, 17]) {
-      const I = 1001, g = randn(n * I, 8);
+      const I = 1001,
+        g = randn(n * I, 8);
       if (act === 'gelu_tanh') g.set(special, 7);
       const [gw, gr] = both('f32', [n, I], g);
       const [uw, ur] = both('f32', [n, I], randn(n * I));
       const [dw, dr] = both('f32', [n, I], randn(n * I));
-      const [dgw, dgr] = both('f32', [n, I]), [duw, dur] = both('f32', [n, I]);
+      const [dgw, dgr] = both('f32', [n, I]),
+        [duw, dur] = both('f32', [n, I]);
       wasm.training!.gluBackward(gw, uw, dw, dgw, duw, act);
       ref.training!.gluBackward(gr, ur, dr, dgr, dur, act);
       await close(tt, op, dgw, dgr, `gluBackward ${act} dgate n=${n}`);
@@ -165,8 +196,14 @@ t.test('gluBackward, silu and gelu_tanh (with its tails and special values)', as
 });
 
 t.test('ropeBackward, and rope then ropeBackward is the identity', async (tt) => {
-  for (const [heads, headDim] of [[3, 16], [2, 64], [1, 128], [2, 6]]) {
-    const n = 5, half = headDim / 2;
+  for (const [heads, headDim] of [
+    [3, 16],
+    [2, 64],
+    [1, 128],
+    [2, 6],
+  ]) {
+    const n = 5,
+      half = headDim / 2;
     const inv = new Float32Array(half).map((_, i) => Math.pow(10000, (-2 * i) / headDim));
     const rows = new Int32Array([0, 0, 0, 1, 1, 7, 2, 4095, 1, 31]);
     const x = randn(n * heads * headDim);
@@ -178,15 +215,27 @@ t.test('ropeBackward, and rope then ropeBackward is the identity', async (tt) =>
     await close(tt, 'ropeBackward', xw, xr, `ropeBackward heads=${heads} headDim=${headDim}`);
     wasm.rope(xw, rw, fw, heads, headDim);
     const back = await wasm.read(xw);
-    tt.ok(back.every((v, i) => Math.abs(v - x[i]) <= 1e-5 + 1e-5 * Math.abs(x[i])), `rope ∘ ropeBackward = id, heads=${heads} headDim=${headDim}`);
+    tt.ok(
+      back.every((v, i) => Math.abs(v - x[i]) <= 1e-5 + 1e-5 * Math.abs(x[i])),
+      `rope ∘ ropeBackward = id, heads=${heads} headDim=${headDim}`,
+    );
   }
 });
 
 t.test('attentionBackward: two sequences in one call, GQA 1 and 3, headDim 16 and 64, sliding windows', async (tt) => {
   // window 0 (full causal), 1, 3 (shorter than both sequences) and 6 (between them), 40 (≥ every position)
-  for (const [heads, kvHeads, window] of [[2, 2, 0], [6, 2, 0], [2, 2, 1], [6, 2, 3], [3, 1, 6], [6, 2, 40]]) {
+  for (const [heads, kvHeads, window] of [
+    [2, 2, 0],
+    [6, 2, 0],
+    [2, 2, 1],
+    [6, 2, 3],
+    [3, 1, 6],
+    [6, 2, 40],
+  ]) {
     for (const d of window ? [16, 12] : [16, 64, 12]) {
-      const slots = 3, maxT = 24, scale = 1 / Math.sqrt(d);
+      const slots = 3,
+        maxT = 24,
+        scale = 1 / Math.sqrt(d);
       // slot 2 holds 7 tokens, slot 0 holds 5, interleaved so rows and positions do not line up
       const rowsData: number[] = [];
       for (let p = 0; p < 7; p++) {
@@ -195,7 +244,8 @@ t.test('attentionBackward: two sequences in one call, GQA 1 and 3, headDim 16 an
       }
       const n = rowsData.length / 2;
       const [rw, rr] = both('i32', [n, 2], new Int32Array(rowsData));
-      const [kcw, kcr] = both('f32', [slots, kvHeads, maxT, d]), [vcw, vcr] = both('f32', [slots, kvHeads, maxT, d]);
+      const [kcw, kcr] = both('f32', [slots, kvHeads, maxT, d]),
+        [vcw, vcr] = both('f32', [slots, kvHeads, maxT, d]);
       const [kw, kr] = both('f32', [n, kvHeads * d], randn(n * kvHeads * d, 2));
       const [vw, vr] = both('f32', [n, kvHeads * d], randn(n * kvHeads * d));
       wasm.kvWrite(kw, vw, kcw, vcw, rw);
@@ -218,7 +268,8 @@ t.test('attentionBackward: two sequences in one call, GQA 1 and 3, headDim 16 an
     }
   }
   const kc = wasm.createTensor('f32', [1, 1, 4, 4]);
-  const q = wasm.createTensor('f32', [2, 4]), kv = wasm.createTensor('f32', [2, 4]);
+  const q = wasm.createTensor('f32', [2, 4]),
+    kv = wasm.createTensor('f32', [2, 4]);
   const dup = wasm.createTensor('i32', [2, 2], new Int32Array([0, 1, 0, 1]));
   tt.throws(() => wasm.training!.attentionBackward(q, kc, kc, dup, q, q, kv, kv, kv, 1, 0.5), RangeError, 'two rows writing one cache position');
 });
@@ -237,22 +288,28 @@ t.test('scatterAddRows', async (tt) => {
 });
 
 t.test('softLabelLoss: one-hot (K = 1) and soft labels with padding (K = 6), V = 1001', async (tt) => {
-  const V = 1001, m = 5;
+  const V = 1001,
+    m = 5;
   for (const K of [1, 6]) {
     for (const sd of [1, 10]) {
-      const ids = new Int32Array(m * K).fill(-1), w = new Float32Array(m * K);
+      const ids = new Int32Array(m * K).fill(-1),
+        w = new Float32Array(m * K);
       for (let r = 0; r < m; r++) {
         const used = K === 1 ? 1 : [6, 3, 1, 6, 2][r]; // rows padded with (-1, 0)
-        const raw = Array.from({ length: used }, () => rand() + 0.05), sum = raw.reduce((a, b) => a + b, 0);
+        const raw = Array.from({ length: used }, () => rand() + 0.05),
+          sum = raw.reduce((a, b) => a + b, 0);
         for (let k = 0; k < used; k++) {
           ids[r * K + k] = Math.floor(rand() * V);
           w[r * K + k] = raw[k] / sum;
         }
       }
-      ids[0] = V - 1; ids[K * 2] = 0; // first and last vocabulary entries
+      ids[0] = V - 1;
+      ids[K * 2] = 0; // first and last vocabulary entries
       const [zw, zr] = both('f32', [m, V], randn(m * V, sd));
-      const [iw, ir] = both('i32', [m, K], ids), [lw, lr] = both('f32', [m, K], w);
-      const [sw, sr] = both('f32', [m]), [gw, gr] = both('f32', [m, V]);
+      const [iw, ir] = both('i32', [m, K], ids),
+        [lw, lr] = both('f32', [m, K], w);
+      const [sw, sr] = both('f32', [m]),
+        [gw, gr] = both('f32', [m, V]);
       wasm.training!.softLabelLoss(zw, iw, lw, 1 / m, sw, gw);
       ref.training!.softLabelLoss(zr, ir, lr, 1 / m, sr, gr);
       await close(tt, 'softLabelLoss (loss)', sw, sr, `softLabelLoss loss K=${K} sd=${sd}`);
@@ -260,20 +317,37 @@ t.test('softLabelLoss: one-hot (K = 1) and soft labels with padding (K = 6), V =
     }
   }
   const ids = wasm.createTensor('i32', [1, 1], new Int32Array([V]));
-  tt.throws(() => wasm.training!.softLabelLoss(wasm.createTensor('f32', [1, V]), ids, wasm.createTensor('f32', [1, 1], new Float32Array([1])), 1, wasm.createTensor('f32', [1]), wasm.createTensor('f32', [1, V])), RangeError, 'label id ≥ V');
+  tt.throws(
+    () =>
+      wasm.training!.softLabelLoss(
+        wasm.createTensor('f32', [1, V]),
+        ids,
+        wasm.createTensor('f32', [1, 1], new Float32Array([1])),
+        1,
+        wasm.createTensor('f32', [1]),
+        wasm.createTensor('f32', [1, V]),
+      ),
+    RangeError,
+    'label id ≥ V',
+  );
 });
 
 t.test('dropout: masks and values match the reference exactly', async (tt) => {
   for (const n of [1, 3, 17, 1001]) {
     for (const p of [0, 0.1, 0.5, 0.9, 1]) {
-      for (const [sd, st] of [[0, 0], [1234, 7], [0xdeadbeef, 0xffffffff]]) {
+      for (const [sd, st] of [
+        [0, 0],
+        [1234, 7],
+        [0xdeadbeef, 0xffffffff],
+      ]) {
         const x = randn(n, 4);
         x[0] = -0;
         const [xw, xr] = both('f32', [n], x);
         const [ow, or] = both('f32', [n]);
         wasm.training!.dropout(xw, ow, p, sd, st);
         ref.training!.dropout(xr, or, p, sd, st);
-        const g = await wasm.read(ow), r = await ref.read(or);
+        const g = await wasm.read(ow),
+          r = await ref.read(or);
         let same = true;
         for (let i = 0; i < n; i++) if (!Object.is(g[i], r[i])) same = false;
         tt.ok(same, `dropout n=${n} p=${p} seed=${sd} stream=${st}`);
@@ -281,7 +355,9 @@ t.test('dropout: masks and values match the reference exactly', async (tt) => {
     }
   }
   // the keep rule at its boundary: p exactly k/2^24 keeps elements whose hash has h >>> 8 = k
-  const n = 4096, s = 99, st = 3;
+  const n = 4096,
+    s = 99,
+    st = 3;
   const k = dropoutHash(s, st, 17) >>> 8;
   for (const p of [k / 16777216, (k + 0.5) / 16777216]) {
     const [xw] = both('f32', [n], new Float32Array(n).fill(1));
@@ -292,13 +368,18 @@ t.test('dropout: masks and values match the reference exactly', async (tt) => {
   // the kept fraction is 1 − p, and applying dropout to a gradient is its backward (same mask)
   const big = 1 << 16;
   const [xw] = both('f32', [big], new Float32Array(big).fill(1));
-  const ow = wasm.createTensor('f32', [big]), bw = wasm.createTensor('f32', [big]);
+  const ow = wasm.createTensor('f32', [big]),
+    bw = wasm.createTensor('f32', [big]);
   wasm.training!.dropout(xw, ow, 0.3, 42, 5);
   wasm.training!.dropout(ow, bw, 0.3, 42, 5);
-  const o = await wasm.read(ow), b = await wasm.read(bw);
+  const o = await wasm.read(ow),
+    b = await wasm.read(bw);
   const kept = o.filter((v) => v !== 0).length / big;
   tt.ok(Math.abs(kept - 0.7) < 0.01, `kept fraction ${kept.toFixed(4)} ≈ 0.7`);
-  tt.ok(o.every((v, i) => (v === 0) === (b[i] === 0)), 'same mask on the second application');
+  tt.ok(
+    o.every((v, i) => (v === 0) === (b[i] === 0)),
+    'same mask on the second application',
+  );
   tt.throws(() => wasm.training!.dropout(xw, ow, 1.5, 0, 0), RangeError, 'p outside [0, 1]');
 });
 
@@ -316,7 +397,9 @@ t.test('adamw: 3 steps, gradScale ≠ 1, weightDecay 0 and 0.01', async (tt) => 
   for (const weightDecay of [0, 0.01]) {
     for (const n of [1, 37, 1001]) {
       const p0 = randn(n);
-      const [pw, pr] = both('f32', [n], p0), [mw, mr] = both('f32', [n]), [vw, vr] = both('f32', [n]);
+      const [pw, pr] = both('f32', [n], p0),
+        [mw, mr] = both('f32', [n]),
+        [vw, vr] = both('f32', [n]);
       for (let step = 1; step <= 3; step++) {
         const [gw, gr] = both('f32', [n], randn(n, 0.5));
         const o: AdamWStep = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay, step, gradScale: 0.37 };

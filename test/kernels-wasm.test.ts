@@ -11,7 +11,8 @@ import '../runtime/platform/node.ts';
 import { encodeFromF32 } from '../runtime/util/dtype.ts';
 import { rng, uniform, integers } from './portable/random.ts';
 
-const ATOL = 1e-5, RTOL = 1e-4;
+const ATOL = 1e-5,
+  RTOL = 1e-4;
 const DTYPES: FloatDType[] = ['f32', 'f16', 'bf16'];
 
 const rand = rng(0x9e3779b9);
@@ -32,19 +33,31 @@ function both(dtype: 'f32' | 'i32', shape: number[], data?: Float32Array | Int32
   return [wasm.createTensor(dtype, shape, data), ref.createTensor(dtype, shape, data)];
 }
 function weights(dtype: FloatDType, shape: number[], scale = 1): [Tensor, Tensor] {
-  const bytes = encodeFromF32(dtype, randn(shape.reduce((a, b) => a * b, 1), scale));
+  const bytes = encodeFromF32(
+    dtype,
+    randn(
+      shape.reduce((a, b) => a * b, 1),
+      scale,
+    ),
+  );
   return [wasm.createWeight(dtype, shape, bytes), ref.createWeight(dtype, shape, bytes)];
 }
 
 /** Checks got against want; returns the largest |got − want| (for the ops that report theirs). */
 async function close(tt: Test, got: Tensor, want: Tensor, what: string, atol = ATOL, rtol = RTOL): Promise<number> {
-  const g = await wasm.read(got), w = await ref.read(want);
+  const g = await wasm.read(got),
+    w = await ref.read(want);
   tt.equal(g.length, w.length, `${what}: length`);
-  let worst = -1, at = -1, maxAbs = 0;
+  let worst = -1,
+    at = -1,
+    maxAbs = 0;
   for (let i = 0; i < w.length; i++) {
     const excess = Math.abs(g[i] - w[i]) - (atol + rtol * Math.abs(w[i]));
     maxAbs = Math.max(maxAbs, Math.abs(g[i] - w[i]));
-    if (!(excess <= 0) && (worst < 0 || !(excess <= worst))) { worst = excess; at = i; }
+    if (!(excess <= 0) && (worst < 0 || !(excess <= worst))) {
+      worst = excess;
+      at = i;
+    }
   }
   tt.ok(at < 0, at < 0 ? what : `${what}: element ${at} got ${g[at]}, want ${w[at]}`);
   return maxAbs;
@@ -71,26 +84,43 @@ t.test('matmul kernel paths: n = 1..9 and across panels, odd K and N, both SIMD 
   for (const [name, b] of flavours) {
     for (const dt of DTYPES) {
       for (const [n, K, N] of shapes) {
-        const xs = randn(n * K), bytes = encodeFromF32(dt, randn(N * K)), bb = encodeFromF32(dt, randn(N));
-        const x = b.createTensor('f32', [n, K], xs), w = b.createWeight(dt, [N, K], bytes), bias = b.createWeight(dt, [N], bb);
-        const xr = ref.createTensor('f32', [n, K], xs), wr = ref.createWeight(dt, [N, K], bytes), br = ref.createWeight(dt, [N], bb);
+        const xs = randn(n * K),
+          bytes = encodeFromF32(dt, randn(N * K)),
+          bb = encodeFromF32(dt, randn(N));
+        const x = b.createTensor('f32', [n, K], xs),
+          w = b.createWeight(dt, [N, K], bytes),
+          bias = b.createWeight(dt, [N], bb);
+        const xr = ref.createTensor('f32', [n, K], xs),
+          wr = ref.createWeight(dt, [N, K], bytes),
+          br = ref.createWeight(dt, [N], bb);
         for (const withBias of [false, true]) {
-          const o = b.createTensor('f32', [n, N]), or = ref.createTensor('f32', [n, N]);
+          const o = b.createTensor('f32', [n, N]),
+            or = ref.createTensor('f32', [n, N]);
           b.matmul(x, w, withBias ? bias : null, o);
           ref.matmul(xr, wr, withBias ? br : null, or);
-          const g = await b.read(o), want = await ref.read(or);
+          const g = await b.read(o),
+            want = await ref.read(or);
           let bad = -1;
           // sums of up to 1100 terms: the absolute tolerance grows like their rounding error, √K
           for (let i = 0; i < want.length && bad < 0; i++) if (!(Math.abs(g[i] - want[i]) <= ATOL * Math.sqrt(K) + RTOL * Math.abs(want[i]))) bad = i;
-          tt.ok(bad < 0, `${name} ${dt} [${n},${K}]·[${N},${K}]ᵀ${withBias ? ' + bias' : ''}${bad < 0 ? '' : `: element ${bad} got ${g[bad]}, want ${want[bad]}`}`);
+          tt.ok(
+            bad < 0,
+            `${name} ${dt} [${n},${K}]·[${N},${K}]ᵀ${withBias ? ' + bias' : ''}${bad < 0 ? '' : `: element ${bad} got ${g[bad]}, want ${want[bad]}`}`,
+          );
           if (withBias && n > 1) {
             // every output element takes the same operations whichever block it falls in: a row
             // alone gives bit-for-bit the value it has in the batch
-            const r = n - 1, x1 = b.createTensor('f32', [1, K], xs.subarray(r * K)), o1 = b.createTensor('f32', [1, N]);
+            const r = n - 1,
+              x1 = b.createTensor('f32', [1, K], xs.subarray(r * K)),
+              o1 = b.createTensor('f32', [1, N]);
             b.matmul(x1, w, bias, o1);
             const alone = await b.read(o1);
-            tt.ok(alone.every((v, c) => Object.is(v, g[r * N + c])), `${name} ${dt} [${n},${K}]: row ${r} alone is bit-identical`);
-            b.dispose(x1); b.dispose(o1);
+            tt.ok(
+              alone.every((v, c) => Object.is(v, g[r * N + c])),
+              `${name} ${dt} [${n},${K}]: row ${r} alone is bit-identical`,
+            );
+            b.dispose(x1);
+            b.dispose(o1);
           }
           b.dispose(o);
         }
@@ -101,7 +131,15 @@ t.test('matmul kernel paths: n = 1..9 and across panels, odd K and N, both SIMD 
 });
 
 t.test('matmul, all weight dtypes, with and without bias', async (tt) => {
-  const shapes = [[3, 37, 29], [1, 64, 8], [5, 16, 7], [2, 8, 4], [4, 40, 13], [7, 3, 5], [1, 1, 1]];
+  const shapes = [
+    [3, 37, 29],
+    [1, 64, 8],
+    [5, 16, 7],
+    [2, 8, 4],
+    [4, 40, 13],
+    [7, 3, 5],
+    [1, 1, 1],
+  ];
   for (const dt of DTYPES) {
     for (const [n, K, N] of shapes) {
       for (const biasKind of ['none', 'same', 'f32'] as const) {
@@ -122,7 +160,8 @@ t.test('embedding and rmsNorm, all weight dtypes', async (tt) => {
     for (const H of [37, 64, 5]) {
       const [tw, tr] = weights(dt, [1001, H]);
       const ids = randInts(6, 1001);
-      ids[0] = 1000; ids[1] = 0;
+      ids[0] = 1000;
+      ids[1] = 0;
       const [iw, ir] = both('i32', [6], ids);
       const [ow, or] = both('f32', [6, H]);
       wasm.embedding(iw, tw, ow);
@@ -139,7 +178,8 @@ t.test('embedding and rmsNorm, all weight dtypes', async (tt) => {
   }
   // Gemma's scaled embeddings: one f32 multiply by fround(scale), the reference's bits exactly
   for (const dt of DTYPES) {
-    const H = 37, [tw, tr] = weights(dt, [1001, H]);
+    const H = 37,
+      [tw, tr] = weights(dt, [1001, H]);
     const [iw, ir] = both('i32', [5], new Int32Array([3, 1000, 0, 3, 512]));
     const [ow, or] = both('f32', [5, H]);
     wasm.embedding(iw, tw, ow, Math.sqrt(2304));
@@ -153,7 +193,18 @@ t.test('embedding and rmsNorm, all weight dtypes', async (tt) => {
 
 t.test('weight matrices are stored interleaved (wasm/layout.ts): read gives them back row-major, misuse is refused', async (tt) => {
   // every tail case of the layout: N % 4 leftover rows, K % 8 tails, K < 8 and N < 4 (row-major)
-  const shapes = [[1, 1], [3, 7], [4, 8], [5, 9], [9, 17], [13, 37], [8, 64], [6, 3], [12, 23], [7, 1029]];
+  const shapes = [
+    [1, 1],
+    [3, 7],
+    [4, 8],
+    [5, 9],
+    [9, 17],
+    [13, 37],
+    [8, 64],
+    [6, 3],
+    [12, 23],
+    [7, 1029],
+  ];
   for (const dt of DTYPES) {
     for (const [N, K] of shapes) {
       const bytes = encodeFromF32(dt, randn(N * K));
@@ -173,10 +224,12 @@ t.test('weight matrices are stored interleaved (wasm/layout.ts): read gives them
 
 t.test('expv (wasm/expv.ts) is within 2.5e-7 relative of Math.exp over the softmax and sigmoid range', async (tt) => {
   const k = (wasm as unknown as { kernels: { expOne(x: number): number } }).kernels;
-  let worst = 0, at = 0;
+  let worst = 0,
+    at = 0;
   for (let i = 0; i <= 200000; i++) {
     const x = Math.fround(-87 + (175 * i) / 200000);
-    const want = Math.exp(x), got = k.expOne(x);
+    const want = Math.exp(x),
+      got = k.expOne(x);
     const rel = Math.abs(got - want) / want;
     if (rel > worst) [worst, at] = [rel, x];
   }
@@ -188,18 +241,40 @@ t.test('expv (wasm/expv.ts) is within 2.5e-7 relative of Math.exp over the softm
 
 t.test('f16 and bf16 unpacking is exact, subnormals and signed zero included', async (tt) => {
   // f16 subnormals (|x| < 2^-14) go through the magic multiply; random data almost never hits them
-  const special = new Float32Array([0, -0, 2 ** -24, -(2 ** -24), 3 * 2 ** -20, -(2 ** -14), 2 ** -14 * 0.999, 65504, -65504, 1, -1.5, 1e-5, -7e-6, 0.333, 2 ** -15, 1234.5]);
+  const special = new Float32Array([
+    0,
+    -0,
+    2 ** -24,
+    -(2 ** -24),
+    3 * 2 ** -20,
+    -(2 ** -14),
+    2 ** -14 * 0.999,
+    65504,
+    -65504,
+    1,
+    -1.5,
+    1e-5,
+    -7e-6,
+    0.333,
+    2 ** -15,
+    1234.5,
+  ]);
   for (const dt of ['f16', 'bf16'] as const) {
     const [tw, tr] = [wasm.createWeight(dt, [2, 8], encodeFromF32(dt, special)), ref.createWeight(dt, [2, 8], encodeFromF32(dt, special))];
     const [iw, ir] = both('i32', [2], new Int32Array([0, 1]));
     const [ow, or] = both('f32', [2, 8]);
     wasm.embedding(iw, tw, ow);
     ref.embedding(ir, tr, or);
-    const g = await wasm.read(ow), r = await ref.read(or);
-    tt.ok(g.every((v, i) => Object.is(v, r[i])), `${dt} decode bit-exact: ${[...g].join(' ')}`);
+    const g = await wasm.read(ow),
+      r = await ref.read(or);
+    tt.ok(
+      g.every((v, i) => Object.is(v, r[i])),
+      `${dt} decode bit-exact: ${[...g].join(' ')}`,
+    );
     // the same values through the pair-split matmul path: x = one-hot picks each weight
     for (let k = 0; k < 8; k++) {
-      const x = new Float32Array(8); x[k] = 1;
+      const x = new Float32Array(8);
+      x[k] = 1;
       const [xw, xr] = both('f32', [1, 8], x);
       const [mw, mr] = both('f32', [1, 2]);
       wasm.matmul(xw, tw, null, mw);
@@ -214,7 +289,8 @@ t.test('f16 and bf16 unpacking is exact, subnormals and signed zero included', a
 t.test('rmsNorm over a per-head view [n·heads, headDim], headDim 16…256', async (tt) => {
   for (const hd of [16, 24, 32, 64, 128, 256]) {
     for (const dt of DTYPES) {
-      const n = 3, heads = 5;
+      const n = 3,
+        heads = 5;
       const [xw, xr] = both('f32', [n, heads * hd], randn(n * heads * hd, 3));
       const [gw, gr] = weights(dt, [hd]);
       const [ow, or] = both('f32', [n, heads * hd]);
@@ -226,8 +302,14 @@ t.test('rmsNorm over a per-head view [n·heads, headDim], headDim 16…256', asy
 });
 
 t.test('rope', async (tt) => {
-  for (const [heads, headDim] of [[3, 16], [2, 64], [1, 128], [2, 6]]) {
-    const n = 5, half = headDim / 2;
+  for (const [heads, headDim] of [
+    [3, 16],
+    [2, 64],
+    [1, 128],
+    [2, 6],
+  ]) {
+    const n = 5,
+      half = headDim / 2;
     const inv = new Float32Array(half).map((_, i) => Math.pow(10000, (-2 * i) / headDim));
     const rows = new Int32Array([0, 0, 0, 1, 1, 7, 2, 4095, 1, 31]);
     const [xw, xr] = both('f32', [n, heads * headDim], randn(n * heads * headDim));
@@ -240,9 +322,14 @@ t.test('rope', async (tt) => {
 });
 
 t.test('kvWrite and attention: several slots, prefill and decode, GQA 1 and 3', async (tt) => {
-  for (const [heads, kvHeads] of [[2, 2], [6, 2]]) {
+  for (const [heads, kvHeads] of [
+    [2, 2],
+    [6, 2],
+  ]) {
     for (const d of [16, 64, 128, 12, 6]) {
-      const slots = 3, maxT = 24, scale = 1 / Math.sqrt(d);
+      const slots = 3,
+        maxT = 24,
+        scale = 1 / Math.sqrt(d);
       const [kcw, kcr] = both('f32', [slots, kvHeads, maxT, d]);
       const [vcw, vcr] = both('f32', [slots, kvHeads, maxT, d]);
       const step = async (rowsData: number[], label: string) => {
@@ -278,10 +365,16 @@ t.test('kvWrite and attention: several slots, prefill and decode, GQA 1 and 3', 
 // far past the window), window 1, and windows at or beyond every position (= full attention).
 t.test('attention with a sliding window: prefill and decode past the window, GQA, odd headDim', async (tt) => {
   let maxAbs = 0;
-  for (const [heads, kvHeads] of [[2, 2], [6, 2], [3, 1]]) {
+  for (const [heads, kvHeads] of [
+    [2, 2],
+    [6, 2],
+    [3, 1],
+  ]) {
     for (const d of [16, 12, 256]) {
       for (const window of [1, 3, 8, 16, 40]) {
-        const slots = 2, maxT = 24, scale = 1 / Math.sqrt(d);
+        const slots = 2,
+          maxT = 24,
+          scale = 1 / Math.sqrt(d);
         const [kcw, kcr] = both('f32', [slots, kvHeads, maxT, d], randn(slots * kvHeads * maxT * d));
         const [vcw, vcr] = both('f32', [slots, kvHeads, maxT, d], randn(slots * kvHeads * maxT * d));
         // slot 1: 19 prefill rows (positions 0..18); slot 0: decode rows at 0, 7 and 23
@@ -299,17 +392,26 @@ t.test('attention with a sliding window: prefill and decode past the window, GQA
           // the plain-SIMD build (no relaxed ops in attention) gives the same bits
           const on = async (x: Tensor) => plain.createTensor('f32', [...x.shape], (await wasm.read(x)) as Float32Array);
           const [qp, kp, vp] = [await on(qw), await on(kcw), await on(vcw)];
-          const rp = plain.createTensor('i32', [n, 2], new Int32Array(rowsData)), op = plain.createTensor('f32', [n, heads * d]);
+          const rp = plain.createTensor('i32', [n, 2], new Int32Array(rowsData)),
+            op = plain.createTensor('f32', [n, heads * d]);
           plain.attention(qp, kp, vp, rp, op, heads, scale, window);
-          const a = await plain.read(op), b = await wasm.read(ow);
-          tt.ok(a.every((v, i) => Object.is(v, b[i])), `attention window=3 heads=${heads}/${kvHeads} d=${d}: plain and relaxed SIMD builds give the same bits`);
+          const a = await plain.read(op),
+            b = await wasm.read(ow);
+          tt.ok(
+            a.every((v, i) => Object.is(v, b[i])),
+            `attention window=3 heads=${heads}/${kvHeads} d=${d}: plain and relaxed SIMD builds give the same bits`,
+          );
         }
       }
     }
   }
   tt.comment(`windowed attention: max |Δ| ${maxAbs.toExponential(2)}`);
   const one = both('f32', [1, 1, 4, 4]);
-  tt.throws(() => wasm.attention(wasm.createTensor('f32', [1, 4]), one[0], one[0], wasm.createTensor('i32', [1, 2]), wasm.createTensor('f32', [1, 4]), 1, 1, -1), RangeError, 'negative window');
+  tt.throws(
+    () => wasm.attention(wasm.createTensor('f32', [1, 4]), one[0], one[0], wasm.createTensor('i32', [1, 2]), wasm.createTensor('f32', [1, 4]), 1, 1, -1),
+    RangeError,
+    'negative window',
+  );
 });
 
 // gelu_pytorch_tanh: a random spread plus the points where a tanh or exp could go wrong (0, tiny,
@@ -318,7 +420,8 @@ t.test('glu gelu_tanh: random gates, tails and special values, SIMD body and tai
   let maxAbs = 0;
   const special = [0, -0, 1e-7, -1e-7, 1e-3, -1e-3, 0.5, -0.5, 1, -1, 3, -3, 5, -5, 10, -10, 30, -30, 100, -100, 1e4, -1e4, 1e20, -1e20, 3e38, -3e38];
   for (const I of [1001, 4, 3]) {
-    const n = 3, g = randn(n * I, 8);
+    const n = 3,
+      g = randn(n * I, 8);
     if (I > special.length) g.set(special, 5);
     const [gw, gr] = both('f32', [n, I], g);
     const [uw, ur] = both('f32', [n, I], randn(n * I));
@@ -327,17 +430,30 @@ t.test('glu gelu_tanh: random gates, tails and special values, SIMD body and tai
     ref.glu(gr, ur, or, 'gelu_tanh');
     maxAbs = Math.max(maxAbs, await close(tt, ow, or, `glu gelu_tanh [${n}, ${I}]`));
     // the plain-SIMD build runs the same lane arithmetic (no relaxed ops in it): the same bits
-    const [gp, up, op] = [plain.createTensor('f32', [n, I], g), plain.createTensor('f32', [n, I], await wasm.read(uw) as Float32Array), plain.createTensor('f32', [n, I])];
+    const [gp, up, op] = [
+      plain.createTensor('f32', [n, I], g),
+      plain.createTensor('f32', [n, I], (await wasm.read(uw)) as Float32Array),
+      plain.createTensor('f32', [n, I]),
+    ];
     plain.glu(gp, up, op, 'gelu_tanh');
-    const a = await plain.read(op), b = await wasm.read(ow);
-    tt.ok(a.every((v, i) => Object.is(v, b[i])), `glu gelu_tanh [${n}, ${I}]: plain and relaxed SIMD builds give the same bits`);
+    const a = await plain.read(op),
+      b = await wasm.read(ow);
+    tt.ok(
+      a.every((v, i) => Object.is(v, b[i])),
+      `glu gelu_tanh [${n}, ${I}]: plain and relaxed SIMD builds give the same bits`,
+    );
   }
   tt.comment(`glu gelu_tanh: max |Δ| ${maxAbs.toExponential(2)} (|gate| ≤ 8 and the special values)`);
-  tt.throws(() => wasm.glu(wasm.createTensor('f32', [4]), wasm.createTensor('f32', [4]), wasm.createTensor('f32', [4]), 'relu' as 'silu'), RangeError, 'unknown activation');
+  tt.throws(
+    () => wasm.glu(wasm.createTensor('f32', [4]), wasm.createTensor('f32', [4]), wasm.createTensor('f32', [4]), 'relu' as 'silu'),
+    RangeError,
+    'unknown activation',
+  );
 });
 
 t.test('swiglu, addInPlace, gatherRows, softmax, argmax', async (tt) => {
-  const n = 3, I = 1001;
+  const n = 3,
+    I = 1001;
   const [gw, gr] = both('f32', [n, I], randn(n * I, 8));
   const [uw, ur] = both('f32', [n, I], randn(n * I));
   const [ow, or] = both('f32', [n, I]);
@@ -361,7 +477,8 @@ t.test('swiglu, addInPlace, gatherRows, softmax, argmax', async (tt) => {
   await close(tt, sw, sr, 'softmax', 1e-7, 1e-4);
 
   const logits = randn(5 * I, 10);
-  logits[1 * I + 17] = 50; logits[1 * I + 900] = 50; // tie: first index wins
+  logits[1 * I + 17] = 50;
+  logits[1 * I + 900] = 50; // tie: first index wins
   logits[2 * I + 1000] = 60; // last element
   logits[3 * I] = 60; // first element
   const [lw, lr] = both('f32', [5, I], logits);
@@ -390,16 +507,26 @@ t.test('memory grows while tensors are alive; views, dispose and reuse', async (
   const rx = ref.createTensor('f32', [2, 32], (await b.read(x)) as Float32Array);
   const rout = ref.createTensor('f32', [2, 64]);
   ref.matmul(rx, ref.createWeight('bf16', [64, 32], w16), null, rout);
-  const g = await b.read(out), r = await ref.read(rout);
-  tt.ok(g.every((v, i) => Math.abs(v - r[i]) <= ATOL + RTOL * Math.abs(r[i])), 'matmul after growth');
+  const g = await b.read(out),
+    r = await ref.read(rout);
+  tt.ok(
+    g.every((v, i) => Math.abs(v - r[i]) <= ATOL + RTOL * Math.abs(r[i])),
+    'matmul after growth',
+  );
 
   const v = b.view(a, [10, 10]);
   b.write(v, new Float32Array([42]));
   tt.equal((await b.read(a))[0], 42, 'view shares storage');
-  for (const t of big) { b.write(t, new Float32Array(1 << 20).fill(7)); b.dispose(t); }
+  for (const t of big) {
+    b.write(t, new Float32Array(1 << 20).fill(7));
+    b.dispose(t);
+  }
   const again = b.createTensor('f32', [1 << 20]);
   tt.equal((b as unknown as { memoryPages: number }).memoryPages, pages1, 'freed blocks are reused, no further growth');
-  tt.ok((await b.read(again)).every((x) => x === 0), 'reused block is zero-filled');
+  tt.ok(
+    (await b.read(again)).every((x) => x === 0),
+    'reused block is zero-filled',
+  );
   b.dispose(a);
   tt.throws(() => b.addInPlace(a, a), 'disposed tensor rejected');
   tt.throws(() => b.addInPlace(x, wasm.createTensor('f32', [64])), TypeError, 'foreign tensor rejected');
@@ -423,34 +550,59 @@ function gaussian(n: number, sd: number): Float32Array {
 
 function contrastLogits(kind: LogitKind, m: number, Ve: number, Va: number, big: boolean): [Float32Array, Float32Array] {
   const sd = kind === 'peaky' ? 16 : kind === 'flat' ? (big ? 0.8 : 0.02) : 2;
-  const e = gaussian(m * Ve, sd), a = gaussian(m * Va, sd);
+  const e = gaussian(m * Ve, sd),
+    a = gaussian(m * Va, sd);
   for (let r = 0; r < m; r++) {
     for (let j = 0; j < Math.min(Ve, Va); j++) a[r * Va + j] = 0.8 * e[r * Ve + j] + 0.6 * a[r * Va + j];
   }
   return [e, a];
 }
 
-async function checkContrast(tt: Test, label: string, m: number, Ve: number, Va: number, n: number, alpha: number, K: number, e: Float32Array, a: Float32Array): Promise<{ counts: number[]; ids: Int32Array }> {
-  const [ew, er] = both('f32', [m, Ve], e), [aw, ar] = both('f32', [m, Va], a);
-  const [sw, sr] = both('f32', [m, 2]), [iw, ir] = both('i32', [m, K]), [lw, lr] = both('f32', [m, K]);
+async function checkContrast(
+  tt: Test,
+  label: string,
+  m: number,
+  Ve: number,
+  Va: number,
+  n: number,
+  alpha: number,
+  K: number,
+  e: Float32Array,
+  a: Float32Array,
+): Promise<{ counts: number[]; ids: Int32Array }> {
+  const [ew, er] = both('f32', [m, Ve], e),
+    [aw, ar] = both('f32', [m, Va], a);
+  const [sw, sr] = both('f32', [m, 2]),
+    [iw, ir] = both('i32', [m, K]),
+    [lw, lr] = both('f32', [m, K]);
   wasm.contrast(ew, aw, n, alpha, sw, iw, lw);
   ref.contrast(er, ar, n, alpha, sr, ir, lr);
-  const gs = await wasm.read(sw), rs = await ref.read(sr);
-  const gi = await wasm.read(iw) as Int32Array, ri = await ref.read(ir);
-  const gw = await wasm.read(lw), rw = await ref.read(lr);
+  const gs = await wasm.read(sw),
+    rs = await ref.read(sr);
+  const gi = (await wasm.read(iw)) as Int32Array,
+    ri = await ref.read(ir);
+  const gw = await wasm.read(lw),
+    rw = await ref.read(lr);
   const bad: string[] = [];
   for (let r = 0; r < m; r++) {
-    const d = Math.abs(gs[r * 2] - rs[r * 2]), excess = d - (ATOL + RTOL * Math.abs(rs[r * 2]));
+    const d = Math.abs(gs[r * 2] - rs[r * 2]),
+      excess = d - (ATOL + RTOL * Math.abs(rs[r * 2]));
     contrastWorst.klAbs = Math.max(contrastWorst.klAbs, d);
     contrastWorst.klRel = Math.max(contrastWorst.klRel, d / Math.max(Math.abs(rs[r * 2]), 1e-30));
     if (!(excess <= 0)) bad.push(`row ${r} kl ${gs[r * 2]} want ${rs[r * 2]}`);
     if (gs[r * 2 + 1] !== rs[r * 2 + 1]) bad.push(`row ${r} mask count ${gs[r * 2 + 1]} want ${rs[r * 2 + 1]}`);
   }
   for (let i = 0; i < m * K; i++) {
-    if (gi[i] !== ri[i]) { bad.push(`label ${i} (row ${Math.floor(i / K)}) id ${gi[i]} want ${ri[i]}`); break; }
+    if (gi[i] !== ri[i]) {
+      bad.push(`label ${i} (row ${Math.floor(i / K)}) id ${gi[i]} want ${ri[i]}`);
+      break;
+    }
     const d = Math.abs(gw[i] - rw[i]);
     contrastWorst.wAbs = Math.max(contrastWorst.wAbs, d);
-    if (!(d <= ATOL + RTOL * Math.abs(rw[i]))) { bad.push(`label ${i} (row ${Math.floor(i / K)}) weight ${gw[i]} want ${rw[i]}`); break; }
+    if (!(d <= ATOL + RTOL * Math.abs(rw[i]))) {
+      bad.push(`label ${i} (row ${Math.floor(i / K)}) weight ${gw[i]} want ${rw[i]}`);
+      break;
+    }
   }
   tt.ok(bad.length === 0, bad.length ? `${label}: ${bad.slice(0, 3).join('; ')}` : label);
   for (const x of [ew, aw, sw, iw, lw]) wasm.dispose(x);
@@ -462,8 +614,14 @@ async function checkContrast(tt: Test, label: string, m: number, Ve: number, Va:
 t.test('contrast against the reference', async (tt) => {
   const K = 16;
   // [Ve, Va, shared]: equal vocabularies, and Ve ≠ Va with shared < both (Qwen2.5 7B vs 1.5B-like)
-  const shapes: [number, number, number][] = [[1001, 1001, 1001], [1001, 1010, 997], [151936, 151936, 151936], [152064, 151936, 151643]];
-  let sawBigMask = false, sawPadding = false;
+  const shapes: [number, number, number][] = [
+    [1001, 1001, 1001],
+    [1001, 1010, 997],
+    [151936, 151936, 151936],
+    [152064, 151936, 151643],
+  ];
+  let sawBigMask = false,
+    sawPadding = false;
   for (const [Ve, Va, n] of shapes) {
     const big = Ve > 100000;
     for (const m of [1, 5, 17]) {
@@ -481,26 +639,43 @@ t.test('contrast against the reference', async (tt) => {
 
   // the mask larger than K: count exact, the first K ids in ascending order, weights normalised over the whole mask
   {
-    const V = 1001, m = 3;
+    const V = 1001,
+      m = 3;
     const [e, a] = contrastLogits('flat', m, V, V, false);
     const { counts, ids } = await checkContrast(tt, 'contrast mask > K', m, V, V, V, 0.05, K, e, a);
     tt.same(counts, [V, V, V], 'flat rows: the mask is the whole shared vocabulary');
-    tt.same([...ids.subarray(0, K)], Array.from({ length: K }, (_, k) => k), 'first K ids are 0..K−1');
+    tt.same(
+      [...ids.subarray(0, K)],
+      Array.from({ length: K }, (_, k) => k),
+      'first K ids are 0..K−1',
+    );
   }
   // edge logits: −∞ and ties at the maximum, an expert maximum outside the shared vocabulary
   {
-    const V = 37, n = 30, m = 2;
-    const e = randn(m * V, 3), a = randn(m * V, 3);
-    e[3] = -Infinity; a[5] = -Infinity; e[7] = 9; e[11] = 9; e[V + 33] = 50; a[V + 2] = -Infinity;
+    const V = 37,
+      n = 30,
+      m = 2;
+    const e = randn(m * V, 3),
+      a = randn(m * V, 3);
+    e[3] = -Infinity;
+    a[5] = -Infinity;
+    e[7] = 9;
+    e[11] = 9;
+    e[V + 33] = 50;
+    a[V + 2] = -Infinity;
     await checkContrast(tt, 'contrast −∞ logits, ties, expert max outside shared', m, V, V, n, 0.2, 4, e, a);
   }
-  tt.comment(`contrast worst: |Δkl| ${contrastWorst.klAbs.toExponential(2)}, relative ${contrastWorst.klRel.toExponential(2)}, |Δw| ${contrastWorst.wAbs.toExponential(2)}`);
+  tt.comment(
+    `contrast worst: |Δkl| ${contrastWorst.klAbs.toExponential(2)}, relative ${contrastWorst.klRel.toExponential(2)}, |Δw| ${contrastWorst.wAbs.toExponential(2)}`,
+  );
 
-  const [ew] = both('f32', [2, 10]), [aw] = both('f32', [2, 8]);
-  const st = wasm.createTensor('f32', [2, 2]), li = wasm.createTensor('i32', [2, 4]), lw = wasm.createTensor('f32', [2, 4]);
+  const [ew] = both('f32', [2, 10]),
+    [aw] = both('f32', [2, 8]);
+  const st = wasm.createTensor('f32', [2, 2]),
+    li = wasm.createTensor('i32', [2, 4]),
+    lw = wasm.createTensor('f32', [2, 4]);
   tt.throws(() => wasm.contrast(ew, aw, 9, 0.2, st, li, lw), RangeError, 'shared larger than the amateur vocabulary');
   tt.throws(() => wasm.contrast(ew, aw, 8, 0.2, wasm.createTensor('f32', [2, 3]), li, lw), RangeError, 'stats of the wrong shape');
   tt.throws(() => wasm.contrast(ew, aw, 8, 0.2, st, li, wasm.createTensor('f32', [2, 5])), RangeError, 'labelWeights of the wrong shape');
   tt.throws(() => wasm.contrast(ew, aw, 8, 0.2, st, lw, lw), TypeError, 'labelIds must be i32');
 });
-

@@ -67,7 +67,8 @@ t.test('WebGPU kernels in Deno (wgpu; native shader-f16 on lavapipe)', async (t)
       cwd: root,
       env: { ...process.env, VK_ICD_FILENAMES: icd, NO_COLOR: '1' },
     });
-    let stdout = '', stderr = '';
+    let stdout = '',
+      stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
@@ -82,7 +83,13 @@ t.test('WebGPU kernels in Deno (wgpu; native shader-f16 on lavapipe)', async (t)
   }
   if (summary?.noAdapter) return noAdapter(t, 'Deno');
   if (!summary) {
-    t.fail(`deno exited ${code} without a summary:\n${stderr.split('\n').filter((l) => !l.includes('XDG_RUNTIME_DIR')).join('\n').slice(-3000)}`);
+    t.fail(
+      `deno exited ${code} without a summary:\n${stderr
+        .split('\n')
+        .filter((l) => !l.includes('XDG_RUNTIME_DIR'))
+        .join('\n')
+        .slice(-3000)}`,
+    );
     return;
   }
   if (summary.features?.includes('shader-f16')) t.pass('the Deno adapter has shader-f16, so the native f16 path was tested');

@@ -16,14 +16,21 @@ import { FIXTURES } from './helpers/cli.ts';
 const owned = (n: string) => n === 'ours.json' || n === 'ckpt';
 
 async function snapshot(fs: MemoryFileSystem, dir: string): Promise<string> {
-  const walk = async (d: string): Promise<string[]> => (await Promise.all((await fs.list(d)).map(async (n) => {
-    const p = fs.join(d, n);
-    try {
-      return [`${p}=${await fs.readText(p)}`];
-    } catch {
-      return [p, ...(await walk(p))];
-    }
-  }))).flat();
+  const walk = async (d: string): Promise<string[]> =>
+    (
+      await Promise.all(
+        (
+          await fs.list(d)
+        ).map(async (n) => {
+          const p = fs.join(d, n);
+          try {
+            return [`${p}=${await fs.readText(p)}`];
+          } catch {
+            return [p, ...(await walk(p))];
+          }
+        }),
+      )
+    ).flat();
   return (await walk(dir)).join('\n');
 }
 
@@ -38,7 +45,10 @@ t.test('claimOutDir', async (t) => {
   await fs.writeFileAtomic('mine/ours.json', '{}');
   await fs.writeFileAtomic('mine/ckpt/a.bin', 'x');
   const before = await snapshot(fs, 'mine');
-  await t.rejects(claimOutDir(fs, 'mine', { owned }), { code: 'BAD_INPUT', message: /--out mine is not empty \(ckpt, notes\.txt, ours\.json\): pass --resume .* --overwrite .* or choose another --out/ });
+  await t.rejects(claimOutDir(fs, 'mine', { owned }), {
+    code: 'BAD_INPUT',
+    message: /--out mine is not empty \(ckpt, notes\.txt, ours\.json\): pass --resume .* --overwrite .* or choose another --out/,
+  });
   t.equal(await snapshot(fs, 'mine'), before, 'refused: nothing changed');
   await claimOutDir(fs, 'mine', { owned, resume: true });
   t.equal(await snapshot(fs, 'mine'), before, 'resume: nothing removed');
@@ -65,9 +75,20 @@ t.test("run into a user's folder: refused, then --overwrite keeps the user's fil
   const engine = createEngine({ name: 'browser', fs: routedFileSystem(storage), getGPU: async () => null });
   const text = readFileSync(join(FIXTURES, 'sampling', 'questions.jsonl'), 'utf8');
   const job = {
-    expert: `${url}/models/expert`, amateur: `${url}/models/amateur`, out: 'work', backend: 'wasm' as const, threads: 1,
-    train: parseProblems(text).map((p) => ({ ...p, gold: null })), eval: parseEvalProblems(generateProblems(0, 2, { set: 'eval' }).map((p) => JSON.stringify(p)).join('\n')),
-    sample: { maxNewTokens: 12, beta: 0.4 }, finetune: { maxSteps: 2, lr: 1e-3 }, evalSettings: { maxNewTokens: 4 },
+    expert: `${url}/models/expert`,
+    amateur: `${url}/models/amateur`,
+    out: 'work',
+    backend: 'wasm' as const,
+    threads: 1,
+    train: parseProblems(text).map((p) => ({ ...p, gold: null })),
+    eval: parseEvalProblems(
+      generateProblems(0, 2, { set: 'eval' })
+        .map((p) => JSON.stringify(p))
+        .join('\n'),
+    ),
+    sample: { maxNewTokens: 12, beta: 0.4 },
+    finetune: { maxSteps: 2, lr: 1e-3 },
+    evalSettings: { maxNewTokens: 4 },
   };
   await storage.writeFileAtomic('work/samples.jsonl', 'my own samples\n');
   await storage.writeFileAtomic('work/eval/mine.jsonl', 'my own eval\n');
@@ -77,7 +98,7 @@ t.test("run into a user's folder: refused, then --overwrite keeps the user's fil
   const report = await engine.run({ ...job, overwrite: true });
   t.equal(report.eval.expert_after.total, 2, 'the run completes');
   t.equal(await storage.readText('work/eval/mine.jsonl'), 'my own eval\n', 'a file the run does not write is kept, even inside eval/');
-  t.not(await storage.readText('work/samples.jsonl'), 'my own samples\n', '--overwrite replaced the run\'s own samples.jsonl');
+  t.not(await storage.readText('work/samples.jsonl'), 'my own samples\n', "--overwrite replaced the run's own samples.jsonl");
   await t.rejects(engine.run(job), { code: 'BAD_INPUT' }, 'a second run into a finished run is refused too');
 });
 
@@ -93,7 +114,18 @@ t.test('file outputs (problems --out, eval --out): an existing file is refused b
   t.equal(r.code, 2, 'refused with exit 2');
   t.match(r.stderr, /^error: --out .*mine\.jsonl already exists: pass --overwrite/);
   t.equal(readFileSync(file, 'utf8'), 'my data\n', 'the file is untouched');
-  const ev = await runCli(['eval', '--model', join(FIXTURES, 'sampling/models/llama-pair/expert'), '--data', file, '--out', file, '--backend', 'reference', '--quiet']);
+  const ev = await runCli([
+    'eval',
+    '--model',
+    join(FIXTURES, 'sampling/models/llama-pair/expert'),
+    '--data',
+    file,
+    '--out',
+    file,
+    '--backend',
+    'reference',
+    '--quiet',
+  ]);
   t.equal(ev.code, 2, 'eval refuses before reading data or models');
   t.equal(readFileSync(file, 'utf8'), 'my data\n');
   const w = await runCli(['problems', '--count', '3', '--out', file, '--overwrite']);
@@ -101,7 +133,7 @@ t.test('file outputs (problems --out, eval --out): an existing file is refused b
   t.equal(readFileSync(file, 'utf8').trim().split('\n').length, 3, '--overwrite replaces it');
 });
 
-t.test('finetune: a second run never mixes with the first; a user\'s files survive --overwrite', async (t) => {
+t.test("finetune: a second run never mixes with the first; a user's files survive --overwrite", async (t) => {
   const pair = join(FIXTURES, 'sampling', 'models', 'qwen-pair');
   const { url, server } = await serve({}, { '/models': pair });
   t.teardown(() => server.close());
@@ -109,17 +141,31 @@ t.test('finetune: a second run never mixes with the first; a user\'s files survi
   const engine = createEngine({ name: 'browser', fs: routedFileSystem(storage), getGPU: async () => null });
   const text = readFileSync(join(FIXTURES, 'sampling', 'questions.jsonl'), 'utf8');
   const common = { backend: 'wasm' as const, threads: 1 };
-  await engine.sample({ ...common, expert: `${url}/models/expert`, amateur: `${url}/models/amateur`, problems: parseProblems(text), out: 's/samples.jsonl', settings: { maxNewTokens: 12, beta: 0.4 } });
+  await engine.sample({
+    ...common,
+    expert: `${url}/models/expert`,
+    amateur: `${url}/models/amateur`,
+    problems: parseProblems(text),
+    out: 's/samples.jsonl',
+    settings: { maxNewTokens: 12, beta: 0.4 },
+  });
   const job = { ...common, model: `${url}/models/expert`, samples: 's/samples.jsonl', out: 'ft' };
   await engine.finetune({ ...job, settings: { maxSteps: 4, saveSteps: 2, lr: 1e-3 } });
-  t.same((await storage.list('ft')).filter((n) => n.startsWith('checkpoint-')), ['checkpoint-2', 'checkpoint-4']);
+  t.same(
+    (await storage.list('ft')).filter((n) => n.startsWith('checkpoint-')),
+    ['checkpoint-2', 'checkpoint-4'],
+  );
   await storage.writeFileAtomic('ft/notes.txt', 'mine');
   const before = await snapshot(storage, 'ft');
   await t.rejects(engine.finetune({ ...job, settings: { maxSteps: 2, saveSteps: 0 } }), { code: 'BAD_INPUT', message: /--out ft is not empty/ });
   t.equal(await snapshot(storage, 'ft'), before, 'refused: nothing changed');
   const s = await engine.finetune({ ...job, overwrite: true, settings: { maxSteps: 2, saveSteps: 0, lr: 1e-3 } });
   t.equal(s.steps, 2);
-  t.same(await storage.list('ft'), ['adapter_config.json', 'adapter_model.safetensors', 'notes.txt', 'train_log.jsonl', 'train_summary.json'], 'the old checkpoints are gone, the user\'s notes.txt is kept');
+  t.same(
+    await storage.list('ft'),
+    ['adapter_config.json', 'adapter_model.safetensors', 'notes.txt', 'train_log.jsonl', 'train_summary.json'],
+    "the old checkpoints are gone, the user's notes.txt is kept",
+  );
   t.equal((await storage.readText('ft/train_log.jsonl')).trim().split('\n').length, 2, 'the log holds only the new run');
 });
 
@@ -139,7 +185,9 @@ t.test('writeFileAtomic onto a symlink or a device: the link is kept, the device
   const reader = new Promise<string>((resolve) => {
     import('node:fs').then(({ createReadStream }) => {
       let got = '';
-      createReadStream(join(dir, 'pipe')).on('data', (d) => (got += d)).on('end', () => resolve(got));
+      createReadStream(join(dir, 'pipe'))
+        .on('data', (d) => (got += d))
+        .on('end', () => resolve(got));
     });
   });
   await nodeFileSystem.writeFileAtomic!(join(dir, 'pipe'), 'through the fifo');
@@ -162,7 +210,16 @@ t.test('model files are regular files: a FIFO is refused at once; /dev/zero as -
   const fifo = await runCli(['generate', '--model', model, '--prompt', 'hi', '--backend', 'reference']);
   t.equal(fifo.code, 2, 'a FIFO as config.json: refused, no hang');
   t.match(fifo.stderr, /^error: .*config\.json: is a FIFO \(named pipe\), not a regular file/);
-  const dev = await runCli(['eval', '--model', join(FIXTURES, 'sampling/models/llama-pair/expert'), '--data', '/dev/zero', '--backend', 'reference', '--quiet']);
+  const dev = await runCli([
+    'eval',
+    '--model',
+    join(FIXTURES, 'sampling/models/llama-pair/expert'),
+    '--data',
+    '/dev/zero',
+    '--backend',
+    'reference',
+    '--quiet',
+  ]);
   t.equal(dev.code, 2, '/dev/zero as --data: refused, not read until memory runs out');
   t.match(dev.stderr, /^error: \/dev\/zero:1: the line has more than the 1048576 \(1 Mi\) characters this tool accepts/);
   t.notMatch(dev.stderr + fifo.stderr, /\n\s+at /, 'no stack trace');

@@ -15,13 +15,21 @@ import { DEFAULT_SETTINGS } from '../runtime/stage/sample.ts';
 import { DEFAULT_FINETUNE } from '../runtime/train/finetune.ts';
 
 const PAIR = join(FIXTURES, 'sampling', 'models', 'qwen-pair');
-const E = join(PAIR, 'expert'), A = join(PAIR, 'amateur');
+const E = join(PAIR, 'expert'),
+  A = join(PAIR, 'amateur');
 const DATA = join(FIXTURES, 'sampling', 'questions.jsonl'); // 4 problems with GSM8K answers
 const DENO = join(ROOT, 'node_modules', '.bin', 'deno');
 const tmp = mkdtempSync(join(tmpdir(), 'lr-output-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 // No scheduler variables from the machine running the tests; fingerprints cached in the temp dir.
-const ENV = { SLURM_ARRAY_TASK_ID: '', JOB_COMPLETION_INDEX: '', AWS_BATCH_JOB_ARRAY_INDEX: '', BATCH_TASK_INDEX: '', LIGHTREASONER_SHARD_COUNT: '', XDG_CACHE_HOME: join(tmp, 'cache') };
+const ENV = {
+  SLURM_ARRAY_TASK_ID: '',
+  JOB_COMPLETION_INDEX: '',
+  AWS_BATCH_JOB_ARRAY_INDEX: '',
+  BATCH_TASK_INDEX: '',
+  LIGHTREASONER_SHARD_COUNT: '',
+  XDG_CACHE_HOME: join(tmp, 'cache'),
+};
 const SHARED = join(tmp, 'shared'); // samples and an adapter for finetune and merge
 const REF = ['--backend', 'reference'];
 
@@ -45,62 +53,227 @@ async function ok(args: string[]): Promise<void> {
 }
 
 const ROWS: Row[] = [
-  { name: 'info', args: () => ['info', ...REF], human: /^runtime: +(node|deno) [^\n]*\nbackend: +reference\n/, json: { kind: 'reference', runtime: /^(node|deno) / } },
-  { name: 'generate', args: () => ['generate', '--model', E, '--prompt', 'Hello', '--max-new-tokens', '2', ...REF], human: /^(?!\{"text")[^]*\n$/, json: { token_ids: [Number, Number], text: String } },
-  { name: 'problems', args: (d) => ['problems', '--count', '2', '--out', join(d, 'p.jsonl')], human: /^wrote 2 eval problems \(seed 0\) to \S+p\.jsonl\n$/, json: { count: 2, set: 'eval', out: /p\.jsonl$/ } },
   {
-    name: 'sample', args: (d) => ['sample', '--expert', E, '--amateur', A, '--data', DATA, '--max-questions', '2', '--max-new-tokens', '6', ...REF, '--out', join(d, 's.jsonl')],
-    human: /^wrote \d+ samples from 2 problems to \S+s\.jsonl [^\n]*\npair diagnostics: /, json: { problems: 2, diagnostics: Object }, progress: /^2\/2 problems · /m,
+    name: 'info',
+    args: () => ['info', ...REF],
+    human: /^runtime: +(node|deno) [^\n]*\nbackend: +reference\n/,
+    json: { kind: 'reference', runtime: /^(node|deno) / },
   },
   {
-    name: 'finetune', args: (d) => ['finetune', '--model', E, '--samples', join(SHARED, 's.jsonl'), '--max-steps', '1', ...REF, '--out', join(d, 'ft')],
-    human: /^wrote the adapter to \S+ft \(1 steps, final loss [\d.]+, /, json: { steps: 1, final_loss: Number }, progress: /^step 1\/1 · loss /m,
-  },
-  { name: 'merge', args: (d) => ['merge', '--model', E, '--adapter', join(SHARED, 'ft'), '--out', join(d, 'merged')], human: /^merged \d+ weights \(\d+ copied\) into \S+merged\n$/, json: { mergedTensors: Number } },
-  { name: 'export-gguf', args: (d) => ['export-gguf', '--model', E, '--type', 'q8_0', '--out', join(d, 'e.gguf')], human: /^wrote \S+e\.gguf: qwen2 q8_0, \d+ tensors \(\d+ quantized\), \d+ bytes\n$/, json: { type: 'q8_0', out: /e\.gguf$/ } },
-  {
-    name: 'eval', args: () => ['eval', '--model', E, '--data', DATA, '--max-questions', '2', '--max-new-tokens', '3', ...REF],
-    human: /^accuracy \d+\.\d% \[[\d.]+, [\d.]+\] \(\d\/2; 95% Wilson interval\) in [\d.]+ s\n$/, json: { total: 2, accuracy: Number, model: E }, progress: /^2\/2 problems · \d+ correct$/m,
+    name: 'generate',
+    args: () => ['generate', '--model', E, '--prompt', 'Hello', '--max-new-tokens', '2', ...REF],
+    human: /^(?!\{"text")[^]*\n$/,
+    json: { token_ids: [Number, Number], text: String },
   },
   {
-    name: 'gather', setup: (d) => ok(['sample', '--expert', E, '--amateur', A, '--data', DATA, '--max-questions', '2', '--max-new-tokens', '6', ...REF, '--quiet', '--shard', '0/1', '--out', join(d, 'g.jsonl')]),
-    args: (d) => ['gather', join(d, 'g.jsonl')], human: /^gathered 1 shards into \S+g\.jsonl: \d+ samples from 2 problems\n$/, json: { problems: 2 },
+    name: 'problems',
+    args: (d) => ['problems', '--count', '2', '--out', join(d, 'p.jsonl')],
+    human: /^wrote 2 eval problems \(seed 0\) to \S+p\.jsonl\n$/,
+    json: { count: 2, set: 'eval', out: /p\.jsonl$/ },
   },
   {
-    name: 'run', args: (d) => ['run', '--expert', E, '--amateur', A, '--train-data', DATA, '--eval-data', DATA, '--max-questions', '2', '--eval-questions', '2', '--max-steps', '1', '--max-new-tokens', '6', '--eval-max-new-tokens', '3', ...REF, '--out', join(d, 'run')],
-    human: /^held-out accuracy on 2 problems [^]*\n {2}expert \+ LightReasoner [^]*\nreport: \S+report\.html\n$/, json: { eval: { expert_before: { total: 2 } }, total_seconds: Number }, progress: /^stage 1: sampling…$/m,
+    name: 'sample',
+    args: (d) => [
+      'sample',
+      '--expert',
+      E,
+      '--amateur',
+      A,
+      '--data',
+      DATA,
+      '--max-questions',
+      '2',
+      '--max-new-tokens',
+      '6',
+      ...REF,
+      '--out',
+      join(d, 's.jsonl'),
+    ],
+    human: /^wrote \d+ samples from 2 problems to \S+s\.jsonl [^\n]*\npair diagnostics: /,
+    json: { problems: 2, diagnostics: Object },
+    progress: /^2\/2 problems · /m,
+  },
+  {
+    name: 'finetune',
+    args: (d) => ['finetune', '--model', E, '--samples', join(SHARED, 's.jsonl'), '--max-steps', '1', ...REF, '--out', join(d, 'ft')],
+    human: /^wrote the adapter to \S+ft \(1 steps, final loss [\d.]+, /,
+    json: { steps: 1, final_loss: Number },
+    progress: /^step 1\/1 · loss /m,
+  },
+  {
+    name: 'merge',
+    args: (d) => ['merge', '--model', E, '--adapter', join(SHARED, 'ft'), '--out', join(d, 'merged')],
+    human: /^merged \d+ weights \(\d+ copied\) into \S+merged\n$/,
+    json: { mergedTensors: Number },
+  },
+  {
+    name: 'export-gguf',
+    args: (d) => ['export-gguf', '--model', E, '--type', 'q8_0', '--out', join(d, 'e.gguf')],
+    human: /^wrote \S+e\.gguf: qwen2 q8_0, \d+ tensors \(\d+ quantized\), \d+ bytes\n$/,
+    json: { type: 'q8_0', out: /e\.gguf$/ },
+  },
+  {
+    name: 'eval',
+    args: () => ['eval', '--model', E, '--data', DATA, '--max-questions', '2', '--max-new-tokens', '3', ...REF],
+    human: /^accuracy \d+\.\d% \[[\d.]+, [\d.]+\] \(\d\/2; 95% Wilson interval\) in [\d.]+ s\n$/,
+    json: { total: 2, accuracy: Number, model: E },
+    progress: /^2\/2 problems · \d+ correct$/m,
+  },
+  {
+    name: 'gather',
+    setup: (d) =>
+      ok([
+        'sample',
+        '--expert',
+        E,
+        '--amateur',
+        A,
+        '--data',
+        DATA,
+        '--max-questions',
+        '2',
+        '--max-new-tokens',
+        '6',
+        ...REF,
+        '--quiet',
+        '--shard',
+        '0/1',
+        '--out',
+        join(d, 'g.jsonl'),
+      ]),
+    args: (d) => ['gather', join(d, 'g.jsonl')],
+    human: /^gathered 1 shards into \S+g\.jsonl: \d+ samples from 2 problems\n$/,
+    json: { problems: 2 },
+  },
+  {
+    name: 'run',
+    args: (d) => [
+      'run',
+      '--expert',
+      E,
+      '--amateur',
+      A,
+      '--train-data',
+      DATA,
+      '--eval-data',
+      DATA,
+      '--max-questions',
+      '2',
+      '--eval-questions',
+      '2',
+      '--max-steps',
+      '1',
+      '--max-new-tokens',
+      '6',
+      '--eval-max-new-tokens',
+      '3',
+      ...REF,
+      '--out',
+      join(d, 'run'),
+    ],
+    human: /^held-out accuracy on 2 problems [^]*\n {2}expert \+ LightReasoner [^]*\nreport: \S+report\.html\n$/,
+    json: { eval: { expert_before: { total: 2 } }, total_seconds: Number },
+    progress: /^stage 1: sampling…$/m,
   },
   {
     name: 'run --pair-check --eval-benchmarks',
-    args: (d) => ['run', '--expert', E, '--amateur', A, '--train-data', DATA, '--eval-data', DATA, '--max-questions', '2', '--eval-questions', '2', '--max-steps', '1', '--max-new-tokens', '6', '--eval-max-new-tokens', '3', '--pair-check', '2', '--pair-check-data', DATA, '--eval-benchmarks', `gsm8k=${DATA}`, ...REF, '--out', join(d, 'run')],
+    args: (d) => [
+      'run',
+      '--expert',
+      E,
+      '--amateur',
+      A,
+      '--train-data',
+      DATA,
+      '--eval-data',
+      DATA,
+      '--max-questions',
+      '2',
+      '--eval-questions',
+      '2',
+      '--max-steps',
+      '1',
+      '--max-new-tokens',
+      '6',
+      '--eval-max-new-tokens',
+      '3',
+      '--pair-check',
+      '2',
+      '--pair-check-data',
+      DATA,
+      '--eval-benchmarks',
+      `gsm8k=${DATA}`,
+      ...REF,
+      '--out',
+      join(d, 'run'),
+    ],
     // the pair check's table and the benchmark table are part of the result; --json: report.json's content with the table under `benchmarks`
-    human: /^pair-check on 2 problems [^]*\nverdict \(CD α [^]*\n\nheld-out accuracy on 2 problems [^]*\nreport: \S+report\.html\n\n\| model \| GSM8K \| Avg\. \|[^]*\| McNemar p \|/,
-    json: { pair_check: { data: { problems: 2 } }, eval: { expert_before: { total: 2 } }, benchmarks: { benchmarks: [{ name: 'gsm8k', total: 4 }], paired_with: /expert$/ } },
+    human:
+      /^pair-check on 2 problems [^]*\nverdict \(CD α [^]*\n\nheld-out accuracy on 2 problems [^]*\nreport: \S+report\.html\n\n\| model \| GSM8K \| Avg\. \|[^]*\| McNemar p \|/,
+    json: {
+      pair_check: { data: { problems: 2 } },
+      eval: { expert_before: { total: 2 } },
+      benchmarks: { benchmarks: [{ name: 'gsm8k', total: 4 }], paired_with: /expert$/ },
+    },
     progress: /^pair-check: greedy vs contrastive decoding…$/m,
   },
   {
-    name: 'pair-check', args: () => ['pair-check', '--expert', E, '--amateur', A, '--data', DATA, '--count', '2', '--max-new-tokens', '4', ...REF],
-    human: /^pair-check on 2 problems [^]*\nverdict \(CD α [^\n]*\n$/, json: { variants: Array, verdict: Object, data: { problems: 2 } }, progress: /^pair-check: expert /m,
+    name: 'pair-check',
+    args: () => ['pair-check', '--expert', E, '--amateur', A, '--data', DATA, '--count', '2', '--max-new-tokens', '4', ...REF],
+    human: /^pair-check on 2 problems [^]*\nverdict \(CD α [^\n]*\n$/,
+    json: { variants: Array, verdict: Object, data: { problems: 2 } },
+    progress: /^pair-check: expert /m,
   },
   {
-    name: 'grade', setup: async (d) => writeFileSync(join(d, 'e.jsonl'), '{"output":"so #### 14","gold":"14","correct":false}\n{"output":"the answer is 3","gold":"17","correct":false}\n'),
+    name: 'grade',
+    setup: async (d) =>
+      writeFileSync(join(d, 'e.jsonl'), '{"output":"so #### 14","gold":"14","correct":false}\n{"output":"the answer is 3","gold":"17","correct":false}\n'),
     args: (d) => ['grade', join(d, 'e.jsonl'), '--benchmark', 'gsm8k', '--out', join(d, 'g.jsonl')],
-    human: /^GSM8K: accuracy \d+\.\d% [^\n]*\(1\/2; 95% Wilson interval\); 1 verdict\(s\) differ from the input's\n$/, json: { benchmark: 'gsm8k', correct: 1, total: 2, changed: 1, out: /g\.jsonl$/ }, progress: /^wrote 2 graded rows to \S+g\.jsonl$/m,
+    human: /^GSM8K: accuracy \d+\.\d% [^\n]*\(1\/2; 95% Wilson interval\); 1 verdict\(s\) differ from the input's\n$/,
+    json: { benchmark: 'gsm8k', correct: 1, total: 2, changed: 1, out: /g\.jsonl$/ },
+    progress: /^wrote 2 graded rows to \S+g\.jsonl$/m,
   },
   {
-    name: 'eval --benchmark', args: () => ['eval', '--model', E, '--benchmark', 'gsm8k', '--data', DATA, '--max-questions', '2', '--max-new-tokens', '3', ...REF],
-    human: /^\| model \| GSM8K \| Avg\. \|\n/, json: { benchmarks: [{ name: 'gsm8k', total: 2 }], model: E },
+    name: 'eval --benchmark',
+    args: () => ['eval', '--model', E, '--benchmark', 'gsm8k', '--data', DATA, '--max-questions', '2', '--max-new-tokens', '3', ...REF],
+    human: /^\| model \| GSM8K \| Avg\. \|\n/,
+    json: { benchmarks: [{ name: 'gsm8k', total: 2 }], model: E },
   },
   {
     name: 'eval --benchmark (several)',
     setup: async (d) => writeFileSync(join(d, 'math.jsonl'), '{"problem":"What is 1 + 1?","answer":"2","unique_id":"test/a.json"}\n'),
-    args: (d) => ['eval', '--model', E, '--benchmark', `gsm8k=${DATA},math_oai=${join(d, 'math.jsonl')}`, '--max-questions', '2', '--max-new-tokens', '3', ...REF, '--out', join(d, 'b')],
-    human: /^\| model \| GSM8K \| MATH-500 \| Avg\. \|\n/, json: { benchmarks: [{ name: 'gsm8k', total: 2 }, { name: 'math_oai', total: 1 }] }, progress: /^wrote the table to \S+table\.md/m,
+    args: (d) => [
+      'eval',
+      '--model',
+      E,
+      '--benchmark',
+      `gsm8k=${DATA},math_oai=${join(d, 'math.jsonl')}`,
+      '--max-questions',
+      '2',
+      '--max-new-tokens',
+      '3',
+      ...REF,
+      '--out',
+      join(d, 'b'),
+    ],
+    human: /^\| model \| GSM8K \| MATH-500 \| Avg\. \|\n/,
+    json: {
+      benchmarks: [
+        { name: 'gsm8k', total: 2 },
+        { name: 'math_oai', total: 1 },
+      ],
+    },
+    progress: /^wrote the table to \S+table\.md/m,
   },
 ];
 // copy-models needs the embedded pair (models/default), which a checkout may lack.
 if (existsSync(join(ROOT, 'models', 'default', 'settings.json'))) {
-  ROWS.push({ name: 'copy-models', args: (d) => ['copy-models', join(d, 'pair')], human: /^copied \d+ files of the embedded default pair into \S+pair\n$/, json: { dir: /pair$/, files: Array } });
+  ROWS.push({
+    name: 'copy-models',
+    args: (d) => ['copy-models', join(d, 'pair')],
+    human: /^copied \d+ files of the embedded default pair into \S+pair\n$/,
+    json: { dir: /pair$/, files: Array },
+  });
 }
 
 /** The convention, for one run of `row` with (json) or without --json --quiet. */
@@ -123,8 +296,13 @@ function check(t: Test, row: Row, json: boolean, r: CliResult) {
 /** The CLI under Deno, as a user runs it; XDG_RUNTIME_DIR unset (Mesa complained about that). */
 function deno(args: string[]): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(DENO, ['run', '-A', 'cli/main.ts', ...args], { cwd: ROOT, env: { ...process.env, ...ENV, NO_COLOR: '1', XDG_RUNTIME_DIR: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
+    const child = spawn(DENO, ['run', '-A', 'cli/main.ts', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...ENV, NO_COLOR: '1', XDG_RUNTIME_DIR: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '',
+      stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
@@ -138,7 +316,23 @@ function deno(args: string[]): Promise<CliResult> {
 
 t.before(async () => {
   mkdirSync(SHARED);
-  await ok(['sample', '--expert', E, '--amateur', A, '--data', DATA, '--max-questions', '2', '--max-new-tokens', '6', ...REF, '--quiet', '--out', join(SHARED, 's.jsonl')]);
+  await ok([
+    'sample',
+    '--expert',
+    E,
+    '--amateur',
+    A,
+    '--data',
+    DATA,
+    '--max-questions',
+    '2',
+    '--max-new-tokens',
+    '6',
+    ...REF,
+    '--quiet',
+    '--out',
+    join(SHARED, 's.jsonl'),
+  ]);
   await ok(['finetune', '--model', E, '--samples', join(SHARED, 's.jsonl'), '--max-steps', '1', ...REF, '--quiet', '--out', join(SHARED, 'ft')]);
 });
 
@@ -234,7 +428,7 @@ t.test('Deno', async (t) => {
   });
 });
 
-t.test('run --help shows the defaults the run uses: the embedded pair\'s settings.json beside yours', async (t) => {
+t.test("run --help shows the defaults the run uses: the embedded pair's settings.json beside yours", async (t) => {
   const settingsFile = join(ROOT, 'models', 'default', 'settings.json');
   if (!existsSync(settingsFile)) return t.pass('no embedded pair here', { skip: true });
   const chosen = JSON.parse(readFileSync(settingsFile, 'utf8'));

@@ -45,12 +45,32 @@ t.test('npm pack --json: valid JSON, and the tarball ships what runs, each thing
   const [pack] = JSON.parse(r.stdout) as { filename: string; files: { path: string }[] }[];
   const files = pack.files.map((f) => f.path);
   t.ok(files.includes('LICENSE'), 'LICENSE');
-  t.ok(files.includes('dist/cli/main.js') && files.includes('dist/runtime/entry/node.js') && files.includes('dist/runtime/entry/browser.js'), 'the CLI and the entries');
-  for (const f of ['expert/model.safetensors', 'amateur/model.safetensors', 'expert/tokenizer.json', 'settings.json']) t.ok(files.includes(`models/default/${f}`), `models/default/${f}`);
-  t.same(files.filter((f) => f.endsWith('.map')), [], 'no source maps (their sources are not shipped)');
-  t.same(files.filter((f) => f.startsWith('dist/bench/') || f.startsWith('test/') || f.startsWith('bench/')), [], 'no bench, no tests');
-  t.same(files.filter((f) => f.endsWith('.wgsl') || f.endsWith('.wasm')), [], 'WGSL and Wasm only as embedded in dist/runtime/generated');
-  t.same(files.filter((f) => f.startsWith('models/default/tokenizer/')), [], "the tokenizer only in each model's folder");
+  t.ok(
+    files.includes('dist/cli/main.js') && files.includes('dist/runtime/entry/node.js') && files.includes('dist/runtime/entry/browser.js'),
+    'the CLI and the entries',
+  );
+  for (const f of ['expert/model.safetensors', 'amateur/model.safetensors', 'expert/tokenizer.json', 'settings.json'])
+    t.ok(files.includes(`models/default/${f}`), `models/default/${f}`);
+  t.same(
+    files.filter((f) => f.endsWith('.map')),
+    [],
+    'no source maps (their sources are not shipped)',
+  );
+  t.same(
+    files.filter((f) => f.startsWith('dist/bench/') || f.startsWith('test/') || f.startsWith('bench/')),
+    [],
+    'no bench, no tests',
+  );
+  t.same(
+    files.filter((f) => f.endsWith('.wgsl') || f.endsWith('.wasm')),
+    [],
+    'WGSL and Wasm only as embedded in dist/runtime/generated',
+  );
+  t.same(
+    files.filter((f) => f.startsWith('models/default/tokenizer/')),
+    [],
+    "the tokenizer only in each model's folder",
+  );
   t.ok(files.includes('examples/web/main.ts') && !files.some((f) => f.startsWith('examples/web/dist/')), 'the web example, as source');
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   t.notMatch(readme, /LIGHTREASONER\.md|\]\(\.\.\//, 'the README links nothing outside the package');

@@ -36,15 +36,19 @@ const letters = 'abcdefghijklmnopqrstuvwxyz';
 // fixes the cue error; KL is 1.40 (strong) and 0.06 (mild), so selective CD at β 0.4 fixes only the
 // strong ones. Easy problems: both models sure of the right answer; nothing changes.
 const cue = (k: number, mild: boolean): DesignedProblem => ({
-  question: `pick 4 not 9 ${letters[k]}`, gold: '4',
-  expert: { '9': 0.5, '4': 0.45 }, amateur: mild ? { '9': 0.6, '4': 0.3 } : { '9': 0.95, '4': 0.01 },
+  question: `pick 4 not 9 ${letters[k]}`,
+  gold: '4',
+  expert: { '9': 0.5, '4': 0.45 },
+  amateur: mild ? { '9': 0.6, '4': 0.3 } : { '9': 0.95, '4': 0.01 },
 });
 // The expert split on the right digit of 3+5 (8: 0.55, 6: 0.40), the amateur sure of the same right
 // digit (strong: 0.98 vs 0.005; mild: 0.70 vs 0.20): dividing by the amateur favours 6 (4.38 vs
 // −0.58; 0.69 vs −0.24) and breaks the answer; KL 1.50 (strong) and 0.11 (mild).
 const digit = (k: number, mild: boolean): DesignedProblem => ({
-  question: `what is 3+5 ${letters[k]}`, gold: '8',
-  expert: { '8': 0.55, '6': 0.4 }, amateur: mild ? { '8': 0.7, '6': 0.2 } : { '8': 0.98, '6': 0.005 },
+  question: `what is 3+5 ${letters[k]}`,
+  gold: '8',
+  expert: { '8': 0.55, '6': 0.4 },
+  amateur: mild ? { '8': 0.7, '6': 0.2 } : { '8': 0.98, '6': 0.005 },
 });
 const easy = (k: number): DesignedProblem => ({ question: `say 7 ${letters[k]}`, gold: '7', expert: { '7': 0.9 }, amateur: { '7': 0.9 } });
 
@@ -54,7 +58,8 @@ const DIGIT_PAIR = [...[0, 1, 2, 3, 4, 5].map((k) => digit(k, false)), digit(6, 
 const asEval = (ps: DesignedProblem[]): EvalProblem[] => ps.map((p, i) => ({ id: String(i), question: p.question, gold: p.gold }));
 
 async function checkDesigned(problems: DesignedProblem[], backend: Backend = new ReferenceBackend()) {
-  const expert = designedModel(backend, problems, 'expert'), amateur = designedModel(backend, problems, 'amateur');
+  const expert = designedModel(backend, problems, 'expert'),
+    amateur = designedModel(backend, problems, 'amateur');
   return pairCheck(expert, amateur, designedTokenizer, asEval(problems), { alphas: [0.2], betas: [0.4], maxNewTokens: 8, batchSize: 4 });
 }
 
@@ -66,7 +71,10 @@ function paired(t: Test, got: PairedComparison | null, fixed: number, broken: nu
 
 t.test('a cue-following amateur: CD fixes the cue error; exact counts, kinds and verdicts', async (t) => {
   const { report, records } = await checkDesigned(CUE_PAIR);
-  t.same(report.variants.map((v) => v.name), ['greedy', 'cd alpha=0.2', 'cd alpha=0.2 kl>=0.4']);
+  t.same(
+    report.variants.map((v) => v.name),
+    ['greedy', 'cd alpha=0.2', 'cd alpha=0.2 kl>=0.4'],
+  );
   const [g, full, sel] = report.variants;
   t.equal(g.correct, 2, 'greedy: only the easy problems (the expert follows the cue)');
   t.equal(full.correct, 10, 'full CD: every cue error fixed');
@@ -85,12 +93,15 @@ t.test('a cue-following amateur: CD fixes the cue error; exact counts, kinds and
   t.equal(full.changed_outputs, 8);
   const r0 = records[0].outputs;
   t.same([r0.greedy.output, r0['cd alpha=0.2'].output], ['=9', '=4'], 'the text without the EOS');
-  t.same(r0['cd alpha=0.2'].changes.map((c) => [c.step, c.greedy, c.chosen, c.kind]), [[1, '9', '4', 'question-number']]);
-  t.ok(Math.abs(r0['cd alpha=0.2'].changes[0].kl - 1.40) < 0.01, `KL ${r0['cd alpha=0.2'].changes[0].kl}`);
+  t.same(
+    r0['cd alpha=0.2'].changes.map((c) => [c.step, c.greedy, c.chosen, c.kind]),
+    [[1, '9', '4', 'question-number']],
+  );
+  t.ok(Math.abs(r0['cd alpha=0.2'].changes[0].kl - 1.4) < 0.01, `KL ${r0['cd alpha=0.2'].changes[0].kl}`);
   t.ok(records[6].outputs['cd alpha=0.2'].changes[0].kl < 0.4, 'mild cue: KL below β');
 });
 
-t.test('an amateur sure of the expert\'s own right digit: CD breaks it; exact counts and verdicts', async (t) => {
+t.test("an amateur sure of the expert's own right digit: CD breaks it; exact counts and verdicts", async (t) => {
   const { report } = await checkDesigned(DIGIT_PAIR);
   const [g, full, sel] = report.variants;
   t.equal(g.correct, 10);
@@ -102,26 +113,43 @@ t.test('an amateur sure of the expert\'s own right digit: CD breaks it; exact co
   t.same(full.kinds, { digit: 7, 'question-number': 0, operator: 0, word: 0, other: 0 }, '6 is not in "what is 3+5"');
 });
 
-t.test('a nearly uniform expert (its mask overflows the device\'s 64 label slots): the host redoes the row, CD still fixes it', async (t) => {
+t.test("a nearly uniform expert (its mask overflows the device's 64 label slots): the host redoes the row, CD still fixes it", async (t) => {
   // Expert: 9 at 0.02, every other token ≈ 0.0132 ≥ 0.2 · 0.02, so the mask holds all 75 ids, and
   // the device's 64 slots keep only the lowest, which lack 4 (id 65). Amateur: sure of 9, 4 at 1e-6:
   // the contrast is largest for 4.
   const flat: DesignedProblem = { question: 'pick 4 not 9 z', gold: '4', expert: { '9': 0.02 }, amateur: { '9': 0.9, '4': 1e-6 } };
   const { report, records } = await checkDesigned([cue(0, false), flat]);
-  t.same(report.variants.map((v) => v.correct), [0, 2, 2]);
-  t.same(records[1].outputs['cd alpha=0.2'].changes.map((c) => [c.greedy, c.chosen]), [['9', '4']]);
+  t.same(
+    report.variants.map((v) => v.correct),
+    [0, 2, 2],
+  );
+  t.same(
+    records[1].outputs['cd alpha=0.2'].changes.map((c) => [c.greedy, c.chosen]),
+    [['9', '4']],
+  );
 });
 
 t.test('both at once: fixed = broken resolves nothing, and says no N would', async (t) => {
   const { report } = await checkDesigned([...CUE_PAIR.slice(0, 3), ...DIGIT_PAIR.slice(0, 3)]);
-  t.same(report.verdict, { direction: 'unresolved', text: 'resolves nothing at N = 6 (fixed 3, broken 3, p = 1); fixed = broken, so no direction to resolve', problems_needed: null });
+  t.same(report.verdict, {
+    direction: 'unresolved',
+    text: 'resolves nothing at N = 6 (fixed 3, broken 3, p = 1); fixed = broken, so no direction to resolve',
+    problems_needed: null,
+  });
 });
 
 t.test('the same designed pair on the Wasm backend: the same outcome', async (t) => {
   const b = await createWasmBackend();
   t.teardown(() => b.destroy());
   const { report } = await checkDesigned(CUE_PAIR, b);
-  t.same(report.variants.map((v) => [v.correct, v.paired_vs_greedy?.fixed, v.paired_vs_greedy?.broken]), [[2, undefined, undefined], [10, 8, 0], [8, 6, 0]]);
+  t.same(
+    report.variants.map((v) => [v.correct, v.paired_vs_greedy?.fixed, v.paired_vs_greedy?.broken]),
+    [
+      [2, undefined, undefined],
+      [10, 8, 0],
+      [8, 6, 0],
+    ],
+  );
 });
 
 t.test('verdicts and the problems-needed estimate', async (t) => {
@@ -130,7 +158,8 @@ t.test('verdicts and the problems-needed estimate', async (t) => {
   const u = pairVerdict({ fixed: 31, broken: 30, p_value: 1 }, 1000);
   t.equal(u.direction, 'unresolved');
   // Connor (1987) by hand: ψ = 0.061, δ = 0.001 → (1.95996·√0.061 + 0.84162·√(0.061 − 1e-6))² / 1e-6.
-  const psi = 0.061, want = Math.ceil((1.959963984540054 * Math.sqrt(psi) + 0.8416212335729143 * Math.sqrt(psi - 1e-6)) ** 2 / 1e-6);
+  const psi = 0.061,
+    want = Math.ceil((1.959963984540054 * Math.sqrt(psi) + 0.8416212335729143 * Math.sqrt(psi - 1e-6)) ** 2 / 1e-6);
   t.equal(u.problems_needed, want);
   t.ok(want > 470_000 && want < 480_000, `${want}`);
   t.equal(mcnemarProblemsNeeded(4, 0, 10), 18, '(1.96·√0.4 + 0.8416·√0.24)² / 0.16 = 17.04');
@@ -185,22 +214,41 @@ t.test('embedded pair: the shared-prefix pass gives each variant exactly the tok
   let forked = 0;
   for (const [k, v] of variants.entries()) {
     const plain = await plainDecode(expert, amateur, prompts, v, MAX_NEW);
-    t.same(shared.map((s) => s[k].tokens), plain.tokens, `${v.name}: tokens`);
-    t.same(shared.map((s) => s[k].finish), plain.finish, `${v.name}: finish`);
+    t.same(
+      shared.map((s) => s[k].tokens),
+      plain.tokens,
+      `${v.name}: tokens`,
+    );
+    t.same(
+      shared.map((s) => s[k].finish),
+      plain.finish,
+      `${v.name}: finish`,
+    );
     if (k > 0) forked += shared.filter((s) => s[k].tokens.join() !== s[0].tokens.join()).length;
   }
   t.ok(forked >= 10, `the CD variants left greedy's path on ${forked} of ${12 * 6} trajectories (the forks were exercised)`);
   t.ok(maxRows > 5, `up to ${maxRows} rows in a batch of 5 problems`);
   // Greedy is eval's decode.
   const g = await generateGreedy(expert, prompts, { maxNewTokens: MAX_NEW });
-  t.same(shared.map((s) => s[0].tokens), g.tokens, 'greedy = generateGreedy');
+  t.same(
+    shared.map((s) => s[0].tokens),
+    g.tokens,
+    'greedy = generateGreedy',
+  );
 });
 
 t.test('embedded pair through the Engine: report fields, records, events', async (t) => {
   const events: string[] = [];
   const engine = createEngine(nodePlatform);
   const { report, records } = await engine.pairCheck(
-    { expert: join(PAIR, 'expert'), amateur: join(PAIR, 'amateur'), problems: DEV.slice(0, 6), backend: 'wasm', threads: 1, settings: { alphas: [0.2], betas: [1], maxNewTokens: 48 } },
+    {
+      expert: join(PAIR, 'expert'),
+      amateur: join(PAIR, 'amateur'),
+      problems: DEV.slice(0, 6),
+      backend: 'wasm',
+      threads: 1,
+      settings: { alphas: [0.2], betas: [1], maxNewTokens: 48 },
+    },
     { onEvent: (e) => events.push(e.status) },
   );
   t.equal(report.problems, 6);
@@ -222,16 +270,50 @@ t.test('CLI: table on stdout, --json one document, --out with records, bad input
   const data = join(dir, 'dev.jsonl');
   writeFileSync(data, problemsToJsonl(generateProblems(0, 4, { set: 'dev' })));
   const out = join(dir, 'check.json');
-  const table = await runInProcess(['pair-check', '--data', data, '--max-new-tokens', '32', '--backend', 'wasm', '--threads', '1', '--alpha', '0.1,0.5', '--beta', '1', '--out', out, '--quiet']);
+  const table = await runInProcess([
+    'pair-check',
+    '--data',
+    data,
+    '--max-new-tokens',
+    '32',
+    '--backend',
+    'wasm',
+    '--threads',
+    '1',
+    '--alpha',
+    '0.1,0.5',
+    '--beta',
+    '1',
+    '--out',
+    out,
+    '--quiet',
+  ]);
   t.equal(table.code, 0, table.stderr);
   t.match(table.stdout, /expert greedy/);
   t.match(table.stdout, /CD α 0\.5, KL ≥ 1/);
   t.match(table.stdout, /\nverdict \(CD α 0\.1 at the steps LightReasoner selects, KL ≥ 1\): the pair's contrast (points|resolves)/);
   const doc = JSON.parse(readFileSync(out, 'utf8'));
-  t.same(doc.variants.map((v: { name: string }) => v.name), ['greedy', 'cd alpha=0.1', 'cd alpha=0.5', 'cd alpha=0.1 kl>=1', 'cd alpha=0.5 kl>=1']);
+  t.same(
+    doc.variants.map((v: { name: string }) => v.name),
+    ['greedy', 'cd alpha=0.1', 'cd alpha=0.5', 'cd alpha=0.1 kl>=1', 'cd alpha=0.5 kl>=1'],
+  );
   t.equal(doc.records.length, 4);
   t.same(doc.data, { source: data, problems: 4 });
-  const json = await runInProcess(['pair-check', '--data', data, '--count', '2', '--max-new-tokens', '16', '--backend', 'wasm', '--threads', '1', '--json', '--quiet']);
+  const json = await runInProcess([
+    'pair-check',
+    '--data',
+    data,
+    '--count',
+    '2',
+    '--max-new-tokens',
+    '16',
+    '--backend',
+    'wasm',
+    '--threads',
+    '1',
+    '--json',
+    '--quiet',
+  ]);
   t.equal(json.code, 0, json.stderr);
   const parsed = JSON.parse(json.stdout);
   t.equal(parsed.problems, 2);
@@ -248,15 +330,38 @@ t.test('CLI: table on stdout, --json one document, --out with records, bad input
   t.match(half.stderr, /give both --expert and --amateur/);
 });
 
-
-t.test('run --pair-check N: report.json and report.html carry the pair check, at the run\'s α and β', async (t) => {
+t.test("run --pair-check N: report.json and report.html carry the pair check, at the run's α and β", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'pair-check-run-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const evalFile = join(dir, 'eval.jsonl');
   writeFileSync(evalFile, problemsToJsonl(generateProblems(0, 6, { set: 'eval' })));
   const out = join(dir, 'run');
   // The pair check on the held-out problems themselves (only here, to compare): its greedy row is `eval`'s expert.
-  const r = await runInProcess(['run', '--max-questions', '4', '--eval-data', evalFile, '--pair-check', '6', '--pair-check-data', evalFile, '--max-steps', '2', '--max-new-tokens', '24', '--eval-max-new-tokens', '64', '--beta', '0.5', '--backend', 'wasm', '--threads', '1', '--out', out]);
+  const r = await runInProcess([
+    'run',
+    '--max-questions',
+    '4',
+    '--eval-data',
+    evalFile,
+    '--pair-check',
+    '6',
+    '--pair-check-data',
+    evalFile,
+    '--max-steps',
+    '2',
+    '--max-new-tokens',
+    '24',
+    '--eval-max-new-tokens',
+    '64',
+    '--beta',
+    '0.5',
+    '--backend',
+    'wasm',
+    '--threads',
+    '1',
+    '--out',
+    out,
+  ]);
   t.equal(r.code, 0, r.stderr);
   t.match(r.stderr, /pair-check: greedy vs contrastive decoding…/);
   t.match(r.stderr, /verdict \(CD α 0\.2 at the steps LightReasoner selects, KL ≥ 0\.5\): the pair's contrast /, 'the verdict as a note, before sampling');
@@ -267,7 +372,10 @@ t.test('run --pair-check N: report.json and report.html carry the pair check, at
   t.ok(c, 'report.pair_check');
   t.same(c.data, { source: evalFile, problems: 6 });
   t.same(c.settings, { alphas: [0.2], betas: [0.5], max_new_tokens: 64, batch_size: 8, prompt: 'qwen25-math-cot' });
-  t.same(c.variants.map((v) => v.name), ['greedy', 'cd alpha=0.2', 'cd alpha=0.2 kl>=0.5']);
+  t.same(
+    c.variants.map((v) => v.name),
+    ['greedy', 'cd alpha=0.2', 'cd alpha=0.2 kl>=0.5'],
+  );
   t.equal(c.lightreasoner_variant, 'cd alpha=0.2 kl>=0.5');
   t.ok(['toward', 'away', 'unresolved'].includes(c.verdict.direction));
   t.equal(c.variants[0].correct, report.eval.expert_before.correct, 'greedy in the pair check = the expert before, on the same problems');
@@ -281,7 +389,14 @@ t.test('run --pair-check N: report.json and report.html carry the pair check, at
 });
 
 t.test('the Engine across a worker boundary: the same pair check, events included', async (t) => {
-  const job = { expert: join(PAIR, 'expert'), amateur: join(PAIR, 'amateur'), problems: DEV.slice(0, 3), backend: 'wasm' as const, threads: 1, settings: { alphas: [0.5], betas: [1], maxNewTokens: 24 } };
+  const job = {
+    expert: join(PAIR, 'expert'),
+    amateur: join(PAIR, 'amateur'),
+    problems: DEV.slice(0, 3),
+    backend: 'wasm' as const,
+    threads: 1,
+    settings: { alphas: [0.5], betas: [1], maxNewTokens: 24 },
+  };
   const local = await createEngine(nodePlatform).pairCheck(job);
   const { port1, port2 } = new MessageChannel();
   serveEngine(port2 as unknown as Parameters<typeof serveEngine>[0], nodePlatform);

@@ -4,7 +4,16 @@ import t from 'tap';
 import { createHash } from 'node:crypto';
 import { parseGold } from '../runtime/eval/grade.ts';
 import {
-  boxedSolution, fnv1a, generateProblems, mulberry32, placeValueSolution, PROBLEM_SETS, problemsToJsonl, SEED_RANGES, setOfQuestion, TEMPLATE_NAMES,
+  boxedSolution,
+  fnv1a,
+  generateProblems,
+  mulberry32,
+  placeValueSolution,
+  PROBLEM_SETS,
+  problemsToJsonl,
+  SEED_RANGES,
+  setOfQuestion,
+  TEMPLATE_NAMES,
 } from '../runtime/data/problems.ts';
 
 t.test('same seed, same bytes; longer runs extend shorter ones', async (t) => {
@@ -18,11 +27,19 @@ t.test('same seed, same bytes; longer runs extend shorter ones', async (t) => {
   // The PRNG and hash are pure 32-bit integer arithmetic: pin their values so a change (or a
   // runtime difference) shows here, and pin the eval set that the embedded default ships.
   const r = mulberry32(42);
-  t.same([r(), r(), r()].map((x) => Math.floor(x * 2 ** 32)), [2581720956, 1925393290, 3661312704]);
+  t.same(
+    [r(), r(), r()].map((x) => Math.floor(x * 2 ** 32)),
+    [2581720956, 1925393290, 3661312704],
+  );
   t.equal(fnv1a('hello'), 0x4f9f2cab);
   // (Deno gives the same digest.) Changing a template changes this on purpose: update it then.
-  t.equal(generateProblems(0, 1, { set: 'eval' })[0].question, 'Ravi buys 3 candles that cost $6 each and 2 scarves that cost $20 each. How much does he spend in all?');
-  const digest = createHash('sha256').update(problemsToJsonl(generateProblems(0, 100, { set: 'eval' }))).digest('hex');
+  t.equal(
+    generateProblems(0, 1, { set: 'eval' })[0].question,
+    'Ravi buys 3 candles that cost $6 each and 2 scarves that cost $20 each. How much does he spend in all?',
+  );
+  const digest = createHash('sha256')
+    .update(problemsToJsonl(generateProblems(0, 100, { set: 'eval' })))
+    .digest('hex');
   t.equal(digest, '23bcd72f111d773c18028cd0213b5cac446c4f7d24594d6f635ea01805040df6', 'eval set (seed 0, 100 problems) digest');
 });
 
@@ -32,7 +49,8 @@ function evalExpr(expr: string): number {
   const nums: number[] = [Number(tokens[0])];
   const ops: string[] = [];
   for (let i = 1; i < tokens.length; i += 2) {
-    const op = tokens[i], v = Number(tokens[i + 1]);
+    const op = tokens[i],
+      v = Number(tokens[i + 1]);
     if (op === '*') nums.push(nums.pop()! * v);
     else if (op === '/') {
       const a = nums.pop()!;
@@ -50,7 +68,9 @@ function evalExpr(expr: string): number {
 
 t.test('every step line re-evaluates; the final line is the result', async (t) => {
   const problems = [...generateProblems(11, 1500), ...PROBLEM_SETS.flatMap((set) => generateProblems(0, 300, { set }))];
-  const templates = new Set<string>(), steps = new Set<number>(), questions = new Set<string>();
+  const templates = new Set<string>(),
+    steps = new Set<number>(),
+    questions = new Set<string>();
   let bad = 0;
   for (const p of problems) {
     templates.add(p.template);
@@ -96,7 +116,10 @@ t.test('every template gives every step count', async (t) => {
   for (const name of TEMPLATE_NAMES) {
     for (let s = 1; s <= 4; s++) {
       const ps = generateProblems(5, 20, { templates: [name], minSteps: s, maxSteps: s });
-      t.ok(ps.every((p) => p.steps === s && p.template === name && p.answer.split('\n').length === s + 1), `${name}/${s}`);
+      t.ok(
+        ps.every((p) => p.steps === s && p.template === name && p.answer.split('\n').length === s + 1),
+        `${name}/${s}`,
+      );
     }
   }
 });
@@ -117,10 +140,19 @@ t.test('pretrain, dev, sample and eval never share a question', async (t) => {
     sample: [...generateProblems(0, 600, { set: 'sample' }), ...generateProblems(1, 300, { set: 'sample' })],
     eval: [...generateProblems(0, 600, { set: 'eval' }), ...generateProblems(1, 300, { set: 'eval' })],
   };
-  for (const [name, ps] of Object.entries(sets)) t.ok(ps.every((p) => setOfQuestion(p.question) === name), `${name}: every question hashes to its own set`);
+  for (const [name, ps] of Object.entries(sets))
+    t.ok(
+      ps.every((p) => setOfQuestion(p.question) === name),
+      `${name}: every question hashes to its own set`,
+    );
   const q = (name: keyof typeof sets) => new Set(sets[name].map((p) => p.question));
   const [a, b, c, d] = [q('pretrain'), q('sample'), q('eval'), q('dev')];
-  for (const [name, other] of [['pretrain', a], ['sample', b], ['eval', c]] as const) t.equal([...d].filter((x) => other.has(x)).length, 0, `dev ∩ ${name} = ∅`);
+  for (const [name, other] of [
+    ['pretrain', a],
+    ['sample', b],
+    ['eval', c],
+  ] as const)
+    t.equal([...d].filter((x) => other.has(x)).length, 0, `dev ∩ ${name} = ∅`);
   t.equal([...b].filter((x) => a.has(x)).length, 0, 'sample ∩ pretrain = ∅');
   t.equal([...c].filter((x) => a.has(x)).length, 0, 'eval ∩ pretrain = ∅');
   t.equal([...c].filter((x) => b.has(x)).length, 0, 'eval ∩ sample = ∅');
@@ -145,7 +177,8 @@ t.test('options are validated; boxed solutions', async (t) => {
 t.test('placeValueSolution: two-digit × one-digit products by place value, the rest unchanged', async (t) => {
   t.equal(placeValueSolution('The pens cost 8 * 13 = 104 dollars.'), 'The pens cost 8 * 13 = 8 * 10 + 8 * 3 = 80 + 24 = 104 dollars.');
   t.equal(placeValueSolution('34 * 5 = 170'), '34 * 5 = 30 * 5 + 4 * 5 = 150 + 20 = 170', 'the two-digit operand first keeps its place');
-  for (const same of ['3 * 4 = 12', '2 * 20 = 40', '12 * 11 = 132', '125 * 3 = 375', '18 + 20 = 38']) t.equal(placeValueSolution(same), same, `${same}: unchanged`);
+  for (const same of ['3 * 4 = 12', '2 * 20 = 40', '12 * 11 = 132', '125 * 3 = 375', '18 + 20 = 38'])
+    t.equal(placeValueSolution(same), same, `${same}: unchanged`);
   // Every generated solution stays arithmetically true, and its result line is untouched.
   for (const p of generateProblems(3, 300, { set: 'pretrain' })) {
     const pv = placeValueSolution(p.answer);

@@ -14,7 +14,11 @@ import { TrainPass } from '../runtime/train/pass.ts';
 import { expertDir, type GradsFixture, type Pair, readJson, readLora, relErr, samplesFile, setup } from './helpers/finetune.ts';
 import { runCli } from './helpers/cli.ts';
 
-const CASES: [Pair, QuantDType][] = [['llama-pair', 'q4_0'], ['qwen-pair', 'q4_0'], ['llama-pair', 'q8_0']];
+const CASES: [Pair, QuantDType][] = [
+  ['llama-pair', 'q4_0'],
+  ['qwen-pair', 'q4_0'],
+  ['llama-pair', 'q8_0'],
+];
 
 for (const backend of ['wasm', 'reference'] as const) {
   t.test(`QLoRA gradients vs PyTorch+peft on the dequantized base (${backend})`, async (tt) => {
@@ -29,11 +33,17 @@ for (const backend of ['wasm', 'reference'] as const) {
         engine.zeroGrad();
         engine.pass({ trajectories: packTrajectories(batch, true), samples: batch, lossScale: 1 / batch.length, dropoutSeed: 1 });
         const loss = (await model.backend.read(engine.lossSum))[0] / batch.length;
-        tt.ok(Math.abs(loss - fx.loss) <= 1e-4 * Math.max(1, Math.abs(fx.loss)), `${pair} ${type}: loss ${loss} vs ${fx.loss} (unquantized base: ${plain.loss})`);
+        tt.ok(
+          Math.abs(loss - fx.loss) <= 1e-4 * Math.max(1, Math.abs(fx.loss)),
+          `${pair} ${type}: loss ${loss} vs ${fx.loss} (unquantized base: ${plain.loss})`,
+        );
         const grads = await readLora(model, engine.grads);
         for (const [key, ref] of Object.entries(fx.grads)) {
           const err = relErr(grads.get(key) ?? [], ref.values);
-          tt.ok(err <= 1e-3, `${pair} ${type} ${key}: rel err ${err.toExponential(2)} (vs the unquantized base's grads: ${relErr(plain.grads[key].values, ref.values).toExponential(2)})`);
+          tt.ok(
+            err <= 1e-3,
+            `${pair} ${type} ${key}: rel err ${err.toExponential(2)} (vs the unquantized base's grads: ${relErr(plain.grads[key].values, ref.values).toExponential(2)})`,
+          );
         }
         tt.equal(grads.size, Object.keys(fx.grads).length, `${pair}: as many LoRA tensors as peft`);
         engine.dispose();
@@ -47,9 +57,30 @@ for (const backend of ['wasm', 'reference'] as const) {
 t.test('CLI: finetune --quantize q4_0 → a PEFT adapter for the original base; merge keeps its precision', async (tt) => {
   const dir = mkdtempSync(join(tmpdir(), 'lr-qlora-'));
   tt.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const pair: Pair = 'llama-pair', expert = expertDir(pair);
-  const f = await runCli(['finetune', '--model', expert, '--samples', samplesFile(pair), '--out', join(dir, 'adapter'), '--backend', 'wasm', '--quiet',
-    '--max-steps', '2', '--batch-size', '4', '--lr', '1e-2', '--seed', '1', '--quantize', 'q4_0']);
+  const pair: Pair = 'llama-pair',
+    expert = expertDir(pair);
+  const f = await runCli([
+    'finetune',
+    '--model',
+    expert,
+    '--samples',
+    samplesFile(pair),
+    '--out',
+    join(dir, 'adapter'),
+    '--backend',
+    'wasm',
+    '--quiet',
+    '--max-steps',
+    '2',
+    '--batch-size',
+    '4',
+    '--lr',
+    '1e-2',
+    '--seed',
+    '1',
+    '--quantize',
+    'q4_0',
+  ]);
   tt.equal(f.code, 0, 'finetune --quantize q4_0', { stderr: f.stderr });
   const cfg = JSON.parse(readFileSync(join(dir, 'adapter', 'adapter_config.json'), 'utf8'));
   tt.equal(cfg.peft_type, 'LORA', 'a PEFT LoRA adapter');
@@ -59,7 +90,8 @@ t.test('CLI: finetune --quantize q4_0 → a PEFT adapter for the original base; 
   const dtypes = (d: string) => {
     const out: Record<string, string> = {};
     for (const f of readdirSync(d).filter((x) => x.endsWith('.safetensors'))) {
-      const b = readFileSync(join(d, f)), n = Number(b.readBigUInt64LE(0));
+      const b = readFileSync(join(d, f)),
+        n = Number(b.readBigUInt64LE(0));
       for (const [k, v] of Object.entries(JSON.parse(b.subarray(8, 8 + n).toString('utf8')))) if (k !== '__metadata__') out[k] = (v as { dtype: string }).dtype;
     }
     return out;
@@ -73,8 +105,36 @@ t.test('CLI: run --quantize-expert q4_0 — sampling, QLoRA and evaluation on th
   const dir = mkdtempSync(join(tmpdir(), 'lr-qlora-run-'));
   tt.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const models = join(expertDir('llama-pair'), '..');
-  const r = await runCli(['run', '--expert', join(models, 'expert'), '--amateur', join(models, 'amateur'), '--max-questions', '2', '--eval-questions', '2', '--out', join(dir, 'run'),
-    '--max-steps', '2', '--max-new-tokens', '16', '--eval-max-new-tokens', '16', '--lr', '1e-3', '--backend', 'wasm', '--quiet', '--json', '--quantize-expert', 'q4_0'], { timeoutMs: 600_000 });
+  const r = await runCli(
+    [
+      'run',
+      '--expert',
+      join(models, 'expert'),
+      '--amateur',
+      join(models, 'amateur'),
+      '--max-questions',
+      '2',
+      '--eval-questions',
+      '2',
+      '--out',
+      join(dir, 'run'),
+      '--max-steps',
+      '2',
+      '--max-new-tokens',
+      '16',
+      '--eval-max-new-tokens',
+      '16',
+      '--lr',
+      '1e-3',
+      '--backend',
+      'wasm',
+      '--quiet',
+      '--json',
+      '--quantize-expert',
+      'q4_0',
+    ],
+    { timeoutMs: 600_000 },
+  );
   tt.equal(r.code, 0, r.stderr);
   const report = JSON.parse(readFileSync(join(dir, 'run', 'report.json'), 'utf8'));
   tt.equal(report.models.expert.quantized, 'q4_0', 'report: the expert ran as q4_0');

@@ -16,13 +16,22 @@ import { openModel, openModels } from '../runtime/session.ts';
 import { LightReasonerError } from '../runtime/errors.ts';
 import type { Backend, QuantDType } from '../runtime/backend/types.ts';
 
-interface Case { model: string; type: QuantDType; quantized_matrices: number; prompt_token_ids: number[]; greedy_token_ids: number[]; last_logits: number[] }
+interface Case {
+  model: string;
+  type: QuantDType;
+  quantized_matrices: number;
+  prompt_token_ids: number[];
+  greedy_token_ids: number[];
+  last_logits: number[];
+}
 const parity = JSON.parse(readFileSync(new URL('./fixtures/quant/parity.json', import.meta.url), 'utf8')) as { cases: Case[] };
 const dir = (m: string) => fileURLToPath(new URL(`./fixtures/models/${m}`, import.meta.url));
-const ATOL = 1e-4, RTOL = 1e-4;
+const ATOL = 1e-4,
+  RTOL = 1e-4;
 
 async function lastLogits(model: CausalLM, ids: number[]): Promise<Float32Array> {
-  const T = ids.length, cache = model.createCache(1, T);
+  const T = ids.length,
+    cache = model.createCache(1, T);
   try {
     const rows = new Int32Array(2 * T);
     for (let i = 0; i < T; i++) rows[2 * i + 1] = i;
@@ -45,10 +54,14 @@ for (const kind of ['wasm', 'reference'] as const) {
         tt.equal(q, c.quantized_matrices, `${what}: ${c.quantized_matrices} matrices quantized (the policy's), as the fixture`);
         tt.equal(model.weights.embed.dtype === c.type || model.weights.lmHead.dtype === c.type, false, `${what}: embeddings and LM head kept`);
         const got = await lastLogits(model, c.prompt_token_ids);
-        let worst = 0, at = -1;
+        let worst = 0,
+          at = -1;
         for (let i = 0; i < got.length; i++) {
           const r = Math.abs(got[i] - c.last_logits[i]) / (ATOL + RTOL * Math.abs(c.last_logits[i]));
-          if (!(r <= worst)) { worst = r; at = i; }
+          if (!(r <= worst)) {
+            worst = r;
+            at = i;
+          }
         }
         tt.ok(worst <= 1, `${what}: last-position logits within atol ${ATOL} + rtol ${RTOL} (worst ratio ${worst.toFixed(3)} at ${at})`);
         const { tokens } = await generateGreedy(model, [c.prompt_token_ids], { maxNewTokens: c.greedy_token_ids.length });
@@ -67,15 +80,25 @@ t.test('the held bytes count the blocks; the options are checked', async (tt) =>
   const q4 = await openModel(dir(m), { platform: nodePlatform, backend: 'wasm', quantize: 'q4_0' });
   try {
     tt.equal(plain.weights.quantized, undefined);
-    tt.ok(q4.weights.bytes < q8.weights.bytes && q8.weights.bytes < plain.weights.bytes, `bytes: f32 ${plain.weights.bytes} > q8_0 ${q8.weights.bytes} > q4_0 ${q4.weights.bytes}`);
+    tt.ok(
+      q4.weights.bytes < q8.weights.bytes && q8.weights.bytes < plain.weights.bytes,
+      `bytes: f32 ${plain.weights.bytes} > q8_0 ${q8.weights.bytes} > q4_0 ${q4.weights.bytes}`,
+    );
     // f32 projections → 34/128 (q8_0) and 18/128 (q4_0) of their bytes
-    const saved8 = plain.weights.bytes - q8.weights.bytes, saved4 = plain.weights.bytes - q4.weights.bytes;
+    const saved8 = plain.weights.bytes - q8.weights.bytes,
+      saved4 = plain.weights.bytes - q4.weights.bytes;
     tt.equal(saved8 / (1 - 34 / 128), saved4 / (1 - 18 / 128), 'the same matrices shrink by exactly their block ratio');
   } finally {
     for (const x of [plain, q8, q4]) x.dispose();
   }
-  await tt.rejects(openModel(dir(m), { platform: nodePlatform, backend: 'wasm', quantize: 'q5_k' as QuantDType }), { code: 'BAD_INPUT', message: /quantize: "q5_k" is not a quantization — give q8_0 or q4_0/ });
-  await tt.rejects(openModels([dir(m), dir(m)], { platform: nodePlatform, backend: 'wasm', quantize: [undefined, 'int4' as QuantDType] }), { code: 'BAD_INPUT', message: /quantize\[1\]/ });
+  await tt.rejects(openModel(dir(m), { platform: nodePlatform, backend: 'wasm', quantize: 'q5_k' as QuantDType }), {
+    code: 'BAD_INPUT',
+    message: /quantize: "q5_k" is not a quantization — give q8_0 or q4_0/,
+  });
+  await tt.rejects(openModels([dir(m), dir(m)], { platform: nodePlatform, backend: 'wasm', quantize: [undefined, 'int4' as QuantDType] }), {
+    code: 'BAD_INPUT',
+    message: /quantize\[1\]/,
+  });
   // a backend without block kernels (here: a reference that does not list them) is refused by name
   class NoQuant extends (await import('../runtime/backend/reference.ts')).ReferenceBackend {
     override readonly info = Object.freeze({ ...new ReferenceForward().info, features: Object.freeze([]) });
@@ -89,12 +112,29 @@ t.test('CLI: generate --quantize, and a bad value in one line', async (tt) => {
   const c = parity.cases.find((x) => x.model === 'llama-gqa-tied-f32' && x.type === 'q4_0')!;
   const prompt = JSON.parse(readFileSync(new URL('./fixtures/expected/llama-gqa-tied-f32.json', import.meta.url), 'utf8')).prompts[0].text as string;
   const run = (args: string[]) => spawnSync(process.execPath, [...process.execArgv, main, ...args], { encoding: 'utf8' });
-  const ok = run(['generate', '--model', dir(c.model), '--prompt', prompt, '--max-new-tokens', String(c.greedy_token_ids.length), '--quantize', 'q4_0', '--backend', 'wasm', '--json']);
+  const ok = run([
+    'generate',
+    '--model',
+    dir(c.model),
+    '--prompt',
+    prompt,
+    '--max-new-tokens',
+    String(c.greedy_token_ids.length),
+    '--quantize',
+    'q4_0',
+    '--backend',
+    'wasm',
+    '--json',
+  ]);
   tt.equal(ok.status, 0, ok.stderr);
-  tt.same(JSON.parse(ok.stdout).token_ids, c.greedy_token_ids, 'generate --quantize q4_0: the fixture\'s greedy ids');
+  tt.same(JSON.parse(ok.stdout).token_ids, c.greedy_token_ids, "generate --quantize q4_0: the fixture's greedy ids");
   const bad = run(['generate', '--model', dir(c.model), '--prompt', 'x', '--quantize', 'q3']);
   tt.equal(bad.status, 2, 'bad input: exit 2');
-  tt.match(bad.stderr.split('\n')[0], /^error: option '--quantize <type>' argument 'q3' is invalid\. choose one of q8_0, q4_0/, 'one error line (then the usual pointer to --help), no stack');
+  tt.match(
+    bad.stderr.split('\n')[0],
+    /^error: option '--quantize <type>' argument 'q3' is invalid\. choose one of q8_0, q4_0/,
+    'one error line (then the usual pointer to --help), no stack',
+  );
 });
 
 t.test('jobs: quantizeExpert / quantizeAmateur checked first; a resumed sample refuses another quantization', async (tt) => {
@@ -106,8 +146,18 @@ t.test('jobs: quantizeExpert / quantizeAmateur checked first; a resumed sample r
   const pair = defaultPairDir()!;
   const out = join(mkdtempSync(join(tmpdir(), 'lr-quant-sample-')), 's.jsonl');
   tt.teardown(() => rmSync(join(out, '..'), { recursive: true, force: true }));
-  const job = { expert: join(pair, 'expert'), amateur: join(pair, 'amateur'), problems: [{ id: 'a', question: 'What is 2 + 3?' }], out, backend: 'wasm' as const, settings: { maxNewTokens: 8 } };
-  await tt.rejects(sampleJob({ platform: nodePlatform }, { ...job, quantizeAmateur: 'q2_k' as QuantDType }), { code: 'BAD_INPUT', message: /sample: quantizeAmateur: "q2_k" is not a quantization/ });
+  const job = {
+    expert: join(pair, 'expert'),
+    amateur: join(pair, 'amateur'),
+    problems: [{ id: 'a', question: 'What is 2 + 3?' }],
+    out,
+    backend: 'wasm' as const,
+    settings: { maxNewTokens: 8 },
+  };
+  await tt.rejects(sampleJob({ platform: nodePlatform }, { ...job, quantizeAmateur: 'q2_k' as QuantDType }), {
+    code: 'BAD_INPUT',
+    message: /sample: quantizeAmateur: "q2_k" is not a quantization/,
+  });
   const summary = await sampleJob({ platform: nodePlatform }, { ...job, quantizeExpert: 'q4_0' });
   tt.ok(summary, 'sample with a q4_0 expert ran');
   const state = JSON.parse(readFileSync(`${out}.state.json`, 'utf8'));
@@ -124,7 +174,7 @@ t.test('a quantized model spread over several Wasm memories (sharded) gives the 
     const [model] = opened.models;
     tt.match(model.backend.info.device, /× \d+ memories/, `sharded: ${model.backend.info.device}`);
     const { tokens } = await generateGreedy(model, [c.prompt_token_ids], { maxNewTokens: c.greedy_token_ids.length });
-    tt.same(tokens[0], c.greedy_token_ids, 'greedy ids equal transformers\' on the dequantized weights');
+    tt.same(tokens[0], c.greedy_token_ids, "greedy ids equal transformers' on the dequantized weights");
   } finally {
     opened.close();
   }

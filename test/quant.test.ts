@@ -49,7 +49,11 @@ t.test('Q8_0 / Q4_0 bytes and dequantized values equal gguf.quants', async (t) =
       const want = b64(c[`${q}_b64`]);
       t.equal(got.byteLength, typeBytes(q, count), `${c.name}: ${q} size`);
       const d = firstDiff(got, want);
-      t.equal(d, -1, `${c.name}: ${q} bytes equal gguf.quants${d >= 0 ? ` (first difference at byte ${d}, block ${Math.floor(d / (q === 'q8_0' ? 34 : 18))})` : ''}`);
+      t.equal(
+        d,
+        -1,
+        `${c.name}: ${q} bytes equal gguf.quants${d >= 0 ? ` (first difference at byte ${d}, block ${Math.floor(d / (q === 'q8_0' ? 34 : 18))})` : ''}`,
+      );
       const deq = new Uint8Array(dequantize(q, want, count).buffer);
       t.equal(firstDiff(deq, b64(c[`${q}_dequant_b64`])), -1, `${c.name}: ${q} dequantized values equal gguf.quants.dequantize`);
     }
@@ -63,7 +67,13 @@ t.test('which weights are quantized', async (t) => {
     t.notOk(p(`model.layers.3.${m}.weight`, [128, 48]), `${m} with rows of 48 stays (not a multiple of 32)`);
     t.notOk(p(`model.layers.3.${m}.bias`, [128]), `${m} bias stays`);
   }
-  for (const name of ['model.embed_tokens.weight', 'lm_head.weight', 'model.norm.weight', 'model.layers.0.input_layernorm.weight', 'model.layers.0.post_attention_layernorm.weight']) {
+  for (const name of [
+    'model.embed_tokens.weight',
+    'lm_head.weight',
+    'model.norm.weight',
+    'model.layers.0.input_layernorm.weight',
+    'model.layers.0.post_attention_layernorm.weight',
+  ]) {
     t.notOk(p(name, [64, 64]), `${name} stays`);
   }
 });

@@ -17,7 +17,8 @@ const BROKEN: Record<string, NodeJS.ProcessEnv> = {
 };
 
 t.test('driverLines keeps what the driver said, once', async (t) => {
-  const err = 'Warning: Vulkan shaderUniform*ArrayDynamicIndexing required.\n - While initializing adapter (backend=BackendType::Vulkan)\n    at InitializeImpl (/x/PhysicalDeviceVk.cpp:257)\n\nerror: XDG\nerror: XDG\n';
+  const err =
+    'Warning: Vulkan shaderUniform*ArrayDynamicIndexing required.\n - While initializing adapter (backend=BackendType::Vulkan)\n    at InitializeImpl (/x/PhysicalDeviceVk.cpp:257)\n\nerror: XDG\nerror: XDG\n';
   t.same(driverLines(err), ['Warning: Vulkan shaderUniform*ArrayDynamicIndexing required.', 'error: XDG']);
 });
 
@@ -39,7 +40,10 @@ for (const [name, env] of Object.entries(BROKEN)) {
     t.equal(r.code, 1, 'an environment failure');
     const lines = r.stderr.trim().split('\n');
     t.equal(lines.length, 1, r.stderr);
-    t.match(lines[0], /^error: no WebGPU adapter \(the driver says: .+\)\. To use WebGPU, .*VK_ICD_FILENAMES=\/usr\/lib\/chromium\/vk_swiftshader_icd\.json.*Mesa newer than Debian 12's; or use --backend wasm/);
+    t.match(
+      lines[0],
+      /^error: no WebGPU adapter \(the driver says: .+\)\. To use WebGPU, .*VK_ICD_FILENAMES=\/usr\/lib\/chromium\/vk_swiftshader_icd\.json.*Mesa newer than Debian 12's; or use --backend wasm/,
+    );
   });
 }
 
@@ -53,10 +57,19 @@ t.test('Dawn not installed: auto says npm install, webgpu refuses with it', asyn
   t.equal(missing.gpu, null);
   t.match(missing.why, /optional package lightreasoner-wasm-no-such-package \(Dawn\), which is not installed/);
   t.equal(missing.advice, 'npm install lightreasoner-wasm-no-such-package');
-  const platform = { name: 'node' as const, fs: new MemoryFileSystem(), getGPU: async () => missing.gpu, whyNoGPU: () => missing.why, noGPUAdvice: () => missing.advice };
+  const platform = {
+    name: 'node' as const,
+    fs: new MemoryFileSystem(),
+    getGPU: async () => missing.gpu,
+    whyNoGPU: () => missing.why,
+    noGPUAdvice: () => missing.advice,
+  };
   const auto = await createBackend('auto', platform, { threads: 1 });
   t.teardown(() => auto.destroy());
   t.equal(auto.info.kind, 'wasm');
   t.match(auto.info.note, /^auto: WebGPU has no adapter here \(WebGPU in Node needs .*\); npm install lightreasoner-wasm-no-such-package$/);
-  await t.rejects(createBackend('webgpu', platform), { code: 'BACKEND_UNAVAILABLE', message: /To use WebGPU, npm install lightreasoner-wasm-no-such-package; or use --backend wasm/ });
+  await t.rejects(createBackend('webgpu', platform), {
+    code: 'BACKEND_UNAVAILABLE',
+    message: /To use WebGPU, npm install lightreasoner-wasm-no-such-package; or use --backend wasm/,
+  });
 });

@@ -21,7 +21,8 @@ import { FIXTURES, ROOT, runCli } from './helpers/cli.ts';
 const tmp = mkdtempSync(join(tmpdir(), 'lr-resume-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 const PAIR = join(FIXTURES, 'sampling', 'models', 'llama-pair');
-const EXPERT = join(PAIR, 'expert'), AMATEUR = join(PAIR, 'amateur');
+const EXPERT = join(PAIR, 'expert'),
+  AMATEUR = join(PAIR, 'amateur');
 const questions = readFileSync(join(FIXTURES, 'sampling', 'questions.jsonl'), 'utf8');
 const evalText = problemsToJsonl(generateProblems(0, 6, { set: 'eval' }));
 const EVAL_FILE = join(tmp, 'eval.jsonl');
@@ -30,8 +31,16 @@ writeFileSync(EVAL_FILE, evalText);
 // 4 training problems in 2 sampling batches, 4 fine-tuning steps with a checkpoint after each,
 // 6 held-out problems in 3 evaluation batches per model.
 const base = (out: string): PipelineOptions => ({
-  platform: nodePlatform, expert: EXPERT, amateur: AMATEUR, train: parseTrainProblems(questions), eval: parseEvalProblems(evalText), out, backend: 'reference',
-  sample: { maxNewTokens: 24, batchSize: 2 }, finetune: { maxSteps: 4, saveSteps: 1, lr: 1e-3 }, evalSettings: { maxNewTokens: 8, batchSize: 2 },
+  platform: nodePlatform,
+  expert: EXPERT,
+  amateur: AMATEUR,
+  train: parseTrainProblems(questions),
+  eval: parseEvalProblems(evalText),
+  out,
+  backend: 'reference',
+  sample: { maxNewTokens: 24, batchSize: 2 },
+  finetune: { maxSteps: 4, saveSteps: 1, lr: 1e-3 },
+  evalSettings: { maxNewTokens: 8, batchSize: 2 },
 });
 
 interface Counts {
@@ -49,7 +58,8 @@ async function runUntil(o: PipelineOptions, stopAt?: (e: PipelineEvent) => boole
   let error: unknown = null;
   try {
     await runPipeline({
-      ...o, signal: ac.signal,
+      ...o,
+      signal: ac.signal,
       onEvent: (e) => {
         if (e.status === 'sample' && e.event.status === 'problem') counts.sampled++;
         if (e.status === 'finetune' && e.event.status === 'step') counts.steps.push(e.event.step);
@@ -65,15 +75,34 @@ async function runUntil(o: PipelineOptions, stopAt?: (e: PipelineEvent) => boole
   return { counts, error };
 }
 
-const evalProblem = (model: string, done: number) => (e: PipelineEvent) => e.status === 'eval' && e.model === model && e.event.status === 'problem' && e.event.done === done;
-const OUTPUTS = ['samples.jsonl', 'adapter/adapter_model.safetensors', 'adapter/adapter_config.json', 'eval/amateur.jsonl', 'eval/expert_before.jsonl', 'eval/expert_after.jsonl'];
+const evalProblem = (model: string, done: number) => (e: PipelineEvent) =>
+  e.status === 'eval' && e.model === model && e.event.status === 'problem' && e.event.done === done;
+const OUTPUTS = [
+  'samples.jsonl',
+  'adapter/adapter_model.safetensors',
+  'adapter/adapter_config.json',
+  'eval/amateur.jsonl',
+  'eval/expert_before.jsonl',
+  'eval/expert_after.jsonl',
+];
 
 t.test('run: killed in each stage and resumed, the uninterrupted bytes without redoing finished work', async (t) => {
   const full = join(tmp, 'full');
   const ref = await runUntil(base(full));
   t.equal(ref.error, null, 'the uninterrupted run');
   t.same(ref.counts.evaluated, { amateur: 6, expert_before: 6, expert_after: 6 });
-  t.same(readdirSync(join(full, 'eval')).sort(), ['amateur.jsonl', 'amateur.jsonl.summary.json', 'expert_after.jsonl', 'expert_after.jsonl.summary.json', 'expert_before.jsonl', 'expert_before.jsonl.summary.json'], 'no journal left behind');
+  t.same(
+    readdirSync(join(full, 'eval')).sort(),
+    [
+      'amateur.jsonl',
+      'amateur.jsonl.summary.json',
+      'expert_after.jsonl',
+      'expert_after.jsonl.summary.json',
+      'expert_before.jsonl',
+      'expert_before.jsonl.summary.json',
+    ],
+    'no journal left behind',
+  );
 
   const out = join(tmp, 'killed');
   const resume = { ...base(out), resume: true };
@@ -83,14 +112,18 @@ t.test('run: killed in each stage and resumed, the uninterrupted bytes without r
   t.notOk(existsSync(join(out, 'eval', 'amateur.jsonl')));
   // 2. Resumed: sampling finishes its second batch only; stopped after the amateur's first eval batch.
   r = await runUntil(resume, evalProblem('amateur', 2));
-  t.match(r.error, { code: 'ABORTED' }, 'stopped in the amateur\'s evaluation');
+  t.match(r.error, { code: 'ABORTED' }, "stopped in the amateur's evaluation");
   t.equal(r.counts.sampled, 2, 'sampling: only the 2 unfinished problems');
   t.ok(existsSync(evalJournalPath(join(out, 'eval', 'amateur.jsonl'))), 'the interrupted evaluation left its journal');
   t.notOk(existsSync(join(out, 'eval', 'amateur.jsonl')), 'and no results file');
   // 3. Resumed: the amateur decodes 4 problems, not 6; stopped in the expert's first evaluation.
   r = await runUntil(resume, evalProblem('expert_before', 4));
-  t.match(r.error, { code: 'ABORTED' }, 'stopped in the expert\'s evaluation before fine-tuning');
-  t.same(r.counts, { sampled: 0, steps: [], evaluated: { amateur: 4, expert_before: 4 }, resumedEval: { amateur: 2 }, warnings: [] }, 'amateur: 2 problems kept, 4 decoded');
+  t.match(r.error, { code: 'ABORTED' }, "stopped in the expert's evaluation before fine-tuning");
+  t.same(
+    r.counts,
+    { sampled: 0, steps: [], evaluated: { amateur: 4, expert_before: 4 }, resumedEval: { amateur: 2 }, warnings: [] },
+    'amateur: 2 problems kept, 4 decoded',
+  );
   // 4. Resumed: the amateur is finished (nothing decoded), the expert decodes its last batch; stopped in fine-tuning.
   r = await runUntil(resume, (e) => e.status === 'finetune' && e.event.status === 'checkpoint' && e.event.step === 2);
   t.match(r.error, { code: 'ABORTED' }, 'stopped in fine-tuning');
@@ -98,7 +131,7 @@ t.test('run: killed in each stage and resumed, the uninterrupted bytes without r
   t.same(r.counts.resumedEval, { amateur: 6, expert_before: 4 });
   // 5. Resumed: fine-tuning continues after its checkpoint; stopped in the tuned expert's evaluation.
   r = await runUntil(resume, evalProblem('expert_after', 2));
-  t.match(r.error, { code: 'ABORTED' }, 'stopped in the tuned expert\'s evaluation');
+  t.match(r.error, { code: 'ABORTED' }, "stopped in the tuned expert's evaluation");
   t.same(r.counts.steps, [3, 4], 'fine-tuning: steps 3 and 4 only');
   t.same(r.counts.evaluated, { expert_after: 2 }, 'no evaluation before fine-tuning runs again');
   // A crash while appending leaves a cut-short last line: dropped with a warning, that batch redone.
@@ -112,13 +145,14 @@ t.test('run: killed in each stage and resumed, the uninterrupted bytes without r
   // 7. Resumed to the end.
   r = await runUntil(resume);
   t.equal(r.error, null, 'the resumed run completes');
-  t.same(r.counts.evaluated, { expert_after: 2 }, 'only the tuned expert\'s last batch is decoded');
+  t.same(r.counts.evaluated, { expert_after: 2 }, "only the tuned expert's last batch is decoded");
   t.same([r.counts.sampled, r.counts.steps, r.counts.warnings], [0, [], []], 'nothing else runs again, the journal is whole');
   for (const f of OUTPUTS) t.ok(readFileSync(join(out, f)).equals(readFileSync(join(full, f))), `${f}: byte-identical to the uninterrupted run`);
   t.same(readdirSync(join(out, 'eval')).sort(), readdirSync(join(full, 'eval')).sort(), 'the same files, no journal left');
-  const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')), refReport = JSON.parse(readFileSync(join(full, 'report.json'), 'utf8'));
-  t.same(report.eval.expert_after.paired_vs_before, refReport.eval.expert_after.paired_vs_before, 'the report\'s paired test');
-  t.same(report.examples, refReport.examples, 'the report\'s examples');
+  const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')),
+    refReport = JSON.parse(readFileSync(join(full, 'report.json'), 'utf8'));
+  t.same(report.eval.expert_after.paired_vs_before, refReport.eval.expert_after.paired_vs_before, "the report's paired test");
+  t.same(report.examples, refReport.examples, "the report's examples");
 
   // 8. A resume of the finished run decodes nothing; one with other evaluation settings is refused, naming them.
   r = await runUntil(resume);
@@ -134,9 +168,16 @@ function nth(n: number, match: (e: PipelineEvent) => boolean): (e: PipelineEvent
   return (e) => match(e) && ++seen === n;
 }
 
-t.test('run --compare-sft --seeds 2: killed in a second seed\'s evaluation and SFT fine-tuning, resumed to the same bytes', async (t) => {
+t.test("run --compare-sft --seeds 2: killed in a second seed's evaluation and SFT fine-tuning, resumed to the same bytes", async (t) => {
   // No gold answers: every trajectory is kept (the fixture expert solves nothing).
-  const sftRun = (out: string): PipelineOptions => ({ ...base(out), train: base(out).train.map((p) => ({ ...p, gold: null })), compareSft: true, sftSteps: 2, seeds: [0, 1], finetune: { maxSteps: 2, saveSteps: 1, lr: 1e-3 } });
+  const sftRun = (out: string): PipelineOptions => ({
+    ...base(out),
+    train: base(out).train.map((p) => ({ ...p, gold: null })),
+    compareSft: true,
+    sftSteps: 2,
+    seeds: [0, 1],
+    finetune: { maxSteps: 2, saveSteps: 1, lr: 1e-3 },
+  });
   const full = join(tmp, 'sft-full');
   t.equal((await runUntil(sftRun(full))).error, null, 'the uninterrupted run');
   const out = join(tmp, 'sft-killed');
@@ -147,9 +188,12 @@ t.test('run --compare-sft --seeds 2: killed in a second seed\'s evaluation and S
   let r = await runUntil(sftRun(out), nth(2, evalProblem('expert_after', 2)));
   t.match(r.error, { code: 'ABORTED' });
   // 2. Resumed: only that evaluation's last 4 problems; stopped in the second seed's SFT fine-tuning.
-  r = await runUntil(resume, nth(2, (e) => e.status === 'finetune' && e.event.status === 'checkpoint' && e.event.step === 1 && e.objective === 'sft'));
+  r = await runUntil(
+    resume,
+    nth(2, (e) => e.status === 'finetune' && e.event.status === 'checkpoint' && e.event.step === 1 && e.objective === 'sft'),
+  );
   t.match(r.error, { code: 'ABORTED' });
-  t.same(r.counts.evaluated, { expert_after: 4, expert_sft: 6 }, 'the first seed\'s evaluation and the three before fine-tuning are kept');
+  t.same(r.counts.evaluated, { expert_after: 4, expert_sft: 6 }, "the first seed's evaluation and the three before fine-tuning are kept");
   t.same(r.counts.steps, [1, 2, 1], 'no LightReasoner step; SFT seed 0 (2 steps), seed 1 up to its checkpoint');
   // 3. Resumed: the trajectories and the first SFT adapter are kept, the second continues from its
   //    checkpoint; stopped in its evaluation.
@@ -157,25 +201,38 @@ t.test('run --compare-sft --seeds 2: killed in a second seed\'s evaluation and S
   t.match(r.error, { code: 'ABORTED' });
   t.equal(trajectories, 0, 'the trajectories are not generated again');
   t.same(r.counts.steps, [2], 'SFT seed 1: step 2 only');
-  t.same(r.counts.evaluated, { expert_sft: 2 }, 'the first SFT seed\'s evaluation is kept');
+  t.same(r.counts.evaluated, { expert_sft: 2 }, "the first SFT seed's evaluation is kept");
   // 4. Resumed to the end.
   r = await runUntil(resume);
   t.equal(r.error, null);
   t.same(r.counts.evaluated, { expert_sft: 4 });
   t.same(r.counts.steps, []);
-  const files = ['samples.jsonl', 'adapter/adapter_model.safetensors', 'adapter-seed1/adapter_model.safetensors', 'sft/trajectories.jsonl', 'sft/adapter/adapter_model.safetensors', 'sft/adapter-seed1/adapter_model.safetensors'];
-  const evals = readdirSync(join(full, 'eval')).filter((n) => n.endsWith('.jsonl')).map((n) => `eval/${n}`);
+  const files = [
+    'samples.jsonl',
+    'adapter/adapter_model.safetensors',
+    'adapter-seed1/adapter_model.safetensors',
+    'sft/trajectories.jsonl',
+    'sft/adapter/adapter_model.safetensors',
+    'sft/adapter-seed1/adapter_model.safetensors',
+  ];
+  const evals = readdirSync(join(full, 'eval'))
+    .filter((n) => n.endsWith('.jsonl'))
+    .map((n) => `eval/${n}`);
   t.equal(evals.length, 6, 'six evaluations (amateur, before, 2 × after, 2 × SFT)');
   for (const f of [...files, ...evals]) t.ok(readFileSync(join(out, f)).equals(readFileSync(join(full, f))), `${f}: byte-identical`);
-  const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')), refReport = JSON.parse(readFileSync(join(full, 'report.json'), 'utf8'));
-  t.same(report.seeds, refReport.seeds, 'the report\'s seeds table');
+  const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')),
+    refReport = JSON.parse(readFileSync(join(full, 'report.json'), 'utf8'));
+  t.same(report.seeds, refReport.seeds, "the report's seeds table");
   t.same([report.stages.sft.trajectories, report.stages.sft.steps], [refReport.stages.sft.trajectories, refReport.stages.sft.steps]);
 });
 
 /** Start the CLI and SIGKILL it once `ready()` holds (polled). */
 function killWhen(args: string[], ready: () => boolean): Promise<boolean> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('../cli/main.ts', import.meta.url)), ...args], { cwd: ROOT, stdio: 'ignore' });
+    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('../cli/main.ts', import.meta.url)), ...args], {
+      cwd: ROOT,
+      stdio: 'ignore',
+    });
     let killed = false;
     const poll = setInterval(() => {
       if (!ready()) return;
@@ -195,13 +252,38 @@ t.test('eval --out: SIGKILL mid-run, --resume keeps the finished batches and giv
   // seconds to start): the killed one and the resume; the uninterrupted bytes come from the
   // Engine's evaluate job (the same runtime function).
   const many = join(tmp, 'many.jsonl');
-  const lines = evalText.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = evalText
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   writeFileSync(many, Array.from({ length: 40 }, (_, i) => JSON.stringify({ ...lines[i % 6], id: `q${i}` })).join('\n') + '\n');
-  const args = (out: string, extra: string[] = []) => ['eval', '--model', EXPERT, '--data', many, '--out', out, '--max-new-tokens', '16', '--batch-size', '2', '--backend', 'reference', ...extra];
-  const full = join(tmp, 'eval-full.jsonl'), out = join(tmp, 'eval-killed.jsonl');
+  const args = (out: string, extra: string[] = []) => [
+    'eval',
+    '--model',
+    EXPERT,
+    '--data',
+    many,
+    '--out',
+    out,
+    '--max-new-tokens',
+    '16',
+    '--batch-size',
+    '2',
+    '--backend',
+    'reference',
+    ...extra,
+  ];
+  const full = join(tmp, 'eval-full.jsonl'),
+    out = join(tmp, 'eval-killed.jsonl');
   const journalLines = () => (existsSync(evalJournalPath(out)) ? readFileSync(evalJournalPath(out), 'utf8').split('\n').length - 1 : 0);
   const [, killed] = await Promise.all([
-    createEngine(nodePlatform).evaluate({ model: EXPERT, problems: parseEvalProblems(readFileSync(many, 'utf8')), settings: { maxNewTokens: 16, batchSize: 2 }, backend: 'reference', out: full }),
+    createEngine(nodePlatform).evaluate({
+      model: EXPERT,
+      problems: parseEvalProblems(readFileSync(many, 'utf8')),
+      settings: { maxNewTokens: 16, batchSize: 2 },
+      backend: 'reference',
+      out: full,
+    }),
     killWhen(args(out, ['--quiet']), () => journalLines() >= 4),
   ]);
   t.ok(killed, 'killed after 3 finished batches');
@@ -222,28 +304,56 @@ t.test('Engine evaluate job with out: aborted, then resumed from its finished ba
   const full = await engine.evaluate({ ...job, out: join(tmp, 'engine-full.jsonl') });
   const out = join(tmp, 'engine.jsonl');
   const ac = new AbortController();
-  await t.rejects(engine.evaluate({ ...job, out }, { signal: ac.signal, onEvent: (e: EvaluateJobEvent) => e.status === 'problem' && e.done === 4 && ac.abort() }), { code: 'ABORTED' });
+  await t.rejects(
+    engine.evaluate({ ...job, out }, { signal: ac.signal, onEvent: (e: EvaluateJobEvent) => e.status === 'problem' && e.done === 4 && ac.abort() }),
+    { code: 'ABORTED' },
+  );
   let decoded = 0;
   const r = await engine.evaluate({ ...job, out, resume: true }, { onEvent: (e: EvaluateJobEvent) => e.status === 'problem' && decoded++ });
   t.equal(decoded, 2, 'only the last batch is decoded');
   t.same(r.records, full.records);
   t.ok(readFileSync(out).equals(readFileSync(join(tmp, 'engine-full.jsonl'))), 'byte-identical file');
-  await t.rejects(engine.evaluate({ ...job, out }), { code: 'BAD_INPUT', message: /already exists: pass --overwrite/ }, 'a finished out is refused without resume or overwrite');
-  await t.rejects(engine.evaluate({ ...job, out, resume: true, settings: { maxNewTokens: 6, batchSize: 2 } }), { code: 'BAD_INPUT', message: /finished evaluation with other settings.*settings\.maxNewTokens was 8, now 6/ });
+  await t.rejects(
+    engine.evaluate({ ...job, out }),
+    { code: 'BAD_INPUT', message: /already exists: pass --overwrite/ },
+    'a finished out is refused without resume or overwrite',
+  );
+  await t.rejects(engine.evaluate({ ...job, out, resume: true, settings: { maxNewTokens: 6, batchSize: 2 } }), {
+    code: 'BAD_INPUT',
+    message: /finished evaluation with other settings.*settings\.maxNewTokens was 8, now 6/,
+  });
 
   // An interrupted one: refused without resume (naming its journal), refused with other settings.
   const cut = join(tmp, 'engine-cut.jsonl');
   const ac2 = new AbortController();
-  await t.rejects(engine.evaluate({ ...job, out: cut }, { signal: ac2.signal, onEvent: (e: EvaluateJobEvent) => e.status === 'problem' && e.done === 2 && ac2.abort() }), { code: 'ABORTED' });
-  await t.rejects(engine.evaluate({ ...job, out: cut }), { code: 'BAD_INPUT', message: /an interrupted evaluation left .*engine-cut\.jsonl\.partial: pass --resume/ });
-  await t.rejects(engine.evaluate({ ...job, out: cut, resume: true, settings: { maxNewTokens: 8, batchSize: 3 } }), { code: 'BAD_INPUT', message: /cannot resume .*: the evaluation was started with other settings.*settings\.batchSize was 2, now 3/ });
-  await t.rejects(engine.evaluate({ ...job, problems: job.problems.slice(0, 5), out: cut, resume: true }), { code: 'BAD_INPUT', message: /problems was 6, now 5/ });
+  await t.rejects(
+    engine.evaluate({ ...job, out: cut }, { signal: ac2.signal, onEvent: (e: EvaluateJobEvent) => e.status === 'problem' && e.done === 2 && ac2.abort() }),
+    { code: 'ABORTED' },
+  );
+  await t.rejects(engine.evaluate({ ...job, out: cut }), {
+    code: 'BAD_INPUT',
+    message: /an interrupted evaluation left .*engine-cut\.jsonl\.partial: pass --resume/,
+  });
+  await t.rejects(engine.evaluate({ ...job, out: cut, resume: true, settings: { maxNewTokens: 8, batchSize: 3 } }), {
+    code: 'BAD_INPUT',
+    message: /cannot resume .*: the evaluation was started with other settings.*settings\.batchSize was 2, now 3/,
+  });
+  await t.rejects(engine.evaluate({ ...job, problems: job.problems.slice(0, 5), out: cut, resume: true }), {
+    code: 'BAD_INPUT',
+    message: /problems was 6, now 5/,
+  });
   // A journal damaged from outside (not by a crash) is refused, naming the line.
   const journal = readFileSync(evalJournalPath(cut), 'utf8').split('\n');
   writeFileSync(evalJournalPath(cut), ['{}', ...journal.slice(1)].join('\n'));
-  await t.rejects(engine.evaluate({ ...job, out: cut, resume: true }), { code: 'BAD_INPUT', message: /engine-cut\.jsonl\.partial:1: not an evaluation journal of this version/ });
+  await t.rejects(engine.evaluate({ ...job, out: cut, resume: true }), {
+    code: 'BAD_INPUT',
+    message: /engine-cut\.jsonl\.partial:1: not an evaluation journal of this version/,
+  });
   writeFileSync(evalJournalPath(cut), [journal[0], journal[1].replace(/"id":"[^"]*"/, '"id":"elsewhere"'), ...journal.slice(2)].join('\n'));
-  await t.rejects(engine.evaluate({ ...job, out: cut, resume: true }), { code: 'BAD_INPUT', message: /engine-cut\.jsonl\.partial:2: record 0 \(index 0\) is not a record of this run's problem at that index/ });
+  await t.rejects(engine.evaluate({ ...job, out: cut, resume: true }), {
+    code: 'BAD_INPUT',
+    message: /engine-cut\.jsonl\.partial:2: record 0 \(index 0\) is not a record of this run's problem at that index/,
+  });
   const over = await engine.evaluate({ ...job, out: cut, overwrite: true });
   t.same(over.records, full.records, 'overwrite starts afresh');
 });

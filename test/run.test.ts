@@ -24,10 +24,17 @@ const questions = readFileSync(join(FIXTURES, 'sampling/questions.jsonl'), 'utf8
 // Training problems without answers (the SFT baseline then keeps every trajectory: the fixture
 // models cannot solve anything), and a held-out set with answers.
 const trainNoAnswers = join(dir, 'train.jsonl');
-writeFileSync(trainNoAnswers, questions.trim().split('\n').map((l) => {
-  const { answer: _, ...o } = JSON.parse(l);
-  return JSON.stringify(o);
-}).join('\n') + '\n');
+writeFileSync(
+  trainNoAnswers,
+  questions
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const { answer: _, ...o } = JSON.parse(l);
+      return JSON.stringify(o);
+    })
+    .join('\n') + '\n',
+);
 const evalFile = join(dir, 'eval.jsonl');
 writeFileSync(evalFile, problemsToJsonl(generateProblems(0, 6, { set: 'eval' })));
 const SMALL = ['--max-steps', '3', '--max-new-tokens', '24', '--eval-max-new-tokens', '24', '--lr', '1e-3', '--backend', 'wasm', '--quiet'];
@@ -44,10 +51,15 @@ function checkAccuracy(t: Test, r: EvalResult | null | undefined, name: string) 
 
 /** The paired counts recounted from the per-problem files. */
 function checkPaired(t: Test, out: string, name: 'expert_after' | 'expert_sft', r: EvalResult, file: string = name) {
-  const read = (n: string) => readFileSync(join(out, 'eval', `${n}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; correct: boolean });
+  const read = (n: string) =>
+    readFileSync(join(out, 'eval', `${n}.jsonl`), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: string; correct: boolean });
   const before = new Map(read('expert_before').map((x) => [x.id, x.correct]));
   const after = read(file);
-  const fixed = after.filter((x) => x.correct && !before.get(x.id)).length, broken = after.filter((x) => !x.correct && before.get(x.id)).length;
+  const fixed = after.filter((x) => x.correct && !before.get(x.id)).length,
+    broken = after.filter((x) => !x.correct && before.get(x.id)).length;
   t.same(r.paired_vs_before, { fixed, broken, p_value: mcnemarExact(fixed, broken) }, `${file}: paired counts from eval/*.jsonl`);
 }
 
@@ -55,7 +67,17 @@ t.test('run: sample → finetune → eval ×3 → report.json + report.html', as
   const out = join(dir, 'plain');
   const r = await runInProcess(['run', ...pair('llama-pair'), '--train-data', trainNoAnswers, '--eval-data', evalFile, '--out', out, ...SMALL, '--json']);
   t.equal(r.code, 0, r.stderr);
-  for (const f of ['samples.jsonl', 'adapter/adapter_config.json', 'adapter/adapter_model.safetensors', 'adapter/train_log.jsonl', 'report.json', 'report.html', 'eval/amateur.jsonl', 'eval/expert_before.jsonl', 'eval/expert_after.jsonl']) {
+  for (const f of [
+    'samples.jsonl',
+    'adapter/adapter_config.json',
+    'adapter/adapter_model.safetensors',
+    'adapter/train_log.jsonl',
+    'report.json',
+    'report.html',
+    'eval/amateur.jsonl',
+    'eval/expert_before.jsonl',
+    'eval/expert_after.jsonl',
+  ]) {
     t.ok(existsSync(join(out, f)), `${f} written`);
   }
   t.notOk(existsSync(join(out, 'sft')), 'no SFT without --compare-sft');
@@ -66,7 +88,7 @@ t.test('run: sample → finetune → eval ×3 → report.json + report.html', as
   t.notOk('expert_sft' in report.eval, 'no SFT column');
   t.notOk('seeds' in report, 'one seed: no seeds table');
   const summary = JSON.parse(readFileSync(join(out, 'samples.jsonl.summary.json'), 'utf8'));
-  t.same(report.diagnostics, summary.diagnostics, 'the report carries the sampling stage\'s pair diagnostics');
+  t.same(report.diagnostics, summary.diagnostics, "the report carries the sampling stage's pair diagnostics");
   t.equal(report.diagnostics.selected_steps, report.stages.sample.samples);
   const s = report.stages;
   t.equal(s.sample.problems, 4);
@@ -76,9 +98,20 @@ t.test('run: sample → finetune → eval ×3 → report.json + report.html', as
   t.ok(s.finetune.seconds > 0);
   t.equal(report.charts.loss.kl.length, 3, 'three loss points');
   const kl = report.charts.kl;
-  t.equal(kl.all.reduce((a, b) => a + b, 0), s.sample.contrasted_steps, 'the KL histogram counts every contrasted step');
-  t.equal(kl.selected.reduce((a, b) => a + b, 0), s.sample.samples, '… and the selected ones');
-  t.equal(report.charts.steps.selected.reduce((a, b) => a + b, 0), s.sample.samples);
+  t.equal(
+    kl.all.reduce((a, b) => a + b, 0),
+    s.sample.contrasted_steps,
+    'the KL histogram counts every contrasted step',
+  );
+  t.equal(
+    kl.selected.reduce((a, b) => a + b, 0),
+    s.sample.samples,
+    '… and the selected ones',
+  );
+  t.equal(
+    report.charts.steps.selected.reduce((a, b) => a + b, 0),
+    s.sample.samples,
+  );
   const html = readFileSync(join(out, 'report.html'), 'utf8');
   t.match(html, /<svg/);
   t.notMatch(html, /<script|<link|@import|url\(/, 'self-contained: no scripts, links or external resources');
@@ -87,7 +120,24 @@ t.test('run: sample → finetune → eval ×3 → report.json + report.html', as
 
 t.test('run --compare-sft: the SFT baseline beside LightReasoner', async (t) => {
   const out = join(dir, 'sft');
-  const r = await runInProcess(['run', ...pair('qwen-pair'), '--train-data', trainNoAnswers, '--eval-data', evalFile, '--out', out, ...SMALL.filter((a) => a !== '--quiet'), '--compare-sft', '--sft-steps', '2', '--seeds', '2', '--seed', '7']);
+  const r = await runInProcess([
+    'run',
+    ...pair('qwen-pair'),
+    '--train-data',
+    trainNoAnswers,
+    '--eval-data',
+    evalFile,
+    '--out',
+    out,
+    ...SMALL.filter((a) => a !== '--quiet'),
+    '--compare-sft',
+    '--sft-steps',
+    '2',
+    '--seeds',
+    '2',
+    '--seed',
+    '7',
+  ]);
   t.equal(r.code, 0, r.stderr);
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as RunReport;
   for (const m of ['amateur', 'expert_before', 'expert_after', 'expert_sft'] as const) checkAccuracy(t, report.eval[m], m);
@@ -96,13 +146,21 @@ t.test('run --compare-sft: the SFT baseline beside LightReasoner', async (t) => 
   t.same(report.seeds?.seeds, [7, 8]);
   for (const m of ['expert_after', 'expert_sft'] as const) {
     const s = report.seeds![m]!;
-    t.same(s.runs.map((x) => x.seed), [7, 8], `${m}: both seeds`);
+    t.same(
+      s.runs.map((x) => x.seed),
+      [7, 8],
+      `${m}: both seeds`,
+    );
     t.match(s.runs[0], { accuracy: report.eval[m]!.accuracy, ...report.eval[m]!.paired_vs_before }, `${m}: the first seed is the headline`);
-    const accs = s.runs.map((x) => x.accuracy), mean = (accs[0] + accs[1]) / 2;
+    const accs = s.runs.map((x) => x.accuracy),
+      mean = (accs[0] + accs[1]) / 2;
     t.ok(Math.abs(s.accuracy.mean - mean) < 1e-12 && Math.abs(s.accuracy.sd - Math.abs(accs[0] - accs[1]) / Math.SQRT2) < 1e-12, `${m}: mean ± sd`);
     checkPaired(t, out, m, { ...report.eval[m]!, paired_vs_before: (({ fixed, broken, p_value }) => ({ fixed, broken, p_value }))(s.runs[1]) }, `${m}-seed8`);
   }
-  t.ok(existsSync(join(out, 'adapter-seed8/adapter_model.safetensors')) && existsSync(join(out, 'sft/adapter-seed8/adapter_model.safetensors')), 'one adapter per seed');
+  t.ok(
+    existsSync(join(out, 'adapter-seed8/adapter_model.safetensors')) && existsSync(join(out, 'sft/adapter-seed8/adapter_model.safetensors')),
+    'one adapter per seed',
+  );
   // The summary: intervals, paired tests, seeds, and the diagnostics before training.
   t.match(r.stderr, /pair diagnostics: \d+\/\d+ steps selected/);
   t.match(r.stdout, /^held-out accuracy on \d+ problems/, 'the summary is the result, on stdout');
@@ -112,7 +170,7 @@ t.test('run --compare-sft: the SFT baseline beside LightReasoner', async (t) => 
   t.notMatch(r.stderr, /held-out accuracy/, 'progress only on stderr');
   const sft = report.stages.sft!;
   t.match(sft, { problems: 4, trajectories: 4, rejected: 0, steps: 2 });
-  t.ok(sft.tuned_tokens > report.stages.finetune.tuned_tokens / 3 * 2, `SFT tuned ${sft.tuned_tokens} tokens (every position of whole trajectories)`);
+  t.ok(sft.tuned_tokens > (report.stages.finetune.tuned_tokens / 3) * 2, `SFT tuned ${sft.tuned_tokens} tokens (every position of whole trajectories)`);
   t.equal(sft.seconds, sft.trajectory_seconds + sft.train_seconds);
   t.ok(existsSync(join(out, 'sft/adapter/adapter_model.safetensors')) && existsSync(join(out, 'sft/trajectories.jsonl')));
   t.equal(report.charts.loss.sft?.length, 2);
@@ -125,40 +183,79 @@ t.test('run --compare-sft: the SFT baseline beside LightReasoner', async (t) => 
   const out2 = join(dir, 'sft-rejected');
   const events: string[] = [];
   const rep2 = await runPipeline({
-    platform: nodePlatform, ...Object.fromEntries([['expert', pair('llama-pair')[1]], ['amateur', pair('llama-pair')[3]]]) as { expert: string; amateur: string },
-    train: parseTrainProblems(questions), eval: parseEvalProblems(readFileSync(evalFile, 'utf8')), out: out2, backend: 'wasm', compareSft: true, sftSteps: 2,
-    sample: { maxNewTokens: 24 }, finetune: { maxSteps: 2, lr: 1e-3 }, evalSettings: { maxNewTokens: 24 },
+    platform: nodePlatform,
+    ...(Object.fromEntries([
+      ['expert', pair('llama-pair')[1]],
+      ['amateur', pair('llama-pair')[3]],
+    ]) as { expert: string; amateur: string }),
+    train: parseTrainProblems(questions),
+    eval: parseEvalProblems(readFileSync(evalFile, 'utf8')),
+    out: out2,
+    backend: 'wasm',
+    compareSft: true,
+    sftSteps: 2,
+    sample: { maxNewTokens: 24 },
+    finetune: { maxSteps: 2, lr: 1e-3 },
+    evalSettings: { maxNewTokens: 24 },
     onEvent: (e) => events.push(e.status === 'stage' ? `${e.stage}:${e.state}` : e.status),
   });
   t.match(rep2.stages.sft, { trajectories: 0, rejected: 4, steps: 0, skipped: /no expert trajectory/ });
   t.equal(rep2.eval.expert_sft, null, 'SFT not evaluated when it could not train');
   t.match(readFileSync(join(out2, 'report.html'), 'utf8'), /not trained/);
   t.ok(events.includes('warning'), 'a warning event says why');
-  t.same([...new Set(events.filter((e) => e.includes(':start')))], ['load:start', 'sample:start', 'eval:start', 'finetune:start', 'sft-trajectories:start', 'report:start'], 'stage events in order');
+  t.same(
+    [...new Set(events.filter((e) => e.includes(':start')))],
+    ['load:start', 'sample:start', 'eval:start', 'finetune:start', 'sft-trajectories:start', 'report:start'],
+    'stage events in order',
+  );
   t.equal(events[events.length - 1], 'done');
   // An aborted run stops with ABORTED.
   const ac = new AbortController();
   ac.abort();
-  await t.rejects(runPipeline({ platform: nodePlatform, expert: pair('llama-pair')[1], amateur: pair('llama-pair')[3], train: parseTrainProblems(questions), eval: parseEvalProblems(readFileSync(evalFile, 'utf8')), out: join(dir, 'aborted'), backend: 'wasm', signal: ac.signal }), { code: 'ABORTED' });
+  await t.rejects(
+    runPipeline({
+      platform: nodePlatform,
+      expert: pair('llama-pair')[1],
+      amateur: pair('llama-pair')[3],
+      train: parseTrainProblems(questions),
+      eval: parseEvalProblems(readFileSync(evalFile, 'utf8')),
+      out: join(dir, 'aborted'),
+      backend: 'wasm',
+      signal: ac.signal,
+    }),
+    { code: 'ABORTED' },
+  );
 });
 
 t.test('parseSftSamples: one-hot samples over every position, rejection by the final answer', async (t) => {
   const model = await openModel(join(FIXTURES, 'sampling/models/llama-pair/expert'), { platform: nodePlatform, backend: 'reference' });
   t.teardown(() => model.dispose());
   const tok = model.tokenizer;
-  const opts = { vocab: model.config.vocabSize, system: 'S', eosTokenId: 2, grade: (o: string, g: string | null) => gradeOutput(o, g).correct, goldOf: parseGold };
-  const right = tok.encode('so the answer is 14', false), wrong = tok.encode('so the answer is 15', false);
+  const opts = {
+    vocab: model.config.vocabSize,
+    system: 'S',
+    eosTokenId: 2,
+    grade: (o: string, g: string | null) => gradeOutput(o, g).correct,
+    goldOf: parseGold,
+  };
+  const right = tok.encode('so the answer is 14', false),
+    wrong = tok.encode('so the answer is 15', false);
   const text = [
     { question: 'Q1', output_token_ids: right, answer: 'x\n#### 14' },
     { question: 'Q2', output_token_ids: wrong, answer: 'x\n#### 14' },
     { question: 'Q3', output: 'so the answer is 3', finish: 'eos', correct: true },
     { question: 'Q4', output: 'whatever', correct: false },
     { question: 'Q5', output_token_ids: [5, 6, 7] },
-  ].map((o) => JSON.stringify(o)).join('\n');
+  ]
+    .map((o) => JSON.stringify(o))
+    .join('\n');
   const p = parseSftSamples(text, tok, opts);
   t.equal(p.trajectories, 3);
   t.equal(p.rejected, 2);
-  const prompt1 = tok.encodeChat([{ role: 'system', content: 'S' }, { role: 'user', content: 'Q1' }]);
+  const prompt1 = tok.encodeChat([
+    { role: 'system', content: 'S' },
+    { role: 'user', content: 'Q1' },
+  ]);
   const q1 = p.samples.filter((s) => s.line === 1);
   t.equal(q1.length, right.length, 'one sample per trajectory position');
   for (const [j, s] of q1.entries()) {
@@ -170,11 +267,20 @@ t.test('parseSftSamples: one-hot samples over every position, rejection by the f
   t.equal(q3[q3.length - 1].labelIds[0], 2, 'text output ending in EOS: the EOS is a target');
   t.equal(p.samples.filter((s) => s.line === 5).length, 3, 'no gold: kept');
   t.throws(() => parseSftSamples(JSON.stringify({ question: 'Q' }), tok, opts), { code: 'BAD_INPUT', message: /:1: no trajectory/ });
-  t.throws(() => parseSftSamples(JSON.stringify({ question: 'Q', output: 'x', correct: false }), tok, opts), { code: 'BAD_INPUT', message: /all 1 trajectories have a wrong final answer/ });
+  t.throws(() => parseSftSamples(JSON.stringify({ question: 'Q', output: 'x', correct: false }), tok, opts), {
+    code: 'BAD_INPUT',
+    message: /all 1 trajectories have a wrong final answer/,
+  });
 
   // finetune --objective sft: a step covers batchSize × gradAccum trajectories' worth of positions.
   const out = join(dir, 'ft-sft');
-  const summary = await finetune({ fs: nodePlatform.fs, model, samplesText: text, out, settings: { objective: 'sft', maxSteps: 2, batchSize: 1, gradAccum: 1, saveSteps: 0, system: 'S', lr: 1e-3 } });
+  const summary = await finetune({
+    fs: nodePlatform.fs,
+    model,
+    samplesText: text,
+    out,
+    settings: { objective: 'sft', maxSteps: 2, batchSize: 1, gradAccum: 1, saveSteps: 0, system: 'S', lr: 1e-3 },
+  });
   t.match(summary.sft, { trajectories: 3, rejected: 2, positions: p.samples.length });
   t.equal(summary.settings.objective, 'sft');
   t.equal(summary.tuned_tokens, 2 * summary.sft!.positions_per_step);
@@ -187,7 +293,23 @@ t.test('CLI: finetune --objective sft; clear errors', async (t) => {
   const out = join(dir, 'ft-sft-cli');
   const noDefault = !existsSync(join(ROOT, 'models/default/expert/config.json'));
   const [r, bad, half] = await runEachInProcess([
-    ['finetune', '--model', join(FIXTURES, 'sampling/models/llama-pair/expert'), '--samples', traj, '--out', out, '--objective', 'sft', '--max-steps', '2', '--backend', 'wasm', '--quiet', '--json'],
+    [
+      'finetune',
+      '--model',
+      join(FIXTURES, 'sampling/models/llama-pair/expert'),
+      '--samples',
+      traj,
+      '--out',
+      out,
+      '--objective',
+      'sft',
+      '--max-steps',
+      '2',
+      '--backend',
+      'wasm',
+      '--quiet',
+      '--json',
+    ],
     ['finetune', '--model', 'x', '--samples', traj, '--out', out, '--objective', 'ce'],
     ['run', '--expert', join(FIXTURES, 'sampling/models/llama-pair/expert'), '--quiet'],
   ]);

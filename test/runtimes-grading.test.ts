@@ -14,8 +14,16 @@ import { ROOT } from './helpers/cli.ts';
 t.test('Deno: the golden grading cases', async (t) => {
   const deno = join(ROOT, 'node_modules', '.bin', 'deno');
   if (!existsSync(deno)) return missing(t, 'deno (npm ci installs it)');
-  const r = spawnSync(deno, ['run', '-A', 'test/deno/benchmark-grading.ts'], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, encoding: 'utf8', timeout: 300_000 });
-  const checks: Check[] = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  const r = spawnSync(deno, ['run', '-A', 'test/deno/benchmark-grading.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, NO_COLOR: '1' },
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
+  const checks: Check[] = r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
   t.equal(checks.length, BENCHMARK_CASES.length, 'every case ran', { stderr: r.stderr.slice(-3000) });
   for (const c of checks) if (!c.ok) t.fail(`deno: ${c.name}`, { detail: c.detail });
   t.equal(checks.filter((c) => c.ok).length, BENCHMARK_CASES.length, 'all agree');
@@ -25,8 +33,23 @@ t.test('Deno: the golden grading cases', async (t) => {
 t.test('Chromium: the golden grading cases', async (t) => {
   const exe = chromiumPath();
   if (!exe) return missing(t, 'chromium (apt-get install chromium)');
-  const bundle = await build({ entryPoints: [join(ROOT, 'test/browser/grading-entry.ts')], bundle: true, format: 'esm', platform: 'browser', conditions: ['browser'], write: false, logLevel: 'silent', splitting: false });
-  const { url, server } = await serve({ '/': '<!doctype html><meta charset="utf-8"><title>grading</title><script type="module" src="/bundle.js"></script>', '/bundle.js': bundle.outputFiles[0].contents }, {});
+  const bundle = await build({
+    entryPoints: [join(ROOT, 'test/browser/grading-entry.ts')],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    conditions: ['browser'],
+    write: false,
+    logLevel: 'silent',
+    splitting: false,
+  });
+  const { url, server } = await serve(
+    {
+      '/': '<!doctype html><meta charset="utf-8"><title>grading</title><script type="module" src="/bundle.js"></script>',
+      '/bundle.js': bundle.outputFiles[0].contents,
+    },
+    {},
+  );
   const browser = await chromium.launch({ executablePath: exe, args: CHROMIUM_ARGS });
   t.teardown(async () => {
     await browser.close();

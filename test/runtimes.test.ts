@@ -22,7 +22,10 @@ t.test('Deno: parity on wasm and webgpu (lavapipe, shader-f16)', async (t) => {
     encoding: 'utf8',
     timeout: 300_000,
   });
-  const checks: Check[] = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  const checks: Check[] = r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
   t.ok(checks.length > 0, 'deno produced results', { stderr: r.stderr.slice(-3000) });
   for (const c of checks) t.ok(c.ok, `deno: ${c.name}`, { diagnostic: !c.ok, detail: c.detail });
   t.equal(r.status, 0, 'deno exit code', { stderr: r.stderr.slice(-3000) });
@@ -41,7 +44,10 @@ t.test('Chromium: parity on wasm and webgpu (SwiftShader), fetch + Range I/O', a
     logLevel: 'silent',
   });
   const { url, server } = await serve(
-    { '/': '<!doctype html><meta charset="utf-8"><title>parity</title><script type="module" src="/bundle.js"></script>', '/bundle.js': bundle.outputFiles[0].contents },
+    {
+      '/': '<!doctype html><meta charset="utf-8"><title>parity</title><script type="module" src="/bundle.js"></script>',
+      '/bundle.js': bundle.outputFiles[0].contents,
+    },
     { '/fixtures': FIXTURES },
   );
   const browser = await chromium.launch({ executablePath: exe, args: CHROMIUM_ARGS });

@@ -10,20 +10,48 @@ import { FIXTURES, ROOT, runCli } from './helpers/cli.ts';
 import { runEachInProcess, runInProcess } from './helpers/cli-in-process.ts';
 
 const MODELS = join(FIXTURES, 'sampling', 'models', 'qwen-pair');
-const EXPERT = join(MODELS, 'expert'), AMATEUR = join(MODELS, 'amateur');
+const EXPERT = join(MODELS, 'expert'),
+  AMATEUR = join(MODELS, 'amateur');
 const tmp = mkdtempSync(join(tmpdir(), 'lr-sample-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 
 // 40 problems (distinct ids and texts) so a run lasts long enough to be killed in the middle.
-const base = readFileSync(join(FIXTURES, 'sampling', 'questions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).question as string);
+const base = readFileSync(join(FIXTURES, 'sampling', 'questions.jsonl'), 'utf8')
+  .trim()
+  .split('\n')
+  .map((l) => JSON.parse(l).question as string);
 const DATA = join(tmp, 'problems.jsonl');
-writeFileSync(DATA, Array.from({ length: 40 }, (_, i) => JSON.stringify({ id: `p${i}`, question: `${base[i % 4]} (${i})`, answer: 'ignored' })).join('\n') + '\n');
-const common = (out: string, extra: string[] = []) => ['sample', '--expert', EXPERT, '--amateur', AMATEUR, '--data', DATA, '--out', out, '--backend', 'reference', '--batch-size', '3', '--max-new-tokens', '24', '--quiet', ...extra];
+writeFileSync(
+  DATA,
+  Array.from({ length: 40 }, (_, i) => JSON.stringify({ id: `p${i}`, question: `${base[i % 4]} (${i})`, answer: 'ignored' })).join('\n') + '\n',
+);
+const common = (out: string, extra: string[] = []) => [
+  'sample',
+  '--expert',
+  EXPERT,
+  '--amateur',
+  AMATEUR,
+  '--data',
+  DATA,
+  '--out',
+  out,
+  '--backend',
+  'reference',
+  '--batch-size',
+  '3',
+  '--max-new-tokens',
+  '24',
+  '--quiet',
+  ...extra,
+];
 
 /** Spawn the CLI and SIGKILL it as soon as its state file shows a committed problem. */
 function runAndKill(args: string[], state: string): Promise<{ killed: boolean; code: number | null }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('../cli/main.ts', import.meta.url)), ...args], { cwd: ROOT, stdio: 'ignore' });
+    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('../cli/main.ts', import.meta.url)), ...args], {
+      cwd: ROOT,
+      stdio: 'ignore',
+    });
     let killed = false;
     const poll = setInterval(() => {
       try {
@@ -44,7 +72,8 @@ function runAndKill(args: string[], state: string): Promise<{ killed: boolean; c
 }
 
 t.test('SIGKILL mid-run, then --resume: byte-identical to an uninterrupted run', async (t) => {
-  const full = join(tmp, 'full.jsonl'), cut = join(tmp, 'cut.jsonl');
+  const full = join(tmp, 'full.jsonl'),
+    cut = join(tmp, 'cut.jsonl');
   const [a, k] = await Promise.all([runCli(common(full)), runAndKill(common(cut), `${cut}.state.json`)]);
   t.equal(a.code, 0, 'uninterrupted run exits 0', { stderr: a.stderr });
   t.ok(k.killed, 'the second run was killed');
@@ -76,7 +105,11 @@ t.test('SIGKILL mid-run, then --resume: byte-identical to an uninterrupted run',
   t.equal(resumed.stderr, '', '--quiet --json: nothing on stderr');
   const human = await runInProcess(common(cut, ['--resume']));
   t.equal(human.code, 0, { stderr: human.stderr });
-  t.match(human.stdout, /^wrote \d+ samples from 40 problems to .*\npair diagnostics: \d+\/\d+ steps selected/, 'without --json: the summary line and the diagnostics on stdout (a result, even with --quiet)');
+  t.match(
+    human.stdout,
+    /^wrote \d+ samples from 40 problems to .*\npair diagnostics: \d+\/\d+ steps selected/,
+    'without --json: the summary line and the diagnostics on stdout (a result, even with --quiet)',
+  );
 });
 
 t.test('bad input', async (t) => {
@@ -96,7 +129,23 @@ t.test('bad input', async (t) => {
   [vocab[a], vocab[b]] = [vocab[b], vocab[a]];
   writeFileSync(tokPath, JSON.stringify(tok));
 
-  const args = (data: string, out: string, extra: string[] = [], amateur = AMATEUR) => ['sample', '--expert', EXPERT, '--amateur', amateur, '--data', data, '--out', join(tmp, out), '--backend', 'wasm', '--max-new-tokens', '4', '--quiet', ...extra];
+  const args = (data: string, out: string, extra: string[] = [], amateur = AMATEUR) => [
+    'sample',
+    '--expert',
+    EXPERT,
+    '--amateur',
+    amateur,
+    '--data',
+    data,
+    '--out',
+    join(tmp, out),
+    '--backend',
+    'wasm',
+    '--max-new-tokens',
+    '4',
+    '--quiet',
+    ...extra,
+  ];
   const [missing, emptyR, bad, skipped, dupR, vocabR, beta, noFolder] = await runEachInProcess([
     args(join(tmp, 'nope.jsonl'), 'o1.jsonl'),
     args(empty, 'o2.jsonl'),

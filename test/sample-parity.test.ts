@@ -20,7 +20,15 @@ import { nodeGPU } from './helpers/node-gpu.ts';
 const DIR = join(FIXTURES, 'sampling');
 const problems = parseProblems(readFileSync(join(DIR, 'questions.jsonl'), 'utf8'));
 
-interface Step { step: number; kl: number; selected: boolean; token_ids: number[]; weights: number[]; prefix_token_ids: number[]; prefix: string }
+interface Step {
+  step: number;
+  kl: number;
+  selected: boolean;
+  token_ids: number[];
+  weights: number[];
+  prefix_token_ids: number[];
+  prefix: string;
+}
 interface Expected {
   settings: { alpha: number; beta: number; max_new_tokens: number; system: string };
   shared_vocab: number;
@@ -52,7 +60,9 @@ async function run(expert: CausalLM, amateur: CausalLM, settings: SampleSettings
 function compare(t: Test, full: Expected, got: ProblemResult[], beta: number, maxNewTokens: number): void {
   const exp = {
     ...full,
-    problems: full.problems.slice(0, got.length).map((p) => ({ ...p, trajectory_token_ids: p.trajectory_token_ids.slice(0, maxNewTokens), steps: p.steps.filter((s) => s.step < maxNewTokens) })),
+    problems: full.problems
+      .slice(0, got.length)
+      .map((p) => ({ ...p, trajectory_token_ids: p.trajectory_token_ids.slice(0, maxNewTokens), steps: p.steps.filter((s) => s.step < maxNewTokens) })),
   };
   t.equal(got.length, exp.problems.length, 'one result per problem');
   let flips = 0;
@@ -62,7 +72,11 @@ function compare(t: Test, full: Expected, got: ProblemResult[], beta: number, ma
     t.same(g.promptTokenIds, p.prompt_token_ids, `${p.id}: prompt ids = apply_chat_template`);
     t.same(g.trajectory, p.trajectory_token_ids, `${p.id}: trajectory`);
     t.equal(g.amateurTokens, p.prompt_token_ids.length + p.trajectory_token_ids.length - 1, `${p.id}: amateur read prompt + T − 1 tokens`);
-    t.same(g.steps.map((s) => s.step), p.steps.map((s) => s.step), `${p.id}: steps 1 … T−1 contrasted`);
+    t.same(
+      g.steps.map((s) => s.step),
+      p.steps.map((s) => s.step),
+      `${p.id}: steps 1 … T−1 contrasted`,
+    );
     const bySample = new Map(g.samples.map((s) => [s.step, s]));
     for (const [j, s] of p.steps.entries()) {
       const h = g.steps[j];
@@ -86,7 +100,11 @@ function compare(t: Test, full: Expected, got: ProblemResult[], beta: number, ma
       if (sample.prefix !== s.prefix || JSON.stringify(sample.prefix_token_ids) !== JSON.stringify(s.prefix_token_ids)) t.fail(`${where}: prefix`);
     }
   }
-  t.equal(got.reduce((a, r) => a + r.samples.length, 0), got.flatMap((r) => r.steps).filter((s) => s.selected).length, 'one sample per selected step');
+  t.equal(
+    got.reduce((a, r) => a + r.samples.length, 0),
+    got.flatMap((r) => r.steps).filter((s) => s.selected).length,
+    'one sample per selected step',
+  );
   t.pass(`${flips} selection flips at |KL − β| < 1e-3`);
 }
 
@@ -115,7 +133,11 @@ for (const kind of ['reference', 'wasm', 'webgpu'] as const) {
         if (kind === 'wasm' && pair === 'qwen-pair') {
           // Every batch size gives the same ids and (within rounding) the same numbers.
           const one = await run(expert, amateur, { ...settings, batchSize: 1 });
-          t.same(one.map((r) => r.trajectory), got.map((r) => r.trajectory), 'batch 1 = batch 3 trajectories');
+          t.same(
+            one.map((r) => r.trajectory),
+            got.map((r) => r.trajectory),
+            'batch 1 = batch 3 trajectories',
+          );
         }
       }
     } finally {
@@ -132,10 +154,12 @@ t.test('masks larger than the label slots are recomputed on the host', async (t)
   const prompts = [[5, 6, 7, 8]];
   const collect = async (alpha: number) => {
     const out: PromptResult[] = [];
-    for await (const e of contrastPrompts(expert, amateur, prompts, { alpha, beta: -1, maxNewTokens: 6, batchSize: 1, eosTokenIds: [] })) if (e.status === 'problem') out.push(e.result);
+    for await (const e of contrastPrompts(expert, amateur, prompts, { alpha, beta: -1, maxNewTokens: 6, batchSize: 1, eosTokenIds: [] }))
+      if (e.status === 'problem') out.push(e.result);
     return out[0];
   };
-  const wide = await collect(0), narrow = await collect(0.2);
+  const wide = await collect(0),
+    narrow = await collect(0.2);
   t.same(wide.trajectory, narrow.trajectory, 'same trajectory');
   t.equal(wide.amateurTokens, 4 + 6 - 1, 'amateur tokens = prompt + T − 1');
   for (const [j, s] of wide.steps.entries()) {

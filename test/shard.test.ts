@@ -21,7 +21,11 @@ t.test('the split: contiguous, disjoint, covering, batch-aligned, balanced; empt
           next = end;
           checked++;
         }
-        t.same(seen, Array.from({ length: total }, (_, i) => i), `total ${total}, B ${batchSize}, N ${count}: the union is every problem once, in order`);
+        t.same(
+          seen,
+          Array.from({ length: total }, (_, i) => i),
+          `total ${total}, B ${batchSize}, N ${count}: the union is every problem once, in order`,
+        );
         if (Math.max(...batches) - Math.min(...batches) > 1) t.fail(`total ${total}, B ${batchSize}, N ${count}: batches per shard ${batches}`);
       }
     }
@@ -49,20 +53,53 @@ t.test('--shard I/N, auto, auto/N', async (t) => {
   bad(t, () => parseShard('0/100000', {}), /count must be in \[1, 99999\]/, 'too many shards for five digits');
   bad(t, () => parseShard('1-4', {}), /--shard must be I\/N.*auto or auto\/N, got "1-4"/, 'bad form');
   bad(t, () => parseShard('-1/4', {}), /--shard must be I\/N/, 'negative');
-  bad(t, () => parseShard('auto', {}), /no job-array index in the environment.*Slurm.*Kubernetes.*AWS Batch.*Google Batch.*--shard I\/N/, 'auto with no scheduler');
+  bad(
+    t,
+    () => parseShard('auto', {}),
+    /no job-array index in the environment.*Slurm.*Kubernetes.*AWS Batch.*Google Batch.*--shard I\/N/,
+    'auto with no scheduler',
+  );
   bad(t, () => parseShard('auto/0', { JOB_COMPLETION_INDEX: '0' }), /count must be in/, 'auto/0');
 });
 
 t.test('Slurm arrays', async (t) => {
-  t.same(shardFromEnv({ SLURM_ARRAY_TASK_ID: '5', SLURM_ARRAY_TASK_MIN: '2', SLURM_ARRAY_TASK_MAX: '5', SLURM_ARRAY_TASK_COUNT: '4' }), { index: 3, count: 4 }, 'id − min');
+  t.same(
+    shardFromEnv({ SLURM_ARRAY_TASK_ID: '5', SLURM_ARRAY_TASK_MIN: '2', SLURM_ARRAY_TASK_MAX: '5', SLURM_ARRAY_TASK_COUNT: '4' }),
+    { index: 3, count: 4 },
+    'id − min',
+  );
   t.same(parseShard('auto', { SLURM_ARRAY_TASK_ID: '0', SLURM_ARRAY_TASK_COUNT: '3' }), { index: 0, count: 3 }, 'min defaults to 0');
-  t.same(parseShard('auto/3', { SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_MIN: '0', SLURM_ARRAY_TASK_COUNT: '3' }), { index: 1, count: 3 }, 'auto/N agreeing with Slurm');
-  bad(t, () => parseShard('auto/4', { SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_COUNT: '3' }), /auto\/4: the Slurm array has 3 tasks/, 'auto/N disagreeing with Slurm');
+  t.same(
+    parseShard('auto/3', { SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_MIN: '0', SLURM_ARRAY_TASK_COUNT: '3' }),
+    { index: 1, count: 3 },
+    'auto/N agreeing with Slurm',
+  );
+  bad(
+    t,
+    () => parseShard('auto/4', { SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_COUNT: '3' }),
+    /auto\/4: the Slurm array has 3 tasks/,
+    'auto/N disagreeing with Slurm',
+  );
   bad(t, () => shardFromEnv({ SLURM_ARRAY_TASK_ID: '1' }), /SLURM_ARRAY_TASK_COUNT is not/, 'no count');
-  bad(t, () => shardFromEnv({ SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_MIN: '2', SLURM_ARRAY_TASK_COUNT: '3' }), /below SLURM_ARRAY_TASK_MIN/, 'id below min');
-  bad(t, () => shardFromEnv({ SLURM_ARRAY_TASK_ID: '4', SLURM_ARRAY_TASK_MIN: '0', SLURM_ARRAY_TASK_MAX: '8', SLURM_ARRAY_TASK_COUNT: '5' }), /0-8 has 5 tasks, not 9: submit a contiguous array/, 'a stepped array');
+  bad(
+    t,
+    () => shardFromEnv({ SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_MIN: '2', SLURM_ARRAY_TASK_COUNT: '3' }),
+    /below SLURM_ARRAY_TASK_MIN/,
+    'id below min',
+  );
+  bad(
+    t,
+    () => shardFromEnv({ SLURM_ARRAY_TASK_ID: '4', SLURM_ARRAY_TASK_MIN: '0', SLURM_ARRAY_TASK_MAX: '8', SLURM_ARRAY_TASK_COUNT: '5' }),
+    /0-8 has 5 tasks, not 9: submit a contiguous array/,
+    'a stepped array',
+  );
   bad(t, () => shardFromEnv({ SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_COUNT: '3' }), /index 3 is not below the count 3/, 'id past the count');
-  bad(t, () => shardFromEnv({ SLURM_ARRAY_TASK_ID: 'x', SLURM_ARRAY_TASK_COUNT: '3' }), /SLURM_ARRAY_TASK_ID must be a non-negative integer, got "x"/, 'not a number');
+  bad(
+    t,
+    () => shardFromEnv({ SLURM_ARRAY_TASK_ID: 'x', SLURM_ARRAY_TASK_COUNT: '3' }),
+    /SLURM_ARRAY_TASK_ID must be a non-negative integer, got "x"/,
+    'not a number',
+  );
 });
 
 t.test('Kubernetes Indexed Jobs and AWS Batch: the count from auto/N or LIGHTREASONER_SHARD_COUNT', async (t) => {
@@ -70,9 +107,19 @@ t.test('Kubernetes Indexed Jobs and AWS Batch: the count from auto/N or LIGHTREA
     t.same(parseShard('auto/4', { [v]: '2' }), { index: 2, count: 4 }, `${v} with auto/N`);
     t.same(parseShard('auto', { [v]: '2', LIGHTREASONER_SHARD_COUNT: '3' }), { index: 2, count: 3 }, `${v} with LIGHTREASONER_SHARD_COUNT`);
     t.same(parseShard('auto/5', { [v]: '2', LIGHTREASONER_SHARD_COUNT: '3' }), { index: 2, count: 5 }, `${v}: auto/N wins over the variable`);
-    bad(t, () => parseShard('auto', { [v]: '2' }), new RegExp(`${v} is set but the scheduler gives no shard count: pass --shard auto/N, or set LIGHTREASONER_SHARD_COUNT`), `${v} without a count`);
+    bad(
+      t,
+      () => parseShard('auto', { [v]: '2' }),
+      new RegExp(`${v} is set but the scheduler gives no shard count: pass --shard auto/N, or set LIGHTREASONER_SHARD_COUNT`),
+      `${v} without a count`,
+    );
     bad(t, () => parseShard('auto/2', { [v]: '2' }), /index 2 is not below the count 2/, `${v} past the count`);
-    bad(t, () => parseShard('auto', { [v]: '0', LIGHTREASONER_SHARD_COUNT: 'four' }), /LIGHTREASONER_SHARD_COUNT must be a non-negative integer/, `${v}: a bad count variable`);
+    bad(
+      t,
+      () => parseShard('auto', { [v]: '0', LIGHTREASONER_SHARD_COUNT: 'four' }),
+      /LIGHTREASONER_SHARD_COUNT must be a non-negative integer/,
+      `${v}: a bad count variable`,
+    );
   }
 });
 
@@ -80,7 +127,11 @@ t.test('Google Batch', async (t) => {
   t.same(parseShard('auto', { BATCH_TASK_INDEX: '1', BATCH_TASK_COUNT: '2' }), { index: 1, count: 2 });
   bad(t, () => parseShard('auto', { BATCH_TASK_INDEX: '1' }), /BATCH_TASK_COUNT is not/, 'no count');
   bad(t, () => parseShard('auto/3', { BATCH_TASK_INDEX: '1', BATCH_TASK_COUNT: '2' }), /auto\/3: the Google Batch job has 2 tasks/, 'auto/N disagreeing');
-  t.same(parseShard('auto', { SLURM_ARRAY_TASK_ID: '', BATCH_TASK_INDEX: '1', BATCH_TASK_COUNT: '2' }), { index: 1, count: 2 }, 'an empty variable counts as unset');
+  t.same(
+    parseShard('auto', { SLURM_ARRAY_TASK_ID: '', BATCH_TASK_INDEX: '1', BATCH_TASK_COUNT: '2' }),
+    { index: 1, count: 2 },
+    'an empty variable counts as unset',
+  );
 });
 
 t.test('file names: five digits each, before the extension', async (t) => {

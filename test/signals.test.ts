@@ -14,24 +14,96 @@ import { fileURLToPath } from 'node:url';
 import { FIXTURES, ROOT, runCli } from './helpers/cli.ts';
 
 const PAIR = join(FIXTURES, 'sampling', 'models', 'llama-pair');
-const EXPERT = join(PAIR, 'expert'), AMATEUR = join(PAIR, 'amateur');
+const EXPERT = join(PAIR, 'expert'),
+  AMATEUR = join(PAIR, 'amateur');
 const SAMPLES = join(FIXTURES, 'sampling', 'expected', 'llama-pair.samples.jsonl');
 const tmp = mkdtempSync(join(tmpdir(), 'lr-signals-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 
 // 40 problems, so a run lasts long enough to be signalled in the middle.
-const base = readFileSync(join(FIXTURES, 'sampling', 'questions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const base = readFileSync(join(FIXTURES, 'sampling', 'questions.jsonl'), 'utf8')
+  .trim()
+  .split('\n')
+  .map((l) => JSON.parse(l));
 const DATA = join(tmp, 'problems.jsonl');
-writeFileSync(DATA, Array.from({ length: 40 }, (_, i) => JSON.stringify({ id: `p${i}`, question: `${base[i % 4].question} (${i})`, answer: base[i % 4].answer })).join('\n') + '\n');
+writeFileSync(
+  DATA,
+  Array.from({ length: 40 }, (_, i) => JSON.stringify({ id: `p${i}`, question: `${base[i % 4].question} (${i})`, answer: base[i % 4].answer })).join('\n') +
+    '\n',
+);
 // eval writes nothing until it ends, so it is signalled by time: enough problems that it cannot
 // finish first on a fast idle machine (it is stopped long before the end).
 const EVAL_DATA = join(tmp, 'eval-problems.jsonl');
-writeFileSync(EVAL_DATA, Array.from({ length: 2000 }, (_, i) => JSON.stringify({ id: `e${i}`, question: `${base[i % 4].question} (${i})`, answer: base[i % 4].answer })).join('\n') + '\n');
+writeFileSync(
+  EVAL_DATA,
+  Array.from({ length: 2000 }, (_, i) => JSON.stringify({ id: `e${i}`, question: `${base[i % 4].question} (${i})`, answer: base[i % 4].answer })).join('\n') +
+    '\n',
+);
 
-const sampleArgs = (out: string, extra: string[] = []) => ['sample', '--expert', EXPERT, '--amateur', AMATEUR, '--data', DATA, '--out', out, '--backend', 'reference', '--batch-size', '2', '--max-new-tokens', '24', '--quiet', ...extra];
-const ftArgs = (out: string, extra: string[] = []) => ['finetune', '--model', EXPERT, '--samples', SAMPLES, '--out', out, '--max-steps', '400', '--save-steps', '2', '--batch-size', '1', '--grad-accum', '1', '--backend', 'wasm', '--quiet', ...extra];
+const sampleArgs = (out: string, extra: string[] = []) => [
+  'sample',
+  '--expert',
+  EXPERT,
+  '--amateur',
+  AMATEUR,
+  '--data',
+  DATA,
+  '--out',
+  out,
+  '--backend',
+  'reference',
+  '--batch-size',
+  '2',
+  '--max-new-tokens',
+  '24',
+  '--quiet',
+  ...extra,
+];
+const ftArgs = (out: string, extra: string[] = []) => [
+  'finetune',
+  '--model',
+  EXPERT,
+  '--samples',
+  SAMPLES,
+  '--out',
+  out,
+  '--max-steps',
+  '400',
+  '--save-steps',
+  '2',
+  '--batch-size',
+  '1',
+  '--grad-accum',
+  '1',
+  '--backend',
+  'wasm',
+  '--quiet',
+  ...extra,
+];
 const evalArgs = () => ['eval', '--model', EXPERT, '--data', EVAL_DATA, '--max-new-tokens', '64', '--batch-size', '2', '--backend', 'reference', '--quiet'];
-const runArgs = (out: string, extra: string[] = []) => ['run', '--expert', EXPERT, '--amateur', AMATEUR, '--train-data', DATA, '--eval-data', DATA, '--out', out, '--max-steps', '2', '--max-new-tokens', '24', '--eval-max-new-tokens', '8', '--backend', 'reference', '--quiet', ...extra];
+const runArgs = (out: string, extra: string[] = []) => [
+  'run',
+  '--expert',
+  EXPERT,
+  '--amateur',
+  AMATEUR,
+  '--train-data',
+  DATA,
+  '--eval-data',
+  DATA,
+  '--out',
+  out,
+  '--max-steps',
+  '2',
+  '--max-new-tokens',
+  '24',
+  '--eval-max-new-tokens',
+  '8',
+  '--backend',
+  'reference',
+  '--quiet',
+  ...extra,
+];
 
 interface Signalled {
   signalled: boolean;
@@ -45,8 +117,12 @@ interface Signalled {
 /** Start the CLI, send `signal` once `ready()` holds (polled), and time how long it takes to end. */
 function signalWhen(args: string[], signal: NodeJS.Signals, ready: () => boolean): Promise<Signalled> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('../cli/main.ts', import.meta.url)), ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '', sentAt = 0;
+    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('../cli/main.ts', import.meta.url)), ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '',
+      sentAt = 0;
     child.stderr.on('data', (d) => (stderr += d));
     const poll = setInterval(() => {
       let go = false;
@@ -107,10 +183,21 @@ t.test('finetune: SIGTERM and SIGINT end it at once; --resume continues from the
     t.ok(steps < 400, `stopped after ${steps} of 400 steps`);
     // Resume to a nearer end: the settings must match, so the resumed run keeps --max-steps 400
     // but is itself stopped by SIGINT after a few more checkpoints; it must continue the log.
-    const more = await signalWhen(ftArgs(out, ['--resume']), 'SIGINT', () => readFileSync(join(out, 'train_log.jsonl'), 'utf8').trim().split('\n').length >= steps + 4);
+    const more = await signalWhen(
+      ftArgs(out, ['--resume']),
+      'SIGINT',
+      () => readFileSync(join(out, 'train_log.jsonl'), 'utf8').trim().split('\n').length >= steps + 4,
+    );
     t.equal(more.code, 130, `${signal}: the resumed run ran (and was stopped again)`, { stderr: more.stderr });
-    const log = readFileSync(join(out, 'train_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
-    t.same(log, log.map((_, i) => i + 1), 'the log continues step by step, no gap or repeat');
+    const log = readFileSync(join(out, 'train_log.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).step);
+    t.same(
+      log,
+      log.map((_, i) => i + 1),
+      'the log continues step by step, no gap or repeat',
+    );
   }
 });
 

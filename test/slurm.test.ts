@@ -17,7 +17,11 @@ const cli = TEST_CLI;
 const runCli = (args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) => runShared(args, { ...opts, cli });
 
 const missing = ['sbatch', 'slurmctld', 'slurmd', 'munged'].filter((b) => spawnSync('sh', ['-c', `command -v ${b}`]).status !== 0);
-const why = missing.length ? `slurm-wlm/munge not installed (no ${missing.join(', ')}): apt-get install -y slurm-wlm munge` : process.getuid?.() !== 0 ? 'the test cluster runs as root (SlurmUser=root)' : null;
+const why = missing.length
+  ? `slurm-wlm/munge not installed (no ${missing.join(', ')}): apt-get install -y slurm-wlm munge`
+  : process.getuid?.() !== 0
+    ? 'the test cluster runs as root (SlurmUser=root)'
+    : null;
 
 if (why) t.pass(`skipped: ${why}`, { skip: true });
 else {
@@ -43,12 +47,38 @@ else {
   const waitGone = async (id: string) => {
     while (slurm('squeue', ['-h', '-o', '%F']).split('\n').includes(id)) await new Promise((r) => setTimeout(r, 500));
   };
-  const expert = join(FIXTURES, 'sampling/models/llama-pair/expert'), amateur = join(FIXTURES, 'sampling/models/llama-pair/amateur');
+  const expert = join(FIXTURES, 'sampling/models/llama-pair/expert'),
+    amateur = join(FIXTURES, 'sampling/models/llama-pair/amateur');
   const data = join(FIXTURES, 'sampling/questions.jsonl');
   // Batch size 1: each of the 4 problems is its own batch, so each of 4 shards gets one.
-  const sampleArgs = (out: string) => ['sample', '--expert', expert, '--amateur', amateur, '--data', data, '--max-new-tokens', '16', '--batch-size', '1', '--backend', 'wasm', '--quiet', '--out', out];
+  const sampleArgs = (out: string) => [
+    'sample',
+    '--expert',
+    expert,
+    '--amateur',
+    amateur,
+    '--data',
+    data,
+    '--max-new-tokens',
+    '16',
+    '--batch-size',
+    '1',
+    '--backend',
+    'wasm',
+    '--quiet',
+    '--out',
+    out,
+  ];
   const submitArray = (out: string, extra: string[] = []) =>
-    slurm('sbatch', ['--parsable', '--array=0-3', ...extra, '-o', join(dir, 'task-%A_%a.log'), '--wrap', [...cli, ...sampleArgs(out), '--shard', 'auto'].map(quote).join(' ')]).split(';')[0];
+    slurm('sbatch', [
+      '--parsable',
+      '--array=0-3',
+      ...extra,
+      '-o',
+      join(dir, 'task-%A_%a.log'),
+      '--wrap',
+      [...cli, ...sampleArgs(out), '--shard', 'auto'].map(quote).join(' '),
+    ]).split(';')[0];
 
   const whole = join(dir, 'whole.jsonl');
   t.before(async () => {
@@ -86,29 +116,83 @@ else {
 
   t.test('run --executor slurm --shards 2 --wait gives the files of a local run', async (t) => {
     const evalFile = join(FIXTURES, 'sampling/questions.jsonl');
-    const common = ['--expert', expert, '--amateur', amateur, '--train-data', data, '--eval-data', evalFile, '--max-steps', '2', '--max-new-tokens', '16', '--eval-max-new-tokens', '12', '--sample-batch-size', '2', '--eval-batch-size', '2', '--lr', '1e-3', '--backend', 'wasm', '--quiet'];
-    const local = join(dir, 'local'), cluster = join(dir, 'on-slurm');
+    const common = [
+      '--expert',
+      expert,
+      '--amateur',
+      amateur,
+      '--train-data',
+      data,
+      '--eval-data',
+      evalFile,
+      '--max-steps',
+      '2',
+      '--max-new-tokens',
+      '16',
+      '--eval-max-new-tokens',
+      '12',
+      '--sample-batch-size',
+      '2',
+      '--eval-batch-size',
+      '2',
+      '--lr',
+      '1e-3',
+      '--backend',
+      'wasm',
+      '--quiet',
+    ];
+    const local = join(dir, 'local'),
+      cluster = join(dir, 'on-slurm');
     const l = await runCli(['run', ...common, '--out', local], { timeoutMs: 300_000 });
     t.equal(l.code, 0, l.stderr);
     const c = await runCli(['run', ...common, '--out', cluster, '--executor', 'slurm', '--shards', '2', '--wait'], { env, timeoutMs: 480_000 });
     t.equal(c.code, 0, c.stderr);
     t.match(c.stdout, /^sample \d+$/m, 'prints the job ids');
-    for (const f of ['samples.jsonl', 'adapter/adapter_model.safetensors', 'adapter/adapter_config.json', 'eval/amateur.jsonl', 'eval/expert_before.jsonl', 'eval/expert_after.jsonl']) {
+    for (const f of [
+      'samples.jsonl',
+      'adapter/adapter_model.safetensors',
+      'adapter/adapter_config.json',
+      'eval/amateur.jsonl',
+      'eval/expert_before.jsonl',
+      'eval/expert_after.jsonl',
+    ]) {
       t.ok(existsSync(join(cluster, f)) && readFileSync(join(cluster, f)).equals(readFileSync(join(local, f))), `${f}: byte-identical`);
     }
-    const a = JSON.parse(readFileSync(join(local, 'report.json'), 'utf8')), b = JSON.parse(readFileSync(join(cluster, 'report.json'), 'utf8'));
+    const a = JSON.parse(readFileSync(join(local, 'report.json'), 'utf8')),
+      b = JSON.parse(readFileSync(join(cluster, 'report.json'), 'utf8'));
     t.same(b.eval.expert_after.paired_vs_before, a.eval.expert_after.paired_vs_before, 'report.json: the same paired test');
-    t.same([b.eval.amateur.correct, b.eval.expert_before.correct, b.stages.sample.samples], [a.eval.amateur.correct, a.eval.expert_before.correct, a.stages.sample.samples], 'report.json: the same counts');
+    t.same(
+      [b.eval.amateur.correct, b.eval.expert_before.correct, b.stages.sample.samples],
+      [a.eval.amateur.correct, a.eval.expert_before.correct, a.stages.sample.samples],
+      'report.json: the same counts',
+    );
     t.ok(existsSync(join(cluster, 'report.html')), 'report.html written');
     // A shard and the stages after it lost (a node died): the same command resubmits only those.
     const evalAfter = join(cluster, 'eval', 'expert_after.jsonl');
-    for (const f of [`${evalAfter.replace(/\.jsonl$/, '')}.shard-00001-of-00002.jsonl.summary.json`, evalAfter, `${evalAfter}.summary.json`, join(cluster, 'report.json')]) rmSync(f);
+    for (const f of [
+      `${evalAfter.replace(/\.jsonl$/, '')}.shard-00001-of-00002.jsonl.summary.json`,
+      evalAfter,
+      `${evalAfter}.summary.json`,
+      join(cluster, 'report.json'),
+    ])
+      rmSync(f);
     const dry = await runCli(['run', ...common, '--out', cluster, '--executor', 'slurm', '--shards', '2', '--dry-run'], { env });
     t.equal(dry.code, 0, dry.stderr);
-    t.same([...dry.stdout.matchAll(/^# sbatch (.*)$/gm)].map((m) => m[1].replace(/ \S+\.sbatch$/, '')), ['--parsable --array=1', "--parsable '--dependency=afterok:<eval-expert-after>'"], '--dry-run: shard 1 of expert_after, then the report');
+    t.same(
+      [...dry.stdout.matchAll(/^# sbatch (.*)$/gm)].map((m) => m[1].replace(/ \S+\.sbatch$/, '')),
+      ['--parsable --array=1', "--parsable '--dependency=afterok:<eval-expert-after>'"],
+      '--dry-run: shard 1 of expert_after, then the report',
+    );
     const resub = await runCli(['run', ...common, '--out', cluster, '--executor', 'slurm', '--shards', '2', '--wait'], { env, timeoutMs: 300_000 });
     t.equal(resub.code, 0, resub.stderr);
-    t.same(resub.stdout.trim().split('\n').map((l) => l.split(' ')[0]), ['eval-expert-after', 'report'], 'only those jobs submitted');
+    t.same(
+      resub.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ')[0]),
+      ['eval-expert-after', 'report'],
+      'only those jobs submitted',
+    );
     t.ok(readFileSync(evalAfter).equals(readFileSync(join(local, 'eval', 'expert_after.jsonl'))), 'eval/expert_after.jsonl: byte-identical again');
     t.ok(existsSync(join(cluster, 'report.json')), 'report.json written again');
     // Everything is done: the same command submits nothing.

@@ -25,7 +25,8 @@ import { modelFingerprint } from '../runtime/stage/fingerprint.ts';
 import { serve, type SpaFallback } from './helpers/browser.ts';
 import { FIXTURES, ROOT } from './helpers/cli.ts';
 
-const INDEX_HTML = '<!doctype html>\n<html lang="en"><head><meta charset="UTF-8" /><title>Vite App</title><script type="module" src="/assets/index.js"></script></head><body><div id="app"></div></body></html>\n';
+const INDEX_HTML =
+  '<!doctype html>\n<html lang="en"><head><meta charset="UTF-8" /><title>Vite App</title><script type="module" src="/assets/index.js"></script></head><body><div id="app"></div></body></html>\n';
 const MODELS = join(FIXTURES, 'models');
 const SPA = /the server answered with an HTML page, not this file — a single-page-app fallback.*appType: 'mpa'/;
 const OPTIONAL = ['generation_config.json', 'tokenizer_config.json', 'chat_template.jinja'];
@@ -58,7 +59,13 @@ async function loaded(fs: Platform['fs'], dir: string, warnings: string[] = []) 
   const m = await loadModel(dir, { fs, backend: new ReferenceBackend(), onWarning: (w) => warnings.push(w) });
   const { config } = m;
   const template = m.tokenizer.chatTemplate;
-  const out = { config, template, rendered: template === null ? null : m.tokenizer.renderChat(chat), ids: m.tokenizer.encode(chat[0].content), weights: [m.weights.bytes, m.weights.dtype, m.weights.layers.length] };
+  const out = {
+    config,
+    template,
+    rendered: template === null ? null : m.tokenizer.renderChat(chat),
+    ids: m.tokenizer.encode(chat[0].content),
+    weights: [m.weights.bytes, m.weights.dtype, m.weights.layers.length],
+  };
   m.dispose();
   return out;
 }
@@ -78,8 +85,15 @@ for (const [kind, fallback] of FALLBACKS) {
     const sharded = 'llama-untied-bf16-llama3rope';
     if (fallback.contentType !== null) cases.push(['sharded: no model.safetensors, an index', join(MODELS, sharded), `${url}/models/${sharded}`]);
     else {
-      const e = await loadModel(`${url}/models/${sharded}`, { fs, backend: new ReferenceBackend() }).then(() => null, (x) => x);
-      t.match(e, { code: 'NOT_FOUND', file: `${url}/models/${sharded}/model.safetensors`, message: SPA }, 'sharded behind an unlabelled fallback: refused, the fallback named');
+      const e = await loadModel(`${url}/models/${sharded}`, { fs, backend: new ReferenceBackend() }).then(
+        () => null,
+        (x) => x,
+      );
+      t.match(
+        e,
+        { code: 'NOT_FOUND', file: `${url}/models/${sharded}/model.safetensors`, message: SPA },
+        'sharded behind an unlabelled fallback: refused, the fallback named',
+      );
     }
     for (const [name, local, remote] of cases) {
       const warnings: string[] = [];
@@ -90,7 +104,9 @@ for (const [kind, fallback] of FALLBACKS) {
       if (fallback.contentType === null) {
         // The HEAD request could not tell: each missing optional file's page is refused with one warning line.
         const absent = OPTIONAL.filter((f) => !existsSync(join(local, f)));
-        const want = absent.map((f) => `${remote}/${f}: the server answered with an HTML page (a single-page-app fallback?), not this optional file; treated as absent`);
+        const want = absent.map(
+          (f) => `${remote}/${f}: the server answered with an HTML page (a single-page-app fallback?), not this optional file; treated as absent`,
+        );
         t.same(warnings.sort(), want.sort(), `${name}: one warning line per missing optional file (${absent.join(', ') || 'none'})`);
       } else t.same(warnings, [], `${name}: a fallback labelled text/html reads as a 404 (no warning)`);
     }
@@ -103,7 +119,10 @@ for (const [kind, fallback] of FALLBACKS) {
     const url = await spaServer(t, fallback, { '/notok': noTok, '/noweights': noWeights, '/noshard': noShard });
     const fs = browserFs();
     const fails = async (what: string, p: Promise<unknown>, file: string, message: RegExp = SPA) => {
-      const e = await p.then(() => null, (x) => x);
+      const e = await p.then(
+        () => null,
+        (x) => x,
+      );
       t.match(e, { name: 'LightReasonerError', code: 'NOT_FOUND', file, message }, what);
       t.ok(String(e?.message).startsWith(`${file}: `), `${what}: the message starts with the URL`);
     };
@@ -114,7 +133,12 @@ for (const [kind, fallback] of FALLBACKS) {
     // behind an unlabelled one a sharded model fails at model.safetensors (see above).
     const labelled = fallback.contentType !== null;
     await fails('a shard the index names', load(`${url}/noshard`), `${url}/noshard/${labelled ? 'model-00002-of-00003.safetensors' : 'model.safetensors'}`);
-    await fails('no weights at all', load(`${url}/noweights`), `${url}/noweights/model.safetensors`, labelled ? /needs model\.safetensors or model\.safetensors\.index\.json/ : SPA);
+    await fails(
+      'no weights at all',
+      load(`${url}/noweights`),
+      `${url}/noweights/model.safetensors`,
+      labelled ? /needs model\.safetensors or model\.safetensors\.index\.json/ : SPA,
+    );
     await fails('a safetensors header', readSafetensorsHeader(fs, `${url}/nothing.safetensors`), `${url}/nothing.safetensors`);
     const model = await loadModel(join(MODELS, 'llama-gqa-tied-f32'), { fs: nodePlatform.fs, backend: new ReferenceBackend() });
     t.teardown(() => model.dispose());
@@ -125,8 +149,19 @@ for (const [kind, fallback] of FALLBACKS) {
     const url = await spaServer(t, fallback);
     const missing = `${url}/models/llama-gqa-tied-f32/chat_template.jinja`;
     t.equal(await httpFileSystem.exists(`${url}/models/llama-gqa-tied-f32/config.json`), true, 'a real file exists');
-    t.equal(await httpFileSystem.exists(missing), fallback.contentType === null, fallback.contentType === null ? 'unlabelled: HEAD cannot tell' : 'a text/html fallback does not exist');
-    const refuses = async (p: Promise<unknown>, what: string) => t.ok((await p.then(() => null, (x) => x)) instanceof HtmlFallbackError, what);
+    t.equal(
+      await httpFileSystem.exists(missing),
+      fallback.contentType === null,
+      fallback.contentType === null ? 'unlabelled: HEAD cannot tell' : 'a text/html fallback does not exist',
+    );
+    const refuses = async (p: Promise<unknown>, what: string) =>
+      t.ok(
+        (await p.then(
+          () => null,
+          (x) => x,
+        )) instanceof HtmlFallbackError,
+        what,
+      );
     await refuses(httpFileSystem.readText(missing), 'readText refuses the page');
     await refuses(httpFileSystem.readBytes(missing), 'readBytes (whole) refuses the page');
     await refuses(httpFileSystem.readBytes(`${url}/x.safetensors`, 0, 8), 'a ranged read of 8 bytes from 0 refuses the page');
@@ -149,8 +184,13 @@ for (const [kind, fallback] of FALLBACKS) {
     const want = await mergeAdapter(nodePlatform.fs, join(base, 'expert'), join(adapter, 'ours-adapter'), join(local, 'merged'));
     const got = await mergeAdapter(fs, `${url}/base/expert`, `${url}/adapters/ours-adapter`, 'merged');
     t.same(got.files, want.files, `the merged model has the files the local merge has (${want.files.join(', ')}), no fallback page among them`);
-    for (const f of want.files) t.ok(Buffer.from(await fs.readBytes(`merged/${f}`)).equals(readFileSync(join(local, 'merged', f))), `merged ${f}: the same bytes`);
-    t.equal(await modelFingerprint(fs, `${url}/base/expert`), await modelFingerprint(nodePlatform.fs, join(base, 'expert')), 'the same model fingerprint over HTTP as from disk');
+    for (const f of want.files)
+      t.ok(Buffer.from(await fs.readBytes(`merged/${f}`)).equals(readFileSync(join(local, 'merged', f))), `merged ${f}: the same bytes`);
+    t.equal(
+      await modelFingerprint(fs, `${url}/base/expert`),
+      await modelFingerprint(nodePlatform.fs, join(base, 'expert')),
+      'the same model fingerprint over HTTP as from disk',
+    );
   });
 }
 
@@ -161,8 +201,15 @@ t.test('an engine evaluating the embedded default over a text/html fallback = th
   const warnings: string[] = [];
   const onEvent = (e: { status: string; message?: string }) => e.status === 'warning' && warnings.push(e.message!);
   const node = await createEngine(nodePlatform).evaluate({ ...job, model: join(ROOT, 'models', 'default', 'expert') });
-  const browser = await createEngine({ name: 'browser', fs: browserFs(), getGPU: async () => null }).evaluate({ ...job, model: `${url}/default/expert` }, { onEvent });
-  t.same(browser.records.map((r) => r.output), node.records.map((r) => r.output), 'the same completions');
+  const browser = await createEngine({ name: 'browser', fs: browserFs(), getGPU: async () => null }).evaluate(
+    { ...job, model: `${url}/default/expert` },
+    { onEvent },
+  );
+  t.same(
+    browser.records.map((r) => r.output),
+    node.records.map((r) => r.output),
+    'the same completions',
+  );
   t.equal(browser.summary.correct, node.summary.correct, `the same count correct (${node.summary.correct} / ${problems.length})`);
   t.same(warnings, [], 'no warnings');
 });

@@ -32,8 +32,18 @@ t.test('exact McNemar p-values match scipy', async (t) => {
 });
 
 t.test('paired comparison counts fixed and broken by id', async (t) => {
-  const before = [{ id: 'a', correct: true }, { id: 'b', correct: false }, { id: 'c', correct: false }, { id: 'd', correct: true }];
-  const after = [{ id: 'd', correct: false }, { id: 'c', correct: true }, { id: 'b', correct: true }, { id: 'a', correct: true }];
+  const before = [
+    { id: 'a', correct: true },
+    { id: 'b', correct: false },
+    { id: 'c', correct: false },
+    { id: 'd', correct: true },
+  ];
+  const after = [
+    { id: 'd', correct: false },
+    { id: 'c', correct: true },
+    { id: 'b', correct: true },
+    { id: 'a', correct: true },
+  ];
   const r = pairedComparison(before, after);
   t.same({ fixed: r.fixed, broken: r.broken }, { fixed: 2, broken: 1 });
   t.equal(r.p_value, 1, '3 discordant pairs, 2 vs 1: p = 1');

@@ -33,11 +33,18 @@ t.test('variant specs: round trip, defaults, errors that say the form', async (t
   tt.same(V.parseVariant('unpack=once'), { unpack: 'once', prefetch: 'all' }, 'a missing key keeps the default');
   tt.same(V.parseVariant('prefetch=on'), { unpack: 'registers', prefetch: 'all' }, 'on = all');
   tt.same(V.parseVariant('prefetch=batch'), { unpack: 'registers', prefetch: 'batch' });
-  tt.ok(V.prefetches(V.parseVariant('prefetch=batch'), 8) && !V.prefetches(V.parseVariant('prefetch=batch'), V.ONCE_MIN_ROWS), 'batch: below ONCE_MIN_ROWS only');
+  tt.ok(
+    V.prefetches(V.parseVariant('prefetch=batch'), 8) && !V.prefetches(V.parseVariant('prefetch=batch'), V.ONCE_MIN_ROWS),
+    'batch: below ONCE_MIN_ROWS only',
+  );
   tt.ok(!V.prefetches(V.parseVariant('prefetch=prefill'), 8) && V.prefetches(V.parseVariant('prefetch=prefill'), 64), 'prefill: from ONCE_MIN_ROWS only');
   tt.same(V.parseVariant(' prefetch = off '), { unpack: 'registers', prefetch: 'none' });
   for (const bad of ['unpack=fast', 'prefetch=yes', 'tile=8', 'unpack=once=1']) {
-    tt.throws(() => V.parseVariant(bad, 'LIGHTREASONER_WASM_VARIANT'), { name: 'RangeError', message: /LIGHTREASONER_WASM_VARIANT: cannot read .*unpack=once,prefetch=batch/ }, bad);
+    tt.throws(
+      () => V.parseVariant(bad, 'LIGHTREASONER_WASM_VARIANT'),
+      { name: 'RangeError', message: /LIGHTREASONER_WASM_VARIANT: cannot read .*unpack=once,prefetch=batch/ },
+      bad,
+    );
   }
 });
 
@@ -51,14 +58,31 @@ t.test('every variant: the same bits, and the oracle within tolerance', async (t
     for (const [, b] of backends) b.destroy();
   });
   // rows below and from ONCE_MIN_ROWS, across 8-row panels; K with and without a tail; N % 4 ≠ 0
-  const shapes: [number, number, number][] = [[1, 37, 9], [8, 520, 29], [15, 72, 30], [16, 64, 16], [17, 23, 11], [33, 1029, 22], [64, 256, 130], [130, 96, 67]];
+  const shapes: [number, number, number][] = [
+    [1, 37, 9],
+    [8, 520, 29],
+    [15, 72, 30],
+    [16, 64, 16],
+    [17, 23, 11],
+    [33, 1029, 22],
+    [64, 256, 130],
+    [130, 96, 67],
+  ];
   const dtypes: WeightDType[] = ['bf16', 'f16', 'f32'];
   for (const [label, b] of backends) {
     for (const dt of dtypes) {
       for (const [n, K, N] of shapes) {
-        const xs = uniform(rand, n * K), bytes = encodeFromF32(dt, uniform(rand, N * K)), bb = encodeFromF32(dt, uniform(rand, N));
-        const x = b.createTensor('f32', [n, K], xs), w = b.createWeight(dt, [N, K], bytes), bias = b.createWeight(dt, [N], bb), o = b.createTensor('f32', [n, N]);
-        const xr = ref.createTensor('f32', [n, K], xs), wr = ref.createWeight(dt, [N, K], bytes), br = ref.createWeight(dt, [N], bb), or = ref.createTensor('f32', [n, N]);
+        const xs = uniform(rand, n * K),
+          bytes = encodeFromF32(dt, uniform(rand, N * K)),
+          bb = encodeFromF32(dt, uniform(rand, N));
+        const x = b.createTensor('f32', [n, K], xs),
+          w = b.createWeight(dt, [N, K], bytes),
+          bias = b.createWeight(dt, [N], bb),
+          o = b.createTensor('f32', [n, N]);
+        const xr = ref.createTensor('f32', [n, K], xs),
+          wr = ref.createWeight(dt, [N, K], bytes),
+          br = ref.createWeight(dt, [N], bb),
+          or = ref.createTensor('f32', [n, N]);
         ref.matmul(xr, wr, br, or);
         const want = (await ref.read(or)) as Float32Array;
         let first: Float32Array | null = null;
@@ -72,7 +96,8 @@ t.test('every variant: the same bits, and the oracle within tolerance', async (t
           tt.ok(bad < 0, bad < 0 ? `${what}: oracle` : `${what}: element ${bad} got ${got[bad]}, want ${want[bad]}`);
           if (!first) first = got;
           else {
-            const a = new Uint32Array(first.buffer, first.byteOffset, first.length), c = new Uint32Array(got.buffer, got.byteOffset, got.length);
+            const a = new Uint32Array(first.buffer, first.byteOffset, first.length),
+              c = new Uint32Array(got.buffer, got.byteOffset, got.length);
             let diff = -1;
             for (let i = 0; i < a.length && diff < 0; i++) if (a[i] !== c[i]) diff = i;
             tt.equal(diff, -1, `${what}: bit-identical to ${V.formatVariant(V.ALL_VARIANTS[0])}`);
@@ -88,17 +113,26 @@ t.test('every variant: the same bits, and the oracle within tolerance', async (t
 t.test('the same bits across thread counts whatever variant each runs', async (tt) => {
   const one = await createWasmBackend({ threads: 1, matmulVariant: 'unpack=once,prefetch=off' });
   const two = await createWasmBackend({ threads: 2, matmulVariant: 'unpack=registers,prefetch=on' });
-  tt.teardown(() => { one.destroy(); two.destroy(); });
+  tt.teardown(() => {
+    one.destroy();
+    two.destroy();
+  });
   tt.same(one.matmulVariant, { unpack: 'once', prefetch: 'none' }, 'option forces a variant (text form)');
   const [n, K, N] = [48, 200, 77];
-  const xs = uniform(rand, n * K), bytes = encodeFromF32('bf16', uniform(rand, N * K));
+  const xs = uniform(rand, n * K),
+    bytes = encodeFromF32('bf16', uniform(rand, N * K));
   const outs: Uint32Array[] = [];
   for (const b of [one, two]) {
-    const x = b.createTensor('f32', [n, K], xs), w = b.createWeight('bf16', [N, K], bytes), o = b.createTensor('f32', [n, N]);
+    const x = b.createTensor('f32', [n, K], xs),
+      w = b.createWeight('bf16', [N, K], bytes),
+      o = b.createTensor('f32', [n, N]);
     b.matmul(x, w, null, o);
     outs.push(new Uint32Array(((await b.read(o)) as Float32Array).buffer));
   }
-  tt.ok(outs[0].every((v, i) => v === outs[1][i]), '1 thread unpack-once = 2 threads in registers, bit for bit');
+  tt.ok(
+    outs[0].every((v, i) => v === outs[1][i]),
+    '1 thread unpack-once = 2 threads in registers, bit for bit',
+  );
 });
 
 t.test('the environment forces a variant; a bad one is refused by name', async (tt) => {
@@ -107,7 +141,11 @@ t.test('the environment forces a variant; a bad one is refused by name', async (
   tt.same(b.matmulVariant, { unpack: 'once', prefetch: 'none' });
   b.destroy();
   process.env.LIGHTREASONER_WASM_VARIANT = 'unpack=sometimes';
-  await tt.rejects(createWasmBackend({ threads: 1 }), { name: 'LightReasonerError', code: 'BAD_INPUT', message: /LIGHTREASONER_WASM_VARIANT: cannot read "unpack=sometimes".*unset it/ });
+  await tt.rejects(createWasmBackend({ threads: 1 }), {
+    name: 'LightReasonerError',
+    code: 'BAD_INPUT',
+    message: /LIGHTREASONER_WASM_VARIANT: cannot read "unpack=sometimes".*unset it/,
+  });
   delete process.env.LIGHTREASONER_WASM_VARIANT;
 });
 
@@ -136,7 +174,10 @@ t.test('auto: tuned once per host, remembered in the user cache, read back', asy
   tt.teardown(() => V.registerHostTuning(saved));
   let matmuls = 0;
   const own = b.matmul.bind(b);
-  b.matmul = (...args: Parameters<typeof own>) => { matmuls++; own(...args); };
+  b.matmul = (...args: Parameters<typeof own>) => {
+    matmuls++;
+    own(...args);
+  };
   tt.same(await chooseVariant(b, undefined), { unpack: 'once', prefetch: 'none' }, 'the remembered choice');
   tt.equal(matmuls, 0, 'no measuring');
   tt.same(writes, []);
@@ -154,7 +195,8 @@ t.test('auto: tuned once per host, remembered in the user cache, read back', asy
 });
 
 t.test('the store file: a corrupt one reads as nothing stored, a write replaces it whole', async (tt) => {
-  const folder = mkdtempSync(join(tmpdir(), 'lr-store-')), file = join(folder, 'wasm-tuning.json');
+  const folder = mkdtempSync(join(tmpdir(), 'lr-store-')),
+    file = join(folder, 'wasm-tuning.json');
   tt.teardown(() => rmSync(folder, { recursive: true, force: true }));
   writeFileSync(file, '{not json');
   const store = fileDigestCache(nodeFileSystem, file, folder, () => true);

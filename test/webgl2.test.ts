@@ -31,7 +31,10 @@ function gpujsBrowserFile(): string | null {
 }
 
 t.test('Node refuses webgl2 and names wasm', async (t) => {
-  await t.rejects(createBackend('webgl2', nodePlatform), { code: 'BACKEND_UNAVAILABLE', message: /webgl2 needs a browser \(gpu\.js needs headless-gl in Node\); use wasm/ });
+  await t.rejects(createBackend('webgl2', nodePlatform), {
+    code: 'BACKEND_UNAVAILABLE',
+    message: /webgl2 needs a browser \(gpu\.js needs headless-gl in Node\); use wasm/,
+  });
 });
 
 t.test('webgl2 in headless Chromium (SwiftShader, no WebGPU)', async (t) => {
@@ -48,7 +51,8 @@ t.test('webgl2 in headless Chromium (SwiftShader, no WebGPU)', async (t) => {
     write: false,
     logLevel: 'silent',
   });
-  const html = '<!doctype html><meta charset="utf-8"><title>webgl2</title>' +
+  const html =
+    '<!doctype html><meta charset="utf-8"><title>webgl2</title>' +
     '<script type="importmap">{"imports": {"gpu.js": "/vendor/gpu-browser.js"}}</script>' +
     '<script type="module" src="/bundle.js"></script>';
   const { url, server } = await serve({ '/': html, '/bundle.js': bundle.outputFiles[0].contents }, { '/fixtures': FIXTURES, '/vendor': dirname(gpujs) });
@@ -67,7 +71,11 @@ t.test('webgl2 in headless Chromium (SwiftShader, no WebGPU)', async (t) => {
   await page.waitForFunction(() => 'webgl2Tests' in globalThis);
 
   await t.test('backend choice', async (t) => {
-    const c = (await page.evaluate(() => (globalThis as any).webgl2Tests.choice())) as { webgl2: Record<string, any>; auto: Record<string, any>; webgpuAdapter: boolean };
+    const c = (await page.evaluate(() => (globalThis as any).webgl2Tests.choice())) as {
+      webgl2: Record<string, any>;
+      auto: Record<string, any>;
+      webgpuAdapter: boolean;
+    };
     t.equal(c.webgl2.kind, 'webgl2', 'asked for webgl2: got webgl2');
     t.match(c.webgl2.device, /^WebGL2 .+ \(gpu\.js\)$/, `info.device names the renderer: ${c.webgl2.device}`);
     t.ok(c.webgl2.features.includes('packed-16-bit-weights'));

@@ -37,14 +37,18 @@ async function gpuOrSkip(t: Test): Promise<GPU | null> {
   return null;
 }
 
-const same = (a: ArrayLike<number>, b: ArrayLike<number>) => a.length === b.length && Array.prototype.every.call(a, (v: number, i: number) => Object.is(v, b[i]));
+const same = (a: ArrayLike<number>, b: ArrayLike<number>) =>
+  a.length === b.length && Array.prototype.every.call(a, (v: number, i: number) => Object.is(v, b[i]));
 const load = (name: string, backend: Backend) => loadModel(join(FIXTURES, 'models', name), { fs: nodePlatform.fs, backend });
 const chunksOf = (x: unknown) => (x as GPUTensor).chunks.length;
 
 async function prefill(model: CausalLM, ids: number[]): Promise<Float32Array> {
   const cache = model.createCache(1, ids.length);
   try {
-    const logits = model.forward({ tokens: Int32Array.from(ids), rows: Int32Array.from(ids.flatMap((_, p) => [0, p])), logitRows: Int32Array.from(ids.keys()) }, cache);
+    const logits = model.forward(
+      { tokens: Int32Array.from(ids), rows: Int32Array.from(ids.flatMap((_, p) => [0, p])), logitRows: Int32Array.from(ids.keys()) },
+      cache,
+    );
     return (await model.backend.read(logits)) as Float32Array;
   } finally {
     model.disposeCache(cache);
@@ -53,11 +57,26 @@ async function prefill(model: CausalLM, ids: number[]): Promise<Float32Array> {
 
 /** Loss and every LoRA gradient of one pass over a few samples (dropout on, so masks must agree too). */
 async function trainPass(model: CausalLM): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
-  const adapter = initLora(model, { r: 4, alpha: 8, dropout: 0.1, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] }, 7);
+  const adapter = initLora(
+    model,
+    { r: 4, alpha: 8, dropout: 0.1, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] },
+    7,
+  );
   // B nonzero, so that A gets gradients too.
-  for (const layer of adapter.layers) for (const p of Object.values(layer)) model.backend.write(p.b, Float32Array.from({ length: p.b.size }, (_, j) => Math.sin(j * 1.7) * 0.05));
+  for (const layer of adapter.layers)
+    for (const p of Object.values(layer))
+      model.backend.write(
+        p.b,
+        Float32Array.from({ length: p.b.size }, (_, j) => Math.sin(j * 1.7) * 0.05),
+      );
   const V = model.config.vocabSize;
-  const samples: TrainSample[] = [0, 1].map((j) => ({ line: j + 1, key: String(j), ids: Array.from({ length: 9 + 3 * j }, (_, p) => (p * 37 + j * 11 + 5) % V), labelIds: [j + 3, j + 9], labelWeights: [0.75, 0.25] }));
+  const samples: TrainSample[] = [0, 1].map((j) => ({
+    line: j + 1,
+    key: String(j),
+    ids: Array.from({ length: 9 + 3 * j }, (_, p) => (p * 37 + j * 11 + 5) % V),
+    labelIds: [j + 3, j + 9],
+    labelWeights: [0.75, 0.25],
+  }));
   const engine = new TrainPass(model, adapter);
   engine.zeroGrad();
   engine.pass({ trajectories: packTrajectories(samples, true), samples, lossScale: 1 / 2, dropoutSeed: 5 });
@@ -76,7 +95,11 @@ t.test('the device gets the adapter’s real limits, recorded in info.limits', a
   for (const name of ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxStorageBuffersPerShaderStage'] as const) {
     t.equal(be.info.limits[name], adapter.limits[name], `${name}: ${adapter.limits[name]}`);
   }
-  t.equal(be.info.limits.maxBindingBytes, Math.min(adapter.limits.maxBufferSize, adapter.limits.maxStorageBufferBindingSize), 'maxBindingBytes: the smaller of the two');
+  t.equal(
+    be.info.limits.maxBindingBytes,
+    Math.min(adapter.limits.maxBufferSize, adapter.limits.maxStorageBufferBindingSize),
+    'maxBindingBytes: the smaller of the two',
+  );
 });
 
 for (const name of MODELS) {
@@ -89,16 +112,28 @@ for (const name of MODELS) {
       one.backend.destroy();
       split.backend.destroy();
     });
-    const w = split.weights, l0 = w.layers[0];
+    const w = split.weights,
+      l0 = w.layers[0];
     t.equal(chunksOf(one.weights.embed), 1, 'unsplit: the embedding is one buffer');
-    const counts = { embed: chunksOf(w.embed), lmHead: chunksOf(w.lmHead), q: chunksOf(l0.q), o: chunksOf(l0.o), gate: chunksOf(l0.gate), down: chunksOf(l0.down) };
-    t.ok(Object.values(counts).every((c) => c >= 2), `split: ${JSON.stringify(counts)} buffers`);
+    const counts = {
+      embed: chunksOf(w.embed),
+      lmHead: chunksOf(w.lmHead),
+      q: chunksOf(l0.q),
+      o: chunksOf(l0.o),
+      gate: chunksOf(l0.gate),
+      down: chunksOf(l0.down),
+    };
+    t.ok(
+      Object.values(counts).every((c) => c >= 2),
+      `split: ${JSON.stringify(counts)} buffers`,
+    );
     const V = one.config.vocabSize;
     const prompt = Array.from({ length: 14 }, (_, p) => (p * 53 + 7) % V);
     t.ok(same(await prefill(split, prompt), await prefill(one, prompt)), 'prefill logits of every position: identical bits');
     const gen = async (m: CausalLM) => (await generateGreedy(m, [prompt, prompt.slice(3)], { maxNewTokens: 8, eosTokenIds: [] })).tokens;
     t.same(await gen(split), await gen(one), 'batched greedy ids through the KV cache: identical');
-    const a = await trainPass(one), b = await trainPass(split);
+    const a = await trainPass(one),
+      b = await trainPass(split);
     t.ok(Object.is(a.loss, b.loss), `training loss: identical bits (${a.loss})`);
     const differ = [...a.grads].filter(([k, g]) => !same(g, b.grads.get(k) ?? [])).map(([k]) => k);
     t.same(differ, [], `all ${a.grads.size} LoRA gradients: identical bits`);
@@ -110,7 +145,15 @@ t.test('writePieces: every length and piece size lands whole, ragged tails inclu
   if (!gpu) return;
   const device = await (await gpu.requestAdapter())!.requestDevice();
   t.teardown(() => device.destroy());
-  for (const [length, piece] of [[0, 16], [3, 16], [37, 8], [64, 64], [1001, 100], [1001, 4096], [4099, 1]]) {
+  for (const [length, piece] of [
+    [0, 16],
+    [3, 16],
+    [37, 8],
+    [64, 64],
+    [1001, 100],
+    [1001, 4096],
+    [4099, 1],
+  ]) {
     const bytes = Uint8Array.from({ length }, (_, i) => (i * 131 + 7) & 255);
     const size = Math.max(16, Math.ceil(length / 16) * 16);
     const buffer = device.createBuffer({ size, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
@@ -141,25 +184,39 @@ t.test('a device out of memory mid-load: an environment error naming the file, t
     const real = await pop();
     return filters.pop() === 'out-of-memory' && ++oomScopes === 5 ? ({ message: 'simulated: no memory left' } as GPUError) : real;
   };
-  const err = await load('llama-untied-bf16-llama3rope', be).then(() => null, (e: Error) => e);
+  const err = await load('llama-untied-bf16-llama3rope', be).then(
+    () => null,
+    (e: Error) => e,
+  );
   t.ok(err instanceof LightReasonerError, `a LightReasonerError, not an internal error: ${err?.message}`);
   t.equal((err as LightReasonerError).code, 'ENVIRONMENT', 'exit 1: the machine');
   // Named at its own tensor, the 5th weight: the loader flushes after each one (without that, a later tensor).
-  t.match(err?.message ?? '', /llama-untied-bf16-llama3rope\/model-\d+-of-\d+\.safetensors: tensor "model\.layers\.0\.self_attn\.v_proj\.weight" \(6 KiB\) could not be allocated \(the GPU ran out of memory for weight \[48,64\] bf16 \(\d+ KiB\) with \d+ KiB of weights already on it: simulated: no memory left\) — the webgpu backend or this machine lacks the memory; use a smaller model or another --backend/);
+  t.match(
+    err?.message ?? '',
+    /llama-untied-bf16-llama3rope\/model-\d+-of-\d+\.safetensors: tensor "model\.layers\.0\.self_attn\.v_proj\.weight" \(6 KiB\) could not be allocated \(the GPU ran out of memory for weight \[48,64\] bf16 \(\d+ KiB\) with \d+ KiB of weights already on it: simulated: no memory left\) — the webgpu backend or this machine lacks the memory; use a smaller model or another --backend/,
+  );
 });
 
 t.test('a lost device and an uncaptured out-of-memory are environment errors; other GPU errors stay bugs', async (t) => {
   const fake = (lost: Promise<GPUDeviceLostInfo>) => {
     const listeners: ((e: unknown) => void)[] = [];
     const device = { lost, addEventListener: (_: string, f: (e: unknown) => void) => listeners.push(f) } as unknown as GPUDevice;
-    return { memory: new DeviceMemory(device), raise: (error: unknown) => {
-      for (const f of listeners) f({ error });
-    } };
+    return {
+      memory: new DeviceMemory(device),
+      raise: (error: unknown) => {
+        for (const f of listeners) f({ error });
+      },
+    };
   };
   const lost = fake(Promise.resolve({ reason: 'unknown', message: 'driver reset' } as GPUDeviceLostInfo));
   await new Promise((r) => setTimeout(r, 0));
-  t.throws(() => lost.memory.check(), { code: 'ENVIRONMENT', message: /the WebGPU device was lost \(unknown: driver reset\), with 0 KiB of weights on it — use a smaller model/ });
-  class GPUOutOfMemoryError { message = 'vkAllocateMemory failed'; }
+  t.throws(() => lost.memory.check(), {
+    code: 'ENVIRONMENT',
+    message: /the WebGPU device was lost \(unknown: driver reset\), with 0 KiB of weights on it — use a smaller model/,
+  });
+  class GPUOutOfMemoryError {
+    message = 'vkAllocateMemory failed';
+  }
   const oom = fake(new Promise(() => {}));
   oom.raise(new GPUOutOfMemoryError());
   t.throws(() => oom.memory.check(), { code: 'ENVIRONMENT', message: /the GPU ran out of memory \(vkAllocateMemory failed\)/ });
@@ -175,5 +232,10 @@ t.test('an activation past one binding is refused before allocating, naming the 
   const be = await createWebGPUBackend(gpu);
   t.teardown(() => be.destroy());
   const max = be.info.limits.maxStorageBufferBindingSize;
-  t.throws(() => be.createTensor('f32', [Math.floor(max / 4 / 1024) + 1, 1024]), { code: 'BAD_INPUT', message: new RegExp(`needs ${max + 4096} bytes \\(1.00 GiB\\), more than one storage binding of this WebGPU device holds \\(${max}, its maxStorageBufferBindingSize\\) — process fewer rows at once \\(lower --batch-size`) });
+  t.throws(() => be.createTensor('f32', [Math.floor(max / 4 / 1024) + 1, 1024]), {
+    code: 'BAD_INPUT',
+    message: new RegExp(
+      `needs ${max + 4096} bytes \\(1.00 GiB\\), more than one storage binding of this WebGPU device holds \\(${max}, its maxStorageBufferBindingSize\\) — process fewer rows at once \\(lower --batch-size`,
+    ),
+  });
 });

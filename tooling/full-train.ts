@@ -52,14 +52,35 @@ export interface LlamaShape {
 
 /** A Llama config (no biases, untied embeddings, default rope) of the given shape. */
 export function llamaConfig(s: LlamaShape): ModelConfig {
-  if (s.hiddenSize % s.heads !== 0 || s.heads % s.kvHeads !== 0) throw badInputError(`hidden ${s.hiddenSize} / heads ${s.heads} / kv heads ${s.kvHeads} do not divide`);
+  if (s.hiddenSize % s.heads !== 0 || s.heads % s.kvHeads !== 0)
+    throw badInputError(`hidden ${s.hiddenSize} / heads ${s.heads} / kv heads ${s.kvHeads} do not divide`);
   return {
-    modelType: 'llama', architecture: 'LlamaForCausalLM', hiddenSize: s.hiddenSize, layers: s.layers, heads: s.heads, kvHeads: s.kvHeads,
-    headDim: s.hiddenSize / s.heads, intermediateSize: s.intermediateSize, vocabSize: s.vocabSize, rmsEps: s.rmsEps, maxPositions: s.maxPositions,
-    tieEmbeddings: false, qkvBias: false, oBias: false, mlpBias: false,
+    modelType: 'llama',
+    architecture: 'LlamaForCausalLM',
+    hiddenSize: s.hiddenSize,
+    layers: s.layers,
+    heads: s.heads,
+    kvHeads: s.kvHeads,
+    headDim: s.hiddenSize / s.heads,
+    intermediateSize: s.intermediateSize,
+    vocabSize: s.vocabSize,
+    rmsEps: s.rmsEps,
+    maxPositions: s.maxPositions,
+    tieEmbeddings: false,
+    qkvBias: false,
+    oBias: false,
+    mlpBias: false,
     rope: { theta: s.ropeTheta, type: 'default', factor: 1, lowFreqFactor: 1, highFreqFactor: 1, originalMaxPositions: 0 },
-    arch: plainArch(s.hiddenSize / s.heads, s.layers, { theta: s.ropeTheta, type: 'default', factor: 1, lowFreqFactor: 1, highFreqFactor: 1, originalMaxPositions: 0 }),
-    bosTokenId: s.bosTokenId, eosTokenIds: [s.eosTokenId],
+    arch: plainArch(s.hiddenSize / s.heads, s.layers, {
+      theta: s.ropeTheta,
+      type: 'default',
+      factor: 1,
+      lowFreqFactor: 1,
+      highFreqFactor: 1,
+      originalMaxPositions: 0,
+    }),
+    bosTokenId: s.bosTokenId,
+    eosTokenIds: [s.eosTokenId],
   };
 }
 
@@ -68,7 +89,8 @@ export function normalValues(n: number, seed: number, std: number): Float32Array
   const rand = splitmix32(seed >>> 0);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i += 2) {
-    const u1 = Math.max(rand(), 1e-12), u2 = rand();
+    const u1 = Math.max(rand(), 1e-12),
+      u2 = rand();
     const r = Math.sqrt(-2 * Math.log(u1)) * std;
     out[i] = r * Math.cos(2 * Math.PI * u2);
     if (i + 1 < n) out[i + 1] = r * Math.sin(2 * Math.PI * u2);
@@ -80,11 +102,25 @@ export function normalValues(n: number, seed: number, std: number): Float32Array
 export function namedWeights(model: CausalLM): { name: string; tensor: Tensor; target?: LoraTarget; layer?: number }[] {
   const w = model.weights;
   const out: { name: string; tensor: Tensor; target?: LoraTarget; layer?: number }[] = [{ name: 'model.embed_tokens.weight', tensor: w.embed }];
-  const key: Record<LoraTarget, keyof LayerWeights> = { q_proj: 'q', k_proj: 'k', v_proj: 'v', o_proj: 'o', gate_proj: 'gate', up_proj: 'up', down_proj: 'down' };
+  const key: Record<LoraTarget, keyof LayerWeights> = {
+    q_proj: 'q',
+    k_proj: 'k',
+    v_proj: 'v',
+    o_proj: 'o',
+    gate_proj: 'gate',
+    up_proj: 'up',
+    down_proj: 'down',
+  };
   w.layers.forEach((L, l) => {
     const p = `model.layers.${l}.`;
     out.push({ name: `${p}input_layernorm.weight`, tensor: L.attnNorm });
-    for (const t of LORA_TARGETS) out.push({ name: `${p}${t.startsWith('gate') || t.startsWith('up') || t.startsWith('down') ? 'mlp' : 'self_attn'}.${t}.weight`, tensor: L[key[t]] as Tensor, target: t, layer: l });
+    for (const t of LORA_TARGETS)
+      out.push({
+        name: `${p}${t.startsWith('gate') || t.startsWith('up') || t.startsWith('down') ? 'mlp' : 'self_attn'}.${t}.weight`,
+        tensor: L[key[t]] as Tensor,
+        target: t,
+        layer: l,
+      });
     out.push({ name: `${p}post_attention_layernorm.weight`, tensor: L.mlpNorm });
   });
   out.push({ name: 'model.norm.weight', tensor: w.norm });
@@ -97,17 +133,37 @@ export function namedWeights(model: CausalLM): { name: string; tensor: Tensor; t
  * Normal(0, initStd), norm gains 1), seeded with our own PRNG (reproducible, not torch's numbers).
  */
 export function initFullModel(config: ModelConfig, backend: Backend, seed: number, tokenizer: ModelTokenizer | null = null, initStd = 0.02): CausalLM {
-  if (config.qkvBias || config.oBias || config.mlpBias) throw unsupportedError('full training', 'biases are not supported by full-parameter training (Llama without attention_bias/mlp_bias)');
+  if (config.qkvBias || config.oBias || config.mlpBias)
+    throw unsupportedError('full training', 'biases are not supported by full-parameter training (Llama without attention_bias/mlp_bias)');
   const { hiddenSize: H, heads, kvHeads, headDim: D, intermediateSize: I, vocabSize: V } = config;
   let k = 0;
-  const mat = (rows: number, cols: number) => backend.createTensor('f32', [rows, cols], normalValues(rows * cols, (seed * 0x9e3779b1 + ++k * 0x85ebca77) >>> 0, initStd));
+  const mat = (rows: number, cols: number) =>
+    backend.createTensor('f32', [rows, cols], normalValues(rows * cols, (seed * 0x9e3779b1 + ++k * 0x85ebca77) >>> 0, initStd));
   const ones = (n: number) => backend.createTensor('f32', [n], new Float32Array(n).fill(1));
   const embed = mat(V, H);
   const layers: LayerWeights[] = [];
   for (let l = 0; l < config.layers; l++) {
     layers.push({
-      attnNorm: ones(H), mlpNorm: ones(H), attnOutNorm: null, mlpOutNorm: null, qNorm: null, kNorm: null, q: mat(heads * D, H), qBias: null, k: mat(kvHeads * D, H), kBias: null, v: mat(kvHeads * D, H), vBias: null,
-      o: mat(H, heads * D), oBias: null, gate: mat(I, H), up: mat(I, H), down: mat(H, I), gateBias: null, upBias: null, downBias: null,
+      attnNorm: ones(H),
+      mlpNorm: ones(H),
+      attnOutNorm: null,
+      mlpOutNorm: null,
+      qNorm: null,
+      kNorm: null,
+      q: mat(heads * D, H),
+      qBias: null,
+      k: mat(kvHeads * D, H),
+      kBias: null,
+      v: mat(kvHeads * D, H),
+      vBias: null,
+      o: mat(H, heads * D),
+      oBias: null,
+      gate: mat(I, H),
+      up: mat(I, H),
+      down: mat(H, I),
+      gateBias: null,
+      upBias: null,
+      downBias: null,
     });
   }
   const norm = ones(H);
@@ -161,7 +217,16 @@ export interface FullTrainSettings {
 }
 
 export const DEFAULT_FULL_TRAIN: Readonly<FullTrainSettings> = Object.freeze({
-  lr: 3e-3, minLrRatio: 0.1, warmupSteps: 50, maxSteps: 1000, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, maxGradNorm: 1.0, maxRowsPerPass: 4096,
+  lr: 3e-3,
+  minLrRatio: 0.1,
+  warmupSteps: 50,
+  maxSteps: 1000,
+  beta1: 0.9,
+  beta2: 0.95,
+  eps: 1e-8,
+  weightDecay: 0.1,
+  maxGradNorm: 1.0,
+  maxRowsPerPass: 4096,
 });
 
 /** Linear warm-up from 0, then cosine decay to lr·minLrRatio (step is 1-based). */
@@ -207,7 +272,15 @@ export class FullTrainer {
     this.grads = {
       embed,
       lmHead: c.tieEmbeddings ? embed : g(model.weights.lmHead),
-      layers: model.weights.layers.map((L) => ({ q_proj: g(L.q), k_proj: g(L.k), v_proj: g(L.v), o_proj: g(L.o), gate_proj: g(L.gate), up_proj: g(L.up), down_proj: g(L.down) })),
+      layers: model.weights.layers.map((L) => ({
+        q_proj: g(L.q),
+        k_proj: g(L.k),
+        v_proj: g(L.v),
+        o_proj: g(L.o),
+        gate_proj: g(L.gate),
+        up_proj: g(L.up),
+        down_proj: g(L.down),
+      })),
     };
     // No LoRA pairs: the engine runs the base model and fills only the full gradients.
     const none: LoraAdapter = { config: { r: 1, alpha: 1, dropout: 0, targetModules: [] }, scaling: 1, layers: model.weights.layers.map(() => ({})) };
@@ -231,7 +304,9 @@ export class FullTrainer {
     const e = this.engine;
     e.zeroGrad();
     const { trajectories, samples, targets } = cePass(examples);
-    let rows = 0, cur: Trajectory[] = [], curRows = 0;
+    let rows = 0,
+      cur: Trajectory[] = [],
+      curRows = 0;
     const run = () => {
       if (cur.length) e.pass({ trajectories: cur, samples, lossScale: 1 / targets, dropoutSeed: 0 });
       cur = [];
@@ -250,7 +325,8 @@ export class FullTrainer {
 
   /** One optimizer step on a batch: gradients, global-norm clipping, AdamW with the schedule's lr. */
   async trainStep(examples: readonly CeExample[]): Promise<FullStepResult> {
-    const b = this.backend, s = this.settings;
+    const b = this.backend,
+      s = this.settings;
     const { loss, targets, rows } = await this.gradients(examples);
     b.fill(this.normSq, 0);
     for (const p of this.params) b.sumSquares(p.grad, this.normSq);
@@ -259,7 +335,15 @@ export class FullTrainer {
     const lr = warmupCosineLr(s, step);
     const clip = clipCoefficient(norm, s.maxGradNorm);
     this.params.forEach((p, j) => {
-      this.training.adamw(p.param, p.grad, this.m[j], this.v[j], { lr, beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: p.decay ? s.weightDecay : 0, step, gradScale: clip });
+      this.training.adamw(p.param, p.grad, this.m[j], this.v[j], {
+        lr,
+        beta1: s.beta1,
+        beta2: s.beta2,
+        eps: s.eps,
+        weightDecay: p.decay ? s.weightDecay : 0,
+        step,
+        gradScale: clip,
+      });
     });
     return { step, loss, lr, grad_norm: norm, targets, rows };
   }
@@ -267,7 +351,8 @@ export class FullTrainer {
   dispose(): void {
     const b = this.backend;
     this.engine.dispose();
-    for (const t of new Set([this.grads.embed, this.grads.lmHead, ...this.grads.layers.flatMap((l) => Object.values(l)), ...this.m, ...this.v, this.normSq])) b.dispose(t);
+    for (const t of new Set([this.grads.embed, this.grads.lmHead, ...this.grads.layers.flatMap((l) => Object.values(l)), ...this.m, ...this.v, this.normSq]))
+      b.dispose(t);
   }
 }
 
@@ -277,12 +362,31 @@ export class FullTrainer {
 function llamaConfigJson(c: ModelConfig, dtype: 'float32' | 'bfloat16', padTokenId: number | null = null): string {
   if (c.modelType !== 'llama' || c.rope.type !== 'default') throw unsupportedError('config.json', 'only default-rope Llama configs are written');
   const o: Record<string, unknown> = {
-    architectures: ['LlamaForCausalLM'], attention_bias: false, attention_dropout: 0.0, bos_token_id: c.bosTokenId, dtype, eos_token_id: c.eosTokenIds[0],
-    head_dim: c.headDim, hidden_act: 'silu', hidden_size: c.hiddenSize, initializer_range: 0.02, intermediate_size: c.intermediateSize,
-    max_position_embeddings: c.maxPositions, mlp_bias: false, model_type: 'llama', num_attention_heads: c.heads, num_hidden_layers: c.layers,
-    num_key_value_heads: c.kvHeads, pad_token_id: padTokenId, pretraining_tp: 1, rms_norm_eps: c.rmsEps,
-    rope_parameters: { rope_theta: c.rope.theta, rope_type: 'default' }, tie_word_embeddings: c.tieEmbeddings, transformers_version: TRANSFORMERS_VERSION,
-    use_cache: true, vocab_size: c.vocabSize,
+    architectures: ['LlamaForCausalLM'],
+    attention_bias: false,
+    attention_dropout: 0.0,
+    bos_token_id: c.bosTokenId,
+    dtype,
+    eos_token_id: c.eosTokenIds[0],
+    head_dim: c.headDim,
+    hidden_act: 'silu',
+    hidden_size: c.hiddenSize,
+    initializer_range: 0.02,
+    intermediate_size: c.intermediateSize,
+    max_position_embeddings: c.maxPositions,
+    mlp_bias: false,
+    model_type: 'llama',
+    num_attention_heads: c.heads,
+    num_hidden_layers: c.layers,
+    num_key_value_heads: c.kvHeads,
+    pad_token_id: padTokenId,
+    pretraining_tp: 1,
+    rms_norm_eps: c.rmsEps,
+    rope_parameters: { rope_theta: c.rope.theta, rope_type: 'default' },
+    tie_word_embeddings: c.tieEmbeddings,
+    transformers_version: TRANSFORMERS_VERSION,
+    use_cache: true,
+    vocab_size: c.vocabSize,
   };
   if (padTokenId === null) delete o.pad_token_id;
   return JSON.stringify(o, null, 2) + '\n';
@@ -300,7 +404,12 @@ async function modelSafetensors(model: CausalLM, dtype: 'F32' | 'BF16'): Promise
   const tensors: TensorToWrite[] = [];
   for (const { name, tensor } of namedWeights(model)) {
     const data = (await model.backend.read(tensor)) as Float32Array;
-    tensors.push({ name, dtype, shape: [...tensor.shape], data: dtype === 'F32' ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : encodeFromF32('bf16', data) });
+    tensors.push({
+      name,
+      dtype,
+      shape: [...tensor.shape],
+      data: dtype === 'F32' ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : encodeFromF32('bf16', data),
+    });
   }
   return encodeSafetensors(tensors, { format: 'pt' });
 }

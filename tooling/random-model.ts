@@ -13,9 +13,11 @@ export function randomValues(n: number, seed: number, scale: number): Float32Arr
   const out = new Float32Array(n);
   let s = seed >>> 0 || 1;
   for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
     s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
+    s ^= s << 5;
+    s >>>= 0;
     out[i] = ((s / 4294967296) * 2 - 1) * scale;
   }
   return out;
@@ -47,16 +49,37 @@ export function randomModel(config: ModelConfig, backend: Backend, dtype: FloatD
   const layers: LayerWeights[] = [];
   for (let l = 0; l < config.layers; l++) {
     layers.push({
-      attnNorm: ones(H), mlpNorm: ones(H), attnOutNorm: null, mlpOutNorm: null, qNorm: null, kNorm: null,
-      q: p([heads * D, H]), qBias: config.qkvBias ? w([heads * D]) : null,
-      k: p([kvHeads * D, H]), kBias: config.qkvBias ? w([kvHeads * D]) : null,
-      v: p([kvHeads * D, H]), vBias: config.qkvBias ? w([kvHeads * D]) : null,
-      o: p([H, heads * D]), oBias: null,
-      gate: p([I, H]), up: p([I, H]), down: p([H, I]),
-      gateBias: null, upBias: null, downBias: null,
+      attnNorm: ones(H),
+      mlpNorm: ones(H),
+      attnOutNorm: null,
+      mlpOutNorm: null,
+      qNorm: null,
+      kNorm: null,
+      q: p([heads * D, H]),
+      qBias: config.qkvBias ? w([heads * D]) : null,
+      k: p([kvHeads * D, H]),
+      kBias: config.qkvBias ? w([kvHeads * D]) : null,
+      v: p([kvHeads * D, H]),
+      vBias: config.qkvBias ? w([kvHeads * D]) : null,
+      o: p([H, heads * D]),
+      oBias: null,
+      gate: p([I, H]),
+      up: p([I, H]),
+      down: p([H, I]),
+      gateBias: null,
+      upBias: null,
+      downBias: null,
     });
   }
-  const weights: ModelWeights = { embed, layers, norm: ones(H), lmHead: config.tieEmbeddings ? embed : w([V, H]), bytes: 0, dtype, ...(quantize ? { quantized: quantize } : {}) };
+  const weights: ModelWeights = {
+    embed,
+    layers,
+    norm: ones(H),
+    lmHead: config.tieEmbeddings ? embed : w([V, H]),
+    bytes: 0,
+    dtype,
+    ...(quantize ? { quantized: quantize } : {}),
+  };
   weights.bytes = bytes;
   return new CausalLM(config, backend, weights, `random ${config.modelType} (${quantize ?? dtype})`);
 }
@@ -70,13 +93,36 @@ export const SHAPES: Readonly<Record<string, ModelConfig>> = Object.freeze({
   'tiny-qwen2-96': shape('qwen2', 96, 3, 6, 2, 256, 1024, true, 1000000),
 });
 
-function shape(modelType: 'llama' | 'qwen2', H: number, layers: number, heads: number, kvHeads: number, I: number, V: number, tie: boolean, theta: number): ModelConfig {
+function shape(
+  modelType: 'llama' | 'qwen2',
+  H: number,
+  layers: number,
+  heads: number,
+  kvHeads: number,
+  I: number,
+  V: number,
+  tie: boolean,
+  theta: number,
+): ModelConfig {
   return {
-    modelType, architecture: modelType === 'llama' ? 'LlamaForCausalLM' : 'Qwen2ForCausalLM',
-    hiddenSize: H, layers, heads, kvHeads, headDim: H / heads, intermediateSize: I, vocabSize: V,
-    rmsEps: 1e-5, maxPositions: 8192, tieEmbeddings: tie, qkvBias: modelType === 'qwen2', oBias: false, mlpBias: false,
+    modelType,
+    architecture: modelType === 'llama' ? 'LlamaForCausalLM' : 'Qwen2ForCausalLM',
+    hiddenSize: H,
+    layers,
+    heads,
+    kvHeads,
+    headDim: H / heads,
+    intermediateSize: I,
+    vocabSize: V,
+    rmsEps: 1e-5,
+    maxPositions: 8192,
+    tieEmbeddings: tie,
+    qkvBias: modelType === 'qwen2',
+    oBias: false,
+    mlpBias: false,
     rope: { theta, type: 'default', factor: 1, lowFreqFactor: 1, highFreqFactor: 1, originalMaxPositions: 0 },
     arch: plainArch(H / heads, layers, { theta, type: 'default', factor: 1, lowFreqFactor: 1, highFreqFactor: 1, originalMaxPositions: 0 }),
-    bosTokenId: null, eosTokenIds: [],
+    bosTokenId: null,
+    eosTokenIds: [],
   };
 }

@@ -9,7 +9,7 @@ export function registerCopyModels(program: Command): void {
   const command = program
     .command('copy-models')
     .description("copy the embedded default pair (expert/, amateur/, settings.json) into DIR, for a web app to serve (e.g. Vite's public/models/default)")
-    .argument('<dir>', 'destination folder (created; the pair\'s own files in it are replaced)');
+    .argument('<dir>', "destination folder (created; the pair's own files in it are replaced)");
   addOutputOptions(command, '{dir, files}').action(async (dir: string, o: { json?: boolean; quiet?: boolean }) => {
     const files = await copyDefaultPair(dir);
     commandOutput(o).result(`copied ${files.length} files of the embedded default pair into ${dir}`, { dir, files });

@@ -16,10 +16,14 @@ import { readDataOption, resolveModelOption } from '../resolve.ts';
 
 /** `--benchmark` entries: NAME or NAME=DATA (a file or hf://… for that benchmark instead of its default data set). */
 function benchmarkEntries(list: string): { name: string; data?: string }[] {
-  return list.split(',').map((s) => s.trim()).filter(Boolean).map((e) => {
-    const at = e.indexOf('=');
-    return at < 0 ? { name: e } : { name: e.slice(0, at), data: e.slice(at + 1) };
-  });
+  return list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((e) => {
+      const at = e.indexOf('=');
+      return at < 0 ? { name: e } : { name: e.slice(0, at), data: e.slice(at + 1) };
+    });
 }
 
 /**
@@ -29,7 +33,10 @@ function benchmarkEntries(list: string): { name: string; data?: string }[] {
 export async function benchmarkData(list: string, o: { data?: string; maxQuestions?: number; quiet?: boolean }): Promise<BenchmarkData[]> {
   const entries = benchmarkEntries(list);
   const specs = benchmarkSpecsOf(entries.map((e) => e.name)); // before any download
-  if (specs.length > 1 && o.data !== undefined) throw badInputError('--data gives one benchmark\'s problems: with several --benchmark names each is read from its Hub data set (or run one benchmark at a time with --data)');
+  if (specs.length > 1 && o.data !== undefined)
+    throw badInputError(
+      "--data gives one benchmark's problems: with several --benchmark names each is read from its Hub data set (or run one benchmark at a time with --data)",
+    );
   const out: BenchmarkData[] = [];
   for (const [i, spec] of specs.entries()) {
     const data = entries[i].data ?? o.data;
@@ -73,10 +80,23 @@ export async function evalBenchmarks(o: Record<string, any>, output: CommandOutp
   const interrupt = interruptOnSignals(output.progress);
   const bar = benchmarkProgress(output);
   try {
-    return await benchmarkJob({ platform: nodePlatform, signal: interrupt.signal }, {
-      model: o.model, adapter: o.adapter, benchmarks, out: o.out, pairedWith: o.pairedWith, overwrite: o.overwrite, skipInvalid: o.skipInvalid === true,
-      settings: { prompt: o.prompt as PromptType, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize }, backend: o.backend, threads: o.threads, quantize: o.quantize,
-    }, bar.event);
+    return await benchmarkJob(
+      { platform: nodePlatform, signal: interrupt.signal },
+      {
+        model: o.model,
+        adapter: o.adapter,
+        benchmarks,
+        out: o.out,
+        pairedWith: o.pairedWith,
+        overwrite: o.overwrite,
+        skipInvalid: o.skipInvalid === true,
+        settings: { prompt: o.prompt as PromptType, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize },
+        backend: o.backend,
+        threads: o.threads,
+        quantize: o.quantize,
+      },
+      bar.event,
+    );
   } finally {
     bar.done();
     interrupt.dispose();

@@ -9,7 +9,15 @@ import { generateProblems, PROBLEM_SETS, type ProblemSet, problemsToJsonl, SEED_
 import { evaluateJob, type EvaluateJobResult } from '../../runtime/engine/jobs.ts';
 import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
 import { formatAccuracy, formatP, pairedComparison } from '../../runtime/eval/stats.ts';
-import { DEFAULT_EVAL, type EvalProblem, type EvalSummary, parseEvalProblems, PROMPT_TYPES, type PromptType, QWEN25_MATH_COT_SYSTEM } from '../../runtime/eval/evaluate.ts';
+import {
+  DEFAULT_EVAL,
+  type EvalProblem,
+  type EvalSummary,
+  parseEvalProblems,
+  PROMPT_TYPES,
+  type PromptType,
+  QWEN25_MATH_COT_SYSTEM,
+} from '../../runtime/eval/evaluate.ts';
 import { hubRevisionOf } from '../../runtime/hub/ids.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
 import { addQuantizeOptions, backendOption, intOption, requireModelDir } from '../io.ts';
@@ -79,8 +87,11 @@ export function registerEval(program: Command): void {
     .description('zero-shot accuracy on math word problems (greedy, Qwen2.5-Math toolkit prompt and grading)')
     .requiredOption('--model <dir>', 'model directory (config.json, *.safetensors, tokenizer.json)')
     .option('--adapter <dir>', 'apply a LoRA adapter (PEFT format: adapter_config.json + adapter_model.safetensors) without merging')
-    .option('--data <file>', 'problems, JSONL (GSM8K format); with --benchmark: that benchmark\'s data set (a file or hf://…) instead of its default')
-    .option('--benchmark <names>', `the paper's benchmarks by name, comma-separated (${BENCHMARK_NAMES.join(', ')}): their data, prompt and grading; several → the paper's table (--out is then a directory)`)
+    .option('--data <file>', "problems, JSONL (GSM8K format); with --benchmark: that benchmark's data set (a file or hf://…) instead of its default")
+    .option(
+      '--benchmark <names>',
+      `the paper's benchmarks by name, comma-separated (${BENCHMARK_NAMES.join(', ')}): their data, prompt and grading; several → the paper's table (--out is then a directory)`,
+    )
     .option('--max-questions <n>', 'use the first N problems', intOption('--max-questions', 1))
     .option('--max-new-tokens <n>', 'tokens to generate per problem at most', intOption('--max-new-tokens', 1), DEFAULT_EVAL.maxNewTokens)
     .addOption(new Option('--prompt <type>', 'prompt type').argParser(choice('--prompt', PROMPT_TYPES)).default(DEFAULT_EVAL.prompt))
@@ -94,7 +105,9 @@ export function registerEval(program: Command): void {
     .option('--paired-with <file>', "another model's --out results on the same problems (e.g. the base model's): print the paired test against them")
     .option('--skip-invalid', "don't decode problems whose prompt + --max-new-tokens exceeds the model's context: they count as wrong (and are listed)")
     .addHelpText('after', EVAL_HELP);
-  addOutputOptions(addQuantizeOptions(evalCommand), 'the summary {total, correct, accuracy, ci95, seconds, model, data, …}').action((o) => evalCommandAction(o));
+  addOutputOptions(addQuantizeOptions(evalCommand), 'the summary {total, correct, accuracy, ci95, seconds, model, data, …}').action((o) =>
+    evalCommandAction(o),
+  );
   registerProblems(program);
 }
 
@@ -117,24 +130,45 @@ async function evalCommandAction(o: EvalOptions): Promise<void> {
     let finishedBefore = false;
     // The same job an app's Engine runs (runtime/engine/jobs.ts): it skips a finished shard, opens
     // the model and adapter, and with --out journals the records as batches finish (resumable).
-    const result = await evaluateJob({ platform: nodePlatform, signal: interrupt.signal }, {
-      model: o.model, adapter: o.adapter, problems: input.problems, settings: input.settings, out: input.out, resume: o.resume === true, overwrite: o.overwrite, shard: input.shard,
-      backend: o.backend, threads: o.threads, quantize: o.quantize, skipInvalid: o.skipInvalid === true, source: o.data,
-      dataDigest: input.out === undefined ? undefined : await sha256Hex(new TextEncoder().encode(input.data.text)),
-    }, (e) => {
-      if (e.status === 'warning') output.warn(e.message);
-      else if (e.status === 'already-finished') finishedBefore = true;
-      else if (o.quiet) return;
-      else if (e.status === 'loading') bar.show(`loading ${Math.round((100 * e.loaded) / e.total)}%`);
-      else if (e.status === 'step') bar.show(`${e.done}/${e.total} problems · ${e.generated} tokens · ${(e.generated / ((performance.now() - t0) / 1000)).toFixed(1)} tok/s`);
-      else if (e.status === 'problem') bar.show(`${e.done}/${e.total} problems · ${e.correct} correct`, { piped: true, final: e.done === e.total });
-    });
+    const result = await evaluateJob(
+      { platform: nodePlatform, signal: interrupt.signal },
+      {
+        model: o.model,
+        adapter: o.adapter,
+        problems: input.problems,
+        settings: input.settings,
+        out: input.out,
+        resume: o.resume === true,
+        overwrite: o.overwrite,
+        shard: input.shard,
+        backend: o.backend,
+        threads: o.threads,
+        quantize: o.quantize,
+        skipInvalid: o.skipInvalid === true,
+        source: o.data,
+        dataDigest: input.out === undefined ? undefined : await sha256Hex(new TextEncoder().encode(input.data.text)),
+      },
+      (e) => {
+        if (e.status === 'warning') output.warn(e.message);
+        else if (e.status === 'already-finished') finishedBefore = true;
+        else if (o.quiet) return;
+        else if (e.status === 'loading') bar.show(`loading ${Math.round((100 * e.loaded) / e.total)}%`);
+        else if (e.status === 'step')
+          bar.show(`${e.done}/${e.total} problems · ${e.generated} tokens · ${(e.generated / ((performance.now() - t0) / 1000)).toFixed(1)} tok/s`);
+        else if (e.status === 'problem') bar.show(`${e.done}/${e.total} problems · ${e.correct} correct`, { piped: true, final: e.done === e.total });
+      },
+    );
     bar.done();
     printEvalResult(o, output, input, result, base, finishedBefore);
   } catch (e) {
     bar.done();
     if (e instanceof LightReasonerError && e.code === 'ABORTED') {
-      throw new LightReasonerError('ABORTED', input.out === undefined ? 'interrupted: no results written' : `interrupted: finished problems are kept in ${evalJournalPath(input.out)}; run the same command with --resume to continue`);
+      throw new LightReasonerError(
+        'ABORTED',
+        input.out === undefined
+          ? 'interrupted: no results written'
+          : `interrupted: finished problems are kept in ${evalJournalPath(input.out)}; run the same command with --resume to continue`,
+      );
     }
     throw e;
   } finally {
@@ -173,7 +207,14 @@ async function evalInput(o: EvalOptions): Promise<EvalInput> {
 }
 
 /** eval's result: the accuracy (and the paired test), or that the shard was already finished. */
-function printEvalResult(o: EvalOptions, output: CommandOutput, input: EvalInput, result: EvaluateJobResult, base: { id: string; correct: boolean }[] | null, finishedBefore: boolean): void {
+function printEvalResult(
+  o: EvalOptions,
+  output: CommandOutput,
+  input: EvalInput,
+  result: EvaluateJobResult,
+  base: { id: string; correct: boolean }[] | null,
+  finishedBefore: boolean,
+): void {
   const out = input.out;
   if (finishedBefore) {
     const done = result.summary as EvalRunSummary;
@@ -183,13 +224,25 @@ function printEvalResult(o: EvalOptions, output: CommandOutput, input: EvalInput
   const records = result.records;
   // The printed summary is the plain one either way (the written one adds what produced it).
   const summary = out !== undefined ? plainSummary(result.summary as EvalRunSummary) : result.summary;
-  if (result.resumed) output.progress(`resumed: ${result.resumed} of ${records.length} problems were finished before${result.finished ? ' (the evaluation had finished)' : ''}`);
+  if (result.resumed)
+    output.progress(`resumed: ${result.resumed} of ${records.length} problems were finished before${result.finished ? ' (the evaluation had finished)' : ''}`);
   if (out !== undefined) output.progress(`wrote ${records.length} results to ${out} (summary: ${evalSummaryPath(out)})`);
   const paired = base ? pairedComparison(base, records) : undefined;
-  output.result([
-    `accuracy ${formatAccuracy(summary.accuracy, summary.ci95)} (${summary.correct}/${summary.total}; 95% Wilson interval) in ${summary.seconds.toFixed(1)} s`,
-    ...(paired ? [`against ${o.pairedWith}: fixed ${paired.fixed}, broken ${paired.broken}, exact McNemar ${formatP(paired.p_value)}`] : []),
-  ], { ...summary, model: o.model, model_hub: hubRevisionOf(o.model), adapter: o.adapter ?? null, data: o.data, data_hub: input.data.hub, ...(paired ? { paired_with: o.pairedWith, paired } : {}) });
+  output.result(
+    [
+      `accuracy ${formatAccuracy(summary.accuracy, summary.ci95)} (${summary.correct}/${summary.total}; 95% Wilson interval) in ${summary.seconds.toFixed(1)} s`,
+      ...(paired ? [`against ${o.pairedWith}: fixed ${paired.fixed}, broken ${paired.broken}, exact McNemar ${formatP(paired.p_value)}`] : []),
+    ],
+    {
+      ...summary,
+      model: o.model,
+      model_hub: hubRevisionOf(o.model),
+      adapter: o.adapter ?? null,
+      data: o.data,
+      data_hub: input.data.hub,
+      ...(paired ? { paired_with: o.pairedWith, paired } : {}),
+    },
+  );
 }
 
 function registerProblems(program: Command): void {
@@ -203,28 +256,42 @@ function registerProblems(program: Command): void {
     .option('--max-steps <n>', 'most solution steps (1–4)', intOption('--max-steps', 1), 4)
     .option('--out <file>', 'JSONL file (else standard output; an existing file is refused without --overwrite)')
     .option('--overwrite', 'replace an existing --out file')
-    .option('--cues', 'shallow-cue problems instead (distractors, misleading keywords, unit traps; easy arithmetic), each with the cue\'s wrong solution as "cue_answer"')
-    .addHelpText('after', `
+    .option(
+      '--cues',
+      'shallow-cue problems instead (distractors, misleading keywords, unit traps; easy arithmetic), each with the cue\'s wrong solution as "cue_answer"',
+    )
+    .addHelpText(
+      'after',
+      `
 Each line is {id, question, answer}; the answer is GSM8K-style step lines ending in "#### N".
 The same --set/--seed/--count always give the same bytes; the sets pretrain (training the
 embedded pair), dev (choosing settings), sample (LightReasoner sampling) and eval (held-out
 evaluation, never used to choose anything) never share a question. Seeds are offsets in [0, ${SEED_RANGES.eval.size}).
-Without --out the JSONL is the result on stdout (with --json: {set, seed, count, out: null, problems}).`);
-  addOutputOptions(problemsCommand, '{set, seed, count, out}')
-    .action(async (o) => {
-      const output = commandOutput(o);
-      if (o.seed >= SEED_RANGES[o.set as ProblemSet].size) throw badInputError(`--seed must be < ${SEED_RANGES[o.set as ProblemSet].size}`);
-      if (o.minSteps > 4 || o.maxSteps > 4 || o.minSteps > o.maxSteps) throw badInputError(`need 1 ≤ --min-steps ≤ --max-steps ≤ 4 (got ${o.minSteps}, ${o.maxSteps})`);
-      const text = o.cues ? cueProblemsToJsonl(generateCueProblems(o.seed, o.count, { set: o.set })) : problemsToJsonl(generateProblems(o.seed, o.count, { set: o.set, minSteps: o.minSteps, maxSteps: o.maxSteps }));
-      const about = { set: o.set, seed: o.seed, count: o.count, out: o.out ?? null };
-      if (o.out === undefined) {
-        output.result(text, { ...about, problems: text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l)) }); // the JSONL's rows
-        return;
-      }
-      const fs = nodePlatform.fs;
-      await claimOutFile(fs, o.out, { overwrite: o.overwrite });
-      await fs.mkdir?.(dirname(o.out));
-      await fs.writeFileAtomic!(o.out, text);
-      output.result(`wrote ${o.count} ${o.set} problems (seed ${o.seed}) to ${o.out}`, about);
-    });
+Without --out the JSONL is the result on stdout (with --json: {set, seed, count, out: null, problems}).`,
+    );
+  addOutputOptions(problemsCommand, '{set, seed, count, out}').action(async (o) => {
+    const output = commandOutput(o);
+    if (o.seed >= SEED_RANGES[o.set as ProblemSet].size) throw badInputError(`--seed must be < ${SEED_RANGES[o.set as ProblemSet].size}`);
+    if (o.minSteps > 4 || o.maxSteps > 4 || o.minSteps > o.maxSteps)
+      throw badInputError(`need 1 ≤ --min-steps ≤ --max-steps ≤ 4 (got ${o.minSteps}, ${o.maxSteps})`);
+    const text = o.cues
+      ? cueProblemsToJsonl(generateCueProblems(o.seed, o.count, { set: o.set }))
+      : problemsToJsonl(generateProblems(o.seed, o.count, { set: o.set, minSteps: o.minSteps, maxSteps: o.maxSteps }));
+    const about = { set: o.set, seed: o.seed, count: o.count, out: o.out ?? null };
+    if (o.out === undefined) {
+      output.result(text, {
+        ...about,
+        problems: text
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => JSON.parse(l)),
+      }); // the JSONL's rows
+      return;
+    }
+    const fs = nodePlatform.fs;
+    await claimOutFile(fs, o.out, { overwrite: o.overwrite });
+    await fs.mkdir?.(dirname(o.out));
+    await fs.writeFileAtomic!(o.out, text);
+    output.result(`wrote ${o.count} ${o.set} problems (seed ${o.seed}) to ${o.out}`, about);
+  });
 }

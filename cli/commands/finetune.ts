@@ -48,7 +48,11 @@ export function registerFinetune(program: Command): void {
     .requiredOption('--model <dir>', 'expert model directory (the model to be taught)')
     .requiredOption('--samples <file>', 'samples JSONL (from `sample`); with --objective sft, expert trajectories JSONL')
     .requiredOption('--out <dir>', 'output directory (adapter, checkpoints, logs)')
-    .addOption(new Option('--objective <kind>', 'kl: LightReasoner soft labels; sft: cross-entropy on whole expert trajectories (baseline)').argParser(objectiveOption).default(d.objective))
+    .addOption(
+      new Option('--objective <kind>', 'kl: LightReasoner soft labels; sft: cross-entropy on whole expert trajectories (baseline)')
+        .argParser(objectiveOption)
+        .default(d.objective),
+    )
     .option('--lora-r <n>', 'LoRA rank', intOption('--lora-r', 1), d.lora.r)
     .option('--lora-alpha <x>', 'LoRA alpha (scaling = alpha / r)', numberOption('--lora-alpha', 1e-9, Number.MAX_VALUE), d.lora.alpha)
     .option('--lora-dropout <p>', 'dropout on the LoRA input', numberOption('--lora-dropout', 0, 1, true), d.lora.dropout)
@@ -61,46 +65,73 @@ export function registerFinetune(program: Command): void {
     .option('--seed <n>', 'seed of LoRA init, shuffling and dropout', intOption('--seed', 0), d.seed)
     .option('--system <text>', 'system message of the prompt (as in sampling)', d.system)
     .option('--max-rows <n>', 'tokens per forward/backward call at most (memory; default from the model size)', intOption('--max-rows', 1))
-    .option('--no-pack', 'one forward per sample instead of one per trajectory (the reference scripts\' way; same result, more work)')
+    .option('--no-pack', "one forward per sample instead of one per trajectory (the reference scripts' way; same result, more work)")
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
     .option('--threads <n>', 'Wasm: threads (default: all cores)', intOption('--threads', 1))
     .option('--resume', 'continue from the latest checkpoint in --out')
     .option('--overwrite', "start afresh in a non-empty --out: replace this command's files there (others are kept)")
-    .option('--base-model-name <name>', "adapter_config.json's base_model_name_or_path (default: the Hub id of a Hub model, with its commit as revision; else the model directory's name)")
+    .option(
+      '--base-model-name <name>',
+      "adapter_config.json's base_model_name_or_path (default: the Hub id of a Hub model, with its commit as revision; else the model directory's name)",
+    )
     .addHelpText('after', HELP);
-  addOutputOptions(addQuantizeOptions(command), 'the training summary (train_summary.json)')
-    .action(async (o) => {
-      const fs = nodePlatform.fs;
-      const output = commandOutput(o);
-      const log = output.progress;
-      if (!(await fs.exists(o.samples))) throw badInputError(`--samples ${o.samples}: no such file`);
-      await resolveModelOption(o, 'model');
-      await requireModelDir(fs, '--model', o.model);
-      // Checked now, not at the first write after a step of training.
-      if ((await fs.exists(o.out)) && !statSync(o.out).isDirectory()) throw badInputError(`--out ${o.out}: exists and is a file, not a directory; choose another --out`, o.out);
-      const interrupt = interruptOnSignals(log);
-      try {
-        const bar = progress(!o.quiet);
-        // The same job an app's Engine runs (runtime/engine/jobs.ts): it reads the samples and opens the model.
-        const summary = await finetuneJob({ platform: nodePlatform, signal: interrupt.signal }, {
-          model: o.model, samples: o.samples, out: o.out, resume: o.resume, overwrite: o.overwrite, baseModelName: o.baseModelName, backend: o.backend, threads: o.threads, quantize: o.quantize,
+  addOutputOptions(addQuantizeOptions(command), 'the training summary (train_summary.json)').action(async (o) => {
+    const fs = nodePlatform.fs;
+    const output = commandOutput(o);
+    const log = output.progress;
+    if (!(await fs.exists(o.samples))) throw badInputError(`--samples ${o.samples}: no such file`);
+    await resolveModelOption(o, 'model');
+    await requireModelDir(fs, '--model', o.model);
+    // Checked now, not at the first write after a step of training.
+    if ((await fs.exists(o.out)) && !statSync(o.out).isDirectory())
+      throw badInputError(`--out ${o.out}: exists and is a file, not a directory; choose another --out`, o.out);
+    const interrupt = interruptOnSignals(log);
+    try {
+      const bar = progress(!o.quiet);
+      // The same job an app's Engine runs (runtime/engine/jobs.ts): it reads the samples and opens the model.
+      const summary = await finetuneJob(
+        { platform: nodePlatform, signal: interrupt.signal },
+        {
+          model: o.model,
+          samples: o.samples,
+          out: o.out,
+          resume: o.resume,
+          overwrite: o.overwrite,
+          baseModelName: o.baseModelName,
+          backend: o.backend,
+          threads: o.threads,
+          quantize: o.quantize,
           settings: {
             lora: { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targetModules: o.targetModules },
-            lr: o.lr, batchSize: o.batchSize, gradAccum: o.gradAccum, maxSteps: o.maxSteps, saveSteps: o.saveSteps, seed: o.seed,
-            system: o.system, packed: o.pack, maxRowsPerPass: o.maxRows ?? 0, objective: o.objective,
+            lr: o.lr,
+            batchSize: o.batchSize,
+            gradAccum: o.gradAccum,
+            maxSteps: o.maxSteps,
+            saveSteps: o.saveSteps,
+            seed: o.seed,
+            system: o.system,
+            packed: o.pack,
+            maxRowsPerPass: o.maxRows ?? 0,
+            objective: o.objective,
           },
-        }, bar.event, output.warn);
-        bar.done();
-        output.result(`wrote the adapter to ${o.out} (${summary.steps} steps, final loss ${summary.final_loss.toFixed(4)}, ${summary.packing_ratio.toFixed(1)}× fewer tokens than one forward per sample)`, summary);
-      } catch (e) {
-        if (e instanceof LightReasonerError && e.code === 'ABORTED') {
-          throw new LightReasonerError('ABORTED', `interrupted: run the same command with --resume to continue from the latest checkpoint in ${o.out}`);
-        }
-        throw e;
-      } finally {
-        interrupt.dispose();
+        },
+        bar.event,
+        output.warn,
+      );
+      bar.done();
+      output.result(
+        `wrote the adapter to ${o.out} (${summary.steps} steps, final loss ${summary.final_loss.toFixed(4)}, ${summary.packing_ratio.toFixed(1)}× fewer tokens than one forward per sample)`,
+        summary,
+      );
+    } catch (e) {
+      if (e instanceof LightReasonerError && e.code === 'ABORTED') {
+        throw new LightReasonerError('ABORTED', `interrupted: run the same command with --resume to continue from the latest checkpoint in ${o.out}`);
       }
-    });
+      throw e;
+    } finally {
+      interrupt.dispose();
+    }
+  });
 }
 
 /** Step, loss, rate: a bar on a TTY; a line at most every 10 s (and the last step) when piped. */

@@ -11,19 +11,19 @@ export function registerInfo(program: Command): void {
     .command('info')
     .description('print the runtime, the backend it would use, the adapter, features and limits')
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'));
-  addOutputOptions(command, '{runtime, platform, kind, device, features, limits, …}')
-    .action(async (o) => {
-      const backend = await createBackend(o.backend, nodePlatform);
-      const deno = (globalThis as { Deno?: { version: { deno: string } } }).Deno;
-      const info = {
-        runtime: deno ? `deno ${deno.version.deno}` : `node ${process.versions.node}`,
-        platform: `${process.platform}-${process.arch}`,
-        ...backend.info,
-        // the Wasm matmul variant this host runs (runtime/backend/wasm/variants.ts)
-        ...(backend instanceof WasmBackend ? { matmulVariant: formatVariant(backend.matmulVariant) } : {}),
-      };
-      backend.destroy();
-      commandOutput(o).result([
+  addOutputOptions(command, '{runtime, platform, kind, device, features, limits, …}').action(async (o) => {
+    const backend = await createBackend(o.backend, nodePlatform);
+    const deno = (globalThis as { Deno?: { version: { deno: string } } }).Deno;
+    const info = {
+      runtime: deno ? `deno ${deno.version.deno}` : `node ${process.versions.node}`,
+      platform: `${process.platform}-${process.arch}`,
+      ...backend.info,
+      // the Wasm matmul variant this host runs (runtime/backend/wasm/variants.ts)
+      ...(backend instanceof WasmBackend ? { matmulVariant: formatVariant(backend.matmulVariant) } : {}),
+    };
+    backend.destroy();
+    commandOutput(o).result(
+      [
         `runtime:  ${info.runtime} (${info.platform})`,
         `backend:  ${info.kind}`,
         `device:   ${info.device}`,
@@ -31,6 +31,8 @@ export function registerInfo(program: Command): void {
         ...Object.entries(info.limits).map(([k, v]) => `limit:    ${k} = ${v}`),
         ...(info.matmulVariant ? [`matmul:   ${info.matmulVariant} (LIGHTREASONER_WASM_VARIANT forces one)`] : []),
         ...(info.note ? [`note:     ${info.note}`] : []),
-      ], info);
-    });
+      ],
+      info,
+    );
+  });
 }

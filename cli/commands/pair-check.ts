@@ -27,7 +27,8 @@ function numberListOption(name: string, min: number, max: number) {
   return (value: string): number[] => {
     const list = value.split(',').map((x) => x.trim());
     const nums = list.map(Number);
-    if (list.some((x) => x === '') || nums.some((n) => !Number.isFinite(n) || n < min || n > max)) throw new InvalidArgumentError(`${name} must be numbers in [${min}, ${max}], comma-separated (got "${value}")`);
+    if (list.some((x) => x === '') || nums.some((n) => !Number.isFinite(n) || n < min || n > max))
+      throw new InvalidArgumentError(`${name} must be numbers in [${min}, ${max}], comma-separated (got "${value}")`);
     return [...new Set(nums)];
   };
 }
@@ -54,68 +55,100 @@ export function registerPairCheck(program: Command): void {
   const d = DEFAULT_PAIR_CHECK;
   const command = program
     .command('pair-check')
-    .description('before any training: does the pair\'s contrast point toward right answers? (greedy vs contrastive decoding, paired)')
+    .description("before any training: does the pair's contrast point toward right answers? (greedy vs contrastive decoding, paired)")
     .option('--expert <dir>', 'expert model directory or Hub id (default: the embedded pair)')
     .option('--amateur <dir>', 'amateur model directory or Hub id (same tokenizer)')
     .option('--data <file>', `problems with answers, JSONL (default: ${PAIR_CHECK_DEFAULT_COUNT} generated dev problems)`)
     .option('--count <n>', 'use the first N problems', intOption('--count', 1))
     .option('--alpha <list>', `plausibility mask(s) P_E ≥ α · max P_E, comma-separated (default ${d.alphas.join(',')})`, numberListOption('--alpha', 0, 1))
-    .option('--beta <list>', 'KL threshold(s) of the selective variant, comma-separated (default: the embedded pair\'s settings.json, else 0.4)', numberListOption('--beta', 0, Number.MAX_VALUE))
-    .option('--max-new-tokens <n>', `tokens per answer at most (default ${EMBEDDED_DEFAULTS.evalMaxNewTokens} embedded, ${d.maxNewTokens} with your models)`, intOption('--max-new-tokens', 1))
+    .option(
+      '--beta <list>',
+      "KL threshold(s) of the selective variant, comma-separated (default: the embedded pair's settings.json, else 0.4)",
+      numberListOption('--beta', 0, Number.MAX_VALUE),
+    )
+    .option(
+      '--max-new-tokens <n>',
+      `tokens per answer at most (default ${EMBEDDED_DEFAULTS.evalMaxNewTokens} embedded, ${d.maxNewTokens} with your models)`,
+      intOption('--max-new-tokens', 1),
+    )
     .option('--batch-size <n>', 'problems decoded together (each up to one KV slot per variant)', intOption('--batch-size', 1), d.batchSize)
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
     .option('--threads <n>', 'Wasm: threads per model (default: all cores)', intOption('--threads', 1))
-    .option('--out <file>', 'also write the report with every problem\'s outputs (JSON)')
+    .option('--out <file>', "also write the report with every problem's outputs (JSON)")
     .option('--overwrite', 'replace an existing --out file')
     .addHelpText('after', HELP);
-  addOutputOptions(addQuantizeOptions(command, true), 'the report (as --out, without the per-problem records)')
-    .action(async (o, cmd: Command) => {
-      const output = commandOutput(o);
-      await resolveModelOption(o, 'expert');
-      await resolveModelOption(o, 'amateur');
-      if ((o.expert === undefined) !== (o.amateur === undefined)) throw badInputError('give both --expert and --amateur, or neither (the embedded default pair)');
-      const embedded = o.expert === undefined;
-      let betas: number[] = o.beta ?? d.betas;
-      if (embedded) {
-        const dir = defaultPairDir();
-        if (!dir) throw new LightReasonerError('NOT_FOUND', 'the embedded default pair (models/default) is not in this package; pass --expert DIR --amateur DIR');
-        o.expert = resolve(dir, 'expert');
-        o.amateur = resolve(dir, 'amateur');
-        const chosen = embeddedSettings(dir);
-        if (chosen && cmd.getOptionValueSource('beta') !== 'cli') betas = [chosen.beta];
-      } else {
-        const fs = nodePlatform.fs;
-        for (const [flag, dir] of [['--expert', o.expert], ['--amateur', o.amateur]]) if (!(await fs.exists(fs.join(dir, 'config.json')))) throw badInputError(`${flag} ${dir}: not a model directory (no config.json)`);
-      }
-      const text = o.data ? (await readDataOption('--data', o.data, 'test', o.quiet)).text : problemsToJsonl(generateProblems(0, o.count ?? PAIR_CHECK_DEFAULT_COUNT, { set: 'dev' }));
-      const file = o.data ?? 'generated dev set';
-      let problems = parseEvalProblems(text, { file });
-      if (o.count !== undefined) problems = problems.slice(0, o.count);
-      if (o.out !== undefined) await claimOutFile(nodePlatform.fs, o.out, { overwrite: o.overwrite });
-      const settings = { alphas: o.alpha ?? d.alphas, betas, maxNewTokens: o.maxNewTokens ?? (embedded ? EMBEDDED_DEFAULTS.evalMaxNewTokens : d.maxNewTokens), batchSize: o.batchSize };
+  addOutputOptions(addQuantizeOptions(command, true), 'the report (as --out, without the per-problem records)').action(async (o, cmd: Command) => {
+    const output = commandOutput(o);
+    await resolveModelOption(o, 'expert');
+    await resolveModelOption(o, 'amateur');
+    if ((o.expert === undefined) !== (o.amateur === undefined)) throw badInputError('give both --expert and --amateur, or neither (the embedded default pair)');
+    const embedded = o.expert === undefined;
+    let betas: number[] = o.beta ?? d.betas;
+    if (embedded) {
+      const dir = defaultPairDir();
+      if (!dir) throw new LightReasonerError('NOT_FOUND', 'the embedded default pair (models/default) is not in this package; pass --expert DIR --amateur DIR');
+      o.expert = resolve(dir, 'expert');
+      o.amateur = resolve(dir, 'amateur');
+      const chosen = embeddedSettings(dir);
+      if (chosen && cmd.getOptionValueSource('beta') !== 'cli') betas = [chosen.beta];
+    } else {
+      const fs = nodePlatform.fs;
+      for (const [flag, dir] of [
+        ['--expert', o.expert],
+        ['--amateur', o.amateur],
+      ])
+        if (!(await fs.exists(fs.join(dir, 'config.json')))) throw badInputError(`${flag} ${dir}: not a model directory (no config.json)`);
+    }
+    const text = o.data
+      ? (await readDataOption('--data', o.data, 'test', o.quiet)).text
+      : problemsToJsonl(generateProblems(0, o.count ?? PAIR_CHECK_DEFAULT_COUNT, { set: 'dev' }));
+    const file = o.data ?? 'generated dev set';
+    let problems = parseEvalProblems(text, { file });
+    if (o.count !== undefined) problems = problems.slice(0, o.count);
+    if (o.out !== undefined) await claimOutFile(nodePlatform.fs, o.out, { overwrite: o.overwrite });
+    const settings = {
+      alphas: o.alpha ?? d.alphas,
+      betas,
+      maxNewTokens: o.maxNewTokens ?? (embedded ? EMBEDDED_DEFAULTS.evalMaxNewTokens : d.maxNewTokens),
+      batchSize: o.batchSize,
+    };
 
-      const interrupt = interruptOnSignals(output.progress);
-      const bar = progress(output);
-      try {
-        output.progress(`pair-check: expert ${o.expert}, amateur ${o.amateur}; ${problems.length} problems (${file})`);
-        const { report, records } = await pairCheckJob({ platform: nodePlatform, signal: interrupt.signal }, { expert: o.expert, amateur: o.amateur, problems, settings, backend: o.backend, threads: o.threads, quantize: o.quantize, quantizeExpert: o.quantizeExpert, quantizeAmateur: o.quantizeAmateur }, bar.event);
-        bar.done();
-        const doc = { ...report, data: { source: file, problems: problems.length } };
-        if (o.out !== undefined) {
-          const fs = nodePlatform.fs;
-          await fs.mkdir?.(dirname(o.out));
-          await fs.writeFileAtomic!(o.out, `${JSON.stringify({ ...doc, records }, null, 2)}\n`);
-          output.progress(`wrote ${o.out}`);
-        }
-        output.result(formatPairCheck(report), doc);
-      } catch (e) {
-        bar.done();
-        if (e instanceof LightReasonerError && e.code === 'ABORTED') throw new LightReasonerError('ABORTED', 'interrupted: nothing written');
-        throw e;
-      } finally {
-        interrupt.dispose();
+    const interrupt = interruptOnSignals(output.progress);
+    const bar = progress(output);
+    try {
+      output.progress(`pair-check: expert ${o.expert}, amateur ${o.amateur}; ${problems.length} problems (${file})`);
+      const { report, records } = await pairCheckJob(
+        { platform: nodePlatform, signal: interrupt.signal },
+        {
+          expert: o.expert,
+          amateur: o.amateur,
+          problems,
+          settings,
+          backend: o.backend,
+          threads: o.threads,
+          quantize: o.quantize,
+          quantizeExpert: o.quantizeExpert,
+          quantizeAmateur: o.quantizeAmateur,
+        },
+        bar.event,
+      );
+      bar.done();
+      const doc = { ...report, data: { source: file, problems: problems.length } };
+      if (o.out !== undefined) {
+        const fs = nodePlatform.fs;
+        await fs.mkdir?.(dirname(o.out));
+        await fs.writeFileAtomic!(o.out, `${JSON.stringify({ ...doc, records }, null, 2)}\n`);
+        output.progress(`wrote ${o.out}`);
       }
-    });
+      output.result(formatPairCheck(report), doc);
+    } catch (e) {
+      bar.done();
+      if (e instanceof LightReasonerError && e.code === 'ABORTED') throw new LightReasonerError('ABORTED', 'interrupted: nothing written');
+      throw e;
+    } finally {
+      interrupt.dispose();
+    }
+  });
 }
 
 /** Problems done and seconds: redrawn on a TTY; a line at most every 10 s (and the last) when piped; nothing with --quiet. */

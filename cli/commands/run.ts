@@ -109,7 +109,8 @@ outputs are the uninterrupted run's bytes) or --overwrite (replace the run's own
 else in the folder is kept).`;
 
 export function registerRun(program: Command): void {
-  const d = DEFAULT_FINETUNE, s = DEFAULT_SETTINGS;
+  const d = DEFAULT_FINETUNE,
+    s = DEFAULT_SETTINGS;
   const chosen = embeddedSettingsForHelp();
   // An option whose embedded default comes from settings.json: commander keeps `own` as the value
   // (the action puts the embedded one in when the option was not given), the help shows both.
@@ -123,9 +124,21 @@ export function registerRun(program: Command): void {
     .option('--train-data <file>', 'training problems, JSONL (default: generated)')
     .option('--eval-data <file>', 'held-out problems with answers, JSONL (default: generated)')
     .option('--out <dir>', 'output directory', 'lightreasoner-run')
-    .option('--max-questions <n>', `training problems to sample (default: ${chosen?.trainQuestions ?? EMBEDDED_DEFAULTS.trainQuestions} generated, or all of --train-data)`, intOption('--max-questions', 1))
-    .option('--eval-questions <n>', `held-out problems (default: ${EMBEDDED_DEFAULTS.evalQuestions} generated, or all of --eval-data)`, intOption('--eval-questions', 1))
-    .option('--pair-check <n>', 'before sampling: pair-check on N problems (greedy vs contrastive decoding at the run\'s α and β, paired; see `pair-check --help`)', intOption('--pair-check', 1))
+    .option(
+      '--max-questions <n>',
+      `training problems to sample (default: ${chosen?.trainQuestions ?? EMBEDDED_DEFAULTS.trainQuestions} generated, or all of --train-data)`,
+      intOption('--max-questions', 1),
+    )
+    .option(
+      '--eval-questions <n>',
+      `held-out problems (default: ${EMBEDDED_DEFAULTS.evalQuestions} generated, or all of --eval-data)`,
+      intOption('--eval-questions', 1),
+    )
+    .option(
+      '--pair-check <n>',
+      "before sampling: pair-check on N problems (greedy vs contrastive decoding at the run's α and β, paired; see `pair-check --help`)",
+      intOption('--pair-check', 1),
+    )
     .option('--pair-check-data <file>', 'problems with answers for --pair-check, JSONL (default: generated "dev" problems)')
     .option('--compare-sft', 'also train and evaluate the rejection-sampling SFT baseline')
     .option('--sft-steps <n>', 'SFT optimizer steps (default: --max-steps)', intOption('--sft-steps', 1))
@@ -133,7 +146,11 @@ export function registerRun(program: Command): void {
     .option('--alpha <x>', 'sampling: plausibility mask P_E ≥ alpha · max P_E', numberOption('--alpha', 0, 1), s.alpha)
     .addOption(tuned('--beta <x>', 'sampling: keep steps with KL ≥ beta', numberOption('--beta', 0, Number.MAX_VALUE), s.beta, chosen?.beta))
     .option('--sample-batch-size <n>', 'sampling: problems decoded together', intOption('--sample-batch-size', 1), s.batchSize)
-    .option('--max-steps <n>', `fine-tuning: optimizer steps (default: ${embeddedDefault(chosen?.maxSteps ?? EMBEDDED_DEFAULTS.maxSteps, d.maxSteps)})`, intOption('--max-steps', 1))
+    .option(
+      '--max-steps <n>',
+      `fine-tuning: optimizer steps (default: ${embeddedDefault(chosen?.maxSteps ?? EMBEDDED_DEFAULTS.maxSteps, d.maxSteps)})`,
+      intOption('--max-steps', 1),
+    )
     .addOption(tuned('--lr <x>', 'fine-tuning: peak learning rate', numberOption('--lr', 1e-12, 10), d.lr, chosen?.lr))
     .option('--batch-size <n>', 'fine-tuning: samples per micro-batch', intOption('--batch-size', 1), d.batchSize)
     .option('--grad-accum <n>', 'fine-tuning: micro-batches per step', intOption('--grad-accum', 1), d.gradAccum)
@@ -141,25 +158,40 @@ export function registerRun(program: Command): void {
     .addOption(tuned('--lora-alpha <x>', 'LoRA alpha', numberOption('--lora-alpha', 1e-9, Number.MAX_VALUE), d.lora.alpha, chosen?.loraAlpha))
     .addOption(tuned('--target-modules <list>', 'LoRA target modules, comma-separated', targetsOption, [...d.lora.targetModules], chosen?.targetModules))
     .option('--seed <n>', 'fine-tuning seed (the first of --seeds)', intOption('--seed', 0), d.seed)
-    .option('--seeds <n>', 'repeat fine-tuning (and the SFT baseline) with N seeds (--seed, --seed + 1, …) on the one set of samples; report mean ± sd', intOption('--seeds', 1), 1)
-    .option('--eval-max-new-tokens <n>', `evaluation: tokens per answer at most (default ${EMBEDDED_DEFAULTS.evalMaxNewTokens} embedded, 512 with your models)`, intOption('--eval-max-new-tokens', 1))
+    .option(
+      '--seeds <n>',
+      'repeat fine-tuning (and the SFT baseline) with N seeds (--seed, --seed + 1, …) on the one set of samples; report mean ± sd',
+      intOption('--seeds', 1),
+      1,
+    )
+    .option(
+      '--eval-max-new-tokens <n>',
+      `evaluation: tokens per answer at most (default ${EMBEDDED_DEFAULTS.evalMaxNewTokens} embedded, 512 with your models)`,
+      intOption('--eval-max-new-tokens', 1),
+    )
     .option('--eval-batch-size <n>', 'evaluation: problems decoded together', intOption('--eval-batch-size', 1), 8)
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
     .option('--threads <n>', 'Wasm: threads per model (default: all cores)', intOption('--threads', 1))
-    .option('--base-model-name <name>', "adapter_config.json's base_model_name_or_path (default: the Hub id of a Hub expert, with its commit as revision; else the expert directory's name)")
+    .option(
+      '--base-model-name <name>',
+      "adapter_config.json's base_model_name_or_path (default: the Hub id of a Hub expert, with its commit as revision; else the expert directory's name)",
+    )
     .option('--save-steps <n>', 'fine-tuning: checkpoint every N steps, so --resume continues a fine-tuning (0: never)', intOption('--save-steps', 0), 0)
     .option('--resume', 'continue an interrupted run in --out, keeping its finished samples, fine-tuning checkpoints and evaluated problems')
     .option('--overwrite', "start afresh in a non-empty --out: replace this command's files there (others are kept)")
-    .option('--eval-benchmarks <names>', "after the run, evaluate the expert before and after on the paper's benchmarks (comma-separated toolkit names, e.g. gsm8k,math,svamp,asdiv,minerva_math,olympiadbench,mmlu_stem): OUT/benchmarks/, the paper's table on stdout")
+    .option(
+      '--eval-benchmarks <names>',
+      "after the run, evaluate the expert before and after on the paper's benchmarks (comma-separated toolkit names, e.g. gsm8k,math,svamp,asdiv,minerva_math,olympiadbench,mmlu_stem): OUT/benchmarks/, the paper's table on stdout",
+    )
     .addOption(new Option('--executor <kind>', 'where the loop runs: here, as Slurm jobs (sbatch), or as Kubernetes Jobs').choices(EXECUTORS).default('local'))
     .option('--shards <n>', 'slurm/k8s: tasks of each sharded stage (sampling, the evaluations)', intOption('--shards', 1))
     .option('--sbatch-args <args>', 'slurm: extra sbatch arguments for every job, e.g. "--partition=cpu --time=4:00:00"')
     .option('--wait', 'slurm: wait for the jobs; exit 0 when the report is written, 1 otherwise')
     .option('--dry-run', 'slurm: print the batch scripts; k8s: print the manifests (multi-document YAML); submit nothing')
-    .option('--image <image>', 'k8s: the container image (built from the repository\'s Dockerfile)')
+    .option('--image <image>', "k8s: the container image (built from the repository's Dockerfile)")
     .option('--pvc <name>', 'k8s: the PersistentVolumeClaim shared by every pod, mounted at /data', 'lightreasoner-data')
     .option('--k8s-timeout <duration>', 'k8s: how long to wait for each Job (kubectl wait --timeout)', '168h')
-    .addOption(new Option('--from-stage-outputs', 'write the report from the stage outputs already in --out (the cluster executors\' last job)').hideHelp())
+    .addOption(new Option('--from-stage-outputs', "write the report from the stage outputs already in --out (the cluster executors' last job)").hideHelp())
     .addHelpText('after', HELP);
   addOutputOptions(addQuantizeOptions(command, true), 'report.json (local executor)').action((o, cmd: Command) => runCommand(o, cmd));
 }
@@ -169,20 +201,30 @@ type RunOptions = Record<string, any>;
 /** `run`'s action: the pair and data resolved, then the run job here (or the stages on a cluster). */
 async function runCommand(o: RunOptions, cmd: Command): Promise<void> {
   const output = commandOutput(o);
-  if (o.json && o.executor !== 'local') throw badInputError(`--json prints the report of a local run; with --executor ${o.executor} the report is ${o.out}/report.json once the jobs are done`);
+  if (o.json && o.executor !== 'local')
+    throw badInputError(`--json prints the report of a local run; with --executor ${o.executor} the report is ${o.out}/report.json once the jobs are done`);
   const pair = await runPair(o, cmd);
   const data = await runData(o);
   const maxSteps = o.maxSteps ?? (pair.embedded ? EMBEDDED_DEFAULTS.maxSteps : DEFAULT_FINETUNE.maxSteps);
   const evalMax = o.evalMaxNewTokens ?? (pair.embedded ? EMBEDDED_DEFAULTS.evalMaxNewTokens : 512);
   if (o.executor !== 'local') {
-    if (o.evalBenchmarks !== undefined) throw badInputError('--eval-benchmarks runs here only: with --executor, run eval --benchmark on the run\'s adapter afterwards');
+    if (o.evalBenchmarks !== undefined)
+      throw badInputError("--eval-benchmarks runs here only: with --executor, run eval --benchmark on the run's adapter afterwards");
     if (data.pairCheck) throw badInputError(`--pair-check runs with --executor local only; on ${o.executor}, run \`pair-check\` as a job of its own`);
-    await runOnCluster(o as Parameters<typeof runOnCluster>[0], {
-      ...pair, trainCount: data.train.length, evalCount: data.evalSet.length, maxSteps, evalMaxNewTokens: evalMax,
-      trainText: data.trainData?.text ?? problemsToJsonl(generateProblems(0, data.train.length, { set: 'sample' })),
-      evalText: data.evalData?.text ?? problemsToJsonl(generateProblems(0, data.evalSet.length, { set: 'eval' })),
-      generated: { train: data.trainData === null, eval: data.evalData === null },
-    }, output.progress);
+    await runOnCluster(
+      o as Parameters<typeof runOnCluster>[0],
+      {
+        ...pair,
+        trainCount: data.train.length,
+        evalCount: data.evalSet.length,
+        maxSteps,
+        evalMaxNewTokens: evalMax,
+        trainText: data.trainData?.text ?? problemsToJsonl(generateProblems(0, data.train.length, { set: 'sample' })),
+        evalText: data.evalData?.text ?? problemsToJsonl(generateProblems(0, data.evalSet.length, { set: 'eval' })),
+        generated: { train: data.trainData === null, eval: data.evalData === null },
+      },
+      output.progress,
+    );
     return;
   }
   // Read (and checked) before hours of sampling and fine-tuning, not after.
@@ -191,14 +233,17 @@ async function runCommand(o: RunOptions, cmd: Command): Promise<void> {
   const interrupt = interruptOnSignals(output.progress);
   const bar = progress(output);
   try {
-    output.progress(`LightReasoner run: expert ${pair.expert}, amateur ${pair.amateur}; ${data.train.length} training problems (${o.trainData ?? 'generated'}), ${data.evalSet.length} held-out (${o.evalData ?? 'generated'}) → ${o.out}/`);
+    output.progress(
+      `LightReasoner run: expert ${pair.expert}, amateur ${pair.amateur}; ${data.train.length} training problems (${o.trainData ?? 'generated'}), ${data.evalSet.length} held-out (${o.evalData ?? 'generated'}) → ${o.out}/`,
+    );
     const { benchmarks: table, ...report } = await runJob({ platform: nodePlatform, signal: interrupt.signal }, job, bar.event);
     bar.done();
     // --json: report.json's content, with the benchmark table (table.json) under `benchmarks`.
     output.result([...resultLines(report, o.out), ...(table ? ['', table.text] : [])], table ? { ...report, benchmarks: table.json } : report);
   } catch (err) {
     bar.done();
-    if (err instanceof LightReasonerError && err.code === 'ABORTED') throw new LightReasonerError('ABORTED', `interrupted: no report written; run the same command with --resume to continue from what ${o.out} holds`);
+    if (err instanceof LightReasonerError && err.code === 'ABORTED')
+      throw new LightReasonerError('ABORTED', `interrupted: no report written; run the same command with --resume to continue from what ${o.out} holds`);
     throw err;
   } finally {
     interrupt.dispose();
@@ -217,7 +262,10 @@ async function runPair(o: RunOptions, cmd: Command): Promise<{ expert: string; a
   }
   const dir = defaultPairDir();
   if (!dir) {
-    throw new LightReasonerError('NOT_FOUND', 'the embedded default pair (models/default/{expert,amateur}) is not in this package yet: it is built by scripts/build-default-pair.ts. Meanwhile pass your own pair: run --expert DIR --amateur DIR');
+    throw new LightReasonerError(
+      'NOT_FOUND',
+      'the embedded default pair (models/default/{expert,amateur}) is not in this package yet: it is built by scripts/build-default-pair.ts. Meanwhile pass your own pair: run --expert DIR --amateur DIR',
+    );
   }
   // The embedded pair's settings come from its dev-set sweep, unless given on the command line.
   const chosen = embeddedSettings(dir);
@@ -247,7 +295,10 @@ interface RunData {
 
 /** The training, held-out and pair-check problems: read from the data options, else generated. */
 async function runData(o: RunOptions): Promise<RunData> {
-  const gen = defaultProblems(o.trainData ? 0 : (o.maxQuestions ?? EMBEDDED_DEFAULTS.trainQuestions), o.evalData ? 0 : (o.evalQuestions ?? EMBEDDED_DEFAULTS.evalQuestions));
+  const gen = defaultProblems(
+    o.trainData ? 0 : (o.maxQuestions ?? EMBEDDED_DEFAULTS.trainQuestions),
+    o.evalData ? 0 : (o.evalQuestions ?? EMBEDDED_DEFAULTS.evalQuestions),
+  );
   const trainData = o.trainData ? await readDataOption('--train-data', o.trainData, 'train', o.quiet) : null;
   const evalData = o.evalData ? await readDataOption('--eval-data', o.evalData, 'test', o.quiet) : null;
   let train = trainData ? parseTrainProblems(trainData.text, { file: o.trainData }) : gen.train;
@@ -255,39 +306,88 @@ async function runData(o: RunOptions): Promise<RunData> {
   if (o.maxQuestions !== undefined) train = train.slice(0, o.maxQuestions);
   if (o.evalQuestions !== undefined) evalSet = evalSet.slice(0, o.evalQuestions);
   if (o.pairCheckData !== undefined && o.pairCheck === undefined) throw badInputError('--pair-check-data needs --pair-check N (how many of its problems)');
-  if (o.evalBenchmarks !== undefined) benchmarkSpecsOf(String(o.evalBenchmarks).split(',').map((n) => n.trim().split('=')[0]).filter(Boolean));
+  if (o.evalBenchmarks !== undefined)
+    benchmarkSpecsOf(
+      String(o.evalBenchmarks)
+        .split(',')
+        .map((n) => n.trim().split('=')[0])
+        .filter(Boolean),
+    );
   if (o.pairCheck === undefined) return { train, evalSet, trainData, evalData };
   const pairCheckData = o.pairCheckData ? await readDataOption('--pair-check-data', o.pairCheckData, 'test', o.quiet) : null;
-  const problems = pairCheckData ? parseEvalProblems(pairCheckData.text, { file: o.pairCheckData }) : parseEvalProblems(problemsToJsonl(generateProblems(0, o.pairCheck, { set: 'dev' })), { file: 'generated dev set' });
-  return { train, evalSet, trainData, evalData, pairCheck: { problems: problems.slice(0, o.pairCheck), source: o.pairCheckData ?? 'generated problems (set "dev", seed 0)' } };
+  const problems = pairCheckData
+    ? parseEvalProblems(pairCheckData.text, { file: o.pairCheckData })
+    : parseEvalProblems(problemsToJsonl(generateProblems(0, o.pairCheck, { set: 'dev' })), { file: 'generated dev set' });
+  return {
+    train,
+    evalSet,
+    trainData,
+    evalData,
+    pairCheck: { problems: problems.slice(0, o.pairCheck), source: o.pairCheckData ?? 'generated problems (set "dev", seed 0)' },
+  };
 }
 
 /** Every run option as the run job's (runtime/engine/jobs.ts runJob, the Engine's `run`). */
-function runJobOptions(o: RunOptions, pair: { expert: string; amateur: string }, data: RunData, x: { maxSteps: number; evalMax: number; benchmarks?: BenchmarkData[] }): RunJob {
+function runJobOptions(
+  o: RunOptions,
+  pair: { expert: string; amateur: string },
+  data: RunData,
+  x: { maxSteps: number; evalMax: number; benchmarks?: BenchmarkData[] },
+): RunJob {
   const d = DEFAULT_FINETUNE;
   return {
-    expert: pair.expert, amateur: pair.amateur, train: data.train, eval: data.evalSet, out: o.out, backend: o.backend, quantize: o.quantize, quantizeExpert: o.quantizeExpert, quantizeAmateur: o.quantizeAmateur,
-    threads: o.threads, baseModelName: o.baseModelName, resume: !!o.resume, overwrite: !!o.overwrite, fromStageOutputs: !!o.fromStageOutputs,
-    trainSource: o.trainData ?? 'generated problems (set "sample", seed 0)', evalSource: o.evalData ?? 'generated problems (set "eval", seed 0)',
-    trainHub: data.trainData?.hub, evalHub: data.evalData?.hub,
+    expert: pair.expert,
+    amateur: pair.amateur,
+    train: data.train,
+    eval: data.evalSet,
+    out: o.out,
+    backend: o.backend,
+    quantize: o.quantize,
+    quantizeExpert: o.quantizeExpert,
+    quantizeAmateur: o.quantizeAmateur,
+    threads: o.threads,
+    baseModelName: o.baseModelName,
+    resume: !!o.resume,
+    overwrite: !!o.overwrite,
+    fromStageOutputs: !!o.fromStageOutputs,
+    trainSource: o.trainData ?? 'generated problems (set "sample", seed 0)',
+    evalSource: o.evalData ?? 'generated problems (set "eval", seed 0)',
+    trainHub: data.trainData?.hub,
+    evalHub: data.evalData?.hub,
     sample: { alpha: o.alpha, beta: o.beta, maxNewTokens: o.maxNewTokens, batchSize: o.sampleBatchSize },
-    finetune: { lr: o.lr, batchSize: o.batchSize, gradAccum: o.gradAccum, maxSteps: x.maxSteps, seed: o.seed, saveSteps: o.saveSteps, lora: { ...d.lora, r: o.loraR, alpha: o.loraAlpha, targetModules: o.targetModules } },
+    finetune: {
+      lr: o.lr,
+      batchSize: o.batchSize,
+      gradAccum: o.gradAccum,
+      maxSteps: x.maxSteps,
+      seed: o.seed,
+      saveSteps: o.saveSteps,
+      lora: { ...d.lora, r: o.loraR, alpha: o.loraAlpha, targetModules: o.targetModules },
+    },
     evalSettings: { maxNewTokens: x.evalMax, batchSize: o.evalBatchSize },
-    pairCheck: data.pairCheck, compareSft: !!o.compareSft, sftSteps: o.sftSteps, seeds: Array.from({ length: o.seeds }, (_, k) => o.seed + k),
+    pairCheck: data.pairCheck,
+    compareSft: !!o.compareSft,
+    sftSteps: o.sftSteps,
+    seeds: Array.from({ length: o.seeds }, (_, k) => o.seed + k),
     benchmarks: x.benchmarks,
   };
 }
 
 /** What `run` prints when it is done: the accuracies, the time and cost, where the report is. */
 function resultLines(report: RunReport, out: string): string[] {
-  const e = report.eval, st = report.stages;
+  const e = report.eval,
+    st = report.stages;
   const lrCost = `LightReasoner ${st.sample.problems} problems, ${st.finetune.tuned_tokens} tuned tokens, ${formatSeconds(st.sample.seconds + st.finetune.seconds)}`;
   return [
     ...(report.pair_check ? [...formatPairCheck(report.pair_check), ''] : []),
     `held-out accuracy on ${e.expert_before.total} problems (95% Wilson interval; paired against the expert before, exact McNemar test):`,
     ...summaryLines(report),
     `time: sampling ${formatSeconds(st.sample.seconds)}, fine-tuning ${formatSeconds(st.finetune.seconds)}${st.sft ? `, SFT baseline ${formatSeconds(st.sft.seconds)}` : ''}, the whole run ${formatSeconds(report.total_seconds)}`,
-    ...(st.sft ? [`efficiency (as the paper's table): ${lrCost}; SFT baseline ${st.sft.problems} problems, ${st.sft.tuned_tokens} tuned tokens, ${formatSeconds(st.sft.seconds)}`] : []),
+    ...(st.sft
+      ? [
+          `efficiency (as the paper's table): ${lrCost}; SFT baseline ${st.sft.problems} problems, ${st.sft.tuned_tokens} tuned tokens, ${formatSeconds(st.sft.seconds)}`,
+        ]
+      : []),
     `report: ${resolve(out, 'report.html')}`,
   ];
 }
@@ -304,13 +404,29 @@ function summaryLines(report: RunReport): string[] {
     return s;
   };
   return [
-    line('amateur', e.amateur), line('expert before', e.expert_before), line('expert + LightReasoner', e.expert_after, report.seeds?.expert_after),
+    line('amateur', e.amateur),
+    line('expert before', e.expert_before),
+    line('expert + LightReasoner', e.expert_after, report.seeds?.expert_after),
     ...('expert_sft' in e ? [line('expert + SFT baseline', e.expert_sft, report.seeds?.expert_sft)] : []),
   ];
 }
 
-const STAGE_NAMES: Record<Stage, string> = { load: 'loading the models', 'pair-check': 'pair-check: greedy vs contrastive decoding', sample: 'stage 1: sampling', finetune: 'stage 2: fine-tuning', eval: 'evaluating', 'sft-trajectories': 'SFT baseline: expert trajectories', 'sft-finetune': 'SFT baseline: fine-tuning', report: 'writing the report' };
-const MODEL_NAMES: Record<EvalModel, string> = { amateur: 'the amateur', expert_before: 'the expert (before)', expert_after: 'the expert + adapter', expert_sft: 'the expert + SFT adapter' };
+const STAGE_NAMES: Record<Stage, string> = {
+  load: 'loading the models',
+  'pair-check': 'pair-check: greedy vs contrastive decoding',
+  sample: 'stage 1: sampling',
+  finetune: 'stage 2: fine-tuning',
+  eval: 'evaluating',
+  'sft-trajectories': 'SFT baseline: expert trajectories',
+  'sft-finetune': 'SFT baseline: fine-tuning',
+  report: 'writing the report',
+};
+const MODEL_NAMES: Record<EvalModel, string> = {
+  amateur: 'the amateur',
+  expert_before: 'the expert (before)',
+  expert_after: 'the expert + adapter',
+  expert_sft: 'the expert + SFT adapter',
+};
 
 /** Stage lines, and a redrawn detail line on a TTY (a line at most every 10 s otherwise); warnings even with --quiet. */
 function progress(output: CommandOutput) {
@@ -344,10 +460,18 @@ function progress(output: CommandOutput) {
           }
           return;
         case 'sample':
-          if (e.event.status === 'committed') detail(`${e.event.done}/${e.event.total} problems · ${e.event.samples} samples · ${(e.event.tokens / Math.max(e.event.seconds, 1e-9)).toFixed(1)} tok/s`, e.event.done === e.event.total);
+          if (e.event.status === 'committed')
+            detail(
+              `${e.event.done}/${e.event.total} problems · ${e.event.samples} samples · ${(e.event.tokens / Math.max(e.event.seconds, 1e-9)).toFixed(1)} tok/s`,
+              e.event.done === e.event.total,
+            );
           return;
         case 'finetune':
-          if (e.event.status === 'step') detail(`step ${e.event.step}/${e.event.maxSteps} · loss ${e.event.loss.toFixed(4)} · ${e.event.tokens_per_s.toFixed(0)} tok/s`, e.event.step === e.event.maxSteps);
+          if (e.event.status === 'step')
+            detail(
+              `step ${e.event.step}/${e.event.maxSteps} · loss ${e.event.loss.toFixed(4)} · ${e.event.tokens_per_s.toFixed(0)} tok/s`,
+              e.event.step === e.event.maxSteps,
+            );
           return;
         case 'eval':
           if (e.event.status === 'problem') detail(`${e.event.done}/${e.event.total} problems · ${e.event.correct} right`, e.event.done === e.event.total);

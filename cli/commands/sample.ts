@@ -19,7 +19,8 @@ import { readDataOption, resolveModelOption } from '../resolve.ts';
 function numberOption(name: string, min: number, max: number) {
   return (value: string): number => {
     const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max}] (got "${value}")`);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max)
+      throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max}] (got "${value}")`);
     return n;
   };
 }
@@ -63,60 +64,103 @@ export function registerSample(program: Command): void {
     .option('--threads <n>', 'Wasm: threads per model (default: all cores)', intOption('--threads', 1))
     .option('--resume', 'continue an interrupted run of the same command')
     .option('--shard <I/N|auto|auto/N>', 'run one shard of the problems (see below)')
-    .option('--skip-invalid', 'skip input lines that are not JSON objects with a "question" string, and problems whose prompt does not fit the models\' context')
+    .option(
+      '--skip-invalid',
+      'skip input lines that are not JSON objects with a "question" string, and problems whose prompt does not fit the models\' context',
+    )
     .addHelpText('after', HELP);
-  addOutputOptions(addQuantizeOptions(command, true), 'the run summary (OUT.summary.json, with the pair diagnostics)', 'no progress output (the pair diagnostics are still printed: they are a result)')
-    .action(async (o) => {
-      const fs = nodePlatform.fs;
-      const output = commandOutput(o);
-      const log = output.progress;
-      const shardOf = o.shard === undefined ? null : parseShard(o.shard, process.env); // before any work
-      const { text } = await readDataOption('--data', o.data, 'train', o.quiet);
-      let problems = parseProblems(text, { file: o.data, skipInvalid: o.skipInvalid, onSkip: (line, why) => log(`skipping ${o.data}:${line}: ${why}`) });
-      if (o.maxQuestions !== undefined) problems = problems.slice(0, o.maxQuestions);
-      const out: string = shardOf ? shardPath(o.out, shardOf) : o.out;
-      let shard: ShardInfo | undefined;
-      if (shardOf) ({ info: shard, problems } = takeShard(problems, o.batchSize, shardOf));
-      await resolveModelOption(o, 'expert');
-      await resolveModelOption(o, 'amateur');
-      await requireModelDir(fs, '--expert', o.expert);
-      await requireModelDir(fs, '--amateur', o.amateur);
-      const settings: SampleSettings = { alpha: o.alpha, beta: o.beta, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize, system: o.system };
-      const interrupt = interruptOnSignals(log);
-      try {
-        const bar = progress(!o.quiet);
-        let finishedBefore = false;
-        // The same job an app's Engine runs (runtime/engine/jobs.ts): it skips a finished shard before
-        // loading any model, opens the pair, refuses (or with --skip-invalid skips) prompts too long.
-        const summary = await sampleJob({ platform: nodePlatform, signal: interrupt.signal }, {
-          expert: o.expert, amateur: o.amateur, problems, out, resume: o.resume, shard, settings, backend: o.backend, threads: o.threads, quantize: o.quantize, quantizeExpert: o.quantizeExpert, quantizeAmateur: o.quantizeAmateur,
-          skipInvalid: o.skipInvalid === true, source: o.data, dataDigest: await sha256Hex(new TextEncoder().encode(text)), createFolder: false,
-        }, (e) => {
-          if (e.status === 'warning') output.warn(e.message); // even with --quiet: which problems the output lacks is part of the result
+  addOutputOptions(
+    addQuantizeOptions(command, true),
+    'the run summary (OUT.summary.json, with the pair diagnostics)',
+    'no progress output (the pair diagnostics are still printed: they are a result)',
+  ).action(async (o) => {
+    const fs = nodePlatform.fs;
+    const output = commandOutput(o);
+    const log = output.progress;
+    const shardOf = o.shard === undefined ? null : parseShard(o.shard, process.env); // before any work
+    const { text } = await readDataOption('--data', o.data, 'train', o.quiet);
+    let problems = parseProblems(text, { file: o.data, skipInvalid: o.skipInvalid, onSkip: (line, why) => log(`skipping ${o.data}:${line}: ${why}`) });
+    if (o.maxQuestions !== undefined) problems = problems.slice(0, o.maxQuestions);
+    const out: string = shardOf ? shardPath(o.out, shardOf) : o.out;
+    let shard: ShardInfo | undefined;
+    if (shardOf) ({ info: shard, problems } = takeShard(problems, o.batchSize, shardOf));
+    await resolveModelOption(o, 'expert');
+    await resolveModelOption(o, 'amateur');
+    await requireModelDir(fs, '--expert', o.expert);
+    await requireModelDir(fs, '--amateur', o.amateur);
+    const settings: SampleSettings = { alpha: o.alpha, beta: o.beta, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize, system: o.system };
+    const interrupt = interruptOnSignals(log);
+    try {
+      const bar = progress(!o.quiet);
+      let finishedBefore = false;
+      // The same job an app's Engine runs (runtime/engine/jobs.ts): it skips a finished shard before
+      // loading any model, opens the pair, refuses (or with --skip-invalid skips) prompts too long.
+      const summary = await sampleJob(
+        { platform: nodePlatform, signal: interrupt.signal },
+        {
+          expert: o.expert,
+          amateur: o.amateur,
+          problems,
+          out,
+          resume: o.resume,
+          shard,
+          settings,
+          backend: o.backend,
+          threads: o.threads,
+          quantize: o.quantize,
+          quantizeExpert: o.quantizeExpert,
+          quantizeAmateur: o.quantizeAmateur,
+          skipInvalid: o.skipInvalid === true,
+          source: o.data,
+          dataDigest: await sha256Hex(new TextEncoder().encode(text)),
+          createFolder: false,
+        },
+        (e) => {
+          if (e.status === 'warning')
+            output.warn(e.message); // even with --quiet: which problems the output lacks is part of the result
           else if (e.status === 'already-finished') finishedBefore = true;
           else bar.event(e);
-        });
-        if (finishedBefore) {
-          output.result(`shard ${shard!.index}/${shard!.count}: ${out} is already finished (${summary.problems} problems, ${summary.selected_steps} samples); skipped`, summary);
-          return;
-        }
-        bar.done();
-        output.result([`wrote ${summary.selected_steps} samples from ${summary.problems} problems to ${out} (summary: ${summaryPath(out)})`, ...formatDiagnostics(summary.diagnostics)], summary);
-      } catch (e) {
-        if (e instanceof LightReasonerError && e.code === 'ABORTED') {
-          throw new LightReasonerError('ABORTED', `interrupted: committed problems are kept in ${out} (${statePath(out)}); run the same command with --resume to continue`);
-        }
-        throw e;
-      } finally {
-        interrupt.dispose();
+        },
+      );
+      if (finishedBefore) {
+        output.result(
+          `shard ${shard!.index}/${shard!.count}: ${out} is already finished (${summary.problems} problems, ${summary.selected_steps} samples); skipped`,
+          summary,
+        );
+        return;
       }
-    });
+      bar.done();
+      output.result(
+        [
+          `wrote ${summary.selected_steps} samples from ${summary.problems} problems to ${out} (summary: ${summaryPath(out)})`,
+          ...formatDiagnostics(summary.diagnostics),
+        ],
+        summary,
+      );
+    } catch (e) {
+      if (e instanceof LightReasonerError && e.code === 'ABORTED') {
+        throw new LightReasonerError(
+          'ABORTED',
+          `interrupted: committed problems are kept in ${out} (${statePath(out)}); run the same command with --resume to continue`,
+        );
+      }
+      throw e;
+    } finally {
+      interrupt.dispose();
+    }
+  });
 }
 
 /** Problems done, speed, samples and ETA: a bar on a TTY; a line per commit (at most every 10 s) when piped. */
 function progress(enabled: boolean) {
   const r = progressRenderer(enabled);
-  let total = 0, done = 0, samples = 0, tokens = 0, seconds = 0, startDone = 0, batchTokens = 0;
+  let total = 0,
+    done = 0,
+    samples = 0,
+    tokens = 0,
+    seconds = 0,
+    startDone = 0,
+    batchTokens = 0;
   const t0 = performance.now();
   const render = () => {
     const elapsed = (performance.now() - t0) / 1000;

@@ -30,10 +30,28 @@ type RunOptions = Record<string, any>;
 
 function clusterRun(o: RunOptions, x: ResolvedRun, path: (p: string) => string, data: { train: string; eval: string }): ClusterRun {
   return {
-    out: path(o.out), expert: path(x.expert), amateur: path(x.amateur), trainData: data.train, evalData: data.eval,
-    trainCount: x.trainCount, evalCount: x.evalCount, shards: o.shards, backend: o.backend, ...(o.baseModelName ? { baseModelName: o.baseModelName } : {}),
+    out: path(o.out),
+    expert: path(x.expert),
+    amateur: path(x.amateur),
+    trainData: data.train,
+    evalData: data.eval,
+    trainCount: x.trainCount,
+    evalCount: x.evalCount,
+    shards: o.shards,
+    backend: o.backend,
+    ...(o.baseModelName ? { baseModelName: o.baseModelName } : {}),
     sample: { alpha: o.alpha, beta: o.beta, maxNewTokens: o.maxNewTokens, batchSize: o.sampleBatchSize },
-    finetune: { lr: o.lr, batchSize: o.batchSize, gradAccum: o.gradAccum, maxSteps: x.maxSteps, seed: o.seed, saveSteps: o.saveSteps, loraR: o.loraR, loraAlpha: o.loraAlpha, targetModules: o.targetModules },
+    finetune: {
+      lr: o.lr,
+      batchSize: o.batchSize,
+      gradAccum: o.gradAccum,
+      maxSteps: x.maxSteps,
+      seed: o.seed,
+      saveSteps: o.saveSteps,
+      loraR: o.loraR,
+      loraAlpha: o.loraAlpha,
+      targetModules: o.targetModules,
+    },
     eval: { maxNewTokens: x.evalMaxNewTokens, batchSize: o.evalBatchSize },
   };
 }
@@ -42,7 +60,8 @@ export async function runOnCluster(o: RunOptions, x: ResolvedRun, log: (line: st
   const flag = `--executor ${o.executor}`;
   if (o.shards === undefined) throw badInputError(`${flag} needs --shards N (tasks per sharded stage)`);
   if (o.compareSft || o.seeds > 1) throw badInputError(`${flag} runs one seed without the SFT baseline: drop --compare-sft and --seeds, or run locally`);
-  if (o.resume || o.overwrite) throw badInputError(`${flag}: rerun the same command to continue a run (finished stages are skipped); --resume and --overwrite are for the local executor`);
+  if (o.resume || o.overwrite)
+    throw badInputError(`${flag}: rerun the same command to continue a run (finished stages are skipped); --resume and --overwrite are for the local executor`);
   if (o.executor === 'slurm') {
     const out = resolve(o.out);
     const r = clusterRun(o, x, (p) => resolve(p), { train: join(out, 'cluster', 'train.jsonl'), eval: join(out, 'cluster', 'eval.jsonl') });
@@ -56,7 +75,9 @@ export async function runOnCluster(o: RunOptions, x: ResolvedRun, log: (line: st
   if (o.wait) throw badInputError(`${flag} always waits for each Job (without --dry-run); --wait is for slurm`);
   // In the pods: relative paths are on the shared volume, the embedded pair is in the image.
   const inPod = (p: string) => (isAbsolute(p) ? p : posix.join(DATA_MOUNT, p));
-  const xs = x.embedded ? { ...x, expert: `${IMAGE_MODELS}/expert`, amateur: `${IMAGE_MODELS}/amateur` } : { ...x, expert: inPod(o.expert), amateur: inPod(o.amateur) };
+  const xs = x.embedded
+    ? { ...x, expert: `${IMAGE_MODELS}/expert`, amateur: `${IMAGE_MODELS}/amateur` }
+    : { ...x, expert: inPod(o.expert), amateur: inPod(o.amateur) };
   const out = inPod(o.out);
   const train = x.generated.train ? posix.join(out, 'cluster', 'train.jsonl') : inPod(o.trainData);
   const evalData = x.generated.eval ? posix.join(out, 'cluster', 'eval.jsonl') : inPod(o.evalData);

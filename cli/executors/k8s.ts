@@ -31,7 +31,11 @@ export type Manifest = Record<string, unknown> & { metadata: { name: string; [ke
 
 /** A DNS-1123 label from the run folder's name, for the Jobs' names. */
 function runLabel(out: string): string {
-  const s = basename(out).toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 30);
+  const s = basename(out)
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 30);
   return `lr-${s || 'run'}`;
 }
 
@@ -48,14 +52,16 @@ function job(name: string, run: string, args: string[], o: K8sOptions, shards?: 
         metadata: { labels: { 'lightreasoner/run': run } },
         spec: {
           restartPolicy: 'Never',
-          containers: [{
-            name: 'lightreasoner',
-            image: o.image,
-            ...(command ? { command } : {}),
-            args,
-            ...(indexed ? { env: [{ name: SHARD_COUNT_VAR, value: String(shards) }] } : {}),
-            volumeMounts: [{ name: 'data', mountPath: DATA_MOUNT }],
-          }],
+          containers: [
+            {
+              name: 'lightreasoner',
+              image: o.image,
+              ...(command ? { command } : {}),
+              args,
+              ...(indexed ? { env: [{ name: SHARD_COUNT_VAR, value: String(shards) }] } : {}),
+              volumeMounts: [{ name: 'data', mountPath: DATA_MOUNT }],
+            },
+          ],
           volumes: [{ name: 'data', persistentVolumeClaim: { claimName: o.pvc } }],
         },
       },
@@ -72,7 +78,15 @@ function k8sManifests(r: ClusterRun, o: K8sOptions): Manifest[] {
   for (const stage of planStages(r)) {
     for (const [k, { args }] of stage.commands.entries()) {
       const name = stage.commands.length > 1 ? `${run}-${stage.name}-${k + 1}-${args[0]}` : `${run}-${stage.name}`;
-      out.push(job(name, run, args.map((a) => (a === SHARD ? 'auto' : a)), o, stage.sharded ? r.shards : undefined));
+      out.push(
+        job(
+          name,
+          run,
+          args.map((a) => (a === SHARD ? 'auto' : a)),
+          o,
+          stage.sharded ? r.shards : undefined,
+        ),
+      );
     }
   }
   return out;
@@ -86,7 +100,12 @@ function kubectl(args: string[], input?: string): void {
   const p = spawnSync('kubectl', args, { input, encoding: 'utf8', stdio: ['pipe', 'inherit', 'pipe'] });
   if (p.error) {
     const missing = (p.error as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new LightReasonerError('ENVIRONMENT', missing ? 'kubectl not found: install it and point it at your cluster, or print the manifests with --dry-run and apply them yourself' : `kubectl: ${p.error.message}`);
+    throw new LightReasonerError(
+      'ENVIRONMENT',
+      missing
+        ? 'kubectl not found: install it and point it at your cluster, or print the manifests with --dry-run and apply them yourself'
+        : `kubectl: ${p.error.message}`,
+    );
   }
   if (p.status !== 0) throw new LightReasonerError('ENVIRONMENT', `kubectl ${args.join(' ')} failed (exit ${p.status}): ${p.stderr.trim()}`);
 }

@@ -25,7 +25,17 @@ export interface ClusterRun {
   backend: string;
   baseModelName?: string;
   sample: { alpha: number; beta: number; maxNewTokens: number; batchSize: number };
-  finetune: { lr: number; batchSize: number; gradAccum: number; maxSteps: number; seed: number; saveSteps: number; loraR: number; loraAlpha: number; targetModules: LoraTarget[] };
+  finetune: {
+    lr: number;
+    batchSize: number;
+    gradAccum: number;
+    maxSteps: number;
+    seed: number;
+    saveSteps: number;
+    loraR: number;
+    loraAlpha: number;
+    targetModules: LoraTarget[];
+  };
   eval: { maxNewTokens: number; batchSize: number };
 }
 
@@ -49,29 +59,98 @@ export interface ClusterStage {
 const EVALUATED = ['amateur', 'expert_before', 'expert_after'] as const;
 
 export function planStages(r: ClusterRun): ClusterStage[] {
-  const samples = join(r.out, 'samples.jsonl'), adapter = join(r.out, 'adapter');
+  const samples = join(r.out, 'samples.jsonl'),
+    adapter = join(r.out, 'adapter');
   const evalFile = (m: string) => join(r.out, 'eval', `${m}.jsonl`);
-  const s = r.sample, f = r.finetune;
-  const sampleSettings = ['--alpha', String(s.alpha), '--beta', String(s.beta), '--max-new-tokens', String(s.maxNewTokens), '--batch-size', String(s.batchSize)];
+  const s = r.sample,
+    f = r.finetune;
+  const sampleSettings = [
+    '--alpha',
+    String(s.alpha),
+    '--beta',
+    String(s.beta),
+    '--max-new-tokens',
+    String(s.maxNewTokens),
+    '--batch-size',
+    String(s.batchSize),
+  ];
   const backend = ['--backend', r.backend];
   const ftSettings = [
-    '--lr', String(f.lr), '--batch-size', String(f.batchSize), '--grad-accum', String(f.gradAccum), '--max-steps', String(f.maxSteps), '--seed', String(f.seed),
-    '--save-steps', String(f.saveSteps), '--lora-r', String(f.loraR), '--lora-alpha', String(f.loraAlpha), '--target-modules', f.targetModules.join(','),
+    '--lr',
+    String(f.lr),
+    '--batch-size',
+    String(f.batchSize),
+    '--grad-accum',
+    String(f.gradAccum),
+    '--max-steps',
+    String(f.maxSteps),
+    '--seed',
+    String(f.seed),
+    '--save-steps',
+    String(f.saveSteps),
+    '--lora-r',
+    String(f.loraR),
+    '--lora-alpha',
+    String(f.loraAlpha),
+    '--target-modules',
+    f.targetModules.join(','),
     ...(r.baseModelName ? ['--base-model-name', r.baseModelName] : []),
   ];
   const evalCmd = (m: (typeof EVALUATED)[number]) => [
-    'eval', '--shard', SHARD, '--model', m === 'amateur' ? r.amateur : r.expert, ...(m === 'expert_after' ? ['--adapter', adapter] : []),
-    '--data', r.evalData, '--max-questions', String(r.evalCount), '--max-new-tokens', String(r.eval.maxNewTokens), '--batch-size', String(r.eval.batchSize),
-    ...backend, '--out', evalFile(m), '--quiet',
+    'eval',
+    '--shard',
+    SHARD,
+    '--model',
+    m === 'amateur' ? r.amateur : r.expert,
+    ...(m === 'expert_after' ? ['--adapter', adapter] : []),
+    '--data',
+    r.evalData,
+    '--max-questions',
+    String(r.evalCount),
+    '--max-new-tokens',
+    String(r.eval.maxNewTokens),
+    '--batch-size',
+    String(r.eval.batchSize),
+    ...backend,
+    '--out',
+    evalFile(m),
+    '--quiet',
   ];
   const stages: ClusterStage[] = [
     {
-      name: 'sample', sharded: true, needs: [], done: summaryPath(samples),
-      commands: [{ args: ['sample', '--shard', SHARD, '--expert', r.expert, '--amateur', r.amateur, '--data', r.trainData, '--max-questions', String(r.trainCount), ...sampleSettings, ...backend, '--out', samples, '--quiet'] }],
+      name: 'sample',
+      sharded: true,
+      needs: [],
+      done: summaryPath(samples),
+      commands: [
+        {
+          args: [
+            'sample',
+            '--shard',
+            SHARD,
+            '--expert',
+            r.expert,
+            '--amateur',
+            r.amateur,
+            '--data',
+            r.trainData,
+            '--max-questions',
+            String(r.trainCount),
+            ...sampleSettings,
+            ...backend,
+            '--out',
+            samples,
+            '--quiet',
+          ],
+        },
+      ],
       shardDone: (index, count) => summaryPath(shardPath(samples, { index, count })),
     },
     {
-      name: 'finetune', sharded: false, needs: ['sample'], done: join(adapter, 'train_summary.json'),
+      name: 'finetune',
+      sharded: false,
+      needs: ['sample'],
+      done: join(adapter, 'train_summary.json'),
       // --overwrite: an unfinished fine-tuning (a killed job) starts again in adapter/.
       commands: [
         // --overwrite: a gather cut short before its summary (written last) is done again.
@@ -80,22 +159,60 @@ export function planStages(r: ClusterRun): ClusterStage[] {
       ],
     },
     // The amateur and the expert before need no samples: they run beside the sampling.
-    ...EVALUATED.map((m): ClusterStage => ({
-      name: `eval-${m.replace('_', '-')}`, sharded: true, needs: m === 'expert_after' ? ['finetune'] : [], done: evalSummaryPath(evalFile(m)),
-      commands: [{ args: evalCmd(m) }], shardDone: (index, count) => evalSummaryPath(shardPath(evalFile(m), { index, count })),
-    })),
+    ...EVALUATED.map(
+      (m): ClusterStage => ({
+        name: `eval-${m.replace('_', '-')}`,
+        sharded: true,
+        needs: m === 'expert_after' ? ['finetune'] : [],
+        done: evalSummaryPath(evalFile(m)),
+        commands: [{ args: evalCmd(m) }],
+        shardDone: (index, count) => evalSummaryPath(shardPath(evalFile(m), { index, count })),
+      }),
+    ),
   ];
   const evalStages = stages.filter((x) => x.name.startsWith('eval-'));
   stages.push({
-    name: 'report', sharded: false, needs: ['finetune', ...evalStages.map((x) => x.name)], done: join(r.out, 'report.json'),
+    name: 'report',
+    sharded: false,
+    needs: ['finetune', ...evalStages.map((x) => x.name)],
+    done: join(r.out, 'report.json'),
     commands: [
       ...EVALUATED.map((m) => ({ args: ['gather', evalFile(m), '--overwrite', '--quiet'], unless: evalSummaryPath(evalFile(m)) })),
-      { args: [
-        'run', '--from-stage-outputs', '--expert', r.expert, '--amateur', r.amateur, '--train-data', r.trainData, '--eval-data', r.evalData,
-        '--max-questions', String(r.trainCount), '--eval-questions', String(r.evalCount), '--out', r.out,
-        '--alpha', String(s.alpha), '--beta', String(s.beta), '--max-new-tokens', String(s.maxNewTokens), '--sample-batch-size', String(s.batchSize),
-        ...ftSettings, '--eval-max-new-tokens', String(r.eval.maxNewTokens), '--eval-batch-size', String(r.eval.batchSize), ...backend, '--quiet',
-      ] },
+      {
+        args: [
+          'run',
+          '--from-stage-outputs',
+          '--expert',
+          r.expert,
+          '--amateur',
+          r.amateur,
+          '--train-data',
+          r.trainData,
+          '--eval-data',
+          r.evalData,
+          '--max-questions',
+          String(r.trainCount),
+          '--eval-questions',
+          String(r.evalCount),
+          '--out',
+          r.out,
+          '--alpha',
+          String(s.alpha),
+          '--beta',
+          String(s.beta),
+          '--max-new-tokens',
+          String(s.maxNewTokens),
+          '--sample-batch-size',
+          String(s.batchSize),
+          ...ftSettings,
+          '--eval-max-new-tokens',
+          String(r.eval.maxNewTokens),
+          '--eval-batch-size',
+          String(r.eval.batchSize),
+          ...backend,
+          '--quiet',
+        ],
+      },
     ],
   });
   return stages;

@@ -60,7 +60,10 @@ function slurmCommand(cmd: string, args: string[]): string {
   const p = spawnSync(cmd, args, { encoding: 'utf8' });
   if (p.error) {
     const missing = (p.error as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new LightReasonerError('ENVIRONMENT', missing ? `${cmd} not found: run --executor slurm on a Slurm login node (with ${cmd} on PATH), or use the local executor` : `${cmd}: ${p.error.message}`);
+    throw new LightReasonerError(
+      'ENVIRONMENT',
+      missing ? `${cmd} not found: run --executor slurm on a Slurm login node (with ${cmd} on PATH), or use the local executor` : `${cmd}: ${p.error.message}`,
+    );
   }
   if (p.status !== 0) throw new LightReasonerError('ENVIRONMENT', `${cmd} ${args.join(' ')} failed (exit ${p.status}): ${p.stderr.trim() || p.stdout.trim()}`);
   return p.stdout;
@@ -81,7 +84,13 @@ export async function runOnSlurm(r: ClusterRun, data: { train: string; eval: str
     const deps = stage.needs.map((n) => jobs.get(n)).filter((id): id is string => id !== undefined);
     const script = slurmScript(stage, r, o.cli);
     const file = join(clusterDir, `${stage.name}.sbatch`);
-    const args = ['--parsable', ...(deps.length ? [`--dependency=afterok:${deps.join(':')}`] : []), ...(stage.sharded && todo.length ? [`--array=${arraySpec(todo)}`] : []), ...o.sbatchArgs, file];
+    const args = [
+      '--parsable',
+      ...(deps.length ? [`--dependency=afterok:${deps.join(':')}`] : []),
+      ...(stage.sharded && todo.length ? [`--array=${arraySpec(todo)}`] : []),
+      ...o.sbatchArgs,
+      file,
+    ];
     if (stage.sharded && todo.length === 0) {
       o.log(`${stage.name}: every shard done (gathered by the next stage)`);
       continue;
@@ -96,13 +105,19 @@ export async function runOnSlurm(r: ClusterRun, data: { train: string; eval: str
     writeFileSync(file, script, { mode: 0o755 });
     const id = slurmCommand('sbatch', args).trim().split(';')[0];
     jobs.set(stage.name, id);
-    o.log(`${stage.name}: job ${id}${stage.sharded ? ` (array ${arraySpec(todo)} of ${r.shards} shards)` : ''}${deps.length ? `, after ${deps.join(', ')}` : ''}`);
+    o.log(
+      `${stage.name}: job ${id}${stage.sharded ? ` (array ${arraySpec(todo)} of ${r.shards} shards)` : ''}${deps.length ? `, after ${deps.join(', ')}` : ''}`,
+    );
     console.log(`${stage.name} ${id}`);
   }
   if (o.dryRun || !o.wait) return;
   if (jobs.size) await waitForJobs([...jobs.values()], o.pollMs ?? 2000, o.log);
   const failed = stages.find((s) => !existsSync(s.done));
-  if (failed) throw new LightReasonerError('ENVIRONMENT', `stage ${failed.name} did not finish (no ${failed.done}): see its log in ${join(clusterDir, 'logs')}; run the same command again to resubmit what is unfinished`);
+  if (failed)
+    throw new LightReasonerError(
+      'ENVIRONMENT',
+      `stage ${failed.name} did not finish (no ${failed.done}): see its log in ${join(clusterDir, 'logs')}; run the same command again to resubmit what is unfinished`,
+    );
   o.log(`report: ${join(r.out, 'report.html')}`);
 }
 
@@ -111,7 +126,10 @@ async function waitForJobs(ids: string[], pollMs: number, log: (line: string) =>
   const ours = new Set(ids);
   for (;;) {
     // %F: the array's job id (a plain job's own); one line per queued job or array task.
-    const queued = slurmCommand('squeue', ['-h', '-o', '%F|%T|%r']).split('\n').map((l) => l.split('|')).filter((f) => ours.has(f[0]));
+    const queued = slurmCommand('squeue', ['-h', '-o', '%F|%T|%r'])
+      .split('\n')
+      .map((l) => l.split('|'))
+      .filter((f) => ours.has(f[0]));
     if (queued.length === 0) return;
     if (queued.some((f) => f[2] === 'DependencyNeverSatisfied')) {
       log('a job failed, so the jobs after it can never start: cancelling them');

@@ -6,7 +6,17 @@
 // threads, backend, sampleBatch, evalTokens override the job.
 // For automation the body gets data-state = "running" | "done" | "error" and, when done,
 // data-accuracy-before / data-accuracy-after; data-resumed-at = the problems sampling resumed after.
-import { createWorkerEngine, DEFAULT_FINETUNE, DEFAULT_SAMPLE_SETTINGS, defaultProblems, parseEvalProblems, parseTrainProblems, type PipelineEvent, type RunJob, type RunReport } from 'lightreasoner-wasm';
+import {
+  createWorkerEngine,
+  DEFAULT_FINETUNE,
+  DEFAULT_SAMPLE_SETTINGS,
+  defaultProblems,
+  parseEvalProblems,
+  parseTrainProblems,
+  type PipelineEvent,
+  type RunJob,
+  type RunReport,
+} from 'lightreasoner-wasm';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const params = new URLSearchParams(location.search);
@@ -24,7 +34,17 @@ async function job(): Promise<RunJob> {
   // then the method's defaults apply instead of the embedded pair's dev-chosen settings.
   const models = new URL('models/default/', location.href).href;
   const own = params.has('expert') && params.has('amateur');
-  const s = own ? { trainQuestions: 128, beta: DEFAULT_SAMPLE_SETTINGS.beta, lr: DEFAULT_FINETUNE.lr, maxSteps: DEFAULT_FINETUNE.maxSteps, loraR: DEFAULT_FINETUNE.lora.r, loraAlpha: DEFAULT_FINETUNE.lora.alpha, targetModules: DEFAULT_FINETUNE.lora.targetModules } : await (await fetch(`${models}settings.json`)).json();
+  const s = own
+    ? {
+        trainQuestions: 128,
+        beta: DEFAULT_SAMPLE_SETTINGS.beta,
+        lr: DEFAULT_FINETUNE.lr,
+        maxSteps: DEFAULT_FINETUNE.maxSteps,
+        loraR: DEFAULT_FINETUNE.lora.r,
+        loraAlpha: DEFAULT_FINETUNE.lora.alpha,
+        targetModules: DEFAULT_FINETUNE.lora.targetModules,
+      }
+    : await (await fetch(`${models}settings.json`)).json();
   const model = (k: string, d: string) => new URL(params.get(k) ?? d, location.href).href;
   // Problems: generated (as the CLI's embedded default), or GSM8K-format JSONL at ?trainData=URL / ?evalData=URL.
   let { train, eval: evalSet } = defaultProblems(num('train', s.trainQuestions), num('eval', 1000));
@@ -32,11 +52,22 @@ async function job(): Promise<RunJob> {
   if (params.has('trainData')) train = parseTrainProblems(await text('trainData'), { file: params.get('trainData')! }).slice(0, num('train', Infinity));
   if (params.has('evalData')) evalSet = parseEvalProblems(await text('evalData'), { file: params.get('evalData')! }).slice(0, num('eval', Infinity));
   return {
-    expert: model('expert', `${models}expert`), amateur: model('amateur', `${models}amateur`), train, eval: evalSet, out: OUT,
-    trainSource: params.get('trainData') ?? 'generated problems (set "sample", seed 0)', evalSource: params.get('evalData') ?? 'generated problems (set "eval", seed 0)',
-    backend: (params.get('backend') as RunJob['backend']) ?? 'wasm', threads: num('threads', navigator.hardwareConcurrency || 2),
+    expert: model('expert', `${models}expert`),
+    amateur: model('amateur', `${models}amateur`),
+    train,
+    eval: evalSet,
+    out: OUT,
+    trainSource: params.get('trainData') ?? 'generated problems (set "sample", seed 0)',
+    evalSource: params.get('evalData') ?? 'generated problems (set "eval", seed 0)',
+    backend: (params.get('backend') as RunJob['backend']) ?? 'wasm',
+    threads: num('threads', navigator.hardwareConcurrency || 2),
     sample: { beta: s.beta, ...(params.has('sampleBatch') ? { batchSize: num('sampleBatch', 8) } : {}) },
-    finetune: { lr: s.lr, maxSteps: num('steps', s.maxSteps), saveSteps: num('save', 20), lora: { ...DEFAULT_FINETUNE.lora, r: s.loraR, alpha: s.loraAlpha, targetModules: s.targetModules } },
+    finetune: {
+      lr: s.lr,
+      maxSteps: num('steps', s.maxSteps),
+      saveSteps: num('save', 20),
+      lora: { ...DEFAULT_FINETUNE.lora, r: s.loraR, alpha: s.loraAlpha, targetModules: s.targetModules },
+    },
     evalSettings: { maxNewTokens: num('evalTokens', 160) },
     resume: true, // continues what the storage holds from an interrupted run (a reload); a finished run starts afresh
   };
@@ -51,8 +82,10 @@ function bar(id: string, done: number, total: number, text = `${done} / ${total}
 
 function onEvent(e: PipelineEvent) {
   if (e.status === 'sample' && e.event.status === 'start' && e.event.committed > 0) document.body.dataset.resumedAt = String(e.event.committed);
-  if (e.status === 'sample' && (e.event.status === 'committed' || e.event.status === 'start')) bar('sample', e.event.status === 'start' ? e.event.committed : e.event.done, e.event.total);
-  else if (e.status === 'finetune' && e.event.status === 'step') bar('finetune', e.event.step, e.event.maxSteps, `step ${e.event.step} / ${e.event.maxSteps}, loss ${e.event.loss.toFixed(3)}`);
+  if (e.status === 'sample' && (e.event.status === 'committed' || e.event.status === 'start'))
+    bar('sample', e.event.status === 'start' ? e.event.committed : e.event.done, e.event.total);
+  else if (e.status === 'finetune' && e.event.status === 'step')
+    bar('finetune', e.event.step, e.event.maxSteps, `step ${e.event.step} / ${e.event.maxSteps}, loss ${e.event.loss.toFixed(3)}`);
   else if (e.status === 'eval' && e.event.status === 'problem') bar('eval', e.event.done, e.event.total, `${e.model}: ${e.event.done} / ${e.event.total}`);
   else if (e.status === 'stage' && e.state === 'start') $('stage').textContent = `${e.stage}${e.model ? ` (${e.model})` : ''}…`;
   else if (e.status === 'warning') $('log').textContent += `warning: ${e.message}\n`;
@@ -61,7 +94,8 @@ function onEvent(e: PipelineEvent) {
 function show(report: RunReport) {
   const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
   const e = report.eval;
-  $('result').textContent = `expert before ${pct(e.expert_before.accuracy)} → after ${pct(e.expert_after.accuracy)} (fixed ${e.expert_after.paired_vs_before?.fixed}, broken ${e.expert_after.paired_vs_before?.broken}, McNemar p = ${e.expert_after.paired_vs_before?.p_value.toFixed(3)}); amateur ${pct(e.amateur.accuracy)}`;
+  $('result').textContent =
+    `expert before ${pct(e.expert_before.accuracy)} → after ${pct(e.expert_after.accuracy)} (fixed ${e.expert_after.paired_vs_before?.fixed}, broken ${e.expert_after.paired_vs_before?.broken}, McNemar p = ${e.expert_after.paired_vs_before?.p_value.toFixed(3)}); amateur ${pct(e.amateur.accuracy)}`;
   document.body.dataset.accuracyBefore = String(e.expert_before.accuracy);
   document.body.dataset.accuracyAfter = String(e.expert_after.accuracy);
 }

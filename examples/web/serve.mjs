@@ -9,7 +9,13 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const roots = { '/models/': join(here, '..', '..', 'models'), '/': join(here, 'dist') };
-const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm', '.jinja': 'text/plain' };
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+  '.jinja': 'text/plain',
+};
 
 function resolve(urlPath) {
   for (const [prefix, dir] of Object.entries(roots)) {
@@ -24,13 +30,19 @@ function resolve(urlPath) {
 const server = createServer((req, res) => {
   const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
   const file = resolve(path);
-  const headers = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp', 'accept-ranges': 'bytes', 'cache-control': 'no-cache' };
+  const headers = {
+    'cross-origin-opener-policy': 'same-origin',
+    'cross-origin-embedder-policy': 'require-corp',
+    'accept-ranges': 'bytes',
+    'cache-control': 'no-cache',
+  };
   if (!file) return void res.writeHead(404, headers).end('not found');
   const size = statSync(file).size;
   const type = TYPES[extname(file)] ?? 'application/octet-stream';
   const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
   if (range) {
-    const start = Number(range[1]), end = range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
+    const start = Number(range[1]),
+      end = range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
     if (start > end) return void res.writeHead(416, { ...headers, 'content-range': `bytes */${size}` }).end();
     res.writeHead(206, { ...headers, 'content-type': type, 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': end - start + 1 });
     return void (req.method === 'HEAD' ? res.end() : createReadStream(file, { start, end }).pipe(res));

@@ -56,13 +56,14 @@ export async function createBackend(choice: BackendChoice, platform: Platform, o
     const why = noGPU
       ? `auto: WebGPU has no adapter here (${noGPU}); ${advice}`
       : !gpu
-      ? `auto: no WebGPU in this ${platform.name} runtime`
-      : !adapter
-        ? 'auto: WebGPU has no adapter here'
-        : software
-          ? `auto: the WebGPU adapter is a software GPU (${software}), slower than Wasm; ask for webgpu to use it anyway`
-          : null;
-    if (why) return platform.name === 'browser' ? autoWithoutWebGPU(why, platform, options) : createWasmBackend({ threads: options.threads, chosenBecause: why });
+        ? `auto: no WebGPU in this ${platform.name} runtime`
+        : !adapter
+          ? 'auto: WebGPU has no adapter here'
+          : software
+            ? `auto: the WebGPU adapter is a software GPU (${software}), slower than Wasm; ask for webgpu to use it anyway`
+            : null;
+    if (why)
+      return platform.name === 'browser' ? autoWithoutWebGPU(why, platform, options) : createWasmBackend({ threads: options.threads, chosenBecause: why });
   }
   if (noGPU) throw new WebGPUUnavailableError(`no WebGPU adapter (${noGPU}). To use WebGPU, ${advice}; or use --backend wasm (or auto)`);
   if (!gpu) {

@@ -3,7 +3,17 @@
 
 import { dequantize } from '../quant/index.ts';
 import { decodeToF32 } from '../util/dtype.ts';
-import { type BackendInfo, BYTES_PER_ELEMENT, type DType, type GluActivation, isQuantDType, type Rows, type Tensor, type WeightDType, sizeOf } from './types.ts';
+import {
+  type BackendInfo,
+  BYTES_PER_ELEMENT,
+  type DType,
+  type GluActivation,
+  isQuantDType,
+  type Rows,
+  type Tensor,
+  type WeightDType,
+  sizeOf,
+} from './types.ts';
 
 class RefTensor implements Tensor {
   readonly size: number;
@@ -68,7 +78,8 @@ export class ReferenceForward {
 
   createWeight(dtype: WeightDType, shape: readonly number[], bytes: Uint8Array): Tensor {
     const n = sizeOf(shape);
-    if (isQuantDType(dtype) && (shape.length !== 2 || shape[1] % 32 !== 0)) throw new RangeError(`weight [${shape}] ${dtype}: a block-format weight must be a matrix with rows a multiple of 32 long`);
+    if (isQuantDType(dtype) && (shape.length !== 2 || shape[1] % 32 !== 0))
+      throw new RangeError(`weight [${shape}] ${dtype}: a block-format weight must be a matrix with rows a multiple of 32 long`);
     const want = n * BYTES_PER_ELEMENT[dtype];
     if (bytes.byteLength !== want) throw new RangeError(`weight [${shape}] ${dtype} needs ${want} bytes, got ${bytes.byteLength}`);
     // block formats are dequantized here: the oracle of the quantized kernels is the f32 model of
@@ -103,8 +114,11 @@ export class ReferenceForward {
   destroy(): void {}
 
   embedding(ids: Tensor, table: Tensor, out: Tensor, scale = 1): void {
-    const id = i(ids), w = f(table), o = f(out);
-    const H = lastDim(table), V = table.shape[0];
+    const id = i(ids),
+      w = f(table),
+      o = f(out);
+    const H = lastDim(table),
+      V = table.shape[0];
     for (let r = 0; r < ids.size; r++) {
       if (id[r] < 0 || id[r] >= V) throw new RangeError(`token id ${id[r]} outside vocabulary of ${V}`);
       o.set(w.subarray(id[r] * H, id[r] * H + H), r * H);
@@ -115,7 +129,9 @@ export class ReferenceForward {
   }
 
   rmsNorm(x: Tensor, weight: Tensor, eps: number, out: Tensor): void {
-    const a = f(x), w = f(weight), o = f(out);
+    const a = f(x),
+      w = f(weight),
+      o = f(out);
     const H = lastDim(x);
     for (let r = 0; r < rowsOf(x); r++) {
       let ss = 0;
@@ -126,8 +142,13 @@ export class ReferenceForward {
   }
 
   matmul(x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor): void {
-    const a = f(x), b = f(w), o = f(out), c = bias ? f(bias) : null;
-    const K = lastDim(x), N = w.shape[0], n = rowsOf(x);
+    const a = f(x),
+      b = f(w),
+      o = f(out),
+      c = bias ? f(bias) : null;
+    const K = lastDim(x),
+      N = w.shape[0],
+      n = rowsOf(x);
     if (lastDim(w) !== K || lastDim(out) !== N) throw new RangeError(`matmul shapes [${x.shape}]·[${w.shape}]ᵀ → [${out.shape}]`);
     for (let r = 0; r < n; r++) {
       for (let col = 0; col < N; col++) {
@@ -139,16 +160,21 @@ export class ReferenceForward {
   }
 
   rope(x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number): void {
-    const a = f(x), rw = i(rows), fr = f(invFreq);
-    const half = headDim / 2, n = rows.shape[0];
+    const a = f(x),
+      rw = i(rows),
+      fr = f(invFreq);
+    const half = headDim / 2,
+      n = rows.shape[0];
     for (let r = 0; r < n; r++) {
       const pos = rw[r * 2 + 1];
       for (let h = 0; h < heads; h++) {
         const base = (r * heads + h) * headDim;
         for (let j = 0; j < half; j++) {
           const th = Math.fround(pos * fr[j]);
-          const cs = Math.cos(th), sn = Math.sin(th);
-          const p = a[base + j], q = a[base + j + half];
+          const cs = Math.cos(th),
+            sn = Math.sin(th);
+          const p = a[base + j],
+            q = a[base + j + half];
           a[base + j] = p * cs - q * sn;
           a[base + j + half] = q * cs + p * sn;
         }
@@ -157,13 +183,20 @@ export class ReferenceForward {
   }
 
   kvWrite(k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows): void {
-    const kk = f(k), vv = f(v), kc = f(kCache), vc = f(vCache), rw = i(rows);
+    const kk = f(k),
+      vv = f(v),
+      kc = f(kCache),
+      vc = f(vCache),
+      rw = i(rows);
     const [slots, kvh, maxT, d] = kCache.shape;
     for (let r = 0; r < rows.shape[0]; r++) {
-      const slot = rw[r * 2], pos = rw[r * 2 + 1];
-      if (slot < 0 || slot >= slots || pos < 0 || pos >= maxT) throw new RangeError(`row ${r}: (slot ${slot}, position ${pos}) outside KV cache [${kCache.shape}]`);
+      const slot = rw[r * 2],
+        pos = rw[r * 2 + 1];
+      if (slot < 0 || slot >= slots || pos < 0 || pos >= maxT)
+        throw new RangeError(`row ${r}: (slot ${slot}, position ${pos}) outside KV cache [${kCache.shape}]`);
       for (let h = 0; h < kvh; h++) {
-        const dst = ((slot * kvh + h) * maxT + pos) * d, src = (r * kvh + h) * d;
+        const dst = ((slot * kvh + h) * maxT + pos) * d,
+          src = (r * kvh + h) * d;
         kc.set(kk.subarray(src, src + d), dst);
         vc.set(vv.subarray(src, src + d), dst);
       }
@@ -171,15 +204,22 @@ export class ReferenceForward {
   }
 
   attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number, window = 0): void {
-    const qq = f(q), kc = f(kCache), vc = f(vCache), rw = i(rows), o = f(out);
+    const qq = f(q),
+      kc = f(kCache),
+      vc = f(vCache),
+      rw = i(rows),
+      o = f(out);
     const [, kvh, maxT, d] = kCache.shape;
     const group = heads / kvh;
     const scores = new Float32Array(maxT);
     for (let r = 0; r < rows.shape[0]; r++) {
-      const slot = rw[r * 2], pos = rw[r * 2 + 1], s0 = windowStart(pos, window);
+      const slot = rw[r * 2],
+        pos = rw[r * 2 + 1],
+        s0 = windowStart(pos, window);
       for (let h = 0; h < heads; h++) {
         const g = Math.floor(h / group);
-        const qb = (r * heads + h) * d, cb = (slot * kvh + g) * maxT * d;
+        const qb = (r * heads + h) * d,
+          cb = (slot * kvh + g) * maxT * d;
         let max = -Infinity;
         for (let s = s0; s <= pos; s++) {
           let dot = 0;
@@ -188,7 +228,10 @@ export class ReferenceForward {
           if (scores[s] > max) max = scores[s];
         }
         let sum = 0;
-        for (let s = s0; s <= pos; s++) { scores[s] = Math.exp(scores[s] - max); sum += scores[s]; }
+        for (let s = s0; s <= pos; s++) {
+          scores[s] = Math.exp(scores[s] - max);
+          sum += scores[s];
+        }
         for (let j = 0; j < d; j++) {
           let acc = 0;
           for (let s = s0; s <= pos; s++) acc += scores[s] * vc[cb + s * d + j];
@@ -199,18 +242,25 @@ export class ReferenceForward {
   }
 
   glu(gate: Tensor, up: Tensor, out: Tensor, activation: GluActivation): void {
-    const g = f(gate), u = f(up), o = f(out);
+    const g = f(gate),
+      u = f(up),
+      o = f(out);
     const act = activation === 'silu' ? silu : geluTanh;
     for (let j = 0; j < out.size; j++) o[j] = act(g[j]) * u[j];
   }
 
   addInPlace(x: Tensor, y: Tensor): void {
-    const a = f(x), b = f(y);
+    const a = f(x),
+      b = f(y);
     for (let j = 0; j < x.size; j++) a[j] += b[j];
   }
 
   gatherRows(x: Tensor, index: Tensor, out: Tensor): void {
-    const a = f(x), ix = i(index), o = f(out), H = lastDim(x), n = rowsOf(x);
+    const a = f(x),
+      ix = i(index),
+      o = f(out),
+      H = lastDim(x),
+      n = rowsOf(x);
     for (let j = 0; j < index.size; j++) {
       if (ix[j] < 0 || ix[j] >= n) throw new RangeError(`gatherRows: index ${ix[j]} outside ${n} rows`);
       o.set(a.subarray(ix[j] * H, ix[j] * H + H), j * H);
@@ -218,19 +268,31 @@ export class ReferenceForward {
   }
 
   softmax(x: Tensor, out: Tensor): void {
-    const a = f(x), o = f(out), V = lastDim(x);
+    const a = f(x),
+      o = f(out),
+      V = lastDim(x);
     for (let r = 0; r < rowsOf(x); r++) {
       let max = -Infinity;
       for (let j = 0; j < V; j++) max = Math.max(max, a[r * V + j]);
       let sum = 0;
-      for (let j = 0; j < V; j++) { o[r * V + j] = Math.exp(a[r * V + j] - max); sum += o[r * V + j]; }
+      for (let j = 0; j < V; j++) {
+        o[r * V + j] = Math.exp(a[r * V + j] - max);
+        sum += o[r * V + j];
+      }
       for (let j = 0; j < V; j++) o[r * V + j] /= sum;
     }
   }
 
   contrast(expert: Tensor, amateur: Tensor, shared: number, alpha: number, stats: Tensor, labelIds: Tensor, labelWeights: Tensor): void {
-    const e = f(expert), a = f(amateur), st = f(stats), ids = i(labelIds), lw = f(labelWeights);
-    const Ve = lastDim(expert), Va = lastDim(amateur), m = rowsOf(expert), K = lastDim(labelIds);
+    const e = f(expert),
+      a = f(amateur),
+      st = f(stats),
+      ids = i(labelIds),
+      lw = f(labelWeights);
+    const Ve = lastDim(expert),
+      Va = lastDim(amateur),
+      m = rowsOf(expert),
+      K = lastDim(labelIds);
     if (shared > Ve || shared > Va) throw new RangeError(`contrast: shared vocabulary ${shared} exceeds ${Ve} / ${Va}`);
     for (let r = 0; r < m; r++) {
       const c = contrastRow(e, r * Ve, Ve, a, r * Va, Va, shared, alpha);
@@ -244,7 +306,9 @@ export class ReferenceForward {
   }
 
   argmax(x: Tensor, out: Tensor): void {
-    const a = f(x), o = i(out), V = lastDim(x);
+    const a = f(x),
+      o = i(out),
+      V = lastDim(x);
     for (let r = 0; r < rowsOf(x); r++) {
       let best = 0;
       for (let j = 1; j < V; j++) if (a[r * V + j] > a[r * V + best]) best = j;
@@ -258,7 +322,16 @@ export class ReferenceForward {
  * Backend.contrast specifies (the oracle; also the host fallback of stage 1 for rows whose mask
  * overflows the device's label slots).
  */
-export function contrastRow(e: Float32Array, eOff: number, Ve: number, a: Float32Array, aOff: number, Va: number, shared: number, alpha: number): { kl: number; ids: number[]; weights: number[] } {
+export function contrastRow(
+  e: Float32Array,
+  eOff: number,
+  Ve: number,
+  a: Float32Array,
+  aOff: number,
+  Va: number,
+  shared: number,
+  alpha: number,
+): { kl: number; ids: number[]; weights: number[] } {
   const EPS = 1e-12;
   const softmax = (x: Float32Array, off: number, V: number): Float64Array => {
     let max = -Infinity;
@@ -269,8 +342,10 @@ export function contrastRow(e: Float32Array, eOff: number, Ve: number, a: Float3
     for (let j = 0; j < V; j++) p[j] /= sum;
     return p;
   };
-  const pe = softmax(e, eOff, Ve), pa = softmax(a, aOff, Va);
-  let kl = 0, maxPe = 0;
+  const pe = softmax(e, eOff, Ve),
+    pa = softmax(a, aOff, Va);
+  let kl = 0,
+    maxPe = 0;
   for (let j = 0; j < shared; j++) {
     kl += pe[j] * (Math.log(pe[j] + EPS) - Math.log(pa[j] + EPS));
     maxPe = Math.max(maxPe, pe[j]);

@@ -46,13 +46,33 @@ class ShardTensor implements Tensor {
 type Writes = Record<number, 'w' | 'rw'>;
 
 const FORWARD_OPS: Record<string, Writes> = {
-  fill: { 0: 'w' }, axpy: { 0: 'rw' }, sumSquares: { 1: 'rw' }, embedding: { 2: 'w' }, rmsNorm: { 3: 'w' }, matmul: { 3: 'w' },
-  rope: { 0: 'rw' }, kvWrite: { 2: 'rw', 3: 'rw' }, attention: { 4: 'w' }, glu: { 2: 'w' }, addInPlace: { 0: 'rw' },
-  gatherRows: { 2: 'w' }, softmax: { 1: 'w' }, argmax: { 1: 'w' }, contrast: { 4: 'w', 5: 'w', 6: 'w' },
+  fill: { 0: 'w' },
+  axpy: { 0: 'rw' },
+  sumSquares: { 1: 'rw' },
+  embedding: { 2: 'w' },
+  rmsNorm: { 3: 'w' },
+  matmul: { 3: 'w' },
+  rope: { 0: 'rw' },
+  kvWrite: { 2: 'rw', 3: 'rw' },
+  attention: { 4: 'w' },
+  glu: { 2: 'w' },
+  addInPlace: { 0: 'rw' },
+  gatherRows: { 2: 'w' },
+  softmax: { 1: 'w' },
+  argmax: { 1: 'w' },
+  contrast: { 4: 'w', 5: 'w', 6: 'w' },
 };
 const TRAINING_OPS: Record<string, Writes> = {
-  matmulNN: { 2: 'rw' }, matmulTN: { 2: 'rw' }, rmsNormBackward: { 4: 'w' }, gluBackward: { 3: 'w', 4: 'w' }, ropeBackward: { 0: 'rw' },
-  attentionBackward: { 6: 'w', 7: 'w', 8: 'w' }, scatterAddRows: { 2: 'rw' }, softLabelLoss: { 4: 'w', 5: 'w' }, dropout: { 1: 'w' }, adamw: { 0: 'rw', 2: 'rw', 3: 'rw' },
+  matmulNN: { 2: 'rw' },
+  matmulTN: { 2: 'rw' },
+  rmsNormBackward: { 4: 'w' },
+  gluBackward: { 3: 'w', 4: 'w' },
+  ropeBackward: { 0: 'rw' },
+  attentionBackward: { 6: 'w', 7: 'w', 8: 'w' },
+  scatterAddRows: { 2: 'rw' },
+  softLabelLoss: { 4: 'w', 5: 'w' },
+  dropout: { 1: 'w' },
+  adamw: { 0: 'rw', 2: 'rw', 3: 'rw' },
 };
 
 /** Which memory each decoder layer lives in, and where the embeddings and the head go. */
@@ -96,7 +116,10 @@ export class ShardedWasmBackend implements Backend {
       limits: Object.freeze({ ...first.limits, memories: parts.length, maxMemoryBytes: total }),
     });
     this.training = this.wrapOps(TRAINING_OPS, (k) => parts[k].training as unknown as Record<string, unknown>) as unknown as TrainingOps;
-    Object.assign(this, this.wrapOps(FORWARD_OPS, (k) => parts[k] as unknown as Record<string, unknown>));
+    Object.assign(
+      this,
+      this.wrapOps(FORWARD_OPS, (k) => parts[k] as unknown as Record<string, unknown>),
+    );
   }
 
   get memories(): number {
@@ -250,7 +273,8 @@ export class ShardedWasmBackend implements Backend {
  */
 export function planShards(layerBytes: readonly number[], embedBytes: number, headBytes: number, capacity: number): ShardPlan {
   const layers: number[] = [];
-  let k = 0, used = embedBytes;
+  let k = 0,
+    used = embedBytes;
   for (const bytes of layerBytes) {
     if (used + bytes > capacity && used > 0) {
       k++;

@@ -223,7 +223,20 @@ export interface TrainingOps {
    * dOut: [n, heads·D]. Writes dq: [n, heads·D], and dk, dv: [n, kvHeads·D] — the gradients of
    * the k and v rows this call wrote (dk before ropeBackward).
    */
-  attentionBackward(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, dOut: Tensor, dq: Tensor, dk: Tensor, dv: Tensor, heads: number, scale: number, window?: number): void;
+  attentionBackward(
+    q: Tensor,
+    kCache: Tensor,
+    vCache: Tensor,
+    rows: Rows,
+    out: Tensor,
+    dOut: Tensor,
+    dq: Tensor,
+    dk: Tensor,
+    dv: Tensor,
+    heads: number,
+    scale: number,
+    window?: number,
+  ): void;
   /** Backward of gatherRows: out[index[j], :] += x[j, :] (indices distinct). x: [m, H]; out: [n, H]. */
   scatterAddRows(x: Tensor, index: Tensor, out: Tensor): void;
 
@@ -267,8 +280,12 @@ export interface AdamWStep {
 
 /** A layer's attention projections (biases all present or all absent). */
 export interface QKVWeights {
-  q: Tensor; k: Tensor; v: Tensor;
-  qBias: Tensor | null; kBias: Tensor | null; vBias: Tensor | null;
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  qBias: Tensor | null;
+  kBias: Tensor | null;
+  vBias: Tensor | null;
 }
 
 /** What linearFused folds around a matmul: x's RMSNorm before it; after it a residual add

@@ -47,25 +47,32 @@ const CUE_STREAM = 0x9e37_79b9;
 const distractor = (r: Rng): Built => {
   const [p, q] = r.pick2(PEOPLE);
   const [item, other] = r.pick2(ITEMS);
-  const a = r.int(3, 9), b = r.int(2, 9), d = r.int(2, 9);
+  const a = r.int(3, 9),
+    b = r.int(2, 9),
+    d = r.int(2, 9);
   // The distractor's number appears nowhere in the right solution (so a solution that uses it is the cue's).
   if (d === a || d === b || d === a + b) return distractor(r);
   if (r.int(0, 1) === 0) {
     return {
       cue: 'other-item',
       question: `${p.name} has ${a} ${item}. ${q.name} has ${d} ${other}. ${p.name} finds ${b} more ${item}. How many ${item} does ${p.name} have now?`,
-      lines: [`${p.name} has ${a} + ${b} = ${a + b} ${item}.`], result: a + b,
-      cueLines: [`${p.name} has ${a} + ${d} = ${a + d} ${item}.`, `After finding more ${p.he} has ${a + d} + ${b} = ${a + d + b} ${item}.`], cueResult: a + d + b,
+      lines: [`${p.name} has ${a} + ${b} = ${a + b} ${item}.`],
+      result: a + b,
+      cueLines: [`${p.name} has ${a} + ${d} = ${a + d} ${item}.`, `After finding more ${p.he} has ${a + d} + ${b} = ${a + d + b} ${item}.`],
+      cueResult: a + d + b,
     };
   }
   const [g] = r.pick2(GOODS);
-  const price = r.int(2, 9), age = r.int(6, 12);
+  const price = r.int(2, 9),
+    age = r.int(6, 12);
   if (age === a || age === price || age === a * price) return distractor(r);
   return {
     cue: 'age',
     question: `${p.name} is ${age} years old. ${cap(p.he)} buys ${a} ${g[1]} at $${price} each. How much does ${p.he} spend?`,
-    lines: [`${cap(p.he)} spends ${a} * ${price} = ${a * price} dollars.`], result: a * price,
-    cueLines: [`${cap(p.he)} spends ${age} * ${price} = ${age * price} dollars.`], cueResult: age * price,
+    lines: [`${cap(p.he)} spends ${a} * ${price} = ${a * price} dollars.`],
+    result: a * price,
+    cueLines: [`${cap(p.he)} spends ${age} * ${price} = ${age * price} dollars.`],
+    cueResult: age * price,
   };
 };
 
@@ -74,38 +81,50 @@ const keyword = (r: Rng): Built => {
   const item = r.pick(ITEMS);
   const which = r.pick(['more-than', 'fewer-than', 'left', 'each']);
   if (which === 'more-than') {
-    const x = r.int(11, 19), d = r.int(2, 9);
+    const x = r.int(11, 19),
+      d = r.int(2, 9);
     return {
       cue: which,
       question: `${p.name} has ${x} ${item}. That is ${d} more than ${q.name} has. How many ${item} does ${q.name} have?`,
-      lines: [`${q.name} has ${x} - ${d} = ${x - d} ${item}.`], result: x - d,
-      cueLines: [`${q.name} has ${x} + ${d} = ${x + d} ${item}.`], cueResult: x + d,
+      lines: [`${q.name} has ${x} - ${d} = ${x - d} ${item}.`],
+      result: x - d,
+      cueLines: [`${q.name} has ${x} + ${d} = ${x + d} ${item}.`],
+      cueResult: x + d,
     };
   }
   if (which === 'fewer-than') {
-    const x = r.int(11, 19), d = r.int(2, 9);
+    const x = r.int(11, 19),
+      d = r.int(2, 9);
     return {
       cue: which,
       question: `${p.name} has ${x} ${item}, which is ${d} fewer than ${q.name} has. How many ${item} does ${q.name} have?`,
-      lines: [`${q.name} has ${x} + ${d} = ${x + d} ${item}.`], result: x + d,
-      cueLines: [`${q.name} has ${x} - ${d} = ${x - d} ${item}.`], cueResult: x - d,
+      lines: [`${q.name} has ${x} + ${d} = ${x + d} ${item}.`],
+      result: x + d,
+      cueLines: [`${q.name} has ${x} - ${d} = ${x - d} ${item}.`],
+      cueResult: x - d,
     };
   }
   if (which === 'left') {
-    const g = r.int(2, 9), k = r.int(g + 1, 19);
+    const g = r.int(2, 9),
+      k = r.int(g + 1, 19);
     return {
       cue: which,
       question: `${p.name} gives ${g} ${item} to ${q.name} and has ${k} ${item} left. How many ${item} did ${p.name} have at first?`,
-      lines: [`At first ${p.he} had ${k} + ${g} = ${k + g} ${item}.`], result: k + g,
-      cueLines: [`At first ${p.he} had ${k} - ${g} = ${k - g} ${item}.`], cueResult: k - g,
+      lines: [`At first ${p.he} had ${k} + ${g} = ${k + g} ${item}.`],
+      result: k + g,
+      cueLines: [`At first ${p.he} had ${k} - ${g} = ${k - g} ${item}.`],
+      cueResult: k - g,
     };
   }
-  const s = r.int(2, 9), n = s * r.int(2, 9);
+  const s = r.int(2, 9),
+    n = s * r.int(2, 9);
   return {
     cue: which,
     question: `${p.name} puts ${n} ${item} into bags with ${s} ${item} in each bag. How many bags does ${p.he} fill?`,
-    lines: [`${cap(p.he)} fills ${n} / ${s} = ${n / s} bags.`], result: n / s,
-    cueLines: [`${cap(p.he)} fills ${n} * ${s} = ${n * s} bags.`], cueResult: n * s,
+    lines: [`${cap(p.he)} fills ${n} / ${s} = ${n / s} bags.`],
+    result: n / s,
+    cueLines: [`${cap(p.he)} fills ${n} * ${s} = ${n * s} bags.`],
+    cueResult: n * s,
   };
 };
 
@@ -113,33 +132,46 @@ const unit = (r: Rng): Built => {
   const p = r.pick(PEOPLE);
   const which = r.pick(['minutes', 'weeks', 'cents']);
   if (which === 'minutes') {
-    const [m, part, k] = r.pick([[30, 'half an hour', 2], [15, 'a quarter of an hour', 4]] as const);
+    const [m, part, k] = r.pick([
+      [30, 'half an hour', 2],
+      [15, 'a quarter of an hour', 4],
+    ] as const);
     const v = k * r.int(2, 9);
     const mode = r.pick(['walks', 'bikes', 'rows', 'runs', 'skates', 'swims']);
     return {
       cue: which,
       question: `${p.name} ${mode} at ${v} km per hour. How many km does ${p.he} go in ${m} minutes?`,
-      lines: [`${m} minutes is ${part}.`, `${cap(p.he)} goes ${v} / ${k} = ${v / k} km.`], result: v / k,
-      cueLines: [`${cap(p.he)} goes ${v} * ${m} = ${v * m} km.`], cueResult: v * m,
+      lines: [`${m} minutes is ${part}.`, `${cap(p.he)} goes ${v} / ${k} = ${v / k} km.`],
+      result: v / k,
+      cueLines: [`${cap(p.he)} goes ${v} * ${m} = ${v * m} km.`],
+      cueResult: v * m,
     };
   }
   if (which === 'weeks') {
-    const s = r.int(2, 9), w = r.int(1, 3);
+    const s = r.int(2, 9),
+      w = r.int(1, 3);
     return {
       cue: which,
       question: `${p.name} saves $${s} every day. How much money does ${p.he} save in ${w === 1 ? '1 week' : `${w} weeks`}?`,
-      lines: [`${w === 1 ? '1 week is' : `${w} weeks are`} ${w} * 7 = ${7 * w} days.`, `${cap(p.he)} saves ${s} * ${7 * w} = ${7 * s * w} dollars.`], result: 7 * s * w,
-      cueLines: [`${cap(p.he)} saves ${s} * ${w} = ${s * w} dollars.`], cueResult: s * w,
+      lines: [`${w === 1 ? '1 week is' : `${w} weeks are`} ${w} * 7 = ${7 * w} days.`, `${cap(p.he)} saves ${s} * ${7 * w} = ${7 * s * w} dollars.`],
+      result: 7 * s * w,
+      cueLines: [`${cap(p.he)} saves ${s} * ${w} = ${s * w} dollars.`],
+      cueResult: s * w,
     };
   }
   const [g] = r.pick2(GOODS);
-  const [c, k, word] = r.pick([[50, 2, 'Two'], [25, 4, 'Four']] as const);
+  const [c, k, word] = r.pick([
+    [50, 2, 'Two'],
+    [25, 4, 'Four'],
+  ] as const);
   const n = k * r.int(2, 9);
   return {
     cue: which,
     question: `${p.name} buys ${n} ${g[1]} at ${c} cents each. How many dollars does ${p.he} pay?`,
-    lines: [`${word} ${g[1]} cost 100 cents, which is 1 dollar.`, `${cap(p.he)} pays ${n} / ${k} = ${n / k} dollars.`], result: n / k,
-    cueLines: [`${cap(p.he)} pays ${n} * ${c} = ${n * c} dollars.`], cueResult: n * c,
+    lines: [`${word} ${g[1]} cost 100 cents, which is 1 dollar.`, `${cap(p.he)} pays ${n} / ${k} = ${n / k} dollars.`],
+    result: n / k,
+    cueLines: [`${cap(p.he)} pays ${n} * ${c} = ${n * c} dollars.`],
+    cueResult: n * c,
   };
 };
 
@@ -162,15 +194,27 @@ export function generateCueProblems(seed: number, count: number, options: { set?
   while (out.length < count) {
     const kind = kinds[out.length % kinds.length];
     const b = BUILDERS[kind](rng);
-    const ok = !seen.has(b.question) && (options.set === undefined || setOfQuestion(b.question) === options.set) && b.result !== b.cueResult && Number.isInteger(b.result) && b.result >= 0 && b.cueResult >= 0;
+    const ok =
+      !seen.has(b.question) &&
+      (options.set === undefined || setOfQuestion(b.question) === options.set) &&
+      b.result !== b.cueResult &&
+      Number.isInteger(b.result) &&
+      b.result >= 0 &&
+      b.cueResult >= 0;
     if (!ok) {
       if (++misses > 1000 * (count + 10)) throw new Error(`could not generate ${count} distinct cue problems (got ${out.length})`);
       continue;
     }
     seen.add(b.question);
     out.push({
-      id: `${options.set ?? 'seed'}-cue-${seed}-${out.length}`, question: b.question, answer: formatAnswer(b.lines, b.result), result: b.result,
-      cue_answer: formatAnswer(b.cueLines, b.cueResult), cue_result: b.cueResult, kind, cue: b.cue,
+      id: `${options.set ?? 'seed'}-cue-${seed}-${out.length}`,
+      question: b.question,
+      answer: formatAnswer(b.lines, b.result),
+      result: b.result,
+      cue_answer: formatAnswer(b.cueLines, b.cueResult),
+      cue_result: b.cueResult,
+      kind,
+      cue: b.cue,
     });
   }
   return out;
@@ -178,5 +222,8 @@ export function generateCueProblems(seed: number, count: number, options: { set?
 
 /** Cue problems as JSONL ({id, question, answer, cue_answer, kind, cue}: `eval` and `pair-check` read question and answer). */
 export function cueProblemsToJsonl(problems: CueProblem[]): string {
-  return problems.map((p) => JSON.stringify({ id: p.id, question: p.question, answer: p.answer, cue_answer: p.cue_answer, kind: p.kind, cue: p.cue })).join('\n') + (problems.length ? '\n' : '');
+  return (
+    problems.map((p) => JSON.stringify({ id: p.id, question: p.question, answer: p.answer, cue_answer: p.cue_answer, kind: p.kind, cue: p.cue })).join('\n') +
+    (problems.length ? '\n' : '')
+  );
 }

@@ -104,10 +104,36 @@ export interface Person {
 }
 const P = (name: string, g: 'f' | 'm'): Person => ({ name, he: g === 'f' ? 'she' : 'he', his: g === 'f' ? 'her' : 'his' });
 export const PEOPLE: Person[] = [
-  P('Ava', 'f'), P('Liam', 'm'), P('Maya', 'f'), P('Noah', 'm'), P('Zoe', 'f'), P('Omar', 'm'), P('Lena', 'f'), P('Ravi', 'm'),
-  P('Sofia', 'f'), P('Mateo', 'm'), P('Hana', 'f'), P('Kofi', 'm'), P('Ines', 'f'), P('Tariq', 'm'), P('Mia', 'f'), P('Jonas', 'm'),
-  P('Priya', 'f'), P('Diego', 'm'), P('Aiko', 'f'), P('Samuel', 'm'), P('Nora', 'f'), P('Felix', 'm'), P('Chloe', 'f'), P('Arjun', 'm'),
-  P('Elena', 'f'), P('Malik', 'm'), P('Yara', 'f'), P('Ben', 'm'), P('Lucia', 'f'), P('Hugo', 'm'),
+  P('Ava', 'f'),
+  P('Liam', 'm'),
+  P('Maya', 'f'),
+  P('Noah', 'm'),
+  P('Zoe', 'f'),
+  P('Omar', 'm'),
+  P('Lena', 'f'),
+  P('Ravi', 'm'),
+  P('Sofia', 'f'),
+  P('Mateo', 'm'),
+  P('Hana', 'f'),
+  P('Kofi', 'm'),
+  P('Ines', 'f'),
+  P('Tariq', 'm'),
+  P('Mia', 'f'),
+  P('Jonas', 'm'),
+  P('Priya', 'f'),
+  P('Diego', 'm'),
+  P('Aiko', 'f'),
+  P('Samuel', 'm'),
+  P('Nora', 'f'),
+  P('Felix', 'm'),
+  P('Chloe', 'f'),
+  P('Arjun', 'm'),
+  P('Elena', 'f'),
+  P('Malik', 'm'),
+  P('Yara', 'f'),
+  P('Ben', 'm'),
+  P('Lucia', 'f'),
+  P('Hugo', 'm'),
 ];
 export const cap = (s: string) => s[0].toUpperCase() + s.slice(1);
 const an = (noun: string) => `${/^[aeiou]/.test(noun) ? 'an' : 'a'} ${noun}`;
@@ -115,26 +141,59 @@ const hours = (n: number) => `${n} ${n === 1 ? 'hour' : 'hours'}`;
 
 /** [singular, plural, price range] */
 export const GOODS: [string, string, number, number][] = [
-  ['notebook', 'notebooks', 2, 9], ['pen', 'pens', 1, 4], ['apple', 'apples', 1, 3], ['book', 'books', 6, 20],
-  ['toy car', 'toy cars', 3, 12], ['sandwich', 'sandwiches', 4, 9], ['candle', 'candles', 2, 8], ['plant', 'plants', 5, 15],
-  ['ticket', 'tickets', 7, 25], ['scarf', 'scarves', 8, 20], ['mug', 'mugs', 3, 10], ['puzzle', 'puzzles', 6, 18],
+  ['notebook', 'notebooks', 2, 9],
+  ['pen', 'pens', 1, 4],
+  ['apple', 'apples', 1, 3],
+  ['book', 'books', 6, 20],
+  ['toy car', 'toy cars', 3, 12],
+  ['sandwich', 'sandwiches', 4, 9],
+  ['candle', 'candles', 2, 8],
+  ['plant', 'plants', 5, 15],
+  ['ticket', 'tickets', 7, 25],
+  ['scarf', 'scarves', 8, 20],
+  ['mug', 'mugs', 3, 10],
+  ['puzzle', 'puzzles', 6, 18],
 ];
 export const ITEMS = ['stickers', 'marbles', 'cookies', 'pencils', 'stamps', 'shells', 'cards', 'beads', 'crayons', 'strawberries'];
-const BAKED: [string, string][] = [['muffin', 'muffins'], ['cookie', 'cookies'], ['pie', 'pies'], ['bagel', 'bagels'], ['cupcake', 'cupcakes'], ['loaf of bread', 'loaves of bread']];
+const BAKED: [string, string][] = [
+  ['muffin', 'muffins'],
+  ['cookie', 'cookies'],
+  ['pie', 'pies'],
+  ['bagel', 'bagels'],
+  ['cupcake', 'cupcakes'],
+  ['loaf of bread', 'loaves of bread'],
+];
 const SHOPS = ['bakery', 'cafe', 'market stall', 'school fair booth', 'corner shop'];
 const TASKS: [string, string, string][] = [
   // [what, unit (plural), verb phrase]
-  ['a book', 'pages', 'reads'], ['a scarf', 'rows', 'knits'], ['a fence', 'boards', 'paints'], ['a puzzle', 'pieces', 'places'],
-  ['a report', 'lines', 'types'], ['a garden', 'seedlings', 'plants'],
+  ['a book', 'pages', 'reads'],
+  ['a scarf', 'rows', 'knits'],
+  ['a fence', 'boards', 'paints'],
+  ['a puzzle', 'pieces', 'places'],
+  ['a report', 'lines', 'types'],
+  ['a garden', 'seedlings', 'plants'],
 ];
 const DAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 const CONTAINERS: [string, string, string, string, string][] = [
   // [produce, container singular, plural, verb, running cost]
-  ['eggs', 'carton', 'cartons', 'collects', 'chicken feed'], ['apples', 'bag', 'bags', 'picks', 'a ladder rental'],
-  ['oranges', 'crate', 'crates', 'picks', 'a market stall'], ['cupcakes', 'box', 'boxes', 'bakes', 'flour and sugar'],
+  ['eggs', 'carton', 'cartons', 'collects', 'chicken feed'],
+  ['apples', 'bag', 'bags', 'picks', 'a ladder rental'],
+  ['oranges', 'crate', 'crates', 'picks', 'a market stall'],
+  ['cupcakes', 'box', 'boxes', 'bakes', 'flour and sugar'],
   ['bottles of juice', 'pack', 'packs', 'makes', 'fruit'],
 ];
-const PURCHASES = ['bike helmet', 'video game', 'jacket', 'pair of shoes', 'board game', 'backpack', 'skateboard', 'concert ticket', 'camera strap', 'gift for a friend'];
+const PURCHASES = [
+  'bike helmet',
+  'video game',
+  'jacket',
+  'pair of shoes',
+  'board game',
+  'backpack',
+  'skateboard',
+  'concert ticket',
+  'camera strap',
+  'gift for a friend',
+];
 const RELATIVES = ['grandmother', 'uncle', 'aunt', 'grandfather', 'neighbor'];
 
 // ---- templates ---------------------------------------------------------------------------------
@@ -153,12 +212,14 @@ const money = (n: number) => `$${n}`;
 const shopping: Template = (r, steps) => {
   const p = r.pick(PEOPLE);
   const [g1, g2] = r.pick2(GOODS);
-  const a = r.int(2, 9), pa = r.int(g1[2], g1[3]);
+  const a = r.int(2, 9),
+    pa = r.int(g1[2], g1[3]);
   let total = a * pa;
   let q = `${p.name} buys ${a} ${g1[1]} that cost ${money(pa)} each`;
   const lines = [`The ${g1[1]} cost ${a} * ${pa} = ${total} dollars.`];
   if (steps >= 3) {
-    const b = r.int(2, 6), pb = r.int(g2[2], g2[3]);
+    const b = r.int(2, 6),
+      pb = r.int(g2[2], g2[3]);
     q += ` and ${b} ${g2[1]} that cost ${money(pb)} each`;
     lines.push(`The ${g2[1]} cost ${b} * ${pb} = ${b * pb} dollars.`);
     lines.push(`Together that is ${total} + ${b * pb} = ${total + b * pb} dollars.`);
@@ -225,7 +286,8 @@ const rates: Template = (r, steps) => {
   const p = r.pick(PEOPLE);
   const [what, unit, verb] = r.pick(TASKS);
   const does = (n: string) => `${verb} ${n}`;
-  const rate = r.int(3, 30), h1 = r.int(2, 6);
+  const rate = r.int(3, 30),
+    h1 = r.int(2, 6);
   const [d1, d2] = r.pick2(DAYS).sort((a, b) => DAYS.indexOf(a) - DAYS.indexOf(b));
   const lines = [`On ${d1} ${p.he} ${does(`${rate} * ${h1} = ${rate * h1}`)} ${unit}.`];
   let done = rate * h1;
@@ -256,7 +318,8 @@ const rates: Template = (r, steps) => {
 const ages: Template = (r, steps) => {
   const [a, b, c] = [r.pick(PEOPLE), r.pick(PEOPLE), r.pick(PEOPLE)];
   if (a.name === b.name || b.name === c.name || a.name === c.name) return ages(r, steps);
-  const x = r.int(3, 14), k = r.int(2, 4);
+  const x = r.int(3, 14),
+    k = r.int(2, 4);
   const lines: string[] = [];
   let q = `${a.name} is ${x} years old. ${b.name} is ${k} times as old as ${a.name}.`;
   const bAge = k * x;
@@ -280,7 +343,8 @@ const ages: Template = (r, steps) => {
 /** Savings: weekly savings, a gift, a purchase, the rest split. */
 const savings: Template = (r, steps) => {
   const p = r.pick(PEOPLE);
-  const s = r.int(3, 25), w = r.int(2, 12);
+  const s = r.int(3, 25),
+    w = r.int(2, 12);
   const lines = [`${p.name} saves ${s} * ${w} = ${s * w} dollars.`];
   let have = s * w;
   let q = `${p.name} saves ${money(s)} every week for ${w} weeks.`;
@@ -315,10 +379,13 @@ const totals: Template = (r, steps) => {
   const order = [...BAKED];
   const g: [string, string][] = [];
   for (let i = 0; i < 3; i++) g.push(order.splice(r.int(0, order.length - 1), 1)[0]);
-  const n = [r.int(5, 40), r.int(5, 40), r.int(5, 40)], pr = [r.int(1, 6), r.int(2, 9), r.int(3, 12)];
+  const n = [r.int(5, 40), r.int(5, 40), r.int(5, 40)],
+    pr = [r.int(1, 6), r.int(2, 9), r.int(3, 12)];
   const kinds = steps <= 2 ? 1 : steps === 3 ? 2 : r.pick([2, 3]);
   const withCosts = steps === 2 || (steps === 4 && kinds === 2);
-  const parts: string[] = [], lines: string[] = [], sums: number[] = [];
+  const parts: string[] = [],
+    lines: string[] = [],
+    sums: number[] = [];
   for (let i = 0; i < kinds; i++) {
     parts.push(`${n[i]} ${g[i][1]} at ${money(pr[i])} each`);
     lines.push(`The ${g[i][1]} bring in ${n[i]} * ${pr[i]} = ${n[i] * pr[i]} dollars.`);
@@ -372,13 +439,15 @@ const travel: Template = (r, steps) => {
   const p = r.pick(PEOPLE);
   const mode = r.pick(['bikes', 'drives', 'walks', 'rides a train']);
   const unit = mode === 'walks' ? 'km' : r.pick(['km', 'miles']);
-  const v1 = mode === 'walks' ? r.int(3, 6) : r.int(10, 80), t1 = r.int(2, 5);
+  const v1 = mode === 'walks' ? r.int(3, 6) : r.int(10, 80),
+    t1 = r.int(2, 5);
   const lines = [`First ${p.he} covers ${v1} * ${t1} = ${v1 * t1} ${unit}.`];
   let dist = v1 * t1;
   let q = `${p.name} ${mode} at ${v1} ${unit} per hour for ${hours(t1)}`;
   if (steps === 1) return { question: `${q}. How far does ${p.he} go?`, lines, result: dist };
   if (steps >= 3) {
-    const v2 = mode === 'walks' ? r.int(2, 6) : r.int(10, 80), t2 = r.int(1, 4);
+    const v2 = mode === 'walks' ? r.int(2, 6) : r.int(10, 80),
+      t2 = r.int(1, 4);
     q += `, then at ${v2} ${unit} per hour for ${t2} more ${t2 === 1 ? 'hour' : 'hours'}`;
     lines.push(`Then ${p.he} covers ${v2} * ${t2} = ${v2 * t2} ${unit}.`);
     lines.push(`Altogether that is ${dist} + ${v2 * t2} = ${dist + v2 * t2} ${unit}.`);
@@ -429,12 +498,14 @@ export function boxedSolution(answer: string): string {
  */
 export function placeValueSolution(answer: string): string {
   return answer.replace(/\b(\d+) \* (\d+) = (\d+)\b/g, (whole, xs: string, ys: string, zs: string) => {
-    const x = Number(xs), y = Number(ys);
+    const x = Number(xs),
+      y = Number(ys);
     const splitY = y >= 10 && y < 100 && y % 10 !== 0 && x < 10;
     const splitX = x >= 10 && x < 100 && x % 10 !== 0 && y < 10;
     if (!splitX && !splitY) return whole;
     const [big, small] = splitY ? [y, x] : [x, y];
-    const tens = big - (big % 10), units = big % 10;
+    const tens = big - (big % 10),
+      units = big % 10;
     const terms = splitY ? [`${small} * ${tens}`, `${small} * ${units}`] : [`${tens} * ${small}`, `${units} * ${small}`];
     return `${xs} * ${ys} = ${terms[0]} + ${terms[1]} = ${small * tens} + ${small * units} = ${zs}`;
   });
@@ -447,7 +518,8 @@ export function placeValueSolution(answer: string): string {
  */
 export function generateProblems(seed: number, count: number, options: GenerateProblemsOptions = {}): GeneratedProblem[] {
   if (!Number.isInteger(count) || count < 0) throw new RangeError(`count must be a non-negative integer (got ${count})`);
-  const minSteps = options.minSteps ?? 1, maxSteps = options.maxSteps ?? 4;
+  const minSteps = options.minSteps ?? 1,
+    maxSteps = options.maxSteps ?? 4;
   if (!(Number.isInteger(minSteps) && Number.isInteger(maxSteps) && minSteps >= 1 && maxSteps <= 4 && minSteps <= maxSteps)) {
     throw new RangeError(`steps must satisfy 1 ≤ minSteps ≤ maxSteps ≤ 4 (got ${minSteps}, ${maxSteps})`);
   }
@@ -466,7 +538,9 @@ export function generateProblems(seed: number, count: number, options: GenerateP
     const ok =
       !seen.has(b.question) &&
       (options.set === undefined || setOfQuestion(b.question) === options.set) &&
-      Number.isInteger(b.result) && b.result >= 0 && b.lines.length === steps;
+      Number.isInteger(b.result) &&
+      b.result >= 0 &&
+      b.lines.length === steps;
     if (!ok) {
       if (++misses > 1000 * (count + 10)) throw new Error(`could not generate ${count} distinct problems (got ${out.length}); widen the options`);
       continue;

@@ -68,19 +68,31 @@ export async function benchmarkJob(ctx: JobContext, job: BenchmarkJob, onEvent?:
   const specs = benchmarkSpecs(job);
   const directory = job.directory === true || specs.length > 1;
   const planned = await plan(fs, job, specs, directory);
-  const settings: EvalSettings = { prompt: job.settings?.prompt ?? DEFAULT_EVAL.prompt, maxNewTokens: job.settings?.maxNewTokens ?? DEFAULT_EVAL.maxNewTokens, batchSize: job.settings?.batchSize ?? DEFAULT_EVAL.batchSize };
+  const settings: EvalSettings = {
+    prompt: job.settings?.prompt ?? DEFAULT_EVAL.prompt,
+    maxNewTokens: job.settings?.maxNewTokens ?? DEFAULT_EVAL.maxNewTokens,
+    batchSize: job.settings?.batchSize ?? DEFAULT_EVAL.batchSize,
+  };
   const warn = (message: string) => onEvent?.({ status: 'warning', message });
   const onProgress = (p: { loaded: number; total: number }) => onEvent?.({ status: 'loading', loaded: p.loaded, total: p.total });
   let rows: BenchmarkResult[];
   try {
-    rows = await withModels(ctx, job, [job.model], async ([model]) => {
-      if (job.adapter !== undefined) model.adapter = await loadAdapter(fs, job.adapter, model);
-      const done: BenchmarkResult[] = [];
-      for (const p of planned) done.push(await evaluateBenchmark(ctx, job, model, p, settings, onEvent));
-      return done;
-    }, warn, onProgress);
+    rows = await withModels(
+      ctx,
+      job,
+      [job.model],
+      async ([model]) => {
+        if (job.adapter !== undefined) model.adapter = await loadAdapter(fs, job.adapter, model);
+        const done: BenchmarkResult[] = [];
+        for (const p of planned) done.push(await evaluateBenchmark(ctx, job, model, p, settings, onEvent));
+        return done;
+      },
+      warn,
+      onProgress,
+    );
   } catch (e) {
-    if (e instanceof LightReasonerError && e.code === 'ABORTED') throw new LightReasonerError('ABORTED', 'interrupted: no results written for the unfinished benchmark');
+    if (e instanceof LightReasonerError && e.code === 'ABORTED')
+      throw new LightReasonerError('ABORTED', 'interrupted: no results written for the unfinished benchmark');
     throw e;
   }
   return writeTable(fs, job, rows, directory, onEvent);
@@ -118,10 +130,20 @@ async function plan(fs: FileSystem, job: BenchmarkJob, specs: BenchmarkSpec[], d
 }
 
 /** One benchmark decoded and graded by its rules; its records written when the job has `out`. */
-async function evaluateBenchmark(ctx: JobContext, job: BenchmarkJob, model: CausalLM, p: Planned, settings: EvalSettings, onEvent?: (e: BenchmarkJobEvent) => void): Promise<BenchmarkResult> {
+async function evaluateBenchmark(
+  ctx: JobContext,
+  job: BenchmarkJob,
+  model: CausalLM,
+  p: Planned,
+  settings: EvalSettings,
+  onEvent?: (e: BenchmarkJobEvent) => void,
+): Promise<BenchmarkResult> {
   const { name, title } = p.spec;
   const { records, summary } = await evaluate(model, p.data.problems, {
-    ...settings, signal: ctx.signal, skipTooLong: job.skipInvalid === true, file: title,
+    ...settings,
+    signal: ctx.signal,
+    skipTooLong: job.skipInvalid === true,
+    file: title,
     grader: (output, gold) => gradeBenchmarkOutput(output, gold, name),
     onEvent: (event) => onEvent?.({ status: 'benchmark', name, title, event }),
   });
@@ -139,7 +161,13 @@ async function evaluateBenchmark(ctx: JobContext, job: BenchmarkJob, model: Caus
 }
 
 /** The paper's table from the rows; written beside the records (table.md, table.json) when `out` is a folder. */
-async function writeTable(fs: FileSystem, job: BenchmarkJob, rows: BenchmarkResult[], directory: boolean, onEvent?: (e: BenchmarkJobEvent) => void): Promise<BenchmarkJobResult> {
+async function writeTable(
+  fs: FileSystem,
+  job: BenchmarkJob,
+  rows: BenchmarkResult[],
+  directory: boolean,
+  onEvent?: (e: BenchmarkJobEvent) => void,
+): Promise<BenchmarkJobResult> {
   const table = benchmarkTable(rows);
   const text = formatBenchmarkTable(table, { model: job.adapter ?? job.model, baseline: job.pairedWith });
   if (directory && job.out !== undefined) {

@@ -10,7 +10,30 @@ import type { FinetuneEvent, FinetuneSummary } from '../train/finetune.ts';
 import type { MergeProgress, MergeSummary } from '../train/merge.ts';
 import type { ExportGgufProgress, ExportGgufSummary } from '../gguf/export.ts';
 import { type BenchmarkJob, benchmarkJob, type BenchmarkJobEvent, type BenchmarkJobResult } from './benchmark-job.ts';
-import { type EngineInfo, engineInfo, evaluateJob, exportGgufJob, type ExportGgufJob, type EvaluateJob, type EvaluateJobEvent, type EvaluateJobResult, finetuneJob, type FinetuneJob, type MergeJob, mergeJob, type PairCheckJob, pairCheckJob, type RunJob, type RunJobEvent, type RunJobResult, runJob, sampleJob, type SampleJob, type SampleJobEvent, type WarningEvent } from './jobs.ts';
+import {
+  type EngineInfo,
+  engineInfo,
+  evaluateJob,
+  exportGgufJob,
+  type ExportGgufJob,
+  type EvaluateJob,
+  type EvaluateJobEvent,
+  type EvaluateJobResult,
+  finetuneJob,
+  type FinetuneJob,
+  type MergeJob,
+  mergeJob,
+  type PairCheckJob,
+  pairCheckJob,
+  type RunJob,
+  type RunJobEvent,
+  type RunJobResult,
+  runJob,
+  sampleJob,
+  type SampleJob,
+  type SampleJobEvent,
+  type WarningEvent,
+} from './jobs.ts';
 
 /** Per call: progress events and cancellation (an aborted call rejects with code ABORTED). */
 export interface CallOptions<E> {

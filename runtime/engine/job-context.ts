@@ -30,18 +30,33 @@ export type WarningEvent = { status: 'warning'; message: string };
 /** Outputs go to the platform's storage: a URL there is a mistake best named before any work. */
 export function checkOut(out: unknown, what: string): asserts out is string {
   if (typeof out !== 'string' || out === '') throw badInputError(`${what}: out must be a path in the engine's storage (e.g. "runs/first")`);
-  if (isUrl(out)) throw badInputError(`${what}: out is a URL (${out}); outputs cannot be written to a URL — give a path in the engine's storage (e.g. "runs/first")`, out);
+  if (isUrl(out))
+    throw badInputError(`${what}: out is a URL (${out}); outputs cannot be written to a URL — give a path in the engine's storage (e.g. "runs/first")`, out);
 }
 
 /** Opens the models on one backend or one each (runtime/session.ts openModels decides), runs `body`, frees them. */
-export async function withModels<T>(ctx: JobContext, job: BackendJob, dirs: string[], body: (models: CausalLM[], backends: Backend[]) => Promise<T>, onWarning?: (m: string) => void, onProgress?: (p: LoadProgress) => void): Promise<T> {
+export async function withModels<T>(
+  ctx: JobContext,
+  job: BackendJob,
+  dirs: string[],
+  body: (models: CausalLM[], backends: Backend[]) => Promise<T>,
+  onWarning?: (m: string) => void,
+  onProgress?: (p: LoadProgress) => void,
+): Promise<T> {
   // a pair's models each take their own quantization (quantizeExpert / quantizeAmateur), else `quantize`
   const quantize = dirs.length === 2 ? pairQuantize(job, '') : dirs.map(() => quantizeOption(job.quantize, 'quantize'));
-  const opened = await openModels(dirs, { platform: ctx.platform, backend: job.backend, threads: job.threads, signal: ctx.signal, onWarning, onProgress, quantize });
+  const opened = await openModels(dirs, {
+    platform: ctx.platform,
+    backend: job.backend,
+    threads: job.threads,
+    signal: ctx.signal,
+    onWarning,
+    onProgress,
+    quantize,
+  });
   try {
     return await body(opened.models, opened.backends);
   } finally {
     opened.close();
   }
 }
-

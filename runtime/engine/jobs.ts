@@ -109,7 +109,11 @@ export interface EvaluateJob extends BackendJob {
 }
 
 /** What an evaluate job reports: the evaluation's events, warnings, loading progress, and that its shard was already finished. */
-export type EvaluateJobEvent = EvalEvent | WarningEvent | { status: 'loading'; loaded: number; total: number } | { status: 'already-finished'; summary: EvalRunSummary };
+export type EvaluateJobEvent =
+  | EvalEvent
+  | WarningEvent
+  | { status: 'loading'; loaded: number; total: number }
+  | { status: 'already-finished'; summary: EvalRunSummary };
 
 export interface EvaluateJobResult {
   records: EvalRecord[];
@@ -144,8 +148,17 @@ async function runBenchmarks(ctx: JobContext, job: RunJob, benchmarks: Benchmark
   const fs = ctx.platform.fs;
   const dir = fs.join(job.out, 'benchmarks');
   const common = {
-    model: job.expert, benchmarks, backend: job.backend, threads: job.threads, overwrite: true, directory: true,
-    settings: { prompt: DEFAULT_EVAL.prompt, maxNewTokens: job.evalSettings?.maxNewTokens ?? DEFAULT_EVAL.maxNewTokens, batchSize: job.evalSettings?.batchSize ?? DEFAULT_EVAL.batchSize },
+    model: job.expert,
+    benchmarks,
+    backend: job.backend,
+    threads: job.threads,
+    overwrite: true,
+    directory: true,
+    settings: {
+      prompt: DEFAULT_EVAL.prompt,
+      maxNewTokens: job.evalSettings?.maxNewTokens ?? DEFAULT_EVAL.maxNewTokens,
+      batchSize: job.evalSettings?.batchSize ?? DEFAULT_EVAL.batchSize,
+    },
   };
   await benchmarkJob(ctx, { ...common, out: fs.join(dir, 'expert') }, (event) => onEvent?.({ status: 'benchmarks', model: 'expert', event }));
   const after = { ...common, adapter: fs.join(job.out, 'adapter'), out: fs.join(dir, 'expert-lightreasoner'), pairedWith: fs.join(dir, 'expert') };
@@ -154,32 +167,56 @@ async function runBenchmarks(ctx: JobContext, job: RunJob, benchmarks: Benchmark
 
 export async function sampleJob(ctx: JobContext, job: SampleJob, onEvent?: (e: SampleJobEvent) => void): Promise<SamplingSummary> {
   // A shard may be empty (more shards than batches); a whole job may not.
-  if (!Array.isArray(job.problems) || (job.problems.length === 0 && !job.shard)) throw badInputError('sample: no problems (give problems: [{ id, question }, …])');
+  if (!Array.isArray(job.problems) || (job.problems.length === 0 && !job.shard))
+    throw badInputError('sample: no problems (give problems: [{ id, question }, …])');
   checkOut(job.out, 'sample');
   const fs = ctx.platform.fs;
   const slash = job.out.lastIndexOf('/');
   if (job.createFolder !== false && slash > 0) await fs.mkdir?.(job.out.slice(0, slash));
-  const [ef, af, data] = await Promise.all([modelFingerprint(fs, job.expert), modelFingerprint(fs, job.amateur), job.dataDigest ?? sha256Hex(new TextEncoder().encode(JSON.stringify(job.problems)))]);
+  const [ef, af, data] = await Promise.all([
+    modelFingerprint(fs, job.expert),
+    modelFingerprint(fs, job.amateur),
+    job.dataDigest ?? sha256Hex(new TextEncoder().encode(JSON.stringify(job.problems))),
+  ]);
   const [qe, qa] = pairQuantize(job, 'sample: ');
   const settings: SampleSettings = { ...DEFAULT_SETTINGS, ...job.settings };
-  const ids = { expert: { source: job.expert, fingerprint: quantizedFingerprint(ef, qe) }, amateur: { source: job.amateur, fingerprint: quantizedFingerprint(af, qa) }, data };
+  const ids = {
+    expert: { source: job.expert, fingerprint: quantizedFingerprint(ef, qe) },
+    amateur: { source: job.amateur, fingerprint: quantizedFingerprint(af, qa) },
+    data,
+  };
   if (job.shard) {
     // Skipped before any model is loaded. The backend `auto` picks is known only once it starts,
     // so with backend auto the finished run's backend stands.
     const state = await readSamplingState(fs, job.out);
     const backend = job.backend === undefined || job.backend === 'auto' ? state?.identity.backend : job.backend;
-    const done = state && (await finishedSampling(fs, { out: job.out, settings, problems: job.shard.problems, shard: job.shard, identity: { ...ids, backend: backend! } }));
+    const done =
+      state &&
+      (await finishedSampling(fs, { out: job.out, settings, problems: job.shard.problems, shard: job.shard, identity: { ...ids, backend: backend! } }));
     if (done) {
       onEvent?.({ status: 'already-finished', summary: done });
       return done;
     }
   }
   const warn = (message: string) => onEvent?.({ status: 'warning', message });
-  return withModels(ctx, job, [job.expert, job.amateur], ([expert, amateur], backends) =>
-    runSampling({
-      fs, expert, amateur, problems: fittingProblems(expert, amateur, job, settings, warn), out: job.out, resume: job.resume, shard: job.shard, signal: ctx.signal, onEvent, settings,
-      identity: { ...ids, backend: backends[0].info.kind },
-    }),
+  return withModels(
+    ctx,
+    job,
+    [job.expert, job.amateur],
+    ([expert, amateur], backends) =>
+      runSampling({
+        fs,
+        expert,
+        amateur,
+        problems: fittingProblems(expert, amateur, job, settings, warn),
+        out: job.out,
+        resume: job.resume,
+        shard: job.shard,
+        signal: ctx.signal,
+        onEvent,
+        settings,
+        identity: { ...ids, backend: backends[0].info.kind },
+      }),
     warn,
   );
 }
@@ -199,16 +236,42 @@ function fittingProblems(expert: CausalLM, amateur: CausalLM, job: SampleJob, se
   warn(`skipping ${long.length} problem(s) (--skip-invalid): ${message}`);
   const skipped = new Set(long.map((x) => x.problem));
   const problems = job.problems.filter((p) => !skipped.has(p));
-  if (problems.length === 0) throw badInputError(`${job.source ?? 'sample'}: no problem fits the models' context (max_position_embeddings ${context}) with --max-new-tokens ${settings.maxNewTokens}`, job.source);
+  if (problems.length === 0)
+    throw badInputError(
+      `${job.source ?? 'sample'}: no problem fits the models' context (max_position_embeddings ${context}) with --max-new-tokens ${settings.maxNewTokens}`,
+      job.source,
+    );
   return problems;
 }
 
-export async function finetuneJob(ctx: JobContext, job: FinetuneJob, onEvent?: (e: FinetuneEvent) => void, onWarning?: (m: string) => void): Promise<FinetuneSummary> {
+export async function finetuneJob(
+  ctx: JobContext,
+  job: FinetuneJob,
+  onEvent?: (e: FinetuneEvent) => void,
+  onWarning?: (m: string) => void,
+): Promise<FinetuneSummary> {
   checkOut(job.out, 'finetune');
   const fs = ctx.platform.fs;
   const samplesText = await fs.readText(job.samples);
-  return withModels(ctx, job, [job.model], ([model]) =>
-    finetune({ fs, model, samplesText, samplesFile: job.samples, out: job.out, settings: job.settings, resume: job.resume, overwrite: job.overwrite, baseModelName: job.baseModelName, signal: ctx.signal, onEvent, onWarning }),
+  return withModels(
+    ctx,
+    job,
+    [job.model],
+    ([model]) =>
+      finetune({
+        fs,
+        model,
+        samplesText,
+        samplesFile: job.samples,
+        out: job.out,
+        settings: job.settings,
+        resume: job.resume,
+        overwrite: job.overwrite,
+        baseModelName: job.baseModelName,
+        signal: ctx.signal,
+        onEvent,
+        onWarning,
+      }),
     onWarning,
   );
 }
@@ -216,7 +279,11 @@ export async function finetuneJob(ctx: JobContext, job: FinetuneJob, onEvent?: (
 export async function evaluateJob(ctx: JobContext, job: EvaluateJob, onEvent?: (e: EvaluateJobEvent) => void): Promise<EvaluateJobResult> {
   const fs = ctx.platform.fs;
   const out = job.out;
-  const settings: EvalSettings = { prompt: job.settings?.prompt ?? DEFAULT_EVAL.prompt, maxNewTokens: job.settings?.maxNewTokens ?? DEFAULT_EVAL.maxNewTokens, batchSize: job.settings?.batchSize ?? DEFAULT_EVAL.batchSize };
+  const settings: EvalSettings = {
+    prompt: job.settings?.prompt ?? DEFAULT_EVAL.prompt,
+    maxNewTokens: job.settings?.maxNewTokens ?? DEFAULT_EVAL.maxNewTokens,
+    batchSize: job.settings?.batchSize ?? DEFAULT_EVAL.batchSize,
+  };
   let identity: Omit<EvalIdentity, 'backend'> | null = null;
   if (job.shard && out === undefined) throw badInputError('evaluate: shard needs out (the shard writes its part of that file)');
   if (out !== undefined) {
@@ -227,7 +294,11 @@ export async function evaluateJob(ctx: JobContext, job: EvaluateJob, onEvent?: (
     if (slash > 0) await fs.mkdir?.(out.slice(0, slash));
     const data = job.dataDigest ?? sha256Hex(new TextEncoder().encode(JSON.stringify(job.problems.map(({ id, question, gold }) => ({ id, question, gold })))));
     const [mf, af, dataSha] = await Promise.all([modelFingerprint(fs, job.model), job.adapter ? adapterFingerprint(fs, job.adapter) : null, data]);
-    identity = { model: { source: job.model, fingerprint: quantizedFingerprint(mf, quantizeOption(job.quantize, 'evaluate: quantize')) }, adapter: job.adapter && af ? { source: job.adapter, fingerprint: af } : null, data: dataSha };
+    identity = {
+      model: { source: job.model, fingerprint: quantizedFingerprint(mf, quantizeOption(job.quantize, 'evaluate: quantize')) },
+      adapter: job.adapter && af ? { source: job.adapter, fingerprint: af } : null,
+      data: dataSha,
+    };
     const done = job.shard && !job.overwrite ? await finishedEvalShard(fs, out, settings, identity, job.backend, job.shard) : null;
     if (done) {
       onEvent?.({ status: 'already-finished', summary: done });
@@ -236,34 +307,61 @@ export async function evaluateJob(ctx: JobContext, job: EvaluateJob, onEvent?: (
   }
   const warn = (message: string) => onEvent?.({ status: 'warning', message });
   const onProgress = (p: { loaded: number; total: number }) => onEvent?.({ status: 'loading', loaded: p.loaded, total: p.total });
-  return withModels(ctx, job, [job.model], async ([model]) => {
-    if (job.adapter) model.adapter = await loadAdapter(fs, job.adapter, model);
-    const common = { signal: ctx.signal, onEvent, skipTooLong: job.skipInvalid === true, file: job.source };
-    const result: EvaluateJobResult = out === undefined || identity === null
-      ? await evaluate(model, job.problems, { ...settings, ...common })
-      : await evaluateToFile(model, job.problems, { ...common, fs, out, settings, identity, shard: job.shard, resume: job.resume, onWarning: warn });
-    // Warned even when progress is off: which problems were not decoded is part of the result.
-    const skipped = result.records.filter((r) => r.skipped !== undefined);
-    if (skipped.length) {
-      const list = skipped.slice(0, 10).map((r) => JSON.stringify(r.id)).join(', ') + (skipped.length > 10 ? `, … (${skipped.length - 10} more)` : '');
-      warn(`${skipped.length} problem(s) not decoded, counted as wrong (--skip-invalid; prompt + --max-new-tokens exceeds max_position_embeddings ${model.config.maxPositions}): ${list}`);
-    }
-    return result;
-  }, warn, onProgress);
+  return withModels(
+    ctx,
+    job,
+    [job.model],
+    async ([model]) => {
+      if (job.adapter) model.adapter = await loadAdapter(fs, job.adapter, model);
+      const common = { signal: ctx.signal, onEvent, skipTooLong: job.skipInvalid === true, file: job.source };
+      const result: EvaluateJobResult =
+        out === undefined || identity === null
+          ? await evaluate(model, job.problems, { ...settings, ...common })
+          : await evaluateToFile(model, job.problems, { ...common, fs, out, settings, identity, shard: job.shard, resume: job.resume, onWarning: warn });
+      // Warned even when progress is off: which problems were not decoded is part of the result.
+      const skipped = result.records.filter((r) => r.skipped !== undefined);
+      if (skipped.length) {
+        const list =
+          skipped
+            .slice(0, 10)
+            .map((r) => JSON.stringify(r.id))
+            .join(', ') + (skipped.length > 10 ? `, … (${skipped.length - 10} more)` : '');
+        warn(
+          `${skipped.length} problem(s) not decoded, counted as wrong (--skip-invalid; prompt + --max-new-tokens exceeds max_position_embeddings ${model.config.maxPositions}): ${list}`,
+        );
+      }
+      return result;
+    },
+    warn,
+    onProgress,
+  );
 }
 
 /** A finished shard's summary when `out` holds one for these settings and identity, else null. The
  * backend `auto` picks is known only once it starts, so with backend auto the finished run's stands. */
-async function finishedEvalShard(fs: Platform['fs'], out: string, settings: EvalSettings, ids: Omit<EvalIdentity, 'backend'>, backend: BackendChoice | undefined, shard: ShardInfo): Promise<EvalRunSummary | null> {
+async function finishedEvalShard(
+  fs: Platform['fs'],
+  out: string,
+  settings: EvalSettings,
+  ids: Omit<EvalIdentity, 'backend'>,
+  backend: BackendChoice | undefined,
+  shard: ShardInfo,
+): Promise<EvalRunSummary | null> {
   const before = await readEvalSummary(fs, out);
   const kind = backend === undefined || backend === 'auto' ? (before?.identity.backend ?? 'auto') : backend;
   return finishedEval(fs, out, { settings, identity: { ...ids, backend: kind }, shard });
 }
 
 /** Greedy vs contrastive decoding of a pair on problems with answers (runtime/eval/pair-check.ts). */
-export async function pairCheckJob(ctx: JobContext, job: PairCheckJob, onEvent?: (e: PairCheckEvent) => void): Promise<{ report: PairCheckReport; records: PairCheckRecord[] }> {
+export async function pairCheckJob(
+  ctx: JobContext,
+  job: PairCheckJob,
+  onEvent?: (e: PairCheckEvent) => void,
+): Promise<{ report: PairCheckReport; records: PairCheckRecord[] }> {
   if (!Array.isArray(job.problems) || job.problems.length === 0) throw badInputError('pair-check: no problems (give problems: [{ id, question, gold }, …])');
-  return withModels(ctx, job, [job.expert, job.amateur], ([expert, amateur]) => pairCheckModels(expert, amateur, job.problems, job.settings, { signal: ctx.signal, onEvent }));
+  return withModels(ctx, job, [job.expert, job.amateur], ([expert, amateur]) =>
+    pairCheckModels(expert, amateur, job.problems, job.settings, { signal: ctx.signal, onEvent }),
+  );
 }
 
 export interface MergeJob {
@@ -310,7 +408,12 @@ export async function engineInfo(ctx: JobContext, job: BackendJob = {}): Promise
   const b = await createBackend(job.backend ?? 'auto', ctx.platform, { threads: job.threads });
   const g = globalThis as { crossOriginIsolated?: boolean; WorkerGlobalScope?: unknown; document?: unknown };
   try {
-    return { platform: ctx.platform.name, crossOriginIsolated: g.crossOriginIsolated ?? null, inWorker: typeof g.WorkerGlobalScope !== 'undefined' && g.document === undefined, backend: { ...b.info } };
+    return {
+      platform: ctx.platform.name,
+      crossOriginIsolated: g.crossOriginIsolated ?? null,
+      inWorker: typeof g.WorkerGlobalScope !== 'undefined' && g.document === undefined,
+      backend: { ...b.info },
+    };
   } finally {
     b.destroy();
   }

@@ -9,7 +9,21 @@ import type { Platform } from '../platform/types.ts';
 import { createEngine, type Engine } from './engine.ts';
 
 type Method = Exclude<keyof Engine, 'dispose'>;
-const METHODS: readonly Method[] = ['info', 'run', 'sample', 'finetune', 'evaluate', 'benchmark', 'pairCheck', 'merge', 'exportGguf', 'exportAdapter', 'readFile', 'remove', 'exists'];
+const METHODS: readonly Method[] = [
+  'info',
+  'run',
+  'sample',
+  'finetune',
+  'evaluate',
+  'benchmark',
+  'pairCheck',
+  'merge',
+  'exportGguf',
+  'exportAdapter',
+  'readFile',
+  'remove',
+  'exists',
+];
 /** Calls that take CallOptions (events and a signal) after their job. */
 const WITH_OPTIONS = new Set<Method>(['run', 'sample', 'finetune', 'evaluate', 'benchmark', 'pairCheck', 'merge', 'exportGguf']);
 
@@ -55,13 +69,18 @@ export function serveEngine(scope: MessageEndpoint, platform: Platform | Promise
     try {
       if (!METHODS.includes(m.method)) throw new LightReasonerError('BAD_INPUT', `unknown engine method "${m.method}"`);
       const args = [...m.args];
-      if (WITH_OPTIONS.has(m.method)) args[1] = { signal: controller.signal, onEvent: (event: unknown) => scope.postMessage({ kind: 'event', id: m.id, event } satisfies FromWorker) };
+      if (WITH_OPTIONS.has(m.method))
+        args[1] = { signal: controller.signal, onEvent: (event: unknown) => scope.postMessage({ kind: 'event', id: m.id, event } satisfies FromWorker) };
       const engine = await ready;
       const value = await (engine[m.method] as (...a: unknown[]) => Promise<unknown>)(...args);
       scope.postMessage({ kind: 'result', id: m.id, value } satisfies FromWorker, transfers(value));
     } catch (err) {
       const x = err as LightReasonerError;
-      scope.postMessage({ kind: 'error', id: m.id, error: { code: x?.code, file: x?.file, name: x?.name ?? 'Error', message: String(x?.message ?? err), stack: x?.code ? undefined : x?.stack } } satisfies FromWorker);
+      scope.postMessage({
+        kind: 'error',
+        id: m.id,
+        error: { code: x?.code, file: x?.file, name: x?.name ?? 'Error', message: String(x?.message ?? err), stack: x?.code ? undefined : x?.stack },
+      } satisfies FromWorker);
     } finally {
       running.delete(m.id);
     }
@@ -87,14 +106,19 @@ export function createWorkerEngine(worker: MessageEndpoint & { terminate?: () =>
     pending.delete(m.id);
     if (m.kind === 'result') p.resolve(m.value);
     else {
-      const err = m.error.code ? new LightReasonerError(m.error.code, m.error.message, { file: m.error.file }) : Object.assign(new Error(m.error.message), { name: m.error.name, stack: m.error.stack });
+      const err = m.error.code
+        ? new LightReasonerError(m.error.code, m.error.message, { file: m.error.file })
+        : Object.assign(new Error(m.error.message), { name: m.error.name, stack: m.error.stack });
       p.reject(err);
     }
   });
   // A worker whose script fails to load or throws at the top level would leave every call pending
   // forever: fail them with the reason instead (ErrorEvents of a Worker; a MessagePort has none).
   (worker as unknown as { addEventListener(t: 'error', l: (e: { message?: string }) => void): void }).addEventListener('error', (e) => {
-    const err = new LightReasonerError('BACKEND_UNAVAILABLE', `the engine's worker failed${e?.message ? `: ${e.message}` : ''} — check that its script loads (the browser console has details) and calls serveEngine`);
+    const err = new LightReasonerError(
+      'BACKEND_UNAVAILABLE',
+      `the engine's worker failed${e?.message ? `: ${e.message}` : ''} — check that its script loads (the browser console has details) and calls serveEngine`,
+    );
     for (const p of pending.values()) p.reject(err);
     pending.clear();
   });

@@ -18,13 +18,17 @@ export async function readBaseRecords(fs: FileSystem, file: string, problems: re
     } catch {
       throw badInputError(`--paired-with ${file}:${i + 1}: not valid JSON (give a file written by eval --out)`, file);
     }
-    if (!o || typeof o !== 'object' || typeof o.id !== 'string' || typeof o.correct !== 'boolean') throw badInputError(`--paired-with ${file}:${i + 1}: no "id" and "correct" (give a file written by eval --out)`, file);
+    if (!o || typeof o !== 'object' || typeof o.id !== 'string' || typeof o.correct !== 'boolean')
+      throw badInputError(`--paired-with ${file}:${i + 1}: no "id" and "correct" (give a file written by eval --out)`, file);
     out.push({ id: o.id, correct: o.correct });
   }
   const ids = new Set(out.map((r) => r.id));
   const missing = problems.filter((p) => !ids.has(p.id));
   if (missing.length || ids.size !== problems.length) {
-    throw badInputError(`--paired-with ${file}: it holds ${ids.size} problems, these are ${problems.length}${missing.length ? ` (e.g. id "${missing[0].id}" is not in it)` : ''}; a paired test needs the same problems on both sides`, file);
+    throw badInputError(
+      `--paired-with ${file}: it holds ${ids.size} problems, these are ${problems.length}${missing.length ? ` (e.g. id "${missing[0].id}" is not in it)` : ''}; a paired test needs the same problems on both sides`,
+      file,
+    );
   }
   return out;
 }
@@ -32,5 +36,9 @@ export async function readBaseRecords(fs: FileSystem, file: string, problems: re
 /** What an evaluation's summary ties it to: the model's and adapter's fingerprints, and the data's digest. */
 export async function evalIdentity(fs: FileSystem, model: string, adapter: string | undefined, dataDigest: string): Promise<Omit<EvalIdentity, 'backend'>> {
   const [mf, af] = await Promise.all([modelFingerprint(fs, model), adapter === undefined ? null : adapterFingerprint(fs, adapter)]);
-  return { model: { source: model, fingerprint: mf }, adapter: adapter === undefined || af === null ? null : { source: adapter, fingerprint: af }, data: dataDigest };
+  return {
+    model: { source: model, fingerprint: mf },
+    adapter: adapter === undefined || af === null ? null : { source: adapter, fingerprint: af },
+    data: dataDigest,
+  };
 }

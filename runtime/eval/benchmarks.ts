@@ -5,7 +5,16 @@
 
 import { badInputError } from '../errors.ts';
 import { mathEqual } from './toolkit/equal.ts';
-import { BENCHMARK_NAMES, type BenchmarkName, cleanGold, extractToolkitAnswer, isMultipleChoice, toolkitGold, type ToolkitExtraction, toolkitPrediction } from './toolkit/extract.ts';
+import {
+  BENCHMARK_NAMES,
+  type BenchmarkName,
+  cleanGold,
+  extractToolkitAnswer,
+  isMultipleChoice,
+  toolkitGold,
+  type ToolkitExtraction,
+  toolkitPrediction,
+} from './toolkit/extract.ts';
 import type { EvalProblem } from './evaluate.ts';
 
 export { BENCHMARK_NAMES, type BenchmarkName };
@@ -22,9 +31,24 @@ export interface BenchmarkSpec {
 
 // MMLU-STEM: the toolkit's 18 STEM subjects of hails/mmlu_no_train.
 const MMLU_STEM_SUBJECTS = new Set([
-  'abstract_algebra', 'astronomy', 'college_biology', 'college_chemistry', 'college_computer_science', 'college_mathematics', 'college_physics', 'computer_security',
-  'conceptual_physics', 'electrical_engineering', 'elementary_mathematics', 'high_school_biology', 'high_school_chemistry', 'high_school_computer_science',
-  'high_school_mathematics', 'high_school_physics', 'high_school_statistics', 'machine_learning',
+  'abstract_algebra',
+  'astronomy',
+  'college_biology',
+  'college_chemistry',
+  'college_computer_science',
+  'college_mathematics',
+  'college_physics',
+  'computer_security',
+  'conceptual_physics',
+  'electrical_engineering',
+  'elementary_mathematics',
+  'high_school_biology',
+  'high_school_chemistry',
+  'high_school_computer_science',
+  'high_school_mathematics',
+  'high_school_physics',
+  'high_school_statistics',
+  'machine_learning',
 ]);
 
 const MATH_SUBJECTS = ['algebra', 'counting_and_probability', 'geometry', 'intermediate_algebra', 'number_theory', 'prealgebra', 'precalculus'];
@@ -36,18 +60,26 @@ export const BENCHMARKS: Record<BenchmarkName, BenchmarkSpec> = {
   math_oai: { name: 'math_oai', title: 'MATH-500', data: ['hf://datasets/HuggingFaceH4/MATH-500/default/test'] },
   // The toolkit evaluates SVAMP on its train and test splits together (1,000 problems).
   svamp: { name: 'svamp', title: 'SVAMP', data: ['hf://datasets/ChilleD/SVAMP/default/train', 'hf://datasets/ChilleD/SVAMP/default/test'] },
-  asdiv: { name: 'asdiv', title: 'ASDiv', data: ['hf://datasets/EleutherAI/asdiv/asdiv/validation'], keep: (r) => typeof r.answer === 'string' && !r.answer.includes(';') },
+  asdiv: {
+    name: 'asdiv',
+    title: 'ASDiv',
+    data: ['hf://datasets/EleutherAI/asdiv/asdiv/validation'],
+    keep: (r) => typeof r.answer === 'string' && !r.answer.includes(';'),
+  },
   minerva_math: { name: 'minerva_math', title: 'Minerva Math', data: ['hf://datasets/math-ai/minervamath/default/test'] },
   olympiadbench: { name: 'olympiadbench', title: 'OlympiadBench', data: ['hf://datasets/Hothan/OlympiadBench/OE_TO_maths_en_COMP/train'] },
   mmlu_stem: {
-    name: 'mmlu_stem', title: 'MMLU-STEM', data: ['hf://datasets/hails/mmlu_no_train/all/test'],
+    name: 'mmlu_stem',
+    title: 'MMLU-STEM',
+    data: ['hf://datasets/hails/mmlu_no_train/all/test'],
     keep: (r) => MMLU_STEM_SUBJECTS.has(String(r.subject ?? r.type)),
   },
 };
 
 export function benchmarkSpec(nameOrEntry: string): BenchmarkSpec {
   const name = nameOrEntry.split('=')[0];
-  if (!(BENCHMARK_NAMES as readonly string[]).includes(name)) throw badInputError(`--benchmark ${name}: unknown benchmark (choose ${BENCHMARK_NAMES.join(', ')})`);
+  if (!(BENCHMARK_NAMES as readonly string[]).includes(name))
+    throw badInputError(`--benchmark ${name}: unknown benchmark (choose ${BENCHMARK_NAMES.join(', ')})`);
   return BENCHMARKS[name as BenchmarkName];
 }
 
@@ -105,10 +137,20 @@ export function parseBenchmarkProblems(jsonl: string, name: BenchmarkName, file 
 }
 
 function goldFieldHelp(name: string): string {
-  return ({
-    gsm8k: '"answer" ending in "#### N"', math: '"solution" with \\boxed{}', minerva_math: '"solution" with \\boxed{}', math_oai: '"answer"', svamp: '"Answer"',
-    asdiv: '"answer"', mmlu_stem: '"answer" 0–3', olympiadbench: '"final_answer" list',
-  } as Record<string, string>)[name] ?? 'a gold field';
+  return (
+    (
+      {
+        gsm8k: '"answer" ending in "#### N"',
+        math: '"solution" with \\boxed{}',
+        minerva_math: '"solution" with \\boxed{}',
+        math_oai: '"answer"',
+        svamp: '"Answer"',
+        asdiv: '"answer"',
+        mmlu_stem: '"answer" 0–3',
+        olympiadbench: '"final_answer" list',
+      } as Record<string, string>
+    )[name] ?? 'a gold field'
+  );
 }
 
 export interface BenchmarkGrade {

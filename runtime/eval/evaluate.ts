@@ -99,7 +99,11 @@ export const DEFAULT_EVAL = { prompt: 'qwen25-math-cot' as PromptType, maxNewTok
 
 /** The chat messages of a question under a prompt type. */
 export function evalMessages(prompt: PromptType, question: string): ChatMessage[] {
-  if (prompt === 'qwen25-math-cot') return [{ role: 'system', content: QWEN25_MATH_COT_SYSTEM }, { role: 'user', content: question }];
+  if (prompt === 'qwen25-math-cot')
+    return [
+      { role: 'system', content: QWEN25_MATH_COT_SYSTEM },
+      { role: 'user', content: question },
+    ];
   if (prompt === 'plain') return [{ role: 'user', content: question }];
   throw badInputError(`unknown prompt type "${prompt as string}" (choose ${PROMPT_TYPES.join(' or ')})`);
 }
@@ -132,9 +136,11 @@ export function parseEvalProblems(text: string, opts: { file?: string } = {}): E
     if (typeof o !== 'object' || o === null || Array.isArray(o)) throw badInputError(`${at}: not a JSON object`, opts.file);
     if (typeof o.question !== 'string' || o.question.trim() === '') throw badInputError(`${at}: no "question" string`, opts.file);
     if (o.id !== undefined && typeof o.id !== 'string' && typeof o.id !== 'number') throw badInputError(`${at}: "id" must be a string or a number`, opts.file);
-    if (o.answer === undefined && o.solution === undefined) throw badInputError(`${at}: no "answer" (GSM8K "… #### N", a string or a number) to grade against`, opts.file);
+    if (o.answer === undefined && o.solution === undefined)
+      throw badInputError(`${at}: no "answer" (GSM8K "… #### N", a string or a number) to grade against`, opts.file);
     const gold = parseGold(o);
-    if (gold === null || gold === '') throw badInputError(`${at}: cannot read a gold answer from ${JSON.stringify(o.answer ?? o.solution).slice(0, 80)}`, opts.file);
+    if (gold === null || gold === '')
+      throw badInputError(`${at}: cannot read a gold answer from ${JSON.stringify(o.answer ?? o.solution).slice(0, 80)}`, opts.file);
     const id = o.id === undefined ? String(i) : String(o.id);
     const dup = seen.get(id);
     if (dup !== undefined) throw badInputError(`${at}: duplicate id "${id}" (first on line ${dup}); ids must be unique`, opts.file);
@@ -154,7 +160,11 @@ function evalSettingsOf(model: CausalLM, opts: EvaluateOptions): { prompt: Promp
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw badInputError(`maxNewTokens must be an integer ≥ 1 (got ${maxNewTokens})`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw badInputError(`batchSize must be an integer ≥ 1 (got ${batchSize})`);
   if (model.tokenizer.chatTemplate === null) {
-    throw new LightReasonerError('MODEL_FORMAT', `${model.source}: this model has no chat template (tokenizer_config.json "chat_template" or chat_template.jinja); evaluation prompts are chat messages`, { file: model.source });
+    throw new LightReasonerError(
+      'MODEL_FORMAT',
+      `${model.source}: this model has no chat template (tokenizer_config.json "chat_template" or chat_template.jinja); evaluation prompts are chat messages`,
+      { file: model.source },
+    );
   }
   return { prompt, maxNewTokens, batchSize };
 }
@@ -163,18 +173,39 @@ function evalSettingsOf(model: CausalLM, opts: EvaluateOptions): { prompt: Promp
  * The problems whose prompt + maxNewTokens exceeds the model's context: refused before any decoding
  * (not hours into it), or with skipTooLong given their records now (not decoded, counted as wrong).
  */
-function tooLongProblems(model: CausalLM, problems: EvalProblem[], allIds: number[][], maxNewTokens: number, opts: EvaluateOptions, byIndex: EvalRecord[]): number[] {
+function tooLongProblems(
+  model: CausalLM,
+  problems: EvalProblem[],
+  allIds: number[][],
+  maxNewTokens: number,
+  opts: EvaluateOptions,
+  byIndex: EvalRecord[],
+): number[] {
   const context = model.config.maxPositions;
   const tooLong = problems.map((_, i) => i).filter((i) => allIds[i].length + maxNewTokens > context);
   if (tooLong.length && !opts.skipTooLong) {
     const shown = tooLong.slice(0, 5).map((i) => `${problemAt(problems[i], opts.file)} has a ${allIds[i].length}-token prompt`);
     const more = tooLong.length > shown.length ? ` (and ${tooLong.length - shown.length} more)` : '';
-    throw badInputError(`${shown.join('; ')}${more}: prompt + --max-new-tokens ${maxNewTokens} must fit the model's context (max_position_embeddings ${context}); shorten the question, lower --max-new-tokens, or pass --skip-invalid to count such problems as wrong`, opts.file);
+    throw badInputError(
+      `${shown.join('; ')}${more}: prompt + --max-new-tokens ${maxNewTokens} must fit the model's context (max_position_embeddings ${context}); shorten the question, lower --max-new-tokens, or pass --skip-invalid to count such problems as wrong`,
+      opts.file,
+    );
   }
   for (const i of tooLong) {
     const p = problems[i];
     const skipped = `prompt of ${allIds[i].length} tokens + --max-new-tokens ${maxNewTokens} exceeds max_position_embeddings ${context}`;
-    byIndex[i] = { id: p.id, question: p.question, output: '', extracted: null, gold: p.gold, correct: false, method: 'none', finish: 'length', generated_tokens: 0, skipped };
+    byIndex[i] = {
+      id: p.id,
+      question: p.question,
+      output: '',
+      extracted: null,
+      gold: p.gold,
+      correct: false,
+      method: 'none',
+      finish: 'length',
+      generated_tokens: 0,
+      skipped,
+    };
   }
   return tooLong;
 }
@@ -185,7 +216,8 @@ export async function evaluate(model: CausalLM, problems: EvalProblem[], opts: E
   const tok = model.tokenizer;
   const t0 = performance.now();
   const total = problems.length;
-  let correct = 0, generated = 0;
+  let correct = 0,
+    generated = 0;
   // Every prompt first: one that cannot fit is reported before any decoding, not hours into it.
   const allIds = problems.map((p) => evalPromptIds(tok, prompt, p.question));
   // Records by input index: skipped problems get theirs now, the others as their batch finishes.
@@ -215,11 +247,15 @@ export async function evaluate(model: CausalLM, problems: EvalProblem[], opts: E
     if (keptSet.has(batch)) continue;
     await yieldToHost(opts.signal);
     const before = generated;
-    const { tokens, finish } = await generateGreedy(model, batch.map((i) => allIds[i]), {
-      maxNewTokens,
-      signal: opts.signal,
-      onStep: (e) => opts.onEvent?.({ status: 'step', done: finished, total, generated: before + e.generated, running: e.running }),
-    });
+    const { tokens, finish } = await generateGreedy(
+      model,
+      batch.map((i) => allIds[i]),
+      {
+        maxNewTokens,
+        signal: opts.signal,
+        onStep: (e) => opts.onEvent?.({ status: 'step', done: finished, total, generated: before + e.generated, running: e.running }),
+      },
+    );
     for (const [j, i] of batch.entries()) {
       const p = problems[i];
       // The toolkit grades the text without special tokens (the EOS is not part of the answer).
@@ -228,7 +264,15 @@ export async function evaluate(model: CausalLM, problems: EvalProblem[], opts: E
       if (g.correct) correct++;
       generated += tokens[j].length;
       const record: EvalRecord = {
-        id: p.id, question: p.question, output, extracted: g.extracted, gold: p.gold, correct: g.correct, method: g.method, finish: finish[j], generated_tokens: tokens[j].length,
+        id: p.id,
+        question: p.question,
+        output,
+        extracted: g.extracted,
+        gold: p.gold,
+        correct: g.correct,
+        method: g.method,
+        finish: finish[j],
+        generated_tokens: tokens[j].length,
       };
       byIndex[i] = record;
       opts.onEvent?.({ status: 'problem', done: ++finished, total, correct, record });
@@ -237,7 +281,14 @@ export async function evaluate(model: CausalLM, problems: EvalProblem[], opts: E
   }
   const records = byIndex;
   const summary: EvalSummary = {
-    total, correct, accuracy: total === 0 ? 0 : correct / total, ci95: wilsonInterval(correct, total), seconds: (performance.now() - t0) / 1000, generated_tokens: generated, prompt, max_new_tokens: maxNewTokens,
+    total,
+    correct,
+    accuracy: total === 0 ? 0 : correct / total,
+    ci95: wilsonInterval(correct, total),
+    seconds: (performance.now() - t0) / 1000,
+    generated_tokens: generated,
+    prompt,
+    max_new_tokens: maxNewTokens,
     skipped: tooLong.length,
   };
   opts.onEvent?.({ status: 'done', summary });

@@ -13,7 +13,8 @@ const BOX_COMMANDS = ['\\boxed', '\\fbox'];
 
 /** The content of the last `\boxed{…}` / `\fbox{…}` (braces matched), or null when there is none. */
 export function lastBoxed(text: string): string | null {
-  let at = -1, cmd = '';
+  let at = -1,
+    cmd = '';
   for (const c of BOX_COMMANDS) {
     const i = text.lastIndexOf(c);
     if (i > at) {
@@ -24,7 +25,8 @@ export function lastBoxed(text: string): string | null {
   if (at < 0) return null;
   let rest = text.slice(at + cmd.length);
   if (rest.startsWith('{')) {
-    let depth = 1, out = '';
+    let depth = 1,
+      out = '';
     for (const ch of rest.slice(1)) {
       if (ch === '{') depth++;
       else if (ch === '}' && --depth === 0) break;
@@ -41,14 +43,19 @@ export function lastBoxed(text: string): string | null {
 /** The phrase after the last "the answer is" (first line, up to the end of its sentence). */
 function answerIsPhrase(text: string): string | null {
   const re = /[Tt]he (?:final )?answer is/g;
-  let last = -1, len = 0;
+  let last = -1,
+    len = 0;
   for (const m of text.matchAll(re)) {
     last = m.index;
     len = m[0].length;
   }
   if (last < 0) return null;
   // Its first line (the next non-empty one when the phrase ends a line: "The answer is:\n42").
-  let s = text.slice(last + len).replace(/^[\s:：]+/, '').split('\n')[0].trim();
+  let s = text
+    .slice(last + len)
+    .replace(/^[\s:：]+/, '')
+    .split('\n')[0]
+    .trim();
   // Cut at the end of the sentence: a period followed by a space (not a decimal point).
   const end = s.search(/\.(?=\s)/);
   if (end >= 0) s = s.slice(0, end);
@@ -74,7 +81,8 @@ export interface Extraction {
 /** Extract a model's final answer from its output. */
 export function extractAnswer(output: string): Extraction {
   const text = output.replace(/\u043a\u0438/g, ''); // the toolkit drops these (a Cyrillic artefact of some models)
-  let raw: string | null = lastBoxed(text), method: ExtractionMethod = 'boxed';
+  let raw: string | null = lastBoxed(text),
+    method: ExtractionMethod = 'boxed';
   if (raw === null) {
     raw = answerIsPhrase(text);
     method = 'answer-is';
@@ -93,7 +101,13 @@ export function parseGold(record: { answer?: unknown; solution?: unknown }): str
   if (typeof a === 'number') return Number.isFinite(a) ? normalizeAnswer(String(a)) : null;
   if (typeof a === 'string') {
     const hash = a.lastIndexOf('####');
-    if (hash >= 0) return normalizeAnswer(a.slice(hash + 4).trim().replace(/,/g, ''));
+    if (hash >= 0)
+      return normalizeAnswer(
+        a
+          .slice(hash + 4)
+          .trim()
+          .replace(/,/g, ''),
+      );
     const boxed = lastBoxed(a);
     const s = normalizeAnswer(boxed ?? a);
     return s === '' ? null : s;
@@ -111,7 +125,8 @@ function unwrap(s: string, cmds: string[]): string {
     for (;;) {
       const i = s.indexOf(`${cmd}{`);
       if (i < 0) break;
-      let depth = 1, j = i + cmd.length + 1;
+      let depth = 1,
+        j = i + cmd.length + 1;
       for (; j < s.length && depth > 0; j++) {
         if (s[j] === '{') depth++;
         else if (s[j] === '}') depth--;
@@ -195,8 +210,10 @@ export interface GradeOptions {
 /** Whether a prediction (raw or normalized) equals the gold answer (raw or normalized). */
 export function answersEqual(prediction: string | null, gold: string | null, opts: GradeOptions = {}): boolean {
   if (prediction === null || gold === null) return false;
-  const p = normalizeAnswer(prediction), g = normalizeAnswer(gold);
-  const pv = answerValue(p), gv = answerValue(g);
+  const p = normalizeAnswer(prediction),
+    g = normalizeAnswer(gold);
+  const pv = answerValue(p),
+    gv = answerValue(g);
   if (pv !== null && gv !== null) {
     if (numbersClose(pv, gv)) return true;
     return opts.percentVariants === true && (numbersClose(pv, gv / 100) || numbersClose(pv, gv * 100));

@@ -76,7 +76,11 @@ export async function claimEvalOut(fs: FileSystem, out: string, o: { resume?: bo
   if (o.resume && o.overwrite) throw badInputError(`${flag} ${out}: --resume and --overwrite contradict each other — pass one`);
   if (o.resume || o.overwrite) return;
   if (await fs.exists(out)) throw badInputError(`${flag} ${out} already exists: pass --overwrite to replace it, or choose another file`, out);
-  if (await fs.exists(evalJournalPath(out))) throw badInputError(`${flag} ${out}: an interrupted evaluation left ${evalJournalPath(out)}: pass --resume to continue it, --overwrite to start over, or choose another file`, out);
+  if (await fs.exists(evalJournalPath(out)))
+    throw badInputError(
+      `${flag} ${out}: an interrupted evaluation left ${evalJournalPath(out)}: pass --resume to continue it, --overwrite to start over, or choose another file`,
+      out,
+    );
 }
 
 /** Greedy-evaluate `problems` into `out` (see the file comment); resumable. */
@@ -103,16 +107,28 @@ export async function evaluateToFile(model: CausalLM, problems: EvalProblem[], o
   if (prior?.cutBackTo != null) await fs.writeFileAtomic(journal, prior.cutBackTo);
   const t0 = performance.now();
   const { records, summary } = await evaluate(model, problems, {
-    ...o, prompt: o.settings.prompt, maxNewTokens: o.settings.maxNewTokens, batchSize: o.settings.batchSize, done: prior?.records,
+    ...o,
+    prompt: o.settings.prompt,
+    maxNewTokens: o.settings.maxNewTokens,
+    batchSize: o.settings.batchSize,
+    done: prior?.records,
     onBatch: append
       ? async (batch) => {
-        const seconds = secondsBefore + (performance.now() - t0) / 1000;
-        await append(journal, `${JSON.stringify({ seconds, indices: batch.map((b) => b.index), records: batch.map((b) => b.record) })}\n`);
-      }
+          const seconds = secondsBefore + (performance.now() - t0) / 1000;
+          await append(journal, `${JSON.stringify({ seconds, indices: batch.map((b) => b.index), records: batch.map((b) => b.record) })}\n`);
+        }
       : undefined,
   });
   secondsBefore += summary.seconds;
-  const runSummary: EvalRunSummary = { kind: 'eval', output: out, ...summary, seconds: secondsBefore, settings: o.settings, identity, ...(o.shard ? { shard: o.shard } : {}) };
+  const runSummary: EvalRunSummary = {
+    kind: 'eval',
+    output: out,
+    ...summary,
+    seconds: secondsBefore,
+    settings: o.settings,
+    identity,
+    ...(o.shard ? { shard: o.shard } : {}),
+  };
   await writeEvalResults(fs, out, records, runSummary);
   if (append && (await fs.exists(journal))) await fs.rm?.(journal);
   return { records, summary: runSummary, resumed: prior?.records.size ?? 0, finished: false };
@@ -141,9 +157,17 @@ async function discardOtherAdapter(fs: FileSystem, out: string, key: JournalKey)
 async function readFinished(fs: FileSystem, out: string, key: JournalKey): Promise<EvaluateToFileResult | null> {
   const summary = await finishedEval(fs, out, { settings: key.settings, identity: key.identity, shard: key.shard ?? undefined });
   if (!summary) return null;
-  if (summary.total !== key.problems) throw badInputError(`${out} is a finished evaluation of ${summary.total} problems, this one has ${key.problems}: use the original options, or remove it and ${evalSummaryPath(out)} to evaluate again`, out);
+  if (summary.total !== key.problems)
+    throw badInputError(
+      `${out} is a finished evaluation of ${summary.total} problems, this one has ${key.problems}: use the original options, or remove it and ${evalSummaryPath(out)} to evaluate again`,
+      out,
+    );
   const lines = (await fs.readText(out)).split('\n').filter((l) => l !== '');
-  if (lines.length !== key.problems) throw badInputError(`${out}: holds ${lines.length} records but its summary says ${key.problems} (was it edited?); remove it and ${evalSummaryPath(out)} to evaluate again`, out);
+  if (lines.length !== key.problems)
+    throw badInputError(
+      `${out}: holds ${lines.length} records but its summary says ${key.problems} (was it edited?); remove it and ${evalSummaryPath(out)} to evaluate again`,
+      out,
+    );
   const records = lines.map((l, i) => {
     try {
       return JSON.parse(l) as EvalRecord;
@@ -159,7 +183,13 @@ async function readFinished(fs: FileSystem, out: string, key: JournalKey): Promi
  * run. Only an unterminated last line that does not parse — what a crash during an append leaves —
  * is dropped (with a warning); any other damage is refused with what to do.
  */
-async function readJournal(fs: FileSystem, journal: string, key: JournalKey, problems: EvalProblem[], warn?: (m: string) => void): Promise<{ records: Map<number, EvalRecord>; seconds: number; cutBackTo: string | null }> {
+async function readJournal(
+  fs: FileSystem,
+  journal: string,
+  key: JournalKey,
+  problems: EvalProblem[],
+  warn?: (m: string) => void,
+): Promise<{ records: Map<number, EvalRecord>; seconds: number; cutBackTo: string | null }> {
   const startOver = `remove ${journal} to evaluate from the start`;
   const text = await fs.readText(journal);
   const lines = text.split('\n');
@@ -183,17 +213,26 @@ async function readJournal(fs: FileSystem, journal: string, key: JournalKey, pro
     }
     if (!isObject(o)) throw badInputError(`${at}: not a JSON object (was the journal edited?); ${startOver}`, journal);
     if (n === 0) {
-      if (o.kind !== JOURNAL_KIND || o.version !== JOURNAL_VERSION || !isObject(o.key)) throw badInputError(`${at}: not an evaluation journal of this version (kind ${show(o.kind)}, version ${show(o.version)}); ${startOver}`, journal);
+      if (o.kind !== JOURNAL_KIND || o.version !== JOURNAL_VERSION || !isObject(o.key))
+        throw badInputError(`${at}: not an evaluation journal of this version (kind ${show(o.kind)}, version ${show(o.version)}); ${startOver}`, journal);
       const changed = describeChanges(o.key, key as unknown as Record<string, unknown>);
-      if (changed.length) throw badInputError(`cannot resume ${journal}: the evaluation was started with other settings, model or data (${changed.join('; ')}); use the original options, or ${startOver}`, journal);
+      if (changed.length)
+        throw badInputError(
+          `cannot resume ${journal}: the evaluation was started with other settings, model or data (${changed.join('; ')}); use the original options, or ${startOver}`,
+          journal,
+        );
       continue;
     }
     const { indices, records: recs } = o;
-    if (!Array.isArray(indices) || !Array.isArray(recs) || indices.length !== recs.length || typeof o.seconds !== 'number') throw badInputError(`${at}: not a batch line {seconds, indices, records} (was the journal edited?); ${startOver}`, journal);
+    if (!Array.isArray(indices) || !Array.isArray(recs) || indices.length !== recs.length || typeof o.seconds !== 'number')
+      throw badInputError(`${at}: not a batch line {seconds, indices, records} (was the journal edited?); ${startOver}`, journal);
     for (const [j, i] of indices.entries()) {
       const r = recs[j] as EvalRecord;
       if (!Number.isInteger(i) || i < 0 || i >= problems.length || !isObject(r) || r.id !== problems[i].id || records.has(i)) {
-        throw badInputError(`${at}: record ${j} (index ${show(i)}) is not a record of this run's problem at that index (was the journal edited?); ${startOver}`, journal);
+        throw badInputError(
+          `${at}: record ${j} (index ${show(i)}) is not a record of this run's problem at that index (was the journal edited?); ${startOver}`,
+          journal,
+        );
       }
       records.set(i, r);
     }

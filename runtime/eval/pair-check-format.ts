@@ -15,25 +15,48 @@ const pct = (x: number, of: number) => (of === 0 ? '–' : `${((100 * x) / of).t
 /** Columns padded to their widest cell: the first `left` left-aligned, the rest right-aligned. */
 function table(head: string[], rows: string[][], left = 1): string[] {
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
-  const line = (r: string[]) => r.map((x, c) => (c < left ? x.padEnd(widths[c]) : x.padStart(widths[c]))).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((x, c) => (c < left ? x.padEnd(widths[c]) : x.padStart(widths[c])))
+      .join('  ')
+      .trimEnd();
   return [line(head), ...rows.map(line)];
 }
 
 export function formatPairCheck(r: PairCheckReport): string[] {
   const s = r.settings;
-  const lines = [`pair-check on ${r.problems} problems (prompt ${s.prompt}, ${s.max_new_tokens} new tokens; ${r.backend}, ${r.seconds.toFixed(1)} s)`, `  expert  ${r.models.expert.source}`, `  amateur ${r.models.amateur.source}`, ''];
-  lines.push(...table(
-    ['variant', 'accuracy [95% CI]', 'fixed', 'broken', 'McNemar p', 'changed steps', 'changed outputs'],
-    r.variants.map((v) => {
-      const p = v.paired_vs_greedy;
-      return [variantLabel(v), `${formatAccuracy(v.accuracy, v.ci95)} (${v.correct}/${v.total})`, p ? String(p.fixed) : '', p ? String(p.broken) : '', p ? formatPValue(p.p_value) : '',
-        v.alpha === null ? '' : `${v.changes}/${v.steps} (${pct(v.changes, v.steps)})`, v.alpha === null ? '' : String(v.changed_outputs)];
-    }),
-    2,
-  ));
+  const lines = [
+    `pair-check on ${r.problems} problems (prompt ${s.prompt}, ${s.max_new_tokens} new tokens; ${r.backend}, ${r.seconds.toFixed(1)} s)`,
+    `  expert  ${r.models.expert.source}`,
+    `  amateur ${r.models.amateur.source}`,
+    '',
+  ];
+  lines.push(
+    ...table(
+      ['variant', 'accuracy [95% CI]', 'fixed', 'broken', 'McNemar p', 'changed steps', 'changed outputs'],
+      r.variants.map((v) => {
+        const p = v.paired_vs_greedy;
+        return [
+          variantLabel(v),
+          `${formatAccuracy(v.accuracy, v.ci95)} (${v.correct}/${v.total})`,
+          p ? String(p.fixed) : '',
+          p ? String(p.broken) : '',
+          p ? formatPValue(p.p_value) : '',
+          v.alpha === null ? '' : `${v.changes}/${v.steps} (${pct(v.changes, v.steps)})`,
+          v.alpha === null ? '' : String(v.changed_outputs),
+        ];
+      }),
+      2,
+    ),
+  );
   const cd = r.variants.filter((v) => v.alpha !== null);
-  lines.push('', 'where the contrast changed the choice (kind of the token it chose; of the expert\'s token it replaced):');
-  lines.push(...table(['variant', ...TOKEN_KINDS], cd.map((v) => [variantLabel(v), ...TOKEN_KINDS.map((k) => `${pct(v.kinds[k], v.changes)} / ${pct(v.replaced_kinds[k], v.changes)}`)])));
+  lines.push('', "where the contrast changed the choice (kind of the token it chose; of the expert's token it replaced):");
+  lines.push(
+    ...table(
+      ['variant', ...TOKEN_KINDS],
+      cd.map((v) => [variantLabel(v), ...TOKEN_KINDS.map((k) => `${pct(v.kinds[k], v.changes)} / ${pct(v.replaced_kinds[k], v.changes)}`)]),
+    ),
+  );
   lines.push('', 'verdicts (against expert greedy, same problems, exact McNemar test):');
   for (const v of cd) lines.push(`  ${variantLabel(v)}: ${v.verdict!.text}`);
   const lr = r.variants.find((v) => v.name === r.lightreasoner_variant)!;

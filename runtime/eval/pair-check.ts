@@ -30,7 +30,13 @@ export interface PairCheckSettings {
 }
 
 /** The paper's α and β; 512 new tokens and the toolkit prompt as `eval`. */
-export const DEFAULT_PAIR_CHECK: Readonly<PairCheckSettings> = Object.freeze({ alphas: [0.2], betas: [0.4], maxNewTokens: 512, batchSize: 8, prompt: 'qwen25-math-cot' as PromptType });
+export const DEFAULT_PAIR_CHECK: Readonly<PairCheckSettings> = Object.freeze({
+  alphas: [0.2],
+  betas: [0.4],
+  maxNewTokens: 512,
+  batchSize: 8,
+  prompt: 'qwen25-math-cot' as PromptType,
+});
 
 /** p below which a paired difference counts as resolved. */
 const VERDICT_P = 0.05;
@@ -138,12 +144,21 @@ export function pairVerdict(p: PairedComparison, total: number, selective = true
     return { direction: 'away', text: `points away from right answers (${counts})${why}`, problems_needed: null };
   }
   const needed = mcnemarProblemsNeeded(p.fixed, p.broken, total);
-  const more = needed === null ? 'fixed = broken, so no direction to resolve' : `about ${needed.toLocaleString('en-US')} problems would resolve a difference this size (80 % power, if it is real)`;
+  const more =
+    needed === null
+      ? 'fixed = broken, so no direction to resolve'
+      : `about ${needed.toLocaleString('en-US')} problems would resolve a difference this size (80 % power, if it is real)`;
   return { direction: 'unresolved', text: `resolves nothing at N = ${total} (${counts}); ${more}`, problems_needed: needed };
 }
 
 /** pair-check on two loaded models: their vocabularies must agree (as for sampling); the expert's tokenizer writes the prompts. */
-export function pairCheckModels(expert: CausalLM, amateur: CausalLM, problems: EvalProblem[], settings: Partial<PairCheckSettings> = {}, opts: PairCheckOptions = {}) {
+export function pairCheckModels(
+  expert: CausalLM,
+  amateur: CausalLM,
+  problems: EvalProblem[],
+  settings: Partial<PairCheckSettings> = {},
+  opts: PairCheckOptions = {},
+) {
   checkVocabularies(expert, amateur);
   return pairCheck(expert, amateur, expert.tokenizer, problems, settings, opts);
 }
@@ -160,7 +175,10 @@ export async function pairCheck(
   const s: PairCheckSettings = { ...DEFAULT_PAIR_CHECK, ...settings };
   if (!(PROMPT_TYPES as readonly string[]).includes(s.prompt)) throw badInputError(`unknown prompt type "${s.prompt}" (choose ${PROMPT_TYPES.join(' or ')})`);
   if (problems.length === 0) throw badInputError('pair-check: no problems');
-  if (tok.chatTemplate === null) throw new LightReasonerError('MODEL_FORMAT', `${expert.source}: this model has no chat template; pair-check prompts are chat messages (as eval's)`, { file: expert.source });
+  if (tok.chatTemplate === null)
+    throw new LightReasonerError('MODEL_FORMAT', `${expert.source}: this model has no chat template; pair-check prompts are chat messages (as eval's)`, {
+      file: expert.source,
+    });
   const variants = pairCheckVariants(s.alphas, s.betas);
   const t0 = performance.now();
   const prompts = problems.map((p) => evalPromptIds(tok, s.prompt, p.question));
@@ -169,8 +187,15 @@ export async function pairCheck(
   opts.onEvent?.({ status: 'start', total, variants: variants.map((v) => v.name) });
   const records: PairCheckRecord[] = new Array(total);
   const acc = variants.map(() => ({ steps: 0, changes: 0, kinds: emptyKindCounts(), replaced: emptyKindCounts() }));
-  let done = 0, tokensFed = 0;
-  const events = decodeVariants(expert, amateur, prompts, { variants, maxNewTokens: s.maxNewTokens, batchSize: s.batchSize }, { signal: opts.signal, label: (i) => problemAt(problems[i], opts.file) });
+  let done = 0,
+    tokensFed = 0;
+  const events = decodeVariants(
+    expert,
+    amateur,
+    prompts,
+    { variants, maxNewTokens: s.maxNewTokens, batchSize: s.batchSize },
+    { signal: opts.signal, label: (i) => problemAt(problems[i], opts.file) },
+  );
   for await (const e of events) {
     if (e.status === 'step') {
       tokensFed += e.tokens;
@@ -185,7 +210,9 @@ export async function pairCheck(
   const reports: VariantReport[] = variants.map((v, k) => {
     const outs = records.map((r) => r.outputs[v.name]);
     const correct = outs.filter((o) => o.correct).length;
-    let fixed = 0, broken = 0, changed = 0;
+    let fixed = 0,
+      broken = 0,
+      changed = 0;
     for (const [i, o] of outs.entries()) {
       if (o.correct && !greedy[i].correct) fixed++;
       if (!o.correct && greedy[i].correct) broken++;
@@ -193,18 +220,35 @@ export async function pairCheck(
     }
     const paired = v.alpha === null ? null : { fixed, broken, p_value: mcnemarExact(fixed, broken) };
     return {
-      name: v.name, alpha: v.alpha, beta: v.beta, correct, total, accuracy: correct / total, ci95: wilsonInterval(correct, total),
-      paired_vs_greedy: paired, verdict: paired && pairVerdict(paired, total, v.beta !== null), changed_outputs: changed,
-      steps: acc[k].steps, changes: acc[k].changes, kinds: acc[k].kinds, replaced_kinds: acc[k].replaced,
+      name: v.name,
+      alpha: v.alpha,
+      beta: v.beta,
+      correct,
+      total,
+      accuracy: correct / total,
+      ci95: wilsonInterval(correct, total),
+      paired_vs_greedy: paired,
+      verdict: paired && pairVerdict(paired, total, v.beta !== null),
+      changed_outputs: changed,
+      steps: acc[k].steps,
+      changes: acc[k].changes,
+      kinds: acc[k].kinds,
+      replaced_kinds: acc[k].replaced,
     };
   });
   const lr = variants.find((v) => v.beta !== null) ?? variants[1];
   const report: PairCheckReport = {
-    version: 1, created: new Date().toISOString(), backend: expert.backend.info.kind,
+    version: 1,
+    created: new Date().toISOString(),
+    backend: expert.backend.info.kind,
     models: { expert: { source: expert.source, hub: hubRevisionOf(expert.source) }, amateur: { source: amateur.source, hub: hubRevisionOf(amateur.source) } },
-    problems: total, settings: { alphas: s.alphas, betas: s.betas, max_new_tokens: s.maxNewTokens, batch_size: s.batchSize, prompt: s.prompt },
-    variants: reports, lightreasoner_variant: lr.name, verdict: reports.find((r) => r.name === lr.name)!.verdict!,
-    seconds: (performance.now() - t0) / 1000, tokens_fed: tokensFed,
+    problems: total,
+    settings: { alphas: s.alphas, betas: s.betas, max_new_tokens: s.maxNewTokens, batch_size: s.batchSize, prompt: s.prompt },
+    variants: reports,
+    lightreasoner_variant: lr.name,
+    verdict: reports.find((r) => r.name === lr.name)!.verdict!,
+    seconds: (performance.now() - t0) / 1000,
+    tokens_fed: tokensFed,
   };
   opts.onEvent?.({ status: 'done', report });
   return { report, records };
@@ -216,7 +260,10 @@ function checkContext(expert: DecoderModel, amateur: DecoderModel, problems: Eva
   if (long.length === 0) return;
   const shown = long.slice(0, 5).map((i) => `${problemAt(problems[i], file)} has a ${prompts[i].length}-token prompt`);
   const more = long.length > shown.length ? ` (and ${long.length - shown.length} more)` : '';
-  throw badInputError(`${shown.join('; ')}${more}: prompt + --max-new-tokens ${maxNew} must fit both models' context (max_position_embeddings ${context}); lower --max-new-tokens or leave such problems out`, file);
+  throw badInputError(
+    `${shown.join('; ')}${more}: prompt + --max-new-tokens ${maxNew} must fit both models' context (max_position_embeddings ${context}); lower --max-new-tokens or leave such problems out`,
+    file,
+  );
 }
 
 type Acc = { steps: number; changes: number; kinds: Record<TokenKind, number>; replaced: Record<TokenKind, number> };

@@ -76,19 +76,30 @@ export async function readEvalSummary(fs: FileSystem, out: string): Promise<Eval
   return j as unknown as EvalRunSummary;
 }
 
-const key = (s: { settings: EvalSettings; identity: EvalIdentity; shard?: ShardInfo }) => ({ settings: s.settings, identity: s.identity, shard: s.shard ?? null });
+const key = (s: { settings: EvalSettings; identity: EvalIdentity; shard?: ShardInfo }) => ({
+  settings: s.settings,
+  identity: s.identity,
+  shard: s.shard ?? null,
+});
 
 /**
  * The summary of a finished evaluation in `out` with these settings, model, data and shard (a
  * resubmitted shard is skipped with it); null when there is none. One with other settings is refused.
  */
-export async function finishedEval(fs: FileSystem, out: string, expect: { settings: EvalSettings; identity: EvalIdentity; shard?: ShardInfo }): Promise<EvalRunSummary | null> {
+export async function finishedEval(
+  fs: FileSystem,
+  out: string,
+  expect: { settings: EvalSettings; identity: EvalIdentity; shard?: ShardInfo },
+): Promise<EvalRunSummary | null> {
   if (!(await fs.exists(out))) return null;
   const summary = await readEvalSummary(fs, out);
   if (!summary) return null;
   const changed = describeChanges(key(summary), key(expect));
   if (changed.length) {
-    throw badInputError(`${out} is a finished evaluation with other settings, model or data (${changed.join('; ')}): use the original options, or remove both files to evaluate again`, out);
+    throw badInputError(
+      `${out} is a finished evaluation with other settings, model or data (${changed.join('; ')}): use the original options, or remove both files to evaluate again`,
+      out,
+    );
   }
   return summary;
 }

@@ -11,9 +11,11 @@ const Z95 = 1.959963984540054;
 
 /** The Wilson score interval of `correct` successes in `total` trials ([0, 1] when total is 0). */
 export function wilsonInterval(correct: number, total: number, z = Z95): [number, number] {
-  if (!(Number.isInteger(correct) && Number.isInteger(total) && correct >= 0 && correct <= total)) throw new RangeError(`need integers 0 ≤ correct ≤ total (got ${correct}, ${total})`);
+  if (!(Number.isInteger(correct) && Number.isInteger(total) && correct >= 0 && correct <= total))
+    throw new RangeError(`need integers 0 ≤ correct ≤ total (got ${correct}, ${total})`);
   if (total === 0) return [0, 1];
-  const p = correct / total, z2 = z * z;
+  const p = correct / total,
+    z2 = z * z;
   const denom = 1 + z2 / total;
   const centre = (p + z2 / (2 * total)) / denom;
   const half = (z / denom) * Math.sqrt((p * (1 - p)) / total + z2 / (4 * total * total));
@@ -38,7 +40,8 @@ function binomHalfCdf(k: number, n: number): number {
 
 /** The exact two-sided McNemar p-value for `fixed` and `broken` discordant pairs (1 when there are none). */
 export function mcnemarExact(fixed: number, broken: number): number {
-  if (!(Number.isInteger(fixed) && Number.isInteger(broken) && fixed >= 0 && broken >= 0)) throw new RangeError(`need non-negative integer counts (got ${fixed}, ${broken})`);
+  if (!(Number.isInteger(fixed) && Number.isInteger(broken) && fixed >= 0 && broken >= 0))
+    throw new RangeError(`need non-negative integer counts (got ${fixed}, ${broken})`);
   const n = fixed + broken;
   if (n === 0) return 1;
   return Math.min(1, 2 * binomHalfCdf(Math.min(fixed, broken), n));
@@ -56,8 +59,10 @@ export interface PairedComparison {
 /** Paired comparison of two graded runs over the same problems (matched by id). */
 export function pairedComparison(before: readonly { id: string; correct: boolean }[], after: readonly { id: string; correct: boolean }[]): PairedComparison {
   const base = new Map(before.map((r) => [r.id, r.correct]));
-  if (base.size !== after.length || after.some((r) => !base.has(r.id))) throw new RangeError('a paired comparison needs the same problems (by id) on both sides');
-  let fixed = 0, broken = 0;
+  if (base.size !== after.length || after.some((r) => !base.has(r.id)))
+    throw new RangeError('a paired comparison needs the same problems (by id) on both sides');
+  let fixed = 0,
+    broken = 0;
   for (const r of after) {
     const was = base.get(r.id)!;
     if (r.correct && !was) fixed++;
@@ -110,7 +115,8 @@ export function mcnemarProblemsNeeded(fixed: number, broken: number, total: numb
     throw new RangeError(`need integers 0 ≤ fixed + broken ≤ total, total > 0 (got ${fixed}, ${broken}, ${total})`);
   }
   if (fixed === broken) return null;
-  const psi = (fixed + broken) / total, delta = Math.abs(fixed - broken) / total;
+  const psi = (fixed + broken) / total,
+    delta = Math.abs(fixed - broken) / total;
   const connor = (Z95 * Math.sqrt(psi) + Z80 * Math.sqrt(Math.max(0, psi - delta * delta))) ** 2 / (delta * delta);
   return Math.ceil(Math.max(connor, 6 / psi) - 1e-9);
 }

@@ -23,11 +23,18 @@ export interface BenchmarkTable {
 }
 
 /** One benchmark's row from its graded records (and the baseline's records on the same ids). */
-export function benchmarkResult(name: string, title: string, records: readonly { id: string; correct: boolean }[], baseline?: readonly { id: string; correct: boolean }[]): BenchmarkResult {
-  const correct = records.filter((r) => r.correct).length, total = records.length;
+export function benchmarkResult(
+  name: string,
+  title: string,
+  records: readonly { id: string; correct: boolean }[],
+  baseline?: readonly { id: string; correct: boolean }[],
+): BenchmarkResult {
+  const correct = records.filter((r) => r.correct).length,
+    total = records.length;
   const row: BenchmarkResult = { name, title, total, correct, accuracy: total ? correct / total : 0, ci95: wilsonInterval(correct, total) };
   if (baseline) {
-    const bc = baseline.filter((r) => r.correct).length, bt = baseline.length;
+    const bc = baseline.filter((r) => r.correct).length,
+      bt = baseline.length;
     row.baseline = { total: bt, correct: bc, accuracy: bt ? bc / bt : 0, ci95: wilsonInterval(bc, bt), paired: pairedComparison(baseline, records) };
   }
   return row;

@@ -39,8 +39,10 @@ export function tokenKind(pieces: readonly string[], t: number, questionNumbers:
     const text = pieces.join('');
     let start = 0;
     for (let i = 0; i < t; i++) start += pieces[i].length;
-    let lo = start + d, hi = start + d + 1;
-    const joins = (c: string | undefined, before: string | undefined, after: string | undefined) => (c === ',' || c === '.') && isDigit(before) && isDigit(after);
+    let lo = start + d,
+      hi = start + d + 1;
+    const joins = (c: string | undefined, before: string | undefined, after: string | undefined) =>
+      (c === ',' || c === '.') && isDigit(before) && isDigit(after);
     while (lo > 0 && (isDigit(text[lo - 1]) || joins(text[lo - 1], text[lo - 2], text[lo]))) lo--;
     while (hi < text.length && (isDigit(text[hi]) || joins(text[hi], text[hi - 1], text[hi + 1]))) hi++;
     return questionNumbers.has(numberKey(text.slice(lo, hi))) ? 'question-number' : 'digit';

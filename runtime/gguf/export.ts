@@ -93,7 +93,8 @@ export function ggufModelMetadata(arch: string, c: ModelConfig, type: GgufExport
   if (c.headDim * c.heads !== c.hiddenSize) meta.push([`${arch}.attention.key_length`, u32(c.headDim)], [`${arch}.attention.value_length`, u32(c.headDim)]);
   if (arch === 'llama') meta.push(['llama.vocab_size', u32(c.vocabSize)], ['llama.rope.dimension_count', u32(c.headDim)]);
   // llama3 scaling travels as the rope_freqs tensor (llama3RopeFactors), not as keys.
-  if (c.rope.type === 'linear') meta.push([`${arch}.rope.scaling.type`, { kind: 'string', value: 'linear' }], [`${arch}.rope.scaling.factor`, f32(c.rope.factor)]);
+  if (c.rope.type === 'linear')
+    meta.push([`${arch}.rope.scaling.type`, { kind: 'string', value: 'linear' }], [`${arch}.rope.scaling.factor`, f32(c.rope.factor)]);
   return meta;
 }
 
@@ -133,7 +134,8 @@ function planTensors(c: ModelConfig, arch: string, entries: Map<string, TensorEn
   for (const e of entries.values()) {
     if (isDroppedTensor(e.name) || (e.name === 'lm_head.weight' && c.tieEmbeddings)) continue;
     const name = ggufTensorName(e.name);
-    if (!name) throw unsupportedError(e.file, `tensor "${e.name}" has no llama.cpp counterpart for ${arch} (export-gguf writes Llama/Qwen2 decoder weights only)`);
+    if (!name)
+      throw unsupportedError(e.file, `tensor "${e.name}" has no llama.cpp counterpart for ${arch} (export-gguf writes Llama/Qwen2 decoder weights only)`);
     const source = SOURCE_DTYPE[e.dtype];
     if (!source) throw unsupportedError(e.file, `tensor "${e.name}" has dtype ${e.dtype}; export-gguf reads F32, F16 and BF16 weights`);
     const stored = storedType(type, e.name, e.shape, source);
@@ -159,18 +161,30 @@ async function tensorBytes(fs: FileSystem, p: PlannedTensor, c: ModelConfig, ada
   const e = p.entry;
   let bytes = await readTensorBytes(fs, e);
   const bad = firstNonFinite(p.source, bytes);
-  if (bad >= 0) throw modelFormatError(e.file, `tensor "${e.name}" holds a non-finite value (element ${bad}); GGUF export needs finite weights (re-download or re-save the model)`);
+  if (bad >= 0)
+    throw modelFormatError(
+      e.file,
+      `tensor "${e.name}" holds a non-finite value (element ${bad}); GGUF export needs finite weights (re-download or re-save the model)`,
+    );
   if (p.merge && adapter) {
     const pair = adapter.layers[p.merge.layer][p.merge.target]!;
     const [out, inp] = targetShape(c, p.merge.target);
     bytes = encodeFromF32(p.source, mergeTensor(decodeToF32(p.source, bytes), pair.a, pair.b, out, inp, adapter.config.r, adapter.scaling));
-    if (firstNonFinite(p.source, bytes) >= 0) throw badInputError(`${adapterDir}: merging it into tensor "${e.name}" gives non-finite weights — the adapter's scaling or weights are too large; check its adapter_config.json`, adapterDir);
+    if (firstNonFinite(p.source, bytes) >= 0)
+      throw badInputError(
+        `${adapterDir}: merging it into tensor "${e.name}" gives non-finite weights — the adapter's scaling or weights are too large; check its adapter_config.json`,
+        adapterDir,
+      );
   }
   if (p.permuteHeads) bytes = permuteQK(bytes, p.permuteHeads, c.headDim, e.shape.length === 2 ? e.shape[1] : 1, p.source === 'f32' ? 4 : 2);
   const stored = quantize(p.info.type, p.source, bytes, e.shape[e.shape.length - 1]);
   // bf16 holds values far beyond f16's ±65504: casting them would write ±Inf silently.
   const over = p.info.type === 'f16' ? firstNonFinite('f16', stored) : -1;
-  if (over >= 0) throw badInputError(`${e.file}: tensor "${e.name}" holds ${decodeToF32(p.source, bytes)[over]} (element ${over}), beyond f16's range — export with --type f32, or q8_0/q4_0 (which keep such tensors' dtype or scale them)`, e.file);
+  if (over >= 0)
+    throw badInputError(
+      `${e.file}: tensor "${e.name}" holds ${decodeToF32(p.source, bytes)[over]} (element ${over}), beyond f16's range — export with --type f32, or q8_0/q4_0 (which keep such tensors' dtype or scale them)`,
+      e.file,
+    );
   return stored;
 }
 
@@ -193,7 +207,10 @@ async function readModel(fs: FileSystem, modelDir: string): Promise<{ config: Mo
   }
   const config = parseConfig(raw, configPath, gen);
   if (!Object.hasOwn(GGUF_ARCH, config.modelType)) {
-    throw unsupportedError(configPath, `model_type "${config.modelType}" cannot be exported to GGUF yet (supported: ${Object.keys(GGUF_ARCH).join(', ')}) — use llama.cpp's convert_hf_to_gguf.py for it`);
+    throw unsupportedError(
+      configPath,
+      `model_type "${config.modelType}" cannot be exported to GGUF yet (supported: ${Object.keys(GGUF_ARCH).join(', ')}) — use llama.cpp's convert_hf_to_gguf.py for it`,
+    );
   }
   return { config, raw: raw as Record<string, unknown>, arch: GGUF_ARCH[config.modelType] };
 }
@@ -208,8 +225,19 @@ async function ensureParent(fs: FileSystem, out: string): Promise<void> {
 export async function exportGguf(fs: FileSystem, modelDir: string, out: string, opts: ExportGgufOptions): Promise<ExportGgufSummary> {
   const { type, signal, onProgress } = opts;
   if (!GGUF_EXPORT_TYPES.includes(type)) throw badInputError(`--type ${String(type)} is not one of ${GGUF_EXPORT_TYPES.join(', ')}`);
-  if (!fs.appendFile || !fs.rename || !fs.rm || !fs.list) throw new LightReasonerError('UNSUPPORTED', 'GGUF export needs a file system that can append, rename, list and remove files (this platform adapter cannot)');
-  if ((await fs.exists(out)) && (await fs.list(out).then(() => true, () => false))) throw badInputError(`--out ${out} is a directory; give the path of the .gguf file to write`, out);
+  if (!fs.appendFile || !fs.rename || !fs.rm || !fs.list)
+    throw new LightReasonerError(
+      'UNSUPPORTED',
+      'GGUF export needs a file system that can append, rename, list and remove files (this platform adapter cannot)',
+    );
+  if (
+    (await fs.exists(out)) &&
+    (await fs.list(out).then(
+      () => true,
+      () => false,
+    ))
+  )
+    throw badInputError(`--out ${out} is a directory; give the path of the .gguf file to write`, out);
   // ---- read and check everything before writing anything ----
   const { config, raw, arch } = await readModel(fs, modelDir);
   const adapter = opts.adapter === undefined ? null : await readAdapter(fs, opts.adapter, config);
@@ -220,7 +248,13 @@ export async function exportGguf(fs: FileSystem, modelDir: string, out: string, 
     const data = new Uint8Array(llama3RopeFactors(config).buffer);
     extra.push({ info: { name: 'rope_freqs.weight', shape: [config.headDim / 2], type: 'f32', byteLength: data.byteLength }, data });
   }
-  const name = opts.name ?? (modelDir.replace(/[\\/]+$/, '').split(/[\\/]/).pop() || 'model');
+  const name =
+    opts.name ??
+    (modelDir
+      .replace(/[\\/]+$/, '')
+      .split(/[\\/]/)
+      .pop() ||
+      'model');
   const vocab = await tokenizerMetadata(fs, modelDir, config.vocabSize, raw);
   const metadata = [...ggufModelMetadata(arch, config, type, name), ...vocab];
   const infos = [...tensors.map((t) => t.info), ...extra.map((x) => x.info)];
@@ -253,7 +287,15 @@ export async function exportGguf(fs: FileSystem, modelDir: string, out: string, 
   }
   const size = sink.size;
   const preTokenizer = String((vocab.find(([k]) => k === 'tokenizer.ggml.pre')![1] as { value: string }).value);
-  return { out, architecture: arch, type, tensors: infos.length, quantized: infos.filter((t) => t.type === 'q8_0' || t.type === 'q4_0').length, bytes: size, preTokenizer };
+  return {
+    out,
+    architecture: arch,
+    type,
+    tensors: infos.length,
+    quantized: infos.filter((t) => t.type === 'q8_0' || t.type === 'q4_0').length,
+    bytes: size,
+    preTokenizer,
+  };
 }
 
 /**
@@ -267,7 +309,10 @@ class AppendBuffer {
   private parts: Uint8Array[] = [];
   private pending = 0;
   size = 0;
-  constructor(private readonly fs: FileSystem, private readonly path: string) {}
+  constructor(
+    private readonly fs: FileSystem,
+    private readonly path: string,
+  ) {}
   async add(...parts: Uint8Array[]): Promise<void> {
     for (const p of parts) {
       this.parts.push(p);

@@ -28,14 +28,26 @@ const KIND_BY_ID = new Map<number, string>(Object.entries(VALUE_TYPE).map(([k, v
 class Cursor {
   pos = 0;
   private readonly view: DataView;
-  constructor(private readonly bytes: Uint8Array, private readonly file: string) {
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly file: string,
+  ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
   need(n: number): void {
-    if (this.pos + n > this.bytes.byteLength) throw modelFormatError(this.file, `GGUF header is truncated at byte ${this.pos} (the file is damaged or not GGUF)`);
+    if (this.pos + n > this.bytes.byteLength)
+      throw modelFormatError(this.file, `GGUF header is truncated at byte ${this.pos} (the file is damaged or not GGUF)`);
   }
-  u8() { this.need(1); return this.view.getUint8(this.pos++); }
-  u32() { this.need(4); const v = this.view.getUint32(this.pos, true); this.pos += 4; return v; }
+  u8() {
+    this.need(1);
+    return this.view.getUint8(this.pos++);
+  }
+  u32() {
+    this.need(4);
+    const v = this.view.getUint32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
   u64(): number {
     this.need(8);
     const v = this.view.getBigUint64(this.pos, true);
@@ -52,20 +64,37 @@ class Cursor {
   }
   value(kind: string): GgufPlain {
     const v = this.view;
-    const step = (n: number) => { this.need(n); const p = this.pos; this.pos += n; return p; };
+    const step = (n: number) => {
+      this.need(n);
+      const p = this.pos;
+      this.pos += n;
+      return p;
+    };
     switch (kind) {
-      case 'u8': return v.getUint8(step(1));
-      case 'i8': return v.getInt8(step(1));
-      case 'u16': return v.getUint16(step(2), true);
-      case 'i16': return v.getInt16(step(2), true);
-      case 'u32': return v.getUint32(step(4), true);
-      case 'i32': return v.getInt32(step(4), true);
-      case 'f32': return v.getFloat32(step(4), true);
-      case 'f64': return v.getFloat64(step(8), true);
-      case 'u64': return v.getBigUint64(step(8), true);
-      case 'i64': return v.getBigInt64(step(8), true);
-      case 'bool': return v.getUint8(step(1)) !== 0;
-      case 'string': return this.string();
+      case 'u8':
+        return v.getUint8(step(1));
+      case 'i8':
+        return v.getInt8(step(1));
+      case 'u16':
+        return v.getUint16(step(2), true);
+      case 'i16':
+        return v.getInt16(step(2), true);
+      case 'u32':
+        return v.getUint32(step(4), true);
+      case 'i32':
+        return v.getInt32(step(4), true);
+      case 'f32':
+        return v.getFloat32(step(4), true);
+      case 'f64':
+        return v.getFloat64(step(8), true);
+      case 'u64':
+        return v.getBigUint64(step(8), true);
+      case 'i64':
+        return v.getBigInt64(step(8), true);
+      case 'bool':
+        return v.getUint8(step(1)) !== 0;
+      case 'string':
+        return this.string();
       case 'array': {
         const item = this.kind();
         const n = this.u64();

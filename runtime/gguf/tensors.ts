@@ -9,12 +9,12 @@
 // NEOX rope (halves, as transformers does), so its rows stay in order.
 
 const LAYER_PARTS: Readonly<Record<string, string>> = Object.freeze({
-  'input_layernorm': 'attn_norm',
+  input_layernorm: 'attn_norm',
   'self_attn.q_proj': 'attn_q',
   'self_attn.k_proj': 'attn_k',
   'self_attn.v_proj': 'attn_v',
   'self_attn.o_proj': 'attn_output',
-  'post_attention_layernorm': 'ffn_norm',
+  post_attention_layernorm: 'ffn_norm',
   'mlp.gate_proj': 'ffn_gate',
   'mlp.up_proj': 'ffn_up',
   'mlp.down_proj': 'ffn_down',
@@ -50,7 +50,8 @@ export function ggufOrder(a: string, b: string): number {
  */
 export function permuteQK(bytes: Uint8Array, heads: number, headDim: number, cols: number, bytesPerValue: number): Uint8Array {
   const rowBytes = cols * bytesPerValue;
-  if (bytes.byteLength !== heads * headDim * rowBytes) throw new RangeError(`permuteQK: ${bytes.byteLength} bytes is not ${heads}×${headDim} rows of ${rowBytes}`);
+  if (bytes.byteLength !== heads * headDim * rowBytes)
+    throw new RangeError(`permuteQK: ${bytes.byteLength} bytes is not ${heads}×${headDim} rows of ${rowBytes}`);
   const out = new Uint8Array(bytes.byteLength);
   const half = headDim / 2;
   for (let h = 0; h < heads; h++) {

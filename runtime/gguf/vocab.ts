@@ -26,17 +26,51 @@ const QWEN2_SPLIT = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|
 const LLAMA3_SPLIT = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 type Json = Record<string, unknown>;
-const isByteLevel = (p: unknown, useRegex: boolean) => isObject(p) && p.type === 'ByteLevel' && (p.use_regex ?? true) === useRegex && p.add_prefix_space !== true;
-const isSplit = (p: unknown, regex: string) => isObject(p) && p.type === 'Split' && isObject(p.pattern) && p.pattern.Regex === regex && p.behavior === 'Isolated' && p.invert !== true;
+const isByteLevel = (p: unknown, useRegex: boolean) =>
+  isObject(p) && p.type === 'ByteLevel' && (p.use_regex ?? true) === useRegex && p.add_prefix_space !== true;
+const isSplit = (p: unknown, regex: string) =>
+  isObject(p) && p.type === 'Split' && isObject(p.pattern) && p.pattern.Regex === regex && p.behavior === 'Isolated' && p.invert !== true;
 
 /** The pre-tokenizers llama.cpp implements whose splitting equals these tokenizer.json shapes. */
 const KNOWN_PRE: ReadonlyArray<{ name: string; example: string; matches(pre: unknown): boolean }> = [
   // llama.cpp "smollm": \p{N}, then the GPT-2 regex ('s|'t|…| ?\p{L}+| ?\p{N}+|…), which is what
   // Digits(individual_digits) followed by ByteLevel(use_regex: true) split with; "gpt-2": that regex alone.
-  { name: 'smollm', example: 'SmolLM/SmolLM2', matches: (p) => isObject(p) && p.type === 'Sequence' && Array.isArray(p.pretokenizers) && p.pretokenizers.length === 2 && isObject(p.pretokenizers[0]) && p.pretokenizers[0].type === 'Digits' && p.pretokenizers[0].individual_digits === true && isByteLevel(p.pretokenizers[1], true) },
+  {
+    name: 'smollm',
+    example: 'SmolLM/SmolLM2',
+    matches: (p) =>
+      isObject(p) &&
+      p.type === 'Sequence' &&
+      Array.isArray(p.pretokenizers) &&
+      p.pretokenizers.length === 2 &&
+      isObject(p.pretokenizers[0]) &&
+      p.pretokenizers[0].type === 'Digits' &&
+      p.pretokenizers[0].individual_digits === true &&
+      isByteLevel(p.pretokenizers[1], true),
+  },
   { name: 'gpt-2', example: 'GPT-2', matches: (p) => isByteLevel(p, true) },
-  { name: 'qwen2', example: 'Qwen2/Qwen2.5', matches: (p) => isObject(p) && p.type === 'Sequence' && Array.isArray(p.pretokenizers) && p.pretokenizers.length === 2 && isSplit(p.pretokenizers[0], QWEN2_SPLIT) && isByteLevel(p.pretokenizers[1], false) },
-  { name: 'llama-bpe', example: 'Llama 3', matches: (p) => isObject(p) && p.type === 'Sequence' && Array.isArray(p.pretokenizers) && p.pretokenizers.length === 2 && isSplit(p.pretokenizers[0], LLAMA3_SPLIT) && isByteLevel(p.pretokenizers[1], false) },
+  {
+    name: 'qwen2',
+    example: 'Qwen2/Qwen2.5',
+    matches: (p) =>
+      isObject(p) &&
+      p.type === 'Sequence' &&
+      Array.isArray(p.pretokenizers) &&
+      p.pretokenizers.length === 2 &&
+      isSplit(p.pretokenizers[0], QWEN2_SPLIT) &&
+      isByteLevel(p.pretokenizers[1], false),
+  },
+  {
+    name: 'llama-bpe',
+    example: 'Llama 3',
+    matches: (p) =>
+      isObject(p) &&
+      p.type === 'Sequence' &&
+      Array.isArray(p.pretokenizers) &&
+      p.pretokenizers.length === 2 &&
+      isSplit(p.pretokenizers[0], LLAMA3_SPLIT) &&
+      isByteLevel(p.pretokenizers[1], false),
+  },
 ];
 
 function parseJson(text: string, file: string): Json {
@@ -55,7 +89,10 @@ export function preTokenizerName(tok: Json, file: string): string {
   const hit = KNOWN_PRE.find((k) => k.matches(tok.pre_tokenizer));
   if (hit) return hit.name;
   const known = KNOWN_PRE.map((k) => `${k.name} (${k.example})`).join(', ');
-  throw unsupportedError(file, `pre_tokenizer ${JSON.stringify(tok.pre_tokenizer)?.slice(0, 200)} matches none of the llama.cpp pre-tokenizers this exporter can name (${known}); llama.cpp would split text differently from this tokenizer — export a model whose tokenizer.json uses one of them`);
+  throw unsupportedError(
+    file,
+    `pre_tokenizer ${JSON.stringify(tok.pre_tokenizer)?.slice(0, 200)} matches none of the llama.cpp pre-tokenizers this exporter can name (${known}); llama.cpp would split text differently from this tokenizer — export a model whose tokenizer.json uses one of them`,
+  );
 }
 
 /** gguf-py SpecialVocab's merges: "a b", a space inside a part as U+0120. */
@@ -68,7 +105,11 @@ function mergeStrings(merges: unknown, file: string): string[] {
   });
 }
 
-const looksSpecial = (t: string) => ['<pad>', '<mask>', '<2mass>', '[@BOS@]'].includes(t) || (t.startsWith('<|') && t.endsWith('|>')) || (t.startsWith('<｜') && t.endsWith('｜>')) || (t.startsWith('<unused') && t.endsWith('>'));
+const looksSpecial = (t: string) =>
+  ['<pad>', '<mask>', '<2mass>', '[@BOS@]'].includes(t) ||
+  (t.startsWith('<|') && t.endsWith('|>')) ||
+  (t.startsWith('<｜') && t.endsWith('｜>')) ||
+  (t.startsWith('<unused') && t.endsWith('>'));
 
 function tokenContent(v: unknown): string | null {
   if (typeof v === 'string') return v;
@@ -80,7 +121,15 @@ function tokenContent(v: unknown): string | null {
 function postProcessorAddsBos(tok: Json): boolean {
   const pp = tok.post_processor;
   const list = isObject(pp) ? (Array.isArray(pp.processors) ? pp.processors : [pp]) : [];
-  return list.some((p) => isObject(p) && p.type === 'TemplateProcessing' && Array.isArray(p.single) && p.single.length > 1 && isObject(p.single[0]) && isObject(p.single[0].SpecialToken));
+  return list.some(
+    (p) =>
+      isObject(p) &&
+      p.type === 'TemplateProcessing' &&
+      Array.isArray(p.single) &&
+      p.single.length > 1 &&
+      isObject(p.single[0]) &&
+      isObject(p.single[0].SpecialToken),
+  );
 }
 
 /** The tokenizer.* metadata of a GGUF file for the model at `dir`, `vocabSize` (config.json) entries long. */
@@ -91,14 +140,18 @@ export async function tokenizerMetadata(fs: FileSystem, dir: string, vocabSize: 
   const cfgText = await readOptionalText(fs, cfgPath);
   const tcfg = cfgText === null ? {} : parseJson(cfgText, cfgPath);
   const model = tok.model;
-  if (!isObject(model) || model.type !== 'BPE' || !isObject(model.vocab)) throw unsupportedError(tokPath, 'GGUF export supports byte-level BPE tokenizers (model.type "BPE"), as SmolLM2, Llama 3 and Qwen2.5 ship');
+  if (!isObject(model) || model.type !== 'BPE' || !isObject(model.vocab))
+    throw unsupportedError(tokPath, 'GGUF export supports byte-level BPE tokenizers (model.type "BPE"), as SmolLM2, Llama 3 and Qwen2.5 ship');
   const pre = preTokenizerName(tok, tokPath);
   // llama.cpp's BPE applies no normalizer. NFC (Qwen2.5's) only changes text that is not already
   // composed, as llama.cpp's converter accepts too; anything else (lowercasing, replacements) would
   // make llama.cpp tokenize differently from this tokenizer.
   const norm = tok.normalizer;
   if (norm !== null && norm !== undefined && !(isObject(norm) && norm.type === 'NFC')) {
-    throw unsupportedError(tokPath, `normalizer ${JSON.stringify(norm).slice(0, 120)} is not applied by llama.cpp's BPE tokenizer (only none or NFC export faithfully) — export a model whose tokenizer.json has none`);
+    throw unsupportedError(
+      tokPath,
+      `normalizer ${JSON.stringify(norm).slice(0, 120)} is not applied by llama.cpp's BPE tokenizer (only none or NFC export faithfully) — export a model whose tokenizer.json has none`,
+    );
   }
 
   const byId = new Map<number, string>();
@@ -117,9 +170,16 @@ export async function tokenizerMetadata(fs: FileSystem, dir: string, vocabSize: 
   for (let i = 0; i < vocabSize; i++) {
     const t = byId.get(i);
     const a = added.get(i);
-    if (t === undefined) { tokens.push(`[PAD${i}]`); types.push(TOKEN_TYPE.unused); }
-    else if (a) { tokens.push(t); types.push(a.special || looksSpecial(t) ? TOKEN_TYPE.control : TOKEN_TYPE.userDefined); }
-    else { tokens.push(t); types.push(TOKEN_TYPE.normal); }
+    if (t === undefined) {
+      tokens.push(`[PAD${i}]`);
+      types.push(TOKEN_TYPE.unused);
+    } else if (a) {
+      tokens.push(t);
+      types.push(a.special || looksSpecial(t) ? TOKEN_TYPE.control : TOKEN_TYPE.userDefined);
+    } else {
+      tokens.push(t);
+      types.push(TOKEN_TYPE.normal);
+    }
   }
 
   const meta: [string, GgufValue][] = [

@@ -27,10 +27,16 @@ class ByteSink {
     this.buf = next;
     this.view = new DataView(next.buffer);
   }
-  u32(v: number): void { this.reserve(4); this.view.setUint32(this.length, v, true); this.length += 4; }
+  u32(v: number): void {
+    this.reserve(4);
+    this.view.setUint32(this.length, v, true);
+    this.length += 4;
+  }
   u64(v: number): void {
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`GGUF: ${v} is not a u64 this writer can hold`);
-    this.reserve(8); this.view.setBigUint64(this.length, BigInt(v), true); this.length += 8;
+    this.reserve(8);
+    this.view.setBigUint64(this.length, BigInt(v), true);
+    this.length += 8;
   }
   scalar(kind: ScalarKind, v: number | string | boolean): void {
     const num = () => {
@@ -45,23 +51,74 @@ class ByteSink {
         this.bytes(bytes);
         return;
       }
-      case 'bool': this.reserve(1); this.buf[this.length++] = v ? 1 : 0; return;
-      case 'u8': this.reserve(1); this.view.setUint8(this.length, num()); this.length += 1; return;
-      case 'i8': this.reserve(1); this.view.setInt8(this.length, num()); this.length += 1; return;
-      case 'u16': this.reserve(2); this.view.setUint16(this.length, num(), true); this.length += 2; return;
-      case 'i16': this.reserve(2); this.view.setInt16(this.length, num(), true); this.length += 2; return;
-      case 'u32': this.u32(num()); return;
-      case 'i32': this.reserve(4); this.view.setInt32(this.length, num(), true); this.length += 4; return;
-      case 'f32': this.reserve(4); this.view.setFloat32(this.length, num(), true); this.length += 4; return;
-      case 'f64': this.reserve(8); this.view.setFloat64(this.length, num(), true); this.length += 8; return;
-      case 'u64': this.u64(num()); return;
-      case 'i64': this.reserve(8); this.view.setBigInt64(this.length, BigInt(num()), true); this.length += 8; return;
+      case 'bool':
+        this.reserve(1);
+        this.buf[this.length++] = v ? 1 : 0;
+        return;
+      case 'u8':
+        this.reserve(1);
+        this.view.setUint8(this.length, num());
+        this.length += 1;
+        return;
+      case 'i8':
+        this.reserve(1);
+        this.view.setInt8(this.length, num());
+        this.length += 1;
+        return;
+      case 'u16':
+        this.reserve(2);
+        this.view.setUint16(this.length, num(), true);
+        this.length += 2;
+        return;
+      case 'i16':
+        this.reserve(2);
+        this.view.setInt16(this.length, num(), true);
+        this.length += 2;
+        return;
+      case 'u32':
+        this.u32(num());
+        return;
+      case 'i32':
+        this.reserve(4);
+        this.view.setInt32(this.length, num(), true);
+        this.length += 4;
+        return;
+      case 'f32':
+        this.reserve(4);
+        this.view.setFloat32(this.length, num(), true);
+        this.length += 4;
+        return;
+      case 'f64':
+        this.reserve(8);
+        this.view.setFloat64(this.length, num(), true);
+        this.length += 8;
+        return;
+      case 'u64':
+        this.u64(num());
+        return;
+      case 'i64':
+        this.reserve(8);
+        this.view.setBigInt64(this.length, BigInt(num()), true);
+        this.length += 8;
+        return;
     }
   }
-  string(s: string): void { this.scalar('string', s); }
-  bytes(b: Uint8Array): void { this.reserve(b.length); this.buf.set(b, this.length); this.length += b.length; }
-  zeros(n: number): void { this.reserve(n); this.buf.fill(0, this.length, this.length + n); this.length += n; }
-  result(): Uint8Array { return this.buf.slice(0, this.length); }
+  string(s: string): void {
+    this.scalar('string', s);
+  }
+  bytes(b: Uint8Array): void {
+    this.reserve(b.length);
+    this.buf.set(b, this.length);
+    this.length += b.length;
+  }
+  zeros(n: number): void {
+    this.reserve(n);
+    this.buf.fill(0, this.length, this.length + n);
+    this.length += n;
+  }
+  result(): Uint8Array {
+    return this.buf.slice(0, this.length);
+  }
 }
 
 /**

@@ -39,7 +39,9 @@ export async function cachedCommit(fs: HubFileSystem, storage: string, repo: Rep
   if (!(await fs.exists(path))) return null;
   const sha = (await fs.readText(path)).trim();
   if (!isCommitSha(sha)) {
-    throw new LightReasonerError('MODEL_FORMAT', `${repoLabel(repo)}: the cache's ${path} does not hold a commit sha — delete it and run again`, { file: path });
+    throw new LightReasonerError('MODEL_FORMAT', `${repoLabel(repo)}: the cache's ${path} does not hold a commit sha — delete it and run again`, {
+      file: path,
+    });
   }
   return sha;
 }

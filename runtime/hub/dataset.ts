@@ -40,7 +40,11 @@ interface Choice {
  * The parquet files of `split` (and `config`, or the only config that has the split) among a
  * revision's files. `complete` is false when shard names say some `-of-N` shards are missing.
  */
-function chooseParquet(files: string[], split: string, config: string | undefined): { choice: Choice | null; configs: string[]; splits: string[]; complete: boolean } {
+function chooseParquet(
+  files: string[],
+  split: string,
+  config: string | undefined,
+): { choice: Choice | null; configs: string[]; splits: string[]; complete: boolean } {
   const byConfig = new Map<string, Map<string, string[]>>();
   for (const f of files) {
     if (!f.endsWith('.parquet') || !safeRepoPath(f)) continue;
@@ -68,13 +72,20 @@ function chooseParquet(files: string[], split: string, config: string | undefine
 /** Resolve an hf:// data set URI to local parquet files; `defaultSplit` when the URI names none. */
 export async function resolveDataset(uri: string, opts: HubOptions & { defaultSplit: string }): Promise<ResolvedDataset> {
   const ref = parseDatasetUri(uri);
-  if (!ref) throw badInputError(`${uri}: not a data set name — write hf://datasets/org/name, optionally with /config and /split (e.g. hf://datasets/openai/gsm8k/main/test)`);
+  if (!ref)
+    throw badInputError(
+      `${uri}: not a data set name — write hf://datasets/org/name, optionally with /config and /split (e.g. hf://datasets/openai/gsm8k/main/test)`,
+    );
   const split = ref.split ?? opts.defaultSplit;
   const { fs } = opts;
   const storage = storageDir(fs, opts.cacheDir, ref.repo);
   const done = (sha: string, c: Choice, fromCache: boolean): ResolvedDataset => ({
     name: `hf://datasets/${ref.repo.id}${ref.repo.revision === 'main' ? '' : `@${ref.repo.revision}`}/${c.config}/${split}`,
-    id: ref.repo.id, sha, config: c.config, split, fromCache,
+    id: ref.repo.id,
+    sha,
+    config: c.config,
+    split,
+    fromCache,
     files: c.files.map((f) => snapshotFile(fs, storage, sha, f)),
   });
   for (const repo of [ref.repo, { ...ref.repo, revision: CONVERT }]) {
@@ -84,7 +95,10 @@ export async function resolveDataset(uri: string, opts: HubOptions & { defaultSp
     if (found.choice && found.complete) return done(cached, found.choice, true);
   }
   if (opts.offline) {
-    throw new LightReasonerError('NOT_FOUND', `${uri}: split "${split}" is not in the Hugging Face cache ${opts.cacheDir}, and HF_HUB_OFFLINE is set so nothing is downloaded — run once without HF_HUB_OFFLINE, or point HF_HUB_CACHE / HF_HOME at the cache that has it`);
+    throw new LightReasonerError(
+      'NOT_FOUND',
+      `${uri}: split "${split}" is not in the Hugging Face cache ${opts.cacheDir}, and HF_HUB_OFFLINE is set so nothing is downloaded — run once without HF_HUB_OFFLINE, or point HF_HUB_CACHE / HF_HOME at the cache that has it`,
+    );
   }
   const ctx = hubContext(opts);
   let repo: RepoRef = ref.repo;
@@ -105,10 +119,15 @@ export async function resolveDataset(uri: string, opts: HubOptions & { defaultSp
 
 function noSplitError(uri: string, split: string, config: string | undefined, configs: string[], splits: string[]): LightReasonerError {
   const base = uri.replace(/\/+$/, '').split('/').slice(0, 5).join('/');
-  if (configs.length === 0) return new LightReasonerError('NOT_FOUND', `${uri}: the data set has no parquet files (neither its own nor the Hub's ${CONVERT} conversion)`);
-  if (config !== undefined && !configs.includes(config)) return badInputError(`${uri}: no config "${config}"; it has ${configs.join(', ')} (e.g. ${base}/${configs[0]}/${split})`);
-  if (config === undefined && splits.length === 0) return badInputError(`${uri}: several configs (${configs.join(', ')}) — name one, e.g. ${base}/${configs[0]}/${split}`);
-  return badInputError(`${uri}: no split "${split}"${config ? ` in config "${config}"` : ''}; it has ${splits.join(', ')} — name one, e.g. ${base}/${config ?? configs[0]}/${splits[0]}`);
+  if (configs.length === 0)
+    return new LightReasonerError('NOT_FOUND', `${uri}: the data set has no parquet files (neither its own nor the Hub's ${CONVERT} conversion)`);
+  if (config !== undefined && !configs.includes(config))
+    return badInputError(`${uri}: no config "${config}"; it has ${configs.join(', ')} (e.g. ${base}/${configs[0]}/${split})`);
+  if (config === undefined && splits.length === 0)
+    return badInputError(`${uri}: several configs (${configs.join(', ')}) — name one, e.g. ${base}/${configs[0]}/${split}`);
+  return badInputError(
+    `${uri}: no split "${split}"${config ? ` in config "${config}"` : ''}; it has ${splits.join(', ')} — name one, e.g. ${base}/${config ?? configs[0]}/${splits[0]}`,
+  );
 }
 
 /** A FileSystem file as hyparquet's AsyncBuffer (read in slices: no whole-file copy). */
@@ -150,7 +169,10 @@ export async function parquetToJsonl(fs: FileSystem, paths: string[], source: st
       rows = await parquetReadObjects({ file, metadata, columns: wanted });
     } catch (e) {
       if (e instanceof LightReasonerError) throw e;
-      throw badInputError(`${source}: cannot read ${path} as parquet (${(e as Error).message}) — is it a parquet file (compressions read: uncompressed, snappy)?`, path);
+      throw badInputError(
+        `${source}: cannot read ${path} as parquet (${(e as Error).message}) — is it a parquet file (compressions read: uncompressed, snappy)?`,
+        path,
+      );
     }
     for (const r of rows) {
       const id = r.id === undefined || r.id === null ? String(lines.length) : plain(r.id);

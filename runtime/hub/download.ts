@@ -21,7 +21,10 @@ export interface FileTask {
 
 /** A transfer that stopped half-way for a reason a retry may cure (network, 5xx, a short body). */
 class Interrupted extends Error {
-  constructor(readonly why: string, readonly error?: unknown) {
+  constructor(
+    readonly why: string,
+    readonly error?: unknown,
+  ) {
     super(why);
   }
 }
@@ -148,11 +151,22 @@ function rangeStart(res: Response): number {
   return m ? Number(m[1]) : NaN;
 }
 
-async function appendBody(opts: HubOptions, ctx: HubContext, task: FileTask, body: ReadableStream<Uint8Array>, partial: string, offset: number, total: number, count: { fetched: number }): Promise<void> {
+async function appendBody(
+  opts: HubOptions,
+  ctx: HubContext,
+  task: FileTask,
+  body: ReadableStream<Uint8Array>,
+  partial: string,
+  offset: number,
+  total: number,
+  count: { fetched: number },
+): Promise<void> {
   const out = await opts.fs.appendStream(partial);
   const label = repoLabel(task.repo);
-  let loaded = offset, last = 0;
-  const report = (done: boolean) => opts.onProgress?.({ repo: label, file: task.file, loaded, total: Number.isFinite(total) ? total : 0, fetched: count.fetched, done });
+  let loaded = offset,
+    last = 0;
+  const report = (done: boolean) =>
+    opts.onProgress?.({ repo: label, file: task.file, loaded, total: Number.isFinite(total) ? total : 0, fetched: count.fetched, done });
   const reader = body.getReader();
   try {
     for (;;) {

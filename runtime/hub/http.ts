@@ -16,7 +16,13 @@ export interface HubContext {
 
 export function hubContext(opts: Pick<HubOptions, 'endpoint' | 'token' | 'fetch' | 'signal'>, tokenName?: string): HubContext {
   const endpoint = (opts.endpoint ?? DEFAULT_ENDPOINT).replace(/\/+$/, '');
-  return { endpoint, token: opts.token || undefined, fetch: opts.fetch ?? globalThis.fetch.bind(globalThis), signal: opts.signal, tokenName: tokenName ?? 'HF_TOKEN' };
+  return {
+    endpoint,
+    token: opts.token || undefined,
+    fetch: opts.fetch ?? globalThis.fetch.bind(globalThis),
+    signal: opts.signal,
+    tokenName: tokenName ?? 'HF_TOKEN',
+  };
 }
 
 /** The token goes to the endpoint only: a redirect to a CDN carries its own signed URL. */
@@ -68,8 +74,12 @@ export function httpError(ctx: HubContext, repo: RepoRef, status: number, file?:
     return new LightReasonerError('ENVIRONMENT', `${what}: the Hub refused access (HTTP ${status}) — ${advice}`);
   }
   if (status === 404) {
-    if (file !== undefined || errorCode === 'EntryNotFound') return new LightReasonerError('NOT_FOUND', `${what}: the Hub has no file ${file ?? ''} at revision ${repo.revision} (HTTP 404)`, { file });
-    const said = errorCode === 'RevisionNotFound' ? `it has no revision "${repo.revision}"` : `it has no ${kind} ${repo.id}${repo.revision === 'main' ? '' : ` with a revision "${repo.revision}"`}`;
+    if (file !== undefined || errorCode === 'EntryNotFound')
+      return new LightReasonerError('NOT_FOUND', `${what}: the Hub has no file ${file ?? ''} at revision ${repo.revision} (HTTP 404)`, { file });
+    const said =
+      errorCode === 'RevisionNotFound'
+        ? `it has no revision "${repo.revision}"`
+        : `it has no ${kind} ${repo.id}${repo.revision === 'main' ? '' : ` with a revision "${repo.revision}"`}`;
     const local = repo.type === 'model' ? 'not a local path, and ' : '';
     const privately = errorCode === 'RevisionNotFound' ? '' : ` (a private ${kind} also needs ${ctx.tokenName})`;
     return new LightReasonerError('NOT_FOUND', `${what}: ${local}${ctx.endpoint} says ${said} (HTTP 404) — check the name${privately}`);
@@ -105,7 +115,10 @@ export async function revisionInfo(ctx: HubContext, repo: RepoRef): Promise<Revi
   const sha = json.sha;
   const files = Array.isArray(json.siblings) ? json.siblings.map((s) => s?.rfilename) : undefined;
   if (typeof sha !== 'string' || !isCommitSha(sha) || !Array.isArray(files) || !files.every((f) => typeof f === 'string')) {
-    throw new LightReasonerError('ENVIRONMENT', `${repoLabel(repo)}: ${ctx.endpoint} sent revision info without a commit sha and file list — is HF_ENDPOINT a Hub (or a mirror of one)?`);
+    throw new LightReasonerError(
+      'ENVIRONMENT',
+      `${repoLabel(repo)}: ${ctx.endpoint} sent revision info without a commit sha and file list — is HF_ENDPOINT a Hub (or a mirror of one)?`,
+    );
   }
   return { sha, files: files as string[] };
 }
@@ -137,8 +150,13 @@ export async function fileMeta(ctx: HubContext, repo: RepoRef, sha: string, file
       url = target;
       continue;
     }
-    if (etag === null) throw new LightReasonerError('ENVIRONMENT', `${repoLabel(repo)}: ${ctx.endpoint} sent no usable ETag for ${file}, so the download cannot be verified — is HF_ENDPOINT a Hub (or a mirror of one)?`, { file });
-    const size = Number(res.headers.get('x-linked-size') ?? (redirect ? NaN : res.headers.get('content-length') ?? NaN));
+    if (etag === null)
+      throw new LightReasonerError(
+        'ENVIRONMENT',
+        `${repoLabel(repo)}: ${ctx.endpoint} sent no usable ETag for ${file}, so the download cannot be verified — is HF_ENDPOINT a Hub (or a mirror of one)?`,
+        { file },
+      );
+    const size = Number(res.headers.get('x-linked-size') ?? (redirect ? NaN : (res.headers.get('content-length') ?? NaN)));
     return { etag, size, url: target };
   }
   throw new LightReasonerError('ENVIRONMENT', `${repoLabel(repo)}: too many redirects for ${file} from ${ctx.endpoint}`, { file });

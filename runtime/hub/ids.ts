@@ -85,7 +85,10 @@ export function safeRepoPath(p: string): boolean {
 /** An ETag as a blob name: huggingface_hub strips `W/` and the quotes; anything else is refused. */
 export function normalizeEtag(raw: string | null): string | null {
   if (raw === null) return null;
-  const e = raw.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+  const e = raw
+    .trim()
+    .replace(/^W\//, '')
+    .replace(/^"(.*)"$/, '$1');
   return /^[\w-]{1,128}$/.test(e) ? e : null;
 }
 
@@ -104,7 +107,10 @@ export interface HubRevision {
  * pinned to a commit (`https://…/org/name/resolve/<sha>`, what hubModelUrl gives).
  */
 export function hubRevisionOf(source: string, type: RepoType = 'model'): HubRevision | null {
-  const parts = source.split(/[?#]/)[0].split(/[\\/]+/).filter((p) => p !== '');
+  const parts = source
+    .split(/[?#]/)[0]
+    .split(/[\\/]+/)
+    .filter((p) => p !== '');
   const sha = parts[parts.length - 1];
   if (parts.length < 3 || !isCommitSha(sha)) return null;
   if (parts[parts.length - 2] === 'snapshots') {

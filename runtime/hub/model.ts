@@ -14,7 +14,14 @@ const SINGLE = 'model.safetensors';
 const INDEX = 'model.safetensors.index.json';
 const REQUIRED = ['config.json', 'tokenizer.json'];
 /** Read when present (runtime/model/tokenizer.ts, config.ts, generate.ts). */
-const OPTIONAL = ['generation_config.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja', 'chat_template.json', 'added_tokens.json'];
+const OPTIONAL = [
+  'generation_config.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'chat_template.jinja',
+  'chat_template.json',
+  'added_tokens.json',
+];
 
 export interface ResolvedModel {
   /** `org/name` */
@@ -42,7 +49,14 @@ export async function resolveModel(name: string, opts: HubOptions): Promise<Reso
   const { fs } = opts;
   const storage = storageDir(fs, opts.cacheDir, repo);
   const cached = await cachedCommit(fs, storage, repo);
-  const result = (sha: string, fetched: number, fromCache: boolean): ResolvedModel => ({ id: repo.id, revision: repo.revision, sha, dir: snapshotDir(fs, storage, sha), fetched, fromCache });
+  const result = (sha: string, fetched: number, fromCache: boolean): ResolvedModel => ({
+    id: repo.id,
+    revision: repo.revision,
+    sha,
+    dir: snapshotDir(fs, storage, sha),
+    fetched,
+    fromCache,
+  });
   if (cached !== null && (await missingModelFiles(fs, snapshotDir(fs, storage, cached))).length === 0) return result(cached, 0, true);
   if (opts.offline) throw notCachedError(repo, opts.cacheDir, cached !== null);
 
@@ -57,7 +71,8 @@ export async function resolveModel(name: string, opts: HubOptions): Promise<Reso
   for (const file of files) fetched += await get(file);
   if (files.includes(INDEX)) {
     for (const shard of await shardNames(fs, snapshotFile(fs, storage, info.sha, INDEX))) {
-      if (!listed.has(shard)) throw new LightReasonerError('NOT_FOUND', `${repoLabel(repo)}: ${INDEX} names the shard ${shard}, which the repository does not have`, { file: shard });
+      if (!listed.has(shard))
+        throw new LightReasonerError('NOT_FOUND', `${repoLabel(repo)}: ${INDEX} names the shard ${shard}, which the repository does not have`, { file: shard });
       fetched += await get(shard);
     }
   }
@@ -67,13 +82,25 @@ export async function resolveModel(name: string, opts: HubOptions): Promise<Reso
 /** Which of a repository's files to fetch; refuses a repository this runtime cannot load. */
 function modelFiles(repo: RepoRef, listed: Set<string>): string[] {
   const what = repoLabel(repo);
-  if (!listed.has('config.json')) throw new LightReasonerError('NOT_FOUND', `${what}: the repository has no config.json — not a transformers model (or a folder of one: give that as the model)`, { file: 'config.json' });
+  if (!listed.has('config.json'))
+    throw new LightReasonerError(
+      'NOT_FOUND',
+      `${what}: the repository has no config.json — not a transformers model (or a folder of one: give that as the model)`,
+      { file: 'config.json' },
+    );
   const weights = listed.has(SINGLE) ? SINGLE : listed.has(INDEX) ? INDEX : null;
   if (weights === null) {
     const other = [...listed].filter((f) => /\.(bin|pt|pth|gguf|onnx)$/.test(f)).slice(0, 3);
-    throw unsupportedError(what, `no model.safetensors or ${INDEX} in the repository${other.length ? ` (it has ${other.join(', ')})` : ''} — this runtime reads safetensors weights only; choose a revision or a repository that has them`);
+    throw unsupportedError(
+      what,
+      `no model.safetensors or ${INDEX} in the repository${other.length ? ` (it has ${other.join(', ')})` : ''} — this runtime reads safetensors weights only; choose a revision or a repository that has them`,
+    );
   }
-  if (!listed.has('tokenizer.json')) throw unsupportedError(what, 'no tokenizer.json in the repository — this runtime needs the fast tokenizer file (save the tokenizer with transformers to make one)');
+  if (!listed.has('tokenizer.json'))
+    throw unsupportedError(
+      what,
+      'no tokenizer.json in the repository — this runtime needs the fast tokenizer file (save the tokenizer with transformers to make one)',
+    );
   return [...REQUIRED, weights, ...OPTIONAL.filter((f) => listed.has(f))];
 }
 

@@ -13,7 +13,9 @@ export interface AppendStream {
 }
 
 /** The FileSystem's optional writes are required here: the cache is written in place. */
-export interface HubFileSystem extends Omit<FileSystem, 'mkdir' | 'rename' | 'rm' | 'writeFileAtomic' | 'list'>, Required<Pick<FileSystem, 'mkdir' | 'rename' | 'rm' | 'writeFileAtomic' | 'list'>> {
+export interface HubFileSystem
+  extends Omit<FileSystem, 'mkdir' | 'rename' | 'rm' | 'writeFileAtomic' | 'list'>,
+    Required<Pick<FileSystem, 'mkdir' | 'rename' | 'rm' | 'writeFileAtomic' | 'list'>> {
   /** Open `path` for appending (created when missing). */
   appendStream(path: string): Promise<AppendStream>;
   /**

@@ -29,12 +29,16 @@ export async function checkOutDir(fs: FileSystem, dir: string, o: Omit<ClaimOpti
   try {
     names = await fs.list(dir);
   } catch (e) {
-    if (e instanceof LightReasonerError && (e.code === 'NOT_FOUND' || e.code === 'BAD_INPUT')) throw badInputError(`${flag} ${dir}: exists and is not a directory — choose another ${flag}`, dir);
+    if (e instanceof LightReasonerError && (e.code === 'NOT_FOUND' || e.code === 'BAD_INPUT'))
+      throw badInputError(`${flag} ${dir}: exists and is not a directory — choose another ${flag}`, dir);
     throw e;
   }
   if (names.length === 0 || o.resume || o.overwrite) return names;
   const shown = names.slice(0, 5).join(', ') + (names.length > 5 ? `, … (${names.length} entries)` : '');
-  throw badInputError(`${flag} ${dir} is not empty (${shown}): pass --resume to continue the run there, --overwrite to replace this command's files in it (others are kept), or choose another ${flag}`, dir);
+  throw badInputError(
+    `${flag} ${dir} is not empty (${shown}): pass --resume to continue the run there, --overwrite to replace this command's files in it (others are kept), or choose another ${flag}`,
+    dir,
+  );
 }
 
 /** Remove the entries of `dir` that `owned` claims (the command's own files from an earlier run). */

@@ -7,13 +7,26 @@ import { modelFormatError, unsupportedError } from '../errors.ts';
 import type { FileSystem } from '../platform/types.ts';
 import { isObject, jsonKind, show } from '../util/json.ts';
 
-export type SafetensorsDType =
-  | 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U64' | 'U32' | 'U16' | 'U8' | 'BOOL' | 'F8_E4M3' | 'F8_E5M2';
+export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U64' | 'U32' | 'U16' | 'U8' | 'BOOL' | 'F8_E4M3' | 'F8_E5M2';
 
 // Every dtype of the format's reference implementation (safetensors' `Dtype`), so a valid file with
 // one we cannot compute in gets UNSUPPORTED from checkDType rather than "unknown dtype".
 const DTYPE_BYTES: Readonly<Record<string, number>> = Object.freeze({
-  F64: 8, I64: 8, U64: 8, F32: 4, I32: 4, U32: 4, F16: 2, BF16: 2, I16: 2, U16: 2, I8: 1, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1,
+  F64: 8,
+  I64: 8,
+  U64: 8,
+  F32: 4,
+  I32: 4,
+  U32: 4,
+  F16: 2,
+  BF16: 2,
+  I16: 2,
+  U16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
 });
 
 export interface TensorEntry {
@@ -40,12 +53,22 @@ async function readHeaderLength(fs: FileSystem, file: string, fileSize: number):
   if (fileSize < 8) throw modelFormatError(file, `truncated safetensors file (${fileSize} bytes; a valid file has an 8-byte header length first)`);
   const lenBytes = await fs.readBytes(file, 0, 8);
   const headerLen = new DataView(lenBytes.buffer, lenBytes.byteOffset, 8).getBigUint64(0, true);
-  if (headerLen < 2n) throw modelFormatError(file, `safetensors header length is ${headerLen} bytes; even an empty header ("{}") needs 2 (the file is corrupt or not safetensors)`);
+  if (headerLen < 2n)
+    throw modelFormatError(
+      file,
+      `safetensors header length is ${headerLen} bytes; even an empty header ("{}") needs 2 (the file is corrupt or not safetensors)`,
+    );
   if (headerLen > BigInt(MAX_HEADER_BYTES)) {
-    throw modelFormatError(file, `safetensors header length ${headerLen} exceeds the format's ${MAX_HEADER_BYTES}-byte limit (the file is corrupt or not safetensors)`);
+    throw modelFormatError(
+      file,
+      `safetensors header length ${headerLen} exceeds the format's ${MAX_HEADER_BYTES}-byte limit (the file is corrupt or not safetensors)`,
+    );
   }
   if (8n + headerLen > BigInt(fileSize)) {
-    throw modelFormatError(file, `safetensors header claims ${headerLen} bytes but the file has ${fileSize}: the file is truncated or not safetensors (re-download it)`);
+    throw modelFormatError(
+      file,
+      `safetensors header claims ${headerLen} bytes but the file has ${fileSize}: the file is truncated or not safetensors (re-download it)`,
+    );
   }
   return Number(headerLen);
 }
@@ -114,17 +137,20 @@ function parseEntry(file: string, name: string, raw: unknown, dataSize: number):
   if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, dtype)) {
     throw modelFormatError(file, `${where}: dtype must be one of ${Object.keys(DTYPE_BYTES).join(', ')}, got ${show(dtype)}`);
   }
-  if (!Array.isArray(shape) || !shape.every(isCount)) throw modelFormatError(file, `${where}: shape must be a list of non-negative integers, got ${show(shape)}`);
+  if (!Array.isArray(shape) || !shape.every(isCount))
+    throw modelFormatError(file, `${where}: shape must be a list of non-negative integers, got ${show(shape)}`);
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
     throw modelFormatError(file, `${where}: data_offsets must be [begin, end] with two non-negative integers, got ${show(offsets)}`);
   }
   const [begin, end] = offsets as [number, number];
   if (begin > end) throw modelFormatError(file, `${where}: data_offsets [${begin}, ${end}] end before they begin`);
-  if (end > dataSize) throw modelFormatError(file, `${where}: data_offsets [${begin}, ${end}] lie outside the ${dataSize}-byte data section (the file is truncated or corrupt)`);
+  if (end > dataSize)
+    throw modelFormatError(file, `${where}: data_offsets [${begin}, ${end}] lie outside the ${dataSize}-byte data section (the file is truncated or corrupt)`);
   const count = shape.reduce((a: number, b: number) => a * b, 1);
   const bytes = count * DTYPE_BYTES[dtype];
   if (!Number.isSafeInteger(bytes)) throw modelFormatError(file, `${where}: shape [${shape.join(', ')}] is too large to be real (the header is corrupt)`);
-  if (end - begin !== bytes) throw modelFormatError(file, `${where} is ${dtype} [${shape.join(', ')}] = ${bytes} bytes but its data_offsets span ${end - begin}`);
+  if (end - begin !== bytes)
+    throw modelFormatError(file, `${where} is ${dtype} [${shape.join(', ')}] = ${bytes} bytes but its data_offsets span ${end - begin}`);
   return { name, dtype: dtype as SafetensorsDType, shape: shape as number[], begin, end };
 }
 
@@ -145,7 +171,10 @@ function checkCoverage(file: string, spans: Span[], dataSize: number): void {
     prev = `tensor "${s.name}"`;
   }
   if (pos !== dataSize) {
-    throw modelFormatError(file, `the data section has ${dataSize} bytes but the tensors' data_offsets cover ${pos}: ${dataSize - pos} bytes after ${prev} belong to no tensor (corrupt header or appended data)`);
+    throw modelFormatError(
+      file,
+      `the data section has ${dataSize} bytes but the tensors' data_offsets cover ${pos}: ${dataSize - pos} bytes after ${prev} belong to no tensor (corrupt header or appended data)`,
+    );
   }
 }
 
@@ -181,13 +210,17 @@ export async function readSafetensorsHeader(fs: FileSystem, file: string): Promi
 
 export async function readTensorBytes(fs: FileSystem, entry: TensorEntry): Promise<Uint8Array> {
   const bytes = await fs.readBytes(entry.file, entry.offset, entry.byteLength);
-  if (bytes.byteLength !== entry.byteLength) throw modelFormatError(entry.file, `tensor "${entry.name}": file ended after ${bytes.byteLength} of ${entry.byteLength} bytes (truncated)`);
+  if (bytes.byteLength !== entry.byteLength)
+    throw modelFormatError(entry.file, `tensor "${entry.name}": file ended after ${bytes.byteLength} of ${entry.byteLength} bytes (truncated)`);
   return bytes;
 }
 
 export function checkDType(entry: TensorEntry, allowed: readonly string[]): void {
   if (!allowed.includes(entry.dtype)) {
-    throw unsupportedError(entry.file, `tensor "${entry.name}" has dtype ${entry.dtype}; supported: ${allowed.join(', ')} (convert the checkpoint, e.g. with transformers' save_pretrained in bfloat16)`);
+    throw unsupportedError(
+      entry.file,
+      `tensor "${entry.name}" has dtype ${entry.dtype}; supported: ${allowed.join(', ')} (convert the checkpoint, e.g. with transformers' save_pretrained in bfloat16)`,
+    );
   }
 }
 

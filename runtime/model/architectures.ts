@@ -117,7 +117,12 @@ function posIntOrZero(c: Config, key: string, file: string, fallback: number): n
 function gemmaRopes(c: Config, file: string): RopeConfig[] {
   const params = c.rope_parameters;
   if (isObject(params) && (SLIDING in params || FULL in params)) {
-    return ([[SLIDING, 10000], [FULL, 1e6]] as const).map(([kind, theta]) => {
+    return (
+      [
+        [SLIDING, 10000],
+        [FULL, 1e6],
+      ] as const
+    ).map(([kind, theta]) => {
       const p = params[kind] ?? {};
       const field = `rope_parameters.${kind}`;
       if (!isObject(p)) throw modelFormatError(file, `${field} must be an object such as {"rope_type": "default", "rope_theta": ${theta}}, got ${show(p)}`);
@@ -133,12 +138,19 @@ function gemma3(c: Config, file: string, shape: Shape): ArchSettings {
   for (const key of ['final_logit_softcapping', 'attn_logit_softcapping']) {
     if (c[key] != null) throw unsupportedError(file, `${key} ${show(c[key])} is not supported (Gemma 3 checkpoints ship it null)`);
   }
-  if (c.use_bidirectional_attention === true) throw unsupportedError(file, 'use_bidirectional_attention: true is not supported (a causal language model is needed)');
+  if (c.use_bidirectional_attention === true)
+    throw unsupportedError(file, 'use_bidirectional_attention: true is not supported (a causal language model is needed)');
   const window = posInt(c, 'sliding_window', file, 4096);
   const pattern = posInt(c, 'sliding_window_pattern', file, 6);
   const sliding = layerTypes(c, file, shape.layers) ?? Array.from({ length: shape.layers }, (_, i) => (i + 1) % pattern !== 0);
   return {
-    norms: { attn: 'input_layernorm', mlp: 'pre_feedforward_layernorm', attnOut: 'post_attention_layernorm', mlpOut: 'post_feedforward_layernorm', ...QK_NORMS },
+    norms: {
+      attn: 'input_layernorm',
+      mlp: 'pre_feedforward_layernorm',
+      attnOut: 'post_attention_layernorm',
+      mlpOut: 'post_feedforward_layernorm',
+      ...QK_NORMS,
+    },
     normOffset: 1,
     activation: 'gelu_tanh',
     // transformers keeps √hidden as a float32 buffer and multiplies in the weights' dtype.

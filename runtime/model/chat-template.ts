@@ -79,12 +79,17 @@ class BudgetedInterpreter extends InterpreterBase {
    * number counts as a step (it becomes a value the interpreter holds). */
   range(start: number, stop?: number, step = 1): number[] {
     if (stop === undefined) [start, stop] = [0, start];
-    for (const [name, x] of [['start', start], ['stop', stop], ['step', step]] as const) {
+    for (const [name, x] of [
+      ['start', start],
+      ['stop', stop],
+      ['step', step],
+    ] as const) {
       if (!Number.isInteger(x)) throw new Error(`range() ${name} must be an integer, got ${String(x)}`);
     }
     if (step === 0) throw new Error('range() step must not be zero');
     const count = Math.max(0, Math.ceil((stop - start) / step));
-    if (count > TEMPLATE_LIMITS.range) throw new TemplateBudgetExceeded(`it called range() for ${count} numbers, more than the ${TEMPLATE_LIMITS.range} a chat template may use`);
+    if (count > TEMPLATE_LIMITS.range)
+      throw new TemplateBudgetExceeded(`it called range() for ${count} numbers, more than the ${TEMPLATE_LIMITS.range} a chat template may use`);
     this.charge(count);
     return Array.from({ length: count }, (_, i) => start + i * step);
   }
@@ -96,14 +101,28 @@ function strftimeNow(format: string): string {
   const pad2 = (n: number) => String(n).padStart(2, '0');
   const month = (style: 'long' | 'short') => new Intl.DateTimeFormat(undefined, { month: style }).format(d);
   const parts: Record<string, () => string> = {
-    '%Y': () => String(d.getFullYear()), '%m': () => pad2(d.getMonth() + 1), '%d': () => pad2(d.getDate()),
-    '%b': () => month('short'), '%B': () => month('long'), '%H': () => pad2(d.getHours()), '%M': () => pad2(d.getMinutes()), '%%': () => '%',
+    '%Y': () => String(d.getFullYear()),
+    '%m': () => pad2(d.getMonth() + 1),
+    '%d': () => pad2(d.getDate()),
+    '%b': () => month('short'),
+    '%B': () => month('long'),
+    '%H': () => pad2(d.getHours()),
+    '%M': () => pad2(d.getMinutes()),
+    '%%': () => '%',
   };
   return String(format).replace(/%[YmdbBHM%]/g, (token) => parts[token]());
 }
 
 function templateGlobals(env: JinjaEnvironment, interpreter: BudgetedInterpreter): void {
-  for (const [name, value] of [['true', true], ['false', false], ['none', null], ['True', true], ['False', false], ['None', null]] as const) env.set(name, value);
+  for (const [name, value] of [
+    ['true', true],
+    ['false', false],
+    ['none', null],
+    ['True', true],
+    ['False', false],
+    ['None', null],
+  ] as const)
+    env.set(name, value);
   env.set('raise_exception', (message: unknown) => {
     throw new Error(String(message));
   });

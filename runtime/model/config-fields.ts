@@ -30,8 +30,8 @@ export function tokenIds(v: unknown, field: string, file: string): number[] {
   if (v === undefined || v === null) return [];
   const list = Array.isArray(v) ? v : [v];
   for (const id of list) {
-    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) throw modelFormatError(file, `${field} must be a token id (a non-negative integer) or a list of them, got ${show(v)}`);
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0)
+      throw modelFormatError(file, `${field} must be a token id (a non-negative integer) or a list of them, got ${show(v)}`);
   }
   return list as number[];
 }
-

@@ -49,7 +49,8 @@ function architectureOf(c: Record<string, unknown>, file: string): { spec: Archi
     throw unsupportedError(file, `model_type "${modelType}" is not supported${hint} (${supported})`);
   }
   const spec = ARCHITECTURES[modelType];
-  if (c.architectures != null && !Array.isArray(c.architectures)) throw modelFormatError(file, `architectures must be a list of class names such as ["${spec.architectures[0]}"], got ${show(c.architectures)}`);
+  if (c.architectures != null && !Array.isArray(c.architectures))
+    throw modelFormatError(file, `architectures must be a list of class names such as ["${spec.architectures[0]}"], got ${show(c.architectures)}`);
   const archs = (c.architectures as unknown[] | null | undefined) ?? spec.architectures;
   const architecture = archs.find((a): a is string => typeof a === 'string' && spec.architectures.includes(a));
   if (!architecture) throw unsupportedError(file, `architectures ${show(archs)} is not supported (expected ${spec.architectures.join(' or ')})`);
@@ -86,7 +87,12 @@ function parseShape(c: Record<string, unknown>, file: string, spec: Architecture
  * config.json (and generation_config.json, already parsed) → ModelConfig. `generationFile` only
  * names that file in messages; by default it sits next to `file`.
  */
-export function parseConfig(raw: unknown, file: string, generation?: unknown, generationFile = file.replace(/config\.json$/, 'generation_config.json')): ModelConfig {
+export function parseConfig(
+  raw: unknown,
+  file: string,
+  generation?: unknown,
+  generationFile = file.replace(/config\.json$/, 'generation_config.json'),
+): ModelConfig {
   if (!isObject(raw)) throw modelFormatError(file, `must hold a JSON object, got ${jsonKind(raw)}`);
   if (generation !== undefined && !isObject(generation)) throw modelFormatError(generationFile, `must hold a JSON object, got ${jsonKind(generation)}`);
   const c = raw;
@@ -114,4 +120,3 @@ export function parseConfig(raw: unknown, file: string, generation?: unknown, ge
     eosTokenIds: eos.length ? eos : tokenIds(c.eos_token_id, 'eos_token_id', file),
   };
 }
-

@@ -112,9 +112,15 @@ export class ForwardPass {
     const { b, c, p } = this;
     const { heads, kvHeads, headDim: D } = c;
     const layer = c.arch.layerAttention[l];
-    const qOut = io.qRaw ?? io.q, kOut = io.kRaw ?? io.k;
+    const qOut = io.qRaw ?? io.q,
+      kOut = io.kRaw ?? io.k;
     if (p.fuse && b.qkvFused?.(io.xIn, { weight: L.attnNorm, eps: this.eps }, L, qOut, kOut, io.v)) this.fusing = true;
-    else this.normed(l, io.xIn, L.attnNorm, io.h, [[L.q, L.qBias, qOut, 'q_proj'], [L.k, L.kBias, kOut, 'k_proj'], [L.v, L.vBias, io.v, 'v_proj']]);
+    else
+      this.normed(l, io.xIn, L.attnNorm, io.h, [
+        [L.q, L.qBias, qOut, 'q_proj'],
+        [L.k, L.kBias, kOut, 'k_proj'],
+        [L.v, L.vBias, io.v, 'v_proj'],
+      ]);
     // Per-head q/k RMSNorm: the rows viewed as [n·heads, D] share one gain vector [D].
     if (io.qRaw) b.rmsNorm(b.view(io.qRaw, [p.n * heads, D]), L.qNorm!, this.eps, b.view(io.q, [p.n * heads, D]));
     if (io.kRaw) b.rmsNorm(b.view(io.kRaw, [p.n * kvHeads, D]), L.kNorm!, this.eps, b.view(io.k, [p.n * kvHeads, D]));
@@ -133,9 +139,16 @@ export class ForwardPass {
     const { b, c } = this;
     const act = c.arch.activation;
     // Gate and up in one pass with the activation applied (a backend that cannot returns false).
-    const fusedGlu = this.fusing && !L.gateBias && !L.upBias && b.linearFused!(io.xMid, L.gate, null, io.mlp, { norm: { weight: L.mlpNorm, eps: this.eps }, up: L.up, activation: act });
+    const fusedGlu =
+      this.fusing &&
+      !L.gateBias &&
+      !L.upBias &&
+      b.linearFused!(io.xMid, L.gate, null, io.mlp, { norm: { weight: L.mlpNorm, eps: this.eps }, up: L.up, activation: act });
     if (!fusedGlu) {
-      this.normed(l, io.xMid, L.mlpNorm, io.h2, [[L.gate, L.gateBias, io.gate, 'gate_proj'], [L.up, L.upBias, io.up, 'up_proj']]);
+      this.normed(l, io.xMid, L.mlpNorm, io.h2, [
+        [L.gate, L.gateBias, io.gate, 'gate_proj'],
+        [L.up, L.upBias, io.up, 'up_proj'],
+      ]);
       b.glu(io.gate, io.up, io.mlp, act);
     }
     this.residual(l, 'down_proj', io.mlp, L.down, L.downBias, L.mlpOutNorm, io.xMid, io.xOut, io.mlpProj, io.h);
@@ -159,7 +172,18 @@ export class ForwardPass {
    * scratch (`proj`, and `normed` after an output norm) or the backend's fused residual add; into a
    * new tensor (training) it is written there and `from` added (the same sum: + commutes exactly).
    */
-  private residual(l: number, target: LoraTarget, x: Tensor, w: Tensor, bias: Tensor | null, outNorm: Tensor | null, from: Tensor, to: Tensor, proj: Tensor, normed: Tensor): void {
+  private residual(
+    l: number,
+    target: LoraTarget,
+    x: Tensor,
+    w: Tensor,
+    bias: Tensor | null,
+    outNorm: Tensor | null,
+    from: Tensor,
+    to: Tensor,
+    proj: Tensor,
+    normed: Tensor,
+  ): void {
     const { b, p } = this;
     const inPlace = from === to;
     if (outNorm) {

@@ -85,7 +85,10 @@ export class CausalLM {
   createCache(slots: number, maxT: number): KVCache {
     const { layers, kvHeads, headDim, maxPositions } = this.config;
     if (maxT > maxPositions) {
-      throw new LightReasonerError('BAD_INPUT', `sequence length ${maxT} exceeds the model's max_position_embeddings (${maxPositions}); shorten the prompt or --max-new-tokens`);
+      throw new LightReasonerError(
+        'BAD_INPUT',
+        `sequence length ${maxT} exceeds the model's max_position_embeddings (${maxPositions}); shorten the prompt or --max-new-tokens`,
+      );
     }
     this.checkCacheFits(slots, maxT);
     const shape = [slots, kvHeads, maxT, headDim];
@@ -102,7 +105,12 @@ export class CausalLM {
       this.backend.place?.(null);
       for (const t of [...k, ...v]) this.backend.dispose(t);
       // A backend without a known bound (the reference: JS memory) fails here instead.
-      if (e instanceof RangeError && /alloc|length|memory|binding/i.test(e.message)) throw new LightReasonerError('ENVIRONMENT', `${this.source}: ${this.cacheText(slots, maxT)} could not be allocated (${e.message}) — lower --max-new-tokens or --batch-size`, { cause: e });
+      if (e instanceof RangeError && /alloc|length|memory|binding/i.test(e.message))
+        throw new LightReasonerError(
+          'ENVIRONMENT',
+          `${this.source}: ${this.cacheText(slots, maxT)} could not be allocated (${e.message}) — lower --max-new-tokens or --batch-size`,
+          { cause: e },
+        );
       throw e;
     }
     return { slots, maxT, k, v };
@@ -128,11 +136,15 @@ export class CausalLM {
     if (bytes <= available && slots * maxT * perPosition <= maxTensor) return;
     const fit = Math.floor(Math.min(available / (slots * perPosition * layers * 2), maxTensor / (slots * perPosition)));
     const kind = this.backend.info.kind;
-    const why = bytes > available
-      ? `it is more than the ${sizeText(available)} the ${kind} backend has left after the weights`
-      : `one layer's keys (${sizeText(slots * maxT * perPosition)}) exceed the ${sizeText(maxTensor)} one ${kind} tensor may take`;
+    const why =
+      bytes > available
+        ? `it is more than the ${sizeText(available)} the ${kind} backend has left after the weights`
+        : `one layer's keys (${sizeText(slots * maxT * perPosition)}) exceed the ${sizeText(maxTensor)} one ${kind} tensor may take`;
     const advice = fit >= 1 ? `at most ${fit} positions fit ${slots} sequence${slots > 1 ? 's' : ''}` : `not even one position fits ${slots} sequences`;
-    throw new LightReasonerError('BAD_INPUT', `${this.source}: ${this.cacheText(slots, maxT)} does not fit: ${why} — lower --max-new-tokens or --batch-size (${advice})`);
+    throw new LightReasonerError(
+      'BAD_INPUT',
+      `${this.source}: ${this.cacheText(slots, maxT)} does not fit: ${why} — lower --max-new-tokens or --batch-size (${advice})`,
+    );
   }
 
   disposeCache(cache: KVCache): void {
@@ -153,12 +165,20 @@ export class CausalLM {
       logitRows,
       ids: this.backend.createTensor('i32', [rows]),
       rowInfo: this.backend.createTensor('i32', [rows, 2]),
-      x: f([rows, H]), h: f([rows, H]),
-      qRaw: this.config.arch.norms.q ? f([rows, heads * D]) : null, kRaw: this.config.arch.norms.k ? f([rows, kvHeads * D]) : null,
-      q: f([rows, heads * D]), k: f([rows, kvHeads * D]), v: f([rows, kvHeads * D]),
-      att: f([rows, heads * D]), proj: f([rows, H]),
-      gate: f([rows, I]), up: f([rows, I]), mlp: f([rows, I]),
-      loraU: f([rows, r]), loraOut: f([rows, Math.max(I, H, heads * D)]),
+      x: f([rows, H]),
+      h: f([rows, H]),
+      qRaw: this.config.arch.norms.q ? f([rows, heads * D]) : null,
+      kRaw: this.config.arch.norms.k ? f([rows, kvHeads * D]) : null,
+      q: f([rows, heads * D]),
+      k: f([rows, kvHeads * D]),
+      v: f([rows, kvHeads * D]),
+      att: f([rows, heads * D]),
+      proj: f([rows, H]),
+      gate: f([rows, I]),
+      up: f([rows, I]),
+      mlp: f([rows, I]),
+      loraU: f([rows, r]),
+      loraOut: f([rows, Math.max(I, H, heads * D)]),
       pick: this.backend.createTensor('i32', [logitRows]),
       last: f([logitRows, H]),
       logits: f([logitRows, V]),
@@ -178,8 +198,10 @@ export class CausalLM {
     for (let i = 0; i < n; i++) {
       const id = input.tokens[i];
       if (!(id >= 0 && id < V)) throw new LightReasonerError('BAD_INPUT', `token id ${id} is outside the model's vocabulary (vocab_size ${V})`);
-      const slot = input.rows[2 * i], pos = input.rows[2 * i + 1];
-      if (slot < 0 || slot >= cache.slots || pos < 0 || pos >= cache.maxT) throw new RangeError(`row ${i}: (slot ${slot}, position ${pos}) outside the KV cache (${cache.slots} × ${cache.maxT})`);
+      const slot = input.rows[2 * i],
+        pos = input.rows[2 * i + 1];
+      if (slot < 0 || slot >= cache.slots || pos < 0 || pos >= cache.maxT)
+        throw new RangeError(`row ${i}: (slot ${slot}, position ${pos}) outside the KV cache (${cache.slots} × ${cache.maxT})`);
     }
     const b = this.backend;
     const a = this.activations(n, m);
@@ -194,12 +216,26 @@ export class CausalLM {
     b.write(pick, input.logitRows);
     const pass = new ForwardPass(b, this.config, this.weights, this.invFreqs, { n, ids, rows, linear: this.linear(a, n), fuse: !this.adapter });
     // The residual stream x is updated in place; every layer shares the same scratch.
-    const x = view(a.x, n), h = view(a.h, n), proj = view(a.proj, n);
+    const x = view(a.x, n),
+      h = view(a.h, n),
+      proj = view(a.proj, n);
     const io: Omit<LayerBuffers, 'kCache' | 'vCache'> = {
-      xIn: x, xMid: x, xOut: x, h, h2: h,
-      qRaw: a.qRaw && view(a.qRaw, n), kRaw: a.kRaw && view(a.kRaw, n),
-      q: view(a.q, n), k: view(a.k, n), v: view(a.v, n), att: view(a.att, n), attProj: proj,
-      gate: view(a.gate, n), up: view(a.up, n), mlp: view(a.mlp, n), mlpProj: proj,
+      xIn: x,
+      xMid: x,
+      xOut: x,
+      h,
+      h2: h,
+      qRaw: a.qRaw && view(a.qRaw, n),
+      kRaw: a.kRaw && view(a.kRaw, n),
+      q: view(a.q, n),
+      k: view(a.k, n),
+      v: view(a.v, n),
+      att: view(a.att, n),
+      attProj: proj,
+      gate: view(a.gate, n),
+      up: view(a.up, n),
+      mlp: view(a.mlp, n),
+      mlpProj: proj,
     };
     pass.embed(x);
     for (let l = 0; l < this.config.layers; l++) pass.layer(l, { ...io, kCache: cache.k[l], vCache: cache.v[l] });
@@ -208,7 +244,8 @@ export class CausalLM {
 
   /** A linear layer, plus the adapter's low-rank update (no dropout at inference) when it targets this module. */
   private linear(a: Activations, n: number): LinearFn {
-    const b = this.backend, adapter = this.adapter;
+    const b = this.backend,
+      adapter = this.adapter;
     return (l, target, x, w, bias, out) => {
       b.matmul(x, w, bias, out);
       const pair = adapter?.layers[l]?.[target];
@@ -256,7 +293,10 @@ export async function loadModel(dir: string, opts: LoadModelOptions): Promise<Ca
   const config = parseConfig(raw, configPath, gen);
   const tokenizer = await loadTokenizer(fs, dir, { onWarning: opts.onWarning });
   if (tokenizer.size > config.vocabSize) {
-    throw modelFormatError(fs.join(dir, 'tokenizer.json'), `the tokenizer has ${tokenizer.size} tokens but the model's vocab_size is ${config.vocabSize}: the tokenizer does not belong to this model`);
+    throw modelFormatError(
+      fs.join(dir, 'tokenizer.json'),
+      `the tokenizer has ${tokenizer.size} tokens but the model's vocab_size is ${config.vocabSize}: the tokenizer does not belong to this model`,
+    );
   }
   const weights = await loadWeights(fs, dir, config, opts.backend, opts.onProgress, opts.signal, opts.quantize);
   return new CausalLM(config, opts.backend, weights, dir, tokenizer);

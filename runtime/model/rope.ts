@@ -28,17 +28,28 @@ export function parseRope(c: Record<string, unknown>, file: string, defaultTheta
   if (ropes.length === 2) {
     const [a, b] = ropes;
     const shown = (r: RopeConfig) => `${r.type}${r.type === 'default' ? '' : `, factor ${r.factor}`}`;
-    const same = a.type === b.type && a.factor === b.factor && a.lowFreqFactor === b.lowFreqFactor && a.highFreqFactor === b.highFreqFactor && a.originalMaxPositions === b.originalMaxPositions;
-    if (!same) throw modelFormatError(file, `rope_parameters (${shown(a)}) and rope_scaling (${shown(b)}) disagree — keep the one the model was trained with and remove the other`);
+    const same =
+      a.type === b.type &&
+      a.factor === b.factor &&
+      a.lowFreqFactor === b.lowFreqFactor &&
+      a.highFreqFactor === b.highFreqFactor &&
+      a.originalMaxPositions === b.originalMaxPositions;
+    if (!same)
+      throw modelFormatError(
+        file,
+        `rope_parameters (${shown(a)}) and rope_scaling (${shown(b)}) disagree — keep the one the model was trained with and remove the other`,
+      );
   }
   return ropes[0];
 }
 
-const ROPE_ADVICE = 'this runtime implements default, linear and llama3 rope; use a model without it (removing the field changes the model\'s outputs unless it is an optional long-context extension, such as Qwen2.5\'s YaRN for contexts past 32k)';
+const ROPE_ADVICE =
+  "this runtime implements default, linear and llama3 rope; use a model without it (removing the field changes the model's outputs unless it is an optional long-context extension, such as Qwen2.5's YaRN for contexts past 32k)";
 
 function parseRopeField(c: Record<string, unknown>, field: 'rope_parameters' | 'rope_scaling', file: string, defaultTheta: number): RopeConfig {
   const params = c[field] ?? null;
-  if (params !== null && !isObject(params)) throw modelFormatError(file, `${field} must be null or an object such as {"rope_type": "linear", "factor": 2}, got ${show(params)}`);
+  if (params !== null && !isObject(params))
+    throw modelFormatError(file, `${field} must be null or an object such as {"rope_type": "linear", "factor": 2}, got ${show(params)}`);
   const p = params ?? {};
   const theta = p.rope_theta != null ? posNum(p, 'rope_theta', file, undefined, `${field}.rope_theta`) : posNum(c, 'rope_theta', file, defaultTheta);
   return parseRopeParams(p, field, file, theta);
@@ -53,7 +64,8 @@ export function parseRopeParams(p: Record<string, unknown>, field: string, file:
   const typeKey = p.rope_type != null ? 'rope_type' : 'type';
   const type = p[typeKey] ?? 'default';
   if (typeof type !== 'string') throw modelFormatError(file, `${field}.${typeKey} must be a string (one of ${ROPE_TYPES.join(', ')}), got ${show(type)}`);
-  if (!ROPE_TYPES.includes(type)) throw unsupportedError(file, `${field}.${typeKey} "${type}" is not supported (supported rope types: ${ROPE_TYPES.join(', ')}) — ${ROPE_ADVICE}`);
+  if (!ROPE_TYPES.includes(type))
+    throw unsupportedError(file, `${field}.${typeKey} "${type}" is not supported (supported rope types: ${ROPE_TYPES.join(', ')}) — ${ROPE_ADVICE}`);
   const factor = (key: string) => posNum(p, key, file, undefined, `${field}.${key}`);
   const rope: RopeConfig = { theta, type: type as RopeConfig['type'], factor: 1, lowFreqFactor: 1, highFreqFactor: 1, originalMaxPositions: 0 };
   if (type !== 'default') rope.factor = factor('factor');

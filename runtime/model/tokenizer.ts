@@ -67,7 +67,7 @@ export class ModelTokenizer {
       throw modelFormatError(
         this.tokenizerFile,
         `tokenizing a text of ${text.length} characters took more than ${TOKENIZER_DEADLINE_MS / 1000} s and was stopped: a regex of the tokenizer (pre_tokenizer or normalizer "Regex" pattern) ` +
-          'is probably backtracking catastrophically; use the model\'s original tokenizer.json',
+          "is probably backtracking catastrophically; use the model's original tokenizer.json",
         e,
       );
     }
@@ -76,20 +76,28 @@ export class ModelTokenizer {
   decode(ids: number[], skipSpecialTokens = false): string {
     if (ids.length === 0) return '';
     // HF decode does not clean up spaces for these (byte-level) tokenizers unless configured.
-    return this.tokenizer.decode(ids, { skip_special_tokens: skipSpecialTokens, clean_up_tokenization_spaces: this.config.clean_up_tokenization_spaces === true });
+    return this.tokenizer.decode(ids, {
+      skip_special_tokens: skipSpecialTokens,
+      clean_up_tokenization_spaces: this.config.clean_up_tokenization_spaces === true,
+    });
   }
 
   /** The chat template rendered with the generation prompt (a string, not yet tokenized). */
   renderChat(messages: ChatMessage[], addGenerationPrompt = true): string {
     if (!this.template) {
-      throw modelFormatError(this.dir, 'this model has no chat template (tokenizer_config.json "chat_template" or chat_template.jinja); use --prompt with plain text instead');
+      throw modelFormatError(
+        this.dir,
+        'this model has no chat template (tokenizer_config.json "chat_template" or chat_template.jinja); use --prompt with plain text instead',
+      );
     }
     const template = this.template;
     try {
       return withDeadline(() => template.render({ messages, add_generation_prompt: addGenerationPrompt, ...this.specialTokens }), TOKENIZER_DEADLINE_MS);
     } catch (e) {
-      if (e instanceof TemplateBudgetExceeded) throw modelFormatError(this.templateFile, `chat_template was stopped while rendering the messages: ${e.message}`, e);
-      if (e instanceof DeadlineExceeded) throw modelFormatError(this.templateFile, `chat_template took more than ${TOKENIZER_DEADLINE_MS / 1000} s to render the messages and was stopped`, e);
+      if (e instanceof TemplateBudgetExceeded)
+        throw modelFormatError(this.templateFile, `chat_template was stopped while rendering the messages: ${e.message}`, e);
+      if (e instanceof DeadlineExceeded)
+        throw modelFormatError(this.templateFile, `chat_template took more than ${TOKENIZER_DEADLINE_MS / 1000} s to render the messages and was stopped`, e);
       // Templates call raise_exception(...) to refuse a conversation (say, a system message); the
       // interpreter throws plain Errors for that and for its own failures alike (a RangeError for
       // a string too long to exist among them), so both land here.
@@ -127,7 +135,11 @@ function checkTokenizerJson(json: unknown, file: string): asserts json is Record
     throw modelFormatError(file, `model.type must be one of ${TOKENIZER_MODELS.join(', ')}, got ${show(type)}`);
   }
   const vocabOk = type === 'Unigram' ? Array.isArray(model.vocab) : isObject(model.vocab);
-  if (!vocabOk) throw modelFormatError(file, `model.vocab must be ${type === 'Unigram' ? 'a list of [token, score] pairs' : 'an object mapping tokens to ids'} for a ${type} model, got ${show(model.vocab)}`);
+  if (!vocabOk)
+    throw modelFormatError(
+      file,
+      `model.vocab must be ${type === 'Unigram' ? 'a list of [token, score] pairs' : 'an object mapping tokens to ids'} for a ${type} model, got ${show(model.vocab)}`,
+    );
 }
 
 function parseJson(text: string, path: string): unknown {
@@ -142,7 +154,13 @@ function parseJson(text: string, path: string): unknown {
  * The chat template: chat_template.jinja wins over tokenizer_config.json's chat_template, as in
  * transformers (which is why the .jinja file is looked for even when the config has a template).
  */
-async function readChatTemplate(fs: FileSystem, dir: string, config: Record<string, unknown>, cfgPath: string, onWarning?: WarningSink): Promise<{ template: string | null; file: string }> {
+async function readChatTemplate(
+  fs: FileSystem,
+  dir: string,
+  config: Record<string, unknown>,
+  cfgPath: string,
+  onWarning?: WarningSink,
+): Promise<{ template: string | null; file: string }> {
   const jinjaPath = fs.join(dir, 'chat_template.jinja');
   const jinja = await readOptionalText(fs, jinjaPath, onWarning);
   if (jinja !== null) return { template: jinja, file: jinjaPath };

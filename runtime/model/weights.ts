@@ -17,13 +17,22 @@ export interface LayerWeights {
   mlpNorm: Tensor; // [H]  before the MLP
   attnOutNorm: Tensor | null; // [H]  on the attention output (Gemma)
   mlpOutNorm: Tensor | null; // [H]  on the MLP output (Gemma)
-  qNorm: Tensor | null; kNorm: Tensor | null; // [headDim]  per-head q/k norms (Qwen3, Gemma 3)
-  q: Tensor; qBias: Tensor | null; // [heads·headDim, H], [heads·headDim]
-  k: Tensor; kBias: Tensor | null; // [kvHeads·headDim, H]
-  v: Tensor; vBias: Tensor | null; // [kvHeads·headDim, H]
-  o: Tensor; oBias: Tensor | null; // [H, heads·headDim]
-  gate: Tensor; up: Tensor; down: Tensor; // [I, H], [I, H], [H, I]
-  gateBias: Tensor | null; upBias: Tensor | null; downBias: Tensor | null;
+  qNorm: Tensor | null;
+  kNorm: Tensor | null; // [headDim]  per-head q/k norms (Qwen3, Gemma 3)
+  q: Tensor;
+  qBias: Tensor | null; // [heads·headDim, H], [heads·headDim]
+  k: Tensor;
+  kBias: Tensor | null; // [kvHeads·headDim, H]
+  v: Tensor;
+  vBias: Tensor | null; // [kvHeads·headDim, H]
+  o: Tensor;
+  oBias: Tensor | null; // [H, heads·headDim]
+  gate: Tensor;
+  up: Tensor;
+  down: Tensor; // [I, H], [I, H], [H, I]
+  gateBias: Tensor | null;
+  upBias: Tensor | null;
+  downBias: Tensor | null;
 }
 
 export interface ModelWeights {
@@ -53,7 +62,10 @@ export function checkWeightMap(indexPath: string, index: unknown): Record<string
   if (!isObject(map)) throw modelFormatError(indexPath, `weight_map must be an object mapping tensor names to shard files, got ${show(map)}`);
   for (const [name, shard] of Object.entries(map)) {
     if (typeof shard !== 'string' || !PLAIN_SHARD.test(shard)) {
-      throw modelFormatError(indexPath, `weight_map["${name}"] must be the plain name of a .safetensors file in the model directory (no path, "..", or URL), got ${show(shard)}`);
+      throw modelFormatError(
+        indexPath,
+        `weight_map["${name}"] must be the plain name of a .safetensors file in the model directory (no path, "..", or URL), got ${show(shard)}`,
+      );
     }
   }
   return map as Record<string, string>;
@@ -64,7 +76,11 @@ export async function indexCheckpoint(fs: FileSystem, dir: string): Promise<Map<
   const single = fs.join(dir, 'model.safetensors');
   const indexPath = fs.join(dir, 'model.safetensors.index.json');
   if (await fs.exists(single)) return (await readSafetensorsHeader(fs, single)).tensors;
-  if (!(await fs.exists(indexPath))) throw notFoundError(single, 'a model directory needs model.safetensors or model.safetensors.index.json (PyTorch .bin checkpoints are not supported: re-save with safe_serialization=True)');
+  if (!(await fs.exists(indexPath)))
+    throw notFoundError(
+      single,
+      'a model directory needs model.safetensors or model.safetensors.index.json (PyTorch .bin checkpoints are not supported: re-save with safe_serialization=True)',
+    );
   let index: unknown;
   try {
     index = JSON.parse(await fs.readText(indexPath));
@@ -78,7 +94,11 @@ export async function indexCheckpoint(fs: FileSystem, dir: string): Promise<Map<
     const header = await readSafetensorsHeader(fs, fs.join(dir, shard));
     for (const [name, e] of header.tensors) {
       // Otherwise the shard read last would win silently.
-      if (shardOf.has(name)) throw modelFormatError(indexPath, `tensor "${name}" is stored in two shards, ${shardOf.get(name)} and ${shard} (weight_map lists ${Object.hasOwn(map, name) ? map[name] : 'neither'})`);
+      if (shardOf.has(name))
+        throw modelFormatError(
+          indexPath,
+          `tensor "${name}" is stored in two shards, ${shardOf.get(name)} and ${shard} (weight_map lists ${Object.hasOwn(map, name) ? map[name] : 'neither'})`,
+        );
       all.set(name, e);
       shardOf.set(name, shard);
     }
@@ -173,7 +193,9 @@ function checkFits(backend: Backend, dir: string, bytes: number): void {
   if (available === undefined || bytes <= available) return;
   const { kind, limits } = backend.info;
   const limit = limits.maxMemoryBytes;
-  const space = limit ? `the ${sizeText(limit)} the ${kind} backend can address${limit - available > 2 ** 26 ? ` (${sizeText(available)} of it still free)` : ''}` : `the ${sizeText(available)} the ${kind} backend has free`;
+  const space = limit
+    ? `the ${sizeText(limit)} the ${kind} backend can address${limit - available > 2 ** 26 ? ` (${sizeText(available)} of it still free)` : ''}`
+    : `the ${sizeText(available)} the ${kind} backend has free`;
   throw new LightReasonerError(
     'UNSUPPORTED',
     `${dir}: the model's weights take ${sizeText(bytes)}, more than ${space} — use a smaller model (a bf16 copy of an f32 checkpoint takes half)${kind === 'wasm' ? ' — or open it with openModel/openModels (runtime/session.ts), which spread a model past one Wasm memory over several' : ''}`,
@@ -184,7 +206,11 @@ function checkFits(backend: Backend, dir: string, bytes: number): void {
 /** Refuse quantized loading on a backend whose kernels cannot read the block formats. */
 function checkQuantizable(backend: Backend, dir: string, type: QuantDType): void {
   if (backend.info.features.includes('quantized')) return;
-  throw new LightReasonerError('UNSUPPORTED', `${dir}: quantize ${type}: the ${backend.info.kind} backend has no kernels for quantized weights — use --backend wasm (or reference), or load without quantizing`, { file: dir });
+  throw new LightReasonerError(
+    'UNSUPPORTED',
+    `${dir}: quantize ${type}: the ${backend.info.kind} backend has no kernels for quantized weights — use --backend wasm (or reference), or load without quantizing`,
+    { file: dir },
+  );
 }
 
 /**
@@ -197,7 +223,11 @@ async function outOfMemoryAs<T>(e: TensorEntry, backend: Backend, run: () => Pro
   } catch (err) {
     // V8's: "Array buffer allocation failed", "Invalid typed array length: …", "…memory size exceeded".
     if (!(err instanceof RangeError) || !/alloc|length|memory/i.test(err.message)) throw err;
-    throw new LightReasonerError('ENVIRONMENT', `${e.file}: tensor "${e.name}" (${sizeText(e.byteLength)}) could not be allocated (${err.message}) — the ${backend.info.kind} backend or this machine lacks the memory; use a smaller model or another --backend`, { file: e.file, cause: err });
+    throw new LightReasonerError(
+      'ENVIRONMENT',
+      `${e.file}: tensor "${e.name}" (${sizeText(e.byteLength)}) could not be allocated (${err.message}) — the ${backend.info.kind} backend or this machine lacks the memory; use a smaller model or another --backend`,
+      { file: e.file, cause: err },
+    );
   }
 }
 
@@ -243,7 +273,10 @@ export async function loadWeights(
     // where the file and tensor are known. Bit tests on the raw words, ~0.2 ns a value.
     const bad = firstNonFinite(dtype, data);
     if (bad >= 0) {
-      throw modelFormatError(e.file, `tensor "${name}" holds ${valueAt(dtype, data, bad)} at element ${bad}${at(e.shape, bad)}: the checkpoint has non-finite weights (damaged, or saved from a run that diverged) — re-download it or re-save it from a good copy`);
+      throw modelFormatError(
+        e.file,
+        `tensor "${name}" holds ${valueAt(dtype, data, bad)} at element ${bad}${at(e.shape, bad)}: the checkpoint has non-finite weights (damaged, or saved from a run that diverged) — re-download it or re-save it from a good copy`,
+      );
     }
     if (shape.length === 2) matrixDType ??= dtype;
     backend.place?.(placementOf(name));

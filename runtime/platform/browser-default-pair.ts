@@ -17,13 +17,19 @@ import type { DefaultPair } from './types.ts';
 export function defaultPair(base?: string | URL): DefaultPair {
   const here = (globalThis as { location?: { href: string } }).location?.href;
   if (base === undefined && here === undefined) {
-    throw new LightReasonerError('BAD_INPUT', 'defaultPair: no page location to resolve /models/default/ against — pass the URL the pair is served from, defaultPair(new URL(…))');
+    throw new LightReasonerError(
+      'BAD_INPUT',
+      'defaultPair: no page location to resolve /models/default/ against — pass the URL the pair is served from, defaultPair(new URL(…))',
+    );
   }
   let dir: URL;
   try {
     dir = new URL(String(base ?? '/models/default/'), here);
   } catch {
-    throw new LightReasonerError('BAD_INPUT', `defaultPair: "${String(base)}" is not a URL — pass an absolute URL or one relative to the page, e.g. '/models/default/'`);
+    throw new LightReasonerError(
+      'BAD_INPUT',
+      `defaultPair: "${String(base)}" is not a URL — pass an absolute URL or one relative to the page, e.g. '/models/default/'`,
+    );
   }
   if (!dir.pathname.endsWith('/')) dir.pathname += '/';
   const at = (rel: string) => new URL(rel, dir).href;

@@ -95,7 +95,11 @@ class HubChunks {
     try {
       res = await ctx.fetch(url, { ...init, headers });
     } catch (e) {
-      throw new LightReasonerError('ENVIRONMENT', `${url}: cannot fetch (${(e as Error).message}) — check the network, and that the server allows this page's origin (CORS)`, { file: url, cause: e });
+      throw new LightReasonerError(
+        'ENVIRONMENT',
+        `${url}: cannot fetch (${(e as Error).message}) — check the network, and that the server allows this page's origin (CORS)`,
+        { file: url, cause: e },
+      );
     }
     const repo = repoOf(url);
     if ((res.status === 401 || res.status === 403) && repo) throw httpError(ctx, repo, res.status);
@@ -154,7 +158,12 @@ class HubChunks {
     const body = new Uint8Array(await res.arrayBuffer());
     if (res.status === 206) {
       const total = Number(/\/(\d+)$/.exec(res.headers.get('content-range') ?? '')?.[1] ?? NaN);
-      if (!Number.isFinite(total)) throw new LightReasonerError('ENVIRONMENT', `${url}: the server answered a Range request without a usable Content-Range header (is it exposed to this page? Access-Control-Expose-Headers)`, { file: url });
+      if (!Number.isFinite(total))
+        throw new LightReasonerError(
+          'ENVIRONMENT',
+          `${url}: the server answered a Range request without a usable Content-Range header (is it exposed to this page? Access-Control-Expose-Headers)`,
+          { file: url },
+        );
       await this.remember(url, { size: total }, [[k, body]]);
       return body;
     }
@@ -175,11 +184,13 @@ class HubChunks {
     const size = await this.sizeOf(url);
     const end = Math.min(size, length === undefined ? size : offset + length);
     if (end <= offset) return new Uint8Array(0);
-    const first = Math.floor(offset / chunk), last = Math.floor((end - 1) / chunk);
+    const first = Math.floor(offset / chunk),
+      last = Math.floor((end - 1) / chunk);
     const out = new Uint8Array(end - offset);
     for (let k = first; k <= last; k++) {
       const bytes = await this.readChunk(url, k);
-      const from = Math.max(offset, k * chunk), to = Math.min(end, (k + 1) * chunk);
+      const from = Math.max(offset, k * chunk),
+        to = Math.min(end, (k + 1) * chunk);
       out.set(bytes.subarray(from - k * chunk, to - k * chunk), from - offset);
     }
     return out;

@@ -22,7 +22,10 @@ export const isUrl = (path: string): boolean => URL_SCHEME.test(path);
 export function routedFileSystem(storage: FileSystem, http: FileSystem = httpFileSystem): FileSystem {
   const pick = (path: string) => (isUrl(path) ? http : storage);
   const writable = (path: string, op: string): FileSystem => {
-    if (isUrl(path)) throw new LightReasonerError('BAD_INPUT', `${path}: cannot ${op} a URL; write outputs to a storage path (e.g. "runs/first"), not an http(s) address`, { file: path });
+    if (isUrl(path))
+      throw new LightReasonerError('BAD_INPUT', `${path}: cannot ${op} a URL; write outputs to a storage path (e.g. "runs/first"), not an http(s) address`, {
+        file: path,
+      });
     return storage;
   };
   return {

@@ -36,15 +36,18 @@ export function fileDigestCache(fs: FileSystem, file: string, folder: string, ac
   let map: Promise<Map<string, string>> | null = null;
   let writes: Promise<void> = Promise.resolve();
   const load = () =>
-    (map ??= fs.readText(file).then(
-      (text) => {
-        const j = JSON.parse(text) as unknown;
-        const m = new Map<string, string>();
-        if (j && typeof j === 'object' && !Array.isArray(j)) for (const [k, v] of Object.entries(j)) if (typeof v === 'string' && accept(v)) m.set(k, v);
-        return m;
-      },
-      () => new Map<string, string>(),
-    ).catch(() => new Map<string, string>()));
+    (map ??= fs
+      .readText(file)
+      .then(
+        (text) => {
+          const j = JSON.parse(text) as unknown;
+          const m = new Map<string, string>();
+          if (j && typeof j === 'object' && !Array.isArray(j)) for (const [k, v] of Object.entries(j)) if (typeof v === 'string' && accept(v)) m.set(k, v);
+          return m;
+        },
+        () => new Map<string, string>(),
+      )
+      .catch(() => new Map<string, string>()));
   return {
     get: async (key) => (await load()).get(key),
     async set(key, digest) {

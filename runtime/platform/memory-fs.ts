@@ -98,7 +98,8 @@ export class MemoryFileSystem implements FileSystem {
   }
 
   async rename(from: string, to: string): Promise<void> {
-    const src = normalizePath(from), dst = normalizePath(to);
+    const src = normalizePath(from),
+      dst = normalizePath(to);
     if (src === dst) return;
     if (this.files.has(src)) {
       if (this.isDir(dst)) throw new Error(`${to}: is a directory`);

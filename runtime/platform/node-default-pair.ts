@@ -29,7 +29,10 @@ export function defaultPairDir(): string | null {
 export function defaultPair(): DefaultPair {
   const dir = defaultPairDir();
   if (!dir) {
-    throw new LightReasonerError('NOT_FOUND', 'models/default: the embedded default pair is not in this copy of lightreasoner-wasm — reinstall the package (npm install lightreasoner-wasm), or pass your own expert and amateur');
+    throw new LightReasonerError(
+      'NOT_FOUND',
+      'models/default: the embedded default pair is not in this copy of lightreasoner-wasm — reinstall the package (npm install lightreasoner-wasm), or pass your own expert and amateur',
+    );
   }
   return { dir, expert: join(dir, 'expert'), amateur: join(dir, 'amateur'), settings: join(dir, 'settings.json') };
 }

@@ -43,7 +43,10 @@ export function ensureRuntimeDir(): void {
 
 /** The driver's lines, without blank lines, Dawn's source locations and repeats. */
 export function driverLines(stderr: string): string[] {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('at ') && !l.startsWith('- While'));
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('at ') && !l.startsWith('- While'));
   return [...new Set(lines)];
 }
 
@@ -61,7 +64,11 @@ export function probeDawn(webgpuUrl: string): Promise<GPUProbe> {
           const line = String(stdout).trim().split('\n').pop() ?? '';
           resolve({ adapter: (JSON.parse(line) as { adapter: string | null }).adapter, driverSays });
         } catch {
-          const why = error ? (error.killed ? `the adapter probe timed out after ${PROBE_TIMEOUT_MS / 1000} s` : `the adapter probe failed (${error.message.split('\n')[0]})`) : 'the adapter probe printed nothing';
+          const why = error
+            ? error.killed
+              ? `the adapter probe timed out after ${PROBE_TIMEOUT_MS / 1000} s`
+              : `the adapter probe failed (${error.message.split('\n')[0]})`
+            : 'the adapter probe printed nothing';
           resolve({ adapter: null, driverSays: [why, ...driverSays] });
         }
       },

@@ -118,7 +118,13 @@ async function breakIfStale(path: string): Promise<boolean> {
   if (!lockIsStale(seen, st.mtimeMs)) return false;
   // moved aside atomically, so of two processes breaking it only one succeeds
   const aside = `${path}.stale-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  if (!(await rename(path, aside).then(() => true, () => false))) return true;
+  if (
+    !(await rename(path, aside).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return true;
   const moved = await readFile(aside, 'utf8').catch(() => null);
   // a fresh lock taken between our look and the move: give it back (unless a third took the place)
   if (moved !== seen) await hardLink(aside, path).catch(() => undefined);

@@ -24,8 +24,8 @@ function missing(e: unknown): boolean {
 // What the operating system's refusals mean for the user. BAD_INPUT (exit 2): the path given is the
 // wrong kind of thing; ENVIRONMENT (exit 1): the machine refuses (permissions, disk, limits).
 const SYSTEM_ERRORS: Record<string, [ErrorCode, string, string]> = {
-  EACCES: ['ENVIRONMENT', 'permission denied', 'fix its permissions (or its folder\'s) or choose another path'],
-  EPERM: ['ENVIRONMENT', 'operation not permitted', 'fix its permissions (or its folder\'s) or choose another path'],
+  EACCES: ['ENVIRONMENT', 'permission denied', "fix its permissions (or its folder's) or choose another path"],
+  EPERM: ['ENVIRONMENT', 'operation not permitted', "fix its permissions (or its folder's) or choose another path"],
   EROFS: ['ENVIRONMENT', 'read-only file system', 'choose a path on a writable file system'],
   ENOSPC: ['ENVIRONMENT', 'no space left on the device', 'free some space or choose a path on another disk'],
   EDQUOT: ['ENVIRONMENT', 'disk quota exceeded', 'free some space or choose a path on another disk'],
@@ -95,11 +95,23 @@ async function checkReadable(path: string, whole = true): Promise<void> {
   const st = await stat(path); // follows symlinks: a link to a device is a device
   if (st.isDirectory()) return; // the read fails with EISDIR, mapped like every other system error
   if (!st.isFile()) {
-    const kind = st.isFIFO() ? 'a FIFO (named pipe)' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isSocket() ? 'a socket' : 'not a regular file';
-    throw new LightReasonerError('BAD_INPUT', `${path}: is ${kind}, not a regular file — inputs are read from regular files; save the data to a file first`, { file: path });
+    const kind = st.isFIFO()
+      ? 'a FIFO (named pipe)'
+      : st.isCharacterDevice() || st.isBlockDevice()
+        ? 'a device'
+        : st.isSocket()
+          ? 'a socket'
+          : 'not a regular file';
+    throw new LightReasonerError('BAD_INPUT', `${path}: is ${kind}, not a regular file — inputs are read from regular files; save the data to a file first`, {
+      file: path,
+    });
   }
   if (whole && st.size > MAX_WHOLE_FILE) {
-    throw new LightReasonerError('BAD_INPUT', `${path}: ${(st.size / 2 ** 30).toFixed(1)} GiB is more than the 1 GiB a text or JSON input may hold — split the data, or check that this is the right file`, { file: path });
+    throw new LightReasonerError(
+      'BAD_INPUT',
+      `${path}: ${(st.size / 2 ** 30).toFixed(1)} GiB is more than the 1 GiB a text or JSON input may hold — split the data, or check that this is the right file`,
+      { file: path },
+    );
   }
 }
 
@@ -114,7 +126,9 @@ export async function readDataText(path: string, maxLineChars: number): Promise<
   const st = await op(path, () => stat(path), 'no such file');
   if (st.isFile() || st.isDirectory()) return nodeFileSystem.readText(path);
   const chunks: string[] = [];
-  let total = 0, line = 1, lineChars = 0;
+  let total = 0,
+    line = 1,
+    lineChars = 0;
   const tooBig = (what: string) => new LightReasonerError('BAD_INPUT', `${path}:${line}: ${what} — is this the right input?`, { file: path });
   const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 });
   try {
@@ -166,7 +180,8 @@ async function mkdirParents(path: string): Promise<void> {
 
 export const nodeFileSystem: FileSystem = {
   readText: (path) => op(path, async () => (await checkReadable(path), readFile(path, 'utf8')), 'no such file'),
-  readBytes: (path, offset, length) => op(path, async () => (await checkReadable(path, offset === undefined && length === undefined), readRange(path, offset, length)), 'no such file'),
+  readBytes: (path, offset, length) =>
+    op(path, async () => (await checkReadable(path, offset === undefined && length === undefined), readRange(path, offset, length)), 'no such file'),
   size: (path) => op(path, async () => (await stat(path)).size, 'no such file'),
   async exists(path) {
     try {
@@ -210,7 +225,11 @@ export const nodeFileSystem: FileSystem = {
     } catch (e) {
       // recursive mkdir of an existing *file* says EEXIST, which reads as if the folder were the problem
       if ((e as { code?: string })?.code !== 'EEXIST') throw fileSystemError(e, path);
-      throw new LightReasonerError('BAD_INPUT', `${path}: exists and is a file, not a directory (EEXIST) — remove it or choose another path`, { file: path, cause: e, systemCode: 'EEXIST' });
+      throw new LightReasonerError('BAD_INPUT', `${path}: exists and is a file, not a directory (EEXIST) — remove it or choose another path`, {
+        file: path,
+        cause: e,
+        systemCode: 'EEXIST',
+      });
     }
   },
   appendFile: (path, data) =>
@@ -226,18 +245,27 @@ export const nodeFileSystem: FileSystem = {
   rename: (from, to) => op(to, () => rename(from, to)),
   rm: (path) => op(path, () => rm(path, { recursive: true, force: true })),
   list: (path) => op(path, async () => (await readdir(path)).sort(), 'no such directory'),
-  stat: (path) => op(path, async () => {
-    const st = await stat(path);
-    return { size: st.size, mtimeMs: st.mtimeMs };
-  }, 'no such file'),
+  stat: (path) =>
+    op(
+      path,
+      async () => {
+        const st = await stat(path);
+        return { size: st.size, mtimeMs: st.mtimeMs };
+      },
+      'no such file',
+    ),
   realPath: (path) => op(path, () => realpath(path), 'no such file'),
   sha256: (path) =>
-    op(path, async () => {
-      await checkReadable(path, false);
-      const hash = createHash('sha256');
-      for await (const chunk of createReadStream(path, { highWaterMark: 1 << 22 })) hash.update(chunk as Buffer);
-      return hash.digest('hex');
-    }, 'no such file'),
+    op(
+      path,
+      async () => {
+        await checkReadable(path, false);
+        const hash = createHash('sha256');
+        for await (const chunk of createReadStream(path, { highWaterMark: 1 << 22 })) hash.update(chunk as Buffer);
+        return hash.digest('hex');
+      },
+      'no such file',
+    ),
   truncate: (path, length) =>
     op(
       path,

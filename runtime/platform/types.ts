@@ -92,7 +92,9 @@ export interface DefaultPair {
  * `lightreasoner-wasm copy-models` copies and what a web app serves. */
 export const DEFAULT_PAIR_FILES: readonly string[] = Object.freeze([
   ...['expert', 'amateur'].flatMap((m) =>
-    ['config.json', 'generation_config.json', 'model.safetensors', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json'].map((f) => `${m}/${f}`),
+    ['config.json', 'generation_config.json', 'model.safetensors', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json'].map(
+      (f) => `${m}/${f}`,
+    ),
   ),
   'settings.json',
 ]);

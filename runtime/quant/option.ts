@@ -11,11 +11,16 @@ export const QUANTIZE_CHOICES: readonly QuantDType[] = Object.freeze(['q8_0', 'q
 export function quantizeOption(value: unknown, field: string): QuantDType | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'string' && (QUANTIZE_CHOICES as readonly string[]).includes(value)) return value as QuantDType;
-  throw badInputError(`${field}: ${JSON.stringify(value)} is not a quantization — give ${QUANTIZE_CHOICES.join(' or ')} (llama.cpp's block formats), or leave it out to keep the checkpoint's dtype`);
+  throw badInputError(
+    `${field}: ${JSON.stringify(value)} is not a quantization — give ${QUANTIZE_CHOICES.join(' or ')} (llama.cpp's block formats), or leave it out to keep the checkpoint's dtype`,
+  );
 }
 
 /** Per model of a pair: the model's own option, else the job's `quantize` for both. */
-export function pairQuantize(o: { quantize?: unknown; quantizeExpert?: unknown; quantizeAmateur?: unknown }, prefix: string): [QuantDType | undefined, QuantDType | undefined] {
+export function pairQuantize(
+  o: { quantize?: unknown; quantizeExpert?: unknown; quantizeAmateur?: unknown },
+  prefix: string,
+): [QuantDType | undefined, QuantDType | undefined] {
   const both = quantizeOption(o.quantize, `${prefix}quantize`);
   return [quantizeOption(o.quantizeExpert, `${prefix}quantizeExpert`) ?? both, quantizeOption(o.quantizeAmateur, `${prefix}quantizeAmateur`) ?? both];
 }

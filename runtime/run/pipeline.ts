@@ -135,7 +135,8 @@ export interface PipelineOptions {
 type WritableFs = FileSystem & Required<Pick<FileSystem, 'writeFileAtomic' | 'mkdir' | 'rename' | 'rm' | 'appendFile' | 'truncate'>>;
 
 function needFs(fs: FileSystem): asserts fs is WritableFs {
-  if (!fs.writeFileAtomic || !fs.mkdir || !fs.rename || !fs.rm || !fs.appendFile || !fs.truncate) throw new LightReasonerError('UNSUPPORTED', '`run` needs a file system that can write, append, truncate, rename and remove');
+  if (!fs.writeFileAtomic || !fs.mkdir || !fs.rename || !fs.rm || !fs.appendFile || !fs.truncate)
+    throw new LightReasonerError('UNSUPPORTED', '`run` needs a file system that can write, append, truncate, rename and remove');
 }
 
 /** Training problems from JSONL: {question, id?} and, when present, a gold answer. */
@@ -155,26 +156,37 @@ export function parseTrainProblems(text: string, opts: { file?: string } = {}): 
 /** The embedded default's problems: the generator's `sample` set to train on, `eval` held out. */
 export function defaultProblems(trainCount: number, evalCount: number): { train: TrainProblem[]; eval: EvalProblem[] } {
   const train = generateProblems(0, trainCount, { set: 'sample' }).map((p) => ({ id: p.id, question: p.question, gold: parseGold({ answer: p.answer }) }));
-  const evalText = generateProblems(0, evalCount, { set: 'eval' }).map((p) => JSON.stringify({ id: p.id, question: p.question, answer: p.answer })).join('\n');
+  const evalText = generateProblems(0, evalCount, { set: 'eval' })
+    .map((p) => JSON.stringify({ id: p.id, question: p.question, answer: p.answer }))
+    .join('\n');
   return { train, eval: evalCount > 0 ? parseEvalProblems(evalText, { file: 'generated eval set' }) : [] };
 }
 
 const time = () => performance.now() / 1000;
 
 function disposeAdapter(model: CausalLM, a: LoraAdapter): void {
-  for (const layer of a.layers) for (const p of Object.values(layer)) if (p) (model.backend.dispose(p.a), model.backend.dispose(p.b));
+  for (const layer of a.layers) for (const p of Object.values(layer)) if (p) model.backend.dispose(p.a), model.backend.dispose(p.b);
 }
 
 /** What every stage step shares: the options, the resolved settings and the run directory's state. */
 interface RunContext {
-  o: PipelineOptions; fs: WritableFs; out: string; signal?: AbortSignal;
+  o: PipelineOptions;
+  fs: WritableFs;
+  out: string;
+  signal?: AbortSignal;
   emit: (e: PipelineEvent) => void;
-  sampleSettings: SampleSettings; ftSettings: FinetuneSettings;
-  evalPrompt: PromptType; evalMaxNew: number; evalBatch: number;
+  sampleSettings: SampleSettings;
+  ftSettings: FinetuneSettings;
+  evalPrompt: PromptType;
+  evalMaxNew: number;
+  evalBatch: number;
   /** The SFT baseline's optimizer steps and trajectory length at most. */
-  sftSteps: number; sftMaxNew: number;
+  sftSteps: number;
+  sftMaxNew: number;
   /** reuse: every stage ran elsewhere (fromStageOutputs), so their outputs are read. */
-  reuse: boolean; resume: boolean; samplesFile: string;
+  reuse: boolean;
+  resume: boolean;
+  samplesFile: string;
   /** Destroyed when the run ends, however it ends. */
   backends: Backend[];
 }
@@ -187,7 +199,9 @@ interface LoadedPair {
   amateurInfo: ModelInfo;
   loadSeconds: number;
   /** The models' fingerprints and the training data's hash. */
-  ef: string; af: string; dataSha: string;
+  ef: string;
+  af: string;
+  dataSha: string;
 }
 
 /** The evaluations' shared state: each model's headline records and seconds. */
@@ -197,11 +211,21 @@ interface Evaluations {
   data: string;
 }
 
-interface SeedRun { seed: number; ft: FinetuneSummary; seconds: number; ev: EvalResult }
+interface SeedRun {
+  seed: number;
+  ft: FinetuneSummary;
+  seconds: number;
+  ev: EvalResult;
+}
 type Tuned = SeedRun & { seedRuns: SeedRuns | undefined };
 
 /** Nothing without compareSft; a stage and a null evaluation when no trajectory was kept. */
-interface SftOutcome { stage?: RunReport['stages']['sft']; ev?: EvalResult | null; loss?: [number, number][]; seeds?: SeedRuns }
+interface SftOutcome {
+  stage?: RunReport['stages']['sft'];
+  ev?: EvalResult | null;
+  loss?: [number, number][];
+  seeds?: SeedRuns;
+}
 
 /** Check the options and resolve every setting; prepare (or, reusing stage outputs, just name) the run directory. */
 async function startRun(o: PipelineOptions): Promise<RunContext> {
@@ -222,8 +246,27 @@ async function startRun(o: PipelineOptions): Promise<RunContext> {
 
   const reuse = o.fromStageOutputs === true;
   if (reuse && (o.compareSft || (o.seeds?.length ?? 1) > 1)) throw badInputError('a run from stage outputs has one seed and no SFT baseline');
-  const { resume, samplesFile } = reuse ? { resume: true, samplesFile: fs.join(out, 'samples.jsonl') } : await prepareRunDir(fs, out, { resume: o.resume, overwrite: o.overwrite });
-  return { o, fs, out, signal, emit, sampleSettings, ftSettings, evalPrompt, evalMaxNew, evalBatch, sftSteps, sftMaxNew, reuse, resume, samplesFile, backends: [] };
+  const { resume, samplesFile } = reuse
+    ? { resume: true, samplesFile: fs.join(out, 'samples.jsonl') }
+    : await prepareRunDir(fs, out, { resume: o.resume, overwrite: o.overwrite });
+  return {
+    o,
+    fs,
+    out,
+    signal,
+    emit,
+    sampleSettings,
+    ftSettings,
+    evalPrompt,
+    evalMaxNew,
+    evalBatch,
+    sftSteps,
+    sftMaxNew,
+    reuse,
+    resume,
+    samplesFile,
+    backends: [],
+  };
 }
 
 /** Open both models (one backend for both, or one each on Wasm) and fingerprint them and the training data. */
@@ -235,7 +278,14 @@ async function loadPair(c: RunContext): Promise<LoadedPair> {
   // One backend for both, or one each on Wasm: openModels (runtime/session.ts) decides, as for
   // the `sample` command and the jobs.
   const quantize = pairQuantize(o, '');
-  const opened = await openModels([o.expert, o.amateur], { platform: o.platform, backend: o.backend, threads: o.threads, signal: c.signal, onWarning, quantize });
+  const opened = await openModels([o.expert, o.amateur], {
+    platform: o.platform,
+    backend: o.backend,
+    threads: o.threads,
+    signal: c.signal,
+    onWarning,
+    quantize,
+  });
   c.backends.push(...opened.backends);
   requireTraining(c.backends[0], '`run` (its stage 2 fine-tunes)'); // before any sample is drawn
   const [expert, amateur] = opened.models;
@@ -245,7 +295,11 @@ async function loadPair(c: RunContext): Promise<LoadedPair> {
   // The data's identity: `line` is where a problem came from, not data (hashing it would change
   // the identity of runs started before problems carried it).
   const trainData = JSON.stringify(o.train.map(({ id, question, gold }) => ({ id, question, gold })));
-  const [ef, af, dataSha] = await Promise.all([modelFingerprint(fs, o.expert), modelFingerprint(fs, o.amateur), sha256Hex(new TextEncoder().encode(trainData))]);
+  const [ef, af, dataSha] = await Promise.all([
+    modelFingerprint(fs, o.expert),
+    modelFingerprint(fs, o.amateur),
+    sha256Hex(new TextEncoder().encode(trainData)),
+  ]);
   return { expert, amateur, amateurInfo, loadSeconds, ef: quantizedFingerprint(ef, quantize[0]), af: quantizedFingerprint(af, quantize[1]), dataSha };
 }
 
@@ -254,9 +308,17 @@ async function pairCheckStep(c: RunContext, pair: LoadedPair): Promise<RunReport
   if (!c.o.pairCheck) return undefined;
   c.emit({ status: 'stage', stage: 'pair-check', state: 'start' });
   const { problems, source = 'caller' } = c.o.pairCheck;
-  const { report } = await pairCheckModels(pair.expert, pair.amateur!, problems, { alphas: [c.sampleSettings.alpha], betas: [c.sampleSettings.beta], maxNewTokens: c.evalMaxNew, batchSize: c.evalBatch, prompt: c.evalPrompt }, {
-    signal: c.signal, file: source, onEvent: (event) => c.emit({ status: 'pair-check', event }),
-  });
+  const { report } = await pairCheckModels(
+    pair.expert,
+    pair.amateur!,
+    problems,
+    { alphas: [c.sampleSettings.alpha], betas: [c.sampleSettings.beta], maxNewTokens: c.evalMaxNew, batchSize: c.evalBatch, prompt: c.evalPrompt },
+    {
+      signal: c.signal,
+      file: source,
+      onEvent: (event) => c.emit({ status: 'pair-check', event }),
+    },
+  );
   c.emit({ status: 'stage', stage: 'pair-check', state: 'done', seconds: report.seconds });
   return { ...report, data: { source, problems: problems.length } };
 }
@@ -266,20 +328,38 @@ async function sampleStep(c: RunContext, pair: LoadedPair) {
   const { o, fs, emit, sampleSettings } = c;
   emit({ status: 'stage', stage: 'sample', state: 'start' });
   const t = time();
-  const kls: number[] = [], klSel: boolean[] = [], stepIdx: number[] = [];
-  const sampling = c.reuse ? await readSamplingOutput(fs, c.samplesFile, sampleSettings, o.train.length) : await runSampling({
-    fs, expert: pair.expert, amateur: pair.amateur!, problems: o.train.map(({ id, question, line }) => ({ id, question, line })), settings: sampleSettings, out: c.samplesFile, resume: c.resume, signal: c.signal,
-    identity: { expert: { source: o.expert, fingerprint: pair.ef }, amateur: { source: o.amateur, fingerprint: pair.af }, data: pair.dataSha, backend: c.backends[0].info.kind },
-    onEvent: (e) => {
-      if (e.status === 'problem') for (const s of e.result.steps) (kls.push(s.kl), klSel.push(s.selected), stepIdx.push(s.step));
-      emit({ status: 'sample', event: e });
-    },
-  });
+  const kls: number[] = [],
+    klSel: boolean[] = [],
+    stepIdx: number[] = [];
+  const sampling = c.reuse
+    ? await readSamplingOutput(fs, c.samplesFile, sampleSettings, o.train.length)
+    : await runSampling({
+        fs,
+        expert: pair.expert,
+        amateur: pair.amateur!,
+        problems: o.train.map(({ id, question, line }) => ({ id, question, line })),
+        settings: sampleSettings,
+        out: c.samplesFile,
+        resume: c.resume,
+        signal: c.signal,
+        identity: {
+          expert: { source: o.expert, fingerprint: pair.ef },
+          amateur: { source: o.amateur, fingerprint: pair.af },
+          data: pair.dataSha,
+          backend: c.backends[0].info.kind,
+        },
+        onEvent: (e) => {
+          if (e.status === 'problem') for (const s of e.result.steps) kls.push(s.kl), klSel.push(s.selected), stepIdx.push(s.step);
+          emit({ status: 'sample', event: e });
+        },
+      });
   const seconds = c.reuse ? sampling.wall_seconds : time() - t;
   emit({ status: 'stage', stage: 'sample', state: 'done', seconds });
   emit({ status: 'diagnostics', diagnostics: sampling.diagnostics });
   if (sampling.selected_steps === 0) {
-    throw badInputError(`sampling kept no step (no KL ≥ beta ${sampleSettings.beta} in ${sampling.contrasted_steps} steps of ${sampling.problems} problems): lower --beta or use more problems (--max-questions)`);
+    throw badInputError(
+      `sampling kept no step (no KL ≥ beta ${sampleSettings.beta} in ${sampling.contrasted_steps} steps of ${sampling.problems} problems): lower --beta or use more problems (--max-questions)`,
+    );
   }
   return { sampling, seconds, kls, klSel, stepIdx };
 }
@@ -289,7 +369,15 @@ async function sampleStep(c: RunContext, pair: LoadedPair) {
  * its finished batches (runtime/eval/journal.ts): a resumed run keeps a finished evaluation whole
  * and an interrupted one's finished problems.
  */
-async function evaluateModel(c: RunContext, pair: LoadedPair, evals: Evaluations, name: EvalModel, model: CausalLM, fileName: string = name, adapter: { source: string; fingerprint: string } | null = null): Promise<EvalResult> {
+async function evaluateModel(
+  c: RunContext,
+  pair: LoadedPair,
+  evals: Evaluations,
+  name: EvalModel,
+  model: CausalLM,
+  fileName: string = name,
+  adapter: { source: string; fingerprint: string } | null = null,
+): Promise<EvalResult> {
   const { o, fs, emit } = c;
   throwIfAborted(c.signal);
   emit({ status: 'stage', stage: 'eval', state: 'start', model: name });
@@ -298,13 +386,28 @@ async function evaluateModel(c: RunContext, pair: LoadedPair, evals: Evaluations
   const r = c.reuse
     ? await readEvalOutput(fs, file, o.eval, { prompt: c.evalPrompt, maxNewTokens: c.evalMaxNew })
     : await evaluateToFile(model, o.eval, {
-      fs, out: file, resume: c.resume, redoOtherAdapter: adapter !== null, signal: c.signal, settings: { prompt: c.evalPrompt, maxNewTokens: c.evalMaxNew, batchSize: c.evalBatch }, identity: { model: modelId, adapter, data: evals.data },
-      onEvent: (event) => emit({ status: 'eval', model: name, event }), onWarning: (message) => emit({ status: 'warning', message }),
-    });
+        fs,
+        out: file,
+        resume: c.resume,
+        redoOtherAdapter: adapter !== null,
+        signal: c.signal,
+        settings: { prompt: c.evalPrompt, maxNewTokens: c.evalMaxNew, batchSize: c.evalBatch },
+        identity: { model: modelId, adapter, data: evals.data },
+        onEvent: (event) => emit({ status: 'eval', model: name, event }),
+        onWarning: (message) => emit({ status: 'warning', message }),
+      });
   const seconds = r.summary.seconds;
   emit({ status: 'stage', stage: 'eval', state: 'done', model: name, seconds });
   const s: EvalSummary = r.summary;
-  const result: EvalResult = { accuracy: s.accuracy, ci95: wilsonInterval(s.correct, s.total), correct: s.correct, total: s.total, seconds, generated_tokens: s.generated_tokens, file };
+  const result: EvalResult = {
+    accuracy: s.accuracy,
+    ci95: wilsonInterval(s.correct, s.total),
+    correct: s.correct,
+    total: s.total,
+    seconds,
+    generated_tokens: s.generated_tokens,
+    file,
+  };
   if (name !== 'amateur' && name !== 'expert_before') result.paired_vs_before = pairedComparison(evals.records.expert_before!, r.records);
   if (fileName === name) {
     // The headline run of each model (the first seed's); other seeds are kept in their files.
@@ -341,7 +444,15 @@ async function evaluateWithAdapter(c: RunContext, pair: LoadedPair, evals: Evalu
 }
 
 /** Fine-tune and evaluate once per seed on the same samples; the first seed is the headline (`dir`), the others `dir`-seed<S>. */
-async function tuneSeeds(c: RunContext, pair: LoadedPair, evals: Evaluations, seeds: number[], name: 'expert_after' | 'expert_sft', dir: string, tune: (seed: number, dir: string) => Promise<FinetuneSummary>): Promise<Tuned> {
+async function tuneSeeds(
+  c: RunContext,
+  pair: LoadedPair,
+  evals: Evaluations,
+  seeds: number[],
+  name: 'expert_after' | 'expert_sft',
+  dir: string,
+  tune: (seed: number, dir: string) => Promise<FinetuneSummary>,
+): Promise<Tuned> {
   const runs: SeedRun[] = [];
   for (const [k, seed] of seeds.entries()) {
     const d = k === 0 ? dir : `${dir}-seed${seed}`;
@@ -366,9 +477,18 @@ async function finetuneStep(c: RunContext, pair: LoadedPair, evals: Evaluations,
       emit({ status: 'stage', stage: 'finetune', state: 'done', seconds: 0 });
       return done;
     }
-    if (c.reuse) throw badInputError(`${dir}: no finished fine-tuning (train_summary.json and adapter_model.safetensors); run the fine-tuning stage first`, dir);
+    if (c.reuse)
+      throw badInputError(`${dir}: no finished fine-tuning (train_summary.json and adapter_model.safetensors); run the fine-tuning stage first`, dir);
     const ft = await finetune({
-      fs, model: pair.expert, samplesText, samplesFile: c.samplesFile, out: dir, settings: { ...c.ftSettings, seed }, signal: c.signal, resume: c.resume && (await fs.exists(dir)), baseModelName: c.o.baseModelName,
+      fs,
+      model: pair.expert,
+      samplesText,
+      samplesFile: c.samplesFile,
+      out: dir,
+      settings: { ...c.ftSettings, seed },
+      signal: c.signal,
+      resume: c.resume && (await fs.exists(dir)),
+      baseModelName: c.o.baseModelName,
       onEvent: (event) => emit({ status: 'finetune', objective: 'kl', event }),
       onWarning: (message) => emit({ status: 'warning', message }),
     });
@@ -384,12 +504,35 @@ async function sftBaseline(c: RunContext, pair: LoadedPair, evals: Evaluations, 
   const sftDir = fs.join(c.out, 'sft');
   await fs.mkdir(sftDir);
   const traj = await sftTrajectoriesToFile(fs, sftDir, pair.expert, o.train, {
-    system: sampleSettings.system, maxNewTokens: sftMaxNew, batchSize: evalBatch, signal: c.signal, onProgress: (done, kept) => emit({ status: 'trajectories', done, total: o.train.length, kept }),
-    resume: c.resume, key: { system: sampleSettings.system, maxNewTokens: sftMaxNew, batchSize: evalBatch, expert: { source: o.expert, fingerprint: pair.ef }, data: pair.dataSha },
+    system: sampleSettings.system,
+    maxNewTokens: sftMaxNew,
+    batchSize: evalBatch,
+    signal: c.signal,
+    onProgress: (done, kept) => emit({ status: 'trajectories', done, total: o.train.length, kept }),
+    resume: c.resume,
+    key: {
+      system: sampleSettings.system,
+      maxNewTokens: sftMaxNew,
+      batchSize: evalBatch,
+      expert: { source: o.expert, fingerprint: pair.ef },
+      data: pair.dataSha,
+    },
   });
   const { kept, trajTokens, file: trajFile, seconds: trajSeconds } = traj;
   emit({ status: 'stage', stage: 'sft-trajectories', state: 'done', seconds: trajSeconds });
-  const base = { seconds: trajSeconds, trajectory_seconds: trajSeconds, train_seconds: 0, problems: o.train.length, trajectory_tokens: trajTokens, trajectories: kept, rejected: o.train.length - kept, steps: 0, tuned_tokens: 0, tokens_processed: 0, final_loss: null };
+  const base = {
+    seconds: trajSeconds,
+    trajectory_seconds: trajSeconds,
+    train_seconds: 0,
+    problems: o.train.length,
+    trajectory_tokens: trajTokens,
+    trajectories: kept,
+    rejected: o.train.length - kept,
+    steps: 0,
+    tuned_tokens: 0,
+    tokens_processed: 0,
+    final_loss: null,
+  };
   if (kept === 0) {
     const why = `no expert trajectory on the ${o.train.length} training problems has a right final answer, so rejection-sampling SFT has nothing to train on`;
     emit({ status: 'warning', message: `SFT baseline skipped: ${why}` });
@@ -409,7 +552,14 @@ async function sftBaseline(c: RunContext, pair: LoadedPair, evals: Evaluations, 
     if (!keep && (await fs.exists(dir))) await fs.rm(dir);
     // The same settings and optimizer-step budget as LightReasoner (unless sftSteps says otherwise).
     const r = await finetune({
-      fs, model: pair.expert, samplesText: trajText, samplesFile: trajFile, out: dir, signal: c.signal, baseModelName: o.baseModelName, resume: keep && (await fs.exists(dir)),
+      fs,
+      model: pair.expert,
+      samplesText: trajText,
+      samplesFile: trajFile,
+      out: dir,
+      signal: c.signal,
+      baseModelName: o.baseModelName,
+      resume: keep && (await fs.exists(dir)),
       settings: { ...c.ftSettings, objective: 'sft', maxSteps: c.sftSteps, seed },
       onEvent: (event) => emit({ status: 'finetune', objective: 'sft', event }),
       onWarning: () => {}, // the rejections are counted above
@@ -418,7 +568,15 @@ async function sftBaseline(c: RunContext, pair: LoadedPair, evals: Evaluations, 
     return r;
   });
   return {
-    stage: { ...base, seconds: trajSeconds + sft.seconds, train_seconds: sft.seconds, steps: sft.ft.steps, tuned_tokens: sft.ft.tuned_tokens, tokens_processed: sft.ft.tokens_processed, final_loss: sft.ft.final_loss },
+    stage: {
+      ...base,
+      seconds: trajSeconds + sft.seconds,
+      train_seconds: sft.seconds,
+      steps: sft.ft.steps,
+      tuned_tokens: sft.ft.tuned_tokens,
+      tokens_processed: sft.ft.tokens_processed,
+      final_loss: sft.ft.final_loss,
+    },
     loss: await readLog(fs, fs.join(sftDir, 'adapter', 'train_log.jsonl')),
     ev: sft.ev,
     seeds: sft.seedRuns,
@@ -427,30 +585,51 @@ async function sftBaseline(c: RunContext, pair: LoadedPair, evals: Evaluations, 
 
 /** What the stages produced, for the report. */
 interface RunResults {
-  pair: LoadedPair; pairCheck: RunReport['pair_check']; sampled: Awaited<ReturnType<typeof sampleStep>>;
-  evals: Evaluations; baselines: { amateur: EvalResult; before: EvalResult };
-  seeds: number[]; lr: Tuned; adapterDir: string; sft: SftOutcome; T0: number;
+  pair: LoadedPair;
+  pairCheck: RunReport['pair_check'];
+  sampled: Awaited<ReturnType<typeof sampleStep>>;
+  evals: Evaluations;
+  baselines: { amateur: EvalResult; before: EvalResult };
+  seeds: number[];
+  lr: Tuned;
+  adapterDir: string;
+  sft: SftOutcome;
+  T0: number;
 }
 
 /** Assemble the report and write report.json and report.html (each atomically). */
 async function writeReport(c: RunContext, r: RunResults): Promise<RunReport> {
   const { o, fs, emit, sampleSettings } = c;
-  const { pair, pairCheck, sampled: { sampling, kls, klSel, stepIdx }, lr, sft } = r;
+  const {
+    pair,
+    pairCheck,
+    sampled: { sampling, kls, klSel, stepIdx },
+    lr,
+    sft,
+  } = r;
   emit({ status: 'stage', stage: 'report', state: 'start' });
   const maxNew = sampleSettings.maxNewTokens;
   const examples = pickExamples(r.evals.records);
-  const ft = lr.ft, ftSeconds = c.reuse ? ft.wall_seconds : lr.seconds;
+  const ft = lr.ft,
+    ftSeconds = c.reuse ? ft.wall_seconds : lr.seconds;
   const report: RunReport = {
     version: 1,
     created: new Date().toISOString(),
     backend: c.backends[0].info.kind,
     models: { expert: modelInfo(pair.expert), amateur: pair.amateurInfo },
     data: {
-      train: { source: o.trainSource ?? 'caller', hub: o.trainHub ?? null, problems: o.train.length, with_answers: o.train.filter((p) => p.gold !== null).length },
+      train: {
+        source: o.trainSource ?? 'caller',
+        hub: o.trainHub ?? null,
+        problems: o.train.length,
+        with_answers: o.train.filter((p) => p.gold !== null).length,
+      },
       eval: { source: o.evalSource ?? 'caller', hub: o.evalHub ?? null, problems: o.eval.length },
     },
     settings: {
-      sample: sampleSettings, finetune: ft.settings, eval: { prompt: c.evalPrompt, max_new_tokens: c.evalMaxNew },
+      sample: sampleSettings,
+      finetune: ft.settings,
+      eval: { prompt: c.evalPrompt, max_new_tokens: c.evalMaxNew },
       ...(o.compareSft ? { sft: { max_steps: c.sftSteps, max_new_tokens: c.sftMaxNew } } : {}),
     },
     eval: { amateur: r.baselines.amateur, expert_before: r.baselines.before, expert_after: lr.ev, ...(o.compareSft ? { expert_sft: sft.ev ?? null } : {}) },
@@ -460,7 +639,15 @@ async function writeReport(c: RunContext, r: RunResults): Promise<RunReport> {
     stages: {
       load: { seconds: pair.loadSeconds },
       ...(pairCheck ? { pair_check: { seconds: pairCheck.seconds } } : {}),
-      sample: { seconds: r.sampled.seconds, problems: sampling.problems, samples: sampling.selected_steps, trajectory_tokens: sampling.trajectory_tokens, contrasted_steps: sampling.contrasted_steps, selection_rate: sampling.selection_rate, kl_mean: sampling.kl_mean },
+      sample: {
+        seconds: r.sampled.seconds,
+        problems: sampling.problems,
+        samples: sampling.selected_steps,
+        trajectory_tokens: sampling.trajectory_tokens,
+        contrasted_steps: sampling.contrasted_steps,
+        selection_rate: sampling.selection_rate,
+        kl_mean: sampling.kl_mean,
+      },
       finetune: { seconds: ftSeconds, steps: ft.steps, tuned_tokens: ft.tuned_tokens, tokens_processed: ft.tokens_processed, final_loss: ft.final_loss },
       ...(sft.stage ? { sft: sft.stage } : {}),
       eval: r.evals.stage,
@@ -488,17 +675,23 @@ export async function runPipeline(o: PipelineOptions): Promise<RunReport> {
     const pair = await loadPair(c);
     const pairCheck = await pairCheckStep(c, pair);
     const sampled = await sampleStep(c, pair);
-    const evals: Evaluations = { records: {}, stage: {}, data: await sha256Hex(new TextEncoder().encode(JSON.stringify(o.eval.map(({ id, question, gold }) => ({ id, question, gold }))))) };
+    const evals: Evaluations = {
+      records: {},
+      stage: {},
+      data: await sha256Hex(new TextEncoder().encode(JSON.stringify(o.eval.map(({ id, question, gold }) => ({ id, question, gold }))))),
+    };
     const baselines = await evaluateBaselines(c, pair, evals);
     const seeds = o.seeds?.length ? o.seeds : [c.ftSettings.seed];
-    if (new Set(seeds).size !== seeds.length || seeds.some((x) => !Number.isInteger(x) || x < 0)) throw badInputError(`seeds must be distinct non-negative integers (got ${seeds.join(', ')})`);
+    if (new Set(seeds).size !== seeds.length || seeds.some((x) => !Number.isInteger(x) || x < 0))
+      throw badInputError(`seeds must be distinct non-negative integers (got ${seeds.join(', ')})`);
     const adapterDir = c.fs.join(c.out, 'adapter');
     const lr = await finetuneStep(c, pair, evals, seeds, adapterDir);
     const sft = o.compareSft ? await sftBaseline(c, pair, evals, seeds) : {};
     return await writeReport(c, { pair, pairCheck, sampled, evals, baselines, seeds, lr, adapterDir, sft, T0 });
   } catch (e) {
     // Stages below may surface the signal's own AbortError (loadModel): one error code for callers.
-    if (c.signal?.aborted && !(e instanceof LightReasonerError && e.code === 'ABORTED')) throw new LightReasonerError('ABORTED', 'aborted by the caller', { cause: e });
+    if (c.signal?.aborted && !(e instanceof LightReasonerError && e.code === 'ABORTED'))
+      throw new LightReasonerError('ABORTED', 'aborted by the caller', { cause: e });
     throw e;
   } finally {
     for (const b of c.backends) b.destroy();

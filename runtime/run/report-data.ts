@@ -14,12 +14,22 @@ export function modelInfo(m: CausalLM): ModelInfo {
   const attn = c.hiddenSize * c.heads * c.headDim * 2 + c.hiddenSize * c.kvHeads * c.headDim * 2;
   const mlp = 3 * c.hiddenSize * c.intermediateSize;
   const emb = c.vocabSize * c.hiddenSize * (c.tieEmbeddings ? 1 : 2);
-  return { source: m.source, hub: hubRevisionOf(m.source), model_type: c.modelType, parameters: c.layers * (attn + mlp + 2 * c.hiddenSize) + emb + c.hiddenSize, layers: c.layers, hidden_size: c.hiddenSize, vocab_size: c.vocabSize, ...(m.weights.quantized ? { quantized: m.weights.quantized } : {}) };
+  return {
+    source: m.source,
+    hub: hubRevisionOf(m.source),
+    model_type: c.modelType,
+    parameters: c.layers * (attn + mlp + 2 * c.hiddenSize) + emb + c.hiddenSize,
+    layers: c.layers,
+    hidden_size: c.hiddenSize,
+    vocab_size: c.vocabSize,
+    ...(m.weights.quantized ? { quantized: m.weights.quantized } : {}),
+  };
 }
 
 export function histogram(values: number[], selected: boolean[], edges: number[]): Histogram {
   const n = edges.length - 1;
-  const all = new Array<number>(n).fill(0), sel = new Array<number>(n).fill(0);
+  const all = new Array<number>(n).fill(0),
+    sel = new Array<number>(n).fill(0);
   for (const [j, v] of values.entries()) {
     let b = 0;
     while (b < n - 1 && v >= edges[b + 1]) b++;
@@ -56,10 +66,13 @@ export function stepEdges(maxNew: number): number[] {
 /** A fine-tuning's (step, loss) curve from its train_log.jsonl; none when there is no log. */
 export async function readLog(fs: FileSystem, file: string): Promise<[number, number][]> {
   if (!(await fs.exists(file))) return [];
-  return (await fs.readText(file)).split('\n').filter((l) => l.trim()).map((l) => {
-    const o = JSON.parse(l) as { step: number; loss: number };
-    return [o.step, o.loss] as [number, number];
-  });
+  return (await fs.readText(file))
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => {
+      const o = JSON.parse(l) as { step: number; loss: number };
+      return [o.step, o.loss] as [number, number];
+    });
 }
 
 export function seedSummary(runs: { seed: number; ev: EvalResult }[]): SeedRuns {
@@ -71,11 +84,14 @@ export function seedSummary(runs: { seed: number; ev: EvalResult }[]): SeedRuns 
 /** Up to three evaluation problems side by side: where before and after differ first (changed correctness, then changed text), then the rest. */
 export function pickExamples(records: Partial<Record<EvalModel, EvalRecord[]>>): RunReport['examples'] {
   const examples: RunReport['examples'] = [];
-  const before = records.expert_before!, after = records.expert_after!;
-  const order = before.map((_, j) => j).sort((a, b) => {
-    const score = (j: number) => (before[j].correct !== after[j].correct ? 0 : before[j].output !== after[j].output ? 1 : 2);
-    return score(a) - score(b) || a - b;
-  });
+  const before = records.expert_before!,
+    after = records.expert_after!;
+  const order = before
+    .map((_, j) => j)
+    .sort((a, b) => {
+      const score = (j: number) => (before[j].correct !== after[j].correct ? 0 : before[j].output !== after[j].output ? 1 : 2);
+      return score(a) - score(b) || a - b;
+    });
   for (const j of order.slice(0, 3)) {
     const outputs: RunReport['examples'][number]['outputs'] = {};
     for (const m of EVAL_MODELS) {

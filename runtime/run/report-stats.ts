@@ -11,7 +11,9 @@ const num = (x: number | null, d = 2) => (x === null ? '–' : x.toFixed(d));
 
 /** Mask sizes 1 … 16, 17+ as a row of small bars. */
 function maskBars(counts: number[]): string {
-  const max = Math.max(1, ...counts), W = 17 * 22, H = 70;
+  const max = Math.max(1, ...counts),
+    W = 17 * 22,
+    H = 70;
   let s = `<svg class="chart" viewBox="0 0 ${W} ${H + 16}" width="${W}" height="${H + 16}" role="img" aria-label="mask sizes at the selected steps" xmlns="http://www.w3.org/2000/svg">`;
   counts.forEach((c, j) => {
     const h = (c / max) * H;
@@ -24,9 +26,18 @@ function maskBars(counts: number[]): string {
 export function diagnosticsHtml(d: PairDiagnostics): string {
   const rows: [string, string][] = [
     ['Steps selected (KL ≥ β)', `${int(d.selected_steps)} of ${int(d.contrasted_steps)} (${pct(d.selection_rate)}), ${int(d.problems)} problems`],
-    ['KL(P_E ‖ P_A) per step', `mean ${num(d.kl.mean, 3)} · p10 ${num(d.kl.p10, 3)} · median ${num(d.kl.median, 3)} · p90 ${num(d.kl.p90, 3)} · selected mean ${num(d.kl.selected_mean, 3)}`],
-    ['Plausibility mask at selected steps', `${num(d.mask.mean)} tokens on average; ${d.mask.single_token_rate === null ? '–' : pct(d.mask.single_token_rate)} hold one token`],
-    ['Label flips', `${d.label_flip_rate === null ? '–' : pct(d.label_flip_rate)} (${int(d.label_flips)} steps) — the soft label's argmax is not the expert's own greedy token`],
+    [
+      'KL(P_E ‖ P_A) per step',
+      `mean ${num(d.kl.mean, 3)} · p10 ${num(d.kl.p10, 3)} · median ${num(d.kl.median, 3)} · p90 ${num(d.kl.p90, 3)} · selected mean ${num(d.kl.selected_mean, 3)}`,
+    ],
+    [
+      'Plausibility mask at selected steps',
+      `${num(d.mask.mean)} tokens on average; ${d.mask.single_token_rate === null ? '–' : pct(d.mask.single_token_rate)} hold one token`,
+    ],
+    [
+      'Label flips',
+      `${d.label_flip_rate === null ? '–' : pct(d.label_flip_rate)} (${int(d.label_flips)} steps) — the soft label's argmax is not the expert's own greedy token`,
+    ],
     ['Label entropy', `${num(d.label_entropy_mean, 3)} nats on average (0 = one-hot)`],
   ];
   return `<section><h2>Pair diagnostics (stage 1, before any training)</h2>
@@ -51,8 +62,14 @@ export function pairCheckHtml(r: RunReport): string {
 }
 
 function seedRows(label: string, s: SeedRuns): string {
-  const runs = s.runs.map((r) => `<tr><td>${esc(label)}</td><td class="num">${r.seed}</td><td class="num">${pct(r.accuracy)}</td><td class="num">${r.fixed}</td><td class="num">${r.broken}</td><td class="num">${esc(formatPValue(r.p_value))}</td></tr>`);
-  return runs.join('') + `<tr><th scope="row">${esc(label)}</th><td class="num">mean ± sd</td><td class="num">${pct(s.accuracy.mean)} ± ${(100 * s.accuracy.sd).toFixed(1)}</td><td></td><td></td><td></td></tr>`;
+  const runs = s.runs.map(
+    (r) =>
+      `<tr><td>${esc(label)}</td><td class="num">${r.seed}</td><td class="num">${pct(r.accuracy)}</td><td class="num">${r.fixed}</td><td class="num">${r.broken}</td><td class="num">${esc(formatPValue(r.p_value))}</td></tr>`,
+  );
+  return (
+    runs.join('') +
+    `<tr><th scope="row">${esc(label)}</th><td class="num">mean ± sd</td><td class="num">${pct(s.accuracy.mean)} ± ${(100 * s.accuracy.sd).toFixed(1)}</td><td></td><td></td><td></td></tr>`
+  );
 }
 
 export function seedsHtml(r: RunReport): string {

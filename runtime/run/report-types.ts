@@ -51,8 +51,16 @@ export interface RunReport {
   backend: string;
   models: { expert: ModelInfo; amateur: ModelInfo };
   /** `hub`: the Hub id and commit a data set was read at (null for a local file or generated problems). */
-  data: { train: { source: string; hub: HubRevision | null; problems: number; with_answers: number }; eval: { source: string; hub: HubRevision | null; problems: number } };
-  settings: { sample: SampleSettings; finetune: FinetuneSettings; eval: { prompt: PromptType; max_new_tokens: number }; sft?: { max_steps: number; max_new_tokens: number } };
+  data: {
+    train: { source: string; hub: HubRevision | null; problems: number; with_answers: number };
+    eval: { source: string; hub: HubRevision | null; problems: number };
+  };
+  settings: {
+    sample: SampleSettings;
+    finetune: FinetuneSettings;
+    eval: { prompt: PromptType; max_new_tokens: number };
+    sft?: { max_steps: number; max_new_tokens: number };
+  };
   eval: { amateur: EvalResult; expert_before: EvalResult; expert_after: EvalResult; expert_sft?: EvalResult | null };
   /** What stage 1's samples say about the pair, before any training (runtime/stage/diagnostics.ts). */
   diagnostics: PairDiagnostics;
@@ -63,11 +71,29 @@ export interface RunReport {
   stages: {
     load: { seconds: number };
     pair_check?: { seconds: number };
-    sample: { seconds: number; problems: number; samples: number; trajectory_tokens: number; contrasted_steps: number; selection_rate: number; kl_mean: number };
+    sample: {
+      seconds: number;
+      problems: number;
+      samples: number;
+      trajectory_tokens: number;
+      contrasted_steps: number;
+      selection_rate: number;
+      kl_mean: number;
+    };
     finetune: { seconds: number; steps: number; tuned_tokens: number; tokens_processed: number; final_loss: number };
     sft?: {
-      seconds: number; trajectory_seconds: number; train_seconds: number; problems: number; trajectory_tokens: number;
-      trajectories: number; rejected: number; steps: number; tuned_tokens: number; tokens_processed: number; final_loss: number | null; skipped?: string;
+      seconds: number;
+      trajectory_seconds: number;
+      train_seconds: number;
+      problems: number;
+      trajectory_tokens: number;
+      trajectories: number;
+      rejected: number;
+      steps: number;
+      tuned_tokens: number;
+      tokens_processed: number;
+      final_loss: number | null;
+      skipped?: string;
     };
     eval: Partial<Record<EvalModel, { seconds: number }>>;
   };
@@ -77,7 +103,12 @@ export interface RunReport {
     loss: { kl: [number, number][]; sft?: [number, number][] };
   };
   /** A few held-out problems with the expert's output before and after (and SFT's). */
-  examples: { id: string; question: string; gold: string; outputs: Partial<Record<EvalModel, { output: string; extracted: string | null; correct: boolean }>> }[];
+  examples: {
+    id: string;
+    question: string;
+    gold: string;
+    outputs: Partial<Record<EvalModel, { output: string; extracted: string | null; correct: boolean }>>;
+  }[];
   total_seconds: number;
 }
 

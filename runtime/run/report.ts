@@ -9,7 +9,6 @@ import type { HubRevision } from '../hub/ids.ts';
 import { esc, int, pct } from './html.ts';
 import { diagnosticsHtml, pairCheckHtml, seedsHtml } from './report-stats.ts';
 
-
 export function formatSeconds(s: number): string {
   if (!Number.isFinite(s)) return '–';
   if (s < 1) return `${(s * 1000).toFixed(0)} ms`;
@@ -29,8 +28,21 @@ function compact(n: number): string {
   return int(n);
 }
 
-const COLORS = { amateur: '#9aa5b1', expert_before: '#5b7db1', expert_after: '#e0663a', expert_sft: '#3d9a6b', grid: '#e6e8eb', axis: '#6b7280', muted: '#c9d1db' } as const;
-const LABELS: Record<EvalModel, string> = { amateur: 'Amateur', expert_before: 'Expert (before)', expert_after: 'Expert + LightReasoner', expert_sft: 'Expert + SFT baseline' };
+const COLORS = {
+  amateur: '#9aa5b1',
+  expert_before: '#5b7db1',
+  expert_after: '#e0663a',
+  expert_sft: '#3d9a6b',
+  grid: '#e6e8eb',
+  axis: '#6b7280',
+  muted: '#c9d1db',
+} as const;
+const LABELS: Record<EvalModel, string> = {
+  amateur: 'Amateur',
+  expert_before: 'Expert (before)',
+  expert_after: 'Expert + LightReasoner',
+  expert_sft: 'Expert + SFT baseline',
+};
 
 /** About `n` round tick values covering [0, max]. */
 function ticks(max: number, n = 5): number[] {
@@ -78,21 +90,28 @@ function xTitle(f: Frame, title: string): string {
 /** Histogram: every contrasted step in grey, the selected ones on top in the accent colour. */
 function histogramSvg(h: Histogram, opts: { xTitle: string; label: string; marker?: { at: number; text: string } }): string {
   const f = frame();
-  const pw = f.W - f.L - f.R, ph = f.H - f.T - f.B;
-  const x0 = h.edges[0], x1 = h.edges[h.edges.length - 1];
+  const pw = f.W - f.L - f.R,
+    ph = f.H - f.T - f.B;
+  const x0 = h.edges[0],
+    x1 = h.edges[h.edges.length - 1];
   const X = (v: number) => f.L + ((v - x0) / (x1 - x0 || 1)) * pw;
   const yt = ticks(Math.max(1, ...h.all));
   const yMax = yt[yt.length - 1];
   const Y = (c: number) => f.T + ph - (c / yMax) * ph;
   let s = svgOpen(f, opts.label) + yAxis(f, yt, yMax, 'steps');
   for (let b = 0; b < h.all.length; b++) {
-    const xa = X(h.edges[b]) + 0.5, xb = X(h.edges[b + 1]) - 0.5;
+    const xa = X(h.edges[b]) + 0.5,
+      xb = X(h.edges[b + 1]) - 0.5;
     const w = Math.max(0.5, xb - xa);
-    if (h.all[b]) s += `<rect x="${xa.toFixed(1)}" y="${Y(h.all[b]).toFixed(1)}" width="${w.toFixed(1)}" height="${(Y(0) - Y(h.all[b])).toFixed(1)}" fill="${COLORS.muted}"><title>${tickLabel(h.edges[b])}–${tickLabel(h.edges[b + 1])}: ${h.all[b]} steps, ${h.selected[b]} selected</title></rect>`;
-    if (h.selected[b]) s += `<rect x="${xa.toFixed(1)}" y="${Y(h.selected[b]).toFixed(1)}" width="${w.toFixed(1)}" height="${(Y(0) - Y(h.selected[b])).toFixed(1)}" fill="${COLORS.expert_after}"/>`;
+    if (h.all[b])
+      s += `<rect x="${xa.toFixed(1)}" y="${Y(h.all[b]).toFixed(1)}" width="${w.toFixed(1)}" height="${(Y(0) - Y(h.all[b])).toFixed(1)}" fill="${COLORS.muted}"><title>${tickLabel(h.edges[b])}–${tickLabel(h.edges[b + 1])}: ${h.all[b]} steps, ${h.selected[b]} selected</title></rect>`;
+    if (h.selected[b])
+      s += `<rect x="${xa.toFixed(1)}" y="${Y(h.selected[b]).toFixed(1)}" width="${w.toFixed(1)}" height="${(Y(0) - Y(h.selected[b])).toFixed(1)}" fill="${COLORS.expert_after}"/>`;
   }
   s += `<line x1="${f.L}" x2="${f.W - f.R}" y1="${Y(0)}" y2="${Y(0)}" stroke="${COLORS.axis}"/>`;
-  for (const v of ticks(x1 - x0, 6).map((v) => v + x0).filter((v) => v <= x1 + 1e-9)) {
+  for (const v of ticks(x1 - x0, 6)
+    .map((v) => v + x0)
+    .filter((v) => v <= x1 + 1e-9)) {
     s += `<line x1="${X(v).toFixed(1)}" x2="${X(v).toFixed(1)}" y1="${Y(0)}" y2="${Y(0) + 4}" stroke="${COLORS.axis}"/><text x="${X(v).toFixed(1)}" y="${Y(0) + 16}" text-anchor="middle" class="tick">${tickLabel(v)}</text>`;
   }
   if (opts.marker && opts.marker.at >= x0 && opts.marker.at <= x1) {
@@ -108,7 +127,8 @@ function histogramSvg(h: Histogram, opts: { xTitle: string; label: string; marke
 /** Loss per optimizer step (one or two series, each on its own scale when two are given). */
 function lossSvg(series: { name: string; color: string; points: [number, number][] }[], label: string): string {
   const f = frame();
-  const pw = f.W - f.L - f.R, ph = f.H - f.T - f.B;
+  const pw = f.W - f.L - f.R,
+    ph = f.H - f.T - f.B;
   const pts = series.flatMap((s) => s.points);
   if (pts.length === 0) return `<p class="muted">No training steps were logged.</p>`;
   const xMax = Math.max(1, ...pts.map((p) => p[0]));
@@ -119,13 +139,16 @@ function lossSvg(series: { name: string; color: string; points: [number, number]
   const Y = (v: number) => f.T + ph - (v / yMax) * ph;
   let s = svgOpen(f, label) + yAxis(f, yt, yMax, 'loss');
   s += `<line x1="${f.L}" x2="${f.W - f.R}" y1="${Y(0)}" y2="${Y(0)}" stroke="${COLORS.axis}"/>`;
-  for (const v of xt) s += `<line x1="${X(v).toFixed(1)}" x2="${X(v).toFixed(1)}" y1="${Y(0)}" y2="${Y(0) + 4}" stroke="${COLORS.axis}"/><text x="${X(v).toFixed(1)}" y="${Y(0) + 16}" text-anchor="middle" class="tick">${tickLabel(v)}</text>`;
+  for (const v of xt)
+    s += `<line x1="${X(v).toFixed(1)}" x2="${X(v).toFixed(1)}" y1="${Y(0)}" y2="${Y(0) + 4}" stroke="${COLORS.axis}"/><text x="${X(v).toFixed(1)}" y="${Y(0) + 16}" text-anchor="middle" class="tick">${tickLabel(v)}</text>`;
   for (const se of series) {
     const p = se.points.filter((q) => Number.isFinite(q[1]));
     if (p.length === 0) continue;
     const d = p.map(([x, y], j) => `${j ? 'L' : 'M'}${X(x).toFixed(1)} ${Y(y).toFixed(1)}`).join(' ');
     s += `<path d="${d}" fill="none" stroke="${se.color}" stroke-width="2" stroke-linejoin="round"/>`;
-    if (p.length <= 40) for (const [x, y] of p) s += `<circle cx="${X(x).toFixed(1)}" cy="${Y(y).toFixed(1)}" r="2.5" fill="${se.color}"><title>step ${x}: ${y.toFixed(4)}</title></circle>`;
+    if (p.length <= 40)
+      for (const [x, y] of p)
+        s += `<circle cx="${X(x).toFixed(1)}" cy="${Y(y).toFixed(1)}" r="2.5" fill="${se.color}"><title>step ${x}: ${y.toFixed(4)}</title></circle>`;
   }
   s += xTitle(f, 'optimizer step') + '</svg>';
   return s;
@@ -157,7 +180,11 @@ function accuracySvg(rows: { key: EvalModel; r: EvalResult }[]): string {
 
 /** Seconds per stage as horizontal bars. */
 function timeSvg(r: RunReport): string {
-  const rows: [string, number, string][] = [['Loading the models', r.stages.load.seconds, COLORS.muted], ['Stage 1: sampling', r.stages.sample.seconds, COLORS.expert_after], ['Stage 2: fine-tuning', r.stages.finetune.seconds, COLORS.expert_after]];
+  const rows: [string, number, string][] = [
+    ['Loading the models', r.stages.load.seconds, COLORS.muted],
+    ['Stage 1: sampling', r.stages.sample.seconds, COLORS.expert_after],
+    ['Stage 2: fine-tuning', r.stages.finetune.seconds, COLORS.expert_after],
+  ];
   const sft = r.stages.sft;
   if (sft) rows.push(['SFT: trajectories', sft.trajectory_seconds, COLORS.expert_sft], ['SFT: fine-tuning', sft.train_seconds, COLORS.expert_sft]);
   for (const [k, v] of Object.entries(r.stages.eval)) rows.push([`Eval: ${LABELS[k as EvalModel]}`, v!.seconds, COLORS.expert_before]);
@@ -169,7 +196,8 @@ function timeSvg(r: RunReport): string {
   const xt = ticks(max / unit, 4).map((v) => v * unit);
   const X = (v: number) => f.L + (v / xt[xt.length - 1]) * pw;
   let s = svgOpen(f, 'time per stage');
-  for (const v of xt) s += `<line x1="${X(v).toFixed(1)}" x2="${X(v).toFixed(1)}" y1="${f.T - 4}" y2="${f.H - f.B}" stroke="${COLORS.grid}"/><text x="${X(v).toFixed(1)}" y="${f.T - 9}" text-anchor="middle" class="tick">${v === 0 ? '0' : `${tickLabel(v / unit)} ${unit === 60 ? 'min' : 's'}`}</text>`;
+  for (const v of xt)
+    s += `<line x1="${X(v).toFixed(1)}" x2="${X(v).toFixed(1)}" y1="${f.T - 4}" y2="${f.H - f.B}" stroke="${COLORS.grid}"/><text x="${X(v).toFixed(1)}" y="${f.T - 9}" text-anchor="middle" class="tick">${v === 0 ? '0' : `${tickLabel(v / unit)} ${unit === 60 ? 'min' : 's'}`}</text>`;
   rows.forEach(([name, sec, color], j) => {
     const y = f.T + 4 + j * rowH;
     s += `<text x="${f.L - 10}" y="${y + 14}" text-anchor="end" class="bar-label small">${esc(name)}</text>`;
@@ -181,28 +209,34 @@ function timeSvg(r: RunReport): string {
 }
 
 function headline(r: RunReport): string {
-  const b = r.eval.expert_before.accuracy, a = r.eval.expert_after.accuracy;
+  const b = r.eval.expert_before.accuracy,
+    a = r.eval.expert_after.accuracy;
   const d = 100 * (a - b);
   const n = r.eval.expert_before.total;
   const change = Math.abs(d) < 0.05 ? 'no change' : `${d > 0 ? '+' : '−'}${Math.abs(d).toFixed(1)} points`;
   const verdict = Math.abs(d) < 0.05 ? 'unchanged' : d > 0 ? 'improved' : 'worse';
   const pv = r.eval.expert_after.paired_vs_before;
-  const test = pv ? ` Paired: ${pv.fixed} problems fixed, ${pv.broken} broken, exact McNemar ${formatP(pv.p_value)}${pv.p_value < 0.05 ? ' — significant at 5%' : ' — not significant at 5%'}.` : '';
-  return `<p class="lead">On ${int(n)} held-out problems the expert went from <b>${pct(b)}</b> to <b>${pct(a)}</b> (<span class="delta ${verdict}">${change}</span>) after LightReasoner fine-tuning on <b>${int(r.stages.sample.samples)}</b> selected steps from ${int(r.stages.sample.problems)} problems. The amateur scores ${pct(r.eval.amateur.accuracy)}.${test}</p><p class="note">Bars show 95% Wilson intervals: with ${int(n)} problems an accuracy near ${pct(b)} is known to about ±${(100 * (r.eval.expert_before.ci95[1] - r.eval.expert_before.ci95[0]) / 2).toFixed(1)} points.</p>`;
+  const test = pv
+    ? ` Paired: ${pv.fixed} problems fixed, ${pv.broken} broken, exact McNemar ${formatP(pv.p_value)}${pv.p_value < 0.05 ? ' — significant at 5%' : ' — not significant at 5%'}.`
+    : '';
+  return `<p class="lead">On ${int(n)} held-out problems the expert went from <b>${pct(b)}</b> to <b>${pct(a)}</b> (<span class="delta ${verdict}">${change}</span>) after LightReasoner fine-tuning on <b>${int(r.stages.sample.samples)}</b> selected steps from ${int(r.stages.sample.problems)} problems. The amateur scores ${pct(r.eval.amateur.accuracy)}.${test}</p><p class="note">Bars show 95% Wilson intervals: with ${int(n)} problems an accuracy near ${pct(b)} is known to about ±${((100 * (r.eval.expert_before.ci95[1] - r.eval.expert_before.ci95[0])) / 2).toFixed(1)} points.</p>`;
 }
 
 function pairedTable(r: RunReport): string {
-  const rows = (['expert_after', 'expert_sft'] as const).filter((m) => r.eval[m]?.paired_vs_before).map((m) => {
-    const f = r.eval[m]!.paired_vs_before!;
-    const net = f.fixed - f.broken;
-    return `<tr><th scope="row"><span class="swatch" style="background:${COLORS[m]}"></span>${esc(LABELS[m])}</th><td class="num">${f.fixed}</td><td class="num">${f.broken}</td><td class="num">${net > 0 ? '+' : net < 0 ? '−' : '±'}${Math.abs(net)}</td><td class="num">${esc(formatPValue(f.p_value))}</td></tr>`;
-  });
+  const rows = (['expert_after', 'expert_sft'] as const)
+    .filter((m) => r.eval[m]?.paired_vs_before)
+    .map((m) => {
+      const f = r.eval[m]!.paired_vs_before!;
+      const net = f.fixed - f.broken;
+      return `<tr><th scope="row"><span class="swatch" style="background:${COLORS[m]}"></span>${esc(LABELS[m])}</th><td class="num">${f.fixed}</td><td class="num">${f.broken}</td><td class="num">${net > 0 ? '+' : net < 0 ? '−' : '±'}${Math.abs(net)}</td><td class="num">${esc(formatPValue(f.p_value))}</td></tr>`;
+    });
   if (rows.length === 0) return '';
   return `<table class="flips"><tr><th>Against the expert before</th><th class="num">fixed</th><th class="num">broken</th><th class="num">net</th><th class="num">McNemar p</th></tr>${rows.join('')}</table>`;
 }
 
 function efficiencyTable(r: RunReport): string {
-  const s = r.stages, sft = s.sft;
+  const s = r.stages,
+    sft = s.sft;
   const trained = (v: string) => (sft?.skipped ? '–' : v);
   const lrTotal = s.sample.seconds + s.finetune.seconds;
   const rows: [string, string, string?][] = [
@@ -219,7 +253,9 @@ function efficiencyTable(r: RunReport): string {
     ['Held-out accuracy', pct(r.eval.expert_after.accuracy), sft ? (r.eval.expert_sft ? pct(r.eval.expert_sft.accuracy) : 'not trained') : undefined],
   ];
   const head = `<tr><th></th><th class="num">LightReasoner</th>${sft ? '<th class="num">SFT baseline</th>' : ''}</tr>`;
-  const body = rows.map(([k, a, b]) => `<tr><th scope="row">${esc(k)}</th><td class="num">${esc(a)}</td>${sft ? `<td class="num">${esc(b ?? '')}</td>` : ''}</tr>`).join('');
+  const body = rows
+    .map(([k, a, b]) => `<tr><th scope="row">${esc(k)}</th><td class="num">${esc(a)}</td>${sft ? `<td class="num">${esc(b ?? '')}</td>` : ''}</tr>`)
+    .join('');
   let note = `<p class="note">The paper (Qwen2.5-Math-1.5B on one H200): LightReasoner 1,000 problems, 0.02M tuned tokens, 0.5 h; rejection-sampling SFT 3,952 problems, 1.77M tuned tokens, 4.0 h.`;
   if (sft?.skipped) note += ` <b>SFT baseline not trained:</b> ${esc(sft.skipped)}.`;
   else if (!sft) note += ` Add <code>--compare-sft</code> to run the SFT baseline here beside it.`;
@@ -231,10 +267,12 @@ function examplesHtml(r: RunReport): string {
   if (r.examples.length === 0) return '';
   const models: EvalModel[] = ['expert_before', 'expert_after', 'expert_sft'];
   const items = r.examples.map((e) => {
-    const cols = models.filter((m) => e.outputs[m]).map((m) => {
-      const o = e.outputs[m]!;
-      return `<div class="out"><div class="out-head"><span class="swatch" style="background:${COLORS[m]}"></span>${esc(LABELS[m])} <span class="badge ${o.correct ? 'ok' : 'bad'}">${o.correct ? 'right' : 'wrong'}</span> <span class="muted">answer: ${esc(o.extracted ?? '(none)')}</span></div><pre>${esc(o.output.length > 1200 ? o.output.slice(0, 1200) + ' …' : o.output)}</pre></div>`;
-    });
+    const cols = models
+      .filter((m) => e.outputs[m])
+      .map((m) => {
+        const o = e.outputs[m]!;
+        return `<div class="out"><div class="out-head"><span class="swatch" style="background:${COLORS[m]}"></span>${esc(LABELS[m])} <span class="badge ${o.correct ? 'ok' : 'bad'}">${o.correct ? 'right' : 'wrong'}</span> <span class="muted">answer: ${esc(o.extracted ?? '(none)')}</span></div><pre>${esc(o.output.length > 1200 ? o.output.slice(0, 1200) + ' …' : o.output)}</pre></div>`;
+      });
     return `<div class="example"><p class="q"><b>${esc(e.id)}.</b> ${esc(e.question)} <span class="muted">(gold: ${esc(e.gold)})</span></p><div class="outs">${cols.join('')}</div></div>`;
   });
   return `<section><h2>Examples from the held-out set</h2><p class="note">Problems where the expert's answer changed come first.</p>${items.join('')}</section>`;
@@ -246,18 +284,31 @@ function hubName(source: string, hub: HubRevision | null | undefined): string {
 }
 
 function detailsHtml(r: RunReport): string {
-  const m = (x: RunReport['models']['expert']) => `${hubName(x.source, x.hub)} <span class="muted">(${esc(x.model_type)}, ${compact(x.parameters)} parameters, ${x.layers} layers, hidden ${x.hidden_size}, vocab ${int(x.vocab_size)})</span>`;
-  const ft = r.settings.finetune, sa = r.settings.sample;
+  const m = (x: RunReport['models']['expert']) =>
+    `${hubName(x.source, x.hub)} <span class="muted">(${esc(x.model_type)}, ${compact(x.parameters)} parameters, ${x.layers} layers, hidden ${x.hidden_size}, vocab ${int(x.vocab_size)})</span>`;
+  const ft = r.settings.finetune,
+    sa = r.settings.sample;
   const rows: [string, string][] = [
     ['Expert', m(r.models.expert)],
     ['Amateur', m(r.models.amateur)],
-    ['Training problems', `${hubName(r.data.train.source, r.data.train.hub)} — ${int(r.data.train.problems)} problems${r.data.train.with_answers ? ` (${int(r.data.train.with_answers)} with answers, used only by the SFT baseline)` : ''}`],
+    [
+      'Training problems',
+      `${hubName(r.data.train.source, r.data.train.hub)} — ${int(r.data.train.problems)} problems${r.data.train.with_answers ? ` (${int(r.data.train.with_answers)} with answers, used only by the SFT baseline)` : ''}`,
+    ],
     ['Held-out problems', `${hubName(r.data.eval.source, r.data.eval.hub)} — ${int(r.data.eval.problems)} problems`],
     ['Sampling', `α ${sa.alpha}, β ${sa.beta}, ≤ ${sa.maxNewTokens} new tokens, system “${esc(sa.system)}”`],
-    ['Fine-tuning', `LoRA r ${ft.lora.r}, alpha ${ft.lora.alpha}, dropout ${ft.lora.dropout}, ${esc(ft.lora.targetModules.join(', '))}; lr ${ft.lr}, batch ${ft.batchSize} × ${ft.gradAccum}, ${ft.maxSteps} steps, seed ${ft.seed}`],
+    [
+      'Fine-tuning',
+      `LoRA r ${ft.lora.r}, alpha ${ft.lora.alpha}, dropout ${ft.lora.dropout}, ${esc(ft.lora.targetModules.join(', '))}; lr ${ft.lr}, batch ${ft.batchSize} × ${ft.gradAccum}, ${ft.maxSteps} steps, seed ${ft.seed}`,
+    ],
     ['Evaluation', `prompt ${esc(r.settings.eval.prompt)}, greedy, ≤ ${r.settings.eval.max_new_tokens} new tokens`],
     ['Backend', esc(r.backend)],
-    ['Time', `${formatSeconds(r.total_seconds)} for the whole run — loading ${formatSeconds(r.stages.load.seconds)}; evaluation: ${Object.entries(r.stages.eval).map(([k, v]) => `${LABELS[k as EvalModel]} ${formatSeconds(v!.seconds)}`).join(', ')}`],
+    [
+      'Time',
+      `${formatSeconds(r.total_seconds)} for the whole run — loading ${formatSeconds(r.stages.load.seconds)}; evaluation: ${Object.entries(r.stages.eval)
+        .map(([k, v]) => `${LABELS[k as EvalModel]} ${formatSeconds(v!.seconds)}`)
+        .join(', ')}`,
+    ],
     ['Files', 'samples.jsonl, adapter/ (PEFT LoRA, train_log.jsonl), eval/*.jsonl (per-problem outputs), report.json' + (r.stages.sft ? ', sft/' : '')],
   ];
   return `<section><h2>Details</h2><table class="details">${rows.map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${v}</td></tr>`).join('')}</table></section>`;
@@ -313,12 +364,17 @@ code{font:13px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#
 @media print{body{background:#fff}section{break-inside:avoid}}
 `;
 
-const legend = (items: [string, string][]) => `<div class="legend">${items.map(([c, t]) => `<span><span class="swatch" style="background:${c}"></span>${esc(t)}</span>`).join('')}</div>`;
+const legend = (items: [string, string][]) =>
+  `<div class="legend">${items.map(([c, t]) => `<span><span class="swatch" style="background:${c}"></span>${esc(t)}</span>`).join('')}</div>`;
 
 function totalsHtml(r: RunReport): string {
   const s = r.stages;
-  const lr = s.sample.seconds + s.finetune.seconds, sft = s.sft?.seconds ?? NaN;
-  const ratio = Number.isFinite(sft) && lr > 0 && !s.sft?.skipped ? `<p class="lead">The SFT baseline took <b>${(sft / lr).toFixed(1)}×</b> LightReasoner's time and tuned <b>${(s.sft!.tuned_tokens / Math.max(1, s.finetune.tuned_tokens)).toFixed(0)}×</b> as many tokens.</p>` : '';
+  const lr = s.sample.seconds + s.finetune.seconds,
+    sft = s.sft?.seconds ?? NaN;
+  const ratio =
+    Number.isFinite(sft) && lr > 0 && !s.sft?.skipped
+      ? `<p class="lead">The SFT baseline took <b>${(sft / lr).toFixed(1)}×</b> LightReasoner's time and tuned <b>${(s.sft!.tuned_tokens / Math.max(1, s.finetune.tuned_tokens)).toFixed(0)}×</b> as many tokens.</p>`
+      : '';
   return `${ratio}<p class="note">LightReasoner: ${formatSeconds(lr)} (sampling + fine-tuning). SFT baseline: ${formatSeconds(sft)} (trajectories + fine-tuning). The paper: 0.5 h vs 4.0 h, 0.02M vs 1.77M tuned tokens.</p>`;
 }
 
@@ -330,7 +386,8 @@ export function renderReport(r: RunReport): string {
     { key: 'expert_after', r: r.eval.expert_after },
   ];
   if (r.eval.expert_sft) accRows.push({ key: 'expert_sft', r: r.eval.expert_sft });
-  const kl = r.charts.kl, st = r.charts.steps;
+  const kl = r.charts.kl,
+    st = r.charts.steps;
   const sel = r.stages.sample;
   const lossSeries = [{ name: 'LightReasoner (KL to the soft labels)', color: COLORS.expert_after, points: r.charts.loss.kl }];
   const sftLoss = r.charts.loss.sft;
@@ -357,8 +414,14 @@ ${seedsHtml(r)}
 <section><h2>Efficiency</h2>${efficiencyTable(r)}</section>
 </div>
 <div class="grid">
-<section><h2>Expert–amateur KL per step</h2>${legend([[COLORS.muted, `all ${int(sel.contrasted_steps)} steps`], [COLORS.expert_after, `selected (KL ≥ β): ${int(sel.samples)}, ${pct(sel.selection_rate)}`]])}${histogramSvg(kl, { xTitle: 'KL(P_expert ‖ P_amateur), nats (last bin: everything above)', label: 'KL histogram', marker: { at: kl.beta, text: `β = ${kl.beta}` } })}<p class="note">Steps where the two models disagree most become training targets; the rest are skipped.</p></section>
-<section><h2>Where the selected steps fall</h2>${legend([[COLORS.muted, 'steps contrasted'], [COLORS.expert_after, 'steps selected']])}${histogramSvg(st, { xTitle: `position in the expert's trajectory (token index, ≤ ${st.max_new_tokens})`, label: 'selected step positions' })}<p class="note">Only a prefix of each solution is sampled (at most ${st.max_new_tokens} tokens).</p></section>
+<section><h2>Expert–amateur KL per step</h2>${legend([
+    [COLORS.muted, `all ${int(sel.contrasted_steps)} steps`],
+    [COLORS.expert_after, `selected (KL ≥ β): ${int(sel.samples)}, ${pct(sel.selection_rate)}`],
+  ])}${histogramSvg(kl, { xTitle: 'KL(P_expert ‖ P_amateur), nats (last bin: everything above)', label: 'KL histogram', marker: { at: kl.beta, text: `β = ${kl.beta}` } })}<p class="note">Steps where the two models disagree most become training targets; the rest are skipped.</p></section>
+<section><h2>Where the selected steps fall</h2>${legend([
+    [COLORS.muted, 'steps contrasted'],
+    [COLORS.expert_after, 'steps selected'],
+  ])}${histogramSvg(st, { xTitle: `position in the expert's trajectory (token index, ≤ ${st.max_new_tokens})`, label: 'selected step positions' })}<p class="note">Only a prefix of each solution is sampled (at most ${st.max_new_tokens} tokens).</p></section>
 </div>
 <div class="grid">
 <section><h2>Training loss — LightReasoner</h2>${legend([[COLORS.expert_after, 'KL(soft label ‖ expert), mean per step']])}${lossSvg(lossSeries, 'LightReasoner training loss')}<p class="note">${int(r.stages.finetune.steps)} steps; final loss ${Number.isFinite(r.stages.finetune.final_loss) ? r.stages.finetune.final_loss.toFixed(4) : '–'}.</p></section>

@@ -19,7 +19,11 @@ function ownedByRun(name: string): boolean {
  * fine-tuning and evaluations (each continued or checked by its own resume logic) and redoes the
  * rest; a fresh start clears the run's own entries. In eval/ only the run's own files are touched.
  */
-export async function prepareRunDir(fs: FileSystem & Required<Pick<FileSystem, 'rm' | 'mkdir'>>, out: string, o: { resume?: boolean; overwrite?: boolean }): Promise<{ resume: boolean; samplesFile: string }> {
+export async function prepareRunDir(
+  fs: FileSystem & Required<Pick<FileSystem, 'rm' | 'mkdir'>>,
+  out: string,
+  o: { resume?: boolean; overwrite?: boolean },
+): Promise<{ resume: boolean; samplesFile: string }> {
   // eval/ is listed as owned for the emptiness check but cleared file by file below.
   await claimOutDir(fs, out, { resume: o.resume, overwrite: o.overwrite, owned: (n) => n !== 'eval' && ownedByRun(n) });
   const samplesFile = fs.join(out, 'samples.jsonl');

@@ -21,14 +21,23 @@ export interface TrajectoryOptions {
 
 /** JSONL lines {id, question, output, output_token_ids, finish, gold, correct} (`correct: null`
  * without a gold answer: kept, since parseSftSamples rejects only `false`). */
-async function sftTrajectories(expert: CausalLM, train: readonly { id: string; question: string; gold: string | null }[], o: TrajectoryOptions): Promise<{ lines: string[]; kept: number; trajTokens: number }> {
+async function sftTrajectories(
+  expert: CausalLM,
+  train: readonly { id: string; question: string; gold: string | null }[],
+  o: TrajectoryOptions,
+): Promise<{ lines: string[]; kept: number; trajTokens: number }> {
   const tok = expert.tokenizer;
   const lines: string[] = [];
-  let kept = 0, trajTokens = 0;
+  let kept = 0,
+    trajTokens = 0;
   for (let start = 0; start < train.length; start += o.batchSize) {
     await yieldToHost(o.signal);
     const batch = train.slice(start, start + o.batchSize);
-    const g = await generateGreedy(expert, batch.map((p) => promptIds(tok, o.system, p.question)), { maxNewTokens: o.maxNewTokens, signal: o.signal });
+    const g = await generateGreedy(
+      expert,
+      batch.map((p) => promptIds(tok, o.system, p.question)),
+      { maxNewTokens: o.maxNewTokens, signal: o.signal },
+    );
     for (const [j, p] of batch.entries()) {
       const output = tok.decode(g.tokens[j], true);
       const correct = p.gold === null ? null : gradeOutput(output, p.gold).correct;
@@ -68,8 +77,15 @@ const trajectorySummaryPath = (file: string) => `${file}.summary.json`;
  * of another key, refused naming the fields. They are written whole, not journaled: they are one
  * greedy pass over the training problems, short beside fine-tuning and evaluation.
  */
-export async function sftTrajectoriesToFile(fs: FileSystem, dir: string, expert: CausalLM, train: readonly { id: string; question: string; gold: string | null }[], o: TrajectoryOptions & { resume: boolean; key: TrajectoryKey }): Promise<TrajectoryFileResult> {
-  const file = fs.join(dir, 'trajectories.jsonl'), summaryFile = trajectorySummaryPath(file);
+export async function sftTrajectoriesToFile(
+  fs: FileSystem,
+  dir: string,
+  expert: CausalLM,
+  train: readonly { id: string; question: string; gold: string | null }[],
+  o: TrajectoryOptions & { resume: boolean; key: TrajectoryKey },
+): Promise<TrajectoryFileResult> {
+  const file = fs.join(dir, 'trajectories.jsonl'),
+    summaryFile = trajectorySummaryPath(file);
   if (o.resume && (await fs.exists(file)) && (await fs.exists(summaryFile))) {
     let s: unknown;
     try {
@@ -81,7 +97,11 @@ export async function sftTrajectoriesToFile(fs: FileSystem, dir: string, expert:
       throw badInputError(`${summaryFile}: not the summary of SFT trajectories (was it edited?); remove ${dir} to generate them again`, summaryFile);
     }
     const changed = describeChanges(s.key, o.key as unknown as Record<string, unknown>);
-    if (changed.length) throw badInputError(`cannot resume ${file}: the trajectories were generated with other settings, model or data (${changed.join('; ')}); use the original options, or remove ${dir} to start the SFT baseline over`, file);
+    if (changed.length)
+      throw badInputError(
+        `cannot resume ${file}: the trajectories were generated with other settings, model or data (${changed.join('; ')}); use the original options, or remove ${dir} to start the SFT baseline over`,
+        file,
+      );
     return { file, kept: s.kept, trajTokens: s.trajectory_tokens, seconds: s.seconds, reused: true };
   }
   const t0 = performance.now();

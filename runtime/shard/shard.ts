@@ -33,7 +33,8 @@ export type Env = Readonly<Record<string, string | undefined>>;
 /** The variable a generated manifest sets when the scheduler only gives an index (Kubernetes, AWS Batch). */
 export const SHARD_COUNT_VAR = 'LIGHTREASONER_SHARD_COUNT';
 
-const SCHEDULERS = 'Slurm (SLURM_ARRAY_TASK_ID), Kubernetes Indexed Jobs (JOB_COMPLETION_INDEX), AWS Batch (AWS_BATCH_JOB_ARRAY_INDEX) or Google Batch (BATCH_TASK_INDEX)';
+const SCHEDULERS =
+  'Slurm (SLURM_ARRAY_TASK_ID), Kubernetes Indexed Jobs (JOB_COMPLETION_INDEX), AWS Batch (AWS_BATCH_JOB_ARRAY_INDEX) or Google Batch (BATCH_TASK_INDEX)';
 
 function nonNegativeInt(value: string, what: string): number {
   if (!/^\d+$/.test(value.trim())) throw badInputError(`--shard: ${what} must be a non-negative integer, got "${value}"`);
@@ -50,7 +51,8 @@ function checked(index: number, count: number, source: string): Shard {
 function countOf(env: Env, explicit: number | undefined, indexVar: string): { count: number; source: string } {
   if (explicit !== undefined) return { count: explicit, source: `--shard auto/${explicit}` };
   const v = env[SHARD_COUNT_VAR];
-  if (v === undefined || v.trim() === '') throw badInputError(`--shard auto: ${indexVar} is set but the scheduler gives no shard count: pass --shard auto/N, or set ${SHARD_COUNT_VAR}`);
+  if (v === undefined || v.trim() === '')
+    throw badInputError(`--shard auto: ${indexVar} is set but the scheduler gives no shard count: pass --shard auto/N, or set ${SHARD_COUNT_VAR}`);
   return { count: nonNegativeInt(v, SHARD_COUNT_VAR), source: `${SHARD_COUNT_VAR}=${v}` };
 }
 
@@ -64,15 +66,19 @@ export function shardFromEnv(env: Env, explicitCount?: number): Shard {
     const id = nonNegativeInt(slurm, 'SLURM_ARRAY_TASK_ID');
     const min = env.SLURM_ARRAY_TASK_MIN === undefined ? 0 : nonNegativeInt(env.SLURM_ARRAY_TASK_MIN, 'SLURM_ARRAY_TASK_MIN');
     const countVar = env.SLURM_ARRAY_TASK_COUNT;
-    if (countVar === undefined || countVar === '') throw badInputError('--shard auto: SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not (is this a job array?)');
+    if (countVar === undefined || countVar === '')
+      throw badInputError('--shard auto: SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not (is this a job array?)');
     const count = nonNegativeInt(countVar, 'SLURM_ARRAY_TASK_COUNT');
     if (id < min) throw badInputError(`--shard auto: SLURM_ARRAY_TASK_ID ${id} is below SLURM_ARRAY_TASK_MIN ${min}`);
     // A stepped or sparse array (--array=0-9:2, 1,5,7) has ids that are not min … min + count − 1.
     const max = env.SLURM_ARRAY_TASK_MAX;
     if (max !== undefined && max !== '' && nonNegativeInt(max, 'SLURM_ARRAY_TASK_MAX') - min !== count - 1) {
-      throw badInputError(`--shard auto: the Slurm array ${min}-${max} has ${count} tasks, not ${Number(max) - min + 1}: submit a contiguous array (--array=0-${count - 1})`);
+      throw badInputError(
+        `--shard auto: the Slurm array ${min}-${max} has ${count} tasks, not ${Number(max) - min + 1}: submit a contiguous array (--array=0-${count - 1})`,
+      );
     }
-    if (explicitCount !== undefined && explicitCount !== count) throw badInputError(`--shard auto/${explicitCount}: the Slurm array has ${count} tasks (SLURM_ARRAY_TASK_COUNT)`);
+    if (explicitCount !== undefined && explicitCount !== count)
+      throw badInputError(`--shard auto/${explicitCount}: the Slurm array has ${count} tasks (SLURM_ARRAY_TASK_COUNT)`);
     return checked(id - min, count, `SLURM_ARRAY_TASK_ID=${id}, SLURM_ARRAY_TASK_MIN=${min}, SLURM_ARRAY_TASK_COUNT=${count}`);
   }
   const google = env.BATCH_TASK_INDEX;
@@ -81,7 +87,8 @@ export function shardFromEnv(env: Env, explicitCount?: number): Shard {
     const countVar = env.BATCH_TASK_COUNT;
     if (countVar === undefined || countVar === '') throw badInputError('--shard auto: BATCH_TASK_INDEX is set but BATCH_TASK_COUNT is not');
     const count = nonNegativeInt(countVar, 'BATCH_TASK_COUNT');
-    if (explicitCount !== undefined && explicitCount !== count) throw badInputError(`--shard auto/${explicitCount}: the Google Batch job has ${count} tasks (BATCH_TASK_COUNT)`);
+    if (explicitCount !== undefined && explicitCount !== count)
+      throw badInputError(`--shard auto/${explicitCount}: the Google Batch job has ${count} tasks (BATCH_TASK_COUNT)`);
     return checked(index, count, `BATCH_TASK_INDEX=${index}, BATCH_TASK_COUNT=${count}`);
   }
   for (const indexVar of ['JOB_COMPLETION_INDEX', 'AWS_BATCH_JOB_ARRAY_INDEX']) {
@@ -111,7 +118,8 @@ export function parseShard(spec: string, env: Env): Shard {
 /** The problems [first, end) of shard `index/count` of `total` problems decoded `batchSize` at a time. */
 export function shardRange(total: number, batchSize: number, shard: Shard): { first: number; end: number } {
   const batches = Math.ceil(total / batchSize);
-  const from = Math.floor((shard.index * batches) / shard.count), to = Math.floor(((shard.index + 1) * batches) / shard.count);
+  const from = Math.floor((shard.index * batches) / shard.count),
+    to = Math.floor(((shard.index + 1) * batches) / shard.count);
   return { first: Math.min(total, from * batchSize), end: Math.min(total, to * batchSize) };
 }
 

@@ -97,7 +97,8 @@ export async function* contrastPrompts(
   opts: ContrastOptions = {},
 ): AsyncGenerator<ContrastEvent> {
   validateSettings(settings);
-  if (expert.backend.info.kind !== amateur.backend.info.kind) throw badInputError(`the expert runs on ${expert.backend.info.kind} but the amateur on ${amateur.backend.info.kind}: use one backend kind for both`);
+  if (expert.backend.info.kind !== amateur.backend.info.kind)
+    throw badInputError(`the expert runs on ${expert.backend.info.kind} but the amateur on ${amateur.backend.info.kind}: use one backend kind for both`);
   for (const [i, p] of prompts.entries()) if (p.length === 0) throw badInputError(`prompt ${i} is empty`);
   const skip = opts.skip ?? (() => false);
   const B = settings.batchSize;
@@ -108,7 +109,15 @@ export async function* contrastPrompts(
     if (todo.length === 0) continue;
     yield { status: 'batch', batch, first, size: indices.length, recomputed: indices.length - todo.length };
     const label = opts.label ?? ((i: number) => `prompt ${i}`);
-    const results = yield* runBatch(expert, amateur, batch, indices.map((i) => prompts[i]), settings, opts.signal, indices.map(label));
+    const results = yield* runBatch(
+      expert,
+      amateur,
+      batch,
+      indices.map((i) => prompts[i]),
+      settings,
+      opts.signal,
+      indices.map(label),
+    );
     for (const [j, r] of results.entries()) if (!skip(indices[j])) yield { status: 'problem', result: { ...r, index: indices[j] } };
   }
 }
@@ -151,7 +160,8 @@ async function* runBatch(
   const eos = new Set(s.eosTokenIds ?? expert.config.eosTokenIds);
   const maxT = Math.max(...prompts.map((p) => p.length)) + s.maxNewTokens;
   const out: Omit<PromptResult, 'index'>[] = prompts.map(() => ({ trajectory: [], finish: 'length', steps: [], amateurTokens: 0 }));
-  let ecache: KVCache | null = null, acache: KVCache | null = null;
+  let ecache: KVCache | null = null,
+    acache: KVCache | null = null;
   const sc = createScratch(expert, amateur, n);
   try {
     ecache = expert.createCache(n, maxT);
@@ -271,7 +281,9 @@ async function contrastStep(b: Batch, running: number[]): Promise<Int32Array> {
     eb.write(alogits, data);
   }
   const K = LABEL_SLOTS;
-  const stats = eb.view(sc.stats, [m, 2]), lids = eb.view(sc.ids, [m, K]), lw = eb.view(sc.weights, [m, K]);
+  const stats = eb.view(sc.stats, [m, 2]),
+    lids = eb.view(sc.ids, [m, K]),
+    lw = eb.view(sc.weights, [m, K]);
   eb.contrast(elogits, alogits, b.shared, b.s.alpha, stats, lids, lw);
   eb.argmax(elogits, eb.view(sc.argmax, [m]));
   // One wait for all four readbacks (on WebGPU each read is a copy + map: issued together they
@@ -296,9 +308,13 @@ interface StepRows {
 /** Row j's step (slot `slot`): from the device's stats and labels, or from full logits when its mask overflowed the label slots. */
 async function stepResult(b: Batch, r: StepRows, j: number, slot: number): Promise<StepResult> {
   const { expert, amateur, eb, s } = b;
-  const K = LABEL_SLOTS, Ve = expert.config.vocabSize, Va = amateur.config.vocabSize;
+  const K = LABEL_SLOTS,
+    Ve = expert.config.vocabSize,
+    Va = amateur.config.vocabSize;
   const t = b.out[slot].trajectory.length;
-  let kl = r.st[2 * j], size = r.st[2 * j + 1], selected = kl >= s.beta;
+  let kl = r.st[2 * j],
+    size = r.st[2 * j + 1],
+    selected = kl >= s.beta;
   let tokenIds: number[] | undefined, weights: number[] | undefined;
   if (!Number.isFinite(kl) || !Number.isFinite(size)) {
     // Before anything of this batch is reported: no NaN reaches a sample line.

@@ -10,7 +10,9 @@
 import type { PromptResult } from './contrast.ts';
 
 /** KL histogram: bin 0 holds KL < 1e-4, then 10 log-spaced bins a decade up to 100, then ≥ 100. */
-const KL_LO = 1e-4, KL_DECADES = 6, KL_PER_DECADE = 10;
+const KL_LO = 1e-4,
+  KL_DECADES = 6,
+  KL_PER_DECADE = 10;
 const KL_BINS = 2 + KL_DECADES * KL_PER_DECADE;
 /** Mask sizes 1 … 16 have a bin each; the last bin holds 17 and more. */
 const MASK_BINS = 17;
@@ -51,7 +53,18 @@ export interface PairDiagnostics {
 }
 
 export function emptyDiagnostics(): DiagnosticsState {
-  return { problems: 0, steps: 0, selected: 0, klSum: 0, klSelectedSum: 0, klHist: new Array<number>(KL_BINS).fill(0), maskHist: new Array<number>(MASK_BINS).fill(0), maskSum: 0, flips: 0, entropySum: 0 };
+  return {
+    problems: 0,
+    steps: 0,
+    selected: 0,
+    klSum: 0,
+    klSelectedSum: 0,
+    klHist: new Array<number>(KL_BINS).fill(0),
+    maskHist: new Array<number>(MASK_BINS).fill(0),
+    maskSum: 0,
+    flips: 0,
+    entropySum: 0,
+  };
 }
 
 function klBin(kl: number): number {
@@ -79,7 +92,8 @@ export function addToDiagnostics(d: DiagnosticsState, r: Pick<PromptResult, 'tra
     const size = s.tokenIds.length;
     d.maskSum += size;
     d.maskHist[Math.min(size, MASK_BINS) - 1]++;
-    let best = 0, entropy = 0;
+    let best = 0,
+      entropy = 0;
     for (let j = 0; j < size; j++) {
       const w = s.weights[j];
       if (w > s.weights[best]) best = j;
@@ -108,7 +122,13 @@ export function summarizeDiagnostics(d: DiagnosticsState): PairDiagnostics {
     contrasted_steps: d.steps,
     selected_steps: sel,
     selection_rate: d.steps ? sel / d.steps : 0,
-    kl: { mean: d.steps ? d.klSum / d.steps : 0, p10: klQuantile(d, 0.1), median: klQuantile(d, 0.5), p90: klQuantile(d, 0.9), selected_mean: sel ? d.klSelectedSum / sel : null },
+    kl: {
+      mean: d.steps ? d.klSum / d.steps : 0,
+      p10: klQuantile(d, 0.1),
+      median: klQuantile(d, 0.5),
+      p90: klQuantile(d, 0.9),
+      selected_mean: sel ? d.klSelectedSum / sel : null,
+    },
     mask: { mean: sel ? d.maskSum / sel : null, single_token_rate: sel ? d.maskHist[0] / sel : null, counts: [...d.maskHist] },
     label_flips: d.flips,
     label_flip_rate: sel ? d.flips / sel : null,
@@ -120,9 +140,13 @@ export function summarizeDiagnostics(d: DiagnosticsState): PairDiagnostics {
 function verdict(g: Omit<PairDiagnostics, 'verdict'>): PairDiagnostics['verdict'] {
   const { minFlipRate, minMeanMask } = DIAGNOSTIC_THRESHOLDS;
   if (g.selected_steps === 0) {
-    return { ok: false, message: `no step was selected (no KL ≥ β in ${g.contrasted_steps} steps): the models agree everywhere, so there is nothing to learn from the amateur; lower β or pair the expert with a weaker amateur` };
+    return {
+      ok: false,
+      message: `no step was selected (no KL ≥ β in ${g.contrasted_steps} steps): the models agree everywhere, so there is nothing to learn from the amateur; lower β or pair the expert with a weaker amateur`,
+    };
   }
-  const flips = g.label_flip_rate!, mask = g.mask.mean!;
+  const flips = g.label_flip_rate!,
+    mask = g.mask.mean!;
   const stats = `${(100 * flips).toFixed(1)}% label flips, mean mask ${mask.toFixed(2)} tokens, ${(100 * g.mask.single_token_rate!).toFixed(0)}% of selected steps with a one-token mask`;
   if (flips < minFlipRate || mask < minMeanMask) {
     return {
@@ -133,7 +157,10 @@ function verdict(g: Omit<PairDiagnostics, 'verdict'>): PairDiagnostics['verdict'
         `and an amateur that prefers other tokens there; try a less peaked expert, a lower α, or an amateur from another domain`,
     };
   }
-  return { ok: true, message: `the labels disagree with the expert's greedy token at ${(100 * flips).toFixed(1)}% of ${g.selected_steps} selected steps (mean mask ${mask.toFixed(2)} tokens): there is something for fine-tuning to change` };
+  return {
+    ok: true,
+    message: `the labels disagree with the expert's greedy token at ${(100 * flips).toFixed(1)}% of ${g.selected_steps} selected steps (mean mask ${mask.toFixed(2)} tokens): there is something for fine-tuning to change`,
+  };
 }
 
 /** A few lines for a terminal. */

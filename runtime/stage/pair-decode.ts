@@ -109,12 +109,21 @@ export async function* decodeVariants(
   validateVariants(s.variants);
   if (!(Number.isInteger(s.maxNewTokens) && s.maxNewTokens >= 1)) throw badInputError(`maxNewTokens must be an integer ≥ 1 (got ${s.maxNewTokens})`);
   if (!(Number.isInteger(s.batchSize) && s.batchSize >= 1)) throw badInputError(`batchSize must be an integer ≥ 1 (got ${s.batchSize})`);
-  if (expert.backend.info.kind !== amateur.backend.info.kind) throw badInputError(`the expert runs on ${expert.backend.info.kind} but the amateur on ${amateur.backend.info.kind}: use one backend kind for both`);
+  if (expert.backend.info.kind !== amateur.backend.info.kind)
+    throw badInputError(`the expert runs on ${expert.backend.info.kind} but the amateur on ${amateur.backend.info.kind}: use one backend kind for both`);
   for (const [i, p] of prompts.entries()) if (p.length === 0) throw badInputError(`prompt ${i} is empty`);
   const label = opts.label ?? ((i: number) => `prompt ${i}`);
   for (let first = 0; first < prompts.length; first += s.batchSize) {
     const indices = Array.from({ length: Math.min(s.batchSize, prompts.length - first) }, (_, j) => first + j);
-    const results = yield* decodeBatch(expert, amateur, first / s.batchSize, indices.map((i) => prompts[i]), s, opts.signal, indices.map(label));
+    const results = yield* decodeBatch(
+      expert,
+      amateur,
+      first / s.batchSize,
+      indices.map((i) => prompts[i]),
+      s,
+      opts.signal,
+      indices.map(label),
+    );
     for (const [j, variants] of results.entries()) yield { status: 'problem', index: indices[j], variants };
   }
 }
@@ -173,7 +182,8 @@ async function* decodeBatch(
   labels: readonly string[],
 ): AsyncGenerator<PairDecodeEvent, VariantTrajectory[][]> {
   const eb = expert.backend;
-  const V = s.variants.length, K = LABEL_SLOTS;
+  const V = s.variants.length,
+    K = LABEL_SLOTS;
   const slots = prompts.length * V;
   const maxT = Math.max(...prompts.map((p) => p.length)) + s.maxNewTokens;
   const out: VariantTrajectory[][] = prompts.map(() => s.variants.map(() => ({ tokens: [], finish: 'length', changes: [] })));
@@ -186,11 +196,17 @@ async function* decodeBatch(
     return t;
   };
   const argmax = make('i32', [slots]);
-  const scratch: AlphaScratch[] = alphas.map((alpha) => ({ alpha, stats: make('f32', [slots, 2]), ids: make('i32', [slots, K]), weights: make('f32', [slots, K]) }));
+  const scratch: AlphaScratch[] = alphas.map((alpha) => ({
+    alpha,
+    stats: make('f32', [slots, 2]),
+    ids: make('i32', [slots, K]),
+    weights: make('f32', [slots, K]),
+  }));
   // Two Wasm backends (one linear memory per model) cannot share tensors: the amateur's logits rows
   // are copied over each step, as stage 1 does. WebGPU and the reference share one backend.
   const copy = contrasted && amateur.backend !== eb ? make('f32', [slots, amateur.config.vocabSize]) : null;
-  let ecache: KVCache | null = null, acache: KVCache | null = null;
+  let ecache: KVCache | null = null,
+    acache: KVCache | null = null;
   try {
     ecache = expert.createCache(slots, maxT);
     if (contrasted) acache = amateur.createCache(slots, maxT);
@@ -217,7 +233,8 @@ async function* decodeBatch(
 /** Both models' forward over `input` (m rows), the greedy ids and every alpha's contrast, read back in one wait. */
 async function pairStep(b: PairBatch, input: ReturnType<typeof forwardInput>, m: number): Promise<PairStep> {
   const { expert, amateur } = b;
-  const eb = expert.backend, K = LABEL_SLOTS;
+  const eb = expert.backend,
+    K = LABEL_SLOTS;
   const elogits = expert.forward(input, b.ecache);
   let alogits: Tensor | null = null;
   if (b.acache) {
@@ -234,7 +251,12 @@ async function pairStep(b: PairBatch, input: ReturnType<typeof forwardInput>, m:
   for (const a of views) eb.contrast(elogits, alogits!, shared, a.alpha, a.stats, a.ids, a.weights);
   // One wait for every readback (on WebGPU each read is a copy + map; issued together they overlap).
   const reads = await Promise.all([eb.read(eb.view(b.argmax, [m])), ...views.flatMap((a) => [eb.read(a.stats), eb.read(a.ids), eb.read(a.weights)])]);
-  const perAlpha = views.map((a, k) => ({ alpha: a.alpha, stats: reads[1 + 3 * k] as Float32Array, ids: reads[2 + 3 * k] as Int32Array, weights: reads[3 + 3 * k] as Float32Array }));
+  const perAlpha = views.map((a, k) => ({
+    alpha: a.alpha,
+    stats: reads[1 + 3 * k] as Float32Array,
+    ids: reads[2 + 3 * k] as Int32Array,
+    weights: reads[3 + 3 * k] as Float32Array,
+  }));
   let full: [Float32Array, Float32Array] | null = null;
   const fullLogits = async () => (full ??= [(await eb.read(elogits)) as Float32Array, (await eb.read(alogits!)) as Float32Array]);
   return { greedy: reads[0] as Int32Array, perAlpha, fullLogits };
@@ -242,13 +264,16 @@ async function pairStep(b: PairBatch, input: ReturnType<typeof forwardInput>, m:
 
 /** Row j's KL and, per alpha, the contrastive choice (the soft label's argmax); from full logits when the mask overflowed the label slots. */
 async function rowContrast(b: PairBatch, st: PairStep, j: number, row: Row): Promise<{ kl: number; picks: Map<number, number> }> {
-  const K = LABEL_SLOTS, Ve = b.expert.config.vocabSize, Va = b.amateur.config.vocabSize;
+  const K = LABEL_SLOTS,
+    Ve = b.expert.config.vocabSize,
+    Va = b.amateur.config.vocabSize;
   let kl = NaN;
   const picks = new Map<number, number>();
   for (const a of st.perAlpha) {
     kl = a.stats[2 * j];
     const size = a.stats[2 * j + 1];
-    if (!Number.isFinite(kl) || !Number.isFinite(size)) throw await nonFinite(await st.fullLogits(), j, b.labels[row.problem], row.tokens.length, b.expert, b.amateur);
+    if (!Number.isFinite(kl) || !Number.isFinite(size))
+      throw await nonFinite(await st.fullLogits(), j, b.labels[row.problem], row.tokens.length, b.expert, b.amateur);
     if (size > K) {
       // Nearly uniform expert: the mask overflowed the device's label slots; redo it on the host.
       const [e, am] = await st.fullLogits();
@@ -294,10 +319,13 @@ function advanceRow(b: PairBatch, row: Row, g: number, c: { kl: number; picks: M
 function forwardInput(rows: Row[], prompts: readonly (readonly number[])[]): { tokens: Int32Array; rows: Int32Array; logitRows: Int32Array } {
   let n = 0;
   for (const r of rows) n += prompts[r.problem].length + r.tokens.length - r.cached;
-  const tokens = new Int32Array(n), pos = new Int32Array(2 * n), logitRows = new Int32Array(rows.length);
+  const tokens = new Int32Array(n),
+    pos = new Int32Array(2 * n),
+    logitRows = new Int32Array(rows.length);
   let k = 0;
   for (const [j, r] of rows.entries()) {
-    const prompt = prompts[r.problem], end = prompt.length + r.tokens.length;
+    const prompt = prompts[r.problem],
+      end = prompt.length + r.tokens.length;
     for (let p = r.cached; p < end; p++, k++) {
       tokens[k] = p < prompt.length ? prompt[p] : r.tokens[p - prompt.length];
       pos[2 * k] = r.slot;
@@ -316,11 +344,23 @@ function argmaxOf(x: ArrayLike<number>, n: number): number {
   return best;
 }
 
-async function nonFinite(full: [Float32Array, Float32Array], j: number, problem: string, step: number, expert: DecoderModel, amateur: DecoderModel): Promise<Error> {
-  for (const [who, m, x] of [['expert', expert, full[0]], ['amateur', amateur, full[1]]] as const) {
+async function nonFinite(
+  full: [Float32Array, Float32Array],
+  j: number,
+  problem: string,
+  step: number,
+  expert: DecoderModel,
+  amateur: DecoderModel,
+): Promise<Error> {
+  for (const [who, m, x] of [
+    ['expert', expert, full[0]],
+    ['amateur', amateur, full[1]],
+  ] as const) {
     const bad = firstBad(x, j * m.config.vocabSize, m.config.vocabSize);
-    if (bad) return badInputError(`${problem}, step ${step}: the ${who}'s logits hold ${bad.value} (token id ${bad.id}) — the ${who} model (${m.source}) has non-finite weights or overflows; check its files`);
+    if (bad)
+      return badInputError(
+        `${problem}, step ${step}: the ${who}'s logits hold ${bad.value} (token id ${bad.id}) — the ${who} model (${m.source}) has non-finite weights or overflows; check its files`,
+      );
   }
   return new Error(`internal: ${problem}, step ${step}: non-finite contrast stats from finite logits`);
 }
-

@@ -21,7 +21,13 @@ export interface SampleSettings extends ContrastSettings {
   system: string;
 }
 
-export const DEFAULT_SETTINGS: Readonly<SampleSettings> = Object.freeze({ alpha: 0.2, beta: 0.4, maxNewTokens: 128, batchSize: 8, system: 'Please reason step by step.' });
+export const DEFAULT_SETTINGS: Readonly<SampleSettings> = Object.freeze({
+  alpha: 0.2,
+  beta: 0.4,
+  maxNewTokens: 128,
+  batchSize: 8,
+  system: 'Please reason step by step.',
+});
 
 /** One training sample: a kept step. Field order is the output's (JSON.stringify keeps it). */
 export interface Sample {
@@ -92,10 +98,12 @@ export function parseProblems(text: string, opts: { file?: string; skipInvalid?:
  * are fine (Qwen2.5: 151,936 vs 152,064).
  */
 export function checkVocabularies(expert: CausalLM, amateur: CausalLM): void {
-  const te = expert.tokenizer, ta = amateur.tokenizer;
+  const te = expert.tokenizer,
+    ta = amateur.tokenizer;
   const n = sharedVocab(expert, amateur);
   for (let id = 0; id < n; id++) {
-    const a = te.idToToken(id), b = ta.idToToken(id);
+    const a = te.idToToken(id),
+      b = ta.idToToken(id);
     if (a !== b) {
       throw new LightReasonerError(
         'BAD_INPUT',
@@ -108,7 +116,13 @@ export function checkVocabularies(expert: CausalLM, amateur: CausalLM): void {
 
 /** The prompt: the expert's chat template of [system, user] with the generation prompt. */
 export function promptIds(tok: ModelTokenizer, system: string, question: string): number[] {
-  const messages = system === '' ? [{ role: 'user' as const, content: question }] : [{ role: 'system' as const, content: system }, { role: 'user' as const, content: question }];
+  const messages =
+    system === ''
+      ? [{ role: 'user' as const, content: question }]
+      : [
+          { role: 'system' as const, content: system },
+          { role: 'user' as const, content: question },
+        ];
   return tok.encodeChat(messages);
 }
 
@@ -127,7 +141,13 @@ export const contextOf = (expert: CausalLM, amateur: CausalLM) => Math.min(exper
  * prompt + trajectory). Deterministic — it depends only on the problems, the expert's tokenizer and
  * the settings — so a run that skips them (`sample --skip-invalid`) skips the same ones on resume.
  */
-export function tooLongPrompts(expert: CausalLM, amateur: CausalLM, problems: readonly Problem[], settings: SampleSettings, prompts?: readonly number[][]): TooLongPrompt[] {
+export function tooLongPrompts(
+  expert: CausalLM,
+  amateur: CausalLM,
+  problems: readonly Problem[],
+  settings: SampleSettings,
+  prompts?: readonly number[][],
+): TooLongPrompt[] {
   const limit = contextOf(expert, amateur);
   const out: TooLongPrompt[] = [];
   for (const [i, problem] of problems.entries()) {
@@ -182,7 +202,13 @@ export interface SampleOptions {
  * input order, `{status: 'problem', result}` with its samples. The expert decodes greedily
  * whatever its generation_config.json says; the amateur never tokenizes anything.
  */
-export async function* sampleContrastive(expert: CausalLM, amateur: CausalLM, problems: readonly Problem[], settings: SampleSettings, opts: SampleOptions = {}): AsyncGenerator<SampleEvent> {
+export async function* sampleContrastive(
+  expert: CausalLM,
+  amateur: CausalLM,
+  problems: readonly Problem[],
+  settings: SampleSettings,
+  opts: SampleOptions = {},
+): AsyncGenerator<SampleEvent> {
   checkVocabularies(expert, amateur);
   const tok = expert.tokenizer;
   const prompts = problems.map((p) => promptIds(tok, settings.system, p.question));

@@ -122,10 +122,21 @@ const withHub = (m: RunIdentity['expert']) => ({ ...m, hub: hubRevisionOf(m.sour
 export const statePath = (out: string) => `${out}.state.json`;
 export const summaryPath = (out: string) => `${out}.summary.json`;
 
-const settingsOf = (s: SampleSettings): SampleSettings => ({ alpha: s.alpha, beta: s.beta, maxNewTokens: s.maxNewTokens, batchSize: s.batchSize, system: s.system });
+const settingsOf = (s: SampleSettings): SampleSettings => ({
+  alpha: s.alpha,
+  beta: s.beta,
+  maxNewTokens: s.maxNewTokens,
+  batchSize: s.batchSize,
+  system: s.system,
+});
 
 /** What a resume (or a resubmitted shard) must match, for describeChanges(). */
-const resumeKey = (s: { settings: SampleSettings; identity: RunIdentity; problems: number; shard?: ShardInfo }) => ({ settings: s.settings, identity: s.identity, problems: s.problems, shard: s.shard ?? null });
+const resumeKey = (s: { settings: SampleSettings; identity: RunIdentity; problems: number; shard?: ShardInfo }) => ({
+  settings: s.settings,
+  identity: s.identity,
+  problems: s.problems,
+  shard: s.shard ?? null,
+});
 
 /** The state of the run in `out`, or null when it has none. */
 export async function readSamplingState(fs: FileSystem, out: string): Promise<State | null> {
@@ -138,32 +149,48 @@ export async function readSamplingState(fs: FileSystem, out: string): Promise<St
  * shard is skipped with it); null when `out` holds no finished run. A finished run with other
  * settings is refused, as a resume would be.
  */
-export async function finishedSampling(fs: FileSystem, o: Pick<RunSamplingOptions, 'out' | 'settings' | 'identity' | 'shard'> & { problems: number }): Promise<SamplingSummary | null> {
+export async function finishedSampling(
+  fs: FileSystem,
+  o: Pick<RunSamplingOptions, 'out' | 'settings' | 'identity' | 'shard'> & { problems: number },
+): Promise<SamplingSummary | null> {
   const state = await readSamplingState(fs, o.out);
   if (!state || state.committed !== state.problems || !(await fs.exists(o.out)) || !(await fs.exists(summaryPath(o.out)))) return null;
   const changed = describeChanges(resumeKey(state), resumeKey({ ...o, settings: settingsOf(o.settings) }));
-  if (changed.length) throw badInputError(`${o.out} is a finished run with other settings, models or data (${changed.join('; ')}): use the original options, or remove ${o.out} and its .state.json and .summary.json to start over`, o.out);
+  if (changed.length)
+    throw badInputError(
+      `${o.out} is a finished run with other settings, models or data (${changed.join('; ')}): use the original options, or remove ${o.out} and its .state.json and .summary.json to start over`,
+      o.out,
+    );
   return JSON.parse(await fs.readText(summaryPath(o.out))) as SamplingSummary;
 }
 
 export async function runSampling(o: RunSamplingOptions): Promise<SamplingSummary> {
   const { fs, out } = o;
-  if (!fs.appendFile || !fs.truncate || !fs.writeFileAtomic) throw new LightReasonerError('UNSUPPORTED', 'this platform cannot append to files: use sampleContrastive and store the samples yourself');
+  if (!fs.appendFile || !fs.truncate || !fs.writeFileAtomic)
+    throw new LightReasonerError('UNSUPPORTED', 'this platform cannot append to files: use sampleContrastive and store the samples yourself');
   const settings = settingsOf(o.settings);
   if (o.shard && o.shard.problems !== o.problems.length) throw new Error(`internal: shard of ${o.shard.problems} problems given ${o.problems.length}`);
   checkVocabularies(o.expert, o.amateur); // before any file is touched
   const enc = new TextEncoder();
   let state: State;
   let fresh = false;
-  const hasOut = await fs.exists(out), hasState = await fs.exists(statePath(out));
+  const hasOut = await fs.exists(out),
+    hasState = await fs.exists(statePath(out));
   if (o.resume && (hasOut || hasState)) {
-    if (!hasState) throw badInputError(`${out} exists but has no state file (${statePath(out)}): it was not written by an interrupted run; remove it to start over`);
+    if (!hasState)
+      throw badInputError(`${out} exists but has no state file (${statePath(out)}): it was not written by an interrupted run; remove it to start over`);
     if (!hasOut) throw badInputError(`${out} is missing but ${statePath(out)} exists: remove the state file to start over`);
     state = parseState(await fs.readText(statePath(out)), statePath(out), out);
     const changed = describeChanges(resumeKey(state), resumeKey({ settings, identity: o.identity, problems: o.problems.length, shard: o.shard }));
-    if (changed.length) throw badInputError(`cannot resume ${out}: the run was started with other settings, models or data (${changed.join('; ')}). Use the original options, or remove ${out} and ${statePath(out)} to start over`);
+    if (changed.length)
+      throw badInputError(
+        `cannot resume ${out}: the run was started with other settings, models or data (${changed.join('; ')}). Use the original options, or remove ${out} and ${statePath(out)} to start over`,
+      );
     const size = await fs.size(out);
-    if (size < state.bytes) throw badInputError(`cannot resume ${out}: it has ${size} bytes but ${state.bytes} were committed (was it edited?); remove it and its state file to start over`);
+    if (size < state.bytes)
+      throw badInputError(
+        `cannot resume ${out}: it has ${size} bytes but ${state.bytes} were committed (was it edited?); remove it and its state file to start over`,
+      );
     if (size > state.bytes) await fs.truncate(out, state.bytes); // a partly written problem
   } else {
     if (hasOut) throw badInputError(`${out} already exists: pass --resume to continue that run, or remove it`);
@@ -171,7 +198,16 @@ export async function runSampling(o: RunSamplingOptions): Promise<SamplingSummar
     const sep = Math.max(out.lastIndexOf('/'), out.lastIndexOf('\\'));
     const folder = sep < 0 ? '' : out.slice(0, sep);
     if (folder && !(await fs.exists(folder))) throw badInputError(`the output folder ${folder} does not exist: create it, or pass another --out`, out);
-    state = { version: STATE_VERSION, settings, identity: o.identity, problems: o.problems.length, committed: 0, bytes: 0, totals: emptyTotals(), ...(o.shard ? { shard: o.shard } : {}) };
+    state = {
+      version: STATE_VERSION,
+      settings,
+      identity: o.identity,
+      problems: o.problems.length,
+      committed: 0,
+      bytes: 0,
+      totals: emptyTotals(),
+      ...(o.shard ? { shard: o.shard } : {}),
+    };
     // The files appear with the first committed problem (below): a run that fails before it (bad
     // numbers in the first batch, a crash) leaves nothing to remove, and --resume starts afresh.
     fresh = true;
@@ -181,7 +217,8 @@ export async function runSampling(o: RunSamplingOptions): Promise<SamplingSummar
   o.onEvent?.({ status: 'start', total, committed: Math.min(state.committed, total) });
   let last = performance.now();
   const t0 = last;
-  let samplesThisRun = 0, tokensThisRun = 0;
+  let samplesThisRun = 0,
+    tokensThisRun = 0;
   const start = async () => {
     await fs.writeFileAtomic!(out, '');
     await fs.writeFileAtomic!(statePath(out), JSON.stringify(state));
@@ -239,7 +276,10 @@ function parseState(text: string, file: string, out: string): State {
   try {
     j = JSON.parse(text);
   } catch {
-    throw badInputError(`${file}: ${text.trim() === '' ? 'empty' : 'not valid JSON (cut short?)'}, so it cannot say which problems of ${out} are complete; ${startOver}`, file);
+    throw badInputError(
+      `${file}: ${text.trim() === '' ? 'empty' : 'not valid JSON (cut short?)'}, so it cannot say which problems of ${out} are complete; ${startOver}`,
+      file,
+    );
   }
   const bad = (problem: string) => badInputError(`${file}: ${problem}; it is not a state file of this version, or was edited: ${startOver}`, file);
   if (!isObject(j)) throw bad(`must hold a JSON object, got ${jsonKind(j)}`);
@@ -272,7 +312,11 @@ async function writeSummary(fs: FileSystem, out: string, state: State, shards?: 
     } catch {
       kl = undefined;
     }
-    if (typeof kl !== 'number' || !Number.isFinite(kl)) throw badInputError(`${out}:${i + 1}: not a sample line with a finite "kl_divergence" (was the file edited?); remove ${out} and ${statePath(out)} to start over`, out);
+    if (typeof kl !== 'number' || !Number.isFinite(kl))
+      throw badInputError(
+        `${out}:${i + 1}: not a sample line with a finite "kl_divergence" (was the file edited?); remove ${out} and ${statePath(out)} to start over`,
+        out,
+      );
     kls.push(kl);
   }
   kls.sort((a, b) => a - b);

@@ -27,10 +27,14 @@ export async function exportAdapter(fs: FileSystem, dir: string): Promise<Export
   const files = {} as AdapterFiles;
   for (const name of [ADAPTER_CONFIG, ADAPTER_WEIGHTS] as const) {
     const path = fs.join(dir, name);
-    if (!(await fs.exists(path))) throw new LightReasonerError('NOT_FOUND', `${path}: not found (is ${dir} an adapter directory written by finetune or run?)`, { file: path });
+    if (!(await fs.exists(path)))
+      throw new LightReasonerError('NOT_FOUND', `${path}: not found (is ${dir} an adapter directory written by finetune or run?)`, { file: path });
     files[name] = await fs.readBytes(path);
   }
-  const zip = zipSync({ [ADAPTER_CONFIG]: [files[ADAPTER_CONFIG], { level: 0, mtime: FIXED_MTIME }], [ADAPTER_WEIGHTS]: [files[ADAPTER_WEIGHTS], { level: 0, mtime: FIXED_MTIME }] });
+  const zip = zipSync({
+    [ADAPTER_CONFIG]: [files[ADAPTER_CONFIG], { level: 0, mtime: FIXED_MTIME }],
+    [ADAPTER_WEIGHTS]: [files[ADAPTER_WEIGHTS], { level: 0, mtime: FIXED_MTIME }],
+  });
   return { files, zip };
 }
 
@@ -59,7 +63,8 @@ export async function loadAdapterFromBytes(bytes: AdapterFiles | Uint8Array, mod
   const files = bytes instanceof Uint8Array ? adapterFilesFromZip(bytes) : bytes;
   const mem = new MemoryFileSystem();
   for (const name of [ADAPTER_CONFIG, ADAPTER_WEIGHTS] as const) {
-    if (!(files[name] instanceof Uint8Array)) throw new LightReasonerError('BAD_INPUT', `the adapter's ${name} is missing (give both ${ADAPTER_CONFIG} and ${ADAPTER_WEIGHTS} as bytes)`);
+    if (!(files[name] instanceof Uint8Array))
+      throw new LightReasonerError('BAD_INPUT', `the adapter's ${name} is missing (give both ${ADAPTER_CONFIG} and ${ADAPTER_WEIGHTS} as bytes)`);
     await mem.writeFileAtomic(mem.join('adapter', name), files[name]);
   }
   return loadAdapter(mem, 'adapter', model);

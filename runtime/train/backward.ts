@@ -52,7 +52,9 @@ const v2 = (b: Backend, t: Tensor, rows: number, cols: number) => b.view(t, [row
 export function backward(x: BackwardContext): void {
   const { b, tr, st, full, config: c, n, m } = x;
   const H = c.hiddenSize;
-  const dX = v2(b, st.dX, n, H), dH = v2(b, st.dH, n, H), dLast = v2(b, st.dLast, m, H);
+  const dX = v2(b, st.dX, n, H),
+    dH = v2(b, st.dH, n, H),
+    dLast = v2(b, st.dLast, m, H);
   if (full) tr.matmulTN(x.dLogits, x.last, full.lmHead, 1, true); // dW_head += dLogitsᵀ · last
   tr.matmulNN(x.dLogits, x.weights.lmHead, dLast, false);
   b.fill(dH, 0);
@@ -72,9 +74,16 @@ export function backward(x: BackwardContext): void {
 /** dX: ∂/∂xOut on entry, ∂/∂xMid on exit. xOut = xMid + mlpOutNorm?(down(act(gate)·up)), gate/up = W·mlpNorm(xMid). */
 function mlpBackward(x: BackwardContext, l: number): void {
   const { b, tr, st, n, config: c } = x;
-  const L = x.weights.layers[l], a = x.acts[l], I = c.intermediateSize, H = c.hiddenSize;
-  const dX = v2(b, st.dX, n, H), dH = v2(b, st.dH, n, H), dTmp = v2(b, st.dTmp, n, H);
-  const dMlp = v2(b, st.dMlp, n, I), dGate = v2(b, st.dGate, n, I), dUp = v2(b, st.dUp, n, I);
+  const L = x.weights.layers[l],
+    a = x.acts[l],
+    I = c.intermediateSize,
+    H = c.hiddenSize;
+  const dX = v2(b, st.dX, n, H),
+    dH = v2(b, st.dH, n, H),
+    dTmp = v2(b, st.dTmp, n, H);
+  const dMlp = v2(b, st.dMlp, n, I),
+    dGate = v2(b, st.dGate, n, I),
+    dUp = v2(b, st.dUp, n, I);
   linearBack(x, l, 'down_proj', a.mlp, outNormBack(x, L.mlpOutNorm, a.mlpProj, dX, dTmp), L.down, dMlp, false);
   tr.gluBackward(a.gate, a.up, dMlp, dGate, dUp, c.arch.activation);
   linearBack(x, l, 'gate_proj', a.h2, dGate, L.gate, dH, false);
@@ -90,9 +99,16 @@ function mlpBackward(x: BackwardContext, l: number): void {
 function attentionBackward(x: BackwardContext, l: number, needInput: boolean): boolean {
   const { b, tr, st, n, config: c } = x;
   const { hiddenSize: H, heads, kvHeads, headDim: D } = c;
-  const L = x.weights.layers[l], a = x.acts[l], layer = c.arch.layerAttention[l];
-  const dX = v2(b, st.dX, n, H), dH = v2(b, st.dH, n, H), dTmp = v2(b, st.dTmp, n, H);
-  const dAtt = v2(b, st.dAtt, n, heads * D), dq = v2(b, st.dq, n, heads * D), dk = v2(b, st.dk, n, kvHeads * D), dv = v2(b, st.dv, n, kvHeads * D);
+  const L = x.weights.layers[l],
+    a = x.acts[l],
+    layer = c.arch.layerAttention[l];
+  const dX = v2(b, st.dX, n, H),
+    dH = v2(b, st.dH, n, H),
+    dTmp = v2(b, st.dTmp, n, H);
+  const dAtt = v2(b, st.dAtt, n, heads * D),
+    dq = v2(b, st.dq, n, heads * D),
+    dk = v2(b, st.dk, n, kvHeads * D),
+    dv = v2(b, st.dv, n, kvHeads * D);
   linearBack(x, l, 'o_proj', a.att, outNormBack(x, L.attnOutNorm, a.attProj, dX, dTmp), L.o, dAtt, false);
   tr.attentionBackward(a.q, a.kCache, a.vCache, x.rows, a.att, dAtt, dq, dk, dv, heads, c.arch.attentionScale, layer.window);
   const invFreq = x.invFreqs[layer.rope];
@@ -119,7 +135,8 @@ function outNormBack(x: BackwardContext, norm: LayerWeights['attnOutNorm'], proj
 /** The gradient at a q/k projection's output: through the per-head norm when the family has one. */
 function qkNormBack(x: BackwardContext, norm: Tensor | null, raw: Tensor | null, dNormed: Tensor, out: Tensor | null, heads: number): Tensor {
   if (!norm) return dNormed;
-  const { b, n } = x, D = x.config.headDim;
+  const { b, n } = x,
+    D = x.config.headDim;
   x.tr.rmsNormBackward(b.view(raw!, [n * heads, D]), norm, b.view(dNormed, [n * heads, D]), x.config.rmsEps, b.view(out!, [n * heads, D]));
   return v2(b, out!, n, heads * D);
 }
@@ -134,7 +151,9 @@ function linearBack(x: BackwardContext, l: number, t: LoraTarget, input: Tensor,
   if (dIn) tr.matmulNN(dY, w, dIn, accumulate);
   const pair = ad.layers[l]?.[t];
   if (!pair) return;
-  const la = x.acts[l].lora[t]!, g = x.grads[l][t]!, s = ad.scaling;
+  const la = x.acts[l].lora[t]!,
+    g = x.grads[l][t]!,
+    s = ad.scaling;
   const inDim = pair.a.shape[1];
   const dU = v2(b, st.dU, n, ad.config.r);
   tr.matmulTN(dY, la.u, g.b, s, true); // dB += s · dYᵀ · U
@@ -159,8 +178,10 @@ function linearBack(x: BackwardContext, l: number, t: LoraTarget, input: Tensor,
  * full training is meant for (tooling/full-train.ts, plain Llama: no embedding scale).
  */
 function embeddingBackward(x: BackwardContext, dX: Tensor): void {
-  const { b, n, tokens } = x, V = x.config.vocabSize;
-  const onehot = v2(b, x.st.onehot!, n, V), hot = new Float32Array(n * V);
+  const { b, n, tokens } = x,
+    V = x.config.vocabSize;
+  const onehot = v2(b, x.st.onehot!, n, V),
+    hot = new Float32Array(n * V);
   for (let r = 0; r < n; r++) hot[r * V + tokens[r]] = 1;
   b.write(onehot, hot);
   x.tr.matmulTN(onehot, dX, x.full!.embed, 1, true);

@@ -54,7 +54,13 @@ export function parseSamples(text: string, tok: ModelTokenizer, opts: { vocab: n
   const prompts = new Map<string, number[]>();
   let retokenized = 0;
   const lines = text.split('\n');
-  const messages = (q: string) => (opts.system === '' ? [{ role: 'user' as const, content: q }] : [{ role: 'system' as const, content: opts.system }, { role: 'user' as const, content: q }]);
+  const messages = (q: string) =>
+    opts.system === ''
+      ? [{ role: 'user' as const, content: q }]
+      : [
+          { role: 'system' as const, content: opts.system },
+          { role: 'user' as const, content: q },
+        ];
   for (const [i, raw] of lines.entries()) {
     const line = raw.trim();
     if (line === '') continue;
@@ -72,9 +78,14 @@ export function parseSamples(text: string, tok: ModelTokenizer, opts: { vocab: n
     if (!Array.isArray(o.weights) || !o.weights.every((w) => typeof w === 'number')) throw at('weights', 'must be an array of numbers');
     // JSON has no NaN or Infinity, but a number past the f64 range (1e999) parses to ±Infinity.
     const inf = o.weights.findIndex((w) => !Number.isFinite(w));
-    if (inf >= 0) throw at('weights', `holds ${o.weights[inf]} at index ${inf} (a number too large for a float, such as 1e999, reads as Infinity) — a soft label's weights are probabilities in [0, 1]; regenerate the samples`);
+    if (inf >= 0)
+      throw at(
+        'weights',
+        `holds ${o.weights[inf]} at index ${inf} (a number too large for a float, such as 1e999, reads as Infinity) — a soft label's weights are probabilities in [0, 1]; regenerate the samples`,
+      );
     if (o.weights.length !== o.token_ids.length) throw at('weights', `has ${o.weights.length} entries but "token_ids" has ${o.token_ids.length}`);
-    for (const id of o.token_ids) if (id < 0 || id >= opts.vocab) throw at('token_ids', `holds ${id}, outside the model's vocabulary (vocab_size ${opts.vocab})`);
+    for (const id of o.token_ids)
+      if (id < 0 || id >= opts.vocab) throw at('token_ids', `holds ${id}, outside the model's vocabulary (vocab_size ${opts.vocab})`);
     if (new Set(o.token_ids).size !== o.token_ids.length) throw at('token_ids', 'holds a repeated id');
     const weights = o.weights as number[];
     if (weights.some((w) => w < 0)) throw at('weights', `holds a negative weight (${weights.find((w) => w < 0)})`);
@@ -86,7 +97,8 @@ export function parseSamples(text: string, tok: ModelTokenizer, opts: { vocab: n
       if (typeof o.question !== 'string') throw at('question', 'must be a string');
       if (o.question.length > MAX_PROBLEM_CHARS) throw at('question', tooLong(o.question, MAX_PROBLEM_CHARS, 'is too long: it')!);
       if (!isIntArray(o.prefix_token_ids)) throw at('prefix_token_ids', 'must be an array of integers');
-      for (const id of o.prefix_token_ids) if (id < 0 || id >= opts.vocab) throw at('prefix_token_ids', `holds ${id}, outside the model's vocabulary (vocab_size ${opts.vocab})`);
+      for (const id of o.prefix_token_ids)
+        if (id < 0 || id >= opts.vocab) throw at('prefix_token_ids', `holds ${id}, outside the model's vocabulary (vocab_size ${opts.vocab})`);
       let prompt = prompts.get(o.question);
       if (!prompt) prompts.set(o.question, (prompt = tok.encodeChat(messages(o.question))));
       ids = [...prompt, ...o.prefix_token_ids];
@@ -102,7 +114,10 @@ export function parseSamples(text: string, tok: ModelTokenizer, opts: { vocab: n
     }
     if (ids.length === 0) throw at('prefix', 'gives an empty input');
     if (opts.maxPositions !== undefined && ids.length > opts.maxPositions) {
-      throw at(o.prefix_token_ids !== undefined ? 'prefix_token_ids' : 'prefix', `with the prompt gives ${ids.length} tokens, more than the model's max_position_embeddings (${opts.maxPositions}); drop this sample or use a model with a longer context`);
+      throw at(
+        o.prefix_token_ids !== undefined ? 'prefix_token_ids' : 'prefix',
+        `with the prompt gives ${ids.length} tokens, more than the model's max_position_embeddings (${opts.maxPositions}); drop this sample or use a model with a longer context`,
+      );
     }
     for (const id of ids) if (id >= opts.vocab) throw at('question', `encodes to id ${id}, outside the model's vocabulary (vocab_size ${opts.vocab})`);
     samples.push({ line: i + 1, key, ids, labelIds: o.token_ids, labelWeights: weights });
@@ -226,12 +241,27 @@ interface RawTrajectory {
 export function parseSftSamples(
   text: string,
   tok: ModelTokenizer,
-  opts: { vocab: number; system: string; file?: string; maxPositions?: number; eosTokenId?: number; grade: (output: string, gold: string | null) => boolean; goldOf: (o: { answer?: unknown; solution?: unknown }) => string | null },
+  opts: {
+    vocab: number;
+    system: string;
+    file?: string;
+    maxPositions?: number;
+    eosTokenId?: number;
+    grade: (output: string, gold: string | null) => boolean;
+    goldOf: (o: { answer?: unknown; solution?: unknown }) => string | null;
+  },
 ): ParsedSftSamples {
   const where = opts.file ?? 'trajectories';
   const samples: TrainSample[] = [];
-  let trajectories = 0, rejected = 0;
-  const messages = (q: string) => (opts.system === '' ? [{ role: 'user' as const, content: q }] : [{ role: 'system' as const, content: opts.system }, { role: 'user' as const, content: q }]);
+  let trajectories = 0,
+    rejected = 0;
+  const messages = (q: string) =>
+    opts.system === ''
+      ? [{ role: 'user' as const, content: q }]
+      : [
+          { role: 'system' as const, content: opts.system },
+          { role: 'user' as const, content: q },
+        ];
   for (const [i, raw] of text.split('\n').entries()) {
     const line = raw.trim();
     if (line === '') continue;
@@ -250,13 +280,17 @@ export function parseSftSamples(
     let traj: number[];
     if (o.output_token_ids !== undefined) {
       if (!isIntArray(o.output_token_ids)) throw at('output_token_ids', 'must be an array of integers');
-      for (const id of o.output_token_ids) if (id < 0 || id >= opts.vocab) throw at('output_token_ids', `holds ${id}, outside the model's vocabulary (vocab_size ${opts.vocab})`);
+      for (const id of o.output_token_ids)
+        if (id < 0 || id >= opts.vocab) throw at('output_token_ids', `holds ${id}, outside the model's vocabulary (vocab_size ${opts.vocab})`);
       traj = o.output_token_ids;
     } else if (typeof o.output === 'string') {
       traj = tok.encode(o.output, false);
       if (o.finish === 'eos' && opts.eosTokenId !== undefined) traj.push(opts.eosTokenId);
     } else {
-      throw badInputError(`${where}:${i + 1}: no trajectory: --objective sft needs the expert's output per problem ("output_token_ids" or "output" text, as \`eval --out\` writes; \`run --compare-sft\` generates them)`, opts.file);
+      throw badInputError(
+        `${where}:${i + 1}: no trajectory: --objective sft needs the expert's output per problem ("output_token_ids" or "output" text, as \`eval --out\` writes; \`run --compare-sft\` generates them)`,
+        opts.file,
+      );
     }
     // Rejection sampling: keep only trajectories whose final answer is right, when that is known.
     const output = typeof o.output === 'string' ? o.output : tok.decode(traj, true);
@@ -276,14 +310,22 @@ export function parseSftSamples(
     const prompt = tok.encodeChat(messages(o.question));
     for (const id of prompt) if (id >= opts.vocab) throw at('question', `encodes to id ${id}, outside the model's vocabulary (vocab_size ${opts.vocab})`);
     if (opts.maxPositions !== undefined && prompt.length + traj.length - 1 > opts.maxPositions) {
-      throw at('question', `with its trajectory gives ${prompt.length + traj.length - 1} tokens, more than the model's max_position_embeddings (${opts.maxPositions}); drop this line or use a model with a longer context`);
+      throw at(
+        'question',
+        `with its trajectory gives ${prompt.length + traj.length - 1} tokens, more than the model's max_position_embeddings (${opts.maxPositions}); drop this line or use a model with a longer context`,
+      );
     }
     const key = `sft:${i}`;
     for (let t = 0; t < traj.length; t++) samples.push({ line: i + 1, key, ids: [...prompt, ...traj.slice(0, t)], labelIds: [traj[t]], labelWeights: [1] });
     trajectories++;
   }
   if (trajectories === 0) {
-    throw badInputError(rejected ? `${where}: all ${rejected} trajectories have a wrong final answer: nothing to train on (rejection sampling keeps only right ones)` : `${where}: no trajectories (the file is empty)`, opts.file);
+    throw badInputError(
+      rejected
+        ? `${where}: all ${rejected} trajectories have a wrong final answer: nothing to train on (rejection sampling keeps only right ones)`
+        : `${where}: no trajectories (the file is empty)`,
+      opts.file,
+    );
   }
   return { samples, retokenized: 0, trajectories, rejected };
 }

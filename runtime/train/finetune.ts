@@ -22,7 +22,17 @@ import { epochOrder, OBJECTIVES, parseSamples, parseSftSamples, type TrainSample
 import { gradeOutput, parseGold } from '../eval/grade.ts';
 import { DEFAULT_LORA, LORA_TARGETS, type LoraAdapter, type LoraConfig, type LoraTarget, peftKeys } from './lora.ts';
 import { initLora } from './optimizer.ts';
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterConfigJson, baseModelRevision, adapterSafetensors, adapterToHost, defaultBaseModelName, loadAdapter, writeDirAtomic } from './peft.ts';
+import {
+  ADAPTER_CONFIG,
+  ADAPTER_WEIGHTS,
+  adapterConfigJson,
+  baseModelRevision,
+  adapterSafetensors,
+  adapterToHost,
+  defaultBaseModelName,
+  loadAdapter,
+  writeDirAtomic,
+} from './peft.ts';
 import { checkMoments, checkpointName, logUpTo, parseTrainerState, type Totals, type TrainerState } from './resume.ts';
 import type { FinetuneSettings } from './settings.ts';
 import { type StepResult, Trainer } from './trainer.ts';
@@ -30,8 +40,19 @@ import { checkOutDir, clearOwned } from '../io/out-dir.ts';
 
 /** The paper's settings (LIGHTREASONER.md stage 2). */
 export const DEFAULT_FINETUNE: Readonly<FinetuneSettings> = Object.freeze({
-  lora: DEFAULT_LORA, lr: 5e-5, batchSize: 8, gradAccum: 2, maxSteps: 1000, saveSteps: 200, seed: 42,
-  system: 'Please reason step by step.', objective: 'kl', shuffle: true, packed: true, maxRowsPerPass: 0, maxGradNorm: 1.0,
+  lora: DEFAULT_LORA,
+  lr: 5e-5,
+  batchSize: 8,
+  gradAccum: 2,
+  maxSteps: 1000,
+  saveSteps: 200,
+  seed: 42,
+  system: 'Please reason step by step.',
+  objective: 'kl',
+  shuffle: true,
+  packed: true,
+  maxRowsPerPass: 0,
+  maxGradNorm: 1.0,
 });
 
 export type FinetuneEvent =
@@ -91,7 +112,8 @@ const SUMMARY = 'train_summary.json';
 type WritableFs = FileSystem & Required<Pick<FileSystem, 'writeFileAtomic' | 'mkdir' | 'rename' | 'rm' | 'appendFile'>>;
 
 function need(fs: FileSystem): asserts fs is WritableFs {
-  if (!fs.writeFileAtomic || !fs.mkdir || !fs.rename || !fs.rm || !fs.appendFile) throw new LightReasonerError('UNSUPPORTED', 'fine-tuning needs a file system that can write, append, rename and remove');
+  if (!fs.writeFileAtomic || !fs.mkdir || !fs.rename || !fs.rm || !fs.appendFile)
+    throw new LightReasonerError('UNSUPPORTED', 'fine-tuning needs a file system that can write, append, rename and remove');
 }
 
 /** Rows per pass when not given: what ~1 GiB of saved activations holds (at least 512). */
@@ -119,12 +141,20 @@ function check(s: FinetuneSettings, model: CausalLM): void {
   if (!(s.lr > 0 && Number.isFinite(s.lr))) throw badInputError(`lr must be a positive number (got ${s.lr})`);
   if (!(s.lora.alpha > 0 && Number.isFinite(s.lora.alpha))) throw badInputError(`lora alpha must be a finite positive number (got ${s.lora.alpha})`);
   // The kernels scale in f32: a scaling that overflows there makes the first step NaN.
-  if (!Number.isFinite(Math.fround(s.lora.alpha / s.lora.r))) throw badInputError(`lora alpha ${s.lora.alpha} / r ${s.lora.r} overflows 32-bit floats: lower the alpha`);
+  if (!Number.isFinite(Math.fround(s.lora.alpha / s.lora.r)))
+    throw badInputError(`lora alpha ${s.lora.alpha} / r ${s.lora.r} overflows 32-bit floats: lower the alpha`);
   const bad = s.lora.targetModules.filter((t) => !LORA_TARGETS.includes(t));
-  if (bad.length || s.lora.targetModules.length === 0) throw badInputError(`target modules must be some of ${LORA_TARGETS.join(', ')} (got ${s.lora.targetModules.join(',')})`);
+  if (bad.length || s.lora.targetModules.length === 0)
+    throw badInputError(`target modules must be some of ${LORA_TARGETS.join(', ')} (got ${s.lora.targetModules.join(',')})`);
 }
 
-async function writeAdapterFiles(fs: FileSystem & Required<Pick<FileSystem, 'writeFileAtomic'>>, dir: string, adapter: LoraAdapter, model: CausalLM, baseModel: string): Promise<void> {
+async function writeAdapterFiles(
+  fs: FileSystem & Required<Pick<FileSystem, 'writeFileAtomic'>>,
+  dir: string,
+  adapter: LoraAdapter,
+  model: CausalLM,
+  baseModel: string,
+): Promise<void> {
   const host = await adapterToHost(adapter, model.backend);
   // Weights first, config last: a directory whose config is new has its weights.
   await fs.writeFileAtomic(fs.join(dir, ADAPTER_WEIGHTS), adapterSafetensors(host, model.config));
@@ -141,7 +171,15 @@ interface Resumed {
  * The checkpoint `--resume` continues from, checked against this run (samples, settings, ranges),
  * or null when `out` holds none yet. Reads only.
  */
-async function openCheckpoint(fs: FileSystem, out: string, base: FinetuneSettings, samplesSha: string, samples: number, model: CausalLM, warn?: (m: string) => void): Promise<Resumed | null> {
+async function openCheckpoint(
+  fs: FileSystem,
+  out: string,
+  base: FinetuneSettings,
+  samplesSha: string,
+  samples: number,
+  model: CausalLM,
+  warn?: (m: string) => void,
+): Promise<Resumed | null> {
   const latest = fs.join(out, LATEST);
   if (!(await fs.exists(latest))) {
     if (await fs.exists(fs.join(out, SUMMARY))) throw badInputError(`--resume: ${out} holds a finished run (train_summary.json) and no checkpoint to continue`);
@@ -150,11 +188,18 @@ async function openCheckpoint(fs: FileSystem, out: string, base: FinetuneSetting
   }
   const dir = fs.join(out, checkpointName(await fs.readText(latest), latest));
   const statePath = fs.join(dir, STATE);
-  if (!(await fs.exists(statePath))) throw badInputError(`${latest} names ${dir}, which has no ${STATE}; write the name of a complete checkpoint into ${latest}, or use a new --out to start over`, latest);
+  if (!(await fs.exists(statePath)))
+    throw badInputError(
+      `${latest} names ${dir}, which has no ${STATE}; write the name of a complete checkpoint into ${latest}, or use a new --out to start over`,
+      latest,
+    );
   const state = parseTrainerState(await fs.readText(statePath), statePath, { maxSteps: base.maxSteps, samples });
   if (state.samples_sha256 !== samplesSha) throw badInputError(`--resume: ${dir} was trained on other samples (sha256 differs); use a new --out`);
-  const diff = Object.keys(base).filter((k) => JSON.stringify(base[k as keyof FinetuneSettings]) !== JSON.stringify(state.settings[k as keyof FinetuneSettings]));
-  if (diff.length) throw badInputError(`--resume: settings differ from the checkpoint's (${diff.join(', ')}); resume with the same settings or use a new --out`);
+  const diff = Object.keys(base).filter(
+    (k) => JSON.stringify(base[k as keyof FinetuneSettings]) !== JSON.stringify(state.settings[k as keyof FinetuneSettings]),
+  );
+  if (diff.length)
+    throw badInputError(`--resume: settings differ from the checkpoint's (${diff.join(', ')}); resume with the same settings or use a new --out`);
   return { dir, state, adapter: await loadAdapter(fs, dir, model) };
 }
 
@@ -162,7 +207,10 @@ async function openCheckpoint(fs: FileSystem, out: string, base: FinetuneSetting
 async function restoreMoments(fs: FileSystem, dir: string, trainer: Trainer, keyOf: (name: string) => string): Promise<void> {
   const header = await readSafetensorsHeader(fs, fs.join(dir, OPTIMIZER));
   for (const [j, p] of trainer.engine.params().entries()) {
-    for (const [suffix, t] of [['exp_avg', trainer.optimizer.m[j]], ['exp_avg_sq', trainer.optimizer.v[j]]] as const) {
+    for (const [suffix, t] of [
+      ['exp_avg', trainer.optimizer.m[j]],
+      ['exp_avg_sq', trainer.optimizer.v[j]],
+    ] as const) {
       const name = `${keyOf(p.name)}.${suffix}`;
       const e = header.tensors.get(name);
       if (!e || e.dtype !== 'F32' || e.byteLength !== 4 * p.param.size) throw badInputError(`${header.file}: missing or malformed ${name}`);
@@ -189,7 +237,10 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneSummary> 
   if (!base.maxRowsPerPass) base.maxRowsPerPass = defaultMaxRows(model);
   check(base, model);
   const { samples, retokenized, sftInfo, trainerSettings } = prepareSamples(opts, base);
-  if (retokenized) opts.onWarning?.(`${retokenized} of ${samples.length} samples are in the reference's text format ("prompt_id" + "prefix"): they were re-tokenized, which can give other token boundaries than the expert generated; prefer this project's samples (with "prefix_token_ids")`);
+  if (retokenized)
+    opts.onWarning?.(
+      `${retokenized} of ${samples.length} samples are in the reference's text format ("prompt_id" + "prefix"): they were re-tokenized, which can give other token boundaries than the expert generated; prefer this project's samples (with "prefix_token_ids")`,
+    );
   const samplesSha = await sha256Hex(new TextEncoder().encode(opts.samplesText));
 
   // Everything is read and checked before anything in `out` changes: a refused resume, or a first
@@ -220,10 +271,14 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneSummary> 
       if (keptLog !== null) await fs.writeFileAtomic(fs.join(out, LOG), keptLog);
       else if (!resumed && existing) await clearOwned(fs, out, existing, ownedByFinetune);
     };
-    return await train({ ...opts, fs }, { trainer, adapter, totals, settings: base, samplesSha, retokenized, resumedFrom: resumed?.dir ?? null, sftInfo, t0, prepareOut });
+    return await train(
+      { ...opts, fs },
+      { trainer, adapter, totals, settings: base, samplesSha, retokenized, resumedFrom: resumed?.dir ?? null, sftInfo, t0, prepareOut },
+    );
   } finally {
     trainer.dispose();
-    if (!opts.initAdapter) for (const layer of adapter.layers) for (const p of Object.values(layer)) if (p) (model.backend.dispose(p.a), model.backend.dispose(p.b));
+    if (!opts.initAdapter)
+      for (const layer of adapter.layers) for (const p of Object.values(layer)) if (p) model.backend.dispose(p.a), model.backend.dispose(p.b);
   }
 }
 
@@ -244,14 +299,27 @@ interface Prepared {
 function prepareSamples(opts: FinetuneOptions, base: FinetuneSettings): Prepared {
   const { model } = opts;
   if (base.objective !== 'sft') {
-    const { samples, retokenized } = parseSamples(opts.samplesText, model.tokenizer, { vocab: model.config.vocabSize, maxPositions: model.config.maxPositions, system: base.system, file: opts.samplesFile });
+    const { samples, retokenized } = parseSamples(opts.samplesText, model.tokenizer, {
+      vocab: model.config.vocabSize,
+      maxPositions: model.config.maxPositions,
+      system: base.system,
+      file: opts.samplesFile,
+    });
     return { samples, retokenized, sftInfo: undefined, trainerSettings: base };
   }
   const p = parseSftSamples(opts.samplesText, model.tokenizer, {
-    vocab: model.config.vocabSize, maxPositions: model.config.maxPositions, system: base.system, file: opts.samplesFile, eosTokenId: model.config.eosTokenIds[0],
-    grade: (output, gold) => gradeOutput(output, gold).correct, goldOf: parseGold,
+    vocab: model.config.vocabSize,
+    maxPositions: model.config.maxPositions,
+    system: base.system,
+    file: opts.samplesFile,
+    eosTokenId: model.config.eosTokenIds[0],
+    grade: (output, gold) => gradeOutput(output, gold).correct,
+    goldOf: parseGold,
   });
-  if (p.rejected) opts.onWarning?.(`--objective sft: ${p.rejected} of ${p.rejected + p.trajectories} trajectories have a wrong final answer and were dropped (rejection sampling)`);
+  if (p.rejected)
+    opts.onWarning?.(
+      `--objective sft: ${p.rejected} of ${p.rejected + p.trajectories} trajectories have a wrong final answer and were dropped (rejection sampling)`,
+    );
   // Whole trajectories per step, as SFT batches sequences: the trajectories in a seeded order,
   // each one's positions contiguous (so they share one forward), the same order every epoch.
   const groups: TrainSample[][] = [];
@@ -259,7 +327,9 @@ function prepareSamples(opts: FinetuneOptions, base: FinetuneSettings): Prepared
   const samples = epochOrder(groups.length, base.seed, 0, base.shuffle).flatMap((g) => groups[g]);
   const perStep = Math.max(1, Math.round((base.batchSize * samples.length) / p.trajectories));
   return {
-    samples, retokenized: 0, trainerSettings: { ...base, batchSize: perStep, shuffle: false },
+    samples,
+    retokenized: 0,
+    trainerSettings: { ...base, batchSize: perStep, shuffle: false },
     sftInfo: { trajectories: p.trajectories, rejected: p.rejected, positions: samples.length, positions_per_step: perStep * base.gradAccum },
   };
 }
@@ -285,18 +355,42 @@ async function train(opts: FinetuneOptions & { fs: WritableFs }, job: Job): Prom
   const baseModel = opts.baseModelName ?? defaultBaseModelName(model.source);
   const prevWall = totals.wall;
   const wallNow = () => prevWall + (performance.now() - job.t0) / 1000;
-  opts.onEvent?.({ status: 'start', samples: trainer.samples.length, retokenized: job.retokenized, step: trainer.position.step, maxSteps: settings.maxSteps, resumedFrom: job.resumedFrom });
+  opts.onEvent?.({
+    status: 'start',
+    samples: trainer.samples.length,
+    retokenized: job.retokenized,
+    step: trainer.position.step,
+    maxSteps: settings.maxSteps,
+    resumedFrom: job.resumedFrom,
+  });
 
   const saveCheckpoint = async (step: number) => {
     const name = `checkpoint-${step}`;
     const dir = fs.join(out, name);
     totals.wall = wallNow();
-    const st: TrainerState = { version: 1, global_step: step, epoch: trainer.position.epoch, offset: trainer.position.offset, seed: settings.seed, samples_sha256: job.samplesSha, settings, totals };
+    const st: TrainerState = {
+      version: 1,
+      global_step: step,
+      epoch: trainer.position.epoch,
+      offset: trainer.position.offset,
+      seed: settings.seed,
+      samples_sha256: job.samplesSha,
+      settings,
+      totals,
+    };
     const moments: TensorToWrite[] = [];
     for (const [j, p] of trainer.engine.params().entries()) {
-      for (const [suffix, t] of [['exp_avg', trainer.optimizer.m[j]], ['exp_avg_sq', trainer.optimizer.v[j]]] as const) {
+      for (const [suffix, t] of [
+        ['exp_avg', trainer.optimizer.m[j]],
+        ['exp_avg_sq', trainer.optimizer.v[j]],
+      ] as const) {
         const data = (await model.backend.read(t)) as Float32Array;
-        moments.push({ name: `${keyOf(p.name)}.${suffix}`, dtype: 'F32' as const, shape: [...p.param.shape], data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+        moments.push({
+          name: `${keyOf(p.name)}.${suffix}`,
+          dtype: 'F32' as const,
+          shape: [...p.param.shape],
+          data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+        });
       }
     }
     await writeDirAtomic(fs, dir, async (tmp) => {
@@ -320,10 +414,25 @@ async function train(opts: FinetuneOptions & { fs: WritableFs }, job: Job): Prom
     totals.tokens += r.tokens;
     totals.unpacked += r.unpacked_tokens;
     totals.lastLoss = r.loss;
-    const line = { step: r.step, loss: r.loss, lr: r.lr, grad_norm: r.grad_norm, samples_per_s: r.samples / dt, tokens_per_s: r.tokens / dt, epoch: trainer.position.epoch };
+    const line = {
+      step: r.step,
+      loss: r.loss,
+      lr: r.lr,
+      grad_norm: r.grad_norm,
+      samples_per_s: r.samples / dt,
+      tokens_per_s: r.tokens / dt,
+      epoch: trainer.position.epoch,
+    };
     await prepareOut();
     await fs.appendFile(fs.join(out, LOG), JSON.stringify(line) + '\n');
-    opts.onEvent?.({ status: 'step', maxSteps: settings.maxSteps, samples_per_s: line.samples_per_s, tokens_per_s: line.tokens_per_s, elapsed_s: totals.seconds, ...r });
+    opts.onEvent?.({
+      status: 'step',
+      maxSteps: settings.maxSteps,
+      samples_per_s: line.samples_per_s,
+      tokens_per_s: line.tokens_per_s,
+      elapsed_s: totals.seconds,
+      ...r,
+    });
     if (settings.saveSteps > 0 && r.step % settings.saveSteps === 0) await saveCheckpoint(r.step);
     segment = performance.now();
   }
@@ -332,9 +441,19 @@ async function train(opts: FinetuneOptions & { fs: WritableFs }, job: Job): Prom
   await writeAdapterFiles(fs, out, adapter, model, baseModel);
   totals.wall = wallNow();
   const summary: FinetuneSummary = {
-    adapter: out, samples: trainer.samples.length, steps: trainer.position.step, tuned_tokens: totals.tuned, tokens_processed: totals.tokens, tokens_unpacked: totals.unpacked,
-    packing_ratio: totals.unpacked / Math.max(1, totals.tokens), final_loss: totals.lastLoss, wall_seconds: totals.wall, train_seconds: totals.seconds,
-    backend: model.backend.info.kind, settings, ...(job.sftInfo ? { sft: job.sftInfo } : {}),
+    adapter: out,
+    samples: trainer.samples.length,
+    steps: trainer.position.step,
+    tuned_tokens: totals.tuned,
+    tokens_processed: totals.tokens,
+    tokens_unpacked: totals.unpacked,
+    packing_ratio: totals.unpacked / Math.max(1, totals.tokens),
+    final_loss: totals.lastLoss,
+    wall_seconds: totals.wall,
+    train_seconds: totals.seconds,
+    backend: model.backend.info.kind,
+    settings,
+    ...(job.sftInfo ? { sft: job.sftInfo } : {}),
   };
   await fs.writeFileAtomic(fs.join(out, SUMMARY), JSON.stringify(summary, null, 2) + '\n');
   opts.onEvent?.({ status: 'done', summary });

@@ -108,11 +108,20 @@ const readJsonObject = async (fs: FileSystem, path: string) => parseJsonObject(a
  * after the merge (the adapter's scaling or weights overflow the weight's dtype). Throwing inside
  * writeDirAtomic's fill removes the temp directory, so nothing is left at `outDir`.
  */
-function checkFinite(e: TensorEntry, dtype: 'f32' | 'f16' | 'bf16', bytes: Uint8Array, merged: { adapter: HostAdapter; dir: string; outDir: string; inp: number } | null): void {
+function checkFinite(
+  e: TensorEntry,
+  dtype: 'f32' | 'f16' | 'bf16',
+  bytes: Uint8Array,
+  merged: { adapter: HostAdapter; dir: string; outDir: string; inp: number } | null,
+): void {
   const i = firstNonFinite(dtype, bytes);
   if (i < 0) return;
   const value = valueAt(dtype, bytes, i);
-  if (!merged) throw modelFormatError(e.file, `tensor "${e.name}" holds ${value} (element ${i}): the base checkpoint has non-finite weights and cannot be merged (re-download or re-save it)`);
+  if (!merged)
+    throw modelFormatError(
+      e.file,
+      `tensor "${e.name}" holds ${value} (element ${i}): the base checkpoint has non-finite weights and cannot be merged (re-download or re-save it)`,
+    );
   const { adapter, dir, outDir, inp } = merged;
   const c = adapter.config;
   throw badInputError(
@@ -149,27 +158,33 @@ export async function mergeAdapter(fs: FileSystem, modelDir: string, adapterDir:
   throwIfAborted(opts.signal);
   // ---- write ----
   const counts = { files: [] as string[], written: 0, merged: 0, copied: 0 };
-  await writeDirAtomic(fs, outDir, async (tmp) => {
-    for (const shard of inputs.headers) {
-      await writeMergedShard(fs, tmp, shard, inputs, counts, { adapterDir, outDir, ...opts });
-      counts.files.push(shard.name);
-    }
-    if (inputs.indexed) {
-      await fs.writeFileAtomic!(fs.join(tmp, INDEX_NAME), await fs.readBytes(fs.join(modelDir, INDEX_NAME)));
-      counts.files.push(INDEX_NAME);
-    }
-    for (const f of MODEL_SIDE_FILES) {
+  await writeDirAtomic(
+    fs,
+    outDir,
+    async (tmp) => {
+      for (const shard of inputs.headers) {
+        await writeMergedShard(fs, tmp, shard, inputs, counts, { adapterDir, outDir, ...opts });
+        counts.files.push(shard.name);
+      }
+      if (inputs.indexed) {
+        await fs.writeFileAtomic!(fs.join(tmp, INDEX_NAME), await fs.readBytes(fs.join(modelDir, INDEX_NAME)));
+        counts.files.push(INDEX_NAME);
+      }
+      for (const f of MODEL_SIDE_FILES) {
+        throwIfAborted(opts.signal);
+        const bytes = await readOptionalBytes(fs, fs.join(modelDir, f));
+        if (!bytes) continue;
+        await fs.writeFileAtomic!(fs.join(tmp, f), bytes);
+        counts.files.push(f);
+      }
       throwIfAborted(opts.signal);
-      const bytes = await readOptionalBytes(fs, fs.join(modelDir, f));
-      if (!bytes) continue;
-      await fs.writeFileAtomic!(fs.join(tmp, f), bytes);
-      counts.files.push(f);
-    }
-    throwIfAborted(opts.signal);
-  }, { replace: false }).catch((e) => {
+    },
+    { replace: false },
+  ).catch((e) => {
     // The final rename onto an existing directory (the platform adapter may have mapped it already).
     const code = e instanceof LightReasonerError ? (e.file === outDir ? e.systemCode : undefined) : (e as { code?: string })?.code;
-    if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') throw badInputError(`${outDir} already exists and is not an empty directory; choose a new --out`, outDir);
+    if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR')
+      throw badInputError(`${outDir} already exists and is not an empty directory; choose a new --out`, outDir);
     throw e;
   });
   return { out: outDir, files: counts.files, mergedTensors: counts.merged, copiedTensors: counts.copied, bytes: counts.written };
@@ -200,7 +215,8 @@ async function readMergeInputs(fs: FileSystem, modelDir: string, adapterDir: str
       if (e.shape.length !== 2 || e.shape[0] !== want[0] || e.shape[1] !== want[1]) {
         throw modelFormatError(e.file, `tensor "${e.name}" has shape [${e.shape.join(', ')}] but config.json implies [${want.join(', ')}]`);
       }
-      if (e.dtype !== 'F32' && e.dtype !== 'F16' && e.dtype !== 'BF16') throw modelFormatError(e.file, `tensor "${e.name}" has dtype ${e.dtype}; merge supports F32, F16 and BF16 weights`);
+      if (e.dtype !== 'F32' && e.dtype !== 'F16' && e.dtype !== 'BF16')
+        throw modelFormatError(e.file, `tensor "${e.name}" has dtype ${e.dtype}; merge supports F32, F16 and BF16 weights`);
       found.add(e.name);
     }
   }
@@ -216,9 +232,11 @@ async function checkpointShards(fs: FileSystem, modelDir: string): Promise<{ sha
   if (!(await fs.exists(indexPath))) throw notFoundError(single, 'a model directory needs model.safetensors or model.safetensors.index.json');
   const index = await readJsonObject(fs, indexPath);
   const map = index.weight_map as Record<string, unknown> | undefined;
-  if (!map || typeof map !== 'object' || Object.values(map).some((v) => typeof v !== 'string')) throw modelFormatError(indexPath, 'missing or malformed "weight_map"');
+  if (!map || typeof map !== 'object' || Object.values(map).some((v) => typeof v !== 'string'))
+    throw modelFormatError(indexPath, 'missing or malformed "weight_map"');
   const shards = [...new Set(Object.values(map) as string[])];
-  for (const s of shards) if (s.includes('/') || s.includes('\\') || s.startsWith('.')) throw modelFormatError(indexPath, `shard name "${s}" is not a plain file name`);
+  for (const s of shards)
+    if (s.includes('/') || s.includes('\\') || s.startsWith('.')) throw modelFormatError(indexPath, `shard name "${s}" is not a plain file name`);
   return { shards, indexed: true };
 }
 

@@ -93,7 +93,15 @@ export class AdamW {
     const lr = linearLr(s.lr, step, s.maxSteps);
     const clip = clipCoefficient(norm, s.maxGradNorm);
     this.params.forEach((p, j) => {
-      this.training.adamw(p.param, p.grad, this.m[j], this.v[j], { lr, beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: s.weightDecay, step, gradScale: clip });
+      this.training.adamw(p.param, p.grad, this.m[j], this.v[j], {
+        lr,
+        beta1: s.beta1,
+        beta2: s.beta2,
+        eps: s.eps,
+        weightDecay: s.weightDecay,
+        step,
+        gradScale: clip,
+      });
     });
     return { lr, clip };
   }

@@ -70,7 +70,17 @@ export interface Storage {
 /** A LoRA target's (in, out) sizes in this model. */
 export function loraDims(m: CausalLM, t: LoraTarget): readonly [number, number] {
   const { hiddenSize: H, heads, kvHeads, headDim: D, intermediateSize: I } = m.config;
-  return ({ q_proj: [H, heads * D], k_proj: [H, kvHeads * D], v_proj: [H, kvHeads * D], o_proj: [heads * D, H], gate_proj: [H, I], up_proj: [H, I], down_proj: [I, H] } as const)[t];
+  return (
+    {
+      q_proj: [H, heads * D],
+      k_proj: [H, kvHeads * D],
+      v_proj: [H, kvHeads * D],
+      o_proj: [heads * D, H],
+      gate_proj: [H, I],
+      up_proj: [H, I],
+      down_proj: [I, H],
+    } as const
+  )[t];
 }
 
 export interface Capacity {
@@ -95,7 +105,8 @@ export function allocateStorage(b: Backend, model: CausalLM, adapter: LoraAdapte
     all.push(t);
     return t;
   };
-  let maxIn = 1, maxOut = 1;
+  let maxIn = 1,
+    maxOut = 1;
   for (const t of adapter.config.targetModules) {
     const [i, o] = loraDims(model, t);
     maxIn = Math.max(maxIn, i);
@@ -106,19 +117,42 @@ export function allocateStorage(b: Backend, model: CausalLM, adapter: LoraAdapte
   const ones = b.createTensor('f32', [picks], new Float32Array(picks).fill(1));
   all.push(ones);
   return {
-    ...cap, all, ids: i32(rows), rowInfo: i32(rows * 2), pick: i32(picks), labelIds: i32(labels), ones,
+    ...cap,
+    all,
+    ids: i32(rows),
+    rowInfo: i32(rows * 2),
+    pick: i32(picks),
+    labelIds: i32(labels),
+    ones,
     layers: Array.from({ length: model.config.layers }, (_, l) => {
       b.place?.(l); // with the layer's weights, where a backend spreads the model over memories
       const acts = layerActs(model, adapter, l, rows, kv, f);
       b.place?.(null);
       return acts;
     }),
-    xOut: f(rows * H), hOut: f(rows * H), last: f(picks * H), logits: f(picks * V), labelWeights: f(labels), loss: f(picks),
-    dLogits: f(picks * V), dLast: f(picks * H), dX: f(rows * H), dH: f(rows * H), dTmp: f(rows * H), dAtt: f(rows * heads * D),
-    dq: f(rows * heads * D), dk: f(rows * kvHeads * D), dv: f(rows * kvHeads * D),
-    dqRaw: qkNorm ? f(rows * heads * D) : null, dkRaw: qkNorm ? f(rows * kvHeads * D) : null,
-    dMlp: f(rows * model.config.intermediateSize), dGate: f(rows * model.config.intermediateSize), dUp: f(rows * model.config.intermediateSize),
-    dU: f(rows * r), delta: f(rows * Math.max(maxIn, maxOut)), delta2: f(rows * maxIn),
+    xOut: f(rows * H),
+    hOut: f(rows * H),
+    last: f(picks * H),
+    logits: f(picks * V),
+    labelWeights: f(labels),
+    loss: f(picks),
+    dLogits: f(picks * V),
+    dLast: f(picks * H),
+    dX: f(rows * H),
+    dH: f(rows * H),
+    dTmp: f(rows * H),
+    dAtt: f(rows * heads * D),
+    dq: f(rows * heads * D),
+    dk: f(rows * kvHeads * D),
+    dv: f(rows * kvHeads * D),
+    dqRaw: qkNorm ? f(rows * heads * D) : null,
+    dkRaw: qkNorm ? f(rows * kvHeads * D) : null,
+    dMlp: f(rows * model.config.intermediateSize),
+    dGate: f(rows * model.config.intermediateSize),
+    dUp: f(rows * model.config.intermediateSize),
+    dU: f(rows * r),
+    delta: f(rows * Math.max(maxIn, maxOut)),
+    delta2: f(rows * maxIn),
     onehot: full ? f(rows * V) : null,
   };
 }
@@ -127,9 +161,22 @@ function layerActs(model: CausalLM, adapter: LoraAdapter, l: number, rows: numbe
   const { hiddenSize: H, heads, kvHeads, headDim: D, intermediateSize: I, arch } = model.config;
   const sandwich = arch.norms.attnOut !== null;
   const la: LayerActs = {
-    xIn: f(rows * H), h: f(rows * H), qRaw: arch.norms.q ? f(rows * heads * D) : null, kRaw: arch.norms.k ? f(rows * kvHeads * D) : null,
-    q: f(rows * heads * D), kCache: f(kv), vCache: f(kv), att: f(rows * heads * D), attProj: sandwich ? f(rows * H) : null,
-    xMid: f(rows * H), h2: f(rows * H), gate: f(rows * I), up: f(rows * I), mlp: f(rows * I), mlpProj: sandwich ? f(rows * H) : null, lora: {},
+    xIn: f(rows * H),
+    h: f(rows * H),
+    qRaw: arch.norms.q ? f(rows * heads * D) : null,
+    kRaw: arch.norms.k ? f(rows * kvHeads * D) : null,
+    q: f(rows * heads * D),
+    kCache: f(kv),
+    vCache: f(kv),
+    att: f(rows * heads * D),
+    attProj: sandwich ? f(rows * H) : null,
+    xMid: f(rows * H),
+    h2: f(rows * H),
+    gate: f(rows * I),
+    up: f(rows * I),
+    mlp: f(rows * I),
+    mlpProj: sandwich ? f(rows * H) : null,
+    lora: {},
   };
   const p = adapter.config.dropout;
   for (const t of Object.keys(adapter.layers[l] ?? {}) as LoraTarget[]) {

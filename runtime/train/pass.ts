@@ -49,9 +49,13 @@ function hostInputs(trajs: Trajectory[], samples: readonly TrainSample[]): HostI
   const m = trajs.reduce((a, t) => a + t.members.length, 0);
   const K = Math.max(...trajs.flatMap((t) => t.members.map((mm) => samples[mm.sample].labelIds.length)));
   const maxT = Math.max(...trajs.map((t) => t.ids.length));
-  const tokens = new Int32Array(n), rows = new Int32Array(2 * n), pick = new Int32Array(m);
-  const labelIds = new Int32Array(m * K).fill(-1), labelWeights = new Float32Array(m * K);
-  let row = 0, j = 0;
+  const tokens = new Int32Array(n),
+    rows = new Int32Array(2 * n),
+    pick = new Int32Array(m);
+  const labelIds = new Int32Array(m * K).fill(-1),
+    labelWeights = new Float32Array(m * K);
+  let row = 0,
+    j = 0;
   trajs.forEach((t, slot) => {
     const base = row;
     for (let p = 0; p < t.ids.length; p++, row++) {
@@ -92,12 +96,14 @@ export class TrainPass {
     this.training = requireTraining(model.backend, 'training');
     // The embedding gradient (full training only) ignores an embedding scale and norm offsets.
     const arch = model.config.arch;
-    if (full && (arch.embedScale !== 1 || arch.normOffset !== 0 || arch.norms.q !== null || arch.norms.attnOut !== null)) throw unsupportedError('full training', `${model.config.modelType} layers are not supported by full-parameter training (plain Llama only)`);
+    if (full && (arch.embedScale !== 1 || arch.normOffset !== 0 || arch.norms.q !== null || arch.norms.attnOut !== null))
+      throw unsupportedError('full training', `${model.config.modelType} layers are not supported by full-parameter training (plain Llama only)`);
     const b = this.backend;
     this.invFreqs = createInvFreqs(b, model.config);
     this.grads = adapter.layers.map((layer) => {
       const g: Partial<Record<LoraTarget, LoraPair>> = {};
-      for (const [t, p] of Object.entries(layer) as [LoraTarget, LoraPair][]) g[t] = { a: b.createTensor('f32', p.a.shape), b: b.createTensor('f32', p.b.shape) };
+      for (const [t, p] of Object.entries(layer) as [LoraTarget, LoraPair][])
+        g[t] = { a: b.createTensor('f32', p.a.shape), b: b.createTensor('f32', p.b.shape) };
       return g;
     });
     this.lossSum = b.createTensor('f32', [1, 1]);
@@ -142,7 +148,9 @@ export class TrainPass {
    * of lossScale · Σ KL(v‖softmax(logits)) over their members to `grads`, and Σ KL to lossSum.
    */
   pass(input: PassInput): void {
-    const b = this.backend, tr = this.training, c = this.model.config;
+    const b = this.backend,
+      tr = this.training,
+      c = this.model.config;
     const { hiddenSize: H, kvHeads, headDim: D, vocabSize: V } = c;
     const host = hostInputs(input.trajectories, input.samples);
     const { n, m, K, maxT } = host;
@@ -150,8 +158,11 @@ export class TrainPass {
     const slots = input.trajectories.length;
     const st = this.storage(n, m, m * K, slots * kvHeads * maxT * D);
     const v2 = (t: Tensor, rows: number, cols: number) => b.view(t, [rows, cols]);
-    const ids = b.view(st.ids, [n]), rows = b.view(st.rowInfo, [n, 2]), pick = b.view(st.pick, [m]);
-    const labelIds = v2(st.labelIds, m, K), labelWeights = v2(st.labelWeights, m, K);
+    const ids = b.view(st.ids, [n]),
+      rows = b.view(st.rowInfo, [n, 2]),
+      pick = b.view(st.pick, [m]);
+    const labelIds = v2(st.labelIds, m, K),
+      labelWeights = v2(st.labelWeights, m, K);
     b.write(ids, host.tokens);
     b.write(rows, host.rows);
     b.write(pick, host.pick);
@@ -159,26 +170,61 @@ export class TrainPass {
     b.write(labelWeights, host.labelWeights);
 
     const acts = st.layers.map((la) => this.views(la, n, slots, maxT));
-    const dropout = { p: this.adapter.config.dropout, seed: input.dropoutSeed, stream: (l: number, t: LoraTarget) => (l * LORA_TARGETS.length + LORA_TARGETS.indexOf(t)) >>> 0 };
-    const xOut = v2(st.xOut, n, H), last = v2(st.last, m, H), logits = v2(st.logits, m, V);
+    const dropout = {
+      p: this.adapter.config.dropout,
+      seed: input.dropoutSeed,
+      stream: (l: number, t: LoraTarget) => (l * LORA_TARGETS.length + LORA_TARGETS.indexOf(t)) >>> 0,
+    };
+    const xOut = v2(st.xOut, n, H),
+      last = v2(st.last, m, H),
+      logits = v2(st.logits, m, V);
     this.forward(acts, st, { n, ids, rows, linear: this.linear(acts, st, n, dropout), fuse: false }, xOut, pick, last, logits);
 
-    const loss = b.view(st.loss, [m]), dLogits = v2(st.dLogits, m, V);
+    const loss = b.view(st.loss, [m]),
+      dLogits = v2(st.dLogits, m, V);
     tr.softLabelLoss(logits, labelIds, labelWeights, input.lossScale, loss, dLogits);
     tr.matmulTN(b.view(st.loss, [m, 1]), b.view(st.ones, [m, 1]), this.lossSum, 1, true);
 
     backward({
-      b, tr, config: c, weights: this.model.weights, adapter: this.adapter, grads: this.grads, full: this.full, st, acts, invFreqs: this.invFreqs,
-      n, m, tokens: host.tokens, rows, pick, last, xOut, dLogits, dropout,
+      b,
+      tr,
+      config: c,
+      weights: this.model.weights,
+      adapter: this.adapter,
+      grads: this.grads,
+      full: this.full,
+      st,
+      acts,
+      invFreqs: this.invFreqs,
+      n,
+      m,
+      tokens: host.tokens,
+      rows,
+      pick,
+      last,
+      xOut,
+      dLogits,
+      dropout,
     });
   }
 
   /** The shared forward with every layer's activations in its own tensors (xOut = the next layer's xIn). */
-  private forward(acts: LayerActs[], st: Storage, inputs: ConstructorParameters<typeof ForwardPass>[4], xOut: Tensor, pick: Tensor, last: Tensor, logits: Tensor): void {
-    const b = this.backend, c = this.model.config, n = inputs.n;
+  private forward(
+    acts: LayerActs[],
+    st: Storage,
+    inputs: ConstructorParameters<typeof ForwardPass>[4],
+    xOut: Tensor,
+    pick: Tensor,
+    last: Tensor,
+    logits: Tensor,
+  ): void {
+    const b = this.backend,
+      c = this.model.config,
+      n = inputs.n;
     const pass = new ForwardPass(b, c, this.model.weights, this.invFreqs, inputs);
     // The k/v rows before the cache are scratch (the dk/dv gradient buffers, free in the forward).
-    const k = b.view(st.dk, [n, c.kvHeads * c.headDim]), v = b.view(st.dv, [n, c.kvHeads * c.headDim]);
+    const k = b.view(st.dk, [n, c.kvHeads * c.headDim]),
+      v = b.view(st.dv, [n, c.kvHeads * c.headDim]);
     const unused = b.view(st.dTmp, [n, c.hiddenSize]); // o/down outputs go straight into the stream without output norms
     pass.embed(acts[0].xIn);
     acts.forEach((a, l) => {
@@ -189,21 +235,37 @@ export class TrainPass {
 
   /** Layer l's activations as views of this pass's n rows. */
   private views(la: LayerActs, n: number, slots: number, maxT: number): LayerActs {
-    const b = this.backend, { hiddenSize: H, heads, kvHeads, headDim: D, intermediateSize: I } = this.model.config;
+    const b = this.backend,
+      { hiddenSize: H, heads, kvHeads, headDim: D, intermediateSize: I } = this.model.config;
     const v2 = (t: Tensor, cols: number) => b.view(t, [n, cols]);
-    const r = this.adapter.config.r, p = this.adapter.config.dropout;
+    const r = this.adapter.config.r,
+      p = this.adapter.config.dropout;
     return {
-      xIn: v2(la.xIn, H), h: v2(la.h, H), qRaw: la.qRaw && v2(la.qRaw, heads * D), kRaw: la.kRaw && v2(la.kRaw, kvHeads * D), q: v2(la.q, heads * D),
-      kCache: b.view(la.kCache, [slots, kvHeads, maxT, D]), vCache: b.view(la.vCache, [slots, kvHeads, maxT, D]),
-      att: v2(la.att, heads * D), attProj: la.attProj && v2(la.attProj, H), xMid: v2(la.xMid, H), h2: v2(la.h2, H),
-      gate: v2(la.gate, I), up: v2(la.up, I), mlp: v2(la.mlp, I), mlpProj: la.mlpProj && v2(la.mlpProj, H),
-      lora: Object.fromEntries(Object.entries(la.lora).map(([t, x]) => [t, { xd: p > 0 ? v2(x.xd, loraDims(this.model, t as LoraTarget)[0]) : x.xd, u: v2(x.u, r) }])),
+      xIn: v2(la.xIn, H),
+      h: v2(la.h, H),
+      qRaw: la.qRaw && v2(la.qRaw, heads * D),
+      kRaw: la.kRaw && v2(la.kRaw, kvHeads * D),
+      q: v2(la.q, heads * D),
+      kCache: b.view(la.kCache, [slots, kvHeads, maxT, D]),
+      vCache: b.view(la.vCache, [slots, kvHeads, maxT, D]),
+      att: v2(la.att, heads * D),
+      attProj: la.attProj && v2(la.attProj, H),
+      xMid: v2(la.xMid, H),
+      h2: v2(la.h2, H),
+      gate: v2(la.gate, I),
+      up: v2(la.up, I),
+      mlp: v2(la.mlp, I),
+      mlpProj: la.mlpProj && v2(la.mlpProj, H),
+      lora: Object.fromEntries(
+        Object.entries(la.lora).map(([t, x]) => [t, { xd: p > 0 ? v2(x.xd, loraDims(this.model, t as LoraTarget)[0]) : x.xd, u: v2(x.u, r) }]),
+      ),
     };
   }
 
   /** A linear layer plus the adapter's update, with dropout on its input; keeps xd and u for the backward. */
   private linear(acts: LayerActs[], st: Storage, n: number, dropout: { p: number; seed: number; stream(l: number, t: LoraTarget): number }): LinearFn {
-    const b = this.backend, ad = this.adapter;
+    const b = this.backend,
+      ad = this.adapter;
     return (l, t, x, w, bias, out) => {
       b.matmul(x, w, bias, out);
       const pair = ad.layers[l]?.[t];

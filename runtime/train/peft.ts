@@ -71,19 +71,28 @@ export function baseModelRevision(source: string, baseModel: string): string | n
 export function targetShape(c: ModelConfig, target: LoraTarget): [number, number] {
   const { hiddenSize: H, heads, kvHeads, headDim: D, intermediateSize: I } = c;
   switch (target) {
-    case 'q_proj': return [heads * D, H];
-    case 'k_proj': return [kvHeads * D, H];
-    case 'v_proj': return [kvHeads * D, H];
-    case 'o_proj': return [H, heads * D];
-    case 'gate_proj': return [I, H];
-    case 'up_proj': return [I, H];
-    case 'down_proj': return [H, I];
+    case 'q_proj':
+      return [heads * D, H];
+    case 'k_proj':
+      return [kvHeads * D, H];
+    case 'v_proj':
+      return [kvHeads * D, H];
+    case 'o_proj':
+      return [H, heads * D];
+    case 'gate_proj':
+      return [I, H];
+    case 'up_proj':
+      return [I, H];
+    case 'down_proj':
+      return [H, I];
   }
 }
 
 /** The base checkpoint's tensor name of a target module's weight. */
 export function baseWeightName(layer: number, target: LoraTarget): string {
-  return peftKeys(layer, target).a.replace(/^base_model\.model\./, '').replace(/\.lora_A\.weight$/, '.weight');
+  return peftKeys(layer, target)
+    .a.replace(/^base_model\.model\./, '')
+    .replace(/\.lora_A\.weight$/, '.weight');
 }
 
 function scalingOf(config: LoraConfig, rslora: boolean): number {
@@ -104,7 +113,8 @@ export async function adapterToHost(adapter: LoraAdapter, backend: Backend): Pro
     }
     layers.push(out);
   }
-  const rslora = adapter.scaling !== adapter.config.alpha / adapter.config.r && Math.abs(adapter.scaling - adapter.config.alpha / Math.sqrt(adapter.config.r)) < 1e-12;
+  const rslora =
+    adapter.scaling !== adapter.config.alpha / adapter.config.r && Math.abs(adapter.scaling - adapter.config.alpha / Math.sqrt(adapter.config.r)) < 1e-12;
   return { config: adapter.config, scaling: adapter.scaling, layers, rslora };
 }
 
@@ -144,17 +154,30 @@ export function adapterSafetensors(adapter: HostAdapter, model: ModelConfig): Ui
       const p = adapter.layers[l][t];
       if (!p) throw new RangeError(`adapter has no ${t} pair in layer ${l}`);
       const [out, inp] = targetShape(model, t);
-      if (p.a.length !== r * inp || p.b.length !== out * r) throw new RangeError(`layer ${l} ${t}: A has ${p.a.length} values for [${r}, ${inp}], B ${p.b.length} for [${out}, ${r}]`);
+      if (p.a.length !== r * inp || p.b.length !== out * r)
+        throw new RangeError(`layer ${l} ${t}: A has ${p.a.length} values for [${r}, ${inp}], B ${p.b.length} for [${out}, ${r}]`);
       const keys = peftKeys(l, t);
-      tensors.push({ name: keys.a, dtype: 'F32' as const, shape: [r, inp], data: new Uint8Array(p.a.buffer.slice(p.a.byteOffset, p.a.byteOffset + p.a.byteLength)) });
-      tensors.push({ name: keys.b, dtype: 'F32' as const, shape: [out, r], data: new Uint8Array(p.b.buffer.slice(p.b.byteOffset, p.b.byteOffset + p.b.byteLength)) });
+      tensors.push({
+        name: keys.a,
+        dtype: 'F32' as const,
+        shape: [r, inp],
+        data: new Uint8Array(p.a.buffer.slice(p.a.byteOffset, p.a.byteOffset + p.a.byteLength)),
+      });
+      tensors.push({
+        name: keys.b,
+        dtype: 'F32' as const,
+        shape: [out, r],
+        data: new Uint8Array(p.b.buffer.slice(p.b.byteOffset, p.b.byteOffset + p.b.byteLength)),
+      });
     }
   }
   return encodeSafetensors(tensors, { format: 'pt' });
 }
 
 function tempName(path: string, tag: string): string {
-  const rand = Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, '0');
+  const rand = Math.floor(Math.random() * 0x100000000)
+    .toString(16)
+    .padStart(8, '0');
   return `${path}.${tag}-${Date.now().toString(36)}${rand}`;
 }
 
@@ -205,7 +228,14 @@ export async function saveAdapter(fs: FileSystem, dir: string, adapter: LoraAdap
   await saveHostAdapter(fs, dir, host, model.config, baseModel, baseModelRevision(model.source, baseModel));
 }
 
-export async function saveHostAdapter(fs: FileSystem, dir: string, adapter: HostAdapter, model: ModelConfig, baseModel: string, revision: string | null = null): Promise<void> {
+export async function saveHostAdapter(
+  fs: FileSystem,
+  dir: string,
+  adapter: HostAdapter,
+  model: ModelConfig,
+  baseModel: string,
+  revision: string | null = null,
+): Promise<void> {
   const weights = adapterSafetensors(adapter, model);
   const config = adapterConfigJson(adapter, baseModel, revision);
   await writeDirAtomic(fs, dir, async (tmp) => {
@@ -224,11 +254,11 @@ const UNSUPPORTED_OPTIONS: [string, (v: unknown) => boolean, string][] = [
   ['rank_pattern', (v) => v != null && typeof v === 'object' && Object.keys(v).length > 0, 'per-module ranks (rank_pattern)'],
   ['alpha_pattern', (v) => v != null && typeof v === 'object' && Object.keys(v).length > 0, 'per-module alphas (alpha_pattern)'],
   ['layers_to_transform', (v) => v != null, 'layers_to_transform (LoRA on some layers only)'],
-  ['modules_to_save', (v) => Array.isArray(v) ? v.length > 0 : v != null, 'modules_to_save (fully trained extra modules)'],
+  ['modules_to_save', (v) => (Array.isArray(v) ? v.length > 0 : v != null), 'modules_to_save (fully trained extra modules)'],
   ['layer_replication', (v) => v != null, 'layer_replication'],
-  ['target_parameters', (v) => Array.isArray(v) ? v.length > 0 : v != null, 'target_parameters'],
+  ['target_parameters', (v) => (Array.isArray(v) ? v.length > 0 : v != null), 'target_parameters'],
   ['trainable_token_indices', (v) => v != null, 'trainable_token_indices'],
-  ['exclude_modules', (v) => Array.isArray(v) ? v.length > 0 : v != null && v !== '', 'exclude_modules'],
+  ['exclude_modules', (v) => (Array.isArray(v) ? v.length > 0 : v != null && v !== ''), 'exclude_modules'],
 ];
 
 /** The largest LoRA rank accepted from a file (besides ≤ the model's hidden size, readAdapter). */
@@ -241,22 +271,35 @@ export function parseAdapterConfig(raw: unknown, file: string): { config: LoraCo
   if (j.peft_type !== 'LORA') {
     throw unsupportedError(file, `peft_type is ${JSON.stringify(j.peft_type ?? null)}, not "LORA": only LoRA adapters are supported`);
   }
-  if (j.task_type != null && j.task_type !== 'CAUSAL_LM') throw unsupportedError(file, `task_type is ${JSON.stringify(j.task_type)}; only "CAUSAL_LM" adapters apply to a causal LM`);
+  if (j.task_type != null && j.task_type !== 'CAUSAL_LM')
+    throw unsupportedError(file, `task_type is ${JSON.stringify(j.task_type)}; only "CAUSAL_LM" adapters apply to a causal LM`);
   if (j.bias != null && j.bias !== 'none') throw unsupportedError(file, `bias is ${JSON.stringify(j.bias)}; only "none" is supported`);
-  for (const [key, bad, what] of UNSUPPORTED_OPTIONS) if (bad(j[key])) throw unsupportedError(file, `uses ${what} ("${key}": ${JSON.stringify(j[key])}), which this runtime does not support`);
+  for (const [key, bad, what] of UNSUPPORTED_OPTIONS)
+    if (bad(j[key])) throw unsupportedError(file, `uses ${what} ("${key}": ${JSON.stringify(j[key])}), which this runtime does not support`);
   const r = j.r;
-  if (typeof r !== 'number' || !Number.isInteger(r) || r < 1 || r > MAX_LORA_R) throw modelFormatError(file, `"r" must be a positive integer ≤ ${MAX_LORA_R} (got ${JSON.stringify(r)})`);
+  if (typeof r !== 'number' || !Number.isInteger(r) || r < 1 || r > MAX_LORA_R)
+    throw modelFormatError(file, `"r" must be a positive integer ≤ ${MAX_LORA_R} (got ${JSON.stringify(r)})`);
   const alpha = j.lora_alpha;
-  if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha <= 0) throw modelFormatError(file, `"lora_alpha" must be a finite positive number (got ${JSON.stringify(alpha)})`);
+  if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha <= 0)
+    throw modelFormatError(file, `"lora_alpha" must be a finite positive number (got ${JSON.stringify(alpha)})`);
   const dropout = j.lora_dropout ?? 0;
-  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) throw modelFormatError(file, `"lora_dropout" must be a number in [0, 1) (got ${JSON.stringify(dropout)})`);
+  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1))
+    throw modelFormatError(file, `"lora_dropout" must be a number in [0, 1) (got ${JSON.stringify(dropout)})`);
   let targets: string[];
   if (j.target_modules === 'all-linear') targets = [...LORA_TARGETS];
   else if (Array.isArray(j.target_modules) && j.target_modules.every((x) => typeof x === 'string')) targets = j.target_modules as string[];
-  else throw unsupportedError(file, `"target_modules" must be a list of module names (got ${JSON.stringify(j.target_modules ?? null)}; regex patterns are not supported)`);
+  else
+    throw unsupportedError(
+      file,
+      `"target_modules" must be a list of module names (got ${JSON.stringify(j.target_modules ?? null)}; regex patterns are not supported)`,
+    );
   if (targets.length === 0) throw modelFormatError(file, '"target_modules" is empty');
   const unknown = targets.filter((t) => !(LORA_TARGETS as readonly string[]).includes(t));
-  if (unknown.length) throw unsupportedError(file, `target_modules ${JSON.stringify(unknown)} are not linear layers of a Llama/Qwen2 decoder (supported: ${LORA_TARGETS.join(', ')})`);
+  if (unknown.length)
+    throw unsupportedError(
+      file,
+      `target_modules ${JSON.stringify(unknown)} are not linear layers of a Llama/Qwen2 decoder (supported: ${LORA_TARGETS.join(', ')})`,
+    );
   // One canonical order (the model's), whatever order the set was written in.
   const targetModules = LORA_TARGETS.filter((t) => targets.includes(t));
   const baseModel = typeof j.base_model_name_or_path === 'string' ? j.base_model_name_or_path : null;
@@ -276,7 +319,9 @@ export async function readAdapter(fs: FileSystem, dir: string, model: ModelConfi
   if (!(await fs.exists(configPath))) {
     throw (await fs.exists(fs.join(dir, 'config.json')))
       ? badInputError(`${dir} is a model directory, not an adapter (an adapter has ${ADAPTER_CONFIG} and ${ADAPTER_WEIGHTS})`, configPath)
-      : new LightReasonerError('NOT_FOUND', `${configPath}: not found (an adapter directory holds ${ADAPTER_CONFIG} and ${ADAPTER_WEIGHTS})`, { file: configPath });
+      : new LightReasonerError('NOT_FOUND', `${configPath}: not found (an adapter directory holds ${ADAPTER_CONFIG} and ${ADAPTER_WEIGHTS})`, {
+          file: configPath,
+        });
   }
   let raw: unknown;
   try {
@@ -288,11 +333,19 @@ export async function readAdapter(fs: FileSystem, dir: string, model: ModelConfi
   const { config, rslora, baseModel } = parseAdapterConfig(raw, configPath);
   if (!(await fs.exists(weightsPath))) {
     const bin = fs.join(dir, 'adapter_model.bin');
-    throw new LightReasonerError('NOT_FOUND', `${weightsPath}: not found${(await fs.exists(bin)) ? ' (adapter_model.bin, a pickle, is not supported: save the adapter with safe_serialization=True)' : ''}`, { file: weightsPath });
+    throw new LightReasonerError(
+      'NOT_FOUND',
+      `${weightsPath}: not found${(await fs.exists(bin)) ? ' (adapter_model.bin, a pickle, is not supported: save the adapter with safe_serialization=True)' : ''}`,
+      { file: weightsPath },
+    );
   }
   // A rank above the hidden size adds nothing a full-rank update would not, and sizes the tensors
   // from a number in a text file: refuse it before anything is allocated.
-  if (config.r > model.hiddenSize) throw badInputError(`${configPath}: "r" is ${config.r} but this model's hidden size is ${model.hiddenSize}; r must be ≤ ${model.hiddenSize} (was the adapter trained for another model?)`, configPath);
+  if (config.r > model.hiddenSize)
+    throw badInputError(
+      `${configPath}: "r" is ${config.r} but this model's hidden size is ${model.hiddenSize}; r must be ≤ ${model.hiddenSize} (was the adapter trained for another model?)`,
+      configPath,
+    );
   const header = await readSafetensorsHeader(fs, weightsPath);
   const { r } = config;
   // Map every key to its (layer, target, A|B) first, so unknown keys are reported before reading data.
@@ -302,10 +355,16 @@ export async function readAdapter(fs: FileSystem, dir: string, model: ModelConfi
     const layer = m ? Number(m[1]) : -1;
     const target = m?.[3] as LoraTarget | undefined;
     if (!m || !target || !config.targetModules.includes(target) || peftKeys(layer, target).a.split('.')[5] !== m[2]) {
-      throw modelFormatError(weightsPath, `unexpected tensor "${name}": not a LoRA A/B weight of the target modules ${JSON.stringify(config.targetModules)} in adapter_config.json`);
+      throw modelFormatError(
+        weightsPath,
+        `unexpected tensor "${name}": not a LoRA A/B weight of the target modules ${JSON.stringify(config.targetModules)} in adapter_config.json`,
+      );
     }
     if (layer >= model.layers) {
-      throw badInputError(`${weightsPath}: tensor "${name}" is for decoder layer ${layer} but the model has ${model.layers} layers: this adapter was trained for another model`, weightsPath);
+      throw badInputError(
+        `${weightsPath}: tensor "${name}" is for decoder layer ${layer} but the model has ${model.layers} layers: this adapter was trained for another model`,
+        weightsPath,
+      );
     }
     const canonical = m[4] === 'A' ? peftKeys(layer, target).a : peftKeys(layer, target).b;
     if (byKey.has(canonical)) throw modelFormatError(weightsPath, `tensor "${name}" appears twice (also as "${byKey.get(canonical)}")`);
@@ -328,7 +387,10 @@ export async function readAdapter(fs: FileSystem, dir: string, model: ModelConfi
         const modelDim = which === 'A' ? s[1] : s[0];
         const wantModelDim = which === 'A' ? shape[1] : shape[0];
         if (modelDim !== wantModelDim) {
-          throw badInputError(`${weightsPath}: tensor "${name}" has shape [${s.join(', ')}] but this model's ${t} needs [${shape.join(', ')}] (${which === 'A' ? 'in' : 'out'} features ${wantModelDim}): the adapter was trained for another model`, weightsPath);
+          throw badInputError(
+            `${weightsPath}: tensor "${name}" has shape [${s.join(', ')}] but this model's ${t} needs [${shape.join(', ')}] (${which === 'A' ? 'in' : 'out'} features ${wantModelDim}): the adapter was trained for another model`,
+            weightsPath,
+          );
         }
         if (rankDim !== r) {
           throw modelFormatError(weightsPath, `tensor "${name}" has rank ${rankDim} (shape [${s.join(', ')}]) but adapter_config.json says r = ${r}`);
@@ -336,7 +398,11 @@ export async function readAdapter(fs: FileSystem, dir: string, model: ModelConfi
         const bytes = await readTensorBytes(fs, e);
         const values = decodeToF32(e.dtype === 'F32' ? 'f32' : e.dtype === 'F16' ? 'f16' : 'bf16', bytes);
         const bad = values.findIndex((v) => !Number.isFinite(v));
-        if (bad >= 0) throw modelFormatError(weightsPath, `tensor "${name}" holds ${values[bad]} (element ${bad}): the adapter is damaged (was its training stopped by a NaN?)`);
+        if (bad >= 0)
+          throw modelFormatError(
+            weightsPath,
+            `tensor "${name}" holds ${values[bad]} (element ${bad}): the adapter is damaged (was its training stopped by a NaN?)`,
+          );
         return values;
       };
       const a = await read(keys.a, [r, inp], 'A');
@@ -352,7 +418,10 @@ export async function readAdapter(fs: FileSystem, dir: string, model: ModelConfi
 function checkScaling(host: HostAdapter, configFile: string): void {
   if (Number.isFinite(Math.fround(host.scaling))) return;
   const c = host.config;
-  throw badInputError(`${configFile}: the adapter's scaling (lora_alpha ${c.alpha} / ${host.rslora ? '√r' : 'r'} ${c.r} = ${host.scaling}) overflows 32-bit floats: lower "lora_alpha"`, configFile);
+  throw badInputError(
+    `${configFile}: the adapter's scaling (lora_alpha ${c.alpha} / ${host.rslora ? '√r' : 'r'} ${c.r} = ${host.scaling}) overflows 32-bit floats: lower "lora_alpha"`,
+    configFile,
+  );
 }
 
 /** Upload a host adapter's pairs as f32 tensors of `backend`. */

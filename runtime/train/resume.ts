@@ -35,7 +35,11 @@ const START_OVER = 'resume with the original --out contents, or use a new --out 
 export function checkpointName(text: string, file: string): string {
   const name = text.trim();
   // A plain name only: the pointer must not lead outside --out (nor be an empty line from a crash).
-  if (!/^checkpoint-\d+$/.test(name)) throw badInputError(`${file}: holds ${show(name)}, not the name of a checkpoint directory ("checkpoint-<step>"); write the newest checkpoint's name into it, or ${START_OVER}`, file);
+  if (!/^checkpoint-\d+$/.test(name))
+    throw badInputError(
+      `${file}: holds ${show(name)}, not the name of a checkpoint directory ("checkpoint-<step>"); write the newest checkpoint's name into it, or ${START_OVER}`,
+      file,
+    );
   return name;
 }
 
@@ -57,7 +61,7 @@ export function parseTrainerState(text: string, file: string, limits: { maxSteps
     const v = o[key];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw bad(`"${key}" must be an integer in [${min}, ${max}]${why}, got ${show(v)}`);
   };
-  int(j, 'global_step', 0, limits.maxSteps, ' (the settings\' max steps)');
+  int(j, 'global_step', 0, limits.maxSteps, " (the settings' max steps)");
   int(j, 'epoch', 0, Number.MAX_SAFE_INTEGER);
   int(j, 'offset', 0, limits.samples, ' (the number of samples)');
   int(j, 'seed', 0, Number.MAX_SAFE_INTEGER);
@@ -71,7 +75,8 @@ export function parseTrainerState(text: string, file: string, limits: { maxSteps
   }
   // JSON has no NaN: a checkpoint saved before any step (lastLoss NaN) holds null.
   if (totals.lastLoss === null) totals.lastLoss = NaN;
-  else if (typeof totals.lastLoss !== 'number' || !Number.isFinite(totals.lastLoss)) throw bad(`"totals.lastLoss" must be a finite number, got ${show(totals.lastLoss)}`);
+  else if (typeof totals.lastLoss !== 'number' || !Number.isFinite(totals.lastLoss))
+    throw bad(`"totals.lastLoss" must be a finite number, got ${show(totals.lastLoss)}`);
   return j as unknown as TrainerState;
 }
 
@@ -97,7 +102,10 @@ export function logUpTo(text: string, file: string, step: number, warn?: (messag
         warn?.(`${file}:${i + 1}: the last line is cut short (the run was interrupted while writing it); dropped`);
         continue;
       }
-      throw badInputError(`${file}:${i + 1}: not a log line (a JSON object with an integer "step"); remove that line (the log only records progress) and resume again`, file);
+      throw badInputError(
+        `${file}:${i + 1}: not a log line (a JSON object with an integer "step"); remove that line (the log only records progress) and resume again`,
+        file,
+      );
     }
     if ((o.step as number) <= step) kept.push(raw);
   }

@@ -19,7 +19,8 @@ export function jsonKind(v: unknown): string {
 export function describeChanges(a: Record<string, unknown>, b: Record<string, unknown>, prefix = ''): string[] {
   const out: string[] = [];
   for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
-    const x = a[k], y = b[k];
+    const x = a[k],
+      y = b[k];
     if (isObject(x) && isObject(y)) out.push(...describeChanges(x, y, `${prefix}${k}.`));
     else if (JSON.stringify(x) !== JSON.stringify(y)) out.push(`${prefix}${k} was ${JSON.stringify(x)}, now ${JSON.stringify(y)}`);
   }

@@ -9,7 +9,8 @@ import { checkWebGPUTrainKernels } from '../../test/portable/webgpu-train-kernel
 
 const gpu = await nodePlatform.getGPU();
 if (!gpu) throw new Error('no WebGPU in this Node');
-let passed = 0, failed = 0;
+let passed = 0,
+  failed = 0;
 const log = (name: string, ok: boolean, detail: string) => {
   if (ok) passed++;
   else {
@@ -23,7 +24,9 @@ for (const useShaderF16 of [true, false]) {
   const f = await checkWebGPUKernels(gpu, log, { useShaderF16 });
   await checkWebGPUTrainKernels(gpu, log, { useShaderF16 });
   device = f.device;
-  console.log(`kernel checks (useShaderF16 ${useShaderF16}, features ${f.features.join(' ')}): ${passed} passed, ${failed} failed so far, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(
+    `kernel checks (useShaderF16 ${useShaderF16}, features ${f.features.join(' ')}): ${passed} passed, ${failed} failed so far, ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
 }
 await checkModelParity({ platform: nodePlatform, backend: 'webgpu', fixtures: process.argv[2] ?? 'test/fixtures' }, (c) => log(c.name, c.ok, c.detail));
 console.log(`gpu-check on ${device}: ${passed} passed, ${failed} failed`);

@@ -18,7 +18,10 @@ async function contract(where: string): Promise<Check[]> {
 
 const inWorker = typeof (globalThis as { document?: unknown }).document === 'undefined';
 if (inWorker) {
-  contract('worker').then((checks) => postMessage(checks), (e) => postMessage([{ name: 'worker: contract threw', ok: false, detail: String(e?.stack ?? e) }]));
+  contract('worker').then(
+    (checks) => postMessage(checks),
+    (e) => postMessage([{ name: 'worker: contract threw', ok: false, detail: String(e?.stack ?? e) }]),
+  );
 } else {
   (globalThis as unknown as { runFsContract: unknown }).runFsContract = async () => {
     const page = await contract('page');
@@ -34,9 +37,16 @@ if (inWorker) {
 async function brokenWorker(): Promise<Check> {
   const engine = createWorkerEngine(new Worker('/no-such-worker.js', { type: 'module' }));
   const outcome = await Promise.race([
-    engine.info().then(() => 'resolved', (e) => `${e?.code}: ${e?.message}`),
+    engine.info().then(
+      () => 'resolved',
+      (e) => `${e?.code}: ${e?.message}`,
+    ),
     new Promise<string>((r) => setTimeout(() => r('still pending after 10 s'), 10_000)),
   ]);
   await engine.dispose();
-  return { name: 'a worker engine whose script fails to load rejects its calls', ok: /^BACKEND_UNAVAILABLE: the engine's worker failed/.test(outcome), detail: outcome };
+  return {
+    name: 'a worker engine whose script fails to load rejects its calls',
+    ok: /^BACKEND_UNAVAILABLE: the engine's worker failed/.test(outcome),
+    detail: outcome,
+  };
 }

@@ -61,7 +61,8 @@ const api = {
         b.destroy();
       }
     }),
-  runParity: (models?: string[]) => collect('parity', (log) => checkModelParity({ platform: browserPlatform, backend: 'webgl2', fixtures: fixtures(), models }, log)),
+  runParity: (models?: string[]) =>
+    collect('parity', (log) => checkModelParity({ platform: browserPlatform, backend: 'webgl2', fixtures: fixtures(), models }, log)),
   runSampling: (o: SamplingOptions) => collect('sampling', (log) => checkSampling(webgl2, fixtures(), o, log)),
 };
 

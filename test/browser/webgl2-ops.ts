@@ -25,12 +25,18 @@ export async function checkWebGL2Ops(be: Backend, log: Log): Promise<{ passed: n
   };
 
   for (const dtype of DTYPES) {
-    for (const [n, K, N] of [[3, 37, 29], [1, 40, 29], [8, 64, 13], [21, 37, 131]]) {
+    for (const [n, K, N] of [
+      [3, 37, 29],
+      [1, 40, 29],
+      [8, 64, 13],
+      [21, 37, 131],
+    ]) {
       for (const bias of ['none', 'f32', 'weight'] as const) {
         const tag = `matmul ${dtype} n=${n} K=${K} N=${N} bias=${bias}`;
         await guard(tag, async () => {
           const p = new Pair(be, n * 1000 + K * 10 + N);
-          const x = p.f32([n, K]), w = p.weight(dtype, [N, K]);
+          const x = p.f32([n, K]),
+            w = p.weight(dtype, [N, K]);
           const b = bias === 'none' ? null : bias === 'f32' ? p.f32([N]) : p.weight(dtype, [N]);
           const out = p.zeros([n, N]);
           p.both((be, t) => be.matmul(t(x), t(w), b ? t(b) : null, t(out)));
@@ -41,7 +47,9 @@ export async function checkWebGL2Ops(be: Backend, log: Log): Promise<{ passed: n
   }
   await guard('matmul by an f32 tensor (LoRA A/B)', async () => {
     const p = new Pair(be, 77);
-    const x = p.f32([5, 33]), w = p.weight('tensor', [7, 33]), out = p.zeros([5, 7]);
+    const x = p.f32([5, 33]),
+      w = p.weight('tensor', [7, 33]),
+      out = p.zeros([5, 7]);
     p.both((be, t) => be.matmul(t(x), t(w), null, t(out)));
     await check('matmul by an f32 tensor (LoRA A/B)', out[0], out[1], p, MM);
   });
@@ -50,7 +58,11 @@ export async function checkWebGL2Ops(be: Backend, log: Log): Promise<{ passed: n
     const p = new Pair(be, 7);
     const w = p.weight('bf16', [29, 38])[0] as GLTensor;
     const bytes = textureBytes(w.weight!.tex);
-    report('16-bit weights stay 2 bytes per element', bytes <= 29 * 38 * 2 + 4 * w.weight!.tex.size[0], `${bytes} bytes on the GPU for ${29 * 38} bf16 elements (texture ${w.weight!.tex.size})`);
+    report(
+      '16-bit weights stay 2 bytes per element',
+      bytes <= 29 * 38 * 2 + 4 * w.weight!.tex.size[0],
+      `${bytes} bytes on the GPU for ${29 * 38} bf16 elements (texture ${w.weight!.tex.size})`,
+    );
   });
 
   for (const dtype of DTYPES) {
@@ -76,17 +88,26 @@ export async function checkWebGL2Ops(be: Backend, log: Log): Promise<{ passed: n
       const got = (await be.read(table)) as Float32Array;
       const want = decodeToF32(dtype, bytes);
       const bad = want.findIndex((v, i) => !Object.is(v, got[i]));
-      report(`${dtype} unpack exact`, bad < 0, bad < 0 ? '185 values incl. subnormals, zeros and infinities' : `element ${bad}: got ${got[bad]}, want ${want[bad]}`);
+      report(
+        `${dtype} unpack exact`,
+        bad < 0,
+        bad < 0 ? '185 values incl. subnormals, zeros and infinities' : `element ${bad}: got ${got[bad]}, want ${want[bad]}`,
+      );
       be.dispose(table);
     });
   }
 
   for (const dtype of DTYPES) {
-    for (const [n, H] of [[5, 37], [3, 600]]) {
+    for (const [n, H] of [
+      [5, 37],
+      [3, 600],
+    ]) {
       const tag = `rmsNorm ${dtype} n=${n} H=${H}`;
       await guard(tag, async () => {
         const p = new Pair(be, n * H);
-        const x = p.f32([n, H]), w = p.weight(dtype, [H]), out = p.zeros([n, H]);
+        const x = p.f32([n, H]),
+          w = p.weight(dtype, [H]),
+          out = p.zeros([n, H]);
         p.both((be, t) => be.rmsNorm(t(x), t(w), 1e-6, t(out)));
         await check(tag, out[0], out[1], p, { atol: 1e-6, rtol: 1e-5 });
       });
@@ -94,7 +115,8 @@ export async function checkWebGL2Ops(be: Backend, log: Log): Promise<{ passed: n
   }
   await guard('rmsNorm in place', async () => {
     const p = new Pair(be, 5);
-    const x = p.f32([4, 45]), w = p.weight('bf16', [45]);
+    const x = p.f32([4, 45]),
+      w = p.weight('bf16', [45]);
     p.both((be, t) => be.rmsNorm(t(x), t(w), 1e-5, t(x)));
     await check('rmsNorm in place', x[0], x[1], p, { atol: 1e-6, rtol: 1e-5 });
   });
@@ -106,7 +128,8 @@ export async function checkWebGL2Ops(be: Backend, log: Log): Promise<{ passed: n
       const half = headDim / 2;
       const inv = new Float32Array(half).map((_, i) => Math.pow(1e6, (-2 * i) / headDim));
       const rows = p.i32([5, 2], [0, 0, 0, 1, 1, 7, 2, 4999, 0, 31999]);
-      const x = p.f32([5, 3 * headDim]), f = p.f32([half], inv);
+      const x = p.f32([5, 3 * headDim]),
+        f = p.f32([half], inv);
       p.both((be, t) => be.rope(t(x), t(rows), t(f), 3, headDim));
       await check(tag, x[0], x[1], p, { atol: 2e-5, rtol: 1e-4 });
     });
@@ -127,16 +150,25 @@ type Report = (name: string, ok: boolean, detail: string) => void;
 /** kvWrite + attention: a prefill of two sequences in one call, then a decode step over three
  * slots (GQA ratios 3 and 1, headDim 16 to 64). */
 async function checkAttention(be: Backend, guard: Guard, check: Check): Promise<void> {
-  for (const [headDim, kvHeads, ratio] of [[16, 2, 3], [24, 1, 4], [64, 2, 1]]) {
-    const heads = kvHeads * ratio, slots = 3, maxT = 80;
+  for (const [headDim, kvHeads, ratio] of [
+    [16, 2, 3],
+    [24, 1, 4],
+    [64, 2, 1],
+  ]) {
+    const heads = kvHeads * ratio,
+      slots = 3,
+      maxT = 80;
     const tag = `attention headDim=${headDim} heads=${heads} kvHeads=${kvHeads}`;
     await guard(tag, async () => {
       const p = new Pair(be, headDim * 10 + ratio);
-      const kc = p.zeros([slots, kvHeads, maxT, headDim]), vc = p.zeros([slots, kvHeads, maxT, headDim]);
+      const kc = p.zeros([slots, kvHeads, maxT, headDim]),
+        vc = p.zeros([slots, kvHeads, maxT, headDim]);
       const step = async (rows: number[], label: string) => {
         const n = rows.length / 2;
         const rowT = p.i32([n, 2], rows);
-        const k = p.f32([n, kvHeads * headDim]), v = p.f32([n, kvHeads * headDim]), q = p.f32([n, heads * headDim], p.values(n * heads * headDim, 2));
+        const k = p.f32([n, kvHeads * headDim]),
+          v = p.f32([n, kvHeads * headDim]),
+          q = p.f32([n, heads * headDim], p.values(n * heads * headDim, 2));
         const out = p.zeros([n, heads * headDim]);
         p.both((be, t) => {
           be.kvWrite(t(k), t(v), t(kc), t(vc), t(rowT));
@@ -148,7 +180,7 @@ async function checkAttention(be: Backend, guard: Guard, check: Check): Promise<
       for (let t = 0; t < 70; t++) prefill.push(0, t);
       for (let t = 0; t < 5; t++) prefill.push(2, t);
       await step(prefill, 'prefill slots 0+2');
-      await step([0, 70, 2, 5, 1, 0], "decode 3 slots");
+      await step([0, 70, 2, 5, 1, 0], 'decode 3 slots');
       await check(`${tag} k cache`, kc[0], kc[1], p, EXACT);
       await check(`${tag} v cache`, vc[0], vc[1], p, EXACT);
     });
@@ -158,32 +190,42 @@ async function checkAttention(be: Backend, guard: Guard, check: Check): Promise<
 async function checkRows(be: Backend, guard: Guard, check: Check): Promise<void> {
   await guard('swiglu', async () => {
     const p = new Pair(be, 3);
-    const g = p.f32([3, 101], p.values(303, 6)), u = p.f32([3, 101]), out = p.zeros([3, 101]);
+    const g = p.f32([3, 101], p.values(303, 6)),
+      u = p.f32([3, 101]),
+      out = p.zeros([3, 101]);
     p.both((be, t) => be.glu(t(g), t(u), t(out), 'silu'));
     await check('swiglu', out[0], out[1], p, { atol: 1e-6, rtol: 1e-5 });
   });
   await guard('addInPlace', async () => {
     const p = new Pair(be, 4);
-    const x = p.f32([3, 101]), y = p.f32([3, 101]);
+    const x = p.f32([3, 101]),
+      y = p.f32([3, 101]);
     p.both((be, t) => be.addInPlace(t(x), t(y)));
     await check('addInPlace', x[0], x[1], p, TIGHT);
   });
   await guard('axpy', async () => {
     const p = new Pair(be, 14);
-    const x = p.f32([3, 41]), y = p.f32([3, 41]);
+    const x = p.f32([3, 41]),
+      y = p.f32([3, 41]);
     p.both((be, t) => be.axpy(t(x), t(y), -0.75));
     await check('axpy', x[0], x[1], p, TIGHT);
   });
   await guard('gatherRows', async () => {
     const p = new Pair(be, 5);
-    const x = p.f32([7, 37]), idx = p.i32([4], [6, 0, 3, 6]), out = p.zeros([4, 37]);
+    const x = p.f32([7, 37]),
+      idx = p.i32([4], [6, 0, 3, 6]),
+      out = p.zeros([4, 37]);
     p.both((be, t) => be.gatherRows(t(x), t(idx), t(out)));
     await check('gatherRows', out[0], out[1], p, EXACT);
   });
-  for (const [n, V] of [[3, 1001], [1, 49152]]) {
+  for (const [n, V] of [
+    [3, 1001],
+    [1, 49152],
+  ]) {
     await guard(`softmax n=${n} V=${V}`, async () => {
       const p = new Pair(be, V);
-      const x = p.f32([n, V], p.values(n * V, 12)), out = p.zeros([n, V]);
+      const x = p.f32([n, V], p.values(n * V, 12)),
+        out = p.zeros([n, V]);
       p.both((be, t) => be.softmax(t(x), t(out)));
       await check(`softmax n=${n} V=${V}`, out[0], out[1], p, { atol: 1e-12, rtol: 1e-4 });
     });
@@ -194,20 +236,23 @@ async function checkRows(be: Backend, guard: Guard, check: Check): Promise<void>
         data[r * V + V - 3] = 9;
         data[r * V + 17 + r * 300] = 9;
       }
-      const x = p.f32([n, V], data), out = p.i32([n], new Array(n).fill(-1));
+      const x = p.f32([n, V], data),
+        out = p.i32([n], new Array(n).fill(-1));
       p.both((be, t) => be.argmax(t(x), t(out)));
       await check(`argmax n=${n} V=${V} (ties)`, out[0], out[1], p, EXACT);
     });
   }
   await guard('argmax row of -Infinity', async () => {
     const p = new Pair(be, 9);
-    const x = p.f32([1, 700], new Float32Array(700).fill(-Infinity)), out = p.i32([1], [-1]);
+    const x = p.f32([1, 700], new Float32Array(700).fill(-Infinity)),
+      out = p.i32([1], [-1]);
     p.both((be, t) => be.argmax(t(x), t(out)));
     await check('argmax row of -Infinity', out[0], out[1], p, EXACT);
   });
   await guard('sumSquares accumulates', async () => {
     const p = new Pair(be, 10);
-    const x = p.f32([3, 700]), out = p.f32([1], Float32Array.of(2));
+    const x = p.f32([3, 700]),
+      out = p.f32([1], Float32Array.of(2));
     p.both((be, t) => be.sumSquares(t(x), t(out)));
     await check('sumSquares accumulates', out[0], out[1], p, { atol: 1e-4, rtol: 1e-5 });
   });
@@ -233,14 +278,23 @@ async function checkContrast(be: Backend, guard: Guard, report: Report): Promise
         for (let r = 0; r < c.m; r++) d.set(p.values(V, r % 2 ? c.scales[r] * amateur : c.scales[r]), r * V);
         return d;
       };
-      const e = p.f32([c.m, c.Ve], rowsOf(c.Ve, 1)), a = p.f32([c.m, c.Va], rowsOf(c.Va, 0.5));
+      const e = p.f32([c.m, c.Ve], rowsOf(c.Ve, 1)),
+        a = p.f32([c.m, c.Va], rowsOf(c.Va, 0.5));
       const st = p.f32([c.m, 2], new Float32Array(c.m * 2).fill(NaN));
       const ids = p.i32([c.m, c.K], new Array(c.m * c.K).fill(7));
       const w = p.f32([c.m, c.K], new Float32Array(c.m * c.K).fill(NaN));
       p.both((be, t) => be.contrast(t(e), t(a), c.n, c.alpha, t(st), t(ids), t(w)));
       const [gs, rs] = [(await p.gpu.read(st[0])) as Float32Array, (await p.ref.read(st[1])) as Float32Array];
-      const kl = compare(gs.filter((_, i) => i % 2 === 0), rs.filter((_, i) => i % 2 === 0), TOL);
-      const count = compare(gs.filter((_, i) => i % 2 === 1), rs.filter((_, i) => i % 2 === 1), EXACT);
+      const kl = compare(
+        gs.filter((_, i) => i % 2 === 0),
+        rs.filter((_, i) => i % 2 === 0),
+        TOL,
+      );
+      const count = compare(
+        gs.filter((_, i) => i % 2 === 1),
+        rs.filter((_, i) => i % 2 === 1),
+        EXACT,
+      );
       report(`${tag} kl`, kl.ok, kl.detail);
       report(`${tag} mask count`, count.ok, count.detail);
       const li = compare(await p.gpu.read(ids[0]), await p.ref.read(ids[1]), EXACT);
@@ -256,9 +310,13 @@ async function checkContrast(be: Backend, guard: Guard, report: Report): Promise
 async function checkExecutionModel(be: Backend, guard: Guard, check: Check, report: Report): Promise<void> {
   await guard('write ordering and views', async () => {
     const p = new Pair(be, 12);
-    const x = p.f32([2, 33]), y = p.f32([2, 33]);
+    const x = p.f32([2, 33]),
+      y = p.f32([2, 33]);
     const y2 = p.values(66);
-    for (const [b, xs, ys] of [[p.gpu, x[0], y[0]], [p.ref, x[1], y[1]]] as const) {
+    for (const [b, xs, ys] of [
+      [p.gpu, x[0], y[0]],
+      [p.ref, x[1], y[1]],
+    ] as const) {
       b.addInPlace(xs, ys);
       b.write(ys, y2);
       b.addInPlace(xs, ys);
@@ -271,7 +329,9 @@ async function checkExecutionModel(be: Backend, guard: Guard, check: Check, repo
   await guard('kernels are cached', async () => {
     const g = be as WebGL2Backend;
     const p = new Pair(be, 13);
-    const x = p.f32([2, 40]), w = p.weight('bf16', [9, 40]), out = p.zeros([2, 9]);
+    const x = p.f32([2, 40]),
+      w = p.weight('bf16', [9, 40]),
+      out = p.zeros([2, 9]);
     p.gpu.matmul(x[0], w[0], null, out[0]);
     await p.gpu.read(out[0]);
     const before = g.stats.kernels;
@@ -283,8 +343,15 @@ async function checkExecutionModel(be: Backend, guard: Guard, check: Check, repo
     const g = be as WebGL2Backend;
     const live = new Set<WebGLTexture>();
     const [create, del] = [g.gl.createTexture.bind(g.gl), g.gl.deleteTexture.bind(g.gl)];
-    g.gl.createTexture = () => { const t = create(); if (t) live.add(t); return t; };
-    g.gl.deleteTexture = (t) => { if (t) live.delete(t); del(t); };
+    g.gl.createTexture = () => {
+      const t = create();
+      if (t) live.add(t);
+      return t;
+    };
+    g.gl.deleteTexture = (t) => {
+      if (t) live.delete(t);
+      del(t);
+    };
     try {
       const cfg = { ...SHAPES['Qwen2.5-0.5B'], hiddenSize: 32, layers: 2, heads: 4, kvHeads: 2, headDim: 8, intermediateSize: 40, vocabSize: 300 };
       const model = randomModel(cfg, be, 'bf16');
@@ -313,7 +380,11 @@ async function checkExecutionModel(be: Backend, guard: Guard, check: Check, repo
       report('training ops refuse', false, 'requireTraining did not throw');
     } catch (e) {
       const err = e as { code?: string; message?: string };
-      report('training ops refuse', err.code === 'UNSUPPORTED' && /webgl2/.test(err.message ?? '') && /--backend wasm/.test(err.message ?? ''), `${err.code}: ${err.message}`);
+      report(
+        'training ops refuse',
+        err.code === 'UNSUPPORTED' && /webgl2/.test(err.message ?? '') && /--backend wasm/.test(err.message ?? ''),
+        `${err.code}: ${err.message}`,
+      );
     }
   });
 }

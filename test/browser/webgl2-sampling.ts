@@ -9,7 +9,15 @@ import { browserPlatform } from '../../runtime/platform/browser.ts';
 import { parseProblems, type ProblemResult, sampleContrastive } from '../../runtime/stage/sample.ts';
 import type { Check } from '../portable/model-parity.ts';
 
-interface Step { step: number; kl: number; selected: boolean; token_ids: number[]; weights: number[]; prefix_token_ids: number[]; prefix: string }
+interface Step {
+  step: number;
+  kl: number;
+  selected: boolean;
+  token_ids: number[];
+  weights: number[];
+  prefix_token_ids: number[];
+  prefix: string;
+}
 interface Expected {
   settings: { alpha: number; beta: number; max_new_tokens: number; system: string };
   problems: { id: string; prompt_token_ids: number[]; trajectory_token_ids: number[]; steps: Step[] }[];
@@ -48,19 +56,27 @@ export async function checkSampling(backend: () => Promise<Backend>, fixtures: s
 const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 function compare(tag: string, exp: Expected, got: ProblemResult[], beta: number, maxNewTokens: number, log: (c: Check) => void): void {
-  let flips = 0, steps = 0;
+  let flips = 0,
+    steps = 0;
   for (const [i, g] of got.entries()) {
     const p = exp.problems[i];
     const traj = p.trajectory_token_ids.slice(0, maxNewTokens);
     const want = p.steps.filter((s) => s.step < maxNewTokens);
     log({ name: `${tag} ${p.id}: prompt ids = apply_chat_template`, ok: same(g.promptTokenIds, p.prompt_token_ids), detail: '' });
     log({ name: `${tag} ${p.id}: trajectory`, ok: same(g.trajectory, traj), detail: `got ${JSON.stringify(g.trajectory)}\nwant ${JSON.stringify(traj)}` });
-    log({ name: `${tag} ${p.id}: amateur read prompt + T − 1 tokens`, ok: g.amateurTokens === p.prompt_token_ids.length + traj.length - 1, detail: `${g.amateurTokens}` });
+    log({
+      name: `${tag} ${p.id}: amateur read prompt + T − 1 tokens`,
+      ok: g.amateurTokens === p.prompt_token_ids.length + traj.length - 1,
+      detail: `${g.amateurTokens}`,
+    });
     const bySample = new Map(g.samples.map((x) => [x.step, x]));
     const bad: string[] = [];
     for (const [j, s] of want.entries()) {
       const h = g.steps[j];
-      if (!h || h.step !== s.step) { bad.push(`step ${s.step}: missing`); continue; }
+      if (!h || h.step !== s.step) {
+        bad.push(`step ${s.step}: missing`);
+        continue;
+      }
       steps++;
       if (!(Math.abs(h.kl - s.kl) <= 1e-3 * Math.abs(s.kl) + 1e-6)) bad.push(`step ${s.step}: KL ${h.kl} vs ${s.kl}`);
       if (h.selected !== s.selected) {
@@ -70,7 +86,10 @@ function compare(tag: string, exp: Expected, got: ProblemResult[], beta: number,
       }
       if (!s.selected) continue;
       const sample = bySample.get(s.step);
-      if (!sample) { bad.push(`step ${s.step}: no sample`); continue; }
+      if (!sample) {
+        bad.push(`step ${s.step}: no sample`);
+        continue;
+      }
       if (!same(sample.token_ids, s.token_ids)) bad.push(`step ${s.step}: label ids ${JSON.stringify(sample.token_ids)} vs ${JSON.stringify(s.token_ids)}`);
       const dw = Math.max(0, ...s.weights.map((w, k) => Math.abs(w - (sample.weights[k] ?? Infinity))));
       if (!(dw <= 1e-4)) bad.push(`step ${s.step}: weights differ by ${dw}`);
@@ -78,5 +97,9 @@ function compare(tag: string, exp: Expected, got: ProblemResult[], beta: number,
     }
     log({ name: `${tag} ${p.id}: ${want.length} steps' KL, selection, labels and weights`, ok: bad.length === 0, detail: bad.slice(0, 8).join('\n') });
   }
-  log({ name: `${tag}: ${got.length} problems, ${steps} steps compared (${flips} selection flips at |KL − β| < 1e-3)`, ok: got.length > 0 && steps > 0, detail: '' });
+  log({
+    name: `${tag}: ${got.length} problems, ${steps} steps compared (${flips} selection flips at |KL − β| < 1e-3)`,
+    ok: got.length > 0 && steps > 0,
+    detail: '',
+  });
 }

@@ -46,7 +46,11 @@ export interface SpaFallback {
 }
 
 /** Serve `routes` (exact path → body) and files under `mounts` (url prefix → directory); unknown paths: 404, or `fallback`. */
-export async function serve(routes: Record<string, string | Uint8Array>, mounts: Record<string, string>, fallback?: SpaFallback): Promise<{ url: string; server: Server }> {
+export async function serve(
+  routes: Record<string, string | Uint8Array>,
+  mounts: Record<string, string>,
+  fallback?: SpaFallback,
+): Promise<{ url: string; server: Server }> {
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     const ext = path.endsWith('/') ? '.html' : path.slice(path.lastIndexOf('.'));

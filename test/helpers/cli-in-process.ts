@@ -19,7 +19,9 @@ export async function runInProcess(args: string[], env: Record<string, string | 
   busy = true;
   // every command, as cli/main.ts has them (commander's own lines captured too)
   const program = createProgram({ writeErr: (s) => void (stderr += s), writeOut: (s) => void (stdout += s) });
-  let stdout = '', stderr = '', code = 0;
+  let stdout = '',
+    stderr = '',
+    code = 0;
   const saved = { log: console.log, write: process.stderr.write, env: { ...process.env } };
   console.log = (...a: unknown[]) => void (stdout += `${a.join(' ')}\n`);
   process.stderr.write = ((s: string | Uint8Array) => ((stderr += typeof s === 'string' ? s : Buffer.from(s).toString()), true)) as typeof process.stderr.write;

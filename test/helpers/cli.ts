@@ -29,7 +29,10 @@ function newestSource(dir: string): number {
 
 const DIST_CLI = join(ROOT, 'dist', 'cli', 'main.js');
 /** Whether dist/ was built after the last change to cli/ and runtime/ (as `npm ci` leaves it in CI). */
-export const DIST_FRESH = process.env.LR_TEST_SOURCE_CLI !== '1' && existsSync(DIST_CLI) && statSync(DIST_CLI).mtimeMs >= Math.max(newestSource(join(ROOT, 'cli')), newestSource(join(ROOT, 'runtime')));
+export const DIST_FRESH =
+  process.env.LR_TEST_SOURCE_CLI !== '1' &&
+  existsSync(DIST_CLI) &&
+  statSync(DIST_CLI).mtimeMs >= Math.max(newestSource(join(ROOT, 'cli')), newestSource(join(ROOT, 'runtime')));
 /**
  * The CLI the tests spawn: the compiled dist/cli/main.js when it is up to date — the same code,
  * without the TypeScript loader compiling the whole CLI again in every process (seconds each on a
@@ -46,7 +49,8 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutM
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let stdout = '', stderr = '';
+    let stdout = '',
+      stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);

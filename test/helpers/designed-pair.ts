@@ -71,16 +71,21 @@ export function designedModel(backend: Backend, problems: DesignedProblem[], who
     return text.length === eq + 1 ? p[who] : sure(EOS);
   };
   return {
-    config, backend, source: `designed ${who}`,
+    config,
+    backend,
+    source: `designed ${who}`,
     createCache: (slots: number, maxT: number) => ({ slots, maxT, k: [], v: [], seqs: Array.from({ length: slots }, () => []) }) as DesignedCache,
     disposeCache: () => {},
     forward(input, cache) {
       const seqs = (cache as DesignedCache).seqs;
       for (let i = 0; i < input.tokens.length; i++) seqs[input.rows[2 * i]][input.rows[2 * i + 1]] = input.tokens[i];
-      const m = input.logitRows.length, V = VOCAB.length;
+      const m = input.logitRows.length,
+        V = VOCAB.length;
       const data = new Float32Array(m * V);
       for (let j = 0; j < m; j++) {
-        const r = input.logitRows[j], slot = input.rows[2 * r], pos = input.rows[2 * r + 1];
+        const r = input.logitRows[j],
+          slot = input.rows[2 * r],
+          pos = input.rows[2 * r + 1];
         data.set(logitsOf(next(seqs[slot].slice(0, pos + 1))), j * V);
       }
       if (logits) backend.dispose(logits);

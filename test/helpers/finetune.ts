@@ -53,7 +53,10 @@ export async function setup(pair: Pair, backend: BackendChoice | Backend, system
 export async function readLora(model: CausalLM, layers: LoraAdapter['layers']): Promise<Map<string, Float32Array>> {
   const out = new Map<string, Float32Array>();
   for (const [l, layer] of layers.entries()) {
-    for (const [t, p] of Object.entries(layer) as [LoraTarget, { a: import('../../runtime/backend/types.ts').Tensor; b: import('../../runtime/backend/types.ts').Tensor }][]) {
+    for (const [t, p] of Object.entries(layer) as [
+      LoraTarget,
+      { a: import('../../runtime/backend/types.ts').Tensor; b: import('../../runtime/backend/types.ts').Tensor },
+    ][]) {
       const k = peftKeys(l, t);
       out.set(k.a, (await model.backend.read(p.a)) as Float32Array);
       out.set(k.b, (await model.backend.read(p.b)) as Float32Array);
@@ -64,7 +67,8 @@ export async function readLora(model: CausalLM, layers: LoraAdapter['layers']): 
 
 /** max |a − b| / (max |b| over the tensor): a relative error robust to tiny entries. */
 export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (let j = 0; j < b.length; j++) {
     num = Math.max(num, Math.abs(a[j] - b[j]));
     den = Math.max(den, Math.abs(b[j]));

@@ -124,9 +124,18 @@ export class FakeHub {
     this.requests.push({ method: req.method!, path, range: req.headers.range, auth: req.headers.authorization, time: Date.now() });
     // CORS as the Hub and its CDN answer it, so a page on another origin can read both
     res.setHeader('access-control-allow-origin', '*');
-    res.setHeader('access-control-expose-headers', 'ETag, X-Repo-Commit, Content-Range, Content-Length, Accept-Ranges, X-Linked-Etag, X-Linked-Size, X-Error-Code');
+    res.setHeader(
+      'access-control-expose-headers',
+      'ETag, X-Repo-Commit, Content-Range, Content-Length, Accept-Ranges, X-Linked-Etag, X-Linked-Size, X-Error-Code',
+    );
     if (req.method === 'OPTIONS') {
-      res.writeHead(204, { 'access-control-allow-headers': 'Range, Authorization', 'access-control-allow-methods': 'GET, HEAD', 'access-control-max-age': '600' }).end();
+      res
+        .writeHead(204, {
+          'access-control-allow-headers': 'Range, Authorization',
+          'access-control-allow-methods': 'GET, HEAD',
+          'access-control-max-age': '600',
+        })
+        .end();
       return;
     }
     const m0 = /^\/cdn\/([0-9a-f]{64})$/.exec(path);
@@ -163,7 +172,16 @@ export class FakeHub {
   private revision(res: ServerResponse, type: 'model' | 'dataset', id: string, rev: string): void {
     const repo = this.find(res, type, id, rev);
     if (!repo) return;
-    const body = { _id: `id-${repo.sha.slice(0, 12)}`, id: repo.id, sha: repo.sha, private: false, gated: repo.gated ? 'manual' : false, downloads: 0, likes: 0, siblings: [...repo.files.keys()].map((rfilename) => ({ rfilename })) };
+    const body = {
+      _id: `id-${repo.sha.slice(0, 12)}`,
+      id: repo.id,
+      sha: repo.sha,
+      private: false,
+      gated: repo.gated ? 'manual' : false,
+      downloads: 0,
+      likes: 0,
+      siblings: [...repo.files.keys()].map((rfilename) => ({ rfilename })),
+    };
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   }
 
@@ -171,7 +189,9 @@ export class FakeHub {
     const repo = this.find(res, type, id, rev);
     if (!repo) return;
     if (repo.gated && req.headers.authorization !== `Bearer ${TOKEN}`) {
-      res.writeHead(401, { 'content-type': 'application/json', 'x-error-code': 'GatedRepo' }).end(JSON.stringify({ error: 'Access to this model is restricted' }));
+      res
+        .writeHead(401, { 'content-type': 'application/json', 'x-error-code': 'GatedRepo' })
+        .end(JSON.stringify({ error: 'Access to this model is restricted' }));
       return;
     }
     const bytes = repo.files.get(file);
@@ -182,7 +202,16 @@ export class FakeHub {
     const common = { 'x-repo-commit': repo.sha };
     if (LFS.test(file)) {
       const oid = sha256(bytes);
-      res.writeHead(302, { ...common, location: `${this.cdnUrl}/cdn/${oid}`, 'x-linked-etag': `"${oid}"`, 'x-linked-size': String(bytes.length), etag: `"${gitSha1(bytes)}"`, 'content-length': '0' }).end();
+      res
+        .writeHead(302, {
+          ...common,
+          location: `${this.cdnUrl}/cdn/${oid}`,
+          'x-linked-etag': `"${oid}"`,
+          'x-linked-size': String(bytes.length),
+          etag: `"${gitSha1(bytes)}"`,
+          'content-length': '0',
+        })
+        .end();
       return;
     }
     this.send(req, res, bytes, { ...common, etag: `"${gitSha1(bytes)}"` });
@@ -202,7 +231,9 @@ export class FakeHub {
 
   /** 200 or 206 (Range), optionally dropping the connection after `cut` bytes of the body. */
   private send(req: IncomingMessage, res: ServerResponse, bytes: Buffer, headers: Record<string, string>, cut?: number): void {
-    let start = 0, end = bytes.length - 1, status = 200;
+    let start = 0,
+      end = bytes.length - 1,
+      status = 200;
     const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
     if (range) {
       start = Number(range[1]);

@@ -12,7 +12,14 @@ export const LLAMA_CPP_DIR = join(ROOT, 'test', '.llama-cpp');
 
 /** The CPU prebuilt package of this platform (node-llama-cpp's optional dependencies). */
 function prebuiltPackage(): string | null {
-  const map: Record<string, string> = { 'linux-x64': 'linux-x64', 'linux-arm64': 'linux-arm64', 'darwin-arm64': 'mac-arm64-metal', 'darwin-x64': 'mac-x64', 'win32-x64': 'win-x64', 'win32-arm64': 'win-arm64' };
+  const map: Record<string, string> = {
+    'linux-x64': 'linux-x64',
+    'linux-arm64': 'linux-arm64',
+    'darwin-arm64': 'mac-arm64-metal',
+    'darwin-x64': 'mac-x64',
+    'win32-x64': 'win-x64',
+    'win32-arm64': 'win-arm64',
+  };
   const p = map[`${process.platform}-${process.arch}`];
   return p ? `@node-llama-cpp/${p}` : null;
 }
@@ -29,13 +36,32 @@ export function ensureNodeLlamaCpp(): { error: string | null; installedSeconds?:
   if (!prebuilt) return { error: `node-llama-cpp has no prebuilt llama.cpp for ${process.platform}-${process.arch}` };
   mkdirSync(LLAMA_CPP_DIR, { recursive: true });
   const pkg = join(LLAMA_CPP_DIR, 'package.json');
-  if (!existsSync(pkg)) writeFileSync(pkg, JSON.stringify({ private: true, description: 'node-llama-cpp for test/gguf-llama-cpp.test.ts (installed by the test)' }) + '\n');
+  if (!existsSync(pkg))
+    writeFileSync(pkg, JSON.stringify({ private: true, description: 'node-llama-cpp for test/gguf-llama-cpp.test.ts (installed by the test)' }) + '\n');
   const t0 = Date.now();
   // --ignore-scripts: its postinstall would look for (and offer to build) other binaries; the
   // prebuilt package is all the tests load (getLlama({ build: 'never' })).
-  const r = spawnSync('npm', ['install', '--prefix', LLAMA_CPP_DIR, '--no-save', '--no-package-lock', '--ignore-scripts', '--omit=optional', '--no-audit', '--no-fund',
-    `node-llama-cpp@${NODE_LLAMA_CPP_VERSION}`, `${prebuilt}@${NODE_LLAMA_CPP_VERSION}`], { encoding: 'utf8', timeout: 300_000, shell: process.platform === 'win32' });
-  if (r.status !== 0 || installedVersion() !== NODE_LLAMA_CPP_VERSION) return { error: `npm install node-llama-cpp@${NODE_LLAMA_CPP_VERSION} failed: ${(r.stderr || String(r.error ?? '')).trim().split('\n').slice(-3).join(' ')}` };
+  const r = spawnSync(
+    'npm',
+    [
+      'install',
+      '--prefix',
+      LLAMA_CPP_DIR,
+      '--no-save',
+      '--no-package-lock',
+      '--ignore-scripts',
+      '--omit=optional',
+      '--no-audit',
+      '--no-fund',
+      `node-llama-cpp@${NODE_LLAMA_CPP_VERSION}`,
+      `${prebuilt}@${NODE_LLAMA_CPP_VERSION}`,
+    ],
+    { encoding: 'utf8', timeout: 300_000, shell: process.platform === 'win32' },
+  );
+  if (r.status !== 0 || installedVersion() !== NODE_LLAMA_CPP_VERSION)
+    return {
+      error: `npm install node-llama-cpp@${NODE_LLAMA_CPP_VERSION} failed: ${(r.stderr || String(r.error ?? '')).trim().split('\n').slice(-3).join(' ')}`,
+    };
   return { error: null, installedSeconds: (Date.now() - t0) / 1000 };
 }
 

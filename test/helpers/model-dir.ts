@@ -87,7 +87,8 @@ export function setValues(file: string, tensor: string, values: Iterable<readonl
   for (const [index, value] of values) {
     f32.writeFloatLE(value);
     if (e.dtype === 'F32') f32.copy(buf, at + 4 * index);
-    else if (e.dtype === 'BF16') f32.copy(buf, at + 2 * index, 2, 4); // the high half of the f32 bits
+    else if (e.dtype === 'BF16')
+      f32.copy(buf, at + 2 * index, 2, 4); // the high half of the f32 bits
     else if (e.dtype === 'F16' && !Number.isFinite(value)) buf.writeUInt16LE(Number.isNaN(value) ? 0x7e00 : value > 0 ? 0x7c00 : 0xfc00, at + 2 * index);
     else throw new Error(`setValue: ${e.dtype} ${value} not supported`);
   }
@@ -106,11 +107,24 @@ export function sparseModel(t: { teardown(fn: () => void): void }, shape: Record
   Object.assign(c, shape, { tie_word_embeddings: false });
   writeFileSync(join(dir, 'config.json'), JSON.stringify(c));
   const { hidden_size: H, intermediate_size: I, vocab_size: V, num_attention_heads: heads, num_key_value_heads: kv, head_dim: D, num_hidden_layers: L } = c;
-  const shapes: [string, number[]][] = [['model.embed_tokens.weight', [V, H]], ['model.norm.weight', [H]], ['lm_head.weight', [V, H]]];
+  const shapes: [string, number[]][] = [
+    ['model.embed_tokens.weight', [V, H]],
+    ['model.norm.weight', [H]],
+    ['lm_head.weight', [V, H]],
+  ];
   for (let l = 0; l < L; l++) {
     const p = `model.layers.${l}.`;
-    shapes.push([`${p}input_layernorm.weight`, [H]], [`${p}post_attention_layernorm.weight`, [H]], [`${p}self_attn.q_proj.weight`, [heads * D, H]], [`${p}self_attn.k_proj.weight`, [kv * D, H]],
-      [`${p}self_attn.v_proj.weight`, [kv * D, H]], [`${p}self_attn.o_proj.weight`, [H, heads * D]], [`${p}mlp.gate_proj.weight`, [I, H]], [`${p}mlp.up_proj.weight`, [I, H]], [`${p}mlp.down_proj.weight`, [H, I]]);
+    shapes.push(
+      [`${p}input_layernorm.weight`, [H]],
+      [`${p}post_attention_layernorm.weight`, [H]],
+      [`${p}self_attn.q_proj.weight`, [heads * D, H]],
+      [`${p}self_attn.k_proj.weight`, [kv * D, H]],
+      [`${p}self_attn.v_proj.weight`, [kv * D, H]],
+      [`${p}self_attn.o_proj.weight`, [H, heads * D]],
+      [`${p}mlp.gate_proj.weight`, [I, H]],
+      [`${p}mlp.up_proj.weight`, [I, H]],
+      [`${p}mlp.down_proj.weight`, [H, I]],
+    );
   }
   const header: Record<string, unknown> = {};
   let at = 0;

@@ -20,7 +20,10 @@ export function snapshot(dir: string): Record<string, string> {
       else if (st.isDirectory()) {
         out[p] = 'dir';
         walk(p);
-      } else out[p] = createHash('sha256').update(readFileSync(join(dir, p))).digest('hex');
+      } else
+        out[p] = createHash('sha256')
+          .update(readFileSync(join(dir, p)))
+          .digest('hex');
     }
   };
   walk('');
@@ -35,10 +38,12 @@ export function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
     new Promise((resolve, reject) => {
       const start = () => {
         running++;
-        task().then(resolve, reject).finally(() => {
-          running--;
-          queue.shift()?.();
-        });
+        task()
+          .then(resolve, reject)
+          .finally(() => {
+            running--;
+            queue.shift()?.();
+          });
       };
       if (running < n) start();
       else queue.push(start);

@@ -17,9 +17,17 @@ export interface BenchmarkCase {
 
 const R = String.raw;
 const box = (x: string) => `Step by step we get the result.\nTherefore, the final answer is $\\boxed{${x}}$.`;
-const c = (benchmark: string, output: string, gold: string | number, correct: boolean, why: string, toolkit?: boolean): BenchmarkCase => ({ benchmark, output, gold, correct, why, ...(toolkit === undefined ? {} : { toolkit }) });
+const c = (benchmark: string, output: string, gold: string | number, correct: boolean, why: string, toolkit?: boolean): BenchmarkCase => ({
+  benchmark,
+  output,
+  gold,
+  correct,
+  why,
+  ...(toolkit === undefined ? {} : { toolkit }),
+});
 /** Boxed-answer cases: [prediction, gold, verdict, why, toolkit?]. */
-const boxed = (benchmark: string, rows: [string, string | number, boolean, string, boolean?][]) => rows.map(([p, g, ok, why, tk]) => c(benchmark, box(p), g, ok, why, tk));
+const boxed = (benchmark: string, rows: [string, string | number, boolean, string, boolean?][]) =>
+  rows.map(([p, g, ok, why, tk]) => c(benchmark, box(p), g, ok, why, tk));
 
 const GSM8K: BenchmarkCase[] = [
   ...boxed('gsm8k', [
@@ -28,7 +36,7 @@ const GSM8K: BenchmarkCase[] = [
     ['18.00', '18', true, 'trailing zeros'],
     ['17', '18', false, 'wrong number'],
     ['1,234', '1234', true, 'thousands separator'],
-    ['1{,}234', '1234', false, 'the toolkit\'s cleaning does not remove LaTeX\'s {,} separator'],
+    ['1{,}234', '1234', false, "the toolkit's cleaning does not remove LaTeX's {,} separator"],
     [R`\$18`, '18', true, 'dollar sign dropped'],
     [R`18\%`, '18', true, 'percent sign dropped'],
     ['0.18', '18', true, 'percentage rule: ×100 accepted'],
@@ -127,7 +135,7 @@ const MATH: BenchmarkCase[] = [
     ['x^2+2x+2', '(x+1)^2', false, 'different polynomial'],
     ['2x+1', '1+2x', true, 'commuted sum'],
     ['2x+1', '2x-1', false, 'sign of constant'],
-    [R`\frac{x+2}{7}`, R`\frac{x}{7}+\frac{2}{7}`, true, 'split fraction (the toolkit\'s own example)'],
+    [R`\frac{x+2}{7}`, R`\frac{x}{7}+\frac{2}{7}`, true, "split fraction (the toolkit's own example)"],
     ['3x-2', '3y-2', false, 'different variable'],
     ['(1,2)', '(1,2)', true, 'same ordered pair'],
     ['(2,1)', '(1,2)', false, 'ordered pair reversed'],
@@ -195,10 +203,15 @@ const MATH: BenchmarkCase[] = [
     ['2i+3', '3+2i', true, 'complex, commuted (symbolic)'],
     ['3-2i', '3+2i', false, 'conjugate'],
     ['1000', '10^3', true, 'power of ten'],
-    [R`\frac{100}{3}`, '33.3', false, 'the toolkit\'s own example: 33.3 is not within 1e-4'],
-    [R`\frac{\sqrt{\sqrt{11}+\sqrt{194}}}{2\sqrt{33}+15}`, R`\frac{\sqrt{\sqrt{11}+\sqrt{194}}}{15+2\sqrt{33}}`, true, 'the toolkit\'s own example: commuted denominator'],
-    [R`\frac{1+\sqrt{5}}{2}`, '2', false, 'the toolkit\'s own example: golden ratio is not 2'],
-    ['x+1', 'x+2n+1', false, 'the toolkit\'s own example'],
+    [R`\frac{100}{3}`, '33.3', false, "the toolkit's own example: 33.3 is not within 1e-4"],
+    [
+      R`\frac{\sqrt{\sqrt{11}+\sqrt{194}}}{2\sqrt{33}+15}`,
+      R`\frac{\sqrt{\sqrt{11}+\sqrt{194}}}{15+2\sqrt{33}}`,
+      true,
+      "the toolkit's own example: commuted denominator",
+    ],
+    [R`\frac{1+\sqrt{5}}{2}`, '2', false, "the toolkit's own example: golden ratio is not 2"],
+    ['x+1', 'x+2n+1', false, "the toolkit's own example"],
     ['8', R`\text{8}`, true, '\\text{} unwrapped'],
     [R`5\text{ cm}^2`, '5', false, 'the unit word cm goes but its power stays: "5^2"'],
   ]),
@@ -240,11 +253,17 @@ const MINERVA: BenchmarkCase[] = [
   c('minerva_math', 'Thus the final answer is $1.6$. I hope it is correct.', '1.6', true, 'the Minerva "final answer is $…$. I hope" form'),
   c('minerva_math', 'Thus the final answer is $1.7$. I hope it is correct.', '1.6', false, 'Minerva form, wrong value'),
   c('minerva_math', 'Final answer: \\boxed{1.6}', '1.6', true, 'boxed'),
-  c('minerva_math', 'so $s = \\boxed{1.6} \\mathrm{~cm}$', R`s=\frac{45}{3600} \frac{\pi}{180} 7200=\boxed{1.6} \mathrm{~cm}`, true, 'gold from the solution\'s box'),
+  c(
+    'minerva_math',
+    'so $s = \\boxed{1.6} \\mathrm{~cm}$',
+    R`s=\frac{45}{3600} \frac{\pi}{180} 7200=\boxed{1.6} \mathrm{~cm}`,
+    true,
+    "gold from the solution's box",
+  ),
   c('minerva_math', '\\boxed{1.60}', '1.6', true, 'trailing zero'),
   c('minerva_math', '\\boxed{1.6001}', '1.6', true, 'within 1e-4'),
   c('minerva_math', '\\boxed{1.61}', '1.6', false, 'outside 1e-4'),
-  c('minerva_math', '\\boxed{160}', '1.6', true, 'percentage rule: ×100 accepted (the toolkit\'s rule for any number)'),
+  c('minerva_math', '\\boxed{160}', '1.6', true, "percentage rule: ×100 accepted (the toolkit's rule for any number)"),
   c('minerva_math', '\\boxed{1.6 \\text{ cm}}', '1.6', true, 'a trailing \\text unit is dropped even here'),
   c('minerva_math', '\\boxed{1.6 cm}', '1.6', false, 'units are kept for minerva_math: "1.6cm" is not a number'),
   c('minerva_math', '\\boxed{1.6 \\mathrm{~cm}}', '1.6', false, '\\mathrm{} units are not removed'),
@@ -296,7 +315,7 @@ const OLYMPIAD: BenchmarkCase[] = boxed('olympiadbench', [
 const opts = ' Answer Choices: (A) 1 (B) 2 (C) 3 (D) 4';
 const MMLU: BenchmarkCase[] = [
   c('mmlu_stem', 'The answer is (C).', 'C', true, 'letter after "answer is"'),
-  c('mmlu_stem', 'The answer is (C).', 2, true, 'gold as the data set\'s index 2 → C'),
+  c('mmlu_stem', 'The answer is (C).', 2, true, "gold as the data set's index 2 → C"),
   c('mmlu_stem', 'The answer is (B).', 'C', false, 'wrong letter'),
   c('mmlu_stem', 'The answer is C', 'C', true, 'bare letter'),
   c('mmlu_stem', 'The answer is: D', 'D', true, 'colon'),
@@ -322,7 +341,7 @@ const MMLU: BenchmarkCase[] = [
   c('mmlu_stem', 'The answer is $\\boxed{\\text{C}}$', 'C', true, 'boxed text letter after trigger'),
   c('mmlu_stem', 'the answer is (b)', 'B', true, 'lower-case letter in parentheses'),
   c('mmlu_stem', 'I choose D.', 'D', true, 'I is not A–E; D is'),
-  c('mmlu_stem', 'A' + opts, 'D', true, 'no trigger: the last standalone letter, here the options\' (D)'),
+  c('mmlu_stem', 'A' + opts, 'D', true, "no trigger: the last standalone letter, here the options' (D)"),
   c('mmlu_stem', 'Answer: B', 'B', true, 'plain'),
   c('mmlu_stem', 'Answer: B', 1, true, 'index 1 → B'),
   c('mmlu_stem', 'Answer: B', 0, false, 'index 0 → A'),
@@ -334,7 +353,7 @@ const MMLU: BenchmarkCase[] = [
   c('mmlu_stem', 'I think (C) or (D)', 'D', true, 'last standalone letter'),
   c('mmlu_stem', 'We get 4 electrons, so (D).', 'D', true, 'letter in parentheses at the end'),
   c('mmlu_stem', 'So the answer is \\(\\boxed{A}\\)', 'A', true, 'boxed inside \\( \\)'),
-  c('mmlu_stem', 'answer is (C)' , 'D', false, 'wrong'),
+  c('mmlu_stem', 'answer is (C)', 'D', false, 'wrong'),
 ];
 
 export const BENCHMARK_CASES: BenchmarkCase[] = [...GSM8K, ...SVAMP, ...ASDIV, ...MATH, ...MATH_OAI, ...MINERVA, ...OLYMPIAD, ...MMLU];

@@ -11,7 +11,11 @@ export async function checkBenchmarkGrading(): Promise<Check[]> {
     const gold = rowGold(k.gold, name);
     const g = gold === null ? null : await gradeBenchmarkOutput(k.output, gold, name);
     const ok = g !== null && g.correct === k.correct;
-    checks.push({ name: `#${i} ${name}: ${k.why}`, ok, detail: ok ? '' : `got ${g?.correct} (extracted ${JSON.stringify(g?.extracted)}, gold ${JSON.stringify(gold)}), want ${k.correct}` });
+    checks.push({
+      name: `#${i} ${name}: ${k.why}`,
+      ok,
+      detail: ok ? '' : `got ${g?.correct} (extracted ${JSON.stringify(g?.extracted)}, gold ${JSON.stringify(gold)}), want ${k.correct}`,
+    });
   }
   return checks;
 }

@@ -21,7 +21,10 @@ const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 export class Pair {
   readonly ref = new ReferenceBackend();
   readonly rand: () => number;
-  constructor(readonly gpu: Backend, seed: number) {
+  constructor(
+    readonly gpu: Backend,
+    seed: number,
+  ) {
     this.rand = rng(seed);
   }
   values(n: number, scale = 1): Float32Array {
@@ -54,7 +57,9 @@ export class Pair {
 /** Checks |got − ref| ≤ atol + rtol·|ref| everywhere; reports the worst ratio (NaN fails). */
 export function compare(got: Float32Array | Int32Array, ref: Float32Array | Int32Array, tol: Tol): { ok: boolean; ratio: number; detail: string } {
   if (got.length !== ref.length) return { ok: false, ratio: Infinity, detail: `length ${got.length} ≠ ${ref.length}` };
-  let worst = 0, at = -1, maxErr = 0;
+  let worst = 0,
+    at = -1,
+    maxErr = 0;
   for (let i = 0; i < ref.length; i++) {
     const err = got[i] === ref[i] ? 0 : Math.abs(got[i] - ref[i]);
     const ratio = err === 0 ? 0 : err / (tol.atol + tol.rtol * Math.abs(ref[i]));

@@ -11,12 +11,16 @@ import type { Check } from './model-parity.ts';
 
 export const SHARDED_MODELS = ['llama-untied-bf16-llama3rope', 'qwen3-qknorm-tied-bf16', 'gemma3-sliding-f32'] as const;
 
-const same = (a: ArrayLike<number>, b: ArrayLike<number>) => a.length === b.length && Array.prototype.every.call(a, (v: number, i: number) => Object.is(v, b[i]));
+const same = (a: ArrayLike<number>, b: ArrayLike<number>) =>
+  a.length === b.length && Array.prototype.every.call(a, (v: number, i: number) => Object.is(v, b[i]));
 
 export async function prefillLogits(model: CausalLM, ids: number[]): Promise<Float32Array> {
   const cache = model.createCache(1, ids.length);
   try {
-    const logits = model.forward({ tokens: Int32Array.from(ids), rows: Int32Array.from(ids.flatMap((_, p) => [0, p])), logitRows: Int32Array.from(ids.keys()) }, cache);
+    const logits = model.forward(
+      { tokens: Int32Array.from(ids), rows: Int32Array.from(ids.flatMap((_, p) => [0, p])), logitRows: Int32Array.from(ids.keys()) },
+      cache,
+    );
     return (await model.backend.read(logits)) as Float32Array;
   } finally {
     model.disposeCache(cache);
@@ -24,12 +28,20 @@ export async function prefillLogits(model: CausalLM, ids: number[]): Promise<Flo
 }
 
 /** Opens `name` in one Wasm memory and spread over about three; logs whether logits and greedy ids agree bit for bit. */
-export async function checkSharded(opts: { platform: Platform; fixtures: string; models?: readonly string[]; threads?: number }, log: (c: Check) => void): Promise<void> {
+export async function checkSharded(
+  opts: { platform: Platform; fixtures: string; models?: readonly string[]; threads?: number },
+  log: (c: Check) => void,
+): Promise<void> {
   const { fs } = opts.platform;
   for (const name of opts.models ?? SHARDED_MODELS) {
     const dir = fs.join(opts.fixtures, 'models', name);
     const one = await openModels([dir], { platform: opts.platform, backend: 'wasm', threads: opts.threads });
-    const many = await openModels([dir], { platform: opts.platform, backend: 'wasm', threads: opts.threads, wasmShardBytes: Math.ceil(one.models[0].weights.bytes / 3) });
+    const many = await openModels([dir], {
+      platform: opts.platform,
+      backend: 'wasm',
+      threads: opts.threads,
+      wasmShardBytes: Math.ceil(one.models[0].weights.bytes / 3),
+    });
     try {
       const [a, b] = [one.models[0], many.models[0]];
       const memories = b.backend instanceof ShardedWasmBackend ? b.backend.memories : 1;
@@ -39,7 +51,11 @@ export async function checkSharded(opts: { platform: Platform; fixtures: string;
       log({ name: `${name} sharded: prefill logits identical bits`, ok: same(await prefillLogits(b, prompt), await prefillLogits(a, prompt)), detail: '' });
       const gen = async (m: CausalLM) => (await generateGreedy(m, [prompt, prompt.slice(3)], { maxNewTokens: 8, eosTokenIds: [] })).tokens;
       const [ga, gb] = [await gen(a), await gen(b)];
-      log({ name: `${name} sharded: batched greedy ids identical`, ok: JSON.stringify(ga) === JSON.stringify(gb), detail: `${JSON.stringify(gb)} vs ${JSON.stringify(ga)}` });
+      log({
+        name: `${name} sharded: batched greedy ids identical`,
+        ok: JSON.stringify(ga) === JSON.stringify(gb),
+        detail: `${JSON.stringify(gb)} vs ${JSON.stringify(ga)}`,
+      });
     } finally {
       one.close();
       many.close();

@@ -24,11 +24,16 @@ export async function checkWebGPUArchKernels(gpu: GPU, log: Log, options: { useS
 
   // ---- embedding × scale (Gemma: √hidden): one f32 multiply, so the reference's bits exactly.
   for (const dtype of DTYPES) {
-    for (const [target, label] of [[be, ''], [chunked, ' chunked']] as const) {
+    for (const [target, label] of [
+      [be, ''],
+      [chunked, ' chunked'],
+    ] as const) {
       const tag = `embedding ${dtype} × √2304${label}`;
       await guard(tag, async () => {
         const p = new Pair(target, 7);
-        const table = p.weight(dtype, [40, 37]), ids = p.i32([5], [3, 39, 0, 3, 20]), out = p.zeros([5, 37]);
+        const table = p.weight(dtype, [40, 37]),
+          ids = p.i32([5], [3, 39, 0, 3, 20]),
+          out = p.zeros([5, 37]);
         p.both((b, t) => b.embedding(t(ids), t(table), t(out), Math.sqrt(2304)));
         await check(tag, out, p, { atol: 0, rtol: 0 });
       });
@@ -37,12 +42,18 @@ export async function checkWebGPUArchKernels(gpu: GPU, log: Log, options: { useS
 
   // ---- per-head RMSNorm (q_norm / k_norm): 4 rows (the decode kernel) and 15 (the general one).
   for (const hd of [16, 24, 32, 64, 128, 256]) {
-    for (const [n, heads] of [[1, 4], [3, 5]]) {
+    for (const [n, heads] of [
+      [1, 4],
+      [3, 5],
+    ]) {
       const tag = `rmsNorm per head headDim=${hd} rows=${n * heads}`;
       await guard(tag, async () => {
         const p = new Pair(be, hd + n);
-        const x = p.f32([n, heads * hd], p.values(n * heads * hd, 3)), w = p.weight('bf16', [hd]), out = p.zeros([n, heads * hd]);
-        const dy = p.f32([n, heads * hd]), dx = p.zeros([n, heads * hd]);
+        const x = p.f32([n, heads * hd], p.values(n * heads * hd, 3)),
+          w = p.weight('bf16', [hd]),
+          out = p.zeros([n, heads * hd]);
+        const dy = p.f32([n, heads * hd]),
+          dx = p.zeros([n, heads * hd]);
         p.both((b, t) => {
           const rowsOf = (v: [Tensor, Tensor]) => b.view(t(v), [n * heads, hd]);
           b.rmsNorm(rowsOf(x), t(w), 1e-6, rowsOf(out));
@@ -61,8 +72,12 @@ export async function checkWebGPUArchKernels(gpu: GPU, log: Log, options: { useS
       const p = new Pair(be, I);
       const g = p.values(3 * I, 8);
       if (I > SPECIAL_GATES.length) g.set(SPECIAL_GATES, 4);
-      const gt = p.f32([3, I], g), up = p.f32([3, I]), dy = p.f32([3, I]);
-      const out = p.zeros([3, I]), dg = p.zeros([3, I]), du = p.zeros([3, I]);
+      const gt = p.f32([3, I], g),
+        up = p.f32([3, I]),
+        dy = p.f32([3, I]);
+      const out = p.zeros([3, I]),
+        dg = p.zeros([3, I]),
+        du = p.zeros([3, I]);
       p.both((b, t) => {
         b.glu(t(gt), t(up), t(out), 'gelu_tanh');
         b.training!.gluBackward(t(gt), t(up), t(dy), t(dg), t(du), 'gelu_tanh');
@@ -74,12 +89,21 @@ export async function checkWebGPUArchKernels(gpu: GPU, log: Log, options: { useS
   }
 
   // ---- the fused decode GeGLU: norm, gate and up projections and gelu_tanh in one pass.
-  for (const [n, K, N] of [[1, 37, 29], [3, 40, 70]]) {
+  for (const [n, K, N] of [
+    [1, 37, 29],
+    [3, 40, 70],
+  ]) {
     const tag = `linearFused bf16 n=${n} K=${K} N=${N} norm + GeGLU`;
     await guard(tag, async () => {
       const p = new Pair(be, n + K + N);
-      const x = p.f32([n, K]), g = p.weight('bf16', [K]), wg = p.weight('bf16', [N, K], 3), wu = p.weight('bf16', [N, K]);
-      const out = p.zeros([n, N]), h = p.zeros([n, K]), gate = p.zeros([n, N]), up = p.zeros([n, N]);
+      const x = p.f32([n, K]),
+        g = p.weight('bf16', [K]),
+        wg = p.weight('bf16', [N, K], 3),
+        wu = p.weight('bf16', [N, K]);
+      const out = p.zeros([n, N]),
+        h = p.zeros([n, K]),
+        gate = p.zeros([n, N]),
+        up = p.zeros([n, N]);
       const fused = p.gpu.linearFused?.(x[0], wg[0], null, out[0], { norm: { weight: g[0], eps: 1e-6 }, up: wu[0], activation: 'gelu_tanh' });
       if (!fused) throw new Error(`${tag}: the backend did not fuse a decode shape`);
       p.ref.rmsNorm(x[1], g[1], 1e-6, h[1]);
@@ -95,20 +119,32 @@ export async function checkWebGPUArchKernels(gpu: GPU, log: Log, options: { useS
   // step past position 256 (several splits where the window, 270 or 400, spans more than 256
   // positions; splits start at the window's first position). Windows 1, shorter than the
   // positions, and longer than all of them.
-  for (const [hd, kvHeads, ratio] of [[16, 2, 3], [256, 1, 2]]) {
+  for (const [hd, kvHeads, ratio] of [
+    [16, 2, 3],
+    [256, 1, 2],
+  ]) {
     for (const window of [1, 5, 40, 270, 400]) {
-      const heads = kvHeads * ratio, slots = 3, maxT = 300, scale = 1 / Math.sqrt(hd);
+      const heads = kvHeads * ratio,
+        slots = 3,
+        maxT = 300,
+        scale = 1 / Math.sqrt(hd);
       const tag = `attention window=${window} headDim=${hd} heads=${heads}/${kvHeads}`;
       await guard(tag, async () => {
         const p = new Pair(be, hd + window);
-        const kc = p.f32([slots, kvHeads, maxT, hd], p.values(slots * kvHeads * maxT * hd)), vc = p.f32([slots, kvHeads, maxT, hd], p.values(slots * kvHeads * maxT * hd));
+        const kc = p.f32([slots, kvHeads, maxT, hd], p.values(slots * kvHeads * maxT * hd)),
+          vc = p.f32([slots, kvHeads, maxT, hd], p.values(slots * kvHeads * maxT * hd));
         const step = async (rowList: number[], label: string) => {
-          const n = rowList.length / 2, rows = p.i32([n, 2], rowList);
-          const q = p.f32([n, heads * hd], p.values(n * heads * hd, 2)), out = p.zeros([n, heads * hd]);
+          const n = rowList.length / 2,
+            rows = p.i32([n, 2], rowList);
+          const q = p.f32([n, heads * hd], p.values(n * heads * hd, 2)),
+            out = p.zeros([n, heads * hd]);
           p.both((b, t) => b.attention(t(q), t(kc), t(vc), t(rows), t(out), heads, scale, window));
           await check(`${tag} ${label}`, out, p, TOL);
         };
-        await step(Array.from({ length: 140 }, (_, i) => (i & 1 ? i >> 1 : 0)), 'prefill 70 rows');
+        await step(
+          Array.from({ length: 140 }, (_, i) => (i & 1 ? i >> 1 : 0)),
+          'prefill 70 rows',
+        );
         await step([0, 70, 2, 5, 1, 0], 'decode 3 rows');
         await step([1, 299, 2, 260], 'decode past 256 (split)');
       });
@@ -117,8 +153,17 @@ export async function checkWebGPUArchKernels(gpu: GPU, log: Log, options: { useS
 
   // ---- attentionBackward with a window: two interleaved sequences (slots 0 and 2) of 70 and 9
   // rows, headDim 16 (GQA 3) and 256.
-  for (const [hd, kvHeads, ratio, window] of [[16, 2, 3, 1], [16, 2, 3, 6], [256, 1, 2, 5], [256, 1, 2, 0]]) {
-    const heads = kvHeads * ratio, slots = 3, maxT = 80, d = hd, scale = 1 / Math.sqrt(d);
+  for (const [hd, kvHeads, ratio, window] of [
+    [16, 2, 3, 1],
+    [16, 2, 3, 6],
+    [256, 1, 2, 5],
+    [256, 1, 2, 0],
+  ]) {
+    const heads = kvHeads * ratio,
+      slots = 3,
+      maxT = 80,
+      d = hd,
+      scale = 1 / Math.sqrt(d);
     const tag = `attentionBackward window=${window} headDim=${hd} heads=${heads}/${kvHeads}`;
     await guard(tag, async () => {
       const p = new Pair(be, hd * 3 + window);
@@ -127,11 +172,18 @@ export async function checkWebGPUArchKernels(gpu: GPU, log: Log, options: { useS
         rowList.push(0, t);
         if (t < 9) rowList.push(2, t);
       }
-      const n = rowList.length / 2, rows = p.i32([n, 2], rowList);
-      const kc = p.zeros([slots, kvHeads, maxT, d]), vc = p.zeros([slots, kvHeads, maxT, d]);
-      const k = p.f32([n, kvHeads * d]), v = p.f32([n, kvHeads * d]), q = p.f32([n, heads * d], p.values(n * heads * d, 2));
-      const out = p.zeros([n, heads * d]), dOut = p.f32([n, heads * d]);
-      const dq = p.zeros([n, heads * d]), dk = p.zeros([n, kvHeads * d]), dv = p.zeros([n, kvHeads * d]);
+      const n = rowList.length / 2,
+        rows = p.i32([n, 2], rowList);
+      const kc = p.zeros([slots, kvHeads, maxT, d]),
+        vc = p.zeros([slots, kvHeads, maxT, d]);
+      const k = p.f32([n, kvHeads * d]),
+        v = p.f32([n, kvHeads * d]),
+        q = p.f32([n, heads * d], p.values(n * heads * d, 2));
+      const out = p.zeros([n, heads * d]),
+        dOut = p.f32([n, heads * d]);
+      const dq = p.zeros([n, heads * d]),
+        dk = p.zeros([n, kvHeads * d]),
+        dv = p.zeros([n, kvHeads * d]);
       p.both((b, t) => {
         b.kvWrite(t(k), t(v), t(kc), t(vc), t(rows));
         b.attention(t(q), t(kc), t(vc), t(rows), t(out), heads, scale, window);

@@ -41,8 +41,13 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
   const TIGHT: Tol = { atol: 1e-6, rtol: 1e-6 };
 
   await guard('backend info', async () => {
-    const ok = Object.isFrozen(be.info) && be.info.kind === 'webgpu' && be.info.limits.maxStorageBufferBindingSize > 0 && chunked.info.limits.maxBindingBytes === 1024;
-    report('backend info', ok, `${be.info.device}; f16 weights via ${f16native ? 'native shader-f16' : 'packed u32 + unpack2x16float'}; maxStorageBufferBindingSize ${be.info.limits.maxStorageBufferBindingSize}`);
+    const ok =
+      Object.isFrozen(be.info) && be.info.kind === 'webgpu' && be.info.limits.maxStorageBufferBindingSize > 0 && chunked.info.limits.maxBindingBytes === 1024;
+    report(
+      'backend info',
+      ok,
+      `${be.info.device}; f16 weights via ${f16native ? 'native shader-f16' : 'packed u32 + unpack2x16float'}; maxStorageBufferBindingSize ${be.info.limits.maxStorageBufferBindingSize}`,
+    );
   });
 
   // ---- matmul: every kernel (rows ≤ 8, tiled, large: chosen by shape, and tiled and large also
@@ -53,8 +58,25 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
   const [forcedTiled, forcedLarge] = [await forced('tiled'), await forced('large')];
   const split3 = await createWebGPUBackend(gpu, { useShaderF16: options.useShaderF16, matmulKernel: 'large', matmulSplitK: 3 });
   const split3chunked = await createWebGPUBackend(gpu, { useShaderF16: options.useShaderF16, matmulKernel: 'large', matmulSplitK: 3, maxBindingBytes: 1024 });
-  const MATMUL_SHAPES = [[3, 37, 29], [1, 40, 29], [8, 64, 13], [3, 600, 37], [21, 37, 29], [37, 40, 70], [67, 37, 131], [129, 16, 255], [33, 52, 255]];
-  const matmulTargets = [[be, ''], [chunked, ' chunked'], [forcedTiled, ' tiled'], [forcedLarge, ' large'], [split3, ' large split-K 3'], [split3chunked, ' large split-K 3 chunked']] as const;
+  const MATMUL_SHAPES = [
+    [3, 37, 29],
+    [1, 40, 29],
+    [8, 64, 13],
+    [3, 600, 37],
+    [21, 37, 29],
+    [37, 40, 70],
+    [67, 37, 131],
+    [129, 16, 255],
+    [33, 52, 255],
+  ];
+  const matmulTargets = [
+    [be, ''],
+    [chunked, ' chunked'],
+    [forcedTiled, ' tiled'],
+    [forcedLarge, ' large'],
+    [split3, ' large split-K 3'],
+    [split3chunked, ' large split-K 3 chunked'],
+  ] as const;
   for (const dtype of DTYPES) {
     for (const [n, K, N] of MATMUL_SHAPES) {
       for (const biasKind of ['none', 'f32', 'weight'] as const) {
@@ -64,7 +86,8 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
           const tag = `matmul ${dtype} n=${n} K=${K} N=${N} bias=${biasKind}${label}`;
           await guard(tag, async () => {
             const p = new Pair(target, n * 1000 + K * 10 + N);
-            const x = p.f32([n, K]), w = p.weight(dtype, [N, K]);
+            const x = p.f32([n, K]),
+              w = p.weight(dtype, [N, K]);
             const b = biasKind === 'none' ? null : biasKind === 'f32' ? p.f32([N]) : p.weight(dtype, [N]);
             const out = p.f32([n, N], new Float32Array(n * N));
             if (target === chunked && (w[0] as GPUTensor).chunks.length < 2) throw new Error('weight was not chunked');
@@ -83,7 +106,11 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
     const w = p.weight('bf16', [29, 37]) as [GPUTensor, Tensor];
     const bytes = w[0].chunks.reduce((s, c) => s + c.buffer.size, 0);
     const expectMax = w[0].chunks.reduce((s, c) => s + Math.ceil((c.rowCount * 37 * 2) / 16) * 16, 0);
-    report('16-bit weights stay packed', bytes === expectMax && bytes < 29 * 37 * 4, `${w[0].chunks.length} chunks, ${bytes} bytes on the GPU for ${29 * 37} bf16 elements`);
+    report(
+      '16-bit weights stay packed',
+      bytes === expectMax && bytes < 29 * 37 * 4,
+      `${w[0].chunks.length} chunks, ${bytes} bytes on the GPU for ${29 * 37} bf16 elements`,
+    );
   });
 
   // ---- embedding: ids spread over the chunks, repeats, first and last row.
@@ -106,11 +133,17 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
   // ---- rmsNorm: rows shorter and longer than the 256-thread workgroup, and in place.
   for (const dtype of DTYPES) {
     // ≤ 8 rows of ≤ 1024: the barrier-free kernel; more rows or longer ones: the reduction.
-    for (const [n, H] of [[5, 37], [3, 600], [9, 37], [2, 1100]]) {
+    for (const [n, H] of [
+      [5, 37],
+      [3, 600],
+      [9, 37],
+      [2, 1100],
+    ]) {
       const tag = `rmsNorm ${dtype} n=${n} H=${H}`;
       await guard(tag, async () => {
         const p = new Pair(be, n * H);
-        const x = p.f32([n, H]), w = p.weight(dtype, [H]);
+        const x = p.f32([n, H]),
+          w = p.weight(dtype, [H]);
         const out = p.f32([n, H], new Float32Array(n * H));
         p.gpu.rmsNorm(x[0], w[0], 1e-6, out[0]);
         p.ref.rmsNorm(x[1], w[1], 1e-6, out[1]);
@@ -120,7 +153,8 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
   }
   await guard('rmsNorm in place (x is out)', async () => {
     const p = new Pair(be, 5);
-    const x = p.f32([4, 45]), w = p.weight('bf16', [45]);
+    const x = p.f32([4, 45]),
+      w = p.weight('bf16', [45]);
     p.gpu.rmsNorm(x[0], w[0], 1e-5, x[0]);
     p.ref.rmsNorm(x[1], w[1], 1e-5, x[1]);
     await check('rmsNorm in place (x is out)', x[0], x[1], p, { atol: 1e-6, rtol: 1e-5 });
@@ -135,7 +169,8 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
       const inv = new Float32Array(half).map((_, i) => Math.pow(1e6, (-2 * i) / headDim));
       const rows = [0, 0, 0, 1, 1, 7, 2, 4999, 0, 31999];
       const rowT = p.i32([5, 2], rows);
-      const x = p.f32([5, 3 * headDim]), f = p.f32([half], inv);
+      const x = p.f32([5, 3 * headDim]),
+        f = p.f32([half], inv);
       p.gpu.rope(x[0], rowT[0], f[0], 3, headDim);
       p.ref.rope(x[1], rowT[1], f[1], 3, headDim);
       await check(tag, x[0], x[1], p, { atol: 2e-5, rtol: 1e-4 });
@@ -144,8 +179,15 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
 
   // ---- kvWrite + attention: multi-slot prefill (one call covering two sequences), then a
   // batched decode step over three slots; more than 64 positions so the online softmax rescales.
-  for (const [headDim, kvHeads, ratio] of [[16, 2, 3], [32, 2, 1], [64, 1, 3], [128, 2, 1]]) {
-    const heads = kvHeads * ratio, slots = 3, maxT = 80;
+  for (const [headDim, kvHeads, ratio] of [
+    [16, 2, 3],
+    [32, 2, 1],
+    [64, 1, 3],
+    [128, 2, 1],
+  ]) {
+    const heads = kvHeads * ratio,
+      slots = 3,
+      maxT = 80;
     const tag = `attention headDim=${headDim} heads=${heads} kvHeads=${kvHeads}`;
     await guard(tag, async () => {
       const p = new Pair(be, headDim * 10 + ratio);
@@ -154,7 +196,9 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
       const step = async (rows: number[], label: string) => {
         const n = rows.length / 2;
         const rowT = p.i32([n, 2], rows);
-        const k = p.f32([n, kvHeads * headDim]), v = p.f32([n, kvHeads * headDim]), q = p.f32([n, heads * headDim], p.values(n * heads * headDim, 2));
+        const k = p.f32([n, kvHeads * headDim]),
+          v = p.f32([n, kvHeads * headDim]),
+          q = p.f32([n, heads * headDim], p.values(n * heads * headDim, 2));
         const out = p.f32([n, heads * headDim], new Float32Array(n * heads * headDim));
         p.gpu.kvWrite(k[0], v[0], kc[0], vc[0], rowT[0]);
         p.ref.kvWrite(k[1], v[1], kc[1], vc[1], rowT[1]);
@@ -175,29 +219,38 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
   // ---- elementwise and row ops.
   await guard('swiglu', async () => {
     const p = new Pair(be, 3);
-    const gt = p.f32([3, 101], p.values(303, 6)), up = p.f32([3, 101]), out = p.f32([3, 101], new Float32Array(303));
+    const gt = p.f32([3, 101], p.values(303, 6)),
+      up = p.f32([3, 101]),
+      out = p.f32([3, 101], new Float32Array(303));
     p.gpu.glu(gt[0], up[0], out[0], 'silu');
     p.ref.glu(gt[1], up[1], out[1], 'silu');
     await check('swiglu', out[0], out[1], p, { atol: 1e-6, rtol: 1e-5 });
   });
   await guard('addInPlace', async () => {
     const p = new Pair(be, 4);
-    const x = p.f32([3, 101]), y = p.f32([3, 101]);
+    const x = p.f32([3, 101]),
+      y = p.f32([3, 101]);
     p.gpu.addInPlace(x[0], y[0]);
     p.ref.addInPlace(x[1], y[1]);
     await check('addInPlace', x[0], x[1], p, TIGHT);
   });
   await guard('gatherRows', async () => {
     const p = new Pair(be, 5);
-    const x = p.f32([7, 37]), idx = p.i32([4], [6, 0, 3, 6]), out = p.f32([4, 37], new Float32Array(4 * 37));
+    const x = p.f32([7, 37]),
+      idx = p.i32([4], [6, 0, 3, 6]),
+      out = p.f32([4, 37], new Float32Array(4 * 37));
     p.gpu.gatherRows(x[0], idx[0], out[0]);
     p.ref.gatherRows(x[1], idx[1], out[1]);
     await check('gatherRows', out[0], out[1], p, { atol: 0, rtol: 0 });
   });
-  for (const [n, V] of [[3, 1001], [1, 151936]]) {
+  for (const [n, V] of [
+    [3, 1001],
+    [1, 151936],
+  ]) {
     await guard(`softmax n=${n} V=${V}`, async () => {
       const p = new Pair(be, V);
-      const x = p.f32([n, V], p.values(n * V, 12)), out = p.f32([n, V], new Float32Array(n * V));
+      const x = p.f32([n, V], p.values(n * V, 12)),
+        out = p.f32([n, V], new Float32Array(n * V));
       p.gpu.softmax(x[0], out[0]);
       p.ref.softmax(x[1], out[1]);
       await check(`softmax n=${n} V=${V}`, out[0], out[1], p, { atol: 1e-12, rtol: 1e-4 });
@@ -210,7 +263,8 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
         data[r * V + V - 3] = 9;
         data[r * V + 17 + r * 300] = 9;
       }
-      const x = p.f32([n, V], data), out = p.i32([n], new Array(n).fill(-1));
+      const x = p.f32([n, V], data),
+        out = p.i32([n], new Array(n).fill(-1));
       p.gpu.argmax(x[0], out[0]);
       p.ref.argmax(x[1], out[1]);
       await check(`argmax n=${n} V=${V}`, out[0], out[1], p, { atol: 0, rtol: 0 });
@@ -218,7 +272,8 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
   }
   await guard('argmax row of -Infinity', async () => {
     const p = new Pair(be, 9);
-    const x = p.f32([1, 300], new Float32Array(300).fill(-Infinity)), out = p.i32([1], [-1]);
+    const x = p.f32([1, 300], new Float32Array(300).fill(-Infinity)),
+      out = p.i32([1], [-1]);
     p.gpu.argmax(x[0], out[0]);
     p.ref.argmax(x[1], out[1]);
     await check('argmax row of -Infinity', out[0], out[1], p, { atol: 0, rtol: 0 });
@@ -250,15 +305,21 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
         return d;
       };
       // The amateur is peaky where the expert is (half the rows) or flatter (the others).
-      const e = p.f32([c.m, c.Ve], rowsOfScaled(c.Ve, 1)), a = p.f32([c.m, c.Va], rowsOfScaled(c.Va, 0.5));
+      const e = p.f32([c.m, c.Ve], rowsOfScaled(c.Ve, 1)),
+        a = p.f32([c.m, c.Va], rowsOfScaled(c.Va, 0.5));
       const st = p.f32([c.m, 2], new Float32Array(c.m * 2).fill(NaN));
       const ids = p.i32([c.m, c.K], new Array(c.m * c.K).fill(7));
       const w = p.f32([c.m, c.K], new Float32Array(c.m * c.K).fill(NaN));
       p.gpu.contrast(e[0], a[0], c.n, c.alpha, st[0], ids[0], w[0]);
       p.ref.contrast(e[1], a[1], c.n, c.alpha, st[1], ids[1], w[1]);
       const [gs, rs] = [(await p.gpu.read(st[0])) as Float32Array, (await p.ref.read(st[1])) as Float32Array];
-      const kl = compare(gs.filter((_, i) => i % 2 === 0), rs.filter((_, i) => i % 2 === 0), CONTRAST_TOL);
-      const gCount = gs.filter((_, i) => i % 2 === 1), rCount = rs.filter((_, i) => i % 2 === 1);
+      const kl = compare(
+        gs.filter((_, i) => i % 2 === 0),
+        rs.filter((_, i) => i % 2 === 0),
+        CONTRAST_TOL,
+      );
+      const gCount = gs.filter((_, i) => i % 2 === 1),
+        rCount = rs.filter((_, i) => i % 2 === 1);
       const count = compare(gCount, rCount, { atol: 0, rtol: 0 });
       report(`${tag} kl`, kl.ok, kl.detail);
       report(`${tag} mask count`, count.ok, `${count.detail}; counts ${[...rCount].join(',')}`);
@@ -270,9 +331,13 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
   // ---- execution model: ops queue up, write is ordered after them, views share storage.
   await guard('write ordering, views, one submit', async () => {
     const p = new Pair(be, 12);
-    const x = p.f32([2, 33]), y = p.f32([2, 33]);
+    const x = p.f32([2, 33]),
+      y = p.f32([2, 33]);
     const y2 = p.values(66);
-    for (const [b, xs, ys] of [[p.gpu, x[0], y[0]], [p.ref, x[1], y[1]]] as const) {
+    for (const [b, xs, ys] of [
+      [p.gpu, x[0], y[0]],
+      [p.ref, x[1], y[1]],
+    ] as const) {
       b.addInPlace(xs, ys); // uses the old y …
       b.write(ys, y2); //      … then y changes …
       b.addInPlace(xs, ys); // … and this uses the new one
@@ -304,7 +369,8 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
 
   await guard('split-K: a slice pass and a summing pass per weight chunk', async () => {
     const p = new Pair(split3, 3);
-    const x = p.f32([5, 37]), w = p.weight('bf16', [29, 37]);
+    const x = p.f32([5, 37]),
+      w = p.weight('bf16', [29, 37]);
     const out = p.f32([5, 29], new Float32Array(5 * 29));
     await p.gpu.read(out[0]); // nothing pending
     p.gpu.matmul(x[0], w[0], null, out[0]);
@@ -316,7 +382,9 @@ export async function checkWebGPUKernels(gpu: GPU, log: Log, options: KernelChec
   await guard('pipelines are cached', async () => {
     const p = new Pair(be, 13);
     const before = (be as WebGPUBackend).pipelineCount;
-    const x = p.f32([2, 40]), w = p.weight('bf16', [9, 40]), out = p.f32([2, 9]);
+    const x = p.f32([2, 40]),
+      w = p.weight('bf16', [9, 40]),
+      out = p.f32([2, 9]);
     for (let i = 0; i < 3; i++) p.gpu.matmul(x[0], w[0], null, out[0]);
     await p.gpu.read(out[0]);
     const after = (be as WebGPUBackend).pipelineCount;

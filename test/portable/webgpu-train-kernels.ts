@@ -32,7 +32,9 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
   for (const n of [1, 37, 1001]) {
     await guard(`fill+axpy n=${n}`, async () => {
       const p = new Pair(be, n);
-      const x = p.f32([n]), y = p.f32([n]), z = p.f32([n]);
+      const x = p.f32([n]),
+        y = p.f32([n]),
+        z = p.f32([n]);
       p.both((b, t) => {
         b.fill(t(z), -0.375);
         b.axpy(t(x), t(y), -1.7);
@@ -44,7 +46,14 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
   }
 
   // ---- matmulNN: dX = dY·W for every weight kind, both accumulate modes, chunked weights.
-  const nnShapes: [number, number, number][] = [[1, 37, 5], [3, 29, 64], [17, 64, 37], [37, 5, 29], [37, 64, 64], [17, 8, 37]];
+  const nnShapes: [number, number, number][] = [
+    [1, 37, 5],
+    [3, 29, 64],
+    [17, 64, 37],
+    [37, 5, 29],
+    [37, 64, 64],
+    [17, 8, 37],
+  ];
   for (const kind of WEIGHT_KINDS) {
     for (const [n, N, Kd] of nnShapes) {
       // Chunked: only weights over the 1024-byte cap (f32 rows of 64 give chunks of 4 rows, bf16
@@ -54,8 +63,10 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
         const tag = `matmulNN ${kind} n=${n} N=${N} K=${Kd}${target === chunked ? ' chunked' : ''}`;
         await guard(tag, async () => {
           const p = new Pair(target, n * 7 + N * 131 + Kd);
-          const x = p.f32([n, N]), w = p.weight(kind, [N, Kd]);
-          const set = p.f32([n, Kd], new Float32Array(n * Kd).fill(NaN)), acc = p.f32([n, Kd]);
+          const x = p.f32([n, N]),
+            w = p.weight(kind, [N, Kd]);
+          const set = p.f32([n, Kd], new Float32Array(n * Kd).fill(NaN)),
+            acc = p.f32([n, Kd]);
           if (target === chunked && (w[0] as GPUTensor).chunks.length < 2) throw new Error('weight was not chunked');
           p.both((b, t) => {
             b.training!.matmulNN(t(x), t(w), t(set), false);
@@ -73,8 +84,11 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
     const tag = `matmul LoRA tensors n=${n} (x·Aᵀ then ·Bᵀ)`;
     await guard(tag, async () => {
       const p = new Pair(be, 900 + n);
-      const x = p.f32([n, 37]), a = p.f32([8, 37]), bm = p.f32([29, 8]);
-      const u = p.zeros([n, 8]), y = p.zeros([n, 29]);
+      const x = p.f32([n, 37]),
+        a = p.f32([8, 37]),
+        bm = p.f32([29, 8]);
+      const u = p.zeros([n, 8]),
+        y = p.zeros([n, 29]);
       p.both((b, t) => {
         b.matmul(t(x), t(a), null, t(u));
         b.matmul(t(u), t(bm), null, t(y));
@@ -87,8 +101,11 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
   // ---- LoRA A/B as views of larger f32 tensors (the first rows of a [16, ·] buffer).
   await guard('matmul/matmulNN on a view as the weight', async () => {
     const p = new Pair(be, 77);
-    const x = p.f32([17, 37]), dy = p.f32([17, 8]), big = p.f32([16, 37]);
-    const u = p.zeros([17, 8]), dx = p.f32([17, 37], new Float32Array(17 * 37).fill(NaN));
+    const x = p.f32([17, 37]),
+      dy = p.f32([17, 8]),
+      big = p.f32([16, 37]);
+    const u = p.zeros([17, 8]),
+      dx = p.f32([17, 37], new Float32Array(17 * 37).fill(NaN));
     p.both((b, t) => {
       const a = b.view(t(big), [8, 37]);
       b.matmul(t(x), a, null, t(u));
@@ -99,12 +116,19 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
   });
 
   // ---- matmulTN: LoRA weight gradients dB = s·dYᵀ·U [N, r], dA = dUᵀ·X [r, in].
-  for (const [n, M, N, alpha] of [[1, 8, 37, 1], [3, 29, 8, 2], [17, 8, 64, 0.5], [37, 64, 8, 2], [37, 5, 29, -1.25]]) {
+  for (const [n, M, N, alpha] of [
+    [1, 8, 37, 1],
+    [3, 29, 8, 2],
+    [17, 8, 64, 0.5],
+    [37, 64, 8, 2],
+    [37, 5, 29, -1.25],
+  ]) {
     for (const accumulate of [false, true]) {
       const tag = `matmulTN n=${n} M=${M} N=${N} alpha=${alpha}${accumulate ? ' accumulate' : ''}`;
       await guard(tag, async () => {
         const p = new Pair(be, n * 3 + M * 17 + N);
-        const a = p.f32([n, M]), bb = p.f32([n, N]);
+        const a = p.f32([n, M]),
+          bb = p.f32([n, N]);
         const out = accumulate ? p.f32([M, N]) : p.f32([M, N], new Float32Array(M * N).fill(NaN));
         p.both((b, t) => b.training!.matmulTN(t(a), t(bb), t(out), alpha, accumulate));
         await check(tag, out, p, TOL);
@@ -114,11 +138,18 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
 
   // ---- rmsNormBackward: rows shorter and longer than the workgroup, every weight kind.
   for (const kind of WEIGHT_KINDS) {
-    for (const [n, H] of [[1, 37], [17, 64], [3, 600]]) {
+    for (const [n, H] of [
+      [1, 37],
+      [17, 64],
+      [3, 600],
+    ]) {
       const tag = `rmsNormBackward ${kind} n=${n} H=${H}`;
       await guard(tag, async () => {
         const p = new Pair(be, n * H + 5);
-        const x = p.f32([n, H], p.values(n * H, 3)), w = p.weight(kind, [H]), dy = p.f32([n, H]), dx = p.zeros([n, H]);
+        const x = p.f32([n, H], p.values(n * H, 3)),
+          w = p.weight(kind, [H]),
+          dy = p.f32([n, H]),
+          dx = p.zeros([n, H]);
         p.both((b, t) => b.training!.rmsNormBackward(t(x), t(w), t(dy), 1e-6, t(dx)));
         await check(tag, dx, p, TOL);
       });
@@ -127,8 +158,11 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
 
   await guard('swigluBackward', async () => {
     const p = new Pair(be, 31);
-    const gt = p.f32([3, 101], p.values(303, 6)), up = p.f32([3, 101]), dy = p.f32([3, 101]);
-    const dg = p.zeros([3, 101]), du = p.zeros([3, 101]);
+    const gt = p.f32([3, 101], p.values(303, 6)),
+      up = p.f32([3, 101]),
+      dy = p.f32([3, 101]);
+    const dg = p.zeros([3, 101]),
+      du = p.zeros([3, 101]);
     p.both((b, t) => b.training!.gluBackward(t(gt), t(up), t(dy), t(dg), t(du), 'silu'));
     await check('swigluBackward dgate', dg, p, TOL);
     await check('swigluBackward dup', du, p, TOL);
@@ -142,7 +176,8 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
       const half = headDim / 2;
       const inv = new Float32Array(half).map((_, i) => Math.pow(1e6, (-2 * i) / headDim));
       const rows = p.i32([5, 2], [0, 0, 0, 1, 1, 7, 2, 4999, 0, 31999]);
-      const x = p.f32([5, 3 * headDim]), f = p.f32([half], inv);
+      const x = p.f32([5, 3 * headDim]),
+        f = p.f32([half], inv);
       const orig = await p.ref.read(x[1]);
       p.both((b, t) => b.training!.ropeBackward(t(x), t(rows), t(f), 3, headDim));
       await check(tag, x, p, { atol: 2e-5, rtol: 1e-4 });
@@ -157,13 +192,48 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
   // ---- attentionBackward: one call over two sequences (slots 0 and 2, interleaved rows), GQA
   // ratios 1 and 3, headDim 16 and 64; a 70-row sequence crosses the 64-wide blocks.
   const attnCases: { headDim: number; kvHeads: number; ratio: number; lens: [number, number][] }[] = [
-    { headDim: 16, kvHeads: 2, ratio: 3, lens: [[0, 7], [2, 5]] },
-    { headDim: 64, kvHeads: 2, ratio: 1, lens: [[0, 7], [2, 5]] },
-    { headDim: 64, kvHeads: 1, ratio: 3, lens: [[2, 5], [0, 7]] },
-    { headDim: 16, kvHeads: 2, ratio: 1, lens: [[1, 70], [0, 3]] },
+    {
+      headDim: 16,
+      kvHeads: 2,
+      ratio: 3,
+      lens: [
+        [0, 7],
+        [2, 5],
+      ],
+    },
+    {
+      headDim: 64,
+      kvHeads: 2,
+      ratio: 1,
+      lens: [
+        [0, 7],
+        [2, 5],
+      ],
+    },
+    {
+      headDim: 64,
+      kvHeads: 1,
+      ratio: 3,
+      lens: [
+        [2, 5],
+        [0, 7],
+      ],
+    },
+    {
+      headDim: 16,
+      kvHeads: 2,
+      ratio: 1,
+      lens: [
+        [1, 70],
+        [0, 3],
+      ],
+    },
   ];
   for (const c of attnCases) {
-    const heads = c.kvHeads * c.ratio, d = c.headDim, slots = 3, maxT = 80;
+    const heads = c.kvHeads * c.ratio,
+      d = c.headDim,
+      slots = 3,
+      maxT = 80;
     const tag = `attentionBackward headDim=${d} heads=${heads} kvHeads=${c.kvHeads} lens=${c.lens.map(([s, l]) => `${s}:${l}`).join(',')}`;
     await guard(tag, async () => {
       const p = new Pair(be, d * 10 + c.ratio + c.lens[0][1]);
@@ -176,15 +246,21 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
       }
       const n = rowList.length / 2;
       const rows = p.i32([n, 2], rowList);
-      const kc = p.zeros([slots, c.kvHeads, maxT, d]), vc = p.zeros([slots, c.kvHeads, maxT, d]);
+      const kc = p.zeros([slots, c.kvHeads, maxT, d]),
+        vc = p.zeros([slots, c.kvHeads, maxT, d]);
       // Stale cache contents past each sequence must not leak into the gradients.
       p.both((b, t) => {
         b.fill(t(kc), 0.25);
         b.fill(t(vc), -0.5);
       });
-      const k = p.f32([n, c.kvHeads * d]), v = p.f32([n, c.kvHeads * d]), q = p.f32([n, heads * d], p.values(n * heads * d, 2));
-      const out = p.zeros([n, heads * d]), dOut = p.f32([n, heads * d]);
-      const dq = p.f32([n, heads * d]), dk = p.f32([n, c.kvHeads * d]), dv = p.f32([n, c.kvHeads * d]);
+      const k = p.f32([n, c.kvHeads * d]),
+        v = p.f32([n, c.kvHeads * d]),
+        q = p.f32([n, heads * d], p.values(n * heads * d, 2));
+      const out = p.zeros([n, heads * d]),
+        dOut = p.f32([n, heads * d]);
+      const dq = p.f32([n, heads * d]),
+        dk = p.f32([n, c.kvHeads * d]),
+        dv = p.f32([n, c.kvHeads * d]);
       const scale = 1 / Math.sqrt(d);
       p.both((b, t) => {
         b.kvWrite(t(k), t(v), t(kc), t(vc), t(rows));
@@ -199,17 +275,24 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
 
   await guard('scatterAddRows', async () => {
     const p = new Pair(be, 41);
-    const x = p.f32([4, 37]), idx = p.i32([4], [6, 0, 3, 2]), out = p.f32([7, 37]);
+    const x = p.f32([4, 37]),
+      idx = p.i32([4], [6, 0, 3, 2]),
+      out = p.f32([7, 37]);
     p.both((b, t) => b.training!.scatterAddRows(t(x), t(idx), t(out)));
     await check('scatterAddRows', out, p, TOL);
   });
 
   // ---- softLabelLoss: one-hot SFT labels (K = 1) and soft labels padded with (-1, 0) (K = 6).
-  for (const [m, V, Kl] of [[3, 1001, 1], [5, 1001, 6], [1, 151936, 6]]) {
+  for (const [m, V, Kl] of [
+    [3, 1001, 1],
+    [5, 1001, 6],
+    [1, 151936, 6],
+  ]) {
     const tag = `softLabelLoss m=${m} V=${V} K=${Kl}`;
     await guard(tag, async () => {
       const p = new Pair(be, m * V + Kl);
-      const ids: number[] = [], ws: number[] = [];
+      const ids: number[] = [],
+        ws: number[] = [];
       for (let r = 0; r < m; r++) {
         const used = Kl === 1 ? 1 : 1 + (r % Kl); // row r has r % K + 1 labels, the rest padding
         const raw = Array.from({ length: used }, () => 0.05 + p.rand());
@@ -219,8 +302,11 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
           ws.push(k < used ? (Kl === 1 ? 1 : raw[k] / total) : 0);
         }
       }
-      const logits = p.f32([m, V], p.values(m * V, 5)), idT = p.i32([m, Kl], ids), wT = p.f32([m, Kl], Float32Array.from(ws));
-      const loss = p.f32([m], new Float32Array(m).fill(NaN)), dl = p.f32([m, V], new Float32Array(m * V).fill(NaN));
+      const logits = p.f32([m, V], p.values(m * V, 5)),
+        idT = p.i32([m, Kl], ids),
+        wT = p.f32([m, Kl], Float32Array.from(ws));
+      const loss = p.f32([m], new Float32Array(m).fill(NaN)),
+        dl = p.f32([m, V], new Float32Array(m * V).fill(NaN));
       p.both((b, t) => b.training!.softLabelLoss(t(logits), t(idT), t(wT), 1 / 3, t(loss), t(dl)));
       await check(`${tag} loss`, loss, p, TOL);
       await check(`${tag} dLogits`, dl, p, TOL);
@@ -229,30 +315,51 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
 
   // ---- dropout: the mask equals the reference's bit for bit; the backward (same seed/stream on
   // the gradient) regenerates it; another stream gives another mask.
-  for (const [size, prob, seed, stream] of [[1001, 0.1, 1234, 7], [3 * 37, 0.5, 0xfffffffe, 0x80000001], [1, 0.05, 0, 0], [4096, 0, 99, 3]]) {
+  for (const [size, prob, seed, stream] of [
+    [1001, 0.1, 1234, 7],
+    [3 * 37, 0.5, 0xfffffffe, 0x80000001],
+    [1, 0.05, 0, 0],
+    [4096, 0, 99, 3],
+  ]) {
     const tag = `dropout n=${size} p=${prob} seed=${seed} stream=${stream}`;
     await guard(tag, async () => {
       const p = new Pair(be, size + seed);
-      const x = p.f32([size], p.values(size).map((v) => v + Math.sign(v) * 0.01 || 0.5)), out = p.zeros([size]);
-      const gy = p.f32([size], p.values(size).map((v) => v + Math.sign(v) * 0.01 || 0.5)), gx = p.zeros([size]);
+      const x = p.f32(
+          [size],
+          p.values(size).map((v) => v + Math.sign(v) * 0.01 || 0.5),
+        ),
+        out = p.zeros([size]);
+      const gy = p.f32(
+          [size],
+          p.values(size).map((v) => v + Math.sign(v) * 0.01 || 0.5),
+        ),
+        gx = p.zeros([size]);
       p.both((b, t) => {
         b.training!.dropout(t(x), t(out), prob, seed, stream);
         b.training!.dropout(t(gy), t(gx), prob, seed, stream);
       });
       const [go, ro, gg] = [await p.gpu.read(out[0]), await p.ref.read(out[1]), await p.gpu.read(gx[0])];
       const kept = (a: Float32Array | Int32Array) => Array.from(a, (v) => (v === 0 ? 0 : 1));
-      const gm = kept(go), rm = kept(ro), bm = kept(gg);
+      const gm = kept(go),
+        rm = kept(ro),
+        bm = kept(gg);
       const diff = gm.findIndex((v, i) => v !== rm[i]);
       const back = gm.findIndex((v, i) => v !== bm[i]);
       const nKept = gm.reduce((a: number, b) => a + b, 0);
-      report(`${tag} mask`, diff < 0 && back < 0, diff < 0 && back < 0 ? `${nKept}/${size} kept, forward and backward masks identical to the reference` : `mask differs at ${diff >= 0 ? diff : back}`);
+      report(
+        `${tag} mask`,
+        diff < 0 && back < 0,
+        diff < 0 && back < 0 ? `${nKept}/${size} kept, forward and backward masks identical to the reference` : `mask differs at ${diff >= 0 ? diff : back}`,
+      );
       const r = compare(go, ro, { atol: 0, rtol: 1e-6 });
       report(`${tag} values`, r.ok, r.detail);
       await check(`${tag} backward values`, gx, p, { atol: 0, rtol: 1e-6 });
     });
   }
   await guard('dropout streams differ', async () => {
-    const x = be.createTensor('f32', [512], new Float32Array(512).fill(1)), a = be.createTensor('f32', [512]), b2 = be.createTensor('f32', [512]);
+    const x = be.createTensor('f32', [512], new Float32Array(512).fill(1)),
+      a = be.createTensor('f32', [512]),
+      b2 = be.createTensor('f32', [512]);
     be.training!.dropout(x, a, 0.5, 42, 1);
     be.training!.dropout(x, b2, 0.5, 42, 2);
     const [ga, gb] = [await be.read(a), await be.read(b2)];
@@ -277,7 +384,9 @@ export async function checkWebGPUTrainKernels(gpu: GPU, log: Log, options: Kerne
       const tag = `adamw n=${size} weightDecay=${weightDecay}`;
       await guard(tag, async () => {
         const p = new Pair(be, size * 3 + weightDecay * 1000);
-        const param = p.f32([size]), m = p.zeros([size]), v = p.zeros([size]);
+        const param = p.f32([size]),
+          m = p.zeros([size]),
+          v = p.zeros([size]);
         for (let step = 1; step <= 3; step++) {
           const grad = p.f32([size], p.values(size, 0.1 * step));
           const o: AdamWStep = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay, step, gradScale: 0.6 };

@@ -3,7 +3,20 @@
 // its kernel (wasm/*.ts), split across the thread pool where it pays (split.ts).
 
 import { decodeToF32 } from '../../util/dtype.ts';
-import { type Backend, type BackendInfo, type DType, type FloatDType, type GluActivation, isQuantDType, type Rows, type Tensor, type TrainingOps, type WeightDType, BYTES_PER_ELEMENT, sizeOf } from '../types.ts';
+import {
+  type Backend,
+  type BackendInfo,
+  type DType,
+  type FloatDType,
+  type GluActivation,
+  isQuantDType,
+  type Rows,
+  type Tensor,
+  type TrainingOps,
+  type WeightDType,
+  BYTES_PER_ELEMENT,
+  sizeOf,
+} from '../types.ts';
 import { checkQuantShape, quantMatmul, readQuant } from './quant.ts';
 import { Heap } from './memory.ts';
 import { DT_CODE, type Kernels, PAGE_BYTES } from './module.ts';
@@ -75,7 +88,15 @@ export class WasmBackend implements Backend {
   /** The training ops (train.ts), over the same memory and threads. */
   readonly training: TrainingOps = new train.WasmTraining(this.host);
 
-  constructor(kernels: Kernels, memory: WebAssembly.Memory, maxPages: number, pool: Pool | null = null, heapStart = kernels.heapBase() >>> 0, relaxed = false, note?: string) {
+  constructor(
+    kernels: Kernels,
+    memory: WebAssembly.Memory,
+    maxPages: number,
+    pool: Pool | null = null,
+    heapStart = kernels.heapBase() >>> 0,
+    relaxed = false,
+    note?: string,
+  ) {
     this.kernels = kernels;
     this.memory = memory;
     this.pool = pool;
@@ -142,7 +163,8 @@ export class WasmBackend implements Backend {
    * of the pool), best of `reps` passes after one warm-up pass. Allocates and frees the buffer.
    */
   probeReadBandwidth(opts: { bytes?: number; threads?: number; reps?: number } = {}): number {
-    const bytes = Math.floor((opts.bytes ?? 2 ** 30) / 4096) * 4096, reps = opts.reps ?? 5;
+    const bytes = Math.floor((opts.bytes ?? 2 ** 30) / 4096) * 4096,
+      reps = opts.reps ?? 5;
     const T = Math.max(1, Math.min(opts.threads ?? this.threads, this.threads));
     const block = this.heap.alloc(bytes + 64 * T);
     try {
@@ -297,7 +319,8 @@ export class WasmBackend implements Backend {
 
   /** A weight matrix back in row-major order (through a temporary block; reads are rare). */
   private readInterleaved(w: WasmTensor): Float32Array {
-    const [N, K] = w.shape, nbytes = w.size * BYTES_PER_ELEMENT[w.dtype];
+    const [N, K] = w.shape,
+      nbytes = w.size * BYTES_PER_ELEMENT[w.dtype];
     const tmp = this.heap.alloc(nbytes);
     try {
       this.kernels.deinterleaveWeight(w.ptr, tmp.start, N, K, DT_CODE[w.dtype as FloatDType]);
@@ -312,7 +335,8 @@ export class WasmBackend implements Backend {
     const w = this.t(x);
     const n = sizeOf(shape);
     check(n <= w.size, () => `view [${shape}] larger than tensor [${w.shape}]`);
-    if (w.interleaved || isQuantDType(w.dtype)) throw new TypeError(`view of a createWeight matrix [${w.shape}]: its rows are stored interleaved (wasm/layout.ts), so only whole-weight ops read it`);
+    if (w.interleaved || isQuantDType(w.dtype))
+      throw new TypeError(`view of a createWeight matrix [${w.shape}]: its rows are stored interleaved (wasm/layout.ts), so only whole-weight ops read it`);
     return new WasmTensor(this, w.dtype, [...shape], w.ptr, 0, w.root ?? w);
   }
 
@@ -350,8 +374,10 @@ export class WasmBackend implements Backend {
     const n = rows.shape[0];
     const v = new Int32Array(this.memory.buffer, rows.ptr, n * 2);
     for (let r = 0; r < n; r++) {
-      const slot = v[r * 2], pos = v[r * 2 + 1];
-      if (slot < 0 || slot >= slots || pos < 0 || pos >= maxT) throw new RangeError(`row ${r}: (slot ${slot}, position ${pos}) outside KV cache [${slots}, ·, ${maxT}, ·]`);
+      const slot = v[r * 2],
+        pos = v[r * 2 + 1];
+      if (slot < 0 || slot >= slots || pos < 0 || pos >= maxT)
+        throw new RangeError(`row ${r}: (slot ${slot}, position ${pos}) outside KV cache [${slots}, ·, ${maxT}, ·]`);
     }
     return n;
   }
@@ -366,16 +392,21 @@ export class WasmBackend implements Backend {
 
   embedding(ids: Tensor, table: Tensor, out: Tensor, scale = 1): void {
     check(Number.isFinite(scale), () => `embedding scale ${scale} is not finite`);
-    const id = this.i32(ids, 'ids'), tb = this.weight(table, 'table'), o = this.f32(out, 'out');
+    const id = this.i32(ids, 'ids'),
+      tb = this.weight(table, 'table'),
+      o = this.f32(out, 'out');
     check(tb.shape.length === 2, () => `embedding table must be [V, H], got [${tb.shape}]`);
-    const [V, H] = tb.shape, n = id.size;
+    const [V, H] = tb.shape,
+      n = id.size;
     check(o.size === n * H && lastDim(o) === H, () => `embedding out [${o.shape}] for ${n} ids of width ${H}`);
     this.checkIndices(id, V, 'token id');
     this.kernels.embedding(id.ptr, tb.ptr, DT_CODE[tb.dtype as FloatDType], tb.interleaved, V, o.ptr, H, scale, 0, n);
   }
 
   rmsNorm(x: Tensor, weight: Tensor, eps: number, out: Tensor): void {
-    const a = this.f32(x, 'x'), w = this.weight(weight, 'weight'), o = this.f32(out, 'out');
+    const a = this.f32(x, 'x'),
+      w = this.weight(weight, 'weight'),
+      o = this.f32(out, 'out');
     const H = lastDim(a);
     check(w.size === H && o.size === a.size, () => `rmsNorm x [${a.shape}], weight [${w.shape}], out [${o.shape}]`);
     this.kernels.rmsNorm(a.ptr, w.ptr, DT_CODE[w.dtype as FloatDType], o.ptr, H, eps, 0, rowsOf(a));
@@ -388,22 +419,31 @@ export class WasmBackend implements Backend {
       quantMatmul(this.host, this.f32(x, 'x'), q, c && { ptr: c.ptr, code: DT_CODE[c.dtype as FloatDType] }, this.f32(out, 'out'));
       return;
     }
-    const a = this.f32(x, 'x'), b = this.weight(w, 'w'), o = this.f32(out, 'out');
+    const a = this.f32(x, 'x'),
+      b = this.weight(w, 'w'),
+      o = this.f32(out, 'out');
     const c = bias ? this.weight(bias, 'bias') : null;
-    const K = lastDim(a), n = rowsOf(a), N = b.shape[0];
-    check(b.shape.length === 2 && lastDim(b) === K && lastDim(o) === N && o.size === n * N && (!c || c.size === N),
-      () => `matmul shapes [${a.shape}]·[${b.shape}]ᵀ${c ? ` + [${c.shape}]` : ''} → [${o.shape}]`);
-    const biasPtr = c ? c.ptr : 0, biasDt = c ? DT_CODE[c.dtype as FloatDType] : 0;
+    const K = lastDim(a),
+      n = rowsOf(a),
+      N = b.shape[0];
+    check(
+      b.shape.length === 2 && lastDim(b) === K && lastDim(o) === N && o.size === n * N && (!c || c.size === N),
+      () => `matmul shapes [${a.shape}]·[${b.shape}]ᵀ${c ? ` + [${c.shape}]` : ''} → [${o.shape}]`,
+    );
+    const biasPtr = c ? c.ptr : 0,
+      biasDt = c ? DT_CODE[c.dtype as FloatDType] : 0;
     const k = this.kernels;
     // x re-packed once into 8-row panels (even/odd order for 16-bit weights), then per thread a
     // 64-byte slot (the kernel uses 48) it stores to so V8 keeps its loads in order
     // (wasm/matmul.ts)
     // (and, for unpack-once, a 16·K-byte strip per thread: variants.ts)
     const once = this.variant.unpack === 'once' && n >= ONCE_MIN_ROWS && b.interleaved && b.dtype !== 'f32';
-    const panel = Math.ceil((n * (K & ~7) * 4) / 64) * 64, stripBytes = once ? Math.ceil((K * 16) / 64) * 64 : 0;
+    const panel = Math.ceil((n * (K & ~7) * 4) / 64) * 64,
+      stripBytes = once ? Math.ceil((K * 16) / 64) * 64 : 0;
     const xp = this.scratch(panel + (64 + stripBytes) * this.threads);
     k.packX(a.ptr, xp, K, n, b.dtype !== 'f32', 0, n);
-    const slot = (t: number) => xp + panel + 64 * t, strip = (t: number) => (once ? xp + panel + 64 * this.threads + stripBytes * t : 0);
+    const slot = (t: number) => xp + panel + 64 * t,
+      strip = (t: number) => (once ? xp + panel + 64 * this.threads + stripBytes * t : 0);
     const flags = prefetches(this.variant, n) ? 0 : NO_PREFETCH;
     // createWeight matrices are interleaved (wasm/layout.ts); only f32 tensors can be row-major
     const name = !b.interleaved ? 'matmulF32' : b.dtype === 'f32' ? 'matmulIlvF32' : b.dtype === 'bf16' ? 'matmulIlvBf16' : 'matmulIlvF16';
@@ -415,25 +455,45 @@ export class WasmBackend implements Backend {
       k[name](a.ptr, xp, b.ptr, biasPtr, biasDt, o.ptr, slot(0), K, N, n, 0, n, 0, N, strip(0), flags);
       return;
     }
-    this.run(name, bounds, (t, i0, i1) => byCols
-      ? [a.ptr, xp, b.ptr, biasPtr, biasDt, o.ptr, slot(t), K, N, n, 0, n, i0, i1, strip(t), flags]
-      : [a.ptr, xp, b.ptr, biasPtr, biasDt, o.ptr, slot(t), K, N, n, i0, i1, 0, N, strip(t), flags], byCols ? N : n);
+    this.run(
+      name,
+      bounds,
+      (t, i0, i1) =>
+        byCols
+          ? [a.ptr, xp, b.ptr, biasPtr, biasDt, o.ptr, slot(t), K, N, n, 0, n, i0, i1, strip(t), flags]
+          : [a.ptr, xp, b.ptr, biasPtr, biasDt, o.ptr, slot(t), K, N, n, i0, i1, 0, N, strip(t), flags],
+      byCols ? N : n,
+    );
   }
 
   rope(x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number): void {
-    const a = this.f32(x, 'x'), rw = this.i32(rows, 'rows'), fr = this.f32(invFreq, 'invFreq');
-    check(Number.isInteger(heads) && heads > 0 && Number.isInteger(headDim) && headDim > 0 && headDim % 2 === 0, () => `rope heads ${heads}, headDim ${headDim}`);
+    const a = this.f32(x, 'x'),
+      rw = this.i32(rows, 'rows'),
+      fr = this.f32(invFreq, 'invFreq');
+    check(
+      Number.isInteger(heads) && heads > 0 && Number.isInteger(headDim) && headDim > 0 && headDim % 2 === 0,
+      () => `rope heads ${heads}, headDim ${headDim}`,
+    );
     check(rw.shape.length === 2 && rw.shape[1] === 2, () => `rows must be i32 [n, 2], got [${rw.shape}]`);
     const n = rw.shape[0];
-    check(a.size === n * heads * headDim && fr.size >= headDim / 2, () => `rope x [${a.shape}] for ${n} rows × ${heads} heads × ${headDim}, invFreq [${fr.shape}]`);
+    check(
+      a.size === n * heads * headDim && fr.size >= headDim / 2,
+      () => `rope x [${a.shape}] for ${n} rows × ${heads} heads × ${headDim}, invFreq [${fr.shape}]`,
+    );
     this.kernels.rope(a.ptr, rw.ptr, fr.ptr, this.scratch(headDim * 4), heads, headDim, 0, n);
   }
 
   kvWrite(k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows): void {
-    const kk = this.f32(k, 'k'), vv = this.f32(v, 'v'), kc = this.cache(kCache, 'kCache'), vc = this.cache(vCache, 'vCache');
+    const kk = this.f32(k, 'k'),
+      vv = this.f32(v, 'v'),
+      kc = this.cache(kCache, 'kCache'),
+      vc = this.cache(vCache, 'vCache');
     const rw = this.i32(rows, 'rows');
     const [slots, kvh, maxT, d] = kc.shape;
-    check(vc.shape.every((s, j) => s === kc.shape[j]), () => `kCache [${kc.shape}] and vCache [${vc.shape}] differ`);
+    check(
+      vc.shape.every((s, j) => s === kc.shape[j]),
+      () => `kCache [${kc.shape}] and vCache [${vc.shape}] differ`,
+    );
     const n = this.checkRows(rw, slots, maxT);
     check(kk.size === n * kvh * d && vv.size === kk.size, () => `kvWrite k [${kk.shape}], v [${vv.shape}] for ${n} rows × ${kvh}·${d}`);
     this.kernels.kvWrite(kk.ptr, vv.ptr, kc.ptr, vc.ptr, rw.ptr, kvh, maxT, d, 0, n);
@@ -441,10 +501,16 @@ export class WasmBackend implements Backend {
 
   attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number, window = 0): void {
     check(Number.isInteger(window) && window >= 0, () => `attention window ${window} must be an integer ≥ 0`);
-    const qq = this.f32(q, 'q'), kc = this.cache(kCache, 'kCache'), vc = this.cache(vCache, 'vCache');
-    const rw = this.i32(rows, 'rows'), o = this.f32(out, 'out');
+    const qq = this.f32(q, 'q'),
+      kc = this.cache(kCache, 'kCache'),
+      vc = this.cache(vCache, 'vCache');
+    const rw = this.i32(rows, 'rows'),
+      o = this.f32(out, 'out');
     const [slots, kvh, maxT, d] = kc.shape;
-    check(vc.shape.every((s, j) => s === kc.shape[j]), () => `kCache [${kc.shape}] and vCache [${vc.shape}] differ`);
+    check(
+      vc.shape.every((s, j) => s === kc.shape[j]),
+      () => `kCache [${kc.shape}] and vCache [${vc.shape}] differ`,
+    );
     check(Number.isInteger(heads) && heads > 0 && heads % kvh === 0, () => `attention: ${heads} heads is not a multiple of ${kvh} KV heads`);
     const n = this.checkRows(rw, slots, maxT);
     check(qq.size === n * heads * d && o.size === qq.size, () => `attention q [${qq.shape}], out [${o.shape}] for ${n} rows × ${heads}·${d}`);
@@ -463,7 +529,12 @@ export class WasmBackend implements Backend {
       const bounds = this.splitWeighted(cost, work);
       if (bounds) {
         const { base, stride } = this.scratchPerThread(scratch, bounds.length - 1);
-        this.run('attentionGroups', bounds, (t, i0, i1) => [qq.ptr, kc.ptr, vc.ptr, rw.ptr, o.ptr, base + t * stride, heads, kvh, maxT, d, scale, window, i0, i1], n * kvh);
+        this.run(
+          'attentionGroups',
+          bounds,
+          (t, i0, i1) => [qq.ptr, kc.ptr, vc.ptr, rw.ptr, o.ptr, base + t * stride, heads, kvh, maxT, d, scale, window, i0, i1],
+          n * kvh,
+        );
         return;
       }
     }
@@ -472,7 +543,9 @@ export class WasmBackend implements Backend {
 
   glu(gate: Tensor, up: Tensor, out: Tensor, activation: GluActivation): void {
     check(activation === 'silu' || activation === 'gelu_tanh', () => `glu activation ${String(activation)} (want silu or gelu_tanh)`);
-    const g = this.f32(gate, 'gate'), u = this.f32(up, 'up'), o = this.f32(out, 'out');
+    const g = this.f32(gate, 'gate'),
+      u = this.f32(up, 'up'),
+      o = this.f32(out, 'out');
     check(g.size === o.size && u.size === o.size, () => `glu gate [${g.shape}], up [${u.shape}], out [${o.shape}]`);
     // by elements across threads where it pays: with the vector exp a decode batch of 8 at
     // SmolLM2-360M ([8, 2560]) is ~15 µs on one thread, less than a dispatch; prefill splits
@@ -481,39 +554,52 @@ export class WasmBackend implements Backend {
   }
 
   addInPlace(x: Tensor, y: Tensor): void {
-    const a = this.f32(x, 'x'), b = this.f32(y, 'y');
+    const a = this.f32(x, 'x'),
+      b = this.f32(y, 'y');
     check(a.size === b.size, () => `addInPlace [${a.shape}] += [${b.shape}]`);
     this.kernels.addInPlace(a.ptr, b.ptr, 0, a.size);
   }
 
   gatherRows(x: Tensor, index: Tensor, out: Tensor): void {
-    const a = this.f32(x, 'x'), ix = this.i32(index, 'index'), o = this.f32(out, 'out');
-    const H = lastDim(a), m = ix.size;
+    const a = this.f32(x, 'x'),
+      ix = this.i32(index, 'index'),
+      o = this.f32(out, 'out');
+    const H = lastDim(a),
+      m = ix.size;
     check(o.size === m * H, () => `gatherRows out [${o.shape}] for ${m} rows of width ${H}`);
     this.checkIndices(ix, rowsOf(a), 'gatherRows: index');
     this.kernels.gatherRows(a.ptr, ix.ptr, o.ptr, H, 0, m);
   }
 
   softmax(x: Tensor, out: Tensor): void {
-    const a = this.f32(x, 'x'), o = this.f32(out, 'out');
+    const a = this.f32(x, 'x'),
+      o = this.f32(out, 'out');
     check(o.size === a.size, () => `softmax x [${a.shape}], out [${o.shape}]`);
-    const V = lastDim(a), m = rowsOf(a);
+    const V = lastDim(a),
+      m = rowsOf(a);
     this.run('softmax', this.split(m, 1, m * V * 8), (_t, r0, r1) => [a.ptr, o.ptr, V, r0, r1], m);
   }
 
   argmax(x: Tensor, out: Tensor): void {
-    const a = this.f32(x, 'x'), o = this.i32(out, 'out');
+    const a = this.f32(x, 'x'),
+      o = this.i32(out, 'out');
     check(o.size === rowsOf(a), () => `argmax x [${a.shape}], out [${o.shape}]`);
-    const V = lastDim(a), m = rowsOf(a);
+    const V = lastDim(a),
+      m = rowsOf(a);
     this.run('argmax', this.split(m, 1, m * V), (_t, r0, r1) => [a.ptr, o.ptr, V, r0, r1], m);
   }
 
   // ---- LightReasoner ---------------------------------------------------------------------------
 
   contrast(expert: Tensor, amateur: Tensor, shared: number, alpha: number, stats: Tensor, labelIds: Tensor, labelWeights: Tensor): void {
-    const e = this.f32(expert, 'expert'), a = this.f32(amateur, 'amateur'), st = this.f32(stats, 'stats');
-    const ids = this.i32(labelIds, 'labelIds'), lw = this.f32(labelWeights, 'labelWeights');
-    const Ve = lastDim(e), Va = lastDim(a), K = lastDim(ids);
+    const e = this.f32(expert, 'expert'),
+      a = this.f32(amateur, 'amateur'),
+      st = this.f32(stats, 'stats');
+    const ids = this.i32(labelIds, 'labelIds'),
+      lw = this.f32(labelWeights, 'labelWeights');
+    const Ve = lastDim(e),
+      Va = lastDim(a),
+      K = lastDim(ids);
     check(Ve > 0 && Va > 0 && K > 0, () => `contrast: empty last dimension (expert [${e.shape}], amateur [${a.shape}], labelIds [${ids.shape}])`);
     const m = rowsOf(e);
     check(rowsOf(a) === m, () => `contrast: expert [${e.shape}] and amateur [${a.shape}] have different row counts`);
@@ -526,7 +612,13 @@ export class WasmBackend implements Backend {
 
   // ---- element-wise helpers (their kernels sit with the training ops in train.ts) ---------------
 
-  fill(x: Tensor, value: number): void { train.fill(this.host, x, value); }
-  axpy(x: Tensor, y: Tensor, alpha: number): void { train.axpy(this.host, x, y, alpha); }
-  sumSquares(x: Tensor, out: Tensor): void { train.sumSquares(this.host, x, out); }
+  fill(x: Tensor, value: number): void {
+    train.fill(this.host, x, value);
+  }
+  axpy(x: Tensor, y: Tensor, alpha: number): void {
+    train.axpy(this.host, x, y, alpha);
+  }
+  sumSquares(x: Tensor, out: Tensor): void {
+    train.sumSquares(this.host, x, out);
+  }
 }

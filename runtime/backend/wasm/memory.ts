@@ -54,7 +54,10 @@ export class Heap {
       if (b.size < size) continue;
       const start = b.start;
       if (b.size === size) this.free.splice(i, 1);
-      else { b.start += size; b.size -= size; }
+      else {
+        b.start += size;
+        b.size -= size;
+      }
       this.used += size;
       return { start, size, fresh: false };
     }
@@ -71,10 +74,12 @@ export class Heap {
     this.used -= block.size;
     const f = this.free;
     // binary search for the insertion point keeps the list address-ordered for coalescing
-    let lo = 0, hi = f.length;
+    let lo = 0,
+      hi = f.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (f[mid].start < block.start) lo = mid + 1; else hi = mid;
+      if (f[mid].start < block.start) lo = mid + 1;
+      else hi = mid;
     }
     let b: Block = { start: block.start, size: block.size };
     if (lo > 0 && f[lo - 1].start + f[lo - 1].size === b.start) {
@@ -114,14 +119,18 @@ export class Heap {
       this.memory.grow(pages);
     } catch (e) {
       // The host would not commit the pages (its RAM or the process's limits), below the 4 GiB.
-      if (e instanceof RangeError) throw outOfMemory(`the host refused to grow its memory from ${sizeText(have)} to ${sizeText(have + pages * PAGE_BYTES)} (${e.message})`);
+      if (e instanceof RangeError)
+        throw outOfMemory(`the host refused to grow its memory from ${sizeText(have)} to ${sizeText(have + pages * PAGE_BYTES)} (${e.message})`);
       throw e;
     }
   }
 }
 
 function outOfMemory(why: string): LightReasonerError {
-  return new LightReasonerError('ENVIRONMENT', `the Wasm backend is out of memory: ${why} — use a smaller model, lower --batch-size or --max-new-tokens, or use --backend webgpu`);
+  return new LightReasonerError(
+    'ENVIRONMENT',
+    `the Wasm backend is out of memory: ${why} — use a smaller model, lower --batch-size or --max-new-tokens, or use --backend webgpu`,
+  );
 }
 
 function roundUp(x: number, a: number): number {

@@ -33,10 +33,78 @@ export interface Kernels {
   heapBase(): number;
   contrast(e: P, a: P, stats: P, ids: P, w: P, Ve: number, Va: number, n: number, alpha: number, K: number, r0: number, r1: number): void;
   packX(x: P, xp: P, K: number, n: number, perm: boolean, r0: number, r1: number): void;
-  matmulF32(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number, strip: P, flags: number): void;
-  matmulIlvF32(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number, strip: P, flags: number): void;
-  matmulIlvF16(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number, strip: P, flags: number): void;
-  matmulIlvBf16(x: P, xp: P, w: P, bias: P, biasDt: number, out: P, scratch: P, K: number, N: number, n: number, r0: number, r1: number, c0: number, c1: number, strip: P, flags: number): void;
+  matmulF32(
+    x: P,
+    xp: P,
+    w: P,
+    bias: P,
+    biasDt: number,
+    out: P,
+    scratch: P,
+    K: number,
+    N: number,
+    n: number,
+    r0: number,
+    r1: number,
+    c0: number,
+    c1: number,
+    strip: P,
+    flags: number,
+  ): void;
+  matmulIlvF32(
+    x: P,
+    xp: P,
+    w: P,
+    bias: P,
+    biasDt: number,
+    out: P,
+    scratch: P,
+    K: number,
+    N: number,
+    n: number,
+    r0: number,
+    r1: number,
+    c0: number,
+    c1: number,
+    strip: P,
+    flags: number,
+  ): void;
+  matmulIlvF16(
+    x: P,
+    xp: P,
+    w: P,
+    bias: P,
+    biasDt: number,
+    out: P,
+    scratch: P,
+    K: number,
+    N: number,
+    n: number,
+    r0: number,
+    r1: number,
+    c0: number,
+    c1: number,
+    strip: P,
+    flags: number,
+  ): void;
+  matmulIlvBf16(
+    x: P,
+    xp: P,
+    w: P,
+    bias: P,
+    biasDt: number,
+    out: P,
+    scratch: P,
+    K: number,
+    N: number,
+    n: number,
+    r0: number,
+    r1: number,
+    c0: number,
+    c1: number,
+    strip: P,
+    flags: number,
+  ): void;
   interleaveWeight(w: P, scratch: P, N: number, K: number, dt: number): void;
   packQ(x: P, xq: P, K: number, q4: boolean, r0: number, r1: number): void;
   qmatmulQ8(xq: P, w: P, bias: P, biasDt: number, out: P, K: number, N: number, r0: number, r1: number, c0: number, c1: number): void;
@@ -54,8 +122,38 @@ export interface Kernels {
   gatherRows(x: P, index: P, out: P, H: number, j0: number, j1: number): void;
   softmax(x: P, out: P, V: number, r0: number, r1: number): void;
   argmax(x: P, out: P, V: number, r0: number, r1: number): void;
-  attention(q: P, kc: P, vc: P, rows: P, out: P, scores: P, heads: number, kvHeads: number, maxT: number, d: number, scale: number, window: number, r0: number, r1: number): void;
-  attentionGroups(q: P, kc: P, vc: P, rows: P, out: P, scores: P, heads: number, kvHeads: number, maxT: number, d: number, scale: number, window: number, i0: number, i1: number): void;
+  attention(
+    q: P,
+    kc: P,
+    vc: P,
+    rows: P,
+    out: P,
+    scores: P,
+    heads: number,
+    kvHeads: number,
+    maxT: number,
+    d: number,
+    scale: number,
+    window: number,
+    r0: number,
+    r1: number,
+  ): void;
+  attentionGroups(
+    q: P,
+    kc: P,
+    vc: P,
+    rows: P,
+    out: P,
+    scores: P,
+    heads: number,
+    kvHeads: number,
+    maxT: number,
+    d: number,
+    scale: number,
+    window: number,
+    i0: number,
+    i1: number,
+  ): void;
   attentionScratchFloats(heads: number, kvHeads: number, maxT: number): number;
   /** expv (wasm/expv.ts) on one value, for tests. */
   expOne(x: number): number;
@@ -81,9 +179,58 @@ export interface Kernels {
   softLabelLoss(z: P, ids: P, w: P, scale: number, loss: P, g: P, V: number, K: number, r0: number, r1: number): void;
   dropout(x: P, out: P, threshold: number, keep: number, seed: number, stream: number, i0: number, i1: number): void;
   sumSquares(x: P, i0: number, i1: number): number;
-  adamw(p: P, g: P, m: P, v: P, gradScale: number, b1: number, b2: number, eps: number, decay: number, stepSize: number, sqrtBc2: number, i0: number, i1: number): void;
-  attentionBackwardQ(q: P, kc: P, vc: P, rows: P, dOut: P, dq: P, stats: P, scratch: P, heads: number, kvHeads: number, maxT: number, d: number, scale: number, window: number, r0: number, r1: number): void;
-  attentionBackwardKV(q: P, kc: P, vc: P, rows: P, rowAt: P, dOut: P, stats: P, dk: P, dv: P, heads: number, kvHeads: number, maxT: number, d: number, scale: number, window: number, r0: number, r1: number): void;
+  adamw(
+    p: P,
+    g: P,
+    m: P,
+    v: P,
+    gradScale: number,
+    b1: number,
+    b2: number,
+    eps: number,
+    decay: number,
+    stepSize: number,
+    sqrtBc2: number,
+    i0: number,
+    i1: number,
+  ): void;
+  attentionBackwardQ(
+    q: P,
+    kc: P,
+    vc: P,
+    rows: P,
+    dOut: P,
+    dq: P,
+    stats: P,
+    scratch: P,
+    heads: number,
+    kvHeads: number,
+    maxT: number,
+    d: number,
+    scale: number,
+    window: number,
+    r0: number,
+    r1: number,
+  ): void;
+  attentionBackwardKV(
+    q: P,
+    kc: P,
+    vc: P,
+    rows: P,
+    rowAt: P,
+    dOut: P,
+    stats: P,
+    dk: P,
+    dv: P,
+    heads: number,
+    kvHeads: number,
+    maxT: number,
+    d: number,
+    scale: number,
+    window: number,
+    r0: number,
+    r1: number,
+  ): void;
 }
 
 function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
@@ -101,14 +248,15 @@ const compiledThreads = new Map<Flavour, Promise<WebAssembly.Module | null>>();
 /** The single-memory build of a flavour, or null where this host cannot compile it. */
 function compile(flavour: Flavour): Promise<WebAssembly.Module | null> {
   let m = compiled.get(flavour);
-  if (!m) compiled.set(flavour, m = WebAssembly.compile(decodeBase64(flavour === 'relaxed' ? kernelsRelaxed : kernelsSimd)).catch(() => null));
+  if (!m) compiled.set(flavour, (m = WebAssembly.compile(decodeBase64(flavour === 'relaxed' ? kernelsRelaxed : kernelsSimd)).catch(() => null)));
   return m;
 }
 
 /** The shared-memory build of a flavour, or null where this host cannot compile it (no Wasm threads). */
 function compileThreads(flavour: Flavour): Promise<WebAssembly.Module | null> {
   let m = compiledThreads.get(flavour);
-  if (!m) compiledThreads.set(flavour, m = WebAssembly.compile(decodeBase64(flavour === 'relaxed' ? kernelsRelaxedThreads : kernelsThreads)).catch(() => null));
+  if (!m)
+    compiledThreads.set(flavour, (m = WebAssembly.compile(decodeBase64(flavour === 'relaxed' ? kernelsRelaxedThreads : kernelsThreads)).catch(() => null)));
   return m;
 }
 

@@ -23,7 +23,12 @@ import type { ThreadWorker, WorkerHost } from '../../platform/types.ts';
 
 /** Arguments per job (the longest kernel signatures, attentionBackwardQ/KV, have 17; run() refuses more). */
 const MAX_ARGS = 20;
-const SEQ = 0, DONE = 1, QUIT = 2, ERR = 3, READY = 4, FN = 8;
+const SEQ = 0,
+  DONE = 1,
+  QUIT = 2,
+  ERR = 3,
+  READY = 4,
+  FN = 8;
 /** Spin iterations before sleeping in Atomics.wait (a few µs). */
 const SPIN = 4000;
 
@@ -126,29 +131,40 @@ export class Pool {
    * `control` (controlBytes(threads) bytes, zeroed, 8-aligned). Rejects (after terminating what
    * started) when a worker cannot start or instantiate within `timeoutMs`.
    */
-  static async start(host: WorkerHost, module: WebAssembly.Module, memory: WebAssembly.Memory, control: number, threads: number, timeoutMs = 30_000): Promise<Pool> {
-    const names = WebAssembly.Module.exports(module).filter((e) => e.kind === 'function').map((e) => e.name);
+  static async start(
+    host: WorkerHost,
+    module: WebAssembly.Module,
+    memory: WebAssembly.Memory,
+    control: number,
+    threads: number,
+    timeoutMs = 30_000,
+  ): Promise<Pool> {
+    const names = WebAssembly.Module.exports(module)
+      .filter((e) => e.kind === 'function')
+      .map((e) => e.name);
     const pool = new Pool(threads, memory, control, names);
     const started: Promise<void>[] = [];
     try {
       for (let t = 1; t < threads; t++) {
         const w = host.spawn(WORKER_SOURCE);
         pool.workers.push(w);
-        started.push(new Promise<void>((resolve, reject) => {
-          let ready = false;
-          w.onMessage((m) => {
-            const msg = m as { ready?: number; error?: string };
-            if (msg.ready !== undefined) {
-              ready = true;
-              resolve();
-            } else if (msg.error) reject(new Error(`wasm worker ${t}: ${msg.error}`));
-          });
-          w.onError((e) => {
-            const error = e instanceof Error ? e : new Error(String(e));
-            if (ready) pool.workerFailed(t, error);
-            else reject(error);
-          });
-        }));
+        started.push(
+          new Promise<void>((resolve, reject) => {
+            let ready = false;
+            w.onMessage((m) => {
+              const msg = m as { ready?: number; error?: string };
+              if (msg.ready !== undefined) {
+                ready = true;
+                resolve();
+              } else if (msg.error) reject(new Error(`wasm worker ${t}: ${msg.error}`));
+            });
+            w.onError((e) => {
+              const error = e instanceof Error ? e : new Error(String(e));
+              if (ready) pool.workerFailed(t, error);
+              else reject(error);
+            });
+          }),
+        );
         // after the listeners: in Node, adding a 'message' listener refs the worker again
         w.unref();
         w.postMessage({ module, memory, control, argsOffset: argsOffset(threads), threads, index: t, names });
@@ -178,7 +194,9 @@ export class Pool {
     if (this.failure) throw this.failure;
     const f = this.index.get(name);
     if (f === undefined) throw new Error(`no kernel ${name}`);
-    const ctl = this.ctl, a = this.args, T = this.threads;
+    const ctl = this.ctl,
+      a = this.args,
+      T = this.threads;
     let others = 0;
     for (let t = 1; t < T; t++) {
       const job = jobs[t];

@@ -30,7 +30,8 @@ export function splitByCost(threads: number, cost: ArrayLike<number>, work: numb
   let total = 0;
   for (let i = 0; i < cost.length; i++) total += cost[i];
   const b = [0];
-  let acc = 0, i = 0;
+  let acc = 0,
+    i = 0;
   for (let t = 1; t < T; t++) {
     const goal = (total * t) / T;
     while (i < cost.length && acc + cost[i] / 2 < goal) acc += cost[i++];

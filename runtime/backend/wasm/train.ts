@@ -67,13 +67,15 @@ export function fill(h: TrainHost, x: Tensor, value: number): void {
 }
 
 export function axpy(h: TrainHost, x: Tensor, y: Tensor, alpha: number): void {
-  const a = h.f32(x, 'x'), b = h.f32(y, 'y');
+  const a = h.f32(x, 'x'),
+    b = h.f32(y, 'y');
   check(a.size === b.size, () => `axpy [${a.shape}] += α·[${b.shape}]`);
   h.kernels().axpy(a.ptr, b.ptr, alpha, 0, a.size);
 }
 
 export function sumSquares(h: TrainHost, x: Tensor, out: Tensor): void {
-  const a = h.f32(x, 'x'), o = h.f32(out, 'out');
+  const a = h.f32(x, 'x'),
+    o = h.f32(out, 'out');
   check(o.size >= 1, () => `sumSquares out [${o.shape}] is empty`);
   const s = h.kernels().sumSquares(a.ptr, 0, a.size);
   const v = new Float32Array(h.buffer(), o.ptr, 1);
@@ -91,8 +93,12 @@ export class WasmTraining implements TrainingOps {
       quantMatmulNN(h, h.f32(x, 'x'), q, h.f32(out, 'out'), accumulate);
       return;
     }
-    const a = h.f32(x, 'x'), b = h.weight(w, 'w'), o = h.f32(out, 'out');
-    const N = lastDim(a), n = rowsOf(a), K = lastDim(b);
+    const a = h.f32(x, 'x'),
+      b = h.weight(w, 'w'),
+      o = h.f32(out, 'out');
+    const N = lastDim(a),
+      n = rowsOf(a),
+      K = lastDim(b);
     check(b.shape.length === 2 && b.shape[0] === N && lastDim(o) === K && o.size === n * K, () => `matmulNN shapes [${a.shape}]·[${b.shape}] → [${o.shape}]`);
     disjoint(a, o, 'matmulNN x and out');
     disjoint(b, o, 'matmulNN w and out');
@@ -105,13 +111,23 @@ export class WasmTraining implements TrainingOps {
     const base = h.scratch(st * (bounds ? bounds.length - 1 : 1));
     const acc = accumulate ? 1 : 0;
     const ilv = b.interleaved ? 1 : 0; // a createWeight matrix (wasm/layout.ts)
-    h.run(name, bounds, (t, i0, i1) => byCols ? [a.ptr, b.ptr, ilv, o.ptr, base + t * st, N, K, acc, 0, n, i0, i1] : [a.ptr, b.ptr, ilv, o.ptr, base + t * st, N, K, acc, i0, i1, 0, K], byCols ? K : n);
+    h.run(
+      name,
+      bounds,
+      (t, i0, i1) =>
+        byCols ? [a.ptr, b.ptr, ilv, o.ptr, base + t * st, N, K, acc, 0, n, i0, i1] : [a.ptr, b.ptr, ilv, o.ptr, base + t * st, N, K, acc, i0, i1, 0, K],
+      byCols ? K : n,
+    );
   }
 
   matmulTN(a: Tensor, b: Tensor, out: Tensor, alpha: number, accumulate: boolean): void {
     const h = this.h;
-    const x = h.f32(a, 'a'), y = h.f32(b, 'b'), o = h.f32(out, 'out');
-    const M = lastDim(x), N = lastDim(y), n = rowsOf(x);
+    const x = h.f32(a, 'a'),
+      y = h.f32(b, 'b'),
+      o = h.f32(out, 'out');
+    const M = lastDim(x),
+      N = lastDim(y),
+      n = rowsOf(x);
     check(rowsOf(y) === n && o.size === M * N, () => `matmulTN shapes [${x.shape}]ᵀ·[${y.shape}] → [${o.shape}]`);
     disjoint(x, o, 'matmulTN a and out');
     disjoint(y, o, 'matmulTN b and out');
@@ -119,53 +135,104 @@ export class WasmTraining implements TrainingOps {
     const byCols = N >= M;
     const bounds = byCols ? h.split(N, 16, n * M * N) : h.split(M, 1, n * M * N);
     const acc = accumulate ? 1 : 0;
-    h.run('matmulTN', bounds, (_t, i0, i1) => byCols ? [x.ptr, y.ptr, o.ptr, n, M, N, alpha, acc, 0, M, i0, i1] : [x.ptr, y.ptr, o.ptr, n, M, N, alpha, acc, i0, i1, 0, N], byCols ? N : M);
+    h.run(
+      'matmulTN',
+      bounds,
+      (_t, i0, i1) => (byCols ? [x.ptr, y.ptr, o.ptr, n, M, N, alpha, acc, 0, M, i0, i1] : [x.ptr, y.ptr, o.ptr, n, M, N, alpha, acc, i0, i1, 0, N]),
+      byCols ? N : M,
+    );
   }
 
   rmsNormBackward(x: Tensor, weight: Tensor, dy: Tensor, eps: number, dx: Tensor): void {
     const h = this.h;
-    const a = h.f32(x, 'x'), w = h.weight(weight, 'weight'), g = h.f32(dy, 'dy'), o = h.f32(dx, 'dx');
+    const a = h.f32(x, 'x'),
+      w = h.weight(weight, 'weight'),
+      g = h.f32(dy, 'dy'),
+      o = h.f32(dx, 'dx');
     const H = lastDim(a);
-    check(w.size === H && g.size === a.size && o.size === a.size, () => `rmsNormBackward x [${a.shape}], weight [${w.shape}], dy [${g.shape}], dx [${o.shape}]`);
+    check(
+      w.size === H && g.size === a.size && o.size === a.size,
+      () => `rmsNormBackward x [${a.shape}], weight [${w.shape}], dy [${g.shape}], dx [${o.shape}]`,
+    );
     h.kernels().rmsNormBackward(a.ptr, w.ptr, DT_CODE[w.dtype as FloatDType], g.ptr, o.ptr, H, eps, 0, rowsOf(a));
   }
 
   gluBackward(gate: Tensor, up: Tensor, dy: Tensor, dgate: Tensor, dup: Tensor, activation: GluActivation): void {
     check(activation === 'silu' || activation === 'gelu_tanh', () => `gluBackward activation ${String(activation)} (want silu or gelu_tanh)`);
     const h = this.h;
-    const g = h.f32(gate, 'gate'), u = h.f32(up, 'up'), d = h.f32(dy, 'dy'), dg = h.f32(dgate, 'dgate'), du = h.f32(dup, 'dup');
-    check([u, d, dg, du].every((t) => t.size === g.size), () => `gluBackward gate [${g.shape}], up [${u.shape}], dy [${d.shape}], dgate [${dg.shape}], dup [${du.shape}]`);
+    const g = h.f32(gate, 'gate'),
+      u = h.f32(up, 'up'),
+      d = h.f32(dy, 'dy'),
+      dg = h.f32(dgate, 'dgate'),
+      du = h.f32(dup, 'dup');
+    check(
+      [u, d, dg, du].every((t) => t.size === g.size),
+      () => `gluBackward gate [${g.shape}], up [${u.shape}], dy [${d.shape}], dgate [${dg.shape}], dup [${du.shape}]`,
+    );
     const k = h.kernels();
     (activation === 'silu' ? k.swigluBackward : k.gegluBackward)(g.ptr, u.ptr, d.ptr, dg.ptr, du.ptr, 0, g.size);
   }
 
   ropeBackward(x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number): void {
     const h = this.h;
-    const a = h.f32(x, 'x'), rw = h.i32(rows, 'rows'), fr = h.f32(invFreq, 'invFreq');
-    check(Number.isInteger(heads) && heads > 0 && Number.isInteger(headDim) && headDim > 0 && headDim % 2 === 0, () => `ropeBackward heads ${heads}, headDim ${headDim}`);
+    const a = h.f32(x, 'x'),
+      rw = h.i32(rows, 'rows'),
+      fr = h.f32(invFreq, 'invFreq');
+    check(
+      Number.isInteger(heads) && heads > 0 && Number.isInteger(headDim) && headDim > 0 && headDim % 2 === 0,
+      () => `ropeBackward heads ${heads}, headDim ${headDim}`,
+    );
     check(rw.shape.length === 2 && rw.shape[1] === 2, () => `rows must be i32 [n, 2], got [${rw.shape}]`);
     const n = rw.shape[0];
-    check(a.size === n * heads * headDim && fr.size >= headDim / 2, () => `ropeBackward x [${a.shape}] for ${n} rows × ${heads} heads × ${headDim}, invFreq [${fr.shape}]`);
+    check(
+      a.size === n * heads * headDim && fr.size >= headDim / 2,
+      () => `ropeBackward x [${a.shape}] for ${n} rows × ${heads} heads × ${headDim}, invFreq [${fr.shape}]`,
+    );
     const s = h.scratch(headDim * 4);
     h.kernels().ropeBackward(a.ptr, rw.ptr, fr.ptr, s, heads, headDim, 0, n);
   }
 
   attentionBackward(
-    q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, dOut: Tensor,
-    dq: Tensor, dk: Tensor, dv: Tensor, heads: number, scale: number, window = 0,
+    q: Tensor,
+    kCache: Tensor,
+    vCache: Tensor,
+    rows: Rows,
+    out: Tensor,
+    dOut: Tensor,
+    dq: Tensor,
+    dk: Tensor,
+    dv: Tensor,
+    heads: number,
+    scale: number,
+    window = 0,
   ): void {
     check(Number.isInteger(window) && window >= 0, () => `attentionBackward window ${window} must be an integer ≥ 0`);
     const h = this.h;
-    const qq = h.f32(q, 'q'), kc = h.cache(kCache, 'kCache'), vc = h.cache(vCache, 'vCache'), rw = h.i32(rows, 'rows');
-    const o = h.f32(out, 'out'), go = h.f32(dOut, 'dOut'), gq = h.f32(dq, 'dq'), gk = h.f32(dk, 'dk'), gv = h.f32(dv, 'dv');
+    const qq = h.f32(q, 'q'),
+      kc = h.cache(kCache, 'kCache'),
+      vc = h.cache(vCache, 'vCache'),
+      rw = h.i32(rows, 'rows');
+    const o = h.f32(out, 'out'),
+      go = h.f32(dOut, 'dOut'),
+      gq = h.f32(dq, 'dq'),
+      gk = h.f32(dk, 'dk'),
+      gv = h.f32(dv, 'dv');
     const [slots, kvh, maxT, d] = kc.shape;
-    check(vc.shape.every((s, j) => s === kc.shape[j]), () => `kCache [${kc.shape}] and vCache [${vc.shape}] differ`);
+    check(
+      vc.shape.every((s, j) => s === kc.shape[j]),
+      () => `kCache [${kc.shape}] and vCache [${vc.shape}] differ`,
+    );
     check(Number.isInteger(heads) && heads > 0 && heads % kvh === 0, () => `attentionBackward: ${heads} heads is not a multiple of ${kvh} KV heads`);
     const n = h.checkRows(rw, slots, maxT);
-    check([qq, o, go, gq].every((t) => t.size === n * heads * d), () => `attentionBackward q [${qq.shape}], out [${o.shape}], dOut [${go.shape}], dq [${gq.shape}] for ${n} rows × ${heads}·${d}`);
+    check(
+      [qq, o, go, gq].every((t) => t.size === n * heads * d),
+      () => `attentionBackward q [${qq.shape}], out [${o.shape}], dOut [${go.shape}], dq [${gq.shape}] for ${n} rows × ${heads}·${d}`,
+    );
     check(gk.size === n * kvh * d && gv.size === gk.size, () => `attentionBackward dk [${gk.shape}], dv [${gv.shape}] for ${n} rows × ${kvh}·${d}`);
     // scratch: rowAt i32 [slots·maxT] | stats f32 [n, heads, 2] | p, dp f32 [2·maxT] per thread
-    const mapB = stride64(slots * maxT * 4), statB = stride64(n * heads * 8), pB = stride64(2 * maxT * 4);
+    const mapB = stride64(slots * maxT * 4),
+      statB = stride64(n * heads * 8),
+      pB = stride64(2 * maxT * 4);
     const work = n * heads * d * (window > 0 ? Math.min(window, maxT) : maxT); // an upper bound; causal rows do about half
     const bounds = h.split(n, 1, work);
     const base = h.scratch(mapB + statB + pB * (bounds ? bounds.length - 1 : 1));
@@ -177,14 +244,27 @@ export class WasmTraining implements TrainingOps {
       rowAt[at] = r;
     }
     // phase 1 then phase 2 (it reads the stats of every row), each split by rows
-    h.run('attentionBackwardQ', bounds, (t, r0, r1) => [qq.ptr, kc.ptr, vc.ptr, rw.ptr, go.ptr, gq.ptr, base + mapB, base + mapB + statB + t * pB, heads, kvh, maxT, d, scale, window, r0, r1], n);
-    h.run('attentionBackwardKV', bounds, (_t, r0, r1) => [qq.ptr, kc.ptr, vc.ptr, rw.ptr, base, go.ptr, base + mapB, gk.ptr, gv.ptr, heads, kvh, maxT, d, scale, window, r0, r1], n);
+    h.run(
+      'attentionBackwardQ',
+      bounds,
+      (t, r0, r1) => [qq.ptr, kc.ptr, vc.ptr, rw.ptr, go.ptr, gq.ptr, base + mapB, base + mapB + statB + t * pB, heads, kvh, maxT, d, scale, window, r0, r1],
+      n,
+    );
+    h.run(
+      'attentionBackwardKV',
+      bounds,
+      (_t, r0, r1) => [qq.ptr, kc.ptr, vc.ptr, rw.ptr, base, go.ptr, base + mapB, gk.ptr, gv.ptr, heads, kvh, maxT, d, scale, window, r0, r1],
+      n,
+    );
   }
 
   scatterAddRows(x: Tensor, index: Tensor, out: Tensor): void {
     const h = this.h;
-    const a = h.f32(x, 'x'), ix = h.i32(index, 'index'), o = h.f32(out, 'out');
-    const H = lastDim(a), m = ix.size;
+    const a = h.f32(x, 'x'),
+      ix = h.i32(index, 'index'),
+      o = h.f32(out, 'out');
+    const H = lastDim(a),
+      m = ix.size;
     check(a.size === m * H && lastDim(o) === H, () => `scatterAddRows x [${a.shape}], index [${ix.shape}], out [${o.shape}]`);
     h.checkIndices(ix, rowsOf(o), 'scatterAddRows: index');
     h.kernels().scatterAddRows(a.ptr, ix.ptr, o.ptr, H, 0, m);
@@ -192,11 +272,19 @@ export class WasmTraining implements TrainingOps {
 
   softLabelLoss(logits: Tensor, labelIds: Tensor, labelWeights: Tensor, scale: number, loss: Tensor, dLogits: Tensor): void {
     const h = this.h;
-    const z = h.f32(logits, 'logits'), ids = h.i32(labelIds, 'labelIds'), lw = h.f32(labelWeights, 'labelWeights');
-    const l = h.f32(loss, 'loss'), g = h.f32(dLogits, 'dLogits');
-    const V = lastDim(z), m = rowsOf(z), K = lastDim(ids);
+    const z = h.f32(logits, 'logits'),
+      ids = h.i32(labelIds, 'labelIds'),
+      lw = h.f32(labelWeights, 'labelWeights');
+    const l = h.f32(loss, 'loss'),
+      g = h.f32(dLogits, 'dLogits');
+    const V = lastDim(z),
+      m = rowsOf(z),
+      K = lastDim(ids);
     check(V > 0 && K > 0, () => `softLabelLoss: empty last dimension (logits [${z.shape}], labelIds [${ids.shape}])`);
-    check(ids.size === m * K && lw.size === m * K && lastDim(lw) === K, () => `softLabelLoss: labelIds [${ids.shape}], labelWeights [${lw.shape}] for ${m} rows`);
+    check(
+      ids.size === m * K && lw.size === m * K && lastDim(lw) === K,
+      () => `softLabelLoss: labelIds [${ids.shape}], labelWeights [${lw.shape}] for ${m} rows`,
+    );
     check(l.size === m && g.size === z.size, () => `softLabelLoss: loss [${l.shape}], dLogits [${g.shape}] for logits [${z.shape}]`);
     disjoint(z, g, 'softLabelLoss logits and dLogits');
     const iv = new Int32Array(h.buffer(), ids.ptr, ids.size);
@@ -206,7 +294,8 @@ export class WasmTraining implements TrainingOps {
 
   dropout(x: Tensor, out: Tensor, p: number, seed: number, stream: number): void {
     const h = this.h;
-    const a = h.f32(x, 'x'), o = h.f32(out, 'out');
+    const a = h.f32(x, 'x'),
+      o = h.f32(out, 'out');
     check(a.size === o.size, () => `dropout x [${a.shape}], out [${o.shape}]`);
     check(p >= 0 && p <= 1, () => `dropout p ${p} outside [0, 1]`);
     check(Number.isInteger(seed) && Number.isInteger(stream), () => `dropout seed ${seed} and stream ${stream} must be integers`);
@@ -217,11 +306,15 @@ export class WasmTraining implements TrainingOps {
 
   adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, o: AdamWStep): void {
     const h = this.h;
-    const p = h.f32(param, 'param'), g = h.f32(grad, 'grad'), mm = h.f32(m, 'm'), vv = h.f32(v, 'v');
+    const p = h.f32(param, 'param'),
+      g = h.f32(grad, 'grad'),
+      mm = h.f32(m, 'm'),
+      vv = h.f32(v, 'v');
     check(g.size === p.size && mm.size === p.size && vv.size === p.size, () => `adamw param [${p.shape}], grad [${g.shape}], m [${mm.shape}], v [${vv.shape}]`);
     check(Number.isInteger(o.step) && o.step >= 1, () => `adamw step ${o.step} must be an integer ≥ 1`);
     // the same f64 expressions as the reference, so the step is bit-for-bit the same
-    const bc1 = 1 - o.beta1 ** o.step, bc2 = 1 - o.beta2 ** o.step;
+    const bc1 = 1 - o.beta1 ** o.step,
+      bc2 = 1 - o.beta2 ** o.step;
     h.kernels().adamw(p.ptr, g.ptr, mm.ptr, vv.ptr, o.gradScale, o.beta1, o.beta2, o.eps, 1 - o.lr * o.weightDecay, o.lr / bc1, Math.sqrt(bc2), 0, p.size);
   }
 }

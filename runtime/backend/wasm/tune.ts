@@ -22,7 +22,8 @@ interface Tunable extends Backend {
 const chosen = new Map<string, MatmulVariant>();
 
 export async function chooseVariant(b: Tunable, asked: MatmulVariant | string | undefined): Promise<MatmulVariant> {
-  if (asked !== undefined && asked !== 'auto') return typeof asked === 'string' ? parseVariant(asked, 'matmulVariant') : parseVariant(formatVariant(asked), 'matmulVariant');
+  if (asked !== undefined && asked !== 'auto')
+    return typeof asked === 'string' ? parseVariant(asked, 'matmulVariant') : parseVariant(formatVariant(asked), 'matmulVariant');
   const t = hostTuning();
   const forced = t.forced();
   if (forced !== undefined && forced !== '' && forced !== 'auto') {
@@ -73,7 +74,8 @@ function bf16Data(n: number): Uint8Array {
  * beyond most L2s).
  */
 export function tune(b: Tunable): MatmulVariant {
-  const K = 1024, data = bf16Data(K * K);
+  const K = 1024,
+    data = bf16Data(K * K);
   const made: ReturnType<Backend['createTensor']>[] = [];
   const saved = b.matmulVariant;
   try {
@@ -82,16 +84,24 @@ export function tune(b: Tunable): MatmulVariant {
     const w = b.createWeight('bf16', [K, K], data);
     made.push(x64, o64, w);
     // 128 rows: unpack × prefetch (both only matter from ONCE_MIN_ROWS rows on)
-    const prefill = faster(b, (['registers', 'once'] as const).flatMap((unpack) => (['prefill', 'none'] as const).map((prefetch) => ({ unpack, prefetch }))), () => {
-      b.matmul(x64, w, null, o64);
-    });
+    const prefill = faster(
+      b,
+      (['registers', 'once'] as const).flatMap((unpack) => (['prefill', 'none'] as const).map((prefetch) => ({ unpack, prefetch }))),
+      () => {
+        b.matmul(x64, w, null, o64);
+      },
+    );
     const x8 = b.createTensor('f32', [8, K], new Float32Array(8 * K).fill(0.5));
     const o8 = b.createTensor('f32', [8, K]);
     const ws = Array.from({ length: 16 }, () => b.createWeight('bf16', [K, K], data));
     made.push(x8, o8, ...ws);
-    const batch = faster(b, (['batch', 'none'] as const).map((prefetch) => ({ unpack: 'registers' as const, prefetch })), () => {
-      for (const wi of ws) b.matmul(x8, wi, null, o8);
-    });
+    const batch = faster(
+      b,
+      (['batch', 'none'] as const).map((prefetch) => ({ unpack: 'registers' as const, prefetch })),
+      () => {
+        for (const wi of ws) b.matmul(x8, wi, null, o8);
+      },
+    );
     const prefetch = prefetchOf(batch.prefetch === 'batch', prefill.prefetch === 'prefill');
     return ALL_VARIANTS.find((v) => v.unpack === prefill.unpack && v.prefetch === prefetch)!;
   } finally {
@@ -116,4 +126,3 @@ function faster(b: Tunable, candidates: MatmulVariant[], work: () => void): Matm
   for (let i = 1; i < candidates.length; i++) if (best[i] < best[pick] * (1 - MARGIN) && best[i] < best[0] * (1 - MARGIN)) pick = i;
   return candidates[pick];
 }
-

@@ -62,15 +62,18 @@ export function formatVariant(v: MatmulVariant): string {
  * throws a RangeError naming what is wrong and the accepted form.
  */
 export function parseVariant(spec: string, where = 'matmul variant'): MatmulVariant {
-  let unpack = DEFAULT_VARIANT.unpack, prefetch: Prefetch = DEFAULT_VARIANT.prefetch;
+  let unpack = DEFAULT_VARIANT.unpack,
+    prefetch: Prefetch = DEFAULT_VARIANT.prefetch;
   const form = `expected e.g. "unpack=once,prefetch=batch" (unpack: registers|once, prefetch: all|batch|prefill|none), or "auto"`;
-  for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const [key, value, extra] = part.split('=').map((s) => s.trim());
     if (key === 'unpack' && (value === 'registers' || value === 'once') && extra === undefined) unpack = value;
     else if (key === 'prefetch' && (PREFETCH as readonly string[]).concat('on', 'off').includes(value) && extra === undefined) {
       prefetch = value === 'on' ? 'all' : value === 'off' ? 'none' : (value as Prefetch);
-    }
-    else throw new RangeError(`${where}: cannot read "${part}" in "${spec}": ${form}`);
+    } else throw new RangeError(`${where}: cannot read "${part}" in "${spec}": ${form}`);
   }
   return Object.freeze({ unpack, prefetch });
 }

@@ -8,7 +8,18 @@
 // (requireTraining in ../training.ts).
 
 import { decodeToF32 } from '../../util/dtype.ts';
-import { type Backend, type BackendInfo, type DType, type GluActivation, type Rows, type Tensor, type WeightDType, isQuantDType, BYTES_PER_ELEMENT, sizeOf } from '../types.ts';
+import {
+  type Backend,
+  type BackendInfo,
+  type DType,
+  type GluActivation,
+  type Rows,
+  type Tensor,
+  type WeightDType,
+  isQuantDType,
+  BYTES_PER_ELEMENT,
+  sizeOf,
+} from '../types.ts';
 import { runContrast } from './contrast.ts';
 import type { GpuInstance, GpuJsModule, GpuTexture } from './gpujs.ts';
 import * as K from './kernels.ts';
@@ -67,7 +78,14 @@ export class WebGL2Backend implements Backend {
   }
 
   /** Render into tensor `out`: the result becomes the top layer of its store. */
-  private render(out: Tensor, name: string, source: string, constants: Record<string, number>, args: KernelArg[], output: readonly [number, number, number] = dims3(out.shape)): void {
+  private render(
+    out: Tensor,
+    name: string,
+    source: string,
+    constants: Record<string, number>,
+    args: KernelArg[],
+    output: readonly [number, number, number] = dims3(out.shape),
+  ): void {
     const t = gl2(out);
     const tex = this.draw(name, source, constants, output, args);
     this.assign(t, tex, output[0] * output[1] * output[2]);
@@ -122,7 +140,8 @@ export class WebGL2Backend implements Backend {
   // ---- memory ----------------------------------------------------------------------------------
 
   createWeight(dtype: WeightDType, shape: readonly number[], bytes: Uint8Array): Tensor {
-    if (isQuantDType(dtype)) throw new TypeError(`createWeight: the webgl2 backend has no kernels for ${dtype} weights (issue 30: Wasm and reference only so far)`);
+    if (isQuantDType(dtype))
+      throw new TypeError(`createWeight: the webgl2 backend has no kernels for ${dtype} weights (issue 30: Wasm and reference only so far)`);
     const n = sizeOf(shape);
     const want = n * BYTES_PER_ELEMENT[dtype];
     if (bytes.byteLength !== want) throw new RangeError(`weight [${shape}] ${dtype} needs ${want} bytes, got ${bytes.byteLength}`);
@@ -160,7 +179,11 @@ export class WebGL2Backend implements Backend {
   /** A matrix weight as f32: one embedding lookup of every row. */
   private async readWeight(w: GLTensor): Promise<Float32Array> {
     const rows = w.size / lastDim(w);
-    const ids = this.createTensor('i32', [rows], Int32Array.from({ length: rows }, (_, i) => i));
+    const ids = this.createTensor(
+      'i32',
+      [rows],
+      Int32Array.from({ length: rows }, (_, i) => i),
+    );
     const out = this.createTensor('f32', [rows, lastDim(w)]);
     try {
       this.embedding(ids, w, out);
@@ -231,7 +254,8 @@ export class WebGL2Backend implements Backend {
   }
 
   embedding(ids: Tensor, table: Tensor, out: Tensor, scale = 1): void {
-    const H = lastDim(table), n = ids.size;
+    const H = lastDim(table),
+      n = ids.size;
     expect(Number.isFinite(scale), 'embedding', `scale ${scale} is not finite`);
     expect(ids.dtype === 'i32' && out.size === n * H && lastDim(out) === H, 'embedding', `ids [${ids.shape}], table [${table.shape}] → out [${out.shape}]`);
     if (n === 0) return;
@@ -241,7 +265,8 @@ export class WebGL2Backend implements Backend {
   }
 
   rmsNorm(x: Tensor, weight: Tensor, eps: number, out: Tensor): void {
-    const H = lastDim(x), n = rowsOf(x);
+    const H = lastDim(x),
+      n = rowsOf(x);
     expect(out.size === x.size && weight.size === H, 'rmsNorm', `x [${x.shape}], weight [${weight.shape}], out [${out.shape}]`);
     if (n === 0) return;
     const inv = this.draw('rms-inv', K.RMS_INV, { H }, [n, 1, 1], [this.tex(x), eps]);
@@ -250,7 +275,9 @@ export class WebGL2Backend implements Backend {
   }
 
   matmul(x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor): void {
-    const Kd = lastDim(x), N = rowsOf(w), n = rowsOf(x);
+    const Kd = lastDim(x),
+      N = rowsOf(w),
+      n = rowsOf(x);
     expect(lastDim(w) === Kd && lastDim(out) === N && out.size === n * N, 'matmul', `shapes [${x.shape}]·[${w.shape}]ᵀ → [${out.shape}]`);
     expect(!bias || bias.size === N, 'matmul', `bias [${bias?.shape}] for N = ${N}`);
     if (n === 0) return;
@@ -262,7 +289,8 @@ export class WebGL2Backend implements Backend {
   }
 
   rope(x: Tensor, rows: Rows, invFreq: Tensor, heads: number, headDim: number): void {
-    const n = rows.shape[0], W = heads * headDim;
+    const n = rows.shape[0],
+      W = heads * headDim;
     expect(headDim % 2 === 0 && x.size === n * W && invFreq.size >= headDim / 2, 'rope', `x [${x.shape}] as [${n}, ${heads}, ${headDim}]`);
     if (n === 0) return;
     this.render(x, 'rope', K.ROPE, { D: headDim, HALF: headDim / 2, W }, [this.tex(x), this.tex(rows), this.tex(invFreq)], grid(W, n));
@@ -271,7 +299,11 @@ export class WebGL2Backend implements Backend {
   kvWrite(k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows): void {
     const [slots, kvh, maxT, D] = kCache.shape;
     const n = rows.shape[0];
-    expect(kCache.shape.length === 4 && vCache.size === kCache.size && k.size === n * kvh * D && v.size === k.size, 'kvWrite', `k [${k.shape}] into [${kCache.shape}]`);
+    expect(
+      kCache.shape.length === 4 && vCache.size === kCache.size && k.size === n * kvh * D && v.size === k.size,
+      'kvWrite',
+      `k [${k.shape}] into [${kCache.shape}]`,
+    );
     expect(kCache !== vCache, 'kvWrite', 'the two caches must be distinct');
     if (n === 0) return;
     const inv = this.inverseRows(rows, n, slots, maxT);
@@ -297,7 +329,11 @@ export class WebGL2Backend implements Backend {
     expect(Number.isInteger(window) && window >= 0, 'attention', `window ${window} must be an integer ≥ 0`);
     const n = rows.shape[0];
     expect(heads % kvh === 0 && q.size === n * heads * D && out.size === q.size, 'attention', `q [${q.shape}], ${heads} heads over cache [${kCache.shape}]`);
-    expect(n * heads * maxT <= MAX_ACTIVATION_ELEMENTS, 'attention', `${n} rows × ${heads} heads × ${maxT} positions of scores exceed 2^24; use shorter prompts or wasm`);
+    expect(
+      n * heads * maxT <= MAX_ACTIVATION_ELEMENTS,
+      'attention',
+      `${n} rows × ${heads} heads × ${maxT} positions of scores exceed 2^24; use shorter prompts or wasm`,
+    );
     if (n === 0) return;
     const c = { HEADS: heads, GROUP: heads / kvh, KVH: kvh, D, LT: pow2(maxT) };
     const rt = this.tex(rows);
@@ -321,14 +357,17 @@ export class WebGL2Backend implements Backend {
   }
 
   gatherRows(x: Tensor, index: Tensor, out: Tensor): void {
-    const H = lastDim(x), m = index.size;
+    const H = lastDim(x),
+      m = index.size;
     expect(index.dtype === 'i32' && out.size === m * H, 'gatherRows', `x [${x.shape}], index [${index.shape}] → out [${out.shape}]`);
     if (m > 0) this.render(out, 'gather', K.GATHER, { H }, [this.tex(x), this.tex(index)], grid(H, m));
   }
 
   /** (max, Σ exp) of each row, as an ArrayTexture(2) [R] (the caller deletes it). */
   private rowStats(x: Tensor): GpuTexture {
-    const V = lastDim(x), R = rowsOf(x), C = Math.ceil(V / CHUNK);
+    const V = lastDim(x),
+      R = rowsOf(x),
+      C = Math.ceil(V / CHUNK);
     const part = this.draw('row-part', K.ROW_PART, { V, S: CHUNK }, grid(C, R), [this.tex(x)]);
     const st = this.draw('row-merge', K.ROW_MERGE, { C }, [R, 1, 1], [part]);
     part.delete();
@@ -344,7 +383,9 @@ export class WebGL2Backend implements Backend {
   }
 
   argmax(x: Tensor, out: Tensor): void {
-    const V = lastDim(x), R = rowsOf(x), C = Math.ceil(V / CHUNK);
+    const V = lastDim(x),
+      R = rowsOf(x),
+      C = Math.ceil(V / CHUNK);
     expect(out.dtype === 'i32' && out.size === R && V > 0, 'argmax', `[${x.shape}] → [${out.shape}]`);
     if (R === 0) return;
     const part = this.draw('argmax-part', K.ARGMAX_PART, { V, S: CHUNK }, grid(C, R), [this.tex(x)]);
@@ -353,12 +394,27 @@ export class WebGL2Backend implements Backend {
   }
 
   contrast(expert: Tensor, amateur: Tensor, shared: number, alpha: number, stats: Tensor, labelIds: Tensor, labelWeights: Tensor): void {
-    const Ve = lastDim(expert), Va = lastDim(amateur), m = rowsOf(expert), Kl = lastDim(labelIds);
+    const Ve = lastDim(expert),
+      Va = lastDim(amateur),
+      m = rowsOf(expert),
+      Kl = lastDim(labelIds);
     expect(shared <= Ve && shared <= Va && rowsOf(amateur) === m, 'contrast', `shared vocabulary ${shared} of [${expert.shape}] and [${amateur.shape}]`);
-    expect(stats.size === 2 * m && labelIds.size === m * Kl && labelWeights.size === m * Kl && labelIds.dtype === 'i32', 'contrast', `stats [${stats.shape}], labels [${labelIds.shape}] for ${m} rows`);
+    expect(
+      stats.size === 2 * m && labelIds.size === m * Kl && labelWeights.size === m * Kl && labelIds.dtype === 'i32',
+      'contrast',
+      `stats [${stats.shape}], labels [${labelIds.shape}] for ${m} rows`,
+    );
     if (m === 0) return;
     const out = runContrast((name, source, constants, output, args) => this.draw(name, source, constants, output, args), {
-      e: this.tex(expert), a: this.tex(amateur), Ve, Va, m, shared, K: Kl, alpha, chunk: CHUNK,
+      e: this.tex(expert),
+      a: this.tex(amateur),
+      Ve,
+      Va,
+      m,
+      shared,
+      K: Kl,
+      alpha,
+      chunk: CHUNK,
     });
     this.assign(gl2(stats), out.stats, 2 * m);
     this.assign(gl2(labelIds), out.ids, m * Kl);
@@ -378,7 +434,8 @@ export class WebGL2Backend implements Backend {
 
   sumSquares(x: Tensor, out: Tensor): void {
     expect(out.size >= 1, 'sumSquares', `out [${out.shape}]`);
-    const N = x.size, C = Math.max(1, Math.ceil(N / CHUNK));
+    const N = x.size,
+      C = Math.max(1, Math.ceil(N / CHUNK));
     const part = this.draw('sumsq-part', K.SUMSQ_PART, { N, S: CHUNK }, [C, 1, 1], [N > 0 ? this.tex(x) : this.tex(out, 1)]);
     this.render(out, 'sumsq-merge', K.SUMSQ_MERGE, { C }, [part, this.tex(out, 1)], [1, 1, 1]);
     part.delete();

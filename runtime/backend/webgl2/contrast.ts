@@ -6,7 +6,13 @@ import type { GpuTexture } from './gpujs.ts';
 import { grid } from './textures.ts';
 import type { KernelArg } from './runner.ts';
 
-export type Draw = (name: string, source: string, constants: Record<string, number>, output: readonly [number, number, number], args: KernelArg[]) => GpuTexture;
+export type Draw = (
+  name: string,
+  source: string,
+  constants: Record<string, number>,
+  output: readonly [number, number, number],
+  args: KernelArg[],
+) => GpuTexture;
 
 export interface ContrastInput {
   e: GpuTexture;

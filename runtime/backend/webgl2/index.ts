@@ -80,7 +80,8 @@ export function probeWebGL2(): WebGL2Probe {
 const unavailable = (message: string, cause?: unknown) => new LightReasonerError('BACKEND_UNAVAILABLE', message, { cause });
 
 export async function createWebGL2Backend(platform: Platform, options: WebGL2Options = {}): Promise<Backend> {
-  if (platform.name !== 'browser') throw unavailable(`webgl2 needs a browser (gpu.js needs headless-gl in ${platform.name === 'deno' ? 'Deno' : 'Node'}); use wasm`);
+  if (platform.name !== 'browser')
+    throw unavailable(`webgl2 needs a browser (gpu.js needs headless-gl in ${platform.name === 'deno' ? 'Deno' : 'Node'}); use wasm`);
   const opened = openContext();
   if (typeof opened === 'string') throw unavailable(`webgl2: ${opened}; use --backend wasm`);
   const { c, gl } = opened;
@@ -89,17 +90,26 @@ export async function createWebGL2Backend(platform: Platform, options: WebGL2Opt
     lib = await loadGpuJs(options.gpujs);
   } catch (e) {
     gl.getExtension('WEBGL_lose_context')?.loseContext();
-    throw unavailable(`webgl2: ${(e as Error).message}. Install the optional peer dependency (npm install gpu.js) and load it: a <script> of gpu.js/dist/gpu-browser.js, an import map entry for "gpu.js", or createBackend('webgl2', platform, { gpujs: () => import('gpu.js') })`, e);
+    throw unavailable(
+      `webgl2: ${(e as Error).message}. Install the optional peer dependency (npm install gpu.js) and load it: a <script> of gpu.js/dist/gpu-browser.js, an import map entry for "gpu.js", or createBackend('webgl2', platform, { gpujs: () => import('gpu.js') })`,
+      e,
+    );
   }
   const gpu = new lib({ mode: 'webgl2', canvas: c, context: gl, nativeFunctions: NATIVE });
   const renderer = rendererName(gl);
   const software = SOFTWARE_RENDERER.test(renderer);
   const maxTextureSize = gl.getParameter(gl.MAX_TEXTURE_SIZE) as number;
-  const notes = [options.chosenBecause, software ? `the WebGL2 renderer is software (${renderer}), slower than wasm: asked for explicitly` : undefined].filter(Boolean);
+  const notes = [options.chosenBecause, software ? `the WebGL2 renderer is software (${renderer}), slower than wasm: asked for explicitly` : undefined].filter(
+    Boolean,
+  );
   const info: BackendInfo = Object.freeze({
     kind: 'webgl2' as const,
     device: `WebGL2 ${renderer} (gpu.js)`,
-    features: Object.freeze(['EXT_color_buffer_float', 'packed-16-bit-weights', ...['OES_texture_float_linear', 'EXT_float_blend'].filter((e) => gl.getSupportedExtensions()?.includes(e))]),
+    features: Object.freeze([
+      'EXT_color_buffer_float',
+      'packed-16-bit-weights',
+      ...['OES_texture_float_linear', 'EXT_float_blend'].filter((e) => gl.getSupportedExtensions()?.includes(e)),
+    ]),
     limits: Object.freeze({
       maxTextureSize,
       maxTextureImageUnits: gl.getParameter(gl.MAX_TEXTURE_IMAGE_UNITS) as number,

@@ -102,7 +102,10 @@ return (a / (1 + Math.exp(-z2))) * u[${FLAT}];`,
 /** out[r, c] (thread (c, r)) = table[ids[r], c] · scale (1 copies; Gemma: √hidden); constants: none. */
 export const EMBED_F32 = fn('ids, table, scale', 'return table[ids[this.thread.z]][this.thread.x] * scale;');
 export const embed16 = (dtype: 'f16' | 'bf16') =>
-  fn('ids, table, scale', `const pr = ${unpackOf(dtype)}(table[ids[this.thread.z]][Math.floor(this.thread.x / 2)]);\nif (this.thread.x % 2 === 0) { return pr[0] * scale; }\nreturn pr[1] * scale;`);
+  fn(
+    'ids, table, scale',
+    `const pr = ${unpackOf(dtype)}(table[ids[this.thread.z]][Math.floor(this.thread.x / 2)]);\nif (this.thread.x % 2 === 0) { return pr[0] * scale; }\nreturn pr[1] * scale;`,
+  );
 /** out[j, c] = x[index[j], c]; constants: H. */
 export const GATHER = fn('x, index', 'return x[index[this.thread.z] * this.constants.H + this.thread.x];');
 
@@ -127,14 +130,19 @@ export function matmul(w: 'f32' | 'f16' | 'bf16', bias: boolean): string {
   const b = bias ? ' + b[this.thread.x]' : '';
   const args = bias ? 'x, w, b' : 'x, w';
   if (w === 'f32') {
-    return fn(args, `let s = 0;
+    return fn(
+      args,
+      `let s = 0;
 for (let k = 0; k < this.constants.K; k++) {
   s += x[this.thread.z * this.constants.K + k] * w[this.thread.x][k];
 }
-return s${b};`);
+return s${b};`,
+    );
   }
   const un = unpackOf(w);
-  return fn(args, `let s = 0;
+  return fn(
+    args,
+    `let s = 0;
 for (let p = 0; p < this.constants.PAIRS; p++) {
   const pr = ${un}(w[this.thread.x][p]);
   s += x[this.thread.z * this.constants.K + 2 * p] * pr[0] + x[this.thread.z * this.constants.K + 2 * p + 1] * pr[1];
@@ -143,7 +151,8 @@ if (this.constants.ODD === 1) {
   const pr = ${un}(w[this.thread.x][this.constants.PAIRS]);
   s += x[this.thread.z * this.constants.K + this.constants.K - 1] * pr[0];
 }
-return s${b};`);
+return s${b};`,
+  );
 }
 
 /** Rotary embedding (HF rotate_half), thread (h·D + i, r); constants: D, HALF, W = heads·D. */

@@ -103,7 +103,10 @@ export class Runner {
     const k = run.kernel;
     if (!k || !(k instanceof this.lib.WebGL2Kernel) || k.precision !== 'single') {
       const what = k ? `${(k as object).constructor?.name ?? 'unknown'} (precision ${(k as { precision?: string }).precision})` : 'no kernel';
-      throw new LightReasonerError('BACKEND_UNAVAILABLE', `webgl2: gpu.js ran kernel ${name} as ${what}, not as a single-precision WebGL2 kernel (it falls back silently when WebGL2 or float textures fail); use --backend wasm`);
+      throw new LightReasonerError(
+        'BACKEND_UNAVAILABLE',
+        `webgl2: gpu.js ran kernel ${name} as ${what}, not as a single-precision WebGL2 kernel (it falls back silently when WebGL2 or float textures fail); use --backend wasm`,
+      );
     }
   }
 

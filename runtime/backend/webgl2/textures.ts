@@ -105,7 +105,9 @@ function layout(texels: number, maxSize: number): [number, number] | null {
 }
 
 function tooLarge(shape: readonly number[], dtype: WeightDType, maxSize: number): Error {
-  return new RangeError(`weight [${shape}] (${dtype}) does not fit one ${maxSize}×${maxSize} texture of this WebGL2 implementation; use --backend webgpu or wasm`);
+  return new RangeError(
+    `weight [${shape}] (${dtype}) does not fit one ${maxSize}×${maxSize} texture of this WebGL2 implementation; use --backend webgpu or wasm`,
+  );
 }
 
 /** Upload `data` (texels × 4 channels, raw) into a new texture, whole rows without a copy. */
@@ -132,8 +134,15 @@ function upload(gl: WebGL2RenderingContext, internal: number, type: number, w: n
 }
 
 /** A matrix weight [rows, K] (2-D and up: the last dim is K) as a raw texture. */
-export function createWeightTexture(gl: WebGL2RenderingContext, dtype: WeightDType, shape: readonly number[], bytes: Uint8Array, maxSize: number): WeightTexture {
-  const K = shape[shape.length - 1], rows = sizeOf(shape) / Math.max(K, 1);
+export function createWeightTexture(
+  gl: WebGL2RenderingContext,
+  dtype: WeightDType,
+  shape: readonly number[],
+  bytes: Uint8Array,
+  maxSize: number,
+): WeightTexture {
+  const K = shape[shape.length - 1],
+    rows = sizeOf(shape) / Math.max(K, 1);
   if (dtype === 'f32') {
     const texels = Math.ceil((rows * K) / 4);
     const wh = layout(texels, maxSize);

@@ -4,7 +4,18 @@
 // which skip (or zero) out-of-range entries instead of throwing as the reference does.
 
 import * as K from '../../generated/kernels.ts';
-import { type Backend, type BackendInfo, type GluActivation, type LinearFusion, type QKVWeights, type Rows, type Tensor, type WeightDType, isQuantDType, sizeOf } from '../types.ts';
+import {
+  type Backend,
+  type BackendInfo,
+  type GluActivation,
+  type LinearFusion,
+  type QKVWeights,
+  type Rows,
+  type Tensor,
+  type WeightDType,
+  isQuantDType,
+  sizeOf,
+} from '../types.ts';
 import { type Access, type KernelSpec, Recorder, type WebGPUStats, grid1d, pack } from './recorder.ts';
 import { expect, expectF32, g, lastDim, rowsOf } from './shapes.ts';
 import { GPUTensor, bufferBytes, createWeightTensor, uploadBuffer } from './tensor.ts';
@@ -117,8 +128,20 @@ export class WebGPUBackend implements Backend {
     this.matmulSplitK = cfg.matmulSplitK;
     this.memory = new DeviceMemory(cfg.device);
     this.uploadPieceBytes = cfg.uploadPieceBytes;
-    this.training = new WebGPUTraining(this.rec, this.device, this.maxGroups, (t) => this.access(t), (x, rows, invFreq, heads, headDim) => this.rotate('ropeBackward', x, rows, invFreq, heads, headDim, -1));
-    this.decode = new WebGPUDecode(this.rec, this.device, this.maxGroups, (t) => this.access(t), (bytes) => this.scratch(bytes));
+    this.training = new WebGPUTraining(
+      this.rec,
+      this.device,
+      this.maxGroups,
+      (t) => this.access(t),
+      (x, rows, invFreq, heads, headDim) => this.rotate('ropeBackward', x, rows, invFreq, heads, headDim, -1),
+    );
+    this.decode = new WebGPUDecode(
+      this.rec,
+      this.device,
+      this.maxGroups,
+      (t) => this.access(t),
+      (bytes) => this.scratch(bytes),
+    );
   }
 
   /** Dispatches recorded and not yet submitted (for tests and benches). */
@@ -151,8 +174,11 @@ export class WebGPUBackend implements Backend {
   // ---- memory -------------------------------------------------------------------------------
 
   createWeight(dtype: WeightDType, shape: readonly number[], bytes: Uint8Array): Tensor {
-    if (isQuantDType(dtype)) throw new TypeError(`createWeight: the webgpu backend has no kernels for ${dtype} weights (issue 30: Wasm and reference only so far)`);
-    return this.memory.guard(`weight [${shape}] ${dtype}`, bytes.byteLength, () => createWeightTensor(this.device, dtype, shape, bytes, this.weightBinding, this.maxBuffer, this.uploadPieceBytes));
+    if (isQuantDType(dtype))
+      throw new TypeError(`createWeight: the webgpu backend has no kernels for ${dtype} weights (issue 30: Wasm and reference only so far)`);
+    return this.memory.guard(`weight [${shape}] ${dtype}`, bytes.byteLength, () =>
+      createWeightTensor(this.device, dtype, shape, bytes, this.weightBinding, this.maxBuffer, this.uploadPieceBytes),
+    );
   }
 
   get maxTensorBytes(): number {
@@ -164,7 +190,11 @@ export class WebGPUBackend implements Backend {
     const size = bufferBytes(dtype, n);
     // Activations and KV caches are one binding each (only weights are split): refused, naming the
     // limit. The model refuses too-long KV caches earlier, with the positions that fit.
-    if (size > this.maxBinding) throw new LightReasonerError('BAD_INPUT', `a [${shape}] ${dtype} tensor (activations or KV cache) needs ${size} bytes (${sizeText(size)}), more than one storage binding of this WebGPU device holds (${this.maxBinding}, its maxStorageBufferBindingSize) — process fewer rows at once (lower --batch-size, shorter prompts or --max-new-tokens), or use --backend wasm`);
+    if (size > this.maxBinding)
+      throw new LightReasonerError(
+        'BAD_INPUT',
+        `a [${shape}] ${dtype} tensor (activations or KV cache) needs ${size} bytes (${sizeText(size)}), more than one storage binding of this WebGPU device holds (${this.maxBinding}, its maxStorageBufferBindingSize) — process fewer rows at once (lower --batch-size, shorter prompts or --max-new-tokens), or use --backend wasm`,
+      );
     let bytes: Uint8Array = new Uint8Array(0);
     if (data) {
       expect((dtype === 'f32') === data instanceof Float32Array, 'createTensor', `data type does not match dtype ${dtype}`);
@@ -235,36 +265,53 @@ export class WebGPUBackend implements Backend {
 
   embedding(ids: Tensor, table: Tensor, out: Tensor, scale = 1): void {
     expect(Number.isFinite(scale), 'embedding', `scale ${scale} is not finite`);
-    const tab = g(table), H = lastDim(table), n = ids.size;
+    const tab = g(table),
+      H = lastDim(table),
+      n = ids.size;
     expect(ids.dtype === 'i32', 'embedding', 'ids must be i32');
     expectF32('embedding', out);
     expect(tab.shape.length === 2 && out.size === n * H && lastDim(out) === H, 'embedding', `ids [${ids.shape}], table [${tab.shape}] → out [${out.shape}]`);
     if (n === 0) return;
     const pipe = this.rec.pipeline(EMBEDDING, [this.access(tab)]);
     for (const c of tab.chunks) {
-      this.rec.dispatch(pipe, pack('uuuuf', n, H, c.rowStart, c.rowCount, scale), [
-        { binding: 1, buffer: g(out).buffer, write: true },
-        { binding: 2, buffer: g(ids).buffer },
-        { binding: 3, buffer: c.buffer },
-      ], [Math.ceil(H / 64), n]);
+      this.rec.dispatch(
+        pipe,
+        pack('uuuuf', n, H, c.rowStart, c.rowCount, scale),
+        [
+          { binding: 1, buffer: g(out).buffer, write: true },
+          { binding: 2, buffer: g(ids).buffer },
+          { binding: 3, buffer: c.buffer },
+        ],
+        [Math.ceil(H / 64), n],
+      );
     }
   }
 
   rmsNorm(x: Tensor, weight: Tensor, eps: number, out: Tensor): void {
-    const H = lastDim(x), n = rowsOf(x), w = g(weight);
+    const H = lastDim(x),
+      n = rowsOf(x),
+      w = g(weight);
     expectF32('rmsNorm', x, out);
     expect(out.size === x.size && lastDim(out) === H && w.size === H, 'rmsNorm', `x [${x.shape}], weight [${w.shape}], out [${out.shape}]`);
     if (n === 0) return;
     if (this.decode.rmsNorm(x, w, eps, out)) return;
-    this.rec.dispatch(this.rec.pipeline(RMS_NORM, [this.access(w)]), pack('uf', H, eps), [
-      { binding: 1, buffer: g(out).buffer, write: true },
-      { binding: 2, buffer: g(x).buffer },
-      { binding: 3, buffer: w.buffer },
-    ], [n]);
+    this.rec.dispatch(
+      this.rec.pipeline(RMS_NORM, [this.access(w)]),
+      pack('uf', H, eps),
+      [
+        { binding: 1, buffer: g(out).buffer, write: true },
+        { binding: 2, buffer: g(x).buffer },
+        { binding: 3, buffer: w.buffer },
+      ],
+      [n],
+    );
   }
 
   matmul(x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor): void {
-    const wt = g(w), K = lastDim(x), n = rowsOf(x), N = wt.shape[0];
+    const wt = g(w),
+      K = lastDim(x),
+      n = rowsOf(x),
+      N = wt.shape[0];
     this.checkMatmul('matmul', x, wt, bias, out);
     if (n === 0 || N === 0) return;
     const b = bias ? g(bias) : null;
@@ -287,19 +334,27 @@ export class WebGPUBackend implements Backend {
       ];
       if (b) bindings.push({ binding: 4, buffer: b.buffer });
       const groups: [number, number, number] = [Math.ceil(rowCount / cols), Math.ceil(n / rowsPerGroup), slices];
-      const params = kind === 'large' ? pack('uuuuuuu', n, K, c.rowStart, rowCount, N, kSlice, slices > 1 ? n * N : 0) : pack('uuuuu', n, K, c.rowStart, rowCount, N);
+      const params =
+        kind === 'large' ? pack('uuuuuuu', n, K, c.rowStart, rowCount, N, kSlice, slices > 1 ? n * N : 0) : pack('uuuuu', n, K, c.rowStart, rowCount, N);
       this.rec.dispatch(pipe, params, bindings, groups);
       if (slices > 1) {
-        this.rec.dispatch(this.rec.pipeline(SUM_SLICES), pack('uuuuuu', n, c.rowStart, rowCount, N, slices, n * N), [
-          { binding: 1, buffer: g(out).buffer, write: true },
-          { binding: 2, buffer: target },
-        ], grid1d(n * rowCount, 64, this.maxGroups));
+        this.rec.dispatch(
+          this.rec.pipeline(SUM_SLICES),
+          pack('uuuuuu', n, c.rowStart, rowCount, N, slices, n * N),
+          [
+            { binding: 1, buffer: g(out).buffer, write: true },
+            { binding: 2, buffer: target },
+          ],
+          grid1d(n * rowCount, 64, this.maxGroups),
+        );
       }
     }
   }
 
   private checkMatmul(op: string, x: Tensor, wt: GPUTensor, bias: Tensor | null, out: Tensor): void {
-    const K = lastDim(x), n = rowsOf(x), N = wt.shape[0];
+    const K = lastDim(x),
+      n = rowsOf(x),
+      N = wt.shape[0];
     expectF32(op, x, out);
     expect(wt.shape.length === 2 && lastDim(wt) === K && lastDim(out) === N && out.size === n * N, op, `shapes [${x.shape}]·[${wt.shape}]ᵀ → [${out.shape}]`);
     expect(!bias || bias.size === N, op, `bias [${bias?.shape}] for ${N} outputs`);
@@ -312,10 +367,23 @@ export class WebGPUBackend implements Backend {
     expect(!norm || norm.size === lastDim(x), 'linearFused', `norm weight [${norm?.shape}] for rows of ${lastDim(x)}`);
     expect(!fuse.accumulate || g(out).buffer !== g(x).buffer, 'linearFused', 'out cannot be x when accumulating');
     const up = fuse.up ? g(fuse.up) : null;
-    expect(!up || (up.shape.join() === wt.shape.join() && !fuse.accumulate), 'linearFused', `up [${up?.shape}] must have w's shape [${wt.shape}] (and no accumulate)`);
+    expect(
+      !up || (up.shape.join() === wt.shape.join() && !fuse.accumulate),
+      'linearFused',
+      `up [${up?.shape}] must have w's shape [${wt.shape}] (and no accumulate)`,
+    );
     if (this.matmulKernel !== 'auto' || rowsOf(x) === 0 || wt.shape[0] === 0 || chooseMatmul(rowsOf(x), wt.shape[0]) !== 'rows') return false;
-    expect(!fuse.activation || fuse.activation === 'silu' || fuse.activation === 'gelu_tanh', 'linearFused', `activation ${String(fuse.activation)} (want silu or gelu_tanh)`);
-    return this.decode.matmul(g(x), wt, bias ? g(bias) : null, g(out), { norm: norm ? { weight: norm, eps: fuse.norm!.eps } : undefined, accumulate: fuse.accumulate, up: up ?? undefined, activation: fuse.activation });
+    expect(
+      !fuse.activation || fuse.activation === 'silu' || fuse.activation === 'gelu_tanh',
+      'linearFused',
+      `activation ${String(fuse.activation)} (want silu or gelu_tanh)`,
+    );
+    return this.decode.matmul(g(x), wt, bias ? g(bias) : null, g(out), {
+      norm: norm ? { weight: norm, eps: fuse.norm!.eps } : undefined,
+      accumulate: fuse.accumulate,
+      up: up ?? undefined,
+      activation: fuse.activation,
+    });
   }
 
   qkvFused(x: Tensor, norm: { weight: Tensor; eps: number }, w: QKVWeights, q: Tensor, k: Tensor, v: Tensor): boolean {
@@ -356,14 +424,23 @@ export class WebGPUBackend implements Backend {
     const n = rows.shape[0];
     expectF32(op, x, invFreq);
     expect(rows.dtype === 'i32' && rows.size === n * 2, op, `rows must be i32 [n, 2], got [${rows.shape}]`);
-    expect(headDim % 2 === 0 && x.size === n * heads * headDim && invFreq.size === headDim / 2, op, `x [${x.shape}] as [${n}, ${heads}, ${headDim}], invFreq [${invFreq.shape}]`);
+    expect(
+      headDim % 2 === 0 && x.size === n * heads * headDim && invFreq.size === headDim / 2,
+      op,
+      `x [${x.shape}] as [${n}, ${heads}, ${headDim}], invFreq [${invFreq.shape}]`,
+    );
     const count = n * heads * (headDim / 2);
     if (count === 0) return;
-    this.rec.dispatch(this.rec.pipeline(ROPE), pack('uuuf', n, heads, headDim / 2, direction), [
-      { binding: 1, buffer: g(x).buffer, write: true },
-      { binding: 2, buffer: g(rows).buffer },
-      { binding: 3, buffer: g(invFreq).buffer },
-    ], grid1d(count, 64, this.maxGroups));
+    this.rec.dispatch(
+      this.rec.pipeline(ROPE),
+      pack('uuuf', n, heads, headDim / 2, direction),
+      [
+        { binding: 1, buffer: g(x).buffer, write: true },
+        { binding: 2, buffer: g(rows).buffer },
+        { binding: 3, buffer: g(invFreq).buffer },
+      ],
+      grid1d(count, 64, this.maxGroups),
+    );
   }
 
   kvWrite(k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows): void {
@@ -375,13 +452,18 @@ export class WebGPUBackend implements Backend {
     expect(k.size === n * kvHeads * headDim && v.size === k.size, 'kvWrite', `k [${k.shape}], v [${v.shape}] for ${n} rows of ${kvHeads}×${headDim}`);
     expect(g(kCache).buffer !== g(vCache).buffer, 'kvWrite', 'kCache and vCache must be distinct tensors');
     if (k.size === 0) return;
-    this.rec.dispatch(this.rec.pipeline(KV_WRITE), pack('uuuuu', n, kvHeads, maxT, headDim, slots), [
-      { binding: 1, buffer: g(kCache).buffer, write: true },
-      { binding: 2, buffer: g(vCache).buffer, write: true },
-      { binding: 3, buffer: g(k).buffer },
-      { binding: 4, buffer: g(v).buffer },
-      { binding: 5, buffer: g(rows).buffer },
-    ], grid1d(k.size, 64, this.maxGroups));
+    this.rec.dispatch(
+      this.rec.pipeline(KV_WRITE),
+      pack('uuuuu', n, kvHeads, maxT, headDim, slots),
+      [
+        { binding: 1, buffer: g(kCache).buffer, write: true },
+        { binding: 2, buffer: g(vCache).buffer, write: true },
+        { binding: 3, buffer: g(k).buffer },
+        { binding: 4, buffer: g(v).buffer },
+        { binding: 5, buffer: g(rows).buffer },
+      ],
+      grid1d(k.size, 64, this.maxGroups),
+    );
   }
 
   attention(q: Tensor, kCache: Tensor, vCache: Tensor, rows: Rows, out: Tensor, heads: number, scale: number, window = 0): void {
@@ -396,13 +478,18 @@ export class WebGPUBackend implements Backend {
     expect(q.size === n * heads * headDim && out.size === q.size, 'attention', `q [${q.shape}], out [${out.shape}] for ${n} rows of ${heads}×${headDim}`);
     if (q.size === 0) return;
     if (this.decode.attention(q, kCache, vCache, rows, out, heads, scale, window)) return;
-    this.rec.dispatch(this.rec.pipeline(ATTENTION), pack('uuuuufu', heads, kvHeads, maxT, headDim, slots, scale, window), [
-      { binding: 1, buffer: g(out).buffer, write: true },
-      { binding: 2, buffer: g(q).buffer },
-      { binding: 3, buffer: g(kCache).buffer },
-      { binding: 4, buffer: g(vCache).buffer },
-      { binding: 5, buffer: g(rows).buffer },
-    ], [heads, n]);
+    this.rec.dispatch(
+      this.rec.pipeline(ATTENTION),
+      pack('uuuuufu', heads, kvHeads, maxT, headDim, slots, scale, window),
+      [
+        { binding: 1, buffer: g(out).buffer, write: true },
+        { binding: 2, buffer: g(q).buffer },
+        { binding: 3, buffer: g(kCache).buffer },
+        { binding: 4, buffer: g(vCache).buffer },
+        { binding: 5, buffer: g(rows).buffer },
+      ],
+      [heads, n],
+    );
   }
 
   glu(gate: Tensor, up: Tensor, out: Tensor, activation: GluActivation): void {
@@ -410,33 +497,49 @@ export class WebGPUBackend implements Backend {
     expectF32('glu', gate, up, out);
     expect(gate.size === out.size && up.size === out.size, 'glu', `gate [${gate.shape}], up [${up.shape}], out [${out.shape}]`);
     if (out.size === 0) return;
-    this.rec.dispatch(this.rec.pipeline(SWIGLU), pack('uu', out.size, activation === 'gelu_tanh' ? 1 : 0), [
-      { binding: 1, buffer: g(out).buffer, write: true },
-      { binding: 2, buffer: g(gate).buffer },
-      { binding: 3, buffer: g(up).buffer },
-    ], grid1d(out.size, 64, this.maxGroups));
+    this.rec.dispatch(
+      this.rec.pipeline(SWIGLU),
+      pack('uu', out.size, activation === 'gelu_tanh' ? 1 : 0),
+      [
+        { binding: 1, buffer: g(out).buffer, write: true },
+        { binding: 2, buffer: g(gate).buffer },
+        { binding: 3, buffer: g(up).buffer },
+      ],
+      grid1d(out.size, 64, this.maxGroups),
+    );
   }
 
   addInPlace(x: Tensor, y: Tensor): void {
     expectF32('addInPlace', x, y);
     expect(x.size === y.size, 'addInPlace', `x [${x.shape}], y [${y.shape}]`);
     if (x.size === 0) return;
-    this.rec.dispatch(this.rec.pipeline(ADD), pack('u', x.size), [
-      { binding: 1, buffer: g(x).buffer, write: true },
-      { binding: 2, buffer: g(y).buffer },
-    ], grid1d(x.size, 64, this.maxGroups));
+    this.rec.dispatch(
+      this.rec.pipeline(ADD),
+      pack('u', x.size),
+      [
+        { binding: 1, buffer: g(x).buffer, write: true },
+        { binding: 2, buffer: g(y).buffer },
+      ],
+      grid1d(x.size, 64, this.maxGroups),
+    );
   }
 
   gatherRows(x: Tensor, index: Tensor, out: Tensor): void {
-    const H = lastDim(x), m = index.size;
+    const H = lastDim(x),
+      m = index.size;
     expectF32('gatherRows', x, out);
     expect(index.dtype === 'i32' && out.size === m * H && lastDim(out) === H, 'gatherRows', `x [${x.shape}], index [${index.shape}], out [${out.shape}]`);
     if (out.size === 0) return;
-    this.rec.dispatch(this.rec.pipeline(GATHER), pack('uuu', m, H, rowsOf(x)), [
-      { binding: 1, buffer: g(out).buffer, write: true },
-      { binding: 2, buffer: g(x).buffer },
-      { binding: 3, buffer: g(index).buffer },
-    ], [Math.ceil(H / 64), m]);
+    this.rec.dispatch(
+      this.rec.pipeline(GATHER),
+      pack('uuu', m, H, rowsOf(x)),
+      [
+        { binding: 1, buffer: g(out).buffer, write: true },
+        { binding: 2, buffer: g(x).buffer },
+        { binding: 3, buffer: g(index).buffer },
+      ],
+      [Math.ceil(H / 64), m],
+    );
   }
 
   softmax(x: Tensor, out: Tensor): void {
@@ -444,10 +547,15 @@ export class WebGPUBackend implements Backend {
     const V = lastDim(x);
     expect(out.size === x.size && lastDim(out) === V, 'softmax', `x [${x.shape}], out [${out.shape}]`);
     if (x.size === 0) return;
-    this.rec.dispatch(this.rec.pipeline(SOFTMAX), pack('u', V), [
-      { binding: 1, buffer: g(out).buffer, write: true },
-      { binding: 2, buffer: g(x).buffer },
-    ], [rowsOf(x)]);
+    this.rec.dispatch(
+      this.rec.pipeline(SOFTMAX),
+      pack('u', V),
+      [
+        { binding: 1, buffer: g(out).buffer, write: true },
+        { binding: 2, buffer: g(x).buffer },
+      ],
+      [rowsOf(x)],
+    );
   }
 
   argmax(x: Tensor, out: Tensor): void {
@@ -455,10 +563,15 @@ export class WebGPUBackend implements Backend {
     expect(out.dtype === 'i32' && out.size === rowsOf(x), 'argmax', `x [${x.shape}], out [${out.shape}] (i32, one per row)`);
     if (x.size === 0) return;
     if (this.decode.argmax(x, out)) return;
-    this.rec.dispatch(this.rec.pipeline(ARGMAX), pack('u', lastDim(x)), [
-      { binding: 1, buffer: g(out).buffer, write: true },
-      { binding: 2, buffer: g(x).buffer },
-    ], [rowsOf(x)]);
+    this.rec.dispatch(
+      this.rec.pipeline(ARGMAX),
+      pack('u', lastDim(x)),
+      [
+        { binding: 1, buffer: g(out).buffer, write: true },
+        { binding: 2, buffer: g(x).buffer },
+      ],
+      [rowsOf(x)],
+    );
   }
 
   /**
@@ -469,32 +582,50 @@ export class WebGPUBackend implements Backend {
    * 0, the log-space mask stays relative to the shared maximum; no real logits get there.)
    */
   contrast(expert: Tensor, amateur: Tensor, shared: number, alpha: number, stats: Tensor, labelIds: Tensor, labelWeights: Tensor): void {
-    const Ve = lastDim(expert), Va = lastDim(amateur), m = rowsOf(expert), K = lastDim(labelIds);
+    const Ve = lastDim(expert),
+      Va = lastDim(amateur),
+      m = rowsOf(expert),
+      K = lastDim(labelIds);
     expectF32('contrast', expert, amateur, stats, labelWeights);
     expect(labelIds.dtype === 'i32', 'contrast', 'labelIds must be i32');
     expect(rowsOf(amateur) === m, 'contrast', `expert [${expert.shape}] and amateur [${amateur.shape}] need the same number of rows`);
     expect(Number.isInteger(shared) && shared >= 0 && shared <= Ve && shared <= Va, 'contrast', `shared vocabulary ${shared} exceeds ${Ve} / ${Va}`);
     expect(!Number.isNaN(alpha), 'contrast', 'alpha is NaN');
     expect(stats.size === m * 2 && lastDim(stats) === 2, 'contrast', `stats [${stats.shape}] for ${m} rows (want [${m}, 2])`);
-    expect(labelIds.size === m * K && labelWeights.size === m * K && lastDim(labelWeights) === K, 'contrast', `labelIds [${labelIds.shape}], labelWeights [${labelWeights.shape}] for ${m} rows`);
+    expect(
+      labelIds.size === m * K && labelWeights.size === m * K && lastDim(labelWeights) === K,
+      'contrast',
+      `labelIds [${labelIds.shape}], labelWeights [${labelWeights.shape}] for ${m} rows`,
+    );
     const outs = [g(stats).buffer, g(labelIds).buffer, g(labelWeights).buffer];
     expect(new Set(outs).size === 3, 'contrast', 'stats, labelIds and labelWeights must be distinct tensors');
     expect(m <= this.maxGroups, 'contrast', `${m} rows exceed ${this.maxGroups} workgroups`);
     if (m === 0) return;
     // ln α in f32, kept finite (WGSL may assume no infinities): α ≤ 0 masks every shared id, α > 1 none.
     const lnAlpha = alpha > 0 ? Math.min(Math.max(Math.log(alpha), -3e38), 3e38) : -3e38;
-    this.rec.dispatch(this.rec.pipeline(CONTRAST), pack('uuuuf', Ve, Va, shared, K, lnAlpha), [
-      { binding: 1, buffer: outs[0], write: true },
-      { binding: 2, buffer: outs[1], write: true },
-      { binding: 3, buffer: outs[2], write: true },
-      { binding: 4, buffer: g(expert).buffer },
-      { binding: 5, buffer: g(amateur).buffer },
-    ], [m]);
+    this.rec.dispatch(
+      this.rec.pipeline(CONTRAST),
+      pack('uuuuf', Ve, Va, shared, K, lnAlpha),
+      [
+        { binding: 1, buffer: outs[0], write: true },
+        { binding: 2, buffer: outs[1], write: true },
+        { binding: 3, buffer: outs[2], write: true },
+        { binding: 4, buffer: g(expert).buffer },
+        { binding: 5, buffer: g(amateur).buffer },
+      ],
+      [m],
+    );
   }
 
   // ---- element-wise helpers (their kernels sit with the training ops in train.ts) ---------------
 
-  fill(x: Tensor, value: number): void { this.training.fill(x, value); }
-  axpy(x: Tensor, y: Tensor, alpha: number): void { this.training.axpy(x, y, alpha); }
-  sumSquares(x: Tensor, out: Tensor): void { this.training.sumSquares(x, out); }
+  fill(x: Tensor, value: number): void {
+    this.training.fill(x, value);
+  }
+  axpy(x: Tensor, y: Tensor, alpha: number): void {
+    this.training.axpy(x, y, alpha);
+  }
+  sumSquares(x: Tensor, out: Tensor): void {
+    this.training.sumSquares(x, out);
+  }
 }

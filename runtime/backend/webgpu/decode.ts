@@ -68,8 +68,12 @@ export interface VecFusion {
 
 /** A layer's q, k and v projections with their (all present or all absent) biases. */
 export interface QKVTensors {
-  q: GPUTensor; k: GPUTensor; v: GPUTensor;
-  qBias: GPUTensor | null; kBias: GPUTensor | null; vBias: GPUTensor | null;
+  q: GPUTensor;
+  k: GPUTensor;
+  v: GPUTensor;
+  qBias: GPUTensor | null;
+  kBias: GPUTensor | null;
+  vBias: GPUTensor | null;
 }
 
 export class WebGPUDecode {
@@ -86,12 +90,24 @@ export class WebGPUDecode {
 
   /** out (+)= x' · wᵀ + bias for n ≤ 8 rows, x' = x or its RMSNorm. Shapes checked by the caller. */
   matmul(x: GPUTensor, wt: GPUTensor, b: GPUTensor | null, out: GPUTensor, fuse: VecFusion = {}): boolean {
-    const Kd = lastDim(x), n = rowsOf(x), N = wt.shape[0];
+    const Kd = lastDim(x),
+      n = rowsOf(x),
+      N = wt.shape[0];
     if (n > DECODE_ROWS) return false;
-    const norm = fuse.norm ?? null, up = fuse.up ?? null;
+    const norm = fuse.norm ?? null,
+      up = fuse.up ?? null;
     if (up && (b || up.chunks.length !== wt.chunks.length)) return false;
     const spec = !up ? MATMUL_VEC : fuse.activation === 'gelu_tanh' ? MATMUL_VEC_GEGLU : MATMUL_VEC_GLU;
-    const pipe = this.rec.pipeline(spec, ['f32', this.access(wt), b ? this.access(b) : 'none', norm ? this.access(norm.weight) : 'none', up ? this.access(up) : 'none', 'none', 'none', 'none']);
+    const pipe = this.rec.pipeline(spec, [
+      'f32',
+      this.access(wt),
+      b ? this.access(b) : 'none',
+      norm ? this.access(norm.weight) : 'none',
+      up ? this.access(up) : 'none',
+      'none',
+      'none',
+      'none',
+    ]);
     // The epilogues (a residual add, SwiGLU) need whole sums: one slice.
     const slices = fuse.accumulate || up ? 1 : vecSlices(N, Kd);
     const kSlice = Math.ceil(Math.ceil(Kd / slices) / 4) * 4;
@@ -108,13 +124,32 @@ export class WebGPUDecode {
       if (b) bindings.push({ binding: 4, buffer: b.buffer });
       if (norm) bindings.push({ binding: 5, buffer: norm.weight.buffer });
       if (up) bindings.push({ binding: 6, buffer: up.chunks[ci].buffer });
-      const params = pack('uuuuuuuufuuu', n, Kd, c.rowStart, rowCount, N, kSlice, used > 1 ? n * N : 0, norm ? 1 : 0, norm?.eps ?? 0, fuse.accumulate ? 1 : 0, 0, 0);
+      const params = pack(
+        'uuuuuuuufuuu',
+        n,
+        Kd,
+        c.rowStart,
+        rowCount,
+        N,
+        kSlice,
+        used > 1 ? n * N : 0,
+        norm ? 1 : 0,
+        norm?.eps ?? 0,
+        fuse.accumulate ? 1 : 0,
+        0,
+        0,
+      );
       this.rec.dispatch(pipe, params, bindings, [Math.ceil(rowCount / 64), used]);
       if (used > 1) {
-        this.rec.dispatch(this.rec.pipeline({ name: 'sum-slices', source: K.sumSlices }), pack('uuuuuu', n, c.rowStart, rowCount, N, used, n * N), [
-          { binding: 1, buffer: out.buffer, write: true },
-          { binding: 2, buffer: target },
-        ], grid1d(n * rowCount, 64, this.maxGroups));
+        this.rec.dispatch(
+          this.rec.pipeline({ name: 'sum-slices', source: K.sumSlices }),
+          pack('uuuuuu', n, c.rowStart, rowCount, N, used, n * N),
+          [
+            { binding: 1, buffer: out.buffer, write: true },
+            { binding: 2, buffer: target },
+          ],
+          grid1d(n * rowCount, 64, this.maxGroups),
+        );
       }
     }
     return true;
@@ -125,12 +160,25 @@ export class WebGPUDecode {
    * unchunked weights where the device allows 11 storage bindings; false otherwise.
    */
   qkv(x: GPUTensor, norm: { weight: GPUTensor; eps: number }, w: QKVTensors, out: [GPUTensor, GPUTensor, GPUTensor]): boolean {
-    const Kd = lastDim(x), n = rowsOf(x), nq = w.q.shape[0], nk = w.k.shape[0];
-    const weights = [w.q, w.k, w.v], biases = [w.qBias, w.kBias, w.vBias];
+    const Kd = lastDim(x),
+      n = rowsOf(x),
+      nq = w.q.shape[0],
+      nk = w.k.shape[0];
+    const weights = [w.q, w.k, w.v],
+      biases = [w.qBias, w.kBias, w.vBias];
     if (n > DECODE_ROWS || this.device.limits.maxStorageBuffersPerShaderStage < QKV_BINDINGS) return false;
     if (weights.some((t) => t.chunks.length !== 1) || w.v.shape[0] !== nk || biases.some((b) => (b === null) !== (w.qBias === null))) return false;
     const bAccess = biases.map((b) => (b ? this.access(b) : 'none'));
-    const pipe = this.rec.pipeline(MATMUL_VEC_QKV, ['f32', this.access(w.q), bAccess[0], this.access(norm.weight), this.access(w.k), this.access(w.v), bAccess[1], bAccess[2]]);
+    const pipe = this.rec.pipeline(MATMUL_VEC_QKV, [
+      'f32',
+      this.access(w.q),
+      bAccess[0],
+      this.access(norm.weight),
+      this.access(w.k),
+      this.access(w.v),
+      bAccess[1],
+      bAccess[2],
+    ]);
     const cols = nq + 2 * nk;
     const bindings = [
       { binding: 1, buffer: out[0].buffer, write: true },
@@ -162,40 +210,62 @@ export class WebGPUDecode {
     const splits = Math.ceil((window > 0 ? Math.min(window, maxT) : maxT) / ATTENTION_CHUNK);
     const partials = splits > 1 ? this.partials(n * heads * splits * (headDim + 2) * 4) : g(out).buffer;
     const spec = headDim <= 128 ? ATTENTION_DECODE : ATTENTION_DECODE_256;
-    this.rec.dispatch(this.rec.pipeline(spec), pack('uuuuufuuuu', heads, kvHeads, maxT, headDim, slots, scale, n, splits, ATTENTION_CHUNK, window), [
-      { binding: 1, buffer: partials, write: true },
-      { binding: 2, buffer: g(q).buffer },
-      { binding: 3, buffer: g(kCache).buffer },
-      { binding: 4, buffer: g(vCache).buffer },
-      { binding: 5, buffer: g(rows).buffer },
-    ], grid1d(n * heads * splits, 64, this.maxGroups));
+    this.rec.dispatch(
+      this.rec.pipeline(spec),
+      pack('uuuuufuuuu', heads, kvHeads, maxT, headDim, slots, scale, n, splits, ATTENTION_CHUNK, window),
+      [
+        { binding: 1, buffer: partials, write: true },
+        { binding: 2, buffer: g(q).buffer },
+        { binding: 3, buffer: g(kCache).buffer },
+        { binding: 4, buffer: g(vCache).buffer },
+        { binding: 5, buffer: g(rows).buffer },
+      ],
+      grid1d(n * heads * splits, 64, this.maxGroups),
+    );
     if (splits > 1) {
-      this.rec.dispatch(this.rec.pipeline(ATTENTION_COMBINE), pack('uuuu', n, heads, headDim, splits), [
-        { binding: 1, buffer: g(out).buffer, write: true },
-        { binding: 2, buffer: partials },
-      ], grid1d(n * heads * headDim, 64, this.maxGroups));
+      this.rec.dispatch(
+        this.rec.pipeline(ATTENTION_COMBINE),
+        pack('uuuu', n, heads, headDim, splits),
+        [
+          { binding: 1, buffer: g(out).buffer, write: true },
+          { binding: 2, buffer: partials },
+        ],
+        grid1d(n * heads * headDim, 64, this.maxGroups),
+      );
     }
     return true;
   }
 
   rmsNorm(x: Tensor, w: GPUTensor, eps: number, out: Tensor): boolean {
-    const H = lastDim(x), n = rowsOf(x);
+    const H = lastDim(x),
+      n = rowsOf(x);
     if (n > DECODE_ROWS || H > NORM_ROW_MAX) return false;
-    this.rec.dispatch(this.rec.pipeline(RMS_NORM_ROWS, [this.access(w)]), pack('ufu', H, eps, n), [
-      { binding: 1, buffer: g(out).buffer, write: true },
-      { binding: 2, buffer: g(x).buffer },
-      { binding: 3, buffer: w.buffer },
-    ], grid1d(n * H, 64, this.maxGroups));
+    this.rec.dispatch(
+      this.rec.pipeline(RMS_NORM_ROWS, [this.access(w)]),
+      pack('ufu', H, eps, n),
+      [
+        { binding: 1, buffer: g(out).buffer, write: true },
+        { binding: 2, buffer: g(x).buffer },
+        { binding: 3, buffer: w.buffer },
+      ],
+      grid1d(n * H, 64, this.maxGroups),
+    );
     return true;
   }
 
   argmax(x: Tensor, out: Tensor): boolean {
-    const V = lastDim(x), n = rowsOf(x);
+    const V = lastDim(x),
+      n = rowsOf(x);
     if (V > ARGMAX_ROW_MAX) return false;
-    this.rec.dispatch(this.rec.pipeline(ARGMAX_ROWS), pack('uu', V, n), [
-      { binding: 1, buffer: g(out).buffer, write: true },
-      { binding: 2, buffer: g(x).buffer },
-    ], grid1d(n, 64, this.maxGroups));
+    this.rec.dispatch(
+      this.rec.pipeline(ARGMAX_ROWS),
+      pack('uu', V, n),
+      [
+        { binding: 1, buffer: g(out).buffer, write: true },
+        { binding: 2, buffer: g(x).buffer },
+      ],
+      grid1d(n, 64, this.maxGroups),
+    );
     return true;
   }
 
@@ -204,19 +274,32 @@ export class WebGPUDecode {
     const n = rows.shape[0];
     const [slots, kvHeads, maxT, headDim] = kCache.shape;
     expectF32('ropeKvWrite', q, k, v, kCache, vCache, invFreq);
-    expect(kCache.shape.length === 4 && vCache.shape.join() === kCache.shape.join() && g(kCache).buffer !== g(vCache).buffer, 'ropeKvWrite', `caches [${kCache.shape}] and [${vCache.shape}] (distinct)`);
+    expect(
+      kCache.shape.length === 4 && vCache.shape.join() === kCache.shape.join() && g(kCache).buffer !== g(vCache).buffer,
+      'ropeKvWrite',
+      `caches [${kCache.shape}] and [${vCache.shape}] (distinct)`,
+    );
     expect(rows.dtype === 'i32' && rows.size === n * 2, 'ropeKvWrite', `rows must be i32 [n, 2], got [${rows.shape}]`);
-    expect(headDim % 2 === 0 && q.size === n * heads * headDim && k.size === n * kvHeads * headDim && v.size === k.size && invFreq.size === headDim / 2, 'ropeKvWrite', `q [${q.shape}], k [${k.shape}], v [${v.shape}] for ${n} rows of ${heads}/${kvHeads} heads × ${headDim}`);
+    expect(
+      headDim % 2 === 0 && q.size === n * heads * headDim && k.size === n * kvHeads * headDim && v.size === k.size && invFreq.size === headDim / 2,
+      'ropeKvWrite',
+      `q [${q.shape}], k [${k.shape}], v [${v.shape}] for ${n} rows of ${heads}/${kvHeads} heads × ${headDim}`,
+    );
     if (n === 0) return;
-    this.rec.dispatch(this.rec.pipeline(ROPE_KV_WRITE), pack('uuuuuu', n, heads, kvHeads, headDim / 2, maxT, slots), [
-      { binding: 1, buffer: g(q).buffer, write: true },
-      { binding: 2, buffer: g(k).buffer, write: true },
-      { binding: 3, buffer: g(kCache).buffer, write: true },
-      { binding: 4, buffer: g(vCache).buffer, write: true },
-      { binding: 5, buffer: g(v).buffer },
-      { binding: 6, buffer: g(rows).buffer },
-      { binding: 7, buffer: g(invFreq).buffer },
-    ], grid1d(n * (heads + kvHeads) * (headDim / 2), 64, this.maxGroups));
+    this.rec.dispatch(
+      this.rec.pipeline(ROPE_KV_WRITE),
+      pack('uuuuuu', n, heads, kvHeads, headDim / 2, maxT, slots),
+      [
+        { binding: 1, buffer: g(q).buffer, write: true },
+        { binding: 2, buffer: g(k).buffer, write: true },
+        { binding: 3, buffer: g(kCache).buffer, write: true },
+        { binding: 4, buffer: g(vCache).buffer, write: true },
+        { binding: 5, buffer: g(v).buffer },
+        { binding: 6, buffer: g(rows).buffer },
+        { binding: 7, buffer: g(invFreq).buffer },
+      ],
+      grid1d(n * (heads + kvHeads) * (headDim / 2), 64, this.maxGroups),
+    );
   }
 
   private partials(bytes: number): GPUBuffer {

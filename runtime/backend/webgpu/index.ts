@@ -83,5 +83,13 @@ export async function createWebGPUBackend(gpu: GPU, options: WebGPUOptions = {})
     features: Object.freeze([...device.features].map(String).sort()),
     limits: Object.freeze(limits),
   });
-  return new WebGPUBackend({ device, info, maxBindingBytes, useF16, matmulKernel: options.matmulKernel, matmulSplitK: options.matmulSplitK, uploadPieceBytes: options.uploadPieceBytes });
+  return new WebGPUBackend({
+    device,
+    info,
+    maxBindingBytes,
+    useF16,
+    matmulKernel: options.matmulKernel,
+    matmulSplitK: options.matmulSplitK,
+    uploadPieceBytes: options.uploadPieceBytes,
+  });
 }

@@ -84,11 +84,16 @@ export class DeviceMemory {
       const validation = this.device.popErrorScope();
       const oom = this.device.popErrorScope();
       this.weightBytes += bytes;
-      this.pending.push(Promise.all([validation, oom]).then(([v, o]) => {
-        // After an out-of-memory the writes into the failed buffer are invalid too: report the cause.
-        if (o) this.failure ??= new GPUOutOfMemory(`the GPU ran out of memory for ${label} (${sizeText(bytes)}) with ${sizeText(before)} of weights already on it: ${o.message || 'out of memory'}`);
-        else if (v) this.failure ??= new Error(`WebGPU rejected the upload of ${label}: ${v.message}`);
-      }));
+      this.pending.push(
+        Promise.all([validation, oom]).then(([v, o]) => {
+          // After an out-of-memory the writes into the failed buffer are invalid too: report the cause.
+          if (o)
+            this.failure ??= new GPUOutOfMemory(
+              `the GPU ran out of memory for ${label} (${sizeText(bytes)}) with ${sizeText(before)} of weights already on it: ${o.message || 'out of memory'}`,
+            );
+          else if (v) this.failure ??= new Error(`WebGPU rejected the upload of ${label}: ${v.message}`);
+        }),
+      );
     }
   }
 

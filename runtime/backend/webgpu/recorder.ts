@@ -229,7 +229,8 @@ class BindGroupCache {
 
   get(pipeline: GPUComputePipeline, entries: GPUBindGroupEntry[], create: () => GPUBindGroup): GPUBindGroup {
     const buffers = entries.map((e) => (e.resource as GPUBufferBinding).buffer);
-    const key = `${this.id(pipeline)}|` + entries.map((e, i) => `${e.binding}:${this.id(buffers[i])}@${(e.resource as GPUBufferBinding).offset ?? 0}`).join(',');
+    const key =
+      `${this.id(pipeline)}|` + entries.map((e, i) => `${e.binding}:${this.id(buffers[i])}@${(e.resource as GPUBufferBinding).offset ?? 0}`).join(',');
     let g = this.groups.get(key);
     if (g) return g;
     if (this.groups.size >= BindGroupCache.MAX) this.clear();

@@ -71,7 +71,11 @@ function rowsPerChunk(dtype: WeightDType, shape: readonly number[], maxBinding: 
   const limit = Math.floor(maxBinding / 16) * 16;
   if (rowBytes === 0) return Math.max(rows, 1);
   const per = Math.floor(limit / rowBytes);
-  if (per < 1) throw new LightReasonerError('UNSUPPORTED', `one row of weight [${shape}] (${rowBytes} bytes) exceeds the ${maxBinding}-byte storage binding of this WebGPU device — use --backend wasm`);
+  if (per < 1)
+    throw new LightReasonerError(
+      'UNSUPPORTED',
+      `one row of weight [${shape}] (${rowBytes} bytes) exceeds the ${maxBinding}-byte storage binding of this WebGPU device — use --backend wasm`,
+    );
   return Math.min(per, Math.max(rows, 1));
 }
 

@@ -59,7 +59,8 @@ function strToPmatrix(s: string): string {
 const STRUCTURAL = /\\[a-zA-Z]+\s*\{|[\^_]\s*\{|.[()]./;
 
 function bracketsIgnoredEqual(pred: string, ref: string): boolean {
-  let p = pred, r = ref;
+  let p = pred,
+    r = ref;
   if ((pred.startsWith('[') && pred.endsWith(']') && !ref.startsWith('(')) || (pred.startsWith('(') && pred.endsWith(')') && !ref.startsWith('['))) {
     p = stripChars(p, '[]()');
     r = stripChars(r, '[]()');
@@ -76,7 +77,8 @@ const isInterval = (s: string) => /^[([].*,.*[)\]]$/.test(s);
 /** Split at top-level commas (not inside braces, brackets or parentheses). */
 function splitTopLevel(s: string, sep: string): string[] {
   const parts: string[] = [];
-  let depth = 0, cur = '';
+  let depth = 0,
+    cur = '';
   for (const ch of s) {
     if ('{[('.includes(ch)) depth++;
     else if ('}])'.includes(ch)) depth--;
@@ -113,11 +115,16 @@ async function multisetEqual(ps: string[], rs: string[]): Promise<boolean> {
 function matrixRows(s: string): string[][] | null {
   const m = /^\\begin\{[pb]matrix\}(.*)\\end\{[pb]matrix\}$/s.exec(s);
   if (!m) return null;
-  return m[1].split('\\\\').map((l) => l.trim()).filter((l) => l).map((l) => l.split('&'));
+  return m[1]
+    .split('\\\\')
+    .map((l) => l.trim())
+    .filter((l) => l)
+    .map((l) => l.split('&'));
 }
 
 async function matricesEqual(pred: string, ref: string): Promise<boolean | null> {
-  const p = matrixRows(pred), r = matrixRows(ref);
+  const p = matrixRows(pred),
+    r = matrixRows(ref);
   if (!p || !r) return null;
   if (p.length !== r.length) return false;
   for (let i = 0; i < p.length; i++) if (!(await allEqual(p[i], r[i]))) return false;
@@ -129,7 +136,8 @@ export async function mathEqual(prediction: string | null, reference: string | n
   if (prediction === null || reference === null || depth > 4) return false;
   if (prediction.trim().toLowerCase() === reference.trim().toLowerCase()) return true;
   if (LETTERS.includes(reference) && graderChoiceClean(prediction) === reference) return true;
-  const pn = parseDigits(prediction), rn = parseDigits(reference);
+  const pn = parseDigits(prediction),
+    rn = parseDigits(reference);
   if (pn !== null && rn !== null) return [rn / 100, rn, rn * 100].some((g) => numbersClose(pn, g));
   if (!prediction) return false;
   let ref = reference.trim();
@@ -147,12 +155,14 @@ export async function mathEqual(prediction: string | null, reference: string | n
   const bare = (s: string) => !/^[([{]/.test(s);
   const set = (s: string) => /^\{.*\}$/s.test(s) && splitTopLevel(s.slice(1, -1), ',').length > 1;
   if (bare(pred) && bare(ref)) {
-    const pp = splitTopLevel(pred, ','), rp = splitTopLevel(ref, ',');
+    const pp = splitTopLevel(pred, ','),
+      rp = splitTopLevel(ref, ',');
     if (pp.length > 1 && pp.length === rp.length) return multisetEqual(pp, rp);
   } else if (set(pred) && set(ref)) {
     return multisetEqual(splitTopLevel(pred.slice(1, -1), ','), splitTopLevel(ref.slice(1, -1), ','));
   }
-  const pe = pred.split('=').length - 1, re = ref.split('=').length - 1;
+  const pe = pred.split('=').length - 1,
+    re = ref.split('=').length - 1;
   if (pe === 0 && re === 1 && ref.split('=')[0].trim().length <= 2) {
     if (await mathEqual(pred, ref.split('=')[1], depth + 1)) return true;
   } else if (pe === 1 && re === 0 && pred.split('=')[0].trim().length <= 2) {

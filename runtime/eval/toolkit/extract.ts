@@ -27,7 +27,8 @@ function afterLastBoxed(text: string): string {
   const ans = text.slice(text.lastIndexOf('boxed') + 5);
   if (ans === '') return '';
   if (ans[0] !== '{') return ans.split('$')[0].trim();
-  let depth = 1, out = '';
+  let depth = 1,
+    out = '';
   for (const c of ans.slice(1)) {
     if (c === '{') depth++;
     else if (c === '}' && --depth === 0) break;
@@ -62,7 +63,10 @@ function rawAnswer(text: string): { raw: string; method: ToolkitExtraction['meth
     return { raw: text.split('final answer is $').slice(1).join('final answer is $').split('$. I hope')[0].trim(), method: 'minerva' };
   }
   if (text.includes('boxed')) return { raw: afterLastBoxed(text), method: 'boxed' };
-  for (const [phrase, method] of [['he answer is', 'answer-is'], ['final answer is', 'final-answer-is']] as const) {
+  for (const [phrase, method] of [
+    ['he answer is', 'answer-is'],
+    ['final answer is', 'final-answer-is'],
+  ] as const) {
     if (text.includes(phrase)) return { raw: text.slice(text.lastIndexOf(phrase) + phrase.length).trim(), method };
   }
   const numbers = text.replace(/,/g, '').match(/-?\d*\.?\d+/g);

@@ -8,29 +8,187 @@
 
 // Units (mostly from MathQA) as the toolkit lists them; each is also tried with an "s" appended.
 const UNIT_BASE = [
-  'east', 'degree', 'mph', 'kmph', 'ft', 'm sqaure', ' m east', 'sq m', 'deg', 'mile', 'q .', 'monkey', 'prime', 'ratio', 'profit of rs', 'rd', 'o', 'gm',
-  'p . m', 'lb', 'tile', 'per', 'dm', 'lt', 'gain', 'ab', 'way', 'west', 'a .', 'b .', 'c .', 'd .', 'e .', 'f .', 'g .', 'h .', 't', 'a', 'h', 'no change',
-  'men', 'soldier', 'pie', 'bc', 'excess', 'st', 'inches', 'noon', 'percent', 'by', 'gal', 'kmh', 'c', 'acre', 'rise', 'a . m', 'th', 'π r 2', 'sq', 'mark',
-  'l', 'toy', 'coin', 'sq . m', 'gallon', '° f', 'profit', 'minw', 'yr', 'women', 'feet', 'am', 'pm', 'hr', 'cu cm', 'square', 'v â € ™', 'are', 'rupee',
-  'rounds', 'cubic', 'cc', 'mtr', 's', 'ohm', 'number', 'kmph', 'day', 'hour', 'minute', 'min', 'second', 'man', 'woman', 'sec', 'cube', 'mt', 'sq inch',
-  'mp', '∏ cm ³', 'hectare', 'more', 'sec', 'unit', 'cu . m', 'cm 2', 'rs .', 'rs', 'kg', 'g', 'month', 'km', 'm', 'cm', 'mm', 'apple', 'liter', 'loss',
-  'yard', 'pure', 'year', 'increase', 'decrease', 'd', 'less', 'Surface', 'litre', 'pi sq m', 's .', 'metre', 'meter', 'inch',
+  'east',
+  'degree',
+  'mph',
+  'kmph',
+  'ft',
+  'm sqaure',
+  ' m east',
+  'sq m',
+  'deg',
+  'mile',
+  'q .',
+  'monkey',
+  'prime',
+  'ratio',
+  'profit of rs',
+  'rd',
+  'o',
+  'gm',
+  'p . m',
+  'lb',
+  'tile',
+  'per',
+  'dm',
+  'lt',
+  'gain',
+  'ab',
+  'way',
+  'west',
+  'a .',
+  'b .',
+  'c .',
+  'd .',
+  'e .',
+  'f .',
+  'g .',
+  'h .',
+  't',
+  'a',
+  'h',
+  'no change',
+  'men',
+  'soldier',
+  'pie',
+  'bc',
+  'excess',
+  'st',
+  'inches',
+  'noon',
+  'percent',
+  'by',
+  'gal',
+  'kmh',
+  'c',
+  'acre',
+  'rise',
+  'a . m',
+  'th',
+  'π r 2',
+  'sq',
+  'mark',
+  'l',
+  'toy',
+  'coin',
+  'sq . m',
+  'gallon',
+  '° f',
+  'profit',
+  'minw',
+  'yr',
+  'women',
+  'feet',
+  'am',
+  'pm',
+  'hr',
+  'cu cm',
+  'square',
+  'v â € ™',
+  'are',
+  'rupee',
+  'rounds',
+  'cubic',
+  'cc',
+  'mtr',
+  's',
+  'ohm',
+  'number',
+  'kmph',
+  'day',
+  'hour',
+  'minute',
+  'min',
+  'second',
+  'man',
+  'woman',
+  'sec',
+  'cube',
+  'mt',
+  'sq inch',
+  'mp',
+  '∏ cm ³',
+  'hectare',
+  'more',
+  'sec',
+  'unit',
+  'cu . m',
+  'cm 2',
+  'rs .',
+  'rs',
+  'kg',
+  'g',
+  'month',
+  'km',
+  'm',
+  'cm',
+  'mm',
+  'apple',
+  'liter',
+  'loss',
+  'yard',
+  'pure',
+  'year',
+  'increase',
+  'decrease',
+  'd',
+  'less',
+  'Surface',
+  'litre',
+  'pi sq m',
+  's .',
+  'metre',
+  'meter',
+  'inch',
 ];
 const NOT_WORD = String.raw`[^\p{L}\p{N}_]`;
 const UNIT_PATTERNS = [...UNIT_BASE, ...UNIT_BASE.map((u) => `${u}s`)].map((u) => new RegExp(`(^|${NOT_WORD})${u}($|${NOT_WORD})`, 'gu'));
 
 // word2number's vocabulary (the toolkit turns an answer holding number words into digits with it).
 const NUMBER_WORDS: Record<string, number> = {
-  zero: 0, one: 1, two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9, ten: 10, eleven: 11, twelve: 12, thirteen: 13, fourteen: 14,
-  fifteen: 15, sixteen: 16, seventeen: 17, eighteen: 18, nineteen: 19, twenty: 20, thirty: 30, forty: 40, fifty: 50, sixty: 60, seventy: 70, eighty: 80,
-  ninety: 90, hundred: 100, thousand: 1000, million: 1000000, billion: 1000000000, point: -1,
+  zero: 0,
+  one: 1,
+  two: 2,
+  three: 3,
+  four: 4,
+  five: 5,
+  six: 6,
+  seven: 7,
+  eight: 8,
+  nine: 9,
+  ten: 10,
+  eleven: 11,
+  twelve: 12,
+  thirteen: 13,
+  fourteen: 14,
+  fifteen: 15,
+  sixteen: 16,
+  seventeen: 17,
+  eighteen: 18,
+  nineteen: 19,
+  twenty: 20,
+  thirty: 30,
+  forty: 40,
+  fifty: 50,
+  sixty: 60,
+  seventy: 70,
+  eighty: 80,
+  ninety: 90,
+  hundred: 100,
+  thousand: 1000,
+  million: 1000000,
+  billion: 1000000000,
+  point: -1,
 };
 
 /** word2number's `word_to_num` (its published algorithm), or null where it raises. */
 function wordToNumber(text: string): string | null {
   const s = text.replace(/-/g, ' ').toLowerCase();
   if (/^\d+$/.test(s)) return String(Number(s)); // Python's isdigit → int: "007" → "7"
-  let words = s.trim().split(/\s+/).filter((w) => Object.hasOwn(NUMBER_WORDS, w));
+  let words = s
+    .trim()
+    .split(/\s+/)
+    .filter((w) => Object.hasOwn(NUMBER_WORDS, w));
   if (words.length === 0) return null;
   const count = (w: string) => words.filter((x) => x === w).length;
   if (count('thousand') > 1 || count('million') > 1 || count('billion') > 1 || count('point') > 1) return null;
@@ -39,7 +197,9 @@ function wordToNumber(text: string): string | null {
     decimals = words.slice(words.indexOf('point') + 1);
     words = words.slice(0, words.indexOf('point'));
   }
-  const bi = words.indexOf('billion'), mi = words.indexOf('million'), ti = words.indexOf('thousand');
+  const bi = words.indexOf('billion'),
+    mi = words.indexOf('million'),
+    ti = words.indexOf('thousand');
   if ((ti > -1 && (ti < mi || ti < bi)) || (mi > -1 && mi < bi)) return null;
   const form = (ws: string[]): number => {
     const n = ws.map((w) => NUMBER_WORDS[w]);
@@ -99,7 +259,8 @@ function fixASlashB(s: string): string {
   const parts = s.split('/');
   if (parts.length !== 2) return s;
   const asInt = (x: string) => (x.includes('sqrt') ? x : /^\s*[+-]?\d+(?:_\d+)*\s*$/.test(x) ? String(BigInt(x.trim().replace(/_/g, ''))) : null);
-  const a = asInt(parts[0]), b = asInt(parts[1]);
+  const a = asInt(parts[0]),
+    b = asInt(parts[1]);
   if (a === null || b === null || s !== `${a}/${b}`) return s;
   return `\\frac{${a}}{${b}}`;
 }
@@ -109,7 +270,10 @@ export function stripString(input: string, skipUnit = false): string {
   let s = input.trim().replace(/\n/g, '');
   s = s.replace(/\.+$/, '');
   s = s.replace(/\\!/g, '');
-  s = s.replace(/\\begin\{array\}\{.*?\}/g, '\\begin{pmatrix}').replace(/\\end\{array\}/g, '\\end{pmatrix}').replace(/bmatrix/g, 'pmatrix');
+  s = s
+    .replace(/\\begin\{array\}\{.*?\}/g, '\\begin{pmatrix}')
+    .replace(/\\end\{array\}/g, '\\end{pmatrix}')
+    .replace(/bmatrix/g, 'pmatrix');
   s = s.replace(/tfrac/g, 'frac').replace(/dfrac/g, 'frac');
   s = s.replace(/\\neq/g, '\\ne').replace(/\\leq/g, '\\le').replace(/\\geq/g, '\\ge');
   s = s.replace(/\\left/g, '').replace(/\\right/g, '');

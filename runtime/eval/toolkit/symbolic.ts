@@ -43,7 +43,8 @@ function symbolicAllowed(s: string): boolean {
 function realValue(e: Expr): { re: number; im: number } | null {
   try {
     const n = e.N();
-    const re = n.re, im = n.im;
+    const re = n.re,
+      im = n.im;
     if (typeof re !== 'number' || Number.isNaN(re)) return null;
     return { re, im: typeof im === 'number' && !Number.isNaN(im) ? im : 0 };
   } catch {
@@ -70,7 +71,8 @@ function sameAtSamples(ce: Engine, a: Expr, b: Expr, vars: string[], negate = fa
   for (let k = 0; k < SAMPLES.length; k++) {
     const subs: Record<string, Expr> = {};
     for (const [j, v] of vars.entries()) subs[v] = ce.number(SAMPLES[(k + j) % SAMPLES.length] + 0.1 * j);
-    const va = realValue(a.subs(subs)), vb = realValue(b.subs(subs));
+    const va = realValue(a.subs(subs)),
+      vb = realValue(b.subs(subs));
     if (!va || !vb || !Number.isFinite(va.re) || !Number.isFinite(vb.re)) continue;
     const sb = negate ? -1 : 1;
     if (!numbersClose(va.re, sb * vb.re, 1e-9, 1e-12) || !numbersClose(va.im, sb * vb.im, 1e-9, 1e-12)) return false;
@@ -91,14 +93,16 @@ function exprEqual(ce: Engine, a: Expr, b: Expr): boolean {
   if (a.isSame(b)) return true;
   if (isEquation(a) && isEquation(b)) {
     // An equation equals another when lhs − rhs agree up to sign (the toolkit's rule).
-    const da = difference(ce, a), db = difference(ce, b);
+    const da = difference(ce, a),
+      db = difference(ce, b);
     const vars = [...new Set([...freeVariables(da), ...freeVariables(db)])];
     return sameAtSamples(ce, da, db, vars) || sameAtSamples(ce, da, db, vars, true);
   }
   if (isEquation(a) !== isEquation(b)) return false;
   const vars = [...new Set([...freeVariables(a), ...freeVariables(b)])];
   if (vars.length === 0) {
-    const va = realValue(a), vb = realValue(b);
+    const va = realValue(a),
+      vb = realValue(b);
     if (!va || !vb) return false;
     // Beyond double range (2^{2023}) the values are ±Infinity: only the engine's exact check decides.
     if (![va.re, vb.re, va.im, vb.im].every(Number.isFinite)) return a.isEqual(b) === true;
@@ -111,7 +115,8 @@ function exprEqual(ce: Engine, a: Expr, b: Expr): boolean {
 // answers take) is replaced by its value, computed exactly.
 function binomialsToValues(s: string): string {
   return s.replace(/\\[dt]?binom\s*\{\s*(\d{1,3})\s*\}\s*\{\s*(\d{1,3})\s*\}/g, (_, n: string, k: string) => {
-    const N = BigInt(n), K = BigInt(k);
+    const N = BigInt(n),
+      K = BigInt(k);
     if (K > N) return '0';
     let v = 1n;
     for (let i = 1n; i <= K; i++) v = (v * (N - K + i)) / i;
@@ -122,11 +127,13 @@ function binomialsToValues(s: string): string {
 // `\frac{a}2` (a bare one-character denominator after a braced numerator) is valid LaTeX that the
 // engine 0.27 does not read; the toolkit's cleaning leaves it (it only fixes `\frac12`), so brace it.
 function braceFractionDenominators(s: string): string {
-  let out = '', i = 0;
+  let out = '',
+    i = 0;
   for (;;) {
     const at = s.indexOf('\\frac{', i);
     if (at < 0) return out + s.slice(i);
-    let depth = 0, j = at + 5;
+    let depth = 0,
+      j = at + 5;
     for (; j < s.length; j++) {
       if (s[j] === '{') depth++;
       else if (s[j] === '}' && --depth === 0) break;
@@ -148,7 +155,8 @@ export async function symbolicEqual(a: string, b: string): Promise<boolean> {
   const ce = await computeEngine();
   return quietly(() => {
     try {
-      const ea = ce.parse(prepare(a)), eb = ce.parse(prepare(b));
+      const ea = ce.parse(prepare(a)),
+        eb = ce.parse(prepare(b));
       if (!ea.isValid || !eb.isValid) return false;
       return exprEqual(ce, ea, eb);
     } catch {
