@@ -2,7 +2,7 @@
 // runtime/train/finetune.ts, run as the finetune job (runtime/engine/jobs.ts) an app's Engine runs;
 // this file parses options, checks paths and draws progress.
 import { statSync } from 'node:fs';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option, type OptionValues } from 'commander';
 import { finetuneJob } from '../../runtime/engine/jobs.ts';
 import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
@@ -41,10 +41,16 @@ function objectiveOption(value: string): Objective {
 }
 
 export function registerFinetune(program: Command): void {
+  const command = addFinetuneOptions(
+    program.command('finetune').description('LightReasoner stage 2: LoRA fine-tuning of the expert on the contrastive soft labels'),
+  ).addHelpText('after', HELP);
+  addOutputOptions(addQuantizeOptions(command), 'the training summary (train_summary.json)').action(runFinetune);
+}
+
+/** The model, data, LoRA, optimizer and run options of `finetune`, in help order. */
+function addFinetuneOptions(command: Command): Command {
   const d = DEFAULT_FINETUNE;
-  const command = program
-    .command('finetune')
-    .description('LightReasoner stage 2: LoRA fine-tuning of the expert on the contrastive soft labels')
+  return command
     .requiredOption('--model <dir>', 'expert model directory (the model to be taught)')
     .requiredOption('--samples <file>', 'samples JSONL (from `sample`); with --objective sft, expert trajectories JSONL')
     .requiredOption('--out <dir>', 'output directory (adapter, checkpoints, logs)')
@@ -73,65 +79,65 @@ export function registerFinetune(program: Command): void {
     .option(
       '--base-model-name <name>',
       "adapter_config.json's base_model_name_or_path (default: the Hub id of a Hub model, with its commit as revision; else the model directory's name)",
-    )
-    .addHelpText('after', HELP);
-  addOutputOptions(addQuantizeOptions(command), 'the training summary (train_summary.json)').action(async (o) => {
-    const fs = nodePlatform.fs;
-    const output = commandOutput(o);
-    const log = output.progress;
-    if (!(await fs.exists(o.samples))) throw badInputError(`--samples ${o.samples}: no such file`);
-    await resolveModelOption(o, 'model');
-    await requireModelDir(fs, '--model', o.model);
-    // Checked now, not at the first write after a step of training.
-    if ((await fs.exists(o.out)) && !statSync(o.out).isDirectory())
-      throw badInputError(`--out ${o.out}: exists and is a file, not a directory; choose another --out`, o.out);
-    const interrupt = interruptOnSignals(log);
-    try {
-      const bar = progress(!o.quiet);
-      // The same job an app's Engine runs (runtime/engine/jobs.ts): it reads the samples and opens the model.
-      const summary = await finetuneJob(
-        { platform: nodePlatform, signal: interrupt.signal },
-        {
-          model: o.model,
-          samples: o.samples,
-          out: o.out,
-          resume: o.resume,
-          overwrite: o.overwrite,
-          baseModelName: o.baseModelName,
-          backend: o.backend,
-          threads: o.threads,
-          quantize: o.quantize,
-          settings: {
-            lora: { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targetModules: o.targetModules },
-            lr: o.lr,
-            batchSize: o.batchSize,
-            gradAccum: o.gradAccum,
-            maxSteps: o.maxSteps,
-            saveSteps: o.saveSteps,
-            seed: o.seed,
-            system: o.system,
-            packed: o.pack,
-            maxRowsPerPass: o.maxRows ?? 0,
-            objective: o.objective,
-          },
+    );
+}
+
+async function runFinetune(o: OptionValues): Promise<void> {
+  const fs = nodePlatform.fs;
+  const output = commandOutput(o);
+  const log = output.progress;
+  if (!(await fs.exists(o.samples))) throw badInputError(`--samples ${o.samples}: no such file`);
+  await resolveModelOption(o, 'model');
+  await requireModelDir(fs, '--model', o.model);
+  // Checked now, not at the first write after a step of training.
+  if ((await fs.exists(o.out)) && !statSync(o.out).isDirectory())
+    throw badInputError(`--out ${o.out}: exists and is a file, not a directory; choose another --out`, o.out);
+  const interrupt = interruptOnSignals(log);
+  try {
+    const bar = progress(!o.quiet);
+    // The same job an app's Engine runs (runtime/engine/jobs.ts): it reads the samples and opens the model.
+    const summary = await finetuneJob(
+      { platform: nodePlatform, signal: interrupt.signal },
+      {
+        model: o.model,
+        samples: o.samples,
+        out: o.out,
+        resume: o.resume,
+        overwrite: o.overwrite,
+        baseModelName: o.baseModelName,
+        backend: o.backend,
+        threads: o.threads,
+        quantize: o.quantize,
+        settings: {
+          lora: { r: o.loraR, alpha: o.loraAlpha, dropout: o.loraDropout, targetModules: o.targetModules },
+          lr: o.lr,
+          batchSize: o.batchSize,
+          gradAccum: o.gradAccum,
+          maxSteps: o.maxSteps,
+          saveSteps: o.saveSteps,
+          seed: o.seed,
+          system: o.system,
+          packed: o.pack,
+          maxRowsPerPass: o.maxRows ?? 0,
+          objective: o.objective,
         },
-        bar.event,
-        output.warn,
-      );
-      bar.done();
-      output.result(
-        `wrote the adapter to ${o.out} (${summary.steps} steps, final loss ${summary.final_loss.toFixed(4)}, ${summary.packing_ratio.toFixed(1)}× fewer tokens than one forward per sample)`,
-        summary,
-      );
-    } catch (e) {
-      if (e instanceof LightReasonerError && e.code === 'ABORTED') {
-        throw new LightReasonerError('ABORTED', `interrupted: run the same command with --resume to continue from the latest checkpoint in ${o.out}`);
-      }
-      throw e;
-    } finally {
-      interrupt.dispose();
+      },
+      bar.event,
+      output.warn,
+    );
+    bar.done();
+    output.result(
+      `wrote the adapter to ${o.out} (${summary.steps} steps, final loss ${summary.final_loss.toFixed(4)}, ${summary.packing_ratio.toFixed(1)}× fewer tokens than one forward per sample)`,
+      summary,
+    );
+  } catch (e) {
+    if (e instanceof LightReasonerError && e.code === 'ABORTED') {
+      throw new LightReasonerError('ABORTED', `interrupted: run the same command with --resume to continue from the latest checkpoint in ${o.out}`);
     }
-  });
+    throw e;
+  } finally {
+    interrupt.dispose();
+  }
 }
 
 /** Step, loss, rate: a bar on a TTY; a line at most every 10 s (and the last step) when piped. */

@@ -3,7 +3,7 @@
 // steps) on problems with answers, paired. The work is runtime/eval/pair-check.ts (the Engine's
 // pairCheck job); this file parses options, finds the default pair and data, and prints.
 import { dirname, resolve } from 'node:path';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option, type OptionValues } from 'commander';
 import { generateProblems, problemsToJsonl } from '../../runtime/data/problems.ts';
 import { pairCheckJob } from '../../runtime/engine/jobs.ts';
 import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
@@ -52,10 +52,18 @@ Output: the table on stdout (--json: one JSON document instead); progress on std
 --out FILE.json: the report with every problem's outputs and changes.`;
 
 export function registerPairCheck(program: Command): void {
+  const command = addPairCheckOptions(
+    program
+      .command('pair-check')
+      .description("before any training: does the pair's contrast point toward right answers? (greedy vs contrastive decoding, paired)"),
+  ).addHelpText('after', HELP);
+  addOutputOptions(addQuantizeOptions(command, true), 'the report (as --out, without the per-problem records)').action(runPairCheck);
+}
+
+/** The pair, data, decoding and output options of `pair-check`, in help order. */
+function addPairCheckOptions(command: Command): Command {
   const d = DEFAULT_PAIR_CHECK;
-  const command = program
-    .command('pair-check')
-    .description("before any training: does the pair's contrast point toward right answers? (greedy vs contrastive decoding, paired)")
+  return command
     .option('--expert <dir>', 'expert model directory or Hub id (default: the embedded pair)')
     .option('--amateur <dir>', 'amateur model directory or Hub id (same tokenizer)')
     .option('--data <file>', `problems with answers, JSONL (default: ${PAIR_CHECK_DEFAULT_COUNT} generated dev problems)`)
@@ -75,80 +83,94 @@ export function registerPairCheck(program: Command): void {
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
     .option('--threads <n>', 'Wasm: threads per model (default: all cores)', intOption('--threads', 1))
     .option('--out <file>', "also write the report with every problem's outputs (JSON)")
-    .option('--overwrite', 'replace an existing --out file')
-    .addHelpText('after', HELP);
-  addOutputOptions(addQuantizeOptions(command, true), 'the report (as --out, without the per-problem records)').action(async (o, cmd: Command) => {
-    const output = commandOutput(o);
-    await resolveModelOption(o, 'expert');
-    await resolveModelOption(o, 'amateur');
-    if ((o.expert === undefined) !== (o.amateur === undefined)) throw badInputError('give both --expert and --amateur, or neither (the embedded default pair)');
-    const embedded = o.expert === undefined;
-    let betas: number[] = o.beta ?? d.betas;
-    if (embedded) {
-      const dir = defaultPairDir();
-      if (!dir) throw new LightReasonerError('NOT_FOUND', 'the embedded default pair (models/default) is not in this package; pass --expert DIR --amateur DIR');
-      o.expert = resolve(dir, 'expert');
-      o.amateur = resolve(dir, 'amateur');
-      const chosen = embeddedSettings(dir);
-      if (chosen && cmd.getOptionValueSource('beta') !== 'cli') betas = [chosen.beta];
-    } else {
-      const fs = nodePlatform.fs;
-      for (const [flag, dir] of [
-        ['--expert', o.expert],
-        ['--amateur', o.amateur],
-      ])
-        if (!(await fs.exists(fs.join(dir, 'config.json')))) throw badInputError(`${flag} ${dir}: not a model directory (no config.json)`);
-    }
-    const text = o.data
-      ? (await readDataOption('--data', o.data, 'test', o.quiet)).text
-      : problemsToJsonl(generateProblems(0, o.count ?? PAIR_CHECK_DEFAULT_COUNT, { set: 'dev' }));
-    const file = o.data ?? 'generated dev set';
-    let problems = parseEvalProblems(text, { file });
-    if (o.count !== undefined) problems = problems.slice(0, o.count);
-    if (o.out !== undefined) await claimOutFile(nodePlatform.fs, o.out, { overwrite: o.overwrite });
-    const settings = {
-      alphas: o.alpha ?? d.alphas,
-      betas,
-      maxNewTokens: o.maxNewTokens ?? (embedded ? EMBEDDED_DEFAULTS.evalMaxNewTokens : d.maxNewTokens),
-      batchSize: o.batchSize,
-    };
+    .option('--overwrite', 'replace an existing --out file');
+}
 
-    const interrupt = interruptOnSignals(output.progress);
-    const bar = progress(output);
-    try {
-      output.progress(`pair-check: expert ${o.expert}, amateur ${o.amateur}; ${problems.length} problems (${file})`);
-      const { report, records } = await pairCheckJob(
-        { platform: nodePlatform, signal: interrupt.signal },
-        {
-          expert: o.expert,
-          amateur: o.amateur,
-          problems,
-          settings,
-          backend: o.backend,
-          threads: o.threads,
-          quantize: o.quantize,
-          quantizeExpert: o.quantizeExpert,
-          quantizeAmateur: o.quantizeAmateur,
-        },
-        bar.event,
-      );
-      bar.done();
-      const doc = { ...report, data: { source: file, problems: problems.length } };
-      if (o.out !== undefined) {
-        const fs = nodePlatform.fs;
-        await fs.mkdir?.(dirname(o.out));
-        await fs.writeFileAtomic!(o.out, `${JSON.stringify({ ...doc, records }, null, 2)}\n`);
-        output.progress(`wrote ${o.out}`);
-      }
-      output.result(formatPairCheck(report), doc);
-    } catch (e) {
-      bar.done();
-      if (e instanceof LightReasonerError && e.code === 'ABORTED') throw new LightReasonerError('ABORTED', 'interrupted: nothing written');
-      throw e;
-    } finally {
-      interrupt.dispose();
+/** The pair to check (given, or the embedded default: its directory into `o`) and the β values to try. */
+async function resolvePair(o: OptionValues, cmd: Command): Promise<{ embedded: boolean; betas: number[] }> {
+  const d = DEFAULT_PAIR_CHECK;
+  await resolveModelOption(o, 'expert');
+  await resolveModelOption(o, 'amateur');
+  if ((o.expert === undefined) !== (o.amateur === undefined)) throw badInputError('give both --expert and --amateur, or neither (the embedded default pair)');
+  const embedded = o.expert === undefined;
+  let betas: number[] = o.beta ?? d.betas;
+  if (embedded) {
+    const dir = defaultPairDir();
+    if (!dir) throw new LightReasonerError('NOT_FOUND', 'the embedded default pair (models/default) is not in this package; pass --expert DIR --amateur DIR');
+    o.expert = resolve(dir, 'expert');
+    o.amateur = resolve(dir, 'amateur');
+    const chosen = embeddedSettings(dir);
+    if (chosen && cmd.getOptionValueSource('beta') !== 'cli') betas = [chosen.beta];
+  } else {
+    const fs = nodePlatform.fs;
+    for (const [flag, dir] of [
+      ['--expert', o.expert],
+      ['--amateur', o.amateur],
+    ])
+      if (!(await fs.exists(fs.join(dir, 'config.json')))) throw badInputError(`${flag} ${dir}: not a model directory (no config.json)`);
+  }
+  return { embedded, betas };
+}
+
+/** The problems with answers: --data, else the generated dev set. */
+async function pairCheckProblems(o: OptionValues) {
+  const text = o.data
+    ? (await readDataOption('--data', o.data, 'test', o.quiet)).text
+    : problemsToJsonl(generateProblems(0, o.count ?? PAIR_CHECK_DEFAULT_COUNT, { set: 'dev' }));
+  const file = o.data ?? 'generated dev set';
+  let problems = parseEvalProblems(text, { file });
+  if (o.count !== undefined) problems = problems.slice(0, o.count);
+  return { problems, file };
+}
+
+async function runPairCheck(o: OptionValues, cmd: Command): Promise<void> {
+  const d = DEFAULT_PAIR_CHECK;
+  const output = commandOutput(o);
+  const { embedded, betas } = await resolvePair(o, cmd);
+  const { problems, file } = await pairCheckProblems(o);
+  if (o.out !== undefined) await claimOutFile(nodePlatform.fs, o.out, { overwrite: o.overwrite });
+  const settings = {
+    alphas: o.alpha ?? d.alphas,
+    betas,
+    maxNewTokens: o.maxNewTokens ?? (embedded ? EMBEDDED_DEFAULTS.evalMaxNewTokens : d.maxNewTokens),
+    batchSize: o.batchSize,
+  };
+
+  const interrupt = interruptOnSignals(output.progress);
+  const bar = progress(output);
+  try {
+    output.progress(`pair-check: expert ${o.expert}, amateur ${o.amateur}; ${problems.length} problems (${file})`);
+    const { report, records } = await pairCheckJob(
+      { platform: nodePlatform, signal: interrupt.signal },
+      {
+        expert: o.expert,
+        amateur: o.amateur,
+        problems,
+        settings,
+        backend: o.backend,
+        threads: o.threads,
+        quantize: o.quantize,
+        quantizeExpert: o.quantizeExpert,
+        quantizeAmateur: o.quantizeAmateur,
+      },
+      bar.event,
+    );
+    bar.done();
+    const doc = { ...report, data: { source: file, problems: problems.length } };
+    if (o.out !== undefined) {
+      const fs = nodePlatform.fs;
+      await fs.mkdir?.(dirname(o.out));
+      await fs.writeFileAtomic!(o.out, `${JSON.stringify({ ...doc, records }, null, 2)}\n`);
+      output.progress(`wrote ${o.out}`);
     }
-  });
+    output.result(formatPairCheck(report), doc);
+  } catch (e) {
+    bar.done();
+    if (e instanceof LightReasonerError && e.code === 'ABORTED') throw new LightReasonerError('ABORTED', 'interrupted: nothing written');
+    throw e;
+  } finally {
+    interrupt.dispose();
+  }
 }
 
 /** Problems done and seconds: redrawn on a TTY; a line at most every 10 s (and the last) when piped; nothing with --quiet. */

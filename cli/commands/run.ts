@@ -109,16 +109,26 @@ outputs are the uninterrupted run's bytes) or --overwrite (replace the run's own
 else in the folder is kept).`;
 
 export function registerRun(program: Command): void {
-  const d = DEFAULT_FINETUNE,
-    s = DEFAULT_SETTINGS;
   const chosen = embeddedSettingsForHelp();
-  // An option whose embedded default comes from settings.json: commander keeps `own` as the value
-  // (the action puts the embedded one in when the option was not given), the help shows both.
-  const tuned = <T>(flags: string, description: string, parse: (v: string) => T, own: T, embedded: unknown) =>
-    new Option(flags, description).argParser(parse).default(own, embeddedDefault(embedded, own));
   const command = program
     .command('run')
-    .description('the whole LightReasoner loop: sample → fine-tune → evaluate before/after → report.html (no arguments: the embedded default, offline)')
+    .description('the whole LightReasoner loop: sample → fine-tune → evaluate before/after → report.html (no arguments: the embedded default, offline)');
+  addRunPlacementOptions(addRunSettingsOptions(addRunDataOptions(command, chosen), chosen)).addHelpText('after', HELP);
+  addOutputOptions(addQuantizeOptions(command, true), 'report.json (local executor)').action((o, cmd: Command) => runCommand(o, cmd));
+}
+
+/** The embedded pair's chosen settings (models/default/settings.json), for the help's defaults. */
+type ChosenSettings = ReturnType<typeof embeddedSettingsForHelp>;
+
+/** An option whose embedded default comes from settings.json: commander keeps `own` as the value
+ * (the action puts the embedded one in when the option was not given), the help shows both. */
+function tunedOption<T>(flags: string, description: string, parse: (v: string) => T, own: T, embedded: unknown): Option {
+  return new Option(flags, description).argParser(parse).default(own, embeddedDefault(embedded, own));
+}
+
+/** The models, data, problem counts, pair-check and SFT-baseline options. */
+function addRunDataOptions(command: Command, chosen: ChosenSettings): Command {
+  return command
     .option('--expert <dir>', 'expert model directory (default: the embedded pair)')
     .option('--amateur <dir>', 'amateur model directory (same tokenizer, weaker)')
     .option('--train-data <file>', 'training problems, JSONL (default: generated)')
@@ -141,22 +151,29 @@ export function registerRun(program: Command): void {
     )
     .option('--pair-check-data <file>', 'problems with answers for --pair-check, JSONL (default: generated "dev" problems)')
     .option('--compare-sft', 'also train and evaluate the rejection-sampling SFT baseline')
-    .option('--sft-steps <n>', 'SFT optimizer steps (default: --max-steps)', intOption('--sft-steps', 1))
+    .option('--sft-steps <n>', 'SFT optimizer steps (default: --max-steps)', intOption('--sft-steps', 1));
+}
+
+/** The sampling, fine-tuning and evaluation settings. */
+function addRunSettingsOptions(command: Command, chosen: ChosenSettings): Command {
+  const d = DEFAULT_FINETUNE,
+    s = DEFAULT_SETTINGS;
+  return command
     .option('--max-new-tokens <n>', 'sampling: trajectory prefix length at most', intOption('--max-new-tokens', 1), s.maxNewTokens)
     .option('--alpha <x>', 'sampling: plausibility mask P_E ≥ alpha · max P_E', numberOption('--alpha', 0, 1), s.alpha)
-    .addOption(tuned('--beta <x>', 'sampling: keep steps with KL ≥ beta', numberOption('--beta', 0, Number.MAX_VALUE), s.beta, chosen?.beta))
+    .addOption(tunedOption('--beta <x>', 'sampling: keep steps with KL ≥ beta', numberOption('--beta', 0, Number.MAX_VALUE), s.beta, chosen?.beta))
     .option('--sample-batch-size <n>', 'sampling: problems decoded together', intOption('--sample-batch-size', 1), s.batchSize)
     .option(
       '--max-steps <n>',
       `fine-tuning: optimizer steps (default: ${embeddedDefault(chosen?.maxSteps ?? EMBEDDED_DEFAULTS.maxSteps, d.maxSteps)})`,
       intOption('--max-steps', 1),
     )
-    .addOption(tuned('--lr <x>', 'fine-tuning: peak learning rate', numberOption('--lr', 1e-12, 10), d.lr, chosen?.lr))
+    .addOption(tunedOption('--lr <x>', 'fine-tuning: peak learning rate', numberOption('--lr', 1e-12, 10), d.lr, chosen?.lr))
     .option('--batch-size <n>', 'fine-tuning: samples per micro-batch', intOption('--batch-size', 1), d.batchSize)
     .option('--grad-accum <n>', 'fine-tuning: micro-batches per step', intOption('--grad-accum', 1), d.gradAccum)
-    .addOption(tuned('--lora-r <n>', 'LoRA rank', intOption('--lora-r', 1), d.lora.r, chosen?.loraR))
-    .addOption(tuned('--lora-alpha <x>', 'LoRA alpha', numberOption('--lora-alpha', 1e-9, Number.MAX_VALUE), d.lora.alpha, chosen?.loraAlpha))
-    .addOption(tuned('--target-modules <list>', 'LoRA target modules, comma-separated', targetsOption, [...d.lora.targetModules], chosen?.targetModules))
+    .addOption(tunedOption('--lora-r <n>', 'LoRA rank', intOption('--lora-r', 1), d.lora.r, chosen?.loraR))
+    .addOption(tunedOption('--lora-alpha <x>', 'LoRA alpha', numberOption('--lora-alpha', 1e-9, Number.MAX_VALUE), d.lora.alpha, chosen?.loraAlpha))
+    .addOption(tunedOption('--target-modules <list>', 'LoRA target modules, comma-separated', targetsOption, [...d.lora.targetModules], chosen?.targetModules))
     .option('--seed <n>', 'fine-tuning seed (the first of --seeds)', intOption('--seed', 0), d.seed)
     .option(
       '--seeds <n>',
@@ -169,7 +186,12 @@ export function registerRun(program: Command): void {
       `evaluation: tokens per answer at most (default ${EMBEDDED_DEFAULTS.evalMaxNewTokens} embedded, 512 with your models)`,
       intOption('--eval-max-new-tokens', 1),
     )
-    .option('--eval-batch-size <n>', 'evaluation: problems decoded together', intOption('--eval-batch-size', 1), 8)
+    .option('--eval-batch-size <n>', 'evaluation: problems decoded together', intOption('--eval-batch-size', 1), 8);
+}
+
+/** Where and how the run goes: backend, output folder handling, benchmarks, the cluster executors. */
+function addRunPlacementOptions(command: Command): Command {
+  return command
     .addOption(new Option('--backend <kind>', 'compute backend').argParser(backendOption).default('auto'))
     .option('--threads <n>', 'Wasm: threads per model (default: all cores)', intOption('--threads', 1))
     .option(
@@ -191,9 +213,7 @@ export function registerRun(program: Command): void {
     .option('--image <image>', "k8s: the container image (built from the repository's Dockerfile)")
     .option('--pvc <name>', 'k8s: the PersistentVolumeClaim shared by every pod, mounted at /data', 'lightreasoner-data')
     .option('--k8s-timeout <duration>', 'k8s: how long to wait for each Job (kubectl wait --timeout)', '168h')
-    .addOption(new Option('--from-stage-outputs', "write the report from the stage outputs already in --out (the cluster executors' last job)").hideHelp())
-    .addHelpText('after', HELP);
-  addOutputOptions(addQuantizeOptions(command, true), 'report.json (local executor)').action((o, cmd: Command) => runCommand(o, cmd));
+    .addOption(new Option('--from-stage-outputs', "write the report from the stage outputs already in --out (the cluster executors' last job)").hideHelp());
 }
 
 type RunOptions = Record<string, any>;

@@ -2,7 +2,7 @@
 // JSONL file of problems, crash-safe and exactly resumable. The work is the sample job
 // (runtime/engine/jobs.ts sampleJob, over runtime/stage/sampling.ts) an app's Engine runs too; this
 // file parses options, reads the data, picks the shard and draws progress.
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option, type OptionValues } from 'commander';
 import { sampleJob } from '../../runtime/engine/jobs.ts';
 import { LightReasonerError } from '../../runtime/errors.ts';
 import { nodePlatform } from '../../runtime/platform/node.ts';
@@ -47,9 +47,19 @@ SLURM_ARRAY_TASK_COUNT), Google Batch (BATCH_TASK_INDEX, BATCH_TASK_COUNT), Kube
 continues with --resume. \`lightreasoner-wasm gather OUT\` then writes OUT as one run would.`;
 
 export function registerSample(program: Command): void {
-  const command = program
-    .command('sample')
-    .description('LightReasoner stage 1: keep the steps where an expert and an amateur disagree, with soft labels')
+  const command = addSampleOptions(
+    program.command('sample').description('LightReasoner stage 1: keep the steps where an expert and an amateur disagree, with soft labels'),
+  ).addHelpText('after', HELP);
+  addOutputOptions(
+    addQuantizeOptions(command, true),
+    'the run summary (OUT.summary.json, with the pair diagnostics)',
+    'no progress output (the pair diagnostics are still printed: they are a result)',
+  ).action(runSample);
+}
+
+/** The models, data, output and sampling settings of `sample`, in help order. */
+function addSampleOptions(command: Command): Command {
+  return command
     .requiredOption('--expert <dir>', 'expert model directory (the model to be taught)')
     .requiredOption('--amateur <dir>', 'amateur model directory (same tokenizer, weaker model)')
     .requiredOption('--data <file>', 'problems, JSONL')
@@ -67,88 +77,90 @@ export function registerSample(program: Command): void {
     .option(
       '--skip-invalid',
       'skip input lines that are not JSON objects with a "question" string, and problems whose prompt does not fit the models\' context',
-    )
-    .addHelpText('after', HELP);
-  addOutputOptions(
-    addQuantizeOptions(command, true),
-    'the run summary (OUT.summary.json, with the pair diagnostics)',
-    'no progress output (the pair diagnostics are still printed: they are a result)',
-  ).action(async (o) => {
-    const fs = nodePlatform.fs;
-    const output = commandOutput(o);
-    const log = output.progress;
-    const shardOf = o.shard === undefined ? null : parseShard(o.shard, process.env); // before any work
-    const { text } = await readDataOption('--data', o.data, 'train', o.quiet);
-    let problems = parseProblems(text, { file: o.data, skipInvalid: o.skipInvalid, onSkip: (line, why) => log(`skipping ${o.data}:${line}: ${why}`) });
-    if (o.maxQuestions !== undefined) problems = problems.slice(0, o.maxQuestions);
-    const out: string = shardOf ? shardPath(o.out, shardOf) : o.out;
-    let shard: ShardInfo | undefined;
-    if (shardOf) ({ info: shard, problems } = takeShard(problems, o.batchSize, shardOf));
-    await resolveModelOption(o, 'expert');
-    await resolveModelOption(o, 'amateur');
-    await requireModelDir(fs, '--expert', o.expert);
-    await requireModelDir(fs, '--amateur', o.amateur);
-    const settings: SampleSettings = { alpha: o.alpha, beta: o.beta, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize, system: o.system };
-    const interrupt = interruptOnSignals(log);
-    try {
-      const bar = progress(!o.quiet);
-      let finishedBefore = false;
-      // The same job an app's Engine runs (runtime/engine/jobs.ts): it skips a finished shard before
-      // loading any model, opens the pair, refuses (or with --skip-invalid skips) prompts too long.
-      const summary = await sampleJob(
-        { platform: nodePlatform, signal: interrupt.signal },
-        {
-          expert: o.expert,
-          amateur: o.amateur,
-          problems,
-          out,
-          resume: o.resume,
-          shard,
-          settings,
-          backend: o.backend,
-          threads: o.threads,
-          quantize: o.quantize,
-          quantizeExpert: o.quantizeExpert,
-          quantizeAmateur: o.quantizeAmateur,
-          skipInvalid: o.skipInvalid === true,
-          source: o.data,
-          dataDigest: await sha256Hex(new TextEncoder().encode(text)),
-          createFolder: false,
-        },
-        (e) => {
-          if (e.status === 'warning')
-            output.warn(e.message); // even with --quiet: which problems the output lacks is part of the result
-          else if (e.status === 'already-finished') finishedBefore = true;
-          else bar.event(e);
-        },
-      );
-      if (finishedBefore) {
-        output.result(
-          `shard ${shard!.index}/${shard!.count}: ${out} is already finished (${summary.problems} problems, ${summary.selected_steps} samples); skipped`,
-          summary,
-        );
-        return;
-      }
-      bar.done();
+    );
+}
+
+/** The problems this run samples (the shard's, with --shard) and where it writes them. */
+async function sampleInput(o: OptionValues, log: (line: string) => void) {
+  const shardOf = o.shard === undefined ? null : parseShard(o.shard, process.env); // before any work
+  const { text } = await readDataOption('--data', o.data, 'train', o.quiet);
+  let problems = parseProblems(text, { file: o.data, skipInvalid: o.skipInvalid, onSkip: (line, why) => log(`skipping ${o.data}:${line}: ${why}`) });
+  if (o.maxQuestions !== undefined) problems = problems.slice(0, o.maxQuestions);
+  const out: string = shardOf ? shardPath(o.out, shardOf) : o.out;
+  let shard: ShardInfo | undefined;
+  if (shardOf) ({ info: shard, problems } = takeShard(problems, o.batchSize, shardOf));
+  return { text, problems, out, shard };
+}
+
+async function runSample(o: OptionValues): Promise<void> {
+  const fs = nodePlatform.fs;
+  const output = commandOutput(o);
+  const log = output.progress;
+  const { text, problems, out, shard } = await sampleInput(o, log);
+  await resolveModelOption(o, 'expert');
+  await resolveModelOption(o, 'amateur');
+  await requireModelDir(fs, '--expert', o.expert);
+  await requireModelDir(fs, '--amateur', o.amateur);
+  const settings: SampleSettings = { alpha: o.alpha, beta: o.beta, maxNewTokens: o.maxNewTokens, batchSize: o.batchSize, system: o.system };
+  const interrupt = interruptOnSignals(log);
+  try {
+    const bar = progress(!o.quiet);
+    let finishedBefore = false;
+    // The same job an app's Engine runs (runtime/engine/jobs.ts): it skips a finished shard before
+    // loading any model, opens the pair, refuses (or with --skip-invalid skips) prompts too long.
+    const summary = await sampleJob(
+      { platform: nodePlatform, signal: interrupt.signal },
+      {
+        expert: o.expert,
+        amateur: o.amateur,
+        problems,
+        out,
+        resume: o.resume,
+        shard,
+        settings,
+        backend: o.backend,
+        threads: o.threads,
+        quantize: o.quantize,
+        quantizeExpert: o.quantizeExpert,
+        quantizeAmateur: o.quantizeAmateur,
+        skipInvalid: o.skipInvalid === true,
+        source: o.data,
+        dataDigest: await sha256Hex(new TextEncoder().encode(text)),
+        createFolder: false,
+      },
+      (e) => {
+        if (e.status === 'warning')
+          output.warn(e.message); // even with --quiet: which problems the output lacks is part of the result
+        else if (e.status === 'already-finished') finishedBefore = true;
+        else bar.event(e);
+      },
+    );
+    if (finishedBefore) {
       output.result(
-        [
-          `wrote ${summary.selected_steps} samples from ${summary.problems} problems to ${out} (summary: ${summaryPath(out)})`,
-          ...formatDiagnostics(summary.diagnostics),
-        ],
+        `shard ${shard!.index}/${shard!.count}: ${out} is already finished (${summary.problems} problems, ${summary.selected_steps} samples); skipped`,
         summary,
       );
-    } catch (e) {
-      if (e instanceof LightReasonerError && e.code === 'ABORTED') {
-        throw new LightReasonerError(
-          'ABORTED',
-          `interrupted: committed problems are kept in ${out} (${statePath(out)}); run the same command with --resume to continue`,
-        );
-      }
-      throw e;
-    } finally {
-      interrupt.dispose();
+      return;
     }
-  });
+    bar.done();
+    output.result(
+      [
+        `wrote ${summary.selected_steps} samples from ${summary.problems} problems to ${out} (summary: ${summaryPath(out)})`,
+        ...formatDiagnostics(summary.diagnostics),
+      ],
+      summary,
+    );
+  } catch (e) {
+    if (e instanceof LightReasonerError && e.code === 'ABORTED') {
+      throw new LightReasonerError(
+        'ABORTED',
+        `interrupted: committed problems are kept in ${out} (${statePath(out)}); run the same command with --resume to continue`,
+      );
+    }
+    throw e;
+  } finally {
+    interrupt.dispose();
+  }
 }
 
 /** Problems done, speed, samples and ETA: a bar on a TTY; a line per commit (at most every 10 s) when piped. */

@@ -58,24 +58,26 @@ export interface ClusterStage {
 
 const EVALUATED = ['amateur', 'expert_before', 'expert_after'] as const;
 
-export function planStages(r: ClusterRun): ClusterStage[] {
-  const samples = join(r.out, 'samples.jsonl'),
-    adapter = join(r.out, 'adapter');
-  const evalFile = (m: string) => join(r.out, 'eval', `${m}.jsonl`);
-  const s = r.sample,
-    f = r.finetune;
-  const sampleSettings = [
-    '--alpha',
-    String(s.alpha),
-    '--beta',
-    String(s.beta),
-    '--max-new-tokens',
-    String(s.maxNewTokens),
-    '--batch-size',
-    String(s.batchSize),
-  ];
-  const backend = ['--backend', r.backend];
-  const ftSettings = [
+type Evaluated = (typeof EVALUATED)[number];
+
+/** Where the stages of a run read and write, under its out directory. */
+function runPaths(r: ClusterRun) {
+  return {
+    samples: join(r.out, 'samples.jsonl'),
+    adapter: join(r.out, 'adapter'),
+    evalFile: (m: string) => join(r.out, 'eval', `${m}.jsonl`),
+  };
+}
+
+/** The sampling settings, as `sample` takes them. */
+function sampleSettingsArgs(s: ClusterRun['sample']): string[] {
+  return ['--alpha', String(s.alpha), '--beta', String(s.beta), '--max-new-tokens', String(s.maxNewTokens), '--batch-size', String(s.batchSize)];
+}
+
+/** The fine-tuning settings, as `finetune` (and `run`) take them. */
+function finetuneSettingsArgs(r: ClusterRun): string[] {
+  const f = r.finetune;
+  return [
     '--lr',
     String(f.lr),
     '--batch-size',
@@ -96,7 +98,12 @@ export function planStages(r: ClusterRun): ClusterStage[] {
     f.targetModules.join(','),
     ...(r.baseModelName ? ['--base-model-name', r.baseModelName] : []),
   ];
-  const evalCmd = (m: (typeof EVALUATED)[number]) => [
+}
+
+/** The sharded `eval` of one model (the expert after with the adapter). */
+function evalArgs(r: ClusterRun, m: Evaluated): string[] {
+  const { adapter, evalFile } = runPaths(r);
+  return [
     'eval',
     '--shard',
     SHARD,
@@ -111,109 +118,132 @@ export function planStages(r: ClusterRun): ClusterStage[] {
     String(r.eval.maxNewTokens),
     '--batch-size',
     String(r.eval.batchSize),
-    ...backend,
+    '--backend',
+    r.backend,
     '--out',
     evalFile(m),
     '--quiet',
   ];
-  const stages: ClusterStage[] = [
-    {
-      name: 'sample',
-      sharded: true,
-      needs: [],
-      done: summaryPath(samples),
-      commands: [
-        {
-          args: [
-            'sample',
-            '--shard',
-            SHARD,
-            '--expert',
-            r.expert,
-            '--amateur',
-            r.amateur,
-            '--data',
-            r.trainData,
-            '--max-questions',
-            String(r.trainCount),
-            ...sampleSettings,
-            ...backend,
-            '--out',
-            samples,
-            '--quiet',
-          ],
-        },
-      ],
-      shardDone: (index, count) => summaryPath(shardPath(samples, { index, count })),
-    },
-    {
-      name: 'finetune',
-      sharded: false,
-      needs: ['sample'],
-      done: join(adapter, 'train_summary.json'),
-      // --overwrite: an unfinished fine-tuning (a killed job) starts again in adapter/.
-      commands: [
-        // --overwrite: a gather cut short before its summary (written last) is done again.
-        { args: ['gather', samples, '--overwrite', '--quiet'], unless: summaryPath(samples) },
-        { args: ['finetune', '--model', r.expert, '--samples', samples, '--out', adapter, ...ftSettings, ...backend, '--overwrite', '--quiet'] },
-      ],
-    },
-    // The amateur and the expert before need no samples: they run beside the sampling.
-    ...EVALUATED.map(
-      (m): ClusterStage => ({
-        name: `eval-${m.replace('_', '-')}`,
-        sharded: true,
-        needs: m === 'expert_after' ? ['finetune'] : [],
-        done: evalSummaryPath(evalFile(m)),
-        commands: [{ args: evalCmd(m) }],
-        shardDone: (index, count) => evalSummaryPath(shardPath(evalFile(m), { index, count })),
-      }),
-    ),
+}
+
+function sampleStage(r: ClusterRun): ClusterStage {
+  const { samples } = runPaths(r);
+  return {
+    name: 'sample',
+    sharded: true,
+    needs: [],
+    done: summaryPath(samples),
+    commands: [
+      {
+        args: [
+          'sample',
+          '--shard',
+          SHARD,
+          '--expert',
+          r.expert,
+          '--amateur',
+          r.amateur,
+          '--data',
+          r.trainData,
+          '--max-questions',
+          String(r.trainCount),
+          ...sampleSettingsArgs(r.sample),
+          '--backend',
+          r.backend,
+          '--out',
+          samples,
+          '--quiet',
+        ],
+      },
+    ],
+    shardDone: (index, count) => summaryPath(shardPath(samples, { index, count })),
+  };
+}
+
+function finetuneStage(r: ClusterRun): ClusterStage {
+  const { samples, adapter } = runPaths(r);
+  const ftArgs = ['finetune', '--model', r.expert, '--samples', samples, '--out', adapter, ...finetuneSettingsArgs(r), '--backend', r.backend];
+  return {
+    name: 'finetune',
+    sharded: false,
+    needs: ['sample'],
+    done: join(adapter, 'train_summary.json'),
+    // --overwrite: an unfinished fine-tuning (a killed job) starts again in adapter/.
+    commands: [
+      // --overwrite: a gather cut short before its summary (written last) is done again.
+      { args: ['gather', samples, '--overwrite', '--quiet'], unless: summaryPath(samples) },
+      { args: [...ftArgs, '--overwrite', '--quiet'] },
+    ],
+  };
+}
+
+function evalStage(r: ClusterRun, m: Evaluated): ClusterStage {
+  const { evalFile } = runPaths(r);
+  return {
+    name: `eval-${m.replace('_', '-')}`,
+    sharded: true,
+    needs: m === 'expert_after' ? ['finetune'] : [],
+    done: evalSummaryPath(evalFile(m)),
+    commands: [{ args: evalArgs(r, m) }],
+    shardDone: (index, count) => evalSummaryPath(shardPath(evalFile(m), { index, count })),
+  };
+}
+
+/** The final local `run --from-stage-outputs`, repeating every setting of the run. */
+function reportRunArgs(r: ClusterRun): string[] {
+  const s = r.sample;
+  return [
+    'run',
+    '--from-stage-outputs',
+    '--expert',
+    r.expert,
+    '--amateur',
+    r.amateur,
+    '--train-data',
+    r.trainData,
+    '--eval-data',
+    r.evalData,
+    '--max-questions',
+    String(r.trainCount),
+    '--eval-questions',
+    String(r.evalCount),
+    '--out',
+    r.out,
+    '--alpha',
+    String(s.alpha),
+    '--beta',
+    String(s.beta),
+    '--max-new-tokens',
+    String(s.maxNewTokens),
+    '--sample-batch-size',
+    String(s.batchSize),
+    ...finetuneSettingsArgs(r),
+    '--eval-max-new-tokens',
+    String(r.eval.maxNewTokens),
+    '--eval-batch-size',
+    String(r.eval.batchSize),
+    '--backend',
+    r.backend,
+    '--quiet',
   ];
-  const evalStages = stages.filter((x) => x.name.startsWith('eval-'));
-  stages.push({
+}
+
+function reportStage(r: ClusterRun, evalStages: ClusterStage[]): ClusterStage {
+  const { evalFile } = runPaths(r);
+  return {
     name: 'report',
     sharded: false,
     needs: ['finetune', ...evalStages.map((x) => x.name)],
     done: join(r.out, 'report.json'),
     commands: [
       ...EVALUATED.map((m) => ({ args: ['gather', evalFile(m), '--overwrite', '--quiet'], unless: evalSummaryPath(evalFile(m)) })),
-      {
-        args: [
-          'run',
-          '--from-stage-outputs',
-          '--expert',
-          r.expert,
-          '--amateur',
-          r.amateur,
-          '--train-data',
-          r.trainData,
-          '--eval-data',
-          r.evalData,
-          '--max-questions',
-          String(r.trainCount),
-          '--eval-questions',
-          String(r.evalCount),
-          '--out',
-          r.out,
-          '--alpha',
-          String(s.alpha),
-          '--beta',
-          String(s.beta),
-          '--max-new-tokens',
-          String(s.maxNewTokens),
-          '--sample-batch-size',
-          String(s.batchSize),
-          ...ftSettings,
-          '--eval-max-new-tokens',
-          String(r.eval.maxNewTokens),
-          '--eval-batch-size',
-          String(r.eval.batchSize),
-          ...backend,
-          '--quiet',
-        ],
-      },
+      { args: reportRunArgs(r) },
     ],
-  });
-  return stages;
+  };
+}
+
+export function planStages(r: ClusterRun): ClusterStage[] {
+  // The amateur and the expert before need no samples: they run beside the sampling.
+  const evalStages = EVALUATED.map((m) => evalStage(r, m));
+  return [sampleStage(r), finetuneStage(r), ...evalStages, reportStage(r, evalStages)];
 }

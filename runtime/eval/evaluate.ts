@@ -210,6 +210,30 @@ function tooLongProblems(
   return tooLong;
 }
 
+/** One problem's record: its generated tokens decoded, the answer extracted and graded. */
+async function gradedRecord(
+  tok: CausalLM['tokenizer'],
+  p: EvalProblem,
+  ids: number[],
+  finish: EvalRecord['finish'],
+  opts: EvaluateOptions,
+): Promise<EvalRecord> {
+  // The toolkit grades the text without special tokens (the EOS is not part of the answer).
+  const output = tok.decode(ids, true);
+  const g = opts.grader ? await opts.grader(output, p.gold) : gradeOutput(output, p.gold, opts.grade);
+  return {
+    id: p.id,
+    question: p.question,
+    output,
+    extracted: g.extracted,
+    gold: p.gold,
+    correct: g.correct,
+    method: g.method,
+    finish,
+    generated_tokens: ids.length,
+  };
+}
+
 /** Greedy-decode every problem (in batches), extract and grade the answers. */
 export async function evaluate(model: CausalLM, problems: EvalProblem[], opts: EvaluateOptions = {}): Promise<{ records: EvalRecord[]; summary: EvalSummary }> {
   const { prompt, maxNewTokens, batchSize } = evalSettingsOf(model, opts);
@@ -257,23 +281,9 @@ export async function evaluate(model: CausalLM, problems: EvalProblem[], opts: E
       },
     );
     for (const [j, i] of batch.entries()) {
-      const p = problems[i];
-      // The toolkit grades the text without special tokens (the EOS is not part of the answer).
-      const output = tok.decode(tokens[j], true);
-      const g = opts.grader ? await opts.grader(output, p.gold) : gradeOutput(output, p.gold, opts.grade);
-      if (g.correct) correct++;
+      const record = await gradedRecord(tok, problems[i], tokens[j], finish[j], opts);
+      if (record.correct) correct++;
       generated += tokens[j].length;
-      const record: EvalRecord = {
-        id: p.id,
-        question: p.question,
-        output,
-        extracted: g.extracted,
-        gold: p.gold,
-        correct: g.correct,
-        method: g.method,
-        finish: finish[j],
-        generated_tokens: tokens[j].length,
-      };
       byIndex[i] = record;
       opts.onEvent?.({ status: 'problem', done: ++finished, total, correct, record });
     }

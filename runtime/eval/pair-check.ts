@@ -163,6 +163,39 @@ export function pairCheckModels(
   return pairCheck(expert, amateur, expert.tokenizer, problems, settings, opts);
 }
 
+/** One variant's accuracy, its pairing with greedy on the same problems, and its verdict. */
+function variantReport(v: DecodeVariant, records: PairCheckRecord[], acc: Acc): VariantReport {
+  const total = records.length;
+  const greedy = records.map((r) => r.outputs.greedy);
+  const outs = records.map((r) => r.outputs[v.name]);
+  const correct = outs.filter((o) => o.correct).length;
+  let fixed = 0,
+    broken = 0,
+    changed = 0;
+  for (const [i, o] of outs.entries()) {
+    if (o.correct && !greedy[i].correct) fixed++;
+    if (!o.correct && greedy[i].correct) broken++;
+    if (o.output !== greedy[i].output || o.finish !== greedy[i].finish) changed++;
+  }
+  const paired = v.alpha === null ? null : { fixed, broken, p_value: mcnemarExact(fixed, broken) };
+  return {
+    name: v.name,
+    alpha: v.alpha,
+    beta: v.beta,
+    correct,
+    total,
+    accuracy: correct / total,
+    ci95: wilsonInterval(correct, total),
+    paired_vs_greedy: paired,
+    verdict: paired && pairVerdict(paired, total, v.beta !== null),
+    changed_outputs: changed,
+    steps: acc.steps,
+    changes: acc.changes,
+    kinds: acc.kinds,
+    replaced_kinds: acc.replaced,
+  };
+}
+
 /** Decode, grade and compare every variant; `records` has each problem's outputs (input order). */
 export async function pairCheck(
   expert: DecoderModel,
@@ -206,36 +239,7 @@ export async function pairCheck(
     records[e.index] = record;
     opts.onEvent?.({ status: 'problem', done: ++done, total, record });
   }
-  const greedy = records.map((r) => r.outputs.greedy);
-  const reports: VariantReport[] = variants.map((v, k) => {
-    const outs = records.map((r) => r.outputs[v.name]);
-    const correct = outs.filter((o) => o.correct).length;
-    let fixed = 0,
-      broken = 0,
-      changed = 0;
-    for (const [i, o] of outs.entries()) {
-      if (o.correct && !greedy[i].correct) fixed++;
-      if (!o.correct && greedy[i].correct) broken++;
-      if (o.output !== greedy[i].output || o.finish !== greedy[i].finish) changed++;
-    }
-    const paired = v.alpha === null ? null : { fixed, broken, p_value: mcnemarExact(fixed, broken) };
-    return {
-      name: v.name,
-      alpha: v.alpha,
-      beta: v.beta,
-      correct,
-      total,
-      accuracy: correct / total,
-      ci95: wilsonInterval(correct, total),
-      paired_vs_greedy: paired,
-      verdict: paired && pairVerdict(paired, total, v.beta !== null),
-      changed_outputs: changed,
-      steps: acc[k].steps,
-      changes: acc[k].changes,
-      kinds: acc[k].kinds,
-      replaced_kinds: acc[k].replaced,
-    };
-  });
+  const reports = variants.map((v, k) => variantReport(v, records, acc[k]));
   const lr = variants.find((v) => v.beta !== null) ?? variants[1];
   const report: PairCheckReport = {
     version: 1,

@@ -497,11 +497,10 @@ async function finetuneStep(c: RunContext, pair: LoadedPair, evals: Evaluations,
   });
 }
 
-/** The paper's baseline: rejection-sampled expert trajectories, then SFT on them per seed into sft/adapter/. */
-async function sftBaseline(c: RunContext, pair: LoadedPair, evals: Evaluations, seeds: number[]): Promise<SftOutcome> {
+/** The expert's trajectories on the training problems, rejection-sampled into sftDir (kept on --resume when they match). */
+async function sftTrajectoriesStep(c: RunContext, pair: LoadedPair, sftDir: string) {
   const { o, fs, emit, sampleSettings, sftMaxNew, evalBatch } = c;
   emit({ status: 'stage', stage: 'sft-trajectories', state: 'start' });
-  const sftDir = fs.join(c.out, 'sft');
   await fs.mkdir(sftDir);
   const traj = await sftTrajectoriesToFile(fs, sftDir, pair.expert, o.train, {
     system: sampleSettings.system,
@@ -518,8 +517,16 @@ async function sftBaseline(c: RunContext, pair: LoadedPair, evals: Evaluations, 
       data: pair.dataSha,
     },
   });
+  emit({ status: 'stage', stage: 'sft-trajectories', state: 'done', seconds: traj.seconds });
+  return traj;
+}
+
+/** The paper's baseline: rejection-sampled expert trajectories, then SFT on them per seed into sft/adapter/. */
+async function sftBaseline(c: RunContext, pair: LoadedPair, evals: Evaluations, seeds: number[]): Promise<SftOutcome> {
+  const { o, fs, emit } = c;
+  const sftDir = fs.join(c.out, 'sft');
+  const traj = await sftTrajectoriesStep(c, pair, sftDir);
   const { kept, trajTokens, file: trajFile, seconds: trajSeconds } = traj;
-  emit({ status: 'stage', stage: 'sft-trajectories', state: 'done', seconds: trajSeconds });
   const base = {
     seconds: trajSeconds,
     trajectory_seconds: trajSeconds,

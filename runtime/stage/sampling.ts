@@ -164,14 +164,13 @@ export async function finishedSampling(
   return JSON.parse(await fs.readText(summaryPath(o.out))) as SamplingSummary;
 }
 
-export async function runSampling(o: RunSamplingOptions): Promise<SamplingSummary> {
+/**
+ * The state a run starts from: an interrupted run's (checked against these settings, models and
+ * data, its output cut back to the last committed problem) with --resume, else a fresh one
+ * (`fresh`: its files are not written yet).
+ */
+async function openSamplingState(o: RunSamplingOptions, settings: SampleSettings): Promise<{ state: State; fresh: boolean }> {
   const { fs, out } = o;
-  if (!fs.appendFile || !fs.truncate || !fs.writeFileAtomic)
-    throw new LightReasonerError('UNSUPPORTED', 'this platform cannot append to files: use sampleContrastive and store the samples yourself');
-  const settings = settingsOf(o.settings);
-  if (o.shard && o.shard.problems !== o.problems.length) throw new Error(`internal: shard of ${o.shard.problems} problems given ${o.problems.length}`);
-  checkVocabularies(o.expert, o.amateur); // before any file is touched
-  const enc = new TextEncoder();
   let state: State;
   let fresh = false;
   const hasOut = await fs.exists(out),
@@ -191,7 +190,7 @@ export async function runSampling(o: RunSamplingOptions): Promise<SamplingSummar
       throw badInputError(
         `cannot resume ${out}: it has ${size} bytes but ${state.bytes} were committed (was it edited?); remove it and its state file to start over`,
       );
-    if (size > state.bytes) await fs.truncate(out, state.bytes); // a partly written problem
+    if (size > state.bytes) await fs.truncate!(out, state.bytes); // a partly written problem
   } else {
     if (hasOut) throw badInputError(`${out} already exists: pass --resume to continue that run, or remove it`);
     // A bare file name lives in the current folder (no separator: nothing to check).
@@ -212,6 +211,18 @@ export async function runSampling(o: RunSamplingOptions): Promise<SamplingSummar
     // numbers in the first batch, a crash) leaves nothing to remove, and --resume starts afresh.
     fresh = true;
   }
+  return { state, fresh };
+}
+
+export async function runSampling(o: RunSamplingOptions): Promise<SamplingSummary> {
+  const { fs, out } = o;
+  if (!fs.appendFile || !fs.truncate || !fs.writeFileAtomic)
+    throw new LightReasonerError('UNSUPPORTED', 'this platform cannot append to files: use sampleContrastive and store the samples yourself');
+  const settings = settingsOf(o.settings);
+  if (o.shard && o.shard.problems !== o.problems.length) throw new Error(`internal: shard of ${o.shard.problems} problems given ${o.problems.length}`);
+  checkVocabularies(o.expert, o.amateur); // before any file is touched
+  const enc = new TextEncoder();
+  let { state, fresh } = await openSamplingState(o, settings);
   const total = o.problems.length;
   const startCommitted = state.committed;
   o.onEvent?.({ status: 'start', total, committed: Math.min(state.committed, total) });

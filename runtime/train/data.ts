@@ -228,6 +228,51 @@ interface RawTrajectory {
   id?: unknown;
 }
 
+interface SftParseOptions {
+  vocab: number;
+  system: string;
+  file?: string;
+  maxPositions?: number;
+  eosTokenId?: number;
+  grade: (output: string, gold: string | null) => boolean;
+  goldOf: (o: { answer?: unknown; solution?: unknown }) => string | null;
+}
+
+/** A bad field of the current line, as one error line. */
+type FieldError = (field: string, problem: string) => Error;
+
+/** The expert's trajectory of one line: its exact ids, or its text tokenized (with the EOS when it stopped there). */
+function trajectoryIds(o: RawTrajectory, tok: ModelTokenizer, opts: SftParseOptions, at: FieldError, lineRef: string): number[] {
+  if (o.output_token_ids !== undefined) {
+    if (!isIntArray(o.output_token_ids)) throw at('output_token_ids', 'must be an array of integers');
+    for (const id of o.output_token_ids)
+      if (id < 0 || id >= opts.vocab) throw at('output_token_ids', `holds ${id}, outside the model's vocabulary (vocab_size ${opts.vocab})`);
+    return o.output_token_ids;
+  }
+  if (typeof o.output === 'string') {
+    const traj = tok.encode(o.output, false);
+    if (o.finish === 'eos' && opts.eosTokenId !== undefined) traj.push(opts.eosTokenId);
+    return traj;
+  }
+  throw badInputError(
+    `${lineRef}: no trajectory: --objective sft needs the expert's output per problem ("output_token_ids" or "output" text, as \`eval --out\` writes; \`run --compare-sft\` generates them)`,
+    opts.file,
+  );
+}
+
+/** Rejection sampling: keep only trajectories whose final answer is right, when that is known. */
+function trajectoryIsRight(o: RawTrajectory, traj: number[], tok: ModelTokenizer, opts: SftParseOptions, at: FieldError): boolean {
+  const output = typeof o.output === 'string' ? o.output : tok.decode(traj, true);
+  if (typeof o.correct === 'boolean') return o.correct;
+  if (typeof o.gold === 'string' || typeof o.gold === 'number') return opts.grade(output, String(o.gold));
+  if (o.answer !== undefined || o.solution !== undefined) {
+    const gold = opts.goldOf(o);
+    if (gold === null || gold === '') throw at('answer', `cannot be read as a gold answer (${JSON.stringify(o.answer ?? o.solution).slice(0, 60)})`);
+    return opts.grade(output, gold);
+  }
+  return true;
+}
+
 /**
  * Parse expert trajectories for `--objective sft`: one JSONL line per problem with `question` and
  * the expert's trajectory, as exact ids (`output_token_ids`) or text (`output`, tokenized; the EOS
@@ -238,19 +283,7 @@ interface RawTrajectory {
  * 1): the soft-label loss with one label is cross-entropy, and the packed engine runs the T samples
  * of a trajectory as one forward/backward.
  */
-export function parseSftSamples(
-  text: string,
-  tok: ModelTokenizer,
-  opts: {
-    vocab: number;
-    system: string;
-    file?: string;
-    maxPositions?: number;
-    eosTokenId?: number;
-    grade: (output: string, gold: string | null) => boolean;
-    goldOf: (o: { answer?: unknown; solution?: unknown }) => string | null;
-  },
-): ParsedSftSamples {
+export function parseSftSamples(text: string, tok: ModelTokenizer, opts: SftParseOptions): ParsedSftSamples {
   const where = opts.file ?? 'trajectories';
   const samples: TrainSample[] = [];
   let trajectories = 0,
@@ -277,32 +310,8 @@ export function parseSftSamples(
     if (typeof o !== 'object' || o === null || Array.isArray(o)) throw badInputError(`${where}:${i + 1}: not a JSON object`, opts.file);
     if (typeof o.question !== 'string') throw at('question', 'must be a string');
     if (o.question.length > MAX_PROBLEM_CHARS) throw at('question', tooLong(o.question, MAX_PROBLEM_CHARS, 'is too long: it')!);
-    let traj: number[];
-    if (o.output_token_ids !== undefined) {
-      if (!isIntArray(o.output_token_ids)) throw at('output_token_ids', 'must be an array of integers');
-      for (const id of o.output_token_ids)
-        if (id < 0 || id >= opts.vocab) throw at('output_token_ids', `holds ${id}, outside the model's vocabulary (vocab_size ${opts.vocab})`);
-      traj = o.output_token_ids;
-    } else if (typeof o.output === 'string') {
-      traj = tok.encode(o.output, false);
-      if (o.finish === 'eos' && opts.eosTokenId !== undefined) traj.push(opts.eosTokenId);
-    } else {
-      throw badInputError(
-        `${where}:${i + 1}: no trajectory: --objective sft needs the expert's output per problem ("output_token_ids" or "output" text, as \`eval --out\` writes; \`run --compare-sft\` generates them)`,
-        opts.file,
-      );
-    }
-    // Rejection sampling: keep only trajectories whose final answer is right, when that is known.
-    const output = typeof o.output === 'string' ? o.output : tok.decode(traj, true);
-    let ok = true;
-    if (typeof o.correct === 'boolean') ok = o.correct;
-    else if (typeof o.gold === 'string' || typeof o.gold === 'number') ok = opts.grade(output, String(o.gold));
-    else if (o.answer !== undefined || o.solution !== undefined) {
-      const gold = opts.goldOf(o);
-      if (gold === null || gold === '') throw at('answer', `cannot be read as a gold answer (${JSON.stringify(o.answer ?? o.solution).slice(0, 60)})`);
-      ok = opts.grade(output, gold);
-    }
-    if (!ok) {
+    const traj = trajectoryIds(o, tok, opts, at, `${where}:${i + 1}`);
+    if (!trajectoryIsRight(o, traj, tok, opts, at)) {
       rejected++;
       continue;
     }

@@ -348,6 +348,53 @@ interface Job {
   prepareOut: () => Promise<void>;
 }
 
+/** The Adam moments of every trainable parameter, as the optimizer file of a checkpoint holds them. */
+async function optimizerMoments(trainer: Trainer, model: FinetuneOptions['model']): Promise<TensorToWrite[]> {
+  const moments: TensorToWrite[] = [];
+  for (const [j, p] of trainer.engine.params().entries()) {
+    for (const [suffix, t] of [
+      ['exp_avg', trainer.optimizer.m[j]],
+      ['exp_avg_sq', trainer.optimizer.v[j]],
+    ] as const) {
+      const data = (await model.backend.read(t)) as Float32Array;
+      moments.push({
+        name: `${keyOf(p.name)}.${suffix}`,
+        dtype: 'F32' as const,
+        shape: [...p.param.shape],
+        data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      });
+    }
+  }
+  return moments;
+}
+
+/** checkpoint-<step>/: the adapter, the optimizer moments and the trainer state, then LATEST names it. */
+async function writeCheckpoint(opts: FinetuneOptions & { fs: WritableFs }, job: Job, step: number, baseModel: string, wallNow: () => number): Promise<void> {
+  const { fs, model, out } = opts;
+  const { trainer, adapter, totals, settings } = job;
+  const name = `checkpoint-${step}`;
+  const dir = fs.join(out, name);
+  totals.wall = wallNow();
+  const st: TrainerState = {
+    version: 1,
+    global_step: step,
+    epoch: trainer.position.epoch,
+    offset: trainer.position.offset,
+    seed: settings.seed,
+    samples_sha256: job.samplesSha,
+    settings,
+    totals,
+  };
+  const moments = await optimizerMoments(trainer, model);
+  await writeDirAtomic(fs, dir, async (tmp) => {
+    await writeAdapterFiles(fs, tmp, adapter, model, baseModel);
+    await fs.writeFileAtomic(fs.join(tmp, OPTIMIZER), encodeSafetensors(moments, { format: 'pt' }));
+    await fs.writeFileAtomic(fs.join(tmp, STATE), JSON.stringify(st, null, 2) + '\n');
+  });
+  await fs.writeFileAtomic(fs.join(out, LATEST), `${name}\n`);
+  opts.onEvent?.({ status: 'checkpoint', step, dir });
+}
+
 /** The training loop: steps, log lines, checkpoints, then the adapter and the summary. */
 async function train(opts: FinetuneOptions & { fs: WritableFs }, job: Job): Promise<FinetuneSummary> {
   const { fs, model, out, signal } = opts;
@@ -364,43 +411,7 @@ async function train(opts: FinetuneOptions & { fs: WritableFs }, job: Job): Prom
     resumedFrom: job.resumedFrom,
   });
 
-  const saveCheckpoint = async (step: number) => {
-    const name = `checkpoint-${step}`;
-    const dir = fs.join(out, name);
-    totals.wall = wallNow();
-    const st: TrainerState = {
-      version: 1,
-      global_step: step,
-      epoch: trainer.position.epoch,
-      offset: trainer.position.offset,
-      seed: settings.seed,
-      samples_sha256: job.samplesSha,
-      settings,
-      totals,
-    };
-    const moments: TensorToWrite[] = [];
-    for (const [j, p] of trainer.engine.params().entries()) {
-      for (const [suffix, t] of [
-        ['exp_avg', trainer.optimizer.m[j]],
-        ['exp_avg_sq', trainer.optimizer.v[j]],
-      ] as const) {
-        const data = (await model.backend.read(t)) as Float32Array;
-        moments.push({
-          name: `${keyOf(p.name)}.${suffix}`,
-          dtype: 'F32' as const,
-          shape: [...p.param.shape],
-          data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-        });
-      }
-    }
-    await writeDirAtomic(fs, dir, async (tmp) => {
-      await writeAdapterFiles(fs, tmp, adapter, model, baseModel);
-      await fs.writeFileAtomic(fs.join(tmp, OPTIMIZER), encodeSafetensors(moments, { format: 'pt' }));
-      await fs.writeFileAtomic(fs.join(tmp, STATE), JSON.stringify(st, null, 2) + '\n');
-    });
-    await fs.writeFileAtomic(fs.join(out, LATEST), `${name}\n`);
-    opts.onEvent?.({ status: 'checkpoint', step, dir });
-  };
+  const saveCheckpoint = (step: number) => writeCheckpoint(opts, job, step, baseModel, wallNow);
 
   let segment = performance.now();
   while (trainer.position.step < settings.maxSteps) {

@@ -10,7 +10,7 @@
 
 import type { Backend } from '../backend/types.ts';
 import { badInputError, LightReasonerError, modelFormatError, unsupportedError } from '../errors.ts';
-import { checkDType, readSafetensorsHeader, readTensorBytes, encodeSafetensors } from '../io/safetensors.ts';
+import { checkDType, readSafetensorsHeader, readTensorBytes, encodeSafetensors, type SafetensorsHeader } from '../io/safetensors.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { CausalLM } from '../model/model.ts';
 import type { FileSystem } from '../platform/types.ts';
@@ -308,12 +308,8 @@ export function parseAdapterConfig(raw: unknown, file: string): { config: LoraCo
 
 const KEY_RE = /^base_model\.model\.model\.layers\.(\d+)\.(self_attn|mlp)\.([a-z_]+)\.lora_([AB])(?:\.default)?\.weight$/;
 
-/**
- * Read an adapter directory into host memory, checked against the model's config: every expected
- * key present with shape A [r, in] / B [out, r] (F32, F16 or BF16), no other keys. PEFT's older
- * key form with the adapter name (`.lora_A.default.weight`) is accepted.
- */
-export async function readAdapter(fs: FileSystem, dir: string, model: ModelConfig): Promise<HostAdapter> {
+/** An adapter's config file, parsed and checked against the model; its weights file must exist. */
+async function readAdapterConfigFile(fs: FileSystem, dir: string, model: ModelConfig) {
   const configPath = fs.join(dir, ADAPTER_CONFIG);
   const weightsPath = fs.join(dir, ADAPTER_WEIGHTS);
   if (!(await fs.exists(configPath))) {
@@ -346,9 +342,11 @@ export async function readAdapter(fs: FileSystem, dir: string, model: ModelConfi
       `${configPath}: "r" is ${config.r} but this model's hidden size is ${model.hiddenSize}; r must be ≤ ${model.hiddenSize} (was the adapter trained for another model?)`,
       configPath,
     );
-  const header = await readSafetensorsHeader(fs, weightsPath);
-  const { r } = config;
-  // Map every key to its (layer, target, A|B) first, so unknown keys are reported before reading data.
+  return { config, rslora, baseModel, weightsPath };
+}
+
+/** Every tensor name of the weights file by its canonical PEFT key; unknown keys are reported before reading data. */
+function adapterKeys(header: SafetensorsHeader, config: LoraConfig, model: ModelConfig, weightsPath: string): Map<string, string> {
   const byKey = new Map<string, string>();
   for (const name of header.tensors.keys()) {
     const m = KEY_RE.exec(name);
@@ -370,43 +368,66 @@ export async function readAdapter(fs: FileSystem, dir: string, model: ModelConfi
     if (byKey.has(canonical)) throw modelFormatError(weightsPath, `tensor "${name}" appears twice (also as "${byKey.get(canonical)}")`);
     byKey.set(canonical, name);
   }
+  return byKey;
+}
+
+/** Where an adapter's weights are read from, and what they must match. */
+interface AdapterWeights {
+  fs: FileSystem;
+  weightsPath: string;
+  header: SafetensorsHeader;
+  byKey: Map<string, string>;
+  model: ModelConfig;
+  r: number;
+}
+
+/** One LoRA weight of target t (A [r, in] or B [out, r]), checked and decoded to f32. */
+async function readLoraWeight(w: AdapterWeights, t: LoraTarget, key: string, shape: [number, number], which: 'A' | 'B'): Promise<Float32Array> {
+  const { fs, weightsPath, header, byKey, model, r } = w;
+  const name = byKey.get(key);
+  if (!name) throw modelFormatError(weightsPath, `missing tensor "${key}" (adapter_config.json targets ${t} and the model has ${model.layers} layers)`);
+  const e = header.tensors.get(name)!;
+  checkDType(e, ['F32', 'F16', 'BF16']);
+  const s = e.shape;
+  if (s.length !== 2) throw modelFormatError(weightsPath, `tensor "${name}" has shape [${s.join(', ')}]; a LoRA weight is 2-D`);
+  const rankDim = which === 'A' ? s[0] : s[1];
+  const modelDim = which === 'A' ? s[1] : s[0];
+  const wantModelDim = which === 'A' ? shape[1] : shape[0];
+  if (modelDim !== wantModelDim) {
+    throw badInputError(
+      `${weightsPath}: tensor "${name}" has shape [${s.join(', ')}] but this model's ${t} needs [${shape.join(', ')}] (${which === 'A' ? 'in' : 'out'} features ${wantModelDim}): the adapter was trained for another model`,
+      weightsPath,
+    );
+  }
+  if (rankDim !== r) {
+    throw modelFormatError(weightsPath, `tensor "${name}" has rank ${rankDim} (shape [${s.join(', ')}]) but adapter_config.json says r = ${r}`);
+  }
+  const bytes = await readTensorBytes(fs, e);
+  const values = decodeToF32(e.dtype === 'F32' ? 'f32' : e.dtype === 'F16' ? 'f16' : 'bf16', bytes);
+  const bad = values.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0)
+    throw modelFormatError(weightsPath, `tensor "${name}" holds ${values[bad]} (element ${bad}): the adapter is damaged (was its training stopped by a NaN?)`);
+  return values;
+}
+
+/**
+ * Read an adapter directory into host memory, checked against the model's config: every expected
+ * key present with shape A [r, in] / B [out, r] (F32, F16 or BF16), no other keys. PEFT's older
+ * key form with the adapter name (`.lora_A.default.weight`) is accepted.
+ */
+export async function readAdapter(fs: FileSystem, dir: string, model: ModelConfig): Promise<HostAdapter> {
+  const { config, rslora, baseModel, weightsPath } = await readAdapterConfigFile(fs, dir, model);
+  const header = await readSafetensorsHeader(fs, weightsPath);
+  const { r } = config;
+  const w: AdapterWeights = { fs, weightsPath, header, byKey: adapterKeys(header, config, model, weightsPath), model, r };
   const layers: Partial<Record<LoraTarget, HostLoraPair>>[] = [];
   for (let l = 0; l < model.layers; l++) {
     const pairs: Partial<Record<LoraTarget, HostLoraPair>> = {};
     for (const t of config.targetModules) {
       const [out, inp] = targetShape(model, t);
       const keys = peftKeys(l, t);
-      const read = async (key: string, shape: [number, number], which: 'A' | 'B'): Promise<Float32Array> => {
-        const name = byKey.get(key);
-        if (!name) throw modelFormatError(weightsPath, `missing tensor "${key}" (adapter_config.json targets ${t} and the model has ${model.layers} layers)`);
-        const e = header.tensors.get(name)!;
-        checkDType(e, ['F32', 'F16', 'BF16']);
-        const s = e.shape;
-        if (s.length !== 2) throw modelFormatError(weightsPath, `tensor "${name}" has shape [${s.join(', ')}]; a LoRA weight is 2-D`);
-        const rankDim = which === 'A' ? s[0] : s[1];
-        const modelDim = which === 'A' ? s[1] : s[0];
-        const wantModelDim = which === 'A' ? shape[1] : shape[0];
-        if (modelDim !== wantModelDim) {
-          throw badInputError(
-            `${weightsPath}: tensor "${name}" has shape [${s.join(', ')}] but this model's ${t} needs [${shape.join(', ')}] (${which === 'A' ? 'in' : 'out'} features ${wantModelDim}): the adapter was trained for another model`,
-            weightsPath,
-          );
-        }
-        if (rankDim !== r) {
-          throw modelFormatError(weightsPath, `tensor "${name}" has rank ${rankDim} (shape [${s.join(', ')}]) but adapter_config.json says r = ${r}`);
-        }
-        const bytes = await readTensorBytes(fs, e);
-        const values = decodeToF32(e.dtype === 'F32' ? 'f32' : e.dtype === 'F16' ? 'f16' : 'bf16', bytes);
-        const bad = values.findIndex((v) => !Number.isFinite(v));
-        if (bad >= 0)
-          throw modelFormatError(
-            weightsPath,
-            `tensor "${name}" holds ${values[bad]} (element ${bad}): the adapter is damaged (was its training stopped by a NaN?)`,
-          );
-        return values;
-      };
-      const a = await read(keys.a, [r, inp], 'A');
-      const b = await read(keys.b, [out, r], 'B');
+      const a = await readLoraWeight(w, t, keys.a, [r, inp], 'A');
+      const b = await readLoraWeight(w, t, keys.b, [out, r], 'B');
       pairs[t] = { a, b };
     }
     layers.push(pairs);
