@@ -14,11 +14,9 @@ import { LightReasonerError } from '../runtime/errors.ts';
 import { generateGreedy } from '../runtime/model/generate.ts';
 import { type CausalLM, loadModel } from '../runtime/model/model.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
-import { packTrajectories, type TrainSample } from '../runtime/train/data.ts';
-import { TrainPass } from '../runtime/train/pass.ts';
-import { initLora } from '../runtime/train/optimizer.ts';
 import { FIXTURES } from './helpers/cli.ts';
-import { readLora } from './helpers/finetune.ts';
+import { trainPassGrads } from './helpers/bit-identity.ts';
+import { prefillLogits, sameBits } from './portable/bit-identity.ts';
 import { nodeGPU } from './helpers/node-gpu.ts';
 
 /** Untied bf16 head, f16 with q/k/v biases, tied f32 with Gemma's embedding scale and norm offset. */
@@ -37,54 +35,8 @@ async function gpuOrSkip(t: Test): Promise<GPU | null> {
   return null;
 }
 
-const same = (a: ArrayLike<number>, b: ArrayLike<number>) =>
-  a.length === b.length && Array.prototype.every.call(a, (v: number, i: number) => Object.is(v, b[i]));
 const load = (name: string, backend: Backend) => loadModel(join(FIXTURES, 'models', name), { fs: nodePlatform.fs, backend });
 const chunksOf = (x: unknown) => (x as GPUTensor).chunks.length;
-
-async function prefill(model: CausalLM, ids: number[]): Promise<Float32Array> {
-  const cache = model.createCache(1, ids.length);
-  try {
-    const logits = model.forward(
-      { tokens: Int32Array.from(ids), rows: Int32Array.from(ids.flatMap((_, p) => [0, p])), logitRows: Int32Array.from(ids.keys()) },
-      cache,
-    );
-    return (await model.backend.read(logits)) as Float32Array;
-  } finally {
-    model.disposeCache(cache);
-  }
-}
-
-/** Loss and every LoRA gradient of one pass over a few samples (dropout on, so masks must agree too). */
-async function trainPass(model: CausalLM): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
-  const adapter = initLora(
-    model,
-    { r: 4, alpha: 8, dropout: 0.1, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] },
-    7,
-  );
-  // B nonzero, so that A gets gradients too.
-  for (const layer of adapter.layers)
-    for (const p of Object.values(layer))
-      model.backend.write(
-        p.b,
-        Float32Array.from({ length: p.b.size }, (_, j) => Math.sin(j * 1.7) * 0.05),
-      );
-  const V = model.config.vocabSize;
-  const samples: TrainSample[] = [0, 1].map((j) => ({
-    line: j + 1,
-    key: String(j),
-    ids: Array.from({ length: 9 + 3 * j }, (_, p) => (p * 37 + j * 11 + 5) % V),
-    labelIds: [j + 3, j + 9],
-    labelWeights: [0.75, 0.25],
-  }));
-  const engine = new TrainPass(model, adapter);
-  engine.zeroGrad();
-  engine.pass({ trajectories: packTrajectories(samples, true), samples, lossScale: 1 / 2, dropoutSeed: 5 });
-  const loss = (await model.backend.read(engine.lossSum))[0];
-  const grads = await readLora(model, engine.grads);
-  engine.dispose();
-  return { loss, grads };
-}
 
 t.test('the device gets the adapter’s real limits, recorded in info.limits', async (t) => {
   const gpu = await gpuOrSkip(t);
@@ -129,13 +81,13 @@ for (const name of MODELS) {
     );
     const V = one.config.vocabSize;
     const prompt = Array.from({ length: 14 }, (_, p) => (p * 53 + 7) % V);
-    t.ok(same(await prefill(split, prompt), await prefill(one, prompt)), 'prefill logits of every position: identical bits');
+    t.ok(sameBits(await prefillLogits(split, prompt), await prefillLogits(one, prompt)), 'prefill logits of every position: identical bits');
     const gen = async (m: CausalLM) => (await generateGreedy(m, [prompt, prompt.slice(3)], { maxNewTokens: 8, eosTokenIds: [] })).tokens;
     t.same(await gen(split), await gen(one), 'batched greedy ids through the KV cache: identical');
-    const a = await trainPass(one),
-      b = await trainPass(split);
+    const a = await trainPassGrads(one, 2),
+      b = await trainPassGrads(split, 2);
     t.ok(Object.is(a.loss, b.loss), `training loss: identical bits (${a.loss})`);
-    const differ = [...a.grads].filter(([k, g]) => !same(g, b.grads.get(k) ?? [])).map(([k]) => k);
+    const differ = [...a.grads].filter(([k, g]) => !sameBits(g, b.grads.get(k) ?? [])).map(([k]) => k);
     t.same(differ, [], `all ${a.grads.size} LoRA gradients: identical bits`);
   });
 }
@@ -165,7 +117,7 @@ t.test('writePieces: every length and piece size lands whole, ragged tails inclu
     await staging.mapAsync(GPUMapMode.READ);
     const got = new Uint8Array(staging.getMappedRange().slice(0));
     staging.unmap();
-    t.ok(same(got.subarray(0, length), bytes) && got.subarray(length).every((v) => v === 0), `${length} bytes in pieces of ${piece}`);
+    t.ok(sameBits(got.subarray(0, length), bytes) && got.subarray(length).every((v) => v === 0), `${length} bytes in pieces of ${piece}`);
   }
 });
 

@@ -7,25 +7,10 @@ import { generateGreedy } from '../../runtime/model/generate.ts';
 import type { CausalLM } from '../../runtime/model/model.ts';
 import type { Platform } from '../../runtime/platform/types.ts';
 import { openModels } from '../../runtime/session.ts';
+import { prefillLogits, sameBits } from './bit-identity.ts';
 import type { Check } from './model-parity.ts';
 
 export const SHARDED_MODELS = ['llama-untied-bf16-llama3rope', 'qwen3-qknorm-tied-bf16', 'gemma3-sliding-f32'] as const;
-
-const same = (a: ArrayLike<number>, b: ArrayLike<number>) =>
-  a.length === b.length && Array.prototype.every.call(a, (v: number, i: number) => Object.is(v, b[i]));
-
-export async function prefillLogits(model: CausalLM, ids: number[]): Promise<Float32Array> {
-  const cache = model.createCache(1, ids.length);
-  try {
-    const logits = model.forward(
-      { tokens: Int32Array.from(ids), rows: Int32Array.from(ids.flatMap((_, p) => [0, p])), logitRows: Int32Array.from(ids.keys()) },
-      cache,
-    );
-    return (await model.backend.read(logits)) as Float32Array;
-  } finally {
-    model.disposeCache(cache);
-  }
-}
 
 /** Opens `name` in one Wasm memory and spread over about three; logs whether logits and greedy ids agree bit for bit. */
 export async function checkSharded(
@@ -48,7 +33,7 @@ export async function checkSharded(
       log({ name: `${name}: spread over ${memories} Wasm memories`, ok: memories >= 2, detail: '' });
       const V = a.config.vocabSize;
       const prompt = Array.from({ length: 14 }, (_, p) => (p * 53 + 7) % V);
-      log({ name: `${name} sharded: prefill logits identical bits`, ok: same(await prefillLogits(b, prompt), await prefillLogits(a, prompt)), detail: '' });
+      log({ name: `${name} sharded: prefill logits identical bits`, ok: sameBits(await prefillLogits(b, prompt), await prefillLogits(a, prompt)), detail: '' });
       const gen = async (m: CausalLM) => (await generateGreedy(m, [prompt, prompt.slice(3)], { maxNewTokens: 8, eosTokenIds: [] })).tokens;
       const [ga, gb] = [await gen(a), await gen(b)];
       log({
