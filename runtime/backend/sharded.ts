@@ -206,13 +206,16 @@ export class ShardedWasmBackend implements Backend {
     let r = st.replicas[k];
     if (r) return r;
     const root = s.root ?? s;
-    const from = st.replicas[st.home]!;
     if (root.dtype !== 'f32' && root.dtype !== 'i32' && root.shape.length === 2) {
       // A weight matrix in two memories would double the model; the plan keeps each layer in one.
       throw new Error(`a weight matrix [${root.shape}] is needed in memory ${k} but lives in memory ${st.home}`);
     }
-    r = this.parts[k].adopt(from, new Uint8Array(this.parts[st.home].rawBytes(from)));
+    // Made from a current copy, so it is current too (no second copy in `local`). The source view
+    // stays valid while memory k allocates: they are different memories.
+    const src = this.anyValid(st);
+    r = this.parts[k].adopt(st.replicas[src]!, this.parts[src].rawBytes(st.replicas[src]!));
     st.replicas[k] = r;
+    st.valid.add(k);
     return r;
   }
 
