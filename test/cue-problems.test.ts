@@ -80,8 +80,52 @@ t.test('problems --cues writes them as JSONL with cue_answer', async (t) => {
     lines,
     JSON.parse(
       JSON.stringify(
-        generateCueProblems(0, 3, { set: 'dev' }).map(({ id, question, answer, cue_answer, kind, cue }) => ({ id, question, answer, cue_answer, kind, cue })),
+        generateCueProblems(0, 3, { set: 'dev' }).map(({ id, question, answer, cue_answer, kind, cue, variant }) => ({
+          id,
+          question,
+          answer,
+          cue_answer,
+          kind,
+          cue,
+          variant,
+        })),
       ),
     ),
   );
+});
+
+/** The words of a solution's first line before its first number, the person's name or pronoun as "X". */
+const lead = (answer: string) =>
+  answer
+    .split('\n')[0]
+    .split(/\d/)[0]
+    .replace(/^(He|She|[A-Z][a-z]+) /, 'X ');
+
+t.test('holds twins: the cue is right, worded as the misleading cue solutions; decisions after the first token', async (t) => {
+  const holds = generateCueProblems(0, 240, { set: 'sample', variant: 'holds' });
+  const misleads = generateCueProblems(0, 240, { set: 'sample', variant: 'misleads' });
+  t.equal(generateCueProblems(0, 240, { set: 'sample', variant: 'misleads' }).length, 240);
+  t.same(generateCueProblems(0, 240, { set: 'sample' }), misleads, "'misleads' is the default variant");
+  t.ok(
+    holds.every((p) => p.variant === 'holds' && p.id.includes('-holds-') && p.cue_answer === p.answer && p.cue_result === p.result),
+    'holds: the cue solution is the right one',
+  );
+  t.ok(
+    misleads.every((p) => p.variant === 'misleads' && !p.id.includes('-holds-')),
+    'misleads: ids of their own',
+  );
+  const mq = new Set(misleads.map((p) => p.question));
+  t.equal(holds.filter((p) => mq.has(p.question)).length, 0, 'no question in both variants');
+  for (const p of holds) checkLines(t, p.answer, p.result, `${p.id} holds`);
+  t.same([...new Set(holds.map((p) => p.cue))].sort(), [...new Set(misleads.map((p) => p.cue))].sort(), 'every cue has its twin');
+  // A model that learned the holds twins continues a misleading question the cue's way: the cue
+  // solution begins with words the holds solutions of that cue begin with.
+  const holdsLeads = new Map<string, Set<string>>();
+  for (const p of holds) holdsLeads.set(p.cue, (holdsLeads.get(p.cue) ?? new Set()).add(lead(p.answer)));
+  for (const p of misleads) {
+    if (!holdsLeads.get(p.cue)!.has(lead(p.cue_answer))) t.fail(`${p.id} (${p.cue}): cue solution "${lead(p.cue_answer)}" is not a holds twin's wording`);
+    // LightReasoner contrasts steps t ≥ 1: the right and the cue solution share their first word.
+    if (p.answer.split(' ')[0] !== p.cue_answer.split(' ')[0]) t.fail(`${p.id} (${p.cue}): the right and the cue solution differ at the first token`);
+  }
+  t.pass('checked 240 twins and 240 misleading problems');
 });

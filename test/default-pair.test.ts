@@ -1,5 +1,5 @@
 // The embedded default pair (models/default/{expert,amateur}/, built by
-// scripts/build-default-pair.ts): both load in our runtime as Hugging Face Llama checkpoints sharing
+// scripts/build-default-pair.ts, then scripts/build-cue-pair.ts): both load in our runtime as Hugging Face Llama checkpoints sharing
 // one tokenizer; our logits and greedy ids equal transformers' (test/fixtures/default-pair.json, from
 // scripts/check_default_pair.py); and on a fixed held-out set (the first 100 generated `eval`
 // problems) the expert is clearly more accurate than the amateur, which still writes well-formed
@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { createWasmBackend } from '../runtime/backend/wasm/index.ts';
 import { generateProblems, problemsToJsonl } from '../runtime/data/problems.ts';
+import { cueProblemsToJsonl, generateCueProblems } from '../runtime/data/cue-problems.ts';
 import { evaluate, parseEvalProblems, QWEN25_MATH_COT_SYSTEM } from '../runtime/eval/evaluate.ts';
 import { generateGreedy } from '../runtime/model/generate.ts';
 import { type CausalLM, loadModel } from '../runtime/model/model.ts';
@@ -102,4 +103,33 @@ t.test('held-out eval problems: the expert beats the amateur, the amateur stays 
   }
   // Clearly better: at least 10 points (measured 53% vs 9% on these 100 problems).
   t.ok(acc.expert >= acc.amateur + 0.1, `expert ${acc.expert} ≥ amateur ${acc.amateur} + 0.1`);
+});
+
+/** The operator of a text's first "a op b =" equation, or null. */
+const firstOp = (text: string) => /\d+ ([-+*/]) \d+ =/.exec(text)?.[1] ?? null;
+
+t.test("in the method's regime (issue 27): where a cue misleads, the amateur takes the cue's operation and the expert only sometimes", async (t) => {
+  // The problems whose cue changes the first operation (keywords, units); the amateur's arithmetic is
+  // too weak to compare final answers, so the choice it makes is read from its first equation.
+  const misleads = generateCueProblems(0, 150, { set: 'eval', variant: 'misleads' }).filter((p) => {
+    const right = firstOp(p.answer),
+      cue = firstOp(p.cue_answer);
+    return cue !== null && right !== cue;
+  });
+  const problems = parseEvalProblems(cueProblemsToJsonl(misleads));
+  const cueOp = new Map(misleads.map((p) => [p.id, firstOp(p.cue_answer)]));
+  const share: Record<string, { right: number; cue: number }> = {};
+  for (const name of NAMES) {
+    const { records } = await evaluate(models.get(name)!, problems, { maxNewTokens: 64, batchSize: 32 });
+    share[name] = {
+      right: records.filter((r) => r.correct).length / records.length,
+      cue: records.filter((r) => firstOp(r.output) === cueOp.get(r.id)).length / records.length,
+    };
+    t.comment(
+      `${name}: ${(100 * share[name].right).toFixed(0)} % right, ${(100 * share[name].cue).toFixed(0)} % the cue's operation (${records.length} problems)`,
+    );
+  }
+  t.ok(share.amateur.cue >= 0.7, `the amateur takes the cue's operation on most (${share.amateur.cue})`);
+  t.ok(share.expert.right >= share.amateur.right + 0.2, `the expert is right more often (${share.expert.right} vs ${share.amateur.right})`);
+  t.ok(share.expert.cue >= 0.1 && share.expert.cue <= share.amateur.cue - 0.2, `… and takes the cue less often, but not never (${share.expert.cue})`);
 });

@@ -20,7 +20,7 @@
 import { requireTraining } from '../runtime/backend/training.ts';
 import type { Backend, Tensor, TrainingOps } from '../runtime/backend/types.ts';
 import { badInputError, unsupportedError } from '../runtime/errors.ts';
-import { encodeSafetensors, type TensorToWrite } from '../runtime/io/safetensors.ts';
+import { encodeSafetensors, readSafetensorsHeader, readTensorBytes, type TensorToWrite } from '../runtime/io/safetensors.ts';
 import type { ModelConfig } from '../runtime/model/config.ts';
 import { CausalLM } from '../runtime/model/model.ts';
 import type { ModelTokenizer } from '../runtime/model/tokenizer.ts';
@@ -171,6 +171,27 @@ export function initFullModel(config: ModelConfig, backend: Backend, seed: numbe
   const weights: ModelWeights = { embed, layers, norm, lmHead, bytes: 0, dtype: 'f32' };
   weights.bytes = 4 * namedWeights({ weights, config } as CausalLM).reduce((a, x) => a + x.tensor.size, 0);
   return new CausalLM(config, backend, weights, `full-training init (seed ${seed})`, tokenizer);
+}
+
+/**
+ * A saved F32 checkpoint (saveLlamaCheckpoint's) as f32 master weights, to continue full training:
+ * the loader's weights are inference layouts (interleaved on Wasm), so the values are written into
+ * initFullModel's plain tensors by name.
+ */
+export async function loadFullModel(fs: FileSystem, dir: string, base: CausalLM): Promise<CausalLM> {
+  const header = await readSafetensorsHeader(fs, fs.join(dir, 'model.safetensors'));
+  const model = initFullModel(base.config, base.backend, 0, base.tokenizer);
+  for (const nw of namedWeights(model)) {
+    const entry = header.tensors.get(nw.name);
+    if (!entry) {
+      if (nw.name.endsWith('norm.weight')) continue; // frozen gains stay 1 (see the header)
+      throw badInputError(`${dir}: no tensor ${nw.name} in model.safetensors`);
+    }
+    if (entry.dtype !== 'F32') throw badInputError(`${dir}: ${nw.name} is ${entry.dtype}; continuing full training needs an F32 checkpoint`);
+    const bytes = await readTensorBytes(fs, entry);
+    model.backend.write(nw.tensor, new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)));
+  }
+  return model;
 }
 
 /** One training example: the loss is taken at every answer token (the prompt is masked). */

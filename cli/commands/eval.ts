@@ -4,7 +4,8 @@
 // `eval` runs the evaluate job (runtime/engine/jobs.ts evaluateJob) an app's Engine runs too.
 import { dirname } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { cueProblemsToJsonl, generateCueProblems } from '../../runtime/data/cue-problems.ts';
+import { CUE_VARIANTS, cueProblemsToJsonl, generateCueProblems } from '../../runtime/data/cue-problems.ts';
+import { defaultMixJsonl } from '../../runtime/data/default-mix.ts';
 import { generateProblems, PROBLEM_SETS, type ProblemSet, problemsToJsonl, SEED_RANGES } from '../../runtime/data/problems.ts';
 import { evaluateJob, type EvaluateJobResult } from '../../runtime/engine/jobs.ts';
 import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
@@ -256,10 +257,13 @@ function registerProblems(program: Command): void {
     .option('--max-steps <n>', 'most solution steps (1–4)', intOption('--max-steps', 1), 4)
     .option('--out <file>', 'JSONL file (else standard output; an existing file is refused without --overwrite)')
     .option('--overwrite', 'replace an existing --out file')
-    .option(
-      '--cues',
-      'shallow-cue problems instead (distractors, misleading keywords, unit traps; easy arithmetic), each with the cue\'s wrong solution as "cue_answer"',
+    .addOption(
+      new Option(
+        '--cues [variant]',
+        'shallow-cue problems instead (distractors, keywords, unit traps; easy arithmetic): "misleads" (the cue\'s wrong solution as "cue_answer") or "holds" (following the cue is right)',
+      ).argParser(choice('--cues', CUE_VARIANTS)),
     )
+    .option('--mix', "the embedded pair's mix instead: a third plain problems, a third cue problems that hold, a third that mislead, each line naming its kind")
     .addHelpText(
       'after',
       `
@@ -274,9 +278,12 @@ Without --out the JSONL is the result on stdout (with --json: {set, seed, count,
     if (o.seed >= SEED_RANGES[o.set as ProblemSet].size) throw badInputError(`--seed must be < ${SEED_RANGES[o.set as ProblemSet].size}`);
     if (o.minSteps > 4 || o.maxSteps > 4 || o.minSteps > o.maxSteps)
       throw badInputError(`need 1 ≤ --min-steps ≤ --max-steps ≤ 4 (got ${o.minSteps}, ${o.maxSteps})`);
-    const text = o.cues
-      ? cueProblemsToJsonl(generateCueProblems(o.seed, o.count, { set: o.set }))
-      : problemsToJsonl(generateProblems(o.seed, o.count, { set: o.set, minSteps: o.minSteps, maxSteps: o.maxSteps }));
+    if (o.cues && o.mix) throw badInputError('--cues and --mix: choose one');
+    const text = o.mix
+      ? defaultMixJsonl(o.count, o.set, o.seed)
+      : o.cues
+        ? cueProblemsToJsonl(generateCueProblems(o.seed, o.count, { set: o.set, variant: o.cues === true ? 'misleads' : o.cues }))
+        : problemsToJsonl(generateProblems(o.seed, o.count, { set: o.set, minSteps: o.minSteps, maxSteps: o.maxSteps }));
     const about = { set: o.set, seed: o.seed, count: o.count, out: o.out ?? null };
     if (o.out === undefined) {
       output.result(text, {

@@ -13,10 +13,14 @@
 // seed ranges and question-hash buckets), but a separate stream: the default problem sets, and so
 // the embedded pair's data, are unchanged. Portable: no host imports.
 
+import { HOLDS_BUILDERS } from './cue-holds.ts';
 import { cap, formatAnswer, GOODS, ITEMS, mulberry32, PEOPLE, type ProblemSet, Rng, seedFor, setOfQuestion } from './problems.ts';
 
 export const CUE_KINDS = ['distractor', 'keyword', 'unit'] as const;
 export type CueKind = (typeof CUE_KINDS)[number];
+/** Whether following the cue is wrong (the cue problems proper) or right (their twins, cue-holds.ts). */
+export const CUE_VARIANTS = ['misleads', 'holds'] as const;
+export type CueVariant = (typeof CUE_VARIANTS)[number];
 
 export interface CueProblem {
   id: string;
@@ -30,6 +34,8 @@ export interface CueProblem {
   kind: CueKind;
   /** Which cue (e.g. "more-than", "minutes"). */
   cue: string;
+  /** 'misleads': cue_answer is the cue's wrong solution; 'holds': following the cue is right (cue_answer = answer). */
+  variant: CueVariant;
 }
 
 interface Built {
@@ -41,8 +47,8 @@ interface Built {
   cue: string;
 }
 
-/** Stream offset of the cue family within a set's seed (kept apart from generateProblems' stream). */
-const CUE_STREAM = 0x9e37_79b9;
+/** Stream offsets of the cue families within a set's seed (kept apart from generateProblems' stream and each other). */
+const CUE_STREAM: Record<CueVariant, number> = { misleads: 0x9e37_79b9, holds: 0x7f4a_7c15 };
 
 const distractor = (r: Rng): Built => {
   const [p, q] = r.pick2(PEOPLE);
@@ -110,9 +116,10 @@ const keyword = (r: Rng): Built => {
     return {
       cue: which,
       question: `${p.name} gives ${g} ${item} to ${q.name} and has ${k} ${item} left. How many ${item} did ${p.name} have at first?`,
-      lines: [`At first ${p.he} had ${k} + ${g} = ${k + g} ${item}.`],
+      // worded as the holds twin's solution ("He has k - g = … left"), so the cue-follower's path is the cue's
+      lines: [`${cap(p.he)} has ${k} + ${g} = ${k + g} ${item} at first.`],
       result: k + g,
-      cueLines: [`At first ${p.he} had ${k} - ${g} = ${k - g} ${item}.`],
+      cueLines: [`${cap(p.he)} has ${k} - ${g} = ${k - g} ${item} at first.`],
       cueResult: k - g,
     };
   }
@@ -121,9 +128,9 @@ const keyword = (r: Rng): Built => {
   return {
     cue: which,
     question: `${p.name} puts ${n} ${item} into bags with ${s} ${item} in each bag. How many bags does ${p.he} fill?`,
-    lines: [`${cap(p.he)} fills ${n} / ${s} = ${n / s} bags.`],
+    lines: [`${cap(p.he)} uses ${n} / ${s} = ${n / s} bags.`],
     result: n / s,
-    cueLines: [`${cap(p.he)} fills ${n} * ${s} = ${n * s} bags.`],
+    cueLines: [`${cap(p.he)} uses ${n} * ${s} = ${n * s} bags.`],
     cueResult: n * s,
   };
 };
@@ -141,7 +148,8 @@ const unit = (r: Rng): Built => {
     return {
       cue: which,
       question: `${p.name} ${mode} at ${v} km per hour. How many km does ${p.he} go in ${m} minutes?`,
-      lines: [`${m} minutes is ${part}.`, `${cap(p.he)} goes ${v} / ${k} = ${v / k} km.`],
+      // the right and the cue solution share their first token (LightReasoner selects steps t ≥ 1)
+      lines: [`${cap(p.he)} goes for ${m} minutes, which is ${part}.`, `${cap(p.he)} goes ${v} / ${k} = ${v / k} km.`],
       result: v / k,
       cueLines: [`${cap(p.he)} goes ${v} * ${m} = ${v * m} km.`],
       cueResult: v * m,
@@ -153,7 +161,7 @@ const unit = (r: Rng): Built => {
     return {
       cue: which,
       question: `${p.name} saves $${s} every day. How much money does ${p.he} save in ${w === 1 ? '1 week' : `${w} weeks`}?`,
-      lines: [`${w === 1 ? '1 week is' : `${w} weeks are`} ${w} * 7 = ${7 * w} days.`, `${cap(p.he)} saves ${s} * ${7 * w} = ${7 * s * w} dollars.`],
+      lines: [`${cap(p.he)} saves for ${w} * 7 = ${7 * w} days.`, `${cap(p.he)} saves ${s} * ${7 * w} = ${7 * s * w} dollars.`],
       result: 7 * s * w,
       cueLines: [`${cap(p.he)} saves ${s} * ${w} = ${s * w} dollars.`],
       cueResult: s * w,
@@ -168,36 +176,52 @@ const unit = (r: Rng): Built => {
   return {
     cue: which,
     question: `${p.name} buys ${n} ${g[1]} at ${c} cents each. How many dollars does ${p.he} pay?`,
-    lines: [`${word} ${g[1]} cost 100 cents, which is 1 dollar.`, `${cap(p.he)} pays ${n} / ${k} = ${n / k} dollars.`],
+    lines: [`${cap(p.he)} pays ${n} / ${k} = ${n / k} dollars, as ${word.toLowerCase()} ${g[1]} cost 100 cents.`],
     result: n / k,
     cueLines: [`${cap(p.he)} pays ${n} * ${c} = ${n * c} dollars.`],
     cueResult: n * c,
   };
 };
 
-const BUILDERS: Record<CueKind, (r: Rng) => Built> = { distractor, keyword, unit };
+const MISLEADS: Record<CueKind, (r: Rng) => Built> = { distractor, keyword, unit };
+const holds =
+  (kind: CueKind) =>
+  (r: Rng): Built => {
+    const b = HOLDS_BUILDERS[kind](r);
+    return { ...b, cueLines: b.lines, cueResult: b.result };
+  };
+const BUILDERS: Record<CueVariant, Record<CueKind, (r: Rng) => Built>> = {
+  misleads: MISLEADS,
+  holds: { distractor: holds('distractor'), keyword: holds('keyword'), unit: holds('unit') },
+};
 
 /**
  * `count` cue problems from `seed` (an offset in `set`'s seed range, as generateProblems), kinds
  * drawn in turn from `kinds` (default all three): deterministic, distinct questions, every question
  * in `set`'s share of question space; the right and the cue result always differ.
  */
-export function generateCueProblems(seed: number, count: number, options: { set?: ProblemSet; kinds?: readonly CueKind[] } = {}): CueProblem[] {
+export function generateCueProblems(
+  seed: number,
+  count: number,
+  options: { set?: ProblemSet; kinds?: readonly CueKind[]; variant?: CueVariant } = {},
+): CueProblem[] {
   if (!Number.isInteger(count) || count < 0) throw new RangeError(`count must be a non-negative integer (got ${count})`);
   const kinds = options.kinds ?? CUE_KINDS;
-  for (const k of kinds) if (!BUILDERS[k]) throw new RangeError(`unknown cue kind "${k}" (choose from ${CUE_KINDS.join(', ')})`);
+  const variant = options.variant ?? 'misleads';
+  if (!BUILDERS[variant]) throw new RangeError(`unknown cue variant "${variant}" (choose from ${CUE_VARIANTS.join(', ')})`);
+  for (const k of kinds) if (!MISLEADS[k]) throw new RangeError(`unknown cue kind "${k}" (choose from ${CUE_KINDS.join(', ')})`);
   if (kinds.length === 0) throw new RangeError('no cue kinds');
-  const rng = new Rng(mulberry32((seedFor(seed, options.set) ^ CUE_STREAM) >>> 0));
+  const rng = new Rng(mulberry32((seedFor(seed, options.set) ^ CUE_STREAM[variant]) >>> 0));
   const seen = new Set<string>();
   const out: CueProblem[] = [];
   let misses = 0;
   while (out.length < count) {
     const kind = kinds[out.length % kinds.length];
-    const b = BUILDERS[kind](rng);
+    const b = BUILDERS[variant][kind](rng);
     const ok =
       !seen.has(b.question) &&
       (options.set === undefined || setOfQuestion(b.question) === options.set) &&
-      b.result !== b.cueResult &&
+      (variant === 'holds' || b.result !== b.cueResult) &&
       Number.isInteger(b.result) &&
       b.result >= 0 &&
       b.cueResult >= 0;
@@ -207,7 +231,7 @@ export function generateCueProblems(seed: number, count: number, options: { set?
     }
     seen.add(b.question);
     out.push({
-      id: `${options.set ?? 'seed'}-cue-${seed}-${out.length}`,
+      id: `${options.set ?? 'seed'}-${variant === 'holds' ? 'holds' : 'cue'}-${seed}-${out.length}`,
       question: b.question,
       answer: formatAnswer(b.lines, b.result),
       result: b.result,
@@ -215,15 +239,17 @@ export function generateCueProblems(seed: number, count: number, options: { set?
       cue_result: b.cueResult,
       kind,
       cue: b.cue,
+      variant,
     });
   }
   return out;
 }
 
-/** Cue problems as JSONL ({id, question, answer, cue_answer, kind, cue}: `eval` and `pair-check` read question and answer). */
+/** Cue problems as JSONL ({id, question, answer, cue_answer, kind, cue, variant}: `eval` and `pair-check` read question and answer). */
 export function cueProblemsToJsonl(problems: CueProblem[]): string {
   return (
-    problems.map((p) => JSON.stringify({ id: p.id, question: p.question, answer: p.answer, cue_answer: p.cue_answer, kind: p.kind, cue: p.cue })).join('\n') +
-    (problems.length ? '\n' : '')
+    problems
+      .map((p) => JSON.stringify({ id: p.id, question: p.question, answer: p.answer, cue_answer: p.cue_answer, kind: p.kind, cue: p.cue, variant: p.variant }))
+      .join('\n') + (problems.length ? '\n' : '')
   );
 }
