@@ -17,7 +17,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createBackend } from '../runtime/backend/index.ts';
-import { generateProblems, problemsToJsonl } from '../runtime/data/problems.ts';
+import { defaultMixJsonl } from '../runtime/data/default-mix.ts';
 import { evaluate, parseEvalProblems } from '../runtime/eval/evaluate.ts';
 import { formatAccuracy, formatP, formatPValue, pairedComparison, wilsonInterval } from '../runtime/eval/stats.ts';
 import { loadModel } from '../runtime/model/model.ts';
@@ -42,6 +42,7 @@ const EVAL_MAX_NEW = EMBEDDED_DEFAULTS.evalMaxNewTokens;
 
 interface Config {
   problems: number;
+  alpha: number;
   beta: number;
   lr: number;
   maxSteps: number;
@@ -50,19 +51,21 @@ interface Config {
 }
 const QV: LoraTarget[] = ['q_proj', 'v_proj'];
 const ALL: LoraTarget[] = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
-const key = (c: Config) => `${c.problems} problems, β ${c.beta}, lr ${c.lr}, ${c.maxSteps} steps, r ${c.r}, ${c.targets.length === 2 ? 'q/v' : 'all linear'}`;
+const key = (c: Config) =>
+  `${c.problems} problems, α ${c.alpha}, β ${c.beta}, lr ${c.lr}, ${c.maxSteps} steps, r ${c.r}, ${c.targets.length === 2 ? 'q/v' : 'all linear'}`;
 
-/** Phase 1: learning rate × steps at the paper's LoRA (r 8, q/v) and β 0.4. */
+/** Phase 1: learning rate × steps at the paper's LoRA (r 8, q/v), α 0.2 and β 0.4. */
 function phase1(): Config[] {
-  const base: Config = { problems: TRAIN_N, beta: 0.4, lr: 5e-5, maxSteps: 200, r: 8, targets: QV };
+  const base: Config = { problems: TRAIN_N, alpha: DEFAULT_SETTINGS.alpha, beta: 0.4, lr: 5e-5, maxSteps: 200, r: 8, targets: QV };
   if (GRID === 'quick') return [base, { ...base, lr: 2e-3 }];
   return [5e-5, 5e-4, 2e-3, 5e-3].flatMap((lr) => [200, 600].map((maxSteps) => ({ ...base, lr, maxSteps })));
 }
 
-/** Phase 2: one setting at a time around phase 1's best — β, rank, target modules, more problems. */
+/** Phase 2: one setting at a time around phase 1's best — α, β, rank, target modules, more problems. */
 function phase2(best: Config): Config[] {
   if (GRID === 'quick') return [];
   return [
+    { ...best, alpha: 0.5 },
     { ...best, beta: 0.2 },
     { ...best, beta: 1.0 },
     { ...best, r: 32 },
@@ -75,7 +78,7 @@ const fs = nodePlatform.fs;
 const T0 = performance.now();
 rmSync(WORK, { recursive: true, force: true });
 mkdirSync(WORK, { recursive: true });
-const dev = parseEvalProblems(problemsToJsonl(generateProblems(0, DEV_N, { set: 'dev' })), { file: 'generated dev set' });
+const dev = parseEvalProblems(defaultMixJsonl(DEV_N, 'dev'), { file: 'generated dev set' });
 const backend = await createBackend('wasm', nodePlatform);
 const expert = await loadModel(join(PAIR, 'expert'), { fs, backend });
 const amateur = await loadModel(join(PAIR, 'amateur'), { fs, backend: await createBackend('wasm', nodePlatform) });
@@ -92,7 +95,7 @@ type Sampled = { file: string; samples: number; diagnostics: ReturnType<typeof s
 const sampled = new Map<string, Sampled>();
 /** Stage 1 for a (problem count, β), once. */
 async function samplesFor(c: Config): Promise<Sampled> {
-  const id = `n${c.problems}-beta${c.beta}`;
+  const id = `n${c.problems}-alpha${c.alpha}-beta${c.beta}`;
   const have = sampled.get(id);
   if (have) return have;
   const file = join(WORK, `samples-${id}.jsonl`);
@@ -102,14 +105,14 @@ async function samplesFor(c: Config): Promise<Sampled> {
     expert,
     amateur,
     problems: train.map(({ id: pid, question }) => ({ id: pid, question })),
-    settings: { ...DEFAULT_SETTINGS, beta: c.beta },
+    settings: { ...DEFAULT_SETTINGS, alpha: c.alpha, beta: c.beta },
     out: file,
     identity: { expert: { source: PAIR, fingerprint: '' }, amateur: { source: PAIR, fingerprint: '' }, data: '', backend: 'wasm' },
   });
   const r = { file, samples: s.selected_steps, diagnostics: s.diagnostics };
   sampled.set(id, r);
   console.log(
-    `${c.problems} problems, β ${c.beta}: ${s.selected_steps} samples; label flips ${(100 * (s.diagnostics.label_flip_rate ?? 0)).toFixed(1)}%, mean mask ${(s.diagnostics.mask.mean ?? 0).toFixed(2)}`,
+    `${c.problems} problems, α ${c.alpha}, β ${c.beta}: ${s.selected_steps} samples; label flips ${(100 * (s.diagnostics.label_flip_rate ?? 0)).toFixed(1)}%, mean mask ${(s.diagnostics.mask.mean ?? 0).toFixed(2)}`,
   );
   return r;
 }
@@ -183,6 +186,7 @@ writeFileSync(join(PAIR, 'sweep.json'), `${JSON.stringify(sweep, null, 2)}\n`);
 const settings = {
   chosen_on: `dev (${dev.length} problems); see sweep.json`,
   trainQuestions: chosen.problems,
+  alpha: chosen.alpha,
   beta: chosen.beta,
   lr: chosen.lr,
   maxSteps: chosen.maxSteps,
@@ -193,14 +197,14 @@ const settings = {
 writeFileSync(join(PAIR, 'settings.json'), `${JSON.stringify(settings, null, 2)}\n`);
 
 console.log(
-  `\n| problems | β | lr | steps | r | targets | samples | dev accuracy [95% CI] | fixed | broken | McNemar p |\n|---|---|---|---|---|---|---|---|---|---|---|`,
+  `\n| problems | α | β | lr | steps | r | targets | samples | dev accuracy [95% CI] | fixed | broken | McNemar p |\n|---|---|---|---|---|---|---|---|---|---|---|---|`,
 );
 for (const r of results) {
   const c = r.config as Config,
     d = r.dev as { accuracy: number; ci95: [number, number] },
     p = r.paired_vs_before as { fixed: number; broken: number; p_value: number };
   console.log(
-    `| ${c.problems} | ${c.beta} | ${c.lr} | ${c.maxSteps} | ${c.r} | ${c.targets.length === 2 ? 'q, v' : 'all linear'} | ${r.samples} | ${formatAccuracy(d.accuracy, d.ci95)} | ${p.fixed} | ${p.broken} | ${formatPValue(p.p_value)} |`,
+    `| ${c.problems} | ${c.alpha} | ${c.beta} | ${c.lr} | ${c.maxSteps} | ${c.r} | ${c.targets.length === 2 ? 'q, v' : 'all linear'} | ${r.samples} | ${formatAccuracy(d.accuracy, d.ci95)} | ${p.fixed} | ${p.broken} | ${formatPValue(p.p_value)} |`,
   );
 }
 console.log(`\nchosen: ${best.label}; wrote ${join(PAIR, 'sweep.json')} and ${join(PAIR, 'settings.json')} (${sweep.seconds} s)`);

@@ -441,6 +441,7 @@ t.test("run --help shows the defaults the run uses: the embedded pair's settings
   };
   both('--lr', chosen.lr, DEFAULT_FINETUNE.lr);
   both('--beta', chosen.beta, DEFAULT_SETTINGS.beta);
+  if (chosen.alpha !== undefined) both('--alpha', chosen.alpha, DEFAULT_SETTINGS.alpha);
   both('--max-steps', chosen.maxSteps, DEFAULT_FINETUNE.maxSteps);
   both('--lora-r', chosen.loraR, DEFAULT_FINETUNE.lora.r);
   t.notMatch(help, `--lr <x> fine-tuning: peak learning rate (default: ${DEFAULT_FINETUNE.lr})`, 'never the library default alone');

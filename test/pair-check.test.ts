@@ -16,7 +16,8 @@ import { createEngine } from '../runtime/engine/engine.ts';
 import { createWorkerEngine, serveEngine } from '../runtime/engine/worker.ts';
 import { evalPromptIds, type EvalProblem, parseEvalProblems } from '../runtime/eval/evaluate.ts';
 import { pairCheck, pairCheckVariants, pairVerdict } from '../runtime/eval/pair-check.ts';
-import { mcnemarProblemsNeeded, type PairedComparison } from '../runtime/eval/stats.ts';
+import { formatPairCheck } from '../runtime/eval/pair-check-format.ts';
+import { mcnemarExact, mcnemarProblemsNeeded, type PairedComparison } from '../runtime/eval/stats.ts';
 import { tokenKind } from '../runtime/eval/token-kinds.ts';
 import { generateGreedy } from '../runtime/model/generate.ts';
 import { type CausalLM, loadModel } from '../runtime/model/model.ts';
@@ -55,7 +56,8 @@ const easy = (k: number): DesignedProblem => ({ question: `say 7 ${letters[k]}`,
 const CUE_PAIR = [...[0, 1, 2, 3, 4, 5].map((k) => cue(k, false)), cue(6, true), cue(7, true), easy(0), easy(1)];
 const DIGIT_PAIR = [...[0, 1, 2, 3, 4, 5].map((k) => digit(k, false)), digit(6, true), easy(2), easy(3), easy(4)];
 
-const asEval = (ps: DesignedProblem[]): EvalProblem[] => ps.map((p, i) => ({ id: String(i), question: p.question, gold: p.gold }));
+const asEval = (ps: DesignedProblem[]): EvalProblem[] =>
+  ps.map((p, i) => ({ id: String(i), question: p.question, gold: p.gold, ...(p.kind ? { kind: p.kind } : {}) }));
 
 async function checkDesigned(problems: DesignedProblem[], backend: Backend = new ReferenceBackend()) {
   const expert = designedModel(backend, problems, 'expert'),
@@ -130,12 +132,23 @@ t.test("a nearly uniform expert (its mask overflows the device's 64 label slots)
 });
 
 t.test('both at once: fixed = broken resolves nothing, and says no N would', async (t) => {
-  const { report } = await checkDesigned([...CUE_PAIR.slice(0, 3), ...DIGIT_PAIR.slice(0, 3)]);
+  const kinded = (ps: DesignedProblem[], kind: string) => ps.map((p) => ({ ...p, kind }));
+  const { report } = await checkDesigned([...kinded(CUE_PAIR.slice(0, 3), 'cue'), ...kinded(DIGIT_PAIR.slice(0, 3), 'digits')]);
   t.same(report.verdict, {
     direction: 'unresolved',
     text: 'resolves nothing at N = 6 (fixed 3, broken 3, p = 1); fixed = broken, so no direction to resolve',
     problems_needed: null,
   });
+  // … and per problem kind, where each side went (greedy against CD at the selected steps)
+  t.same(report.by_kind, [
+    { kind: 'cue', problems: 3, greedy: 0, contrast: 3, fixed: 3, broken: 0, p_value: mcnemarExact(3, 0) },
+    { kind: 'digits', problems: 3, greedy: 3, contrast: 0, fixed: 0, broken: 3, p_value: mcnemarExact(0, 3) },
+  ]);
+  t.ok(Math.abs(mcnemarExact(3, 0) - 0.25) < 1e-12, '2 · 2⁻³');
+  t.match(
+    formatPairCheck(report).join('\n'),
+    /per problem kind \(expert greedy → CD α 0\.2, KL ≥ 0\.4\):\nkind +problems +greedy +contrast +fixed +broken +McNemar p\ncue +3 +0\.0% +100\.0% +3 +0 +0\.25\n/,
+  );
 });
 
 t.test('the same designed pair on the Wasm backend: the same outcome', async (t) => {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { problemsToJsonl, generateProblems } from '../runtime/data/problems.ts';
+import { defaultMixJsonl } from '../runtime/data/default-mix.ts';
 import { gradeOutput, parseGold } from '../runtime/eval/grade.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { parseEvalProblems } from '../runtime/eval/evaluate.ts';
@@ -37,6 +38,9 @@ writeFileSync(
 );
 const evalFile = join(dir, 'eval.jsonl');
 writeFileSync(evalFile, problemsToJsonl(generateProblems(0, 6, { set: 'eval' })));
+// The embedded pair's mix (each line names its kind): the report splits the results per kind.
+const evalKinds = join(dir, 'eval-kinds.jsonl');
+writeFileSync(evalKinds, defaultMixJsonl(6, 'eval'));
 const SMALL = ['--max-steps', '3', '--max-new-tokens', '24', '--eval-max-new-tokens', '24', '--lr', '1e-3', '--backend', 'wasm', '--quiet'];
 
 function checkAccuracy(t: Test, r: EvalResult | null | undefined, name: string) {
@@ -63,6 +67,39 @@ function checkPaired(t: Test, out: string, name: 'expert_after' | 'expert_sft', 
   t.same(r.paired_vs_before, { fixed, broken, p_value: mcnemarExact(fixed, broken) }, `${file}: paired counts from eval/*.jsonl`);
 }
 
+/** report.by_kind recounted from the per-problem files and the data's kinds. */
+function checkKinds(t: Test, out: string, report: RunReport) {
+  const kindOf = new Map(
+    readFileSync(evalKinds, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: string; kind: string; variant?: string })
+      .map((p) => [p.id, p.variant ? `${p.kind} (${p.variant})` : p.kind]),
+  );
+  const read = (n: string) =>
+    readFileSync(join(out, 'eval', `${n}.jsonl`), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: string; correct: boolean });
+  const kinds = [...new Set(kindOf.values())];
+  t.same(
+    report.by_kind?.map((k) => [k.kind, k.problems]),
+    kinds.map((k) => [k, [...kindOf.values()].filter((x) => x === k).length]),
+    'one row per kind, in data order',
+  );
+  for (const row of report.by_kind ?? []) {
+    const mine = (n: string) => read(n).filter((x) => kindOf.get(x.id) === row.kind);
+    for (const m of ['amateur', 'expert_before', 'expert_after', 'expert_sft'] as const)
+      t.equal(row.correct[m], mine(m).filter((x) => x.correct).length, `${row.kind}: ${m} right answers`);
+    for (const m of ['expert_after', 'expert_sft'] as const) {
+      const before = new Map(mine('expert_before').map((x) => [x.id, x.correct]));
+      const fixed = mine(m).filter((x) => x.correct && !before.get(x.id)).length,
+        broken = mine(m).filter((x) => !x.correct && before.get(x.id)).length;
+      t.same(row.paired[m], { fixed, broken, p_value: mcnemarExact(fixed, broken) }, `${row.kind}: ${m} paired`);
+    }
+  }
+}
+
 t.test('run: sample → finetune → eval ×3 → report.json + report.html', async (t) => {
   const out = join(dir, 'plain');
   const r = await runInProcess(['run', ...pair('llama-pair'), '--train-data', trainNoAnswers, '--eval-data', evalFile, '--out', out, ...SMALL, '--json']);
@@ -87,6 +124,7 @@ t.test('run: sample → finetune → eval ×3 → report.json + report.html', as
   checkPaired(t, out, 'expert_after', report.eval.expert_after);
   t.notOk('expert_sft' in report.eval, 'no SFT column');
   t.notOk('seeds' in report, 'one seed: no seeds table');
+  t.notOk('by_kind' in report, 'no kinds named in the data: no per-kind table');
   const summary = JSON.parse(readFileSync(join(out, 'samples.jsonl.summary.json'), 'utf8'));
   t.same(report.diagnostics, summary.diagnostics, "the report carries the sampling stage's pair diagnostics");
   t.equal(report.diagnostics.selected_steps, report.stages.sample.samples);
@@ -126,7 +164,7 @@ t.test('run --compare-sft: the SFT baseline beside LightReasoner', async (t) => 
     '--train-data',
     trainNoAnswers,
     '--eval-data',
-    evalFile,
+    evalKinds,
     '--out',
     out,
     ...SMALL.filter((a) => a !== '--quiet'),
@@ -142,6 +180,9 @@ t.test('run --compare-sft: the SFT baseline beside LightReasoner', async (t) => 
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as RunReport;
   for (const m of ['amateur', 'expert_before', 'expert_after', 'expert_sft'] as const) checkAccuracy(t, report.eval[m], m);
   checkPaired(t, out, 'expert_sft', report.eval.expert_sft!);
+  checkKinds(t, out, report);
+  t.match(r.stdout, /per problem kind .*\n  plain +2 .*fixed \d+, broken \d+, p [=<] [\d.]+; SFT /);
+  t.match(readFileSync(join(out, 'report.html'), 'utf8'), /Held-out accuracy per problem kind/);
   // --seeds 2: a second adapter of each kind, every seed's paired test, mean ± sd.
   t.same(report.seeds?.seeds, [7, 8]);
   for (const m of ['expert_after', 'expert_sft'] as const) {

@@ -4,7 +4,7 @@
 // pairCheck job); this file parses options, finds the default pair and data, and prints.
 import { dirname, resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option, type OptionValues } from 'commander';
-import { generateProblems, problemsToJsonl } from '../../runtime/data/problems.ts';
+import { defaultMixJsonl } from '../../runtime/data/default-mix.ts';
 import { pairCheckJob } from '../../runtime/engine/jobs.ts';
 import { badInputError, LightReasonerError } from '../../runtime/errors.ts';
 import { parseEvalProblems } from '../../runtime/eval/evaluate.ts';
@@ -114,9 +114,7 @@ async function resolvePair(o: OptionValues, cmd: Command): Promise<{ embedded: b
 
 /** The problems with answers: --data, else the generated dev set. */
 async function pairCheckProblems(o: OptionValues) {
-  const text = o.data
-    ? (await readDataOption('--data', o.data, 'test', o.quiet)).text
-    : problemsToJsonl(generateProblems(0, o.count ?? PAIR_CHECK_DEFAULT_COUNT, { set: 'dev' }));
+  const text = o.data ? (await readDataOption('--data', o.data, 'test', o.quiet)).text : defaultMixJsonl(o.count ?? PAIR_CHECK_DEFAULT_COUNT, 'dev');
   const file = o.data ?? 'generated dev set';
   let problems = parseEvalProblems(text, { file });
   if (o.count !== undefined) problems = problems.slice(0, o.count);

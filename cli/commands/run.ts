@@ -25,7 +25,7 @@ import { addOutputOptions, type CommandOutput, commandOutput } from '../output.t
 import { interruptOnSignals, progressRenderer } from '../progress.ts';
 import { readDataOption, resolveModelOption } from '../resolve.ts';
 import { EXECUTORS, runOnCluster } from '../executors/index.ts';
-import { generateProblems, problemsToJsonl } from '../../runtime/data/problems.ts';
+import { defaultMixJsonl } from '../../runtime/data/default-mix.ts';
 import { formatPairCheck } from '../../runtime/eval/pair-check-format.ts';
 import { benchmarkData, benchmarkProgress } from './eval-benchmarks.ts';
 
@@ -44,6 +44,8 @@ export const EMBEDDED_DEFAULTS = Object.freeze({ trainQuestions: 128, evalQuesti
 export interface EmbeddedSettings {
   chosen_on: string;
   trainQuestions: number;
+  /** The plausibility mask's α (absent in older settings: the sampling default). */
+  alpha?: number;
   beta: number;
   lr: number;
   maxSteps: number;
@@ -160,7 +162,7 @@ function addRunSettingsOptions(command: Command, chosen: ChosenSettings): Comman
     s = DEFAULT_SETTINGS;
   return command
     .option('--max-new-tokens <n>', 'sampling: trajectory prefix length at most', intOption('--max-new-tokens', 1), s.maxNewTokens)
-    .option('--alpha <x>', 'sampling: plausibility mask P_E ≥ alpha · max P_E', numberOption('--alpha', 0, 1), s.alpha)
+    .addOption(tunedOption('--alpha <x>', 'sampling: plausibility mask P_E ≥ alpha · max P_E', numberOption('--alpha', 0, 1), s.alpha, chosen?.alpha))
     .addOption(tunedOption('--beta <x>', 'sampling: keep steps with KL ≥ beta', numberOption('--beta', 0, Number.MAX_VALUE), s.beta, chosen?.beta))
     .option('--sample-batch-size <n>', 'sampling: problems decoded together', intOption('--sample-batch-size', 1), s.batchSize)
     .option(
@@ -239,8 +241,8 @@ async function runCommand(o: RunOptions, cmd: Command): Promise<void> {
         evalCount: data.evalSet.length,
         maxSteps,
         evalMaxNewTokens: evalMax,
-        trainText: data.trainData?.text ?? problemsToJsonl(generateProblems(0, data.train.length, { set: 'sample' })),
-        evalText: data.evalData?.text ?? problemsToJsonl(generateProblems(0, data.evalSet.length, { set: 'eval' })),
+        trainText: data.trainData?.text ?? defaultMixJsonl(data.train.length, 'sample'),
+        evalText: data.evalData?.text ?? defaultMixJsonl(data.evalSet.length, 'eval'),
         generated: { train: data.trainData === null, eval: data.evalData === null },
       },
       output.progress,
@@ -294,6 +296,7 @@ async function runPair(o: RunOptions, cmd: Command): Promise<{ expert: string; a
       if (cmd.getOptionValueSource(name) !== 'cli') o[name] = value;
     };
     if (o.trainData === undefined) set('maxQuestions', chosen.trainQuestions);
+    if (chosen.alpha !== undefined) set('alpha', chosen.alpha);
     set('beta', chosen.beta);
     set('lr', chosen.lr);
     set('maxSteps', chosen.maxSteps);
@@ -337,7 +340,7 @@ async function runData(o: RunOptions): Promise<RunData> {
   const pairCheckData = o.pairCheckData ? await readDataOption('--pair-check-data', o.pairCheckData, 'test', o.quiet) : null;
   const problems = pairCheckData
     ? parseEvalProblems(pairCheckData.text, { file: o.pairCheckData })
-    : parseEvalProblems(problemsToJsonl(generateProblems(0, o.pairCheck, { set: 'dev' })), { file: 'generated dev set' });
+    : parseEvalProblems(defaultMixJsonl(o.pairCheck, 'dev'), { file: 'generated dev set' });
   return {
     train,
     evalSet,
@@ -428,6 +431,22 @@ function summaryLines(report: RunReport): string[] {
     line('expert before', e.expert_before),
     line('expert + LightReasoner', e.expert_after, report.seeds?.expert_after),
     ...('expert_sft' in e ? [line('expert + SFT baseline', e.expert_sft, report.seeds?.expert_sft)] : []),
+    ...kindLines(report),
+  ];
+}
+
+/** Per problem kind (when the data names kinds): the expert before → after, paired. */
+function kindLines(report: RunReport): string[] {
+  if (!report.by_kind) return [];
+  const w = Math.max(4, ...report.by_kind.map((k) => k.kind.length));
+  const acc = (c: number | undefined, n: number) => (c === undefined ? '–' : `${((100 * c) / n).toFixed(1)}%`);
+  return [
+    'per problem kind (expert before → + LightReasoner; fixed/broken against before):',
+    ...report.by_kind.map((k) => {
+      const p = k.paired.expert_after;
+      const sft = k.paired.expert_sft ? `; SFT ${acc(k.correct.expert_sft, k.problems)}` : '';
+      return `  ${k.kind.padEnd(w)} ${String(k.problems).padStart(5)}  ${acc(k.correct.expert_before, k.problems).padStart(6)} → ${acc(k.correct.expert_after, k.problems).padStart(6)}  fixed ${p.fixed}, broken ${p.broken}, ${formatP(p.p_value)}${sft}`;
+    }),
   ];
 }
 

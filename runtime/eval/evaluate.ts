@@ -24,6 +24,9 @@ export interface EvalProblem {
   gold: string;
   /** 1-based line of the input file (parseEvalProblems sets it), for messages. */
   line?: number;
+  /** The problem's kind when its line names one ("kind", with "variant" when present, e.g.
+   * "keyword (misleads)"): `run` reports the change per kind. */
+  kind?: string;
 }
 
 export interface EvalRecord {
@@ -145,7 +148,9 @@ export function parseEvalProblems(text: string, opts: { file?: string } = {}): E
     const dup = seen.get(id);
     if (dup !== undefined) throw badInputError(`${at}: duplicate id "${id}" (first on line ${dup}); ids must be unique`, opts.file);
     seen.set(id, i + 1);
-    out.push({ id, question: o.question, gold, line: i + 1 });
+    const kind =
+      typeof o.kind === 'string' && o.kind !== '' ? (typeof o.variant === 'string' && o.variant !== '' ? `${o.kind} (${o.variant})` : o.kind) : undefined;
+    out.push({ id, question: o.question, gold, line: i + 1, ...(kind ? { kind } : {}) });
   }
   if (out.length === 0) throw badInputError(`${where}: no problems (the file is empty)`, opts.file);
   return out;

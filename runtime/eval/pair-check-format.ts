@@ -61,6 +61,23 @@ export function formatPairCheck(r: PairCheckReport): string[] {
   for (const v of cd) lines.push(`  ${variantLabel(v)}: ${v.verdict!.text}`);
   const lr = r.variants.find((v) => v.name === r.lightreasoner_variant)!;
   const where = lr.beta === null ? 'at every step' : `at the steps LightReasoner selects, KL ≥ ${lr.beta}`;
+  if (r.by_kind) {
+    lines.push('', `per problem kind (expert greedy → ${variantLabel(lr)}):`);
+    lines.push(
+      ...table(
+        ['kind', 'problems', 'greedy', 'contrast', 'fixed', 'broken', 'McNemar p'],
+        r.by_kind.map((k) => [
+          k.kind,
+          String(k.problems),
+          pct(k.greedy, k.problems),
+          pct(k.contrast, k.problems),
+          String(k.fixed),
+          String(k.broken),
+          formatPValue(k.p_value),
+        ]),
+      ),
+    );
+  }
   lines.push('', `verdict (CD α ${lr.alpha} ${where}): the pair's contrast ${r.verdict.text}`);
   return lines;
 }

@@ -16,7 +16,7 @@ import { type DecodeVariant, type DecoderModel, decodeVariants, type VariantTraj
 import { checkVocabularies, problemAt } from '../stage/sample.ts';
 import { type EvalProblem, evalPromptIds, PROMPT_TYPES, type PromptType } from './evaluate.ts';
 import { gradeOutput } from './grade.ts';
-import { formatP, mcnemarExact, mcnemarProblemsNeeded, type PairedComparison, wilsonInterval } from './stats.ts';
+import { formatP, mcnemarExact, mcnemarProblemsNeeded, type PairedComparison, pairedComparison, wilsonInterval } from './stats.ts';
 import { emptyKindCounts, numbersIn, type TokenKind, tokenKind } from './token-kinds.ts';
 
 export interface PairCheckSettings {
@@ -90,6 +90,33 @@ export interface PairCheckReport {
   seconds: number;
   /** Tokens both models read (prompts, forked prefixes and decoded tokens). */
   tokens_fed: number;
+  /** When the problems name their kinds: greedy against the LightReasoner variant per kind. */
+  by_kind?: PairCheckKindRow[];
+}
+
+export interface PairCheckKindRow extends PairedComparison {
+  kind: string;
+  problems: number;
+  /** Right answers of expert greedy and of `lightreasoner_variant`. */
+  greedy: number;
+  contrast: number;
+}
+
+/** Greedy against one variant, per problem kind (in the order kinds first appear); none without kinds. */
+function kindRows(problems: EvalProblem[], records: PairCheckRecord[], variant: string): PairCheckKindRow[] | undefined {
+  if (!problems.some((p) => p.kind)) return undefined;
+  const rows = new Map<string, number[]>();
+  problems.forEach((p, i) => {
+    const k = p.kind ?? 'unnamed';
+    if (!rows.has(k)) rows.set(k, []);
+    rows.get(k)!.push(i);
+  });
+  return [...rows].map(([kind, idx]) => {
+    const side = (name: string) => idx.map((i) => ({ id: String(i), correct: records[i].outputs[name].correct }));
+    const g = side('greedy'),
+      c = side(variant);
+    return { kind, problems: idx.length, greedy: g.filter((x) => x.correct).length, contrast: c.filter((x) => x.correct).length, ...pairedComparison(g, c) };
+  });
 }
 
 export interface PairCheckChange {
@@ -254,6 +281,8 @@ export async function pairCheck(
     seconds: (performance.now() - t0) / 1000,
     tokens_fed: tokensFed,
   };
+  const byKind = kindRows(problems, records, lr.name);
+  if (byKind) report.by_kind = byKind;
   opts.onEvent?.({ status: 'done', report });
   return { report, records };
 }

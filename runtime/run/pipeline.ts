@@ -19,7 +19,7 @@
 import type { BackendChoice } from '../backend/index.ts';
 import { requireTraining } from '../backend/training.ts';
 import type { Backend, QuantDType } from '../backend/types.ts';
-import { generateProblems } from '../data/problems.ts';
+import { defaultMixJsonl } from '../data/default-mix.ts';
 import { badInputError, LightReasonerError, throwIfAborted } from '../errors.ts';
 import { DEFAULT_EVAL, type EvalEvent, type EvalProblem, type EvalRecord, type EvalSummary, parseEvalProblems, type PromptType } from '../eval/evaluate.ts';
 import type { BenchmarkEvent } from '../eval/benchmark-event.ts';
@@ -42,7 +42,7 @@ import { openModels } from '../session.ts';
 import { pairQuantize, quantizedFingerprint } from '../quant/option.ts';
 import { finishedFinetune, prepareRunDir } from './run-dir.ts';
 import { renderReport } from './report.ts';
-import { histogram, klEdges, modelInfo, pickExamples, readLog, seedSummary, stepEdges } from './report-data.ts';
+import { histogram, klEdges, modelInfo, perKind, pickExamples, readLog, seedSummary, stepEdges } from './report-data.ts';
 import type { EvalModel, EvalResult, ModelInfo, RunReport, SeedRuns } from './report-types.ts';
 import { sftTrajectoriesToFile } from './sft.ts';
 import { readEvalOutput, readSamplingOutput } from './stage-outputs.ts';
@@ -153,13 +153,11 @@ export function parseTrainProblems(text: string, opts: { file?: string } = {}): 
   return problems.map((p) => ({ ...p, gold: golds.get(p.id) ?? null }));
 }
 
-/** The embedded default's problems: the generator's `sample` set to train on, `eval` held out. */
+/** The embedded default's problems: the generator's `sample` set to train on, `eval` held out, each the
+ * embedded pair's mix of plain and shallow-cue problems (runtime/data/default-mix.ts). */
 export function defaultProblems(trainCount: number, evalCount: number): { train: TrainProblem[]; eval: EvalProblem[] } {
-  const train = generateProblems(0, trainCount, { set: 'sample' }).map((p) => ({ id: p.id, question: p.question, gold: parseGold({ answer: p.answer }) }));
-  const evalText = generateProblems(0, evalCount, { set: 'eval' })
-    .map((p) => JSON.stringify({ id: p.id, question: p.question, answer: p.answer }))
-    .join('\n');
-  return { train, eval: evalCount > 0 ? parseEvalProblems(evalText, { file: 'generated eval set' }) : [] };
+  const mix = (n: number, set: 'sample' | 'eval') => (n > 0 ? parseEvalProblems(defaultMixJsonl(n, set), { file: `generated ${set} set` }) : []);
+  return { train: mix(trainCount, 'sample').map((p) => ({ id: p.id, question: p.question, gold: p.gold })), eval: mix(evalCount, 'eval') };
 }
 
 const time = () => performance.now() / 1000;
@@ -617,6 +615,7 @@ async function writeReport(c: RunContext, r: RunResults): Promise<RunReport> {
   emit({ status: 'stage', stage: 'report', state: 'start' });
   const maxNew = sampleSettings.maxNewTokens;
   const examples = pickExamples(r.evals.records);
+  const byKind = perKind(o.eval, r.evals.records);
   const ft = lr.ft,
     ftSeconds = c.reuse ? ft.wall_seconds : lr.seconds;
   const report: RunReport = {
@@ -642,6 +641,7 @@ async function writeReport(c: RunContext, r: RunResults): Promise<RunReport> {
     eval: { amateur: r.baselines.amateur, expert_before: r.baselines.before, expert_after: lr.ev, ...(o.compareSft ? { expert_sft: sft.ev ?? null } : {}) },
     diagnostics: sampling.diagnostics,
     ...(pairCheck ? { pair_check: pairCheck } : {}),
+    ...(byKind ? { by_kind: byKind } : {}),
     ...(lr.seedRuns ? { seeds: { seeds: r.seeds, expert_after: lr.seedRuns, ...(sft.seeds ? { expert_sft: sft.seeds } : {}) } } : {}),
     stages: {
       load: { seconds: pair.loadSeconds },

@@ -2,12 +2,12 @@
 // KL and step histograms, the training-loss curves, the per-seed summary and the examples shown. Pure, apart from
 // readLog's read of a train_log.jsonl.
 
-import { meanSd } from '../eval/stats.ts';
+import { meanSd, pairedComparison } from '../eval/stats.ts';
 import { hubRevisionOf } from '../hub/ids.ts';
 import type { CausalLM } from '../model/model.ts';
 import type { FileSystem } from '../platform/types.ts';
-import type { EvalRecord } from '../eval/evaluate.ts';
-import { EVAL_MODELS, type EvalModel, type EvalResult, type Histogram, type ModelInfo, type RunReport, type SeedRuns } from './report-types.ts';
+import type { EvalProblem, EvalRecord } from '../eval/evaluate.ts';
+import { EVAL_MODELS, type EvalModel, type EvalResult, type Histogram, type KindRow, type ModelInfo, type RunReport, type SeedRuns } from './report-types.ts';
 
 export function modelInfo(m: CausalLM): ModelInfo {
   const c = m.config;
@@ -101,4 +101,31 @@ export function pickExamples(records: Partial<Record<EvalModel, EvalRecord[]>>):
     examples.push({ id: before[j].id, question: before[j].question, gold: before[j].gold, outputs });
   }
   return examples;
+}
+
+/** The held-out results per problem kind (in the order kinds first appear); none when no problem names a kind. */
+export function perKind(problems: readonly EvalProblem[], records: Partial<Record<EvalModel, EvalRecord[]>>): KindRow[] | undefined {
+  if (!problems.some((p) => p.kind)) return undefined;
+  const ids = new Map<string, Set<string>>();
+  for (const p of problems) {
+    const k = p.kind ?? 'unnamed';
+    if (!ids.has(k)) ids.set(k, new Set());
+    ids.get(k)!.add(p.id);
+  }
+  return [...ids].map(([kind, set]) => {
+    const of = (m: EvalModel) => records[m]?.filter((r) => set.has(r.id));
+    const correct: KindRow['correct'] = {};
+    for (const m of EVAL_MODELS) {
+      const rs = of(m);
+      if (rs) correct[m] = rs.filter((r) => r.correct).length;
+    }
+    const before = of('expert_before')!,
+      sft = of('expert_sft');
+    return {
+      kind,
+      problems: set.size,
+      correct,
+      paired: { expert_after: pairedComparison(before, of('expert_after')!), ...(sft ? { expert_sft: pairedComparison(before, sft) } : {}) },
+    };
+  });
 }

@@ -5,7 +5,7 @@ import { variantLabel } from '../eval/pair-check-format.ts';
 import { formatAccuracy, formatPValue } from '../eval/stats.ts';
 import type { PairDiagnostics } from '../stage/diagnostics.ts';
 import { esc, int, pct } from './html.ts';
-import type { RunReport, SeedRuns } from './report-types.ts';
+import type { KindRow, RunReport, SeedRuns } from './report-types.ts';
 
 const num = (x: number | null, d = 2) => (x === null ? '–' : x.toFixed(d));
 
@@ -76,4 +76,19 @@ export function seedsHtml(r: RunReport): string {
   if (!r.seeds) return '';
   const body = seedRows('LightReasoner', r.seeds.expert_after) + (r.seeds.expert_sft ? seedRows('SFT baseline', r.seeds.expert_sft) : '');
   return `<section><h2>Fine-tuning seeds (${r.seeds.seeds.length}, one set of samples)</h2><table class="flips"><tr><th></th><th class="num">seed</th><th class="num">accuracy</th><th class="num">fixed</th><th class="num">broken</th><th class="num">McNemar p</th></tr>${body}</table><p class="note">Each seed trains its own adapter (data order, LoRA initialization and dropout); the headline above is the first seed's. The spread shows how much of a change is the seed.</p></section>`;
+}
+
+/** The held-out results per problem kind (report.by_kind): where the expert changed. */
+export function kindsHtml(r: RunReport): string {
+  if (!r.by_kind) return '';
+  const sft = r.by_kind.some((k) => k.paired.expert_sft);
+  const cell = (c: number | undefined, n: number) => (c === undefined ? '' : `${pct(c / n)} (${c})`);
+  const paired = (p: KindRow['paired']['expert_after'] | undefined) =>
+    p ? `<td class="num">${p.fixed}</td><td class="num">${p.broken}</td><td class="num">${esc(formatPValue(p.p_value))}</td>` : '<td></td><td></td><td></td>';
+  const rows = r.by_kind.map(
+    (k) =>
+      `<tr><td>${esc(k.kind)}</td><td class="num">${int(k.problems)}</td><td class="num">${cell(k.correct.amateur, k.problems)}</td><td class="num">${cell(k.correct.expert_before, k.problems)}</td><td class="num">${cell(k.correct.expert_after, k.problems)}</td>${paired(k.paired.expert_after)}${sft ? `<td class="num">${cell(k.correct.expert_sft, k.problems)}</td>${paired(k.paired.expert_sft)}` : ''}</tr>`,
+  );
+  const sftHead = sft ? '<th class="num">SFT</th><th class="num">fixed</th><th class="num">broken</th><th class="num">p</th>' : '';
+  return `<section><h2>Held-out accuracy per problem kind</h2><table class="flips"><tr><th>kind</th><th class="num">problems</th><th class="num">amateur</th><th class="num">expert before</th><th class="num">+ LightReasoner</th><th class="num">fixed</th><th class="num">broken</th><th class="num">p</th>${sftHead}</tr>${rows.join('')}</table><p class="note">The same evaluation as above, split by the kind each problem's data names; fixed/broken and the exact McNemar p are against the expert before on that kind's problems. A kind's small count makes its own test weak: read the direction, and the overall test for significance.</p></section>`;
 }

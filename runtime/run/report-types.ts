@@ -32,6 +32,16 @@ export interface SeedRun extends PairedComparison {
   correct: number;
 }
 
+/** One problem kind's share of the held-out evaluation (the headline runs). */
+export interface KindRow {
+  kind: string;
+  problems: number;
+  /** Right answers of each evaluated model on this kind's problems. */
+  correct: Partial<Record<EvalModel, number>>;
+  /** The tuned experts against the expert before on this kind's problems (exact McNemar). */
+  paired: { expert_after: PairedComparison; expert_sft?: PairedComparison };
+}
+
 export interface SeedRuns {
   runs: SeedRun[];
   accuracy: { mean: number; sd: number };
@@ -66,6 +76,9 @@ export interface RunReport {
   diagnostics: PairDiagnostics;
   /** With pairCheck: greedy vs contrastive decoding on its problems, before any training. */
   pair_check?: PairCheckReport & { data: { source: string; problems: number } };
+  /** When the held-out problems name their kinds: each kind's accuracies and paired tests, so a
+   * reader sees where the expert changed (e.g. a cue that misleads vs plain problems). */
+  by_kind?: KindRow[];
   /** With several fine-tuning seeds: every seed's accuracy and paired test, and mean ± sd. */
   seeds?: { seeds: number[]; expert_after: SeedRuns; expert_sft?: SeedRuns };
   stages: {

@@ -7,7 +7,7 @@ import { formatP, formatPValue } from '../eval/stats.ts';
 import type { EvalModel, EvalResult, Histogram, RunReport } from './report-types.ts';
 import type { HubRevision } from '../hub/ids.ts';
 import { esc, int, pct } from './html.ts';
-import { diagnosticsHtml, pairCheckHtml, seedsHtml } from './report-stats.ts';
+import { diagnosticsHtml, kindsHtml, pairCheckHtml, seedsHtml } from './report-stats.ts';
 
 export function formatSeconds(s: number): string {
   if (!Number.isFinite(s)) return '–';
@@ -413,6 +413,7 @@ ${seedsHtml(r)}
 <section><h2>Accuracy on held-out problems</h2>${accuracySvg(accRows)}${pairedTable(r)}<p class="note">Zero-shot pass@1, greedy, ${esc(r.settings.eval.prompt)} prompt, ${int(r.eval.expert_before.total)} problems; whiskers are 95% Wilson intervals; fixed = wrong before and right after, broken = the reverse; p is the exact two-sided McNemar test on those. ${accRows.map((a) => `${esc(LABELS[a.key])}: ${a.r.correct}/${a.r.total}`).join(' · ')}.</p></section>
 <section><h2>Efficiency</h2>${efficiencyTable(r)}</section>
 </div>
+${kindsHtml(r)}
 <div class="grid">
 <section><h2>Expert–amateur KL per step</h2>${legend([
     [COLORS.muted, `all ${int(sel.contrasted_steps)} steps`],

@@ -24,6 +24,8 @@ export interface DesignedProblem {
   /** The two models' distributions at the answer token (after "="). */
   expert: Dist;
   amateur: Dist;
+  /** The problem's kind (pair-check then reports per kind). */
+  kind?: string;
 }
 
 export const designedTokenizer: PairTokenizer = {
