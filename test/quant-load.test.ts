@@ -150,8 +150,20 @@ t.test('CLI: generate --quantize (Wasm; WebGPU in Node and Deno), and a bad valu
   // WebGPU: q8_0 on the model with biases (Node, Dawn), q4_0 in Deno (wgpu on lavapipe)
   const q8 = parity.cases.find((x) => x.model === 'qwen2-bias-f16' && x.type === 'q8_0')!;
   const q8prompt = JSON.parse(readFileSync(new URL('./fixtures/expected/qwen2-bias-f16.json', import.meta.url), 'utf8')).prompts[0].text as string;
-  const gen = (m: Case, text: string, backend: string) =>
-    ['generate', '--model', dir(m.model), '--prompt', text, '--max-new-tokens', String(m.greedy_token_ids.length), '--quantize', m.type, '--backend', backend, '--json'];
+  const gen = (m: Case, text: string, backend: string) => [
+    'generate',
+    '--model',
+    dir(m.model),
+    '--prompt',
+    text,
+    '--max-new-tokens',
+    String(m.greedy_token_ids.length),
+    '--quantize',
+    m.type,
+    '--backend',
+    backend,
+    '--json',
+  ];
   if (await webgpuOrSkip(tt)) {
     const gpu = run(gen(q8, q8prompt, 'webgpu')); // nodeGPU pointed VK_ICD_FILENAMES at SwiftShader for the child
     tt.equal(gpu.status, 0, gpu.stderr);
@@ -168,7 +180,11 @@ t.test('CLI: generate --quantize (Wasm; WebGPU in Node and Deno), and a bad valu
       timeout: 180_000,
     });
     tt.equal(r.status, 0, r.stderr);
-    tt.same(JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}').token_ids, c.greedy_token_ids, "deno: generate --quantize q4_0 --backend webgpu: the fixture's greedy ids");
+    tt.same(
+      JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}').token_ids,
+      c.greedy_token_ids,
+      "deno: generate --quantize q4_0 --backend webgpu: the fixture's greedy ids",
+    );
   }
   const bad = run(['generate', '--model', dir(c.model), '--prompt', 'x', '--quantize', 'q3']);
   tt.equal(bad.status, 2, 'bad input: exit 2');
