@@ -40,7 +40,7 @@ import { encodeFromF32 } from '../runtime/util/dtype.ts';
 import { findPython, load1, median, Reporter, type Result, runPython as runPythonWith, runStage1, withCeiling, writeCheckpoint } from './common.ts';
 import { type Ceilings, describeHost, hostLine, measureCeilings } from './host.ts';
 import { benchBig } from './big.ts';
-import { benchQuantAgreement, benchQuantDecode } from './quant.ts';
+import { benchQuantAgreement, benchQuantDecode, SOFTWARE_RUN } from './quant.ts';
 import type { ModelConfig } from '../runtime/model/config.ts';
 import type { TrainSample } from '../runtime/train/data.ts';
 import { DEFAULT_LORA } from '../runtime/train/lora.ts';
@@ -577,8 +577,12 @@ if (want('matmul')) await section('matmul', () => benchMatmul(backends));
 if (want('decode')) await section('decode', () => benchDecode(backends));
 // issue 30: only on request (--only quant), a run of its own
 if (only === 'quant') {
-  for (const b of backends.filter((x) => x.info.kind === 'wasm')) await section('quant', () => benchQuantDecode(b, ceilings, report));
-  await section('quant agreement', () => benchQuantAgreement(report, notice));
+  for (const b of backends)
+    await section(`quant ${b.info.kind}`, () =>
+      benchQuantDecode(b, b.info.kind === 'wasm' ? ceilings : null, report, isSoftware(b) ? SOFTWARE_RUN : undefined),
+    );
+  // a Wasm figure (the sample job on the default pair), like 'big'
+  if (backendsWanted.includes('wasm')) await section('quant agreement', () => benchQuantAgreement(report, notice));
 }
 const kinds = backends.map((b) => b.info.kind);
 for (const b of backends) b.destroy();
