@@ -118,12 +118,57 @@ t.test('the held bytes count the blocks; the options are checked', async (tt) =>
     code: 'BAD_INPUT',
     message: /quantize\[1\]/,
   });
-  // a backend without block kernels (here: a reference that does not list them) is refused by name
+  // a backend without block kernels (WebGL2; here: a reference that does not list them) is refused
+  // by name, pointing at the backends that read the blocks
   class NoQuant extends (await import('../runtime/backend/reference.ts')).ReferenceBackend {
     override readonly info = Object.freeze({ ...new ReferenceForward().info, features: Object.freeze([]) });
   }
   const err = await loadModel(dir(m), { fs: nodePlatform.fs, backend: new NoQuant(), quantize: 'q8_0' }).catch((e) => e);
-  tt.ok(err instanceof LightReasonerError && err.code === 'UNSUPPORTED' && /no kernels for quantized weights/.test(err.message), `refused: ${err.message}`);
+  tt.ok(
+    err instanceof LightReasonerError && err.code === 'UNSUPPORTED' && /no kernels for quantized weights — use --backend webgpu or wasm/.test(err.message),
+    `refused: ${err.message}`,
+  );
+});
+
+/** `gpu` whose adapters report a hardware GPU's info: lets `auto` take Node's SwiftShader as it would a GPU. */
+function asHardware(gpu: GPU): GPU {
+  // no software-adapter word (swiftshader, software…) in the name, or auto would pass over it
+  const info = { vendor: 'test', architecture: 'hardware', device: '', description: 'Test GPU 9000' };
+  // Dawn's objects check their receiver: forward every other member to the real adapter, bound to it
+  const dress = (a: GPUAdapter) =>
+    new Proxy(a, {
+      get: (target, key) => {
+        if (key === 'info') return info;
+        if (key === 'isFallbackAdapter') return false;
+        const v = Reflect.get(target, key, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+  return { requestAdapter: async (o?: GPURequestAdapterOptions) => ((a) => (a ? dress(a) : null))(await gpu.requestAdapter(o)) } as unknown as GPU;
+}
+
+t.test('auto + quantize: a hardware WebGPU adapter is taken, and reads the blocks', async (tt) => {
+  const gpu = await webgpuOrSkip(tt);
+  if (!gpu) return;
+  const c = parity.cases.find((x) => x.model === 'llama-gqa-tied-f32' && x.type === 'q4_0')!;
+  const open = async (g: GPU) => openModel(dir(c.model), { platform: { ...nodePlatform, getGPU: async () => g }, backend: 'auto', quantize: c.type });
+  const model = await open(asHardware(gpu));
+  try {
+    tt.equal(model.backend.info.kind, 'webgpu', `auto took ${model.backend.info.device}`);
+    tt.equal(model.weights.quantized, c.type);
+    const { tokens } = await generateGreedy(model, [c.prompt_token_ids], { maxNewTokens: c.greedy_token_ids.length });
+    tt.same(tokens[0], c.greedy_token_ids, "greedy ids equal transformers' on the dequantized weights");
+  } finally {
+    model.dispose();
+  }
+  // the same adapter as what it is (software): auto passes over it to Wasm, quantized all the same
+  const soft = await open(gpu);
+  try {
+    tt.equal(soft.backend.info.kind, 'wasm', `software adapter: ${soft.backend.info.note}`);
+    tt.equal(soft.weights.quantized, c.type);
+  } finally {
+    soft.dispose();
+  }
 });
 
 t.test('CLI: generate --quantize (Wasm; WebGPU in Node and Deno), and a bad value in one line', async (tt) => {
