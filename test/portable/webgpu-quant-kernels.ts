@@ -10,7 +10,7 @@
 
 import type { Backend, QuantDType, Tensor } from '../../runtime/backend/types.ts';
 import { createWebGPUBackend } from '../../runtime/backend/webgpu/index.ts';
-import { quantize } from '../../runtime/quant/index.ts';
+import { dequantize, quantize } from '../../runtime/quant/index.ts';
 import { checker, compare, type Log, Pair, type Tol } from './oracle.ts';
 
 const TYPES: readonly QuantDType[] = ['q8_0', 'q4_0'];
@@ -63,6 +63,35 @@ export async function checkWebGPUQuantKernels(gpu: GPU, log: Log): Promise<{ pas
             out = p.zeros([n, N]);
           p.both((be, s) => be.matmul(s(x), s(w), b ? s(b) : null, s(out)));
           await check(tag, out[0], out[1], p, tolFor(K));
+        });
+      }
+    }
+  }
+
+  // ---- exactness: the accessors give each weight the f32 value the reference dequantizes to (an
+  // int8 or int4 times an f16 scale is exact in f32), and the kernels' arithmetic does not depend
+  // on the accessor, so a quantized weight gives the bits of the same kernel on its dequantized
+  // f32 copy: the forward is the dequantized model's on this device.
+  for (const type of TYPES) {
+    for (const [kind, be] of kinds.slice(0, 3)) {
+      for (const [n, K, N] of SHAPES) {
+        const tag = `matmul ${type} ${kind} [${n},${K}]·[${N},${K}]ᵀ = the same kernel on the dequantized f32 weight, bit for bit`;
+        await guard(tag, async () => {
+          const p = new Pair(be, n * 13 + K + N);
+          const v = p.values(N * K);
+          const bytes = quantize(type, 'f32', new Uint8Array(v.buffer), K);
+          const wq = be.createWeight(type, [N, K], bytes),
+            wf = be.createWeight('f32', [N, K], new Uint8Array(dequantize(type, bytes, N * K).buffer));
+          const x = be.createTensor('f32', [n, K], p.values(n * K)),
+            oq = be.createTensor('f32', [n, N]),
+            of = be.createTensor('f32', [n, N]);
+          be.matmul(x, wq, null, oq);
+          be.matmul(x, wf, null, of);
+          const got = (await be.read(oq)) as Float32Array,
+            want = (await be.read(of)) as Float32Array;
+          const differ = got.findIndex((g, i) => !Object.is(g, want[i]));
+          report(tag, differ < 0, differ < 0 ? `${got.length} values identical` : `differs at ${differ}: ${got[differ]} vs ${want[differ]}`);
+          for (const t of [wq, wf, x, oq, of]) be.dispose(t);
         });
       }
     }
