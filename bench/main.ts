@@ -1,6 +1,7 @@
 // `npm run bench [-- --json] [-- --only sampling|finetune|matmul|decode|memory|big|quant] [-- --backend wasm|webgpu] [-- --big-model DIR]
-//                [-- --no-reference] [-- --ref-problems N] [-- --unpacked] [-- --no-ceilings] [-- --variants]`
+//                [-- --no-reference] [-- --ref-problems N] [-- --unpacked] [-- --no-ceilings] [-- --variants] [-- --no-agreement]`
 // (`--variants`: the matmul section also times every Wasm matmul variant; LIGHTREASONER_WASM_VARIANT forces one)
+// (`--no-agreement`: --only quant skips its stage-1 agreement part, three sample runs on the default pair)
 //
 // The five figures of issue 6, each beside its baseline measured in the same sitting (these
 // machines are shared and noisy; only ratios from one run mean anything):
@@ -582,7 +583,7 @@ if (only === 'quant') {
       benchQuantDecode(b, b.info.kind === 'wasm' ? ceilings : null, report, isSoftware(b) ? SOFTWARE_RUN : undefined),
     );
   // a Wasm figure (the sample job on the default pair), like 'big'
-  if (backendsWanted.includes('wasm')) await section('quant agreement', () => benchQuantAgreement(report, notice));
+  if (backendsWanted.includes('wasm') && !flag('--no-agreement')) await section('quant agreement', () => benchQuantAgreement(report, notice));
 }
 const kinds = backends.map((b) => b.info.kind);
 for (const b of backends) b.destroy();
