@@ -74,6 +74,7 @@ t.test('webgl2 in headless Chromium (SwiftShader, no WebGPU)', async (t) => {
     const c = (await page.evaluate(() => (globalThis as any).webgl2Tests.choice())) as {
       webgl2: Record<string, any>;
       auto: Record<string, any>;
+      autoQuantized: Record<string, any>;
       webgpuAdapter: boolean;
       quantized: string;
     };
@@ -86,6 +87,10 @@ t.test('webgl2 in headless Chromium (SwiftShader, no WebGPU)', async (t) => {
       /webgl2 backend has no kernels for q8_0 weights \(issue 30: WebGPU, Wasm and reference only\)/,
       'a q8_0 weight is refused, naming the backends that read it',
     );
+    if (!c.webgpuAdapter) {
+      t.equal(c.autoQuantized.kind, 'wasm', 'auto for quantized weights: Wasm, never WebGL2');
+      t.match(c.autoQuantized.note, /WebGL2 has no kernels for quantized weights/, `and says why: ${c.autoQuantized.note}`);
+    }
     const software = /swiftshader|llvmpipe|software/i.test(c.webgl2.device);
     if (software) {
       t.match(c.webgl2.note, /renderer is software .*slower than wasm: asked for explicitly/, 'an explicit webgl2 on a software renderer says so');

@@ -38,9 +38,13 @@ const api = {
     const auto = await createBackend('auto', browserPlatform, { threads: 1 });
     const autoInfo = { ...auto.info };
     auto.destroy();
+    // issue 30: a caller that will load quantized weights never gets WebGL2 from auto
+    const autoQ = await createBackend('auto', browserPlatform, { threads: 1, quantized: true });
+    const autoQuantized = { ...autoQ.info };
+    autoQ.destroy();
     const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
     const adapter = gpu ? await gpu.requestAdapter().catch(() => null) : null;
-    return { webgl2: info, auto: autoInfo, webgpuAdapter: !!adapter, quantized };
+    return { webgl2: info, auto: autoInfo, autoQuantized, webgpuAdapter: !!adapter, quantized };
   },
   /** gpu.js forced onto its CPU kernels (what it falls back to silently when WebGL2 fails; with a
    * context given it would always pick WebGL2, so the subclass drops it): the backend must refuse. */
