@@ -1,6 +1,7 @@
 // `npm run bench [-- --json] [-- --only sampling|finetune|matmul|decode|memory|big|quant] [-- --backend wasm|webgpu] [-- --big-model DIR]
-//                [-- --no-reference] [-- --ref-problems N] [-- --unpacked] [-- --no-ceilings] [-- --variants]`
+//                [-- --no-reference] [-- --ref-problems N] [-- --unpacked] [-- --no-ceilings] [-- --variants] [-- --no-agreement]`
 // (`--variants`: the matmul section also times every Wasm matmul variant; LIGHTREASONER_WASM_VARIANT forces one)
+// (`--no-agreement`: --only quant skips its stage-1 agreement part, three sample runs on the default pair)
 //
 // The five figures of issue 6, each beside its baseline measured in the same sitting (these
 // machines are shared and noisy; only ratios from one run mean anything):
@@ -40,7 +41,7 @@ import { encodeFromF32 } from '../runtime/util/dtype.ts';
 import { findPython, load1, median, Reporter, type Result, runPython as runPythonWith, runStage1, withCeiling, writeCheckpoint } from './common.ts';
 import { type Ceilings, describeHost, hostLine, measureCeilings } from './host.ts';
 import { benchBig } from './big.ts';
-import { benchQuantAgreement, benchQuantDecode } from './quant.ts';
+import { benchQuantAgreement, benchQuantDecode, SOFTWARE_RUN } from './quant.ts';
 import type { ModelConfig } from '../runtime/model/config.ts';
 import type { TrainSample } from '../runtime/train/data.ts';
 import { DEFAULT_LORA } from '../runtime/train/lora.ts';
@@ -577,8 +578,12 @@ if (want('matmul')) await section('matmul', () => benchMatmul(backends));
 if (want('decode')) await section('decode', () => benchDecode(backends));
 // issue 30: only on request (--only quant), a run of its own
 if (only === 'quant') {
-  for (const b of backends.filter((x) => x.info.kind === 'wasm')) await section('quant', () => benchQuantDecode(b, ceilings, report));
-  await section('quant agreement', () => benchQuantAgreement(report, notice));
+  for (const b of backends)
+    await section(`quant ${b.info.kind}`, () =>
+      benchQuantDecode(b, b.info.kind === 'wasm' ? ceilings : null, report, isSoftware(b) ? SOFTWARE_RUN : undefined),
+    );
+  // a Wasm figure (the sample job on the default pair), like 'big'
+  if (backendsWanted.includes('wasm') && !flag('--no-agreement')) await section('quant agreement', () => benchQuantAgreement(report, notice));
 }
 const kinds = backends.map((b) => b.info.kind);
 for (const b of backends) b.destroy();

@@ -57,7 +57,7 @@ export function quantizeFlag(value: string): QuantDType {
 export function addQuantizeOptions(command: Command, pair = false): Command {
   command.option(
     '--quantize <type>',
-    `quantize the attention and MLP projections at load: ${QUANTIZE_CHOICES.join(' or ')}${pair ? ' (both models)' : ''}; embeddings, LM head and norms keep their dtype (Wasm and reference backends)`,
+    `quantize the attention and MLP projections at load: ${QUANTIZE_CHOICES.join(' or ')}${pair ? ' (both models)' : ''}; embeddings, LM head and norms keep their dtype (WebGPU, Wasm and reference backends)`,
     quantizeFlag,
   );
   if (pair) {

@@ -28,7 +28,7 @@ export interface OpenModelOptions {
 
 export async function openModel(dir: string, opts: OpenModelOptions): Promise<CausalLM> {
   const quantize = quantizeOption(opts.quantize, 'quantize');
-  let backend = await createBackend(opts.backend ?? 'auto', opts.platform);
+  let backend = await createBackend(opts.backend ?? 'auto', opts.platform, { quantized: quantize !== undefined });
   try {
     backend = await shardIfNeeded(dir, backend, { ...opts, quantize });
     return await loadModel(dir, { fs: opts.platform.fs, backend, onProgress: opts.onProgress, signal: opts.signal, onWarning: opts.onWarning, quantize });
@@ -74,7 +74,8 @@ export async function openModels(dirs: readonly string[], opts: OpenModelsOption
   try {
     const quantize = dirs.map((_, i) => quantizeOption(opts.quantize?.[i], `quantize[${i}]`));
     for (const [i, dir] of dirs.entries()) {
-      if (backends.length === 0) backends.push(await createBackend(opts.backend ?? 'auto', opts.platform, { threads: opts.threads }));
+      if (backends.length === 0)
+        backends.push(await createBackend(opts.backend ?? 'auto', opts.platform, { threads: opts.threads, quantized: quantize.some((q) => q !== undefined) }));
       else if (backends[0].info.kind === 'wasm') backends.push(await createBackend('wasm', opts.platform, { threads: opts.threads }));
       backends[backends.length - 1] = await shardIfNeeded(dir, backends[backends.length - 1], { ...opts, quantize: quantize[i] });
       models.push(

@@ -1,7 +1,9 @@
 // Issue 30: QLoRA-style fine-tuning — f32 LoRA adapters on a frozen Q4_0 / Q8_0 base. The loss and
 // every LoRA gradient equal PyTorch + peft's on the gguf-dequantized base (scripts/make_qlora_fixtures.py
-// → test/fixtures/finetune/<pair>/qlora-<type>-grads.json), on Wasm and the reference (the gradient
-// reaches the lower layers through matmulNN on the quantized weights); `finetune --quantize q4_0`
+// → test/fixtures/finetune/<pair>/qlora-<type>-grads.json), on Wasm, the reference and WebGPU (the
+// gradient reaches the lower layers through matmulNN on the quantized weights; WebGPU on whatever
+// adapter Dawn finds, SwiftShader without a GPU, all cases on one device so the pipelines compile
+// once); `finetune --quantize q4_0`
 // writes a normal PEFT adapter for the original base, which `merge` folds into the original-precision
 // weights (merge reads the checkpoint's own files).
 import t from 'tap';
@@ -9,10 +11,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { QuantDType } from '../runtime/backend/types.ts';
+import { createWebGPUBackend } from '../runtime/backend/webgpu/index.ts';
 import { packTrajectories } from '../runtime/train/data.ts';
 import { TrainPass } from '../runtime/train/pass.ts';
 import { expertDir, type GradsFixture, type Pair, readJson, readLora, relErr, samplesFile, setup } from './helpers/finetune.ts';
 import { runCli } from './helpers/cli.ts';
+import { nodeGPU } from './helpers/node-gpu.ts';
 
 const CASES: [Pair, QuantDType][] = [
   ['llama-pair', 'q4_0'],
@@ -20,12 +24,21 @@ const CASES: [Pair, QuantDType][] = [
   ['llama-pair', 'q8_0'],
 ];
 
-for (const backend of ['wasm', 'reference'] as const) {
+for (const backend of ['wasm', 'reference', 'webgpu'] as const) {
   t.test(`QLoRA gradients vs PyTorch+peft on the dequantized base (${backend})`, async (tt) => {
+    const gpu = backend === 'webgpu' ? await nodeGPU() : null;
+    if (backend === 'webgpu' && !gpu) {
+      const why = 'no WebGPU adapter (install a Vulkan driver or set VK_ICD_FILENAMES)';
+      if (process.env.CI) tt.fail(`webgpu: ${why} — required under CI`);
+      else tt.pass(`webgpu: ${why}`, { skip: true });
+      return;
+    }
+    const shared = gpu ? await createWebGPUBackend(gpu) : null;
+    tt.teardown(() => shared?.destroy());
     for (const [pair, type] of CASES) {
       const fx = readJson<GradsFixture>('finetune', pair, `qlora-${type}-grads.json`);
       const plain = readJson<GradsFixture>('finetune', pair, 'grads.json');
-      const { model, adapter, samples } = await setup(pair, backend, fx.system, true, type);
+      const { model, adapter, samples } = await setup(pair, shared ?? backend, fx.system, true, type);
       try {
         tt.equal(model.weights.quantized, type, `${pair}: base loaded as ${type}`);
         const batch = fx.batch.samples.map((j) => samples[j]);
@@ -48,7 +61,7 @@ for (const backend of ['wasm', 'reference'] as const) {
         tt.equal(grads.size, Object.keys(fx.grads).length, `${pair}: as many LoRA tensors as peft`);
         engine.dispose();
       } finally {
-        model.dispose();
+        if (!shared) model.dispose(); // (dispose destroys the backend)
       }
     }
   });

@@ -74,11 +74,23 @@ t.test('webgl2 in headless Chromium (SwiftShader, no WebGPU)', async (t) => {
     const c = (await page.evaluate(() => (globalThis as any).webgl2Tests.choice())) as {
       webgl2: Record<string, any>;
       auto: Record<string, any>;
+      autoQuantized: Record<string, any>;
       webgpuAdapter: boolean;
+      quantized: string;
     };
     t.equal(c.webgl2.kind, 'webgl2', 'asked for webgl2: got webgl2');
     t.match(c.webgl2.device, /^WebGL2 .+ \(gpu\.js\)$/, `info.device names the renderer: ${c.webgl2.device}`);
     t.ok(c.webgl2.features.includes('packed-16-bit-weights'));
+    t.notOk(c.webgl2.features.includes('quantized'), 'webgl2 does not list quantized weights');
+    t.match(
+      c.quantized,
+      /webgl2 backend has no kernels for q8_0 weights \(issue 30: WebGPU, Wasm and reference only\)/,
+      'a q8_0 weight is refused, naming the backends that read it',
+    );
+    if (!c.webgpuAdapter) {
+      t.equal(c.autoQuantized.kind, 'wasm', 'auto for quantized weights: Wasm, never WebGL2');
+      t.match(c.autoQuantized.note, /WebGL2 has no kernels for quantized weights/, `and says why: ${c.autoQuantized.note}`);
+    }
     const software = /swiftshader|llvmpipe|software/i.test(c.webgl2.device);
     if (software) {
       t.match(c.webgl2.note, /renderer is software .*slower than wasm: asked for explicitly/, 'an explicit webgl2 on a software renderer says so');

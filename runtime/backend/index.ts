@@ -4,7 +4,8 @@
 // than the Wasm kernels, so `auto` passes over it and says so in `info.note`; ask for `webgpu` to
 // use it anyway (tests do, to run the WGSL kernels without a GPU). In a browser without a usable
 // WebGPU adapter `auto` then tries WebGL2 (gpu.js) on a hardware renderer before Wasm; a software
-// WebGL2 renderer is passed over the same way (ask for webgl2 to use it).
+// WebGL2 renderer is passed over the same way (ask for webgl2 to use it), and so is WebGL2 when the
+// caller will load quantized weights (options.quantized: no WebGL2 kernel reads the blocks).
 import { LightReasonerError } from '../errors.ts';
 import type { Platform } from '../platform/types.ts';
 import { ReferenceBackend } from './reference.ts';
@@ -23,6 +24,9 @@ export interface BackendOptions {
   /** WebGL2: gpu.js's GPU class or a loader (`() => import('gpu.js')`) for bundled apps; default:
    * `globalThis.GPU`, then an import of 'gpu.js' through the page's import map. */
   gpujs?: GpuJsSource;
+  /** The caller will load block-quantized (q8_0 / q4_0) weights: `auto` passes over a backend
+   * without kernels for them (WebGL2) rather than pick one that refuses them at load. */
+  quantized?: boolean;
 }
 
 const SOFTWARE_GPU = /swiftshader|lavapipe|llvmpipe|softpipe|microsoft basic render|\bwarp\b|software/i;
@@ -74,6 +78,7 @@ export async function createBackend(choice: BackendChoice, platform: Platform, o
 
 /** A browser's `auto` when WebGPU is out: WebGL2 on a hardware renderer, else Wasm, saying why. */
 async function autoWithoutWebGPU(why: string, platform: Platform, options: BackendOptions): Promise<Backend> {
+  if (options.quantized) return createWasmBackend({ threads: options.threads, chosenBecause: `${why}; WebGL2 has no kernels for quantized weights` });
   const gl = probeWebGL2();
   let because = !gl.ok
     ? `${why}; ${gl.why}`

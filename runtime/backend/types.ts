@@ -18,8 +18,8 @@
 //
 // Quantized weights (issue 30): 'q8_0' and 'q4_0' are llama.cpp's block formats (runtime/quant/),
 // 32 values of a row per block (34 / 18 bytes), so a matrix's rows must be a multiple of 32 long.
-// A backend that reads them (reference: dequantizes on upload; Wasm: kernels read the blocks)
-// lists 'quantized' in info.features; the others refuse them in createWeight. Only matmul and
+// A backend that reads them (reference: dequantizes on upload; Wasm and WebGPU: kernels read the
+// blocks) lists 'quantized' in info.features; the others (WebGL2) refuse them. Only matmul and
 // training.matmulNN take a quantized weight.
 
 /** The plain float dtypes a checkpoint file stores weights in. */

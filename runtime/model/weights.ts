@@ -208,7 +208,7 @@ function checkQuantizable(backend: Backend, dir: string, type: QuantDType): void
   if (backend.info.features.includes('quantized')) return;
   throw new LightReasonerError(
     'UNSUPPORTED',
-    `${dir}: quantize ${type}: the ${backend.info.kind} backend has no kernels for quantized weights — use --backend wasm (or reference), or load without quantizing`,
+    `${dir}: quantize ${type}: the ${backend.info.kind} backend has no kernels for quantized weights — use --backend webgpu or wasm (or reference), or load without quantizing`,
     { file: dir },
   );
 }

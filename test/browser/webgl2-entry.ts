@@ -22,17 +22,29 @@ async function collect(what: string, body: (log: (c: Check) => void) => Promise<
 }
 
 const api = {
-  /** info of an explicit webgl2 backend and of `auto`, with whether WebGPU has an adapter here. */
+  /** info of an explicit webgl2 backend and of `auto`, with whether WebGPU has an adapter here, and
+   * what createWeight says to a q8_0 weight. */
   async choice() {
     const b = await webgl2();
     const info = { ...b.info };
+    // issue 30: no WebGL2 kernel reads q8_0 / q4_0 blocks, so a block weight is refused by name
+    let quantized = 'accepted';
+    try {
+      b.dispose(b.createWeight('q8_0', [1, 32], new Uint8Array(34)));
+    } catch (e) {
+      quantized = String((e as Error).message);
+    }
     b.destroy();
     const auto = await createBackend('auto', browserPlatform, { threads: 1 });
     const autoInfo = { ...auto.info };
     auto.destroy();
+    // issue 30: a caller that will load quantized weights never gets WebGL2 from auto
+    const autoQ = await createBackend('auto', browserPlatform, { threads: 1, quantized: true });
+    const autoQuantized = { ...autoQ.info };
+    autoQ.destroy();
     const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
     const adapter = gpu ? await gpu.requestAdapter().catch(() => null) : null;
-    return { webgl2: info, auto: autoInfo, webgpuAdapter: !!adapter };
+    return { webgl2: info, auto: autoInfo, autoQuantized, webgpuAdapter: !!adapter, quantized };
   },
   /** gpu.js forced onto its CPU kernels (what it falls back to silently when WebGL2 fails; with a
    * context given it would always pick WebGL2, so the subclass drops it): the backend must refuse. */

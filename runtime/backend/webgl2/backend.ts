@@ -141,7 +141,7 @@ export class WebGL2Backend implements Backend {
 
   createWeight(dtype: WeightDType, shape: readonly number[], bytes: Uint8Array): Tensor {
     if (isQuantDType(dtype))
-      throw new TypeError(`createWeight: the webgl2 backend has no kernels for ${dtype} weights (issue 30: Wasm and reference only so far)`);
+      throw new TypeError(`createWeight: the webgl2 backend has no kernels for ${dtype} weights (issue 30: WebGPU, Wasm and reference only)`);
     const n = sizeOf(shape);
     const want = n * BYTES_PER_ELEMENT[dtype];
     if (bytes.byteLength !== want) throw new RangeError(`weight [${shape}] ${dtype} needs ${want} bytes, got ${bytes.byteLength}`);

@@ -162,7 +162,7 @@ export class WebGPUBackend implements Backend {
   private access(t: GPUTensor): Access {
     if (t.dtype === 'f16') return this.useF16 ? 'f16native' : 'f16';
     if (t.dtype === 'bf16') return 'bf16';
-    if (t.dtype === 'f32') return 'f32';
+    if (t.dtype === 'f32' || isQuantDType(t.dtype)) return t.dtype;
     throw new TypeError(`an i32 tensor cannot be used as a weight`);
   }
 
@@ -174,8 +174,6 @@ export class WebGPUBackend implements Backend {
   // ---- memory -------------------------------------------------------------------------------
 
   createWeight(dtype: WeightDType, shape: readonly number[], bytes: Uint8Array): Tensor {
-    if (isQuantDType(dtype))
-      throw new TypeError(`createWeight: the webgpu backend has no kernels for ${dtype} weights (issue 30: Wasm and reference only so far)`);
     return this.memory.guard(`weight [${shape}] ${dtype}`, bytes.byteLength, () =>
       createWeightTensor(this.device, dtype, shape, bytes, this.weightBinding, this.maxBuffer, this.uploadPieceBytes),
     );

@@ -80,7 +80,8 @@ export async function createWebGPUBackend(gpu: GPU, options: WebGPUOptions = {})
   const info: BackendInfo = Object.freeze({
     kind: 'webgpu' as const,
     device: desc,
-    features: Object.freeze([...device.features].map(String).sort()),
+    // the device's WebGPU features, and 'quantized': the weight accessors read q8_0 / q4_0 blocks
+    features: Object.freeze([...[...device.features].map(String), 'quantized'].sort()),
     limits: Object.freeze(limits),
   });
   return new WebGPUBackend({

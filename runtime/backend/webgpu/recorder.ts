@@ -10,13 +10,17 @@
 import * as K from '../../generated/kernels.ts';
 
 /** How a weight-like operand is read inside a kernel; picks the accessor template. */
-export type Access = 'f32' | 'bf16' | 'f16' | 'f16native' | 'none';
+export type Access = 'f32' | 'bf16' | 'f16' | 'f16native' | 'q8_0' | 'q4_0' | 'none';
 
 const ACCESSORS: Record<Access, string> = {
   f32: K.loadF32,
   bf16: K.loadBf16,
   f16: K.loadF16,
   f16native: K.loadF16Native,
+  // llama.cpp's blocks, dequantized in registers: every kernel that reads a weight through its
+  // accessor (matmul vec/tiled/large and their fusions, matmulNN) reads them as they are
+  q8_0: K.loadQ80,
+  q4_0: K.loadQ40,
   none: K.loadNone,
 };
 

@@ -2,10 +2,13 @@
 // dtype: f32 as is, f16/bf16 packed two per u32 word (element e in word e >> 1, half e & 1), and a
 // weight larger than one storage binding is split by rows into several buffers ("chunks"), each
 // bound on its own. Every buffer is padded to 16 bytes so kernels may declare it as vec4s.
+// Block-quantized weights (q8_0, q4_0: issue 30) keep the file's blocks byte for byte (34 / 18
+// bytes per 32 values; kernels/load-q8-0.wgsl says why no aligned repacking); their rows are whole
+// blocks, so a row chunk is whole blocks too and its element 0 starts a block.
 // Weights are written in bounded pieces (memory.ts), never staged whole.
 
 import { LightReasonerError } from '../../errors.ts';
-import { type DType, type Tensor, type WeightDType, sizeOf } from '../types.ts';
+import { BYTES_PER_ELEMENT, type DType, type Tensor, type WeightDType, isQuantDType, sizeOf } from '../types.ts';
 import { writePieces } from './memory.ts';
 
 export interface Chunk {
@@ -36,8 +39,9 @@ export class GPUTensor implements Tensor {
 
 export const align = (n: number, a: number) => Math.ceil(n / a) * a;
 
+/** Bytes of `elements` values of `dtype` in a buffer, padded to 16 (block formats: whole blocks). */
 export function bufferBytes(dtype: DType, elements: number): number {
-  return Math.max(16, align(elements * (dtype === 'f16' || dtype === 'bf16' ? 2 : 4), 16));
+  return Math.max(16, align(elements * BYTES_PER_ELEMENT[dtype], 16));
 }
 
 // A function, not a constant: GPUBufferUsage exists only once a WebGPU implementation is loaded.
@@ -67,7 +71,7 @@ export function uploadBuffer(device: GPUDevice, bytes: Uint8Array, size: number,
 function rowsPerChunk(dtype: WeightDType, shape: readonly number[], maxBinding: number): number {
   const rows = shape.length === 0 ? 1 : shape[0];
   const rowElems = shape.length === 0 ? 1 : sizeOf(shape.slice(1));
-  const rowBytes = rowElems * (dtype === 'f32' ? 4 : 2);
+  const rowBytes = rowElems * BYTES_PER_ELEMENT[dtype];
   const limit = Math.floor(maxBinding / 16) * 16;
   if (rowBytes === 0) return Math.max(rows, 1);
   const per = Math.floor(limit / rowBytes);
@@ -88,8 +92,10 @@ export function createWeightTensor(
   maxBuffer: number,
   pieceBytes?: number,
 ): GPUTensor {
-  const bpe = dtype === 'f32' ? 4 : 2;
+  const bpe = BYTES_PER_ELEMENT[dtype];
   const n = sizeOf(shape);
+  if (isQuantDType(dtype) && (shape.length !== 2 || shape[1] === 0 || shape[1] % 32 !== 0))
+    throw new RangeError(`weight [${shape}] ${dtype}: a block-format weight must be a matrix whose rows are a multiple of 32 long`);
   if (bytes.byteLength !== n * bpe) throw new RangeError(`weight [${shape}] ${dtype} needs ${n * bpe} bytes, got ${bytes.byteLength}`);
   const rows = shape.length === 0 ? 1 : shape[0];
   const rowElems = rows === 0 ? 0 : n / rows;
