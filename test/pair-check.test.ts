@@ -366,6 +366,8 @@ t.test("run --pair-check N: report.json and report.html carry the pair check, at
     '24',
     '--eval-max-new-tokens',
     '64',
+    '--alpha',
+    '0.2',
     '--beta',
     '0.5',
     '--backend',

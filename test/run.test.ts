@@ -67,6 +67,31 @@ function checkPaired(t: Test, out: string, name: 'expert_after' | 'expert_sft', 
   t.same(r.paired_vs_before, { fixed, broken, p_value: mcnemarExact(fixed, broken) }, `${file}: paired counts from eval/*.jsonl`);
 }
 
+/** report.what_changed: the samples it read, and steps that are what it says they are. */
+function checkWhatChanged(t: Test, out: string, report: RunReport) {
+  const w = report.what_changed!;
+  const multi = readFileSync(join(out, 'samples.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .filter((l) => (JSON.parse(l) as { token_ids: number[] }).token_ids.length >= 2).length;
+  t.equal(w.examined, Math.min(256, multi), 'every sample whose label holds two or more tokens (at most 256)');
+  t.ok(w.preferred_other <= w.examined && w.now_top <= w.preferred_other, `${w.now_top} ≤ ${w.preferred_other} ≤ ${w.examined}`);
+  t.equal(w.top.length, Math.min(8, w.preferred_other));
+  const rises = w.top.map((s) => s.p_after - s.p_before);
+  t.same(
+    rises,
+    [...rises].sort((a, b) => b - a),
+    'largest rise first',
+  );
+  for (const s of w.top) {
+    t.not(s.preferred_id, s.expert_top_id, 'the preferred token is not the expert’s own');
+    t.ok(
+      [s.p_before, s.p_after, s.weight].every((x) => x >= 0 && x <= 1),
+      'probabilities',
+    );
+  }
+}
+
 /** report.by_kind recounted from the per-problem files and the data's kinds. */
 function checkKinds(t: Test, out: string, report: RunReport) {
   const kindOf = new Map(
@@ -125,6 +150,7 @@ t.test('run: sample → finetune → eval ×3 → report.json + report.html', as
   t.notOk('expert_sft' in report.eval, 'no SFT column');
   t.notOk('seeds' in report, 'one seed: no seeds table');
   t.notOk('by_kind' in report, 'no kinds named in the data: no per-kind table');
+  checkWhatChanged(t, out, report);
   const summary = JSON.parse(readFileSync(join(out, 'samples.jsonl.summary.json'), 'utf8'));
   t.same(report.diagnostics, summary.diagnostics, "the report carries the sampling stage's pair diagnostics");
   t.equal(report.diagnostics.selected_steps, report.stages.sample.samples);

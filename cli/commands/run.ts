@@ -432,6 +432,18 @@ function summaryLines(report: RunReport): string[] {
     line('expert + LightReasoner', e.expert_after, report.seeds?.expert_after),
     ...('expert_sft' in e ? [line('expert + SFT baseline', e.expert_sft, report.seeds?.expert_sft)] : []),
     ...kindLines(report),
+    ...whatChangedLines(report),
+  ];
+}
+
+/** The report's "what changed" in one line, with the step the preferred token rose most at. */
+function whatChangedLines(report: RunReport): string[] {
+  const w = report.what_changed;
+  if (!w || w.preferred_other === 0) return [];
+  const top = w.top[0];
+  const pc = (x: number) => `${(100 * x).toFixed(0)}%`;
+  return [
+    `what changed: at ${w.preferred_other} of ${w.examined} multi-token training labels the contrast preferred another token than the expert's; it is the expert's top choice after tuning at ${w.now_top} (largest rise: ${JSON.stringify(top.preferred)} over ${JSON.stringify(top.expert_top)} after ${JSON.stringify(`…${top.context.slice(-40)}`)}, ${pc(top.p_before)} → ${pc(top.p_after)})`,
   ];
 }
 

@@ -43,6 +43,7 @@ import { pairQuantize, quantizedFingerprint } from '../quant/option.ts';
 import { finishedFinetune, prepareRunDir } from './run-dir.ts';
 import { renderReport } from './report.ts';
 import { histogram, klEdges, modelInfo, perKind, pickExamples, readLog, seedSummary, stepEdges } from './report-data.ts';
+import { type WhatChanged, whatChanged } from './what-changed.ts';
 import type { EvalModel, EvalResult, ModelInfo, RunReport, SeedRuns } from './report-types.ts';
 import { sftTrajectoriesToFile } from './sft.ts';
 import { readEvalOutput, readSamplingOutput } from './stage-outputs.ts';
@@ -428,6 +429,16 @@ async function evaluateBaselines(c: RunContext, pair: LoadedPair, evals: Evaluat
   return { amateur, before };
 }
 
+/** The report's "what changed": the contrast-preferred continuations, before and after the adapter in `dir`. */
+async function whatChangedStep(c: RunContext, expert: CausalLM, dir: string): Promise<WhatChanged> {
+  const a = await loadAdapter(c.fs, dir, expert);
+  try {
+    return await whatChanged(expert, a, await c.fs.readText(c.samplesFile), { system: c.sampleSettings.system });
+  } finally {
+    disposeAdapter(expert, a);
+  }
+}
+
 /** Evaluate the expert with the adapter in `dir` attached (unmerged), then detach and free it. */
 async function evaluateWithAdapter(c: RunContext, pair: LoadedPair, evals: Evaluations, dir: string, name: EvalModel, fileName?: string): Promise<EvalResult> {
   const { expert } = pair;
@@ -613,6 +624,7 @@ async function writeReport(c: RunContext, r: RunResults): Promise<RunReport> {
     sft,
   } = r;
   emit({ status: 'stage', stage: 'report', state: 'start' });
+  const changed = await whatChangedStep(c, pair.expert, r.adapterDir);
   const maxNew = sampleSettings.maxNewTokens;
   const examples = pickExamples(r.evals.records);
   const byKind = perKind(o.eval, r.evals.records);
@@ -642,6 +654,7 @@ async function writeReport(c: RunContext, r: RunResults): Promise<RunReport> {
     diagnostics: sampling.diagnostics,
     ...(pairCheck ? { pair_check: pairCheck } : {}),
     ...(byKind ? { by_kind: byKind } : {}),
+    what_changed: changed,
     ...(lr.seedRuns ? { seeds: { seeds: r.seeds, expert_after: lr.seedRuns, ...(sft.seeds ? { expert_sft: sft.seeds } : {}) } } : {}),
     stages: {
       load: { seconds: pair.loadSeconds },

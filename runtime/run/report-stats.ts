@@ -92,3 +92,23 @@ export function kindsHtml(r: RunReport): string {
   const sftHead = sft ? '<th class="num">SFT</th><th class="num">fixed</th><th class="num">broken</th><th class="num">p</th>' : '';
   return `<section><h2>Held-out accuracy per problem kind</h2><table class="flips"><tr><th>kind</th><th class="num">problems</th><th class="num">amateur</th><th class="num">expert before</th><th class="num">+ LightReasoner</th><th class="num">fixed</th><th class="num">broken</th><th class="num">p</th>${sftHead}</tr>${rows.join('')}</table><p class="note">The same evaluation as above, split by the kind each problem's data names; fixed/broken and the exact McNemar p are against the expert before on that kind's problems. A kind's small count makes its own test weak: read the direction, and the overall test for significance.</p></section>`;
 }
+
+/** report.what_changed: the contrast-preferred continuations whose probability rose most. */
+export function whatChangedHtml(r: RunReport): string {
+  const w = r.what_changed;
+  if (!w) return '';
+  const p = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const rows = w.top.map(
+    (s) =>
+      `<tr><td class="wrap">${esc(s.question)}<br><code style="white-space:pre-wrap">…${esc(s.context)}</code></td><td class="num"><code>${esc(JSON.stringify(s.expert_top))}</code> → <code>${esc(JSON.stringify(s.preferred))}</code></td><td class="num">${p(s.weight)}</td><td class="num">${p(s.p_before)} → ${p(s.p_after)}</td></tr>`,
+  );
+  const summary =
+    w.preferred_other === 0
+      ? `Of ${int(w.examined)} training steps whose label holds two or more tokens, none prefers another token than the expert's own.`
+      : `Of ${int(w.examined)} training steps whose label holds two or more tokens, the contrast preferred another token than the expert's own at ${int(w.preferred_other)}; after tuning that token is the expert's top choice at ${int(w.now_top)}, and its probability rose by ${(100 * (w.mean_rise ?? 0)).toFixed(1)} points on average.`;
+  return `<section><h2>What changed: the continuations the contrast preferred</h2><p>${esc(summary)}</p>${
+    rows.length
+      ? `<table class="flips"><tr><th>question, and the expert's trajectory before the step</th><th class="num">expert's token → preferred</th><th class="num">label weight</th><th class="num">P(preferred) before → after</th></tr>${rows.join('')}</table>`
+      : ''
+  }<p class="note">The steps where the preferred token's probability under the expert rose most (the training prefixes; the adapter read with and without). A rise on a cue problem is the expert learning to resist the cue; a rise on a digit is the contrast moving arithmetic.</p></section>`;
+}

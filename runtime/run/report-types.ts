@@ -7,6 +7,7 @@ import type { PairedComparison } from '../eval/stats.ts';
 import type { HubRevision } from '../hub/ids.ts';
 import type { PairDiagnostics } from '../stage/diagnostics.ts';
 import type { SampleSettings } from '../stage/sample.ts';
+import type { WhatChanged } from './what-changed.ts';
 import type { FinetuneSettings } from '../train/settings.ts';
 
 export const EVAL_MODELS = ['amateur', 'expert_before', 'expert_after', 'expert_sft'] as const;
@@ -79,6 +80,9 @@ export interface RunReport {
   /** When the held-out problems name their kinds: each kind's accuracies and paired tests, so a
    * reader sees where the expert changed (e.g. a cue that misleads vs plain problems). */
   by_kind?: KindRow[];
+  /** At the training steps where the contrast preferred another token than the expert's: how the
+   * tuned expert's probability of it moved (runtime/run/what-changed.ts). */
+  what_changed?: WhatChanged;
   /** With several fine-tuning seeds: every seed's accuracy and paired test, and mean ± sd. */
   seeds?: { seeds: number[]; expert_after: SeedRuns; expert_sft?: SeedRuns };
   stages: {

@@ -7,7 +7,7 @@ import { formatP, formatPValue } from '../eval/stats.ts';
 import type { EvalModel, EvalResult, Histogram, RunReport } from './report-types.ts';
 import type { HubRevision } from '../hub/ids.ts';
 import { esc, int, pct } from './html.ts';
-import { diagnosticsHtml, kindsHtml, pairCheckHtml, seedsHtml } from './report-stats.ts';
+import { diagnosticsHtml, kindsHtml, pairCheckHtml, seedsHtml, whatChangedHtml } from './report-stats.ts';
 
 export function formatSeconds(s: number): string {
   if (!Number.isFinite(s)) return '–';
@@ -345,6 +345,7 @@ th,td{padding:6px 10px;border-bottom:1px solid #eef0f3;text-align:left;vertical-
 .num{text-align:right;font-variant-numeric:tabular-nums}
 .eff td,.eff tr:first-child th,.flips td{white-space:nowrap}
 .flips{margin-top:10px;font-size:14px}
+.flips td.wrap{white-space:normal}
 .verdict{border-left:4px solid #15803d;padding:8px 12px;background:#f0fdf4;margin:8px 0}
 .verdict.warn{border-left-color:#b45309;background:#fffbeb}
 .diag td,.diag th{font-size:14px}
@@ -414,6 +415,7 @@ ${seedsHtml(r)}
 <section><h2>Efficiency</h2>${efficiencyTable(r)}</section>
 </div>
 ${kindsHtml(r)}
+${whatChangedHtml(r)}
 <div class="grid">
 <section><h2>Expert–amateur KL per step</h2>${legend([
     [COLORS.muted, `all ${int(sel.contrasted_steps)} steps`],
