@@ -45,7 +45,7 @@ Each CD variant is graded as \`eval\` grades and compared with greedy on the sam
 The verdict: the contrast points toward right answers, away from them, or resolves nothing at this
 N (with about how many problems would).
 
-With no --expert/--amateur: the embedded default pair (β from models/default/settings.json, 160
+With no --expert/--amateur: the embedded default pair (α and β from models/default/settings.json, 160
 new tokens). With no --data: ${PAIR_CHECK_DEFAULT_COUNT} generated "dev" problems (the set for choosing settings; never
 the held-out "eval" set). --data: JSONL with "question" and a gold "answer" (as eval).
 Output: the table on stdout (--json: one JSON document instead); progress on stderr;
@@ -68,7 +68,11 @@ function addPairCheckOptions(command: Command): Command {
     .option('--amateur <dir>', 'amateur model directory or Hub id (same tokenizer)')
     .option('--data <file>', `problems with answers, JSONL (default: ${PAIR_CHECK_DEFAULT_COUNT} generated dev problems)`)
     .option('--count <n>', 'use the first N problems', intOption('--count', 1))
-    .option('--alpha <list>', `plausibility mask(s) P_E ≥ α · max P_E, comma-separated (default ${d.alphas.join(',')})`, numberListOption('--alpha', 0, 1))
+    .option(
+      '--alpha <list>',
+      `plausibility mask(s) P_E ≥ α · max P_E, comma-separated (default: the embedded pair's settings.json, else ${d.alphas.join(',')})`,
+      numberListOption('--alpha', 0, 1),
+    )
     .option(
       '--beta <list>',
       "KL threshold(s) of the selective variant, comma-separated (default: the embedded pair's settings.json, else 0.4)",
@@ -86,14 +90,15 @@ function addPairCheckOptions(command: Command): Command {
     .option('--overwrite', 'replace an existing --out file');
 }
 
-/** The pair to check (given, or the embedded default: its directory into `o`) and the β values to try. */
-async function resolvePair(o: OptionValues, cmd: Command): Promise<{ embedded: boolean; betas: number[] }> {
+/** The pair to check (given, or the embedded default: its directory into `o`) and the α and β values to try. */
+async function resolvePair(o: OptionValues, cmd: Command): Promise<{ embedded: boolean; alphas: number[]; betas: number[] }> {
   const d = DEFAULT_PAIR_CHECK;
   await resolveModelOption(o, 'expert');
   await resolveModelOption(o, 'amateur');
   if ((o.expert === undefined) !== (o.amateur === undefined)) throw badInputError('give both --expert and --amateur, or neither (the embedded default pair)');
   const embedded = o.expert === undefined;
   let betas: number[] = o.beta ?? d.betas;
+  let alphas: number[] = o.alpha ?? d.alphas;
   if (embedded) {
     const dir = defaultPairDir();
     if (!dir) throw new LightReasonerError('NOT_FOUND', 'the embedded default pair (models/default) is not in this package; pass --expert DIR --amateur DIR');
@@ -101,6 +106,7 @@ async function resolvePair(o: OptionValues, cmd: Command): Promise<{ embedded: b
     o.amateur = resolve(dir, 'amateur');
     const chosen = embeddedSettings(dir);
     if (chosen && cmd.getOptionValueSource('beta') !== 'cli') betas = [chosen.beta];
+    if (chosen?.alpha !== undefined && cmd.getOptionValueSource('alpha') !== 'cli') alphas = [chosen.alpha];
   } else {
     const fs = nodePlatform.fs;
     for (const [flag, dir] of [
@@ -109,7 +115,7 @@ async function resolvePair(o: OptionValues, cmd: Command): Promise<{ embedded: b
     ])
       if (!(await fs.exists(fs.join(dir, 'config.json')))) throw badInputError(`${flag} ${dir}: not a model directory (no config.json)`);
   }
-  return { embedded, betas };
+  return { embedded, alphas, betas };
 }
 
 /** The problems with answers: --data, else the generated dev set. */
@@ -124,11 +130,11 @@ async function pairCheckProblems(o: OptionValues) {
 async function runPairCheck(o: OptionValues, cmd: Command): Promise<void> {
   const d = DEFAULT_PAIR_CHECK;
   const output = commandOutput(o);
-  const { embedded, betas } = await resolvePair(o, cmd);
+  const { embedded, alphas, betas } = await resolvePair(o, cmd);
   const { problems, file } = await pairCheckProblems(o);
   if (o.out !== undefined) await claimOutFile(nodePlatform.fs, o.out, { overwrite: o.overwrite });
   const settings = {
-    alphas: o.alpha ?? d.alphas,
+    alphas,
     betas,
     maxNewTokens: o.maxNewTokens ?? (embedded ? EMBEDDED_DEFAULTS.evalMaxNewTokens : d.maxNewTokens),
     batchSize: o.batchSize,

@@ -37,6 +37,7 @@ async function job(): Promise<RunJob> {
   const s = own
     ? {
         trainQuestions: 128,
+        alpha: DEFAULT_SAMPLE_SETTINGS.alpha,
         beta: DEFAULT_SAMPLE_SETTINGS.beta,
         lr: DEFAULT_FINETUNE.lr,
         maxSteps: DEFAULT_FINETUNE.maxSteps,
@@ -61,7 +62,8 @@ async function job(): Promise<RunJob> {
     evalSource: params.get('evalData') ?? 'generated problems (set "eval", seed 0)',
     backend: (params.get('backend') as RunJob['backend']) ?? 'wasm',
     threads: num('threads', navigator.hardwareConcurrency || 2),
-    sample: { beta: s.beta, ...(params.has('sampleBatch') ? { batchSize: num('sampleBatch', 8) } : {}) },
+    // settings.json written before the sweep chose α has none: the sampling default then
+    sample: { alpha: s.alpha ?? DEFAULT_SAMPLE_SETTINGS.alpha, beta: s.beta, ...(params.has('sampleBatch') ? { batchSize: num('sampleBatch', 8) } : {}) },
     finetune: {
       lr: s.lr,
       maxSteps: num('steps', s.maxSteps),
