@@ -72,9 +72,10 @@ export async function checkWebGPUQuantKernels(gpu: GPU, log: Log): Promise<{ pas
   // int8 or int4 times an f16 scale is exact in f32), and the kernels' arithmetic does not depend
   // on the accessor, so a quantized weight gives the bits of the same kernel on its dequantized
   // f32 copy: the forward is the dequantized model's on this device.
+  // (each shape on one of the three kernels in turn: every kernel meets every type, a third of the matmuls)
   for (const type of TYPES) {
-    for (const [kind, be] of kinds.slice(0, 3)) {
-      for (const [n, K, N] of SHAPES) {
+    for (const [i, [n, K, N]] of SHAPES.entries()) {
+      for (const [kind, be] of [kinds[i % 3]]) {
         const tag = `matmul ${type} ${kind} [${n},${K}]·[${N},${K}]ᵀ = the same kernel on the dequantized f32 weight, bit for bit`;
         await guard(tag, async () => {
           const p = new Pair(be, n * 13 + K + N);
