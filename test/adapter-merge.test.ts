@@ -6,7 +6,6 @@ import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ReferenceBackend } from '../runtime/backend/reference.ts';
 import { LightReasonerError } from '../runtime/errors.ts';
 import { encodeSafetensors, readSafetensorsHeader, readTensorBytes } from '../runtime/io/safetensors.ts';
@@ -21,7 +20,7 @@ import { mergeAdapter } from '../runtime/train/merge.ts';
 import { upcastToF32 } from './helpers/model-dir.ts';
 import { baseWeightName, type HostAdapter, readAdapter, saveHostAdapter, targetShape } from '../runtime/train/peft.ts';
 import { decodeToF32, encodeFromF32 } from '../runtime/util/dtype.ts';
-import { FIXTURES, runCli } from './helpers/cli.ts';
+import { FIXTURES, runCli, TEST_CLI } from './helpers/cli.ts';
 
 const fs = nodePlatform.fs;
 const FT = join(FIXTURES, 'finetune');
@@ -351,7 +350,7 @@ t.test('killing merge mid-way leaves no --out (SIGTERM also removes its temp dir
 /** Start the CLI, wait until its temp directory has tensor data in it, then send `signal`. */
 function killMidMerge(args: string[], root: string, signal: NodeJS.Signals): Promise<{ code: number | null; sig: NodeJS.Signals | null; sawTemp: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('../cli/main.ts', import.meta.url)), ...args], {
+    const child = spawn(TEST_CLI[0], [...TEST_CLI.slice(1), ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const out = args[args.indexOf('--out') + 1];

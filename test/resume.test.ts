@@ -8,7 +8,6 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { generateProblems, problemsToJsonl } from '../runtime/data/problems.ts';
 import { createEngine } from '../runtime/engine/engine.ts';
 import { parseEvalProblems } from '../runtime/eval/evaluate.ts';
@@ -16,7 +15,7 @@ import type { EvaluateJobEvent } from '../runtime/engine/jobs.ts';
 import { evalJournalPath } from '../runtime/eval/journal.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { parseTrainProblems, type PipelineEvent, type PipelineOptions, runPipeline } from '../runtime/run/pipeline.ts';
-import { FIXTURES, ROOT, runCli } from './helpers/cli.ts';
+import { FIXTURES, ROOT, runCli, TEST_CLI } from './helpers/cli.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'lr-resume-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
@@ -229,7 +228,7 @@ t.test("run --compare-sft --seeds 2: killed in a second seed's evaluation and SF
 /** Start the CLI and SIGKILL it once `ready()` holds (polled). */
 function killWhen(args: string[], ready: () => boolean): Promise<boolean> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('../cli/main.ts', import.meta.url)), ...args], {
+    const child = spawn(TEST_CLI[0], [...TEST_CLI.slice(1), ...args], {
       cwd: ROOT,
       stdio: 'ignore',
     });

@@ -5,8 +5,7 @@ import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { FIXTURES, ROOT, runCli } from './helpers/cli.ts';
+import { FIXTURES, ROOT, runCli, TEST_CLI } from './helpers/cli.ts';
 import { runEachInProcess, runInProcess } from './helpers/cli-in-process.ts';
 
 const MODELS = join(FIXTURES, 'sampling', 'models', 'qwen-pair');
@@ -48,7 +47,7 @@ const common = (out: string, extra: string[] = []) => [
 /** Spawn the CLI and SIGKILL it as soon as its state file shows a committed problem. */
 function runAndKill(args: string[], state: string): Promise<{ killed: boolean; code: number | null }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('../cli/main.ts', import.meta.url)), ...args], {
+    const child = spawn(TEST_CLI[0], [...TEST_CLI.slice(1), ...args], {
       cwd: ROOT,
       stdio: 'ignore',
     });

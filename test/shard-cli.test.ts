@@ -7,8 +7,7 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { FIXTURES, ROOT } from './helpers/cli.ts';
+import { FIXTURES, ROOT, TEST_CLI } from './helpers/cli.ts';
 import { runInProcess } from './helpers/cli-in-process.ts';
 
 const PAIR = join(FIXTURES, 'sampling', 'models', 'qwen-pair');
@@ -62,7 +61,7 @@ const json = (file: string) => JSON.parse(readFileSync(file, 'utf8'));
 /** Spawn the CLI and SIGKILL it once its state file shows a committed problem. */
 function runAndKill(args: string[], state: string): Promise<{ killed: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('../cli/main.ts', import.meta.url)), ...args], {
+    const child = spawn(TEST_CLI[0], [...TEST_CLI.slice(1), ...args], {
       cwd: ROOT,
       stdio: 'ignore',
       env: { ...process.env, ...NO_SCHEDULER },

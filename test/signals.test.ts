@@ -10,8 +10,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { FIXTURES, ROOT, runCli } from './helpers/cli.ts';
+import { FIXTURES, ROOT, runCli, TEST_CLI } from './helpers/cli.ts';
 
 const PAIR = join(FIXTURES, 'sampling', 'models', 'llama-pair');
 const EXPERT = join(PAIR, 'expert'),
@@ -117,7 +116,7 @@ interface Signalled {
 /** Start the CLI, send `signal` once `ready()` holds (polled), and time how long it takes to end. */
 function signalWhen(args: string[], signal: NodeJS.Signals, ready: () => boolean): Promise<Signalled> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('../cli/main.ts', import.meta.url)), ...args], {
+    const child = spawn(TEST_CLI[0], [...TEST_CLI.slice(1), ...args], {
       cwd: ROOT,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
