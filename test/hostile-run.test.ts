@@ -13,8 +13,7 @@ import { loadModel } from '../runtime/model/model.ts';
 import { nodePlatform } from '../runtime/platform/node.ts';
 import { epochOrder, parseSamples } from '../runtime/train/data.ts';
 import { DEFAULT_FINETUNE } from '../runtime/train/finetune.ts';
-import { type CliResult, FIXTURES, ROOT, SOURCE_CLI, runCli } from './helpers/cli.ts';
-import { fileURLToPath } from 'node:url';
+import { type CliResult, FIXTURES, ROOT, runCli, TEST_CLI } from './helpers/cli.ts';
 import { editJson, setValue, setValues, writeText } from './helpers/model-dir.ts';
 import { failingFs, limiter, snapshot } from './helpers/run-dir.ts';
 
@@ -25,7 +24,6 @@ const SAMPLES = join(FIXTURES, 'sampling', 'expected', 'llama-pair.samples.jsonl
 const QUESTIONS = join(FIXTURES, 'sampling', 'questions.jsonl');
 const ADAPTER = join(FIXTURES, 'finetune', 'llama-pair', 'ours-adapter'); // r 4, nonzero A and B
 const UNTIED = join(FIXTURES, 'models', 'llama-untied-bf16-llama3rope'); // the pair's tokenizer, own lm_head
-const CLI = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'lr-hostile-run-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 const run = limiter(2);
@@ -827,7 +825,7 @@ t.test(`${cases.length} refusals: exit code, one "error:" line, no stack, the fi
 t.test('--data from a pipe (bash process substitution, a named FIFO) is read as a stream: the same results as the file', async (t) => {
   const d = mkdtempSync(join(tmp, 'pipe-'));
   const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
-  const args = (data: string) => [...SOURCE_CLI, ...evalArgs(data, ['--json'])].map(q).join(' ').replace(q(data), data);
+  const args = (data: string) => [...TEST_CLI, ...evalArgs(data, ['--json'])].map(q).join(' ').replace(q(data), data);
   const bash = (script: string) =>
     new Promise<CliResult>((resolve, reject) => {
       const child = spawn('bash', ['-c', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -911,7 +909,7 @@ t.test('sample --skip-invalid skips a prompt that does not fit, with a warning; 
   const killed = await run(
     () =>
       new Promise<boolean>((resolve, reject) => {
-        const child = spawn(process.execPath, [...process.execArgv, CLI, ...args(cut)], { cwd: ROOT, stdio: 'ignore' });
+        const child = spawn(TEST_CLI[0], [...TEST_CLI.slice(1), ...args(cut)], { cwd: ROOT, stdio: 'ignore' });
         let sent = false;
         const poll = setInterval(() => {
           try {

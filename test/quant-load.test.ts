@@ -18,6 +18,7 @@ import { openModel, openModels } from '../runtime/session.ts';
 import { LightReasonerError } from '../runtime/errors.ts';
 import type { Backend, QuantDType } from '../runtime/backend/types.ts';
 import { nodeGPU } from './helpers/node-gpu.ts';
+import { TEST_CLI } from './helpers/cli.ts';
 
 interface Case {
   model: string;
@@ -172,10 +173,9 @@ t.test('auto + quantize: a hardware WebGPU adapter is taken, and reads the block
 });
 
 t.test('CLI: generate --quantize (Wasm; WebGPU in Node and Deno), and a bad value in one line', async (tt) => {
-  const main = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
   const c = parity.cases.find((x) => x.model === 'llama-gqa-tied-f32' && x.type === 'q4_0')!;
   const prompt = JSON.parse(readFileSync(new URL('./fixtures/expected/llama-gqa-tied-f32.json', import.meta.url), 'utf8')).prompts[0].text as string;
-  const run = (args: string[]) => spawnSync(process.execPath, [...process.execArgv, main, ...args], { encoding: 'utf8' });
+  const run = (args: string[]) => spawnSync(TEST_CLI[0], [...TEST_CLI.slice(1), ...args], { encoding: 'utf8' });
   const ok = run([
     'generate',
     '--model',
@@ -219,6 +219,7 @@ t.test('CLI: generate --quantize (Wasm; WebGPU in Node and Deno), and a bad valu
     if (process.env.CI) tt.fail('deno or lavapipe missing in CI');
     else tt.pass('deno or lavapipe missing: the Deno WebGPU run not tested here', { skip: true });
   } else {
+    const main = fileURLToPath(new URL('../cli/main.ts', import.meta.url)); // Deno runs the TypeScript sources
     const r = spawnSync(deno, ['run', '-A', main, ...gen(c, prompt, 'webgpu')], {
       env: { ...process.env, VK_ICD_FILENAMES: LAVAPIPE, NO_COLOR: '1' },
       encoding: 'utf8',
