@@ -2,18 +2,13 @@
 // shader-f16, so f16 weights take the packed-u32 unpack path) and in Deno on wgpu + Mesa lavapipe
 // (shader-f16, native path). With no adapter the test skips with a notice, except under CI where
 // a missing GPU stack must not pass silently.
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
+import { runDenoKernels } from './helpers/deno-kernels.ts';
 import { nodeGPU } from './helpers/node-gpu.ts';
 import { checkWebGPUArchKernels } from './portable/webgpu-arch-kernels.ts';
 import { checkWebGPUDecodeKernels } from './portable/webgpu-decode-kernels.ts';
 import { checkWebGPUKernels } from './portable/webgpu-kernels.ts';
 import { checkWebGPUTrainKernels } from './portable/webgpu-train-kernels.ts';
-
-const root = fileURLToPath(new URL('..', import.meta.url));
-const LAVAPIPE_ICD = '/usr/share/vulkan/icd.d/lvp_icd.x86_64.json';
 
 function noAdapter(t: Test, where: string): void {
   const msg = `no WebGPU adapter (${where}); install a Vulkan driver or set VK_ICD_FILENAMES`;
@@ -59,37 +54,13 @@ t.test('WebGPU architecture-spec ops in Node (scaled embedding, per-head norms, 
 });
 
 t.test('WebGPU kernels in Deno (wgpu; native shader-f16 on lavapipe)', async (t) => {
-  const icd = process.env.LR_DENO_VK_ICD ?? LAVAPIPE_ICD;
-  if (!existsSync(icd) && !process.env.LR_DENO_VK_ICD) return noAdapter(t, `Deno: ${icd} missing`);
   const started = Date.now();
-  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn('npx', ['deno', 'run', '-A', 'test/deno/webgpu-kernels.ts'], {
-      cwd: root,
-      env: { ...process.env, VK_ICD_FILENAMES: icd, NO_COLOR: '1' },
-    });
-    let stdout = '',
-      stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-  let summary: { noAdapter?: boolean; passed?: number; failed?: number; device?: string; features?: string[] } | null = null;
-  for (const line of stdout.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    const rec = JSON.parse(line);
-    if (rec.summary) summary = rec;
-    else t.ok(rec.ok, `${rec.name}: ${rec.detail}`);
-  }
-  if (summary?.noAdapter) return noAdapter(t, 'Deno');
+  const run = await runDenoKernels([]);
+  if (run.missing) return noAdapter(t, run.missing);
+  for (const c of run.checks) t.ok(c.ok, `${c.name}: ${c.detail}`);
+  const { summary, code } = run;
   if (!summary) {
-    t.fail(
-      `deno exited ${code} without a summary:\n${stderr
-        .split('\n')
-        .filter((l) => !l.includes('XDG_RUNTIME_DIR'))
-        .join('\n')
-        .slice(-3000)}`,
-    );
+    t.fail(`deno exited ${code} without a summary:\n${run.stderr}`);
     return;
   }
   if (summary.features?.includes('shader-f16')) t.pass('the Deno adapter has shader-f16, so the native f16 path was tested');

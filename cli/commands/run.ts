@@ -2,7 +2,8 @@
 // evaluate (amateur, expert before, expert after) → report.json + report.html; with no model
 // arguments, on the embedded default pair and generated problems. The work is
 // run job (runtime/engine/jobs.ts runJob, the Engine's `run`, over runtime/run/pipeline.ts); this
-// file parses options, finds the default pair, reads the data and draws progress.
+// file parses options, finds the default pair, reads the data and draws progress (the result
+// lines: run-result.ts).
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
@@ -13,8 +14,7 @@ import { nodePlatform } from '../../runtime/platform/node.ts';
 import { type BenchmarkData, benchmarkSpecsOf } from '../../runtime/engine/benchmark-job.ts';
 import { type RunJob, type RunJobEvent, runJob } from '../../runtime/engine/jobs.ts';
 import { defaultProblems, parseTrainProblems, type Stage, type TrainProblem } from '../../runtime/run/pipeline.ts';
-import type { EvalModel, EvalResult, RunReport, SeedRuns } from '../../runtime/run/report-types.ts';
-import { formatAccuracy, formatP } from '../../runtime/eval/stats.ts';
+import type { EvalModel } from '../../runtime/run/report-types.ts';
 import { formatSeconds } from '../../runtime/run/report.ts';
 import { formatDiagnostics } from '../../runtime/stage/diagnostics.ts';
 import { DEFAULT_SETTINGS } from '../../runtime/stage/sample.ts';
@@ -28,6 +28,7 @@ import { EXECUTORS, runOnCluster } from '../executors/index.ts';
 import { defaultMixJsonl } from '../../runtime/data/default-mix.ts';
 import { formatPairCheck } from '../../runtime/eval/pair-check-format.ts';
 import { benchmarkData, benchmarkProgress } from './eval-benchmarks.ts';
+import { resultLines } from './run-result.ts';
 
 /**
  * Defaults of the embedded run (no --train-data/--eval-data): 1,000 held-out problems, so an
@@ -394,72 +395,6 @@ function runJobOptions(
     seeds: Array.from({ length: o.seeds }, (_, k) => o.seed + k),
     benchmarks: x.benchmarks,
   };
-}
-
-/** What `run` prints when it is done: the accuracies, the time and cost, where the report is. */
-function resultLines(report: RunReport, out: string): string[] {
-  const e = report.eval,
-    st = report.stages;
-  const lrCost = `LightReasoner ${st.sample.problems} problems, ${st.finetune.tuned_tokens} tuned tokens, ${formatSeconds(st.sample.seconds + st.finetune.seconds)}`;
-  return [
-    ...(report.pair_check ? [...formatPairCheck(report.pair_check), ''] : []),
-    `held-out accuracy on ${e.expert_before.total} problems (95% Wilson interval; paired against the expert before, exact McNemar test):`,
-    ...summaryLines(report),
-    `time: sampling ${formatSeconds(st.sample.seconds)}, fine-tuning ${formatSeconds(st.finetune.seconds)}${st.sft ? `, SFT baseline ${formatSeconds(st.sft.seconds)}` : ''}, the whole run ${formatSeconds(report.total_seconds)}`,
-    ...(st.sft
-      ? [
-          `efficiency (as the paper's table): ${lrCost}; SFT baseline ${st.sft.problems} problems, ${st.sft.tuned_tokens} tuned tokens, ${formatSeconds(st.sft.seconds)}`,
-        ]
-      : []),
-    `report: ${resolve(out, 'report.html')}`,
-  ];
-}
-
-/** The accuracy lines of the final summary: interval, and for tuned models the paired test (and seeds). */
-function summaryLines(report: RunReport): string[] {
-  const e = report.eval;
-  const line = (name: string, r: EvalResult | null | undefined, seeds?: SeedRuns) => {
-    if (!r) return `  ${name.padEnd(24)}   –    (not trained)`;
-    let s = `  ${name.padEnd(24)} ${formatAccuracy(r.accuracy, r.ci95).padEnd(21)} (${r.correct}/${r.total})`;
-    const p = r.paired_vs_before;
-    if (p) s += `  fixed ${p.fixed}, broken ${p.broken}, ${formatP(p.p_value)}`;
-    if (seeds) s += `; ${seeds.runs.length} seeds: ${(100 * seeds.accuracy.mean).toFixed(1)}% ± ${(100 * seeds.accuracy.sd).toFixed(1)}`;
-    return s;
-  };
-  return [
-    line('amateur', e.amateur),
-    line('expert before', e.expert_before),
-    line('expert + LightReasoner', e.expert_after, report.seeds?.expert_after),
-    ...('expert_sft' in e ? [line('expert + SFT baseline', e.expert_sft, report.seeds?.expert_sft)] : []),
-    ...kindLines(report),
-    ...whatChangedLines(report),
-  ];
-}
-
-/** The report's "what changed" in one line, with the step the preferred token rose most at. */
-function whatChangedLines(report: RunReport): string[] {
-  const w = report.what_changed;
-  if (!w || w.preferred_other === 0) return [];
-  const top = w.top[0];
-  const pc = (x: number) => `${(100 * x).toFixed(0)}%`;
-  return [
-    `what changed: at ${w.preferred_other} of ${w.examined} multi-token training labels the contrast preferred another token than the expert's; it is the expert's top choice after tuning at ${w.now_top} (largest rise: ${JSON.stringify(top.preferred)} over ${JSON.stringify(top.expert_top)} after ${JSON.stringify(`…${top.context.slice(-40)}`)}, ${pc(top.p_before)} → ${pc(top.p_after)})`,
-  ];
-}
-
-/** Per problem kind (when the data names kinds): the expert before → after, paired. */
-function kindLines(report: RunReport): string[] {
-  if (!report.by_kind) return [];
-  const w = Math.max(4, ...report.by_kind.map((k) => k.kind.length));
-  const acc = (c: number | undefined, n: number) => (c === undefined ? '–' : `${((100 * c) / n).toFixed(1)}%`);
-  return [
-    'per problem kind (expert before → + LightReasoner; fixed/broken against before):',
-    ...report.by_kind.map((k) => {
-      const p = k.paired.expert_after;
-      const sft = k.paired.expert_sft ? `; SFT ${acc(k.correct.expert_sft, k.problems)}` : '';
-      return `  ${k.kind.padEnd(w)} ${String(k.problems).padStart(5)}  ${acc(k.correct.expert_before, k.problems).padStart(6)} → ${acc(k.correct.expert_after, k.problems).padStart(6)}  fixed ${p.fixed}, broken ${p.broken}, ${formatP(p.p_value)}${sft}`;
-    }),
-  ];
 }
 
 const STAGE_NAMES: Record<Stage, string> = {

@@ -1,6 +1,6 @@
 // Runs test/deno/webgpu-kernels.ts (the portable WebGPU kernel checks under Deno: wgpu, on Mesa
 // lavapipe by default) and hands each check and the summary back, for tests that want Deno's
-// WebGPU beside Node's Dawn. test/kernels-webgpu.test.ts predates it and spawns the script itself.
+// WebGPU beside Node's Dawn (test/kernels-webgpu.test.ts, test/kernels-webgpu-quant.test.ts).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
